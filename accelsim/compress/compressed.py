@@ -1,0 +1,108 @@
+"""What the hardware models see: a layer plus its compressed weights and activation statistics.
+
+``CompressedLayer`` is built by ``accelsim.compress`` (or :meth:`CompressedLayer.dense` for an
+uncompressed layer). ``weight`` is the compressed tensor object (a format from
+``accelsim.compress.tensors``: CSR/CSC with relative indices, per-PE interleaved CSC, N:M,
+codebook, low-bit, ...) or None; ``weight_matrix`` is the effective ``(N * groups, K)`` matrix the
+hardware multiplies by (pruned entries are exact zeros, quantized values dequantized), or None when
+no weights are attached (dense timing needs only shapes). Bits fields of None mean "the hardware's
+native precision".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import numpy as np
+
+from accelsim.workload.graph import LayerGraph
+from accelsim.workload.layers import Input, Layer
+
+
+@dataclass(frozen=True)
+class CompressedLayer:
+    layer: Layer
+    weight: Any = None
+    weight_matrix: np.ndarray | None = None
+    weight_bits: int | None = None
+    activation_bits: int | None = None
+    activation_density: float = 1.0
+    activation_sample: np.ndarray | None = None
+    nm: tuple[int, int] | None = None
+    codebook_size: int | None = None
+    transforms: tuple[str, ...] = ()
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.layer.name
+
+    @property
+    def is_compressed(self) -> bool:
+        return bool(self.transforms)
+
+    @property
+    def weight_density(self) -> float:
+        """Fraction of non-zero weights (1.0 when no weights are attached)."""
+        if self.weight_matrix is None:
+            return float(self.stats.get("weight_density", 1.0))
+        return float(np.count_nonzero(self.weight_matrix)) / max(self.weight_matrix.size, 1)
+
+    @property
+    def weight_nnz(self) -> int:
+        if self.weight_matrix is None:
+            shape = self.layer.weight_matrix_shape
+            return int(round(self.weight_density * shape[0] * shape[1])) if shape else 0
+        return int(np.count_nonzero(self.weight_matrix))
+
+    @property
+    def effective_macs(self) -> int:
+        """Dense MACs (batch 1) scaled by the kept-weight fraction (ShrinkBench's definition)."""
+        return int(round(self.layer.macs * self.weight_density)) if self.layer.has_weights else self.layer.macs
+
+    def weight_storage_bits(self, native_bits: int = 32) -> int:
+        """Stored weight bits: the compressed tensor's total, else dense at ``native_bits``."""
+        if self.weight is not None and hasattr(self.weight, "storage_bits"):
+            return int(self.weight.storage_bits().total)
+        shape = self.layer.weight_matrix_shape
+        if shape is None:
+            return 0
+        return shape[0] * shape[1] * (self.weight_bits or native_bits)
+
+    @classmethod
+    def dense(cls, layer: Layer, graph: LayerGraph | None = None) -> "CompressedLayer":
+        """An uncompressed layer, with weights and activation statistics from ``graph`` if given."""
+        matrix = None
+        density = 1.0
+        sample = None
+        if graph is not None:
+            if layer.has_weights and layer.name in graph.weights:
+                matrix = graph.weight_matrix(layer.name)
+            density = graph.input_density(layer.name)
+            sample = graph.activation_samples.get(layer.name)
+        return cls(layer=layer, weight_matrix=matrix, activation_density=density, activation_sample=sample)
+
+
+@dataclass
+class CompressedGraph:
+    """A (possibly transformed) LayerGraph and one CompressedLayer per compute layer."""
+
+    graph: LayerGraph
+    layers: dict[str, CompressedLayer]
+    recipe: dict[str, Any] | None = None
+
+    def __iter__(self) -> Iterator[CompressedLayer]:
+        for layer in self.graph.layers:
+            if not isinstance(layer, Input):
+                yield self.layers[layer.name]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, name: str) -> CompressedLayer:
+        return self.layers[name]
+
+    @classmethod
+    def dense(cls, graph: LayerGraph) -> "CompressedGraph":
+        return cls(graph, {layer.name: CompressedLayer.dense(layer, graph) for layer in graph.compute_layers()})

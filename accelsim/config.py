@@ -1,0 +1,284 @@
+"""YAML / dict -> frozen dataclasses, validated once, every problem reported with its path.
+
+A config class is a frozen dataclass whose fields are declared with :func:`param`, which records
+the allowed type and range. :func:`from_dict` walks nested dataclasses, collects every problem
+(wrong type, out of range, not one of the choices, unknown key with the nearest valid keys) and
+raises one :class:`~accelsim.errors.ConfigError` whose message names the source and each dotted
+path, e.g. ``arch_configs/eie/eie.yaml: pe.index_bits must be an int in [1, 16]; got 0``.
+Cross-field rules go in the class's ``validate()`` method, which returns a list of problems.
+
+:func:`apply_overrides` applies dotted ``key=value`` settings (``--set array.rows=64``) to the raw
+dict before validation, so overrides are checked exactly like file contents.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from accelsim.errors import ConfigError
+
+_MISSING = dataclasses.MISSING
+
+
+def param(
+    default: Any = _MISSING,
+    *,
+    ge: float | None = None,
+    le: float | None = None,
+    gt: float | None = None,
+    choices: Iterable[Any] | None = None,
+    unit: str = "",
+    doc: str = "",
+) -> Any:
+    """Declare a config field with its constraints (``ge``/``le``/``gt`` bounds, ``choices``)."""
+    meta = {"ge": ge, "le": le, "gt": gt, "choices": tuple(choices) if choices is not None else None, "unit": unit, "doc": doc}
+    if isinstance(default, (list, dict, set)):
+        value = default
+        return dataclasses.field(default_factory=lambda: type(value)(value), metadata=meta)
+    if dataclasses.is_dataclass(default) and not isinstance(default, type):
+        value = default
+        return dataclasses.field(default_factory=lambda: value, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def read_yaml_file(path: str | Path, error: type[Exception] = ConfigError) -> Any:
+    """Read YAML; missing files and syntax errors become ``error`` naming the file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise error(f"{path}: file not found") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise error(f"{path}: malformed YAML{where}: {getattr(exc, 'problem', exc)}") from None
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is not None:
+        return getattr(origin, "__name__", str(origin))
+    return getattr(tp, "__name__", str(tp))
+
+
+def _range_text(meta: Mapping[str, Any]) -> str:
+    lo, hi, gt = meta.get("ge"), meta.get("le"), meta.get("gt")
+    if lo is not None and hi is not None:
+        return f" in [{_num(lo)}, {_num(hi)}]"
+    if gt is not None and hi is not None:
+        return f" in ({_num(gt)}, {_num(hi)}]"
+    if lo is not None:
+        return f" >= {_num(lo)}"
+    if gt is not None:
+        return f" > {_num(gt)}"
+    if hi is not None:
+        return f" <= {_num(hi)}"
+    return ""
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _convert(value: Any, tp: Any, path: str, meta: Mapping[str, Any], problems: list[str]) -> Any:
+    """Check ``value`` against type ``tp`` and ``meta``; append problems; return the converted value."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        candidates = [a for a in args if a is not type(None)]
+        for cand in candidates:
+            trial: list[str] = []
+            out = _convert(value, cand, path, meta, trial)
+            if not trial:
+                return out
+        if len(candidates) == 1:
+            return _convert(value, candidates[0], path, meta, problems)
+        problems.append(f"{path} must be {_type_name(tp)}; got {value!r}")
+        return value
+    if origin is typing.Literal:
+        if value not in args:
+            problems.append(f"{path} must be one of {', '.join(map(str, args))}; got {value!r}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, f"{path}.", problems)
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            problems.append(f"{path} must be a list; got {value!r}")
+            return value
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                problems.append(f"{path} must be a list of {len(args)} items; got {value!r}")
+                return tuple(value)
+            return tuple(_convert(v, a, f"{path}[{i}]", meta, problems) for i, (v, a) in enumerate(zip(value, args)))
+        item = args[0] if args else Any
+        items = [_convert(v, item, f"{path}[{i}]", meta, problems) for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            problems.append(f"{path} must be a mapping; got {value!r}")
+            return value
+        vt = args[1] if len(args) == 2 else Any
+        return {k: _convert(v, vt, f"{path}.{k}", {}, problems) for k, v in value.items()}
+    if tp is Any:
+        return value
+
+    ok = True
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        if not ok and isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+            value, ok = int(value), True
+    elif tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok:
+            value = float(value)
+            if value != value or value in (float("inf"), float("-inf")):
+                ok = False
+    elif tp is str:
+        ok = isinstance(value, str)
+    choices = meta.get("choices")
+    rng = _range_text(meta)
+    if not ok:
+        expected = f"a {tp.__name__}" if tp in (int, float, str, bool) else _type_name(tp)
+        if tp is int:
+            expected = "an int"
+        elif tp is float:
+            expected = "a number"
+        if choices:
+            expected = f"one of {', '.join(map(str, choices))}"
+        problems.append(f"{path} must be {expected}{rng if not choices else ''}; got {value!r}")
+        return value
+    if choices is not None and value not in choices:
+        problems.append(f"{path} must be one of {', '.join(map(str, choices))}; got {value!r}")
+    if tp in (int, float):
+        lo, hi, gt = meta.get("ge"), meta.get("le"), meta.get("gt")
+        if (lo is not None and value < lo) or (hi is not None and value > hi) or (gt is not None and value <= gt):
+            kind = "an int" if tp is int else "a number"
+            problems.append(f"{path} must be {kind}{rng}; got {value!r}")
+    return value
+
+
+def _build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:
+    if not isinstance(data, Mapping):
+        problems.append(f"{prefix or 'config'} must be a mapping; got {data!r}")
+        return None
+    start = len(problems)
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    kwargs: dict[str, Any] = {}
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=3, cutoff=0.5)
+            hint = f"; did you mean {' or '.join(close)}?" if close else f"; valid keys: {', '.join(sorted(fields))}"
+            problems.append(f"{prefix}{key}: unknown key{hint}")
+    for name, f in fields.items():
+        path = f"{prefix}{name}"
+        if name in data:
+            kwargs[name] = _convert(data[name], hints[name], path, f.metadata, problems)
+        elif f.default is _MISSING and f.default_factory is _MISSING:
+            problems.append(f"{path} is required")
+        elif dataclasses.is_dataclass(hints[name]) and f.default_factory is not _MISSING:
+            kwargs[name] = f.default_factory()
+    if any(p.startswith(prefix) for p in problems[start:]):
+        return None
+    try:
+        obj = cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        problems.append(f"{prefix or ''}{exc}")
+        return None
+    check = getattr(obj, "validate", None)
+    if callable(check):
+        for problem in check() or ():
+            problems.append(f"{prefix}{problem}")
+    return obj
+
+
+def from_dict(cls: type, data: Any, source: str = "<config>") -> Any:
+    """Build and validate a config dataclass; raise one ConfigError listing every problem."""
+    problems: list[str] = []
+    obj = _build(cls, data, "", problems)
+    if problems:
+        raise ConfigError(f"{source}: " + "; ".join(problems), [f"{source}: {p}" for p in problems])
+    return obj
+
+
+def to_dict(obj: Any) -> Any:
+    """A config as plain dicts / lists (the echo in results)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"array.rows=64"`` -> ``("array.rows", 64)``; the value is parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected key=value, e.g. array.rows=64")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set {text!r}: the key must be a dotted path such as array.rows")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    if isinstance(value, str):  # YAML 1.1 reads 2e9 as a string
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    return key, value
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any] | Iterable[str] | None) -> dict[str, Any]:
+    """Return a deep copy of ``data`` with dotted overrides applied (creating missing mappings)."""
+    import copy
+
+    out = copy.deepcopy(dict(data))
+    if not overrides:
+        return out
+    items = overrides.items() if isinstance(overrides, Mapping) else (parse_override(o) for o in overrides)
+    for key, value in items:
+        node = out
+        parts = str(key).split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                raise ConfigError(f"override {key}: '{part}' is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def field_paths(cls: type, prefix: str = "") -> list[str]:
+    """Every dotted field path of a config class (for 'did you mean' hints in sweeps)."""
+    hints = typing.get_type_hints(cls)
+    paths = []
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            paths.extend(field_paths(tp, f"{prefix}{f.name}."))
+        else:
+            paths.append(f"{prefix}{f.name}")
+    return paths

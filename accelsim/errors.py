@@ -1,0 +1,90 @@
+"""One exception hierarchy for everything a user can get wrong.
+
+Every error a user can cause (bad config, bad workload file, unknown name, unsupported layer) is an
+:class:`AccelsimError`. The CLI turns any of them into one line on stderr and exit status 2; the
+API lets them propagate typed. Messages name the file (when there is one), the field and what was
+expected, e.g. ``arch_configs/eie/eie.yaml: pe.index_bits must be an int in [1, 16]; got 0``.
+"""
+
+from __future__ import annotations
+
+
+class AccelsimError(Exception):
+    """Base class of every user-facing accelsim error."""
+
+
+class ConfigError(AccelsimError, ValueError):
+    """A hardware config, recipe, sweep spec or override is invalid.
+
+    ``problems`` holds every problem found, so one run reports them all.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = list(problems) if problems else [message]
+
+
+class WorkloadError(AccelsimError, ValueError):
+    """A workload (zoo entry, YAML, SCALE-Sim CSV, ONNX, torch module) is malformed or inconsistent."""
+
+
+class ShapeError(WorkloadError):
+    """Tensor shapes do not agree between a layer and its producers."""
+
+
+class UnsupportedLayerError(WorkloadError):
+    """An importer met an operator it has no converter for."""
+
+    def __init__(self, node: str, op_type: str, source: str = ""):
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}node '{node}' has unsupported op type '{op_type}'")
+        self.node = node
+        self.op_type = op_type
+
+
+class UnknownNameError(AccelsimError, KeyError):
+    """A bundled name (arch, workload, recipe, family) does not exist."""
+
+    def __init__(self, kind: str, name: str, known: list[str] | tuple[str, ...] = ()):
+        hint = ""
+        if known:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(known), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(known))}"
+        message = f"unknown {kind} '{name}'{hint}"
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.message
+
+
+class CompressionError(AccelsimError, ValueError):
+    """A compression transform cannot be applied to the given tensor or layer."""
+
+
+class SimulationError(AccelsimError, ValueError):
+    """A hardware model cannot run the given layer on the given config (e.g. missing compression step)."""
+
+
+class ModelNotAvailableError(SimulationError):
+    """No hardware model is registered yet for a config family."""
+
+
+class SweepError(AccelsimError, ValueError):
+    """A design-space sweep spec or run failed validation."""
+
+
+__all__ = [
+    "AccelsimError",
+    "CompressionError",
+    "ConfigError",
+    "ModelNotAvailableError",
+    "ShapeError",
+    "SimulationError",
+    "SweepError",
+    "UnknownNameError",
+    "UnsupportedLayerError",
+    "WorkloadError",
+]

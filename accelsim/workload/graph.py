@@ -1,0 +1,244 @@
+"""LayerGraph: a DAG of frozen layers with checked shapes, weights and activation statistics.
+
+The graph has-a ``networkx.DiGraph`` whose nodes are layer names (attribute ``layer``) and whose
+edges carry the input slot they feed (``index``). Adding a layer checks that every producer's
+output shape equals the shape the layer declares for that slot, so a graph that exists is
+consistent. Weights (NumPy, PyTorch layout) and per-layer input-activation densities or samples are
+attached by name.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+from dataclasses import replace
+from typing import Iterable, Iterator, Sequence
+
+import networkx as nx
+import numpy as np
+
+from accelsim.errors import ShapeError, UnknownNameError, WorkloadError
+from accelsim.workload.layers import Input, Layer
+
+
+class LayerGraph:
+    """A named DAG of layers; see the module docstring."""
+
+    def __init__(self, name: str, source: str = ""):
+        self.name = name
+        self.source = source
+        self._g = nx.DiGraph()
+        self._order: list[str] | None = None
+        self.weights: dict[str, np.ndarray] = {}
+        self.biases: dict[str, np.ndarray] = {}
+        self.activation_density: dict[str, float] = {}
+        self.activation_samples: dict[str, np.ndarray] = {}
+        self.metadata: dict = {}
+
+    # --- construction ---------------------------------------------------------------------------
+    def add(self, layer: Layer, inputs: Sequence[str] = ()) -> Layer:
+        """Add ``layer`` fed by the named producers (in input-slot order); returns the layer."""
+        if layer.name in self._g:
+            raise WorkloadError(f"{self._where()}duplicate layer name '{layer.name}'")
+        inputs = list(inputs)
+        if len(inputs) != len(layer.input_shapes):
+            raise ShapeError(
+                f"{self._where()}layer '{layer.name}' declares {len(layer.input_shapes)} input shape(s) "
+                f"but is fed by {len(inputs)} producer(s)"
+            )
+        for slot, producer in enumerate(inputs):
+            if producer not in self._g:
+                raise WorkloadError(f"{self._where()}layer '{layer.name}' reads unknown layer '{producer}'")
+            produced = self.layer(producer).output_shape
+            if tuple(produced) != tuple(layer.input_shapes[slot]):
+                raise ShapeError(
+                    f"{self._where()}layer '{layer.name}' input {slot} expects shape {list(layer.input_shapes[slot])} "
+                    f"but '{producer}' produces {list(produced)}"
+                )
+        self._g.add_node(layer.name, layer=layer)
+        for slot, producer in enumerate(inputs):
+            self._g.add_edge(producer, layer.name, index=slot)
+        self._order = None
+        return layer
+
+    def replace_layer(self, name: str, new_layer: Layer) -> None:
+        """Swap a layer for one with the same inputs (e.g. a pruned conv); successors are re-checked."""
+        old = self.layer(name)
+        if new_layer.name != name:
+            raise WorkloadError(f"{self._where()}replace_layer keeps the name; got '{new_layer.name}' for '{name}'")
+        if tuple(new_layer.input_shapes) != tuple(old.input_shapes):
+            raise ShapeError(f"{self._where()}replacement for '{name}' changes its input shapes")
+        self._g.nodes[name]["layer"] = new_layer
+        for succ in self._g.successors(name):
+            slot = self._g.edges[name, succ]["index"]
+            if tuple(self.layer(succ).input_shapes[slot]) != tuple(new_layer.output_shape):
+                raise ShapeError(
+                    f"{self._where()}replacement for '{name}' outputs {list(new_layer.output_shape)} "
+                    f"but '{succ}' expects {list(self.layer(succ).input_shapes[slot])}"
+                )
+
+    def substitute(self, name: str, chain: Sequence[Layer]) -> None:
+        """Replace one layer by a chain of layers (low-rank, depthwise-separable substitution).
+
+        The first layer of the chain takes the old layer's inputs, each next one the previous
+        output; the last must produce the old output shape and takes over the old successors.
+        Weights of the old layer are dropped.
+        """
+        old = self.layer(name)
+        if not chain:
+            raise WorkloadError(f"{self._where()}substitute needs at least one layer for '{name}'")
+        if tuple(chain[-1].output_shape) != tuple(old.output_shape):
+            raise ShapeError(
+                f"{self._where()}substitute for '{name}' outputs {list(chain[-1].output_shape)}, expected {list(old.output_shape)}"
+            )
+        preds = self.inputs_of(name)
+        succs = [(s, self._g.edges[name, s]["index"]) for s in self._g.successors(name)]
+        self._g.remove_node(name)
+        self.weights.pop(name, None)
+        self.biases.pop(name, None)
+        density = self.activation_density.pop(name, None)
+        sample = self.activation_samples.pop(name, None)
+        feed = preds
+        for layer in chain:
+            self.add(layer, feed)
+            feed = [layer.name]
+        if density is not None:
+            self.activation_density[chain[0].name] = density
+        if sample is not None:
+            self.activation_samples[chain[0].name] = sample
+        last = chain[-1].name
+        for succ, slot in succs:
+            self._g.add_edge(last, succ, index=slot)
+        self._order = None
+
+    def with_input_shapes(self, name: str, shapes: Sequence[tuple[int, ...]]) -> Layer:
+        """A copy of layer ``name`` re-declared for new input shapes (structured pruning)."""
+        return replace(self.layer(name), input_shapes=tuple(tuple(s) for s in shapes))
+
+    # --- weights and activations ------------------------------------------------------------------
+    def set_weight(self, name: str, weight: np.ndarray, bias: np.ndarray | None = None) -> None:
+        layer = self.layer(name)
+        if layer.weight_shape is None:
+            raise WorkloadError(f"{self._where()}layer '{name}' ({layer.op}) has no weights")
+        w = np.asarray(weight)
+        if tuple(w.shape) != tuple(layer.weight_shape):
+            raise ShapeError(f"{self._where()}weight for '{name}' has shape {list(w.shape)}; expected {list(layer.weight_shape)}")
+        if not np.issubdtype(w.dtype, np.number):
+            raise WorkloadError(f"{self._where()}weight for '{name}' is not numeric (dtype {w.dtype})")
+        if not np.all(np.isfinite(w)):
+            raise WorkloadError(f"{self._where()}weight for '{name}' contains NaN or infinite values")
+        self.weights[name] = w
+        if bias is not None:
+            b = np.asarray(bias)
+            if b.size != layer.bias_size or not np.all(np.isfinite(b)):
+                raise WorkloadError(f"{self._where()}bias for '{name}' must have {layer.bias_size} finite values; got {b.size}")
+            self.biases[name] = b
+
+    def weight_matrix(self, name: str) -> np.ndarray:
+        """The layer's weight as the ``(N * groups, K)`` matrix of its GEMM view."""
+        layer = self.layer(name)
+        if name not in self.weights:
+            raise WorkloadError(f"{self._where()}layer '{name}' has no weights attached (synthesize or load them first)")
+        return self.weights[name].reshape(layer.weight_matrix_shape)
+
+    def set_activation_density(self, name: str, density: float) -> None:
+        self.layer(name)
+        d = float(density)
+        if not 0.0 < d <= 1.0:
+            raise WorkloadError(f"{self._where()}activation density of '{name}' must be in (0, 1]; got {density!r}")
+        self.activation_density[name] = d
+
+    def input_density(self, name: str) -> float:
+        """Input-activation density of a layer (1.0 when none is recorded)."""
+        return self.activation_density.get(name, 1.0)
+
+    # --- queries -------------------------------------------------------------------------------
+    def layer(self, name: str) -> Layer:
+        try:
+            return self._g.nodes[name]["layer"]
+        except KeyError:
+            raise UnknownNameError("layer", name, list(self._g.nodes)) from None
+
+    def __getitem__(self, name: str) -> Layer:
+        return self.layer(name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._g
+
+    def __len__(self) -> int:
+        return self._g.number_of_nodes()
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self.layers)
+
+    @property
+    def nx(self) -> nx.DiGraph:
+        """The underlying networkx graph (read it, do not mutate it)."""
+        return self._g
+
+    @property
+    def order(self) -> list[str]:
+        """Layer names in a deterministic topological order (insertion order breaks ties)."""
+        if self._order is None:
+            position = {n: i for i, n in enumerate(self._g.nodes)}
+            self._order = list(nx.lexicographical_topological_sort(self._g, key=lambda n: position[n]))
+        return self._order
+
+    @property
+    def layers(self) -> list[Layer]:
+        return [self._g.nodes[n]["layer"] for n in self.order]
+
+    def compute_layers(self) -> list[Layer]:
+        """Layers other than graph inputs."""
+        return [layer for layer in self.layers if not isinstance(layer, Input)]
+
+    def inputs_of(self, name: str) -> list[str]:
+        """Producers of ``name`` in input-slot order."""
+        preds = [(self._g.edges[p, name]["index"], p) for p in self._g.predecessors(name)]
+        return [p for _, p in sorted(preds)]
+
+    def successors(self, name: str) -> list[str]:
+        return list(self._g.successors(name))
+
+    @property
+    def total_macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    @property
+    def total_params(self) -> int:
+        return sum(layer.params for layer in self.layers)
+
+    def stats(self) -> list[dict]:
+        """Per-layer summary rows (``Layer.describe`` plus the input-activation density)."""
+        rows = []
+        for layer in self.compute_layers():
+            row = layer.describe()
+            row["activation_density"] = self.input_density(layer.name)
+            rows.append(row)
+        return rows
+
+    def copy(self) -> "LayerGraph":
+        """A copy sharing the (immutable) layers and weight arrays; safe to transform."""
+        new = LayerGraph(self.name, self.source)
+        new._g = self._g.copy()
+        new.weights = dict(self.weights)
+        new.biases = dict(self.biases)
+        new.activation_density = dict(self.activation_density)
+        new.activation_samples = dict(self.activation_samples)
+        new.metadata = _copy.deepcopy(self.metadata)
+        return new
+
+    def _where(self) -> str:
+        return f"{self.source}: " if self.source else ""
+
+    def __repr__(self) -> str:
+        return f"LayerGraph({self.name!r}, layers={len(self)}, params={self.total_params:,}, macs={self.total_macs:,})"
+
+
+def sequential(name: str, layers: Iterable[Layer]) -> LayerGraph:
+    """Build a chain graph (each layer fed by the previous one)."""
+    graph = LayerGraph(name)
+    prev: list[str] = []
+    for layer in layers:
+        graph.add(layer, prev if layer.input_shapes else [])
+        prev = [layer.name]
+    return graph

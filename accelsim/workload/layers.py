@@ -1,0 +1,715 @@
+"""Frozen layer types and the one GEMM lowering every hardware model shares.
+
+Shapes exclude the batch dimension: a feature map is ``(C, H, W)``, a vector ``(F,)``, a token
+sequence ``(S, F)``, attention scores ``(heads, S, S)``. ``macs`` and ``params`` are per sample
+(batch 1). Each layer that multiplies lowers to a :class:`GemmShape` ``(M, N, K, groups)``:
+
+* ``M`` output rows (output pixels or tokens, times the batch),
+* ``N`` output columns per group (filters, output features),
+* ``K`` the reduction length per group (``C/groups * kh * kw`` for a convolution: im2col),
+* ``groups`` independent GEMMs of that shape (conv groups; depthwise has ``groups = C``;
+  batched matmuls have ``groups = heads * batch``).
+
+So ``gemm(batch).macs == batch * layer.macs`` for every layer, and the weight matrix of a layer
+with weights is ``(N * groups, K)``: one row per output channel, one column per reduction element
+(PyTorch's ``weight.reshape(out, -1)``). Compression works on that matrix; hardware models read the
+GEMM view. Equations: ``docs/models/workload.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from accelsim.errors import ShapeError
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class GemmShape:
+    """``groups`` independent GEMMs of ``(M x K) @ (K x N)``; all counts are elements."""
+
+    m: int
+    n: int
+    k: int
+    groups: int = 1
+
+    @property
+    def macs(self) -> int:
+        return self.m * self.n * self.k * self.groups
+
+    def as_tuple(self) -> tuple[int, int, int, int]:
+        return (self.m, self.n, self.k, self.groups)
+
+
+def _pair(value, what: str, layer: str) -> tuple[int, int]:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return (int(value), int(value))
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value
+    ):
+        return (int(value[0]), int(value[1]))
+    raise ShapeError(f"layer '{layer}': {what} must be an int or a pair of ints; got {value!r}")
+
+
+def _prod(values) -> int:
+    return int(math.prod(values))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Layer:
+    """Base of all layer types: a name and the shapes of its inputs (batch excluded)."""
+
+    op: ClassVar[str] = "layer"
+    has_weights: ClassVar[bool] = False
+
+    name: str
+    input_shapes: tuple[Shape, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ShapeError(f"layer name must be a non-empty string; got {self.name!r}")
+        shapes = tuple(tuple(int(d) for d in s) for s in self.input_shapes)
+        object.__setattr__(self, "input_shapes", shapes)
+        for i, s in enumerate(shapes):
+            if any(d <= 0 for d in s):
+                raise ShapeError(f"layer '{self.name}': input {i} shape {list(s)} has a zero or negative dimension")
+        expected = self._num_inputs()
+        if expected is not None and len(shapes) != expected:
+            raise ShapeError(f"layer '{self.name}' ({self.op}) takes {expected} input(s); got {len(shapes)}")
+        self._check()
+        out = self.output_shape
+        if any(d <= 0 for d in out):
+            raise ShapeError(f"layer '{self.name}' ({self.op}): output shape {list(out)} has a zero or negative dimension")
+
+    # --- overridable pieces -------------------------------------------------------------------
+    def _num_inputs(self) -> int | None:
+        return 1
+
+    def _check(self) -> None:
+        """Op-specific validation; raise ShapeError."""
+
+    @property
+    def input_shape(self) -> Shape:
+        return self.input_shapes[0]
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.input_shape
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates per sample (0 for layers that do not multiply weights or activations)."""
+        g = self.gemm(1)
+        return g.macs if g is not None else 0
+
+    @property
+    def params(self) -> int:
+        """Learned parameters (weights and biases; BatchNorm scale and shift; no running statistics)."""
+        return 0
+
+    @property
+    def weight_shape(self) -> Shape | None:
+        """Shape of the weight tensor in PyTorch layout, or None."""
+        return None
+
+    @property
+    def weight_matrix_shape(self) -> tuple[int, int] | None:
+        """``(N * groups, K)``: the 2-D matrix compression and hardware models see."""
+        g = self.gemm(1)
+        if not self.has_weights or g is None:
+            return None
+        return (g.n * g.groups, g.k)
+
+    @property
+    def bias_size(self) -> int:
+        return 0
+
+    def gemm(self, batch: int = 1) -> GemmShape | None:
+        """The GEMM view at a batch size, or None for layers without a matrix product."""
+        return None
+
+    @property
+    def elementwise_ops(self) -> int:
+        """Element operations per sample that are not MACs (activations, pooling windows, adds)."""
+        return 0
+
+    @property
+    def output_elements(self) -> int:
+        return _prod(self.output_shape)
+
+    @property
+    def input_elements(self) -> int:
+        return sum(_prod(s) for s in self.input_shapes)
+
+    def describe(self) -> dict:
+        """Plain-dict summary used by ``accelsim stats``."""
+        g = self.gemm(1)
+        return {
+            "name": self.name,
+            "op": self.op,
+            "input_shape": [list(s) for s in self.input_shapes],
+            "output_shape": list(self.output_shape),
+            "gemm_m": g.m if g else None,
+            "gemm_n": g.n if g else None,
+            "gemm_k": g.k if g else None,
+            "gemm_groups": g.groups if g else None,
+            "macs": self.macs,
+            "params": self.params,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Input(Layer):
+    """A graph input of a fixed shape."""
+
+    op: ClassVar[str] = "input"
+    shape: Shape = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        if not self.shape or any(d <= 0 for d in self.shape):
+            raise ShapeError(f"input '{self.name}': shape must be a non-empty list of positive ints; got {list(self.shape)}")
+        super().__post_init__()
+
+    def _num_inputs(self) -> int | None:
+        return 0
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.shape
+
+
+def _conv_out(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    span = size + 2 * p - d * (k - 1) - 1
+    if span < 0:
+        return 0
+    return (-(-span // s) if ceil_mode else span // s) + 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class Conv2d(Layer):
+    """2-D convolution on ``(C, H, W)``; weight ``(out, C/groups, kh, kw)``.
+
+    ``ceil_mode`` rounds the output size up (SCALE-Sim's ``E = ceil((H - FH + s) / s)``).
+    """
+
+    op: ClassVar[str] = "conv2d"
+    has_weights: ClassVar[bool] = True
+
+    out_channels: int
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+    bias: bool = True
+    ceil_mode: bool = False
+
+    def __post_init__(self) -> None:
+        for attr in ("kernel", "stride", "padding", "dilation"):
+            object.__setattr__(self, attr, _pair(getattr(self, attr), attr, self.name))
+        super().__post_init__()
+
+    def _check(self) -> None:
+        if len(self.input_shape) != 3:
+            raise ShapeError(f"conv2d '{self.name}': input must be (C, H, W); got {list(self.input_shape)}")
+        c = self.input_shape[0]
+        for attr, lo in (("out_channels", 1), ("groups", 1)):
+            v = getattr(self, attr)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < lo:
+                raise ShapeError(f"conv2d '{self.name}': {attr} must be an int >= {lo}; got {v!r}")
+        if min(self.kernel) < 1 or min(self.stride) < 1 or min(self.dilation) < 1 or min(self.padding) < 0:
+            raise ShapeError(f"conv2d '{self.name}': kernel, stride and dilation must be >= 1 and padding >= 0")
+        if c % self.groups or self.out_channels % self.groups:
+            raise ShapeError(
+                f"conv2d '{self.name}': groups={self.groups} must divide in_channels={c} and out_channels={self.out_channels}"
+            )
+
+    @property
+    def in_channels(self) -> int:
+        return self.input_shape[0]
+
+    @property
+    def is_depthwise(self) -> bool:
+        return self.groups > 1 and self.groups == self.in_channels
+
+    @property
+    def output_shape(self) -> Shape:
+        _, h, w = self.input_shape
+        ho = _conv_out(h, self.kernel[0], self.stride[0], self.padding[0], self.dilation[0], self.ceil_mode)
+        wo = _conv_out(w, self.kernel[1], self.stride[1], self.padding[1], self.dilation[1], self.ceil_mode)
+        return (self.out_channels, ho, wo)
+
+    @property
+    def weight_shape(self) -> Shape:
+        return (self.out_channels, self.in_channels // self.groups, *self.kernel)
+
+    @property
+    def bias_size(self) -> int:
+        return self.out_channels if self.bias else 0
+
+    @property
+    def params(self) -> int:
+        return _prod(self.weight_shape) + self.bias_size
+
+    def gemm(self, batch: int = 1) -> GemmShape:
+        _, ho, wo = self.output_shape
+        k = (self.in_channels // self.groups) * self.kernel[0] * self.kernel[1]
+        return GemmShape(batch * ho * wo, self.out_channels // self.groups, k, self.groups)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Linear(Layer):
+    """Fully connected layer on ``(..., in_features)``; weight ``(out_features, in_features)``."""
+
+    op: ClassVar[str] = "linear"
+    has_weights: ClassVar[bool] = True
+
+    out_features: int
+    bias: bool = True
+
+    def _check(self) -> None:
+        if not isinstance(self.out_features, (int, np.integer)) or self.out_features < 1:
+            raise ShapeError(f"linear '{self.name}': out_features must be an int >= 1; got {self.out_features!r}")
+
+    @property
+    def in_features(self) -> int:
+        return self.input_shape[-1]
+
+    @property
+    def tokens(self) -> int:
+        return _prod(self.input_shape[:-1])
+
+    @property
+    def output_shape(self) -> Shape:
+        return (*self.input_shape[:-1], self.out_features)
+
+    @property
+    def weight_shape(self) -> Shape:
+        return (self.out_features, self.in_features)
+
+    @property
+    def bias_size(self) -> int:
+        return self.out_features if self.bias else 0
+
+    @property
+    def params(self) -> int:
+        return self.out_features * self.in_features + self.bias_size
+
+    def gemm(self, batch: int = 1) -> GemmShape:
+        return GemmShape(batch * self.tokens, self.out_features, self.in_features, 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MatMul(Layer):
+    """Batched product of two activations ``(..., M, K) @ (..., K, N)`` (attention); no weights."""
+
+    op: ClassVar[str] = "matmul"
+
+    def _num_inputs(self) -> int | None:
+        return 2
+
+    def _check(self) -> None:
+        a, b = self.input_shapes
+        if len(a) < 2 or len(b) < 2:
+            raise ShapeError(f"matmul '{self.name}': both inputs need at least 2 dimensions; got {list(a)} and {list(b)}")
+        if a[-1] != b[-2]:
+            raise ShapeError(f"matmul '{self.name}': inner dimensions differ: {list(a)} @ {list(b)}")
+        try:
+            np.broadcast_shapes(a[:-2], b[:-2])
+        except ValueError:
+            raise ShapeError(f"matmul '{self.name}': leading dimensions do not broadcast: {list(a)} @ {list(b)}") from None
+
+    @property
+    def output_shape(self) -> Shape:
+        a, b = self.input_shapes
+        lead = tuple(np.broadcast_shapes(a[:-2], b[:-2]))
+        return (*lead, a[-2], b[-1])
+
+    def gemm(self, batch: int = 1) -> GemmShape:
+        a, b = self.input_shapes
+        lead = _prod(np.broadcast_shapes(a[:-2], b[:-2]))
+        return GemmShape(a[-2], b[-1], a[-1], lead * batch)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _RecurrentCell(Layer):
+    """A recurrent cell as its gate matmul: ``[x; h; 1] (K) -> gates * hidden (N)``.
+
+    The bias is folded in as one extra input column (as EIE's NT-LSTM 1201 x 2400 does), so the
+    weight matrix is ``(gates * hidden, input + hidden + bias)``. An input ``(S, F)`` runs S steps.
+    """
+
+    gates: ClassVar[int] = 4
+    has_weights: ClassVar[bool] = True
+
+    hidden_size: int
+    bias: bool = True
+
+    def _check(self) -> None:
+        if not isinstance(self.hidden_size, (int, np.integer)) or self.hidden_size < 1:
+            raise ShapeError(f"{self.op} '{self.name}': hidden_size must be an int >= 1; got {self.hidden_size!r}")
+
+    @property
+    def input_size(self) -> int:
+        return self.input_shape[-1]
+
+    @property
+    def steps(self) -> int:
+        return _prod(self.input_shape[:-1])
+
+    @property
+    def output_shape(self) -> Shape:
+        return (*self.input_shape[:-1], self.hidden_size)
+
+    @property
+    def weight_shape(self) -> Shape:
+        return (self.gates * self.hidden_size, self.input_size + self.hidden_size + int(self.bias))
+
+    @property
+    def params(self) -> int:
+        return _prod(self.weight_shape)
+
+    def gemm(self, batch: int = 1) -> GemmShape:
+        n, k = self.weight_shape
+        return GemmShape(batch * self.steps, n, k, 1)
+
+    @property
+    def elementwise_ops(self) -> int:
+        # gate nonlinearities plus the cell / hidden updates, per step
+        return self.steps * self.hidden_size * (self.gates + 3)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LSTMCell(_RecurrentCell):
+    op: ClassVar[str] = "lstm"
+    gates: ClassVar[int] = 4
+
+
+@dataclass(frozen=True, kw_only=True)
+class GRUCell(_RecurrentCell):
+    op: ClassVar[str] = "gru"
+    gates: ClassVar[int] = 3
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pool2d(Layer):
+    """Max or average pooling on ``(C, H, W)``; ``global_pool`` reduces to ``(C, 1, 1)``."""
+
+    op: ClassVar[str] = "pool"
+    kind: str = "max"
+    kernel: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] | None = None
+    padding: tuple[int, int] = (0, 0)
+    ceil_mode: bool = False
+    global_pool: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kernel", _pair(self.kernel, "kernel", self.name))
+        object.__setattr__(self, "stride", _pair(self.stride if self.stride is not None else self.kernel, "stride", self.name))
+        object.__setattr__(self, "padding", _pair(self.padding, "padding", self.name))
+        super().__post_init__()
+
+    def _check(self) -> None:
+        if self.kind not in ("max", "avg"):
+            raise ShapeError(f"pool '{self.name}': kind must be 'max' or 'avg'; got {self.kind!r}")
+        if len(self.input_shape) != 3:
+            raise ShapeError(f"pool '{self.name}': input must be (C, H, W); got {list(self.input_shape)}")
+        if min(self.kernel) < 1 or min(self.stride) < 1 or min(self.padding) < 0:
+            raise ShapeError(f"pool '{self.name}': kernel and stride must be >= 1 and padding >= 0")
+
+    @property
+    def output_shape(self) -> Shape:
+        c, h, w = self.input_shape
+        if self.global_pool:
+            return (c, 1, 1)
+        ho = _conv_out(h, self.kernel[0], self.stride[0], self.padding[0], 1, self.ceil_mode)
+        wo = _conv_out(w, self.kernel[1], self.stride[1], self.padding[1], 1, self.ceil_mode)
+        if self.ceil_mode:  # PyTorch: the last window must start inside the (left-padded) input
+            ho -= (ho - 1) * self.stride[0] >= h + self.padding[0]
+            wo -= (wo - 1) * self.stride[1] >= w + self.padding[1]
+        return (c, ho, wo)
+
+    @property
+    def window(self) -> int:
+        c, h, w = self.input_shape
+        return h * w if self.global_pool else self.kernel[0] * self.kernel[1]
+
+    @property
+    def elementwise_ops(self) -> int:
+        return self.output_elements * self.window
+
+
+ACTIVATIONS = ("relu", "relu6", "sigmoid", "tanh", "gelu", "silu", "hardswish", "hardsigmoid", "clip", "identity")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Activation(Layer):
+    """Unary element-wise nonlinearity (shape preserving)."""
+
+    op: ClassVar[str] = "activation"
+    func: str = "relu"
+
+    def _check(self) -> None:
+        if self.func not in ACTIVATIONS:
+            raise ShapeError(f"activation '{self.name}': func must be one of {', '.join(ACTIVATIONS)}; got {self.func!r}")
+
+    @property
+    def elementwise_ops(self) -> int:
+        return self.output_elements
+
+
+ELTWISE_FUNCS = ("add", "mul", "sub", "div", "max")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Eltwise(Layer):
+    """Element-wise combination of two or more inputs with NumPy broadcasting (residual add, gating)."""
+
+    op: ClassVar[str] = "eltwise"
+    func: str = "add"
+
+    def _num_inputs(self) -> int | None:
+        return None
+
+    def _check(self) -> None:
+        if self.func not in ELTWISE_FUNCS:
+            raise ShapeError(f"eltwise '{self.name}': func must be one of {', '.join(ELTWISE_FUNCS)}; got {self.func!r}")
+        if len(self.input_shapes) < 2:
+            raise ShapeError(f"eltwise '{self.name}': needs at least 2 inputs; got {len(self.input_shapes)}")
+        try:
+            np.broadcast_shapes(*self.input_shapes)
+        except ValueError:
+            shapes = " and ".join(str(list(s)) for s in self.input_shapes)
+            raise ShapeError(f"eltwise '{self.name}': input shapes {shapes} do not broadcast") from None
+
+    @property
+    def output_shape(self) -> Shape:
+        return tuple(np.broadcast_shapes(*self.input_shapes))
+
+    @property
+    def elementwise_ops(self) -> int:
+        return self.output_elements * (len(self.input_shapes) - 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Concat(Layer):
+    """Concatenation along ``axis`` (0 = channels of a feature map)."""
+
+    op: ClassVar[str] = "concat"
+    axis: int = 0
+
+    def _num_inputs(self) -> int | None:
+        return None
+
+    def _check(self) -> None:
+        if len(self.input_shapes) < 1:
+            raise ShapeError(f"concat '{self.name}': needs at least one input")
+        rank = len(self.input_shape)
+        if not -rank <= self.axis < rank:
+            raise ShapeError(f"concat '{self.name}': axis {self.axis} out of range for rank {rank}")
+        ax = self.axis % rank
+        for s in self.input_shapes:
+            if len(s) != rank or any(a != b for i, (a, b) in enumerate(zip(s, self.input_shape)) if i != ax):
+                shapes = ", ".join(str(list(x)) for x in self.input_shapes)
+                raise ShapeError(f"concat '{self.name}': shapes {shapes} differ outside axis {self.axis}")
+
+    @property
+    def output_shape(self) -> Shape:
+        ax = self.axis % len(self.input_shape)
+        out = list(self.input_shape)
+        out[ax] = sum(s[ax] for s in self.input_shapes)
+        return tuple(out)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Slice(Layer):
+    """Slice ``[start, stop)`` along ``axis`` (ShuffleNet-v2 channel split)."""
+
+    op: ClassVar[str] = "slice"
+    axis: int = 0
+    start: int = 0
+    stop: int = 0
+
+    def _check(self) -> None:
+        rank = len(self.input_shape)
+        if not -rank <= self.axis < rank:
+            raise ShapeError(f"slice '{self.name}': axis {self.axis} out of range for rank {rank}")
+        size = self.input_shape[self.axis % rank]
+        if not 0 <= self.start < self.stop <= size:
+            raise ShapeError(f"slice '{self.name}': need 0 <= start < stop <= {size}; got [{self.start}, {self.stop})")
+
+    @property
+    def output_shape(self) -> Shape:
+        out = list(self.input_shape)
+        out[self.axis % len(out)] = self.stop - self.start
+        return tuple(out)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChannelShuffle(Layer):
+    """ShuffleNet channel shuffle: a permutation of channels in ``groups`` groups (no arithmetic)."""
+
+    op: ClassVar[str] = "channel_shuffle"
+    groups: int = 2
+
+    def _check(self) -> None:
+        if self.groups < 1 or self.input_shape[0] % self.groups:
+            raise ShapeError(f"channel_shuffle '{self.name}': groups={self.groups} must divide {self.input_shape[0]} channels")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Flatten(Layer):
+    """Flatten everything after the batch dimension."""
+
+    op: ClassVar[str] = "flatten"
+
+    @property
+    def output_shape(self) -> Shape:
+        return (_prod(self.input_shape),)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reshape(Layer):
+    """Reshape to ``shape`` (one entry may be -1)."""
+
+    op: ClassVar[str] = "reshape"
+    shape: Shape = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        super().__post_init__()
+
+    def _check(self) -> None:
+        total = _prod(self.input_shape)
+        unknown = [d for d in self.shape if d == -1]
+        known = _prod(d for d in self.shape if d != -1)
+        if len(unknown) > 1 or any(d == 0 or d < -1 for d in self.shape) or not self.shape:
+            raise ShapeError(f"reshape '{self.name}': target {list(self.shape)} must be positive ints with at most one -1")
+        if (unknown and total % known) or (not unknown and known != total):
+            raise ShapeError(f"reshape '{self.name}': cannot reshape {list(self.input_shape)} ({total} elements) to {list(self.shape)}")
+
+    @property
+    def output_shape(self) -> Shape:
+        total = _prod(self.input_shape)
+        known = _prod(d for d in self.shape if d != -1)
+        return tuple(total // known if d == -1 else d for d in self.shape)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Transpose(Layer):
+    """Permute dimensions (batch excluded)."""
+
+    op: ClassVar[str] = "transpose"
+    perm: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "perm", tuple(int(p) for p in self.perm))
+        super().__post_init__()
+
+    def _check(self) -> None:
+        if sorted(self.perm) != list(range(len(self.input_shape))):
+            raise ShapeError(f"transpose '{self.name}': perm {list(self.perm)} is not a permutation of {len(self.input_shape)} dims")
+
+    @property
+    def output_shape(self) -> Shape:
+        return tuple(self.input_shape[p] for p in self.perm)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchNorm(Layer):
+    """Batch normalization over channels (dim 0); foldable into a preceding conv or linear."""
+
+    op: ClassVar[str] = "batchnorm"
+
+    @property
+    def num_features(self) -> int:
+        return self.input_shape[0]
+
+    @property
+    def params(self) -> int:
+        return 2 * self.num_features
+
+    @property
+    def elementwise_ops(self) -> int:
+        return self.output_elements
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerNorm(Layer):
+    """Layer normalization over the last dimension; ``rms`` = RMSNorm (scale only)."""
+
+    op: ClassVar[str] = "layernorm"
+    rms: bool = False
+
+    @property
+    def params(self) -> int:
+        return self.input_shape[-1] * (1 if self.rms else 2)
+
+    @property
+    def elementwise_ops(self) -> int:
+        return 4 * self.output_elements
+
+
+@dataclass(frozen=True, kw_only=True)
+class Softmax(Layer):
+    op: ClassVar[str] = "softmax"
+    axis: int = -1
+
+    @property
+    def elementwise_ops(self) -> int:
+        return 3 * self.output_elements
+
+
+@dataclass(frozen=True, kw_only=True)
+class Embedding(Layer):
+    """Table lookup: indices ``(S,)`` -> ``(S, dim)``; no MACs."""
+
+    op: ClassVar[str] = "embedding"
+    num_embeddings: int
+    embedding_dim: int
+
+    def _check(self) -> None:
+        if self.num_embeddings < 1 or self.embedding_dim < 1:
+            raise ShapeError(f"embedding '{self.name}': num_embeddings and embedding_dim must be >= 1")
+
+    @property
+    def output_shape(self) -> Shape:
+        return (*self.input_shape, self.embedding_dim)
+
+    @property
+    def weight_shape(self) -> Shape:
+        return (self.num_embeddings, self.embedding_dim)
+
+    @property
+    def params(self) -> int:
+        return self.num_embeddings * self.embedding_dim
+
+
+@dataclass(frozen=True, kw_only=True)
+class Identity(Layer):
+    """No-op (dropout at inference, skipped ops)."""
+
+    op: ClassVar[str] = "identity"
+
+
+LAYER_TYPES: dict[str, type[Layer]] = {
+    cls.op: cls
+    for cls in (
+        Input, Conv2d, Linear, MatMul, LSTMCell, GRUCell, Pool2d, Activation, Eltwise, Concat, Slice,
+        ChannelShuffle, Flatten, Reshape, Transpose, BatchNorm, LayerNorm, Softmax, Embedding, Identity,
+    )
+}
+
+GEMM_OPS = frozenset(op for op, cls in LAYER_TYPES.items() if cls in (Conv2d, Linear, MatMul, LSTMCell, GRUCell))
+
+__all__ = [
+    "ACTIVATIONS", "Activation", "BatchNorm", "ChannelShuffle", "Concat", "Conv2d", "ELTWISE_FUNCS", "Eltwise",
+    "Embedding", "Flatten", "GEMM_OPS", "GRUCell", "GemmShape", "Identity", "Input", "LAYER_TYPES", "LSTMCell",
+    "Layer", "LayerNorm", "Linear", "MatMul", "Pool2d", "Reshape", "Shape", "Slice", "Softmax", "Transpose",
+]

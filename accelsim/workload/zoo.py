@@ -1,0 +1,61 @@
+"""Model zoo and the one entry point that turns any workload source into a LayerGraph.
+
+Zoo networks are YAML data files in ``workloads/`` (see ``docs/workloads.md``); a source may also be
+a path whose suffix picks the reader: ``.yaml``/``.yml`` (accelsim YAML), ``.csv`` (SCALE-Sim
+topology; conv format, or GEMM format when ``gemm=True`` or the header says M, N, K), ``.onnx``.
+A ``torch.nn.Module`` goes through ``accelsim.workload.io_torch``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from accelsim.errors import UnknownNameError, WorkloadError
+from accelsim.paths import WORKLOAD_DIR, bundled
+from accelsim.workload.graph import LayerGraph
+
+
+def zoo_names() -> list[str]:
+    """Names of the bundled networks (``workloads/*.yaml``, recipes excluded)."""
+    return sorted(name for name, path in bundled(WORKLOAD_DIR).items() if path.parent == WORKLOAD_DIR)
+
+
+def zoo_path(name: str) -> Path:
+    path = WORKLOAD_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise UnknownNameError("workload", name, zoo_names())
+    return path
+
+
+def load_workload(source, **kwargs) -> LayerGraph:
+    """Load a zoo name, a file path or a torch module as a LayerGraph (no weights attached)."""
+    if isinstance(source, LayerGraph):
+        return source
+    if not isinstance(source, (str, Path)):
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise WorkloadError(f"cannot load a workload from {type(source).__name__}") from None
+        from accelsim.workload import io_torch
+
+        return io_torch.load_torch(source, **kwargs)
+    text = str(source)
+    path = Path(text)
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        from accelsim.workload.io_yaml import load_yaml
+
+        return load_yaml(path)
+    if suffix == ".csv":
+        from accelsim.workload.io_scalesim import load_scalesim_topology
+
+        return load_scalesim_topology(path, **kwargs)
+    if suffix == ".onnx":
+        from accelsim.workload.io_onnx import load_onnx
+
+        return load_onnx(path, **kwargs)
+    if suffix:
+        raise WorkloadError(f"{text}: unknown workload file type '{suffix}'; expected .yaml, .csv or .onnx")
+    from accelsim.workload.io_yaml import load_yaml
+
+    return load_yaml(zoo_path(text))

@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+
+from accelsim.errors import ShapeError, WorkloadError
+from accelsim.workload.io_yaml import graph_from_dict, graph_to_dict
+from accelsim.workload.layers import Conv2d, Input, Linear
+from accelsim.workload.graph import LayerGraph
+
+
+def _residual():
+    return {
+        "name": "tiny",
+        "inputs": {"x": [8, 16, 16]},
+        "layers": [
+            {"name": "c1", "op": "conv2d", "out_channels": 8, "kernel": 3, "padding": 1},
+            {"name": "r1", "op": "relu"},
+            {"name": "add", "op": "add", "inputs": ["x", "r1"]},
+            {"name": "pool", "op": "global_avgpool"},
+            {"name": "flat", "op": "flatten"},
+            {"name": "fc", "op": "linear", "out_features": 10, "act_density": 0.5},
+        ],
+    }
+
+
+def test_yaml_graph_roundtrip_and_totals():
+    g = graph_from_dict(_residual(), "tiny.yaml")
+    assert g.order[0] == "x" and g.order[-1] == "fc"
+    assert g.inputs_of("add") == ["x", "r1"]
+    assert g.total_macs == 16 * 16 * 8 * 8 * 9 + 80
+    assert g.input_density("fc") == 0.5
+    g2 = graph_from_dict(graph_to_dict(g), "again")
+    assert [l for l in g2.layers] == [l for l in g.layers]
+
+
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        (lambda d: d["layers"][0].update(op="convv"), "unknown op 'convv'"),
+        (lambda d: d["layers"][0].update(kernal=3), "unknown field 'kernal'"),
+        (lambda d: d["layers"][2].update(inputs=["x", "nope"]), "unknown layer 'nope'"),
+        (lambda d: d["layers"][0].update(out_channels=0), "out_channels"),
+        (lambda d: d["layers"][5].update(act_density=1.5), "act_density"),
+        (lambda d: d.update(inputs={"x": [8, -1, 16]}), "x"),
+        (lambda d: d["layers"][0].update(out_channels=4), "add"),
+    ],
+)
+def test_yaml_errors_name_file_layer_and_field(mutate, match):
+    d = _residual()
+    mutate(d)
+    with pytest.raises(WorkloadError, match=match) as info:
+        graph_from_dict(d, "tiny.yaml")
+    assert str(info.value).startswith("tiny.yaml")
+
+
+def test_weights_are_checked():
+    g = LayerGraph("g")
+    g.add(Input(name="x", shape=(4,)))
+    g.add(Linear(name="fc", input_shapes=((4,),), out_features=3), ["x"])
+    g.set_weight("fc", np.ones((3, 4)))
+    assert g.weight_matrix("fc").shape == (3, 4)
+    with pytest.raises(ShapeError):
+        g.set_weight("fc", np.ones((4, 3)))
+    bad = np.ones((3, 4))
+    bad[0, 0] = np.nan
+    with pytest.raises(WorkloadError, match="NaN"):
+        g.set_weight("fc", bad)
+
+
+def test_substitute_chain_rewires_successors():
+    g = LayerGraph("g")
+    g.add(Input(name="x", shape=(16, 8, 8)))
+    g.add(Conv2d(name="c", input_shapes=((16, 8, 8),), out_channels=32, kernel=3, padding=1), ["x"])
+    g.add(Conv2d(name="d", input_shapes=((32, 8, 8),), out_channels=8), ["c"])
+    dw = Conv2d(name="c_dw", input_shapes=((16, 8, 8),), out_channels=16, kernel=3, padding=1, groups=16)
+    pw = Conv2d(name="c_pw", input_shapes=((16, 8, 8),), out_channels=32)
+    g.substitute("c", [dw, pw])
+    assert g.order == ["x", "c_dw", "c_pw", "d"]
+    assert g.inputs_of("d") == ["c_pw"]
