@@ -135,7 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # argparse: --help, --version, usage errors (already one line)
+            return exc.code if isinstance(exc.code, int) else 2
         if not getattr(args, "func", None):
             parser.print_help(sys.stderr)
             return 2
