@@ -1,0 +1,166 @@
+"""Numba kernels of the compressed formats and transforms.
+
+Every kernel takes only arrays and scalars and has a pure-NumPy twin of the same name in
+``_reference.py`` that the tests compare it with. Conventions:
+
+* a column-sparse structure is given as ``indptr`` (n_cols + 1) and ``rows`` (row of each kept
+  entry, ascending within a column), i.e. the CSC of the kept-entry mask;
+* ``n_pe`` interleaves rows: row ``r`` lives on PE ``r % n_pe`` at local row ``r // n_pe``
+  (``n_pe = 1`` is plain CSC);
+* ``span = 2**index_bits`` for relative indices (a gap of ``g`` zeros before an entry costs
+  ``g // span`` padding entries and the entry stores ``g % span``), ``span = 0`` for absolute
+  indices (the entry stores its local row, no padding).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def interleaved_counts(indptr, rows, n_cols, n_pe, span):
+    """Stored entries (kept + padding) per PE per column: int64 array ``(n_pe, n_cols)``."""
+    counts = np.zeros((n_pe, n_cols), np.int64)
+    last = np.empty(n_pe, np.int64)
+    for c in range(n_cols):
+        for p in range(n_pe):
+            last[p] = -1
+        for j in range(indptr[c], indptr[c + 1]):
+            r = rows[j]
+            p = r % n_pe
+            local = r // n_pe
+            n = 1
+            if span > 0:
+                n += (local - last[p] - 1) // span
+            counts[p, c] += n
+            last[p] = local
+    return counts
+
+
+@njit(cache=True)
+def interleaved_fill(indptr, rows, n_cols, n_pe, span, pe_ptr, pe_base, out_index, out_src):
+    """Write each PE's stored entries, PE-major then column-major.
+
+    ``out_index`` gets the relative index (``span > 0``) or local row (``span == 0``);
+    ``out_src`` the position of the entry in ``rows`` or -1 for a padding zero.
+    """
+    cursor = np.empty(n_pe, np.int64)
+    last = np.empty(n_pe, np.int64)
+    for c in range(n_cols):
+        for p in range(n_pe):
+            cursor[p] = pe_base[p] + pe_ptr[p, c]
+            last[p] = -1
+        for j in range(indptr[c], indptr[c + 1]):
+            r = rows[j]
+            p = r % n_pe
+            local = r // n_pe
+            k = cursor[p]
+            if span > 0:
+                gap = local - last[p] - 1
+                while gap >= span:
+                    out_index[k] = span - 1
+                    out_src[k] = -1
+                    k += 1
+                    gap -= span
+                out_index[k] = gap
+            else:
+                out_index[k] = local
+            out_src[k] = j
+            cursor[p] = k + 1
+            last[p] = local
+
+
+@njit(cache=True)
+def interleaved_decode(pe_ptr, pe_base, index, n_pe, relative):
+    """Global row and column of every stored entry (padding included) from the stored arrays."""
+    n = index.shape[0]
+    out_rows = np.empty(n, np.int64)
+    out_cols = np.empty(n, np.int64)
+    n_cols = pe_ptr.shape[1] - 1
+    for p in range(n_pe):
+        for c in range(n_cols):
+            pos = -1
+            for k in range(pe_base[p] + pe_ptr[p, c], pe_base[p] + pe_ptr[p, c + 1]):
+                if relative:
+                    pos = pos + index[k] + 1
+                else:
+                    pos = index[k]
+                out_rows[k] = pos * n_pe + p
+                out_cols[k] = c
+    return out_rows, out_cols
+
+
+@njit(cache=True)
+def pack_bits(codes, bits):
+    """Pack unsigned ``codes`` of ``bits`` bits each, LSB first, into uint64 words."""
+    n = codes.shape[0]
+    n_words = (n * bits + 63) // 64
+    words = np.zeros(n_words, np.uint64)
+    mask = (np.uint64(1) << np.uint64(bits)) - np.uint64(1) if bits < 64 else ~np.uint64(0)
+    for i in range(n):
+        v = np.uint64(codes[i]) & mask
+        bit = i * bits
+        w = bit // 64
+        off = bit % 64
+        words[w] |= v << np.uint64(off)
+        if off + bits > 64:
+            words[w + 1] |= v >> np.uint64(64 - off)
+    return words
+
+
+@njit(cache=True)
+def unpack_bits(words, bits, n):
+    """Inverse of :func:`pack_bits`: ``n`` unsigned codes of ``bits`` bits."""
+    out = np.empty(n, np.uint64)
+    mask = (np.uint64(1) << np.uint64(bits)) - np.uint64(1) if bits < 64 else ~np.uint64(0)
+    for i in range(n):
+        bit = i * bits
+        w = bit // 64
+        off = bit % 64
+        v = words[w] >> np.uint64(off)
+        if off + bits > 64:
+            v |= words[w + 1] << np.uint64(64 - off)
+        out[i] = v & mask
+    return out
+
+
+@njit(cache=True)
+def kmeans_1d_sorted(x, centroids, max_iter, tol):
+    """Lloyd's k-means on sorted 1-D data; returns (centroids, boundaries, iterations).
+
+    In 1-D each cluster is a contiguous run of the sorted data, so one iteration is a binary
+    search for the midpoints between sorted centroids plus prefix-sum means: O(k log n).
+    ``boundaries[i]`` is the first data position of cluster ``i`` (length k + 1). Empty clusters
+    keep their centroid.
+    """
+    n = x.shape[0]
+    k = centroids.shape[0]
+    prefix = np.empty(n + 1, np.float64)
+    prefix[0] = 0.0
+    for i in range(n):
+        prefix[i + 1] = prefix[i] + x[i]
+    c = np.sort(centroids.astype(np.float64))
+    bounds = np.empty(k + 1, np.int64)
+    it = 0
+    for it in range(1, max_iter + 1):
+        bounds[0] = 0
+        bounds[k] = n
+        for i in range(1, k):
+            mid = 0.5 * (c[i - 1] + c[i])
+            bounds[i] = np.searchsorted(x, mid, side="left")
+        shift = 0.0
+        for i in range(k):
+            lo = bounds[i]
+            hi = bounds[i + 1]
+            if hi > lo:
+                new = (prefix[hi] - prefix[lo]) / (hi - lo)
+                d = abs(new - c[i])
+                if d > shift:
+                    shift = d
+                c[i] = new
+        if shift <= tol:
+            break
+    for i in range(1, k):
+        bounds[i] = np.searchsorted(x, 0.5 * (c[i - 1] + c[i]), side="left")
+    return c, bounds, it

@@ -1,0 +1,109 @@
+"""Pure-NumPy/Python twins of the kernels in ``_kernels.py`` (same names, same results).
+
+Written for clarity, not speed: the tests compare each kernel with its twin on small inputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def interleaved_counts(indptr, rows, n_cols, n_pe, span):
+    counts = np.zeros((n_pe, n_cols), np.int64)
+    for c in range(n_cols):
+        col_rows = np.asarray(rows[indptr[c]:indptr[c + 1]], np.int64)
+        for p in range(n_pe):
+            local = col_rows[col_rows % n_pe == p] // n_pe
+            if local.size == 0:
+                continue
+            if span > 0:
+                gaps = np.diff(np.concatenate(([-1], local))) - 1
+                counts[p, c] = local.size + int(np.sum(gaps // span))
+            else:
+                counts[p, c] = local.size
+    return counts
+
+
+def interleaved_fill(indptr, rows, n_cols, n_pe, span, pe_ptr, pe_base, out_index, out_src):
+    for p in range(n_pe):
+        for c in range(n_cols):
+            k = pe_base[p] + pe_ptr[p, c]
+            last = -1
+            for j in range(indptr[c], indptr[c + 1]):
+                if rows[j] % n_pe != p:
+                    continue
+                local = rows[j] // n_pe
+                if span > 0:
+                    gap = local - last - 1
+                    n_pad, rest = divmod(gap, span)
+                    for _ in range(n_pad):
+                        out_index[k], out_src[k] = span - 1, -1
+                        k += 1
+                    out_index[k] = rest
+                else:
+                    out_index[k] = local
+                out_src[k] = j
+                k += 1
+                last = local
+
+
+def interleaved_decode(pe_ptr, pe_base, index, n_pe, relative):
+    n = len(index)
+    out_rows = np.empty(n, np.int64)
+    out_cols = np.empty(n, np.int64)
+    n_cols = pe_ptr.shape[1] - 1
+    for p in range(n_pe):
+        for c in range(n_cols):
+            lo, hi = pe_base[p] + pe_ptr[p, c], pe_base[p] + pe_ptr[p, c + 1]
+            seg = np.asarray(index[lo:hi], np.int64)
+            local = np.cumsum(seg + 1) - 1 if relative else seg
+            out_rows[lo:hi] = local * n_pe + p
+            out_cols[lo:hi] = c
+    return out_rows, out_cols
+
+
+def pack_bits(codes, bits):
+    n = len(codes)
+    stream = []
+    for v in codes:
+        stream.extend((int(v) >> b) & 1 for b in range(bits))
+    n_words = (n * bits + 63) // 64
+    words = np.zeros(n_words, np.uint64)
+    for i, bit in enumerate(stream):
+        if bit:
+            words[i // 64] |= np.uint64(1) << np.uint64(i % 64)
+    return words
+
+
+def unpack_bits(words, bits, n):
+    out = np.empty(n, np.uint64)
+    for i in range(n):
+        v = 0
+        for b in range(bits):
+            pos = i * bits + b
+            v |= ((int(words[pos // 64]) >> (pos % 64)) & 1) << b
+        out[i] = v
+    return out
+
+
+def kmeans_1d_sorted(x, centroids, max_iter, tol):
+    """Textbook Lloyd's: assign every point to its nearest centroid, recompute means."""
+    x = np.asarray(x, np.float64)
+    c = np.sort(np.asarray(centroids, np.float64))
+    k = len(c)
+    it = 0
+    for it in range(1, max_iter + 1):
+        mids = 0.5 * (c[:-1] + c[1:])
+        assign = np.searchsorted(mids, x, side="right")
+        new = c.copy()
+        for i in range(k):
+            sel = x[assign == i]
+            if sel.size:
+                new[i] = sel.mean()
+        shift = float(np.max(np.abs(new - c))) if k else 0.0
+        c = new
+        if shift <= tol:
+            break
+    mids = 0.5 * (c[:-1] + c[1:])
+    bounds = np.concatenate(([0], np.searchsorted(x, mids, side="left"), [len(x)])).astype(np.int64)
+    return c, bounds, it

@@ -1,0 +1,780 @@
+"""Compressed weight tensors with exact storage accounting.
+
+Every format has ``shape``, ``nnz`` (true non-zeros of the decoded tensor), ``to_dense()`` (exact
+round trip, or the dequantized values for quantized formats) and ``storage_bits()`` returning a
+:class:`StorageBits` split into payload (values or codes), index (positions), pointer (column /
+row starts), codebook (shared-value tables) and metadata (scales, N:M selectors, Huffman tables).
+Storage formulas: ``docs/compression.md``.
+
+Sparse formats work on 2-D matrices in the hardware orientation ``(rows = outputs, cols =
+reduction inputs)``. They are built from a matrix and an optional ``mask`` of kept positions
+(default ``matrix != 0``); a mask lets a format carry codebook codes, where code 0 is a legal kept
+value. Padding entries (relative indices whose gap overflows) store value 0 and are flagged in
+``is_padding``; they are real stored entries for storage and for hardware timing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from accelsim.compress import _kernels as K
+from accelsim.errors import CompressionError
+
+__all__ = [
+    "CSC",
+    "CSR",
+    "NM",
+    "Bitmask",
+    "Codebook",
+    "CompressedTensor",
+    "Dense",
+    "HuffmanCoded",
+    "InterleavedCSC",
+    "LowBit",
+    "LowRank",
+    "StorageBits",
+    "bits_for",
+]
+
+
+def bits_for(count: int) -> int:
+    """Bits of an unsigned field that can hold ``count`` distinct values (at least 1)."""
+    return max(1, int(math.ceil(math.log2(count)))) if count > 1 else 1
+
+
+def _check_bits(value: Any, what: str, lo: int = 1, hi: int = 64) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= int(value) <= hi:
+        raise CompressionError(f"{what} must be an int in [{lo}, {hi}]; got {value!r}")
+    return int(value)
+
+
+def _as_matrix(matrix: Any, what: str) -> np.ndarray:
+    m = np.asarray(matrix)
+    if m.ndim != 2:
+        raise CompressionError(f"{what} must be a 2-D matrix; got shape {list(m.shape)}")
+    if not (np.issubdtype(m.dtype, np.number) or m.dtype == bool):
+        raise CompressionError(f"{what} must be numeric; got dtype {m.dtype}")
+    if np.issubdtype(m.dtype, np.floating) and not np.all(np.isfinite(m)):
+        raise CompressionError(f"{what} contains NaN or infinite values")
+    return m
+
+
+def _as_mask(mask: Any, matrix: np.ndarray, what: str) -> np.ndarray:
+    if mask is None:
+        return matrix != 0
+    mk = np.asarray(mask)
+    if mk.shape != matrix.shape or mk.dtype != bool:
+        raise CompressionError(f"{what} mask must be a bool array of shape {list(matrix.shape)}; got {mk.dtype} {list(mk.shape)}")
+    return mk
+
+
+@dataclass(frozen=True)
+class StorageBits:
+    """Stored bits of one tensor, by kind."""
+
+    payload: int = 0
+    index: int = 0
+    pointer: int = 0
+    codebook: int = 0
+    metadata: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.payload + self.index + self.pointer + self.codebook + self.metadata
+
+    def __add__(self, other: "StorageBits") -> "StorageBits":
+        return StorageBits(*(a + b for a, b in zip(self.as_tuple(), other.as_tuple())))
+
+    def as_tuple(self) -> tuple[int, int, int, int, int]:
+        return (self.payload, self.index, self.pointer, self.codebook, self.metadata)
+
+    def to_dict(self) -> dict[str, int]:
+        return {"payload": self.payload, "index": self.index, "pointer": self.pointer,
+                "codebook": self.codebook, "metadata": self.metadata, "total": self.total}
+
+
+class CompressedTensor:
+    """Common interface; subclasses set ``kind`` and implement the abstract members."""
+
+    kind = "tensor"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    @property
+    def size(self) -> int:
+        return int(math.prod(self.shape))
+
+    @property
+    def nnz(self) -> int:
+        return int(np.count_nonzero(self.to_dense()))
+
+    @property
+    def density(self) -> float:
+        return self.nnz / max(self.size, 1)
+
+    def to_dense(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def storage_bits(self) -> StorageBits:
+        raise NotImplementedError
+
+    def compression_ratio(self, base_bits: int = 32) -> float:
+        """Dense ``base_bits`` storage over this format's total stored bits."""
+        return self.size * base_bits / max(self.storage_bits().total, 1)
+
+    def payload_symbols(self) -> np.ndarray:
+        """The stored payload symbols in storage order (what a Huffman coder of values sees)."""
+        raise CompressionError(f"{self.kind} has no integer payload symbols to entropy-code")
+
+    def index_symbols(self) -> np.ndarray:
+        """The stored index symbols in storage order (relative indices for sparse formats)."""
+        raise CompressionError(f"{self.kind} has no index symbols to entropy-code")
+
+    def __repr__(self) -> str:
+        b = self.storage_bits()
+        return f"{type(self).__name__}(shape={self.shape}, nnz={self.nnz}, bits={b.total})"
+
+
+# ----------------------------------------------------------------------------------------------
+class Dense(CompressedTensor):
+    """Every element stored at ``bits`` bits: payload = size * bits."""
+
+    kind = "dense"
+
+    def __init__(self, values: Any, bits: int = 32):
+        self.values = np.asarray(values)
+        if not np.issubdtype(self.values.dtype, np.number):
+            raise CompressionError(f"Dense values must be numeric; got dtype {self.values.dtype}")
+        if np.issubdtype(self.values.dtype, np.floating) and not np.all(np.isfinite(self.values)):
+            raise CompressionError("Dense values contain NaN or infinite values")
+        self.bits = _check_bits(bits, "Dense bits")
+
+    @property
+    def shape(self):
+        return tuple(self.values.shape)
+
+    def to_dense(self):
+        return self.values.copy()
+
+    def storage_bits(self):
+        return StorageBits(payload=self.size * self.bits)
+
+
+# ----------------------------------------------------------------------------------------------
+class InterleavedCSC(CompressedTensor):
+    """EIE's row-interleaved compressed sparse column format (plain CSC when ``n_pe == 1``).
+
+    Row ``i`` lives on PE ``i % n_pe``; PE ``p`` holds the sub-matrix of rows ``p, p+P, ...`` as
+    its own CSC: per column the stored values ``v`` and indices ``z`` plus a pointer vector of
+    ``n_cols + 1`` entries. With ``relative=True`` (default when ``index_bits`` is given) ``z``
+    counts the zeros before an entry within the PE's rows; a run longer than ``2**index_bits - 1``
+    stores a padding zero (value 0, index ``2**index_bits - 1``) per ``2**index_bits`` zeros.
+    With absolute indices ``z`` is the local row, ``index_bits`` defaults to
+    ``ceil(log2(local_rows))`` and may not be smaller.
+
+    Storage: payload = stored * value_bits; index = stored * index_bits;
+    pointer = n_pe * (n_cols + 1) * pointer_bits (``pointer_bits=None``: the fewest bits that hold
+    the largest per-PE entry count).
+    """
+
+    kind = "interleaved_csc"
+
+    def __init__(self, matrix: Any, n_pe: int = 1, index_bits: int | None = None, value_bits: int = 32,
+                 pointer_bits: int | None = 16, relative: bool | None = None, mask: Any = None):
+        m = _as_matrix(matrix, f"{type(self).__name__} matrix")
+        mk = _as_mask(mask, m, type(self).__name__)
+        self.n_pe = _check_bits(n_pe, "n_pe", 1, 1 << 20)
+        self.value_bits = _check_bits(value_bits, "value_bits")
+        n_rows, n_cols = m.shape
+        self._shape = (int(n_rows), int(n_cols))
+        self.local_rows = -(-n_rows // self.n_pe) if n_rows else 0
+        if relative is None:
+            relative = index_bits is not None
+        self.relative = bool(relative)
+        if self.relative:
+            if index_bits is None:
+                raise CompressionError("relative indices need index_bits")
+            self.index_bits = _check_bits(index_bits, "index_bits", 1, 32)
+        else:
+            need = bits_for(self.local_rows)
+            self.index_bits = need if index_bits is None else _check_bits(index_bits, "index_bits", 1, 64)
+            if self.index_bits < need:
+                raise CompressionError(
+                    f"absolute index_bits={self.index_bits} cannot address {self.local_rows} rows (need {need})")
+        cols, rows = np.nonzero(mk.T)
+        rows = rows.astype(np.int64)
+        indptr = np.zeros(n_cols + 1, np.int64)
+        np.cumsum(np.bincount(cols, minlength=n_cols), out=indptr[1:])
+        span = (1 << self.index_bits) if self.relative else 0
+        counts = K.interleaved_counts(indptr, rows, n_cols, self.n_pe, span)
+        self.entries_per_pe_col = counts
+        self.pe_ptr = np.zeros((self.n_pe, n_cols + 1), np.int64)
+        np.cumsum(counts, axis=1, out=self.pe_ptr[:, 1:])
+        per_pe = self.pe_ptr[:, -1]
+        self.pe_offsets = np.zeros(self.n_pe + 1, np.int64)
+        np.cumsum(per_pe, out=self.pe_offsets[1:])
+        total = int(self.pe_offsets[-1])
+        index = np.empty(total, np.int64)
+        src = np.empty(total, np.int64)
+        K.interleaved_fill(indptr, rows, n_cols, self.n_pe, span, self.pe_ptr, self.pe_offsets[:-1], index, src)
+        self.is_padding = src < 0
+        kept_vals = m[rows, cols]
+        vals = np.zeros(total, dtype=m.dtype if m.dtype != bool else np.int64)
+        vals[~self.is_padding] = kept_vals[src[~self.is_padding]]
+        self.flat_values = vals
+        self.flat_index = index
+        max_entries = int(per_pe.max()) if per_pe.size else 0
+        self.pointer_bits = bits_for(max_entries + 1) if pointer_bits is None else _check_bits(pointer_bits, "pointer_bits")
+        self.pointer_overflow = max_entries > (1 << min(self.pointer_bits, 62)) - 1
+        self.kept = int(rows.size)
+
+    # --- structure ------------------------------------------------------------------------------
+    @property
+    def shape(self):
+        return self._shape
+
+    @property
+    def stored_entries(self) -> int:
+        """Stored (value, index) pairs including padding zeros."""
+        return int(self.flat_values.size)
+
+    @property
+    def padding_zeros(self) -> int:
+        return int(self.is_padding.sum())
+
+    @property
+    def entries_per_pe(self) -> np.ndarray:
+        return self.pe_ptr[:, -1].copy()
+
+    @property
+    def values(self) -> list[np.ndarray]:
+        """Per-PE stored values (padding zeros included), column-major within a PE."""
+        return [self.flat_values[self.pe_offsets[p]:self.pe_offsets[p + 1]] for p in range(self.n_pe)]
+
+    @property
+    def rel_index(self) -> list[np.ndarray]:
+        """Per-PE stored indices (relative zero counts, or local rows when absolute)."""
+        return [self.flat_index[self.pe_offsets[p]:self.pe_offsets[p + 1]] for p in range(self.n_pe)]
+
+    def entry_positions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Decoded (row, col) of every stored entry, from the stored indices and pointers only."""
+        return K.interleaved_decode(self.pe_ptr, self.pe_offsets[:-1], self.flat_index, self.n_pe, self.relative)
+
+    def entries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, cols, values) of the kept (non-padding) entries."""
+        r, c = self.entry_positions()
+        keep = ~self.is_padding
+        return r[keep], c[keep], self.flat_values[keep]
+
+    def to_dense(self) -> np.ndarray:
+        out = np.zeros(self._shape, dtype=self.flat_values.dtype)
+        r, c, v = self.entries()
+        out[r, c] = v
+        return out
+
+    @property
+    def nnz(self) -> int:
+        return int(np.count_nonzero(self.flat_values[~self.is_padding]))
+
+    def storage_bits(self) -> StorageBits:
+        n = self.stored_entries
+        return StorageBits(payload=n * self.value_bits, index=n * self.index_bits,
+                           pointer=self.n_pe * (self._shape[1] + 1) * self.pointer_bits)
+
+    def payload_symbols(self) -> np.ndarray:
+        if not np.issubdtype(self.flat_values.dtype, np.integer):
+            raise CompressionError(f"{self.kind} payload is not integer codes; wrap it in a Codebook first")
+        return self.flat_values
+
+    def index_symbols(self) -> np.ndarray:
+        return self.flat_index
+
+
+class CSC(InterleavedCSC):
+    """Compressed sparse column (one PE): ``values``, ``rel_index``, ``ptr`` (n_cols + 1).
+
+    ``index_bits=None`` gives absolute row indices of ``ceil(log2(n_rows))`` bits; a given
+    ``index_bits`` gives relative indices with padding zeros (``relative=False`` with
+    ``index_bits=32`` is the plain 32-bit CSC of CPU/GPU libraries). ``pointer_bits=None``: the
+    fewest bits that hold ``stored_entries``.
+    """
+
+    kind = "csc"
+
+    def __init__(self, matrix: Any, index_bits: int | None = None, value_bits: int = 32,
+                 pointer_bits: int | None = None, relative: bool | None = None, mask: Any = None):
+        super().__init__(matrix, n_pe=1, index_bits=index_bits, value_bits=value_bits,
+                         pointer_bits=pointer_bits, relative=relative, mask=mask)
+
+    @property
+    def values(self) -> np.ndarray:
+        return self.flat_values
+
+    @property
+    def rel_index(self) -> np.ndarray:
+        return self.flat_index
+
+    @property
+    def ptr(self) -> np.ndarray:
+        return self.pe_ptr[0]
+
+    @property
+    def entries_per_col(self) -> np.ndarray:
+        """Stored entries (padding included) per column."""
+        return self.entries_per_pe_col[0]
+
+    def to_scipy(self):
+        import scipy.sparse as sp
+
+        r, c, v = self.entries()
+        return sp.csc_matrix((v, (r, c)), shape=self._shape)
+
+
+class CSR(CompressedTensor):
+    """Compressed sparse row: the CSC of the transpose; indices are column positions within a row.
+
+    Same parameters and storage formulas as :class:`CSC` with rows and columns swapped:
+    ``values``, ``rel_index``, ``ptr`` (n_rows + 1), ``entries_per_row``.
+    """
+
+    kind = "csr"
+
+    def __init__(self, matrix: Any, index_bits: int | None = None, value_bits: int = 32,
+                 pointer_bits: int | None = None, relative: bool | None = None, mask: Any = None):
+        m = _as_matrix(matrix, "CSR matrix")
+        mk = _as_mask(mask, m, "CSR")
+        self._t = CSC(m.T, index_bits=index_bits, value_bits=value_bits, pointer_bits=pointer_bits,
+                      relative=relative, mask=mk.T)
+        self.value_bits, self.index_bits, self.pointer_bits = self._t.value_bits, self._t.index_bits, self._t.pointer_bits
+        self.relative = self._t.relative
+        self.is_padding = self._t.is_padding
+        self.kept = self._t.kept
+
+    @property
+    def shape(self):
+        return (self._t.shape[1], self._t.shape[0])
+
+    values = property(lambda self: self._t.values)
+    rel_index = property(lambda self: self._t.rel_index)
+    ptr = property(lambda self: self._t.ptr)
+    entries_per_row = property(lambda self: self._t.entries_per_col)
+    stored_entries = property(lambda self: self._t.stored_entries)
+    padding_zeros = property(lambda self: self._t.padding_zeros)
+    nnz = property(lambda self: self._t.nnz)
+    flat_values = property(lambda self: self._t.flat_values)
+
+    def entries(self):
+        r, c, v = self._t.entries()
+        return c, r, v
+
+    def to_dense(self):
+        return self._t.to_dense().T.copy()
+
+    def storage_bits(self):
+        return self._t.storage_bits()
+
+    def payload_symbols(self):
+        return self._t.payload_symbols()
+
+    def index_symbols(self):
+        return self._t.index_symbols()
+
+    def to_scipy(self):
+        return self._t.to_scipy().T.tocsr()
+
+
+# ----------------------------------------------------------------------------------------------
+class Bitmask(CompressedTensor):
+    """One presence bit per element (index = size bits) plus the kept values in row-major order."""
+
+    kind = "bitmask"
+
+    def __init__(self, matrix: Any, value_bits: int = 32, mask: Any = None):
+        m = _as_matrix(matrix, "Bitmask matrix")
+        self.mask = _as_mask(mask, m, "Bitmask").copy()
+        self.value_bits = _check_bits(value_bits, "value_bits")
+        self.values = m[self.mask]
+        self.is_padding = np.zeros(self.values.size, bool)
+        self._shape = tuple(int(s) for s in m.shape)
+        self.kept = int(self.values.size)
+
+    @property
+    def shape(self):
+        return self._shape
+
+    @property
+    def stored_entries(self) -> int:
+        return int(self.values.size)
+
+    @property
+    def nnz(self):
+        return int(np.count_nonzero(self.values))
+
+    def entries(self):
+        r, c = np.nonzero(self.mask)
+        return r, c, self.values
+
+    def to_dense(self):
+        out = np.zeros(self._shape, dtype=self.values.dtype)
+        out[self.mask] = self.values
+        return out
+
+    def storage_bits(self):
+        return StorageBits(payload=self.values.size * self.value_bits, index=self.size)
+
+    def payload_symbols(self):
+        if not np.issubdtype(self.values.dtype, np.integer):
+            raise CompressionError("bitmask payload is not integer codes; wrap it in a Codebook first")
+        return self.values
+
+    def index_symbols(self):
+        return self.mask.ravel().astype(np.int64)
+
+
+# ----------------------------------------------------------------------------------------------
+class NM(CompressedTensor):
+    """N:M structured sparsity along K (axis 1): every group of ``m`` consecutive inputs of a row
+    keeps at most ``n``. Each group stores exactly ``n`` values (zeros fill groups with fewer kept)
+    and ``n`` selectors of ``ceil(log2(m))`` bits. K is padded with zeros to a multiple of ``m``.
+
+    Storage: payload = rows * groups * n * value_bits; metadata = rows * groups * n * ceil(log2 m).
+    """
+
+    kind = "nm"
+
+    def __init__(self, matrix: Any, n: int, m: int, value_bits: int = 32, mask: Any = None):
+        mat = _as_matrix(matrix, "NM matrix")
+        self.n = _check_bits(n, "N", 1, 1 << 16)
+        self.m = _check_bits(m, "M", 1, 1 << 16)
+        if self.n > self.m:
+            raise CompressionError(f"N:M needs N <= M; got {self.n}:{self.m}")
+        self.value_bits = _check_bits(value_bits, "value_bits")
+        mk = _as_mask(mask, mat, "NM")
+        rows, k = mat.shape
+        self._shape = (int(rows), int(k))
+        groups = -(-k // self.m) if k else 0
+        kp = groups * self.m
+        mk_p = np.zeros((rows, kp), bool)
+        mk_p[:, :k] = mk
+        mk_g = mk_p.reshape(rows, groups, self.m)
+        per_group = mk_g.sum(axis=2)
+        if per_group.size and per_group.max() > self.n:
+            r, g = np.argwhere(per_group > self.n)[0]
+            raise CompressionError(
+                f"matrix is not {self.n}:{self.m} sparse: row {r} group {g} keeps {per_group[r, g]} of {self.m}")
+        # kept slots first (in position order), then the lowest unkept slots as fillers
+        order = np.argsort(~mk_g, axis=2, kind="stable")[:, :, : self.n]
+        self.metadata = order.astype(np.int64)
+        mat_p = np.zeros((rows, kp), dtype=mat.dtype if mat.dtype != bool else np.int64)
+        mat_p[:, :k] = mat
+        vals = np.take_along_axis(mat_p.reshape(rows, groups, self.m), order, axis=2)
+        filler = ~np.take_along_axis(mk_g, order, axis=2)
+        vals[filler] = 0
+        self.values = vals
+        self.is_padding = filler.ravel()
+        self.groups = groups
+        self.meta_bits = bits_for(self.m)
+        self.kept = int(mk.sum())
+
+    @property
+    def shape(self):
+        return self._shape
+
+    @property
+    def stored_entries(self) -> int:
+        return int(self.values.size)
+
+    @property
+    def nnz(self):
+        return int(np.count_nonzero(self.values))
+
+    @staticmethod
+    def is_compatible(matrix: Any, n: int, m: int) -> bool:
+        """True if every group of ``m`` along K has at most ``n`` non-zeros."""
+        mat = np.asarray(matrix)
+        if mat.ndim != 2 or n < 0 or m < 1 or n > m:
+            return False
+        rows, k = mat.shape
+        groups = -(-k // m) if k else 0
+        nz = np.zeros((rows, groups * m), bool)
+        nz[:, :k] = mat != 0
+        return bool(nz.reshape(rows, groups, m).sum(axis=2).max(initial=0) <= n)
+
+    def entries(self):
+        rows = np.repeat(np.arange(self._shape[0]), self.groups * self.n)
+        cols = (np.arange(self.groups)[None, :, None] * self.m + self.metadata).reshape(self._shape[0], -1).ravel()
+        keep = ~self.is_padding
+        return rows[keep], cols[keep], self.values.ravel()[keep]
+
+    def to_dense(self):
+        out = np.zeros((self._shape[0], self.groups * self.m), dtype=self.values.dtype)
+        r, c, v = self.entries()
+        out[r, c] = v
+        return out[:, : self._shape[1]].copy()
+
+    def storage_bits(self):
+        n = self.stored_entries
+        return StorageBits(payload=n * self.value_bits, metadata=n * self.meta_bits)
+
+    def payload_symbols(self):
+        if not np.issubdtype(self.values.dtype, np.integer):
+            raise CompressionError("N:M payload is not integer codes; wrap it in a Codebook first")
+        return self.values.ravel()
+
+    def index_symbols(self):
+        return self.metadata.ravel()
+
+
+# ----------------------------------------------------------------------------------------------
+_SPARSE = (InterleavedCSC, CSR, Bitmask, NM)
+
+
+class Codebook(CompressedTensor):
+    """Weight sharing: integer codes of ``index_bits`` bits into a ``table`` of ``table_bits`` values.
+
+    ``indices`` is either an integer array (every element coded: payload = size * index_bits) or a
+    sparse format (CSC, CSR, InterleavedCSC, Bitmask, NM) whose stored values are the codes and
+    whose ``value_bits`` equal ``index_bits`` (payload, index and pointer bits come from it).
+    codebook = len(table) * table_bits. Padding entries decode to zero.
+    """
+
+    kind = "codebook"
+
+    def __init__(self, indices: Any, table: Any, index_bits: int | None = None, table_bits: int = 32):
+        self.table = np.asarray(table, dtype=np.float64)
+        if self.table.ndim != 1 or self.table.size == 0:
+            raise CompressionError(f"codebook table must be a non-empty 1-D array; got shape {list(self.table.shape)}")
+        if not np.all(np.isfinite(self.table)):
+            raise CompressionError("codebook table contains NaN or infinite values")
+        self.index_bits = bits_for(self.table.size) if index_bits is None else _check_bits(index_bits, "index_bits", 1, 32)
+        if self.table.size > (1 << self.index_bits):
+            raise CompressionError(f"a {self.table.size}-entry codebook needs {bits_for(self.table.size)} index bits; got {self.index_bits}")
+        self.table_bits = _check_bits(table_bits, "table_bits")
+        if isinstance(indices, _SPARSE):
+            self.inner = indices
+            if indices.value_bits != self.index_bits:
+                raise CompressionError(
+                    f"sparse codes are stored at {indices.value_bits} bits but index_bits is {self.index_bits}")
+            codes = indices.flat_values if isinstance(indices, (InterleavedCSC, CSR)) else np.ravel(indices.values)
+        elif isinstance(indices, CompressedTensor):
+            raise CompressionError(f"Codebook cannot wrap a {indices.kind} tensor")
+        else:
+            self.inner = None
+            codes = np.asarray(indices)
+            self.indices = codes
+        if not np.issubdtype(codes.dtype, np.integer):
+            raise CompressionError(f"codebook indices must be integers; got dtype {codes.dtype}")
+        if codes.size and (codes.min() < 0 or codes.max() >= self.table.size):
+            raise CompressionError(f"codebook indices must lie in [0, {self.table.size - 1}]; got [{codes.min()}, {codes.max()}]")
+
+    @property
+    def shape(self):
+        return tuple(self.inner.shape) if self.inner is not None else tuple(self.indices.shape)
+
+    def __getattr__(self, name):  # structure of the wrapped sparse format (entries_per_pe_col, ptr, ...)
+        inner = self.__dict__.get("inner")
+        if inner is None or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(inner, name)
+
+    @property
+    def codebook_size(self) -> int:
+        return int(self.table.size)
+
+    def to_dense(self) -> np.ndarray:
+        if self.inner is None:
+            return self.table[self.indices]
+        out = np.zeros(self.shape, np.float64)
+        r, c, codes = self.inner.entries()
+        out[r, c] = self.table[codes]
+        return out
+
+    @property
+    def nnz(self) -> int:
+        if self.inner is None:
+            return int(np.count_nonzero(self.table[self.indices]))
+        return int(np.count_nonzero(self.table[self.inner.entries()[2]]))
+
+    def storage_bits(self) -> StorageBits:
+        cb = self.table.size * self.table_bits
+        if self.inner is None:
+            return StorageBits(payload=self.indices.size * self.index_bits, codebook=cb)
+        return self.inner.storage_bits() + StorageBits(codebook=cb)
+
+    def payload_symbols(self) -> np.ndarray:
+        return self.indices.ravel() if self.inner is None else self.inner.payload_symbols()
+
+    def index_symbols(self) -> np.ndarray:
+        if self.inner is None:
+            raise CompressionError("a dense codebook tensor has no index symbols")
+        return self.inner.index_symbols()
+
+
+# ----------------------------------------------------------------------------------------------
+class LowBit(CompressedTensor):
+    """Uniform integer quantization: value = (q - zero_point) * scale.
+
+    ``values_int`` are ``bits``-bit integers (signed: [-2^(b-1), 2^(b-1) - 1]; unsigned when any
+    zero point is non-zero: [0, 2^b - 1]). ``per_channel``: ``scale`` / ``zero_point`` hold one
+    entry per row (axis 0). Storage: payload = size * bits; metadata = 32 bits per scale plus
+    ``bits`` per non-zero zero point.
+    """
+
+    kind = "lowbit"
+
+    def __init__(self, values_int: Any, bits: int, scale: Any, zero_point: Any = 0, per_channel: bool = False):
+        q = np.asarray(values_int)
+        if not np.issubdtype(q.dtype, np.integer):
+            raise CompressionError(f"LowBit values must be integers; got dtype {q.dtype}")
+        self.bits = _check_bits(bits, "LowBit bits", 1, 32)
+        self.per_channel = bool(per_channel)
+        scale = np.asarray(scale, np.float64)
+        zp = np.asarray(zero_point, np.int64)
+        if self.per_channel:
+            if q.ndim < 1 or scale.shape != (q.shape[0],):
+                raise CompressionError(f"per-channel scale must have {q.shape[0] if q.ndim else 0} entries; got shape {list(scale.shape)}")
+            if zp.ndim and zp.shape != (q.shape[0],):
+                raise CompressionError(f"per-channel zero_point must have {q.shape[0]} entries; got shape {list(zp.shape)}")
+        elif scale.ndim or zp.ndim:
+            raise CompressionError("per-tensor scale and zero_point must be scalars")
+        if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
+            raise CompressionError("LowBit scale must be finite and > 0")
+        self.signed = not np.any(zp != 0)
+        lo, hi = ((-(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1) if self.signed else (0, (1 << self.bits) - 1))
+        if q.size and (q.min() < lo or q.max() > hi):
+            raise CompressionError(f"{self.bits}-bit {'signed' if self.signed else 'unsigned'} values must lie in [{lo}, {hi}]; got [{q.min()}, {q.max()}]")
+        if zp.size and (zp.min() < lo or zp.max() > hi):
+            raise CompressionError(f"zero_point must lie in [{lo}, {hi}]")
+        self.values_int, self.scale, self.zero_point = q, scale, zp
+
+    @property
+    def shape(self):
+        return tuple(self.values_int.shape)
+
+    def _bcast(self, a):
+        return a.reshape((-1,) + (1,) * (self.values_int.ndim - 1)) if self.per_channel and a.ndim else a
+
+    def to_dense(self):
+        return (self.values_int.astype(np.float64) - self._bcast(self.zero_point)) * self._bcast(self.scale)
+
+    @property
+    def nnz(self):
+        return int(np.count_nonzero(self.values_int - self._bcast(self.zero_point)))
+
+    def storage_bits(self):
+        meta = self.scale.size * 32 + int(np.count_nonzero(self.zero_point)) * self.bits
+        return StorageBits(payload=self.size * self.bits, metadata=meta)
+
+    def payload_symbols(self):
+        return self.values_int.ravel()
+
+
+class LowRank(CompressedTensor):
+    """A matrix stored as the product of 2-D factors (truncated SVD: ``[U * s, V^T]``).
+
+    Storage: payload = sum of factor sizes * bits.
+    """
+
+    kind = "lowrank"
+
+    def __init__(self, factors: Sequence[Any], bits: int = 32):
+        fs = [np.asarray(f, np.float64) for f in factors]
+        if len(fs) < 1 or any(f.ndim != 2 for f in fs):
+            raise CompressionError("LowRank needs one or more 2-D factors")
+        for a, b in zip(fs, fs[1:]):
+            if a.shape[1] != b.shape[0]:
+                raise CompressionError(f"LowRank factor shapes do not chain: {list(a.shape)} then {list(b.shape)}")
+        if not all(np.all(np.isfinite(f)) for f in fs):
+            raise CompressionError("LowRank factors contain NaN or infinite values")
+        self.factors = fs
+        self.bits = _check_bits(bits, "LowRank bits")
+
+    @property
+    def shape(self):
+        return (self.factors[0].shape[0], self.factors[-1].shape[1])
+
+    @property
+    def rank(self) -> int:
+        return min(f.shape[1] for f in self.factors[:-1]) if len(self.factors) > 1 else min(self.shape)
+
+    def to_dense(self):
+        out = self.factors[0]
+        for f in self.factors[1:]:
+            out = out @ f
+        return out
+
+    def storage_bits(self):
+        return StorageBits(payload=sum(f.size for f in self.factors) * self.bits)
+
+
+# ----------------------------------------------------------------------------------------------
+class HuffmanCoded(CompressedTensor):
+    """An inner format whose payload and/or index symbols are Huffman coded.
+
+    ``streams`` maps ``"payload"`` / ``"index"`` to a :class:`accelsim.compress.huffman.HuffmanCode`
+    built from exactly the inner tensor's stored symbols. The coded field's bits become the code's
+    exact encoded length; each code's table (one code length per symbol) adds to metadata.
+    """
+
+    kind = "huffman"
+
+    def __init__(self, inner: CompressedTensor, streams: Mapping[str, Any]):
+        if not isinstance(inner, CompressedTensor) or isinstance(inner, HuffmanCoded):
+            raise CompressionError("HuffmanCoded wraps one non-Huffman compressed tensor")
+        if not streams:
+            raise CompressionError("HuffmanCoded needs at least one stream ('payload' or 'index')")
+        for key, code in streams.items():
+            if key not in ("payload", "index"):
+                raise CompressionError(f"Huffman stream must be 'payload' or 'index'; got '{key}'")
+            symbols = inner.payload_symbols() if key == "payload" else inner.index_symbols()
+            if int(code.n_symbols) != int(symbols.size):
+                raise CompressionError(f"Huffman {key} stream codes {code.n_symbols} symbols but the tensor stores {symbols.size}")
+        self.inner = inner
+        self.streams = dict(streams)
+
+    @property
+    def shape(self):
+        return self.inner.shape
+
+    @property
+    def nnz(self):
+        return self.inner.nnz
+
+    def to_dense(self):
+        return self.inner.to_dense()
+
+    def __getattr__(self, name):  # structural attributes (entries_per_pe_col, table, ...) of the inner format
+        inner = self.__dict__.get("inner")
+        if inner is None or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(inner, name)
+
+    def storage_bits(self):
+        b = self.inner.storage_bits()
+        payload, index, meta = b.payload, b.index, b.metadata
+        if "payload" in self.streams:
+            s = self.streams["payload"]
+            payload = s.encoded_bits
+            meta += s.table_bits
+        if "index" in self.streams:
+            s = self.streams["index"]
+            if _index_in_metadata(self.inner):  # N:M selectors are counted as metadata
+                meta += s.encoded_bits - _base_of(self.inner).storage_bits().metadata
+            else:
+                index = s.encoded_bits
+            meta += s.table_bits
+        return StorageBits(payload=payload, index=index, pointer=b.pointer, codebook=b.codebook, metadata=meta)
+
+
+def _base_of(t: CompressedTensor) -> CompressedTensor:
+    return t.inner if isinstance(t, Codebook) and t.inner is not None else t
+
+
+def _index_in_metadata(t: CompressedTensor) -> bool:
+    return isinstance(_base_of(t), NM)

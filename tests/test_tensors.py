@@ -1,0 +1,368 @@
+"""Compressed tensor formats: exact round trips and bit counts checked against independent counts."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from accelsim.compress import _kernels as K
+from accelsim.compress import _reference as R
+from accelsim.compress.huffman import HuffmanCode, huffman_decode, huffman_encode
+from accelsim.compress.tensors import (
+    CSC,
+    CSR,
+    NM,
+    Bitmask,
+    Codebook,
+    Dense,
+    HuffmanCoded,
+    InterleavedCSC,
+    LowBit,
+    LowRank,
+    StorageBits,
+)
+from accelsim.errors import CompressionError
+
+SETTINGS = settings(max_examples=40, deadline=None)
+
+
+@st.composite
+def sparse_matrices(draw, max_dim=24):
+    rows = draw(st.integers(1, max_dim))
+    cols = draw(st.integers(1, max_dim))
+    density = draw(st.sampled_from([0.0, 0.05, 0.2, 0.5, 1.0]))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    m = rng.normal(size=(rows, cols))
+    m[rng.random((rows, cols)) >= density] = 0.0
+    return m
+
+
+# --- independent counts, by walking the dense array element by element ------------------------
+def walk_stored(line: np.ndarray, span: int) -> int:
+    """Stored entries of one column walked element by element (span = 2**bits; 0 = absolute)."""
+    stored, run, pending = 0, 0, 0
+    for x in line:
+        if x != 0:
+            stored += 1 + pending
+            run = pending = 0
+        elif span:
+            run += 1
+            if run == span:  # a padding entry is needed if another non-zero follows
+                pending += 1
+                run = 0
+    return stored
+
+
+def bits_needed(n: int) -> int:
+    return max(1, math.ceil(math.log2(n))) if n > 1 else 1
+
+
+def test_eie_paper_example():
+    col = np.array([0, 0, 1, 2] + [0] * 18 + [3], float)[:, None]
+    c = CSC(col, index_bits=4)
+    assert c.values.tolist() == [1, 2, 0, 3]
+    assert c.rel_index.tolist() == [2, 0, 15, 2]
+    assert c.ptr.tolist() == [0, 4]
+    assert c.padding_zeros == 1 and c.stored_entries == 4 and c.nnz == 3
+    assert np.array_equal(c.to_dense(), col)
+    assert c.storage_bits().payload == 4 * 32 and c.storage_bits().index == 4 * 4
+
+
+def test_deep_compression_fig2_three_bit_gap():
+    # Deep Compression Fig. 2: 3-bit relative indices, a gap of more than 7 zeros needs a filler
+    line = np.zeros(12)
+    line[[1, 11]] = [5.0, 7.0]
+    c = CSC(line[:, None], index_bits=3)
+    assert c.rel_index.tolist() == [1, 7, 1] and c.values.tolist() == [5.0, 0.0, 7.0]
+
+
+@SETTINGS
+@given(sparse_matrices(), st.integers(1, 5), st.sampled_from([4, 8, 16, 32]))
+def test_csc_relative_roundtrip_and_bits(m, index_bits, value_bits):
+    c = CSC(m, index_bits=index_bits, value_bits=value_bits)
+    assert np.array_equal(c.to_dense(), m)
+    span = 1 << index_bits
+    per_col = [walk_stored(m[:, j], span) for j in range(m.shape[1])]
+    stored = sum(per_col)
+    assert c.stored_entries == stored
+    assert c.entries_per_col.tolist() == per_col
+    assert c.nnz == np.count_nonzero(m)
+    assert c.padding_zeros == stored - np.count_nonzero(m)
+    ptr_bits = bits_needed(stored + 1)
+    assert c.storage_bits() == StorageBits(payload=stored * value_bits, index=stored * index_bits,
+                                           pointer=(m.shape[1] + 1) * ptr_bits)
+    assert np.all(c.rel_index < span)
+    assert np.array_equal(c.to_scipy().toarray(), m)
+
+
+@SETTINGS
+@given(sparse_matrices(), st.integers(1, 5))
+def test_csr_relative_roundtrip_and_bits(m, index_bits):
+    c = CSR(m, index_bits=index_bits, value_bits=8, pointer_bits=32)
+    assert np.array_equal(c.to_dense(), m)
+    per_row = [walk_stored(m[i, :], 1 << index_bits) for i in range(m.shape[0])]
+    assert c.entries_per_row.tolist() == per_row
+    s = sum(per_row)
+    assert c.storage_bits() == StorageBits(payload=8 * s, index=index_bits * s, pointer=32 * (m.shape[0] + 1))
+    assert np.array_equal(c.to_scipy().toarray(), m)
+
+
+@SETTINGS
+@given(sparse_matrices())
+def test_absolute_indices(m):
+    c = CSC(m)
+    nnz = np.count_nonzero(m)
+    assert c.padding_zeros == 0 and c.stored_entries == nnz
+    assert c.index_bits == bits_needed(m.shape[0])
+    assert c.storage_bits().index == nnz * bits_needed(m.shape[0])
+    assert np.array_equal(c.to_dense(), m)
+    plain = CSR(m, index_bits=32, relative=False, pointer_bits=32)  # what MKL / cuSPARSE store
+    assert plain.storage_bits() == StorageBits(payload=32 * nnz, index=32 * nnz, pointer=32 * (m.shape[0] + 1))
+    assert np.array_equal(plain.to_dense(), m)
+
+
+@SETTINGS
+@given(sparse_matrices(max_dim=40), st.integers(1, 9), st.integers(1, 4))
+def test_interleaved_csc(m, n_pe, index_bits):
+    e = InterleavedCSC(m, n_pe=n_pe, index_bits=index_bits, value_bits=4, pointer_bits=16)
+    assert np.array_equal(e.to_dense(), m)
+    expect = np.zeros((n_pe, m.shape[1]), np.int64)
+    for p in range(n_pe):
+        sub = m[p::n_pe]  # rows p, p + P, ... form this PE's sub-matrix
+        for j in range(m.shape[1]):
+            expect[p, j] = walk_stored(sub[:, j], 1 << index_bits)
+    assert e.entries_per_pe_col.dtype == np.int64
+    assert np.array_equal(e.entries_per_pe_col, expect)
+    assert np.array_equal(e.pe_ptr[:, 1:], np.cumsum(expect, axis=1)) and np.all(e.pe_ptr[:, 0] == 0)
+    s = int(expect.sum())
+    assert e.padding_zeros == s - np.count_nonzero(m)
+    assert e.storage_bits() == StorageBits(payload=4 * s, index=index_bits * s, pointer=16 * n_pe * (m.shape[1] + 1))
+    assert len(e.values) == n_pe and sum(v.size for v in e.values) == s
+    # each PE decodes its own sub-matrix from its own arrays
+    for p in range(n_pe):
+        sub = m[p::n_pe]
+        assert np.count_nonzero(e.values[p]) == np.count_nonzero(sub)
+
+
+@SETTINGS
+@given(sparse_matrices(), st.sampled_from([8, 16]))
+def test_bitmask(m, vb):
+    b = Bitmask(m, value_bits=vb)
+    assert np.array_equal(b.to_dense(), m)
+    assert b.storage_bits() == StorageBits(payload=vb * np.count_nonzero(m), index=m.size)
+
+
+@SETTINGS
+@given(sparse_matrices(), st.sampled_from([(1, 4), (2, 4), (4, 8), (1, 2), (3, 3)]))
+def test_nm(m, nm):
+    n, mm = nm
+    # make it N:M by keeping the n largest magnitudes of each group (groups padded with zeros)
+    rows, k = m.shape
+    g = -(-k // mm)
+    pad = np.zeros((rows, g * mm))
+    pad[:, :k] = m
+    grp = pad.reshape(rows, g, mm)
+    order = np.argsort(-np.abs(grp), axis=2, kind="stable")
+    keep = np.zeros_like(grp, bool)
+    np.put_along_axis(keep, order[:, :, :n], True, axis=2)
+    pruned = np.where(keep, grp, 0).reshape(rows, -1)[:, :k]
+    assert NM.is_compatible(pruned, n, mm)
+    t = NM(pruned, n, mm, value_bits=8)
+    assert np.array_equal(t.to_dense(), pruned)
+    assert t.nnz == np.count_nonzero(pruned)
+    assert t.storage_bits() == StorageBits(payload=8 * rows * g * n, metadata=bits_needed(mm) * rows * g * n)
+    assert np.all(t.metadata < mm)
+
+
+def test_nm_rejects_incompatible():
+    m = np.array([[1.0, 2.0, 3.0, 0.0]])
+    assert not NM.is_compatible(m, 2, 4)
+    with pytest.raises(CompressionError, match="not 2:4"):
+        NM(m, 2, 4)
+    with pytest.raises(CompressionError, match="N <= M"):
+        NM(m, 5, 4)
+
+
+@SETTINGS
+@given(sparse_matrices(), st.integers(1, 6), st.sampled_from(["dense", "csc", "csr", "interleaved", "bitmask"]))
+def test_codebook(m, bits, inner):
+    rng = np.random.default_rng(m.size)
+    table = np.sort(rng.normal(size=1 << bits))
+    codes = rng.integers(0, table.size, size=m.shape)
+    mask = m != 0
+    if inner == "dense":
+        cb = Codebook(codes, table, table_bits=16)
+        assert np.array_equal(cb.to_dense(), table[codes])
+        assert cb.storage_bits() == StorageBits(payload=bits * m.size, codebook=16 * table.size)
+        return
+    fmt = {"csc": lambda: CSC(codes, index_bits=3, value_bits=bits, mask=mask),
+           "csr": lambda: CSR(codes, index_bits=3, value_bits=bits, mask=mask),
+           "interleaved": lambda: InterleavedCSC(codes, 3, 3, bits, mask=mask),
+           "bitmask": lambda: Bitmask(codes, value_bits=bits, mask=mask)}[inner]()
+    cb = Codebook(fmt, table, index_bits=bits, table_bits=16)
+    assert np.array_equal(cb.to_dense(), np.where(mask, table[codes], 0.0))
+    assert cb.storage_bits() == fmt.storage_bits() + StorageBits(codebook=16 * table.size)
+    assert cb.storage_bits().payload == bits * fmt.stored_entries
+
+
+def test_codebook_validation():
+    with pytest.raises(CompressionError, match="index bits"):
+        Codebook(np.zeros((2, 2), int), np.arange(5.0), index_bits=2)
+    with pytest.raises(CompressionError, match=r"\[0, 3\]"):
+        Codebook(np.full((2, 2), 4), np.arange(4.0))
+    with pytest.raises(CompressionError, match="stored at 32 bits"):
+        Codebook(CSC(np.eye(3, dtype=int)), np.arange(4.0), index_bits=2)
+
+
+@SETTINGS
+@given(st.integers(1, 16), st.booleans(), st.integers(0, 10_000))
+def test_lowbit(bits, per_channel, seed):
+    rng = np.random.default_rng(seed)
+    q = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=(5, 7))
+    scale = rng.uniform(0.1, 2.0, size=5) if per_channel else 0.37
+    t = LowBit(q, bits, scale, per_channel=per_channel)
+    expect = q * (np.asarray(scale)[:, None] if per_channel else scale)
+    assert np.allclose(t.to_dense(), expect)
+    assert t.storage_bits() == StorageBits(payload=35 * bits, metadata=32 * (5 if per_channel else 1))
+
+
+def test_lowbit_asymmetric_and_bad():
+    t = LowBit(np.array([[0, 255], [128, 3]]), 8, 0.5, zero_point=128)
+    assert np.allclose(t.to_dense(), (np.array([[0, 255], [128, 3]]) - 128) * 0.5)
+    assert t.storage_bits() == StorageBits(payload=32, metadata=32 + 8)
+    with pytest.raises(CompressionError, match="must lie in"):
+        LowBit(np.array([8]), 4, 1.0)
+    with pytest.raises(CompressionError, match="bits"):
+        LowBit(np.array([1]), 0, 1.0)
+    with pytest.raises(CompressionError, match="scale"):
+        LowBit(np.array([1]), 4, -1.0)
+
+
+def test_lowrank():
+    rng = np.random.default_rng(0)
+    u, v = rng.normal(size=(6, 2)), rng.normal(size=(2, 9))
+    t = LowRank([u, v], bits=16)
+    assert np.allclose(t.to_dense(), u @ v) and t.rank == 2 and t.shape == (6, 9)
+    assert t.storage_bits() == StorageBits(payload=16 * (12 + 18))
+    with pytest.raises(CompressionError, match="chain"):
+        LowRank([u, u])
+
+
+def test_dense():
+    m = np.arange(12.0).reshape(3, 4)
+    t = Dense(m, bits=8)
+    assert np.array_equal(t.to_dense(), m) and t.storage_bits().total == 96 and t.nnz == 11
+    with pytest.raises(CompressionError, match="NaN"):
+        Dense(np.array([np.nan]))
+    with pytest.raises(CompressionError, match="bits"):
+        Dense(m, bits=0)
+
+
+def huffman_cost_by_merging(counts):
+    """Independent optimal prefix-code cost: the sum of all internal-node weights."""
+    w = sorted(int(c) for c in counts if c > 0)
+    if len(w) == 1:
+        return w[0]
+    cost = 0
+    while len(w) > 1:
+        a, b = w[0], w[1]
+        w = sorted(w[2:] + [a + b])
+        cost += a + b
+    return cost
+
+
+@SETTINGS
+@given(st.lists(st.integers(0, 20), min_size=1, max_size=300))
+def test_huffman_exact_and_roundtrip(symbols):
+    s = np.array(symbols, np.int64)
+    code = HuffmanCode.from_symbols(s)
+    assert code.encoded_bits == huffman_cost_by_merging(np.bincount(s))
+    present = code.lengths[code.lengths > 0]
+    if present.size > 1:
+        assert math.isclose(sum(2.0 ** -present), 1.0)  # a full prefix code (Kraft equality)
+    packed, n_bits = huffman_encode(s, code)
+    assert n_bits == code.encoded_bits
+    assert np.array_equal(huffman_decode(packed, n_bits, s.size, code), s)
+
+
+@SETTINGS
+@given(sparse_matrices(), st.integers(2, 4))
+def test_huffman_coded_sparse_codebook(m, bits):
+    rng = np.random.default_rng(1)
+    codes = rng.integers(0, 1 << bits, size=m.shape)
+    cb = Codebook(CSC(codes, index_bits=3, value_bits=bits, mask=m != 0), np.arange(1 << bits) + 1.0)
+    hp = HuffmanCode.from_symbols(cb.payload_symbols())
+    hi = HuffmanCode.from_symbols(cb.index_symbols())
+    h = HuffmanCoded(cb, {"payload": hp, "index": hi})
+    base = cb.storage_bits()
+    assert h.storage_bits() == StorageBits(payload=hp.encoded_bits, index=hi.encoded_bits, pointer=base.pointer,
+                                           codebook=base.codebook, metadata=hp.table_bits + hi.table_bits)
+    assert np.array_equal(h.to_dense(), cb.to_dense())
+    assert h.entries_per_col.tolist() == cb.entries_per_col.tolist()  # structure passes through
+    with pytest.raises(CompressionError, match="symbols"):
+        HuffmanCoded(cb, {"payload": HuffmanCode.from_symbols(np.arange(cb.stored_entries + 1) % 2)})
+
+
+# --- kernels against their NumPy twins ----------------------------------------------------------
+@SETTINGS
+@given(sparse_matrices(max_dim=30), st.integers(1, 7), st.sampled_from([0, 2, 4, 16]))
+def test_interleaved_kernels_match_reference(m, n_pe, span):
+    cols, rows = np.nonzero(m.T != 0)
+    rows = rows.astype(np.int64)
+    indptr = np.zeros(m.shape[1] + 1, np.int64)
+    np.cumsum(np.bincount(cols, minlength=m.shape[1]), out=indptr[1:])
+    ck = K.interleaved_counts(indptr, rows, m.shape[1], n_pe, span)
+    cr = R.interleaved_counts(indptr, rows, m.shape[1], n_pe, span)
+    assert np.array_equal(ck, cr)
+    pe_ptr = np.zeros((n_pe, m.shape[1] + 1), np.int64)
+    np.cumsum(ck, axis=1, out=pe_ptr[:, 1:])
+    base = np.concatenate(([0], np.cumsum(pe_ptr[:, -1])[:-1])).astype(np.int64)
+    n = int(ck.sum())
+    outs = [(np.empty(n, np.int64), np.empty(n, np.int64)) for _ in range(2)]
+    K.interleaved_fill(indptr, rows, m.shape[1], n_pe, span, pe_ptr, base, *outs[0])
+    R.interleaved_fill(indptr, rows, m.shape[1], n_pe, span, pe_ptr, base, *outs[1])
+    assert np.array_equal(outs[0][0], outs[1][0]) and np.array_equal(outs[0][1], outs[1][1])
+    dk = K.interleaved_decode(pe_ptr, base, outs[0][0], n_pe, span > 0)
+    dr = R.interleaved_decode(pe_ptr, base, outs[0][0], n_pe, span > 0)
+    assert np.array_equal(dk[0], dr[0]) and np.array_equal(dk[1], dr[1])
+
+
+@SETTINGS
+@given(st.lists(st.integers(0, 2**20), max_size=200), st.integers(1, 21))
+def test_pack_bits_matches_reference(values, bits):
+    codes = np.array(values, np.uint64) & np.uint64((1 << bits) - 1)
+    wk = K.pack_bits(codes, bits)
+    assert np.array_equal(wk, R.pack_bits(codes, bits))
+    assert wk.size * 64 >= codes.size * bits > (wk.size - 1) * 64 - 1 or codes.size == 0
+    assert np.array_equal(K.unpack_bits(wk, bits, codes.size), codes)
+    assert np.array_equal(R.unpack_bits(wk, bits, codes.size), codes)
+
+
+@SETTINGS
+@given(st.integers(1, 400), st.integers(1, 5), st.integers(0, 1000))
+def test_kmeans_kernel_matches_reference(n, bits, seed):
+    rng = np.random.default_rng(seed)
+    x = np.sort(rng.normal(size=n))
+    init = np.linspace(x.min(), x.max(), 1 << bits)
+    ck, bk, _ = K.kmeans_1d_sorted(x, init, 50, 0.0)
+    cr, br, _ = R.kmeans_1d_sorted(x, init, 50, 0.0)
+    assert np.allclose(ck, cr, rtol=1e-9, atol=1e-12)
+    assert np.array_equal(bk, br)
+
+
+def test_constructor_validation():
+    with pytest.raises(CompressionError, match="2-D"):
+        CSC(np.zeros(3))
+    with pytest.raises(CompressionError, match="NaN"):
+        CSR(np.array([[np.nan, 1.0]]))
+    with pytest.raises(CompressionError, match="cannot address"):
+        CSC(np.eye(40), index_bits=3, relative=False)
+    with pytest.raises(CompressionError, match="index_bits"):
+        InterleavedCSC(np.eye(4), n_pe=2, index_bits=0)
+    with pytest.raises(CompressionError, match="n_pe"):
+        InterleavedCSC(np.eye(4), n_pe=0, index_bits=4)
+    with pytest.raises(CompressionError, match="mask"):
+        Bitmask(np.eye(3), mask=np.ones((2, 2), bool))
