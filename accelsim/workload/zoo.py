@@ -41,6 +41,11 @@ def load_workload(source, **kwargs) -> LayerGraph:
         return io_torch.load_torch(source, **kwargs)
     text = str(source)
     path = Path(text)
+    if not path.exists() and (WORKLOAD_DIR / f"{text}.yaml").is_file() and text in zoo_names():
+        # zoo names may contain dots (``squeezenet1.1``) that are not file suffixes
+        from accelsim.workload.io_yaml import load_yaml
+
+        return load_yaml(zoo_path(text))
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
         from accelsim.workload.io_yaml import load_yaml
