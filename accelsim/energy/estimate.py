@@ -1,0 +1,149 @@
+"""Price action counts with an energy reference table (ERT); sum component areas.
+
+An ERT maps each action key ``(component, action, variant)`` to ``(energy_pj, category)``, built
+once by a hardware model from its config and a :class:`~accelsim.energy.tables.TechTable`.
+:func:`estimate` multiplies every count by its energy (docs/models/energy.md, "Estimate")::
+
+    E_total [J] = sum_k count_k * e_k [pJ] * 1e-12  +  static_power_w * seconds
+
+Categories are free-form strings (compute, register, sram, dram, noc, ...); static energy goes to
+the ``static`` category and component.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Iterable, Mapping
+
+from accelsim.energy.actions import ActionCounts, ActionKey
+from accelsim.errors import SimulationError
+
+PJ = 1e-12
+STATIC = "static"
+
+
+@dataclass(frozen=True)
+class EnergyBreakdown:
+    """Energy of one run (joules), by category and by component; ``total_j`` is their common sum."""
+
+    by_category: Mapping[str, float]
+    by_component: Mapping[str, float] = field(default_factory=dict)
+    total_j: float = 0.0
+
+    def __add__(self, other: "EnergyBreakdown") -> "EnergyBreakdown":
+        if not isinstance(other, EnergyBreakdown):
+            return NotImplemented
+        return EnergyBreakdown(
+            MappingProxyType(_merge(self.by_category, other.by_category)),
+            MappingProxyType(_merge(self.by_component, other.by_component)),
+            self.total_j + other.total_j,
+        )
+
+    def __radd__(self, other):
+        if other == 0:  # sum() starts from 0
+            return self
+        return self.__add__(other)
+
+    def fractions(self) -> dict[str, float]:
+        """Share of each category in the total (0 when the total is 0)."""
+        if self.total_j == 0:
+            return {k: 0.0 for k in self.by_category}
+        return {k: v / self.total_j for k, v in self.by_category.items()}
+
+    def to_dict(self) -> dict:
+        return {"total_j": self.total_j, "by_category": dict(self.by_category), "by_component": dict(self.by_component)}
+
+
+def _merge(a: Mapping[str, float], b: Mapping[str, float]) -> dict[str, float]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = out.get(k, 0.0) + v
+    return out
+
+
+def _key_text(key: ActionKey) -> str:
+    return ".".join(key) if isinstance(key, tuple) else repr(key)
+
+
+def estimate(
+    counts: ActionCounts | Mapping[ActionKey, float],
+    ert: Mapping[ActionKey, tuple[float, str]],
+    static_power_w: float = 0.0,
+    seconds: float = 0.0,
+) -> EnergyBreakdown:
+    """Energy (J) of ``counts`` priced by ``ert`` plus ``static_power_w * seconds``.
+
+    Raises :class:`SimulationError` naming the key for an action with no ERT entry, a negative or
+    non-finite count, or a negative / non-finite energy, static power or duration.
+    """
+    for what, v in (("static_power_w", static_power_w), ("seconds", seconds)):
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            raise SimulationError(f"energy estimate: {what} must be a finite number >= 0; got {v!r}")
+    by_category: dict[str, float] = {}
+    by_component: dict[str, float] = {}
+    total = 0.0
+    for key, count in counts.items():
+        if not (isinstance(count, (int, float)) and math.isfinite(count)):
+            raise SimulationError(f"energy estimate: count of {_key_text(key)} must be a finite number; got {count!r}")
+        if count < 0:
+            raise SimulationError(f"energy estimate: count of {_key_text(key)} is negative ({count})")
+        if count == 0:
+            continue
+        entry = ert.get(key)
+        if entry is None:
+            same = sorted(_key_text(k) for k in ert if isinstance(k, tuple) and k[:1] == key[:1])
+            hint = f"; the ERT prices {', '.join(same)}" if same else ""
+            raise SimulationError(f"energy estimate: no ERT entry for action {_key_text(key)}{hint}")
+        try:
+            energy_pj, category = entry
+        except (TypeError, ValueError):
+            raise SimulationError(
+                f"energy estimate: ERT entry for {_key_text(key)} must be (energy_pj, category); got {entry!r}"
+            ) from None
+        if not (isinstance(energy_pj, (int, float)) and math.isfinite(energy_pj) and energy_pj >= 0):
+            raise SimulationError(
+                f"energy estimate: ERT energy of {_key_text(key)} must be a finite number >= 0 pJ; got {energy_pj!r}"
+            )
+        joules = float(count) * float(energy_pj) * PJ
+        by_category[category] = by_category.get(category, 0.0) + joules
+        by_component[key[0]] = by_component.get(key[0], 0.0) + joules
+        total += joules
+    static = float(static_power_w) * float(seconds)
+    if static > 0:
+        by_category[STATIC] = by_category.get(STATIC, 0.0) + static
+        by_component[STATIC] = by_component.get(STATIC, 0.0) + static
+        total += static
+    return EnergyBreakdown(MappingProxyType(by_category), MappingProxyType(by_component), total)
+
+
+@dataclass(frozen=True)
+class AreaBreakdown:
+    """Area (mm^2) by component and in total."""
+
+    by_component: Mapping[str, float]
+    total_mm2: float
+
+    def to_dict(self) -> dict:
+        return {"total_mm2": self.total_mm2, "by_component": dict(self.by_component)}
+
+
+def estimate_area(components: Mapping[str, float] | Iterable[tuple[str, float]], count: Mapping[str, int] | None = None) -> AreaBreakdown:
+    """Sum component areas (mm^2). ``count`` optionally multiplies a component (e.g. 64 PEs).
+
+    Entries with the same name are added. Negative / non-finite areas or counts raise SimulationError.
+    """
+    items = components.items() if isinstance(components, Mapping) else components
+    by_component: dict[str, float] = {}
+    for name, area in items:
+        if not (isinstance(area, (int, float)) and math.isfinite(area) and area >= 0):
+            raise SimulationError(f"area estimate: area of {name} must be a finite number >= 0 mm^2; got {area!r}")
+        n = 1 if count is None else count.get(name, 1)
+        if not (isinstance(n, (int, float)) and math.isfinite(n) and n >= 0):
+            raise SimulationError(f"area estimate: count of {name} must be a finite number >= 0; got {n!r}")
+        by_component[name] = by_component.get(name, 0.0) + float(area) * n
+    return AreaBreakdown(MappingProxyType(by_component), sum(by_component.values()))
+
+
+__all__ = ["AreaBreakdown", "EnergyBreakdown", "estimate", "estimate_area"]
