@@ -1,0 +1,280 @@
+"""Weights and activations for a LayerGraph: deterministic synthesis, ``.npz`` loading, activation samples.
+
+Synthesis (:func:`synthesize_weights`) draws every weight tensor from its own generator, seeded by
+``(seed, crc32(layer name))``, so a layer's weights depend only on the seed and its name: adding or
+renaming another layer never changes them, and runs are reproducible across processes (``crc32`` is
+stable, unlike Python's ``hash``). Distributions, with ``fan_in = K`` of the layer's weight matrix
+(``C/groups * kh * kw`` for a conv, ``in_features`` for a linear, ``input + hidden + 1`` for a
+recurrent cell's gate matrix):
+
+* ``he_normal``: ``N(0, std^2)`` with ``std = sqrt(2 / fan_in)`` (He et al. 2015);
+* ``laplace``: Laplace with the same variance, scale ``b = std / sqrt(2)`` (``var = 2 b^2``), the
+  heavier-tailed shape trained weights tend to have.
+
+Biases are zero. A recurrent cell's folded bias column is part of its weight matrix (EIE stores and
+multiplies it like any other column), so it is drawn like the other columns. Embedding tables are not
+synthesized (they are lookups, not GEMM operands); load them from a file if needed.
+
+:func:`load_npz` reads weights by layer name (PyTorch ``state_dict`` style ``name.weight`` /
+``name.bias`` keys also work), :func:`save_npz` writes them back, and :func:`sample_activations`
+draws a non-negative activation vector with an exact number of non-zeros.
+"""
+
+from __future__ import annotations
+
+import math
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from accelsim.errors import ShapeError, UnknownNameError, WorkloadError
+from accelsim.workload.graph import LayerGraph
+from accelsim.workload.layers import Input, Layer
+
+INITS = ("he_normal", "laplace")
+
+
+def layer_rng(seed: int, name: str) -> np.random.Generator:
+    """The generator of one layer: seeded by ``(seed, crc32(name))``; independent of other layers."""
+    return np.random.default_rng([int(seed), zlib.crc32(name.encode("utf-8"))])
+
+
+def fan_in(layer: Layer) -> int:
+    """Reduction length K of the layer's ``(N * groups, K)`` weight matrix."""
+    shape = layer.weight_matrix_shape
+    if shape is None:
+        raise WorkloadError(f"layer '{layer.name}' ({layer.op}) has no weight matrix")
+    return int(shape[1])
+
+
+def init_std(layer: Layer) -> float:
+    """He-normal standard deviation ``sqrt(2 / fan_in)`` (both inits share this variance)."""
+    return math.sqrt(2.0 / fan_in(layer))
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise WorkloadError(f"seed must be a non-negative int; got {seed!r}")
+    return int(seed)
+
+
+def synthesize_weights(
+    graph: LayerGraph,
+    seed: int = 0,
+    init: str = "he_normal",
+    *,
+    layers: Iterable[str] | None = None,
+    dtype=np.float32,
+    overwrite: bool = True,
+) -> LayerGraph:
+    """A copy of ``graph`` with synthetic weights (and zero biases) on every layer that has weights.
+
+    ``layers`` restricts synthesis to the named layers (each must exist and have weights);
+    ``overwrite=False`` keeps weights already attached. ``dtype`` is the element type (float32
+    keeps VGG-16's 138M weights at 553 MB). Raises WorkloadError for an unknown ``init``, a bad seed
+    or a named layer without weights; UnknownNameError for a name not in the graph.
+    """
+    seed = _check_seed(seed)
+    if init not in INITS:
+        raise WorkloadError(f"synthesize_weights: init must be one of {', '.join(INITS)}; got {init!r}")
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise WorkloadError(f"synthesize_weights: dtype must be a floating-point type; got {dtype}")
+    if layers is None:
+        targets = [layer for layer in graph.layers if layer.has_weights]
+    else:
+        targets = []
+        for name in ([layers] if isinstance(layers, str) else layers):
+            layer = graph.layer(name)
+            if not layer.has_weights:
+                raise WorkloadError(f"{graph.name}: layer '{name}' ({layer.op}) has no weights to synthesize")
+            targets.append(layer)
+    out = graph.copy()
+    for layer in targets:
+        if not overwrite and layer.name in out.weights:
+            continue
+        rng = layer_rng(seed, layer.name)
+        std = init_std(layer)
+        size = int(math.prod(layer.weight_shape))
+        if init == "he_normal":
+            w = rng.standard_normal(size, dtype=np.float32 if dtype == np.float32 else np.float64)
+            w *= std
+        else:
+            w = rng.laplace(0.0, std / math.sqrt(2.0), size)
+        w = w.astype(dtype, copy=False).reshape(layer.weight_shape)
+        bias = np.zeros(layer.bias_size, dtype=dtype) if layer.bias_size else None
+        out.set_weight(layer.name, w, bias)
+    return out
+
+
+# --- .npz -------------------------------------------------------------------------------------------
+def _resolve_key(graph: LayerGraph, key: str) -> tuple[str, str] | None:
+    """``key`` -> (layer name, 'weight' | 'bias'), or None when it names no layer."""
+    if key in graph:
+        return key, "weight"
+    for suffix, kind in ((".weight", "weight"), (".bias", "bias")):
+        if key.endswith(suffix) and key[: -len(suffix)] in graph:
+            return key[: -len(suffix)], kind
+    return None
+
+
+def load_npz(graph: LayerGraph, path: str | Path, strict: bool = False) -> LayerGraph:
+    """A copy of ``graph`` with the weights stored in an ``.npz`` archive, by layer name.
+
+    Keys are layer names (the weight) or ``<layer>.weight`` / ``<layer>.bias``. A weight may be in
+    PyTorch layout (``layer.weight_shape``) or already the ``(N * groups, K)`` matrix. ``strict``
+    also requires every layer with weights to be present. Every problem is a WorkloadError naming
+    the file and the layer: missing or unreadable file, a key that names no layer, a layer without
+    weights, a wrong shape, a non-numeric array, NaN or infinite values.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WorkloadError(f"{path}: weight file not found")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise WorkloadError(f"{path}: not a readable .npz archive ({exc})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise WorkloadError(f"{path}: expected an .npz archive of named arrays; got a single array")
+    out = graph.copy()
+    weights: dict[str, np.ndarray] = {}
+    biases: dict[str, np.ndarray] = {}
+    with archive:
+        for key in archive.files:
+            resolved = _resolve_key(graph, key)
+            if resolved is None:
+                close = UnknownNameError("layer", key, [layer.name for layer in graph.compute_layers()])
+                raise WorkloadError(f"{path}: array '{key}': {close}") from None
+            name, kind = resolved
+            try:
+                array = archive[key]
+            except (ValueError, OSError, zipfile.BadZipFile) as exc:
+                raise WorkloadError(f"{path}: layer '{name}': cannot read array '{key}' ({exc})") from None
+            (weights if kind == "weight" else biases)[name] = array
+    for name, array in weights.items():
+        layer = graph.layer(name)
+        if layer.weight_shape is None:
+            raise WorkloadError(f"{path}: layer '{name}' ({layer.op}) has no weights; got an array of shape {list(array.shape)}")
+        if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating) or array.dtype == bool:
+            raise WorkloadError(f"{path}: layer '{name}': weight must be real numbers; got dtype {array.dtype}")
+        shape = tuple(array.shape)
+        if shape != tuple(layer.weight_shape):
+            if layer.weight_matrix_shape is not None and shape == tuple(layer.weight_matrix_shape):
+                array = array.reshape(layer.weight_shape)
+            else:
+                matrix = f" or {list(layer.weight_matrix_shape)}" if layer.weight_matrix_shape else ""
+                raise ShapeError(f"{path}: layer '{name}': weight shape {list(shape)}; expected {list(layer.weight_shape)}{matrix}")
+        if not np.all(np.isfinite(array)):
+            raise WorkloadError(f"{path}: layer '{name}': weight contains NaN or infinite values")
+        bias = biases.pop(name, None)
+        if bias is not None:
+            _check_bias(path, layer, bias)
+        out.set_weight(name, array, bias)
+    for name, bias in biases.items():  # a bias without its weight in the file
+        layer = graph.layer(name)
+        _check_bias(path, layer, bias)
+        if name not in out.weights:
+            raise WorkloadError(f"{path}: layer '{name}': has a bias but no weight (in the file or already attached)")
+        out.set_weight(name, out.weights[name], bias)
+    if strict:
+        missing = [layer.name for layer in graph.layers if layer.has_weights and layer.name not in out.weights]
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise WorkloadError(f"{path}: strict load: no weights for layer(s) {shown}")
+    return out
+
+
+def _check_bias(path: Path, layer: Layer, bias: np.ndarray) -> None:
+    if layer.bias_size == 0:
+        raise WorkloadError(f"{path}: layer '{layer.name}' ({layer.op}) has no bias; got an array of {bias.size} values")
+    if not np.issubdtype(bias.dtype, np.number) or bias.dtype == bool or np.issubdtype(bias.dtype, np.complexfloating):
+        raise WorkloadError(f"{path}: layer '{layer.name}': bias must be real numbers; got dtype {bias.dtype}")
+    if bias.size != layer.bias_size:
+        raise ShapeError(f"{path}: layer '{layer.name}': bias has {bias.size} values; expected {layer.bias_size}")
+    if not np.all(np.isfinite(bias)):
+        raise WorkloadError(f"{path}: layer '{layer.name}': bias contains NaN or infinite values")
+
+
+def save_npz(graph: LayerGraph, path: str | Path) -> None:
+    """Write the attached weights (``name``) and biases (``name.bias``) to an ``.npz`` archive."""
+    arrays = {name: np.asarray(w) for name, w in graph.weights.items()}
+    arrays.update({f"{name}.bias": np.asarray(b) for name, b in graph.biases.items()})
+    if not arrays:
+        raise WorkloadError(f"{graph.name}: no weights attached to save")
+    try:
+        np.savez(Path(path), **arrays)
+    except OSError as exc:
+        raise WorkloadError(f"{path}: cannot write ({exc.strerror})") from None
+
+
+# --- activations ------------------------------------------------------------------------------------
+def sample_activations(size, density: float, rng, dtype=np.float32) -> np.ndarray:
+    """A non-negative activation array with exactly ``round(density * n)`` non-zeros.
+
+    ``size`` is an int (a vector) or a shape tuple (n = its product); the non-zero positions are a
+    uniformly random subset (without replacement), their values half-normal ``|N(0, 1)|`` (the
+    shape of post-ReLU activations), never exactly zero. ``rng`` is a ``numpy.random.Generator`` or an
+    int seed. Rounding is Python's (half to even): density 0.5 of 5 elements gives 2 non-zeros.
+    """
+    shape = _check_size(size)
+    try:
+        d = float(density)
+    except (TypeError, ValueError):
+        raise WorkloadError(f"sample_activations: density must be a number in [0, 1]; got {density!r}") from None
+    if not 0.0 <= d <= 1.0:  # also rejects NaN
+        raise WorkloadError(f"sample_activations: density must be a number in [0, 1]; got {density!r}")
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        rng = np.random.default_rng(_check_seed(rng))
+    if not isinstance(rng, np.random.Generator):
+        raise WorkloadError(f"sample_activations: rng must be a numpy Generator or an int seed; got {type(rng).__name__}")
+    n = int(math.prod(shape))
+    nnz = int(round(d * n))
+    out = np.zeros(n, dtype=dtype)
+    if nnz:
+        positions = rng.choice(n, size=nnz, replace=False)
+        values = np.abs(rng.standard_normal(nnz)).astype(dtype)
+        values[values == 0] = np.finfo(dtype).tiny
+        out[positions] = values
+    return out.reshape(shape)
+
+
+def _check_size(size) -> tuple[int, ...]:
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        shape = (int(size),)
+    elif isinstance(size, (tuple, list)) and size and all(
+        isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in size
+    ):
+        shape = tuple(int(s) for s in size)
+    else:
+        raise WorkloadError(f"sample_activations: size must be a positive int or a shape tuple; got {size!r}")
+    if any(s < 1 for s in shape):
+        raise WorkloadError(f"sample_activations: size must be positive; got {size!r}")
+    return shape
+
+
+def sample_graph_activations(graph: LayerGraph, seed: int = 0, layers: Iterable[str] | None = None) -> LayerGraph:
+    """A copy of ``graph`` with an input-activation sample on each layer that has weights.
+
+    Each sample has the shape of the layer's (first) input and its recorded input density
+    (``graph.input_density``); the generator is seeded like the weights, by ``(seed, crc32(name))``
+    offset so it differs from the weight stream.
+    """
+    seed = _check_seed(seed)
+    names = [layer.name for layer in graph.layers if layer.has_weights] if layers is None else list(layers)
+    out = graph.copy()
+    for name in names:
+        layer = graph.layer(name)
+        if isinstance(layer, Input):
+            raise WorkloadError(f"{graph.name}: '{name}' is a graph input; samples belong to the layers it feeds")
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode("utf-8")), 1])
+        out.activation_samples[name] = sample_activations(layer.input_shape, graph.input_density(name), rng)
+    return out
+
+
+__all__ = [
+    "INITS", "fan_in", "init_std", "layer_rng", "load_npz", "sample_activations", "sample_graph_activations",
+    "save_npz", "synthesize_weights",
+]
