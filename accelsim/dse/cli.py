@@ -1,0 +1,178 @@
+"""``accelsim sweep``, ``accelsim plot`` and ``accelsim report`` (plugged into :mod:`accelsim.cli`).
+
+``sweep SPEC.yaml --out DIR [--workers N | --scheduler tcp://HOST:PORT] [--resume]`` runs a spec
+into ``DIR/results.csv`` (see :mod:`accelsim.dse.store`); ``plot RESULTS --kind
+roofline|breakdown|pareto|tradeoff --out FILE`` draws a figure from a results directory (or
+``results.csv``, or a ``simulate --format json`` file for roofline/breakdown); ``report SPEC.yaml
+--out DIR`` runs (or resumes) the sweep and writes ``DIR/report.md`` with figures and tables.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from accelsim.errors import AccelsimError, SweepError
+
+PLOT_KINDS = ("roofline", "breakdown", "pareto", "tradeoff")
+
+
+def _executor(args) -> Any:
+    if args.workers is not None and args.scheduler:
+        raise SweepError("give either --workers or --scheduler, not both")
+    if args.scheduler:
+        return args.scheduler
+    if args.workers is not None:
+        if args.workers < 1:
+            raise SweepError(f"--workers must be >= 1; got {args.workers}")
+        return None if args.workers == 1 else args.workers
+    return None
+
+
+def _run_sweep(args):
+    from accelsim.dse.space import read_spec
+    from accelsim.dse.sweep import sweep
+
+    spec = read_spec(args.spec)
+    df = sweep(args.spec, executor=_executor(args), store=args.out, resume=args.resume,
+               progress=not args.quiet, timeout=args.timeout)
+    return spec, df
+
+
+def _summary(df, out: str) -> str:
+    n = len(df)
+    errors = int((df["status"] == "error").sum()) if "status" in df.columns and n else 0
+    return f"{n} points ({n - errors} ok, {errors} error) -> {Path(out) / 'results.csv'}"
+
+
+def cmd_sweep(args) -> int:
+    spec, df = _run_sweep(args)
+    sys.stdout.write(_summary(df, args.out) + "\n")
+    objectives = spec.get("objectives")
+    if objectives and len(df):
+        from accelsim.dse.pareto import pareto_front
+        from accelsim.report.export import format_table
+
+        front = pareto_front(df, objectives)
+        cols = [c for c in _axis_columns(df, spec) if c in front.columns] + list(objectives)
+        sys.stdout.write(f"\nPareto front ({len(front)} of {len(df)} points):\n")
+        sys.stdout.write(format_table(front[cols].to_dict("records"), cols) + "\n")
+    return 0
+
+
+def _axis_columns(df, spec=None) -> list[str]:
+    """The setting keys that vary in ``df`` (from the spec's axes when given)."""
+    from accelsim.dse.evaluate import METRICS
+    from accelsim.dse.pareto import varying_axes
+    from accelsim.dse.space import space_from_spec
+
+    if spec:
+        cands = space_from_spec(spec).axis_keys
+    else:
+        metrics = {"id", "status", "error", *METRICS}
+        cands = [c for c in df.columns if c not in metrics and not str(c).startswith("energy.")]
+    return varying_axes(df, cands)
+
+
+def _load_for_plot(path: str, kind: str):
+    """(points table or None, per-layer table or None) from a results dir / CSV / Parquet / simulate JSON."""
+    from accelsim.dse.store import LAYERS, load_layers, load_results
+
+    p = Path(path)
+    if not p.exists():
+        raise AccelsimError(f"{p}: not found")
+    if p.suffix.lower() == ".json":
+        from accelsim.report.plots import layers_frame
+
+        try:
+            data = json.loads(p.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise AccelsimError(f"{p}: not a JSON result file ({exc})") from None
+        results = data if isinstance(data, list) else [data]
+        return None, layers_frame([_network_result(r, p) for r in results])
+    directory = p if p.is_dir() else p.parent
+    points = load_results(p)
+    layers = None
+    if kind in ("roofline", "breakdown"):
+        if not (directory / LAYERS).exists():
+            raise AccelsimError(f"{directory / LAYERS}: the {kind} plot needs per-layer results; run the sweep with 'detail: true'")
+        layers = load_layers(directory)
+    return points, layers
+
+
+def _network_result(data: Any, path: Path):
+    from accelsim.report.results import LayerResult, NetworkResult
+
+    if not isinstance(data, dict) or "layers" not in data or "arch" not in data:
+        raise AccelsimError(f"{path}: not an accelsim simulate result (expected 'arch' and 'layers')")
+    layers = []
+    fields = set(LayerResult.__dataclass_fields__) - {"actions"}
+    for d in data["layers"]:
+        try:
+            layers.append(LayerResult(**{k: v for k, v in d.items() if k in fields}))
+        except (TypeError, ValueError) as exc:
+            raise AccelsimError(f"{path}: malformed layer result ({exc})") from None
+    return NetworkResult(arch=data["arch"], workload=data.get("workload", ""), layers=layers,
+                         batch=data.get("batch", 1), extra=data.get("extra", {}) or {})
+
+
+def cmd_plot(args) -> int:
+    from accelsim.report import plots
+
+    points, layers = _load_for_plot(args.results, args.kind)
+    if args.kind == "roofline":
+        if args.point and "id" in layers.columns:
+            layers = layers[layers["id"] == args.point]
+        out = plots.roofline(layers, args.out, title=args.title)
+    elif args.kind == "breakdown":
+        out = plots.breakdown(layers, args.out, point=args.point, title=args.title)
+    elif args.kind == "pareto":
+        x, y = args.x or "latency_s", args.y or "energy_j"
+        out = plots.pareto_scatter(points, args.out, x=x, y=y, color=args.color, title=args.title)
+    else:
+        out = plots.tradeoff(points, args.out, group=args.color, title=args.title)
+    sys.stdout.write(f"wrote {out}\n")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from accelsim.dse.report import write_report
+
+    spec, df = _run_sweep(args)
+    path = write_report(spec, df, args.out, source=args.spec)
+    sys.stdout.write(_summary(df, args.out) + f"\nwrote {path}\n")
+    return 0
+
+
+def _add_run_options(p) -> None:
+    p.add_argument("spec", help="sweep spec YAML (see docs/tutorial.md)")
+    p.add_argument("--out", required=True, help="results directory (results.csv, layers.csv, ...)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--workers", type=int, help="run on N local worker processes")
+    group.add_argument("--scheduler", metavar="ADDR", help="run on a Dask cluster, e.g. tcp://127.0.0.1:8786")
+    p.add_argument("--resume", action="store_true", help="skip points already in DIR/results.csv")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a Dask scheduler (default 10)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_cli(sub) -> None:
+    p = sub.add_parser("sweep", help="run a design-space sweep spec (resumable, local or Dask)")
+    _add_run_options(p)
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("plot", help="draw a roofline, breakdown, Pareto or trade-off figure")
+    p.add_argument("results", help="sweep results directory, results.csv/.parquet, or simulate JSON")
+    p.add_argument("--kind", required=True, choices=PLOT_KINDS)
+    p.add_argument("--out", required=True, help="figure file (.png or .svg)")
+    p.add_argument("--x", help="pareto: x column (default latency_s)")
+    p.add_argument("--y", help="pareto: y column (default energy_j)")
+    p.add_argument("--color", help="pareto: colour points by this column; tradeoff: group by it (default family)")
+    p.add_argument("--point", help="breakdown/roofline: the point id to draw (default: the first)")
+    p.add_argument("--title")
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("report", help="run a sweep spec and write a markdown report with figures")
+    _add_run_options(p)
+    p.set_defaults(func=cmd_report)

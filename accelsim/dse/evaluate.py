@@ -1,0 +1,372 @@
+"""The default sweep evaluator: one design point -> ``accelsim`` simulation -> one row of totals.
+
+A point's setting uses the keys ``arch`` (bundled name, path or inline mapping), ``arch.<path>``
+(dotted config overrides, e.g. ``arch.array.rows``), ``workload``, ``recipe`` (None = dense),
+``batch`` (default 1), ``seed`` (default 0) and free ``tag.<name>`` labels. :meth:`validate`
+checks a setting without simulating anything (unknown keys and config paths with the nearest
+valid ones, wrong types, unknown names, families without a model), so a sweep can reject a bad
+spec before its first point runs.
+
+Within one process the evaluator caches what repeats across points: raw arch files, built
+models (models keep no state between calls), loaded workloads, compressed graphs per
+``(workload, recipe, seed)`` and the dense baseline per ``(config, workload, batch)``.
+
+Row columns (:data:`METRICS`; units as in :mod:`accelsim.report.results`): ``latency_s`` /
+``energy_j`` / ``cycles`` are network totals at ``batch``; ``theoretical_speedup`` is dense MACs
+over MACs left after compression (ShrinkBench's FLOP-based speedup, hardware independent);
+``compression_ratio`` is weight entries over non-zero weight entries; ``speedup_vs_dense`` is the
+dense latency over the compressed latency *on the same hardware* (empty when the hardware cannot
+run the dense network); ``energy.<category>`` hold the energy breakdown in joules.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections import OrderedDict
+from typing import Any, Mapping
+
+from accelsim.errors import AccelsimError, SimulationError, SweepError
+
+KNOWN_KEYS = ("arch", "workload", "recipe", "batch", "seed")
+
+METRICS = (
+    "family", "arch_name", "num_layers", "macs", "effective_macs", "params", "nonzero_params", "compression_ratio",
+    "theoretical_speedup", "cycles", "compute_cycles", "stall_cycles", "latency_s", "energy_j", "dram_read_bytes",
+    "dram_write_bytes", "weight_storage_bits", "utilization", "peak_macs_per_s", "dram_bytes_per_s",
+    "dense_latency_s", "dense_energy_j", "speedup_vs_dense", "energy_saving_vs_dense",
+)
+
+LAYER_METRICS = (
+    "layer", "op", "macs", "effective_macs", "cycles", "compute_cycles", "stall_cycles", "latency_s", "energy_j",
+    "dram_read_bytes", "dram_write_bytes", "utilization", "weight_storage_bits",
+)
+
+
+class _LRU(OrderedDict):
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def get_or(self, key, make):
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        value = make()
+        self[key] = value
+        while len(self) > self.size:
+            self.popitem(last=False)
+        return value
+
+
+# per-process caches (each worker process of a sweep has its own)
+_ARCH_RAW = _LRU(64)
+_CONFIGS = _LRU(512)
+_MODELS = _LRU(64)
+_GRAPHS = _LRU(16)
+_CGRAPHS = _LRU(4)  # compressed ResNet-50 weights are ~100 MB each: keep few
+_DENSE = _LRU(256)
+_RECIPES = _LRU(64)
+
+
+def clear_caches() -> None:
+    for cache in (_ARCH_RAW, _CONFIGS, _MODELS, _GRAPHS, _CGRAPHS, _DENSE, _RECIPES):
+        cache.clear()
+
+
+def _key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _split(setting: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(main settings with defaults, arch overrides without the ``arch.`` prefix)."""
+    main = {"recipe": None, "batch": 1, "seed": 0}
+    overrides = {}
+    for key, value in setting.items():
+        if key.startswith("arch."):
+            overrides[key[5:]] = value
+        elif key in KNOWN_KEYS:
+            main[key] = value
+    return main, overrides
+
+
+def _raw_arch(arch: Any) -> tuple[dict[str, Any], str]:
+    from accelsim.hw.registry import load_arch_dict
+
+    if isinstance(arch, Mapping):
+        return dict(arch), "<inline arch>"
+    return _ARCH_RAW.get_or(str(arch), lambda: load_arch_dict(arch))
+
+
+def config_for(arch: Any, overrides: Mapping[str, Any]):
+    """A validated config for ``arch`` with dotted ``overrides`` (cached per process)."""
+    from accelsim.config import apply_overrides, from_dict
+    from accelsim.hw.registry import FAMILY_MODULES, family
+
+    def make():
+        raw, label = _raw_arch(arch)
+        data = apply_overrides(raw, overrides)
+        fam = data.get("family")
+        if not isinstance(fam, str) or fam not in FAMILY_MODULES:
+            from accelsim.errors import ConfigError
+
+            raise ConfigError(f"{label}: family must be one of {', '.join(FAMILY_MODULES)}; got {fam!r}")
+        return from_dict(family(fam).config_cls, data, label)
+
+    return _CONFIGS.get_or(_key([arch, overrides]), make)
+
+
+def _model(config, ckey: str):
+    from accelsim.hw.registry import build_model
+
+    return _MODELS.get_or(ckey, lambda: build_model(config))
+
+
+def _graph(workload: Any):
+    from accelsim.workload.zoo import load_workload
+
+    return _GRAPHS.get_or(_key(workload), lambda: load_workload(workload))
+
+
+def _recipe(recipe: Any):
+    try:
+        from accelsim.compress.recipe import load_recipe
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("accelsim"):
+            raise SweepError("compression recipes are not available in this installation (accelsim.compress.recipe)") from None
+        raise
+    return _RECIPES.get_or(_key(recipe), lambda: load_recipe(recipe))
+
+
+def _cgraph(workload: Any, recipe: Any, seed: int):
+    from accelsim.compress.compressed import CompressedGraph
+
+    def make():
+        graph = _graph(workload)
+        if recipe is None:
+            return CompressedGraph.dense(graph)
+        from accelsim.compress.recipe import compress
+
+        return compress(graph, _recipe(recipe), seed=seed)
+
+    return _CGRAPHS.get_or(_key([workload, recipe, seed]), make)
+
+
+def cache_key(setting: Mapping[str, Any]) -> str:
+    """Points with equal keys share a compressed graph: executors group them into one task."""
+    main, _ = _split(setting)
+    return _key([main.get("workload"), main.get("recipe"), main.get("seed")])
+
+
+def _roof(model, config) -> tuple[float | None, float | None]:
+    """(peak MACs/s, DRAM bytes/s) when the model or config states them, else (None, None)."""
+    out = []
+    for names in (("peak_macs_per_s",), ("dram_bytes_per_s", "dram_bandwidth_bytes_per_s")):
+        value = None
+        for obj in (model, config):
+            for name in names:
+                attr = getattr(obj, name, None)
+                if attr is not None:
+                    value = attr() if callable(attr) else attr
+                    break
+            if value is not None:
+                break
+        out.append(float(value) if value is not None else None)
+    return out[0], out[1]
+
+
+def _check_int(value: Any, name: str, lo: int) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+        return f"{name} must be an int >= {lo}; got {value!r}"
+    return None
+
+
+class SimulateEvaluator:
+    """Evaluate a point with :func:`accelsim.simulate.run_compressed` (see module docstring).
+
+    ``detail=True`` also returns one row per layer (written to ``layers.csv`` by the store).
+    ``dense_baseline`` adds the dense run on the same hardware (cached) for ``speedup_vs_dense``.
+    """
+
+    columns = METRICS
+
+    def __init__(self, detail: bool = False, dense_baseline: bool = True):
+        self.detail = bool(detail)
+        self.dense_baseline = dense_baseline
+
+    # --- validation, before anything runs ------------------------------------------------------
+    def validate(self, setting: Mapping[str, Any]) -> list[str]:
+        """Every problem of one setting, each naming the key (empty list when valid)."""
+        from accelsim.config import field_paths
+        from accelsim.errors import ConfigError
+        from accelsim.hw.registry import FAMILY_MODULES, family
+
+        problems: list[str] = []
+        valid_top = [*KNOWN_KEYS, "tag.<name>", "arch.<config path>"]
+        for key in setting:
+            if key in KNOWN_KEYS or key.startswith("arch.") or key.startswith("tag."):
+                continue
+            close = difflib.get_close_matches(key, KNOWN_KEYS, n=2, cutoff=0.6)
+            hint = f"did you mean {' or '.join(close)}?" if close else f"valid keys: {', '.join(valid_top)}"
+            problems.append(f"{key}: unknown key; {hint}")
+        main, overrides = _split(setting)
+        for name in ("arch", "workload"):
+            if main.get(name) is None:
+                problems.append(f"{name} is required (a bundled name or a path)")
+        for name, lo in (("batch", 1), ("seed", 0)):
+            msg = _check_int(main[name], name, lo)
+            if msg:
+                problems.append(msg)
+        if main.get("workload") is not None:
+            wl = main["workload"]
+            if not isinstance(wl, str):
+                problems.append(f"workload must be a bundled name or a path; got {wl!r}")
+            else:
+                try:
+                    _graph(wl)
+                except AccelsimError as exc:
+                    problems.append(f"workload: {_first_line(exc)}")
+        if main.get("recipe") is not None:
+            rc = main["recipe"]
+            if not isinstance(rc, (str, Mapping)):
+                problems.append(f"recipe must be a recipe name, a path or a mapping; got {rc!r}")
+            else:
+                try:
+                    _recipe(rc)
+                except AccelsimError as exc:
+                    problems.append(f"recipe: {_first_line(exc)}")
+        arch = main.get("arch")
+        if arch is None:
+            return problems
+        if not isinstance(arch, (str, Mapping)):
+            problems.append(f"arch must be a bundled name, a path or a mapping; got {arch!r}")
+            return problems
+        try:
+            raw, label = _raw_arch(arch)
+        except AccelsimError as exc:
+            problems.append(f"arch: {_first_line(exc)}")
+            return problems
+        fam = overrides.get("family", raw.get("family"))
+        if not isinstance(fam, str) or fam not in FAMILY_MODULES:
+            problems.append(f"arch: {label}: family must be one of {', '.join(FAMILY_MODULES)}; got {fam!r}")
+            return problems
+        try:
+            fam_obj = family(fam)
+        except AccelsimError as exc:
+            problems.append(f"arch: {_first_line(exc)}")
+            return problems
+        paths = field_paths(fam_obj.config_cls)
+        bad = False
+        for key in overrides:
+            parts = key.split(".")
+            if any(".".join(parts[:i]) in paths for i in range(1, len(parts) + 1)):
+                continue
+            bad = True
+            close = difflib.get_close_matches(key, paths, n=3, cutoff=0.5)
+            if not close:  # a wrong section name: suggest by the last part
+                close = [p for p in paths if p.rsplit(".", 1)[-1] == parts[-1]][:3]
+            hint = ", ".join(f"arch.{c}" for c in close) if close else ", ".join(f"arch.{p}" for p in paths[:8]) + ", ..."
+            problems.append(f"arch.{key}: unknown config key for family '{fam}'; nearest valid keys: {hint}")
+        if bad:
+            return problems
+        try:
+            config_for(arch, overrides)
+        except ConfigError as exc:
+            for p in exc.problems:
+                p = p.split(": ", 1)[1] if p.startswith(f"{label}: ") else p
+                problems.append(f"arch.{p}" if overrides else f"arch: {label}: {p}")
+            return problems
+        except AccelsimError as exc:
+            problems.append(f"arch: {_first_line(exc)}")
+            return problems
+        if fam_obj.model_cls is None:
+            problems.append(f"arch: no hardware model for family '{fam}' is available yet")
+        return problems
+
+    # --- evaluation ------------------------------------------------------------------------------
+    def __call__(self, setting: Mapping[str, Any]) -> dict[str, Any]:
+        """Simulate one point; returns ``{"row": {...}, "layers": [...] | None}``."""
+        main, overrides = _split(setting)
+        config = config_for(main["arch"], overrides)
+        ckey = _key([main["arch"], overrides])
+        model = _model(config, ckey)
+        graph = _graph(main["workload"])
+        cgraph = _cgraph(main["workload"], main["recipe"], main["seed"])
+        batch = main["batch"]
+        result = _run(model, config, cgraph, batch, graph.name, cgraph.recipe)
+        tot = result.total
+        dense_tot = None
+        if main["recipe"] is not None and self.dense_baseline:
+            def make_dense():
+                from accelsim.compress.compressed import CompressedGraph
+
+                try:
+                    return _run(model, config, CompressedGraph.dense(graph), batch, graph.name, None).total
+                except SimulationError:  # e.g. EIE cannot run uncompressed weights
+                    return None
+
+            dense_tot = _DENSE.get_or(_key([ckey, main["workload"], batch]), make_dense)
+        elif main["recipe"] is None:
+            dense_tot = tot
+        params = nnz = dense_macs = eff_macs = 0
+        for cl in cgraph:
+            shape = cl.layer.weight_matrix_shape
+            if cl.layer.has_weights and shape:
+                params += shape[0] * shape[1]
+                nnz += cl.weight_nnz
+            dense_macs += cl.layer.macs
+            eff_macs += cl.effective_macs
+        peak, bw = _roof(model, config)
+        row: dict[str, Any] = {
+            "family": config.family,
+            "arch_name": config.name,
+            "num_layers": len(result.layers),
+            "macs": tot["macs"],
+            "effective_macs": tot["effective_macs"],
+            "params": params,
+            "nonzero_params": nnz,
+            "compression_ratio": params / nnz if nnz else None,
+            "theoretical_speedup": dense_macs / eff_macs if eff_macs else None,
+            "cycles": tot["cycles"],
+            "compute_cycles": tot["compute_cycles"],
+            "stall_cycles": tot["stall_cycles"],
+            "latency_s": tot["latency_s"],
+            "energy_j": tot["energy_j"],
+            "dram_read_bytes": tot["dram_read_bytes"],
+            "dram_write_bytes": tot["dram_write_bytes"],
+            "weight_storage_bits": tot["weight_storage_bits"],
+            "utilization": tot["utilization"],
+            "peak_macs_per_s": peak,
+            "dram_bytes_per_s": bw,
+            "dense_latency_s": dense_tot["latency_s"] if dense_tot else None,
+            "dense_energy_j": dense_tot["energy_j"] if dense_tot else None,
+            "speedup_vs_dense": (dense_tot["latency_s"] / tot["latency_s"]) if dense_tot and tot["latency_s"] else None,
+            "energy_saving_vs_dense": (dense_tot["energy_j"] / tot["energy_j"]) if dense_tot and tot["energy_j"] else None,
+        }
+        for cat, joules in sorted(tot["energy_breakdown_j"].items()):
+            row[f"energy.{cat}"] = joules
+        layers = None
+        if self.detail:
+            layers = []
+            for r in result.layers:
+                lrow = {"layer": r.name, "op": r.op}
+                for name in LAYER_METRICS[2:]:
+                    lrow[name] = getattr(r, name)
+                for cat, joules in sorted(r.energy_breakdown_j.items()):
+                    lrow[f"energy.{cat}"] = joules
+                layers.append(lrow)
+        return {"row": row, "layers": layers}
+
+
+def _run(model, config, cgraph, batch, workload_name, recipe):
+    """``simulate.run_compressed`` with a cached model (models are stateless)."""
+    from accelsim.config import to_dict
+    from accelsim.report.results import NetworkResult
+
+    layers = [model.simulate(cl, batch) for cl in cgraph]
+    return NetworkResult(arch=to_dict(config), workload=workload_name, layers=layers, batch=batch, recipe=recipe)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__

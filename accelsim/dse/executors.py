@@ -1,0 +1,188 @@
+"""Where sweep points run: in this process, in local processes, on any ``concurrent.futures``
+executor, or on a Dask distributed cluster (imported only when used).
+
+Work is sent as *chunks* of points that share a compressed graph (same workload, recipe and seed),
+so each worker process compresses a network once and re-simulates it on many configs (see the
+per-process caches in :mod:`accelsim.dse.evaluate`). A chunk returns one outcome per point:
+``(id, status, error, row, layers)``. A point whose evaluation raises an
+:class:`~accelsim.errors.AccelsimError` is a result with ``status == "error"``; any other
+exception is a bug in the evaluator and stops the sweep with a :class:`~accelsim.errors.SweepError`
+(points already finished stay in the store, so the sweep can be resumed).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from accelsim.errors import AccelsimError, SweepError
+
+Outcome = tuple  # (id, status, error, row, layers)
+DEFAULT_TIMEOUT_S = 10.0
+
+
+def run_one(evaluate: Callable, pid: str, setting: Mapping[str, Any]) -> Outcome:
+    """Evaluate one point; normalize the evaluator's answer into an outcome."""
+    try:
+        out = evaluate(dict(setting))
+    except AccelsimError as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return (pid, "error", text, {}, None)
+    except Exception as exc:  # a bug: report it, picklable, and let the driver stop the sweep
+        return (pid, "crash", f"{type(exc).__name__}: {exc}".splitlines()[0], {}, None)
+    row, layers = _normalize(out)
+    return (pid, "ok", None, row, layers)
+
+
+def _normalize(out: Any) -> tuple[dict, list | None]:
+    from accelsim.report.results import NetworkResult
+
+    if isinstance(out, NetworkResult):
+        tot = out.total
+        row = {k: v for k, v in tot.items() if not isinstance(v, dict)}
+        row.update({f"energy.{k}": v for k, v in tot.get("energy_breakdown_j", {}).items()})
+        layers = []
+        for r in out.layers:
+            d = r.to_dict()
+            lrow = {"layer": d.pop("name")}
+            lrow.update({k: v for k, v in d.items() if not isinstance(v, (dict, list))})
+            lrow.update({f"energy.{k}": v for k, v in r.energy_breakdown_j.items()})
+            layers.append(lrow)
+        return row, layers
+    if isinstance(out, Mapping) and set(out) == {"row", "layers"}:
+        return dict(out["row"]), out["layers"]
+    if isinstance(out, Mapping):
+        return dict(out), None
+    raise SweepError(f"an evaluate function must return a mapping of metrics or a NetworkResult; got {type(out).__name__}")
+
+
+def run_chunk(evaluate: Callable, items: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Outcome]:
+    """Evaluate several points in one task (the unit sent to workers)."""
+    return [run_one(evaluate, pid, setting) for pid, setting in items]
+
+
+def is_dask_client(obj: Any) -> bool:
+    return type(obj).__module__.split(".")[0] == "distributed" and hasattr(obj, "submit") and hasattr(obj, "scheduler_info")
+
+
+def connect(address: str, timeout: float = DEFAULT_TIMEOUT_S):
+    """A Dask Client for ``tcp://HOST:PORT``; SweepError within ``timeout`` seconds if unreachable."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise SweepError("--scheduler needs Dask distributed: pip install 'accelsim[dask]'") from None
+    if not isinstance(address, str) or "://" not in address:
+        raise SweepError(f"scheduler address must look like tcp://HOST:PORT; got {address!r}")
+    try:
+        client = Client(address, timeout=timeout)
+    except (OSError, TimeoutError) as exc:
+        raise SweepError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s ({type(exc).__name__})") from None
+    except Exception as exc:  # malformed addresses raise ValueError/TypeError inside distributed
+        raise SweepError(f"cannot connect to the Dask scheduler at {address}: {type(exc).__name__}: {exc}") from None
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except Exception:
+        client.close()
+        raise SweepError(f"the Dask scheduler at {address} has no workers (waited {timeout:g} s)") from None
+    return client
+
+
+def _chunks(items: list, key: Callable[[Any], str], workers: int) -> list[list]:
+    """Group points sharing a cache key, then split into ~4 chunks per worker (at most 64 points each)."""
+    ordered = sorted(items, key=lambda it: key(it[1]))
+    size = max(1, min(64, math.ceil(len(ordered) / max(1, workers * 4))))
+    chunks, current, current_key = [], [], None
+    for it in ordered:
+        k = key(it[1])
+        if current and (len(current) >= size or k != current_key):
+            chunks.append(current)
+            current = []
+        current.append(it)
+        current_key = k
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _workers_of(executor: Any) -> int:
+    for name in ("_max_workers", "max_workers"):
+        n = getattr(executor, name, None)
+        if isinstance(n, int) and n > 0:
+            return n
+    return os.cpu_count() or 1
+
+
+def execute(
+    evaluate: Callable,
+    items: list[tuple[str, dict[str, Any]]],
+    executor: Any,
+    on_outcome: Callable[[Outcome], None],
+    key: Callable[[Mapping[str, Any]], str],
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> None:
+    """Run every ``(id, setting)`` in ``items`` on ``executor``; call ``on_outcome`` as each finishes.
+
+    ``executor`` is None / "serial", an int N or "processes" (a local process pool, N workers),
+    a ``concurrent.futures.Executor``, a ``distributed.Client`` or a ``tcp://`` scheduler address.
+    """
+    if not items:
+        return
+    if executor is None or executor == "serial" or executor == 1:
+        for pid, setting in items:
+            on_outcome(run_one(evaluate, pid, setting))
+        return
+    if isinstance(executor, bool):
+        raise SweepError(f"executor must be None, 'serial', a worker count, an Executor or a Dask Client; got {executor!r}")
+    if isinstance(executor, int) or executor == "processes":
+        n = executor if isinstance(executor, int) else (os.cpu_count() or 1)
+        if n < 1:
+            raise SweepError(f"the number of workers must be >= 1; got {n}")
+        with ProcessPoolExecutor(max_workers=n) as pool:
+            _run_futures(pool, evaluate, items, on_outcome, key, n)
+        return
+    if isinstance(executor, str):
+        client = connect(executor, timeout)
+        try:
+            _run_dask(client, evaluate, items, on_outcome, key)
+        finally:
+            client.close()
+        return
+    if is_dask_client(executor):
+        _run_dask(executor, evaluate, items, on_outcome, key)
+        return
+    if isinstance(executor, Executor):
+        _run_futures(executor, evaluate, items, on_outcome, key, _workers_of(executor))
+        return
+    raise SweepError(f"executor must be None, 'serial', a worker count, an Executor or a Dask Client; got {type(executor).__name__}")
+
+
+def _run_futures(pool: Executor, evaluate, items, on_outcome, key, workers: int) -> None:
+    futures = [pool.submit(run_chunk, evaluate, chunk) for chunk in _chunks(items, key, workers)]
+    try:
+        for fut in as_completed(futures):
+            for outcome in fut.result():
+                on_outcome(outcome)
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        raise
+
+
+def _run_dask(client, evaluate, items, on_outcome, key) -> None:
+    from distributed import as_completed as dask_completed
+
+    try:
+        workers = max(1, len(client.scheduler_info().get("workers", {})))
+    except Exception:
+        workers = 1
+    chunks = _chunks(items, key, workers)
+    futures = [client.submit(run_chunk, evaluate, chunk, pure=False) for chunk in chunks]
+    try:
+        for fut in dask_completed(futures):
+            for outcome in fut.result():
+                on_outcome(outcome)
+    except BaseException:
+        client.cancel(futures)
+        raise

@@ -1,0 +1,125 @@
+"""``accelsim report``: a markdown report of a finished sweep, with figures and tables.
+
+Sections (each only when the table has what it needs): summary; Pareto front of the spec's
+``objectives`` (table + scatter); top-k per objective; sensitivity (which axis moves each
+objective most, :func:`accelsim.dse.pareto.sensitivity` on log10 values); the ShrinkBench-style
+trade-off figure when the rows carry compression ratios and speedups; a roofline and a per-layer
+breakdown when per-layer detail was recorded; failed points.
+
+Spec keys used: ``name``, ``description``, ``objectives`` ({column: min|max}) and an optional
+``report`` mapping: ``pareto: {x, y, color}``, ``top_k`` (default 5), ``tradeoff: {group, ratio}``
+(or false), ``breakdown_point`` (an id; default the first point).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from accelsim.errors import SweepError
+
+REPORT_KEYS = ("pareto", "top_k", "tradeoff", "breakdown_point")
+
+
+def md_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """A GitHub-markdown table (numbers with 4 significant digits)."""
+    def cell(v):
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return ""
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return str(v).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_report(spec: Mapping[str, Any], df, out: str | Path, source: str = "spec") -> Path:
+    """Write ``out/report.md`` and ``out/figures/*.png|svg``; return the markdown path."""
+    from accelsim.dse.cli import _axis_columns
+    from accelsim.dse.pareto import pareto_front, sensitivity, top_k
+    from accelsim.dse.store import LAYERS, load_layers
+    from accelsim.report import plots
+
+    opts = spec.get("report") or {}
+    if not isinstance(opts, Mapping):
+        raise SweepError(f"{source}: report must be a mapping with keys {', '.join(REPORT_KEYS)}; got {opts!r}")
+    for key in opts:
+        if key not in REPORT_KEYS:
+            raise SweepError(f"{source}: report.{key}: unknown key; valid keys: {', '.join(REPORT_KEYS)}")
+    objectives = spec.get("objectives") or {}
+    if objectives and not isinstance(objectives, Mapping):
+        raise SweepError(f"{source}: objectives must be a mapping of column -> min|max; got {objectives!r}")
+    out = Path(out)
+    figs = out / "figures"
+    figs.mkdir(parents=True, exist_ok=True)
+    axes = _axis_columns(df, spec)
+    ok = df[df["status"] == "ok"] if "status" in df.columns else df
+    title = spec.get("name") or Path(source).stem
+    md = [f"# Sweep report: {title}", ""]
+    if spec.get("description"):
+        md += [str(spec["description"]), ""]
+    md += [f"Spec: `{source}`. Points: {len(df)} ({len(ok)} ok, {len(df) - len(ok)} failed). "
+           f"Axes that vary: {', '.join(f'`{a}`' for a in axes) or 'none'}. Results table: `results.csv`.", ""]
+
+    if objectives and len(ok):
+        front = pareto_front(ok, objectives)
+        cols = axes + [c for c in objectives if c not in axes]
+        md += [f"## Pareto front ({', '.join(f'{k}: {v}' for k, v in objectives.items())})", "",
+               f"{len(front)} of {len(ok)} points are not dominated.", "",
+               md_table(front[cols].to_dict("records"), cols), ""]
+        objs = list(objectives)
+        par = dict(opts.get("pareto") or {})
+        x, y = par.get("x", objs[0]), par.get("y", objs[1] if len(objs) > 1 else objs[0])
+        if x != y:
+            color = par.get("color") or (axes[0] if axes else None)
+            plots.save_both(plots.pareto_scatter, ok, out_stem=figs / "pareto", x=x, y=y, objectives=objectives,
+                            color=color, title=f"{title}: {x} vs {y}")
+            md += ["![Pareto scatter](figures/pareto.png)", ""]
+        k = opts.get("top_k", 5)
+        for obj, direction in objectives.items():
+            best = top_k(ok, obj, k=k, direction=direction)
+            md += [f"### Top {k} by {obj} ({direction})", "", md_table(best[cols].to_dict("records"), cols), ""]
+        if axes:
+            sens = sensitivity(ok, objectives, axes, log=True)
+            md += ["## Sensitivity", "",
+                   "Main effect of each axis: spread of the per-value mean of log10(objective), in decades; "
+                   "rank 1 moves the objective most.", "",
+                   md_table(sens.to_dict("records"), ["objective", "axis", "effect", "levels", "best_value", "rank"]), ""]
+
+    trade = opts.get("tradeoff", True)
+    if trade and {"compression_ratio", "theoretical_speedup", "speedup_vs_dense"} <= set(df.columns) and "recipe" in df.columns:
+        comp = ok[ok["recipe"].notna()]
+        if len(comp):
+            trade = trade if isinstance(trade, Mapping) else {}
+            table = plots.tradeoff_table(comp, trade.get("group"), trade.get("ratio"))
+            plots.save_both(plots.tradeoff, comp, out_stem=figs / "tradeoff", group=trade.get("group"),
+                            ratio=trade.get("ratio"), title=f"{title}: FLOP reduction is not speedup")
+            md += ["## Compression ratio vs speedup", "",
+                   "Theoretical speedup = dense MACs / MACs left after pruning; real speedup = dense latency / "
+                   "compressed latency on the same hardware; mean +/- std over seeds.", "",
+                   "![trade-off](figures/tradeoff.png)", "",
+                   md_table(table.to_dict("records"), list(table.columns)), ""]
+
+    if (out / LAYERS).exists():
+        layers = load_layers(out)
+        if len(layers):
+            point = opts.get("breakdown_point") or str(layers["id"].iloc[0])
+            plots.save_both(plots.breakdown, layers, out_stem=figs / "breakdown", point=point,
+                            title=f"per-layer breakdown of point {point}")
+            firsts = layers.drop_duplicates("id")
+            label = "arch_name" if "arch_name" in layers.columns else "id"
+            one_per_arch = set(firsts.drop_duplicates(label)["id"]) if label in firsts.columns else {point}
+            plots.save_both(plots.roofline, layers[layers["id"].isin(one_per_arch)], out_stem=figs / "roofline")
+            md += ["## Per-layer view", "", f"Breakdown of point `{point}`:", "", "![breakdown](figures/breakdown.png)",
+                   "", "Roofline (first point of each hardware):", "", "![roofline](figures/roofline.png)", ""]
+
+    failed = df[df["status"] != "ok"] if "status" in df.columns else df.iloc[0:0]
+    if len(failed):
+        cols = ["id"] + axes + ["error"]
+        md += ["## Failed points", "", md_table(failed[cols].to_dict("records"), cols), ""]
+    path = out / "report.md"
+    path.write_text("\n".join(md))
+    return path
