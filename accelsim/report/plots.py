@@ -322,6 +322,10 @@ def tradeoff(df, out: str | os.PathLike, group: str | None = None, ratio: str | 
     ax.axhline(1.0, color="grey", lw=0.8, ls=":")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log", base=2)
+    from matplotlib.ticker import FuncFormatter
+
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel("compression ratio (weights / non-zero weights)")
     ax.set_ylabel("speedup over dense")
     ax.grid(True, which="both", alpha=0.3)
