@@ -1,0 +1,14 @@
+"""Systolic arrays (SCALE-Sim 3.0.0 semantics): config, model, SCALE-Sim .cfg reader.
+
+Importing the package registers the ``systolic`` family and the ``.cfg`` reader.
+"""
+
+from accelsim.hw.registry import register_family, register_reader
+from accelsim.hw.systolic.config import SystolicConfig
+from accelsim.hw.systolic.model import SystolicModel
+from accelsim.hw.systolic.scalesim_cfg import read_scalesim_cfg
+
+register_family("systolic", SystolicConfig, SystolicModel)
+register_reader(".cfg", read_scalesim_cfg)
+
+__all__ = ["SystolicConfig", "SystolicModel", "read_scalesim_cfg"]

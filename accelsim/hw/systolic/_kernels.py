@@ -1,0 +1,683 @@
+"""Numba kernels of the systolic-array model (SCALE-Sim 3.0.0 semantics, see docs/models/systolic.md).
+
+Every kernel takes only arrays and scalars and has a pure-NumPy/Python twin of the same name in
+``_reference.py``. Conventions shared by all kernels:
+
+* dataflow code ``df``: 0 = output stationary, 1 = weight stationary, 2 = input stationary;
+* an ifmap element is addressed by its *index* (address minus the ifmap offset) in the
+  ``(batch, H, W, C)`` row-major input; ``-1`` marks a window position past the input edge
+  (SCALE-Sim's extra output row/column); a filter element ``(j, k)`` has index ``k * WIN + j``;
+* the geometry of pixel ``p`` is given by ``pix_base[p]`` (index of its window origin),
+  ``pix_r[p]``/``pix_c[p]`` (its input row/column); window element ``j`` by ``win_off[j]``,
+  ``win_r[j]``, ``win_c[j]`` (offsets); ``(p, j)`` is valid when both coordinates stay inside
+  ``H x W``.
+
+``simulate_layer`` walks the demand rows of every fold in SCALE-Sim's order (column folds outer,
+row folds inner) through exact re-implementations of SCALE-Sim's three buffers, computing the
+addresses on the fly (no demand matrix is materialised). A pass over an operand that repeats an
+earlier pass exactly and whose previous pass caused no DRAM activity is skipped (its state and
+output cannot change), except in the last fold, which is always walked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# --- layout of the int64 result vector of simulate_layer ------------------------------------------
+R_TOTAL = 0          # SCALE-Sim "Total Cycles" (last demand row served, incl. stalls)
+R_STALL = 1
+R_IF_DRAM = 2        # DRAM words read / written
+R_FI_DRAM = 3
+R_OF_DRAM = 4
+R_IF_DRAM_START = 5
+R_IF_DRAM_STOP = 6
+R_FI_DRAM_START = 7
+R_FI_DRAM_STOP = 8
+R_OF_DRAM_START = 9
+R_OF_DRAM_STOP = 10
+R_IF_SRAM_START = 11
+R_IF_SRAM_STOP = 12
+R_FI_SRAM_START = 13
+R_FI_SRAM_STOP = 14
+R_OF_SRAM_START = 15
+R_OF_SRAM_STOP = 16
+N_RESULTS = 17
+
+
+@njit(cache=True, inline="always")
+def _ifm(p, j, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W):
+    if pix_r[p] + win_r[j] < H and pix_c[p] + win_c[j] < W:
+        return pix_base[p] + win_off[j]
+    return -1
+
+
+@njit(cache=True)
+def conv_geometry(batch, H, W, C, FH, FW, sh, sw, dh, dw, Eh, Ew):
+    """Pixel and window tables for a convolution: (pix_base, pix_r, pix_c, win_off, win_r, win_c)."""
+    npx = batch * Eh * Ew
+    pix_base = np.empty(npx, np.int64)
+    pix_r = np.empty(npx, np.int64)
+    pix_c = np.empty(npx, np.int64)
+    per = Eh * Ew
+    for p in range(npx):
+        b = p // per
+        q = p - b * per
+        orow = q // Ew
+        ocol = q - orow * Ew
+        ir = orow * sh
+        ic = ocol * sw
+        pix_r[p] = ir
+        pix_c[p] = ic
+        pix_base[p] = b * H * W * C + (ir * W + ic) * C
+    win = FH * FW * C
+    win_off = np.empty(win, np.int64)
+    win_r = np.empty(win, np.int64)
+    win_c = np.empty(win, np.int64)
+    for j in range(win):
+        cr = j // (FW * C)
+        k = j - cr * FW * C
+        cc = k // C
+        ch = k - cc * C
+        win_r[j] = cr * dh
+        win_c[j] = cc * dw
+        win_off[j] = (cr * dh * W + cc * dw) * C + ch
+    return pix_base, pix_r, pix_c, win_off, win_r, win_c
+
+
+@njit(cache=True)
+def prefetch_sequence(df, operand, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W):
+    """SCALE-Sim's DRAM prefetch order of one operand (0 = ifmap, 1 = filter) as indices, -1 = padding.
+
+    The stacked per-fold operand matrix is read along anti-diagonals (os; ws ifmap; is filter) or
+    row-major (ws filter, is ifmap), exactly as ``systolic_compute_*.create_*_prefetch_mat``.
+    """
+    if df == 0:
+        Sr, Sc, T = npx, nfilt, win
+    elif df == 1:
+        Sr, Sc, T = win, nfilt, npx
+    else:
+        Sr, Sc, T = win, npx, nfilt
+    row_fold = (Sr + R - 1) // R
+    col_fold = (Sc + C - 1) // C
+    diag = True
+    if df == 0:
+        if operand == 0:
+            M, N = row_fold * T, R
+        else:
+            M, N = col_fold * T, C
+    elif df == 1:
+        if operand == 0:
+            M, N = row_fold * T, R
+        else:
+            M, N = col_fold * win, C
+            diag = False
+    else:
+        if operand == 0:
+            M, N = col_fold * win, C
+            diag = False
+        else:
+            M, N = row_fold * nfilt, R
+    out = np.empty(M * N, np.int64)
+    idx = 0
+    if diag:
+        for d in range(M + N):
+            max_row = min(d, M - 1)
+            min_row = max(0, d - N + 1)
+            for row in range(max_row, min_row - 1, -1):
+                out[idx] = _prefetch_elem(df, operand, row, d - row, R, C, npx, win, nfilt, T,
+                                          pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
+                idx += 1
+    else:
+        for row in range(M):
+            for col in range(N):
+                out[idx] = _prefetch_elem(df, operand, row, col, R, C, npx, win, nfilt, T,
+                                          pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
+                idx += 1
+    return out
+
+
+@njit(cache=True, inline="always")
+def _prefetch_elem(df, operand, row, col, R, C, npx, win, nfilt, T, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W):
+    if df == 0:
+        if operand == 0:
+            fr = row // T
+            t = row - fr * T
+            p = fr * R + col
+            if p < npx:
+                return _ifm(p, t, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
+            return -1
+        fc = row // T
+        t = row - fc * T
+        k = fc * C + col
+        return k * win + t if k < nfilt else -1
+    if df == 1:
+        if operand == 0:
+            fr = row // T
+            t = row - fr * T
+            j = fr * R + col
+            if j < win:
+                return _ifm(t, j, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
+            return -1
+        fc = row // win
+        j = row - fc * win
+        k = fc * C + col
+        return k * win + j if k < nfilt else -1
+    if operand == 0:
+        fc = row // win
+        j = row - fc * win
+        p = fc * C + col
+        if p < npx:
+            return _ifm(p, j, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
+        return -1
+    fr = row // nfilt
+    k = row - fr * nfilt
+    j = fr * R + col
+    return k * win + j if j < win else -1
+
+
+@njit(cache=True)
+def hashed_sets(seq, space, eps):
+    """SCALE-Sim's read_buffer.prepare_hashed_buffer as a CSR: set ids holding each index.
+
+    Valid entries of ``seq`` are grouped into sets of ``eps`` in order (set of the v-th valid
+    entry = v // eps). Returns ``(indptr, set_ids, n_valid)``; ``set_ids[indptr[a]:indptr[a+1]]``
+    are the distinct sets holding index ``a``, ascending.
+    """
+    counts = np.zeros(space + 1, np.int64)
+    last = np.full(space, -1, np.int64)
+    v = 0
+    for x in seq:
+        if x >= 0:
+            s = v // eps
+            if last[x] != s:
+                counts[x + 1] += 1
+                last[x] = s
+            v += 1
+    indptr = np.cumsum(counts)
+    fill = indptr[:-1].copy()
+    ids = np.empty(indptr[-1], np.int64)
+    last[:] = -1
+    v = 0
+    for x in seq:
+        if x >= 0:
+            s = v // eps
+            if last[x] != s:
+                ids[fill[x]] = s
+                fill[x] += 1
+                last[x] = s
+            v += 1
+    return indptr, ids, v
+
+
+@njit(cache=True, inline="always")
+def _hit(a, indptr, ids, s, e):
+    for q in range(indptr[a], indptr[a + 1]):
+        x = ids[q]
+        if s < e:
+            if s <= x and x < e:
+                return True
+        elif x >= s or x < e:
+            return True
+    return False
+
+
+@njit(cache=True)
+def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c,
+                   user_bw, sizes, bws, if_indptr, if_ids, if_nvalid, if_seqlen,
+                   fi_indptr, fi_ids, fi_nvalid, fi_seqlen, if_space, fi_space, skip_repeats):
+    """Walk every demand row of one layer through SCALE-Sim's memory system.
+
+    ``sizes`` = (ifmap, filter, ofmap) SRAM words; ``bws`` = (ifmap, filter, ofmap) DRAM words per
+    cycle (USER mode; CALC mode uses 10, 10 and C as SCALE-Sim does). In USER mode the hashed sets
+    of both read buffers come from :func:`hashed_sets` over :func:`prefetch_sequence`; in CALC mode
+    those arrays are unused (pass empty ones). Returns the int64 vector indexed by ``R_*``.
+    """
+    if df == 0:
+        Sr, Sc, T = npx, nfilt, win
+        L = T + R + C - 2
+    elif df == 1:
+        Sr, Sc, T = win, nfilt, npx
+        L = T + 2 * R + C - 2
+    else:
+        Sr, Sc, T = win, npx, nfilt
+        L = T + 2 * R + C - 2
+    row_fold = (Sr + R - 1) // R
+    col_fold = (Sc + C - 1) // C
+    res = np.zeros(N_RESULTS, np.int64)
+
+    # ---------------- read buffers -------------------------------------------------------------
+    # index 0 = ifmap, 1 = filter
+    tot = np.empty(2, np.int64)
+    act = np.empty(2, np.int64)
+    pre = np.empty(2, np.int64)
+    rbw = np.empty(2, np.int64)
+    for o in range(2):
+        tot[o] = sizes[o]
+        act[o] = (tot[o] + 1) // 2          # int(ceil(total * 0.5))
+        pre[o] = tot[o] - act[o]
+        rbw[o] = bws[o] if user_bw else 10
+    # USER-mode state
+    nlines = np.zeros(2, np.int64)
+    nA = np.zeros(2, np.int64)
+    nP = np.zeros(2, np.int64)
+    win_s = np.zeros(2, np.int64)
+    win_e = np.zeros(2, np.int64)
+    last_pf = np.zeros(2, np.int64)
+    # CALC-mode state
+    eps_c = np.empty(2, np.int64)
+    cur = np.zeros(2, np.int64)
+    elems = np.zeros(2, np.int64)
+    rstart = np.zeros(2, np.int64)
+    rend = np.full(2, 49, np.int64)
+    active_done = np.zeros(2, np.bool_)
+    lp_start = np.full(2, -2, np.int64)
+    lp_end = np.full(2, -1, np.int64)
+    first_req = np.zeros(2, np.int64)
+    first_seen = np.zeros(2, np.bool_)
+    pf_set_start = np.zeros(2, np.int64)
+    trace_first = np.zeros(2, np.int64)
+    trace_last = np.zeros(2, np.int64)
+    trace_valid = np.zeros(2, np.bool_)
+    # shared
+    dram_acc = np.zeros(2, np.int64)
+    dram_start = np.zeros(2, np.int64)
+    dram_stop = np.zeros(2, np.int64)
+    sram_first = np.full(2, -(1 << 62), np.int64)
+    sram_last = np.zeros(2, np.int64)
+
+    if_last = np.full(if_space if not user_bw else 1, -1, np.int64)
+    fi_last = np.full(fi_space if not user_bw else 1, -1, np.int64)
+
+    if user_bw:
+        for o in range(2):
+            eps = (tot[o] + 99) // 100
+            nvalid = if_nvalid if o == 0 else fi_nvalid
+            seqlen = if_seqlen if o == 0 else fi_seqlen
+            nl = nvalid // eps + 1
+            a_max = (act[o] + eps - 1) // eps
+            p_max = (pre[o] + eps - 1) // eps
+            nA[o] = min(a_max, nl)
+            nP[o] = min(p_max, nl - nA[o])
+            nlines[o] = nl
+            win_s[o] = 0
+            win_e[o] = nA[o]
+            # initial fill of the active half before cycle 0 (first demand row is at cycle 0)
+            fetch_rows = (seqlen + rbw[o] - 1) // rbw[o]
+            n0 = min((act[o] + rbw[o] - 1) // rbw[o], fetch_rows)
+            dram_acc[o] = n0 * rbw[o]
+            dram_start[o] = -n0
+            last_pf[o] = -1
+            dram_stop[o] = -1
+    else:
+        for o in range(2):
+            eps_c[o] = tot[o] // 100
+
+    # ---------------- write buffer --------------------------------------------------------------
+    o_tot = sizes[2]
+    o_act = (o_tot + 1) // 2
+    o_drain = o_tot - o_act
+    o_bw = bws[2] if user_bw else C
+    if df == 0:
+        n_out = Sr * Sc
+    else:
+        n_out = T * Sc * row_fold
+    lines = np.zeros(n_out + 2, np.int64)
+    n_lines = 0
+    line_idx = 0
+    free = o_tot
+    drain_line = 0
+    drain_end = 0
+    o_acc = 0
+    o_dram_start = 1 << 62
+    o_dram_stop = -(1 << 62)
+    o_valid = False
+    o_first = -(1 << 62)
+    o_last = 0
+
+    stall = 0
+    total = 0
+    row = 0
+    last_out = 0
+    # pass skipping bookkeeping (events = DRAM prefetches triggered by the operand)
+    ev = np.zeros(2, np.int64)
+    sweep_ev_prev = np.full(2, -1, np.int64)
+    sweep_ev_cur = np.zeros(2, np.int64)
+    fold_ev_prev = np.full(2, -1, np.int64)
+    skip = np.zeros(2, np.bool_)
+    last_fold = row_fold * col_fold - 1
+    fold = -1
+
+    for fc in range(col_fold):
+        for fr in range(row_fold):
+            fold += 1
+            rows_used = min(R, Sr - fr * R)
+            cols_used = min(C, Sc - fc * C)
+            # --- decide which operand passes can be skipped (exact: see module docstring)
+            for o in range(2):
+                # which operand repeats how: sweep-repeat (same for every fc) or fold-repeat (os filter)
+                sweep_rep = (df == 0 and o == 0) or (df == 1 and o == 0) or (df == 2 and o == 1)
+                fold_rep = df == 0 and o == 1
+                if fr == 0:
+                    if fc > 0:
+                        sweep_ev_prev[o] = sweep_ev_cur[o]
+                    sweep_ev_cur[o] = 0
+                s_ok = False
+                if skip_repeats and fold != last_fold:
+                    if sweep_rep and fc > 0 and sweep_ev_prev[o] == 0:
+                        s_ok = True
+                    if fold_rep and fr > 0 and fold_ev_prev[o] == 0:
+                        s_ok = True
+                skip[o] = s_ok
+                ev[o] = 0
+            for r in range(L):
+                cycle = row + stall
+                # ============ ifmap (o = 0) and filter (o = 1) reads ============
+                st_max = 0
+                for o in range(2):
+                    offset = 1
+                    any_valid = False
+                    # column range of possibly valid entries of this demand row
+                    lo = 0
+                    hi = -1
+                    mode = 0  # 0: skewed stream, 1: flipped stationary block
+                    if df == 0:
+                        used = rows_used if o == 0 else cols_used
+                        lo = max(0, r - T + 1)
+                        hi = min(used - 1, r)
+                    elif (df == 1 and o == 0) or (df == 2 and o == 1):
+                        lo = max(0, r - R - T + 1)
+                        hi = min(rows_used - 1, r - R)
+                    else:
+                        mode = 1
+                        if r < R and R - 1 - r < rows_used:
+                            lo = 0
+                            hi = cols_used - 1
+                    if skip[o]:
+                        # a repeat pass without DRAM activity: every read hits; only whether the row
+                        # holds a real address matters (never the case in the last fold: not skipped)
+                        if hi >= lo:
+                            any_valid = True
+                    else:
+                        for c in range(lo, hi + 1):
+                            if mode == 0:
+                                if df == 0:
+                                    if o == 0:
+                                        a = _ifm(fr * R + c, r - c, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
+                                    else:
+                                        a = (fc * C + c) * win + (r - c)
+                                elif df == 1:
+                                    a = _ifm(r - R - c, fr * R + c, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
+                                else:
+                                    a = (r - R - c) * win + fr * R + c
+                            else:
+                                rr = R - 1 - r
+                                if df == 1:
+                                    a = (fc * C + c) * win + fr * R + rr
+                                else:
+                                    a = _ifm(fc * C + c, fr * R + rr, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
+                            if a < 0:
+                                continue
+                            any_valid = True
+                            if user_bw:
+                                if o == 0:
+                                    hit = _hit(a, if_indptr, if_ids, win_s[0], win_e[0])
+                                else:
+                                    hit = _hit(a, fi_indptr, fi_ids, win_s[1], win_e[1])
+                                guard = 0
+                                while not hit:
+                                    # new_prefetch(): slide the window, fetch the prefetch half
+                                    guard += 1
+                                    if guard > nlines[o] + 2:
+                                        break  # address in no set: SCALE-Sim would loop forever
+                                    nl = nlines[o]
+                                    win_s[o] = (win_s[o] + nP[o]) % nl
+                                    win_e[o] = (win_s[o] + nA[o]) % nl
+                                    n_req = (pre[o] + rbw[o] - 1) // rbw[o]
+                                    dram_acc[o] += n_req * rbw[o]
+                                    last_pf[o] = last_pf[o] + n_req + 1
+                                    if last_pf[o] > dram_stop[o]:
+                                        dram_stop[o] = last_pf[o]
+                                    ev[o] += 1
+                                    pot = last_pf[o] - (cycle + offset)
+                                    offset += pot
+                                    if pot > 0:
+                                        offset += pot
+                                    if o == 0:
+                                        hit = _hit(a, if_indptr, if_ids, win_s[0], win_e[0])
+                                    else:
+                                        hit = _hit(a, fi_indptr, fi_ids, win_s[1], win_e[1])
+                            else:
+                                if not first_seen[o]:
+                                    first_seen[o] = True
+                                    first_req[o] = cycle
+                                lastarr = if_last if o == 0 else fi_last
+                                if lastarr[a] >= rstart[o]:
+                                    continue
+                                lastarr[a] = cur[o]
+                                dram_acc[o] += 1
+                                ev[o] += 1
+                                elems[o] += 1
+                                if elems[o] == eps_c[o]:
+                                    elems[o] = 0
+                                    cur[o] += 1
+                                    if cur[o] == rend[o] + 1:
+                                        if not active_done[o]:
+                                            lp_end[o] = first_req[o] - 2
+                                            cn = (50 * eps_c[o] + 9) // 10
+                                            lp_start[o] = lp_end[o] - cn + 1
+                                            active_done[o] = True
+                                            pf_set_start[o] = rend[o] + 1
+                                        else:
+                                            cn = lp_end[o] - lp_start[o] + 1
+                                            if cn < 1:
+                                                cn = 1
+                                            pf_set_start[o] += 50
+                                        if not trace_valid[o]:
+                                            trace_valid[o] = True
+                                            trace_first[o] = lp_start[o] + 1
+                                        trace_last[o] = lp_start[o] + cn
+                                        rstart[o] += 50
+                                        rend[o] += 50
+                                        lp_start[o] = lp_end[o] + 1
+                                        lp_end[o] = cycle
+                    out = cycle + offset
+                    if any_valid:
+                        if sram_first[o] == -(1 << 62):
+                            sram_first[o] = out
+                        sram_last[o] = out
+                    st = offset - 1
+                    if st > st_max:
+                        st_max = st
+                # ============ ofmap writes ============
+                if df == 0:
+                    base = T - 1 + R - rows_used
+                    lo = max(0, r - (T + R - 2))
+                    hi = min(cols_used - 1, r - base)
+                else:
+                    lo = max(0, r - 2 * R + 1 - T + 1)
+                    hi = min(cols_used - 1, r - 2 * R + 1)
+                n_valid = hi - lo + 1 if hi >= lo else 0
+                ooff = 0
+                current = cycle
+                for _ in range(n_valid):
+                    line_idx += 1
+                    free -= 1
+                    if line_idx == o_bw:
+                        lines[n_lines] = o_bw
+                        n_lines += 1
+                        line_idx = 0
+                    if current < drain_end:
+                        if free <= 0:
+                            ooff += max(drain_end - current, 0)
+                            current = drain_end
+                    elif free < o_act:
+                        if line_idx != 0:
+                            lines[n_lines] = line_idx
+                            n_lines += 1
+                            line_idx = 0
+                        # empty_drain_buf(current)
+                        n = (o_drain + o_bw - 1) // o_bw
+                        end_line = min(drain_line + n, n_lines)
+                        num = end_line - drain_line
+                        if num > 0:
+                            data = num * o_bw - (o_bw - lines[end_line - 1])
+                            o_acc += data
+                            o_valid = True
+                            o_dram_start = min(o_dram_start, current)
+                            o_dram_stop = max(o_dram_stop, current + num - 1)
+                            free += data
+                            drain_line = end_line
+                            drain_end = current + num - 1
+                        else:
+                            drain_end = current
+                out_o = cycle + ooff
+                if n_valid > 0:
+                    if o_first == -(1 << 62):
+                        o_first = out_o
+                    o_last = out_o
+                if ooff > st_max:
+                    st_max = ooff
+                stall += st_max
+                if out_o > total:
+                    total = out_o
+                last_out = out_o
+                row += 1
+            # end of fold: record pass activity
+            for o in range(2):
+                sweep_ev_cur[o] += ev[o]
+                fold_ev_prev[o] = ev[o]
+
+    # drain what is left in the OFMAP buffer after the last compute cycle
+    if line_idx != 0:
+        lines[n_lines] = line_idx
+        n_lines += 1
+        line_idx = 0
+    cyc = last_out
+    while drain_line < n_lines:
+        n = (o_drain + o_bw - 1) // o_bw
+        end_line = min(drain_line + n, n_lines)
+        num = end_line - drain_line
+        data = num * o_bw - (o_bw - lines[end_line - 1])
+        o_acc += data
+        o_valid = True
+        o_dram_start = min(o_dram_start, cyc)
+        o_dram_stop = max(o_dram_stop, cyc + num - 1)
+        drain_line = end_line
+        drain_end = cyc + num - 1
+        cyc = drain_end + 1
+
+    if not user_bw:
+        # complete_all_prefetches()
+        for o in range(2):
+            last_set_id = cur[o] if elems[o] > 0 else cur[o] - 1
+            if not active_done[o]:
+                lpe = -2
+                cn = ((last_set_id + 1) * eps_c[o] + 9) // 10
+                lps = lpe - cn + 1
+            else:
+                lps = lp_start[o]
+                cn = lp_end[o] - lp_start[o] + 1
+            if cn >= 1:
+                if not trace_valid[o]:
+                    trace_valid[o] = True
+                    trace_first[o] = lps + 1
+                trace_last[o] = lps + cn
+            dram_start[o] = trace_first[o]
+            dram_stop[o] = trace_last[o]
+
+    res[R_TOTAL] = total
+    res[R_STALL] = stall
+    res[R_IF_DRAM] = dram_acc[0]
+    res[R_FI_DRAM] = dram_acc[1]
+    res[R_OF_DRAM] = o_acc
+    res[R_IF_DRAM_START] = dram_start[0]
+    res[R_IF_DRAM_STOP] = dram_stop[0]
+    res[R_FI_DRAM_START] = dram_start[1]
+    res[R_FI_DRAM_STOP] = dram_stop[1]
+    res[R_OF_DRAM_START] = o_dram_start if o_valid else 0
+    res[R_OF_DRAM_STOP] = o_dram_stop if o_valid else 0
+    res[R_IF_SRAM_START] = sram_first[0] if sram_first[0] != -(1 << 62) else 0
+    res[R_IF_SRAM_STOP] = sram_last[0]
+    res[R_FI_SRAM_START] = sram_first[1] if sram_first[1] != -(1 << 62) else 0
+    res[R_FI_SRAM_STOP] = sram_last[1]
+    res[R_OF_SRAM_START] = o_first if o_first != -(1 << 62) else 0
+    res[R_OF_SRAM_STOP] = o_last
+    return res
+
+
+@njit(cache=True)
+def skip_zero_fold_cycles(df, R, C, npx, mask):
+    """Stall-free cycles when folds skip all-zero weight work (docs/models/systolic.md §4.4).
+
+    ``mask`` is the ``(K filters, WIN)`` non-zero pattern of one unit in SCALE-Sim's window order.
+    os: a fold of filter block ``fc`` streams only the window steps where some filter of the block
+    is non-zero; ws: a fold whose stationary ``R x C`` weight tile is all zero is skipped; is: a fold
+    of window block ``fr`` streams only the filters with a non-zero weight in that block. A fold
+    with nothing to stream costs nothing; the others pay the full fill/drain overhead.
+    Returns ``(cycles, dense_cycles, folds_skipped, steps_streamed, steps_dense)``.
+    """
+    nf, win = mask.shape
+    out = np.zeros(5, np.int64)
+    if df == 0:
+        Sr, Sc, T = npx, nf, win
+        over = R + C - 2
+    elif df == 1:
+        Sr, Sc, T = win, nf, npx
+        over = 2 * R + C - 2
+    else:
+        Sr, Sc, T = win, npx, nf
+        over = 2 * R + C - 2
+    rf = (Sr + R - 1) // R
+    cf = (Sc + C - 1) // C
+    total = 0
+    skipped = 0
+    steps = 0
+    if df == 0:
+        for fc in range(cf):
+            t_used = 0
+            for j in range(win):
+                for k in range(fc * C, min(nf, fc * C + C)):
+                    if mask[k, j]:
+                        t_used += 1
+                        break
+            if t_used > 0:
+                total += rf * (t_used + over)
+            else:
+                skipped += rf
+            steps += rf * t_used
+    elif df == 1:
+        for fc in range(cf):
+            for fr in range(rf):
+                nz = False
+                for k in range(fc * C, min(nf, fc * C + C)):
+                    for j in range(fr * R, min(win, fr * R + R)):
+                        if mask[k, j]:
+                            nz = True
+                            break
+                    if nz:
+                        break
+                if nz:
+                    total += T + over
+                    steps += T
+                else:
+                    skipped += 1
+    else:
+        for fr in range(rf):
+            t_used = 0
+            for k in range(nf):
+                for j in range(fr * R, min(win, fr * R + R)):
+                    if mask[k, j]:
+                        t_used += 1
+                        break
+            if t_used > 0:
+                total += cf * (t_used + over)
+            else:
+                skipped += cf
+            steps += cf * t_used
+    out[0] = total - 1 if total > 0 else 0
+    out[1] = rf * cf * (T + over) - 1
+    out[2] = skipped
+    out[3] = steps
+    out[4] = rf * cf * T
+    return out

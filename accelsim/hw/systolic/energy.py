@@ -1,0 +1,92 @@
+"""Action counts and their energy reference table for the systolic array (docs/models/systolic.md §5).
+
+Actions (component, action, variant):
+
+* ``("pe", "mac", <dtype>)`` - MACs performed at the executed operand width (``int8``, ``int4``, ...);
+* ``("pe", "mac_gated", <dtype>)`` - MACs whose weight is zero, clock-gated: only the operand
+  register of the multiplier input toggles (priced as one operand-register read);
+* ``("pe_reg", "write", "<b>b")`` - operand registers written as operands march through the array
+  (two per issued MAC slot: the moving operand and the stationary/forwarded one);
+* ``("acc_reg", "write", "<a>b")`` - partial-sum register updates (one per issued slot);
+* ``("pe_link", "transfer", "<b>b")`` - operand hops between neighbouring PEs (two per slot), a
+  wire of ``pe.pitch_um``;
+* ``("<buffer>_sram", "read" | "write", "<w>b")`` - SRAM word accesses of ``word_bytes * 8`` bits to a
+  buffer of its configured size;
+* ``("dram", "read" | "write", <type>)`` - bits moved to / from DRAM.
+
+Static power: ``static_power_w`` if set, else the leakage of the three SRAMs plus the MAC units.
+"""
+
+from __future__ import annotations
+
+from accelsim.energy.actions import ActionCounts
+from accelsim.energy.estimate import estimate
+from accelsim.energy.tables import load_tech
+
+
+def _dtype(kind: str, bits: int) -> str:
+    if kind == "fp":
+        return {8: "fp8", 16: "fp16", 32: "fp32"}.get(bits, "fp16" if bits < 16 else "fp32")
+    return {4: "int4", 8: "int8", 16: "int16", 32: "int32"}.get(bits, "int4" if bits < 4 else "int32")
+
+
+def mac_variant(config, width: int) -> str:
+    return f"{config.pe.dtype}{width}"
+
+
+def build_ert(config):
+    """``({action key: (pJ, category)}, static power W)`` for a config, priced by its tech table."""
+    tech = load_tech(config.tech)
+    pe = config.pe
+    ert: dict = {}
+    widths = sorted(set(pe.precision_modes) | {pe.bits})
+    for w in widths:
+        dt = _dtype(pe.dtype, w)
+        mac = tech.op_energy_pj("mac", dt)
+        if pe.dtype == "int" and w < 4:
+            mac = mac * (w / 4) ** 2  # below the table's int4: multiplier energy ~ bits^2 (§5)
+        v = mac_variant(config, w)
+        ert[("pe", "mac", v)] = (mac, "compute")
+        ert[("pe", "mac_gated", v)] = (tech.register_energy_pj(w, "read"), "compute")
+        ert[("pe_reg", "write", f"{w}b")] = (tech.register_energy_pj(w, "write"), "register")
+        ert[("pe_link", "transfer", f"{w}b")] = (w * tech.wire_energy_pj_per_bit_mm() * pe.pitch_um / 1000.0, "noc")
+    ert[("acc_reg", "write", f"{pe.accumulator_bits}b")] = (tech.register_energy_pj(pe.accumulator_bits, "write"), "register")
+    word_bits = config.sram.word_bytes * 8
+    for buf, kb in (("ifmap", config.sram.ifmap_kb), ("filter", config.sram.filter_kb), ("ofmap", config.sram.ofmap_kb)):
+        for action in ("read", "write"):
+            ert[(f"{buf}_sram", action, f"{word_bits}b")] = (tech.sram_energy_pj(kb * 1024 * config.sram.word_bytes, word_bits, action), "sram")
+    per_bit = tech.dram_energy_pj_per_bit(config.dram.type)
+    ert[("dram", "read", config.dram.type)] = (per_bit, "dram")
+    ert[("dram", "write", config.dram.type)] = (per_bit, "dram")
+    if config.static_power_w is not None:
+        static = config.static_power_w
+    else:
+        sram_bytes = (config.sram.ifmap_kb + config.sram.filter_kb + config.sram.ofmap_kb) * 1024 * config.sram.word_bytes
+        dt = _dtype(pe.dtype, pe.bits)
+        acc = "int32" if pe.dtype == "int" else "fp32"
+        static = tech.sram_leakage_w(sram_bytes) + config.rows * config.cols * (
+            tech.op_leakage_w("mult", dt) + tech.op_leakage_w("add", acc))
+    return ert, static
+
+
+def count_actions(config, *, width, active_macs, gated_macs, slots, sram_reads, sram_writes, dram_read_bytes,
+                  dram_write_bytes) -> ActionCounts:
+    v = mac_variant(config, width)
+    word_bits = config.sram.word_bytes * 8
+    counts = {
+        ("pe", "mac", v): active_macs,
+        ("pe", "mac_gated", v): gated_macs,
+        ("pe_reg", "write", f"{width}b"): 2 * slots,
+        ("acc_reg", "write", f"{config.pe.accumulator_bits}b"): slots,
+        ("pe_link", "transfer", f"{width}b"): 2 * slots,
+        ("ifmap_sram", "read", f"{word_bits}b"): sram_reads.get("ifmap", 0),
+        ("filter_sram", "read", f"{word_bits}b"): sram_reads.get("filter", 0),
+        ("ofmap_sram", "write", f"{word_bits}b"): sram_writes.get("ofmap", 0),
+        ("dram", "read", config.dram.type): dram_read_bytes * 8,
+        ("dram", "write", config.dram.type): dram_write_bytes * 8,
+    }
+    return ActionCounts(counts)
+
+
+def price(actions: ActionCounts, ert, static_w: float, seconds: float):
+    return estimate(actions, ert, static_power_w=static_w, seconds=seconds)

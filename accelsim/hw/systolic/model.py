@@ -1,0 +1,342 @@
+"""Systolic-array model: SCALE-Sim 3.0.0 cycles and traffic, plus compression awareness and energy.
+
+Equations and assumptions: ``docs/models/systolic.md`` (section numbers quoted below as "§").
+
+A layer is lowered to one or more identical *units* that SCALE-Sim would simulate as separate
+layers (a convolution group, one GEMM of a batched matmul): :func:`layer_units` gives the unit's
+convolution geometry (a GEMM ``M x N x K`` is SCALE-Sim's GEMM form: an ``M x K`` ifmap, a
+``1 x K`` filter, one channel, ``N`` filters) and the number of units. :func:`scalesim_unit` runs
+one unit through the exact fold walk (``_kernels.simulate_layer``) and returns SCALE-Sim's report
+values; closed-form counts (SRAM accesses, mapping efficiency, compute utilisation) are computed
+here. :class:`SystolicModel` adds compression (§4) and energy (§5).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from accelsim.energy.actions import ActionCounts
+from accelsim.errors import SimulationError
+from accelsim.hw.systolic import _kernels as K
+from accelsim.hw.systolic.config import SystolicConfig
+from accelsim.report.results import LayerResult
+from accelsim.workload.layers import Conv2d, Layer, Linear, MatMul, _RecurrentCell
+
+DF_CODE = {"os": 0, "ws": 1, "is": 2}
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """One SCALE-Sim layer: ifmap ``batch x H x W x C`` (pre-padded), ``FH x FW`` filters, ``K`` of them."""
+
+    batch: int
+    H: int
+    W: int
+    C: int
+    FH: int
+    FW: int
+    sh: int
+    sw: int
+    dh: int
+    dw: int
+    K: int
+    Eh: int
+    Ew: int
+
+    @property
+    def npx(self) -> int:
+        return self.batch * self.Eh * self.Ew
+
+    @property
+    def win(self) -> int:
+        return self.FH * self.FW * self.C
+
+    @property
+    def macs(self) -> int:
+        return self.npx * self.win * self.K
+
+    @classmethod
+    def conv(cls, H, W, FH, FW, C, K, stride, batch=1):
+        """SCALE-Sim conv-topology row: ``E = ceil((H - FH + s) / s)``."""
+        eh = -(-(H - FH + stride) // stride)
+        ew = -(-(W - FW + stride) // stride)
+        return cls(batch, H, W, C, FH, FW, stride, stride, 1, 1, K, eh, ew)
+
+    @classmethod
+    def gemm(cls, m: int, n: int, k: int) -> "Geometry":
+        """SCALE-Sim GEMM-topology row ``M, N, K``."""
+        return cls(1, m, k, 1, 1, k, 1, 1, 1, 1, n, m, 1)
+
+    def reduced(self, factor: float) -> "Geometry":
+        """The same layer with its reduction dimension shortened ``factor`` times (packing, N:M; §4)."""
+        if factor == 1:
+            return self
+        if self.C > 1 or (self.FH * self.FW == 1):
+            return _replace(self, C=max(1, math.ceil(self.C / factor)))
+        # GEMM form (C = 1): the reduction is the filter width
+        fw = max(1, math.ceil(self.FW / factor))
+        return _replace(self, W=fw + (self.W - self.FW), FW=fw)
+
+
+def _replace(g: Geometry, **kw) -> Geometry:
+    d = {f: getattr(g, f) for f in g.__dataclass_fields__}
+    d.update(kw)
+    return Geometry(**d)
+
+
+def layer_units(layer: Layer, batch: int) -> tuple[Geometry, int] | None:
+    """``(unit geometry, number of identical units)`` of a layer, or None if it has no matrix product."""
+    if isinstance(layer, Conv2d):
+        c, h, w = layer.input_shape
+        g = layer.groups
+        _, eh, ew = layer.output_shape
+        geom = Geometry(batch, h + 2 * layer.padding[0], w + 2 * layer.padding[1], c // g, layer.kernel[0], layer.kernel[1],
+                        layer.stride[0], layer.stride[1], layer.dilation[0], layer.dilation[1], layer.out_channels // g, eh, ew)
+        return geom, g
+    if isinstance(layer, (Linear, MatMul, _RecurrentCell)):
+        gm = layer.gemm(batch)
+        return Geometry.gemm(gm.m, gm.n, gm.k), gm.groups
+    return None
+
+
+def dims(df: str, geom: Geometry) -> tuple[int, int, int]:
+    """``(Sr, Sc, T)``: the operand extents mapped on rows, on columns and in time (§1)."""
+    if df == "os":
+        return geom.npx, geom.K, geom.win
+    if df == "ws":
+        return geom.win, geom.K, geom.npx
+    return geom.win, geom.npx, geom.K
+
+
+def closed_form(df: str, R: int, C: int, geom: Geometry) -> dict:
+    """Stall-free cycles, SRAM accesses, mapping efficiency and compute utilisation (§2)."""
+    sr, sc, t = dims(df, geom)
+    rf, cf = -(-sr // R), -(-sc // C)
+    folds = rf * cf
+    per_fold = t + R + C - 2 if df == "os" else t + 2 * R + C - 2
+    util_cycles = per_fold if df == "os" else t + 2 * R + 2 * C - 3
+    if df == "os":
+        reads = (sr * t * cf, t * sc * rf, sr * sc + folds * (R + C))
+    elif df == "ws":
+        reads = (t * sr * cf, sr * sc, t * sc * rf)
+    else:
+        reads = (sr * sc, sr * t * cf, t * sc * rf)
+    return {
+        "Sr": sr, "Sc": sc, "T": t, "row_folds": rf, "col_folds": cf, "folds": folds,
+        "cycles_per_fold": per_fold,
+        "compute_cycles": folds * per_fold - 1,
+        "ifmap_sram_reads": reads[0], "filter_sram_reads": reads[1], "ofmap_sram_writes": reads[2],
+        "mapping_efficiency": sr * sc / (folds * R * C),
+        "compute_utilization": sr * sc * t / (folds * R * C * util_cycles),
+    }
+
+
+@lru_cache(maxsize=8192)
+def scalesim_unit(df: str, R: int, C: int, geom: Geometry, sizes: tuple[int, int, int],
+                  bws: tuple[int, int, int], user: bool) -> dict:
+    """SCALE-Sim 3.0.0's report values for one unit (a dict keyed like its three CSV reports)."""
+    out = closed_form(df, R, C, geom)
+    d = DF_CODE[df]
+    tabs = K.conv_geometry(geom.batch, geom.H, geom.W, geom.C, geom.FH, geom.FW, geom.sh, geom.sw, geom.dh, geom.dw,
+                           geom.Eh, geom.Ew)
+    if_space = geom.batch * geom.H * geom.W * geom.C
+    fi_space = geom.win * geom.K
+    empty = np.zeros(1, np.int64)
+    if user:
+        csr = []
+        for operand, space in ((0, if_space), (1, fi_space)):
+            seq = K.prefetch_sequence(d, operand, R, C, geom.npx, geom.win, geom.K, *tabs, geom.H, geom.W)
+            eps = -(-sizes[operand] // 100)
+            indptr, ids, nvalid = K.hashed_sets(seq, space, eps)
+            csr.append((indptr, ids, nvalid, len(seq)))
+    else:
+        csr = [(empty, empty, 0, 0), (empty, empty, 0, 0)]
+    res = K.simulate_layer(d, R, C, geom.npx, geom.win, geom.K, geom.H, geom.W, *tabs, user,
+                           np.asarray(sizes, np.int64), np.asarray(bws, np.int64),
+                           csr[0][0], csr[0][1], csr[0][2], csr[0][3], csr[1][0], csr[1][1], csr[1][2], csr[1][3],
+                           if_space, fi_space, True)
+    total = int(res[K.R_TOTAL])
+    stall = int(res[K.R_STALL])
+    out.update({
+        "total_cycles": total,
+        "stall_cycles": stall,
+        "total_cycles_incl_prefetch": int(res[K.R_OF_DRAM_STOP] - min(res[K.R_IF_DRAM_START], res[K.R_FI_DRAM_START])),
+        "overall_util": geom.macs / (total * R * C) if total > 0 else 0.0,
+        "ifmap_dram_reads": int(res[K.R_IF_DRAM]),
+        "filter_dram_reads": int(res[K.R_FI_DRAM]),
+        "ofmap_dram_writes": int(res[K.R_OF_DRAM]),
+        "ifmap_dram_start": int(res[K.R_IF_DRAM_START]), "ifmap_dram_stop": int(res[K.R_IF_DRAM_STOP]),
+        "filter_dram_start": int(res[K.R_FI_DRAM_START]), "filter_dram_stop": int(res[K.R_FI_DRAM_STOP]),
+        "ofmap_dram_start": int(res[K.R_OF_DRAM_START]), "ofmap_dram_stop": int(res[K.R_OF_DRAM_STOP]),
+        "ifmap_sram_start": int(res[K.R_IF_SRAM_START]), "ifmap_sram_stop": int(res[K.R_IF_SRAM_STOP]),
+        "filter_sram_start": int(res[K.R_FI_SRAM_START]), "filter_sram_stop": int(res[K.R_FI_SRAM_STOP]),
+        "ofmap_sram_start": int(res[K.R_OF_SRAM_START]), "ofmap_sram_stop": int(res[K.R_OF_SRAM_STOP]),
+        "macs": geom.macs,
+    })
+    return out
+
+
+def memory_params(config: SystolicConfig) -> tuple[tuple[int, int, int], tuple[int, int, int], bool]:
+    """SRAM sizes in words, USER-mode bandwidths in words/cycle, and whether USER mode is on."""
+    s, d = config.sram, config.dram
+    sizes = (s.ifmap_kb * 1024, s.filter_kb * 1024, s.ofmap_kb * 1024)
+    return sizes, (d.ifmap_bw, d.filter_bw, d.ofmap_bw), d.bandwidth_mode == "USER"
+
+
+def run_geometry(config: SystolicConfig, geom: Geometry) -> dict:
+    """SCALE-Sim report values of one unit geometry on a config (no compression)."""
+    sizes, bws, user = memory_params(config)
+    return scalesim_unit(config.dataflow, config.rows, config.cols, geom, sizes, bws, user)
+
+
+class SystolicModel:
+    """SCALE-Sim-exact systolic array with compression awareness and energy (docs/models/systolic.md)."""
+
+    def __init__(self, config: SystolicConfig):
+        self.config = config
+        from accelsim.hw.systolic.energy import build_ert
+
+        self.ert, self.static_w = build_ert(config)
+
+    # ------------------------------------------------------------------------------------------
+    def _precision(self, cl) -> tuple[int, int, int, int]:
+        """(operand width executed, packing factor k, slow-down factor, activation bits) (§4.1)."""
+        pe = self.config.pe
+        wb = cl.weight_bits or pe.bits
+        ab = cl.activation_bits or pe.bits
+        need = max(wb, ab)
+        if need > pe.bits:
+            return pe.bits, 1, math.ceil(wb / pe.bits) * math.ceil(ab / pe.bits), ab
+        modes = sorted(m for m in pe.precision_modes if m >= need)
+        width = modes[0] if modes else pe.bits
+        return width, pe.bits // width, 1, ab
+
+    def _nm(self, cl) -> tuple[int, int] | None:
+        """The N:M pattern the hardware exploits for this layer, or None (§4.2)."""
+        hw = self.config.sparsity.nm
+        if hw is None or cl.nm is None:
+            return None
+        n, m = cl.nm
+        if m == hw[1] and n <= hw[0]:
+            return (hw[0], hw[1])
+        return None
+
+    def simulate(self, cl, batch: int = 1) -> LayerResult:
+        cfg = self.config
+        layer = cl.layer
+        units = layer_units(layer, batch)
+        if units is None:
+            return self._unmapped(cl, batch)
+        geom, n_units = units
+        dense_macs = geom.macs * n_units
+        width, pack, slow, act_bits = self._precision(cl)
+        nm = self._nm(cl)
+        factor = pack * (nm[1] / nm[0] if nm else 1)
+        run_geom = geom.reduced(factor)
+        rep = run_geometry(cfg, run_geom)
+
+        compute = rep["compute_cycles"] * slow
+        stall = rep["stall_cycles"]
+        skip_info = None
+        if cfg.sparsity.skip_zero_weights and nm is None and cl.weight_matrix is not None and layer.has_weights:
+            from accelsim.hw.systolic.sparsity import skipped_compute_cycles
+
+            skip_info = skipped_compute_cycles(cfg, layer, cl.weight_matrix, geom, run_geom, n_units)
+            compute = skip_info["compute_cycles"] * slow
+        else:
+            compute *= n_units
+        stall *= n_units
+        cycles = compute + stall
+
+        # --- traffic (words of word_bytes; §3, §4) ---
+        wb = cfg.sram.word_bytes
+        nm_scale = nm[1] / nm[0] if nm else 1.0
+        if_sram = rep["ifmap_sram_reads"] * nm_scale * slow
+        fi_sram = rep["filter_sram_reads"] * slow
+        of_sram = rep["ofmap_sram_writes"] * slow
+        if_dram = rep["ifmap_dram_reads"] * nm_scale
+        fi_dram = float(rep["filter_dram_reads"])
+        of_dram = float(rep["ofmap_dram_writes"])
+        density = cl.weight_density if layer.has_weights else 1.0
+        meta_words = 0.0
+        if nm is not None:
+            kept = geom.win * geom.K * nm[0] / nm[1]
+            meta_words = kept * cfg.sparsity.metadata_bits / (8 * wb)
+            fi_dram += meta_words * fi_dram / max(kept / pack, 1)
+            fi_sram += meta_words * rep["filter_sram_reads"] / max(kept / pack, 1)
+        elif cl.weight is not None and hasattr(cl.weight, "storage_bits") and layer.has_weights:
+            shape = layer.weight_matrix_shape
+            dense_bits = shape[0] * shape[1] * (cl.weight_bits or cfg.pe.bits)
+            ratio = min(1.0, float(cl.weight.storage_bits().total) / dense_bits) if dense_bits else 1.0
+            fi_dram *= ratio
+        # outputs leave at the activation width
+        of_dram *= min(1.0, act_bits / cfg.pe.bits)
+        sram_reads = {"ifmap": int(round(if_sram * n_units)), "filter": int(round(fi_sram * n_units))}
+        sram_writes = {"ofmap": int(round(of_sram * n_units))}
+        dram_read_bytes = int(round((if_dram + fi_dram) * wb * n_units))
+        dram_write_bytes = int(round(of_dram * wb * n_units))
+
+        # --- MACs and energy (§5) ---
+        slots = rep["macs"] * n_units * pack / 1.0  # operand slots the array issues at `width` bits
+        performed = dense_macs * (nm[0] / nm[1] if nm else 1.0)
+        zero_frac = 0.0
+        if layer.has_weights and cl.weight_matrix is not None:
+            zero_frac = max(0.0, 1.0 - density / (nm[0] / nm[1] if nm else 1.0))
+        gated = performed * zero_frac if cfg.sparsity.zero_gating else 0.0
+        active = performed - gated
+        latency = cycles / cfg.clock_hz
+        from accelsim.hw.systolic.energy import count_actions, price
+
+        actions = count_actions(cfg, width=width, active_macs=active * slow, gated_macs=gated * slow,
+                                slots=max(slots, performed) * slow, sram_reads=sram_reads, sram_writes=sram_writes,
+                                dram_read_bytes=dram_read_bytes, dram_write_bytes=dram_write_bytes)
+        energy = price(actions, self.ert, self.static_w, latency)
+        extra = {
+            "dataflow": cfg.dataflow,
+            "units": n_units,
+            "folds": rep["folds"] * n_units,
+            "row_folds": rep["row_folds"],
+            "col_folds": rep["col_folds"],
+            "Sr": rep["Sr"], "Sc": rep["Sc"], "T": rep["T"],
+            "mapping_efficiency": rep["mapping_efficiency"],
+            "compute_utilization": rep["compute_utilization"],
+            "overall_utilization_scalesim": rep["overall_util"],
+            "total_cycles_incl_prefetch": rep["total_cycles_incl_prefetch"] * n_units,
+            "dram_words": {"ifmap": int(round(if_dram * n_units)), "filter": int(round(fi_dram * n_units)),
+                           "ofmap": int(round(of_dram * n_units))},
+            "operand_bits": width, "pack": pack, "slowdown": slow,
+            "nm": list(nm) if nm else None,
+            "weight_density": density,
+            "gated_macs": gated,
+        }
+        if skip_info is not None:
+            extra["skip"] = {k: v for k, v in skip_info.items() if k != "compute_cycles"}
+        util = min(1.0, performed / (cycles * cfg.rows * cfg.cols * pack)) if cycles else 0.0
+        return LayerResult(
+            name=layer.name, op=layer.op, macs=int(dense_macs), effective_macs=int(round(dense_macs * density)),
+            cycles=int(cycles), compute_cycles=int(compute), stall_cycles=int(stall), latency_s=latency,
+            energy_j=energy.total_j, energy_breakdown_j=dict(energy.by_category), sram_reads=sram_reads,
+            sram_writes=sram_writes, dram_read_bytes=dram_read_bytes, dram_write_bytes=dram_write_bytes,
+            utilization=util, weight_storage_bits=cl.weight_storage_bits(cl.weight_bits or cfg.pe.bits),
+            extra=extra, actions=actions,
+        )
+
+    def _unmapped(self, cl, batch: int) -> LayerResult:
+        """Layers without a matrix product do not run on the array (§1.4): zero cycles, flagged."""
+        layer = cl.layer
+        return LayerResult(
+            name=layer.name, op=layer.op, macs=0, effective_macs=0, cycles=0, compute_cycles=0, stall_cycles=0,
+            latency_s=0.0, energy_j=0.0, energy_breakdown_j={}, utilization=0.0,
+            extra={"mapped": False, "note": "no matrix product: not run on the systolic array (host / vector unit, not modelled)"},
+            actions=ActionCounts(),
+        )
+
+
+def check_positive_ints(**values) -> None:
+    for name, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise SimulationError(f"systolic: {name} must be an int >= 1; got {v!r}")
