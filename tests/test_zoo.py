@@ -201,3 +201,19 @@ def test_rounded_published_counts_parse_with_last_digit_tolerance():
     assert parse_rounded("0.5K") == (500.0, pytest.approx(0.2))
     with pytest.raises(ValueError):
         parse_rounded("3.7 GB")
+
+
+def test_cli_unknown_zoo_name_is_one_line_exit_2(run_cli):
+    code, out, err = run_cli("stats", "--workload", "resnet5")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "unknown workload 'resnet5'" in err and "Traceback" not in err
+
+
+def test_every_zoo_file_is_one_flow_mapping_per_layer():
+    from accelsim.paths import WORKLOAD_DIR
+
+    for name in EXPECTED_NETWORKS:
+        text = (WORKLOAD_DIR / f"{name}.yaml").read_text()
+        layer_lines = [line for line in text.splitlines() if line.startswith("  - ")]
+        assert layer_lines and all(line.startswith("  - {name: ") and line.endswith("}") for line in layer_lines), name
+        assert len(layer_lines) == len(load_workload(name).compute_layers())
