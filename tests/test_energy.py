@@ -21,9 +21,13 @@ from accelsim.energy import (
 from accelsim.energy.validation import (
     EIE_AREA_TOL,
     EIE_PE_MEMORY_AREA_UM2,
+    EIE_PE_MEMORY_POWER_W,
+    EIE_POWER_TOL,
     SRAM_FIT_TOL,
     checks,
     eie_pe_memory_area_mm2,
+    eie_pe_sram_power_w,
+    eie_power_without_eie_points,
 )
 from accelsim.errors import AccelsimError, ConfigError, SimulationError, UnknownNameError
 from accelsim.paths import TECH_DIR
@@ -92,23 +96,38 @@ def test_sram_law_reproduces_fit_points(t45):
         assert abs(row.rel_error) <= SRAM_FIT_TOL, row
     for row in t45.sram.area_fit:
         assert abs(row.rel_error) <= SRAM_FIT_TOL, row
-    # CACTI-class sublinear capacity dependence
+    # CACTI-class sublinear capacity and width dependence
     assert 0.3 < t45.sram.alpha < 0.7
-    assert 0.8 < t45.sram.gamma <= 1.05
+    assert 0.5 < t45.sram.beta <= 1.0
+    assert t45.sram.area_um2_per_byte > 0 and t45.sram.area_um2_per_bit_width >= 0
+
+
+def test_sram_law_predicts_eie_out_of_sample():
+    # the law refitted without the EIE-derived points still predicts the EIE PE memory power
+    got = eie_power_without_eie_points("45nm")
+    assert abs(got - EIE_PE_MEMORY_POWER_W) / EIE_PE_MEMORY_POWER_W <= EIE_POWER_TOL
 
 
 def test_sram_law_shape(t45):
+    s = t45.sram
     e8 = t45.sram_energy_pj(8 * KB, 64)
-    assert t45.sram_energy_pj(8 * KB, 32) == pytest.approx(e8 / 2)  # linear in width
-    assert t45.sram_energy_pj(32 * KB, 64) == pytest.approx(e8 * 4 ** t45.sram.alpha)
-    assert t45.sram_energy_pj(8 * KB, 64, "write") == pytest.approx(e8 * t45.sram.write_read_ratio)
+    assert e8 == pytest.approx(s.energy_pj_ref)
+    assert t45.sram_energy_pj(8 * KB, 32) == pytest.approx(e8 * 0.5 ** s.beta)
+    assert t45.sram_energy_pj(32 * KB, 64) == pytest.approx(e8 * 4 ** s.alpha)
+    assert t45.sram_energy_pj(8 * KB, 64, "write") == pytest.approx(e8 * s.write_read_ratio)
+    # per bit, wider words and smaller arrays are cheaper
+    assert t45.sram_energy_pj(8 * KB, 512) / 512 < e8 / 64
+    assert t45.sram_area_mm2(64 * KB, 64) == pytest.approx((s.area_um2_per_byte * 64 * KB + s.area_um2_per_bit_width * 64) * 1e-6)
     assert t45.sram_area_mm2(64 * KB, 64) > t45.sram_area_mm2(32 * KB, 64)
+    assert t45.sram_area_mm2(32 * KB, 128) > t45.sram_area_mm2(32 * KB, 64)
     assert t45.sram_leakage_w(1024) == pytest.approx(1024 * t45.sram.leakage_w_per_byte)
 
 
 def test_eie_pe_memory_area_within_tolerance():
     got = eie_pe_memory_area_mm2("45nm") * 1e6
     assert abs(got - EIE_PE_MEMORY_AREA_UM2) / EIE_PE_MEMORY_AREA_UM2 <= EIE_AREA_TOL
+    got_w = eie_pe_sram_power_w("45nm")
+    assert abs(got_w - EIE_PE_MEMORY_POWER_W) / EIE_PE_MEMORY_POWER_W <= EIE_POWER_TOL
 
 
 def test_validation_checks_pass():
@@ -243,6 +262,18 @@ def _write(tmp_path: Path, data, name="bad.yaml") -> Path:
     return p
 
 
+def test_point_node_normalisation(tmp_path):
+    # a fit point published at 28 nm enters the 45 nm fit divided by the 28 nm energy factor
+    t = load_tech("45nm")
+    rows = [r for r in t.sram.energy_fit if r.node_nm == 28]
+    assert rows
+    f28 = t.scaling_factors(28)["energy"]
+    raw = {(8192.0, 512.0): 17.77, (4096.0, 512.0): 16.89}
+    for r in rows:
+        if (r.capacity_bytes, r.width_bits) in raw:
+            assert r.reference == pytest.approx(raw[(r.capacity_bytes, r.width_bits)] / f28)
+
+
 def test_yaml_copy_loads(tmp_path):
     t = load_tech(_write(tmp_path, _base_dict(), "copy.yaml"))
     assert t.op_energy_pj("mac", "int8") == pytest.approx(load_tech("45nm").op_energy_pj("mac", "int8"))
@@ -266,10 +297,14 @@ def test_yaml_copy_loads(tmp_path):
         (lambda d: d["mac_accumulator"].__setitem__("int8", "int64"), r"mac_accumulator\.int8 must be one of"),
         (lambda d: d["sram"].pop("leakage_w_per_byte"), r"sram\.leakage_w_per_byte is required"),
         (lambda d: d["sram"].__setitem__("energy_fit_points", d["sram"]["energy_fit_points"][:2]),
-         r"sram: SRAM fit needs points at two or more distinct capacities"),
+         r"sram: SRAM energy fit needs points at two or more distinct capacities"),
         (lambda d: d["sram"]["energy_fit_points"][0].__setitem__("read_pj", 0), r"sram\.energy_fit_points\[0\]\.read_pj"),
         (lambda d: d["sram"].__setitem__("area_fit_points", d["sram"]["area_fit_points"][:1]),
          r"sram\.area_fit_points needs at least two points"),
+        (lambda d: d["sram"]["energy_fit_points"][1].__setitem__("colour", 1), r"sram\.energy_fit_points\[1\]\.colour: unknown key"),
+        (lambda d: d["sram"]["energy_fit_points"][1].pop("source"), r"sram\.energy_fit_points\[1\]\.source is required"),
+        (lambda d: d["sram"]["energy_fit_points"][6].__setitem__("node_nm", 2), r"sram\.energy_fit_points\[6\]\.node_nm: .*scales only to nodes"),
+        (lambda d: d["sram"]["energy_check_points"][0].__setitem__("status", "rumour"), r"sram\.energy_check_points\[0\]\.status must be one of"),
         (lambda d: d["register"].pop("energy_pj_per_bit"), r"register\.energy_pj_per_bit is required"),
         (lambda d: d.__setitem__("node_nm", 0), r"node_nm must be a number > 0"),
         (lambda d: d.__setitem__("colour", "blue"), r"colour: unknown key"),

@@ -1,34 +1,58 @@
-"""CACTI-style SRAM scaling laws fitted to published points (docs/models/energy.md, "SRAM").
+"""CACTI-style SRAM laws fitted to published points (docs/models/energy.md, section 3).
 
-Energy per access (pJ), capacity ``C`` in bytes, word width ``w`` in bits::
+Energy per access (pJ); capacity ``C`` in bytes, word width ``w`` in bits, ``C_ref`` = 8 kB,
+``w_ref`` = 64 bits::
 
-    E_read(C, w)  = e_ref * w * (C / C_ref) ** alpha
-    E_write(C, w) = write_read_ratio * E_read(C, w)
+    E_read(C, w)  = e_ref * (w / w_ref) ** beta * (C / C_ref) ** alpha          (S2)
+    E_write(C, w) = write_read_ratio * E_read(C, w)                             (S3)
 
-Area (um^2), independent of the word width (the cell array dominates)::
+Area (um^2): cell array proportional to capacity, periphery (sense amplifiers, drivers, column
+multiplexers) proportional to the word width::
 
-    A(C) = a_ref * (C / C_ref) ** gamma
+    A(C, w) = a_byte * C + a_bit * w                                             (S4)
 
-Static power (W): ``P_leak(C) = leakage_w_per_byte * C``.
+Static power (W): ``P_leak(C) = leakage_w_per_byte * C``                          (S5)
 
-``(e_ref, alpha)`` and ``(a_ref, gamma)`` are ordinary least-squares fits in log space to the points
-listed in the technology YAML; :func:`fit_power_law` does the fit and :class:`FitRow` records each
-point's residual so docs and tests can show how well the law reproduces its sources.
+``(e_ref, beta, alpha)`` is an ordinary least-squares fit of ``log E`` (:func:`fit_energy_law`);
+``(a_byte, a_bit)`` a non-negative least-squares fit of the relative area error
+(:func:`fit_area_law`). Fit points come from the technology YAML already normalised to the table's
+node; :class:`FitRow` keeps each point with this law's prediction so docs and tests show the residuals.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Sequence
 
 import numpy as np
+from scipy.optimize import nnls
 
 from accelsim.errors import ConfigError
+
+REF_CAPACITY_BYTES = 8192.0
+REF_WIDTH_BITS = 64.0
+
+
+@dataclass(frozen=True)
+class SramPoint:
+    """A published / derived SRAM figure at this table's node: ``value`` is pJ (energy) or um^2 (area).
+
+    ``raw`` and ``node_nm`` record the figure as published when it came from another node.
+    """
+
+    capacity_bytes: float
+    width_bits: float
+    value: float
+    status: str = ""
+    source: str = ""
+    node_nm: float | None = None
+    raw: float | None = None
 
 
 @dataclass(frozen=True)
 class FitRow:
-    """One fit point and what the fitted law predicts for it (same unit as ``reference``)."""
+    """One point and what the fitted law predicts for it (same unit as ``reference``)."""
 
     capacity_bytes: float
     width_bits: float
@@ -36,130 +60,145 @@ class FitRow:
     predicted: float
     status: str = ""
     source: str = ""
+    node_nm: float | None = None
 
     @property
     def rel_error(self) -> float:
         return (self.predicted - self.reference) / self.reference
 
 
-def fit_power_law(capacities, values, reference_capacity: float) -> tuple[float, float]:
-    """Least-squares ``log(values) = log(coef) + exponent * log(C / C_ref)``; returns ``(coef, exponent)``.
+def _check_points(points: Sequence[SramPoint], what: str) -> None:
+    if len(points) < 2:
+        raise ConfigError(f"SRAM {what} fit needs at least two points; got {len(points)}")
+    for p in points:
+        if not all(math.isfinite(x) and x > 0 for x in (p.capacity_bytes, p.width_bits, p.value)):
+            raise ConfigError(f"SRAM {what} fit points need positive capacities, widths and values")
 
-    Needs at least two distinct capacities and positive values (else :class:`ConfigError`).
+
+def fit_energy_law(points: Sequence[SramPoint]) -> tuple[float, float, float]:
+    """Least squares ``log E = log e_ref + beta log(w / w_ref) + alpha log(C / C_ref)``.
+
+    Returns ``(e_ref [pJ], beta, alpha)``. With a single word width (or capacity) among the points,
+    ``beta`` is fixed to 1 (energy linear in width) and only ``(e_ref, alpha)`` are fitted (and
+    vice versa needs two capacities: otherwise :class:`ConfigError`).
     """
-    c = np.asarray(capacities, dtype=float)
-    v = np.asarray(values, dtype=float)
-    if c.size != v.size or c.size < 2:
-        raise ConfigError("SRAM fit needs at least two points")
-    if np.any(c <= 0) or np.any(v <= 0):
-        raise ConfigError("SRAM fit points need positive capacities and values")
+    _check_points(points, "energy")
+    c = np.array([p.capacity_bytes for p in points], dtype=float)
+    w = np.array([p.width_bits for p in points], dtype=float)
+    y = np.log([p.value for p in points])
     if np.unique(c).size < 2:
-        raise ConfigError("SRAM fit needs points at two or more distinct capacities")
-    x = np.log(c / reference_capacity)
-    y = np.log(v)
-    design = np.column_stack([np.ones_like(x), x])
-    (log_coef, exponent), *_ = np.linalg.lstsq(design, y, rcond=None)
-    return float(math.exp(log_coef)), float(exponent)
+        raise ConfigError("SRAM energy fit needs points at two or more distinct capacities")
+    xc = np.log(c / REF_CAPACITY_BYTES)
+    xw = np.log(w / REF_WIDTH_BITS)
+    if np.unique(w).size < 2:
+        design = np.column_stack([np.ones_like(xc), xc])
+        (log_e, alpha), *_ = np.linalg.lstsq(design, y - xw, rcond=None)
+        return float(math.exp(log_e)), 1.0, float(alpha)
+    design = np.column_stack([np.ones_like(xc), xw, xc])
+    (log_e, beta, alpha), *_ = np.linalg.lstsq(design, y, rcond=None)
+    return float(math.exp(log_e)), float(beta), float(alpha)
+
+
+def fit_area_law(points: Sequence[SramPoint]) -> tuple[float, float]:
+    """Non-negative least squares of ``(a_byte * C + a_bit * w) / A - 1``; returns ``(a_byte, a_bit)`` in um^2."""
+    _check_points(points, "area")
+    a = np.array([[p.capacity_bytes / p.value, p.width_bits / p.value] for p in points], dtype=float)
+    (a_byte, a_bit), _ = nnls(a, np.ones(len(points)))
+    if a_byte <= 0:
+        raise ConfigError("SRAM area fit gives no capacity term; the points need two or more distinct capacities")
+    return float(a_byte), float(a_bit)
 
 
 @dataclass(frozen=True)
 class SramModel:
-    """Fitted SRAM energy / area / leakage law for one technology node.
+    """Fitted SRAM energy / area / leakage law for one technology node (equations S2-S5)."""
 
-    ``energy_pj_per_bit_ref`` (pJ per bit at ``reference_capacity_bytes``), ``alpha`` and
-    ``area_um2_ref`` (um^2 at the reference capacity), ``gamma`` come from the fits; the fit rows
-    are kept (``energy_fit``, ``area_fit``) with the predictions of this very model.
-    """
-
-    reference_capacity_bytes: float
-    energy_pj_per_bit_ref: float
+    energy_pj_ref: float
+    beta: float
     alpha: float
     write_read_ratio: float
-    area_um2_ref: float
-    gamma: float
+    area_um2_per_byte: float
+    area_um2_per_bit_width: float
     leakage_w_per_byte: float
+    reference_capacity_bytes: float = REF_CAPACITY_BYTES
+    reference_width_bits: float = REF_WIDTH_BITS
     energy_fit: tuple[FitRow, ...] = ()
     area_fit: tuple[FitRow, ...] = ()
     energy_check: tuple[FitRow, ...] = ()
+    area_check: tuple[FitRow, ...] = ()
 
     @classmethod
     def fitted(
         cls,
-        reference_capacity_bytes: float,
-        energy_points: list[dict],
-        area_points: list[dict],
+        energy_points: Sequence[SramPoint],
+        area_points: Sequence[SramPoint],
         write_read_ratio: float,
         leakage_w_per_byte: float,
-        check_points: list[dict] = (),
+        energy_checks: Sequence[SramPoint] = (),
+        area_checks: Sequence[SramPoint] = (),
     ) -> "SramModel":
-        """Fit both laws to point dicts (``capacity_bytes``, ``width_bits``, ``read_pj`` / ``area_um2``)."""
-        cref = float(reference_capacity_bytes)
-        e_ref, alpha = fit_power_law(
-            [p["capacity_bytes"] for p in energy_points],
-            [p["read_pj"] / p["width_bits"] for p in energy_points],
-            cref,
-        )
-        a_ref, gamma = fit_power_law([p["capacity_bytes"] for p in area_points], [p["area_um2"] for p in area_points], cref)
-        model = cls(cref, e_ref, alpha, float(write_read_ratio), a_ref, gamma, float(leakage_w_per_byte))
-        return model.with_fit_rows(energy_points, area_points, check_points)
-
-    def with_fit_rows(self, energy_points, area_points, check_points=()) -> "SramModel":
-        def rows(points, key, predict):
-            return tuple(
-                FitRow(
-                    float(p["capacity_bytes"]),
-                    float(p["width_bits"]),
-                    float(p[key]),
-                    predict(p),
-                    str(p.get("status", "")),
-                    str(p.get("source", "")),
-                )
-                for p in points
-            )
-
+        e_ref, beta, alpha = fit_energy_law(energy_points)
+        a_byte, a_bit = fit_area_law(area_points)
+        model = cls(e_ref, beta, alpha, float(write_read_ratio), a_byte, a_bit, float(leakage_w_per_byte))
         return replace(
-            self,
-            energy_fit=rows(energy_points, "read_pj", lambda p: self.read_pj(p["capacity_bytes"], p["width_bits"])),
-            area_fit=rows(area_points, "area_um2", lambda p: self.area_um2(p["capacity_bytes"])),
-            energy_check=rows(check_points, "read_pj", lambda p: self.read_pj(p["capacity_bytes"], p["width_bits"])),
+            model,
+            energy_fit=model._rows(energy_points, model.read_pj),
+            area_fit=model._rows(area_points, model.area_um2),
+            energy_check=model._rows(energy_checks, model.read_pj),
+            area_check=model._rows(area_checks, model.area_um2),
         )
 
     @staticmethod
-    def _check(capacity_bytes: float, width_bits: float | None = None) -> None:
-        if not (isinstance(capacity_bytes, (int, float)) and math.isfinite(capacity_bytes) and capacity_bytes > 0):
-            raise ConfigError(f"SRAM capacity_bytes must be a number > 0; got {capacity_bytes!r}")
-        if width_bits is not None and not (
-            isinstance(width_bits, (int, float)) and math.isfinite(width_bits) and width_bits > 0
-        ):
-            raise ConfigError(f"SRAM width_bits must be a number > 0; got {width_bits!r}")
+    def _rows(points: Sequence[SramPoint], predict) -> tuple[FitRow, ...]:
+        return tuple(
+            FitRow(p.capacity_bytes, p.width_bits, p.value, predict(p.capacity_bytes, p.width_bits), p.status,
+                   p.source, p.node_nm)
+            for p in points
+        )
+
+    @staticmethod
+    def check_args(capacity_bytes: float, width_bits: float | None = None) -> None:
+        """ConfigError unless the capacity (and width, when given) are finite numbers > 0."""
+        for what, v in (("capacity_bytes", capacity_bytes), ("width_bits", width_bits)):
+            if what == "width_bits" and v is None:
+                continue
+            ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+            if not (ok and math.isfinite(v) and v > 0):
+                raise ConfigError(f"SRAM {what} must be a number > 0; got {v!r}")
 
     def read_pj(self, capacity_bytes: float, width_bits: float) -> float:
-        """Energy of one ``width_bits`` read from a ``capacity_bytes`` SRAM (pJ)."""
-        self._check(capacity_bytes, width_bits)
-        return self.energy_pj_per_bit_ref * width_bits * (capacity_bytes / self.reference_capacity_bytes) ** self.alpha
+        """Energy of one ``width_bits`` read from a ``capacity_bytes`` SRAM (pJ), (S2)."""
+        self.check_args(capacity_bytes, width_bits)
+        return (
+            self.energy_pj_ref
+            * (width_bits / self.reference_width_bits) ** self.beta
+            * (capacity_bytes / self.reference_capacity_bytes) ** self.alpha
+        )
 
     def write_pj(self, capacity_bytes: float, width_bits: float) -> float:
-        """Energy of one ``width_bits`` write (pJ)."""
+        """Energy of one ``width_bits`` write (pJ), (S3)."""
         return self.write_read_ratio * self.read_pj(capacity_bytes, width_bits)
 
-    def area_um2(self, capacity_bytes: float) -> float:
-        """Macro area (um^2) of a ``capacity_bytes`` SRAM."""
-        self._check(capacity_bytes)
-        return self.area_um2_ref * (capacity_bytes / self.reference_capacity_bytes) ** self.gamma
+    def area_um2(self, capacity_bytes: float, width_bits: float) -> float:
+        """Macro area (um^2) of a ``capacity_bytes`` SRAM with a ``width_bits`` port, (S4)."""
+        self.check_args(capacity_bytes, width_bits)
+        return self.area_um2_per_byte * capacity_bytes + self.area_um2_per_bit_width * width_bits
 
     def leakage_w(self, capacity_bytes: float) -> float:
-        """Static power (W) of a ``capacity_bytes`` SRAM."""
-        self._check(capacity_bytes)
+        """Static power (W) of a ``capacity_bytes`` SRAM, (S5)."""
+        self.check_args(capacity_bytes)
         return self.leakage_w_per_byte * capacity_bytes
 
     def scaled(self, energy: float, area: float, leakage: float) -> "SramModel":
         """The same law with energy, area and leakage multiplied by node factors (fit rows dropped)."""
         return replace(
             self,
-            energy_pj_per_bit_ref=self.energy_pj_per_bit_ref * energy,
-            area_um2_ref=self.area_um2_ref * area,
+            energy_pj_ref=self.energy_pj_ref * energy,
+            area_um2_per_byte=self.area_um2_per_byte * area,
+            area_um2_per_bit_width=self.area_um2_per_bit_width * area,
             leakage_w_per_byte=self.leakage_w_per_byte * leakage,
             energy_fit=(),
             area_fit=(),
             energy_check=(),
+            area_check=(),
         )

@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from accelsim.config import read_yaml_file
-from accelsim.energy.sram import SramModel
+from accelsim.energy.sram import SramModel, SramPoint
 from accelsim.errors import ConfigError, UnknownNameError
 from accelsim.paths import TECH_DIR, bundled
 
@@ -99,11 +99,9 @@ class TechTable:
             return self.sram.write_pj(capacity_bytes, width_bits)
         raise UnknownNameError("SRAM action", str(action), SRAM_ACTIONS)
 
-    def sram_area_mm2(self, capacity_bytes: float, width_bits: float | None = None) -> float:
-        """Area of a ``capacity_bytes`` SRAM macro (mm^2); the word width does not enter the law."""
-        if width_bits is not None:
-            SramModel._check(capacity_bytes, width_bits)
-        return self.sram.area_um2(capacity_bytes) * 1e-6
+    def sram_area_mm2(self, capacity_bytes: float, width_bits: float = 64) -> float:
+        """Area of one ``capacity_bytes`` SRAM macro with a ``width_bits`` port (mm^2)."""
+        return self.sram.area_um2(capacity_bytes, width_bits) * 1e-6
 
     def sram_leakage_w(self, capacity_bytes: float) -> float:
         """Static power of a ``capacity_bytes`` SRAM (W)."""
@@ -170,12 +168,14 @@ class TechTable:
             "node_nm": self.node_nm,
             "ops_pj": {f"{op}.{dt}": self.op_energy_pj(op, dt) for op in OPS for dt in DTYPES},
             "sram": {
-                "energy_pj_per_bit_ref": self.sram.energy_pj_per_bit_ref,
+                "energy_pj_ref": self.sram.energy_pj_ref,
+                "beta": self.sram.beta,
                 "alpha": self.sram.alpha,
-                "area_um2_ref": self.sram.area_um2_ref,
-                "gamma": self.sram.gamma,
                 "reference_capacity_bytes": self.sram.reference_capacity_bytes,
+                "reference_width_bits": self.sram.reference_width_bits,
                 "write_read_ratio": self.sram.write_read_ratio,
+                "area_um2_per_byte": self.sram.area_um2_per_byte,
+                "area_um2_per_bit_width": self.sram.area_um2_per_bit_width,
                 "leakage_w_per_byte": self.sram.leakage_w_per_byte,
             },
             "register_pj_per_bit": self.register_pj_per_bit,
@@ -333,7 +333,8 @@ def _parse_table(data: dict, src: str) -> TechTable:
             if dt not in acc:
                 problems.append(f"mac_accumulator.{dt} is required")
 
-    sram = _parse_sram(_mapping(data, "sram", "sram", problems), problems)
+    scaling = _parse_scaling(data.get("node_scaling"), node, problems)
+    sram = _parse_sram(_mapping(data, "sram", "sram", problems), node, scaling, data.get("name"), problems)
 
     reg = _mapping(data, "register", "register", problems)
     reg_e = _valued(reg, "energy_pj_per_bit", "register", problems) if reg else None
@@ -345,8 +346,6 @@ def _parse_table(data: dict, src: str) -> TechTable:
     wire_e = _valued(wire, "pj_per_bit_mm", "wire", problems) if wire else None
     logic = _mapping(data, "logic", "logic", problems)
     leak = _valued(logic, "leakage_w_per_um2", "logic", problems) if logic else None
-
-    scaling = _parse_scaling(data.get("node_scaling"), node, problems)
 
     if problems:
         raise ConfigError(f"{src}: " + "; ".join(problems), [f"{src}: {p}" for p in problems])
@@ -368,33 +367,34 @@ def _parse_table(data: dict, src: str) -> TechTable:
     )
 
 
-def _parse_sram(sram: dict, problems: list[str]) -> SramModel | None:
+def _parse_sram(sram: dict, node: Any, scaling: dict, name: Any, problems: list[str]) -> SramModel | None:
     if not sram:
         return None
     start = len(problems)
-    known = ("reference_capacity_bytes", "energy_fit_points", "energy_check_points", "write_read_ratio",
-             "area_fit_points", "leakage_w_per_byte")
+    known = ("energy_fit_points", "energy_check_points", "write_read_ratio", "area_fit_points",
+             "area_check_points", "leakage_w_per_byte")
     for key in sram:
         if key not in known:
             problems.append(f"sram.{key}: unknown key; valid keys: {', '.join(known)}")
-    cref = sram.get("reference_capacity_bytes")
-    if not _is_pos_number(cref):
-        problems.append(f"sram.reference_capacity_bytes must be a number > 0; got {cref!r}")
-    energy = _points(sram, "energy_fit_points", "read_pj", problems, fit=True)
-    check = _points(sram, "energy_check_points", "read_pj", problems, fit=False)
-    area = _points(sram, "area_fit_points", "area_um2", problems, fit=True)
+    here = float(node) if _is_pos_number(node) else None
+    norm = {"scaling": scaling, "node": here, "name": str(name)}
+    energy = _points(sram, "energy_fit_points", "read_pj", "energy", norm, problems, fit=True)
+    e_check = _points(sram, "energy_check_points", "read_pj", "energy", norm, problems, fit=False)
+    area = _points(sram, "area_fit_points", "area_um2", "area", norm, problems, fit=True)
+    a_check = _points(sram, "area_check_points", "area_um2", "area", norm, problems, fit=False)
     ratio = _valued(sram, "write_read_ratio", "sram", problems)
     leak = _valued(sram, "leakage_w_per_byte", "sram", problems)
     if len(problems) > start:
         return None
     try:
-        return SramModel.fitted(cref, energy, area, ratio, leak, check)
+        return SramModel.fitted(energy, area, ratio, leak, e_check, a_check)
     except ConfigError as exc:
         problems.append(f"sram: {exc}")
         return None
 
 
-def _points(sram: dict, key: str, value_key: str, problems: list[str], fit: bool) -> list[dict]:
+def _points(sram: dict, key: str, value_key: str, kind: str, norm: dict, problems: list[str], fit: bool) -> list[SramPoint]:
+    """SRAM points of ``sram[key]``, values normalised to this table's node (energy or area factor)."""
     raw = sram.get(key)
     if raw is None:
         if fit:
@@ -403,13 +403,18 @@ def _points(sram: dict, key: str, value_key: str, problems: list[str], fit: bool
     if not isinstance(raw, list):
         problems.append(f"sram.{key} must be a list of points; got {raw!r}")
         return []
-    out = []
+    out: list[SramPoint] = []
     for i, p in enumerate(raw):
         path = f"sram.{key}[{i}]"
         if not isinstance(p, dict):
             problems.append(f"{path} must be a mapping; got {p!r}")
             continue
         ok = True
+        allowed_keys = ("capacity_bytes", "width_bits", value_key, "status", "source", "rule", "node_nm")
+        for k in p:
+            if k not in allowed_keys:
+                problems.append(f"{path}.{k}: unknown key; valid keys: {', '.join(allowed_keys)}")
+                ok = False
         for k in ("capacity_bytes", "width_bits", value_key):
             if not _is_pos_number(p.get(k)):
                 problems.append(f"{path}.{k} must be a number > 0; got {p.get(k)!r}")
@@ -419,11 +424,29 @@ def _points(sram: dict, key: str, value_key: str, problems: list[str], fit: bool
         if status not in allowed:
             problems.append(f"{path}.status must be one of {', '.join(allowed)}; got {status!r}")
             ok = False
-        if fit and not (p.get("source") or p.get("rule")):
+        if not p.get("source"):
             problems.append(f"{path}.source is required")
             ok = False
+        value = float(p[value_key]) if ok else 0.0
+        point_node = p.get("node_nm")
+        if ok and point_node is not None and norm["node"] is not None and float(point_node) != norm["node"]:
+            if not _is_pos_number(point_node):
+                problems.append(f"{path}.node_nm must be a number > 0; got {point_node!r}")
+                continue
+            if not norm["scaling"]:
+                problems.append(f"{path}.node_nm: normalising from {_fmt(point_node)} nm needs node_scaling")
+                continue
+            try:
+                there = _interp_factors(norm["scaling"], float(point_node), norm["name"])[kind]
+                here = _interp_factors(norm["scaling"], norm["node"], norm["name"])[kind]
+            except ConfigError as exc:
+                problems.append(f"{path}.node_nm: {exc}")
+                continue
+            value = value * here / there
         if ok:
-            out.append(p)
+            out.append(SramPoint(float(p["capacity_bytes"]), float(p["width_bits"]), value, str(status),
+                                 str(p.get("source", "")), float(point_node) if point_node is not None else None,
+                                 float(p[value_key])))
     if fit and len(out) < 2 and len(out) == len(raw):
         problems.append(f"sram.{key} needs at least two points; got {len(out)}")
     return out
