@@ -157,8 +157,10 @@ def test_structure_of_special_networks():
     bert = load_workload("bert-base")
     assert sum(isinstance(x, MatMul) for x in bert.layers) == 24
     llama = load_workload("llama2-7b-decoder")
-    assert isinstance(llama.layer("k_cache"), Input) and llama.layer("k_cache").shape == (32, 2047, 128)
-    assert llama.layer("k_t").output_shape == (32, 128, 2048)
+    # the 2048-long KV cache is a graph input (keys stored transposed, as the q @ K^T GEMM reads them)
+    assert isinstance(llama.layer("k_cache"), Input) and llama.layer("k_cache").shape == (32, 128, 2048)
+    assert isinstance(llama.layer("v_cache"), Input) and llama.layer("v_cache").shape == (32, 2048, 128)
+    assert llama.inputs_of("scores") == ["q_t", "k_cache"] and llama.inputs_of("context") == ["softmax", "v_cache"]
     alex = load_workload("alexnet")
     assert [alex.layer(n).groups for n in ("conv1", "conv2", "conv3", "conv4", "conv5")] == [1, 2, 1, 2, 2]
     assert alex.layer("fc6").in_features == 9216
