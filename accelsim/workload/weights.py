@@ -98,15 +98,25 @@ def synthesize_weights(
             continue
         rng = layer_rng(seed, layer.name)
         std = init_std(layer)
-        size = int(math.prod(layer.weight_shape))
-        if init == "he_normal":
-            w = rng.standard_normal(size, dtype=np.float32 if dtype == np.float32 else np.float64)
-            w *= std
-        else:
-            w = rng.laplace(0.0, std / math.sqrt(2.0), size)
-        w = w.astype(dtype, copy=False).reshape(layer.weight_shape)
+        w = _draw(rng, init, std, int(math.prod(layer.weight_shape)), dtype).reshape(layer.weight_shape)
         bias = np.zeros(layer.bias_size, dtype=dtype) if layer.bias_size else None
         out.set_weight(layer.name, w, bias)
+    return out
+
+
+_CHUNK = 1 << 22  # draw in 4M-element chunks so float64 temporaries stay small (VGG fc6 is 103M)
+
+
+def _draw(rng: np.random.Generator, init: str, std: float, size: int, dtype: np.dtype) -> np.ndarray:
+    out = np.empty(size, dtype=dtype)
+    native = np.float32 if dtype == np.float32 else np.float64
+    for start in range(0, size, _CHUNK):
+        n = min(_CHUNK, size - start)
+        if init == "he_normal":
+            chunk = rng.standard_normal(n, dtype=native) * native(std)
+        else:  # Laplace(0, b) with var 2 b^2 = std^2
+            chunk = rng.laplace(0.0, std / math.sqrt(2.0), n)
+        out[start:start + n] = chunk
     return out
 
 
