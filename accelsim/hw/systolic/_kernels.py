@@ -393,94 +393,92 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                         if r < R and R - 1 - r < rows_used:
                             lo = 0
                             hi = cols_used - 1
-                    if skip[o]:
-                        # a repeat pass without DRAM activity: every read hits; only whether the row
-                        # holds a real address matters (never the case in the last fold: not skipped)
-                        if hi >= lo:
-                            any_valid = True
-                    else:
-                        for c in range(lo, hi + 1):
-                            if mode == 0:
-                                if df == 0:
-                                    if o == 0:
-                                        a = _ifm(fr * R + c, r - c, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
-                                    else:
-                                        a = (fc * C + c) * win + (r - c)
-                                elif df == 1:
-                                    a = _ifm(r - R - c, fr * R + c, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
+                    for c in range(lo, hi + 1):
+                        if mode == 0:
+                            if df == 0:
+                                if o == 0:
+                                    a = _ifm(fr * R + c, r - c, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
                                 else:
-                                    a = (r - R - c) * win + fr * R + c
+                                    a = (fc * C + c) * win + (r - c)
+                            elif df == 1:
+                                a = _ifm(r - R - c, fr * R + c, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
                             else:
-                                rr = R - 1 - r
-                                if df == 1:
-                                    a = (fc * C + c) * win + fr * R + rr
-                                else:
-                                    a = _ifm(fc * C + c, fr * R + rr, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
-                            if a < 0:
-                                continue
-                            any_valid = True
-                            if user_bw:
+                                a = (r - R - c) * win + fr * R + c
+                        else:
+                            rr = R - 1 - r
+                            if df == 1:
+                                a = (fc * C + c) * win + fr * R + rr
+                            else:
+                                a = _ifm(fc * C + c, fr * R + rr, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
+                        if a < 0:
+                            continue
+                        any_valid = True
+                        if skip[o]:
+                            # a repeat pass without DRAM activity: every read hits, so only
+                            # whether the row holds a real address matters
+                            break
+                        if user_bw:
+                            if o == 0:
+                                hit = _hit(a, if_indptr, if_ids, win_s[0], win_e[0])
+                            else:
+                                hit = _hit(a, fi_indptr, fi_ids, win_s[1], win_e[1])
+                            guard = 0
+                            while not hit:
+                                # new_prefetch(): slide the window, fetch the prefetch half
+                                guard += 1
+                                if guard > nlines[o] + 2:
+                                    break  # address in no set: SCALE-Sim would loop forever
+                                nl = nlines[o]
+                                win_s[o] = (win_s[o] + nP[o]) % nl
+                                win_e[o] = (win_s[o] + nA[o]) % nl
+                                n_req = (pre[o] + rbw[o] - 1) // rbw[o]
+                                dram_acc[o] += n_req * rbw[o]
+                                last_pf[o] = last_pf[o] + n_req + 1
+                                if last_pf[o] > dram_stop[o]:
+                                    dram_stop[o] = last_pf[o]
+                                ev[o] += 1
+                                pot = last_pf[o] - (cycle + offset)
+                                offset += pot
+                                if pot > 0:
+                                    offset += pot
                                 if o == 0:
                                     hit = _hit(a, if_indptr, if_ids, win_s[0], win_e[0])
                                 else:
                                     hit = _hit(a, fi_indptr, fi_ids, win_s[1], win_e[1])
-                                guard = 0
-                                while not hit:
-                                    # new_prefetch(): slide the window, fetch the prefetch half
-                                    guard += 1
-                                    if guard > nlines[o] + 2:
-                                        break  # address in no set: SCALE-Sim would loop forever
-                                    nl = nlines[o]
-                                    win_s[o] = (win_s[o] + nP[o]) % nl
-                                    win_e[o] = (win_s[o] + nA[o]) % nl
-                                    n_req = (pre[o] + rbw[o] - 1) // rbw[o]
-                                    dram_acc[o] += n_req * rbw[o]
-                                    last_pf[o] = last_pf[o] + n_req + 1
-                                    if last_pf[o] > dram_stop[o]:
-                                        dram_stop[o] = last_pf[o]
-                                    ev[o] += 1
-                                    pot = last_pf[o] - (cycle + offset)
-                                    offset += pot
-                                    if pot > 0:
-                                        offset += pot
-                                    if o == 0:
-                                        hit = _hit(a, if_indptr, if_ids, win_s[0], win_e[0])
+                        else:
+                            if not first_seen[o]:
+                                first_seen[o] = True
+                                first_req[o] = cycle
+                            lastarr = if_last if o == 0 else fi_last
+                            if lastarr[a] >= rstart[o]:
+                                continue
+                            lastarr[a] = cur[o]
+                            dram_acc[o] += 1
+                            ev[o] += 1
+                            elems[o] += 1
+                            if elems[o] == eps_c[o]:
+                                elems[o] = 0
+                                cur[o] += 1
+                                if cur[o] == rend[o] + 1:
+                                    if not active_done[o]:
+                                        lp_end[o] = first_req[o] - 2
+                                        cn = (50 * eps_c[o] + 9) // 10
+                                        lp_start[o] = lp_end[o] - cn + 1
+                                        active_done[o] = True
+                                        pf_set_start[o] = rend[o] + 1
                                     else:
-                                        hit = _hit(a, fi_indptr, fi_ids, win_s[1], win_e[1])
-                            else:
-                                if not first_seen[o]:
-                                    first_seen[o] = True
-                                    first_req[o] = cycle
-                                lastarr = if_last if o == 0 else fi_last
-                                if lastarr[a] >= rstart[o]:
-                                    continue
-                                lastarr[a] = cur[o]
-                                dram_acc[o] += 1
-                                ev[o] += 1
-                                elems[o] += 1
-                                if elems[o] == eps_c[o]:
-                                    elems[o] = 0
-                                    cur[o] += 1
-                                    if cur[o] == rend[o] + 1:
-                                        if not active_done[o]:
-                                            lp_end[o] = first_req[o] - 2
-                                            cn = (50 * eps_c[o] + 9) // 10
-                                            lp_start[o] = lp_end[o] - cn + 1
-                                            active_done[o] = True
-                                            pf_set_start[o] = rend[o] + 1
-                                        else:
-                                            cn = lp_end[o] - lp_start[o] + 1
-                                            if cn < 1:
-                                                cn = 1
-                                            pf_set_start[o] += 50
-                                        if not trace_valid[o]:
-                                            trace_valid[o] = True
-                                            trace_first[o] = lp_start[o] + 1
-                                        trace_last[o] = lp_start[o] + cn
-                                        rstart[o] += 50
-                                        rend[o] += 50
-                                        lp_start[o] = lp_end[o] + 1
-                                        lp_end[o] = cycle
+                                        cn = lp_end[o] - lp_start[o] + 1
+                                        if cn < 1:
+                                            cn = 1
+                                        pf_set_start[o] += 50
+                                    if not trace_valid[o]:
+                                        trace_valid[o] = True
+                                        trace_first[o] = lp_start[o] + 1
+                                    trace_last[o] = lp_start[o] + cn
+                                    rstart[o] += 50
+                                    rend[o] += 50
+                                    lp_start[o] = lp_end[o] + 1
+                                    lp_end[o] = cycle
                     out = cycle + offset
                     if any_valid:
                         if sram_first[o] == -(1 << 62):

@@ -1,0 +1,359 @@
+"""Pure NumPy / Python twins of ``_kernels.py`` (slow; for tests on small layers only).
+
+The twin of ``simulate_layer`` is written the other way round from the kernel: it materialises
+SCALE-Sim's operand, prefetch and demand matrices with NumPy (skews, flips, padding, per-fold
+concatenation, as ``systolic_compute_{os,ws,is}`` build them) and runs set-based buffer models
+row by row. Agreement between the two therefore checks the kernel's on-the-fly address
+arithmetic, its range shortcuts, its CSR hit test and its pass skipping.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from accelsim.hw.systolic import _kernels as K
+
+
+def conv_geometry(batch, H, W, C, FH, FW, sh, sw, dh, dw, Eh, Ew):
+    p = np.arange(batch * Eh * Ew)
+    b, q = np.divmod(p, Eh * Ew)
+    orow, ocol = np.divmod(q, Ew)
+    pix_r, pix_c = orow * sh, ocol * sw
+    pix_base = b * H * W * C + (pix_r * W + pix_c) * C
+    j = np.arange(FH * FW * C)
+    cr, k = np.divmod(j, FW * C)
+    cc, ch = np.divmod(k, C)
+    return (pix_base.astype(np.int64), pix_r.astype(np.int64), pix_c.astype(np.int64),
+            ((cr * dh * W + cc * dw) * C + ch).astype(np.int64), (cr * dh).astype(np.int64), (cc * dw).astype(np.int64))
+
+
+def operand_matrices(npx, win, nfilt, tabs, H, W):
+    """SCALE-Sim's ifmap (npx x win, -1 past the edge), filter (win x K) and ofmap (npx x K) indices."""
+    pix_base, pix_r, pix_c, win_off, win_r, win_c = tabs
+    valid = (pix_r[:, None] + win_r[None, :] < H) & (pix_c[:, None] + win_c[None, :] < W)
+    ifmap = np.where(valid, pix_base[:, None] + win_off[None, :], -1)
+    filt = np.arange(nfilt)[None, :] * win + np.arange(win)[:, None]
+    ofmap = np.arange(npx)[:, None] * nfilt + np.arange(nfilt)[None, :]
+    return ifmap, filt, ofmap
+
+
+def _pad(m, rows, cols):
+    out = np.full((rows, cols), -1, np.int64)
+    out[: m.shape[0], : m.shape[1]] = m
+    return out
+
+
+def _skew(m):
+    rows, cols = m.shape
+    out = np.full((rows + cols - 1, cols), -1, np.int64)
+    for c in range(cols):
+        out[c:c + rows, c] = m[:, c]
+    return out
+
+
+def _diag(m):
+    M, N = m.shape
+    out = []
+    for d in range(M + N):
+        for row in range(min(d, M - 1), max(0, d - N + 1) - 1, -1):
+            out.append(m[row, d - row])
+    return np.asarray(out, np.int64)
+
+
+def prefetch_sequence(df, operand, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W):
+    ifm, fil, _ = operand_matrices(npx, win, nfilt, (pix_base, pix_r, pix_c, win_off, win_r, win_c), H, W)
+    if df == 0:
+        Sr, Sc, T = npx, nfilt, win
+    elif df == 1:
+        Sr, Sc, T = win, nfilt, npx
+    else:
+        Sr, Sc, T = win, npx, nfilt
+    rf, cf = -(-Sr // R), -(-Sc // C)
+    if df == 0 and operand == 0:
+        return _diag(np.concatenate([_pad(ifm.T[:, f * R:(f + 1) * R], T, R) for f in range(rf)]))
+    if df == 0:
+        return _diag(np.concatenate([_pad(fil[:, f * C:(f + 1) * C], T, C) for f in range(cf)]))
+    if df == 1 and operand == 0:
+        return _diag(np.concatenate([_pad(ifm[:, f * R:(f + 1) * R], T, R) for f in range(rf)]))
+    if df == 1:
+        return np.concatenate([_pad(fil[:, f * C:(f + 1) * C], win, C) for f in range(cf)]).ravel()
+    if operand == 0:
+        return np.concatenate([_pad(ifm.T[:, f * C:(f + 1) * C], win, C) for f in range(cf)]).ravel()
+    return _diag(np.concatenate([_pad(fil[f * R:(f + 1) * R, :].T, nfilt, R) for f in range(rf)]))
+
+
+def hashed_sets(seq, space, eps):
+    # group by count of valid entries (duplicates count), as prepare_hashed_buffer does
+    sets: list[set] = [set()]
+    ctr = 0
+    for x in seq:
+        if x >= 0:
+            sets[-1].add(int(x))
+            ctr += 1
+        if ctr >= eps:
+            sets.append(set())
+            ctr = 0
+    holders: list[list[int]] = [[] for _ in range(space)]
+    for sid, s in enumerate(sets):
+        for a in s:
+            holders[a].append(sid)
+    indptr = np.zeros(space + 1, np.int64)
+    indptr[1:] = np.cumsum([len(h) for h in holders])
+    ids = np.asarray([s for h in holders for s in sorted(h)], np.int64)
+    return indptr, ids, int(sum(1 for x in seq if x >= 0))
+
+
+def demand_matrices(df, R, C, ifm, fil, ofm):
+    """SCALE-Sim's three demand matrices (rows = cycles), built fold by fold."""
+    npx, win = ifm.shape
+    nfilt = fil.shape[1]
+    if df == 0:
+        Sr, Sc, T = npx, nfilt, win
+    elif df == 1:
+        Sr, Sc, T = win, nfilt, npx
+    else:
+        Sr, Sc, T = win, npx, nfilt
+    rf, cf = -(-Sr // R), -(-Sc // C)
+    I, F, O = [], [], []
+    for fc in range(cf):
+        for fr in range(rf):
+            rs, cs = slice(fr * R, fr * R + R), slice(fc * C, fc * C + C)
+            if df == 0:
+                I.append(_skew(np.concatenate([_pad(ifm.T[:, rs], T, R), np.full((C - 1, R), -1)])))
+                F.append(_skew(np.concatenate([_pad(fil[:, cs], T, C), np.full((R - 1, C), -1)])))
+                O.append(_skew(np.concatenate([np.full((T - 1, C), -1), np.flip(_pad(ofm[rs, cs], R, C), 0)])))
+            elif df == 1:
+                I.append(_skew(np.concatenate([np.full((R, R), -1), _pad(ifm[:, rs], T, R), np.full((C - 1, R), -1)])))
+                F.append(np.concatenate([np.flip(_pad(fil[rs, cs], R, C), 0), np.full((R + C + T - 2, C), -1)]))
+                O.append(_skew(np.concatenate([np.full((2 * R - 1, C), -1), _pad(ofm[:, cs], T, C)])))
+            else:
+                I.append(np.concatenate([np.flip(_pad(ifm.T[rs, cs], R, C), 0), np.full((R + C + T - 2, C), -1)]))
+                F.append(_skew(np.concatenate([np.full((R, R), -1), _pad(fil[rs, :].T, T, R), np.full((C - 1, R), -1)])))
+                O.append(_skew(np.concatenate([np.full((2 * R - 1, C), -1), _pad(ofm[cs, :].T, T, C)])))
+    return np.concatenate(I), np.concatenate(F), np.concatenate(O)
+
+
+class _UserRead:
+    def __init__(self, seq, total, bw):
+        self.total, self.bw = total, bw
+        self.act = math.ceil(total * 0.5)
+        self.pre = total - self.act
+        eps = math.ceil(total / 100)
+        self.sets = [set()]
+        ctr = 0
+        for x in seq:
+            if x >= 0:
+                self.sets[-1].add(int(x))
+                ctr += 1
+            if ctr >= eps:
+                self.sets.append(set())
+                ctr = 0
+        n = len(self.sets)
+        self.nA = min(math.ceil(self.act / eps), n)
+        self.nP = min(math.ceil(self.pre / eps), n - self.nA)
+        self.n = n
+        self.s, self.e = 0, self.nA
+        n0 = min(math.ceil(self.act / bw), math.ceil(len(seq) / bw))
+        self.acc = n0 * bw
+        self.start, self.last, self.stop = -n0, -1, -1
+
+    def hit(self, a):
+        ids = range(self.s, self.e) if self.s < self.e else list(range(self.s, self.n)) + list(range(self.e))
+        return any(a in self.sets[i] for i in ids)
+
+    def service(self, row, cycle):
+        offset = 1
+        for a in row:
+            if a < 0:
+                continue
+            while not self.hit(a):
+                self.s = (self.s + self.nP) % self.n
+                self.e = (self.s + self.nA) % self.n
+                k = math.ceil(self.pre / self.bw)
+                self.acc += k * self.bw
+                self.last += k + 1
+                self.stop = max(self.stop, self.last)
+                pot = self.last - (cycle + offset)
+                offset += pot
+                if pot > 0:
+                    offset += pot
+        return cycle + offset
+
+
+class _CalcRead:
+    def __init__(self, total):
+        self.eps = total // 100
+        self.sets: list[set] = []
+        self.cur_set: set = set()
+        self.cur, self.rs, self.re = 0, 0, 49
+        self.done, self.lps, self.lpe = False, -2, -1
+        self.first, self.seen = 0, False
+        self.acc = 0
+        self.trace: list[int] = []
+
+    def _prefetch(self, n_rows):
+        self.trace.extend(self.lps + i + 1 for i in range(n_rows))
+
+    def service(self, row, cycle):
+        if not self.seen and row.max() > -1:
+            self.first, self.seen = cycle, True
+        for a in row:
+            if a < 0:
+                continue
+            end = min(self.cur, self.re + 1)
+            if any(a in self.sets[i] for i in range(self.rs, end)) or a in self.cur_set:
+                continue
+            self.cur_set.add(int(a))
+            self.acc += 1
+            if len(self.cur_set) == self.eps:
+                self.sets.append(self.cur_set)
+                self.cur_set = set()
+                self.cur += 1
+                if self.cur == self.re + 1:
+                    if not self.done:
+                        self.lpe = self.first - 2
+                        cn = math.ceil(50 * self.eps / 10)
+                        self.lps = self.lpe - cn + 1
+                        self.done = True
+                    else:
+                        cn = max(1, self.lpe - self.lps + 1)
+                    self._prefetch(cn)
+                    self.rs += 50
+                    self.re += 50
+                    self.lps, self.lpe = self.lpe + 1, cycle
+        return cycle + 1
+
+    def finish(self):
+        last = self.cur if self.cur_set else self.cur - 1
+        if not self.done:
+            self.lpe = -2
+            cn = math.ceil((last + 1) * self.eps / 10)
+            self.lps = self.lpe - cn + 1
+        else:
+            cn = self.lpe - self.lps + 1
+        if cn >= 1:
+            self._prefetch(cn)
+        return self.trace[0], self.trace[-1]
+
+
+class _Write:
+    def __init__(self, total, bw):
+        self.total, self.bw = total, bw
+        self.act = math.ceil(total * 0.5)
+        self.drain = total - self.act
+        self.free = total
+        self.lines: list[int] = []
+        self.partial = 0
+        self.dline = 0
+        self.dend = 0
+        self.acc = 0
+        self.cycles: list[int] = []
+
+    def _commit_partial(self):
+        if self.partial:
+            self.lines.append(self.partial)
+            self.partial = 0
+
+    def _drain(self, start):
+        end = min(self.dline + math.ceil(self.drain / self.bw), len(self.lines))
+        num = end - self.dline
+        if num == 0:
+            return start
+        data = num * self.bw - (self.bw - self.lines[end - 1])
+        self.acc += data
+        self.cycles.extend(start + x for x in range(num))
+        self.free += data
+        self.dline = end
+        return start + num - 1
+
+    def service(self, row, cycle):
+        cur = cycle
+        for a in row:
+            if a < 0:
+                continue
+            self.partial += 1
+            self.free -= 1
+            if self.partial == self.bw:
+                self.lines.append(self.bw)
+                self.partial = 0
+            if cur < self.dend:
+                if self.free <= 0:
+                    cur = self.dend
+            elif self.free < self.act:
+                self._commit_partial()
+                self.dend = self._drain(cur)
+        return cur
+
+    def finish(self, cycle):
+        self._commit_partial()
+        while self.dline < len(self.lines):
+            self.dend = self._drain(cycle)
+            cycle = self.dend + 1
+
+
+def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c,
+                   user_bw, sizes, bws, *unused, **kw):
+    """Twin of ``_kernels.simulate_layer`` (same leading arguments; the CSR arguments are ignored)."""
+    tabs = (pix_base, pix_r, pix_c, win_off, win_r, win_c)
+    ifm, fil, ofm = operand_matrices(npx, win, nfilt, tabs, H, W)
+    Id, Fd, Od = demand_matrices(df, R, C, ifm, fil, ofm)
+    if user_bw:
+        rd = [_UserRead(prefetch_sequence(df, o, R, C, npx, win, nfilt, *tabs, H, W), sizes[o], bws[o]) for o in (0, 1)]
+    else:
+        rd = [_CalcRead(sizes[0]), _CalcRead(sizes[1])]
+    wr = _Write(sizes[2], bws[2] if user_bw else C)
+    stall = 0
+    outs = [[], [], []]
+    for i in range(Id.shape[0]):
+        cycle = i + stall
+        oi = rd[0].service(Id[i], cycle)
+        of_ = rd[1].service(Fd[i], cycle)
+        oo = wr.service(Od[i], cycle)
+        outs[0].append(oi)
+        outs[1].append(of_)
+        outs[2].append(oo)
+        stall += max(oi - cycle - 1, of_ - cycle - 1, oo - cycle)
+    wr.finish(outs[2][-1])
+    res = np.zeros(K.N_RESULTS, np.int64)
+    res[K.R_TOTAL] = max(outs[2])
+    res[K.R_STALL] = stall
+    res[K.R_IF_DRAM], res[K.R_FI_DRAM], res[K.R_OF_DRAM] = rd[0].acc, rd[1].acc, wr.acc
+    for o, (a, b) in enumerate(((K.R_IF_DRAM_START, K.R_IF_DRAM_STOP), (K.R_FI_DRAM_START, K.R_FI_DRAM_STOP))):
+        if user_bw:
+            res[a], res[b] = rd[o].start, rd[o].stop
+        else:
+            res[a], res[b] = rd[o].finish()
+    res[K.R_OF_DRAM_START], res[K.R_OF_DRAM_STOP] = (min(wr.cycles), max(wr.cycles)) if wr.cycles else (0, 0)
+    for mat, o, (a, b) in ((Id, 0, (K.R_IF_SRAM_START, K.R_IF_SRAM_STOP)), (Fd, 1, (K.R_FI_SRAM_START, K.R_FI_SRAM_STOP)),
+                           (Od, 2, (K.R_OF_SRAM_START, K.R_OF_SRAM_STOP))):
+        rows = np.nonzero((mat >= 0).any(axis=1))[0]
+        res[a], res[b] = outs[o][rows[0]], outs[o][rows[-1]]
+    return res
+
+
+def skip_zero_fold_cycles(df, R, C, npx, mask):
+    nf, win = mask.shape
+    if df == 0:
+        Sr, Sc, T, over = npx, nf, win, R + C - 2
+    elif df == 1:
+        Sr, Sc, T, over = win, nf, npx, 2 * R + C - 2
+    else:
+        Sr, Sc, T, over = win, npx, nf, 2 * R + C - 2
+    rf, cf = -(-Sr // R), -(-Sc // C)
+    total = skipped = steps = 0
+    for fc in range(cf):
+        for fr in range(rf):
+            if df == 0:
+                t = int(mask[fc * C:(fc + 1) * C].any(axis=0).sum())
+            elif df == 1:
+                t = T if mask[fc * C:(fc + 1) * C, fr * R:(fr + 1) * R].any() else 0
+            else:
+                t = int(mask[:, fr * R:(fr + 1) * R].any(axis=1).sum())
+            if t:
+                total += t + over
+            else:
+                skipped += 1
+            steps += t
+    return np.array([total - 1 if total else 0, rf * cf * (T + over) - 1, skipped, steps, rf * cf * T], np.int64)

@@ -1,0 +1,125 @@
+"""SCALE-Sim 3.0.0 agreement checks for ``accelsim validate`` and the tests.
+
+The references are SCALE-Sim's own report CSVs, generated once by
+``tests/data/scalesim/make_reference.py`` (SCALE-Sim 3.0.0 in its own venv) and committed with
+their cfg and topology inputs. Each case is one cfg + one topology; every layer is run through
+:func:`accelsim.hw.systolic.model.run_geometry` and compared field by field. One :class:`Check`
+per case and metric carries the sums over the layers and passes only if **every** layer matches
+exactly (utilisation percentages to 1e-9).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from accelsim.paths import DATA_ROOT
+
+REF_DIR = DATA_ROOT / "tests" / "data" / "scalesim"
+SOURCE = "SCALE-Sim 3.0.0 reports, tests/data/scalesim/reports (make_reference.py)"
+
+# (report file, column, key in run_geometry's dict)
+COMPUTE = "COMPUTE_REPORT.csv"
+DETAIL = "DETAILED_ACCESS_REPORT.csv"
+METRICS = (
+    (COMPUTE, "Total Cycles", "total_cycles"),
+    (COMPUTE, "Stall Cycles", "stall_cycles"),
+    (COMPUTE, "Total Cycles (incl. prefetch)", "total_cycles_incl_prefetch"),
+    (DETAIL, "SRAM IFMAP Reads", "ifmap_sram_reads"),
+    (DETAIL, "SRAM Filter Reads", "filter_sram_reads"),
+    (DETAIL, "SRAM OFMAP Writes", "ofmap_sram_writes"),
+    (DETAIL, "DRAM IFMAP Reads", "ifmap_dram_reads"),
+    (DETAIL, "DRAM Filter Reads", "filter_dram_reads"),
+    (DETAIL, "DRAM OFMAP Writes", "ofmap_dram_writes"),
+    (DETAIL, "SRAM IFMAP Start Cycle", "ifmap_sram_start"),
+    (DETAIL, "SRAM IFMAP Stop Cycle", "ifmap_sram_stop"),
+    (DETAIL, "SRAM Filter Start Cycle", "filter_sram_start"),
+    (DETAIL, "SRAM Filter Stop Cycle", "filter_sram_stop"),
+    (DETAIL, "SRAM OFMAP Start Cycle", "ofmap_sram_start"),
+    (DETAIL, "SRAM OFMAP Stop Cycle", "ofmap_sram_stop"),
+    (DETAIL, "DRAM IFMAP Start Cycle", "ifmap_dram_start"),
+    (DETAIL, "DRAM IFMAP Stop Cycle", "ifmap_dram_stop"),
+    (DETAIL, "DRAM Filter Start Cycle", "filter_dram_start"),
+    (DETAIL, "DRAM Filter Stop Cycle", "filter_dram_stop"),
+    (DETAIL, "DRAM OFMAP Start Cycle", "ofmap_dram_start"),
+    (DETAIL, "DRAM OFMAP Stop Cycle", "ofmap_dram_stop"),
+)
+PERCENT = (
+    (COMPUTE, "Overall Util %", "overall_util"),
+    (COMPUTE, "Mapping Efficiency %", "mapping_efficiency"),
+    (COMPUTE, "Compute Util %", "compute_utilization"),
+)
+QUICK = ("a8_os_user_tiny", "r4x12_ws_user", "r4x12_is_user_gemm", "a8_is_calc", "r12x4_os_calc_small")
+
+
+def read_report(path: Path) -> list[dict[str, str]]:
+    """A SCALE-Sim report CSV (every line ends with a trailing comma) as a list of row dicts."""
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    header = [h.strip() for h in lines[0].split(",") if h.strip()]
+    return [dict(zip(header, (c.strip() for c in line.split(",")))) for line in lines[1:]]
+
+
+def read_topology(path: Path, gemm: bool):
+    """Unit geometries of a SCALE-Sim topology CSV (conv or GEMM form), in LayerID order."""
+    from accelsim.hw.systolic.model import Geometry
+
+    out = []
+    for line in path.read_text().splitlines()[1:]:
+        if not line.strip():
+            continue
+        e = [x.strip() for x in line.split(",")[:-1]]
+        if gemm:
+            out.append((e[0], Geometry.gemm(int(e[1]), int(e[2]), int(e[3]))))
+        else:
+            out.append((e[0], Geometry.conv(int(e[1]), int(e[2]), int(e[3]), int(e[4]), int(e[5]), int(e[6]), int(e[7]))))
+    return out
+
+
+def cases() -> list[dict]:
+    """Every committed reference case: name, cfg path, topology path, gemm flag, report dir."""
+    rep = REF_DIR / "reports"
+    if not rep.is_dir():
+        return []
+    out = []
+    for d in sorted(rep.iterdir()):
+        info = dict(line.split("=", 1) for line in (d / "case.txt").read_text().split())
+        out.append({"name": d.name, "cfg": REF_DIR / info["cfg"], "topology": REF_DIR / info["topology"],
+                    "gemm": info["gemm"] == "True", "reports": d})
+    return out
+
+
+def compare_case(case: dict) -> dict[str, tuple[list[float], list[float]]]:
+    """``{column: (SCALE-Sim values per layer, accelsim values per layer)}`` for one case."""
+    from accelsim.hw.registry import load_arch
+    from accelsim.hw.systolic.model import run_geometry
+
+    cfg = load_arch(str(case["cfg"]))
+    layers = read_topology(case["topology"], case["gemm"])
+    reports = {COMPUTE: read_report(case["reports"] / COMPUTE), DETAIL: read_report(case["reports"] / DETAIL)}
+    runs = [run_geometry(cfg, g) for _, g in layers]
+    out: dict[str, tuple[list[float], list[float]]] = {}
+    for rep, col, key in METRICS:
+        out[col] = ([int(float(r[col])) for r in reports[rep]], [run[key] for run in runs])
+    for rep, col, key in PERCENT:
+        out[col] = ([float(r[col]) for r in reports[rep]], [100.0 * run[key] for run in runs])
+    return out
+
+
+def checks(quick: bool = False):
+    from accelsim.validate import Check
+
+    result = []
+    for case in cases():
+        if quick and case["name"] not in QUICK:
+            continue
+        for col, (ref, pred) in compare_case(case).items():
+            if col.endswith("%"):
+                same = len(ref) == len(pred) and all(abs(a - b) <= 1e-9 * max(1.0, abs(a)) for a, b in zip(ref, pred))
+                ref_v, pred_v = sum(ref) / len(ref), sum(pred) / len(pred)
+                item = f"{case['name']}: {col} (mean of {len(ref)} layers; every layer equal)"
+            else:
+                same = ref == pred
+                ref_v, pred_v = float(sum(ref)), float(sum(pred))
+                item = f"{case['name']}: {col} (sum of {len(ref)} layers; every layer equal)"
+            result.append(Check("systolic", item, ref_v, pred_v, unit="%" if col.endswith("%") else "",
+                                rel_tol=0.0, source=SOURCE, ok_override=same))
+    return result
