@@ -1,0 +1,160 @@
+"""GPU SIMD model configuration (``family: gpu``).
+
+One frozen :class:`GpuConfig` per device; bundled configs live in ``arch_configs/gpu/`` with a source
+for every number (``sources`` table). Units are in the field names: clocks in MHz, bandwidths in
+GB/s (1e9 bytes/s) or bytes per clock, latencies in ns or cycles, capacities in KB (1024 bytes) / MB
+(1024^2 bytes), power in W, energies in pJ. Equations: ``docs/models/gpu.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accelsim.config import param
+from accelsim.errors import SimulationError
+
+#: data types a GPU may execute; bytes per element
+DTYPE_BYTES: dict[str, float] = {
+    "fp32": 4.0, "tf32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5,
+}
+DTYPES = tuple(DTYPE_BYTES)
+DRAM_TYPES = ("ddr3", "ddr4", "lpddr2", "lpddr3", "lpddr4", "lpddr5", "gddr5", "gddr6", "hbm2", "hbm2e", "hbm3")
+
+
+@dataclass(frozen=True)
+class GpuEfficiency:
+    """Achievable fractions of the peaks, the same for every layer (docs/models/gpu.md, "Efficiency")."""
+
+    simt: float = param(0.88, gt=0, le=1, doc="sustained fraction of the SIMT FMA peak inside a GEMM main loop")
+    tensor: float = param(0.85, gt=0, le=1, doc="sustained fraction of the dense tensor-core peak")
+    sparse_tensor: float = param(0.75, gt=0, le=1, doc="sustained fraction of the 2:4 sparse tensor-core peak")
+    dram: float = param(0.85, gt=0, le=1, doc="achievable fraction of the DRAM peak for streaming")
+    single_warp_issue: float = param(1.0, gt=0, le=1,
+                                     doc="issue efficiency of a scheduler holding one warp (latency not covered)")
+    l2_reuse_fraction: float = param(0.5, gt=0, le=1, doc="fraction of L2 capacity usable to keep GEMM operands")
+
+
+@dataclass(frozen=True)
+class GpuEnergy:
+    """Energy per action (pJ); see docs/models/gpu.md, "Energy", for every value's derivation."""
+
+    simt_flop_pj: dict[str, float] = param({}, doc="pJ per SIMT FLOP by dtype, incl. instruction overhead")
+    tensor_flop_pj: dict[str, float] = param({}, doc="pJ per dense-equivalent tensor-core FLOP by dtype")
+    simt_op_pj: float = param(1.0, ge=0, unit="pJ", doc="pJ per non-FMA SIMT instruction lane-op (dequant, lookup)")
+    register_pj_per_byte: float = param(0.1, ge=0, unit="pJ/B")
+    smem_pj_per_byte: float = param(0.3, ge=0, unit="pJ/B")
+    l2_pj_per_byte: float = param(1.0, ge=0, unit="pJ/B")
+    dram_pj_per_bit: float = param(5.0, ge=0, unit="pJ/bit")
+
+
+@dataclass(frozen=True)
+class GpuConfig:
+    """A GPU: SMs, clocks, SIMT lanes and tensor cores, memory hierarchy, power, efficiencies."""
+
+    name: str
+    family: str = param("gpu", choices=("gpu",))
+    description: str = ""
+    sms: int = param(1, ge=1, doc="streaming multiprocessors")
+    clock_mhz: float = param(1000.0, gt=0, unit="MHz", doc="SM clock under load (the clock the peaks are quoted at)")
+    warp_size: int = param(32, ge=1)
+    schedulers_per_sm: int = param(4, ge=1, doc="warp schedulers (sub-partitions) per SM")
+    fp32_lanes_per_sm: int = param(64, ge=1, doc="FP32 FMA lanes per SM")
+    int32_lanes_per_sm: int = param(64, ge=1, doc="INT32 lanes per SM")
+    fp16_simt_flops_per_clk_per_sm: float = param(0.0, ge=0, doc="non-tensor FP16 FLOP/clk/SM (0 = none)")
+    tensor_flops_per_clk_per_sm: dict[str, float] = param({}, doc="dense tensor-core FLOP (ops) per clock per SM by dtype")
+    sparse_tensor_cores: bool = param(False, doc="2:4 structured-sparse tensor cores (2x math on a 2:4 operand)")
+    max_warps_per_sm: int = param(64, ge=1)
+    max_blocks_per_sm: int = param(32, ge=1)
+    registers_per_sm_kb: float = param(256.0, gt=0, unit="KB")
+    smem_per_sm_kb: float = param(96.0, gt=0, unit="KB", doc="shared memory one SM can give to resident CTAs")
+    l1_per_sm_kb: float = param(24.0, ge=0, unit="KB")
+    l1_caches_global_loads: bool = param(True, doc="global loads are cached in L1 (Volta+); Maxwell: L2 only")
+    coalesce_gathers: bool = param(True, doc="a warp's scattered loads to one sector cost one L2 request (else one per lane)")
+    l2_mb: float = param(4.0, gt=0, unit="MB")
+    l2_bytes_per_clk: float = param(1024.0, gt=0, unit="B/clk", doc="aggregate L2 bandwidth")
+    l2_multicast: int = param(1, ge=1, le=16, doc="CTAs of a cluster served by one L2 read of a shared operand tile (Hopper TMA multicast)")
+    l2_latency_cycles: float = param(200.0, gt=0, unit="cycles")
+    dram_gbs: float = param(100.0, gt=0, unit="GB/s")
+    dram_type: str = param("gddr5", choices=DRAM_TYPES)
+    dram_latency_ns: float = param(500.0, gt=0, unit="ns", doc="DRAM load latency under streaming load")
+    sector_bytes: int = param(32, ge=4, unit="B", doc="L2 / DRAM access granularity")
+    gemv_vector_bytes: int = param(4, ge=1, le=64, unit="B", doc="bytes one lane loads per GEMV load instruction")
+    loads_in_flight_per_warp: int = param(1, ge=1, le=16, doc="independent loads a streaming warp keeps in flight")
+    launch_overhead_us: float = param(3.0, ge=0, unit="us", doc="per-kernel launch and drain overhead")
+    tdp_w: float = param(250.0, gt=0, unit="W")
+    idle_w: float = param(30.0, ge=0, unit="W", doc="static (idle) power, charged for the whole latency")
+    native_dtype: str = param("fp32", choices=DTYPES, doc="data type of unquantized layers")
+    dtype: str = param("auto", choices=("auto",) + DTYPES, doc="force one data type for every layer")
+    efficiency: GpuEfficiency = param(GpuEfficiency())
+    energy: GpuEnergy = param(GpuEnergy())
+    sources: dict[str, str] = param({}, doc="citation per field")
+
+    # ---- derived -------------------------------------------------------------------------------
+    @property
+    def clock_hz(self) -> float:
+        return self.clock_mhz * 1e6
+
+    @property
+    def dram_bytes_per_s(self) -> float:
+        return self.dram_gbs * 1e9
+
+    @property
+    def dram_latency_cycles(self) -> float:
+        return self.dram_latency_ns * 1e-9 * self.clock_hz
+
+    @property
+    def supported_dtypes(self) -> tuple[str, ...]:
+        out = ["fp32"]
+        if self.fp16_simt_flops_per_clk_per_sm > 0:
+            out.append("fp16")
+        for d in self.tensor_flops_per_clk_per_sm:
+            if d not in out:
+                out.append(d)
+        return tuple(d for d in DTYPES if d in out)
+
+    def math_rate(self, dtype: str) -> tuple[float, str]:
+        """Peak (FLOP per clock per SM, unit) for ``dtype``; unit is ``tensor`` or ``simt``."""
+        if dtype in self.tensor_flops_per_clk_per_sm:
+            return float(self.tensor_flops_per_clk_per_sm[dtype]), "tensor"
+        if dtype == "fp32":
+            return 2.0 * self.fp32_lanes_per_sm, "simt"
+        if dtype == "fp16" and self.fp16_simt_flops_per_clk_per_sm > 0:
+            return float(self.fp16_simt_flops_per_clk_per_sm), "simt"
+        raise SimulationError(
+            f"gpu '{self.name}' has no {dtype} math units; supported data types: {', '.join(self.supported_dtypes)}")
+
+    def peak_flops(self, dtype: str) -> float:
+        """Dense peak FLOP/s for ``dtype``."""
+        rate, _ = self.math_rate(dtype)
+        return rate * self.sms * self.clock_hz
+
+    def validate(self) -> list[str]:
+        problems = []
+        for d, v in self.tensor_flops_per_clk_per_sm.items():
+            if d not in DTYPE_BYTES:
+                problems.append(f"tensor_flops_per_clk_per_sm.{d}: unknown data type; expected one of {', '.join(DTYPES)}")
+            elif not isinstance(v, (int, float)) or v <= 0:
+                problems.append(f"tensor_flops_per_clk_per_sm.{d} must be a number > 0; got {v!r}")
+        for table in ("simt_flop_pj", "tensor_flop_pj"):
+            for d, v in getattr(self.energy, table).items():
+                if d not in DTYPE_BYTES:
+                    problems.append(f"energy.{table}.{d}: unknown data type; expected one of {', '.join(DTYPES)}")
+                elif not isinstance(v, (int, float)) or v < 0:
+                    problems.append(f"energy.{table}.{d} must be a number >= 0; got {v!r}")
+        supported = self.supported_dtypes
+        if self.native_dtype not in supported:
+            problems.append(f"native_dtype must be one of {', '.join(supported)} for this device; got {self.native_dtype!r}")
+        if self.dtype != "auto" and self.dtype not in supported:
+            problems.append(f"dtype must be auto or one of {', '.join(supported)} for this device; got {self.dtype!r}")
+        if self.sparse_tensor_cores and not self.tensor_flops_per_clk_per_sm:
+            problems.append("sparse_tensor_cores needs tensor cores (tensor_flops_per_clk_per_sm is empty)")
+        if self.idle_w >= self.tdp_w:
+            problems.append(f"idle_w ({self.idle_w}) must be below tdp_w ({self.tdp_w})")
+        if self.warp_size * self.max_warps_per_sm > 4096:
+            problems.append(f"max_warps_per_sm * warp_size must be <= 4096; got {self.warp_size * self.max_warps_per_sm}")
+        for d in supported:
+            unit = "tensor" if d in self.tensor_flops_per_clk_per_sm else "simt"
+            table = self.energy.tensor_flop_pj if unit == "tensor" else self.energy.simt_flop_pj
+            if table and d not in table:
+                problems.append(f"energy.{unit}_flop_pj has no entry for {d}")
+        return problems
