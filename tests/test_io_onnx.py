@@ -1,0 +1,366 @@
+"""ONNX importer on models built with onnx.helper: one small graph per op family, plus every bad path."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from accelsim.errors import UnsupportedLayerError, WorkloadError  # noqa: E402
+from accelsim.workload.io_onnx import CONVERTERS, load_onnx  # noqa: E402
+
+RNG = np.random.default_rng(0)
+FLOAT = TensorProto.FLOAT
+
+
+def _init(name, array):
+    return numpy_helper.from_array(np.asarray(array), name)
+
+
+def _rand(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def _model(nodes, inputs, outputs, inits=(), opset=17, path=None):
+    """inputs / outputs: list of (name, shape, dtype); shape entries may be strings (symbolic)."""
+    graph = helper.make_graph(
+        nodes, "test",
+        [helper.make_tensor_value_info(n, t, s) for n, s, t in inputs],
+        [helper.make_tensor_value_info(n, t, s) for n, s, t in outputs],
+        initializer=list(inits),
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    if path is not None:
+        onnx.save(model, str(path))
+        return path
+    return model
+
+
+def _const(name, value):
+    return helper.make_node("Constant", [], [name], name=name, value=numpy_helper.from_array(np.asarray(value), name))
+
+
+def test_cnn_ops_and_batchnorm_folding(tmp_path):
+    w1, b1 = _rand(8, 3, 3, 3), _rand(8)
+    scale, shift, mean, var = _rand(8), _rand(8), _rand(8), np.abs(_rand(8)) + 0.5
+    wfc, bfc = _rand(10, 8), _rand(10)
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1], strides=[2, 2]),
+        helper.make_node("BatchNormalization", ["c1", "s", "sh", "m", "v"], ["bn"], name="bn1", epsilon=1e-3),
+        helper.make_node("Relu", ["bn"], ["r"], name="relu1"),
+        helper.make_node("MaxPool", ["r"], ["p"], name="pool1", kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1),
+        helper.make_node("GlobalAveragePool", ["p"], ["g"], name="gap"),
+        helper.make_node("Flatten", ["g"], ["f"], name="flat", axis=1),
+        helper.make_node("Gemm", ["f", "wfc", "bfc"], ["y0"], name="fc", transB=1, alpha=0.5, beta=2.0),
+        helper.make_node("Softmax", ["y0"], ["y"], name="prob", axis=1),
+    ]
+    inits = [_init("w1", w1), _init("b1", b1), _init("s", scale), _init("sh", shift), _init("m", mean),
+             _init("v", var), _init("wfc", wfc), _init("bfc", bfc)]
+    path = _model(nodes, [("x", ["batch", 3, 32, 30], FLOAT)], [("y", ["batch", 10], FLOAT)], inits, path=tmp_path / "cnn.onnx")
+    graph = load_onnx(path)
+    assert graph.name == "cnn"
+    assert [(layer.name, layer.op) for layer in graph.layers] == [
+        ("x", "input"), ("conv1", "conv2d"), ("relu1", "activation"), ("pool1", "pool"), ("gap", "pool"),
+        ("flat", "flatten"), ("fc", "linear"), ("prob", "softmax")]
+    conv = graph.layer("conv1")
+    assert conv.output_shape == (8, 16, 15) and conv.padding == (1, 1) and conv.stride == (2, 2) and conv.bias
+    assert conv.gemm(1).as_tuple() == (16 * 15, 8, 27, 1)
+    assert graph.layer("pool1").output_shape == (8, 8, 7)
+    assert graph.layer("fc").gemm(1).as_tuple() == (1, 10, 8, 1)
+    assert graph.layer("prob").axis == -1
+    s = scale / np.sqrt(var + 1e-3)
+    np.testing.assert_allclose(graph.weights["conv1"], w1 * s[:, None, None, None], rtol=1e-5)
+    np.testing.assert_allclose(graph.biases["conv1"], (b1 - mean) * s + shift, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(graph.weights["fc"], 0.5 * wfc, rtol=1e-6)
+    np.testing.assert_allclose(graph.biases["fc"], 2.0 * bfc, rtol=1e-6)
+    assert graph.metadata["onnx"]["folded_batchnorm"] == ["bn1"]
+    assert graph.metadata["onnx"]["batch"] == 1
+
+
+def test_batchnorm_not_folded_when_conv_output_is_shared():
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+        helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["bn"], name="bn"),
+        helper.make_node("Add", ["bn", "c"], ["y"], name="res"),
+    ]
+    inits = [_init("w", _rand(4, 4, 1, 1))] + [_init(n, np.ones(4, np.float32)) for n in "sbmv"]
+    graph = load_onnx(_model(nodes, [("x", [1, 4, 5, 5], FLOAT)], [("y", [1, 4, 5, 5], FLOAT)], inits))
+    assert graph.layer("bn").op == "batchnorm" and not graph.layer("conv").bias
+    assert graph.layer("res").op == "eltwise" and graph.inputs_of("res") == ["bn", "conv"]
+
+
+def test_matmul_linear_bias_fold_and_activation_matmul():
+    w, b = _rand(16, 24), _rand(24)
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["mm"], name="/proj/MatMul"),
+        helper.make_node("Add", ["b", "mm"], ["lin"], name="/proj/Add"),
+        helper.make_node("Transpose", ["lin"], ["t"], name="/T", perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["lin", "t"], ["scores"], name="/scores/MatMul"),
+    ]
+    graph = load_onnx(_model(nodes, [("x", [1, 6, 16], FLOAT)], [("scores", [1, 6, 6], FLOAT)],
+                             [_init("w", w), _init("b", b)]))
+    proj = graph.layer("proj")
+    assert proj.op == "linear" and proj.bias and proj.gemm(1).as_tuple() == (6, 24, 16, 1)
+    np.testing.assert_array_equal(graph.weights["proj"], w.T)
+    np.testing.assert_array_equal(graph.biases["proj"], b)
+    scores = graph.layer("scores")
+    assert scores.op == "matmul" and scores.gemm(1).as_tuple() == (6, 6, 24, 1)
+    assert graph.inputs_of("scores") == ["proj", "T"]
+    assert "proj/Add" not in graph
+
+
+@pytest.mark.parametrize("node,func", [
+    (helper.make_node("Clip", ["x", "lo", "hi"], ["y"], name="a"), "relu6"),
+    (helper.make_node("Clip", ["x", "lo"], ["y"], name="a"), "relu"),
+    (helper.make_node("Clip", ["x", "hi", "hi"], ["y"], name="a"), "clip"),
+    (helper.make_node("Sigmoid", ["x"], ["y"], name="a"), "sigmoid"),
+    (helper.make_node("Tanh", ["x"], ["y"], name="a"), "tanh"),
+    (helper.make_node("Relu", ["x"], ["y"], name="a"), "relu"),
+    (helper.make_node("Gelu", ["x"], ["y"], name="a"), "gelu"),
+])
+def test_activations(node, func):
+    inits = [_init("lo", np.float32(0)), _init("hi", np.float32(6))]
+    graph = load_onnx(_model([node], [("x", [1, 7], FLOAT)], [("y", [1, 7], FLOAT)], inits, opset=20))
+    assert graph.layer("a").op == "activation" and graph.layer("a").func == func
+    assert graph.layer("a").output_shape == (7,)
+
+
+@pytest.mark.parametrize("pre_half", [False, True])
+def test_erf_gelu_pattern_is_fused(pre_half):
+    nodes = [_const("sqrt2", np.float32(math.sqrt(2))), _const("one", np.float32(1.0)), _const("half", np.float32(0.5)),
+             helper.make_node("Div", ["x", "sqrt2"], ["d"], name="/act/Div"),
+             helper.make_node("Erf", ["d"], ["e"], name="/act/Erf"),
+             helper.make_node("Add", ["e", "one"], ["a"], name="/act/Add")]
+    if pre_half:  # x * 0.5 computed first, then multiplied by (1 + erf)
+        nodes += [helper.make_node("Mul", ["x", "half"], ["xh"], name="/act/Mul_0"),
+                  helper.make_node("Mul", ["xh", "a"], ["y"], name="/act/Mul")]
+    else:  # torch's order: (x * (1 + erf)) * 0.5
+        nodes += [helper.make_node("Mul", ["x", "a"], ["m"], name="/act/Mul"),
+                  helper.make_node("Mul", ["m", "half"], ["y"], name="/act/Mul_1")]
+    graph = load_onnx(_model(nodes, [("x", [1, 4, 8], FLOAT)], [("y", [1, 4, 8], FLOAT)]))
+    layers = graph.compute_layers()
+    assert [(layer.name, layer.op, getattr(layer, "func", None)) for layer in layers] == [("act", "activation", "gelu")]
+
+
+def test_erf_without_gelu_shape_is_unsupported():
+    nodes = [helper.make_node("Erf", ["x"], ["y"], name="erf")]
+    with pytest.raises(UnsupportedLayerError, match="node 'erf' has unsupported op type 'Erf'"):
+        load_onnx(_model(nodes, [("x", [1, 4], FLOAT)], [("y", [1, 4], FLOAT)]))
+
+
+def test_pooling_padding_and_asymmetric_error():
+    nodes = [helper.make_node("AveragePool", ["x"], ["y"], name="ap", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])]
+    graph = load_onnx(_model(nodes, [("x", [1, 2, 9, 9], FLOAT)], [("y", [1, 2, 5, 5], FLOAT)]))
+    pool = graph.layer("ap")
+    assert pool.kind == "avg" and pool.padding == (1, 1) and pool.output_shape == (2, 5, 5)
+    nodes = [helper.make_node("MaxPool", ["x"], ["y"], name="mp", kernel_shape=[2, 2], pads=[0, 0, 1, 1])]
+    with pytest.raises(WorkloadError, match="node 'mp' \\(MaxPool\\): asymmetric padding"):
+        load_onnx(_model(nodes, [("x", [1, 2, 9, 9], FLOAT)], [("y", [1, 2, 9, 9], FLOAT)]))
+
+
+def test_conv_auto_pad_same_and_groups():
+    w = _rand(6, 1, 3, 3)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="dw", auto_pad="SAME_UPPER", group=6)]
+    graph = load_onnx(_model(nodes, [("x", [1, 6, 10, 10], FLOAT)], [("y", [1, 6, 10, 10], FLOAT)], [_init("w", w)]))
+    dw = graph.layer("dw")
+    assert dw.is_depthwise and dw.padding == (1, 1) and dw.gemm(1).as_tuple() == (100, 1, 9, 6)
+
+
+def test_shape_chain_reshape_transpose_concat_eltwise():
+    """torch's Shape -> Gather -> Unsqueeze -> Concat reshape target is folded to a constant."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shp"], name="shape"),
+        _const("i0", np.int64(0)), _const("ax0", np.array([0], np.int64)), _const("rest", np.array([4, -1], np.int64)),
+        helper.make_node("Gather", ["shp", "i0"], ["n"], name="gather", axis=0),
+        helper.make_node("Unsqueeze", ["n", "ax0"], ["n1"], name="unsq"),
+        helper.make_node("Concat", ["n1", "rest"], ["target"], name="cat_shape", axis=0),
+        helper.make_node("Reshape", ["x", "target"], ["r"], name="reshape"),
+        helper.make_node("Transpose", ["r"], ["t"], name="transpose", perm=[0, 2, 1]),
+        helper.make_node("Mul", ["t", "t"], ["sq"], name="square"),
+        helper.make_node("Concat", ["t", "sq"], ["y"], name="concat", axis=-1),
+    ]
+    graph = load_onnx(_model(nodes, [("x", ["N", 2, 2, 6], FLOAT)], [("y", ["N", 6, 8], FLOAT)]))
+    assert [layer.op for layer in graph.compute_layers()] == ["reshape", "transpose", "eltwise", "concat"]
+    assert graph.layer("reshape").output_shape == (4, 6)
+    assert graph.layer("transpose").perm == (1, 0)
+    assert graph.layer("concat").axis == 1 and graph.layer("concat").output_shape == (6, 8)
+
+
+def test_layernorm_embedding_and_constant_scaling():
+    table = _rand(50, 12)
+    nodes = [
+        helper.make_node("Gather", ["table", "ids"], ["emb"], name="embed"),
+        helper.make_node("Add", ["emb", "pos"], ["h"], name="add_pos"),
+        helper.make_node("LayerNormalization", ["h", "g", "b"], ["y"], name="ln", axis=-1),
+    ]
+    inits = [_init("table", table), _init("pos", _rand(1, 9, 12)), _init("g", np.ones(12, np.float32)),
+             _init("b", np.zeros(12, np.float32))]
+    graph = load_onnx(_model(nodes, [("ids", [1, 9], TensorProto.INT64)], [("y", [1, 9, 12], FLOAT)], inits))
+    emb = graph.layer("embed")
+    assert emb.op == "embedding" and emb.num_embeddings == 50 and emb.output_shape == (9, 12)
+    np.testing.assert_array_equal(graph.weights["embed"], table)
+    assert graph.layer("add_pos").op == "identity"  # element-wise with a constant: no MACs
+    assert graph.layer("ln").op == "layernorm" and graph.layer("ln").output_shape == (9, 12)
+
+
+def _lstm_model(direction="forward", with_bias=True, seq=5, hidden=3, inp=4):
+    dirs = 2 if direction == "bidirectional" else 1
+    w, r = _rand(dirs, 4 * hidden, inp), _rand(dirs, 4 * hidden, hidden)
+    b = _rand(dirs, 8 * hidden)
+    inputs = ["x", "W", "R"] + (["B"] if with_bias else [])
+    nodes = [helper.make_node("LSTM", inputs, ["Y", "Y_h"], name="lstm", hidden_size=hidden, direction=direction)]
+    inits = [_init("W", w), _init("R", r)] + ([_init("B", b)] if with_bias else [])
+    model = _model(nodes, [("x", [seq, "batch", inp], FLOAT)],
+                   [("Y", [seq, dirs, "batch", hidden], FLOAT), ("Y_h", [dirs, "batch", hidden], FLOAT)], inits)
+    return model, w, r, b
+
+
+def test_lstm_gate_order_and_bias_column():
+    model, w, r, b = _lstm_model()
+    graph = load_onnx(model)
+    cell = graph.layer("lstm")
+    assert cell.op == "lstm" and cell.input_shape == (5, 1, 4) and cell.gemm(1).as_tuple() == (5, 12, 8, 1)
+    weight = graph.weights["lstm"]
+    h = 3
+    # ONNX gates i, o, f, c -> PyTorch i, f, g(c), o
+    for torch_gate, onnx_gate in enumerate([0, 2, 3, 1]):
+        rows = slice(torch_gate * h, (torch_gate + 1) * h)
+        onnx_rows = slice(onnx_gate * h, (onnx_gate + 1) * h)
+        np.testing.assert_array_equal(weight[rows, :4], w[0, onnx_rows])
+        np.testing.assert_array_equal(weight[rows, 4:7], r[0, onnx_rows])
+        np.testing.assert_allclose(weight[rows, 7], b[0, onnx_rows] + b[0, 12:][onnx_rows], rtol=1e-6)
+    assert graph.layer("lstm/y0").output_shape == (5, 1, 1, 3)
+
+
+def test_bidirectional_lstm_without_bias():
+    model, *_ = _lstm_model("bidirectional", with_bias=False)
+    graph = load_onnx(model)
+    assert graph.layer("lstm").gemm(1).as_tuple() == (5, 12, 7, 1)
+    assert graph.layer("lstm/reverse").op == "lstm"
+    assert graph.layer("lstm/y").output_shape == (5, 2, 1, 3)
+    assert graph.layer("lstm/h").output_shape == (2, 1, 3)
+
+
+def test_registry_covers_issue_ops():
+    for op in ["Conv", "Gemm", "MatMul", "Relu", "Clip", "Sigmoid", "Tanh", "Gelu", "MaxPool", "AveragePool",
+               "GlobalAveragePool", "Add", "Mul", "Concat", "Flatten", "Reshape", "Transpose", "BatchNormalization",
+               "Softmax", "LayerNormalization", "Gather", "LSTM", "Identity", "Dropout", "Shape"]:
+        assert op in CONVERTERS, op
+
+
+# --- unsupported ops and bad inputs --------------------------------------------------------------------
+
+def _unsupported_model(op="Celu"):
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+             helper.make_node(op, ["r"], ["c"], name="weird"),
+             helper.make_node("MatMul", ["c", "w"], ["y"], name="fc")]
+    return _model(nodes, [("x", [1, 8], FLOAT)], [("y", [1, 4], FLOAT)], [_init("w", _rand(8, 4))])
+
+
+def test_unknown_op_raises_naming_node_and_op():
+    with pytest.raises(UnsupportedLayerError) as info:
+        load_onnx(_unsupported_model())
+    assert info.value.node == "weird" and info.value.op_type == "Celu"
+    assert "node 'weird' has unsupported op type 'Celu'" in str(info.value)
+
+
+def test_unknown_op_skipped_with_warning():
+    with pytest.warns(UserWarning, match="skipping node 'weird' with unsupported op type 'Celu'"):
+        graph = load_onnx(_unsupported_model(), skip_unsupported=True)
+    assert graph.inputs_of("fc") == ["relu"]
+    assert graph.layer("fc").gemm(1).as_tuple() == (1, 4, 8, 1)
+    assert graph.metadata["onnx"]["skipped"] == ["weird"]
+
+
+def test_skipped_op_that_changes_shape_is_reshaped():
+    nodes = [helper.make_node("SpaceToDepth", ["x"], ["s"], name="s2d", blocksize=2),
+             helper.make_node("Relu", ["s"], ["y"], name="relu")]
+    model = _model(nodes, [("x", [1, 2, 4, 4], FLOAT)], [("y", [1, 8, 2, 2], FLOAT)])
+    with pytest.warns(UserWarning, match="SpaceToDepth"):
+        graph = load_onnx(model, skip_unsupported=True)
+    assert graph.layer("relu").output_shape == (8, 2, 2)
+
+
+def test_nan_initializer(tmp_path):
+    w = _rand(8, 4)
+    w[3, 1] = np.nan
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["y"], name="fc")]
+    path = _model(nodes, [("x", [1, 8], FLOAT)], [("y", [1, 4], FLOAT)], [_init("w", w)], path=tmp_path / "nan.onnx")
+    with pytest.raises(WorkloadError, match="nan.onnx: initializer 'w' contains NaN"):
+        load_onnx(path)
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(WorkloadError, match="file not found"):
+        load_onnx(tmp_path / "missing.onnx")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x07this is not a protobuf\xff\xff\xff")
+    with pytest.raises(WorkloadError, match="bad.onnx: not a valid ONNX model"):
+        load_onnx(bad)
+    empty = _model([], [("x", [1, 8], FLOAT)], [("x", [1, 8], FLOAT)], path=tmp_path / "empty.onnx")
+    with pytest.raises(WorkloadError, match="has no nodes"):
+        load_onnx(empty)
+
+
+def test_symbolic_dims_need_input_shapes():
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["y"], name="fc")]
+    model = _model(nodes, [("x", ["batch", "seq", 8], FLOAT)], [("y", ["batch", "seq", 4], FLOAT)], [_init("w", _rand(8, 4))])
+    with pytest.raises(WorkloadError, match="input 'x' dimension 1 is symbolic \\('seq'\\); pass input_shapes"):
+        load_onnx(model)
+    graph = load_onnx(model, input_shapes={"x": [7, 8]})
+    assert graph.layer("fc").gemm(1).as_tuple() == (7, 4, 8, 1)
+    with pytest.raises(WorkloadError, match="unknown graph input"):
+        load_onnx(model, input_shapes={"nope": [7, 8]})
+    with pytest.raises(WorkloadError, match="positive ints"):
+        load_onnx(model, input_shapes={"x": [0, 8]})
+
+
+@pytest.mark.parametrize("nodes,message", [
+    ([helper.make_node("Relu", ["nowhere"], ["y"], name="r")], "node 'r' \\(Relu\\): reads tensor 'nowhere'"),
+    ([helper.make_node("Conv", ["x", "x"], ["y"], name="c")], "node 'c' \\(Conv\\): the weight must be a constant"),
+    ([helper.make_node("Reshape", ["x", "t"], ["y"], name="rs")], "cannot reshape"),
+    ([helper.make_node("Transpose", ["x"], ["y"], name="tp", perm=[1, 0, 2, 3])], "moves the batch axis|batch"),
+    ([helper.make_node("Softmax", ["x"], ["y"], name="sm", axis=0)], "batch axis"),
+    ([helper.make_node("Conv", ["x", "w3"], ["y"], name="c")], "does not match 4 input channels"),
+])
+def test_bad_graphs(nodes, message):
+    inits = [_init("t", np.array([5, -1], np.int64)), _init("w3", _rand(2, 3, 1, 1))]
+    model = _model(nodes, [("x", [2, 4, 3, 3], FLOAT)], [("y", [2, 4, 3, 3], FLOAT)], inits)
+    with pytest.raises(WorkloadError, match=message):
+        load_onnx(model)
+
+
+def test_zero_dimension_input_is_rejected():
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="r")]
+    model = _model(nodes, [("x", [1, 0, 3], FLOAT)], [("y", [1, 0, 3], FLOAT)])
+    with pytest.raises(WorkloadError, match="input 'x' dimension 1 is 0; expected a positive size"):
+        load_onnx(model)
+
+
+def test_cli_bad_onnx_files(tmp_path, run_cli):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"garbage")
+    unsupported = tmp_path / "unsupported.onnx"
+    onnx.save(_unsupported_model(), str(unsupported))
+    w = _rand(8, 4)
+    w[0, 0] = np.inf
+    nan = _model([helper.make_node("MatMul", ["x", "w"], ["y"], name="fc")], [("x", [1, 8], FLOAT)],
+                 [("y", [1, 4], FLOAT)], [_init("w", w)], path=tmp_path / "inf.onnx")
+    for path, needle in [(bad, "not a valid ONNX model"), (tmp_path / "missing.onnx", "file not found"),
+                         (unsupported, "unsupported op type 'Celu'"), (nan, "NaN or infinite")]:
+        code, out, err = run_cli("stats", "--workload", path)
+        assert code == 2, err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and needle in err
+
+
+def test_cli_stats_on_onnx(tmp_path, run_cli):
+    path = _model([helper.make_node("MatMul", ["x", "w"], ["y"], name="fc")], [("x", [1, 8], FLOAT)],
+                  [("y", [1, 4], FLOAT)], [_init("w", _rand(8, 4))], path=tmp_path / "fc.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        code, out, err = run_cli("stats", "--workload", path, "--format", "json")
+    assert code == 0, err
+    assert '"macs": 32' in out

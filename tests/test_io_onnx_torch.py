@@ -1,0 +1,209 @@
+"""torch.onnx exports (TorchScript exporter) of zoo networks and a transformer block, read back by io_onnx."""
+
+import io
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+from torch import nn  # noqa: E402
+
+from accelsim.workload.io_onnx import load_onnx  # noqa: E402
+from accelsim.workload.layers import Conv2d, Linear  # noqa: E402
+from accelsim.workload.zoo import load_workload  # noqa: E402
+
+
+def _export(module, *args, opset=17):
+    buffer = io.BytesIO()
+    module.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, args, buffer, dynamo=False, opset_version=opset, input_names=["x"])
+    return onnx.load_from_string(buffer.getvalue())
+
+
+# --- mirrors of zoo entries (torchvision / Caffe definitions, written here since torchvision is absent) ---
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+class ResNet18(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        chans = [64, 128, 256, 512]
+        cin = 64
+        for i, c in enumerate(chans):
+            stride = 1 if i == 0 else 2
+            setattr(self, f"layer{i + 1}", nn.Sequential(BasicBlock(cin, c, stride), BasicBlock(c, c, 1)))
+            cin = c
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(512, 1000)
+
+    def forward(self, x):
+        x = self.maxpool(torch.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+class CaffeAlexNet(nn.Module):
+    """BVLC AlexNet: grouped conv2/4/5, LRN omitted (identity in the zoo), ceil-mode pooling."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 96, 11, 4)
+        self.conv2 = nn.Conv2d(96, 256, 5, padding=2, groups=2)
+        self.conv3 = nn.Conv2d(256, 384, 3, padding=1)
+        self.conv4 = nn.Conv2d(384, 384, 3, padding=1, groups=2)
+        self.conv5 = nn.Conv2d(384, 256, 3, padding=1, groups=2)
+        self.pool = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.fc6 = nn.Linear(9216, 4096)
+        self.fc7 = nn.Linear(4096, 4096)
+        self.fc8 = nn.Linear(4096, 1000)
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x):
+        x = self.pool(torch.relu(self.conv1(x)))
+        x = self.pool(torch.relu(self.conv2(x)))
+        x = torch.relu(self.conv4(torch.relu(self.conv3(x))))
+        x = self.pool(torch.relu(self.conv5(x)))
+        x = torch.flatten(x, 1)
+        x = self.drop(torch.relu(self.fc6(x)))
+        x = self.drop(torch.relu(self.fc7(x)))
+        return torch.softmax(self.fc8(x), dim=1)
+
+
+def _gemm_layers(graph):
+    return {layer.name: layer for layer in graph.compute_layers() if isinstance(layer, (Conv2d, Linear))}
+
+
+def _assert_same_gemms(zoo, imported, rename=lambda name: name):
+    zoo_layers = _gemm_layers(zoo)
+    got = {rename(name): layer for name, layer in _gemm_layers(imported).items()}
+    assert sorted(got) == sorted(zoo_layers)
+    for name, layer in zoo_layers.items():
+        assert got[name].gemm(1).as_tuple() == layer.gemm(1).as_tuple(), name
+        assert got[name].macs == layer.macs, name
+        assert got[name].weight_matrix_shape == layer.weight_matrix_shape, name
+    assert sum(layer.macs for layer in got.values()) == sum(layer.macs for layer in zoo_layers.values())
+
+
+def test_resnet18_export_matches_zoo():
+    torch.manual_seed(0)
+    model = _export(ResNet18(), torch.randn(1, 3, 224, 224))
+    graph = load_onnx(model)
+    _assert_same_gemms(load_workload("resnet18"), graph, rename=lambda n: n.replace("downsample.0", "downsample"))
+    # the exporter folds every BatchNorm into its conv; weights come along in (out, in, kh, kw) layout
+    assert not [layer for layer in graph.layers if layer.op == "batchnorm"]
+    assert graph.weights["layer2.0.conv1"].shape == (128, 64, 3, 3)
+    assert graph.layer("fc").input_shape == (512,)
+    pools = [layer for layer in graph.layers if layer.op == "pool"]
+    assert [p.global_pool for p in pools] == [False, True]
+
+
+@pytest.mark.slow  # exporting 61M parameters takes ~10 s on a small machine
+def test_alexnet_export_matches_zoo():
+    torch.manual_seed(0)
+    net = CaffeAlexNet()
+    graph = load_onnx(_export(net, torch.randn(1, 3, 227, 227)))
+    _assert_same_gemms(load_workload("alexnet"), graph)
+    assert graph.layer("conv2").groups == 2
+    np.testing.assert_array_equal(graph.weights["fc6"], net.fc6.weight.detach().numpy())
+    np.testing.assert_array_equal(graph.biases["conv4"], net.conv4.bias.detach().numpy())
+
+
+def test_small_cnn_batchnorm_folded_by_exporter_numerics():
+    torch.manual_seed(1)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.AvgPool2d(2),
+                        nn.Conv2d(4, 4, 3, padding=1, groups=2), nn.Flatten(), nn.Linear(4 * 4 * 4, 5))
+    net[1].running_mean.uniform_(-1, 1)
+    net[1].running_var.uniform_(0.5, 2)
+    graph = load_onnx(_export(net, torch.randn(1, 3, 8, 8)))
+    conv = graph.layer("0")
+    assert conv.bias and conv.gemm(1).as_tuple() == (64, 4, 27, 1)
+    assert graph.layer("4").gemm(1).as_tuple() == (16, 2, 18, 2)
+    assert graph.layer("6").gemm(1).as_tuple() == (1, 5, 64, 1)
+    bn = net[1]
+    s = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach().numpy()
+    np.testing.assert_allclose(graph.weights["0"], net[0].weight.detach().numpy() * s[:, None, None, None], rtol=1e-5)
+    x = torch.randn(1, 3, 8, 8)
+    # the imported conv weight and bias reproduce conv+bn
+    ref = net[1](net[0](x)).detach().numpy()
+    out = torch.nn.functional.conv2d(x, torch.from_numpy(graph.weights["0"]), torch.from_numpy(graph.biases["0"]), padding=1)
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-4, atol=1e-5)
+
+
+class Block(nn.Module):
+    """A pre-built transformer encoder block (batch first), as BERT's."""
+
+    def __init__(self, d=32, heads=4, ff=64):
+        super().__init__()
+        self.heads = heads
+        self.query, self.key, self.value = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
+        self.attn_out = nn.Linear(d, d)
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.ff1, self.ff2 = nn.Linear(d, ff), nn.Linear(ff, d)
+        self.act = nn.GELU()
+
+    def forward(self, x):
+        b, s, d = x.shape
+        h = self.heads
+
+        def split(t):
+            return t.view(b, s, h, d // h).transpose(1, 2)
+
+        q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
+        scores = torch.softmax(q @ k.transpose(-2, -1) / (d // h) ** 0.5, dim=-1)
+        ctx = (scores @ v).transpose(1, 2).reshape(b, s, d)
+        x = self.ln1(x + self.attn_out(ctx))
+        return self.ln2(x + self.ff2(self.act(self.ff1(x))))
+
+
+def test_transformer_block_export():
+    torch.manual_seed(2)
+    block = Block()
+    graph = load_onnx(_export(block, torch.randn(1, 16, 32)))
+    gemms = {layer.name: layer.gemm(1).as_tuple() for layer in graph.compute_layers() if layer.gemm(1) is not None}
+    assert gemms["query"] == gemms["key"] == gemms["value"] == gemms["attn_out"] == (16, 32, 32, 1)
+    assert gemms["ff1"] == (16, 64, 32, 1) and gemms["ff2"] == (16, 32, 64, 1)
+    matmuls = [layer for layer in graph.compute_layers() if layer.op == "matmul"]
+    assert [m.gemm(1).as_tuple() for m in matmuls] == [(16, 16, 8, 4), (16, 8, 16, 4)]
+    assert [layer.func for layer in graph.layers if layer.op == "activation"] == ["gelu"]
+    assert [layer.op for layer in graph.layers].count("layernorm") == 2
+    assert [layer.op for layer in graph.layers].count("softmax") == 1
+    for name in ("query", "ff1"):
+        np.testing.assert_array_equal(graph.weights[name], getattr(block, name).weight.detach().numpy())
+        np.testing.assert_array_equal(graph.biases[name], getattr(block, name).bias.detach().numpy())
+    # same MACs as the equivalent BERT layer list, per token
+    expected = 16 * (4 * 32 * 32 + 2 * 32 * 64) + 2 * 4 * 16 * 16 * 8
+    assert graph.total_macs == expected
+
+
+def test_lstm_export_batch_first():
+    torch.manual_seed(3)
+    net = nn.LSTM(10, 20, batch_first=True)
+    graph = load_onnx(_export(net, torch.randn(1, 7, 10)))
+    (cell,) = [layer for layer in graph.layers if layer.op == "lstm"]
+    assert cell.gemm(1).as_tuple() == (7, 80, 31, 1)
+    weight = graph.weights[cell.name]
+    np.testing.assert_allclose(weight[:, :10], net.weight_ih_l0.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(weight[:, 10:30], net.weight_hh_l0.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(weight[:, 30], (net.bias_ih_l0 + net.bias_hh_l0).detach().numpy(), rtol=1e-5)
