@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 CHECK_MODULES = (
     "accelsim.workload.validation",
     "accelsim.compress.validation",
+    "accelsim.energy.validation",
     "accelsim.hw.systolic.validation",
     "accelsim.hw.eie.validation",
     "accelsim.hw.gpu.validation",

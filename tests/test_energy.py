@@ -137,6 +137,12 @@ def test_validation_checks_pass():
     assert not bad, bad
 
 
+def test_energy_checks_are_registered():
+    from accelsim.validate import CHECK_MODULES
+
+    assert "accelsim.energy.validation" in CHECK_MODULES
+
+
 def test_dram_sources(t45):
     assert t45.dram_energy_pj_per_bit("lpddr2") == pytest.approx(640 / 32)
     assert t45.dram_energy_pj_per_bit("HBM2") == pytest.approx(3.97)
