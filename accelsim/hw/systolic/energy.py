@@ -3,8 +3,9 @@
 Actions (component, action, variant):
 
 * ``("pe", "mac", <dtype>)`` - MACs performed at the executed operand width (``int8``, ``int4``, ...);
-* ``("pe", "mac_gated", <dtype>)`` - MACs whose weight is zero, clock-gated: only the operand
-  register of the multiplier input toggles (priced as one operand-register read);
+* ``("pe", "mac_gated", <dtype>)`` - MACs whose weight is zero, clock-gated: multiplier and adder
+  do not toggle (0 pJ); the operands still march through the array and are counted as ``pe_reg``
+  and ``pe_link`` actions like every issued slot;
 * ``("pe_reg", "write", "<b>b")`` - operand registers written as operands march through the array
   (two per issued MAC slot: the moving operand and the stationary/forwarded one);
 * ``("acc_reg", "write", "<a>b")`` - partial-sum register updates (one per issued slot);
@@ -47,7 +48,7 @@ def build_ert(config):
             mac = mac * (w / 4) ** 2  # below the table's int4: multiplier energy ~ bits^2 (§5)
         v = mac_variant(config, w)
         ert[("pe", "mac", v)] = (mac, "compute")
-        ert[("pe", "mac_gated", v)] = (tech.register_energy_pj(w, "read"), "compute")
+        ert[("pe", "mac_gated", v)] = (0.0, "compute")  # gated: multiplier/adder idle; operand moves counted below
         ert[("pe_reg", "write", f"{w}b")] = (tech.register_energy_pj(w, "write"), "register")
         ert[("pe_link", "transfer", f"{w}b")] = (w * tech.wire_energy_pj_per_bit_mm() * pe.pitch_um / 1000.0, "noc")
     ert[("acc_reg", "write", f"{pe.accumulator_bits}b")] = (tech.register_energy_pj(pe.accumulator_bits, "write"), "register")

@@ -1,0 +1,368 @@
+"""Systolic model: config and .cfg reading, bad input, kernels vs twins, compression, energy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from accelsim.compress.compressed import CompressedLayer
+from accelsim.errors import ConfigError
+from accelsim.hw.registry import build_model, load_arch
+from accelsim.hw.systolic import _kernels as K
+from accelsim.hw.systolic import _reference as Rf
+from accelsim.hw.systolic.model import Geometry, closed_form, run_geometry
+from accelsim.workload.layers import Conv2d, Linear, MatMul, Pool2d
+
+BUNDLED = ["tpu-v1", "scalesim-32x32-os", "scalesim-google", "scalesim-eyeriss", "edge-32x32", "edge-32x32-2of4",
+           "edge-32x32-skip"]
+
+CFG = """[general]
+run_name = t
+[architecture_presets]
+ArrayHeight: {rows}
+ArrayWidth: 8
+IfmapSramSzkB: {kb}
+FilterSramSzkB: 8
+OfmapSramSzkB: 8
+IfmapOffset: 0
+FilterOffset: 10000000
+OfmapOffset: 20000000
+Bandwidth : 10
+Dataflow : {df}
+ReadRequestBuffer: 32
+WriteRequestBuffer: 32
+[layout]
+IfmapCustomLayout: False
+IfmapSRAMBankBandwidth: 10
+IfmapSRAMBankNum: 1
+IfmapSRAMBankPort: 2
+FilterCustomLayout: False
+FilterSRAMBankBandwidth: 10
+FilterSRAMBankNum: 1
+FilterSRAMBankPort: 2
+[sparsity]
+SparsitySupport : false
+[run_presets]
+InterfaceBandwidth: {mode}
+UseRamulatorTrace: False
+"""
+
+
+def write_cfg(tmp_path, **kw):
+    vals = {"rows": 8, "kb": 8, "df": "ws", "mode": "USER"} | kw
+    p = tmp_path / "t.cfg"
+    p.write_text(CFG.format(**vals))
+    return p
+
+
+# ---------------------------------------------------------------- configs
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_configs_load(name):
+    cfg = load_arch(name)
+    assert cfg.family == "systolic" and cfg.name == name
+
+
+def test_tpu_v1_matches_paper():
+    cfg = load_arch("tpu-v1")  # Jouppi et al. ISCA 2017 (papers.md section 7)
+    assert (cfg.rows, cfg.cols, cfg.dataflow, cfg.clock_hz) == (256, 256, "ws", 700e6)
+    assert (cfg.sram.ifmap_kb + cfg.sram.ofmap_kb) * 1024 == 24 * 2**20
+    assert cfg.dram.filter_bw == int(34e9 / 700e6)
+    # peak 92 TOPS = 65,536 MACs x 2 x 700 MHz
+    assert cfg.rows * cfg.cols * 2 * cfg.clock_hz == pytest.approx(91.75e12, rel=1e-3)
+
+
+def test_cfg_maps_every_key(tmp_path):
+    cfg = load_arch(write_cfg(tmp_path, rows=4, kb=3, df="is", mode="USER"))
+    assert (cfg.rows, cfg.cols, cfg.dataflow) == (4, 8, "is")
+    assert (cfg.sram.ifmap_kb, cfg.sram.filter_kb, cfg.sram.ofmap_kb) == (3, 8, 8)
+    assert (cfg.sram.filter_offset, cfg.sram.ofmap_offset) == (10_000_000, 20_000_000)
+    assert (cfg.dram.bandwidth_mode, cfg.dram.ofmap_bw, cfg.dram.ifmap_bw, cfg.dram.filter_bw) == ("USER", 10, 10, 10)
+    assert cfg.run_name == "t" and cfg.name == "t"
+
+
+def test_overrides_apply_to_cfg(tmp_path):
+    cfg = load_arch(write_cfg(tmp_path), ["array.rows=16", "array.dataflow=os"])
+    assert (cfg.rows, cfg.dataflow) == (16, "os")
+
+
+# ---------------------------------------------------------------- bad input: one line, exit 2
+@pytest.mark.parametrize("override,needle", [
+    ("array.rows=0", "array.rows must be an int in [1, 65536]; got 0"),
+    ("array.cols=-3", "array.cols must be an int in [1, 65536]; got -3"),
+    ("array.dataflow=rs", "array.dataflow must be one of os, ws, is"),
+    ("array.rows=2.5", "array.rows must be an int"),
+    ("sram.ifmap_kb=0.5", "sram.ifmap_kb must be an int"),
+    ("dram.bandwidth_mode=AUTO", "dram.bandwidth_mode must be one of CALC, USER"),
+])
+def test_bad_overrides_one_line(run_cli, override, needle):
+    code, out, err = run_cli("simulate", "--arch", "scalesim-32x32-os", "--workload", "lenet5", "--set", override)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and needle in err
+
+
+def test_sram_too_small_for_one_fold(run_cli):
+    code, _, err = run_cli("simulate", "--arch", "scalesim-32x32-os", "--workload", "lenet5",
+                           "--set", "array.rows=2048", "--set", "sram.filter_kb=1")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "sram.filter_kb=1 holds 512 words per buffer half" in err
+
+
+@pytest.mark.parametrize("kw,needle", [
+    ({"rows": "abc"}, "[architecture_presets] ArrayHeight must be an integer; got 'abc'"),
+    ({"rows": "8.5"}, "ArrayHeight must be an integer; got '8.5'"),
+    ({"rows": 0}, "array.rows must be an int in [1, 65536]; got 0"),
+    ({"df": "xy"}, "array.dataflow must be one of os, ws, is; got 'xy'"),
+    ({"mode": "AUTO"}, "dram.bandwidth_mode must be one of CALC, USER; got 'AUTO'"),
+])
+def test_bad_cfg_files(tmp_path, run_cli, kw, needle):
+    p = write_cfg(tmp_path, **kw)
+    with pytest.raises(ConfigError) as exc:
+        load_arch(p)
+    assert needle in str(exc.value) and str(p) in str(exc.value)
+    code, _, err = run_cli("simulate", "--arch", p, "--workload", "lenet5")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err
+
+
+def test_cfg_missing_section(tmp_path):
+    p = tmp_path / "old.cfg"
+    p.write_text(CFG.format(rows=8, kb=8, df="os", mode="CALC").split("[layout]")[0] + "[run_presets]\nInterfaceBandwidth: CALC\nUseRamulatorTrace: False\n")
+    with pytest.raises(ConfigError, match=r"missing section \[layout\]"):
+        load_arch(p)
+
+
+def test_cfg_missing_file_and_garbage(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_arch(tmp_path / "nope.cfg")
+    bad = tmp_path / "bad.cfg"
+    bad.write_text("this is not ini\n")
+    with pytest.raises(ConfigError, match="malformed SCALE-Sim .cfg"):
+        load_arch(bad)
+
+
+def test_unmodelled_scalesim_features_rejected(tmp_path):
+    text = CFG.format(rows=8, kb=8, df="os", mode="CALC").replace("IfmapCustomLayout: False", "IfmapCustomLayout: True")
+    p = tmp_path / "lay.cfg"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match="bank conflicts are not modelled"):
+        load_arch(p)
+
+
+# ---------------------------------------------------------------- kernels vs twins
+def _random_case(rng):
+    df = int(rng.integers(3))
+    R, C = int(rng.integers(1, 6)), int(rng.integers(1, 6))
+    H, W = int(rng.integers(1, 8)), int(rng.integers(1, 8))
+    g = Geometry.conv(H, W, int(rng.integers(1, H + 1)), int(rng.integers(1, W + 1)), int(rng.integers(1, 4)),
+                      int(rng.integers(1, 7)), int(rng.integers(1, 3)))
+    user = bool(rng.integers(2))
+    sizes = np.array([int(rng.integers(12 if user else 100, 400)) for _ in range(3)], np.int64)
+    bws = np.array([int(rng.integers(1, 5)) for _ in range(3)], np.int64)
+    return df, R, C, g, user, sizes, bws
+
+
+def test_fold_walk_matches_numpy_twin():
+    """Random small layers with tiny SRAMs (heavy stalling) on all dataflows and both modes."""
+    rng = np.random.default_rng(4)
+    for _ in range(40):
+        df, R, C, g, user, sizes, bws = _random_case(rng)
+        tabs = K.conv_geometry(1, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, 1, 1, g.Eh, g.Ew)
+        assert all(np.array_equal(a, b) for a, b in zip(tabs, Rf.conv_geometry(1, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, 1, 1, g.Eh, g.Ew)))
+        args = []
+        for o, space in ((0, g.H * g.W * g.C), (1, g.win * g.K)):
+            seq = K.prefetch_sequence(df, o, R, C, g.npx, g.win, g.K, *tabs, g.H, g.W)
+            assert np.array_equal(seq, Rf.prefetch_sequence(df, o, R, C, g.npx, g.win, g.K, *tabs, g.H, g.W))
+            eps = -(-int(sizes[o]) // 100)
+            csr = K.hashed_sets(seq, space, eps)
+            twin = Rf.hashed_sets(seq, space, eps)
+            assert all(np.array_equal(a, b) for a, b in zip(csr, twin))
+            args += [csr[0], csr[1], csr[2], len(seq)]
+        got = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, *args,
+                               g.H * g.W * g.C, g.win * g.K, True)
+        ref = Rf.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws)
+        assert np.array_equal(got, ref), (df, R, C, g, user, sizes, bws)
+
+
+def test_pass_skipping_is_exact():
+    rng = np.random.default_rng(11)
+    for _ in range(15):
+        df, R, C, g, user, sizes, bws = _random_case(rng)
+        tabs = K.conv_geometry(1, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, 1, 1, g.Eh, g.Ew)
+        args = []
+        for o, space in ((0, g.H * g.W * g.C), (1, g.win * g.K)):
+            seq = K.prefetch_sequence(df, o, R, C, g.npx, g.win, g.K, *tabs, g.H, g.W)
+            ip, ids, nv = K.hashed_sets(seq, space, -(-int(sizes[o]) // 100))
+            args += [ip, ids, nv, len(seq)]
+        a = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, *args, g.H * g.W * g.C, g.win * g.K, True)
+        b = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, *args, g.H * g.W * g.C, g.win * g.K, False)
+        assert np.array_equal(a, b)
+
+
+def test_skip_kernel_matches_twin():
+    rng = np.random.default_rng(2)
+    for _ in range(30):
+        df = int(rng.integers(3))
+        mask = rng.random((int(rng.integers(1, 12)), int(rng.integers(1, 30)))) < rng.choice([0.02, 0.2, 0.7])
+        args = (df, int(rng.integers(1, 6)), int(rng.integers(1, 6)), int(rng.integers(1, 40)), mask)
+        assert np.array_equal(K.skip_zero_fold_cycles(*args), Rf.skip_zero_fold_cycles(*args))
+
+
+def test_closed_form_cycle_formula():
+    """Stall-free cycles = folds * (T + R + C - 2) - 1 (os) or folds * (T + 2R + C - 2) - 1 (ws, is)."""
+    g = Geometry.conv(56, 56, 3, 3, 64, 64, 1)
+    for df, per in (("os", g.win + 32 + 32 - 2), ("ws", g.npx + 64 + 32 - 2), ("is", g.K + 64 + 32 - 2)):
+        cf = closed_form(df, 32, 32, g)
+        assert cf["compute_cycles"] == cf["folds"] * per - 1
+    assert closed_form("os", 32, 32, g)["folds"] == -(-g.npx // 32) * 2
+
+
+# ---------------------------------------------------------------- model on real layers
+def conv(name="c", c=16, h=14, k=32, ks=3, stride=1, pad=1, groups=1):
+    return Conv2d(name=name, input_shapes=((c, h, h),), out_channels=k, kernel=(ks, ks), stride=(stride, stride),
+                  padding=(pad, pad), groups=groups)
+
+
+def test_model_result_schema_and_units():
+    cfg = load_arch("edge-32x32")
+    r = build_model(cfg).simulate(CompressedLayer(layer=conv()), batch=1)
+    assert r.cycles == r.compute_cycles + r.stall_cycles > 0
+    assert r.latency_s == pytest.approx(r.cycles / 500e6)
+    assert r.macs == 16 * 9 * 32 * 14 * 14
+    assert r.energy_j == pytest.approx(sum(r.energy_breakdown_j.values()))
+    assert {"compute", "register", "noc", "sram", "dram", "static"} <= set(r.energy_breakdown_j)
+    assert 0 < r.utilization <= 1
+    assert r.actions[("pe", "mac", "int8")] == r.macs
+
+
+def test_batch_scales_pixels():
+    cfg = load_arch("scalesim-32x32-os")
+    m = build_model(cfg)
+    r1 = m.simulate(CompressedLayer(layer=conv()), 1)
+    r4 = m.simulate(CompressedLayer(layer=conv()), 4)
+    assert r4.macs == 4 * r1.macs
+    assert r4.compute_cycles > 3 * r1.compute_cycles
+
+
+def test_grouped_and_depthwise_mapped_per_group():
+    cfg = load_arch("scalesim-32x32-os")
+    m = build_model(cfg)
+    dw = m.simulate(CompressedLayer(layer=conv(c=32, k=32, groups=32)), 1)
+    one = run_geometry(cfg, Geometry(1, 16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 14, 14))
+    assert dw.extra["units"] == 32
+    assert dw.compute_cycles == 32 * one["compute_cycles"]
+    # one filter per group on 32 columns: at most 1/32 of the array is busy
+    assert dw.utilization <= 1 / 32 + 1e-12
+    dense = m.simulate(CompressedLayer(layer=conv(c=32, k=32)), 1)
+    assert dense.utilization > 10 * dw.utilization
+
+
+def test_linear_and_matmul_use_gemm_form():
+    cfg = load_arch("scalesim-32x32-os")
+    m = build_model(cfg)
+    lin = Linear(name="fc", input_shapes=((20, 30),), out_features=12)
+    r = m.simulate(CompressedLayer(layer=lin), 1)
+    assert r.cycles == run_geometry(cfg, Geometry.gemm(20, 12, 30))["total_cycles"]
+    mm = MatMul(name="qk", input_shapes=((4, 16, 8), (4, 8, 16)))
+    r = m.simulate(CompressedLayer(layer=mm), 2)
+    assert r.extra["units"] == 8 and r.macs == 8 * 16 * 16 * 8
+
+
+def test_unmapped_layer_zero_and_flagged():
+    pool = Pool2d(name="p", input_shapes=((8, 8, 8),), kernel=(2, 2), stride=(2, 2))
+    r = build_model(load_arch("edge-32x32")).simulate(CompressedLayer(layer=pool), 1)
+    assert r.cycles == 0 and r.extra["mapped"] is False
+
+
+# ---------------------------------------------------------------- compression awareness
+def _pruned(layer, density, rng, nm=None):
+    n, k = layer.weight_matrix_shape
+    w = rng.standard_normal((n, k))
+    if nm is not None:
+        keep_n, m = nm
+        blocks = w.reshape(n, k // m, m)
+        order = np.argsort(-np.abs(blocks), axis=2)
+        mask = np.zeros_like(blocks, bool)
+        np.put_along_axis(mask, order[:, :, :keep_n], True, axis=2)
+        w = (blocks * mask).reshape(n, k)
+    else:
+        w[rng.random((n, k)) >= density] = 0.0
+    return w
+
+
+def test_precision_scalable_pe_packs_reduction():
+    cfg = load_arch("edge-32x32")
+    m = build_model(cfg)
+    layer = conv(c=64, k=64)
+    r8 = m.simulate(CompressedLayer(layer=layer), 1)
+    r4 = m.simulate(CompressedLayer(layer=layer, weight_bits=4, activation_bits=4), 1)
+    r2 = m.simulate(CompressedLayer(layer=layer, weight_bits=2, activation_bits=2), 1)
+    assert r4.extra["pack"] == 2 and r2.extra["pack"] == 4
+    assert r2.compute_cycles < r4.compute_cycles < r8.compute_cycles
+    assert r4.dram_read_bytes < r8.dram_read_bytes
+    assert r4.actions[("pe", "mac", "int4")] == r8.macs
+    # 4-bit weights with 8-bit activations gain nothing: the MAC needs the wider operand
+    mixed = m.simulate(CompressedLayer(layer=layer, weight_bits=4, activation_bits=8), 1)
+    assert mixed.compute_cycles == r8.compute_cycles
+
+
+def test_wider_than_native_slows_down_like_tpu():
+    m = build_model(load_arch("tpu-v1"))  # 16x16 at a quarter, 8x16 at half speed (Jouppi 2017)
+    layer = Linear(name="fc", input_shapes=((512, 1024),), out_features=1024)
+    base = m.simulate(CompressedLayer(layer=layer), 1).compute_cycles
+    assert m.simulate(CompressedLayer(layer=layer, weight_bits=16, activation_bits=16), 1).compute_cycles == 4 * base
+    assert m.simulate(CompressedLayer(layer=layer, weight_bits=8, activation_bits=16), 1).compute_cycles == 2 * base
+
+
+def test_nm_sparse_tensor_core():
+    rng = np.random.default_rng(0)
+    layer = conv(c=64, k=64)
+    w = _pruned(layer, None, rng, nm=(2, 4))
+    cl = CompressedLayer(layer=layer, weight_matrix=w, nm=(2, 4))
+    sparse_hw = build_model(load_arch("edge-32x32-2of4")).simulate(cl, 1)
+    dense_hw = build_model(load_arch("edge-32x32")).simulate(cl, 1)
+    dense_run = build_model(load_arch("edge-32x32-2of4")).simulate(CompressedLayer(layer=layer), 1)
+    assert sparse_hw.extra["nm"] == [2, 4]
+    assert sparse_hw.compute_cycles < 0.6 * dense_run.compute_cycles
+    # without N:M support the pattern only gates MACs: same cycles, less MAC energy
+    assert dense_hw.compute_cycles == dense_run.compute_cycles
+    assert dense_hw.extra["gated_macs"] == pytest.approx(0.5 * dense_hw.macs)
+    assert dense_hw.energy_breakdown_j["compute"] < dense_run.energy_breakdown_j["compute"]
+    # metadata: 2 bits per kept weight on top of the halved values
+    assert sparse_hw.extra["dram_words"]["filter"] > 0
+
+
+def test_unstructured_gating_keeps_cycles():
+    rng = np.random.default_rng(1)
+    layer = conv(c=32, k=32)
+    cl = CompressedLayer(layer=layer, weight_matrix=_pruned(layer, 0.2, rng))
+    m = build_model(load_arch("edge-32x32"))
+    r = m.simulate(cl, 1)
+    d = m.simulate(CompressedLayer(layer=layer), 1)
+    assert r.cycles == d.cycles
+    assert r.extra["gated_macs"] == pytest.approx(r.macs * (1 - cl.weight_density))
+    assert r.energy_j < d.energy_j
+
+
+def test_skipping_uses_real_pattern_fold_by_fold():
+    rng = np.random.default_rng(3)
+    layer = conv(c=32, k=64)
+    m = build_model(load_arch("edge-32x32-skip"))
+    dense = m.simulate(CompressedLayer(layer=layer), 1)
+    # filter pruning of the second half of the filters: whole column folds vanish
+    w = rng.standard_normal(layer.weight_matrix_shape)
+    w[32:] = 0
+    half = m.simulate(CompressedLayer(layer=layer, weight_matrix=w), 1)
+    assert half.extra["skip"]["folds_skipped"] > 0
+    assert half.compute_cycles == pytest.approx(dense.compute_cycles / 2, rel=0.01)
+    # scattered 20% density: every 32-filter step still has a non-zero -> (almost) nothing skipped
+    scattered = m.simulate(CompressedLayer(layer=layer, weight_matrix=_pruned(layer, 0.2, rng)), 1)
+    assert scattered.compute_cycles >= 0.95 * dense.compute_cycles
+    # the same weights on the array without skipping: cycles unchanged
+    plain = build_model(load_arch("edge-32x32")).simulate(CompressedLayer(layer=layer, weight_matrix=w), 1)
+    assert plain.compute_cycles == dense.compute_cycles
+
+
+def test_channel_pruning_is_a_smaller_gemm():
+    m = build_model(load_arch("scalesim-32x32-os"))
+    full = m.simulate(CompressedLayer(layer=conv(c=64, k=64)), 1)
+    pruned = m.simulate(CompressedLayer(layer=conv(c=64, k=32)), 1)
+    assert pruned.compute_cycles == pytest.approx(full.compute_cycles / 2, rel=0.05)
