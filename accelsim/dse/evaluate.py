@@ -2,7 +2,8 @@
 
 A point's setting uses the keys ``arch`` (bundled name, path or inline mapping), ``arch.<path>``
 (dotted config overrides, e.g. ``arch.array.rows``), ``workload``, ``recipe`` (None = dense),
-``batch`` (default 1), ``seed`` (default 0) and free ``tag.<name>`` labels. :meth:`validate`
+``baseline`` (the recipe of the reference run for ``speedup_vs_dense``; None = uncompressed, e.g.
+weight sharing alone for hardware that cannot run uncompressed weights), ``batch`` (default 1), ``seed`` (default 0) and free ``tag.<name>`` labels. :meth:`validate`
 checks a setting without simulating anything (unknown keys and config paths with the nearest
 valid ones, wrong types, unknown names, families without a model), so a sweep can reject a bad
 spec before its first point runs.
@@ -15,8 +16,8 @@ Row columns (:data:`METRICS`; units as in :mod:`accelsim.report.results`): ``lat
 ``energy_j`` / ``cycles`` are network totals at ``batch``; ``theoretical_speedup`` is dense MACs
 over MACs left after compression (ShrinkBench's FLOP-based speedup, hardware independent);
 ``compression_ratio`` is weight entries over non-zero weight entries; ``speedup_vs_dense`` is the
-dense latency over the compressed latency *on the same hardware* (empty when the hardware cannot
-run the dense network); ``energy.<category>`` hold the energy breakdown in joules.
+dense (or ``baseline``) latency over the compressed latency *on the same hardware* (empty when the
+hardware cannot run the reference); ``energy.<category>`` hold the energy breakdown in joules.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any, Mapping
 
 from accelsim.errors import AccelsimError, SimulationError, SweepError
 
-KNOWN_KEYS = ("arch", "workload", "recipe", "batch", "seed")
+KNOWN_KEYS = ("arch", "workload", "recipe", "baseline", "batch", "seed")
 
 METRICS = (
     "family", "arch_name", "num_layers", "macs", "effective_macs", "params", "nonzero_params", "compression_ratio",
@@ -80,7 +81,7 @@ def _key(value: Any) -> str:
 
 def _split(setting: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(main settings with defaults, arch overrides without the ``arch.`` prefix)."""
-    main = {"recipe": None, "batch": 1, "seed": 0}
+    main = {"recipe": None, "baseline": None, "batch": 1, "seed": 0}
     overrides = {}
     for key, value in setting.items():
         if key.startswith("arch."):
@@ -149,7 +150,7 @@ def _cgraph(workload: Any, recipe: Any, seed: int):
 
         return compress(graph, _recipe(recipe), seed=seed)
 
-    return _CGRAPHS.get_or(_key([workload, recipe, seed]), make)
+    return _CGRAPHS.get_or(_key([workload, recipe, seed if recipe is not None else 0]), make)
 
 
 def cache_key(setting: Mapping[str, Any]) -> str:
@@ -226,15 +227,17 @@ class SimulateEvaluator:
                     _graph(wl)
                 except AccelsimError as exc:
                     problems.append(f"workload: {_first_line(exc)}")
-        if main.get("recipe") is not None:
-            rc = main["recipe"]
+        for name in ("recipe", "baseline"):
+            rc = main.get(name)
+            if rc is None:
+                continue
             if not isinstance(rc, (str, Mapping)):
-                problems.append(f"recipe must be a recipe name, a path or a mapping; got {rc!r}")
+                problems.append(f"{name} must be a recipe name, a path or a mapping; got {rc!r}")
             else:
                 try:
                     _recipe(rc)
                 except AccelsimError as exc:
-                    problems.append(f"recipe: {_first_line(exc)}")
+                    problems.append(f"{name}: {_first_line(exc)}")
         arch = main.get("arch")
         if arch is None:
             return problems
@@ -296,16 +299,17 @@ class SimulateEvaluator:
         result = _run(model, config, cgraph, batch, graph.name, cgraph.recipe)
         tot = result.total
         dense_tot = None
-        if main["recipe"] is not None and self.dense_baseline:
+        baseline = main["baseline"]
+        if (main["recipe"] is not None or baseline is not None) and self.dense_baseline:
             def make_dense():
-                from accelsim.compress.compressed import CompressedGraph
-
+                base = _cgraph(main["workload"], baseline, main["seed"])
                 try:
-                    return _run(model, config, CompressedGraph.dense(graph), batch, graph.name, None).total
+                    return _run(model, config, base, batch, graph.name, None).total
                 except SimulationError:  # e.g. EIE cannot run uncompressed weights
                     return None
 
-            dense_tot = _DENSE.get_or(_key([ckey, main["workload"], batch]), make_dense)
+            bkey = [ckey, main["workload"], batch] + ([baseline, main["seed"]] if baseline is not None else [])
+            dense_tot = _DENSE.get_or(_key(bkey), make_dense)
         elif main["recipe"] is None:
             dense_tot = tot
         params = nnz = dense_macs = eff_macs = 0

@@ -259,7 +259,7 @@ class CsvStore:
         return load_results(self.dir, order)
 
     def layer_frame(self, order: Sequence[str] | None = None):
-        return load_layers(self.dir, order)
+        return load_layers(self.dir, order, with_settings=False)
 
 
 class MemoryStore:
@@ -336,9 +336,15 @@ def load_layers(path: str | os.PathLike, order: Sequence[str] | None = None, wit
     layers = frame_from_text(_line(header) + "".join(_line(r) for r in rows) if header else "", order)
     if not with_settings or layers.empty:
         return layers
-    res = load_results(directory / RESULTS)
-    keep = [c for c in res.columns if c not in layers.columns or c == "id"]
-    return layers.merge(res[keep], on="id", how="left", suffixes=("", "_point"))
+    return join_points(layers, load_results(directory / RESULTS))
+
+
+def join_points(layers, results):
+    """Per-layer rows with their point's columns (settings and totals not already per layer)."""
+    if layers is None or layers.empty:
+        return layers
+    keep = [c for c in results.columns if c not in layers.columns or c == "id"]
+    return layers.merge(results[keep], on="id", how="left")
 
 
 def as_store(store: Any):

@@ -124,8 +124,9 @@ def sweep(
     if len(df) and "id" in df.columns:
         df = df[df["id"].isin(set(order))].reset_index(drop=True)
     if detail:
-        layers = st.layer_frame(order)
-        df.attrs["layers"] = layers
+        from accelsim.dse.store import join_points
+
+        df.attrs["layers"] = join_points(st.layer_frame(order), df)
     return df
 
 

@@ -1,0 +1,126 @@
+"""Sweeps through the real pipeline (default evaluator): rows agree with accelsim.simulate, bad specs
+fail before anything runs with the nearest valid keys, executors agree with the serial run."""
+
+import filecmp
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import accelsim
+from accelsim.dse import Grid, Space, load_layers
+from accelsim.dse.evaluate import SimulateEvaluator
+from accelsim.errors import SweepError
+
+WL = "lenet-300-100"
+
+
+def small_space():
+    return Space(base={"arch": "edge-32x32", "workload": WL},
+                 axes=[Grid({"arch.array.rows": [8, 32], "arch.array.dataflow": ["os", "ws"], "batch": [1, 4]})])
+
+
+def test_rows_equal_simulate_totals():
+    df = accelsim.sweep(small_space(), progress=False)
+    assert len(df) == 8 and (df["status"] == "ok").all()
+    for _, row in df.iterrows():
+        ref = accelsim.simulate("edge-32x32", WL, batch=int(row["batch"]),
+                                overrides={"array.rows": int(row["arch.array.rows"]),
+                                           "array.dataflow": row["arch.array.dataflow"]})
+        tot = ref.total
+        assert row["cycles"] == tot["cycles"] and row["latency_s"] == tot["latency_s"]
+        assert row["energy_j"] == pytest.approx(tot["energy_j"], rel=1e-12)
+        assert row["dram_read_bytes"] == tot["dram_read_bytes"]
+        for cat, joules in tot["energy_breakdown_j"].items():
+            assert row[f"energy.{cat}"] == pytest.approx(joules, rel=1e-12)
+        assert row["family"] == "systolic" and row["arch_name"] == "edge-32x32"
+        assert row["theoretical_speedup"] == 1.0 and row["compression_ratio"] == 1.0
+    # bigger batch, more work
+    a = df[(df["batch"] == 1)]["cycles"].to_numpy()
+    b = df[(df["batch"] == 4)]["cycles"].to_numpy()
+    assert (b >= a).all()
+
+
+def test_per_layer_detail_sums_to_the_point(tmp_path):
+    df = accelsim.sweep(small_space(), store=tmp_path, detail=True, progress=False)
+    layers = load_layers(tmp_path)
+    assert layers["id"].nunique() == len(df)
+    for _, row in df.iterrows():
+        sub = layers[layers["id"] == row["id"]]
+        assert len(sub) == row["num_layers"]
+        assert sub["cycles"].sum() == row["cycles"]
+        assert sub["latency_s"].sum() == pytest.approx(row["latency_s"], rel=1e-12)
+        assert (sub["arch.array.rows"] == row["arch.array.rows"]).all()  # settings joined in
+    pd.testing.assert_frame_equal(df.attrs["layers"], layers)
+    mem = accelsim.sweep(small_space(), detail=True, progress=False)
+    pd.testing.assert_frame_equal(mem.attrs["layers"], layers)
+
+
+@pytest.mark.parametrize("setting, fragment", [
+    ({"arch.array.rwos": 8}, "arch.array.rwos: unknown config key for family 'systolic'; nearest valid keys: arch.array.rows"),
+    ({"arch.arary.rows": 8}, "nearest valid keys: arch.array.rows"),
+    ({"arch.array.rows": "many"}, "arch.array.rows must be an int"),
+    ({"arch.array.rows": 0}, "arch.array.rows must be an int in [1, 65536]; got 0"),
+    ({"arch.array.dataflow": "xs"}, "arch.array.dataflow must be one of os, ws, is; got 'xs'"),
+    ({"arch": "edge-32x23"}, "unknown arch 'edge-32x23'; did you mean edge-32x32"),
+    ({"workload": "resnet-50"}, "unknown workload 'resnet-50'; did you mean"),
+    ({"batch": 0}, "batch must be an int >= 1; got 0"),
+    ({"batch": 2.5}, "batch must be an int >= 1; got 2.5"),
+    ({"worklaod": WL}, "worklaod: unknown key; did you mean workload?"),
+])
+def test_bad_settings_are_rejected_before_anything_runs(setting, fragment):
+    calls = []
+
+    class Spy(SimulateEvaluator):
+        def __call__(self, s):
+            calls.append(s)
+            return super().__call__(s)
+
+    space = Space(base={"arch": "edge-32x32", "workload": WL}, axes=[Grid({"arch.array.cols": [8, 16]})])
+    bad = Space(base={"arch": "edge-32x32", "workload": WL, **setting})
+    with pytest.raises(SweepError) as err:
+        accelsim.sweep(space | bad, evaluate=Spy(), progress=False)
+    assert fragment in str(err.value)
+    assert "\n" not in str(err.value)
+    assert calls == []
+
+
+def test_missing_required_keys():
+    problems = SimulateEvaluator().validate({"batch": 1})
+    assert "arch is required (a bundled name or a path)" in problems
+    assert "workload is required (a bundled name or a path)" in problems
+
+
+def test_unsupported_point_is_an_error_row_not_a_crash():
+    space = Space(base={"workload": WL}, axes=[Grid({"arch": ["edge-32x32", "eie"]})])
+    df = accelsim.sweep(space, progress=False)
+    assert df["status"].tolist() == ["ok", "error"]
+    assert "uncompressed" in df["error"].iloc[1]
+    assert np.isnan(df["latency_s"].iloc[1])
+
+
+def test_cli_typo_in_dotted_path_exits_2_with_nearest_keys(tmp_path, run_cli):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"base: {{arch: edge-32x32, workload: {WL}}}\ngrid:\n  arch.array.rwos: [8, 16]\n")
+    code, out, err = run_cli("sweep", spec, "--out", tmp_path / "o")
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"accelsim: error: {spec}: arch.array.rwos: unknown config key")
+    assert "arch.array.rows" in err
+    assert not (tmp_path / "o" / "results.csv").exists()
+    spec.write_text(f"base: {{arch: edge-32x32, workload: {WL}}}\ngrid:\n  arch.array.rows: [8, sixteen]\n")
+    code, out, err = run_cli("sweep", spec, "--out", tmp_path / "o")
+    assert code == 2 and "arch.array.rows must be an int" in err and "'sixteen'" in err
+
+
+def test_process_pool_and_local_cluster_match_serial(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    space = small_space()
+    serial = accelsim.sweep(space, store=tmp_path / "serial", progress=False)
+    pool = accelsim.sweep(space, executor=2, store=tmp_path / "pool", progress=False)
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            dask = accelsim.sweep(space, executor=client, store=tmp_path / "dask", progress=False)
+    pd.testing.assert_frame_equal(pool, serial)
+    pd.testing.assert_frame_equal(dask, serial)
+    for name in ("pool", "dask"):
+        assert filecmp.cmp(tmp_path / "serial" / "results.csv", tmp_path / name / "results.csv", shallow=False)
