@@ -91,6 +91,7 @@ class CompressedGraph:
     graph: LayerGraph
     layers: dict[str, CompressedLayer]
     recipe: dict[str, Any] | None = None
+    stats: dict[str, Any] = field(default_factory=dict)  # network totals (accelsim.compress.recipe.summarize)
 
     def __iter__(self) -> Iterator[CompressedLayer]:
         for layer in self.graph.layers:

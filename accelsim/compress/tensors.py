@@ -72,6 +72,21 @@ def _as_mask(mask: Any, matrix: np.ndarray, what: str) -> np.ndarray:
     return mk
 
 
+def _symbols(values: np.ndarray) -> np.ndarray:
+    """Non-negative integer symbols of stored values: the values themselves when they are
+    non-negative integers (codes), else the rank of each distinct value (quantization levels)."""
+    v = np.ravel(values)
+    if np.issubdtype(v.dtype, np.integer) and (v.size == 0 or v.min() >= 0):
+        return v
+    return np.unique(v, return_inverse=True)[1].astype(np.int64).ravel()
+
+
+def _check_meta(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise CompressionError(f"metadata_bits must be an int >= 0; got {value!r}")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class StorageBits:
     """Stored bits of one tensor, by kind."""
@@ -186,8 +201,10 @@ class InterleavedCSC(CompressedTensor):
     kind = "interleaved_csc"
 
     def __init__(self, matrix: Any, n_pe: int = 1, index_bits: int | None = None, value_bits: int = 32,
-                 pointer_bits: int | None = 16, relative: bool | None = None, mask: Any = None):
+                 pointer_bits: int | None = 16, relative: bool | None = None, mask: Any = None,
+                 metadata_bits: int = 0):
         m = _as_matrix(matrix, f"{type(self).__name__} matrix")
+        self.metadata_bits = _check_meta(metadata_bits)
         mk = _as_mask(mask, m, type(self).__name__)
         self.n_pe = _check_bits(n_pe, "n_pe", 1, 1 << 20)
         self.value_bits = _check_bits(value_bits, "value_bits")
@@ -285,12 +302,10 @@ class InterleavedCSC(CompressedTensor):
     def storage_bits(self) -> StorageBits:
         n = self.stored_entries
         return StorageBits(payload=n * self.value_bits, index=n * self.index_bits,
-                           pointer=self.n_pe * (self._shape[1] + 1) * self.pointer_bits)
+                           pointer=self.n_pe * (self._shape[1] + 1) * self.pointer_bits, metadata=self.metadata_bits)
 
     def payload_symbols(self) -> np.ndarray:
-        if not np.issubdtype(self.flat_values.dtype, np.integer):
-            raise CompressionError(f"{self.kind} payload is not integer codes; wrap it in a Codebook first")
-        return self.flat_values
+        return _symbols(self.flat_values)
 
     def index_symbols(self) -> np.ndarray:
         return self.flat_index
@@ -308,9 +323,10 @@ class CSC(InterleavedCSC):
     kind = "csc"
 
     def __init__(self, matrix: Any, index_bits: int | None = None, value_bits: int = 32,
-                 pointer_bits: int | None = None, relative: bool | None = None, mask: Any = None):
+                 pointer_bits: int | None = None, relative: bool | None = None, mask: Any = None,
+                 metadata_bits: int = 0):
         super().__init__(matrix, n_pe=1, index_bits=index_bits, value_bits=value_bits,
-                         pointer_bits=pointer_bits, relative=relative, mask=mask)
+                         pointer_bits=pointer_bits, relative=relative, mask=mask, metadata_bits=metadata_bits)
 
     @property
     def values(self) -> np.ndarray:
@@ -346,11 +362,12 @@ class CSR(CompressedTensor):
     kind = "csr"
 
     def __init__(self, matrix: Any, index_bits: int | None = None, value_bits: int = 32,
-                 pointer_bits: int | None = None, relative: bool | None = None, mask: Any = None):
+                 pointer_bits: int | None = None, relative: bool | None = None, mask: Any = None,
+                 metadata_bits: int = 0):
         m = _as_matrix(matrix, "CSR matrix")
         mk = _as_mask(mask, m, "CSR")
         self._t = CSC(m.T, index_bits=index_bits, value_bits=value_bits, pointer_bits=pointer_bits,
-                      relative=relative, mask=mk.T)
+                      relative=relative, mask=mk.T, metadata_bits=metadata_bits)
         self.value_bits, self.index_bits, self.pointer_bits = self._t.value_bits, self._t.index_bits, self._t.pointer_bits
         self.relative = self._t.relative
         self.is_padding = self._t.is_padding
@@ -395,8 +412,9 @@ class Bitmask(CompressedTensor):
 
     kind = "bitmask"
 
-    def __init__(self, matrix: Any, value_bits: int = 32, mask: Any = None):
+    def __init__(self, matrix: Any, value_bits: int = 32, mask: Any = None, metadata_bits: int = 0):
         m = _as_matrix(matrix, "Bitmask matrix")
+        self.metadata_bits = _check_meta(metadata_bits)
         self.mask = _as_mask(mask, m, "Bitmask").copy()
         self.value_bits = _check_bits(value_bits, "value_bits")
         self.values = m[self.mask]
@@ -426,12 +444,10 @@ class Bitmask(CompressedTensor):
         return out
 
     def storage_bits(self):
-        return StorageBits(payload=self.values.size * self.value_bits, index=self.size)
+        return StorageBits(payload=self.values.size * self.value_bits, index=self.size, metadata=self.metadata_bits)
 
     def payload_symbols(self):
-        if not np.issubdtype(self.values.dtype, np.integer):
-            raise CompressionError("bitmask payload is not integer codes; wrap it in a Codebook first")
-        return self.values
+        return _symbols(self.values)
 
     def index_symbols(self):
         return self.mask.ravel().astype(np.int64)
@@ -448,8 +464,9 @@ class NM(CompressedTensor):
 
     kind = "nm"
 
-    def __init__(self, matrix: Any, n: int, m: int, value_bits: int = 32, mask: Any = None):
+    def __init__(self, matrix: Any, n: int, m: int, value_bits: int = 32, mask: Any = None, metadata_bits: int = 0):
         mat = _as_matrix(matrix, "NM matrix")
+        self.metadata_bits = _check_meta(metadata_bits)
         self.n = _check_bits(n, "N", 1, 1 << 16)
         self.m = _check_bits(m, "M", 1, 1 << 16)
         if self.n > self.m:
@@ -520,12 +537,10 @@ class NM(CompressedTensor):
 
     def storage_bits(self):
         n = self.stored_entries
-        return StorageBits(payload=n * self.value_bits, metadata=n * self.meta_bits)
+        return StorageBits(payload=n * self.value_bits, metadata=n * self.meta_bits + self.metadata_bits)
 
     def payload_symbols(self):
-        if not np.issubdtype(self.values.dtype, np.integer):
-            raise CompressionError("N:M payload is not integer codes; wrap it in a Codebook first")
-        return self.values.ravel()
+        return _symbols(self.values)
 
     def index_symbols(self):
         return self.metadata.ravel()
@@ -541,20 +556,22 @@ class Codebook(CompressedTensor):
     ``indices`` is either an integer array (every element coded: payload = size * index_bits) or a
     sparse format (CSC, CSR, InterleavedCSC, Bitmask, NM) whose stored values are the codes and
     whose ``value_bits`` equal ``index_bits`` (payload, index and pointer bits come from it).
-    codebook = len(table) * table_bits. Padding entries decode to zero.
+    A 2-D ``table`` holds one table per row (per output channel). codebook = table.size *
+    table_bits. Padding entries decode to zero.
     """
 
     kind = "codebook"
 
     def __init__(self, indices: Any, table: Any, index_bits: int | None = None, table_bits: int = 32):
         self.table = np.asarray(table, dtype=np.float64)
-        if self.table.ndim != 1 or self.table.size == 0:
-            raise CompressionError(f"codebook table must be a non-empty 1-D array; got shape {list(self.table.shape)}")
+        if self.table.ndim not in (1, 2) or self.table.size == 0:
+            raise CompressionError(f"codebook table must be a non-empty 1-D (or per-row 2-D) array; got shape {list(self.table.shape)}")
         if not np.all(np.isfinite(self.table)):
             raise CompressionError("codebook table contains NaN or infinite values")
-        self.index_bits = bits_for(self.table.size) if index_bits is None else _check_bits(index_bits, "index_bits", 1, 32)
-        if self.table.size > (1 << self.index_bits):
-            raise CompressionError(f"a {self.table.size}-entry codebook needs {bits_for(self.table.size)} index bits; got {self.index_bits}")
+        entries = self.table.shape[-1]
+        self.index_bits = bits_for(entries) if index_bits is None else _check_bits(index_bits, "index_bits", 1, 32)
+        if entries > (1 << self.index_bits):
+            raise CompressionError(f"a {entries}-entry codebook needs {bits_for(entries)} index bits; got {self.index_bits}")
         self.table_bits = _check_bits(table_bits, "table_bits")
         if isinstance(indices, _SPARSE):
             self.inner = indices
@@ -570,8 +587,10 @@ class Codebook(CompressedTensor):
             self.indices = codes
         if not np.issubdtype(codes.dtype, np.integer):
             raise CompressionError(f"codebook indices must be integers; got dtype {codes.dtype}")
-        if codes.size and (codes.min() < 0 or codes.max() >= self.table.size):
-            raise CompressionError(f"codebook indices must lie in [0, {self.table.size - 1}]; got [{codes.min()}, {codes.max()}]")
+        if codes.size and (codes.min() < 0 or codes.max() >= entries):
+            raise CompressionError(f"codebook indices must lie in [0, {entries - 1}]; got [{codes.min()}, {codes.max()}]")
+        if self.table.ndim == 2 and self.table.shape[0] != self.shape[0]:
+            raise CompressionError(f"a per-row codebook needs {self.shape[0]} tables; got {self.table.shape[0]}")
 
     @property
     def shape(self):
@@ -585,21 +604,29 @@ class Codebook(CompressedTensor):
 
     @property
     def codebook_size(self) -> int:
-        return int(self.table.size)
+        """Entries of one table (per row when the table is 2-D)."""
+        return int(self.table.shape[-1])
+
+    def _lookup(self, rows: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        return self.table[codes] if self.table.ndim == 1 else self.table[rows, codes]
 
     def to_dense(self) -> np.ndarray:
         if self.inner is None:
-            return self.table[self.indices]
+            if self.table.ndim == 1:
+                return self.table[self.indices]
+            rows = np.arange(self.shape[0]).reshape((-1,) + (1,) * (self.indices.ndim - 1))
+            return self.table[rows, self.indices]
         out = np.zeros(self.shape, np.float64)
         r, c, codes = self.inner.entries()
-        out[r, c] = self.table[codes]
+        out[r, c] = self._lookup(r, codes)
         return out
 
     @property
     def nnz(self) -> int:
         if self.inner is None:
-            return int(np.count_nonzero(self.table[self.indices]))
-        return int(np.count_nonzero(self.table[self.inner.entries()[2]]))
+            return int(np.count_nonzero(self.to_dense()))
+        r, _, codes = self.inner.entries()
+        return int(np.count_nonzero(self._lookup(r, codes)))
 
     def storage_bits(self) -> StorageBits:
         cb = self.table.size * self.table_bits
@@ -620,15 +647,16 @@ class Codebook(CompressedTensor):
 class LowBit(CompressedTensor):
     """Uniform integer quantization: value = (q - zero_point) * scale.
 
-    ``values_int`` are ``bits``-bit integers (signed: [-2^(b-1), 2^(b-1) - 1]; unsigned when any
-    zero point is non-zero: [0, 2^b - 1]). ``per_channel``: ``scale`` / ``zero_point`` hold one
+    ``values_int`` are ``bits``-bit integers (signed: [-2^(b-1), 2^(b-1) - 1]; unsigned:
+    [0, 2^b - 1]; ``signed=None`` means unsigned exactly when a zero point is non-zero). ``per_channel``: ``scale`` / ``zero_point`` hold one
     entry per row (axis 0). Storage: payload = size * bits; metadata = 32 bits per scale plus
     ``bits`` per non-zero zero point.
     """
 
     kind = "lowbit"
 
-    def __init__(self, values_int: Any, bits: int, scale: Any, zero_point: Any = 0, per_channel: bool = False):
+    def __init__(self, values_int: Any, bits: int, scale: Any, zero_point: Any = 0, per_channel: bool = False,
+                 signed: bool | None = None):
         q = np.asarray(values_int)
         if not np.issubdtype(q.dtype, np.integer):
             raise CompressionError(f"LowBit values must be integers; got dtype {q.dtype}")
@@ -645,7 +673,7 @@ class LowBit(CompressedTensor):
             raise CompressionError("per-tensor scale and zero_point must be scalars")
         if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
             raise CompressionError("LowBit scale must be finite and > 0")
-        self.signed = not np.any(zp != 0)
+        self.signed = (not np.any(zp != 0)) if signed is None else bool(signed)
         lo, hi = ((-(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1) if self.signed else (0, (1 << self.bits) - 1))
         if q.size and (q.min() < lo or q.max() > hi):
             raise CompressionError(f"{self.bits}-bit {'signed' if self.signed else 'unsigned'} values must lie in [{lo}, {hi}]; got [{q.min()}, {q.max()}]")
@@ -672,7 +700,7 @@ class LowBit(CompressedTensor):
         return StorageBits(payload=self.size * self.bits, metadata=meta)
 
     def payload_symbols(self):
-        return self.values_int.ravel()
+        return _symbols(self.values_int)
 
 
 class LowRank(CompressedTensor):
@@ -765,7 +793,8 @@ class HuffmanCoded(CompressedTensor):
         if "index" in self.streams:
             s = self.streams["index"]
             if _index_in_metadata(self.inner):  # N:M selectors are counted as metadata
-                meta += s.encoded_bits - _base_of(self.inner).storage_bits().metadata
+                base = _base_of(self.inner)
+                meta += s.encoded_bits - base.stored_entries * base.meta_bits
             else:
                 index = s.encoded_bits
             meta += s.table_bits

@@ -1,0 +1,131 @@
+"""Element and sub-matrix pruning: pure functions returning a bool mask of the kept weights.
+
+All functions take the ``(rows = outputs, cols = reduction inputs)`` weight matrix (or any array
+for the element-wise ones), never modify it, and keep an exact number of weights:
+``round(density * size)`` (ties broken by position, deterministically). Randomness comes only
+from an explicit ``rng``. Equations: ``docs/compression.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from accelsim.errors import CompressionError
+
+
+def check_sparsity(sparsity: float, what: str = "sparsity") -> float:
+    s = float(sparsity)
+    if not 0.0 <= s < 1.0 or s != s:
+        raise CompressionError(f"{what} must be in [0, 1); got {sparsity!r}")
+    return s
+
+
+def _keep_count(size: int, sparsity: float) -> int:
+    return int(round((1.0 - check_sparsity(sparsity)) * size))
+
+
+def _top_k_mask(scores: np.ndarray, k: int) -> np.ndarray:
+    """Mask of the ``k`` largest scores (stable: among equal scores the earlier position wins)."""
+    flat = scores.ravel()
+    mask = np.zeros(flat.size, bool)
+    if k >= flat.size:
+        mask[:] = True
+    elif k > 0:
+        # threshold by partition, then resolve ties at the threshold by position
+        thr = np.partition(flat, flat.size - k)[flat.size - k]
+        above = flat > thr
+        mask[above] = True
+        need = k - int(above.sum())
+        if need > 0:
+            mask[np.flatnonzero(flat == thr)[:need]] = True
+    return mask.reshape(scores.shape)
+
+
+def magnitude_mask(weights: np.ndarray, sparsity: float) -> np.ndarray:
+    """Keep the ``round((1 - sparsity) * size)`` largest ``|w|`` (layer-wise magnitude pruning)."""
+    w = np.asarray(weights)
+    return _top_k_mask(np.abs(w), _keep_count(w.size, sparsity))
+
+
+def global_magnitude_masks(weights: Mapping[str, np.ndarray], sparsity: float) -> dict[str, np.ndarray]:
+    """One magnitude threshold over all layers together (global pruning); exact total keep count."""
+    names = list(weights)
+    if not names:
+        return {}
+    flat = np.concatenate([np.abs(np.asarray(weights[n])).ravel() for n in names])
+    keep = _top_k_mask(flat, _keep_count(flat.size, sparsity))
+    out, start = {}, 0
+    for n in names:
+        size = np.asarray(weights[n]).size
+        out[n] = keep[start:start + size].reshape(np.shape(weights[n]))
+        start += size
+    return out
+
+
+def random_mask(shape: tuple[int, ...], sparsity: float, rng: np.random.Generator) -> np.ndarray:
+    """Exactly ``round((1 - sparsity) * size)`` kept positions drawn uniformly (the control)."""
+    if rng is None:
+        raise CompressionError("random pruning needs an rng")
+    size = int(np.prod(shape))
+    k = _keep_count(size, sparsity)
+    mask = np.zeros(size, bool)
+    mask[rng.choice(size, size=k, replace=False)] = True
+    return mask.reshape(shape)
+
+
+def nm_mask(matrix: np.ndarray, n: int, m: int) -> np.ndarray:
+    """N:M along K (axis 1): keep the ``n`` largest ``|w|`` of every group of ``m`` inputs.
+
+    K is padded with zeros to a multiple of ``m``; the padding is never kept.
+    """
+    if not (isinstance(n, (int, np.integer)) and isinstance(m, (int, np.integer))) or m < 1 or not 0 < n <= m:
+        raise CompressionError(f"N:M needs integers 0 < N <= M; got {n}:{m}")
+    w = np.asarray(matrix)
+    if w.ndim != 2:
+        raise CompressionError(f"N:M pruning needs a 2-D matrix; got shape {list(w.shape)}")
+    rows, k = w.shape
+    groups = -(-k // m)
+    scores = np.full((rows, groups * m), -1.0)
+    scores[:, :k] = np.abs(w)
+    g = scores.reshape(rows, groups, m)
+    order = np.argsort(-g, axis=2, kind="stable")[:, :, :n]
+    keep = np.zeros(g.shape, bool)
+    np.put_along_axis(keep, order, True, axis=2)
+    keep &= g >= 0
+    return keep.reshape(rows, groups * m)[:, :k].copy()
+
+
+def block_mask(matrix: np.ndarray, block: tuple[int, int], sparsity: float, norm: str = "l1") -> np.ndarray:
+    """Keep whole ``block = (rows, cols)`` tiles with the largest L1 / L2 norm.
+
+    Edge tiles are scored over their valid part; ``round((1 - sparsity) * n_blocks)`` tiles are kept.
+    """
+    w = np.asarray(matrix)
+    if w.ndim != 2:
+        raise CompressionError(f"block pruning needs a 2-D matrix; got shape {list(w.shape)}")
+    try:
+        bh, bw = (int(block[0]), int(block[1]))
+    except (TypeError, IndexError, ValueError):
+        raise CompressionError(f"block must be a pair of ints; got {block!r}") from None
+    if bh < 1 or bw < 1:
+        raise CompressionError(f"block sizes must be >= 1; got {list(block)}")
+    if norm not in ("l1", "l2"):
+        raise CompressionError(f"block norm must be 'l1' or 'l2'; got '{norm}'")
+    rows, cols = w.shape
+    gr, gc = -(-rows // bh), -(-cols // bw)
+    pad = np.zeros((gr * bh, gc * bw))
+    pad[:rows, :cols] = np.abs(w) if norm == "l1" else np.square(w)
+    scores = pad.reshape(gr, bh, gc, bw).sum(axis=(1, 3))
+    keep = _top_k_mask(scores, _keep_count(scores.size, sparsity))
+    full = np.repeat(np.repeat(keep, bh, axis=0), bw, axis=1)
+    return full[:rows, :cols].copy()
+
+
+def channel_scores(weight: np.ndarray, norm: str = "l1") -> np.ndarray:
+    """Per-output-channel (axis 0) L1 or L2 norm of a weight tensor (filter pruning scores)."""
+    if norm not in ("l1", "l2"):
+        raise CompressionError(f"channel norm must be 'l1' or 'l2'; got '{norm}'")
+    w = np.asarray(weight).reshape(np.shape(weight)[0], -1)
+    return np.abs(w).sum(axis=1) if norm == "l1" else np.sqrt(np.square(w).sum(axis=1))

@@ -1,0 +1,342 @@
+"""Graph-changing compression: channel (filter) pruning, low-rank and depthwise-separable substitution.
+
+All functions take a LayerGraph with weights and return a NEW graph (the input is not modified).
+
+* :func:`channel_prune` removes whole output channels (filters) of convs / output features of
+  linears, ranked by L1 or L2 norm, and shrinks everything downstream: BatchNorm, activations,
+  pooling, identity and layer norms pass the channel selection through; a depthwise conv follows
+  it (its channels shrink too); a flatten maps it to feature indices; the next conv / linear loses
+  the matching input channels (weight columns). Where shapes cannot follow (residual ``add``,
+  ``concat``, ``slice``, channel shuffle, reshape, matmul, grouped non-depthwise convs, a graph
+  output) the layer is skipped with a note, or refused (``CompressionError``) when ``strict``.
+* :func:`svd_factors` / ``svd`` step: ``W ~= (U_r sqrt(S_r)) (sqrt(S_r) V_r^T)``; a Linear becomes
+  Linear(K -> r) + Linear(r -> N); a 1x1 conv becomes 1x1 conv(C -> r, the old stride) + 1x1 conv(r -> N).
+* :func:`tucker2` (HOSVD): ``W[n,c,h,w] ~= sum U[n,a] G[a,b,h,w] V[c,b]``: 1x1 conv(C -> r_in),
+  KxK conv(r_in -> r_out, the old stride / padding), 1x1 conv(r_out -> N).
+* depthwise-separable: KxK conv(C -> N) -> depthwise KxK (C groups) + pointwise 1x1 (C -> N), weights
+  from the best rank-1 split of each input channel's ``(N, kh*kw)`` slice; MACs drop by
+  ``1/N + 1/K^2``.
+
+Equations: ``docs/compression.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Mapping
+
+import numpy as np
+
+from accelsim.compress.prune import channel_scores
+from accelsim.errors import CompressionError, ConfigError
+from accelsim.workload.graph import LayerGraph
+from accelsim.workload.layers import (
+    Activation,
+    BatchNorm,
+    Conv2d,
+    Flatten,
+    Identity,
+    Input,
+    Layer,
+    LayerNorm,
+    Linear,
+    Pool2d,
+)
+
+_PASS = (BatchNorm, Activation, Identity, Pool2d, LayerNorm)
+
+
+# --- channel pruning ---------------------------------------------------------------------------------
+def _channel_axis_ok(layer: Layer, axis_is_last: bool) -> bool:
+    """Can ``layer`` consume an input whose channel selection lies on axis 0 (or the last axis)?"""
+    shape = layer.input_shape
+    if isinstance(layer, Conv2d):
+        return not axis_is_last or len(shape) == 1
+    if isinstance(layer, Linear):
+        return axis_is_last or len(shape) == 1
+    return True
+
+
+def propagation_problem(graph: LayerGraph, name: str) -> str | None:
+    """Why pruning ``name``'s output channels cannot propagate (None when it can)."""
+    layer = graph.layer(name)
+    if isinstance(layer, Conv2d) and layer.groups != 1:
+        return f"'{name}' is a grouped conv"
+    if not isinstance(layer, (Conv2d, Linear)):
+        return f"'{name}' ({layer.op}) has no prunable output channels"
+    stack = [(name, isinstance(layer, Linear))]
+    seen = set()
+    while stack:
+        cur, last_axis = stack.pop()
+        succs = graph.successors(cur)
+        if not succs:
+            return f"'{cur}' is a graph output (its shape would change)"
+        for s in succs:
+            if (s, last_axis) in seen:
+                continue
+            seen.add((s, last_axis))
+            sl = graph.layer(s)
+            if len(sl.input_shapes) != 1:
+                return f"'{name}' feeds '{s}' ({sl.op}), whose other inputs keep all channels"
+            if not _channel_axis_ok(sl, last_axis):
+                return f"'{name}' feeds '{s}' ({sl.op}) on an axis it does not reduce over"
+            if isinstance(sl, Conv2d):
+                if sl.is_depthwise:
+                    stack.append((s, False))
+                elif sl.groups != 1:
+                    return f"'{name}' feeds grouped conv '{s}'"
+            elif isinstance(sl, Linear):
+                continue
+            elif isinstance(sl, Flatten):
+                stack.append((s, True))
+            elif isinstance(sl, _PASS):
+                if isinstance(sl, (BatchNorm, Pool2d)) and last_axis and len(sl.input_shape) != 1:
+                    return f"'{name}' feeds '{s}' ({sl.op}) on a non-channel axis"
+                stack.append((s, last_axis))
+            else:
+                return f"'{name}' feeds '{s}' ({sl.op}), which cannot drop channels"
+    return None
+
+
+def _rebuild(graph: LayerGraph, keep_out: Mapping[str, np.ndarray]) -> tuple[LayerGraph, dict[str, list[str]]]:
+    """A new graph with ``keep_out[name]`` output channels kept and selections propagated."""
+    new = LayerGraph(graph.name, graph.source)
+    new.metadata = dict(graph.metadata)
+    sel: dict[str, np.ndarray | None] = {}
+    notes: dict[str, list[str]] = {}
+    for layer in graph.layers:
+        name = layer.name
+        inputs = graph.inputs_of(name)
+        if isinstance(layer, Input):
+            new.add(layer, [])
+            sel[name] = None
+            continue
+        in_sel = sel[inputs[0]] if inputs else None
+        shapes = tuple(new.layer(p).output_shape for p in inputs)
+        w = graph.weights.get(name)
+        b = graph.biases.get(name)
+        out_sel = None
+        kw: dict[str, Any] = {"input_shapes": shapes}
+        if isinstance(layer, Conv2d):
+            if in_sel is not None:
+                if layer.is_depthwise:
+                    w = w[in_sel] if w is not None else None
+                    b = b[in_sel] if b is not None else None
+                    kw.update(out_channels=len(in_sel), groups=len(in_sel))
+                    out_sel = in_sel
+                else:
+                    w = w[:, in_sel] if w is not None else None
+                notes.setdefault(name, []).append(f"input channels pruned to {len(in_sel)}/{layer.in_channels}")
+            if name in keep_out:
+                k = keep_out[name]
+                w = w[k] if w is not None else None
+                b = b[k] if b is not None else None
+                kw["out_channels"] = len(k)
+                out_sel = k
+        elif isinstance(layer, Linear):
+            if in_sel is not None:
+                w = w[:, in_sel] if w is not None else None
+                notes.setdefault(name, []).append(f"input features pruned to {len(in_sel)}/{layer.in_features}")
+            if name in keep_out:
+                k = keep_out[name]
+                w = w[k] if w is not None else None
+                b = b[k] if b is not None else None
+                kw["out_features"] = len(k)
+                out_sel = k
+        elif isinstance(layer, Flatten) and in_sel is not None:
+            spatial = int(np.prod(layer.input_shape[1:])) if len(layer.input_shape) > 1 else 1
+            out_sel = (in_sel[:, None] * spatial + np.arange(spatial)[None, :]).ravel()
+        elif in_sel is not None:
+            out_sel = in_sel
+        new_layer = replace(layer, **kw)
+        new.add(new_layer, inputs)
+        if w is not None:
+            new.set_weight(name, np.ascontiguousarray(w), b)
+        sel[name] = out_sel
+        if name in graph.activation_density:
+            new.activation_density[name] = graph.activation_density[name]
+        if name in graph.activation_samples and in_sel is None:
+            new.activation_samples[name] = graph.activation_samples[name]
+    return new, notes
+
+
+def channel_prune(graph: LayerGraph, targets: Mapping[str, Mapping[str, Any]]) -> tuple[LayerGraph, dict[str, list[str]]]:
+    """Prune output channels of ``targets`` (name -> {sparsity, norm, strict}); see the module doc."""
+    keep: dict[str, np.ndarray] = {}
+    notes: dict[str, list[str]] = {}
+    for name, p in targets.items():
+        problem = propagation_problem(graph, name)
+        if problem:
+            if p.get("strict"):
+                raise CompressionError(f"channel pruning of '{name}' cannot propagate: {problem}")
+            notes.setdefault(name, []).append(f"channel_prune skipped: {problem}")
+            continue
+        w = graph.weights[name]
+        scores = channel_scores(w, p.get("norm", "l1"))
+        n = scores.size
+        k = max(1, int(round((1.0 - float(p["sparsity"])) * n)))
+        order = np.argsort(-scores, kind="stable")[:k]
+        keep[name] = np.sort(order)
+        notes.setdefault(name, []).append(f"channel_prune:{p.get('norm', 'l1')}({k}/{n} kept)")
+    if not keep:
+        return graph.copy(), notes
+    new, more = _rebuild(graph, keep)
+    for k2, v in more.items():
+        notes.setdefault(k2, []).extend(v)
+    return new, notes
+
+
+# --- low rank ------------------------------------------------------------------------------------------
+def svd_rank(s: np.ndarray, shape: tuple[int, int], p: Mapping[str, Any], name: str) -> int:
+    """Rank from ``rank`` / ``rank_fraction`` / ``energy`` (kept fraction of sum of s^2)."""
+    full = min(shape)
+    if p.get("rank") is not None:
+        r = int(p["rank"])
+        if r > full:
+            raise CompressionError(f"svd rank {r} of layer '{name}' exceeds its matrix rank bound {full} ({shape[0]}x{shape[1]})")
+        return r
+    if p.get("rank_fraction") is not None:
+        return max(1, min(full, int(round(float(p["rank_fraction"]) * full))))
+    e = np.cumsum(np.square(s.astype(np.float64)))
+    if e[-1] == 0:
+        return 1
+    return int(min(full, np.searchsorted(e / e[-1], float(p["energy"]) - 1e-12) + 1))
+
+
+def svd_factors(matrix: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(A, B)`` with ``A @ B`` the best rank-``rank`` approximation; ``A = U sqrt(S)``, ``B = sqrt(S) V^T``."""
+    m = np.asarray(matrix)
+    if m.ndim != 2 or not 1 <= rank <= min(m.shape):
+        raise CompressionError(f"svd rank must be in [1, {min(m.shape) if m.ndim == 2 else 0}]; got {rank}")
+    u, s, vt = np.linalg.svd(m, full_matrices=False)
+    root = np.sqrt(s[:rank])
+    return (u[:, :rank] * root).astype(m.dtype), (root[:, None] * vt[:rank]).astype(m.dtype)
+
+
+def _svd_substitute(g: LayerGraph, name: str, p: Mapping[str, Any]) -> tuple[list[str], str]:
+    layer = g.layer(name)
+    if isinstance(layer, Conv2d) and (layer.kernel != (1, 1) or layer.groups != 1):
+        return [], "svd skipped: only Linear and ungrouped 1x1 convs (use tucker2 for KxK)"
+    if not isinstance(layer, (Conv2d, Linear)):
+        return [], f"svd skipped: {layer.op} layers are not factorised"
+    m = g.weight_matrix(name)
+    s = np.linalg.svd(m, compute_uv=False)
+    r = svd_rank(s, m.shape, p, name)
+    a, bmat = svd_factors(m, r)
+    bias = g.biases.get(name)
+    if isinstance(layer, Linear):
+        first = Linear(name=f"{name}.svd_v", input_shapes=layer.input_shapes, out_features=r, bias=False)
+        second = Linear(name=f"{name}.svd_u", input_shapes=(first.output_shape,), out_features=layer.out_features,
+                        bias=layer.bias)
+        wa, wb = bmat, a
+    else:
+        first = Conv2d(name=f"{name}.svd_v", input_shapes=layer.input_shapes, out_channels=r, kernel=1,
+                       stride=layer.stride, padding=layer.padding, ceil_mode=layer.ceil_mode, bias=False)
+        second = Conv2d(name=f"{name}.svd_u", input_shapes=(first.output_shape,), out_channels=layer.out_channels,
+                        kernel=1, bias=layer.bias)
+        wa, wb = bmat.reshape(r, -1, 1, 1), a.reshape(layer.out_channels, r, 1, 1)
+    g.substitute(name, [first, second])
+    g.set_weight(first.name, wa)
+    g.set_weight(second.name, wb, bias)
+    return [first.name, second.name], f"svd(rank {r}/{min(m.shape)})"
+
+
+def tucker2(weight: np.ndarray, r_out: int, r_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """HOSVD Tucker-2 of a conv weight ``(N, C, kh, kw)``: ``(U_out (N, r_out), core (r_out, r_in, kh, kw), U_in (C, r_in))``."""
+    w = np.asarray(weight, np.float64)
+    if w.ndim != 4:
+        raise CompressionError(f"tucker2 needs a 4-D conv weight; got shape {list(w.shape)}")
+    n, c = w.shape[:2]
+    if not (1 <= r_out <= n and 1 <= r_in <= c):
+        raise CompressionError(f"tucker2 ranks ({r_out}, {r_in}) must be within the channel counts ({n}, {c})")
+    u_out = np.linalg.svd(w.reshape(n, -1), full_matrices=False)[0][:, :r_out]
+    u_in = np.linalg.svd(np.moveaxis(w, 1, 0).reshape(c, -1), full_matrices=False)[0][:, :r_in]
+    core = np.einsum("nchw,na,cb->abhw", w, u_out, u_in)
+    return u_out, core, u_in
+
+
+def _tucker_substitute(g: LayerGraph, name: str, p: Mapping[str, Any]) -> tuple[list[str], str]:
+    layer = g.layer(name)
+    if not isinstance(layer, Conv2d) or layer.groups != 1:
+        return [], f"tucker2 skipped: only ungrouped convs ({layer.op})"
+    n, c = layer.out_channels, layer.in_channels
+    if p.get("ranks") is not None:
+        r_out, r_in = p["ranks"]
+        if r_out > n or r_in > c:
+            raise CompressionError(f"tucker2 ranks {[r_out, r_in]} of layer '{name}' exceed its channels [{n}, {c}]")
+    else:
+        f = float(p["rank_fraction"])
+        r_out, r_in = max(1, int(round(f * n))), max(1, int(round(f * c)))
+    w = g.weights[name]
+    u_out, core, u_in = tucker2(w, r_out, r_in)
+    dt = w.dtype
+    bias = g.biases.get(name)
+    first = Conv2d(name=f"{name}.tk_in", input_shapes=layer.input_shapes, out_channels=r_in, kernel=1, bias=False)
+    mid = Conv2d(name=f"{name}.tk_core", input_shapes=(first.output_shape,), out_channels=r_out, kernel=layer.kernel,
+                 stride=layer.stride, padding=layer.padding, dilation=layer.dilation, ceil_mode=layer.ceil_mode, bias=False)
+    last = Conv2d(name=f"{name}.tk_out", input_shapes=(mid.output_shape,), out_channels=n, kernel=1, bias=layer.bias)
+    g.substitute(name, [first, mid, last])
+    g.set_weight(first.name, u_in.T.reshape(r_in, c, 1, 1).astype(dt))
+    g.set_weight(mid.name, core.astype(dt))
+    g.set_weight(last.name, u_out.reshape(n, r_out, 1, 1).astype(dt), bias)
+    return [first.name, mid.name, last.name], f"tucker2(ranks {r_out}/{n}, {r_in}/{c})"
+
+
+def depthwise_separable_weights(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Depthwise ``(C, 1, kh, kw)`` and pointwise ``(N, C, 1, 1)`` weights: per input channel the best
+    rank-1 split of its ``(N, kh*kw)`` slice (exact when the conv is separable)."""
+    w = np.asarray(weight, np.float64)
+    n, c, kh, kw = w.shape
+    dw = np.zeros((c, 1, kh, kw))
+    pw = np.zeros((n, c, 1, 1))
+    for ch in range(c):
+        u, s, vt = np.linalg.svd(w[:, ch].reshape(n, kh * kw), full_matrices=False)
+        root = np.sqrt(s[0])
+        pw[:, ch, 0, 0] = u[:, 0] * root
+        dw[ch, 0] = (vt[0] * root).reshape(kh, kw)
+    return dw, pw
+
+
+def _dws_substitute(g: LayerGraph, name: str, p: Mapping[str, Any]) -> tuple[list[str], str]:
+    layer = g.layer(name)
+    if not isinstance(layer, Conv2d) or layer.groups != 1 or layer.kernel == (1, 1):
+        return [], "depthwise_separable skipped: only ungrouped KxK convs with K > 1"
+    c, n = layer.in_channels, layer.out_channels
+    w = g.weights[name]
+    dw_w, pw_w = depthwise_separable_weights(w)
+    dw = Conv2d(name=f"{name}.dw", input_shapes=layer.input_shapes, out_channels=c, kernel=layer.kernel,
+                stride=layer.stride, padding=layer.padding, dilation=layer.dilation, groups=c,
+                ceil_mode=layer.ceil_mode, bias=False)
+    pw = Conv2d(name=f"{name}.pw", input_shapes=(dw.output_shape,), out_channels=n, kernel=1, bias=layer.bias)
+    bias = g.biases.get(name)
+    g.substitute(name, [dw, pw])
+    g.set_weight(dw.name, dw_w.astype(w.dtype))
+    g.set_weight(pw.name, pw_w.astype(w.dtype), bias)
+    return [dw.name, pw.name], "depthwise_separable"
+
+
+_SUBST = {"svd": _svd_substitute, "tucker2": _tucker_substitute, "depthwise_separable": _dws_substitute}
+
+
+def apply_graph_step(graph: LayerGraph, op: str, per_layer: Mapping[str, Mapping[str, Any]],
+                     plans: dict[str, list], path: str):
+    """Run one graph step of a recipe; returns ``(graph, plans, notes)`` (new layers inherit the plan)."""
+    notes: dict[str, list[str]] = {}
+    try:
+        if op == "channel_prune":
+            g, notes = channel_prune(graph, per_layer)
+            return g, plans, notes
+        g = graph.copy()
+        new_plans = dict(plans)
+        for name, p in per_layer.items():
+            created, note = _SUBST[op](g, name, p)
+            if not created:
+                notes.setdefault(name, []).append(note)
+                continue
+            steps = new_plans.pop(name)
+            for c in created:
+                new_plans[c] = steps
+                notes.setdefault(c, []).append(f"{note} of '{name}'")
+        return g, new_plans, notes
+    except CompressionError as exc:
+        raise ConfigError(f"{path}: {op}: {exc}") from None

@@ -1,0 +1,295 @@
+"""Pruning, quantization, k-means and the graph-changing transforms, each against an independent check."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from accelsim.compress import prune as P
+from accelsim.compress import quantize as Q
+from accelsim.compress import structured as S
+from accelsim.compress._reference import kmeans_1d_sorted as ref_kmeans
+from accelsim.compress.kmeans import init_centroids, kmeans_1d
+from accelsim.compress.tensors import NM, Codebook, LowBit
+from accelsim.errors import CompressionError
+from accelsim.workload.io_yaml import graph_from_dict
+from accelsim.workload.weights import synthesize_weights
+
+SETTINGS = settings(max_examples=30, deadline=None)
+
+
+def rand(shape, seed=0):
+    return np.random.default_rng(seed).normal(size=shape)
+
+
+# --- pruning -------------------------------------------------------------------------------------------
+@SETTINGS
+@given(st.integers(1, 40), st.integers(1, 40), st.floats(0.0, 0.99), st.integers(0, 1000))
+def test_magnitude_mask_exact_and_largest(rows, cols, sparsity, seed):
+    w = rand((rows, cols), seed)
+    before = w.copy()
+    mask = P.magnitude_mask(w, sparsity)
+    assert np.array_equal(w, before)  # pure
+    k = int(round((1 - sparsity) * w.size))
+    assert mask.sum() == k
+    if 0 < k < w.size:
+        assert np.abs(w[mask]).min() >= np.abs(w[~mask]).max()
+
+
+def test_magnitude_ties_are_deterministic():
+    w = np.ones((4, 4))
+    m = P.magnitude_mask(w, 0.5)
+    assert m.sum() == 8 and m.ravel()[:8].all()
+
+
+def test_global_magnitude_shares_one_threshold():
+    ws = {"a": rand((10, 10), 1) * 3.0, "b": rand((5, 20), 2)}
+    masks = P.global_magnitude_masks(ws, 0.8)
+    total = sum(m.sum() for m in masks.values())
+    assert total == round(0.2 * 200)
+    kept = np.concatenate([np.abs(ws[n][masks[n]]) for n in ws])
+    pruned = np.concatenate([np.abs(ws[n][~masks[n]]) for n in ws])
+    assert kept.min() >= pruned.max()
+    assert masks["a"].mean() > masks["b"].mean()  # the larger-scale layer keeps more
+
+
+def test_random_mask_control():
+    a = P.random_mask((30, 30), 0.9, np.random.default_rng(5))
+    b = P.random_mask((30, 30), 0.9, np.random.default_rng(5))
+    c = P.random_mask((30, 30), 0.9, np.random.default_rng(6))
+    assert a.sum() == 90 and np.array_equal(a, b) and not np.array_equal(a, c)
+    with pytest.raises(CompressionError, match="rng"):
+        P.random_mask((3, 3), 0.5, None)
+
+
+@SETTINGS
+@given(st.integers(1, 12), st.integers(1, 30), st.sampled_from([(2, 4), (1, 4), (4, 8), (1, 2)]), st.integers(0, 99))
+def test_nm_mask(rows, k, nm, seed):
+    n, m = nm
+    w = rand((rows, k), seed)
+    mask = P.nm_mask(w, n, m)
+    pruned = np.where(mask, w, 0.0)
+    assert NM.is_compatible(pruned, n, m)
+    for r in range(rows):
+        for g in range(0, k, m):
+            grp = np.abs(w[r, g:g + m])
+            keep = mask[r, g:g + m]
+            assert keep.sum() == min(n, grp.size)
+            if keep.sum() < grp.size:
+                assert grp[keep].min() >= grp[~keep].max()
+
+
+def test_block_mask_keeps_whole_blocks():
+    w = rand((8, 12), 3)
+    w[0:4, 4:8] *= 100  # the strongest 4x4 block
+    mask = P.block_mask(w, (4, 4), sparsity=5 / 6)
+    assert mask.sum() == 16 and mask[0:4, 4:8].all()
+    m2 = P.block_mask(rand((9, 10), 4), (8, 1), 0.5)  # edge blocks are partial
+    tiles = m2[:8].reshape(1, 8, 10).all(axis=1) | ~m2[:8].reshape(1, 8, 10).any(axis=1)
+    assert tiles.all()
+    with pytest.raises(CompressionError, match="norm"):
+        P.block_mask(w, (2, 2), 0.5, norm="l3")
+
+
+def test_sparsity_validation():
+    for bad in (1.0, -0.1, float("nan"), 2):
+        with pytest.raises(CompressionError, match=r"\[0, 1\)"):
+            P.magnitude_mask(np.ones(4), bad)
+    with pytest.raises(CompressionError, match="N <= M"):
+        P.nm_mask(np.ones((2, 4)), 5, 4)
+
+
+# --- quantization ----------------------------------------------------------------------------------------
+@SETTINGS
+@given(st.integers(2, 16), st.booleans(), st.booleans(), st.integers(0, 500))
+def test_uniform_quantization_error_bound(bits, symmetric, per_channel, seed):
+    x = rand((6, 20), seed)
+    x[0, :3] = 0.0
+    q = Q.quantize_uniform(x, bits, symmetric=symmetric, per_channel=per_channel)
+    assert isinstance(q, LowBit) and q.bits == bits
+    d = q.to_dense()
+    scale = q.scale.reshape(-1, 1) if per_channel else q.scale
+    assert np.all(np.abs(d - x) <= scale / 2 + 1e-12)  # round-to-nearest inside the range
+    assert np.all(d[0, :3] == 0.0)  # zeros stay exact
+    levels = np.unique(q.values_int)
+    assert levels.size <= (1 << bits)
+    assert q.storage_bits().payload == x.size * bits
+
+
+def test_quantization_more_bits_less_error():
+    x = rand((32, 64), 9)
+    errs = [Q.mse(x, Q.quantize_uniform(x, b).to_dense()) for b in (2, 4, 8, 12)]
+    assert errs == sorted(errs, reverse=True)
+    s8 = Q.sqnr_db(x, Q.quantize_uniform(x, 8).to_dense())
+    assert 35 < s8 < 50  # ~6 dB per bit
+    assert Q.sqnr_db(x, x) == float("inf")
+    assert Q.mse(np.array([1.0, 2.0]), np.array([1.0, 4.0])) == 2.0
+    assert np.isclose(Q.sqnr_db(np.array([3.0, 4.0]), np.array([3.0, 4.5])), 10 * np.log10(25 / 0.25))
+
+
+def test_binary_and_ternary():
+    x = np.array([[0.5, -1.5, 2.0, -0.1], [1.0, 1.0, -1.0, 0.2]])
+    b = Q.binarize(x, per_channel=True)
+    alpha = np.abs(x).mean(axis=1)
+    assert np.allclose(b.to_dense(), np.sign(x) * alpha[:, None])
+    assert b.storage_bits().payload == x.size and b.index_bits == 1
+    t = Q.ternarize(x, threshold=0.7)
+    delta = 0.7 * np.abs(x).mean()
+    big = np.abs(x) > delta
+    a = np.abs(x[big]).mean()
+    assert np.allclose(t.to_dense(), np.where(big, np.sign(x) * a, 0.0))
+    assert isinstance(Q.quantize_uniform(x, 1), Codebook)
+    with pytest.raises(CompressionError, match=r"\[1, 16\]"):
+        Q.quantize_uniform(x, 0)
+    with pytest.raises(CompressionError, match="NaN"):
+        Q.quantize_uniform(np.array([np.nan]), 8)
+
+
+# --- k-means ------------------------------------------------------------------------------------------------
+@SETTINGS
+@given(st.integers(2, 300), st.integers(1, 5), st.sampled_from(["linear", "density", "random"]), st.integers(0, 99))
+def test_kmeans_is_lloyd_fixed_point(n, bits, init, seed):
+    x = rand(n, seed)
+    codes, table = kmeans_1d(x, bits, init=init, rng=np.random.default_rng(seed), max_iter=500)
+    assert table.size <= 1 << bits and np.all(np.diff(table) > 0)
+    # every point sits at its nearest centroid, every centroid is the mean of its points
+    nearest = np.argmin(np.abs(x[:, None] - table[None, :]), axis=1)
+    assert np.allclose(np.abs(x - table[codes]), np.abs(x - table[nearest]))
+    for i in range(table.size):
+        assert np.isclose(table[i], x[codes == i].mean())
+
+
+def test_kmeans_matches_reference_and_inits():
+    x = np.sort(rand(500, 1))
+    init = init_centroids(x, 8, "linear", None)
+    assert np.allclose(init, np.linspace(x[0], x[-1], 8))
+    dens = init_centroids(x, 4, "density", None)
+    assert np.allclose(dens, x[[62, 187, 312, 437]])
+    codes, table = kmeans_1d(x, 3)
+    c_ref, b_ref, _ = ref_kmeans(x, np.linspace(x[0], x[-1], 8), 100, 0.0)
+    assert np.allclose(table, c_ref[np.diff(b_ref) > 0])
+    assert np.array_equal(np.bincount(codes, minlength=table.size), np.diff(b_ref)[np.diff(b_ref) > 0])
+    # linear init keeps the rare large weights: its largest centroid is beyond the density init's
+    t_lin = kmeans_1d(x, 2, "linear")[1]
+    t_den = kmeans_1d(x, 2, "density")[1]
+    assert t_lin.max() > t_den.max()
+    before = x.copy()
+    kmeans_1d(x, 2, "random", rng=np.random.default_rng(0))
+    assert np.array_equal(x, before)
+    with pytest.raises(CompressionError, match=r"\[1, 16\]"):
+        kmeans_1d(x, 17)
+    with pytest.raises(CompressionError, match="init"):
+        kmeans_1d(x, 2, "kmeans++")
+    c, t = kmeans_1d(np.full(10, 0.5), 3)
+    assert t.tolist() == [0.5] and np.all(c == 0)
+
+
+# --- low rank and substitutions ---------------------------------------------------------------------------
+def small_graph():
+    g = graph_from_dict({
+        "name": "tiny", "inputs": {"data": [3, 12, 12]},
+        "layers": [
+            {"name": "conv1", "op": "conv2d", "out_channels": 8, "kernel": 3, "padding": 1},
+            {"name": "bn1", "op": "batchnorm"},
+            {"name": "relu1", "op": "relu"},
+            {"name": "conv2", "op": "conv2d", "out_channels": 6, "kernel": 3, "stride": 2},
+            {"name": "relu2", "op": "relu"},
+            {"name": "pw", "op": "conv2d", "out_channels": 10, "kernel": 1},
+            {"name": "pool", "op": "global_avgpool"},
+            {"name": "flat", "op": "flatten"},
+            {"name": "fc", "op": "linear", "out_features": 5},
+        ]})
+    return synthesize_weights(g, seed=3)
+
+
+def test_svd_eckart_young_and_substitution():
+    w = rand((20, 30), 7)
+    a, b = S.svd_factors(w, 5)
+    s = np.linalg.svd(w, compute_uv=False)
+    assert np.isclose(np.sum((w - a @ b) ** 2), np.sum(s[5:] ** 2))
+    g = small_graph()
+    new, plans, notes = S.apply_graph_step(g, "svd", {"fc": {"rank": 3}, "pw": {"rank_fraction": 0.5},
+                                                      "conv1": {"rank": 2}}, {"fc": [], "pw": [], "conv1": []}, "r.yaml")
+    assert "fc" not in new and new["fc.svd_v"].out_features == 3 and new["fc.svd_u"].out_features == 5
+    assert new["pw.svd_v"].out_channels == 3 and new["pw.svd_u"].output_shape == g["pw"].output_shape
+    assert "conv1" in new and "skipped" in notes["conv1"][0]  # 3x3 convs are not SVD'd
+    assert new["fc.svd_v"].macs + new["fc.svd_u"].macs == 3 * (10 + 5)
+    recon = new.weights["fc.svd_u"] @ new.weights["fc.svd_v"]
+    s_fc = np.linalg.svd(g.weight_matrix("fc"), compute_uv=False)
+    assert np.isclose(np.sum((g.weight_matrix("fc") - recon) ** 2), np.sum(s_fc[3:] ** 2), rtol=1e-4)
+    assert set(plans) == {"fc.svd_v", "fc.svd_u", "pw.svd_v", "pw.svd_u", "conv1"}
+    assert "fc" in g  # input graph untouched
+    with pytest.raises(Exception, match="exceeds"):
+        S.apply_graph_step(g, "svd", {"fc": {"rank": 11}}, {"fc": []}, "r.yaml")
+
+
+def test_svd_energy_rank():
+    s = np.array([3.0, 2.0, 1.0, 0.5])
+    e = np.cumsum(s ** 2) / np.sum(s ** 2)
+    assert S.svd_rank(s, (4, 4), {"energy": 0.9}, "x") == int(np.searchsorted(e, 0.9) + 1) == 2
+    assert S.svd_rank(s, (4, 4), {"energy": 1.0}, "x") == 4
+    assert S.svd_rank(s, (4, 9), {"rank_fraction": 0.25}, "x") == 1
+
+
+def test_tucker2_exact_at_full_rank_and_chain():
+    w = rand((6, 4, 3, 3), 2)
+    u_out, core, u_in = S.tucker2(w, 6, 4)
+    assert np.allclose(np.einsum("abhw,na,cb->nchw", core, u_out, u_in), w)
+    g = small_graph()
+    new, plans, _ = S.apply_graph_step(g, "tucker2", {"conv2": {"ranks": [3, 2]}}, {"conv2": []}, "r.yaml")
+    chain = [new["conv2.tk_in"], new["conv2.tk_core"], new["conv2.tk_out"]]
+    assert [c.out_channels for c in chain] == [2, 3, 6]
+    assert chain[1].stride == (2, 2) and chain[-1].output_shape == g["conv2"].output_shape
+    recon = np.einsum("abhw,na,cb->nchw", new.weights["conv2.tk_core"], new.weights["conv2.tk_out"][:, :, 0, 0],
+                      new.weights["conv2.tk_in"][:, :, 0, 0].T)
+    assert recon.shape == g.weights["conv2"].shape
+
+
+@pytest.mark.parametrize("n,c,k", [(64, 32, 3), (128, 16, 5), (10, 3, 7)])
+def test_depthwise_separable_mac_ratio(n, c, k):
+    g = graph_from_dict({"name": "d", "inputs": {"x": [c, 20, 20]},
+                         "layers": [{"name": "conv", "op": "conv2d", "out_channels": n, "kernel": k, "padding": k // 2}]})
+    g = synthesize_weights(g)
+    new, _, _ = S.apply_graph_step(g, "depthwise_separable", {"conv": {}}, {"conv": []}, "r.yaml")
+    macs = new["conv.dw"].macs + new["conv.pw"].macs
+    assert new["conv.dw"].is_depthwise
+    assert np.isclose(macs / g["conv"].macs, 1 / n + 1 / k ** 2)
+
+
+def test_depthwise_separable_exact_for_separable_weights():
+    rng = np.random.default_rng(0)
+    pw, dw = rng.normal(size=(5, 3)), rng.normal(size=(3, 3, 3))
+    w = np.einsum("nc,chw->nchw", pw, dw)
+    d, p = S.depthwise_separable_weights(w)
+    assert np.allclose(np.einsum("nc,chw->nchw", p[:, :, 0, 0], d[:, 0]), w)
+
+
+# --- channel pruning ------------------------------------------------------------------------------------------
+def test_channel_prune_propagates_shapes_and_weights():
+    g = small_graph()
+    new, notes = S.channel_prune(g, {"conv1": {"sparsity": 0.5, "norm": "l1"}, "pw": {"sparsity": 0.6, "norm": "l2"}})
+    keep = np.sort(np.argsort(-np.abs(g.weights["conv1"]).reshape(8, -1).sum(1), kind="stable")[:4])
+    assert new["conv1"].out_channels == 4 and new["bn1"].input_shape[0] == 4
+    assert np.array_equal(new.weights["conv1"], g.weights["conv1"][keep])
+    assert new["conv2"].in_channels == 4 and np.array_equal(new.weights["conv2"], g.weights["conv2"][:, keep])
+    keep_pw = np.sort(np.argsort(-np.sqrt((g.weights["pw"].reshape(10, -1) ** 2).sum(1)), kind="stable")[:4])
+    assert new["pw"].out_channels == 4 and new["fc"].in_features == 4
+    assert np.array_equal(new.weights["fc"], g.weights["fc"][:, keep_pw])
+    assert new["fc"].output_shape == g["fc"].output_shape
+    assert g["conv1"].out_channels == 8  # the input graph is unchanged
+    assert any("kept" in n for n in notes["conv1"])
+
+
+def test_channel_prune_refuses_residual_adds():
+    g = graph_from_dict({"name": "res", "inputs": {"x": [4, 8, 8]}, "layers": [
+        {"name": "a", "op": "conv2d", "out_channels": 4, "kernel": 3, "padding": 1},
+        {"name": "b", "op": "conv2d", "out_channels": 4, "kernel": 3, "padding": 1},
+        {"name": "add", "op": "add", "inputs": ["b", "x"]},
+        {"name": "c", "op": "conv2d", "out_channels": 2, "kernel": 1}]})
+    g = synthesize_weights(g)
+    new, notes = S.channel_prune(g, {"a": {"sparsity": 0.5}, "b": {"sparsity": 0.5}, "c": {"sparsity": 0.5}})
+    assert new["a"].out_channels == 2 and new["b"].in_channels == 2
+    assert new["b"].out_channels == 4 and "add" in notes["b"][0]
+    assert new["c"].out_channels == 2 and "graph output" in notes["c"][0]
+    with pytest.raises(CompressionError, match="cannot propagate"):
+        S.channel_prune(g, {"b": {"sparsity": 0.5, "strict": True}})
