@@ -328,6 +328,16 @@ def test_bad_tech_yaml(tmp_path, mutate, expected):
     assert msg.startswith(str(path)) and "\n" not in msg
 
 
+def test_yaml_exponent_without_dot_is_a_number(tmp_path):
+    # YAML 1.1 (PyYAML) reads 1e-9 as a string; the tech loader accepts it as the number it is
+    text = (TECH_DIR / "45nm.yaml").read_text().replace("value: 2.0e-9", "value: 1e-9")
+    assert "value: 1e-9" in text
+    t = load_tech(_write(tmp_path, text, "exp.yaml"))
+    assert t.sram.leakage_w_per_byte == pytest.approx(1e-9)
+    with pytest.raises(ConfigError, match=r"leakage_w_per_byte\.value must be a number"):
+        load_tech(_write(tmp_path, text.replace("value: 1e-9", "value: 1e-9x"), "exp2.yaml"))
+
+
 def test_bad_yaml_reports_every_problem(tmp_path):
     data = _base_dict()
     data["ops"]["mult"].pop("int16")
@@ -367,6 +377,20 @@ def test_derived_table_files(tmp_path):
     extra = _write(tmp_path, {"name": "e", "base": "base.yaml", "node_nm": 7, "ops": {}}, "e.yaml")
     with pytest.raises(ConfigError, match="ops: unknown key for a derived table"):
         load_tech(extra)
+
+
+def test_pickle_roundtrip():
+    import pickle
+
+    t = load_tech("16nm")
+    back = pickle.loads(pickle.dumps(t))
+    assert back.op_energy_pj("mac", "fp16") == t.op_energy_pj("mac", "fp16")
+    assert back.sram_energy_pj(64 * KB, 128) == t.sram_energy_pj(64 * KB, 128)
+    assert hash(t) == hash(t)  # usable as a cache key
+    e = estimate(ActionCounts({("pe", "mac", "int8"): 2}), {("pe", "mac", "int8"): (0.3, "compute")}, 1e-3, 1e-6)
+    assert pickle.loads(pickle.dumps(e)) == e
+    a = estimate_area({"pe": 1.0})
+    assert pickle.loads(pickle.dumps(a)) == a
 
 
 def test_errors_are_accelsim_errors():

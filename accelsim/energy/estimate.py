@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Iterable, Mapping
 
 from accelsim.energy.actions import ActionCounts, ActionKey
@@ -36,8 +35,8 @@ class EnergyBreakdown:
         if not isinstance(other, EnergyBreakdown):
             return NotImplemented
         return EnergyBreakdown(
-            MappingProxyType(_merge(self.by_category, other.by_category)),
-            MappingProxyType(_merge(self.by_component, other.by_component)),
+            _merge(self.by_category, other.by_category),
+            _merge(self.by_component, other.by_component),
             self.total_j + other.total_j,
         )
 
@@ -115,7 +114,7 @@ def estimate(
         by_category[STATIC] = by_category.get(STATIC, 0.0) + static
         by_component[STATIC] = by_component.get(STATIC, 0.0) + static
         total += static
-    return EnergyBreakdown(MappingProxyType(by_category), MappingProxyType(by_component), total)
+    return EnergyBreakdown(by_category, by_component, total)
 
 
 @dataclass(frozen=True)
@@ -143,7 +142,7 @@ def estimate_area(components: Mapping[str, float] | Iterable[tuple[str, float]],
         if not (isinstance(n, (int, float)) and math.isfinite(n) and n >= 0):
             raise SimulationError(f"area estimate: count of {name} must be a finite number >= 0; got {n!r}")
         by_component[name] = by_component.get(name, 0.0) + float(area) * n
-    return AreaBreakdown(MappingProxyType(by_component), sum(by_component.values()))
+    return AreaBreakdown(by_component, sum(by_component.values()))
 
 
 __all__ = ["AreaBreakdown", "EnergyBreakdown", "estimate", "estimate_area"]

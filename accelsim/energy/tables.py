@@ -18,9 +18,9 @@ names (table, op, dtype, DRAM type) raise :class:`~accelsim.errors.UnknownNameEr
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Mapping
 
 from accelsim.config import read_yaml_file
@@ -37,11 +37,12 @@ SCALING_KEYS = ("energy", "area", "leakage", "wire")
 SRAM_ACTIONS = ("read", "write")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TechTable:
     """One technology node's prices. Energies in pJ per op / access; areas in um^2 unless named mm2.
 
-    Build it with :func:`load_tech`; ``scaled(node_nm)`` gives another node.
+    Build it with :func:`load_tech`; ``scaled(node_nm)`` gives another node. Hashable by identity
+    and picklable (it travels to dask workers inside a model).
     """
 
     name: str
@@ -151,8 +152,8 @@ class TechTable:
             self,
             name=name or f"{self.name}->{_fmt(node_nm)}nm",
             node_nm=float(node_nm),
-            op_energy=MappingProxyType({k: v * f["energy"] for k, v in self.op_energy.items()}),
-            op_area=MappingProxyType({k: v * f["area"] for k, v in self.op_area.items()}),
+            op_energy={k: v * f["energy"] for k, v in self.op_energy.items()},
+            op_area={k: v * f["area"] for k, v in self.op_area.items()},
             sram=self.sram.scaled(f["energy"], f["area"], f["leakage"]),
             register_pj_per_bit=self.register_pj_per_bit * f["energy"],
             register_um2_per_bit=self.register_um2_per_bit * f["area"],
@@ -276,7 +277,7 @@ def _load_derived(path: Path, data: dict, chain: tuple[str, ...]) -> TechTable:
         raise ConfigError(f"{src}: node_nm: {exc}") from None
     desc = data.get("description") or f"{parent.name} scaled to {_fmt(node)} nm"
     if dram_over:
-        table = replace(table, dram=MappingProxyType({**table.dram, **dram_over}))
+        table = replace(table, dram={**table.dram, **dram_over})
     return replace(table, source=src, description=str(desc))
 
 
@@ -352,16 +353,16 @@ def _parse_table(data: dict, src: str) -> TechTable:
     return TechTable(
         name=name,
         node_nm=float(node),
-        op_energy=MappingProxyType(op_energy),
-        op_area=MappingProxyType(op_area),
-        mac_accumulator=MappingProxyType(dict(acc)),
+        op_energy=op_energy,
+        op_area=op_area,
+        mac_accumulator=dict(acc),
         sram=sram,
         register_pj_per_bit=reg_e,
         register_um2_per_bit=reg_a,
-        dram=MappingProxyType(dram),
+        dram=dram,
         wire_pj_per_bit_mm=wire_e,
         logic_leakage_w_per_um2=leak,
-        node_scaling=MappingProxyType(scaling),
+        node_scaling=scaling,
         source=src,
         description=str(data.get("description", "")).strip(),
     )
@@ -535,8 +536,23 @@ def _interp_factors(table: Mapping[float, Mapping[str, float]], node: float, nam
 # ----- small validation helpers ---------------------------------------------------------------
 
 
+_NUMBER = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)\s*$")
+
+
+def _as_number(v: Any) -> float | None:
+    """``v`` as a float if it is a number, or a string YAML 1.1 left unparsed such as ``1e-9``."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, str) and _NUMBER.match(v):
+        return float(v)
+    return None
+
+
 def _is_pos_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+    x = _as_number(v)
+    return x is not None and math.isfinite(x) and x > 0
 
 
 def _positive(what: str, v: Any) -> None:
@@ -564,10 +580,11 @@ def _number(entry: dict, key: str, path: str, problems: list[str]) -> float | No
     if v is None:
         problems.append(f"{path}.{key} is required")
         return None
-    if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0):
+    x = _as_number(v)
+    if x is None or not math.isfinite(x) or x < 0:
         problems.append(f"{path}.{key} must be a number >= 0; got {v!r}")
         return None
-    return float(v)
+    return x
 
 
 def _provenance(entry: dict, path: str, problems: list[str]) -> None:
