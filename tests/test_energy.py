@@ -73,6 +73,9 @@ def test_horowitz_published_values(t45, key, pj):
 def test_derived_op_rules(t45):
     # multiplier ~ bits^2, adder ~ bits (docs/models/energy.md, "Derived values")
     assert t45.op_energy_pj("mult", "int16") == pytest.approx(math.sqrt(0.2 * 4 * 3.1 / 4), rel=1e-3)
+    assert t45.op_area_um2("mult", "int16") == pytest.approx(math.sqrt(282 * 4 * 3495 / 4), rel=1e-3)
+    assert t45.op_area_um2("mult", "bf16") == pytest.approx(1640 * (8 / 11) ** 2, rel=1e-2)
+    assert t45.op_area_um2("add", "int4") == pytest.approx(36 / 2)
     assert t45.op_energy_pj("mult", "int4") == pytest.approx(0.2 / 4)
     assert t45.op_energy_pj("add", "int4") == pytest.approx(0.03 / 2)
     assert t45.op_energy_pj("mult", "bf16") == pytest.approx(1.1 * (8 / 11) ** 2, rel=1e-3)
