@@ -1,0 +1,392 @@
+"""EIE-style sparse engine model: compressed M x V on interleaved PEs (docs/models/eie.md).
+
+``EIEModel(config).simulate(layer, batch)`` maps one :class:`CompressedLayer`:
+
+1. **Checks.** The layer must carry a weight-shared (codebook) and therefore compressed weight
+   matrix: EIE stores ``weight_index_bits``-bit virtual weight indices. A dense layer, or one whose
+   codebook exceeds ``encoding.codebook_entries``, raises :class:`SimulationError` naming the
+   missing recipe step.
+2. **Mapping.** Rows interleave over PEs (row i on PE i mod P) in the compression module's
+   :class:`~accelsim.compress.tensors.InterleavedCSC` with ``row_index_bits`` relative indices
+   and padding zeros (reused from the recipe when it matches, else built here). A layer whose
+   per-PE weights + pointers exceed the PE's spmat + ptr SRAM is split into column tiles, each
+   refilled from DRAM once per call (``tiling``); input vectors longer than ``P * act_regs`` and
+   outputs longer than ``P * act_regs`` are batched through the activation SRAM (output passes
+   re-broadcast the input). Convolutions are lowered by im2col (one M x V per output pixel;
+   outside EIE's design point); LSTM/GRU cells run their gate matmul on ``[x; h; 1]``; batch B is
+   B (x pixels / steps) successive M x V.
+3. **Timing** by the Numba kernel ``_kernels.eie_mv`` on the real stored pattern and a real
+   activation vector (the layer's sample, or one drawn at its activation density, seeded by the
+   layer name).
+4. **Energy and area** from action counts priced with the technology table (``_ert``/``area``).
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import numpy as np
+
+from accelsim.compress.tensors import Codebook, HuffmanCoded, InterleavedCSC
+from accelsim.energy.actions import ActionCounts
+from accelsim.energy.estimate import estimate, estimate_area
+from accelsim.energy.tables import load_tech
+from accelsim.errors import SimulationError
+from accelsim.hw.eie import _kernels as K
+from accelsim.hw.eie.config import EIEConfig
+from accelsim.report.results import LayerResult
+from accelsim.workload.layers import Conv2d, MatMul, _RecurrentCell
+from accelsim.workload.weights import sample_activations
+
+_DTYPE_BITS = (4, 8, 16, 32)
+QUEUE_INDEX_BITS = 16  # activation index carried with each broadcast value
+
+
+def int_dtype(bits: int) -> str:
+    """Smallest tabulated integer type holding ``bits`` bits."""
+    for b in _DTYPE_BITS:
+        if bits <= b:
+            return f"int{b}"
+    return "int32"
+
+
+class EIEModel:
+    """Cycle-level EIE model; plain and stateless between calls (see module docstring)."""
+
+    def __init__(self, config: EIEConfig):
+        self.config = config
+        self.tech = load_tech(config.tech)
+        self.area = self._area()
+        self.ert = self._ert()
+        self.static_power_w = self._static_power_w()
+
+    # ------------------------------------------------------------------------------------------
+    # energy reference table, area, static power
+    def _ert(self) -> dict:
+        c, t, e = self.config, self.tech, self.config.encoding
+        a_dt, acc_dt = int_dtype(e.activation_bits), int_dtype(e.accumulator_bits)
+        qbits = e.activation_bits + QUEUE_INDEX_BITS
+        levels = max(1, math.ceil(math.log(max(c.n_pe, 2), c.lnzd.group)))
+        ptr_bank = c.ptr.capacity_bytes / c.ptr.banks
+        return {
+            ("spmat", "read", f"{c.spmat.width_bits}b"): (t.sram_energy_pj(c.spmat.capacity_bytes, c.spmat.width_bits), "sram"),
+            ("ptr", "read", f"{c.ptr.width_bits}b"): (t.sram_energy_pj(ptr_bank, c.ptr.width_bits), "sram"),
+            ("act_sram", "read", f"{c.act_sram.width_bits}b"): (t.sram_energy_pj(c.act_sram.capacity_bytes, c.act_sram.width_bits), "sram"),
+            ("act_sram", "write", f"{c.act_sram.width_bits}b"): (
+                t.sram_energy_pj(c.act_sram.capacity_bytes, c.act_sram.width_bits, "write"), "sram"),
+            ("codebook", "read", f"{e.codebook_bits}b"): (t.register_energy_pj(e.codebook_bits), "register"),
+            ("alu", "mult", a_dt): (t.op_energy_pj("mult", a_dt), "compute"),
+            ("alu", "add", acc_dt): (t.op_energy_pj("add", acc_dt), "compute"),
+            ("act_regs", "read", "dst"): (t.register_energy_pj(e.accumulator_bits), "register"),
+            ("act_regs", "write", "dst"): (t.register_energy_pj(e.accumulator_bits, "write"), "register"),
+            ("act_regs", "read", "src"): (t.register_energy_pj(e.activation_bits), "register"),
+            ("act_regs", "bypass", "dst"): (t.register_energy_pj(e.accumulator_bits), "register"),
+            ("act_queue", "push", f"{qbits}b"): (t.register_energy_pj(qbits, "write"), "register"),
+            ("act_queue", "pop", f"{qbits}b"): (t.register_energy_pj(qbits), "register"),
+            ("lnzd", "select", f"{qbits}b"): (levels * t.op_energy_pj("add", "int16"), "noc"),
+            ("broadcast", "send", f"{qbits}b"): (qbits * t.wire_energy_pj_per_bit_mm() * self.htree_mm, "noc"),
+            ("dram", "read", c.dram.type): (t.dram_energy_pj_per_bit(c.dram.type), "dram"),
+        }
+
+    def _area(self):
+        c, t, e = self.config, self.tech, self.config.encoding
+        reg_bits = (2 * c.act_regs * e.activation_bits + c.queue_depth * (e.activation_bits + QUEUE_INDEX_BITS)
+                    + e.codebook_entries * e.codebook_bits)
+        a_dt, acc_dt = int_dtype(e.activation_bits), int_dtype(e.accumulator_bits)
+        pe = {
+            "spmat": t.sram_area_mm2(c.spmat.capacity_bytes, c.spmat.width_bits),
+            "ptr": t.sram_area_mm2(c.ptr.capacity_bytes, c.ptr.width_bits),
+            "act_sram": t.sram_area_mm2(c.act_sram.capacity_bytes, c.act_sram.width_bits),
+            "registers": t.register_area_mm2(reg_bits),
+            "alu": (t.op_area_um2("mult", a_dt) + t.op_area_um2("add", acc_dt)) * 1e-6,
+            "other_logic": c.area.other_logic_um2_per_pe * 1e-6,
+        }
+        per_pe = estimate_area(pe)
+        chip = estimate_area({k: v for k, v in pe.items()}, {k: c.n_pe for k in pe})
+        # H-tree over a square of P PEs (side s): about 1.5 * s * sqrt(P) of wire, all driven per broadcast
+        self.htree_mm = 1.5 * math.sqrt(chip.total_mm2) * math.sqrt(c.n_pe)
+        return {"per_pe": per_pe, "chip": chip}
+
+    def _static_power_w(self) -> float:
+        c, t, e = self.config, self.tech, self.config.encoding
+        a_dt, acc_dt = int_dtype(e.activation_bits), int_dtype(e.accumulator_bits)
+        sram = (t.sram_leakage_w(c.spmat.capacity_bytes) + t.sram_leakage_w(c.ptr.capacity_bytes)
+                + t.sram_leakage_w(c.act_sram.capacity_bytes))
+        logic_um2 = t.op_area_um2("mult", a_dt) + t.op_area_um2("add", acc_dt) + c.area.other_logic_um2_per_pe
+        logic = logic_um2 * t.logic_leakage_w_per_um2
+        return c.n_pe * (sram + logic)
+
+    # ------------------------------------------------------------------------------------------
+    def simulate(self, layer, batch: int = 1) -> LayerResult:
+        lay = layer.layer
+        g = lay.gemm(batch)
+        if isinstance(lay, MatMul):
+            raise SimulationError(
+                f"layer '{lay.name}': EIE multiplies a stored weight matrix by a vector; a matmul of two "
+                f"activations has no weight matrix to compress")
+        if g is None or not lay.has_weights:
+            return self._unmapped(layer, batch)
+        if g.groups > 1:
+            raise SimulationError(
+                f"layer '{lay.name}': grouped convolution (groups={g.groups}) is not mapped on EIE; "
+                f"only dense-connectivity layers lower to one M x V")
+        csc, values = self._mapping(layer)
+        vectors, n_vec = self._vectors(layer, g)
+        return self._run(layer, batch, g, csc, values, vectors, n_vec)
+
+    def _unmapped(self, layer, batch) -> LayerResult:
+        lay = layer.layer
+        return LayerResult(
+            name=lay.name, op=lay.op, macs=lay.macs * batch, effective_macs=0, cycles=0, compute_cycles=0,
+            stall_cycles=0, latency_s=0.0, energy_j=0.0,
+            extra={"mapped": False, "note": "no weight matrix: element-wise work runs in the activation "
+                                            "write-back path or on the host; not timed"},
+            actions=ActionCounts())
+
+    def _check_compressed(self, layer) -> None:
+        c, name = self.config, layer.layer.name
+        n_idx = 1 << c.encoding.weight_index_bits
+        if not layer.transforms:
+            raise SimulationError(
+                f"layer '{name}' is uncompressed: EIE stores {c.encoding.weight_index_bits}-bit codebook indices; "
+                f"the recipe is missing the prune and weight-sharing (codebook of <= {n_idx} entries) steps, "
+                f"e.g. --recipe eie-benchmarks")
+        if layer.codebook_size is None:
+            raise SimulationError(
+                f"layer '{name}': EIE needs {c.encoding.weight_index_bits}-bit codebook indices but the layer has "
+                f"no weight-sharing codebook; add a weight-sharing (k-means codebook, <= "
+                f"{c.encoding.codebook_entries} clusters) step to the recipe")
+        if layer.codebook_size > c.encoding.codebook_entries:
+            raise SimulationError(
+                f"layer '{name}': codebook of {layer.codebook_size} entries does not fit the "
+                f"{c.encoding.codebook_entries}-entry shared-weight table (encoding.codebook_entries); "
+                f"weight-share to <= {c.encoding.codebook_entries} clusters")
+        if layer.weight_matrix is None:
+            raise SimulationError(f"layer '{name}': no weight values attached; EIE needs the compressed pattern")
+
+    def _mapping(self, layer) -> tuple[InterleavedCSC, np.ndarray]:
+        """The per-PE interleaved CSC and its decoded stored values (float64, padding = 0).
+
+        The recipe's tensor (possibly ``HuffmanCoded(Codebook(InterleavedCSC))``) is reused when it
+        was built for this PE count and index width; otherwise the layout is built here from the
+        effective weight matrix by the compression module.
+        """
+        self._check_compressed(layer)
+        c = self.config
+        w = layer.weight
+        table = None
+        if isinstance(w, HuffmanCoded):
+            w = w.inner
+        if isinstance(w, Codebook):
+            table = w.table
+            w = w.inner
+        if (isinstance(w, InterleavedCSC) and w.n_pe == c.n_pe and w.relative
+                and w.index_bits == c.encoding.row_index_bits and tuple(w.shape) == tuple(layer.weight_matrix.shape)
+                and (table is None or table.ndim == 1)):
+            vals = w.flat_values.astype(np.float64)
+            if table is not None:
+                vals = table[w.flat_values.astype(np.int64)]
+            vals = np.where(w.is_padding, 0.0, vals)
+            return w, vals
+        csc = InterleavedCSC(layer.weight_matrix, n_pe=c.n_pe, index_bits=c.encoding.row_index_bits,
+                             value_bits=c.encoding.weight_index_bits, pointer_bits=c.encoding.pointer_bits)
+        return csc, csc.flat_values.astype(np.float64)
+
+    def _vectors(self, layer, g) -> tuple[list[np.ndarray], int]:
+        """Activation vectors (length K) to simulate exactly, and how many M x V the call holds."""
+        lay, k = layer.layer, g.k
+        n_vec = g.m
+        n_sim = min(n_vec, self.config.max_vectors)
+        sample = layer.activation_sample
+        density = float(layer.activation_density)
+        out: list[np.ndarray] = []
+        if sample is not None:
+            flat = np.asarray(sample, dtype=np.float64).reshape(-1)
+            if isinstance(lay, _RecurrentCell) and flat.size % lay.input_size == 0:
+                xs = flat.reshape(-1, lay.input_size)
+                h_rng = np.random.default_rng([zlib.crc32(lay.name.encode()), 2])
+                for i in range(n_sim):
+                    h = sample_activations(lay.hidden_size, density, h_rng, np.float64)
+                    out.append(np.concatenate([xs[i % len(xs)], h, np.ones(int(lay.bias))]))
+                return out, n_vec
+            if flat.size % k == 0 and not isinstance(lay, Conv2d):
+                rows = flat.reshape(-1, k)
+                return [rows[i % len(rows)] for i in range(n_sim)], n_vec
+            density = float(np.count_nonzero(flat)) / max(flat.size, 1)
+        rng = np.random.default_rng([zlib.crc32(lay.name.encode()), 1])
+        for _ in range(n_sim):
+            v = sample_activations(k, density, rng, np.float64)
+            if isinstance(lay, _RecurrentCell) and lay.bias:
+                v[-1] = 1.0  # the folded bias input
+            out.append(v)
+        return out, n_vec
+
+    # ------------------------------------------------------------------------------------------
+    def _tiles(self, csc: InterleavedCSC) -> list[tuple[int, int]]:
+        """Column ranges whose per-PE entries + pointers fit the spmat + ptr SRAM (docs: Tiling)."""
+        c = self.config
+        n_cols = csc.shape[1]
+        cap_bits = (c.spmat.capacity_bytes + c.ptr.capacity_bytes) * 8
+        eb, pb = c.entry_bits, c.encoding.pointer_bits
+        ptr = csc.pe_ptr
+
+        def need(c0, c1):
+            return int((ptr[:, c1] - ptr[:, c0]).max(initial=0)) * eb + (c1 - c0 + 1) * pb
+
+        if need(0, n_cols) <= cap_bits:
+            return [(0, n_cols)]
+        tiles, c0 = [], 0
+        while c0 < n_cols:
+            lo, hi = c0 + 1, n_cols
+            if need(c0, lo) > cap_bits:
+                raise SimulationError(
+                    f"a single column of the weight matrix needs {need(c0, lo)} bits on one PE, more than the "
+                    f"{cap_bits} bits of spmat + ptr SRAM")
+            while lo < hi:  # largest c1 with need(c0, c1) <= cap
+                mid = (lo + hi + 1) // 2
+                if need(c0, mid) <= cap_bits:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            tiles.append((c0, lo))
+            c0 = lo
+        return tiles
+
+    def _run(self, layer, batch, g, csc: InterleavedCSC, flat_values, vectors, n_vec) -> LayerResult:
+        c, e, name = self.config, self.config.encoding, layer.layer.name
+        P = c.n_pe
+        n_rows, n_cols = csc.shape
+        local_rows = -(-n_rows // P)
+        wide_in = n_cols > P * c.act_regs
+        wide_out = local_rows > c.act_regs
+        act_cap = c.act_sram.capacity_bytes * 8 // e.activation_bits  # activations per PE in act SRAM
+        if (wide_in or wide_out) and not c.tiling:
+            what = f"input vector of {n_cols}" if wide_in else f"output vector of {n_rows}"
+            raise SimulationError(
+                f"layer '{name}': {what} activations exceeds the activation registers "
+                f"({P} PEs x act_regs {c.act_regs} = {P * c.act_regs}) and tiling is off; set tiling: true")
+        for what, n in (("input", n_cols), ("output", n_rows)):
+            if -(-n // P) > act_cap + c.act_regs:
+                raise SimulationError(
+                    f"layer '{name}': {what} vector of {n} activations exceeds the activation SRAM + registers "
+                    f"({P} PEs x {act_cap + c.act_regs})")
+        tiles = self._tiles(csc)
+        if len(tiles) > 1 and not c.tiling:
+            raise SimulationError(
+                f"layer '{name}': the compressed weights need more than the spmat + ptr SRAM of a PE and tiling is off")
+        flush = -(-c.act_regs * e.activation_bits // c.act_sram.width_bits)
+        pe_base = csc.pe_offsets[:-1].astype(np.int64)
+        flat_index = csc.flat_index.astype(np.int64, copy=False)
+        is_pad = csc.is_padding
+        pe_stats = np.zeros((P, K.N_PE_STATS), np.int64)
+        scal = np.zeros(K.N_SCALARS, np.int64)
+        cycles = 0
+        positions = 0
+        for v in vectors:
+            y = np.zeros(n_rows)
+            for c0, c1 in tiles:
+                sub = np.asarray(v[c0:c1])
+                nz = np.flatnonzero(sub).astype(np.int64)
+                ptr = np.ascontiguousarray(csc.pe_ptr[:, c0:c1 + 1] - csc.pe_ptr[:, c0:c0 + 1])
+                base = pe_base + csc.pe_ptr[:, c0]
+                end, st, sc = K.eie_mv(ptr, base, flat_index, flat_values, is_pad, nz, sub[nz].astype(np.float64),
+                                       c1 - c0, P, local_rows, c.act_regs, c.queue_depth, c.min_cycles_per_column,
+                                       c.scan_positions_per_cycle, c.lnzd.broadcast_latency, c.lnzd.credit_latency,
+                                       c.pipeline_depth, c.entries_per_line, flush, y)
+                cycles += int(end)
+                pe_stats += st
+                scal += sc
+                positions += (c1 - c0) * int(sc[K.S_PASSES])
+        n_sim = len(vectors)
+        scale = n_vec / n_sim
+        compute_runs = int(round(cycles * scale))
+        # DRAM refills: every tile of a layer that does not fit is loaded once per call
+        ptr_bits = P * (n_cols + 1) * e.pointer_bits
+        weight_bits = csc.stored_entries * c.entry_bits + ptr_bits
+        dram_bytes = int(math.ceil(weight_bits / 8)) if len(tiles) > 1 else 0
+        dram_cycles = int(math.ceil(dram_bytes / c.dram.bandwidth_bytes_per_s * c.clock_hz))
+        total_cycles = compute_runs + dram_cycles
+        busy = pe_stats[:, K.BUSY] * scale
+        entry = pe_stats[:, K.ENTRY] * scale
+        real = pe_stats[:, K.REAL].sum() * scale
+        passes = int(scal[K.S_PASSES]) // max(n_sim * len(tiles), 1)
+        compute_cycles = min(total_cycles, int(round(busy.max(initial=0))) + int(round(c.pipeline_depth * passes * len(tiles) * n_vec)))
+        latency = total_cycles / c.clock_hz
+
+        counts = self._counts(pe_stats, scal, positions, scale, n_rows, n_cols, passes, len(tiles), n_vec, dram_bytes,
+                              wide_in)
+        energy = estimate(counts, self.ert, self.static_power_w, latency)
+        lb = float(entry.sum() / (P * compute_runs)) if compute_runs else 0.0
+        extra = {
+            "load_balance_efficiency": lb,
+            "pe_utilization": float(busy.sum() / (P * compute_runs)) if compute_runs else 0.0,
+            "real_work_fraction": float(real / entry.sum()) if entry.sum() else 0.0,
+            "pe_busy_cycles": [int(round(b)) for b in busy],
+            "pe_idle_cycles": [int(round(compute_runs - b)) for b in busy],
+            "entries_processed": int(round(entry.sum())),
+            "stored_entries": int(csc.stored_entries),
+            "padding_zeros": int(csc.padding_zeros),
+            "broadcasts": int(round(scal[K.S_BROADCASTS] * scale)),
+            "credit_stall_cycles": int(round(scal[K.S_CREDIT_STALL] * scale)),
+            "accumulator_bypasses": int(round(pe_stats[:, K.BYPASS].sum() * scale)),
+            "output_passes": passes,
+            "column_tiles": len(tiles),
+            "weights_resident": len(tiles) == 1,
+            "dram_refill_cycles": dram_cycles,
+            "vectors": n_vec,
+            "vectors_simulated": n_sim,
+            "ptr_sram_overflow": bool((n_cols + 1) * e.pointer_bits > c.ptr.capacity_bytes * 8),
+            "power_w": energy.total_j / latency if latency else 0.0,
+            "energy_by_component_j": dict(energy.by_component),
+        }
+        return LayerResult(
+            name=name, op=layer.layer.op, macs=layer.layer.macs * batch, effective_macs=int(round(real)),
+            cycles=total_cycles, compute_cycles=compute_cycles, stall_cycles=total_cycles - compute_cycles,
+            latency_s=latency, energy_j=energy.total_j, energy_breakdown_j=dict(energy.by_category),
+            sram_reads={"spmat": int(counts[("spmat", "read", f"{c.spmat.width_bits}b")]),
+                        "ptr": int(counts[("ptr", "read", f"{c.ptr.width_bits}b")]),
+                        "act_sram": int(counts[("act_sram", "read", f"{c.act_sram.width_bits}b")])},
+            sram_writes={"act_sram": int(counts[("act_sram", "write", f"{c.act_sram.width_bits}b")])},
+            dram_read_bytes=dram_bytes, dram_write_bytes=0,
+            utilization=float(real / (P * total_cycles)) if total_cycles else 0.0,
+            weight_storage_bits=int(weight_bits), extra=extra, actions=counts)
+
+    def _counts(self, pe_stats, scal, positions, scale, n_rows, n_cols, passes, n_tiles, n_vec, dram_bytes,
+                wide_in) -> ActionCounts:
+        c, e = self.config, self.config.encoding
+        qbits = e.activation_bits + QUEUE_INDEX_BITS
+        tot = pe_stats.sum(axis=0) * scale
+        entries, real, bypass = tot[K.ENTRY], tot[K.REAL], tot[K.BYPASS]
+        bcast = scal[K.S_BROADCASTS] * scale
+        # output passes beyond the first write the destination registers to the act SRAM and read them back
+        words_per_line = c.act_sram.width_bits // e.activation_bits or 1
+        flush_lines = c.n_pe * max(passes - 1, 0) * n_vec * -(-c.act_regs // words_per_line)
+        src_lines = (c.n_pe * -(-(-(-n_cols // c.n_pe)) // words_per_line) * passes * n_vec) if wide_in else 0
+        return ActionCounts({
+            ("spmat", "read", f"{c.spmat.width_bits}b"): tot[K.LINES],
+            ("ptr", "read", f"{c.ptr.width_bits}b"): 2 * tot[K.PTR],
+            ("codebook", "read", f"{e.codebook_bits}b"): entries,
+            ("alu", "mult", int_dtype(e.activation_bits)): entries,
+            ("alu", "add", int_dtype(e.accumulator_bits)): entries,
+            ("act_regs", "read", "dst"): entries - bypass,
+            ("act_regs", "bypass", "dst"): bypass,
+            ("act_regs", "write", "dst"): entries,
+            ("act_regs", "read", "src"): positions * scale,
+            ("act_queue", "push", f"{qbits}b"): bcast * c.n_pe,
+            ("act_queue", "pop", f"{qbits}b"): bcast * c.n_pe,
+            ("lnzd", "select", f"{qbits}b"): bcast,
+            ("broadcast", "send", f"{qbits}b"): bcast,
+            ("act_sram", "write", f"{c.act_sram.width_bits}b"): flush_lines,
+            ("act_sram", "read", f"{c.act_sram.width_bits}b"): flush_lines + src_lines,
+            ("dram", "read", c.dram.type): dram_bytes * 8,
+        })
+
+    @property
+    def peak_ops_per_s(self) -> float:
+        """Peak throughput on the compressed net: one multiply + one add per PE per cycle (ops/s)."""
+        return 2.0 * self.config.n_pe * self.config.clock_hz
+
+    def area_mm2(self) -> dict:
+        """Per-PE and chip area by component (mm^2)."""
+        return {"per_pe": self.area["per_pe"].to_dict(), "chip": self.area["chip"].to_dict()}

@@ -1,0 +1,56 @@
+"""The EIE paper reproduced (quick subset; the nine-layer run is marked slow): same checks as `accelsim validate`."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim.hw.eie import validation as V
+
+
+@pytest.fixture(scope="module")
+def quick_checks():
+    return V.checks(quick=True)
+
+
+def _latency_rows(checks):
+    return [c for c in checks if c.item.endswith("latency (64 PE, 800 MHz)")]
+
+
+def test_quick_checks_pass(quick_checks):
+    rows = _latency_rows(quick_checks)
+    assert len(rows) == len(V.SMALL)
+    others = [c for c in quick_checks if c not in rows]
+    failed = [(c.item, c.reference, c.predicted) for c in others if not c.ok]
+    assert not failed
+
+
+def test_quick_latency_bound_and_mae(quick_checks):
+    rows = _latency_rows(quick_checks)
+    errors = {c.item.split()[0]: c.rel_error for c in rows}
+    assert all(abs(e) <= V.LATENCY_BOUND_TOL for e in errors.values()), errors
+    assert sum(abs(e) for e in errors.values()) / len(errors) <= V.LATENCY_MAE_TOL
+
+
+@pytest.mark.xfail(strict=True, reason="Alex-8 (-18%) and NT-LSTM (-11%) miss the 10% goal; docs/validation/eie.md")
+def test_quick_latency_goal_every_layer(quick_checks):
+    assert all(c.ok for c in _latency_rows(quick_checks))
+
+
+def test_theoretical_column_is_stored_entries_over_peak(quick_checks):
+    # the paper's "theoretical" time tracks stored entries incl. padding / (64 x 800 MHz) for the NT and VGG-8 layers
+    rows = {c.item.split()[0]: c for c in quick_checks if "theoretical time" in c.item}
+    for name in ("VGG-8", "NT-We", "NT-Wd", "NT-LSTM"):
+        assert abs(rows[name].rel_error) <= 0.10
+
+
+@pytest.mark.slow
+def test_full_nine_layer_reproduction():
+    checks = V.checks(quick=False)
+    rows = _latency_rows(checks)
+    assert len(rows) == 9
+    others = [c for c in checks if c not in rows and "mean absolute error" not in c.item]
+    assert not [c.item for c in others if not c.ok]
+    errors = [abs(c.rel_error) for c in rows]
+    # VGG-6 (-27%) is the known miss beyond the bound (docs/validation/eie.md); all others within 20%
+    assert sum(e > V.LATENCY_BOUND_TOL for e in errors) <= 1
+    assert sum(errors) / 9 <= 0.10
