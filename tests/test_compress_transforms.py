@@ -139,8 +139,9 @@ def test_binary_and_ternary():
     a = np.abs(x[big]).mean()
     assert np.allclose(t.to_dense(), np.where(big, np.sign(x) * a, 0.0))
     assert isinstance(Q.quantize_uniform(x, 1), Codebook)
-    with pytest.raises(CompressionError, match=r"\[1, 16\]"):
+    with pytest.raises(CompressionError, match=r"\[1, 32\]"):
         Q.quantize_uniform(x, 0)
+    assert np.allclose(Q.quantize_uniform(x, 24).to_dense(), x, atol=1e-6)
     with pytest.raises(CompressionError, match="NaN"):
         Q.quantize_uniform(np.array([np.nan]), 8)
 

@@ -253,3 +253,9 @@ def test_cli_compress_bad_input(run_cli, tmp_path):
     assert code == 2 and "unknown recipe 'nope'" in err_
     code, _, err_ = run_cli("compress", "--workload", "lenet-300-100", "--recipe", "deep-compression-alexnet")
     assert code == 2 and "matches no layer" in err_
+
+
+def test_top_level_api():
+    cg = accelsim.compress(mlp(), accelsim.load_recipe("magnitude-4"))
+    assert math.isclose(cg.stats["shrinkbench_ratio"], 4, rel_tol=0.01)
+    assert accelsim.compress.tensors.CSR is CSR  # still the package

@@ -20,3 +20,21 @@ __all__ = [
     "CSC", "CSR", "NM", "Bitmask", "Codebook", "CompressedGraph", "CompressedLayer", "CompressedTensor", "Dense",
     "HuffmanCoded", "InterleavedCSC", "LowBit", "LowRank", "StorageBits",
 ]
+
+
+# ``accelsim.compress`` is both this package and the documented function
+# ``accelsim.compress(graph, recipe, seed=0)``: once the package is imported (``import accelsim`` does),
+# the attribute is the module, so the module itself is made callable.
+import sys as _sys
+import types as _types
+
+
+class _CallableModule(_types.ModuleType):
+    def __call__(self, graph, recipe, seed: int = 0):
+        """``accelsim.compress(graph, recipe, seed=0)`` -> CompressedGraph (see accelsim.compress.recipe.compress)."""
+        from accelsim.compress.recipe import compress
+
+        return compress(graph, recipe, seed=seed)
+
+
+_sys.modules[__name__].__class__ = _CallableModule

@@ -7,6 +7,7 @@ is the dequantized array. Exact zeros (pruned weights) stay exactly zero in ever
 * asymmetric b-bit: range ``[min(x, 0), max(x, 0)]``, ``scale = range / (2^b - 1)``,
   ``zp = round(-lo / scale)``, ``q = clip(round(x / scale) + zp, 0, 2^b - 1)``;
 * per-channel: one scale (and zero point) per output channel (axis 0);
+* 1 <= b <= 32;
 * binary (XNOR-Net): ``alpha = mean|x|`` (per channel or tensor), value ``alpha * sign(x)``;
 * ternary (TWN): ``delta = t * mean|x|`` (t = 0.7), ``alpha = mean(|x| : |x| > delta)``,
   values ``{-alpha, 0, +alpha}``.
@@ -23,8 +24,8 @@ from accelsim.errors import CompressionError
 
 
 def _check_bits(bits) -> int:
-    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 1 <= bits <= 16:
-        raise CompressionError(f"quantization bits must be an int in [1, 16]; got {bits!r}")
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 1 <= bits <= 32:
+        raise CompressionError(f"quantization bits must be an int in [1, 32]; got {bits!r}")
     return int(bits)
 
 

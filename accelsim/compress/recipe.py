@@ -821,7 +821,7 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0) -> CompressedGraph:
         sample = g.activation_samples.get(name)
         act_err = None
         if st.activation_bits is not None and sample is not None:
-            qa = Q.quantize_activations(sample, min(st.activation_bits, 16)).to_dense()
+            qa = Q.quantize_activations(sample, st.activation_bits).to_dense()
             act_err = Q.sqnr_db(sample, qa)
             sample = qa
         stats = _layer_stats(layer, st.original, matrix, tensor, st, dense_params.get(name))
