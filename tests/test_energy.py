@@ -143,7 +143,7 @@ def test_validation_checks_pass():
 def test_energy_checks_are_registered():
     from accelsim.validate import CHECK_MODULES
 
-    assert "accelsim.energy.validation" in CHECK_MODULES
+    assert "accelsim.energy.validation" in CHECK_MODULES.values()
 
 
 def test_dram_sources(t45):

@@ -57,17 +57,23 @@ def family(name: str) -> Family:
     return _FAMILIES[name]
 
 
+def _bundled_archs() -> dict[str, Path]:
+    """Bundled hardware configs (technology tables in ``arch_configs/tech/`` are not archs)."""
+    return {k: v for k, v in bundled(ARCH_DIR).items() if v.parent.name != "tech"}
+
+
 def arch_names() -> list[str]:
-    return sorted(bundled(ARCH_DIR))
+    return sorted(_bundled_archs())
 
 
 def _arch_source(source: str | Path) -> Path:
     text = str(source)
     path = Path(text)
+    found = _bundled_archs()
+    if text in found and not path.is_file():
+        return found[text]
     if path.suffix:
         return path
-    found = bundled(ARCH_DIR)
-    found = {k: v for k, v in found.items() if v.parent.name != "tech"}
     if text not in found:
         raise UnknownNameError("arch", text, list(found))
     return found[text]
