@@ -60,11 +60,34 @@ def is_24_compatible(matrix: np.ndarray) -> bool:
     return bool((nz.reshape(rows, -1, 4).sum(axis=2) <= 2).all())
 
 
+def _nnz(matrix) -> int:
+    import scipy.sparse as sp
+
+    if sp.issparse(matrix):
+        return int(sp.csr_matrix(matrix).count_nonzero())
+    return int(np.count_nonzero(matrix))
+
+
+def _pattern(weight):
+    """The sparsity pattern of a CSR / CSC tensor when no dense weight matrix is attached."""
+    import scipy.sparse as sp
+
+    if sp.issparse(weight):
+        return weight
+    inner = getattr(weight, "indices", None) if type(weight).__name__ == "Codebook" else weight
+    to_scipy = getattr(inner, "to_scipy", None)
+    return to_scipy() if callable(to_scipy) else None
+
+
 def _csr_format(weight) -> tuple[str, int, int, bool] | None:
     """(name, value_bits, index_bits, codebook) when ``weight`` is a CSR / CSC tensor (or a codebook
-    over one), else None."""
+    over one; or a SciPy CSR / CSC matrix, cuSPARSE's own layout), else None."""
     if weight is None:
         return None
+    import scipy.sparse as sp
+
+    if sp.issparse(weight) and weight.format in ("csr", "csc"):
+        return weight.format.upper(), 8 * weight.dtype.itemsize, 8 * weight.indices.dtype.itemsize, False
     name = type(weight).__name__
     inner = getattr(weight, "indices", None) if name == "Codebook" else None
     if inner is not None and type(inner).__name__ in ("CSR", "CSC"):
@@ -155,7 +178,7 @@ class GpuModel:
         fmt = _csr_format(cl.weight)
         if cl.nm is not None:
             n_keep, m_group = cl.nm
-            if W is not None and not is_24_compatible(W):
+            if W is not None and not is_24_compatible(W.toarray() if hasattr(W, "toarray") else W):
                 raise SimulationError(
                     f"layer '{layer.name}': weight pattern is not 2:4 (recipe N:M = {n_keep}:{m_group}); "
                     f"sparse tensor cores need at most 2 non-zeros in every 4 weights along K")
@@ -168,10 +191,11 @@ class GpuModel:
                     return km.conv_implicit_gemm(cfg, layer, batch, dtype, sparse24=True), info
                 return km.gemm(cfg, g.m, g.n, g.k, g.groups, dtype, sparse24=True, name="gemm"), info
             info["sparsity"] = "2:4 pattern run dense (no sparse tensor cores for this data type)"
-        if fmt is not None and W is not None and np.count_nonzero(W) < W.size:
+        pattern = W if W is not None else _pattern(cl.weight) if fmt is not None else None
+        if fmt is not None and pattern is not None and _nnz(pattern) < pattern.shape[0] * pattern.shape[1]:
             name, vbits, ibits, codebook = fmt
             info["sparse_format"] = f"{name} ({vbits}-bit values, {ibits}-bit indices{', codebook' if codebook else ''})"
-            est = km.csr_spmm(cfg, W, batch=g.m, dtype=dtype, value_bytes=max(vbits, 8) / 8.0 if not codebook else vbits / 8.0,
+            est = km.csr_spmm(cfg, pattern, batch=g.m, dtype=dtype, value_bytes=max(vbits, 8) / 8.0 if not codebook else vbits / 8.0,
                               index_bytes=ibits / 8.0, extra_simt_ops_per_nz=1.0 if codebook else 0.0)
             info.update(threads_per_row=est.detail["threads_per_row"], sm_imbalance=est.detail["sm_imbalance"])
             return est, info
