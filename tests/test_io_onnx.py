@@ -322,7 +322,6 @@ def test_symbolic_dims_need_input_shapes():
     ([helper.make_node("Relu", ["nowhere"], ["y"], name="r")], "node 'r' \\(Relu\\): reads tensor 'nowhere'"),
     ([helper.make_node("Conv", ["x", "x"], ["y"], name="c")], "node 'c' \\(Conv\\): the weight must be a constant"),
     ([helper.make_node("Reshape", ["x", "t"], ["y"], name="rs")], "cannot reshape"),
-    ([helper.make_node("Transpose", ["x"], ["y"], name="tp", perm=[1, 0, 2, 3])], "moves the batch axis|batch"),
     ([helper.make_node("Softmax", ["x"], ["y"], name="sm", axis=0)], "batch axis"),
     ([helper.make_node("Conv", ["x", "w3"], ["y"], name="c")], "does not match 4 input channels"),
 ])
@@ -331,6 +330,19 @@ def test_bad_graphs(nodes, message):
     model = _model(nodes, [("x", [2, 4, 3, 3], FLOAT)], [("y", [2, 4, 3, 3], FLOAT)], inits)
     with pytest.raises(WorkloadError, match=message):
         load_onnx(model)
+
+
+def test_axis_zero_that_is_not_a_batch_imports_whole_tensors():
+    """A graph that transposes axis 0 (> 1) away treats it as data: a sequence-first model."""
+    w = _rand(4, 6)
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], name="tp", perm=[1, 0, 2]),
+             helper.make_node("MatMul", ["t", "w"], ["y"], name="fc")]
+    model = _model(nodes, [("x", [5, 3, 4], FLOAT)], [("y", [3, 5, 6], FLOAT)], [_init("w", w)])
+    graph = load_onnx(model)
+    assert graph.metadata["onnx"]["batch"] is None
+    assert graph.layer("x").output_shape == (5, 3, 4)
+    assert graph.layer("tp").perm == (1, 0, 2)
+    assert graph.layer("fc").gemm(1).as_tuple() == (15, 6, 4, 1)
 
 
 def test_zero_dimension_input_is_rejected():
@@ -364,3 +376,59 @@ def test_cli_stats_on_onnx(tmp_path, run_cli):
         code, out, err = run_cli("stats", "--workload", path, "--format", "json")
     assert code == 0, err
     assert '"macs": 32' in out
+
+
+def test_split_gather_squeeze_and_reduce_mean():
+    nodes = [
+        helper.make_node("Split", ["x", "sizes"], ["a", "b"], name="split", axis=1),
+        helper.make_node("ReduceMean", ["a"], ["gap"], name="gap", axes=[2, 3], keepdims=0),
+        _const("i", np.int64(1)),
+        helper.make_node("Gather", ["b", "i"], ["row"], name="row", axis=2),
+        helper.make_node("Unsqueeze", ["row", "ax"], ["row4"], name="unsq"),
+        helper.make_node("Squeeze", ["row4", "ax"], ["y2"], name="sq"),
+    ]
+    inits = [_init("sizes", np.array([2, 4], np.int64)), _init("ax", np.array([1], np.int64))]
+    graph = load_onnx(_model(nodes, [("x", [1, 6, 5, 7], FLOAT)], [("gap", [1, 2], FLOAT), ("y2", [1, 4, 7], FLOAT)],
+                             inits, opset=13))
+    assert graph.layer("split/0").op == "slice" and graph.layer("split/0").output_shape == (2, 5, 7)
+    assert graph.layer("split/1").start == 2 and graph.layer("split/1").stop == 6
+    gap = graph.layer("gap")
+    assert gap.op == "pool" and gap.global_pool and graph.layer("gap/squeeze").output_shape == (2,)
+    assert graph.layer("row").op == "slice" and graph.layer("row").axis == 1
+    assert graph.layer("row/squeeze").output_shape == (4, 7)
+    # Unsqueeze then Squeeze of the same axis: a reshape there and back
+    assert graph.layer("sq").output_shape == (4, 7)
+
+
+def test_reduce_mean_over_other_axes_is_rejected():
+    nodes = [helper.make_node("ReduceMean", ["x"], ["y"], name="rm", axes=[1], keepdims=1)]
+    with pytest.raises(WorkloadError, match="node 'rm' \\(ReduceMean\\): only a reduction over the spatial axes"):
+        load_onnx(_model(nodes, [("x", [1, 6, 5, 7], FLOAT)], [("y", [1, 1, 5, 7], FLOAT)], opset=13))
+
+
+def test_decomposed_silu_and_layernorm_helper_graph():
+    nodes = [
+        helper.make_node("Sigmoid", ["x"], ["s"], name="/act/Sigmoid"),
+        helper.make_node("Mul", ["x", "s"], ["h"], name="/act/Mul"),
+        helper.make_node("ReduceMean", ["h"], ["m"], name="/ln/ReduceMean", axes=[-1]),
+        helper.make_node("Sub", ["h", "m"], ["d"], name="/ln/Sub"),
+        helper.make_node("Mul", ["d", "d"], ["d2"], name="/ln/Mul"),
+        helper.make_node("ReduceMean", ["d2"], ["v"], name="/ln/ReduceMean_1", axes=[-1]),
+        helper.make_node("Add", ["v", "eps"], ["ve"], name="/ln/Add"),
+        helper.make_node("Sqrt", ["ve"], ["sd"], name="/ln/Sqrt"),
+        helper.make_node("Div", ["d", "sd"], ["y"], name="/ln/Div"),
+    ]
+    graph = load_onnx(_model(nodes, [("x", [1, 3, 8], FLOAT)], [("y", [1, 3, 8], FLOAT)],
+                             [_init("eps", np.float32(1e-5))], opset=13))
+    assert [(layer.name, layer.op) for layer in graph.compute_layers()] == [("act", "activation"), ("ln", "layernorm")]
+    assert graph.layer("act").func == "silu" and not graph.layer("ln").rms
+
+
+def test_constant_only_unsupported_op_skipped_leaves_output_undefined():
+    nodes = [helper.make_node("RandomNormal", [], ["r"], name="rand", shape=[1, 4]),
+             helper.make_node("Add", ["x", "r"], ["y"], name="add")]
+    model = _model(nodes, [("x", [1, 4], FLOAT)], [("y", [1, 4], FLOAT)])
+    with pytest.raises(UnsupportedLayerError, match="RandomNormal"):
+        load_onnx(model)
+    with pytest.warns(UserWarning, match="RandomNormal"), pytest.raises(WorkloadError, match="reads tensor 'r'"):
+        load_onnx(model, skip_unsupported=True)

@@ -207,3 +207,130 @@ def test_lstm_export_batch_first():
     np.testing.assert_allclose(weight[:, :10], net.weight_ih_l0.detach().numpy(), rtol=1e-6)
     np.testing.assert_allclose(weight[:, 10:30], net.weight_hh_l0.detach().numpy(), rtol=1e-6)
     np.testing.assert_allclose(weight[:, 30], (net.bias_ih_l0 + net.bias_hh_l0).detach().numpy(), rtol=1e-5)
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, cin, cout, stride, t):
+        super().__init__()
+        hidden = cin * t
+        layers = [] if t == 1 else [nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6()]
+        layers += [nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(),
+                   nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+        self.conv = nn.Sequential(*layers)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        return x + self.conv(x) if self.residual else self.conv(x)
+
+
+class MobileNetV2(nn.Module):
+    """torchvision mobilenet_v2 (width 1.0) layer for layer; the head pools with x.mean([2, 3])."""
+
+    def __init__(self):
+        super().__init__()
+        setting = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+        layers = [nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU6()]
+        cin = 32
+        for t, c, n, s in setting:
+            for i in range(n):
+                layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
+                cin = c
+        layers += [nn.Conv2d(cin, 1280, 1, bias=False), nn.BatchNorm2d(1280), nn.ReLU6()]
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, 1000))
+
+    def forward(self, x):
+        return self.classifier(self.features(x).mean([2, 3]))
+
+
+class Fire(nn.Module):
+    def __init__(self, cin, squeeze, expand):
+        super().__init__()
+        self.squeeze = nn.Conv2d(cin, squeeze, 1)
+        self.expand1x1 = nn.Conv2d(squeeze, expand, 1)
+        self.expand3x3 = nn.Conv2d(squeeze, expand, 3, padding=1)
+
+    def forward(self, x):
+        x = torch.relu(self.squeeze(x))
+        return torch.cat([torch.relu(self.expand1x1(x)), torch.relu(self.expand3x3(x))], 1)
+
+
+class SqueezeNet11(nn.Module):
+    def __init__(self):
+        super().__init__()
+        pool = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 64, 3, 2), nn.ReLU(), pool, Fire(64, 16, 64), Fire(128, 16, 64), pool, Fire(128, 32, 128),
+            Fire(256, 32, 128), pool, Fire(256, 48, 192), Fire(384, 48, 192), Fire(384, 64, 256), Fire(512, 64, 256))
+        self.classifier = nn.Sequential(nn.Dropout(0.5), nn.Conv2d(512, 1000, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
+
+    def forward(self, x):
+        return torch.flatten(self.classifier(self.features(x)), 1)
+
+
+def _gemm_sequence(graph):
+    return [(layer.gemm(1).as_tuple(), layer.macs) for layer in graph.compute_layers() if isinstance(layer, (Conv2d, Linear))]
+
+
+_EXPORTS = {}
+
+
+def _exported(net):
+    if net not in _EXPORTS:
+        torch.manual_seed(0)
+        _EXPORTS[net] = load_onnx(_export(net(), torch.randn(1, 3, 224, 224)))
+    return _EXPORTS[net]
+
+
+@pytest.mark.parametrize("net,zoo_name", [(MobileNetV2, "mobilenet-v2"), (SqueezeNet11, "squeezenet1.1")])
+def test_export_matches_zoo_in_order(net, zoo_name):
+    """Every conv / linear of the export, in forward order, has the zoo layer's GEMM view and MACs."""
+    assert _gemm_sequence(_exported(net)) == _gemm_sequence(load_workload(zoo_name))
+
+
+def test_mobilenet_v2_ops():
+    graph = _exported(MobileNetV2)
+    assert {layer.func for layer in graph.layers if layer.op == "activation"} == {"relu6"}  # Clip(0, 6)
+    (gap,) = [layer for layer in graph.layers if layer.op == "pool"]  # ReduceMean over H, W
+    assert gap.global_pool and gap.kind == "avg"
+    assert graph.layer("classifier.1").input_shape == (1280,)
+
+
+@pytest.mark.parametrize("opset", [14, 17])
+def test_decomposed_layernorm_gelu_silu_are_fused(opset):
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln, self.fc1, self.fc2 = nn.LayerNorm(16), nn.Linear(16, 32), nn.Linear(32, 16)
+            self.gelu, self.silu = nn.GELU(approximate="tanh"), nn.SiLU()
+
+        def forward(self, x):
+            return self.silu(self.fc2(self.gelu(self.fc1(self.ln(x)))))
+
+    graph = load_onnx(_export(Net(), torch.randn(1, 5, 16), opset=opset))
+    assert [(layer.op, getattr(layer, "func", None)) for layer in graph.compute_layers()] == [
+        ("layernorm", None), ("linear", None), ("activation", "gelu"), ("linear", None), ("activation", "silu")]
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_multihead_attention_export(batch_first):
+    torch.manual_seed(4)
+    mha = nn.MultiheadAttention(32, 4, batch_first=batch_first)
+
+    class Wrap(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mha = mha
+
+        def forward(self, x):
+            return self.mha(x, x, x, need_weights=False)[0]
+
+    x = torch.randn(1, 10, 32) if batch_first else torch.randn(10, 1, 32)
+    graph = load_onnx(_export(Wrap(), x))
+    linears = [layer for layer in graph.compute_layers() if layer.op == "linear"]
+    assert [layer.gemm(1).as_tuple() for layer in linears] == [(10, 96, 32, 1), (10, 32, 32, 1)]
+    np.testing.assert_array_equal(graph.weights[linears[0].name], mha.in_proj_weight.detach().numpy())
+    matmuls = [layer.gemm(1).as_tuple() for layer in graph.compute_layers() if layer.op == "matmul"]
+    assert matmuls == [(10, 10, 8, 4), (10, 8, 10, 4)]
+    # a sequence-first input has no batch axis 0: the import keeps whole tensors
+    assert graph.metadata["onnx"]["batch"] == (1 if batch_first else None)

@@ -111,6 +111,10 @@ def register_folder(*op_types: str):
 
 # --- the importer ----------------------------------------------------------------------------------
 
+class _BatchAxisError(WorkloadError):
+    """The graph moves or merges axis 0 of its inputs while that axis is > 1: it is not a batch."""
+
+
 class Importer:
     """State of one import: the graph being built and every ONNX tensor seen so far."""
 
@@ -134,6 +138,9 @@ class Importer:
     def error(self, node: Node | None, message: str) -> WorkloadError:
         where = f"node '{node.name}' ({node.op_type}): " if node is not None else ""
         return WorkloadError(f"{self.source}: {where}{message}")
+
+    def batch_error(self, node: Node, message: str) -> _BatchAxisError:
+        return _BatchAxisError(f"{self.source}: node '{node.name}' ({node.op_type}): {message}")
 
     def layer_name(self, node: Node, suffix: str = "") -> str:
         base = _readable_name(node) + suffix
@@ -224,7 +231,7 @@ class Importer:
         if not v.batched:
             return v
         if self.batch != 1:
-            raise self.error(node, f"moves or merges the batch axis, which is only supported at batch 1; batch is {self.batch}")
+            raise self.batch_error(node, f"moves or merges the batch axis, which is only supported at batch 1; batch is {self.batch}")
         layer = self.add(node, L.Reshape, [v], suffix="/unbatch", shape=v.shape)
         return Value(v.shape, layer.name, False)
 
@@ -238,7 +245,7 @@ class Importer:
         elif self.batch == 1:
             out_batched, target = False, full
         else:
-            raise self.error(node, f"reshape {list(v.shape)} -> {list(full)} mixes the batch axis (batch {self.batch})")
+            raise self.batch_error(node, f"reshape {list(v.shape)} -> {list(full)} mixes the batch axis (batch {self.batch})")
         if not target:
             target = (1,)
             full = (*full, 1) if out_batched else (1,)
@@ -387,36 +394,56 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
 
     nodes = [Node(n.name or f"{n.op_type}_{i}", n.op_type, list(n.input), list(n.output), _decode_attrs(n, onnx), n.domain)
              for i, n in enumerate(g.node)]
-    nodes = _fuse_gelu(nodes, initializers)
+    graph_outputs = {o.name for o in g.output}
+    nodes = _fuse_elementwise(nodes, initializers, graph_outputs)
     consumers: dict[str, int] = {}
     for node in nodes:
         for t in node.inputs:
             if t:
                 consumers[t] = consumers.get(t, 0) + 1
-    graph_outputs = {o.name for o in g.output}
 
-    graph = LayerGraph(name or default_name, source_label)
-    imp = Importer(graph, source_label, _opset(model), consumers, graph_outputs,
-                   _inferred_shapes(model, onnx) if skip_unsupported else {})
-    for key, array in initializers.items():
-        imp.values[key] = Value(tuple(array.shape), const=array)
-    _add_inputs(imp, g, nodes, initializers, input_shapes or {})
+    inferred = _inferred_shapes(model, onnx) if skip_unsupported else {}
 
-    for node in nodes:
-        _convert(imp, node, skip_unsupported)
+    def run(strip_batch: bool) -> LayerGraph:
+        graph = LayerGraph(name or default_name, source_label)
+        imp = Importer(graph, source_label, _opset(model), consumers, graph_outputs, inferred)
+        for key, array in initializers.items():
+            imp.values[key] = Value(tuple(array.shape), const=array)
+        _add_inputs(imp, g, nodes, initializers, input_shapes or {}, strip_batch)
+        retry, caught = False, []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                for node in nodes:
+                    _convert(imp, node, skip_unsupported)
+        except _BatchAxisError:
+            retry = strip_batch
+            raise
+        finally:
+            if not retry:  # warnings of an attempt that is retried are dropped
+                for w in caught:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        graph.metadata["onnx"] = {"opset": imp.opset, "batch": imp.batch if strip_batch else None,
+                                  "folded_batchnorm": imp.folded_batchnorm, "skipped": imp.skipped,
+                                  "producer": model.producer_name}
+        if not graph.compute_layers():
+            raise WorkloadError(f"{source_label}: no layers were imported (only constants)")
+        return graph
 
-    graph.metadata["onnx"] = {"opset": imp.opset, "batch": imp.batch, "folded_batchnorm": imp.folded_batchnorm,
-                              "skipped": imp.skipped, "producer": model.producer_name}
-    if not graph.compute_layers():
-        raise WorkloadError(f"{source_label}: no layers were imported (only constants)")
-    return graph
+    try:
+        return run(strip_batch=True)
+    except _BatchAxisError:
+        # axis 0 (> 1) is reshaped or transposed like any other axis (a sequence-first model): it is
+        # not a batch, so import the whole tensors as one sample
+        return run(strip_batch=False)
 
 
 def _rnn_sequence_inputs(nodes: list[Node]) -> set[str]:
     return {n.inputs[0] for n in nodes if n.op_type in ("LSTM", "GRU", "RNN") and not n.attrs.get("layout", 0) and n.inputs}
 
 
-def _add_inputs(imp: Importer, g, nodes: list[Node], initializers, overrides: Mapping[str, Sequence[int]]) -> None:
+def _add_inputs(imp: Importer, g, nodes: list[Node], initializers, overrides: Mapping[str, Sequence[int]],
+                strip_batch: bool = True) -> None:
     seq_inputs = _rnn_sequence_inputs(nodes)
     unknown = set(overrides) - {i.name for i in g.input}
     if unknown:
@@ -432,7 +459,7 @@ def _add_inputs(imp: Importer, g, nodes: list[Node], initializers, overrides: Ma
             if not local or not all(isinstance(d, (int, np.integer)) and d > 0 for d in local):
                 raise WorkloadError(f"{imp.source}: input_shapes['{inp.name}'] must be positive ints; got {list(local)}")
             b = batch or 1
-            full = (*local[:batch_axis], b, *local[batch_axis:])
+            full = (*local[:batch_axis], b, *local[batch_axis:]) if strip_batch else local
         else:
             if not tt.HasField("shape") or len(tt.shape.dim) == 0:
                 raise WorkloadError(f"{imp.source}: graph input '{inp.name}' has no shape; pass input_shapes")
@@ -454,7 +481,7 @@ def _add_inputs(imp: Importer, g, nodes: list[Node], initializers, overrides: Ma
             full = tuple(full)
             if len(full) <= batch_axis:
                 raise WorkloadError(f"{imp.source}: graph input '{inp.name}' of shape {list(full)} has no batch axis")
-        b = full[batch_axis]
+        b = full[batch_axis] if strip_batch else 1
         if batch is None:
             batch = b
         elif b != batch:
@@ -463,7 +490,7 @@ def _add_inputs(imp: Importer, g, nodes: list[Node], initializers, overrides: Ma
         if inp.name in imp.names:
             raise WorkloadError(f"{imp.source}: duplicate graph input '{inp.name}'")
         imp.names.add(inp.name)
-        batched = batch_axis == 0
+        batched = batch_axis == 0 and strip_batch
         local = full[1:] if batched else full
         if not local:
             raise WorkloadError(f"{imp.source}: graph input '{inp.name}' has only a batch axis")
@@ -525,7 +552,13 @@ def _skip(imp: Importer, node: Node, op: str) -> None:
             imp.set(node, i, v)
 
 
-# --- GELU fusion -----------------------------------------------------------------------------------
+# --- fusion of decomposed element-wise functions ----------------------------------------------------
+
+# ops that may appear inside a decomposed unary function of one activation (GELU, SiLU, LayerNorm)
+_ELEMENTWISE_FAMILY = {"Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Erf", "Tanh", "Sigmoid", "HardSigmoid", "Neg",
+                       "Reciprocal", "Cast", "ReduceMean"}
+_FUSION_TRIGGERS = {"Erf", "Tanh", "Sigmoid", "HardSigmoid", "ReduceMean"}
+
 
 def _static_consts(nodes: list[Node], initializers) -> dict[str, np.ndarray]:
     consts = dict(initializers)
@@ -535,81 +568,119 @@ def _static_consts(nodes: list[Node], initializers) -> dict[str, np.ndarray]:
                 consts[node.outputs[0]] = _constant_value(node)
             except Exception:
                 pass
+        elif node.op_type == "Identity" and node.inputs and node.inputs[0] in consts:
+            consts[node.outputs[0]] = consts[node.inputs[0]]  # shared weights re-exported under a new name
     return consts
 
 
-def _fuse_gelu(nodes: list[Node], initializers) -> list[Node]:
-    """Replace torch's ``Mul(Mul(x, Add(Erf(Div(x, sqrt2)), 1)), 0.5)`` (and its orderings) by a Gelu node."""
-    if not any(n.op_type == "Erf" for n in nodes):
+def _in_family(node: Node, consts) -> bool:
+    if node.domain not in ("", "ai.onnx") or node.op_type not in _ELEMENTWISE_FAMILY:
+        return False
+    if node.op_type == "ReduceMean":  # only the last-axis mean of a layer norm, kept dims
+        axes = node.attrs.get("axes")
+        if axes is None and len(node.inputs) > 1 and node.inputs[1] in consts:
+            axes = consts[node.inputs[1]].ravel().tolist()
+        return axes is not None and list(axes) == [-1] and node.attrs.get("keepdims", 1) == 1
+    return True
+
+
+def _fused_kind(region: list[Node], root: str) -> tuple[str, dict] | None:
+    ops = [n.op_type for n in region]
+    if "ReduceMean" in ops:
+        if "Sqrt" not in ops and "Reciprocal" not in ops:
+            return None
+        return "_LayerNorm", {"rms": "Sub" not in ops}
+    muls_of_root = sum(1 for n in region if n.op_type == "Mul" and root in n.inputs)
+    if "Erf" in ops and muls_of_root:
+        return "_Activation", {"func": "gelu"}
+    if "Tanh" in ops and muls_of_root and ops.count("Mul") + ops.count("Pow") >= 3:
+        return "_Activation", {"func": "gelu"}  # tanh approximation: 0.5 x (1 + tanh(c (x + 0.044715 x^3)))
+    if "Sigmoid" in ops and muls_of_root:
+        return "_Activation", {"func": "silu"}
+    if "HardSigmoid" in ops and muls_of_root:
+        return "_Activation", {"func": "hardswish"}
+    return None
+
+
+def _fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str]) -> list[Node]:
+    """Fuse decomposed GELU / SiLU / HardSwish / LayerNorm subgraphs into single nodes.
+
+    A trigger node (Erf, Tanh, Sigmoid, HardSigmoid, last-axis ReduceMean) is traced back through
+    element-wise nodes to the one activation ``x`` they all derive from (a tensor produced by a
+    non-element-wise node, or one that branches). The region is every element-wise node fed only by
+    ``x``, constants and the region itself; when it has exactly one tensor used outside it, the
+    region computes ``f(x)`` and is replaced by one node, e.g. torch's
+    ``x * 0.5 * (1 + Erf(x / sqrt 2))`` by a GELU.
+    """
+    if not any(n.op_type in _FUSION_TRIGGERS for n in nodes):
         return nodes
     consts = _static_consts(nodes, initializers)
-    producer = {o: n for n in nodes for o in n.outputs if o}
-    consumers: dict[str, list[Node]] = {}
-    for n in nodes:
+    producer = {o: i for i, n in enumerate(nodes) for o in n.outputs if o}
+    consumers: dict[str, list[int]] = {}
+    for i, n in enumerate(nodes):
         for t in n.inputs:
-            consumers.setdefault(t, []).append(n)
-
-    def scalar(t: str) -> float | None:
-        a = consts.get(t)
-        return float(a.ravel()[0]) if a is not None and a.size == 1 else None
-
-    def only_consumer(t: str) -> Node | None:
-        c = consumers.get(t, [])
-        return c[0] if len(c) == 1 else None
-
-    def other(n: Node, t: str) -> str | None:
-        if len(n.inputs) != 2 or t not in n.inputs:
-            return None
-        return n.inputs[1] if n.inputs[0] == t else n.inputs[0]
-
-    removed: set[int] = set()
+            if t:
+                consumers.setdefault(t, []).append(i)
+    fused: set[int] = set()
     replacement: dict[int, Node] = {}
-    for erf in nodes:
-        if erf.op_type != "Erf":
+
+    def is_act(t: str) -> bool:
+        return bool(t) and t not in consts
+
+    for ti, trigger in enumerate(nodes):
+        if trigger.op_type not in _FUSION_TRIGGERS or ti in fused or not _in_family(trigger, consts):
             continue
-        scale = producer.get(erf.inputs[0])
-        if scale is None or scale.op_type not in ("Div", "Mul") or only_consumer(scale.outputs[0]) is not erf:
-            continue
-        c = [scalar(t) for t in scale.inputs]
-        if scale.op_type == "Div" and c[1] is not None and abs(c[1] - math.sqrt(2)) < 1e-3:
-            x = scale.inputs[0]
-        elif scale.op_type == "Mul" and any(v is not None and abs(v - 1 / math.sqrt(2)) < 1e-3 for v in c):
-            x = scale.inputs[1] if c[0] is not None else scale.inputs[0]
-        else:
-            continue
-        add = only_consumer(erf.outputs[0])
-        if add is None or add.op_type != "Add" or scalar(other(add, erf.outputs[0]) or "") != 1.0:
-            continue
-        chain = [scale, erf, add]
-        t, seen_x, seen_half = add.outputs[0], False, False
-        while not (seen_x and seen_half):
-            mul = only_consumer(t)
-            if mul is None or mul.op_type != "Mul":
-                break
-            o = other(mul, t)
-            if o == x and not seen_x:
-                seen_x = True
-            elif o is not None and scalar(o) == 0.5 and not seen_half:
-                seen_half = True
-            elif o is not None and producer.get(o) is not None and producer[o].op_type == "Mul" \
-                    and not seen_x and not seen_half and only_consumer(o) is mul \
-                    and set(producer[o].inputs) >= {x} and scalar(other(producer[o], x) or "") == 0.5:
-                seen_x = seen_half = True
-                chain.append(producer[o])
+        # trace back to the root activation
+        roots, stack, seen = set(), [t for t in trigger.inputs if is_act(t)], set()
+        while stack:
+            t = stack.pop()
+            if t in seen:
+                continue
+            seen.add(t)
+            p = producer.get(t)
+            if p is None or p in fused or not _in_family(nodes[p], consts) or len(consumers.get(t, [])) > 1:
+                roots.add(t)
             else:
-                break
-            chain.append(mul)
-            t = mul.outputs[0]
-        if not (seen_x and seen_half):
+                stack.extend(u for u in nodes[p].inputs if is_act(u))
+        if len(roots) != 1:
             continue
-        positions = [nodes.index(n) for n in chain]
-        last = max(positions)
-        base = erf.name.rsplit("/", 1)[0] + "/Gelu" if "/" in erf.name else f"{erf.name}_gelu"
-        replacement[last] = Node(base, "Gelu", [x], [t], {}, "")
-        removed.update(p for p in positions if p != last)
+        (root,) = roots
+        # grow the region forward from the root
+        region_tensors, region = {root}, []
+        start = producer.get(root, -1) + 1
+        for i in range(start, len(nodes)):
+            n = nodes[i]
+            if i in fused or not _in_family(n, consts):
+                continue
+            # one nonlinearity per region: a SiLU right before a LayerNorm stays a separate node
+            if n.op_type in _FUSION_TRIGGERS and i != ti and not (n.op_type == trigger.op_type == "ReduceMean"):
+                continue
+            acts = [t for t in n.inputs if is_act(t)]
+            if acts and all(t in region_tensors for t in acts):
+                region.append(i)
+                region_tensors.update(o for o in n.outputs if o)
+        if ti not in region:
+            continue
+        members = set(region)
+        outputs = [o for i in region for o in nodes[i].outputs if o and (
+            o in graph_outputs or any(c not in members for c in consumers.get(o, [])))]
+        if len(outputs) != 1:
+            continue
+        kind = _fused_kind([nodes[i] for i in region], root)
+        if kind is None:
+            continue
+        op, attrs = kind
+        last = max(i for i in region if outputs[0] in nodes[i].outputs)
+        if any(i > last for i in region):
+            continue
+        base = trigger.name.rsplit("/", 1)[0] if "/" in trigger.name.strip("/") else trigger.name
+        label = attrs.get("func", "LayerNorm")
+        replacement[last] = Node(f"{base}/{label}" if base == trigger.name else f"{base}/{label.capitalize()}",
+                                 op, [root], outputs, attrs, "")
+        fused.update(region)
     if not replacement:
         return nodes
-    return [replacement.get(i, n) for i, n in enumerate(nodes) if i not in removed]
+    return [replacement[i] if i in replacement else n for i, n in enumerate(nodes) if i not in fused or i in replacement]
 
 
 # --- constant folding ------------------------------------------------------------------------------
@@ -710,6 +781,17 @@ _NUMPY_BINARY = {
 def _fold_binary(node, arrays):
     a, b = np.asarray(arrays[0]), np.asarray(arrays[1])
     return [_NUMPY_BINARY[node.op_type](a, b).astype(np.result_type(a, b) if node.op_type in ("Add", "Sub", "Mul", "Pow", "Max", "Min") else bool)]
+
+
+@register_folder("Mod")
+def _fold_mod(node, arrays):
+    a, b = np.asarray(arrays[0]), np.asarray(arrays[1])
+    return [(np.fmod(a, b) if node.attrs.get("fmod", 0) else np.mod(a, b)).astype(np.result_type(a, b))]
+
+
+@register_folder("Size")
+def _fold_size(node, arrays):
+    return [np.asarray(np.asarray(arrays[0]).size, dtype=np.int64)]
 
 
 @register_folder("Div")
@@ -879,7 +961,7 @@ def _convert_transpose(imp: Importer, node: Node) -> None:
         return
     # the batch axis moves: at batch 1 that is a reshape of the (permuted) per-sample tensor
     if imp.batch != 1:
-        raise imp.error(node, f"moves the batch axis, which is only supported at batch 1; batch is {imp.batch}")
+        raise imp.batch_error(node, f"moves the batch axis, which is only supported at batch 1; batch is {imp.batch}")
     imp.reshape_to(node, v, full, suffix="/batch_axis")
 
 
@@ -1089,6 +1171,20 @@ def _convert_activation(imp: Importer, node: Node) -> None:
     imp.out(node, layer, batched=x.batched)
 
 
+@register("_Activation")
+def _convert_fused_activation(imp: Importer, node: Node) -> None:
+    x = imp.activation(node, 0)
+    layer = imp.add(node, L.Activation, [x], func=node.attrs["func"])
+    imp.out(node, layer, batched=x.batched)
+
+
+@register("_LayerNorm")
+def _convert_fused_layernorm(imp: Importer, node: Node) -> None:
+    x = imp.activation(node, 0)
+    layer = imp.add(node, L.LayerNorm, [x], rms=bool(node.attrs.get("rms", False)))
+    imp.out(node, layer, batched=x.batched)
+
+
 @register("Clip")
 def _convert_clip(imp: Importer, node: Node) -> None:
     x = imp.activation(node, 0)
@@ -1206,6 +1302,22 @@ def _convert_global_pool(imp: Importer, node: Node) -> None:
         raise imp.error(node, f"only 2-D global pooling is supported; got input {list(x.shape)}")
     layer = imp.add(node, L.Pool2d, [x], kind="avg" if node.op_type == "GlobalAveragePool" else "max", global_pool=True)
     imp.out(node, layer, batched=True)
+
+
+@register("ReduceMean", "ReduceMax")
+def _convert_reduce(imp: Importer, node: Node) -> None:
+    """A mean / max over both spatial axes of an (N, C, H, W) map is a global pooling."""
+    x = imp.activation(node, 0)
+    axes = _axes(node, [None, imp.optional_const(node, 1, "axes")], 1)
+    rank = len(x.shape)
+    if rank != 4 or axes is None or sorted(a % rank for a in axes) != [2, 3]:
+        raise imp.error(node, f"only a reduction over the spatial axes of an (N, C, H, W) map is supported; "
+                              f"got axes {axes} of {list(x.shape)}")
+    x = imp.batched(node, x)
+    layer = imp.add(node, L.Pool2d, [x], kind="avg" if node.op_type == "ReduceMean" else "max", global_pool=True)
+    pooled = imp.out(node, layer, batched=True)
+    if not node.attrs.get("keepdims", 1):
+        imp.reshape_to(node, pooled, pooled.shape[:2], suffix="/squeeze")
 
 
 @register("BatchNormalization")
