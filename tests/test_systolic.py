@@ -366,3 +366,51 @@ def test_channel_pruning_is_a_smaller_gemm():
     full = m.simulate(CompressedLayer(layer=conv(c=64, k=64)), 1)
     pruned = m.simulate(CompressedLayer(layer=conv(c=64, k=32)), 1)
     assert pruned.compute_cycles == pytest.approx(full.compute_cycles / 2, rel=0.05)
+
+
+def test_calc_mode_decoupled_path_matches_fold_walk():
+    """CALC mode runs the OFMAP buffer and each read buffer separately (with bulk counting of
+    distinct passes); it must equal the coupled walk, which equals the NumPy twin."""
+    from accelsim.hw.systolic.model import _calc_unit
+
+    rng = np.random.default_rng(5)
+    stalled = bulk_cases = 0
+    for _ in range(120):
+        df, R, C = int(rng.integers(3)), int(rng.integers(1, 6)), int(rng.integers(1, 6))
+        H, W = int(rng.integers(1, 9)), int(rng.integers(1, 9))
+        fh, fw = (1, 1) if rng.random() < 0.4 else (int(rng.integers(1, H + 1)), int(rng.integers(1, W + 1)))
+        g = Geometry.conv(H, W, fh, fw, int(rng.integers(1, 4)), int(rng.integers(1, 9)), int(rng.integers(1, 3)))
+        sizes = tuple(int(rng.integers(100, 400)) for _ in range(3))
+        tabs = K.conv_geometry(1, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, 1, 1, g.Eh, g.Ew)
+        e = np.zeros(1, np.int64)
+        ref = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, False, np.array(sizes), np.ones(3, np.int64),
+                               e, e, 0, 0, e, e, 0, 0, g.H * g.W * g.C, g.win * g.K, False)
+        got = _calc_unit(closed_form(["os", "ws", "is"][df], R, C, g), df, R, C, g, tabs,
+                         sizes, g.H * g.W * g.C, g.win * g.K)
+        for key, idx in (("total_cycles", K.R_TOTAL), ("stall_cycles", K.R_STALL), ("ifmap_dram_reads", K.R_IF_DRAM),
+                         ("filter_dram_reads", K.R_FI_DRAM), ("ofmap_dram_writes", K.R_OF_DRAM),
+                         ("ifmap_dram_start", K.R_IF_DRAM_START), ("ifmap_dram_stop", K.R_IF_DRAM_STOP),
+                         ("filter_dram_start", K.R_FI_DRAM_START), ("filter_dram_stop", K.R_FI_DRAM_STOP),
+                         ("ofmap_dram_start", K.R_OF_DRAM_START), ("ofmap_dram_stop", K.R_OF_DRAM_STOP),
+                         ("ifmap_sram_start", K.R_IF_SRAM_START), ("ifmap_sram_stop", K.R_IF_SRAM_STOP),
+                         ("filter_sram_start", K.R_FI_SRAM_START), ("filter_sram_stop", K.R_FI_SRAM_STOP),
+                         ("ofmap_sram_start", K.R_OF_SRAM_START), ("ofmap_sram_stop", K.R_OF_SRAM_STOP)):
+            assert got[key] == ref[idx], (key, df, R, C, g, sizes)
+        bulk_cases += got["filter_dram_reads"] >= 50 * (sizes[1] // 100)
+        # the OFMAP pass alone with a slow drain: compare with the coupled walk whose reads all hit
+        obw = int(rng.integers(1, 3))
+        big = g.H * g.W * g.C + g.win * g.K + 10_000
+        osz = int(rng.integers(8, 60))
+        fits = np.array([big, big, osz], np.int64)
+        args = []
+        for o, space in ((0, g.H * g.W * g.C), (1, g.win * g.K)):
+            seq = K.prefetch_sequence(df, o, R, C, g.npx, g.win, g.K, *tabs, g.H, g.W)
+            ip, ids, nv = K.hashed_sets(seq, space, -(-big // 100))
+            args += [ip, ids, nv, len(seq)]
+        coupled = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, True, fits, np.array([big, big, obw]),
+                                   *args, g.H * g.W * g.C, g.win * g.K, True)
+        st, _, _ = K.ofmap_pass(df, R, C, g.npx, g.win, g.K, osz, obw)
+        assert (st[0], st[1], st[2], st[3], st[4]) == (coupled[K.R_TOTAL], coupled[K.R_STALL], coupled[K.R_OF_DRAM],
+                                                       coupled[K.R_OF_DRAM_START], coupled[K.R_OF_DRAM_STOP])
+        stalled += st[1] > 0
+    assert stalled > 5 and bulk_cases > 5

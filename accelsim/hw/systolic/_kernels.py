@@ -679,3 +679,461 @@ def skip_zero_fold_cycles(df, R, C, npx, mask):
     out[3] = steps
     out[4] = rf * cf * T
     return out
+
+
+# ------------------------------------------------------------------------------------------------
+# CALC mode, decoupled. In CALC (estimate-bandwidth) mode the IFMAP / filter reads never stall, so
+# the cycle count depends only on the OFMAP write buffer; the read buffers only need the demand
+# row of each of their prefetch events to date them. Each read buffer of SCALE-Sim's
+# ReadBufferEstimateBw is an "epoch" cache: an address is fetched again unless it was fetched
+# during the current epoch, and an epoch ends after block = 50 * floor(words / 100) fetches.
+# ------------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _dims(df, npx, win, nfilt, R, C):
+    if df == 0:
+        Sr, Sc, T = npx, nfilt, win
+        L = T + R + C - 2
+    elif df == 1:
+        Sr, Sc, T = win, nfilt, npx
+        L = T + 2 * R + C - 2
+    else:
+        Sr, Sc, T = win, npx, nfilt
+        L = T + 2 * R + C - 2
+    return Sr, Sc, T, L, (Sr + R - 1) // R, (Sc + C - 1) // C
+
+
+@njit(cache=True)
+def ofmap_pass(df, R, C, npx, win, nfilt, o_tot, o_bw):
+    """The OFMAP write buffer over every demand row (SCALE-Sim write_buffer.service_writes).
+
+    Returns ``(stats, change_rows, change_cum)``: stats = [total, stall, dram_writes, dram_start,
+    dram_stop, sram_start, sram_stop, n_rows]; the cumulative stall before row ``i`` is
+    ``change_cum[k]`` for the last ``k`` with ``change_rows[k] <= i``.
+    """
+    Sr, Sc, T, L, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)
+    o_act = (o_tot + 1) // 2
+    o_drain = o_tot - o_act
+    n_out = Sr * Sc if df == 0 else T * Sc * row_fold
+    lines = np.zeros(n_out + 2, np.int64)
+    n_lines = 0
+    line_idx = 0
+    free = o_tot
+    drain_line = 0
+    drain_end = 0
+    acc = 0
+    d_start = 1 << 62
+    d_stop = -(1 << 62)
+    valid = False
+    o_first = -(1 << 62)
+    o_last = 0
+    stall = 0
+    total = 0
+    row = 0
+    last_out = 0
+    cap = 1024
+    ch_rows = np.empty(cap, np.int64)
+    ch_cum = np.empty(cap, np.int64)
+    ch_rows[0] = 0
+    ch_cum[0] = 0
+    n_ch = 1
+    for fc in range(col_fold):
+        for fr in range(row_fold):
+            rows_used = min(R, Sr - fr * R)
+            cols_used = min(C, Sc - fc * C)
+            for r in range(L):
+                cycle = row + stall
+                if df == 0:
+                    lo = max(0, r - (T + R - 2))
+                    hi = min(cols_used - 1, r - (T - 1 + R - rows_used))
+                else:
+                    lo = max(0, r - 2 * R + 1 - T + 1)
+                    hi = min(cols_used - 1, r - 2 * R + 1)
+                n = hi - lo + 1 if hi >= lo else 0
+                ooff = 0
+                if n > 0:
+                    fast = False
+                    if cycle >= drain_end:
+                        fast = free - n >= o_act
+                    else:
+                        fast = free - n > 0
+                    if fast:
+                        free -= n
+                        k = line_idx + n
+                        while k >= o_bw:
+                            lines[n_lines] = o_bw
+                            n_lines += 1
+                            k -= o_bw
+                        line_idx = k
+                    else:
+                        current = cycle
+                        for _ in range(n):
+                            line_idx += 1
+                            free -= 1
+                            if line_idx == o_bw:
+                                lines[n_lines] = o_bw
+                                n_lines += 1
+                                line_idx = 0
+                            if current < drain_end:
+                                if free <= 0:
+                                    ooff += max(drain_end - current, 0)
+                                    current = drain_end
+                            elif free < o_act:
+                                if line_idx != 0:
+                                    lines[n_lines] = line_idx
+                                    n_lines += 1
+                                    line_idx = 0
+                                m = (o_drain + o_bw - 1) // o_bw
+                                end_line = min(drain_line + m, n_lines)
+                                num = end_line - drain_line
+                                if num > 0:
+                                    data = num * o_bw - (o_bw - lines[end_line - 1])
+                                    acc += data
+                                    valid = True
+                                    d_start = min(d_start, current)
+                                    d_stop = max(d_stop, current + num - 1)
+                                    free += data
+                                    drain_line = end_line
+                                    drain_end = current + num - 1
+                                else:
+                                    drain_end = current
+                    out_o = cycle + ooff
+                    if o_first == -(1 << 62):
+                        o_first = out_o
+                    o_last = out_o
+                else:
+                    out_o = cycle
+                if ooff > 0:
+                    stall += ooff
+                    if n_ch == cap:
+                        cap *= 2
+                        nr = np.empty(cap, np.int64)
+                        nc = np.empty(cap, np.int64)
+                        nr[:n_ch] = ch_rows[:n_ch]
+                        nc[:n_ch] = ch_cum[:n_ch]
+                        ch_rows, ch_cum = nr, nc
+                    ch_rows[n_ch] = row + 1
+                    ch_cum[n_ch] = stall
+                    n_ch += 1
+                if out_o > total:
+                    total = out_o
+                last_out = out_o
+                row += 1
+    if line_idx != 0:
+        lines[n_lines] = line_idx
+        n_lines += 1
+    cyc = last_out
+    while drain_line < n_lines:
+        m = (o_drain + o_bw - 1) // o_bw
+        end_line = min(drain_line + m, n_lines)
+        num = end_line - drain_line
+        data = num * o_bw - (o_bw - lines[end_line - 1])
+        acc += data
+        valid = True
+        d_start = min(d_start, cyc)
+        d_stop = max(d_stop, cyc + num - 1)
+        drain_line = end_line
+        cyc = cyc + num
+    stats = np.zeros(8, np.int64)
+    stats[0] = total
+    stats[1] = stall
+    stats[2] = acc
+    stats[3] = d_start if valid else 0
+    stats[4] = d_stop if valid else 0
+    stats[5] = o_first if o_first != -(1 << 62) else 0
+    stats[6] = o_last
+    stats[7] = row
+    return stats, ch_rows[:n_ch], ch_cum[:n_ch]
+
+
+@njit(cache=True, inline="always")
+def _row_range(df, o, r, R, T, rows_used, cols_used):
+    """(lo, hi, mode) of the columns of demand row ``r`` that can hold an address (mode 1: flipped block)."""
+    if df == 0:
+        used = rows_used if o == 0 else cols_used
+        return max(0, r - T + 1), min(used - 1, r), 0
+    if (df == 1 and o == 0) or (df == 2 and o == 1):
+        return max(0, r - R - T + 1), min(rows_used - 1, r - R), 0
+    if r < R and R - 1 - r < rows_used:
+        return 0, cols_used - 1, 1
+    return 0, -1, 1
+
+
+@njit(cache=True, inline="always")
+def _addr(df, o, r, c, mode, fr, fc, R, C, win, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W):
+    if mode == 0:
+        if df == 0:
+            if o == 0:
+                return _ifm(fr * R + c, r - c, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
+            return (fc * C + c) * win + (r - c)
+        if df == 1:
+            return _ifm(r - R - c, fr * R + c, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
+        return (r - R - c) * win + fr * R + c
+    rr = R - 1 - r
+    if df == 1:
+        return (fc * C + c) * win + fr * R + rr
+    return _ifm(fc * C + c, fr * R + rr, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
+
+
+@njit(cache=True, inline="always")
+def _fill_row(df, o, r, lo, hi, mode, fr, fc, R, C, win, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W, buf):
+    """Addresses of demand row ``r`` (columns lo..hi) into ``buf``; returns their count (-1 = none)."""
+    n = 0
+    if mode == 0 and df == 0 and o == 0:
+        t0 = r
+        p0 = fr * R
+        for c in range(lo, hi + 1):
+            p = p0 + c
+            t = t0 - c
+            if pix_r[p] + win_r[t] < H and pix_c[p] + win_c[t] < W:
+                buf[n] = pix_base[p] + win_off[t]
+            else:
+                buf[n] = -1
+            n += 1
+    elif mode == 0 and df == 0:
+        base = fc * C * win + r
+        for c in range(lo, hi + 1):
+            buf[n] = base + c * (win - 1)
+            n += 1
+    elif mode == 0 and df == 1:
+        j0 = fr * R
+        for c in range(lo, hi + 1):
+            p = r - R - c
+            t = j0 + c
+            if pix_r[p] + win_r[t] < H and pix_c[p] + win_c[t] < W:
+                buf[n] = pix_base[p] + win_off[t]
+            else:
+                buf[n] = -1
+            n += 1
+    elif mode == 0:
+        j0 = fr * R
+        for c in range(lo, hi + 1):
+            buf[n] = (r - R - c) * win + j0 + c
+            n += 1
+    elif df == 1:
+        j = fr * R + R - 1 - r
+        for c in range(lo, hi + 1):
+            buf[n] = (fc * C + c) * win + j
+            n += 1
+    else:
+        j = fr * R + R - 1 - r
+        wr = win_r[j]
+        wc = win_c[j]
+        wo = win_off[j]
+        p0 = fc * C
+        for c in range(lo, hi + 1):
+            p = p0 + c
+            if pix_r[p] + wr < H and pix_c[p] + wc < W:
+                buf[n] = pix_base[p] + wo
+            else:
+                buf[n] = -1
+            n += 1
+    return n
+
+
+@njit(cache=True)
+def calc_read_pass(df, o, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c, words, space,
+                   ifmap_distinct):
+    """One read buffer of CALC mode over all demand rows (SCALE-Sim ReadBufferEstimateBw).
+
+    Returns ``(stats, event_rows)``: stats = [fetches (DRAM words), n_events, first valid row,
+    last valid row, first row with a request (for the first prefetch's timing)]; event_rows = the
+    demand row at which each prefetch event (epoch end) happened.
+
+    Passes that repeat an earlier pass exactly are skipped once a pass fetched nothing; passes of
+    all-distinct filter addresses that are at least one epoch long fetch every address again
+    (see docs/models/systolic.md §3.3) and are counted row by row instead of element by element.
+    """
+    Sr, Sc, T, L, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)
+    eps = words // 100
+    block = 50 * eps
+    stamp = np.full(space, -1, np.int64)
+    buf = np.empty(max(R, C) + 1, np.int64)
+    epoch = 0
+    n_in = 0
+    fetched = 0
+    cap = 256
+    ev_rows = np.empty(cap, np.int64)
+    n_ev = 0
+    first_row = -1
+    last_row = -1
+    row = 0
+    # repetition structure of this operand's passes
+    sweep_rep = (df == 0 and o == 0) or (df == 1 and o == 0) or (df == 2 and o == 1)
+    fold_rep = df == 0 and o == 1
+    # filter addresses never repeat within a pass; ifmap ones do not either when the caller says
+    # the windows never overlap and never run past the input edge (ifmap_distinct)
+    distinct = o == 1 or ifmap_distinct
+    sweep_prev = -1
+    sweep_cur = 0
+    fold_prev = -1
+    last_fold = row_fold * col_fold - 1
+    fold = -1
+    # distinct-pass length (the repeated unit): a fold (os filter) or a whole sweep (is filter)
+    for fc in range(col_fold):
+        for fr in range(row_fold):
+            fold += 1
+            rows_used = min(R, Sr - fr * R)
+            cols_used = min(C, Sc - fc * C)
+            if fr == 0:
+                if fc > 0:
+                    sweep_prev = sweep_cur
+                sweep_cur = 0
+            skip = False
+            if fold != last_fold and fold != 0:
+                if sweep_rep and fc > 0 and sweep_prev == 0:
+                    skip = True
+                if fold_rep and fr > 0 and fold_prev == 0:
+                    skip = True
+            # filter passes hold distinct, always-valid addresses; a pass fetches all of them when
+            # they were never fetched before (ws: every filter word is used by one fold only) or
+            # when the repeated pass is at least one epoch long (§3.3): count those row by row
+            bulk = False
+            if distinct and block > 0 and not skip:
+                if o == 1:
+                    if df == 1:
+                        bulk = True
+                    elif df == 0:
+                        bulk = T * cols_used >= block
+                    else:
+                        bulk = win * nfilt >= block
+                elif df == 2:
+                    bulk = True
+                else:
+                    bulk = npx * win >= block
+            ev_fold = 0
+            for r in range(L):
+                lo, hi, mode = _row_range(df, o, r, R, T, rows_used, cols_used)
+                if hi < lo:
+                    row += 1
+                    continue
+                if skip:
+                    # a repeat of a pass that fetched nothing: only the row's validity matters
+                    nb = _fill_row(df, o, r, lo, hi, mode, fr, fc, R, C, win, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W, buf)
+                    for q in range(nb):
+                        if buf[q] >= 0:
+                            if first_row < 0:
+                                first_row = row
+                            last_row = row
+                            break
+                    row += 1
+                    continue
+                if bulk:
+                    cnt = hi - lo + 1
+                    fetched += cnt
+                    ev_fold += cnt
+                    n_in += cnt
+                    while n_in >= block:
+                        n_in -= block
+                        epoch += 1
+                        if n_ev == cap:
+                            cap *= 2
+                            nr = np.empty(cap, np.int64)
+                            nr[:n_ev] = ev_rows[:n_ev]
+                            ev_rows = nr
+                        ev_rows[n_ev] = row
+                        n_ev += 1
+                    if first_row < 0:
+                        first_row = row
+                    last_row = row
+                    row += 1
+                    continue
+                any_valid = False
+                nb = _fill_row(df, o, r, lo, hi, mode, fr, fc, R, C, win, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W, buf)
+                for q in range(nb):
+                    a = buf[q]
+                    if a < 0:
+                        continue
+                    any_valid = True
+                    if stamp[a] == epoch:
+                        continue
+                    stamp[a] = epoch
+                    fetched += 1
+                    ev_fold += 1
+                    n_in += 1
+                    if n_in == block:
+                        n_in = 0
+                        epoch += 1
+                        if n_ev == cap:
+                            cap *= 2
+                            nr = np.empty(cap, np.int64)
+                            nr[:n_ev] = ev_rows[:n_ev]
+                            ev_rows = nr
+                        ev_rows[n_ev] = row
+                        n_ev += 1
+                if any_valid:
+                    if first_row < 0:
+                        first_row = row
+                    last_row = row
+                row += 1
+            sweep_cur += ev_fold
+            fold_prev = ev_fold
+    stats = np.zeros(4, np.int64)
+    stats[0] = fetched
+    stats[1] = n_ev
+    stats[2] = first_row
+    stats[3] = last_row
+    return stats, ev_rows[:n_ev]
+
+
+@njit(cache=True)
+def _cycle_of(row, ch_rows, ch_cum):
+    lo, hi = 0, len(ch_rows) - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if ch_rows[mid] <= row:
+            lo = mid
+        else:
+            hi = mid - 1
+    return row + ch_cum[lo]
+
+
+@njit(cache=True)
+def calc_dram_window(ev_rows, first_row, fetched, words, ch_rows, ch_cum):
+    """DRAM (start, stop) cycles of a CALC-mode read buffer from its prefetch events.
+
+    Replays ReadBufferEstimateBw's prefetch timing: the first event back-dates the active-half
+    fill to end 2 cycles before the first request; every later prefetch lasts as long as the gap
+    between the two previous events; complete_all_prefetches() issues the last one.
+    """
+    eps = words // 100
+    first_cycle = _cycle_of(first_row, ch_rows, ch_cum) if first_row >= 0 else 0
+    have = False
+    t_first = 0
+    t_last = 0
+    lp_start = -2
+    lp_end = -1
+    for k in range(len(ev_rows)):
+        cyc = _cycle_of(ev_rows[k], ch_rows, ch_cum)
+        if k == 0:
+            lp_end = first_cycle - 2
+            cn = (50 * eps + 9) // 10
+            lp_start = lp_end - cn + 1
+        else:
+            cn = lp_end - lp_start + 1
+            if cn < 1:
+                cn = 1
+        if not have:
+            have = True
+            t_first = lp_start + 1
+        t_last = lp_start + cn
+        lp_start = lp_end + 1
+        lp_end = cyc
+    if len(ev_rows) == 0:
+        closed = fetched // eps if eps > 0 else 0
+        last_set = closed if (eps == 0 or fetched % eps != 0) else closed - 1
+        cn = ((last_set + 1) * eps + 9) // 10
+        lps = -2 - cn + 1
+    else:
+        lps = lp_start
+        cn = lp_end - lp_start + 1
+    if cn >= 1:
+        if not have:
+            have = True
+            t_first = lps + 1
+        t_last = lps + cn
+    out = np.zeros(2, np.int64)
+    out[0] = t_first
+    out[1] = t_last
+    return out

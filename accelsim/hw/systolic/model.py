@@ -146,6 +146,8 @@ def scalesim_unit(df: str, R: int, C: int, geom: Geometry, sizes: tuple[int, int
     if_space = geom.batch * geom.H * geom.W * geom.C
     fi_space = geom.win * geom.K
     empty = np.zeros(1, np.int64)
+    if not user:
+        return _calc_unit(out, d, R, C, geom, tabs, sizes, if_space, fi_space)
     if user:
         csr = []
         for operand, space in ((0, if_space), (1, fi_space)):
@@ -175,6 +177,42 @@ def scalesim_unit(df: str, R: int, C: int, geom: Geometry, sizes: tuple[int, int
         "ifmap_sram_start": int(res[K.R_IF_SRAM_START]), "ifmap_sram_stop": int(res[K.R_IF_SRAM_STOP]),
         "filter_sram_start": int(res[K.R_FI_SRAM_START]), "filter_sram_stop": int(res[K.R_FI_SRAM_STOP]),
         "ofmap_sram_start": int(res[K.R_OF_SRAM_START]), "ofmap_sram_stop": int(res[K.R_OF_SRAM_STOP]),
+        "macs": geom.macs,
+    })
+    return out
+
+
+def ifmap_distinct(g: Geometry) -> bool:
+    """True when no two (pixel, window) pairs share an ifmap word and no window runs past the edge."""
+    inside = (g.Eh - 1) * g.sh + (g.FH - 1) * g.dh < g.H and (g.Ew - 1) * g.sw + (g.FW - 1) * g.dw < g.W
+    rows_apart = g.Eh == 1 or (g.FH - 1) * g.dh < g.sh
+    cols_apart = g.Ew == 1 or (g.FW - 1) * g.dw < g.sw
+    return inside and rows_apart and cols_apart
+
+
+def _calc_unit(out: dict, d: int, R: int, C: int, geom: Geometry, tabs, sizes, if_space: int, fi_space: int) -> dict:
+    """CALC mode: OFMAP pass for the cycles, then each read buffer on its own (§3.3)."""
+    ost, ch_rows, ch_cum = K.ofmap_pass(d, R, C, geom.npx, geom.win, geom.K, sizes[2], C)
+    total, stall = int(ost[0]), int(ost[1])
+    reads = []
+    for o, space in ((0, if_space), (1, fi_space)):
+        st, ev = K.calc_read_pass(d, o, R, C, geom.npx, geom.win, geom.K, geom.H, geom.W, *tabs, sizes[o], space,
+                                  ifmap_distinct(geom))
+        win = K.calc_dram_window(ev, st[2], st[0], sizes[o], ch_rows, ch_cum)
+        first = K._cycle_of(st[2], ch_rows, ch_cum) + 1 if st[2] >= 0 else 0
+        last = K._cycle_of(st[3], ch_rows, ch_cum) + 1 if st[3] >= 0 else 0
+        reads.append((int(st[0]), int(win[0]), int(win[1]), int(first), int(last)))
+    (ifr, ifs, ife, isf, isl), (ffr, ffs, ffe, fsf, fsl) = reads
+    out.update({
+        "total_cycles": total,
+        "stall_cycles": stall,
+        "total_cycles_incl_prefetch": int(ost[4] - min(ifs, ffs)),
+        "overall_util": geom.macs / (total * R * C) if total > 0 else 0.0,
+        "ifmap_dram_reads": ifr, "filter_dram_reads": ffr, "ofmap_dram_writes": int(ost[2]),
+        "ifmap_dram_start": ifs, "ifmap_dram_stop": ife, "filter_dram_start": ffs, "filter_dram_stop": ffe,
+        "ofmap_dram_start": int(ost[3]), "ofmap_dram_stop": int(ost[4]),
+        "ifmap_sram_start": isf, "ifmap_sram_stop": isl, "filter_sram_start": fsf, "filter_sram_stop": fsl,
+        "ofmap_sram_start": int(ost[5]), "ofmap_sram_stop": int(ost[6]),
         "macs": geom.macs,
     })
     return out
