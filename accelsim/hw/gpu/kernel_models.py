@@ -166,7 +166,7 @@ def gemm(
     eb = DTYPE_BYTES[dtype]
     a_b = eb if a_bytes is None else a_bytes
     b_b = eb if b_bytes is None else b_bytes
-    c_b = (4.0 if dtype in ("fp32", "tf32", "int8", "int4") else 2.0) if c_bytes is None else c_bytes
+    c_b = max(1.0, eb) if c_bytes is None else c_bytes  # the epilogue writes the activation type
     eff = cfg.efficiency.tensor if unit == "tensor" else cfg.efficiency.simt
     if sparse24:
         if unit != "tensor" or not cfg.sparse_tensor_cores:
