@@ -82,7 +82,7 @@ def cluster_speedup(arch: str, workload: str, quick: bool) -> None:
     t0 = time.perf_counter()
     serial = accelsim.sweep(space, progress=False)
     t_serial = time.perf_counter() - t0
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         accelsim.sweep(_space(arch, workload, [16, 20], ["os", "ws"]), executor=client, progress=False)  # warm workers
         t0 = time.perf_counter()

@@ -204,7 +204,7 @@ def test_dask_local_cluster_matches_serial(tmp_path):
     distributed = pytest.importorskip("distributed")
     space = Space(axes=[Grid({"x": list(range(1, 15)), "y": [1, 2]})])
     serial = accelsim.sweep(space, evaluate=toys.toy, store=tmp_path / "serial", progress=False)
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0") as cluster:
         with distributed.Client(cluster) as client:
             df = accelsim.sweep(space, evaluate=toys.toy, executor=client, store=tmp_path / "client", progress=False)
             by_address = accelsim.sweep(space, evaluate=toys.toy, executor=cluster.scheduler_address,

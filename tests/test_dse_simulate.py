@@ -117,7 +117,7 @@ def test_process_pool_and_local_cluster_match_serial(tmp_path):
     space = small_space()
     serial = accelsim.sweep(space, store=tmp_path / "serial", progress=False)
     pool = accelsim.sweep(space, executor=2, store=tmp_path / "pool", progress=False)
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0") as cluster:
         with distributed.Client(cluster) as client:
             dask = accelsim.sweep(space, executor=client, store=tmp_path / "dask", progress=False)
     pd.testing.assert_frame_equal(pool, serial)

@@ -68,10 +68,11 @@ _GRAPHS = _LRU(16)
 _CGRAPHS = _LRU(4)  # compressed ResNet-50 weights are ~100 MB each: keep few
 _DENSE = _LRU(256)
 _RECIPES = _LRU(64)
+_PATHS = _LRU(16)
 
 
 def clear_caches() -> None:
-    for cache in (_ARCH_RAW, _CONFIGS, _MODELS, _GRAPHS, _CGRAPHS, _DENSE, _RECIPES):
+    for cache in (_ARCH_RAW, _CONFIGS, _MODELS, _GRAPHS, _CGRAPHS, _DENSE, _RECIPES, _PATHS):
         cache.clear()
 
 
@@ -195,6 +196,13 @@ class SimulateEvaluator:
         self.detail = bool(detail)
         self.dense_baseline = dense_baseline
 
+    def normalize(self, setting: Mapping[str, Any]) -> dict[str, Any]:
+        """The setting with defaults made explicit (``batch`` 1, ``seed`` 0), so equal points get equal ids."""
+        out = dict(setting)
+        out.setdefault("batch", 1)
+        out.setdefault("seed", 0)
+        return out
+
     # --- validation, before anything runs ------------------------------------------------------
     def validate(self, setting: Mapping[str, Any]) -> list[str]:
         """Every problem of one setting, each naming the key (empty list when valid)."""
@@ -258,7 +266,7 @@ class SimulateEvaluator:
         except AccelsimError as exc:
             problems.append(f"arch: {_first_line(exc)}")
             return problems
-        paths = field_paths(fam_obj.config_cls)
+        paths = _PATHS.get_or(fam, lambda: field_paths(fam_obj.config_cls))
         bad = False
         for key in overrides:
             parts = key.split(".")

@@ -40,6 +40,20 @@ def resolve_evaluate(spec_value: Any, detail: bool) -> Callable:
     return obj
 
 
+def renumber(points, normalize: Callable) -> list:
+    """Points with normalized settings (ids recomputed; a point that becomes a duplicate is dropped)."""
+    from accelsim.dse.space import Point, point_id
+
+    out, seen = [], set()
+    for p in points:
+        setting = normalize(p.setting)
+        pid = point_id(setting)
+        if pid not in seen:
+            seen.add(pid)
+            out.append(Point(len(out), pid, setting, p.source))
+    return out
+
+
 def validate_points(points, evaluate: Callable, label: str) -> None:
     """Raise one SweepError if any point is invalid (every distinct problem counted, a few quoted)."""
     check = getattr(evaluate, "validate", None)
@@ -88,6 +102,9 @@ def sweep(
     elif not callable(evaluate):
         raise SweepError(f"evaluate must be callable; got {type(evaluate).__name__}")
     points = space.points()
+    normalize = getattr(evaluate, "normalize", None)
+    if callable(normalize):
+        points = renumber(points, normalize)
     validate_points(points, evaluate, label)
 
     setting_keys: dict[str, None] = {}
