@@ -21,7 +21,7 @@ def run(fn, W, act, n_pe, index_bits=4, regs=64, queue_depth=8, min_cycles=1, sc
     y = np.zeros(W.shape[0])
     local = -(-W.shape[0] // n_pe)
     end, st, sc = fn(csc.pe_ptr, csc.pe_offsets[:-1].copy(), csc.flat_index, csc.flat_values.astype(np.float64),
-                     csc.is_padding, cols, act[cols], W.shape[1], n_pe, local, regs, queue_depth, min_cycles, scan_rate,
+                     np.zeros(0), csc.is_padding, cols, act[cols], W.shape[1], n_pe, local, regs, queue_depth, min_cycles, scan_rate,
                      bcast_latency, credit_latency, pipeline_depth, entries_per_line, flush_cycles, y)
     return int(end), st, sc, y
 
@@ -139,6 +139,17 @@ def test_output_passes_rebroadcast_the_input(fn):
     # pass 0: [1,3) [3,5) + drain -> 6; flush 3 -> pass 1 starts at 9: [10,12) [12,14) + drain -> 15
     assert end == 15
     np.testing.assert_allclose(y, W @ [1, 2])
+
+
+@pytest.mark.parametrize("fn", IMPLS)
+def test_codebook_decoding(fn):
+    codes = np.array([[1, 0], [2, 3]])
+    table = np.array([0.0, 0.5, -1.0, 2.0])
+    csc = InterleavedCSC(codes, n_pe=1, index_bits=4, value_bits=2)
+    y = np.zeros(2)
+    fn(csc.pe_ptr, csc.pe_offsets[:-1].copy(), csc.flat_index, csc.flat_values, table, csc.is_padding,
+       np.array([0, 1]), np.array([1.0, 2.0]), 2, 1, 2, 64, 8, 1, 8, 1, 0, 4, 8, 0, y)
+    np.testing.assert_allclose(y, table[codes] @ [1.0, 2.0])
 
 
 def test_kernel_and_twin_agree_on_random_cases():

@@ -47,7 +47,7 @@ def _ceil_div(a, b):
 
 
 @njit(cache=True)
-def eie_mv(pe_ptr, pe_base, flat_index, flat_values, is_pad, cols, act, n_pos, n_pe, local_rows, regs,
+def eie_mv(pe_ptr, pe_base, flat_index, flat_values, table, is_pad, cols, act, n_pos, n_pe, local_rows, regs,
            queue_depth, min_cycles, scan_rate, bcast_latency, credit_latency, pipeline_depth,
            entries_per_line, flush_cycles, y):
     """Simulate one M x V; returns ``(cycles, per_pe_stats (n_pe, 6), scalars (4,))``.
@@ -55,56 +55,44 @@ def eie_mv(pe_ptr, pe_base, flat_index, flat_values, is_pad, cols, act, n_pos, n
     ``pe_ptr`` (n_pe, n_cols + 1) and ``pe_base`` (n_pe,) locate PE k's entries of column j at
     ``pe_base[k] + pe_ptr[k, j] ... pe_base[k] + pe_ptr[k, j + 1]`` in ``flat_index`` (relative
     row index: zeros before the entry within the PE's rows), ``flat_values`` and ``is_pad``.
-    ``y`` (n_rows,) is accumulated in place.
+    ``table`` (float64) decodes stored codes (``table[flat_values]``); when empty the stored values are
+    used as they are. ``y`` (n_rows,) is accumulated in place (the functional result; pass an empty
+    array to skip it).
+
+    Two phases with the same result as one interleaved loop: (1) per PE, walk its stored entries of
+    the broadcast columns in storage order (streaming through the PE's own arrays) and record the
+    cycles of every (pass, column) plus line reads, bypasses and the product; (2) per pass, run the
+    broadcast / queue / PE timing recurrence over those cycle counts.
     """
+    decode = table.shape[0] > 0
+    functional = y.shape[0] > 0
     n_act = cols.shape[0]
     n_pass = max(1, _ceil_div(local_rows, regs))
     stats = np.zeros((n_pe, N_PE_STATS), np.int64)
     scal = np.zeros(N_SCALARS, np.int64)
-    cursor = np.empty((n_pe, n_act), np.int64)
-    currow = np.empty((n_pe, n_act), np.int64)
+    work = np.empty((n_pass, n_pe, n_act), np.int64)
+    cursor = np.empty(n_act, np.int64)
+    currow = np.empty(n_act, np.int64)
+    # phase 1: per-PE work, storage-order walk
     for k in range(n_pe):
+        base = pe_base[k]
         for a in range(n_act):
-            cursor[k, a] = pe_base[k] + pe_ptr[k, cols[a]]
-            currow[k, a] = -1
-    ring = np.zeros((n_pe, queue_depth), np.int64)  # finish cycle of the last D columns per PE
-    fin = np.zeros(n_pe, np.int64)
-    line_buf = np.empty(n_pe, np.int64)
-    last_row = np.empty(n_pe, np.int64)
-    t0 = 0
-    end = 0
-    for p in range(n_pass):
-        hi = (p + 1) * regs
-        if p > 0:
-            t0 = end + flush_cycles
-        for k in range(n_pe):
-            fin[k] = t0
-            line_buf[k] = -1
-            last_row[k] = -1
-        s_prev = t0 - 1
-        j_prev = -1
-        for a in range(n_act):
-            j = cols[a]
-            s = s_prev + _ceil_div(j - j_prev, scan_rate)
-            ready = s
-            if a >= queue_depth:
-                slot = a % queue_depth
-                for k in range(n_pe):
-                    f = ring[k, slot] + credit_latency
-                    if f > s:
-                        s = f
-            scal[S_CREDIT_STALL] += s - ready
-            s_prev = s
-            j_prev = j
-            av = act[a]
-            for k in range(n_pe):
-                idx = cursor[k, a]
-                stop = pe_base[k] + pe_ptr[k, j + 1]
-                row = currow[k, a]
+            cursor[a] = base + pe_ptr[k, cols[a]]
+            currow[a] = -1
+        for p in range(n_pass):
+            hi = (p + 1) * regs
+            line_buf = -1
+            last_row = -1
+            for a in range(n_act):
+                j = cols[a]
+                idx = cursor[a]
+                stop = base + pe_ptr[k, j + 1]
+                row = currow[a]
                 first = idx
                 n = 0
                 real = 0
                 first_row = -1
+                av = act[a]
                 while idx < stop:
                     r = row + flat_index[idx] + 1
                     if r >= hi:
@@ -113,34 +101,65 @@ def eie_mv(pe_ptr, pe_base, flat_index, flat_values, is_pad, cols, act, n_pos, n
                         first_row = r
                     if not is_pad[idx]:
                         real += 1
-                        y[r * n_pe + k] += flat_values[idx] * av
+                        if not functional:
+                            pass
+                        elif decode:
+                            y[r * n_pe + k] += table[int(flat_values[idx])] * av
+                        else:
+                            y[r * n_pe + k] += flat_values[idx] * av
                     row = r
                     idx += 1
                     n += 1
-                cursor[k, a] = idx
-                currow[k, a] = row
+                cursor[a] = idx
+                currow[a] = row
                 if n > 0:
-                    off0 = first - pe_base[k]
+                    off0 = first - base
                     l0 = off0 // entries_per_line
                     l1 = (off0 + n - 1) // entries_per_line
                     reads = l1 - l0 + 1
-                    if l0 == line_buf[k]:
+                    if l0 == line_buf:
                         reads -= 1
-                    line_buf[k] = l1
+                    line_buf = l1
                     stats[k, LINES] += reads
-                    if first_row == last_row[k]:
+                    if first_row == last_row:
                         stats[k, BYPASS] += 1
-                    last_row[k] = row
+                    last_row = row
                 w = n if n > min_cycles else min_cycles
-                st = s + bcast_latency
-                if fin[k] > st:
-                    st = fin[k]
-                fin[k] = st + w
-                ring[k, a % queue_depth] = st + w
+                work[p, k, a] = w
                 stats[k, BUSY] += w
                 stats[k, ENTRY] += n
                 stats[k, REAL] += real
                 stats[k, PTR] += 1
+    # phase 2: timing
+    ring = np.zeros((queue_depth, n_pe), np.int64)  # finish cycle of the last D columns per PE
+    fin = np.zeros(n_pe, np.int64)
+    t0 = 0
+    end = 0
+    for p in range(n_pass):
+        if p > 0:
+            t0 = end + flush_cycles
+        for k in range(n_pe):
+            fin[k] = t0
+        s_prev = t0 - 1
+        j_prev = -1
+        for a in range(n_act):
+            j = cols[a]
+            s = s_prev + _ceil_div(j - j_prev, scan_rate)
+            ready = s
+            slot = a % queue_depth
+            if a >= queue_depth:
+                for k in range(n_pe):
+                    f = ring[slot, k] + credit_latency
+                    if f > s:
+                        s = f
+            scal[S_CREDIT_STALL] += s - ready
+            s_prev = s
+            j_prev = j
+            arrive = s + bcast_latency
+            for k in range(n_pe):
+                st = arrive if arrive > fin[k] else fin[k]
+                fin[k] = st + work[p, k, a]
+                ring[slot, k] = fin[k]
         scan_done = s_prev + _ceil_div(n_pos - 1 - j_prev, scan_rate) + 1
         scal[S_SCAN_CYCLES] += scan_done - t0
         end = scan_done

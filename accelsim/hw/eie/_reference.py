@@ -37,7 +37,7 @@ def _column_entries(pe_ptr, pe_base, flat_index, is_pad, k, j):
     return out
 
 
-def eie_mv(pe_ptr, pe_base, flat_index, flat_values, is_pad, cols, act, n_pos, n_pe, local_rows, regs,
+def eie_mv(pe_ptr, pe_base, flat_index, flat_values, table, is_pad, cols, act, n_pos, n_pe, local_rows, regs,
            queue_depth, min_cycles, scan_rate, bcast_latency, credit_latency, pipeline_depth,
            entries_per_line, flush_cycles, y):
     """Same signature and results as the Numba kernel, by explicit cycle stepping."""
@@ -95,7 +95,8 @@ def eie_mv(pe_ptr, pe_base, flat_index, flat_values, is_pad, cols, act, n_pos, n
                         last_row[k] = ent[-1][0]
                         for row, _, pad, fpos in ent:
                             if not pad:
-                                y[row * n_pe + k] += flat_values[fpos] * act[a]
+                                value = table[int(flat_values[fpos])] if len(table) else flat_values[fpos]
+                                y[row * n_pe + k] += value * act[a]
                     w = max(min_cycles, n)
                     busy_until[k] = t + w
                     finish_of[k][a] = t + w

@@ -131,9 +131,9 @@ class EIEModel:
             raise SimulationError(
                 f"layer '{lay.name}': grouped convolution (groups={g.groups}) is not mapped on EIE; "
                 f"only dense-connectivity layers lower to one M x V")
-        csc, values = self._mapping(layer)
+        csc, table = self._mapping(layer)
         vectors, n_vec = self._vectors(layer, g)
-        return self._run(layer, batch, g, csc, values, vectors, n_vec)
+        return self._run(layer, batch, g, csc, table, vectors, n_vec)
 
     def _unmapped(self, layer, batch) -> LayerResult:
         lay = layer.layer
@@ -166,7 +166,7 @@ class EIEModel:
             raise SimulationError(f"layer '{name}': no weight values attached; EIE needs the compressed pattern")
 
     def _mapping(self, layer) -> tuple[InterleavedCSC, np.ndarray]:
-        """The per-PE interleaved CSC and its decoded stored values (float64, padding = 0).
+        """The per-PE interleaved CSC and the codebook table decoding its stored values (empty: none).
 
         The recipe's tensor (possibly ``HuffmanCoded(Codebook(InterleavedCSC))``) is reused when it
         was built for this PE count and index width; otherwise the layout is built here from the
@@ -175,23 +175,19 @@ class EIEModel:
         self._check_compressed(layer)
         c = self.config
         w = layer.weight
-        table = None
+        table = np.zeros(0)
         if isinstance(w, HuffmanCoded):
             w = w.inner
         if isinstance(w, Codebook):
-            table = w.table
+            table = np.asarray(w.table, dtype=np.float64)
             w = w.inner
         if (isinstance(w, InterleavedCSC) and w.n_pe == c.n_pe and w.relative
                 and w.index_bits == c.encoding.row_index_bits and tuple(w.shape) == tuple(layer.weight_matrix.shape)
-                and (table is None or table.ndim == 1)):
-            vals = w.flat_values.astype(np.float64)
-            if table is not None:
-                vals = table[w.flat_values.astype(np.int64)]
-            vals = np.where(w.is_padding, 0.0, vals)
-            return w, vals
+                and table.ndim == 1):
+            return w, table
         csc = InterleavedCSC(layer.weight_matrix, n_pe=c.n_pe, index_bits=c.encoding.row_index_bits,
                              value_bits=c.encoding.weight_index_bits, pointer_bits=c.encoding.pointer_bits)
-        return csc, csc.flat_values.astype(np.float64)
+        return csc, np.zeros(0)
 
     def _vectors(self, layer, g) -> tuple[list[np.ndarray], int]:
         """Activation vectors (length K) to simulate exactly, and how many M x V the call holds."""
@@ -253,7 +249,7 @@ class EIEModel:
             c0 = lo
         return tiles
 
-    def _run(self, layer, batch, g, csc: InterleavedCSC, flat_values, vectors, n_vec) -> LayerResult:
+    def _run(self, layer, batch, g, csc: InterleavedCSC, table, vectors, n_vec) -> LayerResult:
         c, e, name = self.config, self.config.encoding, layer.layer.name
         P = c.n_pe
         n_rows, n_cols = csc.shape
@@ -277,20 +273,26 @@ class EIEModel:
                 f"layer '{name}': the compressed weights need more than the spmat + ptr SRAM of a PE and tiling is off")
         flush = -(-c.act_regs * e.activation_bits // c.act_sram.width_bits)
         pe_base = csc.pe_offsets[:-1].astype(np.int64)
-        flat_index = csc.flat_index.astype(np.int64, copy=False)
+        # narrow indices stream 8x less memory through the kernel (the stored width is index_bits)
+        idx_dtype = np.uint8 if csc.index_bits <= 8 else (np.uint16 if csc.index_bits <= 16 else np.int64)
+        flat_index = csc.flat_index.astype(idx_dtype)
         is_pad = csc.is_padding
+        flat_values = csc.flat_values
         pe_stats = np.zeros((P, K.N_PE_STATS), np.int64)
         scal = np.zeros(K.N_SCALARS, np.int64)
         cycles = 0
         positions = 0
+        y = np.zeros(0)  # the functional product is checked in the kernel tests, not recomputed here
         for v in vectors:
-            y = np.zeros(n_rows)
             for c0, c1 in tiles:
                 sub = np.asarray(v[c0:c1])
                 nz = np.flatnonzero(sub).astype(np.int64)
-                ptr = np.ascontiguousarray(csc.pe_ptr[:, c0:c1 + 1] - csc.pe_ptr[:, c0:c0 + 1])
-                base = pe_base + csc.pe_ptr[:, c0]
-                end, st, sc = K.eie_mv(ptr, base, flat_index, flat_values, is_pad, nz, sub[nz].astype(np.float64),
+                if len(tiles) == 1:
+                    ptr, base = csc.pe_ptr, pe_base
+                else:
+                    ptr = np.ascontiguousarray(csc.pe_ptr[:, c0:c1 + 1] - csc.pe_ptr[:, c0:c0 + 1])
+                    base = pe_base + csc.pe_ptr[:, c0]
+                end, st, sc = K.eie_mv(ptr, base, flat_index, flat_values, table, is_pad, nz, sub[nz].astype(np.float64),
                                        c1 - c0, P, local_rows, c.act_regs, c.queue_depth, c.min_cycles_per_column,
                                        c.scan_positions_per_cycle, c.lnzd.broadcast_latency, c.lnzd.credit_latency,
                                        c.pipeline_depth, c.entries_per_line, flush, y)
@@ -326,7 +328,7 @@ class EIEModel:
             "pe_idle_cycles": [int(round(compute_runs - b)) for b in busy],
             "entries_processed": int(round(entry.sum())),
             "stored_entries": int(csc.stored_entries),
-            "padding_zeros": int(csc.padding_zeros),
+            "padding_zeros": int(csc.stored_entries - csc.kept),
             "broadcasts": int(round(scal[K.S_BROADCASTS] * scale)),
             "credit_stall_cycles": int(round(scal[K.S_CREDIT_STALL] * scale)),
             "accumulator_bypasses": int(round(pe_stats[:, K.BYPASS].sum() * scale)),
