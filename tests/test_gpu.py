@@ -274,3 +274,28 @@ def test_eie_benchmarks_cli_reproduces_table_iv(run_cli, batch):
         ref = EIE_TITANX_US[name][col]
         assert layers[name]["extra"]["kernel"] == ("csrmv" if batch == 1 else "csrmm")
         assert abs(layers[name]["latency_s"] * 1e6 / batch - ref) / ref <= 0.30, name
+
+
+def test_fused_pointwise_removes_elementwise_kernels():
+    from accelsim.simulate import simulate
+
+    eager = simulate("a100-40gb", "lenet-300-100", batch=256)
+    fused = simulate("a100-40gb", "lenet-300-100", batch=256, overrides={"fuse_pointwise": True})
+    relu_e = eager.layer("relu1")
+    relu_f = fused.layer("relu1")
+    assert relu_e.latency_s > 0 and relu_f.latency_s == 0 and relu_f.extra["fused"]
+    assert fused.layer("fc1").latency_s == pytest.approx(eager.layer("fc1").latency_s)
+    assert fused.total["latency_s"] < eager.total["latency_s"]
+
+
+def test_roofline_png(tmp_path):
+    from accelsim.hw.gpu.plot import roofline_figure, roofline_points
+    from accelsim.simulate import simulate
+
+    out = roofline_figure("h100-sxm", "lenet-300-100", None, 64, str(tmp_path / "r.png"))
+    assert (tmp_path / "r.png").stat().st_size > 10_000 and out.endswith("r.png")
+    pts = roofline_points(simulate("h100-sxm", "lenet-300-100", batch=64))
+    assert [p[0] for p in pts] == ["fc1", "fc2", "fc3"]
+    cfg = load_arch("h100-sxm")
+    for _, ai, tflops, _ in pts:  # below the roofline
+        assert tflops * 1e12 <= min(cfg.peak_flops("bf16"), ai * cfg.dram_gbs * 1e9) * 1.0001

@@ -83,6 +83,7 @@ class GpuConfig:
     launch_overhead_us: float = param(3.0, ge=0, unit="us", doc="per-kernel launch and drain overhead")
     tdp_w: float = param(250.0, gt=0, unit="W")
     idle_w: float = param(30.0, ge=0, unit="W", doc="static (idle) power, charged for the whole latency")
+    fuse_pointwise: bool = param(False, doc="fold BatchNorm into the producer and run activations / residual adds in its epilogue (TensorRT-style); False = one kernel per layer (PyTorch eager)")
     native_dtype: str = param("fp32", choices=DTYPES, doc="data type of unquantized layers")
     dtype: str = param("auto", choices=("auto",) + DTYPES, doc="force one data type for every layer")
     efficiency: GpuEfficiency = param(GpuEfficiency())

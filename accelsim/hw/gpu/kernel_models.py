@@ -456,6 +456,15 @@ def stream(cfg: GpuConfig, read_bytes: float, write_bytes: float, flops: float =
     ))
 
 
+def epilogue(cfg: GpuConfig, read_bytes: float, simt_ops: float, dtype: str, name: str) -> KernelEstimate:
+    """Work fused into the producer's epilogue: extra operand reads and lane ops, no launch, no
+    extra pipeline latency."""
+    est = stream(cfg, read_bytes, 0.0, simt_ops=simt_ops, dtype=dtype, name=name)
+    est.time_s = max(est.compute_s, est.memory_s)
+    est.latency_s = est.launch_s = 0.0
+    return est
+
+
 def view(name: str = "view") -> KernelEstimate:
     """A reshape / flatten / identity: no kernel."""
     return KernelEstimate(kernel=name, time_s=0.0, compute_s=0.0, memory_s=0.0, latency_s=0.0, launch_s=0.0)

@@ -161,6 +161,13 @@ class GpuModel:
             n = float(np.prod(layer.output_shape)) * batch * eb
             return km.stream(cfg, n, n, dtype=dtype, name=f"{layer.op}_copy"), info
         g = layer.gemm(batch)
+        if cfg.fuse_pointwise and isinstance(layer, (L.BatchNorm, L.Activation)):
+            info["fused"] = "into the producer's epilogue"
+            return km.view(f"{layer.op}_fused"), info
+        if cfg.fuse_pointwise and isinstance(layer, L.Eltwise):
+            info["fused"] = "into the producer's epilogue (reads the other operands)"
+            other = float(layer.input_elements - layer.output_elements) * batch * eb
+            return km.epilogue(cfg, other, float(layer.elementwise_ops) * batch, dtype, f"{layer.op}_fused"), info
         if g is None:  # element-wise, pooling, normalisation
             read = float(layer.input_elements) * batch * eb
             write = float(layer.output_elements) * batch * eb
