@@ -203,12 +203,15 @@ def svd_rank(s: np.ndarray, shape: tuple[int, int], p: Mapping[str, Any], name: 
     return int(min(full, np.searchsorted(e / e[-1], float(p["energy"]) - 1e-12) + 1))
 
 
-def svd_factors(matrix: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(A, B)`` with ``A @ B`` the best rank-``rank`` approximation; ``A = U sqrt(S)``, ``B = sqrt(S) V^T``."""
+def svd_factors(matrix: np.ndarray, rank: int, usv=None) -> tuple[np.ndarray, np.ndarray]:
+    """``(A, B)`` with ``A @ B`` the best rank-``rank`` approximation; ``A = U sqrt(S)``, ``B = sqrt(S) V^T``.
+
+    ``usv`` may pass a precomputed ``np.linalg.svd(matrix, full_matrices=False)``.
+    """
     m = np.asarray(matrix)
     if m.ndim != 2 or not 1 <= rank <= min(m.shape):
         raise CompressionError(f"svd rank must be in [1, {min(m.shape) if m.ndim == 2 else 0}]; got {rank}")
-    u, s, vt = np.linalg.svd(m, full_matrices=False)
+    u, s, vt = usv if usv is not None else np.linalg.svd(m, full_matrices=False)
     root = np.sqrt(s[:rank])
     return (u[:, :rank] * root).astype(m.dtype), (root[:, None] * vt[:rank]).astype(m.dtype)
 
@@ -220,9 +223,11 @@ def _svd_substitute(g: LayerGraph, name: str, p: Mapping[str, Any]) -> tuple[lis
     if not isinstance(layer, (Conv2d, Linear)):
         return [], f"svd skipped: {layer.op} layers are not factorised"
     m = g.weight_matrix(name)
-    s = np.linalg.svd(m, compute_uv=False)
-    r = svd_rank(s, m.shape, p, name)
-    a, bmat = svd_factors(m, r)
+    if p.get("rank") is not None and int(p["rank"]) > min(m.shape):
+        svd_rank(np.zeros(0), m.shape, p, name)  # raises: rank above the bound, before any work
+    usv = np.linalg.svd(m, full_matrices=False)
+    r = svd_rank(usv[1], m.shape, p, name)
+    a, bmat = svd_factors(m, r, usv)
     bias = g.biases.get(name)
     if isinstance(layer, Linear):
         first = Linear(name=f"{name}.svd_v", input_shapes=layer.input_shapes, out_features=r, bias=False)
