@@ -51,10 +51,10 @@ def roofline_figure(arch: str, workload: str, recipe: str | None, batch: int, ou
     for label, peak, style in roofs:
         ax.plot(x, np.minimum(peak, bw * x) / 1e12, style, color="0.35", lw=1)
         ax.text(x[-1], peak / 1e12, f" {label} {peak / 1e12:.0f}", va="center", fontsize=8)
-    for res, label, color, marker in ((dense, f"dense ({cfg.native_dtype})", "tab:blue", "o"),
-                                      (result, recipe or "", "tab:red", "^")):
-        if res is None or (res is result and recipe is None):
-            continue
+    series = [(dense, f"dense ({cfg.native_dtype})", "tab:blue", "o")]
+    if recipe is not None:
+        series.append((result, recipe, "tab:red", "^"))
+    for res, label, color, marker in series:
         pts = roofline_points(res)
         ax.scatter([p[1] for p in pts], [p[2] for p in pts], s=18, color=color, marker=marker, alpha=0.8, label=label)
     ax.set_xscale("log")

@@ -227,5 +227,25 @@ def _sp24_checks() -> list[Check]:
     ]
 
 
+def _informational_checks() -> list[Check]:
+    """Reported, not asserted: Tegra K1 batch-1 times and the Titan X power on AlexNet FC7."""
+    from accelsim.hw.registry import build_model, load_arch
+
+    out = []
+    tk1 = build_model(load_arch("tegra-k1"))
+    for name, (dense_us, sparse_us) in EIE_TK1_US.items():
+        for pruned, ref, label in ((False, dense_us, "dense GEMV"), (True, sparse_us, "CSRMV")):
+            r = tk1.simulate(eie_compressed(name, pruned), 1)
+            out.append(Check(AREA, f"Tegra K1 {name} {label} b1 time", ref, r.latency_s * 1e6, "us", None, EIE_SOURCE))
+    tx = build_model(load_arch("titan-x-maxwell"))
+    r = tx.simulate(eie_compressed("Alex-7", False), 1)
+    out.append(Check(AREA, "Titan X board power, AlexNet FC7 dense batch 1", 159.0, r.extra["power_w"], "W", None,
+                     "EIE Table V (measured board power; the model has no fan / VRM / board terms)"))
+    return out
+
+
 def checks(quick: bool = False) -> list[Check]:
-    return _eie_checks(quick) + _gemm_checks() + _wave_checks() + _sp24_checks()
+    out = _eie_checks(quick) + _gemm_checks() + _wave_checks() + _sp24_checks()
+    if not quick:
+        out += _informational_checks()
+    return out
