@@ -299,3 +299,15 @@ def test_roofline_png(tmp_path):
     cfg = load_arch("h100-sxm")
     for _, ai, tflops, _ in pts:  # below the roofline
         assert tflops * 1e12 <= min(cfg.peak_flops("bf16"), ai * cfg.dram_gbs * 1e9) * 1.0001
+
+
+def test_cli_non_24_recipe_is_one_line_exit_2(run_cli, tmp_path):
+    recipe = tmp_path / "nm48.yaml"
+    recipe.write_text("name: nm-4of8\npipeline:\n  - prune: {method: nm, n: 4, m: 8}\n  - encode: {format: nm}\n")
+    code, out, err = run_cli("simulate", "--arch", "a100-40gb", "--workload", "lenet-300-100", "--recipe", recipe)
+    assert code == 2 and "pattern is not 2:4" in err and err.count("\n") == 1, err
+    # a GPU without sparse tensor cores simply runs the layer dense
+    code, out, err = run_cli("simulate", "--arch", "v100", "--workload", "lenet-300-100", "--recipe", recipe,
+                             "--format", "json")
+    assert code == 0, err
+    assert "run dense" in json.loads(out)["layers"][0]["extra"]["sparsity"]

@@ -185,19 +185,19 @@ class GpuModel:
         fmt = _csr_format(cl.weight)
         if cl.nm is not None:
             n_keep, m_group = cl.nm
-            if W is not None and not is_24_compatible(W.toarray() if hasattr(W, "toarray") else W):
-                raise SimulationError(
-                    f"layer '{layer.name}': weight pattern is not 2:4 (recipe N:M = {n_keep}:{m_group}); "
-                    f"sparse tensor cores need at most 2 non-zeros in every 4 weights along K")
-            if W is None and n_keep / m_group > 0.5:
-                raise SimulationError(f"layer '{layer.name}': weight pattern is not 2:4 (N:M = {n_keep}:{m_group})")
             unit = cfg.math_rate(dtype)[1]
             if cfg.sparse_tensor_cores and unit == "tensor":
+                compatible = is_24_compatible(W.toarray() if hasattr(W, "toarray") else W) if W is not None \
+                    else m_group in (2, 4) and n_keep * 2 <= m_group
+                if not compatible:
+                    raise SimulationError(
+                        f"layer '{layer.name}': weight pattern is not 2:4 (recipe N:M = {n_keep}:{m_group}); "
+                        f"sparse tensor cores need at most 2 non-zeros in every 4 weights along K")
                 info["sparsity"] = "2:4 sparse tensor cores"
                 if isinstance(layer, L.Conv2d) and not layer.is_depthwise:
                     return km.conv_implicit_gemm(cfg, layer, batch, dtype, sparse24=True), info
                 return km.gemm(cfg, g.m, g.n, g.k, g.groups, dtype, sparse24=True, name="gemm"), info
-            info["sparsity"] = "2:4 pattern run dense (no sparse tensor cores for this data type)"
+            info["sparsity"] = f"{n_keep}:{m_group} pattern run dense (no sparse tensor cores for {dtype} on this device)"
         pattern = W if W is not None else _pattern(cl.weight) if fmt is not None else None
         if fmt is not None and pattern is not None and _nnz(pattern) < pattern.shape[0] * pattern.shape[1]:
             name, vbits, ibits, codebook = fmt
