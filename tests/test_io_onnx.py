@@ -432,3 +432,32 @@ def test_constant_only_unsupported_op_skipped_leaves_output_undefined():
         load_onnx(model)
     with pytest.warns(UserWarning, match="RandomNormal"), pytest.raises(WorkloadError, match="reads tensor 'r'"):
         load_onnx(model, skip_unsupported=True)
+
+
+def test_qdq_weights_are_dequantized_and_activations_pass_through():
+    wq = RNG.integers(-127, 127, size=(4, 3, 1, 1)).astype(np.int8)
+    scale = np.array([0.1, 0.2, 0.3, 0.4], np.float32)
+    nodes = [
+        helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["w"], name="deq_w", axis=0),
+        helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"], name="q_x"),
+        helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"], name="dq_x"),
+        helper.make_node("Conv", ["xd", "w"], ["y"], name="conv"),
+    ]
+    inits = [_init("wq", wq), _init("ws", scale), _init("wz", np.zeros(4, np.int8)), _init("s", np.float32(0.05)),
+             _init("z", np.uint8(128))]
+    graph = load_onnx(_model(nodes, [("x", [1, 3, 4, 4], FLOAT)], [("y", [1, 4, 4, 4], FLOAT)], inits, opset=13))
+    assert [layer.name for layer in graph.compute_layers()] == ["conv"]
+    np.testing.assert_allclose(graph.weights["conv"], wq.astype(np.float32) * scale[:, None, None, None], rtol=1e-6)
+
+
+@pytest.mark.parametrize("pads,value,message", [
+    ([0, 0, 1, 1, 0, 0, 1, 1], 1.0, "only a zero padding"),
+    ([0, 1, 0, 0, 0, 1, 0, 0], 0.0, "only a zero padding"),
+    ([0, 0, 1, 0, 0, 0, 0, 0], 0.0, "asymmetric"),
+])
+def test_pad_errors(pads, value, message):
+    nodes = [helper.make_node("Pad", ["x", "pads", "v"], ["p"], name="pad"),
+             helper.make_node("Conv", ["p", "w"], ["y"], name="conv")]
+    inits = [_init("pads", np.array(pads, np.int64)), _init("v", np.float32(value)), _init("w", _rand(2, 2, 1, 1))]
+    with pytest.raises(WorkloadError, match=message):
+        load_onnx(_model(nodes, [("x", [1, 2, 4, 4], FLOAT)], [("y", [1, 2, 6, 6], FLOAT)], inits))

@@ -334,3 +334,30 @@ def test_multihead_attention_export(batch_first):
     assert matmuls == [(10, 10, 8, 4), (10, 8, 10, 4)]
     # a sequence-first input has no batch axis 0: the import keeps whole tensors
     assert graph.metadata["onnx"]["batch"] == (1 if batch_first else None)
+
+
+def test_conv1d_pad_and_mask_export():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(4, 8, 5, stride=2, padding=2)
+            self.pool = nn.MaxPool1d(2)
+            self.conv2d = nn.Conv2d(8, 8, 3)
+            self.register_buffer("mask", torch.tril(torch.ones(6, 6)).bool())
+
+        def forward(self, x, y):
+            a = self.pool(torch.relu(self.conv(x)))
+            b = self.conv2d(nn.functional.pad(y, (1, 1, 1, 1)))  # explicit Pad folded into the conv
+            scores = (a.transpose(1, 2) @ a).masked_fill(~self.mask, float("-inf"))
+            return b, scores.softmax(-1)
+
+    net = Net()
+    graph = load_onnx(_export(net, torch.randn(1, 4, 24), torch.randn(1, 8, 10, 10)))
+    conv = graph.layer("conv")
+    assert conv.kernel == (1, 5) and conv.stride == (1, 2) and conv.padding == (0, 2)
+    assert conv.gemm(1).as_tuple() == (12, 8, 20, 1) and graph.weights["conv"].shape == (8, 4, 1, 5)
+    assert graph.layer("pool/as_1d").output_shape == (8, 6)
+    assert graph.layer("conv2d").padding == (1, 1) and graph.layer("conv2d").output_shape == (8, 10, 10)
+    (mm,) = [layer for layer in graph.layers if layer.op == "matmul"]
+    assert mm.gemm(1).as_tuple() == (6, 6, 8, 1)
+    assert [graph.layer(s).op for s in graph.successors(mm.name)] == ["identity"]  # masked_fill with a constant mask

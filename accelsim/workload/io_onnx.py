@@ -71,6 +71,7 @@ class Value:
     layer: str | None = None
     batched: bool = True
     const: np.ndarray | None = None
+    pads: tuple[int, int, int, int] | None = None  # a zero Pad (top, left, bottom, right) awaiting its Conv
 
     @property
     def is_const(self) -> bool:
@@ -78,6 +79,10 @@ class Value:
 
     @property
     def local_shape(self) -> tuple[int, ...]:
+        if self.pads is not None:  # the producer's (unpadded) shape
+            t, left, b, r = self.pads
+            shape = self.shape[:-2] + (self.shape[-2] - t - b, self.shape[-1] - left - r)
+            return shape[1:] if self.batched else shape
         return self.shape[1:] if self.batched else self.shape
 
 
@@ -124,6 +129,7 @@ class Importer:
         self.source = source
         self.opset = opset
         self.consumers = consumers
+        self.consumer_ops: dict[str, str] = {}
         self.graph_outputs = graph_outputs
         self.inferred = inferred
         self.values: dict[str, Value] = {}
@@ -407,6 +413,7 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
     def run(strip_batch: bool) -> LayerGraph:
         graph = LayerGraph(name or default_name, source_label)
         imp = Importer(graph, source_label, _opset(model), consumers, graph_outputs, inferred)
+        imp.consumer_ops = {t: n.op_type for n in nodes for t in n.inputs if t}
         for key, array in initializers.items():
             imp.values[key] = Value(tuple(array.shape), const=array)
         _add_inputs(imp, g, nodes, initializers, input_shapes or {}, strip_batch)
@@ -1030,6 +1037,63 @@ def _convert_split(imp: Importer, node: Node) -> None:
         start += s
 
 
+@register("Pad")
+def _convert_pad(imp: Importer, node: Node) -> None:
+    """A zero Pad of the spatial axes that feeds only a Conv becomes part of that Conv's padding."""
+    x = imp.activation(node, 0)
+    pads = node.attrs.get("pads") if imp.opset < 11 else imp.const(node, 1, "pads")
+    value = node.attrs.get("value", 0.0) if imp.opset < 11 else imp.optional_const(node, 2, "constant_value")
+    pads = [int(p) for p in np.asarray(pads).ravel()]
+    rank = len(x.shape)
+    axes = imp.optional_const(node, 3, "axes") if imp.opset >= 18 else None
+    if axes is not None:  # pads given for some axes only
+        full = [0] * (2 * rank)
+        for k, a in enumerate(np.asarray(axes).ravel()):
+            full[int(a) % rank], full[int(a) % rank + rank] = pads[k], pads[k + len(pads) // 2]
+        pads = full
+    mode = node.attrs.get("mode", "constant")
+    consumer_ok = imp.sole_consumer(node.outputs[0]) and imp.consumer_ops.get(node.outputs[0]) == "Conv"
+    zero = value is None or float(np.asarray(value).ravel()[0]) == 0.0
+    if rank != 4 or mode != "constant" or not zero or any(pads[i] or pads[i + rank] for i in (0, 1)) or not consumer_ok:
+        raise imp.error(node, f"only a zero padding of the spatial axes that feeds a Conv is supported; got pads {pads}, "
+                              f"mode {mode}")
+    if x.pads is not None:
+        raise imp.error(node, "two Pads in a row are not supported")
+    top, left, bottom, right = pads[2], pads[3], pads[6], pads[7]
+    shape = x.shape[:2] + (x.shape[2] + top + bottom, x.shape[3] + left + right)
+    imp.set(node, 0, Value(shape, x.layer, x.batched, pads=(top, left, bottom, right)))
+
+
+@register("QuantizeLinear", "DequantizeLinear")
+def _convert_qdq(imp: Importer, node: Node) -> None:
+    """Fake quantization of an activation (QDQ models): shape-preserving, passed through."""
+    imp.set(node, 0, imp.activation(node, 0))
+
+
+@register_folder("DequantizeLinear")
+def _fold_dequantize(node, arrays):
+    x = np.asarray(arrays[0]).astype(np.float32)
+    scale = np.asarray(arrays[1], dtype=np.float32)
+    zero = np.asarray(arrays[2]).astype(np.float32) if len(arrays) > 2 and arrays[2] is not None else np.zeros_like(scale)
+    if scale.ndim == 1 and scale.size > 1:  # per-axis
+        shape = [1] * x.ndim
+        shape[node.attrs.get("axis", 1) % x.ndim] = scale.size
+        scale, zero = scale.reshape(shape), zero.reshape(shape)
+    return [(x - zero) * scale]
+
+
+@register("Where")
+def _convert_where(imp: Importer, node: Node) -> None:
+    """A select with one activation operand and constants (masking): shape-preserving Identity."""
+    operands = [imp.value(node, i) for i in range(3)]
+    acts = [v for v in operands if not v.is_const]
+    full = _broadcast_full(imp, node, [v.shape for v in operands])
+    if len(acts) != 1 or acts[0].shape != full:
+        raise imp.error(node, "only a Where with one activation operand of the output shape is supported")
+    layer = imp.add(node, L.Identity, [acts[0]])
+    imp.out(node, layer, batched=acts[0].batched)
+
+
 @register("Gather")
 def _convert_gather(imp: Importer, node: Node) -> None:
     data, indices = imp.value(node, 0), imp.value(node, 1)
@@ -1082,13 +1146,42 @@ def _pads2d(imp: Importer, node: Node, in_hw: Sequence[int], kernel: Sequence[in
     return pads[0], pads[1]
 
 
+def _as_2d(imp: Importer, node: Node, x: Value) -> tuple[Node, Value]:
+    """A 1-D conv / pool as its 2-D form on an (N, C, 1, L) map: kernel (1, k), stride (1, s), pads (0, p)."""
+    a = dict(node.attrs)
+    for key in ("kernel_shape", "strides", "dilations"):
+        if key in a:
+            a[key] = [1, *a[key]]
+    if "pads" in a:
+        a["pads"] = [0, a["pads"][0], 0, a["pads"][1]]
+    node2 = Node(node.name, node.op_type, node.inputs, [], a, node.domain)
+    x2 = imp.reshape_to(node2, x, (*x.shape[:2], 1, x.shape[2]), suffix="/as_2d")
+    return node2, x2
+
+
+def _pad_input(imp: Importer, node: Node, x: Value) -> tuple[Value, tuple[int, int, int, int]]:
+    """Split a pending zero Pad off ``x``: (unpadded value, (top, left, bottom, right))."""
+    if x.pads is None:
+        return x, (0, 0, 0, 0)
+    t, left, b, r = x.pads
+    shape = x.shape[:-2] + (x.shape[-2] - t - b, x.shape[-1] - left - r)
+    return Value(shape, x.layer, x.batched), x.pads
+
+
 @register("Conv")
 def _convert_conv(imp: Importer, node: Node) -> None:
-    x = imp.batched(node, imp.activation(node, 0))
+    x = imp.activation(node, 0)
     w = imp.const(node, 1, "the weight")
     b = imp.optional_const(node, 2, "the bias")
+    orig, is_1d = node, False
+    if w.ndim == 3 and len(x.shape) == 3:  # Conv1d
+        node, x = _as_2d(imp, node, imp.batched(node, x))
+        is_1d = True
+        w = w[:, :, None, :]
+    x, extra = _pad_input(imp, node, x)
+    x = imp.batched(node, x)
     if w.ndim != 4 or len(x.shape) != 4:
-        raise imp.error(node, f"only 2-D convolutions are supported; got weight {list(w.shape)} on input {list(x.shape)}")
+        raise imp.error(node, f"only 1-D and 2-D convolutions are supported; got weight {list(w.shape)} on input {list(x.shape)}")
     groups = int(node.attrs.get("group", 1))
     kernel = tuple(int(k) for k in node.attrs.get("kernel_shape", w.shape[2:]))
     stride = tuple(int(s) for s in node.attrs.get("strides", [1, 1]))
@@ -1097,11 +1190,19 @@ def _convert_conv(imp: Importer, node: Node) -> None:
         raise imp.error(node, f"kernel_shape {list(kernel)} differs from the weight shape {list(w.shape)}")
     if w.shape[1] * groups != x.shape[1]:
         raise imp.error(node, f"weight {list(w.shape)} with group={groups} does not match {x.shape[1]} input channels")
-    padding = _pads2d(imp, node, x.shape[2:], kernel, stride, dilation)
+    padding = _pads2d(imp, node, [d + extra[i] + extra[i + 2] for i, d in enumerate(x.shape[2:])], kernel, stride,
+                      dilation)
+    if extra != (0, 0, 0, 0):
+        top, left = padding[0] + extra[0], padding[1] + extra[1]
+        if (top, left) != (padding[0] + extra[2], padding[1] + extra[3]):
+            raise imp.error(node, f"a Pad of {list(extra)} before it makes the padding asymmetric, which is not supported")
+        padding = (top, left)
     layer = imp.add(node, L.Conv2d, [x], out_channels=int(w.shape[0]), kernel=kernel, stride=stride, padding=padding,
                     dilation=dilation, groups=groups, bias=b is not None)
     imp.set_weight(node, layer.name, w, b)
-    imp.out(node, layer, batched=True)
+    out = imp.out(orig, layer, batched=True)
+    if is_1d:
+        imp.reshape_to(orig, out, (out.shape[0], out.shape[1], out.shape[3]), suffix="/as_1d")
 
 
 def _linear(imp: Importer, node: Node, x: Value, weight: np.ndarray, bias: np.ndarray | None) -> None:
@@ -1280,9 +1381,12 @@ def _convert_concat(imp: Importer, node: Node) -> None:
 @register("MaxPool", "AveragePool")
 def _convert_pool(imp: Importer, node: Node) -> None:
     x = imp.batched(node, imp.activation(node, 0))
+    orig, is_1d = node, len(x.shape) == 3
+    if is_1d:
+        node, x = _as_2d(imp, node, x)
     if len(x.shape) != 4:
-        raise imp.error(node, f"only 2-D pooling is supported; got input {list(x.shape)}")
-    if len(node.outputs) > 1 and node.outputs[1] and imp.consumers.get(node.outputs[1]):
+        raise imp.error(node, f"only 1-D and 2-D pooling is supported; got input {list(x.shape)}")
+    if len(orig.outputs) > 1 and orig.outputs[1] and imp.consumers.get(orig.outputs[1]):
         raise imp.error(node, "the MaxPool indices output is not supported")
     kernel = tuple(int(k) for k in node.attrs["kernel_shape"])
     stride = tuple(int(s) for s in node.attrs.get("strides", [1, 1]))
@@ -1292,7 +1396,9 @@ def _convert_pool(imp: Importer, node: Node) -> None:
     padding = _pads2d(imp, node, x.shape[2:], kernel, stride, dilation)
     layer = imp.add(node, L.Pool2d, [x], kind="max" if node.op_type == "MaxPool" else "avg", kernel=kernel,
                     stride=stride, padding=padding, ceil_mode=bool(node.attrs.get("ceil_mode", 0)))
-    imp.out(node, layer, batched=True)
+    out = imp.out(orig, layer, batched=True)
+    if is_1d:
+        imp.reshape_to(orig, out, (out.shape[0], out.shape[1], out.shape[3]), suffix="/as_1d")
 
 
 @register("GlobalAveragePool", "GlobalMaxPool")
