@@ -226,9 +226,9 @@ def _gemm_tile(cfg, m, n, k, groups, dtype, unit, rate, eff, a_b, b_b, c_b, acc_
         comp_cyc, l2_cyc = sm_round(per_sm)
         if fits:
             wave_read = (a_total + b_total) * size / n_tiles
-        else:  # raster order along n: the wave touches `rows` tile rows and `cols` tile columns
-            cols = min(tn, size)
-            rows = min(tm * groups, -(-size // tn))
+        else:  # swizzled rasterization: a wave covers a near-square block of `rows` x `cols` tiles
+            cols = min(tn, max(1, math.isqrt(size)))
+            rows = min(tm * groups, -(-size // cols))
             a_ratio = a_total / (float(m) * k * a_b * groups)  # < 1 when A is an implicit im2col view
             wave_read = max(rows * tile.bm * k * a_b * a_ratio + cols * tile.bn * k * b_b * max(1, rows // tm),
                             (a_total + b_total) * size / n_tiles)
