@@ -742,7 +742,14 @@ def ofmap_pass(df, R, C, npx, win, nfilt, o_tot, o_bw):
         for fr in range(row_fold):
             rows_used = min(R, Sr - fr * R)
             cols_used = min(C, Sc - fc * C)
-            for r in range(L):
+            # rows before the first output of the fold write nothing: jump over them
+            first_out = T - 1 + R - rows_used if df == 0 else 2 * R - 1
+            if first_out > 0:
+                last_out = row + first_out - 1 + stall
+                if last_out > total:
+                    total = last_out
+                row += first_out
+            for r in range(first_out, L):
                 cycle = row + stall
                 if df == 0:
                     lo = max(0, r - (T + R - 2))
@@ -874,6 +881,247 @@ def _addr(df, o, r, c, mode, fr, fc, R, C, win, pix_base, pix_r, pix_c, win_off,
     if df == 1:
         return (fc * C + c) * win + fr * R + rr
     return _ifm(fc * C + c, fr * R + rr, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
+
+
+@njit(cache=True)
+def distinct_read_pass(df, o, R, C, npx, win, nfilt, words):
+    """CALC-mode read buffer for an operand whose passes hold distinct, always-valid addresses.
+
+    Every filter operand, and an ifmap whose windows neither overlap nor cross the edge. A pass of
+    such a repeated unit (os filter: one fold; is filter, os/ws ifmap: one sweep of row folds;
+    ws filter, is ifmap: never repeated) of D addresses fetches: all D the first time; on a
+    repeat, all D again if D >= one epoch, else only the prefix fetched before the last epoch
+    boundary of the previous pass (and nothing from then on). Counted row by row (§3.3).
+    Same outputs as :func:`calc_read_pass`.
+    """
+    Sr, Sc, T, L, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)
+    eps = words // 100
+    block = 50 * eps
+    n_in = 0
+    fetched = 0
+    cap = 256
+    ev_rows = np.empty(cap, np.int64)
+    n_ev = 0
+    first_row = -1
+    last_row = -1
+    row = 0
+    fold_unit = df == 0 and o == 1
+    sweep_unit = (df == 2 and o == 1) or (df != 2 and o == 0)
+    pass_no = 0
+    pref = 0
+    u = 0
+    last_b = -1
+    D = 0
+    # cumulative element count per demand row for the (at most four) fold shapes
+    ru_last = Sr - (row_fold - 1) * R
+    cu_last = Sc - (col_fold - 1) * C
+    prof = np.zeros((4, L + 1), np.int64)
+    for sidx in range(4):
+        ru = R if sidx < 2 else ru_last
+        cu = C if sidx % 2 == 0 else cu_last
+        for r in range(L):
+            lo, hi, mode = _row_range(df, o, r, R, T, ru, cu)
+            prof[sidx, r + 1] = prof[sidx, r] + (hi - lo + 1 if hi >= lo else 0)
+    last_fold = row_fold * col_fold - 1
+    fold = -1
+    for fc in range(col_fold):
+        for fr in range(row_fold):
+            fold += 1
+            rows_used = min(R, Sr - fr * R)
+            cols_used = min(C, Sc - fc * C)
+            sidx = (0 if rows_used == R else 2) + (0 if cols_used == C else 1)
+            cum = prof[sidx]
+            F = cum[L]
+            new_pass = True
+            if fold_unit:
+                D = T * cols_used
+                pass_no = pass_no + 1 if fr > 0 else 1
+            elif sweep_unit:
+                D = npx * win if o == 0 else win * nfilt
+                if fr == 0:
+                    pass_no = fc + 1
+                else:
+                    new_pass = False
+            else:
+                D = 0
+                pass_no = 1
+            if new_pass:
+                if pass_no >= 2:
+                    # what the previous pass left stale decides this one
+                    pref = last_b + 1 if D < block else D
+                u = 0
+                last_b = -1
+            if fold == 0 and F > 0:
+                first_row = row + np.searchsorted(cum, 0, side="right") - 1
+            if fold == last_fold and F > 0:
+                last_row = row + np.searchsorted(cum, F, side="left") - 1
+            if pass_no == 1 or D >= block or block == 0:
+                take = F
+            else:
+                take = min(max(pref - u, 0), F)
+            if take > 0:
+                fetched += take
+                if block > 0:
+                    off = block - n_in - 1  # fold element at which the next epoch ends
+                    while off < take:
+                        last_b = u + off
+                        if n_ev == cap:
+                            cap *= 2
+                            nr = np.empty(cap, np.int64)
+                            nr[:n_ev] = ev_rows[:n_ev]
+                            ev_rows = nr
+                        ev_rows[n_ev] = row + np.searchsorted(cum, off, side="right") - 1
+                        n_ev += 1
+                        off += block
+                    n_in = (n_in + take) % block
+            u += F
+            row += L
+            if (not sweep_unit) or fr == row_fold - 1:
+                if pass_no >= 2 and D < block:
+                    last_b = -1  # after a repeat of a short unit everything is current
+    stats = np.zeros(4, np.int64)
+    stats[0] = fetched
+    stats[1] = n_ev
+    stats[2] = first_row
+    stats[3] = last_row
+    return stats, ev_rows[:n_ev]
+
+
+@njit(cache=True)
+def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c, words, space):
+    """CALC-mode IFMAP read buffer for overlapping windows, by reuse distance (§3.3).
+
+    An address is fetched unless its previous use lies in the current epoch (the epoch's first
+    element index ``es``). The ifmap demand of one sweep of row folds (os, ws: identical for every
+    column fold; is: the whole layer) is listed once with each element's previous-use index
+    (the previous sweep's last use, shifted by the sweep length, for a sweep's first use), and
+    every sweep is then a linear scan of that list. Same outputs as :func:`calc_read_pass`.
+    """
+    Sr, Sc, T, L, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)
+    eps = words // 100
+    block = 50 * eps
+    if df == 2:
+        n_sweeps = 1
+        folds = row_fold * col_fold
+    else:
+        n_sweeps = col_fold
+        folds = row_fold
+    rows_sweep = folds * L
+    cap = npx * win
+    seq = np.empty(cap, np.int32)
+    prev = np.empty(cap, np.int32)
+    lastpos = np.full(space, -1, np.int32)
+    row_start = np.empty(rows_sweep + 1, np.int64)
+    buf = np.empty(max(R, C) + 1, np.int64)
+    # pixels whose whole window lies inside the input need no edge test
+    inside = np.empty(npx, np.bool_)
+    for p in range(npx):
+        inside[p] = pix_r[p] + win_r[win - 1] < H and pix_c[p] + win_c[win - 1] < W
+    n = 0
+    rr = 0
+    for f in range(folds):
+        if df == 2:
+            fc = f // row_fold
+            fr = f - fc * row_fold
+        else:
+            fc = 0
+            fr = f
+        rows_used = min(R, Sr - fr * R)
+        cols_used = min(C, Sc - fc * C)
+        for r in range(L):
+            row_start[rr] = n
+            rr += 1
+            lo, hi, mode = _row_range(df, 0, r, R, T, rows_used, cols_used)
+            if hi < lo:
+                continue
+            if df == 0:
+                # os: pixel fr*R + c, window element r - c
+                for c in range(lo, hi + 1):
+                    p = fr * R + c
+                    t = r - c
+                    if inside[p] or (pix_r[p] + win_r[t] < H and pix_c[p] + win_c[t] < W):
+                        a = pix_base[p] + win_off[t]
+                        seq[n] = a
+                        prev[n] = lastpos[a]
+                        lastpos[a] = n
+                        n += 1
+            else:
+                nb = _fill_row(df, 0, r, lo, hi, mode, fr, fc, R, C, win, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W, buf)
+                for q in range(nb):
+                    a = buf[q]
+                    if a >= 0:
+                        seq[n] = a
+                        prev[n] = lastpos[a]
+                        lastpos[a] = n
+                        n += 1
+    row_start[rows_sweep] = n
+    ecap = 256
+    ev_rows = np.empty(ecap, np.int64)
+    n_ev = 0
+    fetched = 0
+    n_in = 0
+    es = 0
+    for k in range(n_sweeps):
+        if k == 1:
+            # a sweep's first use of an address follows its last use in the previous sweep
+            for i in range(n):
+                if prev[i] < 0:
+                    prev[i] = lastpos[seq[i]] - n
+        got = 0
+        i0 = 0
+        while i0 < n:
+            # count a chunk at once (vectorised); walk it element by element only when an epoch
+            # boundary falls inside it
+            i1 = min(i0 + 2048, n)
+            cnt = 0
+            for i in range(i0, i1):
+                cnt += prev[i] < es
+            if block == 0 or n_in + cnt < block:
+                n_in += cnt
+                got += cnt
+                i0 = i1
+                continue
+            for i in range(i0, i1):
+                if prev[i] >= es:
+                    continue
+                got += 1
+                n_in += 1
+                if n_in == block:
+                    n_in = 0
+                    es = i + 1
+                    # demand row of element i
+                    lo_r, hi_r = 0, rows_sweep - 1
+                    while lo_r < hi_r:
+                        mid = (lo_r + hi_r + 1) // 2
+                        if row_start[mid] <= i:
+                            lo_r = mid
+                        else:
+                            hi_r = mid - 1
+                    if n_ev == ecap:
+                        ecap *= 2
+                        nr = np.empty(ecap, np.int64)
+                        nr[:n_ev] = ev_rows[:n_ev]
+                        ev_rows = nr
+                    ev_rows[n_ev] = k * rows_sweep + lo_r
+                    n_ev += 1
+            i0 = i1
+        fetched += got
+        es -= n
+        if got == 0 and k >= 1:
+            break  # the state no longer changes: later sweeps fetch nothing either
+    first_row = -1
+    last_row = -1
+    for r in range(rows_sweep):
+        if row_start[r + 1] > row_start[r]:
+            if first_row < 0:
+                first_row = r
+            last_row = r
+    stats = np.zeros(4, np.int64)
+    stats[0] = fetched
+    stats[1] = n_ev
+    stats[2] = first_row
+    stats[3] = (n_sweeps - 1) * rows_sweep + last_row if last_row >= 0 else -1
+    return stats, ev_rows[:n_ev]
 
 
 @njit(cache=True, inline="always")

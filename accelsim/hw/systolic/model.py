@@ -196,8 +196,10 @@ def _calc_unit(out: dict, d: int, R: int, C: int, geom: Geometry, tabs, sizes, i
     total, stall = int(ost[0]), int(ost[1])
     reads = []
     for o, space in ((0, if_space), (1, fi_space)):
-        st, ev = K.calc_read_pass(d, o, R, C, geom.npx, geom.win, geom.K, geom.H, geom.W, *tabs, sizes[o], space,
-                                  ifmap_distinct(geom))
+        if o == 1 or ifmap_distinct(geom):
+            st, ev = K.distinct_read_pass(d, o, R, C, geom.npx, geom.win, geom.K, sizes[o])
+        else:
+            st, ev = K.reuse_read_pass(d, R, C, geom.npx, geom.win, geom.K, geom.H, geom.W, *tabs, sizes[o], space)
         win = K.calc_dram_window(ev, st[2], st[0], sizes[o], ch_rows, ch_cum)
         first = K._cycle_of(st[2], ch_rows, ch_cum) + 1 if st[2] >= 0 else 0
         last = K._cycle_of(st[3], ch_rows, ch_cum) + 1 if st[3] >= 0 else 0
