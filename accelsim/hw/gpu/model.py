@@ -27,7 +27,9 @@ from accelsim.workload import layers as L
 
 _VIEW_OPS = (L.Flatten, L.Reshape, L.Identity)
 _COPY_OPS = (L.Concat, L.Slice, L.ChannelShuffle, L.Transpose)
-_WEIGHT_ONLY_GROUP = 128  # one fp16 scale per 128 weights (GPTQ / AWQ style W4A16)
+_WEIGHT_ONLY_GROUP = 128
+#: compressed-sparse formats a GPU runs with the CSR kernel (row-interleaved CSC is EIE's CSC)
+_SPARSE_FORMATS = ("CSR", "CSC", "InterleavedCSC")  # one fp16 scale per 128 weights (GPTQ / AWQ style W4A16)
 
 
 def _bits_dtype(cfg: GpuConfig, bits: int | None) -> str:
@@ -90,9 +92,9 @@ def _csr_format(weight) -> tuple[str, int, int, bool] | None:
         return weight.format.upper(), 8 * weight.dtype.itemsize, 8 * weight.indices.dtype.itemsize, False
     name = type(weight).__name__
     inner = getattr(weight, "indices", None) if name == "Codebook" else None
-    if inner is not None and type(inner).__name__ in ("CSR", "CSC"):
+    if inner is not None and type(inner).__name__ in _SPARSE_FORMATS:
         return type(inner).__name__, int(weight.index_bits), int(getattr(inner, "index_bits", 32) or 32), True
-    if name in ("CSR", "CSC"):
+    if name in _SPARSE_FORMATS:
         return name, int(getattr(weight, "value_bits", 32) or 32), int(getattr(weight, "index_bits", 32) or 32), False
     return None
 
