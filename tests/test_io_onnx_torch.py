@@ -268,6 +268,50 @@ class SqueezeNet11(nn.Module):
         return torch.flatten(self.classifier(self.features(x)), 1)
 
 
+class ShuffleUnit(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.stride = stride
+        half = cout // 2
+        if stride > 1:
+            self.branch1 = nn.Sequential(nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=False), nn.BatchNorm2d(cin),
+                                         nn.Conv2d(cin, half, 1, bias=False), nn.BatchNorm2d(half), nn.ReLU())
+        first = cin if stride > 1 else half
+        self.branch2 = nn.Sequential(
+            nn.Conv2d(first, half, 1, bias=False), nn.BatchNorm2d(half), nn.ReLU(),
+            nn.Conv2d(half, half, 3, stride, 1, groups=half, bias=False), nn.BatchNorm2d(half),
+            nn.Conv2d(half, half, 1, bias=False), nn.BatchNorm2d(half), nn.ReLU())
+
+    def forward(self, x):
+        if self.stride == 1:
+            x1, x2 = x.chunk(2, dim=1)
+            out = torch.cat((x1, self.branch2(x2)), dim=1)
+        else:
+            out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
+        b, c, h, w = out.shape
+        return out.view(b, 2, c // 2, h, w).transpose(1, 2).contiguous().view(b, c, h, w)  # channel shuffle
+
+
+class ShuffleNetV2(nn.Module):
+    """torchvision shufflenet_v2_x1_0: chunk -> Split/Slice, channel shuffle -> Reshape/Transpose/Reshape."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Sequential(nn.Conv2d(3, 24, 3, 2, 1, bias=False), nn.BatchNorm2d(24), nn.ReLU())
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        stages, cin = [], 24
+        for repeats, cout in zip([4, 8, 4], [116, 232, 464]):
+            stages.append(nn.Sequential(ShuffleUnit(cin, cout, 2), *[ShuffleUnit(cout, cout, 1) for _ in range(repeats - 1)]))
+            cin = cout
+        self.stage2, self.stage3, self.stage4 = stages
+        self.conv5 = nn.Sequential(nn.Conv2d(cin, 1024, 1, bias=False), nn.BatchNorm2d(1024), nn.ReLU())
+        self.fc = nn.Linear(1024, 1000)
+
+    def forward(self, x):
+        x = self.stage4(self.stage3(self.stage2(self.maxpool(self.conv1(x)))))
+        return self.fc(self.conv5(x).mean([2, 3]))
+
+
 def _gemm_sequence(graph):
     return [(layer.gemm(1).as_tuple(), layer.macs) for layer in graph.compute_layers() if isinstance(layer, (Conv2d, Linear))]
 
@@ -282,18 +326,47 @@ def _exported(net):
     return _EXPORTS[net]
 
 
-@pytest.mark.parametrize("net,zoo_name", [(MobileNetV2, "mobilenet-v2"), (SqueezeNet11, "squeezenet1.1")])
+_SLOW = pytest.mark.slow  # full-size exports take several seconds each on a shared machine
+
+
+@pytest.mark.parametrize("net,zoo_name", [(SqueezeNet11, "squeezenet1.1"),
+                                          pytest.param(MobileNetV2, "mobilenet-v2", marks=_SLOW),
+                                          pytest.param(ShuffleNetV2, "shufflenet-v2", marks=_SLOW)])
 def test_export_matches_zoo_in_order(net, zoo_name):
     """Every conv / linear of the export, in forward order, has the zoo layer's GEMM view and MACs."""
     assert _gemm_sequence(_exported(net)) == _gemm_sequence(load_workload(zoo_name))
 
 
-def test_mobilenet_v2_ops():
-    graph = _exported(MobileNetV2)
+def test_shufflenet_units_split_and_shuffle():
+    net = nn.Sequential(ShuffleUnit(24, 48, 2), ShuffleUnit(48, 48, 1), ShuffleUnit(48, 48, 1))
+    graph = load_onnx(_export(net, torch.randn(1, 24, 16, 16)))
+    slices = [layer for layer in graph.layers if layer.op == "slice"]
+    assert [(s.axis, s.start, s.stop) for s in slices] == [(0, 0, 24), (0, 24, 48)] * 2  # chunk(2) of the stride-1 units
+    transposes = [layer for layer in graph.layers if layer.op == "transpose"]
+    assert len(transposes) == 3 and all(t.perm == (1, 0, 2, 3) for t in transposes)
+    assert [layer.output_shape for layer in graph.layers if layer.op == "concat"] == [(48, 8, 8)] * 3
+    assert graph.layer("0.branch1.0").is_depthwise and graph.layer("0.branch1.0").gemm(1).as_tuple() == (64, 1, 9, 24)
+
+
+def test_mobilenet_v2_block_ops():
+    net = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU6(), InvertedResidual(16, 16, 1, 6),
+                        InvertedResidual(16, 24, 2, 6))
+
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body, self.fc = net, nn.Linear(24, 10)
+
+        def forward(self, x):
+            return self.fc(self.body(x).mean([2, 3]))
+
+    graph = load_onnx(_export(Head(), torch.randn(1, 3, 32, 32)))
     assert {layer.func for layer in graph.layers if layer.op == "activation"} == {"relu6"}  # Clip(0, 6)
     (gap,) = [layer for layer in graph.layers if layer.op == "pool"]  # ReduceMean over H, W
     assert gap.global_pool and gap.kind == "avg"
-    assert graph.layer("classifier.1").input_shape == (1280,)
+    assert graph.layer("fc").input_shape == (24,)
+    assert [layer.op for layer in graph.layers].count("eltwise") == 1  # the one residual
+    assert not [layer for layer in graph.layers if layer.op == "batchnorm"]
 
 
 @pytest.mark.parametrize("opset", [14, 17])
