@@ -208,3 +208,13 @@ def test_area_and_power_bookkeeping():
     m7 = EIEModel(load_arch("eie-64pe-7nm"))
     assert m7.area_mm2()["chip"]["total_mm2"] < area["chip"]["total_mm2"] / 5
     assert isinstance(m.config, EIEConfig)
+
+
+def test_activations_beyond_the_act_sram_spill_to_dram():
+    cl = compressed(Linear(name="long", input_shapes=((2048,),), out_features=16))["long"]
+    r = build_model(load_arch("eie", {"n_pe": 1})).simulate(cl)
+    # one PE holds 1024 activations in its 2 kB SRAM + 64 in registers; the other 960 come from DRAM
+    assert r.extra["activations_spilled"] == 2048 - 1088
+    assert r.dram_read_bytes == (2048 - 1088) * 2 and r.dram_write_bytes == 0
+    with pytest.raises(SimulationError, match="tiling is off"):
+        build_model(load_arch("eie", {"n_pe": 1, "tiling": False})).simulate(cl)

@@ -57,6 +57,9 @@ class LnzdConfig:
     positions_per_pe: int = param(1, ge=1, le=1 << 16, unit="positions/cycle/PE",
                                   doc="activation positions each PE's local detector examines per cycle; "
                                       "the tree retires n_pe * positions_per_pe positions per cycle")
+    max_positions_per_cycle: int = param(0, ge=0, le=1 << 20, unit="positions/cycle",
+                                         doc="cap on the tree's scan rate (0 = none); 1 models a root that "
+                                             "examines one position per cycle")
     broadcast_latency: int = param(1, ge=1, le=64, unit="cycles", doc="root broadcast -> PE queue")
     credit_latency: int = param(0, ge=0, le=64, unit="cycles", doc="PE queue slot freed -> root sees it")
 
@@ -117,4 +120,6 @@ class EIEConfig:
     @property
     def scan_positions_per_cycle(self) -> int:
         """Activation-vector positions the LNZD tree retires per cycle."""
-        return self.n_pe * self.lnzd.positions_per_pe
+        rate = self.n_pe * self.lnzd.positions_per_pe
+        cap = self.lnzd.max_positions_per_cycle
+        return min(rate, cap) if cap else rate

@@ -87,6 +87,7 @@ class EIEModel:
             ("lnzd", "select", f"{qbits}b"): (levels * t.op_energy_pj("add", "int16"), "noc"),
             ("broadcast", "send", f"{qbits}b"): (qbits * t.wire_energy_pj_per_bit_mm() * self.htree_mm, "noc"),
             ("dram", "read", c.dram.type): (t.dram_energy_pj_per_bit(c.dram.type), "dram"),
+            ("dram", "write", c.dram.type): (t.dram_energy_pj_per_bit(c.dram.type), "dram"),
         }
 
     def _area(self):
@@ -262,11 +263,10 @@ class EIEModel:
             raise SimulationError(
                 f"layer '{name}': {what} activations exceeds the activation registers "
                 f"({P} PEs x act_regs {c.act_regs} = {P * c.act_regs}) and tiling is off; set tiling: true")
-        for what, n in (("input", n_cols), ("output", n_rows)):
-            if -(-n // P) > act_cap + c.act_regs:
-                raise SimulationError(
-                    f"layer '{name}': {what} vector of {n} activations exceeds the activation SRAM + registers "
-                    f"({P} PEs x {act_cap + c.act_regs})")
+        # activations beyond the act SRAM + registers of a PE spill to DRAM (read for inputs, written for outputs)
+        act_bytes = e.activation_bits / 8
+        spill_in = max(0, -(-n_cols // P) - (act_cap + c.act_regs)) * P
+        spill_out = max(0, local_rows - (act_cap + c.act_regs)) * P
         tiles = self._tiles(csc)
         if len(tiles) > 1 and not c.tiling:
             raise SimulationError(
@@ -307,7 +307,9 @@ class EIEModel:
         ptr_bits = P * (n_cols + 1) * e.pointer_bits
         weight_bits = csc.stored_entries * c.entry_bits + ptr_bits
         dram_bytes = int(math.ceil(weight_bits / 8)) if len(tiles) > 1 else 0
-        dram_cycles = int(math.ceil(dram_bytes / c.dram.bandwidth_bytes_per_s * c.clock_hz))
+        act_read = int(math.ceil(spill_in * act_bytes * n_vec))
+        act_write = int(math.ceil(spill_out * act_bytes * n_vec))
+        dram_cycles = int(math.ceil((dram_bytes + act_read + act_write) / c.dram.bandwidth_bytes_per_s * c.clock_hz))
         total_cycles = compute_runs + dram_cycles
         busy = pe_stats[:, K.BUSY] * scale
         entry = pe_stats[:, K.ENTRY] * scale
@@ -316,8 +318,8 @@ class EIEModel:
         compute_cycles = min(total_cycles, int(round(busy.max(initial=0))) + int(round(c.pipeline_depth * passes * len(tiles) * n_vec)))
         latency = total_cycles / c.clock_hz
 
-        counts = self._counts(pe_stats, scal, positions, scale, n_rows, n_cols, passes, len(tiles), n_vec, dram_bytes,
-                              wide_in)
+        counts = self._counts(pe_stats, scal, positions, scale, n_rows, n_cols, passes, len(tiles), n_vec,
+                              dram_bytes + act_read, act_write, wide_in)
         energy = estimate(counts, self.ert, self.static_power_w, latency)
         lb = float(entry.sum() / (P * compute_runs)) if compute_runs else 0.0
         extra = {
@@ -336,6 +338,7 @@ class EIEModel:
             "column_tiles": len(tiles),
             "weights_resident": len(tiles) == 1,
             "dram_refill_cycles": dram_cycles,
+            "activations_spilled": spill_in + spill_out,
             "vectors": n_vec,
             "vectors_simulated": n_sim,
             "ptr_sram_overflow": bool((n_cols + 1) * e.pointer_bits > c.ptr.capacity_bytes * 8),
@@ -350,12 +353,12 @@ class EIEModel:
                         "ptr": int(counts[("ptr", "read", f"{c.ptr.width_bits}b")]),
                         "act_sram": int(counts[("act_sram", "read", f"{c.act_sram.width_bits}b")])},
             sram_writes={"act_sram": int(counts[("act_sram", "write", f"{c.act_sram.width_bits}b")])},
-            dram_read_bytes=dram_bytes, dram_write_bytes=0,
+            dram_read_bytes=dram_bytes + act_read, dram_write_bytes=act_write,
             utilization=float(real / (P * total_cycles)) if total_cycles else 0.0,
             weight_storage_bits=int(weight_bits), extra=extra, actions=counts)
 
     def _counts(self, pe_stats, scal, positions, scale, n_rows, n_cols, passes, n_tiles, n_vec, dram_bytes,
-                wide_in) -> ActionCounts:
+                dram_write_bytes, wide_in) -> ActionCounts:
         c, e = self.config, self.config.encoding
         qbits = e.activation_bits + QUEUE_INDEX_BITS
         tot = pe_stats.sum(axis=0) * scale
@@ -382,6 +385,7 @@ class EIEModel:
             ("act_sram", "write", f"{c.act_sram.width_bits}b"): flush_lines,
             ("act_sram", "read", f"{c.act_sram.width_bits}b"): flush_lines + src_lines,
             ("dram", "read", c.dram.type): dram_bytes * 8,
+            ("dram", "write", c.dram.type): dram_write_bytes * 8,
         })
 
     @property
