@@ -62,6 +62,14 @@ def test_random_mask_control():
         P.random_mask((3, 3), 0.5, None)
 
 
+@pytest.mark.parametrize("sparsity", [0.9, 0.5])  # the sparse (draw + trim) and dense (permutation) paths
+def test_random_mask_is_uniform(sparsity):
+    rng = np.random.default_rng(0)
+    freq = np.mean([P.random_mask((8, 10), sparsity, rng) for _ in range(3000)], axis=0)
+    p = 1 - sparsity
+    assert np.all(np.abs(freq - p) < 5 * np.sqrt(p * (1 - p) / 3000))
+
+
 @SETTINGS
 @given(st.integers(1, 12), st.integers(1, 30), st.sampled_from([(2, 4), (1, 4), (4, 8), (1, 2)]), st.integers(0, 99))
 def test_nm_mask(rows, k, nm, seed):

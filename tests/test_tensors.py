@@ -203,6 +203,7 @@ def test_codebook(m, bits, inner):
            "interleaved": lambda: InterleavedCSC(codes, 3, 3, bits, mask=mask),
            "bitmask": lambda: Bitmask(codes, value_bits=bits, mask=mask)}[inner]()
     cb = Codebook(fmt, table, index_bits=bits, table_bits=16)
+    assert cb.indices is fmt and cb.inner is fmt
     assert np.array_equal(cb.to_dense(), np.where(mask, table[codes], 0.0))
     assert cb.storage_bits() == fmt.storage_bits() + StorageBits(codebook=16 * table.size)
     assert cb.storage_bits().payload == bits * fmt.stored_entries

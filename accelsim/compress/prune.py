@@ -71,7 +71,18 @@ def random_mask(shape: tuple[int, ...], sparsity: float, rng: np.random.Generato
     size = int(np.prod(shape))
     k = _keep_count(size, sparsity)
     mask = np.zeros(size, bool)
-    mask[rng.choice(size, size=k, replace=False)] = True
+    if k * 4 >= size:
+        mask[rng.permutation(size)[:k]] = True
+        return mask.reshape(shape)
+    # sparse case: set positions drawn with replacement until k are set, then clear a uniformly
+    # chosen surplus (the set is exchangeable at every stage, so the result is a uniform k-subset)
+    count = 0
+    while count < k:
+        mask[rng.integers(0, size, size=int((k - count) * 1.05) + 16)] = True
+        count = int(np.count_nonzero(mask))
+    if count > k:
+        kept = np.flatnonzero(mask)
+        mask[kept[rng.permutation(kept.size)[: count - k]]] = False
     return mask.reshape(shape)
 
 

@@ -438,7 +438,8 @@ class _State:
     def __init__(self, name: str, matrix: np.ndarray):
         self.name = name
         self.original = matrix
-        self.values = np.array(matrix, dtype=np.float32 if matrix.dtype == np.float32 else np.float64)
+        # never written in place: every step that changes values builds a new array
+        self.values = matrix if matrix.dtype in (np.float32, np.float64) else matrix.astype(np.float64)
         self.mask: np.ndarray | None = None
         self.codes: np.ndarray | None = None
         self.table: np.ndarray | None = None
@@ -494,7 +495,7 @@ def _apply_prune(st: _State, p: Mapping[str, Any], rng, global_mask: np.ndarray 
     if st.mask is not None:
         mask = mask & st.mask
     st.mask = mask
-    st.values[~mask] = 0
+    st.values = np.where(mask, st.values, 0).astype(st.values.dtype, copy=False)
     if st.lowbit is not None:  # pruned entries take the zero level
         lb = st.lowbit
         zp = np.broadcast_to(lb._bcast(lb.zero_point), lb.values_int.shape)

@@ -557,7 +557,8 @@ class Codebook(CompressedTensor):
     sparse format (CSC, CSR, InterleavedCSC, Bitmask, NM) whose stored values are the codes and
     whose ``value_bits`` equal ``index_bits`` (payload, index and pointer bits come from it).
     A 2-D ``table`` holds one table per row (per output channel). codebook = table.size *
-    table_bits. Padding entries decode to zero.
+    table_bits. Padding entries decode to zero. ``indices`` is what was passed (the code array or
+    the sparse format); ``inner`` is the sparse format or None.
     """
 
     kind = "codebook"
@@ -575,6 +576,7 @@ class Codebook(CompressedTensor):
         self.table_bits = _check_bits(table_bits, "table_bits")
         if isinstance(indices, _SPARSE):
             self.inner = indices
+            self.indices = indices  # the sparse format holding the codes (as passed)
             if indices.value_bits != self.index_bits:
                 raise CompressionError(
                     f"sparse codes are stored at {indices.value_bits} bits but index_bits is {self.index_bits}")
