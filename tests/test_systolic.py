@@ -177,7 +177,7 @@ def test_fold_walk_matches_numpy_twin():
             assert all(np.array_equal(a, b) for a, b in zip(csr, twin))
             args += [csr[0], csr[1], csr[2], len(seq)]
         got = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, *args,
-                               g.H * g.W * g.C, g.win * g.K, True)
+                               g.H * g.W * g.C, g.win * g.K, True, np.zeros((3, 0), np.int64))
         ref = Rf.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws)
         assert np.array_equal(got, ref), (df, R, C, g, user, sizes, bws)
 
@@ -192,8 +192,9 @@ def test_pass_skipping_is_exact():
             seq = K.prefetch_sequence(df, o, R, C, g.npx, g.win, g.K, *tabs, g.H, g.W)
             ip, ids, nv = K.hashed_sets(seq, space, -(-int(sizes[o]) // 100))
             args += [ip, ids, nv, len(seq)]
-        a = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, *args, g.H * g.W * g.C, g.win * g.K, True)
-        b = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, *args, g.H * g.W * g.C, g.win * g.K, False)
+        nc = np.zeros((3, 0), np.int64)
+        a = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, *args, g.H * g.W * g.C, g.win * g.K, True, nc)
+        b = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, *args, g.H * g.W * g.C, g.win * g.K, False, nc)
         assert np.array_equal(a, b)
 
 
@@ -384,7 +385,7 @@ def test_calc_mode_decoupled_path_matches_fold_walk():
         tabs = K.conv_geometry(1, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, 1, 1, g.Eh, g.Ew)
         e = np.zeros(1, np.int64)
         ref = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, False, np.array(sizes), np.ones(3, np.int64),
-                               e, e, 0, 0, e, e, 0, 0, g.H * g.W * g.C, g.win * g.K, False)
+                               e, e, 0, 0, e, e, 0, 0, g.H * g.W * g.C, g.win * g.K, False, np.zeros((3, 0), np.int64))
         got = _calc_unit(closed_form(["os", "ws", "is"][df], R, C, g), df, R, C, g, tabs,
                          sizes, g.H * g.W * g.C, g.win * g.K)
         for key, idx in (("total_cycles", K.R_TOTAL), ("stall_cycles", K.R_STALL), ("ifmap_dram_reads", K.R_IF_DRAM),
@@ -408,7 +409,7 @@ def test_calc_mode_decoupled_path_matches_fold_walk():
             ip, ids, nv = K.hashed_sets(seq, space, -(-big // 100))
             args += [ip, ids, nv, len(seq)]
         coupled = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, True, fits, np.array([big, big, obw]),
-                                   *args, g.H * g.W * g.C, g.win * g.K, True)
+                                   *args, g.H * g.W * g.C, g.win * g.K, True, np.zeros((3, 0), np.int64))
         st, _, _ = K.ofmap_pass(df, R, C, g.npx, g.win, g.K, osz, obw)
         assert (st[0], st[1], st[2], st[3], st[4]) == (coupled[K.R_TOTAL], coupled[K.R_STALL], coupled[K.R_OF_DRAM],
                                                        coupled[K.R_OF_DRAM_START], coupled[K.R_OF_DRAM_STOP])

@@ -225,9 +225,11 @@ def _hit(a, indptr, ids, s, e):
 @njit(cache=True)
 def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c,
                    user_bw, sizes, bws, if_indptr, if_ids, if_nvalid, if_seqlen,
-                   fi_indptr, fi_ids, fi_nvalid, fi_seqlen, if_space, fi_space, skip_repeats):
+                   fi_indptr, fi_ids, fi_nvalid, fi_seqlen, if_space, fi_space, skip_repeats, row_cycles):
     """Walk every demand row of one layer through SCALE-Sim's memory system.
 
+    ``row_cycles``: a ``(3, n_rows)`` int64 array receiving each demand row's service cycle for the
+    ifmap, filter and ofmap buffers (for traces), or a ``(3, 0)`` array to skip that.
     ``sizes`` = (ifmap, filter, ofmap) SRAM words; ``bws`` = (ifmap, filter, ofmap) DRAM words per
     cycle (USER mode; CALC mode uses 10, 10 and C as SCALE-Sim does). In USER mode the hashed sets
     of both read buffers come from :func:`hashed_sets` over :func:`prefetch_sequence`; in CALC mode
@@ -480,6 +482,8 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                                     lp_start[o] = lp_end[o] + 1
                                     lp_end[o] = cycle
                     out = cycle + offset
+                    if row_cycles.shape[1] > 0:
+                        row_cycles[o, row] = out
                     if any_valid:
                         if sram_first[o] == -(1 << 62):
                             sram_first[o] = out
@@ -530,6 +534,8 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                         else:
                             drain_end = current
                 out_o = cycle + ooff
+                if row_cycles.shape[1] > 0:
+                    row_cycles[2, row] = out_o
                 if n_valid > 0:
                     if o_first == -(1 << 62):
                         o_first = out_o
@@ -1385,3 +1391,45 @@ def calc_dram_window(ev_rows, first_row, fetched, words, ch_rows, ch_cum):
     out[0] = t_first
     out[1] = t_last
     return out
+
+
+@njit(cache=True)
+def trace_chunk(df, which, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c,
+                offset, row0, out):
+    """Addresses of demand rows ``row0 ..`` of one buffer (0 ifmap, 1 filter, 2 ofmap) into ``out``.
+
+    ``out`` is ``(rows, width)``; entries are ``offset + index`` or -1 (no request), laid out as
+    SCALE-Sim's demand matrices (its SRAM trace files without the cycle column).
+    """
+    Sr, Sc, T, L, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)
+    n_rows, width = out.shape
+    for i in range(n_rows):
+        g = row0 + i
+        fold = g // L
+        r = g - fold * L
+        fc = fold // row_fold
+        fr = fold - fc * row_fold
+        rows_used = min(R, Sr - fr * R)
+        cols_used = min(C, Sc - fc * C)
+        for c in range(width):
+            out[i, c] = -1
+        if which < 2:
+            lo, hi, mode = _row_range(df, which, r, R, T, rows_used, cols_used)
+            for c in range(lo, hi + 1):
+                a = _addr(df, which, r, c, mode, fr, fc, R, C, win, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
+                if a >= 0:
+                    out[i, c] = offset + a
+        else:
+            for c in range(min(cols_used, width)):
+                if df == 0:
+                    q = r - c - (T - 1)
+                    if 0 <= q < R and R - 1 - q < rows_used:
+                        p = fr * R + R - 1 - q
+                        out[i, c] = offset + p * nfilt + fc * C + c
+                else:
+                    t = r - c - (2 * R - 1)
+                    if 0 <= t < T:
+                        if df == 1:
+                            out[i, c] = offset + t * nfilt + fc * C + c
+                        else:
+                            out[i, c] = offset + (fc * C + c) * nfilt + t

@@ -160,7 +160,7 @@ def scalesim_unit(df: str, R: int, C: int, geom: Geometry, sizes: tuple[int, int
     res = K.simulate_layer(d, R, C, geom.npx, geom.win, geom.K, geom.H, geom.W, *tabs, user,
                            np.asarray(sizes, np.int64), np.asarray(bws, np.int64),
                            csr[0][0], csr[0][1], csr[0][2], csr[0][3], csr[1][0], csr[1][1], csr[1][2], csr[1][3],
-                           if_space, fi_space, True)
+                           if_space, fi_space, True, np.zeros((3, 0), np.int64))
     total = int(res[K.R_TOTAL])
     stall = int(res[K.R_STALL])
     out.update({

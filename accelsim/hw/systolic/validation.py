@@ -123,3 +123,70 @@ def checks(quick: bool = False):
             result.append(Check("systolic", item, ref_v, pred_v, unit="%" if col.endswith("%") else "",
                                 rel_tol=0.0, source=SOURCE, ok_override=same))
     return result
+
+
+# ------------------------------------------------------------------------------------------------
+# Compression on a systolic array: FLOP reduction vs real cycle and energy change, per layer
+# ------------------------------------------------------------------------------------------------
+TABLE_RECIPES = ("magnitude-8", "2of4-int8", "channel50")
+
+
+def compression_table(workload: str = "resnet50", arch: str = "edge-32x32-2of4", recipes=TABLE_RECIPES,
+                      seed: int = 0) -> tuple[list[dict], dict]:
+    """Per-layer rows ``{layer, macs, <recipe>: (flop_x, cycle_x, energy_x)}`` and network totals.
+
+    ``flop_x`` = dense MACs / MACs the compressed layer really needs (kept weights, or the smaller
+    layer after channel pruning); ``cycle_x`` / ``energy_x`` = dense / compressed cycles and energy
+    of the same layer on ``arch``. Values > 1 are reductions.
+    """
+    from accelsim.simulate import simulate
+
+    results = {r: simulate(arch, workload, recipe=r, seed=seed) for r in recipes}
+    dense = next(iter(results.values())).dense
+    rows = []
+    totals = {}
+    for d in dense.layers:
+        if d.macs == 0:
+            continue
+        row = {"layer": d.name, "macs": d.macs}
+        for r, res in results.items():
+            try:
+                c = res.layer(d.name)
+            except KeyError:
+                row[r] = None
+                continue
+            need = c.effective_macs if c.macs else 0
+            row[r] = (d.macs / need if need else float("inf"), d.cycles / c.cycles if c.cycles else float("inf"),
+                      d.energy_j / c.energy_j if c.energy_j else float("inf"))
+        rows.append(row)
+    dt = dense.total
+    for r, res in results.items():
+        t = res.total
+        totals[r] = (dt["macs"] / t["effective_macs"], dt["cycles"] / t["cycles"], dt["energy_j"] / t["energy_j"])
+    totals["dense"] = (dt["macs"], dt["cycles"], dt["energy_j"])
+    return rows, totals
+
+
+def format_compression_table(rows, totals, recipes=TABLE_RECIPES) -> str:
+    head = "| layer | dense MACs | " + " | ".join(f"{r}: FLOP / cycle / energy x" for r in recipes) + " |"
+    sep = "|---|---:|" + "---|" * len(recipes)
+    lines = [head, sep]
+    for row in rows:
+        cells = []
+        for r in recipes:
+            v = row.get(r)
+            cells.append("-" if v is None else f"{v[0]:.2f} / {v[1]:.2f} / {v[2]:.2f}")
+        lines.append(f"| {row['layer']} | {row['macs']:,} | " + " | ".join(cells) + " |")
+    cells = [f"**{totals[r][0]:.2f} / {totals[r][1]:.2f} / {totals[r][2]:.2f}**" for r in recipes]
+    lines.append("| **network** | " + f"{totals['dense'][0]:,} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m accelsim.hw.systolic.validation [arch] > table.md
+    import sys
+
+    arch = sys.argv[1] if len(sys.argv) > 1 else "edge-32x32-2of4"
+    rows, totals = compression_table(arch=arch)
+    print(f"ResNet-50 on {arch}; dense: {totals['dense'][0]:,} MACs, {totals['dense'][1]:,} cycles, "
+          f"{totals['dense'][2] * 1e3:.3f} mJ\n")
+    print(format_compression_table(rows, totals))

@@ -138,11 +138,45 @@ def run_case(name, cfg, topo, gemm):
         (dest / "case.txt").write_text(f"cfg=inputs/{name}.cfg\ntopology=inputs/{topo}.csv\ngemm={gemm}\n")
 
 
+TRACE_CASES = [  # (case, dataflow, mode, kB, bw): SRAM traces of the first two conv_small layers
+    ("trace_os_user", "os", "USER", (1, 1, 1), (4, 4, 4)),
+    ("trace_ws_calc", "ws", "CALC", (1, 1, 1), (10, 10, 10)),
+    ("trace_is_user", "is", "USER", (1, 1, 1), (3, 5, 2)),
+]
+
+
+def run_traces():
+    """SCALE-Sim's per-cycle SRAM traces (traces on) for two small layers; DRAM traces dropped."""
+    from scalesim.scale_sim import scalesim
+
+    topo = INPUTS / "trace_layers.csv"
+    header = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+    topo.write_text(header + "".join(", ".join(str(v) for v in layer) + ",\n" for layer in CONV_SMALL[:2]))
+    for name, df, mode, kb, bw in TRACE_CASES:
+        cfg_path = INPUTS / f"{name}.cfg"
+        cfg_path.write_text(cfg_text(name, 8, 8, df, kb, mode, bw))
+        with tempfile.TemporaryDirectory() as tmp:
+            sim = scalesim(save_disk_space=False, verbose=False, config=str(cfg_path), topology=str(topo),
+                           layout=str(INPUTS / "layout_none.csv"), input_type_gemm=False)
+            with contextlib.redirect_stdout(io.StringIO()):
+                sim.run_scale(top_path=tmp)
+            for layer in (0, 1):
+                dest = HERE / "traces" / name / f"layer{layer}"
+                dest.mkdir(parents=True, exist_ok=True)
+                for tr in ("IFMAP_SRAM_TRACE.csv", "FILTER_SRAM_TRACE.csv", "OFMAP_SRAM_TRACE.csv"):
+                    shutil.copy(Path(tmp) / name / f"layer{layer}" / tr, dest / tr)
+        print(f"{name}: traces written", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", help="substring of the case names to run")
+    ap.add_argument("--traces", action="store_true", help="only (re)generate the SRAM trace references")
     args = ap.parse_args(argv)
     write_inputs()
+    if args.traces:
+        run_traces()
+        return 0
     for name, cfg, topo, gemm in cases():
         if args.only and args.only not in name:
             continue
