@@ -311,3 +311,19 @@ def test_cli_non_24_recipe_is_one_line_exit_2(run_cli, tmp_path):
                              "--format", "json")
     assert code == 0, err
     assert "run dense" in json.loads(out)["layers"][0]["extra"]["sparsity"]
+
+
+def test_greedy_schedule_list_scheduling_bounds():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(st.floats(1.0, 1e4), min_size=1, max_size=300), st.integers(1, 8), st.integers(1, 4))
+    def check(blocks, n_sm, slots):
+        arr = np.array(blocks, np.float64)
+        makespan, busy = _kernels.greedy_schedule(arr, n_sm, slots)
+        lower = max(arr.max(), arr.sum() / (n_sm * slots))
+        assert lower - 1e-6 <= makespan <= arr.sum() / (n_sm * slots) + arr.max() + 1e-6  # Graham's bound
+        assert busy.sum() == pytest.approx(arr.sum())
+
+    check()
