@@ -64,6 +64,12 @@ def result_table(result: NetworkResult) -> str:
     cols = ["name", "op", "macs", "effective_macs", "cycles", "stall_cycles", "latency_s", "energy_j",
             "dram_read_bytes", "utilization"]
     rows = [r.to_dict() for r in result.layers]
+    # family-specific labels (GPU bound / kernel, ...) as one compact column
+    notes = [" ".join(f"{k}={v}" for k, v in r.extra.items() if isinstance(v, str)) for r in result.layers]
+    if any(notes):
+        cols.append("notes")
+        for row, note in zip(rows, notes):
+            row["notes"] = note
     tot = result.total
     total_row = {c: tot.get(c) for c in cols}
     total_row["name"], total_row["op"] = "TOTAL", ""
