@@ -367,3 +367,19 @@ def test_constructor_validation():
         InterleavedCSC(np.eye(4), n_pe=0, index_bits=4)
     with pytest.raises(CompressionError, match="mask"):
         Bitmask(np.eye(3), mask=np.ones((2, 2), bool))
+
+
+@SETTINGS
+@given(sparse_matrices(), st.sampled_from([(2, 4), (1, 4), (4, 8), (1, 2), (3, 3), (2, 5)]))
+def test_nm_kernels_match_reference(m, nm):
+    n, mm = nm
+    scores = np.abs(m)
+    sel_k = K.nm_select(scores, n, mm)
+    assert np.array_equal(sel_k, R.nm_select(scores, n, mm))
+    for mask in (sel_k, m != 0):
+        mk, fk, rk, gk = K.nm_pack(mask, n, mm)
+        mr, fr, rr, gr = R.nm_pack(mask, n, mm)
+        assert (rk, gk) == (rr, gr)
+        if rk < 0:
+            assert np.array_equal(mk, mr) and np.array_equal(fk, fr)
+            assert np.array_equal(K.nm_gather(m, mk, fk, mm), R.nm_gather(m, mr, fr, mm))

@@ -164,3 +164,67 @@ def kmeans_1d_sorted(x, centroids, max_iter, tol):
     for i in range(1, k):
         bounds[i] = np.searchsorted(x, 0.5 * (c[i - 1] + c[i]), side="left")
     return c, bounds, it
+
+
+@njit(cache=True)
+def nm_select(scores, n, m):
+    """N:M mask along axis 1: the ``n`` largest scores of every group of ``m`` (earliest wins ties)."""
+    rows, k = scores.shape
+    mask = np.zeros((rows, k), np.bool_)
+    for r in range(rows):
+        for g0 in range(0, k, m):
+            g1 = min(g0 + m, k)
+            for _ in range(min(n, g1 - g0)):
+                best = -1
+                bv = -np.inf
+                for j in range(g0, g1):
+                    if not mask[r, j] and scores[r, j] > bv:
+                        bv = scores[r, j]
+                        best = j
+                mask[r, best] = True
+    return mask
+
+
+@njit(cache=True)
+def nm_pack(mask, n, m):
+    """Selectors of an N:M pattern: ``meta (rows, groups, n)`` slot of each stored value (kept slots
+    first in position order, then the lowest free slots as zero fillers), ``filler`` flags, and the
+    first (row, group) keeping more than ``n`` (-1, -1 when the pattern is N:M)."""
+    rows, k = mask.shape
+    groups = (k + m - 1) // m
+    meta = np.zeros((rows, groups, n), np.int64)
+    filler = np.zeros((rows, groups, n), np.bool_)
+    for r in range(rows):
+        for g in range(groups):
+            cnt = 0
+            for j in range(m):
+                pos = g * m + j
+                if pos < k and mask[r, pos]:
+                    if cnt >= n:
+                        return meta, filler, r, g
+                    meta[r, g, cnt] = j
+                    cnt += 1
+            j = 0
+            while cnt < n:
+                pos = g * m + j
+                if not (pos < k and mask[r, pos]):
+                    meta[r, g, cnt] = j
+                    filler[r, g, cnt] = True
+                    cnt += 1
+                j += 1
+    return meta, filler, -1, -1
+
+
+@njit(cache=True)
+def nm_gather(matrix, meta, filler, m):
+    """Stored N:M values ``(rows, groups, n)``: the selected elements, 0 for fillers."""
+    rows, groups, n = meta.shape
+    k = matrix.shape[1]
+    out = np.zeros((rows, groups, n), matrix.dtype)
+    for r in range(rows):
+        for g in range(groups):
+            for t in range(n):
+                pos = g * m + meta[r, g, t]
+                if not filler[r, g, t] and pos < k:
+                    out[r, g, t] = matrix[r, pos]
+    return out

@@ -107,3 +107,40 @@ def kmeans_1d_sorted(x, centroids, max_iter, tol):
     mids = 0.5 * (c[:-1] + c[1:])
     bounds = np.concatenate(([0], np.searchsorted(x, mids, side="left"), [len(x)])).astype(np.int64)
     return c, bounds, it
+
+
+def nm_select(scores, n, m):
+    rows, k = scores.shape
+    groups = -(-k // m)
+    pad = np.full((rows, groups * m), -np.inf)
+    pad[:, :k] = scores
+    g = pad.reshape(rows, groups, m)
+    order = np.argsort(-g, axis=2, kind="stable")[:, :, :n]
+    keep = np.zeros(g.shape, bool)
+    np.put_along_axis(keep, order, True, axis=2)
+    keep &= np.isfinite(g)
+    return keep.reshape(rows, groups * m)[:, :k].copy()
+
+
+def nm_pack(mask, n, m):
+    rows, k = mask.shape
+    groups = -(-k // m)
+    mk = np.zeros((rows, groups * m), bool)
+    mk[:, :k] = mask
+    g = mk.reshape(rows, groups, m)
+    over = np.argwhere(g.sum(axis=2) > n)
+    if over.size:
+        return np.zeros((rows, groups, n), np.int64), np.zeros((rows, groups, n), bool), int(over[0][0]), int(over[0][1])
+    order = np.argsort(~g, axis=2, kind="stable")[:, :, :n]
+    filler = ~np.take_along_axis(g, order, axis=2)
+    return order.astype(np.int64), filler, -1, -1
+
+
+def nm_gather(matrix, meta, filler, m):
+    rows, groups, n = meta.shape
+    k = matrix.shape[1]
+    pad = np.zeros((rows, groups * m), dtype=matrix.dtype)
+    pad[:, :k] = matrix
+    vals = np.take_along_axis(pad.reshape(rows, groups, m), meta, axis=2)
+    vals[filler] = 0
+    return vals

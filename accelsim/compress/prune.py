@@ -12,6 +12,7 @@ from typing import Mapping
 
 import numpy as np
 
+from accelsim.compress import _kernels as K
 from accelsim.errors import CompressionError
 
 
@@ -96,16 +97,7 @@ def nm_mask(matrix: np.ndarray, n: int, m: int) -> np.ndarray:
     w = np.asarray(matrix)
     if w.ndim != 2:
         raise CompressionError(f"N:M pruning needs a 2-D matrix; got shape {list(w.shape)}")
-    rows, k = w.shape
-    groups = -(-k // m)
-    scores = np.full((rows, groups * m), -1.0)
-    scores[:, :k] = np.abs(w)
-    g = scores.reshape(rows, groups, m)
-    order = np.argsort(-g, axis=2, kind="stable")[:, :, :n]
-    keep = np.zeros(g.shape, bool)
-    np.put_along_axis(keep, order, True, axis=2)
-    keep &= g >= 0
-    return keep.reshape(rows, groups * m)[:, :k].copy()
+    return K.nm_select(np.abs(w).astype(np.float64, copy=False), int(n), int(m))
 
 
 def block_mask(matrix: np.ndarray, block: tuple[int, int], sparsity: float, norm: str = "l1") -> np.ndarray:

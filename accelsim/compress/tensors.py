@@ -476,24 +476,14 @@ class NM(CompressedTensor):
         rows, k = mat.shape
         self._shape = (int(rows), int(k))
         groups = -(-k // self.m) if k else 0
-        kp = groups * self.m
-        mk_p = np.zeros((rows, kp), bool)
-        mk_p[:, :k] = mk
-        mk_g = mk_p.reshape(rows, groups, self.m)
-        per_group = mk_g.sum(axis=2)
-        if per_group.size and per_group.max() > self.n:
-            r, g = np.argwhere(per_group > self.n)[0]
+        meta, filler, bad_r, bad_g = K.nm_pack(np.ascontiguousarray(mk), self.n, self.m)
+        if bad_r >= 0:
+            got = int(mk[bad_r, bad_g * self.m:(bad_g + 1) * self.m].sum())
             raise CompressionError(
-                f"matrix is not {self.n}:{self.m} sparse: row {r} group {g} keeps {per_group[r, g]} of {self.m}")
-        # kept slots first (in position order), then the lowest unkept slots as fillers
-        order = np.argsort(~mk_g, axis=2, kind="stable")[:, :, : self.n]
-        self.metadata = order.astype(np.int64)
-        mat_p = np.zeros((rows, kp), dtype=mat.dtype if mat.dtype != bool else np.int64)
-        mat_p[:, :k] = mat
-        vals = np.take_along_axis(mat_p.reshape(rows, groups, self.m), order, axis=2)
-        filler = ~np.take_along_axis(mk_g, order, axis=2)
-        vals[filler] = 0
-        self.values = vals
+                f"matrix is not {self.n}:{self.m} sparse: row {bad_r} group {bad_g} keeps {got} of {self.m}")
+        self.metadata = meta
+        src = mat if mat.dtype != bool else mat.astype(np.int64)
+        self.values = K.nm_gather(np.ascontiguousarray(src), meta, filler, self.m)
         self.is_padding = filler.ravel()
         self.groups = groups
         self.meta_bits = bits_for(self.m)
