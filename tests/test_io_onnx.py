@@ -461,3 +461,24 @@ def test_pad_errors(pads, value, message):
     inits = [_init("pads", np.array(pads, np.int64)), _init("v", np.float32(value)), _init("w", _rand(2, 2, 1, 1))]
     with pytest.raises(WorkloadError, match=message):
         load_onnx(_model(nodes, [("x", [1, 2, 4, 4], FLOAT)], [("y", [1, 2, 6, 6], FLOAT)], inits))
+
+
+def test_malformed_node_attributes_are_workload_errors(run_cli, tmp_path):
+    nodes = [helper.make_node("MaxPool", ["x"], ["y"], name="mp")]  # kernel_shape is required
+    path = _model(nodes, [("x", [1, 2, 4, 4], FLOAT)], [("y", [1, 2, 4, 4], FLOAT)], path=tmp_path / "mp.onnx")
+    with pytest.raises(WorkloadError, match="node 'mp' \\(MaxPool\\): malformed node \\(missing attribute 'kernel_shape'\\)"):
+        load_onnx(path)
+    code, _, err = run_cli("stats", "--workload", path)
+    assert code == 2 and "Traceback" not in err and "kernel_shape" in err
+
+
+def test_gemm_bias_shapes_and_node_name_map():
+    nodes = [helper.make_node("Gemm", ["x", "w", "c"], ["y"], name="/head/Gemm", transB=0, beta=0.5)]
+    w = _rand(6, 3)
+    graph = load_onnx(_model(nodes, [("x", [1, 6], FLOAT)], [("y", [1, 3], FLOAT)], [_init("w", w), _init("c", _rand(1, 3))]))
+    np.testing.assert_array_equal(graph.weights["head"], w.T)
+    assert graph.biases["head"].shape == (3,)
+    assert graph.metadata["onnx"]["nodes"]["head"] == "/head/Gemm"
+    bad = [helper.make_node("Gemm", ["x", "w", "c"], ["y"], name="g")]
+    with pytest.raises(WorkloadError, match="bias C of shape \\[2\\]"):
+        load_onnx(_model(bad, [("x", [1, 6], FLOAT)], [("y", [1, 3], FLOAT)], [_init("w", w), _init("c", _rand(2))]))

@@ -258,3 +258,22 @@ def test_cli_stats_on_bundled_csv(run_cli):
     data = json.loads(out)
     zoo = load_workload("resnet18")
     assert data["total"]["macs"] == sum(layer.macs for layer in zoo.compute_layers() if isinstance(layer, (Conv2d, Linear)))
+
+
+def test_bundled_csvs_are_current(tmp_path):
+    """The committed topologies are exactly what the writer makes from today's zoo."""
+    from accelsim.workload.io_scalesim import BUNDLED
+
+    assert sorted(BUNDLED) == sorted(p.name for p in (ROOT / "workloads" / "scalesim").glob("*.csv"))
+    for fname, (net, gemm) in BUNDLED.items():
+        out = save_scalesim_topology(load_workload(net), tmp_path / fname, gemm=gemm)
+        assert out.read_text() == (ROOT / "workloads" / "scalesim" / fname).read_text(), fname
+
+
+def test_module_main(tmp_path, capsys):
+    from accelsim.workload.io_scalesim import main
+
+    assert main(["lenet-300-100", str(tmp_path / "l.csv"), "--gemm"]) == 0
+    assert load_scalesim_topology(tmp_path / "l.csv").total_macs == load_workload("lenet-300-100").total_macs
+    assert main(["no-such-net", str(tmp_path / "x.csv")]) == 2
+    assert "unknown workload" in capsys.readouterr().err

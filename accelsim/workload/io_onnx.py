@@ -137,6 +137,7 @@ class Importer:
         self.names: set[str] = set()
         self.name_counts: dict[str, int] = {}
         self.folded_batchnorm: list[str] = []
+        self.node_of: dict[str, str] = {}  # layer name -> ONNX node name
         self.skipped: list[str] = []
         self._node_layers: dict[str, int] = {}
 
@@ -205,6 +206,7 @@ class Importer:
             self.graph.add(layer, [v.layer for v in inputs])
         except WorkloadError as exc:
             raise self.error(node, str(exc).removeprefix(f"{self.graph.source}: ")) from None
+        self.node_of[name] = node.name
         return layer
 
     def out(self, node: Node, layer: L.Layer, batched: bool, index: int = 0) -> Value:
@@ -432,7 +434,7 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
                     warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         graph.metadata["onnx"] = {"opset": imp.opset, "batch": imp.batch if strip_batch else None,
                                   "folded_batchnorm": imp.folded_batchnorm, "skipped": imp.skipped,
-                                  "producer": model.producer_name}
+                                  "producer": model.producer_name, "nodes": imp.node_of}
         if not graph.compute_layers():
             raise WorkloadError(f"{source_label}: no layers were imported (only constants)")
         return graph
@@ -534,7 +536,13 @@ def _convert(imp: Importer, node: Node, skip_unsupported: bool) -> None:
             raise UnsupportedLayerError(node.name, op, imp.source)
         _skip(imp, node, op)
         return
-    converter(imp, node)
+    try:
+        converter(imp, node)
+    except AccelsimError:
+        raise
+    except (KeyError, IndexError, ValueError, TypeError) as exc:  # missing attributes, wrong arities
+        detail = f"missing attribute {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+        raise imp.error(node, f"malformed node ({detail})") from None
 
 
 def _skip(imp: Importer, node: Node, op: str) -> None:
@@ -1254,10 +1262,9 @@ def _convert_gemm(imp: Importer, node: Node) -> None:
     if c is not None:
         if not c.is_const:
             raise imp.error(node, "the bias C must be a constant")
-        bias = np.broadcast_to(np.asarray(c.const, dtype=np.float64).reshape(-1)[-w.shape[0]:] if c.const.size > 1
-                               else np.asarray(c.const).reshape(-1), (w.shape[0],)) * beta
         if c.const.size not in (1, w.shape[0]):
             raise imp.error(node, f"bias C of shape {list(c.const.shape)} does not broadcast to {w.shape[0]} outputs")
+        bias = np.broadcast_to(np.asarray(c.const, dtype=np.float64).reshape(-1), (w.shape[0],)) * beta
     _linear(imp, node, a, w, bias)
 
 
