@@ -482,3 +482,45 @@ def test_gemm_bias_shapes_and_node_name_map():
     bad = [helper.make_node("Gemm", ["x", "w", "c"], ["y"], name="g")]
     with pytest.raises(WorkloadError, match="bias C of shape \\[2\\]"):
         load_onnx(_model(bad, [("x", [1, 6], FLOAT)], [("y", [1, 3], FLOAT)], [_init("w", w), _init("c", _rand(2))]))
+
+
+@pytest.mark.parametrize("op,extra", [("Identity", {}), ("Dropout", {}), ("Cast", {"to": TensorProto.FLOAT})])
+def test_passthrough_glue(op, extra):
+    nodes = [helper.make_node(op, ["x"], ["d"], name="glue", **extra),
+             helper.make_node("MatMul", ["d", "w"], ["y"], name="fc")]
+    graph = load_onnx(_model(nodes, [("x", [1, 8], FLOAT)], [("y", [1, 4], FLOAT)], [_init("w", _rand(8, 4))]))
+    assert [layer.name for layer in graph.compute_layers()] == ["fc"] and graph.inputs_of("fc") == ["x"]
+
+
+@pytest.mark.parametrize("op,func", [("Sub", "sub"), ("Div", "div"), ("Mul", "mul"), ("Max", "max")])
+def test_eltwise_of_two_activations(op, func):
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="r"), helper.make_node(op, ["x", "r"], ["y"], name="e")]
+    graph = load_onnx(_model(nodes, [("x", [1, 3, 4], FLOAT)], [("y", [1, 3, 4], FLOAT)]))
+    assert graph.layer("e").op == "eltwise" and graph.layer("e").func == func and graph.inputs_of("e") == ["x", "r"]
+
+
+def test_global_max_pool_and_hard_activations():
+    nodes = [helper.make_node("HardSwish", ["x"], ["h"], name="hs"),
+             helper.make_node("HardSigmoid", ["h"], ["s"], name="hsig"),
+             helper.make_node("GlobalMaxPool", ["s"], ["y"], name="gmp")]
+    graph = load_onnx(_model(nodes, [("x", [1, 3, 4, 4], FLOAT)], [("y", [1, 3, 1, 1], FLOAT)]))
+    assert graph.layer("hs").func == "hardswish" and graph.layer("hsig").func == "hardsigmoid"
+    assert graph.layer("gmp").kind == "max" and graph.layer("gmp").output_shape == (3, 1, 1)
+
+
+def test_gru_layout1_gate_order():
+    hidden, inp, seq = 3, 4, 6
+    w, r, b = _rand(1, 3 * hidden, inp), _rand(1, 3 * hidden, hidden), _rand(1, 6 * hidden)
+    nodes = [helper.make_node("GRU", ["x", "W", "R", "B"], ["Y", "Y_h"], name="gru", hidden_size=hidden, layout=1)]
+    model = _model(nodes, [("x", [1, seq, inp], FLOAT)],
+                   [("Y", [1, seq, 1, hidden], FLOAT), ("Y_h", [1, 1, hidden], FLOAT)],
+                   [_init("W", w), _init("R", r), _init("B", b)], opset=14)
+    graph = load_onnx(model)
+    cell = graph.layer("gru")
+    assert cell.op == "gru" and cell.input_shape == (seq, inp) and cell.gemm(1).as_tuple() == (seq, 9, 8, 1)
+    weight = graph.weights["gru"]
+    for torch_gate, onnx_gate in enumerate([1, 0, 2]):  # ONNX z, r, h -> PyTorch r, z, n
+        rows, onnx_rows = slice(torch_gate * 3, torch_gate * 3 + 3), slice(onnx_gate * 3, onnx_gate * 3 + 3)
+        np.testing.assert_array_equal(weight[rows, :inp], w[0, onnx_rows])
+    assert graph.layer("gru/y0").output_shape == (seq, 1, hidden)
+    assert graph.layer("gru/h0").output_shape == (1, hidden)
