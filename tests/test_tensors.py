@@ -383,3 +383,32 @@ def test_nm_kernels_match_reference(m, nm):
         if rk < 0:
             assert np.array_equal(mk, mr) and np.array_equal(fk, fr)
             assert np.array_equal(K.nm_gather(m, mk, fk, mm), R.nm_gather(m, mr, fr, mm))
+
+
+@SETTINGS
+@given(sparse_matrices(), st.integers(1, 5), st.integers(1, 4))
+def test_packed_streams_are_exact(m, bits, n_pe):
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 1 << bits, size=m.shape)
+    mask = m != 0
+    inner = InterleavedCSC(codes, n_pe=n_pe, index_bits=3, value_bits=bits, mask=mask)
+    cb = Codebook(inner, np.arange(1 << bits, dtype=float))
+    packed = cb.packed()
+    b = cb.storage_bits()
+    assert packed["payload"][1] == b.payload and packed["index"][1] == b.index and packed["pointer"][1] == b.pointer
+    assert np.array_equal(K.unpack_bits(packed["payload"][0], bits, inner.stored_entries), inner.flat_values)
+    assert np.array_equal(K.unpack_bits(packed["index"][0], 3, inner.stored_entries), inner.flat_index)
+    words, n_bits = CSR(m, index_bits=32, relative=False, pointer_bits=32).packed()["payload"]
+    assert n_bits == 32 * np.count_nonzero(m)
+    assert np.array_equal(K.unpack_bits(words, 32, np.count_nonzero(m)).astype(np.uint32).view(np.float32),
+                          CSR(m).values.astype(np.float32))
+    q = LowBit(rng.integers(-8, 8, size=(3, 5)), 4, 0.5)
+    w, nb = q.packed()["payload"]
+    back = K.unpack_bits(w, 4, 15).astype(np.int64)
+    assert nb == 60 and np.array_equal(np.where(back >= 8, back - 16, back), q.values_int.ravel())
+    h = HuffmanCoded(cb, {"index": HuffmanCode.from_symbols(cb.index_symbols())})
+    hw, hn = h.packed()["index"]
+    assert hn == h.storage_bits().index
+    assert np.array_equal(huffman_decode(hw, hn, inner.stored_entries, h.streams["index"]), inner.flat_index)
+    with pytest.raises(CompressionError, match="no bit layout"):
+        CSC(m, value_bits=8).packed()

@@ -87,6 +87,29 @@ def _check_meta(value: Any) -> int:
     return int(value)
 
 
+def _pack(values: np.ndarray, bits: int, what: str) -> tuple[np.ndarray, int]:
+    """Pack stored values at ``bits`` bits each: unsigned codes, two's-complement integers, or the
+    IEEE bit pattern of float32 / float16 values at 32 / 16 bits."""
+    v = np.ravel(values)
+    if np.issubdtype(v.dtype, np.floating):
+        if bits == 32:
+            u = v.astype(np.float32).view(np.uint32).astype(np.uint64)
+        elif bits == 16:
+            u = v.astype(np.float16).view(np.uint16).astype(np.uint64)
+        else:
+            raise CompressionError(f"{what}: float values stored at {bits} bits have no bit layout; quantize or share them first")
+    elif np.issubdtype(v.dtype, np.integer) or v.dtype == bool:
+        iv = v.astype(np.int64)
+        lo = -(1 << (bits - 1)) if iv.size and iv.min() < 0 else 0
+        hi = (1 << (bits - 1)) - 1 if lo < 0 else (1 << bits) - 1
+        if iv.size and (iv.min() < lo or iv.max() > hi):
+            raise CompressionError(f"{what}: values [{iv.min()}, {iv.max()}] do not fit {bits} bits")
+        u = iv.astype(np.uint64)  # two's complement, masked to ``bits`` by the packer
+    else:
+        raise CompressionError(f"{what}: cannot pack dtype {v.dtype}")
+    return K.pack_bits(u, bits), int(v.size) * bits
+
+
 @dataclass(frozen=True)
 class StorageBits:
     """Stored bits of one tensor, by kind."""
@@ -142,6 +165,11 @@ class CompressedTensor:
     def compression_ratio(self, base_bits: int = 32) -> float:
         """Dense ``base_bits`` storage over this format's total stored bits."""
         return self.size * base_bits / max(self.storage_bits().total, 1)
+
+    def packed(self) -> dict[str, tuple[np.ndarray, int]]:
+        """The stored streams as packed uint64 words: ``{field: (words, n_bits)}``, ``n_bits`` equal
+        to that field of :meth:`storage_bits` (tables and scales are not packed)."""
+        raise CompressionError(f"{self.kind} has no packed layout")
 
     def payload_symbols(self) -> np.ndarray:
         """The stored payload symbols in storage order (what a Huffman coder of values sees)."""
@@ -310,6 +338,13 @@ class InterleavedCSC(CompressedTensor):
     def index_symbols(self) -> np.ndarray:
         return self.flat_index
 
+    def packed(self) -> dict[str, tuple[np.ndarray, int]]:
+        if self.pointer_overflow:
+            raise CompressionError(f"pointers exceed {self.pointer_bits} bits")
+        return {"payload": _pack(self.flat_values, self.value_bits, "payload"),
+                "index": _pack(self.flat_index, self.index_bits, "index"),
+                "pointer": _pack(self.pe_ptr.ravel(), self.pointer_bits, "pointer")}
+
 
 class CSC(InterleavedCSC):
     """Compressed sparse column (one PE): ``values``, ``rel_index``, ``ptr`` (n_cols + 1).
@@ -401,6 +436,9 @@ class CSR(CompressedTensor):
 
     def index_symbols(self):
         return self._t.index_symbols()
+
+    def packed(self):
+        return self._t.packed()
 
     def to_scipy(self):
         return self._t.to_scipy().T.tocsr()
@@ -535,6 +573,10 @@ class NM(CompressedTensor):
     def index_symbols(self):
         return self.metadata.ravel()
 
+    def packed(self):
+        return {"payload": _pack(self.values, self.value_bits, "payload"),
+                "metadata": _pack(self.metadata, self.meta_bits, "metadata")}
+
 
 # ----------------------------------------------------------------------------------------------
 _SPARSE = (InterleavedCSC, CSR, Bitmask, NM)
@@ -634,6 +676,11 @@ class Codebook(CompressedTensor):
             raise CompressionError("a dense codebook tensor has no index symbols")
         return self.inner.index_symbols()
 
+    def packed(self):
+        if self.inner is None:
+            return {"payload": _pack(self.indices, self.index_bits, "codes")}
+        return self.inner.packed()
+
 
 # ----------------------------------------------------------------------------------------------
 class LowBit(CompressedTensor):
@@ -693,6 +740,9 @@ class LowBit(CompressedTensor):
 
     def payload_symbols(self):
         return _symbols(self.values_int)
+
+    def packed(self):
+        return {"payload": _pack(self.values_int, self.bits, "payload")}
 
 
 class LowRank(CompressedTensor):
@@ -768,6 +818,16 @@ class HuffmanCoded(CompressedTensor):
 
     def to_dense(self):
         return self.inner.to_dense()
+
+    def packed(self):
+        from accelsim.compress.huffman import huffman_encode
+
+        out = dict(self.inner.packed())
+        for key, code in self.streams.items():
+            symbols = self.inner.payload_symbols() if key == "payload" else self.inner.index_symbols()
+            field = "metadata" if key == "index" and _index_in_metadata(self.inner) else key
+            out[field] = huffman_encode(symbols, code)
+        return out
 
     def __getattr__(self, name):  # structural attributes (entries_per_pe_col, table, ...) of the inner format
         inner = self.__dict__.get("inner")
