@@ -154,6 +154,23 @@ def _cgraph(workload: Any, recipe: Any, seed: int):
     return _CGRAPHS.get_or(_key([workload, recipe, seed if recipe is not None else 0]), make)
 
 
+def _graph_stats(cgraph) -> tuple[int, int, int, int]:
+    """(weight entries, non-zero weights, dense MACs, MACs left) of a compressed graph at batch 1."""
+    stats = getattr(cgraph, "_dse_stats", None)
+    if stats is None:
+        params = nnz = dense_macs = eff_macs = 0
+        for cl in cgraph:
+            shape = cl.layer.weight_matrix_shape
+            if cl.layer.has_weights and shape:
+                params += shape[0] * shape[1]
+                nnz += cl.weight_nnz
+            dense_macs += cl.layer.macs
+            eff_macs += cl.effective_macs
+        stats = (params, nnz, dense_macs, eff_macs)
+        cgraph._dse_stats = stats  # cgraphs are cached per process and never mutated by a sweep
+    return stats
+
+
 def cache_key(setting: Mapping[str, Any]) -> str:
     """Points with equal keys share a compressed graph: executors group them into one task."""
     main, _ = _split(setting)
@@ -161,20 +178,27 @@ def cache_key(setting: Mapping[str, Any]) -> str:
 
 
 def _roof(model, config) -> tuple[float | None, float | None]:
-    """(peak MACs/s, DRAM bytes/s) when the model or config states them, else (None, None)."""
-    out = []
-    for names in (("peak_macs_per_s",), ("dram_bytes_per_s", "dram_bandwidth_bytes_per_s")):
-        value = None
-        for obj in (model, config):
-            for name in names:
-                attr = getattr(obj, name, None)
-                if attr is not None:
-                    value = attr() if callable(attr) else attr
-                    break
-            if value is not None:
-                break
-        out.append(float(value) if value is not None else None)
-    return out[0], out[1]
+    """(peak MACs/s, DRAM bytes/s) of a config, for rooflines; None where the family gives none.
+
+    systolic: rows x cols MACs per cycle x clock; DRAM = the USER-mode words/cycle of the three
+    streams x word bytes x clock (CALC mode sizes bandwidth so that nothing stalls: no roof).
+    gpu: ``peak_flops(native_dtype) / 2``; ``dram_gbs``. eie: ``peak_ops_per_s / 2``; ``dram.bandwidth_bytes_per_s``.
+    """
+    fam = getattr(config, "family", None)
+    try:
+        if fam == "systolic":
+            clock = float(config.clock_hz)
+            peak = config.array.rows * config.array.cols * clock
+            d = config.dram
+            bw = (d.ifmap_bw + d.filter_bw + d.ofmap_bw) * config.sram.word_bytes * clock if d.bandwidth_mode == "USER" else None
+            return float(peak), (float(bw) if bw else None)
+        if fam == "gpu":
+            return float(config.peak_flops(config.native_dtype)) / 2.0, float(config.dram_gbs) * 1e9
+        if fam == "eie":
+            return float(model.peak_ops_per_s) / 2.0, float(config.dram.bandwidth_bytes_per_s)
+    except (AttributeError, TypeError, KeyError):
+        pass
+    return None, None
 
 
 def _check_int(value: Any, name: str, lo: int) -> str | None:
@@ -320,14 +344,7 @@ class SimulateEvaluator:
             dense_tot = _DENSE.get_or(_key(bkey), make_dense)
         elif main["recipe"] is None:
             dense_tot = tot
-        params = nnz = dense_macs = eff_macs = 0
-        for cl in cgraph:
-            shape = cl.layer.weight_matrix_shape
-            if cl.layer.has_weights and shape:
-                params += shape[0] * shape[1]
-                nnz += cl.weight_nnz
-            dense_macs += cl.layer.macs
-            eff_macs += cl.effective_macs
+        params, nnz, dense_macs, eff_macs = _graph_stats(cgraph)
         peak, bw = _roof(model, config)
         row: dict[str, Any] = {
             "family": config.family,

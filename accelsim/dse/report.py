@@ -36,6 +36,17 @@ def md_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def _describe(df, pid: str, axes: Sequence[str]) -> str:
+    """``arch_name: axis=value, ...`` of one point (for figure titles)."""
+    row = df[df["id"] == pid]
+    if row.empty:
+        return pid
+    row = row.iloc[0]
+    head = str(row["arch_name"]) if "arch_name" in row.index else pid
+    parts = [f"{a.split('.')[-1]}={row[a]}" for a in axes if a in row.index and a != "arch"]
+    return f"{head}: {', '.join(parts)}" if parts else head
+
+
 def write_report(spec: Mapping[str, Any], df, out: str | Path, source: str = "spec") -> Path:
     """Write ``out/report.md`` and ``out/figures/*.png|svg``; return the markdown path."""
     from accelsim.dse.cli import _axis_columns
@@ -106,15 +117,20 @@ def write_report(spec: Mapping[str, Any], df, out: str | Path, source: str = "sp
     if (out / LAYERS).exists():
         layers = load_layers(out)
         if len(layers):
-            point = opts.get("breakdown_point") or str(layers["id"].iloc[0])
+            by_lat = ok.sort_values("latency_s", kind="stable") if "latency_s" in ok.columns else ok
+            point = opts.get("breakdown_point") or (str(by_lat["id"].iloc[0]) if len(by_lat) else str(layers["id"].iloc[0]))
             plots.save_both(plots.breakdown, layers, out_stem=figs / "breakdown", point=point,
-                            title=f"per-layer breakdown of point {point}")
-            firsts = layers.drop_duplicates("id")
-            label = "arch_name" if "arch_name" in layers.columns else "id"
-            one_per_arch = set(firsts.drop_duplicates(label)["id"]) if label in firsts.columns else {point}
-            plots.save_both(plots.roofline, layers[layers["id"].isin(one_per_arch)], out_stem=figs / "roofline")
-            md += ["## Per-layer view", "", f"Breakdown of point `{point}`:", "", "![breakdown](figures/breakdown.png)",
-                   "", "Roofline (first point of each hardware):", "", "![roofline](figures/roofline.png)", ""]
+                            title=f"per-layer breakdown: {_describe(df, point, axes)}")
+            # roofline: the fastest point of each hardware, one panel each, titled by its settings
+            label = "arch_name" if "arch_name" in ok.columns else "id"
+            best = by_lat.drop_duplicates(label) if label in by_lat.columns else by_lat.head(1)
+            chosen = layers[layers["id"].isin(set(best["id"]))].copy()
+            chosen["_panel"] = [_describe(df, pid, axes) for pid in chosen["id"]]
+            plots.save_both(plots.roofline, chosen, out_stem=figs / "roofline", label="_panel")
+            md += ["## Per-layer view", "", f"Per-layer latency and energy of the fastest point ({_describe(df, point, axes)}):",
+                   "", "![breakdown](figures/breakdown.png)", "",
+                   "Roofline of the fastest point of each hardware (MACs performed per DRAM byte vs MACs/s):", "",
+                   "![roofline](figures/roofline.png)", ""]
 
     failed = df[df["status"] != "ok"] if "status" in df.columns else df.iloc[0:0]
     if len(failed):

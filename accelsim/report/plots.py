@@ -107,12 +107,12 @@ def _label_col(df) -> str:
 
 # --- roofline ----------------------------------------------------------------------------------
 
-def roofline(layers, out: str | os.PathLike, title: str | None = None) -> Path:
-    """Roofline per hardware with one point per layer (see module docstring)."""
+def roofline(layers, out: str | os.PathLike, title: str | None = None, label: str | None = None) -> Path:
+    """Roofline per hardware (one panel per value of ``label``, default the arch name) with one point per layer."""
     path = _check_out(out)
     _need(layers, ["effective_macs", "dram_read_bytes", "dram_write_bytes", "latency_s", "layer"], "the roofline plot")
     df = _ok(layers).copy()
-    label = _label_col(df)
+    label = label or _label_col(df)
     _need(df, [label], "the roofline plot")
     df["_bytes"] = df["dram_read_bytes"].astype(float) + df["dram_write_bytes"].astype(float)
     df["_macs"] = df["effective_macs"].astype(float)
@@ -181,13 +181,17 @@ def breakdown(layers, out: str | os.PathLike, point: str | None = None, title: s
         if point not in ids:
             raise AccelsimError(f"point '{point}' is not in the per-layer table (ids: {', '.join(map(str, ids[:5]))}, ...)")
         df = df[df["id"] == point]
+    # layers that cost nothing (reshapes, fused activations) would only widen the figure
+    df = df[(df["latency_s"].astype(float) > 0) | (df["energy_j"].astype(float) > 0)]
+    if df.empty:
+        raise AccelsimError("the breakdown plot has no layer with a latency or an energy")
     plt = _plt()
     names = df["layer"].astype(str).tolist()
     x = np.arange(len(names))
     cycles = df["cycles"].astype(float).to_numpy()
     lat = df["latency_s"].astype(float).to_numpy()
     frac_c = np.divide(df["compute_cycles"].astype(float).to_numpy(), cycles, out=np.ones_like(cycles), where=cycles > 0)
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(max(6, 0.28 * len(names) + 2), 7), sharex=True)
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(min(24, max(6, 0.22 * len(names) + 2)), 7), sharex=True)
     scale, unit = _time_unit(lat.max() if len(lat) else 0)
     ax1.bar(x, lat * frac_c * scale, label="compute", color="#4c72b0")
     ax1.bar(x, lat * (1 - frac_c) * scale, bottom=lat * frac_c * scale, label="stall", color="#dd8452")
