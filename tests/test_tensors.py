@@ -412,3 +412,12 @@ def test_packed_streams_are_exact(m, bits, n_pe):
     assert np.array_equal(huffman_decode(hw, hn, inner.stored_entries, h.streams["index"]), inner.flat_index)
     with pytest.raises(CompressionError, match="no bit layout"):
         CSC(m, value_bits=8).packed()
+
+
+def test_huffman_coded_from_stream_names():
+    cb = Codebook(CSC(np.array([[1, 0, 2], [0, 0, 3], [1, 1, 0]]), index_bits=2, value_bits=2), np.arange(4.0))
+    h = HuffmanCoded(cb, ["payload", "index"])
+    assert set(h.streams) == {"payload", "index"}
+    assert h.storage_bits().payload == HuffmanCode.from_symbols(cb.payload_symbols()).encoded_bits
+    with pytest.raises(CompressionError, match="'payload' or 'index'"):
+        HuffmanCoded(cb, ["values"])

@@ -788,7 +788,8 @@ class HuffmanCoded(CompressedTensor):
     """An inner format whose payload and/or index symbols are Huffman coded.
 
     ``streams`` maps ``"payload"`` / ``"index"`` to a :class:`accelsim.compress.huffman.HuffmanCode`
-    built from exactly the inner tensor's stored symbols. The coded field's bits become the code's
+    built from exactly the inner tensor's stored symbols (or lists the stream names, and the codes
+    are fitted here). The coded field's bits become the code's
     exact encoded length; each code's table (one code length per symbol) adds to metadata.
     """
 
@@ -799,6 +800,17 @@ class HuffmanCoded(CompressedTensor):
             raise CompressionError("HuffmanCoded wraps one non-Huffman compressed tensor")
         if not streams:
             raise CompressionError("HuffmanCoded needs at least one stream ('payload' or 'index')")
+        if isinstance(streams, str):
+            streams = [streams]
+        if not isinstance(streams, Mapping):  # stream names: fit the codes to the inner tensor's symbols
+            from accelsim.compress.huffman import HuffmanCode
+
+            names = list(streams)
+            for key in names:
+                if key not in ("payload", "index"):
+                    raise CompressionError(f"Huffman stream must be 'payload' or 'index'; got '{key}'")
+            streams = {key: HuffmanCode.from_symbols(inner.payload_symbols() if key == "payload" else inner.index_symbols())
+                       for key in names}
         for key, code in streams.items():
             if key not in ("payload", "index"):
                 raise CompressionError(f"Huffman stream must be 'payload' or 'index'; got '{key}'")
