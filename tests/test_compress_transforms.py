@@ -302,3 +302,17 @@ def test_channel_prune_refuses_residual_adds():
     assert new["c"].out_channels == 2 and "graph output" in notes["c"][0]
     with pytest.raises(CompressionError, match="cannot propagate"):
         S.channel_prune(g, {"b": {"sparsity": 0.5, "strict": True}})
+
+
+def test_public_substitution_helpers_are_pure():
+    g = small_graph()
+    a = S.svd_substitute(g, "fc", rank=2)
+    b = S.tucker2_substitute(g, "conv2", rank_fraction=0.5)
+    c = S.depthwise_separable_substitute(g, "conv1")
+    assert "fc" in g and "conv2" in g and "conv1" in g  # input untouched
+    assert a["fc.svd_v"].out_features == 2 and b["conv2.tk_core"].out_channels == 3
+    assert c["conv1.dw"].groups == 3 and c["conv1.pw"].out_channels == 8
+    with pytest.raises(CompressionError, match="exactly one"):
+        S.svd_substitute(g, "fc")
+    with pytest.raises(CompressionError, match="skipped"):
+        S.depthwise_separable_substitute(g, "pw")

@@ -323,6 +323,35 @@ def _dws_substitute(g: LayerGraph, name: str, p: Mapping[str, Any]) -> tuple[lis
 _SUBST = {"svd": _svd_substitute, "tucker2": _tucker_substitute, "depthwise_separable": _dws_substitute}
 
 
+def _substituted(op: str, graph: LayerGraph, name: str, params: Mapping[str, Any]) -> LayerGraph:
+    g = graph.copy()
+    created, note = _SUBST[op](g, name, params)
+    if not created:
+        raise CompressionError(f"{op} of '{name}': {note}")
+    return g
+
+
+def svd_substitute(graph: LayerGraph, name: str, rank: int | None = None, rank_fraction: float | None = None,
+                   energy: float | None = None) -> LayerGraph:
+    """A new graph with Linear / 1x1 conv ``name`` replaced by its rank-r SVD pair (give one of the three)."""
+    if sum(v is not None for v in (rank, rank_fraction, energy)) != 1:
+        raise CompressionError("svd_substitute needs exactly one of rank, rank_fraction, energy")
+    return _substituted("svd", graph, name, {"rank": rank, "rank_fraction": rank_fraction, "energy": energy})
+
+
+def tucker2_substitute(graph: LayerGraph, name: str, ranks: tuple[int, int] | None = None,
+                       rank_fraction: float | None = None) -> LayerGraph:
+    """A new graph with conv ``name`` replaced by its Tucker-2 chain (``ranks = (r_out, r_in)``)."""
+    if (ranks is None) == (rank_fraction is None):
+        raise CompressionError("tucker2_substitute needs exactly one of ranks, rank_fraction")
+    return _substituted("tucker2", graph, name, {"ranks": ranks, "rank_fraction": rank_fraction})
+
+
+def depthwise_separable_substitute(graph: LayerGraph, name: str) -> LayerGraph:
+    """A new graph with KxK conv ``name`` replaced by depthwise KxK + pointwise 1x1."""
+    return _substituted("depthwise_separable", graph, name, {})
+
+
 def apply_graph_step(graph: LayerGraph, op: str, per_layer: Mapping[str, Mapping[str, Any]],
                      plans: dict[str, list], path: str):
     """Run one graph step of a recipe; returns ``(graph, plans, notes)`` (new layers inherit the plan)."""
