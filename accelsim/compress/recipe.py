@@ -751,7 +751,8 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0) -> CompressedGraph:
         per_layer = {n: next(s for s in plans[n] if s.op == step.op).params for n in targets}
         from accelsim.compress import structured
 
-        g, plans, notes = structured.apply_graph_step(g, step.op, per_layer, plans, recipe.path)
+        where = f"{recipe.path}: pipeline[{recipe.pipeline.index(step)}].{step.op}"
+        g, plans, notes = structured.apply_graph_step(g, step.op, per_layer, plans, where)
         for k, v in notes.items():
             graph_notes.setdefault(k, []).extend(v)
 
@@ -771,7 +772,7 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0) -> CompressedGraph:
                 global_masks = P.global_magnitude_masks(scores, _sparsity(base.params))
         for n in names:
             st, p = states[n], params[n]
-            where = f"{recipe.path}: layer '{n}' step {base.op}"
+            where = f"{recipe.path}: pipeline[{idx}].{base.op} on layer '{n}'"
             rng = _rng(seed, recipe.seed, n, idx)
             try:
                 if base.op == "prune":
@@ -810,7 +811,7 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0) -> CompressedGraph:
             layers[name] = cl
             continue
         st = states[name]
-        where = f"{recipe.path}: layer '{name}'"
+        where = f"{recipe.path}: encode of layer '{name}'"
         tensor = _build_format(st, where)
         if st.huffman:
             tensor = _huffman(tensor, st.huffman, where)

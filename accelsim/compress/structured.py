@@ -354,7 +354,10 @@ def depthwise_separable_substitute(graph: LayerGraph, name: str) -> LayerGraph:
 
 def apply_graph_step(graph: LayerGraph, op: str, per_layer: Mapping[str, Mapping[str, Any]],
                      plans: dict[str, list], path: str):
-    """Run one graph step of a recipe; returns ``(graph, plans, notes)`` (new layers inherit the plan)."""
+    """Run one graph step of a recipe; returns ``(graph, plans, notes)`` (new layers inherit the plan).
+
+    ``path`` prefixes error messages (recipe file and step).
+    """
     notes: dict[str, list[str]] = {}
     try:
         if op == "channel_prune":
@@ -373,4 +376,4 @@ def apply_graph_step(graph: LayerGraph, op: str, per_layer: Mapping[str, Mapping
                 notes.setdefault(c, []).append(f"{note} of '{name}'")
         return g, new_plans, notes
     except CompressionError as exc:
-        raise ConfigError(f"{path}: {op}: {exc}") from None
+        raise ConfigError(f"{path}: {exc}") from None
