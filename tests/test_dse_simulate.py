@@ -124,3 +124,44 @@ def test_process_pool_and_local_cluster_match_serial(tmp_path):
     pd.testing.assert_frame_equal(dask, serial)
     for name in ("pool", "dask"):
         assert filecmp.cmp(tmp_path / "serial" / "results.csv", tmp_path / name / "results.csv", shallow=False)
+
+
+def test_cli_plot_every_kind_from_a_sweep_and_from_simulate_json(tmp_path, run_cli):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"base: {{workload: {WL}}}\ndetail: true\n"
+        "grid:\n  arch: [edge-32x32, h100-sxm]\n  recipe: [magnitude-2, magnitude-8]\n  seed: [0, 1]\n"
+        "objectives: {latency_s: min, energy_j: min}\n")
+    out = tmp_path / "run"
+    code, _, err = run_cli("sweep", spec, "--out", out, "--quiet")
+    assert code == 0, err
+    for kind, ext in (("roofline", "png"), ("breakdown", "svg"), ("pareto", "png"), ("tradeoff", "svg")):
+        fig = tmp_path / f"{kind}.{ext}"
+        code, stdout, err = run_cli("plot", out, "--kind", kind, "--out", fig)
+        assert code == 0, err
+        assert fig.stat().st_size > 2000 and f"wrote {fig}" in stdout
+    df = accelsim.dse.load_results(out)
+    assert set(df["theoretical_speedup"].round(6)) == {2.0, 8.0}
+    assert df["speedup_vs_dense"].notna().all()
+    # from a single simulation's JSON
+    js = tmp_path / "r.json"
+    code, _, err = run_cli("simulate", "--arch", "edge-32x32", "--workload", WL, "--format", "json", "--out", js)
+    assert code == 0, err
+    code, _, err = run_cli("plot", js, "--kind", "roofline", "--out", tmp_path / "sim.png")
+    assert code == 0, err
+    # bad inputs: one line, exit 2
+    code, _, err = run_cli("plot", out, "--kind", "roofline", "--out", tmp_path / "x.pdf")
+    assert code == 2 and "must end in .png or .svg" in err and err.count("\n") == 1
+    code, _, err = run_cli("plot", tmp_path / "nowhere", "--kind", "pareto", "--out", tmp_path / "x.png")
+    assert code == 2 and "not found" in err
+    (tmp_path / "run" / "layers.csv").unlink()
+    code, _, err = run_cli("plot", out, "--kind", "breakdown", "--out", tmp_path / "x.png")
+    assert code == 2 and "needs per-layer results" in err
+    code, _, err = run_cli("plot", out, "--kind", "pareto", "--x", "latency", "--out", tmp_path / "x.png")
+    assert code == 2 and "needs column(s) latency" in err
+
+
+def test_progress_bar_is_quiet_off_a_terminal(capsys):
+    accelsim.sweep(small_space(), progress=True)
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
