@@ -145,9 +145,14 @@ def main(argv=None) -> int:
         runner = tmp / "runner.py"
         runner.write_text(_RUNNER)
         matches = []
+        seen_rows = set()
         for name in order:
             if len(chosen) >= args.max_layers or ss_cpu >= args.scalesim_budget:
                 break
+            shape = tuple(x.strip() for x in row_of[name].split(",")[1:])
+            if shape in seen_rows:
+                continue  # an identical layer: SCALE-Sim would give the same numbers
+            seen_rows.add(shape)
             one = tmp / f"one_{len(chosen)}.csv"
             one.write_text(header + "\n" + row_of[name] + "\n")
             out_dir = tmp / f"out_{len(chosen)}"

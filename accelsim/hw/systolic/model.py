@@ -294,11 +294,16 @@ class SystolicModel:
 
         # --- traffic (words of word_bytes; §3, §4) ---
         wb = cfg.sram.word_bytes
-        nm_scale = nm[1] / nm[0] if nm else 1.0
-        if_sram = rep["ifmap_sram_reads"] * nm_scale * slow
+        if nm is not None:
+            # the activations are read in full, as by the same layer without N:M (§4.2)
+            act_rep = run_geometry(cfg, geom.reduced(pack))
+            if_sram = act_rep["ifmap_sram_reads"] * slow
+            if_dram = float(act_rep["ifmap_dram_reads"])
+        else:
+            if_sram = rep["ifmap_sram_reads"] * slow
+            if_dram = float(rep["ifmap_dram_reads"])
         fi_sram = rep["filter_sram_reads"] * slow
         of_sram = rep["ofmap_sram_writes"] * slow
-        if_dram = rep["ifmap_dram_reads"] * nm_scale
         fi_dram = float(rep["filter_dram_reads"])
         of_dram = float(rep["ofmap_dram_writes"])
         density = cl.weight_density if layer.has_weights else 1.0

@@ -132,7 +132,7 @@ TABLE_RECIPES = ("magnitude-8", "2of4-int8", "channel50")
 
 
 def compression_table(workload: str = "resnet50", arch: str = "edge-32x32-2of4", recipes=TABLE_RECIPES,
-                      seed: int = 0) -> tuple[list[dict], dict]:
+                      seed: int = 0, overrides=None) -> tuple[list[dict], dict]:
     """Per-layer rows ``{layer, macs, <recipe>: (flop_x, cycle_x, energy_x)}`` and network totals.
 
     ``flop_x`` = dense MACs / MACs the compressed layer really needs (kept weights, or the smaller
@@ -141,7 +141,7 @@ def compression_table(workload: str = "resnet50", arch: str = "edge-32x32-2of4",
     """
     from accelsim.simulate import simulate
 
-    results = {r: simulate(arch, workload, recipe=r, seed=seed) for r in recipes}
+    results = {r: simulate(arch, workload, recipe=r, seed=seed, overrides=overrides) for r in recipes}
     dense = next(iter(results.values())).dense
     rows = []
     totals = {}
@@ -186,7 +186,8 @@ if __name__ == "__main__":  # python -m accelsim.hw.systolic.validation [arch] >
     import sys
 
     arch = sys.argv[1] if len(sys.argv) > 1 else "edge-32x32-2of4"
-    rows, totals = compression_table(arch=arch)
-    print(f"ResNet-50 on {arch}; dense: {totals['dense'][0]:,} MACs, {totals['dense'][1]:,} cycles, "
+    sets = sys.argv[2:]  # dotted overrides, e.g. dram.bandwidth_mode=CALC
+    rows, totals = compression_table(arch=arch, overrides=sets or None)
+    print(f"ResNet-50 on {arch} {' '.join(sets)}; dense: {totals['dense'][0]:,} MACs, {totals['dense'][1]:,} cycles, "
           f"{totals['dense'][2] * 1e3:.3f} mJ\n")
     print(format_compression_table(rows, totals))
