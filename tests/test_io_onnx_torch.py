@@ -434,3 +434,54 @@ def test_conv1d_pad_and_mask_export():
     (mm,) = [layer for layer in graph.layers if layer.op == "matmul"]
     assert mm.gemm(1).as_tuple() == (6, 6, 8, 1)
     assert [graph.layer(s).op for s in graph.successors(mm.name)] == ["identity"]  # masked_fill with a constant mask
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(d))
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * self.weight
+
+
+class LlamaBlock(nn.Module):
+    """A Llama-style decoder block: RMSNorm, rotary embeddings, SwiGLU MLP, no biases."""
+
+    def __init__(self, d=32, heads=4, ff=64, seq=8):
+        super().__init__()
+        self.heads = heads
+        self.norm1, self.norm2 = RMSNorm(d), RMSNorm(d)
+        self.q, self.k, self.v, self.o = (nn.Linear(d, d, bias=False) for _ in range(4))
+        self.gate, self.up, self.down = nn.Linear(d, ff, bias=False), nn.Linear(d, ff, bias=False), nn.Linear(ff, d, bias=False)
+        self.register_buffer("cos", torch.randn(seq, d // heads))
+        self.register_buffer("sin", torch.randn(seq, d // heads))
+
+    @staticmethod
+    def rotate(x):
+        half = x.shape[-1] // 2
+        return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+    def forward(self, x):
+        b, s, d = x.shape
+        h = self.heads
+        y = self.norm1(x)
+        q, k, v = (proj(y).view(b, s, h, d // h).transpose(1, 2) for proj in (self.q, self.k, self.v))
+        q = q * self.cos + self.rotate(q) * self.sin
+        k = k * self.cos + self.rotate(k) * self.sin
+        attn = torch.softmax(q @ k.transpose(-1, -2) / (d // h) ** 0.5, dim=-1) @ v
+        x = x + self.o(attn.transpose(1, 2).reshape(b, s, d))
+        y = self.norm2(x)
+        return x + self.down(nn.functional.silu(self.gate(y)) * self.up(y))
+
+
+@pytest.mark.parametrize("opset", [14, 17])
+def test_llama_block_export(opset):
+    graph = load_onnx(_export(LlamaBlock(), torch.randn(1, 8, 32), opset=opset))
+    norms = [layer for layer in graph.layers if layer.op == "layernorm"]
+    assert [(n.name, n.rms) for n in norms] == [("norm1", True), ("norm2", True)]
+    assert [layer.func for layer in graph.layers if layer.op == "activation"] == ["silu"]
+    gemms = {layer.name: layer.gemm(1).as_tuple() for layer in graph.compute_layers() if layer.op == "linear"}
+    assert gemms == {"q": (8, 32, 32, 1), "k": (8, 32, 32, 1), "v": (8, 32, 32, 1), "o": (8, 32, 32, 1),
+                     "gate": (8, 64, 32, 1), "up": (8, 64, 32, 1), "down": (8, 32, 64, 1)}
+    assert [layer.gemm(1).as_tuple() for layer in graph.layers if layer.op == "matmul"] == [(8, 8, 8, 4), (8, 8, 8, 4)]

@@ -992,7 +992,7 @@ def _slice_axis(imp: Importer, node: Node, v: Value, axis: int, start: int, stop
     return Value(tuple(full), layer.name, v.batched)
 
 
-def _clamp(index: int, size: int, end: bool) -> int:
+def _clamp(index: int, size: int) -> int:
     if index < 0:
         index += size
     return max(0, min(size, index))
@@ -1016,7 +1016,7 @@ def _convert_slice(imp: Importer, node: Node) -> None:
         a = int(a) % rank
         if step != 1:
             raise imp.error(node, f"step {step} on axis {a}; only step 1 is supported")
-        start, stop = _clamp(int(s), v.shape[a], False), _clamp(int(min(e, 2**62)), v.shape[a], True)
+        start, stop = _clamp(int(s), v.shape[a]), _clamp(int(min(e, 2**62)), v.shape[a])
         if stop <= start:
             raise imp.error(node, f"empty slice [{s}, {e}) on axis {a} of {list(v.shape)}")
         v = _slice_axis(imp, node, v, a, start, stop, suffix="" if k == 0 else f"/axis{a}")
@@ -1368,6 +1368,26 @@ def _convert_eltwise(imp: Importer, node: Node) -> None:
     value = imp.out(node, layer, batched=acts[0].batched)
     if value.shape != full:
         raise imp.error(node, f"broadcast of {[list(v.shape) for v in acts]} differs per sample ({list(value.shape)} vs {list(full)})")
+
+
+_UNARY_MATH = ("Neg", "Abs", "Exp", "Log", "Sqrt", "Reciprocal", "Sin", "Cos", "Floor", "Ceil", "Round", "Sign")
+
+
+@register(*_UNARY_MATH)
+def _convert_unary_math(imp: Importer, node: Node) -> None:
+    """Element-wise math on an activation (RoPE's negation, a reciprocal square root): Identity, no MACs."""
+    x = imp.activation(node, 0)
+    layer = imp.add(node, L.Identity, [x])
+    imp.out(node, layer, batched=x.batched)
+
+
+@register("Pow")
+def _convert_pow(imp: Importer, node: Node) -> None:
+    """An activation to a constant power: element-wise, shape-preserving, no MACs (Identity)."""
+    x = imp.activation(node, 0)
+    imp.const(node, 1, "the exponent")
+    layer = imp.add(node, L.Identity, [x])
+    imp.out(node, layer, batched=x.batched)
 
 
 @register("Concat")
