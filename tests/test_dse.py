@@ -350,3 +350,21 @@ def test_top_k_and_sensitivity_rank_the_dominant_axis_first():
     assert sens["best_value"].iloc[0] == 1
     with pytest.raises(SweepError, match="k must be an int >= 1"):
         top_k(df, "y", k=0)
+
+
+def test_resume_drops_layer_rows_of_unfinished_points(tmp_path):
+    space = Space(axes=[Grid({"x": [1, 2, 3, 4, 5]})])
+    ref = accelsim.sweep(space, evaluate=toys.toy_layers, store=tmp_path / "ref", detail=True, progress=False)
+    assert len(ref.attrs["layers"]) == 15
+    # a crash after point 3's layer rows but before its results row, mid-way through point 4's rows
+    res_lines = (tmp_path / "ref" / "results.csv").read_text().splitlines(keepends=True)
+    lay_lines = (tmp_path / "ref" / "layers.csv").read_text().splitlines(keepends=True)
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    (cut / "results.csv").write_text("".join(res_lines[:3]))  # header + 2 points
+    (cut / "layers.csv").write_text("".join(lay_lines[:1 + 3 * 3]) + lay_lines[10][:7])  # 3 points + torn row
+    df = accelsim.sweep(space, evaluate=toys.toy_layers, store=cut, resume=True, detail=True, progress=False)
+    pd.testing.assert_frame_equal(df, ref)
+    pd.testing.assert_frame_equal(df.attrs["layers"], ref.attrs["layers"])
+    for name in ("results.csv", "layers.csv"):
+        assert filecmp.cmp(tmp_path / "ref" / name, cut / name, shallow=False), name

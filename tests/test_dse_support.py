@@ -50,3 +50,12 @@ class Validating:
     def __call__(self, setting):
         self.calls += 1
         return toy(setting)
+
+
+def toy_layers(setting):
+    """toy() plus three per-layer rows whose latencies sum to the point's."""
+    row = toy(setting)
+    parts = (0.5, 0.3, 0.2)
+    layers = [{"layer": f"l{i}", "op": "linear", "latency_s": row["latency_s"] * p, "energy_j": row["energy_j"] * p}
+              for i, p in enumerate(parts)]
+    return {"row": row, "layers": layers}
