@@ -361,8 +361,11 @@ def test_cli_bad_onnx_files(tmp_path, run_cli):
     w[0, 0] = np.inf
     nan = _model([helper.make_node("MatMul", ["x", "w"], ["y"], name="fc")], [("x", [1, 8], FLOAT)],
                  [("y", [1, 4], FLOAT)], [_init("w", w)], path=tmp_path / "inf.onnx")
+    zero = _model([helper.make_node("Relu", ["x"], ["y"], name="r")], [("x", [1, 0, 3], FLOAT)],
+                  [("y", [1, 0, 3], FLOAT)], path=tmp_path / "zero.onnx")
     for path, needle in [(bad, "not a valid ONNX model"), (tmp_path / "missing.onnx", "file not found"),
-                         (unsupported, "unsupported op type 'Celu'"), (nan, "NaN or infinite")]:
+                         (unsupported, "unsupported op type 'Celu'"), (nan, "NaN or infinite"),
+                         (zero, "dimension 1 is 0")]:
         code, out, err = run_cli("stats", "--workload", path)
         assert code == 2, err
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and needle in err
