@@ -137,6 +137,8 @@ def test_tiling_counts_dram_refills_and_off_raises(fc):
     assert r.extra["column_tiles"] > 1 and not r.extra["weights_resident"]
     assert r.dram_read_bytes > 0 and r.energy_breakdown_j["dram"] > 0
     assert r.extra["dram_refill_cycles"] > 0
+    assert all(b + i == r.cycles for b, i in zip(r.extra["pe_busy_cycles"], r.extra["pe_idle_cycles"]))
+    assert r.stall_cycles >= r.extra["dram_refill_cycles"]
     base = build_model(load_arch("eie")).simulate(fc)
     assert r.cycles > base.cycles
     with pytest.raises(SimulationError, match="tiling is off"):

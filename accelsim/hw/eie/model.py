@@ -327,7 +327,7 @@ class EIEModel:
             "pe_utilization": float(busy.sum() / (P * compute_runs)) if compute_runs else 0.0,
             "real_work_fraction": float(real / entry.sum()) if entry.sum() else 0.0,
             "pe_busy_cycles": [int(round(b)) for b in busy],
-            "pe_idle_cycles": [int(round(compute_runs - b)) for b in busy],
+            "pe_idle_cycles": [int(total_cycles - round(b)) for b in busy],
             "entries_processed": int(round(entry.sum())),
             "stored_entries": int(csc.stored_entries),
             "padding_zeros": int(csc.stored_entries - csc.kept),
