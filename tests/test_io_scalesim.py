@@ -58,6 +58,14 @@ def test_ceil_output_size_facts():
     assert graph.layer("odd_stride").output_shape[1:] == (15, 15)
 
 
+@pytest.mark.parametrize("header,gemm", [("Layer, M, N, K,", True), ("name,m,n,k", True), ("Layer, M, K, N, Sparsity,", True),
+                                         (CONV_HEADER.strip(), False), ("", False), ("Layer, M, N,", False)])
+def test_is_gemm_header(header, gemm):
+    from accelsim.workload.io_scalesim import is_gemm_header
+
+    assert is_gemm_header(header) is gemm
+
+
 def test_gemm_autodetect_and_forced_conv(tmp_path):
     graph = load_scalesim_topology(DATA / "scalesim_gemm_quirks.csv")
     assert graph.metadata["scalesim_format"] == "gemm"

@@ -62,9 +62,13 @@ def _read_lines(path: Path) -> list[str]:
 
 
 def is_gemm_header(header: str) -> bool:
-    """True when a topology header names the GEMM columns ``<name>, M, N, K``."""
+    """True when a topology header names the GEMM columns (``<name>, M, N, K``, letters in any order).
+
+    SCALE-Sim itself reads GEMM rows as ``name, M, N, K`` whatever the header says; the header only
+    tells this reader which format the file is in.
+    """
     fields = [f.strip().upper() for f in header.split(",")]
-    return len(fields) >= 4 and fields[1:4] == ["M", "N", "K"]
+    return len(fields) >= 4 and sorted(fields[1:4]) == ["K", "M", "N"]
 
 
 def _int_field(value: str, where: str, column: str) -> int:
