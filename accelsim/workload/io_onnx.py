@@ -361,7 +361,8 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
     skip_unsupported : bool
         Skip ops without a converter (``warnings.warn`` per node) instead of raising.
     input_shapes : mapping, optional
-        Graph input name -> shape **without** the batch axis, for inputs with symbolic dimensions.
+        Graph input name -> shape **without** the batch axis, for inputs with symbolic dimensions
+        (for a graph whose axis 0 turns out not to be a batch, see below, the full shape).
     name : str, optional
         Graph name (default: the file stem, or the ONNX graph name).
 
@@ -369,7 +370,9 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
     -------
     LayerGraph
         Layers in ONNX node order, weights attached; ``metadata["onnx"]`` records opset, batch,
-        folded batch norms and skipped nodes.
+        folded batch norms, skipped nodes and the ONNX node of every layer. When the graph moves or
+        merges an axis 0 larger than 1 (a sequence-first model), that axis is not a batch and the graph
+        is imported again with whole tensors as one sample (``metadata["onnx"]["batch"] is None``).
 
     Raises
     ------
