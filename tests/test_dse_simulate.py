@@ -165,3 +165,18 @@ def test_progress_bar_is_quiet_off_a_terminal(capsys):
     accelsim.sweep(small_space(), progress=True)
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
+
+
+def test_cli_objective_typo_fails_before_running(tmp_path, run_cli):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"base: {{arch: edge-32x32, workload: {WL}}}\ngrid: {{batch: [1, 2]}}\n"
+                    "objectives: {latency: min}\n")
+    code, _, err = run_cli("sweep", spec, "--out", tmp_path / "o")
+    assert code == 2 and "objectives.latency: not a result column; did you mean latency_s" in err
+    assert not (tmp_path / "o").exists()
+    spec.write_text(f"base: {{arch: edge-32x32, workload: {WL}}}\ngrid: {{batch: [1]}}\nobjectives: {{latency_s: low}}\n")
+    code, _, err = run_cli("sweep", spec, "--out", tmp_path / "o")
+    assert code == 2 and "objectives.latency_s must be min or max; got 'low'" in err
+    spec.write_text(f"base: {{arch: edge-32x32, workload: {WL}}}\ngrid: {{batch: [1]}}\n")
+    code, _, err = run_cli("sweep", spec, "--out", tmp_path / "o", "--workers", "0")
+    assert code == 2 and "--workers must be >= 1; got 0" in err

@@ -36,9 +36,31 @@ def _run_sweep(args):
     from accelsim.dse.sweep import sweep
 
     spec = read_spec(args.spec)
+    _check_objectives(spec, args.spec)
     df = sweep(args.spec, executor=_executor(args), store=args.out, resume=args.resume,
                progress=not args.quiet, timeout=args.timeout)
     return spec, df
+
+
+def _check_objectives(spec: dict, source: str) -> None:
+    """Objectives are checked before the sweep runs (a typo must not surface only after hours)."""
+    import difflib
+
+    from accelsim.dse.evaluate import METRICS
+    from accelsim.dse.pareto import DIRECTIONS
+
+    objectives = spec.get("objectives")
+    if objectives is None:
+        return
+    if not isinstance(objectives, dict) or not objectives:
+        raise SweepError(f"{source}: objectives must be a mapping of column -> min|max; got {objectives!r}")
+    for col, direction in objectives.items():
+        if direction not in DIRECTIONS:
+            raise SweepError(f"{source}: objectives.{col} must be min or max; got {direction!r}")
+        if spec.get("evaluate") is None and col not in METRICS and not str(col).startswith("energy."):
+            close = difflib.get_close_matches(str(col), METRICS, n=3, cutoff=0.5)
+            hint = f"did you mean {', '.join(close)}?" if close else f"columns: {', '.join(METRICS)}"
+            raise SweepError(f"{source}: objectives.{col}: not a result column; {hint}")
 
 
 def _summary(df, out: str) -> str:
