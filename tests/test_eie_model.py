@@ -14,7 +14,7 @@ from accelsim.errors import ConfigError, SimulationError
 from accelsim.hw.eie import EIEConfig, EIEModel
 from accelsim.hw.registry import build_model, load_arch
 from accelsim.workload.graph import LayerGraph
-from accelsim.workload.layers import Conv2d, Input, Linear, LSTMCell, Pool2d
+from accelsim.workload.layers import Conv2d, Input, Linear, LSTMCell, MatMul, Pool2d
 
 RECIPE = {
     "name": "eie-test",
@@ -220,3 +220,13 @@ def test_activations_beyond_the_act_sram_spill_to_dram():
     assert r.dram_read_bytes == (2048 - 1088) * 2 and r.dram_write_bytes == 0
     with pytest.raises(SimulationError, match="tiling is off"):
         build_model(load_arch("eie", {"n_pe": 1, "tiling": False})).simulate(cl)
+
+
+def test_layers_without_one_stored_matrix_are_refused():
+    model = EIEModel(load_arch("eie"))
+    mm = MatMul(name="qk", input_shapes=((4, 8, 16), (4, 16, 8)))
+    with pytest.raises(SimulationError, match="no weight matrix"):
+        model.simulate(CompressedLayer(layer=mm))
+    dw = compressed(Conv2d(name="dw", input_shapes=((8, 6, 6),), out_channels=8, kernel=3, groups=8))["dw"]
+    with pytest.raises(SimulationError, match="grouped convolution"):
+        model.simulate(dw)
