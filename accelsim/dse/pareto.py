@@ -7,7 +7,8 @@
 - :func:`top_k`: the ``k`` best rows by one objective.
 - :func:`sensitivity`: for each objective and each axis, the *main effect*: group the rows by
   the axis value, take the mean objective per group, and report
-  ``(max group mean - min group mean) / |mean of the objective|``; the axis with the largest
+  ``(max group mean - min group mean) / |mean of the objective|`` (rows where the axis is empty,
+  e.g. points of another hardware family in a union, are left out); the axis with the largest
   effect moves that objective most. For objectives spanning orders of magnitude use
   ``log=True`` (effects computed on log10 values, in decades).
 """
@@ -116,7 +117,8 @@ def sensitivity(df, objectives: Sequence[str] | Mapping[str, str], axes: Sequenc
         ref = abs(values.mean()) if not log else 1.0
         for axis in axes:
             keys = sub[axis].map(lambda v: repr(v) if isinstance(v, (list, dict)) else v)
-            means = values.groupby(keys, dropna=False).mean().dropna()
+            # rows where the axis does not apply (another family in a union) are left out
+            means = values.groupby(keys, dropna=True).mean().dropna()
             if len(means) < 2 or not ref:
                 effect = 0.0
             else:
