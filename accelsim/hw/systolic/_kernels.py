@@ -118,62 +118,66 @@ def prefetch_sequence(df, operand, R, C, npx, win, nfilt, pix_base, pix_r, pix_c
             diag = False
         else:
             M, N = row_fold * nfilt, R
+    # the stacked matrix is `folds` blocks of Tm rows: row = f * Tm + t
+    if df == 0:
+        Tm = T
+    elif df == 1:
+        Tm = T if operand == 0 else win
+    else:
+        Tm = win if operand == 0 else nfilt
     out = np.empty(M * N, np.int64)
     idx = 0
     if diag:
         for d in range(M + N):
             max_row = min(d, M - 1)
             min_row = max(0, d - N + 1)
+            f = max_row // Tm
+            t = max_row - f * Tm
             for row in range(max_row, min_row - 1, -1):
-                out[idx] = _prefetch_elem(df, operand, row, d - row, R, C, npx, win, nfilt, T,
+                out[idx] = _prefetch_elem(df, operand, f, t, d - row, R, C, npx, win, nfilt,
                                           pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
                 idx += 1
+                t -= 1
+                if t < 0:
+                    t = Tm - 1
+                    f -= 1
     else:
         for row in range(M):
+            f = row // Tm
+            t = row - f * Tm
             for col in range(N):
-                out[idx] = _prefetch_elem(df, operand, row, col, R, C, npx, win, nfilt, T,
+                out[idx] = _prefetch_elem(df, operand, f, t, col, R, C, npx, win, nfilt,
                                           pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
                 idx += 1
     return out
 
 
 @njit(cache=True, inline="always")
-def _prefetch_elem(df, operand, row, col, R, C, npx, win, nfilt, T, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W):
+def _prefetch_elem(df, operand, f, t, col, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W):
+    """Entry ``(f * Tm + t, col)`` of the stacked prefetch matrix (f = fold, t = row in the fold)."""
     if df == 0:
         if operand == 0:
-            fr = row // T
-            t = row - fr * T
-            p = fr * R + col
+            p = f * R + col
             if p < npx:
                 return _ifm(p, t, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
             return -1
-        fc = row // T
-        t = row - fc * T
-        k = fc * C + col
+        k = f * C + col
         return k * win + t if k < nfilt else -1
     if df == 1:
         if operand == 0:
-            fr = row // T
-            t = row - fr * T
-            j = fr * R + col
+            j = f * R + col
             if j < win:
                 return _ifm(t, j, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
             return -1
-        fc = row // win
-        j = row - fc * win
-        k = fc * C + col
-        return k * win + j if k < nfilt else -1
+        k = f * C + col
+        return k * win + t if k < nfilt else -1
     if operand == 0:
-        fc = row // win
-        j = row - fc * win
-        p = fc * C + col
+        p = f * C + col
         if p < npx:
-            return _ifm(p, j, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
+            return _ifm(p, t, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
         return -1
-    fr = row // nfilt
-    k = row - fr * nfilt
-    j = fr * R + col
-    return k * win + j if j < win else -1
+    j = f * R + col
+    return t * win + j if j < win else -1
 
 
 @njit(cache=True)
@@ -211,13 +215,17 @@ def hashed_sets(seq, space, eps):
 
 
 @njit(cache=True, inline="always")
+def _in_window(x, s, e):
+    if s < e:
+        return s <= x and x < e
+    return x >= s or x < e
+
+
+@njit(cache=True, inline="always")
 def _hit(a, indptr, ids, s, e):
+    """Is index ``a`` in one of the sets ``[s, e)`` (modulo the number of sets)?"""
     for q in range(indptr[a], indptr[a + 1]):
-        x = ids[q]
-        if s < e:
-            if s <= x and x < e:
-                return True
-        elif x >= s or x < e:
+        if _in_window(ids[q], s, e):
             return True
     return False
 
@@ -247,6 +255,7 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
     row_fold = (Sr + R - 1) // R
     col_fold = (Sc + C - 1) // C
     res = np.zeros(N_RESULTS, np.int64)
+    buf = np.empty(max(R, C) + 1, np.int64)
 
     # ---------------- read buffers -------------------------------------------------------------
     # index 0 = ifmap, 1 = filter
@@ -379,39 +388,14 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                 for o in range(2):
                     offset = 1
                     any_valid = False
-                    # column range of possibly valid entries of this demand row
-                    lo = 0
-                    hi = -1
-                    mode = 0  # 0: skewed stream, 1: flipped stationary block
-                    if df == 0:
-                        used = rows_used if o == 0 else cols_used
-                        lo = max(0, r - T + 1)
-                        hi = min(used - 1, r)
-                    elif (df == 1 and o == 0) or (df == 2 and o == 1):
-                        lo = max(0, r - R - T + 1)
-                        hi = min(rows_used - 1, r - R)
-                    else:
-                        mode = 1
-                        if r < R and R - 1 - r < rows_used:
-                            lo = 0
-                            hi = cols_used - 1
-                    for c in range(lo, hi + 1):
-                        if mode == 0:
-                            if df == 0:
-                                if o == 0:
-                                    a = _ifm(fr * R + c, r - c, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
-                                else:
-                                    a = (fc * C + c) * win + (r - c)
-                            elif df == 1:
-                                a = _ifm(r - R - c, fr * R + c, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
-                            else:
-                                a = (r - R - c) * win + fr * R + c
-                        else:
-                            rr = R - 1 - r
-                            if df == 1:
-                                a = (fc * C + c) * win + fr * R + rr
-                            else:
-                                a = _ifm(fc * C + c, fr * R + rr, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
+                    # column range of possibly valid entries of this demand row, then its addresses
+                    lo, hi, mode = _row_range(df, o, r, R, T, rows_used, cols_used)
+                    nb = 0
+                    if hi >= lo:
+                        nb = _fill_row(df, o, r, lo, hi, mode, fr, fc, R, C, win, pix_base, pix_r, pix_c, win_off,
+                                       win_r, win_c, H, W, buf)
+                    for q in range(nb):
+                        a = buf[q]
                         if a < 0:
                             continue
                         any_valid = True
