@@ -123,11 +123,24 @@ def test_bad_cfg_files(tmp_path, run_cli, kw, needle):
     assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err
 
 
-def test_cfg_missing_section(tmp_path):
-    p = tmp_path / "old.cfg"
-    p.write_text(CFG.format(rows=8, kb=8, df="os", mode="CALC").split("[layout]")[0] + "[run_presets]\nInterfaceBandwidth: CALC\nUseRamulatorTrace: False\n")
-    with pytest.raises(ConfigError, match=r"missing section \[layout\]"):
+def test_cfg_missing_section_and_key(tmp_path):
+    p = tmp_path / "nolayer.cfg"
+    p.write_text(CFG.format(rows=8, kb=8, df="os", mode="CALC").replace("Dataflow : os\n", ""))
+    with pytest.raises(ConfigError, match=r"\[architecture_presets\] is missing the key 'Dataflow'"):
         load_arch(p)
+    p.write_text("[general]\nrun_name = x\n")
+    with pytest.raises(ConfigError, match=r"missing section \[run_presets\]"):
+        load_arch(p)
+
+
+def test_scalesim2_cfg_reads_with_v2_meaning(tmp_path):
+    """SCALE-Sim's own example configs (v2 format: no [layout]) load; Bandwidth feeds all interfaces."""
+    text = CFG.format(rows=12, kb=36, df="ws", mode="USER").split("[layout]")[0] + "[run_presets]\nInterfaceBandwidth: USER\n"
+    p = tmp_path / "eyeriss.cfg"
+    p.write_text(text.replace("Bandwidth : 10", "Bandwidth : 7"))
+    cfg = load_arch(p)
+    assert (cfg.dram.ifmap_bw, cfg.dram.filter_bw, cfg.dram.ofmap_bw) == (7, 7, 7)
+    assert not cfg.sparsity.support and "SCALE-Sim 2 format" in cfg.description
 
 
 def test_cfg_missing_file_and_garbage(tmp_path):

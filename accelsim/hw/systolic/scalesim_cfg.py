@@ -1,7 +1,9 @@
 """Read a SCALE-Sim 3.0.0 ``.cfg`` into a systolic config dict (registered for the ``.cfg`` suffix).
 
 Keys are read as SCALE-Sim's ``scale_config.read_conf_file`` reads them (configparser: option
-names case-insensitive, section names not). Every missing section or key and every value that is
+names case-insensitive, section names not). SCALE-Sim 2 files (no ``[layout]`` / ``[sparsity]``
+sections, which 3.0.0 would refuse) are read with their v2 meaning: the first ``Bandwidth`` value
+feeds all three DRAM interfaces. Every other missing section or key and every value that is
 not an integer where SCALE-Sim calls ``int()`` raises one :class:`~accelsim.errors.ConfigError`
 naming the file, section and key. Range and choice checks (zero array dimensions, unknown
 dataflow - which SCALE-Sim itself only warns about and then runs as ``os`` -, a bandwidth mode
@@ -37,22 +39,26 @@ def read_scalesim_cfg(path: str | Path) -> dict:
         first = str(exc).splitlines()[0]
         raise ConfigError(f"{path}: malformed SCALE-Sim .cfg: {first}") from None
 
-    def get(section: str, key: str) -> str:
+    def get(section: str, key: str, default: str | None = None) -> str:
         if not parser.has_section(section):
-            raise ConfigError(f"{path}: missing section [{section}] (SCALE-Sim 3.0.0 requires it)")
+            if default is not None:
+                return default
+            raise ConfigError(f"{path}: missing section [{section}]")
         if not parser.has_option(section, key):
+            if default is not None:
+                return default
             raise ConfigError(f"{path}: [{section}] is missing the key '{key}'")
         return parser.get(section, key).strip()
 
-    def integer(section: str, key: str) -> int:
-        raw = get(section, key)
+    def integer(section: str, key: str, default: str | None = None) -> int:
+        raw = get(section, key, default)
         try:
             return int(raw)
         except ValueError:
             raise ConfigError(f"{path}: [{section}] {key} must be an integer; got {raw!r}") from None
 
-    def boolean(section: str, key: str) -> bool:
-        raw = get(section, key)
+    def boolean(section: str, key: str, default: str | None = None) -> bool:
+        raw = get(section, key, default)
         low = raw.lower()
         if low in ("1", "yes", "true", "on"):
             return True
@@ -62,7 +68,17 @@ def read_scalesim_cfg(path: str | Path) -> dict:
 
     ap = "architecture_presets"
     mode = get("run_presets", "InterfaceBandwidth")
-    ramulator = get("run_presets", "UseRamulatorTrace") == "True"
+    ramulator = get("run_presets", "UseRamulatorTrace", "False") == "True"
+    # SCALE-Sim 2 files have no [layout] / [sparsity] sections and no request-buffer keys; there the
+    # single Bandwidth value fed all three DRAM interfaces. Read them with those v2 meanings.
+    v2 = not parser.has_section("layout")
+    bw_default = None
+    if v2:
+        raw_bw = get(ap, "Bandwidth", "10")
+        try:
+            bw_default = str([int(x.strip()) for x in raw_bw.split(",")][0])
+        except ValueError:
+            raise ConfigError(f"{path}: [{ap}] Bandwidth must be a comma list of integers; got {raw_bw!r}") from None
     data: dict = {
         "name": path.stem,
         "family": "systolic",
@@ -77,20 +93,25 @@ def read_scalesim_cfg(path: str | Path) -> dict:
         },
         "dram": {
             "bandwidth_mode": mode,
-            "read_request_buffer": integer(ap, "ReadRequestBuffer"),
-            "write_request_buffer": integer(ap, "WriteRequestBuffer"),
+            "read_request_buffer": integer(ap, "ReadRequestBuffer", "32"),
+            "write_request_buffer": integer(ap, "WriteRequestBuffer", "32"),
             "use_ramulator_trace": ramulator,
         },
     }
     lay = "layout"
+    dflt = "False" if v2 else None
     data["layout"] = {
-        "ifmap_custom_layout": boolean(lay, "IfmapCustomLayout"),
-        "filter_custom_layout": boolean(lay, "FilterCustomLayout"),
-        "ifmap_bank_num": integer(lay, "IfmapSRAMBankNum"), "ifmap_bank_port": integer(lay, "IfmapSRAMBankPort"),
-        "filter_bank_num": integer(lay, "FilterSRAMBankNum"), "filter_bank_port": integer(lay, "FilterSRAMBankPort"),
+        "ifmap_custom_layout": boolean(lay, "IfmapCustomLayout", dflt),
+        "filter_custom_layout": boolean(lay, "FilterCustomLayout", dflt),
+        "ifmap_bank_num": integer(lay, "IfmapSRAMBankNum", "1" if v2 else None),
+        "ifmap_bank_port": integer(lay, "IfmapSRAMBankPort", "2" if v2 else None),
+        "filter_bank_num": integer(lay, "FilterSRAMBankNum", "1" if v2 else None),
+        "filter_bank_port": integer(lay, "FilterSRAMBankPort", "2" if v2 else None),
     }
-    data["dram"]["ifmap_bw"] = integer(lay, "IfmapSRAMBankBandwidth")
-    data["dram"]["filter_bw"] = integer(lay, "FilterSRAMBankBandwidth")
+    data["dram"]["ifmap_bw"] = integer(lay, "IfmapSRAMBankBandwidth", bw_default)
+    data["dram"]["filter_bw"] = integer(lay, "FilterSRAMBankBandwidth", bw_default)
+    if v2:
+        data["description"] += " (SCALE-Sim 2 format: no [layout] section; Bandwidth feeds all three interfaces)"
     if mode == "USER":
         raw = get(ap, "Bandwidth")
         try:
@@ -98,7 +119,7 @@ def read_scalesim_cfg(path: str | Path) -> dict:
         except ValueError:
             raise ConfigError(f"{path}: [{ap}] Bandwidth must be a comma list of integers; got {raw!r}") from None
     sp = "sparsity"
-    support = get(sp, "SparsitySupport").lower() == "true"
+    support = get(sp, "SparsitySupport", "false").lower() == "true"
     sparsity: dict = {"support": support}
     if support:
         sparsity["representation"] = get(sp, "SparseRep")
