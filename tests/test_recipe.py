@@ -259,3 +259,11 @@ def test_top_level_api():
     cg = accelsim.compress(mlp(), accelsim.load_recipe("magnitude-4"))
     assert math.isclose(cg.stats["shrinkbench_ratio"], 4, rel_tol=0.01)
     assert accelsim.compress.tensors.CSR is CSR  # still the package
+
+
+def test_auto_index_width_on_an_unpruned_layer():
+    cg = compress(mlp(), {"name": "r", "pipeline": [{"share": {"bits": 4}},
+                                                  {"encode": {"format": "csr", "index_bits": "auto"}}, {"huffman": {}}]})
+    cl = cg["fc1"]
+    assert cl.stats["index_bits"] == 1 and cl.stats["padding_zeros"] == 0  # no gaps: the narrowest width
+    assert np.allclose(cl.weight.to_dense(), cl.weight_matrix)

@@ -603,13 +603,14 @@ def _huffman_cost(counts: np.ndarray) -> int:
 
 def _best_index_bits(st: _State, fmt: str, value_bits: int) -> int:
     """Relative-index width (1..16) with the fewest stored bits (after Huffman when it follows)."""
-    gaps = _gaps(st.mask, fmt)
+    mask = st.mask if st.mask is not None else np.ones(st.values.shape, bool)
+    gaps = _gaps(mask, fmt)
     if gaps.size == 0:
         return 1
     huff = st.huffman or []
     pay_counts = None
     if "payload" in huff:
-        sym = st.codes[st.mask] if st.codes is not None else np.unique(st.values[st.mask], return_inverse=True)[1]
+        sym = st.codes[mask] if st.codes is not None else np.unique(st.values[mask], return_inverse=True)[1]
         pay_counts = np.bincount(np.asarray(sym, np.int64).ravel())
     best, best_bits = 1, None
     top = int(min(16, max(1, math.ceil(math.log2(int(gaps.max()) + 2)))))
