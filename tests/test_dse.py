@@ -368,3 +368,30 @@ def test_resume_drops_layer_rows_of_unfinished_points(tmp_path):
     pd.testing.assert_frame_equal(df.attrs["layers"], ref.attrs["layers"])
     for name in ("results.csv", "layers.csv"):
         assert filecmp.cmp(tmp_path / "ref" / name, cut / name, shallow=False), name
+
+
+def test_progress_bar_with_eta_on_a_terminal(tmp_path):
+    pty = pytest.importorskip("pty")
+    import fcntl
+    import struct
+    import termios
+
+    spec = _toy_spec(tmp_path, n=12)
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "accelsim", "sweep", str(spec), "--out", str(tmp_path / "o")],
+                            env=_cli_env(0.01), stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait() == 0
+    text = b"".join(chunks).decode(errors="replace")
+    assert "sweep: 100%" in text and "12/12" in text and "pt/s" in text and "<" in text  # elapsed<remaining (ETA)
