@@ -267,3 +267,13 @@ def test_auto_index_width_on_an_unpruned_layer():
     cl = cg["fc1"]
     assert cl.stats["index_bits"] == 1 and cl.stats["padding_zeros"] == 0  # no gaps: the narrowest width
     assert np.allclose(cl.weight.to_dense(), cl.weight_matrix)
+
+
+def test_activation_bits_reach_weightless_matmuls():
+    g = graph_from_dict({"name": "attn", "inputs": {"q": [4, 8, 16], "k": [4, 16, 8]}, "layers": [
+        {"name": "qk", "op": "matmul", "inputs": ["q", "k"]},
+        {"name": "proj", "op": "linear", "out_features": 8}]})
+    cg = compress(g, "int8")
+    assert cg["qk"].activation_bits == 8 and cg["qk"].weight_bits is None and cg["proj"].weight_bits == 8
+    cg = compress(g, {"name": "r", "pipeline": [{"quantize": {"bits": 8}}]})
+    assert cg["qk"].activation_bits is None

@@ -809,6 +809,11 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0) -> CompressedGraph:
                 cl = CompressedLayer(layer=layer, weight=Dense(m, BASE_BITS), weight_matrix=m,
                                      activation_density=cl.activation_density, activation_sample=cl.activation_sample,
                                      transforms=tuple(graph_notes.get(name, [])), stats=stats)
+            elif not layer.has_weights and layer.gemm(1) is not None:
+                bits = _activation_bits(recipe, name)
+                if bits is not None:  # activation x activation products (attention) run at the same precision
+                    cl = CompressedLayer(layer=layer, activation_bits=bits, activation_density=cl.activation_density,
+                                         activation_sample=cl.activation_sample, transforms=(f"activations:int{bits}",))
             layers[name] = cl
             continue
         st = states[name]
@@ -840,6 +845,22 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0) -> CompressedGraph:
     cg = CompressedGraph(g, layers, recipe=recipe.to_dict())
     cg.stats = summarize(cg, dense_params, dense_macs, original.name)
     return cg
+
+
+def _activation_bits(recipe: Recipe, name: str) -> int | None:
+    """Activation bits of the recipe's ``activations`` step for a layer without weights (e.g. an
+    attention matmul) selected by ``layers`` / ``skip`` and overrides; None when not applied."""
+    step = next((s for s in recipe.pipeline if s.op == "activations"), None)
+    if step is None or not any(_matches(name, p) for p in recipe.layers) or any(_matches(name, p) for p in recipe.skip):
+        return None
+    bits = step.params["bits"]
+    for pattern, body in recipe.overrides:
+        if _matches(name, pattern):
+            if body.get("skip"):
+                return None
+            if "activations" in body:
+                bits = None if body["activations"] is None else body["activations"].get("bits", bits)
+    return bits
 
 
 def _unwrap(t: CompressedTensor) -> CompressedTensor:
