@@ -78,8 +78,9 @@ TRACE_DIR = V.REF_DIR / "traces"
 
 
 @pytest.mark.parametrize("case", ["trace_os_user", "trace_ws_calc", "trace_is_user"])
-def test_sram_traces_match_scalesim(tmp_path, case):
-    """SCALE-Sim's per-cycle SRAM traces (traces on) reproduced line for line, written in chunks."""
+def test_traces_match_scalesim(tmp_path, case):
+    """SCALE-Sim's per-cycle SRAM traces and its DRAM traces (OFMAP always, IFMAP / filter in USER
+    mode) reproduced line for line - the DRAM ones byte for byte - while written in chunks."""
     import numpy as np
 
     from accelsim.hw.registry import load_arch
@@ -94,3 +95,6 @@ def test_sram_traces_match_scalesim(tmp_path, case):
             got = np.loadtxt(out / name, delimiter=",", dtype=np.int64, ndmin=2)
             ref = np.loadtxt(TRACE_DIR / case / f"layer{i}" / name, delimiter=",", dtype=np.int64, ndmin=2)
             assert got.shape == ref.shape and np.array_equal(got, ref), (case, i, name)
+        dram = ["OFMAP_DRAM_TRACE.csv"] + (["IFMAP_DRAM_TRACE.csv", "FILTER_DRAM_TRACE.csv"] if "user" in case else [])
+        for name in dram:
+            assert (out / name).read_text() == (TRACE_DIR / case / f"layer{i}" / name).read_text(), (case, i, name)

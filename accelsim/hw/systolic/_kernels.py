@@ -236,8 +236,8 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                    fi_indptr, fi_ids, fi_nvalid, fi_seqlen, if_space, fi_space, skip_repeats, row_cycles):
     """Walk every demand row of one layer through SCALE-Sim's memory system.
 
-    ``row_cycles``: a ``(3, n_rows)`` int64 array receiving each demand row's service cycle for the
-    ifmap, filter and ofmap buffers (for traces), or a ``(3, 0)`` array to skip that.
+    ``row_cycles``: a ``(4, n_rows)`` int64 array receiving each demand row's service cycle for the
+    ifmap, filter and ofmap buffers and its issue cycle (for traces), or a ``(4, 0)`` array.
     ``sizes`` = (ifmap, filter, ofmap) SRAM words; ``bws`` = (ifmap, filter, ofmap) DRAM words per
     cycle (USER mode; CALC mode uses 10, 10 and C as SCALE-Sim does). In USER mode the hashed sets
     of both read buffers come from :func:`hashed_sets` over :func:`prefetch_sequence`; in CALC mode
@@ -520,6 +520,7 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                 out_o = cycle + ooff
                 if row_cycles.shape[1] > 0:
                     row_cycles[2, row] = out_o
+                    row_cycles[3, row] = cycle
                 if n_valid > 0:
                     if o_first == -(1 << 62):
                         o_first = out_o
@@ -1417,3 +1418,148 @@ def trace_chunk(df, which, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, 
                             out[i, c] = offset + t * nfilt + fc * C + c
                         else:
                             out[i, c] = offset + (fc * C + c) * nfilt + t
+
+
+@njit(cache=True)
+def ofmap_dram_log(df, R, C, npx, win, nfilt, row_cycle, o_tot, o_bw):
+    """Replay the OFMAP write buffer on given demand-row issue cycles and log its DRAM drains.
+
+    Returns ``(line_sizes, drains)``: the valid words of every line written to the buffer in
+    order, and one ``(start cycle, first line, end line)`` row per drain (SCALE-Sim
+    write_buffer.empty_drain_buf), including the final drain after the last row.
+    """
+    Sr, Sc, T, L, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)
+    o_act = (o_tot + 1) // 2
+    o_drain = o_tot - o_act
+    n_out = Sr * Sc if df == 0 else T * Sc * row_fold
+    lines = np.zeros(n_out + 2, np.int64)
+    drains = np.zeros((n_out + 2, 3), np.int64)
+    n_dr = 0
+    n_lines = 0
+    line_idx = 0
+    free = o_tot
+    drain_line = 0
+    drain_end = 0
+    row = 0
+    last_out = 0
+    m = (o_drain + o_bw - 1) // o_bw
+    for fc in range(col_fold):
+        for fr in range(row_fold):
+            rows_used = min(R, Sr - fr * R)
+            cols_used = min(C, Sc - fc * C)
+            for r in range(L):
+                cycle = row_cycle[row]
+                if df == 0:
+                    lo = max(0, r - (T + R - 2))
+                    hi = min(cols_used - 1, r - (T - 1 + R - rows_used))
+                else:
+                    lo = max(0, r - 2 * R + 1 - T + 1)
+                    hi = min(cols_used - 1, r - 2 * R + 1)
+                n = hi - lo + 1 if hi >= lo else 0
+                current = cycle
+                for _ in range(n):
+                    line_idx += 1
+                    free -= 1
+                    if line_idx == o_bw:
+                        lines[n_lines] = o_bw
+                        n_lines += 1
+                        line_idx = 0
+                    if current < drain_end:
+                        if free <= 0:
+                            current = drain_end
+                    elif free < o_act:
+                        if line_idx != 0:
+                            lines[n_lines] = line_idx
+                            n_lines += 1
+                            line_idx = 0
+                        end_line = min(drain_line + m, n_lines)
+                        num = end_line - drain_line
+                        if num > 0:
+                            free += num * o_bw - (o_bw - lines[end_line - 1])
+                            drains[n_dr, 0] = current
+                            drains[n_dr, 1] = drain_line
+                            drains[n_dr, 2] = end_line
+                            n_dr += 1
+                            drain_line = end_line
+                            drain_end = current + num - 1
+                        else:
+                            drain_end = current
+                last_out = current
+                row += 1
+    if line_idx != 0:
+        lines[n_lines] = line_idx
+        n_lines += 1
+    cyc = last_out
+    while drain_line < n_lines:
+        end_line = min(drain_line + m, n_lines)
+        drains[n_dr, 0] = cyc
+        drains[n_dr, 1] = drain_line
+        drains[n_dr, 2] = end_line
+        n_dr += 1
+        cyc += end_line - drain_line
+        drain_line = end_line
+    return lines[:n_lines], drains[:n_dr]
+
+
+@njit(cache=True)
+def user_read_dram_trace(fetch, bw, active, pre, n_prefetch, ev_from, ev_to, out_cycles, out_rows):
+    """Rows of a USER-mode read buffer's DRAM trace (SCALE-Sim read_buffer), events ``ev_from..ev_to``.
+
+    ``fetch`` is the prefetch order (with address offsets, -1 padding) padded to whole rows of
+    ``bw``. Event 0 is the initial fill, event k >= 1 the k-th new_prefetch. SCALE-Sim edits the
+    fetch matrix in place when it masks words of a request (a view of it), which later requests
+    of the same rows see; that is replayed. Returns the number of rows written.
+    """
+    rows = fetch.shape[0] // bw
+    n0 = min((active + bw - 1) // bw, rows)
+    n_req = (pre + bw - 1) // bw
+    k = 0
+    next_col = 0
+    nxt = 0
+    if n0 * bw > active:
+        valid = active % bw
+        next_col = valid
+        for c in range(valid, bw):
+            fetch[(n0 - 1) * bw + c] = -1
+        nxt = n0 % rows
+    else:
+        nxt = (n0 + 1) % rows
+    if ev_from == 0:
+        for i in range(n0):
+            out_cycles[k] = i - n0
+            for c in range(bw):
+                out_rows[k, c] = fetch[i * bw + c]
+            k += 1
+    last = -1
+    for e in range(1, ev_to):
+        start = nxt
+        end = start + n_req
+        emit = e >= ev_from
+        # rows of this request, as SCALE-Sim slices them (a view unless it wraps around)
+        wrap = end > rows
+        nr = n_req
+        if wrap:
+            nr = (rows - start) + min(end - rows, start)
+        for q in range(nr):
+            src = start + q if start + q < rows else start + q - rows
+            for c in range(bw):
+                v = fetch[src * bw + c]
+                if q == 0 and c < next_col:
+                    v = -1
+                    if not wrap:
+                        fetch[src * bw + c] = -1
+                if q == nr - 1 and n_req * bw > active and c >= active % bw:
+                    v = -1
+                    if not wrap:
+                        fetch[src * bw + c] = -1
+                if emit:
+                    out_rows[k, c] = v
+            if emit:
+                out_cycles[k] = last + q + 2
+                k += 1
+        last = last + n_req + 1
+        if n_req * bw > active:
+            nxt = n_req % rows
+        else:
+            nxt = (n_req + 1) % rows
+    return k

@@ -5,7 +5,9 @@ and ``OFMAP_SRAM_TRACE.csv`` for the first unit of a layer (docs/models/systolic
 per demand row, ``cycle,addr,addr,...`` with SCALE-Sim's address offsets and ``-1`` for "no
 request", the cycle being the row's service cycle in SCALE-Sim's memory model (stalls included).
 Rows are produced ``chunk_rows`` at a time, so memory stays bounded by one chunk (plus, in USER
-mode, three cycle numbers per demand row). DRAM traces are not written.
+mode, four cycle numbers per demand row). DRAM traces: ``OFMAP_DRAM_TRACE.csv`` in both modes and,
+in USER mode, ``IFMAP_DRAM_TRACE.csv`` / ``FILTER_DRAM_TRACE.csv`` (SCALE-Sim's float format); in
+CALC mode SCALE-Sim lists read prefetches in Python-set order, which is not reproduced.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from accelsim.hw.systolic import _kernels as K
 from accelsim.hw.systolic.model import DF_CODE, closed_form, ifmap_distinct, layer_units, memory_params
 
 
-def _row_cycles(config, geom, tabs) -> np.ndarray:
-    """(3, n_rows) service cycles of each demand row for the ifmap, filter and ofmap buffers."""
+def _row_cycles(config, geom, tabs):
+    """(4, n_rows) service cycles of each demand row (ifmap, filter, ofmap) and its issue cycle,
+    plus, in USER mode, the walk's result vector (else None)."""
     d = DF_CODE[config.dataflow]
     R, C = config.rows, config.cols
     sizes, bws, user = memory_params(config)
@@ -33,17 +36,17 @@ def _row_cycles(config, geom, tabs) -> np.ndarray:
             seq = K.prefetch_sequence(d, operand, R, C, geom.npx, geom.win, geom.K, *tabs, geom.H, geom.W)
             indptr, ids, nvalid = K.hashed_sets(seq, space, -(-sizes[operand] // 100))
             args += [indptr, ids, nvalid, len(seq)]
-        cyc = np.zeros((3, n_rows), np.int64)
-        K.simulate_layer(d, R, C, geom.npx, geom.win, geom.K, geom.H, geom.W, *tabs, True, np.asarray(sizes, np.int64),
-                         np.asarray(bws, np.int64), *args, if_space, fi_space, True, cyc)
-        return cyc
+        cyc = np.zeros((4, n_rows), np.int64)
+        res = K.simulate_layer(d, R, C, geom.npx, geom.win, geom.K, geom.H, geom.W, *tabs, True,
+                               np.asarray(sizes, np.int64), np.asarray(bws, np.int64), *args, if_space, fi_space, True, cyc)
+        return cyc, res
     _, ch_rows, ch_cum = K.ofmap_pass(d, R, C, geom.npx, geom.win, geom.K, sizes[2], C)
     rows = np.arange(n_rows, dtype=np.int64)
     k = np.searchsorted(ch_rows, rows, side="right") - 1
     before = ch_cum[k]
     after = np.append(before[1:], ch_cum[-1])
     cycle = rows + before
-    return np.vstack([cycle + 1, cycle + 1, cycle + (after - before)])
+    return np.vstack([cycle + 1, cycle + 1, cycle + (after - before), cycle]), None
 
 
 def write_traces(config, layer, out_dir, batch: int = 1, chunk_rows: int = 65536) -> dict[str, Path]:
@@ -66,7 +69,7 @@ def write_traces(config, layer, out_dir, batch: int = 1, chunk_rows: int = 65536
     R, C = config.rows, config.cols
     tabs = K.conv_geometry(geom.batch, geom.H, geom.W, geom.C, geom.FH, geom.FW, geom.sh, geom.sw, geom.dh, geom.dw,
                            geom.Eh, geom.Ew)
-    cycles = _row_cycles(config, geom, tabs)
+    cycles, res = _row_cycles(config, geom, tabs)
     n_rows = cycles.shape[1]
     widths = (R, C, C) if config.dataflow != "is" else (C, R, C)
     offsets = (config.sram.ifmap_offset, config.sram.filter_offset, config.sram.ofmap_offset)
@@ -81,4 +84,62 @@ def write_traces(config, layer, out_dir, batch: int = 1, chunk_rows: int = 65536
                 K.trace_chunk(d, which, R, C, geom.npx, geom.win, geom.K, geom.H, geom.W, *tabs, offsets[which], row0, block)
                 np.savetxt(fh, np.column_stack((cycles[which, row0:row0 + n], block)), fmt="%i", delimiter=",")
         paths[names[which]] = path
+    paths.update(_dram_traces(config, geom, tabs, cycles, res, out_dir, chunk_rows))
+    return paths
+
+
+def _save_float(fh, cycles, rows) -> None:
+    """SCALE-Sim writes DRAM traces from float arrays with '%s': '-128.0,0.0,1.0,...'."""
+    np.savetxt(fh, np.column_stack((cycles, rows)).astype(np.float64), fmt="%.1f", delimiter=",")
+
+
+def _dram_traces(config, geom, tabs, cycles, res, out_dir: Path, chunk_rows: int) -> dict[str, Path]:
+    d = DF_CODE[config.dataflow]
+    R, C = config.rows, config.cols
+    sizes, bws, user = memory_params(config)
+    paths = {}
+    # OFMAP: every drain of the write buffer, in both bandwidth modes
+    o_bw = bws[2] if user else C
+    lines, drains = K.ofmap_dram_log(d, R, C, geom.npx, geom.win, geom.K, cycles[3], sizes[2], o_bw)
+    stream = []
+    for row0 in range(0, cycles.shape[1], chunk_rows):
+        n = min(chunk_rows, cycles.shape[1] - row0)
+        block = np.empty((n, C), np.int64)
+        K.trace_chunk(d, 2, R, C, geom.npx, geom.win, geom.K, geom.H, geom.W, *tabs, config.sram.ofmap_offset, row0, block)
+        stream.append(block[block >= 0])
+    stream = np.concatenate(stream) if stream else np.zeros(0, np.int64)
+    starts = np.concatenate(([0], np.cumsum(lines)))
+    path = out_dir / "OFMAP_DRAM_TRACE.csv"
+    with open(path, "w") as fh:
+        for start, l0, l1 in drains:
+            rows = np.full((l1 - l0, o_bw), -1, np.int64)
+            for i, line in enumerate(range(l0, l1)):
+                words = stream[starts[line]:starts[line + 1]]
+                rows[i, :len(words)] = words
+            _save_float(fh, start + np.arange(l1 - l0), rows)
+    paths[path.name] = path
+    if not user:
+        return paths  # CALC-mode read traces list Python-set contents: not reproduced
+    offsets = (config.sram.ifmap_offset, config.sram.filter_offset)
+    for operand, name, acc in ((0, "IFMAP_DRAM_TRACE.csv", res[K.R_IF_DRAM]), (1, "FILTER_DRAM_TRACE.csv", res[K.R_FI_DRAM])):
+        seq = K.prefetch_sequence(d, operand, R, C, geom.npx, geom.win, geom.K, *tabs, geom.H, geom.W)
+        bw = bws[operand]
+        fetch = np.full(-(-len(seq) // bw) * bw, -1, np.int64)
+        fetch[:len(seq)] = np.where(seq >= 0, seq + offsets[operand], -1)
+        active = -(-sizes[operand] // 2)
+        pre = sizes[operand] - active
+        n0 = min(-(-active // bw), len(fetch) // bw)
+        n_req = -(-pre // bw)
+        n_events = 1 + (int(acc) - n0 * bw) // (n_req * bw)
+        path = out_dir / name
+        per = max(1, chunk_rows // max(n_req, 1))
+        with open(path, "w") as fh:
+            for e0 in range(0, n_events, per):
+                e1 = min(n_events, e0 + per)
+                cap = (n0 if e0 == 0 else 0) + (e1 - max(e0, 1)) * n_req
+                out_c = np.empty(cap, np.int64)
+                out_r = np.empty((cap, bw), np.int64)
+                k = K.user_read_dram_trace(fetch.copy(), bw, active, pre, n_events, e0, e1, out_c, out_r)
+                _save_float(fh, out_c[:k], out_r[:k])
+        paths[name] = path
     return paths

@@ -146,7 +146,7 @@ TRACE_CASES = [  # (case, dataflow, mode, kB, bw): SRAM traces of the first two 
 
 
 def run_traces():
-    """SCALE-Sim's per-cycle SRAM traces (traces on) for two small layers; DRAM traces dropped."""
+    """SCALE-Sim's per-cycle SRAM and DRAM traces (traces on) for two small layers."""
     from scalesim.scale_sim import scalesim
 
     topo = INPUTS / "trace_layers.csv"
@@ -163,7 +163,8 @@ def run_traces():
             for layer in (0, 1):
                 dest = HERE / "traces" / name / f"layer{layer}"
                 dest.mkdir(parents=True, exist_ok=True)
-                for tr in ("IFMAP_SRAM_TRACE.csv", "FILTER_SRAM_TRACE.csv", "OFMAP_SRAM_TRACE.csv"):
+                for tr in ("IFMAP_SRAM_TRACE.csv", "FILTER_SRAM_TRACE.csv", "OFMAP_SRAM_TRACE.csv",
+                           "IFMAP_DRAM_TRACE.csv", "FILTER_DRAM_TRACE.csv", "OFMAP_DRAM_TRACE.csv"):
                     shutil.copy(Path(tmp) / name / f"layer{layer}" / tr, dest / tr)
         print(f"{name}: traces written", flush=True)
 
