@@ -230,3 +230,11 @@ def test_layers_without_one_stored_matrix_are_refused():
     dw = compressed(Conv2d(name="dw", input_shapes=((8, 6, 6),), out_channels=8, kernel=3, groups=8))["dw"]
     with pytest.raises(SimulationError, match="grouped convolution"):
         model.simulate(dw)
+
+
+def test_column_fetch_cycles_delay_only_idle_pes(fc):
+    base = build_model(load_arch("eie")).simulate(fc)
+    slow = build_model(load_arch("eie", {"column_fetch_cycles": 2})).simulate(fc)
+    # the first column of every PE waits 2 more cycles; later ones hide the fetch unless the PE starves
+    assert base.cycles + 2 <= slow.cycles < base.cycles * 1.1
+    assert slow.extra["entries_processed"] == base.extra["entries_processed"]

@@ -87,6 +87,9 @@ class EIEConfig:
     pipeline_depth: int = param(4, ge=1, le=64, unit="stages", doc="arithmetic pipeline stages (fill/drain)")
     min_cycles_per_column: int = param(1, ge=0, le=16, unit="cycles",
                                        doc="cycles a PE spends on a broadcast column with no entries (pointer read)")
+    column_fetch_cycles: int = param(0, ge=0, le=16, unit="cycles",
+                                     doc="extra cycles (pointer read, first spmat line) before a column's first entry "
+                                         "reaches an idle PE's ALU; hidden behind the previous column when busy")
     act_regs: int = param(64, ge=1, le=65536, unit="entries", doc="entries per activation register file per PE")
     tiling: bool = param(True, doc="allow column tiles refilled from DRAM and activation batching via act SRAM")
     max_vectors: int = param(4, ge=1, le=1 << 20,

@@ -294,7 +294,8 @@ class EIEModel:
                     base = pe_base + csc.pe_ptr[:, c0]
                 end, st, sc = K.eie_mv(ptr, base, flat_index, flat_values, table, is_pad, nz, sub[nz].astype(np.float64),
                                        c1 - c0, P, local_rows, c.act_regs, c.queue_depth, c.min_cycles_per_column,
-                                       c.scan_positions_per_cycle, c.lnzd.broadcast_latency, c.lnzd.credit_latency,
+                                       c.scan_positions_per_cycle, c.lnzd.broadcast_latency + c.column_fetch_cycles,
+                                       c.lnzd.credit_latency,
                                        c.pipeline_depth, c.entries_per_line, flush, y)
                 cycles += int(end)
                 pe_stats += st
