@@ -428,3 +428,12 @@ def test_calc_mode_decoupled_path_matches_fold_walk():
                                                        coupled[K.R_OF_DRAM_START], coupled[K.R_OF_DRAM_STOP])
         stalled += st[1] > 0
     assert stalled > 5 and bulk_cases > 5
+
+
+def test_skip_with_wrong_weight_shape_is_one_line_error():
+    from accelsim.errors import SimulationError
+
+    layer = conv(c=8, k=8)
+    bad = CompressedLayer(layer=layer, weight_matrix=np.ones((8, 5)))
+    with pytest.raises(SimulationError, match=r"weight matrix has shape \[8, 5\], expected \[8, 72\]"):
+        build_model(load_arch("edge-32x32-skip")).simulate(bad, 1)

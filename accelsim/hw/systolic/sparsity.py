@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from accelsim.errors import SimulationError
 from accelsim.hw.systolic import _kernels as K
 from accelsim.workload.layers import Conv2d
 
@@ -13,6 +14,11 @@ DF_CODE = {"os": 0, "ws": 1, "is": 2}
 def unit_masks(layer, weight_matrix: np.ndarray, n_units: int) -> list[np.ndarray]:
     """Non-zero masks ``(filters, WIN)`` of each unit in SCALE-Sim's window order ``(kh, kw, c)``."""
     nz = np.asarray(weight_matrix) != 0
+    expected = layer.weight_matrix_shape
+    if nz.ndim != 2 or (expected is not None and nz.shape != tuple(expected)):
+        raise SimulationError(
+            f"layer '{layer.name}': weight matrix has shape {list(nz.shape)}, expected {list(expected or ())} "
+            "(rows = outputs, columns = reduction inputs)")
     rows = nz.shape[0] // n_units
     masks = []
     for g in range(n_units):
