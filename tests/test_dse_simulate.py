@@ -180,3 +180,24 @@ def test_cli_objective_typo_fails_before_running(tmp_path, run_cli):
     spec.write_text(f"base: {{arch: edge-32x32, workload: {WL}}}\ngrid: {{batch: [1]}}\n")
     code, _, err = run_cli("sweep", spec, "--out", tmp_path / "o", "--workers", "0")
     assert code == 2 and "--workers must be >= 1; got 0" in err
+
+
+def test_compressed_graph_is_cached_per_workload_recipe_seed(monkeypatch):
+    import accelsim.compress.recipe as rc
+    from accelsim.dse.evaluate import clear_caches
+
+    calls = []
+    real = rc.compress
+
+    def counting(graph, recipe, seed=0):
+        calls.append((graph.name, seed))
+        return real(graph, recipe, seed=seed)
+
+    monkeypatch.setattr(rc, "compress", counting)
+    clear_caches()
+    space = Space(base={"arch": "edge-32x32", "workload": WL, "recipe": "magnitude-4"},
+                  axes=[Grid({"arch.array.rows": [8, 16, 32], "arch.array.dataflow": ["os", "ws"], "seed": [0, 1]})])
+    df = accelsim.sweep(space, progress=False)
+    assert len(df) == 12 and (df["status"] == "ok").all()
+    assert sorted(calls) == [(WL, 0), (WL, 1)]  # once per seed, not once per point
+    clear_caches()
