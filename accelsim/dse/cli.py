@@ -80,7 +80,8 @@ def cmd_sweep(args) -> int:
         front = pareto_front(df, objectives)
         cols = [c for c in _axis_columns(df, spec) if c in front.columns] + list(objectives)
         sys.stdout.write(f"\nPareto front ({len(front)} of {len(df)} points):\n")
-        sys.stdout.write(format_table(front[cols].to_dict("records"), cols) + "\n")
+        shown = front[cols].astype(object).where(front[cols].notna(), "")  # axes of another family: blank
+        sys.stdout.write(format_table(shown.to_dict("records"), cols) + "\n")
     return 0
 
 
