@@ -193,6 +193,13 @@ def test_fold_walk_matches_numpy_twin():
                                g.H * g.W * g.C, g.win * g.K, True, np.zeros((3, 0), np.int64))
         ref = Rf.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws)
         assert np.array_equal(got, ref), (df, R, C, g, user, sizes, bws)
+        # filter prefetch orders hold each word once: the direct set table answers the same
+        fseq = K.prefetch_sequence(df, 1, R, C, g.npx, g.win, g.K, *tabs, g.H, g.W)
+        assert len(np.unique(fseq[fseq >= 0])) == g.win * g.K == np.count_nonzero(fseq >= 0)
+        ip, ids, nv = K.direct_sets(fseq, g.win * g.K, -(-int(sizes[1]) // 100))
+        direct = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, *args[:4], ip, ids, nv,
+                                  len(fseq), g.H * g.W * g.C, g.win * g.K, True, np.zeros((3, 0), np.int64))
+        assert np.array_equal(direct, ref)
 
 
 def test_pass_skipping_is_exact():

@@ -101,7 +101,7 @@ def hashed_sets(seq, space, eps):
             holders[a].append(sid)
     indptr = np.zeros(space + 1, np.int64)
     indptr[1:] = np.cumsum([len(h) for h in holders])
-    ids = np.asarray([s for h in holders for s in sorted(h)], np.int64)
+    ids = np.asarray([s for h in holders for s in sorted(h)], np.int32)
     return indptr, ids, int(sum(1 for x in seq if x >= 0))
 
 

@@ -34,7 +34,8 @@ def _row_cycles(config, geom, tabs):
         args = []
         for operand, space in ((0, if_space), (1, fi_space)):
             seq = K.prefetch_sequence(d, operand, R, C, geom.npx, geom.win, geom.K, *tabs, geom.H, geom.W)
-            indptr, ids, nvalid = K.hashed_sets(seq, space, -(-sizes[operand] // 100))
+            sets = K.direct_sets if operand == 1 else K.hashed_sets
+            indptr, ids, nvalid = sets(seq, space, -(-sizes[operand] // 100))
             args += [indptr, ids, nvalid, len(seq)]
         cyc = np.zeros((4, n_rows), np.int64)
         res = K.simulate_layer(d, R, C, geom.npx, geom.win, geom.K, geom.H, geom.W, *tabs, True,
