@@ -444,3 +444,24 @@ def test_skip_with_wrong_weight_shape_is_one_line_error():
     bad = CompressedLayer(layer=layer, weight_matrix=np.ones((8, 5)))
     with pytest.raises(SimulationError, match=r"weight matrix has shape \[8, 5\], expected \[8, 72\]"):
         build_model(load_arch("edge-32x32-skip")).simulate(bad, 1)
+
+
+def test_calc_read_algorithms_agree_with_plain_epoch_walk():
+    """The closed-form distinct pass and the reuse-distance scan equal the per-access epoch walk."""
+    from accelsim.hw.systolic.model import ifmap_distinct
+
+    rng = np.random.default_rng(9)
+    for _ in range(150):
+        df, R, C = int(rng.integers(3)), int(rng.integers(1, 6)), int(rng.integers(1, 6))
+        H, W = int(rng.integers(1, 9)), int(rng.integers(1, 9))
+        fh, fw = (1, 1) if rng.random() < 0.3 else (int(rng.integers(1, H + 1)), int(rng.integers(1, W + 1)))
+        g = Geometry.conv(H, W, fh, fw, int(rng.integers(1, 4)), int(rng.integers(1, 9)), int(rng.integers(1, 3)))
+        words = int(rng.integers(100, 700))
+        tabs = K.conv_geometry(1, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, 1, 1, g.Eh, g.Ew)
+        for o, space in ((0, g.H * g.W * g.C), (1, g.win * g.K)):
+            plain = K.calc_read_pass(df, o, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space, False)
+            if o == 1 or ifmap_distinct(g):
+                fast = K.distinct_read_pass(df, o, R, C, g.npx, g.win, g.K, words)
+            else:
+                fast = K.reuse_read_pass(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space)
+            assert np.array_equal(plain[0], fast[0]) and np.array_equal(plain[1], fast[1]), (df, R, C, g, words, o)

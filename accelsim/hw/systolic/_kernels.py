@@ -1193,16 +1193,17 @@ def _fill_row(df, o, r, lo, hi, mode, fr, fc, R, C, win, pix_base, pix_r, pix_c,
 
 @njit(cache=True)
 def calc_read_pass(df, o, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c, words, space,
-                   ifmap_distinct):
+                   bulk_filters):
     """One read buffer of CALC mode over all demand rows (SCALE-Sim ReadBufferEstimateBw).
 
     Returns ``(stats, event_rows)``: stats = [fetches (DRAM words), n_events, first valid row,
     last valid row, first row with a request (for the first prefetch's timing)]; event_rows = the
     demand row at which each prefetch event (epoch end) happened.
 
-    Passes that repeat an earlier pass exactly are skipped once a pass fetched nothing; passes of
-    all-distinct filter addresses that are at least one epoch long fetch every address again
-    (see docs/models/systolic.md §3.3) and are counted row by row instead of element by element.
+    Passes that repeat an earlier pass exactly are skipped once a pass fetched nothing; with
+    ``bulk_filters``, passes of all-distinct filter addresses that are at least one epoch long
+    fetch every address again (docs/models/systolic.md §3.3) and are counted row by row. The model
+    uses :func:`distinct_read_pass` / :func:`reuse_read_pass`; this per-access walk is their oracle.
     """
     Sr, Sc, T, L, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)
     eps = words // 100
@@ -1221,9 +1222,9 @@ def calc_read_pass(df, o, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, w
     # repetition structure of this operand's passes
     sweep_rep = (df == 0 and o == 0) or (df == 1 and o == 0) or (df == 2 and o == 1)
     fold_rep = df == 0 and o == 1
-    # filter addresses never repeat within a pass; ifmap ones do not either when the caller says
-    # the windows never overlap and never run past the input edge (ifmap_distinct)
-    distinct = o == 1 or ifmap_distinct
+    # filter addresses never repeat within a pass: with bulk_filters their passes are counted row
+    # by row where that is exact (below); without it every access is walked (the plain oracle)
+    distinct = o == 1 and bulk_filters
     sweep_prev = -1
     sweep_cur = 0
     fold_prev = -1

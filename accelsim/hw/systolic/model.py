@@ -327,7 +327,7 @@ class SystolicModel:
         dram_write_bytes = int(round(of_dram * wb * n_units))
 
         # --- MACs and energy (§5) ---
-        slots = rep["macs"] * n_units * pack / 1.0  # operand slots the array issues at `width` bits
+        slots = rep["macs"] * n_units * pack  # operand slots the array issues at `width` bits
         performed = dense_macs * (nm[0] / nm[1] if nm else 1.0)
         zero_frac = 0.0
         if layer.has_weights and cl.weight_matrix is not None:
@@ -380,9 +380,3 @@ class SystolicModel:
             extra={"mapped": False, "note": "no matrix product: not run on the systolic array (host / vector unit, not modelled)"},
             actions=ActionCounts(),
         )
-
-
-def check_positive_ints(**values) -> None:
-    for name, v in values.items():
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise SimulationError(f"systolic: {name} must be an int >= 1; got {v!r}")
