@@ -465,3 +465,20 @@ def test_calc_read_algorithms_agree_with_plain_epoch_walk():
             else:
                 fast = K.reuse_read_pass(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space)
             assert np.array_equal(plain[0], fast[0]) and np.array_equal(plain[1], fast[1]), (df, R, C, g, words, o)
+
+
+def test_energy_actions_follow_the_dataflow():
+    layer = conv(c=16, k=16)
+    for df, moving in (("os", 2), ("ws", 1), ("is", 1)):
+        r = build_model(load_arch("scalesim-32x32-os", [f"array.dataflow={df}"])).simulate(CompressedLayer(layer=layer), 1)
+        a = r.actions
+        assert a[("pe_reg", "write", "8b")] == moving * r.macs
+        assert a[("acc_reg", "write", "32b")] == r.macs
+        assert a[("pe_link", "transfer", "32b")] == (0 if df == "os" else r.macs)
+        assert a[("ifmap_sram", "read", "8b")] == r.sram_reads["ifmap"]
+        assert a[("dram", "read", "ddr4")] == 8 * r.dram_read_bytes
+    # 32-bit operands with 32-bit sums: equal action keys add up instead of overwriting
+    fp = load_arch("scalesim-32x32-os", ["array.dataflow=ws", "pe.bits=32", "pe.precision_modes=[32]", "pe.dtype=fp"])
+    r = build_model(fp).simulate(CompressedLayer(layer=layer), 1)
+    assert r.actions[("pe_link", "transfer", "32b")] == 2 * r.macs
+    assert ("pe", "mac", "fp32") in r.actions

@@ -6,11 +6,12 @@ Actions (component, action, variant):
 * ``("pe", "mac_gated", <dtype>)`` - MACs whose weight is zero, clock-gated: multiplier and adder
   do not toggle (0 pJ); the operands still march through the array and are counted as ``pe_reg``
   and ``pe_link`` actions like every issued slot;
-* ``("pe_reg", "write", "<b>b")`` - operand registers written as operands march through the array
-  (two per issued MAC slot: the moving operand and the stationary/forwarded one);
-* ``("acc_reg", "write", "<a>b")`` - partial-sum register updates (one per issued slot);
-* ``("pe_link", "transfer", "<b>b")`` - operand hops between neighbouring PEs (two per slot), a
-  wire of ``pe.pitch_um``;
+* ``("pe_reg", "write", "<b>b")`` - operand pipeline registers written as operands march through
+  the array: two per issued MAC slot in os (both operands move), one in ws / is (one is stationary);
+* ``("acc_reg", "write", "<a>b")`` - partial-sum register updates (one per issued slot; in ws / is
+  the partial sum is the value passed on to the next PE);
+* ``("pe_link", "transfer", "<b>b" | "<a>b")`` - hops between neighbouring PEs over a wire of
+  ``pe.pitch_um``: os moves two operands per slot; ws / is move one operand and one partial sum;
 * ``("<buffer>_sram", "read" | "write", "<w>b")`` - SRAM word accesses of ``word_bytes * 8`` bits to a
   buffer of its configured size;
 * ``("dram", "read" | "write", <type>)`` - bits moved to / from DRAM.
@@ -51,7 +52,9 @@ def build_ert(config):
         ert[("pe", "mac_gated", v)] = (0.0, "compute")  # gated: multiplier/adder idle; operand moves counted below
         ert[("pe_reg", "write", f"{w}b")] = (tech.register_energy_pj(w, "write"), "register")
         ert[("pe_link", "transfer", f"{w}b")] = (w * tech.wire_energy_pj_per_bit_mm() * pe.pitch_um / 1000.0, "noc")
-    ert[("acc_reg", "write", f"{pe.accumulator_bits}b")] = (tech.register_energy_pj(pe.accumulator_bits, "write"), "register")
+    a = pe.accumulator_bits
+    ert[("acc_reg", "write", f"{a}b")] = (tech.register_energy_pj(a, "write"), "register")
+    ert[("pe_link", "transfer", f"{a}b")] = (a * tech.wire_energy_pj_per_bit_mm() * pe.pitch_um / 1000.0, "noc")
     word_bits = config.sram.word_bytes * 8
     for buf, kb in (("ifmap", config.sram.ifmap_kb), ("filter", config.sram.filter_kb), ("ofmap", config.sram.ofmap_kb)):
         for action in ("read", "write"):
@@ -74,19 +77,22 @@ def count_actions(config, *, width, active_macs, gated_macs, slots, sram_reads, 
                   dram_write_bytes) -> ActionCounts:
     v = mac_variant(config, width)
     word_bits = config.sram.word_bytes * 8
-    counts = {
-        ("pe", "mac", v): active_macs,
-        ("pe", "mac_gated", v): gated_macs,
-        ("pe_reg", "write", f"{width}b"): 2 * slots,
-        ("acc_reg", "write", f"{config.pe.accumulator_bits}b"): slots,
-        ("pe_link", "transfer", f"{width}b"): 2 * slots,
-        ("ifmap_sram", "read", f"{word_bits}b"): sram_reads.get("ifmap", 0),
-        ("filter_sram", "read", f"{word_bits}b"): sram_reads.get("filter", 0),
-        ("ofmap_sram", "write", f"{word_bits}b"): sram_writes.get("ofmap", 0),
-        ("dram", "read", config.dram.type): dram_read_bytes * 8,
-        ("dram", "write", config.dram.type): dram_write_bytes * 8,
-    }
-    return ActionCounts(counts)
+    moving = 2 if config.dataflow == "os" else 1
+    acc = f"{config.pe.accumulator_bits}b"
+    counts = [
+        (("pe", "mac", v), active_macs),
+        (("pe", "mac_gated", v), gated_macs),
+        (("pe_reg", "write", f"{width}b"), moving * slots),
+        (("acc_reg", "write", acc), slots),
+        (("pe_link", "transfer", f"{width}b"), moving * slots),
+        (("pe_link", "transfer", acc), 0 if moving == 2 else slots),
+        (("ifmap_sram", "read", f"{word_bits}b"), sram_reads.get("ifmap", 0)),
+        (("filter_sram", "read", f"{word_bits}b"), sram_reads.get("filter", 0)),
+        (("ofmap_sram", "write", f"{word_bits}b"), sram_writes.get("ofmap", 0)),
+        (("dram", "read", config.dram.type), dram_read_bytes * 8),
+        (("dram", "write", config.dram.type), dram_write_bytes * 8),
+    ]
+    return ActionCounts(counts)  # pairs: equal keys (e.g. 32-bit operands and sums) add up
 
 
 def price(actions: ActionCounts, ert, static_w: float, seconds: float):
