@@ -108,6 +108,39 @@ def cases():
     return out
 
 
+def random_cases(seed: int = 2026, n: int = 16):
+    """Seeded random small cases: any dataflow, CALC or USER, odd arrays, 1-5 kB SRAMs, conv or GEMM.
+
+    Returns (name, cfg text, topology name, gemm) and writes each case's topology CSV.
+    """
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for n_case in range(n):
+        name = f"rnd_{n_case:02d}"
+        df = rng.choice(["os", "ws", "is"])
+        mode = rng.choice(["CALC", "USER"])
+        rows, cols = rng.choice([2, 3, 4, 5, 7, 8, 16]), rng.choice([2, 3, 4, 6, 8, 9, 16])
+        kb = tuple(rng.choice([1, 1, 2, 3, 5]) for _ in range(3))
+        bw = tuple(rng.choice([1, 2, 3, 5, 8, 10, 16]) for _ in range(3))
+        gemm = rng.random() < 0.3
+        layers = []
+        for i in range(3):
+            if gemm:
+                layers.append((f"g{i}", rng.randint(1, 40), rng.randint(1, 40), rng.randint(1, 60)))
+            else:
+                h, w = rng.randint(1, 14), rng.randint(1, 14)
+                layers.append((f"l{i}", h, w, rng.randint(1, h), rng.randint(1, w), rng.randint(1, 8),
+                               rng.randint(1, 20), rng.randint(1, 3)))
+        header = "Layer, M, N, K,\n" if gemm else (
+            "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n")
+        INPUTS.mkdir(parents=True, exist_ok=True)
+        (INPUTS / f"{name}_topo.csv").write_text(header + "".join(", ".join(str(v) for v in layer) + ",\n" for layer in layers))
+        out.append((name, cfg_text(name, rows, cols, df, kb, mode, bw), f"{name}_topo", gemm))
+    return out
+
+
 def write_inputs():
     INPUTS.mkdir(parents=True, exist_ok=True)
     header = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
@@ -178,7 +211,7 @@ def main(argv=None):
     if args.traces:
         run_traces()
         return 0
-    for name, cfg, topo, gemm in cases():
+    for name, cfg, topo, gemm in cases() + random_cases():
         if args.only and args.only not in name:
             continue
         t0 = time.time()
