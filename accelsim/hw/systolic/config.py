@@ -67,7 +67,7 @@ class LayoutConfig:
 
 @dataclass(frozen=True)
 class SparsityConfig:
-    support: bool = param(False, doc="SCALE-Sim SparsitySupport; here: weights may be N:M compressed")
+    support: bool = param(False, doc="SCALE-Sim SparsitySupport (echoed; SCALE-Sim's own sparse mapping is not modelled, see nm)")
     representation: str = param("ellpack_block", choices=("csr", "csc", "ellpack_block"), doc="SparseRep")
     optimized_mapping: bool = param(False, doc="SCALE-Sim OptimizedMapping (row-wise N:M)")
     block_size: int = param(4, ge=1, doc="SCALE-Sim BlockSize (M of row-wise N:M)")
