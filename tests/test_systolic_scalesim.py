@@ -98,3 +98,14 @@ def test_traces_match_scalesim(tmp_path, case):
         dram = ["OFMAP_DRAM_TRACE.csv"] + (["IFMAP_DRAM_TRACE.csv", "FILTER_DRAM_TRACE.csv"] if "user" in case else [])
         for name in dram:
             assert (out / name).read_text() == (TRACE_DIR / case / f"layer{i}" / name).read_text(), (case, i, name)
+
+
+def test_trace_command(tmp_path, capsys):
+    from accelsim.hw.systolic.trace import main
+
+    assert main(["--arch", "edge-32x32", "--workload", "lenet5", "--layer", "conv2", "--out", str(tmp_path)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 6
+    assert (tmp_path / "IFMAP_DRAM_TRACE.csv").stat().st_size > 0
+    assert main(["--arch", "edge-32x32", "--workload", "lenet5", "--layer", "nope", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "unknown layer 'nope'" in err

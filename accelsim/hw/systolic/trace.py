@@ -144,3 +144,43 @@ def _dram_traces(config, geom, tabs, cycles, res, out_dir: Path, chunk_rows: int
                 _save_float(fh, out_c[:k], out_r[:k])
         paths[name] = path
     return paths
+
+
+def main(argv=None) -> int:
+    """``python -m accelsim.hw.systolic.trace --arch A --workload W --layer NAME --out DIR``."""
+    import argparse
+    import sys
+
+    from accelsim.errors import AccelsimError
+    from accelsim.hw.registry import load_arch
+    from accelsim.workload.zoo import load_workload
+
+    ap = argparse.ArgumentParser(prog="python -m accelsim.hw.systolic.trace",
+                                 description="write SCALE-Sim-format SRAM/DRAM traces of one layer")
+    ap.add_argument("--arch", required=True, help="systolic config: bundled name, .yaml or SCALE-Sim .cfg")
+    ap.add_argument("--workload", required=True, help="zoo name or path")
+    ap.add_argument("--layer", required=True, help="layer name")
+    ap.add_argument("--out", required=True, help="output folder")
+    ap.add_argument("--batch", type=int, default=1)
+    args = ap.parse_args(argv)
+    try:
+        config = load_arch(args.arch)
+        if config.family != "systolic":
+            raise SimulationError(f"--arch {args.arch}: traces need a systolic config; got family '{config.family}'")
+        graph = load_workload(args.workload)
+        layers = {layer.name: layer for layer in graph.compute_layers()}
+        if args.layer not in layers:
+            from accelsim.errors import UnknownNameError
+
+            raise UnknownNameError("layer", args.layer, list(layers))
+        paths = write_traces(config, layers[args.layer], args.out, batch=args.batch)
+    except AccelsimError as exc:
+        sys.stderr.write(f"accelsim: error: {exc}\n")
+        return 2
+    for p in paths.values():
+        sys.stdout.write(f"{p}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
