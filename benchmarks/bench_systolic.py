@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -174,7 +173,6 @@ def main(argv=None) -> int:
         if not chosen:
             return 0
         # accelsim time on exactly those layers
-        sub = [by_name[n] for n in chosen]
         from accelsim.compress.compressed import CompressedLayer
         from accelsim.hw.registry import build_model
         from accelsim.hw.systolic import model as M
@@ -191,7 +189,6 @@ def main(argv=None) -> int:
         print(f"same layers: SCALE-Sim {ss_cpu:.1f} s CPU, accelsim {sub_cpu * 1e3:.2f} ms CPU -> {ss_cpu / sub_cpu:,.0f}x")
         print(f"whole network (SCALE-Sim extrapolated from {ss_demand / total_demand:.2%} of its demand entries): "
               f"SCALE-Sim ~{est_total / 60:.0f} min CPU, accelsim {cpu * 1e3:.0f} ms CPU -> ~{est_total / cpu:,.0f}x")
-        del sub
     return 0
 
 

@@ -17,7 +17,7 @@ Sections mirror SCALE-Sim's .cfg (``docs/models/systolic.md`` maps each key):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from accelsim.config import param
 

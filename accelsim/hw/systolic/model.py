@@ -20,7 +20,6 @@ from functools import lru_cache
 import numpy as np
 
 from accelsim.energy.actions import ActionCounts
-from accelsim.errors import SimulationError
 from accelsim.hw.systolic import _kernels as K
 from accelsim.hw.systolic.config import SystolicConfig
 from accelsim.report.results import LayerResult

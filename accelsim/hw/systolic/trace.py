@@ -18,7 +18,7 @@ import numpy as np
 
 from accelsim.errors import SimulationError
 from accelsim.hw.systolic import _kernels as K
-from accelsim.hw.systolic.model import DF_CODE, closed_form, ifmap_distinct, layer_units, memory_params
+from accelsim.hw.systolic.model import DF_CODE, closed_form, layer_units, memory_params
 
 
 def _row_cycles(config, geom, tabs):
