@@ -19,9 +19,9 @@ from accelsim.simulate import simulate
 from accelsim.workload.graph import LayerGraph
 from accelsim.workload.zoo import load_workload
 
-# implemented in subpackages that import heavier dependencies; resolved on first use
+# implemented in subpackages that import heavier dependencies; resolved on first use.
+# (``accelsim.compress(graph, recipe)`` is the callable ``accelsim.compress`` package itself.)
 _LAZY = {
-    "compress": ("accelsim.compress.recipe", "compress"),
     "load_recipe": ("accelsim.compress.recipe", "load_recipe"),
     "sweep": ("accelsim.dse.sweep", "sweep"),
     "pareto_front": ("accelsim.dse.pareto", "pareto_front"),
