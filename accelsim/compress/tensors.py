@@ -445,7 +445,23 @@ class CSR(CompressedTensor):
 
 
 # ----------------------------------------------------------------------------------------------
-class Bitmask(CompressedTensor):
+class _StoredValues:
+    """Formats that keep their stored entries in ``values`` and their shape in ``_shape``."""
+
+    @property
+    def shape(self):
+        return self._shape
+
+    @property
+    def stored_entries(self) -> int:
+        return int(self.values.size)
+
+    @property
+    def nnz(self):
+        return int(np.count_nonzero(self.values))
+
+
+class Bitmask(_StoredValues, CompressedTensor):
     """One presence bit per element (index = size bits) plus the kept values in row-major order."""
 
     kind = "bitmask"
@@ -459,18 +475,6 @@ class Bitmask(CompressedTensor):
         self.is_padding = np.zeros(self.values.size, bool)
         self._shape = tuple(int(s) for s in m.shape)
         self.kept = int(self.values.size)
-
-    @property
-    def shape(self):
-        return self._shape
-
-    @property
-    def stored_entries(self) -> int:
-        return int(self.values.size)
-
-    @property
-    def nnz(self):
-        return int(np.count_nonzero(self.values))
 
     def entries(self):
         r, c = np.nonzero(self.mask)
@@ -492,7 +496,7 @@ class Bitmask(CompressedTensor):
 
 
 # ----------------------------------------------------------------------------------------------
-class NM(CompressedTensor):
+class NM(_StoredValues, CompressedTensor):
     """N:M structured sparsity along K (axis 1): every group of ``m`` consecutive inputs of a row
     keeps at most ``n``. Each group stores exactly ``n`` values (zeros fill groups with fewer kept)
     and ``n`` selectors of ``ceil(log2(m))`` bits. K is padded with zeros to a multiple of ``m``.
@@ -526,18 +530,6 @@ class NM(CompressedTensor):
         self.groups = groups
         self.meta_bits = bits_for(self.m)
         self.kept = int(mk.sum())
-
-    @property
-    def shape(self):
-        return self._shape
-
-    @property
-    def stored_entries(self) -> int:
-        return int(self.values.size)
-
-    @property
-    def nnz(self):
-        return int(np.count_nonzero(self.values))
 
     @staticmethod
     def is_compatible(matrix: Any, n: int, m: int) -> bool:
