@@ -53,6 +53,22 @@ def _ifm(p, j, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W):
 
 
 @njit(cache=True)
+def _dims(df, npx, win, nfilt, R, C):
+    """``(Sr, Sc, T, L, row_fold, col_fold)``: the spatial rows / columns and temporal length of
+    the layer's operand matrices under dataflow ``df``, the demand rows of one fold and the fold counts."""
+    if df == 0:
+        Sr, Sc, T = npx, nfilt, win
+        L = T + R + C - 2
+    elif df == 1:
+        Sr, Sc, T = win, nfilt, npx
+        L = T + 2 * R + C - 2
+    else:
+        Sr, Sc, T = win, npx, nfilt
+        L = T + 2 * R + C - 2
+    return Sr, Sc, T, L, (Sr + R - 1) // R, (Sc + C - 1) // C
+
+
+@njit(cache=True)
 def conv_geometry(batch, H, W, C, FH, FW, sh, sw, dh, dw, Eh, Ew):
     """Pixel and window tables for a convolution: (pix_base, pix_r, pix_c, win_off, win_r, win_c)."""
     npx = batch * Eh * Ew
@@ -92,14 +108,7 @@ def prefetch_sequence(df, operand, R, C, npx, win, nfilt, pix_base, pix_r, pix_c
     The stacked per-fold operand matrix is read along anti-diagonals (os; ws ifmap; is filter) or
     row-major (ws filter, is ifmap), exactly as ``systolic_compute_*.create_*_prefetch_mat``.
     """
-    if df == 0:
-        Sr, Sc, T = npx, nfilt, win
-    elif df == 1:
-        Sr, Sc, T = win, nfilt, npx
-    else:
-        Sr, Sc, T = win, npx, nfilt
-    row_fold = (Sr + R - 1) // R
-    col_fold = (Sc + C - 1) // C
+    Sr, Sc, T, _, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)
     diag = True
     if df == 0:
         if operand == 0:
@@ -250,6 +259,140 @@ def _hit(a, indptr, ids, s, e):
     return False
 
 
+# --- the OFMAP write buffer (SCALE-Sim write_buffer), shared by simulate_layer and ofmap_pass ------
+# Its state is an int64 vector (Numba kernels cannot update a caller's scalars) plus ``lines``, the
+# valid words of every line written so far, in order. Layout of the state vector:
+WB_FREE = 0          # free words
+WB_LINE_IDX = 1      # words in the open (not yet closed) line
+WB_N_LINES = 2       # closed lines
+WB_DRAIN_LINE = 3    # first line not yet drained to DRAM
+WB_DRAIN_END = 4     # cycle the running drain ends
+WB_ACC = 5           # DRAM words written
+WB_DRAM_START = 6    # first / last DRAM cycle (valid once WB_DRAM_VALID is set)
+WB_DRAM_STOP = 7
+WB_DRAM_VALID = 8
+WB_ACT = 9           # constants: active half in words, words per line (= DRAM words per cycle),
+WB_BW = 10           # lines per drain (ceil(drain half / bw))
+WB_DRAIN_LINES = 11
+N_WB = 12
+
+
+@njit(cache=True)
+def _wbuf_new(df, Sr, Sc, T, row_fold, o_tot, o_bw):
+    """An empty write buffer of ``o_tot`` words draining ``o_bw`` words a cycle: ``(state, lines)``."""
+    o_act = (o_tot + 1) // 2
+    o_drain = o_tot - o_act
+    n_out = Sr * Sc if df == 0 else T * Sc * row_fold
+    ws = np.zeros(N_WB, np.int64)
+    ws[WB_FREE] = o_tot
+    ws[WB_DRAM_START] = 1 << 62
+    ws[WB_DRAM_STOP] = -(1 << 62)
+    ws[WB_ACT] = o_act
+    ws[WB_BW] = o_bw
+    ws[WB_DRAIN_LINES] = (o_drain + o_bw - 1) // o_bw
+    return ws, np.zeros(n_out + 2, np.int64)
+
+
+@njit(cache=True, inline="always")
+def _wbuf_row(df, r, R, T, rows_used, cols_used):
+    """Number of outputs written by demand row ``r`` of a fold."""
+    if df == 0:
+        lo = max(0, r - (T + R - 2))
+        hi = min(cols_used - 1, r - (T - 1 + R - rows_used))
+    else:
+        lo = max(0, r - 2 * R + 1 - T + 1)
+        hi = min(cols_used - 1, r - 2 * R + 1)
+    return hi - lo + 1 if hi >= lo else 0
+
+
+@njit(cache=True, inline="always")
+def _wbuf_write(ws, lines, n, cycle):
+    """Write ``n`` outputs issued at ``cycle`` (write_buffer.service_writes); returns the stall.
+
+    Each output fills the open line (closed at ``bw`` words). During a drain an output stalls
+    until the drain ends when the buffer is full; otherwise, once fewer than the active half are
+    free, the open line is closed and the next ``ceil(drain / bw)`` lines go to DRAM
+    (empty_drain_buf), one line a cycle.
+    """
+    free = ws[WB_FREE]
+    line_idx = ws[WB_LINE_IDX]
+    n_lines = ws[WB_N_LINES]
+    drain_line = ws[WB_DRAIN_LINE]
+    drain_end = ws[WB_DRAIN_END]
+    o_act = ws[WB_ACT]
+    o_bw = ws[WB_BW]
+    current = cycle
+    ooff = 0
+    for _ in range(n):
+        line_idx += 1
+        free -= 1
+        if line_idx == o_bw:
+            lines[n_lines] = o_bw
+            n_lines += 1
+            line_idx = 0
+        if current < drain_end:
+            if free <= 0:
+                ooff += max(drain_end - current, 0)
+                current = drain_end
+        elif free < o_act:
+            if line_idx != 0:
+                lines[n_lines] = line_idx
+                n_lines += 1
+                line_idx = 0
+            # empty_drain_buf(current)
+            end_line = min(drain_line + ws[WB_DRAIN_LINES], n_lines)
+            num = end_line - drain_line
+            if num > 0:
+                data = num * o_bw - (o_bw - lines[end_line - 1])
+                ws[WB_ACC] += data
+                ws[WB_DRAM_VALID] = 1
+                ws[WB_DRAM_START] = min(ws[WB_DRAM_START], current)
+                ws[WB_DRAM_STOP] = max(ws[WB_DRAM_STOP], current + num - 1)
+                free += data
+                drain_line = end_line
+                drain_end = current + num - 1
+            else:
+                drain_end = current
+    ws[WB_FREE] = free
+    ws[WB_LINE_IDX] = line_idx
+    ws[WB_N_LINES] = n_lines
+    ws[WB_DRAIN_LINE] = drain_line
+    ws[WB_DRAIN_END] = drain_end
+    return ooff
+
+
+@njit(cache=True)
+def _wbuf_finish(ws, lines, cycle):
+    """Drain what is left in the buffer after the last demand row, from ``cycle`` on.
+
+    Returns ``(DRAM words written, first DRAM cycle, last DRAM cycle)``, the cycles 0 if none.
+    """
+    o_bw = ws[WB_BW]
+    n_lines = ws[WB_N_LINES]
+    if ws[WB_LINE_IDX] != 0:
+        lines[n_lines] = ws[WB_LINE_IDX]
+        n_lines += 1
+        ws[WB_N_LINES] = n_lines
+        ws[WB_LINE_IDX] = 0
+    cyc = cycle
+    drain_line = ws[WB_DRAIN_LINE]
+    while drain_line < n_lines:
+        end_line = min(drain_line + ws[WB_DRAIN_LINES], n_lines)
+        num = end_line - drain_line
+        data = num * o_bw - (o_bw - lines[end_line - 1])
+        ws[WB_ACC] += data
+        ws[WB_DRAM_VALID] = 1
+        ws[WB_DRAM_START] = min(ws[WB_DRAM_START], cyc)
+        ws[WB_DRAM_STOP] = max(ws[WB_DRAM_STOP], cyc + num - 1)
+        drain_line = end_line
+        ws[WB_DRAIN_END] = cyc + num - 1
+        cyc += num
+    ws[WB_DRAIN_LINE] = drain_line
+    if ws[WB_DRAM_VALID]:
+        return ws[WB_ACC], ws[WB_DRAM_START], ws[WB_DRAM_STOP]
+    return ws[WB_ACC], 0, 0
+
+
 @njit(cache=True)
 def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c,
                    user_bw, sizes, bws, if_indptr, if_ids, if_nvalid, if_seqlen,
@@ -263,17 +406,7 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
     of both read buffers come from :func:`hashed_sets` over :func:`prefetch_sequence`; in CALC mode
     those arrays are unused (pass empty ones). Returns the int64 vector indexed by ``R_*``.
     """
-    if df == 0:
-        Sr, Sc, T = npx, nfilt, win
-        L = T + R + C - 2
-    elif df == 1:
-        Sr, Sc, T = win, nfilt, npx
-        L = T + 2 * R + C - 2
-    else:
-        Sr, Sc, T = win, npx, nfilt
-        L = T + 2 * R + C - 2
-    row_fold = (Sr + R - 1) // R
-    col_fold = (Sc + C - 1) // C
+    Sr, Sc, T, L, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)
     res = np.zeros(N_RESULTS, np.int64)
     buf = np.empty(max(R, C) + 1, np.int64)
 
@@ -345,24 +478,7 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
             eps_c[o] = tot[o] // 100
 
     # ---------------- write buffer --------------------------------------------------------------
-    o_tot = sizes[2]
-    o_act = (o_tot + 1) // 2
-    o_drain = o_tot - o_act
-    o_bw = bws[2] if user_bw else C
-    if df == 0:
-        n_out = Sr * Sc
-    else:
-        n_out = T * Sc * row_fold
-    lines = np.zeros(n_out + 2, np.int64)
-    n_lines = 0
-    line_idx = 0
-    free = o_tot
-    drain_line = 0
-    drain_end = 0
-    o_acc = 0
-    o_dram_start = 1 << 62
-    o_dram_stop = -(1 << 62)
-    o_valid = False
+    ws, lines = _wbuf_new(df, Sr, Sc, T, row_fold, sizes[2], bws[2] if user_bw else C)
     o_first = -(1 << 62)
     o_last = 0
 
@@ -496,47 +612,8 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                     if st > st_max:
                         st_max = st
                 # ============ ofmap writes ============
-                if df == 0:
-                    base = T - 1 + R - rows_used
-                    lo = max(0, r - (T + R - 2))
-                    hi = min(cols_used - 1, r - base)
-                else:
-                    lo = max(0, r - 2 * R + 1 - T + 1)
-                    hi = min(cols_used - 1, r - 2 * R + 1)
-                n_valid = hi - lo + 1 if hi >= lo else 0
-                ooff = 0
-                current = cycle
-                for _ in range(n_valid):
-                    line_idx += 1
-                    free -= 1
-                    if line_idx == o_bw:
-                        lines[n_lines] = o_bw
-                        n_lines += 1
-                        line_idx = 0
-                    if current < drain_end:
-                        if free <= 0:
-                            ooff += max(drain_end - current, 0)
-                            current = drain_end
-                    elif free < o_act:
-                        if line_idx != 0:
-                            lines[n_lines] = line_idx
-                            n_lines += 1
-                            line_idx = 0
-                        # empty_drain_buf(current)
-                        n = (o_drain + o_bw - 1) // o_bw
-                        end_line = min(drain_line + n, n_lines)
-                        num = end_line - drain_line
-                        if num > 0:
-                            data = num * o_bw - (o_bw - lines[end_line - 1])
-                            o_acc += data
-                            o_valid = True
-                            o_dram_start = min(o_dram_start, current)
-                            o_dram_stop = max(o_dram_stop, current + num - 1)
-                            free += data
-                            drain_line = end_line
-                            drain_end = current + num - 1
-                        else:
-                            drain_end = current
+                n_valid = _wbuf_row(df, r, R, T, rows_used, cols_used)
+                ooff = _wbuf_write(ws, lines, n_valid, cycle)
                 out_o = cycle + ooff
                 if row_cycles.shape[1] > 0:
                     row_cycles[2, row] = out_o
@@ -558,23 +635,7 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                 fold_ev_prev[o] = ev[o]
 
     # drain what is left in the OFMAP buffer after the last compute cycle
-    if line_idx != 0:
-        lines[n_lines] = line_idx
-        n_lines += 1
-        line_idx = 0
-    cyc = last_out
-    while drain_line < n_lines:
-        n = (o_drain + o_bw - 1) // o_bw
-        end_line = min(drain_line + n, n_lines)
-        num = end_line - drain_line
-        data = num * o_bw - (o_bw - lines[end_line - 1])
-        o_acc += data
-        o_valid = True
-        o_dram_start = min(o_dram_start, cyc)
-        o_dram_stop = max(o_dram_stop, cyc + num - 1)
-        drain_line = end_line
-        drain_end = cyc + num - 1
-        cyc = drain_end + 1
+    o_acc, o_dram_start, o_dram_stop = _wbuf_finish(ws, lines, last_out)
 
     if not user_bw:
         # complete_all_prefetches()
@@ -604,8 +665,8 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
     res[R_IF_DRAM_STOP] = dram_stop[0]
     res[R_FI_DRAM_START] = dram_start[1]
     res[R_FI_DRAM_STOP] = dram_stop[1]
-    res[R_OF_DRAM_START] = o_dram_start if o_valid else 0
-    res[R_OF_DRAM_STOP] = o_dram_stop if o_valid else 0
+    res[R_OF_DRAM_START] = o_dram_start
+    res[R_OF_DRAM_STOP] = o_dram_stop
     res[R_IF_SRAM_START] = sram_first[0] if sram_first[0] != -(1 << 62) else 0
     res[R_IF_SRAM_STOP] = sram_last[0]
     res[R_FI_SRAM_START] = sram_first[1] if sram_first[1] != -(1 << 62) else 0
@@ -702,20 +763,6 @@ def skip_zero_fold_cycles(df, R, C, npx, mask):
 
 
 @njit(cache=True)
-def _dims(df, npx, win, nfilt, R, C):
-    if df == 0:
-        Sr, Sc, T = npx, nfilt, win
-        L = T + R + C - 2
-    elif df == 1:
-        Sr, Sc, T = win, nfilt, npx
-        L = T + 2 * R + C - 2
-    else:
-        Sr, Sc, T = win, npx, nfilt
-        L = T + 2 * R + C - 2
-    return Sr, Sc, T, L, (Sr + R - 1) // R, (Sc + C - 1) // C
-
-
-@njit(cache=True)
 def ofmap_pass(df, R, C, npx, win, nfilt, o_tot, o_bw):
     """The OFMAP write buffer over every demand row (SCALE-Sim write_buffer.service_writes).
 
@@ -724,19 +771,8 @@ def ofmap_pass(df, R, C, npx, win, nfilt, o_tot, o_bw):
     ``change_cum[k]`` for the last ``k`` with ``change_rows[k] <= i``.
     """
     Sr, Sc, T, L, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)
-    o_act = (o_tot + 1) // 2
-    o_drain = o_tot - o_act
-    n_out = Sr * Sc if df == 0 else T * Sc * row_fold
-    lines = np.zeros(n_out + 2, np.int64)
-    n_lines = 0
-    line_idx = 0
-    free = o_tot
-    drain_line = 0
-    drain_end = 0
-    acc = 0
-    d_start = 1 << 62
-    d_stop = -(1 << 62)
-    valid = False
+    ws, lines = _wbuf_new(df, Sr, Sc, T, row_fold, o_tot, o_bw)
+    o_act = ws[WB_ACT]
     o_first = -(1 << 62)
     o_last = 0
     stall = 0
@@ -762,60 +798,28 @@ def ofmap_pass(df, R, C, npx, win, nfilt, o_tot, o_bw):
                 row += first_out
             for r in range(first_out, L):
                 cycle = row + stall
-                if df == 0:
-                    lo = max(0, r - (T + R - 2))
-                    hi = min(cols_used - 1, r - (T - 1 + R - rows_used))
-                else:
-                    lo = max(0, r - 2 * R + 1 - T + 1)
-                    hi = min(cols_used - 1, r - 2 * R + 1)
-                n = hi - lo + 1 if hi >= lo else 0
+                n = _wbuf_row(df, r, R, T, rows_used, cols_used)
                 ooff = 0
                 if n > 0:
+                    free = ws[WB_FREE]
                     fast = False
-                    if cycle >= drain_end:
+                    if cycle >= ws[WB_DRAIN_END]:
                         fast = free - n >= o_act
                     else:
                         fast = free - n > 0
                     if fast:
-                        free -= n
-                        k = line_idx + n
+                        # no drain starts and nothing stalls: fill the lines in bulk
+                        ws[WB_FREE] = free - n
+                        k = ws[WB_LINE_IDX] + n
+                        n_lines = ws[WB_N_LINES]
                         while k >= o_bw:
                             lines[n_lines] = o_bw
                             n_lines += 1
                             k -= o_bw
-                        line_idx = k
+                        ws[WB_N_LINES] = n_lines
+                        ws[WB_LINE_IDX] = k
                     else:
-                        current = cycle
-                        for _ in range(n):
-                            line_idx += 1
-                            free -= 1
-                            if line_idx == o_bw:
-                                lines[n_lines] = o_bw
-                                n_lines += 1
-                                line_idx = 0
-                            if current < drain_end:
-                                if free <= 0:
-                                    ooff += max(drain_end - current, 0)
-                                    current = drain_end
-                            elif free < o_act:
-                                if line_idx != 0:
-                                    lines[n_lines] = line_idx
-                                    n_lines += 1
-                                    line_idx = 0
-                                m = (o_drain + o_bw - 1) // o_bw
-                                end_line = min(drain_line + m, n_lines)
-                                num = end_line - drain_line
-                                if num > 0:
-                                    data = num * o_bw - (o_bw - lines[end_line - 1])
-                                    acc += data
-                                    valid = True
-                                    d_start = min(d_start, current)
-                                    d_stop = max(d_stop, current + num - 1)
-                                    free += data
-                                    drain_line = end_line
-                                    drain_end = current + num - 1
-                                else:
-                                    drain_end = current
+                        ooff = _wbuf_write(ws, lines, n, cycle)
                     out_o = cycle + ooff
                     if o_first == -(1 << 62):
                         o_first = out_o
@@ -838,27 +842,13 @@ def ofmap_pass(df, R, C, npx, win, nfilt, o_tot, o_bw):
                     total = out_o
                 last_out = out_o
                 row += 1
-    if line_idx != 0:
-        lines[n_lines] = line_idx
-        n_lines += 1
-    cyc = last_out
-    while drain_line < n_lines:
-        m = (o_drain + o_bw - 1) // o_bw
-        end_line = min(drain_line + m, n_lines)
-        num = end_line - drain_line
-        data = num * o_bw - (o_bw - lines[end_line - 1])
-        acc += data
-        valid = True
-        d_start = min(d_start, cyc)
-        d_stop = max(d_stop, cyc + num - 1)
-        drain_line = end_line
-        cyc = cyc + num
+    acc, d_start, d_stop = _wbuf_finish(ws, lines, last_out)
     stats = np.zeros(8, np.int64)
     stats[0] = total
     stats[1] = stall
     stats[2] = acc
-    stats[3] = d_start if valid else 0
-    stats[4] = d_stop if valid else 0
+    stats[3] = d_start
+    stats[4] = d_stop
     stats[5] = o_first if o_first != -(1 << 62) else 0
     stats[6] = o_last
     stats[7] = row

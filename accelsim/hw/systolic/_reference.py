@@ -62,15 +62,20 @@ def _diag(m):
     return np.asarray(out, np.int64)
 
 
-def prefetch_sequence(df, operand, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W):
-    ifm, fil, _ = operand_matrices(npx, win, nfilt, (pix_base, pix_r, pix_c, win_off, win_r, win_c), H, W)
+def _dims(df, npx, win, nfilt, R, C):
+    """(Sr, Sc, T, row folds, column folds) of the operand matrices under dataflow ``df``."""
     if df == 0:
         Sr, Sc, T = npx, nfilt, win
     elif df == 1:
         Sr, Sc, T = win, nfilt, npx
     else:
         Sr, Sc, T = win, npx, nfilt
-    rf, cf = -(-Sr // R), -(-Sc // C)
+    return Sr, Sc, T, -(-Sr // R), -(-Sc // C)
+
+
+def prefetch_sequence(df, operand, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W):
+    ifm, fil, _ = operand_matrices(npx, win, nfilt, (pix_base, pix_r, pix_c, win_off, win_r, win_c), H, W)
+    Sr, Sc, T, rf, cf = _dims(df, npx, win, nfilt, R, C)
     if df == 0 and operand == 0:
         return _diag(np.concatenate([_pad(ifm.T[:, f * R:(f + 1) * R], T, R) for f in range(rf)]))
     if df == 0:
@@ -108,14 +113,7 @@ def hashed_sets(seq, space, eps):
 def demand_matrices(df, R, C, ifm, fil, ofm):
     """SCALE-Sim's three demand matrices (rows = cycles), built fold by fold."""
     npx, win = ifm.shape
-    nfilt = fil.shape[1]
-    if df == 0:
-        Sr, Sc, T = npx, nfilt, win
-    elif df == 1:
-        Sr, Sc, T = win, nfilt, npx
-    else:
-        Sr, Sc, T = win, npx, nfilt
-    rf, cf = -(-Sr // R), -(-Sc // C)
+    Sr, Sc, T, rf, cf = _dims(df, npx, win, fil.shape[1], R, C)
     I, F, O = [], [], []
     for fc in range(cf):
         for fr in range(rf):
@@ -335,13 +333,8 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
 
 def skip_zero_fold_cycles(df, R, C, npx, mask):
     nf, win = mask.shape
-    if df == 0:
-        Sr, Sc, T, over = npx, nf, win, R + C - 2
-    elif df == 1:
-        Sr, Sc, T, over = win, nf, npx, 2 * R + C - 2
-    else:
-        Sr, Sc, T, over = win, npx, nf, 2 * R + C - 2
-    rf, cf = -(-Sr // R), -(-Sc // C)
+    Sr, Sc, T, rf, cf = _dims(df, npx, win, nf, R, C)
+    over = R + C - 2 if df == 0 else 2 * R + C - 2
     total = skipped = steps = 0
     for fc in range(cf):
         for fr in range(rf):
