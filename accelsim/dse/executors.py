@@ -98,19 +98,32 @@ def _normalize(out: Any) -> tuple[dict, list | None]:
 _EVAL_THREAD = None
 
 
+def _in_dask_worker() -> bool:
+    if "distributed" not in sys.modules:
+        return False
+    try:
+        from distributed import get_worker
+
+        get_worker()
+        return True
+    except (ImportError, ValueError):
+        return False
+
+
 def run_chunk(evaluate: Callable, items: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Outcome]:
     """Evaluate several points in one task (the unit sent to workers).
 
-    In the main thread of a process the points run right here. Elsewhere (a Dask worker runs tasks
-    in a thread that already has its own malloc arena, and Dask sets ``MALLOC_TRIM_THRESHOLD_`` low
-    for its workers) they run on one evaluation thread per process, started after
-    :func:`tune_allocator`, so that it shares the tuned main arena.
+    The points run right here, except in a Dask worker: it runs tasks in a thread that already has
+    its own malloc arena (and Dask sets ``MALLOC_TRIM_THRESHOLD_`` low for its workers), so there
+    they run on one evaluation thread per worker process, started after :func:`tune_allocator`,
+    which shares the tuned main arena (a worker has one task thread in the recommended
+    ``threads_per_worker=1`` setup, so nothing is serialized that would have run in parallel).
     """
     import threading
 
     global _EVAL_THREAD
     tuned = tune_allocator()
-    if not tuned or threading.current_thread() is threading.main_thread():
+    if not tuned or threading.current_thread() is threading.main_thread() or not _in_dask_worker():
         return [run_one(evaluate, pid, setting) for pid, setting in items]
     if _EVAL_THREAD is None:
         from concurrent.futures import ThreadPoolExecutor
