@@ -7,7 +7,7 @@ Times, over a grid of shapes and sparsities:
     cuSPARSELt kernels), where the GPU and the torch build support it,
 and writes one CSV row per case with the measured time next to accelsim's prediction for the
 matching bundled config (``--arch``, default chosen from the device name), so
-``docs/validation/gpu.md`` can record predicted against measured with the device named.
+``docs/validation.md (GPU section)`` can record predicted against measured with the device named.
 
     python benchmarks/gpu_measure.py --out gpu_measure.csv            # full grid (~5 min on an H100)
     python benchmarks/gpu_measure.py --quick --out gpu_measure.csv    # a few cases

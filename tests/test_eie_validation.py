@@ -31,7 +31,7 @@ def test_quick_latency_bound_and_mae(quick_checks):
     assert sum(abs(e) for e in errors.values()) / len(errors) <= V.LATENCY_MAE_TOL
 
 
-@pytest.mark.xfail(strict=True, reason="Alex-8 (-17.6%) and NT-LSTM (-10.03%) miss the 10% goal; docs/validation/eie.md")
+@pytest.mark.xfail(strict=True, reason="Alex-8 (-17.6%) and NT-LSTM (-10.03%) miss the 10% goal; docs/validation.md (EIE section)")
 def test_quick_latency_goal_every_layer(quick_checks):
     assert all(c.ok for c in _latency_rows(quick_checks))
 
@@ -51,6 +51,6 @@ def test_full_nine_layer_reproduction():
     others = [c for c in checks if c not in rows]
     assert not [c.item for c in others if not c.ok]
     errors = [abs(c.rel_error) for c in rows]
-    # VGG-6 (-27.5%) is the known miss beyond the bound (docs/validation/eie.md); all others within 20%
+    # VGG-6 (-27.5%) is the known miss beyond the bound (docs/validation.md (EIE section)); all others within 20%
     assert sum(e > V.LATENCY_BOUND_TOL for e in errors) <= 1
     assert sum(errors) / 9 <= V.LATENCY_MAE_TOL

@@ -2,7 +2,7 @@
 
 All nine benchmark layers run under ONE config (``arch_configs/eie/eie.yaml``) with no per-layer
 parameter. Reference numbers are copied here with their table; results and discussion are in
-``docs/validation/eie.md``.
+``docs/validation.md (EIE section)``.
 """
 
 from __future__ import annotations

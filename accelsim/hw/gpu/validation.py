@@ -1,6 +1,6 @@
 """GPU model checks against published measurements (``accelsim validate --only gpu``; the tests
 assert the same checks). Reference figures are copied here with their sources; the write-up is
-``docs/validation/gpu.md``.
+``docs/validation.md (GPU section)``.
 
 Checks: EIE Table IV on the Titan X (dense cuBLAS vs sparse cuSPARSE, batch 1 and 64, times and
 speedups), dense BF16 GEMM fraction of peak on H100 / A100, NVIDIA's wave-quantization example and
