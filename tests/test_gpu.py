@@ -58,10 +58,11 @@ def test_greedy_schedule_matches_reference(n_sm, slots):
     assert got[1].sum() == pytest.approx(blocks.sum())
 
 
-def test_warp_and_block_cycles_match_reference():
+@pytest.mark.parametrize("group", [1, 3, 4, 32, 200])
+def test_group_max_matches_reference(group):
+    # warps (rows per warp) and thread blocks (warps per block) both retire with their slowest member
     rows = np.random.default_rng(3).random(103) * 100
-    np.testing.assert_allclose(_kernels.warp_cycles(rows, 4), _reference.warp_cycles(rows, 4))
-    np.testing.assert_allclose(_kernels.block_cycles(rows, 4), _reference.block_cycles(rows, 4))
+    np.testing.assert_allclose(_kernels.group_max(rows, group), _reference.group_max(rows, group))
 
 
 def test_greedy_schedule_hand_case():

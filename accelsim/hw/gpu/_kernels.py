@@ -54,33 +54,19 @@ def csr_row_stats(indptr, indices, tpr, x_elem_bytes, val_bytes, idx_bytes, sect
 
 
 @njit(cache=True)
-def warp_cycles(row_cycles, rows_per_warp):
-    """Cycles of each warp that processes ``rows_per_warp`` consecutive rows side by side: the
-    warp runs until its longest row is done."""
-    n = row_cycles.shape[0]
-    nw = (n + rows_per_warp - 1) // rows_per_warp
-    out = np.zeros(nw, np.float64)
-    for w in range(nw):
+def group_max(values, group):
+    """Maximum of each run of ``group`` consecutive values. A warp that processes ``group``
+    consecutive rows side by side runs until its longest row is done; a thread block of ``group``
+    warps retires when its slowest warp does."""
+    n = values.shape[0]
+    ng = (n + group - 1) // group
+    out = np.zeros(ng, np.float64)
+    for g in range(ng):
         m = 0.0
-        for r in range(w * rows_per_warp, min((w + 1) * rows_per_warp, n)):
-            if row_cycles[r] > m:
-                m = row_cycles[r]
-        out[w] = m
-    return out
-
-
-@njit(cache=True)
-def block_cycles(warp_cyc, warps_per_block):
-    """A thread block retires when its slowest warp does."""
-    n = warp_cyc.shape[0]
-    nb = (n + warps_per_block - 1) // warps_per_block
-    out = np.zeros(nb, np.float64)
-    for b in range(nb):
-        m = 0.0
-        for w in range(b * warps_per_block, min((b + 1) * warps_per_block, n)):
-            if warp_cyc[w] > m:
-                m = warp_cyc[w]
-        out[b] = m
+        for i in range(g * group, min((g + 1) * group, n)):
+            if values[i] > m:
+                m = values[i]
+        out[g] = m
     return out
 
 

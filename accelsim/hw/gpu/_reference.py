@@ -28,14 +28,10 @@ def csr_row_stats(indptr, indices, tpr, x_elem_bytes, val_bytes, idx_bytes, sect
     return iters, stream, gather, rowsec
 
 
-def warp_cycles(row_cycles, rows_per_warp):
-    row_cycles = np.asarray(row_cycles, np.float64)
-    n = len(row_cycles)
-    return np.array([row_cycles[i:i + rows_per_warp].max() for i in range(0, n, rows_per_warp)], np.float64)
-
-
-def block_cycles(warp_cyc, warps_per_block):
-    return warp_cycles(warp_cyc, warps_per_block)
+def group_max(values, group):
+    """Twin of ``_kernels.group_max``: the maximum of each run of ``group`` consecutive values."""
+    values = np.asarray(values, np.float64)
+    return np.array([values[i:i + group].max() for i in range(0, len(values), group)], np.float64)
 
 
 def greedy_schedule(block_cyc, n_sm, slots_per_sm):

@@ -263,8 +263,8 @@ WARPS_PER_BLOCK = 4  # 128-thread blocks, as cuBLAS gemv and cuSPARSE csrmv laun
 
 
 def _schedule(cfg: GpuConfig, row_cycles: np.ndarray, rows_per_warp: int) -> tuple[float, np.ndarray]:
-    warp_cyc = _kernels.warp_cycles(np.ascontiguousarray(row_cycles, np.float64), rows_per_warp)
-    blocks = _kernels.block_cycles(warp_cyc, WARPS_PER_BLOCK)
+    warp_cyc = _kernels.group_max(np.ascontiguousarray(row_cycles, np.float64), rows_per_warp)
+    blocks = _kernels.group_max(warp_cyc, WARPS_PER_BLOCK)
     slots = max(1, min(cfg.max_blocks_per_sm, cfg.max_warps_per_sm // WARPS_PER_BLOCK))
     makespan, busy = _kernels.greedy_schedule(blocks, cfg.sms, slots)
     return float(makespan), busy
