@@ -71,21 +71,20 @@ class TechTable:
 
         ``mac`` = ``mult(dtype) + add(mac_accumulator[dtype])`` (e.g. int8 MAC accumulates in int32).
         """
-        dtype = self._dtype(dtype)
-        if op == "mac":
-            return self.op_energy[("mult", dtype)] + self.op_energy[("add", self.mac_accumulator[dtype])]
-        if op not in BASIC_OPS:
-            raise UnknownNameError("op", str(op), OPS)
-        return self.op_energy[(op, dtype)]
+        return self._per_op(self.op_energy, op, dtype)
 
     def op_area_um2(self, op: str, dtype: str) -> float:
         """Area of one ``op`` unit (um^2); ``mac`` = multiplier + accumulator adder."""
+        return self._per_op(self.op_area, op, dtype)
+
+    def _per_op(self, table, op: str, dtype: str) -> float:
+        """Look ``op`` up in a per-(op, dtype) table; ``mac`` = mult + add at the accumulator type."""
         dtype = self._dtype(dtype)
         if op == "mac":
-            return self.op_area[("mult", dtype)] + self.op_area[("add", self.mac_accumulator[dtype])]
+            return table[("mult", dtype)] + table[("add", self.mac_accumulator[dtype])]
         if op not in BASIC_OPS:
             raise UnknownNameError("op", str(op), OPS)
-        return self.op_area[(op, dtype)]
+        return table[(op, dtype)]
 
     def op_leakage_w(self, op: str, dtype: str) -> float:
         """Static power of one ``op`` unit (W) = its area x logic leakage density."""
