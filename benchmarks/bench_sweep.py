@@ -6,12 +6,13 @@ Usage::
 
 1. *Layer evaluations per second*: a serial sweep (one core) over systolic array shapes and
    dataflows on one workload, without a store; a layer evaluation is one
-   ``model.simulate(layer)`` call reported in a row (``num_layers`` per point). Timed cold (all
-   memos cleared: every distinct layer geometry goes through the SCALE-Sim-exact kernels) and warm
-   (the systolic model's per-geometry memo filled, so the time is the sweep machinery plus the
-   model's per-call bookkeeping). In the same run a bare loop over ``model.simulate`` (warm; the
-   model alone, no sweep machinery) is the reference, and the ratio shows the sweep's overhead.
-   Goal: >= 50,000 / s.
+   ``model.simulate(layer)`` call reported in a row (``num_layers`` per point, layers not run on
+   the array included; the mapped count is printed too). Timed with ``memory_model: analytic``
+   cold (all memos cleared: every layer geometry computed afresh; the goal, >= 50,000 / s) and
+   warm (the model's per-geometry memo filled), and, as the reference in the same run, the same
+   sweep cold with ``memory_model: exact`` (SCALE-Sim's buffers replayed). The run also prints
+   how far the analytic totals are from the exact ones on these points, and a bare loop over
+   ``model.simulate`` (no sweep machinery).
 2. *Cluster speedup*: the same sweep (larger) serially and on a
    ``LocalCluster(n_workers=2, threads_per_worker=1, processes=True)`` after warming the workers
    (imports, Numba JIT), and the ratio serial / cluster time. Goal: >= 1.7x. Both runs must give
@@ -28,11 +29,12 @@ import sys
 import time
 
 
-def _space(arch: str, workload: str, sizes, dataflows):
+def _space(arch: str, workload: str, sizes, dataflows, memory_model: str = "analytic"):
     from accelsim.dse import Grid, Space
 
     return Space(base={"arch": arch, "workload": workload},
-                 axes=[Grid({"arch.array.rows": sizes, "arch.array.cols": sizes, "arch.array.dataflow": dataflows})])
+                 axes=[Grid({"arch.memory_model": [memory_model], "arch.array.rows": sizes, "arch.array.cols": sizes,
+                             "arch.array.dataflow": dataflows})])
 
 
 def _clear_model_caches() -> None:
@@ -45,34 +47,49 @@ def _clear_model_caches() -> None:
         from accelsim.hw.systolic import model as sm
 
         sm.scalesim_unit.cache_clear()
+        sm.analytic_unit_report.cache_clear()
     except (ImportError, AttributeError):
         pass
 
 
+def _timed_sweep(space, cold: bool):
+    import accelsim
+
+    if cold:
+        _clear_model_caches()
+    t0 = time.perf_counter()
+    df = accelsim.sweep(space, progress=False)
+    dt = time.perf_counter() - t0
+    assert (df["status"] == "ok").all(), df[df["status"] != "ok"]["error"].iloc[0]
+    return df, dt
+
+
 def evals_per_second(arch: str, workload: str, quick: bool) -> None:
+    import numpy as np
+
     import accelsim
     from accelsim.compress.compressed import CompressedGraph
     from accelsim.dse.evaluate import config_for
     from accelsim.hw.registry import build_model
+    from accelsim.hw.systolic.model import layer_units
     from accelsim.workload.zoo import load_workload
 
     sizes = [8, 16, 32, 64, 128, 256] if not quick else [16, 64]
-    space = _space(arch, workload, sizes, ["os", "ws", "is"])
-    accelsim.sweep(_space(arch, workload, [16], ["os", "ws", "is"]), progress=False)  # imports, JIT
-    _clear_model_caches()
-    t0 = time.perf_counter()
-    df = accelsim.sweep(space, progress=False)
-    t_cold = time.perf_counter() - t0
-    assert (df["status"] == "ok").all(), df[df["status"] != "ok"]["error"].iloc[0]
-    evals = int(df["num_layers"].sum())
-    t0 = time.perf_counter()
-    accelsim.sweep(space, progress=False)  # the model's per-geometry memo is warm now
-    t_warm = time.perf_counter() - t0
+    dfs = ["os", "ws", "is"]
+    for mm in ("analytic", "exact"):  # imports, JIT
+        accelsim.sweep(_space(arch, workload, [16], dfs, mm), progress=False)
+    fast, t_cold = _timed_sweep(_space(arch, workload, sizes, dfs, "analytic"), cold=True)
+    _, t_warm = _timed_sweep(_space(arch, workload, sizes, dfs, "analytic"), cold=False)
+    exact, t_exact = _timed_sweep(_space(arch, workload, sizes, dfs, "exact"), cold=True)
+    evals = int(fast["num_layers"].sum())
+    graph = load_workload(workload)
+    mapped = sum(layer_units(layer, 1) is not None for layer in graph)
 
-    cgraph = CompressedGraph.dense(load_workload(workload))
+    cgraph = CompressedGraph.dense(graph)
     layers = list(cgraph)
-    models = [build_model(config_for(arch, {"array.rows": r, "array.cols": c, "array.dataflow": d}))
-              for r in sizes for c in sizes for d in ("os", "ws", "is")]
+    models = [build_model(config_for(arch, {"memory_model": "analytic", "array.rows": r, "array.cols": c,
+                                            "array.dataflow": d}))
+              for r in sizes for c in sizes for d in dfs]
     t0 = time.perf_counter()
     n = 0
     for m in models:
@@ -80,11 +97,19 @@ def evals_per_second(arch: str, workload: str, quick: bool) -> None:
             m.simulate(cl, 1)
             n += 1
     t_bare = time.perf_counter() - t0
-    print(f"[evals/s] {workload} on {arch}: {len(df)} points x {evals // len(df)} layers = {evals} layer evaluations")
-    print(f"  sweep, cold (every geometry simulated afresh): {t_cold:8.3f} s -> {evals / t_cold:10,.0f} evals/s (goal 50,000)")
-    print(f"  sweep, warm (model's geometry memo filled):    {t_warm:8.3f} s -> {evals / t_warm:10,.0f} evals/s")
-    print(f"  bare model.simulate loop, warm (reference):    {t_bare:8.3f} s -> {n / t_bare:10,.0f} evals/s")
-    print(f"  sweep machinery cost: warm sweep / bare loop time = {t_warm / t_bare:.2f}")
+    print(f"[evals/s] {workload} on {arch}: {len(fast)} points x {evals // len(fast)} layers ({mapped} on the array) "
+          f"= {evals} layer evaluations, one core")
+    print(f"  analytic memory model, cold (every geometry new): {t_cold:8.3f} s -> {evals / t_cold:10,.0f} evals/s (goal 50,000)")
+    print(f"  analytic memory model, warm (geometry memo filled): {t_warm:6.3f} s -> {evals / t_warm:10,.0f} evals/s")
+    print(f"  exact (SCALE-Sim replay) memory model, cold:      {t_exact:8.3f} s -> {evals / t_exact:10,.0f} evals/s")
+    print(f"  analytic / exact speed: {t_exact / t_cold:.1f}x")
+    print(f"  bare model.simulate loop, analytic, warm:         {t_bare:8.3f} s -> {n / t_bare:10,.0f} evals/s")
+    same_cycles = bool((fast["cycles"].to_numpy() == exact["cycles"].to_numpy()).all())
+    dram = lambda d: (d["dram_read_bytes"] + d["dram_write_bytes"]).to_numpy(float)
+    rel = np.abs(dram(fast) / dram(exact) - 1)
+    erel = np.abs(fast["energy_j"].to_numpy() / exact["energy_j"].to_numpy() - 1)
+    print(f"  analytic vs exact on these points: cycles identical: {same_cycles}; network DRAM bytes "
+          f"median {100 * np.median(rel):.2f}% max {100 * rel.max():.2f}%; energy max {100 * erel.max():.2f}%")
 
 
 def cluster_speedup(arch: str, workload: str, quick: bool) -> None:

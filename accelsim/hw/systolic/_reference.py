@@ -350,3 +350,109 @@ def skip_zero_fold_cycles(df, R, C, npx, mask):
                 skipped += 1
             steps += t
     return np.array([total - 1 if total else 0, rf * cf * (T + over) - 1, skipped, steps, rf * cf * T], np.int64)
+
+
+# --- twins of the analytic memory model (accelsim/hw/systolic/analytic.py, §8) ---------------------
+
+
+def epoch_cache_fetches(stream, block, n_in=0):
+    """Brute-force CALC read buffer on an explicit address stream: an access is a fetch unless the
+    address was used since the current epoch began; an epoch ends after ``block`` fetches
+    (``n_in`` fetches of the current epoch already made). The law §8.3 starts from."""
+    last_use = {}
+    epoch_start = 0
+    fetched = 0
+    for i, a in enumerate(stream):
+        if last_use.get(a, -1) < epoch_start:
+            fetched += 1
+            n_in += 1
+            if n_in == block:
+                n_in = 0
+                epoch_start = i + 1
+        last_use[a] = i
+    return fetched
+
+
+def sample_accesses(npx, win, n):
+    if npx * win <= n:
+        i = np.arange(npx * win)
+        return i // win, i % win
+    k = np.arange(1, n + 1)
+    from accelsim.hw.systolic.analytic import R2_A1, R2_A2
+
+    x, y = 0.5 + k * R2_A1, 0.5 + k * R2_A2
+    return ((x - np.floor(x)) * npx).astype(np.int64), ((y - np.floor(y)) * win).astype(np.int64)
+
+
+def access_index(df, p, t, R, C, npx, win):
+    """Vectorised sweep position of ifmap accesses (pixel ``p``, window element ``t``)."""
+    p, t = np.asarray(p), np.asarray(t)
+    if df == 0:
+        fr, c = np.divmod(p, R)
+        return fr * R * win + (t + c) * np.minimum(R, npx - fr * R) + c
+    if df == 1:
+        fr, c = np.divmod(t, R)
+        return fr * R * npx + (p + c) * np.minimum(R, win - fr * R) + c
+    fc, pc = np.divmod(p, C)
+    fr, tr = np.divmod(t, R)
+    return fc * C * win + (fr * R + R - 1 - tr) * np.minimum(C, npx - fc * C) + pc
+
+
+def ifmap_reuse_samples(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, n_samples):
+    """Previous and last use of the sampled accesses, found by address equality over the whole
+    im2col ifmap (the kernel enumerates the kernel taps that can read the same word instead)."""
+    npx, win = batch * Eh * Ew, FH * FW * Ch
+    ifm, _, _ = operand_matrices(npx, win, 1, conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew), H, W)
+    pos = access_index(df, np.arange(npx)[:, None], np.arange(win)[None, :], R, C, npx, win)
+    cur, prev, last = [], [], []
+    for p, t in zip(*sample_accesses(npx, win, n_samples)):
+        a = ifm[p, t]
+        if a < 0:
+            continue
+        same = pos[ifm == a]
+        before = same[same < pos[p, t]]
+        cur.append(pos[p, t])
+        prev.append(before.max() if before.size else -1)
+        last.append(same.max())
+    return np.array(cur, np.int64), np.array(prev, np.int64), np.array(last, np.int64)
+
+
+def ifmap_counts(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew):
+    npx, win = batch * Eh * Ew, FH * FW * Ch
+    ifm, _, _ = operand_matrices(npx, win, 1, conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew), H, W)
+    return int((ifm >= 0).sum()), int(np.unique(ifm[ifm >= 0]).size)
+
+
+def reuse_fetches(cur, prev, last, w_first, w_reuse, length, block, n_sweeps, max_sweeps):
+    total = c0 = p_c0 = p_rate = f = 0.0
+    first = prev < 0
+
+    def fetches(rate, sweep):
+        now = np.floor((c0 + rate * cur) / block)
+        reuse = (now > np.floor((c0 + rate * np.where(first, 0, prev)) / block)) & ~first
+        if sweep == 0:
+            back = first
+        else:
+            back = first & (now > np.floor((p_c0 + p_rate * last) / block))
+        return w_first * back.sum() + w_reuse * reuse.sum()
+
+    s = 0
+    while s < min(n_sweeps, max_sweeps):
+        f = fetches(0.0, s)
+        for _ in range(60):
+            nxt = fetches(f / length, s)
+            if nxt <= f:
+                break
+            f = nxt
+        total += f
+        p_c0, p_rate = c0, f / length
+        c0 += f
+        s += 1
+    return total + f * (n_sweeps - s)
+
+
+def distinct_fetches(distinct, repeats, block, n_in):
+    """By brute force: the explicit stream of ``repeats`` passes over ``distinct`` addresses."""
+    stream = np.tile(np.arange(distinct), repeats)
+    fetched = epoch_cache_fetches(stream.tolist(), block, n_in)
+    return fetched, (n_in + fetched) % block

@@ -12,7 +12,8 @@ Sections mirror SCALE-Sim's .cfg (``docs/models/systolic.md`` maps each key):
 * ``layout``: the bank/port/custom-layout keys of SCALE-Sim's [layout] section;
 * ``sparsity``: SCALE-Sim's [sparsity] keys plus accelsim's N:M and zero-skipping switches;
 * ``pe``: native operand width and the precision-scalable modes;
-* ``clock_hz``, ``tech`` (technology table name), ``static_power_w``, ``run_name``.
+* ``clock_hz``, ``tech`` (technology table name), ``static_power_w``, ``run_name``;
+* ``memory_model``: ``exact`` (SCALE-Sim replay) or ``analytic`` (fast expected-value model, §8).
 """
 
 from __future__ import annotations
@@ -102,6 +103,9 @@ class SystolicConfig:
     layout: LayoutConfig = param(LayoutConfig())
     sparsity: SparsityConfig = param(SparsityConfig())
     pe: PeConfig = param(PeConfig())
+    memory_model: str = param("exact", choices=("exact", "analytic"),
+                              doc="exact: SCALE-Sim's buffers replayed access by access; analytic: their expected-value "
+                                  "model for fast sweeps (CALC mode only; docs/models/systolic.md section 8)")
     source: str = param("", doc="file the config was read from (set by the .cfg reader)")
 
     def validate(self) -> list[str]:
@@ -115,6 +119,9 @@ class SystolicConfig:
                     f"sram.{key}={kb} holds {half} words per buffer half; a {a.rows}x{a.cols} array needs at least "
                     f"{need} (one demand row of a fold)"
                 )
+        if self.memory_model == "analytic" and self.dram.bandwidth_mode != "CALC":
+            problems.append("memory_model: analytic needs dram.bandwidth_mode CALC; USER-mode stalls are simulated only by "
+                            "memory_model: exact")
         if self.dram.use_ramulator_trace:
             problems.append("dram.use_ramulator_trace must be false; Ramulator latencies are not modelled")
         if self.layout.ifmap_custom_layout or self.layout.filter_custom_layout:

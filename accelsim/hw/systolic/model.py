@@ -227,9 +227,35 @@ def memory_params(config: SystolicConfig) -> tuple[tuple[int, int, int], tuple[i
     return sizes, (d.ifmap_bw, d.filter_bw, d.ofmap_bw), d.bandwidth_mode == "USER"
 
 
+@lru_cache(maxsize=8192)
+def analytic_unit_report(df: str, R: int, C: int, geom: Geometry, sizes: tuple[int, int, int]) -> dict:
+    """The report values of :func:`scalesim_unit` (CALC mode) from the analytic memory model (§8)."""
+    from accelsim.hw.systolic import analytic as A
+
+    out = closed_form(df, R, C, geom)
+    reads = A.analytic_unit(DF_CODE[df], R, C, geom.batch, geom.H, geom.W, geom.C, geom.FH, geom.FW, geom.sh, geom.sw,
+                            geom.dh, geom.dw, geom.Eh, geom.Ew, geom.K, sizes[0], sizes[1], not ifmap_distinct(geom),
+                            A.N_SAMPLES, A.MAX_SWEEPS)
+    total = out["compute_cycles"]
+    out.update({
+        "total_cycles": total,
+        "stall_cycles": 0,
+        "total_cycles_incl_prefetch": total + A.prefetch_margin_cycles(reads, sizes, C),
+        "overall_util": geom.macs / (total * R * C) if total > 0 else 0.0,
+        "ifmap_dram_reads": float(reads[0]),
+        "filter_dram_reads": float(reads[1]),
+        "ofmap_dram_writes": float(reads[2]),
+        "macs": geom.macs,
+    })
+    return out
+
+
 def run_geometry(config: SystolicConfig, geom: Geometry) -> dict:
-    """SCALE-Sim report values of one unit geometry on a config (no compression)."""
+    """SCALE-Sim report values of one unit geometry on a config (no compression); with
+    ``memory_model: analytic`` the memory values come from the analytic model (§8)."""
     sizes, bws, user = memory_params(config)
+    if config.memory_model == "analytic":
+        return analytic_unit_report(config.dataflow, config.rows, config.cols, geom, sizes)
     return scalesim_unit(config.dataflow, config.rows, config.cols, geom, sizes, bws, user)
 
 
