@@ -48,6 +48,10 @@ def param(
     return dataclasses.field(default=default, metadata=meta)
 
 
+# libyaml's safe loader when PyYAML was built with it (about 10x faster on the zoo files), else PyYAML's
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_yaml_file(path: str | Path, error: type[Exception] = ConfigError) -> Any:
     """Read YAML; missing files and syntax errors become ``error`` naming the file and line."""
     path = Path(path)
@@ -58,7 +62,7 @@ def read_yaml_file(path: str | Path, error: type[Exception] = ConfigError) -> An
     except OSError as exc:
         raise error(f"{path}: cannot read ({exc.strerror})") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -44,6 +44,7 @@ from typing import Any, Mapping
 import numpy as np
 import yaml
 
+from accelsim.config import SAFE_LOADER
 from accelsim.compress import prune as P
 from accelsim.compress import quantize as Q
 from accelsim.compress.compressed import CompressedGraph, CompressedLayer
@@ -382,7 +383,7 @@ def load_recipe(source: Any) -> Recipe:
             raise ConfigError(f"{text}: recipe file not found")
         raise UnknownNameError("recipe", text, list(names))
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

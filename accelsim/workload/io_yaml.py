@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from accelsim.config import read_yaml_file
 from accelsim.errors import AccelsimError, WorkloadError
 from accelsim.workload.graph import LayerGraph
 from accelsim.workload.layers import ACTIVATIONS, LAYER_TYPES, Input, Layer
@@ -60,18 +61,7 @@ def _to_value(value: Any) -> Any:
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise WorkloadError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise WorkloadError(f"{path}: cannot read ({exc.strerror})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise WorkloadError(f"{path}: malformed YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    return read_yaml_file(path, WorkloadError)
 
 
 def graph_from_dict(data: Any, source: str = "<dict>") -> LayerGraph:
