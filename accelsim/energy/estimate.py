@@ -62,6 +62,48 @@ def _merge(a: Mapping[str, float], b: Mapping[str, float]) -> dict[str, float]:
     return out
 
 
+class EnergyTable(Mapping[ActionKey, tuple[float, str]]):
+    """A read-only energy reference table ``{action key: (energy_pj, category)}``.
+
+    The same mapping as the dict it is built from, with every entry's energy checked once, here:
+    :func:`estimate` then prices an action with a valid entry without checking it again. Entries
+    that are malformed or negative / non-finite are kept as given and raise in :func:`estimate`,
+    exactly as with a plain dict, when an action that uses them is counted.
+    """
+
+    __slots__ = ("_entries", "_checked")
+
+    def __init__(self, entries: Mapping[ActionKey, tuple[float, str]] | Iterable[tuple[ActionKey, tuple[float, str]]] = ()):
+        self._entries: dict = dict(entries)
+        checked: dict = {}
+        for key, entry in self._entries.items():
+            try:
+                energy_pj, category = entry
+            except (TypeError, ValueError):
+                continue
+            if isinstance(energy_pj, (int, float)) and math.isfinite(energy_pj) and energy_pj >= 0:
+                checked[key] = (float(energy_pj), category)
+        self._checked = checked
+
+    def __getitem__(self, key):
+        return self._entries[key]
+
+    def get(self, key, default=None):
+        return self._entries.get(key, default)
+
+    def __contains__(self, key) -> bool:
+        return key in self._entries
+
+    def __iter__(self):
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"EnergyTable({self._entries!r})"
+
+
 def _key_text(key: ActionKey) -> str:
     return ".".join(key) if isinstance(key, tuple) else repr(key)
 
@@ -77,37 +119,39 @@ def estimate(
     Raises :class:`SimulationError` naming the key for an action with no ERT entry, a negative or
     non-finite count, or a negative / non-finite energy, static power or duration.
     """
-    for what, v in (("static_power_w", static_power_w), ("seconds", seconds)):
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-            raise SimulationError(f"energy estimate: {what} must be a finite number >= 0; got {v!r}")
+    # The common case (plain floats, positive finite counts, (float, category) entries) is accepted
+    # by one chained comparison; anything else goes through the full checks of _check_*, which
+    # raise the errors or hand back the same values, so results and messages do not depend on it.
+    if not (type(static_power_w) is float and 0.0 <= static_power_w < _INF):
+        _check_static("static_power_w", static_power_w)
+    if not (type(seconds) is float and 0.0 <= seconds < _INF):
+        _check_static("seconds", seconds)
     by_category: dict[str, float] = {}
     by_component: dict[str, float] = {}
     total = 0.0
-    for key, count in counts.items():
-        if not (isinstance(count, (int, float)) and math.isfinite(count)):
-            raise SimulationError(f"energy estimate: count of {_key_text(key)} must be a finite number; got {count!r}")
-        if count < 0:
-            raise SimulationError(f"energy estimate: count of {_key_text(key)} is negative ({count})")
-        if count == 0:
-            continue
-        entry = ert.get(key)
-        if entry is None:
-            same = sorted(_key_text(k) for k in ert if isinstance(k, tuple) and k[:1] == key[:1])
-            hint = f"; the ERT prices {', '.join(same)}" if same else ""
-            raise SimulationError(f"energy estimate: no ERT entry for action {_key_text(key)}{hint}")
-        try:
+    get_category = by_category.get
+    get_component = by_component.get
+    items = counts._counts.items() if type(counts) is ActionCounts else counts.items()
+    checked = ert._checked.get if type(ert) is EnergyTable else _no_entry
+    for key, count in items:
+        if not (type(count) is float and 0.0 < count < _INF):
+            _check_count(key, count)
+            if count == 0:
+                continue
+            count = float(count)
+        entry = checked(key)
+        if entry is not None:  # an EnergyTable entry, checked when the table was built
             energy_pj, category = entry
-        except (TypeError, ValueError):
-            raise SimulationError(
-                f"energy estimate: ERT entry for {_key_text(key)} must be (energy_pj, category); got {entry!r}"
-            ) from None
-        if not (isinstance(energy_pj, (int, float)) and math.isfinite(energy_pj) and energy_pj >= 0):
-            raise SimulationError(
-                f"energy estimate: ERT energy of {_key_text(key)} must be a finite number >= 0 pJ; got {energy_pj!r}"
-            )
-        joules = float(count) * float(energy_pj) * PJ
-        by_category[category] = by_category.get(category, 0.0) + joules
-        by_component[key[0]] = by_component.get(key[0], 0.0) + joules
+        else:
+            entry = ert.get(key)
+            if type(entry) is tuple and len(entry) == 2 and type(entry[0]) is float and 0.0 <= entry[0] < _INF:
+                energy_pj, category = entry
+            else:
+                energy_pj, category = _check_entry(key, entry, ert)
+        joules = count * energy_pj * PJ
+        by_category[category] = get_category(category, 0.0) + joules
+        component = key[0]
+        by_component[component] = get_component(component, 0.0) + joules
         total += joules
     static = float(static_power_w) * float(seconds)
     if static > 0:
@@ -115,6 +159,45 @@ def estimate(
         by_component[STATIC] = by_component.get(STATIC, 0.0) + static
         total += static
     return EnergyBreakdown(by_category, by_component, total)
+
+
+_INF = math.inf
+
+
+def _no_entry(key) -> None:
+    return None
+
+
+def _check_static(what: str, v) -> None:
+    if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+        raise SimulationError(f"energy estimate: {what} must be a finite number >= 0; got {v!r}")
+
+
+def _check_count(key, count) -> None:
+    """Raise for a count that is not a finite number >= 0."""
+    if not (isinstance(count, (int, float)) and math.isfinite(count)):
+        raise SimulationError(f"energy estimate: count of {_key_text(key)} must be a finite number; got {count!r}")
+    if count < 0:
+        raise SimulationError(f"energy estimate: count of {_key_text(key)} is negative ({count})")
+
+
+def _check_entry(key, entry, ert) -> tuple[float, str]:
+    """``(energy_pj as float, category)`` of an ERT entry; raise for a missing or malformed one."""
+    if entry is None:
+        same = sorted(_key_text(k) for k in ert if isinstance(k, tuple) and k[:1] == key[:1])
+        hint = f"; the ERT prices {', '.join(same)}" if same else ""
+        raise SimulationError(f"energy estimate: no ERT entry for action {_key_text(key)}{hint}")
+    try:
+        energy_pj, category = entry
+    except (TypeError, ValueError):
+        raise SimulationError(
+            f"energy estimate: ERT entry for {_key_text(key)} must be (energy_pj, category); got {entry!r}"
+        ) from None
+    if not (isinstance(energy_pj, (int, float)) and math.isfinite(energy_pj) and energy_pj >= 0):
+        raise SimulationError(
+            f"energy estimate: ERT energy of {_key_text(key)} must be a finite number >= 0 pJ; got {energy_pj!r}"
+        )
+    return float(energy_pj), category
 
 
 @dataclass(frozen=True)
@@ -145,4 +228,4 @@ def estimate_area(components: Mapping[str, float] | Iterable[tuple[str, float]],
     return AreaBreakdown(by_component, sum(by_component.values()))
 
 
-__all__ = ["AreaBreakdown", "EnergyBreakdown", "estimate", "estimate_area"]
+__all__ = ["AreaBreakdown", "EnergyBreakdown", "EnergyTable", "estimate", "estimate_area"]

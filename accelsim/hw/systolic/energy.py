@@ -21,8 +21,8 @@ Static power: ``static_power_w`` if set, else the leakage of the three SRAMs plu
 
 from __future__ import annotations
 
-from accelsim.energy.actions import ActionCounts
-from accelsim.energy.estimate import estimate
+from accelsim.energy.actions import ActionCounts, _is_key
+from accelsim.energy.estimate import EnergyTable, estimate
 from accelsim.energy.tables import load_tech
 
 
@@ -37,7 +37,7 @@ def mac_variant(config, width: int) -> str:
 
 
 def build_ert(config):
-    """``({action key: (pJ, category)}, static power W)`` for a config, priced by its tech table."""
+    """``(EnergyTable {action key: (pJ, category)}, static power W)`` for a config, priced by its tech table."""
     tech = load_tech(config.tech)
     pe = config.pe
     ert: dict = {}
@@ -70,29 +70,72 @@ def build_ert(config):
         acc = "int32" if pe.dtype == "int" else "fp32"
         static = tech.sram_leakage_w(sram_bytes) + config.rows * config.cols * (
             tech.op_leakage_w("mult", dt) + tech.op_leakage_w("add", acc))
-    return ert, static
+    return EnergyTable(ert), static
+
+
+_KEYS: dict[tuple, tuple] = {}  # (id(config), width, type(width)) -> (config, keys, moving, keys distinct)
+_KEYS_MAX = 1024
+
+
+def _action_keys(config, width: int) -> tuple[tuple, int, bool]:
+    """The action keys :func:`count_actions` fills, in its order, the operands moving per slot, and
+    whether the keys are all different (they are not when operands and sums have the same width).
+
+    Built once per (config, width): configs are frozen but not hashable (they hold lists), so the
+    memo is keyed by ``id(config)`` and keeps the config itself, which pins the id to that object.
+    """
+    memo_key = (id(config), width, type(width))
+    hit = _KEYS.get(memo_key)
+    if hit is not None and hit[0] is config:
+        return hit[1], hit[2], hit[3]
+    v = mac_variant(config, width)
+    word = f"{config.sram.word_bytes * 8}b"
+    acc = f"{config.pe.accumulator_bits}b"
+    dram = config.dram.type
+    keys = (
+        ("pe", "mac", v),
+        ("pe", "mac_gated", v),
+        ("pe_reg", "write", f"{width}b"),
+        ("acc_reg", "write", acc),
+        ("pe_link", "transfer", f"{width}b"),
+        ("pe_link", "transfer", acc),
+        ("ifmap_sram", "read", word),
+        ("filter_sram", "read", word),
+        ("ofmap_sram", "write", word),
+        ("dram", "read", dram),
+        ("dram", "write", dram),
+    )
+    for key in keys:  # checked here once, so count_actions can skip the per-call check
+        if not _is_key(key):
+            raise TypeError(f"action key must be (component, action, variant) strings; got {key!r}")
+    moving = 2 if config.dataflow == "os" else 1
+    if len(_KEYS) >= _KEYS_MAX:
+        _KEYS.clear()
+    distinct = len(set(keys)) == len(keys)
+    _KEYS[memo_key] = (config, keys, moving, distinct)
+    return keys, moving, distinct
 
 
 def count_actions(config, *, width, active_macs, gated_macs, slots, sram_reads, sram_writes, dram_read_bytes,
                   dram_write_bytes) -> ActionCounts:
-    v = mac_variant(config, width)
-    word_bits = config.sram.word_bytes * 8
-    moving = 2 if config.dataflow == "os" else 1
-    acc = f"{config.pe.accumulator_bits}b"
-    counts = [
-        (("pe", "mac", v), active_macs),
-        (("pe", "mac_gated", v), gated_macs),
-        (("pe_reg", "write", f"{width}b"), moving * slots),
-        (("acc_reg", "write", acc), slots),
-        (("pe_link", "transfer", f"{width}b"), moving * slots),
-        (("pe_link", "transfer", acc), 0 if moving == 2 else slots),
-        (("ifmap_sram", "read", f"{word_bits}b"), sram_reads.get("ifmap", 0)),
-        (("filter_sram", "read", f"{word_bits}b"), sram_reads.get("filter", 0)),
-        (("ofmap_sram", "write", f"{word_bits}b"), sram_writes.get("ofmap", 0)),
-        (("dram", "read", config.dram.type), dram_read_bytes * 8),
-        (("dram", "write", config.dram.type), dram_write_bytes * 8),
-    ]
-    return ActionCounts(counts)  # pairs: equal keys (e.g. 32-bit operands and sums) add up
+    """Action counts of one layer (§5); equal keys (e.g. 32-bit operands and sums) add up."""
+    keys, moving, distinct = _action_keys(config, width)
+    values = (
+        active_macs,
+        gated_macs,
+        moving * slots,
+        slots,
+        moving * slots,
+        0 if moving == 2 else slots,
+        sram_reads.get("ifmap", 0),
+        sram_reads.get("filter", 0),
+        sram_writes.get("ofmap", 0),
+        dram_read_bytes * 8,
+        dram_write_bytes * 8,
+    )
+    if distinct:  # what ActionCounts(zip(keys, values)) holds when no two keys are equal
+        return ActionCounts._adopt({k: float(v) for k, v in zip(keys, values) if v})
+    return ActionCounts.from_pairs(keys, values)
 
 
 def price(actions: ActionCounts, ert, static_w: float, seconds: float):
