@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,8 @@ from accelsim._version import __version__
 from accelsim.energy.actions import ActionCounts
 
 SCHEMA_VERSION = 1
+_INF = math.inf
+_FINITE = ("cycles", "latency_s", "energy_j", "utilization")  # float fields that must be finite
 
 _SUMMED = (
     "macs", "effective_macs", "cycles", "compute_cycles", "stall_cycles", "latency_s", "energy_j",
@@ -55,10 +58,14 @@ class LayerResult:
     actions: ActionCounts | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        for name in ("cycles", "latency_s", "energy_j", "utilization"):
-            value = getattr(self, name)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError(f"LayerResult '{self.name}': {name} is not finite ({value})")
+        lat, en, ut = self.latency_s, self.energy_j, self.utilization
+        # common case in one comparison chain: int cycles and finite floats (nan/inf fail it)
+        if not (type(self.cycles) is int and type(lat) is float and type(en) is float and type(ut) is float
+                and -_INF < lat < _INF and -_INF < en < _INF and -_INF < ut < _INF):
+            for name in _FINITE:
+                value = getattr(self, name)
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise ValueError(f"LayerResult '{self.name}': {name} is not finite ({value})")
         if self.cycles != self.compute_cycles + self.stall_cycles:
             raise ValueError(
                 f"LayerResult '{self.name}': cycles ({self.cycles}) != compute_cycles ({self.compute_cycles}) "
@@ -86,10 +93,14 @@ def _plain(value: Any) -> Any:
 
 def _sum_dicts(dicts) -> dict[str, float]:
     out: dict[str, float] = {}
+    get = out.get
     for d in dicts:
         for k, v in d.items():
-            out[k] = out.get(k, 0) + v
+            out[k] = get(k, 0) + v
     return out
+
+
+_SUMMED_OF = operator.attrgetter(*_SUMMED)
 
 
 @dataclass
@@ -106,13 +117,16 @@ class NetworkResult:
 
     @property
     def total(self) -> dict[str, Any]:
-        tot: dict[str, Any] = {name: sum(getattr(r, name) for r in self.layers) for name in _SUMMED}
-        tot["energy_breakdown_j"] = _sum_dicts(r.energy_breakdown_j for r in self.layers)
-        tot["sram_reads"] = _sum_dicts(r.sram_reads for r in self.layers)
-        tot["sram_writes"] = _sum_dicts(r.sram_writes for r in self.layers)
+        layers = self.layers
+        # one column per summed field, each summed by sum() in layer order (as field by field)
+        columns = list(zip(*map(_SUMMED_OF, layers))) if layers else [()] * len(_SUMMED)
+        tot: dict[str, Any] = {name: sum(col) for name, col in zip(_SUMMED, columns)}
+        tot["energy_breakdown_j"] = _sum_dicts([r.energy_breakdown_j for r in layers])
+        tot["sram_reads"] = _sum_dicts([r.sram_reads for r in layers])
+        tot["sram_writes"] = _sum_dicts([r.sram_writes for r in layers])
         cycles = tot["cycles"]
         # cycle-weighted mean: total useful MACs over total PE-cycles
-        tot["utilization"] = sum(r.utilization * r.cycles for r in self.layers) / cycles if cycles else 0.0
+        tot["utilization"] = sum([r.utilization * r.cycles for r in layers]) / cycles if cycles else 0.0
         if self.dense is not None:
             dense_tot = self.dense.total
             tot["speedup_vs_dense"] = dense_tot["latency_s"] / tot["latency_s"] if tot["latency_s"] else None
