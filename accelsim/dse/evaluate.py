@@ -63,7 +63,8 @@ class _LRU(OrderedDict):
 # per-process caches (each worker process of a sweep has its own)
 _ARCH_RAW = _LRU(64)
 _CONFIGS = _LRU(512)
-_MODELS = _LRU(64)
+_MODELS = _LRU(512)  # a model is its config plus a small energy table: as many as configs
+_ARCH_DICTS = _LRU(512)  # to_dict(config) per config key
 _GRAPHS = _LRU(16)
 _CGRAPHS = _LRU(4)  # compressed ResNet-50 weights are ~100 MB each: keep few
 _DENSE = _LRU(256)
@@ -72,7 +73,7 @@ _PATHS = _LRU(16)
 
 
 def clear_caches() -> None:
-    for cache in (_ARCH_RAW, _CONFIGS, _MODELS, _GRAPHS, _CGRAPHS, _DENSE, _RECIPES, _PATHS):
+    for cache in (_ARCH_RAW, _CONFIGS, _MODELS, _ARCH_DICTS, _GRAPHS, _CGRAPHS, _DENSE, _RECIPES, _PATHS):
         cache.clear()
 
 
@@ -152,6 +153,15 @@ def _cgraph(workload: Any, recipe: Any, seed: int):
         return compress(graph, _recipe(recipe), seed=seed)
 
     return _CGRAPHS.get_or(_key([workload, recipe, seed if recipe is not None else 0]), make)
+
+
+def _layers(cgraph) -> list:
+    """The compressed layers of a cached graph in simulation order (listed once per graph)."""
+    layers = getattr(cgraph, "_dse_layers", None)
+    if layers is None:
+        layers = list(cgraph)
+        cgraph._dse_layers = layers  # cgraphs are cached per process and never mutated by a sweep
+    return layers
 
 
 def _graph_stats(cgraph) -> tuple[int, int, int, int]:
@@ -328,7 +338,7 @@ class SimulateEvaluator:
         graph = _graph(main["workload"])
         cgraph = _cgraph(main["workload"], main["recipe"], main["seed"])
         batch = main["batch"]
-        result = _run(model, config, cgraph, batch, graph.name, cgraph.recipe)
+        result = _run(model, config, cgraph, batch, graph.name, cgraph.recipe, ckey)
         tot = result.total
         dense_tot = None
         baseline = main["baseline"]
@@ -336,7 +346,7 @@ class SimulateEvaluator:
             def make_dense():
                 base = _cgraph(main["workload"], baseline, main["seed"])
                 try:
-                    return _run(model, config, base, batch, graph.name, None).total
+                    return _run(model, config, base, batch, graph.name, None, ckey).total
                 except SimulationError:  # e.g. EIE cannot run uncompressed weights
                     return None
 
@@ -387,13 +397,15 @@ class SimulateEvaluator:
         return {"row": row, "layers": layers}
 
 
-def _run(model, config, cgraph, batch, workload_name, recipe):
+def _run(model, config, cgraph, batch, workload_name, recipe, ckey: str):
     """``simulate.run_compressed`` with a cached model (models are stateless)."""
     from accelsim.config import to_dict
     from accelsim.report.results import NetworkResult
 
-    layers = [model.simulate(cl, batch) for cl in cgraph]
-    return NetworkResult(arch=to_dict(config), workload=workload_name, layers=layers, batch=batch, recipe=recipe)
+    simulate = model.simulate
+    layers = [simulate(cl, batch) for cl in _layers(cgraph)]
+    arch = _ARCH_DICTS.get_or(ckey, lambda: to_dict(config))
+    return NetworkResult(arch=arch, workload=workload_name, layers=layers, batch=batch, recipe=recipe)
 
 
 def _first_line(exc: BaseException) -> str:
