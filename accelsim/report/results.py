@@ -95,8 +95,9 @@ def _sum_dicts(dicts) -> dict[str, float]:
     out: dict[str, float] = {}
     get = out.get
     for d in dicts:
-        for k, v in d.items():
-            out[k] = get(k, 0) + v
+        if type(d) is not dict or d:  # most layers have empty dicts (unmapped layers: all three)
+            for k, v in d.items():
+                out[k] = get(k, 0) + v
     return out
 
 
