@@ -236,6 +236,10 @@ def test_energy_table_is_the_same_mapping_read_only():
     assert ("x", "y", "z") in t and ("nope", "a", "b") not in t
     with pytest.raises(TypeError):
         t[("pe", "mac", "int8")] = (1.0, "compute")  # type: ignore[index]
+    import pickle
+
+    back = pickle.loads(pickle.dumps(t))  # models holding a table travel to worker processes
+    assert type(back) is EnergyTable and back == t and back._checked == t._checked
     ert[("pe", "mac", "int8")] = (9.0, "compute")  # the table copied its entries
     assert t[("pe", "mac", "int8")] == (0.3, "compute")
     # a bad entry is kept and raises, with the same message, only when the action is counted
