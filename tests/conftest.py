@@ -1,6 +1,11 @@
 import os
 
 import pytest
+from hypothesis import settings
+
+# deterministic property tests: the same examples on every run and machine, no example database
+settings.register_profile("accelsim", derandomize=True, database=None)
+settings.load_profile("accelsim")
 
 os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(os.path.dirname(__file__), "..", ".numba_cache"))
 

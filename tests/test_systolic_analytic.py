@@ -100,7 +100,9 @@ def test_gemm_traffic_and_cycles_match_exact(df, R, C, m, n, k, kb):
     got = _unit(df, R, C, g, kb)
     assert got[0] == ex["ifmap_dram_reads"]
     assert got[1] == ex["filter_dram_reads"]
-    assert got[2] == pytest.approx(ex["ofmap_dram_writes"], rel=0.02)
+    # SCALE-Sim counts a partial line as full at most once per drain of half the buffer (§8.2)
+    drains = -(-int(got[2]) // (kb * 1024 // 2))
+    assert 0 <= ex["ofmap_dram_writes"] - got[2] <= C * (drains + 1)
     rep = analytic_unit_report(df, R, C, g, (kb * 1024,) * 3)
     assert rep["total_cycles"] == ex["total_cycles"] and rep["stall_cycles"] == ex["stall_cycles"] == 0
 
