@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import types
 import typing
 from pathlib import Path
@@ -178,12 +179,18 @@ def _convert(value: Any, tp: Any, path: str, meta: Mapping[str, Any], problems: 
     return value
 
 
+@functools.lru_cache(maxsize=None)
+def _type_hints(cls: type) -> dict:
+    """``typing.get_type_hints`` of a config class, resolved once (it re-evaluates annotations)."""
+    return typing.get_type_hints(cls)
+
+
 def _build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:
     if not isinstance(data, Mapping):
         problems.append(f"{prefix or 'config'} must be a mapping; got {data!r}")
         return None
     start = len(problems)
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     kwargs: dict[str, Any] = {}
     for key in data:
@@ -277,7 +284,7 @@ def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any] | Iter
 
 def field_paths(cls: type, prefix: str = "") -> list[str]:
     """Every dotted field path of a config class (for 'did you mean' hints in sweeps)."""
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     paths = []
     for f in dataclasses.fields(cls):
         tp = hints[f.name]

@@ -21,7 +21,9 @@ import numpy as np
 
 from accelsim.energy.actions import ActionCounts
 from accelsim.hw.systolic import _kernels as K
+from accelsim.hw.systolic import analytic as A
 from accelsim.hw.systolic.config import SystolicConfig
+from accelsim.hw.systolic.energy import build_ert, count_actions, price
 from accelsim.report.results import LayerResult
 from accelsim.workload.layers import Conv2d, Layer, Linear, MatMul, _RecurrentCell
 
@@ -87,6 +89,7 @@ def _replace(g: Geometry, **kw) -> Geometry:
     return Geometry(**d)
 
 
+@lru_cache(maxsize=65536)
 def layer_units(layer: Layer, batch: int) -> tuple[Geometry, int] | None:
     """``(unit geometry, number of identical units)`` of a layer, or None if it has no matrix product."""
     if isinstance(layer, Conv2d):
@@ -230,8 +233,6 @@ def memory_params(config: SystolicConfig) -> tuple[tuple[int, int, int], tuple[i
 @lru_cache(maxsize=8192)
 def analytic_unit_report(df: str, R: int, C: int, geom: Geometry, sizes: tuple[int, int, int]) -> dict:
     """The report values of :func:`scalesim_unit` (CALC mode) from the analytic memory model (§8)."""
-    from accelsim.hw.systolic import analytic as A
-
     out = closed_form(df, R, C, geom)
     reads = A.analytic_unit(DF_CODE[df], R, C, geom.batch, geom.H, geom.W, geom.C, geom.FH, geom.FW, geom.sh, geom.sw,
                             geom.dh, geom.dw, geom.Eh, geom.Ew, geom.K, sizes[0], sizes[1], not ifmap_distinct(geom),
@@ -264,8 +265,6 @@ class SystolicModel:
 
     def __init__(self, config: SystolicConfig):
         self.config = config
-        from accelsim.hw.systolic.energy import build_ert
-
         self.ert, self.static_w = build_ert(config)
 
     # ------------------------------------------------------------------------------------------
@@ -360,8 +359,6 @@ class SystolicModel:
         gated = performed * zero_frac if cfg.sparsity.zero_gating else 0.0
         active = performed - gated
         latency = cycles / cfg.clock_hz
-        from accelsim.hw.systolic.energy import count_actions, price
-
         actions = count_actions(cfg, width=width, active_macs=active * slow, gated_macs=gated * slow,
                                 slots=max(slots, performed) * slow, sram_reads=sram_reads, sram_writes=sram_writes,
                                 dram_read_bytes=dram_read_bytes, dram_write_bytes=dram_write_bytes)
