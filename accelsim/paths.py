@@ -16,12 +16,35 @@ RECIPE_DIR = WORKLOAD_DIR / "recipes"
 TECH_DIR = ARCH_DIR / "tech"
 
 
+def _folder_stamp(directory: Path) -> tuple:
+    """Modification times of ``directory`` and every folder below it: they change whenever a file
+    is added, removed or renamed anywhere in the tree."""
+    stamp = []
+    todo = [str(directory)]
+    while todo:
+        folder = todo.pop()
+        stamp.append((folder, os.stat(folder).st_mtime_ns))
+        with os.scandir(folder) as entries:
+            todo.extend(e.path for e in entries if e.is_dir())
+    return tuple(sorted(stamp))
+
+
+_BUNDLED: dict[tuple, tuple[tuple, dict[str, Path]]] = {}
+
+
 def bundled(directory: Path, suffixes: tuple[str, ...] = (".yaml", ".yml")) -> dict[str, Path]:
-    """Bundled names (file stems) -> paths, searched recursively under ``directory``."""
+    """Bundled names (file stems) -> paths, searched recursively under ``directory``.
+
+    The listing is kept until a folder of the tree changes (a file added, removed or renamed)."""
     if not directory.is_dir():
         return {}
+    stamp = _folder_stamp(directory)
+    hit = _BUNDLED.get((directory, suffixes))
+    if hit is not None and hit[0] == stamp:
+        return dict(hit[1])
     found: dict[str, Path] = {}
     for path in sorted(directory.rglob("*")):
         if path.suffix in suffixes and path.is_file():
             found.setdefault(path.stem, path)
-    return found
+    _BUNDLED[(directory, suffixes)] = (stamp, found)
+    return dict(found)
