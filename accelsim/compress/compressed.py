@@ -12,6 +12,7 @@ native precision".
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Iterator
 
 import numpy as np
@@ -34,6 +35,11 @@ class CompressedLayer:
     transforms: tuple[str, ...] = ()
     stats: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # the effective matrix is read-only: counts derived from it are cached below
+        if isinstance(self.weight_matrix, np.ndarray):
+            self.weight_matrix.flags.writeable = False
+
     @property
     def name(self) -> str:
         return self.layer.name
@@ -42,14 +48,16 @@ class CompressedLayer:
     def is_compressed(self) -> bool:
         return bool(self.transforms)
 
-    @property
+    # counted once per layer (the matrix is never modified after compression): hardware models and
+    # sweeps ask for them on every simulate call
+    @cached_property
     def weight_density(self) -> float:
         """Fraction of non-zero weights (1.0 when no weights are attached)."""
         if self.weight_matrix is None:
             return float(self.stats.get("weight_density", 1.0))
-        return float(np.count_nonzero(self.weight_matrix)) / max(self.weight_matrix.size, 1)
+        return self.weight_nnz / max(self.weight_matrix.size, 1)
 
-    @property
+    @cached_property
     def weight_nnz(self) -> int:
         if self.weight_matrix is None:
             shape = self.layer.weight_matrix_shape
