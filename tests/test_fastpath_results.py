@@ -150,3 +150,18 @@ def test_network_total_of_no_layers():
     tot = NetworkResult(arch={}, workload="w", layers=[]).total
     assert _exact(tot) == _exact(_ref_total(NetworkResult(arch={}, workload="w", layers=[])))
     assert tot["cycles"] == 0 and tot["utilization"] == 0.0 and tot["energy_breakdown_j"] == {}
+
+
+def test_not_run_equals_the_constructor():
+    from accelsim.energy.actions import ActionCounts
+    from accelsim.report.results import LayerResult
+
+    note = "not run here"
+    fast = LayerResult.not_run("relu1", "activation", note)
+    slow = LayerResult("relu1", "activation", 0, 0, 0, 0, 0, 0.0, 0.0, utilization=0.0,
+                       extra={"mapped": False, "note": note}, actions=ActionCounts())
+    assert fast == slow and fast.to_dict(with_actions=True) == slow.to_dict(with_actions=True)
+    assert [type(getattr(fast, f)) for f in fast.__dataclass_fields__] == [type(getattr(slow, f)) for f in slow.__dataclass_fields__]
+    # fresh containers each time
+    other = LayerResult.not_run("relu2", "activation", note)
+    assert other.extra is not fast.extra and other.energy_breakdown_j is not fast.energy_breakdown_j

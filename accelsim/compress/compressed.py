@@ -69,14 +69,23 @@ class CompressedLayer:
         """Dense MACs (batch 1) scaled by the kept-weight fraction (ShrinkBench's definition)."""
         return int(round(self.layer.macs * self.weight_density)) if self.layer.has_weights else self.layer.macs
 
-    def weight_storage_bits(self, native_bits: int = 32) -> int:
-        """Stored weight bits: the compressed tensor's total, else dense at ``native_bits``."""
+    @cached_property
+    def _stored_bits(self) -> int | None:
+        """The compressed tensor's total storage bits (None without a compressed tensor)."""
         if self.weight is not None and hasattr(self.weight, "storage_bits"):
             return int(self.weight.storage_bits().total)
+        return None
+
+    @cached_property
+    def _weight_elements(self) -> int:
         shape = self.layer.weight_matrix_shape
-        if shape is None:
-            return 0
-        return shape[0] * shape[1] * (self.weight_bits or native_bits)
+        return shape[0] * shape[1] if shape is not None else 0
+
+    def weight_storage_bits(self, native_bits: int = 32) -> int:
+        """Stored weight bits: the compressed tensor's total, else dense at ``native_bits``."""
+        if self._stored_bits is not None:
+            return self._stored_bits
+        return self._weight_elements * (self.weight_bits or native_bits)
 
     @classmethod
     def dense(cls, layer: Layer, graph: LayerGraph | None = None) -> "CompressedLayer":

@@ -72,6 +72,23 @@ class LayerResult:
                 f"+ stall_cycles ({self.stall_cycles})"
             )
 
+    @classmethod
+    def not_run(cls, name: str, op: str, note: str) -> "LayerResult":
+        """A layer the hardware does not run: zero cycles, MACs, traffic and energy, flagged
+        ``extra = {"mapped": False, "note": note}``.
+
+        Equal to ``LayerResult(name, op, 0, 0, 0, 0, 0, 0.0, 0.0, utilization=0.0, extra=...,
+        actions=ActionCounts())``, built without the frozen dataclass's per-field ``__init__`` (a
+        network has more such layers than mapped ones; all-zero fields need no check)."""
+        obj = object.__new__(cls)
+        obj.__dict__.update({
+            "name": name, "op": op, "macs": 0, "effective_macs": 0, "cycles": 0, "compute_cycles": 0,
+            "stall_cycles": 0, "latency_s": 0.0, "energy_j": 0.0, "energy_breakdown_j": {}, "sram_reads": {},
+            "sram_writes": {}, "dram_read_bytes": 0, "dram_write_bytes": 0, "utilization": 0.0,
+            "weight_storage_bits": 0, "extra": {"mapped": False, "note": note}, "actions": ActionCounts(),
+        })
+        return obj
+
     def to_dict(self, with_actions: bool = False) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "actions"}
         out = _plain(out)

@@ -55,7 +55,7 @@ def sample_accesses(npx, win, n):
     return p, t
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _access_index(df, p, t, R, C, npx, win):
     """Position of ifmap access (pixel ``p``, window element ``t``) in its sweep, in accesses (§8.5)."""
     if df == 0:  # os: row fold of R pixels, window elements in time, skewed by the pixel's column

@@ -19,7 +19,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from accelsim.energy.actions import ActionCounts
 from accelsim.hw.systolic import _kernels as K
 from accelsim.hw.systolic import analytic as A
 from accelsim.hw.systolic.config import SystolicConfig
@@ -28,6 +27,7 @@ from accelsim.report.results import LayerResult
 from accelsim.workload.layers import Conv2d, Layer, Linear, MatMul, _RecurrentCell
 
 DF_CODE = {"os": 0, "ws": 1, "is": 2}
+_NOT_RUN_NOTE = "no matrix product: not run on the systolic array (host / vector unit, not modelled)"
 
 
 @dataclass(frozen=True)
@@ -230,7 +230,8 @@ def memory_params(config: SystolicConfig) -> tuple[tuple[int, int, int], tuple[i
     return sizes, (d.ifmap_bw, d.filter_bw, d.ofmap_bw), d.bandwidth_mode == "USER"
 
 
-@lru_cache(maxsize=8192)
+# large enough for a sweep's distinct geometries: an LRU smaller than a cyclic access pattern misses always
+@lru_cache(maxsize=32768)
 def analytic_unit_report(df: str, R: int, C: int, geom: Geometry, sizes: tuple[int, int, int]) -> dict:
     """The report values of :func:`scalesim_unit` (CALC mode) from the analytic memory model (§8)."""
     out = closed_form(df, R, C, geom)
@@ -266,10 +267,19 @@ class SystolicModel:
     def __init__(self, config: SystolicConfig):
         self.config = config
         self.ert, self.static_w = build_ert(config)
+        self._memory = memory_params(config)
+        self._precisions: dict[tuple, tuple[int, int, int, int]] = {}
 
     # ------------------------------------------------------------------------------------------
     def _precision(self, cl) -> tuple[int, int, int, int]:
         """(operand width executed, packing factor k, slow-down factor, activation bits) (§4.1)."""
+        key = (cl.weight_bits, cl.activation_bits)
+        hit = self._precisions.get(key)
+        if hit is None:
+            hit = self._precisions[key] = self._precision_of(cl)
+        return hit
+
+    def _precision_of(self, cl) -> tuple[int, int, int, int]:
         pe = self.config.pe
         wb = cl.weight_bits or pe.bits
         ab = cl.activation_bits or pe.bits
@@ -290,6 +300,14 @@ class SystolicModel:
             return (hw[0], hw[1])
         return None
 
+    def _run(self, geom: Geometry) -> dict:
+        """:func:`run_geometry` with the config's memory parameters read once."""
+        cfg = self.config
+        sizes, bws, user = self._memory
+        if cfg.memory_model == "analytic":
+            return analytic_unit_report(cfg.dataflow, cfg.rows, cfg.cols, geom, sizes)
+        return scalesim_unit(cfg.dataflow, cfg.rows, cfg.cols, geom, sizes, bws, user)
+
     def simulate(self, cl, batch: int = 1) -> LayerResult:
         cfg = self.config
         layer = cl.layer
@@ -302,7 +320,7 @@ class SystolicModel:
         nm = self._nm(cl)
         factor = pack * (nm[1] / nm[0] if nm else 1)
         run_geom = geom.reduced(factor)
-        rep = run_geometry(cfg, run_geom)
+        rep = self._run(run_geom)
 
         compute = rep["compute_cycles"] * slow
         stall = rep["stall_cycles"]
@@ -321,7 +339,7 @@ class SystolicModel:
         wb = cfg.sram.word_bytes
         if nm is not None:
             # the activations are read in full, as by the same layer without N:M (§4.2)
-            act_rep = run_geometry(cfg, geom.reduced(pack))
+            act_rep = self._run(geom.reduced(pack))
             if_sram = act_rep["ifmap_sram_reads"] * slow
             if_dram = float(act_rep["ifmap_dram_reads"])
         else:
@@ -395,10 +413,4 @@ class SystolicModel:
 
     def _unmapped(self, cl, batch: int) -> LayerResult:
         """Layers without a matrix product do not run on the array (§1.4): zero cycles, flagged."""
-        layer = cl.layer
-        return LayerResult(
-            name=layer.name, op=layer.op, macs=0, effective_macs=0, cycles=0, compute_cycles=0, stall_cycles=0,
-            latency_s=0.0, energy_j=0.0, energy_breakdown_j={}, utilization=0.0,
-            extra={"mapped": False, "note": "no matrix product: not run on the systolic array (host / vector unit, not modelled)"},
-            actions=ActionCounts(),
-        )
+        return LayerResult.not_run(cl.layer.name, cl.layer.op, _NOT_RUN_NOTE)
