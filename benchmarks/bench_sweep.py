@@ -152,6 +152,30 @@ def cluster_speedup(arch: str, workload: str, quick: bool) -> None:
           f"{worker_cpu / t_par:.2f} cores on average (2.00 = the machine was theirs)")
 
 
+def _spin(n: int) -> int:
+    s = 0
+    for i in range(n):
+        s += i * i
+    return s
+
+
+def machine_parallelism(n: int = 20_000_000) -> float:
+    """Speedup of two processes over one on a pure-Python loop: the ceiling any 2-worker run can reach
+    on this machine right now (SMT siblings or a busy neighbour give less than 2)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2) as pool:
+        list(pool.map(_spin, [1000, 1000]))
+        t0 = time.perf_counter()
+        _spin(n)
+        _spin(n)
+        serial = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        list(pool.map(_spin, [n, n]))
+        parallel = time.perf_counter() - t0
+    return serial / parallel
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", default="scalesim-32x32-os", help="a bundled systolic config (CALC bandwidth mode: no stall simulation)")
@@ -162,7 +186,9 @@ def main(argv=None) -> int:
     print(f"cores: {os.cpu_count()}  load average: {os.getloadavg()[0]:.2f}  python {sys.version.split()[0]}")
     evals_per_second(args.arch, args.workload, args.quick)
     if not args.skip_cluster:
+        print(f"[machine] two processes vs one on a plain Python loop: {machine_parallelism():.2f}x (the ceiling)")
         cluster_speedup(args.arch, args.workload, args.quick)
+        print(f"[machine] the same check after the cluster run: {machine_parallelism():.2f}x")
     return 0
 
 
