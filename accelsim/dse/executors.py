@@ -159,22 +159,29 @@ def connect(address: str, timeout: float = DEFAULT_TIMEOUT_S):
 
 
 def _chunks(items: list, key: Callable[[Any], str], workers: int) -> list[list]:
-    """Group points sharing a cache key, then split into ~8 chunks per worker (at most 32 points each).
+    """Group points sharing a cache key, then cut each group into guided chunks.
 
-    Several chunks per worker keep the workers busy until the end when points differ in cost.
+    Guided self-scheduling: each chunk takes ``ceil(remaining / (2 * workers))`` points of its
+    group (at most 32, at least 1), so the first chunks are large (little per-task overhead) and
+    the last ones single points (no worker idles at the end while another finishes a big chunk).
     """
     ordered = sorted(items, key=lambda it: key(it[1]))
-    size = max(1, min(32, math.ceil(len(ordered) / max(1, workers * 8))))
-    chunks, current, current_key = [], [], None
+    groups: list[list] = []
+    current_key = None
     for it in ordered:
         k = key(it[1])
-        if current and (len(current) >= size or k != current_key):
-            chunks.append(current)
-            current = []
-        current.append(it)
-        current_key = k
-    if current:
-        chunks.append(current)
+        if not groups or k != current_key:
+            groups.append([])
+            current_key = k
+        groups[-1].append(it)
+    share = 2 * max(1, workers)
+    chunks = []
+    for group in groups:
+        start = 0
+        while start < len(group):
+            size = max(1, min(32, math.ceil((len(group) - start) / share)))
+            chunks.append(group[start:start + size])
+            start += size
     return chunks
 
 
