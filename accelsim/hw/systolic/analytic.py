@@ -25,6 +25,8 @@ import math
 import numpy as np
 from numba import njit
 
+from accelsim.hw.systolic._kernels import _dims
+
 # ifmap accesses sampled per layer for overlapping windows (§8.5)
 N_SAMPLES = 256
 # sweeps of an overlapping-window ifmap computed before the last one is repeated (§8.5)
@@ -238,14 +240,7 @@ def analytic_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfi
     """``[ifmap DRAM reads, filter DRAM reads, ofmap DRAM writes]`` of one unit in words (§8.2-8.5)."""
     npx = batch * Eh * Ew
     win = FH * FW * Ch
-    if df == 0:
-        Sr, Sc, T = npx, nfilt, win
-    elif df == 1:
-        Sr, Sc, T = win, nfilt, npx
-    else:
-        Sr, Sc, T = win, npx, nfilt
-    row_fold = (Sr + R - 1) // R
-    col_fold = (Sc + C - 1) // C
+    Sr, Sc, T, _, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)
     b_if = 50 * (if_words // 100)
     b_fi = 50 * (fi_words // 100)
     out = np.zeros(3, np.float64)
