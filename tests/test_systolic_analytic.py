@@ -151,3 +151,21 @@ def test_analytic_needs_calc_mode():
         accelsim.simulate("edge-32x32", "lenet-300-100", overrides={"memory_model": "analytic"})
     with pytest.raises(ConfigError, match="memory_model"):
         accelsim.simulate("scalesim-32x32-os", "lenet-300-100", overrides={"memory_model": "fast"})
+
+
+@settings(max_examples=60, deadline=None)
+@given(df=st.sampled_from(["os", "ws", "is"]), R=st.sampled_from([2, 4, 16]), C=st.sampled_from([2, 4, 16]),
+       batch=st.integers(1, 2), h=st.integers(1, 12), w=st.integers(1, 12), ch=st.integers(1, 6),
+       fh=st.integers(1, 4), fw=st.integers(1, 4), s=st.integers(1, 3), d=st.integers(1, 2), k=st.integers(1, 9),
+       kb=st.sampled_from([1, 4]))
+def test_any_conv_stays_within_compulsory_and_all_accesses(df, R, C, batch, h, w, ch, fh, fw, s, d, k, kb):
+    """Any geometry (strides, dilation, windows past the edge): fetches are finite, at least the
+    distinct words and at most every access of every sweep; filters exact against the replay."""
+    H, W = h + (fh - 1) * d, w + (fw - 1) * d
+    g = Geometry(batch, H, W, ch, fh, fw, s, s, d, d, k, -(-(H - (fh - 1) * d) // s), -(-(W - (fw - 1) * d) // s))
+    got = _unit(df, R, C, g, kb)
+    assert np.isfinite(got).all()
+    valid, distinct = A.ifmap_counts(g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew)
+    sweeps = 1 if df == "is" else -(-(g.K if df != "is" else g.npx) // C)
+    assert distinct <= got[0] <= valid * sweeps + 1e-9
+    assert got[1] == _exact(df, R, C, g, kb)["filter_dram_reads"]

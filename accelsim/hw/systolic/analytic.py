@@ -256,6 +256,7 @@ def analytic_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfi
             w_first = distinct / n_first
             w_reuse = (valid - distinct) / n_reuse if n_reuse > 0 else 0.0
             out[0] = reuse_fetches(cur, prev, last, w_first, w_reuse, float(npx) * win, float(b_if), sweeps, max_sweeps)
+        out[0] = max(out[0], distinct)  # every word is fetched at least once (also if no sample was inside)
     else:
         out[0] = distinct_fetches(valid, sweeps, b_if, 0)[0]
     # filters: os reads filter block fc (T x cols) in each of its row folds; is sweeps all of them
