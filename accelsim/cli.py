@@ -82,9 +82,11 @@ def cmd_stats(args) -> int:
 
 
 def cmd_simulate(args) -> int:
+    from accelsim.dse.executors import tune_allocator
     from accelsim.report.export import result_table, to_csv, to_json
     from accelsim.simulate import simulate
 
+    tune_allocator()  # this process is ours: keep freed model buffers (same results; ACCELSIM_MALLOC_TUNE=0 to skip)
     result = simulate(args.arch, args.workload, recipe=args.recipe, batch=args.batch, overrides=args.set, seed=args.seed)
     if args.format == "json":
         _write(to_json(result), args.out)
