@@ -1,6 +1,6 @@
 """Fast paths of the energy bookkeeping give exactly what the validating paths gave.
 
-Each fast path (ActionCounts.from_pairs / _adopt, EnergyTable, the inline checks of estimate,
+Each fast path (ActionCounts.from_pairs, EnergyTable, the inline checks of estimate,
 systolic count_actions with memoized keys) is compared with a verbatim copy of the code it replaced
 (the ``_ref_*`` functions below): same values to the last bit, same insertion order (it decides
 the summation order), and the same exception type and message for every bad input.

@@ -58,14 +58,6 @@ class ActionCounts(Mapping[ActionKey, float]):
         return cls._trusted(zip(keys, values))
 
     @classmethod
-    def _adopt(cls, counts: dict[ActionKey, float]) -> "ActionCounts":
-        """Wrap ``counts`` as is (no copy): for callers that built a dict of valid keys to non-zero
-        ``float`` counts themselves; the caller must not keep and mutate it."""
-        self = cls.__new__(cls)
-        self._counts = counts
-        return self
-
-    @classmethod
     def _trusted(cls, items: Iterable[tuple[ActionKey, float]]) -> "ActionCounts":
         """The constructor without the key check (keys already known to be valid)."""
         self = cls.__new__(cls)

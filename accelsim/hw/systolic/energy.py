@@ -73,13 +73,12 @@ def build_ert(config):
     return EnergyTable(ert), static
 
 
-_KEYS: dict[tuple, tuple] = {}  # (id(config), width, type(width)) -> (config, keys, moving, keys distinct)
+_KEYS: dict[tuple, tuple] = {}  # (id(config), width, type(width)) -> (config, keys, moving)
 _KEYS_MAX = 1024
 
 
-def _action_keys(config, width: int) -> tuple[tuple, int, bool]:
-    """The action keys :func:`count_actions` fills, in its order, the operands moving per slot, and
-    whether the keys are all different (they are not when operands and sums have the same width).
+def _action_keys(config, width: int) -> tuple[tuple, int]:
+    """The action keys :func:`count_actions` fills, in its order, and the operands moving per slot.
 
     Built once per (config, width): configs are frozen but not hashable (they hold lists), so the
     memo is keyed by ``id(config)`` and keeps the config itself, which pins the id to that object.
@@ -87,7 +86,7 @@ def _action_keys(config, width: int) -> tuple[tuple, int, bool]:
     memo_key = (id(config), width, type(width))
     hit = _KEYS.get(memo_key)
     if hit is not None and hit[0] is config:
-        return hit[1], hit[2], hit[3]
+        return hit[1], hit[2]
     v = mac_variant(config, width)
     word = f"{config.sram.word_bytes * 8}b"
     acc = f"{config.pe.accumulator_bits}b"
@@ -111,15 +110,14 @@ def _action_keys(config, width: int) -> tuple[tuple, int, bool]:
     moving = 2 if config.dataflow == "os" else 1
     if len(_KEYS) >= _KEYS_MAX:
         _KEYS.clear()
-    distinct = len(set(keys)) == len(keys)
-    _KEYS[memo_key] = (config, keys, moving, distinct)
-    return keys, moving, distinct
+    _KEYS[memo_key] = (config, keys, moving)
+    return keys, moving
 
 
 def count_actions(config, *, width, active_macs, gated_macs, slots, sram_reads, sram_writes, dram_read_bytes,
                   dram_write_bytes) -> ActionCounts:
     """Action counts of one layer (§5); equal keys (e.g. 32-bit operands and sums) add up."""
-    keys, moving, distinct = _action_keys(config, width)
+    keys, moving = _action_keys(config, width)
     values = (
         active_macs,
         gated_macs,
@@ -133,8 +131,6 @@ def count_actions(config, *, width, active_macs, gated_macs, slots, sram_reads, 
         dram_read_bytes * 8,
         dram_write_bytes * 8,
     )
-    if distinct:  # what ActionCounts(zip(keys, values)) holds when no two keys are equal
-        return ActionCounts._adopt({k: float(v) for k, v in zip(keys, values) if v})
     return ActionCounts.from_pairs(keys, values)
 
 
