@@ -252,10 +252,11 @@ def analytic_unit_report(df: str, R: int, C: int, geom: Geometry, sizes: tuple[i
     return out
 
 
-def run_geometry(config: SystolicConfig, geom: Geometry) -> dict:
+def run_geometry(config: SystolicConfig, geom: Geometry, memory: tuple | None = None) -> dict:
     """SCALE-Sim report values of one unit geometry on a config (no compression); with
-    ``memory_model: analytic`` the memory values come from the analytic model (§8)."""
-    sizes, bws, user = memory_params(config)
+    ``memory_model: analytic`` the memory values come from the analytic model (§8). ``memory``:
+    the config's :func:`memory_params`, when the caller already has them."""
+    sizes, bws, user = memory or memory_params(config)
     if config.memory_model == "analytic":
         return analytic_unit_report(config.dataflow, config.rows, config.cols, geom, sizes)
     return scalesim_unit(config.dataflow, config.rows, config.cols, geom, sizes, bws, user)
@@ -300,14 +301,6 @@ class SystolicModel:
             return (hw[0], hw[1])
         return None
 
-    def _run(self, geom: Geometry) -> dict:
-        """:func:`run_geometry` with the config's memory parameters read once."""
-        cfg = self.config
-        sizes, bws, user = self._memory
-        if cfg.memory_model == "analytic":
-            return analytic_unit_report(cfg.dataflow, cfg.rows, cfg.cols, geom, sizes)
-        return scalesim_unit(cfg.dataflow, cfg.rows, cfg.cols, geom, sizes, bws, user)
-
     def simulate(self, cl, batch: int = 1) -> LayerResult:
         cfg = self.config
         layer = cl.layer
@@ -320,7 +313,7 @@ class SystolicModel:
         nm = self._nm(cl)
         factor = pack * (nm[1] / nm[0] if nm else 1)
         run_geom = geom.reduced(factor)
-        rep = self._run(run_geom)
+        rep = run_geometry(cfg, run_geom, self._memory)
 
         compute = rep["compute_cycles"] * slow
         stall = rep["stall_cycles"]
@@ -339,7 +332,7 @@ class SystolicModel:
         wb = cfg.sram.word_bytes
         if nm is not None:
             # the activations are read in full, as by the same layer without N:M (§4.2)
-            act_rep = self._run(geom.reduced(pack))
+            act_rep = run_geometry(cfg, geom.reduced(pack), self._memory)
             if_sram = act_rep["ifmap_sram_reads"] * slow
             if_dram = float(act_rep["ifmap_dram_reads"])
         else:
