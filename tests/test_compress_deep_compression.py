@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from accelsim.cli.compress import to_json
 from accelsim.compress import validation as V
-from accelsim.compress.cli import to_json
 from accelsim.compress.recipe import compress
 from accelsim.workload.weights import synthesize_weights
 from accelsim.workload.zoo import load_workload
@@ -19,6 +19,7 @@ def test_quick_checks_pass():
     checks = V.checks(quick=True)
     assert len(checks) == 4
     for c in checks:
+        assert c.kind == "asserted" and c.rel_tol in (V.TOL_PQ, V.TOL_PQH), c.item
         assert c.ok, (c.item, c.reference, c.predicted)
 
 

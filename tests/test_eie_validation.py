@@ -17,11 +17,17 @@ def _latency_rows(checks):
 
 
 def test_quick_checks_pass(quick_checks):
+    # what is asserted holds: every check with a verdict but the latency goal rows (two miss the goal: xfail below)
     rows = _latency_rows(quick_checks)
-    assert len(rows) == len(V.SMALL)
-    others = [c for c in quick_checks if c not in rows]
-    failed = [(c.item, c.reference, c.predicted) for c in others if not c.ok]
+    assert len(rows) == len(V.SMALL) and all(c.kind == "asserted" and c.rel_tol == V.LATENCY_GOAL_TOL for c in rows)
+    judged = [c for c in quick_checks if c not in rows and c.kind != "reported"]
+    assert len(judged) == 14
+    failed = [(c.item, c.reference, c.predicted) for c in judged if not c.ok]
     assert not failed
+    # the figures labelled "reported only" are exactly those without a verdict, and count neither way
+    reported = [c for c in quick_checks if c.kind == "reported"]
+    assert [c.item for c in reported] == [c.item for c in quick_checks if "(reported only)" in c.item]
+    assert reported and all(c.ok is None and not c.failed and c.status == "reported" for c in reported)
 
 
 def test_quick_latency_bound_and_mae(quick_checks):
@@ -49,7 +55,8 @@ def test_full_nine_layer_reproduction():
     rows = _latency_rows(checks)
     assert len(rows) == 9
     others = [c for c in checks if c not in rows]
-    assert not [c.item for c in others if not c.ok]
+    assert not [c.item for c in others if c.failed]
+    assert any(c.item == "throughput 256 PE / 64 PE (9 layers)" and c.ok for c in others)
     errors = [abs(c.rel_error) for c in rows]
     # VGG-6 (-27.5%) is the known miss beyond the bound (docs/validation.md (EIE section)); all others within 20%
     assert sum(e > V.LATENCY_BOUND_TOL for e in errors) <= 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from accelsim.validate import Check
+from accelsim.checks import Check
 
 SOURCE = "Han, Mao, Dally, Deep Compression, ICLR 2016 (arXiv:1510.00149v5)"
 

@@ -1,13 +1,15 @@
 """Reference checks for the energy core: the technology tables against their sources and the EIE PE.
 
-``checks(quick)`` returns :class:`accelsim.validate.Check` rows (area ``energy``); tests assert them
-and ``accelsim validate`` prints them. Tolerances are stated here and in docs/models/energy.md.
+``checks(quick)`` returns asserted and reported :class:`accelsim.checks.Check` rows (area ``energy``;
+``quick`` changes nothing); tests assert them and ``accelsim validate`` prints them. Tolerances are
+stated here and in docs/models/energy.md.
 The EIE helpers (``eie_pe_srams``, ``eie_pe_memory_area_mm2``, ``eie_pe_sram_power_w``) are for
 the EIE model too.
 """
 
 from __future__ import annotations
 
+from accelsim.checks import Check
 from accelsim.energy.sram import SramPoint, fit_energy_law
 from accelsim.energy.tables import TechTable, load_tech
 
@@ -72,9 +74,7 @@ def _kb(x: float) -> str:
     return f"{x / KB:g} kB"
 
 
-def checks(quick: bool = False) -> list:
-    from accelsim.validate import Check
-
+def checks(quick: bool = False) -> list[Check]:
     tech = load_tech("45nm")
     out: list[Check] = []
     for row in tech.sram.energy_fit:

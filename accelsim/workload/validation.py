@@ -1,6 +1,6 @@
 """Zoo checks for ``accelsim validate``: published vs computed parameter and MAC counts.
 
-Two kinds of :class:`accelsim.validate.Check` (area ``zoo``):
+Two groups of asserted :class:`accelsim.checks.Check` rows (area ``zoo``):
 
 * ``<net> total params`` / ``<net> total MACs`` for every zoo network, against the ``published``
   entry of its YAML file, tolerance 1 %.
@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 
-from accelsim.validate import Check
+from accelsim.checks import Check
 from accelsim.workload.zoo import load_workload, zoo_names
 
 TOTAL_TOL = 0.01

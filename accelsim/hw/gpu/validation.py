@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from accelsim.validate import Check
+from accelsim.checks import Check
 
 AREA = "gpu"
 
