@@ -279,7 +279,7 @@ def test_bundled_csvs_are_current(tmp_path):
 
 
 def test_module_main(tmp_path, capsys):
-    from accelsim.workload.io_scalesim import main
+    from accelsim.cli.scalesim_topology import main
 
     assert main(["lenet-300-100", str(tmp_path / "l.csv"), "--gemm"]) == 0
     assert load_scalesim_topology(tmp_path / "l.csv").total_macs == load_workload("lenet-300-100").total_macs

@@ -2,7 +2,7 @@
 
 Sections (each only when the table has what it needs): summary; Pareto front of the spec's
 ``objectives`` (table + scatter); top-k per objective; sensitivity (which axis moves each
-objective most, :func:`accelsim.dse.pareto.sensitivity` on log10 values); the ShrinkBench-style
+objective most, :func:`accelsim.report.pareto.sensitivity` on log10 values); the ShrinkBench-style
 trade-off figure when the rows carry compression ratios and speedups; a roofline and a per-layer
 breakdown when per-layer detail was recorded; failed points.
 
@@ -36,6 +36,20 @@ def md_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def axis_columns(df, spec=None) -> list[str]:
+    """The setting keys that vary in ``df`` (from the spec's axes when given)."""
+    from accelsim.dse.evaluate import METRICS
+    from accelsim.dse.space import space_from_spec
+    from accelsim.report.pareto import varying_axes
+
+    if spec:
+        cands = space_from_spec(spec).axis_keys
+    else:
+        metrics = {"id", "status", "error", *METRICS}
+        cands = [c for c in df.columns if c not in metrics and not str(c).startswith("energy.")]
+    return varying_axes(df, cands)
+
+
 def _describe(df, pid: str, axes: Sequence[str]) -> str:
     """``arch_name: axis=value, ...`` of one point (for figure titles)."""
     row = df[df["id"] == pid]
@@ -49,10 +63,9 @@ def _describe(df, pid: str, axes: Sequence[str]) -> str:
 
 def write_report(spec: Mapping[str, Any], df, out: str | Path, source: str = "spec") -> Path:
     """Write ``out/report.md`` and ``out/figures/*.png|svg``; return the markdown path."""
-    from accelsim.dse.cli import _axis_columns
-    from accelsim.dse.pareto import pareto_front, sensitivity, top_k
     from accelsim.dse.store import LAYERS, load_layers
     from accelsim.report import plots
+    from accelsim.report.pareto import pareto_front, sensitivity, top_k
 
     opts = spec.get("report") or {}
     if not isinstance(opts, Mapping):
@@ -66,7 +79,7 @@ def write_report(spec: Mapping[str, Any], df, out: str | Path, source: str = "sp
     out = Path(out)
     figs = out / "figures"
     figs.mkdir(parents=True, exist_ok=True)
-    axes = _axis_columns(df, spec)
+    axes = axis_columns(df, spec)
     ok = df[df["status"] == "ok"] if "status" in df.columns else df
     title = spec.get("name") or Path(source).stem
     md = [f"# Sweep report: {title}", ""]

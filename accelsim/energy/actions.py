@@ -16,7 +16,7 @@ ActionKey = tuple[str, str, str]
 _EMPTY: tuple = ()
 
 
-def _is_key(key) -> bool:
+def is_action_key(key) -> bool:
     """True for a ``(component, action, variant)`` tuple of strings."""
     if type(key) is tuple and len(key) == 3:
         a, b, c = key
@@ -42,7 +42,7 @@ class ActionCounts(Mapping[ActionKey, float]):
         items = counts.items() if isinstance(counts, Mapping) else counts
         out = self._counts
         for key, value in items:
-            if not _is_key(key):
+            if not is_action_key(key):
                 raise TypeError(f"action key must be (component, action, variant) strings; got {key!r}")
             if value:
                 out[key] = out.get(key, 0.0) + float(value)

@@ -238,7 +238,7 @@ def _energy_unit(value: float) -> tuple[float, str]:
 def pareto_scatter(df, out: str | os.PathLike, x: str, y: str, objectives: Mapping[str, str] | None = None,
                    color: str | None = None, logx: bool = True, logy: bool = True, title: str | None = None) -> Path:
     """All points of a sweep (coloured by ``color``) with the Pareto front of ``x`` and ``y`` highlighted."""
-    from accelsim.dse.pareto import pareto_front
+    from accelsim.report.pareto import pareto_front
 
     path = _check_out(out)
     _need(df, [x, y] + ([color] if color else []), "the Pareto plot")

@@ -310,7 +310,7 @@ def save_scalesim_topology(graph: LayerGraph, path: str | Path, gemm: bool = Fal
 
 
 # workloads/scalesim/<file>: (zoo workload, GEMM format); regenerate with
-# ``python -m accelsim.workload.io_scalesim --bundled``
+# ``python -m accelsim.cli.scalesim_topology --bundled``
 BUNDLED = {
     "resnet18.csv": ("resnet18", False),
     "resnet50.csv": ("resnet50", False),
@@ -321,37 +321,4 @@ BUNDLED = {
     "eie-benchmarks-gemm.csv": ("eie-benchmarks", True),
 }
 
-
-def main(argv=None) -> int:
-    """``python -m accelsim.workload.io_scalesim WORKLOAD OUT.csv [--gemm]`` or ``--bundled``."""
-    import argparse
-    import sys
-
-    from accelsim.paths import WORKLOAD_DIR
-    from accelsim.workload.zoo import load_workload
-
-    parser = argparse.ArgumentParser(prog="python -m accelsim.workload.io_scalesim",
-                                     description="Write a workload as a SCALE-Sim 3.0.0 topology CSV.")
-    parser.add_argument("workload", nargs="?", help="zoo name or path")
-    parser.add_argument("out", nargs="?", help="output .csv")
-    parser.add_argument("--gemm", action="store_true", help="GEMM format (name, M, N, K)")
-    parser.add_argument("--bundled", action="store_true", help="regenerate workloads/scalesim/*.csv from the zoo")
-    args = parser.parse_args(argv)
-    try:
-        if args.bundled:
-            for fname, (net, gemm) in BUNDLED.items():
-                save_scalesim_topology(load_workload(net), WORKLOAD_DIR / "scalesim" / fname, gemm=gemm)
-        elif args.workload and args.out:
-            save_scalesim_topology(load_workload(args.workload), args.out, gemm=args.gemm)
-        else:
-            parser.error("give WORKLOAD OUT.csv, or --bundled")
-    except AccelsimError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 2
-    return 0
-
-
 __all__ = ["BUNDLED", "load_scalesim_topology", "save_scalesim_topology", "scalesim_rows", "is_gemm_header"]
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -338,7 +338,7 @@ class MatMul(Layer):
 
 
 @dataclass(frozen=True, kw_only=True)
-class _RecurrentCell(Layer):
+class RecurrentCell(Layer):
     """A recurrent cell as its gate matmul: ``[x; h; 1] (K) -> gates * hidden (N)``.
 
     The bias is folded in as one extra input column (as EIE's NT-LSTM 1201 x 2400 does), so the
@@ -386,13 +386,13 @@ class _RecurrentCell(Layer):
 
 
 @dataclass(frozen=True, kw_only=True)
-class LSTMCell(_RecurrentCell):
+class LSTMCell(RecurrentCell):
     op: ClassVar[str] = "lstm"
     gates: ClassVar[int] = 4
 
 
 @dataclass(frozen=True, kw_only=True)
-class GRUCell(_RecurrentCell):
+class GRUCell(RecurrentCell):
     op: ClassVar[str] = "gru"
     gates: ClassVar[int] = 3
 

@@ -105,7 +105,7 @@ def compare_case(case: dict) -> dict[str, tuple[list[float], list[float]]]:
 
 
 def checks(quick: bool = False):
-    from accelsim.validate import Check
+    from accelsim.checks import Check
 
     result = []
     for case in cases():
@@ -137,34 +137,45 @@ def compression_table(workload: str = "resnet50", arch: str = "edge-32x32-2of4",
 
     ``flop_x`` = dense MACs / MACs the compressed layer really needs (kept weights, or the smaller
     layer after channel pruning); ``cycle_x`` / ``energy_x`` = dense / compressed cycles and energy
-    of the same layer on ``arch``. Values > 1 are reductions.
+    of the same layer on ``arch``. Values > 1 are reductions. Batch 1; the dense run is the
+    uncompressed workload on the same config (built here from the model, layer by layer).
     """
-    from accelsim.simulate import simulate
+    from accelsim.compress.compressed import CompressedGraph
+    from accelsim.compress.recipe import compress
+    from accelsim.hw.registry import build_model, load_arch
+    from accelsim.workload.zoo import load_workload
 
-    results = {r: simulate(arch, workload, recipe=r, seed=seed, overrides=overrides) for r in recipes}
-    dense = next(iter(results.values())).dense
+    model = build_model(load_arch(arch, overrides))
+    graph = load_workload(workload)
+    results = {r: [model.simulate(cl, 1) for cl in compress(graph, r, seed=seed)] for r in recipes}
+    dense = [model.simulate(cl, 1) for cl in CompressedGraph.dense(graph)]
     rows = []
     totals = {}
-    for d in dense.layers:
+    for d in dense:
         if d.macs == 0:
             continue
         row = {"layer": d.name, "macs": d.macs}
         for r, res in results.items():
-            try:
-                c = res.layer(d.name)
-            except KeyError:
+            c = next((lr for lr in res if lr.name == d.name), None)
+            if c is None:
                 row[r] = None
                 continue
             need = c.effective_macs if c.macs else 0
             row[r] = (d.macs / need if need else float("inf"), d.cycles / c.cycles if c.cycles else float("inf"),
                       d.energy_j / c.energy_j if c.energy_j else float("inf"))
         rows.append(row)
-    dt = dense.total
+    dt = _sums(dense)
     for r, res in results.items():
-        t = res.total
+        t = _sums(res)
         totals[r] = (dt["macs"] / t["effective_macs"], dt["cycles"] / t["cycles"], dt["energy_j"] / t["energy_j"])
     totals["dense"] = (dt["macs"], dt["cycles"], dt["energy_j"])
     return rows, totals
+
+
+def _sums(layers) -> dict:
+    """Network totals of per-layer results, summed in layer order: dense ``macs``, ``effective_macs``,
+    ``cycles`` and ``energy_j`` (J)."""
+    return {key: sum(getattr(lr, key) for lr in layers) for key in ("macs", "effective_macs", "cycles", "energy_j")}
 
 
 def format_compression_table(rows, totals, recipes=TABLE_RECIPES) -> str:

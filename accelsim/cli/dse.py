@@ -1,4 +1,4 @@
-"""``accelsim sweep``, ``accelsim plot`` and ``accelsim report`` (plugged into :mod:`accelsim.cli`).
+"""``accelsim sweep``, ``accelsim plot`` and ``accelsim report`` (registered by :mod:`accelsim.cli`).
 
 ``sweep SPEC.yaml --out DIR [--workers N | --scheduler tcp://HOST:PORT] [--resume]`` runs a spec
 into ``DIR/results.csv`` (see :mod:`accelsim.dse.store`); ``plot RESULTS --kind
@@ -47,7 +47,7 @@ def _check_objectives(spec: dict, source: str) -> None:
     import difflib
 
     from accelsim.dse.evaluate import METRICS
-    from accelsim.dse.pareto import DIRECTIONS
+    from accelsim.report.pareto import DIRECTIONS
 
     objectives = spec.get("objectives")
     if objectives is None:
@@ -74,29 +74,16 @@ def cmd_sweep(args) -> int:
     sys.stdout.write(_summary(df, args.out) + "\n")
     objectives = spec.get("objectives")
     if objectives and len(df):
-        from accelsim.dse.pareto import pareto_front
+        from accelsim.dse.report import axis_columns
         from accelsim.report.export import format_table
+        from accelsim.report.pareto import pareto_front
 
         front = pareto_front(df, objectives)
-        cols = [c for c in _axis_columns(df, spec) if c in front.columns] + list(objectives)
+        cols = [c for c in axis_columns(df, spec) if c in front.columns] + list(objectives)
         sys.stdout.write(f"\nPareto front ({len(front)} of {len(df)} points):\n")
         shown = front[cols].astype(object).where(front[cols].notna(), "")  # axes of another family: blank
         sys.stdout.write(format_table(shown.to_dict("records"), cols) + "\n")
     return 0
-
-
-def _axis_columns(df, spec=None) -> list[str]:
-    """The setting keys that vary in ``df`` (from the spec's axes when given)."""
-    from accelsim.dse.evaluate import METRICS
-    from accelsim.dse.pareto import varying_axes
-    from accelsim.dse.space import space_from_spec
-
-    if spec:
-        cands = space_from_spec(spec).axis_keys
-    else:
-        metrics = {"id", "status", "error", *METRICS}
-        cands = [c for c in df.columns if c not in metrics and not str(c).startswith("energy.")]
-    return varying_axes(df, cands)
 
 
 def _load_for_plot(path: str, kind: str):

@@ -1,4 +1,8 @@
-"""``accelsim compress``: apply a recipe to a workload and report what is stored, per layer and in total."""
+"""``accelsim compress``: apply a recipe to a workload and report what is stored, per layer and in total.
+
+:func:`report_rows`, :func:`to_json` and :func:`to_table` render a
+:class:`~accelsim.compress.compressed.CompressedGraph`; :func:`add_cli` registers the command.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import json
 import math
 from typing import Any
 
+from accelsim.cli.output import write
 from accelsim.compress.compressed import CompressedGraph
 
 
@@ -81,7 +86,6 @@ def to_table(cg: CompressedGraph) -> str:
 
 
 def cmd_compress(args) -> int:
-    from accelsim.cli import _write
     from accelsim.compress.recipe import compress, load_recipe
     from accelsim.errors import ConfigError
     from accelsim.workload.zoo import load_workload
@@ -91,7 +95,7 @@ def cmd_compress(args) -> int:
     recipe = load_recipe(args.recipe)
     graph = load_workload(args.workload)
     cg = compress(graph, recipe, seed=args.seed)
-    _write(to_json(cg) if args.format == "json" else to_table(cg), args.out)
+    write(to_json(cg) if args.format == "json" else to_table(cg), args.out)
     return 0
 
 

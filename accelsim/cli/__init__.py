@@ -1,0 +1,65 @@
+"""Command-line interface: a thin shell over the API, the top layer of the package.
+
+Every :class:`~accelsim.errors.AccelsimError` (and every argument error) becomes one line on stderr
+and exit status 2; no traceback reaches a user for bad input. Each command module registers its
+subcommands with an ``add_cli(subparsers)`` function: :mod:`accelsim.cli.core` (``list``, ``stats``,
+``simulate``), :mod:`accelsim.cli.compress` (``compress``), :mod:`accelsim.validate` (``validate``,
+kept next to the reproductions it runs) and :mod:`accelsim.cli.dse` (``sweep``, ``plot``,
+``report``). Command code imports downward only (see ``docs/architecture.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+from accelsim._version import __version__
+from accelsim.errors import AccelsimError
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line and exit status 2."""
+
+    def error(self, message: str):  # one line, exit 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from accelsim import validate
+    from accelsim.cli import compress, core, dse
+
+    parser = Parser(prog="accelsim", description="What a compressed neural network really costs on real hardware.")
+    parser.add_argument("--version", action="version", version=f"accelsim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for module in (core, compress, validate, dse):  # the order of the subcommands in --help
+        module.add_cli(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # argparse: --help, --version, usage errors (already one line)
+            return exc.code if isinstance(exc.code, int) else 2
+        if not getattr(args, "func", None):
+            parser.print_help(sys.stderr)
+            return 2
+        return int(args.func(args) or 0)
+    except AccelsimError as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        sys.stderr.write(f"accelsim: error: {msg}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("accelsim: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug, not bad input: still one line unless debugging
+        if os.environ.get("ACCELSIM_DEBUG"):
+            raise
+        sys.stderr.write(f"accelsim: internal error: {type(exc).__name__}: {exc} (set ACCELSIM_DEBUG=1 for details)\n")
+        return 1
