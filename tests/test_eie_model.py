@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import math
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ from accelsim.compress.compressed import CompressedLayer
 from accelsim.compress.recipe import compress, load_recipe
 from accelsim.compress.tensors import InterleavedCSC
 from accelsim.errors import ConfigError, SimulationError
+from accelsim.hw.base import HardwareModel
 from accelsim.hw.eie import EIEConfig, EIEModel
 from accelsim.hw.registry import build_model, load_arch
 from accelsim.workload.graph import LayerGraph
@@ -81,13 +84,33 @@ def test_layer_result_fields_and_invariants(fc):
     json.dumps(r.to_dict(with_actions=True))
 
 
+def _recompressed(fc, encode=None, huffman=None):
+    """``fc``'s layer under RECIPE with another encode step (None: none) and an optional Huffman step."""
+    steps = RECIPE["pipeline"][:2] + ([{"encode": encode}] if encode else []) + ([{"huffman": huffman}] if huffman else [])
+    cl = compressed(fc.layer, recipe={**RECIPE, "pipeline": steps})["fc"]
+    assert np.array_equal(cl.weight_matrix, fc.weight_matrix)  # the same pruned, shared values
+    return cl
+
+
 def test_recipe_layout_is_reused_and_rebuilt_layout_is_identical(fc):
     model = EIEModel(load_arch("eie"))
     r1 = model.simulate(fc)
-    plain = CompressedLayer(layer=fc.layer, weight=None, weight_matrix=fc.weight_matrix, activation_density=0.4,
-                            activation_sample=fc.activation_sample, codebook_size=16, transforms=("share",))
-    r2 = model.simulate(plain)
-    assert (r1.cycles, r1.extra["entries_processed"]) == (r2.cycles, r2.extra["entries_processed"])
+    assert fc.view.layout == "interleaved_csc" and fc.view.n_partitions == 64  # reused as stored
+    key = (r1.cycles, r1.extra["entries_processed"], r1.extra["padding_zeros"], r1.energy_j)
+    enc = RECIPE["pipeline"][2]["encode"]
+    # rebuilt here: another layout, another PE count, another index width
+    rebuilt = [_recompressed(fc), _recompressed(fc, encode=dict(enc, n_pe=32)),
+               _recompressed(fc, encode=dict(enc, index_bits=8))]
+    assert [(cl.view.layout, cl.view.n_partitions) for cl in rebuilt] == [
+        ("csr", 1), ("interleaved_csc", 32), ("interleaved_csc", 64)] and rebuilt[2].view.index_bits == 8
+    huff = _recompressed(fc, encode=enc, huffman={"streams": ["payload", "index"]})
+    assert huff.view.huffman_streams and huff.view.layout == "interleaved_csc"  # reused under Huffman coding
+    # the rule: the recipe's interleaved CSC when built for this PE count and index width, else built here
+    assert model._mapping(fc)[0] is fc.view.tensor and model._mapping(huff)[0] is huff.view.tensor
+    assert all(model._mapping(cl)[0] is not cl.view.tensor for cl in rebuilt)
+    for cl in rebuilt + [huff]:
+        r = model.simulate(cl)
+        assert (r.cycles, r.extra["entries_processed"], r.extra["padding_zeros"], r.energy_j) == key
 
 
 def test_given_activation_sample_drives_the_timing(fc):
@@ -210,6 +233,43 @@ def test_area_and_power_bookkeeping():
     m7 = EIEModel(load_arch("eie-64pe-7nm"))
     assert m7.area_mm2()["chip"]["total_mm2"] < area["chip"]["total_mm2"] / 5
     assert isinstance(m.config, EIEConfig)
+    # the contract's area() is the chip breakdown; pe_area() the per-PE one
+    assert m.area().total_mm2 == area["chip"]["total_mm2"]
+    assert m.pe_area().total_mm2 == area["per_pe"]["total_mm2"]
+    assert math.isclose(m.area().total_mm2, m.config.n_pe * m.pe_area().total_mm2, rel_tol=1e-12)
+
+
+def test_hardware_contract_roof_blocks_and_static_power():
+    c = load_arch("eie", {"dram.type": "hbm2", "dram.bandwidth_bytes_per_s": 1e11})
+    m = build_model(c)
+    assert isinstance(m, HardwareModel) and m.family == "eie" and type(m) is EIEModel
+    roof = m.roof()
+    assert roof.native_dtype == "int16" and roof.macs_per_s == {"int16": 64 * 800e6}
+    assert roof.peak_macs_per_s == m.peak_ops_per_s / 2 and roof.bytes_per_s == {"dram": 1e11}
+    t = m.tech
+    # a pointer read touches one of the two banks: priced at the bank's capacity
+    assert m.energy_table[("ptr", "read", "16b")][0] == t.sram_energy_pj(32768 / 2, 16)
+    assert m.energy_table[("spmat", "read", "64b")][0] == t.sram_energy_pj(131072, 64)
+    assert m.energy_table[("dram", "write", "hbm2")] == (t.dram_energy_pj_per_bit("hbm2"), "dram")
+    sram_w = t.sram_leakage_w(131072) + t.sram_leakage_w(32768) + t.sram_leakage_w(2048)
+    assert m.static_power_w > 64 * sram_w > 0
+
+
+def test_result_words_utilization_and_not_mapped_convention(fc):
+    small = {"spmat.capacity_bytes": 512, "ptr.capacity_bytes": 512}
+    m = build_model(load_arch("eie", small))
+    r = m.simulate(fc, 2)
+    assert r.sram_word_bits == {"spmat": 64, "ptr": 16, "act_sram": 64}
+    assert set(r.sram_reads) | set(r.sram_writes) <= set(r.sram_word_bits)
+    # utilization: real multiplies over P MACs per cycle for the whole latency
+    assert r.utilization == pytest.approx(r.effective_macs / (64 * r.cycles), rel=1e-12)
+    # refill cycles: the DRAM bytes at the configured bandwidth, whole cycles
+    assert r.extra["dram_refill_cycles"] == -(-(r.dram_read_bytes + r.dram_write_bytes) * 800e6 // 6.4e9)
+    assert r.extra["power_w"] == pytest.approx(r.energy_j / r.latency_s)
+    assert sum(r.extra["energy_by_component_j"].values()) == pytest.approx(r.energy_j)
+    p = m.simulate(CompressedLayer.dense(Pool2d(name="pool", input_shapes=((8, 6, 6),), kernel=2, stride=2)), 2)
+    assert (p.macs, p.cycles, p.energy_j, p.sram_word_bits) == (0, 0, 0.0, {})
+    assert p.extra["mapped"] is False and "no weight matrix" in p.extra["note"]
 
 
 def test_activations_beyond_the_act_sram_spill_to_dram():

@@ -291,9 +291,10 @@ def test_count_actions_matches_the_validating_code(cfg, values):
     got = se.count_actions(cfg, **kw)
     assert type(got) is ActionCounts
     assert _exact(got) == _exact(_ref_count_actions(cfg, **kw))
-    ert, static = se.build_ert(cfg)
+    model = build_model(cfg)
+    ert, static = model.energy_table, model.static_power_w
     assert isinstance(ert, EnergyTable)
-    _same_breakdown(se.price(got, ert, static, values[8] * 1e-12),
+    _same_breakdown(estimate(got, ert, static_power_w=static, seconds=values[8] * 1e-12),
                     _ref_estimate(_ref_count_actions(cfg, **kw), dict(ert), static, values[8] * 1e-12))
 
 
@@ -318,7 +319,7 @@ def test_systolic_layers_priced_as_by_the_validating_code():
         model = build_model(cfg)
         for cl in layers:
             r = model.simulate(cl, 2)
-            ref = _ref_estimate(r.actions, dict(model.ert), model.static_w, r.latency_s)
+            ref = _ref_estimate(r.actions, dict(model.energy_table), model.static_power_w, r.latency_s)
             assert _bits(r.energy_j) == _bits(ref.total_j)
             assert _exact(r.energy_breakdown_j) == _exact(ref.by_category)
             assert _exact(r.actions) == _exact(_ref_counts(list(r.actions.items())))

@@ -482,3 +482,78 @@ def test_energy_actions_follow_the_dataflow():
     r = build_model(fp).simulate(CompressedLayer(layer=layer), 1)
     assert r.actions[("pe_link", "transfer", "32b")] == 2 * r.macs
     assert ("pe", "mac", "fp32") in r.actions
+
+
+# ---------------------------------------------------------------- the hardware contract (accelsim.hw.base)
+def test_model_follows_the_hardware_contract():
+    from accelsim.hw.base import HardwareModel, LayerCounts, NotMapped
+
+    cfg = load_arch("edge-32x32", ["sram.word_bytes=2"])
+    m = build_model(cfg)
+    assert isinstance(m, HardwareModel) and m.family == "systolic"
+    pool = Pool2d(name="p", input_shapes=((8, 8, 8),), kernel=(2, 2), stride=(2, 2))
+    assert isinstance(m.count(CompressedLayer(layer=pool), 1), NotMapped)
+    layer = conv(c=32, k=32)
+    counts = m.count(CompressedLayer(layer=layer, weight_bits=4, activation_bits=4), 1)
+    assert isinstance(counts, LayerCounts)
+    # peak at the executed width: two 4-bit MACs per 8-bit PE
+    assert counts.peak_macs_per_s == 32 * 32 * 2 * 500e6
+    r = m.simulate(CompressedLayer(layer=layer, weight_bits=4, activation_bits=4), 1)
+    assert r.utilization == pytest.approx(r.macs / (r.cycles * 32 * 32 * 2), rel=1e-12)
+    # every buffer counted has its access width: word_bytes x 8 bits
+    assert r.sram_word_bits == {"ifmap": 16, "filter": 16, "ofmap": 16}
+    assert set(r.sram_reads) | set(r.sram_writes) <= set(r.sram_word_bits)
+    assert r.actions[("ifmap_sram", "read", "16b")] == r.sram_reads["ifmap"]
+
+
+def test_roof_peak_per_precision_and_user_mode_bandwidth():
+    edge = build_model(load_arch("edge-32x32")).roof()  # USER mode, 16 words/cycle per stream, 500 MHz
+    assert edge.native_dtype == "int8"
+    assert dict(edge.macs_per_s) == {"int8": 1024 * 500e6, "int4": 2 * 1024 * 500e6, "int2": 4 * 1024 * 500e6}
+    assert edge.peak_macs_per_s == 1024 * 500e6
+    assert edge.dram_bytes_per_s == 48 * 1 * 500e6
+    wide = build_model(load_arch("edge-32x32", ["sram.word_bytes=2", "dram.ofmap_bw=8"])).roof()
+    assert wide.dram_bytes_per_s == (16 + 16 + 8) * 2 * 500e6
+    calc = build_model(load_arch("scalesim-32x32-os")).roof()  # CALC mode: bandwidth never limits
+    assert calc.bytes_per_s == {"dram": None} and calc.dram_bytes_per_s is None
+    fp = build_model(load_arch("scalesim-32x32-os", ["pe.bits=16", "pe.precision_modes=[16, 8]", "pe.dtype=fp"])).roof()
+    assert fp.native_dtype == "fp16" and fp.macs_per_s["fp8"] == 2 * fp.macs_per_s["fp16"]
+
+
+def test_energy_table_and_static_power_from_the_shared_blocks():
+    from accelsim.energy.tables import load_tech
+    from accelsim.hw.blocks import DramChannel, SramBuffer
+
+    cfg = load_arch("tpu-v1")
+    m = build_model(cfg)
+    tech = load_tech(cfg.tech)
+    s = cfg.sram
+    bufs = [SramBuffer(f"{b}_sram", kb * 1024 * s.word_bytes, s.word_bytes * 8)
+            for b, kb in (("ifmap", s.ifmap_kb), ("filter", s.filter_kb), ("ofmap", s.ofmap_kb))]
+    for buf in bufs:
+        for key, entry in buf.energy_entries(tech).items():
+            assert m.energy_table[key] == entry
+    for key, entry in DramChannel(cfg.dram.type).tech_energy_entries(tech).items():
+        assert m.energy_table[key] == entry
+    pe_leak = cfg.rows * cfg.cols * (tech.op_leakage_w("mult", "int8") + tech.op_leakage_w("add", "int32"))
+    assert m.static_power_w == pytest.approx(sum(b.leakage_w(tech) for b in bufs) + pe_leak, rel=1e-15)
+    assert build_model(load_arch("tpu-v1", ["static_power_w=3.5"])).static_power_w == 3.5
+
+
+def test_compressed_filter_traffic_is_the_stored_bits():
+    """The filter DRAM stream of compressed weights moves the tensor's stored bits (read via cl.view)."""
+    from accelsim.compress.tensors import CSR
+
+    rng = np.random.default_rng(5)
+    layer = conv(c=64, k=64)
+    w = _pruned(layer, 0.1, rng)
+    m = build_model(load_arch("edge-32x32"))
+    plain = m.simulate(CompressedLayer(layer=layer, weight_matrix=w), 1)
+    cl = CompressedLayer(layer=layer, weight=CSR(w, value_bits=8), weight_matrix=w)
+    assert cl.view.layout == "csr"
+    packed = m.simulate(cl, 1)
+    ratio = cl.view.stored_bits / (64 * 64 * 9 * 8)
+    assert 0 < ratio < 0.5
+    assert packed.extra["dram_words"]["filter"] == pytest.approx(plain.extra["dram_words"]["filter"] * ratio, abs=1)
+    assert packed.weight_storage_bits == cl.view.stored_bits
+    assert packed.cycles == plain.cycles and packed.extra["dram_words"]["ifmap"] == plain.extra["dram_words"]["ifmap"]

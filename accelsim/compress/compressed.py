@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from accelsim.compress.view import WeightView, weight_view
 from accelsim.workload.graph import LayerGraph
 from accelsim.workload.layers import Input, Layer
 
@@ -47,6 +48,11 @@ class CompressedLayer:
     @property
     def is_compressed(self) -> bool:
         return bool(self.transforms)
+
+    @cached_property
+    def view(self) -> WeightView:
+        """The typed view of the stored weights hardware models read (:mod:`accelsim.compress.view`)."""
+        return weight_view(self.weight, self.weight_matrix, nm=self.nm, shape=self.layer.weight_matrix_shape)
 
     # counted once per layer (the matrix is never modified after compression): hardware models and
     # sweeps ask for them on every simulate call

@@ -2,6 +2,8 @@
 
 A point's setting uses the keys ``arch`` (bundled name, path or inline mapping), ``arch.<path>``
 (dotted config overrides, e.g. ``arch.array.rows``), ``workload``, ``recipe`` (None = dense),
+``recipe.<step>.<param>`` (a parameter of the recipe's pipeline step, e.g. ``recipe.prune.density``;
+see :func:`accelsim.compress.recipe.with_params`: the recipe's name gets ``[prune.density=0.25]``),
 ``baseline`` (the recipe of the reference run for ``speedup_vs_dense``; None = uncompressed, e.g.
 weight sharing alone for hardware that cannot run uncompressed weights), ``batch`` (default 1), ``seed`` (default 0) and free ``tag.<name>`` labels. :meth:`validate`
 checks a setting without simulating anything (unknown keys and config paths with the nearest
@@ -73,7 +75,7 @@ _PATHS = _LRU(16)
 
 
 def clear_caches() -> None:
-    for cache in (_ARCH_RAW, _CONFIGS, _MODELS, _ARCH_DICTS, _GRAPHS, _CGRAPHS, _DENSE, _RECIPES, _PATHS):
+    for cache in (_ARCH_RAW, _CONFIGS, _MODELS, _ARCH_DICTS, _GRAPHS, _CGRAPHS, _PER_GRAPH, _DENSE, _RECIPES, _PATHS):
         cache.clear()
 
 
@@ -82,12 +84,15 @@ def _key(value: Any) -> str:
 
 
 def _split(setting: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(main settings with defaults, arch overrides without the ``arch.`` prefix)."""
-    main = {"recipe": None, "baseline": None, "batch": 1, "seed": 0}
+    """(main settings with defaults, arch overrides without the ``arch.`` prefix); ``main["recipe_params"]``
+    holds the ``recipe.<step>.<param>`` settings without the ``recipe.`` prefix."""
+    main = {"recipe": None, "baseline": None, "batch": 1, "seed": 0, "recipe_params": {}}
     overrides = {}
     for key, value in setting.items():
         if key.startswith("arch."):
             overrides[key[5:]] = value
+        elif key.startswith("recipe."):
+            main["recipe_params"][key[7:]] = value
         elif key in KNOWN_KEYS:
             main[key] = value
     return main, overrides
@@ -103,18 +108,12 @@ def _raw_arch(arch: Any) -> tuple[dict[str, Any], str]:
 
 def config_for(arch: Any, overrides: Mapping[str, Any]):
     """A validated config for ``arch`` with dotted ``overrides`` (cached per process)."""
-    from accelsim.config import apply_overrides, from_dict
-    from accelsim.hw.registry import FAMILY_MODULES, family
+    from accelsim.config import apply_overrides
+    from accelsim.hw.registry import config_from_dict
 
     def make():
         raw, label = _raw_arch(arch)
-        data = apply_overrides(raw, overrides)
-        fam = data.get("family")
-        if not isinstance(fam, str) or fam not in FAMILY_MODULES:
-            from accelsim.errors import ConfigError
-
-            raise ConfigError(f"{label}: family must be one of {', '.join(FAMILY_MODULES)}; got {fam!r}")
-        return from_dict(family(fam).config_cls, data, label)
+        return config_from_dict(apply_overrides(raw, overrides), label)
 
     return _CONFIGS.get_or(_key([arch, overrides]), make)
 
@@ -131,17 +130,20 @@ def _graph(workload: Any):
     return _GRAPHS.get_or(_key(workload), lambda: load_workload(workload))
 
 
-def _recipe(recipe: Any):
+def _recipe(recipe: Any, params: Mapping[str, Any] | None = None):
+    """The loaded recipe, with the sweep's ``recipe.<step>.<param>`` values set when ``params``."""
     try:
-        from accelsim.compress.recipe import load_recipe
+        from accelsim.compress.recipe import load_recipe, with_params
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("accelsim"):
             raise SweepError("compression recipes are not available in this installation (accelsim.compress.recipe)") from None
         raise
+    if params:
+        return _RECIPES.get_or(_key([recipe, params]), lambda: with_params(_recipe(recipe), params, prefix="recipe."))
     return _RECIPES.get_or(_key(recipe), lambda: load_recipe(recipe))
 
 
-def _cgraph(workload: Any, recipe: Any, seed: int):
+def _cgraph(workload: Any, recipe: Any, seed: int, params: Mapping[str, Any] | None = None):
     from accelsim.compress.compressed import CompressedGraph
 
     def make():
@@ -150,24 +152,35 @@ def _cgraph(workload: Any, recipe: Any, seed: int):
             return CompressedGraph.dense(graph)
         from accelsim.compress.recipe import compress
 
-        return compress(graph, _recipe(recipe), seed=seed)
+        return compress(graph, _recipe(recipe, params), seed=seed)
 
-    return _CGRAPHS.get_or(_key([workload, recipe, seed if recipe is not None else 0]), make)
+    extra = [params] if params and recipe is not None else []
+    return _CGRAPHS.get_or(_key([workload, recipe, seed if recipe is not None else 0] + extra), make)
+
+
+# per compressed graph (cached in _CGRAPHS, never mutated by a sweep): its layer list and weight totals,
+# keyed by id() and holding the graph itself, which pins the id to that object
+_PER_GRAPH = _LRU(8)
+
+
+def _per_graph(cgraph, what: str, make):
+    hit = _PER_GRAPH.get((id(cgraph), what))
+    if hit is not None and hit[0] is cgraph:
+        return hit[1]
+    value = make()
+    _PER_GRAPH.get_or((id(cgraph), what), lambda: (cgraph, value))
+    return value
 
 
 def _layers(cgraph) -> list:
     """The compressed layers of a cached graph in simulation order (listed once per graph)."""
-    layers = getattr(cgraph, "_dse_layers", None)
-    if layers is None:
-        layers = list(cgraph)
-        cgraph._dse_layers = layers  # cgraphs are cached per process and never mutated by a sweep
-    return layers
+    return _per_graph(cgraph, "layers", lambda: list(cgraph))
 
 
 def _graph_stats(cgraph) -> tuple[int, int, int, int]:
     """(weight entries, non-zero weights, dense MACs, MACs left) of a compressed graph at batch 1."""
-    stats = getattr(cgraph, "_dse_stats", None)
-    if stats is None:
+
+    def make():
         params = nnz = dense_macs = eff_macs = 0
         for cl in cgraph:
             shape = cl.layer.weight_matrix_shape
@@ -176,39 +189,36 @@ def _graph_stats(cgraph) -> tuple[int, int, int, int]:
                 nnz += cl.weight_nnz
             dense_macs += cl.layer.macs
             eff_macs += cl.effective_macs
-        stats = (params, nnz, dense_macs, eff_macs)
-        cgraph._dse_stats = stats  # cgraphs are cached per process and never mutated by a sweep
-    return stats
+        return (params, nnz, dense_macs, eff_macs)
+
+    return _per_graph(cgraph, "stats", make)
 
 
 def cache_key(setting: Mapping[str, Any]) -> str:
     """Points with equal keys share a compressed graph: executors group them into one task."""
     main, _ = _split(setting)
-    return _key([main.get("workload"), main.get("recipe"), main.get("seed")])
+    extra = [main["recipe_params"]] if main["recipe_params"] else []
+    return _key([main.get("workload"), main.get("recipe"), main.get("seed")] + extra)
 
 
-def _roof(model, config) -> tuple[float | None, float | None]:
-    """(peak MACs/s, DRAM bytes/s) of a config, for rooflines; None where the family gives none.
-
-    systolic: rows x cols MACs per cycle x clock; DRAM = the USER-mode words/cycle of the three
-    streams x word bytes x clock (CALC mode sizes bandwidth so that nothing stalls: no roof).
-    gpu: ``peak_flops(native_dtype) / 2``; ``dram_gbs``. eie: ``peak_ops_per_s / 2``; ``dram.bandwidth_bytes_per_s``.
-    """
-    fam = getattr(config, "family", None)
+def _recipe_param_problems(main: Mapping[str, Any]) -> list[str]:
+    """Problems of the ``recipe.<step>.<param>`` keys: unknown step / parameter (with the nearest
+    names), a step the point's recipe lacks, a bad value (checked like the recipe file's)."""
+    params, recipe = main["recipe_params"], main.get("recipe")
+    if not params:
+        return []
+    if recipe is None:
+        return [f"recipe.{k}: the point has no recipe to change (give recipe: a name, path or mapping)" for k in params]
     try:
-        if fam == "systolic":
-            clock = float(config.clock_hz)
-            peak = config.array.rows * config.array.cols * clock
-            d = config.dram
-            bw = (d.ifmap_bw + d.filter_bw + d.ofmap_bw) * config.sram.word_bytes * clock if d.bandwidth_mode == "USER" else None
-            return float(peak), (float(bw) if bw else None)
-        if fam == "gpu":
-            return float(config.peak_flops(config.native_dtype)) / 2.0, float(config.dram_gbs) * 1e9
-        if fam == "eie":
-            return float(model.peak_ops_per_s) / 2.0, float(config.dram.bandwidth_bytes_per_s)
-    except (AttributeError, TypeError, KeyError):
-        pass
-    return None, None
+        _recipe(recipe)
+    except AccelsimError:
+        return []  # reported as the recipe's own problem
+    try:
+        _recipe(recipe, params)
+    except AccelsimError as exc:
+        keys = ", ".join(f"recipe.{k}" for k in params)
+        return [p if p.startswith("recipe.") else f"{keys}: {p}" for p in getattr(exc, "problems", [_first_line(exc)])]
+    return []
 
 
 def _check_int(value: Any, name: str, lo: int) -> str | None:
@@ -242,12 +252,12 @@ class SimulateEvaluator:
         """Every problem of one setting, each naming the key (empty list when valid)."""
         from accelsim.config import field_paths
         from accelsim.errors import ConfigError
-        from accelsim.hw.registry import FAMILY_MODULES, family
+        from accelsim.hw.registry import family, family_names
 
         problems: list[str] = []
-        valid_top = [*KNOWN_KEYS, "tag.<name>", "arch.<config path>"]
+        valid_top = [*KNOWN_KEYS, "tag.<name>", "arch.<config path>", "recipe.<step>.<param>"]
         for key in setting:
-            if key in KNOWN_KEYS or key.startswith("arch.") or key.startswith("tag."):
+            if key in KNOWN_KEYS or key.startswith(("arch.", "tag.", "recipe.")):
                 continue
             close = difflib.get_close_matches(key, KNOWN_KEYS, n=2, cutoff=0.6)
             hint = f"did you mean {' or '.join(close)}?" if close else f"valid keys: {', '.join(valid_top)}"
@@ -280,6 +290,7 @@ class SimulateEvaluator:
                     _recipe(rc)
                 except AccelsimError as exc:
                     problems.append(f"{name}: {_first_line(exc)}")
+        problems.extend(_recipe_param_problems(main))
         arch = main.get("arch")
         if arch is None:
             return problems
@@ -292,8 +303,8 @@ class SimulateEvaluator:
             problems.append(f"arch: {_first_line(exc)}")
             return problems
         fam = overrides.get("family", raw.get("family"))
-        if not isinstance(fam, str) or fam not in FAMILY_MODULES:
-            problems.append(f"arch: {label}: family must be one of {', '.join(FAMILY_MODULES)}; got {fam!r}")
+        if not isinstance(fam, str) or fam not in family_names():
+            problems.append(f"arch: {label}: family must be one of {', '.join(family_names())}; got {fam!r}")
             return problems
         try:
             fam_obj = family(fam)
@@ -336,7 +347,7 @@ class SimulateEvaluator:
         ckey = _key([main["arch"], overrides])
         model = _model(config, ckey)
         graph = _graph(main["workload"])
-        cgraph = _cgraph(main["workload"], main["recipe"], main["seed"])
+        cgraph = _cgraph(main["workload"], main["recipe"], main["seed"], main["recipe_params"])
         batch = main["batch"]
         result = _run(model, config, cgraph, batch, graph.name, cgraph.recipe, ckey)
         tot = result.total
@@ -355,7 +366,8 @@ class SimulateEvaluator:
         elif main["recipe"] is None:
             dense_tot = tot
         params, nnz, dense_macs, eff_macs = _graph_stats(cgraph)
-        peak, bw = _roof(model, config)
+        roof = model.roof()
+        peak, bw = roof.peak_macs_per_s, roof.dram_bytes_per_s
         row: dict[str, Any] = {
             "family": config.family,
             "arch_name": config.name,

@@ -1,42 +1,54 @@
-"""Family name -> (config class, model class), and loading a hardware config by name or path.
+"""Hardware families, discovered; loading a hardware config by name or path.
 
-A family registers itself when its package is imported (``accelsim/hw/<family>/__init__.py``
-calls :func:`register_family`). YAML configs say ``family: systolic | eie | gpu``; a file reader
-for another format (SCALE-Sim ``.cfg``) registers with :func:`register_reader`. Every config class
-has ``name`` and ``family`` fields and is built by :func:`accelsim.config.from_dict`.
+A family is one folder: every subpackage of ``accelsim.hw`` (``accelsim/hw/<family>/``) is a family
+package, and so is any module another distribution names under the entry-point group
+``accelsim.families`` (``name = "package.module"``). Importing the package registers the family
+with :func:`register_family` (its config class, its model class - a subclass of
+:class:`accelsim.hw.base.HardwareModel` - and the module of its published reproductions) and any
+config-file reader with :func:`register_reader` (e.g. SCALE-Sim ``.cfg``). Nothing outside a family
+package names a family: ``dse``, ``validate`` and the CLI ask this registry.
+
+YAML configs say ``family: <name>``; every config class has ``name`` and ``family`` fields and is
+built by :func:`accelsim.config.from_dict`.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from accelsim.config import apply_overrides, from_dict, read_yaml_file
+from accelsim.config import apply_overrides, from_dict, read_yaml_file, to_dict
 from accelsim.errors import ConfigError, ModelNotAvailableError, UnknownNameError
 from accelsim.paths import ARCH_DIR, bundled
 
-FAMILY_MODULES = {
-    "systolic": "accelsim.hw.systolic",
-    "eie": "accelsim.hw.eie",
-    "gpu": "accelsim.hw.gpu",
-}
+ENTRY_POINT_GROUP = "accelsim.families"
 
 
 @dataclass(frozen=True)
 class Family:
+    """A registered hardware family.
+
+    ``validation``: module path of the family's reproductions (a ``checks(quick) -> list[Check]``
+    function), or None.
+    """
+
     name: str
     config_cls: type
     model_cls: type | None
+    validation: str | None = None
 
 
 _FAMILIES: dict[str, Family] = {}
 _READERS: dict[str, Callable[[Path], dict]] = {}
 
 
-def register_family(name: str, config_cls: type, model_cls: type | None = None) -> None:
-    _FAMILIES[name] = Family(name, config_cls, model_cls)
+def register_family(name: str, config_cls: type, model_cls: type | None = None, validation: str | None = None) -> None:
+    """Register a family (called by the family package on import)."""
+    _FAMILIES[name] = Family(name, config_cls, model_cls, validation)
 
 
 def register_reader(suffix: str, reader: Callable[[Path], dict]) -> None:
@@ -44,17 +56,43 @@ def register_reader(suffix: str, reader: Callable[[Path], dict]) -> None:
     _READERS[suffix.lower()] = reader
 
 
+@lru_cache(maxsize=1)
+def _discovered() -> dict[str, str]:
+    """family name -> module path: the subpackages of ``accelsim.hw`` and the entry points."""
+    package = __name__.rsplit(".", 1)[0]  # accelsim.hw, scanned as a folder (no import of the package)
+    found = {m.name: f"{package}.{m.name}" for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.ispkg}
+    try:
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            found.setdefault(ep.name, ep.value.split(":", 1)[0])
+    except Exception:  # pragma: no cover - broken metadata of another distribution must not stop accelsim
+        pass
+    return dict(sorted(found.items()))
+
+
+def family_names() -> list[str]:
+    """Every family that can be loaded (discovered or registered), sorted."""
+    return sorted(set(_discovered()) | set(_FAMILIES))
+
+
 def family(name: str) -> Family:
-    if name not in _FAMILIES and name in FAMILY_MODULES:
+    """The registered family ``name``, importing its package on first use."""
+    if name not in _FAMILIES and name in _discovered():
         try:
-            importlib.import_module(FAMILY_MODULES[name])
+            importlib.import_module(_discovered()[name])
         except ModuleNotFoundError as exc:
             if exc.name and exc.name.startswith("accelsim.hw"):
                 raise ModelNotAvailableError(f"no hardware model for family '{name}' is available yet") from None
             raise
     if name not in _FAMILIES:
-        raise UnknownNameError("hardware family", name, list(FAMILY_MODULES))
+        raise UnknownNameError("hardware family", name, family_names())
     return _FAMILIES[name]
+
+
+def families() -> list[Family]:
+    """Every family, imported and registered."""
+    return [family(n) for n in family_names()]
 
 
 def _bundled_archs() -> dict[str, Path]:
@@ -79,46 +117,51 @@ def _arch_source(source: str | Path) -> Path:
     return found[text]
 
 
+def _reader(suffix: str) -> Callable[[Path], dict] | None:
+    if suffix not in _READERS:
+        families()  # readers register when their family package is imported
+    return _READERS.get(suffix)
+
+
 def load_arch_dict(source: str | Path) -> tuple[dict[str, Any], str]:
     """The raw config dict of a bundled name or file, and the source label for messages."""
     path = _arch_source(source)
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
         data = read_yaml_file(path)
-    elif suffix in _READERS or suffix == ".cfg":
-        if suffix not in _READERS:
-            family("systolic")  # the systolic package registers the SCALE-Sim .cfg reader
-        if suffix not in _READERS:
-            raise ConfigError(f"{path}: no reader for '{suffix}' files")
+    else:
+        reader = _reader(suffix)
+        if reader is None:
+            known = ", ".join([".yaml", *sorted(_READERS)])
+            raise ConfigError(f"{path}: unknown config file type '{suffix}'; expected one of {known}")
         if not path.is_file():
             raise ConfigError(f"{path}: file not found")
-        data = _READERS[suffix](path)
-    else:
-        raise ConfigError(f"{path}: unknown config file type '{suffix}'; expected .yaml or .cfg")
+        data = reader(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a hardware config must be a mapping with at least 'name' and 'family'")
     return data, str(path)
+
+
+def config_from_dict(data: Mapping[str, Any], label: str):
+    """Validate a raw config dict against its family's config class."""
+    fam = data.get("family")
+    names = family_names()
+    if not isinstance(fam, str) or fam not in names:
+        raise ConfigError(f"{label}: family must be one of {', '.join(names)}; got {fam!r}")
+    return from_dict(family(fam).config_cls, data, label)
 
 
 def load_arch(source: Any, overrides: Mapping[str, Any] | Iterable[str] | None = None):
     """Load and validate a hardware config (bundled name, .yaml, .cfg, dict or config object)."""
     if hasattr(source, "family") and not isinstance(source, (str, Path, dict)):
         if overrides:
-            from accelsim.config import to_dict
-
             return load_arch(to_dict(source), overrides)
         return source
     if isinstance(source, dict):
         data, label = dict(source), "<dict>"
     else:
         data, label = load_arch_dict(source)
-    data = apply_overrides(data, overrides)
-    fam = data.get("family")
-    if not isinstance(fam, str):
-        raise ConfigError(f"{label}: family must be one of {', '.join(FAMILY_MODULES)}; got {fam!r}")
-    if fam not in FAMILY_MODULES and fam not in _FAMILIES:
-        raise ConfigError(f"{label}: family must be one of {', '.join(FAMILY_MODULES)}; got {fam!r}")
-    return from_dict(family(fam).config_cls, data, label)
+    return config_from_dict(apply_overrides(data, overrides), label)
 
 
 def build_model(config):

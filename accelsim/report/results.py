@@ -1,111 +1,36 @@
-"""LayerResult and NetworkResult: the one result schema every hardware model produces.
+"""NetworkResult: a workload's per-layer :class:`~accelsim.hw.base.LayerResult` rows and their totals.
 
 The JSON form (``NetworkResult.to_dict``) is the schema of ``docs/architecture.md``::
 
     {accelsim_version, arch: {name, family, ...}, workload, recipe, batch,
      layers: [{name, op, macs, effective_macs, cycles, compute_cycles, stall_cycles, latency_s,
-               energy_j, energy_breakdown_j, sram_reads, sram_writes, dram_read_bytes,
+               energy_j, energy_breakdown_j, sram_reads, sram_writes, sram_word_bits, dram_read_bytes,
                dram_write_bytes, utilization, weight_storage_bits, extra}],
      total: {same numeric fields summed, speedup_vs_dense, energy_saving_vs_dense}}
 
-Units: cycles of the model's clock, seconds, joules, SRAM accesses in words, DRAM in bytes, storage
+Units: cycles of the model's clock, seconds, joules, SRAM accesses in words of each buffer's width
+(``sram_word_bits``), DRAM in bytes, storage
 in bits. ``macs`` are the dense MACs of the uncompressed layer at the simulated batch;
 ``effective_macs`` those actually performed after compression.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import operator
 from dataclasses import dataclass, field
 from typing import Any
 
 from accelsim._version import __version__
-from accelsim.energy.actions import ActionCounts
+from accelsim.hw.base import LayerResult
+from accelsim.hw.base import plain as _plain
 
-SCHEMA_VERSION = 1
-_INF = math.inf
-_FINITE = ("cycles", "latency_s", "energy_j", "utilization")  # float fields that must be finite
+# 2: sram_word_bits per layer; sram_reads / sram_writes in words of each buffer's width for every family
+SCHEMA_VERSION = 2
 
 _SUMMED = (
     "macs", "effective_macs", "cycles", "compute_cycles", "stall_cycles", "latency_s", "energy_j",
     "dram_read_bytes", "dram_write_bytes", "weight_storage_bits",
 )
-
-
-@dataclass(frozen=True)
-class LayerResult:
-    """One layer on one hardware config (see module docstring for units)."""
-
-    name: str
-    op: str
-    macs: int
-    effective_macs: int
-    cycles: int
-    compute_cycles: int
-    stall_cycles: int
-    latency_s: float
-    energy_j: float
-    energy_breakdown_j: dict[str, float] = field(default_factory=dict)
-    sram_reads: dict[str, int] = field(default_factory=dict)
-    sram_writes: dict[str, int] = field(default_factory=dict)
-    dram_read_bytes: int = 0
-    dram_write_bytes: int = 0
-    utilization: float = 0.0
-    weight_storage_bits: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-    actions: ActionCounts | None = field(default=None, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        lat, en, ut = self.latency_s, self.energy_j, self.utilization
-        # common case in one comparison chain: int cycles and finite floats (nan/inf fail it)
-        if not (type(self.cycles) is int and type(lat) is float and type(en) is float and type(ut) is float
-                and -_INF < lat < _INF and -_INF < en < _INF and -_INF < ut < _INF):
-            for name in _FINITE:
-                value = getattr(self, name)
-                if isinstance(value, float) and not math.isfinite(value):
-                    raise ValueError(f"LayerResult '{self.name}': {name} is not finite ({value})")
-        if self.cycles != self.compute_cycles + self.stall_cycles:
-            raise ValueError(
-                f"LayerResult '{self.name}': cycles ({self.cycles}) != compute_cycles ({self.compute_cycles}) "
-                f"+ stall_cycles ({self.stall_cycles})"
-            )
-
-    @classmethod
-    def not_run(cls, name: str, op: str, note: str) -> "LayerResult":
-        """A layer the hardware does not run: zero cycles, MACs, traffic and energy, flagged
-        ``extra = {"mapped": False, "note": note}``.
-
-        Equal to ``LayerResult(name, op, 0, 0, 0, 0, 0, 0.0, 0.0, utilization=0.0, extra=...,
-        actions=ActionCounts())``, built without the frozen dataclass's per-field ``__init__`` (a
-        network has more such layers than mapped ones; all-zero fields need no check)."""
-        obj = object.__new__(cls)
-        obj.__dict__.update({
-            "name": name, "op": op, "macs": 0, "effective_macs": 0, "cycles": 0, "compute_cycles": 0,
-            "stall_cycles": 0, "latency_s": 0.0, "energy_j": 0.0, "energy_breakdown_j": {}, "sram_reads": {},
-            "sram_writes": {}, "dram_read_bytes": 0, "dram_write_bytes": 0, "utilization": 0.0,
-            "weight_storage_bits": 0, "extra": {"mapped": False, "note": note}, "actions": ActionCounts(),
-        })
-        return obj
-
-    def to_dict(self, with_actions: bool = False) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "actions"}
-        out = _plain(out)
-        if with_actions and self.actions is not None:
-            out["actions"] = self.actions.to_dict()
-        return out
-
-
-def _plain(value: Any) -> Any:
-    """Convert NumPy scalars and tuples to JSON-friendly Python values."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
-        return value.item()
-    return value
 
 
 def _sum_dicts(dicts) -> dict[str, float]:

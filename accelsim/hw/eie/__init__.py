@@ -8,6 +8,6 @@ from accelsim.hw.eie.config import EIEConfig
 from accelsim.hw.eie.model import EIEModel
 from accelsim.hw.registry import register_family
 
-register_family("eie", EIEConfig, EIEModel)
+register_family("eie", EIEConfig, EIEModel, validation="accelsim.hw.eie.validation")
 
 __all__ = ["EIEConfig", "EIEModel"]

@@ -1,14 +1,17 @@
 """EIE-style sparse engine model: compressed M x V on interleaved PEs (docs/models/eie.md).
 
-``EIEModel(config).simulate(layer, batch)`` maps one :class:`CompressedLayer`:
+``EIEModel`` is the ``eie`` family's :class:`~accelsim.hw.base.HardwareModel`; its
+:meth:`EIEModel.count` maps one :class:`CompressedLayer` (reading its weights through
+``layer.view``) and the shared :meth:`~accelsim.hw.base.HardwareModel.simulate` prices it:
 
 1. **Checks.** The layer must carry a weight-shared (codebook) and therefore compressed weight
    matrix: EIE stores ``weight_index_bits``-bit virtual weight indices. A dense layer, or one whose
    codebook exceeds ``encoding.codebook_entries``, raises :class:`SimulationError` naming the
-   missing recipe step.
+   missing recipe step. A layer without a weight matrix (pooling, element-wise) is not mapped.
 2. **Mapping.** Rows interleave over PEs (row i on PE i mod P) in the compression module's
    :class:`~accelsim.compress.tensors.InterleavedCSC` with ``row_index_bits`` relative indices
-   and padding zeros (reused from the recipe when it matches, else built here). A layer whose
+   and padding zeros (the recipe's layout, ``view.layout == "interleaved_csc"``, is reused when it
+   was built for this PE count and index width, else built here). A layer whose
    per-PE weights + pointers exceed the PE's spmat + ptr SRAM is split into column tiles, each
    refilled from DRAM once per call (``tiling``); input vectors longer than ``P * act_regs`` and
    outputs longer than ``P * act_regs`` are batched through the activation SRAM (output passes
@@ -18,7 +21,10 @@
 3. **Timing** by the Numba kernel ``_kernels.eie_mv`` on the real stored pattern and a real
    activation vector (the layer's sample, or one drawn at its activation density, seeded by the
    layer name).
-4. **Energy and area** from action counts priced with the technology table (``_ert``/``area``).
+4. **Energy and area** from action counts priced with the technology table
+   (:meth:`EIEModel.energy_reference_table`, :meth:`EIEModel.area`); the SRAMs are
+   :class:`~accelsim.hw.blocks.SramBuffer` blocks and the off-chip memory a
+   :class:`~accelsim.hw.blocks.DramChannel`.
 """
 
 from __future__ import annotations
@@ -28,15 +34,16 @@ import zlib
 
 import numpy as np
 
-from accelsim.compress.tensors import Codebook, HuffmanCoded, InterleavedCSC
+from accelsim.compress.tensors import InterleavedCSC
 from accelsim.energy.actions import ActionCounts
-from accelsim.energy.estimate import estimate, estimate_area
+from accelsim.energy.estimate import AreaBreakdown, EnergyBreakdown, estimate_area
 from accelsim.energy.tables import load_tech
 from accelsim.errors import SimulationError
+from accelsim.hw.base import HardwareModel, LayerCounts, NotMapped, Roof
+from accelsim.hw.blocks import DramChannel, SramBuffer
 from accelsim.hw.eie import _kernels as K
 from accelsim.hw.eie.config import EIEConfig
-from accelsim.report.results import LayerResult
-from accelsim.workload.layers import Conv2d, MatMul, _RecurrentCell
+from accelsim.workload.layers import Conv2d, MatMul, RecurrentCell
 from accelsim.workload.weights import sample_activations
 
 _DTYPE_BITS = (4, 8, 16, 32)
@@ -51,30 +58,40 @@ def int_dtype(bits: int) -> str:
     return "int32"
 
 
-class EIEModel:
-    """Cycle-level EIE model; plain and stateless between calls (see module docstring)."""
+class EIEModel(HardwareModel):
+    """Cycle-level EIE model; stateless between calls (see module docstring).
+
+    Blocks: ``spmat`` and ``act_sram`` (:class:`SramBuffer` per PE), ``ptr`` (the whole pointer
+    SRAM per PE, for leakage and area) and ``ptr_bank`` (one of its ``ptr.banks`` banks: a pointer
+    read touches one bank, priced at the bank's capacity), ``dram`` (:class:`DramChannel`).
+    """
+
+    family = "eie"
 
     def __init__(self, config: EIEConfig):
+        c = config
+        self.tech = load_tech(c.tech)
+        self.spmat = SramBuffer("spmat", c.spmat.capacity_bytes, c.spmat.width_bits)
+        self.ptr = SramBuffer("ptr", c.ptr.capacity_bytes, c.ptr.width_bits)
+        self.ptr_bank = SramBuffer("ptr", c.ptr.capacity_bytes / c.ptr.banks, c.ptr.width_bits)
+        self.act_sram = SramBuffer("act_sram", c.act_sram.capacity_bytes, c.act_sram.width_bits)
+        self.dram = DramChannel(c.dram.type, c.dram.bandwidth_bytes_per_s)
         self.config = config
-        self.tech = load_tech(config.tech)
-        self.area = self._area()
-        self.ert = self._ert()
-        self.static_power_w = self._static_power_w()
+        self._areas = self._area()  # sets htree_mm, which the broadcast energy needs
+        super().__init__(config)
 
     # ------------------------------------------------------------------------------------------
-    # energy reference table, area, static power
-    def _ert(self) -> dict:
+    # energy reference table, area, static power, roof
+    def energy_reference_table(self) -> dict:
+        """``{(component, action, variant): (pJ, category)}`` of every action :meth:`count` emits."""
         c, t, e = self.config, self.tech, self.config.encoding
         a_dt, acc_dt = int_dtype(e.activation_bits), int_dtype(e.accumulator_bits)
         qbits = e.activation_bits + QUEUE_INDEX_BITS
         levels = max(1, math.ceil(math.log(max(c.n_pe, 2), c.lnzd.group)))
-        ptr_bank = c.ptr.capacity_bytes / c.ptr.banks
         return {
-            ("spmat", "read", f"{c.spmat.width_bits}b"): (t.sram_energy_pj(c.spmat.capacity_bytes, c.spmat.width_bits), "sram"),
-            ("ptr", "read", f"{c.ptr.width_bits}b"): (t.sram_energy_pj(ptr_bank, c.ptr.width_bits), "sram"),
-            ("act_sram", "read", f"{c.act_sram.width_bits}b"): (t.sram_energy_pj(c.act_sram.capacity_bytes, c.act_sram.width_bits), "sram"),
-            ("act_sram", "write", f"{c.act_sram.width_bits}b"): (
-                t.sram_energy_pj(c.act_sram.capacity_bytes, c.act_sram.width_bits, "write"), "sram"),
+            **self.spmat.energy_entries(t, ("read",)),
+            **self.ptr_bank.energy_entries(t, ("read",)),
+            **self.act_sram.energy_entries(t, ("read", "write")),
             ("codebook", "read", f"{e.codebook_bits}b"): (t.register_energy_pj(e.codebook_bits), "register"),
             ("alu", "mult", a_dt): (t.op_energy_pj("mult", a_dt), "compute"),
             ("alu", "add", acc_dt): (t.op_energy_pj("add", acc_dt), "compute"),
@@ -86,19 +103,26 @@ class EIEModel:
             ("act_queue", "pop", f"{qbits}b"): (t.register_energy_pj(qbits), "register"),
             ("lnzd", "select", f"{qbits}b"): (levels * t.op_energy_pj("add", "int16"), "noc"),
             ("broadcast", "send", f"{qbits}b"): (qbits * t.wire_energy_pj_per_bit_mm() * self.htree_mm, "noc"),
-            ("dram", "read", c.dram.type): (t.dram_energy_pj_per_bit(c.dram.type), "dram"),
-            ("dram", "write", c.dram.type): (t.dram_energy_pj_per_bit(c.dram.type), "dram"),
+            **self.dram.tech_energy_entries(t),
         }
 
-    def _area(self):
+    def area(self) -> AreaBreakdown:
+        """Chip area by component (mm^2): every PE's components times the PE count."""
+        return self._areas["chip"]
+
+    def pe_area(self) -> AreaBreakdown:
+        """Area of one PE by component (mm^2)."""
+        return self._areas["per_pe"]
+
+    def _area(self) -> dict[str, AreaBreakdown]:
         c, t, e = self.config, self.tech, self.config.encoding
         reg_bits = (2 * c.act_regs * e.activation_bits + c.queue_depth * (e.activation_bits + QUEUE_INDEX_BITS)
                     + e.codebook_entries * e.codebook_bits)
         a_dt, acc_dt = int_dtype(e.activation_bits), int_dtype(e.accumulator_bits)
         pe = {
-            "spmat": t.sram_area_mm2(c.spmat.capacity_bytes, c.spmat.width_bits),
-            "ptr": t.sram_area_mm2(c.ptr.capacity_bytes, c.ptr.width_bits),
-            "act_sram": t.sram_area_mm2(c.act_sram.capacity_bytes, c.act_sram.width_bits),
+            "spmat": self.spmat.area_mm2(t),
+            "ptr": self.ptr.area_mm2(t),
+            "act_sram": self.act_sram.area_mm2(t),
             "registers": t.register_area_mm2(reg_bits),
             "alu": (t.op_area_um2("mult", a_dt) + t.op_area_um2("add", acc_dt)) * 1e-6,
             "other_logic": c.area.other_logic_um2_per_pe * 1e-6,
@@ -109,17 +133,24 @@ class EIEModel:
         self.htree_mm = 1.5 * math.sqrt(chip.total_mm2) * math.sqrt(c.n_pe)
         return {"per_pe": per_pe, "chip": chip}
 
-    def _static_power_w(self) -> float:
+    def static_power(self) -> float:
+        """Leakage of every PE's SRAMs and arithmetic / other logic (W)."""
         c, t, e = self.config, self.tech, self.config.encoding
         a_dt, acc_dt = int_dtype(e.activation_bits), int_dtype(e.accumulator_bits)
-        sram = (t.sram_leakage_w(c.spmat.capacity_bytes) + t.sram_leakage_w(c.ptr.capacity_bytes)
-                + t.sram_leakage_w(c.act_sram.capacity_bytes))
+        sram = self.spmat.leakage_w(t) + self.ptr.leakage_w(t) + self.act_sram.leakage_w(t)
         logic_um2 = t.op_area_um2("mult", a_dt) + t.op_area_um2("add", acc_dt) + c.area.other_logic_um2_per_pe
         logic = logic_um2 * t.logic_leakage_w_per_um2
         return c.n_pe * (sram + logic)
 
+    def roof(self) -> Roof:
+        """One multiply-accumulate per PE per cycle at the activation width; DRAM at the refill bandwidth."""
+        dt = int_dtype(self.config.encoding.activation_bits)
+        return Roof(macs_per_s={dt: self.config.n_pe * self.clock_hz},
+                    bytes_per_s={"dram": self.dram.bytes_per_s}, native_dtype=dt)
+
     # ------------------------------------------------------------------------------------------
-    def simulate(self, layer, batch: int = 1) -> LayerResult:
+    def count(self, layer, batch: int) -> LayerCounts | NotMapped:
+        """Time and count one layer (see module docstring); SimulationError for what EIE cannot run."""
         lay = layer.layer
         g = lay.gemm(batch)
         if isinstance(lay, MatMul):
@@ -127,7 +158,8 @@ class EIEModel:
                 f"layer '{lay.name}': EIE multiplies a stored weight matrix by a vector; a matmul of two "
                 f"activations has no weight matrix to compress")
         if g is None or not lay.has_weights:
-            return self._unmapped(layer, batch)
+            return NotMapped("no weight matrix: element-wise work runs in the activation write-back path or on "
+                             "the host; not timed")
         if g.groups > 1:
             raise SimulationError(
                 f"layer '{lay.name}': grouped convolution (groups={g.groups}) is not mapped on EIE; "
@@ -136,57 +168,43 @@ class EIEModel:
         vectors, n_vec = self._vectors(layer, g)
         return self._run(layer, batch, g, csc, table, vectors, n_vec)
 
-    def _unmapped(self, layer, batch) -> LayerResult:
-        lay = layer.layer
-        return LayerResult(
-            name=lay.name, op=lay.op, macs=lay.macs * batch, effective_macs=0, cycles=0, compute_cycles=0,
-            stall_cycles=0, latency_s=0.0, energy_j=0.0,
-            extra={"mapped": False, "note": "no weight matrix: element-wise work runs in the activation "
-                                            "write-back path or on the host; not timed"},
-            actions=ActionCounts())
-
     def _check_compressed(self, layer) -> None:
-        c, name = self.config, layer.layer.name
+        c, name, view = self.config, layer.layer.name, layer.view
         n_idx = 1 << c.encoding.weight_index_bits
         if not layer.transforms:
             raise SimulationError(
                 f"layer '{name}' is uncompressed: EIE stores {c.encoding.weight_index_bits}-bit codebook indices; "
                 f"the recipe is missing the prune and weight-sharing (codebook of <= {n_idx} entries) steps, "
                 f"e.g. --recipe eie-benchmarks")
-        if layer.codebook_size is None:
+        if view.codebook_size is None:
             raise SimulationError(
                 f"layer '{name}': EIE needs {c.encoding.weight_index_bits}-bit codebook indices but the layer has "
                 f"no weight-sharing codebook; add a weight-sharing (k-means codebook, <= "
                 f"{c.encoding.codebook_entries} clusters) step to the recipe")
-        if layer.codebook_size > c.encoding.codebook_entries:
+        if view.codebook_size > c.encoding.codebook_entries:
             raise SimulationError(
-                f"layer '{name}': codebook of {layer.codebook_size} entries does not fit the "
+                f"layer '{name}': codebook of {view.codebook_size} entries does not fit the "
                 f"{c.encoding.codebook_entries}-entry shared-weight table (encoding.codebook_entries); "
                 f"weight-share to <= {c.encoding.codebook_entries} clusters")
-        if layer.weight_matrix is None:
+        if view.matrix is None:
             raise SimulationError(f"layer '{name}': no weight values attached; EIE needs the compressed pattern")
 
     def _mapping(self, layer) -> tuple[InterleavedCSC, np.ndarray]:
         """The per-PE interleaved CSC and the codebook table decoding its stored values (empty: none).
 
-        The recipe's tensor (possibly ``HuffmanCoded(Codebook(InterleavedCSC))``) is reused when it
-        was built for this PE count and index width; otherwise the layout is built here from the
-        effective weight matrix by the compression module.
+        The recipe's stored layout (``view.tensor``, under any codebook and Huffman coding) is reused
+        when it is an interleaved CSC with relative indices built for this PE count and row-index
+        width, of the effective matrix's shape, under a single (1-D) codebook table or none; otherwise
+        the layout is built here from the effective weight matrix by the compression module.
         """
         self._check_compressed(layer)
-        c = self.config
-        w = layer.weight
-        table = np.zeros(0)
-        if isinstance(w, HuffmanCoded):
-            w = w.inner
-        if isinstance(w, Codebook):
-            table = np.asarray(w.table, dtype=np.float64)
-            w = w.inner
-        if (isinstance(w, InterleavedCSC) and w.n_pe == c.n_pe and w.relative
-                and w.index_bits == c.encoding.row_index_bits and tuple(w.shape) == tuple(layer.weight_matrix.shape)
-                and table.ndim == 1):
-            return w, table
-        csc = InterleavedCSC(layer.weight_matrix, n_pe=c.n_pe, index_bits=c.encoding.row_index_bits,
+        c, view = self.config, layer.view
+        table = np.zeros(0) if view.codebook_table is None else np.asarray(view.codebook_table, dtype=np.float64)
+        if (view.layout == "interleaved_csc" and view.n_partitions == c.n_pe and view.relative_index
+                and view.index_bits == c.encoding.row_index_bits
+                and tuple(view.tensor.shape) == tuple(view.matrix.shape) and table.ndim == 1):
+            return view.tensor, table
+        csc = InterleavedCSC(view.matrix, n_pe=c.n_pe, index_bits=c.encoding.row_index_bits,
                              value_bits=c.encoding.weight_index_bits, pointer_bits=c.encoding.pointer_bits)
         return csc, np.zeros(0)
 
@@ -200,7 +218,7 @@ class EIEModel:
         out: list[np.ndarray] = []
         if sample is not None:
             flat = np.asarray(sample, dtype=np.float64).reshape(-1)
-            if isinstance(lay, _RecurrentCell) and flat.size % lay.input_size == 0:
+            if isinstance(lay, RecurrentCell) and flat.size % lay.input_size == 0:
                 xs = flat.reshape(-1, lay.input_size)
                 h_rng = np.random.default_rng([zlib.crc32(lay.name.encode()), 2])
                 for i in range(n_sim):
@@ -214,7 +232,7 @@ class EIEModel:
         rng = np.random.default_rng([zlib.crc32(lay.name.encode()), 1])
         for _ in range(n_sim):
             v = sample_activations(k, density, rng, np.float64)
-            if isinstance(lay, _RecurrentCell) and lay.bias:
+            if isinstance(lay, RecurrentCell) and lay.bias:
                 v[-1] = 1.0  # the folded bias input
             out.append(v)
         return out, n_vec
@@ -250,7 +268,7 @@ class EIEModel:
             c0 = lo
         return tiles
 
-    def _run(self, layer, batch, g, csc: InterleavedCSC, table, vectors, n_vec) -> LayerResult:
+    def _run(self, layer, batch, g, csc: InterleavedCSC, table, vectors, n_vec) -> LayerCounts:
         c, e, name = self.config, self.config.encoding, layer.layer.name
         P = c.n_pe
         n_rows, n_cols = csc.shape
@@ -310,18 +328,16 @@ class EIEModel:
         dram_bytes = int(math.ceil(weight_bits / 8)) if len(tiles) > 1 else 0
         act_read = int(math.ceil(spill_in * act_bytes * n_vec))
         act_write = int(math.ceil(spill_out * act_bytes * n_vec))
-        dram_cycles = int(math.ceil((dram_bytes + act_read + act_write) / c.dram.bandwidth_bytes_per_s * c.clock_hz))
+        dram_cycles = self.dram.cycles(dram_bytes + act_read + act_write, c.clock_hz)
         total_cycles = compute_runs + dram_cycles
         busy = pe_stats[:, K.BUSY] * scale
         entry = pe_stats[:, K.ENTRY] * scale
         real = pe_stats[:, K.REAL].sum() * scale
         passes = int(scal[K.S_PASSES]) // max(n_sim * len(tiles), 1)
         compute_cycles = min(total_cycles, int(round(busy.max(initial=0))) + int(round(c.pipeline_depth * passes * len(tiles) * n_vec)))
-        latency = total_cycles / c.clock_hz
 
         counts = self._counts(pe_stats, scal, positions, scale, n_rows, n_cols, passes, len(tiles), n_vec,
                               dram_bytes + act_read, act_write, wide_in)
-        energy = estimate(counts, self.ert, self.static_power_w, latency)
         lb = float(entry.sum() / (P * compute_runs)) if compute_runs else 0.0
         extra = {
             "load_balance_efficiency": lb,
@@ -343,20 +359,23 @@ class EIEModel:
             "vectors": n_vec,
             "vectors_simulated": n_sim,
             "ptr_sram_overflow": bool((n_cols + 1) * e.pointer_bits > c.ptr.capacity_bytes * 8),
-            "power_w": energy.total_j / latency if latency else 0.0,
-            "energy_by_component_j": dict(energy.by_component),
         }
-        return LayerResult(
-            name=name, op=layer.layer.op, macs=layer.layer.macs * batch, effective_macs=int(round(real)),
-            cycles=total_cycles, compute_cycles=compute_cycles, stall_cycles=total_cycles - compute_cycles,
-            latency_s=latency, energy_j=energy.total_j, energy_breakdown_j=dict(energy.by_category),
-            sram_reads={"spmat": int(counts[("spmat", "read", f"{c.spmat.width_bits}b")]),
-                        "ptr": int(counts[("ptr", "read", f"{c.ptr.width_bits}b")]),
-                        "act_sram": int(counts[("act_sram", "read", f"{c.act_sram.width_bits}b")])},
-            sram_writes={"act_sram": int(counts[("act_sram", "write", f"{c.act_sram.width_bits}b")])},
+        spmat, ptr, act = self.spmat, self.ptr, self.act_sram
+        return LayerCounts(
+            macs=layer.layer.macs * batch, effective_macs=int(round(real)),
+            compute_cycles=compute_cycles, stall_cycles=total_cycles - compute_cycles, actions=counts,
+            useful_macs=float(real), peak_macs_per_s=P * c.clock_hz,
+            sram_reads={"spmat": int(counts[spmat.key("read")]), "ptr": int(counts[ptr.key("read")]),
+                        "act_sram": int(counts[act.key("read")])},
+            sram_writes={"act_sram": int(counts[act.key("write")])},
+            sram_word_bits={"spmat": spmat.width_bits, "ptr": ptr.width_bits, "act_sram": act.width_bits},
             dram_read_bytes=dram_bytes + act_read, dram_write_bytes=act_write,
-            utilization=float(real / (P * total_cycles)) if total_cycles else 0.0,
-            weight_storage_bits=int(weight_bits), extra=extra, actions=counts)
+            weight_storage_bits=int(weight_bits), extra=extra)
+
+    def finish_extra(self, counts: LayerCounts, seconds: float, energy: EnergyBreakdown, capped: bool) -> dict:
+        """The counted extras plus ``power_w`` (W, over the latency) and ``energy_by_component_j`` (J)."""
+        return {**counts.extra, "power_w": energy.total_j / seconds if seconds else 0.0,
+                "energy_by_component_j": dict(energy.by_component)}
 
     def _counts(self, pe_stats, scal, positions, scale, n_rows, n_cols, passes, n_tiles, n_vec, dram_bytes,
                 dram_write_bytes, wide_in) -> ActionCounts:
@@ -370,8 +389,8 @@ class EIEModel:
         flush_lines = c.n_pe * max(passes - 1, 0) * n_vec * -(-c.act_regs // words_per_line)
         src_lines = (c.n_pe * -(-(-(-n_cols // c.n_pe)) // words_per_line) * passes * n_vec) if wide_in else 0
         return ActionCounts({
-            ("spmat", "read", f"{c.spmat.width_bits}b"): tot[K.LINES],
-            ("ptr", "read", f"{c.ptr.width_bits}b"): 2 * tot[K.PTR],
+            self.spmat.key("read"): tot[K.LINES],
+            self.ptr_bank.key("read"): 2 * tot[K.PTR],
             ("codebook", "read", f"{e.codebook_bits}b"): entries,
             ("alu", "mult", int_dtype(e.activation_bits)): entries,
             ("alu", "add", int_dtype(e.accumulator_bits)): entries,
@@ -383,10 +402,9 @@ class EIEModel:
             ("act_queue", "pop", f"{qbits}b"): bcast * c.n_pe,
             ("lnzd", "select", f"{qbits}b"): bcast,
             ("broadcast", "send", f"{qbits}b"): bcast,
-            ("act_sram", "write", f"{c.act_sram.width_bits}b"): flush_lines,
-            ("act_sram", "read", f"{c.act_sram.width_bits}b"): flush_lines + src_lines,
-            ("dram", "read", c.dram.type): dram_bytes * 8,
-            ("dram", "write", c.dram.type): dram_write_bytes * 8,
+            self.act_sram.key("write"): flush_lines,
+            self.act_sram.key("read"): flush_lines + src_lines,
+            **dict(self.dram.action_pairs(dram_bytes, dram_write_bytes)),
         })
 
     @property
@@ -395,5 +413,5 @@ class EIEModel:
         return 2.0 * self.config.n_pe * self.config.clock_hz
 
     def area_mm2(self) -> dict:
-        """Per-PE and chip area by component (mm^2)."""
-        return {"per_pe": self.area["per_pe"].to_dict(), "chip": self.area["chip"].to_dict()}
+        """Per-PE and chip area by component (mm^2), as plain dicts."""
+        return {"per_pe": self._areas["per_pe"].to_dict(), "chip": self._areas["chip"].to_dict()}

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from accelsim.validate import Check
+from accelsim.checks import Check
 
 AREA = "eie"
 SOURCE = "Han et al., EIE, ISCA 2016"
@@ -121,6 +121,11 @@ def pe_sweep(pes=(1, 2, 4, 8, 16, 32, 64, 128, 256), layers=None) -> dict[int, d
 
 
 def checks(quick: bool = False) -> list[Check]:
+    """The EIE paper's figures against the model (``quick``: the five small layers, fewer sweep points).
+
+    Quick mode never loosens a tolerance: every check it produces has the full run's kind and
+    tolerance; the 256-vs-64-PE throughput ratio, a figure of the whole nine-layer suite, is left out.
+    """
     from accelsim.hw.registry import build_model, load_arch
 
     out: list[Check] = []
@@ -153,11 +158,11 @@ def checks(quick: bool = False) -> list[Check]:
     chip_w = sum(r.energy_j for r in res.values()) / seconds
     out.append(Check(AREA, "chip power, 64 PE incl. broadcast network (reported only)", CHIP_POWER_W, chip_w, "W", None,
                      SOURCE + ", Sec. I / Table V"))
-    out.append(Check(AREA, "PE area", PE_AREA_UM2, model.area["per_pe"].total_mm2 * 1e6, "um^2", AREA_TOL,
+    out.append(Check(AREA, "PE area", PE_AREA_UM2, model.pe_area().total_mm2 * 1e6, "um^2", AREA_TOL,
                      SOURCE + ", Table II"))
     for name, ref in CHIP_AREA_MM2.items():
         m = build_model(load_arch(name))
-        out.append(Check(AREA, f"chip area {name}", ref, m.area["chip"].total_mm2, "mm^2", AREA_TOL, SOURCE + ", Table V"))
+        out.append(Check(AREA, f"chip area {name}", ref, m.area().total_mm2, "mm^2", AREA_TOL, SOURCE + ", Table V"))
     # load balance vs queue depth (Fig. 8)
     qd = queue_depth_sweep((1, 8, 256) if quick else (1, 2, 4, 8, 16, 32, 64, 128, 256), names)
     mean = {d: float(np.mean(list(v.values()))) for d, v in qd.items()}
@@ -168,9 +173,10 @@ def checks(quick: bool = False) -> list[Check]:
                      SOURCE + ", Fig. 8", ok_override=0.0 <= gain_8_256 <= 0.06 and mean[8] - mean[1] > 0.3))
     # scalability (Fig. 11, Sec. VIII)
     cyc = pe_sweep((16, 64, 256) if quick else (1, 2, 4, 8, 16, 32, 64, 128, 256), names)
-    ratio = sum(cyc[64].values()) / sum(cyc[256].values())
-    out.append(Check(AREA, f"throughput 256 PE / 64 PE ({len(names)} layers)", SPEEDUP_256_VS_64, ratio, "x",
-                     SPEEDUP_TOL if not quick else None, SOURCE + ", Sec. VIII"))
+    if not quick:  # the paper's figure is over all nine layers: the quick subset (2.66x) is not that figure
+        ratio = sum(cyc[64].values()) / sum(cyc[256].values())
+        out.append(Check(AREA, f"throughput 256 PE / 64 PE ({len(names)} layers)", SPEEDUP_256_VS_64, ratio, "x",
+                         SPEEDUP_TOL, SOURCE + ", Sec. VIII"))
     lo = min(cyc)
     eff = {n: cyc[lo][n] / cyc[256][n] / (256 / lo) for n in names}
     for n in names:

@@ -7,6 +7,6 @@ from accelsim.hw.gpu.config import GpuConfig, GpuEfficiency, GpuEnergy
 from accelsim.hw.gpu.model import GpuModel
 from accelsim.hw.registry import register_family
 
-register_family("gpu", GpuConfig, GpuModel)
+register_family("gpu", GpuConfig, GpuModel, validation="accelsim.hw.gpu.validation")
 
 __all__ = ["GpuConfig", "GpuEfficiency", "GpuEnergy", "GpuModel"]

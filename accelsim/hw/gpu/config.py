@@ -51,20 +51,20 @@ class GpuEnergy:
 class GpuConfig:
     """A GPU: SMs, clocks, SIMT lanes and tensor cores, memory hierarchy, power, efficiencies."""
 
-    name: str
-    family: str = param("gpu", choices=("gpu",))
-    description: str = ""
+    name: str = param(doc="config name")
+    family: str = param("gpu", choices=("gpu",), doc="hardware family")
+    description: str = param("", doc="free text")
     sms: int = param(1, ge=1, doc="streaming multiprocessors")
     clock_mhz: float = param(1000.0, gt=0, unit="MHz", doc="SM clock under load (the clock the peaks are quoted at)")
-    warp_size: int = param(32, ge=1)
+    warp_size: int = param(32, ge=1, unit="threads", doc="threads per warp")
     schedulers_per_sm: int = param(4, ge=1, doc="warp schedulers (sub-partitions) per SM")
     fp32_lanes_per_sm: int = param(64, ge=1, doc="FP32 FMA lanes per SM")
     int32_lanes_per_sm: int = param(64, ge=1, doc="INT32 lanes per SM")
     fp16_simt_flops_per_clk_per_sm: float = param(0.0, ge=0, doc="non-tensor FP16 FLOP/clk/SM (0 = none)")
     tensor_flops_per_clk_per_sm: dict[str, float] = param({}, doc="dense tensor-core FLOP (ops) per clock per SM by dtype")
     sparse_tensor_cores: bool = param(False, doc="2:4 structured-sparse tensor cores (2x math on a 2:4 operand)")
-    max_warps_per_sm: int = param(64, ge=1)
-    max_blocks_per_sm: int = param(32, ge=1)
+    max_warps_per_sm: int = param(64, ge=1, unit="warps", doc="resident warps per SM at most (occupancy)")
+    max_blocks_per_sm: int = param(32, ge=1, unit="CTAs", doc="resident thread blocks per SM at most (occupancy)")
     registers_per_sm_kb: float = param(256.0, gt=0, unit="KB")
     smem_per_sm_kb: float = param(96.0, gt=0, unit="KB", doc="shared memory one SM can give to resident CTAs")
     l1_per_sm_kb: float = param(24.0, ge=0, unit="KB")
@@ -75,7 +75,7 @@ class GpuConfig:
     l2_multicast: int = param(1, ge=1, le=16, doc="CTAs of a cluster served by one L2 read of a shared operand tile (Hopper TMA multicast)")
     l2_latency_cycles: float = param(200.0, gt=0, unit="cycles")
     dram_gbs: float = param(100.0, gt=0, unit="GB/s")
-    dram_type: str = param("gddr5", choices=DRAM_TYPES)
+    dram_type: str = param("gddr5", choices=DRAM_TYPES, doc="DRAM technology (energy per bit in the tech table)")
     dram_latency_ns: float = param(500.0, gt=0, unit="ns", doc="DRAM load latency under streaming load")
     sector_bytes: int = param(32, ge=4, unit="B", doc="L2 / DRAM access granularity")
     gemv_vector_bytes: int = param(4, ge=1, le=64, unit="B", doc="bytes one lane loads per GEMV load instruction")

@@ -1,10 +1,16 @@
 """The GPU SIMD model: pick the kernel a GPU library would run for each (compressed) layer, cost it
 with :mod:`accelsim.hw.gpu.kernel_models`, price its actions. Equations: ``docs/models/gpu.md``.
 
-Kernel choice (docs "Kernel choice"):
+``GpuModel`` is the ``gpu`` family's :class:`~accelsim.hw.base.HardwareModel`. It times kernels in
+seconds: :meth:`GpuModel.count` gives the kernel estimate's time as ``latency_s`` and the shared
+:meth:`~accelsim.hw.base.HardwareModel.simulate` prices the actions and holds power at the TDP
+(:attr:`GpuModel.power_limit_w`: DVFS lowers the clock, ``t' = E_dynamic / (tdp_w - idle_w)``).
 
-* a weighted layer whose compressed tensor is CSR / CSC (or a codebook over one) runs the
-  cuSPARSE-style CSR kernel (csrmv at one column, csrmm otherwise) on the REAL pattern;
+Kernel choice (docs "Kernel choice"), reading the weights through ``layer.view``:
+
+* a weighted layer whose weights are stored CSR / CSC / row-interleaved CSC (or a codebook over
+  one, or a SciPy CSR / CSC matrix) and are not Huffman coded runs the cuSPARSE-style CSR kernel
+  (csrmv at one column, csrmm otherwise) on the REAL pattern;
 * a 2:4 (``nm``) layer runs on sparse tensor cores when the device has them and the pattern is
   2:4-compatible (else ``SimulationError: pattern is not 2:4``);
 * weights narrower than the activations (W4A16, codebooks) run a dequantizing GEMV / GEMM;
@@ -17,19 +23,25 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.sparse as sp
 
 from accelsim.energy.actions import ActionCounts
+from accelsim.energy.estimate import EnergyBreakdown
 from accelsim.errors import SimulationError
+from accelsim.hw.base import HardwareModel, LayerCounts, Roof
+from accelsim.hw.blocks import DramChannel
 from accelsim.hw.gpu import kernel_models as km
 from accelsim.hw.gpu.config import DTYPE_BYTES, GpuConfig
-from accelsim.report.results import LayerResult
 from accelsim.workload import layers as L
 
 _VIEW_OPS = (L.Flatten, L.Reshape, L.Identity)
 _COPY_OPS = (L.Concat, L.Slice, L.ChannelShuffle, L.Transpose)
-_WEIGHT_ONLY_GROUP = 128
-#: compressed-sparse formats a GPU runs with the CSR kernel (row-interleaved CSC is EIE's CSC)
-_SPARSE_FORMATS = ("CSR", "CSC", "InterleavedCSC")  # one fp16 scale per 128 weights (GPTQ / AWQ style W4A16)
+_WEIGHT_ONLY_GROUP = 128  # one fp16 scale per 128 weights (GPTQ / AWQ style W4A16)
+#: how ``extra.sparse_format`` names the compressed-sparse layouts the CSR kernel runs
+#: (row-interleaved CSC is EIE's CSC)
+_SPARSE_FORMAT_NAMES = {"csr": "CSR", "csc": "CSC", "interleaved_csc": "InterleavedCSC"}
+#: SRAM buffers of ``sram_reads`` and their access widths in bits (L2: one sector, see ``l2_word_bits``)
+_WORD_BITS = {"smem": 32, "register_file": 32}
 
 
 def _bits_dtype(cfg: GpuConfig, bits: int | None) -> str:
@@ -62,52 +74,24 @@ def is_24_compatible(matrix: np.ndarray) -> bool:
     return bool((nz.reshape(rows, -1, 4).sum(axis=2) <= 2).all())
 
 
-def _nnz(matrix) -> int:
-    import scipy.sparse as sp
+class GpuModel(HardwareModel):
+    """Stateless: ``simulate(layer, batch)`` (the shared one) -> LayerResult; see the module docstring.
 
-    if sp.issparse(matrix):
-        return int(sp.csr_matrix(matrix).count_nonzero())
-    return int(np.count_nonzero(matrix))
+    Blocks: the off-chip memory is a :class:`~accelsim.hw.blocks.DramChannel` (``dram_type`` at
+    ``dram_gbs``, action keys ``("dram", "read" | "write", "bit")``); the on-chip levels (register
+    file, shared memory, L2) are priced per byte moved from the config's ``energy`` table.
+    """
 
-
-def _pattern(weight):
-    """The sparsity pattern of a CSR / CSC tensor when no dense weight matrix is attached."""
-    import scipy.sparse as sp
-
-    if sp.issparse(weight):
-        return weight
-    inner = getattr(weight, "indices", None) if type(weight).__name__ == "Codebook" else weight
-    to_scipy = getattr(inner, "to_scipy", None)
-    return to_scipy() if callable(to_scipy) else None
-
-
-def _csr_format(weight) -> tuple[str, int, int, bool] | None:
-    """(name, value_bits, index_bits, codebook) when ``weight`` is a CSR / CSC tensor (or a codebook
-    over one; or a SciPy CSR / CSC matrix, cuSPARSE's own layout), else None."""
-    if weight is None:
-        return None
-    import scipy.sparse as sp
-
-    if sp.issparse(weight) and weight.format in ("csr", "csc"):
-        return weight.format.upper(), 8 * weight.dtype.itemsize, 8 * weight.indices.dtype.itemsize, False
-    name = type(weight).__name__
-    inner = getattr(weight, "indices", None) if name == "Codebook" else None
-    if inner is not None and type(inner).__name__ in _SPARSE_FORMATS:
-        return type(inner).__name__, int(weight.index_bits), int(getattr(inner, "index_bits", 32) or 32), True
-    if name in _SPARSE_FORMATS:
-        return name, int(getattr(weight, "value_bits", 32) or 32), int(getattr(weight, "index_bits", 32) or 32), False
-    return None
-
-
-class GpuModel:
-    """Stateless: ``simulate(layer, batch)`` -> LayerResult."""
+    family = "gpu"
 
     def __init__(self, config: GpuConfig):
-        self.config = config
-        self.ert = self._build_ert()
+        self.dram = DramChannel(config.dram_type, config.dram_bytes_per_s, variant="bit")
+        super().__init__(config)
 
-    # ---- energy reference table (docs "Energy") ----------------------------------------------------
-    def _build_ert(self) -> dict:
+    # ---- the contract: energy, power, peaks (docs "Energy") ------------------------------------------
+    def energy_reference_table(self) -> dict:
+        """``{(component, action, variant): (pJ, category)}``: FLOPs per unit and data type, integer
+        SIMT ops, register / shared-memory / L2 bytes and DRAM bits."""
         e = self.config.energy
         ert: dict = {}
         for d in self.config.supported_dtypes:
@@ -120,24 +104,28 @@ class GpuModel:
         ert[("register_file", "read", "byte")] = (e.register_pj_per_byte, "register")
         ert[("smem", "access", "byte")] = (e.smem_pj_per_byte, "sram")
         ert[("l2", "access", "byte")] = (e.l2_pj_per_byte, "sram")
-        ert[("dram", "read", "bit")] = (e.dram_pj_per_bit, "dram")
-        ert[("dram", "write", "bit")] = (e.dram_pj_per_bit, "dram")
+        ert.update(self.dram.energy_entries(e.dram_pj_per_bit))
         return ert
 
-    def _price(self, counts: ActionCounts, seconds: float):
-        try:
-            from accelsim.energy.estimate import estimate
-        except ImportError:  # pragma: no cover - the energy core is part of the package
-            estimate = None
-        if estimate is not None:
-            br = estimate(counts, self.ert, static_power_w=self.config.idle_w, seconds=seconds)
-            return br.total_j, dict(br.by_category)
-        by_cat: dict[str, float] = {}
-        for key, n in counts.items():
-            pj, cat = self.ert[key]
-            by_cat[cat] = by_cat.get(cat, 0.0) + n * pj * 1e-12
-        by_cat["static"] = self.config.idle_w * seconds
-        return sum(by_cat.values()), by_cat
+    def static_power(self) -> float:
+        """``idle_w``, charged for the whole (possibly power-capped) latency."""
+        return self.config.idle_w
+
+    @property
+    def power_limit_w(self) -> float:
+        """``tdp_w``: the base stretches the latency to hold power there (DVFS)."""
+        return self.config.tdp_w
+
+    def roof(self) -> Roof:
+        """Dense peak MACs/s of every supported data type (``peak_flops / 2``) and the DRAM bandwidth."""
+        cfg = self.config
+        return Roof(macs_per_s={d: cfg.peak_flops(d) / 2.0 for d in cfg.supported_dtypes},
+                    bytes_per_s={"dram": self.dram.bytes_per_s}, native_dtype=cfg.native_dtype)
+
+    @property
+    def l2_word_bits(self) -> int:
+        """Access width of the L2 in ``sram_reads`` (one sector)."""
+        return int(self.config.sector_bytes) * 8
 
     # ---- dispatch ------------------------------------------------------------------------------
     def dtype_for(self, cl) -> str:
@@ -182,14 +170,14 @@ class GpuModel:
     def _weighted(self, cl, batch, dtype, g, info):
         cfg = self.config
         layer = cl.layer
-        W = cl.weight_matrix
+        view = cl.view
         eb = DTYPE_BYTES[dtype]
-        fmt = _csr_format(cl.weight)
         if cl.nm is not None:
             n_keep, m_group = cl.nm
             unit = cfg.math_rate(dtype)[1]
             if cfg.sparse_tensor_cores and unit == "tensor":
-                compatible = is_24_compatible(W.toarray() if hasattr(W, "toarray") else W) if W is not None \
+                W = view.matrix
+                compatible = is_24_compatible(W.toarray() if sp.issparse(W) else W) if W is not None \
                     else m_group in (2, 4) and n_keep * 2 <= m_group
                 if not compatible:
                     raise SimulationError(
@@ -200,10 +188,15 @@ class GpuModel:
                     return km.conv_implicit_gemm(cfg, layer, batch, dtype, sparse24=True), info
                 return km.gemm(cfg, g.m, g.n, g.k, g.groups, dtype, sparse24=True, name="gemm"), info
             info["sparsity"] = f"{n_keep}:{m_group} pattern run dense (no sparse tensor cores for {dtype} on this device)"
-        pattern = W if W is not None else _pattern(cl.weight) if fmt is not None else None
-        if fmt is not None and pattern is not None and _nnz(pattern) < pattern.shape[0] * pattern.shape[1]:
-            name, vbits, ibits, codebook = fmt
-            info["sparse_format"] = f"{name} ({vbits}-bit values, {ibits}-bit indices{', codebook' if codebook else ''})"
+        # compressed-sparse weights with zeros run cuSPARSE on the real pattern; Huffman-coded streams
+        # have no GPU library kernel and fall through to the dequantizing / dense paths
+        pattern = view.pattern if view.is_sparse_layout and not view.huffman_streams else None
+        if pattern is not None and view.nnz < pattern.shape[0] * pattern.shape[1]:
+            codebook = view.codebook_size is not None
+            vbits = int(view.value_bits or 32)  # a codebook index when ``codebook``
+            ibits = int(view.index_bits or 32)
+            info["sparse_format"] = (f"{_SPARSE_FORMAT_NAMES[view.layout]} ({vbits}-bit values, {ibits}-bit indices"
+                                     f"{', codebook' if codebook else ''})")
             est = km.csr_spmm(cfg, pattern, batch=g.m, dtype=dtype, value_bytes=max(vbits, 8) / 8.0 if not codebook else vbits / 8.0,
                               index_bytes=ibits / 8.0, extra_simt_ops_per_nz=1.0 if codebook else 0.0)
             info.update(threads_per_row=est.detail["threads_per_row"], sm_imbalance=est.detail["sm_imbalance"])
@@ -233,55 +226,54 @@ class GpuModel:
             return km.gemv(cfg, g.n, g.k, dtype, name="gemv"), info
         return km.gemm(cfg, g.m, g.n, g.k, g.groups, dtype, name="gemm"), info
 
-    # ---- the contract -------------------------------------------------------------------------------
-    def simulate(self, layer, batch: int = 1) -> LayerResult:
+    # ---- the contract: count and the extras of the final latency ---------------------------------------
+    def count(self, layer, batch: int) -> LayerCounts:
+        """The chosen kernel's estimate as counts: ``latency_s`` is the kernel time before the power
+        cap, ``compute_cycles`` its compute time in clocks; utilization counts the layer's dense MACs
+        against ``peak_flops(dtype) / 2``. SRAM reads are per buffer in words of its width: ``l2`` in
+        sectors, ``smem`` and ``register_file`` in 4-byte words."""
         cfg = self.config
-        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-            raise SimulationError(f"batch must be an int >= 1; got {batch!r}")
         lay = layer.layer
         est, info = self.kernel_for(layer, batch)
-        counts = self._actions(est)
-        seconds = est.time_s
-        total_j, by_cat = self._price(counts, seconds)
-        dynamic_j = total_j - cfg.idle_w * seconds
-        capped = False
-        if seconds > 0 and cfg.idle_w + dynamic_j / seconds > cfg.tdp_w:
-            seconds = dynamic_j / (cfg.tdp_w - cfg.idle_w)  # DVFS holds power at TDP: the clock drops
-            total_j, by_cat = self._price(counts, seconds)
-            capped = True
-        clk = cfg.clock_hz
-        cycles = int(round(seconds * clk))
-        compute_cycles = min(cycles, int(round(est.compute_s * clk)))
         useful_flops = 2.0 * lay.macs * batch
-        peak = cfg.peak_flops(info["dtype"])
         extra = {
-            "bound": "compute" if capped and est.bound == "compute" else est.bound,
+            "bound": est.bound,
             "kernel": est.kernel,
             "waves": round(est.waves, 4),
             "tiles": est.tiles,
-            **{k: v for k, v in info.items()},
+            **info,
             "compute_us": est.compute_s * 1e6,
             "memory_us": est.memory_s * 1e6,
             "latency_us": (est.latency_s + est.launch_s) * 1e6,
-            "power_w": (total_j / seconds) if seconds > 0 else 0.0,
-            "power_capped": capped,
-            "achieved_tflops": useful_flops / seconds / 1e12 if seconds > 0 else 0.0,
+            "power_w": None,  # finish_extra: from the priced energy and the final latency
+            "power_capped": None,
+            "achieved_tflops": None,
             "arithmetic_intensity": useful_flops / max(1.0, est.dram_read_bytes + est.dram_write_bytes),
         }
         if "tile" in est.detail:
             extra["tile"] = est.detail["tile"]
-        return LayerResult(
-            name=lay.name, op=lay.op, macs=int(lay.macs * batch), effective_macs=int(layer.effective_macs * batch),
-            cycles=cycles, compute_cycles=compute_cycles, stall_cycles=cycles - compute_cycles, latency_s=seconds,
-            energy_j=total_j, energy_breakdown_j=by_cat,
-            sram_reads={"l2_sectors": int(est.l2_bytes / cfg.sector_bytes), "smem_words": int(est.smem_bytes / 4),
-                        "register_words": int(est.register_bytes / 4)},
-            sram_writes={},
+        l2_bits = self.l2_word_bits
+        return LayerCounts(
+            macs=int(lay.macs * batch), effective_macs=int(layer.effective_macs * batch),
+            compute_cycles=int(round(est.compute_s * cfg.clock_hz)), stall_cycles=0, actions=self._actions(est),
+            useful_macs=lay.macs * batch, peak_macs_per_s=cfg.peak_flops(info["dtype"]) / 2.0,
+            sram_reads={"l2": int(est.l2_bytes / cfg.sector_bytes), "smem": int(est.smem_bytes / 4),
+                        "register_file": int(est.register_bytes / 4)},
+            sram_word_bits={"l2": l2_bits, **_WORD_BITS},
             dram_read_bytes=int(est.dram_read_bytes), dram_write_bytes=int(est.dram_write_bytes),
-            utilization=min(1.0, useful_flops / (peak * seconds)) if seconds > 0 and peak > 0 else 0.0,
             weight_storage_bits=int(layer.weight_storage_bits(int(8 * DTYPE_BYTES[cfg.native_dtype]))),
-            extra=extra, actions=counts,
+            extra=extra, latency_s=est.time_s,
         )
+
+    def finish_extra(self, counts: LayerCounts, seconds: float, energy: EnergyBreakdown, capped: bool) -> dict:
+        """``power_w`` (W, over the final latency), ``power_capped`` (DVFS held power at ``tdp_w``) and
+        ``achieved_tflops`` (the layer's dense FLOPs over the final latency)."""
+        extra = dict(counts.extra)
+        useful_flops = 2.0 * counts.useful_macs
+        extra["power_w"] = (energy.total_j / seconds) if seconds > 0 else 0.0
+        extra["power_capped"] = capped
+        extra["achieved_tflops"] = useful_flops / seconds / 1e12 if seconds > 0 else 0.0
+        return extra
 
     def _actions(self, est: km.KernelEstimate) -> ActionCounts:
         c: dict = {}
@@ -291,6 +283,5 @@ class GpuModel:
         c[("register_file", "read", "byte")] = est.register_bytes
         c[("smem", "access", "byte")] = est.smem_bytes
         c[("l2", "access", "byte")] = est.l2_bytes
-        c[("dram", "read", "bit")] = 8.0 * est.dram_read_bytes
-        c[("dram", "write", "bit")] = 8.0 * est.dram_write_bytes
+        c.update(self.dram.action_pairs(est.dram_read_bytes, est.dram_write_bytes))
         return ActionCounts(c)

@@ -8,7 +8,7 @@ from accelsim.hw.systolic.config import SystolicConfig
 from accelsim.hw.systolic.model import SystolicModel
 from accelsim.hw.systolic.scalesim_cfg import read_scalesim_cfg
 
-register_family("systolic", SystolicConfig, SystolicModel)
+register_family("systolic", SystolicConfig, SystolicModel, validation="accelsim.hw.systolic.validation")
 register_reader(".cfg", read_scalesim_cfg)
 
 __all__ = ["SystolicConfig", "SystolicModel", "read_scalesim_cfg"]

@@ -91,7 +91,7 @@ class PeConfig:
 @dataclass(frozen=True)
 class SystolicConfig:
     name: str = param(doc="config name")
-    family: str = param("systolic", choices=("systolic",))
+    family: str = param("systolic", choices=("systolic",), doc="hardware family")
     description: str = param("", doc="free text")
     run_name: str = param("", doc="SCALE-Sim run_name (echoed only)")
     clock_hz: float = param(1e9, gt=0, unit="Hz", doc="array clock")

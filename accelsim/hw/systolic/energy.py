@@ -17,13 +17,19 @@ Actions (component, action, variant):
 * ``("dram", "read" | "write", <type>)`` - bits moved to / from DRAM.
 
 Static power: ``static_power_w`` if set, else the leakage of the three SRAMs plus the MAC units.
+The SRAM and DRAM entries, the SRAM leakage and the DRAM bandwidth come from the shared blocks
+(:class:`accelsim.hw.blocks.SramBuffer`, :class:`accelsim.hw.blocks.DramChannel`);
+:class:`accelsim.hw.base.HardwareModel` prices the counts.
 """
 
 from __future__ import annotations
 
-from accelsim.energy.actions import ActionCounts, _is_key
-from accelsim.energy.estimate import EnergyTable, estimate
+from accelsim.energy.actions import ActionCounts, is_action_key
 from accelsim.energy.tables import load_tech
+from accelsim.hw.blocks import DramChannel, SramBuffer
+
+#: the three SRAMs, in the order of their action keys: (result buffer key, config field)
+BUFFERS = (("ifmap", "ifmap_kb"), ("filter", "filter_kb"), ("ofmap", "ofmap_kb"))
 
 
 def _dtype(kind: str, bits: int) -> str:
@@ -33,11 +39,35 @@ def _dtype(kind: str, bits: int) -> str:
 
 
 def mac_variant(config, width: int) -> str:
+    """The variant of MAC action keys (and the data type of peak rates) at operand ``width``: ``int8``, ``fp16``, ..."""
     return f"{config.pe.dtype}{width}"
 
 
-def build_ert(config):
-    """``(EnergyTable {action key: (pJ, category)}, static power W)`` for a config, priced by its tech table."""
+def sram_buffers(config) -> tuple[SramBuffer, ...]:
+    """The ifmap, filter and ofmap SRAMs: ``<kb> x 1024`` words of ``word_bytes``, accessed a word at a time.
+
+    Components ``ifmap_sram``, ``filter_sram``, ``ofmap_sram`` (action keys ``(<name>, read | write, <w>b)``)."""
+    s = config.sram
+    return tuple(SramBuffer(f"{buf}_sram", getattr(s, kb) * 1024 * s.word_bytes, s.word_bytes * 8) for buf, kb in BUFFERS)
+
+
+def dram_bytes_per_s(config) -> float | None:
+    """DRAM bandwidth (bytes/s): the USER-mode words/cycle of the three streams x word bytes x clock;
+    None in CALC mode (SCALE-Sim sizes bandwidth so that nothing stalls) or at zero bandwidth."""
+    d = config.dram
+    if d.bandwidth_mode != "USER":
+        return None
+    bw = (d.ifmap_bw + d.filter_bw + d.ofmap_bw) * config.sram.word_bytes * float(config.clock_hz)
+    return float(bw) if bw else None
+
+
+def dram_channel(config) -> DramChannel:
+    """The off-chip memory (action keys ``("dram", read | write, <type>)``, counted in bits)."""
+    return DramChannel(config.dram.type, dram_bytes_per_s(config))
+
+
+def energy_reference_table(config) -> dict:
+    """``{action key: (pJ, category)}`` of every action :func:`count_actions` emits, priced by the config's tech table."""
     tech = load_tech(config.tech)
     pe = config.pe
     ert: dict = {}
@@ -55,22 +85,23 @@ def build_ert(config):
     a = pe.accumulator_bits
     ert[("acc_reg", "write", f"{a}b")] = (tech.register_energy_pj(a, "write"), "register")
     ert[("pe_link", "transfer", f"{a}b")] = (a * tech.wire_energy_pj_per_bit_mm() * pe.pitch_um / 1000.0, "noc")
-    word_bits = config.sram.word_bytes * 8
-    for buf, kb in (("ifmap", config.sram.ifmap_kb), ("filter", config.sram.filter_kb), ("ofmap", config.sram.ofmap_kb)):
-        for action in ("read", "write"):
-            ert[(f"{buf}_sram", action, f"{word_bits}b")] = (tech.sram_energy_pj(kb * 1024 * config.sram.word_bytes, word_bits, action), "sram")
-    per_bit = tech.dram_energy_pj_per_bit(config.dram.type)
-    ert[("dram", "read", config.dram.type)] = (per_bit, "dram")
-    ert[("dram", "write", config.dram.type)] = (per_bit, "dram")
+    for buf in sram_buffers(config):
+        ert.update(buf.energy_entries(tech))
+    ert.update(dram_channel(config).tech_energy_entries(tech))
+    return ert
+
+
+def static_power(config) -> float:
+    """Static power (W): ``static_power_w`` if set, else the leakage of the three SRAMs plus one
+    multiplier (native width) and one accumulator adder per PE."""
     if config.static_power_w is not None:
-        static = config.static_power_w
-    else:
-        sram_bytes = (config.sram.ifmap_kb + config.sram.filter_kb + config.sram.ofmap_kb) * 1024 * config.sram.word_bytes
-        dt = _dtype(pe.dtype, pe.bits)
-        acc = "int32" if pe.dtype == "int" else "fp32"
-        static = tech.sram_leakage_w(sram_bytes) + config.rows * config.cols * (
-            tech.op_leakage_w("mult", dt) + tech.op_leakage_w("add", acc))
-    return EnergyTable(ert), static
+        return float(config.static_power_w)
+    tech = load_tech(config.tech)
+    pe = config.pe
+    dt = _dtype(pe.dtype, pe.bits)
+    acc = "int32" if pe.dtype == "int" else "fp32"
+    leak = sum(buf.leakage_w(tech) for buf in sram_buffers(config))
+    return leak + config.rows * config.cols * (tech.op_leakage_w("mult", dt) + tech.op_leakage_w("add", acc))
 
 
 _KEYS: dict[tuple, tuple] = {}  # (id(config), width, type(width)) -> (config, keys, moving)
@@ -88,9 +119,9 @@ def _action_keys(config, width: int) -> tuple[tuple, int]:
     if hit is not None and hit[0] is config:
         return hit[1], hit[2]
     v = mac_variant(config, width)
-    word = f"{config.sram.word_bytes * 8}b"
     acc = f"{config.pe.accumulator_bits}b"
-    dram = config.dram.type
+    ifmap, filt, ofmap = sram_buffers(config)
+    dram = dram_channel(config).key_variant
     keys = (
         ("pe", "mac", v),
         ("pe", "mac_gated", v),
@@ -98,14 +129,14 @@ def _action_keys(config, width: int) -> tuple[tuple, int]:
         ("acc_reg", "write", acc),
         ("pe_link", "transfer", f"{width}b"),
         ("pe_link", "transfer", acc),
-        ("ifmap_sram", "read", word),
-        ("filter_sram", "read", word),
-        ("ofmap_sram", "write", word),
+        ifmap.key("read"),
+        filt.key("read"),
+        ofmap.key("write"),
         ("dram", "read", dram),
         ("dram", "write", dram),
     )
     for key in keys:  # checked here once, so count_actions can skip the per-call check
-        if not _is_key(key):
+        if not is_action_key(key):
             raise TypeError(f"action key must be (component, action, variant) strings; got {key!r}")
     moving = 2 if config.dataflow == "os" else 1
     if len(_KEYS) >= _KEYS_MAX:
@@ -133,6 +164,3 @@ def count_actions(config, *, width, active_macs, gated_macs, slots, sram_reads, 
     )
     return ActionCounts.from_pairs(keys, values)
 
-
-def price(actions: ActionCounts, ert, static_w: float, seconds: float):
-    return estimate(actions, ert, static_power_w=static_w, seconds=seconds)

@@ -8,7 +8,8 @@ convolution geometry (a GEMM ``M x N x K`` is SCALE-Sim's GEMM form: an ``M x K`
 ``1 x K`` filter, one channel, ``N`` filters) and the number of units. :func:`scalesim_unit` runs
 one unit through the exact fold walk (``_kernels.simulate_layer``) and returns SCALE-Sim's report
 values; closed-form counts (SRAM accesses, mapping efficiency, compute utilisation) are computed
-here. :class:`SystolicModel` adds compression (§4) and energy (§5).
+here. :class:`SystolicModel` (a :class:`accelsim.hw.base.HardwareModel`) adds compression (§4) and
+the action counts and energy reference table of §5; the base prices them and builds the result.
 """
 
 from __future__ import annotations
@@ -19,15 +20,17 @@ from functools import lru_cache
 
 import numpy as np
 
+from accelsim.hw.base import HardwareModel, LayerCounts, NotMapped, Roof
 from accelsim.hw.systolic import _kernels as K
 from accelsim.hw.systolic import analytic as A
+from accelsim.hw.systolic import energy as E
 from accelsim.hw.systolic.config import SystolicConfig
-from accelsim.hw.systolic.energy import build_ert, count_actions, price
-from accelsim.report.results import LayerResult
-from accelsim.workload.layers import Conv2d, Layer, Linear, MatMul, _RecurrentCell
+from accelsim.hw.systolic.energy import count_actions
+from accelsim.workload.layers import Conv2d, Layer, Linear, MatMul, RecurrentCell
 
 DF_CODE = {"os": 0, "ws": 1, "is": 2}
 _NOT_RUN_NOTE = "no matrix product: not run on the systolic array (host / vector unit, not modelled)"
+_NOT_RUN = NotMapped(_NOT_RUN_NOTE)  # immutable: one answer for every layer without a matrix product
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ def layer_units(layer: Layer, batch: int) -> tuple[Geometry, int] | None:
         geom = Geometry(batch, h + 2 * layer.padding[0], w + 2 * layer.padding[1], c // g, layer.kernel[0], layer.kernel[1],
                         layer.stride[0], layer.stride[1], layer.dilation[0], layer.dilation[1], layer.out_channels // g, eh, ew)
         return geom, g
-    if isinstance(layer, (Linear, MatMul, _RecurrentCell)):
+    if isinstance(layer, (Linear, MatMul, RecurrentCell)):
         gm = layer.gemm(batch)
         return Geometry.gemm(gm.m, gm.n, gm.k), gm.groups
     return None
@@ -262,22 +265,49 @@ def run_geometry(config: SystolicConfig, geom: Geometry, memory: tuple | None = 
     return scalesim_unit(config.dataflow, config.rows, config.cols, geom, sizes, bws, user)
 
 
-class SystolicModel:
+class SystolicModel(HardwareModel):
     """SCALE-Sim-exact systolic array with compression awareness and energy (docs/models/systolic.md)."""
 
+    family = "systolic"
+
     def __init__(self, config: SystolicConfig):
-        self.config = config
-        self.ert, self.static_w = build_ert(config)
+        super().__init__(config)
         self._memory = memory_params(config)
-        self._precisions: dict[tuple, tuple[int, int, int, int]] = {}
+        self._precisions: dict[tuple, tuple[int, int, int, int, float]] = {}
+        self._array_macs = config.rows * config.cols  # MAC slots per cycle at the native width
+        word = config.sram.word_bytes * 8
+        # one dict shared by every result (built once, never mutated): each buffer's access width
+        self._word_bits = {"ifmap": word, "filter": word, "ofmap": word}
+
+    # --- the contract (accelsim.hw.base) ---------------------------------------------------------
+    def energy_reference_table(self) -> dict:
+        return E.energy_reference_table(self.config)
+
+    def static_power(self) -> float:
+        return E.static_power(self.config)
+
+    def roof(self) -> Roof:
+        """Peak MACs/s: rows x cols x clock at the native ``pe.dtype`` + ``pe.bits``, and
+        ``bits // w`` times that at each precision mode ``w``; DRAM bytes/s: the USER-mode words/cycle
+        of the three streams x word bytes x clock (None in CALC mode: bandwidth never stalls)."""
+        cfg = self.config
+        pe = cfg.pe
+        clock = self.clock_hz
+        native = E.mac_variant(cfg, pe.bits)
+        macs = {native: float(self._array_macs * clock)}
+        for w in pe.precision_modes:
+            macs.setdefault(E.mac_variant(cfg, w), float(self._array_macs * (pe.bits // w) * clock))
+        return Roof(macs_per_s=macs, bytes_per_s={"dram": E.dram_bytes_per_s(cfg)}, native_dtype=native)
 
     # ------------------------------------------------------------------------------------------
-    def _precision(self, cl) -> tuple[int, int, int, int]:
-        """(operand width executed, packing factor k, slow-down factor, activation bits) (§4.1)."""
+    def _precision(self, cl) -> tuple[int, int, int, int, float]:
+        """(operand width executed, packing factor k, slow-down factor, activation bits, peak MACs/s
+        at that width = rows x cols x k x clock) (§4.1)."""
         key = (cl.weight_bits, cl.activation_bits)
         hit = self._precisions.get(key)
         if hit is None:
-            hit = self._precisions[key] = self._precision_of(cl)
+            width, pack, slow, act_bits = self._precision_of(cl)
+            hit = self._precisions[key] = (width, pack, slow, act_bits, self._array_macs * pack * self.clock_hz)
         return hit
 
     def _precision_of(self, cl) -> tuple[int, int, int, int]:
@@ -291,26 +321,29 @@ class SystolicModel:
         width = modes[0] if modes else pe.bits
         return width, pe.bits // width, 1, ab
 
-    def _nm(self, cl) -> tuple[int, int] | None:
-        """The N:M pattern the hardware exploits for this layer, or None (§4.2)."""
+    def _nm(self, pattern: tuple[int, int] | None) -> tuple[int, int] | None:
+        """The N:M pattern the hardware exploits for weights stored ``pattern`` N:M, or None (§4.2)."""
         hw = self.config.sparsity.nm
-        if hw is None or cl.nm is None:
+        if hw is None or pattern is None:
             return None
-        n, m = cl.nm
+        n, m = pattern
         if m == hw[1] and n <= hw[0]:
             return (hw[0], hw[1])
         return None
 
-    def simulate(self, cl, batch: int = 1) -> LayerResult:
+    def count(self, cl, batch: int) -> LayerCounts | NotMapped:
+        """Cycles, traffic and action counts of one layer (§1-§5); layers without a matrix product
+        do not run on the array (§1.4)."""
         cfg = self.config
         layer = cl.layer
         units = layer_units(layer, batch)
         if units is None:
-            return self._unmapped(cl, batch)
+            return _NOT_RUN
+        view = cl.view
         geom, n_units = units
         dense_macs = geom.macs * n_units
-        width, pack, slow, act_bits = self._precision(cl)
-        nm = self._nm(cl)
+        width, pack, slow, act_bits, peak = self._precision(cl)
+        nm = self._nm(view.nm)
         factor = pack * (nm[1] / nm[0] if nm else 1)
         run_geom = geom.reduced(factor)
         rep = run_geometry(cfg, run_geom, self._memory)
@@ -318,15 +351,15 @@ class SystolicModel:
         compute = rep["compute_cycles"] * slow
         stall = rep["stall_cycles"]
         skip_info = None
-        if cfg.sparsity.skip_zero_weights and nm is None and cl.weight_matrix is not None and layer.has_weights:
+        matrix = view.matrix
+        if cfg.sparsity.skip_zero_weights and nm is None and matrix is not None and layer.has_weights:
             from accelsim.hw.systolic.sparsity import skipped_compute_cycles
 
-            skip_info = skipped_compute_cycles(cfg, layer, cl.weight_matrix, geom, run_geom, n_units)
+            skip_info = skipped_compute_cycles(cfg, layer, matrix, geom, run_geom, n_units)
             compute = skip_info["compute_cycles"] * slow
         else:
             compute *= n_units
         stall *= n_units
-        cycles = compute + stall
 
         # --- traffic (words of word_bytes; §3, §4) ---
         wb = cfg.sram.word_bytes
@@ -349,10 +382,11 @@ class SystolicModel:
             meta_words = kept * cfg.sparsity.metadata_bits / (8 * wb)
             fi_dram += meta_words * fi_dram / max(kept / pack, 1)
             fi_sram += meta_words * rep["filter_sram_reads"] / max(kept / pack, 1)
-        elif cl.weight is not None and hasattr(cl.weight, "storage_bits") and layer.has_weights:
+        elif view.layout != "none" and layer.has_weights:
+            # compressed weights: the filter stream moves the stored bits, not the dense ones
             shape = layer.weight_matrix_shape
             dense_bits = shape[0] * shape[1] * (cl.weight_bits or cfg.pe.bits)
-            ratio = min(1.0, float(cl.weight.storage_bits().total) / dense_bits) if dense_bits else 1.0
+            ratio = min(1.0, float(view.stored_bits) / dense_bits) if dense_bits else 1.0
             fi_dram *= ratio
         # outputs leave at the activation width
         of_dram *= min(1.0, act_bits / cfg.pe.bits)
@@ -361,19 +395,17 @@ class SystolicModel:
         dram_read_bytes = int(round((if_dram + fi_dram) * wb * n_units))
         dram_write_bytes = int(round(of_dram * wb * n_units))
 
-        # --- MACs and energy (§5) ---
+        # --- MACs and actions (§5) ---
         slots = rep["macs"] * n_units * pack  # operand slots the array issues at `width` bits
         performed = dense_macs * (nm[0] / nm[1] if nm else 1.0)
         zero_frac = 0.0
-        if layer.has_weights and cl.weight_matrix is not None:
+        if layer.has_weights and matrix is not None:
             zero_frac = max(0.0, 1.0 - density / (nm[0] / nm[1] if nm else 1.0))
         gated = performed * zero_frac if cfg.sparsity.zero_gating else 0.0
         active = performed - gated
-        latency = cycles / cfg.clock_hz
         actions = count_actions(cfg, width=width, active_macs=active * slow, gated_macs=gated * slow,
                                 slots=max(slots, performed) * slow, sram_reads=sram_reads, sram_writes=sram_writes,
                                 dram_read_bytes=dram_read_bytes, dram_write_bytes=dram_write_bytes)
-        energy = price(actions, self.ert, self.static_w, latency)
         extra = {
             "dataflow": cfg.dataflow,
             "units": n_units,
@@ -394,16 +426,12 @@ class SystolicModel:
         }
         if skip_info is not None:
             extra["skip"] = {k: v for k, v in skip_info.items() if k != "compute_cycles"}
-        util = min(1.0, performed / (cycles * cfg.rows * cfg.cols * pack)) if cycles else 0.0
-        return LayerResult(
-            name=layer.name, op=layer.op, macs=int(dense_macs), effective_macs=int(round(dense_macs * density)),
-            cycles=int(cycles), compute_cycles=int(compute), stall_cycles=int(stall), latency_s=latency,
-            energy_j=energy.total_j, energy_breakdown_j=dict(energy.by_category), sram_reads=sram_reads,
-            sram_writes=sram_writes, dram_read_bytes=dram_read_bytes, dram_write_bytes=dram_write_bytes,
-            utilization=util, weight_storage_bits=cl.weight_storage_bits(cl.weight_bits or cfg.pe.bits),
-            extra=extra, actions=actions,
+        # utilization = performed MACs / (rows x cols x pack slots per cycle x cycles)
+        return LayerCounts(
+            macs=dense_macs, effective_macs=int(round(dense_macs * density)), compute_cycles=compute,
+            stall_cycles=stall, actions=actions, useful_macs=performed,
+            peak_macs_per_s=peak, sram_reads=sram_reads,
+            sram_writes=sram_writes, sram_word_bits=self._word_bits, dram_read_bytes=dram_read_bytes,
+            dram_write_bytes=dram_write_bytes, weight_storage_bits=cl.weight_storage_bits(cl.weight_bits or cfg.pe.bits),
+            extra=extra,
         )
-
-    def _unmapped(self, cl, batch: int) -> LayerResult:
-        """Layers without a matrix product do not run on the array (§1.4): zero cycles, flagged."""
-        return LayerResult.not_run(cl.layer.name, cl.layer.op, _NOT_RUN_NOTE)

@@ -1,0 +1,179 @@
+"""One typed view of a layer's compressed weights, for hardware models.
+
+Hardware models read compressed weights only through :class:`WeightView` (``CompressedLayer.view``),
+never by ``isinstance`` ladders or class names: which sparse layout the weights are stored in, their
+pattern as a SciPy sparse array, the non-zeros per row / column / PE partition, the N:M pattern, the
+codebook, and the stored bits by kind. The wrappers of ``accelsim.compress.tensors`` (Huffman coding
+over a codebook over a sparse layout) are unwrapped here, once.
+
+Orientation: the ``(N * groups, K)`` weight matrix, rows = outputs, columns = the reduction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from accelsim.compress.tensors import (
+    NM,
+    Codebook,
+    CompressedTensor,
+    HuffmanCoded,
+    InterleavedCSC,
+    LowBit,
+    LowRank,
+    StorageBits,
+)
+
+#: layouts stored as compressed-sparse rows / columns (values + indices + pointers)
+SPARSE_LAYOUTS = ("csr", "csc", "interleaved_csc")
+
+
+@dataclass(frozen=True, eq=False)
+class WeightView:
+    """What hardware needs to know about one layer's stored weights.
+
+    ``layout``: the stored structure - ``none`` (no compressed tensor: dense at the hardware's native
+    precision), ``dense``, ``csr``, ``csc``, ``interleaved_csc``, ``bitmask``, ``nm``, ``lowbit``,
+    ``lowrank`` or ``codebook`` (a codebook over dense codes). ``value_bits``: bits of one stored
+    value (a codebook index when ``codebook_size`` is set); ``index_bits``: bits of one stored
+    position index (None: no per-entry index); ``pointer_bits``: bits of one row / column start.
+    ``bits``: stored bits by kind (payload, index, pointer, codebook, metadata); zero without a
+    compressed tensor. ``tensor``: the structural tensor itself (for a model that replays the exact
+    stored layout, e.g. per-PE interleaved CSC with padding entries), or None.
+    """
+
+    shape: tuple[int, int] | None
+    layout: str
+    value_bits: int | None = None
+    index_bits: int | None = None
+    pointer_bits: int | None = None
+    relative_index: bool = False
+    n_partitions: int = 1
+    codebook_size: int | None = None
+    codebook_table: np.ndarray | None = None
+    nm: tuple[int, int] | None = None
+    huffman_streams: tuple[str, ...] = ()
+    bits: StorageBits = field(default_factory=StorageBits)
+    tensor: Any = None
+    matrix: np.ndarray | None = None
+
+    @property
+    def is_sparse_layout(self) -> bool:
+        """True when the weights are stored as compressed-sparse rows / columns."""
+        return self.layout in SPARSE_LAYOUTS
+
+    @property
+    def stored_bits(self) -> int:
+        return int(self.bits.total)
+
+    @cached_property
+    def pattern(self) -> sp.csr_array | None:
+        """The effective weights as a SciPy CSR array (explicit zeros dropped); None without values."""
+        if self.matrix is not None:
+            out = sp.csr_array(self.matrix)
+        elif self.tensor is not None and hasattr(self.tensor, "to_scipy"):
+            out = sp.csr_array(self.tensor.to_scipy())
+        elif self.tensor is not None and hasattr(self.tensor, "to_dense"):
+            out = sp.csr_array(np.asarray(self.tensor.to_dense()))
+        else:
+            return None
+        out.eliminate_zeros()
+        return out
+
+    @cached_property
+    def nnz(self) -> int | None:
+        p = self.pattern
+        return None if p is None else int(p.nnz)
+
+    def nnz_per_row(self) -> np.ndarray | None:
+        """Non-zeros of every output row (int64), or None without values."""
+        p = self.pattern
+        return None if p is None else np.diff(p.indptr).astype(np.int64)
+
+    def nnz_per_col(self) -> np.ndarray | None:
+        """Non-zeros of every reduction column (int64), or None without values."""
+        p = self.pattern
+        return None if p is None else np.bincount(p.indices, minlength=p.shape[1]).astype(np.int64)
+
+    def nnz_per_partition(self, n_pe: int) -> np.ndarray | None:
+        """Non-zeros held by each of ``n_pe`` PEs when rows interleave (row i on PE i mod n_pe)."""
+        rows = self.nnz_per_row()
+        if rows is None:
+            return None
+        pad = (-len(rows)) % n_pe
+        return np.pad(rows, (0, pad)).reshape(-1, n_pe).sum(axis=0)
+
+
+def _bits(tensor) -> StorageBits:
+    if tensor is None or not hasattr(tensor, "storage_bits"):
+        return StorageBits()
+    return tensor.storage_bits()
+
+
+def weight_view(tensor: Any, matrix: np.ndarray | None = None, *, nm: tuple[int, int] | None = None,
+                shape: tuple[int, int] | None = None) -> WeightView:
+    """The :class:`WeightView` of a stored weight tensor (a ``CompressedTensor``, a SciPy CSR / CSC
+    matrix - cuSPARSE's own layout - or None) and the effective ``matrix`` the hardware multiplies."""
+    if matrix is not None and shape is None:
+        shape = tuple(int(s) for s in matrix.shape)
+    if tensor is None:
+        return WeightView(shape=shape, layout="none", nm=nm, matrix=matrix)
+    if sp.issparse(tensor):
+        stored = tensor if tensor.format in ("csr", "csc") else sp.csr_array(tensor)
+        value_bits = 8 * stored.dtype.itemsize
+        index_bits = 8 * stored.indices.dtype.itemsize
+        pointer_bits = 8 * stored.indptr.dtype.itemsize
+        bits = StorageBits(payload=int(stored.nnz) * value_bits, index=int(stored.nnz) * index_bits,
+                           pointer=len(stored.indptr) * pointer_bits)
+        return WeightView(shape=tuple(int(s) for s in stored.shape), layout=stored.format, value_bits=value_bits,
+                          index_bits=index_bits, pointer_bits=pointer_bits, nm=nm, bits=bits, tensor=stored,
+                          matrix=matrix if matrix is not None else stored)
+    if not isinstance(tensor, CompressedTensor):
+        raise TypeError(f"weight_view: expected a compressed tensor or a SciPy sparse matrix; got {type(tensor).__name__}")
+    bits = _bits(tensor)
+    streams: tuple[str, ...] = ()
+    base = tensor
+    if isinstance(base, HuffmanCoded):
+        streams = tuple(base.streams)
+        base = base.inner
+    codebook_size = table = None
+    code_bits = None
+    if isinstance(base, Codebook):
+        codebook_size, table, code_bits = int(base.codebook_size), np.asarray(base.table), int(base.index_bits)
+        structure = base.inner
+    else:
+        structure = base
+    if structure is None:  # a codebook over dense codes
+        return WeightView(shape=shape or tuple(base.shape), layout="codebook", value_bits=code_bits,
+                          codebook_size=codebook_size, codebook_table=table, nm=nm, huffman_streams=streams,
+                          bits=bits, tensor=base, matrix=matrix)
+    layout = structure.kind
+    index_bits = getattr(structure, "index_bits", None) if layout in SPARSE_LAYOUTS else None
+    pointer_bits = getattr(structure, "pointer_bits", None) if layout in SPARSE_LAYOUTS else None
+    value_bits = code_bits
+    if value_bits is None:
+        if isinstance(structure, LowBit):
+            value_bits = int(structure.bits)
+        elif isinstance(structure, LowRank):
+            value_bits = int(structure.bits)
+        else:
+            value_bits = getattr(structure, "value_bits", None) or getattr(structure, "bits", None)
+    if isinstance(structure, NM) and nm is None:
+        nm = (int(structure.n), int(structure.m))
+    return WeightView(
+        shape=shape or tuple(int(s) for s in structure.shape), layout=layout,
+        value_bits=int(value_bits) if value_bits is not None else None,
+        index_bits=int(index_bits) if index_bits is not None else None,
+        pointer_bits=int(pointer_bits) if pointer_bits is not None else None,
+        relative_index=bool(getattr(structure, "relative", False)),
+        n_partitions=int(structure.n_pe) if isinstance(structure, InterleavedCSC) else 1,
+        codebook_size=codebook_size, codebook_table=table, nm=nm, huffman_streams=streams, bits=bits,
+        tensor=structure, matrix=matrix)
+
+
+__all__ = ["SPARSE_LAYOUTS", "WeightView", "weight_view"]

@@ -1,0 +1,151 @@
+"""The typed weight view hardware models read: one answer per compressed format, checked against the
+formats' own accounting and against NumPy on the dense matrix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from accelsim.compress.tensors import (
+    CSC,
+    CSR,
+    NM,
+    Bitmask,
+    Codebook,
+    Dense,
+    HuffmanCoded,
+    InterleavedCSC,
+    LowBit,
+    LowRank,
+)
+from accelsim.compress.view import weight_view
+
+
+def _sparse_matrix(rows=12, cols=20, density=0.3, seed=0):
+    rng = np.random.default_rng(seed)
+    m = rng.standard_normal((rows, cols)).astype(np.float32)
+    m[rng.random((rows, cols)) > density] = 0.0
+    return m
+
+
+def _codes(m, entries=16):
+    """Codebook codes 1..entries-1 at the non-zeros of ``m`` (0 elsewhere)."""
+    codes = np.zeros(m.shape, np.int64)
+    nz = m != 0
+    codes[nz] = 1 + (np.abs(m[nz]) * 7).astype(np.int64) % (entries - 1)
+    return codes
+
+
+def _check_counts(view, m):
+    nz = m != 0
+    assert view.nnz == int(nz.sum())
+    np.testing.assert_array_equal(view.nnz_per_row(), nz.sum(axis=1))
+    np.testing.assert_array_equal(view.nnz_per_col(), nz.sum(axis=0))
+    for n_pe in (1, 4, 5):
+        expected = [int(nz[p::n_pe].sum()) for p in range(n_pe)]
+        assert view.nnz_per_partition(n_pe).tolist() == expected
+    assert sp.issparse(view.pattern) and view.pattern.shape == m.shape
+
+
+@pytest.mark.parametrize("make, layout, sparse", [
+    (lambda m: CSR(m, index_bits=4, value_bits=8), "csr", True),
+    (lambda m: CSC(m, index_bits=4, value_bits=8), "csc", True),
+    (lambda m: InterleavedCSC(m, n_pe=4, index_bits=4, value_bits=8), "interleaved_csc", True),
+    (lambda m: Bitmask(m, value_bits=16), "bitmask", False),
+    (lambda m: Dense(m, 32), "dense", False),
+])
+def test_layouts_bits_and_counts(make, layout, sparse):
+    m = _sparse_matrix()
+    tensor = make(m)
+    view = weight_view(tensor, m)
+    assert view.layout == layout and view.is_sparse_layout is sparse
+    assert view.bits == tensor.storage_bits() and view.stored_bits == tensor.storage_bits().total
+    assert view.tensor is tensor and view.codebook_size is None and view.nm is None
+    _check_counts(view, m)
+    if sparse:
+        assert view.index_bits == 4 and view.value_bits == 8 and view.pointer_bits is not None
+
+
+def test_interleaved_partitions_and_relative_index():
+    m = _sparse_matrix(16, 30)
+    view = weight_view(InterleavedCSC(m, n_pe=8, index_bits=3, value_bits=4), m)
+    assert view.n_partitions == 8 and view.relative_index is True and view.index_bits == 3
+
+
+def test_codebook_over_sparse_wrapped_in_huffman_is_unwrapped_once():
+    m = _sparse_matrix()
+    codes = _codes(m)
+    inner = InterleavedCSC(codes, n_pe=4, index_bits=4, value_bits=4, mask=m != 0)
+    book = Codebook(inner, np.linspace(-1, 1, 16), index_bits=4)
+    coded = HuffmanCoded(book, ["payload", "index"])
+    view = weight_view(coded, m)
+    assert view.layout == "interleaved_csc" and view.tensor is inner
+    assert view.codebook_size == 16 and view.value_bits == 4 and len(view.codebook_table) == 16
+    assert set(view.huffman_streams) == {"payload", "index"}
+    assert view.bits == coded.storage_bits()  # Huffman-coded streams, not the inner format's bits
+    assert view.stored_bits < book.storage_bits().total
+    _check_counts(view, m)
+
+
+def test_codebook_over_dense_codes():
+    m = _sparse_matrix(density=1.0)
+    book = Codebook(_codes(m), np.linspace(-1, 1, 16), index_bits=4)
+    view = weight_view(book, m)
+    assert view.layout == "codebook" and view.codebook_size == 16 and view.value_bits == 4
+    assert view.is_sparse_layout is False and view.bits == book.storage_bits()
+
+
+def test_nm_lowbit_lowrank():
+    rng = np.random.default_rng(1)
+    m = rng.standard_normal((8, 16))
+    keep = np.zeros_like(m, bool)
+    keep[:, 0::4] = keep[:, 1::4] = True
+    m24 = np.where(keep, m, 0.0)
+    view = weight_view(NM(m24, 2, 4, value_bits=8), m24)
+    assert view.layout == "nm" and view.nm == (2, 4) and view.value_bits == 8
+    _check_counts(view, m24)
+    q = rng.integers(-8, 8, size=(8, 16))
+    view = weight_view(LowBit(q, 4, 0.1), q * 0.1)
+    assert view.layout == "lowbit" and view.value_bits == 4
+    u, v = rng.standard_normal((8, 2)), rng.standard_normal((2, 16))
+    view = weight_view(LowRank([u, v], bits=16), u @ v)
+    assert view.layout == "lowrank" and view.value_bits == 16
+
+
+def test_scipy_matrices_are_cusparse_layouts_with_their_bits():
+    m = _sparse_matrix()
+    for fmt in ("csr", "csc"):
+        a = sp.csr_matrix(m) if fmt == "csr" else sp.csc_matrix(m)
+        view = weight_view(a)
+        assert view.layout == fmt and view.value_bits == 32 and view.index_bits == 32
+        assert view.stored_bits == a.nnz * (32 + 32) + len(a.indptr) * 32
+        _check_counts(view, m)
+    view = weight_view(sp.coo_matrix(m))  # any other SciPy format is stored as CSR
+    assert view.layout == "csr"
+
+
+def test_no_tensor_is_dense_at_native_precision():
+    view = weight_view(None, shape=(3, 4))
+    assert view.layout == "none" and view.stored_bits == 0 and view.pattern is None and view.nnz is None
+
+
+def test_anything_else_is_refused():
+    with pytest.raises(TypeError, match="compressed tensor"):
+        weight_view(np.zeros((2, 2)))
+
+
+def test_compressed_layer_view_from_a_recipe():
+    from accelsim.compress.recipe import compress
+    from accelsim.workload.zoo import load_workload
+
+    cg = compress(load_workload("lenet-300-100"), "deep-compression-lenet300", seed=0)
+    for cl in cg:
+        if not cl.layer.has_weights:
+            continue
+        view = cl.view
+        assert view is cl.view  # built once per layer
+        assert view.codebook_size == cl.codebook_size
+        assert view.shape == cl.layer.weight_matrix_shape
+        assert view.stored_bits == cl.weight_storage_bits()
+        assert view.nnz == cl.weight_nnz
