@@ -5,7 +5,13 @@ the allowed type and range. :func:`from_dict` walks nested dataclasses, collects
 (wrong type, out of range, not one of the choices, unknown key with the nearest valid keys) and
 raises one :class:`~accelsim.errors.ConfigError` whose message names the source and each dotted
 path, e.g. ``arch_configs/eie/eie.yaml: pe.index_bits must be an int in [1, 16]; got 0``.
-Cross-field rules go in the class's ``validate()`` method, which returns a list of problems.
+Cross-field rules go in the class's ``validate()`` method, which returns a list of problems, each
+starting with the field it is about (``"n must be <= m; got 5 > 4"``); the path is prefixed.
+A class may set ``key_kind`` (e.g. ``"dtype"``) to name what its keys are in unknown-key
+problems (``ops.mult.int9: unknown dtype; did you mean int8?``).
+
+:func:`collect` builds into a caller's problem list (to check many sections with different paths
+in one pass); ``partial=True`` checks only the keys given (per-layer recipe overrides).
 
 :func:`apply_overrides` applies dotted ``key=value`` settings (``--set array.rows=64``) to the raw
 dict before validation, so overrides are checked exactly like file contents.
@@ -16,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import re
 import types
 import typing
 from pathlib import Path
@@ -34,12 +41,18 @@ def param(
     ge: float | None = None,
     le: float | None = None,
     gt: float | None = None,
+    lt: float | None = None,
     choices: Iterable[Any] | None = None,
     unit: str = "",
     doc: str = "",
 ) -> Any:
-    """Declare a config field with its constraints (``ge``/``le``/``gt`` bounds, ``choices``)."""
-    meta = {"ge": ge, "le": le, "gt": gt, "choices": tuple(choices) if choices is not None else None, "unit": unit, "doc": doc}
+    """Declare a config field with its constraints (``ge``/``le`` closed and ``gt``/``lt`` open
+    bounds, ``choices``), its ``unit`` and a one-line ``doc``.
+
+    Bounds and choices of a list / tuple field apply to each item.
+    """
+    meta = {"ge": ge, "le": le, "gt": gt, "lt": lt, "choices": tuple(choices) if choices is not None else None,
+            "unit": unit, "doc": doc}
     if isinstance(default, (list, dict, set)):
         value = default
         return dataclasses.field(default_factory=lambda: type(value)(value), metadata=meta)
@@ -53,7 +66,22 @@ def param(
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def read_yaml_file(path: str | Path, error: type[Exception] = ConfigError) -> Any:
+class NumberLoader(SAFE_LOADER):  # type: ignore[misc, valid-type]
+    """The safe loader that also reads exponents without a dot (``1e-9``, ``2E6``) as floats.
+
+    YAML 1.1 (PyYAML) leaves them strings; YAML 1.2 and every reader of a data table expect numbers.
+    Used for data files whose fields are all numbers or prose (technology tables).
+    """
+
+
+NumberLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def read_yaml_file(path: str | Path, error: type[Exception] = ConfigError, loader: type = SAFE_LOADER) -> Any:
     """Read YAML; missing files and syntax errors become ``error`` naming the file and line."""
     path = Path(path)
     try:
@@ -63,7 +91,7 @@ def read_yaml_file(path: str | Path, error: type[Exception] = ConfigError) -> An
     except OSError as exc:
         raise error(f"{path}: cannot read ({exc.strerror})") from None
     try:
-        return yaml.load(text, Loader=SAFE_LOADER)
+        return yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -80,18 +108,48 @@ def _type_name(tp: Any) -> str:
 
 
 def _range_text(meta: Mapping[str, Any]) -> str:
-    lo, hi, gt = meta.get("ge"), meta.get("le"), meta.get("gt")
-    if lo is not None and hi is not None:
-        return f" in [{_num(lo)}, {_num(hi)}]"
-    if gt is not None and hi is not None:
-        return f" in ({_num(gt)}, {_num(hi)}]"
-    if lo is not None:
-        return f" >= {_num(lo)}"
-    if gt is not None:
-        return f" > {_num(gt)}"
-    if hi is not None:
-        return f" <= {_num(hi)}"
+    """``" in [0, 1)"``, ``" >= 1"``, ... for the bounds in ``meta`` ("" when unbounded)."""
+    lo, hi, gt, lt = meta.get("ge"), meta.get("le"), meta.get("gt"), meta.get("lt")
+    low = f"[{_num(lo)}" if lo is not None else (f"({_num(gt)}" if gt is not None else None)
+    high = f"{_num(hi)}]" if hi is not None else (f"{_num(lt)})" if lt is not None else None)
+    if low is not None and high is not None:
+        return f" in {low}, {high}"
+    if low is not None:
+        return f" {'>=' if lo is not None else '>'} {low[1:]}"
+    if high is not None:
+        return f" {'<=' if hi is not None else '<'} {high[:-1]}"
     return ""
+
+
+def _in_range(value: float, meta: Mapping[str, Any]) -> bool:
+    lo, hi, gt, lt = meta.get("ge"), meta.get("le"), meta.get("gt"), meta.get("lt")
+    return not ((lo is not None and value < lo) or (hi is not None and value > hi)
+                or (gt is not None and value <= gt) or (lt is not None and value >= lt))
+
+
+def _expected(tp: Any, meta: Mapping[str, Any]) -> str:
+    """What a value of type ``tp`` with constraints ``meta`` must be, in words (for union types)."""
+    origin = typing.get_origin(tp)
+    if tp is type(None):
+        return "null"
+    if origin is typing.Literal:
+        args = typing.get_args(tp)
+        return repr(args[0]) if len(args) == 1 else f"one of {', '.join(map(str, args))}"
+    if meta.get("choices"):
+        return f"one of {', '.join(map(str, meta['choices']))}"
+    if tp is int:
+        return "an int" + _range_text(meta)
+    if tp is float:
+        return "a number" + _range_text(meta)
+    if tp is bool:
+        return "true or false"
+    if tp is str:
+        return "a string"
+    if origin in (list, tuple):
+        return "a list"
+    if origin is dict or dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return _type_name(tp)
 
 
 def _num(x: float) -> str:
@@ -113,7 +171,8 @@ def _convert(value: Any, tp: Any, path: str, meta: Mapping[str, Any], problems: 
                 return out
         if len(candidates) == 1:
             return _convert(value, candidates[0], path, meta, problems)
-        problems.append(f"{path} must be {_type_name(tp)}; got {value!r}")
+        words = [_expected(a, meta) for a in args]
+        problems.append(f"{path} must be {', '.join(words[:-1])} or {words[-1]}; got {value!r}")
         return value
     if origin is typing.Literal:
         if value not in args:
@@ -142,7 +201,7 @@ def _convert(value: Any, tp: Any, path: str, meta: Mapping[str, Any], problems: 
     if tp is Any:
         return value
 
-    ok = True
+    raw, ok = value, True  # problems quote the value as given (2, not 2.0)
     if tp is bool:
         ok = isinstance(value, bool)
     elif tp is int:
@@ -167,15 +226,13 @@ def _convert(value: Any, tp: Any, path: str, meta: Mapping[str, Any], problems: 
             expected = "a number"
         if choices:
             expected = f"one of {', '.join(map(str, choices))}"
-        problems.append(f"{path} must be {expected}{rng if not choices else ''}; got {value!r}")
+        problems.append(f"{path} must be {expected}{rng if not choices else ''}; got {raw!r}")
         return value
     if choices is not None and value not in choices:
-        problems.append(f"{path} must be one of {', '.join(map(str, choices))}; got {value!r}")
-    if tp in (int, float):
-        lo, hi, gt = meta.get("ge"), meta.get("le"), meta.get("gt")
-        if (lo is not None and value < lo) or (hi is not None and value > hi) or (gt is not None and value <= gt):
-            kind = "an int" if tp is int else "a number"
-            problems.append(f"{path} must be {kind}{rng}; got {value!r}")
+        problems.append(f"{path} must be one of {', '.join(map(str, choices))}; got {raw!r}")
+    if tp in (int, float) and not _in_range(value, meta):
+        kind = "an int" if tp is int else "a number"
+        problems.append(f"{path} must be {kind}{rng}; got {raw!r}")
     return value
 
 
@@ -185,19 +242,32 @@ def _type_hints(cls: type) -> dict:
     return typing.get_type_hints(cls)
 
 
-def _build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:
+def _unknown_keys(cls: type, data: Mapping, fields: Mapping[str, Any], prefix: str, problems: list[str]) -> None:
+    kind = getattr(cls, "key_kind", "key")
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=3, cutoff=0.5)
+            if close:
+                hint = f"; did you mean {' or '.join(close)}?"
+            elif fields:
+                hint = f"; valid {kind}s: {', '.join(sorted(fields))}"
+            else:
+                hint = f"; {prefix.rstrip('.') or 'it'} takes none"
+            problems.append(f"{prefix}{key}: unknown {kind}{hint}")
+
+
+def _build(cls: type, data: Any, prefix: str, problems: list[str], partial: bool = False) -> Any:
     if not isinstance(data, Mapping):
-        problems.append(f"{prefix or 'config'} must be a mapping; got {data!r}")
-        return None
+        problems.append(f"{prefix.rstrip('.') or 'config'} must be a mapping; got {data!r}")
+        return {} if partial else None
     start = len(problems)
     hints = _type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     kwargs: dict[str, Any] = {}
-    for key in data:
-        if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=3, cutoff=0.5)
-            hint = f"; did you mean {' or '.join(close)}?" if close else f"; valid keys: {', '.join(sorted(fields))}"
-            problems.append(f"{prefix}{key}: unknown key{hint}")
+    _unknown_keys(cls, data, fields, prefix, problems)
+    if partial:
+        return {name: _convert(data[name], hints[name], f"{prefix}{name}", f.metadata, problems)
+                for name, f in fields.items() if name in data}
     for name, f in fields.items():
         path = f"{prefix}{name}"
         if name in data:
@@ -218,6 +288,16 @@ def _build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:
         for problem in check() or ():
             problems.append(f"{prefix}{problem}")
     return obj
+
+
+def collect(cls: type, data: Any, problems: list[str], prefix: str = "", partial: bool = False) -> Any:
+    """Build ``cls`` from ``data`` appending every problem (paths start with ``prefix``) to ``problems``.
+
+    Returns the instance, or None when there were problems. ``partial=True`` checks only the keys
+    present (type, range, choices; no required keys, defaults or ``validate()``) and returns a dict
+    of the converted values (the valid ones).
+    """
+    return _build(cls, data, prefix, problems, partial)
 
 
 def from_dict(cls: type, data: Any, source: str = "<config>") -> Any:
@@ -279,6 +359,23 @@ def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any] | Iter
                 raise ConfigError(f"override {key}: '{part}' is a value, not a section")
             node = child
         node[parts[-1]] = value
+    return out
+
+
+def declared(cls: type, prefix: str = "") -> list[tuple[str, Any, Mapping[str, Any], Any]]:
+    """``(dotted path, type, constraints, default)`` of every leaf field of a config class
+    (constraints: ``ge``/``le``/``gt``/``lt``/``choices``/``unit``/``doc``; default ``MISSING`` when
+    required). Nested config classes are walked, as in :func:`field_paths`."""
+    hints = _type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            out.extend(declared(tp, f"{prefix}{f.name}."))
+        else:
+            default = f.default if f.default is not _MISSING else (
+                f.default_factory() if f.default_factory is not _MISSING else _MISSING)
+            out.append((f"{prefix}{f.name}", tp, f.metadata, default))
     return out
 
 

@@ -65,15 +65,22 @@ def test_every_bundled_recipe_loads():
 
 
 @pytest.mark.parametrize("step,field,snippet", [
-    ({"prune": {"sparsity": 1.0}}, "sparsity", "pipeline[0].prune.sparsity must be in [0.0, 1.0)"),
+    ({"prune": {"sparsity": 1.0}}, "sparsity", "pipeline[0].prune.sparsity must be a number in [0, 1); got 1.0"),
+    ({"prune": {"density": 0}}, "density", "pipeline[0].prune.density must be a number in (0, 1]; got 0"),
     ({"prune": {"sparsity": -0.1}}, "sparsity", "pipeline[0].prune.sparsity"),
     ({"quantize": {"bits": 0}}, "bits", "pipeline[0].quantize.bits must be an int in [1, 32]"),
     ({"quantize": {"bits": 33}}, "bits", "pipeline[0].quantize.bits must be an int in [1, 32]"),
     ({"prune": {"method": "nm", "n": 5, "m": 4}}, "n", "pipeline[0].prune.n must be <= m"),
-    ({"prune": {"method": "magnitude"}}, "", "needs sparsity or density"),
+    ({"prune": {"method": "magnitude"}}, "", "pipeline[0].prune.sparsity or density is required for 'magnitude' pruning"),
+    ({"prune": {"method": "nm", "n": 2}}, "", "pipeline[0].prune.m is required for N:M pruning"),
+    ({"prune": {"method": "block", "block": [4], "sparsity": 0.5}}, "", "pipeline[0].prune.block must be a list of 2 items"),
     ({"prune": {"sparsity": 0.5, "density": 0.5}}, "", "not both"),
     ({"share": {"bits": 4, "init": "kmeans++"}}, "init", "pipeline[0].share.init must be one of"),
-    ({"quantize": {"bitz": 8}}, "", "pipeline[0].quantize.bitz is not a parameter"),
+    ({"quantize": {"bitz": 8}}, "", "pipeline[0].quantize.bitz: unknown parameter; did you mean bits?"),
+    ({"quantize": {}}, "", "pipeline[0].quantize.bits is required"),
+    ({"encode": {"index_bits": 0}}, "", "pipeline[0].encode.index_bits must be an int in [1, 32], 'auto' or null; got 0"),
+    ({"encode": {"relative": True}}, "", "pipeline[0].encode.index_bits is required for relative indices"),
+    ({"huffman": {"streams": ["payload", "sign"]}}, "", "pipeline[0].huffman.streams[1] must be one of payload, index; got 'sign'"),
     ({"frobnicate": {}}, "", "unknown step 'frobnicate'"),
     ({"svd": {"rank": 2, "energy": 0.9}}, "", "exactly one of rank"),
     ({"encode": {"format": "coo"}}, "", "pipeline[0].encode.format must be one of"),
@@ -87,7 +94,7 @@ def test_bad_recipe_values(step, field, snippet):
 def test_bad_recipe_file_names_file_and_field(tmp_path):
     p = tmp_path / "mine.yaml"
     p.write_text("name: mine\npipeline:\n  - prune: {sparsity: 1.5}\n")
-    with pytest.raises(ConfigError, match=r"mine\.yaml: pipeline\[0\]\.prune\.sparsity must be in"):
+    with pytest.raises(ConfigError, match=r"mine\.yaml: pipeline\[0\]\.prune\.sparsity must be a number in \[0, 1\); got 1\.5$"):
         load_recipe(str(p))
     p.write_text("name: mine\npipeline: [{prune: {sparsity: 0.5}}]\noverrides:\n  fc9: {prune: {sparsity: 0.2}}\n")
     msg = err(str(p), match="mine.yaml")

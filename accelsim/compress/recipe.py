@@ -18,7 +18,8 @@ A recipe (bundled in ``workloads/recipes/<name>.yaml``, or any path / dict)::
       "fc*": {share: {bits: 5}}
       fc8: {huffman: null}       # null drops the step for those layers; {skip: true} leaves them dense
 
-Steps (parameters and defaults in :data:`OPS`; equations in ``docs/compression.md``):
+Steps (each declared as a frozen dataclass of :func:`accelsim.config.param` fields, with units,
+ranges and defaults; :data:`OPS` maps a step name to its class; equations in ``docs/compression.md``):
 
 * graph steps, which must come first: ``channel_prune`` (filter pruning that shrinks consumers),
   ``svd`` (Linear / 1x1 conv -> two layers), ``tucker2`` (KxK conv -> three layers),
@@ -27,24 +28,26 @@ Steps (parameters and defaults in :data:`OPS`; equations in ``docs/compression.m
   ``quantize`` (uniform), ``binarize``, ``ternarize``, ``share`` (k-means codebook),
   ``activations`` (activation bits), ``encode`` (storage format), ``huffman``.
 
-Every recipe value is validated on load; a bad value raises :class:`ConfigError` naming the recipe
-file and the field (``recipes/x.yaml: pipeline[0].prune.sparsity must be in [0, 1); got 1.2``).
+Every recipe value is validated on load by :mod:`accelsim.config`; a bad value raises
+:class:`ConfigError` naming the recipe file and the field
+(``recipes/x.yaml: pipeline[0].prune.sparsity must be a number in [0, 1); got 1.2``).
+:func:`with_params` sets step parameters of a loaded recipe (the sweep keys ``recipe.<step>.<param>``).
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
 import fnmatch
 import math
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import numpy as np
-import yaml
 
-from accelsim.config import SAFE_LOADER
+from accelsim.config import collect, param, read_yaml_file
 from accelsim.compress import prune as P
 from accelsim.compress import quantize as Q
 from accelsim.compress.compressed import CompressedGraph, CompressedLayer
@@ -68,100 +71,245 @@ from accelsim.paths import RECIPE_DIR, bundled
 from accelsim.workload.graph import LayerGraph
 from accelsim.workload.layers import Input
 
-GRAPH_OPS = ("channel_prune", "svd", "tucker2", "depthwise_separable")
+GRAPH_OPS = ("channel_prune", "svd", "tucker2", "depthwise_separable")  # must come before the weight steps
 WEIGHT_OPS = ("prune", "quantize", "binarize", "ternarize", "share", "activations", "encode", "huffman")
 FORMATS = ("auto", "dense", "csr", "csc", "interleaved_csc", "bitmask", "nm")
 BASE_BITS = 32  # the dense reference: 32-bit floats (Deep Compression's "original" size)
 
 
 # --- parameter schema -----------------------------------------------------------------------------
-class _Spec:
-    """One parameter: a checker returning an error string (or None) and a default."""
+# One frozen dataclass per step, its parameters declared with accelsim.config.param (type, range,
+# choices, unit, doc) and its cross-field rules in validate(). accelsim.config checks every value,
+# so a bad one reads like any config problem: "x.yaml: pipeline[0].prune.sparsity must be a number
+# in [0, 1); got 1.2".
+class StepParams:
+    """Base of the step parameter classes: what their keys are called, and their exclusive groups."""
 
-    def __init__(self, check, default=None, required=False):
-        self.check, self.default, self.required = check, default, required
+    key_kind = "parameter"
+    #: groups of alternative parameters (give one of each group): setting one clears the others
+    alternatives: tuple[tuple[str, ...], ...] = ()
 
-
-def _int_in(lo, hi):
-    def check(v):
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            return f"must be an int in [{lo}, {hi}]"
-    return check
-
-
-def _float_in(lo, hi, lo_open=False, hi_open=False):
-    def check(v):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
-            return f"must be a number in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
-        ok = (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
-        if not ok:
-            return f"must be in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
-    return check
+    def validate(self) -> list[str]:
+        return []
 
 
-def _choice(*options):
-    def check(v):
-        if v not in options:
-            return f"must be one of {', '.join(map(str, options))}"
-    return check
+def _one_of(obj: Any, names: tuple[str, ...]) -> list[str]:
+    given = [f"{k}={getattr(obj, k)}" for k in names if getattr(obj, k) is not None]
+    if len(given) == 1:
+        return []
+    return [f"{names[0]}: give exactly one of {', '.join(names)}; got {', '.join(given) or 'none'}"]
 
 
-def _bool(v):
-    if not isinstance(v, bool):
-        return "must be true or false"
+@dataclass(frozen=True)
+class PruneParams(StepParams):
+    """``prune``: zero weights by magnitude, at random, N:M along the input dimension, or by blocks."""
+
+    method: str = param("magnitude", choices=("magnitude", "random", "nm", "block"),
+                        doc="magnitude | random | nm (keep n of every m) | block (blocks by norm)")
+    sparsity: float | None = param(None, ge=0, lt=1, unit="fraction", doc="fraction of the weights removed")
+    density: float | None = param(None, gt=0, le=1, unit="fraction", doc="fraction of the weights kept")
+    scope: str = param("layer", choices=("layer", "global"),
+                       doc="layer: each layer at the sparsity; global: one magnitude threshold over the selected layers")
+    n: int | None = param(None, ge=1, le=1024, unit="weights", doc="N of N:M: weights kept of every M")
+    m: int | None = param(None, ge=1, le=1024, unit="weights", doc="M of N:M: group length along the input dimension")
+    block: tuple[int, int] | None = param(None, ge=1, unit="weights", doc="[rows, cols] of a block (method block)")
+    norm: str = param("l1", choices=("l1", "l2"), doc="block score (method block)")
+
+    alternatives = (("sparsity", "density"),)
+
+    def validate(self) -> list[str]:
+        out = []
+        if self.sparsity is not None and self.density is not None:
+            out.append(f"density: give sparsity or density, not both; got sparsity={self.sparsity}, density={self.density}")
+        if self.method == "nm":
+            out += [f"{k} is required for N:M pruning (method nm)" for k in ("n", "m") if getattr(self, k) is None]
+            if self.n is not None and self.m is not None and self.n > self.m:
+                out.append(f"n must be <= m (N:M keeps N of every M); got {self.n}:{self.m}")
+            return out
+        if self.sparsity is None and self.density is None:
+            out.append(f"sparsity or density is required for '{self.method}' pruning")
+        if self.method == "block" and self.block is None:
+            out.append("block is required for block pruning: [rows, cols], e.g. [4, 4]")
+        return out
 
 
-def _index_bits(v):
-    if v is None or v == "auto":
-        return None
-    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 32:
-        return "must be an int in [1, 32], 'auto' or null (absolute indices)"
+@dataclass(frozen=True)
+class QuantizeParams(StepParams):
+    """``quantize``: uniform integer quantization of the weights (1 bit = binary codebook)."""
+
+    bits: int = param(ge=1, le=32, unit="bits", doc="bits per weight")
+    symmetric: bool = param(True, doc="symmetric range around zero (else an asymmetric zero point)")
+    per_channel: bool = param(False, doc="one scale per output channel (else one per layer)")
 
 
-def _opt(check):
-    return lambda v: None if v is None else check(v)
+@dataclass(frozen=True)
+class BinarizeParams(StepParams):
+    """``binarize``: weights -> +-alpha (alpha = mean |w|)."""
+
+    per_channel: bool = param(True, doc="one alpha per output channel (else one per layer)")
 
 
-def _block(v):
-    if not (isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in v)):
-        return "must be a pair of ints >= 1, e.g. [4, 4]"
+@dataclass(frozen=True)
+class TernarizeParams(StepParams):
+    """``ternarize``: weights -> {-alpha, 0, +alpha} with threshold x mean |w|."""
+
+    threshold: float = param(0.7, gt=0, le=10, unit="x mean |w|", doc="weights below threshold x mean |w| become 0")
+    per_channel: bool = param(False, doc="one threshold and alpha per output channel")
 
 
-def _streams(v):
-    if not (isinstance(v, (list, tuple)) and v and all(s in ("payload", "index") for s in v)):
-        return "must be a non-empty list of 'payload' and/or 'index'"
+@dataclass(frozen=True)
+class ShareParams(StepParams):
+    """``share``: k-means weight sharing (2^bits shared values, Deep Compression)."""
+
+    bits: int = param(ge=1, le=16, unit="bits", doc="codebook index bits (2^bits shared values)")
+    init: str = param("linear", choices=INITS, doc="centroid initialization")
+    table_bits: int = param(32, ge=1, le=32, unit="bits", doc="bits of each decoded (shared) value")
+    max_iter: int = param(100, ge=1, le=10_000, unit="iterations", doc="k-means iterations at most")
 
 
-def _ranks(v):
-    if not (isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in v)):
-        return "must be a pair of ints >= 1 [out_rank, in_rank]"
+@dataclass(frozen=True)
+class ActivationsParams(StepParams):
+    """``activations``: activation precision of the selected layers."""
+
+    bits: int = param(ge=1, le=32, unit="bits", doc="activation bits")
 
 
-SPARSITY = _Spec(_opt(_float_in(0.0, 1.0, hi_open=True)))
-DENSITY = _Spec(_opt(_float_in(0.0, 1.0, lo_open=True)))
-OPS: dict[str, dict[str, _Spec]] = {
-    "prune": {"method": _Spec(_choice("magnitude", "random", "nm", "block"), "magnitude"),
-              "sparsity": SPARSITY, "density": DENSITY, "scope": _Spec(_choice("layer", "global"), "layer"),
-              "n": _Spec(_opt(_int_in(1, 1024))), "m": _Spec(_opt(_int_in(1, 1024))),
-              "block": _Spec(_opt(_block)), "norm": _Spec(_choice("l1", "l2"), "l1")},
-    "quantize": {"bits": _Spec(_int_in(1, 32), required=True), "symmetric": _Spec(_bool, True),
-                 "per_channel": _Spec(_bool, False)},
-    "binarize": {"per_channel": _Spec(_bool, True)},
-    "ternarize": {"threshold": _Spec(_float_in(0.0, 10.0, lo_open=True), 0.7), "per_channel": _Spec(_bool, False)},
-    "share": {"bits": _Spec(_int_in(1, 16), required=True), "init": _Spec(_choice(*INITS), "linear"),
-              "table_bits": _Spec(_int_in(1, 32), 32), "max_iter": _Spec(_int_in(1, 10_000), 100)},
-    "activations": {"bits": _Spec(_int_in(1, 32), required=True)},
-    "encode": {"format": _Spec(_choice(*FORMATS), "auto"), "index_bits": _Spec(_index_bits, None),
-               "relative": _Spec(_opt(_bool)), "pointer_bits": _Spec(_opt(_int_in(1, 64))),
-               "n_pe": _Spec(_int_in(1, 4096), 1), "value_bits": _Spec(_opt(_int_in(1, 32)))},
-    "huffman": {"streams": _Spec(_streams, ["payload", "index"])},
-    "channel_prune": {"sparsity": _Spec(_float_in(0.0, 1.0, hi_open=True), required=True),
-                      "norm": _Spec(_choice("l1", "l2"), "l1"), "strict": _Spec(_bool, False)},
-    "svd": {"rank": _Spec(_opt(_int_in(1, 1 << 30))), "rank_fraction": _Spec(_opt(_float_in(0.0, 1.0, lo_open=True))),
-            "energy": _Spec(_opt(_float_in(0.0, 1.0, lo_open=True)))},
-    "tucker2": {"rank_fraction": _Spec(_opt(_float_in(0.0, 1.0, lo_open=True))), "ranks": _Spec(_opt(_ranks))},
-    "depthwise_separable": {},
+@dataclass(frozen=True)
+class EncodeParams(StepParams):
+    """``encode``: the storage format of the weights."""
+
+    format: str = param("auto", choices=FORMATS, doc="auto: nm after N:M pruning, csr when sparse, else dense")
+    index_bits: int | Literal["auto"] | None = param(
+        None, ge=1, le=32, unit="bits", doc="relative index width; auto: the cheapest; null: absolute indices")
+    relative: bool | None = param(None, doc="relative (zero-run) indices; null: relative when index_bits is given")
+    pointer_bits: int | None = param(None, ge=1, le=64, unit="bits", doc="row / column pointer width (null: minimal)")
+    n_pe: int = param(1, ge=1, le=4096, unit="PEs", doc="interleaved_csc: rows interleaved over n_pe PEs")
+    value_bits: int | None = param(None, ge=1, le=32, unit="bits", doc="stored value width (null: from the earlier steps)")
+
+    def validate(self) -> list[str]:
+        if self.relative is True and self.index_bits is None:
+            return ["index_bits is required for relative indices (relative: true)"]
+        return []
+
+
+@dataclass(frozen=True)
+class HuffmanParams(StepParams):
+    """``huffman``: Huffman-code the stored streams."""
+
+    streams: list[str] = param(["payload", "index"], choices=("payload", "index"), doc="streams to code")
+
+    def validate(self) -> list[str]:
+        return [] if self.streams else ["streams must be a non-empty list of payload and/or index; got []"]
+
+
+@dataclass(frozen=True)
+class ChannelPruneParams(StepParams):
+    """``channel_prune``: remove whole output channels (filters) by norm; consumers shrink."""
+
+    sparsity: float = param(ge=0, lt=1, unit="fraction", doc="fraction of the output channels removed")
+    norm: str = param("l1", choices=("l1", "l2"), doc="filter score")
+    strict: bool = param(False, doc="error (instead of keeping the channels) where a consumer cannot shrink")
+
+
+@dataclass(frozen=True)
+class SvdParams(StepParams):
+    """``svd``: a Linear / 1x1 conv -> two layers of rank r."""
+
+    rank: int | None = param(None, ge=1, le=1 << 30, unit="rank", doc="the rank r")
+    rank_fraction: float | None = param(None, gt=0, le=1, unit="fraction", doc="r as a fraction of the full rank")
+    energy: float | None = param(None, gt=0, le=1, unit="fraction", doc="smallest r keeping this fraction of sum(sigma^2)")
+
+    alternatives = (("rank", "rank_fraction", "energy"),)
+
+    def validate(self) -> list[str]:
+        return _one_of(self, ("rank", "rank_fraction", "energy"))
+
+
+@dataclass(frozen=True)
+class Tucker2Params(StepParams):
+    """``tucker2``: a KxK conv -> 1x1, KxK core, 1x1 (Tucker-2 over the channel modes)."""
+
+    rank_fraction: float | None = param(None, gt=0, le=1, unit="fraction", doc="both ranks as a fraction of the channels")
+    ranks: tuple[int, int] | None = param(None, ge=1, unit="rank", doc="[out_rank, in_rank]")
+
+    alternatives = (("rank_fraction", "ranks"),)
+
+    def validate(self) -> list[str]:
+        return _one_of(self, ("rank_fraction", "ranks"))
+
+
+@dataclass(frozen=True)
+class DepthwiseSeparableParams(StepParams):
+    """``depthwise_separable``: a KxK conv -> depthwise KxK + pointwise 1x1 (no parameters)."""
+
+
+#: step name -> its parameter class (weight steps, then the graph steps, which must come first in a pipeline)
+OPS: dict[str, type] = {
+    "prune": PruneParams, "quantize": QuantizeParams, "binarize": BinarizeParams, "ternarize": TernarizeParams,
+    "share": ShareParams, "activations": ActivationsParams, "encode": EncodeParams, "huffman": HuffmanParams,
+    "channel_prune": ChannelPruneParams, "svd": SvdParams, "tucker2": Tucker2Params,
+    "depthwise_separable": DepthwiseSeparableParams,
 }
+#: step name -> {parameter: default} (None for required parameters)
+OPS_DEFAULTS = {
+    op: {f.name: (f.default if f.default is not MISSING else (f.default_factory() if f.default_factory is not MISSING else None))
+         for f in fields(cls)}
+    for op, cls in OPS.items()
+}
+
+
+def _keep(raw: Any, value: Any) -> Any:
+    """A validated value as the pipeline uses it: lists, not tuples; an integral number given for a
+    float parameter stays as written (so labels read ``density=1``, as in the file)."""
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, float) and type(raw) is int:
+        return raw
+    return value
+
+
+def _step_params(op: str, params: Any, where: str, problems: list[str], partial: bool) -> dict[str, Any]:
+    """The parameters of step ``op`` checked by :func:`accelsim.config.collect`: the given ones in
+    their order, then the defaults (``partial``: the given ones only, for overrides)."""
+    cls = OPS[op]
+    params = {} if params is None else params
+    if partial:
+        got = collect(cls, params, problems, f"{where}.", partial=True)
+        return {k: _keep(params[k], v) for k, v in got.items()}
+    obj = collect(cls, params, problems, f"{where}.")
+    if obj is None:
+        return {}
+    out = {k: _keep(params[k], getattr(obj, k)) for k in params}
+    out.update({f.name: _keep(None, getattr(obj, f.name)) for f in fields(cls) if f.name not in out})
+    return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecipeFields:
+    """The top-level keys of a recipe (``pipeline`` entries and ``overrides`` are checked per step)."""
+
+    name: str | None = param(None, doc="recipe name (default: the file name without .yaml)")
+    description: str = param("", doc="free text")
+    source: str = param("", doc="the publication or rationale the recipe reproduces")
+    layers: str | list[str] | None = param(None, doc="layer name(s) / glob(s) the pipeline applies to (default '*')")
+    skip: str | list[str] | None = param(None, doc="layer name(s) / glob(s) left dense")
+    seed: int = param(0, ge=0, doc="mixed with compress(seed=...) for the random steps")
+    pipeline: list[Any] = param(doc="steps applied in order: [{step: {parameter: value}}, ...]")
+    overrides: dict[str, Any] | None = param(None, doc="layer name or glob -> {step: {parameter: value} | null} | skip")
+
+    key_kind = "recipe field"
+
+    def validate(self) -> list[str]:
+        out = []
+        if self.name is not None and not self.name:
+            out.append("name must be a non-empty string; got ''")
+        for key in ("layers", "skip"):
+            value = getattr(self, key)
+            if value is not None and (value == "" or (isinstance(value, list) and not all(value))):
+                out.append(f"{key} must be a layer name / glob or a list of them; got {value!r}")
+        if not self.pipeline:
+            out.append("pipeline must be a non-empty list of steps; got []")
+        return out
 
 
 @dataclass(frozen=True)
@@ -170,7 +318,8 @@ class Step:
     params: Mapping[str, Any]
 
     def label(self) -> str:
-        keys = {k: v for k, v in self.params.items() if v is not None and OPS[self.op][k].default != v}
+        defaults = OPS_DEFAULTS[self.op]
+        keys = {k: v for k, v in self.params.items() if v is not None and defaults.get(k) != v}
         return self.op + ("(" + ", ".join(f"{k}={v}" for k, v in keys.items()) + ")" if keys else "")
 
 
@@ -199,55 +348,10 @@ def recipe_names() -> list[str]:
     return sorted(bundled(RECIPE_DIR))
 
 
-def _validate_params(op: str, params: Any, where: str, problems: list[str], partial: bool) -> dict[str, Any]:
-    if params is None:
-        params = {}
-    if not isinstance(params, Mapping):
-        problems.append(f"{where} must be a mapping of parameters; got {params!r}")
-        return {}
-    spec = OPS[op]
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        if key not in spec:
-            known = ", ".join(spec) or "none"
-            problems.append(f"{where}.{key} is not a parameter of '{op}' (known: {known})")
-            continue
-        err = spec[key].check(value)
-        if err:
-            problems.append(f"{where}.{key} {err}; got {value!r}")
-            continue
-        out[key] = list(value) if isinstance(value, tuple) else value
-    if partial:
-        return out
-    for key, s in spec.items():
-        if key not in out:
-            if s.required:
-                problems.append(f"{where}.{key} is required")
-            out[key] = copy.deepcopy(s.default)
-    _cross_check(op, out, where, problems)
-    return out
-
-
-def _cross_check(op: str, p: dict[str, Any], where: str, problems: list[str]) -> None:
-    if op == "prune":
-        if p["sparsity"] is not None and p["density"] is not None:
-            problems.append(f"{where}: give sparsity or density, not both")
-        if p["method"] == "nm":
-            if p["n"] is None or p["m"] is None:
-                problems.append(f"{where}: N:M pruning needs n and m")
-            elif p["n"] > p["m"]:
-                problems.append(f"{where}.n must be <= m (N:M keeps N of every M); got {p['n']}:{p['m']}")
-        else:
-            if p["sparsity"] is None and p["density"] is None:
-                problems.append(f"{where}: '{p['method']}' pruning needs sparsity or density")
-            if p["method"] == "block" and p["block"] is None:
-                problems.append(f"{where}: block pruning needs block: [rows, cols]")
-    if op == "svd" and sum(p[k] is not None for k in ("rank", "rank_fraction", "energy")) != 1:
-        problems.append(f"{where}: give exactly one of rank, rank_fraction, energy")
-    if op == "tucker2" and sum(p[k] is not None for k in ("rank_fraction", "ranks")) != 1:
-        problems.append(f"{where}: give exactly one of rank_fraction, ranks")
-    if op == "encode" and p["relative"] is True and p["index_bits"] is None:
-        problems.append(f"{where}: relative indices need index_bits")
+def _unknown_step(op: Any, where: str) -> str:
+    close = difflib.get_close_matches(str(op), list(OPS), n=2, cutoff=0.6)
+    hint = f"did you mean {' or '.join(close)}?" if close else f"known: {', '.join(OPS)}"
+    return f"{where}: unknown step '{op}'; {hint}"
 
 
 def _parse_step(entry: Any, where: str, problems: list[str]) -> Step | None:
@@ -258,63 +362,29 @@ def _parse_step(entry: Any, where: str, problems: list[str]) -> Step | None:
         return None
     (op, params), = entry.items()
     if op not in OPS:
-        problems.append(f"{where}: unknown step '{op}' (known: {', '.join(OPS)})")
+        problems.append(_unknown_step(op, where))
         return None
-    return Step(op, _validate_params(op, params, f"{where}.{op}", problems, partial=False))
+    start = len(problems)
+    params = _step_params(op, params, f"{where}.{op}", problems, partial=False)
+    return Step(op, params) if len(problems) == start else None
 
 
-def _patterns(value: Any, where: str, problems: list[str], default: tuple[str, ...]) -> tuple[str, ...]:
-    if value is None:
-        return default
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) and v for v in value):
-        return tuple(value)
-    problems.append(f"{where} must be a layer name / glob or a list of them; got {value!r}")
-    return default
+def _merge(op: str, params: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Step parameters with a per-layer override applied: giving one of a group of alternatives
+    (``density`` for a step with ``sparsity``) replaces the step's value of the group."""
+    out = dict(params)
+    for group in OPS[op].alternatives:
+        if any(k in over for k in group):
+            out.update({k: None for k in group})
+    out.update(over)
+    return out
 
 
-def recipe_from_dict(data: Any, path: str = "<dict>") -> Recipe:
-    """Validate a recipe mapping; every problem is reported in one :class:`ConfigError`."""
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}: a recipe must be a mapping with 'name' and 'pipeline'; got {type(data).__name__}")
-    problems: list[str] = []
-    known = {"name", "description", "source", "layers", "skip", "seed", "pipeline", "overrides"}
-    for key in data:
-        if key not in known:
-            problems.append(f"'{key}' is not a recipe field (known: {', '.join(sorted(known))})")
-    name = data.get("name", Path(path).stem if path != "<dict>" else "recipe")
-    if not isinstance(name, str) or not name:
-        problems.append(f"name must be a non-empty string; got {name!r}")
-        name = "recipe"
-    seed = data.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        problems.append(f"seed must be an int >= 0; got {seed!r}")
-        seed = 0
-    pipe = data.get("pipeline")
-    steps: list[Step] = []
-    if not isinstance(pipe, list) or not pipe:
-        problems.append("pipeline must be a non-empty list of steps")
-    else:
-        for i, entry in enumerate(pipe):
-            step = _parse_step(entry, f"pipeline[{i}]", problems)
-            if step is not None:
-                if step.op in [s.op for s in steps]:
-                    problems.append(f"pipeline[{i}]: step '{step.op}' appears twice")
-                steps.append(step)
-        seen_weight = False
-        for i, s in enumerate(steps):
-            if s.op in WEIGHT_OPS:
-                seen_weight = True
-            elif seen_weight:
-                problems.append(f"pipeline[{i}]: graph step '{s.op}' must come before the weight steps")
-    overrides: list[tuple[str, dict[str, Any]]] = []
-    raw_over = data.get("overrides") or {}
-    if not isinstance(raw_over, Mapping):
-        problems.append("overrides must be a mapping 'layer name or glob' -> {step: {param: value}}")
-        raw_over = {}
+def _parse_overrides(raw: Any, steps: list[Step], problems: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """``overrides``: pattern -> {step: partial parameters | None (drop the step) | skip: bool}."""
     ops_in_pipe = {s.op for s in steps}
-    for pattern, body in raw_over.items():
+    out: list[tuple[str, dict[str, Any]]] = []
+    for pattern, body in (raw or {}).items():
         where = f"overrides.{pattern}"
         if not isinstance(pattern, str) or not pattern:
             problems.append(f"overrides keys must be layer names or globs; got {pattern!r}")
@@ -330,38 +400,56 @@ def recipe_from_dict(data: Any, path: str = "<dict>") -> Recipe:
                 if not isinstance(params, bool):
                     problems.append(f"{where}.skip must be true or false; got {params!r}")
                 parsed["skip"] = bool(params)
-                continue
-            if op not in OPS:
-                problems.append(f"{where}: unknown step '{op}' (known: {', '.join(OPS)})")
-                continue
-            if op not in ops_in_pipe:
+            elif op not in OPS:
+                problems.append(_unknown_step(op, where))
+            elif op not in ops_in_pipe:
                 problems.append(f"{where}.{op}: the pipeline has no '{op}' step to override")
-                continue
-            if params is None or params is False:
-                parsed[op] = None
             else:
-                parsed[op] = _validate_params(op, params, f"{where}.{op}", problems, partial=True)
-        overrides.append((pattern, parsed))
-    layers = _patterns(data.get("layers"), "layers", problems, ("*",))
-    skip = _patterns(data.get("skip"), "skip", problems, ())
-    for key in ("description", "source"):
-        if key in data and not isinstance(data[key], str):
-            problems.append(f"{key} must be a string")
+                none = params is None or params is False
+                parsed[op] = None if none else _step_params(op, params, f"{where}.{op}", problems, partial=True)
+        out.append((pattern, parsed))
+    return out
+
+
+def _raise(path: str, problems: list[str]) -> None:
     if problems:
         raise ConfigError(f"{path}: " + "; ".join(problems), [f"{path}: {p}" for p in problems])
-    recipe = Recipe(name=name, pipeline=tuple(steps), overrides=tuple(overrides), layers=layers, skip=skip,
-                    seed=seed, description=str(data.get("description", "")), source=str(data.get("source", "")),
-                    path=path, raw=copy.deepcopy(dict(data)))
+
+
+def recipe_from_dict(data: Any, path: str = "<dict>") -> Recipe:
+    """Validate a recipe mapping; every problem is reported in one :class:`ConfigError`."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: a recipe must be a mapping with 'name' and 'pipeline'; got {type(data).__name__}")
+    problems: list[str] = []
+    head = collect(RecipeFields, data, problems)
+    pipe = data.get("pipeline")
+    steps: list[Step] = []
+    for i, entry in enumerate(pipe if isinstance(pipe, list) else []):
+        step = _parse_step(entry, f"pipeline[{i}]", problems)
+        if step is not None:
+            if step.op in [s.op for s in steps]:
+                problems.append(f"pipeline[{i}]: step '{step.op}' appears twice")
+            steps.append(step)
+    first_weight = next((i for i, s in enumerate(steps) if s.op in WEIGHT_OPS), len(steps))
+    problems += [f"pipeline[{i}]: graph step '{s.op}' must come before the weight steps"
+                 for i, s in enumerate(steps) if i > first_weight and s.op in GRAPH_OPS]
+    raw_over = data.get("overrides")
+    overrides = _parse_overrides(raw_over if isinstance(raw_over, Mapping) else None, steps, problems)
+    _raise(path, problems)
+
+    def patterns(value: Any, default: tuple[str, ...]) -> tuple[str, ...]:
+        return default if value is None else ((value,) if isinstance(value, str) else tuple(value))
+
+    recipe = Recipe(name=head.name or (Path(path).stem if path != "<dict>" else "recipe"), pipeline=tuple(steps),
+                    overrides=tuple(overrides), layers=patterns(head.layers, ("*",)), skip=patterns(head.skip, ()),
+                    seed=head.seed, description=head.description, source=head.source, path=path,
+                    raw=copy.deepcopy(dict(data)))
     # merged per-layer parameters must also be consistent (e.g. an override n > m)
     for pattern, parsed in recipe.overrides:
         for step in recipe.pipeline:
             if parsed.get(step.op):
-                merged = {**step.params, **parsed[step.op]}
-                cross: list[str] = []
-                _cross_check(step.op, merged, f"overrides.{pattern}.{step.op}", cross)
-                problems.extend(cross)
-    if problems:
-        raise ConfigError(f"{path}: " + "; ".join(problems), [f"{path}: {p}" for p in problems])
+                collect(OPS[step.op], _merge(step.op, step.params, parsed[step.op]), problems, f"overrides.{pattern}.{step.op}.")
+    _raise(path, problems)
     return recipe
 
 
@@ -382,15 +470,67 @@ def load_recipe(source: Any) -> Recipe:
         if path.suffix in (".yaml", ".yml"):
             raise ConfigError(f"{text}: recipe file not found")
         raise UnknownNameError("recipe", text, list(names))
-    try:
-        data = yaml.load(path.read_text(), Loader=SAFE_LOADER)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: malformed YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    return recipe_from_dict(data, str(path))
+    return recipe_from_dict(read_yaml_file(path), str(path))
+
+
+def step_param_names() -> dict[str, list[str]]:
+    """Step name -> its parameter names (for sweep keys ``recipe.<step>.<param>``)."""
+    return {op: [f.name for f in fields(cls)] for op, cls in OPS.items()}
+
+
+def with_params(recipe: Any, params: Mapping[str, Any], prefix: str = "") -> Recipe:
+    """``recipe`` with ``{"<step>.<param>": value}`` set on its pipeline step ``<step>``.
+
+    This is what a sweep axis ``recipe.prune.density`` does. Setting one of a group of alternatives
+    (``sparsity`` / ``density``; ``rank`` / ``rank_fraction`` / ``energy``; ``rank_fraction`` /
+    ``ranks``) clears the others of the step. Per-layer ``overrides`` of the recipe still apply on
+    top. The result is validated like any recipe and named ``<name>[prune.density=0.25]``.
+    Problems (unknown step or parameter, with the nearest names; a step the pipeline lacks; a bad
+    value) raise one :class:`ConfigError`, each naming ``<prefix><step>.<param>``.
+    """
+    recipe = load_recipe(recipe)
+    if not params:
+        return recipe
+    names = step_param_names()
+    problems: list[str] = []
+    data = copy.deepcopy(dict(recipe.raw))
+    if not isinstance(data.get("pipeline"), list):
+        raise ConfigError(f"{prefix or 'recipe'}: recipe '{recipe.name}' was not built from a mapping (use load_recipe)")
+    pipe = [({e: {}} if isinstance(e, str) else dict(e)) for e in data["pipeline"]]
+    index = {next(iter(e)): i for i, e in enumerate(pipe)}
+    for key, value in params.items():
+        op, _, name = str(key).partition(".")
+        where = f"{prefix}{key}"
+        if op not in OPS:
+            close = difflib.get_close_matches(op, list(OPS), n=3, cutoff=0.5) or list(OPS)
+            problems.append(f"{where}: unknown recipe step '{op}'; nearest valid names: "
+                            + ", ".join(f"{prefix}{c}.<param>" for c in close))
+            continue
+        if name not in names[op]:
+            close = (difflib.get_close_matches(name, names[op], n=3, cutoff=0.5) if name else []) or names[op]
+            hint = ", ".join(f"{prefix}{op}.{c}" for c in close) if close else f"none ('{op}' takes no parameters)"
+            problems.append(f"{where}: unknown parameter of step '{op}'; nearest valid names: {hint}")
+            continue
+        if op not in index:
+            problems.append(f"{where}: recipe '{recipe.name}' has no '{op}' step (its pipeline: "
+                            f"{', '.join(s.op for s in recipe.pipeline)})")
+            continue
+        start = len(problems)
+        collect(OPS[op], {name: value}, problems, f"{prefix}{op}.", partial=True)
+        if len(problems) > start:
+            continue
+        body = dict(pipe[index[op]][op] or {})
+        for group in OPS[op].alternatives:
+            if name in group:
+                for other in group:
+                    body.pop(other, None)
+        body[name] = value
+        pipe[index[op]] = {op: body}
+    if problems:
+        raise ConfigError("; ".join(problems), problems)
+    data["pipeline"] = pipe
+    data["name"] = f"{recipe.name}[{', '.join(f'{k}={v}' for k, v in params.items())}]"
+    return recipe_from_dict(data, recipe.path)
 
 
 # --- per-layer plans ------------------------------------------------------------------------------
@@ -425,7 +565,7 @@ def _plans(recipe: Recipe, graph: LayerGraph) -> dict[str, list[Step]]:
                     dropped.add(op)
                 else:
                     dropped.discard(op)
-                    params[op].update(p)
+                    params[op] = _merge(op, params[op], p)
         if skip:
             continue
         plans[name] = [Step(s.op, params[s.op]) for s in recipe.pipeline if s.op not in dropped]
@@ -459,9 +599,6 @@ class _State:
     @property
     def sparse(self) -> bool:
         return self.mask is not None and not bool(self.mask.all())
-
-
-OPS_DEFAULTS = {op: {k: s.default for k, s in spec.items()} for op, spec in OPS.items()}
 
 
 def _rng(seed: int, recipe_seed: int, name: str, step: int) -> np.random.Generator:
@@ -979,4 +1116,5 @@ def summarize(cg: CompressedGraph, dense_params: Mapping[str, int] | None = None
     }
 
 
-__all__ = ["OPS", "Recipe", "Step", "compress", "load_recipe", "recipe_from_dict", "recipe_names", "summarize"]
+__all__ = ["OPS", "Recipe", "RecipeFields", "Step", "compress", "load_recipe", "recipe_from_dict", "recipe_names",
+           "step_param_names", "summarize", "with_params"]

@@ -3,6 +3,7 @@
 A *setting* is a flat mapping of dotted keys to values. For the default evaluator (see
 :mod:`accelsim.dse.evaluate`) the keys are ``arch`` (bundled name, path or inline mapping),
 ``arch.<dotted config path>`` (an override such as ``arch.array.rows``), ``workload``, ``recipe``,
+``recipe.<step>.<param>`` (a parameter of the recipe's pipeline step, such as ``recipe.prune.density``),
 ``batch`` and ``seed``; keys under ``tag.`` are free labels carried into the results. A custom
 evaluate callable may use any keys.
 

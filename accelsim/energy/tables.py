@@ -11,19 +11,22 @@ number carries a ``status`` (published / secondary / derived / assumed) and a ``
     tech.dram_energy_pj_per_bit("hbm2")         # pJ per bit
     load_tech("7nm").op_energy_pj("mult", "fp16")
 
-Bad files raise :class:`~accelsim.errors.ConfigError` naming the file and every bad field; unknown
-names (table, op, dtype, DRAM type) raise :class:`~accelsim.errors.UnknownNameError`.
+The file format is declared as config classes (:class:`TechFile`, :class:`DerivedTechFile` and their
+sections: every number with its unit and range, every status with its choices) and checked by
+:mod:`accelsim.config`, so bad files raise one :class:`~accelsim.errors.ConfigError` naming the file
+and every bad field (``45nm.yaml: ops.add.int8.energy_pj must be a number >= 0; got 'cheap'``);
+unknown names (table, op, dtype, DRAM type) raise :class:`~accelsim.errors.UnknownNameError`.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, make_dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from accelsim.config import read_yaml_file
+from accelsim.config import NumberLoader, from_dict, param, read_yaml_file
 from accelsim.energy.sram import SramModel, SramPoint
 from accelsim.errors import ConfigError, UnknownNameError
 from accelsim.paths import TECH_DIR, bundled
@@ -185,6 +188,231 @@ class TechTable:
 
 
 # --------------------------------------------------------------------------------------------
+# file schema: every field declared with accelsim.config.param (type, range, choices, unit, doc),
+# checked by accelsim.config, so a bad value reads "45nm.yaml: ops.add.int8.energy_pj must be a
+# number >= 0; got 'cheap'". What needs the whole table (SRAM law fits, points published at another
+# node) is checked after the fields, in _parse_table.
+
+
+def _provenance(entry: Any) -> list[str]:
+    """A published / secondary value names its source; a derived / assumed one its rule."""
+    if entry.status in ("published", "secondary") and not entry.source:
+        return [f"source is required for a {entry.status} value"]
+    if entry.status in ("derived", "assumed") and not entry.rule:
+        return [f"rule is required for a {entry.status} value"]
+    return []
+
+
+def _non_empty(entry: Any, *names: str) -> list[str]:
+    return [f"{k} must be a non-empty string; got ''" for k in names if getattr(entry, k) == ""]
+
+
+@dataclass(frozen=True)
+class OpPrice:
+    """``ops.<op>.<dtype>``: one arithmetic unit."""
+
+    energy_pj: float = param(ge=0, unit="pJ", doc="energy of one operation")
+    area_um2: float = param(ge=0, unit="um^2", doc="area of one unit")
+    status: str = param(choices=STATUSES, doc="provenance: published | secondary | derived | assumed")
+    source: str = param("", doc="citation (required for published / secondary)")
+    rule: str = param("", doc="how the value was obtained (required for derived / assumed)")
+
+    def validate(self) -> list[str]:
+        return _provenance(self)
+
+
+@dataclass(frozen=True)
+class Valued:
+    """A ``{value, status, source | rule}`` entry; the unit is in the key that holds it (``*_pj_per_bit``)."""
+
+    value: float = param(ge=0, unit="as the key names it", doc="the number")
+    status: str = param(choices=STATUSES, doc="provenance: published | secondary | derived | assumed")
+    source: str = param("", doc="citation (required for published / secondary)")
+    rule: str = param("", doc="how the value was obtained (required for derived / assumed)")
+
+    def validate(self) -> list[str]:
+        return _provenance(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _SramFigure:
+    capacity_bytes: float = param(gt=0, unit="bytes", doc="SRAM capacity")
+    width_bits: float = param(gt=0, unit="bits", doc="port width of one access")
+    source: str = param(doc="citation of the figure")
+    rule: str = param("", doc="how a derived figure was obtained")
+    node_nm: float | None = param(None, gt=0, unit="nm", doc="node the figure was published at (default: the table's)")
+
+    def validate(self) -> list[str]:
+        return _non_empty(self, "source")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnergyFitPoint(_SramFigure):
+    """``sram.energy_fit_points[i]``: a read energy the SRAM energy law is fitted to."""
+
+    read_pj: float = param(gt=0, unit="pJ", doc="energy of one read of width_bits")
+    status: str = param(choices=STATUSES, doc="provenance: published | secondary | derived | assumed")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnergyCheckPoint(_SramFigure):
+    """``sram.energy_check_points[i]``: a read energy only compared with the law."""
+
+    read_pj: float = param(gt=0, unit="pJ", doc="energy of one read of width_bits")
+    status: str = param(choices=STATUSES + ("unverified",), doc="provenance (unverified allowed: never fitted)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AreaFitPoint(_SramFigure):
+    """``sram.area_fit_points[i]``: a macro area the SRAM area law is fitted to."""
+
+    area_um2: float = param(gt=0, unit="um^2", doc="macro area")
+    status: str = param(choices=STATUSES, doc="provenance: published | secondary | derived | assumed")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AreaCheckPoint(_SramFigure):
+    """``sram.area_check_points[i]``: a macro area only compared with the law."""
+
+    area_um2: float = param(gt=0, unit="um^2", doc="macro area")
+    status: str = param(choices=STATUSES + ("unverified",), doc="provenance (unverified allowed: never fitted)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SramSection:
+    """``sram``: the points the SRAM laws are fitted to (and checked against) and two constants."""
+
+    energy_fit_points: list[EnergyFitPoint] = param(doc="read energies the energy law is fitted to (>= 2)")
+    energy_check_points: list[EnergyCheckPoint] | None = param(None, doc="read energies only compared")
+    write_read_ratio: Valued = param(doc="write energy / read energy (dimensionless)")
+    area_fit_points: list[AreaFitPoint] = param(doc="macro areas the area law is fitted to (>= 2)")
+    area_check_points: list[AreaCheckPoint] | None = param(None, doc="macro areas only compared")
+    leakage_w_per_byte: Valued = param(doc="static power per byte of capacity (W/B)")
+
+    def validate(self) -> list[str]:
+        return [f"{k} needs at least two points; got {len(getattr(self, k))}"
+                for k in ("energy_fit_points", "area_fit_points") if len(getattr(self, k)) < 2]
+
+
+@dataclass(frozen=True)
+class RegisterSection:
+    """``register``: register-file-class storage."""
+
+    energy_pj_per_bit: Valued = param(doc="access energy per bit (pJ/bit)")
+    area_um2_per_bit: Valued = param(doc="area per bit (um^2/bit)")
+
+
+@dataclass(frozen=True)
+class WireSection:
+    """``wire``: on-chip wires."""
+
+    pj_per_bit_mm: Valued = param(doc="energy to move one bit 1 mm (pJ/bit/mm)")
+
+
+@dataclass(frozen=True)
+class LogicSection:
+    """``logic``: standard-cell logic."""
+
+    leakage_w_per_um2: Valued = param(doc="static power density (W/um^2)")
+
+
+@dataclass(frozen=True)
+class DramPrice:
+    """``dram.<type>``: off-chip access energy per bit, whole access incl. I/O."""
+
+    pj_per_bit: float = param(gt=0, unit="pJ/bit", doc="energy per bit transferred")
+    source: str = param(doc="citation or derivation")
+    confidence: str | None = param(None, choices=("high", "medium", "low"), doc="how much the figure is trusted")
+
+    def validate(self) -> list[str]:
+        return _non_empty(self, "source")
+
+
+@dataclass(frozen=True)
+class NodeFactors:
+    """``node_scaling.nodes.<node>``: factors relative to the table's reference node."""
+
+    energy: float = param(gt=0, unit="x", doc="dynamic energy per op / access")
+    area: float = param(gt=0, unit="x", doc="logic and SRAM area")
+    leakage: float = param(gt=0, unit="x", doc="static power")
+    wire: float = param(gt=0, unit="x", doc="on-chip wire energy per bit-mm")
+
+
+@dataclass(frozen=True)
+class NodeScaling:
+    """``node_scaling``: node (nm) -> factors, and where they come from."""
+
+    source: str = param(doc="citation of the factors")
+    nodes: dict[float, NodeFactors] = param(doc="node (nm) -> factors")
+
+    def validate(self) -> list[str]:
+        return [f"nodes.{n}: node must be a number > 0" for n in self.nodes if not _is_pos_number(n)] + \
+            _non_empty(self, "source")
+
+
+def _keyed(name: str, keys: tuple[str, ...], tp: Any, doc: str, kind: str, required: bool, **meta: Any) -> type:
+    """A config class with one field per key (``ops.add.<dtype>``, ``dram.<type>``); unknown keys
+    are reported as unknown ``kind`` (``dram.ddr9: unknown DRAM type``)."""
+    spec = [(k, tp, param(doc=f"{doc} {k}", **meta)) if required else (k, tp | None, param(None, doc=f"{doc} {k}", **meta))
+            for k in keys]
+    return make_dataclass(name, spec, frozen=True, namespace={"key_kind": kind, "__doc__": f"{doc} <{kind}>"})
+
+
+OpsByDtype = _keyed("OpsByDtype", DTYPES, OpPrice, "unit for", "dtype", True)
+MacAccumulator = _keyed("MacAccumulator", DTYPES, str, "accumulator dtype of a MAC on", "dtype", True, choices=DTYPES)
+DramTable = _keyed("DramTable", DRAM_TYPES, DramPrice, "energy per bit of", "DRAM type", True)
+DramOverrides = _keyed("DramOverrides", DRAM_TYPES, DramPrice, "replaces the base table's", "DRAM type", False)
+
+
+@dataclass(frozen=True)
+class OpTable:
+    """``ops``: adders and multipliers per operand type (a MAC = mult + add at the accumulator type)."""
+
+    add: OpsByDtype = param(doc="adder per operand dtype")  # type: ignore[valid-type]
+    mult: OpsByDtype = param(doc="multiplier per operand dtype")  # type: ignore[valid-type]
+
+    key_kind = "op"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TechFile:
+    """A base technology table file (see the module docstring and ``arch_configs/tech/45nm.yaml``)."""
+
+    name: str = param(doc="table name")
+    node_nm: float = param(gt=0, unit="nm", doc="technology node of the numbers")
+    vdd_v: float | None = param(None, gt=0, unit="V", doc="supply voltage of the numbers (documentation)")
+    description: str = param("", doc="where the numbers come from")
+    ops: OpTable = param(doc="arithmetic units")
+    mac_accumulator: MacAccumulator = param(doc="accumulator dtype of a MAC per operand dtype")  # type: ignore[valid-type]
+    sram: SramSection = param(doc="SRAM law fit points")
+    register: RegisterSection = param(doc="register storage")
+    dram: DramTable = param(doc="off-chip DRAM energy per type")  # type: ignore[valid-type]
+    wire: WireSection = param(doc="on-chip wires")
+    logic: LogicSection = param(doc="logic leakage")
+    node_scaling: NodeScaling | None = param(None, doc="factors for scaled(node_nm)")
+
+    def validate(self) -> list[str]:
+        out = _non_empty(self, "name")
+        if self.node_scaling is not None and float(self.node_nm) not in {float(n) for n in self.node_scaling.nodes}:
+            out.append(f"node_scaling.nodes must include this table's own node {_fmt(self.node_nm)}")
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class DerivedTechFile:
+    """A table derived from another: ``base`` scaled to ``node_nm`` (e.g. ``arch_configs/tech/7nm.yaml``)."""
+
+    name: str | None = param(None, doc="table name (default: the file name)")
+    base: str = param(doc="tech table name or path (relative to this file) to scale")
+    node_nm: float = param(gt=0, unit="nm", doc="node to scale the base table to")
+    description: str = param("", doc="free text (default: '<base> scaled to <node> nm')")
+    dram: DramOverrides | None = param(None, doc="DRAM entries replacing the base table's")  # type: ignore[valid-type]
+
+    def validate(self) -> list[str]:
+        return _non_empty(self, "name", "base")
+
+
+# --------------------------------------------------------------------------------------------
 # loading
 
 
@@ -226,7 +454,8 @@ def _resolve(source: "str | Path") -> Path:
 
 
 def _load_path(path: Path, chain: tuple[str, ...]) -> TechTable:
-    data = read_yaml_file(path)
+    # NumberLoader: 1e-9 is a number (YAML 1.1 would leave it a string)
+    data = read_yaml_file(path, loader=NumberLoader)
     src = str(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{src}: a tech table must be a mapping; got {type(data).__name__}")
@@ -235,27 +464,16 @@ def _load_path(path: Path, chain: tuple[str, ...]) -> TechTable:
     return _parse_table(data, src)
 
 
-_DERIVED_KEYS = ("name", "base", "node_nm", "description", "dram")
+def _raise(src: str, problems: list[str]) -> None:
+    if problems:
+        raise ConfigError(f"{src}: " + "; ".join(problems), [f"{src}: {p}" for p in problems])
 
 
 def _load_derived(path: Path, data: dict, chain: tuple[str, ...]) -> TechTable:
     src = str(path)
-    problems: list[str] = []
-    for key in data:
-        if key not in _DERIVED_KEYS:
-            problems.append(f"{key}: unknown key for a derived table; valid keys: {', '.join(_DERIVED_KEYS)}")
-    name = data.get("name", path.stem)
-    if not isinstance(name, str) or not name:
-        problems.append(f"name must be a non-empty string; got {name!r}")
-    base = data.get("base")
-    if not isinstance(base, str) or not base:
-        problems.append(f"base must be a tech table name or path; got {base!r}")
-    node = data.get("node_nm")
-    if not _is_pos_number(node):
-        problems.append(f"node_nm must be a number > 0; got {node!r}")
-    dram_over = _parse_dram(data.get("dram", {}), problems, required=False)
-    if problems:
-        raise ConfigError(f"{src}: " + "; ".join(problems), [f"{src}: {p}" for p in problems])
+    spec = from_dict(DerivedTechFile, data, src)
+    name, base, node = spec.name or path.stem, spec.base, spec.node_nm
+    dram_over = {k: getattr(spec.dram, k).pj_per_bit for k in (data.get("dram") or {})}
     resolved = str(path.resolve())
     if resolved in chain:
         raise ConfigError(f"{src}: base: circular reference through {' -> '.join(chain + (resolved,))}")
@@ -271,250 +489,78 @@ def _load_derived(path: Path, data: dict, chain: tuple[str, ...]) -> TechTable:
         raise ConfigError(f"{src}: base: file not found: {base_path}")
     parent = _load_path(base_path, chain + (resolved,))
     try:
-        table = parent.scaled(float(node), name=name)
+        table = parent.scaled(node, name=name)
     except ConfigError as exc:
         raise ConfigError(f"{src}: node_nm: {exc}") from None
-    desc = data.get("description") or f"{parent.name} scaled to {_fmt(node)} nm"
+    desc = spec.description or f"{parent.name} scaled to {_fmt(node)} nm"
     if dram_over:
         table = replace(table, dram={**table.dram, **dram_over})
     return replace(table, source=src, description=str(desc))
 
 
 def _parse_table(data: dict, src: str) -> TechTable:
+    spec = from_dict(TechFile, data, src)  # every field problem at once
+    scaling = {} if spec.node_scaling is None else {
+        float(n): {k: getattr(f, k) for k in SCALING_KEYS} for n, f in spec.node_scaling.nodes.items()}
     problems: list[str] = []
-    known = ("name", "node_nm", "vdd_v", "description", "ops", "mac_accumulator", "sram", "register", "dram",
-             "wire", "logic", "node_scaling")
-    for key in data:
-        if key not in known:
-            problems.append(f"{key}: unknown key; valid keys: {', '.join(known)}")
-    name = data.get("name")
-    if not isinstance(name, str) or not name:
-        problems.append(f"name must be a non-empty string; got {name!r}")
-    node = data.get("node_nm")
-    if not _is_pos_number(node):
-        problems.append(f"node_nm must be a number > 0; got {node!r}")
-
-    op_energy: dict[tuple[str, str], float] = {}
-    op_area: dict[tuple[str, str], float] = {}
-    ops = _mapping(data, "ops", "ops", problems)
-    for op in ops:
-        if op not in BASIC_OPS:
-            problems.append(f"ops.{op}: unknown op; expected one of {', '.join(BASIC_OPS)}")
-    for op in BASIC_OPS:
-        entries = _mapping(ops, op, f"ops.{op}", problems) if ops else {}
-        for dt in entries:
-            if dt not in DTYPES:
-                problems.append(f"ops.{op}.{dt}: unknown dtype; expected one of {', '.join(DTYPES)}")
-        for dt in DTYPES:
-            path = f"ops.{op}.{dt}"
-            if dt not in entries:
-                if ops and op in ops:
-                    problems.append(f"{path} is required")
-                continue
-            entry = entries[dt]
-            if not isinstance(entry, dict):
-                problems.append(f"{path} must be a mapping with energy_pj; got {entry!r}")
-                continue
-            e = _number(entry, "energy_pj", path, problems)
-            a = _number(entry, "area_um2", path, problems)
-            _provenance(entry, path, problems)
-            if e is not None and a is not None:
-                op_energy[(op, dt)] = e
-                op_area[(op, dt)] = a
-
-    acc = _mapping(data, "mac_accumulator", "mac_accumulator", problems)
-    for dt, value in acc.items():
-        if dt not in DTYPES:
-            problems.append(f"mac_accumulator.{dt}: unknown dtype; expected one of {', '.join(DTYPES)}")
-        elif value not in DTYPES:
-            problems.append(f"mac_accumulator.{dt} must be one of {', '.join(DTYPES)}; got {value!r}")
-    if acc:
-        for dt in DTYPES:
-            if dt not in acc:
-                problems.append(f"mac_accumulator.{dt} is required")
-
-    scaling = _parse_scaling(data.get("node_scaling"), node, problems)
-    sram = _parse_sram(_mapping(data, "sram", "sram", problems), node, scaling, data.get("name"), problems)
-
-    reg = _mapping(data, "register", "register", problems)
-    reg_e = _valued(reg, "energy_pj_per_bit", "register", problems) if reg else None
-    reg_a = _valued(reg, "area_um2_per_bit", "register", problems) if reg else None
-
-    dram = _parse_dram(data.get("dram"), problems, required=True)
-
-    wire = _mapping(data, "wire", "wire", problems)
-    wire_e = _valued(wire, "pj_per_bit_mm", "wire", problems) if wire else None
-    logic = _mapping(data, "logic", "logic", problems)
-    leak = _valued(logic, "leakage_w_per_um2", "logic", problems) if logic else None
-
-    if problems:
-        raise ConfigError(f"{src}: " + "; ".join(problems), [f"{src}: {p}" for p in problems])
+    sram = _sram_model(spec.sram, spec.node_nm, scaling, spec.name, problems)
+    _raise(src, problems)
+    ops = spec.ops
+    prices = {(op, dt): getattr(getattr(ops, op), dt) for op in BASIC_OPS for dt in DTYPES}
     return TechTable(
-        name=name,
-        node_nm=float(node),
-        op_energy=op_energy,
-        op_area=op_area,
-        mac_accumulator=dict(acc),
+        name=spec.name,
+        node_nm=spec.node_nm,
+        op_energy={k: p.energy_pj for k, p in prices.items()},
+        op_area={k: p.area_um2 for k, p in prices.items()},
+        mac_accumulator={dt: getattr(spec.mac_accumulator, dt) for dt in data["mac_accumulator"]},
         sram=sram,
-        register_pj_per_bit=reg_e,
-        register_um2_per_bit=reg_a,
-        dram=dram,
-        wire_pj_per_bit_mm=wire_e,
-        logic_leakage_w_per_um2=leak,
+        register_pj_per_bit=spec.register.energy_pj_per_bit.value,
+        register_um2_per_bit=spec.register.area_um2_per_bit.value,
+        dram={k: getattr(spec.dram, k).pj_per_bit for k in data["dram"]},
+        wire_pj_per_bit_mm=spec.wire.pj_per_bit_mm.value,
+        logic_leakage_w_per_um2=spec.logic.leakage_w_per_um2.value,
         node_scaling=scaling,
         source=src,
-        description=str(data.get("description", "")).strip(),
+        description=spec.description.strip(),
     )
 
 
-def _parse_sram(sram: dict, node: Any, scaling: dict, name: Any, problems: list[str]) -> SramModel | None:
-    if not sram:
-        return None
+def _sram_model(sram: SramSection, node: float, scaling: dict, name: str, problems: list[str]) -> SramModel | None:
+    """Fit the SRAM laws to the section's points, each first normalised to this table's node."""
+    norm = {"scaling": scaling, "node": node, "name": name}
     start = len(problems)
-    known = ("energy_fit_points", "energy_check_points", "write_read_ratio", "area_fit_points",
-             "area_check_points", "leakage_w_per_byte")
-    for key in sram:
-        if key not in known:
-            problems.append(f"sram.{key}: unknown key; valid keys: {', '.join(known)}")
-    here = float(node) if _is_pos_number(node) else None
-    norm = {"scaling": scaling, "node": here, "name": str(name)}
-    energy = _points(sram, "energy_fit_points", "read_pj", "energy", norm, problems, fit=True)
-    e_check = _points(sram, "energy_check_points", "read_pj", "energy", norm, problems, fit=False)
-    area = _points(sram, "area_fit_points", "area_um2", "area", norm, problems, fit=True)
-    a_check = _points(sram, "area_check_points", "area_um2", "area", norm, problems, fit=False)
-    ratio = _valued(sram, "write_read_ratio", "sram", problems)
-    leak = _valued(sram, "leakage_w_per_byte", "sram", problems)
+    energy = _points(sram.energy_fit_points, "energy_fit_points", "read_pj", "energy", norm, problems)
+    e_check = _points(sram.energy_check_points or [], "energy_check_points", "read_pj", "energy", norm, problems)
+    area = _points(sram.area_fit_points, "area_fit_points", "area_um2", "area", norm, problems)
+    a_check = _points(sram.area_check_points or [], "area_check_points", "area_um2", "area", norm, problems)
     if len(problems) > start:
         return None
     try:
-        return SramModel.fitted(energy, area, ratio, leak, e_check, a_check)
+        return SramModel.fitted(energy, area, sram.write_read_ratio.value, sram.leakage_w_per_byte.value, e_check, a_check)
     except ConfigError as exc:
         problems.append(f"sram: {exc}")
         return None
 
 
-def _points(sram: dict, key: str, value_key: str, kind: str, norm: dict, problems: list[str], fit: bool) -> list[SramPoint]:
-    """SRAM points of ``sram[key]``, values normalised to this table's node (energy or area factor)."""
-    raw = sram.get(key)
-    if raw is None:
-        if fit:
-            problems.append(f"sram.{key} is required")
-        return []
-    if not isinstance(raw, list):
-        problems.append(f"sram.{key} must be a list of points; got {raw!r}")
-        return []
+def _points(points: list, key: str, value_key: str, kind: str, norm: dict, problems: list[str]) -> list[SramPoint]:
+    """SRAM points, values normalised to this table's node (energy or area factor)."""
     out: list[SramPoint] = []
-    for i, p in enumerate(raw):
-        path = f"sram.{key}[{i}]"
-        if not isinstance(p, dict):
-            problems.append(f"{path} must be a mapping; got {p!r}")
-            continue
-        ok = True
-        allowed_keys = ("capacity_bytes", "width_bits", value_key, "status", "source", "rule", "node_nm")
-        for k in p:
-            if k not in allowed_keys:
-                problems.append(f"{path}.{k}: unknown key; valid keys: {', '.join(allowed_keys)}")
-                ok = False
-        for k in ("capacity_bytes", "width_bits", value_key):
-            if not _is_pos_number(p.get(k)):
-                problems.append(f"{path}.{k} must be a number > 0; got {p.get(k)!r}")
-                ok = False
-        status = p.get("status")
-        allowed = STATUSES if fit else STATUSES + ("unverified",)
-        if status not in allowed:
-            problems.append(f"{path}.status must be one of {', '.join(allowed)}; got {status!r}")
-            ok = False
-        if not p.get("source"):
-            problems.append(f"{path}.source is required")
-            ok = False
-        value = float(p[value_key]) if ok else 0.0
-        point_node = p.get("node_nm")
-        if ok and point_node is not None and norm["node"] is not None and float(point_node) != norm["node"]:
-            if not _is_pos_number(point_node):
-                problems.append(f"{path}.node_nm must be a number > 0; got {point_node!r}")
-                continue
+    for i, p in enumerate(points):
+        raw = getattr(p, value_key)
+        value = raw
+        if p.node_nm is not None and p.node_nm != norm["node"]:
+            path = f"sram.{key}[{i}].node_nm"
             if not norm["scaling"]:
-                problems.append(f"{path}.node_nm: normalising from {_fmt(point_node)} nm needs node_scaling")
+                problems.append(f"{path}: normalising from {_fmt(p.node_nm)} nm needs node_scaling")
                 continue
             try:
-                there = _interp_factors(norm["scaling"], float(point_node), norm["name"])[kind]
+                there = _interp_factors(norm["scaling"], p.node_nm, norm["name"])[kind]
                 here = _interp_factors(norm["scaling"], norm["node"], norm["name"])[kind]
             except ConfigError as exc:
-                problems.append(f"{path}.node_nm: {exc}")
+                problems.append(f"{path}: {exc}")
                 continue
             value = value * here / there
-        if ok:
-            out.append(SramPoint(float(p["capacity_bytes"]), float(p["width_bits"]), value, str(status),
-                                 str(p.get("source", "")), float(point_node) if point_node is not None else None,
-                                 float(p[value_key])))
-    if fit and len(out) < 2 and len(out) == len(raw):
-        problems.append(f"sram.{key} needs at least two points; got {len(out)}")
-    return out
-
-
-def _parse_dram(raw: Any, problems: list[str], required: bool) -> dict[str, float]:
-    if raw is None:
-        if required:
-            problems.append("dram is required")
-        return {}
-    if not isinstance(raw, dict):
-        problems.append(f"dram must be a mapping of DRAM type -> {{pj_per_bit, source}}; got {raw!r}")
-        return {}
-    out = {}
-    for key, entry in raw.items():
-        path = f"dram.{key}"
-        if key not in DRAM_TYPES:
-            problems.append(f"{path}: unknown DRAM type; expected one of {', '.join(DRAM_TYPES)}")
-            continue
-        if not isinstance(entry, dict):
-            problems.append(f"{path} must be a mapping with pj_per_bit and source; got {entry!r}")
-            continue
-        v = entry.get("pj_per_bit")
-        if not _is_pos_number(v):
-            problems.append(f"{path}.pj_per_bit must be a number > 0; got {v!r}")
-            continue
-        if not entry.get("source"):
-            problems.append(f"{path}.source is required")
-            continue
-        out[key] = float(v)
-    if required:
-        for key in DRAM_TYPES:
-            if key not in raw:
-                problems.append(f"dram.{key} is required")
-    return out
-
-
-def _parse_scaling(raw: Any, node: Any, problems: list[str]) -> dict[float, dict[str, float]]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict) or not isinstance(raw.get("nodes"), dict):
-        problems.append(f"node_scaling must be a mapping with 'source' and 'nodes'; got {raw!r}")
-        return {}
-    if not raw.get("source"):
-        problems.append("node_scaling.source is required")
-    out: dict[float, dict[str, float]] = {}
-    for n, factors in raw["nodes"].items():
-        path = f"node_scaling.nodes.{n}"
-        if not _is_pos_number(n):
-            problems.append(f"{path}: node must be a number > 0")
-            continue
-        if not isinstance(factors, dict):
-            problems.append(f"{path} must be a mapping of {', '.join(SCALING_KEYS)}; got {factors!r}")
-            continue
-        row = {}
-        for k in factors:
-            if k not in SCALING_KEYS:
-                problems.append(f"{path}.{k}: unknown factor; expected one of {', '.join(SCALING_KEYS)}")
-        for k in SCALING_KEYS:
-            v = factors.get(k)
-            if not _is_pos_number(v):
-                problems.append(f"{path}.{k} must be a number > 0; got {v!r}")
-            else:
-                row[k] = float(v)
-        if len(row) == len(SCALING_KEYS):
-            out[float(n)] = row
-    if _is_pos_number(node) and out and float(node) not in out:
-        problems.append(f"node_scaling.nodes must include this table's own node {_fmt(node)}")
+        out.append(SramPoint(p.capacity_bytes, p.width_bits, value, p.status, p.source, p.node_nm, raw))
     return out
 
 
@@ -563,52 +609,4 @@ def _fmt(x: Any) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
-def _mapping(parent: dict, key: str, path: str, problems: list[str]) -> dict:
-    value = parent.get(key)
-    if value is None:
-        problems.append(f"{path} is required")
-        return {}
-    if not isinstance(value, dict):
-        problems.append(f"{path} must be a mapping; got {value!r}")
-        return {}
-    return value
-
-
-def _number(entry: dict, key: str, path: str, problems: list[str]) -> float | None:
-    v = entry.get(key)
-    if v is None:
-        problems.append(f"{path}.{key} is required")
-        return None
-    x = _as_number(v)
-    if x is None or not math.isfinite(x) or x < 0:
-        problems.append(f"{path}.{key} must be a number >= 0; got {v!r}")
-        return None
-    return x
-
-
-def _provenance(entry: dict, path: str, problems: list[str]) -> None:
-    status = entry.get("status")
-    if status not in STATUSES:
-        problems.append(f"{path}.status must be one of {', '.join(STATUSES)}; got {status!r}")
-    elif status in ("published", "secondary") and not entry.get("source"):
-        problems.append(f"{path}.source is required for a {status} value")
-    elif status in ("derived", "assumed") and not entry.get("rule"):
-        problems.append(f"{path}.rule is required for a {status} value")
-
-
-def _valued(parent: dict, key: str, path: str, problems: list[str]) -> float | None:
-    """A ``{value, status, source|rule}`` entry -> its value (number >= 0)."""
-    entry = parent.get(key)
-    full = f"{path}.{key}"
-    if entry is None:
-        problems.append(f"{full} is required")
-        return None
-    if not isinstance(entry, dict):
-        problems.append(f"{full} must be a mapping with value, status and source or rule; got {entry!r}")
-        return None
-    value = _number(entry, "value", full, problems)
-    _provenance(entry, full, problems)
-    return value
-
-
-__all__ = ["DRAM_TYPES", "DTYPES", "OPS", "TechTable", "load_tech", "tech_names"]
+__all__ = ["DRAM_TYPES", "DTYPES", "OPS", "DerivedTechFile", "TechFile", "TechTable", "load_tech", "tech_names"]
