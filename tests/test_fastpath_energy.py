@@ -288,7 +288,7 @@ def test_count_actions_matches_the_validating_code(cfg, values):
         sram_reads={"ifmap": values[3], "filter": values[4]}, sram_writes={"ofmap": values[5]},
         dram_read_bytes=values[6], dram_write_bytes=values[7],
     )
-    got = se.count_actions(cfg, **kw)
+    got = se.count_actions(se.action_keys(cfg, kw["width"]), **{k: v for k, v in kw.items() if k != "width"})
     assert type(got) is ActionCounts
     assert _exact(got) == _exact(_ref_count_actions(cfg, **kw))
     model = build_model(cfg)
@@ -300,13 +300,12 @@ def test_count_actions_matches_the_validating_code(cfg, values):
 
 def test_count_actions_keys_follow_the_config_object():
     a, b = load_arch("edge-32x32"), load_arch("edge-32x32", {"dram.type": "hbm2"})
-    kw = dict(width=8, active_macs=1, gated_macs=0, slots=1, sram_reads={}, sram_writes={}, dram_read_bytes=1,
-              dram_write_bytes=1)
-    assert ("dram", "read", a.dram.type) in list(se.count_actions(a, **kw))
-    assert ("dram", "read", "hbm2") in list(se.count_actions(b, **kw))
+    kw = dict(active_macs=1, gated_macs=0, slots=1, sram_reads={}, sram_writes={}, dram_read_bytes=1, dram_write_bytes=1)
+    assert ("dram", "read", a.dram.type) in list(se.count_actions(se.action_keys(a, 8), **kw))
+    assert ("dram", "read", "hbm2") in list(se.count_actions(se.action_keys(b, 8), **kw))
     # the same width as an int and as a float are different variants, as before
-    assert _exact(se.count_actions(a, **{**kw, "width": 8.0})) == _exact(_ref_count_actions(a, **{**kw, "width": 8.0}))
-    assert _exact(se.count_actions(a, **kw)) == _exact(_ref_count_actions(a, **kw))
+    assert _exact(se.count_actions(se.action_keys(a, 8.0), **kw)) == _exact(_ref_count_actions(a, width=8.0, **kw))
+    assert _exact(se.count_actions(se.action_keys(a, 8), **kw)) == _exact(_ref_count_actions(a, width=8, **kw))
 
 
 def test_systolic_layers_priced_as_by_the_validating_code():

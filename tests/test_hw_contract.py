@@ -137,6 +137,8 @@ def test_model_roof_energy_table_and_pickling(arch):
     assert roof.native_dtype in roof.macs_per_s
     assert all(math.isfinite(v) and v > 0 for v in roof.macs_per_s.values())
     assert all(v is None or (math.isfinite(v) and v > 0) for v in roof.bytes_per_s.values())
+    for dtype, sparse in roof.sparse_macs_per_s.items():  # skipping zeros never lowers the peak
+        assert roof.sparse_pattern and sparse > roof.macs_per_s[dtype]
     assert model.static_power_w >= 0 and math.isfinite(model.static_power_w)
     assert {cat for _, cat in model.energy_table.values()} <= set(ENERGY_CATEGORIES)
     clone = pickle.loads(pickle.dumps(model))  # sweeps send models to worker processes

@@ -15,31 +15,38 @@ import sys
 from accelsim.report.gpu_roofline import Roof, gpu_roofline
 
 
-def gpu_roofs(cfg, result) -> list[Roof]:
-    """The native dtype's roof, then (sorted) every other dtype the run used, each with its 2:4 roof
-    when the GPU has sparse tensor cores for it; peaks in FLOP/s from ``cfg.peak_flops``."""
-    roofs = [(cfg.native_dtype, cfg.peak_flops(cfg.native_dtype), "-")]
-    dts = {lr.extra.get("dtype") for lr in result.layers} - {None, cfg.native_dtype}
-    for d in sorted(dts):
-        roofs.append((d, cfg.peak_flops(d), "--"))
-        if cfg.sparse_tensor_cores and d in cfg.tensor_flops_per_clk_per_sm:
-            roofs.append((f"{d} 2:4", 2 * cfg.peak_flops(d), ":"))
-    return roofs
+def roofs_of(roof, result) -> list[Roof]:
+    """The native data type's roof, then (sorted) every other data type the run used (the layers'
+    ``extra["dtype"]``), each followed by its structured-sparse roof where the hardware has one;
+    peaks in FLOP/s (2 x the model's peak MACs/s)."""
+    native = roof.native_dtype
+    out = [(native, 2.0 * roof.macs_per_s[native], "-")]
+    used = {lr.extra.get("dtype") for lr in result.layers} - {None, native}
+    for d in sorted(used):
+        out.append((d, 2.0 * roof.macs_per_s[d], "--"))
+        if d in roof.sparse_macs_per_s:
+            out.append((f"{d} {roof.sparse_pattern}", 2.0 * roof.sparse_macs_per_s[d], ":"))
+    return out
 
 
 def roofline_figure(arch: str, workload: str, recipe: str | None, batch: int, out: str, seed: int = 0) -> str:
-    """Simulate ``workload`` (with ``recipe`` and its dense baseline) on the GPU ``arch`` and write the figure to ``out``."""
-    from accelsim.hw.registry import load_arch
+    """Simulate ``workload`` (with ``recipe`` and its dense baseline) on ``arch`` and write the figure to ``out``."""
+    from accelsim.hw.registry import build_model, load_arch
     from accelsim.simulate import simulate
 
     cfg = load_arch(arch)
+    roof = build_model(cfg).roof()
+    if roof.dram_bytes_per_s is None:
+        from accelsim.errors import ConfigError
+
+        raise ConfigError(f"{arch}: the model sets no DRAM bandwidth, so a roofline has no memory roof")
     result = simulate(cfg, workload, recipe=recipe, batch=batch, seed=seed)
     dense = result.dense if recipe is not None else result
     speed = result.total.get("speedup_vs_dense")
     title = f"{workload} GEMM layers on {arch}, batch {batch}"
     if speed:
         title += f" (network speedup {speed:.2f}x incl. element-wise layers)"
-    return gpu_roofline(out, gpu_roofs(cfg, result), cfg.dram_gbs * 1e9, dense, f"dense ({cfg.native_dtype})",
+    return gpu_roofline(out, roofs_of(roof, result), roof.dram_bytes_per_s, dense, f"dense ({roof.native_dtype})",
                         compressed=result if recipe is not None else None, compressed_label=recipe, title=title)
 
 

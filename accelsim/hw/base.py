@@ -154,12 +154,16 @@ class Roof:
     ``macs_per_s``: data type -> peak dense MACs per second; ``bytes_per_s``: memory level (``dram``,
     ...) -> bytes per second, None where the model sets no bandwidth limit (e.g. SCALE-Sim's CALC
     mode, which sizes bandwidth so that nothing stalls); ``native_dtype``: the data type of the
-    headline peak.
+    headline peak; ``sparse_macs_per_s``: data type -> peak dense-equivalent MACs per second on
+    weights of the structured pattern ``sparse_pattern`` the hardware skips (e.g. ``2:4`` sparse
+    tensor cores), for the data types that have it.
     """
 
     macs_per_s: Mapping[str, float]
     bytes_per_s: Mapping[str, float | None]
     native_dtype: str
+    sparse_macs_per_s: Mapping[str, float] = field(default_factory=dict)
+    sparse_pattern: str = ""
 
     @property
     def peak_macs_per_s(self) -> float:

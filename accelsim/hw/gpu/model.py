@@ -117,10 +117,14 @@ class GpuModel(HardwareModel):
         return self.config.tdp_w
 
     def roof(self) -> Roof:
-        """Dense peak MACs/s of every supported data type (``peak_flops / 2``) and the DRAM bandwidth."""
+        """Dense peak MACs/s of every supported data type (``peak_flops / 2``), twice that on 2:4 weights
+        for the tensor-core types when the device has sparse tensor cores, and the DRAM bandwidth."""
         cfg = self.config
+        sparse = {d: cfg.peak_flops(d) for d in cfg.supported_dtypes
+                  if cfg.sparse_tensor_cores and d in cfg.tensor_flops_per_clk_per_sm}  # 2:4: twice the dense MACs
         return Roof(macs_per_s={d: cfg.peak_flops(d) / 2.0 for d in cfg.supported_dtypes},
-                    bytes_per_s={"dram": self.dram.bytes_per_s}, native_dtype=cfg.native_dtype)
+                    bytes_per_s={"dram": self.dram.bytes_per_s}, native_dtype=cfg.native_dtype,
+                    sparse_macs_per_s=sparse, sparse_pattern="2:4" if sparse else "")
 
     @property
     def l2_word_bits(self) -> int:

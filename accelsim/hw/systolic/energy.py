@@ -24,6 +24,8 @@ The SRAM and DRAM entries, the SRAM leakage and the DRAM bandwidth come from the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from accelsim.energy.actions import ActionCounts, is_action_key
 from accelsim.energy.tables import load_tech
 from accelsim.hw.blocks import DramChannel, SramBuffer
@@ -104,20 +106,18 @@ def static_power(config) -> float:
     return leak + config.rows * config.cols * (tech.op_leakage_w("mult", dt) + tech.op_leakage_w("add", acc))
 
 
-_KEYS: dict[tuple, tuple] = {}  # (id(config), width, type(width)) -> (config, keys, moving)
-_KEYS_MAX = 1024
+@dataclass(frozen=True)
+class ActionKeys:
+    """The action keys :func:`count_actions` fills at one operand width, in its order, and the
+    operands moving per issued slot (2 in os, where both operands march; 1 in ws / is). A model
+    builds one per precision it runs (:class:`~accelsim.hw.systolic.model.SystolicModel`)."""
+
+    keys: tuple
+    moving: int
 
 
-def _action_keys(config, width: int) -> tuple[tuple, int]:
-    """The action keys :func:`count_actions` fills, in its order, and the operands moving per slot.
-
-    Built once per (config, width): configs are frozen but not hashable (they hold lists), so the
-    memo is keyed by ``id(config)`` and keeps the config itself, which pins the id to that object.
-    """
-    memo_key = (id(config), width, type(width))
-    hit = _KEYS.get(memo_key)
-    if hit is not None and hit[0] is config:
-        return hit[1], hit[2]
+def action_keys(config, width: int) -> ActionKeys:
+    """The :class:`ActionKeys` of ``config`` at ``width``-bit operands (keys checked once, here)."""
     v = mac_variant(config, width)
     acc = f"{config.pe.accumulator_bits}b"
     ifmap, filt, ofmap = sram_buffers(config)
@@ -138,17 +138,13 @@ def _action_keys(config, width: int) -> tuple[tuple, int]:
     for key in keys:  # checked here once, so count_actions can skip the per-call check
         if not is_action_key(key):
             raise TypeError(f"action key must be (component, action, variant) strings; got {key!r}")
-    moving = 2 if config.dataflow == "os" else 1
-    if len(_KEYS) >= _KEYS_MAX:
-        _KEYS.clear()
-    _KEYS[memo_key] = (config, keys, moving)
-    return keys, moving
+    return ActionKeys(keys, 2 if config.dataflow == "os" else 1)
 
 
-def count_actions(config, *, width, active_macs, gated_macs, slots, sram_reads, sram_writes, dram_read_bytes,
+def count_actions(keys: ActionKeys, *, active_macs, gated_macs, slots, sram_reads, sram_writes, dram_read_bytes,
                   dram_write_bytes) -> ActionCounts:
-    """Action counts of one layer (§5); equal keys (e.g. 32-bit operands and sums) add up."""
-    keys, moving = _action_keys(config, width)
+    """Action counts of one layer (§5) under ``keys``; equal keys (e.g. 32-bit operands and sums) add up."""
+    moving = keys.moving
     values = (
         active_macs,
         gated_macs,
@@ -162,5 +158,5 @@ def count_actions(config, *, width, active_macs, gated_macs, slots, sram_reads, 
         dram_read_bytes * 8,
         dram_write_bytes * 8,
     )
-    return ActionCounts.from_pairs(keys, values)
+    return ActionCounts.from_pairs(keys.keys, values)
 

@@ -25,7 +25,7 @@ from accelsim.hw.systolic import _kernels as K
 from accelsim.hw.systolic import analytic as A
 from accelsim.hw.systolic import energy as E
 from accelsim.hw.systolic.config import SystolicConfig
-from accelsim.hw.systolic.energy import count_actions
+from accelsim.hw.systolic.energy import action_keys, count_actions
 from accelsim.workload.layers import Conv2d, Layer, Linear, MatMul, RecurrentCell
 
 DF_CODE = {"os": 0, "ws": 1, "is": 2}
@@ -273,7 +273,8 @@ class SystolicModel(HardwareModel):
     def __init__(self, config: SystolicConfig):
         super().__init__(config)
         self._memory = memory_params(config)
-        self._precisions: dict[tuple, tuple[int, int, int, int, float]] = {}
+        # (weight bits, activation bits) -> (width, pack, slow-down, activation bits, peak MACs/s, action keys)
+        self._precisions: dict[tuple, tuple] = {}
         self._array_macs = config.rows * config.cols  # MAC slots per cycle at the native width
         word = config.sram.word_bytes * 8
         # one dict shared by every result (built once, never mutated): each buffer's access width
@@ -289,7 +290,8 @@ class SystolicModel(HardwareModel):
     def roof(self) -> Roof:
         """Peak MACs/s: rows x cols x clock at the native ``pe.dtype`` + ``pe.bits``, and
         ``bits // w`` times that at each precision mode ``w``; DRAM bytes/s: the USER-mode words/cycle
-        of the three streams x word bytes x clock (None in CALC mode: bandwidth never stalls)."""
+        of the three streams x word bytes x clock (None in CALC mode: bandwidth never stalls); with
+        N:M sparsity support, m / n times the peak on N:M weights."""
         cfg = self.config
         pe = cfg.pe
         clock = self.clock_hz
@@ -297,17 +299,22 @@ class SystolicModel(HardwareModel):
         macs = {native: float(self._array_macs * clock)}
         for w in pe.precision_modes:
             macs.setdefault(E.mac_variant(cfg, w), float(self._array_macs * (pe.bits // w) * clock))
-        return Roof(macs_per_s=macs, bytes_per_s={"dram": E.dram_bytes_per_s(cfg)}, native_dtype=native)
+        nm = cfg.sparsity.nm  # N:M weights run m / n times fewer cycles (§4.2)
+        sparse = {d: v * nm[1] / nm[0] for d, v in macs.items()} if nm else {}
+        return Roof(macs_per_s=macs, bytes_per_s={"dram": E.dram_bytes_per_s(cfg)}, native_dtype=native,
+                    sparse_macs_per_s=sparse, sparse_pattern=f"{nm[0]}:{nm[1]}" if nm else "")
 
     # ------------------------------------------------------------------------------------------
-    def _precision(self, cl) -> tuple[int, int, int, int, float]:
+    def _precision(self, cl) -> tuple:
         """(operand width executed, packing factor k, slow-down factor, activation bits, peak MACs/s
-        at that width = rows x cols x k x clock) (§4.1)."""
+        at that width = rows x cols x k x clock, the action keys at that width) (§4.1, §5); built
+        once per precision this model runs."""
         key = (cl.weight_bits, cl.activation_bits)
         hit = self._precisions.get(key)
         if hit is None:
             width, pack, slow, act_bits = self._precision_of(cl)
-            hit = self._precisions[key] = (width, pack, slow, act_bits, self._array_macs * pack * self.clock_hz)
+            hit = self._precisions[key] = (width, pack, slow, act_bits, self._array_macs * pack * self.clock_hz,
+                                           action_keys(self.config, width))
         return hit
 
     def _precision_of(self, cl) -> tuple[int, int, int, int]:
@@ -342,7 +349,7 @@ class SystolicModel(HardwareModel):
         view = cl.view
         geom, n_units = units
         dense_macs = geom.macs * n_units
-        width, pack, slow, act_bits, peak = self._precision(cl)
+        width, pack, slow, act_bits, peak, keys = self._precision(cl)
         nm = self._nm(view.nm)
         factor = pack * (nm[1] / nm[0] if nm else 1)
         run_geom = geom.reduced(factor)
@@ -403,7 +410,7 @@ class SystolicModel(HardwareModel):
             zero_frac = max(0.0, 1.0 - density / (nm[0] / nm[1] if nm else 1.0))
         gated = performed * zero_frac if cfg.sparsity.zero_gating else 0.0
         active = performed - gated
-        actions = count_actions(cfg, width=width, active_macs=active * slow, gated_macs=gated * slow,
+        actions = count_actions(keys, active_macs=active * slow, gated_macs=gated * slow,
                                 slots=max(slots, performed) * slow, sram_reads=sram_reads, sram_writes=sram_writes,
                                 dram_read_bytes=dram_read_bytes, dram_write_bytes=dram_write_bytes)
         extra = {
