@@ -18,7 +18,7 @@ differs between families:
 :meth:`HardwareModel.simulate` is shared and final: it prices the counts with
 :func:`accelsim.energy.estimate.estimate`, applies the power cap, and builds the one
 :class:`LayerResult`. Models keep no state between calls (sweeps run them in parallel processes).
-Equations: ``docs/architecture.md`` ("The hardware contract").
+Equations: ``docs/models/contract.md``; the contract in a page: ``docs/architecture.md``.
 """
 
 from __future__ import annotations
