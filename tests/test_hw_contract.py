@@ -163,3 +163,84 @@ def test_a_bad_energy_category_is_refused():
 
     with pytest.raises(ValueError, match="energy category .* got 'magic'"):
         Odd(config=None)
+
+
+# ---------------------------------------------------------------- a new family is one registration
+from dataclasses import dataclass as _dataclass  # noqa: E402
+
+from accelsim.config import param  # noqa: E402
+from accelsim.energy.actions import ActionCounts  # noqa: E402
+from accelsim.hw.base import LayerCounts, NotMapped  # noqa: E402
+
+
+@_dataclass(frozen=True)
+class RooflineConfig:
+    """A bare roofline engine: ``macs_per_cycle`` MACs per cycle, DRAM at ``dram_bytes_per_s``."""
+
+    name: str = param(doc="config name")
+    family: str = param("roofline-test", doc="hardware family")
+    clock_hz: float = param(1e9, gt=0, unit="Hz", doc="clock")
+    macs_per_cycle: int = param(256, ge=1, unit="MAC/cycle", doc="peak MACs per cycle")
+    dram_bytes_per_s: float = param(1e11, gt=0, unit="B/s", doc="DRAM bandwidth")
+    pj_per_mac: float = param(1.0, ge=0, unit="pJ", doc="energy of one MAC")
+    pj_per_dram_bit: float = param(10.0, ge=0, unit="pJ/bit", doc="energy of one DRAM bit")
+
+
+class RooflineModel(HardwareModel):
+    """Cycles = max(MACs / peak, weight bytes / bandwidth); weights streamed once at 8 bits."""
+
+    family = "roofline-test"
+
+    def count(self, layer, batch):
+        g = layer.layer.gemm(batch)
+        if g is None:
+            return NotMapped("no matrix product")
+        cfg = self.config
+        macs = layer.layer.macs * batch
+        shape = layer.layer.weight_matrix_shape if layer.layer.has_weights else None
+        dense_bytes = shape[0] * shape[1] if shape else 0  # int8 weights when nothing is stored compressed
+        weight_bytes = layer.view.stored_bits // 8 if layer.view.layout != "none" else dense_bytes
+        compute = -(-macs // cfg.macs_per_cycle)
+        memory = -(-int(weight_bytes * cfg.clock_hz) // int(cfg.dram_bytes_per_s))
+        return LayerCounts(macs=macs, effective_macs=macs, compute_cycles=compute, stall_cycles=max(0, memory - compute),
+                           actions=ActionCounts({("pe", "mac", "int8"): macs, ("dram", "read", "bit"): 8 * weight_bytes}),
+                           useful_macs=macs, peak_macs_per_s=cfg.macs_per_cycle * cfg.clock_hz,
+                           dram_read_bytes=weight_bytes, weight_storage_bits=8 * weight_bytes)
+
+    def energy_reference_table(self):
+        return {("pe", "mac", "int8"): (self.config.pj_per_mac, "compute"),
+                ("dram", "read", "bit"): (self.config.pj_per_dram_bit, "dram")}
+
+    def static_power(self):
+        return 0.0
+
+    def roof(self):
+        return Roof({"int8": self.config.macs_per_cycle * self.config.clock_hz}, {"dram": self.config.dram_bytes_per_s}, "int8")
+
+
+@pytest.fixture
+def roofline_family(monkeypatch):
+    from accelsim.hw import registry
+
+    monkeypatch.setitem(registry._FAMILIES, "roofline-test", registry.Family("roofline-test", RooflineConfig, RooflineModel))
+    return {"name": "roof-256", "family": "roofline-test", "macs_per_cycle": 256}
+
+
+def test_a_registered_family_runs_through_simulate_and_sweeps_with_no_other_edit(roofline_family, tmp_path):
+    result = accelsim.simulate(roofline_family, WORKLOAD, recipe="magnitude-8", batch=1)
+    mapped = [r for r in result.layers if r.extra.get("mapped") is not False]
+    assert mapped and all(r.cycles >= -(-r.macs // 256) for r in mapped)
+    dense = result.dense.total  # the dense baseline ran on the new family too
+    assert result.total["speedup_vs_dense"] == pytest.approx(dense["latency_s"] / result.total["latency_s"])
+    assert result.total["dram_read_bytes"] != dense["dram_read_bytes"]  # the stored format is what streams
+    with pytest.raises(ConfigError, match=r"macs_per_cycle must be an int >= 1; got 0"):
+        load_arch({**roofline_family, "macs_per_cycle": 0})
+    df = accelsim.sweep({"base": {"arch": roofline_family, "workload": WORKLOAD},
+                         "grid": {"arch.macs_per_cycle": [64, 256]}}, store=tmp_path, progress=False)
+    assert list(df["status"]) == ["ok", "ok"]
+    assert list(df["peak_macs_per_s"]) == [64e9, 256e9] and list(df["dram_bytes_per_s"]) == [1e11, 1e11]
+    assert df["latency_s"].iloc[0] > df["latency_s"].iloc[1]
+    bad = accelsim.sweep  # a misspelled key of the new family is caught before anything runs
+    with pytest.raises(accelsim.AccelsimError, match="arch.macs_per_cycles: unknown config key for family 'roofline-test'"):
+        bad({"base": {"arch": roofline_family, "workload": WORKLOAD}, "grid": {"arch.macs_per_cycles": [64]}},
+            progress=False)
