@@ -8,10 +8,13 @@ path, e.g. ``arch_configs/eie/eie.yaml: pe.index_bits must be an int in [1, 16];
 Cross-field rules go in the class's ``validate()`` method, which returns a list of problems, each
 starting with the field it is about (``"n must be <= m; got 5 > 4"``); the path is prefixed.
 A class may set ``key_kind`` (e.g. ``"dtype"``) to name what its keys are in unknown-key
-problems (``ops.mult.int9: unknown dtype; did you mean int8?``).
+problems (``ops.mult.int9: unknown dtype; did you mean int8?``). A field whose shape the type
+spells poorly may name it with ``expect`` (``grid must be a mapping of axis -> list of values; got 3``).
 
 :func:`collect` builds into a caller's problem list (to check many sections with different paths
 in one pass); ``partial=True`` checks only the keys given (per-layer recipe overrides).
+:func:`check_field` checks one value as a declared field of a class, at any path (an API object
+built from the same declaration as its file form).
 
 :func:`apply_overrides` applies dotted ``key=value`` settings (``--set array.rows=64``) to the raw
 dict before validation, so overrides are checked exactly like file contents.
@@ -45,14 +48,17 @@ def param(
     choices: Iterable[Any] | None = None,
     unit: str = "",
     doc: str = "",
+    expect: str = "",
 ) -> Any:
     """Declare a config field with its constraints (``ge``/``le`` closed and ``gt``/``lt`` open
     bounds, ``choices``), its ``unit`` and a one-line ``doc``.
 
-    Bounds and choices of a list / tuple field apply to each item.
+    Bounds and choices of a list / tuple field apply to each item, of a mapping field to each value.
+    ``expect`` words what the value must be when its type does not fit (default: derived from the
+    type, e.g. ``a mapping``), for shapes such as ``a mapping of axis -> list of values``.
     """
     meta = {"ge": ge, "le": le, "gt": gt, "lt": lt, "choices": tuple(choices) if choices is not None else None,
-            "unit": unit, "doc": doc}
+            "unit": unit, "doc": doc, "expect": expect}
     if isinstance(default, (list, dict, set)):
         value = default
         return dataclasses.field(default_factory=lambda: type(value)(value), metadata=meta)
@@ -156,10 +162,20 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
+def _item_meta(meta: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The constraints of a list item / mapping value: the field's, less its ``expect`` wording."""
+    return {k: v for k, v in meta.items() if k != "expect"} if meta.get("expect") else meta
+
+
+def _is_mapping_type(tp: Any) -> bool:
+    return dataclasses.is_dataclass(tp) or typing.get_origin(tp) is dict
+
+
 def _convert(value: Any, tp: Any, path: str, meta: Mapping[str, Any], problems: list[str]) -> Any:
     """Check ``value`` against type ``tp`` and ``meta``; append problems; return the converted value."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
+    expect = meta.get("expect")
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
@@ -169,21 +185,28 @@ def _convert(value: Any, tp: Any, path: str, meta: Mapping[str, Any], problems: 
             out = _convert(value, cand, path, meta, trial)
             if not trial:
                 return out
-        if len(candidates) == 1:
-            return _convert(value, candidates[0], path, meta, problems)
-        words = [_expected(a, meta) for a in args]
-        problems.append(f"{path} must be {', '.join(words[:-1])} or {words[-1]}; got {value!r}")
+        mappings = [a for a in candidates if _is_mapping_type(a)]
+        if len(candidates) == 1 or (isinstance(value, Mapping) and len(mappings) == 1):
+            # one candidate of the value's kind: its own problems say more than "must be X or Y"
+            return _convert(value, candidates[0] if len(candidates) == 1 else mappings[0], path, meta, problems)
+        words = [expect] if expect else [_expected(a, meta) for a in args]
+        text = words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+        problems.append(f"{path} must be {text}; got {value!r}")
         return value
     if origin is typing.Literal:
         if value not in args:
             problems.append(f"{path} must be one of {', '.join(map(str, args))}; got {value!r}")
         return value
     if dataclasses.is_dataclass(tp):
+        if expect and not isinstance(value, Mapping):
+            problems.append(f"{path} must be {expect}; got {value!r}")
+            return None
         return _build(tp, value, f"{path}.", problems)
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
-            problems.append(f"{path} must be a list; got {value!r}")
+            problems.append(f"{path} must be {expect or 'a list'}; got {value!r}")
             return value
+        meta = _item_meta(meta)
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(value) != len(args):
                 problems.append(f"{path} must be a list of {len(args)} items; got {value!r}")
@@ -194,10 +217,11 @@ def _convert(value: Any, tp: Any, path: str, meta: Mapping[str, Any], problems: 
         return tuple(items) if origin is tuple else items
     if origin is dict:
         if not isinstance(value, dict):
-            problems.append(f"{path} must be a mapping; got {value!r}")
+            problems.append(f"{path} must be {expect or 'a mapping'}; got {value!r}")
             return value
         vt = args[1] if len(args) == 2 else Any
-        return {k: _convert(v, vt, f"{path}.{k}", {}, problems) for k, v in value.items()}
+        meta = _item_meta(meta)
+        return {k: _convert(v, vt, f"{path}.{k}", meta, problems) for k, v in value.items()}
     if tp is Any:
         return value
 
@@ -226,6 +250,8 @@ def _convert(value: Any, tp: Any, path: str, meta: Mapping[str, Any], problems: 
             expected = "a number"
         if choices:
             expected = f"one of {', '.join(map(str, choices))}"
+        if expect:
+            expected, rng = expect, ""
         problems.append(f"{path} must be {expected}{rng if not choices else ''}; got {raw!r}")
         return value
     if choices is not None and value not in choices:
@@ -298,6 +324,16 @@ def collect(cls: type, data: Any, problems: list[str], prefix: str = "", partial
     of the converted values (the valid ones).
     """
     return _build(cls, data, prefix, problems, partial)
+
+
+def check_field(cls: type, name: str, value: Any, problems: list[str], path: str | None = None) -> Any:
+    """Check ``value`` as the declared field ``name`` of config class ``cls`` (type, bounds, choices,
+    ``expect``, nested sections and their ``validate()``), appending problems whose path is ``path``
+    (default ``name``); return the converted value (as :func:`collect` would store it)."""
+    f = next((f for f in dataclasses.fields(cls) if f.name == name), None)
+    if f is None:
+        raise KeyError(f"{cls.__name__} declares no field {name!r}")
+    return _convert(value, _type_hints(cls)[name], path or name, f.metadata, problems)
 
 
 def from_dict(cls: type, data: Any, source: str = "<config>") -> Any:
@@ -381,12 +417,4 @@ def declared(cls: type, prefix: str = "") -> list[tuple[str, Any, Mapping[str, A
 
 def field_paths(cls: type, prefix: str = "") -> list[str]:
     """Every dotted field path of a config class (for 'did you mean' hints in sweeps)."""
-    hints = _type_hints(cls)
-    paths = []
-    for f in dataclasses.fields(cls):
-        tp = hints[f.name]
-        if dataclasses.is_dataclass(tp):
-            paths.extend(field_paths(tp, f"{prefix}{f.name}."))
-        else:
-            paths.append(f"{prefix}{f.name}")
-    return paths
+    return [path for path, *_ in declared(cls, prefix)]

@@ -74,16 +74,17 @@ def test_union_concatenates_and_drops_duplicate_points():
 
 
 @pytest.mark.parametrize("make, fragment", [
-    (lambda: Grid({"x": []}), "grid.x: the axis is empty"),
-    (lambda: Grid({"x": 5}), "grid.x: expected a list of values; got 5"),
-    (lambda: Grid({"x": "abc"}), "grid.x: expected a list"),
-    (lambda: Zip({"x": [1, 2], "y": [1]}), "equal lengths; x has 2, y has 1"),
+    (lambda: Grid({"x": []}), "grid.x must be a non-empty list of values; got []"),
+    (lambda: Grid({"x": 5}), "grid.x must be a list; got 5"),
+    (lambda: Grid({"x": "abc"}), "grid.x must be a list; got 'abc'"),
+    (lambda: Grid(3), "grid must be a mapping of axis -> list of values; got 3"),
+    (lambda: Zip({"x": [1, 2], "y": [1]}), "zip axes must have equal lengths (taken in lockstep); got x has 2, y has 1"),
     (lambda: Grid({"a..b": [1]}), "dotted paths"),
-    (lambda: Random({"x": {"low": 5, "high": 1}}, n=3), "high (1) must be >= low (5)"),
+    (lambda: Random({"x": {"low": 5, "high": 1}}, n=3), "random.axes.x.high must be >= low (5); got 1"),
     (lambda: Random({"x": {"low": 0, "high": 1, "log": True}}, n=3), "must be > 0 for a log range"),
-    (lambda: Random({"x": {"lo": 0}}, n=3), "unknown key 'lo'"),
+    (lambda: Random({"x": {"lo": 0}}, n=3), "random.axes.x.lo: unknown key; did you mean low or log?"),
     (lambda: Random({"x": [1]}, n=0), "random.n must be an int >= 1"),
-    (lambda: Points([]), "points: the list is empty"),
+    (lambda: Points([]), "points must be a non-empty list of mappings of axis -> value; got []"),
     (lambda: Grid({"x": [float("nan")]}), "finite"),
     (lambda: Space(axes=[Grid({"x": [1]}), Zip({"x": [2]})]), "zip.x: axis also set in grid"),
 ])
@@ -101,10 +102,61 @@ def test_spec_parsing_and_errors():
     assert [p.setting for p in pts] == [{"w": 1, "a": 1, "x": 1}, {"w": 1, "a": 1, "x": 2}, {"w": 1, "x": 3, "y": 4, "z": 7}]
     with pytest.raises(SweepError, match=r"^s.yaml: gird: unknown key; did you mean grid\?"):
         space_from_spec({"gird": {"x": [1]}}, "s.yaml")
-    with pytest.raises(SweepError, match=r"^s.yaml: spaces\[1\].grid.x: the axis is empty"):
+    with pytest.raises(SweepError, match=r"^s.yaml: spaces\[1\].grid.x must be a non-empty list of values; got \[\]$"):
         space_from_spec({"spaces": [{"grid": {"x": [1]}}, {"grid": {"x": []}}]}, "s.yaml")
-    with pytest.raises(SweepError, match=r"^s.yaml: grid.x: the axis is empty"):
+    with pytest.raises(SweepError, match=r"^s.yaml: grid.x must be a non-empty list of values; got \[\]$"):
         space_from_spec({"grid": {"x": []}}, "s.yaml")
+
+
+def test_spec_schema_reports_every_problem_with_its_path():
+    bad = {"spaces": [{"grid": {"x": [1]}}, {"grid": 3},
+                      {"gird": {"x": [1]}, "random": {"n": 0, "axes": {"r": {"low": 5, "high": 1}}}}],
+           "objectives": {"latency_s": "down"}, "report": {"top_k": 0, "parto": {}}, "detial": True}
+    with pytest.raises(SweepError) as err:
+        space_from_spec(bad, "examples/x.yaml")
+    msg = str(err.value)
+    assert msg.startswith("examples/x.yaml: ") and "\n" not in msg
+    for problem in ("spaces[1].grid must be a mapping of axis -> list of values; got 3",
+                    "spaces[2].gird: unknown key; did you mean grid?", "spaces[2].random.n must be an int >= 1; got 0",
+                    "objectives.latency_s must be one of min, max; got 'down'", "report.top_k must be an int >= 1; got 0",
+                    "report.parto: unknown key; did you mean pareto?", "detial: unknown key; did you mean detail?"):
+        assert problem in msg, (problem, msg)
+    # rules beyond the declared types (validate()) are checked before any space is built, also all at once
+    with pytest.raises(SweepError) as err:
+        space_from_spec({"grid": {"x": [1], "a..b": [2]}, "zip": {"x": [1, 2], "y": [3]},
+                         "random": {"n": 2, "axes": {"x": [1]}}, "evaluate": "mod"}, "s.yaml")
+    assert str(err.value) == (
+        "s.yaml: grid axis names must be dotted paths such as arch.array.rows; got 'a..b'; "
+        "zip axes must have equal lengths (taken in lockstep); got x has 2, y has 1; "
+        "zip.x: axis also set in grid; each key may vary in one block; "
+        "random.x: axis also set in grid; each key may vary in one block; "
+        "evaluate must be 'package.module:function'; got 'mod'")
+    with pytest.raises(SweepError, match=r"^s.yaml: random.axes.r.high must be >= low \(5\); got 1; "
+                                         r"random.axes.s.low must be > 0 for a log range; got 0$"):
+        space_from_spec({"random": {"n": 2, "axes": {"r": {"low": 5, "high": 1}, "s": {"low": 0, "high": 1, "log": True},
+                                                     "t": [1]}}}, "s.yaml")
+    with pytest.raises(SweepError, match=r"^s.yaml: grid: put the axes inside each entry of spaces, not beside it$"):
+        space_from_spec({"grid": {"x": [1]}, "spaces": [{"grid": {"y": [1]}}]}, "s.yaml")
+    with pytest.raises(SweepError, match=r"^s.yaml: random.axes.r.lo: unknown key; did you mean low or log\?"):
+        space_from_spec({"random": {"n": 1, "axes": {"r": {"lo": 1, "high": 2}}}}, "s.yaml")
+
+
+def test_random_block_forms_give_the_same_points():
+    """A list is short for choices; a spec's random block equals the Python Random with the same seed."""
+    log_int = {"low": 8, "high": 256, "log": True, "int": True}
+    spec = {"random": {"n": 8, "seed": 5, "axes": {"d": ["os", "ws"], "r": log_int}}}
+    from_spec = [p.setting for p in space_from_spec(spec).points()]
+    direct = Random({"d": {"choices": ("os", "ws")}, "r": dict(log_int)}, n=8, seed=5)
+    assert from_spec == direct.settings() == Random(direct.axes, n=8, seed=5).settings()
+    assert all(isinstance(s["r"], int) and 8 <= s["r"] <= 256 for s in from_spec)
+
+
+def test_cli_report_typo_fails_before_running(tmp_path, run_cli):
+    spec = _toy_spec(tmp_path, n=6)
+    spec.write_text(spec.read_text() + "report: {pareto: {x: latency_s}, top: 3}\n")
+    code, _, err = run_cli("report", spec, "--out", tmp_path / "o")
+    assert code == 2 and err.count("\n") == 1 and f"{spec}: report.top: unknown key; did you mean top_k?" in err
+    assert not (tmp_path / "o").exists()
 
 
 # --- sweeps with a toy evaluator -----------------------------------------------------------------
@@ -281,7 +333,7 @@ def test_cli_sweep_bad_inputs_exit_2_with_one_line(tmp_path, run_cli):
     spec = tmp_path / "bad.yaml"
     spec.write_text("base: {x: 1}\ngrid:\n  y: []\n")
     code, out, err = run_cli("sweep", spec, "--out", tmp_path / "o")
-    assert code == 2 and err.count("\n") == 1 and f"{spec}: grid.y: the axis is empty" in err
+    assert code == 2 and err.count("\n") == 1 and f"{spec}: grid.y must be a non-empty list of values; got []" in err
     spec.write_text("grid: [1, 2\n")
     code, out, err = run_cli("sweep", spec, "--out", tmp_path / "o")
     assert code == 2 and "malformed YAML" in err and str(spec) in err

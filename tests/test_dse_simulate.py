@@ -176,7 +176,7 @@ def test_cli_objective_typo_fails_before_running(tmp_path, run_cli):
     assert not (tmp_path / "o").exists()
     spec.write_text(f"base: {{arch: edge-32x32, workload: {WL}}}\ngrid: {{batch: [1]}}\nobjectives: {{latency_s: low}}\n")
     code, _, err = run_cli("sweep", spec, "--out", tmp_path / "o")
-    assert code == 2 and "objectives.latency_s must be min or max; got 'low'" in err
+    assert code == 2 and f"{spec}: objectives.latency_s must be one of min, max; got 'low'" in err
     spec.write_text(f"base: {{arch: edge-32x32, workload: {WL}}}\ngrid: {{batch: [1]}}\n")
     code, _, err = run_cli("sweep", spec, "--out", tmp_path / "o", "--workers", "0")
     assert code == 2 and "--workers must be >= 1; got 0" in err

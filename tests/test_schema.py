@@ -4,7 +4,9 @@ For every declared parameter of every recipe step (and the recipe's top-level fi
 hardware family's config class, and of the technology-table file schema, out-of-range and
 wrong-type values are derived from the declaration (type, ge / gt / le / lt, choices) and must be
 rejected with a ConfigError whose problem follows the one template
-``<source>: <dotted.path> must be ...; got <value>``. Every declared parameter carries a unit or a doc.
+``<source>: <dotted.path> must be ...; got <value>``. Every declared parameter of a sweep spec with a
+range or choices is rejected the same way, with a SweepError. Every declared parameter carries a unit
+or a doc.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ import yaml
 
 from accelsim.compress.recipe import OPS, RecipeFields, recipe_from_dict
 from accelsim.config import apply_overrides, declared, from_dict
+from accelsim.dse.space import SpecFields, read_spec, space_from_spec
 from accelsim.energy.tables import DerivedTechFile, TechFile, load_tech
-from accelsim.errors import ConfigError
+from accelsim.errors import ConfigError, SweepError
 from accelsim.hw import registry
 from accelsim.paths import TECH_DIR
 
@@ -94,7 +97,7 @@ def bad_cases(tp, meta) -> list[tuple[Any, str, str | None, Any]]:
     if origin is typing.Literal:
         return [("bogus", "", None, "bogus")]
     if origin in (list, tuple):
-        out: list[tuple[Any, str, str | None, Any]] = [("x", "", "a list", "x")]
+        out: list[tuple[Any, str, str | None, Any]] = [("x", "", meta.get("expect") or "a list", "x")]
         fixed = origin is tuple and args and args[-1] is not Ellipsis
         item = args[0] if args else Any
         if fixed:
@@ -104,9 +107,9 @@ def bad_cases(tp, meta) -> list[tuple[Any, str, str | None, Any]]:
             for v, text in _scalar_cases(item, meta):
                 out.append(([v] + valid_rest, "[0]", text, v))
         return out
-    if origin is dict:
-        out = [("x", "", "a mapping", "x")]
-        for v, text in (_scalar_cases(args[1], {}) if args[1] is not Any else []):
+    if origin is dict:  # bounds and choices apply to each value
+        out = [("x", "", meta.get("expect") or "a mapping", "x")]
+        for v, text in (_scalar_cases(args[1], meta) if args[1] is not Any else []):
             out.append(({"k": v}, ".k", text, v))
         return out
     return [(v, "", text, v) for v, text in _scalar_cases(tp, meta)]
@@ -267,6 +270,96 @@ def test_tech_parameter_rejects_bad_values(tmp_path, kind):
     assert checked > (200 if kind == "base" else 30)
 
 
+# --- sweep specs -------------------------------------------------------------------------------------------
+# two valid specs that hold every declared section: one space at the top level, and a union of spaces
+SPEC_FLAT = {
+    "name": "t", "description": "d", "base": {"arch": "edge-32x32"}, "grid": {"a": [1, 2]}, "zip": {"b": [1], "c": [2]},
+    "random": {"n": 2, "seed": 1, "axes": {"r": {"low": 1, "high": 8, "log": True, "int": True}, "s": {"choices": [1, 2]},
+                                           "u": [3, 4]}},
+    "points": [{"p": 1}], "detail": True, "evaluate": "mod:fn", "objectives": {"latency_s": "min", "energy_j": "max"},
+    "report": {"pareto": {"x": "latency_s", "y": "energy_j", "color": "a"}, "top_k": 3,
+               "tradeoff": {"group": "arch_name", "ratio": "tag.ratio"}, "breakdown_point": "0123456789abcdef"},
+}
+SPEC_SPACES = {"base": {"workload": "w"}, "objectives": {"latency_s": "min"},
+               "spaces": [{k: copy.deepcopy(SPEC_FLAT[k]) for k in ("name", "base", "grid", "zip", "random", "points")}]}
+
+
+def _mapping_class(tp):
+    """The config class a field holds when given a mapping (``X``, ``X | None``, ``X | bool``), else None."""
+    for t in (tp, *typing.get_args(tp)):
+        if dataclasses.is_dataclass(t):
+            return t
+    return None
+
+
+def spec_leaves(cls, data, path="", keys=()):
+    """(dotted path, keys into the spec, type, constraints) of every declared leaf present in ``data``,
+    walking sections, lists of sections (first item) and mappings of sections (every value that is a mapping)."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        tp, sub = hints[f.name], data[f.name]
+        section = _mapping_class(tp)
+        args = typing.get_args(_unopt(tp))
+        if section is not None and isinstance(sub, dict):
+            yield from spec_leaves(section, sub, f"{path}{f.name}.", keys + (f.name,))
+        elif typing.get_origin(_unopt(tp)) is list and dataclasses.is_dataclass(args[0]):
+            yield from spec_leaves(args[0], sub[0], f"{path}{f.name}[0].", keys + (f.name, 0))
+        elif typing.get_origin(_unopt(tp)) is dict and _mapping_class(args[1]) is not None:
+            for k, v in sub.items():
+                if isinstance(v, dict):
+                    yield from spec_leaves(_mapping_class(args[1]), v, f"{path}{f.name}.{k}.", keys + (f.name, k))
+        else:
+            yield f"{path}{f.name}", keys + (f.name,), tp, f.metadata
+
+
+def _constrained(meta) -> bool:
+    return any(meta.get(k) is not None for k in ("ge", "gt", "le", "lt", "choices"))
+
+
+SPEC_CHECKED = [(name, path, keys, tp, meta) for name, spec in (("flat", SPEC_FLAT), ("spaces", SPEC_SPACES))
+                for path, keys, tp, meta in spec_leaves(SpecFields, spec) if _constrained(meta)]
+
+
+def test_spec_walk_reaches_every_constrained_parameter():
+    assert {p for name, p, *_ in SPEC_CHECKED if name == "flat"} == {"random.n", "objectives", "report.top_k"}
+    assert {p for name, p, *_ in SPEC_CHECKED if name == "spaces"} == {"spaces[0].random.n", "objectives"}
+    leaves = {p for p, *_ in spec_leaves(SpecFields, SPEC_FLAT)}
+    assert {"random.axes.r.low", "random.axes.r.int", "report.pareto.color", "report.tradeoff.ratio"} <= leaves
+    for spec in (SPEC_FLAT, SPEC_SPACES):
+        assert space_from_spec(spec, "s.yaml").points()  # the templates are valid
+
+
+def check_rejected_message(message: str, source: str, path: str, case) -> None:
+    """The SweepError is one line: ``<source>: <path> must be ...; got <value>`` and nothing else."""
+    bad, suffix, expected, quoted = case
+    assert "\n" not in message
+    where = re.escape(f"{source}: {path}{suffix} ")
+    m = re.fullmatch(rf"{where}must be (.+); got {re.escape(repr(quoted))}", message)
+    assert m, (message, "does not follow '<source>: <path> must be ...; got <value>'")
+    if expected is not None:
+        assert m.group(1) == expected, message
+
+
+@pytest.mark.parametrize("name,path,keys,tp,meta", SPEC_CHECKED, ids=[f"{n}:{p}" for n, p, *_ in SPEC_CHECKED])
+def test_spec_parameter_rejects_bad_values(tmp_path, name, path, keys, tp, meta):
+    template = SPEC_FLAT if name == "flat" else SPEC_SPACES
+    cases = bad_cases(tp, meta)
+    assert len(cases) >= 2
+    for i, case in enumerate(cases):
+        data = copy.deepcopy(template)
+        _set(data, keys, case[0])
+        with pytest.raises(SweepError) as info:
+            space_from_spec(data, "s.yaml")
+        check_rejected_message(str(info.value), "s.yaml", path, case)
+        f = tmp_path / f"spec-{i}.yaml"  # read from a file, the file name comes first
+        f.write_text(yaml.safe_dump(data))
+        with pytest.raises(SweepError) as info:
+            read_spec(f)
+        check_rejected_message(str(info.value), str(f), path, case)
+
+
 # --- units and docs -----------------------------------------------------------------------------------------
 def _classes(cls, seen=None):
     """Every config class reachable from ``cls`` (nested, in lists, in mappings, optional)."""
@@ -281,7 +374,7 @@ def _classes(cls, seen=None):
     return seen
 
 
-SCHEMA_ROOTS = [*OPS.values(), RecipeFields, TechFile, DerivedTechFile,
+SCHEMA_ROOTS = [*OPS.values(), RecipeFields, TechFile, DerivedTechFile, SpecFields,
                 *(registry.family(f).config_cls for f in FAMILIES)]
 
 

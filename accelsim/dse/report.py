@@ -8,7 +8,9 @@ breakdown when per-layer detail was recorded; failed points.
 
 Spec keys used: ``name``, ``description``, ``objectives`` ({column: min|max}) and an optional
 ``report`` mapping: ``pareto: {x, y, color}``, ``top_k`` (default 5), ``tradeoff: {group, ratio}``
-(or false), ``breakdown_point`` (an id; default the first point).
+(or false), ``breakdown_point`` (an id; default the fastest point). Their shape is declared with the
+rest of the spec (:class:`~accelsim.dse.space.SpecFields`, :class:`~accelsim.dse.space.ReportFields`)
+and checked before anything is written.
 """
 
 from __future__ import annotations
@@ -17,9 +19,6 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from accelsim.errors import SweepError
-
-REPORT_KEYS = ("pareto", "top_k", "tradeoff", "breakdown_point")
 
 
 def md_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
@@ -63,28 +62,23 @@ def _describe(df, pid: str, axes: Sequence[str]) -> str:
 
 def write_report(spec: Mapping[str, Any], df, out: str | Path, source: str = "spec") -> Path:
     """Write ``out/report.md`` and ``out/figures/*.png|svg``; return the markdown path."""
+    from accelsim.dse.space import ParetoOptions, ReportFields, TradeoffOptions, spec_fields
     from accelsim.dse.store import LAYERS, load_layers
     from accelsim.report import plots
     from accelsim.report.pareto import pareto_front, sensitivity, top_k
 
-    opts = spec.get("report") or {}
-    if not isinstance(opts, Mapping):
-        raise SweepError(f"{source}: report must be a mapping with keys {', '.join(REPORT_KEYS)}; got {opts!r}")
-    for key in opts:
-        if key not in REPORT_KEYS:
-            raise SweepError(f"{source}: report.{key}: unknown key; valid keys: {', '.join(REPORT_KEYS)}")
-    objectives = spec.get("objectives") or {}
-    if objectives and not isinstance(objectives, Mapping):
-        raise SweepError(f"{source}: objectives must be a mapping of column -> min|max; got {objectives!r}")
+    checked = spec_fields(spec, source)  # the whole spec's shape, report section included
+    opts = checked.report or ReportFields()
+    objectives = checked.objectives or {}
     out = Path(out)
     figs = out / "figures"
     figs.mkdir(parents=True, exist_ok=True)
     axes = axis_columns(df, spec)
     ok = df[df["status"] == "ok"] if "status" in df.columns else df
-    title = spec.get("name") or Path(source).stem
+    title = checked.name or Path(source).stem
     md = [f"# Sweep report: {title}", ""]
-    if spec.get("description"):
-        md += [str(spec["description"]), ""]
+    if checked.description:
+        md += [checked.description, ""]
     md += [f"Spec: `{source}`. Points: {len(df)} ({len(ok)} ok, {len(df) - len(ok)} failed). "
            f"Axes that vary: {', '.join(f'`{a}`' for a in axes) or 'none'}. Results table: `results.csv`.", ""]
 
@@ -95,14 +89,15 @@ def write_report(spec: Mapping[str, Any], df, out: str | Path, source: str = "sp
                f"{len(front)} of {len(ok)} points are not dominated.", "",
                md_table(front[cols].to_dict("records"), cols), ""]
         objs = list(objectives)
-        par = dict(opts.get("pareto") or {})
-        x, y = par.get("x", objs[0]), par.get("y", objs[1] if len(objs) > 1 else objs[0])
+        par = opts.pareto or ParetoOptions()
+        x = par.x if par.x is not None else objs[0]
+        y = par.y if par.y is not None else objs[1] if len(objs) > 1 else objs[0]
         if x != y:
-            color = par.get("color") or (axes[0] if axes else None)
+            color = par.color or (axes[0] if axes else None)
             plots.save_both(plots.pareto_scatter, ok, out_stem=figs / "pareto", x=x, y=y, objectives=objectives,
                             color=color, title=f"{title}: {x} vs {y}")
             md += ["![Pareto scatter](figures/pareto.png)", ""]
-        k = opts.get("top_k", 5)
+        k = opts.top_k
         for obj, direction in objectives.items():
             best = top_k(ok, obj, k=k, direction=direction)
             md += [f"### Top {k} by {obj} ({direction})", "", md_table(best[cols].to_dict("records"), cols), ""]
@@ -113,14 +108,14 @@ def write_report(spec: Mapping[str, Any], df, out: str | Path, source: str = "sp
                    "rank 1 moves the objective most.", "",
                    md_table(sens.to_dict("records"), ["objective", "axis", "effect", "levels", "best_value", "rank"]), ""]
 
-    trade = opts.get("tradeoff", True)
+    trade = opts.tradeoff
     if trade and {"compression_ratio", "theoretical_speedup", "speedup_vs_dense"} <= set(df.columns) and "recipe" in df.columns:
         comp = ok[ok["recipe"].notna()]
         if len(comp):
-            trade = trade if isinstance(trade, Mapping) else {}
-            table = plots.tradeoff_table(comp, trade.get("group"), trade.get("ratio"))
-            plots.save_both(plots.tradeoff, comp, out_stem=figs / "tradeoff", group=trade.get("group"),
-                            ratio=trade.get("ratio"), title=f"{title}: FLOP reduction is not speedup")
+            trade = trade if isinstance(trade, TradeoffOptions) else TradeoffOptions()
+            table = plots.tradeoff_table(comp, trade.group, trade.ratio)
+            plots.save_both(plots.tradeoff, comp, out_stem=figs / "tradeoff", group=trade.group,
+                            ratio=trade.ratio, title=f"{title}: FLOP reduction is not speedup")
             md += ["## Compression ratio vs speedup", "",
                    "Theoretical speedup = dense MACs / MACs left after pruning; real speedup = dense latency / "
                    "compressed latency on the same hardware; mean +/- std over seeds.", "",
@@ -131,7 +126,7 @@ def write_report(spec: Mapping[str, Any], df, out: str | Path, source: str = "sp
         layers = load_layers(out)
         if len(layers):
             by_lat = ok.sort_values("latency_s", kind="stable") if "latency_s" in ok.columns else ok
-            point = opts.get("breakdown_point") or (str(by_lat["id"].iloc[0]) if len(by_lat) else str(layers["id"].iloc[0]))
+            point = opts.breakdown_point or (str(by_lat["id"].iloc[0]) if len(by_lat) else str(layers["id"].iloc[0]))
             plots.save_both(plots.breakdown, layers, out_stem=figs / "breakdown", point=point,
                             title=f"per-layer breakdown: {_describe(df, point, axes)}")
             # roofline: the fastest point of each hardware, one panel each, titled by its settings

@@ -18,6 +18,14 @@ blocks' point lists, each merged over ``base``:
 :class:`Union` concatenates spaces (e.g. one per hardware family, whose override keys differ).
 Each point has a stable id: a hash of its full setting, so a resumed sweep recognizes finished
 points whatever their order.
+
+A spec file's shape is declared on :mod:`accelsim.config` (:class:`SpecFields`: the top-level keys;
+:class:`SpaceFields`: an entry of ``spaces``; :class:`RandomFields` / :class:`RandomAxis`: the
+``random`` block; :class:`ReportFields`: the ``report`` section) and checked as a whole before any
+space is built: one SweepError names every problem with its path, e.g. ``examples/x.yaml:
+spaces[1].grid must be a mapping of axis -> list of values; got 3``. Axis names are free dotted keys:
+the schema checks the spec's shape, the evaluator what each point means. The Python classes above
+check their arguments against the same declarations (:func:`accelsim.config.check_field`).
 """
 
 from __future__ import annotations
@@ -27,28 +35,261 @@ import itertools
 import json
 import math
 import random as _random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+from accelsim.config import check_field, collect, param, to_dict
 from accelsim.errors import SweepError
+from accelsim.report.pareto import DIRECTIONS
 
 _SCALARS = (str, int, float, bool, type(None))
+_AXIS_LISTS = "mapping of axis -> list of values"
+_DISTRIBUTIONS = "mapping of axis -> {choices: [...]} or {low: x, high: y}"
+BLOCKS = ("grid", "zip", "random", "points")
 
 
-def _plain(value: Any, where: str) -> Any:
-    """A JSON-able copy of an axis value (NumPy scalars become Python scalars)."""
+def _fail(problems: Sequence[str], source: str = "") -> None:
+    """Raise one SweepError listing every problem (after ``source: `` when given); nothing if none."""
+    if problems:
+        raise SweepError((f"{source}: " if source else "") + "; ".join(problems))
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+def _plain(value: Any, where: str, problems: list[str]) -> Any:
+    """A JSON-able copy of an axis value (NumPy scalars become Python scalars); problems appended."""
     if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
-        raise SweepError(f"{where}: values must be finite; got {value!r}")
+        problems.append(f"{where} must be finite; got {value!r}")
+        return value
     if isinstance(value, _SCALARS):
         return value
     if isinstance(value, Mapping):
-        return {str(k): _plain(v, f"{where}.{k}") for k, v in value.items()}
+        return {str(k): _plain(v, f"{where}.{k}", problems) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    raise SweepError(f"{where}: values must be numbers, strings, booleans, lists or mappings; got {type(value).__name__}")
+        return [_plain(v, f"{where}[{i}]", problems) for i, v in enumerate(value)]
+    problems.append(f"{where} must be a number, string, boolean, list or mapping; got {value!r}")
+    return value
+
+
+def _check_key(key: Any, where: str, problems: list[str]) -> Any:
+    if not isinstance(key, str) or not key or any(not part for part in key.split(".")):
+        problems.append(f"{where} axis names must be dotted paths such as arch.array.rows; got {key!r}")
+    return key
+
+
+def _as_list(values: Any) -> Any:
+    """A value list given to the Python API as a list (ranges, tuples, NumPy arrays); other values as given."""
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+        return values
+    return list(values)
+
+
+# --- the rules of each block beyond its declared shape (shared by the spec schema and the Python API) -----
+def _setting(data: Mapping[str, Any], where: str, problems: list[str]) -> dict[str, Any]:
+    """A partial setting: dotted axis names, JSON-able values."""
+    return {_check_key(k, where, problems): _plain(v, f"{where}.{k}", problems) for k, v in data.items()}
+
+
+def _axis_values(axes: Mapping[str, list] | None, where: str, problems: list[str], lockstep: bool = False) -> dict:
+    """A grid / zip block: at least one axis, dotted names, non-empty lists of JSON-able values
+    (equal lengths when the lists are taken in ``lockstep``)."""
+    if not axes:
+        problems.append(f"{where} must be a non-empty {_AXIS_LISTS}; got {axes!r}")
+        return {}
+    out = {}
+    for key, values in axes.items():
+        _check_key(key, where, problems)
+        if not values:
+            problems.append(f"{where}.{key} must be a non-empty list of values; got {values!r}")
+        out[key] = [_plain(v, f"{where}.{key}[{i}]", problems) for i, v in enumerate(values)]
+    lengths = {k: len(v) for k, v in out.items()}
+    if lockstep and len(set(lengths.values())) > 1:
+        text = ", ".join(f"{k} has {n}" for k, n in lengths.items())
+        problems.append(f"{where} axes must have equal lengths (taken in lockstep); got {text}")
+    return out
+
+
+def _random_axes(axes: Mapping[str, Any], where: str, problems: list[str]) -> dict[str, dict[str, Any]]:
+    """The axes of a random block (values :class:`RandomAxis` or a list of choices), normalized to
+    ``{choices: [...]}`` or ``{low, high, log, int}``."""
+    if not axes:
+        problems.append(f"{where} must be a non-empty {_DISTRIBUTIONS}; got {axes!r}")
+    out: dict[str, dict[str, Any]] = {}
+    for key, dist in axes.items():
+        _check_key(key, where, problems)
+        path = f"{where}.{key}"
+        if isinstance(dist, list):
+            if not dist:
+                problems.append(f"{path} must be a non-empty list of values; got []")
+            out[key] = {"choices": [_plain(v, f"{path}[{i}]", problems) for i, v in enumerate(dist)]}
+        elif dist.choices is not None:
+            out[key] = {"choices": [_plain(v, f"{path}.choices[{i}]", problems) for i, v in enumerate(dist.choices)]}
+        else:
+            out[key] = {"low": dist.low, "high": dist.high, "log": dist.log, "int": dist.int}
+    return out
+
+
+def _point_list(points: Sequence[Mapping[str, Any]] | None, where: str, problems: list[str]) -> list[dict]:
+    """A points block: at least one point, each a partial setting."""
+    if not points:
+        problems.append(f"{where} must be a non-empty list of mappings of axis -> value; got {points!r}")
+        return []
+    return [_setting(p, f"{where}[{i}]", problems) for i, p in enumerate(points)]
+
+
+def _one_block_per_axis(blocks: Iterable[tuple[str, Iterable[str]]], problems: list[str]) -> None:
+    """Each axis may vary in one block: ``[(block path, its axis names), ...]``."""
+    seen: dict[str, str] = {}
+    for where, keys in blocks:
+        for key in keys:
+            if key in seen:
+                problems.append(f"{where}.{key}: axis also set in {seen[key]}; each key may vary in one block")
+            else:
+                seen[key] = where
+
+
+# --- the declared shape of a sweep spec -----------------------------------------------------------------
+@dataclass(frozen=True)
+class RandomAxis:
+    """One axis of a ``random`` block: ``choices`` drawn with equal probability, or a uniform
+    (``log``: log-uniform) range from ``low`` to ``high``. A list ``[a, b]`` is short for ``{choices: [a, b]}``."""
+
+    choices: list[Any] | None = param(None, doc="values drawn with equal probability")
+    low: float | None = param(None, doc="lower end of the range, in the axis's unit (required without choices)")
+    high: float | None = param(None, doc="upper end of the range, in the axis's unit (required without choices)")
+    log: bool = param(False, doc="draw log-uniformly (needs low > 0)")
+    # declared last: from here on in the class body the name ``int`` is this field's default, not the builtin
+    int: bool = param(False, doc="round each draw to an integer")
+
+    def validate(self) -> list[str]:
+        if self.choices is not None:
+            out = [] if self.choices else ["choices must be a non-empty list of values; got []"]
+            return out + [f"{k}: give choices or low and high, not both" for k in ("low", "high")
+                          if getattr(self, k) is not None]
+        missing = [f"{k} is required (or give choices)" for k in ("low", "high") if getattr(self, k) is None]
+        if missing:
+            return missing
+        if self.high < self.low:
+            return [f"high must be >= low ({_num(self.low)}); got {_num(self.high)}"]
+        if self.log and self.low <= 0:
+            return [f"low must be > 0 for a log range; got {_num(self.low)}"]
+        return []
+
+
+@dataclass(frozen=True)
+class RandomFields:
+    """The ``random`` block: ``n`` points drawn with ``seed``, each taking one draw of every axis."""
+
+    n: int = param(ge=1, unit="points", doc="number of points drawn")
+    axes: dict[str, RandomAxis | list[Any]] = param(
+        expect=f"a {_DISTRIBUTIONS}",
+        doc="axis -> its distribution (RandomAxis) or a list of choices")
+    seed: int = param(0, doc="seed of the draws: the same seed gives the same points")
+
+    def validate(self) -> list[str]:
+        problems: list[str] = []
+        _random_axes(self.axes, "axes", problems)
+        return problems
+
+
+@dataclass(frozen=True)
+class SpaceFields:
+    """One space: a ``base`` setting and the axes blocks crossed over it (an entry of ``spaces``).
+
+    Axis names are free dotted keys (``arch.<path>``, ``recipe.<step>.<param>``, ``tag.<label>``,
+    ``workload``, ...): the schema checks the shape, the evaluator what each point means.
+    """
+
+    name: str | None = param(None, doc="label of the space (free text)")
+    base: dict[str, Any] | None = param(None, expect="a mapping of axis -> value",
+                                        doc="setting every point starts from (over the spec's base)")
+    grid: dict[str, list[Any]] | None = param(None, expect=f"a {_AXIS_LISTS}",
+                                              doc="axis -> values: the cartesian product (first axis slowest)")
+    zip: dict[str, list[Any]] | None = param(None, expect=f"a {_AXIS_LISTS}",
+                                             doc="axis -> values of equal length, taken in lockstep")
+    random: RandomFields | None = param(None, expect="a mapping with n, seed and axes",
+                                        doc="n points drawn with a fixed seed")
+    points: list[dict[str, Any]] | None = param(None, expect="a list of mappings of axis -> value",
+                                                doc="explicit partial settings")
+
+    def validate(self) -> list[str]:
+        problems: list[str] = []
+        _setting(self.base or {}, "base", problems)
+        blocks = [(name, list(_axis_values(getattr(self, name), name, problems, lockstep=name == "zip")))
+                  for name in ("grid", "zip") if getattr(self, name) is not None]
+        if self.random is not None:
+            blocks.append(("random", list(self.random.axes)))
+        if self.points is not None:
+            blocks.append(("points", dict.fromkeys(k for p in _point_list(self.points, "points", problems) for k in p)))
+        _one_block_per_axis(blocks, problems)
+        return problems
+
+
+@dataclass(frozen=True)
+class ParetoOptions:
+    """``report.pareto``: the axes and colour of the Pareto scatter."""
+
+    x: str | None = param(None, doc="result column on the x axis (default: the first objective)")
+    y: str | None = param(None, doc="result column on the y axis (default: the second objective)")
+    color: str | None = param(None, doc="column colouring the points (default: the first axis that varies)")
+
+
+@dataclass(frozen=True)
+class TradeoffOptions:
+    """``report.tradeoff``: the columns of the compression-ratio-vs-speedup figure."""
+
+    group: str | None = param(None, doc="column naming the hardware of each curve (default: family or arch_name)")
+    ratio: str | None = param(None, doc="column of the compression level, e.g. a ratio tag (default: recipe)")
+
+
+@dataclass(frozen=True)
+class ReportFields:
+    """The ``report`` section: options of ``accelsim report`` (:mod:`accelsim.dse.report`)."""
+
+    pareto: ParetoOptions | None = param(None, expect="a mapping with x, y and color",
+                                         doc="axes and colour of the Pareto scatter")
+    top_k: int = param(5, ge=1, unit="points", doc="rows of each objective's top-k table")
+    tradeoff: TradeoffOptions | bool = param(True, expect="a mapping with group and ratio, or true or false",
+                                             doc="columns of the compression-ratio-vs-speedup figure; false: no figure")
+    breakdown_point: str | None = param(None, doc="id of the point in the per-layer breakdown (default: the fastest)")
+
+
+@dataclass(frozen=True)
+class SpecFields(SpaceFields):
+    """A sweep spec file (``docs/tutorial.md``): one space (``base`` and blocks), or ``spaces`` whose
+    points are concatenated, each merged over the spec's ``base``; plus how to run and report it."""
+
+    name: str | None = param(None, doc="name of the sweep (the report's title; default: the file name)")
+    description: str | None = param(None, doc="free text shown under the report's title")
+    spaces: list[SpaceFields] | None = param(None,
+                                             expect="a list of spaces (each with base and grid/zip/random/points)",
+                                             doc="spaces whose points are concatenated (e.g. one per hardware family)")
+    detail: bool = param(False, doc="also record per-layer rows (layers.csv): roofline and breakdown figures")
+    evaluate: str | None = param(None, doc="'package.module:function' evaluating a setting (default: simulate it)")
+    objectives: dict[str, str] | None = param(None, choices=DIRECTIONS, expect="a mapping of column -> min|max",
+                                              doc="result column -> min | max: Pareto front, top-k and sensitivity")
+    report: ReportFields | None = param(None,
+                                        expect="a mapping of report options (pareto, top_k, tradeoff, breakdown_point)",
+                                        doc="options of accelsim report")
+
+    def validate(self) -> list[str]:
+        problems = super().validate()
+        if self.spaces is not None:
+            if not self.spaces:
+                problems.append("spaces must be a non-empty list of spaces; got []")
+            problems += [f"{name}: put the axes inside each entry of spaces, not beside it"
+                         for name in BLOCKS if getattr(self, name) is not None]
+        if self.evaluate is not None and ":" not in self.evaluate:
+            problems.append(f"evaluate must be 'package.module:function'; got {self.evaluate!r}")
+        return problems
+
+
+SPEC_KEYS = tuple(f.name for f in fields(SpecFields))  # the top-level keys of a spec
 
 
 def point_id(setting: Mapping[str, Any]) -> str:
@@ -67,21 +308,6 @@ class Point:
     source: str = ""  # where in the spec the point came from, for error messages
 
 
-def _check_key(key: Any, where: str) -> str:
-    if not isinstance(key, str) or not key or any(not part for part in key.split(".")):
-        raise SweepError(f"{where}: axis names must be dotted paths such as arch.array.rows; got {key!r}")
-    return key
-
-
-def _check_values(key: str, values: Any, where: str) -> list[Any]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable) or isinstance(values, Mapping):
-        raise SweepError(f"{where}.{key}: expected a list of values; got {values!r}")
-    values = list(values)
-    if not values:
-        raise SweepError(f"{where}.{key}: the axis is empty; give at least one value")
-    return [_plain(v, f"{where}.{key}") for v in values]
-
-
 class Axes:
     """A block of axes producing a list of partial settings."""
 
@@ -95,14 +321,23 @@ class Axes:
         raise NotImplementedError
 
 
+def _axes_block(block: str, axes: Any, where: str) -> dict[str, list[Any]]:
+    """A grid / zip block given to the Python API, checked as a spec's ``SpaceFields.<block>``."""
+    if isinstance(axes, Mapping):
+        axes = {k: _as_list(v) for k, v in axes.items()}
+    problems: list[str] = []
+    axes = check_field(SpaceFields, block, axes, problems, where)
+    out = {} if problems else _axis_values(axes, where, problems, lockstep=block == "zip")
+    _fail(problems)
+    return out
+
+
 class Grid(Axes):
     """Cartesian product of ``{dotted key: [values]}`` (first key varies slowest)."""
 
     def __init__(self, axes: Mapping[str, Sequence[Any]], where: str = "grid"):
-        if not isinstance(axes, Mapping) or not axes:
-            raise SweepError(f"{where}: expected a mapping of dotted key -> list of values; got {axes!r}")
         self.where = where
-        self.axes = {_check_key(k, where): _check_values(k, v, where) for k, v in axes.items()}
+        self.axes = _axes_block("grid", axes, where)
 
     @property
     def keys(self) -> list[str]:
@@ -117,14 +352,8 @@ class Zip(Axes):
     """Value lists of equal length, taken in lockstep (point i uses the i-th value of every key)."""
 
     def __init__(self, axes: Mapping[str, Sequence[Any]], where: str = "zip"):
-        if not isinstance(axes, Mapping) or not axes:
-            raise SweepError(f"{where}: expected a mapping of dotted key -> list of values; got {axes!r}")
         self.where = where
-        self.axes = {_check_key(k, where): _check_values(k, v, where) for k, v in axes.items()}
-        lengths = {k: len(v) for k, v in self.axes.items()}
-        if len(set(lengths.values())) > 1:
-            text = ", ".join(f"{k} has {n}" for k, n in lengths.items())
-            raise SweepError(f"{where}: zipped axes must have equal lengths; {text}")
+        self.axes = _axes_block("zip", axes, where)
 
     @property
     def keys(self) -> list[str]:
@@ -135,8 +364,18 @@ class Zip(Axes):
         return [dict(zip(keys, combo)) for combo in zip(*self.axes.values())]
 
 
+def _distribution(dist: Any) -> Any:
+    """A random-axis distribution given to the Python API in the form a spec declares."""
+    if isinstance(dist, RandomAxis):
+        return {k: v for k, v in to_dict(dist).items() if v is not None}
+    if isinstance(dist, Mapping):
+        return {k: (_as_list(v) if k == "choices" else v) for k, v in dist.items()}
+    return _as_list(dist)
+
+
 class Random(Axes):
-    """``n`` points sampled with ``seed``; each axis is ``{choices: [...]}`` or ``{low, high[, log][, int]}``.
+    """``n`` points sampled with ``seed``; each axis is ``{choices: [...]}`` or ``{low, high[, log][, int]}``
+    (:class:`RandomAxis`; a list is short for its choices).
 
     ``log: true`` samples log-uniformly (``low`` > 0); ``int: true`` rounds to an integer. The same
     seed always yields the same points.
@@ -144,40 +383,13 @@ class Random(Axes):
 
     def __init__(self, axes: Mapping[str, Any], n: int, seed: int = 0, where: str = "random"):
         self.where = where
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise SweepError(f"{where}.n must be an int >= 1; got {n!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise SweepError(f"{where}.seed must be an int; got {seed!r}")
-        if not isinstance(axes, Mapping) or not axes:
-            raise SweepError(f"{where}.axes: expected a mapping of dotted key -> distribution; got {axes!r}")
-        self.n, self.seed = n, seed
-        self.axes: dict[str, dict[str, Any]] = {}
-        for key, dist in axes.items():
-            _check_key(key, f"{where}.axes")
-            path = f"{where}.axes.{key}"
-            if isinstance(dist, (list, tuple)):
-                dist = {"choices": dist}
-            if not isinstance(dist, Mapping):
-                raise SweepError(f"{path}: expected {{choices: [...]}} or {{low: x, high: y}}; got {dist!r}")
-            unknown = set(dist) - {"choices", "low", "high", "log", "int"}
-            if unknown:
-                raise SweepError(f"{path}: unknown key {sorted(unknown)[0]!r}; valid keys: choices, high, int, log, low")
-            if "choices" in dist:
-                self.axes[key] = {"choices": _check_values("choices", dist["choices"], path)}
-                continue
-            lo, hi = dist.get("low"), dist.get("high")
-            for name, v in (("low", lo), ("high", hi)):
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                    raise SweepError(f"{path}.{name} must be a number; got {v!r}")
-            if hi < lo:
-                raise SweepError(f"{path}: high ({hi}) must be >= low ({lo})")
-            log, as_int = dist.get("log", False), dist.get("int", False)
-            for name, v in (("log", log), ("int", as_int)):
-                if not isinstance(v, bool):
-                    raise SweepError(f"{path}.{name} must be true or false; got {v!r}")
-            if log and lo <= 0:
-                raise SweepError(f"{path}.low must be > 0 for a log range; got {lo!r}")
-            self.axes[key] = {"low": lo, "high": hi, "log": log, "int": as_int}
+        if isinstance(axes, Mapping):
+            axes = {k: _distribution(d) for k, d in axes.items()}
+        problems: list[str] = []
+        block = check_field(SpaceFields, "random", {"n": n, "seed": seed, "axes": axes}, problems, where)
+        _fail(problems)
+        self.n, self.seed = block.n, block.seed
+        self.axes: dict[str, dict[str, Any]] = _random_axes(block.axes, f"{where}.axes", problems)
 
     @property
     def keys(self) -> list[str]:
@@ -207,16 +419,13 @@ class Points(Axes):
 
     def __init__(self, points: Sequence[Mapping[str, Any]], where: str = "points"):
         self.where = where
-        if isinstance(points, (str, bytes, Mapping)) or not isinstance(points, Iterable):
-            raise SweepError(f"{where}: expected a list of mappings; got {points!r}")
-        points = list(points)
-        if not points:
-            raise SweepError(f"{where}: the list is empty; give at least one point")
-        self.points = []
-        for i, p in enumerate(points):
-            if not isinstance(p, Mapping):
-                raise SweepError(f"{where}[{i}]: expected a mapping of dotted key -> value; got {p!r}")
-            self.points.append({_check_key(k, f"{where}[{i}]"): _plain(v, f"{where}[{i}].{k}") for k, v in p.items()})
+        points = _as_list(points)
+        if isinstance(points, list):
+            points = [dict(p) if isinstance(p, Mapping) else p for p in points]
+        problems: list[str] = []
+        points = check_field(SpaceFields, "points", points, problems, where)
+        self.points = [] if problems else _point_list(points, where, problems)
+        _fail(problems)
 
     @property
     def keys(self) -> list[str]:
@@ -238,19 +447,16 @@ class Space:
     where: str = "space"
 
     def __post_init__(self):
-        if not isinstance(self.base, Mapping):
-            raise SweepError(f"{self.where}.base: expected a mapping of dotted key -> value; got {self.base!r}")
-        self.base = {_check_key(k, f"{self.where}.base"): _plain(v, f"{self.where}.base.{k}") for k, v in self.base.items()}
+        problems: list[str] = []
+        base = dict(self.base) if isinstance(self.base, Mapping) else self.base
+        base = check_field(SpaceFields, "base", base, problems, f"{self.where}.base")
+        self.base = {} if problems else _setting(base or {}, f"{self.where}.base", problems)
         if isinstance(self.axes, Axes):
             self.axes = [self.axes]
-        seen: dict[str, str] = {}
-        for block in self.axes:
-            if not isinstance(block, Axes):
-                raise SweepError(f"{self.where}: axes must be Grid, Zip, Random or Points; got {type(block).__name__}")
-            for key in block.keys:
-                if key in seen:
-                    raise SweepError(f"{block.where}.{key}: axis also set in {seen[key]}; each key may vary in one block")
-                seen[key] = block.where
+        problems += [f"{self.where} axes must be Grid, Zip, Random or Points blocks; got {type(block).__name__}"
+                     for block in self.axes if not isinstance(block, Axes)]
+        _one_block_per_axis([(b.where, b.keys) for b in self.axes if isinstance(b, Axes)], problems)
+        _fail(problems)
 
     @property
     def axis_keys(self) -> list[str]:
@@ -291,8 +497,7 @@ class Union:
         flat = []
         for s in self.spaces:
             flat.extend(s.spaces if isinstance(s, Union) else [s])
-        if not flat:
-            raise SweepError(f"{self.where}: the list of spaces is empty")
+        _fail([f"{self.where} must be a non-empty list of spaces; got []"] if not flat else [])
         self.spaces = flat
 
     @property
@@ -329,82 +534,48 @@ def _number(settings: Iterable[tuple[dict[str, Any], str]]) -> list[Point]:
 
 # --- spec files -------------------------------------------------------------------------------
 
-SPEC_KEYS = ("name", "description", "base", "grid", "zip", "random", "points", "spaces", "detail", "evaluate",
-             "objectives", "report")
-_SPACE_KEYS = ("base", "grid", "zip", "random", "points", "name")
+def spec_fields(spec: Any, source: str = "spec") -> SpecFields:
+    """Check a parsed spec against its declaration (:class:`SpecFields`); one SweepError names every
+    problem with its path (``examples/x.yaml: spaces[1].grid must be a mapping of axis -> list of values; got 3``)."""
+    if not isinstance(spec, Mapping):
+        _fail([f"a sweep spec must be a mapping with base and grid/zip/random/points/spaces; got {spec!r}"], source)
+    problems: list[str] = []
+    checked = collect(SpecFields, spec, problems)
+    _fail(problems, source)
+    return checked
 
 
-def _space_from_dict(data: Mapping[str, Any], base: Mapping[str, Any], where: str) -> Space:
-    own_base = data.get("base", {}) or {}
-    if not isinstance(own_base, Mapping):
-        raise SweepError(f"{where}.base: expected a mapping of dotted key -> value; got {own_base!r}")
-    blocks: list[Axes] = []
+def _space(data: SpaceFields, base: Mapping[str, Any], where: str) -> Space:
+    """The space of one checked spec (or entry of ``spaces``), its base merged over ``base``."""
     prefix = f"{where}." if where != "spec" else ""
-    if "grid" in data:
-        blocks.append(Grid(data["grid"], where=f"{prefix}grid"))
-    if "zip" in data:
-        blocks.append(Zip(data["zip"], where=f"{prefix}zip"))
-    if "random" in data:
-        r = data["random"]
-        if not isinstance(r, Mapping):
-            raise SweepError(f"{prefix}random: expected {{n: N, seed: S, axes: {{...}}}}; got {r!r}")
-        unknown = set(r) - {"n", "seed", "axes"}
-        if unknown:
-            raise SweepError(f"{prefix}random: unknown key {sorted(unknown)[0]!r}; valid keys: axes, n, seed")
-        blocks.append(Random(r.get("axes"), r.get("n"), r.get("seed", 0), where=f"{prefix}random"))
-    if "points" in data:
-        blocks.append(Points(data["points"], where=f"{prefix}points"))
-    return Space(base={**base, **own_base}, axes=blocks, where=where)
+    blocks: list[Axes] = []
+    if data.grid is not None:
+        blocks.append(Grid(data.grid, where=f"{prefix}grid"))
+    if data.zip is not None:
+        blocks.append(Zip(data.zip, where=f"{prefix}zip"))
+    if data.random is not None:
+        blocks.append(Random(data.random.axes, data.random.n, data.random.seed, where=f"{prefix}random"))
+    if data.points is not None:
+        blocks.append(Points(data.points, where=f"{prefix}points"))
+    return Space(base={**base, **(data.base or {})}, axes=blocks, where=where)
 
 
 def space_from_spec(spec: Mapping[str, Any], source: str = "spec") -> Space | Union:
-    """Build a space from a parsed spec mapping (see ``docs/tutorial.md`` for the format)."""
-    import difflib
-
-    if not isinstance(spec, Mapping):
-        raise SweepError(f"{source}: a sweep spec must be a mapping with base and grid/zip/random/points/spaces")
-    for key in spec:
-        if key not in SPEC_KEYS:
-            close = difflib.get_close_matches(str(key), SPEC_KEYS, n=2, cutoff=0.5)
-            hint = f"did you mean {' or '.join(close)}?" if close else f"valid keys: {', '.join(SPEC_KEYS)}"
-            raise SweepError(f"{source}: {key}: unknown key; {hint}")
-    base = spec.get("base", {}) or {}
-    if not isinstance(base, Mapping):
-        raise SweepError(f"{source}: base: expected a mapping of dotted key -> value; got {base!r}")
-    try:
-        if "spaces" in spec:
-            subs = spec["spaces"]
-            if not isinstance(subs, list) or not subs:
-                raise SweepError("spaces: expected a non-empty list of spaces (each with base and grid/zip/random/points)")
-            for key in ("grid", "zip", "random", "points"):
-                if key in spec:
-                    raise SweepError(f"{key}: put axes inside each entry of 'spaces', not beside it")
-            spaces = []
-            for i, sub in enumerate(subs):
-                if not isinstance(sub, Mapping):
-                    raise SweepError(f"spaces[{i}]: expected a mapping; got {sub!r}")
-                for key in sub:
-                    if key not in _SPACE_KEYS:
-                        close = difflib.get_close_matches(str(key), _SPACE_KEYS, n=2, cutoff=0.5)
-                        hint = f"did you mean {' or '.join(close)}?" if close else f"valid keys: {', '.join(_SPACE_KEYS)}"
-                        raise SweepError(f"spaces[{i}].{key}: unknown key; {hint}")
-                spaces.append(_space_from_dict(sub, base, f"spaces[{i}]"))
-            return Union(spaces)
-        return _space_from_dict(spec, base, "spec")
-    except SweepError as exc:
-        msg = str(exc)
-        if msg.startswith("spec."):
-            msg = msg[5:]
-        raise SweepError(f"{source}: {msg}") from None
+    """Build a space from a parsed spec mapping (see ``docs/tutorial.md`` for the format), checked
+    first as a whole against :class:`SpecFields`."""
+    checked = spec_fields(spec, source)
+    base = checked.base or {}
+    if checked.spaces is not None:
+        return Union([_space(sub, base, f"spaces[{i}]") for i, sub in enumerate(checked.spaces)])
+    return _space(checked, base, "spec")
 
 
 def read_spec(path: str | Path) -> dict[str, Any]:
-    """Read a sweep spec YAML file (errors name the file)."""
+    """Read a sweep spec YAML file and check it against :class:`SpecFields` (errors name the file)."""
     from accelsim.config import read_yaml_file
 
     data = read_yaml_file(path, error=SweepError)
-    if not isinstance(data, dict):
-        raise SweepError(f"{path}: a sweep spec must be a mapping with base and grid/zip/random/points/spaces")
+    spec_fields(data, str(path))
     return data
 
 
