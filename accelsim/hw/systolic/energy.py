@@ -68,9 +68,10 @@ def dram_channel(config) -> DramChannel:
     return DramChannel(config.dram.type, dram_bytes_per_s(config))
 
 
-def energy_reference_table(config) -> dict:
-    """``{action key: (pJ, category)}`` of every action :func:`count_actions` emits, priced by the config's tech table."""
-    tech = load_tech(config.tech)
+def energy_reference_table(config, tech=None) -> dict:
+    """``{action key: (pJ, category)}`` of every action :func:`count_actions` emits, priced by the
+    technology table ``tech`` (default: the config's)."""
+    tech = tech or load_tech(config.tech)
     pe = config.pe
     ert: dict = {}
     widths = sorted(set(pe.precision_modes) | {pe.bits})
@@ -93,16 +94,17 @@ def energy_reference_table(config) -> dict:
     return ert
 
 
-def static_power(config) -> float:
-    """Static power (W): ``static_power_w`` if set, else the leakage of the three SRAMs plus one
-    multiplier (native width) and one accumulator adder per PE."""
+def static_power(config, tech=None) -> float:
+    """Static power (W): ``static_power_w`` if set, else the leakage of the three SRAMs (one law
+    over their summed capacity) plus one multiplier (native width) and one accumulator adder per PE,
+    from the technology table ``tech`` (default: the config's)."""
     if config.static_power_w is not None:
         return float(config.static_power_w)
-    tech = load_tech(config.tech)
+    tech = tech or load_tech(config.tech)
     pe = config.pe
     dt = _dtype(pe.dtype, pe.bits)
     acc = "int32" if pe.dtype == "int" else "fp32"
-    leak = sum(buf.leakage_w(tech) for buf in sram_buffers(config))
+    leak = tech.sram_leakage_w(sum(buf.capacity_bytes for buf in sram_buffers(config)))
     return leak + config.rows * config.cols * (tech.op_leakage_w("mult", dt) + tech.op_leakage_w("add", acc))
 
 

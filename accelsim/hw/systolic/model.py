@@ -20,6 +20,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from accelsim.energy.tables import load_tech
 from accelsim.hw.base import HardwareModel, LayerCounts, NotMapped, Roof
 from accelsim.hw.systolic import _kernels as K
 from accelsim.hw.systolic import analytic as A
@@ -271,6 +272,7 @@ class SystolicModel(HardwareModel):
     family = "systolic"
 
     def __init__(self, config: SystolicConfig):
+        self.tech = load_tech(config.tech)  # one lookup prices both the energy table and static power
         super().__init__(config)
         self._memory = memory_params(config)
         # (weight bits, activation bits) -> (width, pack, slow-down, activation bits, peak MACs/s, action keys)
@@ -282,10 +284,10 @@ class SystolicModel(HardwareModel):
 
     # --- the contract (accelsim.hw.base) ---------------------------------------------------------
     def energy_reference_table(self) -> dict:
-        return E.energy_reference_table(self.config)
+        return E.energy_reference_table(self.config, self.tech)
 
     def static_power(self) -> float:
-        return E.static_power(self.config)
+        return E.static_power(self.config, self.tech)
 
     def roof(self) -> Roof:
         """Peak MACs/s: rows x cols x clock at the native ``pe.dtype`` + ``pe.bits``, and
