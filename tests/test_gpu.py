@@ -292,8 +292,8 @@ def test_fused_pointwise_removes_elementwise_kernels():
 
 
 def test_roofline_png(tmp_path):
-    from accelsim.cli.gpu_roofline import roofline_figure
-    from accelsim.report.gpu_roofline import roofline_points
+    from accelsim.cli.roofline import roofline_figure
+    from accelsim.report.layer_roofline import roofline_points
     from accelsim.simulate import simulate
 
     out = roofline_figure("h100-sxm", "lenet-300-100", None, 64, str(tmp_path / "r.png"))

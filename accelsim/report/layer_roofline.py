@@ -1,9 +1,9 @@
-"""Roofline picture of one GPU run's GEMM layers, dense vs compressed, under given roofs.
+"""Roofline picture of one run's GEMM layers, dense vs compressed, under given roofs.
 
 x: arithmetic intensity (dense-equivalent FLOP per DRAM byte); y: achieved dense-equivalent TFLOP/s
 (2 x dense MACs / latency). Each roof is drawn as ``min(peak, DRAM bytes/s x intensity)``. The peaks
-and the bandwidth come from the caller (the GPU config knows them; see
-:mod:`accelsim.cli.gpu_roofline`), so this module only draws :class:`NetworkResult` values.
+and the bandwidth come from the caller (the model's ``roof()``; see
+:mod:`accelsim.cli.roofline`), so this module only draws :class:`NetworkResult` values.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def roofline_points(result: NetworkResult) -> list[tuple[str, float, float, str]
     return pts
 
 
-def gpu_roofline(out: str, roofs: Sequence[Roof], dram_bytes_per_s: float, dense: NetworkResult, dense_label: str,
+def layer_roofline(out: str, roofs: Sequence[Roof], dram_bytes_per_s: float, dense: NetworkResult, dense_label: str,
                  compressed: NetworkResult | None = None, compressed_label: str | None = None, title: str = "") -> str:
     """Draw the roofs and the GEMM layers of ``dense`` (blue circles) and ``compressed`` (red
     triangles, when given) to ``out`` (PNG at 120 dpi, or any suffix matplotlib writes); return ``out``.

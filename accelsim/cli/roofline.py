@@ -1,10 +1,11 @@
-"""Roofline picture of a workload's GEMM layers on one GPU, dense vs a compression recipe.
+"""Roofline picture of a workload's GEMM layers on one arch, dense vs a compression recipe.
 
-``python -m accelsim.cli.gpu_roofline --arch h100-sxm --workload resnet50 --recipe 2of4-int8 --batch 32
+``python -m accelsim.cli.roofline --arch h100-sxm --workload resnet50 --recipe 2of4-int8 --batch 32
 --out docs/roofline_resnet50_h100.png``. Runs :func:`accelsim.simulate.simulate` and draws with
-:func:`accelsim.report.gpu_roofline.gpu_roofline`. x: arithmetic intensity (dense-equivalent FLOP per
-DRAM byte); y: achieved dense-equivalent TFLOP/s (2 x dense MACs / latency). Roofs: each data type's
-dense and 2:4 peaks and the DRAM bandwidth.
+:func:`accelsim.report.layer_roofline.layer_roofline`. x: arithmetic intensity (dense-equivalent FLOP per
+DRAM byte); y: achieved dense-equivalent TFLOP/s (2 x dense MACs / latency). Roofs, from the model's
+``roof()``: each data type's dense and structured-sparse (e.g. 2:4) peaks and the DRAM bandwidth; any
+family whose model sets a DRAM bandwidth can be drawn.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from accelsim.report.gpu_roofline import Roof, gpu_roofline
+from accelsim.report.layer_roofline import Roof, layer_roofline
 
 
 def roofs_of(roof, result) -> list[Roof]:
@@ -30,7 +31,8 @@ def roofs_of(roof, result) -> list[Roof]:
 
 
 def roofline_figure(arch: str, workload: str, recipe: str | None, batch: int, out: str, seed: int = 0) -> str:
-    """Simulate ``workload`` (with ``recipe`` and its dense baseline) on ``arch`` and write the figure to ``out``."""
+    """Simulate ``workload`` (with ``recipe`` and its dense baseline, where the hardware runs it) on
+    ``arch`` and write the figure to ``out``."""
     from accelsim.hw.registry import build_model, load_arch
     from accelsim.simulate import simulate
 
@@ -46,12 +48,15 @@ def roofline_figure(arch: str, workload: str, recipe: str | None, batch: int, ou
     title = f"{workload} GEMM layers on {arch}, batch {batch}"
     if speed:
         title += f" (network speedup {speed:.2f}x incl. element-wise layers)"
-    return gpu_roofline(out, roofs_of(roof, result), roof.dram_bytes_per_s, dense, f"dense ({roof.native_dtype})",
-                        compressed=result if recipe is not None else None, compressed_label=recipe, title=title)
+    roofs = roofs_of(roof, result)
+    if dense is None:  # the hardware cannot run the uncompressed workload (e.g. EIE): the recipe alone
+        return layer_roofline(out, roofs, roof.dram_bytes_per_s, result, str(recipe), title=title)
+    return layer_roofline(out, roofs, roof.dram_bytes_per_s, dense, f"dense ({roof.native_dtype})",
+                          compressed=result if recipe is not None else None, compressed_label=recipe, title=title)
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m accelsim.cli.gpu_roofline", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m accelsim.cli.roofline", description=__doc__.splitlines()[0])
     p.add_argument("--arch", default="h100-sxm")
     p.add_argument("--workload", default="resnet50")
     p.add_argument("--recipe", default="2of4-int8")
