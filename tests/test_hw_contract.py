@@ -244,3 +244,24 @@ def test_a_registered_family_runs_through_simulate_and_sweeps_with_no_other_edit
     with pytest.raises(accelsim.AccelsimError, match="arch.macs_per_cycles: unknown config key for family 'roofline-test'"):
         bad({"base": {"arch": roofline_family, "workload": WORKLOAD}, "grid": {"arch.macs_per_cycles": [64]}},
             progress=False)
+
+
+def test_families_are_discovered_from_folders_and_entry_points(monkeypatch):
+    import importlib.metadata as md
+
+    from accelsim.errors import UnknownNameError
+    from accelsim.hw import registry
+
+    class EntryPoint:
+        name, value = "outside-family", "json"  # a module that registers nothing
+
+    monkeypatch.setattr(md, "entry_points", lambda group: [EntryPoint()] if group == registry.ENTRY_POINT_GROUP else [])
+    registry._discovered.cache_clear()
+    try:
+        found = registry._discovered()
+        assert {"systolic", "eie", "gpu"} <= set(found) and found["outside-family"] == "json"
+        assert "outside-family" in registry.family_names()
+        with pytest.raises(UnknownNameError, match="outside-family"):  # imported, but it registered no family
+            registry.family("outside-family")
+    finally:
+        registry._discovered.cache_clear()
