@@ -131,7 +131,7 @@ def estimate(
     total = 0.0
     get_category = by_category.get
     get_component = by_component.get
-    items = counts._counts.items() if type(counts) is ActionCounts else counts.items()
+    items = counts.items()  # ActionCounts.items() is its dict's own view
     checked = ert._checked.get if type(ert) is EnergyTable else _no_entry
     for key, count in items:
         if not (type(count) is float and 0.0 < count < _INF):
