@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accelsim.cli.output import write
-from accelsim.compress.compressed import CompressedGraph
+
+if TYPE_CHECKING:  # annotations only: importing it loads the Numba kernels, too slow for ``accelsim --help``
+    from accelsim.compress.compressed import CompressedGraph
 
 
 def report_rows(cg: CompressedGraph) -> list[dict[str, Any]]:

@@ -23,8 +23,8 @@ __all__ = [
 
 
 # ``accelsim.compress`` is both this package and the documented function
-# ``accelsim.compress(graph, recipe, seed=0)``: once the package is imported (``import accelsim`` does),
-# the attribute is the module, so the module itself is made callable.
+# ``accelsim.compress(graph, recipe, seed=0)``: once the package is imported (``accelsim.compress`` imports
+# it on first use), the attribute is the module, so the module itself is made callable.
 import sys as _sys
 import types as _types
 

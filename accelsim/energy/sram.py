@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
-from scipy.optimize import nnls
 
 from accelsim.errors import ConfigError
 
@@ -102,6 +101,8 @@ def fit_energy_law(points: Sequence[SramPoint]) -> tuple[float, float, float]:
 def fit_area_law(points: Sequence[SramPoint]) -> tuple[float, float]:
     """Non-negative least squares of ``(a_byte * C + a_bit * w) / A - 1``; returns ``(a_byte, a_bit)`` in um^2."""
     _check_points(points, "area")
+    from scipy.optimize import nnls  # here, not at the top: scipy.optimize alone takes ~0.2 s to import
+
     a = np.array([[p.capacity_bytes / p.value, p.width_bits / p.value] for p in points], dtype=float)
     (a_byte, a_bit), _ = nnls(a, np.ones(len(points)))
     if a_byte <= 0:

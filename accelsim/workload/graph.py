@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import copy as _copy
 from dataclasses import replace
-from typing import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
-import networkx as nx
 import numpy as np
 
 from accelsim.errors import ShapeError, UnknownNameError, WorkloadError
 from accelsim.workload.layers import Input, Layer
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+# networkx is imported where a graph is built or sorted, not at module level: it takes ~0.1 s to import and
+# code that only names LayerGraph (``accelsim list workloads`` imports this module) should not pay for it.
 
 
 class LayerGraph:
@@ -26,6 +31,8 @@ class LayerGraph:
     def __init__(self, name: str, source: str = ""):
         self.name = name
         self.source = source
+        import networkx as nx
+
         self._g = nx.DiGraph()
         self._order: list[str] | None = None
         self.weights: dict[str, np.ndarray] = {}
@@ -179,6 +186,8 @@ class LayerGraph:
     def order(self) -> list[str]:
         """Layer names in a deterministic topological order (insertion order breaks ties)."""
         if self._order is None:
+            import networkx as nx
+
             position = {n: i for i, n in enumerate(self._g.nodes)}
             self._order = list(nx.lexicographical_topological_sort(self._g, key=lambda n: position[n]))
         return self._order
