@@ -61,8 +61,21 @@ def cmd_simulate(args) -> int:
     elif args.format == "csv":
         write(to_csv(result), args.out)
     else:
-        write(result_table(result), args.out)
+        write(result_table(result, layers=args.layers), args.out)
     return 0
+
+
+def _layers_arg(text: str) -> str:
+    """argparse type of ``--layers``: checked before anything is simulated (one-line error, exit 2)."""
+    import argparse
+
+    from accelsim.report.export import parse_layers
+
+    try:
+        parse_layers(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def add_cli(sub) -> None:
@@ -84,5 +97,8 @@ def add_cli(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for synthesized weights and activations")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="dotted config override")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.add_argument("--layers", type=_layers_arg, default="top:10", metavar="all|compute|top:N",
+                   help="table format: which layers to list (default top:10, the 10 slowest); "
+                        "json and csv always hold every layer")
     p.add_argument("--out", help="write to this file instead of stdout")
     p.set_defaults(func=cmd_simulate)

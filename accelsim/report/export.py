@@ -1,8 +1,9 @@
-"""Writers for NetworkResult: JSON, CSV and a readable table."""
+"""Writers for NetworkResult: JSON, CSV (every layer, every field) and a one-screen summary for people."""
 
 from __future__ import annotations
 
 import json
+import textwrap
 from typing import Any
 
 from accelsim.report.results import NetworkResult
@@ -59,25 +60,186 @@ def _fmt(value: Any, floatfmt: str) -> str:
     return str(value)
 
 
-def result_table(result: NetworkResult) -> str:
-    """Per-layer table plus a totals line."""
-    cols = ["name", "op", "macs", "effective_macs", "cycles", "stall_cycles", "latency_s", "energy_j",
-            "dram_read_bytes", "utilization"]
-    rows = [r.to_dict() for r in result.layers]
-    # family-specific labels (GPU bound / kernel, ...) as one compact column
-    notes = [" ".join(f"{k}={v}" for k, v in r.extra.items() if isinstance(v, str)) for r in result.layers]
-    if any(notes):
-        cols.append("notes")
-        for row, note in zip(rows, notes):
-            row["notes"] = note
+LAYER_CHOICES = "all, compute or top:N (N >= 1)"
+
+
+def parse_layers(spec: str) -> tuple[str, int | None]:
+    """``"all"`` / ``"compute"`` / ``"top:N"`` -> ``(mode, N)``; ValueError naming the expected forms."""
+    text = str(spec).strip()
+    if text in ("all", "compute"):
+        return text, None
+    if text.startswith("top:"):
+        count = text[4:]
+        if count.isdigit() and int(count) >= 1:
+            return "top", int(count)
+    raise ValueError(f"expected {LAYER_CHOICES}; got {spec!r}")
+
+
+_WIDTH = 118  # wrap long notes below 120 columns
+
+
+def result_table(result: NetworkResult, layers: str = "top:10") -> str:
+    """A one-screen summary of a run, for people.
+
+    Header (arch and family, workload, recipe, batch), the totals with units (and the dense baseline
+    with ``speedup_vs_dense`` / ``energy_saving_vs_dense`` when the run has one), then the layers chosen
+    by ``layers`` (see :func:`parse_layers`; default the 10 slowest) with their share of the total
+    latency and energy and what bound them, then the count of layers not run on the hardware
+    (``extra["mapped"] is False``). Per-layer string extras (notes) are footnotes ``[n]`` listed once
+    below the table. Reads only ``LayerResult`` fields and ``extra`` keys, never a family name.
+    """
+    mode, count = parse_layers(layers)
     tot = result.total
-    total_row = {c: tot.get(c) for c in cols}
-    total_row["name"], total_row["op"] = "TOTAL", ""
-    text = format_table(rows + [total_row], cols)
-    extras = []
-    for key in ("speedup_vs_dense", "energy_saving_vs_dense"):
-        if tot.get(key) is not None:
-            extras.append(f"{key}: {tot[key]:.3f}")
+    lines = [_header(result), ""]
+    lines += _totals(result, tot)
+    lines.append("")
+    all_layers = list(result.layers)
+    unmapped = [r for r in all_layers if r.extra.get("mapped") is False]
+    if mode == "all":
+        shown, title = all_layers, f"all {len(all_layers)} layers, in order"
+    elif mode == "compute":
+        shown = [r for r in all_layers if r.cycles > 0 or r.macs > 0]
+        title = f"{len(shown)} of {len(all_layers)} layers with cycles or MACs, in order"
+    else:
+        shown = sorted(all_layers, key=lambda r: r.latency_s, reverse=True)[:count]
+        title = f"top {len(shown)} of {len(all_layers)} layers by latency"
+    lat_tot, en_tot = tot["latency_s"], tot["energy_j"]
+    if shown:
+        lat_share = _pct(sum(r.latency_s for r in shown), lat_tot)
+        en_share = _pct(sum(r.energy_j for r in shown), en_tot)
+        lines.append(f"{title} ({lat_share} of latency, {en_share} of energy):")
+    else:
+        lines.append(f"{title}: (no layers)")
+    # a note every layer run on the hardware carries (a dataflow, ...) is said once, not per row
+    run = [r for r in all_layers if r.extra.get("mapped") is not False]
+    common = [n for n in _layer_notes(run[0]) if all(n in _layer_notes(r) for r in run[1:])] if run else []
+    notes: dict[str, int] = {}  # footnote text -> number, in order of first use
+    rows = []
+    for i, r in enumerate(shown, 1):
+        marks = "".join(f"[{_footnote(notes, n)}]" for n in _layer_notes(r) if n not in common)
+        rows.append([str(i), r.name, r.op, _si(r.latency_s, "s"), _pct(r.latency_s, lat_tot),
+                     _si(r.energy_j, "J"), _pct(r.energy_j, en_tot), f"{r.cycles:,}",
+                     _pct(r.stall_cycles, r.cycles), _pct(r.utilization, 1.0), _bound(r), marks])
+    if rows:
+        header = ["#", "layer", "op", "latency", "%lat", "energy", "%energy", "cycles", "stall", "util",
+                  "bound", "notes"]
+        right = {0, 3, 4, 5, 6, 7, 8, 9}
+        lines += _align([header] + rows, right)
+    if common:
+        lines += _wrap(f"every layer run on the hardware: {'; '.join(common)}")
+    if unmapped:
+        ops: dict[str, int] = {}
+        for r in unmapped:
+            ops[r.op] = ops.get(r.op, 0) + 1
+        marks = "".join(f"[{_footnote(notes, n)}]" for n in dict.fromkeys(
+            n for r in unmapped for n in _layer_notes(r)))
+        by_op = ", ".join(f"{op} {n}" for op, n in ops.items())
+        lines += [""] + _wrap(f"{len(unmapped)} of {len(all_layers)} layers not run on the hardware "
+                              f"(zero cost): {by_op} {marks}".rstrip())
+    if notes:
+        lines.append("")
+        for text, n in notes.items():
+            lines += _wrap(f"[{n}] {text}", indent=" " * (len(str(n)) + 3))
+    return "\n".join(lines)
+
+
+def _header(result: NetworkResult) -> str:
     arch = result.arch.get("name", "?")
-    head = f"arch {arch} ({result.arch.get('family', '?')}), workload {result.workload}, batch {result.batch}"
-    return "\n".join([head, text] + extras)
+    recipe = result.recipe.get("name", "?") if isinstance(result.recipe, dict) else (result.recipe or "none (dense)")
+    return (f"arch {arch} ({result.arch.get('family', '?')}), workload {result.workload}, recipe {recipe}, "
+            f"batch {result.batch}")
+
+
+def _totals(result: NetworkResult, tot: dict[str, Any]) -> list[str]:
+    """Totals with units; a dense-baseline column and the two ratios when the run has a dense run."""
+    dense = result.dense.total if result.dense is not None else None
+
+    def row(label, key, fmt):
+        cells = [label, fmt(tot[key])]
+        if dense is not None:
+            cells.append(fmt(dense[key]))
+        return cells
+
+    rows = [["totals", "this run"] + (["dense baseline"] if dense is not None else [])]
+    rows += [
+        row("latency", "latency_s", lambda v: _si(v, "s")),
+        row("energy", "energy_j", lambda v: _si(v, "J")),
+        row("cycles", "cycles", lambda v: f"{v:,}"),
+        row("DRAM read", "dram_read_bytes", lambda v: _si(v, "B")),
+        row("DRAM written", "dram_write_bytes", lambda v: _si(v, "B")),
+        row("utilization", "utilization", lambda v: _pct(v, 1.0)),
+        row("weight storage", "weight_storage_bits", lambda v: _si(v / 8, "B")),
+        row("MACs (dense)", "macs", lambda v: f"{v:,}"),
+        row("MACs performed", "effective_macs", lambda v: f"{v:,}"),
+    ]
+    out = _align(rows, {1, 2}, rule=False)
+    ratios = [f"{k}: {tot[k]:.3f}" for k in ("speedup_vs_dense", "energy_saving_vs_dense") if tot.get(k) is not None]
+    if ratios:
+        out.append("   ".join(ratios))
+    for key, value in result.extra.items():
+        if isinstance(value, (str, int, float)):
+            out += _wrap(f"{key}: {value}")
+    return out
+
+
+def _layer_notes(r) -> list[str]:
+    """A layer's string extras as footnote texts: ``note`` as is, the rest as ``key=value`` on one line
+    (``bound`` has its own column)."""
+    out = []
+    if isinstance(r.extra.get("note"), str):
+        out.append(r.extra["note"])
+    rest = " ".join(f"{k}={v}" for k, v in r.extra.items() if isinstance(v, str) and k not in ("note", "bound"))
+    if rest:
+        out.append(rest)
+    return out
+
+
+def _footnote(notes: dict[str, int], text: str) -> int:
+    return notes.setdefault(text, len(notes) + 1)
+
+
+def _bound(r) -> str:
+    """The layer's own ``extra["bound"]`` if its model sets one, else stall vs compute cycles."""
+    if isinstance(r.extra.get("bound"), str):
+        return r.extra["bound"]
+    if not r.cycles:
+        return "-"
+    return "stall" if r.stall_cycles > r.compute_cycles else "compute"
+
+
+def _pct(part: float, whole: float) -> str:
+    return f"{100.0 * part / whole:.1f}%" if whole else "-"
+
+
+_PREFIXES = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "u"), (1e-9, "n"),
+             (1e-12, "p")]
+
+
+def _si(value: float, unit: str) -> str:
+    """``value`` with an SI prefix and 4 significant digits (``86.60 ms``, ``987.0 MB``); bytes and
+    storage never go below the unit."""
+    if value == 0:
+        return f"0 {unit}"
+    for scale, prefix in _PREFIXES:
+        if abs(value) >= scale or (unit == "B" and scale == 1.0):
+            return f"{value / scale:#.4g} {prefix}{unit}"
+    scale, prefix = _PREFIXES[-1]
+    return f"{value / scale:#.4g} {prefix}{unit}"
+
+
+def _align(rows: list[list[str]], right: set[int], rule: bool = True) -> list[str]:
+    """Rows of cells as aligned lines (columns in ``right`` right-aligned), a dash rule under the header."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+
+    def line(row):
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+
+    out = [line(rows[0])]
+    if rule:
+        out.append(line(["-" * w for w in widths]))
+    return out + [line(row) for row in rows[1:]]
+
+
+def _wrap(text: str, indent: str = "    ") -> list[str]:
+    """``text`` as lines under ``_WIDTH`` columns, continuation lines indented by ``indent``."""
+    return textwrap.wrap(text, _WIDTH, subsequent_indent=indent, break_on_hyphens=False) or [""]
