@@ -68,12 +68,54 @@ def param(
     return dataclasses.field(default=default, metadata=meta)
 
 
+# Every YAML input (arch configs, technology tables, workloads, recipes, sweep specs, ``--set``
+# values) is read by :func:`read_yaml_file` / :func:`load_yaml_text` with these rules:
+# * the text is UTF-8 (a leading BOM is dropped; CRLF and CR line ends read as LF); any other byte
+#   is refused naming the file and the byte offset;
+# * a key given twice in one mapping is an error naming both lines (PyYAML would keep the last);
+# * aliases are bounded: a document with more than ``MAX_YAML_ALIASES`` alias uses or whose
+#   aliases expand to more than ``MAX_YAML_NODES`` nodes ("billion laughs") is refused, as is an
+#   alias inside the node it names (a recursive structure).
+MAX_YAML_ALIASES = 10_000
+MAX_YAML_NODES = 1_000_000
+
 # libyaml's safe loader when PyYAML was built with it (about 10x faster on the zoo files), else PyYAML's
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-class NumberLoader(SAFE_LOADER):  # type: ignore[misc, valid-type]
-    """The safe loader that also reads exponents without a dot (``1e-9``, ``2E6``) as floats.
+class YamlRefused(Exception):
+    """A YAML document that parses but is refused (duplicate key, alias bomb); the message has no file."""
+
+
+class YamlLoader(_BASE_LOADER):  # type: ignore[misc, valid-type]
+    """The safe loader (libyaml's when available) that refuses a key given twice in one mapping."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        first: dict[Any, tuple[int, int]] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:  # ``<<: *base`` merges; explicit keys may override it
+                continue
+            key = self.construct_object(key_node, deep=True)
+            mark = key_node.start_mark
+            try:
+                if key in first:
+                    line, column = first[key]
+                    where = f"column {column + 1}" if line == mark.line else f"line {line + 1}"
+                    at = f", column {mark.column + 1}" if line == mark.line else ""
+                    raise YamlRefused(f"duplicate key {key!r} at line {mark.line + 1}{at} (first at {where})")
+            except TypeError:  # unhashable key: the base constructor words that error
+                break
+            first[key] = (mark.line, mark.column)
+        return super().construct_mapping(node, deep=deep)
+
+
+# the default loader of read_yaml_file (kept under its old name)
+SAFE_LOADER = YamlLoader
+
+
+class NumberLoader(YamlLoader):
+    """The YAML loader that also reads exponents without a dot (``1e-9``, ``2E6``) as floats.
 
     YAML 1.1 (PyYAML) leaves them strings; YAML 1.2 and every reader of a data table expect numbers.
     Used for data files whose fields are all numbers or prose (technology tables).
@@ -87,21 +129,120 @@ NumberLoader.add_implicit_resolver(
 )
 
 
-def read_yaml_file(path: str | Path, error: type[Exception] = ConfigError, loader: type = SAFE_LOADER) -> Any:
-    """Read YAML; missing files and syntax errors become ``error`` naming the file and line."""
+def decode_text(data: bytes, source: str, error: type[Exception] = ConfigError) -> str:
+    """UTF-8 ``data`` as text: a leading BOM dropped, CRLF / CR line ends turned into LF.
+
+    Other bytes raise ``error``: ``<source>: not UTF-8 text (byte 0xff at offset 123)`` (offset in
+    bytes from the start of the file).
+    """
+    skip = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    try:
+        text = data[skip:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        offset = skip + exc.start
+        raise error(f"{source}: not UTF-8 text (byte 0x{data[offset]:02x} at offset {offset})") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_text_file(path: str | Path, error: type[Exception] = ConfigError, what: str = "") -> str:
+    """A text input file through :func:`decode_text`; a missing or unreadable file raises ``error``.
+
+    ``what`` names the expected kind in the directory message (``a SCALE-Sim .cfg``).
+    """
     path = Path(path)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except FileNotFoundError:
         raise error(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory{f', expected {what}' if what else ''}") from None
     except OSError as exc:
         raise error(f"{path}: cannot read ({exc.strerror})") from None
+    return decode_text(data, str(path), error)
+
+
+def _children(node: Any) -> list:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def _check_aliases(root: Any) -> None:
+    """Refuse a composed document whose aliases go too far (see ``MAX_YAML_*``).
+
+    The composer shares a node between its anchor and every alias, so an alias is a second
+    reference to a node already walked. The expanded size of a node (1 + the expanded sizes of its
+    children) is computed once per distinct node, depth first without recursion, so the walk costs
+    the distinct nodes, not the expansion.
+    """
+    size: dict[int, int] = {}
+    aliases = 0
+    on_path = {id(root)}
+    stack = [(root, iter(_children(root)))]
+    while stack:
+        node, pending = stack[-1]
+        for child in pending:
+            key = id(child)
+            if key in on_path:
+                raise YamlRefused(f"alias at line {child.start_mark.line + 1} refers to a node that contains it")
+            if key in size:
+                aliases += 1
+                if aliases > MAX_YAML_ALIASES:
+                    raise YamlRefused(f"more than {MAX_YAML_ALIASES:,} aliases; refused")
+                continue
+            on_path.add(key)
+            stack.append((child, iter(_children(child))))
+            break
+        else:
+            stack.pop()
+            on_path.discard(id(node))
+            total = 1 + sum(size[id(c)] for c in _children(node))
+            if total > MAX_YAML_NODES:
+                raise YamlRefused(f"aliases expand to more than {MAX_YAML_NODES:,} nodes "
+                                  f"(at line {node.start_mark.line + 1}); refused as an alias bomb")
+            size[id(node)] = total
+
+
+def _load(text: str, loader: type) -> Any:
+    """One YAML document; yaml.YAMLError for syntax, YamlRefused for what the rules refuse."""
+    ld = loader(text)
     try:
-        return yaml.load(text, Loader=loader)
+        node = ld.get_single_node()
+        if node is None:
+            return None
+        _check_aliases(node)
+        return ld.construct_document(node)
+    finally:
+        ld.dispose()
+
+
+def _yaml_error_text(exc: Exception) -> str:
+    """One line for a PyYAML error: the problem and, when known, where."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc).splitlines()[0]
+    return f"malformed YAML{where}: {problem}"
+
+
+def load_yaml_text(text: str, source: str = "<text>", error: type[Exception] = ConfigError,
+                   loader: type = YamlLoader) -> Any:
+    """Parse YAML ``text`` read from ``source`` with the rules above; problems raise ``error`` (one line)."""
+    text = (text[1:] if text.startswith("\ufeff") else text).replace("\r\n", "\n").replace("\r", "\n")
+    try:
+        return _load(text, loader)
+    except YamlRefused as exc:
+        raise error(f"{source}: {exc}") from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise error(f"{path}: malformed YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        raise error(f"{source}: {_yaml_error_text(exc)}") from None
+
+
+def read_yaml_file(path: str | Path, error: type[Exception] = ConfigError, loader: type = YamlLoader) -> Any:
+    """Read a YAML file (UTF-8, duplicate keys and alias bombs refused); every problem raises ``error``
+    naming the file and, for syntax errors and duplicates, the line.
+
+    ``loader`` is :class:`YamlLoader` or a subclass (:class:`NumberLoader`).
+    """
+    return load_yaml_text(read_text_file(path, error), str(path), error, loader)
 
 
 def _type_name(tp: Any) -> str:
@@ -365,7 +506,9 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not key or any(not part for part in key.split(".")):
         raise ConfigError(f"--set {text!r}: the key must be a dotted path such as array.rows")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = _load(raw, YamlLoader) if raw.strip() else ""
+    except YamlRefused as exc:
+        raise ConfigError(f"--set {text!r}: {exc}") from None
     except yaml.YAMLError:
         value = raw
     if isinstance(value, str):  # YAML 1.1 reads 2e9 as a string

@@ -147,7 +147,7 @@ def test_bad_files(tmp_path):
         load_scalesim_topology(_write(tmp_path, ""))
     with pytest.raises(WorkloadError, match="no layers"):
         load_scalesim_topology(_write(tmp_path, CONV_HEADER + "\n\n"))
-    with pytest.raises(WorkloadError, match="not a text file"):
+    with pytest.raises(WorkloadError, match=r"not UTF-8 text \(byte 0xff at offset 0\)"):
         (tmp_path / "bin.csv").write_bytes(b"\xff\xfe\x00\x81")
         load_scalesim_topology(tmp_path / "bin.csv")
     with pytest.raises(WorkloadError, match="directory"):

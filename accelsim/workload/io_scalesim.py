@@ -38,8 +38,9 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+from accelsim.config import read_text_file
 from accelsim.errors import AccelsimError, WorkloadError
-from accelsim.workload.graph import LayerGraph
+from accelsim.workload.graph import MAX_LAYERS, LayerGraph
 from accelsim.workload.layers import Conv2d, GRUCell, Input, Layer, Linear, LSTMCell
 
 CONV_COLUMNS = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels",
@@ -49,16 +50,8 @@ SPARSITY_COLUMN = "Sparsity"
 
 
 def _read_lines(path: Path) -> list[str]:
-    try:
-        return path.read_text().splitlines()
-    except FileNotFoundError:
-        raise WorkloadError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise WorkloadError(f"{path}: is a directory, expected a SCALE-Sim topology .csv") from None
-    except UnicodeDecodeError:
-        raise WorkloadError(f"{path}: not a text file (SCALE-Sim topology CSV expected)") from None
-    except OSError as exc:
-        raise WorkloadError(f"{path}: cannot read ({exc.strerror})") from None
+    """The lines of a topology CSV (UTF-8, BOM and CRLF accepted; other bytes a WorkloadError)."""
+    return read_text_file(path, WorkloadError, "a SCALE-Sim topology .csv").splitlines()
 
 
 def is_gemm_header(header: str) -> bool:
@@ -203,6 +196,10 @@ def load_scalesim_topology(path: str | Path, gemm: bool | None = None) -> LayerG
 
         if "DP" in name:
             # SCALE-Sim's depthwise convention: one single-channel layer per channel, same filters.
+            if len(graph) + 2 * c > MAX_LAYERS:  # refused before building any of them
+                raise WorkloadError(
+                    f"{where}, column 'Channels': a DP row expands to one layer per channel; {c} channels "
+                    f"exceed the {MAX_LAYERS} layers a graph holds")
             for ch in range(c):
                 add(f"{name}Channel_{ch}", where, lambda ln, inn: build(ln, inn, 1))
         else:

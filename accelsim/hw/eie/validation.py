@@ -57,9 +57,8 @@ def benchmark_layers(seed: int = 0, names: tuple[str, ...] = LAYERS):
     Only the named layers are compressed (weights and patterns are seeded per layer, so a subset
     gets exactly the layers of the full set).
     """
-    import yaml
-
     from accelsim.compress.recipe import compress, recipe_from_dict
+    from accelsim.config import read_yaml_file
     from accelsim.paths import RECIPE_DIR
     from accelsim.workload.graph import LayerGraph
     from accelsim.workload.zoo import load_workload
@@ -72,7 +71,7 @@ def benchmark_layers(seed: int = 0, names: tuple[str, ...] = LAYERS):
         graph.add(full.layer(name), [inp])
         graph.set_activation_density(name, full.input_density(name))
     path = RECIPE_DIR / "eie-benchmarks.yaml"
-    data = yaml.safe_load(path.read_text())
+    data = read_yaml_file(path)
     data["overrides"] = {k: v for k, v in (data.get("overrides") or {}).items() if k in names}
     cg = compress(graph, recipe_from_dict(data, str(path)), seed=seed)
     return tuple(cg[name] for name in names)

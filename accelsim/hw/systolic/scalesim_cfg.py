@@ -21,18 +21,19 @@ from __future__ import annotations
 import configparser
 from pathlib import Path
 
+from accelsim.config import read_text_file
 from accelsim.errors import ConfigError
 
 
 def read_scalesim_cfg(path: str | Path) -> dict:
+    """The systolic config dict of a SCALE-Sim ``.cfg`` (UTF-8, BOM and CRLF accepted).
+
+    Values are read raw (no ``%`` interpolation, so ``run_name = 50%`` is just text); a section or
+    key given twice is an error, as in SCALE-Sim's configparser.
+    """
     path = Path(path)
-    parser = configparser.ConfigParser()
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read as a SCALE-Sim .cfg ({exc})") from None
+    parser = configparser.ConfigParser(interpolation=None)
+    text = read_text_file(path, ConfigError, "a SCALE-Sim .cfg")
     try:
         parser.read_string(text, source=str(path))
     except configparser.Error as exc:
