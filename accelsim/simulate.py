@@ -10,13 +10,15 @@ from accelsim.errors import ConfigError, SimulationError
 from accelsim.hw.registry import build_model, load_arch
 from accelsim.report.results import NetworkResult
 from accelsim.workload.graph import LayerGraph
+from accelsim.workload.layers import check_batch as _check_batch
 from accelsim.workload.zoo import load_workload
 
 
 def check_batch(batch: Any) -> int:
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+    """``batch`` as an int in ``[1, MAX_BATCH]`` (2^20); else a one-line ConfigError, before anything is loaded."""
+    if isinstance(batch, bool) or not isinstance(batch, int):
         raise ConfigError(f"batch must be an int >= 1; got {batch!r}")
-    return batch
+    return _check_batch(batch)
 
 
 def run_compressed(config, cgraph: CompressedGraph, batch: int, workload_name: str, recipe=None) -> NetworkResult:

@@ -4,7 +4,8 @@ For every declared parameter of every recipe step (and the recipe's top-level fi
 hardware family's config class, and of the technology-table file schema, out-of-range and
 wrong-type values are derived from the declaration (type, ge / gt / le / lt, choices) and must be
 rejected with a ConfigError whose problem follows the one template
-``<source>: <dotted.path> must be ...; got <value>``. Every declared parameter of a sweep spec with a
+``<source>: <dotted.path> must be ...; got <value>``. Every numeric parameter has a physical upper bound
+(``le`` or ``lt``): the value just above it and ``10**30`` are rejected the same way (issue 19 part 3). Every declared parameter of a sweep spec with a
 range or choices is rejected the same way, with a SweepError. Every declared parameter carries a unit
 or a doc.
 """
@@ -59,6 +60,18 @@ def _bounds(meta) -> str:
     return ""
 
 
+HUGE = 10**30  # over every upper bound; once crashed Numba kernels (int64 overflow) or hung the models
+
+
+def _above(bound):
+    """The smallest simple value over ``bound`` as the field stores it (a float: ``bound + 1`` may round to it)."""
+    return bound + 1 if float(bound + 1) > bound else bound + abs(bound)
+
+
+def _below(bound):
+    return bound - 1 if float(bound - 1) < bound else bound - abs(bound)
+
+
 def _scalar_cases(tp, meta) -> list[tuple[Any, str]]:
     """(bad value, expected 'must be' text) for a scalar field."""
     choices = meta.get("choices")
@@ -74,13 +87,15 @@ def _scalar_cases(tp, meta) -> list[tuple[Any, str]]:
         expected = ("an int" if tp is int else "a number") + _bounds(meta)
         out = [("many", expected)] + ([(2.5, expected)] if tp is int else [])
         if meta.get("ge") is not None:
-            out.append((meta["ge"] - 1, expected))
+            out.append((_below(meta["ge"]), expected))
         if meta.get("gt") is not None:
             out.append((meta["gt"], expected))  # the open bound itself
         if meta.get("le") is not None:
-            out.append((meta["le"] + 1, expected))
+            out.append((_above(meta["le"]), expected))
         if meta.get("lt") is not None:
             out.append((meta["lt"], expected))
+        assert meta.get("le") is not None or meta.get("lt") is not None, "a numeric parameter without an upper bound"
+        out.append((HUGE, expected))
         return out
     raise AssertionError(f"no generated bad values for type {tp!r}: extend the generator")
 
@@ -323,8 +338,9 @@ SPEC_CHECKED = [(name, path, keys, tp, meta) for name, spec in (("flat", SPEC_FL
 
 
 def test_spec_walk_reaches_every_constrained_parameter():
-    assert {p for name, p, *_ in SPEC_CHECKED if name == "flat"} == {"random.n", "objectives", "report.top_k"}
-    assert {p for name, p, *_ in SPEC_CHECKED if name == "spaces"} == {"spaces[0].random.n", "objectives"}
+    bounded = {"random.n", "random.seed", "random.axes.r.low", "random.axes.r.high"}
+    assert {p for name, p, *_ in SPEC_CHECKED if name == "flat"} == bounded | {"objectives", "report.top_k"}
+    assert {p for name, p, *_ in SPEC_CHECKED if name == "spaces"} == {f"spaces[0].{p}" for p in bounded} | {"objectives"}
     leaves = {p for p, *_ in spec_leaves(SpecFields, SPEC_FLAT)}
     assert {"random.axes.r.low", "random.axes.r.int", "report.pareto.color", "report.tradeoff.ratio"} <= leaves
     for spec in (SPEC_FLAT, SPEC_SPACES):
@@ -376,6 +392,36 @@ def _classes(cls, seen=None):
 
 SCHEMA_ROOTS = [*OPS.values(), RecipeFields, TechFile, DerivedTechFile, SpecFields,
                 *(registry.family(f).config_cls for f in FAMILIES)]
+
+
+def _numeric(tp) -> bool:
+    """A number, or a list / tuple / mapping / optional of numbers (the bounds apply to each)."""
+    if tp in (int, float):
+        return True
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_numeric(a) for a in args if a is not type(None))
+    if origin in (list, tuple):
+        return bool(args) and _numeric(args[0])
+    if origin is dict:
+        return _numeric(args[1])
+    return False
+
+
+def test_every_numeric_parameter_has_an_upper_bound():
+    """Every number of every schema is bounded above (le / lt) and below; the generated tests above check
+    that the value over the bound and 10**30 are rejected with the template."""
+    unbounded = []
+    for root in SCHEMA_ROOTS:
+        for cls in _classes(root):
+            hints = typing.get_type_hints(cls)
+            for f in dataclasses.fields(cls):
+                if not _numeric(hints[f.name]) or f.metadata.get("choices"):
+                    continue
+                m = f.metadata
+                if (m.get("le") is None and m.get("lt") is None) or (m.get("ge") is None and m.get("gt") is None):
+                    unbounded.append(f"{cls.__name__}.{f.name}")
+    assert not unbounded, unbounded
 
 
 def test_every_declared_parameter_has_a_unit_or_doc():

@@ -112,7 +112,8 @@ class PruneParams(StepParams):
                        doc="layer: each layer at the sparsity; global: one magnitude threshold over the selected layers")
     n: int | None = param(None, ge=1, le=1024, unit="weights", doc="N of N:M: weights kept of every M")
     m: int | None = param(None, ge=1, le=1024, unit="weights", doc="M of N:M: group length along the input dimension")
-    block: tuple[int, int] | None = param(None, ge=1, unit="weights", doc="[rows, cols] of a block (method block)")
+    block: tuple[int, int] | None = param(None, ge=1, le=65536, unit="weights",
+                                          doc="[rows, cols] of a block (method block; <= 65536 each)")
     norm: str = param("l1", choices=("l1", "l2"), doc="block score (method block)")
 
     alternatives = (("sparsity", "density"),)
@@ -230,7 +231,7 @@ class Tucker2Params(StepParams):
     """``tucker2``: a KxK conv -> 1x1, KxK core, 1x1 (Tucker-2 over the channel modes)."""
 
     rank_fraction: float | None = param(None, gt=0, le=1, unit="fraction", doc="both ranks as a fraction of the channels")
-    ranks: tuple[int, int] | None = param(None, ge=1, unit="rank", doc="[out_rank, in_rank]")
+    ranks: tuple[int, int] | None = param(None, ge=1, le=1 << 30, unit="rank", doc="[out_rank, in_rank] (<= 2^30 each)")
 
     alternatives = (("rank_fraction", "ranks"),)
 
@@ -293,7 +294,7 @@ class RecipeFields:
     source: str = param("", doc="the publication or rationale the recipe reproduces")
     layers: str | list[str] | None = param(None, doc="layer name(s) / glob(s) the pipeline applies to (default '*')")
     skip: str | list[str] | None = param(None, doc="layer name(s) / glob(s) left dense")
-    seed: int = param(0, ge=0, doc="mixed with compress(seed=...) for the random steps")
+    seed: int = param(0, ge=0, le=2**32 - 1, doc="mixed with compress(seed=...) for the random steps (a 32-bit seed)")
     pipeline: list[Any] = param(doc="steps applied in order: [{step: {parameter: value}}, ...]")
     overrides: dict[str, Any] | None = param(None, doc="layer name or glob -> {step: {parameter: value} | null} | skip")
 

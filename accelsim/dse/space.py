@@ -47,6 +47,8 @@ _SCALARS = (str, int, float, bool, type(None))
 _AXIS_LISTS = "mapping of axis -> list of values"
 _DISTRIBUTIONS = "mapping of axis -> {choices: [...]} or {low: x, high: y}"
 BLOCKS = ("grid", "zip", "random", "points")
+#: points one sweep may hold: its count (the product of the axis lengths) is checked before any point is built
+MAX_POINTS = 10**6
 
 
 def _fail(problems: Sequence[str], source: str = "") -> None:
@@ -160,8 +162,9 @@ class RandomAxis:
     (``log``: log-uniform) range from ``low`` to ``high``. A list ``[a, b]`` is short for ``{choices: [a, b]}``."""
 
     choices: list[Any] | None = param(None, doc="values drawn with equal probability")
-    low: float | None = param(None, doc="lower end of the range, in the axis's unit (required without choices)")
-    high: float | None = param(None, doc="upper end of the range, in the axis's unit (required without choices)")
+    # |low|, |high| <= 1e18: over any physical setting (1 TiB = 1.1e12 B, 1e15 B/s); the field an axis sets checks its own
+    low: float | None = param(None, ge=-1e18, le=1e18, doc="lower end of the range, in the axis's unit (required without choices)")
+    high: float | None = param(None, ge=-1e18, le=1e18, doc="upper end of the range, in the axis's unit (required without choices)")
     log: bool = param(False, doc="draw log-uniformly (needs low > 0)")
     # declared last: from here on in the class body the name ``int`` is this field's default, not the builtin
     int: bool = param(False, doc="round each draw to an integer")
@@ -185,11 +188,11 @@ class RandomAxis:
 class RandomFields:
     """The ``random`` block: ``n`` points drawn with ``seed``, each taking one draw of every axis."""
 
-    n: int = param(ge=1, unit="points", doc="number of points drawn")
+    n: int = param(ge=1, le=MAX_POINTS, unit="points", doc="number of points drawn (<= MAX_POINTS, the sweep bound)")
     axes: dict[str, RandomAxis | list[Any]] = param(
         expect=f"a {_DISTRIBUTIONS}",
         doc="axis -> its distribution (RandomAxis) or a list of choices")
-    seed: int = param(0, doc="seed of the draws: the same seed gives the same points")
+    seed: int = param(0, ge=-(2**63), le=2**63 - 1, doc="seed of the draws: the same seed gives the same points (64-bit)")
 
     def validate(self) -> list[str]:
         problems: list[str] = []
@@ -253,7 +256,7 @@ class ReportFields:
 
     pareto: ParetoOptions | None = param(None, expect="a mapping with x, y and color",
                                          doc="axes and colour of the Pareto scatter")
-    top_k: int = param(5, ge=1, unit="points", doc="rows of each objective's top-k table")
+    top_k: int = param(5, ge=1, le=MAX_POINTS, unit="points", doc="rows of each objective's top-k table (<= MAX_POINTS)")
     tradeoff: TradeoffOptions | bool = param(True, expect="a mapping with group and ratio, or true or false",
                                              doc="columns of the compression-ratio-vs-speedup figure; false: no figure")
     breakdown_point: str | None = param(None, doc="id of the point in the per-layer breakdown (default: the fastest)")
@@ -316,6 +319,10 @@ class Axes:
     def settings(self) -> list[dict[str, Any]]:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def count(self) -> int:
+        """Settings this block yields; blocks override it to count without building them."""
+        return len(self.settings())
+
     @property
     def keys(self) -> list[str]:  # pragma: no cover - interface
         raise NotImplementedError
@@ -343,6 +350,10 @@ class Grid(Axes):
     def keys(self) -> list[str]:
         return list(self.axes)
 
+    def count(self) -> int:
+        """Settings this block yields (the product of the axis lengths), without building them."""
+        return math.prod(len(v) for v in self.axes.values())
+
     def settings(self) -> list[dict[str, Any]]:
         keys = list(self.axes)
         return [dict(zip(keys, combo)) for combo in itertools.product(*self.axes.values())]
@@ -358,6 +369,9 @@ class Zip(Axes):
     @property
     def keys(self) -> list[str]:
         return list(self.axes)
+
+    def count(self) -> int:
+        return min((len(v) for v in self.axes.values()), default=0)
 
     def settings(self) -> list[dict[str, Any]]:
         keys = list(self.axes)
@@ -394,6 +408,9 @@ class Random(Axes):
     @property
     def keys(self) -> list[str]:
         return list(self.axes)
+
+    def count(self) -> int:
+        return self.n
 
     def settings(self) -> list[dict[str, Any]]:
         rng = _random.Random(self.seed)
@@ -434,6 +451,9 @@ class Points(Axes):
             keys.update(dict.fromkeys(p))
         return list(keys)
 
+    def count(self) -> int:
+        return len(self.points)
+
     def settings(self) -> list[dict[str, Any]]:
         return [dict(p) for p in self.points]
 
@@ -465,7 +485,12 @@ class Space:
             keys.extend(block.keys)
         return keys
 
+    def count(self) -> int:
+        """Points before duplicates are merged: the product of the blocks' counts (nothing is built)."""
+        return math.prod(block.count() for block in self.axes)
+
     def settings(self) -> Iterator[tuple[dict[str, Any], str]]:
+        _check_count(self.count(), self.where)
         blocks = [block.settings() for block in self.axes] or [[{}]]
         for combo in itertools.product(*blocks):
             setting = dict(self.base)
@@ -477,10 +502,7 @@ class Space:
         return _number(self.settings())
 
     def __len__(self) -> int:
-        n = 1
-        for block in self.axes:
-            n *= len(block.settings())
-        return n
+        return self.count()
 
     def __or__(self, other: "Space | Union") -> "Union":
         return Union([self, other])
@@ -507,7 +529,11 @@ class Union:
             keys.update(dict.fromkeys(s.axis_keys))
         return list(keys)
 
+    def count(self) -> int:
+        return sum(s.count() for s in self.spaces)
+
     def settings(self) -> Iterator[tuple[dict[str, Any], str]]:
+        _check_count(self.count(), self.where)
         for s in self.spaces:
             yield from s.settings()
 
@@ -519,6 +545,13 @@ class Union:
 
     def __or__(self, other) -> "Union":
         return Union([self, other])
+
+
+def _check_count(count: int, where: str) -> None:
+    """Refuse a space of more than MAX_POINTS points before any is built (one line naming the count)."""
+    if count > MAX_POINTS:
+        raise SweepError(f"{where}: {count} points (the product of the axis lengths) is over the limit of "
+                         f"{MAX_POINTS} points per sweep; split the sweep or sample it with a random block")
 
 
 def _number(settings: Iterable[tuple[dict[str, Any], str]]) -> list[Point]:

@@ -211,8 +211,8 @@ def _non_empty(entry: Any, *names: str) -> list[str]:
 class OpPrice:
     """``ops.<op>.<dtype>``: one arithmetic unit."""
 
-    energy_pj: float = param(ge=0, unit="pJ", doc="energy of one operation")
-    area_um2: float = param(ge=0, unit="um^2", doc="area of one unit")
+    energy_pj: float = param(ge=0, le=1e6, unit="pJ", doc="energy of one operation (<= 1 uJ)")
+    area_um2: float = param(ge=0, le=1e10, unit="um^2", doc="area of one unit (<= 100 cm^2, over any die)")
     status: str = param(choices=STATUSES, doc="provenance: published | secondary | derived | assumed")
     source: str = param("", doc="citation (required for published / secondary)")
     rule: str = param("", doc="how the value was obtained (required for derived / assumed)")
@@ -225,7 +225,8 @@ class OpPrice:
 class Valued:
     """A ``{value, status, source | rule}`` entry; the unit is in the key that holds it (``*_pj_per_bit``)."""
 
-    value: float = param(ge=0, unit="as the key names it", doc="the number")
+    value: float = param(ge=0, le=1e6, unit="as the key names it",
+                         doc="the number (<= 1e6: no ratio, per-bit, per-byte or per-um^2 figure comes near)")
     status: str = param(choices=STATUSES, doc="provenance: published | secondary | derived | assumed")
     source: str = param("", doc="citation (required for published / secondary)")
     rule: str = param("", doc="how the value was obtained (required for derived / assumed)")
@@ -236,11 +237,12 @@ class Valued:
 
 @dataclass(frozen=True, kw_only=True)
 class _SramFigure:
-    capacity_bytes: float = param(gt=0, unit="bytes", doc="SRAM capacity")
-    width_bits: float = param(gt=0, unit="bits", doc="port width of one access")
+    capacity_bytes: float = param(gt=0, le=2**40, unit="bytes", doc="SRAM capacity (<= 1 TiB)")
+    width_bits: float = param(gt=0, le=65536, unit="bits", doc="port width of one access (<= 65536)")
     source: str = param(doc="citation of the figure")
     rule: str = param("", doc="how a derived figure was obtained")
-    node_nm: float | None = param(None, gt=0, unit="nm", doc="node the figure was published at (default: the table's)")
+    node_nm: float | None = param(None, gt=0, le=1e4, unit="nm",
+                                   doc="node the figure was published at (default: the table's; <= 10 um)")
 
     def validate(self) -> list[str]:
         return _non_empty(self, "source")
@@ -250,7 +252,7 @@ class _SramFigure:
 class EnergyFitPoint(_SramFigure):
     """``sram.energy_fit_points[i]``: a read energy the SRAM energy law is fitted to."""
 
-    read_pj: float = param(gt=0, unit="pJ", doc="energy of one read of width_bits")
+    read_pj: float = param(gt=0, le=1e6, unit="pJ", doc="energy of one read of width_bits (<= 1 uJ)")
     status: str = param(choices=STATUSES, doc="provenance: published | secondary | derived | assumed")
 
 
@@ -258,7 +260,7 @@ class EnergyFitPoint(_SramFigure):
 class EnergyCheckPoint(_SramFigure):
     """``sram.energy_check_points[i]``: a read energy only compared with the law."""
 
-    read_pj: float = param(gt=0, unit="pJ", doc="energy of one read of width_bits")
+    read_pj: float = param(gt=0, le=1e6, unit="pJ", doc="energy of one read of width_bits (<= 1 uJ)")
     status: str = param(choices=STATUSES + ("unverified",), doc="provenance (unverified allowed: never fitted)")
 
 
@@ -266,7 +268,7 @@ class EnergyCheckPoint(_SramFigure):
 class AreaFitPoint(_SramFigure):
     """``sram.area_fit_points[i]``: a macro area the SRAM area law is fitted to."""
 
-    area_um2: float = param(gt=0, unit="um^2", doc="macro area")
+    area_um2: float = param(gt=0, le=1e10, unit="um^2", doc="macro area (<= 100 cm^2)")
     status: str = param(choices=STATUSES, doc="provenance: published | secondary | derived | assumed")
 
 
@@ -274,7 +276,7 @@ class AreaFitPoint(_SramFigure):
 class AreaCheckPoint(_SramFigure):
     """``sram.area_check_points[i]``: a macro area only compared with the law."""
 
-    area_um2: float = param(gt=0, unit="um^2", doc="macro area")
+    area_um2: float = param(gt=0, le=1e10, unit="um^2", doc="macro area (<= 100 cm^2)")
     status: str = param(choices=STATUSES + ("unverified",), doc="provenance (unverified allowed: never fitted)")
 
 
@@ -320,7 +322,7 @@ class LogicSection:
 class DramPrice:
     """``dram.<type>``: off-chip access energy per bit, whole access incl. I/O."""
 
-    pj_per_bit: float = param(gt=0, unit="pJ/bit", doc="energy per bit transferred")
+    pj_per_bit: float = param(gt=0, le=1e6, unit="pJ/bit", doc="energy per bit transferred (<= 1 uJ)")
     source: str = param(doc="citation or derivation")
     confidence: str | None = param(None, choices=("high", "medium", "low"), doc="how much the figure is trusted")
 
@@ -332,10 +334,10 @@ class DramPrice:
 class NodeFactors:
     """``node_scaling.nodes.<node>``: factors relative to the table's reference node."""
 
-    energy: float = param(gt=0, unit="x", doc="dynamic energy per op / access")
-    area: float = param(gt=0, unit="x", doc="logic and SRAM area")
-    leakage: float = param(gt=0, unit="x", doc="static power")
-    wire: float = param(gt=0, unit="x", doc="on-chip wire energy per bit-mm")
+    energy: float = param(gt=0, le=1e6, unit="x", doc="dynamic energy per op / access (factor <= 1e6)")
+    area: float = param(gt=0, le=1e6, unit="x", doc="logic and SRAM area (factor <= 1e6)")
+    leakage: float = param(gt=0, le=1e6, unit="x", doc="static power (factor <= 1e6)")
+    wire: float = param(gt=0, le=1e6, unit="x", doc="on-chip wire energy per bit-mm (factor <= 1e6)")
 
 
 @dataclass(frozen=True)
@@ -379,8 +381,8 @@ class TechFile:
     """A base technology table file (see the module docstring and ``arch_configs/tech/45nm.yaml``)."""
 
     name: str = param(doc="table name")
-    node_nm: float = param(gt=0, unit="nm", doc="technology node of the numbers")
-    vdd_v: float | None = param(None, gt=0, unit="V", doc="supply voltage of the numbers (documentation)")
+    node_nm: float = param(gt=0, le=1e4, unit="nm", doc="technology node of the numbers (<= 10 um)")
+    vdd_v: float | None = param(None, gt=0, le=100, unit="V", doc="supply voltage of the numbers (documentation; <= 100 V)")
     description: str = param("", doc="where the numbers come from")
     ops: OpTable = param(doc="arithmetic units")
     mac_accumulator: MacAccumulator = param(doc="accumulator dtype of a MAC per operand dtype")  # type: ignore[valid-type]
@@ -404,7 +406,7 @@ class DerivedTechFile:
 
     name: str | None = param(None, doc="table name (default: the file name)")
     base: str = param(doc="tech table name or path (relative to this file) to scale")
-    node_nm: float = param(gt=0, unit="nm", doc="node to scale the base table to")
+    node_nm: float = param(gt=0, le=1e4, unit="nm", doc="node to scale the base table to (<= 10 um)")
     description: str = param("", doc="free text (default: '<base> scaled to <node> nm')")
     dram: DramOverrides | None = param(None, doc="DRAM entries replacing the base table's")  # type: ignore[valid-type]
 

@@ -21,6 +21,10 @@ from accelsim.workload.layers import Input, Layer
 if TYPE_CHECKING:
     import networkx as nx
 
+#: layers (inputs included) one graph may hold: over 200x the largest zoo graph (bert-base: 275); bounds what an
+#: importer builds before any model runs (a SCALE-Sim DP row with 5e7 channels would expand to 1e8 layers)
+MAX_LAYERS = 1 << 16
+
 # networkx is imported where a graph is built or sorted, not at module level: it takes ~0.1 s to import and
 # code that only names LayerGraph (``accelsim list workloads`` imports this module) should not pay for it.
 
@@ -43,7 +47,13 @@ class LayerGraph:
 
     # --- construction ---------------------------------------------------------------------------
     def add(self, layer: Layer, inputs: Sequence[str] = ()) -> Layer:
-        """Add ``layer`` fed by the named producers (in input-slot order); returns the layer."""
+        """Add ``layer`` fed by the named producers (in input-slot order); returns the layer.
+
+        A graph holds at most :data:`MAX_LAYERS` layers (inputs included); one more is a WorkloadError.
+        """
+        if len(self._g) >= MAX_LAYERS:
+            raise WorkloadError(f"{self._where()}layer '{layer.name}' would be layer {len(self._g) + 1} of the graph; a graph "
+                                f"holds at most {MAX_LAYERS} layers (a SCALE-Sim DP row expands to two per channel)")
         if layer.name in self._g:
             raise WorkloadError(f"{self._where()}duplicate layer name '{layer.name}'")
         inputs = list(inputs)

@@ -314,6 +314,26 @@ def _decode_attrs(proto, onnx_mod) -> dict:
     return attrs
 
 
+def _read_by(g, tensor: str) -> str:
+    """``read by node 'conv1'``: the first node of ``g`` that reads ``tensor`` (for messages)."""
+    for i, n in enumerate(g.node):
+        if tensor in n.input:
+            return f"read by node '{n.name or f'{n.op_type}_{i}'}'"
+    return "read by no node"
+
+
+def _check_initializer(array: np.ndarray, name: str, g, source_label: str) -> None:
+    """Refuse weights accelsim cannot model: complex values, NaN or infinite values (one line naming
+    the initializer and the node that reads it)."""
+    if np.iscomplexobj(array):
+        raise WorkloadError(f"{source_label}: initializer '{name}' has complex values ({array.dtype}); "
+                            f"{_read_by(g, name)}; accelsim models real-valued weights only")
+    if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+        raise WorkloadError(f"{source_label}: initializer '{name}' contains NaN or infinite values "
+                            f"({bad} of {array.size}); {_read_by(g, name)}")
+
+
 def _load_model(source, onnx_mod):
     if isinstance(source, onnx_mod.ModelProto):
         return source, source.graph.name or "onnx"
@@ -398,9 +418,8 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
         try:
             array = onnx.numpy_helper.to_array(init)
         except Exception as exc:
-            raise WorkloadError(f"{source_label}: initializer '{init.name}' cannot be read ({exc})") from None
-        if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
-            raise WorkloadError(f"{source_label}: initializer '{init.name}' contains NaN or infinite values")
+            raise WorkloadError(f"{source_label}: initializer '{init.name}' cannot be read ({exc}); {_read_by(g, init.name)}") from None
+        _check_initializer(array, init.name, g, source_label)
         initializers[init.name] = array
 
     nodes = [Node(n.name or f"{n.op_type}_{i}", n.op_type, list(n.input), list(n.output), _decode_attrs(n, onnx), n.domain)
@@ -837,19 +856,36 @@ def _fold_where(node, arrays):
 @register_folder("Range")
 def _fold_range(node, arrays):
     start, limit, delta = (np.asarray(a).item() for a in arrays[:3])
+    if delta:
+        _check_fold_size(node, (math.ceil((limit - start) / delta),))
     return [np.arange(start, limit, delta, dtype=np.asarray(arrays[0]).dtype)]
+
+
+#: elements a folded constant may hold (256 MiB of float32): shape arithmetic and masks are far smaller; a
+#: ConstantOfShape / Expand / Range of a huge input's shape is refused before NumPy allocates it
+MAX_FOLD_ELEMENTS = 1 << 26
+
+
+def _check_fold_size(node, shape) -> tuple[int, ...]:
+    shape = tuple(int(d) for d in shape)
+    size = math.prod(max(d, 0) for d in shape)
+    if size > MAX_FOLD_ELEMENTS:
+        raise WorkloadError(f"node '{node.name}' ({node.op_type}): a constant of shape {list(shape)} ({size:.3g} elements) "
+                            f"is over the {MAX_FOLD_ELEMENTS} elements a folded constant may hold")
+    return shape
 
 
 @register_folder("ConstantOfShape")
 def _fold_constant_of_shape(node, arrays):
     fill = np.asarray(node.attrs.get("value", np.zeros(1, np.float32))).ravel()
-    return [np.full(tuple(int(d) for d in np.asarray(arrays[0]).ravel()), fill[0], dtype=fill.dtype)]
+    return [np.full(_check_fold_size(node, np.asarray(arrays[0]).ravel()), fill[0], dtype=fill.dtype)]
 
 
 @register_folder("Expand")
 def _fold_expand(node, arrays):
     shape = tuple(int(d) for d in np.asarray(arrays[1]).ravel())
     a = np.asarray(arrays[0])
+    _check_fold_size(node, np.broadcast_shapes(a.shape, shape))
     return [a * np.ones(shape, dtype=a.dtype)]
 
 

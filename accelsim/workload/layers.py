@@ -14,19 +14,69 @@ So ``gemm(batch).macs == batch * layer.macs`` for every layer, and the weight ma
 with weights is ``(N * groups, K)``: one row per output channel, one column per reduction element
 (PyTorch's ``weight.reshape(out, -1)``). Compression works on that matrix; hardware models read the
 GEMM view. Equations: ``docs/models/workload.md``.
+
+Size guards (work estimated before work): a layer whose MACs, parameters or tensor sizes per sample
+exceed int64 (``2^63 - 1``) is refused when it is built (:class:`ShapeError` naming the layer), so every
+importer (zoo, YAML, SCALE-Sim CSV, ONNX, torch) checks it at load. ``gemm(batch)``, the view every
+hardware model reads, refuses a batch outside ``[1, MAX_BATCH]`` (``2^20``) and a layer whose
+``batch x MACs`` exceed the work budget :func:`max_macs` (``ACCELSIM_MAX_MACS``, default ``2^47`` ~ 1.4e14
+MACs per layer: over every published layer at batch 1; GPT-3's largest is 1.2e12 per 2048-token sample).
+:func:`max_weights` (``ACCELSIM_MAX_WEIGHTS``, default ``2^31`` weights = 8 GiB of float32 per layer)
+bounds weight synthesis and compression.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 
-from accelsim.errors import ShapeError
+from accelsim.errors import ConfigError, ShapeError, WorkloadError
 
 Shape = tuple[int, ...]
+
+INT64_MAX = 2**63 - 1
+#: the largest batch a simulation takes (``--batch``, ``batch=``): 2^20 samples
+MAX_BATCH = 1 << 20
+DEFAULT_MAX_MACS = 1 << 47
+DEFAULT_MAX_WEIGHTS = 1 << 31
+
+
+def _env_limit(name: str, default: int) -> int:
+    """A positive int budget from the environment variable ``name`` (unset or empty: ``default``)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(float(raw)) if any(c in raw for c in ".eE") else int(raw)
+    except (ValueError, OverflowError):
+        value = 0
+    if not 1 <= value <= INT64_MAX:
+        raise ConfigError(f"environment variable {name} must be an int in [1, {INT64_MAX}]; got {raw!r}")
+    return value
+
+
+def max_macs() -> int:
+    """Work budget: ``batch x MACs`` one layer may take (``ACCELSIM_MAX_MACS``, default ``2^47``)."""
+    return _env_limit("ACCELSIM_MAX_MACS", DEFAULT_MAX_MACS)
+
+
+def max_weights() -> int:
+    """Memory budget: weights of one layer that may be synthesized or compressed
+    (``ACCELSIM_MAX_WEIGHTS``, default ``2^31``: 8 GiB of float32)."""
+    return _env_limit("ACCELSIM_MAX_WEIGHTS", DEFAULT_MAX_WEIGHTS)
+
+
+def check_batch(batch, what: str = "batch") -> int:
+    """``batch`` as an int in ``[1, MAX_BATCH]``; else a one-line ConfigError."""
+    if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+        raise ConfigError(f"{what} must be an int >= 1; got {batch!r}")
+    if batch > MAX_BATCH:
+        raise ConfigError(f"{what} must be <= {MAX_BATCH} (2^20 samples); got {batch!r}")
+    return int(batch)
 
 
 @dataclass(frozen=True)
@@ -85,6 +135,17 @@ class Layer:
         out = self.output_shape
         if any(d <= 0 for d in out):
             raise ShapeError(f"layer '{self.name}' ({self.op}): output shape {list(out)} has a zero or negative dimension")
+        self._check_sizes()
+
+    def _check_sizes(self) -> None:
+        """Refuse a layer whose counts per sample overflow int64 (Numba kernels and numpy count in int64)."""
+        g = self._gemm(1)
+        sizes = (("MACs", g.macs if g is not None else 0), ("parameters", self.params),
+                 ("output elements", self.output_elements), ("input elements", self.input_elements))
+        for what, value in sizes:
+            if value > INT64_MAX:
+                raise ShapeError(f"layer '{self.name}' ({self.op}): {value:.3g} {what} per sample exceed int64 "
+                                 f"(2^63 - 1 = {INT64_MAX:.3g}); the shape is too large to simulate")
 
     # --- overridable pieces -------------------------------------------------------------------
     def _num_inputs(self) -> int | None:
@@ -104,7 +165,7 @@ class Layer:
     @property
     def macs(self) -> int:
         """Multiply-accumulates per sample (0 for layers that do not multiply weights or activations)."""
-        g = self.gemm(1)
+        g = self._gemm(1)
         return g.macs if g is not None else 0
 
     @property
@@ -120,7 +181,7 @@ class Layer:
     @property
     def weight_matrix_shape(self) -> tuple[int, int] | None:
         """``(N * groups, K)``: the 2-D matrix compression and hardware models see."""
-        g = self.gemm(1)
+        g = self._gemm(1)
         if not self.has_weights or g is None:
             return None
         return (g.n * g.groups, g.k)
@@ -130,7 +191,21 @@ class Layer:
         return 0
 
     def gemm(self, batch: int = 1) -> GemmShape | None:
-        """The GEMM view at a batch size, or None for layers without a matrix product."""
+        """The GEMM view at a batch size, or None for layers without a matrix product.
+
+        The work is estimated first: a batch outside ``[1, MAX_BATCH]`` is a ConfigError, and
+        ``batch x MACs`` over :func:`max_macs` a WorkloadError naming the layer, before any model runs.
+        """
+        batch = check_batch(batch)
+        g = self._gemm(batch)
+        if g is not None and g.macs > max_macs():
+            raise WorkloadError(
+                f"layer '{self.name}' ({self.op}): batch {batch} x {self.macs:.3g} MACs = {g.macs:.3g} MACs is over the "
+                f"work budget of {max_macs():.3g} MACs per layer (ACCELSIM_MAX_MACS)")
+        return g
+
+    def _gemm(self, batch: int) -> GemmShape | None:
+        """The GEMM view, unchecked (subclasses that multiply override it)."""
         return None
 
     @property
@@ -148,7 +223,7 @@ class Layer:
 
     def describe(self) -> dict:
         """Plain-dict summary used by ``accelsim stats``."""
-        g = self.gemm(1)
+        g = self._gemm(1)
         return {
             "name": self.name,
             "op": self.op,
@@ -257,7 +332,7 @@ class Conv2d(Layer):
     def params(self) -> int:
         return _prod(self.weight_shape) + self.bias_size
 
-    def gemm(self, batch: int = 1) -> GemmShape:
+    def _gemm(self, batch: int) -> GemmShape:
         _, ho, wo = self.output_shape
         k = (self.in_channels // self.groups) * self.kernel[0] * self.kernel[1]
         return GemmShape(batch * ho * wo, self.out_channels // self.groups, k, self.groups)
@@ -301,7 +376,7 @@ class Linear(Layer):
     def params(self) -> int:
         return self.out_features * self.in_features + self.bias_size
 
-    def gemm(self, batch: int = 1) -> GemmShape:
+    def _gemm(self, batch: int) -> GemmShape:
         return GemmShape(batch * self.tokens, self.out_features, self.in_features, 1)
 
 
@@ -331,7 +406,7 @@ class MatMul(Layer):
         lead = tuple(np.broadcast_shapes(a[:-2], b[:-2]))
         return (*lead, a[-2], b[-1])
 
-    def gemm(self, batch: int = 1) -> GemmShape:
+    def _gemm(self, batch: int) -> GemmShape:
         a, b = self.input_shapes
         lead = _prod(np.broadcast_shapes(a[:-2], b[:-2]))
         return GemmShape(a[-2], b[-1], a[-1], lead * batch)
@@ -375,7 +450,7 @@ class RecurrentCell(Layer):
     def params(self) -> int:
         return _prod(self.weight_shape)
 
-    def gemm(self, batch: int = 1) -> GemmShape:
+    def _gemm(self, batch: int) -> GemmShape:
         n, k = self.weight_shape
         return GemmShape(batch * self.steps, n, k, 1)
 

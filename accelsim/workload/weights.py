@@ -32,7 +32,7 @@ import numpy as np
 
 from accelsim.errors import ShapeError, UnknownNameError, WorkloadError
 from accelsim.workload.graph import LayerGraph
-from accelsim.workload.layers import Input, Layer
+from accelsim.workload.layers import Input, Layer, max_weights
 
 INITS = ("he_normal", "laplace")
 
@@ -75,7 +75,9 @@ def synthesize_weights(
     ``layers`` restricts synthesis to the named layers (each must exist and have weights);
     ``overwrite=False`` keeps weights already attached. ``dtype`` is the element type (float32
     keeps VGG-16's 138M weights at 553 MB). Raises WorkloadError for an unknown ``init``, a bad seed
-    or a named layer without weights; UnknownNameError for a name not in the graph.
+    or a named layer without weights; UnknownNameError for a name not in the graph; and, before any
+    weight is drawn, WorkloadError naming the first layer whose weights exceed the memory budget
+    :func:`~accelsim.workload.layers.max_weights` (``ACCELSIM_MAX_WEIGHTS``, default 2^31 per layer).
     """
     seed = _check_seed(seed)
     if init not in INITS:
@@ -92,6 +94,7 @@ def synthesize_weights(
             if not layer.has_weights:
                 raise WorkloadError(f"{graph.name}: layer '{name}' ({layer.op}) has no weights to synthesize")
             targets.append(layer)
+    check_weight_budget(graph, [t for t in targets if overwrite or t.name not in graph.weights])
     out = graph.copy()
     for layer in targets:
         if not overwrite and layer.name in out.weights:
@@ -102,6 +105,19 @@ def synthesize_weights(
         bias = np.zeros(layer.bias_size, dtype=dtype) if layer.bias_size else None
         out.set_weight(layer.name, w, bias)
     return out
+
+
+def check_weight_budget(graph: LayerGraph, layers: Iterable[Layer]) -> None:
+    """Refuse, before any memory is taken, a layer whose weight tensor exceeds :func:`max_weights`
+    (one line naming the graph, the layer, its weights and bytes at float32, and the budget)."""
+    budget = max_weights()
+    for layer in layers:
+        shape = layer.weight_shape
+        size = int(math.prod(shape)) if shape is not None else 0
+        if size > budget:
+            raise WorkloadError(
+                f"{graph.name}: layer '{layer.name}' ({layer.op}) has {size:.3g} weights ({4 * size / 2**30:.3g} GiB "
+                f"as float32); over the budget of {budget:.3g} weights per layer (set ACCELSIM_MAX_WEIGHTS to raise it)")
 
 
 _CHUNK = 1 << 22  # draw in 4M-element chunks so float64 temporaries stay small (VGG fc6 is 103M)

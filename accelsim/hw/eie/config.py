@@ -27,7 +27,7 @@ DRAM_TYPES = ("ddr3", "ddr4", "lpddr2", "lpddr4", "lpddr5", "gddr5", "gddr6", "h
 
 @dataclass(frozen=True)
 class SramSpec:
-    capacity_bytes: int = param(131072, ge=1, unit="bytes", doc="capacity per PE")
+    capacity_bytes: int = param(131072, ge=1, le=1 << 40, unit="bytes", doc="capacity per PE (<= 1 TiB)")
     width_bits: int = param(64, ge=1, le=4096, unit="bits", doc="read/write port width")
     banks: int = param(1, ge=1, le=64, doc="independent banks (the capacity is split evenly)")
 
@@ -67,13 +67,13 @@ class LnzdConfig:
 @dataclass(frozen=True)
 class DramSpec:
     type: str = param("lpddr2", choices=DRAM_TYPES, doc="DRAM technology (energy per bit)")
-    bandwidth_bytes_per_s: float = param(6.4e9, gt=0, unit="bytes/s", doc="refill bandwidth for tiled layers")
+    bandwidth_bytes_per_s: float = param(6.4e9, gt=0, le=1e15, unit="bytes/s", doc="refill bandwidth for tiled layers (<= 1 PB/s)")
 
 
 @dataclass(frozen=True)
 class AreaSpec:
-    other_logic_um2_per_pe: float = param(0.0, ge=0, unit="um^2",
-                                          doc="per-PE area not covered by the SRAM/register/ALU models")
+    other_logic_um2_per_pe: float = param(0.0, ge=0, le=1e10, unit="um^2",
+                                          doc="per-PE area not covered by the SRAM/register/ALU models (<= 100 cm^2, over any die)")
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class EIEConfig:
     family: str = param("eie", choices=("eie",), doc="hardware family")
     tech: str = param("45nm", doc="technology table (arch_configs/tech/<name>.yaml)")
     n_pe: int = param(64, ge=1, le=4096, unit="PEs", doc="processing elements; row i lives on PE i mod n_pe")
-    clock_hz: float = param(800e6, gt=0, unit="Hz", doc="clock frequency")
+    clock_hz: float = param(800e6, gt=0, le=1e11, unit="Hz", doc="clock frequency (<= 100 GHz)")
     queue_depth: int = param(8, ge=1, le=4096, unit="entries", doc="activation FIFO depth per PE")
     pipeline_depth: int = param(4, ge=1, le=64, unit="stages", doc="arithmetic pipeline stages (fill/drain)")
     min_cycles_per_column: int = param(1, ge=0, le=16, unit="cycles",

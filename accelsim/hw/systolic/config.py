@@ -34,25 +34,27 @@ class ArrayConfig:
 
 @dataclass(frozen=True)
 class SramConfig:
-    ifmap_kb: int = param(64, ge=1, unit="kB", doc="IFMAP SRAM (IfmapSramSzkB), double buffered")
-    filter_kb: int = param(64, ge=1, unit="kB", doc="filter SRAM (FilterSramSzkB), double buffered")
-    ofmap_kb: int = param(64, ge=1, unit="kB", doc="OFMAP SRAM (OfmapSramSzkB), double buffered")
+    ifmap_kb: int = param(64, ge=1, le=1 << 30, unit="kB", doc="IFMAP SRAM (IfmapSramSzkB), double buffered; <= 1 TiB")
+    filter_kb: int = param(64, ge=1, le=1 << 30, unit="kB", doc="filter SRAM (FilterSramSzkB), double buffered; <= 1 TiB")
+    ofmap_kb: int = param(64, ge=1, le=1 << 30, unit="kB", doc="OFMAP SRAM (OfmapSramSzkB), double buffered; <= 1 TiB")
     word_bytes: int = param(1, ge=1, le=8, unit="bytes", doc="bytes per SRAM/DRAM word at native precision")
-    ifmap_offset: int = param(0, ge=0, doc="trace base address of the IFMAP")
-    filter_offset: int = param(10_000_000, ge=0, doc="trace base address of the filters")
-    ofmap_offset: int = param(20_000_000, ge=0, doc="trace base address of the OFMAP")
+    ifmap_offset: int = param(0, ge=0, le=1 << 48, doc="trace base address of the IFMAP (<= 2^48: a 48-bit address space)")
+    filter_offset: int = param(10_000_000, ge=0, le=1 << 48, doc="trace base address of the filters (<= 2^48)")
+    ofmap_offset: int = param(20_000_000, ge=0, le=1 << 48, doc="trace base address of the OFMAP (<= 2^48)")
 
 
 @dataclass(frozen=True)
 class DramConfig:
     bandwidth_mode: str = param("CALC", choices=("CALC", "USER"), doc="SCALE-Sim InterfaceBandwidth")
-    ifmap_bw: int = param(10, ge=1, unit="words/cycle", doc="IFMAP DRAM->SRAM bandwidth in USER mode (IfmapSRAMBankBandwidth)")
-    filter_bw: int = param(10, ge=1, unit="words/cycle", doc="filter DRAM->SRAM bandwidth in USER mode (FilterSRAMBankBandwidth)")
-    ofmap_bw: int = param(10, ge=1, unit="words/cycle", doc="OFMAP SRAM->DRAM bandwidth in USER mode (Bandwidth)")
+    ifmap_bw: int = param(10, ge=1, le=1 << 20, unit="words/cycle",
+                          doc="IFMAP DRAM->SRAM bandwidth in USER mode (IfmapSRAMBankBandwidth); <= 2^20 (1e15 B/s at 1 GHz)")
+    filter_bw: int = param(10, ge=1, le=1 << 20, unit="words/cycle",
+                           doc="filter DRAM->SRAM bandwidth in USER mode (FilterSRAMBankBandwidth); <= 2^20")
+    ofmap_bw: int = param(10, ge=1, le=1 << 20, unit="words/cycle", doc="OFMAP SRAM->DRAM bandwidth in USER mode (Bandwidth); <= 2^20")
     type: str = param("ddr4", choices=("ddr3", "ddr4", "lpddr2", "lpddr4", "lpddr5", "gddr5", "gddr6", "hbm2", "hbm2e", "hbm3"),
                       doc="DRAM technology for energy")
-    read_request_buffer: int = param(32, ge=1, doc="ReadRequestBuffer (Ramulator path only)")
-    write_request_buffer: int = param(32, ge=1, doc="WriteRequestBuffer (Ramulator path only)")
+    read_request_buffer: int = param(32, ge=1, le=1 << 20, doc="ReadRequestBuffer (Ramulator path only); <= 2^20 entries")
+    write_request_buffer: int = param(32, ge=1, le=1 << 20, doc="WriteRequestBuffer (Ramulator path only); <= 2^20 entries")
     use_ramulator_trace: bool = param(False, doc="UseRamulatorTrace; must be false (not modelled)")
 
 
@@ -60,10 +62,10 @@ class DramConfig:
 class LayoutConfig:
     ifmap_custom_layout: bool = param(False, doc="IfmapCustomLayout; must be false (bank conflicts not modelled)")
     filter_custom_layout: bool = param(False, doc="FilterCustomLayout; must be false")
-    ifmap_bank_num: int = param(1, ge=1, doc="IfmapSRAMBankNum")
-    ifmap_bank_port: int = param(2, ge=1, doc="IfmapSRAMBankPort")
-    filter_bank_num: int = param(1, ge=1, doc="FilterSRAMBankNum")
-    filter_bank_port: int = param(2, ge=1, doc="FilterSRAMBankPort")
+    ifmap_bank_num: int = param(1, ge=1, le=65536, doc="IfmapSRAMBankNum (<= 65536, one per PE column at most)")
+    ifmap_bank_port: int = param(2, ge=1, le=64, doc="IfmapSRAMBankPort (<= 64 ports per bank)")
+    filter_bank_num: int = param(1, ge=1, le=65536, doc="FilterSRAMBankNum (<= 65536)")
+    filter_bank_port: int = param(2, ge=1, le=64, doc="FilterSRAMBankPort (<= 64)")
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,9 @@ class SparsityConfig:
     support: bool = param(False, doc="SCALE-Sim SparsitySupport (echoed; SCALE-Sim's own sparse mapping is not modelled, see nm)")
     representation: str = param("ellpack_block", choices=("csr", "csc", "ellpack_block"), doc="SparseRep")
     optimized_mapping: bool = param(False, doc="SCALE-Sim OptimizedMapping (row-wise N:M)")
-    block_size: int = param(4, ge=1, doc="SCALE-Sim BlockSize (M of row-wise N:M)")
-    seed: int = param(40, ge=0, doc="RandomNumberGeneratorSeed")
-    nm: list[int] | None = param(None, doc="[N, M]: sparse-tensor-core N:M support (None = none)")
+    block_size: int = param(4, ge=1, le=65536, doc="SCALE-Sim BlockSize (M of row-wise N:M; <= 65536, the most array rows)")
+    seed: int = param(40, ge=0, le=2**32 - 1, doc="RandomNumberGeneratorSeed (a 32-bit seed, as numpy takes)")
+    nm: list[int] | None = param(None, ge=1, le=1024, doc="[N, M]: sparse-tensor-core N:M support (None = none; M <= 1024)")
     metadata_bits: int = param(2, ge=0, le=16, unit="bits", doc="index bits per kept N:M weight")
     skip_zero_weights: bool = param(False, doc="skip all-zero weight work fold by fold (cycle savings)")
     zero_gating: bool = param(True, doc="gate MACs whose weight is zero (energy only)")
@@ -82,9 +84,9 @@ class SparsityConfig:
 @dataclass(frozen=True)
 class PeConfig:
     bits: int = param(8, choices=(2, 4, 8, 16, 32), unit="bits", doc="native operand width of a PE")
-    precision_modes: list[int] = param([8], doc="operand widths the PE supports; a PE of `bits` does bits/b MACs per cycle at width b")
+    precision_modes: list[int] = param([8], ge=2, le=32, unit="bits", doc="operand widths the PE supports; a PE of `bits` does bits/b MACs per cycle at width b")
     dtype: str = param("int", choices=("int", "fp"), doc="integer or floating-point MACs (energy)")
-    pitch_um: float = param(35.0, gt=0, unit="um", doc="PE pitch: wire length of one inter-PE hop (energy)")
+    pitch_um: float = param(35.0, gt=0, le=1e5, unit="um", doc="PE pitch: wire length of one inter-PE hop (energy); <= 10 cm")
     accumulator_bits: int = param(32, ge=8, le=64, unit="bits", doc="partial-sum register width (energy)")
 
 
@@ -94,9 +96,10 @@ class SystolicConfig:
     family: str = param("systolic", choices=("systolic",), doc="hardware family")
     description: str = param("", doc="free text")
     run_name: str = param("", doc="SCALE-Sim run_name (echoed only)")
-    clock_hz: float = param(1e9, gt=0, unit="Hz", doc="array clock")
+    clock_hz: float = param(1e9, gt=0, le=1e11, unit="Hz", doc="array clock (<= 100 GHz)")
     tech: str = param("45nm", doc="technology table for energy (arch_configs/tech)")
-    static_power_w: float | None = param(None, ge=0, unit="W", doc="static power; None = SRAM leakage from the tech table")
+    static_power_w: float | None = param(None, ge=0, le=1e6, unit="W",
+                                         doc="static power; None = SRAM leakage from the tech table (<= 1 MW)")
     array: ArrayConfig = param(ArrayConfig())
     sram: SramConfig = param(SramConfig())
     dram: DramConfig = param(DramConfig())
