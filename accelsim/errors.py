@@ -76,6 +76,28 @@ class SweepError(AccelsimError, ValueError):
     """A design-space sweep spec or run failed validation."""
 
 
+_OS_REASONS = {
+    "ENOSPC": "no space left on the device",
+    "EDQUOT": "disk quota exceeded",
+    "EROFS": "read-only file system",
+    "EACCES": "permission denied",
+    "EPERM": "permission denied",
+    "EISDIR": "is a directory",
+    "ENOTDIR": "a parent is not a directory",
+    "ENOENT": "its directory does not exist",
+    "EEXIST": "a file is in the way",
+}
+
+
+def os_error_reason(exc: OSError) -> str:
+    """A short reason for a failed file operation: ``no space left on the device``, ``read-only file
+    system``, ... (the system's own text for anything else)."""
+    import errno
+
+    name = errno.errorcode.get(exc.errno or 0, "")
+    return _OS_REASONS.get(name) or exc.strerror or str(exc) or type(exc).__name__
+
+
 __all__ = [
     "AccelsimError",
     "CompressionError",
@@ -87,4 +109,6 @@ __all__ = [
     "UnknownNameError",
     "UnsupportedLayerError",
     "WorkloadError",
+    "os_error_reason",
 ]
+

@@ -83,7 +83,7 @@ def test_union_concatenates_and_drops_duplicate_points():
     (lambda: Random({"x": {"low": 5, "high": 1}}, n=3), "random.axes.x.high must be >= low (5); got 1"),
     (lambda: Random({"x": {"low": 0, "high": 1, "log": True}}, n=3), "must be > 0 for a log range"),
     (lambda: Random({"x": {"lo": 0}}, n=3), "random.axes.x.lo: unknown key; did you mean low or log?"),
-    (lambda: Random({"x": [1]}, n=0), "random.n must be an int >= 1"),
+    (lambda: Random({"x": [1]}, n=0), "random.n must be an int in [1, 1000000]; got 0"),
     (lambda: Points([]), "points must be a non-empty list of mappings of axis -> value; got []"),
     (lambda: Grid({"x": [float("nan")]}), "finite"),
     (lambda: Space(axes=[Grid({"x": [1]}), Zip({"x": [2]})]), "zip.x: axis also set in grid"),
@@ -117,8 +117,8 @@ def test_spec_schema_reports_every_problem_with_its_path():
     msg = str(err.value)
     assert msg.startswith("examples/x.yaml: ") and "\n" not in msg
     for problem in ("spaces[1].grid must be a mapping of axis -> list of values; got 3",
-                    "spaces[2].gird: unknown key; did you mean grid?", "spaces[2].random.n must be an int >= 1; got 0",
-                    "objectives.latency_s must be one of min, max; got 'down'", "report.top_k must be an int >= 1; got 0",
+                    "spaces[2].gird: unknown key; did you mean grid?", "spaces[2].random.n must be an int in [1, 1000000]; got 0",
+                    "objectives.latency_s must be one of min, max; got 'down'", "report.top_k must be an int in [1, 1000000]; got 0",
                     "report.parto: unknown key; did you mean pareto?", "detial: unknown key; did you mean detail?"):
         assert problem in msg, (problem, msg)
     # rules beyond the declared types (validate()) are checked before any space is built, also all at once
@@ -300,7 +300,7 @@ def _cli_env(sleep):
 
 def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path):
     spec = _toy_spec(tmp_path)
-    cmd = [sys.executable, "-m", "accelsim", "sweep", str(spec), "--quiet"]
+    cmd = [sys.executable, "-m", "accelsim", "sweep", str(spec), "--quiet", "--allow-code"]
     ref = subprocess.run(cmd + ["--out", str(tmp_path / "ref")], env=_cli_env(0), capture_output=True, text=True)
     assert ref.returncode == 0, ref.stderr
     out = tmp_path / "killed"
@@ -341,6 +341,8 @@ def test_cli_sweep_bad_inputs_exit_2_with_one_line(tmp_path, run_cli):
     assert code == 2 and "file not found" in err
     spec.write_text("evaluate: nosuchmodule:f\ngrid: {x: [1]}\n")
     code, out, err = run_cli("sweep", spec, "--out", tmp_path / "o")
+    assert code == 2 and "evaluate: nosuchmodule:f is outside accelsim" in err and "--allow-code" in err
+    code, out, err = run_cli("sweep", spec, "--out", tmp_path / "o", "--allow-code")
     assert code == 2 and "evaluate: cannot import nosuchmodule:f" in err
     code, out, err = run_cli("sweep", spec, "--out", tmp_path / "o", "--workers", "2", "--scheduler", "tcp://x:1")
     assert code == 2 and "not allowed with argument" in err
@@ -349,10 +351,10 @@ def test_cli_sweep_bad_inputs_exit_2_with_one_line(tmp_path, run_cli):
 def test_cli_sweep_prints_summary_and_pareto_front(tmp_path, run_cli, monkeypatch):
     monkeypatch.setenv("ACCELSIM_TOY_SLEEP", "0")
     spec = _toy_spec(tmp_path, n=12)
-    code, out, err = run_cli("sweep", spec, "--out", tmp_path / "o", "--quiet")
+    code, out, err = run_cli("sweep", spec, "--out", tmp_path / "o", "--quiet", "--allow-code")
     assert code == 0, err
     assert "12 points (12 ok, 0 error)" in out and "Pareto front" in out
-    code, out, err = run_cli("report", spec, "--out", tmp_path / "o", "--resume", "--quiet")
+    code, out, err = run_cli("report", spec, "--out", tmp_path / "o", "--resume", "--quiet", "--allow-code")
     assert code == 0, err
     report = (tmp_path / "o" / "report.md").read_text()
     assert "## Pareto front" in report and "## Sensitivity" in report and "figures/pareto.png" in report
@@ -431,7 +433,7 @@ def test_progress_bar_with_eta_on_a_terminal(tmp_path):
     spec = _toy_spec(tmp_path, n=12)
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "accelsim", "sweep", str(spec), "--out", str(tmp_path / "o")],
+    proc = subprocess.Popen([sys.executable, "-m", "accelsim", "sweep", str(spec), "--out", str(tmp_path / "o"), "--allow-code"],
                             env=_cli_env(0.01), stdout=subprocess.DEVNULL, stderr=slave)
     os.close(slave)
     chunks = []

@@ -1,6 +1,6 @@
 """``accelsim sweep``, ``accelsim plot`` and ``accelsim report`` (registered by :mod:`accelsim.cli`).
 
-``sweep SPEC.yaml --out DIR [--workers N | --scheduler tcp://HOST:PORT] [--resume]`` runs a spec
+``sweep SPEC.yaml --out DIR [--workers N | --scheduler tcp://HOST:PORT] [--resume] [--wait]`` runs a spec
 into ``DIR/results.csv`` (see :mod:`accelsim.dse.store`); ``plot RESULTS --kind
 roofline|breakdown|pareto|tradeoff --out FILE`` draws a figure from a results directory (or
 ``results.csv``, or a ``simulate --format json`` file for roofline/breakdown); ``report SPEC.yaml
@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from accelsim.cli.output import write_error
 from accelsim.errors import AccelsimError, SweepError
 
 PLOT_KINDS = ("roofline", "breakdown", "pareto", "tradeoff")
@@ -37,8 +38,14 @@ def _run_sweep(args):
 
     spec = read_spec(args.spec)
     _check_objectives(spec, args.spec)
-    df = sweep(args.spec, executor=_executor(args), store=args.out, resume=args.resume,
-               progress=not args.quiet, timeout=args.timeout)
+    try:
+        df = sweep(args.spec, executor=_executor(args), store=args.out, resume=args.resume,
+                   progress=not args.quiet, timeout=args.timeout, wait=args.wait,
+                   allow_code=args.allow_code)
+    except OSError as exc:  # the results folder is unwritable, or became full while the sweep ran
+        if isinstance(exc, (ConnectionError, TimeoutError)):  # a network error, not the folder
+            raise
+        raise write_error(exc, args.out) from None
     return spec, df
 
 
@@ -144,7 +151,10 @@ def cmd_report(args) -> int:
     from accelsim.dse.report import write_report
 
     spec, df = _run_sweep(args)
-    path = write_report(spec, df, args.out, source=args.spec)
+    try:
+        path = write_report(spec, df, args.out, source=args.spec)
+    except OSError as exc:
+        raise write_error(exc, args.out) from None
     sys.stdout.write(_summary(df, args.out) + f"\nwrote {path}\n")
     return 0
 
@@ -155,7 +165,12 @@ def _add_run_options(p) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--workers", type=int, help="run on N local worker processes")
     group.add_argument("--scheduler", metavar="ADDR", help="run on a Dask cluster, e.g. tcp://127.0.0.1:8786")
-    p.add_argument("--resume", action="store_true", help="skip points already in DIR/results.csv")
+    p.add_argument("--resume", action="store_true",
+                   help="skip points already in DIR/results.csv with unchanged inputs (other rows move to results.stale.csv)")
+    p.add_argument("--wait", action="store_true",
+                   help="if another sweep is writing to DIR, wait for it to finish (default: exit 2 naming its pid)")
+    p.add_argument("--allow-code", action="store_true",
+                   help="let the spec's 'evaluate: module:function' import a module outside accelsim (runs its code)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a Dask scheduler (default 10)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -14,6 +14,11 @@ Within one process the evaluator caches what repeats across points: raw arch fil
 models (models keep no state between calls), loaded workloads, compressed graphs per
 ``(workload, recipe, seed)`` and the dense baseline per ``(config, workload, batch)``.
 
+:meth:`SimulateEvaluator.fingerprint` hashes the content of the files a setting names (arch,
+workload, recipe, baseline); the sweep mixes it into each row's ``inputs_hash``, so a point whose
+files changed runs again on resume. When a named file's content changes, every cache above is
+cleared before the next point runs (files are checked by ``stat`` per point, re-hashed when changed).
+
 Row columns (:data:`METRICS`; units as in :mod:`accelsim.report.results`): ``latency_s`` /
 ``energy_j`` / ``cycles`` are network totals at ``batch``; ``theoretical_speedup`` is dense MACs
 over MACs left after compression (ShrinkBench's FLOP-based speedup, hardware independent);
@@ -25,8 +30,11 @@ hardware cannot run the reference); ``energy.<category>`` hold the energy breakd
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
+import os
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any, Mapping
 
 from accelsim.errors import AccelsimError, SimulationError, SweepError
@@ -72,6 +80,80 @@ _CGRAPHS = _LRU(4)  # compressed ResNet-50 weights are ~100 MB each: keep few
 _DENSE = _LRU(256)
 _RECIPES = _LRU(64)
 _PATHS = _LRU(16)
+
+
+# files named by settings: (kind, text) -> resolved path; path -> (stat stamp, SHA-256 of the content).
+# Not cleared with the caches above: they are what tells when those must be cleared.
+_SOURCES = _LRU(256)
+_DIGESTS: dict[str, tuple[tuple, str]] = {}
+FILE_KEYS = ("arch", "workload", "recipe", "baseline")
+
+
+def _source_path(kind: str, value: Any) -> Path | None:
+    """The file a setting value names (a bundled name or a path, resolved as the loaders do);
+    None for inline mappings and for names that do not resolve (``validate`` reports those)."""
+    if not isinstance(value, str):
+        return None
+
+    def resolve() -> Path | None:
+        path = Path(value)
+        try:
+            if kind == "arch":
+                from accelsim.hw.registry import arch_path
+
+                path = arch_path(value)
+            elif kind == "workload":
+                from accelsim.paths import WORKLOAD_DIR
+
+                zoo = WORKLOAD_DIR / f"{value}.yaml"
+                if (not path.exists() and zoo.is_file()) or not path.suffix:
+                    path = zoo
+            else:
+                from accelsim.paths import RECIPE_DIR, bundled
+
+                names = bundled(RECIPE_DIR)
+                if not path.suffix and value in names:
+                    path = names[value]
+        except AccelsimError:
+            return None
+        return path.resolve() if path.is_file() else None
+
+    key = (kind, value, os.getcwd())
+    path = _SOURCES.get_or(key, resolve)
+    if path is None:
+        _SOURCES.pop(key, None)  # a file that appears later is found then
+    return path
+
+
+def _digest(path: Path) -> str | None:
+    """SHA-256 of a file's content, re-read only when its ``stat`` changes; a changed content
+    clears the per-process caches (configs, models, workloads, graphs, recipes built from it)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    stamp = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+    hit = _DIGESTS.get(str(path))
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+    if hit is not None and hit[1] != digest:
+        clear_caches()
+    _DIGESTS[str(path)] = (stamp, digest)
+    return digest
+
+
+def file_digests(setting: Mapping[str, Any]) -> dict[str, str | None]:
+    """``{key: content hash}`` of the files the setting's ``arch``, ``workload``, ``recipe`` and
+    ``baseline`` name (None for an inline mapping or an unresolved name: the setting text covers it)."""
+    out = {}
+    for kind in FILE_KEYS:
+        path = _source_path(kind, setting.get(kind))
+        out[kind] = _digest(path) if path is not None else None
+    return out
 
 
 def clear_caches() -> None:
@@ -247,9 +329,15 @@ class SimulateEvaluator:
         out.setdefault("seed", 0)
         return out
 
+    def fingerprint(self, setting: Mapping[str, Any]) -> dict[str, str | None]:
+        """The content of the files the setting names (:func:`file_digests`): with the accelsim
+        version, what the sweep's ``inputs_hash`` of the point is computed from."""
+        return file_digests(setting)
+
     # --- validation, before anything runs ------------------------------------------------------
     def validate(self, setting: Mapping[str, Any]) -> list[str]:
         """Every problem of one setting, each naming the key (empty list when valid)."""
+        file_digests(setting)  # a named file that changed clears the caches first
         from accelsim.config import field_paths
         from accelsim.errors import ConfigError
         from accelsim.hw.registry import family, family_names
@@ -342,6 +430,7 @@ class SimulateEvaluator:
     # --- evaluation ------------------------------------------------------------------------------
     def __call__(self, setting: Mapping[str, Any]) -> dict[str, Any]:
         """Simulate one point; returns ``{"row": {...}, "layers": [...] | None}``."""
+        file_digests(setting)  # a named file that changed clears the caches first
         main, overrides = _split(setting)
         config = config_for(main["arch"], overrides)
         ckey = _key([main["arch"], overrides])

@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 import os
 import sys
+import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -23,6 +25,8 @@ from accelsim.errors import AccelsimError, SweepError
 
 Outcome = tuple  # (id, status, error, row, layers)
 DEFAULT_TIMEOUT_S = 10.0
+PARENT_POLL_S = 1.0  # how often a worker without PR_SET_PDEATHSIG checks that its driver is alive
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def run_one(evaluate: Callable, pid: str, setting: Mapping[str, Any]) -> Outcome:
@@ -60,6 +64,58 @@ def _normalize(out: Any) -> tuple[dict, list | None]:
     raise SweepError(f"an evaluate function must return a mapping of metrics or a NetworkResult; got {type(out).__name__}")
 
 
+def _pdeathsig() -> bool:
+    """Ask Linux to send this process SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)``).
+
+    False where that is not available (not Linux, no libc through ctypes, the call refused).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _alive(pid: int) -> bool:
+    if os.getppid() == pid:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Worker initializer of the local process pool: exit when the driver process ``parent_pid`` dies.
+
+    Without it, killing only the driver of a ``--workers N`` sweep (SIGKILL, a crashed terminal)
+    left its workers running their chunks for minutes. The worker's parent is the driver under the
+    ``fork`` and ``spawn`` start methods: on Linux the kernel then sends the worker SIGTERM as soon as
+    the driver dies. Elsewhere (or under ``forkserver``, whose children have another parent) a daemon
+    thread checks every :data:`PARENT_POLL_S` seconds that the driver still exists and exits the
+    worker (``os._exit``) when it does not.
+    """
+    if os.getppid() == parent_pid and _pdeathsig():
+        if os.getppid() != parent_pid:  # the driver died before the request took effect
+            os._exit(1)
+        return
+
+    def watch() -> None:
+        while _alive(parent_pid):
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="accelsim-parent-watch", daemon=True).start()
+
+
 _EVAL_THREAD = None
 
 
@@ -84,8 +140,6 @@ def run_chunk(evaluate: Callable, items: Sequence[tuple[str, Mapping[str, Any]]]
     which shares the tuned main arena (a worker has one task thread in the recommended
     ``threads_per_worker=1`` setup, so nothing is serialized that would have run in parallel).
     """
-    import threading
-
     global _EVAL_THREAD
     tuned = tune_allocator()
     if not tuned or threading.current_thread() is threading.main_thread() or not _in_dask_worker():
@@ -184,7 +238,7 @@ def execute(
         n = executor if isinstance(executor, int) else (os.cpu_count() or 1)
         if n < 1:
             raise SweepError(f"the number of workers must be >= 1; got {n}")
-        with ProcessPoolExecutor(max_workers=n) as pool:
+        with ProcessPoolExecutor(max_workers=n, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
             _run_futures(pool, evaluate, items, on_outcome, key, n)
         return
     if isinstance(executor, str):

@@ -13,9 +13,19 @@ exported then when pyarrow is installed.
 
 Layout of a store directory::
 
-    results.csv    id, status, error, <setting keys...>, <metric columns...>, extra
+    results.csv    id, status, error, inputs_hash, <setting keys...>, <metric columns...>, extra
     layers.csv     id, <per-layer columns...>, extra      (only with per-layer detail)
     results.parquet                                      (final export, optional)
+    results.stale.csv, layers.stale.csv                  (rows moved aside on resume, if any)
+    sweep.lock                                           (the writer's lock; holds its pid)
+
+One writer at a time: a sweep holds an exclusive ``fcntl.flock`` on ``sweep.lock`` for its whole
+run (released by the OS when the process exits or crashes; the file itself stays). ``inputs_hash``
+fingerprints what a row was computed from (the content of every file the point names and the
+accelsim version, see :func:`accelsim.dse.sweep.inputs_hash`); on ``resume`` a row whose id is
+not a point of the current space, or whose ``inputs_hash`` differs from the point's current one,
+is moved to ``results.stale.csv`` (its layer rows to ``layers.stale.csv``) and the point runs
+again. A row with an empty ``inputs_hash`` (written before fingerprints were recorded) is kept.
 
 ``status`` is ``ok`` or ``error`` (the one-line message in ``error``: a point the hardware cannot
 run is a result, not a crash). ``extra`` holds, as JSON, values whose columns were not known
@@ -35,12 +45,16 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from accelsim.errors import SweepError
+from accelsim.errors import SweepError, os_error_reason
 
 RESULTS = "results.csv"
 LAYERS = "layers.csv"
 PARQUET = "results.parquet"
+STALE = "results.stale.csv"
+LAYERS_STALE = "layers.stale.csv"
+LOCK = "sweep.lock"
 FIXED = ("id", "status", "error")
+INPUTS = "inputs_hash"  # bookkeeping column: not part of the tables returned to callers
 
 
 def encode(value: Any) -> str:
@@ -166,35 +180,70 @@ class _Table:
         """Atomically rewrite the table with ``header`` and the surviving ``rows``; open for append."""
         self.header = header
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-        with open(tmp, "w", newline="") as fh:
-            fh.write(_line(header))
-            for row in rows:
-                fh.write(_line(row))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
-        self.fh = open(self.path, "a", newline="")
+        try:
+            with open(tmp, "w", newline="") as fh:
+                fh.write(_line(header))
+                for row in rows:
+                    fh.write(_line(row))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+            self.fh = open(self.path, "a", newline="")
+        except OSError as exc:
+            raise _write_error(self.path, exc) from None
 
     def append(self, lines: Sequence[str]) -> None:
-        self.fh.write("".join(lines))
-        self.fh.flush()  # in the kernel now: survives a SIGKILL of this process
-        now = time.monotonic()
-        if self.fsync and now - self.synced >= FSYNC_INTERVAL_S:  # on the disk: survives a power loss
-            os.fsync(self.fh.fileno())
-            self.synced = now
+        try:
+            self.fh.write("".join(lines))
+            self.fh.flush()  # in the kernel now: survives a SIGKILL of this process
+            now = time.monotonic()
+            if self.fsync and now - self.synced >= FSYNC_INTERVAL_S:  # on the disk: survives a power loss
+                os.fsync(self.fh.fileno())
+                self.synced = now
+        except OSError as exc:
+            raise _write_error(self.path, exc) from None
 
     def close(self) -> None:
         if self.fh is not None:
-            self.fh.flush()
-            if self.fsync:
-                os.fsync(self.fh.fileno())
-            self.fh.close()
-            self.fh = None
+            fh, self.fh = self.fh, None
+            try:
+                fh.flush()
+                if self.fsync:
+                    os.fsync(fh.fileno())
+            except OSError as exc:
+                raise _write_error(self.path, exc) from None
+            finally:
+                fh.close()
+
+
+def _write_error(path: Path, exc: OSError) -> SweepError:
+    """One line for a table that cannot be written (read-only, full, a folder in the way, ...)."""
+    return SweepError(f"{path}: cannot write ({os_error_reason(exc)})")
 
 
 def _reorder(header_old: Sequence[str], header_new: Sequence[str], rows: Iterable[list[str]]) -> list[list[str]]:
     pos = {c: i for i, c in enumerate(header_old)}
     return [[row[pos[c]] if c in pos else "" for c in header_new] for row in rows]
+
+
+def _place_inputs(header: list[str]) -> list[str]:
+    """``header`` with the ``inputs_hash`` column right after ``id, status, error`` (tables written
+    before the column existed get it there too, so old and new stores share one layout)."""
+    if INPUTS not in header or header[: len(FIXED)] != list(FIXED):
+        return header
+    rest = [c for c in header[len(FIXED):] if c != INPUTS]
+    return [*FIXED, INPUTS, *rest]
+
+
+def _mkdir(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SweepError(f"{directory}: cannot create the results directory ({exc.strerror})") from None
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 class CsvStore:
@@ -207,29 +256,128 @@ class CsvStore:
         self.results = _Table(self.dir / RESULTS, fsync)
         self.layers = _Table(self.dir / LAYERS, fsync)
         self.finished: set[str] = set()
+        self.notes: list[str] = []  # one-line messages for the user (rows moved aside, rows kept unchecked)
+        self._lock = None
 
-    def open(self, columns: Sequence[str], layer_columns: Sequence[str] | None, resume: bool) -> set[str]:
-        """Prepare for appending; return the ids already finished (resume) or raise if results exist."""
+    # --- one writer at a time ----------------------------------------------------------------------
+    def lock(self, wait: bool = False, on_wait=None) -> None:
+        """Take the exclusive lock of the folder (``sweep.lock``) for this run.
+
+        Held: a SweepError naming the folder and the holder's pid, or with ``wait`` block until it
+        is free (``on_wait(message)`` is called once first). The OS releases the lock when this
+        process exits or crashes; :meth:`unlock` releases it earlier. Without ``fcntl`` (Windows)
+        there is no lock.
+        """
+        if self._lock is not None:
+            return
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            import fcntl
+        except ImportError:  # pragma: no cover - no flock on this platform
+            return
+        _mkdir(self.dir)
+        path = self.dir / LOCK
+        try:
+            fh = open(path, "a+")
         except OSError as exc:
-            raise SweepError(f"{self.dir}: cannot create the results directory ({exc.strerror})") from None
+            raise SweepError(f"{path}: cannot open the lock file ({exc.strerror})") from None
+        try:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _lock_holder(fh)
+                if not wait:
+                    raise SweepError(f"{self.dir}: another sweep (pid {holder}) is writing to this folder; "
+                                     f"wait for it (--wait) or choose another --out") from None
+                if on_wait is not None:
+                    on_wait(f"{self.dir}: waiting for the sweep of pid {holder} to finish")
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"{os.getpid()}\n")
+            fh.flush()
+        except OSError as exc:
+            fh.close()
+            raise SweepError(f"{path}: cannot lock the results folder ({exc.strerror})") from None
+        except BaseException:
+            fh.close()
+            raise
+        self._lock = fh
+
+    def unlock(self) -> None:
+        """Release the folder's lock (the file stays: removing it would let two writers lock two files)."""
+        if self._lock is None:
+            return
+        import fcntl
+
+        try:
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
+        finally:
+            self._lock.close()
+            self._lock = None
+
+    # --- the tables ----------------------------------------------------------------------------------
+    def open(self, columns: Sequence[str], layer_columns: Sequence[str] | None, resume: bool,
+             inputs: Mapping[str, str] | None = None) -> set[str]:
+        """Prepare for appending; return the ids already finished (resume) or raise if results exist.
+
+        ``inputs``: point id -> its current ``inputs_hash`` (None: every stored row is kept). On
+        resume, stored rows whose id is not in ``inputs``, whose non-empty ``inputs_hash`` differs,
+        or that repeat an id, are moved to ``results.stale.csv`` (one note in :attr:`notes`).
+        """
+        _mkdir(self.dir)
         path = self.dir / RESULTS
         if path.exists() and not resume:
             raise SweepError(f"{path} already exists; resume the sweep (--resume) or choose another output directory")
         old_header, rows = read_rows(path) if resume else ([], [])
-        seen: dict[str, list[str]] = {}
+        hpos = old_header.index(INPUTS) if INPUTS in old_header else None
+        keep: dict[str, list[str]] = {}
+        stale: list[list[str]] = []
+        other = changed = repeated = unchecked = 0
         for row in rows:
-            seen.setdefault(row[0], row)  # a duplicate id cannot occur, but never keep two
-        header = merge_header(old_header, columns)
-        self.results.start(header, _reorder(old_header, header, seen.values()) if old_header else [])
-        self.finished = set(seen)
+            pid = row[0]
+            stored = row[hpos] if hpos is not None else ""
+            if pid in keep:
+                repeated += 1
+            elif inputs is not None and pid not in inputs:
+                other += 1
+            elif inputs is not None and stored and stored != inputs[pid]:
+                changed += 1
+            else:
+                unchecked += inputs is not None and not stored
+                keep[pid] = row
+                continue
+            stale.append(row)
+        header = _place_inputs(merge_header(old_header, columns))
+        if stale:  # first copied aside, then dropped from the table: a crash in between loses nothing
+            self._move_aside(STALE, old_header, stale)
+            why = [f"{n} {what}" for n, what in ((other, "not a point of this sweep"),
+                                                 (changed, "computed from inputs that have changed since"),
+                                                 (repeated, "repeating an id")) if n]
+            self.notes.append(f"{path}: moved {_plural(len(stale), 'row')} ({', '.join(why)}) to {self.dir / STALE}; "
+                              f"those points run again if they are in this sweep")
+        if unchecked:
+            self.notes.append(f"{path}: kept {_plural(unchecked, 'row')} written without an {INPUTS} "
+                              f"(older accelsim): their inputs cannot be checked")
+        self.results.start(header, _reorder(old_header, header, keep.values()) if old_header else [])
+        self.finished = set(keep)
         if layer_columns is not None or (self.dir / LAYERS).exists():
             lold, lrows = read_rows(self.dir / LAYERS) if resume else ([], [])
+            stale_ids = {r[0] for r in stale} - self.finished
+            moved = [r for r in lrows if r[0] in stale_ids]
+            if moved:
+                self._move_aside(LAYERS_STALE, lold, moved)
             lrows = [r for r in lrows if r[0] in self.finished]  # rows of unfinished points are re-run
             lheader = merge_header(lold, ["id", *(layer_columns or [])])
             self.layers.start(lheader, _reorder(lold, lheader, lrows) if lold else [])
         return set(self.finished)
+
+    def _move_aside(self, name: str, header: Sequence[str], rows: Sequence[list[str]]) -> None:
+        """Add ``rows`` (of a table with ``header``) to the stale table ``name`` (atomic rewrite)."""
+        table = _Table(self.dir / name, self.fsync)
+        old_header, old_rows = read_rows(table.path)
+        merged = merge_header(old_header, header)
+        table.start(merged, _reorder(old_header, merged, old_rows) + _reorder(header, merged, rows))
+        table.close()
 
     def append(self, pid: str, values: Mapping[str, Any], layer_rows: Sequence[Mapping[str, Any]] | None) -> None:
         if layer_rows and self.layers.fh is not None:
@@ -267,8 +415,8 @@ class CsvStore:
         self.results.close()
         self.layers.close()
 
-    def frame(self, order: Sequence[str] | None = None):
-        return load_results(self.dir, order)
+    def frame(self, order: Sequence[str] | None = None, with_inputs: bool = False):
+        return load_results(self.dir, order, with_inputs=with_inputs)
 
     def layer_frame(self, order: Sequence[str] | None = None):
         return load_layers(self.dir, order, with_settings=False)
@@ -284,7 +432,7 @@ class MemoryStore:
         self.lrows: dict[str, list[str]] = {}
         self.finished: set[str] = set()
 
-    def open(self, columns, layer_columns, resume) -> set[str]:
+    def open(self, columns, layer_columns, resume, inputs=None) -> set[str]:
         self.header = merge_header([], columns)
         self.lheader = merge_header([], ["id", *(layer_columns or [])])
         return set()
@@ -301,8 +449,9 @@ class MemoryStore:
     def close(self) -> None:
         pass
 
-    def frame(self, order=None):
-        return _frame_of_lines(self.header, list(self.rows.values()), order)
+    def frame(self, order=None, with_inputs: bool = False):
+        df = _frame_of_lines(self.header, list(self.rows.values()), order)
+        return df if with_inputs else _drop_inputs(df)
 
     def layer_frame(self, order=None):
         if not self.lrows:
@@ -316,13 +465,29 @@ def _frame_of_lines(header: list[str], lines: list[str], order):
     return frame_from_text(_line(header) + "".join(_line(r) for r in rows), order)
 
 
+def _lock_holder(fh) -> str:
+    """The pid written in a held lock file ('unknown' while its holder has not written it yet)."""
+    try:
+        fh.seek(0)
+        text = fh.read().strip()
+    except OSError:
+        text = ""
+    return text if text.isdigit() else "unknown"
+
+
+def _drop_inputs(df):
+    return df.drop(columns=[INPUTS]) if INPUTS in df.columns else df
+
+
 def _results_path(path: str | os.PathLike) -> Path:
     path = Path(path)
     return path / RESULTS if path.is_dir() else path
 
 
-def load_results(path: str | os.PathLike, order: Sequence[str] | None = None):
-    """The results table of a store directory (or a results CSV / Parquet file) as a DataFrame."""
+def load_results(path: str | os.PathLike, order: Sequence[str] | None = None, with_inputs: bool = False):
+    """The results table of a store directory (or a results CSV / Parquet file) as a DataFrame.
+
+    The bookkeeping column ``inputs_hash`` is left out unless ``with_inputs``."""
     import pandas as pd
 
     path = _results_path(path)
@@ -334,7 +499,8 @@ def load_results(path: str | os.PathLike, order: Sequence[str] | None = None):
     if not path.exists():
         raise SweepError(f"{path}: no sweep results here (expected {RESULTS})")
     header, rows = read_rows(path)
-    return frame_from_text(_line(header) + "".join(_line(r) for r in rows) if header else "", order)
+    df = frame_from_text(_line(header) + "".join(_line(r) for r in rows) if header else "", order)
+    return df if with_inputs else _drop_inputs(df)
 
 
 def load_layers(path: str | os.PathLike, order: Sequence[str] | None = None, with_settings: bool = True):

@@ -2,33 +2,90 @@
 
 Order of work: build the space (:mod:`accelsim.dse.space`), validate every point with the
 evaluator's ``validate`` (nothing runs if any point is invalid; the error lists the problems,
-each naming its key), open the store (:mod:`accelsim.dse.store`; with ``resume`` the finished
-ids are skipped), run the remaining points on the executor (:mod:`accelsim.dse.executors`),
-writing each result as it arrives, then rewrite the table in point order and return it.
+each naming its key), fingerprint every point's inputs (:func:`inputs_hash`), lock the store's
+folder (one writer at a time), open the store (:mod:`accelsim.dse.store`; with ``resume`` the
+finished ids with unchanged inputs are skipped, rows of other spaces or changed inputs are moved
+aside), run the remaining points on the executor (:mod:`accelsim.dse.executors`), writing each
+result as it arrives, then rewrite the table in point order, check that it holds every point
+exactly once (:func:`check_complete`) and return it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import inspect
+import json
 import sys
-from typing import Any, Callable
+from collections import Counter
+from typing import Any, Callable, Mapping, Sequence
 
 from accelsim.dse.evaluate import LAYER_METRICS, SimulateEvaluator, cache_key
 from accelsim.dse.executors import DEFAULT_TIMEOUT_S, execute
 from accelsim.dse.space import as_space
-from accelsim.dse.store import as_store
+from accelsim.dse.store import INPUTS, as_store
 from accelsim.errors import SweepError
 
 MAX_LISTED = 4  # problems quoted in a validation error (the count says how many in all)
+MAX_IDS = 8  # point ids quoted in a completeness error
 
 
-def resolve_evaluate(spec_value: Any, detail: bool) -> Callable:
-    """The evaluator named in a spec (``module:function``), else the simulate evaluator."""
+def inputs_hash(evaluate: Callable, setting: Mapping[str, Any]) -> str:
+    """What a point's row is computed from, beyond its setting: 16 hex digits of SHA-256 over the
+    accelsim version and ``evaluate.fingerprint(setting)`` (the default evaluator: content hashes of
+    the arch, workload, recipe and baseline files the setting names). Evaluators without a
+    ``fingerprint`` method are fingerprinted by the accelsim version alone."""
+    from accelsim._version import __version__
+
+    fingerprint = getattr(evaluate, "fingerprint", None)
+    extra = fingerprint(setting) if callable(fingerprint) else None
+    text = json.dumps([__version__, extra], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def check_complete(ids: Sequence[str], order: Sequence[str], where: str) -> None:
+    """Raise a SweepError unless ``ids`` (a table's id column) holds every id of ``order`` exactly once
+    and nothing else; the message counts and quotes the missing, repeated and foreign ids."""
+    counts = Counter(ids)
+    wanted = set(order)
+    missing = [pid for pid in order if pid not in counts]
+    repeated = [pid for pid, n in counts.items() if n > 1]
+    foreign = [pid for pid in counts if pid not in wanted]
+    parts = []
+    for what, found in (("missing", missing), ("duplicated", repeated), ("not points of this sweep", foreign)):
+        if found:
+            more = f" and {len(found) - MAX_IDS} more" if len(found) > MAX_IDS else ""
+            parts.append(f"{len(found)} {what} ({', '.join(found[:MAX_IDS])}{more})")
+    if parts:
+        raise SweepError(f"{where}: the results table does not hold each of the {len(order)} points exactly once: "
+                         + "; ".join(parts) + "; run the sweep again with --resume")
+
+
+TRUSTED_EVALUATE_MODULES = ("accelsim",)  # a spec's evaluate may name these packages without --allow-code
+
+
+def _trusted(module_name: str) -> bool:
+    return any(module_name == m or module_name.startswith(m + ".") for m in TRUSTED_EVALUATE_MODULES)
+
+
+def resolve_evaluate(spec_value: Any, detail: bool, allow_code: bool = False) -> Callable:
+    """The evaluator named in a spec (``module:function``), else the simulate evaluator.
+
+    Naming a function imports its module, which runs that module's code: a spec is a program, not
+    just data. Only modules of :data:`TRUSTED_EVALUATE_MODULES` (accelsim itself) are imported unless
+    ``allow_code`` is true (``accelsim sweep --allow-code``, ``sweep(..., allow_code=True)``); any
+    other module is refused with a :class:`SweepError` before anything is imported.
+    """
     if spec_value is None:
         return SimulateEvaluator(detail=detail)
     if not isinstance(spec_value, str) or ":" not in spec_value:
         raise SweepError(f"evaluate must be 'package.module:function'; got {spec_value!r}")
     module_name, _, attr = spec_value.partition(":")
+    if not module_name or module_name.startswith(".") or not attr.isidentifier():
+        raise SweepError(f"evaluate must be 'package.module:function' (an absolute module, one name); got {spec_value!r}")
+    if not allow_code and not _trusted(module_name):
+        raise SweepError(f"evaluate: {spec_value} is outside accelsim and importing it runs its code; "
+                         "pass --allow-code (API: sweep(..., allow_code=True)) if you trust this spec")
     try:
         obj = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
@@ -79,6 +136,8 @@ def sweep(
     *,
     detail: bool | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
+    wait: bool = False,
+    allow_code: bool = False,
 ):
     """Evaluate every point of ``space``; return one row per point (a ``pandas.DataFrame``).
 
@@ -90,7 +149,13 @@ def sweep(
     ``store``: a directory (append-only ``results.csv``, see :mod:`accelsim.dse.store`) or None.
     ``resume``: skip points whose id is already in the store. ``progress``: a tqdm bar on a terminal.
     ``detail``: also record per-layer rows (``layers.csv``; ``result.attrs["layers"]``).
-    Rows hold ``id``, ``status`` (ok | error), ``error``, the setting keys and the metrics.
+    ``wait``: when another sweep holds the store's folder, wait for it instead of raising.
+    ``allow_code``: let the spec's ``evaluate: module:function`` import a module outside accelsim
+    (that runs its code; refused by default, see :func:`resolve_evaluate`). An ``evaluate`` callable
+    passed here is the caller's own code and is not gated.
+    Rows hold ``id``, ``status`` (ok | error), ``error``, the setting keys and the metrics (the
+    store's ``inputs_hash`` column is bookkeeping, left out of the returned table).
+    After the run the table must hold every point exactly once, else a SweepError lists the ids.
     """
     space, spec, label = as_space(space)
     if detail is None:
@@ -98,7 +163,7 @@ def sweep(
     if not isinstance(detail, bool):
         raise SweepError(f"{label}: detail must be true or false; got {detail!r}")
     if evaluate is None:
-        evaluate = resolve_evaluate(spec.get("evaluate"), detail)
+        evaluate = resolve_evaluate(spec.get("evaluate"), detail, allow_code)
     elif not callable(evaluate):
         raise SweepError(f"evaluate must be callable; got {type(evaluate).__name__}")
     points = space.points()
@@ -111,11 +176,43 @@ def sweep(
     for p in points:
         setting_keys.update(dict.fromkeys(p.setting))
     metrics = list(getattr(evaluate, "columns", ()) or ())
-    columns = ["id", "status", "error", *setting_keys, *[m for m in metrics if m not in setting_keys]]
+    columns = ["id", "status", "error", INPUTS, *setting_keys, *[m for m in metrics if m not in setting_keys]]
     layer_columns = list(LAYER_METRICS) if detail else None
+    hashes = {p.id: inputs_hash(evaluate, p.setting) for p in points}
 
     st = as_store(store)
-    finished = st.open(columns, layer_columns, resume)
+    lock = getattr(st, "lock", None)
+    if callable(lock):
+        lock(wait=wait, on_wait=_note)
+    try:
+        return _run(st, points, hashes, columns, layer_columns, resume, evaluate, executor, progress, timeout,
+                    detail, label)
+    finally:
+        unlock = getattr(st, "unlock", None)
+        if callable(unlock):
+            unlock()
+
+
+def _note(message: str) -> None:
+    """A one-line message to the user (stderr), e.g. rows moved aside on resume."""
+    sys.stderr.write(f"accelsim: {message}\n")
+    sys.stderr.flush()
+
+
+def _open(st, columns, layer_columns, resume: bool, hashes: dict[str, str]) -> set[str]:
+    """``st.open`` with the points' input hashes when the store takes them (custom stores may not)."""
+    try:
+        takes = "inputs" in inspect.signature(st.open).parameters
+    except (TypeError, ValueError):
+        takes = False
+    return st.open(columns, layer_columns, resume, inputs=hashes) if takes else st.open(columns, layer_columns, resume)
+
+
+def _run(st, points, hashes, columns, layer_columns, resume, evaluate, executor, progress, timeout, detail, label):
+    """The sweep proper, with the store's folder locked (see :func:`sweep`)."""
+    finished = _open(st, columns, layer_columns, resume, hashes)
+    for message in getattr(st, "notes", ()):
+        _note(message)
     todo = [p for p in points if p.id not in finished]
     by_id = {p.id: p for p in points}
     bar = _progress_bar(len(points), len(points) - len(todo), progress)
@@ -125,7 +222,7 @@ def sweep(
         if status == "crash":
             p = by_id[pid]
             raise SweepError(f"{label}: evaluating point {pid} {p.setting} failed: {error}")
-        st.append(pid, {"status": status, "error": error, **by_id[pid].setting, **row}, layers)
+        st.append(pid, {"status": status, "error": error, INPUTS: hashes[pid], **by_id[pid].setting, **row}, layers)
         if bar is not None:
             bar.update(1)
 
@@ -138,8 +235,9 @@ def sweep(
     order = [p.id for p in points]
     st.finalize(order)
     df = st.frame(order)
-    if len(df) and "id" in df.columns:
-        df = df[df["id"].isin(set(order))].reset_index(drop=True)
+    check_complete([str(x) for x in df["id"]] if "id" in df.columns else [], order, getattr(st, "dir", label))
+    if INPUTS in df.columns:  # a custom store's frame may keep the bookkeeping column
+        df = df.drop(columns=[INPUTS])
     if detail:
         from accelsim.dse.store import join_points
 

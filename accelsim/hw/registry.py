@@ -104,7 +104,8 @@ def arch_names() -> list[str]:
     return sorted(_bundled_archs())
 
 
-def _arch_source(source: str | Path) -> Path:
+def arch_path(source: str | Path) -> Path:
+    """The file a bundled arch name or a path refers to (the file need not exist yet for a path)."""
     text = str(source)
     path = Path(text)
     found = _bundled_archs()
@@ -125,7 +126,7 @@ def _reader(suffix: str) -> Callable[[Path], dict] | None:
 
 def load_arch_dict(source: str | Path) -> tuple[dict[str, Any], str]:
     """The raw config dict of a bundled name or file, and the source label for messages."""
-    path = _arch_source(source)
+    path = arch_path(source)
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
         data = read_yaml_file(path)
