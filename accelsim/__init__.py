@@ -18,6 +18,9 @@ from accelsim.errors import (
     UnsupportedLayerError,
     WorkloadError,
 )
+from accelsim.runtime import ensure_numba_cache as _ensure_numba_cache
+
+_ensure_numba_cache()  # a writable Numba cache, set before any accelsim module imports Numba
 
 if TYPE_CHECKING:  # the names resolved lazily below, spelled out for type checkers and import-graph tools
     from accelsim import compress

@@ -54,8 +54,9 @@ def _save(fig, path: Path) -> Path:
     meta = {"Date": None} if path.suffix.lower() == ".svg" else {"Software": None}
     try:
         fig.savefig(path, dpi=120, bbox_inches="tight", metadata=meta)
-    except OSError as exc:
-        raise AccelsimError(f"{path}: cannot write ({exc.strerror})") from None
+    except OSError as exc:  # read-only, full (ENOSPC), a directory named like a figure, ...
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise AccelsimError(f"{path}: cannot write ({reason})") from None
     finally:
         plt.close(fig)
     return path
