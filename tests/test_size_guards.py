@@ -309,3 +309,27 @@ def test_bounded_sweep_still_expands():
     space = Space(base={"arch": "edge-32x32"}, axes=[Grid({"a": [1, 2, 3], "b": [1, 2]}), Random({"c": [1, 2]}, n=4)])
     assert space.count() == 24 == len(space) and len(space.points()) <= 24
 
+
+
+def test_user_mode_replay_too_large_is_refused_before_allocating(tmp_path):
+    """SCALE-Sim's USER-bandwidth replay materialises the prefetch order; a layer whose order would not
+    fit is refused with one line naming it (it used to be a MemoryError), and the estimate is the
+    kernel's own length."""
+    import numpy as np
+
+    from accelsim.errors import SimulationError
+    from accelsim.hw.systolic import _kernels as K
+    from accelsim.hw.systolic import model as M
+
+    for df in ("os", "ws", "is"):
+        for geom in (M.Geometry.conv(14, 14, 3, 3, 16, 32, 1), M.Geometry.gemm(37, 50, 61)):
+            tabs = K.conv_geometry(geom.batch, geom.H, geom.W, geom.C, geom.FH, geom.FW, geom.sh, geom.sw, geom.dh,
+                                   geom.dw, geom.Eh, geom.Ew)
+            n = sum(len(K.prefetch_sequence(M.DF_CODE[df], o, 8, 4, geom.npx, geom.win, geom.K, *tabs, geom.H, geom.W))
+                    for o in (0, 1))
+            assert n == M.replay_entries(df, 8, 4, geom)
+    big = tmp_path / "big.yaml"
+    big.write_text("name: big\ninputs: {data: [200000]}\nlayers:\n  - {name: fc, op: linear, out_features: 200000}\n")
+    with pytest.raises(SimulationError, match=r"^layer 'fc': SCALE-Sim's USER-bandwidth replay .* prefetch entries"):
+        accelsim.simulate("tpu-v1", big)
+    assert np.isfinite(accelsim.simulate("tpu-v1", big, overrides=["dram.bandwidth_mode=CALC", "memory_model=analytic"]).total["latency_s"])

@@ -21,6 +21,7 @@ from functools import lru_cache
 import numpy as np
 
 from accelsim.energy.tables import load_tech
+from accelsim.errors import SimulationError
 from accelsim.hw.base import HardwareModel, LayerCounts, NotMapped, Roof
 from accelsim.hw.systolic import _kernels as K
 from accelsim.hw.systolic import analytic as A
@@ -32,6 +33,23 @@ from accelsim.workload.layers import Conv2d, Layer, Linear, MatMul, RecurrentCel
 DF_CODE = {"os": 0, "ws": 1, "is": 2}
 _NOT_RUN_NOTE = "no matrix product: not run on the systolic array (host / vector unit, not modelled)"
 _NOT_RUN = NotMapped(_NOT_RUN_NOTE)  # immutable: one answer for every layer without a matrix product
+
+#: prefetch-order entries SCALE-Sim's USER-mode replay materialises for one unit, both operands
+#: together (an int32 address plus its set ids each, about 16 bytes: 2^29 entries ~ 8 GiB; the largest
+#: zoo layer on a bundled USER-mode array, VGG-6 on edge-32x32 at batch 1, needs 1.0e8)
+MAX_REPLAY_ENTRIES = 1 << 29
+
+
+def replay_entries(df: str, R: int, C: int, geom: "Geometry") -> int:
+    """Entries of the ifmap and filter prefetch orders the USER-mode replay builds (§3.2): the
+    stacked per-fold operand matrices, ``folds x T x R`` (or ``x C``) each."""
+    sr, sc, t = dims(df, geom)
+    rf, cf = -(-sr // R), -(-sc // C)
+    if df == "os":
+        return rf * t * R + cf * t * C
+    if df == "ws":
+        return rf * t * R + cf * geom.win * C
+    return cf * geom.win * C + rf * geom.K * R
 
 
 @dataclass(frozen=True)
@@ -330,6 +348,18 @@ class SystolicModel(HardwareModel):
         width = modes[0] if modes else pe.bits
         return width, pe.bits // width, 1, ab
 
+    def _check_replay(self, layer, geom: "Geometry") -> None:
+        """Refuse, before allocating it, a USER-mode replay larger than :data:`MAX_REPLAY_ENTRIES`."""
+        if not self._memory[2] or self.config.memory_model != "exact":
+            return
+        cfg = self.config
+        n = replay_entries(cfg.dataflow, cfg.rows, cfg.cols, geom)
+        if n > MAX_REPLAY_ENTRIES:
+            raise SimulationError(
+                f"layer '{layer.name}': SCALE-Sim's USER-bandwidth replay of this layer needs {n:,} prefetch entries, "
+                f"over its budget of {MAX_REPLAY_ENTRIES:,}; use dram.bandwidth_mode: CALC (and memory_model: "
+                f"analytic for sweeps) or a larger array")
+
     def _nm(self, pattern: tuple[int, int] | None) -> tuple[int, int] | None:
         """The N:M pattern the hardware exploits for weights stored ``pattern`` N:M, or None (§4.2)."""
         hw = self.config.sparsity.nm
@@ -355,6 +385,7 @@ class SystolicModel(HardwareModel):
         nm = self._nm(view.nm)
         factor = pack * (nm[1] / nm[0] if nm else 1)
         run_geom = geom.reduced(factor)
+        self._check_replay(layer, run_geom)
         rep = run_geometry(cfg, run_geom, self._memory)
 
         compute = rep["compute_cycles"] * slow
@@ -374,6 +405,7 @@ class SystolicModel(HardwareModel):
         wb = cfg.sram.word_bytes
         if nm is not None:
             # the activations are read in full, as by the same layer without N:M (§4.2)
+            self._check_replay(layer, geom.reduced(pack))
             act_rep = run_geometry(cfg, geom.reduced(pack), self._memory)
             if_sram = act_rep["ifmap_sram_reads"] * slow
             if_dram = float(act_rep["ifmap_dram_reads"])
