@@ -166,7 +166,13 @@ def sweep(
         evaluate = resolve_evaluate(spec.get("evaluate"), detail, allow_code)
     elif not callable(evaluate):
         raise SweepError(f"evaluate must be callable; got {type(evaluate).__name__}")
-    points = space.points()
+    try:
+        points = space.points()
+    except SweepError as exc:  # name the spec file, as every other spec problem does
+        text = str(exc)
+        if label not in ("spec", "space") and not text.startswith(label):
+            text = f"{label}: " + (text[len("spec: "):] if text.startswith("spec: ") else text)
+        raise SweepError(text) from None
     normalize = getattr(evaluate, "normalize", None)
     if callable(normalize):
         points = renumber(points, normalize)
