@@ -362,7 +362,7 @@ def _convert(value: Any, tp: Any, path: str, meta: Mapping[str, Any], problems: 
             return value
         vt = args[1] if len(args) == 2 else Any
         meta = _item_meta(meta)
-        return {k: _convert(v, vt, f"{path}.{k}", meta, problems) for k, v in value.items()}
+        return {k: _convert(v, vt, f"{path}.{key_text(k)}", meta, problems) for k, v in value.items()}
     if tp is Any:
         return value
 
@@ -409,6 +409,13 @@ def _type_hints(cls: type) -> dict:
     return typing.get_type_hints(cls)
 
 
+def key_text(key: Any) -> str:
+    """A mapping key as it appears in a problem's path: as written when printable, else quoted
+    (a key with a line break or a control character must not break the one-line message)."""
+    text = str(key)
+    return text if text and text.isprintable() else repr(key)
+
+
 def _unknown_keys(cls: type, data: Mapping, fields: Mapping[str, Any], prefix: str, problems: list[str]) -> None:
     kind = getattr(cls, "key_kind", "key")
     for key in data:
@@ -420,7 +427,7 @@ def _unknown_keys(cls: type, data: Mapping, fields: Mapping[str, Any], prefix: s
                 hint = f"; valid {kind}s: {', '.join(sorted(fields))}"
             else:
                 hint = f"; {prefix.rstrip('.') or 'it'} takes none"
-            problems.append(f"{prefix}{key}: unknown {kind}{hint}")
+            problems.append(f"{prefix}{key_text(key)}: unknown {kind}{hint}")
 
 
 def _build(cls: type, data: Any, prefix: str, problems: list[str], partial: bool = False) -> Any:
