@@ -42,15 +42,32 @@ class UnsupportedLayerError(WorkloadError):
         self.op_type = op_type
 
 
+def close_names(name: str, known, n: int = 3) -> list[str]:
+    """At most ``n`` of ``known`` that ``name`` probably meant, best first: the same name in another
+    case, then the names it begins (``a100`` -> ``a100-40gb``, ``a100-80gb``; case-insensitive,
+    sorted), then :func:`difflib.get_close_matches` as written and in lower case."""
+    import difflib
+
+    names = [str(k) for k in known]
+    low = str(name).lower()
+    out = [k for k in names if k.lower() == low]
+    if low:
+        out += sorted(k for k in names if k.lower().startswith(low))
+    out += difflib.get_close_matches(str(name), names, n=n)
+    lowered: dict[str, str] = {}
+    for k in names:
+        lowered.setdefault(k.lower(), k)
+    out += [lowered[k] for k in difflib.get_close_matches(low, list(lowered), n=n)]
+    return list(dict.fromkeys(out))[:n]
+
+
 class UnknownNameError(AccelsimError, KeyError):
     """A bundled name (arch, workload, recipe, family) does not exist."""
 
     def __init__(self, kind: str, name: str, known: list[str] | tuple[str, ...] = ()):
         hint = ""
         if known:
-            import difflib
-
-            close = difflib.get_close_matches(name, list(known), n=3)
+            close = close_names(name, known)
             hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(known))}"
         message = f"unknown {kind} '{name}'{hint}"
         super().__init__(message)
@@ -109,6 +126,7 @@ __all__ = [
     "UnknownNameError",
     "UnsupportedLayerError",
     "WorkloadError",
+    "close_names",
     "os_error_reason",
 ]
 

@@ -3,7 +3,7 @@
 Every :class:`~accelsim.errors.AccelsimError` (and every argument error) becomes one line on stderr
 and exit status 2; no traceback reaches a user for bad input. Each command module registers its
 subcommands with an ``add_cli(subparsers)`` function: :mod:`accelsim.cli.core` (``list``, ``stats``,
-``simulate``), :mod:`accelsim.cli.compress` (``compress``), :mod:`accelsim.validate` (``validate``,
+``simulate``), :mod:`accelsim.cli.show` (``show``), :mod:`accelsim.cli.compress` (``compress``), :mod:`accelsim.validate` (``validate``,
 kept next to the reproductions it runs) and :mod:`accelsim.cli.dse` (``sweep``, ``plot``,
 ``report``). Command code imports downward only (see ``docs/architecture.md``).
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from typing import Sequence
 
@@ -19,21 +20,33 @@ from accelsim._version import __version__
 from accelsim.errors import AccelsimError
 
 
+_INVALID_CHOICE = re.compile(r"invalid choice: '(?P<value>[^']*)' \(choose from (?P<choices>.*)\)$")
+
+
 class Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose usage errors are one line and exit status 2."""
+    """An ``ArgumentParser`` whose usage errors are one line and exit status 2; an invalid choice
+    (a mistyped subcommand, a bad ``--format``) gains the nearest choices (``did you mean simulate?``)."""
 
     def error(self, message: str):  # one line, exit 2
+        match = _INVALID_CHOICE.search(message)
+        if match:
+            from accelsim.errors import close_names
+
+            choices = [c.strip().strip("'") for c in match["choices"].split(",")]
+            close = close_names(match["value"], choices)
+            if close:
+                message += f"; did you mean {', '.join(close)}?"
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from accelsim import validate
-    from accelsim.cli import compress, core, dse
+    from accelsim.cli import compress, core, dse, show
 
     parser = Parser(prog="accelsim", description="What a compressed neural network really costs on real hardware.")
     parser.add_argument("--version", action="version", version=f"accelsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for module in (core, compress, validate, dse):  # the order of the subcommands in --help
+    for module in (core, show, compress, validate, dse):  # the order of the subcommands in --help
         module.add_cli(sub)
     return parser
 

@@ -1,4 +1,5 @@
-"""``accelsim list``, ``accelsim stats`` and ``accelsim simulate``: the commands over the core pipeline."""
+"""``accelsim list``, ``accelsim stats`` and ``accelsim simulate``: the commands over the core pipeline
+(``accelsim show`` is in :mod:`accelsim.cli.show`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,38 @@ import json
 from accelsim.cli.output import write
 
 
+def list_entries(what: str) -> list[dict]:
+    """The bundled ``archs`` (name, family, path), ``workloads`` (name, path) or ``recipes`` (name,
+    description, path), each read as raw YAML: nothing is validated or built, so listing stays light."""
+    from accelsim.config import read_yaml_file
+
+    if what == "archs":
+        from accelsim.hw.registry import arch_names, arch_path
+
+        out = []
+        for name in arch_names():
+            path = arch_path(name)
+            data = read_yaml_file(path)
+            out.append({"name": name, "family": data.get("family") if isinstance(data, dict) else None, "path": str(path)})
+        return out
+    if what == "workloads":
+        from accelsim.workload.zoo import zoo_names, zoo_path
+
+        return [{"name": name, "path": str(zoo_path(name))} for name in zoo_names()]
+    from accelsim.paths import RECIPE_DIR, bundled
+
+    out = []
+    for name, path in sorted(bundled(RECIPE_DIR).items()):
+        data = read_yaml_file(path)
+        description = data.get("description", "") if isinstance(data, dict) else ""
+        out.append({"name": name, "description": str(description or "").strip(), "path": str(path)})
+    return out
+
+
 def cmd_list(args) -> int:
+    if args.format == "json":
+        write(json.dumps(list_entries(args.what), indent=2), None)
+        return 0
     if args.what == "archs":
         from accelsim.hw.registry import arch_names
 
@@ -81,6 +113,8 @@ def _layers_arg(text: str) -> str:
 def add_cli(sub) -> None:
     p = sub.add_parser("list", help="list bundled archs, workloads or recipes")
     p.add_argument("what", choices=["archs", "workloads", "recipes"])
+    p.add_argument("--format", choices=["text", "json"], default="text",
+                   help="json: objects with name and path (archs: family; recipes: description)")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("stats", help="per-layer shapes, GEMM view, MACs and params of a workload")
