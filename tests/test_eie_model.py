@@ -108,6 +108,10 @@ def test_recipe_layout_is_reused_and_rebuilt_layout_is_identical(fc):
     # the rule: the recipe's interleaved CSC when built for this PE count and index width, else built here
     assert model._mapping(fc)[0] is fc.view.tensor and model._mapping(huff)[0] is huff.view.tensor
     assert all(model._mapping(cl)[0] is not cl.view.tensor for cl in rebuilt)
+    # a rebuilt layout is kept on the layer's view: every model with the same PE count and widths reuses it
+    other = EIEModel(load_arch("eie", {"queue_depth": 2}))
+    assert all(other._mapping(cl)[0] is model._mapping(cl)[0] for cl in rebuilt)
+    assert EIEModel(load_arch("eie", {"n_pe": 32}))._mapping(fc)[0] is not model._mapping(fc)[0]
     for cl in rebuilt + [huff]:
         r = model.simulate(cl)
         assert (r.cycles, r.extra["entries_processed"], r.extra["padding_zeros"], r.energy_j) == key

@@ -149,3 +149,33 @@ def test_compressed_layer_view_from_a_recipe():
         assert view.shape == cl.layer.weight_matrix_shape
         assert view.stored_bits == cl.weight_storage_bits()
         assert view.nnz == cl.weight_nnz
+
+
+def test_interleaved_layout_is_built_once_per_widths_and_bounded():
+    from accelsim.compress import view as view_mod
+    from accelsim.errors import CompressionError
+
+    m = _sparse_matrix(40, 50, density=0.2)
+    view = weight_view(None, m)
+    a = view.interleaved(4, 3, 4, 16)
+    fresh = InterleavedCSC(m, n_pe=4, index_bits=3, value_bits=4, pointer_bits=16)
+    for name in ("pe_ptr", "pe_offsets", "flat_index", "flat_values", "is_padding"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(fresh, name))  # padding entries included
+    assert a.stored_entries == fresh.stored_entries and a.storage_bits() == fresh.storage_bits()
+    assert view.interleaved(4, 3, 4, 16) is a  # reused
+    assert view.interleaved(8, 3, 4, 16) is not a and view.interleaved(4, 2, 4, 16) is not a
+    assert view.interleaved(4, 3, 4, None) is not a
+    for n_pe in range(1, view_mod.INTERLEAVED_CACHE_SIZE + 2):  # more layouts than the cache keeps
+        view.interleaved(n_pe, 5, 4, 16)
+    assert len(view._interleaved) == view_mod.INTERLEAVED_CACHE_SIZE
+    assert view.interleaved(4, 3, 4, 16) is not a  # the least recently used was dropped
+    with pytest.raises(CompressionError, match="no effective weight matrix"):
+        weight_view(None, shape=(4, 4)).interleaved(4, 3, 4, 16)
+
+
+def test_interleaved_cache_off_builds_every_time(monkeypatch):
+    from accelsim.compress import view as view_mod
+
+    monkeypatch.setattr(view_mod, "INTERLEAVED_CACHE_SIZE", 0)
+    view = weight_view(None, _sparse_matrix())
+    assert view.interleaved(4, 3, 4, 16) is not view.interleaved(4, 3, 4, 16) and not view._interleaved

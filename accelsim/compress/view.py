@@ -11,6 +11,7 @@ Orientation: the ``(N * groups, K)`` weight matrix, rows = outputs, columns = th
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -28,9 +29,14 @@ from accelsim.compress.tensors import (
     LowRank,
     StorageBits,
 )
+from accelsim.errors import CompressionError
 
 #: layouts stored as compressed-sparse rows / columns (values + indices + pointers)
 SPARSE_LAYOUTS = ("csr", "csc", "interleaved_csc")
+
+#: per-PE interleaved layouts kept per view by :meth:`WeightView.interleaved` (least recently used
+#: dropped first; 0 disables the cache, every call builds a new layout)
+INTERLEAVED_CACHE_SIZE = 8
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,6 +105,39 @@ class WeightView:
         """Non-zeros of every reduction column (int64), or None without values."""
         p = self.pattern
         return None if p is None else np.bincount(p.indices, minlength=p.shape[1]).astype(np.int64)
+
+    @cached_property
+    def _interleaved(self) -> OrderedDict:
+        return OrderedDict()
+
+    def interleaved(self, n_pe: int, index_bits: int, value_bits: int, pointer_bits: int | None) -> InterleavedCSC:
+        """The effective matrix as an :class:`InterleavedCSC` over ``n_pe`` PEs with ``index_bits``-bit
+        relative row indices (padding entries included), ``value_bits``-bit values and
+        ``pointer_bits``-bit column pointers.
+
+        Built once per argument tuple and kept on the view (which lives as long as its
+        ``CompressedLayer``), so a sweep over PE counts or hardware that share a layout builds it
+        once; at most :data:`INTERLEAVED_CACHE_SIZE` layouts are kept per view, least recently used
+        dropped first. Callers must not mutate the returned layout. CompressionError without an
+        effective matrix.
+        """
+        key = (int(n_pe), int(index_bits), int(value_bits), None if pointer_bits is None else int(pointer_bits))
+        cache = self._interleaved
+        hit = cache.get(key)
+        if hit is not None:
+            try:
+                cache.move_to_end(key)
+            except KeyError:  # dropped by a concurrent caller meanwhile
+                pass
+            return hit
+        if self.matrix is None:
+            raise CompressionError("WeightView.interleaved: the layer has no effective weight matrix to lay out")
+        csc = InterleavedCSC(self.matrix, n_pe=key[0], index_bits=key[1], value_bits=key[2], pointer_bits=key[3])
+        if INTERLEAVED_CACHE_SIZE > 0:
+            cache[key] = csc
+            while len(cache) > INTERLEAVED_CACHE_SIZE:
+                cache.popitem(last=False)
+        return csc
 
     def nnz_per_partition(self, n_pe: int) -> np.ndarray | None:
         """Non-zeros held by each of ``n_pe`` PEs when rows interleave (row i on PE i mod n_pe)."""

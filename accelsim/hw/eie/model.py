@@ -11,7 +11,8 @@
 2. **Mapping.** Rows interleave over PEs (row i on PE i mod P) in the compression module's
    :class:`~accelsim.compress.tensors.InterleavedCSC` with ``row_index_bits`` relative indices
    and padding zeros (the recipe's layout, ``view.layout == "interleaved_csc"``, is reused when it
-   was built for this PE count and index width, else built here). A layer whose
+   was built for this PE count and index width, else ``view.interleaved`` builds one and keeps it
+   on the view for later calls). A layer whose
    per-PE weights + pointers exceed the PE's spmat + ptr SRAM is split into column tiles, each
    refilled from DRAM once per call (``tiling``); input vectors longer than ``P * act_regs`` and
    outputs longer than ``P * act_regs`` are batched through the activation SRAM (output passes
@@ -195,7 +196,9 @@ class EIEModel(HardwareModel):
         The recipe's stored layout (``view.tensor``, under any codebook and Huffman coding) is reused
         when it is an interleaved CSC with relative indices built for this PE count and row-index
         width, of the effective matrix's shape, under a single (1-D) codebook table or none; otherwise
-        the layout is built here from the effective weight matrix by the compression module.
+        the layout of the effective weight matrix comes from ``view.interleaved``, built once per
+        (PE count, index, value, pointer width) and kept on the layer's view, so a PE-count sweep
+        builds each layout once per compressed layer.
         """
         self._check_compressed(layer)
         c, view = self.config, layer.view
@@ -204,8 +207,8 @@ class EIEModel(HardwareModel):
                 and view.index_bits == c.encoding.row_index_bits
                 and tuple(view.tensor.shape) == tuple(view.matrix.shape) and table.ndim == 1):
             return view.tensor, table
-        csc = InterleavedCSC(view.matrix, n_pe=c.n_pe, index_bits=c.encoding.row_index_bits,
-                             value_bits=c.encoding.weight_index_bits, pointer_bits=c.encoding.pointer_bits)
+        csc = view.interleaved(c.n_pe, c.encoding.row_index_bits, c.encoding.weight_index_bits,
+                               c.encoding.pointer_bits)
         return csc, np.zeros(0)
 
     def _vectors(self, layer, g) -> tuple[list[np.ndarray], int]:
