@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -292,6 +293,16 @@ class InterleavedCSC(CompressedTensor):
     @property
     def padding_zeros(self) -> int:
         return int(self.is_padding.sum())
+
+    @cached_property
+    def stored_index(self) -> np.ndarray:
+        """``flat_index`` in the narrowest integer type that holds ``index_bits`` (uint8, uint16 or
+        int64): the width the indices are stored at, and 8x less memory to stream than int64. Built
+        once (the layout is never modified after construction)."""
+        dtype = np.uint8 if self.index_bits <= 8 else (np.uint16 if self.index_bits <= 16 else np.int64)
+        out = self.flat_index.astype(dtype)
+        out.flags.writeable = False
+        return out
 
     @property
     def entries_per_pe(self) -> np.ndarray:

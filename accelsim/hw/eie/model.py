@@ -295,8 +295,7 @@ class EIEModel(HardwareModel):
         flush = -(-c.act_regs * e.activation_bits // c.act_sram.width_bits)
         pe_base = csc.pe_offsets[:-1].astype(np.int64)
         # narrow indices stream 8x less memory through the kernel (the stored width is index_bits)
-        idx_dtype = np.uint8 if csc.index_bits <= 8 else (np.uint16 if csc.index_bits <= 16 else np.int64)
-        flat_index = csc.flat_index.astype(idx_dtype)
+        flat_index = csc.stored_index
         is_pad = csc.is_padding
         flat_values = csc.flat_values
         pe_stats = np.zeros((P, K.N_PE_STATS), np.int64)
