@@ -462,16 +462,22 @@ def load_recipe(source: Any) -> Recipe:
         return recipe_from_dict(source)
     if not isinstance(source, (str, Path)):
         raise ConfigError(f"a recipe must be a bundled name, a .yaml path or a mapping; got {type(source).__name__}")
+    path = recipe_file(source)
+    return recipe_from_dict(read_yaml_file(path), str(path))
+
+
+def recipe_file(source: str | Path) -> Path:
+    """The file a bundled recipe name or a YAML path names; ConfigError / UnknownNameError when none."""
     text = str(source)
     path = Path(text)
     names = bundled(RECIPE_DIR)
     if not path.suffix and text in names:
-        path = names[text]
-    elif not path.exists():
+        return names[text]
+    if not path.exists():
         if path.suffix in (".yaml", ".yml"):
             raise ConfigError(f"{text}: recipe file not found")
         raise UnknownNameError("recipe", text, list(names))
-    return recipe_from_dict(read_yaml_file(path), str(path))
+    return path
 
 
 def step_param_names() -> dict[str, list[str]]:

@@ -96,24 +96,19 @@ def _source_path(kind: str, value: Any) -> Path | None:
         return None
 
     def resolve() -> Path | None:
-        path = Path(value)
         try:
             if kind == "arch":
                 from accelsim.hw.registry import arch_path
 
                 path = arch_path(value)
             elif kind == "workload":
-                from accelsim.paths import WORKLOAD_DIR
+                from accelsim.workload.zoo import workload_file
 
-                zoo = WORKLOAD_DIR / f"{value}.yaml"
-                if (not path.exists() and zoo.is_file()) or not path.suffix:
-                    path = zoo
+                path = workload_file(value)
             else:
-                from accelsim.paths import RECIPE_DIR, bundled
+                from accelsim.compress.recipe import recipe_file
 
-                names = bundled(RECIPE_DIR)
-                if not path.suffix and value in names:
-                    path = names[value]
+                path = recipe_file(value)
         except AccelsimError:
             return None
         return path.resolve() if path.is_file() else None

@@ -27,6 +27,16 @@ def zoo_path(name: str) -> Path:
     return path
 
 
+def workload_file(source: str | Path) -> Path:
+    """The file a zoo name or a workload path names: the zoo's YAML for a zoo name, else the path as
+    given (which need not exist). Zoo names may contain dots (``squeezenet1.1``) that are not suffixes."""
+    text = str(source)
+    path = Path(text)
+    if not path.exists() and (WORKLOAD_DIR / f"{text}.yaml").is_file() and text in zoo_names():
+        return zoo_path(text)
+    return path
+
+
 def load_workload(source, **kwargs) -> LayerGraph:
     """Load a zoo name, a file path or a torch module as a LayerGraph (no weights attached)."""
     if isinstance(source, LayerGraph):
@@ -40,12 +50,7 @@ def load_workload(source, **kwargs) -> LayerGraph:
 
         return io_torch.load_torch(source, **kwargs)
     text = str(source)
-    path = Path(text)
-    if not path.exists() and (WORKLOAD_DIR / f"{text}.yaml").is_file() and text in zoo_names():
-        # zoo names may contain dots (``squeezenet1.1``) that are not file suffixes
-        from accelsim.workload.io_yaml import load_yaml
-
-        return load_yaml(zoo_path(text))
+    path = workload_file(text)
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
         from accelsim.workload.io_yaml import load_yaml
