@@ -244,11 +244,13 @@ def test_cli_compress_json_and_table(run_cli, tmp_path):
     code, out, err_ = run_cli("compress", "--workload", "lenet-300-100", "--recipe", "magnitude-4", "--format", "json")
     assert code == 0, err_
     data = json.loads(out)
-    assert math.isclose(data["total"]["shrinkbench_ratio"], 4, rel_tol=0.01)
-    assert {"name", "params", "nnz", "density", "payload_bits", "index_bits", "compression_ratio",
-            "theoretical_speedup", "quant_sqnr_db"} <= set(data["layers"][0])
+    assert math.isclose(data["total"]["nnz_ratio"], 4, rel_tol=0.01)
+    assert data["total"]["shrinkbench_ratio"] == data["total"]["nnz_ratio"]  # deprecated alias
+    assert {"name", "params", "nnz", "density", "payload_bits", "index_bits", "storage_ratio", "nnz_ratio",
+            "rounded_zeros", "theoretical_speedup", "quant_sqnr_db"} <= set(data["layers"][0])
+    assert "compression_ratio" not in data["layers"][0]  # one meaning per name: storage_ratio / nnz_ratio
     code, out, _ = run_cli("compress", "--workload", "lenet-300-100", "--recipe", "int8")
-    assert code == 0 and "compression ratio" in out and "fc1" in out
+    assert code == 0 and "storage ratio" in out and "nnz ratio" in out and "fc1" in out
 
 
 def test_cli_compress_bad_input(run_cli, tmp_path):

@@ -179,3 +179,25 @@ def test_interleaved_cache_off_builds_every_time(monkeypatch):
     monkeypatch.setattr(view_mod, "INTERLEAVED_CACHE_SIZE", 0)
     view = weight_view(None, _sparse_matrix())
     assert view.interleaved(4, 3, 4, 16) is not view.interleaved(4, 3, 4, 16) and not view._interleaved
+
+
+def test_quantization_fields_of_the_view():
+    """Scale / group / element fields (issue 13): the storage accounting is what the view exposes."""
+    from accelsim.compress import formats as F
+    from accelsim.compress.tensors import NM, LowBit
+
+    w = np.random.default_rng(0).standard_normal((8, 256))
+    v = weight_view(F.quantize_int(w, 4, 128, symmetric=False, scale_format="fp16", zero_point_bits=4))
+    assert (v.layout, v.value_bits, v.element_format, v.scale_format, v.scale_bits) == ("lowbit", 4, "uint4", "fp16", 16)
+    assert (v.group_size, v.scale_block, v.zero_point_bits) == (128, (1, 128), 4)
+    assert v.bits_per_element == 4.15625 and v.scale_bits_per_weight == 20 / 128
+    v = weight_view(F.quantize_nvfp4(w))
+    assert (v.element_format, v.scale_format, v.group_size, v.tensor_scale_bits) == ("e2m1", "e4m3", 16, 32)
+    v = weight_view(LowBit(np.zeros((8, 256), np.int64), 4, np.ones(8), per_channel=True))  # the original quantizer
+    assert (v.element_format, v.scale_format, v.scale_bits, v.group_size, v.zero_point_bits) == ("int4", "fp32", 32, 256, 0)
+    q = F.quantize_int(w, 4, 128)
+    nm = NM(q.to_dense() * (np.arange(256) % 2 == 0), 2, 4, value_bits=4, metadata_bits=q.metadata_bits())
+    nm.quant_spec = q.spec
+    v = weight_view(nm)
+    assert (v.layout, v.nm, v.element_format, v.group_size) == ("nm", (2, 4), "int4", 128)
+    assert weight_view(None, w).element_format is None and weight_view(None, w).bits_per_element is None

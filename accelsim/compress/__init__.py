@@ -1,6 +1,7 @@
 """Compression on real weight arrays: transforms, compressed formats, recipes."""
 
 from accelsim.compress.compressed import CompressedGraph, CompressedLayer
+from accelsim.compress.formats import ActivationFormat, GroupQuant, KVFormat, QuantOp, QuantSpec
 from accelsim.compress.tensors import (
     CSC,
     CSR,
@@ -17,8 +18,9 @@ from accelsim.compress.tensors import (
 )
 
 __all__ = [
-    "CSC", "CSR", "NM", "Bitmask", "Codebook", "CompressedGraph", "CompressedLayer", "CompressedTensor", "Dense",
-    "HuffmanCoded", "InterleavedCSC", "LowBit", "LowRank", "StorageBits",
+    "CSC", "CSR", "NM", "ActivationFormat", "Bitmask", "Codebook", "CompressedGraph", "CompressedLayer",
+    "CompressedTensor", "Dense", "GroupQuant", "HuffmanCoded", "InterleavedCSC", "KVFormat", "LowBit", "LowRank",
+    "QuantOp", "QuantSpec", "StorageBits",
 ]
 
 

@@ -6,7 +6,10 @@ uncompressed layer). ``weight`` is the compressed tensor object (a format from
 codebook, low-bit, ...) or None; ``weight_matrix`` is the effective ``(N * groups, K)`` matrix the
 hardware multiplies by (pruned entries are exact zeros, quantized values dequantized), or None when
 no weights are attached (dense timing needs only shapes). Bits fields of None mean "the hardware's
-native precision".
+native precision". ``activation_format``: how the input activations are quantized (None: at
+``activation_bits`` as the hardware runs them); ``quant_ops``: the quantize / dequantize /
+requantize operators the layer implies (:class:`accelsim.compress.formats.QuantOp`), for hardware
+models to cost. ``CompressedGraph.kv_format``: the KV-cache format (``formats.KVFormat``) or None.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ class CompressedLayer:
     codebook_size: int | None = None
     transforms: tuple[str, ...] = ()
     stats: dict[str, Any] = field(default_factory=dict)
+    activation_format: Any = None
+    quant_ops: tuple = ()
 
     def __post_init__(self) -> None:
         # the effective matrix is read-only: counts derived from it are cached below
@@ -115,6 +120,7 @@ class CompressedGraph:
     layers: dict[str, CompressedLayer]
     recipe: dict[str, Any] | None = None
     stats: dict[str, Any] = field(default_factory=dict)  # network totals (accelsim.compress.recipe.summarize)
+    kv_format: Any = None  # accelsim.compress.formats.KVFormat of the KV cache, or None (the native precision)
 
     def __iter__(self) -> Iterator[CompressedLayer]:
         for layer in self.graph.layers:

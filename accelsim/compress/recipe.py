@@ -17,6 +17,12 @@ A recipe (bundled in ``workloads/recipes/<name>.yaml``, or any path / dict)::
       conv1: {prune: {density: 0.84}}
       "fc*": {share: {bits: 5}}
       fc8: {huffman: null}       # null drops the step for those layers; {skip: true} leaves them dense
+    kv: {format: int4, key: per_channel, value: per_token, group_size: 32}   # optional KV-cache format
+
+Number formats (``quantize: {format: mxfp4}``, ``{bits: 4, group_size: 128, scale_format: fp16,
+symmetric: false}``, ``{format: fp8-e4m3, block: [128, 128]}``, ...), quantized activations
+(``activations: {bits: 8, granularity: per_token, dynamic: true, smooth_alpha: 0.5}``) and the KV
+cache format live in :mod:`accelsim.compress.formats` (``docs/compression.md`` section 6).
 
 Steps (each declared as a frozen dataclass of :func:`accelsim.config.param` fields, with units,
 ranges and defaults; :data:`OPS` maps a step name to its class; equations in ``docs/compression.md``):
@@ -48,6 +54,7 @@ from typing import Any, Literal, Mapping
 import numpy as np
 
 from accelsim.config import collect, param, read_yaml_file
+from accelsim.compress import formats as F
 from accelsim.compress import prune as P
 from accelsim.compress import quantize as Q
 from accelsim.compress.compressed import CompressedGraph, CompressedLayer
@@ -69,11 +76,14 @@ from accelsim.compress.tensors import (
 from accelsim.errors import AccelsimError, CompressionError, ConfigError, UnknownNameError
 from accelsim.paths import RECIPE_DIR, bundled
 from accelsim.workload.graph import LayerGraph
-from accelsim.workload.layers import Input
+from accelsim.workload.layers import Conv2d, Input, Linear
 
 GRAPH_OPS = ("channel_prune", "svd", "tucker2", "depthwise_separable")  # must come before the weight steps
 WEIGHT_OPS = ("prune", "quantize", "binarize", "ternarize", "share", "activations", "encode", "huffman")
 FORMATS = ("auto", "dense", "csr", "csc", "interleaved_csc", "bitmask", "nm")
+#: weight formats of the quantize step (accelsim.compress.formats)
+WEIGHT_FORMATS = ("int", "fp8-e4m3", "fp8-e5m2", *F.MX_FORMATS, "nvfp4")
+SCALE_FORMATS = F.SCALE_FORMATS
 BASE_BITS = 32  # the dense reference: 32-bit floats (Deep Compression's "original" size)
 
 
@@ -136,11 +146,79 @@ class PruneParams(StepParams):
 
 @dataclass(frozen=True)
 class QuantizeParams(StepParams):
-    """``quantize``: uniform integer quantization of the weights (1 bit = binary codebook)."""
+    """``quantize``: integer or floating-point weight formats (1-bit int = binary codebook).
 
-    bits: int = param(ge=1, le=32, unit="bits", doc="bits per weight")
+    Without ``format`` / ``group_size`` / ``block`` / ``scale_format`` / ``zero_point_bits`` /
+    ``act_order`` this is the original uniform quantizer (:class:`LowBit`, 32-bit scales); with any
+    of them the weights become a :class:`accelsim.compress.formats.GroupQuant` (docs/compression.md
+    section 6).
+    """
+
+    bits: int | None = param(None, ge=1, le=32, unit="bits", doc="bits per weight (format int; implied by the float formats)")
     symmetric: bool = param(True, doc="symmetric range around zero (else an asymmetric zero point)")
     per_channel: bool = param(False, doc="one scale per output channel (else one per layer)")
+    format: str = param("int", choices=WEIGHT_FORMATS, doc="int | fp8-e4m3 | fp8-e5m2 | mxfp8 | mxfp6 | mxfp4 | nvfp4 | ...")
+    group_size: int | None = param(None, ge=1, le=1 << 20, unit="weights",
+                                   doc="weights along K sharing one scale (null: per channel / per tensor)")
+    block: tuple[int, int] | None = param(None, ge=1, le=65536, unit="weights",
+                                          doc="[rows, cols] sharing one scale (fp8 block scaling, e.g. [128, 128])")
+    scale_format: str | None = param(None, choices=SCALE_FORMATS,
+                                     doc="scale storage (null: the format's own; fp16 for group-wise int)")
+    zero_point_bits: int | None = param(None, ge=1, le=16, unit="bits", doc="zero-point width (asymmetric; null: bits)")
+    act_order: bool = param(False, doc="GPTQ act-order: group columns by decreasing activation energy (g_idx)")
+
+    @property
+    def legacy(self) -> bool:
+        """True for the original per-channel / per-tensor quantizer (no new field given)."""
+        return (self.format == "int" and self.group_size is None and self.block is None and self.scale_format is None
+                and self.zero_point_bits is None and not self.act_order)
+
+    def validate(self) -> list[str]:
+        out = []
+        fmt = self.format
+        if fmt == "int":
+            if self.bits is None:
+                return ["bits is required for integer weights (format int)"]
+            if self.legacy:
+                return []
+            if not 2 <= self.bits <= 8:
+                out.append(f"bits must be in [2, 8] for group-wise integer weights; got {self.bits}")
+            if self.block is not None:
+                out.append(f"block: integer groups run along K; use group_size; got block {list(self.block)}")
+            if self.act_order and self.group_size is None:
+                out.append("act_order needs group_size (it orders the groups)")
+            elif self.group_size is None and not self.per_channel and self.block is None:
+                out.append("group_size is required (or per_channel: true) with scale_format / zero_point_bits")
+            if self.zero_point_bits is not None and self.symmetric:
+                out.append(f"zero_point_bits needs symmetric: false; got zero_point_bits={self.zero_point_bits}")
+            if self.scale_format in ("e8m0", "e4m3"):
+                out.append(f"scale_format must be fp32, fp16 or bf16 for integer weights; got {self.scale_format}")
+            return out
+        implied = 8 if fmt.startswith(("fp8", "mxfp8")) else (6 if fmt.startswith("mxfp6") else 4)
+        if self.bits is not None and self.bits != implied:
+            out.append(f"bits must be {implied} (or omitted) for format {fmt}; got {self.bits}")
+        if self.zero_point_bits is not None or not self.symmetric:
+            out.append(f"zero_point_bits / symmetric: false: format {fmt} is symmetric")
+        if self.act_order:
+            out.append(f"act_order is for integer group-wise weights; got format {fmt}")
+        if fmt.startswith("mxfp"):
+            if self.group_size not in (None, 32) or self.block is not None:
+                given = f"group_size {self.group_size}" if self.block is None else f"block {list(self.block)}"
+                out.append(f"group_size: {fmt} has E8M0 scales over blocks of 32 along K (OCP MX v1.0); got {given}")
+            if self.scale_format not in (None, "e8m0"):
+                out.append(f"scale_format must be e8m0 (or omitted) for {fmt}; got {self.scale_format}")
+        elif fmt == "nvfp4":
+            if self.group_size not in (None, 16) or self.block is not None:
+                out.append(f"group_size: nvfp4 has E4M3 scales over blocks of 16 along K; got {self.group_size or self.block}")
+            if self.scale_format not in (None, "e4m3"):
+                out.append(f"scale_format must be e4m3 (or omitted) for nvfp4; got {self.scale_format}")
+        else:  # fp8 with per-tensor / per-channel / group / block scales
+            if self.group_size is not None and self.block is not None:
+                out.append(f"block: give group_size or block, not both; got group_size={self.group_size}, block={list(self.block)}")
+            if self.scale_format == "e8m0" and (self.group_size != 32 or self.block is not None):
+                out.append(f"scale_format: E8M0 scales cover blocks of 32 along K (OCP MX v1.0); got "
+                           f"{'block ' + str(list(self.block)) if self.block is not None else f'group_size {self.group_size}'}")
+        return out
 
 
 @dataclass(frozen=True)
@@ -170,9 +248,33 @@ class ShareParams(StepParams):
 
 @dataclass(frozen=True)
 class ActivationsParams(StepParams):
-    """``activations``: activation precision of the selected layers."""
+    """``activations``: activation precision of the selected layers; with ``format``,
+    ``granularity``, ``dynamic`` or ``smooth_alpha`` the input activations are quantized as an
+    :class:`accelsim.compress.formats.ActivationFormat` (W8A8) and the layer records its quantize /
+    dequantize / requantize operators (``CompressedLayer.quant_ops``)."""
 
     bits: int = param(ge=1, le=32, unit="bits", doc="activation bits")
+    format: str = param("int", choices=("int", "e4m3", "e5m2"), doc="int (symmetric absmax) | e4m3 | e5m2 (FP8)")
+    granularity: str = param("per_tensor", choices=("per_tensor", "per_token"), doc="one scale per tensor or per token")
+    dynamic: bool = param(False, doc="scales computed at run time (else static, calibrated offline)")
+    smooth_alpha: float | None = param(None, ge=0, le=1, unit="fraction",
+                                       doc="SmoothQuant migration strength; factors folded into the weights")
+    group_size: int | None = param(None, ge=1, le=1 << 20, unit="channels",
+                                   doc="per_token: channels per scale (DeepSeek-V3: 128); null: one scale per token")
+
+    @property
+    def legacy(self) -> bool:
+        return (self.format == "int" and self.granularity == "per_tensor" and not self.dynamic
+                and self.smooth_alpha is None and self.group_size is None)
+
+    def validate(self) -> list[str]:
+        if self.group_size is not None and self.granularity != "per_token":
+            return [f"group_size needs granularity per_token; got granularity {self.granularity}"]
+        if self.format != "int" and self.bits != 8:
+            return [f"bits must be 8 for format {self.format}; got {self.bits}"]
+        if not self.legacy and self.format == "int" and not 2 <= self.bits <= 8:
+            return [f"bits must be in [2, 8] for quantized activations; got {self.bits}"]
+        return []
 
 
 @dataclass(frozen=True)
@@ -297,6 +399,7 @@ class RecipeFields:
     seed: int = param(0, ge=0, le=2**32 - 1, doc="mixed with compress(seed=...) for the random steps (a 32-bit seed)")
     pipeline: list[Any] = param(doc="steps applied in order: [{step: {parameter: value}}, ...]")
     overrides: dict[str, Any] | None = param(None, doc="layer name or glob -> {step: {parameter: value} | null} | skip")
+    kv: dict[str, Any] | None = param(None, doc="KV-cache format: {format, key, value, group_size, scale_bits, zero_point_bits}")
 
     key_kind = "recipe field"
 
@@ -308,9 +411,23 @@ class RecipeFields:
             value = getattr(self, key)
             if value is not None and (value == "" or (isinstance(value, list) and not all(value))):
                 out.append(f"{key} must be a layer name / glob or a list of them; got {value!r}")
-        if not self.pipeline:
-            out.append("pipeline must be a non-empty list of steps; got []")
+        if not self.pipeline and not self.kv:
+            out.append("pipeline must be a non-empty list of steps (or give kv); got []")
         return out
+
+
+@dataclass(frozen=True)
+class KVParams(StepParams):
+    """``kv``: how the KV cache is stored (:class:`accelsim.compress.formats.KVFormat`)."""
+
+    format: str = param(choices=F.KV_FORMATS, doc="int8 | int4 | int2 | fp8-e4m3 | fp8-e5m2")
+    key: str = param("per_token", choices=("per_token", "per_channel"), doc="key grouping (KIVI: per_channel)")
+    value: str = param("per_token", choices=("per_token", "per_channel"), doc="value grouping (KIVI: per_token)")
+    group_size: int | None = param(None, ge=1, le=1 << 20, unit="elements", doc="elements per scale (null: a whole row / column)")
+    scale_bits: int = param(16, ge=1, le=32, unit="bits", doc="bits of each integer group's scale")
+    zero_point_bits: int = param(16, ge=1, le=32, unit="bits", doc="bits of each integer group's zero point")
+
+    key_kind = "kv field"
 
 
 @dataclass(frozen=True)
@@ -338,10 +455,14 @@ class Recipe:
     source: str = ""
     path: str = "<dict>"
     raw: Mapping[str, Any] = field(default_factory=dict)
+    kv: F.KVFormat | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "path": self.path, "description": self.description, "source": self.source,
-                "pipeline": [s.label() for s in self.pipeline]}
+        out = {"name": self.name, "path": self.path, "description": self.description, "source": self.source,
+               "pipeline": [s.label() for s in self.pipeline]}
+        if self.kv is not None:
+            out["kv"] = dict(vars(self.kv))
+        return out
 
 
 # --- loading --------------------------------------------------------------------------------------
@@ -436,6 +557,11 @@ def recipe_from_dict(data: Any, path: str = "<dict>") -> Recipe:
                  for i, s in enumerate(steps) if i > first_weight and s.op in GRAPH_OPS]
     raw_over = data.get("overrides")
     overrides = _parse_overrides(raw_over if isinstance(raw_over, Mapping) else None, steps, problems)
+    kv = None
+    if isinstance(data.get("kv"), Mapping):
+        kvp = collect(KVParams, data["kv"], problems, "kv.")
+        if kvp is not None:
+            kv = F.KVFormat(kvp.format, kvp.key, kvp.value, kvp.group_size, kvp.scale_bits, kvp.zero_point_bits)
     _raise(path, problems)
 
     def patterns(value: Any, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -444,7 +570,7 @@ def recipe_from_dict(data: Any, path: str = "<dict>") -> Recipe:
     recipe = Recipe(name=head.name or (Path(path).stem if path != "<dict>" else "recipe"), pipeline=tuple(steps),
                     overrides=tuple(overrides), layers=patterns(head.layers, ("*",)), skip=patterns(head.skip, ()),
                     seed=head.seed, description=head.description, source=head.source, path=path,
-                    raw=copy.deepcopy(dict(data)))
+                    raw=copy.deepcopy(dict(data)), kv=kv)
     # merged per-layer parameters must also be consistent (e.g. an override n > m)
     for pattern, parsed in recipe.overrides:
         for step in recipe.pipeline:
@@ -602,6 +728,9 @@ class _State:
         self.huffman: list[str] | None = None
         self.transforms: list[str] = []
         self.quant_error: dict[str, float | None] | None = None
+        self.quant: F.GroupQuant | None = None  # group-wise / float / MX weights (formats.py)
+        self.smooth: np.ndarray | None = None  # SmoothQuant factors folded into ``values`` (per column)
+        self.act_format: F.ActivationFormat | None = None
 
     @property
     def sparse(self) -> bool:
@@ -646,10 +775,89 @@ def _apply_prune(st: _State, p: Mapping[str, Any], rng, global_mask: np.ndarray 
         zp = np.broadcast_to(lb._bcast(lb.zero_point), lb.values_int.shape)
         st.lowbit = LowBit(np.where(mask, lb.values_int, zp), lb.bits, lb.scale, lb.zero_point,
                            per_channel=lb.per_channel, signed=lb.signed)
+    if st.quant is not None:  # pruned entries take the zero code
+        st.quant = st.quant.with_mask(mask)
     st.transforms.append(label)
 
 
-def _apply_quantize(st: _State, p: Mapping[str, Any]) -> None:
+def _legacy_quantize(p: Mapping[str, Any]) -> bool:
+    """The original uniform quantizer (LowBit with 32-bit scales): no format field given."""
+    return (p.get("format", "int") == "int" and p.get("act_order") in (None, False)
+            and all(p.get(k) is None for k in ("group_size", "block", "scale_format", "zero_point_bits")))
+
+
+def _legacy_activations(p: Mapping[str, Any]) -> bool:
+    return (p.get("format", "int") == "int" and p.get("granularity", "per_tensor") == "per_tensor"
+            and not p.get("dynamic") and p.get("smooth_alpha") is None and p.get("group_size") is None)
+
+
+def _format_name(p: Mapping[str, Any], k: int, n: int) -> str:
+    """The label of a quantize step's weight format, e.g. ``int4-asym-g128-fp16-zp4``, ``fp8-e4m3-block128x128-fp32``."""
+    fmt = p["format"]
+    if fmt in F.MX_FORMATS or fmt == "nvfp4":
+        return fmt
+    if fmt == "int":
+        g = f"g{p['group_size']}" if p["group_size"] else "per-channel"
+        zp = "" if p["symmetric"] else f"-zp{p['zero_point_bits'] or p['bits']}"
+        return (f"int{p['bits']}-{'sym' if p['symmetric'] else 'asym'}-{g}-{p['scale_format'] or 'fp16'}{zp}"
+                + ("-act-order" if p["act_order"] else ""))
+    if p["block"] is not None:
+        g = f"block{p['block'][0]}x{p['block'][1]}"
+    else:
+        g = f"g{p['group_size']}" if p["group_size"] else ("per-channel" if p["per_channel"] else "per-tensor")
+    return f"{fmt}-{g}-{p['scale_format'] or 'fp32'}"
+
+
+def _apply_format(st: _State, p: Mapping[str, Any], order: np.ndarray | None) -> None:
+    """A quantize step with a format field: :class:`formats.GroupQuant` weights (bit-exact codes + scales)."""
+    x = st.values
+    n, k = x.shape
+    fmt = p["format"]
+    name = _format_name(p, k, n)
+    if fmt == "int":
+        q = F.quantize_int(x, p["bits"], p["group_size"], symmetric=p["symmetric"], scale_format=p["scale_format"] or "fp16",
+                           zero_point_bits=p["zero_point_bits"], order=order if p["act_order"] else None, name=name)
+    elif fmt in F.MX_FORMATS:
+        q = F.quantize_mx(x, fmt)
+    elif fmt == "nvfp4":
+        q = F.quantize_nvfp4(x)
+    else:
+        if p["block"] is not None:
+            block = (int(p["block"][0]), int(p["block"][1]))
+        elif p["group_size"]:
+            F.check_group(k, p["group_size"], "quantize")
+            block = (1, int(p["group_size"]))
+        else:
+            block = (1, k) if p["per_channel"] else (max(n, 1), max(k, 1))
+        q = F.quantize_float(x, fmt[4:], block, p["scale_format"] or "fp32", name=name)
+    if st.mask is not None:
+        q = q.with_mask(st.mask)
+    st.quant = q
+    st.lowbit = None
+    st.codes = st.table = None
+    st.values = q.to_dense().astype(st.values.dtype)
+    st.value_bits = st.weight_bits = q.spec.value_bits
+    st.transforms.append(f"quantize:{name}")
+
+
+def _act_order(layer, sample: np.ndarray | None, w: np.ndarray) -> tuple[np.ndarray, str]:
+    """GPTQ act-order: columns by decreasing diag(X^T X) of the layer's activation sample (Linear
+    layers with a sample whose last axis is K), else by decreasing weight-column L2 norm (a proxy,
+    documented)."""
+    k = w.shape[1]
+    if sample is not None and isinstance(layer, Linear) and np.asarray(sample).shape[-1] == k:
+        energy = np.sum(np.square(np.asarray(sample, np.float64).reshape(-1, k)), axis=0)
+        src = "activation sample"
+    else:
+        energy = np.sum(np.square(np.asarray(w, np.float64)), axis=0)
+        src = "weight column norms"
+    return np.argsort(-energy, kind="stable"), src
+
+
+def _apply_quantize(st: _State, p: Mapping[str, Any], order: np.ndarray | None = None) -> None:
+    if not _legacy_quantize(p):
+        _apply_format(st, p, order)
+        return
     q = Q.quantize_uniform(st.values, p["bits"], symmetric=p["symmetric"], per_channel=p["per_channel"])
     if isinstance(q, Codebook):  # 1 bit: binary
         _set_codebook(st, q.indices, q.table, 1, BASE_BITS)
@@ -670,6 +878,7 @@ def _set_codebook(st: _State, codes: np.ndarray, table: np.ndarray, code_bits: i
     st.code_bits = code_bits
     st.table_bits = table_bits
     st.lowbit = None
+    st.quant = None
     if table.ndim == 1:
         dec = table[st.codes]
     else:
@@ -723,6 +932,7 @@ def _apply_share(st: _State, p: Mapping[str, Any], rng) -> None:
         values[...] = table[codes]
     st.codes, st.table, st.code_bits, st.table_bits = codes, table, p["bits"], p["table_bits"]
     st.lowbit = None
+    st.quant = None
     st.values = values
     st.value_bits = p["bits"]
     st.weight_bits = p["table_bits"]
@@ -798,9 +1008,11 @@ def _build_format(st: _State, where: str) -> CompressedTensor:
     if st.codes is None and e["value_bits"] is not None:
         vbits = e["value_bits"]
     mask = st.mask if st.mask is not None else np.ones(st.values.shape, bool)
-    meta = _scale_bits(st.lowbit)
+    meta = st.quant.metadata_bits() if st.quant is not None and e["value_bits"] is None else _scale_bits(st.lowbit)
     try:
         if fmt == "dense":
+            if st.quant is not None and e["value_bits"] is None:
+                return st.quant
             if st.codes is not None:
                 if st.sparse:
                     raise ConfigError(f"{where}: a pruned codebook layer needs a sparse format (csr, csc, bitmask, ...)")
@@ -836,6 +1048,8 @@ def _build_format(st: _State, where: str) -> CompressedTensor:
             inner = NM(payload, st.nm[0], st.nm[1], value_bits=vbits, mask=mask, metadata_bits=meta)
     except CompressionError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+    if st.quant is not None and e["value_bits"] is None and inner is not None:
+        inner.quant_spec = st.quant.spec  # the stored values are these codes (e.g. 2:4 + int4, Sparse-MARLIN)
     if st.codes is not None:
         return Codebook(st.codes if inner is None else inner, st.table, index_bits=st.code_bits, table_bits=st.table_bits)
     return inner
@@ -881,6 +1095,7 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0) -> CompressedGraph:
         raise ConfigError(f"seed must be an int >= 0; got {seed!r}")
     original = graph
     g = _ensure_weights(graph, int(seed))
+    synthesized = {layer.name for layer in graph.layers if layer.has_weights and layer.name not in graph.weights}
     _check_finite(g, recipe)
     plans = _plans(recipe, g)
     dense_params = {layer.name: int(np.prod(layer.weight_matrix_shape)) for layer in g.layers if layer.has_weights}
@@ -904,6 +1119,7 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0) -> CompressedGraph:
 
     # weight steps
     states: dict[str, _State] = {n: _State(n, g.weight_matrix(n)) for n in plans}
+    _apply_smoothing(g, plans, states)
     for idx, base in enumerate(recipe.pipeline):
         if base.op in GRAPH_OPS:
             continue
@@ -926,7 +1142,11 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0) -> CompressedGraph:
                 elif base.op in ("quantize", "binarize", "ternarize", "share"):
                     before = st.values
                     if base.op == "quantize":
-                        _apply_quantize(st, p)
+                        order = None
+                        if p.get("act_order"):
+                            order, src = _act_order(g.layer(n), g.activation_samples.get(n), st.values)
+                            st.transforms.append(f"act-order({src})")
+                        _apply_quantize(st, p, order)
                     elif base.op == "share":
                         _apply_share(st, p, rng)
                     else:
@@ -934,7 +1154,11 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0) -> CompressedGraph:
                     st.quant_error = _error_stats(before, st.values)
                 elif base.op == "activations":
                     st.activation_bits = p["bits"]
-                    st.transforms.append(f"activations:int{p['bits']}")
+                    if _legacy_activations(p):
+                        st.transforms.append(f"activations:int{p['bits']}")
+                    else:
+                        st.act_format = _activation_format(p)
+                        st.transforms.append(f"activations:{st.act_format.label}")
                 elif base.op == "encode":
                     st.encode = dict(p)
                 elif base.op == "huffman":
@@ -971,25 +1195,151 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0) -> CompressedGraph:
             st.transforms.insert(len(st.transforms) - (1 if st.huffman else 0), f"encode:{_format_label(tensor)}")
         transforms = tuple(graph_notes.get(name, []) + st.transforms)
         matrix = st.values
+        if st.smooth is not None:  # the effective weights in the original basis: X @ W'^T with X / s
+            matrix = (st.values / st.smooth[None, :]).astype(st.values.dtype)
         sample = g.activation_samples.get(name)
         act_err = None
-        if st.activation_bits is not None and sample is not None:
+        if st.act_format is not None and sample is not None:
+            qa = _quantize_sample(layer, sample, st.act_format, st.smooth)
+            act_err = Q.sqnr_db(sample, qa)
+            sample = qa
+        elif st.activation_bits is not None and sample is not None:
             qa = Q.quantize_activations(sample, st.activation_bits).to_dense()
             act_err = Q.sqnr_db(sample, qa)
             sample = qa
-        stats = _layer_stats(layer, st.original, matrix, tensor, st, dense_params.get(name))
+        stats = _layer_stats(layer, st.original, matrix, tensor, st, dense_params.get(name),
+                             synthesized=name in synthesized)
         stats["transforms"] = list(transforms)
         if act_err is not None:
             stats["activation_sqnr_db"] = act_err
+        if st.quant is not None:
+            spec = st.quant.spec
+            stats.update(weight_format=spec.name, element_format=spec.element, scale_format=spec.scale,
+                         group_size=spec.group_size, bits_per_element=tensor.storage_bits().total / max(matrix.size, 1))
+        if st.act_format is not None:
+            stats["activation_format"] = st.act_format.label
         cb = tensor.codebook_size if isinstance(_unwrap(tensor), Codebook) else None
         layers[name] = CompressedLayer(
             layer=layer, weight=tensor, weight_matrix=matrix, weight_bits=st.weight_bits,
             activation_bits=st.activation_bits, activation_density=g.input_density(name), activation_sample=sample,
-            nm=st.nm, codebook_size=cb, transforms=transforms, stats=stats)
+            nm=st.nm, codebook_size=cb, transforms=transforms, stats=stats, activation_format=st.act_format,
+            quant_ops=_quant_ops(layer, st))
         g.weights[name] = matrix.reshape(layer.weight_shape)
-    cg = CompressedGraph(g, layers, recipe=recipe.to_dict())
+    _fuse_requantize(g, layers)
+    cg = CompressedGraph(g, layers, recipe=recipe.to_dict(), kv_format=recipe.kv)
     cg.stats = summarize(cg, dense_params, dense_macs, original.name)
     return cg
+
+
+# --- activation formats, smoothing and quantization operators -----------------------------------------
+def _activation_format(p: Mapping[str, Any]) -> F.ActivationFormat:
+    element = f"int{p['bits']}" if p["format"] == "int" else p["format"]
+    return F.ActivationFormat(element, p["granularity"], bool(p["dynamic"]), 32, p["smooth_alpha"], p.get("group_size"))
+
+
+def _apply_smoothing(g: LayerGraph, plans: Mapping[str, list[Step]], states: Mapping[str, _State]) -> None:
+    """SmoothQuant (before every weight step): for Linear layers whose ``activations`` step sets
+    ``smooth_alpha``, fold ``s_j = max|X_j|^a / max|W_j|^(1-a)`` into the weight columns. ``max|X_j|``
+    comes from the layer's activation sample when its last axis is K, else every channel's maximum is
+    taken as 1 (no calibration data: the factors then only equalize the weight columns)."""
+    for n, steps in plans.items():
+        act = next((s for s in steps if s.op == "activations"), None)
+        alpha = None if act is None else act.params.get("smooth_alpha")
+        if alpha is None:
+            continue
+        st = states[n]
+        layer = g.layer(n)
+        k = st.values.shape[1]
+        if not isinstance(layer, Linear):
+            st.transforms.append("smooth:skipped(not a linear layer)")
+            continue
+        sample = g.activation_samples.get(n)
+        if sample is not None and np.asarray(sample).shape[-1] == k:
+            amax, src = np.max(np.abs(np.asarray(sample, np.float64)).reshape(-1, k), axis=0), "sample"
+        else:
+            amax, src = np.ones(k), "unit"
+        s = F.smoothing_factors(amax, st.values, float(alpha))
+        st.smooth = s
+        st.values = (st.values * s[None, :]).astype(st.values.dtype)
+        st.transforms.append(f"smooth(alpha={float(alpha):g}, {src} activation maxima)")
+
+
+def _tokens_view(layer, sample: np.ndarray) -> tuple[np.ndarray, Any]:
+    """The sample as ``(tokens, channels)`` (a conv's pixels are its tokens) and the inverse map."""
+    a = np.asarray(sample, np.float64)
+    if isinstance(layer, Conv2d) and a.ndim == 3:
+        c = a.shape[0]
+        return a.reshape(c, -1).T, lambda t: t.T.reshape(a.shape)
+    return a.reshape(-1, a.shape[-1] if a.ndim else 1), lambda t: t.reshape(a.shape)
+
+
+def _quantize_sample(layer, sample: np.ndarray, af: F.ActivationFormat, smooth: np.ndarray | None) -> np.ndarray:
+    x, back = _tokens_view(layer, sample)
+    use = smooth is not None and x.shape[1] == smooth.size
+    q = af.quantize(x / smooth if use else x).to_dense()
+    return back(q * smooth if use else q).astype(np.asarray(sample).dtype)
+
+
+def _quant_ops(layer, st: _State) -> tuple[F.QuantOp, ...]:
+    """The conversions a quantized layer implies: weight-only formats dequantize the weights on the
+    fly (to fp16); quantized activations are quantized on input (fp16 -> the activation format) and
+    the accumulators dequantized on output (int32 / fp32 -> fp16, per-channel weight scales and
+    per-token activation scales); :func:`_fuse_requantize` turns chains into requantize epilogues."""
+    shape = layer.weight_matrix_shape
+    gemm = layer.gemm(1)
+    if shape is None or gemm is None:
+        return ()
+    n, k = shape
+    if st.quant is not None:
+        w_elem, w_scales = st.quant.spec.element, int(st.quant.scales.size)
+    elif st.lowbit is not None:
+        w_elem, w_scales = f"{'int' if st.lowbit.signed else 'uint'}{st.lowbit.bits}", int(st.lowbit.scale.size)
+    else:
+        w_elem, w_scales = None, 0
+    af = st.act_format
+    if af is None and st.activation_bits is not None and 2 <= st.activation_bits <= 8:
+        af = F.ActivationFormat(f"int{st.activation_bits}")
+    ops: list[F.QuantOp] = []
+    if af is None:
+        if w_elem is not None:
+            ops.append(F.QuantOp("dequantize", "weight", n * k, w_elem, "fp16", scales=w_scales))
+        return tuple(ops)
+    tokens = int(gemm.m)
+    ops.append(F.QuantOp("quantize", "input", int(layer.input_elements), "fp16", af.element,
+                         scales=af.scales_for(tokens, k), dynamic=af.dynamic))
+    acc = "int32" if af.element.startswith("int") else "fp32"
+    ops.append(F.QuantOp("dequantize", "output", int(layer.output_elements), acc, "fp16",
+                         scales=w_scales + af.scales_for(tokens, k)))
+    return tuple(ops)
+
+
+def _fuse_requantize(g: LayerGraph, layers: dict[str, CompressedLayer]) -> None:
+    """A layer whose only consumers each read only it and quantize it statically to the same format
+    stores its output requantized (int32 -> that format: one epilogue); those consumers drop their
+    input quantize."""
+    import dataclasses
+
+    for name in list(layers):
+        cl = layers[name]
+        out = [op for op in cl.quant_ops if op.tensor == "output" and op.kind == "dequantize"]
+        if not out or cl.activation_format is None and cl.activation_bits is None:
+            continue
+        succ = g.successors(name)
+        fmts = []
+        for s in succ:
+            ops = layers[s].quant_ops if s in layers else ()
+            q = [op for op in ops if op.kind == "quantize" and op.tensor == "input"]
+            if not q or q[0].dynamic or g.inputs_of(s) != [name]:
+                break
+            fmts.append(q[0].to_format)
+        else:
+            if not succ or len(set(fmts)) != 1:
+                continue
+            req = F.QuantOp("requantize", "output", out[0].elements, out[0].from_format, fmts[0], scales=out[0].scales)
+            layers[name] = dataclasses.replace(cl, quant_ops=tuple(req if op is out[0] else op for op in cl.quant_ops))
+            for s in succ:
+                layers[s] = dataclasses.replace(
+                    layers[s], quant_ops=tuple(op for op in layers[s].quant_ops if not (op.kind == "quantize" and op.tensor == "input")))
 
 
 def _activation_bits(recipe: Recipe, name: str) -> int | None:
@@ -1035,8 +1385,23 @@ def _error_stats(original: np.ndarray, matrix: np.ndarray) -> dict[str, float | 
     return {"mse": sse / max(diff.size, 1), "sqnr_db": sqnr}
 
 
+def _rounded_zeros(original: np.ndarray, matrix: np.ndarray, mask: np.ndarray | None, synthesized: bool) -> int:
+    """Weights that are zero after compression although no step pruned them: quantization or sharing
+    rounded them to zero. Zeros already in loaded weights are the model's own pruning and do not
+    count; in synthesized (dense He-normal) weights an exact-zero draw is no pruning and counts.
+    0 when the shapes differ (a graph step changed the layer: its zeros count as pruned)."""
+    if original.shape != matrix.shape:
+        return 0
+    rounded = matrix == 0
+    if not synthesized:
+        rounded &= original != 0
+    if mask is not None:
+        rounded &= mask
+    return int(np.count_nonzero(rounded))
+
+
 def _layer_stats(layer, original: np.ndarray, matrix: np.ndarray, tensor: CompressedTensor, st: _State | None,
-                 orig_params: int | None = None) -> dict:
+                 orig_params: int | None = None, synthesized: bool = False) -> dict:
     """Per-layer statistics; ``orig_params`` (the layer's size before graph steps) sets the dense reference."""
     params = int(matrix.size)
     nnz = int(np.count_nonzero(matrix))
@@ -1044,6 +1409,10 @@ def _layer_stats(layer, original: np.ndarray, matrix: np.ndarray, tensor: Compre
     dense_bits = (orig_params if orig_params is not None else params) * BASE_BITS
     macs = layer.macs
     eff = int(round(macs * nnz / max(params, 1)))
+    # zeros produced by rounding (quantization, sharing) of weights no step pruned and that were not zero
+    # before compression; the theoretical speedup counts only the pruned ones (and zeros already in the model)
+    rounded = _rounded_zeros(original, matrix, st.mask if st is not None else None, synthesized)
+    kept_macs = int(round(macs * (nnz + rounded) / max(params, 1)))
     base = _unwrap(tensor)
     inner = base.inner if isinstance(base, Codebook) and base.inner is not None else base
     out = {
@@ -1056,15 +1425,19 @@ def _layer_stats(layer, original: np.ndarray, matrix: np.ndarray, tensor: Compre
         "index_bits": getattr(inner, "index_bits", None),
         "bits": bits.to_dict(),
         "dense_bits": dense_bits,
-        "compression_ratio": dense_bits / max(bits.total, 1),
+        "storage_ratio": dense_bits / max(bits.total, 1),
+        "compression_ratio": dense_bits / max(bits.total, 1),  # deprecated alias of storage_ratio
         "macs": macs,
         "effective_macs": eff,
-        "theoretical_speedup": macs / eff if eff else math.inf,
+        "macs_after_pruning": kept_macs,
+        "rounded_zeros": rounded,
+        "theoretical_speedup": macs / kept_macs if kept_macs else math.inf,
         "weight_bits": st.weight_bits if st is not None else None,
         "activation_bits": st.activation_bits if st is not None else None,
         **_error_stats(original, matrix),
         "weight_density": nnz / max(params, 1),
-        "shrinkbench_ratio": (orig_params if orig_params is not None else params) / max(nnz, 1),
+        "nnz_ratio": (orig_params if orig_params is not None else params) / max(nnz, 1),
+        "shrinkbench_ratio": (orig_params if orig_params is not None else params) / max(nnz, 1),  # deprecated alias of nnz_ratio
         "quant_mse": st.quant_error["mse"] if st is not None and st.quant_error else None,
         "quant_sqnr_db": st.quant_error["sqnr_db"] if st is not None and st.quant_error else None,
     }
@@ -1076,14 +1449,22 @@ def _layer_stats(layer, original: np.ndarray, matrix: np.ndarray, tensor: Compre
 
 def summarize(cg: CompressedGraph, dense_params: Mapping[str, int] | None = None,
               dense_macs: Mapping[str, int] | None = None, workload: str = "") -> dict[str, Any]:
-    """Network totals: bits by kind, compression ratio and theoretical speedup.
+    """Network totals: bits by kind, storage and nnz ratios and theoretical speedup.
+
+    ``storage_ratio`` (Deep Compression's compression rate): the dense weights at 32 bits over the
+    stored bits. ``nnz_ratio`` (ShrinkBench's compression ratio): weight entries over non-zero
+    weights. ``theoretical_speedup`` (ShrinkBench): dense MACs over ``macs_after_pruning``, the MACs
+    of the weights left after pruning - zeros that quantization or sharing produced by rounding
+    (``rounded_zeros`` weights) are not pruning and do not count (post-training int8 has exactly
+    1.0). ``compression_ratio`` and ``shrinkbench_ratio`` are deprecated aliases of
+    ``storage_ratio`` and ``nnz_ratio``, kept for one release.
 
     The dense reference is the ORIGINAL graph's weights at 32 bits (``dense_params``), so layers
     removed or substituted by graph steps count against their originals; MACs likewise
     (``dense_macs``: dense MACs of the original layers with weights, ShrinkBench's numerator).
     """
     bits = StorageBits()
-    params = nnz = eff = 0
+    params = nnz = eff = kept = rounded = 0
     sq_err = sq_sig = 0.0
     for cl in cg:
         if not cl.layer.has_weights or "bits" not in cl.stats:
@@ -1093,6 +1474,8 @@ def summarize(cg: CompressedGraph, dense_params: Mapping[str, int] | None = None
         params += cl.stats["params"]
         nnz += cl.stats["nnz"]
         eff += cl.stats["effective_macs"]
+        kept += cl.stats.get("macs_after_pruning", cl.stats["effective_macs"])
+        rounded += cl.stats.get("rounded_zeros", 0)
         if cl.stats.get("mse") is not None:
             sq_err += cl.stats["mse"] * cl.stats["params"]
     if dense_params is None:
@@ -1114,11 +1497,15 @@ def summarize(cg: CompressedGraph, dense_params: Mapping[str, int] | None = None
         "dense_bits": dense_bits,
         "compressed_bytes": bits.total / 8,
         "dense_bytes": dense_bits / 8,
-        "compression_ratio": dense_bits / max(bits.total, 1),
+        "storage_ratio": dense_bits / max(bits.total, 1),
+        "compression_ratio": dense_bits / max(bits.total, 1),  # deprecated alias of storage_ratio
         "macs": orig_macs,
         "effective_macs": eff,
-        "theoretical_speedup": orig_macs / eff if eff else math.inf,
-        "shrinkbench_ratio": orig_params / max(nnz, 1),
+        "macs_after_pruning": kept,
+        "rounded_zeros": rounded,
+        "theoretical_speedup": orig_macs / kept if kept else math.inf,
+        "nnz_ratio": orig_params / max(nnz, 1),
+        "shrinkbench_ratio": orig_params / max(nnz, 1),  # deprecated alias of nnz_ratio
         "mse": sq_err / max(params, 1),
     }
 

@@ -140,6 +140,10 @@ class CompressedTensor:
     """Common interface; subclasses set ``kind`` and implement the abstract members."""
 
     kind = "tensor"
+    #: how the stored values are quantized when they are low-bit codes with scales (an
+    #: ``accelsim.compress.formats.QuantSpec``; set on sparse formats that carry group-quantized
+    #: values, e.g. 2:4 + int4), else None
+    quant_spec = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -163,9 +167,15 @@ class CompressedTensor:
     def storage_bits(self) -> StorageBits:
         raise NotImplementedError
 
-    def compression_ratio(self, base_bits: int = 32) -> float:
-        """Dense ``base_bits`` storage over this format's total stored bits."""
+    def storage_ratio(self, base_bits: int = 32) -> float:
+        """Dense ``base_bits`` storage over this format's total stored bits (Deep Compression's
+        compression rate; ``stats["storage_ratio"]``)."""
         return self.size * base_bits / max(self.storage_bits().total, 1)
+
+    def compression_ratio(self, base_bits: int = 32) -> float:
+        """Deprecated alias of :meth:`storage_ratio` (kept for one release: "compression ratio" also
+        names ShrinkBench's weights / non-zeros, ``nnz_ratio``)."""
+        return self.storage_ratio(base_bits)
 
     def packed(self) -> dict[str, tuple[np.ndarray, int]]:
         """The stored streams as packed uint64 words: ``{field: (words, n_bits)}``, ``n_bits`` equal

@@ -51,6 +51,14 @@ class WeightView:
     ``bits``: stored bits by kind (payload, index, pointer, codebook, metadata); zero without a
     compressed tensor. ``tensor``: the structural tensor itself (for a model that replays the exact
     stored layout, e.g. per-PE interleaved CSC with padding entries), or None.
+
+    Quantized values (the storage accounting is the single truth; ``docs/compression.md`` section 6):
+    ``element_format`` (``int4``, ``uint4``, ``e4m3``, ``e2m1``, ...; None when the values are not
+    quantized codes), ``scale_format`` (``fp32``, ``fp16``, ``bf16``, ``e8m0``, ``e4m3``),
+    ``scale_bits`` (bits of one scale), ``group_size`` (weights sharing one scale: 128 for g128, K
+    per channel, rows x cols for 2-D blocks, N x K per tensor), ``scale_block`` ((rows, cols) of
+    that group), ``zero_point_bits`` (0: symmetric), ``tensor_scale_bits`` (a second-level per-tensor
+    scale, NVFP4: 32), ``g_idx_bits`` (act-order column-to-group map per input column, 0 without).
     """
 
     shape: tuple[int, int] | None
@@ -67,6 +75,29 @@ class WeightView:
     bits: StorageBits = field(default_factory=StorageBits)
     tensor: Any = None
     matrix: np.ndarray | None = None
+    element_format: str | None = None
+    scale_format: str | None = None
+    scale_bits: int | None = None
+    group_size: int | None = None
+    scale_block: tuple[int, int] | None = None
+    zero_point_bits: int = 0
+    tensor_scale_bits: int = 0
+    g_idx_bits: int = 0
+
+    @property
+    def bits_per_element(self) -> float | None:
+        """Stored bits (values, indices, pointers, scales, zero points, ...) per weight-matrix element."""
+        if self.shape is None or self.layout == "none":
+            return None
+        return self.stored_bits / max(self.shape[0] * self.shape[1], 1)
+
+    @property
+    def scale_bits_per_weight(self) -> float:
+        """Scale and zero-point bits per weight from the group structure: ``(scale_bits +
+        zero_point_bits) / group_size`` (0 without scales; per-tensor terms excluded)."""
+        if not self.scale_bits or not self.group_size:
+            return 0.0
+        return (self.scale_bits + self.zero_point_bits) / self.group_size
 
     @property
     def is_sparse_layout(self) -> bool:
@@ -204,6 +235,7 @@ def weight_view(tensor: Any, matrix: np.ndarray | None = None, *, nm: tuple[int,
             value_bits = getattr(structure, "value_bits", None) or getattr(structure, "bits", None)
     if isinstance(structure, NM) and nm is None:
         nm = (int(structure.n), int(structure.m))
+    quant = _quant_fields(structure, shape or tuple(int(s) for s in structure.shape))
     return WeightView(
         shape=shape or tuple(int(s) for s in structure.shape), layout=layout,
         value_bits=int(value_bits) if value_bits is not None else None,
@@ -212,7 +244,26 @@ def weight_view(tensor: Any, matrix: np.ndarray | None = None, *, nm: tuple[int,
         relative_index=bool(getattr(structure, "relative", False)),
         n_partitions=int(structure.n_pe) if isinstance(structure, InterleavedCSC) else 1,
         codebook_size=codebook_size, codebook_table=table, nm=nm, huffman_streams=streams, bits=bits,
-        tensor=structure, matrix=matrix)
+        tensor=structure, matrix=matrix, **quant)
+
+
+def _quant_fields(structure: Any, shape: tuple[int, int]) -> dict[str, Any]:
+    """The quantization fields of the view: from a ``GroupQuant`` / a sparse format's ``quant_spec``,
+    or the original ``LowBit`` (32-bit scales per channel or per tensor; zero points at ``bits``)."""
+    spec = getattr(structure, "spec", None) if structure.kind == "lowbit" else None
+    spec = spec or getattr(structure, "quant_spec", None)
+    if spec is not None:
+        g_idx = getattr(structure, "g_idx", None)
+        return {"element_format": spec.element, "scale_format": spec.scale, "scale_bits": spec.scale_bits,
+                "group_size": spec.group_size, "scale_block": tuple(spec.block), "zero_point_bits": spec.zero_point_bits,
+                "tensor_scale_bits": 32 if spec.tensor_scale else 0, "g_idx_bits": 32 if spec.act_order or g_idx is not None else 0}
+    if isinstance(structure, LowBit):
+        rows, cols = (shape[0], int(np.prod(shape[1:]))) if len(shape) > 1 else (1, shape[0])
+        block = (1, cols) if structure.per_channel else (rows, cols)
+        zp = structure.bits if np.any(structure.zero_point != 0) else 0
+        return {"element_format": f"{'int' if structure.signed else 'uint'}{structure.bits}", "scale_format": "fp32",
+                "scale_bits": 32, "group_size": block[0] * block[1], "scale_block": block, "zero_point_bits": zp}
+    return {}
 
 
 __all__ = ["SPARSE_LAYOUTS", "WeightView", "weight_view"]
