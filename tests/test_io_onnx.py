@@ -145,10 +145,16 @@ def test_erf_gelu_pattern_is_fused(pre_half):
     assert [(layer.name, layer.op, getattr(layer, "func", None)) for layer in layers] == [("act", "activation", "gelu")]
 
 
-def test_erf_without_gelu_shape_is_unsupported():
+def test_erf_without_gelu_shape_is_generic_or_strict_error():
     nodes = [helper.make_node("Erf", ["x"], ["y"], name="erf")]
+    model = _model(nodes, [("x", [1, 4], FLOAT)], [("y", [1, 4], FLOAT)])
     with pytest.raises(UnsupportedLayerError, match="node 'erf' has unsupported op type 'Erf'"):
-        load_onnx(_model(nodes, [("x", [1, 4], FLOAT)], [("y", [1, 4], FLOAT)]))
+        load_onnx(model, strict=True)
+    graph = load_onnx(model)
+    erf = graph.layer("erf")
+    assert erf.op == "generic" and erf.op_type == "Erf" and erf.output_shape == (4,) and erf.macs == 0
+    assert graph.metadata["onnx"]["generic_ops"] == {"Erf": 1}
+    assert any("Erf x1" in note for note in graph.metadata["notes"])
 
 
 def test_pooling_padding_and_asymmetric_error():
@@ -157,8 +163,11 @@ def test_pooling_padding_and_asymmetric_error():
     pool = graph.layer("ap")
     assert pool.kind == "avg" and pool.padding == (1, 1) and pool.output_shape == (2, 5, 5)
     nodes = [helper.make_node("MaxPool", ["x"], ["y"], name="mp", kernel_shape=[2, 2], pads=[0, 0, 1, 1])]
+    model = _model(nodes, [("x", [1, 2, 9, 9], FLOAT)], [("y", [1, 2, 9, 9], FLOAT)])
     with pytest.raises(WorkloadError, match="node 'mp' \\(MaxPool\\): asymmetric padding"):
-        load_onnx(_model(nodes, [("x", [1, 2, 9, 9], FLOAT)], [("y", [1, 2, 9, 9], FLOAT)]))
+        load_onnx(model, strict=True)
+    mp = load_onnx(model).layer("mp")  # not strict: a generic layer with ONNX's inferred shape
+    assert mp.op == "generic" and mp.output_shape == (2, 9, 9)
 
 
 def test_conv_auto_pad_same_and_groups():
@@ -260,9 +269,9 @@ def _unsupported_model(op="Celu"):
     return _model(nodes, [("x", [1, 8], FLOAT)], [("y", [1, 4], FLOAT)], [_init("w", _rand(8, 4))])
 
 
-def test_unknown_op_raises_naming_node_and_op():
+def test_unknown_op_raises_naming_node_and_op_when_strict():
     with pytest.raises(UnsupportedLayerError) as info:
-        load_onnx(_unsupported_model())
+        load_onnx(_unsupported_model(), strict=True)
     assert info.value.node == "weird" and info.value.op_type == "Celu"
     assert "node 'weird' has unsupported op type 'Celu'" in str(info.value)
 
@@ -329,7 +338,7 @@ def test_bad_graphs(nodes, message):
     inits = [_init("t", np.array([5, -1], np.int64)), _init("w3", _rand(2, 3, 1, 1))]
     model = _model(nodes, [("x", [2, 4, 3, 3], FLOAT)], [("y", [2, 4, 3, 3], FLOAT)], inits)
     with pytest.raises(WorkloadError, match=message):
-        load_onnx(model)
+        load_onnx(model, strict=True)
 
 
 def test_axis_zero_that_is_not_a_batch_imports_whole_tensors():
@@ -357,6 +366,10 @@ def test_cli_bad_onnx_files(tmp_path, run_cli):
     bad.write_bytes(b"garbage")
     unsupported = tmp_path / "unsupported.onnx"
     onnx.save(_unsupported_model(), str(unsupported))
+    cyclic = _model([helper.make_node("Add", ["x", "b"], ["a"], name="add_a"), helper.make_node("Relu", ["a"], ["b"], name="relu_b")],
+                    [("x", [1, 4], FLOAT)], [("a", [1, 4], FLOAT)], path=tmp_path / "cyclic.onnx")
+    symbolic = _model([helper.make_node("Relu", ["x"], ["y"], name="r")], [("x", [1, "seq", 3], FLOAT)],
+                      [("y", [1, "seq", 3], FLOAT)], path=tmp_path / "symbolic.onnx")
     w = _rand(8, 4)
     w[0, 0] = np.inf
     nan = _model([helper.make_node("MatMul", ["x", "w"], ["y"], name="fc")], [("x", [1, 8], FLOAT)],
@@ -364,11 +377,14 @@ def test_cli_bad_onnx_files(tmp_path, run_cli):
     zero = _model([helper.make_node("Relu", ["x"], ["y"], name="r")], [("x", [1, 0, 3], FLOAT)],
                   [("y", [1, 0, 3], FLOAT)], path=tmp_path / "zero.onnx")
     for path, needle in [(bad, "not a valid ONNX model"), (tmp_path / "missing.onnx", "file not found"),
-                         (unsupported, "unsupported op type 'Celu'"), (nan, "NaN or infinite"),
-                         (zero, "dimension 1 is 0")]:
+                         (cyclic, "has a cycle through node"), (symbolic, "dimension 1 is symbolic ('seq')"),
+                         (nan, "NaN or infinite"), (zero, "dimension 1 is 0")]:
         code, out, err = run_cli("stats", "--workload", path)
         assert code == 2, err
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and needle in err
+    code, out, err = run_cli("stats", "--workload", unsupported, "--format", "json")  # an unknown op is not fatal
+    assert code == 0, err
+    assert '"generic"' in out
 
 
 def test_cli_stats_on_onnx(tmp_path, run_cli):
@@ -405,8 +421,12 @@ def test_split_gather_squeeze_and_reduce_mean():
 
 def test_reduce_mean_over_other_axes_is_rejected():
     nodes = [helper.make_node("ReduceMean", ["x"], ["y"], name="rm", axes=[1], keepdims=1)]
+    model = _model(nodes, [("x", [1, 6, 5, 7], FLOAT)], [("y", [1, 1, 5, 7], FLOAT)], opset=13)
     with pytest.raises(WorkloadError, match="node 'rm' \\(ReduceMean\\): only a reduction over the spatial axes"):
-        load_onnx(_model(nodes, [("x", [1, 6, 5, 7], FLOAT)], [("y", [1, 1, 5, 7], FLOAT)], opset=13))
+        load_onnx(model, strict=True)
+    graph = load_onnx(model)
+    assert graph.layer("rm").op == "generic" and graph.layer("rm").output_shape == (1, 5, 7)
+    assert any("node 'rm' (ReduceMean) imported as a generic layer" in n for n in graph.metadata["notes"])
 
 
 def test_decomposed_silu_and_layernorm_helper_graph():
@@ -432,7 +452,8 @@ def test_constant_only_unsupported_op_skipped_leaves_output_undefined():
              helper.make_node("Add", ["x", "r"], ["y"], name="add")]
     model = _model(nodes, [("x", [1, 4], FLOAT)], [("y", [1, 4], FLOAT)])
     with pytest.raises(UnsupportedLayerError, match="RandomNormal"):
-        load_onnx(model)
+        load_onnx(model, strict=True)
+    assert load_onnx(model).layer("rand").op == "generic"  # a random source: its shape, not one draw
     with pytest.warns(UserWarning, match="RandomNormal"), pytest.raises(WorkloadError, match="reads tensor 'r'"):
         load_onnx(model, skip_unsupported=True)
 
@@ -463,7 +484,7 @@ def test_pad_errors(pads, value, message):
              helper.make_node("Conv", ["p", "w"], ["y"], name="conv")]
     inits = [_init("pads", np.array(pads, np.int64)), _init("v", np.float32(value)), _init("w", _rand(2, 2, 1, 1))]
     with pytest.raises(WorkloadError, match=message):
-        load_onnx(_model(nodes, [("x", [1, 2, 4, 4], FLOAT)], [("y", [1, 2, 6, 6], FLOAT)], inits))
+        load_onnx(_model(nodes, [("x", [1, 2, 4, 4], FLOAT)], [("y", [1, 2, 6, 6], FLOAT)], inits), strict=True)
 
 
 def test_malformed_node_attributes_are_workload_errors(run_cli, tmp_path):

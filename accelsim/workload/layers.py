@@ -773,18 +773,314 @@ class Identity(Layer):
     op: ClassVar[str] = "identity"
 
 
+@dataclass(frozen=True, kw_only=True)
+class Generic(Layer):
+    """An op accelsim has no layer type for, imported as-is (an ONNX ``Resize``, ``TopK``, a contrib op).
+
+    It carries what a memory-bound model needs to cost its traffic: the shapes of its activation inputs
+    (``input_shapes``) and outputs (``output_shapes``, batch excluded), ``param_elements`` read from
+    constants (weights of the op, per layer, not per sample) and ``element_bits`` (storage width of one
+    element, bits). No MACs. ``op_type`` names the source op (``"Resize"``, ``"com.microsoft::Attention"``).
+    """
+
+    op: ClassVar[str] = "generic"
+    op_type: str = ""
+    output_shapes: tuple[Shape, ...] = ((1,),)
+    param_elements: int = 0
+    element_bits: int = 32
+
+    def _num_inputs(self) -> int | None:
+        return None
+
+    def _check(self) -> None:
+        shapes = tuple(tuple(int(d) for d in s) for s in self.output_shapes)
+        object.__setattr__(self, "output_shapes", shapes)
+        if not shapes or any(not s or any(d <= 0 for d in s) for s in shapes):
+            raise ShapeError(f"generic layer '{self.name}' ({self.op_type}): output shapes {[list(s) for s in shapes]} "
+                             "must be non-empty with positive dimensions")
+        if self.param_elements < 0 or self.element_bits < 1:
+            raise ShapeError(f"generic layer '{self.name}': param_elements must be >= 0 and element_bits >= 1")
+
+    @property
+    def input_shape(self) -> Shape:
+        return self.input_shapes[0] if self.input_shapes else ()
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.output_shapes[0]
+
+    @property
+    def output_elements(self) -> int:
+        return sum(_prod(s) for s in self.output_shapes)
+
+    @property
+    def bytes_moved(self) -> int:
+        """Bytes per sample read and written (activations in and out; constants not included)."""
+        return (self.input_elements + self.output_elements) * self.element_bits // 8
+
+
+# --- LLM graph ops (Hugging Face builder, accelsim.workload.hf) ------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class Rope(Layer):
+    """Rotary position embedding on ``(..., heads * head_dim)``: the first ``rotary_dim`` features of every
+    head are rotated in pairs, ``y = x cos(theta) + rotate_half(x) sin(theta)``: 3 element ops (2 multiplies,
+    1 add) per rotated element; the rest pass through. No MACs, no parameters (the cos / sin tables are
+    computed from positions)."""
+
+    op: ClassVar[str] = "rope"
+    heads: int = 1
+    head_dim: int = 1
+    rotary_dim: int = 0  # 0: the whole head
+
+    def _check(self) -> None:
+        for attr in ("heads", "head_dim"):
+            v = getattr(self, attr)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ShapeError(f"rope '{self.name}': {attr} must be an int >= 1; got {v!r}")
+        if not 0 <= self.rotary_dim <= self.head_dim or self.rotary_dim % 2:
+            raise ShapeError(f"rope '{self.name}': rotary_dim must be even and in [0, head_dim={self.head_dim}]; "
+                             f"got {self.rotary_dim!r}")
+        if self.input_shape[-1] != self.heads * self.head_dim:
+            raise ShapeError(f"rope '{self.name}': last input dimension {self.input_shape[-1]} != heads x head_dim = "
+                             f"{self.heads} x {self.head_dim}")
+
+    @property
+    def rotated(self) -> int:
+        """Rotated features per head."""
+        return self.rotary_dim or self.head_dim
+
+    @property
+    def elementwise_ops(self) -> int:
+        return 3 * (self.output_elements // self.head_dim) * self.rotated
+
+
+@dataclass(frozen=True, kw_only=True)
+class KVAppend(Layer):
+    """Write the new tokens' keys or values into the KV cache: input ``(..., S, F)`` (S new tokens of F
+    features per sequence), output the same rows as stored. ``cache_tokens`` is the cache length after the
+    append (the attention reads that many), ``bits`` the storage width of one cached element (the cache's
+    format), ``kind`` what is cached (``k``, ``v`` or ``latent`` for MLA's compressed KV). Its output feeds no
+    layer: the attention reads the cache from a graph input. No MACs; traffic = the appended rows."""
+
+    op: ClassVar[str] = "kv_append"
+    cache_tokens: int = 1
+    bits: int = 16
+    kind: str = "k"
+
+    def _check(self) -> None:
+        if len(self.input_shape) < 2:
+            raise ShapeError(f"kv_append '{self.name}': input must be (..., tokens, features); got {list(self.input_shape)}")
+        if self.kind not in ("k", "v", "latent"):
+            raise ShapeError(f"kv_append '{self.name}': kind must be k, v or latent; got {self.kind!r}")
+        if isinstance(self.bits, bool) or not isinstance(self.bits, (int, np.integer)) or not 1 <= self.bits <= 64:
+            raise ShapeError(f"kv_append '{self.name}': bits must be an int in [1, 64]; got {self.bits!r}")
+        if self.cache_tokens < self.input_shape[-2]:
+            raise ShapeError(f"kv_append '{self.name}': cache_tokens {self.cache_tokens} < the {self.input_shape[-2]} "
+                             "appended tokens")
+
+    @property
+    def sequences(self) -> int:
+        return _prod(self.input_shape[:-2])
+
+    @property
+    def write_bytes(self) -> int:
+        """Bytes written into the cache per sample (the appended rows at ``bits``)."""
+        return -(-self.input_elements * self.bits // 8)
+
+    @property
+    def cache_bytes(self) -> int:
+        """Bytes the cache holds after the append (every sequence, ``cache_tokens`` rows)."""
+        return -(-self.sequences * self.cache_tokens * self.input_shape[-1] * self.bits // 8)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GroupedLinear(Linear):
+    """``groups`` independent linears of one shape (the experts of a mixture-of-experts layer that received
+    the same number of tokens): input ``(groups, tokens, in_features)``, weight ``(groups * out_features,
+    in_features)`` (the experts' matrices stacked), GEMM ``(M = tokens, N = out_features, K = in_features,
+    groups)``."""
+
+    op: ClassVar[str] = "grouped_linear"
+    groups: int = 1
+
+    def _check(self) -> None:
+        super()._check()
+        if isinstance(self.groups, bool) or not isinstance(self.groups, (int, np.integer)) or self.groups < 1:
+            raise ShapeError(f"grouped_linear '{self.name}': groups must be an int >= 1; got {self.groups!r}")
+        if len(self.input_shape) != 3 or self.input_shape[0] != self.groups:
+            raise ShapeError(f"grouped_linear '{self.name}': input must be (groups={self.groups}, tokens, features); "
+                             f"got {list(self.input_shape)}")
+
+    @property
+    def tokens(self) -> int:
+        return self.input_shape[1]
+
+    @property
+    def weight_shape(self) -> Shape:
+        return (self.groups * self.out_features, self.in_features)
+
+    @property
+    def bias_size(self) -> int:
+        return self.groups * self.out_features if self.bias else 0
+
+    @property
+    def params(self) -> int:
+        return self.groups * self.out_features * self.in_features + self.bias_size
+
+    def _gemm(self, batch: int) -> GemmShape:
+        return GemmShape(batch * self.tokens, self.out_features, self.in_features, self.groups)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MoeDispatch(Layer):
+    """Route tokens to experts: ``(T, F)`` tokens -> ``(groups, tokens, F)``, the rows each of ``groups``
+    experts receives (a gather; no arithmetic)."""
+
+    op: ClassVar[str] = "moe_dispatch"
+    groups: int = 1
+    tokens: int = 1
+
+    def _check(self) -> None:
+        if len(self.input_shape) != 2:
+            raise ShapeError(f"moe_dispatch '{self.name}': input must be (tokens, features); got {list(self.input_shape)}")
+        if self.groups < 1 or not 1 <= self.tokens <= self.input_shape[0]:
+            raise ShapeError(f"moe_dispatch '{self.name}': need groups >= 1 and 1 <= tokens <= {self.input_shape[0]}; "
+                             f"got groups={self.groups}, tokens={self.tokens}")
+
+    @property
+    def output_shape(self) -> Shape:
+        return (self.groups, self.tokens, self.input_shape[1])
+
+
+@dataclass(frozen=True, kw_only=True)
+class MoeCombine(Layer):
+    """Weighted sum of the experts' outputs back into token order: inputs ``(groups_i, tokens_i, F)`` (one per
+    expert bucket, optionally a ``(T, F)`` shared-expert output first), output ``(tokens, F)``; 2 element ops
+    (scale by the router weight, accumulate) per routed output element."""
+
+    op: ClassVar[str] = "moe_combine"
+    tokens: int = 1
+
+    def _num_inputs(self) -> int | None:
+        return None
+
+    def _check(self) -> None:
+        if not self.input_shapes:
+            raise ShapeError(f"moe_combine '{self.name}': needs at least one input")
+        features = {s[-1] for s in self.input_shapes}
+        if len(features) != 1 or any(len(s) not in (2, 3) for s in self.input_shapes):
+            raise ShapeError(f"moe_combine '{self.name}': inputs must be (tokens, F) or (groups, tokens, F) with one F; "
+                             f"got {[list(s) for s in self.input_shapes]}")
+
+    @property
+    def output_shape(self) -> Shape:
+        return (self.tokens, self.input_shapes[0][-1])
+
+    @property
+    def elementwise_ops(self) -> int:
+        return 2 * self.input_elements
+
+
+@dataclass(frozen=True, kw_only=True)
+class Attention(MatMul):
+    """Fused (FlashAttention-style) multi-head attention: ``softmax(q k^T / sqrt(d) + mask) v`` without the
+    score matrix leaving the chip. Inputs (batch excluded; ``B`` sequences may lead): ``q (B, S, heads * dq)``,
+    ``k (B, L, kv_heads * dq)``, ``v (B, L, kv_heads * dv)``; output ``(B, S, heads * dv)``. ``kv_heads``
+    divides ``heads`` (MHA: equal, GQA: fewer, MQA: 1). ``causal``: query ``i`` of the S new tokens sees the
+    ``L - S + i + 1`` keys up to its own position; ``window`` (> 0) caps that at the last ``window`` keys.
+
+    GEMM view: both products as one batched GEMM per KV head, ``M = (heads / kv_heads) * S`` (the query heads
+    sharing a KV head), ``N = ceil(visible keys / S)`` (the mean keys per query, rounded up: ``L`` unmasked,
+    about ``(L + 1) / 2`` for a causal prefill with ``S = L``), ``K = dq + dv``, ``groups = B * kv_heads``;
+    so MACs = ``heads * S * N * (dq + dv)`` per sequence (``q k^T`` plus ``p v``). Softmax: 3 element ops per
+    visible score."""
+
+    op: ClassVar[str] = "attention"
+    heads: int = 1
+    kv_heads: int = 1
+    causal: bool = False
+    window: int = 0
+
+    def _num_inputs(self) -> int | None:
+        return 3
+
+    def _check(self) -> None:
+        q, k, v = self.input_shapes
+        if not (len(q) == len(k) == len(v) >= 2) or q[:-2] != k[:-2] or k[:-1] != v[:-1]:
+            raise ShapeError(f"attention '{self.name}': q, k, v must be (..., S, heads*d), (..., L, kv_heads*d), "
+                             f"(..., L, kv_heads*dv); got {list(q)}, {list(k)}, {list(v)}")
+        if self.heads < 1 or self.kv_heads < 1 or self.heads % self.kv_heads:
+            raise ShapeError(f"attention '{self.name}': kv_heads={self.kv_heads} must divide heads={self.heads}")
+        if q[-1] % self.heads or k[-1] % self.kv_heads or v[-1] % self.kv_heads:
+            raise ShapeError(f"attention '{self.name}': feature sizes {q[-1]}, {k[-1]}, {v[-1]} do not split into "
+                             f"{self.heads} / {self.kv_heads} heads")
+        if q[-1] // self.heads != k[-1] // self.kv_heads:
+            raise ShapeError(f"attention '{self.name}': query head size {q[-1] // self.heads} != key head size "
+                             f"{k[-1] // self.kv_heads}")
+        if self.causal and q[-2] > k[-2]:
+            raise ShapeError(f"attention '{self.name}': causal attention of {q[-2]} queries needs >= {q[-2]} keys; "
+                             f"got {k[-2]}")
+        if self.window < 0:
+            raise ShapeError(f"attention '{self.name}': window must be >= 0; got {self.window}")
+
+    @property
+    def q_len(self) -> int:
+        return self.input_shapes[0][-2]
+
+    @property
+    def kv_len(self) -> int:
+        return self.input_shapes[1][-2]
+
+    @property
+    def head_dim(self) -> int:
+        return self.input_shapes[0][-1] // self.heads
+
+    @property
+    def v_head_dim(self) -> int:
+        return self.input_shapes[2][-1] // self.kv_heads
+
+    @property
+    def visible_keys(self) -> int:
+        """Scores computed per (sequence, head): sum over the S queries of the keys each one sees."""
+        s, length, w = self.q_len, self.kv_len, self.window
+        if not self.causal:
+            return s * (min(length, w) if w else length)
+        first = length - s + 1  # keys the first new query sees; query i sees first + i, capped at the window
+        if not w:
+            return s * first + s * (s - 1) // 2
+        below = min(max(w - first, 0), s)  # queries under the cap
+        return below * first + below * (below - 1) // 2 + (s - below) * w
+
+    @property
+    def output_shape(self) -> Shape:
+        q = self.input_shapes[0]
+        return (*q[:-1], self.heads * self.v_head_dim)
+
+    def _gemm(self, batch: int) -> GemmShape:
+        lead = _prod(self.input_shapes[0][:-2])
+        n = -(-self.visible_keys // self.q_len)
+        return GemmShape((self.heads // self.kv_heads) * self.q_len, n, self.head_dim + self.v_head_dim,
+                         batch * lead * self.kv_heads)
+
+    @property
+    def elementwise_ops(self) -> int:
+        return 3 * _prod(self.input_shapes[0][:-2]) * self.heads * self.visible_keys
+
+
 LAYER_TYPES: dict[str, type[Layer]] = {
     cls.op: cls
     for cls in (
         Input, Conv2d, Linear, MatMul, LSTMCell, GRUCell, Pool2d, Activation, Eltwise, Concat, Slice,
         ChannelShuffle, Flatten, Reshape, Transpose, BatchNorm, LayerNorm, Softmax, Embedding, Identity,
+        Generic, Rope, KVAppend, GroupedLinear, MoeDispatch, MoeCombine, Attention,
     )
 }
 
-GEMM_OPS = frozenset(op for op, cls in LAYER_TYPES.items() if cls in (Conv2d, Linear, MatMul, LSTMCell, GRUCell))
+GEMM_OPS = frozenset(op for op, cls in LAYER_TYPES.items() if issubclass(cls, (Conv2d, Linear, MatMul, RecurrentCell)))
 
 __all__ = [
-    "ACTIVATIONS", "Activation", "BatchNorm", "ChannelShuffle", "Concat", "Conv2d", "ELTWISE_FUNCS", "Eltwise",
-    "Embedding", "Flatten", "GEMM_OPS", "GRUCell", "GemmShape", "Identity", "Input", "LAYER_TYPES", "LSTMCell",
+    "ACTIVATIONS", "Activation", "Attention", "BatchNorm", "ChannelShuffle", "Concat", "Conv2d", "ELTWISE_FUNCS", "Eltwise",
+    "Embedding", "Flatten", "GEMM_OPS", "GRUCell", "Generic", "GemmShape", "GroupedLinear", "Identity", "Input", "KVAppend", "LAYER_TYPES",
+    "LSTMCell", "MoeCombine", "MoeDispatch", "Rope",
     "Layer", "LayerNorm", "Linear", "MatMul", "Pool2d", "Reshape", "Shape", "Slice", "Softmax", "Transpose",
 ]

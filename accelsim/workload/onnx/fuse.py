@@ -1,0 +1,156 @@
+"""Fusion of decomposed element-wise functions (GELU, SiLU, HardSwish, LayerNorm / RMSNorm) back into one node.
+
+Exporters spell some functions as chains of element-wise ops (torch's ``x * 0.5 * (1 + Erf(x / sqrt 2))``);
+:func:`fuse_elementwise` replaces each such region by one ``_Activation`` / ``_LayerNorm`` node before
+conversion (details in ``docs/importers.md``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from accelsim.workload.onnx.importer import Node
+
+
+def _constant_value(node: Node) -> np.ndarray:
+    a = node.attrs
+    if "value" in a:
+        return np.asarray(a["value"])
+    if "value_float" in a:
+        return np.asarray(a["value_float"], dtype=np.float32)
+    if "value_floats" in a:
+        return np.asarray(a["value_floats"], dtype=np.float32)
+    if "value_int" in a:
+        return np.asarray(a["value_int"], dtype=np.int64)
+    if "value_ints" in a:
+        return np.asarray(a["value_ints"], dtype=np.int64)
+    raise ValueError("Constant without a supported value attribute")
+
+
+# ops that may appear inside a decomposed unary function of one activation (GELU, SiLU, LayerNorm)
+_ELEMENTWISE_FAMILY = {"Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Erf", "Tanh", "Sigmoid", "HardSigmoid", "Neg",
+                       "Reciprocal", "Cast", "ReduceMean"}
+_FUSION_TRIGGERS = {"Erf", "Tanh", "Sigmoid", "HardSigmoid", "ReduceMean"}
+
+
+def _static_consts(nodes: list[Node], initializers) -> dict[str, np.ndarray]:
+    consts = dict(initializers)
+    for node in nodes:
+        if node.op_type == "Constant" and node.outputs:
+            try:
+                consts[node.outputs[0]] = _constant_value(node)
+            except Exception:
+                pass
+        elif node.op_type == "Identity" and node.inputs and node.inputs[0] in consts:
+            consts[node.outputs[0]] = consts[node.inputs[0]]  # shared weights re-exported under a new name
+    return consts
+
+
+def _in_family(node: Node, consts) -> bool:
+    if node.domain not in ("", "ai.onnx") or node.op_type not in _ELEMENTWISE_FAMILY:
+        return False
+    if node.op_type == "ReduceMean":  # only the last-axis mean of a layer norm, kept dims
+        axes = node.attrs.get("axes")
+        if axes is None and len(node.inputs) > 1 and node.inputs[1] in consts:
+            axes = consts[node.inputs[1]].ravel().tolist()
+        return axes is not None and list(axes) == [-1] and node.attrs.get("keepdims", 1) == 1
+    return True
+
+
+def _fused_kind(region: list[Node], root: str) -> tuple[str, dict] | None:
+    ops = [n.op_type for n in region]
+    if "ReduceMean" in ops:
+        if "Sqrt" not in ops and "Reciprocal" not in ops:
+            return None
+        return "_LayerNorm", {"rms": "Sub" not in ops}
+    muls_of_root = sum(1 for n in region if n.op_type == "Mul" and root in n.inputs)
+    if "Erf" in ops and muls_of_root:
+        return "_Activation", {"func": "gelu"}
+    if "Tanh" in ops and muls_of_root and ops.count("Mul") + ops.count("Pow") >= 3:
+        return "_Activation", {"func": "gelu"}  # tanh approximation: 0.5 x (1 + tanh(c (x + 0.044715 x^3)))
+    if "Sigmoid" in ops and muls_of_root:
+        return "_Activation", {"func": "silu"}
+    if "HardSigmoid" in ops and muls_of_root:
+        return "_Activation", {"func": "hardswish"}
+    return None
+
+
+def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str]) -> list[Node]:
+    """Fuse decomposed GELU / SiLU / HardSwish / LayerNorm subgraphs into single nodes.
+
+    A trigger node (Erf, Tanh, Sigmoid, HardSigmoid, last-axis ReduceMean) is traced back through
+    element-wise nodes to the one activation ``x`` they all derive from (a tensor produced by a
+    non-element-wise node, or one that branches). The region is every element-wise node fed only by
+    ``x``, constants and the region itself; when it has exactly one tensor used outside it, the
+    region computes ``f(x)`` and is replaced by one node, e.g. torch's
+    ``x * 0.5 * (1 + Erf(x / sqrt 2))`` by a GELU.
+    """
+    if not any(n.op_type in _FUSION_TRIGGERS for n in nodes):
+        return nodes
+    consts = _static_consts(nodes, initializers)
+    producer = {o: i for i, n in enumerate(nodes) for o in n.outputs if o}
+    consumers: dict[str, list[int]] = {}
+    for i, n in enumerate(nodes):
+        for t in n.inputs:
+            if t:
+                consumers.setdefault(t, []).append(i)
+    fused: set[int] = set()
+    replacement: dict[int, Node] = {}
+
+    def is_act(t: str) -> bool:
+        return bool(t) and t not in consts
+
+    for ti, trigger in enumerate(nodes):
+        if trigger.op_type not in _FUSION_TRIGGERS or ti in fused or not _in_family(trigger, consts):
+            continue
+        # trace back to the root activation
+        roots, stack, seen = set(), [t for t in trigger.inputs if is_act(t)], set()
+        while stack:
+            t = stack.pop()
+            if t in seen:
+                continue
+            seen.add(t)
+            p = producer.get(t)
+            if p is None or p in fused or not _in_family(nodes[p], consts) or len(consumers.get(t, [])) > 1:
+                roots.add(t)
+            else:
+                stack.extend(u for u in nodes[p].inputs if is_act(u))
+        if len(roots) != 1:
+            continue
+        (root,) = roots
+        # grow the region forward from the root
+        region_tensors, region = {root}, []
+        start = producer.get(root, -1) + 1
+        for i in range(start, len(nodes)):
+            n = nodes[i]
+            if i in fused or not _in_family(n, consts):
+                continue
+            # one nonlinearity per region: a SiLU right before a LayerNorm stays a separate node
+            if n.op_type in _FUSION_TRIGGERS and i != ti and not (n.op_type == trigger.op_type == "ReduceMean"):
+                continue
+            acts = [t for t in n.inputs if is_act(t)]
+            if acts and all(t in region_tensors for t in acts):
+                region.append(i)
+                region_tensors.update(o for o in n.outputs if o)
+        if ti not in region:
+            continue
+        members = set(region)
+        outputs = [o for i in region for o in nodes[i].outputs if o and (
+            o in graph_outputs or any(c not in members for c in consumers.get(o, [])))]
+        if len(outputs) != 1:
+            continue
+        kind = _fused_kind([nodes[i] for i in region], root)
+        if kind is None:
+            continue
+        op, attrs = kind
+        last = max(i for i in region if outputs[0] in nodes[i].outputs)
+        if any(i > last for i in region):
+            continue
+        base = trigger.name.rsplit("/", 1)[0] if "/" in trigger.name.strip("/") else trigger.name
+        label = attrs.get("func", "LayerNorm")
+        replacement[last] = Node(f"{base}/{label}" if base == trigger.name else f"{base}/{label.capitalize()}",
+                                 op, [root], outputs, attrs, "")
+        fused.update(region)
+    if not replacement:
+        return nodes
+    return [replacement[i] if i in replacement else n for i, n in enumerate(nodes) if i not in fused or i in replacement]

@@ -1,0 +1,561 @@
+"""Build a corpus of real ONNX exports (random weights) and check accelsim's importer against it.
+
+Two steps, each runnable on its own:
+
+``export``  (needs torch, torchvision, transformers, onnx, onnxscript, onnxruntime; nothing is downloaded:
+            every model is built from its config with random weights)
+    For each entry of :data:`MODELS`: build the module, count its conv / linear / matmul MACs on the example
+    input with ``torch.utils.flop_counter.FlopCounterMode`` (FLOPs / 2 of the mm, addmm, bmm, baddbmm,
+    convolution and attention ops), export it with the TorchScript exporter (``dynamo=False``) or the dynamo
+    exporter (``dynamo=True``), then derive onnxruntime variants: QDQ int8 (static, per-channel), QOperator
+    int8, dynamic int8, fp16, transformer-optimizer (fused com.microsoft ops) and MatMulNBits 4-bit.
+    Writes ``OUT/<name>.onnx`` and ``OUT/manifest.json`` (reference MACs per model).
+
+``check``   (needs only accelsim with onnx)
+    Imports every model of the manifest with ``accelsim.workload.onnx.load_onnx`` and writes
+    ``OUT/corpus.csv``: import status, accelsim conv / linear / matmul MACs, the reference MACs, the relative
+    error, generic ops, weight bits seen. Exit status 1 when a model fails to import or is off by more than 1%.
+
+Usage (the export step in a venv with torchvision; accelsim's own venv for the check)::
+
+    /work/corpus-venv/bin/python benchmarks/build_onnx_corpus.py export --out /tmp/onnx-corpus
+    python benchmarks/build_onnx_corpus.py check --out /tmp/onnx-corpus
+    python benchmarks/build_onnx_corpus.py sample --out /tmp/onnx-corpus   # refresh tests/data/onnx/
+
+``--only NAME[,NAME]`` limits either step to some models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_DIR = REPO / "tests" / "data" / "onnx"
+#: models copied into tests/data/onnx (small files) by ``sample``
+SAMPLE = ("bert-tiny-masked-optimized", "llama-tiny-past-kv", "resnet-tiny-qdq", "llama-tiny-matmulnbits", "bert-tiny-dynamic-int8",
+          "resnet-tiny-qoperator")
+
+# --- model zoo (random weights; tiny configs where the architecture allows) ------------------------------------
+
+def _tv(name, size=224, **kwargs):
+    def build():
+        import torch
+        import torchvision
+
+        model = getattr(torchvision.models, name)(weights=None, **kwargs)
+        return model, (torch.randn(1, 3, size, size),)
+    return build
+
+
+def _tv_video(name, frames=8, size=112):
+    def build():
+        import torch
+        import torchvision
+
+        model = getattr(torchvision.models.video, name)(weights=None)
+        return model, (torch.randn(1, 3, frames, size, size),)
+    return build
+
+
+def _tv_seg(name, size=224):
+    def build():
+        import torch
+        import torchvision
+
+        model = getattr(torchvision.models.segmentation, name)(weights=None, weights_backbone=None, aux_loss=False)
+
+        class Out(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.m = model
+
+            def forward(self, x):
+                return self.m(x)["out"]
+
+        return Out(), (torch.randn(1, 3, size, size),)
+    return build
+
+
+def _tv_det(name, size=320):
+    def build():
+        import torch
+        import torchvision
+
+        model = getattr(torchvision.models.detection, name)(weights=None, weights_backbone=None)
+
+        class Boxes(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.m = model
+
+            def forward(self, x):
+                out = self.m([x[0]])[0]
+                return out["boxes"], out["scores"], out["labels"]
+
+        return Boxes(), (torch.rand(1, 3, size, size),)
+    return build
+
+
+def _tiny_vit_tv():
+    import torch
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    model = VisionTransformer(image_size=64, patch_size=8, num_layers=2, num_heads=4, hidden_dim=64, mlp_dim=128, num_classes=10)
+    return model, (torch.randn(1, 3, 64, 64),)
+
+
+def _hf(cls_name, config_name, seq=16, model_kwargs=None, mask=False, **config):
+    """A transformers model from a tiny config on ``seq`` token ids (BERT-style pooler left out: the export
+    drops it as dead code, while FlopCounterMode would count it)."""
+    def build():
+        import torch
+        import transformers
+
+        cfg = getattr(transformers, config_name)(**config)
+        cfg._attn_implementation = "eager"
+        model = getattr(transformers, cls_name)(cfg, **(model_kwargs or {}))
+        ids = torch.randint(0, min(getattr(cfg, "vocab_size", 100), 100), (1, seq))
+
+        class Wrap(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.m = model
+
+            def forward(self, input_ids):
+                kwargs = {"use_cache": False} if hasattr(cfg, "use_cache") else {}
+                if mask:  # an explicit mask keeps the TorchScript exporter off aten::diff (packed-sequence check)
+                    kwargs["attention_mask"] = torch.ones_like(input_ids)
+                return self.m(input_ids=input_ids, **kwargs)[0]
+
+        return Wrap(), (ids,)
+    return build
+
+
+def _bert_masked():
+    """BERT with (input ids, attention mask, token types): the input set onnxruntime's optimizer fuses into
+    com.microsoft Attention."""
+    import torch
+    import transformers
+
+    cfg = transformers.BertConfig(**BERT)
+    cfg._attn_implementation = "eager"
+    model = transformers.BertModel(cfg, add_pooling_layer=False)
+
+    class Wrap(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = model
+
+        def forward(self, ids, mask, types):
+            return self.m(input_ids=ids, attention_mask=mask, token_type_ids=types)[0]
+
+    ids = torch.randint(0, 100, (1, 16))
+    return Wrap(), (ids, torch.ones_like(ids), torch.zeros_like(ids))
+
+
+def _hf_past(cls_name, config_name, seq=1, past=7, **config):
+    """A decoder's one-token step with a KV cache of ``past`` tokens given as flat (key, value) inputs."""
+    def build():
+        import torch
+        import transformers
+        from transformers.cache_utils import DynamicCache
+
+        cfg = getattr(transformers, config_name)(**config)
+        cfg._attn_implementation = "eager"
+        model = getattr(transformers, cls_name)(cfg)
+        layers = cfg.num_hidden_layers
+        heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
+        d = cfg.hidden_size // cfg.num_attention_heads
+        kv = [torch.randn(1, heads, past, d) for _ in range(2 * layers)]
+
+        class Step(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.m = model
+
+            def forward(self, input_ids, *flat):
+                cache = DynamicCache()
+                for i in range(layers):
+                    cache.update(flat[2 * i], flat[2 * i + 1], i)
+                out = self.m(input_ids=input_ids, past_key_values=cache, use_cache=True)
+                return out[0]
+
+        return Step(), (torch.randint(0, 100, (1, seq)), *kv)
+    return build
+
+
+def _hf_audio(cls_name, config_name, samples=3200, **config):
+    def build():
+        import torch
+        import transformers
+
+        cfg = getattr(transformers, config_name)(**config)
+        cfg._attn_implementation = "eager"
+        model = getattr(transformers, cls_name)(cfg)
+
+        class Wrap(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.m = model
+
+            def forward(self, x):
+                return self.m(x)[0]
+
+        return Wrap(), (torch.randn(1, samples),)
+    return build
+
+
+def _hf_whisper_encoder():
+    import torch
+    import transformers
+
+    cfg = transformers.WhisperConfig(d_model=64, encoder_layers=2, decoder_layers=1, encoder_attention_heads=4,
+                                     decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128, num_mel_bins=16,
+                                     max_source_positions=50)
+    cfg._attn_implementation = "eager"
+    encoder = transformers.WhisperModel(cfg).encoder
+
+    class Wrap(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = encoder
+
+        def forward(self, x):
+            return self.m(x)[0]
+
+    return Wrap(), (torch.randn(1, 16, 100),)
+
+
+def _hf_vit():
+    import torch
+    import transformers
+
+    cfg = transformers.ViTConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+                                 image_size=32, patch_size=8)
+    cfg._attn_implementation = "eager"
+    model = transformers.ViTModel(cfg, add_pooling_layer=False)
+
+    class Wrap(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = model
+
+        def forward(self, x):
+            return self.m(pixel_values=x)[0]
+
+    return Wrap(), (torch.randn(1, 3, 32, 32),)
+
+
+NO_POOL = {"add_pooling_layer": False}
+BERT = dict(vocab_size=100, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+            max_position_embeddings=64)
+GPT2 = dict(vocab_size=100, n_embd=64, n_layer=2, n_head=4, n_positions=64)
+LLAMA = dict(vocab_size=100, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+             intermediate_size=128, max_position_embeddings=64)
+
+#: name -> (builder, exporter, derived variants, optimizer model type for the transformer optimizer)
+MODELS = {
+    # torchvision: classification
+    "resnet18": (_tv("resnet18"), "torchscript", ("qdq", "qoperator", "fp16"), None),
+    "resnet50": (_tv("resnet50"), "dynamo", ("qdq",), None),
+    "mobilenet_v3_small": (_tv("mobilenet_v3_small"), "torchscript", (), None),
+    "efficientnet_b0": (_tv("efficientnet_b0"), "torchscript", (), None),
+    "shufflenet_v2_x0_5": (_tv("shufflenet_v2_x0_5"), "dynamo", (), None),
+    "squeezenet1_1": (_tv("squeezenet1_1"), "torchscript", (), None),
+    "densenet121": (_tv("densenet121", size=128), "torchscript", (), None),
+    "regnet_y_400mf": (_tv("regnet_y_400mf"), "torchscript", (), None),
+    "convnext_tiny": (_tv("convnext_tiny", size=128), "dynamo", (), None),
+    "swin_t": (_tv("swin_t", size=224), "torchscript", (), None),
+    "vit_tiny_tv": (_tiny_vit_tv, "torchscript", (), None),
+    "mnasnet0_5": (_tv("mnasnet0_5"), "torchscript", (), None),
+    # torchvision: detection, segmentation, video
+    "ssdlite320_mobilenet_v3_large": (_tv_det("ssdlite320_mobilenet_v3_large"), "torchscript", (), None),
+    "fasterrcnn_mobilenet_v3_large_320_fpn": (_tv_det("fasterrcnn_mobilenet_v3_large_320_fpn"), "torchscript", (), None),
+    "retinanet_resnet50_fpn": (_tv_det("retinanet_resnet50_fpn", size=256), "torchscript", (), None),
+    "maskrcnn_resnet50_fpn": (_tv_det("maskrcnn_resnet50_fpn", size=256), "torchscript", (), None),
+    "fcn_resnet50": (_tv_seg("fcn_resnet50", size=128), "torchscript", (), None),
+    "s3d": (_tv_video("s3d", frames=16, size=224), "torchscript", (), None),
+    "maxvit_t": (_tv("maxvit_t"), "torchscript", (), None),
+    "efficientnet_v2_s": (_tv("efficientnet_v2_s", size=128), "dynamo", (), None),
+    "lraspp_mobilenet_v3_large": (_tv_seg("lraspp_mobilenet_v3_large"), "torchscript", (), None),
+    "deeplabv3_mobilenet_v3_large": (_tv_seg("deeplabv3_mobilenet_v3_large"), "torchscript", (), None),
+    "r3d_18": (_tv_video("r3d_18"), "torchscript", (), None),
+    "r2plus1d_18": (_tv_video("r2plus1d_18"), "torchscript", (), None),
+    # transformers: encoders
+    "bert-tiny": (_hf("BertModel", "BertConfig", model_kwargs=NO_POOL, **BERT), "torchscript", ("dynamic-int8", "fp16", "optimized"), "bert"),
+    "bert-tiny-masked": (_bert_masked, "torchscript@14", ("optimized",), "bert"),
+    "bert-tiny-dynamo": (_hf("BertModel", "BertConfig", model_kwargs=NO_POOL, **BERT), "dynamo", (), None),
+    "minilm-tiny": (_hf("BertModel", "BertConfig", model_kwargs=NO_POOL, vocab_size=100, hidden_size=48, num_hidden_layers=3, num_attention_heads=3,
+                        intermediate_size=96, max_position_embeddings=64), "torchscript", (), None),
+    "distilbert-tiny": (_hf("DistilBertModel", "DistilBertConfig", vocab_size=100, dim=64, n_layers=2, n_heads=4, hidden_dim=128,
+                            max_position_embeddings=64), "torchscript", (), None),
+    "roberta-tiny": (_hf("RobertaModel", "RobertaConfig", model_kwargs=NO_POOL, **{**BERT, "max_position_embeddings": 66}), "dynamo", (), None),
+    # transformers: decoders
+    "gpt2-tiny": (_hf("GPT2Model", "GPT2Config", mask=True, **GPT2), "torchscript", ("optimized", "dynamic-int8"), "gpt2"),
+    "gpt2-tiny-dynamo": (_hf("GPT2Model", "GPT2Config", **GPT2), "dynamo", (), None),
+    "gpt2-tiny-past-kv": (_hf_past("GPT2Model", "GPT2Config", **GPT2), "torchscript", (), None),
+    "llama-tiny": (_hf("LlamaModel", "LlamaConfig", **LLAMA), "dynamo", ("matmulnbits",), None),
+    "qwen2-tiny": (_hf("Qwen2Model", "Qwen2Config", **LLAMA), "dynamo", (), None),
+    "llama-tiny-past-kv": (_hf_past("LlamaModel", "LlamaConfig", **LLAMA), "torchscript", (), None),
+    # transformers: vision and speech encoders
+    "vit-hf-tiny": (_hf_vit, "torchscript", (), None),
+    "wav2vec2-tiny": (_hf_audio("Wav2Vec2Model", "Wav2Vec2Config", hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                intermediate_size=128, conv_dim=(32, 32, 32), conv_stride=(5, 2, 2), conv_kernel=(10, 3, 3),
+                                num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4), "torchscript", (), None),
+    "whisper-encoder-tiny": (_hf_whisper_encoder, "torchscript", (), None),
+    # old and new opsets
+    "resnet-tiny-opset7": (None, "torchscript@7", (), None),
+    "whisper-encoder-tiny-opset7": (_hf_whisper_encoder, "torchscript@7", (), None),
+    "bert-tiny-opset9": (_hf("BertModel", "BertConfig", model_kwargs=NO_POOL, **BERT), "torchscript@9", (), None),
+    "gpt2-tiny-opset11": (_hf("GPT2Model", "GPT2Config", mask=True, **GPT2), "torchscript@11", (), None),
+    "lraspp_mobilenet_v3_large-opset9": (_tv_seg("lraspp_mobilenet_v3_large"), "torchscript@9", (), None),
+    # a small CNN with the quantized variants in the test sample
+    "resnet-tiny": (None, "torchscript", ("qdq", "qoperator"), None),
+}
+
+
+def _resnet_tiny():
+    """A ResNet of torchvision BasicBlocks with 8-16-32 channels (a few KB of weights, for the test sample)."""
+    import torch
+    from torch import nn
+    from torchvision.models.resnet import BasicBlock
+
+    def down(cin, cout):
+        return nn.Sequential(nn.Conv2d(cin, cout, 1, 2, bias=False), nn.BatchNorm2d(cout))
+
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU(), BasicBlock(8, 8),
+                          BasicBlock(8, 16, 2, down(8, 16)), BasicBlock(16, 32, 2, down(16, 32)), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(32, 10))
+    return model, (torch.randn(1, 3, 32, 32),)
+
+
+MODELS["resnet-tiny"] = (_resnet_tiny, *MODELS["resnet-tiny"][1:])
+MODELS["resnet-tiny-opset7"] = (_resnet_tiny, *MODELS["resnet-tiny-opset7"][1:])
+
+
+# --- export ----------------------------------------------------------------------------------------------------
+
+_MAC_OPS = ("mm", "addmm", "bmm", "baddbmm", "convolution", "_scaled_dot_product", "matmul")
+
+
+def reference_macs(model, args) -> int:
+    """Conv / linear / matmul MACs of ``model(*args)`` by torch.utils.flop_counter.FlopCounterMode (FLOPs / 2)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)  # the fused MHA kernel is invisible to the flop counter
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), counter:  # SDPA as counted bmm's
+            model(*args)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+    counts = counter.get_flop_counts().get("Global", {})
+    flops = sum(v for op, v in counts.items() if any(key in str(op) for key in _MAC_OPS))
+    return int(flops // 2)
+
+
+def _export(model, args, path: Path, exporter: str) -> None:
+    import torch
+
+    names = ["input"] + [f"past_{i}" for i in range(len(args) - 1)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if exporter == "dynamo":
+            program = torch.onnx.export(model, args, dynamo=True, input_names=names, optimize=True)
+            program.save(str(path))
+        else:  # "torchscript" (opset 17) or "torchscript@N" (opset N)
+            opset = int(exporter.split("@")[1]) if "@" in exporter else 17
+            torch.onnx.export(model, args, str(path), dynamo=False, opset_version=opset, input_names=names)
+
+
+class _Reader:
+    """Calibration data for onnxruntime's static quantizer: random inputs of the model's input shapes."""
+
+    def __init__(self, path: Path, count: int = 4):
+        import numpy as np
+        import onnx
+
+        model = onnx.load(str(path), load_external_data=False)
+        rng = np.random.default_rng(0)
+        self.items = []
+        for _ in range(count):
+            feed = {}
+            for inp in model.graph.input:
+                dims = [d.dim_value or 1 for d in inp.type.tensor_type.shape.dim]
+                feed[inp.name] = rng.standard_normal(dims).astype(np.float32)
+            self.items.append(feed)
+        self.it = iter(self.items)
+
+    def get_next(self):
+        return next(self.it, None)
+
+    def rewind(self):
+        self.it = iter(self.items)
+
+
+def _variant(base: Path, kind: str, opt_type: str | None, out: Path) -> None:
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+
+    if kind in ("qdq", "qoperator"):
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        pre = out.with_suffix(".pre.onnx")
+        quant_pre_process(str(base), str(pre), skip_symbolic_shape=True)
+        quantize_static(str(pre), str(out), _Reader(pre), quant_format=QuantFormat.QDQ if kind == "qdq" else QuantFormat.QOperator,
+                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        pre.unlink()
+    elif kind == "dynamic-int8":
+        quantize_dynamic(str(base), str(out), weight_type=QuantType.QInt8)
+    elif kind == "fp16":
+        import onnx
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        onnx.save(convert_float_to_float16(onnx.load(str(base)), keep_io_types=True), str(out))
+    elif kind == "optimized":
+        from onnxruntime.transformers import optimizer
+
+        opt = optimizer.optimize_model(str(base), model_type=opt_type, num_heads=4, hidden_size=64, opt_level=0)
+        opt.save_model_to_file(str(out))
+    elif kind == "matmulnbits":
+        import onnx
+        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+        q = MatMulNBitsQuantizer(onnx.load(str(base)), block_size=32, is_symmetric=False, bits=4)
+        q.process()
+        q.model.save_model_to_file(str(out), use_external_data_format=False)
+    else:
+        raise ValueError(kind)
+
+
+def export(out: Path, only: set[str] | None) -> int:
+    import torch
+
+    torch.manual_seed(0)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_path = out / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    failures = 0
+    for name, (build, exporter, variants, opt_type) in MODELS.items():
+        if only and name not in only:
+            continue
+        t0 = time.time()
+        try:
+            model, args = build()
+            model.eval()
+            macs = reference_macs(model, args)
+            path = out / f"{name}.onnx"
+            _export(model, args, path, exporter)
+            manifest[name] = {"file": path.name, "reference_macs": macs, "exporter": exporter, "variant": "float"}
+            print(f"{name}: exported ({exporter}) {macs:,} MACs in {time.time() - t0:.1f} s", flush=True)
+        except Exception as exc:
+            failures += 1
+            print(f"{name}: EXPORT FAILED {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", flush=True)
+            continue
+        for kind in variants:
+            vname = f"{name}-{kind}"
+            try:
+                _variant(path, kind, opt_type, out / f"{vname}.onnx")
+                manifest[vname] = {"file": f"{vname}.onnx", "reference_macs": macs, "exporter": f"{exporter} + onnxruntime",
+                                   "variant": kind}
+                print(f"  {vname}: done", flush=True)
+            except Exception as exc:
+                failures += 1
+                traceback.print_exc(limit=2)
+                print(f"  {vname}: VARIANT FAILED {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", flush=True)
+        manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    return failures
+
+
+# --- check -----------------------------------------------------------------------------------------------------
+
+def _accelsim_macs(graph) -> int:
+    from accelsim.workload import layers as L
+
+    return sum(layer.macs for layer in graph.compute_layers()
+               if isinstance(layer, (L.Conv2d, L.Linear, L.MatMul, L.RecurrentCell)))
+
+
+def check(out: Path, only: set[str] | None) -> int:
+    from accelsim.workload.onnx import load_onnx
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    rows, bad = [], 0
+    for name, entry in sorted(manifest.items()):
+        if only and name not in only and name.rsplit("-", 1)[0] not in only:
+            continue
+        row = {"model": name, "variant": entry["variant"], "exporter": entry["exporter"],
+               "reference_macs": entry["reference_macs"]}
+        t0 = time.time()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                graph = load_onnx(out / entry["file"])
+            macs = _accelsim_macs(graph)
+            q = graph.metadata.get("quantization", {})
+            bits = sorted({v.get("weight_bits") for v in q.values() if v.get("weight_bits")})
+            err = (macs - entry["reference_macs"]) / entry["reference_macs"] if entry["reference_macs"] else 0.0
+            row.update(status="ok", accelsim_macs=macs, rel_error=f"{err:.2e}", layers=len(graph.compute_layers()),
+                       generic_ops=";".join(f"{k}x{v}" for k, v in graph.metadata["onnx"]["generic_ops"].items()),
+                       weight_bits=";".join(map(str, bits)), seconds=f"{time.time() - t0:.1f}")
+            if abs(err) > 0.01:
+                bad += 1
+        except Exception as exc:
+            bad += 1
+            row.update(status=f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}", seconds=f"{time.time() - t0:.1f}")
+        rows.append(row)
+        print({k: row.get(k) for k in ("model", "status", "rel_error", "generic_ops", "weight_bits", "seconds")}, flush=True)
+    fields = ["model", "variant", "exporter", "status", "reference_macs", "accelsim_macs", "rel_error", "layers",
+              "generic_ops", "weight_bits", "seconds"]
+    with open(out / "corpus.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    ok = sum(r["status"] == "ok" for r in rows)
+    print(f"{ok}/{len(rows)} imported; {bad} failed or off by more than 1%; {out / 'corpus.csv'}")
+    return 1 if bad else 0
+
+
+def sample(out: Path) -> None:
+    """Copy the small :data:`SAMPLE` models and their manifest entries into tests/data/onnx."""
+    import shutil
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    SAMPLE_DIR.mkdir(parents=True, exist_ok=True)
+    kept = {}
+    for name in SAMPLE:
+        if name in manifest:
+            shutil.copyfile(out / manifest[name]["file"], SAMPLE_DIR / manifest[name]["file"])
+            kept[name] = manifest[name]
+    (SAMPLE_DIR / "manifest.json").write_text(json.dumps(kept, indent=1, sort_keys=True) + "\n")
+    if (out / "corpus.csv").exists():  # the record of the last full check
+        shutil.copyfile(out / "corpus.csv", SAMPLE_DIR / "corpus.csv")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=["export", "check", "sample"])
+    parser.add_argument("--out", type=Path, default=Path("/tmp/onnx-corpus"))
+    parser.add_argument("--only", default="", help="comma-separated model names")
+    args = parser.parse_args(argv)
+    only = {n for n in args.only.split(",") if n} or None
+    if args.step == "export":
+        return 1 if export(args.out, only) else 0
+    if args.step == "check":
+        return check(args.out, only)
+    sample(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

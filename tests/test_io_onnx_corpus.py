@@ -1,0 +1,66 @@
+"""A sample of the real-export corpus (benchmarks/build_onnx_corpus.py, random weights) kept in tests/data/onnx.
+
+Each model was exported by torch and post-processed by onnxruntime (QDQ, QOperator, dynamic int8,
+transformer optimizer, MatMulNBits); the manifest holds the conv / linear / matmul MACs that
+torch.utils.flop_counter.FlopCounterMode counted on the same module and input. Neither torch nor
+transformers nor onnxruntime is needed here.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("onnx")
+from accelsim.workload import layers as L  # noqa: E402
+from accelsim.workload.onnx import load_onnx  # noqa: E402
+
+DATA = Path(__file__).parent / "data" / "onnx"
+MANIFEST = json.loads((DATA / "manifest.json").read_text())
+GEMM = (L.Conv2d, L.Linear, L.MatMul, L.RecurrentCell)
+#: weight bits every conv / linear of the model must carry (None: float)
+BITS = {"qdq": 8, "qoperator": 8, "dynamic-int8": 8, "matmulnbits": 4, "optimized": None, "float": None}
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_sample_imports_with_flop_counter_macs(name):
+    entry = MANIFEST[name]
+    graph = load_onnx(DATA / entry["file"])
+    macs = sum(layer.macs for layer in graph.compute_layers() if isinstance(layer, GEMM))
+    assert abs(macs - entry["reference_macs"]) <= 0.01 * entry["reference_macs"], (macs, entry["reference_macs"])
+    quant = graph.metadata["quantization"]
+    weighted = [layer.name for layer in graph.compute_layers() if isinstance(layer, (L.Conv2d, L.Linear))]
+    bits = BITS[entry["variant"]]
+    if bits is None:
+        assert not any(quant.get(n, {}).get("weight_bits") for n in weighted)
+    elif entry["variant"] == "matmulnbits":  # the decoder's projections; the head stays float
+        blocked = [quant[n] for n in weighted if n in quant]
+        assert blocked and all(q["weight_bits"] == 4 and q["granularity"] == "blocked" and q["block_size"] == 32 for q in blocked)
+    else:
+        assert all(quant[n]["weight_bits"] == bits for n in weighted), [n for n in weighted if n not in quant]
+
+
+def test_qdq_resnet_keeps_per_channel_int8_and_activation_bits():
+    graph = load_onnx(DATA / "resnet-tiny-qdq.onnx")
+    convs = [layer for layer in graph.compute_layers() if isinstance(layer, L.Conv2d)]
+    for conv in convs:
+        q = graph.metadata["quantization"][conv.name]
+        assert q["granularity"] == "per_channel" and q["signed"] and q["activation_bits"] == 8
+        assert q["scale"].shape == (conv.out_channels,) and q["codes"].shape == graph.weight_matrix(conv.name).shape
+    assert not graph.metadata["onnx"]["generic_ops"]
+
+
+def test_optimized_bert_unfolds_contrib_attention():
+    """onnxruntime's transformer optimizer fused Attention, SkipLayerNormalization and BiasGelu."""
+    graph = load_onnx(DATA / "bert-tiny-masked-optimized.onnx")
+    assert graph.metadata["onnx"]["generic_ops"] == {"ReduceSum": 1}  # the mask's token count (MaskReduceSum)
+    qkv = graph.layer("Attention_0")
+    assert qkv.op == "linear" and qkv.gemm(1).as_tuple() == (16, 192, 64, 1)
+    assert graph.layer("Attention_0/scores").gemm(1).as_tuple() == (16, 16, 16, 4)
+    assert [layer.op for layer in graph.compute_layers()].count("layernorm") == 5  # embeddings + 2 per layer
+
+
+def test_llama_past_kv_attends_over_cache_plus_new_token():
+    graph = load_onnx(DATA / "llama-tiny-past-kv.onnx")
+    scores = [layer for layer in graph.compute_layers() if isinstance(layer, L.MatMul)][0]
+    assert scores.output_shape[-2:] == (1, 8)  # one new token over 7 cached + itself

@@ -1,0 +1,392 @@
+"""ONNX importer on ONNX's machinery: external data, cycles, batch fixed up front, generic ops, deployed
+quantization kept (QDQ, QOperator, MatMulNBits), fp16, and onnxruntime's com.microsoft contrib ops."""
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from accelsim.errors import WorkloadError  # noqa: E402
+from accelsim.workload.onnx import load_onnx  # noqa: E402
+from accelsim.workload.onnx.quant import unpack_nbits  # noqa: E402
+
+RNG = np.random.default_rng(7)
+FLOAT = TensorProto.FLOAT
+MS = "com.microsoft"
+
+
+def _init(name, array):
+    return numpy_helper.from_array(np.asarray(array), name)
+
+
+def _rand(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def _model(nodes, inputs, outputs, inits=(), opset=17, ms=False):
+    graph = helper.make_graph(nodes, "test", [helper.make_tensor_value_info(n, t, s) for n, s, t in inputs],
+                              [helper.make_tensor_value_info(n, t, s) for n, s, t in outputs], initializer=list(inits))
+    opsets = [helper.make_opsetid("", opset)] + ([helper.make_opsetid(MS, 1)] if ms else [])
+    return helper.make_model(graph, opset_imports=opsets)
+
+
+def _fc(w_name="w"):
+    return _model([helper.make_node("MatMul", ["x", w_name], ["y"], name="fc")], [("x", [1, 8], FLOAT)],
+                  [("y", [1, 4], FLOAT)], [_init(w_name, _rand(8, 4))])
+
+
+# --- reading: external data, cycles, order ----------------------------------------------------------------
+
+def test_external_data_inside_the_folder_is_read(tmp_path):
+    model = _fc()
+    w = numpy_helper.to_array(model.graph.initializer[0])
+    onnx.save(model, str(tmp_path / "fc.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="fc.onnx.data", size_threshold=0)
+    assert (tmp_path / "fc.onnx.data").is_file()
+    graph = load_onnx(tmp_path / "fc.onnx")
+    np.testing.assert_array_equal(graph.weights["fc"], w.T)
+
+
+@pytest.mark.parametrize("location", ["../outside.bin", "/etc/passwd", "sub/../../outside.bin"])
+def test_external_data_outside_the_folder_is_refused(tmp_path, location, run_cli):
+    inner = tmp_path / "model"
+    inner.mkdir()
+    (tmp_path / "outside.bin").write_bytes(np.ones(32, np.float32).tobytes())
+    model = _fc()
+    init = model.graph.initializer[0]
+    init.ClearField("raw_data")
+    init.ClearField("float_data")
+    init.data_location = TensorProto.EXTERNAL
+    entry = init.external_data.add()
+    entry.key, entry.value = "location", location
+    path = inner / "fc.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(WorkloadError, match="outside the model's folder") as info:
+        load_onnx(path)
+    assert "\n" not in str(info.value) and "'w'" in str(info.value)
+    code, _, err = run_cli("stats", "--workload", path)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "outside the model's folder" in err
+
+
+def test_cycle_is_refused_and_unsorted_nodes_are_sorted():
+    cyclic = _model([helper.make_node("Add", ["x", "b"], ["a"], name="add_a"), helper.make_node("Relu", ["a"], ["b"], name="relu_b")],
+                    [("x", [1, 4], FLOAT)], [("a", [1, 4], FLOAT)])
+    with pytest.raises(WorkloadError, match="the graph has a cycle through node 'add_a' \\(Add\\)"):
+        load_onnx(cyclic)
+    unsorted = _model([helper.make_node("MatMul", ["r", "w"], ["y"], name="fc"), helper.make_node("Relu", ["x"], ["r"], name="relu")],
+                      [("x", [1, 8], FLOAT)], [("y", [1, 4], FLOAT)], [_init("w", _rand(8, 4))])
+    graph = load_onnx(unsorted)
+    assert graph.inputs_of("fc") == ["relu"]
+
+
+def test_fixed_batch_larger_than_one_is_kept_without_reimport():
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Flatten", ["c"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "wfc"], ["y"], name="fc", transB=1)]
+    model = _model(nodes, [("x", [4, 3, 6, 6], FLOAT)], [("y", [4, 5], FLOAT)],
+                   [_init("w", _rand(2, 3, 3, 3)), _init("wfc", _rand(5, 72))])
+    graph = load_onnx(model)
+    assert graph.metadata["onnx"]["batch"] == 4 and graph.layer("conv").output_shape == (2, 6, 6)
+    assert graph.layer("fc").gemm(1).as_tuple() == (1, 5, 72, 1)
+
+
+# --- folding by onnx.reference, generic layers -----------------------------------------------------------------
+
+def test_constant_subgraphs_fold_with_onnx_reference():
+    """Trilu, CumSum and a GatherElements on constants fold (no hand-written kernels for them)."""
+    nodes = [helper.make_node("Trilu", ["ones"], ["tri"], name="tri"),
+             helper.make_node("CumSum", ["tri", "axis"], ["cs"], name="cs"),
+             helper.make_node("GatherElements", ["cs", "idx"], ["ge"], name="ge", axis=1),
+             helper.make_node("Add", ["x", "ge"], ["y"], name="add")]
+    inits = [_init("ones", np.ones((4, 4), np.float32)), _init("axis", np.int64(0)), _init("idx", np.zeros((4, 4), np.int64))]
+    graph = load_onnx(_model(nodes, [("x", [1, 4, 4], FLOAT)], [("y", [1, 4, 4], FLOAT)], inits))
+    assert [layer.op for layer in graph.compute_layers()] == ["identity"]
+
+
+def test_generic_layer_carries_sizes_and_strict_refuses():
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+             helper.make_node("Resize", ["c", "", "scales"], ["r"], name="up", mode="nearest"),
+             helper.make_node("TopK", ["r", "k"], ["vals", "idx"], name="topk", axis=-1)]
+    inits = [_init("w", _rand(4, 3, 1, 1)), _init("scales", np.array([1, 1, 2, 2], np.float32)), _init("k", np.array([3], np.int64))]
+    model = _model(nodes, [("x", [1, 3, 5, 5], FLOAT)], [("vals", [1, 4, 10, 3], FLOAT)], inits, opset=13)
+    graph = load_onnx(model)
+    up = graph.layer("up")
+    assert up.op == "generic" and up.op_type == "Resize" and up.input_shapes == ((4, 5, 5),)
+    assert up.output_shape == (4, 10, 10) and up.bytes_moved == (100 + 400) * 4 and up.macs == 0
+    assert graph.layer("topk").output_shapes == ((4, 10, 3), (4, 10, 3))
+    assert graph.metadata["onnx"]["generic_ops"] == {"Resize": 1, "TopK": 1}
+    with pytest.raises(WorkloadError, match="node 'up' has unsupported op type 'Resize'"):
+        load_onnx(model, strict=True)
+
+
+def test_generic_layers_simulate_as_not_mapped_or_traffic():
+    from accelsim.simulate import simulate
+
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"], name="fc"), helper.make_node("Erf", ["m"], ["y"], name="erf")]
+    graph = load_onnx(_model(nodes, [("x", [1, 8], FLOAT)], [("y", [1, 4], FLOAT)], [_init("w", _rand(8, 4))]))
+    systolic = {r.name: r for r in simulate("edge-32x32", graph).layers}
+    assert systolic["erf"].extra["mapped"] is False and systolic["erf"].cycles == 0 and systolic["fc"].cycles > 0
+    gpu = {r.name: r for r in simulate("a100-40gb", graph).layers}
+    assert gpu["erf"].op == "generic" and gpu["erf"].cycles > 0 and gpu["erf"].dram_read_bytes > 0  # streamed traffic
+
+
+# --- deployed quantization ---------------------------------------------------------------------------------------
+
+def test_qdq_int8_per_channel_conv_keeps_bits_scales_and_activation_bits():
+    wq = RNG.integers(-127, 128, size=(4, 3, 1, 1)).astype(np.int8)
+    scale = np.array([0.1, 0.2, 0.3, 0.4], np.float32)
+    nodes = [helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["w"], name="deq_w", axis=0),
+             helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"], name="q_x"),
+             helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"], name="dq_x"),
+             helper.make_node("Conv", ["xd", "w"], ["y"], name="conv")]
+    inits = [_init("wq", wq), _init("ws", scale), _init("wz", np.zeros(4, np.int8)), _init("s", np.float32(0.05)),
+             _init("z", np.uint8(128))]
+    graph = load_onnx(_model(nodes, [("x", [1, 3, 4, 4], FLOAT)], [("y", [1, 4, 4, 4], FLOAT)], inits, opset=13))
+    q = graph.metadata["quantization"]["conv"]
+    assert q["weight_bits"] == 8 and q["signed"] and q["granularity"] == "per_channel" and q["activation_bits"] == 8
+    np.testing.assert_array_equal(q["codes"], wq.reshape(4, 3))
+    np.testing.assert_allclose(q["scale"], scale)
+    np.testing.assert_allclose(graph.weights["conv"], wq.astype(np.float32) * scale[:, None, None, None], rtol=1e-6)
+
+
+def test_qdq_blocked_int4_matmul_weight():
+    k, n, block = 8, 3, 4
+    wq = RNG.integers(-8, 8, size=(k, n)).astype(np.int8)
+    scale = RNG.uniform(0.1, 1.0, size=(k // block, n)).astype(np.float32)
+    wq_init = helper.make_tensor("wq", TensorProto.INT4, [k, n], wq.ravel().tolist())
+    nodes = [helper.make_node("DequantizeLinear", ["wq", "ws"], ["w"], name="dq", axis=0, block_size=block),
+             helper.make_node("MatMul", ["x", "w"], ["y"], name="fc")]
+    graph = load_onnx(_model(nodes, [("x", [1, 5, k], FLOAT)], [("y", [1, 5, n], FLOAT)], [wq_init, _init("ws", scale)], opset=21))
+    q = graph.metadata["quantization"]["fc"]
+    assert q["weight_bits"] == 4 and q["granularity"] == "blocked" and q["block_size"] == block
+    assert q["scale"].shape == (n, k // block)
+    np.testing.assert_allclose(q["scale"], scale.T)
+    np.testing.assert_array_equal(q["codes"], wq.T)
+    expected = wq.astype(np.float32) * np.repeat(scale, block, axis=0)
+    np.testing.assert_allclose(graph.weights["fc"], expected.T, rtol=1e-6)
+
+
+def test_qoperator_ops():
+    wq = RNG.integers(-127, 128, size=(4, 3, 3, 3)).astype(np.int8)
+    bq = RNG.integers(-100, 100, size=4).astype(np.int32)
+    mq = RNG.integers(-127, 128, size=(4, 5)).astype(np.int8)
+    nodes = [helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"], name="quant"),
+             helper.make_node("QLinearConv", ["xq", "xs", "xz", "wq", "ws", "wz", "ys", "yz", "bq"], ["c"], name="qconv",
+                              pads=[1, 1, 1, 1]),
+             helper.make_node("QLinearGlobalAveragePool", ["c", "ys", "yz", "ys", "yz"], ["p"], name="qgap", domain=MS),
+             helper.make_node("Reshape", ["p", "shape"], ["f"], name="flat"),
+             helper.make_node("QLinearMatMul", ["f", "ys", "yz", "mq", "ms", "mz", "os", "oz"], ["y"], name="qfc"),
+             helper.make_node("DequantizeLinear", ["y", "os", "oz"], ["out"], name="dequant")]
+    inits = [_init("xs", np.float32(0.1)), _init("xz", np.uint8(128)), _init("wq", wq), _init("ws", np.float32(0.02)),
+             _init("wz", np.int8(0)), _init("ys", np.float32(0.2)), _init("yz", np.uint8(128)), _init("bq", bq),
+             _init("shape", np.array([1, 4], np.int64)), _init("mq", mq), _init("ms", np.float32(0.03)),
+             _init("mz", np.int8(0)), _init("os", np.float32(0.5)), _init("oz", np.uint8(128))]
+    graph = load_onnx(_model(nodes, [("x", [1, 3, 6, 6], FLOAT)], [("out", [1, 5], FLOAT)], inits, opset=13, ms=True))
+    conv, fc = graph.layer("qconv"), graph.layer("qfc")
+    assert conv.op == "conv2d" and conv.bias and conv.output_shape == (4, 6, 6) and fc.op == "linear"
+    np.testing.assert_allclose(graph.weights["qconv"], wq.astype(np.float32) * 0.02, rtol=1e-6)
+    np.testing.assert_allclose(graph.biases["qconv"], bq * 0.1 * 0.02, rtol=1e-6)
+    qc, qf = graph.metadata["quantization"]["qconv"], graph.metadata["quantization"]["qfc"]
+    assert qc["weight_bits"] == 8 and qc["granularity"] == "per_tensor" and qc["activation_bits"] == 8
+    assert qf["weight_bits"] == 8 and qf["activation_bits"] == 8
+    assert graph.layer("qgap").op == "pool" and graph.layer("qgap").global_pool
+    assert graph.metadata["quantization"]["qgap"]["activation_bits"] == 8
+
+
+def test_dynamic_int8_matmul_integer():
+    wq = RNG.integers(-127, 128, size=(8, 6)).astype(np.int8)
+    nodes = [helper.make_node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"], name="dql"),
+             helper.make_node("MatMulInteger", ["xq", "wq", "xz", "wz"], ["acc"], name="mmi"),
+             helper.make_node("Cast", ["acc"], ["accf"], name="cast", to=FLOAT),
+             helper.make_node("Mul", ["xs", "ws"], ["scale"], name="scale"),
+             helper.make_node("Mul", ["accf", "scale"], ["y"], name="rescale")]
+    inits = [_init("wq", wq), _init("wz", np.int8(0)), _init("ws", np.float32(0.01))]
+    graph = load_onnx(_model(nodes, [("x", [1, 3, 8], FLOAT)], [("y", [1, 3, 6], FLOAT)], inits, opset=13))
+    mmi = graph.layer("mmi")
+    assert mmi.op == "linear" and mmi.gemm(1).as_tuple() == (3, 6, 8, 1)
+    q = graph.metadata["quantization"]["mmi"]
+    assert q["weight_bits"] == 8 and q["activation_bits"] == 8
+    assert any("DynamicQuantizeLinear" in n for n in graph.metadata["notes"])
+
+
+def _pack_nbits(codes, bits):
+    per = 8 // bits
+    codes = codes.reshape(*codes.shape[:-1], -1, per).astype(np.uint8)
+    return np.bitwise_or.reduce(codes << (np.arange(per, dtype=np.uint8) * bits), axis=-1).astype(np.uint8)
+
+
+def test_matmul_nbits_4bit_blocks():
+    k, n, block = 64, 6, 32
+    blocks = k // block
+    codes = RNG.integers(0, 16, size=(n, blocks, block)).astype(np.uint8)
+    packed = _pack_nbits(codes, 4)  # (n, blocks, block / 2)
+    assert np.array_equal(unpack_nbits(packed, 4, block), codes)
+    scales = RNG.uniform(0.01, 0.1, size=(n * blocks,)).astype(np.float32)
+    zps = RNG.integers(0, 16, size=(n, blocks)).astype(np.uint8)
+    zp_packed = _pack_nbits(zps, 4).reshape(-1)
+    node = helper.make_node("MatMulNBits", ["x", "B", "scales", "zp"], ["y"], name="q4", domain=MS, K=k, N=n, bits=4,
+                            block_size=block)
+    graph = load_onnx(_model([node], [("x", [1, 7, k], FLOAT)], [("y", [1, 7, n], FLOAT)],
+                             [_init("B", packed), _init("scales", scales), _init("zp", zp_packed)], ms=True))
+    layer = graph.layer("q4")
+    assert layer.op == "linear" and layer.gemm(1).as_tuple() == (7, n, k, 1)
+    q = graph.metadata["quantization"]["q4"]
+    assert q["weight_bits"] == 4 and q["granularity"] == "blocked" and q["block_size"] == block
+    np.testing.assert_array_equal(q["codes"], codes.reshape(n, k))
+    np.testing.assert_array_equal(q["zero_point"], zps)
+    expected = (codes.astype(np.float64) - zps[:, :, None]) * scales.reshape(n, blocks)[:, :, None]
+    np.testing.assert_allclose(graph.weights["q4"], expected.reshape(n, k), rtol=1e-6)
+
+
+def test_fp16_weights_keep_their_type():
+    w = _rand(8, 4).astype(np.float16)
+    model = _model([helper.make_node("MatMul", ["x", "w"], ["y"], name="fc")], [("x", [1, 8], TensorProto.FLOAT16)],
+                   [("y", [1, 4], TensorProto.FLOAT16)], [_init("w", w)])
+    graph = load_onnx(model)
+    assert graph.metadata["quantization"]["fc"] == {"format": "float16", "weight_bits": 16}
+
+
+def test_pruned_initializer_zeros_are_kept():
+    w = _rand(8, 4)
+    w[::2] = 0.0
+    graph = load_onnx(_model([helper.make_node("MatMul", ["x", "w"], ["y"], name="fc")], [("x", [1, 8], FLOAT)],
+                             [("y", [1, 4], FLOAT)], [_init("w", w)]))
+    assert np.count_nonzero(graph.weights["fc"]) == 16
+
+
+# --- com.microsoft contrib ops ------------------------------------------------------------------------------------
+
+def test_contrib_attention_skip_layernorm_fast_gelu():
+    d, heads, s = 16, 4, 6
+    nodes = [helper.make_node("Attention", ["x", "wqkv", "bqkv"], ["att"], name="attn", domain=MS, num_heads=heads),
+             helper.make_node("SkipLayerNormalization", ["att", "x", "g", "b"], ["ln", "", "", "sum"], name="sln", domain=MS),
+             helper.make_node("MatMul", ["ln", "w1"], ["h"], name="ff1"),
+             helper.make_node("FastGelu", ["h", "b1"], ["a"], name="gelu", domain=MS)]
+    inits = [_init("wqkv", _rand(d, 3 * d)), _init("bqkv", _rand(3 * d)), _init("g", np.ones(d, np.float32)),
+             _init("b", np.zeros(d, np.float32)), _init("w1", _rand(d, 32)), _init("b1", _rand(32))]
+    graph = load_onnx(_model(nodes, [("x", [1, s, d], FLOAT)], [("a", [1, s, 32], FLOAT)], inits, ms=True))
+    assert graph.layer("attn").op == "linear" and graph.layer("attn").gemm(1).as_tuple() == (s, 3 * d, d, 1)
+    matmuls = [layer.gemm(1).as_tuple() for layer in graph.compute_layers() if layer.op == "matmul"]
+    assert matmuls == [(s, s, d // heads, heads), (s, d // heads, s, heads)]
+    assert graph.layer("sln/add").op == "eltwise" and graph.layer("sln").op == "layernorm"
+    assert graph.layer("gelu").func == "gelu"
+    assert graph.total_macs == s * 3 * d * d + 2 * heads * s * s * (d // heads) + s * d * 32
+    assert not graph.metadata["onnx"]["generic_ops"]
+
+
+def test_contrib_group_query_attention_with_past_kv():
+    heads, kv_heads, d, s, past = 8, 2, 4, 1, 5
+    nodes = [helper.make_node("GroupQueryAttention", ["q", "k", "v", "pk", "pv", "seqlens", "total"], ["o", "pko", "pvo"],
+                              name="gqa", domain=MS, num_heads=heads, kv_num_heads=kv_heads)]
+    inputs = [("q", [1, s, heads * d], FLOAT), ("k", [1, s, kv_heads * d], FLOAT), ("v", [1, s, kv_heads * d], FLOAT),
+              ("pk", [1, kv_heads, past, d], FLOAT), ("pv", [1, kv_heads, past, d], FLOAT)]
+    inits = [_init("seqlens", np.array([past], np.int32)), _init("total", np.int32(past + s))]
+    graph = load_onnx(_model(nodes, inputs, [("o", [1, s, heads * d], FLOAT), ("pko", [1, kv_heads, past + s, d], FLOAT)],
+                             inits, ms=True))
+    matmuls = [layer for layer in graph.compute_layers() if layer.op == "matmul"]
+    assert sum(m.macs for m in matmuls) == 2 * heads * s * (past + s) * d
+    assert graph.layer("gqa/k_present").output_shape == (kv_heads, past + s, d)
+
+
+def test_contrib_embed_layernorm_and_mha():
+    vocab, d, s, heads = 30, 8, 5, 2
+    nodes = [helper.make_node("EmbedLayerNormalization", ["ids", "seg", "word", "pos", "segtab", "g", "b"], ["e", "mask"],
+                              name="emb", domain=MS),
+             helper.make_node("MatMul", ["e", "wq"], ["q"], name="q"), helper.make_node("MatMul", ["e", "wk"], ["k"], name="k"),
+             helper.make_node("MatMul", ["e", "wv"], ["v"], name="v"),
+             helper.make_node("MultiHeadAttention", ["q", "k", "v"], ["o"], name="mha", domain=MS, num_heads=heads)]
+    inits = [_init("word", _rand(vocab, d)), _init("pos", _rand(16, d)), _init("segtab", _rand(2, d)),
+             _init("g", np.ones(d, np.float32)), _init("b", np.zeros(d, np.float32)), _init("wq", _rand(d, d)),
+             _init("wk", _rand(d, d)), _init("wv", _rand(d, d))]
+    inputs = [("ids", [1, s], TensorProto.INT32), ("seg", [1, s], TensorProto.INT32)]
+    graph = load_onnx(_model(nodes, inputs, [("o", [1, s, d], FLOAT)], inits, ms=True))
+    assert graph.layer("emb/word").op == "embedding" and graph.layer("emb").op == "layernorm"
+    assert [m.gemm(1).as_tuple() for m in graph.compute_layers() if m.op == "matmul"] == [(s, s, 4, 2), (s, 4, s, 2)]
+    assert graph.layer("mha/merge").output_shape == (s, d)
+
+
+# --- control flow, constants joined to activations, 3-D convolutions, data-dependent shapes -------------------------
+
+def test_if_with_constant_condition_is_inlined():
+    then_g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["t"], name="then_fc")], "then", [],
+                               [helper.make_tensor_value_info("t", FLOAT, [1, 4])])
+    else_g = helper.make_graph([helper.make_node("Relu", ["x"], ["e"], name="else_relu")], "else", [],
+                               [helper.make_tensor_value_info("e", FLOAT, [1, 8])])
+    nodes = [helper.make_node("If", ["cond"], ["y"], name="branch", then_branch=then_g, else_branch=else_g)]
+    graph = load_onnx(_model(nodes, [("x", [1, 8], FLOAT)], [("y", [1, 4], FLOAT)],
+                             [_init("w", _rand(8, 4)), _init("cond", np.array(True))]))
+    assert [layer.name for layer in graph.compute_layers()] == ["then_fc"]
+    assert any("(If): condition is constant (True)" in n for n in graph.metadata["notes"])
+
+
+def test_class_token_concat_and_3d_conv():
+    nodes = [helper.make_node("Concat", ["cls", "x"], ["c"], name="join", axis=1),
+             helper.make_node("MatMul", ["c", "w"], ["y"], name="fc")]
+    graph = load_onnx(_model(nodes, [("x", [1, 6, 8], FLOAT)], [("y", [1, 7, 4], FLOAT)],
+                             [_init("cls", _rand(1, 1, 8)), _init("w", _rand(8, 4))]))
+    assert graph.layer("join").output_shape == (7, 8) and graph.layer("join/const0").op_type == "Constant"
+    assert graph.layer("fc").gemm(1).as_tuple() == (7, 4, 8, 1)
+    w = _rand(5, 2, 3, 3, 3)
+    conv = [helper.make_node("Conv", ["v", "w3"], ["o"], name="c3d", pads=[1, 1, 1, 1, 1, 1], strides=[1, 2, 2])]
+    graph = load_onnx(_model(conv, [("v", [1, 2, 4, 6, 6], FLOAT)], [("o", [1, 5, 4, 3, 3], FLOAT)], [_init("w3", w)]))
+    assert graph.layer("c3d").macs == 5 * 4 * 3 * 3 * (2 * 27) and graph.layer("c3d/to_map").output_shape == (5, 4, 3, 3)
+    np.testing.assert_array_equal(graph.weights["c3d"], w.reshape(5, -1))
+
+
+def test_conv_transpose_and_conv_over_a_stack_of_maps_are_gemms():
+    wt, wc = _rand(4, 3, 2, 2), _rand(6, 3, 3, 3)  # ConvTranspose weight (C_in, C_out, kh, kw)
+    nodes = [helper.make_node("ConvTranspose", ["x", "wt"], ["up"], name="up", strides=[2, 2]),
+             helper.make_node("Reshape", ["up", "stack"], ["rois"], name="to_rois"),
+             helper.make_node("Conv", ["rois", "wc"], ["y"], name="head", pads=[1, 1, 1, 1])]
+    inits = [_init("wt", wt), _init("wc", wc), _init("stack", np.array([2, 3, 10, 5], np.int64))]
+    graph = load_onnx(_model(nodes, [("x", [1, 4, 5, 5], FLOAT)], [("y", [2, 6, 10, 5], FLOAT)], inits))
+    assert graph.layer("up").macs == 4 * 5 * 5 * 3 * 2 * 2 and graph.layer("up/to_map").output_shape == (3, 10, 10)
+    assert graph.layer("head").macs == 2 * 10 * 5 * 6 * 27  # two maps of the stack, not a batch
+    assert graph.layer("head/to_map").output_shape == (2, 6, 10, 5)
+
+
+def test_data_dependent_output_sizes_take_their_upper_bound():
+    nodes = [helper.make_node("NonZero", ["x"], ["nz"], name="nz"), helper.make_node("Transpose", ["nz"], ["y"], name="t", perm=[1, 0])]
+    graph = load_onnx(_model(nodes, [("x", [1, 5], FLOAT)], [("y", ["n", 2], TensorProto.INT64)]))
+    assert graph.layer("nz").op == "generic" and graph.layer("nz").output_shape == (2, 5)  # every element non-zero
+    assert any("data-dependent" in n and "taken as 5" in n for n in graph.metadata["notes"])
+    nms = [helper.make_node("NonMaxSuppression", ["boxes", "scores", "keep"], ["sel"], name="nms")]
+    graph = load_onnx(_model(nms, [("boxes", [1, 20, 4], FLOAT), ("scores", [1, 3, 20], FLOAT)],
+                             [("sel", ["n", 3], TensorProto.INT64)], [_init("keep", np.array([4], np.int64))]))
+    assert graph.layer("nms").output_shape == (12, 3)  # 1 image x 3 classes x 4 boxes kept at most
+
+
+@pytest.mark.parametrize("eq,sa,sb,macs", [("bhid,bhjd->bhij", [1, 4, 5, 8], [1, 4, 6, 8], 4 * 5 * 6 * 8),
+                                           ("bhij,bhjd->bhid", [1, 4, 5, 6], [1, 4, 6, 8], 4 * 5 * 6 * 8)])
+def test_einsum_products_are_matmuls(eq, sa, sb, macs):
+    nodes = [helper.make_node("Einsum", ["a", "b"], ["y"], name="es", equation=eq)]
+    graph = load_onnx(_model(nodes, [("a", sa, FLOAT), ("b", sb, FLOAT)], [("y", None, FLOAT)]))
+    (mm,) = [layer for layer in graph.compute_layers() if layer.op == "matmul"]
+    assert mm.macs == macs and tuple(graph.layers[-1].output_shape)[-3:] == np.einsum(eq, np.ones(sa), np.ones(sb)).shape[-3:]
+    weight = _rand(8, 3)
+    graph = load_onnx(_model([helper.make_node("Einsum", ["a", "w"], ["y"], name="es", equation="bld,dh->blh")],
+                             [("a", [1, 5, 8], FLOAT)], [("y", [1, 5, 3], FLOAT)], [_init("w", weight)]))
+    assert graph.layer("es").op == "linear" and graph.layer("es").macs == 5 * 8 * 3
+    np.testing.assert_array_equal(graph.weights["es"], weight.T)
+
+
+def test_loop_with_constant_trip_count_is_unrolled():
+    body = helper.make_graph(
+        [helper.make_node("MatMul", ["h_in", "w"], ["h_out"], name="step"),
+         helper.make_node("Identity", ["cond_in"], ["cond_out"], name="keep_going"),
+         helper.make_node("Relu", ["h_out"], ["y"], name="act")],
+        "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+                 helper.make_tensor_value_info("h_in", FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), helper.make_tensor_value_info("h_out", FLOAT, [1, 8]),
+         helper.make_tensor_value_info("y", FLOAT, [1, 8])])
+    nodes = [helper.make_node("Loop", ["trips", "", "x"], ["h", "ys"], name="rnn", body=body)]
+    inits = [_init("trips", np.array(3, np.int64)), _init("w", _rand(8, 8))]
+    graph = load_onnx(_model(nodes, [("x", [1, 8], FLOAT)], [("h", [1, 8], FLOAT), ("ys", [3, 1, 8], FLOAT)], inits))
+    steps = [layer for layer in graph.compute_layers() if layer.op == "linear"]
+    assert [s.name for s in steps] == ["rnn/iter0/step", "rnn/iter1/step", "rnn/iter2/step"]
+    assert graph.inputs_of("rnn/iter1/step") == ["rnn/iter0/step"]
+    assert graph.layer("rnn/scan0").op == "concat" and graph.layer("rnn/scan0").output_shape == (3, 1, 8)
+    assert any("unrolled 3 iteration(s)" in n for n in graph.metadata["notes"])
+    with pytest.raises(WorkloadError, match="Loop"):
+        load_onnx(_model(nodes, [("x", [1, 8], FLOAT)], [("h", [1, 8], FLOAT), ("ys", [3, 1, 8], FLOAT)], inits), strict=True)
