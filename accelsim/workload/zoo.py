@@ -2,7 +2,8 @@
 
 Zoo networks are YAML data files in ``workloads/`` (see ``docs/workloads.md``); a source may also be
 a path whose suffix picks the reader: ``.yaml``/``.yml`` (accelsim YAML), ``.csv`` (SCALE-Sim
-topology; conv format, or GEMM format when ``gemm=True`` or the header says M, N, K), ``.onnx``.
+topology; conv format, or GEMM format when ``gemm=True`` or the header says M, N, K), ``.onnx``, ``.json``
+(a Hugging Face config, any file name; a folder holding ``config.json`` too: ``accelsim.workload.hf``).
 A ``torch.nn.Module`` goes through ``accelsim.workload.io_torch``.
 """
 
@@ -34,13 +35,32 @@ def workload_file(source: str | Path) -> Path:
     path = Path(text)
     if not path.exists() and (WORKLOAD_DIR / f"{text}.yaml").is_file() and text in zoo_names():
         return zoo_path(text)
+    if path.is_dir() and (path / "config.json").is_file():  # a Hugging Face model folder
+        return path / "config.json"
     return path
 
 
+#: keyword arguments only a Hugging Face config takes (``accelsim.workload.hf.load_hf``)
+HF_KWARGS = ("phase", "prompt", "context", "batch", "attention", "routing", "kv_bits")
+
+
 def load_workload(source, **kwargs) -> LayerGraph:
-    """Load a zoo name, a file path or a torch module as a LayerGraph (no weights attached)."""
+    """Load a zoo name, a file path, a Hugging Face config (dict, ``.json`` file or model folder) or a torch
+    module as a LayerGraph (no weights attached). The phase arguments ``phase``, ``prompt``, ``context``,
+    ``batch``, ``attention``, ``routing`` and ``kv_bits`` go to :func:`accelsim.workload.hf.load_hf` (a
+    Hugging Face source only; ``None`` means the default), e.g.
+    ``load_workload("llama/config.json", phase="decode", context=2048)``."""
     if isinstance(source, LayerGraph):
         return source
+    hf_kwargs = {k: kwargs.pop(k) for k in HF_KWARGS if k in kwargs}
+    hf_kwargs = {k: v for k, v in hf_kwargs.items() if v is not None}
+    if isinstance(source, dict) or (isinstance(source, (str, Path)) and workload_file(source).suffix.lower() == ".json"):
+        from accelsim.workload.hf import load_hf
+
+        return load_hf(workload_file(source) if not isinstance(source, dict) else source, **hf_kwargs, **kwargs)
+    if hf_kwargs:
+        raise WorkloadError(f"{source}: {', '.join(sorted(hf_kwargs))} apply only to a Hugging Face config "
+                            "(a .json file or a model folder)")
     if not isinstance(source, (str, Path)):
         try:
             import torch  # noqa: F401
@@ -65,7 +85,8 @@ def load_workload(source, **kwargs) -> LayerGraph:
 
         return load_onnx(path, **kwargs)
     if suffix:
-        raise WorkloadError(f"{text}: unknown workload file type '{suffix}'; expected .yaml, .csv or .onnx")
+        raise WorkloadError(f"{text}: unknown workload file type '{suffix}'; expected .yaml, .csv, .onnx or .json "
+                            "(a Hugging Face config)")
     from accelsim.workload.io_yaml import load_yaml
 
     return load_yaml(zoo_path(text))

@@ -1,0 +1,355 @@
+"""Hugging Face ``.safetensors`` checkpoints, read lazily: memory-mapped, one tensor (one layer) at a time.
+
+A ``.safetensors`` file is an 8-byte little-endian header length ``n``, ``n`` bytes of JSON mapping each
+tensor name to ``{dtype, shape, data_offsets: [begin, end]}`` (offsets into the data that follows the
+header), and the data. :class:`Checkpoint` reads only the headers when it opens a file or a folder of
+shards; every tensor is checked against the file (its bytes must lie inside the file and equal
+``prod(shape) * itemsize``), so a truncated or corrupt file is refused at once, in one line, before any
+weight is read. :meth:`Checkpoint.array` maps one tensor (``numpy.memmap``: no bytes are read until used);
+``bf16`` becomes float32 on request (:meth:`Checkpoint.float32`); FP8 tensors stay raw bytes.
+
+Quantized checkpoints are recognized and kept in their stored format (:meth:`Checkpoint.packed`):
+
+* GPTQ (``quant_method: gptq``): ``<layer>.qweight`` int32 ``(K * bits / 32, N)`` (``32 / bits`` codes per
+  word along K, lowest bits first), ``qzeros`` int32 ``(K / group, N * bits / 32)``, ``scales``
+  ``(K / group, N)``, ``g_idx`` ``(K,)`` (act order: the group of every input column);
+* AWQ (``quant_method: awq``, GEMM layout): ``qweight`` int32 ``(K, N * bits / 32)`` packed along N in AWQ's
+  interleaved order ``[0, 2, 4, 6, 1, 3, 5, 7]``, ``qzeros`` ``(K / group, N * bits / 32)``, ``scales``
+  ``(K / group, N)``;
+* compressed-tensors (``pack-quantized``): ``weight_packed`` int32 ``(N, K * bits / 32)``, ``weight_scale``
+  ``(N, K / group)``, optional ``weight_zero_point`` and ``weight_shape``.
+
+:func:`attach_weights` puts dense weights (fp32 / fp16 / bf16) on a graph's layers by name and reports packed
+layers in ``graph.metadata['hf']['packed']``; their codes, scales and zeros are read with
+:meth:`PackedWeight.codes` / :meth:`PackedWeight.dequantize`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from accelsim.errors import WorkloadError
+from accelsim.workload.graph import LayerGraph
+
+#: safetensors dtype -> (numpy dtype of the stored bytes, bytes per element)
+DTYPES = {
+    "F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": np.uint16, "I64": np.int64, "I32": np.int32,
+    "I16": np.int16, "I8": np.int8, "U8": np.uint8, "U16": np.uint16, "U32": np.uint32, "U64": np.uint64,
+    "BOOL": np.bool_, "F8_E4M3": np.uint8, "F8_E5M2": np.uint8,
+}
+#: largest header read (the format's own limit is 100 MB)
+MAX_HEADER_BYTES = 100_000_000
+AWQ_ORDER = (0, 2, 4, 6, 1, 3, 5, 7)  # AWQ packs 8 nibbles of one word in this order of output columns
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """Where one tensor lives: file, dtype name, shape and byte offset / length in the file."""
+
+    name: str
+    path: Path
+    dtype: str
+    shape: tuple[int, ...]
+    offset: int
+    nbytes: int
+
+
+def _read_header(path: Path) -> dict[str, TensorInfo]:
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                raise WorkloadError(f"{path}: truncated safetensors file: {size} bytes, no 8-byte header length")
+            (n,) = struct.unpack("<Q", head)
+            if n > MAX_HEADER_BYTES or 8 + n > size:
+                raise WorkloadError(f"{path}: truncated or not a safetensors file: header of {n} bytes in a "
+                                    f"{size}-byte file")
+            raw = fh.read(n)
+    except OSError as exc:
+        raise WorkloadError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise WorkloadError(f"{path}: not a safetensors file (its {n}-byte header is not JSON)") from None
+    if not isinstance(header, dict):
+        raise WorkloadError(f"{path}: not a safetensors file (header is not a JSON object)")
+    data_start, data_size = 8 + n, size - 8 - n
+    out = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype, shape, (begin, end) = entry["dtype"], tuple(int(d) for d in entry["shape"]), entry["data_offsets"]
+        except (KeyError, TypeError, ValueError):
+            raise WorkloadError(f"{path}: tensor '{name}' has no dtype / shape / data_offsets") from None
+        if dtype not in DTYPES:
+            raise WorkloadError(f"{path}: tensor '{name}' has unknown dtype '{dtype}'; known: {', '.join(DTYPES)}")
+        want = math.prod(shape) * np.dtype(DTYPES[dtype]).itemsize
+        if not (isinstance(begin, int) and isinstance(end, int)) or begin < 0 or end - begin != want:
+            raise WorkloadError(f"{path}: tensor '{name}' spans bytes [{begin}, {end}), expected {want} bytes for "
+                                f"{dtype} {list(shape)}")
+        if end > data_size:
+            raise WorkloadError(f"{path}: truncated safetensors file: tensor '{name}' ends at data byte {end}, the "
+                                f"file holds {data_size}")
+        out[name] = TensorInfo(name, path, dtype, shape, data_start + begin, want)
+    return out
+
+
+@dataclass
+class PackedWeight:
+    """A group-wise int-quantized weight as stored (``format`` gptq / awq / compressed-tensors), ``bits`` per
+    code, ``group`` input columns per scale; ``out_features`` N x ``in_features`` K; ``tensors`` name -> info."""
+
+    layer: str
+    format: str
+    bits: int
+    group: int
+    out_features: int
+    in_features: int
+    tensors: dict = field(repr=False)
+    checkpoint: "Checkpoint" = field(repr=False)
+
+    @property
+    def stored_bits(self) -> int:
+        """Bits the checkpoint stores for this layer (codes, scales, zeros, g_idx)."""
+        return 8 * sum(info.nbytes for info in self.tensors.values())
+
+    def _arr(self, key: str) -> np.ndarray:
+        return self.checkpoint.array(self.tensors[key].name)
+
+    def codes(self) -> np.ndarray:
+        """Unsigned codes ``(N, K)`` (uint8) unpacked from the int32 words."""
+        per = 32 // self.bits
+        mask = (1 << self.bits) - 1
+        shifts = np.arange(per, dtype=np.uint32) * self.bits
+        if self.format == "gptq":  # (K / per, N), packed along K
+            words = np.asarray(self._arr("qweight")).view(np.uint32)
+            c = (words[:, None, :] >> shifts[None, :, None]) & mask  # (K/per, per, N)
+            return c.reshape(-1, words.shape[1]).T.astype(np.uint8)
+        if self.format == "awq":  # (K, N / per), packed along N in AWQ order
+            words = np.asarray(self._arr("qweight")).view(np.uint32)
+            c = (words[:, :, None] >> shifts[None, None, :]) & mask  # (K, N/per, per): nibble j = column AWQ_ORDER[j]
+            out = np.empty_like(c)
+            out[:, :, list(AWQ_ORDER)] = c
+            return out.reshape(words.shape[0], -1).T.astype(np.uint8)
+        words = np.asarray(self._arr("weight_packed")).view(np.uint32)  # compressed-tensors: (N, K / per)
+        c = (words[:, :, None] >> shifts[None, None, :]) & mask
+        return c.reshape(words.shape[0], -1)[:, : self.in_features].astype(np.uint8)
+
+    def _zeros(self, groups: int) -> np.ndarray:
+        """Zero points ``(N, K / group)``."""
+        if self.format in ("gptq", "awq"):
+            words = np.asarray(self._arr("qzeros")).view(np.uint32)  # (groups, N / per)
+            per, mask = 32 // self.bits, (1 << self.bits) - 1
+            shifts = np.arange(per, dtype=np.uint32) * self.bits
+            z = (words[:, :, None] >> shifts[None, None, :]) & mask
+            if self.format == "awq":
+                ordered = np.empty_like(z)
+                ordered[:, :, list(AWQ_ORDER)] = z
+                z = ordered
+            z = z.reshape(words.shape[0], -1).astype(np.int32)
+            if self.format == "gptq" and self.checkpoint.gptq_zero_offset:
+                z = z + 1  # GPTQ v1 checkpoints store zero - 1; added back unmasked, as AutoGPTQ does
+            return z.T
+        if "weight_zero_point" in self.tensors:
+            return np.asarray(self._arr("weight_zero_point")).astype(np.int32).reshape(self.out_features, groups)
+        return np.full((self.out_features, groups), 1 << (self.bits - 1), dtype=np.int32)  # symmetric: offset codes
+
+    def dequantize(self) -> np.ndarray:
+        """The float32 weight ``(N, K)``: ``(code - zero) * scale`` of each column's group."""
+        codes = self.codes().astype(np.int32)
+        scale_key = "scales" if self.format in ("gptq", "awq") else "weight_scale"
+        scales = self.checkpoint.float32(self.tensors[scale_key].name)
+        scales = scales.T if self.format in ("gptq", "awq") else scales  # -> (N, groups)
+        scales = scales.reshape(self.out_features, -1)
+        groups = scales.shape[1]
+        if "g_idx" in self.tensors:
+            col_group = np.asarray(self._arr("g_idx")).astype(np.int64)
+        else:
+            col_group = np.arange(self.in_features) // self.group
+        zeros = self._zeros(groups)
+        return ((codes - zeros[:, col_group]) * scales[:, col_group]).astype(np.float32)
+
+
+class Checkpoint:
+    """The tensors of a ``.safetensors`` file or of every ``*.safetensors`` shard in a folder (module docstring).
+    ``quantization`` is the folder's ``config.json`` ``quantization_config`` (or ``quantize_config.json``)."""
+
+    def __init__(self, source):
+        path = Path(source)
+        if path.is_dir():
+            files = sorted(path.glob("*.safetensors"))
+            if not files:
+                raise WorkloadError(f"{path}: folder holds no .safetensors file")
+        elif path.is_file():
+            files = [path]
+        else:
+            raise WorkloadError(f"{path}: no such safetensors file or folder")
+        self.source = path
+        self.tensors: dict[str, TensorInfo] = {}
+        for f in files:
+            for name, info in _read_header(f).items():
+                if name in self.tensors:
+                    raise WorkloadError(f"{f}: tensor '{name}' is also in {self.tensors[name].path}")
+                self.tensors[name] = info
+        folder = path if path.is_dir() else path.parent
+        self.quantization = self._quant_config(folder)
+        # GPTQ checkpoints written by AutoGPTQ / GPTQModel v1 store zero points minus one ("checkpoint_format: gptq")
+        self.gptq_zero_offset = self.quantization.get("checkpoint_format", "gptq") == "gptq"
+
+    @staticmethod
+    def _quant_config(folder: Path) -> dict:
+        for name, key in (("config.json", "quantization_config"), ("quantize_config.json", None)):
+            p = folder / name
+            if p.is_file():
+                try:
+                    data = json.loads(p.read_text(encoding="utf-8-sig"))
+                except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                    continue
+                data = data.get(key) if key else data
+                if isinstance(data, dict):
+                    return data
+        return {}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.tensors
+
+    def array(self, name: str) -> np.ndarray:
+        """The stored tensor, memory-mapped (raw ``uint16`` for bf16, ``uint8`` for FP8)."""
+        try:
+            info = self.tensors[name]
+        except KeyError:
+            raise WorkloadError(f"{self.source}: no tensor '{name}' in the checkpoint") from None
+        if not info.shape or 0 in info.shape:
+            return np.zeros(info.shape, dtype=DTYPES[info.dtype])
+        return np.memmap(info.path, dtype=DTYPES[info.dtype], mode="r", offset=info.offset, shape=info.shape)
+
+    def float32(self, name: str) -> np.ndarray:
+        """The tensor as float32 (bf16 widened exactly; int and FP8 tensors refused)."""
+        info = self.tensors.get(name)
+        raw = self.array(name)
+        if info.dtype == "BF16":
+            return (np.asarray(raw).astype(np.uint32) << 16).view(np.float32)
+        if info.dtype in ("F16", "F32", "F64"):
+            return np.asarray(raw, dtype=np.float32)
+        raise WorkloadError(f"{self.source}: tensor '{name}' is {info.dtype}, not a float tensor")
+
+    def packed(self, layer: str) -> PackedWeight | None:
+        """The quantized weight of ``layer`` (module docstring), or None when it is stored dense."""
+        q = self.quantization
+        bits = int(q.get("bits", q.get("w_bit", 4)) or 4)
+        group = int(q.get("group_size", q.get("q_group_size", 128)) or 128)
+        if f"{layer}.qweight" in self.tensors:
+            method = str(q.get("quant_method", "")).lower()
+            if method not in ("gptq", "awq"):  # no config: GPTQ stores g_idx, AWQ does not
+                method = "gptq" if f"{layer}.g_idx" in self.tensors else "awq"
+            fmt = method
+            keys = [k for k in ("qweight", "qzeros", "scales", "g_idx") if f"{layer}.{k}" in self.tensors]
+            tensors = {k: self.tensors[f"{layer}.{k}"] for k in keys}
+            qw = tensors["qweight"].shape
+            k_in, n_out = (qw[0] * 32 // bits, qw[1]) if fmt == "gptq" else (qw[0], qw[1] * 32 // bits)
+            if group <= 0:
+                group = k_in
+            return PackedWeight(layer, fmt, bits, group, n_out, k_in, tensors, self)
+        if f"{layer}.weight_packed" in self.tensors:
+            groups_cfg = q.get("config_groups") or {}
+            for g in groups_cfg.values() if isinstance(groups_cfg, dict) else []:
+                w = (g or {}).get("weights") or {}
+                bits = int(w.get("num_bits", bits) or bits)
+                group = int(w.get("group_size") or 0) or group
+            keys = [k for k in ("weight_packed", "weight_scale", "weight_zero_point", "weight_shape")
+                    if f"{layer}.{k}" in self.tensors]
+            tensors = {k: self.tensors[f"{layer}.{k}"] for k in keys}
+            n_out = tensors["weight_packed"].shape[0]
+            if "weight_shape" in tensors:
+                k_in = int(np.asarray(self.array(f"{layer}.weight_shape"))[1])
+            else:
+                k_in = tensors["weight_packed"].shape[1] * 32 // bits
+            return PackedWeight(layer, "compressed-tensors", bits, group, n_out, k_in, tensors, self)
+        return None
+
+
+def _dense(ck: Checkpoint, name: str, shape) -> np.ndarray | None:
+    """The float32 tensor ``name`` in PyTorch layout ``shape`` (a transposed GPT-2 Conv1D weight is turned)."""
+    if name not in ck:
+        return None
+    w = ck.float32(name)
+    if tuple(w.shape) != tuple(shape) and len(shape) == 2 and tuple(w.shape) == tuple(shape[::-1]):
+        w = np.ascontiguousarray(w.T)
+    return w.reshape(shape) if w.size == math.prod(shape) else w
+
+
+def attach_weights(graph: LayerGraph, source, layers=None, strict: bool = False) -> LayerGraph:
+    """A copy of a Hugging Face graph with the checkpoint's weights on its layers (``layers``: only those names).
+
+    Dense tensors (``<layer>.weight``, ``.bias``) are widened to float32 one layer at a time; the experts of a
+    grouped MoE layer are stacked from ``<experts>.<e>.<w>.weight``; MLA's absorbed halves are cut out of
+    ``kv_b_proj.weight``; a tied ``lm_head`` takes the embedding table. Packed layers (GPTQ / AWQ /
+    compressed-tensors) stay in the checkpoint and are listed in ``metadata['hf']['packed']`` (format, bits,
+    group, stored bits). ``strict``: every weighted layer must be found. Shape mismatches are one-line errors."""
+    ck = source if isinstance(source, Checkpoint) else Checkpoint(source)
+    out = graph.copy()
+    hf = out.metadata.setdefault("hf", {})
+    routing = (hf.get("routing") or {}).get("blocks", {})
+    wanted = None if layers is None else set([layers] if isinstance(layers, str) else layers)
+    packed, missing = {}, []
+    for layer in out.layers:
+        if layer.weight_shape is None or (wanted is not None and layer.name not in wanted):
+            continue
+        name = layer.name
+        p = ck.packed(name)
+        if p is not None:
+            packed[name] = {"format": p.format, "bits": p.bits, "group": p.group, "stored_bits": p.stored_bits}
+            continue
+        w = _dense(ck, f"{name}.weight", layer.weight_shape)
+        bias = _dense(ck, f"{name}.bias", (layer.bias_size,)) if layer.bias_size else None
+        if w is None and ".g" in name and layer.op == "grouped_linear":  # a bucket of experts
+            head, _, tail = name.rpartition(".g")
+            bucket, _, wname = tail.partition(".")
+            block = next((b for b in routing if head.startswith(b + ".")), None)
+            experts = routing.get(block, {}).get("buckets", {}).get(f"g{bucket}", {}).get("experts") if block else None
+            if experts is not None:
+                parts = [_dense(ck, f"{head}.{e}.{wname}.weight", (layer.out_features, layer.in_features))
+                         for e in experts]
+                w = None if any(x is None for x in parts) else np.concatenate(parts, axis=0)
+        if w is None and name.endswith((".kv_b_proj.k_absorbed", ".kv_b_proj.v_absorbed")):
+            w = _absorbed(ck, layer)
+        if w is None and name.endswith("lm_head"):
+            emb = next((x.name for x in out.layers if x.op == "embedding" and x.weight_shape == layer.weight_shape), None)
+            w = _dense(ck, f"{emb}.weight", layer.weight_shape) if emb else None
+        if w is None:
+            missing.append(name)
+            continue
+        if tuple(w.shape) != tuple(layer.weight_shape):
+            raise WorkloadError(f"{ck.source}: tensor for layer '{name}' has shape {list(w.shape)}; the config gives "
+                                f"{list(layer.weight_shape)}")
+        out.set_weight(name, w, bias)
+    if strict and missing:
+        raise WorkloadError(f"{ck.source}: no weights for {len(missing)} layer(s), first '{missing[0]}'")
+    hf["packed"] = packed
+    hf["weights_missing"] = missing
+    return out
+
+
+def _absorbed(ck: Checkpoint, layer) -> np.ndarray | None:
+    """MLA: ``kv_b_proj.weight`` ``(H * (nope + v), r)`` cut into the per-head key half ``(H * r, nope)``
+    (``W_UK`` transposed) or value half ``(H * v, r)``."""
+    base = layer.name.rsplit(".", 1)[0]
+    if f"{base}.weight" not in ck:
+        return None
+    w = ck.float32(f"{base}.weight")
+    heads, r = layer.groups, w.shape[1]
+    per = w.shape[0] // heads
+    w = w.reshape(heads, per, r)
+    if layer.name.endswith("k_absorbed"):
+        nope = layer.in_features
+        return np.ascontiguousarray(w[:, :nope, :].transpose(0, 2, 1)).reshape(heads * r, nope)
+    v = layer.out_features
+    return np.ascontiguousarray(w[:, per - v:, :]).reshape(heads * v, r)

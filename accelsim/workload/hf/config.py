@@ -1,0 +1,510 @@
+"""Hugging Face ``config.json`` -> :class:`ModelSpec`, the architecture facts the graph builder needs.
+
+A source is a dict, a ``.json`` file holding a Hugging Face config (any file name) or a folder holding
+``config.json``. The ``model_type`` field picks the family reader; every reader takes the fields the
+``transformers`` config class of that family defines, with that class's defaults for fields left out
+(e.g. ``num_key_value_heads`` defaults to ``num_attention_heads``, ``head_dim`` to ``hidden_size /
+num_attention_heads``). A field that is required and missing, or of the wrong type, is a one-line
+:class:`~accelsim.errors.WorkloadError` naming the source, the field, what was expected and what was given.
+
+Families: decoders ``llama``, ``mistral``, ``qwen2``, ``gemma``, ``phi``, ``phi3``, ``gpt2``,
+``gpt_neox``, ``opt``, ``falcon``; mixtures of experts ``mixtral``, ``qwen2_moe``, ``deepseek_v2``,
+``deepseek_v3``; encoders ``bert``, ``roberta``, ``distilbert``, ``t5`` (the encoder stack), ``vit``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from accelsim.errors import WorkloadError
+
+#: largest config file read (a config.json is a few kB; a 1000-label ``id2label`` is ~30 kB)
+MAX_CONFIG_BYTES = 1 << 22
+
+
+@dataclass(frozen=True)
+class MoeSpec:
+    """Mixture-of-experts facts: ``experts`` routed experts of ``intermediate`` features, ``top_k`` per
+    token, in the blocks listed in ``layers`` (the others have a dense MLP); ``shared_intermediate`` features
+    of always-on shared experts (0: none) and ``shared_gate`` (Qwen-MoE's sigmoid gate on the shared
+    expert); ``router_bias``: the router linear has a bias."""
+
+    experts: int
+    top_k: int
+    intermediate: int
+    layers: tuple[int, ...] = ()
+    shared_intermediate: int = 0
+    shared_gate: bool = False
+    router_bias: bool = False
+
+    def is_moe(self, layer: int) -> bool:
+        return layer in self.layers
+
+
+@dataclass(frozen=True)
+class MlaSpec:
+    """DeepSeek multi-head latent attention: queries through a ``q_lora_rank`` bottleneck (0: a plain
+    projection), keys and values compressed to a ``kv_lora_rank`` latent plus a ``rope_dim`` RoPE key
+    shared by all heads; per head ``nope_dim + rope_dim`` query/key features and ``v_dim`` value features."""
+
+    q_lora_rank: int
+    kv_lora_rank: int
+    nope_dim: int
+    rope_dim: int
+    v_dim: int
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Architecture of one Hugging Face model, family-independent. Sizes are features; see the module
+    docstring of :mod:`accelsim.workload.hf.build` for how each field shapes the graph."""
+
+    name: str
+    model_type: str
+    kind: str  # decoder | encoder | t5_encoder | vit
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    intermediate: int
+    vocab: int
+    max_positions: int
+    names: dict = field(default_factory=dict, compare=False)
+    norm: str = "rms"  # rms | layer
+    act: str = "silu"
+    gated_mlp: bool = True
+    qkv_bias: bool = False
+    o_bias: bool = False
+    mlp_bias: bool = False
+    fused_qkv: bool = False
+    fused_gate_up: bool = False
+    parallel: str = "none"  # none | shared_norm | two_norms
+    post_norm: bool = False  # BERT-style: LayerNorm after each residual add
+    positions: str = "rope"  # rope | learned | relative | none
+    position_offset: int = 0  # OPT: learned position table has max_positions + 2 rows
+    rotary_dim: int = 0  # 0: the whole head
+    tied: bool = True
+    lm_head_bias: bool = False
+    final_norm: bool = True
+    embed_norm: bool = False  # BERT / RoBERTa / DistilBERT: LayerNorm after the embeddings
+    type_vocab: int = 0  # BERT token types
+    pooler: bool = False
+    window: int = 0  # sliding-window attention (0: none)
+    word_embed_dim: int = 0  # OPT-350m: embeddings narrower than hidden, projected in and out
+    relative_buckets: int = 0  # T5
+    image_size: int = 0  # ViT
+    patch_size: int = 0
+    channels: int = 3
+    moe: MoeSpec | None = None
+    mla: MlaSpec | None = None
+
+    @property
+    def is_decoder(self) -> bool:
+        return self.kind == "decoder"
+
+
+# --- reading ---------------------------------------------------------------------------------------------
+def read_config(source) -> tuple[dict, str]:
+    """``(config dict, source label)`` of a dict, a ``.json`` file or a folder holding ``config.json``."""
+    if isinstance(source, dict):
+        return source, str(source.get("_name_or_path") or source.get("model_type") or "<config>")
+    path = Path(source)
+    if path.is_dir():
+        path = path / "config.json"
+        if not path.is_file():
+            raise WorkloadError(f"{source}: folder holds no config.json (expected a Hugging Face model folder)")
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise WorkloadError(f"{path}: {size} bytes is too large for a Hugging Face config (max {MAX_CONFIG_BYTES})")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise WorkloadError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise WorkloadError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise WorkloadError(f"{path}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    if not isinstance(data, dict):
+        raise WorkloadError(f"{path}: a Hugging Face config must be a JSON object; got {type(data).__name__}")
+    return data, str(path)
+
+
+class _Fields:
+    """Typed access to config fields with one-line errors naming the source and the field."""
+
+    def __init__(self, data: dict, source: str):
+        self.data = data
+        self.source = source
+
+    def _get(self, key: str | tuple[str, ...]):
+        keys = (key,) if isinstance(key, str) else key
+        for k in keys:
+            if k in self.data and self.data[k] is not None:
+                return k, self.data[k]
+        return keys[0], None
+
+    def int(self, key, default=None, lo: int = 1) -> int:
+        name, value = self._get(key)
+        if value is None:
+            if default is None:
+                raise WorkloadError(f"{self.source}: missing field '{name}' (an int >= {lo}) for model_type "
+                                    f"'{self.data.get('model_type')}'")
+            return default
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+            raise WorkloadError(f"{self.source}: field '{name}' must be an int >= {lo}; got {value!r}")
+        return value
+
+    def float(self, key, default: float) -> float:
+        name, value = self._get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise WorkloadError(f"{self.source}: field '{name}' must be a number; got {value!r}")
+        return float(value)
+
+    def bool(self, key, default: bool) -> bool:
+        name, value = self._get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise WorkloadError(f"{self.source}: field '{name}' must be true or false; got {value!r}")
+        return value
+
+    def str(self, key, default: str) -> str:
+        name, value = self._get(key)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            raise WorkloadError(f"{self.source}: field '{name}' must be a string; got {value!r}")
+        return value
+
+
+def _act(f: _Fields, key="hidden_act", default="silu") -> str:
+    """Activation family: silu / gelu (gelu_new, gelu_pytorch_tanh, ...) / relu."""
+    name = f.str(key, default).lower()
+    for fam in ("silu", "gelu", "relu"):
+        if name.startswith(fam) or name == "swish" and fam == "silu" or name.endswith(fam):
+            return fam
+    raise WorkloadError(f"{f.source}: field '{key}' names an activation accelsim has no op for: {name!r} "
+                        "(expected silu, gelu or relu variants)")
+
+
+def _window(f: _Fields) -> int:
+    if not f.bool("use_sliding_window", True):
+        return 0
+    return f.int("sliding_window", 0, lo=0)
+
+
+def _heads(f: _Fields, hidden: int) -> tuple[int, int, int]:
+    heads = f.int(("num_attention_heads", "n_head", "n_heads", "num_heads"))
+    kv = f.int("num_key_value_heads", heads)
+    head_dim = f.int("head_dim", 0, lo=0) or hidden // heads
+    if not f.data.get("head_dim") and hidden % heads:
+        raise WorkloadError(f"{f.source}: hidden_size {hidden} is not a multiple of num_attention_heads {heads}")
+    if heads % kv:
+        raise WorkloadError(f"{f.source}: num_key_value_heads {kv} must divide num_attention_heads {heads}")
+    return heads, kv, head_dim
+
+
+def _rotary_dim(f: _Fields, head_dim: int, key="partial_rotary_factor") -> int:
+    factor = f.float(key, 1.0)
+    if not 0.0 < factor <= 1.0:
+        raise WorkloadError(f"{f.source}: field '{key}' must be in (0, 1]; got {factor}")
+    return int(head_dim * factor)
+
+
+LLAMA_NAMES = {
+    "embed": "model.embed_tokens", "block": "model.layers.{i}", "final_norm": "model.norm", "lm_head": "lm_head",
+    "norm1": "input_layernorm", "norm2": "post_attention_layernorm",
+    "q": "self_attn.q_proj", "k": "self_attn.k_proj", "v": "self_attn.v_proj", "o": "self_attn.o_proj",
+    "qkv": "self_attn.qkv_proj", "gate": "mlp.gate_proj", "up": "mlp.up_proj", "down": "mlp.down_proj",
+    "gate_up": "mlp.gate_up_proj", "router": "mlp.gate", "experts": "mlp.experts",
+    "expert_gate": "gate_proj", "expert_up": "up_proj", "expert_down": "down_proj",
+    "shared": "mlp.shared_experts", "shared_gate": "mlp.shared_expert_gate",
+}
+
+
+def _llama_like(f: _Fields, name: str, **overrides) -> ModelSpec:
+    hidden = f.int("hidden_size")
+    heads, kv, head_dim = _heads(f, hidden)
+    spec = ModelSpec(
+        name=name, model_type=f.str("model_type", ""), kind="decoder", hidden=hidden,
+        layers=f.int("num_hidden_layers"), heads=heads, kv_heads=kv, head_dim=head_dim,
+        intermediate=f.int("intermediate_size"), vocab=f.int("vocab_size"),
+        max_positions=f.int("max_position_embeddings", 2048), names=dict(LLAMA_NAMES), norm="rms",
+        act=_act(f), gated_mlp=True, qkv_bias=f.bool("attention_bias", False), o_bias=f.bool("attention_bias", False),
+        mlp_bias=f.bool("mlp_bias", False), tied=f.bool("tie_word_embeddings", False), window=_window(f),
+        rotary_dim=_rotary_dim(f, head_dim),
+    )
+    return replace(spec, **overrides)
+
+
+def _llama(f, name):
+    return _llama_like(f, name)
+
+
+def _mistral(f, name):
+    return _llama_like(f, name)
+
+
+def _qwen2(f, name):
+    # Qwen2: biases on q/k/v only; sliding window only when use_sliding_window is true (default false)
+    window = f.int("sliding_window", 0, lo=0) if f.bool("use_sliding_window", False) else 0
+    return _llama_like(f, name, qkv_bias=True, o_bias=False, window=window)
+
+
+def _gemma(f, name):
+    # Gemma: GeGLU MLP (hidden_activation or hidden_act), head_dim 256, tied embeddings (scaled by sqrt(d))
+    act = _act(f, "hidden_activation" if f.data.get("hidden_activation") else "hidden_act", "gelu")
+    return _llama_like(f, name, act=act, tied=f.bool("tie_word_embeddings", True))
+
+
+def _phi3(f, name):
+    return _llama_like(f, name, fused_qkv=True, fused_gate_up=True)
+
+
+def _phi(f, name):
+    hidden = f.int("hidden_size")
+    heads, kv, head_dim = _heads(f, hidden)
+    names = dict(LLAMA_NAMES, o="self_attn.dense", up="mlp.fc1", down="mlp.fc2", final_norm="model.final_layernorm")
+    return ModelSpec(
+        name=name, model_type="phi", kind="decoder", hidden=hidden, layers=f.int("num_hidden_layers"), heads=heads,
+        kv_heads=kv, head_dim=head_dim, intermediate=f.int("intermediate_size"), vocab=f.int("vocab_size"),
+        max_positions=f.int("max_position_embeddings", 2048), names=names, norm="layer", act=_act(f, default="gelu"),
+        gated_mlp=False, qkv_bias=True, o_bias=True, mlp_bias=True, parallel="shared_norm",
+        rotary_dim=_rotary_dim(f, head_dim), tied=f.bool("tie_word_embeddings", False), lm_head_bias=True)
+
+
+def _gpt2(f, name):
+    hidden = f.int(("n_embd", "hidden_size"))
+    heads = f.int(("n_head", "num_attention_heads"))
+    names = {"embed": "transformer.wte", "positions": "transformer.wpe", "block": "transformer.h.{i}",
+             "final_norm": "transformer.ln_f", "lm_head": "lm_head", "norm1": "ln_1", "norm2": "ln_2",
+             "qkv": "attn.c_attn", "o": "attn.c_proj", "up": "mlp.c_fc", "down": "mlp.c_proj"}
+    return ModelSpec(
+        name=name, model_type="gpt2", kind="decoder", hidden=hidden, layers=f.int(("n_layer", "num_hidden_layers")),
+        heads=heads, kv_heads=heads, head_dim=hidden // heads, intermediate=f.int("n_inner", 4 * hidden),
+        vocab=f.int("vocab_size"), max_positions=f.int(("n_positions", "max_position_embeddings")), names=names,
+        norm="layer", act=_act(f, "activation_function", "gelu_new"), gated_mlp=False, qkv_bias=True, o_bias=True,
+        mlp_bias=True, fused_qkv=True, positions="learned", tied=f.bool("tie_word_embeddings", True))
+
+
+def _gpt_neox(f, name):
+    hidden = f.int("hidden_size")
+    heads, kv, head_dim = _heads(f, hidden)
+    names = {"embed": "gpt_neox.embed_in", "block": "gpt_neox.layers.{i}", "final_norm": "gpt_neox.final_layer_norm",
+             "lm_head": "embed_out", "norm1": "input_layernorm", "norm2": "post_attention_layernorm",
+             "qkv": "attention.query_key_value", "o": "attention.dense", "up": "mlp.dense_h_to_4h",
+             "down": "mlp.dense_4h_to_h"}
+    bias = f.bool("attention_bias", True)
+    return ModelSpec(
+        name=name, model_type="gpt_neox", kind="decoder", hidden=hidden, layers=f.int("num_hidden_layers"),
+        heads=heads, kv_heads=heads, head_dim=head_dim, intermediate=f.int("intermediate_size"),
+        vocab=f.int("vocab_size"), max_positions=f.int("max_position_embeddings", 2048), names=names, norm="layer",
+        act=_act(f, default="gelu"), gated_mlp=False, qkv_bias=bias, o_bias=bias, mlp_bias=True, fused_qkv=True,
+        parallel="two_norms" if f.bool("use_parallel_residual", True) else "none",
+        rotary_dim=_rotary_dim(f, head_dim, "rotary_pct"), tied=f.bool("tie_word_embeddings", False))
+
+
+def _opt(f, name):
+    hidden = f.int("hidden_size")
+    heads = f.int("num_attention_heads")
+    if not f.bool("do_layer_norm_before", True):
+        raise WorkloadError(f"{f.source}: OPT with do_layer_norm_before=false (post-norm, OPT-350m) is not supported")
+    names = {"embed": "model.decoder.embed_tokens", "positions": "model.decoder.embed_positions",
+             "block": "model.decoder.layers.{i}", "final_norm": "model.decoder.final_layer_norm", "lm_head": "lm_head",
+             "norm1": "self_attn_layer_norm", "norm2": "final_layer_norm", "q": "self_attn.q_proj",
+             "k": "self_attn.k_proj", "v": "self_attn.v_proj", "o": "self_attn.out_proj", "up": "fc1", "down": "fc2",
+             "project_in": "model.decoder.project_in", "project_out": "model.decoder.project_out"}
+    bias = f.bool("enable_bias", True)
+    wed = f.int("word_embed_proj_dim", hidden)
+    return ModelSpec(
+        name=name, model_type="opt", kind="decoder", hidden=hidden, layers=f.int("num_hidden_layers"), heads=heads,
+        kv_heads=heads, head_dim=hidden // heads, intermediate=f.int("ffn_dim"), vocab=f.int("vocab_size"),
+        max_positions=f.int("max_position_embeddings", 2048), names=names, norm="layer",
+        act=_act(f, "activation_function", "relu"), gated_mlp=False, qkv_bias=bias, o_bias=bias, mlp_bias=bias,
+        positions="learned", position_offset=2, tied=f.bool("tie_word_embeddings", True),
+        word_embed_dim=wed if wed != hidden else 0)
+
+
+def _falcon(f, name):
+    hidden = f.int("hidden_size")
+    heads = f.int(("num_attention_heads", "n_head"))
+    new_arch = f.bool("new_decoder_architecture", False)
+    if new_arch:
+        kv = f.int(("num_kv_heads", "n_head_kv"), heads)
+    else:
+        kv = 1 if f.bool("multi_query", True) else heads
+    names = {"embed": "transformer.word_embeddings", "block": "transformer.h.{i}", "final_norm": "transformer.ln_f",
+             "lm_head": "lm_head", "norm1": "ln_attn" if new_arch else "input_layernorm",
+             "norm2": "ln_mlp" if new_arch else "post_attention_layernorm",
+             "qkv": "self_attention.query_key_value", "o": "self_attention.dense", "up": "mlp.dense_h_to_4h",
+             "down": "mlp.dense_4h_to_h"}
+    parallel = f.bool("parallel_attn", True)
+    bias = f.bool("bias", False)
+    return ModelSpec(
+        name=name, model_type="falcon", kind="decoder", hidden=hidden, layers=f.int(("num_hidden_layers", "n_layer")),
+        heads=heads, kv_heads=kv, head_dim=hidden // heads, intermediate=f.int("ffn_hidden_size", 4 * hidden),
+        vocab=f.int("vocab_size"), max_positions=f.int("max_position_embeddings", 2048), names=names, norm="layer",
+        act="gelu", gated_mlp=False, qkv_bias=bias, o_bias=bias, mlp_bias=bias, fused_qkv=True,
+        parallel=("two_norms" if new_arch else "shared_norm") if parallel else "none",
+        positions="none" if f.bool("alibi", False) else "rope", tied=f.bool("tie_word_embeddings", True))
+
+
+def _mixtral(f, name):
+    names = dict(LLAMA_NAMES, router="block_sparse_moe.gate", experts="block_sparse_moe.experts",
+                 expert_gate="w1", expert_up="w3", expert_down="w2")
+    moe = MoeSpec(experts=f.int("num_local_experts"), top_k=f.int("num_experts_per_tok"),
+                  intermediate=f.int("intermediate_size"), layers=tuple(range(f.int("num_hidden_layers"))))
+    return _llama_like(f, name, names=names, moe=moe)
+
+
+def _qwen2_moe(f, name):
+    names = dict(LLAMA_NAMES, shared="mlp.shared_expert")
+    every = f.int("decoder_sparse_step", 1)
+    only = f.data.get("mlp_only_layers") or []
+    if not isinstance(only, list) or not all(isinstance(i, int) for i in only):
+        raise WorkloadError(f"{f.source}: field 'mlp_only_layers' must be a list of layer indices; got {only!r}")
+    moe = MoeSpec(experts=f.int("num_experts"), top_k=f.int("num_experts_per_tok"),
+                  intermediate=f.int("moe_intermediate_size"),
+                  shared_intermediate=f.int("shared_expert_intermediate_size", 0, lo=0), shared_gate=True,
+                  layers=tuple(i for i in range(f.int("num_hidden_layers")) if i not in only and (i + 1) % every == 0))
+    window = f.int("sliding_window", 0, lo=0) if f.bool("use_sliding_window", False) else 0
+    return _llama_like(f, name, names=names, moe=moe, qkv_bias=True, o_bias=False, window=window)
+
+
+def _deepseek(f, name):
+    hidden = f.int("hidden_size")
+    heads = f.int("num_attention_heads")
+    mla = MlaSpec(q_lora_rank=f.int("q_lora_rank", 0, lo=0), kv_lora_rank=f.int("kv_lora_rank"),
+                  nope_dim=f.int("qk_nope_head_dim"), rope_dim=f.int("qk_rope_head_dim"), v_dim=f.int("v_head_dim"))
+    routed = f.int("n_routed_experts", 0, lo=0)
+    moe = None
+    if routed:
+        moe = MoeSpec(experts=routed, top_k=f.int("num_experts_per_tok"), intermediate=f.int("moe_intermediate_size"),
+                      shared_intermediate=f.int("n_shared_experts", 0, lo=0) * f.int("moe_intermediate_size"),
+                      layers=tuple(i for i in range(f.int("num_hidden_layers"))
+                                   if i >= f.int("first_k_dense_replace", 0, lo=0) and i % f.int("moe_layer_freq", 1) == 0))
+        # DeepSeek-V3's e_score_correction_bias (topk_method noaux_tc) is a load-balancing buffer updated outside
+        # the gradient; transformers registers it as a buffer, so it is not a parameter here either
+    return ModelSpec(
+        name=name, model_type=f.str("model_type", ""), kind="decoder", hidden=hidden,
+        layers=f.int("num_hidden_layers"), heads=heads, kv_heads=heads, head_dim=mla.nope_dim + mla.rope_dim,
+        intermediate=f.int("intermediate_size"), vocab=f.int("vocab_size"),
+        max_positions=f.int("max_position_embeddings", 2048), names=dict(LLAMA_NAMES), norm="rms", act=_act(f),
+        qkv_bias=f.bool("attention_bias", False), tied=f.bool("tie_word_embeddings", False), moe=moe, mla=mla)
+
+
+BERT_NAMES = {
+    "embed": "embeddings.word_embeddings", "positions": "embeddings.position_embeddings",
+    "token_types": "embeddings.token_type_embeddings", "embed_norm": "embeddings.LayerNorm",
+    "block": "encoder.layer.{i}", "q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
+    "o": "attention.output.dense", "norm1": "attention.output.LayerNorm", "up": "intermediate.dense",
+    "down": "output.dense", "norm2": "output.LayerNorm", "pooler": "pooler.dense",
+}
+
+
+def _bert(f, name, model_type="bert"):
+    hidden = f.int("hidden_size")
+    heads = f.int("num_attention_heads")
+    return ModelSpec(
+        name=name, model_type=model_type, kind="encoder", hidden=hidden, layers=f.int("num_hidden_layers"), heads=heads,
+        kv_heads=heads, head_dim=hidden // heads, intermediate=f.int("intermediate_size"), vocab=f.int("vocab_size"),
+        max_positions=f.int("max_position_embeddings", 512), names=dict(BERT_NAMES), norm="layer",
+        act=_act(f, default="gelu"), gated_mlp=False, qkv_bias=True, o_bias=True, mlp_bias=True, post_norm=True,
+        positions="learned", tied=False, final_norm=False, embed_norm=True, type_vocab=f.int("type_vocab_size", 2),
+        pooler=True)
+
+
+def _roberta(f, name):
+    return _bert(f, name, "roberta")
+
+
+def _distilbert(f, name):
+    hidden = f.int(("dim", "hidden_size"))
+    heads = f.int(("n_heads", "num_attention_heads"))
+    names = {"embed": "embeddings.word_embeddings", "positions": "embeddings.position_embeddings",
+             "embed_norm": "embeddings.LayerNorm", "block": "transformer.layer.{i}", "q": "attention.q_lin",
+             "k": "attention.k_lin", "v": "attention.v_lin", "o": "attention.out_lin", "norm1": "sa_layer_norm",
+             "up": "ffn.lin1", "down": "ffn.lin2", "norm2": "output_layer_norm"}
+    positions = "none" if f.bool("sinusoidal_pos_embds", False) else "learned"
+    return ModelSpec(
+        name=name, model_type="distilbert", kind="encoder", hidden=hidden, layers=f.int(("n_layers", "num_hidden_layers")),
+        heads=heads, kv_heads=heads, head_dim=hidden // heads, intermediate=f.int(("hidden_dim", "intermediate_size")),
+        vocab=f.int("vocab_size"), max_positions=f.int("max_position_embeddings", 512), names=names, norm="layer",
+        act=_act(f, "activation", "gelu"), gated_mlp=False, qkv_bias=True, o_bias=True, mlp_bias=True, post_norm=True,
+        positions=positions, tied=False, final_norm=False, embed_norm=True)
+
+
+def _t5(f, name):
+    hidden = f.int(("d_model", "hidden_size"))
+    heads = f.int(("num_heads", "num_attention_heads"))
+    proj = f.str("feed_forward_proj", "relu").lower()
+    gated = proj.startswith("gated-")
+    names = {"embed": "shared", "block": "encoder.block.{i}", "final_norm": "encoder.final_layer_norm",
+             "norm1": "layer.0.layer_norm", "q": "layer.0.SelfAttention.q", "k": "layer.0.SelfAttention.k",
+             "v": "layer.0.SelfAttention.v", "o": "layer.0.SelfAttention.o",
+             "relative_bias": "encoder.block.0.layer.0.SelfAttention.relative_attention_bias",
+             "norm2": "layer.1.layer_norm", "gate": "layer.1.DenseReluDense.wi_0", "up": "layer.1.DenseReluDense.wi_1"
+             if gated else "layer.1.DenseReluDense.wi", "down": "layer.1.DenseReluDense.wo"}
+    return ModelSpec(
+        name=name, model_type="t5", kind="t5_encoder", hidden=hidden, layers=f.int(("num_layers", "num_hidden_layers")),
+        heads=heads, kv_heads=heads, head_dim=f.int("d_kv", hidden // heads), intermediate=f.int(("d_ff",)),
+        vocab=f.int("vocab_size"), max_positions=f.int("n_positions", 512), names=names, norm="rms",
+        act=_act(_Fields({"a": proj.split("-")[-1]}, f.source), "a"), gated_mlp=gated, positions="relative",
+        tied=True, relative_buckets=f.int("relative_attention_num_buckets", 32))
+
+
+def _vit(f, name):
+    hidden = f.int("hidden_size")
+    heads = f.int("num_attention_heads")
+    names = {"patch": "embeddings.patch_embeddings.projection", "cls": "embeddings.cls_token",
+             "positions": "embeddings.position_embeddings", "block": "encoder.layer.{i}", "norm1": "layernorm_before",
+             "q": "attention.attention.query", "k": "attention.attention.key", "v": "attention.attention.value",
+             "o": "attention.output.dense", "norm2": "layernorm_after", "up": "intermediate.dense",
+             "down": "output.dense", "final_norm": "layernorm", "pooler": "pooler.dense"}
+    image, patch = f.int("image_size", 224), f.int("patch_size", 16)
+    if image % patch:
+        raise WorkloadError(f"{f.source}: image_size {image} is not a multiple of patch_size {patch}")
+    return ModelSpec(
+        name=name, model_type="vit", kind="vit", hidden=hidden, layers=f.int("num_hidden_layers"), heads=heads,
+        kv_heads=heads, head_dim=hidden // heads, intermediate=f.int("intermediate_size"), vocab=0,
+        max_positions=(image // patch) ** 2 + 1, names=names, norm="layer", act=_act(f, default="gelu"), gated_mlp=False,
+        qkv_bias=f.bool("qkv_bias", True), o_bias=True, mlp_bias=True, positions="learned", tied=False,
+        pooler=f.bool("add_pooling_layer", True), image_size=image, patch_size=patch, channels=f.int("num_channels", 3))
+
+
+FAMILIES: dict[str, Callable[[_Fields, str], ModelSpec]] = {
+    "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "gemma": _gemma, "phi": _phi, "phi3": _phi3,
+    "gpt2": _gpt2, "gpt_neox": _gpt_neox, "opt": _opt, "falcon": _falcon, "mixtral": _mixtral,
+    "qwen2_moe": _qwen2_moe, "deepseek_v2": _deepseek, "deepseek_v3": _deepseek, "bert": _bert,
+    "roberta": _roberta, "distilbert": _distilbert, "t5": _t5, "vit": _vit,
+}
+
+
+def model_spec(source, name: str | None = None) -> ModelSpec:
+    """The :class:`ModelSpec` of a config dict, ``.json`` file or model folder."""
+    data, label = read_config(source)
+    model_type = data.get("model_type")
+    if not isinstance(model_type, str) or not model_type:
+        raise WorkloadError(f"{label}: missing field 'model_type' (a Hugging Face config names its family, e.g. "
+                            f"\"llama\"); known: {', '.join(sorted(FAMILIES))}")
+    reader = FAMILIES.get(model_type)
+    if reader is None:
+        raise WorkloadError(f"{label}: unknown model_type '{model_type}'; known: {', '.join(sorted(FAMILIES))}")
+    if name is None:
+        name = data.get("_name_or_path") if isinstance(data.get("_name_or_path"), str) and data.get("_name_or_path") else None
+        if name is None and not isinstance(source, dict):
+            path = Path(source)
+            name = path.name if path.is_dir() else (path.parent.name if path.name == "config.json" else path.stem)
+        name = (name or model_type).rstrip("/").split("/")[-1]
+    return reader(_Fields(data, label), name)

@@ -1,0 +1,298 @@
+"""Hugging Face configs as workloads (accelsim.workload.hf): exact parameter counts per family, phases (prefill /
+decode shapes, KV cache, causal halving, GQA), MoE routing, and bad input. Oracle: tests/data/hf/references.yaml."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from accelsim.errors import WorkloadError
+from accelsim.workload import layers as L
+from accelsim.workload.hf import generate_steps, load_hf, model_spec
+from accelsim.workload.hf.moe import expected_distinct, load_shares, pick_probabilities, route
+from accelsim.workload.io_yaml import graph_from_dict, graph_to_dict
+from accelsim.workload.zoo import load_workload
+
+DATA = Path(__file__).parent / "data" / "hf"
+REFS = yaml.safe_load((DATA / "references.yaml").read_text())
+
+
+def cfg(name: str) -> dict:
+    return json.loads((DATA / f"{name}.json").read_text())
+
+
+def params(graph) -> dict:
+    return graph.metadata["hf"]["params"]
+
+
+@pytest.mark.parametrize("name", sorted(REFS))
+def test_parameter_counts_exact_and_published(name):
+    graph = load_hf(DATA / f"{name}.json")
+    counts = params(graph)
+    ref = REFS[name]
+    assert counts["total"] == ref["exact"]
+    assert not graph.weights  # shapes only: nothing synthesized
+    for key, what in (("published", "total"), ("non_embedding", "non_embedding"), ("active", "active"),
+                      ("active_no_embedding", "active_no_embedding")):
+        if key not in ref or ref[key].get("whole_model"):
+            continue
+        value = counts[what]
+        pub = float(ref[key]["value"])  # YAML reads 110e6 as text
+        assert abs(value - pub) <= ref[key]["rel"] * pub, (name, key, value, pub)
+
+
+def test_dense_model_graph_counts_every_parameter_once():
+    for name in ("llama-2-7b", "bert-base-uncased", "pythia-160m", "qwen2-7b"):
+        assert load_hf(DATA / f"{name}.json").total_params == REFS[name]["exact"]
+    # tied embeddings: lm_head reads the embedding table, which the graph's layer sum counts twice
+    gpt2 = load_hf(DATA / "gpt2.json")
+    assert gpt2.total_params - 50257 * 768 == REFS["gpt2"]["exact"] == params(gpt2)["total"]
+
+
+def test_stats_cli_prints_model_counts(run_cli):
+    code, out, err = run_cli("stats", "--workload", str(DATA / "llama-2-7b.json"), "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["total"]["model_params"] == 6_738_415_616
+    code, out, err = run_cli("stats", "--workload", str(DATA / "mixtral-8x7b-v0.1.json"), "--phase", "decode")
+    assert code == 0, err
+    assert "46,702,792,704 params, 12,879,925,248 active per token" in out
+
+
+def test_folder_and_dict_sources(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps(cfg("gpt2")))
+    from_folder = load_workload(tmp_path, phase="decode", context=64)
+    from_dict = load_workload(cfg("gpt2"), phase="decode", context=64)
+    assert from_folder.total_macs == from_dict.total_macs > 0
+    renamed = tmp_path / "whatever-name.json"
+    renamed.write_text(json.dumps(cfg("gpt2")))
+    assert load_workload(renamed).total_params == load_workload(cfg("gpt2")).total_params
+
+
+def test_phase_arguments_refused_for_other_workloads():
+    with pytest.raises(WorkloadError, match="apply only to a Hugging Face config"):
+        load_workload("lenet-300-100", phase="decode")
+
+
+# --- phases -----------------------------------------------------------------------------------------------
+def test_decode_runs_one_token_per_sequence():
+    g = load_hf(DATA / "llama-2-7b.json", phase="decode", context=2048)
+    linears = [layer for layer in g.layers if isinstance(layer, L.Linear)]
+    assert linears and all(layer.gemm(1).m == 1 for layer in linears)
+    scores = g.layer("model.layers.0.self_attn.scores")
+    assert scores.gemm(1).as_tuple() == (1, 2048, 128, 32)  # q (1 x 128) @ K^T (128 x 2048) per head
+    assert g.layer("model.layers.0.self_attn.k_cache").output_shape == (1, 32, 128, 2048)
+    # the zoo's llama2-7b-decoder block is this decode step's block 0 (same GEMMs, same MACs)
+    block = load_workload("llama2-7b-decoder")
+    ours = sum(layer.macs for layer in g.layers if layer.name.startswith("model.layers.0."))
+    assert ours == block.total_macs
+    # batch folded into the shapes: B sequences -> M = B
+    g8 = load_hf(DATA / "llama-2-7b.json", phase="decode", context=2048, batch=8)
+    assert g8.layer("model.layers.0.self_attn.q_proj").gemm(1).m == 8
+    assert g8.total_macs == 8 * g.total_macs
+
+
+def test_prefill_shapes_and_last_token_logits():
+    g = load_hf(DATA / "llama-2-7b.json", phase="prefill", prompt=512)
+    assert g.layer("model.layers.0.self_attn.q_proj").gemm(1).m == 512
+    assert g.layer("lm_head").gemm(1).m == 1  # only the next token's logits
+    assert g.layer("model.layers.0.self_attn.scores").gemm(1).as_tuple() == (512, 512, 128, 32)
+
+
+def test_causal_prefill_halves_fused_score_work():
+    p, heads, d = 1023, 32, 128
+    fused = load_hf(DATA / "llama-2-7b.json", prompt=p, attention="fused").layer("model.layers.0.self_attn.attention")
+    assert fused.macs == heads * p * ((p + 1) // 2) * 2 * d  # q k^T and p v over the visible half, P odd: exact
+    unfused = load_hf(DATA / "llama-2-7b.json", prompt=p)
+    full = unfused.layer("model.layers.0.self_attn.scores").macs + unfused.layer("model.layers.0.self_attn.context").macs
+    assert fused.macs / full == pytest.approx((p + 1) / (2 * p))
+    # an encoder is not causal: fused and unfused do the same work
+    bert = load_hf(DATA / "bert-base-uncased.json", prompt=128, attention="fused").layer("encoder.layer.0.attention.self.attention")
+    assert bert.macs == 12 * 128 * 128 * 2 * 64
+
+
+def test_fused_decode_matches_unfused_macs():
+    a = load_hf(DATA / "mistral-7b-v0.1.json", phase="decode", context=1000)
+    b = load_hf(DATA / "mistral-7b-v0.1.json", phase="decode", context=1000, attention="fused")
+    assert a.total_macs == b.total_macs
+
+
+def test_gqa_kv_cache_bytes_and_sliding_window():
+    llama = load_hf(DATA / "llama-2-7b.json", phase="decode", context=2048).metadata["hf"]["kv_cache"]
+    mistral = load_hf(DATA / "mistral-7b-v0.1.json", phase="decode", context=2048).metadata["hf"]["kv_cache"]
+    assert llama["layout"] == "mha" and mistral["layout"] == "gqa"
+    assert llama["bytes"] == 2 * 32 * 128 * 2048 * 32 * 2  # K and V, 32 heads of 128, 32 blocks, 16-bit
+    assert mistral["bytes"] * 4 == llama["bytes"]  # 8 KV heads instead of 32
+    g = load_hf(DATA / "mistral-7b-v0.1.json", phase="decode", context=8192)  # window 4096: a rolling cache
+    assert g.metadata["hf"]["kv_cache"]["tokens"] == 4096
+    assert g.layer("model.layers.0.self_attn.scores").gemm(1).as_tuple() == (4, 4096, 128, 8)  # 4 q heads per KV head
+    falcon = load_hf(DATA / "falcon-7b.json", phase="decode", context=100).metadata["hf"]["kv_cache"]
+    assert falcon["layout"] == "mqa" and falcon["elements_per_token_per_block"] == 2 * 64
+    int8 = load_hf(DATA / "llama-2-7b.json", phase="decode", context=2048, kv_bits=8).metadata["hf"]["kv_cache"]
+    assert int8["bytes"] * 2 == llama["bytes"]
+
+
+def test_kv_append_writes_the_new_tokens():
+    g = load_hf(DATA / "llama-2-7b.json", phase="decode", context=300, kv_bits=8)
+    appends = [layer for layer in g.layers if isinstance(layer, L.KVAppend)]
+    assert len(appends) == 2 * 32
+    assert sum(layer.write_bytes for layer in appends) == 2 * 32 * 4096 * 1  # one token, 8-bit
+    assert all(layer.cache_tokens == 300 for layer in appends)
+
+
+def test_mla_cache_is_the_latent():
+    g = load_hf(DATA / "deepseek-v2-lite.json", phase="decode", context=4096)
+    kv = g.metadata["hf"]["kv_cache"]
+    assert kv["layout"] == "mla-latent" and kv["elements_per_token_per_block"] == 512 + 64
+    att = g.layer("model.layers.1.self_attn.attention")
+    assert (att.heads, att.kv_heads, att.head_dim, att.v_head_dim) == (16, 1, 576, 512)
+    # kv_b_proj absorbed into two per-head GEMMs whose weights together are kv_b_proj's
+    k_abs, v_abs = g.layer("model.layers.1.self_attn.kv_b_proj.k_absorbed"), g.layer("model.layers.1.self_attn.kv_b_proj.v_absorbed")
+    assert k_abs.params + v_abs.params == 512 * 16 * (128 + 128)
+
+
+def test_rope_is_costed():
+    g = load_hf(DATA / "pythia-160m.json", prompt=10)  # rotary_pct 0.25: 16 of 64 features rotated
+    rope = g.layer("gpt_neox.layers.0.attention.query_key_value.q.rope")
+    assert rope.rotated == 16 and rope.elementwise_ops == 3 * 10 * 12 * 16
+
+
+def test_context_over_max_positions_warns():
+    with pytest.warns(UserWarning, match="max_position_embeddings 4096"):
+        load_hf(DATA / "llama-2-7b.json", phase="decode", context=5000)
+
+
+def test_encoder_refuses_kv_format_and_decode():
+    with pytest.raises(WorkloadError, match="KV format"):
+        load_hf(DATA / "bert-base-uncased.json", kv_bits=8)
+    with pytest.raises(WorkloadError, match="no decode phase"):
+        load_hf(DATA / "t5-base.json", phase="decode")
+    with pytest.raises(WorkloadError, match="512 learned positions"):
+        load_hf(DATA / "bert-base-uncased.json", prompt=600)
+
+
+def test_generate_steps_cover_every_decode_step():
+    steps = generate_steps(100, 50, points=4)
+    assert steps[0] == {"phase": "prefill", "prompt": 100, "repeat": 1}
+    decodes = steps[1:]
+    assert sum(s["repeat"] for s in decodes) == 50
+    assert all(101 <= s["context"] <= 150 for s in decodes)
+    assert generate_steps(8, 0) == [{"phase": "prefill", "prompt": 8, "repeat": 1}]
+
+
+# --- MoE ----------------------------------------------------------------------------------------------------
+def test_mixtral_decode_reads_only_routed_experts():
+    g = load_hf(DATA / "mixtral-8x7b-v0.1.json", phase="decode", context=2048)
+    counts = params(g)
+    assert set(counts["experts_touched"].values()) == {2}
+    assert g.total_params == counts["active"] == 12_879_925_248
+    # weight bytes per token: every GEMM weight read, = active minus the input embedding table and the norm scales
+    norms = sum(layer.params for layer in g.layers if isinstance(layer, L.LayerNorm))
+    assert counts["weight_matrices"] == counts["active"] - counts["embedding"] - norms
+    experts = [layer for layer in g.layers if isinstance(layer, L.GroupedLinear)]
+    assert all(layer.gemm(1).m == 1 and layer.groups == 2 for layer in experts)
+
+
+def test_moe_routing_with_batch_and_prefill():
+    g = load_hf(DATA / "mixtral-8x7b-v0.1.json", phase="decode", context=2048, batch=8)
+    touched = set(params(g)["experts_touched"].values())
+    assert touched == {round(8 * (1 - 0.75 ** 8))}  # 7 of 8 experts for 8 tokens
+    prefill = load_hf(DATA / "mixtral-8x7b-v0.1.json", prompt=256)
+    assert prefill.total_params == params(prefill)["total"]  # every expert touched, the graph holds them all
+    combine = prefill.layer("model.layers.0.moe_combine")
+    assert sum(math.prod(s[:-1]) for s in combine.input_shapes) == 256 * 2  # every routed slot comes back
+
+
+def test_routing_distributions(tmp_path):
+    uniform = load_shares("uniform", 8, 1)[0]
+    zipf = load_shares("zipf:1.2", 8, 1)[0]
+    assert len(route(zipf, 2, 4)) <= len(route(uniform, 2, 4)) == round(expected_distinct(pick_probabilities(uniform, 2), 4))
+    assert sum(route(zipf, 2, 64).values()) == 128 and max(route(zipf, 2, 64).values()) <= 64
+    p = pick_probabilities([0.9, 0.05, 0.05], 2)  # 2 x 0.9 > 1: capped, the rest spread
+    assert p[0] == 1.0 and sum(p) == pytest.approx(2.0)
+    counts = tmp_path / "counts.json"
+    counts.write_text(json.dumps([100, 0, 0, 0, 0, 0, 0, 50]))
+    g = load_hf(DATA / "mixtral-8x7b-v0.1.json", phase="decode", batch=16, routing=str(counts))
+    assert g.metadata["hf"]["routing"]["blocks"]["model.layers.0"]["counts"] == {0: 16, 7: 16}
+    counts.write_text(json.dumps([[1] * 8] * 3))
+    with pytest.raises(WorkloadError, match="3 lists of counts; expected 1"):
+        load_hf(DATA / "mixtral-8x7b-v0.1.json", routing=str(counts))
+    with pytest.raises(WorkloadError, match="only 1 experts have load"):
+        load_hf(DATA / "mixtral-8x7b-v0.1.json", routing=[1, 0, 0, 0, 0, 0, 0, 0])
+
+
+def test_shared_experts_always_run():
+    g = load_hf(DATA / "deepseek-v2-lite.json", phase="decode", context=16)
+    assert g.layer("model.layers.1.mlp.shared_experts.gate_proj").out_features == 2 * 1408
+    assert "model.layers.0.mlp.gate_proj" in g  # first_k_dense_replace = 1: block 0 is dense
+    assert set(params(g)["experts_touched"].values()) == {6}
+    q = load_hf(DATA / "qwen1.5-moe-a2.7b.json", phase="decode", context=16)
+    assert q.layer("model.layers.0.mlp.shared_expert_gate").out_features == 1
+
+
+# --- layers -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("s,length,window", [(1, 9, 0), (5, 5, 0), (7, 12, 0), (8, 8, 3), (4, 10, 6), (6, 6, 100)])
+def test_attention_visible_keys_brute_force(s, length, window):
+    att = L.Attention(name="a", input_shapes=((s, 8), (length, 4), (length, 4)), heads=2, kv_heads=1, causal=True,
+                      window=window)
+    brute = sum(min(length - s + i + 1, window or length) for i in range(s))
+    assert att.visible_keys == brute
+    assert att.gemm(1).n == -(-brute // s)
+
+
+def test_new_layers_round_trip_through_yaml():
+    g = load_hf(DATA / "deepseek-v2-lite.json", phase="decode", context=32, attention="fused")
+    back = graph_from_dict(graph_to_dict(g))
+    assert (back.total_params, back.total_macs, len(back)) == (g.total_params, g.total_macs, len(g))
+
+
+def test_grouped_linear_gemm_and_weights():
+    layer = L.GroupedLinear(name="e", input_shapes=((3, 5, 16),), groups=3, out_features=8, bias=False)
+    assert layer.gemm(2).as_tuple() == (10, 8, 16, 3)
+    assert layer.weight_matrix_shape == (24, 16) and layer.params == 3 * 8 * 16
+    assert layer.output_shape == (3, 5, 8)
+
+
+# --- bad input ----------------------------------------------------------------------------------------------
+def test_unknown_model_type_and_missing_fields(tmp_path):
+    with pytest.raises(WorkloadError, match="unknown model_type 'mamba'"):
+        model_spec({"model_type": "mamba"})
+    bad = cfg("llama-2-7b")
+    del bad["hidden_size"]
+    with pytest.raises(WorkloadError, match="missing field 'hidden_size'"):
+        model_spec(bad)
+    bad = dict(cfg("llama-2-7b"), num_key_value_heads=5)
+    with pytest.raises(WorkloadError, match="must divide num_attention_heads 32"):
+        model_spec(bad)
+    bad = dict(cfg("llama-2-7b"), num_hidden_layers="32")
+    with pytest.raises(WorkloadError, match="'num_hidden_layers' must be an int >= 1; got '32'"):
+        model_spec(bad)
+    with pytest.raises(WorkloadError, match="missing field 'model_type'"):
+        model_spec({})
+    with pytest.raises(WorkloadError, match="holds no config.json"):
+        model_spec(tmp_path)
+
+
+def test_bad_config_files_one_line_exit_2(run_cli, tmp_path):
+    unknown = tmp_path / "config.json"
+    unknown.write_text(json.dumps({"model_type": "rwkv", "hidden_size": 8}))
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"model_type": "llama", "hidden_size": ')
+    for path, text in ((unknown, "unknown model_type 'rwkv'"), (broken, "not JSON")):
+        code, out, err = run_cli("stats", "--workload", str(path))
+        assert code == 2 and text in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli("stats", "--workload", str(DATA / "bert-base-uncased.json"), "--kv-bits", "8")
+    assert code == 2 and "KV format" in err
+
+
+def test_skewed_routing_over_many_experts_is_bucketed():
+    from accelsim.workload.hf.moe import MAX_BUCKETS, buckets
+
+    counts = route(load_shares("zipf:1.0", 256, 1)[0], 8, 4096)
+    merged = buckets(counts)
+    assert len(merged) <= MAX_BUCKETS and sorted(e for _, es in merged for e in es) == sorted(counts)
+    in_graph = sum(n * len(es) for n, es in merged)
+    assert abs(in_graph - 4096 * 8) <= len(counts) / 2
+    exact = buckets({0: 5, 1: 5, 2: 3})
+    assert exact == [(5, [0, 1]), (3, [2])]

@@ -1,0 +1,185 @@
+"""Lazy safetensors checkpoints (accelsim.workload.hf.checkpoint): dense bf16 / fp16 weights on an HF graph's
+layers, GPTQ / AWQ / compressed-tensors int4 packing read back exactly, and truncated files refused in one line."""
+
+import json
+import struct
+
+import numpy as np
+import pytest
+
+from accelsim.errors import WorkloadError
+from accelsim.workload.hf import load_hf
+from accelsim.workload.hf.checkpoint import AWQ_ORDER, Checkpoint, attach_weights
+
+TINY = {"model_type": "llama", "hidden_size": 16, "intermediate_size": 32, "num_attention_heads": 4,
+        "num_key_value_heads": 2, "num_hidden_layers": 1, "vocab_size": 10, "max_position_embeddings": 64}
+
+
+def write_safetensors(path, tensors: dict) -> None:
+    """A .safetensors file written by hand (the format: u64 header length, JSON header, data)."""
+    header, blobs, offset = {}, [], 0
+    for name, (dtype, arr) in tensors.items():
+        raw = np.ascontiguousarray(arr).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    text = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def bf16(x: np.ndarray) -> np.ndarray:
+    """float32 -> bf16 bits (round to nearest even), as uint16."""
+    u = x.astype(np.float32).view(np.uint32)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def test_dense_weights_attach_by_hf_name(tmp_path):
+    g = load_hf(TINY, phase="decode", context=8)
+    rng = np.random.default_rng(0)
+    tensors, expect = {}, {}
+    for layer in g.layers:
+        if layer.op in ("linear", "embedding"):
+            w = rng.standard_normal(layer.weight_shape).astype(np.float32)
+            if layer.name.endswith("q_proj"):
+                tensors[f"{layer.name}.weight"] = ("F16", w.astype(np.float16))
+                expect[layer.name] = w.astype(np.float16).astype(np.float32)
+            else:
+                tensors[f"{layer.name}.weight"] = ("BF16", bf16(w))
+                expect[layer.name] = (bf16(w).astype(np.uint32) << 16).view(np.float32)
+    write_safetensors(tmp_path / "model.safetensors", tensors)
+    out = attach_weights(g, tmp_path / "model.safetensors", strict=True)
+    assert set(out.weights) == set(expect)
+    for name, w in expect.items():
+        np.testing.assert_array_equal(out.weights[name], w)
+    assert not g.weights  # the input graph is unchanged
+    assert out.metadata["hf"]["packed"] == {} and out.metadata["hf"]["weights_missing"] == []
+
+
+def test_reader_agrees_with_the_safetensors_library(tmp_path):
+    st = pytest.importorskip("safetensors.numpy")
+    arrays = {"a": np.arange(12, dtype=np.float32).reshape(3, 4), "b": np.arange(5, dtype=np.int32),
+              "c": np.ones((2, 2), dtype=np.float16)}
+    st.save_file(arrays, str(tmp_path / "x.safetensors"))
+    ck = Checkpoint(tmp_path / "x.safetensors")
+    for name, arr in arrays.items():
+        np.testing.assert_array_equal(np.asarray(ck.array(name)), arr)
+
+
+def _pack_along_last(codes: np.ndarray, bits: int, order=None) -> np.ndarray:
+    """Pack unsigned codes (..., n) into int32 words along the last axis, ``32 / bits`` per word."""
+    per = 32 // bits
+    c = codes.reshape(*codes.shape[:-1], -1, per).astype(np.uint32)
+    if order is not None:
+        c = c[..., list(order)]
+    words = np.zeros(c.shape[:-1], dtype=np.uint32)
+    for j in range(per):
+        words |= c[..., j] << np.uint32(j * bits)
+    return words.view(np.int32)
+
+
+@pytest.mark.parametrize("fmt", ["gptq", "awq", "compressed-tensors"])
+def test_packed_int4_read_back_exactly(tmp_path, fmt):
+    n, k, group, bits = 16, 64, 32, 4
+    rng = np.random.default_rng(1)
+    codes = rng.integers(0, 16, size=(n, k), dtype=np.uint8)
+    scales = rng.uniform(0.01, 0.1, size=(n, k // group)).astype(np.float16)
+    # GPTQ v1 stores zero - 1 in 4 bits and adds 1 back unmasked (as AutoGPTQ does): a zero of 0 cannot be stored
+    zeros = rng.integers(1 if fmt == "gptq" else 0, 16, size=(n, k // group), dtype=np.uint8)
+    name = "model.layers.0.mlp.down_proj"
+    if fmt == "gptq":
+        stored_zeros = ((zeros.T.astype(np.int32) - 1) & 15).astype(np.uint8)  # GPTQ v1 stores zero - 1
+        tensors = {f"{name}.qweight": ("I32", _pack_along_last(codes, bits).T.copy()),  # (K / 8, N)
+                   f"{name}.qzeros": ("I32", _pack_along_last(stored_zeros, bits)),  # (groups, N / 8)
+                   f"{name}.scales": ("F16", scales.T.copy()),
+                   f"{name}.g_idx": ("I32", (np.arange(k) // group).astype(np.int32))}
+        config = {"quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": group}}
+    elif fmt == "awq":
+        tensors = {f"{name}.qweight": ("I32", _pack_along_last(codes.T.copy(), bits, AWQ_ORDER)),
+                   f"{name}.qzeros": ("I32", _pack_along_last(zeros.T.copy(), bits, AWQ_ORDER)),
+                   f"{name}.scales": ("F16", scales.T.copy())}
+        config = {"quantization_config": {"quant_method": "awq", "bits": 4, "group_size": group}}
+    else:
+        zeros = np.full_like(zeros, 8)  # symmetric: codes carry an offset of 2^(bits-1)
+        tensors = {f"{name}.weight_packed": ("I32", _pack_along_last(codes, bits)),
+                   f"{name}.weight_scale": ("F16", scales),
+                   f"{name}.weight_shape": ("I64", np.array([n, k], dtype=np.int64))}
+        config = {"quantization_config": {"quant_method": "compressed-tensors", "format": "pack-quantized",
+                                          "config_groups": {"group_0": {"weights": {"num_bits": 4, "group_size": group}}}}}
+    write_safetensors(tmp_path / "model.safetensors", tensors)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    packed = Checkpoint(tmp_path).packed(name)
+    assert (packed.format, packed.bits, packed.group, packed.out_features, packed.in_features) == (fmt, 4, group, n, k)
+    np.testing.assert_array_equal(packed.codes(), codes)
+    cols = np.arange(k) // group
+    expect = (codes.astype(np.int32) - zeros[:, cols].astype(np.int32)) * scales.astype(np.float32)[:, cols]
+    np.testing.assert_allclose(packed.dequantize(), expect, rtol=0, atol=0)
+
+
+def test_packed_layers_are_reported_not_densified(tmp_path):
+    g = load_hf(TINY, phase="decode", context=8)
+    name = "model.layers.0.mlp.down_proj"
+    layer = g.layer(name)
+    n, k = layer.weight_shape
+    codes = np.zeros((n, k), dtype=np.uint8)
+    write_safetensors(tmp_path / "m.safetensors", {
+        f"{name}.qweight": ("I32", _pack_along_last(codes, 4).T.copy()),
+        f"{name}.qzeros": ("I32", _pack_along_last(np.zeros((1, n), dtype=np.uint8), 4)),
+        f"{name}.scales": ("F16", np.ones((1, n), dtype=np.float16)),
+        f"{name}.g_idx": ("I32", np.zeros(k, dtype=np.int32))})
+    out = attach_weights(g, tmp_path / "m.safetensors")
+    assert out.metadata["hf"]["packed"][name]["format"] == "gptq" and name not in out.weights
+    assert "model.layers.0.self_attn.q_proj" in out.metadata["hf"]["weights_missing"]
+    with pytest.raises(WorkloadError, match="no weights for"):
+        attach_weights(g, tmp_path / "m.safetensors", strict=True)
+
+
+def test_truncated_and_corrupt_files_one_line(tmp_path):
+    path = tmp_path / "t.safetensors"
+    write_safetensors(path, {"w": ("F32", np.ones((64, 64), dtype=np.float32))})
+    data = path.read_bytes()
+    path.write_bytes(data[:-100])
+    with pytest.raises(WorkloadError, match="truncated safetensors file: tensor 'w' ends at data byte 16384") as exc:
+        Checkpoint(path)
+    assert "\n" not in str(exc.value)
+    path.write_bytes(data[:20])
+    with pytest.raises(WorkloadError, match="truncated or not a safetensors file"):
+        Checkpoint(path)
+    path.write_bytes(b"\x04\x00\x00\x00\x00\x00\x00\x00{{{{")
+    with pytest.raises(WorkloadError, match="header is not JSON"):
+        Checkpoint(path)
+    with pytest.raises(WorkloadError, match="no such safetensors"):
+        Checkpoint(tmp_path / "missing.safetensors")
+
+
+def test_shape_mismatch_names_the_layer(tmp_path):
+    g = load_hf(TINY, phase="decode", context=8)
+    write_safetensors(tmp_path / "m.safetensors", {"model.layers.0.self_attn.q_proj.weight": ("F32", np.ones((3, 3), np.float32))})
+    with pytest.raises(WorkloadError, match="layer 'model.layers.0.self_attn.q_proj' has shape"):
+        attach_weights(g, tmp_path / "m.safetensors")
+
+
+def test_moe_experts_stacked_and_mla_absorbed(tmp_path):
+    moe = {"model_type": "mixtral", "hidden_size": 16, "intermediate_size": 8, "num_attention_heads": 4,
+           "num_key_value_heads": 2, "num_hidden_layers": 1, "vocab_size": 10, "num_local_experts": 4,
+           "num_experts_per_tok": 2}
+    g = load_hf(moe, phase="decode", context=8)
+    rng = np.random.default_rng(2)
+    experts = {e: rng.standard_normal((8, 16)).astype(np.float32) for e in range(4)}
+    write_safetensors(tmp_path / "m.safetensors", {f"model.layers.0.block_sparse_moe.experts.{e}.w1.weight": ("F32", w)
+                                                   for e, w in experts.items()})
+    out = attach_weights(g, tmp_path / "m.safetensors")
+    chosen = g.metadata["hf"]["routing"]["blocks"]["model.layers.0"]["buckets"]["g0"]["experts"]
+    np.testing.assert_array_equal(out.weights["model.layers.0.block_sparse_moe.experts.g0.w1"],
+                                  np.concatenate([experts[e] for e in chosen]))
+    mla = {"model_type": "deepseek_v2", "hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 2,
+           "num_hidden_layers": 1, "vocab_size": 10, "kv_lora_rank": 8, "q_lora_rank": None, "qk_nope_head_dim": 4,
+           "qk_rope_head_dim": 2, "v_head_dim": 3, "n_routed_experts": None}
+    g = load_hf(mla, phase="decode", context=8)
+    kv_b = rng.standard_normal((2 * (4 + 3), 8)).astype(np.float32)  # (H * (nope + v), r)
+    write_safetensors(tmp_path / "d.safetensors", {"model.layers.0.self_attn.kv_b_proj.weight": ("F32", kv_b)})
+    out = attach_weights(g, tmp_path / "d.safetensors")
+    w = kv_b.reshape(2, 7, 8)
+    k_abs = out.weights["model.layers.0.self_attn.kv_b_proj.k_absorbed"].reshape(2, 8, 4)
+    v_abs = out.weights["model.layers.0.self_attn.kv_b_proj.v_absorbed"].reshape(2, 3, 8)
+    np.testing.assert_array_equal(k_abs, w[:, :4, :].transpose(0, 2, 1))  # q_nope @ W_UK^T per head
+    np.testing.assert_array_equal(v_abs, w[:, 4:, :])
