@@ -1,0 +1,310 @@
+"""NPU model: matrix units (the systolic model), a vector unit, a scratchpad and DMA, overlapped.
+
+Equations and assumptions: ``docs/models/npu.md`` (sections quoted as "§"). Per layer:
+
+* a matrix product runs on the matrix units: cycles, MXU-side operand traffic and MAC actions are
+  those of the embedded :class:`~accelsim.hw.systolic.SystolicModel` (SCALE-Sim exact or analytic
+  memory), whose three operand buffers are the scratchpad's partitions and whose DRAM is the NPU's
+  DRAM; ``count`` units share the folds (§2). Its vector epilogue (bias, recurrent gates,
+  quantize / requantize, codebook decode, block scales) runs on the vector unit under it (§3.3);
+* every other layer runs on the vector unit from its element counts (§3, :mod:`.vector`);
+* DRAM traffic follows the residency rules of §4 (fused attention, fused ops, resident
+  activations, spills); the DMA overlaps compute (double buffering), its latency is exposed once;
+* ``cycles = max(matrix, vector, memory) + exposed parts``; ``extra.bound`` names the unit (§4.3).
+"""
+
+from __future__ import annotations
+
+import math
+
+from accelsim.energy.actions import ActionCounts
+from accelsim.energy.tables import load_tech
+from accelsim.hw.base import HardwareModel, LayerCounts, NotMapped, Roof
+from accelsim.hw.npu import energy as E
+from accelsim.hw.npu.config import NpuConfig, buffer_kb
+from accelsim.hw.npu.vector import VectorWork, epilogue_work, layer_work
+from accelsim.hw.systolic import SystolicConfig, SystolicModel
+from accelsim.hw.systolic.config import ArrayConfig, DramConfig, PeConfig, SparsityConfig, SramConfig
+from accelsim.hw.systolic.model import layer_units
+
+#: layer ops that never touch DRAM by themselves: a view of a tensor already in place
+_NO_TRAFFIC = ("identity",)
+
+
+def systolic_config(config: NpuConfig) -> SystolicConfig:
+    """One matrix unit as a systolic config (§2): the array, its operand width and modes, its
+    sparsity support, three SCALE-Sim buffers of a third of the scratchpad each (words of
+    ``matrix.bits``), CALC bandwidth (the NPU times DRAM itself, §4)."""
+    m = config.matrix
+    kb = buffer_kb(config)
+    return SystolicConfig(
+        name=f"{config.name}.matrix", clock_hz=config.clock_hz, tech=config.tech,
+        array=ArrayConfig(rows=m.rows, cols=m.cols, dataflow=m.dataflow),
+        sram=SramConfig(ifmap_kb=kb, filter_kb=kb, ofmap_kb=kb, word_bytes=m.bits // 8),
+        dram=DramConfig(bandwidth_mode="CALC", type=config.dram.type),
+        sparsity=SparsityConfig(nm=list(m.nm) if m.nm else None, metadata_bits=m.metadata_bits,
+                                skip_zero_weights=m.skip_zero_weights, zero_gating=m.zero_gating),
+        pe=PeConfig(bits=m.bits, precision_modes=list(m.precision_modes), dtype=m.dtype, pitch_um=m.pitch_um,
+                    accumulator_bits=m.accumulator_bits),
+        memory_model=m.memory_model,
+    )
+
+
+class NpuModel(HardwareModel):
+    """TPU-style NPU: matrix units + SIMD vector unit + scratchpad + DMA (docs/models/npu.md)."""
+
+    family = "npu"
+
+    def __init__(self, config: NpuConfig):
+        self.tech = load_tech(config.tech)
+        self.mxu = SystolicModel(systolic_config(config))
+        super().__init__(config)
+        self._spad = E.scratchpad(config)
+        self._dram = E.dram_channel(config)
+        # DRAM bytes per cycle at the achievable streaming bandwidth
+        self._dram_bpc = config.dram.bandwidth_gbs * 1e9 * config.dram.efficiency / config.clock_hz
+        self._dram_latency = int(math.ceil(config.dram.latency_ns * 1e-9 * config.clock_hz))
+        self._word_bits = {"spad": config.scratchpad.width_bits}
+        self._peak = float(config.matrix.count * config.matrix.rows * config.matrix.cols * config.clock_hz)
+
+    # --- the contract -------------------------------------------------------------------------------
+    def energy_reference_table(self) -> dict:
+        return E.energy_reference_table(self.config, self.tech, self.mxu.energy_table)
+
+    def static_power(self) -> float:
+        return E.static_power(self.config, self.tech)
+
+    def area(self):
+        return E.area(self.config, self.tech)
+
+    def roof(self) -> Roof:
+        """Matrix-unit peaks: the systolic roof of one unit times ``matrix.count``; DRAM: the peak bandwidth."""
+        one = self.mxu.roof()
+        k = self.config.matrix.count
+        return Roof(macs_per_s={d: v * k for d, v in one.macs_per_s.items()},
+                    bytes_per_s={"dram": self.config.dram.bandwidth_gbs * 1e9}, native_dtype=one.native_dtype,
+                    sparse_macs_per_s={d: v * k for d, v in one.sparse_macs_per_s.items()},
+                    sparse_pattern=one.sparse_pattern)
+
+    # --- helpers ------------------------------------------------------------------------------------
+    def _act_bits(self, cl) -> int:
+        return int(cl.activation_bits or self.config.vector.activation_bits)
+
+    def _resident(self, n_bytes: float) -> bool:
+        """A tensor stays in the scratchpad between layers (§4.1)."""
+        s = self.config.scratchpad
+        return self.config.fusion.resident_activations and n_bytes <= s.capacity_bytes * s.activation_fraction
+
+    def _vector_cycles(self, work: VectorWork, bits: int) -> tuple[int, dict]:
+        """Cycles of the vector unit for ``work`` on ``bits``-wide data (§3.1) and lane-ops per class."""
+        v = self.config.vector
+        pack = v.bits // bits if bits in v.packed_widths else 1
+        lane_ops = {c: n / pack for c, n in work.ops.items() if n > 0}
+        cycles = sum(n / (v.lanes * v.ops_per_lane.rate(c)) for c, n in lane_ops.items())
+        if work.reduce_rows > 0 and work.row_length > 1:
+            depth = math.ceil(math.log2(min(v.lanes, work.row_length)))
+            cycles += work.reduce_rows / v.reduction_trees + depth
+        return int(math.ceil(cycles)), lane_ops
+
+    def _vpu_dtype(self, bits: int) -> tuple[str, int]:
+        v = self.config.vector
+        width = bits if bits in v.packed_widths else v.bits
+        return E.lane_dtype(v.dtype, width), width
+
+    def _vector_actions(self, lane_ops: dict, bits: int) -> list:
+        dt, width = self._vpu_dtype(bits)
+        pairs = [(("vpu", c, dt), n) for c, n in lane_ops.items()]
+        pairs.append((("vreg", "access", f"{width}b"), 3.0 * sum(lane_ops.values())))
+        return pairs
+
+    def _weight_bytes(self, cl, run_bits: int) -> float:
+        """Stored weight bytes: the compressed tensor's bits, else dense at the run width."""
+        view = cl.view
+        shape = cl.layer.weight_matrix_shape
+        if view.layout != "none" and view.stored_bits:
+            return float(view.stored_bits) / 8
+        return shape[0] * shape[1] * (cl.weight_bits or run_bits) / 8
+
+    def _tiled_traffic(self, acts: float, weights: float, outs: float, g) -> tuple[float, float, float]:
+        """DRAM bytes of the activation and weight operands of a GEMM tiled to the scratchpad (§4.2):
+        everything once if the three operands fit in half the scratchpad (the other half double
+        buffers); else the cheaper of keeping weight blocks (activations re-read once per block) or
+        activation blocks (weights re-read once per block) in a quarter of it. Returns
+        ``(activation bytes, weight bytes, spill bytes over the compulsory)``."""
+        half = self.config.scratchpad.capacity_bytes / 2
+        if acts + weights + outs <= half:
+            return acts, weights, 0.0
+        quarter = half / 2
+        w_blocks = max(1, math.ceil(weights / quarter))
+        a_blocks = max(1, math.ceil(acts / quarter))
+        w_stat = (acts * w_blocks, weights)
+        a_stat = (acts, weights * a_blocks)
+        a, w = min(w_stat, a_stat, key=sum)
+        return a, w, (a + w) - (acts + weights)
+
+    def _pipelined_cycles(self, sys, folds: int) -> int:
+        """Matrix cycles with folds overlapped (§2.2): each unit runs ``ceil(F / count)`` folds of
+        ``max(T, rows)`` cycles (the next stationary tile loads while the current one streams), plus
+        one fill and drain (``P - T``), times the precision slow-down."""
+        m = self.config.matrix
+        t = int(sys.extra["T"])
+        fill = (m.rows + m.cols - 2) + (m.rows if m.dataflow != "os" else 0)
+        return int((math.ceil(folds / m.count) * max(t, m.rows) + fill) * sys.extra["slowdown"])
+
+    def _spad_words(self, n_bytes: float) -> int:
+        return int(math.ceil(n_bytes * 8 / self.config.scratchpad.width_bits))
+
+    # --- count --------------------------------------------------------------------------------------
+    def count(self, cl, batch: int) -> LayerCounts | NotMapped:
+        layer = cl.layer
+        if layer_units(layer, batch) is not None:
+            return self._matrix_layer(cl, batch)
+        return self._vector_layer(cl, batch)
+
+    def _vector_layer(self, cl, batch: int) -> LayerCounts:
+        """A layer without a matrix product on the vector unit (§3, §4)."""
+        cfg = self.config
+        layer = cl.layer
+        bits = self._act_bits(cl)
+        eb = bits / 8
+        work = layer_work(layer, batch)
+        vec, lane_ops = self._vector_cycles(work, bits)
+        in_bytes = [n * eb for n in work.in_elements]
+        out_bytes = work.out_elements * eb
+        fused = layer.op in cfg.fusion.fused_ops or layer.op in _NO_TRAFFIC or work.recipe.endswith("(view)")
+        attention = cfg.fusion.attention and layer.op == "softmax"
+        read = write = spill = 0.0
+        if layer.op == "embedding":
+            in_bytes = [n * 4 for n in work.in_elements]           # int32 indices
+            read += work.out_elements * eb                          # rows gathered from the table in DRAM
+        if not (fused or attention):
+            read += sum(b for b in in_bytes if not self._resident(b))
+            write += 0.0 if self._resident(out_bytes) else out_bytes
+        # a reduced row that does not fit the scratchpad is read twice (two-pass reduction, §4.2)
+        if work.reduce_rows > 0 and 2 * work.row_length * eb > cfg.scratchpad.capacity_bytes:
+            spill = sum(in_bytes)
+            read += spill
+        spad_bytes = sum(in_bytes) + out_bytes + read + write      # lanes read and write; DMA fills and drains
+        return self._finish(cl, 0, vec, read, write, spill, spad_bytes, lane_ops, bits, work, matrix=None)
+
+    def _matrix_layer(self, cl, batch: int) -> LayerCounts:
+        """A matrix product: the systolic model's cycles on ``count`` units, its epilogue on the vector unit (§2, §3.3)."""
+        cfg = self.config
+        layer = cl.layer
+        sys = self.mxu.count(cl, batch)
+        folds = max(1, int(sys.extra["folds"]))
+        k = cfg.matrix.count
+        mxu = int(math.ceil(sys.compute_cycles * math.ceil(folds / k) / folds))
+        if cfg.matrix.fold_pipelining:
+            mxu = min(mxu, self._pipelined_cycles(sys, folds))
+        mxu += sys.stall_cycles
+        word = cfg.matrix.bits // 8
+        # compulsory bytes of the activation operands at their run width, of the stored weights and of
+        # the finished outputs (partial sums accumulate on chip) at the activation width (§4.2)
+        run_bits = sys.extra["operand_bits"]
+        ins = [math.prod(s) * batch * run_bits / 8 for s in layer.input_shapes]
+        out_bytes = math.prod(layer.output_shape) * batch * self._act_bits(cl) / 8
+        if layer.has_weights:
+            weights = self._weight_bytes(cl, run_bits)
+            acts = ins[0]
+        else:
+            weights, acts = ins[1], ins[0]
+        if_b, fi_b, spill = self._tiled_traffic(acts, weights, out_bytes, layer.gemm(batch))
+        of_b = out_bytes
+        if self._resident(ins[0]) and if_b <= ins[0]:
+            if_b -= min(if_b, ins[0])
+        if not layer.has_weights and len(ins) > 1 and self._resident(ins[1]) and fi_b <= ins[1]:
+            fi_b -= min(fi_b, ins[1])
+        if self._resident(out_bytes):
+            of_b = 0.0
+        if cfg.fusion.attention and not layer.has_weights and len(ins) > 1:
+            g = layer.gemm(batch)
+            if g.n >= g.k:      # scores = Q K^T (K = head dim, N = keys): the score tile stays on chip
+                of_b = 0.0
+            else:               # context = P V (K = keys): the probabilities come from the scratchpad
+                if_b -= min(if_b, ins[0])
+        quantized = bool(cl.activation_bits) and cl.activation_bits < cfg.vector.activation_bits
+        work = epilogue_work(layer, batch, quantized)
+        view = cl.view
+        decode = 0
+        if layer.has_weights and view.layout != "none":
+            n_w = math.prod(layer.weight_matrix_shape)
+            if view.codebook_size:
+                work.add({"lookup": 1}, n_w)                        # codebook decode of every weight (§3.3)
+            if view.huffman_streams:
+                decode = int(math.ceil(n_w / cfg.decompress.huffman_symbols_per_cycle))
+            scales = view.bits.metadata // cfg.decompress.scale_bits if view.layout in ("lowbit", "dense") else 0
+            if scales:
+                tokens = layer.gemm(batch).m
+                work.add({"fma": 1}, scales * tokens)              # block-scaled partial sums rescaled
+        bits = self._act_bits(cl) if quantized else cfg.vector.activation_bits
+        vec, lane_ops = self._vector_cycles(work, bits)
+        read, write = if_b + fi_b, of_b
+        mxu_words = sum(sys.sram_reads.values()) + sum(sys.sram_writes.values())
+        spad_bytes = mxu_words * word + read + write + work.out_elements * bits / 8 * (2 if work.ops else 0)
+        return self._finish(cl, mxu, vec, read, write, spill, spad_bytes, lane_ops, bits, work, matrix=(sys, folds, decode))
+
+    def _finish(self, cl, mxu: int, vec: int, read: float, write: float, spill: float, spad_bytes: float,
+                lane_ops: dict, bits: int, work: VectorWork, matrix) -> LayerCounts:
+        """Overlap the units (§4.3), build the actions and the counts."""
+        cfg = self.config
+        sys, folds, decode = matrix if matrix is not None else (None, 1, 0)
+        dram_bytes = read + write
+        dma = int(math.ceil(dram_bytes / self._dram_bpc)) if dram_bytes > 0 else 0
+        spad = int(math.ceil(spad_bytes / cfg.scratchpad.bytes_per_cycle))
+        latency = self._dram_latency if dram_bytes > 0 else 0
+        overhead = cfg.vector.op_overhead_cycles
+        if sys is not None:
+            if cfg.fusion.epilogue_overlap:
+                compute = max(mxu, vec, decode) + int(math.ceil(vec / folds))   # the last tile's epilogue is exposed
+            else:
+                compute = mxu + vec + decode
+        else:
+            compute = vec
+        compute = max(1, compute + overhead)
+        memory = max(dma, spad)
+        cycles = max(compute, memory + latency + overhead)
+        stall = cycles - compute
+        units = {"matrix": mxu, "vector": vec, "memory": memory + latency}
+        bound = max(units, key=lambda u: (units[u], u == "matrix"))
+        # --- actions ---
+        pairs = list(self._vector_actions(lane_ops, bits))
+        spad_reads = self._spad_words(spad_bytes / 2)
+        spad_writes = self._spad_words(spad_bytes / 2)
+        pairs += [(self._spad.key("read"), spad_reads), (self._spad.key("write"), spad_writes)]
+        pairs += self._dram.action_pairs(read, write)
+        macs = effective = 0
+        useful = 0.0
+        peak = self._peak
+        extra_mxu = {}
+        if sys is not None:
+            pairs += [(key, n) for key, n in sys.actions.items() if key[0] in E.MXU_COMPONENTS]
+            macs, effective, useful = sys.macs, sys.effective_macs, sys.useful_macs
+            peak = sys.peak_macs_per_s * cfg.matrix.count
+            extra_mxu = {"systolic_cycles": sys.compute_cycles + sys.stall_cycles, "folds": folds,
+                         "operand_bits": sys.extra["operand_bits"], "pack": sys.extra["pack"],
+                         "nm": sys.extra["nm"], "decode_cycles": decode}
+        actions = ActionCounts([(k, float(n)) for k, n in pairs if n])
+        layer = cl.layer
+        weight_bits = cl.weight_storage_bits(cl.weight_bits or cfg.matrix.bits) if layer.has_weights else 0
+        extra = {
+            "bound": bound,
+            "unit_cycles": units,
+            "dma_cycles": dma, "scratchpad_cycles": spad, "dram_latency_cycles": latency,
+            "vector_ops": {c: float(n) for c, n in sorted(work.ops.items())},
+            "vector_recipe": work.recipe,
+            "vector_bits": bits,
+            "spill_bytes": int(round(spill)),
+            "on_matrix_unit": sys is not None,
+            **extra_mxu,
+        }
+        return LayerCounts(
+            macs=int(macs), effective_macs=int(effective), compute_cycles=int(compute), stall_cycles=int(stall),
+            actions=actions, useful_macs=float(useful), peak_macs_per_s=float(peak),
+            sram_reads={"spad": spad_reads}, sram_writes={"spad": spad_writes}, sram_word_bits=self._word_bits,
+            dram_read_bytes=int(round(read)), dram_write_bytes=int(round(write)), weight_storage_bits=int(weight_bits),
+            extra=extra,
+        )
+
+
+__all__ = ["NpuModel", "systolic_config"]

@@ -1,0 +1,208 @@
+"""The NPU family (docs/models/npu.md): every layer costed, matrix cycles from the systolic model,
+unit-bound labels, scratchpad spills, quantization, config checks, registration."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import accelsim
+from accelsim.compress.compressed import CompressedLayer
+from accelsim.errors import ConfigError
+from accelsim.hw.npu import NpuConfig, NpuModel
+from accelsim.hw.npu.model import systolic_config
+from accelsim.hw.npu.vector import GENERIC_OPS, layer_work
+from accelsim.hw.registry import arch_names, build_model, family, family_names, load_arch
+from accelsim.hw.systolic import SystolicModel
+from accelsim.workload.layers import Activation, Layer, LayerNorm, Linear, MatMul, Softmax
+
+V5E = "tpu-v5e"
+
+
+@pytest.fixture(scope="module")
+def bert():
+    return accelsim.simulate(V5E, "bert-base", dense_baseline=False)
+
+
+@pytest.fixture(scope="module")
+def bert_int8():
+    return accelsim.simulate(V5E, "bert-base", recipe="int8", dense_baseline=False)
+
+
+def _vector_share(result) -> float:
+    total = sum(r.latency_s for r in result.layers)
+    return sum(r.latency_s for r in result.layers if not r.extra["on_matrix_unit"]) / total
+
+
+def test_family_registers_with_its_configs():
+    assert "npu" in family_names()
+    fam = family("npu")
+    assert fam.config_cls is NpuConfig and fam.model_cls is NpuModel
+    for arch in ("tpu-v5e", "tpu-v4", "gemmini-edge"):
+        assert arch in arch_names()
+        assert load_arch(arch).family == "npu"
+
+
+@pytest.mark.parametrize("workload", ["bert-base", "llama2-7b-decoder"])
+def test_every_layer_is_costed_on_v5e(workload, bert):
+    result = bert if workload == "bert-base" else accelsim.simulate(V5E, workload, dense_baseline=False)
+    assert len(result.layers) > 0
+    for r in result.layers:
+        assert r.extra.get("mapped", True) is not False, r.name
+        assert r.cycles > 0 and r.latency_s > 0 and r.energy_j > 0, r.name
+        assert r.extra["bound"] in ("matrix", "vector", "memory"), r.name
+        if r.op in ("linear", "matmul"):
+            assert r.extra["on_matrix_unit"] and r.macs > 0
+        else:
+            assert not r.extra["on_matrix_unit"] and r.macs == 0
+
+
+def test_matrix_cycles_equal_the_systolic_model_for_one_unit():
+    cfg = load_arch(V5E, {"matrix.count": 1, "matrix.fold_pipelining": False, "vector.op_overhead_cycles": 0})
+    npu = build_model(cfg)
+    sysm = SystolicModel(systolic_config(cfg))
+    for layer in (Linear(name="fc", input_shapes=((128, 768),), out_features=3072),
+                  MatMul(name="qk", input_shapes=((12, 128, 64), (12, 64, 128)))):
+        cl = CompressedLayer.dense(layer)
+        ref = sysm.simulate(cl, 1)
+        got = npu.simulate(cl, 1)
+        assert got.extra["unit_cycles"]["matrix"] == ref.cycles
+        assert got.macs == ref.macs
+        assert got.cycles >= ref.cycles
+
+
+def test_matrix_units_share_the_folds():
+    layer = Linear(name="fc", input_shapes=((128, 768),), out_features=3072)
+    cl = CompressedLayer.dense(layer)
+    one = build_model(load_arch(V5E, {"matrix.count": 1, "matrix.fold_pipelining": False})).simulate(cl, 1)
+    four = build_model(load_arch(V5E, {"matrix.fold_pipelining": False})).simulate(cl, 1)
+    folds = one.extra["folds"]
+    expect = math.ceil(one.extra["unit_cycles"]["matrix"] * math.ceil(folds / 4) / folds)
+    assert four.extra["unit_cycles"]["matrix"] == expect
+
+
+def test_unit_bound_labels():
+    model = build_model(load_arch(V5E))
+    # decode GEMV: 4096 x 4096 bf16 weights for one token -> DRAM bound
+    gemv = model.simulate(CompressedLayer.dense(Linear(name="q", input_shapes=((1, 4096),), out_features=4096)), 1)
+    assert gemv.extra["bound"] == "memory"
+    # a large GEMM with weights reused by 8192 tokens -> matrix bound
+    gemm = model.simulate(CompressedLayer.dense(Linear(name="f", input_shapes=((8192, 4096),), out_features=4096)), 1)
+    assert gemm.extra["bound"] == "matrix"
+    # a fused-attention softmax (no DRAM traffic, exp-heavy) -> vector bound
+    sm = model.simulate(CompressedLayer.dense(Softmax(name="s", input_shapes=((32, 512, 512),))), 1)
+    assert sm.extra["bound"] == "vector" and sm.dram_read_bytes == 0
+    # a layer norm read from and written to HBM -> memory bound
+    ln = model.simulate(CompressedLayer.dense(LayerNorm(name="n", input_shapes=((128, 768),))), 1)
+    assert ln.extra["bound"] == "memory"
+    assert ln.dram_read_bytes == 128 * 768 * 2 and ln.dram_write_bytes == 128 * 768 * 2
+
+
+def test_scratchpad_spill_when_operands_do_not_fit():
+    layer = Linear(name="fc", input_shapes=((2048, 1024),), out_features=4096)
+    cl = CompressedLayer.dense(layer)
+    big = build_model(load_arch(V5E)).simulate(cl, 1)
+    small = build_model(load_arch(V5E, {"scratchpad.capacity_kb": 1536})).simulate(cl, 1)
+    compulsory = 2048 * 1024 * 2 + 1024 * 4096 * 2
+    assert big.extra["spill_bytes"] == 0
+    assert big.dram_read_bytes == compulsory
+    assert small.extra["spill_bytes"] > 0
+    assert small.dram_read_bytes > compulsory
+
+
+def test_two_pass_reduction_spills_a_row_too_large_for_the_scratchpad():
+    cfg = load_arch(V5E, {"scratchpad.capacity_kb": 96, "matrix.rows": 8, "matrix.cols": 8})
+    model = build_model(cfg)
+    ln = model.simulate(CompressedLayer.dense(LayerNorm(name="n", input_shapes=((4, 65536),))), 1)
+    assert ln.extra["spill_bytes"] == 4 * 65536 * 2
+    assert ln.dram_read_bytes == 2 * 4 * 65536 * 2
+
+
+def test_quantized_vector_share_grows(bert, bert_int8):
+    dense, quant = _vector_share(bert), _vector_share(bert_int8)
+    assert quant > dense
+    assert 0.11 <= dense <= 0.74  # the NonGEMM Bench range
+    total = sum(r.latency_s for r in bert.layers)
+    assert sum(r.latency_s for r in bert_int8.layers) < total
+    # requantize epilogues appear on the quantized matrix layers
+    q = next(r for r in bert_int8.layers if r.name == "encoder.0.ffn1")
+    d = next(r for r in bert.layers if r.name == "encoder.0.ffn1")
+    assert q.extra["vector_ops"]["convert"] > 0 and "convert" not in d.extra["vector_ops"]
+    assert q.extra["pack"] == 2 and d.extra["pack"] == 1
+
+
+def test_activation_and_weight_bits_drive_the_cost():
+    layer = Linear(name="fc", input_shapes=((1, 4096),), out_features=4096)
+    model = build_model(load_arch(V5E))
+    dense = model.simulate(CompressedLayer.dense(layer), 1)
+    w8a8 = model.simulate(CompressedLayer(layer=layer, weight_bits=8, activation_bits=8), 1)
+    assert w8a8.dram_read_bytes < dense.dram_read_bytes
+    assert w8a8.extra["vector_ops"].get("mul", 0) > 0
+    assert w8a8.latency_s < dense.latency_s
+
+
+class _Rope(Layer):
+    op = "rope"
+
+
+class _NewOp(Layer):
+    op = "some_future_op"
+
+
+def test_unknown_and_future_ops_are_costed_generically():
+    model = build_model(load_arch(V5E))
+    rope = model.simulate(CompressedLayer.dense(_Rope(name="r", input_shapes=((32, 128),))), 1)
+    assert rope.extra["vector_ops"] == {c: float(n) * 32 * 128 for c, n in GENERIC_OPS["rope"].items()}
+    new = model.simulate(CompressedLayer.dense(_NewOp(name="x", input_shapes=((8, 16),))), 1)
+    assert new.extra["vector_ops"] == {"add": 128.0} and "default" in new.extra["vector_recipe"]
+    assert new.cycles > 0 and new.energy_j > 0
+
+
+def test_vector_work_recipes():
+    gelu = layer_work(Activation(name="g", input_shapes=((128, 3072),), func="gelu"), 2)
+    assert gelu.ops["exp"] == 2 * 128 * 3072
+    sm = layer_work(Softmax(name="s", input_shapes=((12, 128, 128),)), 1)
+    assert sm.reduce_rows == 2 * 12 * 128 and sm.row_length == 128 and sm.ops["reciprocal"] == 12 * 128
+
+
+def test_vector_packing_speeds_low_bit_layers():
+    layer = Activation(name="r", input_shapes=((4096, 4096),), func="relu")
+    cl = CompressedLayer(layer=layer, activation_bits=8)
+    plain = build_model(load_arch(V5E, {"fusion.fused_ops": ["activation"]})).simulate(cl, 1)
+    packed = build_model(load_arch(V5E, {"fusion.fused_ops": ["activation"], "vector.packed_widths": [8, 16]})).simulate(cl, 1)
+    assert packed.extra["unit_cycles"]["vector"] < plain.extra["unit_cycles"]["vector"]
+
+
+@pytest.mark.parametrize("override, field", [
+    ({"vector.lanes": 0}, "vector.lanes"),
+    ({"scratchpad.capacity_kb": 0}, "scratchpad.capacity_kb"),
+    ({"dram.efficiency": 1.5}, "dram.efficiency"),
+    ({"matrix.precision_modes": [16, 12]}, "matrix.precision_modes"),
+    ({"vector.packed_widths": [32]}, "vector.packed_widths"),
+    ({"scratchpad.capacity_kb": 1}, "scratchpad.capacity_kb"),
+])
+def test_bad_config_values_are_rejected_in_one_line(override, field):
+    with pytest.raises(ConfigError) as exc:
+        load_arch(V5E, override)
+    text = str(exc.value)
+    assert field in text and "\n" not in text
+
+
+def test_roof_area_and_energy_categories():
+    model = build_model(load_arch(V5E))
+    roof = model.roof()
+    assert math.isclose(roof.peak_macs_per_s, 4 * 128 * 128 * 1.5e9)
+    assert math.isclose(roof.macs_per_s["fp8"], 2 * roof.peak_macs_per_s)
+    assert roof.dram_bytes_per_s == 819e9
+    area = model.area()
+    assert set(area.by_component) == {"matrix_units", "vector_lanes", "vector_registers", "scratchpad"}
+    assert all(v > 0 for v in area.by_component.values())
+
+
+def test_llama_decode_is_memory_bound_and_exercises_every_unit():
+    r = accelsim.simulate(V5E, "llama2-7b-decoder", dense_baseline=False)
+    bounds = {x.name: x.extra["bound"] for x in r.layers}
+    assert bounds["q_proj"] == "memory" and bounds["down_proj"] == "memory"
+    q8 = accelsim.simulate(V5E, "llama2-7b-decoder", recipe="int8", dense_baseline=False)
+    assert _vector_share(q8) > _vector_share(r)
