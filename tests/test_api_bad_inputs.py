@@ -114,7 +114,7 @@ API_ONLY = [
     ("recipe-int", lambda: accelsim.load_recipe(42), ConfigError, "got int"),
     ("workload-int", lambda: accelsim.load_workload(42), WorkloadError, "got int"),
     ("spec-evaluate-not-a-string", lambda: accelsim.sweep({"evaluate": 3, "grid": {"x": [1]}}, progress=False), SweepError,
-     "evaluate must be a str; got 3"),
+     "evaluate must be 'package.module:function' or a mapping with data"),
 ]
 
 

@@ -292,6 +292,8 @@ def test_import_linter_contracts_fail_on_a_new_violation(tmp_path):
         "errors.py": "\n\ndef _probe():\n    from accelsim.cli import main\n",  # bottom layer -> top
         "hw/eie/config.py": "\n\ndef _probe():\n    from accelsim.hw.gpu import config\n",  # family -> family
         "report/export.py": "\n\ndef _probe():\n    from accelsim.hw.systolic import _kernels\n",  # private module
+        "hw/systolic/config.py": "\n\ndef _probe():\n    from accelsim.hw.npu import config\n",  # family -> npu
+        "hw/npu/config.py": "\n\ndef _probe():\n    from accelsim.hw.gpu import config\n",  # npu -> not systolic
     }
     for rel, text in breaks.items():
         with open(tmp_path / PACKAGE / rel, "a") as fh:

@@ -41,12 +41,12 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from accelsim import validate
-    from accelsim.cli import compress, core, dse, show
+    from accelsim.cli import accuracy, compress, core, dse, show
 
     parser = Parser(prog="accelsim", description="What a compressed neural network really costs on real hardware.")
     parser.add_argument("--version", action="version", version=f"accelsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for module in (core, show, compress, validate, dse):  # the order of the subcommands in --help
+    for module in (core, show, compress, accuracy, validate, dse):  # the order of the subcommands in --help
         module.add_cli(sub)
     return parser
 
@@ -61,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help(sys.stderr)
             return 2
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # the command line, for a result's provenance
         return int(args.func(args) or 0)
     except AccelsimError as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

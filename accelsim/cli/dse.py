@@ -17,7 +17,7 @@ from typing import Any
 from accelsim.cli.output import write_error
 from accelsim.errors import AccelsimError, SweepError
 
-PLOT_KINDS = ("roofline", "breakdown", "pareto", "tradeoff")
+PLOT_KINDS = ("roofline", "breakdown", "pareto", "tradeoff", "shrinkbench")
 
 
 def _executor(args) -> Any:
@@ -66,7 +66,41 @@ def _check_objectives(spec: dict, source: str) -> None:
 def _summary(df, out: str) -> str:
     n = len(df)
     errors = int((df["status"] == "error").sum()) if "status" in df.columns and n else 0
-    return f"{n} points ({n - errors} ok, {errors} error) -> {Path(out) / 'results.csv'}"
+    text = f"{n} points ({n - errors} ok, {errors} error) -> {Path(out) / 'results.csv'}"
+    if n and "refetch_flag" in df.columns:  # DRAM-refetch outliers (accelsim.report.results.refetch_summary)
+        flagged = df[df["refetch_flag"].map(lambda v: str(v).lower() == "true")]
+        if len(flagged):
+            shown = ", ".join(f"{r['id']} ({r.get('refetch_layer')} {float(r.get('refetch_layer_factor')):.0f}x, "
+                              f"{100 * float(r.get('refetch_layer_latency_share')):.0f}% of the latency)"
+                              for _, r in flagged.head(5).iterrows())
+            more = f" and {len(flagged) - 5} more" if len(flagged) > 5 else ""
+            text += (f"\nwarning: {len(flagged)} of {n} points are DRAM-refetch outliers (column refetch_flag: a layer "
+                     f"reads an operand >10x from DRAM and takes >=25% of the latency; docs/models/systolic.md 3.6): "
+                     f"{shown}{more}")
+    return text
+
+
+def _what_if(args, spec, df, report: Path | None = None) -> None:
+    """``--what-if F``: re-run the points with each modelling constant at 1 -+ F (accelsim.dse.whatif) and
+    print the conclusions that flip; ``DIR/whatif.md``, ``whatif.csv`` and ``whatif_runs.csv`` hold it all."""
+    if args.what_if is None:
+        return
+    from accelsim.dse.whatif import what_if, write_whatif
+    from accelsim.report.export import format_table
+
+    result = what_if(spec, df, args.what_if, Path(args.out) / "whatif", executor=_executor(args),
+                     group_by=_group_by(args, spec), progress=not args.quiet)
+    path = write_whatif(result, args.out)
+    sys.stdout.write("\n" + result.summary() + "\n")
+    flips = result.flips
+    if len(flips):
+        cols = ["constant", "change", "group", "conclusion", "baseline", "perturbed"]
+        sys.stdout.write(format_table(flips[cols].to_dict("records"), cols) + "\n")
+    sys.stdout.write(f"wrote {path}\n")
+    if report is not None:  # accelsim report: the what-if summary joins the report
+        text = report.read_text().rstrip("\n")
+        report.write_text(text + f"\n\n## What-if: modelling constants +-{result.fraction:.0%}\n\n"
+                          f"{result.summary()} Details: [whatif.md](whatif.md).\n")
 
 
 def cmd_sweep(args) -> int:
@@ -78,12 +112,28 @@ def cmd_sweep(args) -> int:
         from accelsim.report.export import format_table
         from accelsim.report.pareto import pareto_front
 
-        front = pareto_front(df, objectives)
-        cols = [c for c in axis_columns(df, spec) if c in front.columns] + list(objectives)
-        sys.stdout.write(f"\nPareto front ({len(front)} of {len(df)} points):\n")
+        from accelsim.report.pareto import by_group, group_columns
+
+        gcols = group_columns(df, _group_by(args, spec))
+        front = by_group(pareto_front(df, objectives, group_by=gcols), gcols)
+        cols = gcols + [c for c in axis_columns(df, spec) if c in front.columns and c not in gcols] + list(objectives)
+        per = f" per {', '.join(gcols)}" if gcols else ""
+        sys.stdout.write(f"\nPareto front{per} ({len(front)} of {len(df)} points):\n")
         shown = front[cols].astype(object).where(front[cols].notna(), "")  # axes of another family: blank
         sys.stdout.write(format_table(shown.to_dict("records"), cols) + "\n")
+    _what_if(args, spec, df)
     return 0
+
+
+def _group_by(args, spec: dict | None = None):
+    """``--group-by`` (``auto``, ``none`` or comma-separated columns), else the spec's ``report.group_by``, else auto."""
+    value = getattr(args, "group_by", None)
+    if value is not None:
+        return value
+    report = (spec or {}).get("report") or {}
+    if isinstance(report, dict) and report.get("group_by") is not None:
+        return list(report["group_by"])
+    return "auto"
 
 
 def _load_for_plot(path: str, kind: str):
@@ -113,19 +163,14 @@ def _load_for_plot(path: str, kind: str):
 
 
 def _network_result(data: Any, path: Path):
-    from accelsim.report.results import LayerResult, NetworkResult
+    from accelsim.report.results import NetworkResult
 
     if not isinstance(data, dict) or "layers" not in data or "arch" not in data:
         raise AccelsimError(f"{path}: not an accelsim simulate result (expected 'arch' and 'layers')")
-    layers = []
-    fields = set(LayerResult.__dataclass_fields__) - {"actions"}
-    for d in data["layers"]:
-        try:
-            layers.append(LayerResult(**{k: v for k, v in d.items() if k in fields}))
-        except (TypeError, ValueError) as exc:
-            raise AccelsimError(f"{path}: malformed layer result ({exc})") from None
-    return NetworkResult(arch=data["arch"], workload=data.get("workload", ""), layers=layers,
-                         batch=data.get("batch", 1), extra=data.get("extra", {}) or {})
+    try:  # baseline name, area, provenance, warnings and operand sizes come back too
+        return NetworkResult.from_dict(data)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise AccelsimError(f"{path}: malformed layer result ({exc})") from None
 
 
 def cmd_plot(args) -> int:
@@ -140,9 +185,15 @@ def cmd_plot(args) -> int:
         out = plots.breakdown(layers, args.out, point=args.point, title=args.title)
     elif args.kind == "pareto":
         x, y = args.x or "latency_s", args.y or "energy_j"
-        out = plots.pareto_scatter(points, args.out, x=x, y=y, color=args.color, title=args.title)
+        out = plots.pareto_scatter(points, args.out, x=x, y=y, color=args.color, title=args.title,
+                                   group_by=_group_by(args))
+    elif args.kind == "shrinkbench":  # accuracy vs compression and vs real speedup (accelsim.report.shrinkbench)
+        from accelsim.report.shrinkbench import shrinkbench
+
+        out = shrinkbench(points, args.out, metric=args.y or "accuracy.top1", method=args.color or "tag.method",
+                          title=args.title)
     else:
-        out = plots.tradeoff(points, args.out, group=args.color, title=args.title)
+        out = plots.tradeoff(points, args.out, group=args.color, title=args.title, group_by=_group_by(args))
     sys.stdout.write(f"wrote {out}\n")
     return 0
 
@@ -152,10 +203,11 @@ def cmd_report(args) -> int:
 
     spec, df = _run_sweep(args)
     try:
-        path = write_report(spec, df, args.out, source=args.spec)
+        path = write_report(spec, df, args.out, source=args.spec, group_by=args.group_by)
     except OSError as exc:
         raise write_error(exc, args.out) from None
     sys.stdout.write(_summary(df, args.out) + f"\nwrote {path}\n")
+    _what_if(args, spec, df, report=path)
     return 0
 
 
@@ -173,6 +225,17 @@ def _add_run_options(p) -> None:
                    help="let the spec's 'evaluate: module:function' import a module outside accelsim (runs its code)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a Dask scheduler (default 10)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_group_by(p)
+    p.add_argument("--what-if", type=float, metavar="F",
+                   help="then re-run the points with each modelling constant (GPU launch overhead and efficiencies, "
+                        "DRAM and SRAM energy) at 1-F and 1+F, one at a time, and report which Pareto / best / "
+                        "top-k conclusions flip (DIR/whatif.md); e.g. 0.3")
+
+
+def _add_group_by(p) -> None:
+    p.add_argument("--group-by", metavar="COLS",
+                   help="columns whose groups get their own Pareto front, top-k and sensitivity, comma-separated, "
+                        "or 'none' (default: the spec's report.group_by, else workload and batch where they vary)")
 
 
 def add_cli(sub) -> None:
@@ -185,10 +248,11 @@ def add_cli(sub) -> None:
     p.add_argument("--kind", required=True, choices=PLOT_KINDS)
     p.add_argument("--out", required=True, help="figure file (.png or .svg)")
     p.add_argument("--x", help="pareto: x column (default latency_s)")
-    p.add_argument("--y", help="pareto: y column (default energy_j)")
+    p.add_argument("--y", help="pareto: y column (default energy_j); shrinkbench: the accuracy column (default accuracy.top1)")
     p.add_argument("--color", help="pareto: colour points by this column; tradeoff: group by it (default family)")
     p.add_argument("--point", help="breakdown/roofline: the point id to draw (default: the first)")
     p.add_argument("--title")
+    _add_group_by(p)
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("report", help="run a sweep spec and write a markdown report with figures")

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+from accelsim.accuracy.spec import EvaluateFields
 from accelsim.config import check_field, collect, param, to_dict
 from accelsim.errors import SweepError
 from accelsim.report.pareto import DIRECTIONS
@@ -260,6 +261,9 @@ class ReportFields:
     tradeoff: TradeoffOptions | bool = param(True, expect="a mapping with group and ratio, or true or false",
                                              doc="columns of the compression-ratio-vs-speedup figure; false: no figure")
     breakdown_point: str | None = param(None, doc="id of the point in the per-layer breakdown (default: the fastest)")
+    group_by: list[str] | None = param(None, expect="a list of result columns ([] for no groups)",
+                                       doc="columns whose groups get their own front, top-k and effects "
+                                           "(default: workload and batch where they vary)")
 
 
 @dataclass(frozen=True)
@@ -273,11 +277,14 @@ class SpecFields(SpaceFields):
                                              expect="a list of spaces (each with base and grid/zip/random/points)",
                                              doc="spaces whose points are concatenated (e.g. one per hardware family)")
     detail: bool = param(False, doc="also record per-layer rows (layers.csv): roofline and breakdown figures")
-    evaluate: str | None = param(None, doc="'package.module:function' evaluating a setting (default: simulate it)")
+    evaluate: str | EvaluateFields | None = param(
+        None, expect="'package.module:function' or a mapping with data (and model, metrics, batch_size, seq_len)",
+        doc="'package.module:function' evaluating a setting (default: simulate it); a mapping: also the accuracy "
+            "of each point's compressed model (accelsim.accuracy.spec.EvaluateFields, docs/accuracy.md)")
     objectives: dict[str, str] | None = param(None, choices=DIRECTIONS, expect="a mapping of column -> min|max",
                                               doc="result column -> min | max: Pareto front, top-k and sensitivity")
     report: ReportFields | None = param(None,
-                                        expect="a mapping of report options (pareto, top_k, tradeoff, breakdown_point)",
+                                        expect="a mapping of report options (pareto, top_k, tradeoff, breakdown_point, group_by)",
                                         doc="options of accelsim report")
 
     def validate(self) -> list[str]:
@@ -287,7 +294,7 @@ class SpecFields(SpaceFields):
                 problems.append("spaces must be a non-empty list of spaces; got []")
             problems += [f"{name}: put the axes inside each entry of spaces, not beside it"
                          for name in BLOCKS if getattr(self, name) is not None]
-        if self.evaluate is not None and ":" not in self.evaluate:
+        if isinstance(self.evaluate, str) and ":" not in self.evaluate:
             problems.append(f"evaluate must be 'package.module:function'; got {self.evaluate!r}")
         return problems
 

@@ -78,6 +78,10 @@ def resolve_evaluate(spec_value: Any, detail: bool, allow_code: bool = False) ->
     """
     if spec_value is None:
         return SimulateEvaluator(detail=detail)
+    if not isinstance(spec_value, str):  # a mapping: the accuracy of each point's compressed model
+        from accelsim.dse.accuracy import AccuracyEvaluator
+
+        return AccuracyEvaluator(fields=spec_value, detail=detail)
     if not isinstance(spec_value, str) or ":" not in spec_value:
         raise SweepError(f"evaluate must be 'package.module:function'; got {spec_value!r}")
     module_name, _, attr = spec_value.partition(":")
@@ -191,6 +195,10 @@ def sweep(
     if callable(lock):
         lock(wait=wait, on_wait=_note)
     try:
+        if getattr(st, "dir", None) is not None:  # version, git revision, command, spec copy (issue 17)
+            from accelsim.report.provenance import append_run_record
+
+            append_run_record(st.dir, spec, label)
         return _run(st, points, hashes, columns, layer_columns, resume, evaluate, executor, progress, timeout,
                     detail, label)
     finally:

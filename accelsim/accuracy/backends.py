@@ -1,0 +1,214 @@
+"""Run the user's model with given weights: an ONNX model on onnxruntime, or a torch ``nn.Module``.
+
+Both are optional extras, imported only when used (``pip install 'accelsim[accuracy]'`` /
+``'accelsim[torch]'``). A backend first *binds* the layers of the dense LayerGraph that was
+compressed to the model's own weight tensors by VALUE: the tensor whose contents equal the layer's
+dense weights exactly (in PyTorch layout: a ``MatMul`` / ``Gemm(transB=0)`` weight is compared
+transposed). So the binding does not depend on how an importer names layers; a layer whose weights
+match no tensor (e.g. a BatchNormalization folded into it on import) is an :class:`AccuracyError`
+naming it. Writing puts each layer's effective array (:mod:`accelsim.accuracy.weights`) into its
+tensor - transposed back where it was compared transposed; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from accelsim.accuracy.base import AccuracyError, first_line
+
+
+def _match(name: str, dense: np.ndarray, candidates: Mapping[str, np.ndarray], hint: str, where: str) -> str:
+    """The candidate tensor equal to ``dense`` (the one named like ``hint`` when several are)."""
+    hits = [k for k, v in candidates.items() if v.shape == dense.shape and np.array_equal(v, dense)]
+    if not hits:
+        raise AccuracyError(f"{where}: no weight tensor of the model equals the weights of layer '{name}' "
+                            "(a BatchNormalization folded into it on import? a graph of another model?)")
+    if len(hits) > 1:
+        named = [k for k in hits if hint and hint in k]
+        if len(named) != 1:
+            raise AccuracyError(f"{where}: layer '{name}' has the same weights as tensors {', '.join(hits)}; "
+                                "cannot tell which one to write")
+        return named[0]
+    return hits[0]
+
+
+class OnnxBackend:
+    """An ONNX model (path or ``onnx.ModelProto``), run with onnxruntime on the CPU."""
+
+    kind = "onnx"
+
+    def __init__(self, model: Any):
+        try:
+            import onnx
+        except ImportError:
+            raise AccuracyError("evaluating an ONNX model needs onnx: pip install 'accelsim[onnx]'") from None
+        self.label = str(model) if isinstance(model, (str, Path)) else "<onnx model>"
+        if isinstance(model, (str, Path)):
+            try:
+                model = onnx.load(str(model))
+            except FileNotFoundError:
+                raise AccuracyError(f"{self.label}: model file not found") from None
+            except Exception as exc:  # noqa: BLE001 - protobuf decode errors have many types
+                raise AccuracyError(f"{self.label}: not a readable ONNX model ({first_line(exc)})") from None
+        if not isinstance(model, onnx.ModelProto):
+            raise AccuracyError(f"an ONNX model must be a path or onnx.ModelProto; got {type(model).__name__}")
+        self.model = model
+        self._inits = {t.name: i for i, t in enumerate(model.graph.initializer)}
+        self.binding: dict[str, tuple[str, bool]] = {}
+
+    def _candidates(self) -> tuple[dict[str, np.ndarray], dict[str, bool]]:
+        from onnx import numpy_helper
+
+        arrays, transposed, users = {}, {}, {}
+        for node in self.model.graph.node:
+            for name in node.input:
+                users[name] = users.get(name, 0) + 1
+        for node in self.model.graph.node:
+            if node.op_type not in ("Conv", "Gemm", "MatMul") or len(node.input) < 2 or node.input[1] not in self._inits:
+                continue
+            key = node.input[1]
+            w = numpy_helper.to_array(self.model.graph.initializer[self._inits[key]])
+            attrs = {a.name: a for a in node.attribute}
+            flip = node.op_type == "MatMul" or (node.op_type == "Gemm" and not (attrs.get("transB") and attrs["transB"].i))
+            if node.op_type == "Gemm" and "alpha" in attrs and attrs["alpha"].f != 1.0:
+                continue  # the layer's weights are alpha * B: not the stored tensor
+            if users.get(key, 0) != 1 or w.ndim not in (2, 4):
+                continue
+            arrays[key] = w.T if flip and w.ndim == 2 else w
+            transposed[key] = bool(flip and w.ndim == 2)
+        return arrays, transposed
+
+    def bind(self, dense: Mapping[str, np.ndarray]) -> dict[str, tuple[str, bool]]:
+        arrays, transposed = self._candidates()
+        self.binding = {}
+        for name, w in dense.items():
+            key = _match(name, np.asarray(w), arrays, name.replace(".", "/"), self.label)
+            self.binding[name] = (key, transposed[key])
+        return self.binding
+
+    def with_weights(self, weights: Mapping[str, np.ndarray] | None):
+        """A copy of the ONNX model with ``weights`` (layer -> array in PyTorch layout) written."""
+        from onnx import numpy_helper
+
+        if not weights:
+            return self.model
+        model = copy.deepcopy(self.model)
+        for name, w in weights.items():
+            key, flip = self.binding[name]
+            old = model.graph.initializer[self._inits[key]]
+            arr = np.ascontiguousarray(w.T if flip else w).astype(numpy_helper.to_array(old).dtype, copy=False)
+            model.graph.initializer[self._inits[key]].CopyFrom(numpy_helper.from_array(arr, key))
+        return model
+
+    def runner(self, weights: Mapping[str, np.ndarray] | None) -> Callable[[np.ndarray], np.ndarray]:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise AccuracyError("evaluating an ONNX model needs onnxruntime: pip install 'accelsim[accuracy]'") from None
+        model = self.with_weights(weights)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        try:
+            sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001
+            raise AccuracyError(f"{self.label}: onnxruntime cannot load the model ({first_line(exc)})") from None
+        inp = sess.get_inputs()[0]
+        dtype = np.int64 if "int64" in inp.type else (np.int32 if "int32" in inp.type else np.float32)
+        label = self.label
+
+        def run(x: np.ndarray) -> np.ndarray:
+            want = inp.shape[1:]
+            got = list(x.shape[1:])
+            if len(want) != len(got) or any(isinstance(w, int) and w != g for w, g in zip(want, got)):
+                raise AccuracyError(f"{label}: data samples have shape {got}; the model's input '{inp.name}' "
+                                    f"expects {list(want)} per sample")
+            try:
+                return np.asarray(sess.run(None, {inp.name: x.astype(dtype, copy=False)})[0])
+            except Exception as exc:  # noqa: BLE001 - onnxruntime's own exception types
+                raise AccuracyError(f"{label}: onnxruntime failed on data of shape {list(x.shape)}: {first_line(exc)}") from None
+
+        return run
+
+
+class TorchBackend:
+    """A torch ``nn.Module``, run in eval mode on the CPU under ``torch.no_grad``."""
+
+    kind = "torch"
+
+    def __init__(self, module: Any):
+        try:
+            import torch
+        except ImportError:
+            raise AccuracyError("evaluating a torch module needs torch: pip install 'accelsim[torch]'") from None
+        if not isinstance(module, torch.nn.Module):
+            raise AccuracyError(f"a torch model must be an nn.Module; got {type(module).__name__}")
+        self.module = module
+        self.label = f"<torch {type(module).__name__}>"
+        self.binding: dict[str, str] = {}
+
+    def bind(self, dense: Mapping[str, np.ndarray]) -> dict[str, str]:
+        params = {k: p.detach().cpu().numpy() for k, p in self.module.named_parameters() if p.ndim in (2, 4)}
+        self.binding = {name: _match(name, np.asarray(w), params, name + ".weight", self.label)
+                        for name, w in dense.items()}
+        return self.binding
+
+    def with_weights(self, weights: Mapping[str, np.ndarray] | None):
+        """A deep copy of the module with ``weights`` (layer -> array) written into its parameters."""
+        import torch
+
+        module = copy.deepcopy(self.module)
+        if weights:
+            params = dict(module.named_parameters())
+            with torch.no_grad():
+                for name, w in weights.items():
+                    p = params[self.binding[name]]
+                    p.copy_(torch.from_numpy(np.array(w, copy=True)).to(p.dtype).reshape(p.shape))
+        return module
+
+    def runner(self, weights: Mapping[str, np.ndarray] | None, module: Any = None) -> Callable[[np.ndarray], np.ndarray]:
+        import torch
+
+        net = module if module is not None else self.with_weights(weights)
+        net.eval()
+        label = self.label
+
+        def run(x: np.ndarray) -> np.ndarray:
+            t = torch.from_numpy(np.ascontiguousarray(x))
+            if t.is_floating_point():
+                t = t.float()
+            try:
+                with torch.no_grad():
+                    out = net(t)
+            except Exception as exc:  # noqa: BLE001 - shape errors are RuntimeErrors
+                raise AccuracyError(f"{label}: the model failed on data of shape {list(x.shape)}: {first_line(exc)}") from None
+            if isinstance(out, (tuple, list)):
+                out = out[0]
+            if hasattr(out, "logits"):
+                out = out.logits
+            return out.detach().cpu().numpy()
+
+        return run
+
+
+def backend_for(model: Any):
+    """The backend of a model: a path / ModelProto -> ONNX, an ``nn.Module`` -> torch."""
+    if isinstance(model, (OnnxBackend, TorchBackend)):
+        return model
+    if isinstance(model, (str, Path)):
+        if Path(model).suffix != ".onnx":
+            raise AccuracyError(f"{model}: a model file must be an .onnx file (torch modules: the Python API)")
+        return OnnxBackend(model)
+    if type(model).__module__.startswith("onnx"):
+        return OnnxBackend(model)
+    if hasattr(model, "named_parameters") and hasattr(model, "forward"):
+        return TorchBackend(model)
+    raise AccuracyError(f"a model must be an .onnx path, an onnx.ModelProto or a torch nn.Module; got {type(model).__name__}")
+
+
+__all__ = ["OnnxBackend", "TorchBackend", "backend_for"]
