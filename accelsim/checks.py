@@ -9,6 +9,12 @@ A :class:`Check` has one of three kinds, decided by which verdict fields it carr
 * ``reported`` (neither): a figure shown next to its reference for information. It has **no
   verdict**: ``ok`` is None, and it counts neither as a pass nor as a failure.
 
+A check with a verdict may carry ``known``: the recorded reason why it is known to miss (e.g. a
+published figure the model does not reach, with the page that explains it). A known check that fails
+has status ``known miss`` and does not fail ``accelsim validate``; one that holds is a plain
+``pass`` (:func:`fixed_known` lists them, so that the reason can be removed). ``known`` is a reason,
+not a switch: an empty string is refused, and a reported figure cannot carry one.
+
 This module is a bottom layer: the area reproductions (``accelsim/<area>/validation.py``,
 ``accelsim/hw/<family>/validation.py``) build checks from it without importing ``accelsim.validate``.
 """
@@ -23,6 +29,7 @@ ASSERTED = "asserted"
 PASS_FAIL = "pass/fail"
 REPORTED = "reported"
 KINDS = (ASSERTED, PASS_FAIL, REPORTED)
+KNOWN_MISS = "known miss"
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,7 @@ class Check:
 
     ``rel_tol`` is a relative tolerance (fraction, 0.1 = 10 %); ``ok_override`` a boolean verdict
     computed by the caller. See the module docstring for the kind each combination makes.
+    ``known`` is the reason a check with a verdict is known to miss (module docstring).
     """
 
     area: str
@@ -41,12 +49,20 @@ class Check:
     rel_tol: float | None = None
     source: str = ""
     ok_override: bool | None = None
+    known: str | None = None
 
     def __post_init__(self) -> None:
         # a programming error in an area's reproduction, not user input: hence ValueError
         if self.rel_tol is not None and not self.rel_tol >= 0:
             raise ValueError(f"check '{self.area}: {self.item}': rel_tol must be a fraction >= 0 or None; "
                              f"got {self.rel_tol!r}")
+        if self.known is not None:
+            if not isinstance(self.known, str) or not self.known.strip():
+                raise ValueError(f"check '{self.area}: {self.item}': known must be the reason of the known miss "
+                                 f"(a non-empty string) or None; got {self.known!r}")
+            if self.kind == REPORTED:
+                raise ValueError(f"check '{self.area}: {self.item}': a reported figure has no verdict, so it "
+                                 "cannot be a known miss")
 
     @property
     def kind(self) -> str:
@@ -79,18 +95,34 @@ class Check:
         return self.ok is False
 
     @property
+    def new_miss(self) -> bool:
+        """True iff the check fails and no known reason is recorded for it (this fails a run)."""
+        return self.failed and self.known is None
+
+    @property
     def status(self) -> str:
-        """``pass``, ``fail`` or ``reported``."""
+        """``pass``, ``fail``, ``known miss`` or ``reported``."""
         ok = self.ok
-        return REPORTED if ok is None else ("pass" if ok else "fail")
+        if ok is None:
+            return REPORTED
+        if ok:
+            return "pass"
+        return KNOWN_MISS if self.known is not None else "fail"
 
     def row(self) -> dict:
-        """The check as a flat dict (the JSON of ``accelsim validate --format json``)."""
+        """The check as a flat dict (the JSON of ``accelsim validate --format json``).
+
+        A reported figure has no ``ok`` key (it has no verdict); ``known`` appears only on a check
+        that carries a reason.
+        """
         out = asdict(self)
         out.pop("ok_override")
+        if out["known"] is None:
+            out.pop("known")
         out["kind"] = self.kind
         out["rel_error"] = self.rel_error
-        out["ok"] = self.ok
+        if self.kind != REPORTED:
+            out["ok"] = self.ok
         out["status"] = self.status
         return out
 
@@ -106,8 +138,19 @@ def summarize(checks) -> dict[str, int]:
 
 
 def all_hold(checks) -> bool:
-    """True iff no asserted or pass/fail check fails (reported figures are ignored)."""
+    """True iff no asserted or pass/fail check fails (reported figures are ignored; a known miss counts
+    as a failure here: :func:`no_new_miss` is the verdict of ``accelsim validate``)."""
     return not any(c.failed for c in checks)
+
+
+def no_new_miss(checks) -> bool:
+    """True iff every failing check is a known miss (the exit status of ``accelsim validate``)."""
+    return not any(c.new_miss for c in checks)
+
+
+def fixed_known(checks) -> list:
+    """Checks that carry a known-miss reason but hold now (the reason is stale)."""
+    return [c for c in checks if c.known is not None and c.ok]
 
 
 _LAYER_COUNT = re.compile(r"\b\d+( layers\b|-layer\b)")

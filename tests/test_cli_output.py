@@ -112,5 +112,6 @@ def test_json_and_csv_are_the_writers_output(fmt, writer, run_cli):
     argv = ["simulate", "--arch", "edge-32x32-2of4", "--workload", "lenet-300-100", "--recipe", "2of4-int8"]
     code, out, err = run_cli(*argv, "--format", fmt, "--layers", "top:1")  # --layers does not cut them
     assert code == 0, err
-    ref = writer(accelsim.simulate("edge-32x32-2of4", "lenet-300-100", recipe="2of4-int8"))
+    ref = writer(accelsim.simulate("edge-32x32-2of4", "lenet-300-100", recipe="2of4-int8",
+                                   command="accelsim " + " ".join([*argv, "--format", fmt, "--layers", "top:1"])))
     assert out == (ref if ref.endswith("\n") else ref + "\n")

@@ -23,7 +23,7 @@ def test_reported_check_is_neither_pass_nor_fail():
     c = Check("toy", "a figure 10x off", reference=1.0, predicted=10.0, unit="x", source="nowhere")
     assert c.kind == "reported" and c.ok is None and not c.failed and c.status == "reported"
     row = c.row()
-    assert row["kind"] == "reported" and row["status"] == "reported" and row["ok"] is None
+    assert row["kind"] == "reported" and row["status"] == "reported" and "ok" not in row
     assert row["rel_error"] == pytest.approx(9.0) and "ok_override" not in row
     assert summarize([c]) == {"asserted": 0, "asserted_ok": 0, "pass_fail": 0, "pass_fail_ok": 0, "reported": 1}
     assert all_hold([c])
@@ -90,7 +90,7 @@ def test_reported_figures_do_not_fail_the_run(toy_area, run_cli):
     assert code == 0 and toy_area["quick"] == [True]
     assert "1 of 1 asserted checks within tolerance, 1 of 1 pass/fail checks passed, 1 reported" in out
     line = next(x for x in out.splitlines() if "reported, 3x off" in x)
-    assert line.split()[-2:] == ["reported", "reported"]  # kind, status
+    assert line.split()[-3:] == ["reported", "reported", "ref"]  # kind, status, source
 
 
 def test_asserted_check_outside_tolerance_fails_the_run(toy_area, run_cli):
@@ -99,7 +99,7 @@ def test_asserted_check_outside_tolerance_fails_the_run(toy_area, run_cli):
     assert code == 1 and toy_area["quick"] == [False]
     assert "1 of 2 asserted checks within tolerance, 1 of 1 pass/fail checks passed, 1 reported" in out
     line = next(x for x in out.splitlines() if "asserted, 20% off" in x)
-    assert line.split()[-2:] == ["asserted", "fail"]
+    assert line.split()[-3:] == ["asserted", "fail", "ref"]
 
 
 def test_failed_pass_fail_check_fails_the_run(toy_area):
@@ -113,7 +113,7 @@ def test_json_rows_carry_kind_status_and_null_verdict(toy_area, run_cli):
     code, out, _ = run_cli("validate", "--only", "toyarea", "--format", "json")
     rows = {r["item"]: r for r in json.loads(out)}
     assert code == 0
-    assert rows["reported, 3x off"]["status"] == "reported" and rows["reported, 3x off"]["ok"] is None
+    assert rows["reported, 3x off"]["status"] == "reported" and "ok" not in rows["reported, 3x off"]
     assert rows["asserted, holds"]["kind"] == "asserted" and rows["asserted, holds"]["ok"] is True
     assert rows["pass/fail, holds"]["kind"] == "pass/fail" and rows["pass/fail, holds"]["status"] == "pass"
 

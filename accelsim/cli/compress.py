@@ -1,5 +1,11 @@
 """``accelsim compress``: apply a recipe to a workload and report what is stored, per layer and in total.
 
+Ratios (one meaning per name, :func:`accelsim.compress.recipe.summarize`): ``storage_ratio`` is Deep
+Compression's (dense fp32 bits / stored bits), ``nnz_ratio`` ShrinkBench's (weights / non-zero
+weights); ``theoretical_speedup`` counts pruned weights only, ``rounded_zeros`` the weights that
+quantization or sharing rounded to zero. The JSON ``total`` also holds the deprecated aliases
+``compression_ratio`` (= ``storage_ratio``) and ``shrinkbench_ratio`` (= ``nnz_ratio``).
+
 :func:`report_rows`, :func:`to_json` and :func:`to_table` render a
 :class:`~accelsim.compress.compressed.CompressedGraph`; :func:`add_cli` registers the command.
 """
@@ -37,7 +43,9 @@ def report_rows(cg: CompressedGraph) -> list[dict[str, Any]]:
             "codebook_bits": b["codebook"],
             "metadata_bits": b["metadata"],
             "total_bits": b["total"],
-            "compression_ratio": s["compression_ratio"],
+            "storage_ratio": s["storage_ratio"],
+            "nnz_ratio": s["nnz_ratio"],
+            "rounded_zeros": s["rounded_zeros"],
             "theoretical_speedup": s["theoretical_speedup"],
             "mse": s["mse"],
             "sqnr_db": s["sqnr_db"],
@@ -63,9 +71,16 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def to_json(cg: CompressedGraph) -> str:
-    return json.dumps(_clean({"workload": cg.graph.name, "recipe": cg.recipe, "layers": report_rows(cg),
-                              "total": cg.stats}), indent=2)
+def to_json(cg: CompressedGraph, provenance: dict | None = None) -> str:
+    """The report as JSON; ``provenance`` (:func:`accelsim.report.provenance.provenance`), when given,
+    is added with the accelsim version."""
+    from accelsim._version import __version__
+
+    out = {"accelsim_version": __version__, "workload": cg.graph.name, "recipe": cg.recipe, "layers": report_rows(cg),
+           "total": cg.stats}
+    if provenance:
+        out["provenance"] = provenance
+    return json.dumps(_clean(out), indent=2)
 
 
 def to_table(cg: CompressedGraph) -> str:
@@ -75,7 +90,8 @@ def to_table(cg: CompressedGraph) -> str:
     for r in rows:
         r["transforms"] = ", ".join(r["transforms"])
     cols = ["name", "params", "nnz", "density", "format", "payload_bits", "index_bits", "pointer_bits",
-            "codebook_bits", "metadata_bits", "compression_ratio", "theoretical_speedup", "quant_sqnr_db", "transforms"]
+            "codebook_bits", "metadata_bits", "storage_ratio", "nnz_ratio", "rounded_zeros", "theoretical_speedup",
+            "quant_sqnr_db", "transforms"]
     t = cg.stats
     b = t["bits"]
     text = format_table(rows, cols)
@@ -83,7 +99,10 @@ def to_table(cg: CompressedGraph) -> str:
              f"({t['density']:.4g}); stored {b['total']:,} bits ({t['compressed_bytes'] / 1e6:.4g} MB) = "
              f"payload {b['payload']:,} + index {b['index']:,} + pointer {b['pointer']:,} + codebook {b['codebook']:,} "
              f"+ metadata {b['metadata']:,}; dense fp32 {t['dense_bytes'] / 1e6:.4g} MB; "
-             f"compression ratio {t['compression_ratio']:.4g}x; theoretical speedup {t['theoretical_speedup']:.4g}x")
+             f"storage ratio {t['storage_ratio']:.4g}x (Deep Compression: dense fp32 bits / stored bits); "
+             f"nnz ratio {t['nnz_ratio']:.4g}x (ShrinkBench: weights / non-zero weights); "
+             f"theoretical speedup {t['theoretical_speedup']:.4g}x (dense MACs / MACs after pruning; "
+             f"{t['rounded_zeros']:,} weights rounded to zero by quantization or sharing are not counted as pruned)")
     return text
 
 
@@ -97,7 +116,16 @@ def cmd_compress(args) -> int:
     recipe = load_recipe(args.recipe)
     graph = load_workload(args.workload)
     cg = compress(graph, recipe, seed=args.seed)
-    write(to_json(cg) if args.format == "json" else to_table(cg), args.out)
+    if args.format == "json":
+        import shlex
+
+        from accelsim.report.provenance import provenance
+
+        command = shlex.join(["accelsim", *args.argv]) if getattr(args, "argv", None) is not None else None
+        prov = provenance({}, None, graph, cg.recipe, (cg.recipe or {}).get("path"), args.seed, command=command)
+        write(to_json(cg, prov), args.out)
+    else:
+        write(to_table(cg), args.out)
     return 0
 
 

@@ -56,15 +56,36 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _workload(args):
+    """``--workload``, calibrated when ``--calibrate INPUTS`` is given (accelsim.workload.calibrate)."""
+    if not getattr(args, "calibrate", None):
+        return args.workload
+    from pathlib import Path
+
+    from accelsim.errors import WorkloadError
+    from accelsim.workload.calibrate import calibrate_onnx
+    from accelsim.workload.zoo import load_workload
+
+    if Path(str(args.workload)).suffix.lower() != ".onnx":
+        raise WorkloadError(f"--calibrate runs an ONNX model with onnxruntime; --workload {args.workload} is not a .onnx file")
+    return calibrate_onnx(load_workload(args.workload), args.workload, args.calibrate)
+
+
 def cmd_stats(args) -> int:
     from accelsim.report.export import format_table
     from accelsim.workload.zoo import load_workload
 
-    graph = load_workload(args.workload)
+    graph = load_workload(_workload(args), **_phase_kwargs(args))
     rows = graph.stats()
     total = {"params": graph.total_params, "macs": graph.total_macs, "layers": len(rows)}
+    hf = graph.metadata.get("hf")  # a Hugging Face config: the model's counts (a step's graph holds only routed experts)
+    if hf:
+        total.update(model_params=hf["params"]["total"], active_params=hf["params"]["active"])
     if args.format == "json":
-        write(json.dumps({"workload": graph.name, "layers": rows, "total": total}, indent=2), args.out)
+        out = {"workload": graph.name, "layers": rows, "total": total}
+        if hf:
+            out["hf"] = hf
+        write(json.dumps(out, indent=2), args.out)
     elif args.format == "csv":
         import pandas as pd
 
@@ -77,8 +98,34 @@ def cmd_stats(args) -> int:
         table_rows = [{**r, "input_shape": " ".join("x".join(map(str, s)) for s in r["input_shape"])} for r in rows]
         text = format_table(table_rows, cols)
         text += f"\n\n{graph.name}: {len(rows)} layers, {graph.total_params:,} params, {graph.total_macs:,} MACs"
+        if hf:
+            text += (f"\nmodel: {hf['params']['total']:,} params, {hf['params']['active']:,} active per token "
+                     f"({hf['phase']}, {hf['new_tokens']} new token(s), KV length {hf['kv_length']})")
         write(text, args.out)
     return 0
+
+
+def _phase_kwargs(args) -> dict:
+    """The phase flags of a Hugging Face config (``accelsim.workload.hf``), those given."""
+    keys = ("phase", "prompt", "context", "attention", "routing", "kv_bits")
+    return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+
+
+def _add_phase(p) -> None:
+    """Flags of a Hugging Face config workload (``docs/workloads.md``, section "Hugging Face configs")."""
+    p.add_argument("--phase", choices=["prefill", "decode"], help="Hugging Face config: prefill (default) or decode")
+    p.add_argument("--prompt", type=int, help="Hugging Face config: tokens processed in prefill (default 128)")
+    p.add_argument("--context", type=int, help="Hugging Face config: KV length of a decode step (default 2048)")
+    p.add_argument("--attention", choices=["unfused", "fused"], help="Hugging Face config: attention as matmul + "
+                   "softmax + matmul (default) or one fused attention layer")
+    p.add_argument("--routing", help="Hugging Face MoE config: expert load, uniform (default), zipf[:S] or a counts file")
+    p.add_argument("--kv-bits", type=int, dest="kv_bits", help="Hugging Face decoder: bits per cached K/V element (16)")
+
+
+def _add_calibrate(p) -> None:
+    p.add_argument("--calibrate", metavar="INPUTS",
+                   help="measure each layer's input activation density by running the .onnx --workload on these "
+                        "inputs (.npy, or .npz by input name; batch first) with onnxruntime, instead of assuming 1.0")
 
 
 def cmd_simulate(args) -> int:
@@ -87,7 +134,11 @@ def cmd_simulate(args) -> int:
     from accelsim.simulate import simulate
 
     tune_allocator()  # this process is ours: keep freed model buffers (same results; ACCELSIM_MALLOC_TUNE=0 to skip)
-    result = simulate(args.arch, args.workload, recipe=args.recipe, batch=args.batch, overrides=args.set, seed=args.seed)
+    import shlex
+
+    command = shlex.join(["accelsim", *args.argv]) if getattr(args, "argv", None) is not None else None
+    result = simulate(args.arch, _workload(args), recipe=args.recipe, batch=args.batch, overrides=args.set, seed=args.seed,
+                      baseline=args.baseline, baseline_workload=args.baseline_workload, command=command)
     if args.format == "json":
         write(to_json(result), args.out)
     elif args.format == "csv":
@@ -118,7 +169,10 @@ def add_cli(sub) -> None:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("stats", help="per-layer shapes, GEMM view, MACs and params of a workload")
-    p.add_argument("--workload", required=True, help="zoo name or path (.yaml, .csv, .onnx)")
+    p.add_argument("--workload", required=True, help="zoo name or path (.yaml, .csv, .onnx, .json Hugging Face config "
+                                                         "or a folder holding config.json)")
+    _add_calibrate(p)
+    _add_phase(p)
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.add_argument("--out", help="write to this file instead of stdout")
     p.set_defaults(func=cmd_stats)
@@ -126,10 +180,16 @@ def add_cli(sub) -> None:
     p = sub.add_parser("simulate", help="simulate a (compressed) workload on a hardware config")
     p.add_argument("--arch", required=True, help="bundled name or path (.yaml, SCALE-Sim .cfg)")
     p.add_argument("--workload", required=True, help="zoo name or path (.yaml, .csv, .onnx)")
+    _add_calibrate(p)
     p.add_argument("--recipe", help="compression recipe: bundled name or .yaml path")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--seed", type=int, default=0, help="seed for synthesized weights and activations")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="dotted config override")
+    p.add_argument("--baseline", metavar="RECIPE",
+                   help="recipe of the reference run for speedup_vs_dense / energy_saving_vs_dense (default: the "
+                        "uncompressed workload at the hardware's native data type)")
+    p.add_argument("--baseline-workload", metavar="WORKLOAD",
+                   help="workload of the reference run (e.g. the unpruned model of an already pruned --workload)")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.add_argument("--layers", type=_layers_arg, default="top:10", metavar="all|compute|top:N",
                    help="table format: which layers to list (default top:10, the 10 slowest); "

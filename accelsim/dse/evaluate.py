@@ -5,7 +5,9 @@ A point's setting uses the keys ``arch`` (bundled name, path or inline mapping),
 ``recipe.<step>.<param>`` (a parameter of the recipe's pipeline step, e.g. ``recipe.prune.density``;
 see :func:`accelsim.compress.recipe.with_params`: the recipe's name gets ``[prune.density=0.25]``),
 ``baseline`` (the recipe of the reference run for ``speedup_vs_dense``; None = uncompressed, e.g.
-weight sharing alone for hardware that cannot run uncompressed weights), ``batch`` (default 1), ``seed`` (default 0) and free ``tag.<name>`` labels. :meth:`validate`
+weight sharing alone for hardware that cannot run uncompressed weights), ``baseline_workload`` (the
+workload of the reference run, e.g. the unpruned model of an already pruned ``workload``; None = the
+point's workload), ``batch`` (default 1), ``seed`` (default 0) and free ``tag.<name>`` labels. :meth:`validate`
 checks a setting without simulating anything (unknown keys and config paths with the nearest
 valid ones, wrong types, unknown names, families without a model), so a sweep can reject a bad
 spec before its first point runs.
@@ -20,11 +22,26 @@ files changed runs again on resume. When a named file's content changes, every c
 cleared before the next point runs (files are checked by ``stat`` per point, re-hashed when changed).
 
 Row columns (:data:`METRICS`; units as in :mod:`accelsim.report.results`): ``latency_s`` /
-``energy_j`` / ``cycles`` are network totals at ``batch``; ``theoretical_speedup`` is dense MACs
-over MACs left after compression (ShrinkBench's FLOP-based speedup, hardware independent);
-``compression_ratio`` is weight entries over non-zero weight entries; ``speedup_vs_dense`` is the
-dense (or ``baseline``) latency over the compressed latency *on the same hardware* (empty when the
-hardware cannot run the reference); ``energy.<category>`` hold the energy breakdown in joules.
+``energy_j`` / ``cycles`` are network totals at ``batch`` and ``latency_per_sample_s`` /
+``energy_per_sample_j`` the same per inference; ``throughput_per_s`` = batch / latency; ``edp`` =
+energy per sample x latency per sample (J s); ``area_mm2`` the hardware's area where its family
+models one (``area_source`` says from what), ``perf_per_mm2`` = throughput / area and
+``perf_per_w`` = inferences per joule. ``theoretical_speedup`` is dense MACs over the MACs left
+after pruning (ShrinkBench's FLOP-based speedup, hardware independent; weights that quantization
+rounded to zero are not pruning, so int8 has exactly 1.0); ``nnz_ratio`` is weight entries over
+non-zero weight entries (ShrinkBench's compression ratio) and ``storage_ratio`` dense fp32 bits
+over stored bits (Deep Compression's); ``compression_ratio`` is a deprecated alias of
+``nnz_ratio`` kept for one release (it meant that here, but the storage ratio in ``accelsim
+compress``). ``speedup_vs_dense`` is the reference latency over the point's latency *on the same
+hardware* and ``speedup_baseline`` names that reference (``dense int8 on edge-32x32``, ``dense
+bf16 on h100-sxm``, ``recipe int8 on ...``; empty when the hardware cannot run it);
+``energy.<category>`` hold the energy breakdown in joules. ``latency_error_median`` /
+``latency_error_worst`` are the family's validation error band (fractions;
+:mod:`accelsim.report.uncertainty`). ``max_dram_refetch``, ``refetch_layer``,
+``refetch_layer_factor``, ``refetch_layer_latency_share`` and ``refetch_flag`` summarize the DRAM
+refetch (:func:`accelsim.report.results.refetch_summary`); ``weights`` says where the weight values
+came from and ``seed_matters`` whether the seed can change the row; ``warnings`` holds the point's
+warnings, ``; ``-separated.
 """
 
 from __future__ import annotations
@@ -39,19 +56,26 @@ from typing import Any, Mapping
 
 from accelsim.errors import AccelsimError, SimulationError, SweepError
 
-KNOWN_KEYS = ("arch", "workload", "recipe", "baseline", "batch", "seed")
+KNOWN_KEYS = ("arch", "workload", "recipe", "baseline", "baseline_workload", "batch", "seed")
 
 METRICS = (
     "family", "arch_name", "num_layers", "macs", "effective_macs", "params", "nonzero_params", "compression_ratio",
     "theoretical_speedup", "cycles", "compute_cycles", "stall_cycles", "latency_s", "energy_j", "dram_read_bytes",
     "dram_write_bytes", "weight_storage_bits", "utilization", "peak_macs_per_s", "dram_bytes_per_s",
     "dense_latency_s", "dense_energy_j", "speedup_vs_dense", "energy_saving_vs_dense",
+    # issue 17: named baseline, one meaning per ratio, per-sample / per-area figures, error band, refetch, provenance
+    "speedup_baseline", "nnz_ratio", "storage_ratio", "rounded_zeros", "latency_per_sample_s", "energy_per_sample_j",
+    "throughput_per_s", "edp", "area_mm2", "area_source", "perf_per_mm2", "perf_per_w", "latency_error_median",
+    "latency_error_worst", "max_dram_refetch", "refetch_layers", "refetch_layer", "refetch_layer_factor", "refetch_layer_latency_share",
+    "refetch_flag", "weights", "seed_matters", "warnings",
 )
 
 LAYER_METRICS = (
     "layer", "op", "macs", "effective_macs", "cycles", "compute_cycles", "stall_cycles", "latency_s", "energy_j",
-    "dram_read_bytes", "dram_write_bytes", "utilization", "weight_storage_bits",
+    "dram_read_bytes", "dram_write_bytes", "utilization", "weight_storage_bits", "stall_fraction", "dram_refetch",
 )
+#: LAYER_METRICS that are not LayerResult fields (computed by NetworkResult.layer_metrics)
+_DERIVED_LAYER = ("stall_fraction", "dram_refetch")
 
 
 class _LRU(OrderedDict):
@@ -101,7 +125,7 @@ def _source_path(kind: str, value: Any) -> Path | None:
                 from accelsim.hw.registry import arch_path
 
                 path = arch_path(value)
-            elif kind == "workload":
+            elif kind in ("workload", "baseline_workload"):
                 from accelsim.workload.zoo import workload_file
 
                 path = workload_file(value)
@@ -143,16 +167,20 @@ def _digest(path: Path) -> str | None:
 
 def file_digests(setting: Mapping[str, Any]) -> dict[str, str | None]:
     """``{key: content hash}`` of the files the setting's ``arch``, ``workload``, ``recipe`` and
-    ``baseline`` name (None for an inline mapping or an unresolved name: the setting text covers it)."""
+    ``baseline`` name (None for an inline mapping or an unresolved name: the setting text covers it),
+    and of ``baseline_workload`` when the setting has one (absent otherwise, so that the
+    fingerprints of stores written before that key existed stay the same)."""
     out = {}
-    for kind in FILE_KEYS:
+    kinds = FILE_KEYS + (("baseline_workload",) if setting.get("baseline_workload") is not None else ())
+    for kind in kinds:
         path = _source_path(kind, setting.get(kind))
         out[kind] = _digest(path) if path is not None else None
     return out
 
 
 def clear_caches() -> None:
-    for cache in (_ARCH_RAW, _CONFIGS, _MODELS, _ARCH_DICTS, _GRAPHS, _CGRAPHS, _PER_GRAPH, _DENSE, _RECIPES, _PATHS):
+    for cache in (_ARCH_RAW, _CONFIGS, _MODELS, _ARCH_DICTS, _GRAPHS, _CGRAPHS, _PER_GRAPH, _PER_MODEL, _DENSE, _RECIPES,
+                  _PATHS):
         cache.clear()
 
 
@@ -163,7 +191,7 @@ def _key(value: Any) -> str:
 def _split(setting: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(main settings with defaults, arch overrides without the ``arch.`` prefix); ``main["recipe_params"]``
     holds the ``recipe.<step>.<param>`` settings without the ``recipe.`` prefix."""
-    main = {"recipe": None, "baseline": None, "batch": 1, "seed": 0, "recipe_params": {}}
+    main = {"recipe": None, "baseline": None, "baseline_workload": None, "batch": 1, "seed": 0, "recipe_params": {}}
     overrides = {}
     for key, value in setting.items():
         if key.startswith("arch."):
@@ -235,18 +263,35 @@ def _cgraph(workload: Any, recipe: Any, seed: int, params: Mapping[str, Any] | N
     return _CGRAPHS.get_or(_key([workload, recipe, seed if recipe is not None else 0] + extra), make)
 
 
-# per compressed graph (cached in _CGRAPHS, never mutated by a sweep): its layer list and weight totals,
-# keyed by id() and holding the graph itself, which pins the id to that object
+# per compressed graph (cached in _CGRAPHS, never mutated by a sweep): its layer list, weight totals,
+# operand sizes, ... in one dict per graph, keyed by id() and holding the graph itself, which pins the
+# id to that object (at most 8 graphs pinned, whatever the number of values kept per graph)
 _PER_GRAPH = _LRU(8)
+# per built model (cached in _MODELS): its area, native data type, ...
+_PER_MODEL = _LRU(512)
 
 
-def _per_graph(cgraph, what: str, make):
-    hit = _PER_GRAPH.get((id(cgraph), what))
-    if hit is not None and hit[0] is cgraph:
-        return hit[1]
-    value = make()
-    _PER_GRAPH.get_or((id(cgraph), what), lambda: (cgraph, value))
-    return value
+def _per_object(cache: _LRU, obj, what, make):
+    entry = cache.get(id(obj))
+    if entry is None or entry[0] is not obj:
+        entry = (obj, {})
+        cache[id(obj)] = entry
+        while len(cache) > cache.size:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(id(obj))
+    values = entry[1]
+    if what not in values:
+        values[what] = make()
+    return values[what]
+
+
+def _per_graph(cgraph, what, make):
+    return _per_object(_PER_GRAPH, cgraph, what, make)
+
+
+def _per_model(model, what, make):
+    return _per_object(_PER_MODEL, model, what, make)
 
 
 def _layers(cgraph) -> list:
@@ -254,19 +299,25 @@ def _layers(cgraph) -> list:
     return _per_graph(cgraph, "layers", lambda: list(cgraph))
 
 
-def _graph_stats(cgraph) -> tuple[int, int, int, int]:
-    """(weight entries, non-zero weights, dense MACs, MACs left) of a compressed graph at batch 1."""
+def _graph_stats(cgraph) -> tuple[int, int, int, int, int, int]:
+    """(weight entries, non-zero weights, dense MACs, MACs left, MACs left after pruning, weights
+    rounded to zero) of a compressed graph at batch 1; "after pruning" counts the zeros that
+    quantization or sharing produced by rounding as weights (``stats["macs_after_pruning"]``)."""
 
     def make():
-        params = nnz = dense_macs = eff_macs = 0
+        params = nnz = dense_macs = eff_macs = kept_macs = rounded = 0
         for cl in cgraph:
             shape = cl.layer.weight_matrix_shape
             if cl.layer.has_weights and shape:
                 params += shape[0] * shape[1]
                 nnz += cl.weight_nnz
             dense_macs += cl.layer.macs
-            eff_macs += cl.effective_macs
-        return (params, nnz, dense_macs, eff_macs)
+            eff = cl.effective_macs
+            eff_macs += eff
+            stats = cl.stats or {}
+            kept_macs += stats.get("macs_after_pruning", eff) if cl.layer.has_weights else eff
+            rounded += stats.get("rounded_zeros", 0)
+        return (params, nnz, dense_macs, eff_macs, kept_macs, rounded)
 
     return _per_graph(cgraph, "stats", make)
 
@@ -353,15 +404,17 @@ class SimulateEvaluator:
             msg = _check_int(main[name], name, lo)
             if msg:
                 problems.append(msg)
-        if main.get("workload") is not None:
-            wl = main["workload"]
+        for name in ("workload", "baseline_workload"):
+            wl = main.get(name)
+            if wl is None:
+                continue
             if not isinstance(wl, str):
-                problems.append(f"workload must be a bundled name or a path; got {wl!r}")
+                problems.append(f"{name} must be a bundled name or a path; got {wl!r}")
             else:
                 try:
                     _graph(wl)
                 except AccelsimError as exc:
-                    problems.append(f"workload: {_first_line(exc)}")
+                    problems.append(f"{name}: {_first_line(exc)}")
         for name in ("recipe", "baseline"):
             rc = main.get(name)
             if rc is None:
@@ -433,25 +486,58 @@ class SimulateEvaluator:
         graph = _graph(main["workload"])
         cgraph = _cgraph(main["workload"], main["recipe"], main["seed"], main["recipe_params"])
         batch = main["batch"]
+        from accelsim.report.provenance import seed_effect, weight_source
+        from accelsim.report.results import baseline_label, precision_warnings, refetch_summary
+
         result = _run(model, config, cgraph, batch, graph.name, cgraph.recipe, ckey)
         tot = result.total
         dense_tot = None
-        baseline = main["baseline"]
-        if (main["recipe"] is not None or baseline is not None) and self.dense_baseline:
+        baseline, base_wl = main["baseline"], main["baseline_workload"]
+        native = _per_model(model, "native", lambda: model.roof().native_dtype)
+        label = None
+        warnings: list[str] = []
+        if (main["recipe"] is not None or baseline is not None or base_wl is not None) and self.dense_baseline:
+            ref_wl = base_wl if base_wl is not None else main["workload"]
+
             def make_dense():
-                base = _cgraph(main["workload"], baseline, main["seed"])
+                base = _cgraph(ref_wl, baseline, main["seed"])
                 try:
                     return _run(model, config, base, batch, graph.name, None, ckey).total
                 except SimulationError:  # e.g. EIE cannot run uncompressed weights
                     return None
 
             bkey = [ckey, main["workload"], batch] + ([baseline, main["seed"]] if baseline is not None else [])
+            if base_wl is not None:
+                bkey += ["baseline_workload", base_wl]
             dense_tot = _DENSE.get_or(_key(bkey), make_dense)
+            if dense_tot is not None:
+                ref_name = None
+                if baseline is not None:
+                    rc = _cgraph(ref_wl, baseline, main["seed"]).recipe
+                    ref_name = (rc or {}).get("name") or str(baseline)
+                label = baseline_label(native, config.name, ref_name, _graph(base_wl).name if base_wl is not None else None)
+            else:
+                warnings.append("the baseline cannot run on this hardware: no speedup (give a baseline recipe it runs)")
         elif main["recipe"] is None:
             dense_tot = tot
-        params, nnz, dense_macs, eff_macs = _graph_stats(cgraph)
+            label = baseline_label(native, config.name)
+        params, nnz, dense_macs, eff_macs, kept_macs, rounded = _graph_stats(cgraph)
         roof = model.roof()
         peak, bw = roof.peak_macs_per_s, roof.dram_bytes_per_s
+        m = result.metrics(tot)
+        band = m["uncertainty"]
+        ref = refetch_summary(result)
+        if main["recipe"] is not None:
+            warnings.extend(_per_graph(cgraph, ("precision", native, config.name),
+                                       lambda: precision_warnings(_layers(cgraph), native, config.name)))
+        text = ref.pop("refetch_warning")
+        if text:
+            warnings.append(text)
+        recipe_dict = cgraph.recipe if main["recipe"] is not None else None
+        seed_matters, seed_note = _per_graph(cgraph, "seed", lambda: seed_effect(graph, recipe_dict))
+        if main["seed"] != 0 and not seed_matters:
+            warnings.append(f"seed {main['seed']} cannot change this point: {seed_note}")
+        nnz_ratio = params / nnz if nnz else None
         row: dict[str, Any] = {
             "family": config.family,
             "arch_name": config.name,
@@ -460,8 +546,8 @@ class SimulateEvaluator:
             "effective_macs": tot["effective_macs"],
             "params": params,
             "nonzero_params": nnz,
-            "compression_ratio": params / nnz if nnz else None,
-            "theoretical_speedup": dense_macs / eff_macs if eff_macs else None,
+            "compression_ratio": nnz_ratio,  # deprecated alias of nnz_ratio (one release)
+            "theoretical_speedup": dense_macs / kept_macs if kept_macs else None,
             "cycles": tot["cycles"],
             "compute_cycles": tot["compute_cycles"],
             "stall_cycles": tot["stall_cycles"],
@@ -477,6 +563,25 @@ class SimulateEvaluator:
             "dense_energy_j": dense_tot["energy_j"] if dense_tot else None,
             "speedup_vs_dense": (dense_tot["latency_s"] / tot["latency_s"]) if dense_tot and tot["latency_s"] else None,
             "energy_saving_vs_dense": (dense_tot["energy_j"] / tot["energy_j"]) if dense_tot and tot["energy_j"] else None,
+            "speedup_baseline": label if dense_tot else None,
+            "nnz_ratio": nnz_ratio,
+            "storage_ratio": (cgraph.stats.get("storage_ratio") if main["recipe"] is not None else 1.0),
+            "rounded_zeros": rounded,
+            "latency_per_sample_s": m["latency_per_sample_s"],
+            "energy_per_sample_j": m["energy_per_sample_j"],
+            "throughput_per_s": m["throughput_per_s"],
+            "edp": m["edp"],
+            "area_mm2": m["area_mm2"],
+            "area_source": m["area_source"],
+            "perf_per_mm2": m["perf_per_mm2"],
+            "perf_per_w": m["perf_per_w"],
+            "latency_error_median": band["median_error"] if band else None,
+            "latency_error_worst": band["worst_error"] if band else None,
+            **ref,
+            "weights": _per_graph(cgraph, ("weights", main["seed"]),
+                                  lambda: weight_source(graph, main["seed"], main["recipe"] is not None)),
+            "seed_matters": seed_matters,
+            "warnings": "; ".join(warnings) if warnings else None,
         }
         for cat, joules in sorted(tot["energy_breakdown_j"].items()):
             row[f"energy.{cat}"] = joules
@@ -486,7 +591,12 @@ class SimulateEvaluator:
             for r in result.layers:
                 lrow = {"layer": r.name, "op": r.op}
                 for name in LAYER_METRICS[2:]:
-                    lrow[name] = getattr(r, name)
+                    if name not in _DERIVED_LAYER:
+                        lrow[name] = getattr(r, name)
+                derived = result.layer_metrics(r)
+                lrow["stall_fraction"] = derived["stall_fraction"]
+                refetch = derived["dram_refetch"]
+                lrow["dram_refetch"] = max(refetch.values()) if refetch else None
                 for cat, joules in sorted(r.energy_breakdown_j.items()):
                     lrow[f"energy.{cat}"] = joules
                 layers.append(lrow)
@@ -494,14 +604,20 @@ class SimulateEvaluator:
 
 
 def _run(model, config, cgraph, batch, workload_name, recipe, ckey: str):
-    """``simulate.run_compressed`` with a cached model (models are stateless)."""
+    """``simulate.run_compressed`` with a cached model (models are stateless); the area and the
+    operand sizes (:func:`accelsim.report.results.attach_hardware`) are computed once per model /
+    graph and batch."""
     from accelsim.config import to_dict
-    from accelsim.report.results import NetworkResult
+    from accelsim.report.results import NetworkResult, area_of, dtype_bits, operand_sizes
 
     simulate = model.simulate
     layers = [simulate(cl, batch) for cl in _layers(cgraph)]
     arch = _ARCH_DICTS.get_or(ckey, lambda: to_dict(config))
-    return NetworkResult(arch=arch, workload=workload_name, layers=layers, batch=batch, recipe=recipe)
+    result = NetworkResult(arch=arch, workload=workload_name, layers=layers, batch=batch, recipe=recipe)
+    result.area_mm2, result.area_source = _per_model(model, "area", lambda: area_of(model))
+    native = _per_model(model, "native_bits", lambda: dtype_bits(model.roof().native_dtype) or 8)
+    result.operands = _per_graph(cgraph, ("operands", batch, native), lambda: operand_sizes(_layers(cgraph), batch, native))
+    return result
 
 
 def _first_line(exc: BaseException) -> str:

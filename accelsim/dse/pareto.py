@@ -4,6 +4,8 @@ The computation lives in the report layer (its figures need it, and report is be
 module keeps the names that ``accelsim.dse`` and its users import.
 """
 
-from accelsim.report.pareto import DIRECTIONS, pareto_front, pareto_mask, sensitivity, top_k, varying_axes
+from accelsim.report.pareto import (AUTO, DEFAULT_GROUP_BY, DIRECTIONS, group_columns, group_label, groups, pareto_front,
+                                    pareto_mask, sensitivity, top_k, varying_axes)
 
-__all__ = ["DIRECTIONS", "pareto_front", "pareto_mask", "sensitivity", "top_k", "varying_axes"]
+__all__ = ["AUTO", "DEFAULT_GROUP_BY", "DIRECTIONS", "group_columns", "group_label", "groups", "pareto_front",
+           "pareto_mask", "sensitivity", "top_k", "varying_axes"]

@@ -1,14 +1,16 @@
 """``accelsim report``: a markdown report of a finished sweep, with figures and tables.
 
 Sections (each only when the table has what it needs): summary; Pareto front of the spec's
-``objectives`` (table + scatter); top-k per objective; sensitivity (which axis moves each
+``objectives`` (table + scatter); top-k per objective; sensitivity (which balanced axis moves each
 objective most, :func:`accelsim.report.pareto.sensitivity` on log10 values); the ShrinkBench-style
 trade-off figure when the rows carry compression ratios and speedups; a roofline and a per-layer
 breakdown when per-layer detail was recorded; failed points.
 
 Spec keys used: ``name``, ``description``, ``objectives`` ({column: min|max}) and an optional
 ``report`` mapping: ``pareto: {x, y, color}``, ``top_k`` (default 5), ``tradeoff: {group, ratio}``
-(or false), ``breakdown_point`` (an id; default the fastest point). Their shape is declared with the
+(or false), ``breakdown_point`` (an id; default the fastest point), ``group_by`` (columns; default
+workload and batch where they vary, ``[]`` for none): fronts, top-k, main effects and figure panels
+are per group, so points of different workloads or batches never compete. Their shape is declared with the
 rest of the spec (:class:`~accelsim.dse.space.SpecFields`, :class:`~accelsim.dse.space.ReportFields`)
 and checked before anything is written.
 """
@@ -49,6 +51,15 @@ def axis_columns(df, spec=None) -> list[str]:
     return varying_axes(df, cands)
 
 
+def _empty(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _value(v) -> Any:
+    """An axis value as written in a spec (``16``, not the ``16.0`` a column with empty cells holds)."""
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
 def _describe(df, pid: str, axes: Sequence[str]) -> str:
     """``arch_name: axis=value, ...`` of one point (for figure titles)."""
     row = df[df["id"] == pid]
@@ -56,16 +67,26 @@ def _describe(df, pid: str, axes: Sequence[str]) -> str:
         return pid
     row = row.iloc[0]
     head = str(row["arch_name"]) if "arch_name" in row.index else pid
-    parts = [f"{a.split('.')[-1]}={row[a]}" for a in axes if a in row.index and a != "arch"]
+    parts = [f"{a.split('.')[-1]}={_value(row[a])}" for a in axes
+             if a in row.index and a != "arch" and not _empty(row[a])]
     return f"{head}: {', '.join(parts)}" if parts else head
 
 
-def write_report(spec: Mapping[str, Any], df, out: str | Path, source: str = "spec") -> Path:
-    """Write ``out/report.md`` and ``out/figures/*.png|svg``; return the markdown path."""
+def write_report(spec: Mapping[str, Any], df, out: str | Path, source: str = "spec", group_by: Any = None,
+                 uncertainty: Mapping[str, Mapping[str, float]] | None = None) -> Path:
+    """Write ``out/report.md`` and ``out/figures/*.png|svg``; return the markdown path.
+
+    ``group_by`` overrides the spec's ``report.group_by`` (default ``"auto"``: workload and batch
+    where they vary; ``[]``: no groups). ``uncertainty`` is passed to the figures
+    (:func:`accelsim.report.plots.band_fractions`): None shades each family's measured validation
+    error (the table's ``latency_error_*`` columns, else the stored bands), False draws none.
+    """
     from accelsim.dse.space import ParetoOptions, ReportFields, TradeoffOptions, spec_fields
     from accelsim.dse.store import LAYERS, load_layers
     from accelsim.report import plots
-    from accelsim.report.pareto import pareto_front, sensitivity, top_k
+    from accelsim.report.pareto import AUTO, by_group, group_columns, group_label, groups, pareto_front, sensitivity, top_k
+
+    group_by_override = group_by
 
     checked = spec_fields(spec, source)  # the whole spec's shape, report section included
     opts = checked.report or ReportFields()
@@ -82,10 +103,22 @@ def write_report(spec: Mapping[str, Any], df, out: str | Path, source: str = "sp
     md += [f"Spec: `{source}`. Points: {len(df)} ({len(ok)} ok, {len(df) - len(ok)} failed). "
            f"Axes that vary: {', '.join(f'`{a}`' for a in axes) or 'none'}. Results table: `results.csv`.", ""]
 
+    group_by = opts.group_by if opts.group_by is not None else AUTO
+    if group_by_override is not None:
+        group_by = group_by_override
+    gcols = group_columns(ok, group_by) if len(ok) else []
+    parts = groups(ok, gcols) if len(ok) else []
+    shown_axes = [a for a in axes if a not in gcols]
+    if gcols:
+        md += [f"Points are compared within groups of equal {', '.join(f'`{c}`' for c in gcols)} "
+               f"({len(parts)} groups): every front, top-k list and main effect below is per group.", ""]
     if objectives and len(ok):
-        front = pareto_front(ok, objectives)
-        cols = axes + [c for c in objectives if c not in axes]
+        front = by_group(pareto_front(ok, objectives, group_by=gcols), gcols)
+        cols = gcols + shown_axes + [c for c in objectives if c not in shown_axes and c not in gcols]
+        counts = "; ".join(f"{group_label(key)}: {int(front.index.isin(part.index).sum())} of {len(part)}"
+                           for key, part in parts)
         md += [f"## Pareto front ({', '.join(f'{k}: {v}' for k, v in objectives.items())})", "",
+               f"Points not dominated by another point of their group ({counts})." if gcols else
                f"{len(front)} of {len(ok)} points are not dominated.", "",
                md_table(front[cols].to_dict("records"), cols), ""]
         objs = list(objectives)
@@ -93,29 +126,34 @@ def write_report(spec: Mapping[str, Any], df, out: str | Path, source: str = "sp
         x = par.x if par.x is not None else objs[0]
         y = par.y if par.y is not None else objs[1] if len(objs) > 1 else objs[0]
         if x != y:
-            color = par.color or (axes[0] if axes else None)
+            color = par.color or (shown_axes[0] if shown_axes else None)
             plots.save_both(plots.pareto_scatter, ok, out_stem=figs / "pareto", x=x, y=y, objectives=objectives,
-                            color=color, title=f"{title}: {x} vs {y}")
+                            color=color, title=f"{title}: {x} vs {y}", group_by=gcols, uncertainty=uncertainty)
             md += ["![Pareto scatter](figures/pareto.png)", ""]
         k = opts.top_k
         for obj, direction in objectives.items():
-            best = top_k(ok, obj, k=k, direction=direction)
-            md += [f"### Top {k} by {obj} ({direction})", "", md_table(best[cols].to_dict("records"), cols), ""]
-        if axes:
-            sens = sensitivity(ok, objectives, axes, log=True)
+            best = top_k(ok, obj, k=k, direction=direction, group_by=gcols)
+            md += [f"### Top {k} by {obj} ({direction}){' per group' if gcols else ''}", "",
+                   md_table(best[cols].to_dict("records"), cols), ""]
+        if shown_axes:
+            sens = sensitivity(ok, objectives, shown_axes, log=True, group_by=gcols)
             md += ["## Sensitivity", "",
                    "Main effect of each axis: spread of the per-value mean of log10(objective), in decades; "
-                   "rank 1 moves the objective most.", "",
-                   md_table(sens.to_dict("records"), ["objective", "axis", "effect", "levels", "best_value", "rank"]), ""]
+                   "rank 1 moves the objective most. Only balanced axes get an effect: an axis whose values occur "
+                   "with different settings of the other axes (e.g. a value only one hardware family has) would "
+                   "credit it with their effect; `note` says which.", "",
+                   md_table(sens.to_dict("records"),
+                            gcols + ["objective", "axis", "effect", "levels", "best_value", "rank", "note"]), ""]
 
     trade = opts.tradeoff
     if trade and {"compression_ratio", "theoretical_speedup", "speedup_vs_dense"} <= set(df.columns) and "recipe" in df.columns:
         comp = ok[ok["recipe"].notna()]
         if len(comp):
             trade = trade if isinstance(trade, TradeoffOptions) else TradeoffOptions()
-            table = plots.tradeoff_table(comp, trade.group, trade.ratio)
+            table = plots.tradeoff_table(comp, trade.group, trade.ratio, group_by=gcols, uncertainty=uncertainty)
             plots.save_both(plots.tradeoff, comp, out_stem=figs / "tradeoff", group=trade.group,
-                            ratio=trade.ratio, title=f"{title}: FLOP reduction is not speedup")
+                            ratio=trade.ratio, title=f"{title}: FLOP reduction is not speedup", group_by=gcols,
+                            uncertainty=uncertainty)
             md += ["## Compression ratio vs speedup", "",
                    "Theoretical speedup = dense MACs / MACs left after pruning; real speedup = dense latency / "
                    "compressed latency on the same hardware; mean +/- std over seeds.", "",

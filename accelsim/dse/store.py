@@ -18,6 +18,7 @@ Layout of a store directory::
     results.parquet                                      (final export, optional)
     results.stale.csv, layers.stale.csv                  (rows moved aside on resume, if any)
     sweep.lock                                           (the writer's lock; holds its pid)
+    provenance.json                                      (version, git revision, command, spec of each run)
 
 One writer at a time: a sweep holds an exclusive ``fcntl.flock`` on ``sweep.lock`` for its whole
 run (released by the OS when the process exits or crashes; the file itself stays). ``inputs_hash``

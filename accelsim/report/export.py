@@ -81,10 +81,14 @@ _WIDTH = 118  # wrap long notes below 120 columns
 def result_table(result: NetworkResult, layers: str = "top:10") -> str:
     """A one-screen summary of a run, for people.
 
-    Header (arch and family, workload, recipe, batch), the totals with units (and the dense baseline
-    with ``speedup_vs_dense`` / ``energy_saving_vs_dense`` when the run has one), then the layers chosen
-    by ``layers`` (see :func:`parse_layers`; default the 10 slowest) with their share of the total
-    latency and energy and what bound them, then the count of layers not run on the hardware
+    Header (arch and family, workload, recipe, batch), the totals with units (and the baseline run
+    with ``speedup_vs_dense`` / ``energy_saving_vs_dense`` and the baseline's name when the run has
+    one), the per-sample figures, area and figures of merit, the family's validation error band, the
+    provenance and the warnings; then the layers chosen by ``layers`` (see :func:`parse_layers`;
+    default the 10 slowest) with their share of the total latency and energy, their stall share
+    (stall cycles / cycles), their largest DRAM refetch factor (DRAM bytes read / distinct bytes of
+    that operand, :func:`accelsim.report.results.dram_refetch`) and what bound them, then the count
+    of layers not run on the hardware
     (``extra["mapped"] is False``). Per-layer string extras (notes) are footnotes ``[n]`` listed once
     below the table. Reads only ``LayerResult`` fields and ``extra`` keys, never a family name.
     """
@@ -118,10 +122,12 @@ def result_table(result: NetworkResult, layers: str = "top:10") -> str:
     for i, r in enumerate(shown, 1):
         marks = "".join(f"[{_footnote(notes, n)}]" for n in _layer_notes(r) if n not in common)
         rows.append([str(i), r.name, r.op, _si(r.latency_s, "s"), _pct(r.latency_s, lat_tot),
-                     _si(r.energy_j, "J"), _pct(r.energy_j, en_tot), f"{r.cycles:,}",
-                     _pct(r.stall_cycles, r.cycles), _pct(r.utilization, 1.0), _bound(r), marks])
+                     _si(r.energy_j, "J"), _pct(r.energy_j, en_tot),
+                     _pct(r.stall_cycles, r.cycles), _refetch(result, r), _pct(r.utilization, 1.0), _bound(r), marks])
     if rows:
-        header = ["#", "layer", "op", "latency", "%lat", "energy", "%energy", "cycles", "stall", "util",
+        # per-layer cycles are in the JSON / CSV (latency x clock); the table has the stall share and
+        # the DRAM refetch factor instead (why a layer is slow)
+        header = ["#", "layer", "op", "latency", "%lat", "energy", "%energy", "stall", "DRAM refetch", "util",
                   "bound", "notes"]
         right = {0, 3, 4, 5, 6, 7, 8, 9}
         lines += _align([header] + rows, right)
@@ -143,6 +149,15 @@ def result_table(result: NetworkResult, layers: str = "top:10") -> str:
     return "\n".join(lines)
 
 
+def _refetch(result: NetworkResult, r) -> str:
+    """The layer's largest DRAM refetch factor and its operand (``ifmap 541x``), ``-`` when none."""
+    ref = result.layer_metrics(r)["dram_refetch"]
+    if not ref:
+        return "-"
+    op, factor = max(ref.items(), key=lambda kv: kv[1])
+    return f"{op} {factor:.3g}x" if factor < 10 else f"{op} {factor:,.0f}x"
+
+
 def _header(result: NetworkResult) -> str:
     arch = result.arch.get("name", "?")
     recipe = result.recipe.get("name", "?") if isinstance(result.recipe, dict) else (result.recipe or "none (dense)")
@@ -160,7 +175,8 @@ def _totals(result: NetworkResult, tot: dict[str, Any]) -> list[str]:
             cells.append(fmt(dense[key]))
         return cells
 
-    rows = [["totals", "this run"] + (["dense baseline"] if dense is not None else [])]
+    base_head = "baseline" if result.baseline and not result.baseline.startswith("dense") else "dense baseline"
+    rows = [["totals", "this run"] + ([base_head] if dense is not None else [])]
     rows += [
         row("latency", "latency_s", lambda v: _si(v, "s")),
         row("energy", "energy_j", lambda v: _si(v, "J")),
@@ -175,11 +191,72 @@ def _totals(result: NetworkResult, tot: dict[str, Any]) -> list[str]:
     out = _align(rows, {1, 2}, rule=False)
     ratios = [f"{k}: {tot[k]:.3f}" for k in ("speedup_vs_dense", "energy_saving_vs_dense") if tot.get(k) is not None]
     if ratios:
-        out.append("   ".join(ratios))
+        out += _wrap("   ".join(ratios) + f"   (baseline: {result.baseline or 'dense'})")
+    m = result.metrics(tot)
+    out += _wrap(_merit_line(result, m))
+    band = m.get("uncertainty")
+    out += _wrap(_band_line(result, band))
+    prov = _provenance_line(result)
+    if prov:
+        out += _wrap(prov)
     for key, value in result.extra.items():
         if isinstance(value, (str, int, float)):
             out += _wrap(f"{key}: {value}")
+    for text in result.all_warnings():
+        out += _wrap(f"warning: {text}")
     return out
+
+
+def _merit_line(result: NetworkResult, m: dict[str, Any]) -> str:
+    """Per-sample figures, throughput, EDP, area and the figures of merit, with units."""
+    parts = [f"per sample ({result.batch} in the batch): {_si(m['latency_per_sample_s'], 's')}, "
+             f"{_si(m['energy_per_sample_j'], 'J')}"]
+    if m["throughput_per_s"] is not None:
+        parts.append(f"throughput {m['throughput_per_s']:.4g} /s")
+    parts.append(f"EDP {m['edp']:.4g} J s")
+    if m["perf_per_w"] is not None:
+        parts.append(f"{m['perf_per_w']:.4g} inferences/J")
+    if m["area_mm2"] is not None:
+        source = str(m["area_source"] or "")
+        parts.append(f"area {m['area_mm2']:.4g} mm^2 ({'die' if source.startswith('die') else 'modelled'})")
+        if m["perf_per_mm2"] is not None:
+            parts.append(f"{m['perf_per_mm2']:.4g} inferences/s/mm^2")
+    else:
+        parts.append("area: not modelled for this family")
+    return "; ".join(parts)
+
+
+def _band_line(result: NetworkResult, band: dict[str, Any] | None) -> str:
+    """The family's validation error band (or that none is recorded)."""
+    family = result.arch.get("family", "?") if isinstance(result.arch, dict) else "?"
+    if not band:
+        return f"model error: no validation data recorded for family {family} (error unknown)"
+    text = (f"model error ({family}, {band['n']} latency checks): median {100 * band['median_error']:.1f}%, "
+            f"worst {100 * band['worst_error']:.1f}%")
+    if band.get("note"):
+        text += f" ({band['note']})"
+    elif band.get("n_sources", 1) == 1:
+        text += f" against {band['reference']}"
+    else:
+        text += f" against {band['n_sources']} published references (JSON: total.uncertainty.reference)"
+    energy = band.get("energy")
+    if energy:
+        text += (f"; energy ({energy['n']} checks): median {100 * energy['median_error']:.1f}%, "
+                 f"worst {100 * energy['worst_error']:.1f}%")
+    else:
+        text += "; energy: not validated"
+    return text
+
+
+def _provenance_line(result: NetworkResult) -> str | None:
+    p = result.provenance
+    if not p:
+        return None
+    rev = p.get("git_revision")
+    git = f" git {rev[:10]}{'+' if p.get('git_dirty') else ''}" if rev else ""
+    return (f"accelsim {p.get('accelsim_version')}{git}; seed {p.get('seed')}"
+            f"{'' if p.get('seed_matters') else ' (no effect)'}; weights: {p.get('weights')}; "
+            f"activation density: {p.get('activation_density')}")
 
 
 def _layer_notes(r) -> list[str]:

@@ -14,6 +14,19 @@ and by :mod:`accelsim.dse` (which re-exports them as :mod:`accelsim.dse.pareto`)
   e.g. points of another hardware family in a union, are left out); the axis with the largest
   effect moves that objective most. For objectives spanning orders of magnitude use
   ``log=True`` (effects computed on log10 values, in decades).
+
+Fair comparisons (issue 17): points of different workloads or batch sizes do not compete. All three
+functions take ``group_by``: the columns whose values split the table into groups analysed
+separately (one front, one top-k list, one set of main effects per group). The default, ``"auto"``,
+is :data:`DEFAULT_GROUP_BY` (``workload`` and ``batch``) restricted to the columns that exist and
+take more than one value; ``None`` or ``[]`` analyses the table as one group.
+
+Sensitivity is computed only over *balanced* axes: within a group, an axis is balanced when each of
+its values occurs with the same settings of the other axes, equally often (a full factorial, or a
+union of them in which the axis does not apply to every point). Otherwise its main effect would
+mix in the other axes (a batch-8 value that exists only on GPUs would be "best for latency" because
+GPUs are fast), so the row has no effect, no rank and a ``note`` saying which other axis it is
+confounded with.
 """
 
 from __future__ import annotations
@@ -25,6 +38,77 @@ import numpy as np
 from accelsim.errors import SweepError
 
 DIRECTIONS = ("min", "max")
+#: the columns a front, a top-k list and the main effects are split by unless told otherwise
+DEFAULT_GROUP_BY = ("workload", "batch")
+AUTO = "auto"
+_NONE = "<none>"  # the group / level key of an empty cell
+
+
+def cell_key(v):
+    """A hashable, printable key of a cell (lists and mappings by repr, empty cells as one value)."""
+    if v is None or (isinstance(v, float) and v != v):
+        return _NONE
+    if isinstance(v, (list, dict)):
+        return repr(v)
+    try:
+        import pandas as pd
+
+        if pd.isna(v):
+            return _NONE
+    except (TypeError, ValueError):
+        pass
+    return v
+
+
+def group_columns(df, group_by=AUTO) -> list[str]:
+    """The columns ``df`` is grouped by (module docstring): ``"auto"``, None / ``[]`` / ``"none"``
+    (no grouping), a list of columns or a comma-separated string of them."""
+    if group_by is None:
+        return []
+    if isinstance(group_by, str):
+        if group_by == AUTO:
+            return [c for c in DEFAULT_GROUP_BY if c in df.columns and df[c].map(cell_key).nunique() > 1]
+        group_by = [] if group_by.strip().lower() == "none" else [p.strip() for p in group_by.split(",") if p.strip()]
+    cols = list(group_by)
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        import difflib
+
+        close = difflib.get_close_matches(str(missing[0]), [str(c) for c in df.columns], n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise SweepError(f"group_by: '{missing[0]}' is not a column of the results{hint}")
+    return cols
+
+
+def groups(df, group_by=AUTO):
+    """``[(key, rows)]``: the groups of ``df`` (:func:`group_columns`) in order of first appearance;
+    ``key`` maps each group column to its value (one ``({}, df)`` pair when not grouped)."""
+    cols = group_columns(df, group_by)
+    if not cols or df.empty:
+        return [({}, df)]
+    keys = [tuple(cell_key(v) for v in row) for row in df[cols].itertuples(index=False, name=None)]
+    order: dict = {}
+    for i, k in enumerate(keys):
+        order.setdefault(k, []).append(i)
+    out = []
+    for k, idx in order.items():
+        sub = df.iloc[idx]
+        first = sub.iloc[0]
+        out.append(({c: (None if kk == _NONE else first[c]) for c, kk in zip(cols, k)}, sub))
+    return out
+
+
+def by_group(df, group_by=AUTO):
+    """``df``'s rows reordered group by group (groups in order of first appearance; table order within)."""
+    import pandas as pd
+
+    parts = groups(df, group_by)
+    return pd.concat([part for _, part in parts]) if len(parts) > 1 else df
+
+
+def group_label(key: Mapping) -> str:
+    """``workload=bert-base, batch=8`` (empty for the ungrouped table)."""
+    return ", ".join(f"{c}={v}" for c, v in key.items())
 
 
 def _check_objectives(df, objectives: Mapping[str, str]) -> dict[str, str]:
@@ -75,35 +159,90 @@ def pareto_mask(values: np.ndarray) -> np.ndarray:
     return keep
 
 
-def pareto_front(df, objectives: Mapping[str, str]):
-    """The non-dominated rows of ``df`` for ``objectives`` (column -> "min" | "max"), in table order."""
+def pareto_front(df, objectives: Mapping[str, str], group_by=AUTO):
+    """The non-dominated rows of ``df`` for ``objectives`` (column -> "min" | "max"), in table order.
+
+    With groups (``group_by``, module docstring) a row is on the front when no row *of its group*
+    dominates it: one front per (workload, batch) by default.
+    """
     objectives = _check_objectives(df, objectives)
     cols = list(objectives)
     valid = _valid(df, cols)
     sub = df[valid]
     if sub.empty:
         return sub.copy()
-    vals = np.column_stack([
-        sub[c].astype(float).to_numpy() * (1.0 if d == "min" else -1.0) for c, d in objectives.items()
-    ])
-    return sub[pareto_mask(vals)].copy()
+    keep = np.zeros(len(sub), dtype=bool)
+    pos = {label: i for i, label in enumerate(sub.index)} if sub.index.is_unique else None
+    for _, part in groups(sub, group_by):
+        vals = np.column_stack([
+            part[c].astype(float).to_numpy() * (1.0 if d == "min" else -1.0) for c, d in objectives.items()
+        ])
+        mask = pareto_mask(vals)
+        if pos is None:  # duplicate index labels: fall back to positions
+            where = np.flatnonzero(sub.index.isin(part.index))
+        else:
+            where = np.array([pos[label] for label in part.index], dtype=int)
+        keep[where[mask]] = True
+    return sub[keep].copy()
 
 
-def top_k(df, objective: str, k: int = 10, direction: str = "min"):
-    """The ``k`` best rows by ``objective`` (ties keep table order)."""
+def top_k(df, objective: str, k: int = 10, direction: str = "min", group_by=AUTO):
+    """The ``k`` best rows by ``objective`` (ties keep table order); ``k`` per group with groups,
+    groups in order of first appearance."""
+    import pandas as pd
+
     _check_objectives(df, {objective: direction})
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise SweepError(f"k must be an int >= 1; got {k!r}")
     sub = df[_valid(df, [objective])]
-    return sub.sort_values(objective, ascending=(direction == "min"), kind="stable").head(k).copy()
+    parts = [part.sort_values(objective, ascending=(direction == "min"), kind="stable").head(k)
+             for _, part in groups(sub, group_by)]
+    return pd.concat(parts).copy() if parts else sub.copy()
 
 
-def sensitivity(df, objectives: Sequence[str] | Mapping[str, str], axes: Sequence[str], log: bool = False):
-    """Main effect of each axis on each objective (see module docstring); most influential first.
+def _balance(sub, axis: str, others: Sequence[str]) -> str | None:
+    """None when ``axis`` is balanced in ``sub`` against ``others`` (module docstring), else why not."""
+    from collections import Counter
 
-    Returns a DataFrame with columns ``objective, axis, effect, levels, best_value`` (best_value: the
-    axis value whose group mean is lowest, or highest for a "max" objective) and ``rank``
-    (1 = moves the objective most).
+    rows = sub[sub[axis].map(cell_key) != _NONE]
+    levels = rows[axis].map(cell_key)
+    if not others:
+        counts = Counter(levels)
+        return None if len(set(counts.values())) <= 1 else "unbalanced: its values have different numbers of points"
+    combos = [tuple(cell_key(v) for v in r) for r in rows[list(others)].itertuples(index=False, name=None)]
+    per_level: dict = {}
+    for lev, combo in zip(levels, combos):
+        per_level.setdefault(lev, Counter())[combo] += 1
+    first = next(iter(per_level.values()), Counter())
+    if all(c == first for c in per_level.values()):
+        return None
+    # name the other axis whose values differ between the levels (the confounder); an axis that
+    # merely does not apply to a level (another space of a union) is named only when no other is found
+    not_applied = None
+    for j, other in enumerate(others):
+        seen = {lev: {combo[j] for combo in c} for lev, c in per_level.items()}
+        union = set().union(*seen.values())
+        narrow = [(lev, vals) for lev, vals in seen.items() if vals != union]
+        if narrow:
+            lev, vals = min(narrow, key=lambda lv: len(lv[1]))
+            if vals == {_NONE}:
+                not_applied = not_applied or f"unbalanced: {other} does not apply to {axis}={lev} (another space of the union)"
+                continue
+            shown = sorted(str(v) for v in vals if v != _NONE) + ([_NONE] if _NONE in vals else [])
+            text = ", ".join(shown[:3]) + (f", ... ({len(shown)})" if len(shown) > 3 else "")
+            return f"unbalanced: {axis}={lev} occurs only with {other} in {{{text}}}"
+    return not_applied or "unbalanced: its values occur with the other axes' settings unequally often (failed or missing points?)"
+
+
+def sensitivity(df, objectives: Sequence[str] | Mapping[str, str], axes: Sequence[str], log: bool = False,
+                group_by=AUTO):
+    """Main effect of each balanced axis on each objective (see module docstring); most influential first.
+
+    Returns a DataFrame with the group columns (when grouped), ``objective, axis, effect, levels,
+    best_value`` (best_value: the axis value whose group mean is lowest, or highest for a "max"
+    objective), ``rank`` (1 = moves the objective most, among the balanced axes of the group) and
+    ``note`` (why an axis has no effect: unbalanced, or one value only). Axes that are group
+    columns are left out.
     """
     import pandas as pd
 
@@ -111,29 +250,52 @@ def sensitivity(df, objectives: Sequence[str] | Mapping[str, str], axes: Sequenc
     missing = [a for a in axes if a not in df.columns]
     if missing:
         raise SweepError(f"sensitivity axis '{missing[0]}' is not a column of the results")
+    gcols = group_columns(df, group_by)
+    axes = [a for a in axes if a not in gcols]
     rows = []
     for obj, direction in objectives.items():
-        sub = df[_valid(df, [obj])]
-        values = sub[obj].astype(float)
-        if log:
-            values = np.log10(values.where(values > 0))
-        ref = abs(values.mean()) if not log else 1.0
-        for axis in axes:
-            keys = sub[axis].map(lambda v: repr(v) if isinstance(v, (list, dict)) else v)
-            # rows where the axis does not apply (another family in a union) are left out
-            means = values.groupby(keys, dropna=True).mean().dropna()
-            if len(means) < 2 or not ref:
-                effect = 0.0
-            else:
-                effect = float((means.max() - means.min()) / ref)
-            best = (means.idxmin() if direction == "min" else means.idxmax()) if len(means) else None
-            rows.append({"objective": obj, "axis": axis, "effect": effect, "levels": int(len(means)), "best_value": best})
-    out = pd.DataFrame(rows, columns=["objective", "axis", "effect", "levels", "best_value"])
+        valid = df[_valid(df, [obj])]
+        for key, sub in groups(valid, gcols):
+            values = sub[obj].astype(float)
+            if log:
+                values = np.log10(values.where(values > 0))
+            ref = abs(values.mean()) if not log else 1.0
+            for axis in axes:
+                keys = sub[axis].map(lambda v: repr(v) if isinstance(v, (list, dict)) else v)
+                # rows where the axis does not apply (another family in a union) are left out
+                means = values.groupby(keys, dropna=True).mean().dropna()
+                note = _balance(sub, axis, [a for a in axes if a != axis]) if len(means) >= 2 else "one value"
+                best = None
+                if note is not None and note != "one value":
+                    effect = float("nan")
+                elif len(means) < 2 or not ref:
+                    effect = 0.0
+                else:
+                    effect = float((means.max() - means.min()) / ref)
+                if note is None or note == "one value":
+                    best = (means.idxmin() if direction == "min" else means.idxmax()) if len(means) else None
+                rows.append({**key, "objective": obj, "axis": axis, "effect": effect, "levels": int(len(means)),
+                             "best_value": best, "note": note or ""})
+    cols = gcols + ["objective", "axis", "effect", "levels", "best_value", "rank", "note"]
+    out = pd.DataFrame(rows, columns=[c for c in cols if c != "rank"])
+    out["best_value"] = pd.Series([r["best_value"] for r in rows], index=out.index, dtype=object)
     if out.empty:
-        out["rank"] = []
-        return out
-    out["rank"] = out.groupby("objective")["effect"].rank(ascending=False, method="first").astype(int)
-    return out.sort_values(["objective", "rank"], kind="stable").reset_index(drop=True)
+        return out.reindex(columns=cols)
+    by = gcols + ["objective"]
+    ranks = []
+    for _, part in out.groupby([out[c].map(cell_key) for c in by], sort=False):
+        r = part["effect"].rank(ascending=False, method="first")
+        ranks.append(r)
+    rank = pd.concat(ranks).reindex(out.index)
+    out["rank"] = pd.Series([None if r != r else int(r) for r in rank], index=out.index, dtype=object)
+    out = out[cols]
+    order = out.assign(_g=[tuple(cell_key(v) for v in t) for t in out[gcols].itertuples(index=False, name=None)] if gcols
+                       else 0, _r=out["rank"].map(lambda r: float("inf") if r is None else r))
+    first_seen = {g: i for i, g in reversed(list(enumerate(order["_g"])))}
+    order["_gi"] = order["_g"].map(first_seen)
+    objs = {o: i for i, o in enumerate(objectives)}
+    order["_o"] = order["objective"].map(objs)
+    return out.loc[order.sort_values(["_gi", "_o", "_r"], kind="stable").index].reset_index(drop=True)
 
 
 def varying_axes(df, candidates: Sequence[str]) -> list[str]:
@@ -145,4 +307,5 @@ def varying_axes(df, candidates: Sequence[str]) -> list[str]:
     return out
 
 
-__all__ = ["DIRECTIONS", "pareto_front", "pareto_mask", "sensitivity", "top_k", "varying_axes"]
+__all__ = ["AUTO", "DEFAULT_GROUP_BY", "DIRECTIONS", "by_group", "cell_key", "group_columns", "group_label", "groups", "pareto_front",
+           "pareto_mask", "sensitivity", "top_k", "varying_axes"]

@@ -2,11 +2,29 @@
 
 The JSON form (``NetworkResult.to_dict``) is the schema of ``docs/architecture.md``::
 
-    {accelsim_version, arch: {name, family, ...}, workload, recipe, batch,
+    {accelsim_version, schema_version, arch: {name, family, ...}, workload, recipe, batch,
      layers: [{name, op, macs, effective_macs, cycles, compute_cycles, stall_cycles, latency_s,
                energy_j, energy_breakdown_j, sram_reads, sram_writes, sram_word_bits, dram_read_bytes,
-               dram_write_bytes, utilization, weight_storage_bits, extra}],
-     total: {same numeric fields summed, speedup_vs_dense, energy_saving_vs_dense}}
+               dram_write_bytes, utilization, weight_storage_bits, extra, stall_fraction, dram_refetch,
+               operands: {ifmap_elements, filter_elements, activation_bits}}],
+     total: {same numeric fields summed, speedup_vs_dense, energy_saving_vs_dense, baseline,
+             latency_per_sample_s, energy_per_sample_j, throughput_per_s, edp, area_mm2, area_source,
+             perf_per_mm2, perf_per_w, uncertainty},
+     provenance: {accelsim_version, git_revision, git_dirty, command, arch_file, workload_file,
+                  recipe_file, seed, seed_matters, seed_note, weights, activation_density, ...},
+     warnings: [one line each]}
+
+``total`` holds the summed figures (:attr:`NetworkResult.total`) and the derived ones
+(:meth:`NetworkResult.metrics`): ``speedup_vs_dense`` and ``energy_saving_vs_dense`` compare with
+the run named by ``baseline`` (e.g. ``dense int8 on edge-32x32``, ``dense bf16 on h100-sxm``: the
+uncompressed workload at the hardware's native data type, or the ``--baseline`` recipe /
+workload), on the same hardware. Per-sample figures divide the batch's totals by ``batch``;
+``throughput_per_s`` = batch / latency; ``edp`` = energy_per_sample_j x latency_per_sample_s (J s);
+``perf_per_w`` = throughput / average power = inferences per joule; ``perf_per_mm2`` = throughput /
+``area_mm2`` (the model's area, or a GPU's cited die area; None where the family has none).
+``uncertainty`` is the family's validation error band (:mod:`accelsim.report.uncertainty`).
+Per layer, ``stall_fraction`` = stall_cycles / cycles and ``dram_refetch`` = DRAM bytes read per
+distinct operand byte (:func:`dram_refetch`).
 
 Units: cycles of the model's clock, seconds, joules, SRAM accesses in words of each buffer's width
 (``sram_word_bits``), DRAM in bytes, storage
@@ -25,7 +43,16 @@ from accelsim.hw.base import LayerResult
 from accelsim.hw.base import plain as _plain
 
 # 2: sram_word_bits per layer; sram_reads / sram_writes in words of each buffer's width for every family
-SCHEMA_VERSION = 2
+# 3: total gains baseline, per-sample, area and uncertainty fields; provenance, warnings; per-layer
+#    stall_fraction and dram_refetch
+SCHEMA_VERSION = 3
+
+#: a layer reading more than this many times its distinct operand bytes from DRAM is counted as refetching
+REFETCH_FACTOR = 10.0
+#: ... and is warned about when it also takes at least this share of the network's latency
+REFETCH_LATENCY_SHARE = 0.25
+REFETCH_DOC = "docs/models/systolic.md, 'DRAM refetch and stalls'"
+REFETCH_PREFIX = "DRAM refetch: "
 
 _SUMMED = (
     "macs", "effective_macs", "cycles", "compute_cycles", "stall_cycles", "latency_s", "energy_j",
@@ -57,6 +84,17 @@ class NetworkResult:
     recipe: dict[str, Any] | None = None
     dense: "NetworkResult | None" = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: what ``speedup_vs_dense`` / ``energy_saving_vs_dense`` compare with, e.g. ``dense int8 on edge-32x32``
+    baseline: str | None = None
+    #: area of the hardware (mm^2) and where it comes from; None where the family models none
+    area_mm2: float | None = None
+    area_source: str | None = None
+    #: where the result comes from (:func:`accelsim.report.provenance.provenance`)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    #: one line per thing a reader must know to trust the figures (precision, baseline, refetch, seeds)
+    warnings: list[str] = field(default_factory=list)
+    #: layer name -> operand sizes (:func:`operand_sizes`), for the DRAM refetch factors
+    operands: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def total(self) -> dict[str, Any]:
@@ -76,6 +114,59 @@ class NetworkResult:
             tot["energy_saving_vs_dense"] = dense_tot["energy_j"] / tot["energy_j"] if tot["energy_j"] else None
         return tot
 
+    def metrics(self, total: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The derived totals (module docstring): the baseline's name, per-sample figures, area,
+        figures of merit and the family's error band. ``total``: :attr:`total`, when already computed."""
+        tot = self.total if total is None else total
+        batch = self.batch
+        lat, en = tot["latency_s"], tot["energy_j"]
+        throughput = batch / lat if lat else None
+        area = self.area_mm2
+        out: dict[str, Any] = {}
+        if self.dense is not None or self.baseline is not None:
+            out["baseline"] = self.baseline
+        out.update({
+            "latency_per_sample_s": lat / batch,
+            "energy_per_sample_j": en / batch,
+            "throughput_per_s": throughput,
+            "edp": (en / batch) * (lat / batch),
+            "area_mm2": area,
+            "area_source": self.area_source,
+            "perf_per_mm2": throughput / area if throughput is not None and area else None,
+            "perf_per_w": batch / en if en else None,
+            "uncertainty": _uncertainty(self.arch.get("family") if isinstance(self.arch, dict) else None),
+        })
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """:attr:`total` and :meth:`metrics` in one dict (the JSON's ``total``)."""
+        tot = self.total
+        return {**tot, **self.metrics(tot)}
+
+    def layer_metrics(self, r: LayerResult) -> dict[str, Any]:
+        """Per-layer derived fields: ``stall_fraction`` and ``dram_refetch`` (None when not computable)."""
+        return {"stall_fraction": r.stall_cycles / r.cycles if r.cycles else None,
+                "dram_refetch": dram_refetch(r, self.operands.get(r.name))}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "NetworkResult":
+        """A result back from its :meth:`to_dict` JSON: layers (without action counts), the baseline's
+        name, area, provenance, warnings and operand sizes; the dense run itself is not in the JSON
+        (its ratios are, in ``total``). KeyError / TypeError / ValueError on a malformed dict."""
+        fields = {f for f in LayerResult.__dataclass_fields__ if f != "actions"}
+        layers, operands = [], {}
+        for d in data["layers"]:
+            layers.append(LayerResult(**{k: v for k, v in d.items() if k in fields}))
+            if isinstance(d.get("operands"), dict):
+                operands[d["name"]] = dict(d["operands"])
+        total = data.get("total") or {}
+        return cls(arch=data["arch"], workload=data.get("workload", ""), layers=layers, batch=data.get("batch", 1),
+                   recipe=data.get("recipe"), extra=data.get("extra", {}) or {}, baseline=total.get("baseline"),
+                   area_mm2=total.get("area_mm2"), area_source=total.get("area_source"),
+                   provenance=data.get("provenance") or {}, operands=operands,
+                   # the refetch warning is recomputed from the layers (all_warnings), not kept twice
+                   warnings=[w for w in data.get("warnings", []) or [] if not str(w).startswith(REFETCH_PREFIX)])
+
     def to_dict(self, with_actions: bool = False) -> dict[str, Any]:
         out = {
             "accelsim_version": __version__,
@@ -84,11 +175,29 @@ class NetworkResult:
             "workload": self.workload,
             "recipe": _plain(self.recipe) if self.recipe is not None else None,
             "batch": self.batch,
-            "layers": [r.to_dict(with_actions) for r in self.layers],
-            "total": _plain(self.total),
+            "layers": [self._layer_dict(r, with_actions) for r in self.layers],
+            "total": _plain(self.summary()),
         }
+        if self.provenance:
+            out["provenance"] = _plain(self.provenance)
+        out["warnings"] = list(self.all_warnings())
         if self.extra:
             out["extra"] = _plain(self.extra)
+        return out
+
+    def _layer_dict(self, r: LayerResult, with_actions: bool) -> dict[str, Any]:
+        out = {**r.to_dict(with_actions), **_plain(self.layer_metrics(r))}
+        ops = self.operands.get(r.name)
+        if ops:
+            out["operands"] = dict(ops)
+        return out
+
+    def all_warnings(self) -> list[str]:
+        """:attr:`warnings` followed by the DRAM refetch warning (:func:`refetch_warning`), if any."""
+        out = list(self.warnings)
+        text = refetch_warning(self)
+        if text:
+            out.append(text)
         return out
 
     def to_frame(self):
@@ -98,7 +207,7 @@ class NetworkResult:
         rows = []
         for r in self.layers:
             row: dict[str, Any] = {}
-            for k, v in r.to_dict().items():
+            for k, v in {**r.to_dict(), **self.layer_metrics(r)}.items():
                 if isinstance(v, dict):
                     for kk, vv in v.items():
                         if not isinstance(vv, (dict, list)):
@@ -113,3 +222,198 @@ class NetworkResult:
             if r.name == name:
                 return r
         raise KeyError(name)
+
+
+def _uncertainty(family: str | None) -> dict[str, Any] | None:
+    from accelsim.report.uncertainty import for_family
+
+    return for_family(family)
+
+
+def dtype_bits(dtype: str) -> int | None:
+    """The width in bits of a data type name (``int8`` -> 8, ``bf16`` -> 16); None when it has no digits."""
+    digits = ""
+    for ch in reversed(str(dtype)):
+        if not ch.isdigit():
+            break
+        digits = ch + digits
+    return int(digits) if digits else None
+
+
+def baseline_label(native_dtype: str, arch_name: str, recipe: str | None = None, workload: str | None = None) -> str:
+    """The name of a reference run: ``dense int8 on edge-32x32``, ``dense bf16 on h100-sxm``,
+    ``recipe magnitude-2 on eie``, ``dense int8 resnet18-dense on edge-32x32`` (another workload)."""
+    what = f"recipe {recipe}" if recipe else f"dense {native_dtype}"
+    if workload:
+        what += f" {workload}"
+    return f"{what} on {arch_name}"
+
+
+def operand_sizes(layers, batch: int, native_bits: int) -> dict[str, dict[str, int]]:
+    """Per compressed layer: ``ifmap_elements`` (first input, at ``batch``), ``filter_elements``
+    (weight entries, or a second activation input at ``batch`` for an activation x activation
+    product) and ``activation_bits`` (the layer's, else ``native_bits``) - the distinct operands
+    a refetch factor divides by."""
+    out = {}
+    for cl in layers:
+        lay = cl.layer
+        shapes = getattr(lay, "input_shapes", ()) or ()
+        ifmap = _prod(shapes[0]) * batch if shapes else 0
+        if lay.has_weights and lay.weight_matrix_shape:
+            filt = _prod(lay.weight_matrix_shape)
+        elif len(shapes) > 1:
+            filt = _prod(shapes[1]) * batch
+        else:
+            filt = 0
+        out[lay.name] = {"ifmap_elements": int(ifmap), "filter_elements": int(filt),
+                         "activation_bits": int(cl.activation_bits or native_bits)}
+    return out
+
+
+def _prod(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
+
+
+def dram_refetch(r: LayerResult, operands: dict[str, int] | None) -> dict[str, float] | None:
+    """DRAM bytes read per distinct operand byte, by operand (None when nothing is read or the
+    sizes are unknown).
+
+    Where the model reports DRAM traffic per operand in words (``extra["dram_words"]``, one
+    operand element per word of ``sram_word_bits``, SCALE-Sim's convention): ``ifmap`` = ifmap
+    words / input elements and ``filter`` = filter words / stored filter words
+    (``weight_storage_bits`` / word bits; a second activation input's elements for an activation
+    product). Otherwise one ``total`` = ``dram_read_bytes`` / (input bytes at the activation width
+    + stored weight bytes)."""
+    if not operands or not r.dram_read_bytes or r.extra.get("mapped") is False:
+        return None
+    out: dict[str, float] = {}
+    words = r.extra.get("dram_words")
+    if isinstance(words, dict):
+        if operands["ifmap_elements"] and "ifmap" in words:
+            out["ifmap"] = words["ifmap"] / operands["ifmap_elements"]
+        wbits = r.sram_word_bits.get("filter")
+        distinct = r.weight_storage_bits / wbits if r.weight_storage_bits and wbits else operands["filter_elements"]
+        if distinct and "filter" in words:
+            out["filter"] = words["filter"] / distinct
+    else:
+        act_bytes = operands["activation_bits"] / 8
+        weights = r.weight_storage_bits / 8 if r.weight_storage_bits else operands["filter_elements"] * act_bytes
+        distinct = operands["ifmap_elements"] * act_bytes + weights
+        if distinct:
+            out["total"] = r.dram_read_bytes / distinct
+    return out or None
+
+
+def refetch_summary(result: "NetworkResult") -> dict[str, Any]:
+    """The network's DRAM refetch at a glance: ``max_dram_refetch`` (largest factor of any layer and
+    operand), ``refetch_layers`` (layers refetching more than :data:`REFETCH_FACTOR` x an operand),
+    and the layer that reads the most DRAM bytes beyond its operands (``refetch_layer``, its
+    ``refetch_layer_factor``, ``refetch_layer_latency_share``) with ``refetch_flag``: True when that
+    layer refetches more than :data:`REFETCH_FACTOR` x and takes at least
+    :data:`REFETCH_LATENCY_SHARE` of the latency (the outlier a sweep must not select unawares);
+    ``refetch_warning``: :func:`refetch_warning`'s text or None."""
+    total_lat = sum([r.latency_s for r in result.layers])
+    best = None  # (excess bytes, name, factor, share)
+    worst = 0.0
+    count = 0
+    hits = []
+    operands = result.operands
+    for r in result.layers:
+        if not r.dram_read_bytes:
+            continue
+        ref = dram_refetch(r, operands.get(r.name))
+        if not ref:
+            continue
+        op, factor = max(ref.items(), key=lambda kv: kv[1])
+        share = r.latency_s / total_lat if total_lat else 0.0
+        worst = max(worst, factor)
+        if factor > REFETCH_FACTOR:
+            count += 1
+            if share >= REFETCH_LATENCY_SHARE:
+                hits.append(f"{r.name} reads its {op} {factor:.0f}x from DRAM ({r.dram_read_bytes / 1e6:.4g} MB, "
+                            f"{100 * share:.0f}% of the latency)")
+        excess = r.dram_read_bytes * (1.0 - 1.0 / factor) if factor > 0 else 0.0
+        if best is None or excess > best[0]:
+            best = (excess, r.name, factor, share)
+    out: dict[str, Any] = {"max_dram_refetch": worst if best is not None else None, "refetch_layers": count,
+                           "refetch_layer": None, "refetch_layer_factor": None, "refetch_layer_latency_share": None,
+                           "refetch_flag": False}
+    if best is not None:
+        out.update({"refetch_layer": best[1], "refetch_layer_factor": best[2], "refetch_layer_latency_share": best[3],
+                    "refetch_flag": bool(best[2] > REFETCH_FACTOR and best[3] >= REFETCH_LATENCY_SHARE)})
+    out["refetch_warning"] = (
+        REFETCH_PREFIX + "; ".join(hits) + ". The SRAM does not hold the operand's reuse window, so it is "
+        "streamed from DRAM again and again and the layer stalls (SCALE-Sim's stall model); a nearby buffer "
+        f"size can be far faster or slower (see {REFETCH_DOC})") if hits else None
+    return out
+
+
+def refetch_warning(result: "NetworkResult") -> str | None:
+    """One line naming the layers that refetch more than :data:`REFETCH_FACTOR` x an operand from
+    DRAM and take at least :data:`REFETCH_LATENCY_SHARE` of the latency (None when there are none)."""
+    return refetch_summary(result)["refetch_warning"]
+
+
+def precision_warnings(layers, native_dtype: str, arch_name: str) -> list[str]:
+    """Warnings for layers whose recipe raises operand precision above the hardware's native data
+    type, with the fix: a codebook table wider than the datapath, or weights / activations wider
+    than the native width (they run at a wider unit or bit-serially, slower)."""
+    native = dtype_bits(native_dtype)
+    if native is None:
+        return []
+    table: list[str] = []
+    weights: list[str] = []
+    acts: list[str] = []
+    table_bits = weight_bits = act_bits = 0
+    for cl in layers:
+        wb, ab = getattr(cl, "weight_bits", None), getattr(cl, "activation_bits", None)
+        if wb and wb > native and cl.layer.has_weights:
+            view = cl.view
+            if view.layout == "codebook" or view.codebook_size:
+                table.append(cl.name)
+                table_bits = max(table_bits, wb)
+            else:
+                weights.append(cl.name)
+                weight_bits = max(weight_bits, wb)
+        if ab and ab > native:
+            acts.append(cl.name)
+            act_bits = max(act_bits, ab)
+    out = []
+
+    def names(xs):
+        return ", ".join(xs[:3]) + (f" and {len(xs) - 3} more" if len(xs) > 3 else "")
+
+    if table:
+        out.append(f"codebook table of {table_bits}-bit entries is wider than the {native_dtype} datapath of "
+                   f"{arch_name} on {len(table)} layers ({names(table)}): they run at {table_bits} bits (slower "
+                   f"than the {native_dtype} baseline); fix: share: {{table_bits: {native}}} in the recipe")
+    if weights:
+        out.append(f"weights at {weight_bits} bits exceed the native {native_dtype} of {arch_name} on "
+                   f"{len(weights)} layers ({names(weights)}); fix: quantize: {{bits: {native}}} in the recipe")
+    if acts:
+        out.append(f"activations at {act_bits} bits exceed the native {native_dtype} of {arch_name} on "
+                   f"{len(acts)} layers ({names(acts)}); fix: activations: {{bits: {native}}} in the recipe")
+    return out
+
+
+def area_of(model) -> tuple[float | None, str | None]:
+    """(area in mm^2, where it comes from) of a built hardware model; (None, None) without one."""
+    area = model.area()
+    if area is None:
+        return None, None
+    parts = list(area.by_component)
+    if parts == ["die"]:
+        return float(area.total_mm2), "die area (config die_area_mm2, cited in its sources)"
+    return float(area.total_mm2), "model: " + " + ".join(parts)
+
+
+def attach_hardware(result: NetworkResult, model, layers, batch: int) -> NetworkResult:
+    """Fill the fields of ``result`` that need the model and the compressed layers: the area and
+    the per-layer operand sizes (for the refetch factors). Returns ``result``."""
+    result.area_mm2, result.area_source = area_of(model)
+    native = dtype_bits(model.roof().native_dtype) or 8
+    result.operands = operand_sizes(layers, batch, native)
+    return result

@@ -6,6 +6,8 @@ mode) into memory and reads the result with :func:`accelsim.workload.io_onnx.loa
 op the ONNX importer supports is supported here, weights come along (batch norms already folded
 into the preceding convolutions by the exporter), and layer names follow the module paths
 (``layer1.0.conv1``). The example input's first axis is the batch. Nothing touches the disk.
+``calibration=batch`` measures each layer's input activation density on real inputs
+(:mod:`accelsim.workload.calibrate`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ OPSET = 17
 
 
 def load_torch(module, example_input: Any = None, name: str | None = None, skip_unsupported: bool = False,
-               opset: int = OPSET) -> LayerGraph:
+               opset: int = OPSET, calibration: Any = None) -> LayerGraph:
     """Trace ``module`` on ``example_input`` (a tensor or a tuple of tensors) into a LayerGraph.
 
     Parameters
@@ -36,6 +38,11 @@ def load_torch(module, example_input: Any = None, name: str | None = None, skip_
         Passed to :func:`~accelsim.workload.io_onnx.load_onnx`.
     opset : int
         ONNX opset for the export (17 keeps ``LayerNormalization`` as one op).
+    calibration : torch.Tensor or tuple of torch.Tensor, optional
+        A batch of real inputs (batch axis first). The module is run on it with forward hooks and
+        each imported layer named like a module (``layer1.0.conv1``) gets its measured input
+        activation density (:mod:`accelsim.workload.calibrate`) instead of the assumed 1.0;
+        ``graph.metadata["calibration"]`` records the batch size and how many layers were matched.
 
     Raises
     ------
@@ -76,6 +83,13 @@ def load_torch(module, example_input: Any = None, name: str | None = None, skip_
     model = onnx.load_from_string(buffer.getvalue())
     graph = load_onnx(model, skip_unsupported=skip_unsupported, name=name or type(module).__name__)
     graph.source = f"<torch {type(module).__name__}>"
+    if calibration is not None:
+        from accelsim.workload.calibrate import apply_densities, torch_input_densities
+
+        densities = torch_input_densities(module, calibration, names={layer.name for layer in graph.layers})
+        cal = calibration if isinstance(calibration, tuple) else (calibration,)
+        apply_densities(graph, densities, source=f"torch forward hooks on a batch of {int(cal[0].shape[0])}",
+                        batch=int(cal[0].shape[0]))
     return graph
 
 

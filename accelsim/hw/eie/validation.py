@@ -28,6 +28,15 @@ LATENCY_THEORETICAL_US = {"Alex-6": 28.1, "Alex-7": 11.7, "Alex-8": 8.9, "VGG-6"
 LATENCY_GOAL_TOL = 0.10  # issue 5 goal for every layer
 LATENCY_BOUND_TOL = 0.20  # what the tests enforce per layer (two layers miss the goal; see the doc)
 LATENCY_MAE_TOL = 0.10  # mean absolute error the tests enforce
+# layers known to miss the 10% latency goal, with the reason (docs/validation.md, EIE, "Where it misses")
+KNOWN_LATENCY_MISSES = {
+    "Alex-8": "shape and densities equal VGG-8's (hit within 1%); the paper's 1.2x gap between the two lies in the "
+              "real AlexNet FC8 pattern, which uniform random pruning cannot reproduce (docs/validation.md, EIE)",
+    "VGG-6": "the paper spends 6.0 cycles per broadcast column on VGG-6 but 4.5 on VGG-7 at equal work; a one-position "
+             "LNZD scan that would fit it breaks the 256-PE scaling (docs/validation.md, EIE)",
+    "NT-LSTM": "-10.03%, just outside: our load balance (0.928) beats the paper's implied 0.867; the broadcast/credit "
+               "latency that would close it is not published (docs/validation.md, EIE)",
+}
 
 # Table II (one PE, 45 nm, 800 MHz) and Table V / Sec. I totals.
 PE_POWER_MW = 9.157
@@ -133,7 +142,7 @@ def checks(quick: bool = False) -> list[Check]:
     errs = latency_errors(res)
     for n in names:
         out.append(Check(AREA, f"{n} latency (64 PE, 800 MHz)", LATENCY_ACTUAL_US[n], res[n].latency_s * 1e6, "us",
-                         LATENCY_GOAL_TOL, SOURCE + ", Table IV actual"))
+                         LATENCY_GOAL_TOL, SOURCE + ", Table IV actual", known=KNOWN_LATENCY_MISSES.get(n)))
     mae = float(np.mean([abs(e) for e in errs.values()]))
     out.append(Check(AREA, f"latency mean absolute error ({len(names)} layers)", 0.0, mae, "fraction", None,
                      SOURCE + ", Table IV", ok_override=mae <= LATENCY_MAE_TOL))

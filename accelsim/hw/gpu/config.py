@@ -85,6 +85,9 @@ class GpuConfig:
     launch_overhead_us: float = param(3.0, ge=0, le=1e6, unit="us", doc="per-kernel launch and drain overhead (<= 1 s)")
     tdp_w: float = param(250.0, gt=0, le=1e6, unit="W", doc="board power (<= 1 MW)")
     idle_w: float = param(30.0, ge=0, le=1e6, unit="W", doc="static (idle) power, charged for the whole latency (<= 1 MW)")
+    die_area_mm2: float | None = param(None, gt=0, le=1e5, unit="mm^2",
+                                       doc="GPU die area (the whole die, not the package or HBM stacks; None = unknown), "
+                                           "for per-area figures of merit")
     fuse_pointwise: bool = param(False, doc="fold BatchNorm into the producer and run activations / residual adds in its epilogue (TensorRT-style); False = one kernel per layer (PyTorch eager)")
     native_dtype: str = param("fp32", choices=DTYPES, doc="data type of unquantized layers")
     dtype: str = param("auto", choices=("auto",) + DTYPES, doc="force one data type for every layer")

@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from accelsim.energy.actions import ActionCounts
-from accelsim.energy.estimate import EnergyBreakdown
+from accelsim.energy.estimate import AreaBreakdown, EnergyBreakdown, estimate_area
 from accelsim.errors import SimulationError
 from accelsim.hw.base import HardwareModel, LayerCounts, Roof
 from accelsim.hw.blocks import DramChannel
@@ -115,6 +115,12 @@ class GpuModel(HardwareModel):
     def power_limit_w(self) -> float:
         """``tdp_w``: the base stretches the latency to hold power there (DVFS)."""
         return self.config.tdp_w
+
+    def area(self) -> AreaBreakdown | None:
+        """The die area ``die_area_mm2`` (cited in the config's ``sources``) as one component ``die``;
+        None when the config gives none."""
+        area = self.config.die_area_mm2
+        return None if area is None else estimate_area({"die": float(area)})
 
     def roof(self) -> Roof:
         """Dense peak MACs/s of every supported data type (``peak_flops / 2``), twice that on 2:4 weights

@@ -20,6 +20,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from accelsim.energy.estimate import AreaBreakdown, estimate_area
 from accelsim.energy.tables import load_tech
 from accelsim.errors import SimulationError
 from accelsim.hw.base import HardwareModel, LayerCounts, NotMapped, Roof
@@ -306,6 +307,28 @@ class SystolicModel(HardwareModel):
 
     def static_power(self) -> float:
         return E.static_power(self.config, self.tech)
+
+    def area(self) -> AreaBreakdown:
+        """Datapath and buffer area (mm^2) from the technology table: ``pe_mult`` (one native-width
+        multiplier per PE), ``pe_add`` (one accumulator adder per PE; int32 / fp32 as in the static
+        power), ``pe_registers`` (two operand registers of ``pe.bits`` and one accumulator of
+        ``pe.accumulator_bits`` per PE) and the three SRAMs (``ifmap_sram``, ``filter_sram``,
+        ``ofmap_sram``, the technology table's fitted SRAM area law). Control, the DRAM interface,
+        the precision-scaling logic and wiring are not modelled: a lower bound on the die area."""
+        cfg, t = self.config, self.tech
+        pe = cfg.pe
+        n_pe = cfg.rows * cfg.cols
+        acc = "int32" if pe.dtype == "int" else "fp32"
+        parts = {
+            "pe_mult": t.op_area_um2("mult", E._dtype(pe.dtype, pe.bits)) * 1e-6,
+            "pe_add": t.op_area_um2("add", acc) * 1e-6,
+            "pe_registers": t.register_area_mm2(2 * pe.bits + pe.accumulator_bits),
+        }
+        counts = {k: n_pe for k in parts}
+        for buf in E.sram_buffers(cfg):
+            parts[buf.name] = buf.area_mm2(t)
+            counts[buf.name] = 1
+        return estimate_area(parts, counts)
 
     def roof(self) -> Roof:
         """Peak MACs/s: rows x cols x clock at the native ``pe.dtype`` + ``pe.bits``, and
