@@ -104,12 +104,55 @@ class CompressedLayer:
         matrix = None
         density = 1.0
         sample = None
+        weight = weight_bits = activation_bits = None
         if graph is not None:
             if layer.has_weights and layer.name in graph.weights:
                 matrix = graph.weight_matrix(layer.name)
             density = graph.input_density(layer.name)
             sample = graph.activation_samples.get(layer.name)
-        return cls(layer=layer, weight_matrix=matrix, activation_density=density, activation_sample=sample)
+            deployed = (graph.metadata.get("quantization") or {}).get(layer.name)
+            if deployed:
+                weight, weight_bits, activation_bits = deployed_tensor(deployed, layer)
+        return cls(layer=layer, weight=weight, weight_matrix=matrix, weight_bits=weight_bits,
+                   activation_bits=activation_bits, activation_density=density, activation_sample=sample)
+
+
+def deployed_tensor(q: dict, layer: Layer) -> tuple[Any, int | None, int | None]:
+    """The stored tensor of a deployed quantized weight (an importer's ``metadata["quantization"]`` entry:
+    ``codes``, ``weight_bits``, ``signed``, ``granularity`` per_tensor / per_channel / blocked, ``scale``,
+    ``zero_point``, ``block_size``; ``activation_bits``), in its real format: ``(tensor, weight bits,
+    activation bits)``. Per-tensor / per-channel integers become :class:`LowBit` (32-bit scales, as
+    ``docs/compression.md`` counts them); blocked ones (MatMulNBits) :class:`GroupQuant` blocks of
+    ``(1, block_size)`` with the scales' own float width and ``weight_bits`` zero points. An entry without
+    codes (a 16-bit float weight) keeps the dense matrix at its width."""
+    bits = q.get("weight_bits")
+    act = q.get("activation_bits")
+    codes = q.get("codes")
+    shape = layer.weight_matrix_shape
+    if codes is None or shape is None or tuple(np.shape(codes)) != tuple(shape):
+        return None, bits, act
+    codes = np.asarray(codes).astype(np.int64)
+    granularity = q.get("granularity", "per_tensor")
+    if granularity == "blocked":
+        from accelsim.compress.formats import GroupQuant, QuantSpec
+
+        block = int(q["block_size"])
+        scale = np.asarray(q["scale"])
+        zp = q.get("zero_point")
+        signed = bool(q.get("signed", zp is None))
+        scale_name = "fp16" if scale.dtype == np.float16 else "fp32"
+        spec = QuantSpec(f"{'int' if signed else 'uint'}{bits}-g{block}", f"{'int' if signed else 'uint'}{bits}",
+                         scale_name, (1, block), 0 if zp is None else int(bits))
+        tensor = GroupQuant(codes, spec, scale.astype(np.float64), None if zp is None else np.asarray(zp, np.int64))
+        return tensor, bits, act
+    from accelsim.compress.tensors import LowBit
+
+    per_channel = granularity == "per_channel"
+    scale = np.asarray(q["scale"], np.float64)
+    zp = np.asarray(q.get("zero_point", 0), np.int64)
+    if not per_channel:
+        scale, zp = float(scale.reshape(-1)[0]), int(zp.reshape(-1)[0])
+    return LowBit(codes, int(bits), scale, zp, per_channel=per_channel, signed=q.get("signed")), bits, act
 
 
 @dataclass
