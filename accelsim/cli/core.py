@@ -75,14 +75,15 @@ def cmd_stats(args) -> int:
     from accelsim.report.export import format_table
     from accelsim.workload.zoo import load_workload
 
-    graph = load_workload(_workload(args), **_phase_kwargs(args))
+    graph = load_workload(_workload(args), **_phase_kwargs(args), **_strict_kwargs(args))
     rows = graph.stats()
+    notes = list(graph.metadata.get("notes") or ())  # what the importer dropped or approximated
     total = {"params": graph.total_params, "macs": graph.total_macs, "layers": len(rows)}
     hf = graph.metadata.get("hf")  # a Hugging Face config: the model's counts (a step's graph holds only routed experts)
     if hf:
         total.update(model_params=hf["params"]["total"], active_params=hf["params"]["active"])
     if args.format == "json":
-        out = {"workload": graph.name, "layers": rows, "total": total}
+        out = {"workload": graph.name, "layers": rows, "total": total, "notes": notes}
         if hf:
             out["hf"] = hf
         write(json.dumps(out, indent=2), args.out)
@@ -101,8 +102,28 @@ def cmd_stats(args) -> int:
         if hf:
             text += (f"\nmodel: {hf['params']['total']:,} params, {hf['params']['active']:,} active per token "
                      f"({hf['phase']}, {hf['new_tokens']} new token(s), KV length {hf['kv_length']})")
+        text += "".join(f"\nnote: {n}" for n in notes)
         write(text, args.out)
     return 0
+
+
+def _strict_kwargs(args) -> dict:
+    """``strict=True`` for ``--strict`` (ONNX: an op with no accelsim layer type is an error, not a generic layer)."""
+    if not getattr(args, "strict", False):
+        return {}
+    from pathlib import Path
+
+    from accelsim.errors import WorkloadError
+
+    if Path(str(args.workload)).suffix.lower() != ".onnx":
+        raise WorkloadError(f"--strict applies to ONNX workloads; --workload {args.workload} is not a .onnx file")
+    return {"strict": True}
+
+
+def _add_strict(p) -> None:
+    p.add_argument("--strict", action="store_true",
+                   help="ONNX: refuse ops that have no accelsim layer type instead of importing them as generic "
+                        "(traffic-only) layers")
 
 
 def _phase_kwargs(args) -> dict:
@@ -137,6 +158,10 @@ def cmd_simulate(args) -> int:
     import shlex
 
     command = shlex.join(["accelsim", *args.argv]) if getattr(args, "argv", None) is not None else None
+    if getattr(args, "strict", False):  # refuse generic ops before anything is simulated
+        from accelsim.workload.zoo import load_workload
+
+        load_workload(args.workload, **_strict_kwargs(args))
     result = simulate(args.arch, _workload(args), recipe=args.recipe, batch=args.batch, overrides=args.set, seed=args.seed,
                       baseline=args.baseline, baseline_workload=args.baseline_workload, command=command)
     if args.format == "json":
@@ -172,6 +197,7 @@ def add_cli(sub) -> None:
     p.add_argument("--workload", required=True, help="zoo name or path (.yaml, .csv, .onnx, .json Hugging Face config "
                                                          "or a folder holding config.json)")
     _add_calibrate(p)
+    _add_strict(p)
     _add_phase(p)
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.add_argument("--out", help="write to this file instead of stdout")
@@ -181,6 +207,7 @@ def add_cli(sub) -> None:
     p.add_argument("--arch", required=True, help="bundled name or path (.yaml, SCALE-Sim .cfg)")
     p.add_argument("--workload", required=True, help="zoo name or path (.yaml, .csv, .onnx)")
     _add_calibrate(p)
+    _add_strict(p)
     p.add_argument("--recipe", help="compression recipe: bundled name or .yaml path")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--seed", type=int, default=0, help="seed for synthesized weights and activations")
