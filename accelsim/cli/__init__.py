@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` for the command line: ``accelsim: warning: <first line>``, no source line."""
+    text = str(message).splitlines()[0] if str(message) else category.__name__
+    (file or sys.stderr).write(f"accelsim: warning: {text}\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
@@ -62,7 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return 2
         args.argv = list(sys.argv[1:] if argv is None else argv)  # the command line, for a result's provenance
-        return int(args.func(args) or 0)
+        import warnings
+
+        with warnings.catch_warnings():  # a warning is one line on stderr, like an error
+            warnings.showwarning = _one_line_warning
+            return int(args.func(args) or 0)
     except AccelsimError as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         sys.stderr.write(f"accelsim: error: {msg}\n")

@@ -162,7 +162,17 @@ def cmd_simulate(args) -> int:
         from accelsim.workload.zoo import load_workload
 
         load_workload(args.workload, **_strict_kwargs(args))
-    result = simulate(args.arch, _workload(args), recipe=args.recipe, batch=args.batch, overrides=args.set, seed=args.seed,
+    workload = _workload(args)
+    phase = _phase_kwargs(args)
+    if phase:  # a Hugging Face config at one prefill / decode step (docs/workloads.md)
+        from accelsim.errors import WorkloadError
+        from accelsim.workload.zoo import load_workload
+
+        workload = load_workload(workload, **phase)
+        if "routing" in workload.metadata.get("hf", {}) and args.batch > 1:
+            raise WorkloadError(f"{args.workload}: an MoE step routes the tokens of the whole batch; --batch {args.batch} "
+                                "is not supported here yet (the API builds it with load_workload(..., batch=B))")
+    result = simulate(args.arch, workload, recipe=args.recipe, batch=args.batch, overrides=args.set, seed=args.seed,
                       baseline=args.baseline, baseline_workload=args.baseline_workload, command=command)
     if args.format == "json":
         write(to_json(result), args.out)
@@ -205,9 +215,11 @@ def add_cli(sub) -> None:
 
     p = sub.add_parser("simulate", help="simulate a (compressed) workload on a hardware config")
     p.add_argument("--arch", required=True, help="bundled name or path (.yaml, SCALE-Sim .cfg)")
-    p.add_argument("--workload", required=True, help="zoo name or path (.yaml, .csv, .onnx)")
+    p.add_argument("--workload", required=True, help="zoo name or path (.yaml, .csv, .onnx, .json Hugging Face config "
+                                                         "or a folder holding config.json)")
     _add_calibrate(p)
     _add_strict(p)
+    _add_phase(p)
     p.add_argument("--recipe", help="compression recipe: bundled name or .yaml path")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--seed", type=int, default=0, help="seed for synthesized weights and activations")
