@@ -40,3 +40,14 @@ def test_moe_batch_refused_and_context_warning(run_cli):
                            "--context", "8192", "--format", "json")
     assert code == 0
     assert "accelsim: warning: " in err and "max_position_embeddings 4096" in err and err.count("\n") == 1
+
+
+def test_recipe_on_a_7b_config_refused_before_allocating(run_cli, monkeypatch):
+    """A recipe would synthesize 6.6e9 weights: one line, exit 2, nothing allocated (was a MemoryError)."""
+    code, out, err = run_cli("simulate", "--arch", "a100-80gb", "--workload", LLAMA, "--phase", "decode",
+                             "--recipe", "w4a16-g128")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "6,607,077,376 weights" in err and "ACCELSIM_MAX_GRAPH_WEIGHTS" in err
+    monkeypatch.setenv("ACCELSIM_MAX_GRAPH_WEIGHTS", "many")
+    code, _, err = run_cli("simulate", "--arch", "a100-80gb", "--workload", "lenet5", "--recipe", "int8")
+    assert code == 2 and "ACCELSIM_MAX_GRAPH_WEIGHTS must be an int" in err
