@@ -31,6 +31,7 @@ BANDS = {'eie': {'energy_j': {'checks': 'accelsim validate --quick --only eie',
                                     'per image) | stas00 MAMF table: A100 SXM BF16 best shape 271.2 TFLOPS | '
                                     'stas00 MAMF table: H100 SXM BF16 794.5 TFLOPS | and 6 more sources',
                        'worst_error': 0.6995400034262909}},
+ 'npu': {'energy_j': None, 'latency_s': None},
  'systolic': {'energy_j': None,
               'latency_s': {'checks': 'accelsim validate --quick --only systolic',
                             'median_error': 0.0,

@@ -7,6 +7,6 @@ from accelsim.hw.npu.config import NpuConfig
 from accelsim.hw.npu.model import NpuModel
 from accelsim.hw.registry import register_family
 
-register_family("npu", NpuConfig, NpuModel, validation=None)
+register_family("npu", NpuConfig, NpuModel, validation="accelsim.hw.npu.validation")
 
 __all__ = ["NpuConfig", "NpuModel"]
