@@ -1069,40 +1069,10 @@ def _huffman(tensor: CompressedTensor, streams: list[str], where: str) -> Compre
 
 
 # --- compress -------------------------------------------------------------------------------------
-#: default budget of weights a recipe may synthesize for one graph (``ACCELSIM_MAX_GRAPH_WEIGHTS``): 2^30,
-#: 4 GiB of float32 held with their compressed copies (VGG-16: 1.4e8; a 7B LLM: 6.7e9)
-DEFAULT_MAX_GRAPH_WEIGHTS = 1 << 30
-
-
-def max_graph_weights() -> int:
-    """Weights a recipe may synthesize for one graph (``ACCELSIM_MAX_GRAPH_WEIGHTS``, default 2^30)."""
-    import os
-
-    raw = os.environ.get("ACCELSIM_MAX_GRAPH_WEIGHTS", "").strip()
-    if not raw:
-        return DEFAULT_MAX_GRAPH_WEIGHTS
-    try:
-        value = int(float(raw))
-    except (ValueError, OverflowError):
-        value = 0
-    if value < 1:
-        raise ConfigError(f"environment variable ACCELSIM_MAX_GRAPH_WEIGHTS must be an int >= 1; got {raw!r}")
-    return value
-
-
 def _ensure_weights(graph: LayerGraph, seed: int) -> LayerGraph:
     missing = [layer.name for layer in graph.layers if layer.has_weights and layer.name not in graph.weights]
     if not missing:
         return graph.copy()
-    from accelsim.workload.layers import max_weights
-
-    sizes = [graph.layer(name).params for name in missing]
-    count, budget = sum(sizes), max_graph_weights()
-    if count > budget and max(sizes) <= max_weights():  # (a layer over the per-layer budget is named below)  # refused before anything is allocated, instead of running out of memory
-        raise CompressionError(
-            f"workload '{graph.name}': the recipe would synthesize and hold {count:,} weights (budget {budget:,}, "
-            "ACCELSIM_MAX_GRAPH_WEIGHTS); simulate it without a recipe (dense cost needs shapes only), give real "
-            "weights, or raise the budget")
     from accelsim.workload.weights import synthesize_weights
 
     return synthesize_weights(graph, seed=seed, layers=missing)

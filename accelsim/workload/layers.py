@@ -43,6 +43,7 @@ INT64_MAX = 2**63 - 1
 MAX_BATCH = 1 << 20
 DEFAULT_MAX_MACS = 1 << 47
 DEFAULT_MAX_WEIGHTS = 1 << 31
+DEFAULT_MAX_GRAPH_WEIGHTS = 1 << 30
 
 
 def _env_limit(name: str, default: int) -> int:
@@ -68,6 +69,13 @@ def max_weights() -> int:
     """Memory budget: weights of one layer that may be synthesized or compressed
     (``ACCELSIM_MAX_WEIGHTS``, default ``2^31``: 8 GiB of float32)."""
     return _env_limit("ACCELSIM_MAX_WEIGHTS", DEFAULT_MAX_WEIGHTS)
+
+
+def max_graph_weights() -> int:
+    """Memory budget: weights a recipe may synthesize for one whole graph and hold with their compressed
+    copies (``ACCELSIM_MAX_GRAPH_WEIGHTS``, default ``2^30``: 4 GiB of float32; VGG-16 has 1.4e8, a 7B
+    LLM 6.7e9)."""
+    return _env_limit("ACCELSIM_MAX_GRAPH_WEIGHTS", DEFAULT_MAX_GRAPH_WEIGHTS)
 
 
 def check_batch(batch, what: str = "batch") -> int:

@@ -32,7 +32,7 @@ import numpy as np
 
 from accelsim.errors import ShapeError, UnknownNameError, WorkloadError
 from accelsim.workload.graph import LayerGraph
-from accelsim.workload.layers import Input, Layer, max_weights
+from accelsim.workload.layers import Input, Layer, max_graph_weights, max_weights
 
 INITS = ("he_normal", "laplace")
 
@@ -109,8 +109,11 @@ def synthesize_weights(
 
 def check_weight_budget(graph: LayerGraph, layers: Iterable[Layer]) -> None:
     """Refuse, before any memory is taken, a layer whose weight tensor exceeds :func:`max_weights`
-    (one line naming the graph, the layer, its weights and bytes at float32, and the budget)."""
+    (one line naming the graph, the layer, its weights and bytes at float32, and the budget), then
+    layers that together exceed :func:`max_graph_weights` (synthesized weights are held with their
+    compressed copies: a 7B LLM would take 27 GB as float32)."""
     budget = max_weights()
+    total = 0
     for layer in layers:
         shape = layer.weight_shape
         size = int(math.prod(shape)) if shape is not None else 0
@@ -118,6 +121,13 @@ def check_weight_budget(graph: LayerGraph, layers: Iterable[Layer]) -> None:
             raise WorkloadError(
                 f"{graph.name}: layer '{layer.name}' ({layer.op}) has {size:.3g} weights ({4 * size / 2**30:.3g} GiB "
                 f"as float32); over the budget of {budget:.3g} weights per layer (set ACCELSIM_MAX_WEIGHTS to raise it)")
+        total += size
+    graph_budget = max_graph_weights()
+    if total > graph_budget:
+        raise WorkloadError(
+            f"workload '{graph.name}': synthesizing {total:,} weights is over the budget of {graph_budget:,} per graph "
+            "(ACCELSIM_MAX_GRAPH_WEIGHTS); simulate it without a recipe (dense cost needs shapes only), give real "
+            "weights, or raise the budget")
 
 
 _CHUNK = 1 << 22  # draw in 4M-element chunks so float64 temporaries stay small (VGG fc6 is 103M)
