@@ -57,25 +57,29 @@ def cmd_list(args) -> int:
 
 
 def _workload(args):
-    """``--workload``, calibrated when ``--calibrate INPUTS`` is given (accelsim.workload.calibrate)."""
-    if not getattr(args, "calibrate", None):
+    """``--workload`` as given, or its graph loaded once when a flag shapes the import: ``--strict``, the
+    phase flags of a Hugging Face config, ``--calibrate INPUTS`` (accelsim.workload.calibrate)."""
+    kwargs = {**_phase_kwargs(args), **_strict_kwargs(args)}
+    calibrate = getattr(args, "calibrate", None)
+    if not kwargs and not calibrate:
         return args.workload
-    from pathlib import Path
-
-    from accelsim.errors import WorkloadError
-    from accelsim.workload.calibrate import calibrate_onnx
     from accelsim.workload.zoo import load_workload
 
-    if Path(str(args.workload)).suffix.lower() != ".onnx":
-        raise WorkloadError(f"--calibrate runs an ONNX model with onnxruntime; --workload {args.workload} is not a .onnx file")
-    return calibrate_onnx(load_workload(args.workload), args.workload, args.calibrate)
+    if calibrate:
+        _onnx_only(args, "--calibrate runs an ONNX model with onnxruntime")
+    graph = load_workload(args.workload, **kwargs)
+    if calibrate:
+        from accelsim.workload.calibrate import calibrate_onnx
+
+        graph = calibrate_onnx(graph, args.workload, args.calibrate)
+    return graph
 
 
 def cmd_stats(args) -> int:
     from accelsim.report.export import format_table
     from accelsim.workload.zoo import load_workload
 
-    graph = load_workload(_workload(args), **_phase_kwargs(args), **_strict_kwargs(args))
+    graph = load_workload(_workload(args))
     rows = graph.stats()
     notes = list(graph.metadata.get("notes") or ())  # what the importer dropped or approximated
     total = {"params": graph.total_params, "macs": graph.total_macs, "layers": len(rows)}
@@ -111,13 +115,18 @@ def _strict_kwargs(args) -> dict:
     """``strict=True`` for ``--strict`` (ONNX: an op with no accelsim layer type is an error, not a generic layer)."""
     if not getattr(args, "strict", False):
         return {}
+    _onnx_only(args, "--strict applies to ONNX workloads")
+    return {"strict": True}
+
+
+def _onnx_only(args, what: str) -> None:
+    """Refuse a flag that only an ONNX ``--workload`` takes (one line: ``what``; the workload given)."""
     from pathlib import Path
 
     from accelsim.errors import WorkloadError
 
     if Path(str(args.workload)).suffix.lower() != ".onnx":
-        raise WorkloadError(f"--strict applies to ONNX workloads; --workload {args.workload} is not a .onnx file")
-    return {"strict": True}
+        raise WorkloadError(f"{what}; --workload {args.workload} is not a .onnx file")
 
 
 def _add_strict(p) -> None:
@@ -158,17 +167,10 @@ def cmd_simulate(args) -> int:
     import shlex
 
     command = shlex.join(["accelsim", *args.argv]) if getattr(args, "argv", None) is not None else None
-    if getattr(args, "strict", False):  # refuse generic ops before anything is simulated
-        from accelsim.workload.zoo import load_workload
-
-        load_workload(args.workload, **_strict_kwargs(args))
-    workload = _workload(args)
-    phase = _phase_kwargs(args)
-    if phase:  # a Hugging Face config at one prefill / decode step (docs/workloads.md)
+    workload = _workload(args)  # refuses generic ops under --strict before anything is simulated
+    if _phase_kwargs(args):  # a Hugging Face config at one prefill / decode step (docs/workloads.md)
         from accelsim.errors import WorkloadError
-        from accelsim.workload.zoo import load_workload
 
-        workload = load_workload(workload, **phase)
         if "routing" in workload.metadata.get("hf", {}) and args.batch > 1:
             raise WorkloadError(f"{args.workload}: an MoE step routes the tokens of the whole batch; --batch {args.batch} "
                                 "is not supported here yet (the API builds it with load_workload(..., batch=B))")
