@@ -59,7 +59,8 @@ def test_every_layer_is_costed_on_v5e(workload, bert):
 
 
 def test_matrix_cycles_equal_the_systolic_model_for_one_unit():
-    cfg = load_arch(V5E, {"matrix.count": 1, "matrix.fold_pipelining": False, "vector.op_overhead_cycles": 0})
+    cfg = load_arch(V5E, {"matrix.count": 1, "matrix.fold_pipelining": False, "matrix.efficiency": 1.0,
+                          "vector.op_overhead_cycles": 0})
     npu = build_model(cfg)
     sysm = SystolicModel(systolic_config(cfg))
     for layer in (Linear(name="fc", input_shapes=((128, 768),), out_features=3072),
@@ -75,8 +76,9 @@ def test_matrix_cycles_equal_the_systolic_model_for_one_unit():
 def test_matrix_units_share_the_folds():
     layer = Linear(name="fc", input_shapes=((128, 768),), out_features=3072)
     cl = CompressedLayer.dense(layer)
-    one = build_model(load_arch(V5E, {"matrix.count": 1, "matrix.fold_pipelining": False})).simulate(cl, 1)
-    four = build_model(load_arch(V5E, {"matrix.fold_pipelining": False})).simulate(cl, 1)
+    plain = {"matrix.fold_pipelining": False, "matrix.efficiency": 1.0}
+    one = build_model(load_arch(V5E, {**plain, "matrix.count": 1})).simulate(cl, 1)
+    four = build_model(load_arch(V5E, plain)).simulate(cl, 1)
     folds = one.extra["folds"]
     expect = math.ceil(one.extra["unit_cycles"]["matrix"] * math.ceil(folds / 4) / folds)
     assert four.extra["unit_cycles"]["matrix"] == expect
@@ -112,7 +114,7 @@ def test_scratchpad_spill_when_operands_do_not_fit():
 
 
 def test_two_pass_reduction_spills_a_row_too_large_for_the_scratchpad():
-    cfg = load_arch(V5E, {"scratchpad.capacity_kb": 96, "matrix.rows": 8, "matrix.cols": 8})
+    cfg = load_arch(V5E, {"scratchpad.capacity_kb": 96, "matrix.array.rows": 8, "matrix.array.cols": 8})
     model = build_model(cfg)
     ln = model.simulate(CompressedLayer.dense(LayerNorm(name="n", input_shapes=((4, 65536),))), 1)
     assert ln.extra["spill_bytes"] == 4 * 65536 * 2
@@ -178,7 +180,7 @@ def test_vector_packing_speeds_low_bit_layers():
     ({"vector.lanes": 0}, "vector.lanes"),
     ({"scratchpad.capacity_kb": 0}, "scratchpad.capacity_kb"),
     ({"dram.efficiency": 1.5}, "dram.efficiency"),
-    ({"matrix.precision_modes": [16, 12]}, "matrix.precision_modes"),
+    ({"matrix.pe.precision_modes": [16, 12]}, "matrix.pe.precision_modes"),
     ({"vector.packed_widths": [32]}, "vector.packed_widths"),
     ({"scratchpad.capacity_kb": 1}, "scratchpad.capacity_kb"),
 ])

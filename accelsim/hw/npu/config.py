@@ -2,9 +2,11 @@
 
 A TPU-style chip (docs/models/npu.md). Sections:
 
-* ``matrix``: ``count`` systolic matrix units (MXUs) of ``rows x cols`` PEs, each the SCALE-Sim-exact
-  systolic model of ``accelsim.hw.systolic`` (dataflow, native operand width, precision modes,
-  N:M / zero skipping / zero gating, ``memory_model`` exact | analytic);
+* ``matrix``: ``count`` systolic matrix units (MXUs), each the SCALE-Sim-exact systolic model of
+  ``accelsim.hw.systolic`` declared with that family's own sections and rules: ``array`` (rows,
+  cols, dataflow), ``pe`` (native operand width, precision modes, dtype, accumulator, pitch),
+  ``sparsity`` (N:M, zero skipping, zero gating); plus ``fold_pipelining``, ``memory_model``
+  (exact | analytic) and ``efficiency`` (achievable fraction of the peak);
 * ``vector``: ``lanes`` SIMD lanes of ``bits`` bits, ``ops_per_lane`` lane-ops per cycle by op
   class (add, mul, fma, compare, exp, rsqrt, reciprocal, convert, move, lookup), cross-lane
   ``reduction_trees``, ``packed_widths`` (data widths a lane packs), a fixed ``op_overhead_cycles``;
@@ -25,8 +27,9 @@ import math
 from dataclasses import dataclass
 
 from accelsim.config import param
+from accelsim.hw.systolic.config import (DATAFLOWS, ArrayConfig, DramConfig, PeConfig, SparsityConfig, SramConfig,
+                                         SystolicConfig)
 
-DATAFLOWS = ("os", "ws", "is")
 DRAM_TYPES = ("ddr3", "ddr4", "lpddr2", "lpddr4", "lpddr5", "gddr5", "gddr6", "hbm2", "hbm2e", "hbm3")
 #: vector op classes (docs/models/npu.md §3)
 OP_CLASSES = ("add", "mul", "fma", "compare", "exp", "rsqrt", "reciprocal", "convert", "move", "lookup")
@@ -34,24 +37,37 @@ OP_CLASSES = ("add", "mul", "fma", "compare", "exp", "rsqrt", "reciprocal", "con
 
 @dataclass(frozen=True)
 class MatrixUnitConfig:
+    """The matrix units: ``count`` copies of one systolic array whose sections are the systolic
+    family's own (``array``, ``pe``, ``sparsity``: :mod:`accelsim.hw.systolic.config`), plus what
+    only the NPU decides (how the units share a layer, fold overlap, the buffer model, the
+    achievable fraction of the peak)."""
+
     count: int = param(1, ge=1, le=4096, doc="matrix units working on one layer (fold-parallel, §2)")
-    rows: int = param(128, ge=1, le=65536, unit="PEs", doc="PE rows of one matrix unit")
-    cols: int = param(128, ge=1, le=65536, unit="PEs", doc="PE columns of one matrix unit")
-    dataflow: str = param("ws", choices=DATAFLOWS, doc="os | ws | is")
-    bits: int = param(16, choices=(8, 16, 32), unit="bits", doc="native operand width (bf16: 16)")
-    dtype: str = param("fp", choices=("int", "fp"), doc="integer or floating-point MACs at the native width")
-    precision_modes: list[int] = param([16], ge=2, le=32, unit="bits",
-                                       doc="operand widths run bits/b MACs per PE per cycle (int8 on a bf16 MXU: 8)")
-    accumulator_bits: int = param(32, ge=8, le=64, unit="bits", doc="partial-sum width")
-    pitch_um: float = param(35.0, gt=0, le=1e5, unit="um", doc="PE pitch (wire energy of one hop)")
+    array: ArrayConfig = param(ArrayConfig(rows=128, cols=128, dataflow="ws"))
+    pe: PeConfig = param(PeConfig(bits=16, precision_modes=[16], dtype="fp"))
+    sparsity: SparsityConfig = param(SparsityConfig())
     fold_pipelining: bool = param(False, doc="folds overlap (double-buffered stationary operand): max(T, rows) cycles "
                                             "per fold plus one fill and drain; False = SCALE-Sim's cycles (§2)")
     memory_model: str = param("analytic", choices=("exact", "analytic"),
                               doc="SCALE-Sim operand buffers: exact replay or the analytic model (systolic §8)")
-    nm: list[int] | None = param(None, ge=1, le=1024, doc="[N, M] structured-sparsity support (None = none)")
-    metadata_bits: int = param(2, ge=0, le=16, unit="bits", doc="index bits per kept N:M weight")
-    skip_zero_weights: bool = param(False, doc="skip all-zero weight folds (systolic §4.4)")
-    zero_gating: bool = param(True, doc="gate MACs with a zero weight (energy only)")
+    efficiency: float = param(1.0, gt=0, le=1, doc="achievable fraction of the units' peak: matrix cycles are divided "
+                                                   "by it (§2.4); 1 = the systolic model's cycles")
+
+    @property
+    def rows(self) -> int:
+        return self.array.rows
+
+    @property
+    def cols(self) -> int:
+        return self.array.cols
+
+    @property
+    def dataflow(self) -> str:
+        return self.array.dataflow
+
+    @property
+    def bits(self) -> int:
+        return self.pe.bits
 
 
 @dataclass(frozen=True)
@@ -142,32 +158,53 @@ class NpuConfig:
     sources: dict[str, str] = param({}, doc="citation per field")
 
     def validate(self) -> list[str]:
+        """Cross-field rules: the scratchpad must hold the matrix unit's operand partitions; the
+        matrix unit's array / pe / sparsity sections are checked by the systolic family's own
+        rules (``SystolicConfig.validate`` of :func:`systolic_config`, paths under ``matrix.``)."""
         problems = []
         m = self.matrix
-        modes = m.precision_modes
-        bad = [b for b in modes if not isinstance(b, int) or b not in (2, 4, 8, 16, 32) or b > m.bits or m.bits % b]
-        if not modes or bad:
-            problems.append(f"matrix.precision_modes must be widths from 2, 4, 8, 16, 32 dividing matrix.bits={m.bits}; got {modes!r}")
-        if m.nm is not None and (len(m.nm) != 2 or not 1 <= m.nm[0] < m.nm[1]):
-            problems.append(f"matrix.nm must be [N, M] with 1 <= N < M; got {m.nm!r}")
         need = max(m.rows, m.cols)
-        words = int(self.scratchpad.capacity_bytes / 3 / (m.bits // 8))
-        if words // 2 < need:
+        words = int(self.scratchpad.capacity_bytes / 3 / (m.bits // 8)) if m.bits >= 8 else 0
+        if m.bits < 8:
+            problems.append(f"matrix.pe.bits must be 8, 16 or 32 (a scratchpad word of whole bytes); got {m.bits}")
+        elif words // 2 < need:
             problems.append(f"scratchpad.capacity_kb={self.scratchpad.capacity_kb} gives each of the matrix unit's three "
                             f"operand partitions {words} words of {m.bits} bits; a {m.rows}x{m.cols} array needs half a "
                             f"partition >= {need} words")
+        else:
+            problems += [f"matrix.{p}" for p in systolic_config(self).validate() if p.startswith(MATRIX_SECTIONS)]
         widths = self.vector.packed_widths
         if any(w not in (2, 4, 8, 16) or w >= self.vector.bits for w in widths):
             problems.append(f"vector.packed_widths must be widths from 2, 4, 8, 16 below vector.bits={self.vector.bits}; got {widths!r}")
         return problems
 
 
+#: the systolic config's sections the matrix unit declares (their problems are reported under ``matrix.``)
+MATRIX_SECTIONS = ("array.", "pe.", "sparsity.")
+
+
+def systolic_config(config: NpuConfig) -> SystolicConfig:
+    """One matrix unit as a systolic config (docs/models/npu.md §2): its ``array``, ``pe`` and
+    ``sparsity`` sections as they are, three SCALE-Sim buffers of a third of the scratchpad each
+    (words of ``pe.bits``), CALC bandwidth (the NPU times DRAM itself, §4), the clock, the
+    technology table and the buffer model."""
+    m = config.matrix
+    kb = buffer_kb(config)
+    return SystolicConfig(
+        name=f"{config.name}.matrix", clock_hz=config.clock_hz, tech=config.tech,
+        array=m.array, pe=m.pe, sparsity=m.sparsity,
+        sram=SramConfig(ifmap_kb=kb, filter_kb=kb, ofmap_kb=kb, word_bytes=m.bits // 8),
+        dram=DramConfig(bandwidth_mode="CALC", type=config.dram.type),
+        memory_model=m.memory_model,
+    )
+
+
 def buffer_kb(config: NpuConfig) -> int:
-    """kB (1024 words of ``matrix.bits``) of each of the three SCALE-Sim operand partitions of the
+    """kB (1024 words of ``matrix.pe.bits``) of each of the three SCALE-Sim operand partitions of the
     scratchpad the matrix unit streams from: a third of the capacity each (docs/models/npu.md §2)."""
     word_bytes = config.matrix.bits // 8
     return max(1, int(math.floor(config.scratchpad.capacity_bytes / 3 / (1024 * word_bytes))))
 
 
-__all__ = ["DATAFLOWS", "DRAM_TYPES", "DecompressConfig", "FusionConfig", "MatrixUnitConfig", "NpuConfig",
-           "NpuDramConfig", "OP_CLASSES", "ScratchpadConfig", "VectorOps", "VectorUnitConfig", "buffer_kb"]
+__all__ = ["DATAFLOWS", "DRAM_TYPES", "MATRIX_SECTIONS", "DecompressConfig", "FusionConfig", "MatrixUnitConfig", "NpuConfig",
+           "NpuDramConfig", "OP_CLASSES", "ScratchpadConfig", "VectorOps", "VectorUnitConfig", "buffer_kb", "systolic_config"]

@@ -79,8 +79,8 @@ def static_power(config: NpuConfig, tech) -> float:
     if config.static_power_w is not None:
         return float(config.static_power_w)
     m, v = config.matrix, config.vector
-    pe_dt = lane_dtype(m.dtype, m.bits)
-    acc_dt = "fp32" if m.dtype == "fp" else "int32"
+    pe_dt = lane_dtype(m.pe.dtype, m.pe.bits)
+    acc_dt = "fp32" if m.pe.dtype == "fp" else "int32"
     lane_dt = lane_dtype(v.dtype, v.bits)
     pes = m.count * m.rows * m.cols
     return (scratchpad(config).leakage_w(tech)
@@ -96,8 +96,8 @@ def area(config: NpuConfig, tech) -> AreaBreakdown:
     """mm^2 by component: matrix units (multiplier + accumulator adder per PE), vector unit (multiplier
     + adder per lane, its register file of 32 lane-wide registers), scratchpad (SRAM law)."""
     m, v = config.matrix, config.vector
-    pe_dt = lane_dtype(m.dtype, m.bits)
-    acc_dt = "fp32" if m.dtype == "fp" else "int32"
+    pe_dt = lane_dtype(m.pe.dtype, m.pe.bits)
+    acc_dt = "fp32" if m.pe.dtype == "fp" else "int32"
     lane_dt = lane_dtype(v.dtype, v.bits)
     pe_um2 = tech.op_area_um2("mult", pe_dt) + tech.op_area_um2("add", acc_dt)
     lane_um2 = tech.op_area_um2("mult", lane_dt) + tech.op_area_um2("add", lane_dt)

@@ -21,33 +21,13 @@ from accelsim.energy.actions import ActionCounts
 from accelsim.energy.tables import load_tech
 from accelsim.hw.base import HardwareModel, LayerCounts, NotMapped, Roof
 from accelsim.hw.npu import energy as E
-from accelsim.hw.npu.config import NpuConfig, buffer_kb
-from accelsim.hw.npu.vector import VectorWork, epilogue_work, layer_work
-from accelsim.hw.systolic import SystolicConfig, SystolicModel
-from accelsim.hw.systolic.config import ArrayConfig, DramConfig, PeConfig, SparsityConfig, SramConfig
+from accelsim.hw.npu.config import NpuConfig, systolic_config
+from accelsim.hw.npu.vector import DEQUANTIZE_OPS, QUANTIZE_OPS, VectorWork, epilogue_work, layer_work
+from accelsim.hw.systolic import SystolicModel
 from accelsim.hw.systolic.model import layer_units
 
 #: layer ops that never touch DRAM by themselves: a view of a tensor already in place
 _NO_TRAFFIC = ("identity",)
-
-
-def systolic_config(config: NpuConfig) -> SystolicConfig:
-    """One matrix unit as a systolic config (§2): the array, its operand width and modes, its
-    sparsity support, three SCALE-Sim buffers of a third of the scratchpad each (words of
-    ``matrix.bits``), CALC bandwidth (the NPU times DRAM itself, §4)."""
-    m = config.matrix
-    kb = buffer_kb(config)
-    return SystolicConfig(
-        name=f"{config.name}.matrix", clock_hz=config.clock_hz, tech=config.tech,
-        array=ArrayConfig(rows=m.rows, cols=m.cols, dataflow=m.dataflow),
-        sram=SramConfig(ifmap_kb=kb, filter_kb=kb, ofmap_kb=kb, word_bytes=m.bits // 8),
-        dram=DramConfig(bandwidth_mode="CALC", type=config.dram.type),
-        sparsity=SparsityConfig(nm=list(m.nm) if m.nm else None, metadata_bits=m.metadata_bits,
-                                skip_zero_weights=m.skip_zero_weights, zero_gating=m.zero_gating),
-        pe=PeConfig(bits=m.bits, precision_modes=list(m.precision_modes), dtype=m.dtype, pitch_um=m.pitch_um,
-                    accumulator_bits=m.accumulator_bits),
-        memory_model=m.memory_model,
-    )
 
 
 class NpuModel(HardwareModel):
@@ -121,6 +101,9 @@ class NpuModel(HardwareModel):
         """Stored weight bytes: the compressed tensor's bits, else dense at the run width."""
         view = cl.view
         shape = cl.layer.weight_matrix_shape
+        if view.layout == "dense" and not cl.weight_bits:
+            # weights a recipe left untouched (its master copy, e.g. fp32): streamed at the run width (§4.2)
+            return shape[0] * shape[1] * run_bits / 8
         if view.layout != "none" and view.stored_bits:
             return float(view.stored_bits) / 8
         return shape[0] * shape[1] * (cl.weight_bits or run_bits) / 8
@@ -174,6 +157,11 @@ class NpuModel(HardwareModel):
         fused = layer.op in cfg.fusion.fused_ops or layer.op in _NO_TRAFFIC or work.recipe.endswith("(view)")
         attention = cfg.fusion.attention and layer.op == "softmax"
         read = write = spill = 0.0
+        if layer.op == "kv_append":
+            out_bytes = float(layer.write_bytes) * batch                # rows stored at the cache's bits (§4.1)
+            if layer.bits_per_element < bits:
+                work.add(QUANTIZE_OPS, work.out_elements)               # quantized into a low-bit KV format
+                vec, lane_ops = self._vector_cycles(work, bits)
         if layer.op == "embedding":
             in_bytes = [n * 4 for n in work.in_elements]           # int32 indices
             read += work.out_elements * eb                          # rows gathered from the table in DRAM
@@ -197,18 +185,26 @@ class NpuModel(HardwareModel):
         mxu = int(math.ceil(sys.compute_cycles * math.ceil(folds / k) / folds))
         if cfg.matrix.fold_pipelining:
             mxu = min(mxu, self._pipelined_cycles(sys, folds))
+        if cfg.matrix.efficiency < 1:
+            mxu = int(math.ceil(mxu / cfg.matrix.efficiency))       # achievable fraction of the peak (§2.4)
         mxu += sys.stall_cycles
         word = cfg.matrix.bits // 8
         # compulsory bytes of the activation operands at their run width, of the stored weights and of
         # the finished outputs (partial sums accumulate on chip) at the activation width (§4.2)
         run_bits = sys.extra["operand_bits"]
         ins = [math.prod(s) * batch * run_bits / 8 for s in layer.input_shapes]
+        kv_bits = float(getattr(layer, "kv_bits", 0) or 0)
+        cache_elements = 0
+        if kv_bits and not layer.has_weights:     # KV-cache operands stored at the KV format's bits (§4.1)
+            for i in range(1, len(ins)):
+                cache_elements += math.prod(layer.input_shapes[i]) * batch
+                ins[i] = math.prod(layer.input_shapes[i]) * batch * kv_bits / 8
         out_bytes = math.prod(layer.output_shape) * batch * self._act_bits(cl) / 8
         if layer.has_weights:
             weights = self._weight_bytes(cl, run_bits)
             acts = ins[0]
         else:
-            weights, acts = ins[1], ins[0]
+            weights, acts = sum(ins[1:]), ins[0]
         if_b, fi_b, spill = self._tiled_traffic(acts, weights, out_bytes, layer.gemm(batch))
         of_b = out_bytes
         if self._resident(ins[0]) and if_b <= ins[0]:
@@ -217,7 +213,9 @@ class NpuModel(HardwareModel):
             fi_b -= min(fi_b, ins[1])
         if self._resident(out_bytes):
             of_b = 0.0
-        if cfg.fusion.attention and not layer.has_weights and len(ins) > 1:
+        if layer.op == "attention":
+            pass                # fused attention layer: q, k, v read, output written, scores on chip (§4.1)
+        elif cfg.fusion.attention and not layer.has_weights and len(ins) > 1:
             g = layer.gemm(batch)
             if g.n >= g.k:      # scores = Q K^T (K = head dim, N = keys): the score tile stays on chip
                 of_b = 0.0
@@ -225,6 +223,8 @@ class NpuModel(HardwareModel):
                 if_b -= min(if_b, ins[0])
         quantized = bool(cl.activation_bits) and cl.activation_bits < cfg.vector.activation_bits
         work = epilogue_work(layer, batch, quantized)
+        if cache_elements and kv_bits < cfg.vector.activation_bits:
+            work.add(DEQUANTIZE_OPS, cache_elements)               # low-bit KV cache dequantized (§3.3)
         view = cl.view
         decode = 0
         if layer.has_weights and view.layout != "none":

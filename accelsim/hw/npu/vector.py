@@ -42,6 +42,7 @@ GENERIC_OPS: dict[str, dict[str, float]] = {
     "rope": {"mul": 1, "fma": 1, "move": 1},            # x cos + rotate_half(x) sin (tables precomputed)
     "rotary": {"mul": 1, "fma": 1, "move": 1},
     "kv_append": {"move": 1}, "kv_cache_append": {"move": 1}, "kv_cache": {"move": 1},
+    "moe_dispatch": {"move": 1},                        # tokens gathered into their experts' buckets
     "quantize": QUANTIZE_OPS, "requantize": QUANTIZE_OPS, "dequantize": DEQUANTIZE_OPS,
     "cast": {"convert": 1}, "gather": {"lookup": 1}, "scatter": {"move": 1}, "pad": {"move": 1},
     "concat": {"move": 1}, "slice": {"move": 1}, "split": {"move": 1}, "channel_shuffle": {"move": 1},
@@ -51,8 +52,11 @@ GENERIC_OPS: dict[str, dict[str, float]] = {
 }
 DEFAULT_RECIPE = {"add": 1}
 
+#: softmax lane-ops per score (max, subtract, exp, sum, scale), as the softmax layer's recipe
+SOFTMAX_OPS = {"compare": 1, "add": 2, "exp": 1, "mul": 1}
+
 #: ops that are a matrix product (the matrix unit runs them; their vector work is the epilogue)
-GEMM_OPS = ("conv2d", "linear", "matmul", "lstm", "gru")
+GEMM_OPS = ("conv2d", "linear", "matmul", "lstm", "gru", "grouped_linear", "attention")
 
 
 @dataclass
@@ -112,7 +116,7 @@ def layer_work(layer, batch: int) -> VectorWork:
         shape = layer.output_shape
         n = int(shape[getattr(layer, "axis", -1)])
         rows = out // max(n, 1)
-        w.add({"compare": 1, "add": 2, "exp": 1, "mul": 1}, out)  # max; x - max; exp; sum; * 1/sum
+        w.add(SOFTMAX_OPS, out)                       # max; x - max; exp; sum; * 1/sum
         w.add({"reciprocal": 1}, rows)
         w.reduce_rows, w.row_length = 2 * rows, n
     elif op == "pool":
@@ -135,6 +139,13 @@ def layer_work(layer, batch: int) -> VectorWork:
         w.add({"move": 1}, out)
     elif op in ("identity", "input"):
         w.recipe = f"{op} (no work)"
+    elif op == "rope" and hasattr(layer, "rotated"):
+        # the rotated features of every head: x cos + rotate_half(x) sin (the rest pass through in place)
+        w.add(GENERIC_OPS["rope"], out * layer.rotated // layer.head_dim)
+        w.recipe = "rope (rotated features)"
+    elif op == "moe_combine":
+        w.add({"fma": 1}, sum(ins))                   # scale each routed output by its router weight, accumulate
+        w.recipe = "moe_combine (fma per routed element)"
     elif op in GENERIC_OPS:
         w.add(GENERIC_OPS[op], max([out, *ins]))
         w.recipe = f"{op} (op table)"
@@ -156,6 +167,14 @@ def epilogue_work(layer, batch: int, quantized: bool) -> VectorWork:
     if layer.op in ("lstm", "gru"):
         g = layer.gates
         w.add({"exp": g, "add": g + 1, "reciprocal": g, "mul": 2}, out)  # gate sigmoids / tanh, cell update
+    if layer.op == "attention":
+        # fused attention: the softmax of every visible score on the vector unit, two row reductions
+        # (max, sum) per query row of every head; the scores never leave the scratchpad
+        scores = layer.elementwise_ops // 3 * batch
+        w.add(SOFTMAX_OPS, scores)
+        rows = math.prod(layer.input_shapes[0][:-2]) * layer.heads * layer.q_len * batch
+        w.add({"reciprocal": 1}, rows)
+        w.reduce_rows, w.row_length = 2 * rows, max(1, scores // max(rows, 1))
     if quantized:
         w.add(QUANTIZE_OPS, sum(ins))                 # every activation input is quantized
         w.add(QUANTIZE_OPS, out)                      # int32 sums rescaled (requantize, clip)
@@ -163,4 +182,4 @@ def epilogue_work(layer, batch: int, quantized: bool) -> VectorWork:
 
 
 __all__ = ["ACTIVATION_OPS", "DEFAULT_RECIPE", "DEQUANTIZE_OPS", "ELTWISE_OPS", "GEMM_OPS", "GENERIC_OPS",
-           "QUANTIZE_OPS", "VectorWork", "epilogue_work", "layer_work"]
+           "QUANTIZE_OPS", "SOFTMAX_OPS", "VectorWork", "epilogue_work", "layer_work"]

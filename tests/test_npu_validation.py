@@ -1,0 +1,187 @@
+"""NPU validation on measured TPU v4 fusion times (accelsim/hw/npu/validation.py, docs/models/npu.md §9):
+the fixed halves, the calibrated constants, the held-out goal; and the LLM ops the NPU costs (fused
+attention, KV-cache formats, RoPE, MoE routing) and the matrix unit's systolic sections."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import pytest
+
+from accelsim.checks import Check
+from accelsim.compress.compressed import CompressedLayer
+from accelsim.errors import ConfigError
+from accelsim.hw.npu import tpu_v4_measured as measured
+from accelsim.hw.npu import validation as V
+from accelsim.hw.npu.config import systolic_config
+from accelsim.hw.registry import build_model, load_arch
+from accelsim.workload.layers import Attention, KVAppend, MatMul, MoeCombine, Rope
+
+V5E = "tpu-v5e"
+
+
+@pytest.fixture(scope="module")
+def points():
+    return V.tpu_points()
+
+
+def test_measured_rows_match_the_artifact():
+    sizes = {name: len(measured.gemm_rows(name)) for name in measured.GEMM_SETS}
+    # 343 + 512 + 343 shapes in the three files; 128^3 and 1024^3 were measured twice and are kept once
+    assert sizes == {"gemm-small": 343, "gemm-medium": 511, "gemm-large": 342}
+    rows = {(m, n, k): us for name in measured.GEMM_SETS for m, n, k, us in measured.gemm_rows(name)}
+    assert rows[(1024, 1024, 1024)] == pytest.approx(43.86699545, rel=1e-5)   # fusion_statistics_report_1024.csv
+    assert rows[(1024, 1024, 1536)] == pytest.approx(45.5560357, rel=1e-5)    # fusion_statistics_report_4096.csv
+    elt = {(op, shape): us for op, shape, us in measured.eltwise_rows()}
+    assert len(elt) == 384 and elt[("mul", (1024, 1024))] == pytest.approx(19.46991, rel=1e-5)
+    act = {(op, shape): us for op, shape, us in measured.eltwise_rows(measured.ACTIVATIONS)}
+    assert len(act) == 384 and act[("relu", (1024, 1024))] == pytest.approx(11.753134, rel=1e-5)
+
+
+def test_halves_are_fixed_by_shape_balanced_and_disjoint(points):
+    counts = Counter((p["set"], p["half"]) for p in points)
+    assert counts[("activation-1d", "held-out")] == counts[("activation-2d", "held-out")] == 192
+    assert not counts[("activation-1d", "calibration")] and not counts[("activation-2d", "calibration")]
+    for name in [*measured.GEMM_SETS, "eltwise-1d", "eltwise-2d"]:
+        cal, held = counts[(name, "calibration")], counts[(name, "held-out")]
+        assert cal > 0 and held > 0 and abs(cal - held) <= 1, name
+        for half in ("calibration", "held-out"):     # every half spans the set's smallest and largest sizes
+            sizes = [math.prod(p["shape"]) for p in points if p["set"] == name and p["half"] == half]
+            all_sizes = [math.prod(p["shape"]) for p in points if p["set"] == name]
+            assert min(sizes) <= 2 * min(all_sizes) and max(sizes) >= max(all_sizes) / 2, (name, half)
+    keys = Counter((p["set"], p["kind"], p["shape"]) for p in points)
+    assert max(keys.values()) == 1
+    assert V.tpu_points() == points                   # deterministic
+
+
+def test_calibrated_constants_are_the_configs():
+    cfg = load_arch(V.TPU_ARCH)
+    assert cfg.vector.op_overhead_cycles == V.CALIBRATED["vector.op_overhead_cycles"]
+    assert cfg.matrix.efficiency == V.CALIBRATED["matrix.efficiency"]
+    assert "[calibrated]" in cfg.sources["vector.op_overhead_cycles"]
+    assert "[calibrated]" in cfg.sources["matrix.efficiency"]
+
+
+def test_calibration_is_a_local_optimum_of_the_calibration_half(points):
+    cal = [p for p in points if p["half"] == "calibration"]
+    best = (V.CALIBRATED["vector.op_overhead_cycles"], V.CALIBRATED["matrix.efficiency"], V.F16_CONVERT_OPS)
+    at = V.calibration_loss(best, cal)
+    for i, step in enumerate((150, 0.08, 5.0)):
+        for sign in (-1, 1):
+            moved = list(best)
+            moved[i] += sign * step
+            assert V.calibration_loss(moved, cal) > at, (i, sign)
+    uncalibrated = V.calibration_loss((300, 1.0, 0.0), cal)
+    assert at < 0.1 < uncalibrated
+
+
+def test_held_out_half_meets_the_goal():
+    checks = V.tpu_checks()
+    held = [c for c in checks if c.item.startswith("[held-out half]")]
+    assert len(held) == 14 and all(isinstance(c, Check) for c in held)
+    for c in held:
+        assert c.kind in ("asserted", "pass/fail") and c.ok, c.item
+    assert all(c.kind == "reported" for c in checks if c.item.startswith("[calibration half]"))
+
+
+def test_f16_conversions_are_costed_only_in_the_harness():
+    model = V.tpu_model()
+    point = {"set": "eltwise-2d", "kind": "mul", "shape": (1024, 1024)}
+    assert V.predict_us(model, point) > V.predict_us(model, point, f16_convert_ops=0.0)
+    assert load_arch(V.TPU_ARCH).vector.ops_per_lane.convert == 2
+
+
+# --- the matrix unit's systolic sections ---------------------------------------------------------------------
+def test_matrix_unit_reuses_the_systolic_sections_and_rules():
+    cfg = load_arch(V5E)
+    sysc = systolic_config(cfg)
+    assert sysc.array is cfg.matrix.array and sysc.pe is cfg.matrix.pe and sysc.sparsity is cfg.matrix.sparsity
+    assert (cfg.matrix.rows, cfg.matrix.cols, cfg.matrix.bits) == (128, 128, 16)
+    with pytest.raises(ConfigError) as exc:
+        load_arch(V5E, {"matrix.sparsity.nm": [4, 2]})
+    assert "matrix.sparsity.nm" in str(exc.value) and "\n" not in str(exc.value)
+    with pytest.raises(ConfigError) as exc:           # the old flat key is refused, naming the new place
+        load_arch(V5E, {"matrix.rows": 64})
+    assert "matrix.rows" in str(exc.value)
+    with pytest.raises(ConfigError) as exc:           # the scratchpad holds whole-byte words
+        load_arch(V5E, {"matrix.pe.bits": 4, "matrix.pe.precision_modes": [4]})
+    assert "matrix.pe.bits" in str(exc.value)
+    nm = build_model(load_arch(V5E, {"matrix.sparsity.nm": [2, 4]}))
+    assert nm.mxu.config.sparsity.nm == [2, 4]
+
+
+def test_efficiency_divides_the_matrix_cycles():
+    from accelsim.workload.layers import Linear
+
+    cl = CompressedLayer.dense(Linear(name="f", input_shapes=((4096, 4096),), out_features=4096))
+    full = build_model(load_arch(V5E, {"matrix.efficiency": 1.0})).simulate(cl, 1)
+    half = build_model(load_arch(V5E, {"matrix.efficiency": 0.5})).simulate(cl, 1)
+    assert half.extra["unit_cycles"]["matrix"] == pytest.approx(2 * full.extra["unit_cycles"]["matrix"], abs=2)
+
+
+# --- LLM ops on the NPU -------------------------------------------------------------------------------------------
+def _attention(kv_bits=0.0):
+    return Attention(name="att", input_shapes=((1, 32 * 128), (2048, 32 * 128), (2048, 32 * 128)), heads=32,
+                     kv_heads=32, causal=True, kv_bits=kv_bits)
+
+
+def test_fused_attention_reads_q_k_v_writes_its_output_and_runs_the_softmax():
+    model = build_model(load_arch(V5E))
+    r = model.simulate(CompressedLayer.dense(_attention()), 1)
+    assert r.extra["on_matrix_unit"]
+    assert r.dram_read_bytes == (1 + 2 * 2048) * 4096 * 2     # q, then the K and V caches at bf16
+    assert r.dram_write_bytes == 4096 * 2                       # the context rows; scores stay on chip
+    assert r.extra["vector_ops"]["exp"] == 32 * 2048            # one exp per visible score
+
+
+def test_kv_cache_format_sets_the_cache_traffic_and_its_dequantization():
+    model = build_model(load_arch(V5E))
+    bf16 = model.simulate(CompressedLayer.dense(_attention()), 1)
+    int8 = model.simulate(CompressedLayer.dense(_attention(kv_bits=8.5)), 1)
+    cache = 2 * 2048 * 4096
+    assert int8.dram_read_bytes == pytest.approx(4096 * 2 + cache * 8.5 / 8, abs=1)
+    assert int8.extra["vector_ops"]["convert"] == cache and "convert" not in bf16.extra["vector_ops"]
+    mm = MatMul(name="qk", input_shapes=((32, 1, 128), (32, 128, 2048)), kv_bits=4.25)
+    r = model.simulate(CompressedLayer.dense(mm), 1)
+    assert r.dram_read_bytes == pytest.approx(32 * 128 * 2 + 32 * 128 * 2048 * 4.25 / 8, abs=1)
+
+
+def test_kv_append_writes_at_the_cache_bits_and_quantizes():
+    model = build_model(load_arch(V5E))
+    rows = ((1, 4096),)
+    dense = model.simulate(CompressedLayer.dense(KVAppend(name="k", input_shapes=rows, cache_tokens=2048)), 1)
+    int8 = model.simulate(CompressedLayer.dense(KVAppend(name="k", input_shapes=rows, cache_tokens=2048, kv_bits=8)), 1)
+    assert dense.dram_write_bytes == 4096 * 2 and int8.dram_write_bytes == 4096
+    assert int8.extra["vector_ops"]["convert"] == 4096 and "convert" not in dense.extra["vector_ops"]
+    assert dense.cycles > 0 and dense.energy_j > 0
+
+
+def test_rope_costs_the_rotated_features_only():
+    model = build_model(load_arch(V5E))
+    full = model.simulate(CompressedLayer.dense(Rope(name="r", input_shapes=((1, 16 * 256),), heads=16, head_dim=256)), 1)
+    part = model.simulate(CompressedLayer.dense(Rope(name="r", input_shapes=((1, 16 * 256),), heads=16, head_dim=256,
+                                                     rotary_dim=64)), 1)
+    assert full.extra["vector_ops"]["mul"] == 16 * 256 and part.extra["vector_ops"]["mul"] == 16 * 64
+
+
+def test_moe_combine_costs_one_fma_per_routed_element():
+    model = build_model(load_arch(V5E))
+    layer = MoeCombine(name="c", input_shapes=((4, 8, 512), (4, 8, 512)), tokens=16)
+    r = model.simulate(CompressedLayer.dense(layer), 1)
+    assert r.extra["vector_ops"] == {"fma": 2 * 4 * 8 * 512}
+
+
+def test_llama2_7b_decode_step_costs_every_layer():
+    from accelsim.compress.compressed import CompressedGraph
+    from accelsim.workload.hf import load_hf
+
+    graph = load_hf("tests/data/hf/llama-2-7b.json", phase="decode", context=2048)
+    model = build_model(load_arch(V5E))
+    results = [model.simulate(cl, 1) for cl in CompressedGraph.dense(graph)]
+    ops = Counter(r.op for r in results)
+    assert ops["rope"] == 64 and ops["kv_append"] == 64
+    assert all(r.cycles > 0 and r.energy_j > 0 and r.extra.get("mapped", True) for r in results)
+    total = sum(r.latency_s for r in results)
+    share = sum(r.latency_s for r in results if r.op in ("rope", "kv_append")) / total
+    assert 0 < share < 0.05                              # decode is weight-stream bound (docs/models/npu.md §7)
