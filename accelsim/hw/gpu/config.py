@@ -15,9 +15,13 @@ from accelsim.errors import SimulationError
 
 #: data types a GPU may execute; bytes per element
 DTYPE_BYTES: dict[str, float] = {
-    "fp32": 4.0, "tf32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5,
+    "fp32": 4.0, "tf32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "fp6": 0.75, "int8": 1.0, "fp4": 0.5, "int4": 0.5,
 }
 DTYPES = tuple(DTYPE_BYTES)
+#: GPU architecture generations (which library kernels exist: docs/models/gpu.md "Kernel families")
+ARCHS = ("kepler", "maxwell", "pascal", "volta", "turing", "ampere", "ada", "hopper", "blackwell", "cdna3")
+#: software stacks (docs "Software stacks"); ``best`` is the achievable bound, not a real stack
+STACKS = ("pytorch-eager", "torch-compile", "tensorrt", "vllm", "best")
 DRAM_TYPES = ("ddr3", "ddr4", "lpddr2", "lpddr3", "lpddr4", "lpddr5", "gddr5", "gddr6", "hbm2", "hbm2e", "hbm3")
 
 
@@ -32,6 +36,21 @@ class GpuEfficiency:
     single_warp_issue: float = param(1.0, gt=0, le=1,
                                      doc="issue efficiency of a scheduler holding one warp (latency not covered)")
     l2_reuse_fraction: float = param(0.5, gt=0, le=1, doc="fraction of L2 capacity usable to keep GEMM operands")
+    tensor_dtype: dict[str, float] = param({}, gt=0, le=1, doc="per-dtype override of `tensor` for cuBLASLt GEMMs (H100 fp8: 0.70)")
+    legacy_mma: float = param(1.0, gt=0, le=1,
+                              doc="fraction of the tensor rate Ampere-style mma.sync kernels reach (Hopper / Blackwell: 2/3)")
+
+
+@dataclass(frozen=True)
+class GpuKernels:
+    """Forced kernel choice per class (``auto``: the stack's choice; docs "Software stacks")."""
+
+    weight_only: str = param("auto", choices=("auto", "marlin", "gemv", "tinygemm", "awq-gemm"),
+                             doc="weight-only low-bit GEMM / GEMV kernel")
+    sparse24: str = param("auto", choices=("auto", "cusparselt", "cutlass"), doc="2:4 structured-sparse GEMM library")
+    attention: str = param("auto", choices=("auto", "math", "flash2", "flash3", "flashdecoding"),
+                           doc="fused attention kernel (math = unfused SDPA)")
+    dense: str = param("auto", choices=("auto", "cublas", "cublaslt"), doc="dense GEMM library (FP8 / FP4 need cuBLASLt)")
 
 
 @dataclass(frozen=True)
@@ -88,7 +107,18 @@ class GpuConfig:
     die_area_mm2: float | None = param(None, gt=0, le=1e5, unit="mm^2",
                                        doc="GPU die area (the whole die, not the package or HBM stacks; None = unknown), "
                                            "for per-area figures of merit")
-    fuse_pointwise: bool = param(False, doc="fold BatchNorm into the producer and run activations / residual adds in its epilogue (TensorRT-style); False = one kernel per layer (PyTorch eager)")
+    arch: str = param("ampere", choices=ARCHS, doc="architecture generation: which library kernels exist")
+    stack: str = param("torch-compile", choices=STACKS,
+                       doc="software stack: kernels available, fusion, launch mode (best = achievable bound)")
+    launch: str = param("auto", choices=("auto", "eager", "cuda-graph"), doc="kernel launch mode (auto: the stack's)")
+    kernels: GpuKernels = param(GpuKernels())
+    graph_launch_us: float | None = param(None, ge=0, le=1e6, unit="us",
+                                          doc="per-kernel gap inside a CUDA graph (None: launch_overhead_us - a graph removes the "
+                                              "host's launch work, not the GPU's per-kernel fill and drain; <= 1 s)")
+    host_overhead_us: float | None = param(None, ge=0, le=1e6, unit="us",
+                                           doc="host dispatch per kernel in eager launch (None: the stack's; <= 1 s)")
+    sfu_ops_per_clk_per_sm: float = param(16.0, gt=0, le=1e6, doc="exp2 / special-function results per clock per SM")
+    fuse_pointwise: bool | None = param(None, doc="fold BatchNorm into the producer and run activations / residual adds in its epilogue; None = the stack's (False only for pytorch-eager)")
     native_dtype: str = param("fp32", choices=DTYPES, doc="data type of unquantized layers")
     dtype: str = param("auto", choices=("auto",) + DTYPES, doc="force one data type for every layer")
     efficiency: GpuEfficiency = param(GpuEfficiency())

@@ -23,6 +23,11 @@ RF_BYTES_PER_FLOP = {"simt": 6.0, "tensor": 0.5}
 #: per-row fixed work of a warp-per-row kernel: row pointer / reduction / store (cycles beyond the
 #: DRAM latency of the row-pointer load): 5 shuffle-add steps of ~30 cycles (docs "GEMV")
 REDUCTION_CYCLES = 150.0
+#: fraction of a CTA's epilogue (C tile written to memory after its main loop) that is exposed when it
+#: runs alone on its SM; ``c`` co-resident CTAs overlap one CTA's epilogue with the others' main loops,
+#: so a wave pays ``EPILOGUE_EXPOSED * C bytes / (DRAM bandwidth * c)`` after ``max(compute, memory)``
+#: (docs "Dense GEMM"; shows in short-K GEMMs: DeepGEMM 4096x32768x512 FP8, calibration half)
+EPILOGUE_EXPOSED = 1.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class KernelEstimate:
     smem_bytes: float = 0.0
     register_bytes: float = 0.0
     detail: dict = field(default_factory=dict)
+    kernels: int = 1  # kernel launches (0: no kernel - a view or work fused into a neighbour)
 
     @property
     def bound(self) -> str:
@@ -103,6 +109,7 @@ def combine(parts: Sequence[KernelEstimate], kernel: str | None = None) -> Kerne
         dram_read_bytes=sum(p.dram_read_bytes for p in parts), dram_write_bytes=sum(p.dram_write_bytes for p in parts),
         l2_bytes=sum(p.l2_bytes for p in parts), smem_bytes=sum(p.smem_bytes for p in parts),
         register_bytes=sum(p.register_bytes for p in parts), detail={**main.detail, "parts": [p.kernel for p in parts]},
+        kernels=sum(p.kernels for p in parts),
     )
     return out
 
@@ -154,12 +161,15 @@ def gemm(
     extra_simt_ops_per_b: float = 0.0,
     tiles: Iterable[Tile] | None = None,
     name: str = "gemm",
+    eff_scale: float = 1.0,
 ) -> KernelEstimate:
     """``groups`` GEMMs ``C[m, n] = A[m, k] @ B[k, n]``; A = activations, B = weights (or the second
     activation). ``sparse24`` runs B as a 2:4 operand on sparse tensor cores: 2x math rate,
     half the B values plus 2-bit metadata per kept value. ``extra_simt_ops_per_b`` adds SIMT work per
     B element loaded into shared memory (weight dequantization, codebook lookup). The fastest tile
-    of the library (or of ``tiles``) is chosen."""
+    of the library (or of ``tiles``) is chosen. ``eff_scale`` multiplies the math efficiency (a kernel
+    family's own factor, docs "Kernel families"); ``efficiency.tensor_dtype`` overrides ``tensor`` per
+    data type (cuBLASLt FP8)."""
     if min(m, n, k, groups) < 1:
         raise SimulationError(f"gpu {name}: GEMM dimensions must be >= 1; got m={m} n={n} k={k} groups={groups}")
     rate, unit = cfg.math_rate(dtype)
@@ -167,13 +177,14 @@ def gemm(
     a_b = eb if a_bytes is None else a_bytes
     b_b = eb if b_bytes is None else b_bytes
     c_b = max(1.0, eb) if c_bytes is None else c_bytes  # the epilogue writes the activation type
-    eff = cfg.efficiency.tensor if unit == "tensor" else cfg.efficiency.simt
+    eff = cfg.efficiency.tensor_dtype.get(dtype, cfg.efficiency.tensor) if unit == "tensor" else cfg.efficiency.simt
     if sparse24:
         if unit != "tensor" or not cfg.sparse_tensor_cores:
             raise SimulationError(f"gpu '{cfg.name}' has no 2:4 sparse tensor cores for {dtype}")
         rate *= 2.0
         eff = cfg.efficiency.sparse_tensor
         b_b = b_b * 0.5 + 0.5 * 2 / 8  # kept values + a 2-bit index per kept value
+    eff *= eff_scale
     acc_b = 4.0
     library = tuple(tiles) if tiles is not None else (TENSOR_TILES if unit == "tensor" else SIMT_TILES)
     best: KernelEstimate | None = None
@@ -238,7 +249,9 @@ def _gemm_tile(cfg, m, n, k, groups, dtype, unit, rate, eff, a_b, b_b, c_b, acc_
         mem_s = max(wave_dram_s, l2_cyc / clk)
         comp_total += comp_s
         mem_total += mem_s
-        time_total += max(comp_s, mem_s) + lat / clk  # each wave's pipeline fill
+        # the epilogue (C tile to memory) follows each CTA's main loop; co-resident CTAs hide 1 - 1/c of it
+        epi_s = EPILOGUE_EXPOSED * _dram_s(cfg, c_total * size / n_tiles) / c
+        time_total += max(comp_s, mem_s) + epi_s + lat / clk  # each wave's pipeline fill
     launch = cfg.launch_overhead_us * 1e-6
     latency = len(wave_sizes) * lat / clk
     flops_useful = 2.0 * m * n * k * groups
@@ -462,23 +475,25 @@ def epilogue(cfg: GpuConfig, read_bytes: float, simt_ops: float, dtype: str, nam
     est = stream(cfg, read_bytes, 0.0, simt_ops=simt_ops, dtype=dtype, name=name)
     est.time_s = max(est.compute_s, est.memory_s)
     est.latency_s = est.launch_s = 0.0
+    est.kernels = 0
     return est
 
 
 def view(name: str = "view") -> KernelEstimate:
     """A reshape / flatten / identity: no kernel."""
-    return KernelEstimate(kernel=name, time_s=0.0, compute_s=0.0, memory_s=0.0, latency_s=0.0, launch_s=0.0)
+    return KernelEstimate(kernel=name, time_s=0.0, compute_s=0.0, memory_s=0.0, latency_s=0.0, launch_s=0.0,
+                          kernels=0)
 
 
 # ---------------------------------------------------------------------------------------------
 # Convolution algorithms, as cuDNN offers them (docs "Convolution algorithms")
 # ---------------------------------------------------------------------------------------------
-def conv_implicit_gemm(cfg, layer, batch, dtype, *, sparse24=False, b_bytes=None) -> KernelEstimate:
+def conv_implicit_gemm(cfg, layer, batch, dtype, *, sparse24=False, b_bytes=None, eff_scale=1.0) -> KernelEstimate:
     g = layer.gemm(batch)
     eb = DTYPE_BYTES[dtype]
     in_bytes = float(np.prod(layer.input_shape)) * batch * eb
     return gemm(cfg, g.m, g.n, g.k, g.groups, dtype, a_unique_bytes=in_bytes, sparse24=sparse24, b_bytes=b_bytes,
-                name="conv_implicit_gemm")
+                name="conv_implicit_gemm", eff_scale=eff_scale)
 
 
 def winograd_applicable(layer) -> bool:

@@ -11,11 +11,19 @@ Kernel choice (docs "Kernel choice"), reading the weights through ``layer.view``
 * a weighted layer whose weights are stored CSR / CSC / row-interleaved CSC (or a codebook over
   one, or a SciPy CSR / CSC matrix) and are not Huffman coded runs the cuSPARSE-style CSR kernel
   (csrmv at one column, csrmm otherwise) on the REAL pattern;
-* a 2:4 (``nm``) layer runs on sparse tensor cores when the device has them and the pattern is
-  2:4-compatible (else ``SimulationError: pattern is not 2:4``);
-* weights narrower than the activations (W4A16, codebooks) run a dequantizing GEMV / GEMM;
+* a 2:4 (``nm``) layer runs the stack's 2:4 family (cuSPARSELt / CUTLASS; Sparse-MARLIN for 2:4 +
+  int4) when the device has sparse tensor cores and the pattern is 2:4-compatible (else
+  ``SimulationError: pattern is not 2:4``);
+* weights narrower than the activations run the stack's weight-only family (MARLIN, GEMV, tinygemm,
+  AWQ-GEMM, dequantize + cuBLAS; :mod:`accelsim.hw.gpu.families`), codebooks a lookup GEMV / GEMM;
+* fused attention runs the stack's attention family (math, FlashAttention-2 / -3, FlashDecoding);
 * everything else is dense: GEMV at one output row, cuDNN-style algorithm choice for convolutions,
   a streaming kernel for depthwise convolutions and element-wise / pooling layers.
+
+The software stack (``config.stack``, :mod:`accelsim.hw.gpu.stacks`) decides which families exist,
+what fuses and the launch mode (eager: host dispatch per kernel; CUDA graph); every result says
+which kernel ran (``kernel``, ``kernel_class``) and why a compressed kernel was not used
+(``kernel_fallback``). Equations and constants: ``docs/models/gpu.md``.
 """
 
 from __future__ import annotations
@@ -30,8 +38,11 @@ from accelsim.energy.estimate import AreaBreakdown, EnergyBreakdown, estimate_ar
 from accelsim.errors import SimulationError
 from accelsim.hw.base import HardwareModel, LayerCounts, Roof
 from accelsim.hw.blocks import DramChannel
+from accelsim.hw.gpu import families as fam
 from accelsim.hw.gpu import kernel_models as km
 from accelsim.hw.gpu.config import DTYPE_BYTES, GpuConfig
+from accelsim.hw.gpu.stacks import SPARSE_MARLIN_STACKS, Stack
+from accelsim.hw.gpu.stacks import stack as get_stack
 from accelsim.workload import layers as L
 
 _VIEW_OPS = (L.Flatten, L.Reshape, L.Identity)
@@ -44,24 +55,41 @@ _SPARSE_FORMAT_NAMES = {"csr": "CSR", "csc": "CSC", "interleaved_csc": "Interlea
 _WORD_BITS = {"smem": 32, "register_file": 32}
 
 
-def _bits_dtype(cfg: GpuConfig, bits: int | None) -> str:
-    """The device data type that executes values of ``bits`` bits (None = native)."""
-    if bits is None:
+def _sixteen_bit(cfg: GpuConfig) -> str:
+    """The device's 16-bit type for activations (native if 16-bit, else fp16 / bf16, else fp32)."""
+    if DTYPE_BYTES[cfg.native_dtype] == 2:
         return cfg.native_dtype
+    for d in ("fp16", "bf16"):
+        if d in cfg.supported_dtypes:
+            return d
+    return "fp32"
+
+
+def _bits_dtype(cfg: GpuConfig, bits: int | None, is_float: bool = False) -> tuple[str, str | None]:
+    """The device data type that executes values of ``bits`` bits (None = native) and, when the
+    recipe's type is not available, one line saying why another one runs. ``is_float``: the recipe's
+    8- / 6- / 4-bit values are floats (E4M3, E2M1, MX): they run FP8 / FP6 / FP4, never int8."""
+    if bits is None:
+        return cfg.native_dtype, None
     supported = cfg.supported_dtypes
-    if bits <= 4 and "int4" in supported:
-        return "int4"
+    if bits <= 4:
+        if is_float and "fp4" in supported:
+            return "fp4", None
+        if not is_float and "int4" in supported:
+            return "int4", None
+    if bits <= 6 and is_float and "fp6" in supported:
+        return "fp6", None
     if bits <= 8:
+        if is_float:
+            if "fp8" in supported:
+                return "fp8", None
+            return _sixteen_bit(cfg), f"device has no FP8 tensor cores ({cfg.arch}): 8-bit float weights dequantized to 16 bits"
         for d in ("int8", "fp8"):
             if d in supported:
-                return d
+                return d, None
     if bits <= 16:
-        if DTYPE_BYTES[cfg.native_dtype] == 2:
-            return cfg.native_dtype
-        for d in ("fp16", "bf16"):
-            if d in supported:
-                return d
-    return "fp32"
+        return _sixteen_bit(cfg), None
+    return "fp32", None
 
 
 def is_24_compatible(matrix: np.ndarray) -> bool:
@@ -138,50 +166,160 @@ class GpuModel(HardwareModel):
         return int(self.config.sector_bytes) * 8
 
     # ---- dispatch ------------------------------------------------------------------------------
+    @property
+    def stack(self) -> Stack:
+        """The software stack (``config.stack``; docs "Software stacks")."""
+        return get_stack(self.config.stack)
+
+    @property
+    def launch_mode(self) -> str:
+        """``eager`` or ``cuda-graph``: ``config.launch``, else the stack's."""
+        return self.config.launch if self.config.launch != "auto" else self.stack.launch
+
+    @property
+    def fuse(self) -> bool:
+        """Pointwise fusion: ``config.fuse_pointwise``, else the stack's."""
+        f = self.config.fuse_pointwise
+        return self.stack.fuse_pointwise if f is None else bool(f)
+
+    @property
+    def host_us(self) -> float:
+        """Host dispatch per kernel in eager launch: ``config.host_overhead_us``, else the stack's."""
+        h = self.config.host_overhead_us
+        return self.stack.host_us if h is None else float(h)
+
+    @staticmethod
+    def _act_is_float(cl) -> bool:
+        """The recipe's narrow activations / weights are floats (E4M3 / E5M2 / E2M1 / MX)."""
+        element = getattr(cl.activation_format, "element", None)
+        if element:
+            return str(element)[0] in ("e", "f")
+        fmt = cl.view.element_format
+        return bool(fmt) and str(fmt)[0] in ("e", "f") and (cl.activation_bits or 16) <= 8
+
     def dtype_for(self, cl) -> str:
+        """The math type of a GEMM-class layer (``dtype`` if forced; else from the recipe's activation
+        bits and element format, docs "Data type of a layer")."""
+        return self._dtype(cl)[0]
+
+    def _dtype(self, cl) -> tuple[str, str | None]:
         cfg = self.config
         if cfg.dtype != "auto":
-            return cfg.dtype
-        return _bits_dtype(cfg, cl.activation_bits)
+            return cfg.dtype, None
+        return _bits_dtype(cfg, cl.activation_bits, self._act_is_float(cl))
+
+    def _pointwise_dtype(self, dtype: str) -> str:
+        """Element-wise / norm / softmax layers run at least ``stack.pointwise_min_bits`` wide."""
+        if 8 * DTYPE_BYTES[dtype] >= self.stack.pointwise_min_bits:
+            return dtype
+        return _sixteen_bit(self.config)
 
     def kernel_for(self, cl, batch: int) -> tuple[km.KernelEstimate, dict]:
-        """The kernel estimate for one layer and the extra facts to report."""
+        """The kernel estimate for one layer and the extra facts to report (``kernel_class``,
+        ``kernel_fallback`` and the private ``_subclass`` flag: a tensor-subclass call in eager mode)."""
         cfg = self.config
         layer = cl.layer
-        dtype = self.dtype_for(cl)
+        dtype, note = self._dtype(cl)
         cfg.math_rate(dtype)  # raises for a data type the device cannot execute
-        eb = DTYPE_BYTES[dtype]
-        info: dict = {"dtype": dtype}
-        if isinstance(layer, _VIEW_OPS):
-            return km.view(f"{layer.op}_view"), info
-        if isinstance(layer, L.Embedding):
-            n = float(np.prod(layer.output_shape)) * batch * eb
-            return km.stream(cfg, n, n, dtype=dtype, name="embedding_gather"), info
-        if isinstance(layer, _COPY_OPS):
-            n = float(np.prod(layer.output_shape)) * batch * eb
-            return km.stream(cfg, n, n, dtype=dtype, name=f"{layer.op}_copy"), info
+        info: dict = {"dtype": dtype, "kernel_class": "dense", "kernel_fallback": note, "_subclass": False}
         g = layer.gemm(batch)
-        if cfg.fuse_pointwise and isinstance(layer, (L.BatchNorm, L.Activation)):
-            info["fused"] = "into the producer's epilogue"
-            return km.view(f"{layer.op}_fused"), info
-        if cfg.fuse_pointwise and isinstance(layer, L.Eltwise):
-            info["fused"] = "into the producer's epilogue (reads the other operands)"
-            other = float(layer.input_elements - layer.output_elements) * batch * eb
-            return km.epilogue(cfg, other, float(layer.elementwise_ops) * batch, dtype, f"{layer.op}_fused"), info
-        if g is None:  # element-wise, pooling, normalisation
+        if g is None or isinstance(layer, _VIEW_OPS + _COPY_OPS + (L.Embedding,)):
+            pdt = self._pointwise_dtype(dtype)
+            eb = DTYPE_BYTES[pdt]
+            info.update(dtype=pdt, kernel_class="pointwise", kernel_fallback=None)
+            if isinstance(layer, _VIEW_OPS):
+                info["kernel_class"] = "view"
+                return km.view(f"{layer.op}_view"), info
+            if isinstance(layer, L.Embedding):
+                n = float(np.prod(layer.output_shape)) * batch * eb
+                info["kernel_class"] = "copy"
+                return km.stream(cfg, n, n, dtype=pdt, name="embedding_gather"), info
+            if isinstance(layer, _COPY_OPS):
+                n = float(np.prod(layer.output_shape)) * batch * eb
+                info["kernel_class"] = "copy"
+                return km.stream(cfg, n, n, dtype=pdt, name=f"{layer.op}_copy"), info
+            if self.fuse and isinstance(layer, (L.BatchNorm, L.Activation)):
+                info["fused"] = "into the producer's epilogue"
+                return km.view(f"{layer.op}_fused"), info
+            if self.fuse and isinstance(layer, L.Eltwise):
+                info["fused"] = "into the producer's epilogue (reads the other operands)"
+                other = float(layer.input_elements - layer.output_elements) * batch * eb
+                return km.epilogue(cfg, other, float(layer.elementwise_ops) * batch, pdt, f"{layer.op}_fused"), info
             read = float(layer.input_elements) * batch * eb
             write = float(layer.output_elements) * batch * eb
+            if isinstance(layer, L.KVAppend):  # the cache's own width (layer attribute)
+                write = float(layer.write_bytes) * batch
             ops = float(layer.elementwise_ops) * batch
-            return km.stream(cfg, read, write, simt_ops=ops, dtype=dtype, name=f"{layer.op}_kernel"), info
-        if not layer.has_weights:  # batched activation x activation matmul (attention)
-            return km.gemm(cfg, g.m, g.n, g.k, g.groups, dtype, name="batched_gemm"), info
+            return km.stream(cfg, read, write, simt_ops=ops, dtype=pdt, name=f"{layer.op}_kernel"), info
+        if isinstance(layer, L.Attention):
+            return self._attention(cl, batch, dtype, info)
+        if not layer.has_weights:  # batched activation x activation matmul (unfused attention)
+            kv_bits = float(getattr(layer, "kv_bits", 0.0) or 0.0)  # a quantized KV-cache operand (layer attribute)
+            return km.gemm(cfg, g.m, g.n, g.k, g.groups, dtype, b_bytes=kv_bits / 8.0 if kv_bits else None,
+                           name="batched_gemm"), info
         return self._weighted(cl, batch, dtype, g, info)
+
+    def _choose(self, forced: str, preferred: tuple[str, ...], reason_of, cost_of, what: str):
+        """The kernel family to run: the forced one, else the stack's first applicable one (``best``:
+        the fastest applicable). Returns ``(family, estimate, fallback line or None)``; family None
+        when nothing applies."""
+        candidates = (forced,) if forced != "auto" else preferred
+        reasons, options = [], []
+        for fam_name in candidates:
+            why = reason_of(fam_name)
+            if why is not None:
+                reasons.append(why)
+                continue
+            options.append((fam_name, cost_of(fam_name)))
+            if not self.stack.bound:
+                break
+        if forced != "auto" and not options:  # the forced kernel cannot run: the stack's choice
+            fam_name, est, more = self._choose("auto", preferred, reason_of, cost_of, what)
+            return fam_name, est, "; ".join(reasons + ([more] if more else []))
+        if not options:
+            why = "; ".join(reasons) if reasons else f"stack {self.config.stack} ships no {what} kernel"
+            return None, None, why
+        fam_name, est = min(options, key=lambda o: o[1].time_s)
+        first_choice = candidates[0] if candidates else None
+        return fam_name, est, ("; ".join(reasons) if fam_name != first_choice and reasons else None)
+
+    def _attention(self, cl, batch, dtype, info):
+        """Fused attention (``L.Attention``): the stack's attention family (docs "Attention")."""
+        cfg = self.config
+        layer = cl.layer
+        decode = layer.q_len <= 16
+        preferred = self.stack.decode_attention if decode else self.stack.attention
+        fa3 = cfg.arch == "hopper" and (cfg.kernels.attention == "flash3" or
+                                        (cfg.kernels.attention == "auto" and "flash3" in preferred))
+        if DTYPE_BYTES[dtype] < 2 and not (dtype == "fp8" and fa3):
+            # no int8 / Ada-FP8 flash kernel in these libraries: attention runs on 16-bit Q / K / V
+            info["attention_dtype_note"] = f"attention in {_sixteen_bit(cfg)}: no {dtype} flash attention kernel"
+            dtype = _sixteen_bit(cfg)
+            info["dtype"] = dtype
+        kv_bits = float(getattr(layer, "kv_bits", None) or 8 * DTYPE_BYTES[dtype])
+        fam_name, est, why = self._choose(
+            cfg.kernels.attention, preferred, lambda f: fam.attention_applicable(cfg, f, dtype, decode),
+            lambda f: fam.attention(cfg, f, layer, batch, dtype, kv_bits), "attention")
+        info.update(kernel_class="attention", kernel_fallback=why, attention=fam_name, kv_bits=kv_bits)
+        return est, info
+
+    def _weight_format(self, cl, dtype: str) -> fam.WeightFormat | None:
+        """The weight-only format from ``cl.view`` when the weights are narrower than the math type."""
+        view = cl.view
+        bits = view.value_bits if view.layout not in ("none", "dense") and view.value_bits else cl.weight_bits
+        if bits is None or bits >= 8.0 * DTYPE_BYTES[dtype]:
+            return None
+        return fam.WeightFormat(bits=int(bits), group_size=int(view.group_size or _WEIGHT_ONLY_GROUP),
+                                scale_bits=int(view.scale_bits or 16), zero_point_bits=int(view.zero_point_bits or 0),
+                                element_format=view.element_format, nm=view.nm or cl.nm)
 
     def _weighted(self, cl, batch, dtype, g, info):
         cfg = self.config
+        st = self.stack
         layer = cl.layer
         view = cl.view
         eb = DTYPE_BYTES[dtype]
+        fallback = info.get("kernel_fallback")
         if cl.nm is not None:
             n_keep, m_group = cl.nm
             unit = cfg.math_rate(dtype)[1]
@@ -193,11 +331,26 @@ class GpuModel(HardwareModel):
                     raise SimulationError(
                         f"layer '{layer.name}': weight pattern is not 2:4 (recipe N:M = {n_keep}:{m_group}); "
                         f"sparse tensor cores need at most 2 non-zeros in every 4 weights along K")
-                info["sparsity"] = "2:4 sparse tensor cores"
-                if isinstance(layer, L.Conv2d) and not layer.is_depthwise:
-                    return km.conv_implicit_gemm(cfg, layer, batch, dtype, sparse24=True), info
-                return km.gemm(cfg, g.m, g.n, g.k, g.groups, dtype, sparse24=True, name="gemm"), info
-            info["sparsity"] = f"{n_keep}:{m_group} pattern run dense (no sparse tensor cores for {dtype} on this device)"
+            fmt = self._weight_format(cl, dtype)
+            if fmt is not None and not cl.codebook_size:  # 2:4 + low-bit values: Sparse-MARLIN
+                why = self._sparse_marlin_reason(g, fmt, dtype)
+                if why is None:
+                    info.update(sparsity="2:4 sparse tensor cores", kernel_class="sparse24_weight_only",
+                                weights=f"{fmt.bits}-bit 2:4 weight-only (Sparse-MARLIN)", kernel_fallback=fallback,
+                                _subclass=st.name == "pytorch-eager")
+                    return fam.marlin(cfg, g.m, g.n, g.k, g.groups, dtype, fmt, sparse24=True), info
+                info["sparsity"] = f"{n_keep}:{m_group} pattern not used ({why}); weight-only kernel on the decompressed values"
+                fallback = why
+            else:
+                fam_name, est, why = self._choose(
+                    cfg.kernels.sparse24, st.sparse24, lambda f: fam.sparse24_applicable(cfg, f, dtype),
+                    lambda f: self._sparse24_cost(f, cl, batch, g, dtype), "2:4 sparse")
+                if est is not None:
+                    info.update(sparsity=f"2:4 sparse tensor cores ({fam_name})", kernel_class="sparse24",
+                                kernel_fallback=why, _subclass=st.name == "pytorch-eager")
+                    return est, info
+                info["sparsity"] = f"{n_keep}:{m_group} pattern run dense ({why})"
+                fallback = why
         # compressed-sparse weights with zeros run cuSPARSE on the real pattern; Huffman-coded streams
         # have no GPU library kernel and fall through to the dequantizing / dense paths
         pattern = view.pattern if view.is_sparse_layout and not view.huffman_streams else None
@@ -209,22 +362,36 @@ class GpuModel(HardwareModel):
                                      f"{', codebook' if codebook else ''})")
             est = km.csr_spmm(cfg, pattern, batch=g.m, dtype=dtype, value_bytes=max(vbits, 8) / 8.0 if not codebook else vbits / 8.0,
                               index_bytes=ibits / 8.0, extra_simt_ops_per_nz=1.0 if codebook else 0.0)
-            info.update(threads_per_row=est.detail["threads_per_row"], sm_imbalance=est.detail["sm_imbalance"])
+            info.update(threads_per_row=est.detail["threads_per_row"], sm_imbalance=est.detail["sm_imbalance"],
+                        kernel_class="csr")
             return est, info
-        wbits = cl.weight_bits
-        if cl.codebook_size:
+        if cl.codebook_size:  # codebook lookup GEMV / GEMM (no library kernel class: docs "Low-bit weights")
             wbits = max(1, math.ceil(math.log2(max(2, cl.codebook_size))))
-        low_bit_w = wbits is not None and wbits < 8.0 * eb  # weights narrower than the math type
-        if low_bit_w:
-            scale_b = 2.0 / _WEIGHT_ONLY_GROUP
-            w_b = wbits / 8.0 + scale_b
-            ops = 1.0 if cl.codebook_size else 2.0  # lookup vs unpack + scale
-            info["weights"] = f"{wbits}-bit {'codebook' if cl.codebook_size else 'weight-only'} (dequantized on the fly)"
-            if g.m <= 8 and g.groups == 1:
-                return km.gemv(cfg, g.n, g.k, dtype, w_bytes=w_b, batch=g.m, extra_simt_ops_per_w=ops,
-                               name="gemv_dequant"), info
-            return km.gemm(cfg, g.m, g.n, g.k, g.groups, dtype, b_bytes=w_b, extra_simt_ops_per_b=ops,
-                           name="gemm_dequant"), info
+            if wbits < 8.0 * eb:
+                w_b = wbits / 8.0 + 2.0 / _WEIGHT_ONLY_GROUP
+                info.update(weights=f"{wbits}-bit codebook (dequantized on the fly)", kernel_class="codebook")
+                if g.m <= 8 and g.groups == 1:
+                    return km.gemv(cfg, g.n, g.k, dtype, w_bytes=w_b, batch=g.m, extra_simt_ops_per_w=1.0,
+                                   name="gemv_dequant"), info
+                return km.gemm(cfg, g.m, g.n, g.k, g.groups, dtype, b_bytes=w_b, extra_simt_ops_per_b=1.0,
+                               name="gemm_dequant"), info
+        fmt = self._weight_format(cl, dtype)
+        if fmt is not None:  # weights narrower than the math type: weight-only kernel families
+            fam_name, est, why = self._choose(
+                cfg.kernels.weight_only, st.weight_only,
+                lambda f: fam.weight_only_applicable(cfg, f, g.m, g.n, g.k, fmt, dtype),
+                lambda f: fam.weight_only(cfg, f, g.m, g.n, g.k, g.groups, dtype, fmt), "weight-only")
+            if est is None:  # nothing ships for this format: dequantize, then cuBLAS
+                fam_name, est = "gemv-dequant", fam.weight_only(cfg, "gemv-dequant", g.m, g.n, g.k, g.groups, dtype, fmt)
+            reasons = "; ".join(r for r in (fallback, why) if r)
+            info.update(weights=f"{fmt.bits}-bit weight-only ({fam_name}, dequantized on the fly)",
+                        kernel_class="weight_only", kernel_fallback=reasons or None,
+                        _subclass=st.name == "pytorch-eager" and fam_name in ("tinygemm", "gemv-dequant"))
+            return est, info
+        if dtype in ("fp8", "fp6", "fp4") and cfg.kernels.dense == "cublas":
+            info["kernel_fallback"] = f"cuBLAS (legacy API) has no {dtype} GEMM; ran {_sixteen_bit(cfg)} (cuBLASLt needed)"
+            dtype = _sixteen_bit(cfg)
+            info["dtype"] = dtype
         if isinstance(layer, L.Conv2d):
             if layer.groups > 1 and g.k <= 9 * 4:  # depthwise / few channels per group: no GEMM reuse
                 return km.depthwise(cfg, layer, batch, dtype), info
@@ -236,6 +403,27 @@ class GpuModel(HardwareModel):
             return km.gemv(cfg, g.n, g.k, dtype, name="gemv"), info
         return km.gemm(cfg, g.m, g.n, g.k, g.groups, dtype, name="gemm"), info
 
+    def _sparse_marlin_reason(self, g, fmt, dtype) -> str | None:
+        cfg = self.config
+        if self.config.stack not in SPARSE_MARLIN_STACKS:
+            return f"stack {cfg.stack} ships no 2:4 + int4 kernel (Sparse-MARLIN)"
+        if fmt.bits != 4 or fmt.is_float:
+            return f"Sparse-MARLIN runs int4 values; got {fmt.element_format or str(fmt.bits) + '-bit'}"
+        if cfg.arch not in fam.SM80_PLUS or not cfg.sparse_tensor_cores:
+            return f"Sparse-MARLIN needs sparse tensor cores on sm80+; device is {cfg.arch}"
+        if DTYPE_BYTES[dtype] != 2:
+            return f"Sparse-MARLIN needs 16-bit activations; got {dtype}"
+        if g.n % 64 or g.k % 128:
+            return f"Sparse-MARLIN needs N % 64 == 0 and K % 128 == 0; got N={g.n} K={g.k}"
+        return None
+
+    def _sparse24_cost(self, family, cl, batch, g, dtype):
+        layer = cl.layer
+        if isinstance(layer, L.Conv2d) and not layer.is_depthwise:
+            scale, _ = fam.sparse24_scale(self.config, family, g.k)
+            return km.conv_implicit_gemm(self.config, layer, batch, dtype, sparse24=True, eff_scale=scale)
+        return fam.sparse24(self.config, family, g.m, g.n, g.k, g.groups, dtype, self.stack.layout_copies)
+
     # ---- the contract: count and the extras of the final latency ---------------------------------------
     def count(self, layer, batch: int) -> LayerCounts:
         """The chosen kernel's estimate as counts: ``latency_s`` is the kernel time before the power
@@ -245,16 +433,27 @@ class GpuModel(HardwareModel):
         cfg = self.config
         lay = layer.layer
         est, info = self.kernel_for(layer, batch)
+        subclass = info.pop("_subclass", False)
+        time_s, launch_s, host_s, launch = self._launched(est, subclass)
         useful_flops = 2.0 * lay.macs * batch
+        bound = est.bound
+        if host_s > 0 and host_s >= time_s - 1e-15 and host_s > est.time_s:
+            bound = "host"
+        elif launch_s + est.latency_s >= max(est.compute_s, est.memory_s):
+            bound = "latency"
         extra = {
-            "bound": est.bound,
+            "bound": bound,
             "kernel": est.kernel,
             "waves": round(est.waves, 4),
             "tiles": est.tiles,
             **info,
+            "stack": cfg.stack + (" (achievable bound, not a measured stack)" if self.stack.bound else ""),
+            "launch": launch,
+            "kernels": est.kernels,
+            "host_us": host_s * 1e6,
             "compute_us": est.compute_s * 1e6,
             "memory_us": est.memory_s * 1e6,
-            "latency_us": (est.latency_s + est.launch_s) * 1e6,
+            "latency_us": (est.latency_s + launch_s) * 1e6,
             "power_w": None,  # finish_extra: from the priced energy and the final latency
             "power_capped": None,
             "achieved_tflops": None,
@@ -272,8 +471,23 @@ class GpuModel(HardwareModel):
             sram_word_bits={"l2": l2_bits, **_WORD_BITS},
             dram_read_bytes=int(est.dram_read_bytes), dram_write_bytes=int(est.dram_write_bytes),
             weight_storage_bits=int(layer.weight_storage_bits(int(8 * DTYPE_BYTES[cfg.native_dtype]))),
-            extra=extra, latency_s=est.time_s,
+            extra=extra, latency_s=time_s,
         )
+
+    def _launched(self, est: km.KernelEstimate, subclass: bool) -> tuple[float, float, float, str]:
+        """``(time, launch part, host time, mode)`` of a layer's kernels under the launch mode (docs
+        "Software stacks"): CUDA graph: each kernel's launch becomes ``graph_launch_us``; eager: the host
+        needs ``kernels x host_us`` (+ ``subclass_host_us`` for a tensor-subclass weight) and the layer
+        takes the longer of host and GPU time."""
+        launch = self.launch_mode
+        if est.kernels == 0:
+            return est.time_s, est.launch_s, 0.0, launch
+        if launch == "cuda-graph":
+            gap = self.config.graph_launch_us
+            graph = est.kernels * (self.config.launch_overhead_us if gap is None else gap) * 1e-6
+            return est.time_s - est.launch_s + graph, graph, 0.0, launch
+        host = (est.kernels * self.host_us + (self.stack.subclass_host_us if subclass else 0.0)) * 1e-6
+        return max(est.time_s, host), est.launch_s, host, launch
 
     def finish_extra(self, counts: LayerCounts, seconds: float, energy: EnergyBreakdown, capped: bool) -> dict:
         """``power_w`` (W, over the final latency), ``power_capped`` (DVFS held power at ``tdp_w``) and

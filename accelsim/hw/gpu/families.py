@@ -1,0 +1,379 @@
+"""Kernel families as the libraries ship them: weight-only low-bit GEMM / GEMV (MARLIN, GEMV, tinygemm,
+AWQ-GEMM, dequantize + cuBLAS), 2:4 sparse GEMM (cuSPARSELt, CUTLASS, Sparse-MARLIN) and attention
+(unfused math, FlashAttention-2 / -3, FlashDecoding).
+
+Each family is a small explicit model: where it exists (:func:`applicable` returns None or one line
+saying why not: shape, alignment, dtype, device), its tile / minimum M (padding), its efficiency by
+data type and its bandwidth efficiency; the cost builds on :mod:`accelsim.hw.gpu.kernel_models`.
+Every constant below is documented with its source or its calibration-half fit in
+``docs/models/gpu.md``, section "Kernel families". Times in seconds, bytes, FLOPs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from accelsim.errors import SimulationError
+from accelsim.hw.gpu import kernel_models as km
+from accelsim.hw.gpu.config import DTYPE_BYTES, GpuConfig
+
+#: generations with Ampere-class tensor-core MMA (mma.sync, cp.async): MARLIN, tinygemm, FlashAttention-2
+SM80_PLUS = ("ampere", "ada", "hopper", "blackwell")
+#: generations whose native tensor-core instruction is not mma.sync (wgmma / tcgen05): Ampere-era kernels
+#: there reach ``efficiency.legacy_mma`` of the rate
+WGMMA_ARCHS = ("hopper", "blackwell")
+
+
+@dataclass(frozen=True)
+class WeightFormat:
+    """A weight-only format as the view gives it: value bits, weights per scale, scale and zero-point
+    bits, element format (``int4``, ``e4m3``, ``e2m1``, ...) and the N:M pattern if any."""
+
+    bits: int
+    group_size: int
+    scale_bits: int = 16
+    zero_point_bits: int = 0
+    element_format: str | None = None
+    nm: tuple[int, int] | None = None
+
+    @property
+    def is_float(self) -> bool:
+        return bool(self.element_format) and self.element_format[0] in ("e", "f")
+
+    def bytes_per_weight(self, sparse24: bool = False) -> float:
+        """Stored bytes per dense weight element: values (+ 2-bit selectors on the kept half of a 2:4
+        matrix) plus scales and zero points per group."""
+        scales = (self.scale_bits + self.zero_point_bits) / max(1, self.group_size) / 8.0
+        if sparse24:
+            return 0.5 * (self.bits + 2) / 8.0 + scales
+        return self.bits / 8.0 + scales
+
+
+# ---- weight-only constants (docs "Kernel families") ---------------------------------------------------
+#: fraction of the device's DRAM efficiency each weight-only family streams its weights at
+BW_FRACTION = {
+    "marlin": 0.90,   # MARLIN README ideal 3.87x (1.0) and vLLM PR 2497's 3.12x at bs1 (0.81): mean
+    "gemv": 0.80,     # torchao int8 weight-only compiled GEMV: 1131 / 1419 GB/s of bf16 (calibration; read off, not fitted)
+    "tinygemm": 0.65,  # fitted on the two torchao int4wo-64 decode rows (Llama-2-7B 201, Llama-3-8B 181 tok/s; calibration)
+    "awq-gemm": 0.70,  # assumption: between tinygemm and GEMV
+    "gemv-dequant": 1.0,
+}
+#: MARLIN-class math efficiency as a fraction of the device's dense tensor efficiency: large-M MARLIN
+#: over fp16 cuBLAS, 0.66 (vLLM PR 2497, bs1024) and 0.82 (marlin#21, RTX 6000 Ada); mean 0.74
+MARLIN_COMPUTE = 0.74
+MARLIN_M_TILE = 16  # one m16n8k16 MMA row block; M is padded to it
+MARLIN_MAX_M_PASS = 64  # rows one pass keeps in registers before re-reading the weights (MARLIN design)
+TINYGEMM_ROWS_PER_PASS = 8  # the activation is the n=8 side of m16n8k16; every 8 rows re-stream the weights
+GEMV_MAX_M = 8
+#: AWQ GEMM (llm-awq gemm_forward_4bit m16nXk32): 16-row tiles, dequantization on CUDA cores in the main
+#: loop, repeated for every 16-row block; lane ops per weight (unpack, subtract zero, scale, convert)
+AWQ_TILES = (km.Tile(16, 128, 32, 4, 2), km.Tile(16, 64, 32, 2, 2))
+AWQ_DEQUANT_OPS = 4.0
+AWQ_SPLIT_K = 8  # AutoAWQ WQLinear_GEMM: split_k_iters = 8, partial sums reduced by a second kernel
+DEQUANT_OPS = 2.0  # unpack + scale per weight in a GEMV / MARLIN main loop (energy; overlapped)
+
+# ---- 2:4 constants ------------------------------------------------------------------------------------
+#: PyTorch's semi-structured tensor pads the dense operand to a multiple of 32 rows (fp16 / bf16 / int8:
+#: torch/sparse/_semi_structured_conversions / semi_structured.py _DTYPE_SHAPE_CONSTRAINTS)
+SPARSE24_MIN_M = 32
+#: per-tile fixed cost of a 2:4 GEMM (metadata load / reorder, deeper prologue) in reduction elements:
+#: eff(K) = efficiency.sparse_tensor * K / (K + SPARSE24_K0); fitted on the calibration half
+#: (PyTorch tutorial quickstart 1.38x at K = 10240; BERT-base 0.73-0.79x compiled at K = 768 / 3072)
+SPARSE24_K0 = 1536.0
+#: 2:4 GEMM tiles: the dense tile library without 64x64 (the sparse operand's metadata is laid out in
+#: 128-element blocks along one side; assumption); called without split-K (PyTorch: split_k = 1)
+SPARSE24_TILES = tuple(t for t in km.TENSOR_TILES if (t.bm, t.bn) != (64, 64))
+
+# ---- attention constants ------------------------------------------------------------------------------
+#: MMA efficiency and the exposed fraction of the softmax exp time (docs "Attention")
+ATTN_MMA_EFF = {"flash2": 0.80, "flashdecoding": 0.80, "flash3": 0.895}
+ATTN_EXP_EXPOSED = {"flash2": 1.0, "flashdecoding": 1.0, "flash3": 0.80}
+ATTN_BLOCK_M = 128  # query rows per CTA (prefill); 64 for decode-like M <= 64
+DECODE_BLOCK_N = 256  # keys per split in split-K decoding
+
+
+class NotApplicable(Exception):
+    """A kernel family cannot run this layer; the message is one line (shape / alignment / dtype /
+    stack / device)."""
+
+
+def derated(cfg: GpuConfig, *, dram: float = 1.0) -> GpuConfig:
+    """``cfg`` with the DRAM efficiency scaled by ``dram`` (a family's bandwidth fraction)."""
+    if dram == 1.0:
+        return cfg
+    return replace(cfg, efficiency=replace(cfg.efficiency, dram=cfg.efficiency.dram * dram))
+
+
+def repeat(est: km.KernelEstimate, passes: int, name: str) -> km.KernelEstimate:
+    """``passes`` back-to-back passes of ``est`` inside one launch (work and traffic scale, launch once)."""
+    if passes <= 1:
+        est.kernel = name
+        return est
+    body = est.time_s - est.launch_s
+    return replace(
+        est, kernel=name, time_s=passes * body + est.launch_s, compute_s=est.compute_s * passes,
+        memory_s=est.memory_s * passes, latency_s=est.latency_s * passes,
+        flops={k: v * passes for k, v in est.flops.items()}, simt_ops=est.simt_ops * passes,
+        dram_read_bytes=est.dram_read_bytes * passes, l2_bytes=est.l2_bytes * passes,
+        register_bytes=est.register_bytes * passes, smem_bytes=est.smem_bytes * passes,
+        detail={**est.detail, "passes": passes})
+
+
+# ---------------------------------------------------------------------------------------------
+# Weight-only families
+# ---------------------------------------------------------------------------------------------
+def weight_only_applicable(cfg: GpuConfig, family: str, m: int, n: int, k: int, fmt: WeightFormat,
+                           dtype: str) -> str | None:
+    """None if ``family`` runs this weight-only GEMM, else why not (one line)."""
+    if DTYPE_BYTES[dtype] != 2:
+        return f"{family} needs 16-bit activations; the layer computes in {dtype}"
+    if family == "gemv-dequant":
+        return None
+    if cfg.arch == "cdna3" and family != "gemv":
+        return f"{family} is a CUDA kernel; not on {cfg.arch}"
+    if family in ("marlin", "tinygemm") and cfg.arch not in SM80_PLUS:
+        return f"{family} needs sm80+ (Ampere or newer); device is {cfg.arch}"
+    if family == "marlin":
+        if fmt.bits not in (4, 8):
+            return f"marlin runs 4- or 8-bit weights; got {fmt.bits}-bit"
+        if n % 64 or k % 128:
+            return f"marlin needs N % 64 == 0 and K % 128 == 0; got N={n} K={k}"
+        if fmt.group_size not in (32, 64, 128) and fmt.group_size < k:
+            return f"marlin needs group size 32/64/128 or per channel; got {fmt.group_size}"
+    elif family == "tinygemm":
+        if fmt.bits != 4 or fmt.is_float:
+            return f"tinygemm runs int4 weights only; got {fmt.element_format or str(fmt.bits) + '-bit'}"
+        if fmt.group_size not in (32, 64, 128, 256):
+            return f"tinygemm needs group size 32/64/128/256; got {fmt.group_size}"
+        if k % 64 or n % 8:
+            return f"tinygemm needs K % 64 == 0 and N % 8 == 0; got N={n} K={k}"
+    elif family == "gemv":
+        if m > GEMV_MAX_M:
+            return f"gemv handles at most {GEMV_MAX_M} rows; got M={m}"
+        if fmt.bits > 8:
+            return f"gemv runs <= 8-bit weights; got {fmt.bits}-bit"
+    elif family == "awq-gemm":
+        if fmt.bits != 4 or fmt.is_float:
+            return f"awq-gemm runs int4 weights only; got {fmt.element_format or str(fmt.bits) + '-bit'}"
+        if cfg.arch not in ("turing",) + SM80_PLUS:
+            return f"awq-gemm needs sm75+; device is {cfg.arch}"
+        if k % fmt.group_size or n % 64:
+            return f"awq-gemm needs N % 64 == 0 and K a multiple of the group {fmt.group_size}; got N={n} K={k}"
+    return None
+
+
+def dense_kernel(cfg: GpuConfig, m: int, n: int, k: int, groups: int, dtype: str) -> km.KernelEstimate:
+    """cuBLAS: GEMV at one row, else the GEMM tile library."""
+    if m == 1 and groups == 1:
+        return km.gemv(cfg, n, k, dtype, name="gemv")
+    return km.gemm(cfg, m, n, k, groups, dtype, name="gemm")
+
+
+def weight_only(cfg: GpuConfig, family: str, m: int, n: int, k: int, groups: int, dtype: str,
+                fmt: WeightFormat) -> km.KernelEstimate:
+    """Time of one weight-only kernel family (docs "Kernel families: weight-only")."""
+    eb = DTYPE_BYTES[dtype]
+    wb = fmt.bytes_per_weight()
+    if family == "gemv-dequant":  # dequantize the weights to 16 bits, then cuBLAS
+        deq = km.stream(cfg, n * k * groups * wb, n * k * groups * eb, simt_ops=DEQUANT_OPS * n * k * groups,
+                        dtype=dtype, name="dequantize")
+        return km.combine([deq, dense_kernel(cfg, m, n, k, groups, dtype)], kernel=f"dequant+cublas_{dtype}")
+    if family in ("gemv", "tinygemm"):
+        rows_per_pass = 1 if family == "gemv" else TINYGEMM_ROWS_PER_PASS
+        c = derated(cfg, dram=BW_FRACTION[family])
+        one = km.gemv(c, n * groups, k, dtype, w_bytes=wb, batch=min(m, rows_per_pass),
+                      extra_simt_ops_per_w=DEQUANT_OPS, name=family)
+        return repeat(one, math.ceil(m / rows_per_pass), f"{family}_w{fmt.bits}_{dtype}")
+    if family == "awq-gemm":  # split-K: AWQ_SPLIT_K slices of K as independent GEMMs, then a reduction
+        c = derated(cfg, dram=BW_FRACTION[family])
+        split = AWQ_SPLIT_K if k % (AWQ_SPLIT_K * fmt.group_size) == 0 else 1
+        est = km.gemm(c, m, n, k // split, groups * split, dtype, b_bytes=wb, extra_simt_ops_per_b=AWQ_DEQUANT_OPS,
+                      tiles=AWQ_TILES, c_bytes=4.0 if split > 1 else None, name="awq_gemm")
+        if split == 1:
+            return est
+        red = km.stream(cfg, split * m * n * groups * 4.0, m * n * groups * eb, flops=float(split * m * n * groups),
+                        dtype=dtype, name="splitk_reduce")
+        out = km.combine([est, red], kernel=est.kernel + f"_splitk{split}")
+        out.detail = {**est.detail, "split_k": split}
+        return out
+    if family == "marlin":
+        return marlin(cfg, m, n, k, groups, dtype, fmt, sparse24=False)
+    raise NotApplicable(f"unknown weight-only family {family!r}")
+
+
+def marlin(cfg: GpuConfig, m: int, n: int, k: int, groups: int, dtype: str, fmt: WeightFormat,
+           sparse24: bool) -> km.KernelEstimate:
+    """MARLIN / Sparse-MARLIN: 16-row MMA blocks (M padded to 16), dequantization overlapped with the
+    weight stream, weights read once per 64-row pass (from L2 after the first when they fit);
+    ``time = max(weight stream, padded MMA work) + DRAM latency + launch``."""
+    eb = DTYPE_BYTES[dtype]
+    clk = cfg.clock_hz
+    mp = -(-m // MARLIN_M_TILE) * MARLIN_M_TILE
+    passes = -(-m // MARLIN_MAX_M_PASS)
+    wb = fmt.bytes_per_weight(sparse24=sparse24)
+    w_total = n * k * groups * wb
+    fits = w_total <= cfg.l2_mb * 1024 * 1024 * cfg.efficiency.l2_reuse_fraction
+    w_dram = w_total * (1 if fits else passes)
+    a_total, c_total = m * k * groups * eb, m * n * groups * eb
+    rate, _ = cfg.math_rate(dtype)
+    eff = cfg.efficiency.tensor * MARLIN_COMPUTE
+    if cfg.arch in WGMMA_ARCHS:
+        eff *= cfg.efficiency.legacy_mma
+    if sparse24:
+        rate *= 2.0
+    flops_exec = 2.0 * mp * n * k * groups
+    compute_s = flops_exec / (rate * cfg.sms * clk * eff)
+    memory_s = max(km._dram_s(derated(cfg, dram=BW_FRACTION["marlin"]), w_dram + a_total + c_total),
+                   km._l2_s(cfg, w_total * passes + a_total + c_total))
+    latency_s = cfg.dram_latency_cycles / clk
+    launch = cfg.launch_overhead_us * 1e-6
+    name = "sparse_marlin" if sparse24 else "marlin"
+    return km._finish(km.KernelEstimate(
+        kernel=f"{name}_w{fmt.bits}_{dtype}", time_s=max(compute_s, memory_s) + latency_s + launch,
+        compute_s=compute_s, memory_s=memory_s, latency_s=latency_s, launch_s=launch,
+        tiles=int(-(-n // 64) * groups), flops={("tensor", dtype): flops_exec},
+        simt_ops=DEQUANT_OPS * n * k * groups * passes, dram_read_bytes=w_dram + a_total, dram_write_bytes=c_total,
+        l2_bytes=w_total * passes + a_total + c_total, smem_bytes=2.0 * (w_total * passes + a_total),
+        register_bytes=km.RF_BYTES_PER_FLOP["tensor"] * flops_exec,
+        detail={"tile": f"{MARLIN_M_TILE}x64", "m_padded": mp, "passes": passes}))
+
+
+# ---------------------------------------------------------------------------------------------
+# 2:4 structured sparsity
+# ---------------------------------------------------------------------------------------------
+def sparse24_applicable(cfg: GpuConfig, family: str, dtype: str) -> str | None:
+    """None if ``family`` runs a 2:4 GEMM in ``dtype`` on this device, else why not."""
+    if not cfg.sparse_tensor_cores:
+        return f"device has no 2:4 sparse tensor cores ({cfg.arch})"
+    if cfg.math_rate(dtype)[1] != "tensor":
+        return f"2:4 sparse tensor cores do not run {dtype}"
+    if family == "cutlass" and dtype in ("fp8", "fp6", "fp4"):
+        return f"the CUTLASS 2.x 2:4 kernels have no {dtype}"
+    return None
+
+
+def sparse24_scale(cfg: GpuConfig, family: str, k: int) -> tuple[float, bool]:
+    """``(efficiency factor, legacy)`` of a 2:4 GEMM with reduction ``k``: ``K / (K + K0)``; CUTLASS 2.x
+    kernels on a wgmma architecture (Hopper / Blackwell) issue Ampere's mma.sp.sync, which runs at the
+    legacy mma.sync rate without the 2:4 doubling (only wgmma.sp doubles there): x ``legacy_mma / 2``."""
+    scale = k / (k + SPARSE24_K0)
+    legacy = family == "cutlass" and cfg.arch in WGMMA_ARCHS
+    if legacy:
+        scale *= cfg.efficiency.legacy_mma / 2.0
+    return scale, legacy
+
+
+def sparse24(cfg: GpuConfig, family: str, m: int, n: int, k: int, groups: int, dtype: str,
+             layout_copies: bool) -> km.KernelEstimate:
+    """cuSPARSELt / CUTLASS 2:4 GEMM (docs "Kernel families: 2:4"): M padded to ``SPARSE24_MIN_M`` rows,
+    math at 2x the dense rate with efficiency ``sparse_tensor * K / (K + K0)``; CUTLASS's kernels are
+    Ampere kernels, on Hopper / Blackwell they run at ``legacy_mma`` of the dense rate (no doubling). ``layout_copies``: the
+    padding copy and the result transpose as extra kernels (PyTorch's semi-structured tensor)."""
+    eb = DTYPE_BYTES[dtype]
+    mp = -(-m // SPARSE24_MIN_M) * SPARSE24_MIN_M
+    scale, legacy = sparse24_scale(cfg, family, k)
+    est = None
+    for tile in SPARSE24_TILES:  # no split-K: DRAM parallelism falls with CTAs < SMs
+        ctas = -(-mp // tile.bm) * -(-n // tile.bn) * groups
+        c = derated(cfg, dram=min(1.0, ctas / cfg.sms))
+        try:
+            t = km.gemm(c, mp, n, k, groups, dtype, sparse24=True, eff_scale=scale, tiles=[tile], name="gemm")
+        except SimulationError:  # the tile does not fit an SM
+            continue
+        if est is None or t.time_s < est.time_s:
+            est = t
+    if est is None:
+        raise SimulationError(f"gpu '{cfg.name}': no 2:4 tile fits an SM ({dtype})")
+    est.kernel = est.kernel.replace("gemm_sp24", f"{family}_sp24" + ("_sm80" if legacy else ""), 1)
+    est.detail = {**est.detail, "m_padded": mp, "k_efficiency": round(scale, 4)}
+    parts = [est]
+    if layout_copies:
+        if mp != m:
+            parts.insert(0, km.stream(cfg, m * k * groups * eb, mp * k * groups * eb, dtype=dtype, name="pad_dense_operand"))
+        parts.append(km.stream(cfg, mp * n * groups * eb, m * n * groups * eb, dtype=dtype, name="transpose_result"))
+    if len(parts) == 1:
+        return est
+    out = km.combine(parts, kernel=est.kernel)
+    out.detail = {**est.detail, "parts": [p.kernel for p in parts]}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Attention
+# ---------------------------------------------------------------------------------------------
+def attention_applicable(cfg: GpuConfig, family: str, dtype: str, decode: bool) -> str | None:
+    if family == "math":
+        return None
+    if cfg.arch not in SM80_PLUS:
+        return f"{family} needs sm80+ (Ampere or newer); device is {cfg.arch}"
+    if family == "flash3":
+        if cfg.arch != "hopper":
+            return f"flash3 needs Hopper (wgmma / TMA); device is {cfg.arch}"
+        if dtype not in ("fp16", "bf16", "fp8"):
+            return f"flash3 runs fp16 / bf16 / fp8; got {dtype}"
+    elif dtype not in ("fp16", "bf16"):
+        return f"{family} runs fp16 / bf16; got {dtype}"
+    if family == "flashdecoding" and not decode:
+        return "flashdecoding splits the KV cache of a decode step (few queries); this is a prefill"
+    return None
+
+
+def attention(cfg: GpuConfig, family: str, layer, batch: int, dtype: str, kv_bits: float) -> km.KernelEstimate:
+    """One attention layer (docs "Attention"). ``math``: unfused SDPA (QK^T GEMM writing the scores,
+    softmax kernel, PV GEMM). Flash families: one fused kernel; CTAs = sequences x KV heads x query
+    blocks (x KV splits for flashdecoding); ``compute = padded MMA FLOPs / (rate * eff) + exposed
+    exp time``, both slowed by ``min(1, CTAs / SMs)``; memory = Q + the KV cache at ``kv_bits`` + O (+
+    split partials), at ``min(1, CTAs / SMs)`` of the achievable bandwidth."""
+    g = layer.gemm(batch)
+    eb = DTYPE_BYTES[dtype]
+    dq, dv = layer.head_dim, layer.v_head_dim
+    s_len, l_len = layer.q_len, layer.kv_len
+    groups, m, n = g.groups, g.m, g.n
+    if family == "math":
+        qk = km.gemm(cfg, m, l_len, dq, groups, dtype, name="sdpa_qk")
+        scores = float(m) * l_len * groups
+        sm = km.stream(cfg, scores * eb, scores * eb, simt_ops=3.0 * scores, dtype=dtype, name="softmax")
+        pv = km.gemm(cfg, m, dv, l_len, groups, dtype, name="sdpa_pv")
+        return km.combine([qk, sm, pv], kernel=f"sdpa_math_{dtype}")
+    clk = cfg.clock_hz
+    block_m = ATTN_BLOCK_M if m > 64 else 64
+    tiles_m = -(-m // block_m)
+    mp = tiles_m * block_m if m > 64 else max(16, -(-m // 16) * 16)
+    splits = 1
+    if family == "flashdecoding":
+        splits = max(1, min(-(-l_len // DECODE_BLOCK_N), -(-cfg.sms // (groups * tiles_m))))
+    ctas = groups * tiles_m * splits
+    occupancy = min(1.0, ctas / cfg.sms)
+    rate, _ = cfg.math_rate(dtype)
+    eff = ATTN_MMA_EFF[family]
+    if family != "flash3" and cfg.arch in WGMMA_ARCHS:
+        eff *= cfg.efficiency.legacy_mma
+    flops_exec = 2.0 * mp * n * (dq + dv) * groups
+    exps = float(mp) * n * groups
+    mma_s = flops_exec / (rate * cfg.sms * clk * eff)
+    exp_s = ATTN_EXP_EXPOSED[family] * exps / (cfg.sfu_ops_per_clk_per_sm * cfg.sms * clk)
+    compute_s = (mma_s + exp_s) / occupancy
+    q_bytes = float(m) * dq * groups * eb
+    o_bytes = float(m) * dv * groups * eb
+    kv_bytes = float(l_len) * (dq + dv) * groups * kv_bits / 8.0
+    partial = 2.0 * splits * m * (dv + 2) * groups * 4.0 if splits > 1 else 0.0
+    dram = q_bytes + kv_bytes + o_bytes + partial
+    memory_s = km._dram_s(cfg, dram) / occupancy
+    latency_s = cfg.dram_latency_cycles / clk
+    launch = cfg.launch_overhead_us * 1e-6
+    kernels = 2 if splits > 1 else 1
+    est = km.KernelEstimate(
+        kernel=f"{family}_{dtype}" + (f"_split{splits}" if splits > 1 else ""),
+        time_s=max(compute_s, memory_s) + latency_s + launch * kernels, compute_s=compute_s, memory_s=memory_s,
+        latency_s=latency_s, launch_s=launch * kernels, waves=ctas / cfg.sms, tiles=ctas,
+        flops={("tensor", dtype): flops_exec}, simt_ops=3.0 * exps, dram_read_bytes=q_bytes + kv_bytes + partial / 2,
+        dram_write_bytes=o_bytes + partial / 2, l2_bytes=dram + kv_bytes * (tiles_m - 1),
+        smem_bytes=2.0 * (kv_bytes * tiles_m + q_bytes), register_bytes=km.RF_BYTES_PER_FLOP["tensor"] * flops_exec,
+        detail={"tile": f"{block_m}xkv", "splits": splits, "ctas": ctas, "occupancy": round(occupancy, 4)},
+        kernels=kernels)
+    return km._finish(est)
+
+
+__all__ = ["NotApplicable", "WeightFormat", "attention", "attention_applicable", "dense_kernel", "marlin",
+           "sparse24", "sparse24_applicable", "sparse24_scale", "weight_only", "weight_only_applicable"]

@@ -1,0 +1,95 @@
+"""Software stacks: which library kernels a stack ships, what it fuses, how it launches kernels.
+
+``GpuConfig.stack`` names one of :data:`STACKS`; equations and sources: ``docs/models/gpu.md``,
+section "Software stacks". Times in microseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One software stack.
+
+    ``launch``: ``eager`` (every kernel launched from the host; the host needs ``host_us`` per kernel
+    and runs ahead of the GPU, so a layer takes ``max(GPU time, kernels x host_us)``) or ``cuda-graph``
+    (the step is one graph; each kernel costs the device's ``graph_launch_us``). ``subclass_host_us``:
+    extra host time per call of a weight held in a Python tensor subclass (torchao quantized / 2:4
+    tensors) in eager mode. ``fuse_pointwise``: activations / BatchNorm / residual adds fused into
+    their neighbours. ``pointwise_min_bits``: the narrowest type element-wise, norm and softmax layers
+    run in. ``weight_only`` / ``sparse24`` / ``attention`` / ``decode_attention``: kernel families in
+    preference order (``best``: all, fastest chosen). ``layout_copies``: the stack pads the 2:4 GEMM's
+    dense operand and transposes its result with extra kernels (PyTorch's semi-structured tensor).
+    """
+
+    name: str
+    launch: str
+    host_us: float
+    subclass_host_us: float
+    fuse_pointwise: bool
+    pointwise_min_bits: int
+    weight_only: tuple[str, ...]
+    sparse24: tuple[str, ...]
+    attention: tuple[str, ...]
+    decode_attention: tuple[str, ...]
+    layout_copies: bool
+    bound: bool = False
+    source: str = ""
+
+
+#: host dispatch per eager kernel (us): between the two calibration-half estimates, gpt-fast's eager
+#: Llama-2-7B (39.2 ms / 579 kernels = 68 us, HF-style Python) and metaseq's eager-vs-graph 175B step
+#: (29 ms / ~1900 kernels = 15 us); geometric mean (docs "Software stacks")
+EAGER_HOST_US = 32.0
+#: tensor-subclass dispatch per call (us): BERT-base 2:4 in pytorch/tutorials#3236 (calibration half),
+#: eager minus compiled, sparse minus dense: (16.77 - 9.49) - (9.56 - 8.98) ms over 72 linears = 93 us
+SUBCLASS_HOST_US = 93.0
+
+STACKS: dict[str, Stack] = {
+    "pytorch-eager": Stack(
+        "pytorch-eager", "eager", EAGER_HOST_US, SUBCLASS_HOST_US, False, 16,
+        weight_only=("tinygemm", "gemv-dequant"), sparse24=("cusparselt", "cutlass"),
+        attention=("flash2", "math"), decode_attention=("flashdecoding", "math"), layout_copies=True,
+        source="PyTorch 2.x eager: cuBLAS / cuBLASLt (_scaled_mm), torchao int4 (tinygemm _weight_int4pack_mm), "
+               "int8 weight-only as dequantize + mm, Sparse-MARLIN via torchao MarlinSparseLayout, "
+               "to_sparse_semi_structured (cuSPARSELt, else CUTLASS), SDPA flash (FlashAttention-2, split-KV for decode)"),
+    "torch-compile": Stack(
+        "torch-compile", "cuda-graph", 0.0, 0.0, False, 16,
+        weight_only=("tinygemm", "gemv"), sparse24=("cusparselt", "cutlass"),
+        attention=("flash2", "math"), decode_attention=("flashdecoding", "math"), layout_copies=False,
+        source="torch.compile mode='reduce-overhead' (CUDA graphs; Inductor fuses pointwise ops with each other, not into "
+               "cuBLAS / cuDNN epilogues: per layer the model keeps one kernel per pointwise layer; int8 weight-only "
+               "dequant fused into a Triton GEMV; the 2:4 operand padding / result transpose fused into neighbours), same library "
+               "kernels as eager"),
+    "tensorrt": Stack(
+        "tensorrt", "cuda-graph", 0.0, 0.0, True, 8,
+        weight_only=("gemv", "marlin"), sparse24=("cusparselt",),
+        attention=("flash3", "flash2", "math"), decode_attention=("flashdecoding", "math"), layout_copies=False,
+        source="TensorRT / TensorRT-LLM: cuBLASLt and own tactics, FP8, weight-only batched GEMV and fpA_intB "
+               "mixed-input GEMM (MARLIN-class), sparse tactics, FMHA (FA3-class on Hopper), XQA multi-block decode"),
+    "vllm": Stack(
+        "vllm", "cuda-graph", 0.0, 0.0, True, 16,
+        weight_only=("marlin",), sparse24=(),
+        attention=("flash3", "flash2", "math"), decode_attention=("flashdecoding", "math"), layout_copies=False,
+        source="vLLM: GPTQ / AWQ / FP8 Marlin, Sparse-MARLIN (gptq_marlin_24), CUTLASS scaled_mm FP8, "
+               "vllm-flash-attn (FA2; FA3 on Hopper) with split-KV paged decoding, CUDA graphs for decode"),
+    "best": Stack(
+        "best", "cuda-graph", 0.0, 0.0, True, 8,
+        weight_only=("marlin", "gemv", "tinygemm", "awq-gemm", "gemv-dequant"), sparse24=("cusparselt", "cutlass"),
+        attention=("flash3", "flash2", "math"), decode_attention=("flashdecoding", "flash3", "flash2", "math"),
+        layout_copies=False, bound=True,
+        source="every kernel family the device has, the fastest per layer: the achievable bound, not a measured stack"),
+}
+
+#: stacks that ship Sparse-MARLIN (2:4 + int4): torchao MarlinSparseLayout, vLLM gptq_marlin_24
+SPARSE_MARLIN_STACKS = ("pytorch-eager", "torch-compile", "vllm", "best")
+
+
+def stack(name: str) -> Stack:
+    """The :class:`Stack` called ``name`` (validated by the config's choices)."""
+    return STACKS[name]
+
+
+__all__ = ["EAGER_HOST_US", "SPARSE_MARLIN_STACKS", "STACKS", "SUBCLASS_HOST_US", "Stack", "stack"]

@@ -1,0 +1,338 @@
+"""GPU kernel families, software stacks, per-dtype compute and the new devices (issue 14 items 1-4, 6).
+
+The must-show cases go the right way by mechanism: 2:4 slower than dense at batch 1 (padding to 32
+rows, no split-K, tensor-subclass dispatch in eager) and on H100 with Ampere-era CUTLASS kernels
+(mma.sp at the legacy rate), faster on large-K A100 GEMMs; int4 weight-only slower than bf16 for
+4096 x 4096 at batch 1 under tinygemm in eager PyTorch and faster under MARLIN; the MARLIN speedup
+held to batch 16-32.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from accelsim.compress.compressed import CompressedLayer
+from accelsim.errors import ConfigError
+from accelsim.hw.gpu import families as fam
+from accelsim.hw.gpu import kernel_models as km
+from accelsim.hw.gpu.stacks import STACKS
+from accelsim.hw.registry import build_model, load_arch
+from accelsim.paths import DATA_ROOT as REPO_ROOT
+from accelsim.workload.layers import Attention, Linear
+
+NEW_GPUS = ("a10", "l4", "l40s", "rtx4090", "h200", "b200", "mi300x")
+SP24 = {"nm": (2, 4), "transforms": ("nm",)}
+W4 = {"weight_bits": 4, "activation_bits": 16, "transforms": ("quantize",)}
+
+
+def _linear(m: int, n: int, k: int) -> Linear:
+    return Linear(name="fc", input_shapes=((k,),) if m == 1 else ((m, k),), out_features=n)
+
+
+def _time(arch: str, m: int, n: int, k: int, overrides=None, **kw):
+    r = build_model(load_arch(arch, overrides or {})).simulate(CompressedLayer(layer=_linear(m, n, k), **kw), 1)
+    return r.latency_s, r.extra
+
+
+# ---- must show: 2:4 ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("stack", ["pytorch-eager", "torch-compile"])
+def test_24_slower_than_dense_at_batch_1(stack):
+    dense, _ = _time("a100-80gb", 1, 4096, 4096, {"stack": stack})
+    sparse, extra = _time("a100-80gb", 1, 4096, 4096, {"stack": stack}, **SP24)
+    assert extra["kernel_class"] == "sparse24" and "sp24" in extra["kernel"]
+    assert sparse > dense, (stack, sparse, dense)
+    if stack == "pytorch-eager":  # the tensor-subclass dispatch on the host dominates (pytorch#111339)
+        assert extra["bound"] == "host" and sparse > 3 * dense
+
+
+def test_24_slower_on_h100_with_ampere_era_cutlass_kernels():
+    # CUTLASS profiler shape of NVIDIA/cutlass#1335: raw kernels, no framework
+    cfg = load_arch("h100-sxm")
+    dense = km.gemm(cfg, 768, 4096, 4096, 1, "bf16")
+    legacy = fam.sparse24(cfg, "cutlass", 768, 4096, 4096, 1, "bf16", layout_copies=False)
+    native = fam.sparse24(cfg, "cusparselt", 768, 4096, 4096, 1, "bf16", layout_copies=False)
+    assert "sm80" in legacy.kernel and legacy.time_s > dense.time_s
+    assert native.time_s < legacy.time_s  # the mechanism: the legacy mma.sp rate, not the shape
+    # the same K on an A100, where the CUTLASS kernels are native: no legacy penalty
+    a100 = load_arch("a100-80gb")
+    assert "sm80" not in fam.sparse24(a100, "cutlass", 768, 4096, 4096, 1, "bf16", False).kernel
+
+
+def test_24_faster_on_large_k_a100_and_k_dependent():
+    speedups = {}
+    for k in (1024, 4096, 10240, 16384):
+        d, _ = _time("a100-80gb", 4096, 4096, k)
+        s, _ = _time("a100-80gb", 4096, 4096, k, **SP24)
+        speedups[k] = d / s
+    assert speedups[10240] > 1.2 and speedups[16384] > 1.3
+    assert speedups[1024] < 1.0  # short K: the per-tile fixed cost dominates
+    assert speedups[1024] < speedups[4096] < speedups[10240] < speedups[16384]
+
+
+def test_24_speedup_not_constant_across_shapes_batch_devices():
+    cases = [("a100-80gb", 1, 4096, 4096), ("a100-80gb", 3072, 3072, 10240), ("a100-80gb", 768, 768, 3072),
+             ("h100-sxm", 768, 4096, 4096), ("a10", 64, 4096, 4096)]
+    ratios = []
+    for arch, m, n, k in cases:
+        d, _ = _time(arch, m, n, k, {"kernels.sparse24": "cutlass"})
+        s, _ = _time(arch, m, n, k, {"kernels.sparse24": "cutlass"}, **SP24)
+        ratios.append(d / s)
+    assert max(ratios) - min(ratios) > 0.6 and min(ratios) < 1.0 < max(ratios)
+
+
+def test_24_int4_runs_sparse_marlin_not_a_bf16_sparse_gemm():
+    kw = {**SP24, "weight_bits": 4, "activation_bits": 16}
+    w4, _ = _time("a100-80gb", 1, 4096, 4096, {"stack": "vllm"}, **W4)
+    sm, extra = _time("a100-80gb", 1, 4096, 4096, {"stack": "vllm"}, **kw)
+    assert extra["kernel"].startswith("sparse_marlin") and extra["kernel_class"] == "sparse24_weight_only"
+    assert sm < w4  # 2:4 + int4 is faster than int4 alone (measured 1.25x in the MARLIN paper's setting)
+    # TensorRT ships no Sparse-MARLIN: the layer falls back, and says why
+    t, extra = _time("a100-80gb", 1, 4096, 4096, {"stack": "tensorrt"}, **kw)
+    assert extra["kernel_class"] == "weight_only" and "Sparse-MARLIN" in extra["kernel_fallback"]
+
+
+# ---- must show: int4 weight-only ----------------------------------------------------------------------
+def test_int4_tinygemm_slower_than_bf16_at_batch_1_marlin_faster():
+    bf16_eager, _ = _time("a100-80gb", 1, 4096, 4096, {"stack": "pytorch-eager"})
+    tiny, extra = _time("a100-80gb", 1, 4096, 4096, {"stack": "pytorch-eager", "kernels.weight_only": "tinygemm"}, **W4)
+    assert extra["kernel"].startswith("tinygemm") and tiny > bf16_eager  # pytorch/ao#1606
+    bf16_graph, _ = _time("a100-80gb", 1, 4096, 4096, {"stack": "vllm"})
+    marlin, extra = _time("a100-80gb", 1, 4096, 4096, {"stack": "vllm", "kernels.weight_only": "marlin"}, **W4)
+    assert extra["kernel"].startswith("marlin") and marlin < bf16_graph / 2
+
+
+def test_marlin_speedup_held_to_batch_16_32_then_falls():
+    speed = {}
+    for m in (1, 16, 32, 64, 128, 1024):
+        d, _ = _time("a100-80gb", m, 16384, 16384, {"stack": "vllm"})
+        q, _ = _time("a100-80gb", m, 16384, 16384, {"stack": "vllm"}, **W4)
+        speed[m] = d / q
+    assert speed[1] > 3.0 and speed[16] > 0.95 * speed[1] and speed[32] > 0.9 * speed[1]
+    assert speed[64] < 0.7 * speed[1] and speed[1024] < 1.0  # compute bound beyond ~32 rows
+
+
+def test_tinygemm_and_gemv_degrade_with_batch_awq_gemm_pays_dequant_per_tile():
+    t1, _ = _time("a100-80gb", 1, 4096, 4096, {"kernels.weight_only": "tinygemm"}, **W4)
+    t128, _ = _time("a100-80gb", 128, 4096, 4096, {"kernels.weight_only": "tinygemm"}, **W4)
+    assert t128 > 8 * t1  # every 8 rows re-stream the weights
+    g8, extra = _time("a100-80gb", 8, 4096, 4096, {"stack": "best", "kernels.weight_only": "gemv"}, **W4)
+    assert extra["kernel"].startswith("gemv")
+    g1, _ = _time("a100-80gb", 1, 4096, 4096, {"stack": "best", "kernels.weight_only": "gemv"}, **W4)
+    assert g8 > 4 * g1
+    # gemv cannot run 64 rows: the forced choice falls back to the stack's kernel and says why
+    _, extra = _time("a100-80gb", 64, 4096, 4096, {"kernels.weight_only": "gemv"}, **W4)
+    assert "at most 8 rows" in extra["kernel_fallback"]
+    # prefill: AWQ's GEMM re-dequantizes the weights for every 16-row block -> slower than bf16
+    d, _ = _time("a100-80gb", 2048, 13824, 5120, {"stack": "best"})
+    a, extra = _time("a100-80gb", 2048, 13824, 5120, {"stack": "best", "kernels.weight_only": "awq-gemm"}, **W4)
+    assert "awq_gemm" in extra["kernel"] and 0.2 < d / a < 0.6
+
+
+def test_weight_only_format_comes_from_the_view():
+    fmt = fam.WeightFormat(bits=4, group_size=128, scale_bits=16)
+    assert fmt.bytes_per_weight() == pytest.approx(0.5 + 2 / 128)
+    assert fmt.bytes_per_weight(sparse24=True) == pytest.approx(0.5 * 6 / 8 + 2 / 128)
+    cfg = load_arch("a100-80gb")
+    assert fam.weight_only_applicable(cfg, "tinygemm", 1, 4096, 4096, fam.WeightFormat(3, 128), "bf16")
+    assert fam.weight_only_applicable(cfg, "marlin", 1, 4096, 4100, fmt, "bf16").startswith("marlin needs")
+    assert fam.weight_only_applicable(load_arch("v100"), "marlin", 1, 4096, 4096, fmt, "fp16").endswith("volta")
+
+
+# ---- stacks and launch modes ----------------------------------------------------------------------
+def test_stack_launch_modes_and_best_label():
+    cl = CompressedLayer(layer=_linear(1, 1024, 1024))
+    eager = build_model(load_arch("a100-80gb", {"stack": "pytorch-eager"})).simulate(cl, 1)
+    graph = build_model(load_arch("a100-80gb", {"stack": "torch-compile"})).simulate(cl, 1)
+    best = build_model(load_arch("a100-80gb", {"stack": "best"})).simulate(cl, 1)
+    assert eager.extra["launch"] == "eager" and graph.extra["launch"] == "cuda-graph"
+    assert eager.extra["bound"] == "host" and eager.latency_s == pytest.approx(STACKS["pytorch-eager"].host_us * 1e-6)
+    assert graph.latency_s < eager.latency_s and graph.extra["host_us"] == 0.0
+    assert "achievable bound" in best.extra["stack"] and "achievable" not in graph.extra["stack"]
+    forced = build_model(load_arch("a100-80gb", {"stack": "torch-compile", "launch": "eager"})).simulate(cl, 1)
+    assert forced.extra["launch"] == "eager"
+
+
+def test_best_is_never_slower_than_a_real_stack():
+    kw = {"weight_bits": 4, "activation_bits": 16}
+    for m in (1, 16, 256):
+        times = {st: _time("a100-80gb", m, 4096, 4096, {"stack": st, "launch": "cuda-graph"}, **kw)[0]
+                 for st in STACKS}
+        assert times["best"] <= min(times.values()) * (1 + 1e-9), (m, times)
+
+
+def test_unknown_stack_or_kernel_is_one_config_error():
+    with pytest.raises(ConfigError, match="stack"):
+        load_arch("a100-80gb", {"stack": "jax"})
+    with pytest.raises(ConfigError, match="weight_only"):
+        load_arch("a100-80gb", {"kernels.weight_only": "exllama"})
+
+
+# ---- per-dtype compute ----------------------------------------------------------------------------
+def test_fp8_recipe_runs_fp8_int8_recipe_runs_int8_norms_stay_16_bit():
+    from accelsim.compress.formats import ActivationFormat
+    from accelsim.workload.layers import LayerNorm
+
+    model = build_model(load_arch("h100-sxm"))
+    fc = _linear(256, 4096, 4096)
+    fp8 = model.simulate(CompressedLayer(layer=fc, weight_bits=8, activation_bits=8,
+                                         activation_format=ActivationFormat("e4m3")), 1)
+    int8 = model.simulate(CompressedLayer(layer=fc, weight_bits=8, activation_bits=8,
+                                          activation_format=ActivationFormat("int8")), 1)
+    assert fp8.extra["dtype"] == "fp8" and int8.extra["dtype"] == "int8"
+    ln = LayerNorm(name="ln", input_shapes=((256, 4096),))
+    r = model.simulate(CompressedLayer(layer=ln, activation_bits=8, activation_format=ActivationFormat("e4m3")), 1)
+    assert r.extra["dtype"] == "bf16"  # torch stacks run norms in 16 bits
+    trt = build_model(load_arch("h100-sxm", {"stack": "tensorrt"}))
+    r = trt.simulate(CompressedLayer(layer=ln, activation_bits=8, activation_format=ActivationFormat("e4m3")), 1)
+    assert r.extra["dtype"] == "fp8"  # TensorRT keeps quantized activations between fused layers
+    forced = build_model(load_arch("h100-sxm", {"dtype": "fp8"})).simulate(CompressedLayer(layer=ln), 1)
+    assert forced.extra["dtype"] == "bf16"  # the global override no longer makes norms 1-byte
+    # FP8 on a device without FP8 tensor cores: weight-only, and the result says why
+    a100 = build_model(load_arch("a100-80gb", {"stack": "vllm"}))
+    r = a100.simulate(CompressedLayer(layer=fc, weight_bits=8, activation_bits=8, activation_format=ActivationFormat("e4m3")), 1)
+    assert r.extra["dtype"] == "bf16" and "no FP8" in r.extra["kernel_fallback"]
+
+
+def test_fp8_has_its_own_efficiency_on_h100():
+    cfg = load_arch("h100-sxm")
+    bf = km.gemm(cfg, 8192, 8192, 8192, 1, "bf16")
+    f8 = km.gemm(cfg, 8192, 8192, 8192, 1, "fp8")
+    ratio = bf.time_s / f8.time_s
+    assert 1.5 < ratio < 1.9  # cuBLAS on H100: 1297 / 765 TFLOPS = 1.70, not 2
+
+
+def test_fp4_runs_on_blackwell_only():
+    from accelsim.compress.formats import ActivationFormat
+
+    fc = _linear(512, 4096, 4096)
+    fp4 = CompressedLayer(layer=fc, weight_bits=4, activation_bits=4, activation_format=ActivationFormat("e2m1"))
+    assert build_model(load_arch("b200")).simulate(fp4, 1).extra["dtype"] == "fp4"
+    assert build_model(load_arch("h100-sxm")).simulate(fp4, 1).extra["dtype"] == "fp8"  # no FP4 units on Hopper
+    int4 = CompressedLayer(layer=fc, weight_bits=4, activation_bits=4)
+    assert build_model(load_arch("b200")).simulate(int4, 1).extra["dtype"] == "int8"  # no int4 units on Blackwell
+    cfg = load_arch("b200")
+    t4 = km.gemm(cfg, 8192, 8192, 8192, 1, "fp4").time_s
+    t8 = km.gemm(cfg, 8192, 8192, 8192, 1, "fp8").time_s
+    assert 1.6 < t8 / t4 < 2.1
+
+
+# ---- attention ----------------------------------------------------------------------------------------
+def _attn(s: int, length: int, heads: int = 32, d: int = 128, causal: bool = False) -> Attention:
+    return Attention(name="attn", input_shapes=((s, heads * d), (length, heads * d), (length, heads * d)),
+                     heads=heads, kv_heads=heads, causal=causal)
+
+
+def test_flash_attention_beats_math_and_fa3_needs_hopper():
+    a100 = build_model(load_arch("a100-80gb", {"stack": "best"}))
+    layer = _attn(4096, 4096)
+    flash = a100.simulate(CompressedLayer(layer=layer), 1)
+    math_ = build_model(load_arch("a100-80gb", {"kernels.attention": "math"})).simulate(CompressedLayer(layer=layer), 1)
+    assert flash.extra["attention"] == "flash2" and math_.extra["attention"] == "math"
+    assert math_.latency_s > 1.5 * flash.latency_s
+    forced = build_model(load_arch("a100-80gb", {"kernels.attention": "flash3"})).simulate(CompressedLayer(layer=layer), 1)
+    assert forced.extra["attention"] != "flash3" and "Hopper" in forced.extra["kernel_fallback"]
+    h100 = build_model(load_arch("h100-sxm", {"stack": "vllm"})).simulate(CompressedLayer(layer=layer), 1)
+    assert h100.extra["attention"] == "flash3"
+    # FA3 head-dim trend (exp throughput): larger heads reach more of the peak
+    cfg = load_arch("h100-sxm")
+    tf = {}
+    for d in (64, 128, 256):
+        lay = _attn(16384, 16384, heads=2048 // d, d=d)
+        est = fam.attention(cfg, "flash3", lay, 1, "bf16", 16)
+        tf[d] = 2 * lay.macs / est.time_s / 1e12
+    assert tf[64] < tf[128] < tf[256] < 0.8 * cfg.peak_flops("bf16") / 1e12
+
+
+def test_flashdecoding_splits_the_kv_cache():
+    cfg = load_arch("a100-80gb")
+    layer = _attn(1, 32768, heads=8)  # few heads, long cache: 8 CTAs without a split
+    fd = fam.attention(cfg, "flashdecoding", layer, 1, "bf16", 16)
+    f2 = fam.attention(cfg, "flash2", layer, 1, "bf16", 16)
+    assert fd.detail["splits"] > 1 and fd.time_s < f2.time_s / 3
+    assert fam.attention_applicable(cfg, "flashdecoding", "bf16", decode=False)  # prefill: not applicable
+    # the KV cache's bits come from the layer: an int4 cache reads a quarter of the bytes
+    f4 = fam.attention(cfg, "flashdecoding", layer, 1, "bf16", 4)
+    assert f4.dram_read_bytes < 0.3 * fd.dram_read_bytes
+
+
+def test_kv_cache_bits_come_from_the_layer_attribute():
+    from accelsim.workload.layers import MatMul
+
+    model = build_model(load_arch("a100-80gb"))
+    full = model.simulate(CompressedLayer(layer=_attn(1, 8192)), 1)
+    int4 = model.simulate(CompressedLayer(layer=Attention(
+        name="attn", input_shapes=((1, 4096), (8192, 4096), (8192, 4096)), heads=32, kv_heads=32, kv_bits=4.5)), 1)
+    assert full.extra["kv_bits"] == 16 and int4.extra["kv_bits"] == 4.5
+    assert int4.dram_read_bytes < 0.35 * full.dram_read_bytes and int4.latency_s < full.latency_s
+    qk = MatMul(name="qk", input_shapes=((32, 1, 128), (32, 128, 8192)), kv_bits=4.5)  # unfused: the cache operand
+    plain = MatMul(name="qk", input_shapes=((32, 1, 128), (32, 128, 8192)))
+    assert model.simulate(CompressedLayer(layer=qk), 1).dram_read_bytes < \
+        0.35 * model.simulate(CompressedLayer(layer=plain), 1).dram_read_bytes
+
+
+# ---- devices --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("arch", NEW_GPUS)
+def test_new_devices_load_with_a_source_for_every_number(arch):
+    import yaml
+
+    from accelsim.paths import ARCH_DIR
+
+    cfg = load_arch(arch)
+    raw = yaml.safe_load((ARCH_DIR / "gpu" / f"{arch}.yaml").read_text())
+    for key in ("sms", "clock_mhz", "tensor_flops_per_clk_per_sm", "dram_gbs", "tdp_w", "l2_mb", "l2_bytes_per_clk",
+                "fp32_lanes_per_sm", "smem_per_sm_kb", "max_warps_per_sm", "die_area_mm2", "sparse_tensor_cores"):
+        assert key in cfg.sources, (arch, key)
+    for key in raw.get("efficiency", {}):
+        assert f"efficiency.{key}" in cfg.sources or key in ("simt", "dram", "single_warp_issue", "l2_reuse_fraction"), key
+    r = build_model(cfg).simulate(CompressedLayer(layer=_linear(64, 4096, 4096)), 1)
+    assert r.latency_s > 0 and r.extra["power_w"] <= cfg.tdp_w * (1 + 1e-9)
+
+
+def test_device_peaks_match_the_published_table():
+    import yaml
+
+    table = yaml.safe_load((REPO_ROOT / "tests/data/gpu_published/devices.yaml").read_text())["devices"]
+    pairs = {"a10": ("a10", "fp16"), "l4": ("l4", "bf16"), "l40s": ("l40s", "fp8"), "h200": ("h200", "fp8"),
+             "b200": ("b200", "fp4"), "mi300x": ("mi300x", "bf16")}
+    for arch, (dev, dtype) in pairs.items():
+        want = table[dev]["dense_tflops"][dtype]["value"]
+        got = load_arch(arch).peak_flops(dtype) / 1e12
+        assert got == pytest.approx(want, rel=0.025), (arch, dtype, got, want)
+        assert load_arch(arch).dram_gbs == table[dev]["mem_bandwidth_gbs"]["value"]
+    # GeForce: FP16 with FP32 accumulate (what cuBLAS runs) at half the datacenter rate
+    assert load_arch("rtx4090").peak_flops("fp16") / 1e12 == pytest.approx(165.2, rel=0.01)
+
+
+def test_h200_decode_is_faster_than_h100_by_bandwidth():
+    h100, _ = _time("h100-sxm", 1, 4096, 4096)
+    h200, _ = _time("h200", 1, 4096, 4096)
+    assert 1.2 < h100 / h200 < 4800 / 3350 + 0.01
+
+
+# ---- benchmarks/gpu_measure.py: the CPU side -------------------------------------------------------------
+def test_gpu_measure_is_import_safe_and_predicts_every_case():
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        import gpu_measure
+    finally:
+        sys.path.pop(0)
+    kinds = {c[0] for c in gpu_measure.cases(quick=True)}
+    assert {"dense", "semi24", "int4", "fp8", "sdpa_flash", "sdpa_math", "csr"} <= kinds
+    for case in gpu_measure.cases(quick=True):
+        pred, kernel = gpu_measure.predict("a100-80gb" if case[0] != "fp8" else "h100-sxm", *case)
+        assert pred > 0 and kernel
+    assert gpu_measure.pick_arch("NVIDIA H200") == "h200" and gpu_measure.pick_arch("NVIDIA L40S") == "l40s"
+
+
+def test_gpu_measure_dry_run_writes_json(tmp_path):
+    out = tmp_path / "m.json"
+    proc = subprocess.run([sys.executable, str(REPO_ROOT / "benchmarks" / "gpu_measure.py"), "--dry-run", "--quick",
+                           "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert data["device"] == "none" and data["rows"]
+    assert all(r["measured_s"] is None and r["predicted_s"] > 0 for r in data["rows"])
