@@ -3,7 +3,8 @@
 The ONNX importer records each quantized weight's codes, scales and zero points
 (``graph.metadata["quantization"]``); ``CompressedGraph.dense`` turns them into the stored tensor the
 hardware models read: int8 QDQ / QOperator weights as per-channel ``LowBit``, MatMulNBits as 4-bit
-``GroupQuant`` blocks of 32 with zero points.
+``GroupQuant`` blocks of 32 with zero points. Also: zeros of a pruned ONNX model as real sparsity, a GPTQ
+checkpoint on a Hugging Face config kept as 4-bit blocks (``--weights``), the importer's notes in ``simulate``.
 """
 
 from __future__ import annotations
@@ -63,3 +64,111 @@ def test_deployed_format_changes_the_simulated_storage():
     graph.metadata.pop("quantization")
     as_float = accelsim.simulate("edge-32x32", graph)
     assert deployed.total["weight_storage_bits"] < 0.7 * as_float.total["weight_storage_bits"]
+
+
+def _mlp_onnx(density: float, seed: int = 0):
+    """A two-layer MLP exported to ONNX with ``1 - density`` of each weight zeroed by magnitude (a pruned model)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    w1, w2 = rng.standard_normal((256, 128)).astype(np.float32), rng.standard_normal((128, 16)).astype(np.float32)
+    for w in (w1, w2):
+        w[np.abs(w) < np.quantile(np.abs(w), 1.0 - density)] = 0.0
+    nodes = [helper.make_node("MatMul", ["x", "w1"], ["h"], name="fc1"), helper.make_node("Relu", ["h"], ["r"], name="relu"),
+             helper.make_node("MatMul", ["r", "w2"], ["y"], name="fc2")]
+    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 256])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16])],
+                              [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("arch", ["edge-32x32-skip", "a100-80gb"])
+def test_zeros_of_a_pruned_onnx_model_are_real_sparsity(arch):
+    """No recipe: the zeros an exported pruned model carries halve the effective MACs the hardware sees."""
+    from accelsim.workload.onnx import load_onnx
+
+    dense = accelsim.simulate(arch, load_onnx(_mlp_onnx(1.0)))
+    pruned = accelsim.simulate(arch, load_onnx(_mlp_onnx(0.5)))
+    assert pruned.total["macs"] == dense.total["macs"] == 256 * 128 + 128 * 16
+    assert pruned.total["effective_macs"] == dense.total["macs"] // 2
+    assert dense.total["effective_macs"] == dense.total["macs"]
+
+
+TINY = {"model_type": "llama", "hidden_size": 16, "intermediate_size": 32, "num_attention_heads": 4,
+        "num_key_value_heads": 2, "num_hidden_layers": 1, "vocab_size": 10, "max_position_embeddings": 64}
+
+
+def _write_safetensors(path, tensors: dict) -> None:
+    """A .safetensors file: u64 header length, JSON header {name: dtype, shape, data_offsets}, data."""
+    import json
+    import struct
+
+    header, blobs, offset = {}, [], 0
+    for name, (dtype, arr) in tensors.items():
+        raw = np.ascontiguousarray(arr).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    text = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def _pack4(codes: np.ndarray) -> np.ndarray:
+    """Unsigned 4-bit codes (..., n) packed 8 per int32 word along the last axis, lowest bits first."""
+    c = codes.reshape(*codes.shape[:-1], -1, 8).astype(np.uint32)
+    return np.bitwise_or.reduce(c << (np.arange(8, dtype=np.uint32) * 4), axis=-1).view(np.int32)
+
+
+def test_gptq_checkpoint_kept_packed_on_a_hugging_face_config(tmp_path, run_cli):
+    """--weights: a GPTQ int4 safetensors checkpoint on a Llama config is costed as 4-bit blocks, not float."""
+    import json
+
+    from accelsim.workload.hf import load_hf
+    from accelsim.workload.weights import load_checkpoint
+
+    graph = load_hf(TINY, phase="decode", context=8)
+    rng = np.random.default_rng(3)
+    tensors, group, packed = {}, 8, []
+    for layer in graph.layers:
+        if layer.op == "linear" and ".layers." in layer.name:
+            n, k = layer.weight_shape
+            codes = rng.integers(0, 16, size=(n, k), dtype=np.uint8)
+            zeros = rng.integers(1, 16, size=(n, k // group), dtype=np.uint8)
+            tensors[f"{layer.name}.qweight"] = ("I32", _pack4(codes).T.copy())  # (K / 8, N)
+            tensors[f"{layer.name}.qzeros"] = ("I32", _pack4(((zeros.T.astype(np.int32) - 1) & 15).astype(np.uint8)))  # v1: zero - 1
+            tensors[f"{layer.name}.scales"] = ("F16", rng.uniform(0.01, 0.1, size=(k // group, n)).astype(np.float16))
+            packed.append((layer.name, codes, zeros))
+        elif layer.op in ("linear", "embedding"):
+            tensors[f"{layer.name}.weight"] = ("F32", rng.standard_normal(layer.weight_shape).astype(np.float32))
+    _write_safetensors(tmp_path / "model.safetensors", tensors)
+    (tmp_path / "config.json").write_text(json.dumps({**TINY, "quantization_config": {"quant_method": "gptq", "bits": 4,
+                                                                                      "group_size": group}}))
+    out = load_checkpoint(graph, tmp_path / "model.safetensors")
+    cg = CompressedGraph.dense(out)
+    for name, codes, zeros in packed:
+        cl = cg.layers[name]
+        assert name not in out.weights  # no float copy of a packed layer
+        assert cl.weight_bits == 4 and cl.view.value_bits == 4 and cl.view.group_size == group
+        np.testing.assert_array_equal(out.metadata["quantization"][name]["codes"], codes)
+        np.testing.assert_array_equal(out.metadata["quantization"][name]["zero_point"], zeros)
+        rows, cols = cl.layer.weight_matrix_shape
+        assert cl.weight_storage_bits() == rows * cols * 4 + rows * (cols // group) * (cl.view.scale_bits + 4)
+    assert "model.embed_tokens" in out.weights
+    code, text, err = run_cli("stats", "--workload", tmp_path / "config.json", "--phase", "decode", "--context", "8",
+                              "--weights", tmp_path / "model.safetensors")
+    assert code == 0 and f"note: {len(packed)} layer(s) kept in their packed format (int4, gptq)" in text
+    code, text, err = run_cli("simulate", "--arch", "a100-80gb", "--workload", tmp_path / "config.json", "--phase",
+                              "decode", "--context", "8", "--weights", tmp_path / "model.safetensors")
+    assert code == 0 and "workload import notes:" in text and "kept in their packed format (int4, gptq)" in text
+    code, _, err = run_cli("stats", "--workload", "resnet18", "--weights", tmp_path / "model.safetensors")
+    assert code == 2 and err.strip().count("\n") == 0 and "--weights applies to Hugging Face configs" in err
+    (tmp_path / "cut.safetensors").write_bytes((tmp_path / "model.safetensors").read_bytes()[:-100])
+    code, _, err = run_cli("stats", "--workload", tmp_path / "config.json", "--phase", "decode", "--context", "8",
+                           "--weights", tmp_path / "cut.safetensors")
+    assert code == 2 and err.strip().count("\n") == 0 and "truncated" in err
+
+
+def test_simulate_prints_the_importers_notes(run_cli):
+    code, text, _ = run_cli("simulate", "--arch", "a100-80gb", "--workload", DATA / "bert-tiny-dynamic-int8.onnx")
+    assert code == 0 and "workload import notes:" in text
+    assert "[i1] DynamicQuantizeLinear: activations quantized to 8 bits at run time" in text

@@ -1,17 +1,20 @@
-"""PyTorch module -> LayerGraph (the ``torch`` extra), by way of an in-memory ONNX export.
+"""PyTorch module -> LayerGraph (the ``torch`` extra): ``torch.export``, then the ONNX importer.
 
-``load_torch(module, example_input)`` exports the module with torch's TorchScript-based ONNX
-exporter (``torch.onnx.export(..., dynamo=False)``, opset 17, constant folding on, module in eval
-mode) into memory and reads the result with :func:`accelsim.workload.io_onnx.load_onnx`. So every
-op the ONNX importer supports is supported here, weights come along (batch norms already folded
-into the preceding convolutions by the exporter), and layer names follow the module paths
-(``layer1.0.conv1``). The example input's first axis is the batch. Nothing touches the disk.
-``calibration=batch`` measures each layer's input activation density on real inputs
-(:mod:`accelsim.workload.calibrate`).
+``load_torch(module, example_input)`` is the one way a module gets in. By default (``exporter="auto"``) the module is
+captured with ``torch.export.export`` (an FX graph of ATen ops, no Python tracing quirks) and lowered to ONNX in
+memory by torch's own exporter (``torch.onnx.export(exported_program, dynamo=True)``, which needs ``onnxscript``);
+when ``torch.export`` cannot capture the module (data-dependent Python control flow, unsupported ops), the
+TorchScript tracer (``torch.onnx.export(..., dynamo=False)``) is used instead and a note says so. Either way the
+ONNX model is read by :func:`accelsim.workload.onnx.load_onnx`, so a module imports with exactly the layer types,
+MACs and weights of its ONNX export, and every converter, fusion and note is shared. Layer names are module paths
+(``layer1.0.conv1``), from the exported program's name scopes. The example input's first axis is the batch.
+``calibration=batch`` measures each layer's input activation density with forward hooks on real inputs
+(:mod:`accelsim.workload.calibrate`); hooks only measure, the graph always comes from the export.
 """
 
 from __future__ import annotations
 
+import ast
 import io
 import warnings
 from typing import Any
@@ -20,69 +23,105 @@ from accelsim.errors import WorkloadError
 from accelsim.workload.graph import LayerGraph
 
 OPSET = 17
+EXPORTERS = ("auto", "export", "torchscript")
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _via_export(module, args, input_names):
+    """``torch.export`` + torch's ONNX lowering of the exported program; nodes renamed ``/<module path>/<Op>``."""
+    import contextlib
+
+    import torch
+
+    import onnxscript.optimizer
+
+    with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its progress
+        program = torch.export.export(module, args)
+        onnx_program = torch.onnx.export(program, args, dynamo=True, opset_version=max(OPSET, 18), input_names=input_names,
+                                         optimize=False, verbose=False)
+    # onnxscript's constant folding only: its rewrite rules would fuse BatchNorm into the Conv under the norm's name
+    onnxscript.optimizer.fold_constants(onnx_program.model)
+    onnxscript.optimizer.remove_unused_nodes(onnx_program.model)
+    model = onnx_program.model_proto
+    for i, node in enumerate(model.graph.node):
+        scopes = next((p.value for p in node.metadata_props if p.key == "pkg.torch.onnx.name_scopes"), None)
+        try:
+            path = [s for s in ast.literal_eval(scopes)[1:-1] if s] if scopes else []
+        except (ValueError, SyntaxError):
+            path = []
+        node.name = f"/{'/'.join(path)}/{node.op_type}" if path else (node.name or f"{node.op_type}_{i}")
+    return model
+
+
+def _via_torchscript(module, args, input_names, opset):
+    import torch
+
+    buffer = io.BytesIO()
+    torch.onnx.export(module, args, buffer, dynamo=False, opset_version=opset, do_constant_folding=True,
+                      input_names=input_names)
+    import onnx
+
+    return onnx.load_from_string(buffer.getvalue())
 
 
 def load_torch(module, example_input: Any = None, name: str | None = None, skip_unsupported: bool = False,
-               opset: int = OPSET, calibration: Any = None) -> LayerGraph:
-    """Trace ``module`` on ``example_input`` (a tensor or a tuple of tensors) into a LayerGraph.
+               opset: int = OPSET, calibration: Any = None, exporter: str = "auto", strict: bool = False) -> LayerGraph:
+    """Export ``module`` on ``example_input`` (a tensor or a tuple of tensors, batch axis first) and import it.
 
-    Parameters
-    ----------
-    module : torch.nn.Module
-        The network; put in eval mode for the export and restored afterwards.
-    example_input : torch.Tensor or tuple of torch.Tensor
-        One example per forward argument, batch axis first (batch 1 recommended).
-    name : str, optional
-        Graph name (default: the module's class name).
-    skip_unsupported : bool
-        Passed to :func:`~accelsim.workload.io_onnx.load_onnx`.
-    opset : int
-        ONNX opset for the export (17 keeps ``LayerNormalization`` as one op).
-    calibration : torch.Tensor or tuple of torch.Tensor, optional
-        A batch of real inputs (batch axis first). The module is run on it with forward hooks and
-        each imported layer named like a module (``layer1.0.conv1``) gets its measured input
-        activation density (:mod:`accelsim.workload.calibrate`) instead of the assumed 1.0;
-        ``graph.metadata["calibration"]`` records the batch size and how many layers were matched.
-
-    Raises
-    ------
-    WorkloadError
-        torch or onnx missing, no example input, or the export fails.
+    ``exporter``: ``"auto"`` (``torch.export``, the TorchScript tracer where that fails), ``"export"`` or
+    ``"torchscript"`` (opset ``opset``) only. ``name``: graph name (default: the class name). ``skip_unsupported``
+    and ``strict`` are :func:`~accelsim.workload.onnx.load_onnx`'s. ``calibration``: a batch of real inputs; each
+    layer named like a module gets its measured input activation density (``metadata["calibration"]``).
+    ``metadata["torch"]["exporter"]`` says which route was taken. The module is put in eval mode for the export
+    and restored. WorkloadError: torch or onnx missing, no example input, or the export fails.
     """
     try:
         import torch
     except ImportError:
         raise WorkloadError("loading a torch module needs torch: pip install 'accelsim[torch]'") from None
     try:
-        import onnx
+        import onnx  # noqa: F401
     except ImportError:
         raise WorkloadError("loading a torch module needs onnx: pip install 'accelsim[onnx]'") from None
-    from accelsim.workload.io_onnx import load_onnx
+    from accelsim.workload.onnx import load_onnx
 
     if not isinstance(module, torch.nn.Module):
         raise WorkloadError(f"load_torch expects a torch.nn.Module; got {type(module).__name__}")
+    if exporter not in EXPORTERS:
+        raise WorkloadError(f"load_torch: exporter must be one of {', '.join(EXPORTERS)}; got {exporter!r}")
     if example_input is None:
         raise WorkloadError(f"load_torch({type(module).__name__}): pass example_input, e.g. torch.zeros(1, 3, 224, 224)")
     args = example_input if isinstance(example_input, tuple) else (example_input,)
     if not all(isinstance(a, torch.Tensor) for a in args):
         raise WorkloadError("load_torch: example_input must be a tensor or a tuple of tensors")
     input_names = ["input"] if len(args) == 1 else [f"input_{i}" for i in range(len(args))]
-    buffer = io.BytesIO()
-    was_training = module.training
+    was_training, notes, used = module.training, [], exporter
     module.eval()
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch's deprecation notes about the TorchScript exporter
-            torch.onnx.export(module, args, buffer, dynamo=False, opset_version=opset, do_constant_folding=True,
-                              input_names=input_names)
+            warnings.simplefilter("ignore")  # torch's notes about the exporters
+            model = None
+            if exporter in ("auto", "export"):
+                try:
+                    model, used = _via_export(module, args, input_names), "export"
+                except Exception as exc:
+                    if exporter == "export":
+                        raise
+                    notes.append(f"torch.export could not capture {type(module).__name__} ({_first_line(exc)[:200]}); "
+                                 "the TorchScript tracer was used")
+            if model is None:
+                model, used = _via_torchscript(module, args, input_names, opset), "torchscript"
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WorkloadError(f"cannot export {type(module).__name__} to ONNX: {first}") from None
+        raise WorkloadError(f"cannot export {type(module).__name__} to ONNX: {_first_line(exc)}") from None
     finally:
         module.train(was_training)
-    model = onnx.load_from_string(buffer.getvalue())
-    graph = load_onnx(model, skip_unsupported=skip_unsupported, name=name or type(module).__name__)
+    graph = load_onnx(model, skip_unsupported=skip_unsupported, name=name or type(module).__name__, strict=strict)
     graph.source = f"<torch {type(module).__name__}>"
+    graph.metadata["torch"] = {"exporter": used}
+    graph.metadata["notes"] = notes + graph.metadata.get("notes", [])
     if calibration is not None:
         from accelsim.workload.calibrate import apply_densities, torch_input_densities
 
@@ -93,4 +132,4 @@ def load_torch(module, example_input: Any = None, name: str | None = None, skip_
     return graph
 
 
-__all__ = ["load_torch"]
+__all__ = ["EXPORTERS", "load_torch"]

@@ -310,7 +310,46 @@ def sample_graph_activations(graph: LayerGraph, seed: int = 0, layers: Iterable[
     return out
 
 
+def load_checkpoint(graph: LayerGraph, source) -> LayerGraph:
+    """A Hugging Face graph with the real weights of a ``.safetensors`` file or folder of shards (``--weights``).
+
+    The checkpoint is read lazily (:class:`accelsim.workload.hf.checkpoint.Checkpoint`: headers checked at once, each
+    tensor memory-mapped and widened to float32 one layer at a time). GPTQ / AWQ / compressed-tensors layers stay
+    in their packed format: no float copy is made; ``metadata["quantization"][layer]`` records them as the ONNX
+    importer records MatMulNBits (``granularity`` blocked, ``block_size`` the group, unsigned ``codes`` ``(N, K)``,
+    per-group ``scale`` and ``zero_point`` ``(N, K / group)``), so the hardware models cost them at their real bits.
+    An act-order ``g_idx`` is noted (the groups are costed as contiguous blocks). Missing layers are noted."""
+    from accelsim.workload.hf.checkpoint import Checkpoint, attach_weights
+
+    ck = source if isinstance(source, Checkpoint) else Checkpoint(source)
+    out = attach_weights(graph, ck)
+    quant, notes = out.metadata.setdefault("quantization", {}), out.metadata.setdefault("notes", [])
+    for name in out.metadata["hf"]["packed"]:
+        p, layer = ck.packed(name), out.layer(name)
+        codes = p.codes()
+        if layer.weight_matrix_shape is None or tuple(codes.shape) != tuple(layer.weight_matrix_shape):
+            raise WorkloadError(f"{ck.source}: packed weight of layer '{name}' unpacks to {list(codes.shape)}; the "
+                                f"config gives {list(layer.weight_matrix_shape or ())}")
+        scale_key = "scales" if p.format in ("gptq", "awq") else "weight_scale"
+        scales = ck.float32(p.tensors[scale_key].name)
+        scales = (scales.T if p.format in ("gptq", "awq") else scales).reshape(p.out_features, -1)
+        quant[name] = {"format": p.format, "weight_bits": p.bits, "signed": False, "granularity": "blocked",
+                       "block_size": p.group, "scale": np.ascontiguousarray(scales),
+                       "zero_point": np.ascontiguousarray(p._zeros(scales.shape[1])), "codes": codes}
+        if "g_idx" in p.tensors and np.any(np.asarray(ck.array(p.tensors["g_idx"].name)).astype(np.int64)
+                                           != np.arange(p.in_features) // p.group):
+            notes.append(f"layer '{name}' ({p.format}): act-order g_idx; its groups are costed as contiguous blocks")
+    if out.metadata["hf"].get("weights_missing"):
+        missing = out.metadata["hf"]["weights_missing"]
+        notes.append(f"{ck.source}: no weights for {len(missing)} layer(s) (first '{missing[0]}'); they keep none")
+    if quant:
+        bits = sorted({q["weight_bits"] for q in quant.values()})
+        notes.append(f"{len(quant)} layer(s) kept in their packed format ({', '.join(f'int{b}' for b in bits)}, "
+                     f"{', '.join(sorted({q['format'] for q in quant.values()}))})")
+    return out
+
+
 __all__ = [
-    "INITS", "fan_in", "init_std", "layer_rng", "load_npz", "sample_activations", "sample_graph_activations",
-    "save_npz", "synthesize_weights",
+    "INITS", "fan_in", "init_std", "layer_rng", "load_checkpoint", "load_npz", "sample_activations",
+    "sample_graph_activations", "save_npz", "synthesize_weights",
 ]

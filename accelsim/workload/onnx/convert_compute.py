@@ -1,9 +1,6 @@
-"""Converters for compute ops: Conv, Gemm / MatMul, activations, element-wise, pooling, normalization, softmax.
-
-Weights come from constant inputs in PyTorch layout (``MatMul`` weights transposed to ``(out, in)``,
-``Gemm`` ``alpha`` / ``beta`` applied). ``BatchNormalization`` right after a Conv / Linear whose output
-feeds nothing else is folded into its weights; an ``Add`` of a constant vector after a bias-less MatMul
-becomes its bias; an element-wise op with one constant operand is an ``Identity`` (no MACs).
+"""Converters for compute ops (Conv, Gemm / MatMul / Einsum, activations, element-wise, pooling, norms, softmax,
+LSTM / GRU). Weights in PyTorch layout; a BatchNormalization or a constant Add after a sole-consumer Conv / Linear is
+folded into its weights / bias; element-wise math with a constant operand is an ``Identity`` (no MACs).
 """
 
 from __future__ import annotations
@@ -15,13 +12,12 @@ from typing import Sequence
 import numpy as np
 
 from accelsim.workload import layers as L
-from accelsim.workload.onnx import qformat as Q
-from accelsim.workload.onnx.convert_shape import _axes, _broadcast_full
+from accelsim.workload.onnx import quant as Q
+from accelsim.workload.onnx.convert_shape import _broadcast_full, _convert_transpose, _slice_axis
 from accelsim.workload.onnx.importer import Importer, Node, Value, register
 
 
-def _pads2d(imp: Importer, node: Node, in_hw: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
-            dilation: Sequence[int]) -> tuple[int, int]:
+def _pads2d(imp: Importer, node: Node, in_hw: Sequence[int], kernel, stride, dilation) -> tuple[int, int]:
     auto = node.attrs.get("auto_pad", "NOTSET")
     if auto in ("NOTSET", ""):
         pads = [int(p) for p in node.attrs.get("pads", [0, 0, 0, 0])]
@@ -34,8 +30,7 @@ def _pads2d(imp: Importer, node: Node, in_hw: Sequence[int], kernel: Sequence[in
         return 0, 0
     pads = []
     for size, k, s, d in zip(in_hw, kernel, stride, dilation):
-        out = -(-size // s)
-        total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+        total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
         if total % 2:
             raise imp.unsupported(node, f"auto_pad {auto} needs asymmetric padding ({total} in total), which is not supported")
         pads.append(total // 2)
@@ -51,63 +46,48 @@ def _as_2d(imp: Importer, node: Node, x: Value) -> tuple[Node, Value]:
     if "pads" in a:
         a["pads"] = [0, a["pads"][0], 0, a["pads"][1]]
     node2 = Node(node.name, node.op_type, node.inputs, [], a, node.domain)
-    x2 = imp.reshape_to(node2, x, (*x.shape[:2], 1, x.shape[2]), suffix="/as_2d")
-    return node2, x2
-
-
-def _pad_input(imp: Importer, node: Node, x: Value) -> tuple[Value, tuple[int, int, int, int]]:
-    """Split a pending zero Pad off ``x``: (unpadded value, (top, left, bottom, right))."""
-    if x.pads is None:
-        return x, (0, 0, 0, 0)
-    t, left, b, r = x.pads
-    shape = x.shape[:-2] + (x.shape[-2] - t - b, x.shape[-1] - left - r)
-    return Value(shape, x.layer, x.batched), x.pads
+    return node2, imp.reshape_to(node2, x, (*x.shape[:2], 1, x.shape[2]), suffix="/as_2d")
 
 
 def _conv_as_gemm(imp: Importer, node: Node, x: Value, w: np.ndarray, b: np.ndarray | None, transpose: bool = False) -> None:
-    """A convolution accelsim's Conv2d cannot hold (3-D: video models; a 2-D one over a stack of images that is
-    not the batch: Mask R-CNN's RoI heads; a ConvTranspose) as its GEMM: a Generic layer carrying the gathered
-    patches (``im2col``; for a ConvTranspose the input pixels), a ``Linear`` with the ``(out, C * k...)`` weight
-    (``(C, out * k...)`` transposed for a ConvTranspose, whose Generic ``col2im`` then scatters the columns), and a
-    Transpose / Reshape to the ONNX output layout. MACs and the GEMM view are the convolution's."""
+    """A convolution accelsim's Conv2d cannot hold (3-D: video models; a 2-D one over a stack of maps that is not the
+    batch: Mask R-CNN's RoI heads; a ConvTranspose) as its GEMM: a Generic patch gather (``im2col``; for a
+    ConvTranspose the input pixels), a ``Linear`` with the ``(out, C * k...)`` weight (``(C, out * k...)`` transposed
+    for a ConvTranspose, whose Generic ``col2im`` then scatters the columns), and a Transpose / Reshape to the ONNX
+    output layout. MACs and the GEMM view are the convolution's."""
     if int(node.attrs.get("group", 1)) != 1 or node.attrs.get("auto_pad", "NOTSET") not in ("NOTSET", ""):
         raise imp.unsupported(node, "only an ungrouped, explicitly padded convolution can be lowered to a GEMM")
     spatial = w.ndim - 2
     if len(x.shape) < spatial + 1 or x.shape[-spatial - 1] != w.shape[1 if not transpose else 0]:
         raise imp.error(node, f"weight {list(w.shape)} does not match the input {list(x.shape)}")
     kernel, sizes = [int(k) for k in w.shape[2:]], list(x.shape[-spatial:])
-    stride = [int(v) for v in node.attrs.get("strides", [1] * spatial)]
-    dilation = [int(v) for v in node.attrs.get("dilations", [1] * spatial)]
+    stride, dilation = ([int(v) for v in node.attrs.get(k, [1] * spatial)] for k in ("strides", "dilations"))
     pads = [int(v) for v in node.attrs.get("pads", [0] * 2 * spatial)]
     span = [dilation[i] * (kernel[i] - 1) + 1 for i in range(spatial)]
     if transpose:
         extra = [int(v) for v in node.attrs.get("output_padding", [0] * spatial)]
         outs = [(sizes[i] - 1) * stride[i] + span[i] - pads[i] - pads[i + spatial] + extra[i] for i in range(spatial)]
-        out_ch = int(w.shape[1])
     else:
         outs = [(sizes[i] + pads[i] + pads[i + spatial] - span[i]) // stride[i] + 1 for i in range(spatial)]
-        out_ch = int(w.shape[0])
+    out_ch = int(w.shape[1 if transpose else 0])
     if min(outs) < 1:
         raise imp.error(node, f"kernel {kernel} does not fit the input {list(x.shape)}")
     lead = x.local_shape[:-spatial - 1]  # per-sample stack of maps (RoIs), () for a batched map
-    stack, taps = int(np.prod(lead)), int(np.prod(kernel))
+    stack, channels = int(np.prod(lead)), int(x.shape[-spatial - 1])
     rows = stack * int(np.prod(sizes if transpose else outs))
-    channels = int(x.shape[-spatial - 1])
-    cols = imp.add(node, L.Generic, [x], suffix="/pixels" if transpose else "/im2col", op_type="Im2Col",
-                   output_shapes=((rows, channels if transpose else channels * taps),))
-    cols_v = Value((imp.batch, *cols.output_shape) if x.batched else cols.output_shape, cols.name, x.batched)
-    weight = (np.asarray(w).reshape(channels, -1).T if transpose else np.asarray(w).reshape(out_ch, -1))
-    layer = imp.add(node, L.Linear, [cols_v], out_features=int(weight.shape[0]), bias=b is not None and not transpose)
+    cols = imp.layer(node, L.Generic, [x], suffix="/pixels" if transpose else "/im2col", op_type="Im2Col",
+                     output_shapes=((rows, channels if transpose else channels * int(np.prod(kernel))),))
+    weight = np.asarray(w).reshape(channels, -1).T if transpose else np.asarray(w).reshape(out_ch, -1)
+    layer = imp.add(node, L.Linear, [cols], out_features=int(weight.shape[0]), bias=b is not None and not transpose)
     imp.set_weight(node, layer.name, weight, None if transpose else b,
                    quant=None if transpose else Q.weight_quant(imp.value(node, 1), 0, lambda m: m.reshape(m.shape[0], -1)))
     y = imp.out(node, layer, batched=x.batched)
     if transpose:  # scatter-add of the overlapping columns into the output map
-        col = imp.add(node, L.Generic, [y], suffix="/col2im", op_type="Col2Im", output_shapes=((stack * int(np.prod(outs)), out_ch),))
-        y = Value((imp.batch, *col.output_shape) if x.batched else col.output_shape, col.name, x.batched)
+        y = imp.layer(node, L.Generic, [y], suffix="/col2im", op_type="Col2Im", output_shapes=((stack * int(np.prod(outs)), out_ch),))
     head = (imp.batch,) if x.batched else ()
     per_map = imp.reshape_to(node, y, (*head, stack, int(np.prod(outs)), out_ch), suffix="/maps")
-    t = imp.add(node, L.Transpose, [per_map], suffix="/to_channels", perm=[0, 2, 1])
-    imp.reshape_to(node, Value((*head, *t.output_shape), t.name, x.batched), (*head, *lead, out_ch, *outs), suffix="/to_map")
+    t = imp.layer(node, L.Transpose, [per_map], suffix="/to_channels", perm=[0, 2, 1])
+    imp.reshape_to(node, t, (*head, *lead, out_ch, *outs), suffix="/to_map")
     imp.note(f"{'ConvTranspose' if transpose else 'Conv'} nodes accelsim's Conv2d cannot hold (3-D, or over a stack of maps) "
              "are imported as a Generic patch gather + Linear: exact MACs and GEMM view")
 
@@ -126,32 +106,27 @@ def _convert_conv(imp: Importer, node: Node) -> None:
     w = imp.const(node, 1, "the weight")
     b = imp.optional_const(node, 2, "the bias")
     if w.ndim == 5 or (not x.batched and w.ndim == 4 and len(x.shape) == 4 and x.shape[0] != 1):
-        _conv_as_gemm(imp, node, x, w, b)
-        return
-    orig, is_1d = node, False
-    if w.ndim == 3 and len(x.shape) == 3:  # Conv1d
+        return _conv_as_gemm(imp, node, x, w, b)
+    orig, is_1d = node, w.ndim == 3 and len(x.shape) == 3
+    if is_1d:  # Conv1d
         node, x = _as_2d(imp, node, imp.batched(node, x))
-        is_1d = True
         w = w[:, :, None, :]
-    x, extra = _pad_input(imp, node, x)
+    extra = imp.pads.get(orig.inputs[0], (0, 0, 0, 0))  # a zero Pad before it
     x = imp.batched(node, x)
     if w.ndim != 4 or len(x.shape) != 4:
         raise imp.unsupported(node, f"only 1-D and 2-D convolutions are supported; got weight {list(w.shape)} on input {list(x.shape)}")
     groups = int(node.attrs.get("group", 1))
     kernel = tuple(int(k) for k in node.attrs.get("kernel_shape", w.shape[2:]))
-    stride = tuple(int(s) for s in node.attrs.get("strides", [1, 1]))
-    dilation = tuple(int(d) for d in node.attrs.get("dilations", [1, 1]))
+    stride, dilation = (tuple(int(s) for s in node.attrs.get(k, [1, 1])) for k in ("strides", "dilations"))
     if kernel != tuple(w.shape[2:]):
         raise imp.error(node, f"kernel_shape {list(kernel)} differs from the weight shape {list(w.shape)}")
     if w.shape[1] * groups != x.shape[1]:
         raise imp.error(node, f"weight {list(w.shape)} with group={groups} does not match {x.shape[1]} input channels")
-    padding = _pads2d(imp, node, [d + extra[i] + extra[i + 2] for i, d in enumerate(x.shape[2:])], kernel, stride,
-                      dilation)
+    padding = _pads2d(imp, node, [d + extra[i] + extra[i + 2] for i, d in enumerate(x.shape[2:])], kernel, stride, dilation)
     if extra != (0, 0, 0, 0):
-        top, left = padding[0] + extra[0], padding[1] + extra[1]
-        if (top, left) != (padding[0] + extra[2], padding[1] + extra[3]):
+        if extra[:2] != extra[2:]:
             raise imp.unsupported(node, f"a Pad of {list(extra)} before it makes the padding asymmetric, which is not supported")
-        padding = (top, left)
+        padding = (padding[0] + extra[0], padding[1] + extra[1])
     layer = imp.add(node, L.Conv2d, [x], out_channels=int(w.shape[0]), kernel=kernel, stride=stride, padding=padding,
                     dilation=dilation, groups=groups, bias=b is not None)
     imp.set_weight(node, layer.name, w, b, quant=Q.weight_quant(imp.value(orig, 1), 0, lambda m: m.reshape(m.shape[0], -1)))
@@ -160,23 +135,12 @@ def _convert_conv(imp: Importer, node: Node) -> None:
         imp.reshape_to(orig, out, (out.shape[0], out.shape[1], out.shape[3]), suffix="/as_1d")
 
 
-def _linear(imp: Importer, node: Node, x: Value, weight: np.ndarray, bias: np.ndarray | None,
-            quant: dict | None = None) -> None:
-    """A Linear layer with weight ``(out, in)`` on the last axis of ``x`` (``quant``: its deployed format)."""
-    if x.shape[-1] != weight.shape[1]:
-        raise imp.error(node, f"input {list(x.shape)} does not match a weight of {weight.shape[1]} inputs")
-    layer = imp.add(node, L.Linear, [x], out_features=int(weight.shape[0]), bias=bias is not None)
-    imp.set_weight(node, layer.name, weight, bias, quant=quant)
-    imp.out(node, layer, batched=x.batched)
-
-
 def _matmul_layer(imp: Importer, node: Node, a: Value, b: Value) -> None:
     if not (a.batched and b.batched):
         a, b = imp.unbatched(node, a), imp.unbatched(node, b)
     if len(a.local_shape) < 2 or len(b.local_shape) < 2:
         raise imp.unsupported(node, f"a product of two activations needs 2-D operands per sample; got {list(a.shape)} @ {list(b.shape)}")
-    layer = imp.add(node, L.MatMul, [a, b])
-    imp.out(node, layer, batched=a.batched)
+    imp.out(node, imp.add(node, L.MatMul, [a, b]), batched=a.batched)
 
 
 @register("MatMul")
@@ -184,28 +148,25 @@ def _convert_matmul(imp: Importer, node: Node) -> None:
     a, b = imp.value(node, 0), imp.value(node, 1)
     if a.is_const:
         raise imp.unsupported(node, "a constant left operand is not supported (only activation @ weight or activation @ activation)")
-    if b.is_const:
-        if b.const.ndim != 2:
-            raise imp.unsupported(node, f"the weight operand must be 2-D; got {list(b.const.shape)}")
-        _linear(imp, node, a, np.asarray(b.const).T, None, quant=Q.weight_quant(b, 1, lambda m: m.T))
-        return
-    _matmul_layer(imp, node, a, b)
+    if not b.is_const:
+        return _matmul_layer(imp, node, a, b)
+    if b.const.ndim != 2:
+        raise imp.unsupported(node, f"the weight operand must be 2-D; got {list(b.const.shape)}")
+    imp.linear(node, a, np.asarray(b.const).T, None, quant=Q.weight_quant(b, 1, lambda m: m.T))
 
 
 @register("Gemm")
 def _convert_gemm(imp: Importer, node: Node) -> None:
-    a, b = imp.activation(node, 0), imp.value(node, 1)
+    a, b, c = imp.activation(node, 0), imp.value(node, 1), imp.optional(node, 2)
     alpha, beta = float(node.attrs.get("alpha", 1.0)), float(node.attrs.get("beta", 1.0))
+    trans_b = bool(node.attrs.get("transB", 0))
     if node.attrs.get("transA", 0):
         raise imp.unsupported(node, "transA=1 is not supported")
-    c = imp.optional(node, 2)
     if not b.is_const:
-        if node.attrs.get("transB", 0) or c is not None or alpha != 1.0:
+        if trans_b or c is not None or alpha != 1.0:
             raise imp.unsupported(node, "a Gemm of two activations is supported only without transB, alpha or C")
-        _matmul_layer(imp, node, a, b)
-        return
-    w = np.asarray(b.const)
-    w = (w if node.attrs.get("transB", 0) else w.T) * alpha
+        return _matmul_layer(imp, node, a, b)
+    w = (np.asarray(b.const) if trans_b else np.asarray(b.const).T) * alpha
     bias = None
     if c is not None:
         if not c.is_const:
@@ -213,69 +174,40 @@ def _convert_gemm(imp: Importer, node: Node) -> None:
         if c.const.size not in (1, w.shape[0]):
             raise imp.error(node, f"bias C of shape {list(c.const.shape)} does not broadcast to {w.shape[0]} outputs")
         bias = np.broadcast_to(np.asarray(c.const, dtype=np.float64).reshape(-1), (w.shape[0],)) * beta
-    trans_b = bool(node.attrs.get("transB", 0))
-    quant = Q.weight_quant(b, 0 if trans_b else 1, (lambda m: m) if trans_b else (lambda m: m.T))
-    _linear(imp, node, a, w, bias, quant=quant)
+    imp.linear(node, a, w, bias, quant=Q.weight_quant(b, 0 if trans_b else 1, (lambda m: m) if trans_b else (lambda m: m.T)))
 
 
-_ACTIVATION_FUNCS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSigmoid": "hardsigmoid",
-                     "HardSwish": "hardswish", "Gelu": "gelu"}
+ACTIVATION_FUNCS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSigmoid": "hardsigmoid",
+                    "HardSwish": "hardswish", "Gelu": "gelu"}
 
 
-@register(*_ACTIVATION_FUNCS)
+@register(*ACTIVATION_FUNCS, "_Activation", "Clip")
 def _convert_activation(imp: Importer, node: Node) -> None:
+    """Activations; ``_Activation`` is a fused decomposed one (``fuse.py``); ``Clip(0, 6)`` is ReLU6, ``Clip(0, inf)``
+    ReLU, any other bound a clip."""
     x = imp.activation(node, 0)
-    layer = imp.add(node, L.Activation, [x], func=_ACTIVATION_FUNCS[node.op_type])
-    imp.out(node, layer, batched=x.batched)
-
-
-@register("_Activation")
-def _convert_fused_activation(imp: Importer, node: Node) -> None:
-    x = imp.activation(node, 0)
-    layer = imp.add(node, L.Activation, [x], func=node.attrs["func"])
-    imp.out(node, layer, batched=x.batched)
-
-
-@register("_LayerNorm")
-def _convert_fused_layernorm(imp: Importer, node: Node) -> None:
-    x = imp.activation(node, 0)
-    layer = imp.add(node, L.LayerNorm, [x], rms=bool(node.attrs.get("rms", False)))
-    imp.out(node, layer, batched=x.batched)
-
-
-@register("Clip")
-def _convert_clip(imp: Importer, node: Node) -> None:
-    x = imp.activation(node, 0)
-    if imp.opset < 11:
-        lo, hi = node.attrs.get("min"), node.attrs.get("max")
-    else:
-        lo_a, hi_a = imp.optional_const(node, 1, "min"), imp.optional_const(node, 2, "max")
-        lo = None if lo_a is None else float(np.asarray(lo_a).ravel()[0])
-        hi = None if hi_a is None else float(np.asarray(hi_a).ravel()[0])
-    func = "clip"
-    if lo == 0.0 and hi == 6.0:
-        func = "relu6"
-    elif lo == 0.0 and (hi is None or math.isinf(hi)):
-        func = "relu"
-    layer = imp.add(node, L.Activation, [x], func=func)
-    imp.out(node, layer, batched=x.batched)
+    func = node.attrs["func"] if node.op_type == "_Activation" else ACTIVATION_FUNCS.get(node.op_type)
+    if node.op_type == "Clip":
+        if imp.opset < 11:
+            lo, hi = node.attrs.get("min"), node.attrs.get("max")
+        else:
+            lo, hi = (None if a is None else float(np.asarray(a).ravel()[0])
+                      for a in (imp.optional_const(node, 1, "min"), imp.optional_const(node, 2, "max")))
+        func = "relu6" if lo == 0.0 and hi == 6.0 else "relu" if lo == 0.0 and (hi is None or math.isinf(hi)) else "clip"
+    imp.out(node, imp.add(node, L.Activation, [x], func=func), batched=x.batched)
 
 
 def _try_fold_bias(imp: Importer, node: Node, v: Value, c: np.ndarray) -> bool:
     """Add(const, layer output): becomes the bias of a bias-less Linear or Conv2d that feeds only this Add."""
     tensor = next(t for t in node.inputs if t and not imp.values[t].is_const)
-    if v.layer is None or not imp.sole_consumer(tensor):
+    if v.layer is None or not imp.sole_consumer(tensor) or v.layer not in imp.graph.weights:
         return False
     layer = imp.graph.layer(v.layer)
-    if isinstance(layer, L.Linear) and not layer.bias and c.size == layer.out_features and c.shape[-1] == layer.out_features \
-            and c.ndim <= len(v.shape) and all(d == 1 for d in c.shape[:-1]):
-        pass
-    elif isinstance(layer, L.Conv2d) and not layer.bias and v.batched and c.size == layer.out_channels \
-            and c.ndim >= 3 and c.shape[-3] == layer.out_channels and all(d == 1 for d in c.shape[:-3] + c.shape[-2:]):
-        pass
-    else:
-        return False
-    if v.layer not in imp.graph.weights:
+    linear = isinstance(layer, L.Linear) and not layer.bias and c.size == layer.out_features \
+        and c.shape[-1] == layer.out_features and c.ndim <= len(v.shape) and all(d == 1 for d in c.shape[:-1])
+    conv = isinstance(layer, L.Conv2d) and not layer.bias and v.batched and c.size == layer.out_channels \
+        and c.ndim >= 3 and c.shape[-3] == layer.out_channels and all(d == 1 for d in c.shape[:-3] + c.shape[-2:])
+    if not (linear or conv):
         return False
     weight = imp.graph.weights[v.layer]
     imp.graph.replace_layer(v.layer, replace(layer, bias=True))
@@ -301,65 +233,47 @@ def _convert_eltwise(imp: Importer, node: Node) -> None:
             raise imp.unsupported(node, f"a constant operand broadcasts the activation {list(v.shape)} up to {list(full)}")
         if node.op_type == "Add" and _try_fold_bias(imp, node, v, np.asarray(consts[0].const)):
             return
-        # element-wise with a constant: shape-preserving, no MACs
-        layer = imp.add(node, L.Identity, [v])
-        imp.out(node, layer, batched=v.batched)
-        return
+        return _identity(imp, node, v)  # element-wise with a constant: shape-preserving, no MACs
     if not all(v.batched for v in acts):
         acts = [imp.unbatched(node, v) for v in acts]
-    layer = imp.add(node, L.Eltwise, acts, func=_ELTWISE_FUNCS[node.op_type])
-    value = imp.out(node, layer, batched=acts[0].batched)
+    value = imp.out(node, imp.add(node, L.Eltwise, acts, func=_ELTWISE_FUNCS[node.op_type]), batched=acts[0].batched)
     if value.shape != full:
         raise imp.unsupported(node, f"broadcast of {[list(v.shape) for v in acts]} differs per sample ({list(value.shape)} vs {list(full)})")
 
 
-_UNARY_MATH = ("Neg", "Abs", "Exp", "Log", "Sqrt", "Reciprocal", "Sin", "Cos", "Floor", "Ceil", "Round", "Sign")
+def _identity(imp: Importer, node: Node, x: Value) -> None:
+    imp.out(node, imp.add(node, L.Identity, [x]), batched=x.batched)
 
 
-@register(*_UNARY_MATH)
+@register("Neg", "Abs", "Exp", "Log", "Sqrt", "Reciprocal", "Sin", "Cos", "Floor", "Ceil", "Round", "Sign", "Pow")
 def _convert_unary_math(imp: Importer, node: Node) -> None:
-    """Element-wise math on an activation (RoPE's negation, a reciprocal square root): Identity, no MACs."""
+    """Element-wise math on an activation (RoPE's negation, a reciprocal square root, a constant power): Identity."""
     x = imp.activation(node, 0)
-    layer = imp.add(node, L.Identity, [x])
-    imp.out(node, layer, batched=x.batched)
-
-
-@register("Pow")
-def _convert_pow(imp: Importer, node: Node) -> None:
-    """An activation to a constant power: element-wise, shape-preserving, no MACs (Identity)."""
-    x = imp.activation(node, 0)
-    imp.const(node, 1, "the exponent")
-    layer = imp.add(node, L.Identity, [x])
-    imp.out(node, layer, batched=x.batched)
-
-
-def _constant_source(imp: Importer, node: Node, index: int, v: Value, like: Value) -> Value:
-    """A constant operand of a Concat as a Generic source layer (op type ``Constant``) with its shape, so
-    that the Concat copies it like the activations; batched like ``like`` when its axis 0 is the batch."""
-    shape = tuple(int(d) for d in np.shape(v.const))
-    batched = like.batched and len(shape) == len(like.shape) and shape[0] == imp.batch
-    local = shape[1:] if batched else shape
-    if not local or len(shape) != len(like.shape):
-        raise imp.unsupported(node, f"concatenating a constant of shape {list(shape)} with activations of rank {len(like.shape)}")
-    layer = imp.add(node, L.Generic, [], suffix=f"/const{index}", op_type="Constant", output_shapes=(local,),
-                    param_elements=int(np.size(v.const)))
-    return Value(shape, layer.name, batched)
+    if node.op_type == "Pow":
+        imp.const(node, 1, "the exponent")
+    _identity(imp, node, x)
 
 
 @register("Concat")
 def _convert_concat(imp: Importer, node: Node) -> None:
     operands = [imp.value(node, i) for i in range(len(node.inputs)) if node.inputs[i]]
-    acts = [v for v in operands if not v.is_const]
-    if len(acts) < len(operands):  # a learned table joined to activations (ViT's class token)
-        operands = [v if not v.is_const else _constant_source(imp, node, i, v, acts[0]) for i, v in enumerate(operands)]
+    like = [v for v in operands if not v.is_const][0]
+    for i, v in enumerate(operands):  # a learned table joined to activations (ViT's class token): a Generic source
+        if v.is_const:
+            shape = tuple(int(d) for d in np.shape(v.const))
+            batched = like.batched and len(shape) == len(like.shape) and shape[0] == imp.batch
+            local = shape[1:] if batched else shape
+            if not local or len(shape) != len(like.shape):
+                raise imp.unsupported(node, f"concatenating a constant of shape {list(shape)} with activations of rank {len(like.shape)}")
+            layer = imp.add(node, L.Generic, [], suffix=f"/const{i}", op_type="Constant", output_shapes=(local,),
+                            param_elements=int(np.size(v.const)))
+            operands[i] = Value(shape, layer.name, batched)
     if not all(v.batched for v in operands):
         operands = [imp.unbatched(node, v) for v in operands]
     axis = imp.local_axis(node, operands[0], int(node.attrs.get("axis", 0)))
     if len(operands) == 1:
-        imp.set(node, 0, operands[0])
-        return
-    layer = imp.add(node, L.Concat, operands, axis=axis)
-    imp.out(node, layer, batched=operands[0].batched)
+        return imp.set(node, 0, operands[0])
+    imp.out(node, imp.add(node, L.Concat, operands, axis=axis), batched=operands[0].batched)
 
 
 @register("MaxPool", "AveragePool")
@@ -373,8 +287,7 @@ def _convert_pool(imp: Importer, node: Node) -> None:
     if len(orig.outputs) > 1 and orig.outputs[1] and imp.consumers.get(orig.outputs[1]):
         raise imp.unsupported(node, "the MaxPool indices output is not supported")
     kernel = tuple(int(k) for k in node.attrs["kernel_shape"])
-    stride = tuple(int(s) for s in node.attrs.get("strides", [1, 1]))
-    dilation = tuple(int(d) for d in node.attrs.get("dilations", [1, 1]))
+    stride, dilation = (tuple(int(s) for s in node.attrs.get(k, [1, 1])) for k in ("strides", "dilations"))
     if dilation != (1, 1):
         raise imp.unsupported(node, f"dilated pooling {list(dilation)} is not supported")
     padding = _pads2d(imp, node, x.shape[2:], kernel, stride, dilation)
@@ -385,28 +298,23 @@ def _convert_pool(imp: Importer, node: Node) -> None:
         imp.reshape_to(orig, out, (out.shape[0], out.shape[1], out.shape[3]), suffix="/as_1d")
 
 
-@register("GlobalAveragePool", "GlobalMaxPool")
+@register("GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceMax")
 def _convert_global_pool(imp: Importer, node: Node) -> None:
-    x = imp.batched(node, imp.activation(node, 0))
-    if len(x.shape) != 4:
-        raise imp.unsupported(node, f"only 2-D global pooling is supported; got input {list(x.shape)}")
-    layer = imp.add(node, L.Pool2d, [x], kind="avg" if node.op_type == "GlobalAveragePool" else "max", global_pool=True)
-    imp.out(node, layer, batched=True)
-
-
-@register("ReduceMean", "ReduceMax")
-def _convert_reduce(imp: Importer, node: Node) -> None:
-    """A mean / max over both spatial axes of an (N, C, H, W) map is a global pooling."""
+    """Global pooling; a mean / max over both spatial axes of an (N, C, H, W) map is one too."""
     x = imp.activation(node, 0)
-    axes = _axes(node, [None, imp.optional_const(node, 1, "axes")], 1)
-    rank = len(x.shape)
-    if rank != 4 or axes is None or sorted(a % rank for a in axes) != [2, 3]:
-        raise imp.unsupported(node, f"only a reduction over the spatial axes of an (N, C, H, W) map is supported; "
-                              f"got axes {axes} of {list(x.shape)}")
+    kind = "avg" if node.op_type in ("GlobalAveragePool", "ReduceMean") else "max"
+    if node.op_type.startswith("Global") and len(x.shape) != 4:
+        raise imp.unsupported(node, f"only 2-D global pooling is supported; got input {list(x.shape)}")
+    if node.op_type.startswith("Reduce"):
+        axes = imp.optional_const(node, 1, "axes")
+        axes = [int(v) for v in (np.asarray(axes).ravel() if axes is not None else node.attrs.get("axes", []))] \
+            if axes is not None or "axes" in node.attrs else None
+        if len(x.shape) != 4 or axes is None or sorted(a % 4 for a in axes) != [2, 3]:
+            raise imp.unsupported(node, f"only a reduction over the spatial axes of an (N, C, H, W) map is supported; "
+                                  f"got axes {axes} of {list(x.shape)}")
     x = imp.batched(node, x)
-    layer = imp.add(node, L.Pool2d, [x], kind="avg" if node.op_type == "ReduceMean" else "max", global_pool=True)
-    pooled = imp.out(node, layer, batched=True)
-    if not node.attrs.get("keepdims", 1):
+    pooled = imp.out(node, imp.add(node, L.Pool2d, [x], kind=kind, global_pool=True), batched=True)
+    if node.op_type.startswith("Reduce") and not node.attrs.get("keepdims", 1):
         imp.reshape_to(node, pooled, pooled.shape[:2], suffix="/squeeze")
 
 
@@ -422,56 +330,49 @@ def _convert_batchnorm(imp: Importer, node: Node) -> None:
         raise imp.error(node, "variance + epsilon must be positive")
     layer = imp.graph.layer(x.layer) if x.layer is not None else None
     channels = x.shape[1] if len(x.shape) > 1 else None
-    foldable = (
-        x.batched and imp.sole_consumer(node.inputs[0]) and x.layer in imp.graph.weights
-        and ((isinstance(layer, L.Conv2d)) or (isinstance(layer, L.Linear) and len(x.shape) == 2))
-    )
-    if foldable and scale.size == channels:
+    if x.batched and imp.sole_consumer(node.inputs[0]) and x.layer in imp.graph.weights and scale.size == channels \
+            and (isinstance(layer, L.Conv2d) or (isinstance(layer, L.Linear) and len(x.shape) == 2)):
         s = scale / np.sqrt(var + eps)
         weight = np.asarray(imp.graph.weights[x.layer], dtype=np.float64)
         old_bias = imp.graph.biases.get(x.layer)
         bias = (np.zeros(channels) if old_bias is None else np.asarray(old_bias, dtype=np.float64)) - mean
-        new_weight = weight * s.reshape((-1,) + (1,) * (weight.ndim - 1))
         imp.graph.replace_layer(x.layer, replace(layer, bias=True))
-        imp.set_weight(node, x.layer, new_weight, bias * s + shift)
+        imp.set_weight(node, x.layer, weight * s.reshape((-1,) + (1,) * (weight.ndim - 1)), bias * s + shift)
         imp.folded_batchnorm.append(node.name)
-        imp.set(node, 0, x)
-        return
+        return imp.set(node, 0, x)
     x = imp.batched(node, x)
     if scale.size != x.shape[1]:
         raise imp.error(node, f"scale has {scale.size} values for {x.shape[1]} channels")
-    layer = imp.add(node, L.BatchNorm, [x])
-    imp.out(node, layer, batched=True)
+    imp.out(node, imp.add(node, L.BatchNorm, [x]), batched=True)
 
 
 @register("Softmax", "LogSoftmax")
 def _convert_softmax(imp: Importer, node: Node) -> None:
     x = imp.activation(node, 0)
-    default = -1 if imp.opset >= 13 else 1
-    axis = int(node.attrs.get("axis", default))
-    local = imp.local_axis(node, x, axis)
-    layer = imp.add(node, L.Softmax, [x], axis=local - len(x.local_shape))
-    imp.out(node, layer, batched=x.batched)
+    local = imp.local_axis(node, x, int(node.attrs.get("axis", -1 if imp.opset >= 13 else 1)))
+    imp.out(node, imp.add(node, L.Softmax, [x], axis=local - len(x.local_shape)), batched=x.batched)
 
 
-@register("LayerNormalization")
+@register("LayerNormalization", "_LayerNorm", "SimplifiedLayerNormalization", "com.microsoft::SimplifiedLayerNormalization",
+          "RMSNormalization")
 def _convert_layernorm(imp: Importer, node: Node) -> None:
+    """Normalization over the last axis (``rms`` for the simplified / RMS forms; ``_LayerNorm``: fused by fuse.py)."""
     x = imp.activation(node, 0)
-    axis = int(node.attrs.get("axis", -1)) % len(x.shape)
-    if axis != len(x.shape) - 1:
-        raise imp.unsupported(node, f"normalization over axes {axis}.. of {list(x.shape)}; only the last axis is supported")
-    imp.const(node, 1, "scale")
-    layer = imp.add(node, L.LayerNorm, [x])
-    imp.out(node, layer, batched=x.batched)
+    if node.op_type != "_LayerNorm":
+        axis = int(node.attrs.get("axis", -1)) % len(x.shape)
+        if axis != len(x.shape) - 1:
+            raise imp.unsupported(node, f"normalization over axes {axis}.. of {list(x.shape)}; only the last axis is supported")
+    if node.op_type == "LayerNormalization":
+        imp.const(node, 1, "scale")
+    rms = bool(node.attrs.get("rms", False)) if node.op_type == "_LayerNorm" else node.op_type != "LayerNormalization"
+    imp.out(node, imp.add(node, L.LayerNorm, [x], **({"rms": True} if rms else {})), batched=x.batched)
 
 
 @register("Einsum")
 def _convert_einsum(imp: Importer, node: Node) -> None:
-    """A two-operand Einsum without reductions outside the contraction (``bhid,bhjd->bhij``, ``bld,dh->blh``)
-    as the batched product it is: each operand transposed and reshaped to ``(batch, M, K)`` / ``(batch, K, N)``,
-    one ``MatMul`` (a ``Linear`` when the right operand is a 2-D constant), then the output layout."""
-    from accelsim.workload.onnx.convert_shape import _convert_transpose
-
+    """A two-operand Einsum without reductions outside the contraction (``bhid,bhjd->bhij``, ``bld,dh->blh``) as the
+    batched product it is: operands transposed and reshaped to ``(batch, M, K)`` / ``(batch, K, N)``, one ``MatMul``
+    (a ``Linear`` when the right operand is a 2-D constant), then the output layout."""
     eq = str(node.attrs["equation"]).replace(" ", "")
     terms = eq.split("->")[0].split(",") if "->" in eq else []
     if len(terms) != 2 or "." in eq:
@@ -488,30 +389,85 @@ def _convert_einsum(imp: Importer, node: Node) -> None:
         raise imp.unsupported(node, f"equation '{eq}' reduces or repeats an index outside the contraction")
     dims = lambda cs: int(np.prod([size[c] for c in cs]))  # noqa: E731
 
+    def permute(v: Value, perm: list[int], tag: str, outputs: list[str]) -> Value:
+        if perm == list(range(len(perm))):
+            return v
+        tmp = Node(f"{node.name}/{tag}_t", "Transpose", [f"{node.name}::{tag}"], outputs or [f"{node.name}::{tag}_t"], {"perm": perm})
+        imp.values[tmp.inputs[0]] = v
+        _convert_transpose(imp, tmp)
+        return imp.values[tmp.outputs[0]]
+
     def arrange(v: Value, term: str, order: list[str], shape: tuple[int, ...], tag: str) -> Value:
-        perm = [term.index(c) for c in order]
-        if perm != list(range(len(perm))):
-            tmp = Node(f"{node.name}/{tag}_t", "Transpose", [f"{node.name}::{tag}"], [f"{node.name}::{tag}_t"], {"perm": perm})
-            imp.values[tmp.inputs[0]] = v
-            _convert_transpose(imp, tmp)
-            v = imp.values[tmp.outputs[0]]
+        v = permute(v, [term.index(c) for c in order], tag, [])
         return imp.reshape_to(Node(f"{node.name}/{tag}", "Reshape", [], [], {}), v, shape, suffix="")
 
     x = arrange(a, ta, batch + free_a + contract, (dims(batch), dims(free_a), dims(contract)), "a")
     if b.is_const and not batch:  # activation @ weight: a Linear
         w = np.transpose(np.asarray(b.const), [tb.index(c) for c in contract + free_b]).reshape(dims(contract), -1)
-        x2 = imp.reshape_to(Node(f"{node.name}/a2", "Reshape", [], [], {}), x, (dims(free_a), dims(contract)))
-        _linear(imp, node, x2, w.T, None)
+        imp.linear(node, imp.reshape_to(Node(f"{node.name}/a2", "Reshape", [], [], {}), x, (dims(free_a), dims(contract))), w.T, None)
     elif b.is_const:
         raise imp.unsupported(node, f"equation '{eq}' with a constant batched operand")
     else:
-        y = arrange(b, tb, batch + contract + free_b, (dims(batch), dims(contract), dims(free_b)), "b")
-        _matmul_layer(imp, node, x, y)
-    prod = imp.values[node.outputs[0]]
+        _matmul_layer(imp, node, x, arrange(b, tb, batch + contract + free_b, (dims(batch), dims(contract), dims(free_b)), "b"))
     order = batch + free_a + free_b
-    full = imp.reshape_to(node, prod, tuple(size[c] for c in order), suffix="/split")
-    perm = [order.index(c) for c in out]
-    if perm != list(range(len(perm))):
-        tmp = Node(f"{node.name}/out_t", "Transpose", [f"{node.name}::out"], node.outputs, {"perm": perm})
-        imp.values[tmp.inputs[0]] = full
-        _convert_transpose(imp, tmp)
+    full = imp.reshape_to(node, imp.values[node.outputs[0]], tuple(size[c] for c in order), suffix="/split")
+    permute(full, [order.index(c) for c in out], "out", node.outputs)
+
+
+_GATE_ORDER = {"LSTM": [0, 2, 3, 1], "GRU": [1, 0, 2]}  # ONNX -> PyTorch gate blocks: LSTM iofc -> ifgo; GRU zrh -> rzn
+
+
+@register("LSTM", "GRU")
+def _convert_rnn(imp: Importer, node: Node) -> None:
+    """One cell layer per direction; ``Y`` / ``Y_h`` (``Y_c``) get their ONNX shapes through Reshape / Slice / Concat."""
+    x = imp.activation(node, 0)
+    w, r, b = imp.const(node, 1, "W"), imp.const(node, 2, "R"), imp.optional_const(node, 3, "B")
+    if node.op_type == "LSTM" and imp.optional(node, 7) is not None:
+        raise imp.unsupported(node, "peephole weights (input P) are not supported")
+    hidden, direction, layout = int(node.attrs["hidden_size"]), node.attrs.get("direction", "forward"), int(node.attrs.get("layout", 0))
+    dirs, gates = 2 if direction == "bidirectional" else 1, 4 if node.op_type == "LSTM" else 3
+    if len(x.shape) != 3 or w.shape != (dirs, gates * hidden, x.shape[2]) or r.shape != (dirs, gates * hidden, hidden):
+        raise imp.error(node, f"weights W {list(w.shape)} / R {list(r.shape)} do not match input {list(x.shape)}, "
+                              f"hidden_size {hidden}, direction {direction}")
+    if b is not None and b.shape != (dirs, 2 * gates * hidden):
+        raise imp.error(node, f"bias B has shape {list(b.shape)}; expected {[dirs, 2 * gates * hidden]}")
+    if layout == 0 and x.batched:
+        raise imp.error(node, "layout 0 expects (seq, batch, input); the batch axis of this input is axis 0")
+    time_axis = 1 if layout else 0  # full-shape axis of the sequence
+    blocks = lambda m: np.concatenate([m[g * hidden:(g + 1) * hidden] for g in _GATE_ORDER[node.op_type]], axis=0)  # noqa: E731
+    cells = []
+    for d in range(dirs):
+        parts = [blocks(w[d]), blocks(r[d])]
+        if b is not None:
+            parts.append(blocks(b[d, : gates * hidden].reshape(-1, 1)) + blocks(b[d, gates * hidden:].reshape(-1, 1)))
+        cell = imp.add(node, L.LSTMCell if node.op_type == "LSTM" else L.GRUCell, [x], suffix="" if d == 0 else "/reverse",
+                       hidden_size=hidden, bias=b is not None)
+        imp.set_weight(node, cell.name, np.concatenate(parts, axis=1))
+        cells.append(Value((*x.shape[:-1], hidden), cell.name, x.batched))
+
+    def stack(values: list[Value], axis: int, tag: str, index: int) -> None:
+        if dirs == 2:
+            if not all(v.batched for v in values):
+                values = [imp.unbatched(node, v) for v in values]
+            layer = imp.add(node, L.Concat, values, suffix=tag, axis=imp.local_axis(node, values[0], axis))
+            imp.out(node, layer, batched=values[0].batched, index=index)
+
+    if imp.used(node.outputs[0] if node.outputs else ""):  # Y: (seq, dirs, batch, hidden) / (batch, seq, dirs, hidden)
+        per_dir = [imp.reshape_to(node, c, (*c.shape[:time_axis + 1], 1, *c.shape[time_axis + 1:]), suffix=f"/y{d}")
+                   for d, c in enumerate(cells)]
+        stack(per_dir, time_axis + 1, "/y", 0)
+    for index in (1, 2):  # Y_h (and Y_c): (dirs, batch, hidden) for layout 0, (batch, dirs, hidden) for layout 1
+        name = node.outputs[index] if index < len(node.outputs) else ""
+        if not imp.used(name):
+            continue
+        if index == 2 and node.op_type == "LSTM" and node.outputs[1] in imp.values:
+            imp.values[name] = imp.values[node.outputs[1]]  # the cell state has the hidden state's shape
+            continue
+        finals = []
+        for d, cell in enumerate(cells):
+            step = x.shape[time_axis] - 1 if d == 0 else 0
+            last = _slice_axis(imp, node, cell, time_axis, step, step + 1, suffix=f"/h{d}")
+            shape = [s for i, s in enumerate(last.shape) if i != time_axis]
+            shape.insert(1 if layout else 0, 1)  # the direction axis
+            finals.append(imp.reshape_to(node, last, tuple(shape), index=index, suffix=f"/h{d}"))
+        stack(finals, 1 if layout else 0, "/h", index)

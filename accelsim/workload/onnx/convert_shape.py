@@ -1,9 +1,6 @@
-"""Converters for shape glue: Shape, Reshape, Flatten, (Un)Squeeze, Transpose, Slice, Split, Pad, Where, Gather.
-
-These ops move data without arithmetic; on activations they become ``Reshape`` / ``Transpose`` / ``Slice``
-layers (none when the per-sample shape does not change), a zero ``Pad`` becomes its ``Conv``'s padding, a
-``Gather`` from a constant table an ``Embedding``. On constants they never get here: ``fold.py`` runs them.
-"""
+"""Converters for shape glue (on activations; ``fold.py`` runs them on constants): ``Reshape`` / ``Transpose`` /
+``Slice`` layers (none when the per-sample shape does not change), a zero ``Pad`` as its ``Conv``'s padding, a
+``Gather`` from a constant table as an ``Embedding``."""
 
 from __future__ import annotations
 
@@ -12,17 +9,8 @@ import math
 import numpy as np
 
 from accelsim.workload import layers as L
+from accelsim.workload.onnx.fold import fold
 from accelsim.workload.onnx.importer import Importer, Node, Value, register
-
-
-def _axes(node: Node, arrays: list, index: int = 1) -> list[int] | None:
-    if len(arrays) > index and arrays[index] is not None:
-        return [int(v) for v in np.asarray(arrays[index]).ravel()]
-    if "axes" in node.attrs:
-        return [int(v) for v in node.attrs["axes"]]
-    return None
-
-
 
 
 def _broadcast_full(imp: Importer, node: Node, shapes) -> tuple[int, ...]:
@@ -32,21 +20,23 @@ def _broadcast_full(imp: Importer, node: Node, shapes) -> tuple[int, ...]:
         raise imp.error(node, f"operand shapes {' and '.join(str(list(s)) for s in shapes)} do not broadcast") from None
 
 
-@register("Shape")
+@register("Shape", "Size")
 def _convert_shape(imp: Importer, node: Node) -> None:
+    """The shape (or element count) of an activation is a constant: every shape is static here."""
     v = imp.value(node, 0)
     shape = np.asarray(v.shape, dtype=np.int64)[node.attrs.get("start", 0): node.attrs.get("end", len(v.shape))]
-    imp.set(node, 0, Value(tuple(shape.shape), const=shape))
-
-
-@register("Size")
-def _convert_size(imp: Importer, node: Node) -> None:
-    v = imp.value(node, 0)
-    imp.set(node, 0, Value((), const=np.asarray(math.prod(v.shape), dtype=np.int64)))
+    const = shape if node.op_type == "Shape" else np.asarray(math.prod(v.shape), dtype=np.int64)
+    imp.set(node, 0, Value(tuple(const.shape), const=const))
 
 
 @register("Identity", "Dropout", "Cast", "CastLike")
 def _convert_passthrough(imp: Importer, node: Node) -> None:
+    if node.op_type == "CastLike" and imp.value(node, 0).is_const:  # a constant cast like an activation: folded
+        from onnx.helper import tensor_dtype_to_np_dtype
+
+        like = np.zeros((), tensor_dtype_to_np_dtype(imp.types.get(node.inputs[1], 1)))
+        (out,) = fold(node, [imp.value(node, 0).const, like], imp.opset)
+        return imp.set(node, 0, Value(out.shape, const=out))
     if node.op_type == "Dropout" and len(node.outputs) > 1 and node.outputs[1] and imp.consumers.get(node.outputs[1]):
         raise imp.error(node, "the dropout mask output is used; accelsim imports inference graphs only")
     imp.set(node, 0, imp.activation(node, 0))
@@ -54,12 +44,11 @@ def _convert_passthrough(imp: Importer, node: Node) -> None:
 
 @register("Reshape", "Flatten", "Squeeze", "Unsqueeze")
 def _convert_reshape(imp: Importer, node: Node) -> None:
-    """Ops that only re-shape: the output shape is ONNX's (shape inference of the node on the shapes and
-    constants reached); a ``Flatten`` at axis 1 of a batched tensor is accelsim's ``Flatten`` layer."""
+    """The output shape is ONNX's (inference of the node on the shapes reached); a ``Flatten`` at axis 1 of a batched
+    tensor is accelsim's ``Flatten`` layer."""
     v = imp.activation(node, 0)
     if node.op_type == "Flatten" and v.batched and int(node.attrs.get("axis", 1)) in (1, 1 - len(v.shape)):
-        imp.out(node, imp.add(node, L.Flatten, [v]), batched=True)
-        return
+        return imp.out(node, imp.add(node, L.Flatten, [v]), batched=True)
     full = imp.output_shape(node)
     if full is None:
         target = [imp.values[t].const.ravel().tolist() for t in node.inputs[1:2] if t and imp.values[t].is_const]
@@ -70,51 +59,26 @@ def _convert_reshape(imp: Importer, node: Node) -> None:
 @register("Transpose")
 def _convert_transpose(imp: Importer, node: Node) -> None:
     v = imp.activation(node, 0)
-    rank = len(v.shape)
+    rank, batched = len(v.shape), v.batched
     perm = [int(p) % rank for p in node.attrs.get("perm", list(range(rank))[::-1])]
     if sorted(perm) != list(range(rank)):
         raise imp.error(node, f"perm {perm} is not a permutation of {rank} axes")
-    full = tuple(v.shape[p] for p in perm)
-    if not v.batched:
-        if perm == list(range(rank)):
-            imp.set(node, 0, v)
-            return
-        layer = imp.add(node, L.Transpose, [v], perm=perm)
-        imp.out(node, layer, batched=False)
-        return
-    local_perm = [p - 1 for p in perm if p != 0]
-    moved = perm[0] != 0
-    if local_perm != list(range(rank - 1)):
-        layer = imp.add(node, L.Transpose, [v], perm=local_perm)
-        v = Value((v.shape[0], *layer.output_shape), layer.name, True)
-        if not moved:
-            imp.set(node, 0, v)
-            return
-    elif not moved:
-        imp.set(node, 0, v)
-        return
-    # the batch axis moves: at batch 1 that is a reshape of the (permuted) per-sample tensor
-    if imp.batch != 1:
+    local = [p - 1 for p in perm if p != 0] if batched else perm
+    if local != sorted(local):
+        v = imp.layer(node, L.Transpose, [v], perm=local)
+    if not batched or perm[0] == 0:
+        return imp.set(node, 0, v)
+    if imp.batch != 1:  # the batch axis moves: at batch 1 a reshape of the (permuted) per-sample tensor
         raise imp.unsupported(node, f"moves the batch axis, which is only supported at batch 1; batch is {imp.batch}")
-    imp.reshape_to(node, v, full, suffix="/batch_axis")
+    imp.reshape_to(node, v, tuple(imp.value(node, 0).shape[p] for p in perm), suffix="/batch_axis")
 
 
 def _slice_axis(imp: Importer, node: Node, v: Value, axis: int, start: int, stop: int, suffix: str = "") -> Value:
     """Slice [start, stop) of full-shape axis ``axis`` of ``v`` with a Slice layer (no-op when complete)."""
-    size = v.shape[axis]
-    if start == 0 and stop == size:
+    if start == 0 and stop == v.shape[axis]:
         return v
-    local = imp.local_axis(node, v, axis)
-    layer = imp.add(node, L.Slice, [v], suffix=suffix, axis=local, start=start, stop=stop)
-    full = list(v.shape)
-    full[axis] = stop - start
-    return Value(tuple(full), layer.name, v.batched)
-
-
-def _clamp(index: int, size: int) -> int:
-    if index < 0:
-        index += size
-    return max(0, min(size, index))
+    layer = imp.add(node, L.Slice, [v], suffix=suffix, axis=imp.local_axis(node, v, axis), start=start, stop=stop)
+    return Value(tuple(stop - start if i == axis else d for i, d in enumerate(v.shape)), layer.name, v.batched)
 
 
 @register("Slice")
@@ -124,18 +88,16 @@ def _convert_slice(imp: Importer, node: Node) -> None:
         starts, ends = node.attrs["starts"], node.attrs["ends"]
         axes, steps = node.attrs.get("axes", list(range(len(starts)))), [1] * len(starts)
     else:
-        starts = imp.const(node, 1, "starts").ravel().tolist()
-        ends = imp.const(node, 2, "ends").ravel().tolist()
-        ax = imp.optional_const(node, 3, "axes")
-        st = imp.optional_const(node, 4, "steps")
+        starts, ends = imp.const(node, 1, "starts").ravel().tolist(), imp.const(node, 2, "ends").ravel().tolist()
+        ax, st = imp.optional_const(node, 3, "axes"), imp.optional_const(node, 4, "steps")
         axes = ax.ravel().tolist() if ax is not None else list(range(len(starts)))
         steps = st.ravel().tolist() if st is not None else [1] * len(starts)
-    rank = len(v.shape)
+    clamp = lambda i, size: max(0, min(size, i + size if i < 0 else i))  # noqa: E731
     for k, (s, e, a, step) in enumerate(zip(starts, ends, axes, steps)):
-        a = int(a) % rank
+        a = int(a) % len(v.shape)
         if step != 1:
             raise imp.unsupported(node, f"step {step} on axis {a}; only step 1 is supported")
-        start, stop = _clamp(int(s), v.shape[a]), _clamp(int(min(e, 2**62)), v.shape[a])
+        start, stop = clamp(int(s), v.shape[a]), clamp(int(min(e, 2**62)), v.shape[a])
         if stop <= start:
             raise imp.error(node, f"empty slice [{s}, {e}) on axis {a} of {list(v.shape)}")
         v = _slice_axis(imp, node, v, a, start, stop, suffix="" if k == 0 else f"/axis{a}")
@@ -146,11 +108,9 @@ def _convert_slice(imp: Importer, node: Node) -> None:
 def _convert_split(imp: Importer, node: Node) -> None:
     v = imp.activation(node, 0)
     axis = node.attrs.get("axis", 0) % len(v.shape)
-    size = v.shape[axis]
+    size, n_out = v.shape[axis], len(node.outputs)
     sizes = imp.optional_const(node, 1, "split")
-    if sizes is None:
-        sizes = node.attrs.get("split")
-    n_out = len(node.outputs)
+    sizes = node.attrs.get("split") if sizes is None else sizes
     if sizes is None:
         chunk = -(-size // n_out)
         sizes = [min(chunk, size - i * chunk) for i in range(n_out)]
@@ -184,11 +144,11 @@ def _convert_pad(imp: Importer, node: Node) -> None:
     if rank != 4 or mode != "constant" or not zero or any(pads[i] or pads[i + rank] for i in (0, 1)) or not consumer_ok:
         raise imp.unsupported(node, f"only a zero padding of the spatial axes that feeds a Conv is supported; got pads {pads}, "
                               f"mode {mode}")
-    if x.pads is not None:
+    if node.inputs[0] in imp.pads:
         raise imp.unsupported(node, "two Pads in a row are not supported")
-    top, left, bottom, right = pads[2], pads[3], pads[6], pads[7]
-    shape = x.shape[:2] + (x.shape[2] + top + bottom, x.shape[3] + left + right)
-    imp.set(node, 0, Value(shape, x.layer, x.batched, pads=(top, left, bottom, right)))
+    imp.pads[node.outputs[0]] = (pads[2], pads[3], pads[6], pads[7])  # top, left, bottom, right; the Conv applies them
+    imp.set(node, 0, x)
+
 
 @register("Where")
 def _convert_where(imp: Importer, node: Node) -> None:
@@ -198,8 +158,7 @@ def _convert_where(imp: Importer, node: Node) -> None:
     full = _broadcast_full(imp, node, [v.shape for v in operands])
     if len(acts) != 1 or acts[0].shape != full:
         raise imp.unsupported(node, "only a Where with one activation operand of the output shape is supported")
-    layer = imp.add(node, L.Identity, [acts[0]])
-    imp.out(node, layer, batched=acts[0].batched)
+    imp.out(node, imp.add(node, L.Identity, [acts[0]]), batched=acts[0].batched)
 
 
 @register("Gather")
@@ -212,19 +171,14 @@ def _convert_gather(imp: Importer, node: Node) -> None:
             raise imp.unsupported(node, f"an embedding lookup needs a 2-D table gathered on axis 0; got {list(table.shape)}, axis {axis}")
         layer = imp.add(node, L.Embedding, [indices], num_embeddings=int(table.shape[0]), embedding_dim=int(table.shape[1]))
         imp.set_weight(node, layer.name, table)
-        imp.out(node, layer, batched=indices.batched)
-        return
+        return imp.out(node, layer, batched=indices.batched)
     if not indices.is_const:
         raise imp.unsupported(node, "gathering an activation with activation indices is not supported")
-    idx = np.asarray(indices.const).astype(np.int64)
-    axis %= len(data.shape)
-    size = data.shape[axis]
-    flat = np.where(idx < 0, idx + size, idx).ravel()
+    idx, axis = np.asarray(indices.const).astype(np.int64), axis % len(data.shape)
+    flat = np.where(idx < 0, idx + data.shape[axis], idx).ravel()
     if idx.ndim > 1 or len(flat) == 0 or np.any(np.diff(flat) != 1):
         raise imp.unsupported(node, "only a scalar index or a contiguous range of indices is supported on an activation")
     v = _slice_axis(imp, node, data, axis, int(flat[0]), int(flat[-1]) + 1)
     if idx.ndim == 0:  # a scalar index removes the axis
-        full = tuple(d for i, d in enumerate(v.shape) if i != axis)
-        imp.reshape_to(node, v, full, suffix="/squeeze")
-    else:
-        imp.set(node, 0, v)
+        return imp.reshape_to(node, v, tuple(d for i, d in enumerate(v.shape) if i != axis), suffix="/squeeze")
+    imp.set(node, 0, v)

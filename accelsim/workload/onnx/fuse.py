@@ -1,8 +1,7 @@
-"""Fusion of decomposed element-wise functions (GELU, SiLU, HardSwish, LayerNorm / RMSNorm) back into one node.
-
-Exporters spell some functions as chains of element-wise ops (torch's ``x * 0.5 * (1 + Erf(x / sqrt 2))``);
-:func:`fuse_elementwise` replaces each such region by one ``_Activation`` / ``_LayerNorm`` node before
-conversion (details in ``docs/importers.md``).
+"""Fusion of decomposed element-wise functions (GELU, SiLU, HardSwish, LayerNorm / RMSNorm) back into one node
+(torch's ``x * 0.5 * (1 + Erf(x / sqrt 2))`` -> ``_Activation(gelu)``); ``docs/importers.md`` says why this is not
+onnxscript's pattern rewriter (its rules match fixed op orders and miss tanh-GELU, SiLU, HardSigmoid-HardSwish and
+decomposed LayerNorm in the corpus).
 """
 
 from __future__ import annotations
@@ -12,21 +11,6 @@ import numpy as np
 from accelsim.workload.onnx.importer import Node
 
 
-def _constant_value(node: Node) -> np.ndarray:
-    a = node.attrs
-    if "value" in a:
-        return np.asarray(a["value"])
-    if "value_float" in a:
-        return np.asarray(a["value_float"], dtype=np.float32)
-    if "value_floats" in a:
-        return np.asarray(a["value_floats"], dtype=np.float32)
-    if "value_int" in a:
-        return np.asarray(a["value_int"], dtype=np.int64)
-    if "value_ints" in a:
-        return np.asarray(a["value_ints"], dtype=np.int64)
-    raise ValueError("Constant without a supported value attribute")
-
-
 # ops that may appear inside a decomposed unary function of one activation (GELU, SiLU, LayerNorm)
 _ELEMENTWISE_FAMILY = {"Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Erf", "Tanh", "Sigmoid", "HardSigmoid", "Neg",
                        "Reciprocal", "Cast", "ReduceMean"}
@@ -34,15 +18,13 @@ _FUSION_TRIGGERS = {"Erf", "Tanh", "Sigmoid", "HardSigmoid", "ReduceMean"}
 
 
 def _static_consts(nodes: list[Node], initializers) -> dict[str, np.ndarray]:
+    """Initializers, ``Constant`` outputs and ``Identity`` copies of them (shared weights under a new name)."""
     consts = dict(initializers)
     for node in nodes:
-        if node.op_type == "Constant" and node.outputs:
-            try:
-                consts[node.outputs[0]] = _constant_value(node)
-            except Exception:
-                pass
+        if node.op_type == "Constant" and node.outputs and len(node.attrs) == 1:
+            consts[node.outputs[0]] = np.asarray(next(iter(node.attrs.values())))
         elif node.op_type == "Identity" and node.inputs and node.inputs[0] in consts:
-            consts[node.outputs[0]] = consts[node.inputs[0]]  # shared weights re-exported under a new name
+            consts[node.outputs[0]] = consts[node.inputs[0]]
     return consts
 
 
