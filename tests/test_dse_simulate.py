@@ -150,15 +150,15 @@ def test_cli_plot_every_kind_from_a_sweep_and_from_simulate_json(tmp_path, run_c
     code, _, err = run_cli("plot", js, "--kind", "roofline", "--out", tmp_path / "sim.png")
     assert code == 0, err
     # bad inputs: one line, exit 2
-    code, _, err = run_cli("plot", out, "--kind", "roofline", "--out", tmp_path / "x.pdf")
-    assert code == 2 and "must end in .png or .svg" in err and err.count("\n") == 1
+    code, _, err = run_cli("plot", out, "--kind", "roofline", "--out", tmp_path / "x.jpg")
+    assert code == 2 and "must end in .png, .svg or .pdf" in err and err.count("\n") == 1
     code, _, err = run_cli("plot", tmp_path / "nowhere", "--kind", "pareto", "--out", tmp_path / "x.png")
     assert code == 2 and "not found" in err
     (tmp_path / "run" / "layers.csv").unlink()
     code, _, err = run_cli("plot", out, "--kind", "breakdown", "--out", tmp_path / "x.png")
     assert code == 2 and "needs per-layer results" in err
     code, _, err = run_cli("plot", out, "--kind", "pareto", "--x", "latency", "--out", tmp_path / "x.png")
-    assert code == 2 and "needs column(s) latency" in err
+    assert code == 2 and "--x latency: not a column of the results table; did you mean latency_s" in err
 
 
 def test_progress_bar_is_quiet_off_a_terminal(capsys):

@@ -38,6 +38,10 @@ def _run_sweep(args):
 
     spec = read_spec(args.spec)
     _check_objectives(spec, args.spec)
+    if not args.quiet and spec.get("evaluate") is None:
+        from accelsim.cli.feedback import compile_notice
+
+        compile_notice()  # a cold Numba cache: the first points compile the kernels
     try:
         df = sweep(args.spec, executor=_executor(args), store=args.out, resume=args.resume,
                    progress=not args.quiet, timeout=args.timeout, wait=args.wait,
@@ -116,7 +120,8 @@ def cmd_sweep(args) -> int:
 
         gcols = group_columns(df, _group_by(args, spec))
         front = by_group(pareto_front(df, objectives, group_by=gcols), gcols)
-        cols = gcols + [c for c in axis_columns(df, spec) if c in front.columns and c not in gcols] + list(objectives)
+        cols = ["id"] + gcols + [c for c in axis_columns(df, spec) if c in front.columns and c not in gcols] + \
+            [c for c in objectives if c not in gcols]
         per = f" per {', '.join(gcols)}" if gcols else ""
         sys.stdout.write(f"\nPareto front{per} ({len(front)} of {len(df)} points):\n")
         shown = front[cols].astype(object).where(front[cols].notna(), "")  # axes of another family: blank
@@ -157,7 +162,8 @@ def _load_for_plot(path: str, kind: str):
     layers = None
     if kind in ("roofline", "breakdown"):
         if not (directory / LAYERS).exists():
-            raise AccelsimError(f"{directory / LAYERS}: the {kind} plot needs per-layer results; run the sweep with 'detail: true'")
+            raise AccelsimError(f"{directory / LAYERS}: the {kind} plot needs per-layer results; add 'detail: true' to the "
+                                f"spec and run the sweep again with --resume (only the points without them run)")
         layers = load_layers(directory)
     return points, layers
 
@@ -173,27 +179,164 @@ def _network_result(data: Any, path: Path):
         raise AccelsimError(f"{path}: malformed layer result ({exc})") from None
 
 
+def _columns_arg(text: str | None) -> list[str]:
+    return [c.strip() for c in str(text or "").split(",") if c.strip()]
+
+
+def _refuse(args, kind: str, flags: tuple[str, ...], why: str) -> None:
+    """One line for a flag the plot kind does not take."""
+    for flag in flags:
+        if getattr(args, flag.lstrip("-").replace("-", "_"), None) not in (None, False, []):
+            raise AccelsimError(f"plot --kind {kind}: {flag} does not apply ({why})")
+
+
+def _panels(args):
+    """``--facet`` (panels, each with its own front) else ``--group-by``, else the default (auto)."""
+    facet = getattr(args, "facet", None)
+    if facet:
+        return _columns_arg(facet)
+    return _group_by(args)
+
+
+def _roofline_points(points, layers, wanted: str | None):
+    """The per-layer rows of the points to draw: ``--point`` ids (comma-separated), else the fastest
+    point of each arch name (and workload and batch, where they vary), each panel titled by its arch
+    name, the axes that vary and its id."""
+    from accelsim.dse.report import axis_columns, describe_point
+
+    if "id" not in layers.columns:
+        return layers, None, {}
+    if wanted:
+        ids = _columns_arg(wanted)
+        missing = [i for i in ids if i not in set(layers["id"].astype(str))]
+        if missing:
+            raise AccelsimError(f"--point {', '.join(missing)}: not in the per-layer table (ids: "
+                                f"{', '.join(list(dict.fromkeys(layers['id'].astype(str)))[:5])}, ...)")
+    else:
+        ok = points[points["status"] == "ok"] if points is not None and "status" in points.columns else points
+        if ok is None or "latency_s" not in ok.columns or ok.empty:
+            ids = list(dict.fromkeys(layers["id"].astype(str)))[:1]
+        else:
+            from accelsim.report.pareto import group_columns
+
+            label = ["arch_name"] if "arch_name" in ok.columns else ["id"]
+            label += [c for c in group_columns(ok, "auto") if c not in label]  # workload, batch where they vary
+            ids = list(ok.sort_values("latency_s", kind="stable").drop_duplicates(label)["id"].astype(str))
+    chosen = layers[layers["id"].astype(str).isin(ids)].copy()
+    if points is None:
+        return chosen, None, {}
+    axes = axis_columns(points)
+    chosen["_panel"] = [f"{describe_point(points, pid, axes)} [{pid}]" for pid in chosen["id"].astype(str)]
+    return chosen, "_panel", {pid: peaks for pid in ids if (peaks := _point_peaks(points, pid))}
+
+
+def _point_peaks(points, pid: str) -> list:
+    """Every operand precision's peak of a point's configuration (its arch and ``arch.*`` columns,
+    rebuilt: :func:`accelsim.report.plots.precision_peaks`); [] when it cannot be rebuilt."""
+    import math
+
+    from accelsim.dse.evaluate import config_for
+    from accelsim.hw.registry import build_model
+    from accelsim.report.plots import precision_peaks
+
+    row = points[points["id"].astype(str) == pid]
+    if row.empty or "arch" not in row.columns:
+        return []
+    row = row.iloc[0]
+    arch = row["arch"]
+    if isinstance(arch, str) and arch.startswith("{"):
+        arch = json.loads(arch)
+    overrides = {}
+    for col, value in row.items():
+        if str(col).startswith("arch.") and not (isinstance(value, float) and math.isnan(value)):
+            overrides[str(col)[len("arch."):]] = value.item() if hasattr(value, "item") else value
+    try:
+        return precision_peaks(build_model(config_for(arch, overrides)).roof())
+    except Exception:  # noqa: BLE001 - a figure without the extra roofs, never a failed plot
+        return []
+
+
+def _json_roofline(args) -> str:
+    """A single simulate JSON: the layers under the model's own roofs, one per operand precision the
+    run used (and its structured-sparse roof), from the arch config stored in the result."""
+    from accelsim.cli.roofline import roofs_of
+    from accelsim.hw.registry import build_model, load_arch
+    from accelsim.report.layer_roofline import layer_roofline
+
+    p = Path(args.results)
+    data = json.loads(p.read_text())
+    results = data if isinstance(data, list) else [data]
+    if len(results) != 1:
+        return ""
+    result = _network_result(results[0], p)
+    roof = build_model(load_arch(result.arch)).roof()
+    if roof.dram_bytes_per_s is None:
+        return ""
+    name = result.arch.get("name", "arch") if isinstance(result.arch, dict) else str(result.arch)
+    title = args.title or f"{result.workload} GEMM layers on {name}, batch {result.batch}"
+    recipe = result.recipe.get("name") if isinstance(result.recipe, dict) else result.recipe
+    label = str(recipe or f"dense ({roof.native_dtype})")
+    _check_figure(args.out)
+    return str(layer_roofline(args.out, roofs_of(roof, result), roof.dram_bytes_per_s, result, label, title=title))
+
+
+def _check_figure(out: str) -> None:
+    from accelsim.report.plots import check_out
+
+    check_out(out)
+
+
 def cmd_plot(args) -> int:
     from accelsim.report import plots
 
-    points, layers = _load_for_plot(args.results, args.kind)
-    if args.kind == "roofline":
-        if args.point and "id" in layers.columns:
-            layers = layers[layers["id"] == args.point]
-        out = plots.roofline(layers, args.out, title=args.title)
-    elif args.kind == "breakdown":
-        out = plots.breakdown(layers, args.out, point=args.point, title=args.title)
-    elif args.kind == "pareto":
+    kind = args.kind
+    is_json = Path(args.results).suffix.lower() == ".json"
+    if is_json and kind not in ("roofline", "breakdown"):
+        raise AccelsimError(f"{args.results}: one simulation result; the {kind} plot compares the points of a sweep "
+                            f"(give its results directory or results.csv); a simulate JSON draws --kind roofline or "
+                            f"breakdown")
+    maximize = [c for m in args.maximize for c in _columns_arg(m)]
+    if kind != "pareto":
+        _refuse(args, kind, ("--maximize",), "objective directions pick a Pareto front")
+    if kind not in ("breakdown",):
+        _refuse(args, kind, ("--top", "--by"), "they choose the bars of a per-layer breakdown")
+    if kind != "roofline":
+        _refuse(args, kind, ("--observed",), "it draws a roofline roof")
+    if kind in ("roofline", "breakdown"):
+        _refuse(args, kind, ("--facet",), "it draws the layers of one point per panel")
+    if kind == "roofline":
+        _refuse(args, kind, ("--x", "--y"), "a roofline's axes are arithmetic intensity and performance")
+    if kind == "breakdown":
+        _refuse(args, kind, ("--x",), "its x axis is the layers")
+    points, layers = _load_for_plot(args.results, kind)
+    if kind == "roofline":
+        out = _json_roofline(args) if is_json and not args.observed else ""
+        if not out:
+            chosen, label, peaks = _roofline_points(points, layers, args.point)
+            out = plots.roofline(chosen, args.out, title=args.title, label=label, observed=args.observed,
+                                 precision_roofs=peaks)
+    elif kind == "breakdown":
+        out = plots.breakdown(layers, args.out, point=args.point, title=args.title, top=args.top, by=args.by or "layer",
+                              y=args.y)
+    elif kind == "pareto":
         x, y = args.x or "latency_s", args.y or "energy_j"
-        out = plots.pareto_scatter(points, args.out, x=x, y=y, color=args.color, title=args.title,
-                                   group_by=_group_by(args))
-    elif args.kind == "shrinkbench":  # accuracy vs compression and vs real speedup (accelsim.report.shrinkbench)
+        for col in maximize:
+            plots.check_column(points, col, "--maximize", "results")
+        objectives = {x: "max" if x in maximize else "min", y: "max" if y in maximize else "min"}
+        color = args.color
+        if color is None and "arch_name" in points.columns and points["arch_name"].nunique() > 1:
+            color = "arch_name"  # points of different hardware are told apart by default
+        out = plots.pareto_scatter(points, args.out, x=x, y=y, objectives=objectives, color=color,
+                                   title=args.title, group_by=_panels(args))
+    elif kind == "shrinkbench":  # accuracy vs compression and vs real speedup (accelsim.report.shrinkbench)
         from accelsim.report.shrinkbench import shrinkbench
 
+        _refuse(args, kind, ("--x",), "its x axes are the compression ratio and the real speedup")
         out = shrinkbench(points, args.out, metric=args.y or "accuracy.top1", method=args.color or "tag.method",
                           title=args.title)
     else:
-        out = plots.tradeoff(points, args.out, group=args.color, title=args.title, group_by=_group_by(args))
+        out = plots.tradeoff(points, args.out, group=args.color, title=args.title, group_by=_panels(args),
+                             x=args.x or "compression_ratio", y=args.y or "speedup_vs_dense")
     sys.stdout.write(f"wrote {out}\n")
     return 0
 
@@ -246,11 +389,25 @@ def add_cli(sub) -> None:
     p = sub.add_parser("plot", help="draw a roofline, breakdown, Pareto or trade-off figure")
     p.add_argument("results", help="sweep results directory, results.csv/.parquet, or simulate JSON")
     p.add_argument("--kind", required=True, choices=PLOT_KINDS)
-    p.add_argument("--out", required=True, help="figure file (.png or .svg)")
-    p.add_argument("--x", help="pareto: x column (default latency_s)")
-    p.add_argument("--y", help="pareto: y column (default energy_j); shrinkbench: the accuracy column (default accuracy.top1)")
-    p.add_argument("--color", help="pareto: colour points by this column; tradeoff: group by it (default family)")
-    p.add_argument("--point", help="breakdown/roofline: the point id to draw (default: the first)")
+    p.add_argument("--out", required=True, help="figure file (.png, .svg or .pdf)")
+    p.add_argument("--x", help="any result column: pareto x (default latency_s); tradeoff compression measure "
+                               "(default compression_ratio)")
+    p.add_argument("--y", help="any result column: pareto y (default energy_j); tradeoff (default speedup_vs_dense, "
+                               "e.g. energy_saving_vs_dense); breakdown: one per-layer column instead of latency and "
+                               "energy; shrinkbench: the accuracy column (default accuracy.top1)")
+    p.add_argument("--maximize", action="append", default=[], metavar="COLS",
+                   help="pareto: columns where more is better (e.g. utilization, throughput_per_s); others are minimised")
+    p.add_argument("--color", help="pareto: colour points by this column; tradeoff: one curve per value (default arch_name)")
+    p.add_argument("--facet", metavar="COLS", help="pareto / tradeoff: one panel (and one front) per value of these "
+                                                  "columns, e.g. workload (default: --group-by)")
+    p.add_argument("--point", help="breakdown: the point id to draw (default: the first); roofline: comma-separated "
+                                   "ids (default: the fastest point of each arch name)")
+    p.add_argument("--top", type=int, metavar="N", help="breakdown: the N slowest layers, the rest summed in one bar "
+                                                         "(default: every layer up to 40)")
+    p.add_argument("--by", choices=["layer", "op"], help="breakdown: one bar per layer (default) or per op (summed)")
+    p.add_argument("--observed", action="store_true",
+                   help="roofline: where the model states no peak or DRAM bandwidth, draw a roof at the highest "
+                        "observed values (points touch it by construction)")
     p.add_argument("--title")
     _add_group_by(p)
     p.set_defaults(func=cmd_plot)

@@ -1,7 +1,9 @@
 """Roofline picture of a workload's GEMM layers on one arch, dense vs a compression recipe.
 
 ``python -m accelsim.cli.roofline --arch h100-sxm --workload resnet50 --recipe 2of4-int8 --batch 32
---out docs/roofline_resnet50_h100.png``. Runs :func:`accelsim.simulate.simulate` and draws with
+--out docs/roofline_resnet50_h100.png`` (that file is tracked: the default ``--out`` is
+``roofline.png`` in the current directory). ``accelsim plot RESULT.json --kind roofline`` draws the
+same roofs for one ``simulate --format json`` result. Runs :func:`accelsim.simulate.simulate` and draws with
 :func:`accelsim.report.layer_roofline.layer_roofline`. x: arithmetic intensity (dense-equivalent FLOP per
 DRAM byte); y: achieved dense-equivalent TFLOP/s (2 x dense MACs / latency). Roofs, from the model's
 ``roof()``: each data type's dense and structured-sparse (e.g. 2:4) peaks and the DRAM bandwidth; any
@@ -61,7 +63,8 @@ def main(argv=None) -> int:
     p.add_argument("--workload", default="resnet50")
     p.add_argument("--recipe", default="2of4-int8")
     p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--out", default="docs/roofline_resnet50_h100.png")
+    p.add_argument("--out", default="roofline.png", help="figure file (default roofline.png; the docs figure is "
+                                                         "docs/roofline_resnet50_h100.png)")
     args = p.parse_args(argv)
     from accelsim.errors import AccelsimError
 

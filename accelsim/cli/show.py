@@ -134,7 +134,9 @@ def cmd_show(args) -> int:
     if args.set and args.what != "arch":
         raise AccelsimError(f"--set applies to 'show arch' only; got it with 'show {args.what}'")
     if args.what == "arch":
-        doc = show_arch(args.name, args.set)
+        from accelsim.dse.knobs import expand_cli_sets
+
+        doc = show_arch(args.name, expand_cli_sets(args.name, args.set))
     elif args.what == "recipe":
         doc = show_recipe(args.name)
     else:
@@ -152,7 +154,9 @@ def add_cli(sub) -> None:
     p = sub.add_parser("show", help="a resolved arch config, recipe or workload summary, and its valid keys")
     p.add_argument("what", choices=["arch", "workload", "recipe"])
     p.add_argument("name", help="bundled name or path (as simulate takes it)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+    from accelsim.cli.core import set_arg
+
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", type=set_arg,
                    help="arch only: dotted config override, as for simulate")
     p.add_argument("--format", choices=["yaml", "json"], default="yaml")
     p.add_argument("--out", help="write to this file instead of stdout")

@@ -60,7 +60,7 @@ def _value(v) -> Any:
     return int(v) if isinstance(v, float) and v.is_integer() else v
 
 
-def _describe(df, pid: str, axes: Sequence[str]) -> str:
+def describe_point(df, pid: str, axes: Sequence[str]) -> str:
     """``arch_name: axis=value, ...`` of one point (for figure titles)."""
     row = df[df["id"] == pid]
     if row.empty:
@@ -70,6 +70,9 @@ def _describe(df, pid: str, axes: Sequence[str]) -> str:
     parts = [f"{a.split('.')[-1]}={_value(row[a])}" for a in axes
              if a in row.index and a != "arch" and not _empty(row[a])]
     return f"{head}: {', '.join(parts)}" if parts else head
+
+
+_describe = describe_point  # the name accelsim.dse.whatif imports
 
 
 def write_report(spec: Mapping[str, Any], df, out: str | Path, source: str = "spec", group_by: Any = None,
@@ -114,7 +117,7 @@ def write_report(spec: Mapping[str, Any], df, out: str | Path, source: str = "sp
                f"({len(parts)} groups): every front, top-k list and main effect below is per group.", ""]
     if objectives and len(ok):
         front = by_group(pareto_front(ok, objectives, group_by=gcols), gcols)
-        cols = gcols + shown_axes + [c for c in objectives if c not in shown_axes and c not in gcols]
+        cols = ["id"] + gcols + shown_axes + [c for c in objectives if c not in shown_axes and c not in gcols]
         counts = "; ".join(f"{group_label(key)}: {int(front.index.isin(part.index).sum())} of {len(part)}"
                            for key, part in parts)
         md += [f"## Pareto front ({', '.join(f'{k}: {v}' for k, v in objectives.items())})", "",
@@ -148,8 +151,9 @@ def write_report(spec: Mapping[str, Any], df, out: str | Path, source: str = "sp
     trade = opts.tradeoff
     if trade and {"compression_ratio", "theoretical_speedup", "speedup_vs_dense"} <= set(df.columns) and "recipe" in df.columns:
         comp = ok[ok["recipe"].notna()]
-        if len(comp):
-            trade = trade if isinstance(trade, TradeoffOptions) else TradeoffOptions()
+        trade = trade if isinstance(trade, TradeoffOptions) else TradeoffOptions()
+        level = trade.ratio or "recipe"
+        if len(comp) and level in comp.columns and comp[level].nunique() >= 2:  # one level: nothing to trade off
             table = plots.tradeoff_table(comp, trade.group, trade.ratio, group_by=gcols, uncertainty=uncertainty)
             plots.save_both(plots.tradeoff, comp, out_stem=figs / "tradeoff", group=trade.group,
                             ratio=trade.ratio, title=f"{title}: FLOP reduction is not speedup", group_by=gcols,
@@ -166,14 +170,14 @@ def write_report(spec: Mapping[str, Any], df, out: str | Path, source: str = "sp
             by_lat = ok.sort_values("latency_s", kind="stable") if "latency_s" in ok.columns else ok
             point = opts.breakdown_point or (str(by_lat["id"].iloc[0]) if len(by_lat) else str(layers["id"].iloc[0]))
             plots.save_both(plots.breakdown, layers, out_stem=figs / "breakdown", point=point,
-                            title=f"per-layer breakdown: {_describe(df, point, axes)}")
+                            title=f"per-layer breakdown: {describe_point(df, point, axes)}")
             # roofline: the fastest point of each hardware, one panel each, titled by its settings
             label = "arch_name" if "arch_name" in ok.columns else "id"
             best = by_lat.drop_duplicates(label) if label in by_lat.columns else by_lat.head(1)
             chosen = layers[layers["id"].isin(set(best["id"]))].copy()
-            chosen["_panel"] = [_describe(df, pid, axes) for pid in chosen["id"]]
+            chosen["_panel"] = [describe_point(df, pid, axes) for pid in chosen["id"]]
             plots.save_both(plots.roofline, chosen, out_stem=figs / "roofline", label="_panel")
-            md += ["## Per-layer view", "", f"Per-layer latency and energy of the fastest point ({_describe(df, point, axes)}):",
+            md += ["## Per-layer view", "", f"Per-layer latency and energy of the fastest point ({describe_point(df, point, axes)}):",
                    "", "![breakdown](figures/breakdown.png)", "",
                    "Roofline of the fastest point of each hardware (MACs performed per DRAM byte vs MACs/s):", "",
                    "![roofline](figures/roofline.png)", ""]

@@ -259,6 +259,11 @@ class CsvStore:
         self.finished: set[str] = set()
         self.notes: list[str] = []  # one-line messages for the user (rows moved aside, rows kept unchecked)
         self._lock = None
+        #: set by the sweep when its evaluator records per-layer rows: on resume, a finished ok point
+        #: without any layer row (written by a run without detail) is moved aside and runs again
+        self.need_layers = False
+        self._created = not self.dir.exists()  # a run that fails with nothing written removes what it made
+        self._appended = 0
 
     # --- one writer at a time ----------------------------------------------------------------------
     def lock(self, wait: bool = False, on_wait=None) -> None:
@@ -359,10 +364,17 @@ class CsvStore:
         if unchecked:
             self.notes.append(f"{path}: kept {_plural(unchecked, 'row')} written without an {INPUTS} "
                               f"(older accelsim): their inputs cannot be checked")
+        lold, lrows = read_rows(self.dir / LAYERS) if resume else ([], [])
+        if self.need_layers and layer_columns is not None:
+            with_layers = {r[0] for r in lrows}
+            bare = [pid for pid, row in keep.items() if row[1] == "ok" and pid not in with_layers]
+            if bare:  # rows without the per-layer detail this run records: those points run again
+                self._move_aside(STALE, old_header, [keep.pop(pid) for pid in bare])
+                self.notes.append(f"{path}: {_plural(len(bare), 'finished point')} had no per-layer rows "
+                                  f"(written without detail); moved to {self.dir / STALE}, they run again")
         self.results.start(header, _reorder(old_header, header, keep.values()) if old_header else [])
         self.finished = set(keep)
         if layer_columns is not None or (self.dir / LAYERS).exists():
-            lold, lrows = read_rows(self.dir / LAYERS) if resume else ([], [])
             stale_ids = {r[0] for r in stale} - self.finished
             moved = [r for r in lrows if r[0] in stale_ids]
             if moved:
@@ -379,6 +391,24 @@ class CsvStore:
         merged = merge_header(old_header, header)
         table.start(merged, _reorder(old_header, merged, old_rows) + _reorder(header, merged, rows))
         table.close()
+
+    def discard_if_empty(self) -> None:
+        """After a failed run: remove ``results.csv`` and ``layers.csv`` when they hold no row (a header
+        alone would make the retry fail with 'already exists'), and the folder when this run created it
+        and nothing else is in it (its lock file and provenance record included)."""
+        self.close()
+        if read_rows(self.results.path)[1]:
+            return  # finished points are results: kept for --resume
+        for table in (self.results, self.layers):
+            if not read_rows(table.path)[1]:
+                _remove(table.path)
+        if self._created and not (self.dir / RESULTS).exists():
+            for name in (LOCK, "provenance.json"):
+                _remove(self.dir / name)
+            try:
+                self.dir.rmdir()  # only when empty
+            except OSError:
+                pass
 
     def append(self, pid: str, values: Mapping[str, Any], layer_rows: Sequence[Mapping[str, Any]] | None) -> None:
         if layer_rows and self.layers.fh is not None:
@@ -464,6 +494,15 @@ def _frame_of_lines(header: list[str], lines: list[str], order):
     rows = list(csv.reader([line.rstrip("\n") for line in lines]))
     header, rows = promote(header, rows)
     return frame_from_text(_line(header) + "".join(_line(r) for r in rows), order)
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError:  # a read-only folder: the run's own error says more
+        pass
 
 
 def _lock_holder(fh) -> str:

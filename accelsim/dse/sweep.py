@@ -115,14 +115,38 @@ def renumber(points, normalize: Callable) -> list:
     return out
 
 
-def validate_points(points, evaluate: Callable, label: str) -> None:
-    """Raise one SweepError if any point is invalid (every distinct problem counted, a few quoted)."""
+def run_settings(points, label: str) -> dict[str, dict[str, Any]]:
+    """``{point id: the setting the evaluator runs}`` for points whose setting has a knob
+    (:mod:`accelsim.dse.knobs`: one DRAM bandwidth split across the per-stream keys); the others run
+    their setting as is. A knob that cannot apply is one SweepError naming the point's source."""
+    from accelsim.dse.knobs import expand_setting, has_knob
+    from accelsim.errors import AccelsimError
+
+    out: dict[str, dict[str, Any]] = {}
+    problems: dict[str, None] = {}
+    for p in points:
+        if has_knob(p.setting):
+            try:
+                out[p.id] = expand_setting(p.setting, where=p.source if p.source not in ("space", "spec") else "point")
+            except AccelsimError as exc:
+                problems[str(exc).splitlines()[0]] = None
+    if problems:
+        listed = list(problems)
+        more = f" (and {len(listed) - MAX_LISTED} more)" if len(listed) > MAX_LISTED else ""
+        raise SweepError(f"{label}: " + "; ".join(listed[:MAX_LISTED]) + more)
+    return out
+
+
+def validate_points(points, evaluate: Callable, label: str, runs: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    """Raise one SweepError if any point is invalid (every distinct problem counted, a few quoted);
+    ``runs``: the expanded settings of points with knobs (:func:`run_settings`)."""
     check = getattr(evaluate, "validate", None)
     if not callable(check):
         return
+    runs = runs or {}
     problems: dict[str, None] = {}
     for p in points:
-        for problem in check(p.setting) or ():
+        for problem in check(runs.get(p.id, p.setting)) or ():
             problems[f"{p.source}: {problem}" if p.source not in ("space", "spec") else problem] = None
     if problems:
         listed = list(problems)
@@ -160,6 +184,11 @@ def sweep(
     Rows hold ``id``, ``status`` (ok | error), ``error``, the setting keys and the metrics (the
     store's ``inputs_hash`` column is bookkeeping, left out of the returned table).
     After the run the table must hold every point exactly once, else a SweepError lists the ids.
+    An inline recipe shows as its name in ``recipe`` (the mapping in ``recipe_spec``, :func:`named_setting`);
+    a knob (``arch.dram.bandwidth_gbps``, :mod:`accelsim.dse.knobs`) keeps its column and the keys it
+    expands to are added. A run that fails before any point is stored removes the empty tables (and the
+    folder when it created it), so running it again needs no ``resume``; with ``resume`` and per-layer
+    ``detail``, finished points without layer rows run again.
     """
     space, spec, label = as_space(space)
     if detail is None:
@@ -180,7 +209,8 @@ def sweep(
     normalize = getattr(evaluate, "normalize", None)
     if callable(normalize):
         points = renumber(points, normalize)
-    validate_points(points, evaluate, label)
+    runs = run_settings(points, label)  # knobs (arch.dram.bandwidth_gbps, ...) expanded for the evaluator
+    validate_points(points, evaluate, label, runs)
 
     setting_keys: dict[str, None] = {}
     for p in points:
@@ -194,17 +224,25 @@ def sweep(
     lock = getattr(st, "lock", None)
     if callable(lock):
         lock(wait=wait, on_wait=_note)
+    ok = False
     try:
         if getattr(st, "dir", None) is not None:  # version, git revision, command, spec copy (issue 17)
             from accelsim.report.provenance import append_run_record
 
             append_run_record(st.dir, spec, label)
-        return _run(st, points, hashes, columns, layer_columns, resume, evaluate, executor, progress, timeout,
-                    detail, label)
+        if detail and hasattr(st, "need_layers"):  # resume re-runs finished points that lack per-layer rows
+            st.need_layers = bool(getattr(evaluate, "detail", False))
+        out = _run(st, points, hashes, columns, layer_columns, resume, evaluate, executor, progress, timeout,
+                   detail, label, runs)
+        ok = True
+        return out
     finally:
         unlock = getattr(st, "unlock", None)
         if callable(unlock):
             unlock()
+        discard = getattr(st, "discard_if_empty", None)
+        if not ok and callable(discard):  # a run that failed before any point finished leaves nothing behind
+            discard()
 
 
 def _note(message: str) -> None:
@@ -222,7 +260,8 @@ def _open(st, columns, layer_columns, resume: bool, hashes: dict[str, str]) -> s
     return st.open(columns, layer_columns, resume, inputs=hashes) if takes else st.open(columns, layer_columns, resume)
 
 
-def _run(st, points, hashes, columns, layer_columns, resume, evaluate, executor, progress, timeout, detail, label):
+def _run(st, points, hashes, columns, layer_columns, resume, evaluate, executor, progress, timeout, detail, label,
+         runs=None):
     """The sweep proper, with the store's folder locked (see :func:`sweep`)."""
     finished = _open(st, columns, layer_columns, resume, hashes)
     for message in getattr(st, "notes", ()):
@@ -236,12 +275,17 @@ def _run(st, points, hashes, columns, layer_columns, resume, evaluate, executor,
         if status == "crash":
             p = by_id[pid]
             raise SweepError(f"{label}: evaluating point {pid} {p.setting} failed: {error}")
-        st.append(pid, {"status": status, "error": error, INPUTS: hashes[pid], **by_id[pid].setting, **row}, layers)
+        setting = named_setting(by_id[pid].setting)
+        ran = (runs or {}).get(pid)
+        if ran:  # a knob's point: its column stays, the per-stream keys it set are added
+            setting.update({k: v for k, v in ran.items() if k not in setting})
+        st.append(pid, {"status": status, "error": error, INPUTS: hashes[pid], **setting, **row}, layers)
         if bar is not None:
             bar.update(1)
 
     try:
-        execute(evaluate, [(p.id, p.setting) for p in todo], executor, on_outcome, cache_key_for(evaluate), timeout)
+        execute(evaluate, [(p.id, (runs or {}).get(p.id, p.setting)) for p in todo], executor, on_outcome,
+                cache_key_for(evaluate), timeout)
     finally:
         if bar is not None:
             bar.close()
@@ -259,17 +303,99 @@ def _run(st, points, hashes, columns, layer_columns, resume, evaluate, executor,
     return df
 
 
+#: setting keys that may hold an inline mapping (a recipe written in the spec): the table shows its name
+NAMED_KEYS = ("recipe", "baseline")
+
+
+def named_setting(setting: Mapping[str, Any]) -> dict[str, Any]:
+    """``setting`` as its row shows it: an inline recipe (or baseline) mapping with a ``name`` becomes
+    that name in the ``recipe`` column, and the full mapping goes to ``recipe_spec`` (``baseline_spec``),
+    so legends and tables read ``magnitude-2-share4``, not a line of JSON."""
+    out = dict(setting)
+    for key in NAMED_KEYS:
+        value = out.get(key)
+        if isinstance(value, Mapping) and isinstance(value.get("name"), str) and value.get("name"):
+            out[key] = value["name"]
+            out[f"{key}_spec"] = dict(value)
+    return out
+
+
 def cache_key_for(evaluate: Callable) -> Callable:
     """Points with equal keys go in the same task (the default evaluator's compressed-graph cache)."""
     return getattr(evaluate, "cache_key", None) or cache_key
 
 
+#: seconds between two plain progress lines when stderr is not a terminal
+PLAIN_PROGRESS_S = 30.0
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class PlainProgress:
+    """Progress for a log, a pipe or a CI job: ``sweep: 40/108 points, 1m12s, about 1m30s left`` on
+    ``stream`` at most every ``interval`` seconds (nothing for a sweep that ends sooner), and one
+    closing line when any was written. Same ``update`` / ``close`` as a tqdm bar."""
+
+    def __init__(self, total: int, done: int, stream=None, interval: float | None = None):
+        import time
+
+        self.total, self.done, self.start_done = total, done, done
+        self.stream = stream or sys.stderr
+        self.interval = PLAIN_PROGRESS_S if interval is None else interval
+        self.start = self.last = time.monotonic()
+        self.lines = 0
+
+    def update(self, n: int = 1) -> None:
+        import time
+
+        self.done += n
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            self.last = now
+            self._write(now)
+
+    def _write(self, now: float, final: bool = False) -> None:
+        elapsed = now - self.start
+        ran = self.done - self.start_done
+        text = f"sweep: {self.done}/{self.total} points, {_clock(elapsed)}"
+        if not final and ran > 0 and self.done < self.total:
+            text += f", about {_clock(elapsed / ran * (self.total - self.done))} left"
+        try:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
+        self.lines += 1
+
+    def close(self) -> None:
+        import time
+
+        if self.lines:
+            self._write(time.monotonic(), final=True)
+
+
+def _columns() -> int:
+    """The width of the terminal on stderr (0 when it has none: a pty opened without a size draws no bar)."""
+    import os
+
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
 def _progress_bar(total: int, done: int, progress: bool):
+    """A tqdm bar when stderr is a terminal with a size, else :class:`PlainProgress` (None when
+    ``progress`` is off)."""
     if not progress:
         return None
+    if not sys.stderr.isatty() or _columns() <= 0:  # a log, a pipe, or a terminal without a size (a bare pty)
+        return PlainProgress(total, done)
     try:
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover - tqdm is a dependency
-        return None
-    # disable=None: tqdm hides itself when stderr is not a terminal
-    return tqdm(total=total, initial=done, unit="pt", desc="sweep", disable=None, file=sys.stderr, dynamic_ncols=True)
+        return PlainProgress(total, done)
+    return tqdm(total=total, initial=done, unit="pt", desc="sweep", file=sys.stderr, dynamic_ncols=True)

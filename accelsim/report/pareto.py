@@ -103,7 +103,19 @@ def by_group(df, group_by=AUTO):
     import pandas as pd
 
     parts = groups(df, group_by)
-    return pd.concat([part for _, part in parts]) if len(parts) > 1 else df
+    if len(parts) <= 1:
+        return df
+    # pandas compares the parts' attrs when concatenating: a sweep's attrs hold a DataFrame (its
+    # per-layer rows), whose truth value is an error; the reordered table keeps the original attrs
+    out = pd.concat([part.set_axis(part.index, axis=0).pipe(_no_attrs) for _, part in parts])
+    out.attrs = dict(df.attrs)
+    return out
+
+
+def _no_attrs(df):
+    df = df.copy(deep=False)
+    df.attrs = {}
+    return df
 
 
 def group_label(key: Mapping) -> str:

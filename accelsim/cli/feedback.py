@@ -1,0 +1,150 @@
+"""Feedback on long work for the command line: the cold-cache notice and a heartbeat (issue 18 item 2).
+
+- :func:`kernels_cold`: whether the Numba kernels a run needs have no up-to-date on-disk cache, so
+  the first call compiles them (a minute or more). It only looks at file names and times: every
+  kernel module must have at least one Numba index file (``<module>.<function>-<line>.py<ver>.nbi``)
+  no older than the module, in the module's ``__pycache__`` or under ``$NUMBA_CACHE_DIR``
+  (:mod:`accelsim.runtime` explains where Numba puts them). A stale or partial cache can still make
+  a run compile a kernel; the notice is about the common case, the first run after an install.
+- :func:`compile_notice`: the one line ``accelsim: compiling kernels (first run only) ...`` on stderr.
+- :class:`Heartbeat`: while a long simulation runs, the elapsed time on stderr: one line rewritten in
+  place on a terminal (after :data:`TTY_DELAY_S`), a plain line every :data:`PLAIN_INTERVAL_S`
+  otherwise (logs, pipes, CI), nothing for work shorter than that.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Iterable
+
+PACKAGE = Path(__file__).resolve().parent.parent
+
+#: the modules whose kernels each hardware family compiles (paths relative to the package)
+FAMILY_KERNELS = {
+    "systolic": ("hw/systolic/_kernels.py", "hw/systolic/_calc.py"),
+    "npu": ("hw/systolic/_kernels.py", "hw/systolic/_calc.py"),
+    "eie": ("hw/eie/_kernels.py",),
+    "gpu": ("hw/gpu/_kernels.py",),
+}
+COMPRESS_KERNELS = ("compress/_kernels.py",)
+
+TTY_DELAY_S = 3.0  # a terminal sees the elapsed time after this long
+PLAIN_INTERVAL_S = 30.0  # a log gets one line this often
+
+
+def _has_index(module: Path, cache_dirs: Iterable[Path]) -> bool:
+    """True when some Numba index of ``module`` is at least as new as the module's source."""
+    try:
+        source_mtime = module.stat().st_mtime
+    except OSError:
+        return True  # nothing to compile
+    pattern = f"{module.stem}.*.nbi"
+    for folder in cache_dirs:
+        try:
+            hits = folder.glob(pattern)
+            if any(p.stat().st_mtime >= source_mtime for p in hits):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _cache_dirs(module: Path) -> list[Path]:
+    """Where Numba may keep the index of ``module``: under ``$NUMBA_CACHE_DIR`` in
+    ``<folder>_<sha1 of the folder's absolute path>`` (Numba's ``get_suitable_cache_subpath``), and in
+    the ``__pycache__`` next to it."""
+    import hashlib
+
+    dirs = []
+    user = os.environ.get("NUMBA_CACHE_DIR")
+    if user:
+        folder = os.path.dirname(os.path.abspath(module))
+        sub = f"{os.path.basename(folder)}_{hashlib.sha1(folder.encode()).hexdigest()}"
+        dirs.append(Path(user) / sub)
+    dirs.append(module.parent / "__pycache__")
+    return dirs
+
+
+def kernels_cold(families: Iterable[str] | None = None, compress: bool = True) -> bool:
+    """Whether a run on ``families`` (None: all of them) would compile kernels first (see the module doc)."""
+    names: dict[str, None] = {}
+    for fam in (FAMILY_KERNELS if families is None else families):
+        names.update(dict.fromkeys(FAMILY_KERNELS.get(str(fam), ())))
+    if compress:
+        names.update(dict.fromkeys(COMPRESS_KERNELS))
+    for rel in names:
+        module = PACKAGE / rel
+        if not _has_index(module, _cache_dirs(module)):
+            return True
+    return False
+
+
+def compile_notice(families: Iterable[str] | None = None, compress: bool = True, stream=None) -> bool:
+    """Write the one-line notice to stderr when :func:`kernels_cold`; return whether it was written."""
+    if not kernels_cold(families, compress):
+        return False
+    stream = stream or sys.stderr
+    stream.write("accelsim: compiling kernels (first run only; about a minute, cached for later runs)\n")
+    stream.flush()
+    return True
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class Heartbeat:
+    """Context manager: the elapsed time of ``what`` on stderr while the block runs (see the module doc)."""
+
+    def __init__(self, what: str, stream=None, tty: bool | None = None, interval: float | None = None):
+        self.what = what
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.interval = interval if interval is not None else (1.0 if self.tty else PLAIN_INTERVAL_S)
+        self.delay = TTY_DELAY_S if self.tty else self.interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._shown = False
+        self.lines = 0
+
+    def _run(self, start: float) -> None:
+        if self._stop.wait(self.delay):
+            return
+        while True:
+            text = f"{self.what}: {_clock(time.monotonic() - start)}"
+            try:
+                if self.tty:
+                    self.stream.write(f"\r{text} ")
+                else:
+                    self.stream.write(f"accelsim: {text} so far\n")
+                self.stream.flush()
+            except (OSError, ValueError):
+                return
+            self._shown = True
+            self.lines += 1
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> "Heartbeat":
+        self._thread = threading.Thread(target=self._run, args=(time.monotonic(),), daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self._shown and self.tty:
+            try:
+                self.stream.write("\r\033[K")  # clear the line for what comes next
+                self.stream.flush()
+            except (OSError, ValueError):
+                pass
+
+
+__all__ = ["Heartbeat", "compile_notice", "kernels_cold"]

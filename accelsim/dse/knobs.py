@@ -1,0 +1,106 @@
+"""Knobs in an architect's units that expand into a family's own config keys (issue 18 item 6).
+
+One DRAM bandwidth beside the systolic family's three per-stream USER-mode bandwidths
+(``dram.ifmap_bw``, ``dram.filter_bw``, ``dram.ofmap_bw``, words per cycle, integers):
+
+- ``dram.bandwidth``: the total in words per cycle;
+- ``dram.bandwidth_gbps``: the total in GB/s (1e9 bytes/s), converted with the point's clock
+  (``clock_hz``) and word size (``sram.word_bytes``): words/cycle = GB/s x 1e9 / (clock x word bytes).
+
+Policy: the total is split across the three streams in proportion to the arch's own per-stream values
+(after the point's other overrides; equal thirds when they are equal, as in every bundled systolic
+config), each rounded to the nearest integer and at least 1 word/cycle; the knob also sets
+``dram.bandwidth_mode: USER`` (in CALC mode SCALE-Sim sizes bandwidth so nothing stalls, and a
+bandwidth would have no effect). A point may not set the knob and a per-stream key together, nor
+both knobs. The same keys work in a sweep spec (``arch.dram.bandwidth_gbps: [6.4, 12.8, 25.6]``) and
+on the command line (``--set dram.bandwidth_gbps=25.6``); the sweep's table keeps the knob's column
+and adds the per-stream values that ran.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from accelsim.errors import ConfigError
+
+STREAMS = ("ifmap_bw", "filter_bw", "ofmap_bw")
+KNOBS = {"dram.bandwidth": "words/cycle", "dram.bandwidth_gbps": "GB/s"}
+
+
+def split_bandwidth(total_words: float, current: Sequence[float]) -> list[int]:
+    """``total_words`` (words/cycle) split in proportion to ``current`` (the per-stream values),
+    each rounded to the nearest integer, at least 1."""
+    weight = [max(float(c), 0.0) for c in current]
+    s = sum(weight) or float(len(weight))
+    shares = [w / s for w in weight] if sum(weight) else [1.0 / len(weight)] * len(weight)
+    return [max(1, int(round(total_words * share))) for share in shares]
+
+
+def expand_overrides(arch: Any, overrides: Mapping[str, Any], where: str = "--set") -> dict[str, Any]:
+    """``overrides`` (dotted config keys without ``arch.``) with a bandwidth knob replaced by the
+    per-stream keys and ``dram.bandwidth_mode: USER`` (see the module doc); unchanged without a knob.
+    A knob on a family without per-stream bandwidths, two knobs, a knob beside a per-stream key or a
+    non-positive value raise a :class:`ConfigError` naming ``where``."""
+    knobs = [k for k in KNOBS if k in overrides]
+    if not knobs:
+        return dict(overrides)
+    if len(knobs) > 1:
+        raise ConfigError(f"{where}: give one of {', '.join(knobs)}, not both")
+    knob = knobs[0]
+    streams = [f"dram.{s}" for s in STREAMS if f"dram.{s}" in overrides]
+    if streams:
+        raise ConfigError(f"{where}: {knob} sets the per-stream bandwidths; it cannot be combined with "
+                          f"{', '.join(streams)}")
+    value = overrides[knob]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(f"{where}: {knob} must be a positive number ({KNOBS[knob]}); got {value!r}")
+    from accelsim.hw.registry import load_arch
+
+    rest = {k: v for k, v in overrides.items() if k != knob}
+    config = load_arch(arch, rest)
+    dram = getattr(config, "dram", None)
+    if getattr(config, "family", None) != "systolic" or not all(hasattr(dram, s) for s in STREAMS):
+        raise ConfigError(f"{where}: {knob} applies to systolic archs (their per-stream USER-mode DRAM "
+                          f"bandwidths); arch family '{getattr(config, 'family', '?')}' has none")
+    if knob == "dram.bandwidth":
+        total = float(value)
+    else:
+        total = float(value) * 1e9 / (float(config.clock_hz) * int(config.sram.word_bytes))
+    split = split_bandwidth(total, [getattr(dram, s) for s in STREAMS])
+    out = dict(rest)
+    out["dram.bandwidth_mode"] = "USER"
+    out.update({f"dram.{s}": v for s, v in zip(STREAMS, split)})
+    return out
+
+
+def has_knob(setting: Mapping[str, Any]) -> bool:
+    """True when a sweep setting sets a knob (``arch.dram.bandwidth`` or ``arch.dram.bandwidth_gbps``)."""
+    return any(f"arch.{k}" in setting for k in KNOBS)
+
+
+def expand_setting(setting: Mapping[str, Any], where: str = "point") -> dict[str, Any]:
+    """A sweep setting with its knob replaced by ``arch.*`` per-stream keys (the setting's arch and
+    its other ``arch.*`` overrides resolve the clock, word size and current per-stream values)."""
+    if not has_knob(setting):
+        return dict(setting)
+    overrides = {k[len("arch."):]: v for k, v in setting.items() if k.startswith("arch.")}
+    expanded = expand_overrides(setting.get("arch"), overrides, where)
+    out = {k: v for k, v in setting.items() if not k.startswith("arch.")}
+    out.update({f"arch.{k}": v for k, v in expanded.items()})
+    return out
+
+
+def expand_cli_sets(arch: Any, sets: Sequence[str]) -> list[str]:
+    """``--set KEY=VALUE`` strings with a knob expanded (values parsed as YAML, as ``--set`` does)."""
+    if not any(item.partition("=")[0].strip() in KNOBS for item in sets):
+        return list(sets)
+    import json
+
+    from accelsim.config import parse_override
+
+    parsed = dict(parse_override(item) for item in sets)
+    expanded = expand_overrides(arch, parsed, "--set")
+    return [f"{k}={json.dumps(v)}" for k, v in expanded.items()]  # JSON is YAML: parsed back as given
+
+
+__all__ = ["KNOBS", "STREAMS", "expand_cli_sets", "expand_overrides", "expand_setting", "has_knob", "split_bandwidth"]
