@@ -48,6 +48,11 @@ UseRamulatorTrace: False
 """
 
 
+def _error_lines(err: str) -> list[str]:
+    """stderr lines besides the one-time "compiling kernels" notice of a cold Numba cache."""
+    return [line for line in err.strip().splitlines() if "compiling kernels" not in line]
+
+
 def write_cfg(tmp_path, **kw):
     vals = {"rows": 8, "kb": 8, "df": "ws", "mode": "USER"} | kw
     p = tmp_path / "t.cfg"
@@ -97,13 +102,13 @@ def test_overrides_apply_to_cfg(tmp_path):
 def test_bad_overrides_one_line(run_cli, override, needle):
     code, out, err = run_cli("simulate", "--arch", "scalesim-32x32-os", "--workload", "lenet5", "--set", override)
     assert code == 2 and out == ""
-    assert len(err.strip().splitlines()) == 1 and needle in err
+    assert len(_error_lines(err)) == 1 and needle in err
 
 
 def test_sram_too_small_for_one_fold(run_cli):
     code, _, err = run_cli("simulate", "--arch", "scalesim-32x32-os", "--workload", "lenet5",
                            "--set", "array.rows=2048", "--set", "sram.filter_kb=1")
-    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert code == 2 and len(_error_lines(err)) == 1
     assert "sram.filter_kb=1 holds 512 words per buffer half" in err
 
 
@@ -120,7 +125,7 @@ def test_bad_cfg_files(tmp_path, run_cli, kw, needle):
         load_arch(p)
     assert needle in str(exc.value) and str(p) in str(exc.value)
     code, _, err = run_cli("simulate", "--arch", p, "--workload", "lenet5")
-    assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err
+    assert code == 2 and len(_error_lines(err)) == 1 and needle in err
 
 
 def test_cfg_missing_section_and_key(tmp_path):
@@ -180,7 +185,7 @@ def test_fold_walk_matches_numpy_twin():
         df, R, C, g, user, sizes, bws = _random_case(rng)
         tabs = K.conv_geometry(1, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, 1, 1, g.Eh, g.Ew)
         assert all(np.array_equal(a, b) for a, b in zip(tabs, Rf.conv_geometry(1, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, 1, 1, g.Eh, g.Ew)))
-        args = []
+        args, spans = [], []
         for o, space in ((0, g.H * g.W * g.C), (1, g.win * g.K)):
             seq = K.prefetch_sequence(df, o, R, C, g.npx, g.win, g.K, *tabs, g.H, g.W)
             assert np.array_equal(seq, Rf.prefetch_sequence(df, o, R, C, g.npx, g.win, g.K, *tabs, g.H, g.W))
@@ -189,8 +194,14 @@ def test_fold_walk_matches_numpy_twin():
             twin = Rf.hashed_sets(seq, space, eps)
             assert all(np.array_equal(a, b) for a, b in zip(csr, twin))
             args += [csr[0], csr[1], csr[2], len(seq)]
+            spans.append(K.valid_prefix(seq))
         got = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, *args,
-                               g.H * g.W * g.C, g.win * g.K, True, np.zeros((3, 0), np.int64))
+                               g.H * g.W * g.C, g.win * g.K, True, np.zeros((3, 0), np.int64), *spans)
+        # the per-access walk without the O(1) rows gives the same
+        e = np.zeros(0, np.int32)
+        walk = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, *args,
+                                g.H * g.W * g.C, g.win * g.K, True, np.zeros((3, 0), np.int64), e, e)
+        assert np.array_equal(got, walk)
         ref = Rf.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws)
         assert np.array_equal(got, ref), (df, R, C, g, user, sizes, bws)
         # filter prefetch orders hold each word once: the direct set table answers the same
@@ -198,7 +209,7 @@ def test_fold_walk_matches_numpy_twin():
         assert len(np.unique(fseq[fseq >= 0])) == g.win * g.K == np.count_nonzero(fseq >= 0)
         ip, ids, nv = K.direct_sets(fseq, g.win * g.K, -(-int(sizes[1]) // 100))
         direct = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, *args[:4], ip, ids, nv,
-                                  len(fseq), g.H * g.W * g.C, g.win * g.K, True, np.zeros((3, 0), np.int64))
+                                  len(fseq), g.H * g.W * g.C, g.win * g.K, True, np.zeros((3, 0), np.int64), *spans)
         assert np.array_equal(direct, ref)
 
 
@@ -207,14 +218,15 @@ def test_pass_skipping_is_exact():
     for _ in range(15):
         df, R, C, g, user, sizes, bws = _random_case(rng)
         tabs = K.conv_geometry(1, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, 1, 1, g.Eh, g.Ew)
-        args = []
+        args, spans = [], []
         for o, space in ((0, g.H * g.W * g.C), (1, g.win * g.K)):
             seq = K.prefetch_sequence(df, o, R, C, g.npx, g.win, g.K, *tabs, g.H, g.W)
             ip, ids, nv = K.hashed_sets(seq, space, -(-int(sizes[o]) // 100))
             args += [ip, ids, nv, len(seq)]
+            spans.append(K.valid_prefix(seq))
         nc = np.zeros((3, 0), np.int64)
-        a = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, *args, g.H * g.W * g.C, g.win * g.K, True, nc)
-        b = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, *args, g.H * g.W * g.C, g.win * g.K, False, nc)
+        a = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, *args, g.H * g.W * g.C, g.win * g.K, True, nc, *spans)
+        b = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, *args, g.H * g.W * g.C, g.win * g.K, False, nc, *spans)
         assert np.array_equal(a, b)
 
 
@@ -392,7 +404,7 @@ def test_channel_pruning_is_a_smaller_gemm():
 def test_calc_mode_decoupled_path_matches_fold_walk():
     """CALC mode runs the OFMAP buffer and each read buffer separately (with bulk counting of
     distinct passes); it must equal the coupled walk, which equals the NumPy twin."""
-    from accelsim.hw.systolic.model import _calc_unit
+    from accelsim.hw.systolic.model import scalesim_unit
 
     rng = np.random.default_rng(5)
     stalled = bulk_cases = 0
@@ -405,9 +417,9 @@ def test_calc_mode_decoupled_path_matches_fold_walk():
         tabs = K.conv_geometry(1, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, 1, 1, g.Eh, g.Ew)
         e = np.zeros(1, np.int64)
         ref = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, False, np.array(sizes), np.ones(3, np.int64),
-                               e, e, 0, 0, e, e, 0, 0, g.H * g.W * g.C, g.win * g.K, False, np.zeros((3, 0), np.int64))
-        got = _calc_unit(closed_form(["os", "ws", "is"][df], R, C, g), df, R, C, g, tabs,
-                         sizes, g.H * g.W * g.C, g.win * g.K)
+                               e, e, 0, 0, e, e, 0, 0, g.H * g.W * g.C, g.win * g.K, False, np.zeros((3, 0), np.int64),
+                               e[:0].astype(np.int32), e[:0].astype(np.int32))
+        got = scalesim_unit(["os", "ws", "is"][df], R, C, g, sizes, (1, 1, 1), False)
         for key, idx in (("total_cycles", K.R_TOTAL), ("stall_cycles", K.R_STALL), ("ifmap_dram_reads", K.R_IF_DRAM),
                          ("filter_dram_reads", K.R_FI_DRAM), ("ofmap_dram_writes", K.R_OF_DRAM),
                          ("ifmap_dram_start", K.R_IF_DRAM_START), ("ifmap_dram_stop", K.R_IF_DRAM_STOP),
@@ -423,13 +435,14 @@ def test_calc_mode_decoupled_path_matches_fold_walk():
         big = g.H * g.W * g.C + g.win * g.K + 10_000
         osz = int(rng.integers(8, 60))
         fits = np.array([big, big, osz], np.int64)
-        args = []
+        args, spans = [], []
         for o, space in ((0, g.H * g.W * g.C), (1, g.win * g.K)):
             seq = K.prefetch_sequence(df, o, R, C, g.npx, g.win, g.K, *tabs, g.H, g.W)
             ip, ids, nv = K.hashed_sets(seq, space, -(-big // 100))
             args += [ip, ids, nv, len(seq)]
+            spans.append(K.valid_prefix(seq))
         coupled = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, True, fits, np.array([big, big, obw]),
-                                   *args, g.H * g.W * g.C, g.win * g.K, True, np.zeros((3, 0), np.int64))
+                                   *args, g.H * g.W * g.C, g.win * g.K, True, np.zeros((3, 0), np.int64), *spans)
         st, _, _ = K.ofmap_pass(df, R, C, g.npx, g.win, g.K, osz, obw)
         assert (st[0], st[1], st[2], st[3], st[4]) == (coupled[K.R_TOTAL], coupled[K.R_STALL], coupled[K.R_OF_DRAM],
                                                        coupled[K.R_OF_DRAM_START], coupled[K.R_OF_DRAM_STOP])

@@ -25,8 +25,8 @@ PACKAGE = Path(__file__).resolve().parent.parent
 
 #: the modules whose kernels each hardware family compiles (paths relative to the package)
 FAMILY_KERNELS = {
-    "systolic": ("hw/systolic/_kernels.py", "hw/systolic/_calc.py"),
-    "npu": ("hw/systolic/_kernels.py", "hw/systolic/_calc.py"),
+    "systolic": ("hw/systolic/_kernels.py",),
+    "npu": ("hw/systolic/_kernels.py",),
     "eie": ("hw/eie/_kernels.py",),
     "gpu": ("hw/gpu/_kernels.py",),
 }

@@ -14,7 +14,9 @@ Every kernel takes only arrays and scalars and has a pure-NumPy/Python twin of t
 
 ``simulate_layer`` walks the demand rows of every fold in SCALE-Sim's order (column folds outer,
 row folds inner) through exact re-implementations of SCALE-Sim's three buffers, computing the
-addresses on the fly (no demand matrix is materialised). A pass over an operand that repeats an
+addresses on the fly (no demand matrix is materialised); in USER mode a row whose own prefetch
+entries all lie in the active window is served in O(1), and the write buffer keeps only its partial
+lines (``wq_*``). A pass over an operand that repeats an
 earlier pass exactly and whose previous pass caused no DRAM activity is skipped (its state and
 output cannot change), except in the last fold, which is always walked.
 """
@@ -134,6 +136,13 @@ def prefetch_sequence(df, operand, R, C, npx, win, nfilt, pix_base, pix_r, pix_c
         Tm = T if operand == 0 else win
     else:
         Tm = win if operand == 0 else nfilt
+    # entry (f * Tm + t, col) = (lane index f * lanes + col < limit) ? address : -1, where the
+    # address is an ifmap word (pixel, window element) or the filter word k * win + j (written out in
+    # the loops: Numba compiles a helper function returning the entry twenty times slower)
+    if operand == 0:
+        lanes, limit = (R, npx) if df == 0 else ((R, win) if df == 1 else (C, npx))
+    else:
+        lanes, limit = (C, nfilt) if df != 2 else (R, win)
     out = np.empty(M * N, np.int32)
     idx = 0
     if diag:
@@ -143,8 +152,23 @@ def prefetch_sequence(df, operand, R, C, npx, win, nfilt, pix_base, pix_r, pix_c
             f = max_row // Tm
             t = max_row - f * Tm
             for row in range(max_row, min_row - 1, -1):
-                out[idx] = _prefetch_elem(df, operand, f, t, d - row, R, C, npx, win, nfilt,
-                                          pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
+                lane = f * lanes + d - row
+                v = -1
+                if lane < limit:
+                    if operand == 0:
+                        if df == 1:
+                            p = t
+                            j = lane
+                        else:
+                            p = lane
+                            j = t
+                        if pix_r[p] + win_r[j] < H and pix_c[p] + win_c[j] < W:
+                            v = pix_base[p] + win_off[j]
+                    elif df == 2:
+                        v = t * win + lane
+                    else:
+                        v = lane * win + t
+                out[idx] = v
                 idx += 1
                 t -= 1
                 if t < 0:
@@ -155,38 +179,25 @@ def prefetch_sequence(df, operand, R, C, npx, win, nfilt, pix_base, pix_r, pix_c
             f = row // Tm
             t = row - f * Tm
             for col in range(N):
-                out[idx] = _prefetch_elem(df, operand, f, t, col, R, C, npx, win, nfilt,
-                                          pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
+                lane = f * lanes + col
+                v = -1
+                if lane < limit:
+                    if operand == 0:
+                        if df == 1:
+                            p = t
+                            j = lane
+                        else:
+                            p = lane
+                            j = t
+                        if pix_r[p] + win_r[j] < H and pix_c[p] + win_c[j] < W:
+                            v = pix_base[p] + win_off[j]
+                    elif df == 2:
+                        v = t * win + lane
+                    else:
+                        v = lane * win + t
+                out[idx] = v
                 idx += 1
     return out
-
-
-@njit(cache=True, inline="always")
-def _prefetch_elem(df, operand, f, t, col, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W):
-    """Entry ``(f * Tm + t, col)`` of the stacked prefetch matrix (f = fold, t = row in the fold)."""
-    if df == 0:
-        if operand == 0:
-            p = f * R + col
-            if p < npx:
-                return _ifm(p, t, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
-            return -1
-        k = f * C + col
-        return k * win + t if k < nfilt else -1
-    if df == 1:
-        if operand == 0:
-            j = f * R + col
-            if j < win:
-                return _ifm(t, j, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
-            return -1
-        k = f * C + col
-        return k * win + t if k < nfilt else -1
-    if operand == 0:
-        p = f * C + col
-        if p < npx:
-            return _ifm(p, t, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
-        return -1
-    j = f * R + col
-    return t * win + j if j < win else -1
 
 
 @njit(cache=True)
@@ -199,27 +210,36 @@ def hashed_sets(seq, space, eps):
     """
     counts = np.zeros(space + 1, np.int64)
     last = np.full(space, -1, np.int32)
-    v = 0
+    # the set of the v-th valid entry, v // eps, kept as a counter (no division per entry)
+    s = 0
+    k = 0
     for x in seq:
         if x >= 0:
-            s = v // eps
             if last[x] != s:
                 counts[x + 1] += 1
                 last[x] = s
-            v += 1
+            k += 1
+            if k == eps:
+                k = 0
+                s += 1
     indptr = np.cumsum(counts)
     fill = indptr[:-1].copy()
     ids = np.empty(indptr[-1], np.int32)
     last[:] = -1
     v = 0
+    s = 0
+    k = 0
     for x in seq:
         if x >= 0:
-            s = v // eps
             if last[x] != s:
                 ids[fill[x]] = s
                 fill[x] += 1
                 last[x] = s
             v += 1
+            k += 1
+            if k == eps:
+                k = 0
+                s += 1
     return indptr, ids, v
 
 
@@ -231,10 +251,16 @@ def direct_sets(seq, space, eps):
     """
     set_of = np.full(space, -1, np.int32)
     v = 0
+    s = 0
+    k = 0
     for x in seq:
         if x >= 0:
-            set_of[x] = v // eps
+            set_of[x] = s
             v += 1
+            k += 1
+            if k == eps:
+                k = 0
+                s += 1
     return np.zeros(0, np.int64), set_of, v
 
 
@@ -393,11 +419,263 @@ def _wbuf_finish(ws, lines, cycle):
     return ws[WB_ACC], 0, 0
 
 
+# --- the OFMAP write buffer with a queue of partial lines (simulate_layer, ofmap_events) ------------
+# The same buffer as _wbuf_*, in memory independent of the layer: the only lines shorter than ``bw``
+# are those closed early when a drain starts (and the last one), kept in a queue; every other line
+# holds ``bw`` words. Writes between two outputs that stall or start a drain are applied in bulk.
+Q_FREE = 0         # free words
+Q_LINE_IDX = 1     # words in the open line
+Q_N_LINES = 2      # closed lines
+Q_DRAIN_LINE = 3   # first line not yet drained
+Q_DRAIN_END = 4    # cycle the running drain ends
+Q_ACC = 5          # DRAM words written
+Q_DRAM_START = 6   # first / last DRAM cycle (valid once Q_DRAM_VALID is set)
+Q_DRAM_STOP = 7
+Q_DRAM_VALID = 8
+Q_ACT = 9          # constants: active half (words), words per line, lines per drain
+Q_BW = 10
+Q_DRAIN_LINES = 11
+Q_HEAD = 12        # partial-line queue: first pending entry, one past the last
+Q_TAIL = 13
+N_Q = 14
+
+
+@njit(cache=True)
+def wq_new(o_tot, o_bw):
+    """An empty write buffer of ``o_tot`` words draining ``o_bw`` words a cycle.
+
+    Returns ``(state, q_line, q_words)``: the state vector (``Q_*``) and the partial-line queue
+    (line index and valid words of each closed line shorter than ``o_bw``, oldest first).
+    """
+    st = np.zeros(N_Q, np.int64)
+    o_act = (o_tot + 1) // 2
+    st[Q_FREE] = o_tot
+    st[Q_DRAM_START] = 1 << 62
+    st[Q_DRAM_STOP] = -(1 << 62)
+    st[Q_ACT] = o_act
+    st[Q_BW] = o_bw
+    st[Q_DRAIN_LINES] = (o_tot - o_act + o_bw - 1) // o_bw
+    return st, np.empty(16, np.int64), np.empty(16, np.int64)
+
+
+@njit(cache=True)
+def _wq_push(st, q_line, q_words, line, words):
+    """Queue a partial line; returns the (possibly grown) queue arrays."""
+    head = st[Q_HEAD]
+    tail = st[Q_TAIL]
+    cap = q_line.shape[0]
+    if tail - head == cap:
+        nl = np.empty(2 * cap, np.int64)
+        nw = np.empty(2 * cap, np.int64)
+        for k in range(head, tail):
+            nl[k - head] = q_line[k % cap]
+            nw[k - head] = q_words[k % cap]
+        q_line, q_words = nl, nw
+        st[Q_HEAD] = 0
+        st[Q_TAIL] = tail - head
+        head, tail, cap = 0, tail - head, 2 * cap
+    q_line[tail % cap] = line
+    q_words[tail % cap] = words
+    st[Q_TAIL] = tail + 1
+    return q_line, q_words
+
+
+@njit(cache=True, inline="always")
+def _wq_pop_until(st, q_line, q_words, end_line):
+    """Valid words of line ``end_line - 1``; forgets the queued partial lines before ``end_line``."""
+    words = st[Q_BW]
+    head = st[Q_HEAD]
+    tail = st[Q_TAIL]
+    cap = q_line.shape[0]
+    while head < tail:
+        k = q_line[head % cap]
+        if k >= end_line:
+            break
+        if k == end_line - 1:
+            words = q_words[head % cap]
+        head += 1
+    st[Q_HEAD] = head
+    return words
+
+
+@njit(cache=True)
+def wq_write(st, q_line, q_words, n, cycle):
+    """Write ``n`` outputs issued at ``cycle`` (``_kernels._wbuf_write`` on the queue): the outputs
+    between two that stall or start a drain are applied in bulk, those are walked one by one.
+
+    Returns ``(stall, q_line, q_words)``.
+    """
+    free = st[Q_FREE]
+    line_idx = st[Q_LINE_IDX]
+    n_lines = st[Q_N_LINES]
+    drain_line = st[Q_DRAIN_LINE]
+    drain_end = st[Q_DRAIN_END]
+    o_act = st[Q_ACT]
+    o_bw = st[Q_BW]
+    m = st[Q_DRAIN_LINES]
+    current = cycle
+    ooff = 0
+    left = n
+    while left > 0:
+        # outputs before the next one that stalls or starts a drain change nothing else: in bulk
+        if current < drain_end:
+            k = min(left - 1, max(free, 1) - 1)
+        else:
+            k = min(left - 1, max(free - o_act + 1, 1) - 1)
+        if k > 0:
+            free -= k
+            line_idx += k
+            n_lines += line_idx // o_bw
+            line_idx = line_idx % o_bw
+            left -= k
+        # one output, exactly as write_buffer.service_writes handles it
+        left -= 1
+        line_idx += 1
+        free -= 1
+        if line_idx == o_bw:
+            n_lines += 1
+            line_idx = 0
+        if current < drain_end:
+            if free <= 0:
+                ooff += drain_end - current
+                current = drain_end
+        elif free < o_act:
+            if line_idx != 0:
+                q_line, q_words = _wq_push(st, q_line, q_words, n_lines, line_idx)
+                n_lines += 1
+                line_idx = 0
+            end_line = min(drain_line + m, n_lines)
+            num = end_line - drain_line
+            if num > 0:
+                data = num * o_bw - (o_bw - _wq_pop_until(st, q_line, q_words, end_line))
+                st[Q_ACC] += data
+                st[Q_DRAM_VALID] = 1
+                st[Q_DRAM_START] = min(st[Q_DRAM_START], current)
+                st[Q_DRAM_STOP] = max(st[Q_DRAM_STOP], current + num - 1)
+                free += data
+                drain_line = end_line
+                drain_end = current + num - 1
+            else:
+                drain_end = current
+    st[Q_FREE] = free
+    st[Q_LINE_IDX] = line_idx
+    st[Q_N_LINES] = n_lines
+    st[Q_DRAIN_LINE] = drain_line
+    st[Q_DRAIN_END] = drain_end
+    return ooff, q_line, q_words
+
+
+@njit(cache=True, inline="always")
+def wq_bulk(st, w):
+    """Write ``w`` outputs known to start no drain and stall nothing (lines fill, free shrinks)."""
+    st[Q_FREE] -= w
+    k = st[Q_LINE_IDX] + w
+    o_bw = st[Q_BW]
+    st[Q_N_LINES] += k // o_bw
+    st[Q_LINE_IDX] = k % o_bw
+
+
+@njit(cache=True)
+def wq_finish(st, q_line, q_words, cycle):
+    """Drain what is left after the last demand row from ``cycle`` on (``_kernels._wbuf_finish``).
+
+    Returns ``(DRAM words written, first DRAM cycle, last DRAM cycle)``, the cycles 0 if none.
+    """
+    o_bw = st[Q_BW]
+    if st[Q_LINE_IDX] != 0:
+        q_line, q_words = _wq_push(st, q_line, q_words, st[Q_N_LINES], st[Q_LINE_IDX])
+        st[Q_N_LINES] += 1
+        st[Q_LINE_IDX] = 0
+    n_lines = st[Q_N_LINES]
+    m = st[Q_DRAIN_LINES]
+    drain_line = st[Q_DRAIN_LINE]
+    if drain_line < n_lines:
+        # drains of m lines (the last one shorter), one line a cycle, back to back
+        acc = 0
+        # only the last line of each drain range can count short: walk the queue once
+        head = st[Q_HEAD]
+        tail = st[Q_TAIL]
+        cap = q_line.shape[0]
+        for k in range(head, tail):
+            line = q_line[k % cap]
+            if line >= drain_line and ((line - drain_line + 1) % m == 0 or line == n_lines - 1):
+                acc -= o_bw - q_words[k % cap]
+        acc += (n_lines - drain_line) * o_bw
+        st[Q_HEAD] = tail
+        st[Q_ACC] += acc
+        st[Q_DRAM_START] = min(st[Q_DRAM_START], cycle)
+        st[Q_DRAM_STOP] = max(st[Q_DRAM_STOP], cycle + (n_lines - drain_line) - 1)
+        st[Q_DRAM_VALID] = 1
+        st[Q_DRAIN_END] = cycle + (n_lines - drain_line) - 1
+        st[Q_DRAIN_LINE] = n_lines
+    if st[Q_DRAM_VALID]:
+        return st[Q_ACC], st[Q_DRAM_START], st[Q_DRAM_STOP]
+    return st[Q_ACC], 0, 0
+
+
+@njit(cache=True)
+def valid_prefix(seq):
+    """Turn a prefetch order into its valid-entry counts, in place (no second array of its size):
+    afterwards ``seq[i]`` = valid (non-negative) entries of the original ``seq[:i + 1]``, so the
+    valid entries before position ``k`` are ``seq[k - 1]`` (0 for ``k = 0``). Returns ``seq``."""
+    v = 0
+    for i in range(seq.shape[0]):
+        if seq[i] >= 0:
+            v += 1
+        seq[i] = v
+    return seq
+
+
+@njit(cache=True)
+def _prefetch_shape(df, o, R, C, npx, win, nfilt):
+    """``(M, N, Tm)`` of operand ``o``'s stacked prefetch matrix (see :func:`prefetch_sequence`)."""
+    Sr, Sc, T, _, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)
+    if df == 0:
+        if o == 0:
+            return row_fold * T, R, T
+        return col_fold * T, C, T
+    if df == 1:
+        if o == 0:
+            return row_fold * T, R, T
+        return col_fold * win, C, win
+    if o == 0:
+        return col_fold * win, C, win
+    return row_fold * nfilt, R, nfilt
+
+
+@njit(cache=True, inline="always")
+def _prefetch_span(df, o, r, fr, fc, R, M, N, Tm):
+    """Prefetch-order position of lane 0 of demand row ``r`` of fold (fr, fc): lane ``c`` of the row
+    is the entry at that position + ``c`` (§3.2). The operand stream of a fold is one anti-diagonal
+    of its block of the stacked prefetch matrix (os; ws ifmap; is filter), the stationary tile one
+    of its rows (ws filter; is ifmap)."""
+    if (df == 1 and o == 1) or (df == 2 and o == 0):
+        return (fc * Tm + fr * R + R - 1 - r) * N
+    if df == 0:
+        d = (fr if o == 0 else fc) * Tm + r
+    else:
+        d = fr * Tm + r - R
+    # entries on diagonals before d of an M x N matrix, then the row offset of lane 0
+    if d <= M:
+        start = d * (d + 1) // 2
+    else:
+        start = M * (M + 1) // 2 + (d - M) * M
+    m = d - N if d > N else 0
+    start -= m * (m + 1) // 2
+    return start + min(d, M - 1) - d
+
+
 @njit(cache=True)
 def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c,
                    user_bw, sizes, bws, if_indptr, if_ids, if_nvalid, if_seqlen,
-                   fi_indptr, fi_ids, fi_nvalid, fi_seqlen, if_space, fi_space, skip_repeats, row_cycles):
+                   fi_indptr, fi_ids, fi_nvalid, fi_seqlen, if_space, fi_space, skip_repeats, row_cycles,
+                   if_vc, fi_vc):
     """Walk every demand row of one layer through SCALE-Sim's memory system.
+
+    ``if_vc`` / ``fi_vc``: each operand's prefetch order turned by :func:`valid_prefix` (USER mode),
+    or empty arrays. With them a demand row is served in O(1) when it holds every entry of a
+    contiguous stretch of the prefetch order (it always does, see :func:`_prefetch_span`) and the
+    sets of that stretch all lie in the active window: each of its addresses then hits in its own set.
 
     ``row_cycles``: a ``(4, n_rows)`` int64 array receiving each demand row's service cycle for the
     ifmap, filter and ofmap buffers and its issue cycle (for traces), or a ``(4, 0)`` array.
@@ -476,9 +754,20 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
     else:
         for o in range(2):
             eps_c[o] = tot[o] // 100
+    # O(1) rows (USER mode): prefetch-matrix shape of each operand and its set size
+    span_ok = np.zeros(2, np.bool_)
+    pf_M = np.zeros(2, np.int64)
+    pf_N = np.zeros(2, np.int64)
+    pf_Tm = np.zeros(2, np.int64)
+    eps_u = np.ones(2, np.int64)
+    if user_bw:
+        for o in range(2):
+            span_ok[o] = (if_vc.shape[0] if o == 0 else fi_vc.shape[0]) > 0
+            pf_M[o], pf_N[o], pf_Tm[o] = _prefetch_shape(df, o, R, C, npx, win, nfilt)
+            eps_u[o] = (tot[o] + 99) // 100
 
     # ---------------- write buffer --------------------------------------------------------------
-    ws, lines = _wbuf_new(df, Sr, Sc, T, row_fold, sizes[2], bws[2] if user_bw else C)
+    wst, q_line, q_words = wq_new(sizes[2], bws[2] if user_bw else C)
     o_first = -(1 << 62)
     o_last = 0
 
@@ -527,6 +816,26 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                     # column range of possibly valid entries of this demand row, then its addresses
                     lo, hi, mode = _row_range(df, o, r, R, T, rows_used, cols_used)
                     nb = 0
+                    a0 = 0
+                    if hi >= lo and span_ok[o]:
+                        a0 = _prefetch_span(df, o, r, fr, fc, R, pf_M[o], pf_N[o], pf_Tm[o])
+                        vc = if_vc if o == 0 else fi_vc
+                        v0 = vc[a0 + lo - 1] if a0 + lo > 0 else 0
+                        v1 = vc[a0 + hi]
+                        if v1 == v0:
+                            hi = lo - 1  # no address in this row
+                        elif skip[o]:
+                            any_valid = True  # a repeat pass without DRAM activity: only validity matters
+                            hi = lo - 1
+                        else:
+                            s_lo = v0 // eps_u[o]
+                            s_hi = (v1 - 1) // eps_u[o]
+                            ws_ = win_s[o]
+                            we_ = win_e[o]
+                            if ws_ == we_ or (ws_ < we_ and ws_ <= s_lo and s_hi < we_) or (
+                                    ws_ > we_ and (s_lo >= ws_ or s_hi < we_)):
+                                any_valid = True
+                                hi = lo - 1  # every address hits in its own set: nothing changes
                     if hi >= lo:
                         nb = _fill_row(df, o, r, lo, hi, mode, fr, fc, R, C, win, pix_base, pix_r, pix_c, win_off,
                                        win_r, win_c, H, W, buf)
@@ -540,10 +849,19 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                             # whether the row holds a real address matters
                             break
                         if user_bw:
-                            if o == 0:
-                                hit = _hit(a, if_indptr, if_ids, win_s[0], win_e[0])
-                            else:
-                                hit = _hit(a, fi_indptr, fi_ids, win_s[1], win_e[1])
+                            hit = False
+                            if span_ok[o]:
+                                # its own prefetch entry's set first (O(1)), then every set holding it
+                                k = a0 + lo + q
+                                own = 0
+                                if k > 0:
+                                    own = (if_vc[k - 1] if o == 0 else fi_vc[k - 1]) // eps_u[o]
+                                hit = _in_window(own, win_s[o], win_e[o])
+                            if not hit:
+                                if o == 0:
+                                    hit = _hit(a, if_indptr, if_ids, win_s[0], win_e[0])
+                                else:
+                                    hit = _hit(a, fi_indptr, fi_ids, win_s[1], win_e[1])
                             guard = 0
                             while not hit:
                                 # new_prefetch(): slide the window, fetch the prefetch half
@@ -613,7 +931,13 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                         st_max = st
                 # ============ ofmap writes ============
                 n_valid = _wbuf_row(df, r, R, T, rows_used, cols_used)
-                ooff = _wbuf_write(ws, lines, n_valid, cycle)
+                ooff = 0
+                if n_valid > 0:
+                    o_free = wst[Q_FREE] - n_valid
+                    if (o_free >= wst[Q_ACT]) if cycle >= wst[Q_DRAIN_END] else (o_free > 0):
+                        wq_bulk(wst, n_valid)  # no drain starts and nothing stalls
+                    else:
+                        ooff, q_line, q_words = wq_write(wst, q_line, q_words, n_valid, cycle)
                 out_o = cycle + ooff
                 if row_cycles.shape[1] > 0:
                     row_cycles[2, row] = out_o
@@ -635,7 +959,7 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                 fold_ev_prev[o] = ev[o]
 
     # drain what is left in the OFMAP buffer after the last compute cycle
-    o_acc, o_dram_start, o_dram_stop = _wbuf_finish(ws, lines, last_out)
+    o_acc, o_dram_start, o_dram_stop = wq_finish(wst, q_line, q_words, last_out)
 
     if not user_bw:
         # complete_all_prefetches()
@@ -1013,7 +1337,6 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
     prev = np.empty(cap, np.int32)
     lastpos = np.full(space, -1, np.int32)
     row_start = np.empty(rows_sweep + 1, np.int64)
-    buf = np.empty(max(R, C) + 1, np.int64)
     # pixels whose whole window lies inside the input need no edge test
     inside = np.empty(npx, np.bool_)
     for p in range(npx):
@@ -1046,11 +1369,24 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
                         prev[n] = lastpos[a]
                         lastpos[a] = n
                         n += 1
+            elif df == 1:
+                # ws: window element fr*R + c (lane c) of pixel r - R - c (written out: faster than _fill_row)
+                for c in range(lo, hi + 1):
+                    p = r - R - c
+                    t = fr * R + c
+                    if pix_r[p] + win_r[t] < H and pix_c[p] + win_c[t] < W:
+                        a = pix_base[p] + win_off[t]
+                        seq[n] = a
+                        prev[n] = lastpos[a]
+                        lastpos[a] = n
+                        n += 1
             else:
-                nb = _fill_row(df, 0, r, lo, hi, mode, fr, fc, R, C, win, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W, buf)
-                for q in range(nb):
-                    a = buf[q]
-                    if a >= 0:
+                # is: the stationary tile's row r holds window element fr*R + R-1-r of pixels fc*C + c
+                t = fr * R + R - 1 - r
+                for c in range(lo, hi + 1):
+                    p = fc * C + c
+                    if pix_r[p] + win_r[t] < H and pix_c[p] + win_c[t] < W:
+                        a = pix_base[p] + win_off[t]
                         seq[n] = a
                         prev[n] = lastpos[a]
                         lastpos[a] = n
@@ -1062,15 +1398,48 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
     fetched = 0
     n_in = 0
     es = 0
+    # shortest reuse distance (accesses from the previous use): when it is at least one epoch, an
+    # access is fetched whenever every access since the epoch began was (it lies less than an
+    # epoch after that start), so from such a point on the whole rest of the sweep is fetched
+    far = 1 << 62
+    dist = far
+    for i in range(n):
+        if prev[i] >= 0 and i - prev[i] < dist:
+            dist = i - prev[i]
     for k in range(n_sweeps):
         if k == 1:
             # a sweep's first use of an address follows its last use in the previous sweep
             for i in range(n):
                 if prev[i] < 0:
                     prev[i] = lastpos[seq[i]] - n
+                if i - prev[i] < dist:
+                    dist = i - prev[i]
         got = 0
         i0 = 0
         while i0 < n:
+            if block > 0 and dist >= block and i0 - es == n_in:
+                # every access from i0 to the end of the sweep is fetched: epochs end every block
+                i = i0 + block - n_in - 1
+                while i < n:
+                    es = i + 1
+                    lo_r, hi_r = 0, rows_sweep - 1
+                    while lo_r < hi_r:
+                        mid = (lo_r + hi_r + 1) // 2
+                        if row_start[mid] <= i:
+                            lo_r = mid
+                        else:
+                            hi_r = mid - 1
+                    if n_ev == ecap:
+                        ecap *= 2
+                        nr = np.empty(ecap, np.int64)
+                        nr[:n_ev] = ev_rows[:n_ev]
+                        ev_rows = nr
+                    ev_rows[n_ev] = k * rows_sweep + lo_r
+                    n_ev += 1
+                    i += block
+                got += n - i0
+                n_in = (n_in + n - i0) % block
+                break
             # count a chunk at once (vectorised); walk it element by element only when an epoch
             # boundary falls inside it
             i1 = min(i0 + 2048, n)
@@ -1574,3 +1943,452 @@ def user_read_dram_trace(fetch, bw, active, pre, n_prefetch, ev_from, ev_to, out
         else:
             nxt = (n_req + 1) % rows
     return k
+
+
+# ------------------------------------------------------------------------------------------------
+# CALC mode by events, not demand rows (docs/models/systolic.md §3.3, §3.7). ``ofmap_pass`` and
+# ``reuse_read_pass`` above stay as the oracles of these; ``_reference.py`` holds NumPy twins. They
+# live in this module with every kernel they call: Numba's cache of a kernel is invalidated only by
+# changes to its own file, so a caller in another module would keep a stale copy of its callees.
+#
+# * ofmap_events - SCALE-Sim's OFMAP write buffer over all demand rows, in time proportional to the
+#   folds and the drains: within a fold the outputs written by rows 0..r are a prefix sum over at
+#   most four fold shapes, so the next row at which a drain starts or the array stalls is found by
+#   binary search, the rows before it are applied in bulk and only that row is walked (wq_write:
+#   output by output only at an output that stalls or starts a drain).
+# * os_reuse_pass - the CALC ifmap read buffer of an output-stationary array with overlapping
+#   windows, by (pixel, tap) channel groups: O(pixels x taps) per sweep instead of O(pixels x window).
+# * calc_unit - a whole CALC-mode unit (the OFMAP pass, both read buffers, their DRAM windows) in one
+#   call, returning simulate_layer's result vector.
+# ------------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def fold_output_profiles(df, R, C, T, L, Sr, Sc, row_fold, col_fold):
+    """Outputs written by demand rows ``0..r-1`` of a fold, for the four fold shapes.
+
+    ``prof[s, r]``; shape ``s = 2 * (last row fold) + (last column fold)`` (rows used ``R`` or the
+    remainder, columns used ``C`` or the remainder).
+    """
+    ru_last = Sr - (row_fold - 1) * R
+    cu_last = Sc - (col_fold - 1) * C
+    prof = np.zeros((4, L + 1), np.int64)
+    for s in range(4):
+        ru = R if s < 2 else ru_last
+        cu = C if s % 2 == 0 else cu_last
+        for r in range(L):
+            prof[s, r + 1] = prof[s, r] + _wbuf_row(df, r, R, T, ru, cu)
+    return prof
+
+
+@njit(cache=True)
+def ofmap_events(df, R, C, npx, win, nfilt, o_tot, o_bw):
+    """``_kernels.ofmap_pass`` (same outputs) by events: bulk rows between drains and stalls.
+
+    Returns ``(stats, change_rows, change_cum)``: stats = [total, stall, dram_writes, dram_start,
+    dram_stop, sram_start, sram_stop, n_rows]; the cumulative stall before row ``i`` is
+    ``change_cum[k]`` for the last ``k`` with ``change_rows[k] <= i``.
+    """
+    Sr, Sc, T, L, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)
+    st, q_line, q_words = wq_new(o_tot, o_bw)
+    o_act = st[Q_ACT]
+    prof = fold_output_profiles(df, R, C, T, L, Sr, Sc, row_fold, col_fold)
+    o_first = -(1 << 62)
+    o_last = 0
+    stall = 0
+    row = 0
+    cap = 64
+    ch_rows = np.empty(cap, np.int64)
+    ch_cum = np.empty(cap, np.int64)
+    ch_rows[0] = 0
+    ch_cum[0] = 0
+    n_ch = 1
+    for fc in range(col_fold):
+        for fr in range(row_fold):
+            s = (0 if Sr - fr * R >= R else 2) + (0 if Sc - fc * C >= C else 1)
+            cum = prof[s]
+            total_f = cum[L]
+            r = 0
+            while r < L and cum[r] < total_f:
+                base = cum[r]
+                free = st[Q_FREE]
+                cyc = row + r + stall
+                # rows r .. ra-1 run while a drain is under way: an output stalls once free <= 0
+                ra = min(L, r + max(0, st[Q_DRAIN_END] - cyc))
+                q = np.searchsorted(cum, max(base + free, base + 1), side="left") - 1 if ra > r else L
+                if q >= ra:
+                    # afterwards a drain starts once fewer than the active half are free
+                    x = max(base + free - o_act, cum[ra])
+                    q = np.searchsorted(cum, x, side="right") - 1
+                # rows r .. q-1 (q < L) or r .. L-1 write without event
+                stop = min(q, L)
+                w = cum[stop] - base
+                if w > 0:
+                    wq_bulk(st, w)
+                    if o_first == -(1 << 62):
+                        o_first = row + np.searchsorted(cum, base, side="right") - 1 + stall
+                    o_last = row + np.searchsorted(cum, cum[stop], side="left") - 1 + stall
+                if q >= L:
+                    break
+                n = cum[q + 1] - cum[q]
+                cycle = row + q + stall
+                ooff, q_line, q_words = wq_write(st, q_line, q_words, n, cycle)
+                if o_first == -(1 << 62):
+                    o_first = cycle + ooff
+                o_last = cycle + ooff
+                if ooff > 0:
+                    stall += ooff
+                    if n_ch == cap:
+                        cap *= 2
+                        nr = np.empty(cap, np.int64)
+                        nc = np.empty(cap, np.int64)
+                        nr[:n_ch] = ch_rows[:n_ch]
+                        nc[:n_ch] = ch_cum[:n_ch]
+                        ch_rows, ch_cum = nr, nc
+                    ch_rows[n_ch] = row + q + 1
+                    ch_cum[n_ch] = stall
+                    n_ch += 1
+                r = q + 1
+            row += L
+    last_out = row - 1 + stall
+    acc, d_start, d_stop = wq_finish(st, q_line, q_words, last_out)
+    stats = np.zeros(8, np.int64)
+    stats[0] = last_out
+    stats[1] = stall
+    stats[2] = acc
+    stats[3] = d_start
+    stats[4] = d_stop
+    stats[5] = o_first if o_first != -(1 << 62) else 0
+    stats[6] = o_last
+    stats[7] = row
+    return stats, ch_rows[:n_ch], ch_cum[:n_ch]
+
+
+# --- CALC ifmap read buffer of an output-stationary array, by channel groups -------------------------
+# An os fold streams window element t = tap * Ch + ch of pixel fr * R + c at row t + c (lane c). The
+# ifmap word (b, ih, iw, ch) is read by the same (pixel, tap) pairs for every channel ch, in the same
+# order, and a group's Ch accesses lie R positions apart (position = row * R + lane): so the previous
+# use of access (group, ch) is its predecessor group's access ch, also R positions apart. Under an
+# epoch start ``es`` the fetches of a group are therefore a prefix of its channels, counted in O(1).
+
+# channels from which the groups win: eight int64 per group (of Ch accesses) against the scan's two
+# int32 per access, so from 8 channels on they also take no more memory (3 channels: 2x slower)
+OS_GROUPS_MIN_CH = 8
+_NEVER = -(1 << 55)  # previous use of a first use in the first sweep: before every epoch
+_CHUNK = 256  # groups counted per vectorised step
+_SCAN = -1  # marker: the sweep needs the scan
+_FAR = 1 << 60
+
+
+@njit(cache=True, inline="always")
+def _cdiv(a, b):
+    return -((-a) // b)
+
+
+@njit(cache=True)
+def os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_fold):
+    """The (pixel, tap) groups of one os sweep inside the input, in position order.
+
+    Returns ``(g0, g_row, g_lane, pred, last)``: each group's position (row * R + lane of its
+    channel 0) and that as row and lane, the index of the previous group reading the same input
+    word (-1: none), and the index of the last group of the sweep reading its word.
+    """
+    npx = batch * Eh * Ew
+    ntaps = FH * FW
+    per = Eh * Ew
+    cap = npx * ntaps
+    g0 = np.empty(cap, np.int64)
+    g_row = np.empty(cap, np.int64)
+    g_lane = np.empty(cap, np.int64)
+    pred = np.empty(cap, np.int64)
+    word = np.empty(cap, np.int64)
+    last = np.full(batch * H * W, -1, np.int64)
+    tap_kh = np.empty(ntaps, np.int64)
+    tap_kw = np.empty(ntaps, np.int64)
+    for tap in range(ntaps):
+        tap_kh[tap] = (tap // FW) * dh
+        tap_kw[tap] = (tap % FW) * dw
+    lane_b = np.empty(R, np.int64)
+    lane_h = np.empty(R, np.int64)
+    lane_w = np.empty(R, np.int64)
+    n = 0
+    for fr in range(row_fold):
+        ru = min(R, npx - fr * R)
+        for c in range(ru):
+            p = fr * R + c
+            b = p // per
+            q = p - b * per
+            oh = q // Ew
+            lane_b[c] = b * H
+            lane_h[c] = oh * sh
+            lane_w[c] = (q - oh * Ew) * sw
+        row0 = fr * L
+        if Ch >= ru:
+            # the taps' rows do not overlap: tap by tap, lanes ascending
+            for tap in range(ntaps):
+                for c in range(ru):
+                    ih = lane_h[c] + tap_kh[tap]
+                    iw = lane_w[c] + tap_kw[tap]
+                    if ih >= H or iw >= W:
+                        continue
+                    w = (lane_b[c] + ih) * W + iw
+                    g_row[n] = row0 + tap * Ch + c
+                    g_lane[n] = c
+                    g0[n] = g_row[n] * R + c
+                    pred[n] = last[w]
+                    word[n] = w
+                    last[w] = n
+                    n += 1
+            continue
+        n_rho = (ntaps - 1) * Ch + ru
+        # rho // Ch and ceil((rho - ru + 1) / Ch), kept incrementally (no division per row)
+        hq, hr = 0, 0
+        u = 1 - ru
+        lq = -((-u) // Ch) if u <= 0 else (u + Ch - 1) // Ch
+        lr = lq * Ch - u  # lq * Ch - (rho - ru + 1), in [0, Ch)
+        for rho in range(n_rho):
+            # pairs (tap, lane) on row rho: lane = rho - tap * Ch in [0, ru), lanes ascending
+            tap_hi = min(hq, ntaps - 1)
+            tap_lo = max(0, lq)
+            hr += 1
+            if hr == Ch:
+                hr = 0
+                hq += 1
+            if lr == 0:
+                lq += 1
+                lr = Ch - 1
+            else:
+                lr -= 1
+            for i in range(tap_hi - tap_lo + 1):
+                tap = tap_hi - i
+                c = rho - tap * Ch
+                ih = lane_h[c] + tap_kh[tap]
+                iw = lane_w[c] + tap_kw[tap]
+                if ih >= H or iw >= W:
+                    continue
+                w = (lane_b[c] + ih) * W + iw
+                g_row[n] = row0 + rho
+                g_lane[n] = c
+                g0[n] = g_row[n] * R + c
+                pred[n] = last[w]
+                word[n] = w
+                last[w] = n
+                n += 1
+    for g in range(n):
+        word[g] = last[word[g]]
+    return g0[:n], g_row[:n], g_lane[:n], pred[:n], word[:n]
+
+
+@njit(cache=True, inline="always")
+def _rows_until(xr, xl, gr, gl):
+    """ceil((x - g) / R) for positions given as (row, lane): x = xr * R + xl, g = gr * R + gl."""
+    return xr - gr + (1 if xl > gl else 0)
+
+
+@njit(cache=True, inline="always")
+def _group_count(gr, gl, qr, ql, cr, cl, hr, hl, er, el, Ch):
+    """Fetches of a group (channel 0 at (gr, gl), previous use at (qr, ql)) at positions from
+    (cr, cl) up to, not including, (hr, hl), under epoch start (er, el); positions as (row, lane)."""
+    lo = max(0, _rows_until(cr, cl, gr, gl))
+    hi = min(Ch, _rows_until(hr, hl, gr, gl), _rows_until(er, el, qr, ql))
+    return hi - lo if hi > lo else 0
+
+
+@njit(cache=True)
+def _fetches_before(x, x_c, es, g0, gr, gl, qr, ql, pref, j0, R, Ch):
+    """Fetches in positions [x_c, x) under ``es``; ``pref[j]``: whole-group counts of groups j0..j-1."""
+    span = (Ch - 1) * R
+    ja = max(j0, np.searchsorted(g0, x - span, side="left"))
+    jb = np.searchsorted(g0, x, side="left")
+    tot = pref[ja - j0] if ja <= jb else pref[jb - j0]
+    cr, cl = x_c // R, x_c % R
+    hr, hl = x // R, x % R
+    er, el = es // R, es % R
+    for g in range(ja, jb):
+        tot += _group_count(gr[g], gl[g], qr[g], ql[g], cr, cl, hr, hl, er, el, Ch)
+    return tot
+
+
+@njit(cache=True)
+def os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
+    """``_kernels.reuse_read_pass`` for an output-stationary array (same outputs), by channel groups.
+
+    Each sweep (one per column fold) runs over the groups: within an epoch the whole-group fetch
+    counts are summed in position order until they reach the epoch's remaining fetches; the exact
+    position of the epoch-ending fetch is then found by binary search over the groups that overlap
+    it. Cost: O(groups) per sweep, groups = pixels x taps (the accesses / Ch).
+    """
+    npx = batch * Eh * Ew
+    win = FH * FW * Ch
+    T = win
+    L = T + R + C - 2
+    row_fold = (npx + R - 1) // R
+    col_fold = (nfilt + C - 1) // C
+    eps = words // 100
+    block = 50 * eps
+    rows_sweep = row_fold * L
+    N = rows_sweep * R
+    g0, gr, gl, pred, lastg = os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_fold)
+    ng = g0.shape[0]
+    qr = np.empty(ng, np.int64)
+    ql = np.empty(ng, np.int64)
+    n_first = 0
+    for g in range(ng):
+        if pred[g] >= 0:
+            qr[g] = gr[pred[g]]
+            ql[g] = gl[pred[g]]
+        else:
+            qr[g] = _NEVER
+            ql[g] = 0
+            n_first += 1
+    q_min = 0  # earliest previous use of any group from the second sweep on (positions)
+    pref = np.empty(ng + 1, np.int64)
+    cbuf = np.empty(_CHUNK, np.int64)
+    span = (Ch - 1) * R
+    far_r = _FAR // R
+    ecap = 256
+    ev_rows = np.empty(ecap, np.int64)
+    n_ev = 0
+    fetched = 0
+    n_in = 0
+    es = 0
+    for k in range(col_fold):
+        if k == 1:
+            # a sweep's first use of a word follows its last use in the previous sweep
+            for g in range(ng):
+                if pred[g] < 0:
+                    qr[g] = gr[lastg[g]] - rows_sweep
+                    ql[g] = gl[lastg[g]]
+                if qr[g] * R + ql[g] < q_min:
+                    q_min = qr[g] * R + ql[g]
+        got = 0
+        x_c = 0
+        # sweeps whose fetches are known without a scan: the first, when its compulsory fetches
+        # (Ch per first-use group; every reuse's previous use is inside the first epoch) end no
+        # epoch; a later one whose epoch began before every previous use (nothing is fetched)
+        if k == 0 and (block == 0 or n_in + n_first * Ch < block):
+            got = n_first * Ch
+            n_in += got
+        elif k >= 1 and es <= q_min:
+            got = 0
+        else:
+            got = _SCAN
+        if got != _SCAN:
+            fetched += got
+            es -= N
+            if got == 0 and k >= 1:
+                break
+            continue
+        got = 0
+        while True:
+            needed = block - n_in if block > 0 else _FAR
+            j0 = np.searchsorted(g0, x_c - span, side="left")
+            cr, cl = x_c // R, x_c % R
+            er, el = es // R, es % R
+            pref[0] = 0
+            acc = 0
+            j = j0
+            hit = -1
+            while j < ng and hit < 0:
+                # a chunk's counts in a loop without exit (vectorised), then their running sum
+                j1 = min(j + _CHUNK, ng)
+                for g in range(j, j1):
+                    cbuf[g - j] = _group_count(gr[g], gl[g], qr[g], ql[g], cr, cl, far_r, 0, er, el, Ch)
+                for g in range(j, j1):
+                    c = cbuf[g - j]
+                    if acc + c >= needed:
+                        hit = g
+                        break
+                    acc += c
+                    pref[g + 1 - j0] = acc
+                j = j1
+            if hit < 0:
+                got += acc
+                n_in += acc
+                break
+            # the epoch's last fetch lies in [g0[hit], g0[hit] + Ch * R): the smallest x with
+            # fetches_before(x + 1) >= needed
+            lo = g0[hit]
+            hi = g0[hit] + Ch * R - 1
+            # whole-group counts of every group starting before hi (the search's range)
+            jmax = np.searchsorted(g0, hi + 1, side="left")
+            tot = acc
+            for g in range(hit, jmax):
+                tot += _group_count(gr[g], gl[g], qr[g], ql[g], cr, cl, far_r, 0, er, el, Ch)
+                pref[g + 1 - j0] = tot
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if _fetches_before(mid + 1, x_c, es, g0, gr, gl, qr, ql, pref, j0, R, Ch) >= needed:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            got += needed
+            n_in = 0
+            es = lo + 1
+            x_c = lo + 1
+            if n_ev == ecap:
+                ecap *= 2
+                nr = np.empty(ecap, np.int64)
+                nr[:n_ev] = ev_rows[:n_ev]
+                ev_rows = nr
+            ev_rows[n_ev] = k * rows_sweep + lo // R
+            n_ev += 1
+        fetched += got
+        es -= N
+        if got == 0 and k >= 1:
+            break  # the state no longer changes: later sweeps fetch nothing either
+    stats = np.zeros(4, np.int64)
+    stats[0] = fetched
+    stats[1] = n_ev
+    if ng > 0:
+        stats[2] = g0[0] // R
+        stats[3] = (col_fold - 1) * rows_sweep + g0[ng - 1] // R + Ch - 1
+    else:
+        stats[2] = -1
+        stats[3] = -1
+    return stats, ev_rows[:n_ev]
+
+
+@njit(cache=True)
+def calc_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words, fi_words, of_words,
+              ifmap_distinct):
+    """One unit in CALC mode, every buffer (docs/models/systolic.md §3.3), in one call.
+
+    The OFMAP buffer by events (:func:`ofmap_events`, draining ``C`` words a cycle), then each read
+    buffer on its own: distinct passes (:func:`distinct_read_pass`) for the filters and for an ifmap
+    whose windows neither overlap nor cross the edge (``ifmap_distinct``), channel groups
+    (:func:`os_reuse_pass`) for other ifmaps of an os array with at least :data:`OS_GROUPS_MIN_CH`
+    channels, the reuse-distance scan (:func:`reuse_read_pass`) for the rest; the prefetch events
+    are dated on the OFMAP pass's stalls (:func:`calc_dram_window`). Returns the int64 vector of
+    :func:`simulate_layer` (indexed by ``R_*``).
+    """
+    npx = batch * Eh * Ew
+    win = FH * FW * Ch
+    ost, ch_rows, ch_cum = ofmap_events(df, R, C, npx, win, nfilt, of_words, C)
+    res = np.zeros(N_RESULTS, np.int64)
+    res[R_TOTAL] = ost[0]
+    res[R_STALL] = ost[1]
+    res[R_OF_DRAM] = ost[2]
+    res[R_OF_DRAM_START] = ost[3]
+    res[R_OF_DRAM_STOP] = ost[4]
+    res[R_OF_SRAM_START] = ost[5]
+    res[R_OF_SRAM_STOP] = ost[6]
+    for o in range(2):
+        words = if_words if o == 0 else fi_words
+        if o == 1 or ifmap_distinct:
+            st, ev = distinct_read_pass(df, o, R, C, npx, win, nfilt, words)
+        elif df == 0 and Ch >= OS_GROUPS_MIN_CH:
+            st, ev = os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words)
+        else:
+            pix_base, pix_r, pix_c, win_off, win_r, win_c = conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw,
+                                                                          Eh, Ew)
+            st, ev = reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c,
+                                     words, batch * H * W * Ch)
+        window = calc_dram_window(ev, st[2], st[0], words, ch_rows, ch_cum)
+        base = 0 if o == 0 else 1
+        res[R_IF_DRAM + base] = st[0]
+        res[R_IF_DRAM_START + 2 * base] = window[0]
+        res[R_IF_DRAM_STOP + 2 * base] = window[1]
+        res[R_IF_SRAM_START + 2 * base] = _cycle_of(st[2], ch_rows, ch_cum) + 1 if st[2] >= 0 else 0
+        res[R_IF_SRAM_STOP + 2 * base] = _cycle_of(st[3], ch_rows, ch_cum) + 1 if st[3] >= 0 else 0
+    return res

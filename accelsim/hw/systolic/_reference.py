@@ -456,3 +456,61 @@ def distinct_fetches(distinct, repeats, block, n_in):
     stream = np.tile(np.arange(distinct), repeats)
     fetched = epoch_cache_fetches(stream.tolist(), block, n_in)
     return fetched, (n_in + fetched) % block
+
+
+# --- twins of the CALC-mode event kernels (ofmap_events, os_reuse_pass in _kernels.py, §3.7) --------
+
+
+def ofmap_pass(df, R, C, npx, win, nfilt, o_tot, o_bw):
+    """Twin of ``_kernels.ofmap_events`` / ``_kernels.ofmap_pass``: SCALE-Sim's OFMAP demand matrix
+    built with NumPy and written row by row into the pure-Python write buffer."""
+    ifm = np.arange(npx * win, dtype=np.int64).reshape(npx, win)
+    fil = np.arange(win * nfilt, dtype=np.int64).reshape(win, nfilt)
+    ofm = np.arange(npx * nfilt, dtype=np.int64).reshape(npx, nfilt)
+    _, _, Od = demand_matrices(df, R, C, ifm, fil, ofm)
+    wr = _Write(o_tot, o_bw)
+    stall = 0
+    outs = []
+    ch_rows, ch_cum = [0], [0]
+    for i in range(Od.shape[0]):
+        cycle = i + stall
+        oo = wr.service(Od[i], cycle)
+        outs.append(oo)
+        if oo > cycle:
+            stall += oo - cycle
+            ch_rows.append(i + 1)
+            ch_cum.append(stall)
+    wr.finish(outs[-1])
+    valid = np.nonzero((Od >= 0).any(axis=1))[0]
+    stats = np.array([max(outs), stall, wr.acc, min(wr.cycles) if wr.cycles else 0, max(wr.cycles) if wr.cycles else 0,
+                      outs[valid[0]] if valid.size else 0, outs[valid[-1]] if valid.size else 0, Od.shape[0]], np.int64)
+    return stats, np.array(ch_rows, np.int64), np.array(ch_cum, np.int64)
+
+
+def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c, words, space):
+    """Twin of ``_kernels.os_reuse_pass`` / ``_kernels.reuse_read_pass``: SCALE-Sim's IFMAP demand
+    matrix built with NumPy, read row by row through the epoch cache (§3.3). Returns
+    ``(stats, event_rows)`` with stats = [fetches, events, first valid row, last valid row]."""
+    tabs = (pix_base, pix_r, pix_c, win_off, win_r, win_c)
+    ifm, fil, ofm = operand_matrices(npx, win, nfilt, tabs, H, W)
+    Id, _, _ = demand_matrices(df, R, C, ifm, fil, ofm)
+    block = 50 * (words // 100)
+    last_use: dict[int, int] = {}
+    epoch_start, n_in, fetched, pos = 0, 0, 0, 0
+    events = []
+    for row in range(Id.shape[0]):
+        for a in Id[row]:
+            if a < 0:
+                continue
+            if last_use.get(int(a), -1) < epoch_start:
+                fetched += 1
+                n_in += 1
+                if n_in == block:
+                    n_in = 0
+                    epoch_start = pos + 1
+                    events.append(row)
+            last_use[int(a)] = pos
+            pos += 1
+    valid = np.nonzero((Id >= 0).any(axis=1))[0]
+    first, last = (int(valid[0]), int(valid[-1])) if valid.size else (-1, -1)
+    return np.array([fetched, len(events), first, last], np.int64), np.array(events, np.int64)

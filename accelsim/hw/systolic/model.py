@@ -6,7 +6,8 @@ A layer is lowered to one or more identical *units* that SCALE-Sim would simulat
 layers (a convolution group, one GEMM of a batched matmul): :func:`layer_units` gives the unit's
 convolution geometry (a GEMM ``M x N x K`` is SCALE-Sim's GEMM form: an ``M x K`` ifmap, a
 ``1 x K`` filter, one channel, ``N`` filters) and the number of units. :func:`scalesim_unit` runs
-one unit through the exact fold walk (``_kernels.simulate_layer``) and returns SCALE-Sim's report
+one unit through SCALE-Sim's buffers, exactly (CALC bandwidth mode: ``_kernels.calc_unit``, by events and
+channel groups; USER mode: the fold walk ``_kernels.simulate_layer``) and returns SCALE-Sim's report
 values; closed-form counts (SRAM accesses, mapping efficiency, compute utilisation) are computed
 here. :class:`SystolicModel` (a :class:`accelsim.hw.base.HardwareModel`) adds compression (§4) and
 the action counts and energy reference table of §5; the base prices them and builds the result.
@@ -166,27 +167,31 @@ def scalesim_unit(df: str, R: int, C: int, geom: Geometry, sizes: tuple[int, int
     """SCALE-Sim 3.0.0's report values for one unit (a dict keyed like its three CSV reports)."""
     out = closed_form(df, R, C, geom)
     d = DF_CODE[df]
+    if not user:
+        # CALC mode: the OFMAP pass for the cycles, then each read buffer on its own (§3.3), one kernel call
+        res = K.calc_unit(d, R, C, geom.batch, geom.H, geom.W, geom.C, geom.FH, geom.FW, geom.sh, geom.sw, geom.dh,
+                           geom.dw, geom.Eh, geom.Ew, geom.K, sizes[0], sizes[1], sizes[2], ifmap_distinct(geom))
+        return _report(out, res, geom, R, C)
     tabs = K.conv_geometry(geom.batch, geom.H, geom.W, geom.C, geom.FH, geom.FW, geom.sh, geom.sw, geom.dh, geom.dw,
                            geom.Eh, geom.Ew)
     if_space = geom.batch * geom.H * geom.W * geom.C
     fi_space = geom.win * geom.K
-    empty = np.zeros(1, np.int64)
-    if not user:
-        return _calc_unit(out, d, R, C, geom, tabs, sizes, if_space, fi_space)
-    if user:
-        csr = []
-        for operand, space in ((0, if_space), (1, fi_space)):
-            seq = K.prefetch_sequence(d, operand, R, C, geom.npx, geom.win, geom.K, *tabs, geom.H, geom.W)
-            eps = -(-sizes[operand] // 100)
-            # filter words appear once in their prefetch order: one set id each suffices
-            indptr, ids, nvalid = (K.direct_sets if operand == 1 else K.hashed_sets)(seq, space, eps)
-            csr.append((indptr, ids, nvalid, len(seq)))
-    else:
-        csr = [(empty, empty, 0, 0), (empty, empty, 0, 0)]
+    csr = []
+    for operand, space in ((0, if_space), (1, fi_space)):
+        seq = K.prefetch_sequence(d, operand, R, C, geom.npx, geom.win, geom.K, *tabs, geom.H, geom.W)
+        eps = -(-sizes[operand] // 100)
+        # filter words appear once in their prefetch order: one set id each suffices
+        indptr, ids, nvalid = (K.direct_sets if operand == 1 else K.hashed_sets)(seq, space, eps)
+        csr.append((indptr, ids, nvalid, len(seq), K.valid_prefix(seq)))  # seq becomes its valid counts
     res = K.simulate_layer(d, R, C, geom.npx, geom.win, geom.K, geom.H, geom.W, *tabs, user,
                            np.asarray(sizes, np.int64), np.asarray(bws, np.int64),
                            csr[0][0], csr[0][1], csr[0][2], csr[0][3], csr[1][0], csr[1][1], csr[1][2], csr[1][3],
-                           if_space, fi_space, True, np.zeros((3, 0), np.int64))
+                           if_space, fi_space, True, np.zeros((3, 0), np.int64), csr[0][4], csr[1][4])
+    return _report(out, res, geom, R, C)
+
+
+def _report(out: dict, res, geom: Geometry, R: int, C: int) -> dict:
+    """Add a unit's replay results (the ``_kernels.R_*`` vector) to its closed-form report values."""
     total = int(res[K.R_TOTAL])
     stall = int(res[K.R_STALL])
     out.update({
@@ -214,36 +219,6 @@ def ifmap_distinct(g: Geometry) -> bool:
     rows_apart = g.Eh == 1 or (g.FH - 1) * g.dh < g.sh
     cols_apart = g.Ew == 1 or (g.FW - 1) * g.dw < g.sw
     return inside and rows_apart and cols_apart
-
-
-def _calc_unit(out: dict, d: int, R: int, C: int, geom: Geometry, tabs, sizes, if_space: int, fi_space: int) -> dict:
-    """CALC mode: OFMAP pass for the cycles, then each read buffer on its own (§3.3)."""
-    ost, ch_rows, ch_cum = K.ofmap_pass(d, R, C, geom.npx, geom.win, geom.K, sizes[2], C)
-    total, stall = int(ost[0]), int(ost[1])
-    reads = []
-    for o, space in ((0, if_space), (1, fi_space)):
-        if o == 1 or ifmap_distinct(geom):
-            st, ev = K.distinct_read_pass(d, o, R, C, geom.npx, geom.win, geom.K, sizes[o])
-        else:
-            st, ev = K.reuse_read_pass(d, R, C, geom.npx, geom.win, geom.K, geom.H, geom.W, *tabs, sizes[o], space)
-        win = K.calc_dram_window(ev, st[2], st[0], sizes[o], ch_rows, ch_cum)
-        first = K._cycle_of(st[2], ch_rows, ch_cum) + 1 if st[2] >= 0 else 0
-        last = K._cycle_of(st[3], ch_rows, ch_cum) + 1 if st[3] >= 0 else 0
-        reads.append((int(st[0]), int(win[0]), int(win[1]), int(first), int(last)))
-    (ifr, ifs, ife, isf, isl), (ffr, ffs, ffe, fsf, fsl) = reads
-    out.update({
-        "total_cycles": total,
-        "stall_cycles": stall,
-        "total_cycles_incl_prefetch": int(ost[4] - min(ifs, ffs)),
-        "overall_util": geom.macs / (total * R * C) if total > 0 else 0.0,
-        "ifmap_dram_reads": ifr, "filter_dram_reads": ffr, "ofmap_dram_writes": int(ost[2]),
-        "ifmap_dram_start": ifs, "ifmap_dram_stop": ife, "filter_dram_start": ffs, "filter_dram_stop": ffe,
-        "ofmap_dram_start": int(ost[3]), "ofmap_dram_stop": int(ost[4]),
-        "ifmap_sram_start": isf, "ifmap_sram_stop": isl, "filter_sram_start": fsf, "filter_sram_stop": fsl,
-        "ofmap_sram_start": int(ost[5]), "ofmap_sram_stop": int(ost[6]),
-        "macs": geom.macs,
-    })
-    return out
 
 
 def memory_params(config: SystolicConfig) -> tuple[tuple[int, int, int], tuple[int, int, int], bool]:

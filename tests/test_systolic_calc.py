@@ -1,0 +1,133 @@
+"""CALC-mode event kernels of accelsim/hw/systolic/_kernels.py (ofmap_events, os_reuse_pass, calc_unit)
+against the row-by-row kernels they replace and their NumPy twins, on random small geometries
+(docs/models/systolic.md §3.7)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from accelsim.hw.systolic import _kernels as K
+from accelsim.hw.systolic import _reference as Rf
+from accelsim.hw.systolic.model import Geometry, _replace
+
+
+def _same(a, b):
+    return all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+@settings(max_examples=300, deadline=None)
+@given(df=st.integers(0, 2), R=st.integers(1, 6), C=st.integers(1, 6), npx=st.integers(1, 30), win=st.integers(1, 30),
+       nfilt=st.integers(1, 30), o_tot=st.integers(2, 120), o_bw=st.integers(1, 4))
+def test_ofmap_events_equal_row_walk_small_buffers(df, R, C, npx, win, nfilt, o_tot, o_bw):
+    """Tiny OFMAP buffers (drains in most rows, stalls) and USER-like drain widths."""
+    old = K.ofmap_pass(df, R, C, npx, win, nfilt, o_tot, o_bw)
+    assert _same(K.ofmap_events(df, R, C, npx, win, nfilt, o_tot, o_bw), old)
+
+
+@settings(max_examples=150, deadline=None)
+@given(df=st.integers(0, 2), R=st.integers(1, 8), C=st.integers(1, 8), npx=st.integers(1, 80), win=st.integers(1, 80),
+       nfilt=st.integers(1, 80), o_tot=st.integers(200, 3000))
+def test_ofmap_events_equal_row_walk_calc_mode(df, R, C, npx, win, nfilt, o_tot):
+    """CALC mode: the buffer drains C words a cycle."""
+    old = K.ofmap_pass(df, R, C, npx, win, nfilt, o_tot, C)
+    assert _same(K.ofmap_events(df, R, C, npx, win, nfilt, o_tot, C), old)
+
+
+@settings(max_examples=40, deadline=None)
+@given(df=st.integers(0, 2), R=st.integers(1, 4), C=st.integers(1, 4), npx=st.integers(1, 12), win=st.integers(1, 12),
+       nfilt=st.integers(1, 12), o_tot=st.integers(2, 60), o_bw=st.integers(1, 3))
+def test_ofmap_events_equal_numpy_twin(df, R, C, npx, win, nfilt, o_tot, o_bw):
+    assert _same(K.ofmap_events(df, R, C, npx, win, nfilt, o_tot, o_bw), Rf.ofmap_pass(df, R, C, npx, win, nfilt, o_tot, o_bw))
+
+
+def test_ofmap_events_stall_and_drain_cases_exercised():
+    """The random geometries above reach stalls, several drains and partial lines."""
+    rng = np.random.default_rng(3)
+    stalled = drained = 0
+    for _ in range(200):
+        args = (int(rng.integers(3)), int(rng.integers(1, 6)), int(rng.integers(1, 6)), int(rng.integers(1, 30)),
+                int(rng.integers(1, 30)), int(rng.integers(1, 30)), int(rng.integers(2, 60)), int(rng.integers(1, 4)))
+        st_, ch_rows, _ = K.ofmap_events(*args)
+        stalled += st_[1] > 0 and len(ch_rows) > 1
+        drained += st_[2] > args[6]
+    assert stalled > 20 and drained > 50
+
+
+@st.composite
+def convs(draw, max_hw=9, max_batch=2):
+    """Small convolutions with overlapping windows: any stride, dilation, batch, edge rows."""
+    h, w = draw(st.integers(1, max_hw)), draw(st.integers(1, max_hw))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    fh = draw(st.integers(1, (h - 1) // dh + 1))
+    fw = draw(st.integers(1, (w - 1) // dw + 1))
+    s = draw(st.integers(1, 3))
+    g = Geometry.conv(h, w, fh, fw, draw(st.integers(1, 5)), draw(st.integers(1, 14)), s, batch=draw(st.integers(1, max_batch)))
+    eh = -(-(h - (fh - 1) * dh - 1 + s) // s)
+    ew = -(-(w - (fw - 1) * dw - 1 + s) // s)
+    return _replace(g, dh=dh, dw=dw, Eh=eh, Ew=ew)
+
+
+def _reuse_args(g):
+    tabs = K.conv_geometry(g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew)
+    return tabs, g.batch * g.H * g.W * g.C
+
+
+@settings(max_examples=400, deadline=None)
+@given(g=convs(), R=st.integers(1, 7), C=st.integers(1, 7), words=st.integers(0, 1200))
+def test_os_reuse_pass_equals_reuse_distance_scan(g, R, C, words):
+    tabs, space = _reuse_args(g)
+    old = K.reuse_read_pass(0, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space)
+    new = K.os_reuse_pass(R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, words)
+    assert _same(new, old), (g, R, C, words)
+
+
+@settings(max_examples=60, deadline=None)
+@given(g=convs(max_hw=7), R=st.integers(1, 5), C=st.integers(1, 5), words=st.integers(100, 600))
+def test_os_reuse_pass_equals_numpy_twin(g, R, C, words):
+    tabs, space = _reuse_args(g)
+    twin = Rf.reuse_read_pass(0, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space)
+    new = K.os_reuse_pass(R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, words)
+    assert _same(new, twin), (g, R, C, words)
+
+
+def test_os_reuse_pass_many_epochs_and_sweeps():
+    """A layer with hundreds of epochs over several column folds (sweeps) and more channels than rows."""
+    g = Geometry.conv(13, 11, 3, 3, 41, 70, 1)
+    tabs, space = _reuse_args(g)
+    for R, C, words in ((8, 8, 300), (4, 16, 1000), (16, 4, 200)):
+        old = K.reuse_read_pass(0, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space)
+        new = K.os_reuse_pass(R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, words)
+        assert _same(new, old)
+        assert new[0][1] > 50 and -(-g.K // C) >= 4
+
+
+def test_calc_unit_with_channel_groups_equals_coupled_walk():
+    """Whole CALC-mode units through the channel groups (os, >= OS_GROUPS_MIN_CH channels) against the
+    coupled row walk of every buffer (simulate_layer), every report value."""
+    rng = np.random.default_rng(21)
+    e = np.zeros(1, np.int64)
+    e32 = np.zeros(0, np.int32)
+    for _ in range(25):
+        h, w = int(rng.integers(3, 9)), int(rng.integers(3, 9))
+        g = Geometry.conv(h, w, int(rng.integers(2, min(h, 4) + 1)), int(rng.integers(2, min(w, 4) + 1)),
+                          int(rng.integers(K.OS_GROUPS_MIN_CH, 14)), int(rng.integers(1, 20)), int(rng.integers(1, 3)))
+        R, C = int(rng.integers(1, 9)), int(rng.integers(1, 9))
+        sizes = tuple(int(rng.integers(100, 1500)) for _ in range(3))
+        tabs, space = _reuse_args(g)
+        walk = K.simulate_layer(0, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, False, np.array(sizes), np.ones(3, np.int64),
+                                e, e, 0, 0, e, e, 0, 0, space, g.win * g.K, False, np.zeros((3, 0), np.int64), e32, e32)
+        got = K.calc_unit(0, R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, *sizes, False)
+        assert np.array_equal(got, walk), (g, R, C, sizes)
+
+
+@settings(max_examples=300, deadline=None)
+@given(g=convs(max_hw=7), df=st.integers(0, 2), R=st.integers(1, 6), C=st.integers(1, 4), words=st.integers(100, 400))
+def test_reuse_distance_scan_equals_plain_epoch_walk(g, df, R, C, words):
+    """The reuse-distance scan (with its whole-sweep shortcut when every reuse is an epoch or more
+    apart) against the plain per-access walk, small epochs (50-200 fetches) over many sweeps."""
+    tabs, space = _reuse_args(g)
+    plain = K.calc_read_pass(df, 0, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space, False)
+    scan = K.reuse_read_pass(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space)
+    assert _same(scan, plain), (g, df, R, C, words)
