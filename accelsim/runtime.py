@@ -1,4 +1,5 @@
-"""Process set-up that must happen before accelsim imports Numba: a writable Numba cache.
+"""Process set-up that must happen before accelsim imports Numba: a writable Numba cache, and a cheap
+check whether that cache is cold (:func:`kernel_cache_cold`, so the CLI can say it is compiling).
 
 A bottom-layer module: it imports nothing from accelsim (and nothing heavy), and the package's
 ``__init__`` calls :func:`ensure_numba_cache` once, before any accelsim module imports Numba.
@@ -109,4 +110,77 @@ def ensure_numba_cache(package_dir: str | None = None) -> str | None:
     return fallback
 
 
-__all__ = ["ensure_numba_cache"]
+# --- is the kernel cache cold? ------------------------------------------------------------------
+#: the files holding cached Numba kernels, by what uses them (paths relative to the package folder);
+#: ``compress`` serves every family whose recipe prunes, shares or encodes
+KERNEL_FILES = {
+    "compress": ("compress/_kernels.py",),
+    "eie": ("hw/eie/_kernels.py", "compress/_kernels.py"),
+    "gpu": ("hw/gpu/_kernels.py",),
+    "systolic": ("hw/systolic/_kernels.py", "hw/systolic/analytic.py"),
+}
+
+
+def _cache_subpath(py_file: str) -> str:
+    """Numba's folder name for a source file's kernels inside a cache root (``<parent>_<sha1 of
+    the parent path>``, as ``numba.core.caching._CacheLocator.get_suitable_cache_subpath``)."""
+    import hashlib
+
+    parent = os.path.dirname(os.path.abspath(py_file))
+    return "_".join([os.path.split(parent)[-1], hashlib.sha1(parent.encode()).hexdigest()])
+
+
+def _cache_folders(py_file: str) -> list[str]:
+    """Where Numba keeps the kernels of ``py_file``: ``$NUMBA_CACHE_DIR/<subpath>`` when that is set,
+    else the ``__pycache__`` folder next to the file, or the user-wide cache folder."""
+    configured = os.environ.get("NUMBA_CACHE_DIR")
+    if configured:
+        return [os.path.join(configured, _cache_subpath(py_file))]
+    return [os.path.join(os.path.dirname(py_file), "__pycache__"),
+            os.path.join(_user_cache_dir(), _cache_subpath(py_file))]
+
+
+def _has_fresh_index(py_file: str) -> bool:
+    """True when a Numba index file (``<module>.<kernel>-<line>.py<XY>.nbi``) of ``py_file`` exists
+    that was written after the file was last modified."""
+    try:
+        source_mtime = os.stat(py_file).st_mtime
+    except OSError:
+        return True  # no such file: nothing to compile
+    stem = os.path.splitext(os.path.basename(py_file))[0] + "."
+    tag = f".py{sys.version_info[0]}{sys.version_info[1]}.nbi"
+    for folder in _cache_folders(py_file):
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            if name.startswith(stem) and name.endswith(tag):
+                try:
+                    if os.stat(os.path.join(folder, name)).st_mtime >= source_mtime:
+                        return True
+                except OSError:
+                    continue
+    return False
+
+
+def kernel_cache_cold(families=None, package_dir: str | None = None) -> bool:
+    """True when the first simulation will compile Numba kernels: some kernel file of ``families``
+    (keys of :data:`KERNEL_FILES`; default: all) has no cached kernel written since its last edit
+    (after installation, an upgrade or a kernel edit). A cold cache costs seconds once per kernel
+    file (``accelsim simulate`` announces it); later runs load the compiled code.
+
+    Cheap and import-free (no Numba): a few ``os.listdir`` / ``os.stat`` calls on the folders where
+    Numba caches (``$NUMBA_CACHE_DIR``, ``__pycache__`` next to the kernels, the user-wide cache).
+    A heuristic on file times: a file touched without change reads as cold (Numba itself compares
+    content hashes and reuses its cache), and a kernel never run before in a file whose other
+    kernels are cached reads as warm. Unknown family names are ignored.
+    """
+    base = package_dir or os.path.dirname(os.path.abspath(__file__))
+    names = KERNEL_FILES if families is None else [f for f in ([families] if isinstance(families, str) else families)
+                                                    if f in KERNEL_FILES]
+    files = {rel for fam in names for rel in KERNEL_FILES[fam]}
+    return not all(_has_fresh_index(os.path.join(base, rel)) for rel in sorted(files))
+
+
+__all__ = ["KERNEL_FILES", "ensure_numba_cache", "kernel_cache_cold"]

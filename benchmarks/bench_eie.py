@@ -4,15 +4,17 @@ Alex-6 (EIE Table III): 4096 x 9216 weight matrix (rows = outputs), 9% weights k
 input activations, 16-entry codebook, 64-PE interleaved CSC with 4-bit relative indices (built once,
 as the compression step does; like the CSC matrix of the matvec it is not part of the timed work).
 
-Timed: ``EIEModel.simulate`` (draw the activation vector, run the Numba cycle kernel, which also
-computes the functional product, count actions, price energy, build the LayerResult) against
-``csc @ x`` for the same matrix and a vector of the same density. Goal: ratio <= 2. Then the nine
-EIE benchmark layers (workload + recipe ``eie-benchmarks``, compressed once) after JIT warm-up;
-goal < 1 s. Run: ``.venv/bin/python benchmarks/bench_eie.py``.
+Timed: ``EIEModel.simulate`` (draw the activation vector, run the Numba cycle kernel over the
+layer's pass segments - computed once per layer and PE count, like the layout itself not part of
+the timed work - count actions, price energy, build the LayerResult) against ``csc @ x`` for the
+same matrix and a vector of the same density. Goal: ratio <= 2. Then the nine EIE benchmark layers
+(workload + recipe ``eie-benchmarks``, compressed once) after JIT warm-up; goal < 1 s. Prints the
+machine's load average. Run: ``.venv/bin/python benchmarks/bench_eie.py``.
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -74,6 +76,7 @@ def main() -> None:
         model.simulate(cl9)
     t_table = best_of(lambda: [model.simulate(c) for c in layers], 3)
     print(f"nine-layer table: {t_table:.3f} s after warm-up (goal < 1 s); compression setup {t_compress:.1f} s")
+    print(f"load average {os.getloadavg()[0]:.2f} (1 min) on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

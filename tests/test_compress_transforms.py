@@ -316,3 +316,16 @@ def test_public_substitution_helpers_are_pure():
         S.svd_substitute(g, "fc")
     with pytest.raises(CompressionError, match="skipped"):
         S.depthwise_separable_substitute(g, "pw")
+
+
+@pytest.mark.parametrize("keep", [1, 37, 20_000, 600_000, 1_100_000, 1_170_000, 1_179_648 - 3, 1_179_648])
+def test_kth_largest_sampled_selection_is_exact(keep):
+    # arrays above 16 * 2**16 elements pre-select candidates from a strided sample; the threshold must be
+    # the one a full partition gives, with ties, constant runs and sorted data (a sample that misleads)
+    rng = np.random.default_rng(keep)
+    n = 1_179_648
+    for x in (np.abs(rng.standard_normal(n)).astype(np.float32), rng.integers(0, 7, n).astype(np.float64),
+              np.sort(rng.random(n)), np.zeros(n, np.float32)):
+        assert P._kth_largest(x, keep) == np.partition(x, n - keep)[n - keep]
+        mask = P._top_k_mask(x, keep)
+        assert int(mask.sum()) == keep and (x[mask].min() >= x[~mask].max() if 0 < keep < n else True)

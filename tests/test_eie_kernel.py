@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from accelsim.compress.tensors import InterleavedCSC
+from accelsim.compress.tensors import InterleavedCSC, column_pattern
 from accelsim.hw.eie import _kernels as K
 from accelsim.hw.eie import _reference as R
 
@@ -171,3 +171,80 @@ def test_kernel_and_twin_agree_on_random_cases():
         np.testing.assert_array_equal(a[2], b[2])
         np.testing.assert_allclose(a[3], W @ act, atol=1e-9)
         np.testing.assert_allclose(b[3], W @ act, atol=1e-9)
+
+
+# --- pass segments: the model's kernel (eie_mv_seg) against the entry-walking kernel and the twin ----
+def _segments(W, n_pe, index_bits, regs, from_layout):
+    csc = InterleavedCSC(W, n_pe=n_pe, index_bits=index_bits, value_bits=4)
+    n_pass = max(1, -(-(-(-W.shape[0] // n_pe)) // regs))
+    shape = (W.shape[1], n_pass, n_pe, K.N_SEG)
+    if from_layout:
+        seg, seg_r = np.zeros(shape, np.int16), np.zeros(shape, np.int16)
+        args = (csc.pe_ptr, csc.pe_offsets[:-1].copy(), csc.flat_index, csc.is_padding, True, regs)
+        K.segments_from_layout(*args, seg)
+        R.segments_from_layout(*args, seg_r)
+        np.testing.assert_array_equal(seg, seg_r)
+        return csc, np.ascontiguousarray(csc.pe_ptr.T), seg
+    indptr, rows = column_pattern(W != 0)
+    seg, seg_r = np.zeros(shape, np.int16), np.zeros(shape, np.int16)
+    col_ptr, col_ptr_r = (np.zeros((W.shape[1] + 1, n_pe), np.int64) for _ in range(2))
+    K.segments_from_pattern(indptr, rows, n_pe, 1 << index_bits, regs, seg, col_ptr)
+    R.segments_from_pattern(indptr, rows, n_pe, 1 << index_bits, regs, seg_r, col_ptr_r)
+    np.testing.assert_array_equal(seg, seg_r)
+    np.testing.assert_array_equal(col_ptr, col_ptr_r)
+    np.testing.assert_array_equal(col_ptr, csc.pe_ptr.T)  # the same stored-entry counts as the built layout
+    layout_seg = np.zeros(shape, np.int16)  # from either source: the same segments
+    K.segments_from_layout(csc.pe_ptr, csc.pe_offsets[:-1].copy(), csc.flat_index, csc.is_padding, True, regs,
+                           layout_seg)
+    np.testing.assert_array_equal(seg, layout_seg)
+    return csc, col_ptr, seg
+
+
+@pytest.mark.parametrize("from_layout", [False, True], ids=["pattern", "layout"])
+def test_segment_kernel_equals_entry_walk_on_random_cases(from_layout):
+    rng = np.random.default_rng(11)
+    for _ in range(150):
+        P = int(rng.integers(1, 6))
+        nr, nc = int(rng.integers(1, 40)), int(rng.integers(1, 30))
+        W = (rng.random((nr, nc)) < rng.random()) * rng.standard_normal((nr, nc))
+        act = (rng.random(nc) < rng.random()) * rng.standard_normal(nc)
+        ib = int(rng.integers(1, 4))
+        regs = int(rng.integers(1, -(-nr // P) + 2))
+        kw = dict(queue_depth=int(rng.integers(1, 5)), min_cycles=int(rng.integers(0, 3)),
+                  scan_rate=int(rng.integers(1, 5)), bcast_latency=int(rng.integers(1, 3)),
+                  credit_latency=int(rng.integers(0, 3)), pipeline_depth=int(rng.integers(1, 5)),
+                  entries_per_line=int(rng.integers(1, 9)), flush_cycles=int(rng.integers(0, 4)))
+        csc, col_ptr, seg = _segments(W, P, ib, regs, from_layout)
+        # a column tile [c0, c1) as the model runs it: the walk gets the tile's pointers, the segments the offset
+        c0 = int(rng.integers(0, nc))
+        c1 = int(rng.integers(c0 + 1, nc + 1))
+        sub = act[c0:c1]
+        cols = np.flatnonzero(sub).astype(np.int64)
+        ptr = np.ascontiguousarray(csc.pe_ptr[:, c0:c1 + 1] - csc.pe_ptr[:, c0:c0 + 1])
+        base = csc.pe_offsets[:-1] + csc.pe_ptr[:, c0]
+        ref = K.eie_mv(ptr, base, csc.flat_index, csc.flat_values.astype(np.float64), np.zeros(0), csc.is_padding,
+                       cols, sub[cols], c1 - c0, P, -(-nr // P), regs, kw["queue_depth"], kw["min_cycles"],
+                       kw["scan_rate"], kw["bcast_latency"], kw["credit_latency"], kw["pipeline_depth"],
+                       kw["entries_per_line"], kw["flush_cycles"], np.zeros(0))
+        got = K.eie_mv_seg(col_ptr, seg, cols, c0, c1 - c0, kw["queue_depth"], kw["min_cycles"], kw["scan_rate"],
+                           kw["bcast_latency"], kw["credit_latency"], kw["pipeline_depth"], kw["entries_per_line"],
+                           kw["flush_cycles"])
+        assert got[0] == ref[0], kw
+        np.testing.assert_array_equal(got[1], ref[1])
+        np.testing.assert_array_equal(got[2], ref[2])
+        if c0 == 0 and c1 == nc:  # the whole matrix: the cycle-stepped twin agrees as well
+            twin = run(R.eie_mv, W, act, P, index_bits=ib, regs=regs, **kw)
+            assert got[0] == twin[0]
+            np.testing.assert_array_equal(got[1], twin[1])
+
+
+def test_segments_by_hand():
+    # one PE, 2-bit indices (span 4), passes of 4 rows: rows 0 and 9 of one column store
+    # row 0, padding rows 4 and 8, row 9 -> pass 0: [0]; pass 1: [4 (pad)]; pass 2: [8 (pad), 9]
+    W = np.zeros((10, 1))
+    W[0, 0], W[9, 0] = 1.0, 2.0
+    for from_layout in (False, True):
+        _, col_ptr, seg = _segments(W, 1, 2, 4, from_layout)
+        assert col_ptr.tolist() == [[0], [4]]
+        # (entries, real, first row, last row within the pass) per pass
+        assert seg[0, :, 0].tolist() == [[1, 1, 0, 0], [1, 0, 0, 0], [2, 1, 0, 1]]

@@ -105,13 +105,15 @@ def test_recipe_layout_is_reused_and_rebuilt_layout_is_identical(fc):
         ("csr", 1), ("interleaved_csc", 32), ("interleaved_csc", 64)] and rebuilt[2].view.index_bits == 8
     huff = _recompressed(fc, encode=enc, huffman={"streams": ["payload", "index"]})
     assert huff.view.huffman_streams and huff.view.layout == "interleaved_csc"  # reused under Huffman coding
-    # the rule: the recipe's interleaved CSC when built for this PE count and index width, else built here
-    assert model._mapping(fc)[0] is fc.view.tensor and model._mapping(huff)[0] is huff.view.tensor
-    assert all(model._mapping(cl)[0] is not cl.view.tensor for cl in rebuilt)
-    # a rebuilt layout is kept on the layer's view: every model with the same PE count and widths reuses it
+    # the rule: the recipe's interleaved CSC when built for this PE count and index width, else the pattern's
+    assert model._mapping(fc).reused and model._mapping(huff).reused
+    assert not any(model._mapping(cl).reused for cl in rebuilt)
+    # the segments are kept per layer: every model with the same PE count, index width and registers reuses them
     other = EIEModel(load_arch("eie", {"queue_depth": 2}))
-    assert all(other._mapping(cl)[0] is model._mapping(cl)[0] for cl in rebuilt)
-    assert EIEModel(load_arch("eie", {"n_pe": 32}))._mapping(fc)[0] is not model._mapping(fc)[0]
+    assert all(other._mapping(cl) is model._mapping(cl) for cl in rebuilt + [fc])
+    assert EIEModel(load_arch("eie", {"n_pe": 32}))._mapping(fc) is not model._mapping(fc)
+    assert EIEModel(load_arch("eie", {"act_regs": 4}))._mapping(fc).seg.shape[1] == 2  # 8 local rows: two passes
+    np.testing.assert_array_equal(model._mapping(fc).col_ptr, fc.view.tensor.pe_ptr.T)
     for cl in rebuilt + [huff]:
         r = model.simulate(cl)
         assert (r.cycles, r.extra["entries_processed"], r.extra["padding_zeros"], r.energy_j) == key
@@ -302,3 +304,23 @@ def test_column_fetch_cycles_delay_only_idle_pes(fc):
     # the first column of every PE waits 2 more cycles; later ones hide the fetch unless the PE starves
     assert base.cycles + 2 <= slow.cycles < base.cycles * 1.1
     assert slow.extra["entries_processed"] == base.extra["entries_processed"]
+
+
+def test_segment_layouts_are_bounded_per_layer_and_released_with_it(fc, monkeypatch):
+    import gc
+
+    from accelsim.hw.eie import model as eie_model
+
+    monkeypatch.setattr(eie_model, "SEGMENT_CACHE_SIZE", 2)
+    layer = compressed(fc.layer)["fc"]  # a fresh layer: its own view and cache entry
+    first = EIEModel(load_arch("eie", {"n_pe": 16}))._mapping(layer)
+    for n_pe in (32, 64):
+        EIEModel(load_arch("eie", {"n_pe": n_pe}))._mapping(layer)
+    assert len(eie_model._CACHE[layer.view]["layouts"]) == 2
+    assert EIEModel(load_arch("eie", {"n_pe": 16}))._mapping(layer) is not first  # least recently used: dropped
+    monkeypatch.setattr(eie_model, "SEGMENT_CACHE_SIZE", 0)
+    assert EIEModel(load_arch("eie", {"n_pe": 8}))._mapping(layer) is not EIEModel(load_arch("eie", {"n_pe": 8}))._mapping(layer)
+    before = len(eie_model._CACHE)
+    del layer
+    gc.collect()
+    assert len(eie_model._CACHE) == before - 1  # kept only as long as the layer lives

@@ -82,3 +82,34 @@ def test_simulate_stays_the_function_when_the_submodule_is_imported_first():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_kernel_cache_cold_reads_the_numba_cache_folders(tmp_path, monkeypatch):
+    import os
+
+    from accelsim import runtime
+
+    pkg = tmp_path / "pkg"
+    (pkg / "hw" / "gpu").mkdir(parents=True)
+    src = pkg / "hw" / "gpu" / "_kernels.py"
+    src.write_text("# kernels\n")
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(cache))
+    assert runtime.kernel_cache_cold("gpu", package_dir=str(pkg))  # nothing cached yet
+    folder = cache / runtime._cache_subpath(str(src))
+    folder.mkdir(parents=True)
+    tag = f"py{sys.version_info[0]}{sys.version_info[1]}"
+    index = folder / f"_kernels.group_max-10.{tag}.nbi"
+    index.write_bytes(b"")
+    os.utime(src, (1_000_000, 1_000_000))
+    assert not runtime.kernel_cache_cold("gpu", package_dir=str(pkg))  # an index newer than the source
+    assert not runtime.kernel_cache_cold(["gpu", "no-such-family"], package_dir=str(pkg))
+    os.utime(src, None)
+    os.utime(index, (1_000_000, 1_000_000))
+    assert runtime.kernel_cache_cold("gpu", package_dir=str(pkg))  # the source was edited since
+    (folder / f"_kernels.other-20.{tag}.nbi").write_bytes(b"")
+    assert not runtime.kernel_cache_cold("gpu", package_dir=str(pkg))
+
+
+def test_kernel_cache_cold_imports_nothing_heavy():
+    assert loaded_after("from accelsim.runtime import kernel_cache_cold\nkernel_cache_cold()") == []

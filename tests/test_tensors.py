@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from accelsim.compress import _kernels as K
 from accelsim.compress import _reference as R
 from accelsim.compress.huffman import HuffmanCode, huffman_decode, huffman_encode
+from accelsim.compress.kmeans import kmeans_1d_sorted
 from accelsim.compress.tensors import (
     CSC,
     CSR,
@@ -315,17 +316,22 @@ def test_interleaved_kernels_match_reference(m, n_pe, span):
     rows = rows.astype(np.int64)
     indptr = np.zeros(m.shape[1] + 1, np.int64)
     np.cumsum(np.bincount(cols, minlength=m.shape[1]), out=indptr[1:])
-    ck = K.interleaved_counts(indptr, rows, m.shape[1], n_pe, span)
+    ck, pe_ptr, offsets, index, src = K.interleaved_build(indptr, rows.astype(np.int32), m.shape[1], n_pe, span,
+                                                           np.empty(0, np.uint32))
     cr = R.interleaved_counts(indptr, rows, m.shape[1], n_pe, span)
     assert np.array_equal(ck, cr)
-    pe_ptr = np.zeros((n_pe, m.shape[1] + 1), np.int64)
-    np.cumsum(ck, axis=1, out=pe_ptr[:, 1:])
+    assert np.array_equal(pe_ptr[:, 1:], np.cumsum(cr, axis=1)) and pe_ptr[:, 0].tolist() == [0] * n_pe
     base = np.concatenate(([0], np.cumsum(pe_ptr[:, -1])[:-1])).astype(np.int64)
+    assert np.array_equal(offsets, np.concatenate((base, [int(cr.sum())])))
     n = int(ck.sum())
-    outs = [(np.empty(n, np.int64), np.empty(n, np.int64)) for _ in range(2)]
-    K.interleaved_fill(indptr, rows, m.shape[1], n_pe, span, pe_ptr, base, *outs[0])
-    R.interleaved_fill(indptr, rows, m.shape[1], n_pe, span, pe_ptr, base, *outs[1])
-    assert np.array_equal(outs[0][0], outs[1][0]) and np.array_equal(outs[0][1], outs[1][1])
+    ref = (np.empty(n, np.int64), np.empty(n, np.int64))
+    R.interleaved_fill(indptr, rows, m.shape[1], n_pe, span, pe_ptr, base, *ref)
+    assert index.dtype == np.uint32 and np.array_equal(index, ref[0]) and np.array_equal(src, ref[1])
+    outs = [(index.astype(np.int64), src)]
+    pk, rk = K.column_pattern(np.ascontiguousarray(m != 0))
+    pr, rr = R.column_pattern(m != 0)
+    assert np.array_equal(pk, indptr) and np.array_equal(pr, indptr) and rk.dtype == np.int32
+    assert np.array_equal(rk, rows) and np.array_equal(rr, rows)
     dk = K.interleaved_decode(pe_ptr, base, outs[0][0], n_pe, span > 0)
     dr = R.interleaved_decode(pe_ptr, base, outs[0][0], n_pe, span > 0)
     assert np.array_equal(dk[0], dr[0]) and np.array_equal(dk[1], dr[1])
@@ -348,7 +354,7 @@ def test_kmeans_kernel_matches_reference(n, bits, seed):
     rng = np.random.default_rng(seed)
     x = np.sort(rng.normal(size=n))
     init = np.linspace(x.min(), x.max(), 1 << bits)
-    ck, bk, _ = K.kmeans_1d_sorted(x, init, 50, 0.0)
+    ck, bk, _ = kmeans_1d_sorted(x, init, 50, 0.0)
     cr, br, _ = R.kmeans_1d_sorted(x, init, 50, 0.0)
     assert np.allclose(ck, cr, rtol=1e-9, atol=1e-12)
     assert np.array_equal(bk, br)
@@ -421,3 +427,26 @@ def test_huffman_coded_from_stream_names():
     assert h.storage_bits().payload == HuffmanCode.from_symbols(cb.payload_symbols()).encoded_bits
     with pytest.raises(CompressionError, match="'payload' or 'index'"):
         HuffmanCoded(cb, ["values"])
+
+
+@SETTINGS
+@given(sparse_matrices(max_dim=30), st.integers(1, 6))
+def test_scatter_codes_matches_reference_and_boolean_scatter(m, bits):
+    from accelsim.compress.kmeans import scatter_codes
+
+    mask = m != 0
+    rng = np.random.default_rng(int(mask.sum()))
+    table = rng.standard_normal(1 << bits)
+    kept = rng.integers(0, 1 << bits, int(mask.sum()))
+    for dtype in (np.float32, np.float64):
+        codes, values = scatter_codes(mask, kept, table, dtype)
+        ref_codes, ref_values = np.zeros(m.shape, np.uint16), np.zeros(m.shape, dtype)
+        R.scatter_codes(mask, kept, table, ref_codes, ref_values)
+        assert codes.dtype == np.uint8 and values.dtype == dtype  # at most 256 entries: one byte per code
+        np.testing.assert_array_equal(codes, ref_codes)
+        np.testing.assert_array_equal(values, ref_values)
+    with pytest.raises(CompressionError, match="codes for"):
+        scatter_codes(mask, np.zeros(int(mask.sum()) + 1, np.int64), table)
+    wide = np.arange(300.0)  # more than 256 entries: uint16 codes
+    codes, values = scatter_codes(mask, np.full(int(mask.sum()), 299), wide)
+    assert codes.dtype == np.uint16 and np.all(codes[mask] == 299) and np.all(values[mask] == 299.0)

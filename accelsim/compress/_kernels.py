@@ -19,8 +19,39 @@ from numba import njit
 
 
 @njit(cache=True)
-def interleaved_counts(indptr, rows, n_cols, n_pe, span):
-    """Stored entries (kept + padding) per PE per column: int64 array ``(n_pe, n_cols)``."""
+def column_pattern(mask):
+    """The CSC pattern of a C-ordered bool ``mask`` (rows, cols): ``indptr`` int64 (cols + 1) and
+    ``rows`` int32 (ascending within each column), in two row-major passes over the mask (counting,
+    then filling) instead of a column-major walk over a row-major array."""
+    n_rows, n_cols = mask.shape
+    indptr = np.zeros(n_cols + 1, np.int64)
+    for r in range(n_rows):
+        for c in range(n_cols):
+            if mask[r, c]:
+                indptr[c + 1] += 1
+    for c in range(n_cols):
+        indptr[c + 1] += indptr[c]
+    rows = np.empty(indptr[n_cols], np.int32)
+    cursor = indptr[:-1].copy()
+    for r in range(n_rows):
+        for c in range(n_cols):
+            if mask[r, c]:
+                rows[cursor[c]] = r
+                cursor[c] += 1
+    return indptr, rows
+
+
+@njit(cache=True)
+def interleaved_build(indptr, rows, n_cols, n_pe, span, index_proto):
+    """Lay a column pattern out as a row-interleaved CSC, PE-major then column-major.
+
+    Returns ``(counts, pe_ptr, pe_offsets, index, src)``: stored entries (kept + padding) per PE per
+    column ``(n_pe, n_cols)``; their running sums per PE ``pe_ptr`` ``(n_pe, n_cols + 1)``; the
+    first entry of each PE ``pe_offsets`` ``(n_pe + 1)``; per stored entry the relative index
+    (``span > 0``) or local row (``span == 0``) in ``index`` (of ``index_proto``'s type: the stored
+    width) and the position of the entry in ``rows`` or -1 for a padding zero in ``src``.
+    One kernel for the counting and the filling pass (one compilation instead of two).
+    """
     counts = np.zeros((n_pe, n_cols), np.int64)
     last = np.empty(n_pe, np.int64)
     for c in range(n_cols):
@@ -35,21 +66,19 @@ def interleaved_counts(indptr, rows, n_cols, n_pe, span):
                 n += (local - last[p] - 1) // span
             counts[p, c] += n
             last[p] = local
-    return counts
-
-
-@njit(cache=True)
-def interleaved_fill(indptr, rows, n_cols, n_pe, span, pe_ptr, pe_base, out_index, out_src):
-    """Write each PE's stored entries, PE-major then column-major.
-
-    ``out_index`` gets the relative index (``span > 0``) or local row (``span == 0``);
-    ``out_src`` the position of the entry in ``rows`` or -1 for a padding zero.
-    """
+    pe_ptr = np.zeros((n_pe, n_cols + 1), np.int64)
+    pe_offsets = np.zeros(n_pe + 1, np.int64)
+    for p in range(n_pe):
+        for c in range(n_cols):
+            pe_ptr[p, c + 1] = pe_ptr[p, c] + counts[p, c]
+        pe_offsets[p + 1] = pe_offsets[p] + pe_ptr[p, n_cols]
+    total = pe_offsets[n_pe]
+    out_index = np.empty(total, index_proto.dtype)
+    out_src = np.empty(total, np.int64)
     cursor = np.empty(n_pe, np.int64)
-    last = np.empty(n_pe, np.int64)
     for c in range(n_cols):
         for p in range(n_pe):
-            cursor[p] = pe_base[p] + pe_ptr[p, c]
+            cursor[p] = pe_offsets[p] + pe_ptr[p, c]
             last[p] = -1
         for j in range(indptr[c], indptr[c + 1]):
             r = rows[j]
@@ -69,6 +98,7 @@ def interleaved_fill(indptr, rows, n_cols, n_pe, span, pe_ptr, pe_base, out_inde
             out_src[k] = j
             cursor[p] = k + 1
             last[p] = local
+    return counts, pe_ptr, pe_offsets, out_index, out_src
 
 
 @njit(cache=True)
@@ -126,44 +156,17 @@ def unpack_bits(words, bits, n):
 
 
 @njit(cache=True)
-def kmeans_1d_sorted(x, centroids, max_iter, tol):
-    """Lloyd's k-means on sorted 1-D data; returns (centroids, boundaries, iterations).
-
-    In 1-D each cluster is a contiguous run of the sorted data, so one iteration is a binary
-    search for the midpoints between sorted centroids plus prefix-sum means: O(k log n).
-    ``boundaries[i]`` is the first data position of cluster ``i`` (length k + 1). Empty clusters
-    keep their centroid.
-    """
-    n = x.shape[0]
-    k = centroids.shape[0]
-    prefix = np.empty(n + 1, np.float64)
-    prefix[0] = 0.0
-    for i in range(n):
-        prefix[i + 1] = prefix[i] + x[i]
-    c = np.sort(centroids.astype(np.float64))
-    bounds = np.empty(k + 1, np.int64)
-    it = 0
-    for it in range(1, max_iter + 1):
-        bounds[0] = 0
-        bounds[k] = n
-        for i in range(1, k):
-            mid = 0.5 * (c[i - 1] + c[i])
-            bounds[i] = np.searchsorted(x, mid, side="left")
-        shift = 0.0
-        for i in range(k):
-            lo = bounds[i]
-            hi = bounds[i + 1]
-            if hi > lo:
-                new = (prefix[hi] - prefix[lo]) / (hi - lo)
-                d = abs(new - c[i])
-                if d > shift:
-                    shift = d
-                c[i] = new
-        if shift <= tol:
-            break
-    for i in range(1, k):
-        bounds[i] = np.searchsorted(x, 0.5 * (c[i - 1] + c[i]), side="left")
-    return c, bounds, it
+def scatter_codes(mask, codes_kept, table, codes, values):
+    """Write the shared codes and their values at the kept positions, in one pass: for the ``i``-th
+    ``True`` of ``mask`` (1-D, storage order) ``codes[p] = codes_kept[i]`` and ``values[p] =
+    table[codes_kept[i]]`` (cast to ``values``' type); other positions are left as they are."""
+    j = 0
+    for p in range(mask.shape[0]):
+        if mask[p]:
+            c = codes_kept[j]
+            codes[p] = c
+            values[p] = table[c]
+            j += 1
 
 
 @njit(cache=True)

@@ -144,3 +144,15 @@ def nm_gather(matrix, meta, filler, m):
     vals = np.take_along_axis(pad.reshape(rows, groups, m), meta, axis=2)
     vals[filler] = 0
     return vals
+
+
+def column_pattern(mask):
+    cols, rows = np.nonzero(np.asarray(mask).T)
+    indptr = np.zeros(mask.shape[1] + 1, np.int64)
+    np.cumsum(np.bincount(cols, minlength=mask.shape[1]), out=indptr[1:])
+    return indptr, rows.astype(np.int32)
+
+
+def scatter_codes(mask, codes_kept, table, codes, values):
+    codes[mask] = codes_kept
+    values[mask] = table[codes_kept]

@@ -2,8 +2,8 @@
 
 Each layer's kept weights are clustered into ``2**bits`` shared values. In one dimension every
 cluster is a contiguous run of the sorted data, so the data are sorted once and each Lloyd
-iteration costs O(k log n) (binary search of the centroid midpoints + prefix-sum means; kernel
-``kmeans_1d_sorted``). Initialisations as in the paper: ``linear`` (evenly spaced between min and
+iteration costs O(k log n) (binary search of the centroid midpoints + prefix-sum means;
+:func:`kmeans_1d_sorted`, a few vectorised NumPy operations per iteration: no kernel to compile). Initialisations as in the paper: ``linear`` (evenly spaced between min and
 max: the paper's best, it keeps the rare large weights), ``density`` (evenly spaced in the CDF) and
 ``random`` (Forgy: k distinct data points drawn with ``rng``).
 """
@@ -32,6 +32,42 @@ def init_centroids(sorted_x: np.ndarray, k: int, init: str, rng: np.random.Gener
     raise CompressionError(f"k-means init must be one of {', '.join(INITS)}; got '{init}'")
 
 
+def kmeans_1d_sorted(x: np.ndarray, centroids: np.ndarray, max_iter: int, tol: float
+                     ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Lloyd's k-means on sorted 1-D data; returns ``(centroids, boundaries, iterations)``.
+
+    ``x`` and ``centroids`` are float64, both sorted ascending (``centroids`` is not modified).
+    Each cluster is a contiguous run of the sorted data: one iteration finds the midpoints between
+    neighbouring centroids by binary search (``boundaries[i]``: the first data position of cluster
+    ``i``, length k + 1) and replaces every non-empty cluster's centroid by its mean from prefix
+    sums, O(k log n); empty clusters keep their centroid. Stops after ``max_iter`` iterations or when
+    no centroid moved more than ``tol``. The twin ``_reference.kmeans_1d_sorted`` assigns every
+    point to its nearest centroid (the textbook form); the tests compare them.
+    """
+    n = x.shape[0]
+    k = centroids.shape[0]
+    prefix = np.empty(n + 1, np.float64)
+    prefix[0] = 0.0
+    np.cumsum(x, out=prefix[1:])  # sequential, as a loop would add
+    c = np.array(centroids, np.float64)
+    bounds = np.empty(k + 1, np.int64)
+    bounds[0], bounds[k] = 0, n
+    it = 0
+    for it in range(1, int(max_iter) + 1):
+        bounds[1:k] = np.searchsorted(x, 0.5 * (c[:-1] + c[1:]), side="left")
+        lo, hi = bounds[:-1], bounds[1:]
+        size = hi - lo
+        full = size > 0
+        new = c.copy()
+        new[full] = (prefix[hi[full]] - prefix[lo[full]]) / size[full]
+        shift = float(np.max(np.abs(new - c), initial=0.0))
+        c = new
+        if shift <= tol:
+            break
+    bounds[1:k] = np.searchsorted(x, 0.5 * (c[:-1] + c[1:]), side="left")
+    return c, bounds, it
+
+
 def kmeans_1d(values: np.ndarray, bits: int, init: str = "linear", rng: np.random.Generator | None = None,
               max_iter: int = 100, tol: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Cluster ``values`` (any shape) into at most ``2**bits`` shared values.
@@ -53,7 +89,8 @@ def kmeans_1d(values: np.ndarray, bits: int, init: str = "linear", rng: np.rando
     if sorted_x[0] == sorted_x[-1]:
         return np.zeros(x.shape, np.int64), sorted_x[:1].copy()
     init_c = init_centroids(sorted_x, k, init, rng)
-    centroids, bounds, _ = K.kmeans_1d_sorted(sorted_x, init_c, int(max_iter), float(tol))
+    init_c = np.sort(np.asarray(init_c, np.float64))
+    centroids, bounds, _ = kmeans_1d_sorted(sorted_x, init_c, int(max_iter), float(tol))
     sizes = np.diff(bounds)
     used = sizes > 0
     table = centroids[used]
@@ -61,3 +98,24 @@ def kmeans_1d(values: np.ndarray, bits: int, init: str = "linear", rng: np.rando
     # a value exactly on a midpoint belongs to the upper cluster, as in the kernel's boundaries
     codes = np.searchsorted(mids, flat, side="right").astype(np.int64)
     return codes.reshape(x.shape), table
+
+
+def scatter_codes(mask: np.ndarray, codes_kept: np.ndarray, table: np.ndarray,
+                  dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """The full-shape codes and decoded values of weights shared only at the kept positions:
+    ``codes[mask] = codes_kept``, ``values[mask] = table[codes_kept]`` (as ``dtype``), zeros
+    elsewhere - in one pass over the mask instead of two boolean scatters and a gather.
+    ``codes_kept`` are the codes of ``mask``'s kept positions in row-major order (``kmeans_1d`` of
+    ``x[mask]``); at most ``2**16`` table entries. The codes are uint8 for tables of at most 256
+    entries (1 byte per weight), else uint16."""
+    mk = np.ascontiguousarray(mask, dtype=bool)
+    table = np.asarray(table, np.float64)
+    if table.size > (1 << 16):
+        raise CompressionError(f"scatter_codes: uint16 codes hold at most 65536 table entries; got {table.size}")
+    kept = np.asarray(codes_kept).ravel()
+    if kept.size != int(np.count_nonzero(mk)):
+        raise CompressionError(f"scatter_codes: {kept.size} codes for {int(np.count_nonzero(mk))} kept positions")
+    codes = np.zeros(mk.shape, np.uint8 if table.size <= 256 else np.uint16)
+    values = np.zeros(mk.shape, dtype)
+    K.scatter_codes(mk.reshape(-1), kept.astype(np.int64, copy=False), table, codes.reshape(-1), values.reshape(-1))
+    return codes, values

@@ -8,7 +8,7 @@ from an explicit ``rng``. Equations: ``docs/compression.md``.
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -27,20 +27,54 @@ def _keep_count(size: int, sparsity: float) -> int:
     return int(round((1.0 - check_sparsity(sparsity)) * size))
 
 
+_SAMPLE = 1 << 16  # sample size of the threshold pre-selection in :func:`_kth_largest`
+
+
+def _kth_largest(flat: np.ndarray, k: int) -> Any:
+    """The ``k``-th largest value of the 1-D array ``flat`` (``1 <= k <= flat.size``), exactly.
+
+    ``np.partition`` of a copy of the whole array, except on large arrays: there a strided sample
+    bounds the threshold from one side, only the elements on the kept side of that bound are copied
+    and partitioned, and the bound is checked (enough elements on that side, else the whole array
+    is partitioned). Used when the kept or the pruned side holds under 1/8 of a large array.
+    With ``c >= k`` elements ``>= lo`` the ``k``-th largest is ``>= lo``, so it is
+    the ``k``-th largest of those ``c`` (likewise from below), the same value either way.
+    """
+    n = flat.size
+    if n > 16 * _SAMPLE and min(k, n - k) * 8 < n:  # worth it when one side holds under 1/8 of the array
+        step = n // _SAMPLE
+        sample = np.sort(flat[::step])
+        m = sample.size
+        if k <= n // 2:  # few kept: candidates above a lower bound
+            want = min(m, int(k / n * m * 1.25) + 64)  # sample elements above the bound
+            lo = sample[m - want]
+            cand = flat[flat >= lo]
+            if cand.size >= k:
+                return np.partition(cand, cand.size - k)[cand.size - k]
+        else:  # most kept: the (n - k)-th smallest, 0-based, among candidates below an upper bound
+            r = n - k
+            want = min(m, int((r + 1) / n * m * 1.25) + 64)
+            hi = sample[want - 1]
+            cand = flat[flat <= hi]
+            if cand.size >= r + 1:
+                return np.partition(cand, r)[r]
+    return np.partition(flat, n - k)[n - k]
+
+
 def _top_k_mask(scores: np.ndarray, k: int) -> np.ndarray:
     """Mask of the ``k`` largest scores (stable: among equal scores the earlier position wins)."""
     flat = scores.ravel()
-    mask = np.zeros(flat.size, bool)
     if k >= flat.size:
-        mask[:] = True
-    elif k > 0:
-        # threshold by partition, then resolve ties at the threshold by position
-        thr = np.partition(flat, flat.size - k)[flat.size - k]
-        above = flat > thr
-        mask[above] = True
-        need = k - int(above.sum())
-        if need > 0:
-            mask[np.flatnonzero(flat == thr)[:need]] = True
+        return np.ones(scores.shape, bool)
+    if k <= 0:
+        return np.zeros(scores.shape, bool)
+    # threshold by selection (:func:`_kth_largest`), keep everything above it, then resolve the
+    # ties at the threshold by position; the comparison is the mask (no second bool array, no scatter)
+    thr = _kth_largest(flat, k)
+    mask = flat > thr
+    need = k - int(np.count_nonzero(mask))
+    if need > 0:
+        mask[np.flatnonzero(flat == thr)[:need]] = True
     return mask.reshape(scores.shape)
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -39,6 +38,8 @@ __all__ = [
     "LowRank",
     "StorageBits",
     "bits_for",
+    "column_pattern",
+    "index_dtype",
 ]
 
 
@@ -221,6 +222,41 @@ class Dense(CompressedTensor):
 
 
 # ----------------------------------------------------------------------------------------------
+def index_dtype(index_bits: int) -> type:
+    """The narrowest unsigned type a stored index of ``index_bits`` bits (a relative zero count up to
+    ``2**index_bits - 1``, or an absolute local row) is held in: uint8, uint16 or uint32."""
+    return np.uint8 if index_bits <= 8 else (np.uint16 if index_bits <= 16 else np.uint32)
+
+
+def column_pattern(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The CSC pattern of a 2-D bool ``mask``: ``indptr`` int64 (n_cols + 1) and ``rows`` int32
+    (ascending within each column), e.g. the kept pattern hardware models derive layouts from."""
+    indptr, rows, _ = _column_pattern(np.asarray(mask, dtype=bool))
+    return indptr, rows
+
+
+def _column_pattern(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(indptr, rows, cols)`` of the kept entries of a 2-D bool ``mask`` in column-major order:
+    ``indptr`` int64 (n_cols + 1), ``rows`` int32 and ``cols`` int32 per kept entry.
+
+    A row-major (C-ordered) mask is read row by row by a kernel (a column-major walk over it, as
+    ``np.nonzero(mask.T)`` does, is several times slower); a column-major one (the transpose of a
+    C-ordered mask, as :class:`CSR` passes) is already in the right order for ``np.nonzero``."""
+    n_cols = mask.shape[1]
+    if mask.flags.f_contiguous and not mask.flags.c_contiguous:
+        c64, r64 = np.nonzero(mask.T)
+        cols = c64.astype(np.int32)
+        del c64
+        rows = r64.astype(np.int32)
+        del r64
+        indptr = np.zeros(n_cols + 1, np.int64)
+        np.cumsum(np.bincount(cols, minlength=n_cols), out=indptr[1:])
+        return indptr, rows, cols
+    indptr, rows = K.column_pattern(np.ascontiguousarray(mask))
+    cols = np.repeat(np.arange(n_cols, dtype=np.int32), np.diff(indptr))
+    return indptr, rows, cols
+
+
 class InterleavedCSC(CompressedTensor):
     """EIE's row-interleaved compressed sparse column format (plain CSC when ``n_pe == 1``).
 
@@ -263,26 +299,20 @@ class InterleavedCSC(CompressedTensor):
             if self.index_bits < need:
                 raise CompressionError(
                     f"absolute index_bits={self.index_bits} cannot address {self.local_rows} rows (need {need})")
-        cols, rows = np.nonzero(mk.T)
-        rows = rows.astype(np.int64)
-        indptr = np.zeros(n_cols + 1, np.int64)
-        np.cumsum(np.bincount(cols, minlength=n_cols), out=indptr[1:])
+        indptr, rows, cols = _column_pattern(mk)
         span = (1 << self.index_bits) if self.relative else 0
-        counts = K.interleaved_counts(indptr, rows, n_cols, self.n_pe, span)
-        self.entries_per_pe_col = counts
-        self.pe_ptr = np.zeros((self.n_pe, n_cols + 1), np.int64)
-        np.cumsum(counts, axis=1, out=self.pe_ptr[:, 1:])
+        # indices at their stored width (uint8 / uint16 / uint32), written by the kernel
+        counts, self.pe_ptr, self.pe_offsets, index, src = K.interleaved_build(
+            indptr, rows, n_cols, self.n_pe, span, np.empty(0, index_dtype(self.index_bits)))
+        del counts  # entries_per_pe_col derives them from pe_ptr
         per_pe = self.pe_ptr[:, -1]
-        self.pe_offsets = np.zeros(self.n_pe + 1, np.int64)
-        np.cumsum(per_pe, out=self.pe_offsets[1:])
         total = int(self.pe_offsets[-1])
-        index = np.empty(total, np.int64)
-        src = np.empty(total, np.int64)
-        K.interleaved_fill(indptr, rows, n_cols, self.n_pe, span, self.pe_ptr, self.pe_offsets[:-1], index, src)
         self.is_padding = src < 0
-        kept_vals = m[rows, cols]
+        kept = ~self.is_padding
         vals = np.zeros(total, dtype=m.dtype if m.dtype != bool else np.int64)
-        vals[~self.is_padding] = kept_vals[src[~self.is_padding]]
+        src = src[kept]  # positions of the kept entries in the column pattern, in storage order
+        vals[kept] = m[rows[src], cols[src]]
+        del src, kept
         self.flat_values = vals
         self.flat_index = index
         max_entries = int(per_pe.max()) if per_pe.size else 0
@@ -304,15 +334,16 @@ class InterleavedCSC(CompressedTensor):
     def padding_zeros(self) -> int:
         return int(self.is_padding.sum())
 
-    @cached_property
+    @property
     def stored_index(self) -> np.ndarray:
-        """``flat_index`` in the narrowest integer type that holds ``index_bits`` (uint8, uint16 or
-        int64): the width the indices are stored at, and 8x less memory to stream than int64. Built
-        once (the layout is never modified after construction)."""
-        dtype = np.uint8 if self.index_bits <= 8 else (np.uint16 if self.index_bits <= 16 else np.int64)
-        out = self.flat_index.astype(dtype)
-        out.flags.writeable = False
-        return out
+        """``flat_index``, which is already held in the narrowest unsigned type that holds
+        ``index_bits`` (:func:`index_dtype`)."""
+        return self.flat_index
+
+    @property
+    def entries_per_pe_col(self) -> np.ndarray:
+        """Stored entries (padding included) per PE per column ``(n_pe, n_cols)``, from ``pe_ptr``."""
+        return np.diff(self.pe_ptr, axis=1)
 
     @property
     def entries_per_pe(self) -> np.ndarray:
@@ -483,19 +514,29 @@ class _StoredValues:
 
 
 class Bitmask(_StoredValues, CompressedTensor):
-    """One presence bit per element (index = size bits) plus the kept values in row-major order."""
+    """One presence bit per element (index = size bits) plus the kept values in row-major order.
+
+    The presence bits are held packed (``np.packbits``: one bit per element, as stored); ``mask``
+    unpacks them on use."""
 
     kind = "bitmask"
 
     def __init__(self, matrix: Any, value_bits: int = 32, mask: Any = None, metadata_bits: int = 0):
         m = _as_matrix(matrix, "Bitmask matrix")
         self.metadata_bits = _check_meta(metadata_bits)
-        self.mask = _as_mask(mask, m, "Bitmask").copy()
+        mk = _as_mask(mask, m, "Bitmask")
         self.value_bits = _check_bits(value_bits, "value_bits")
-        self.values = m[self.mask]
+        self.values = m[mk]
+        self._bits = np.packbits(mk, axis=None)
         self.is_padding = np.zeros(self.values.size, bool)
         self._shape = tuple(int(s) for s in m.shape)
         self.kept = int(self.values.size)
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The bool presence mask (a fresh array, unpacked from the stored bits)."""
+        n = int(math.prod(self._shape))
+        return np.unpackbits(self._bits, count=n).view(bool).reshape(self._shape)
 
     def entries(self):
         r, c = np.nonzero(self.mask)

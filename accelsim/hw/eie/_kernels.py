@@ -170,3 +170,205 @@ def eie_mv(pe_ptr, pe_base, flat_index, flat_values, table, is_pad, cols, act, n
         scal[S_BROADCASTS] += n_act
     scal[S_PASSES] = n_pass
     return end, stats, scal
+
+
+# ------------------------------------------------------------------------------------------------
+# Pass segments: the per-(column, pass, PE) statistics the timing needs, computed once per layout.
+#
+# A pass ``p`` of PE ``k`` on column ``j`` processes the stored entries (padding included) whose local
+# row lies in ``[p * regs, (p + 1) * regs)``; everything the cycle recurrence and the counters read
+# about them is four numbers, stored in ``seg[j, p, k, :]``: the entry count (SEG_N), the
+# non-padding count (SEG_REAL) and the local rows of the first and the last entry relative to the
+# pass start (SEG_FIRST, SEG_LAST; 0 when empty). Stored entries of one (column, PE) sit on distinct
+# local rows, so every number lies in ``[0, regs]`` and ``seg`` is int16 when ``regs < 2**15``.
+# ``eie_mv_seg`` then costs O(passes x broadcast columns x PEs) per M x V instead of a walk over every
+# stored entry of the broadcast columns, and the segments come either from a stored layout
+# (``segments_from_layout``) or straight from the kept-entry pattern of the matrix
+# (``segments_from_pattern``), so a PE-count sweep never lays the entries out. PEs are the fastest
+# axis: one broadcast column's numbers for all PEs are contiguous, as the timing reads them.
+SEG_N, SEG_REAL, SEG_FIRST, SEG_LAST = 0, 1, 2, 3
+N_SEG = 4
+
+
+def segment_dtype(regs: int):
+    """int16 when every segment number fits (``regs < 2**15``), else int32."""
+    return np.int16 if regs < (1 << 15) else np.int32
+
+
+@njit(cache=True)
+def _add_entry(seg, c, x, k, regs, real):
+    q = x // regs
+    rel = x - q * regs
+    if seg[c, q, k, SEG_N] == 0:
+        seg[c, q, k, SEG_FIRST] = rel
+    seg[c, q, k, SEG_N] += 1
+    seg[c, q, k, SEG_LAST] = rel
+    if real:
+        seg[c, q, k, SEG_REAL] += 1
+
+
+@njit(cache=True)
+def segments_from_pattern(indptr, rows, n_pe, span, regs, seg, col_ptr):
+    """Fill the pass segments ``seg`` ``(n_cols, n_pass, n_pe, 4)`` (zeroed) and the stored-entry
+    pointers ``col_ptr`` ``(n_cols + 1, n_pe)`` int64 (zeroed; entries of PE ``k`` before column
+    ``j``: ``InterleavedCSC.pe_ptr`` transposed) of the row-interleaved CSC with ``span =
+    2**index_bits`` relative indices (``span = 0``: absolute indices, no padding) of the kept
+    entries given as a column pattern: ``rows[indptr[c]:indptr[c + 1]]`` ascending global rows of
+    column ``c``.
+
+    A gap of ``g`` zeros before an entry on its PE costs ``g // span`` padding entries, each ``span``
+    local rows after the previous stored entry (as ``InterleavedCSC`` stores them)."""
+    n_cols = seg.shape[0]
+    last = np.empty(n_pe, np.int64)
+    for c in range(n_cols):
+        for k in range(n_pe):
+            last[k] = -1
+            col_ptr[c + 1, k] = col_ptr[c, k]
+        for i in range(indptr[c], indptr[c + 1]):
+            r = rows[i]
+            k = r % n_pe
+            local = r // n_pe
+            x = last[k]
+            if span > 0:
+                while local - x - 1 >= span:  # padding entries
+                    x += span
+                    _add_entry(seg, c, x, k, regs, False)
+                    col_ptr[c + 1, k] += 1
+            _add_entry(seg, c, local, k, regs, True)
+            col_ptr[c + 1, k] += 1
+            last[k] = local
+
+
+def segments_from_layout(pe_ptr, pe_base, flat_index, is_pad, relative, regs, seg):
+    """Fill the pass segments ``seg`` ``(n_cols, n_pass, n_pe, 4)`` (zeroed) of a stored interleaved
+    CSC (arrays of ``InterleavedCSC``: PE ``k``'s entries of column ``j`` at ``pe_base[k] +
+    pe_ptr[k, j] ... pe_base[k] + pe_ptr[k, j + 1]``; relative or absolute local-row indices).
+
+    Plain NumPy (a handful of passes over the stored entries, no kernel to compile): it runs once per
+    layer and PE count, only when the recipe's own layout is modelled. Within a (PE, column) run the
+    local rows ascend, so each (column, pass, PE) group is one contiguous stretch of the storage.
+    """
+    n_cols, n_pass, n_pe, _ = seg.shape
+    total = int(flat_index.shape[0])
+    if total == 0:
+        return
+    lengths = np.diff(pe_ptr, axis=1)  # (n_pe, n_cols) entries per run, runs in storage order
+    run_pe = np.repeat(np.arange(n_pe), n_cols)
+    run_col = np.tile(np.arange(n_cols), n_pe)
+    starts = (np.asarray(pe_base)[:, None] + pe_ptr[:, :-1]).ravel()
+    run = np.repeat(np.arange(n_pe * n_cols), lengths.ravel())  # the run of every stored entry
+    idx = np.asarray(flat_index, np.int64)
+    if relative:
+        csum = np.cumsum(idx + 1)
+        before = np.concatenate(([0], csum))[starts][run]  # csum just before the run
+        x = csum - before - 1
+    else:
+        x = idx
+    q = x // regs
+    group = (run_col[run] * n_pass + q) * n_pe + run_pe[run]
+    edge = np.flatnonzero((np.diff(group) != 0) | (np.diff(run) != 0)) + 1
+    first = np.concatenate(([0], edge))
+    last = np.concatenate((edge, [total])) - 1
+    g = group[first]
+    flat = seg.reshape(-1, 4)
+    flat[g, 0] = last - first + 1
+    flat[g, 1] = np.add.reduceat((~np.asarray(is_pad)).astype(np.int64), first)
+    flat[g, 2] = x[first] - q[first] * regs
+    flat[g, 3] = x[last] - q[last] * regs
+
+
+@njit(cache=True)
+def eie_mv_seg(col_ptr, seg, cols, col0, n_pos, queue_depth, min_cycles, scan_rate, bcast_latency,
+               credit_latency, pipeline_depth, entries_per_line, flush_cycles):
+    """:func:`eie_mv` (same machine, same ``(cycles, per_pe_stats, scalars)``) from pass segments.
+
+    ``cols`` are the non-zero activation positions within the column tile ``[col0, col0 + n_pos)``
+    (ascending); ``col_ptr`` and ``seg`` cover the whole matrix (global columns ``col0 + cols``).
+    Line reads count from the tile's first stored entry of each PE (the tile is loaded alone).
+    One loop in broadcast order: each broadcast column's per-PE work is read from its segments as
+    the recurrence needs it. No functional product: the stored values are not read (``eie_mv``
+    computes it for the tests).
+    """
+    n_act = cols.shape[0]
+    n_pass = seg.shape[1]
+    n_pe = seg.shape[2]
+    busy = np.zeros(n_pe, np.int64)
+    entry = np.zeros(n_pe, np.int64)
+    real = np.zeros(n_pe, np.int64)
+    lines = np.zeros(n_pe, np.int64)
+    bypass = np.zeros(n_pe, np.int64)
+    line_buf = np.empty(n_pe, np.int64)
+    last_row = np.empty(n_pe, np.int64)
+    # entries of each broadcast column already processed in earlier passes (offset of the next)
+    done = np.zeros((n_act if n_pass > 1 else 0, n_pe), np.int64)
+    scal = np.zeros(N_SCALARS, np.int64)
+    ring = np.zeros((queue_depth, n_pe), np.int64)  # finish cycle of the last D columns per PE
+    fin = np.zeros(n_pe, np.int64)
+    t0 = 0
+    end = 0
+    for p in range(n_pass):
+        if p > 0:
+            t0 = end + flush_cycles
+        for k in range(n_pe):
+            fin[k] = t0
+            line_buf[k] = -1
+            last_row[k] = -1
+        s_prev = t0 - 1
+        j_prev = -1
+        for a in range(n_act):
+            j = cols[a]
+            s = s_prev + _ceil_div(j - j_prev, scan_rate)
+            ready = s
+            slot = a % queue_depth
+            if a >= queue_depth:
+                for k in range(n_pe):
+                    f = ring[slot, k] + credit_latency
+                    if f > s:
+                        s = f
+            scal[S_CREDIT_STALL] += s - ready
+            s_prev = s
+            j_prev = j
+            arrive = s + bcast_latency
+            jg = col0 + j
+            for k in range(n_pe):
+                n = np.int64(seg[jg, p, k, SEG_N])
+                if n > 0:
+                    off0 = col_ptr[jg, k] - col_ptr[col0, k]
+                    if n_pass > 1:
+                        off0 += done[a, k]
+                        done[a, k] += n
+                    l0 = off0 // entries_per_line
+                    l1 = (off0 + n - 1) // entries_per_line
+                    reads = l1 - l0 + 1
+                    if l0 == line_buf[k]:
+                        reads -= 1
+                    line_buf[k] = l1
+                    lines[k] += reads
+                    if seg[jg, p, k, SEG_FIRST] == last_row[k]:
+                        bypass[k] += 1
+                    last_row[k] = seg[jg, p, k, SEG_LAST]
+                    real[k] += seg[jg, p, k, SEG_REAL]
+                    entry[k] += n
+                w = n if n > min_cycles else min_cycles
+                busy[k] += w
+                st = arrive if arrive > fin[k] else fin[k]
+                fin[k] = st + w
+                ring[slot, k] = fin[k]
+        scan_done = s_prev + _ceil_div(n_pos - 1 - j_prev, scan_rate) + 1
+        scal[S_SCAN_CYCLES] += scan_done - t0
+        end = scan_done
+        for k in range(n_pe):
+            if fin[k] > end:
+                end = fin[k]
+        end += pipeline_depth
+        scal[S_BROADCASTS] += n_act
+    scal[S_PASSES] = n_pass
+    stats = np.zeros((n_pe, N_PE_STATS), np.int64)
+    for k in range(n_pe):
+        stats[k, BUSY] = busy[k]
+        stats[k, ENTRY] = entry[k]
+        stats[k, REAL] = real[k]
+        stats[k, LINES] = lines[k]
+        stats[k, BYPASS] = bypass[k]
+        stats[k, PTR] = n_pass * n_act
+    return end, stats, scal

@@ -141,3 +141,40 @@ def eie_mv(pe_ptr, pe_base, flat_index, flat_values, table, is_pad, cols, act, n
         scal[S_BROADCASTS] += n_act
     scal[S_PASSES] = n_pass
     return end, stats, scal
+
+
+def _fill_segments(seg, k, c, stored, regs):
+    """Write the pass segments of one (PE, column) from its stored entries ``[(local row, real), ...]``."""
+    for q in range(seg.shape[1]):
+        items = [(x - q * regs, real) for x, real in stored if x // regs == q]
+        if items:
+            seg[c, q, k] = (len(items), sum(real for _, real in items), items[0][0], items[-1][0])
+
+
+def segments_from_pattern(indptr, rows, n_pe, span, regs, seg, col_ptr):
+    """Twin of ``_kernels.segments_from_pattern``: per (PE, column) list the stored entries, then split by pass."""
+    n_cols = seg.shape[0]
+    counts = np.zeros((n_cols + 1, n_pe), np.int64)
+    for c in range(n_cols):
+        col = np.asarray(rows[indptr[c]:indptr[c + 1]], np.int64)
+        for k in range(n_pe):
+            stored, prev = [], -1
+            for x in (col[col % n_pe == k] // n_pe).tolist():
+                n_pad = (x - prev - 1) // span if span > 0 else 0
+                stored += [(prev + span * (i + 1), False) for i in range(n_pad)]
+                stored.append((x, True))
+                prev = x
+            counts[c + 1, k] = len(stored)
+            _fill_segments(seg, k, c, stored, regs)
+    col_ptr[...] = np.cumsum(counts, axis=0)
+
+
+def segments_from_layout(pe_ptr, pe_base, flat_index, is_pad, relative, regs, seg):
+    """Twin of ``_kernels.segments_from_layout``: decode each (PE, column) run of stored entries."""
+    n_pe, n_cols = pe_ptr.shape[0], pe_ptr.shape[1] - 1
+    for k in range(n_pe):
+        for c in range(n_cols):
+            lo, hi = pe_base[k] + pe_ptr[k, c], pe_base[k] + pe_ptr[k, c + 1]
+            idx = np.asarray(flat_index[lo:hi], np.int64)
+            local = np.cumsum(idx + 1) - 1 if relative else idx
+            _fill_segments(seg, k, c, list(zip(local.tolist(), (~np.asarray(is_pad[lo:hi])).tolist())), regs)

@@ -10,16 +10,17 @@
    missing recipe step. A layer without a weight matrix (pooling, element-wise) is not mapped.
 2. **Mapping.** Rows interleave over PEs (row i on PE i mod P) in the compression module's
    :class:`~accelsim.compress.tensors.InterleavedCSC` with ``row_index_bits`` relative indices
-   and padding zeros (the recipe's layout, ``view.layout == "interleaved_csc"``, is reused when it
-   was built for this PE count and index width, else ``view.interleaved`` builds one and keeps it
-   on the view for later calls). A layer whose
+   and padding zeros (the recipe's layout, ``view.layout == "interleaved_csc"``, when it was built
+   for this PE count and index width, else the same layout of the effective matrix), summarised by
+   :func:`layout_of` as pass segments (per column, output pass and PE: entries, real entries, first
+   and last row) without laying the entries out, kept per layer for later calls. A layer whose
    per-PE weights + pointers exceed the PE's spmat + ptr SRAM is split into column tiles, each
    refilled from DRAM once per call (``tiling``); input vectors longer than ``P * act_regs`` and
    outputs longer than ``P * act_regs`` are batched through the activation SRAM (output passes
    re-broadcast the input). Convolutions are lowered by im2col (one M x V per output pixel;
    outside EIE's design point); LSTM/GRU cells run their gate matmul on ``[x; h; 1]``; batch B is
    B (x pixels / steps) successive M x V.
-3. **Timing** by the Numba kernel ``_kernels.eie_mv`` on the real stored pattern and a real
+3. **Timing** by the Numba kernel ``_kernels.eie_mv_seg`` on the real stored pattern and a real
    activation vector (the layer's sample, or one drawn at its activation density, seeded by the
    layer name).
 4. **Energy and area** from action counts priced with the technology table
@@ -31,11 +32,15 @@
 from __future__ import annotations
 
 import math
+import threading
+import weakref
 import zlib
+from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
 
-from accelsim.compress.tensors import InterleavedCSC
+from accelsim.compress.tensors import column_pattern
 from accelsim.energy.actions import ActionCounts
 from accelsim.energy.estimate import AreaBreakdown, EnergyBreakdown, estimate_area
 from accelsim.energy.tables import load_tech
@@ -49,6 +54,80 @@ from accelsim.workload.weights import sample_activations
 
 _DTYPE_BITS = (4, 8, 16, 32)
 QUEUE_INDEX_BITS = 16  # activation index carried with each broadcast value
+
+
+#: pass-segment layouts kept per compressed layer by :func:`layout_of` (least recently used dropped
+#: first; 0 disables the cache: every call computes the segments again)
+SEGMENT_CACHE_SIZE = 8
+# WeightView -> {"pattern": (indptr, rows int32) of view.matrix != 0 or None, "layouts": {key: Layout}}; an entry
+# lives as long as its layer (weak key)
+_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What the timing needs of one layer's row-interleaved CSC on ``n_pe`` PEs (docs: Mapping).
+
+    ``col_ptr`` ``(n_cols + 1, n_pe)``: stored entries (padding included) of PE ``k`` before column
+    ``j`` (``InterleavedCSC.pe_ptr`` transposed); ``seg`` ``(n_cols, n_pass, n_pe, 4)`` int16: the
+    pass segments of ``_kernels`` (entries, non-padding entries, first and last local row within the
+    pass, per column, pass and PE); ``stored_entries`` (padding included) and ``kept`` (non-padding)
+    totals; ``reused``: segmented from the recipe's stored layout. Never the entries themselves.
+    """
+
+    shape: tuple[int, int]
+    col_ptr: np.ndarray
+    seg: np.ndarray
+    stored_entries: int
+    kept: int
+    reused: bool
+
+
+def layout_of(view, n_pe: int, index_bits: int, regs: int, reuse: bool) -> Layout:
+    """The :class:`Layout` of ``view``'s weights on ``n_pe`` PEs with ``index_bits``-bit relative row
+    indices and passes of ``regs`` local rows.
+
+    ``reuse``: segment the recipe's stored interleaved CSC (``view.tensor``, built for this PE count
+    and index width) from its stored entries; else segment the kept pattern of the effective matrix
+    (``view.matrix != 0``) directly - the column pattern (4 bytes per kept weight) is taken once per
+    view and each PE count costs one pass over it, without laying the entries out. Cached per view (at most
+    :data:`SEGMENT_CACHE_SIZE` layouts, least recently used dropped first), so a sweep over PE
+    counts, queue depths or any other knob reuses them. Callers must not mutate the result.
+    """
+    key = (bool(reuse), int(n_pe), int(index_bits), int(regs))
+    with _LOCK:
+        entry = _CACHE.get(view)
+        if entry is None:
+            entry = {"pattern": None, "layouts": OrderedDict()}
+            _CACHE[view] = entry
+        hit = entry["layouts"].get(key)
+        if hit is not None:
+            entry["layouts"].move_to_end(key)
+            return hit
+    n_rows, n_cols = (int(s) for s in view.matrix.shape)
+    local_rows = -(-n_rows // n_pe)
+    n_pass = max(1, -(-local_rows // regs))
+    seg = np.zeros((n_cols, n_pass, n_pe, K.N_SEG), K.segment_dtype(regs))
+    if reuse:
+        t = view.tensor
+        K.segments_from_layout(t.pe_ptr, t.pe_offsets[:-1], t.flat_index, t.is_padding, t.relative, regs, seg)
+        out = Layout((n_rows, n_cols), np.ascontiguousarray(t.pe_ptr.T), seg, int(t.stored_entries), int(t.kept), True)
+    else:
+        pattern = entry["pattern"]
+        if pattern is None:
+            pattern = column_pattern(view.matrix != 0)
+            entry["pattern"] = pattern
+        indptr, rows = pattern
+        col_ptr = np.zeros((n_cols + 1, n_pe), np.int64)
+        K.segments_from_pattern(indptr, rows, n_pe, 1 << index_bits, regs, seg, col_ptr)
+        out = Layout((n_rows, n_cols), col_ptr, seg, int(col_ptr[-1].sum()), int(rows.size), False)
+    if SEGMENT_CACHE_SIZE > 0:
+        with _LOCK:
+            entry["layouts"][key] = out
+            while len(entry["layouts"]) > SEGMENT_CACHE_SIZE:
+                entry["layouts"].popitem(last=False)
+    return out
 
 
 def int_dtype(bits: int) -> str:
@@ -165,9 +244,9 @@ class EIEModel(HardwareModel):
             raise SimulationError(
                 f"layer '{lay.name}': grouped convolution (groups={g.groups}) is not mapped on EIE; "
                 f"only dense-connectivity layers lower to one M x V")
-        csc, table = self._mapping(layer)
+        csc = self._mapping(layer)
         vectors, n_vec = self._vectors(layer, g)
-        return self._run(layer, batch, g, csc, table, vectors, n_vec)
+        return self._run(layer, batch, g, csc, vectors, n_vec)
 
     def _check_compressed(self, layer) -> None:
         c, name, view = self.config, layer.layer.name, layer.view
@@ -190,26 +269,23 @@ class EIEModel(HardwareModel):
         if view.matrix is None:
             raise SimulationError(f"layer '{name}': no weight values attached; EIE needs the compressed pattern")
 
-    def _mapping(self, layer) -> tuple[InterleavedCSC, np.ndarray]:
-        """The per-PE interleaved CSC and the codebook table decoding its stored values (empty: none).
+    def _mapping(self, layer) -> Layout:
+        """The :class:`Layout` (pointers and pass segments) of the per-PE interleaved CSC.
 
-        The recipe's stored layout (``view.tensor``, under any codebook and Huffman coding) is reused
+        The recipe's stored layout (``view.tensor``, under any codebook and Huffman coding) is used
         when it is an interleaved CSC with relative indices built for this PE count and row-index
-        width, of the effective matrix's shape, under a single (1-D) codebook table or none; otherwise
-        the layout of the effective weight matrix comes from ``view.interleaved``, built once per
-        (PE count, index, value, pointer width) and kept on the layer's view, so a PE-count sweep
-        builds each layout once per compressed layer.
+        width, of the effective matrix's shape, under a single (1-D) codebook table or none;
+        otherwise the interleaved CSC of the effective weight matrix (relative ``row_index_bits``
+        indices, padding entries). :func:`layout_of` keeps either on the layer's view, so a sweep
+        over PE counts or queue depths segments each (PE count, pass height) once per layer.
         """
         self._check_compressed(layer)
         c, view = self.config, layer.view
-        table = np.zeros(0) if view.codebook_table is None else np.asarray(view.codebook_table, dtype=np.float64)
-        if (view.layout == "interleaved_csc" and view.n_partitions == c.n_pe and view.relative_index
-                and view.index_bits == c.encoding.row_index_bits
-                and tuple(view.tensor.shape) == tuple(view.matrix.shape) and table.ndim == 1):
-            return view.tensor, table
-        csc = view.interleaved(c.n_pe, c.encoding.row_index_bits, c.encoding.weight_index_bits,
-                               c.encoding.pointer_bits)
-        return csc, np.zeros(0)
+        table = None if view.codebook_table is None else np.asarray(view.codebook_table)
+        reuse = (view.layout == "interleaved_csc" and view.n_partitions == c.n_pe and view.relative_index
+                 and view.index_bits == c.encoding.row_index_bits
+                 and tuple(view.tensor.shape) == tuple(view.matrix.shape) and (table is None or table.ndim == 1))
+        return layout_of(view, c.n_pe, c.encoding.row_index_bits, c.act_regs, reuse)
 
     def _vectors(self, layer, g) -> tuple[list[np.ndarray], int]:
         """Activation vectors (length K) to simulate exactly, and how many M x V the call holds."""
@@ -241,16 +317,16 @@ class EIEModel(HardwareModel):
         return out, n_vec
 
     # ------------------------------------------------------------------------------------------
-    def _tiles(self, csc: InterleavedCSC) -> list[tuple[int, int]]:
+    def _tiles(self, csc: Layout) -> list[tuple[int, int]]:
         """Column ranges whose per-PE entries + pointers fit the spmat + ptr SRAM (docs: Tiling)."""
         c = self.config
         n_cols = csc.shape[1]
         cap_bits = (c.spmat.capacity_bytes + c.ptr.capacity_bytes) * 8
         eb, pb = c.entry_bits, c.encoding.pointer_bits
-        ptr = csc.pe_ptr
+        ptr = csc.col_ptr
 
         def need(c0, c1):
-            return int((ptr[:, c1] - ptr[:, c0]).max(initial=0)) * eb + (c1 - c0 + 1) * pb
+            return int((ptr[c1] - ptr[c0]).max(initial=0)) * eb + (c1 - c0 + 1) * pb
 
         if need(0, n_cols) <= cap_bits:
             return [(0, n_cols)]
@@ -271,7 +347,7 @@ class EIEModel(HardwareModel):
             c0 = lo
         return tiles
 
-    def _run(self, layer, batch, g, csc: InterleavedCSC, table, vectors, n_vec) -> LayerCounts:
+    def _run(self, layer, batch, g, csc: Layout, vectors, n_vec) -> LayerCounts:
         c, e, name = self.config, self.config.encoding, layer.layer.name
         P = c.n_pe
         n_rows, n_cols = csc.shape
@@ -293,30 +369,18 @@ class EIEModel(HardwareModel):
             raise SimulationError(
                 f"layer '{name}': the compressed weights need more than the spmat + ptr SRAM of a PE and tiling is off")
         flush = -(-c.act_regs * e.activation_bits // c.act_sram.width_bits)
-        pe_base = csc.pe_offsets[:-1].astype(np.int64)
-        # narrow indices stream 8x less memory through the kernel (the stored width is index_bits)
-        flat_index = csc.stored_index
-        is_pad = csc.is_padding
-        flat_values = csc.flat_values
         pe_stats = np.zeros((P, K.N_PE_STATS), np.int64)
         scal = np.zeros(K.N_SCALARS, np.int64)
         cycles = 0
         positions = 0
-        y = np.zeros(0)  # the functional product is checked in the kernel tests, not recomputed here
+        # the functional product is checked in the kernel tests (eie_mv), not recomputed here
         for v in vectors:
             for c0, c1 in tiles:
-                sub = np.asarray(v[c0:c1])
-                nz = np.flatnonzero(sub).astype(np.int64)
-                if len(tiles) == 1:
-                    ptr, base = csc.pe_ptr, pe_base
-                else:
-                    ptr = np.ascontiguousarray(csc.pe_ptr[:, c0:c1 + 1] - csc.pe_ptr[:, c0:c0 + 1])
-                    base = pe_base + csc.pe_ptr[:, c0]
-                end, st, sc = K.eie_mv(ptr, base, flat_index, flat_values, table, is_pad, nz, sub[nz].astype(np.float64),
-                                       c1 - c0, P, local_rows, c.act_regs, c.queue_depth, c.min_cycles_per_column,
-                                       c.scan_positions_per_cycle, c.lnzd.broadcast_latency + c.column_fetch_cycles,
-                                       c.lnzd.credit_latency,
-                                       c.pipeline_depth, c.entries_per_line, flush, y)
+                nz = np.flatnonzero(v[c0:c1])
+                end, st, sc = K.eie_mv_seg(csc.col_ptr, csc.seg, nz, c0, c1 - c0, c.queue_depth,
+                                           c.min_cycles_per_column, c.scan_positions_per_cycle,
+                                           c.lnzd.broadcast_latency + c.column_fetch_cycles, c.lnzd.credit_latency,
+                                           c.pipeline_depth, c.entries_per_line, flush)
                 cycles += int(end)
                 pe_stats += st
                 scal += sc
