@@ -2,13 +2,14 @@
 
 Each area contributes a module with ``checks(quick: bool) -> list[Check]``: the non-hardware areas
 listed in ``CHECK_MODULES`` here, and every hardware family whose registry entry names a
-``validation`` module (:func:`accelsim.hw.registry.family`). A :class:`~accelsim.checks.Check` is
-``asserted`` (a tolerance), ``pass/fail`` (a boolean outcome) or ``reported`` (a figure shown for
-information, with no verdict); see :mod:`accelsim.checks`. The same functions back the tests, so
-the CLI table and the test suite agree by construction. The table ends with a summary naming every
-miss: a check whose ``known`` reason is recorded is a *known miss* (listed with its reason); any
-other failing check is a *new miss*. The exit status is 0 iff there is no new miss, 1 otherwise;
-an unknown ``--only`` area is an error (exit 2).
+``validation`` module (:func:`accelsim.hw.registry.family`), plus the ``SIBLING_MODULES`` next to
+them (a family's ``published`` harness, whose per-category summary is printed after the table). A
+:class:`~accelsim.checks.Check` is ``asserted`` (a tolerance), ``pass/fail`` (a boolean outcome) or
+``reported`` (a figure shown for information, with no verdict); see :mod:`accelsim.checks`. The same
+functions back the tests, so the CLI table and the test suite agree by construction. The table
+ends with a summary naming every miss: a check whose ``known`` reason is recorded is a *known miss*
+(listed with its reason); any other failing check is a *new miss*. The exit status is 0 iff there
+is no new miss, 1 otherwise; an unknown ``--only`` area is an error (exit 2).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import sys
 from accelsim.checks import Check, fixed_known, no_new_miss, summarize
 from accelsim.errors import AccelsimError, UnknownNameError
 
-__all__ = ["CHECK_MODULES", "Check", "ValidationAreaError", "areas", "check_modules", "closing_summary", "collect",
-           "cmd_validate", "add_cli"]
+__all__ = ["CHECK_MODULES", "SIBLING_MODULES", "Check", "ValidationAreaError", "area_summaries", "areas",
+           "check_modules", "closing_summary", "collect", "cmd_validate", "add_cli", "siblings"]
 
 
 class ValidationAreaError(AccelsimError):
@@ -33,6 +34,11 @@ CHECK_MODULES = {
     "compress": "accelsim.compress.validation",
     "energy": "accelsim.energy.validation",
 }
+#: sibling modules of an area's check module (``<its package>.<name>``, when it exists) that add
+#: checks: each provides ``checks(quick)`` and may provide ``validate_summary_lines(quick) ->
+#: list[str]``, printed after the table (e.g. a family's published-measurement harness with its
+#: per-category error statistics)
+SIBLING_MODULES = ("published",)
 
 
 def areas() -> list[str]:
@@ -78,7 +84,7 @@ def collect(quick: bool = False, only: str | None = None) -> list[Check]:
     """Every check of the selected areas (``quick``: each area's fast subset)."""
     modules = check_modules(only)
     checks: list[Check] = []
-    for name in modules.values():
+    for name in _with_extras(modules):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -90,6 +96,39 @@ def collect(quick: bool = False, only: str | None = None) -> list[Check]:
         raise ValidationAreaError(f"--only {only}: the selected area(s) produced no checks" if only else
                                   "no validation checks were found")
     return checks
+
+
+def siblings(module: str) -> list[str]:
+    """The ``SIBLING_MODULES`` next to an area's check module that exist (``<package>.validation`` ->
+    ``<package>.published``)."""
+    import importlib.util
+
+    package = module.rpartition(".")[0]
+    out = []
+    for name in SIBLING_MODULES:
+        try:
+            found = bool(package) and importlib.util.find_spec(f"{package}.{name}") is not None
+        except ModuleNotFoundError:
+            found = False
+        if found:
+            out.append(f"{package}.{name}")
+    return out
+
+
+def _with_extras(modules: dict[str, str]) -> list[str]:
+    """The selected areas' modules, each followed by its existing siblings."""
+    return [m for name in modules.values() for m in (name, *siblings(name))]
+
+
+def area_summaries(quick: bool = False, only: str | None = None) -> list[str]:
+    """The closing lines of the selected areas' sibling modules (``validate_summary_lines``)."""
+    lines: list[str] = []
+    for name in check_modules(only).values():
+        for extra in siblings(name):
+            fn = getattr(importlib.import_module(extra), "validate_summary_lines", None)
+            if fn is not None:
+                lines += fn(quick)
+    return lines
 
 
 def summary_line(checks: list[Check]) -> str:
@@ -137,6 +176,9 @@ def cmd_validate(args) -> int:
     else:
         cols = ["area", "item", "reference", "predicted", "unit", "rel_error", "rel_tol", "kind", "status", "source"]
         sys.stdout.write(format_table(rows, cols) + "\n\n")
+        extra = area_summaries(quick=args.quick, only=args.only)
+        if extra:
+            sys.stdout.write("\n".join(extra) + "\n\n")
         sys.stdout.write("\n".join(closing_summary(checks)) + "\n")
     return 0 if no_new_miss(checks) else 1
 
