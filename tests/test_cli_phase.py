@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 HF = Path(__file__).parent / "data" / "hf"
 LLAMA = HF / "llama-2-7b.json"
 
@@ -30,24 +32,63 @@ def test_decode_and_prefill_steps(run_cli):
     assert prefill > 10 * decode_2k  # 2048 tokens of GEMMs against one
     assert fused < prefill  # causal half of the scores, no score matrix through memory
     assert sum(layer["macs"] for layer in result["layers"]) > 6.4e9  # every block, one token
+    assert result["total"]["tpot_s"] == decode_2k and result["total"]["ttft_s"] is None
+    assert result["total"]["tokens_per_s"] == 1 / decode_2k
 
 
-def test_moe_batch_refused_and_context_warning(run_cli):
-    code, out, err = run_cli("simulate", "--arch", "a100-80gb", "--workload", HF / "mixtral-8x7b-v0.1.json",
-                             "--phase", "decode", "--batch", "4")
-    assert code == 2 and out == "" and err.count("\n") == 1 and "MoE" in err
+def test_moe_batch_routes_the_batch_and_context_warning(run_cli):
+    mixtral = HF / "mixtral-8x7b-v0.1.json"
+    code, out, err = run_cli("simulate", "--arch", "a100-80gb", "--workload", mixtral, "--phase", "decode",
+                             "--context", "512", "--batch", "4", "--format", "json")
+    assert code == 0, err
+    four = json.loads(out)
+    assert four["batch"] == 4
+    experts = [layer for layer in four["layers"] if layer["op"] == "grouped_linear" and "experts.g" in layer["name"]]
+    assert experts  # 4 tokens x top-2 of 8 experts: more experts touched than one token's 2
+    code, out, err = run_cli("simulate", "--arch", "a100-80gb", "--workload", mixtral, "--phase", "decode",
+                             "--context", "512", "--format", "json")
+    single = json.loads(out)
+    assert four["total"]["dram_read_bytes"] > 1.5 * single["total"]["dram_read_bytes"]  # more experts' weights read
+    assert four["total"]["latency_per_sample_s"] < single["total"]["latency_s"]
     code, _, err = run_cli("simulate", "--arch", "a100-80gb", "--workload", LLAMA, "--phase", "decode",
                            "--context", "8192", "--format", "json")
     assert code == 0
     assert "accelsim: warning: " in err and "max_position_embeddings 4096" in err and err.count("\n") == 1
 
 
-def test_recipe_on_a_7b_config_refused_before_allocating(run_cli, monkeypatch):
-    """A recipe would synthesize 6.6e9 weights: one line, exit 2, nothing allocated (was a MemoryError)."""
+def test_recipe_on_a_7b_config_takes_the_statistics_path(run_cli, monkeypatch):
+    """w4a16-g128 on Llama-2-7B: formats from shapes (was refused: 6.6e9 weights to synthesize)."""
+    int4, result = _latency(run_cli, "--phase", "decode", "--context", "2048", "--recipe", "w4a16-g128")
+    assert result["total"]["weight_storage_bits"] >= 6607077376 * 4.15625
+    assert result["total"]["speedup_vs_dense"] > 1.5  # batch-1 decode streams 4.16-bit weights instead of 16
     code, out, err = run_cli("simulate", "--arch", "a100-80gb", "--workload", LLAMA, "--phase", "decode",
-                             "--recipe", "w4a16-g128")
+                             "--recipe", "magnitude-4")
     assert code == 2 and out == "" and err.count("\n") == 1
-    assert "6,607,077,376 weights" in err and "ACCELSIM_MAX_GRAPH_WEIGHTS" in err
+    assert "6,607,077,376 weights" in err and "ACCELSIM_MAX_GRAPH_WEIGHTS" in err and "prune method magnitude" in err
     monkeypatch.setenv("ACCELSIM_MAX_GRAPH_WEIGHTS", "many")
     code, _, err = run_cli("simulate", "--arch", "a100-80gb", "--workload", "lenet5", "--recipe", "int8")
     assert code == 2 and "ACCELSIM_MAX_GRAPH_WEIGHTS must be an int" in err
+
+
+def test_generate_phase(run_cli):
+    total, result = _latency(run_cli, "--phase", "generate", "--prompt", "256", "--generate", "64")
+    t = result["total"]
+    assert t["ttft_s"] > 0 and t["tpot_s"] > 0
+    assert total == pytest.approx(t["ttft_s"] + 64 * t["tpot_s"], rel=1e-9)
+    assert t["tokens_per_s"] == pytest.approx(65 / total, rel=1e-9)
+    phases = {layer["name"].split("/")[0] for layer in result["layers"]}
+    assert phases == {"prefill", "decode"}
+    code, out, err = run_cli("simulate", "--arch", "a100-80gb", "--workload", LLAMA, "--generate", "8")
+    assert code == 2 and out == "" and "--phase generate" in err and err.count("\n") == 1
+    pythia = HF / "pythia-160m.json"
+    code, out, _ = run_cli("simulate", "--arch", "a100-80gb", "--workload", pythia, "--phase", "generate", "--prompt", "32",
+                           "--generate", "5", "--decode-points", "0")
+    assert code == 0 and "(exact):" in out and "ttft" in out and "tokens/s" in out
+    code, out, err = run_cli("stats", "--workload", LLAMA, "--phase", "generate")
+    assert code == 2 and out == "" and "use --phase prefill or decode" in err and err.count("\n") == 1
+
+
+def test_kv_format_on_an_encoder_refused(run_cli):
+    code, out, err = run_cli("simulate", "--arch", "a100-80gb", "--workload", HF / "bert-base-uncased.json",
+                             "--recipe", "kv-int4")
+    assert code == 2 and out == "" and err.count("\n") == 1 and "encoder" in err

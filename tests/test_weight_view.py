@@ -201,3 +201,20 @@ def test_quantization_fields_of_the_view():
     v = weight_view(nm)
     assert (v.layout, v.nm, v.element_format, v.group_size) == ("nm", (2, 4), "int4", 128)
     assert weight_view(None, w).element_format is None and weight_view(None, w).bits_per_element is None
+
+
+def test_statistics_view_answers_fields_without_values():
+    """A statistics-path layer (accelsim.compress.statistics): formats from shapes, no matrix or pattern."""
+    from accelsim.compress import formats as F
+    from accelsim.compress.statistics import NMStats, QuantStats
+    from accelsim.compress.view import weight_view
+
+    spec = F.QuantSpec("int4-g128", "uint4", "fp16", (1, 128), 4)
+    v = weight_view(QuantStats((256, 512), spec))
+    assert v.is_statistics and v.matrix is None and v.pattern is None and v.nnz_per_row() is None
+    assert (v.layout, v.value_bits, v.element_format, v.group_size, v.scale_bits, v.zero_point_bits) == \
+        ("lowbit", 4, "uint4", 128, 16, 4)
+    assert v.nnz == 256 * 512 and v.bits_per_element == 4.15625
+    nm = weight_view(NMStats((256, 512), 2, 4, 4, 256 * 4 * 16, spec), nm=(2, 4))
+    assert nm.layout == "nm" and nm.nnz == 256 * 256 and nm.stored_bits == 256 * 256 * (4 + 2) + 256 * 4 * 16
+    assert not weight_view(None, shape=(4, 4)).is_statistics

@@ -60,25 +60,45 @@ def _workload(args):
     """``--workload`` as given, or its graph loaded once when a flag shapes the import: ``--strict``, the
     phase flags of a Hugging Face config, ``--calibrate INPUTS`` (accelsim.workload.calibrate)."""
     kwargs = {**_phase_kwargs(args), **_strict_kwargs(args)}
-    calibrate = getattr(args, "calibrate", None)
-    if not kwargs and not calibrate:
+    calibrate, weights = getattr(args, "calibrate", None), getattr(args, "weights", None)
+    if not kwargs and not calibrate and not weights:
         return args.workload
     from accelsim.workload.zoo import load_workload
 
     if calibrate:
         _onnx_only(args, "--calibrate runs an ONNX model with onnxruntime")
+    if weights:
+        from accelsim.errors import WorkloadError
+        from accelsim.workload.hf import is_hf_source
+
+        if not is_hf_source(args.workload):
+            raise WorkloadError(f"--weights applies to Hugging Face configs; --workload {args.workload} is not one")
     graph = load_workload(args.workload, **kwargs)
     if calibrate:
         from accelsim.workload.calibrate import calibrate_onnx
 
         graph = calibrate_onnx(graph, args.workload, args.calibrate)
+    if weights:  # a safetensors file or folder, read lazily; GPTQ / AWQ layers kept packed (accelsim.workload.weights)
+        from accelsim.workload.weights import load_checkpoint
+
+        graph = load_checkpoint(graph, weights)
     return graph
+
+
+def _add_weights(p) -> None:
+    p.add_argument("--weights", metavar="PATH", help="Hugging Face config: real weights from a .safetensors file or a "
+                   "folder of shards, read lazily; GPTQ / AWQ / compressed-tensors layers kept in their packed format")
 
 
 def cmd_stats(args) -> int:
     from accelsim.report.export import format_table
     from accelsim.workload.zoo import load_workload
 
+    if getattr(args, "phase", None) == "generate" or any(getattr(args, f, None) is not None
+                                                          for f in ("generate", "decode_points")):
+        from accelsim.errors import WorkloadError
+
+        raise WorkloadError("stats shows one step's layers: use --phase prefill or decode (generate is for simulate)")
     graph = load_workload(_workload(args))
     rows = graph.stats()
     notes = list(graph.metadata.get("notes") or ())  # what the importer dropped or approximated
@@ -138,12 +158,21 @@ def _add_strict(p) -> None:
 def _phase_kwargs(args) -> dict:
     """The phase flags of a Hugging Face config (``accelsim.workload.hf``), those given."""
     keys = ("phase", "prompt", "context", "attention", "routing", "kv_bits")
-    return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    out = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    if out.get("phase") == "generate":  # one prefill of --prompt tokens: the graph --workload loads (stats)
+        out["phase"] = "prefill"
+    return out
 
 
 def _add_phase(p) -> None:
     """Flags of a Hugging Face config workload (``docs/workloads.md``, section "Hugging Face configs")."""
-    p.add_argument("--phase", choices=["prefill", "decode"], help="Hugging Face config: prefill (default) or decode")
+    p.add_argument("--phase", choices=["prefill", "decode", "generate"],
+                   help="Hugging Face config: prefill (default), decode, or generate (simulate: one prefill of "
+                        "--prompt tokens + --generate decode steps)")
+    p.add_argument("--generate", type=int, help="Hugging Face config, --phase generate: decode steps after the "
+                   "prefill (default 128)")
+    p.add_argument("--decode-points", type=int, dest="decode_points", help="--phase generate: decode steps simulated "
+                   "(midpoint rule over that many runs; default 8; 0 = every step, the exact sum)")
     p.add_argument("--prompt", type=int, help="Hugging Face config: tokens processed in prefill (default 128)")
     p.add_argument("--context", type=int, help="Hugging Face config: KV length of a decode step (default 2048)")
     p.add_argument("--attention", choices=["unfused", "fused"], help="Hugging Face config: attention as matmul + "
@@ -167,22 +196,106 @@ def cmd_simulate(args) -> int:
     import shlex
 
     command = shlex.join(["accelsim", *args.argv]) if getattr(args, "argv", None) is not None else None
-    workload = _workload(args)  # refuses generic ops under --strict before anything is simulated
-    if _phase_kwargs(args):  # a Hugging Face config at one prefill / decode step (docs/workloads.md)
-        from accelsim.errors import WorkloadError
+    for flag in ("generate", "decode_points"):
+        if getattr(args, flag, None) is not None and getattr(args, "phase", None) != "generate":
+            from accelsim.errors import WorkloadError
 
-        if "routing" in workload.metadata.get("hf", {}) and args.batch > 1:
-            raise WorkloadError(f"{args.workload}: an MoE step routes the tokens of the whole batch; --batch {args.batch} "
-                                "is not supported here yet (the API builds it with load_workload(..., batch=B))")
-    result = simulate(args.arch, workload, recipe=args.recipe, batch=args.batch, overrides=args.set, seed=args.seed,
-                      baseline=args.baseline, baseline_workload=args.baseline_workload, command=command)
+            raise WorkloadError(f"--{flag.replace('_', '-')} {getattr(args, flag)} needs --phase generate; got --phase "
+                                f"{args.phase or 'prefill'}")
+    workload = _workload(args)  # refuses generic ops under --strict before anything is simulated
+    if isinstance(workload, str) and getattr(args, "phase", None) != "generate":
+        from accelsim.workload.zoo import load_workload
+
+        workload = load_workload(workload)  # loaded once, here: simulate takes the graph, the notes are printed below
+    batch = args.batch
+    if _phase_kwargs(args) and "routing" in workload.metadata.get("hf", {}) and args.batch > 1:
+        # MoE: the step routes the tokens of the whole batch (build at B, simulate the graph once)
+        from accelsim.workload.zoo import load_workload
+
+        workload, batch = load_workload(args.workload, **_phase_kwargs(args), batch=args.batch), 1
+    from accelsim.cli.feedback import Heartbeat, compile_notice
+
+    if args.set:  # a DRAM bandwidth knob (dram.bandwidth_gbps / dram.bandwidth) becomes the per-stream keys
+        from accelsim.dse.knobs import expand_cli_sets
+
+        args.set = expand_cli_sets(args.arch, args.set)
+    families = _families(args.arch)
+    if families:  # an arch that does not resolve fails below with its own one line, without the notice
+        compile_notice(families, compress=bool(args.recipe or args.baseline))  # a cold Numba cache
+    with Heartbeat(f"simulating {args.workload} on {args.arch}"):  # elapsed time on stderr while it runs
+        if getattr(args, "phase", None) == "generate":
+            result = _simulate_generate(args, command)
+        else:
+            result = simulate(args.arch, workload, recipe=args.recipe, batch=batch, overrides=args.set,
+                              seed=args.seed, baseline=args.baseline, baseline_workload=args.baseline_workload,
+                              command=command)
+    if batch != args.batch:  # per-sample figures divide by the sequences the graph holds
+        result.batch = args.batch
+        if result.dense is not None:
+            result.dense.batch = args.batch
+    hf = {} if isinstance(workload, str) else (workload.metadata.get("hf") or {})
+    if hf and "serving" not in result.extra:  # one step of a Hugging Face config: ttft / tpot / tokens per s
+        from accelsim.dse.serving import step_serving
+
+        result.extra["serving"] = step_serving(hf, result.total["latency_s"], args.batch)
     if args.format == "json":
         write(to_json(result), args.out)
     elif args.format == "csv":
         write(to_csv(result), args.out)
     else:
-        write(result_table(result, layers=args.layers), args.out)
+        text = result_table(result, layers=args.layers)
+        serving = result.extra.get("serving")
+        if serving and "generate" in serving:  # --phase generate: the serving figures (also in the JSON total)
+            text += (f"\ngenerate {serving['prompt']} + {serving['generate']} tokens, batch {serving['batch']} "
+                     f"({serving['quadrature']}): ttft {serving['ttft_s'] * 1e3:.4g} ms, tpot "
+                     f"{serving['tpot_s'] * 1e3:.4g} ms, {serving['tokens_per_s']:.4g} tokens/s")
+        notes = [] if isinstance(workload, str) else list(workload.metadata.get("notes") or ())
+        if notes:  # what the importer dropped or approximated, as footnotes
+            text += "\n\nworkload import notes:" + "".join(f"\n[i{i}] {n}" for i, n in enumerate(notes, 1))
+        write(text, args.out)
     return 0
+
+
+def _simulate_generate(args, command):
+    """``--phase generate``: :func:`accelsim.dse.serving.simulate_generate` (one prefill + decode steps)."""
+    from accelsim.dse.serving import simulate_generate
+    from accelsim.errors import WorkloadError
+
+    for flag in ("baseline", "baseline_workload", "calibrate", "strict", "weights"):
+        if getattr(args, flag, None):
+            raise WorkloadError(f"--{flag.replace('_', '-')} does not apply to --phase generate")
+    kw = {k: v for k, v in _phase_kwargs(args).items() if k in ("attention", "routing", "kv_bits")}
+    if args.context is not None:
+        raise WorkloadError("--context does not apply to --phase generate (the cache grows from --prompt)")
+    points = getattr(args, "decode_points", None)
+    if points is not None and points < 0:
+        raise WorkloadError(f"--decode-points must be >= 0 (0: every decode step); got {points}")
+    return simulate_generate(args.arch, args.workload, prompt=args.prompt if args.prompt is not None else 128,
+                             generate=args.generate if args.generate is not None else 128, batch=args.batch,
+                             recipe=args.recipe, overrides=args.set, seed=args.seed, command=command,
+                             points=8 if points is None else (points or None), **kw)
+
+
+def _families(arch) -> list[str] | None:
+    """The hardware family of ``--arch`` read from its raw YAML (None when it cannot be told cheaply:
+    then the compile notice checks every family's kernels)."""
+    try:
+        from accelsim.hw.registry import load_arch_dict
+
+        data, _ = load_arch_dict(arch)
+        family = data.get("family") if isinstance(data, dict) else None
+    except Exception:  # the real error comes from simulate, with its one line
+        return None
+    return [str(family)] if family else None
+
+
+def set_arg(text: str) -> str:
+    """argparse type of ``--set KEY=VALUE``: a key written as in a sweep spec (``arch.array.rows=64``)
+    loses its ``arch.`` prefix, so ``--set`` and specs take the same dotted keys."""
+    key, sep, value = text.partition("=")
+    if sep and key.strip().startswith("arch."):
+        key = key.strip()[len("arch."):]
+    return key + sep + value
 
 
 def _layers_arg(text: str) -> str:
@@ -209,6 +322,7 @@ def add_cli(sub) -> None:
     p.add_argument("--workload", required=True, help="zoo name or path (.yaml, .csv, .onnx, .json Hugging Face config "
                                                          "or a folder holding config.json)")
     _add_calibrate(p)
+    _add_weights(p)
     _add_strict(p)
     _add_phase(p)
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
@@ -220,12 +334,14 @@ def add_cli(sub) -> None:
     p.add_argument("--workload", required=True, help="zoo name or path (.yaml, .csv, .onnx, .json Hugging Face config "
                                                          "or a folder holding config.json)")
     _add_calibrate(p)
+    _add_weights(p)
     _add_strict(p)
     _add_phase(p)
     p.add_argument("--recipe", help="compression recipe: bundled name or .yaml path")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--seed", type=int, default=0, help="seed for synthesized weights and activations")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="dotted config override")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", type=set_arg,
+                   help="dotted config override, e.g. array.rows=64 (or arch.array.rows=64, as in a sweep spec)")
     p.add_argument("--baseline", metavar="RECIPE",
                    help="recipe of the reference run for speedup_vs_dense / energy_saving_vs_dense (default: the "
                         "uncompressed workload at the hardware's native data type)")

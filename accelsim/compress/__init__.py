@@ -32,11 +32,12 @@ import types as _types
 
 
 class _CallableModule(_types.ModuleType):
-    def __call__(self, graph, recipe, seed: int = 0):
-        """``accelsim.compress(graph, recipe, seed=0)`` -> CompressedGraph (see accelsim.compress.recipe.compress)."""
+    def __call__(self, graph, recipe, seed: int = 0, statistics: bool | None = None):
+        """``accelsim.compress(graph, recipe, seed=0, statistics=None)`` -> CompressedGraph (see
+        accelsim.compress.recipe.compress; ``statistics``: the shapes-only path of accelsim.compress.statistics)."""
         from accelsim.compress.recipe import compress
 
-        return compress(graph, recipe, seed=seed)
+        return compress(graph, recipe, seed=seed, statistics=statistics)
 
 
 _sys.modules[__name__].__class__ = _CallableModule

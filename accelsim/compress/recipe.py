@@ -43,6 +43,7 @@ Every recipe value is validated on load by :mod:`accelsim.config`; a bad value r
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 import fnmatch
 import math
@@ -59,7 +60,7 @@ from accelsim.compress import prune as P
 from accelsim.compress import quantize as Q
 from accelsim.compress.compressed import CompressedGraph, CompressedLayer
 from accelsim.compress.huffman import HuffmanCode, huffman_code_lengths
-from accelsim.compress.kmeans import INITS, kmeans_1d
+from accelsim.compress.kmeans import INITS, kmeans_1d, scatter_codes
 from accelsim.compress.tensors import (
     CSC,
     CSR,
@@ -758,7 +759,7 @@ def _apply_prune(st: _State, p: Mapping[str, Any], rng, global_mask: np.ndarray 
             mask = global_mask
         elif method == "magnitude":
             scores = np.abs(st.values) if st.mask is None else np.where(st.mask, np.abs(st.values), -1.0)
-            mask = P.magnitude_mask(scores, s) if st.mask is None else P._top_k_mask(scores, P._keep_count(scores.size, s))
+            mask = P._top_k_mask(scores, P._keep_count(scores.size, s))  # scores are |w| already
         elif method == "random":
             mask = P.random_mask(st.values.shape, s, rng)
         else:
@@ -922,12 +923,11 @@ def _apply_binarize(st: _State, p: Mapping[str, Any], ternary: bool) -> None:
 def _apply_share(st: _State, p: Mapping[str, Any], rng) -> None:
     kept = st.values[st.mask] if st.mask is not None else st.values.ravel()
     codes_kept, table = kmeans_1d(kept, p["bits"], init=p["init"], rng=rng, max_iter=p["max_iter"])
-    codes = np.zeros(st.values.shape, np.uint16)
-    values = np.zeros(st.values.shape, st.values.dtype)
-    if st.mask is not None:
-        codes[st.mask] = codes_kept
-        values[st.mask] = table[codes_kept]
+    if st.mask is not None:  # one pass over the mask (kmeans.scatter_codes)
+        codes, values = scatter_codes(st.mask, codes_kept, table, st.values.dtype)
     else:
+        codes = np.zeros(st.values.shape, np.uint16)
+        values = np.zeros(st.values.shape, st.values.dtype)
         codes[...] = codes_kept.reshape(st.values.shape)
         values[...] = table[codes]
     st.codes, st.table, st.code_bits, st.table_bits = codes, table, p["bits"], p["table_bits"]
@@ -1084,17 +1084,159 @@ def _check_finite(graph: LayerGraph, recipe: Recipe) -> None:
             raise ConfigError(f"{recipe.path}: weights of layer '{name}' contain NaN or infinite values")
 
 
-def compress(graph: LayerGraph, recipe: Any, seed: int = 0) -> CompressedGraph:
+def _statistics_route(graph: LayerGraph, recipe: Recipe, statistics: bool | None) -> CompressedGraph | None:
+    """The statistics path (:mod:`accelsim.compress.statistics`) when asked for (``statistics=True``) or, by
+    default, when the weights to synthesize are over the budget (``check_weight_budget``) and no step needs
+    values; None to take the real-array path. Over the budget with a value-dependent step: the budget's
+    one-line refusal, naming that step."""
+    if statistics is False:
+        return None
+    from accelsim.compress import statistics as S
+    from accelsim.errors import WorkloadError
+    from accelsim.workload.weights import check_weight_budget
+
+    if statistics is None:
+        missing = [layer for layer in graph.layers if layer.has_weights and layer.name not in graph.weights]
+        if graph.weights or not missing:
+            return None
+        try:
+            check_weight_budget(graph, missing)
+            return None
+        except WorkloadError as exc:
+            over = exc
+    else:
+        over = None
+    plans = _plans(recipe, graph)
+    reason = S.value_dependence(plans, graph_steps=any(s.op in GRAPH_OPS for s in recipe.pipeline))
+    if reason is not None:
+        if over is not None:
+            raise WorkloadError(f"{over}; the statistics path (shapes and formats only) cannot run {reason}") from None
+        raise ConfigError(f"{recipe.path}: statistics=True needs a recipe whose stored format does not depend on the "
+                          f"weight values; got {reason}")
+    return _compress_statistics(graph, recipe, plans)
+
+
+def _compress_statistics(graph: LayerGraph, recipe: Recipe, plans: Mapping[str, list]) -> CompressedGraph:
+    """``recipe`` (a loaded Recipe whose ``plans`` passed :func:`value_dependence`) applied to the shapes of
+    ``graph`` (not modified; its weights, if any, are not read). The result's ``stats`` hold the totals
+    (:func:`accelsim.compress.recipe.summarize`) and ``statistics: True``."""
+    import sys
+
+    from accelsim.compress import statistics as S
+
+    R = sys.modules[__name__]  # the helpers the statistics path shares with the real-array path
+    g = R.apply_kv_format(graph.copy(), recipe.kv, recipe.path)
+    layers: dict[str, CompressedLayer] = {}
+    dense_params = {layer.name: int(math.prod(layer.weight_matrix_shape)) for layer in g.layers if layer.has_weights}
+    dense_macs = {layer.name: layer.macs for layer in g.layers if layer.has_weights}
+    for layer in g.compute_layers():
+        name = layer.name
+        if name in plans:
+            layers[name] = S.layer_from_plan(recipe, layer, plans[name], [], R)
+            continue
+        if layer.has_weights and layer.weight_matrix_shape is not None and name in dense_params:
+            t = S.DenseStats(layer.weight_matrix_shape)
+            stats = S.layer_stats(layer, t, None, None)
+            stats["transforms"] = []
+            layers[name] = CompressedLayer(layer=layer, weight=t, weight_matrix=None, stats=stats,
+                                           activation_density=g.input_density(name))
+            continue
+        cl = CompressedLayer.dense(layer)
+        if not layer.has_weights and layer.gemm(1) is not None:
+            bits = R._activation_bits(recipe, name)
+            if bits is not None:
+                cl = CompressedLayer(layer=layer, activation_bits=bits, activation_density=g.input_density(name),
+                                     transforms=(f"activations:int{bits}",))
+        layers[name] = cl
+    R._fuse_requantize(g, layers)
+    # the recipe record says how it was applied (results carry it: "statistics": shapes and formats, no values)
+    cg = CompressedGraph(g, layers, recipe={**recipe.to_dict(), "statistics": True}, kv_format=recipe.kv)
+    cg.stats = R.summarize(cg, dense_params, dense_macs, graph.name)
+    cg.stats.update(statistics=True, mse=None)  # no values: no quantization error
+    return cg
+
+
+def apply_kv_format(graph: LayerGraph, kvf: F.KVFormat | None, where: str = "") -> LayerGraph:
+    """``graph`` (modified in place and returned) with the KV format's stored bits per cached element, scales
+    and zero points included (:meth:`KVFormat.bits_per_element`), on the layers that write or read the cache:
+    ``kv_append`` (``bits`` = the element width, ``kv_bits`` = with scales; keys / latents as keys, values as
+    values), attention ``matmul`` layers whose second input is a ``*.k_cache`` / ``*.v_cache`` graph input, and
+    fused ``attention`` reading a cache (the mean of the key and value widths; an MLA latent: the key width).
+    Groups: ``group_size``, else one head's ``head_dim`` channels of a token (per token) or the cache's tokens
+    of a channel (per channel). A Hugging Face encoder keeps no cache: a KV format on it is a one-line
+    ConfigError. ``graph.metadata['hf']['kv_cache']`` gains the format and its bytes."""
+    if kvf is None:
+        return graph
+    from accelsim.workload.layers import Attention, KVAppend, MatMul
+
+    hf = graph.metadata.get("hf") if isinstance(graph.metadata, dict) else None
+    if hf is not None and "kv_cache" not in hf:
+        raise ConfigError(f"{where or 'recipe'}: kv format {kvf.format} applies to a decoder's KV cache; workload "
+                          f"'{graph.name}' ({hf.get('model_type')}) is an encoder and keeps none")
+    facts = (hf or {}).get("kv_cache") or {}
+    inputs = {layer.name: layer for layer in graph.layers if isinstance(layer, Input)}
+
+    def width(role: str, tokens: int, channels: int) -> float:
+        return float(kvf.bits_per_element(role, max(int(tokens), 1), max(int(channels), 1)))
+
+    for layer in list(graph.layers):
+        new = None
+        if isinstance(layer, KVAppend):
+            if layer.bits != 16:
+                raise ConfigError(f"{where or 'recipe'}: layer '{layer.name}' already stores {layer.bits}-bit KV "
+                                  f"elements (kv_bits given to the workload); give kv_bits or a recipe kv format, not both")
+            head = facts.get("head_dim") or layer.input_shape[-1]
+            role = "value" if layer.kind == "v" else "key"
+            new = dataclasses.replace(layer, bits=kvf.bits, kv_bits=width(role, layer.cache_tokens, head))
+        elif isinstance(layer, Attention):
+            k_in, v_in = graph.inputs_of(layer.name)[1:3]
+            if k_in in inputs:
+                tokens, head = layer.kv_len, facts.get("head_dim") or layer.head_dim
+                bits = width("key", tokens, head)
+                if not k_in.endswith("latent_cache"):
+                    bits = (bits + width("value", tokens, head)) / 2
+                new = dataclasses.replace(layer, kv_bits=bits)
+        elif isinstance(layer, MatMul):
+            src = graph.inputs_of(layer.name)[1]
+            if src in inputs and src.endswith((".k_cache", ".v_cache")):
+                shape = inputs[src].shape  # keys (B, kv_heads, d, L), values (B, kv_heads, L, d)
+                key = src.endswith(".k_cache")
+                tokens, head = (shape[-1], shape[-2]) if key else (shape[-2], shape[-1])
+                new = dataclasses.replace(layer, kv_bits=width("key" if key else "value", tokens, head))
+        if new is not None:
+            graph.replace_layer(layer.name, new)
+    if facts:
+        per = facts["elements_per_token_per_block"]
+        kb = width("key", facts["tokens"], facts.get("head_dim") or per)
+        vb = kb if facts.get("layout") == "mla-latent" else width("value", facts["tokens"], facts.get("head_dim") or per)
+        bpe = (kb + vb) / 2
+        batch = hf.get("batch", 1)
+        kv = {**facts, "format": kvf.format, "bits": kvf.bits, "bits_per_element": bpe,
+              "bytes": math.ceil(batch * facts["tokens"] * facts["blocks"] * per * bpe / 8)}
+        graph.metadata = {**graph.metadata, "hf": {**hf, "kv_cache": kv}}  # the source graph's metadata untouched
+    return graph
+
+
+def compress(graph: LayerGraph, recipe: Any, seed: int = 0, statistics: bool | None = None) -> CompressedGraph:
     """Apply ``recipe`` to ``graph`` (not modified) and return the :class:`CompressedGraph`.
 
     Layers without weights attached get synthesized weights (``synthesize_weights(seed=seed)``).
-    The result's ``stats`` hold the totals (see :func:`summarize`).
+    The result's ``stats`` hold the totals (see :func:`summarize`). ``statistics``: True compresses shapes
+    only (:mod:`accelsim.compress.statistics`: exact stored formats without values; a recipe whose format
+    depends on the values is refused); None (default) does so only when a graph without attached weights is
+    too large to synthesize (``ACCELSIM_MAX_GRAPH_WEIGHTS``, e.g. a 7B LLM config); False never.
     """
     recipe = load_recipe(recipe)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"seed must be an int >= 0; got {seed!r}")
+    if statistics not in (None, True, False):
+        raise ConfigError(f"statistics must be None, True or False; got {statistics!r}")
+    routed = _statistics_route(graph, recipe, statistics)
+    if routed is not None:
+        return routed
     original = graph
     g = _ensure_weights(graph, int(seed))
+    apply_kv_format(g, recipe.kv, recipe.path)
     synthesized = {layer.name for layer in graph.layers if layer.has_weights and layer.name not in graph.weights}
     _check_finite(g, recipe)
     plans = _plans(recipe, g)
@@ -1285,20 +1427,25 @@ def _quant_ops(layer, st: _State) -> tuple[F.QuantOp, ...]:
     fly (to fp16); quantized activations are quantized on input (fp16 -> the activation format) and
     the accumulators dequantized on output (int32 / fp32 -> fp16, per-channel weight scales and
     per-token activation scales); :func:`_fuse_requantize` turns chains into requantize epilogues."""
-    shape = layer.weight_matrix_shape
-    gemm = layer.gemm(1)
-    if shape is None or gemm is None:
-        return ()
-    n, k = shape
     if st.quant is not None:
         w_elem, w_scales = st.quant.spec.element, int(st.quant.scales.size)
     elif st.lowbit is not None:
         w_elem, w_scales = f"{'int' if st.lowbit.signed else 'uint'}{st.lowbit.bits}", int(st.lowbit.scale.size)
     else:
         w_elem, w_scales = None, 0
-    af = st.act_format
-    if af is None and st.activation_bits is not None and 2 <= st.activation_bits <= 8:
-        af = F.ActivationFormat(f"int{st.activation_bits}")
+    return _quant_ops_for(layer, w_elem, w_scales, st.act_format, st.activation_bits)
+
+
+def _quant_ops_for(layer, w_elem: str | None, w_scales: int, act_format, activation_bits: int | None) -> tuple[F.QuantOp, ...]:
+    """:func:`_quant_ops` from the weight element format and scale count (the statistics path has no arrays)."""
+    shape = layer.weight_matrix_shape
+    gemm = layer.gemm(1)
+    if shape is None or gemm is None:
+        return ()
+    n, k = shape
+    af = act_format
+    if af is None and activation_bits is not None and 2 <= activation_bits <= 8:
+        af = F.ActivationFormat(f"int{activation_bits}")
     ops: list[F.QuantOp] = []
     if af is None:
         if w_elem is not None:

@@ -113,6 +113,8 @@ class WeightView:
         """The effective weights as a SciPy CSR array (explicit zeros dropped); None without values."""
         if self.matrix is not None:
             out = sp.csr_array(self.matrix)
+        elif self.is_statistics:  # shapes and formats only: no pattern
+            return None
         elif self.tensor is not None and hasattr(self.tensor, "to_scipy"):
             out = sp.csr_array(self.tensor.to_scipy())
         elif self.tensor is not None and hasattr(self.tensor, "to_dense"):
@@ -122,9 +124,19 @@ class WeightView:
         out.eliminate_zeros()
         return out
 
+    @property
+    def is_statistics(self) -> bool:
+        """True when the weights are known by shape and format only (``accelsim.compress.statistics``: no
+        values, ``matrix`` / ``pattern`` None); every field but the value-derived ones is exact."""
+        return bool(getattr(self.tensor, "is_statistics", False))
+
     @cached_property
     def nnz(self) -> int | None:
+        """Non-zeros of the effective weights (a statistics view: the stored positions, ``N * K`` or
+        ``N * K * n / m``; values rounded to zero count as stored)."""
         p = self.pattern
+        if p is None and self.is_statistics:
+            return int(self.tensor.nnz)
         return None if p is None else int(p.nnz)
 
     def nnz_per_row(self) -> np.ndarray | None:

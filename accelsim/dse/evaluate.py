@@ -579,7 +579,8 @@ class SimulateEvaluator:
             "latency_error_worst": band["worst_error"] if band else None,
             **ref,
             "weights": _per_graph(cgraph, ("weights", main["seed"]),
-                                  lambda: weight_source(graph, main["seed"], main["recipe"] is not None)),
+                                  lambda: weight_source(graph, main["seed"], main["recipe"] is not None,
+                                                       bool((getattr(cgraph, "recipe", None) or {}).get("statistics")))),
             "seed_matters": seed_matters,
             "warnings": "; ".join(warnings) if warnings else None,
         }

@@ -47,7 +47,7 @@ from accelsim.report.pareto import DIRECTIONS
 _SCALARS = (str, int, float, bool, type(None))
 _AXIS_LISTS = "mapping of axis -> list of values"
 _DISTRIBUTIONS = "mapping of axis -> {choices: [...]} or {low: x, high: y}"
-BLOCKS = ("grid", "zip", "random", "points")
+BLOCKS = ("grid", "zip", "zips", "random", "points")
 #: points one sweep may hold: its count (the product of the axis lengths) is checked before any point is built
 MAX_POINTS = 10**6
 
@@ -216,6 +216,9 @@ class SpaceFields:
                                               doc="axis -> values: the cartesian product (first axis slowest)")
     zip: dict[str, list[Any]] | None = param(None, expect=f"a {_AXIS_LISTS}",
                                              doc="axis -> values of equal length, taken in lockstep")
+    zips: dict[str, dict[str, list[Any]]] | None = param(
+        None, expect=f"a mapping of name -> zip block (a {_AXIS_LISTS})",
+        doc="several named zip blocks, each taken in lockstep and crossed with the others and the other blocks")
     random: RandomFields | None = param(None, expect="a mapping with n, seed and axes",
                                         doc="n points drawn with a fixed seed")
     points: list[dict[str, Any]] | None = param(None, expect="a list of mappings of axis -> value",
@@ -226,6 +229,10 @@ class SpaceFields:
         _setting(self.base or {}, "base", problems)
         blocks = [(name, list(_axis_values(getattr(self, name), name, problems, lockstep=name == "zip")))
                   for name in ("grid", "zip") if getattr(self, name) is not None]
+        if self.zips is not None and not self.zips:
+            problems.append("zips must name at least one zip block; got {}")
+        for zname, block in (self.zips or {}).items():
+            blocks.append((f"zips.{zname}", list(_axis_values(block, f"zips.{zname}", problems, lockstep=True))))
         if self.random is not None:
             blocks.append(("random", list(self.random.axes)))
         if self.points is not None:
@@ -300,6 +307,28 @@ class SpecFields(SpaceFields):
 
 
 SPEC_KEYS = tuple(f.name for f in fields(SpecFields))  # the top-level keys of a spec
+
+
+def fold_workload_params(setting: dict[str, Any], where: str = "space") -> dict[str, Any]:
+    """Workload parameters as axes: ``workload.<key>`` entries (``workload.context: [1024, 4096]``,
+    ``workload.seq``, ``workload.image``, ``workload.phase``, ...) folded into the workload's parametric name
+    (``llama.json?phase=decode&context=4096``, :func:`accelsim.workload.zoo.split_params`), in key order."""
+    keys = sorted(k for k in setting if k.startswith("workload.") and k.count(".") == 1)
+    if not keys:
+        return setting
+    if not isinstance(setting.get("workload"), str):
+        _fail([f"{where}: {', '.join(keys)} need a workload given by name or path; got {setting.get('workload')!r}"])
+    name = setting["workload"]
+    sep = "&" if "?" in name else "?"
+    for k in keys:
+        value = setting[k]
+        if not isinstance(value, (int, str)) or isinstance(value, bool) or not str(value) or "&" in str(value):
+            _fail([f"{where}: {k} must be an int or a word; got {value!r}"])
+        name += f"{sep}{k[len('workload.'):]}={value}"
+        sep = "&"
+    out = {k: v for k, v in setting.items() if k not in keys}
+    out["workload"] = name
+    return out
 
 
 def point_id(setting: Mapping[str, Any]) -> str:
@@ -503,7 +532,7 @@ class Space:
             setting = dict(self.base)
             for part in combo:
                 setting.update(part)
-            yield setting, self.where
+            yield fold_workload_params(setting, self.where), self.where
 
     def points(self) -> list[Point]:
         return _number(self.settings())
@@ -593,6 +622,8 @@ def _space(data: SpaceFields, base: Mapping[str, Any], where: str) -> Space:
         blocks.append(Grid(data.grid, where=f"{prefix}grid"))
     if data.zip is not None:
         blocks.append(Zip(data.zip, where=f"{prefix}zip"))
+    for zname, block in (data.zips or {}).items():  # several named zips: each in lockstep, crossed with the rest
+        blocks.append(Zip(block, where=f"{prefix}zips.{zname}"))
     if data.random is not None:
         blocks.append(Random(data.random.axes, data.random.n, data.random.seed, where=f"{prefix}random"))
     if data.points is not None:

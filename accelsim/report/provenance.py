@@ -84,10 +84,11 @@ def _weighted(graph) -> list[str]:
     return [layer.name for layer in graph.layers if layer.has_weights]
 
 
-def weight_source(graph, seed: int, compressed: bool) -> str:
+def weight_source(graph, seed: int, compressed: bool, statistics: bool = False) -> str:
     """Where the weight values come from: ``synthesized he_normal seed 0``, ``loaded from <file>
-    (sha256 <12 digits>)``, both with layer counts when mixed, or ``none (dense run: shapes only)``
-    when no values are needed (a dense run prices shapes and densities, not values)."""
+    (sha256 <12 digits>)``, both with layer counts when mixed, or ``none (...)`` when no values are
+    needed (a dense run prices shapes and densities, not values; the statistics path of a compression
+    recipe prices shapes and stored formats without synthesizing any weight)."""
     weighted = _weighted(graph)
     loaded = [n for n in weighted if n in graph.weights]
     where = str(graph.source) if getattr(graph, "source", "") else graph.name
@@ -98,6 +99,8 @@ def weight_source(graph, seed: int, compressed: bool) -> str:
     if not compressed:
         return file_text if loaded else "none (dense run: costs follow from shapes and densities)"
     if not loaded:
+        if statistics:
+            return "none (statistics path: costs follow from shapes and stored formats; no weight synthesized)"
         return f"synthesized he_normal seed {seed}"
     if len(loaded) == len(weighted):
         return file_text
@@ -146,6 +149,8 @@ def seed_effect(graph, recipe: Mapping[str, Any] | None) -> tuple[bool, str]:
     pruning, random k-means initialisation); nothing else."""
     if recipe is None:
         return False, "a dense run uses no random numbers"
+    if recipe.get("statistics"):
+        return False, "the statistics path prices shapes and stored formats; it draws no random numbers"
     synthesized = [n for n in _weighted(graph) if n not in graph.weights]
     random_steps = _random_steps(recipe)
     reasons = []
@@ -177,7 +182,7 @@ def provenance(arch: Mapping[str, Any], arch_source: Any, graph, recipe: Mapping
         "seed": seed,
         "seed_matters": matters,
         "seed_note": why,
-        "weights": weight_source(graph, seed, recipe is not None),
+        "weights": weight_source(graph, seed, recipe is not None, bool((recipe or {}).get("statistics"))),
         "activation_density": activation_source(graph),
     }
     if baseline:

@@ -136,6 +136,9 @@ class NetworkResult:
             "perf_per_w": batch / en if en else None,
             "uncertainty": _uncertainty(self.arch.get("family") if isinstance(self.arch, dict) else None),
         })
+        serving = self.extra.get("serving") if isinstance(self.extra, dict) else None
+        if serving:  # an LLM step or generate run (accelsim.dse.serving): time to first token, per output token, rate
+            out.update({k: serving.get(k) for k in ("ttft_s", "tpot_s", "tokens_per_s")})
         return out
 
     def summary(self) -> dict[str, Any]:

@@ -390,9 +390,13 @@ class Linear(Layer):
 
 @dataclass(frozen=True, kw_only=True)
 class MatMul(Layer):
-    """Batched product of two activations ``(..., M, K) @ (..., K, N)`` (attention); no weights."""
+    """Batched product of two activations ``(..., M, K) @ (..., K, N)`` (attention); no weights.
+    ``kv_bits``: stored bits per element of a KV-cache operand (the second input of attention's score /
+    context products, both caches of fused attention), its scales and zero points included (a recipe's KV
+    format, ``accelsim.compress.formats.KVFormat``); 0 when no operand is a quantized cache."""
 
     op: ClassVar[str] = "matmul"
+    kv_bits: float = 0.0
 
     def _num_inputs(self) -> int | None:
         return 2
@@ -874,6 +878,13 @@ class KVAppend(Layer):
     cache_tokens: int = 1
     bits: int = 16
     kind: str = "k"
+    #: stored bits per cached element with its scales and zero points (a recipe's KV format); 0: ``bits``
+    kv_bits: float = 0.0
+
+    @property
+    def bits_per_element(self) -> float:
+        """Stored bits per cached element: ``kv_bits`` when a KV format set it, else ``bits``."""
+        return float(self.kv_bits) if self.kv_bits else float(self.bits)
 
     def _check(self) -> None:
         if len(self.input_shape) < 2:
@@ -892,12 +903,16 @@ class KVAppend(Layer):
 
     @property
     def write_bytes(self) -> int:
-        """Bytes written into the cache per sample (the appended rows at ``bits``)."""
+        """Bytes written into the cache per sample (the appended rows at :attr:`bits_per_element`)."""
+        if self.kv_bits:
+            return math.ceil(self.input_elements * self.kv_bits / 8)
         return -(-self.input_elements * self.bits // 8)
 
     @property
     def cache_bytes(self) -> int:
         """Bytes the cache holds after the append (every sequence, ``cache_tokens`` rows)."""
+        if self.kv_bits:
+            return math.ceil(self.sequences * self.cache_tokens * self.input_shape[-1] * self.kv_bits / 8)
         return -(-self.sequences * self.cache_tokens * self.input_shape[-1] * self.bits // 8)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from accelsim.errors import UnknownNameError, WorkloadError
+from accelsim.errors import AccelsimError, UnknownNameError, WorkloadError
 from accelsim.paths import WORKLOAD_DIR, bundled
 from accelsim.workload.graph import LayerGraph
 
@@ -30,8 +30,9 @@ def zoo_path(name: str) -> Path:
 
 def workload_file(source: str | Path) -> Path:
     """The file a zoo name or a workload path names: the zoo's YAML for a zoo name, else the path as
-    given (which need not exist). Zoo names may contain dots (``squeezenet1.1``) that are not suffixes."""
-    text = str(source)
+    given (which need not exist). Zoo names may contain dots (``squeezenet1.1``) that are not suffixes. A
+    parametric name's parameters (``?key=value``) are not part of the file."""
+    text = str(source).partition("?")[0] if isinstance(source, str) else str(source)
     path = Path(text)
     if not path.exists() and (WORKLOAD_DIR / f"{text}.yaml").is_file() and text in zoo_names():
         return zoo_path(text)
@@ -44,14 +45,109 @@ def workload_file(source: str | Path) -> Path:
 HF_KWARGS = ("phase", "prompt", "context", "batch", "attention", "routing", "kv_bits")
 
 
+#: parameters of a zoo YAML network in a parametric name (``bert-base?seq=512``, ``resnet50?image=160``)
+ZOO_PARAMS = ("seq", "image")
+
+
+def split_params(source) -> tuple[object, dict]:
+    """``(source, parameters)`` of a parametric workload name ``<name or path>?key=value&key=value``
+    (``llama-2-7b.json?phase=decode&context=4096&batch=8``, ``bert-base?seq=512``); integers are converted.
+    A source without ``?`` (or not a string) comes back as given with ``{}``."""
+    if not isinstance(source, str) or "?" not in source:
+        return source, {}
+    base, _, query = source.partition("?")
+    params: dict = {}
+    for item in query.split("&"):
+        key, eq, value = item.partition("=")
+        if not key or not eq or not value:
+            raise WorkloadError(f"{source}: workload parameters must be key=value pairs joined by '&'; got {item!r}")
+        if key in params:
+            raise WorkloadError(f"{source}: workload parameter '{key}' given twice")
+        params[key] = int(value) if value.isdigit() else value
+    return base, params
+
+
+def _zoo_with_params(path: Path, params: dict, label: str) -> LayerGraph:
+    """A zoo YAML network at another sequence length (``seq``: the leading dimension of the token inputs, and
+    every reshape dimension equal to it) or image size (``image``: the H and W of a ``(C, H, W)`` input), for
+    networks whose weights do not depend on it (global pooling; BERT up to its learned positions)."""
+    import copy
+
+    from accelsim.config import read_yaml_file
+    from accelsim.workload.io_yaml import graph_from_dict, load_yaml
+
+    unknown = sorted(set(params) - set(ZOO_PARAMS))
+    if unknown:
+        raise WorkloadError(f"{label}: unknown workload parameter(s) {', '.join(unknown)}; a zoo network takes "
+                            f"{', '.join(ZOO_PARAMS)} (a Hugging Face config: {', '.join(HF_KWARGS)})")
+    for key, value in params.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise WorkloadError(f"{label}: workload parameter {key} must be an int >= 1; got {value!r}")
+    data = copy.deepcopy(read_yaml_file(path, WorkloadError))
+    inputs = data.get("inputs") or {}
+    first = list(inputs.values())[0] if inputs else []
+    if "seq" in params:
+        if not (len(first) in (1, 2)):
+            raise WorkloadError(f"{label}: seq applies to token-sequence networks; {path.stem}'s input is {first}")
+        old, new = first[0], params["seq"]
+        if old == 1:  # a one-token input: every size-1 dimension would change with it
+            raise WorkloadError(f"{label}: {path.stem} runs one token (input {first}); seq applies to sequence inputs")
+        data["inputs"] = {k: [new if i == 0 and d == old else d for i, d in enumerate(v)] for k, v in inputs.items()}
+        for layer in data.get("layers", []):
+            if isinstance(layer, dict) and isinstance(layer.get("shape"), list):
+                layer["shape"] = [new if d == old else d for d in layer["shape"]]
+        for layer in data.get("layers", []):
+            if isinstance(layer, dict) and layer.get("op") == "embedding" and "position" in str(layer.get("name")):
+                if new > int(layer.get("num_embeddings", new)):
+                    raise WorkloadError(f"{label}: seq {new} is over the {layer['num_embeddings']} learned positions")
+    if "image" in params:
+        if len(first) != 3 or first[1] != first[2]:
+            raise WorkloadError(f"{label}: image applies to networks with a square (C, H, W) input; got {first}")
+        name = list(inputs)[0]
+        data["inputs"][name] = [first[0], params["image"], params["image"]]
+    try:
+        graph = graph_from_dict(data, str(path))
+    except AccelsimError as exc:
+        raise WorkloadError(f"{label}: {path.stem} cannot run at {_query(params)} ({exc})") from None
+    if graph.total_params != load_yaml(path).total_params:
+        raise WorkloadError(f"{label}: {path.stem} has layers sized for its own input (its weights change at "
+                            f"{_query(params)}); this zoo network does not take that parameter")
+    graph.name = f"{graph.name}?{_query(params)}"
+    return graph
+
+
+def _query(params: dict) -> str:
+    return "&".join(f"{k}={v}" for k, v in params.items())
+
+
 def load_workload(source, **kwargs) -> LayerGraph:
     """Load a zoo name, a file path, a Hugging Face config (dict, ``.json`` file or model folder) or a torch
     module as a LayerGraph (no weights attached). The phase arguments ``phase``, ``prompt``, ``context``,
     ``batch``, ``attention``, ``routing`` and ``kv_bits`` go to :func:`accelsim.workload.hf.load_hf` (a
     Hugging Face source only; ``None`` means the default), e.g.
-    ``load_workload("llama/config.json", phase="decode", context=2048)``."""
+    ``load_workload("llama/config.json", phase="decode", context=2048)``. A parametric name gives them in the
+    name: ``"llama/config.json?phase=decode&context=2048&batch=8"`` (:func:`split_params`; ``batch`` there
+    folds the sequences into the graph's shapes), and a zoo network its ``seq`` or ``image`` size
+    (``bert-base?seq=512``, ``resnet50?image=160``)."""
     if isinstance(source, LayerGraph):
         return source
+    source, params = split_params(source)
+    if params:
+        path = workload_file(source)
+        if path.suffix.lower() == ".json":
+            unknown = sorted(set(params) - set(HF_KWARGS))
+            if unknown:
+                raise WorkloadError(f"{source}: unknown workload parameter(s) {', '.join(unknown)}; a Hugging Face "
+                                    f"config takes {', '.join(HF_KWARGS)}")
+            clash = sorted(set(params) & {k for k, v in kwargs.items() if v is not None})
+            if clash:
+                raise WorkloadError(f"{source}: {', '.join(clash)} given both in the name and as arguments")
+            kwargs = {**kwargs, **params}
+        elif path.suffix.lower() in (".yaml", ".yml") and path.is_file() and not kwargs:
+            return _zoo_with_params(path, params, f"{source}?{_query(params)}")
+        else:
+            raise WorkloadError(f"{source}?{_query(params)}: workload parameters apply to a zoo network or a "
+                                "Hugging Face config (.json)")
     hf_kwargs = {k: kwargs.pop(k) for k in HF_KWARGS if k in kwargs}
     hf_kwargs = {k: v for k, v in hf_kwargs.items() if v is not None}
     if isinstance(source, dict) or (isinstance(source, (str, Path)) and workload_file(source).suffix.lower() == ".json"):

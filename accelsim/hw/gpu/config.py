@@ -97,6 +97,8 @@ class GpuConfig:
     l2_latency_cycles: float = param(200.0, gt=0, le=1e6, unit="cycles", doc="L2 hit latency (<= 1e6 cycles)")
     dram_gbs: float = param(100.0, gt=0, le=1e6, unit="GB/s", doc="DRAM bandwidth (<= 1e6 GB/s = 1e15 B/s)")
     dram_type: str = param("gddr5", choices=DRAM_TYPES, doc="DRAM technology (energy per bit in the tech table)")
+    dram_capacity_gib: float | None = param(None, gt=0, le=1 << 20, unit="GiB",
+                                            doc="device memory capacity (None = unknown; what must hold weights + KV cache)")
     dram_latency_ns: float = param(500.0, gt=0, le=1e6, unit="ns", doc="DRAM load latency under streaming load (<= 1 ms)")
     sector_bytes: int = param(32, ge=4, le=1 << 20, unit="B", doc="L2 / DRAM access granularity (<= 1 MiB)")
     gemv_vector_bytes: int = param(4, ge=1, le=64, unit="B", doc="bytes one lane loads per GEMV load instruction")

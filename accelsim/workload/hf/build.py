@@ -451,12 +451,14 @@ def _inputs_first(graph: LayerGraph) -> LayerGraph:
 
 def kv_cache_facts(spec: ModelSpec, kv_len: int, batch: int, bits: int) -> dict:
     """Size of the KV cache after a step: elements per token per block (``2 * kv_heads * head_dim``; MLA:
-    ``kv_lora_rank + rope_dim``), tokens held (``min(L, window)``), bytes at ``bits`` for every block and sequence."""
+    ``kv_lora_rank + rope_dim``), the channels of one head (``head_dim``; MLA: the latent row), tokens held
+    (``min(L, window)``), bytes at ``bits`` for every block and sequence."""
     if spec.mla is not None:
         per_token, layout = spec.mla.kv_lora_rank + spec.mla.rope_dim, "mla-latent"
     else:
         per_token = 2 * spec.kv_heads * spec.head_dim
         layout = "mha" if spec.kv_heads == spec.heads else ("mqa" if spec.kv_heads == 1 else "gqa")
     held = min(kv_len, spec.window) if spec.window else kv_len
-    return {"layout": layout, "elements_per_token_per_block": per_token, "tokens": held, "blocks": spec.layers,
-            "bits": bits, "bytes": math.ceil(batch * held * spec.layers * per_token * bits / 8)}
+    head_dim = per_token if spec.mla is not None else spec.head_dim
+    return {"layout": layout, "elements_per_token_per_block": per_token, "head_dim": head_dim, "tokens": held,
+            "blocks": spec.layers, "bits": bits, "bytes": math.ceil(batch * held * spec.layers * per_token * bits / 8)}
