@@ -76,3 +76,15 @@ def test_substitute_chain_rewires_successors():
     g.substitute("c", [dw, pw])
     assert g.order == ["x", "c_dw", "c_pw", "d"]
     assert g.inputs_of("d") == ["c_pw"]
+
+
+@pytest.mark.parametrize("notes, expected", [("one note", ["one note"]), (["a", "b"], ["a", "b"])])
+def test_notes_are_a_list_whether_one_string_or_many(notes, expected):
+    g = graph_from_dict({**_residual(), "notes": notes}, "tiny.yaml")
+    assert g.metadata["notes"] == expected
+
+
+@pytest.mark.parametrize("notes", [3, ["ok", 4], {"a": "b"}])
+def test_notes_of_the_wrong_type_are_refused(notes):
+    with pytest.raises(WorkloadError, match=r"tiny.yaml: 'notes' must be a string or a list of strings"):
+        graph_from_dict({**_residual(), "notes": notes}, "tiny.yaml")

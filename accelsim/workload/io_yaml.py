@@ -83,6 +83,13 @@ def graph_from_dict(data: Any, source: str = "<dict>") -> LayerGraph:
 
     graph = LayerGraph(name, source)
     graph.metadata = {k: data[k] for k in ("description", "source", "published", "notes") if k in data}
+    if "notes" in data:  # one note as a string, or a list of them; always held as a list
+        notes = data["notes"]
+        if isinstance(notes, str):
+            notes = [notes]
+        if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+            raise WorkloadError(f"{source}: 'notes' must be a string or a list of strings; got {notes!r}")
+        graph.metadata["notes"] = notes
     prev: str | None = None
     for input_name, shape in inputs.items():
         if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
