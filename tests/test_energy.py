@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -410,3 +411,25 @@ def test_pickle_roundtrip():
 def test_errors_are_accelsim_errors():
     for exc in (ConfigError, SimulationError, UnknownNameError):
         assert issubclass(exc, AccelsimError)
+
+
+def test_nnls_by_support_equals_scipy_nnls():
+    """The SRAM area fit's exact small NNLS against scipy.optimize.nnls (its reference) on random problems,
+    including ones whose optimum has a zero coordinate."""
+    from scipy.optimize import nnls
+
+    from accelsim.energy.sram import nnls_by_support
+
+    rng = np.random.default_rng(7)
+    zeros_seen = 0
+    for trial in range(200):
+        rows, cols = int(rng.integers(2, 9)), int(rng.integers(1, 4))
+        a = rng.normal(size=(rows, cols))
+        b = rng.normal(size=rows)
+        ours, ref = nnls_by_support(a, b), nnls(a, b)[0]
+        assert np.all(ours >= 0)
+        assert np.linalg.norm(a @ ours - b) == pytest.approx(np.linalg.norm(a @ ref - b), rel=1e-9, abs=1e-12)
+        if rows > cols:  # full column rank: the optimum is unique
+            np.testing.assert_allclose(ours, ref, rtol=1e-7, atol=1e-9)
+        zeros_seen += int(np.any(ref == 0))
+    assert zeros_seen > 20  # the constrained case is exercised, not only interior optima
