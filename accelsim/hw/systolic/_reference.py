@@ -514,3 +514,91 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
     valid = np.nonzero((Id >= 0).any(axis=1))[0]
     first, last = (int(valid[0]), int(valid[-1])) if valid.size else (-1, -1)
     return np.array([fetched, len(events), first, last], np.int64), np.array(events, np.int64)
+
+
+# --- twins of the USER-mode analytic kernels (analytic.py, docs/models/systolic.md §8.8) ----------
+
+def tri_count(a, b, d):
+    return sum(1 for x in range(max(a, 0)) for y in range(max(b, 0)) if x + y < d)
+
+
+def diag_valid_before(M, N, r0, c0, d, c):
+    """Entries (x, y) of the M x N matrix, not padding (x >= r0 and y >= c0), before (d - c, c) in
+    anti-diagonal order (diagonal x + y ascending, column ascending within one)."""
+    x, y = np.meshgrid(np.arange(M), np.arange(N), indexing="ij")
+    valid = ~((x >= r0) & (y >= c0))
+    before = (x + y < d) | ((x + y == d) & (y < c))
+    return int((valid & before).sum())
+
+
+def rowmajor_valid_before(N, r0, c0, pos):
+    rows = pos // N + 1
+    x, y = np.meshgrid(np.arange(rows), np.arange(N), indexing="ij")
+    valid = ~((x >= r0) & (y >= c0))
+    return int((valid & (x * N + y < pos)).sum())
+
+
+def slides_to_cover(U, s, nl, nA, nP):
+    """Slide a circular window of nA sets by nP until it holds set s (SCALE-Sim's new_prefetch loop)."""
+    j = 0
+    while not any((U + i) % nl == s for i in range(nA)):
+        U = (U + nP) % nl
+        j += 1
+    return j
+
+
+def late_offset(cycle, n_slides, k0, period):
+    last = k0 * period - 1
+    offset = 1
+    for _ in range(n_slides):
+        last += period
+        pot = last - (cycle + offset)
+        offset += pot
+        if pot > 0:
+            offset += pot
+    return offset - 1
+
+
+def read_events(df, o, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, size):
+    """Twin of ``analytic.read_events``: SCALE-Sim's read buffer replayed on the materialised
+    demand and prefetch matrices (address by address, every set holding an address looked up),
+    recording the rows at which the window slides and how often."""
+    npx, win = batch * Eh * Ew, FH * FW * Ch
+    tabs = conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
+    ifm, fil, ofm = operand_matrices(npx, win, nfilt, tabs, H, W)
+    dem = demand_matrices(df, R, C, ifm, fil, ofm)[o]
+    buf = _UserRead(prefetch_sequence(df, o, R, C, npx, win, nfilt, *tabs, H, W), size, 1)
+    rows, ns = [], []
+    for i in range(dem.shape[0]):
+        before = buf.last
+        buf.service(dem[i], 0)
+        if buf.last != before:
+            rows.append(i)
+            ns.append((buf.last - before) // (buf.pre + 1))
+    return np.asarray(rows, np.int64), np.asarray(ns, np.int64)
+
+
+def user_timing(df, R, C, npx, win, nfilt, of_size, of_bw, rows0, ns0, period0, rows1, ns1, period1):
+    """Twin of ``analytic.user_timing``: every demand row walked, the OFMAP buffer by ``_Write``."""
+    ofm = np.arange(npx)[:, None] * nfilt + np.arange(nfilt)[None, :]
+    Od = demand_matrices(df, R, C, np.zeros((npx, win), np.int64), np.zeros((win, nfilt), np.int64), ofm)[2]
+    wr = _Write(of_size, of_bw)
+    ev = [dict(zip(rows0.tolist(), ns0.tolist())), dict(zip(rows1.tolist(), ns1.tolist()))]
+    k = [0, 0]
+    per = [period0, period1]
+    stall = 0
+    outs = []
+    for i in range(Od.shape[0]):
+        cycle = i + stall
+        s = 0
+        for o in (0, 1):
+            n = ev[o].get(i, 0)
+            if n:
+                s = max(s, late_offset(cycle, n, k[o], per[o]))
+                k[o] += n
+        oo = wr.service(Od[i], cycle)
+        outs.append(oo)
+        stall += max(s, oo - cycle)
+    wr.finish(outs[-1])
+    cyc = (min(wr.cycles), max(wr.cycles)) if wr.cycles else (0, 0)
+    return np.asarray([max(outs), stall, wr.acc, cyc[0], cyc[1]], np.int64)

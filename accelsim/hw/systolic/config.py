@@ -108,7 +108,7 @@ class SystolicConfig:
     pe: PeConfig = param(PeConfig())
     memory_model: str = param("exact", choices=("exact", "analytic"),
                               doc="exact: SCALE-Sim's buffers replayed access by access; analytic: their expected-value "
-                                  "model for fast sweeps (CALC mode only; docs/models/systolic.md section 8)")
+                                  "model for fast sweeps (CALC mode) or their event-level model (USER mode; docs/models/systolic.md section 8)")
     source: str = param("", doc="file the config was read from (set by the .cfg reader)")
 
     def validate(self) -> list[str]:
@@ -122,9 +122,6 @@ class SystolicConfig:
                     f"sram.{key}={kb} holds {half} words per buffer half; a {a.rows}x{a.cols} array needs at least "
                     f"{need} (one demand row of a fold)"
                 )
-        if self.memory_model == "analytic" and self.dram.bandwidth_mode != "CALC":
-            problems.append("memory_model: analytic needs dram.bandwidth_mode CALC; USER-mode stalls are simulated only by "
-                            "memory_model: exact")
         if self.dram.use_ramulator_trace:
             problems.append("dram.use_ramulator_trace must be false; Ramulator latencies are not modelled")
         if self.layout.ifmap_custom_layout or self.layout.filter_custom_layout:

@@ -221,6 +221,11 @@ def ifmap_distinct(g: Geometry) -> bool:
     return inside and rows_apart and cols_apart
 
 
+def windows_inside(g: Geometry) -> bool:
+    """True when no window runs past the input edge (every prefetch entry of the ifmap is an address)."""
+    return (g.Eh - 1) * g.sh + (g.FH - 1) * g.dh < g.H and (g.Ew - 1) * g.sw + (g.FW - 1) * g.dw < g.W
+
+
 def memory_params(config: SystolicConfig) -> tuple[tuple[int, int, int], tuple[int, int, int], bool]:
     """SRAM sizes in words, USER-mode bandwidths in words/cycle, and whether USER mode is on."""
     s, d = config.sram, config.dram
@@ -228,11 +233,43 @@ def memory_params(config: SystolicConfig) -> tuple[tuple[int, int, int], tuple[i
     return sizes, (d.ifmap_bw, d.filter_bw, d.ofmap_bw), d.bandwidth_mode == "USER"
 
 
+@lru_cache(maxsize=4096)
+def user_events(df: str, R: int, C: int, geom: Geometry, if_words: int, fi_words: int) -> tuple:
+    """The USER-mode read buffers' slide events of a unit (§8.8, ``analytic.user_events``): independent
+    of the bandwidths, so computed once per geometry and SRAM sizes in a bandwidth sweep."""
+    return A.user_events(DF_CODE[df], R, C, geom.batch, geom.H, geom.W, geom.C, geom.FH, geom.FW, geom.sh, geom.sw,
+                         geom.dh, geom.dw, geom.Eh, geom.Ew, geom.K, if_words, fi_words, not ifmap_distinct(geom))
+
+
 # large enough for a sweep's distinct geometries: an LRU smaller than a cyclic access pattern misses always
 @lru_cache(maxsize=32768)
-def analytic_unit_report(df: str, R: int, C: int, geom: Geometry, sizes: tuple[int, int, int]) -> dict:
-    """The report values of :func:`scalesim_unit` (CALC mode) from the analytic memory model (§8)."""
+def analytic_unit_report(df: str, R: int, C: int, geom: Geometry, sizes: tuple[int, int, int],
+                         bws: tuple[int, int, int] = (10, 10, 10), user: bool = False) -> dict:
+    """The report values of :func:`scalesim_unit` from the analytic memory model (§8): CALC mode by
+    the epoch-cache law (§8.1-8.6), USER mode (``user``, bandwidths ``bws``) by window slides and
+    drains as events (§8.8)."""
+    if user and not windows_inside(geom):
+        # windows past the input edge (ceil-mode outputs): no closed form for the valid prefetch
+        # entries before a position, so such a unit is replayed (§8.8)
+        return dict(scalesim_unit(df, R, C, geom, sizes, bws, True))
     out = closed_form(df, R, C, geom)
+    if user:
+        ev = user_events(df, R, C, geom, sizes[0], sizes[1])
+        res = A.user_from_events(DF_CODE[df], R, C, geom.npx, geom.win, geom.K, np.asarray(sizes, np.int64),
+                                 np.asarray(bws, np.int64), *ev)
+        total = int(res[A.U_TOTAL])
+        out.update({
+            "total_cycles": total,
+            "stall_cycles": int(res[A.U_STALL]),
+            "total_cycles_incl_prefetch": int(res[A.U_OF_DRAM_STOP]
+                                              - min(res[A.U_IF_DRAM_START], res[A.U_FI_DRAM_START])),
+            "overall_util": geom.macs / (total * R * C) if total > 0 else 0.0,
+            "ifmap_dram_reads": float(res[A.U_IF_DRAM]),
+            "filter_dram_reads": float(res[A.U_FI_DRAM]),
+            "ofmap_dram_writes": float(res[A.U_OF_DRAM]),
+            "macs": geom.macs,
+        })
+        return out
     reads = A.analytic_unit(DF_CODE[df], R, C, geom.batch, geom.H, geom.W, geom.C, geom.FH, geom.FW, geom.sh, geom.sw,
                             geom.dh, geom.dw, geom.Eh, geom.Ew, geom.K, sizes[0], sizes[1], not ifmap_distinct(geom),
                             A.N_SAMPLES, A.MAX_SWEEPS)
@@ -256,7 +293,7 @@ def run_geometry(config: SystolicConfig, geom: Geometry, memory: tuple | None = 
     the config's :func:`memory_params`, when the caller already has them."""
     sizes, bws, user = memory or memory_params(config)
     if config.memory_model == "analytic":
-        return analytic_unit_report(config.dataflow, config.rows, config.cols, geom, sizes)
+        return analytic_unit_report(config.dataflow, config.rows, config.cols, geom, sizes, bws, user)
     return scalesim_unit(config.dataflow, config.rows, config.cols, geom, sizes, bws, user)
 
 
@@ -348,8 +385,8 @@ class SystolicModel(HardwareModel):
 
     def _check_replay(self, layer, geom: "Geometry") -> None:
         """Refuse, before allocating it, a USER-mode replay larger than :data:`MAX_REPLAY_ENTRIES`."""
-        if not self._memory[2] or self.config.memory_model != "exact":
-            return
+        if not self._memory[2] or (self.config.memory_model != "exact" and windows_inside(geom)):
+            return  # CALC mode, or USER mode by events (§8.8); windows past the edge are replayed
         cfg = self.config
         n = replay_entries(cfg.dataflow, cfg.rows, cfg.cols, geom)
         if n > MAX_REPLAY_ENTRIES:
