@@ -336,3 +336,33 @@ def test_gpu_measure_dry_run_writes_json(tmp_path):
     data = json.loads(out.read_text())
     assert data["device"] == "none" and data["rows"]
     assert all(r["measured_s"] is None and r["predicted_s"] > 0 for r in data["rows"])
+
+
+# ---- which stacks run 2:4 convolutions, and stacks that keep the faster tactic ------------------------
+def _conv_time(stack: str, k_in: int = 64, kernel: int = 3, **kw):
+    from accelsim.workload.layers import Conv2d
+
+    conv = Conv2d(name="conv", input_shapes=((k_in, 56, 56),), out_channels=64, kernel=kernel, padding=kernel // 2)
+    r = build_model(load_arch("a100-80gb", {"stack": stack})).simulate(CompressedLayer(layer=conv, **kw), 32)
+    return r.latency_s, r.extra
+
+
+@pytest.mark.parametrize("stack", ["pytorch-eager", "torch-compile"])
+def test_pytorch_stacks_run_24_convolutions_dense_and_say_why(stack):
+    dense, _ = _conv_time(stack)
+    sparse, extra = _conv_time(stack, **SP24)
+    assert extra["kernel_class"] == "dense" and sparse == pytest.approx(dense)
+    assert "linear layers only" in extra["kernel_fallback"]
+    assert extra["kernel_fallback"].count("linear layers only") == 1  # one line per distinct reason
+
+
+def test_tensorrt_keeps_the_faster_of_dense_and_24():
+    # large K: the 2:4 tactic wins; K = 3 x 3 x 16 = 144: cuSPARSELt's K-dependent efficiency loses to dense
+    big, big_extra = _conv_time("tensorrt", k_in=256, **SP24)
+    assert big_extra["kernel_class"] == "sparse24" and big < _conv_time("tensorrt", k_in=256)[0]
+    small, small_extra = _conv_time("tensorrt", k_in=16, **SP24)
+    assert small_extra["kernel_class"] == "dense" and "faster at this shape" in small_extra["kernel_fallback"]
+    assert small == pytest.approx(_conv_time("tensorrt", k_in=16)[0])
+    # a stack that runs what the user asked for keeps the slower 2:4 linear kernel (pytorch#111339, batch 1)
+    _, eager = _time("a100-80gb", 1, 4096, 4096, {"stack": "torch-compile"}, **SP24)
+    assert eager["kernel_class"] == "sparse24"

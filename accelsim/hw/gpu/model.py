@@ -276,6 +276,7 @@ class GpuModel(HardwareModel):
         if forced != "auto" and not options:  # the forced kernel cannot run: the stack's choice
             fam_name, est, more = self._choose("auto", preferred, reason_of, cost_of, what)
             return fam_name, est, "; ".join(reasons + ([more] if more else []))
+        reasons = list(dict.fromkeys(reasons))  # one line per distinct reason
         if not options:
             why = "; ".join(reasons) if reasons else f"stack {self.config.stack} ships no {what} kernel"
             return None, None, why
@@ -332,8 +333,12 @@ class GpuModel(HardwareModel):
                         f"layer '{layer.name}': weight pattern is not 2:4 (recipe N:M = {n_keep}:{m_group}); "
                         f"sparse tensor cores need at most 2 non-zeros in every 4 weights along K")
             fmt = self._weight_format(cl, dtype)
+            conv_why = None
+            if isinstance(layer, L.Conv2d) and not st.sparse24_convs:
+                conv_why = (f"stack {st.name} runs 2:4 weights on linear layers only (PyTorch's semi-structured "
+                            "tensor and torchao's sparsify_ handle F.linear / mm); the convolution runs dense")
             if fmt is not None and not cl.codebook_size:  # 2:4 + low-bit values: Sparse-MARLIN
-                why = self._sparse_marlin_reason(g, fmt, dtype)
+                why = conv_why or self._sparse_marlin_reason(g, fmt, dtype)
                 if why is None:
                     info.update(sparsity="2:4 sparse tensor cores", kernel_class="sparse24_weight_only",
                                 weights=f"{fmt.bits}-bit 2:4 weight-only (Sparse-MARLIN)", kernel_fallback=fallback,
@@ -343,14 +348,20 @@ class GpuModel(HardwareModel):
                 fallback = why
             else:
                 fam_name, est, why = self._choose(
-                    cfg.kernels.sparse24, st.sparse24, lambda f: fam.sparse24_applicable(cfg, f, dtype),
+                    cfg.kernels.sparse24, st.sparse24, lambda f: conv_why or fam.sparse24_applicable(cfg, f, dtype),
                     lambda f: self._sparse24_cost(f, cl, batch, g, dtype), "2:4 sparse")
+                if est is not None and st.times_tactics and fmt is None:
+                    dense_est, _ = self._dense(layer, batch, dtype, g)
+                    if dense_est.time_s < est.time_s:  # the builder keeps the faster tactic
+                        est, why = None, (f"the dense kernel is faster at this shape ({dense_est.time_s * 1e6:.3g} us "
+                                          f"vs {fam_name} 2:4 {est.time_s * 1e6:.3g} us); stack {st.name} keeps the faster")
                 if est is not None:
                     info.update(sparsity=f"2:4 sparse tensor cores ({fam_name})", kernel_class="sparse24",
                                 kernel_fallback=why, _subclass=st.name == "pytorch-eager")
                     return est, info
-                info["sparsity"] = f"{n_keep}:{m_group} pattern run dense ({why})"
+                info["sparsity"] = f"{n_keep}:{m_group} pattern run dense"
                 fallback = why
+                info["kernel_fallback"] = why
         # compressed-sparse weights with zeros run cuSPARSE on the real pattern; Huffman-coded streams
         # have no GPU library kernel and fall through to the dequantizing / dense paths
         pattern = view.pattern if view.is_sparse_layout and not view.huffman_streams else None
@@ -392,16 +403,22 @@ class GpuModel(HardwareModel):
             info["kernel_fallback"] = f"cuBLAS (legacy API) has no {dtype} GEMM; ran {_sixteen_bit(cfg)} (cuBLASLt needed)"
             dtype = _sixteen_bit(cfg)
             info["dtype"] = dtype
+        est, extra = self._dense(layer, batch, dtype, g)
+        info.update(extra)
+        return est, info
+
+    def _dense(self, layer, batch, dtype, g):
+        """The dense library kernel of a weighted layer: ``(estimate, extra per-layer fields)``."""
+        cfg = self.config
         if isinstance(layer, L.Conv2d):
             if layer.groups > 1 and g.k <= 9 * 4:  # depthwise / few channels per group: no GEMM reuse
-                return km.depthwise(cfg, layer, batch, dtype), info
+                return km.depthwise(cfg, layer, batch, dtype), {}
             est, options = km.conv_dense(cfg, layer, batch, dtype)
-            info["conv_algo"] = est.kernel
-            info["conv_algo_times_us"] = {k: round(v * 1e6, 3) for k, v in options.items()}
-            return est, info
+            return est, {"conv_algo": est.kernel,
+                         "conv_algo_times_us": {k: round(v * 1e6, 3) for k, v in options.items()}}
         if g.m == 1 and g.groups == 1:
-            return km.gemv(cfg, g.n, g.k, dtype, name="gemv"), info
-        return km.gemm(cfg, g.m, g.n, g.k, g.groups, dtype, name="gemm"), info
+            return km.gemv(cfg, g.n, g.k, dtype, name="gemv"), {}
+        return km.gemm(cfg, g.m, g.n, g.k, g.groups, dtype, name="gemm"), {}
 
     def _sparse_marlin_reason(self, g, fmt, dtype) -> str | None:
         cfg = self.config

@@ -22,6 +22,8 @@ class Stack:
     run in. ``weight_only`` / ``sparse24`` / ``attention`` / ``decode_attention``: kernel families in
     preference order (``best``: all, fastest chosen). ``layout_copies``: the stack pads the 2:4 GEMM's
     dense operand and transposes its result with extra kernels (PyTorch's semi-structured tensor).
+    ``sparse24_convs``: the stack runs 2:4 convolutions (TensorRT's sparse tactics); PyTorch's
+    semi-structured tensor and torchao's ``sparsify_`` handle linear layers (``F.linear`` / ``mm``) only.
     """
 
     name: str
@@ -36,6 +38,13 @@ class Stack:
     decode_attention: tuple[str, ...]
     layout_copies: bool
     bound: bool = False
+    sparse24_convs: bool = False
+
+    @property
+    def times_tactics(self) -> bool:
+        """The stack times candidate kernels and keeps the fastest (TensorRT's builder; ``best``), so a 2:4
+        kernel slower than the dense one at a shape is not used."""
+        return self.bound or self.name == "tensorrt"
     source: str = ""
 
 
@@ -67,6 +76,7 @@ STACKS: dict[str, Stack] = {
         "tensorrt", "cuda-graph", 0.0, 0.0, True, 8,
         weight_only=("gemv", "marlin"), sparse24=("cusparselt",),
         attention=("flash3", "flash2", "math"), decode_attention=("flashdecoding", "math"), layout_copies=False,
+        sparse24_convs=True,
         source="TensorRT / TensorRT-LLM: cuBLASLt and own tactics, FP8, weight-only batched GEMV and fpA_intB "
                "mixed-input GEMM (MARLIN-class), sparse tactics, FMHA (FA3-class on Hopper), XQA multi-block decode"),
     "vllm": Stack(
@@ -79,7 +89,7 @@ STACKS: dict[str, Stack] = {
         "best", "cuda-graph", 0.0, 0.0, True, 8,
         weight_only=("marlin", "gemv", "tinygemm", "awq-gemm", "gemv-dequant"), sparse24=("cusparselt", "cutlass"),
         attention=("flash3", "flash2", "math"), decode_attention=("flashdecoding", "flash3", "flash2", "math"),
-        layout_copies=False, bound=True,
+        layout_copies=False, bound=True, sparse24_convs=True,
         source="every kernel family the device has, the fastest per layer: the achievable bound, not a measured stack"),
 }
 
