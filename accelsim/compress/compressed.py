@@ -25,11 +25,213 @@ from accelsim.workload.graph import LayerGraph
 from accelsim.workload.layers import Input, Layer
 
 
+class MaskedMatrix:
+    """An effective weight matrix held compactly: a bit-packed keep mask (1 bit per weight) and the
+    values at the kept positions in row-major order (zeros elsewhere), as ``accelsim.compress`` keeps
+    a pruned layer instead of a dense float copy. :meth:`materialize` builds the dense
+    matrix (read-only), bit for bit the one a dense scatter gives; a matrix still alive somewhere is
+    handed out again instead of being rebuilt (weak reference), none is kept otherwise."""
+
+    __slots__ = ("shape", "dtype", "packed_mask", "values", "table", "__weakref__", "_ref")
+
+    def __init__(self, mask: np.ndarray, values: np.ndarray, table: np.ndarray | None = None, dtype: Any = None):
+        """``values``: the kept values, or with ``table`` their codes (value = ``table[code]`` cast to ``dtype``)."""
+        self.shape = tuple(int(s) for s in mask.shape)
+        self.values = np.asarray(values).ravel()
+        self.table = None if table is None else np.asarray(table).astype(dtype)  # decoded once, in the values' type
+        self.dtype = np.dtype(dtype) if table is not None else self.values.dtype
+        self.packed_mask = np.packbits(np.ascontiguousarray(mask, dtype=bool), axis=None)
+        self._ref = None
+
+    def kept_values(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """The kept values (row-major), or those in ``[start, stop)``."""
+        v = self.values[start:stop]
+        return v if self.table is None else self.table[v]
+
+    def zero_kept(self) -> np.ndarray:
+        """Bool per kept entry: its value is zero."""
+        if self.table is None:
+            return self.values == 0
+        return (self.table == 0)[self.values]
+
+    @property
+    def size(self) -> int:
+        return self.shape[0] * self.shape[1] if len(self.shape) == 2 else int(np.prod(self.shape))
+
+    @property
+    def nnz(self) -> int:
+        """Non-zero entries (a kept value may itself be zero)."""
+        if self.table is None:
+            return int(np.count_nonzero(self.values))
+        return int(np.count_nonzero((self.table != 0)[self.values]))
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.packed_mask.nbytes + self.values.nbytes + (0 if self.table is None else self.table.nbytes))
+
+    def mask(self) -> np.ndarray:
+        """The bool keep mask."""
+        return np.unpackbits(self.packed_mask, count=self.size).view(bool).reshape(self.shape)
+
+    def materialize(self) -> np.ndarray:
+        import weakref
+
+        hit = self._ref() if self._ref is not None else None
+        if hit is not None:
+            return hit
+        out = np.zeros(self.shape, self.dtype)
+        out[self.mask()] = self.kept_values()
+        out.flags.writeable = False
+        self._ref = weakref.ref(out)
+        return out
+
+    def row_blocks(self, rows: int, mask: np.ndarray | None = None):
+        """``(r0, dense rows r0 .. r0 + rows)`` over the matrix (``mask``: the bool mask, if at hand)."""
+        mask = self.mask() if mask is None else mask
+        off = 0
+        for r0 in range(0, self.shape[0], rows):
+            mb = mask[r0:r0 + rows]
+            c = int(np.count_nonzero(mb))
+            out = np.zeros(mb.shape, self.dtype)
+            out[mb] = self.kept_values(off, off + c)
+            off += c
+            yield r0, out
+
+    def __getstate__(self):
+        return {"shape": self.shape, "dtype": self.dtype, "packed_mask": self.packed_mask, "values": self.values,
+                "table": self.table}
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            object.__setattr__(self, k, v)
+        self._ref = None
+
+
+class DequantMatrix:
+    """An effective weight matrix held as its quantized tensor: ``tensor.to_dense()`` (a ``LowBit`` or
+    ``formats.GroupQuant``) cast to ``dtype``, zero outside ``mask`` (bit-packed) when given - the 1-byte
+    (or narrower) codes and scales instead of a dense float copy. :meth:`materialize` as for
+    :class:`MaskedMatrix`; :meth:`row_blocks` dequantizes a ``LowBit`` a block of rows at a time."""
+
+    __slots__ = ("tensor", "shape", "dtype", "packed_mask", "__weakref__", "_ref")
+
+    def __init__(self, tensor: Any, dtype: Any, mask: np.ndarray | None = None, shape: tuple[int, int] | None = None):
+        self.tensor = tensor
+        self.dtype = np.dtype(dtype)
+        self.shape = tuple(int(s) for s in (shape if shape is not None else tensor.shape))
+        self.packed_mask = None if mask is None else np.packbits(np.ascontiguousarray(mask, dtype=bool), axis=None)
+        self._ref = None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def mask(self) -> np.ndarray | None:
+        if self.packed_mask is None:
+            return None
+        return np.unpackbits(self.packed_mask, count=self.size).view(bool).reshape(self.shape)
+
+    def _lowbit_rows(self, r0: int, r1: int) -> np.ndarray | None:
+        t = self.tensor
+        if type(t).__name__ != "LowBit" or len(self.shape) != 2 or tuple(t.values_int.shape) != self.shape:
+            return None
+        zp, scale = t.zero_point, t.scale
+        if t.per_channel:
+            zp = zp[r0:r1, None] if zp.ndim else zp
+            scale = scale[r0:r1, None]
+        return ((t.values_int[r0:r1].astype(np.float64) - zp) * scale).astype(self.dtype)  # LowBit.to_dense, by rows
+
+    def _group_rows(self, r0: int, r1: int) -> np.ndarray | None:
+        """Rows ``r0:r1`` of a ``GroupQuant``'s ``to_dense`` (``r0`` on a scale-block boundary), else None."""
+        t = self.tensor
+        spec = getattr(t, "spec", None)
+        if spec is None or not hasattr(t, "scales") or len(self.shape) != 2 or tuple(t.codes.shape) != self.shape:
+            return None
+        br = int(spec.block[0]) if t.g_idx is None else 1
+        if t.g_idx is None and t.scales.shape[0] != -(-self.shape[0] // br):
+            return None
+        s0, s1 = r0 // br, -(-r1 // br)
+        zp = None if t.zero_points is None else t.zero_points[s0:s1]
+        part = type(t)(t.codes[r0:r1], spec, t.scales[s0:s1], zp, t.tensor_scale, t.g_idx)
+        return np.asarray(part.to_dense()).astype(self.dtype)
+
+    def _rows(self, r0: int, r1: int) -> np.ndarray | None:
+        out = self._lowbit_rows(r0, r1)
+        return self._group_rows(r0, r1) if out is None else out
+
+    def row_blocks(self, rows: int, mask: np.ndarray | None = None):
+        """``(r0, dense rows r0 .. r0 + rows)``: a ``LowBit`` or ``GroupQuant`` block by block (blocks
+        aligned to the scale blocks), else slices of the whole."""
+        mask = self.mask() if mask is None and self.packed_mask is not None else mask
+        spec = getattr(self.tensor, "spec", None)
+        if spec is not None and getattr(self.tensor, "g_idx", None) is None:
+            br = int(spec.block[0])
+            rows = max(br, rows // br * br)
+        whole = None if self._rows(0, min(rows, self.shape[0])) is not None else self.materialize()
+        for r0 in range(0, self.shape[0], rows):
+            if whole is not None:
+                yield r0, whole[r0:r0 + rows]
+                continue
+            out = self._rows(r0, min(r0 + rows, self.shape[0]))
+            if mask is not None:
+                out[~mask[r0:r0 + rows]] = 0
+            yield r0, out
+
+    @property
+    def nnz(self) -> int:
+        return sum(int(np.count_nonzero(b)) for _, b in self.row_blocks(max(1, (1 << 16) // max(self.shape[-1], 1))))
+
+    def materialize(self) -> np.ndarray:
+        import weakref
+
+        hit = self._ref() if self._ref is not None else None
+        if hit is not None:
+            return hit
+        out = np.asarray(self.tensor.to_dense()).reshape(self.shape).astype(self.dtype)
+        mask = self.mask()
+        if mask is not None:
+            out[~mask] = 0
+        out.flags.writeable = False
+        self._ref = weakref.ref(out)
+        return out
+
+    def __getstate__(self):
+        return {"tensor": self.tensor, "shape": self.shape, "dtype": self.dtype, "packed_mask": self.packed_mask}
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            object.__setattr__(self, k, v)
+        self._ref = None
+
+
+#: the compact effective-matrix forms a CompressedLayer may hold
+LAZY_MATRICES = (MaskedMatrix, DequantMatrix)
+
+
+class _MatrixField:
+    """The ``weight_matrix`` field: an ndarray (made read-only) or a compact :class:`MaskedMatrix`,
+    materialized on read; the class default is None."""
+
+    def __set_name__(self, owner, name):
+        self.slot = "_" + name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return None
+        v = obj.__dict__.get(self.slot)
+        return v.materialize() if isinstance(v, LAZY_MATRICES) else v
+
+    def __set__(self, obj, value):
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+        obj.__dict__[self.slot] = value
+
+
 @dataclass(frozen=True)
 class CompressedLayer:
     layer: Layer
     weight: Any = None
-    weight_matrix: np.ndarray | None = None
+    weight_matrix: np.ndarray | None = _MatrixField()  # type: ignore[assignment]
     weight_bits: int | None = None
     activation_bits: int | None = None
     activation_density: float = 1.0
@@ -41,14 +243,24 @@ class CompressedLayer:
     activation_format: Any = None
     quant_ops: tuple = ()
 
-    def __post_init__(self) -> None:
-        # the effective matrix is read-only: counts derived from it are cached below
-        if isinstance(self.weight_matrix, np.ndarray):
-            self.weight_matrix.flags.writeable = False
+    # the effective matrix is read-only (set so by the field): counts derived from it are cached below
 
     @property
     def name(self) -> str:
         return self.layer.name
+
+    @property
+    def stored_matrix(self) -> Any:
+        """The effective matrix as held: an ndarray, a compact :class:`MaskedMatrix`, or None
+        (``weight_matrix`` materializes the compact form)."""
+        return self.__dict__.get("_weight_matrix")
+
+    def replace(self, **changes: Any) -> "CompressedLayer":
+        """``dataclasses.replace`` that keeps a compact effective matrix compact."""
+        import dataclasses
+
+        changes.setdefault("weight_matrix", self.stored_matrix)
+        return dataclasses.replace(self, **changes)
 
     @property
     def is_compressed(self) -> bool:
@@ -64,16 +276,20 @@ class CompressedLayer:
     @cached_property
     def weight_density(self) -> float:
         """Fraction of non-zero weights (1.0 when no weights are attached)."""
-        if self.weight_matrix is None:
+        m = self.stored_matrix
+        if m is None:
             return float(self.stats.get("weight_density", 1.0))
-        return self.weight_nnz / max(self.weight_matrix.size, 1)
+        return self.weight_nnz / max(m.size, 1)
 
     @cached_property
     def weight_nnz(self) -> int:
-        if self.weight_matrix is None:
+        m = self.stored_matrix
+        if m is None:
             shape = self.layer.weight_matrix_shape
             return int(round(self.weight_density * shape[0] * shape[1])) if shape else 0
-        return int(np.count_nonzero(self.weight_matrix))
+        if isinstance(m, LAZY_MATRICES):
+            return m.nnz
+        return int(np.count_nonzero(m))
 
     @property
     def effective_macs(self) -> int:

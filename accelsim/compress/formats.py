@@ -238,10 +238,18 @@ def _block_reduce(x: np.ndarray, block: tuple[int, int], fn, fill: float) -> np.
     return fn(xp.reshape(nb[0], block[0], nb[1], block[1]), axis=(1, 3))
 
 
+def _narrow_code_dtype(lo: int, hi: int) -> type:
+    """The narrowest integer type holding codes in ``[lo, hi]``."""
+    for t in ((np.int8, np.int16, np.int32, np.int64) if lo < 0 else (np.uint8, np.uint16, np.uint32, np.int64)):
+        if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max:
+            return t
+    return np.int64
+
+
 class GroupQuant(CompressedTensor):
     """A 2-D tensor stored as element codes plus per-block scales (and zero points).
 
-    ``codes``: int64 array of the tensor's shape - integer levels for ``int`` / ``uint`` elements,
+    ``codes``: integer array of the tensor's shape (held in the narrowest type of the element's range) - integer levels for ``int`` / ``uint`` elements,
     bit patterns for floats. ``scales``: float64 per-block scales, already rounded to the spec's scale
     format, shape ``(ceil(rows / br), ceil(cols / bc))`` - or ``(rows, K / g)`` groups addressed
     through ``g_idx`` under act-order. ``zero_points``: int64 like ``scales`` or None.
@@ -264,7 +272,8 @@ class GroupQuant(CompressedTensor):
         lo, hi = ((-(1 << (fmt.bits - 1)), (1 << (fmt.bits - 1)) - 1) if fmt.kind == "int" else (0, (1 << fmt.bits) - 1))
         if c.size and (c.min() < lo or c.max() > hi):
             raise CompressionError(f"{spec.element} codes must lie in [{lo}, {hi}]; got [{c.min()}, {c.max()}]")
-        self.codes = c.astype(np.int64)
+        # held in the narrowest integer type of the element's codes (1 byte for <= 8-bit elements)
+        self.codes = c.astype(_narrow_code_dtype(lo, hi))
         self.scales = np.asarray(scales, np.float64)
         self.g_idx = None if g_idx is None else np.asarray(g_idx, np.int64)
         want = (c.shape[0], int(self.g_idx.max()) + 1 if self.g_idx is not None and self.g_idx.size else 0) \
@@ -343,7 +352,7 @@ class GroupQuant(CompressedTensor):
 
     def payload_symbols(self) -> np.ndarray:
         c = self.codes.ravel()
-        return c - c.min() if c.size and c.min() < 0 else c
+        return c.astype(np.int64) - c.min() if c.size and c.min() < 0 else c
 
     def packed(self):
         fmt = self.spec.element_format

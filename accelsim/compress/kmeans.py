@@ -16,6 +16,7 @@ from accelsim.compress import _kernels as K
 from accelsim.errors import CompressionError
 
 INITS = ("linear", "density", "random")
+_BLOCK = 1 << 16  # values per block of the code assignment
 
 
 def init_centroids(sorted_x: np.ndarray, k: int, init: str, rng: np.random.Generator | None) -> np.ndarray:
@@ -83,8 +84,9 @@ def kmeans_1d(values: np.ndarray, bits: int, init: str = "linear", rng: np.rando
         return np.zeros(x.shape, np.int64), np.zeros(1)
     if not np.all(np.isfinite(x)):
         raise CompressionError("k-means input contains NaN or infinite values")
-    flat = x.ravel().astype(np.float64)
-    sorted_x = np.sort(flat)
+    # one float64 copy, sorted in place (the codes are found a block at a time from ``x`` itself below)
+    sorted_x = x.astype(np.float64).ravel()
+    sorted_x.sort()
     k = 1 << int(bits)
     if sorted_x[0] == sorted_x[-1]:
         return np.zeros(x.shape, np.int64), sorted_x[:1].copy()
@@ -96,7 +98,11 @@ def kmeans_1d(values: np.ndarray, bits: int, init: str = "linear", rng: np.rando
     table = centroids[used]
     mids = 0.5 * (table[:-1] + table[1:])
     # a value exactly on a midpoint belongs to the upper cluster, as in the kernel's boundaries
-    codes = np.searchsorted(mids, flat, side="right").astype(np.int64)
+    del sorted_x
+    flat = x.ravel()
+    codes = np.empty(flat.size, np.int64)
+    for s in range(0, flat.size, _BLOCK):
+        codes[s:s + _BLOCK] = np.searchsorted(mids, flat[s:s + _BLOCK].astype(np.float64), side="right")
     return codes.reshape(x.shape), table
 
 

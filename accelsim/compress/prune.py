@@ -78,6 +78,66 @@ def _top_k_mask(scores: np.ndarray, k: int) -> np.ndarray:
     return mask.reshape(scores.shape)
 
 
+_BLOCK = 1 << 16  # elements per block of the streamed magnitude selection (256 KiB of float32 scores)
+
+
+def _abs_blocks(flat: np.ndarray, block: int = _BLOCK):
+    """``(start, |flat[start:start + block]|)`` over ``flat``: the scores a block at a time."""
+    for s in range(0, flat.size, block):
+        yield s, np.abs(flat[s:s + block])
+
+
+def _kth_largest_abs(flat: np.ndarray, k: int) -> Any:
+    """:func:`_kth_largest` of ``np.abs(flat)`` without a full-size copy of the scores on large arrays
+    (the same value: the ``k``-th largest is unique); the bound is checked as there, and the whole
+    array's scores are partitioned only when the sampled bound fails."""
+    n = flat.size
+    if n > 16 * _SAMPLE and min(k, n - k) * 8 < n:
+        step = n // _SAMPLE
+        sample = np.sort(np.abs(flat[::step]))
+        m = sample.size
+        if k <= n // 2:
+            want = min(m, int(k / n * m * 1.25) + 64)
+            lo = sample[m - want]
+            cand = np.concatenate([a[a >= lo] for _, a in _abs_blocks(flat)])
+            if cand.size >= k:
+                return np.partition(cand, cand.size - k)[cand.size - k]
+        else:
+            r = n - k
+            want = min(m, int((r + 1) / n * m * 1.25) + 64)
+            hi = sample[want - 1]
+            cand = np.concatenate([a[a <= hi] for _, a in _abs_blocks(flat)])
+            if cand.size >= r + 1:
+                return np.partition(cand, r)[r]
+        del cand
+    return _kth_largest(np.abs(flat), k)
+
+
+def top_k_abs_mask(weights: np.ndarray, k: int) -> np.ndarray:
+    """``_top_k_mask(np.abs(weights), k)`` - the same mask, ties at the threshold resolved by position -
+    computed a block of scores at a time: beyond the bool mask, only a block of scores and the
+    candidates near the threshold are held (no full-size float copy of the layer)."""
+    w = np.asarray(weights)
+    flat = w.ravel()
+    if k >= flat.size:
+        return np.ones(w.shape, bool)
+    if k <= 0:
+        return np.zeros(w.shape, bool)
+    thr = _kth_largest_abs(flat, k)
+    mask = np.empty(flat.size, bool)
+    for s, a in _abs_blocks(flat):
+        np.greater(a, thr, out=mask[s:s + a.size])
+    need = k - int(np.count_nonzero(mask))
+    if need > 0:
+        for s, a in _abs_blocks(flat):
+            hit = np.flatnonzero(a == thr)[:need]
+            mask[hit + s] = True
+            need -= hit.size
+            if need <= 0:
+                break
+    return mask.reshape(w.shape)
+
+
 def magnitude_mask(weights: np.ndarray, sparsity: float) -> np.ndarray:
     """Keep the ``round((1 - sparsity) * size)`` largest ``|w|`` (layer-wise magnitude pruning)."""
     w = np.asarray(weights)

@@ -48,12 +48,83 @@ def _bcast(a: np.ndarray, x: np.ndarray, per_channel: bool) -> np.ndarray:
     return a.reshape((-1,) + (1,) * (x.ndim - 1)) if per_channel else a
 
 
+_BLOCK = 1 << 16  # elements per block of the streamed quantizer
+
+
+def code_dtype(bits: int, signed: bool) -> type:
+    """The narrowest integer type holding ``bits``-bit codes: (u)int8 / (u)int16 / (u)int32."""
+    if signed:
+        return np.int8 if bits <= 8 else (np.int16 if bits <= 16 else np.int32)
+    return np.uint8 if bits <= 8 else (np.uint16 if bits <= 16 else np.uint32)
+
+
+def _row_blocks(x2: np.ndarray):
+    """``(r0, r1)`` bounds of blocks of about :data:`_BLOCK` elements over the rows of a 2-D array."""
+    rows = max(1, _BLOCK // max(x2.shape[1], 1))
+    for r0 in range(0, x2.shape[0], rows):
+        yield r0, min(r0 + rows, x2.shape[0])
+
+
+def _quantize_uniform_blocked(x: np.ndarray, bits: int, symmetric: bool, per_channel: bool) -> LowBit:
+    """:func:`quantize_uniform` (b >= 2) a block of rows at a time: the same codes, scales and zero points
+    (every step is elementwise, the reductions exact), held as narrow integers; no full-size float64
+    copy of the input."""
+    x2 = x.reshape(x.shape[0], -1) if x.ndim >= 1 else x.reshape(1, 1)
+    blocks = list(_row_blocks(x2))
+    if symmetric:
+        qmax = (1 << (bits - 1)) - 1
+        amax_rows = np.empty(x2.shape[0], np.float64)
+        for r0, r1 in blocks:
+            amax_rows[r0:r1] = np.max(np.abs(x2[r0:r1].astype(np.float64)), axis=1) if x2.shape[1] else 0.0
+        amax = amax_rows if per_channel else np.asarray(np.max(amax_rows) if x.size else 0.0)
+        scale = np.where(amax > 0, amax / qmax, 1.0)
+        zp = None
+        lo_q, hi_q, dtype = -qmax, qmax, code_dtype(bits, True)
+    else:
+        qmax = (1 << bits) - 1
+        lo_rows = np.empty(x2.shape[0], np.float64)
+        hi_rows = np.empty(x2.shape[0], np.float64)
+        for r0, r1 in blocks:
+            b = x2[r0:r1].astype(np.float64)
+            lo_rows[r0:r1], hi_rows[r0:r1] = np.min(b, axis=1), np.max(b, axis=1)
+        if per_channel:
+            lo, hi = np.minimum(lo_rows, 0.0), np.maximum(hi_rows, 0.0)
+        else:
+            lo = np.minimum(np.asarray(np.min(lo_rows)), 0.0) if x.size else np.asarray(0.0)
+            hi = np.maximum(np.asarray(np.max(hi_rows)), 0.0) if x.size else np.asarray(0.0)
+        scale = np.where(hi > lo, (hi - lo) / qmax, 1.0)
+        zp = np.clip(np.rint(-lo / scale), 0, qmax).astype(np.int64)
+        lo_q, hi_q, dtype = 0, qmax, code_dtype(bits, False)
+    q = np.empty(x2.shape, dtype)
+    for r0, r1 in blocks:
+        s = scale[r0:r1, None] if per_channel else scale
+        v = np.rint(x2[r0:r1].astype(np.float64) / s)
+        if zp is not None:
+            v += zp[r0:r1, None] if per_channel else zp
+        q[r0:r1] = np.clip(v, lo_q, hi_q)
+    q = q.reshape(x.shape)
+    if symmetric:
+        return LowBit(q, bits, scale if per_channel else float(scale), 0, per_channel=per_channel, signed=True)
+    if per_channel:
+        return LowBit(q, bits, scale, zp, per_channel=True, signed=False)
+    return LowBit(q, bits, float(scale), int(zp), per_channel=False, signed=False)
+
+
 def quantize_uniform(x: np.ndarray, bits: int, symmetric: bool = True, per_channel: bool = False):
-    """Uniform quantization to ``bits`` bits; returns a :class:`LowBit` (a :class:`Codebook` for b = 1)."""
+    """Uniform quantization to ``bits`` bits; returns a :class:`LowBit` (a :class:`Codebook` for b = 1).
+
+    The codes are held in the narrowest integer type (:func:`code_dtype`) and computed a block of rows
+    at a time (:func:`_quantize_uniform_blocked`)."""
     bits = _check_bits(bits)
-    x = _finite(x, "quantization input").astype(np.float64)
+    x = _finite(x, "quantization input")
     if bits == 1:
-        return binarize(x, per_channel=per_channel)
+        return binarize(x.astype(np.float64), per_channel=per_channel)
+    if x.ndim >= 2 or (x.ndim == 1 and per_channel):
+        return _quantize_uniform_blocked(x, bits, symmetric, per_channel)
+    return _quantize_uniform_dense(x.astype(np.float64), bits, symmetric, per_channel)
+
+
+def _quantize_uniform_dense(x: np.ndarray, bits: int, symmetric: bool, per_channel: bool):
     if symmetric:
         qmax = (1 << (bits - 1)) - 1
         amax = _per_channel_reduce(np.abs(x), per_channel, np.max) if x.size else np.asarray(0.0)

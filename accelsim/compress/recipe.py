@@ -58,7 +58,7 @@ from accelsim.config import collect, param, read_yaml_file
 from accelsim.compress import formats as F
 from accelsim.compress import prune as P
 from accelsim.compress import quantize as Q
-from accelsim.compress.compressed import CompressedGraph, CompressedLayer
+from accelsim.compress.compressed import LAZY_MATRICES, CompressedGraph, CompressedLayer, DequantMatrix, MaskedMatrix
 from accelsim.compress.huffman import HuffmanCode, huffman_code_lengths
 from accelsim.compress.kmeans import INITS, kmeans_1d, scatter_codes
 from accelsim.compress.tensors import (
@@ -72,6 +72,7 @@ from accelsim.compress.tensors import (
     HuffmanCoded,
     InterleavedCSC,
     LowBit,
+    Scattered,
     StorageBits,
 )
 from accelsim.errors import AccelsimError, CompressionError, ConfigError, UnknownNameError
@@ -714,9 +715,17 @@ class _State:
         self.name = name
         self.original = matrix
         # never written in place: every step that changes values builds a new array
-        self.values = matrix if matrix.dtype in (np.float32, np.float64) else matrix.astype(np.float64)
+        self._values: np.ndarray | None = matrix if matrix.dtype in (np.float32, np.float64) else matrix.astype(np.float64)
+        self.dtype = self._values.dtype
+        self.shape = tuple(int(s) for s in matrix.shape)
+        # the compact form of a pruned layer (``_values`` None): the values at the mask's kept positions in
+        # row-major order (zeros elsewhere) and, after weight sharing, their codes; no dense float copy
+        self.kept: np.ndarray | None = None
+        self.kept_codes: np.ndarray | None = None
+        # a quantized layer: the values are ``derived.materialize()`` (codes + scales), built only when read
+        self.derived: DequantMatrix | None = None
         self.mask: np.ndarray | None = None
-        self.codes: np.ndarray | None = None
+        self._codes: np.ndarray | None = None
         self.table: np.ndarray | None = None
         self.code_bits: int | None = None
         self.table_bits: int | None = None
@@ -734,6 +743,55 @@ class _State:
         self.act_format: F.ActivationFormat | None = None
 
     @property
+    def compact(self) -> bool:
+        """True while the layer is held as mask + kept values (no dense matrix)."""
+        return self._values is None and self.derived is None
+
+    @property
+    def values(self) -> np.ndarray:
+        """The dense effective values (built from the compact form on first use: steps without a compact
+        path, e.g. quantization after pruning, read them; the layer then stays dense)."""
+        if self._values is None and self.derived is not None:
+            self._values = self.derived.materialize()  # read-only (steps never write in place); ``derived`` stays exact
+        if self._values is None:
+            out = np.zeros(self.shape, self.dtype)
+            out[self.mask] = self.kept
+            self._values, self.kept = out, None
+            if self.kept_codes is not None:
+                codes = np.zeros(self.shape, self.kept_codes.dtype)
+                codes[self.mask] = self.kept_codes
+                self._codes, self.kept_codes = codes, None
+        return self._values
+
+    @values.setter
+    def values(self, v: np.ndarray) -> None:
+        self._values, self.kept, self.derived = v, None, None
+
+    def set_derived(self, derived: DequantMatrix) -> None:
+        """The values are ``derived``'s (no dense copy until read)."""
+        self._values, self.kept, self.kept_codes, self.derived = None, None, None, derived
+
+    @property
+    def codes(self) -> np.ndarray | None:
+        if self.kept_codes is not None:
+            self.values  # noqa: B018 - materializes the codes with the values
+        return self._codes
+
+    @codes.setter
+    def codes(self, c: np.ndarray | None) -> None:
+        if self.kept_codes is not None:
+            self.values  # noqa: B018
+        self._codes = c
+
+    def set_compact(self, kept: np.ndarray, kept_codes: np.ndarray | None = None) -> None:
+        """Hold the layer as ``mask`` + ``kept`` (+ ``kept_codes``): the dense values are dropped."""
+        self._values, self._codes, self.kept, self.kept_codes, self.derived = None, None, kept, kept_codes, None
+
+    def kept_values(self) -> np.ndarray:
+        """The values at the kept positions (row-major), from either form."""
+        return self.kept if self.compact else self.values[self.mask]
+
+    @property
     def sparse(self) -> bool:
         return self.mask is not None and not bool(self.mask.all())
 
@@ -749,7 +807,7 @@ def _sparsity(p: Mapping[str, Any]) -> float:
 def _apply_prune(st: _State, p: Mapping[str, Any], rng, global_mask: np.ndarray | None) -> None:
     method = p["method"]
     if method == "nm":
-        scores = np.abs(st.values) if st.mask is None else np.where(st.mask, np.abs(st.values), 0.0)
+        scores = st.values if st.mask is None else np.where(st.mask, np.abs(st.values), 0.0)  # nm_mask takes |.|
         mask = P.nm_mask(scores, p["n"], p["m"])
         st.nm = (p["n"], p["m"])
         label = f"prune:nm({p['n']}:{p['m']})"
@@ -758,10 +816,14 @@ def _apply_prune(st: _State, p: Mapping[str, Any], rng, global_mask: np.ndarray 
         if global_mask is not None:
             mask = global_mask
         elif method == "magnitude":
-            scores = np.abs(st.values) if st.mask is None else np.where(st.mask, np.abs(st.values), -1.0)
-            mask = P._top_k_mask(scores, P._keep_count(scores.size, s))  # scores are |w| already
+            if st.mask is None:  # streamed: a block of |w| at a time (prune.top_k_abs_mask)
+                mask = P.top_k_abs_mask(st.values, P._keep_count(st.values.size, s))
+            else:
+                scores = np.where(st.mask, np.abs(st.values), -1.0)
+                mask = P._top_k_mask(scores, P._keep_count(scores.size, s))  # scores are |w| already
+                del scores
         elif method == "random":
-            mask = P.random_mask(st.values.shape, s, rng)
+            mask = P.random_mask(st.shape, s, rng)
         else:
             mask = P.block_mask(st.values, tuple(p["block"]), s, p["norm"])
         label = f"prune:{method}{'-global' if p['scope'] == 'global' else ''}({1 - s:.4g} kept)"
@@ -770,7 +832,11 @@ def _apply_prune(st: _State, p: Mapping[str, Any], rng, global_mask: np.ndarray 
     if st.mask is not None:
         mask = mask & st.mask
     st.mask = mask
-    st.values = np.where(mask, st.values, 0).astype(st.values.dtype, copy=False)
+    if st.lowbit is None and st.quant is None and st._codes is None and st.kept_codes is None and st.smooth is None:
+        # the compact form: the kept values only (no dense float copy of the pruned layer)
+        st.set_compact(st.values[mask])
+    else:
+        st.values = np.where(mask, st.values, 0).astype(st.values.dtype, copy=False)
     if st.lowbit is not None:  # pruned entries take the zero level
         lb = st.lowbit
         zp = np.broadcast_to(lb._bcast(lb.zero_point), lb.values_int.shape)
@@ -815,9 +881,10 @@ def _apply_format(st: _State, p: Mapping[str, Any], order: np.ndarray | None) ->
     n, k = x.shape
     fmt = p["format"]
     name = _format_name(p, k, n)
-    if fmt == "int":
-        q = F.quantize_int(x, p["bits"], p["group_size"], symmetric=p["symmetric"], scale_format=p["scale_format"] or "fp16",
-                           zero_point_bits=p["zero_point_bits"], order=order if p["act_order"] else None, name=name)
+    if fmt == "int":  # one scale per (1, group) block: every row on its own, so a block of rows at a time
+        q = _by_rows(lambda rows: F.quantize_int(
+            rows, p["bits"], p["group_size"], symmetric=p["symmetric"], scale_format=p["scale_format"] or "fp16",
+            zero_point_bits=p["zero_point_bits"], order=order if p["act_order"] else None, name=name), x)
     elif fmt in F.MX_FORMATS:
         q = F.quantize_mx(x, fmt)
     elif fmt == "nvfp4":
@@ -836,9 +903,28 @@ def _apply_format(st: _State, p: Mapping[str, Any], order: np.ndarray | None) ->
     st.quant = q
     st.lowbit = None
     st.codes = st.table = None
-    st.values = q.to_dense().astype(st.values.dtype)
+    st.set_derived(DequantMatrix(q, st.dtype, shape=st.shape))  # = q.to_dense().astype(dtype), built when read
     st.value_bits = st.weight_bits = q.spec.value_bits
     st.transforms.append(f"quantize:{name}")
+
+
+def _by_rows(quantize, x: np.ndarray) -> F.GroupQuant:
+    """``quantize(x)`` for a quantizer whose scale blocks are single rows, a block of rows at a time (no
+    full-size float64 temporaries): the same codes, scales and zero points, stitched together."""
+    n, k = x.shape
+    rows = max(1, _BLOCK // max(k, 1))
+    if n <= rows:
+        return quantize(x)
+    first = quantize(x[:rows])
+    codes = np.empty((n, k), first.codes.dtype)
+    scales = np.empty((n,) + first.scales.shape[1:], first.scales.dtype)
+    zps = None if first.zero_points is None else np.empty((n,) + first.zero_points.shape[1:], first.zero_points.dtype)
+    for r0 in range(0, n, rows):
+        part = first if r0 == 0 else quantize(x[r0:r0 + rows])
+        codes[r0:r0 + rows], scales[r0:r0 + rows] = part.codes, part.scales
+        if zps is not None:
+            zps[r0:r0 + rows] = part.zero_points
+    return F.GroupQuant(codes, first.spec, scales, zps, first.tensor_scale, first.g_idx)
 
 
 def _act_order(layer, sample: np.ndarray | None, w: np.ndarray) -> tuple[np.ndarray, str]:
@@ -865,9 +951,8 @@ def _apply_quantize(st: _State, p: Mapping[str, Any], order: np.ndarray | None =
     else:
         st.lowbit = q
         st.codes = st.table = None
-        st.values = q.to_dense().astype(st.values.dtype)
-        if st.mask is not None:
-            st.values[~st.mask] = 0
+        # the values are q.to_dense() in the values' type, zero outside the mask: built a block at a time when read
+        st.set_derived(DequantMatrix(q, st.dtype, st.mask, shape=st.shape))
         st.value_bits = st.weight_bits = p["bits"]
     kind = "sym" if p["symmetric"] else "asym"
     st.transforms.append(f"quantize:int{p['bits']}-{kind}{'-per-channel' if p['per_channel'] else ''}")
@@ -921,19 +1006,26 @@ def _apply_binarize(st: _State, p: Mapping[str, Any], ternary: bool) -> None:
 
 
 def _apply_share(st: _State, p: Mapping[str, Any], rng) -> None:
-    kept = st.values[st.mask] if st.mask is not None else st.values.ravel()
+    kept = st.kept_values() if st.mask is not None else st.values.ravel()
     codes_kept, table = kmeans_1d(kept, p["bits"], init=p["init"], rng=rng, max_iter=p["max_iter"])
-    if st.mask is not None:  # one pass over the mask (kmeans.scatter_codes)
+    if st.compact:  # stays compact: the kept codes (uint8 / uint16, as scatter_codes stores them) and values
+        table = np.asarray(table, np.float64)
+        if table.size > (1 << 16):
+            raise CompressionError(f"scatter_codes: uint16 codes hold at most 65536 table entries; got {table.size}")
+        codes = np.asarray(codes_kept).ravel().astype(np.uint8 if table.size <= 256 else np.uint16)
+        st.set_compact(table.astype(st.dtype)[codes], codes)  # = table[codes].astype(dtype), element by element
+    elif st.mask is not None:  # one pass over the mask (kmeans.scatter_codes)
         codes, values = scatter_codes(st.mask, codes_kept, table, st.values.dtype)
     else:
         codes = np.zeros(st.values.shape, np.uint16)
         values = np.zeros(st.values.shape, st.values.dtype)
         codes[...] = codes_kept.reshape(st.values.shape)
         values[...] = table[codes]
-    st.codes, st.table, st.code_bits, st.table_bits = codes, table, p["bits"], p["table_bits"]
+    if not st.compact:
+        st.values, st.codes = values, codes
+    st.table, st.code_bits, st.table_bits = table, p["bits"], p["table_bits"]
     st.lowbit = None
     st.quant = None
-    st.values = values
     st.value_bits = p["bits"]
     st.weight_bits = p["table_bits"]
     st.transforms.append(f"share:kmeans{p['bits']}b-{p['init']}")
@@ -943,11 +1035,20 @@ def _apply_share(st: _State, p: Mapping[str, Any], rng) -> None:
 def _gaps(mask: np.ndarray, fmt: str) -> np.ndarray:
     """Zeros before each kept entry along the compressed lines (rows for CSR, columns for CSC)."""
     m = mask if fmt == "csr" else mask.T
-    rows, cols = np.nonzero(m)
-    prev = np.empty_like(cols)
-    prev[0:1] = -1
-    prev[1:] = np.where(rows[1:] == rows[:-1], cols[:-1], -1)
-    return (cols - prev - 1).astype(np.int64)
+    # a block of lines at a time (gaps restart on every line): int32 gaps, no full-size int64 positions
+    lines = max(1, _BLOCK // max(m.shape[1], 1))
+    out = np.empty(int(np.count_nonzero(mask)), np.int32)
+    at = 0
+    for r0 in range(0, m.shape[0], lines):
+        rows, cols = np.nonzero(m[r0:r0 + lines])
+        if rows.size == 0:
+            continue
+        prev = np.empty_like(cols)
+        prev[0:1] = -1
+        prev[1:] = np.where(rows[1:] == rows[:-1], cols[:-1], -1)
+        out[at:at + rows.size] = cols - prev - 1
+        at += rows.size
+    return out
 
 
 def _huffman_cost(counts: np.ndarray) -> int:
@@ -958,15 +1059,19 @@ def _huffman_cost(counts: np.ndarray) -> int:
 
 def _best_index_bits(st: _State, fmt: str, value_bits: int) -> int:
     """Relative-index width (1..16) with the fewest stored bits (after Huffman when it follows)."""
-    mask = st.mask if st.mask is not None else np.ones(st.values.shape, bool)
+    mask = st.mask if st.mask is not None else np.ones(st.shape, bool)
+    huff = st.huffman or []
+    pay_counts = None
+    if "payload" in huff and np.any(mask):
+        if st.compact:
+            sym = st.kept_codes if st.kept_codes is not None else np.unique(st.kept, return_inverse=True)[1]
+        else:
+            sym = st.codes[mask] if st.codes is not None else np.unique(st.values[mask], return_inverse=True)[1]
+        pay_counts = np.bincount(np.ravel(sym))
+        del sym
     gaps = _gaps(mask, fmt)
     if gaps.size == 0:
         return 1
-    huff = st.huffman or []
-    pay_counts = None
-    if "payload" in huff:
-        sym = st.codes[mask] if st.codes is not None else np.unique(st.values[mask], return_inverse=True)[1]
-        pay_counts = np.bincount(np.asarray(sym, np.int64).ravel())
     best, best_bits = 1, None
     top = int(min(16, max(1, math.ceil(math.log2(int(gaps.max()) + 2)))))
     for b in range(1, top + 1):
@@ -998,22 +1103,34 @@ def _scale_bits(lowbit: LowBit | None) -> int:
     return int(lowbit.scale.size * 32 + np.count_nonzero(lowbit.zero_point) * lowbit.bits)
 
 
+def _payload(st: _State, payload: Any, has_codes: bool) -> Any:
+    """The stored values a format gathers from: the compact form when given, else the dense codes / values."""
+    if payload is not None:
+        return payload
+    return st.codes if has_codes else st.values
+
+
 def _build_format(st: _State, where: str) -> CompressedTensor:
     e = st.encode
     fmt = e["format"]
     if fmt == "auto":
         fmt = "nm" if st.nm is not None else ("csr" if st.sparse else "dense")
-    payload = st.codes if st.codes is not None else st.values
-    vbits = st.code_bits if st.codes is not None else (e["value_bits"] or st.value_bits or BASE_BITS)
-    if st.codes is None and e["value_bits"] is not None:
+    has_codes = st.kept_codes is not None or st._codes is not None
+    if st.compact and fmt in ("csr", "csc", "interleaved_csc", "bitmask"):
+        # the stored values are gathered from the compact form (no dense matrix of the layer)
+        payload: Any = Scattered(st.mask, st.kept_codes if st.kept_codes is not None else st.kept)
+    else:  # read only by the formats that store values (a quantized layer stored as its codes never builds them)
+        payload = None
+    vbits = st.code_bits if has_codes else (e["value_bits"] or st.value_bits or BASE_BITS)
+    if not has_codes and e["value_bits"] is not None:
         vbits = e["value_bits"]
-    mask = st.mask if st.mask is not None else np.ones(st.values.shape, bool)
+    mask = st.mask if st.mask is not None else np.ones(st.shape, bool)
     meta = st.quant.metadata_bits() if st.quant is not None and e["value_bits"] is None else _scale_bits(st.lowbit)
     try:
         if fmt == "dense":
             if st.quant is not None and e["value_bits"] is None:
                 return st.quant
-            if st.codes is not None:
+            if has_codes:
                 if st.sparse:
                     raise ConfigError(f"{where}: a pruned codebook layer needs a sparse format (csr, csc, bitmask, ...)")
                 inner = None
@@ -1031,26 +1148,26 @@ def _build_format(st: _State, where: str) -> CompressedTensor:
             else:
                 relative = e["relative"] if e["relative"] is not None else ib is not None
             if fmt == "csr":
-                inner = CSR(payload, index_bits=ib, value_bits=vbits, pointer_bits=e["pointer_bits"], relative=relative,
+                inner = CSR(_payload(st, payload, has_codes), index_bits=ib, value_bits=vbits, pointer_bits=e["pointer_bits"], relative=relative,
                             mask=mask, metadata_bits=meta)
             elif fmt == "csc":
-                inner = CSC(payload, index_bits=ib, value_bits=vbits, pointer_bits=e["pointer_bits"], relative=relative,
+                inner = CSC(_payload(st, payload, has_codes), index_bits=ib, value_bits=vbits, pointer_bits=e["pointer_bits"], relative=relative,
                             mask=mask, metadata_bits=meta)
             else:
-                inner = InterleavedCSC(payload, n_pe=e["n_pe"], index_bits=ib, value_bits=vbits,
+                inner = InterleavedCSC(_payload(st, payload, has_codes), n_pe=e["n_pe"], index_bits=ib, value_bits=vbits,
                                        pointer_bits=e["pointer_bits"] if e["pointer_bits"] is not None else 16,
                                        relative=relative, mask=mask, metadata_bits=meta)
         elif fmt == "bitmask":
-            inner = Bitmask(payload, value_bits=vbits, mask=mask, metadata_bits=meta)
+            inner = Bitmask(_payload(st, payload, has_codes), value_bits=vbits, mask=mask, metadata_bits=meta)
         else:  # nm
             if st.nm is None:
                 raise ConfigError(f"{where}: format 'nm' needs an N:M prune step before it")
-            inner = NM(payload, st.nm[0], st.nm[1], value_bits=vbits, mask=mask, metadata_bits=meta)
+            inner = NM(_payload(st, payload, has_codes), st.nm[0], st.nm[1], value_bits=vbits, mask=mask, metadata_bits=meta)
     except CompressionError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     if st.quant is not None and e["value_bits"] is None and inner is not None:
         inner.quant_spec = st.quant.spec  # the stored values are these codes (e.g. 2:4 + int4, Sparse-MARLIN)
-    if st.codes is not None:
+    if has_codes:
         return Codebook(st.codes if inner is None else inner, st.table, index_bits=st.code_bits, table_bits=st.table_bits)
     return inner
 
@@ -1080,7 +1197,9 @@ def _ensure_weights(graph: LayerGraph, seed: int) -> LayerGraph:
 
 def _check_finite(graph: LayerGraph, recipe: Recipe) -> None:
     for name, w in graph.weights.items():
-        if np.issubdtype(np.asarray(w).dtype, np.floating) and not np.all(np.isfinite(w)):
+        flat = np.ravel(w)  # a block at a time: no full-size bool array
+        if np.issubdtype(flat.dtype, np.floating) and not all(
+                np.all(np.isfinite(flat[s:s + _BLOCK])) for s in range(0, flat.size, _BLOCK)):
             raise ConfigError(f"{recipe.path}: weights of layer '{name}' contain NaN or infinite values")
 
 
@@ -1217,6 +1336,125 @@ def apply_kv_format(graph: LayerGraph, kvf: F.KVFormat | None, where: str = "") 
     return graph
 
 
+def _plan_params(steps: list[Step], op: str) -> dict[str, Any] | None:
+    return next((s.params for s in steps if s.op == op), None)
+
+
+def _streamed(recipe: Recipe, plans: Mapping[str, list[Step]]) -> bool:
+    """True when the weight steps can run layer by layer: no magnitude prune with global scope (one
+    threshold over every selected layer needs all their scores at once)."""
+    for n, steps in plans.items():
+        p = _plan_params(steps, "prune")
+        if p is not None and p.get("scope") == "global" and p.get("method") == "magnitude":
+            return False
+    return True
+
+
+def _synthesize(layer, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """One layer's synthetic weight and bias, as ``synthesize_weights(seed=seed)`` draws them."""
+    from accelsim.workload.weights import synthesize_layer
+
+    return synthesize_layer(layer, seed)
+
+
+def _apply_step(g: LayerGraph, recipe: Recipe, idx: int, base: Step, st: _State, p: Mapping[str, Any], seed: int,
+                global_mask: np.ndarray | None) -> None:
+    """Weight step ``recipe.pipeline[idx]`` (parameters ``p``) applied to one layer's state."""
+    n = st.name
+    where = f"{recipe.path}: pipeline[{idx}].{base.op} on layer '{n}'"
+    rng = _rng(seed, recipe.seed, n, idx)
+    try:
+        if base.op == "prune":
+            _apply_prune(st, p, rng, global_mask)
+        elif base.op == "share" and st.compact:  # compact in, compact out: the error over the kept values
+            before = st.kept
+            _apply_share(st, p, rng)
+            st.quant_error = _kept_error_stats(before, st.kept, int(np.prod(st.shape)))
+        elif base.op in ("quantize", "binarize", "ternarize", "share"):
+            before = st.values
+            if base.op == "quantize":
+                order = None
+                if p.get("act_order"):
+                    order, src = _act_order(g.layer(n), g.activation_samples.get(n), st.values)
+                    st.transforms.append(f"act-order({src})")
+                _apply_quantize(st, p, order)
+            elif base.op == "share":
+                _apply_share(st, p, rng)
+            else:
+                _apply_binarize(st, p, ternary=base.op == "ternarize")
+            if st.derived is not None:  # quantized: the error a block of rows at a time
+                st.quant_error = _lazy_error_stats(before, st.derived, st.mask)
+            else:
+                st.quant_error = _error_stats(before, st.values)
+            del before
+        elif base.op == "activations":
+            st.activation_bits = p["bits"]
+            if _legacy_activations(p):
+                st.transforms.append(f"activations:int{p['bits']}")
+            else:
+                st.act_format = _activation_format(p)
+                st.transforms.append(f"activations:{st.act_format.label}")
+        elif base.op == "encode":
+            st.encode = dict(p)
+        elif base.op == "huffman":
+            st.huffman = list(p["streams"])
+    except CompressionError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _finish_layer(g: LayerGraph, layer, st: _State, recipe: Recipe, graph_notes: Mapping[str, list[str]],
+                  dense_params: Mapping[str, int], synthesized: bool) -> CompressedLayer:
+    """The stored format, statistics and :class:`CompressedLayer` of one layer's final state. A layer
+    still in the compact form keeps its effective matrix as a :class:`MaskedMatrix` (packed mask +
+    kept values), built densely only when read."""
+    name = layer.name
+    where = f"{recipe.path}: encode of layer '{name}'"
+    tensor = _build_format(st, where)
+    if st.huffman:
+        tensor = _huffman(tensor, st.huffman, where)
+        st.transforms.append("huffman:" + "+".join(tensor.streams))
+    if not isinstance(_unwrap(tensor), Dense):
+        st.transforms.insert(len(st.transforms) - (1 if st.huffman else 0), f"encode:{_format_label(tensor)}")
+    transforms = tuple(graph_notes.get(name, []) + st.transforms)
+    matrix: Any
+    if st.compact:  # codes + table when shared (st.kept is table[codes] in the values' type), else the values
+        matrix = (MaskedMatrix(st.mask, st.kept_codes, table=st.table, dtype=st.dtype) if st.kept_codes is not None
+                  and st.table is not None and st.table.ndim == 1 else MaskedMatrix(st.mask, st.kept))
+    elif st.derived is not None and st.smooth is None:
+        matrix = st.derived
+        st._values = None  # a copy made for a step that read the values is not kept
+    else:
+        matrix = st.values
+        if st.smooth is not None:  # the effective weights in the original basis: X @ W'^T with X / s
+            matrix = (st.values / st.smooth[None, :]).astype(st.values.dtype)
+    sample = g.activation_samples.get(name)
+    act_err = None
+    if st.act_format is not None and sample is not None:
+        qa = _quantize_sample(layer, sample, st.act_format, st.smooth)
+        act_err = Q.sqnr_db(sample, qa)
+        sample = qa
+    elif st.activation_bits is not None and sample is not None:
+        qa = Q.quantize_activations(sample, st.activation_bits).to_dense()
+        act_err = Q.sqnr_db(sample, qa)
+        sample = qa
+    stats = _layer_stats(layer, st.original, matrix, tensor, st, dense_params.get(name), synthesized=synthesized)
+    stats["transforms"] = list(transforms)
+    if act_err is not None:
+        stats["activation_sqnr_db"] = act_err
+    if st.quant is not None:
+        spec = st.quant.spec
+        stats.update(weight_format=spec.name, element_format=spec.element, scale_format=spec.scale,
+                     group_size=spec.group_size, bits_per_element=tensor.storage_bits().total / max(matrix.size, 1))
+    if st.act_format is not None:
+        stats["activation_format"] = st.act_format.label
+    cb = tensor.codebook_size if isinstance(_unwrap(tensor), Codebook) else None
+    return CompressedLayer(
+        layer=layer, weight=tensor, weight_matrix=matrix, weight_bits=st.weight_bits,
+        activation_bits=st.activation_bits, activation_density=g.input_density(name), activation_sample=sample,
+        nm=st.nm, codebook_size=cb, transforms=transforms, stats=stats, activation_format=st.act_format,
+        quant_ops=_quant_ops(layer, st))
+
+
 def compress(graph: LayerGraph, recipe: Any, seed: int = 0, statistics: bool | None = None) -> CompressedGraph:
     """Apply ``recipe`` to ``graph`` (not modified) and return the :class:`CompressedGraph`.
 
@@ -1235,11 +1473,21 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0, statistics: bool | N
     if routed is not None:
         return routed
     original = graph
-    g = _ensure_weights(graph, int(seed))
-    apply_kv_format(g, recipe.kv, recipe.path)
     synthesized = {layer.name for layer in graph.layers if layer.has_weights and layer.name not in graph.weights}
+    g = graph.copy()
+    apply_kv_format(g, recipe.kv, recipe.path)
     _check_finite(g, recipe)
     plans = _plans(recipe, g)
+    # missing weights are synthesized one layer at a time in the streamed loop below (the same draws:
+    # each layer has its own generator), unless graph steps or a global prune need them all up front
+    stream_synthesis = _streamed(recipe, plans) and not any(s.op in GRAPH_OPS for s in recipe.pipeline)
+    if synthesized:
+        if stream_synthesis:
+            from accelsim.workload.weights import check_weight_budget
+
+            check_weight_budget(g, [layer for layer in g.layers if layer.name in synthesized])
+        else:
+            g = _ensure_weights(g, int(seed))
     dense_params = {layer.name: int(np.prod(layer.weight_matrix_shape)) for layer in g.layers if layer.has_weights}
     dense_macs = {layer.name: layer.macs for layer in g.layers if layer.has_weights}
     graph_notes: dict[str, list[str]] = {}
@@ -1259,59 +1507,37 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0, statistics: bool | N
         for k, v in notes.items():
             graph_notes.setdefault(k, []).extend(v)
 
-    # weight steps
-    states: dict[str, _State] = {n: _State(n, g.weight_matrix(n)) for n in plans}
-    _apply_smoothing(g, plans, states)
-    for idx, base in enumerate(recipe.pipeline):
-        if base.op in GRAPH_OPS:
-            continue
-        names = [n for n in plans if any(s.op == base.op for s in plans[n])]
-        params = {n: next(s for s in plans[n] if s.op == base.op).params for n in names}
-        global_masks: dict[str, np.ndarray] = {}
-        if base.op == "prune":
-            glob = [n for n in names if params[n]["scope"] == "global" and params[n]["method"] == "magnitude"]
-            if glob:
-                scores = {n: (np.abs(states[n].values) if states[n].mask is None
-                              else np.where(states[n].mask, np.abs(states[n].values), -1.0)) for n in glob}
-                global_masks = P.global_magnitude_masks(scores, _sparsity(base.params))
-        for n in names:
-            st, p = states[n], params[n]
-            where = f"{recipe.path}: pipeline[{idx}].{base.op} on layer '{n}'"
-            rng = _rng(seed, recipe.seed, n, idx)
-            try:
-                if base.op == "prune":
-                    _apply_prune(st, p, rng, global_masks.get(n))
-                elif base.op in ("quantize", "binarize", "ternarize", "share"):
-                    before = st.values
-                    if base.op == "quantize":
-                        order = None
-                        if p.get("act_order"):
-                            order, src = _act_order(g.layer(n), g.activation_samples.get(n), st.values)
-                            st.transforms.append(f"act-order({src})")
-                        _apply_quantize(st, p, order)
-                    elif base.op == "share":
-                        _apply_share(st, p, rng)
-                    else:
-                        _apply_binarize(st, p, ternary=base.op == "ternarize")
-                    st.quant_error = _error_stats(before, st.values)
-                elif base.op == "activations":
-                    st.activation_bits = p["bits"]
-                    if _legacy_activations(p):
-                        st.transforms.append(f"activations:int{p['bits']}")
-                    else:
-                        st.act_format = _activation_format(p)
-                        st.transforms.append(f"activations:{st.act_format.label}")
-                elif base.op == "encode":
-                    st.encode = dict(p)
-                elif base.op == "huffman":
-                    st.huffman = list(p["streams"])
-            except CompressionError as exc:
-                raise ConfigError(f"{where}: {exc}") from None
+    # weight steps: layer by layer (streamed: one layer's working arrays alive at a time), or step by step
+    # over all layers when a prune step has global scope (one threshold over every selected layer)
+    steps = [(idx, base) for idx, base in enumerate(recipe.pipeline) if base.op not in GRAPH_OPS]
+    streamed = _streamed(recipe, plans)
+    states: dict[str, _State] = {}
+    if not streamed:
+        states = {n: _State(n, g.weight_matrix(n)) for n in plans}
+        _apply_smoothing(g, plans, states)
+        for idx, base in steps:
+            names = [n for n in plans if any(s.op == base.op for s in plans[n])]
+            params = {n: next(s for s in plans[n] if s.op == base.op).params for n in names}
+            global_masks: dict[str, np.ndarray] = {}
+            if base.op == "prune":
+                glob = [n for n in names if params[n]["scope"] == "global" and params[n]["method"] == "magnitude"]
+                if glob:
+                    scores = {n: (np.abs(states[n].values) if states[n].mask is None
+                                  else np.where(states[n].mask, np.abs(states[n].values), -1.0)) for n in glob}
+                    global_masks = P.global_magnitude_masks(scores, _sparsity(base.params))
+                    del scores
+            for n in names:
+                _apply_step(g, recipe, idx, base, states[n], params[n], seed, global_masks.get(n))
 
     layers: dict[str, CompressedLayer] = {}
     for layer in g.compute_layers():
         name = layer.name
-        if name not in states:
+        if name not in plans:
+            if layer.has_weights and name not in g.weights and name in synthesized:  # a layer left dense keeps them
+                w, bias = _synthesize(layer, int(seed))
+                g.weights[name] = w
+                if bias is not None:
+                    g.biases[name] = bias
             cl = CompressedLayer.dense(layer, g)
             if layer.has_weights and name in g.weights:
                 m = g.weight_matrix(name)
@@ -1327,46 +1553,29 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0, statistics: bool | N
                                          activation_sample=cl.activation_sample, transforms=(f"activations:int{bits}",))
             layers[name] = cl
             continue
-        st = states[name]
-        where = f"{recipe.path}: encode of layer '{name}'"
-        tensor = _build_format(st, where)
-        if st.huffman:
-            tensor = _huffman(tensor, st.huffman, where)
-            st.transforms.append("huffman:" + "+".join(tensor.streams))
-        if not isinstance(_unwrap(tensor), Dense):
-            st.transforms.insert(len(st.transforms) - (1 if st.huffman else 0), f"encode:{_format_label(tensor)}")
-        transforms = tuple(graph_notes.get(name, []) + st.transforms)
-        matrix = st.values
-        if st.smooth is not None:  # the effective weights in the original basis: X @ W'^T with X / s
-            matrix = (st.values / st.smooth[None, :]).astype(st.values.dtype)
-        sample = g.activation_samples.get(name)
-        act_err = None
-        if st.act_format is not None and sample is not None:
-            qa = _quantize_sample(layer, sample, st.act_format, st.smooth)
-            act_err = Q.sqnr_db(sample, qa)
-            sample = qa
-        elif st.activation_bits is not None and sample is not None:
-            qa = Q.quantize_activations(sample, st.activation_bits).to_dense()
-            act_err = Q.sqnr_db(sample, qa)
-            sample = qa
-        stats = _layer_stats(layer, st.original, matrix, tensor, st, dense_params.get(name),
-                             synthesized=name in synthesized)
-        stats["transforms"] = list(transforms)
-        if act_err is not None:
-            stats["activation_sqnr_db"] = act_err
-        if st.quant is not None:
-            spec = st.quant.spec
-            stats.update(weight_format=spec.name, element_format=spec.element, scale_format=spec.scale,
-                         group_size=spec.group_size, bits_per_element=tensor.storage_bits().total / max(matrix.size, 1))
-        if st.act_format is not None:
-            stats["activation_format"] = st.act_format.label
-        cb = tensor.codebook_size if isinstance(_unwrap(tensor), Codebook) else None
-        layers[name] = CompressedLayer(
-            layer=layer, weight=tensor, weight_matrix=matrix, weight_bits=st.weight_bits,
-            activation_bits=st.activation_bits, activation_density=g.input_density(name), activation_sample=sample,
-            nm=st.nm, codebook_size=cb, transforms=transforms, stats=stats, activation_format=st.act_format,
-            quant_ops=_quant_ops(layer, st))
-        g.weights[name] = matrix.reshape(layer.weight_shape)
+        if streamed:
+            if name in g.weights:
+                matrix = g.weight_matrix(name)
+            else:  # synthesized now, released with the layer's working arrays
+                w, bias = _synthesize(layer, int(seed))
+                matrix = w.reshape(layer.weight_matrix_shape)
+                del w
+                if bias is not None:
+                    g.biases[name] = bias
+            st = _State(name, matrix)
+            del matrix
+            _apply_smoothing(g, {name: plans[name]}, {name: st})
+            for idx, base in steps:
+                p = _plan_params(plans[name], base.op)
+                if p is not None:
+                    _apply_step(g, recipe, idx, base, st, p, seed, None)
+        else:
+            st = states.pop(name)
+        layers[name] = _finish_layer(g, layer, st, recipe, graph_notes, dense_params, name in synthesized)
+        del st  # the layer's working arrays go before the next layer's are built
+        # the compressed graph keeps each compressed layer's weights once, in its CompressedLayer
+        # (weight / weight_matrix, compact for pruned layers): not a second effective copy in graph.weights
+        g.weights.pop(name, None)
     _fuse_requantize(g, layers)
     cg = CompressedGraph(g, layers, recipe=recipe.to_dict(), kv_format=recipe.kv)
     cg.stats = summarize(cg, dense_params, dense_macs, original.name)
@@ -1463,9 +1672,7 @@ def _quant_ops_for(layer, w_elem: str | None, w_scales: int, act_format, activat
 def _fuse_requantize(g: LayerGraph, layers: dict[str, CompressedLayer]) -> None:
     """A layer whose only consumers each read only it and quantize it statically to the same format
     stores its output requantized (int32 -> that format: one epilogue); those consumers drop their
-    input quantize."""
-    import dataclasses
-
+    input quantize. (``CompressedLayer.replace`` keeps a compact effective matrix compact.)"""
     for name in list(layers):
         cl = layers[name]
         out = [op for op in cl.quant_ops if op.tensor == "output" and op.kind == "dequantize"]
@@ -1483,10 +1690,10 @@ def _fuse_requantize(g: LayerGraph, layers: dict[str, CompressedLayer]) -> None:
             if not succ or len(set(fmts)) != 1:
                 continue
             req = F.QuantOp("requantize", "output", out[0].elements, out[0].from_format, fmts[0], scales=out[0].scales)
-            layers[name] = dataclasses.replace(cl, quant_ops=tuple(req if op is out[0] else op for op in cl.quant_ops))
+            layers[name] = cl.replace(quant_ops=tuple(req if op is out[0] else op for op in cl.quant_ops))
             for s in succ:
-                layers[s] = dataclasses.replace(
-                    layers[s], quant_ops=tuple(op for op in layers[s].quant_ops if not (op.kind == "quantize" and op.tensor == "input")))
+                layers[s] = layers[s].replace(
+                    quant_ops=tuple(op for op in layers[s].quant_ops if not (op.kind == "quantize" and op.tensor == "input")))
 
 
 def _activation_bits(recipe: Recipe, name: str) -> int | None:
@@ -1532,6 +1739,70 @@ def _error_stats(original: np.ndarray, matrix: np.ndarray) -> dict[str, float | 
     return {"mse": sse / max(diff.size, 1), "sqnr_db": sqnr}
 
 
+_BLOCK = 1 << 16  # elements per block of the streamed error statistics
+
+
+def _sum_sq(x: np.ndarray) -> float:
+    """Sum of squares of ``x`` (any float type), accumulated in float64 a block at a time (``einsum``: no
+    BLAS threads, so the sum does not depend on their number)."""
+    flat = np.ravel(x)
+    total = 0.0
+    for s in range(0, flat.size, _BLOCK):
+        c = flat[s:s + _BLOCK].astype(np.float64)
+        total += float(np.einsum("i,i->", c, c))
+    return total
+
+
+def _sqnr(signal: float, sse: float) -> float:
+    return math.inf if sse == 0 else (10.0 * math.log10(signal / sse) if signal > 0 else -math.inf)
+
+
+def _kept_error_stats(before: np.ndarray, after: np.ndarray, size: int) -> dict[str, float | None]:
+    """:func:`_error_stats` of two matrices zero outside one mask, from their kept values (the
+    differences are taken in the values' own type, the sums in float64)."""
+    sse = _sum_sq(after - before)
+    return {"mse": sse / max(size, 1), "sqnr_db": _sqnr(_sum_sq(before), sse)}
+
+
+def _lazy_error_stats(before: np.ndarray, lazy: Any, mask: np.ndarray | None) -> dict[str, float | None]:
+    """:func:`_error_stats` of a compact effective matrix against the dense ``before``, by row blocks."""
+    if tuple(before.shape) != tuple(lazy.shape):
+        return {"mse": None, "sqnr_db": None}
+    sse = signal = 0.0
+    for r0, eff in lazy.row_blocks(max(1, _BLOCK // max(lazy.shape[1], 1)), mask):
+        ob = before[r0:r0 + eff.shape[0]]
+        sse += _sum_sq(eff - ob)
+        signal += _sum_sq(ob)
+    return {"mse": sse / max(lazy.size, 1), "sqnr_db": _sqnr(signal, sse)}
+
+
+def _lazy_facts(original: np.ndarray, lazy: Any, mask: np.ndarray | None, synthesized: bool
+                ) -> tuple[int, int, dict[str, float | None]]:
+    """``(nnz, rounded zeros, error stats)`` of a compact effective matrix (:func:`_layer_stats`'s
+    definitions: :func:`_rounded_zeros`, :func:`_error_stats`), a block of rows at a time."""
+    same = tuple(original.shape) == tuple(lazy.shape)
+    if mask is None and isinstance(lazy, MaskedMatrix):
+        mask = lazy.mask()
+    nnz = rounded = 0
+    sse = signal = 0.0
+    for r0, eff in lazy.row_blocks(max(1, _BLOCK // max(lazy.shape[1], 1)), mask):
+        r1 = r0 + eff.shape[0]
+        zero = eff == 0
+        nnz += eff.size - int(np.count_nonzero(zero))
+        if not same:
+            continue
+        ob = original[r0:r1]
+        if not synthesized:
+            zero &= ob != 0
+        if mask is not None:
+            zero &= mask[r0:r1]
+        rounded += int(np.count_nonzero(zero))
+        sse += _sum_sq(eff - ob)
+        signal += _sum_sq(ob)
+    err = {"mse": sse / max(lazy.size, 1), "sqnr_db": _sqnr(signal, sse)} if same else {"mse": None, "sqnr_db": None}
+    return nnz, rounded, err
+
+
 def _rounded_zeros(original: np.ndarray, matrix: np.ndarray, mask: np.ndarray | None, synthesized: bool) -> int:
     """Weights that are zero after compression although no step pruned them: quantization or sharing
     rounded them to zero. Zeros already in loaded weights are the model's own pruning and do not
@@ -1551,14 +1822,18 @@ def _layer_stats(layer, original: np.ndarray, matrix: np.ndarray, tensor: Compre
                  orig_params: int | None = None, synthesized: bool = False) -> dict:
     """Per-layer statistics; ``orig_params`` (the layer's size before graph steps) sets the dense reference."""
     params = int(matrix.size)
-    nnz = int(np.count_nonzero(matrix))
+    if isinstance(matrix, LAZY_MATRICES):  # compact: the statistics a block of rows at a time
+        nnz, rounded, err = _lazy_facts(original, matrix, st.mask if st is not None else None, synthesized)
+    else:
+        nnz = int(np.count_nonzero(matrix))
+        # zeros produced by rounding (quantization, sharing) of weights no step pruned and that were not zero
+        # before compression; the theoretical speedup counts only the pruned ones (and zeros already in the model)
+        rounded = _rounded_zeros(original, matrix, st.mask if st is not None else None, synthesized)
+        err = _error_stats(original, matrix)
     bits = tensor.storage_bits()
     dense_bits = (orig_params if orig_params is not None else params) * BASE_BITS
     macs = layer.macs
     eff = int(round(macs * nnz / max(params, 1)))
-    # zeros produced by rounding (quantization, sharing) of weights no step pruned and that were not zero
-    # before compression; the theoretical speedup counts only the pruned ones (and zeros already in the model)
-    rounded = _rounded_zeros(original, matrix, st.mask if st is not None else None, synthesized)
     kept_macs = int(round(macs * (nnz + rounded) / max(params, 1)))
     base = _unwrap(tensor)
     inner = base.inner if isinstance(base, Codebook) and base.inner is not None else base
@@ -1581,7 +1856,7 @@ def _layer_stats(layer, original: np.ndarray, matrix: np.ndarray, tensor: Compre
         "theoretical_speedup": macs / kept_macs if kept_macs else math.inf,
         "weight_bits": st.weight_bits if st is not None else None,
         "activation_bits": st.activation_bits if st is not None else None,
-        **_error_stats(original, matrix),
+        **err,
         "weight_density": nnz / max(params, 1),
         "nnz_ratio": (orig_params if orig_params is not None else params) / max(nnz, 1),
         "shrinkbench_ratio": (orig_params if orig_params is not None else params) / max(nnz, 1),  # deprecated alias of nnz_ratio

@@ -33,6 +33,7 @@ __all__ = [
     "CompressedTensor",
     "Dense",
     "HuffmanCoded",
+    "Scattered",
     "InterleavedCSC",
     "LowBit",
     "LowRank",
@@ -54,7 +55,65 @@ def _check_bits(value: Any, what: str, lo: int = 1, hi: int = 64) -> int:
     return int(value)
 
 
+class Scattered:
+    """A 2-D matrix given compactly: a bool ``mask`` and the ``values`` at its kept positions in
+    row-major order (zeros elsewhere). The sparse formats (:class:`CSR`, :class:`CSC`,
+    :class:`InterleavedCSC`, :class:`Bitmask`) gather their stored values from it without a dense
+    copy (``accelsim.compress`` streams pruned layers this way); ``np.asarray`` gives the dense matrix.
+    ``T`` is the transpose (a view: positions are swapped on lookup)."""
+
+    ndim = 2
+
+    def __init__(self, mask: np.ndarray, values: np.ndarray, _transposed: bool = False):
+        self.mask = np.asarray(mask, dtype=bool)
+        self.values = np.asarray(values).ravel()
+        self.dtype = self.values.dtype
+        self._transposed = _transposed
+        rows, cols = self.mask.shape
+        self.shape = (cols, rows) if _transposed else (rows, cols)
+        if self.values.size != int(np.count_nonzero(self.mask)):
+            raise CompressionError(f"Scattered: {self.values.size} values for {int(np.count_nonzero(self.mask))} kept positions")
+
+    @property
+    def T(self) -> "Scattered":
+        return Scattered(self.mask, self.values, not self._transposed)
+
+    @property
+    def transposed(self) -> bool:
+        """True for the transpose of the mask's matrix (``T``)."""
+        return self._transposed
+
+    def __array__(self, dtype=None, copy=None):
+        out = np.zeros(self.mask.shape, self.dtype)
+        out[self.mask] = self.values
+        if self._transposed:
+            out = out.T
+        return out if dtype is None else out.astype(dtype)
+
+    def __getitem__(self, key):
+        if isinstance(key, np.ndarray) and key.dtype == bool and key.shape == self.shape:
+            if np.array_equal(key, self.mask.T if self._transposed else self.mask):
+                return self.values.copy()
+        elif isinstance(key, tuple) and len(key) == 2 and all(isinstance(k, np.ndarray) and k.dtype.kind in "iu" for k in key):
+            r, c = (key[1], key[0]) if self._transposed else key
+            lin = r.astype(np.int64)
+            lin *= self.mask.shape[1]
+            lin += c
+            keys = np.flatnonzero(self.mask)
+            if lin.size == keys.size and np.array_equal(lin, keys):  # all kept positions, in row-major order
+                return self.values.copy()
+            idx = np.minimum(np.searchsorted(keys, lin), max(keys.size - 1, 0))
+            if keys.size == 0 or not np.array_equal(keys[idx], lin):  # a position that is not kept
+                return np.asarray(self)[key]
+            return self.values[idx]
+        return np.asarray(self)[key]
+
+
 def _as_matrix(matrix: Any, what: str) -> np.ndarray:
+    if isinstance(matrix, Scattered):
+        if np.issubdtype(matrix.dtype, np.floating) and not np.all(np.isfinite(matrix.values)):
+            raise CompressionError(f"{what} contains NaN or infinite values")
+        return matrix  # type: ignore[return-value]
     m = np.asarray(matrix)
     if m.ndim != 2:
         raise CompressionError(f"{what} must be a 2-D matrix; got shape {list(m.shape)}")
@@ -244,11 +303,18 @@ def _column_pattern(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     C-ordered mask, as :class:`CSR` passes) is already in the right order for ``np.nonzero``."""
     n_cols = mask.shape[1]
     if mask.flags.f_contiguous and not mask.flags.c_contiguous:
-        c64, r64 = np.nonzero(mask.T)
-        cols = c64.astype(np.int32)
-        del c64
-        rows = r64.astype(np.int32)
-        del r64
+        # a block of the transpose's rows at a time: int32 positions, no full-size int64 pair
+        mt = mask.T
+        cols = np.empty(int(np.count_nonzero(mt)), np.int32)
+        rows = np.empty(cols.size, np.int32)
+        step = max(1, (1 << 16) // max(mt.shape[1], 1))
+        at = 0
+        for c0 in range(0, mt.shape[0], step):
+            c64, r64 = np.nonzero(mt[c0:c0 + step])
+            cols[at:at + c64.size] = c64 + c0
+            rows[at:at + r64.size] = r64
+            at += c64.size
+        del c64, r64
         indptr = np.zeros(n_cols + 1, np.int64)
         np.cumsum(np.bincount(cols, minlength=n_cols), out=indptr[1:])
         return indptr, rows, cols
@@ -300,6 +366,12 @@ class InterleavedCSC(CompressedTensor):
                 raise CompressionError(
                     f"absolute index_bits={self.index_bits} cannot address {self.local_rows} rows (need {need})")
         indptr, rows, cols = _column_pattern(mk)
+        n_kept = int(rows.size)
+        # one PE over the transpose of a compact matrix (CSR of a pruned layer): the kernel stores the column
+        # pattern in its own order (src the identity), which is the row-major order the values are held in
+        in_order = isinstance(m, Scattered) and m.transposed and self.n_pe == 1 and n_kept == m.values.size
+        if in_order:
+            del cols
         span = (1 << self.index_bits) if self.relative else 0
         # indices at their stored width (uint8 / uint16 / uint32), written by the kernel
         counts, self.pe_ptr, self.pe_offsets, index, src = K.interleaved_build(
@@ -310,15 +382,20 @@ class InterleavedCSC(CompressedTensor):
         self.is_padding = src < 0
         kept = ~self.is_padding
         vals = np.zeros(total, dtype=m.dtype if m.dtype != bool else np.int64)
-        src = src[kept]  # positions of the kept entries in the column pattern, in storage order
-        vals[kept] = m[rows[src], cols[src]]
-        del src, kept
+        if in_order:
+            del src, rows
+            vals[kept] = m.values
+        else:
+            src = src[kept]  # positions of the kept entries in the column pattern, in storage order
+            vals[kept] = m[rows[src], cols[src]]
+            del src
+        del kept
         self.flat_values = vals
         self.flat_index = index
         max_entries = int(per_pe.max()) if per_pe.size else 0
         self.pointer_bits = bits_for(max_entries + 1) if pointer_bits is None else _check_bits(pointer_bits, "pointer_bits")
         self.pointer_overflow = max_entries > (1 << min(self.pointer_bits, 62)) - 1
-        self.kept = int(rows.size)
+        self.kept = n_kept
 
     # --- structure ------------------------------------------------------------------------------
     @property

@@ -99,12 +99,20 @@ def synthesize_weights(
     for layer in targets:
         if not overwrite and layer.name in out.weights:
             continue
-        rng = layer_rng(seed, layer.name)
-        std = init_std(layer)
-        w = _draw(rng, init, std, int(math.prod(layer.weight_shape)), dtype).reshape(layer.weight_shape)
-        bias = np.zeros(layer.bias_size, dtype=dtype) if layer.bias_size else None
+        w, bias = synthesize_layer(layer, seed, init, dtype)
         out.set_weight(layer.name, w, bias)
     return out
+
+
+def synthesize_layer(layer: Layer, seed: int = 0, init: str = "he_normal", dtype=np.float32
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(weight, bias)`` of one layer exactly as :func:`synthesize_weights` draws them (the layer's own
+    generator :func:`layer_rng`; zero bias, None without one): compression streams a graph's synthetic
+    weights one layer at a time with it. No budget or argument checks (see :func:`synthesize_weights`)."""
+    dtype = np.dtype(dtype)
+    rng = layer_rng(int(seed), layer.name)
+    w = _draw(rng, init, init_std(layer), int(math.prod(layer.weight_shape)), dtype).reshape(layer.weight_shape)
+    return w, (np.zeros(layer.bias_size, dtype=dtype) if layer.bias_size else None)
 
 
 def check_weight_budget(graph: LayerGraph, layers: Iterable[Layer]) -> None:
@@ -351,5 +359,5 @@ def load_checkpoint(graph: LayerGraph, source) -> LayerGraph:
 
 __all__ = [
     "INITS", "fan_in", "init_std", "layer_rng", "load_checkpoint", "load_npz", "sample_activations",
-    "sample_graph_activations", "save_npz", "synthesize_weights",
+    "sample_graph_activations", "save_npz", "synthesize_layer", "synthesize_weights",
 ]
