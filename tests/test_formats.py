@@ -362,8 +362,19 @@ def test_static_int8_chain_fuses_requantize(tiny):
     assert [(o.kind, o.tensor) for o in cg["fc3"].quant_ops] == [("dequantize", "output")]
 
 
-def test_kv_recipe_records_the_format(tiny):
-    cg = compress(tiny, "kv-int4")
+TINY_DECODER = {
+    "name": "tiny-decoder", "inputs": {"x": [1, 64], "k_cache": [2, 32, 16], "v_cache": [2, 16, 32]},
+    "layers": [{"name": "q", "op": "linear", "inputs": ["x"], "out_features": 64, "bias": False},
+               {"name": "q_heads", "op": "reshape", "shape": [1, 2, 32]},
+               {"name": "q_t", "op": "transpose", "perm": [1, 0, 2]},
+               {"name": "scores", "op": "matmul", "inputs": ["q_t", "k_cache"]},
+               {"name": "softmax", "op": "softmax"},
+               {"name": "context", "op": "matmul", "inputs": ["softmax", "v_cache"]}],
+}
+
+
+def test_kv_recipe_records_the_format():
+    cg = compress(graph_from_dict(TINY_DECODER, "tiny-decoder.yaml"), "kv-int4")
     assert cg.kv_format == F.KVFormat("int4", "per_channel", "per_token", 32, 16, 16)
     assert cg.kv_format.bits_per_element("key") == 5.0
     assert cg.recipe["kv"]["format"] == "int4"
@@ -463,3 +474,32 @@ def test_cli_bad_format_exits_2_with_one_line(run_cli, tmp_path):
     p.write_text("name: g128\npipeline: [{quantize: {bits: 4, group_size: 128}}]\n")
     code, _, err = run_cli("compress", "--workload", "lenet-300-100", "--recipe", str(p))
     assert code == 2 and err.count("\n") == 1 and "group_size 128 does not divide K = 784" in err
+
+
+def test_kv_format_without_a_cache_is_one_line_error_and_zoo_cache_inputs_count():
+    """A KV format on a workload with no KV cache (a CNN, an encoder, a zoo YAML) is refused in one line
+    naming the workload; the zoo's decode block (graph inputs ``k_cache`` / ``v_cache``) takes it."""
+    from accelsim.workload.zoo import load_workload
+
+    for name in ("lenet5", "bert-base"):
+        with pytest.raises(ConfigError, match=rf"kv-int4.yaml: kv format int4 applies to a KV cache; workload '{name}' has none"):
+            compress(load_workload(name), "kv-int4")
+    cg = compress(load_workload("llama2-7b-decoder"), "kv-int4")
+    scores, context = cg["scores"].layer, cg["context"].layer
+    # 4-bit keys per channel over the 2048 tokens, values per token over head_dim 128, group 32: 4 + 32 / 32 = 5
+    assert scores.kv_bits == pytest.approx(5.0) and context.kv_bits == pytest.approx(5.0)
+
+
+def test_layers_a_recipe_leaves_at_the_source_width_are_stored_at_the_hardware_width():
+    """A recipe with no weight step (activations and KV only) keeps every weight as the dense baseline does
+    (native width), and a pruned layer stored dense keeps native-width zeros, not 32-bit floats."""
+    from accelsim.simulate import simulate
+
+    only_acts = {"name": "acts", "pipeline": [{"activations": {"bits": 8}}]}
+    r = simulate("edge-32x32", "lenet5", recipe=only_acts)
+    assert r.total["weight_storage_bits"] == r.dense.total["weight_storage_bits"] == 8 * 430_500
+    pruned = {"name": "pruned-dense", "pipeline": [{"prune": {"method": "magnitude", "density": 0.5}},
+                                                   {"encode": {"format": "dense"}}]}
+    r = simulate("edge-32x32", "lenet5", recipe=pruned)
+    assert r.total["weight_storage_bits"] == r.dense.total["weight_storage_bits"]
+    assert simulate("a100-80gb", "lenet5", recipe=only_acts).total["weight_storage_bits"] == 16 * 430_500

@@ -309,10 +309,18 @@ class CompressedLayer:
         return shape[0] * shape[1] if shape is not None else 0
 
     def weight_storage_bits(self, native_bits: int = 32) -> int:
-        """Stored weight bits: the compressed tensor's total, else dense at ``native_bits``."""
-        if self._stored_bits is not None:
+        """Stored weight bits: the compressed tensor's total, else dense at ``native_bits``. A plain dense
+        tensor at the source's 32 bits that no step gave a width (a layer a recipe left untouched, or pruned
+        but stored dense) is stored as the dense baseline stores it: at ``native_bits``."""
+        if self._stored_bits is not None and not self._source_width_dense:
             return self._stored_bits
         return self._weight_elements * (self.weight_bits or native_bits)
+
+    @cached_property
+    def _source_width_dense(self) -> bool:
+        # the kind "dense" covers tensors.Dense and the statistics path's DenseStats alike
+        return (getattr(self.weight, "kind", None) == "dense" and getattr(self.weight, "bits", None) == 32
+                and self.weight_bits is None)
 
     @classmethod
     def dense(cls, layer: Layer, graph: LayerGraph | None = None) -> "CompressedLayer":

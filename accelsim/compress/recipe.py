@@ -1279,7 +1279,7 @@ def apply_kv_format(graph: LayerGraph, kvf: F.KVFormat | None, where: str = "") 
     """``graph`` (modified in place and returned) with the KV format's stored bits per cached element, scales
     and zero points included (:meth:`KVFormat.bits_per_element`), on the layers that write or read the cache:
     ``kv_append`` (``bits`` = the element width, ``kv_bits`` = with scales; keys / latents as keys, values as
-    values), attention ``matmul`` layers whose second input is a ``*.k_cache`` / ``*.v_cache`` graph input, and
+    values), attention ``matmul`` layers whose second input is a ``*.k_cache`` / ``*.v_cache`` (or ``k_cache`` / ``v_cache``) graph input, and
     fused ``attention`` reading a cache (the mean of the key and value widths; an MLA latent: the key width).
     Groups: ``group_size``, else one head's ``head_dim`` channels of a token (per token) or the cache's tokens
     of a channel (per channel). A Hugging Face encoder keeps no cache: a KV format on it is a one-line
@@ -1298,6 +1298,7 @@ def apply_kv_format(graph: LayerGraph, kvf: F.KVFormat | None, where: str = "") 
     def width(role: str, tokens: int, channels: int) -> float:
         return float(kvf.bits_per_element(role, max(int(tokens), 1), max(int(channels), 1)))
 
+    touched = 0
     for layer in list(graph.layers):
         new = None
         if isinstance(layer, KVAppend):
@@ -1317,13 +1318,18 @@ def apply_kv_format(graph: LayerGraph, kvf: F.KVFormat | None, where: str = "") 
                 new = dataclasses.replace(layer, kv_bits=bits)
         elif isinstance(layer, MatMul):
             src = graph.inputs_of(layer.name)[1]
-            if src in inputs and src.endswith((".k_cache", ".v_cache")):
-                shape = inputs[src].shape  # keys (B, kv_heads, d, L), values (B, kv_heads, L, d)
-                key = src.endswith(".k_cache")
+            if src in inputs and (src.endswith((".k_cache", ".v_cache")) or src in ("k_cache", "v_cache")):
+                shape = inputs[src].shape  # keys ([B,] kv_heads, d, L), values ([B,] kv_heads, L, d)
+                key = src.endswith("k_cache")
                 tokens, head = (shape[-1], shape[-2]) if key else (shape[-2], shape[-1])
                 new = dataclasses.replace(layer, kv_bits=width("key" if key else "value", tokens, head))
         if new is not None:
             graph.replace_layer(layer.name, new)
+            touched += 1
+    if not touched and not facts:
+        raise ConfigError(f"{where or 'recipe'}: kv format {kvf.format} applies to a KV cache; workload "
+                          f"'{graph.name}' has none (no kv_append layer and no attention reading a *.k_cache / "
+                          "*.v_cache input: an encoder, a CNN, or a decoder built without its cache)")
     if facts:
         per = facts["elements_per_token_per_block"]
         kb = width("key", facts["tokens"], facts.get("head_dim") or per)
