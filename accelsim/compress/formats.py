@@ -382,6 +382,17 @@ def check_group(k: int, group: int, what: str) -> None:
         raise CompressionError(f"group_size {group} does not divide K = {k} ({what}); expected a divisor of {k}")
 
 
+def scale_block(block, group_size: int | None, per_channel: bool, n: int, k: int) -> tuple[int, int]:
+    """The ``(rows, columns)`` one scale covers for a quantize step's ``block`` / ``group_size`` /
+    ``per_channel`` parameters on an ``n x k`` weight matrix (a group must divide K)."""
+    if block is not None:
+        return int(block[0]), int(block[1])
+    if group_size:
+        check_group(k, group_size, "quantize")
+        return 1, int(group_size)
+    return (1, k) if per_channel else (max(n, 1), max(k, 1))
+
+
 # --- quantizers ---------------------------------------------------------------------------------
 def act_order_g_idx(k: int, group: int, order: np.ndarray) -> np.ndarray:
     """GPTQ's ``g_idx``: columns taken in ``order`` (most important first), ``group`` at a time;

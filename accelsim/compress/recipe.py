@@ -890,13 +890,7 @@ def _apply_format(st: _State, p: Mapping[str, Any], order: np.ndarray | None) ->
     elif fmt == "nvfp4":
         q = F.quantize_nvfp4(x)
     else:
-        if p["block"] is not None:
-            block = (int(p["block"][0]), int(p["block"][1]))
-        elif p["group_size"]:
-            F.check_group(k, p["group_size"], "quantize")
-            block = (1, int(p["group_size"]))
-        else:
-            block = (1, k) if p["per_channel"] else (max(n, 1), max(k, 1))
+        block = F.scale_block(p["block"], p["group_size"], p["per_channel"], n, k)
         q = F.quantize_float(x, fmt[4:], block, p["scale_format"] or "fp32", name=name)
     if st.mask is not None:
         q = q.with_mask(st.mask)

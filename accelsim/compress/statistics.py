@@ -197,13 +197,7 @@ def _quant_spec(p: Mapping[str, Any], n: int, k: int, label: str) -> F.QuantSpec
     if fmt == "nvfp4":
         F.check_group(k, F.NVFP4_BLOCK, "nvfp4")
         return F.QuantSpec("nvfp4", "e2m1", "e4m3", (1, F.NVFP4_BLOCK), tensor_scale=True)
-    if p["block"] is not None:
-        block = (int(p["block"][0]), int(p["block"][1]))
-    elif p["group_size"]:
-        F.check_group(k, p["group_size"], "quantize")
-        block = (1, int(p["group_size"]))
-    else:
-        block = (1, k) if p["per_channel"] else (max(n, 1), max(k, 1))
+    block = F.scale_block(p["block"], p["group_size"], p["per_channel"], n, k)
     scale = p["scale_format"] or "fp32"
     if scale == "e8m0" and block != (1, 32):
         raise CompressionError(f"E8M0 scales are defined for blocks of 32 along K (OCP MX); got block {list(block)}")

@@ -65,6 +65,21 @@ def sample_accesses(npx, win, n):
 
 
 @njit(cache=True, inline="always")
+def _input_word(p, t, Eh, Ew, FW, Ch, sh, sw, dh, dw):
+    """Ifmap word read by (pixel ``p``, window element ``t``): ``(image, kernel row, kernel column,
+    channel, input row, input column)``; the row / column may lie past the input edge."""
+    per = Eh * Ew
+    b = p // per
+    q = p - b * per
+    oh = q // Ew
+    ow = q - oh * Ew
+    kh = t // (FW * Ch)
+    kw = (t - kh * FW * Ch) // Ch
+    ch = t - (kh * FW + kw) * Ch
+    return b, kh, kw, ch, oh * sh + kh * dh, ow * sw + kw * dw
+
+
+@njit(cache=True, inline="always")
 def _access_index(df, p, t, R, C, npx, win):
     """Position of ifmap access (pixel ``p``, window element ``t``) in its sweep, in accesses (§8.5)."""
     if df == 0:  # os: row fold of R pixels, window elements in time, skewed by the pixel's column
@@ -104,15 +119,7 @@ def ifmap_reuse_samples(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, E
     for i in range(cap):
         p = ps[i]
         t = ts[i]
-        b = p // per
-        q = p - b * per
-        oh = q // Ew
-        ow = q - oh * Ew
-        kh = t // (FW * Ch)
-        kw = (t - kh * FW * Ch) // Ch
-        ch = t - (kh * FW + kw) * Ch
-        ih = oh * sh + kh * dh
-        iw = ow * sw + kw * dw
+        b, kh, kw, ch, ih, iw = _input_word(p, t, Eh, Ew, FW, Ch, sh, sw, dh, dw)
         if ih >= H or iw >= W:
             continue
         cur = _access_index(df, p, t, R, C, npx, win)
@@ -484,15 +491,7 @@ def word_slides(df, p, j, R, C, M, N, Tm, r0, c0, eps, rho, U, nl, nA, nP,
     window, else the fewest slides that bring one of them in (SCALE-Sim slides until the address is
     in some set of the window). ``-1``: the entry is past the input edge (no request)."""
     per = Eh * Ew
-    b = p // per
-    q = p - b * per
-    oh = q // Ew
-    ow = q - oh * Ew
-    kh = j // (FW * Ch)
-    kw = (j - kh * FW * Ch) // Ch
-    ch = j - (kh * FW + kw) * Ch
-    ih = oh * sh + kh * dh
-    iw = ow * sw + kw * dw
+    b, _, _, ch, ih, iw = _input_word(p, j, Eh, Ew, FW, Ch, sh, sw, dh, dw)
     if ih >= H or iw >= W:
         return -1
     best = 1 << 62
