@@ -1,6 +1,6 @@
 """The figures of docs/validation.md, section "LLM serving" (issue 13 must-show), from the current GPU model:
 Llama-2-7B / 13B with w4a16-g128 against bf16 on a100-80gb by phase and batch, the layer-level MARLIN picture,
-KV-cache formats (kv-int4 / int2) and the largest batch that fits 80 GB, Mixtral's routed-expert bytes. Prints
+KV-cache formats (kv-int4 / int2) and the largest batch that fits the A100's 80 GiB (its config's dram_capacity_gib), Mixtral's routed-expert bytes. Prints
 the markdown to paste into that section (about a minute). Run: ``python benchmarks/llm_must_show.py``.
 """
 import subprocess
@@ -83,7 +83,7 @@ for bt in (1, 16):
       f"({r.total['speedup_vs_dense']:.2f}x).")
 from accelsim.compress.compressed import CompressedGraph
 from accelsim.compress.recipe import compress
-from accelsim.dse.serving import Device, max_batch, phase_graph
+from accelsim.dse.serving import Device, device_memory_bytes, max_batch, phase_graph
 from accelsim.workload.hf import model_spec
 
 dev = Device(A)
@@ -95,12 +95,12 @@ for ctx in (2048, 4096):
     rows = {}
     for name, rec in (("fp16", None), ("int4", "kv-int4"), ("int2", kv2)):
         cg = CompressedGraph.dense(gph) if rec is None else compress(gph, rec)
-        b = max_batch(cg, spec, ctx, 80e9)
+        b = max_batch(cg, spec, ctx, device_memory_bytes(A))
         r = simulate_phase(None, L7, "decode", context=ctx, batch=b, recipe=rec, attention="fused", device=dev,
                            dense_baseline=False)
         rows[name] = (b, b / r.total["latency_s"])
     base = rows["fp16"][1]
-    p(f"- Largest batch in 80 GB and decode throughput there (bf16 weights, fused attention, Llama-2-7B at context {ctx}): "
+    p(f"- Largest batch in 80 GiB (`dram_capacity_gib` of {A}) and decode throughput there (bf16 weights, fused attention, Llama-2-7B at context {ctx}): "
       + "; ".join(f"{k} KV {v[0]} sequences, {v[1]:.0f} tokens/s ({v[1] / base:.2f}x)" for k, v in rows.items())
       + ". KIVI (2-bit, `db-kivi-throughput`): 2.35-3.47x throughput from ~4x larger batches.")
 mixtral = str(ROOT / "tests" / "data" / "hf" / "mixtral-8x7b-v0.1.json")
