@@ -46,6 +46,21 @@ def _ceil_div(a, b):
     return (a + b - 1) // b
 
 
+@njit(cache=True, inline="always")
+def _broadcast_cycle(a, j, s_prev, j_prev, scan_rate, queue_depth, ring, slot, n_pe, credit_latency):
+    """Cycle the root broadcasts activation ``a`` (column ``j``): when the scan reaches it, and not before
+    its queue slot's previous occupant is finished by every PE and the credit is back. Returns
+    ``(cycle, credit stall cycles)``."""
+    s = s_prev + _ceil_div(j - j_prev, scan_rate)
+    ready = s
+    if a >= queue_depth:
+        for k in range(n_pe):
+            f = ring[slot, k] + credit_latency
+            if f > s:
+                s = f
+    return s, s - ready
+
+
 @njit(cache=True)
 def eie_mv(pe_ptr, pe_base, flat_index, flat_values, table, is_pad, cols, act, n_pos, n_pe, local_rows, regs,
            queue_depth, min_cycles, scan_rate, bcast_latency, credit_latency, pipeline_depth,
@@ -144,15 +159,9 @@ def eie_mv(pe_ptr, pe_base, flat_index, flat_values, table, is_pad, cols, act, n
         j_prev = -1
         for a in range(n_act):
             j = cols[a]
-            s = s_prev + _ceil_div(j - j_prev, scan_rate)
-            ready = s
             slot = a % queue_depth
-            if a >= queue_depth:
-                for k in range(n_pe):
-                    f = ring[slot, k] + credit_latency
-                    if f > s:
-                        s = f
-            scal[S_CREDIT_STALL] += s - ready
+            s, stall = _broadcast_cycle(a, j, s_prev, j_prev, scan_rate, queue_depth, ring, slot, n_pe, credit_latency)
+            scal[S_CREDIT_STALL] += stall
             s_prev = s
             j_prev = j
             arrive = s + bcast_latency
@@ -317,15 +326,9 @@ def eie_mv_seg(col_ptr, seg, cols, col0, n_pos, queue_depth, min_cycles, scan_ra
         j_prev = -1
         for a in range(n_act):
             j = cols[a]
-            s = s_prev + _ceil_div(j - j_prev, scan_rate)
-            ready = s
             slot = a % queue_depth
-            if a >= queue_depth:
-                for k in range(n_pe):
-                    f = ring[slot, k] + credit_latency
-                    if f > s:
-                        s = f
-            scal[S_CREDIT_STALL] += s - ready
+            s, stall = _broadcast_cycle(a, j, s_prev, j_prev, scan_rate, queue_depth, ring, slot, n_pe, credit_latency)
+            scal[S_CREDIT_STALL] += stall
             s_prev = s
             j_prev = j
             arrive = s + bcast_latency
