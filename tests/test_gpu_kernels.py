@@ -366,3 +366,20 @@ def test_tensorrt_keeps_the_faster_of_dense_and_24():
     # a stack that runs what the user asked for keeps the slower 2:4 linear kernel (pytorch#111339, batch 1)
     _, eager = _time("a100-80gb", 1, 4096, 4096, {"stack": "torch-compile"}, **SP24)
     assert eager["kernel_class"] == "sparse24"
+
+
+@pytest.mark.parametrize("stack", ["pytorch-eager", "torch-compile"])
+def test_pytorch_stacks_run_quantized_convolutions_at_16_bits(stack):
+    """PyTorch's narrow-math GPU paths (torch._int_mm, _scaled_mm, torchao) are linear-layer kernels: an
+    int8 or int4-weight convolution runs as the bf16 one does and says why; TensorRT runs it in int8."""
+    dense, _ = _conv_time(stack, k_in=256)
+    int8, extra = _conv_time(stack, k_in=256, weight_bits=8, activation_bits=8, transforms=("quantize",))
+    assert extra["dtype"] == "bf16" and int8 == pytest.approx(dense)
+    assert "linear layers only" in extra["kernel_fallback"]
+    w4, extra4 = _conv_time(stack, k_in=256, **W4)
+    assert extra4["kernel_class"] == "dense" and w4 == pytest.approx(dense) and "linear layers only" in extra4["kernel_fallback"]
+    trt, trt_extra = _conv_time("tensorrt", k_in=256, weight_bits=8, activation_bits=8, transforms=("quantize",))
+    assert trt_extra["dtype"] == "int8" and trt < _conv_time("tensorrt", k_in=256)[0]
+    # linear layers keep their int8 GEMM under the same stack
+    _, lin = _time("a100-80gb", 64, 4096, 4096, {"stack": stack}, weight_bits=8, activation_bits=8, transforms=("quantize",))
+    assert lin["dtype"] == "int8"

@@ -206,7 +206,12 @@ class GpuModel(HardwareModel):
         cfg = self.config
         if cfg.dtype != "auto":
             return cfg.dtype, None
-        return _bits_dtype(cfg, cl.activation_bits, self._act_is_float(cl))
+        dtype, note = _bits_dtype(cfg, cl.activation_bits, self._act_is_float(cl))
+        if isinstance(cl.layer, L.Conv2d) and DTYPE_BYTES[dtype] < 2 and not self.stack.quantized_convs:
+            wide = _sixteen_bit(cfg)
+            return wide, (f"stack {self.stack.name} runs {dtype} math on linear layers only (torch._int_mm, _scaled_mm, "
+                          f"torchao quantize_); the convolution runs in {wide}")
+        return dtype, note
 
     def _pointwise_dtype(self, dtype: str) -> str:
         """Element-wise / norm / softmax layers run at least ``stack.pointwise_min_bits`` wide."""
@@ -304,11 +309,16 @@ class GpuModel(HardwareModel):
         info.update(kernel_class="attention", kernel_fallback=why, attention=fam_name, kv_bits=kv_bits)
         return est, info
 
+    def _wide_conv(self, cl) -> bool:
+        """A convolution on a stack whose narrow-math and weight-only kernels are linear-layer kernels:
+        its weights and math stay at 16 bits (``Stack.quantized_convs``)."""
+        return isinstance(cl.layer, L.Conv2d) and not self.stack.quantized_convs
+
     def _weight_format(self, cl, dtype: str) -> fam.WeightFormat | None:
         """The weight-only format from ``cl.view`` when the weights are narrower than the math type."""
         view = cl.view
         bits = view.value_bits if view.layout not in ("none", "dense") and view.value_bits else cl.weight_bits
-        if bits is None or bits >= 8.0 * DTYPE_BYTES[dtype]:
+        if bits is None or bits >= 8.0 * DTYPE_BYTES[dtype] or self._wide_conv(cl):
             return None
         return fam.WeightFormat(bits=int(bits), group_size=int(view.group_size or _WEIGHT_ONLY_GROUP),
                                 scale_bits=int(view.scale_bits or 16), zero_point_bits=int(view.zero_point_bits or 0),
@@ -387,6 +397,10 @@ class GpuModel(HardwareModel):
                 return km.gemm(cfg, g.m, g.n, g.k, g.groups, dtype, b_bytes=w_b, extra_simt_ops_per_b=1.0,
                                name="gemm_dequant"), info
         fmt = self._weight_format(cl, dtype)
+        if fmt is None and self._wide_conv(cl) and (cl.weight_bits or 32) < 8 * DTYPE_BYTES[dtype] \
+                and not info.get("kernel_fallback"):
+            info["kernel_fallback"] = (f"stack {st.name} runs {cl.weight_bits}-bit weights on linear layers only "
+                                       f"(tinygemm, MARLIN, torchao quantize_); the convolution's weights run in {dtype}")
         if fmt is not None:  # weights narrower than the math type: weight-only kernel families
             fam_name, est, why = self._choose(
                 cfg.kernels.weight_only, st.weight_only,

@@ -24,6 +24,9 @@ class Stack:
     dense operand and transposes its result with extra kernels (PyTorch's semi-structured tensor).
     ``sparse24_convs``: the stack runs 2:4 convolutions (TensorRT's sparse tactics); PyTorch's
     semi-structured tensor and torchao's ``sparsify_`` handle linear layers (``F.linear`` / ``mm``) only.
+    ``quantized_convs``: the stack runs int8 / FP8 / int4 convolutions (TensorRT's INT8 / FP8 tactics);
+    PyTorch's GPU paths for narrow math (``torch._int_mm``, ``_scaled_mm``, torchao's ``quantize_``)
+    are linear layers, so its convolutions run at 16 bits.
     """
 
     name: str
@@ -39,6 +42,7 @@ class Stack:
     layout_copies: bool
     bound: bool = False
     sparse24_convs: bool = False
+    quantized_convs: bool = False
 
     @property
     def times_tactics(self) -> bool:
@@ -76,7 +80,7 @@ STACKS: dict[str, Stack] = {
         "tensorrt", "cuda-graph", 0.0, 0.0, True, 8,
         weight_only=("gemv", "marlin"), sparse24=("cusparselt",),
         attention=("flash3", "flash2", "math"), decode_attention=("flashdecoding", "math"), layout_copies=False,
-        sparse24_convs=True,
+        sparse24_convs=True, quantized_convs=True,
         source="TensorRT / TensorRT-LLM: cuBLASLt and own tactics, FP8, weight-only batched GEMV and fpA_intB "
                "mixed-input GEMM (MARLIN-class), sparse tactics, FMHA (FA3-class on Hopper), XQA multi-block decode"),
     "vllm": Stack(
@@ -89,7 +93,7 @@ STACKS: dict[str, Stack] = {
         "best", "cuda-graph", 0.0, 0.0, True, 8,
         weight_only=("marlin", "gemv", "tinygemm", "awq-gemm", "gemv-dequant"), sparse24=("cusparselt", "cutlass"),
         attention=("flash3", "flash2", "math"), decode_attention=("flashdecoding", "flash3", "flash2", "math"),
-        layout_copies=False, bound=True, sparse24_convs=True,
+        layout_copies=False, bound=True, sparse24_convs=True, quantized_convs=True,
         source="every kernel family the device has, the fastest per layer: the achievable bound, not a measured stack"),
 }
 
