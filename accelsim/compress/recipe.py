@@ -1642,11 +1642,13 @@ def _quant_ops(layer, st: _State) -> tuple[F.QuantOp, ...]:
         w_elem, w_scales = f"{'int' if st.lowbit.signed else 'uint'}{st.lowbit.bits}", int(st.lowbit.scale.size)
     else:
         w_elem, w_scales = None, 0
-    return _quant_ops_for(layer, w_elem, w_scales, st.act_format, st.activation_bits)
+    return quant_ops_for(layer, w_elem, w_scales, st.act_format, st.activation_bits)
 
 
-def _quant_ops_for(layer, w_elem: str | None, w_scales: int, act_format, activation_bits: int | None) -> tuple[F.QuantOp, ...]:
-    """:func:`_quant_ops` from the weight element format and scale count (the statistics path has no arrays)."""
+def quant_ops_for(layer, w_elem: str | None, w_scales: int, act_format, activation_bits: int | None) -> tuple[F.QuantOp, ...]:
+    """The conversions around a layer from its weight element format and scale count (:func:`_quant_ops`'s
+    rule; the statistics path and format-only layers have no arrays): weight-only formats dequantize the
+    weights; quantized activations are quantized on input and the accumulators dequantized on output."""
     shape = layer.weight_matrix_shape
     gemm = layer.gemm(1)
     if shape is None or gemm is None:
@@ -1933,4 +1935,4 @@ def summarize(cg: CompressedGraph, dense_params: Mapping[str, int] | None = None
 
 
 __all__ = ["OPS", "Recipe", "RecipeFields", "Step", "compress", "load_recipe", "recipe_from_dict", "recipe_names",
-           "step_param_names", "summarize", "with_params"]
+           "quant_ops_for", "step_param_names", "summarize", "with_params"]

@@ -289,7 +289,7 @@ def layer_from_plan(recipe, layer, steps, notes: list[str], recipe_mod) -> Compr
         w_elem, w_scales = pl.spec.element, QuantStats((n, k), pl.spec).scale_count
     elif pl.legacy is not None:
         w_elem, w_scales = f"int{pl.legacy[0]}", (n if pl.legacy[1] else 1)
-    ops = R._quant_ops_for(layer, w_elem, w_scales or 0, pl.act_format, pl.activation_bits)
+    ops = R.quant_ops_for(layer, w_elem, w_scales or 0, pl.act_format, pl.activation_bits)
     return CompressedLayer(layer=layer, weight=tensor, weight_matrix=None, weight_bits=pl.weight_bits,
                            activation_bits=pl.activation_bits, nm=pl.nm, transforms=transforms, stats=stats,
                            activation_format=pl.act_format, quant_ops=ops)

@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 from accelsim.compress.compressed import CompressedLayer
-from accelsim.compress.formats import ActivationFormat, QuantOp, QuantSpec
+from accelsim.compress.formats import ActivationFormat, QuantSpec
 from accelsim.compress.tensors import CompressedTensor, StorageBits
 from accelsim.errors import CompressionError, ConfigError
 
@@ -129,24 +129,6 @@ def template(recipe: str) -> CompressedLayer:
     return compress(g, RECIPES[recipe])["fc"]
 
 
-def _quant_ops(layer, t: CompressedLayer, w_elem: str | None, w_scales: int) -> tuple[QuantOp, ...]:
-    """The conversions of the recipe engine's rule (``accelsim.compress.recipe``): weight-only formats
-    dequantize the weights; quantized activations are quantized on input and the accumulators
-    dequantized on output."""
-    n, k = layer.weight_matrix_shape
-    af: ActivationFormat | None = t.activation_format
-    if af is None and t.activation_bits is not None and 2 <= t.activation_bits <= 8:
-        af = ActivationFormat(f"int{t.activation_bits}")
-    if af is None:
-        return (QuantOp("dequantize", "weight", n * k, w_elem, "fp16", scales=w_scales),) if w_elem else ()
-    tokens = int(layer.gemm(1).m)
-    acc = "int32" if af.element.startswith("int") else "fp32"
-    return (QuantOp("quantize", "input", int(layer.input_elements), "fp16", af.element,
-                    scales=af.scales_for(tokens, k), dynamic=af.dynamic),
-            QuantOp("dequantize", "output", int(layer.output_elements), acc, "fp16",
-                    scales=w_scales + af.scales_for(tokens, k)))
-
-
 def compressed(layer, recipe: str) -> CompressedLayer:
     """``layer`` under ``recipe`` (one of :data:`NAMES`), format only.
 
@@ -186,7 +168,9 @@ def compressed(layer, recipe: str) -> CompressedLayer:
         density = 1.0
     else:  # pragma: no cover - every recipe of RECIPES stores lowbit or nm weights
         raise ConfigError(f"recipe {recipe}: template layout {tv.layout} is not supported by the harness")
-    ops = _quant_ops(layer, t, w_elem, w_scales) if t.quant_ops else ()
+    from accelsim.compress.recipe import quant_ops_for
+
+    ops = quant_ops_for(layer, w_elem, w_scales, t.activation_format, t.activation_bits) if t.quant_ops else ()
     return CompressedLayer(layer=layer, weight=tensor, weight_matrix=None, weight_bits=t.weight_bits,
                            activation_bits=t.activation_bits, nm=t.nm, codebook_size=t.codebook_size,
                            transforms=t.transforms, stats={"weight_density": density, "format_only": True},
