@@ -144,9 +144,6 @@ def simulate_phase(arch, source, phase: str = "decode", *, prompt: int | None = 
             arch_file = None
     result.provenance = provenance(result.arch, arch_file, graph, cgraph.recipe if recipe is not None else None,
                                    None, seed, command=command)
-    if (cgraph.recipe or {}).get("statistics"):  # no weight was synthesized: formats from shapes
-        result.provenance.update(weights="none (statistics path: stored formats from shapes, no values)",
-                                 seed_matters=False, seed_note="the statistics path draws no random numbers")
     return result
 
 
