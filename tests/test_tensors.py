@@ -450,3 +450,16 @@ def test_scatter_codes_matches_reference_and_boolean_scatter(m, bits):
     wide = np.arange(300.0)  # more than 256 entries: uint16 codes
     codes, values = scatter_codes(mask, np.full(int(mask.sum()), 299), wide)
     assert codes.dtype == np.uint16 and np.all(codes[mask] == 299) and np.all(values[mask] == 299.0)
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_lowbit_dense_rows_are_rows_of_to_dense(per_channel):
+    from accelsim.compress.tensors import LowBit
+
+    rng = np.random.default_rng(3)
+    q = rng.integers(0, 16, size=(7, 5))
+    scale = rng.uniform(0.01, 1.0, 7) if per_channel else 0.3
+    zp = rng.integers(0, 16, 7) if per_channel else 8
+    t = LowBit(q, 4, scale, zp, per_channel=per_channel)
+    for r0, r1 in ((0, 7), (2, 5), (6, 7)):
+        np.testing.assert_array_equal(t.dense_rows(r0, r1), t.to_dense()[r0:r1])

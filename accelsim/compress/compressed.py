@@ -20,6 +20,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from accelsim.compress.tensors import LowBit
 from accelsim.compress.view import WeightView, weight_view
 from accelsim.workload.graph import LayerGraph
 from accelsim.workload.layers import Input, Layer
@@ -133,13 +134,9 @@ class DequantMatrix:
 
     def _lowbit_rows(self, r0: int, r1: int) -> np.ndarray | None:
         t = self.tensor
-        if type(t).__name__ != "LowBit" or len(self.shape) != 2 or tuple(t.values_int.shape) != self.shape:
+        if not isinstance(t, LowBit) or len(self.shape) != 2 or tuple(t.values_int.shape) != self.shape:
             return None
-        zp, scale = t.zero_point, t.scale
-        if t.per_channel:
-            zp = zp[r0:r1, None] if zp.ndim else zp
-            scale = scale[r0:r1, None]
-        return ((t.values_int[r0:r1].astype(np.float64) - zp) * scale).astype(self.dtype)  # LowBit.to_dense, by rows
+        return t.dense_rows(r0, r1).astype(self.dtype)
 
     def _group_rows(self, r0: int, r1: int) -> np.ndarray | None:
         """Rows ``r0:r1`` of a ``GroupQuant``'s ``to_dense`` (``r0`` on a scale-block boundary), else None."""
@@ -167,12 +164,14 @@ class DequantMatrix:
         if spec is not None and getattr(self.tensor, "g_idx", None) is None:
             br = int(spec.block[0])
             rows = max(br, rows // br * br)
-        whole = None if self._rows(0, min(rows, self.shape[0])) is not None else self.materialize()
-        for r0 in range(0, self.shape[0], rows):
-            if whole is not None:
+        first = self._rows(0, min(rows, self.shape[0]))
+        if first is None:  # not a LowBit / GroupQuant by rows: slices of the whole
+            whole = self.materialize()
+            for r0 in range(0, self.shape[0], rows):
                 yield r0, whole[r0:r0 + rows]
-                continue
-            out = self._rows(r0, min(r0 + rows, self.shape[0]))
+            return
+        for r0 in range(0, self.shape[0], rows):
+            out = first if r0 == 0 else self._rows(r0, min(r0 + rows, self.shape[0]))
             if mask is not None:
                 out[~mask[r0:r0 + rows]] = 0
             yield r0, out

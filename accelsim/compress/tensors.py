@@ -861,6 +861,14 @@ class LowBit(CompressedTensor):
     def to_dense(self):
         return (self.values_int.astype(np.float64) - self._bcast(self.zero_point)) * self._bcast(self.scale)
 
+    def dense_rows(self, r0: int, r1: int) -> np.ndarray:
+        """Rows ``r0:r1`` of :meth:`to_dense` (per-channel scales and zero points sliced with them)."""
+        zp, scale = self.zero_point, self.scale
+        if self.per_channel:
+            zp = zp[r0:r1] if zp.ndim else zp
+            scale = scale[r0:r1]
+        return (self.values_int[r0:r1].astype(np.float64) - self._bcast(zp)) * self._bcast(scale)
+
     @property
     def nnz(self):
         return int(np.count_nonzero(self.values_int - self._bcast(self.zero_point)))
