@@ -26,14 +26,60 @@ from accelsim.workload.graph import LayerGraph
 from accelsim.workload.layers import Input, Layer
 
 
-class MaskedMatrix:
+class _CompactMatrix:
+    """What both compact effective-matrix forms share: an optional bit-packed keep mask, a read-only dense
+    matrix built on demand (:meth:`materialize`; a matrix still alive somewhere is handed out again, none
+    is kept otherwise: weak reference) and pickling of the compact state only."""
+
+    __slots__ = ("shape", "dtype", "packed_mask", "__weakref__", "_ref")
+    _state: tuple[str, ...] = ("shape", "dtype", "packed_mask")
+
+    @staticmethod
+    def _pack(mask: np.ndarray | None) -> np.ndarray | None:
+        return None if mask is None else np.packbits(np.ascontiguousarray(mask, dtype=bool), axis=None)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def mask(self) -> np.ndarray | None:
+        """The bool keep mask (None: every entry kept)."""
+        if self.packed_mask is None:
+            return None
+        return np.unpackbits(self.packed_mask, count=self.size).view(bool).reshape(self.shape)
+
+    def _build(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def materialize(self) -> np.ndarray:
+        import weakref
+
+        hit = self._ref() if self._ref is not None else None
+        if hit is not None:
+            return hit
+        out = self._build()
+        out.flags.writeable = False
+        self._ref = weakref.ref(out)
+        return out
+
+    def __getstate__(self):
+        return {k: getattr(self, k) for k in self._state}
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            object.__setattr__(self, k, v)
+        self._ref = None
+
+
+class MaskedMatrix(_CompactMatrix):
     """An effective weight matrix held compactly: a bit-packed keep mask (1 bit per weight) and the
     values at the kept positions in row-major order (zeros elsewhere), as ``accelsim.compress`` keeps
     a pruned layer instead of a dense float copy. :meth:`materialize` builds the dense
     matrix (read-only), bit for bit the one a dense scatter gives; a matrix still alive somewhere is
     handed out again instead of being rebuilt (weak reference), none is kept otherwise."""
 
-    __slots__ = ("shape", "dtype", "packed_mask", "values", "table", "__weakref__", "_ref")
+    __slots__ = ("values", "table")
+    _state = _CompactMatrix._state + ("values", "table")
 
     def __init__(self, mask: np.ndarray, values: np.ndarray, table: np.ndarray | None = None, dtype: Any = None):
         """``values``: the kept values, or with ``table`` their codes (value = ``table[code]`` cast to ``dtype``)."""
@@ -41,7 +87,7 @@ class MaskedMatrix:
         self.values = np.asarray(values).ravel()
         self.table = None if table is None else np.asarray(table).astype(dtype)  # decoded once, in the values' type
         self.dtype = np.dtype(dtype) if table is not None else self.values.dtype
-        self.packed_mask = np.packbits(np.ascontiguousarray(mask, dtype=bool), axis=None)
+        self.packed_mask = self._pack(mask)
         self._ref = None
 
     def kept_values(self, start: int = 0, stop: int | None = None) -> np.ndarray:
@@ -56,10 +102,6 @@ class MaskedMatrix:
         return (self.table == 0)[self.values]
 
     @property
-    def size(self) -> int:
-        return self.shape[0] * self.shape[1] if len(self.shape) == 2 else int(np.prod(self.shape))
-
-    @property
     def nnz(self) -> int:
         """Non-zero entries (a kept value may itself be zero)."""
         if self.table is None:
@@ -70,20 +112,9 @@ class MaskedMatrix:
     def nbytes(self) -> int:
         return int(self.packed_mask.nbytes + self.values.nbytes + (0 if self.table is None else self.table.nbytes))
 
-    def mask(self) -> np.ndarray:
-        """The bool keep mask."""
-        return np.unpackbits(self.packed_mask, count=self.size).view(bool).reshape(self.shape)
-
-    def materialize(self) -> np.ndarray:
-        import weakref
-
-        hit = self._ref() if self._ref is not None else None
-        if hit is not None:
-            return hit
+    def _build(self) -> np.ndarray:
         out = np.zeros(self.shape, self.dtype)
         out[self.mask()] = self.kept_values()
-        out.flags.writeable = False
-        self._ref = weakref.ref(out)
         return out
 
     def row_blocks(self, rows: int, mask: np.ndarray | None = None):
@@ -98,39 +129,22 @@ class MaskedMatrix:
             off += c
             yield r0, out
 
-    def __getstate__(self):
-        return {"shape": self.shape, "dtype": self.dtype, "packed_mask": self.packed_mask, "values": self.values,
-                "table": self.table}
 
-    def __setstate__(self, state):
-        for k, v in state.items():
-            object.__setattr__(self, k, v)
-        self._ref = None
-
-
-class DequantMatrix:
+class DequantMatrix(_CompactMatrix):
     """An effective weight matrix held as its quantized tensor: ``tensor.to_dense()`` (a ``LowBit`` or
     ``formats.GroupQuant``) cast to ``dtype``, zero outside ``mask`` (bit-packed) when given - the 1-byte
     (or narrower) codes and scales instead of a dense float copy. :meth:`materialize` as for
     :class:`MaskedMatrix`; :meth:`row_blocks` dequantizes a ``LowBit`` a block of rows at a time."""
 
-    __slots__ = ("tensor", "shape", "dtype", "packed_mask", "__weakref__", "_ref")
+    __slots__ = ("tensor",)
+    _state = _CompactMatrix._state + ("tensor",)
 
     def __init__(self, tensor: Any, dtype: Any, mask: np.ndarray | None = None, shape: tuple[int, int] | None = None):
         self.tensor = tensor
         self.dtype = np.dtype(dtype)
         self.shape = tuple(int(s) for s in (shape if shape is not None else tensor.shape))
-        self.packed_mask = None if mask is None else np.packbits(np.ascontiguousarray(mask, dtype=bool), axis=None)
+        self.packed_mask = self._pack(mask)
         self._ref = None
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape))
-
-    def mask(self) -> np.ndarray | None:
-        if self.packed_mask is None:
-            return None
-        return np.unpackbits(self.packed_mask, count=self.size).view(bool).reshape(self.shape)
 
     def _lowbit_rows(self, r0: int, r1: int) -> np.ndarray | None:
         t = self.tensor
@@ -180,27 +194,12 @@ class DequantMatrix:
     def nnz(self) -> int:
         return sum(int(np.count_nonzero(b)) for _, b in self.row_blocks(max(1, (1 << 16) // max(self.shape[-1], 1))))
 
-    def materialize(self) -> np.ndarray:
-        import weakref
-
-        hit = self._ref() if self._ref is not None else None
-        if hit is not None:
-            return hit
+    def _build(self) -> np.ndarray:
         out = np.asarray(self.tensor.to_dense()).reshape(self.shape).astype(self.dtype)
         mask = self.mask()
         if mask is not None:
             out[~mask] = 0
-        out.flags.writeable = False
-        self._ref = weakref.ref(out)
         return out
-
-    def __getstate__(self):
-        return {"tensor": self.tensor, "shape": self.shape, "dtype": self.dtype, "packed_mask": self.packed_mask}
-
-    def __setstate__(self, state):
-        for k, v in state.items():
-            object.__setattr__(self, k, v)
-        self._ref = None
 
 
 #: the compact effective-matrix forms a CompressedLayer may hold
