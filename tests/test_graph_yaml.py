@@ -88,3 +88,30 @@ def test_notes_are_a_list_whether_one_string_or_many(notes, expected):
 def test_notes_of_the_wrong_type_are_refused(notes):
     with pytest.raises(WorkloadError, match=r"tiny.yaml: 'notes' must be a string or a list of strings"):
         graph_from_dict({**_residual(), "notes": notes}, "tiny.yaml")
+
+
+@pytest.mark.parametrize("workload", ["resnet50", "bert-base", "googlenet", "llama2-7b-decoder"])
+def test_order_is_networkx_insertion_keyed_topological_sort(workload):
+    # the graph is plain dicts; its order must be the one networkx's sort gave (every result table follows it)
+    import networkx as nx
+
+    from accelsim.workload.zoo import load_workload
+
+    g = load_workload(workload)
+    view = g.nx
+    position = {name: i for i, name in enumerate(view.nodes)}
+    assert g.order == list(nx.lexicographical_topological_sort(view, key=position.__getitem__))
+    assert all(g.inputs_of(n) == [p for _, p in sorted((view.edges[p, n]["index"], p) for p in view.predecessors(n))]
+               for n in g.order)
+
+
+def test_order_takes_the_earliest_added_ready_layer_not_the_name():
+    g = LayerGraph("g")
+    g.add(Input(name="x", shape=(4,)))
+    for name in ["z", "a", "m"]:  # three branches off x, added in this order
+        g.add(Linear(name=name, input_shapes=((4,),), out_features=4), ["x"])
+    g.add(Linear(name="b", input_shapes=((4,),), out_features=4), ["m"])
+    assert g.order == ["x", "z", "a", "m", "b"]
+    g.substitute("a", [Linear(name="a2", input_shapes=((4,),), out_features=4)])
+    assert g.order == ["x", "z", "m", "b", "a2"]
+    assert "a" not in g and g.successors("x") == ["z", "m", "a2"]

@@ -42,6 +42,11 @@ def test_light_cli_commands_load_no_heavy_dependency(argv):
     assert loaded_after(code) == []
 
 
+def test_a_small_simulate_loads_only_numba():
+    # the systolic run needs its kernels, but not networkx (the layer graph is plain dicts), pandas or matplotlib
+    assert loaded_after("import accelsim\naccelsim.simulate('edge-32x32', 'lenet-300-100')") == ["numba"]
+
+
 def test_the_probe_sees_a_heavy_import():
     # the check above can fail: importing the compressed formats loads the Numba kernels
     assert "numba" in loaded_after("import accelsim.compress")

@@ -1,7 +1,8 @@
 """LayerGraph: a DAG of frozen layers with checked shapes, weights and activation statistics.
 
-The graph has-a ``networkx.DiGraph`` whose nodes are layer names (attribute ``layer``) and whose
-edges carry the input slot they feed (``index``). Adding a layer checks that every producer's
+The graph keeps its layers by name (insertion order) and its edges as producer -> consumer maps that carry
+the input slot they feed; ``LayerGraph.nx`` gives a ``networkx.DiGraph`` of it (nodes with attribute ``layer``,
+edges with ``index``) for graph algorithms. Adding a layer checks that every producer's
 output shape equals the shape the layer declares for that slot, so a graph that exists is
 consistent. Weights (NumPy, PyTorch layout) and per-layer input-activation densities or samples are
 attached by name.
@@ -10,6 +11,7 @@ attached by name.
 from __future__ import annotations
 
 import copy as _copy
+import heapq
 from dataclasses import replace
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
@@ -25,8 +27,8 @@ if TYPE_CHECKING:
 #: importer builds before any model runs (a SCALE-Sim DP row with 5e7 channels would expand to 1e8 layers)
 MAX_LAYERS = 1 << 16
 
-# networkx is imported where a graph is built or sorted, not at module level: it takes ~0.1 s to import and
-# code that only names LayerGraph (``accelsim list workloads`` imports this module) should not pay for it.
+# The graph is kept in plain dicts, not a networkx.DiGraph: importing networkx costs ~0.07 s of CPU, a tenth of a
+# whole small ``accelsim simulate``, and building, sorting and walking a layer DAG needs nothing more (issue 20).
 
 
 class LayerGraph:
@@ -35,9 +37,9 @@ class LayerGraph:
     def __init__(self, name: str, source: str = ""):
         self.name = name
         self.source = source
-        import networkx as nx
-
-        self._g = nx.DiGraph()
+        self._layers: dict[str, Layer] = {}
+        self._succ: dict[str, dict[str, int]] = {}  # producer -> {consumer: input slot}
+        self._pred: dict[str, dict[str, int]] = {}  # consumer -> {producer: input slot}
         self._order: list[str] | None = None
         self.weights: dict[str, np.ndarray] = {}
         self.biases: dict[str, np.ndarray] = {}
@@ -51,10 +53,10 @@ class LayerGraph:
 
         A graph holds at most :data:`MAX_LAYERS` layers (inputs included); one more is a WorkloadError.
         """
-        if len(self._g) >= MAX_LAYERS:
-            raise WorkloadError(f"{self._where()}layer '{layer.name}' would be layer {len(self._g) + 1} of the graph; a graph "
+        if len(self._layers) >= MAX_LAYERS:
+            raise WorkloadError(f"{self._where()}layer '{layer.name}' would be layer {len(self._layers) + 1} of the graph; a graph "
                                 f"holds at most {MAX_LAYERS} layers (a SCALE-Sim DP row expands to two per channel)")
-        if layer.name in self._g:
+        if layer.name in self._layers:
             raise WorkloadError(f"{self._where()}duplicate layer name '{layer.name}'")
         inputs = list(inputs)
         if len(inputs) != len(layer.input_shapes):
@@ -63,7 +65,7 @@ class LayerGraph:
                 f"but is fed by {len(inputs)} producer(s)"
             )
         for slot, producer in enumerate(inputs):
-            if producer not in self._g:
+            if producer not in self._layers:
                 raise WorkloadError(f"{self._where()}layer '{layer.name}' reads unknown layer '{producer}'")
             produced = self.layer(producer).output_shape
             if tuple(produced) != tuple(layer.input_shapes[slot]):
@@ -71,11 +73,18 @@ class LayerGraph:
                     f"{self._where()}layer '{layer.name}' input {slot} expects shape {list(layer.input_shapes[slot])} "
                     f"but '{producer}' produces {list(produced)}"
                 )
-        self._g.add_node(layer.name, layer=layer)
+        self._layers[layer.name] = layer
+        self._succ[layer.name] = {}
+        self._pred[layer.name] = {}
         for slot, producer in enumerate(inputs):
-            self._g.add_edge(producer, layer.name, index=slot)
+            self._add_edge(producer, layer.name, slot)
         self._order = None
         return layer
+
+    def _add_edge(self, producer: str, consumer: str, slot: int) -> None:
+        # one edge per (producer, consumer) pair: a layer fed twice by one producer keeps the later slot
+        self._succ[producer][consumer] = slot
+        self._pred[consumer][producer] = slot
 
     def replace_layer(self, name: str, new_layer: Layer) -> None:
         """Swap a layer for one with the same inputs (e.g. a pruned conv); successors are re-checked."""
@@ -84,9 +93,8 @@ class LayerGraph:
             raise WorkloadError(f"{self._where()}replace_layer keeps the name; got '{new_layer.name}' for '{name}'")
         if tuple(new_layer.input_shapes) != tuple(old.input_shapes):
             raise ShapeError(f"{self._where()}replacement for '{name}' changes its input shapes")
-        self._g.nodes[name]["layer"] = new_layer
-        for succ in self._g.successors(name):
-            slot = self._g.edges[name, succ]["index"]
+        self._layers[name] = new_layer
+        for succ, slot in self._succ[name].items():
             if tuple(self.layer(succ).input_shapes[slot]) != tuple(new_layer.output_shape):
                 raise ShapeError(
                     f"{self._where()}replacement for '{name}' outputs {list(new_layer.output_shape)} "
@@ -108,8 +116,13 @@ class LayerGraph:
                 f"{self._where()}substitute for '{name}' outputs {list(chain[-1].output_shape)}, expected {list(old.output_shape)}"
             )
         preds = self.inputs_of(name)
-        succs = [(s, self._g.edges[name, s]["index"]) for s in self._g.successors(name)]
-        self._g.remove_node(name)
+        succs = list(self._succ[name].items())
+        for producer in self._pred.pop(name):
+            del self._succ[producer][name]
+        for succ in self._succ.pop(name):
+            del self._pred[succ][name]
+        del self._layers[name]
+        self._order = None
         self.weights.pop(name, None)
         self.biases.pop(name, None)
         density = self.activation_density.pop(name, None)
@@ -124,7 +137,7 @@ class LayerGraph:
             self.activation_samples[chain[0].name] = sample
         last = chain[-1].name
         for succ, slot in succs:
-            self._g.add_edge(last, succ, index=slot)
+            self._add_edge(last, succ, slot)
         self._order = None
 
     def with_input_shapes(self, name: str, shapes: Sequence[tuple[int, ...]]) -> Layer:
@@ -171,40 +184,63 @@ class LayerGraph:
     # --- queries -------------------------------------------------------------------------------
     def layer(self, name: str) -> Layer:
         try:
-            return self._g.nodes[name]["layer"]
+            return self._layers[name]
         except KeyError:
-            raise UnknownNameError("layer", name, list(self._g.nodes)) from None
+            raise UnknownNameError("layer", name, list(self._layers)) from None
 
     def __getitem__(self, name: str) -> Layer:
         return self.layer(name)
 
     def __contains__(self, name: str) -> bool:
-        return name in self._g
+        return name in self._layers
 
     def __len__(self) -> int:
-        return self._g.number_of_nodes()
+        return len(self._layers)
 
     def __iter__(self) -> Iterator[Layer]:
         return iter(self.layers)
 
     @property
     def nx(self) -> nx.DiGraph:
-        """The underlying networkx graph (read it, do not mutate it)."""
-        return self._g
+        """A networkx view of the graph, built on each call: nodes are layer names with attribute ``layer``,
+        edges carry ``index``, the input slot they feed."""
+        import networkx as nx
+
+        g = nx.DiGraph()
+        g.add_nodes_from((name, {"layer": layer}) for name, layer in self._layers.items())
+        g.add_edges_from((p, c, {"index": slot}) for p, succ in self._succ.items() for c, slot in succ.items())
+        return g
 
     @property
     def order(self) -> list[str]:
         """Layer names in a deterministic topological order (insertion order breaks ties)."""
         if self._order is None:
-            import networkx as nx
-
-            position = {n: i for i, n in enumerate(self._g.nodes)}
-            self._order = list(nx.lexicographical_topological_sort(self._g, key=lambda n: position[n]))
+            self._order = self._topological_order()
         return self._order
+
+    def _topological_order(self) -> list[str]:
+        # Kahn's algorithm taking the ready layer added first: networkx's lexicographical_topological_sort keyed
+        # by insertion position, which is what this replaces (the order of every result table depends on it)
+        position = {name: i for i, name in enumerate(self._layers)}
+        names = list(self._layers)
+        waiting = {name: len(preds) for name, preds in self._pred.items()}
+        ready = [position[name] for name, count in waiting.items() if count == 0]
+        heapq.heapify(ready)
+        order: list[str] = []
+        while ready:
+            name = names[heapq.heappop(ready)]
+            order.append(name)
+            for succ in self._succ[name]:
+                waiting[succ] -= 1
+                if waiting[succ] == 0:
+                    heapq.heappush(ready, position[succ])
+        if len(order) != len(names):  # cannot happen through add(), which only reads existing layers
+            raise WorkloadError(f"{self._where()}the layer graph has a cycle")
+        return order
 
     @property
     def layers(self) -> list[Layer]:
-        return [self._g.nodes[n]["layer"] for n in self.order]
+        return [self._layers[n] for n in self.order]
 
     def compute_layers(self) -> list[Layer]:
         """Layers other than graph inputs."""
@@ -212,11 +248,10 @@ class LayerGraph:
 
     def inputs_of(self, name: str) -> list[str]:
         """Producers of ``name`` in input-slot order."""
-        preds = [(self._g.edges[p, name]["index"], p) for p in self._g.predecessors(name)]
-        return [p for _, p in sorted(preds)]
+        return [p for _, p in sorted((slot, p) for p, slot in self._pred[name].items())]
 
     def successors(self, name: str) -> list[str]:
-        return list(self._g.successors(name))
+        return list(self._succ[name])
 
     @property
     def total_macs(self) -> int:
@@ -238,7 +273,9 @@ class LayerGraph:
     def copy(self) -> "LayerGraph":
         """A copy sharing the (immutable) layers and weight arrays; safe to transform."""
         new = LayerGraph(self.name, self.source)
-        new._g = self._g.copy()
+        new._layers = dict(self._layers)
+        new._succ = {name: dict(succ) for name, succ in self._succ.items()}
+        new._pred = {name: dict(pred) for name, pred in self._pred.items()}
         new.weights = dict(self.weights)
         new.biases = dict(self.biases)
         new.activation_density = dict(self.activation_density)
