@@ -98,7 +98,29 @@ def test_unit_bound_labels():
     # a layer norm read from and written to HBM -> memory bound
     ln = model.simulate(CompressedLayer.dense(LayerNorm(name="n", input_shapes=((128, 768),))), 1)
     assert ln.extra["bound"] == "memory"
-    assert ln.dram_read_bytes == 128 * 768 * 2 and ln.dram_write_bytes == 128 * 768 * 2
+    # split reductions (tpu-v5e): the mean and the variance each stream the input, then the normalising fusion
+    assert ln.dram_read_bytes == 3 * 128 * 768 * 2 and ln.dram_write_bytes == 128 * 768 * 2
+    assert ln.extra["fusions"] == 5 and ln.extra["spill_bytes"] == 2 * 128 * 768 * 2
+
+
+def test_split_reductions_pass_count_and_cost():
+    """fusion.split_reductions (docs/models/npu.md §4.2): one streaming fusion and one per-row fusion per
+    sequential reduction; off, a normalisation is one fusion reading its input once; fused-attention
+    softmax never splits."""
+    from dataclasses import replace
+
+    cfg = load_arch(V5E)
+    on = build_model(cfg)
+    off = build_model(replace(cfg, fusion=replace(cfg.fusion, split_reductions=False)))
+    rms = CompressedLayer.dense(LayerNorm(name="r", input_shapes=((512, 4096),), rms=True))
+    a, b = on.simulate(rms, 1), off.simulate(rms, 1)
+    assert (a.extra["fusions"], b.extra["fusions"]) == (3, 1)
+    assert a.dram_read_bytes == 2 * b.dram_read_bytes == 2 * 512 * 4096 * 2
+    o, lat = cfg.vector.op_overhead_cycles, math.ceil(cfg.dram.latency_ns * 1e-9 * cfg.clock_hz)
+    # the second stream and its DMA, one more exposed latency, two more fusion overheads
+    assert a.cycles - b.cycles >= 2 * o + lat
+    sm = CompressedLayer.dense(Softmax(name="s", input_shapes=((32, 512, 512),)))
+    assert on.simulate(sm, 1).extra["fusions"] == 1
 
 
 def test_scratchpad_spill_when_operands_do_not_fit():
@@ -114,7 +136,8 @@ def test_scratchpad_spill_when_operands_do_not_fit():
 
 
 def test_two_pass_reduction_spills_a_row_too_large_for_the_scratchpad():
-    cfg = load_arch(V5E, {"scratchpad.capacity_kb": 96, "matrix.array.rows": 8, "matrix.array.cols": 8})
+    cfg = load_arch(V5E, {"scratchpad.capacity_kb": 96, "matrix.array.rows": 8, "matrix.array.cols": 8,
+                          "fusion.split_reductions": False})   # split reductions stream the input anyway
     model = build_model(cfg)
     ln = model.simulate(CompressedLayer.dense(LayerNorm(name="n", input_shapes=((4, 65536),))), 1)
     assert ln.extra["spill_bytes"] == 4 * 65536 * 2

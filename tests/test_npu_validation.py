@@ -79,10 +79,38 @@ def test_calibration_is_a_local_optimum_of_the_calibration_half(points):
 def test_held_out_half_meets_the_goal():
     checks = V.tpu_checks()
     held = [c for c in checks if c.item.startswith("[held-out half]")]
-    assert len(held) == 14 and all(isinstance(c, Check) for c in held)
+    assert len(held) == 18 and all(isinstance(c, Check) for c in held)
     for c in held:
-        assert c.kind in ("asserted", "pass/fail") and c.ok, c.item
+        assert c.kind in ("asserted", "pass/fail"), c.item
+        program = any(s in c.item for s in V.PROGRAM_SETS)
+        # single fusions meet the goal; the normalisation programs are a recorded miss (docs/validation.md)
+        assert (c.known is not None) == program, c.item
+        assert c.ok or program, c.item
     assert all(c.kind == "reported" for c in checks if c.item.startswith("[calibration half]"))
+
+
+def test_normalisation_programs_split_reductions_and_halves():
+    """The whole-program set is never calibrated on, its halves are fixed by shape, and the split
+    reductions mechanism (fusion.split_reductions) brings the held-out summed error from about -53% /
+    -31% to within 25% (docs/validation.md, NPU): checked on the held-out half without refitting."""
+    pts = V.program_points()
+    assert len(pts) == 256 and {p["set"] for p in pts} == set(V.PROGRAM_SETS)
+    assert not {p["set"] for p in V.tpu_points()} & set(V.PROGRAM_SETS)
+    held = [p for p in pts if p["half"] == "held-out"]
+    assert 100 <= len(held) <= 156
+
+    def summed(overrides):
+        errs = V.tpu_errors(overrides, points=held)
+        out = {}
+        for name in V.PROGRAM_SETS:
+            rows = [(p, e) for p, e in errs if p["set"] == name]
+            out[name] = sum(p["us"] * (1 + e) for p, e in rows) / sum(p["us"] for p, _ in rows) - 1
+        return out
+
+    split, single = summed(None), summed({"fusion.split_reductions": False})
+    for name in V.PROGRAM_SETS:
+        assert single[name] < -0.25, (name, single[name])
+        assert abs(split[name]) < 0.25 and abs(split[name]) < abs(single[name]), (name, split[name])
 
 
 def test_f16_conversions_are_costed_only_in_the_harness():

@@ -133,6 +133,9 @@ class FusionConfig:
     attention: bool = param(True, doc="fused attention: score / probability tiles never leave the scratchpad")
     resident_activations: bool = param(False, doc="activations that fit the scratchpad's share stay on chip between layers")
     fused_ops: list[str] = param([], doc="layer ops fused into their producer: no DRAM traffic of their own")
+    split_reductions: bool = param(False, doc="a normalisation / softmax outside fused attention runs as one fusion per "
+                                   "sequential row reduction (streaming its input from DRAM) plus a per-row scalar "
+                                   "fusion each, then the normalising fusion (XLA on TPU); off: one fusion, rows on chip")
 
 
 @dataclass(frozen=True)

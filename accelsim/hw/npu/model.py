@@ -168,12 +168,19 @@ class NpuModel(HardwareModel):
         if not (fused or attention):
             read += sum(b for b in in_bytes if not self._resident(b))
             write += 0.0 if self._resident(out_bytes) else out_bytes
-        # a reduced row that does not fit the scratchpad is read twice (two-pass reduction, §4.2)
-        if work.reduce_rows > 0 and 2 * work.row_length * eb > cfg.scratchpad.capacity_bytes:
+        # split reductions (§4.2): each sequential row reduction is a fusion of its own that streams the
+        # input from DRAM, followed by a per-row scalar fusion; the normalising fusion reads it once more
+        passes = work.sequential_reductions if (cfg.fusion.split_reductions and not (fused or attention)) else 0
+        if passes:
+            spill = passes * sum(in_bytes)
+            read += spill
+        # else a reduced row that does not fit the scratchpad is read twice (two-pass reduction, §4.2)
+        elif work.reduce_rows > 0 and 2 * work.row_length * eb > cfg.scratchpad.capacity_bytes:
             spill = sum(in_bytes)
             read += spill
         spad_bytes = sum(in_bytes) + out_bytes + read + write      # lanes read and write; DMA fills and drains
-        return self._finish(cl, 0, vec, read, write, spill, spad_bytes, lane_ops, bits, work, matrix=None)
+        return self._finish(cl, 0, vec, read, write, spill, spad_bytes, lane_ops, bits, work, matrix=None,
+                            passes=passes)
 
     def _matrix_layer(self, cl, batch: int) -> LayerCounts:
         """A matrix product: the systolic model's cycles on ``count`` units, its epilogue on the vector unit (§2, §3.3)."""
@@ -245,15 +252,17 @@ class NpuModel(HardwareModel):
         return self._finish(cl, mxu, vec, read, write, spill, spad_bytes, lane_ops, bits, work, matrix=(sys, folds, decode))
 
     def _finish(self, cl, mxu: int, vec: int, read: float, write: float, spill: float, spad_bytes: float,
-                lane_ops: dict, bits: int, work: VectorWork, matrix) -> LayerCounts:
-        """Overlap the units (§4.3), build the actions and the counts."""
+                lane_ops: dict, bits: int, work: VectorWork, matrix, passes: int = 0) -> LayerCounts:
+        """Overlap the units (§4.3), build the actions and the counts; ``passes`` extra streaming
+        fusions (split reductions, §4.2) each expose the DRAM latency and, with their scalar
+        fusions, add ``2 x passes`` fusion overheads."""
         cfg = self.config
         sys, folds, decode = matrix if matrix is not None else (None, 1, 0)
         dram_bytes = read + write
         dma = int(math.ceil(dram_bytes / self._dram_bpc)) if dram_bytes > 0 else 0
         spad = int(math.ceil(spad_bytes / cfg.scratchpad.bytes_per_cycle))
-        latency = self._dram_latency if dram_bytes > 0 else 0
-        overhead = cfg.vector.op_overhead_cycles
+        latency = self._dram_latency * (1 + passes) if dram_bytes > 0 else 0
+        overhead = cfg.vector.op_overhead_cycles * (1 + 2 * passes)
         if sys is not None:
             if cfg.fusion.epilogue_overlap:
                 compute = max(mxu, vec, decode) + int(math.ceil(vec / folds))   # the last tile's epilogue is exposed
@@ -295,6 +304,7 @@ class NpuModel(HardwareModel):
             "vector_recipe": work.recipe,
             "vector_bits": bits,
             "spill_bytes": int(round(spill)),
+            "fusions": 1 + 2 * passes,
             "on_matrix_unit": sys is not None,
             **extra_mxu,
         }

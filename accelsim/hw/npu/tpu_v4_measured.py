@@ -11,6 +11,10 @@ github.com/scalesim-project/SCALE-Sim-validation, commit 45818f1a7bbb6fea3bb4465
 * activations: ``data_act2/kernel_statistics_filtered.csv`` (``relu`` = ``jnp.maximum(x, 0)``,
   ``sigmoid`` = ``1 / (1 + jnp.exp(-x))``, ``tanh`` = ``jnp.tanh`` of one ``float16`` tensor).
 
+* normalisation programs: ``data_layer_norm3/filtered_events.csv`` (the ``main`` event of each jitted
+  ``layer_norm`` / ``rms_norm`` program of one ``float16`` tensor: the whole program, several fusions;
+  :data:`NORM_PROGRAMS`).
+
 Device: "TPU v4" (the ``device_type_string`` of the profiles committed beside them, e.g.
 ``data/large_matmul_unified_verification_results2/matmul_linear_1/plugins/profile/*/*.xplane.pb``);
 times are the profiler's ``device_duration_ps`` of the fusion (on-chip execution of one XLA
@@ -2026,3 +2030,283 @@ def eltwise_rows(table: str = ELTWISE) -> list[tuple[str, tuple[int, ...], float
 
 
 __all__ = ["ACTIVATIONS", "ELTWISE", "GEMM_SETS", "SOURCE", "eltwise_rows", "gemm_rows"]
+
+
+# --- normalisation programs (whole jitted programs of several fusions) ----------------------------------
+#: ``data/data_layer_norm3/filtered_events.csv`` of the same commit: the profiler's ``main`` events
+#: (``jit_kernel_with_params``: the device time of the whole jitted program, every fusion and the gaps
+#: between them) of ``layer_norm_simple`` (``jnp.mean``, ``jnp.var``, ``(x - mean) / sqrt(var + eps)``,
+#: float32 gamma / beta) and ``rms_norm_simple`` (``x / sqrt(mean(x * x) + eps)``) of one ``float16``
+#: tensor ``(N, L, H)`` over the last axis, N 1..2, L 128..1024 step 128, H 512..4096 step 512
+#: (``layer_norm_validation.py``). Each program's ``sub`` events name its fusions: a layer norm is
+#: ``convert_reduce_fusion`` (the mean, streaming x), a per-row fusion, ``fusion.1`` (the variance,
+#: streaming x again), ``add_sqrt_fusion`` and ``divide_convert_fusion`` (streaming x, writing the
+#: output); an RMS norm is ``convert_reduce_fusion``, ``add_sqrt_fusion`` and ``divide_convert_fusion``.
+#: Rows: ``op N L H us samples`` (us = mean of the ``main`` events; samples = their count).
+NORM_PROGRAMS = """
+layernorm 1 128 512 5.67903 10
+layernorm 1 128 1024 6.922 10
+layernorm 1 128 1536 8.25059 10
+layernorm 1 128 2048 9.46114 10
+layernorm 1 128 2560 11.5864 10
+layernorm 1 128 3072 12.8634 10
+layernorm 1 128 3584 14.1451 10
+layernorm 1 128 4096 15.5089 10
+layernorm 1 256 512 7.25783 10
+layernorm 1 256 1024 9.73183 10
+layernorm 1 256 1536 13.2424 10
+layernorm 1 256 2048 14.8392 10
+layernorm 1 256 2560 15.9776 10
+layernorm 1 256 3072 18.2319 10
+layernorm 1 256 3584 20.7471 10
+layernorm 1 256 4096 22.8659 10
+layernorm 1 384 512 8.76127 10
+layernorm 1 384 1024 13.3763 10
+layernorm 1 384 1536 15.092 10
+layernorm 1 384 2048 18.3734 10
+layernorm 1 384 2560 22.3271 10
+layernorm 1 384 3072 25.6883 10
+layernorm 1 384 3584 26.936 10
+layernorm 1 384 4096 30.3453 10
+layernorm 1 512 512 10.2156 10
+layernorm 1 512 1024 15.4608 10
+layernorm 1 512 1536 18.951 10
+layernorm 1 512 2048 23.4686 10
+layernorm 1 512 2560 26.1484 10
+layernorm 1 512 3072 30.1473 10
+layernorm 1 512 3584 34.4237 10
+layernorm 1 512 4096 38.3788 10
+layernorm 1 640 512 11.7416 10
+layernorm 1 640 1024 16.7316 10
+layernorm 1 640 1536 22.9456 10
+layernorm 1 640 2048 26.6014 10
+layernorm 1 640 2560 32.1323 10
+layernorm 1 640 3072 37.147 10
+layernorm 1 640 3584 39.5851 10
+layernorm 1 640 4096 44.2017 10
+layernorm 1 768 512 13.5496 10
+layernorm 1 768 1024 19.0671 10
+layernorm 1 768 1536 26.3414 10
+layernorm 1 768 2048 30.0076 10
+layernorm 1 768 2560 36.1599 10
+layernorm 1 768 3072 42.1152 10
+layernorm 1 768 3584 48.0967 10
+layernorm 1 768 4096 53.9603 10
+layernorm 1 896 512 14.7932 10
+layernorm 1 896 1024 22.2987 10
+layernorm 1 896 1536 28.3558 10
+layernorm 1 896 2048 35.417 10
+layernorm 1 896 2560 40.6156 10
+layernorm 1 896 3072 48.208 10
+layernorm 1 896 3584 53.9463 10
+layernorm 1 896 4096 62.3457 10
+layernorm 1 1024 512 16.0825 10
+layernorm 1 1024 1024 24.2734 10
+layernorm 1 1024 1536 31.1923 10
+layernorm 1 1024 2048 37.4047 10
+layernorm 1 1024 2560 45.5697 10
+layernorm 1 1024 3072 53.9091 10
+layernorm 1 1024 3584 61.4884 10
+layernorm 1 1024 4096 69.4593 10
+layernorm 2 128 512 7.10512 10
+layernorm 2 128 1024 9.56584 10
+layernorm 2 128 1536 12.9 10
+layernorm 2 128 2048 15.4695 10
+layernorm 2 128 2560 15.9079 10
+layernorm 2 128 3072 18.1859 10
+layernorm 2 128 3584 20.6817 10
+layernorm 2 128 4096 22.8767 10
+layernorm 2 256 512 9.76029 10
+layernorm 2 256 1024 15.7068 10
+layernorm 2 256 1536 18.6824 10
+layernorm 2 256 2048 23.2073 10
+layernorm 2 256 2560 25.7284 10
+layernorm 2 256 3072 29.8124 10
+layernorm 2 256 3584 33.935 10
+layernorm 2 256 4096 37.9906 10
+layernorm 2 384 512 13.2883 10
+layernorm 2 384 1024 19.0147 10
+layernorm 2 384 1536 26.3072 10
+layernorm 2 384 2048 29.445 10
+layernorm 2 384 2560 35.5378 10
+layernorm 2 384 3072 41.5918 10
+layernorm 2 384 3584 47.5597 10
+layernorm 2 384 4096 53.4088 10
+layernorm 2 512 512 15.5154 10
+layernorm 2 512 1024 23.7044 10
+layernorm 2 512 1536 30.507 10
+layernorm 2 512 2048 36.6629 10
+layernorm 2 512 2560 44.5738 10
+layernorm 2 512 3072 53.1237 10
+layernorm 2 512 3584 60.8271 10
+layernorm 2 512 4096 68.6828 10
+layernorm 2 640 512 17.6746 10
+layernorm 2 640 1024 27.6228 10
+layernorm 2 640 1536 35.9603 10
+layernorm 2 640 2048 45.9777 10
+layernorm 2 640 2560 56.478 10
+layernorm 2 640 3072 64.4143 10
+layernorm 2 640 3584 72.9817 10
+layernorm 2 640 4096 81.9623 10
+layernorm 2 768 512 19.9164 10
+layernorm 2 768 1024 30.2114 10
+layernorm 2 768 1536 42.2064 10
+layernorm 2 768 2048 54.3801 10
+layernorm 2 768 2560 64.2897 10
+layernorm 2 768 3072 75.7131 10
+layernorm 2 768 3584 87.1075 10
+layernorm 2 768 4096 99.0227 10
+layernorm 2 896 512 23.7141 10
+layernorm 2 896 1024 35.1607 10
+layernorm 2 896 1536 49.3737 10
+layernorm 2 896 2048 64.7718 10
+layernorm 2 896 2560 74.9694 10
+layernorm 2 896 3072 88.6733 10
+layernorm 2 896 3584 100.79 10
+layernorm 2 896 4096 113.953 10
+layernorm 2 1024 512 25.6144 10
+layernorm 2 1024 1024 37.884 10
+layernorm 2 1024 1536 53.9028 10
+layernorm 2 1024 2048 69.9032 10
+layernorm 2 1024 2560 82.1038 10
+layernorm 2 1024 3072 98.8216 10
+layernorm 2 1024 3584 112.175 10
+layernorm 2 1024 4096 127.25 10
+rmsnorm 1 128 512 3.69487 10
+rmsnorm 1 128 1024 4.6157 10
+rmsnorm 1 128 1536 5.68428 10
+rmsnorm 1 128 2048 6.56729 10
+rmsnorm 1 128 2560 8.03172 10
+rmsnorm 1 128 3072 8.99444 10
+rmsnorm 1 128 3584 10.0951 10
+rmsnorm 1 128 4096 11.0511 10
+rmsnorm 1 256 512 4.85742 10
+rmsnorm 1 256 1024 6.77954 10
+rmsnorm 1 256 1536 9.13788 10
+rmsnorm 1 256 2048 11.3341 10
+rmsnorm 1 256 2560 11.2931 10
+rmsnorm 1 256 3072 12.985 10
+rmsnorm 1 256 3584 14.682 10
+rmsnorm 1 256 4096 14.6836 10
+rmsnorm 1 384 512 5.88401 10
+rmsnorm 1 384 1024 9.28426 10
+rmsnorm 1 384 1536 10.6834 10
+rmsnorm 1 384 2048 13.1316 10
+rmsnorm 1 384 2560 14.2037 10
+rmsnorm 1 384 3072 16.5016 10
+rmsnorm 1 384 3584 18.8098 10
+rmsnorm 1 384 4096 20.9372 10
+rmsnorm 1 512 512 7.14999 10
+rmsnorm 1 512 1024 11.4312 10
+rmsnorm 1 512 1536 13.3494 10
+rmsnorm 1 512 2048 15.014 10
+rmsnorm 1 512 2560 17.9987 10
+rmsnorm 1 512 3072 20.8986 10
+rmsnorm 1 512 3584 23.7938 10
+rmsnorm 1 512 4096 26.6249 10
+rmsnorm 1 640 512 8.56429 10
+rmsnorm 1 640 1024 11.7294 10
+rmsnorm 1 640 1536 14.6144 10
+rmsnorm 1 640 2048 18.29 10
+rmsnorm 1 640 2560 22.0703 10
+rmsnorm 1 640 3072 25.826 10
+rmsnorm 1 640 3584 29.4392 10
+rmsnorm 1 640 4096 30.7731 10
+rmsnorm 1 768 512 9.93487 10
+rmsnorm 1 768 1024 13.6082 10
+rmsnorm 1 768 1536 17.0587 10
+rmsnorm 1 768 2048 21.421 10
+rmsnorm 1 768 2560 24.6307 10
+rmsnorm 1 768 3072 28.8492 10
+rmsnorm 1 768 3584 32.9738 10
+rmsnorm 1 768 4096 35.1858 10
+rmsnorm 1 896 512 9.55685 10
+rmsnorm 1 896 1024 15.3394 10
+rmsnorm 1 896 1536 19.3626 10
+rmsnorm 1 896 2048 24.5624 10
+rmsnorm 1 896 2560 29.7784 10
+rmsnorm 1 896 3072 32.3146 10
+rmsnorm 1 896 3584 37.1147 10
+rmsnorm 1 896 4096 41.923 10
+rmsnorm 1 1024 512 10.4936 10
+rmsnorm 1 1024 1024 15.8342 10
+rmsnorm 1 1024 1536 21.881 10
+rmsnorm 1 1024 2048 27.8726 10
+rmsnorm 1 1024 2560 31.1666 10
+rmsnorm 1 1024 3072 35.049 10
+rmsnorm 1 1024 3584 42.0147 10
+rmsnorm 1 1024 4096 43.6807 10
+rmsnorm 2 128 512 4.82197 10
+rmsnorm 2 128 1024 6.7064 10
+rmsnorm 2 128 1536 9.33756 10
+rmsnorm 2 128 2048 11.2336 10
+rmsnorm 2 128 2560 11.3493 10
+rmsnorm 2 128 3072 12.9751 10
+rmsnorm 2 128 3584 14.6277 10
+rmsnorm 2 128 4096 14.7786 10
+rmsnorm 2 256 512 6.91202 10
+rmsnorm 2 256 1024 11.3367 10
+rmsnorm 2 256 1536 13.1992 10
+rmsnorm 2 256 2048 14.8558 10
+rmsnorm 2 256 2560 17.8468 10
+rmsnorm 2 256 3072 20.7314 10
+rmsnorm 2 256 3584 23.6102 10
+rmsnorm 2 256 4096 26.5086 10
+rmsnorm 2 384 512 9.35914 10
+rmsnorm 2 384 1024 13.5697 10
+rmsnorm 2 384 1536 16.9447 10
+rmsnorm 2 384 2048 21.468 10
+rmsnorm 2 384 2560 24.4959 10
+rmsnorm 2 384 3072 28.7413 10
+rmsnorm 2 384 3584 32.8403 10
+rmsnorm 2 384 4096 35.0767 10
+rmsnorm 2 512 512 10.3856 10
+rmsnorm 2 512 1024 15.4827 10
+rmsnorm 2 512 1536 21.5896 10
+rmsnorm 2 512 2048 27.5336 10
+rmsnorm 2 512 2560 30.9704 10
+rmsnorm 2 512 3072 34.8252 10
+rmsnorm 2 512 3584 41.8027 10
+rmsnorm 2 512 4096 43.5973 10
+rmsnorm 2 640 512 12.3456 10
+rmsnorm 2 640 1024 18.7955 10
+rmsnorm 2 640 1536 26.634 10
+rmsnorm 2 640 2048 31.5187 10
+rmsnorm 2 640 2560 38.2969 10
+rmsnorm 2 640 3072 43.2177 10
+rmsnorm 2 640 3584 48.5996 10
+rmsnorm 2 640 4096 54.9589 10
+rmsnorm 2 768 512 13.9553 10
+rmsnorm 2 768 1024 21.7997 10
+rmsnorm 2 768 1536 29.3054 10
+rmsnorm 2 768 2048 36.5089 10
+rmsnorm 2 768 2560 43.7616 10
+rmsnorm 2 768 3072 51.5916 10
+rmsnorm 2 768 3584 59.3826 10
+rmsnorm 2 768 4096 65.6318 10
+rmsnorm 2 896 512 16.1306 10
+rmsnorm 2 896 1024 25.1602 10
+rmsnorm 2 896 1536 33.5339 10
+rmsnorm 2 896 2048 43.1873 10
+rmsnorm 2 896 2560 49.4123 10
+rmsnorm 2 896 3072 59.6577 10
+rmsnorm 2 896 3584 67.2903 10
+rmsnorm 2 896 4096 76.2664 10
+rmsnorm 2 1024 512 16.141 10
+rmsnorm 2 1024 1024 27.524 10
+rmsnorm 2 1024 1536 35.6826 10
+rmsnorm 2 1024 2048 45.377 10
+rmsnorm 2 1024 2560 55.6744 10
+rmsnorm 2 1024 3072 65.8583 10
+rmsnorm 2 1024 3584 76.0803 10
+rmsnorm 2 1024 4096 86.404 10
+"""
+
+
+def norm_program_rows() -> list[tuple[str, tuple[int, int, int], float]]:
+    """``(op, (N, L, H), us)`` of every measured normalisation program (``layernorm`` / ``rmsnorm``)."""
+    out = []
+    for line in NORM_PROGRAMS.strip().splitlines():
+        op, n, l, h, us, _ = line.split()
+        out.append((op, (int(n), int(l), int(h)), float(us)))
+    return out

@@ -119,6 +119,33 @@ def tpu_points() -> list[dict]:
     return out
 
 
+#: the normalisation-program sets (whole jitted programs of several fusions, tpu_v4_measured.NORM_PROGRAMS):
+#: compared, never calibrated on (not in :func:`tpu_points`, so the fit above never sees them)
+PROGRAM_SETS = ("layernorm-program", "rmsnorm-program")
+
+
+#: why the held-out normalisation programs miss 15 % (docs/validation.md, NPU section)
+PROGRAM_MISS = ("the float16 harness adds its conversions after the layer (not overlapped with the DMA, as for the "
+                "single fusions it was calibrated on): programs streaming 8-17 MB per pass are over-predicted by "
+                "up to +42%, the smallest under-predicted by up to -20%; split reductions took them from -53% / -31% "
+                "(summed) to +21% / +23%")
+
+
+def program_points() -> list[dict]:
+    """Every measured normalisation program as ``{set, kind, shape, us, half}``. Halves by the same
+    checkerboard as :func:`tpu_points` over each op's (N, L, H) index values, fixed by the shapes
+    alone; nothing is fitted on either half (docs/models/npu.md §9)."""
+    out = []
+    rows = MEASURED.norm_program_rows()
+    for op in ("layernorm", "rmsnorm"):
+        sub = [r for r in rows if r[0] == op]
+        idx = [_index_parity([r[1][i] for r in sub]) for i in range(3)]
+        for _, shape, us in sub:
+            half = "calibration" if sum(idx[i][d] for i, d in enumerate(shape)) % 2 == 0 else "held-out"
+            out.append({"set": f"{op}-program", "kind": op, "shape": shape, "us": us, "half": half})
+    return out
+
+
 def tpu_model(overrides: dict | None = None):
     """The ``tpu-v4`` model, with ``overrides`` (dotted config keys) when fitting."""
     from accelsim.hw.registry import build_model, load_arch
@@ -143,8 +170,17 @@ def predict_us(model, point: dict, f16_convert_ops: float = F16_CONVERT_OPS) -> 
     vector unit and not overlapped, the float16 conversions of its operands and result."""
     from accelsim.compress.compressed import CompressedLayer
     from accelsim.hw.npu.vector import VectorWork
-    from accelsim.workload.layers import Activation, Eltwise, Linear
+    from accelsim.workload.layers import Activation, Eltwise, LayerNorm, Linear
 
+    if point["set"] in PROGRAM_SETS:
+        # a whole normalisation program: the layer (split into its fusions by fusion.split_reductions,
+        # §4.2) plus the float16 conversion of the input by every fusion that streams it
+        model = _standalone(model)
+        layer = LayerNorm(name="norm", input_shapes=(point["shape"],), rms=point["kind"] == "rmsnorm")
+        result = model.simulate(CompressedLayer.dense(layer), 1)
+        streams = 1 + (int(result.extra.get("fusions", 1)) - 1) // 2
+        cycles, _ = model._vector_cycles(VectorWork(ops={"convert": streams * math.prod(point["shape"]) * f16_convert_ops}), 32)
+        return result.latency_s * 1e6 + cycles / model.clock_hz * 1e6
     if point["kind"] == "gemm":
         m, n, k = point["shape"]
         layer = Linear(name="gemm", input_shapes=((m, k),), out_features=n, bias=False)
@@ -213,22 +249,26 @@ def tpu_checks() -> list[Check]:
     single fusion (pass/fail against 15 % on the held-out half, reported on the calibration half)."""
     out: list[Check] = []
     by: dict = {}
-    for p, e in tpu_errors():
+    for p, e in tpu_errors(points=tpu_points() + program_points()):
         by.setdefault((p["half"], p["set"]), []).append((p, e))
     for half in ("calibration", "held-out"):
         held = half == "held-out"
-        for name in [*MEASURED.GEMM_SETS, "eltwise-1d", "eltwise-2d", "activation-1d", "activation-2d"]:
+        for name in [*MEASURED.GEMM_SETS, "eltwise-1d", "eltwise-2d", "activation-1d", "activation-2d", *PROGRAM_SETS]:
             rows = by.get((half, name))
             if not rows:
                 continue
+            program = name in PROGRAM_SETS
+            known = PROGRAM_MISS if program and held else None
+            what = "whole programs (several fusions each)" if program else "fusions"
             ref = sum(p["us"] for p, _ in rows)
             pred = sum(p["us"] * (1 + e) for p, e in rows)
-            out.append(Check(AREA, f"[{half} half] TPU v4 {name}: summed time of {len(rows)} float16 fusions",
-                             ref, pred, "us", TOLERANCE if held else None, TPU_SOURCE))
+            out.append(Check(AREA, f"[{half} half] TPU v4 {name}: summed time of {len(rows)} float16 {what}",
+                             ref, pred, "us", TOLERANCE if held else None, TPU_SOURCE, known=known))
             med = _median([abs(e) for _, e in rows])
-            out.append(Check(AREA, f"[{half} half] TPU v4 {name}: median |error| of one fusion "
+            out.append(Check(AREA, f"[{half} half] TPU v4 {name}: median |error| of one {'program' if program else 'fusion'} "
                              f"(goal <= {TOLERANCE:.0%}; {sum(abs(e) <= TOLERANCE for _, e in rows)}/{len(rows)} within)",
-                             TOLERANCE, med, "fraction", None, TPU_SOURCE, (med <= TOLERANCE) if held else None))
+                             TOLERANCE, med, "fraction", None, TPU_SOURCE, (med <= TOLERANCE) if held else None,
+                             known=known))
     return out
 
 

@@ -66,7 +66,10 @@ class VectorWork:
     ``ops``: lane-ops by op class (elements x ops each, before packing); ``reduce_rows``: rows a
     cross-lane tree reduces (one per reduction of a row), ``row_length``: elements of a reduced row;
     ``in_elements``: elements of each input; ``out_elements``: elements of the output;
-    ``recipe``: where the per-element recipe came from (docs: layer class, op table or default).
+    ``recipe``: where the per-element recipe came from (docs: layer class, op table or default);
+    ``sequential_reductions``: reductions of a row that must finish one after the other before the
+    row is normalised (layer norm 2: the mean, then the variance of the centred row; RMS norm 1;
+    softmax 2: the maximum, then the sum of the exponentials), for ``fusion.split_reductions`` (§4.2).
     """
 
     ops: dict[str, float] = field(default_factory=dict)
@@ -75,6 +78,7 @@ class VectorWork:
     in_elements: list[int] = field(default_factory=list)
     out_elements: int = 0
     recipe: str = ""
+    sequential_reductions: int = 0
 
     def add(self, recipe: dict[str, float], elements: float) -> None:
         for cls, n in recipe.items():
@@ -108,10 +112,12 @@ def layer_work(layer, batch: int) -> VectorWork:
             w.add({"fma": 1, "mul": 2}, out)          # sum of squares; x * rstd; x * gamma
             w.add({"rsqrt": 1, "mul": 1}, rows)       # rstd = rsqrt(sum / n + eps)
             w.reduce_rows, w.row_length = rows, n
+            w.sequential_reductions = 1
         else:
             w.add({"add": 2, "fma": 2, "mul": 1}, out)  # sum; x - mean; sum of squares; * rstd; gamma, beta
             w.add({"rsqrt": 1, "mul": 2}, rows)
             w.reduce_rows, w.row_length = 2 * rows, n
+            w.sequential_reductions = 2
     elif op == "softmax":
         shape = layer.output_shape
         n = int(shape[getattr(layer, "axis", -1)])
@@ -119,6 +125,7 @@ def layer_work(layer, batch: int) -> VectorWork:
         w.add(SOFTMAX_OPS, out)                       # max; x - max; exp; sum; * 1/sum
         w.add({"reciprocal": 1}, rows)
         w.reduce_rows, w.row_length = 2 * rows, n
+        w.sequential_reductions = 2
     elif op == "pool":
         window = int(layer.window)
         if layer.kind == "max":
