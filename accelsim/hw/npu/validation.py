@@ -127,7 +127,7 @@ PROGRAM_SETS = ("layernorm-program", "rmsnorm-program")
 #: why the held-out normalisation programs miss 15 % (docs/validation.md, NPU section)
 PROGRAM_MISS = ("the float16 harness adds its conversions after the layer (not overlapped with the DMA, as for the "
                 "single fusions it was calibrated on): programs streaming 8-17 MB per pass are over-predicted by "
-                "up to +42%, the smallest under-predicted by up to -20%; split reductions took them from -53% / -31% "
+                "up to +42%, the smallest under-predicted by up to -21%; split reductions took them from -53% / -31% "
                 "(summed) to +21% / +23%")
 
 
