@@ -180,21 +180,32 @@ def _convert_gemm(imp: Importer, node: Node) -> None:
 ACTIVATION_FUNCS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSigmoid": "hardsigmoid",
                     "HardSwish": "hardswish", "Gelu": "gelu"}
 
+#: ops on one activation that keep its shape -> (layer type, fields): activations (onnxruntime's GELU forms
+#: included) and element-wise math (RoPE's negation, a reciprocal square root, a constant power) as an Identity
+UNARY = {**{op: (L.Activation, {"func": func}) for op, func in ACTIVATION_FUNCS.items()},
+         **{f"com.microsoft::{op}": (L.Activation, {"func": "gelu"}) for op in ("FastGelu", "BiasGelu", "Gelu", "QuickGelu")},
+         **{op: (L.Identity, {}) for op in ("Neg", "Abs", "Exp", "Log", "Sqrt", "Reciprocal", "Sin", "Cos", "Floor", "Ceil",
+                                            "Round", "Sign", "Pow")}}
 
-@register(*ACTIVATION_FUNCS, "_Activation", "Clip")
-def _convert_activation(imp: Importer, node: Node) -> None:
-    """Activations; ``_Activation`` is a fused decomposed one (``fuse.py``); ``Clip(0, 6)`` is ReLU6, ``Clip(0, inf)``
-    ReLU, any other bound a clip."""
+
+@register(*UNARY, "_Activation", "Clip")
+def _convert_unary(imp: Importer, node: Node) -> None:
+    """One layer from :data:`UNARY`; ``_Activation`` is a fused decomposed one (``fuse.py``); ``Clip(0, 6)`` is
+    ReLU6, ``Clip(0, inf)`` ReLU, any other bound a clip. A second operand (an exponent, a bias) must be a constant."""
     x = imp.activation(node, 0)
-    func = node.attrs["func"] if node.op_type == "_Activation" else ACTIVATION_FUNCS.get(node.op_type)
-    if node.op_type == "Clip":
+    cls, fields = UNARY.get(node.key, (L.Activation, {}))
+    if node.op_type == "_Activation":
+        fields = {"func": node.attrs["func"]}
+    elif node.op_type == "Clip":
         if imp.opset < 11:
             lo, hi = node.attrs.get("min"), node.attrs.get("max")
         else:
             lo, hi = (None if a is None else float(np.asarray(a).ravel()[0])
                       for a in (imp.optional_const(node, 1, "min"), imp.optional_const(node, 2, "max")))
-        func = "relu6" if lo == 0.0 and hi == 6.0 else "relu" if lo == 0.0 and (hi is None or math.isinf(hi)) else "clip"
-    imp.out(node, imp.add(node, L.Activation, [x], func=func), batched=x.batched)
+        fields = {"func": "relu6" if lo == 0.0 and hi == 6.0 else "relu" if lo == 0.0 and (hi is None or math.isinf(hi)) else "clip"}
+    elif len(node.inputs) > 1 and node.inputs[1] and not imp.value(node, 1).is_const:
+        raise imp.unsupported(node, "a second activation operand")
+    imp.out(node, imp.add(node, cls, [x], **fields), batched=x.batched)
 
 
 def _try_fold_bias(imp: Importer, node: Node, v: Value, c: np.ndarray) -> bool:
@@ -233,25 +244,13 @@ def _convert_eltwise(imp: Importer, node: Node) -> None:
             raise imp.unsupported(node, f"a constant operand broadcasts the activation {list(v.shape)} up to {list(full)}")
         if node.op_type == "Add" and _try_fold_bias(imp, node, v, np.asarray(consts[0].const)):
             return
-        return _identity(imp, node, v)  # element-wise with a constant: shape-preserving, no MACs
+        # element-wise with a constant: shape-preserving, no MACs
+        return imp.out(node, imp.add(node, L.Identity, [v]), batched=v.batched)
     if not all(v.batched for v in acts):
         acts = [imp.unbatched(node, v) for v in acts]
     value = imp.out(node, imp.add(node, L.Eltwise, acts, func=_ELTWISE_FUNCS[node.op_type]), batched=acts[0].batched)
     if value.shape != full:
         raise imp.unsupported(node, f"broadcast of {[list(v.shape) for v in acts]} differs per sample ({list(value.shape)} vs {list(full)})")
-
-
-def _identity(imp: Importer, node: Node, x: Value) -> None:
-    imp.out(node, imp.add(node, L.Identity, [x]), batched=x.batched)
-
-
-@register("Neg", "Abs", "Exp", "Log", "Sqrt", "Reciprocal", "Sin", "Cos", "Floor", "Ceil", "Round", "Sign", "Pow")
-def _convert_unary_math(imp: Importer, node: Node) -> None:
-    """Element-wise math on an activation (RoPE's negation, a reciprocal square root, a constant power): Identity."""
-    x = imp.activation(node, 0)
-    if node.op_type == "Pow":
-        imp.const(node, 1, "the exponent")
-    _identity(imp, node, x)
 
 
 @register("Concat")

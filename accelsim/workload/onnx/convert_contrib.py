@@ -156,14 +156,6 @@ def _convert_embed_layernorm(imp: Importer, node: Node) -> None:
     imp.note("EmbedLayerNormalization: the position table add is an Identity (no MACs); mask_index is not modelled")
 
 
-@register(MS + "FastGelu", MS + "BiasGelu", MS + "Gelu", MS + "QuickGelu")
-def _convert_gelu(imp: Importer, node: Node) -> None:
-    x = imp.activation(node, 0)
-    if len(node.inputs) > 1 and node.inputs[1] and not imp.value(node, 1).is_const:
-        raise imp.unsupported(node, "an activation bias operand")
-    imp.set(node, 0, imp.layer(node, L.Activation, [x], "", func="gelu"))
-
-
 @register(MS + "FusedMatMul")
 def _convert_fused_matmul(imp: Importer, node: Node) -> None:
     a, b = imp.activation(node, 0), imp.value(node, 1)

@@ -229,7 +229,7 @@ class Importer:
         present = [(t, self.values[t]) for t in node.inputs if t and t in self.values]
         acts = [v for _, v in present if not v.is_const]
         consts = [v for _, v in present if v.is_const]
-        outs, first, local_shapes = [], next(i for i, o in enumerate(node.outputs) if o), _node_shapes(self, node)
+        outs, first, local_shapes = [], next(i for i, o in enumerate(node.outputs) if o), node_shapes(self, node)
         for i, o in enumerate(node.outputs):
             if not o:
                 continue
@@ -277,7 +277,7 @@ class Importer:
 
     def output_shape(self, node: Node, index: int = 0) -> tuple[int, ...] | None:
         """Output ``index`` of ``node`` as ONNX shape inference gives it on the shapes reached (None if unknown)."""
-        shape = _node_shapes(self, node).get(node.outputs[index])
+        shape = node_shapes(self, node).get(node.outputs[index])
         return tuple(shape) if _known(shape) else None
 
     def batched(self, node: Node, v: Value) -> Value:
@@ -341,7 +341,7 @@ def _size_bound(imp: Importer, node: Node) -> int:
     return 1
 
 
-def _node_shapes(imp: Importer, node: Node) -> dict[str, tuple]:
+def node_shapes(imp: Importer, node: Node) -> dict[str, tuple]:
     """ONNX shape inference (``data_prop``) of ``node`` alone, on the shapes and constants the import has reached:
     exact where whole-model inference lost a dimension (shapes computed from a KV cache)."""
     if node.proto is None:

@@ -19,7 +19,7 @@ from accelsim.workload.graph import LayerGraph
 from accelsim.workload.onnx import fold as F
 from accelsim.workload.onnx import quant as Q
 from accelsim.workload.onnx.fuse import fuse_elementwise
-from accelsim.workload.onnx.importer import CONVERTERS, Importer, Node, Value, convert, shapes_of
+from accelsim.workload.onnx.importer import CONVERTERS, Importer, Node, Value, convert, node_shapes, shapes_of
 
 #: iterations of a Loop with a constant trip count that are unrolled (more: a generic layer)
 MAX_UNROLL = 256
@@ -328,6 +328,9 @@ def _import_one(imp: Importer, node: Node, skip_unsupported: bool) -> None:
     if any(v is None or not v.is_const for v in outer.values()):
         return convert(imp, node, skip_unsupported)  # a subgraph reads activations: a generic layer
     try:
+        for shape in node_shapes(imp, node).values():  # refused before it runs when ONNX's output shape is too large
+            if None not in shape:
+                F.check_fold_size(node, shape)
         if node.op_type in F.CONTROL_FLOW:
             consts = {t: v.const for t, v in zip(node.inputs, inputs) if t and v is not None}
             outputs = F.fold_control_flow(node, {**consts, **{t: v.const for t, v in outer.items()}}, imp.opsets)

@@ -251,30 +251,21 @@ def _convert_matmul_nbits(imp: Importer, node: Node) -> None:
                                                     "codes": np.ascontiguousarray(codes[:, :k])})
 
 
-# --- QOperator element-wise / pooling ops (com.microsoft): the float op, output marked 8-bit ---------------------
+# --- QOperator element-wise / pooling ops (com.microsoft): the float op on the same activations, output marked 8-bit
 
-@register(MS + "QLinearAdd", MS + "QLinearMul")
-def _convert_qlinear_binary(imp: Importer, node: Node) -> None:
-    """A, A_scale, A_zp, B, B_scale, B_zp, C_scale, C_zp."""
-    _as_float(imp, node, node.op_type.removeprefix("QLinear"), [node.inputs[0], node.inputs[3]], 8)
-
-
-@register(MS + "QLinearGlobalAveragePool", MS + "QLinearAveragePool")
-def _convert_qlinear_pool(imp: Importer, node: Node) -> None:
-    if node.attrs.get("channels_last", 0):
-        raise imp.unsupported(node, "channels-last layout")
-    op = node.op_type.removeprefix("QLinear")
-    _as_float(imp, node, op, [node.inputs[0]], 8, {} if op == "GlobalAveragePool" else None)
+#: op -> (float op, the activation inputs): QLinearAdd / Mul read (A, A_scale, A_zp, B, B_scale, B_zp, C_scale, C_zp),
+#: QLinearConcat (Y_scale, Y_zp, then X, X_scale, X_zp per input), the others (X, X_scale, X_zp, Y_scale, Y_zp)
+QLINEAR_FLOAT = {"QLinearAdd": ("Add", slice(0, 4, 3)), "QLinearMul": ("Mul", slice(0, 4, 3)),
+                 "QLinearConcat": ("Concat", slice(2, None, 3)), "QLinearGlobalAveragePool": ("GlobalAveragePool", slice(0, 1)),
+                 "QLinearAveragePool": ("AveragePool", slice(0, 1)), "QLinearSigmoid": ("Sigmoid", slice(0, 1)),
+                 "QLinearSoftmax": ("Softmax", slice(0, 1))}
 
 
-@register(MS + "QLinearConcat")
-def _convert_qlinear_concat(imp: Importer, node: Node) -> None:
-    """Y_scale, Y_zp, then (X, X_scale, X_zp) per input."""
-    _as_float(imp, node, "Concat", node.inputs[2::3], 8)
-
-
-@register(MS + "QLinearSigmoid", MS + "QLinearLeakyRelu", MS + "QLinearSoftmax")
-def _convert_qlinear_unary(imp: Importer, node: Node) -> None:
+@register(*(MS + op for op in QLINEAR_FLOAT), MS + "QLinearLeakyRelu")
+def _convert_qlinear_float(imp: Importer, node: Node) -> None:
     if node.op_type == "QLinearLeakyRelu":
         raise imp.unsupported(node, "leaky ReLU has no accelsim activation")
-    _as_float(imp, node, node.op_type.removeprefix("QLinear"), [node.inputs[0]], 8)
+    if node.attrs.get("channels_last", 0):
+        raise imp.unsupported(node, "channels-last layout")
+    op, inputs = QLINEAR_FLOAT[node.op_type]
+    _as_float(imp, node, op, node.inputs[inputs], 8, {} if op == "GlobalAveragePool" else None)
