@@ -156,6 +156,25 @@ def test_stack_launch_modes_and_best_label():
     assert forced.extra["launch"] == "eager"
 
 
+def test_autoawq_stack_fuses_decode_rope_and_cache_append_into_attention():
+    from accelsim.workload.layers import KVAppend, Rope
+
+    awq = build_model(load_arch("a100-80gb", {"stack": "autoawq"}))
+    eager = build_model(load_arch("a100-80gb", {"stack": "pytorch-eager"}))
+    for tokens, fused in ((1, True), (16, True), (2048, False)):
+        rope = Rope(name="rope", input_shapes=((tokens, 4096),), heads=32, head_dim=128)
+        kv = KVAppend(name="kv", input_shapes=((1, tokens, 1024),), cache_tokens=tokens + 96)
+        for layer in (rope, kv):
+            r = awq.simulate(CompressedLayer(layer=layer), 1)
+            assert (r.extra["kernels"] == 0 and r.latency_s == 0.0) is fused, (layer.op, tokens, r.extra)
+            assert eager.simulate(CompressedLayer(layer=layer), 1).extra["kernels"] == 1  # other stacks: a kernel
+    # thin fused modules: a host-bound kernel costs the stack's host_us, less than the Hugging Face-style eager one
+    cl = CompressedLayer(layer=_linear(1, 1024, 1024))
+    r = awq.simulate(cl, 1)
+    assert r.extra["bound"] == "host" and r.latency_s == pytest.approx(STACKS["autoawq"].host_us * 1e-6)
+    assert STACKS["autoawq"].host_us < STACKS["pytorch-eager"].host_us
+
+
 def test_best_is_never_slower_than_a_real_stack():
     kw = {"weight_bits": 4, "activation_bits": 16}
     for m in (1, 16, 256):

@@ -21,7 +21,7 @@ DTYPES = tuple(DTYPE_BYTES)
 #: GPU architecture generations (which library kernels exist: docs/models/gpu.md "Kernel families")
 ARCHS = ("kepler", "maxwell", "pascal", "volta", "turing", "ampere", "ada", "hopper", "blackwell", "cdna3")
 #: software stacks (docs "Software stacks"); ``best`` is the achievable bound, not a real stack
-STACKS = ("pytorch-eager", "torch-compile", "tensorrt", "vllm", "best")
+STACKS = ("pytorch-eager", "torch-compile", "tensorrt", "vllm", "autoawq", "best")
 DRAM_TYPES = ("ddr3", "ddr4", "lpddr2", "lpddr3", "lpddr4", "lpddr5", "gddr5", "gddr6", "hbm2", "hbm2e", "hbm3")
 
 

@@ -47,6 +47,8 @@ from accelsim.workload import layers as L
 
 _VIEW_OPS = (L.Flatten, L.Reshape, L.Identity)
 _COPY_OPS = (L.Concat, L.Slice, L.ChannelShuffle, L.Transpose)
+#: query tokens per sequence up to which an attention layer is a decode step (docs "Kernel choice")
+DECODE_MAX_Q = 16
 _WEIGHT_ONLY_GROUP = 128  # one fp16 scale per 128 weights (GPTQ / AWQ style W4A16)
 #: how ``extra.sparse_format`` names the compressed-sparse layouts the CSR kernel runs
 #: (row-interleaved CSC is EIE's CSC)
@@ -243,6 +245,9 @@ class GpuModel(HardwareModel):
                 n = float(np.prod(layer.output_shape)) * batch * eb
                 info["kernel_class"] = "copy"
                 return km.stream(cfg, n, n, dtype=pdt, name=f"{layer.op}_copy"), info
+            if self.stack.decode_fuses_rope_kv and self._decode_rope_kv(layer):
+                info["fused"] = "into the decode attention kernel (rotary embedding and cache append inside it)"
+                return km.view(f"{layer.op}_fused"), info
             if self.fuse and isinstance(layer, (L.BatchNorm, L.Activation)):
                 info["fused"] = "into the producer's epilogue"
                 return km.view(f"{layer.op}_fused"), info
@@ -263,6 +268,14 @@ class GpuModel(HardwareModel):
             return km.gemm(cfg, g.m, g.n, g.k, g.groups, dtype, b_bytes=kv_bits / 8.0 if kv_bits else None,
                            name="batched_gemm"), info
         return self._weighted(cl, batch, dtype, g, info)
+
+    @staticmethod
+    def _decode_rope_kv(layer) -> bool:
+        """A rotary embedding or KV-cache append of a decode step: at most ``DECODE_MAX_Q`` new tokens per
+        sequence (a rope layer's rows are the batch's tokens, so at most ``DECODE_MAX_Q`` rows)."""
+        if isinstance(layer, L.KVAppend):
+            return layer.input_shape[-2] <= DECODE_MAX_Q
+        return isinstance(layer, L.Rope) and int(np.prod(layer.input_shape[:-1])) <= DECODE_MAX_Q
 
     def _choose(self, forced: str, preferred: tuple[str, ...], reason_of, cost_of, what: str):
         """The kernel family to run: the forced one, else the stack's first applicable one (``best``:
@@ -293,7 +306,7 @@ class GpuModel(HardwareModel):
         """Fused attention (``L.Attention``): the stack's attention family (docs "Attention")."""
         cfg = self.config
         layer = cl.layer
-        decode = layer.q_len <= 16
+        decode = layer.q_len <= DECODE_MAX_Q
         preferred = self.stack.decode_attention if decode else self.stack.attention
         fa3 = cfg.arch == "hopper" and (cfg.kernels.attention == "flash3" or
                                         (cfg.kernels.attention == "auto" and "flash3" in preferred))

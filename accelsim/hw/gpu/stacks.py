@@ -26,7 +26,9 @@ class Stack:
     semi-structured tensor and torchao's ``sparsify_`` handle linear layers (``F.linear`` / ``mm``) only.
     ``quantized_convs``: the stack runs int8 / FP8 / int4 convolutions (TensorRT's INT8 / FP8 tactics);
     PyTorch's GPU paths for narrow math (``torch._int_mm``, ``_scaled_mm``, torchao's ``quantize_``)
-    are linear layers, so its convolutions run at 16 bits.
+    are linear layers, so its convolutions run at 16 bits. ``decode_fuses_rope_kv``: in a decode step the
+    rotary embedding and the KV-cache append run inside the attention kernel (FasterTransformer's
+    ``single_query_attention``, as AutoAWQ's fused modules call it): no kernel of their own.
     """
 
     name: str
@@ -43,6 +45,7 @@ class Stack:
     bound: bool = False
     sparse24_convs: bool = False
     quantized_convs: bool = False
+    decode_fuses_rope_kv: bool = False
 
     @property
     def times_tactics(self) -> bool:
@@ -56,6 +59,10 @@ class Stack:
 #: Llama-2-7B (39.2 ms / 579 kernels = 68 us, HF-style Python) and metaseq's eager-vs-graph 175B step
 #: (29 ms / ~1900 kernels = 15 us); geometric mean (docs "Software stacks")
 EAGER_HOST_US = 32.0
+#: host dispatch per kernel of a thin fused-module stack (us): metaseq's estimate above, (95 - 66) ms over ~1900
+#: kernels (calibration half): its fused Megatron modules call extension kernels directly, as AutoAWQ's fused
+#: modules do (no Hugging Face module hierarchy per kernel)
+FUSED_MODULE_HOST_US = 29.0e3 / 1900
 #: tensor-subclass dispatch per call (us): BERT-base 2:4 in pytorch/tutorials#3236 (calibration half),
 #: eager minus compiled, sparse minus dense: (16.77 - 9.49) - (9.56 - 8.98) ms over 72 linears = 93 us
 SUBCLASS_HOST_US = 93.0
@@ -89,6 +96,14 @@ STACKS: dict[str, Stack] = {
         attention=("flash3", "flash2", "math"), decode_attention=("flashdecoding", "math"), layout_copies=False,
         source="vLLM: GPTQ / AWQ / FP8 Marlin, Sparse-MARLIN (gptq_marlin_24), CUTLASS scaled_mm FP8, "
                "vllm-flash-attn (FA2; FA3 on Hopper) with split-KV paged decoding, CUDA graphs for decode"),
+    "autoawq": Stack(
+        "autoawq", "eager", FUSED_MODULE_HOST_US, 0.0, False, 16,
+        weight_only=("awq-gemm", "gemv", "gemv-dequant"), sparse24=(),
+        attention=("math",), decode_attention=("flash2", "math"), layout_copies=False, decode_fuses_rope_kv=True,
+        source="AutoAWQ with fuse_layers=True (its examples/benchmark.py): eager PyTorch calling awq_ext GEMM / GEMV "
+               "kernels from fused modules (QuantAttentionFused, QuantFusedMLP, FasterTransformerRMSNorm); decode "
+               "attention is FasterTransformer's single_query_attention (rotary and cache append inside, one CTA per "
+               "head, no KV split), prefill attention torch.matmul + softmax (unfused)"),
     "best": Stack(
         "best", "cuda-graph", 0.0, 0.0, True, 8,
         weight_only=("marlin", "gemv", "tinygemm", "awq-gemm", "gemv-dequant"), sparse24=("cusparselt", "cutlass"),
@@ -106,4 +121,4 @@ def stack(name: str) -> Stack:
     return STACKS[name]
 
 
-__all__ = ["EAGER_HOST_US", "SPARSE_MARLIN_STACKS", "STACKS", "SUBCLASS_HOST_US", "Stack", "stack"]
+__all__ = ["EAGER_HOST_US", "FUSED_MODULE_HOST_US", "SPARSE_MARLIN_STACKS", "STACKS", "SUBCLASS_HOST_US", "Stack", "stack"]
