@@ -175,6 +175,13 @@ def test_autoawq_stack_fuses_decode_rope_and_cache_append_into_attention():
     assert STACKS["autoawq"].host_us < STACKS["pytorch-eager"].host_us
 
 
+def test_subclass_host_cost_can_be_removed_for_a_direct_op_call():
+    sub, e1 = _time("a100-80gb", 768, 768, 3072, {"stack": "pytorch-eager"}, **SP24)
+    direct, e2 = _time("a100-80gb", 768, 768, 3072, {"stack": "pytorch-eager", "subclass_host_us": 0}, **SP24)
+    assert e1["kernel"] == e2["kernel"] and e2["host_us"] == pytest.approx(e1["host_us"] - STACKS["pytorch-eager"].subclass_host_us)
+    assert direct < sub
+
+
 def test_best_is_never_slower_than_a_real_stack():
     kw = {"weight_bits": 4, "activation_bits": 16}
     for m in (1, 16, 256):

@@ -119,6 +119,9 @@ class GpuConfig:
                                               "host's launch work, not the GPU's per-kernel fill and drain; <= 1 s)")
     host_overhead_us: float | None = param(None, ge=0, le=1e6, unit="us",
                                            doc="host dispatch per kernel in eager launch (None: the stack's; <= 1 s)")
+    subclass_host_us: float | None = param(None, ge=0, le=1e6, unit="us",
+                                           doc="host dispatch per call of a tensor-subclass weight in eager launch (None: "
+                                               "the stack's; 0: the library op called directly, no subclass; <= 1 s)")
     sfu_ops_per_clk_per_sm: float = param(16.0, gt=0, le=1e6, doc="exp2 / special-function results per clock per SM")
     fuse_pointwise: bool | None = param(None, doc="fold BatchNorm into the producer and run activations / residual adds in its epilogue; None = the stack's (False only for pytorch-eager)")
     native_dtype: str = param("fp32", choices=DTYPES, doc="data type of unquantized layers")

@@ -190,6 +190,12 @@ class GpuModel(HardwareModel):
         h = self.config.host_overhead_us
         return self.stack.host_us if h is None else float(h)
 
+    @property
+    def subclass_us(self) -> float:
+        """Host dispatch per tensor-subclass call in eager launch: ``config.subclass_host_us``, else the stack's."""
+        h = self.config.subclass_host_us
+        return self.stack.subclass_host_us if h is None else float(h)
+
     @staticmethod
     def _act_is_float(cl) -> bool:
         """The recipe's narrow activations / weights are floats (E4M3 / E5M2 / E2M1 / MX)."""
@@ -530,7 +536,7 @@ class GpuModel(HardwareModel):
             gap = self.config.graph_launch_us
             graph = est.kernels * (self.config.launch_overhead_us if gap is None else gap) * 1e-6
             return est.time_s - est.launch_s + graph, graph, 0.0, launch
-        host = (est.kernels * self.host_us + (self.stack.subclass_host_us if subclass else 0.0)) * 1e-6
+        host = (est.kernels * self.host_us + (self.subclass_us if subclass else 0.0)) * 1e-6
         return max(est.time_s, host), est.launch_s, host, launch
 
     def finish_extra(self, counts: LayerCounts, seconds: float, energy: EnergyBreakdown, capped: bool) -> dict:
