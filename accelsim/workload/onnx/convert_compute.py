@@ -155,17 +155,23 @@ def _convert_matmul(imp: Importer, node: Node) -> None:
     imp.linear(node, a, np.asarray(b.const).T, None, quant=Q.weight_quant(b, 1, lambda m: m.T))
 
 
-@register("Gemm")
+@register("Gemm", "com.microsoft::FusedMatMul")
 def _convert_gemm(imp: Importer, node: Node) -> None:
+    """``Gemm``, and onnxruntime's ``FusedMatMul``: a MatMul of any rank with Gemm's ``transB`` and ``alpha``."""
     a, b, c = imp.activation(node, 0), imp.value(node, 1), imp.optional(node, 2)
     alpha, beta = float(node.attrs.get("alpha", 1.0)), float(node.attrs.get("beta", 1.0))
     trans_b = bool(node.attrs.get("transB", 0))
-    if node.attrs.get("transA", 0):
-        raise imp.unsupported(node, "transA=1 is not supported")
+    if any(node.attrs.get(k, 0) for k in ("transA", "transBatchA", "transBatchB")):
+        raise imp.unsupported(node, "a transposed left operand or batch axes are not supported")
     if not b.is_const:
-        if trans_b or c is not None or alpha != 1.0:
+        if c is not None or alpha != 1.0 or (trans_b and node.op_type == "Gemm"):
             raise imp.unsupported(node, "a Gemm of two activations is supported only without transB, alpha or C")
+        if trans_b:
+            rank = len(b.local_shape)
+            b = imp.layer(node, L.Transpose, [b], "/b_t", perm=list(range(rank - 2)) + [rank - 1, rank - 2])
         return _matmul_layer(imp, node, a, b)
+    if b.const.ndim != 2:
+        raise imp.unsupported(node, f"a constant operand of shape {list(b.const.shape)}")
     w = (np.asarray(b.const) if trans_b else np.asarray(b.const).T) * alpha
     bias = None
     if c is not None:

@@ -9,7 +9,7 @@ import numpy as np
 
 from accelsim.workload import layers as L
 from accelsim.workload.onnx import quant as Q
-from accelsim.workload.onnx.convert_compute import ACTIVATION_FUNCS, _convert_conv, _matmul_layer
+from accelsim.workload.onnx.convert_compute import ACTIVATION_FUNCS, _convert_conv
 from accelsim.workload.onnx.convert_shape import _slice_axis
 from accelsim.workload.onnx.importer import Importer, Node, Value, register
 
@@ -154,23 +154,6 @@ def _convert_embed_layernorm(imp: Importer, node: Node) -> None:
     imp.set(node, 1, Value((imp.batch,), const=np.zeros(imp.batch, np.int32)))
     imp.set(node, 2, h)
     imp.note("EmbedLayerNormalization: the position table add is an Identity (no MACs); mask_index is not modelled")
-
-
-@register(MS + "FusedMatMul")
-def _convert_fused_matmul(imp: Importer, node: Node) -> None:
-    a, b = imp.activation(node, 0), imp.value(node, 1)
-    if node.attrs.get("transA", 0) or node.attrs.get("transBatchA", 0) or node.attrs.get("transBatchB", 0):
-        raise imp.unsupported(node, "transposed left operand or batch axes")
-    trans_b = bool(node.attrs.get("transB", 0))
-    if b.is_const:
-        w = np.asarray(b.const)
-        if w.ndim != 2:
-            raise imp.unsupported(node, f"a constant operand of shape {list(w.shape)}")
-        return imp.linear(node, a, (w if trans_b else w.T) * float(node.attrs.get("alpha", 1.0)), None)
-    if trans_b:
-        rank = len(b.local_shape)
-        b = imp.layer(node, L.Transpose, [b], "/b_t", perm=list(range(rank - 2)) + [rank - 1, rank - 2])
-    _matmul_layer(imp, node, a, b)
 
 
 @register(MS + "FusedConv")

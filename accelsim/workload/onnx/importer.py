@@ -397,10 +397,8 @@ def _readable_name(node: Node) -> str:
 
 
 def convert(imp: Importer, node: Node, skip_unsupported: bool = False) -> None:
-    """Run the converter of ``node``; an op without one (or an unexpressible variant) becomes generic."""
-    missing = [t for t in node.inputs if t and t not in imp.values]
-    if missing:
-        raise imp.error(node, f"reads tensor '{missing[0]}' that no earlier node or initializer produces")
+    """Run the converter of ``node`` (its inputs all present); an op without one (or an unexpressible variant)
+    becomes generic."""
     converter = CONVERTERS.get(node.key)
     if converter is None:
         if skip_unsupported:

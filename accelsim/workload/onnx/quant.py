@@ -162,6 +162,11 @@ def _scaled_bias(imp: Importer, node: Node, index: int, scales: tuple[int, int],
 def _as_float(imp: Importer, node: Node, op_type: str, inputs: list[str], bits: int | None, attrs: dict | None = None) -> None:
     """Convert ``node`` as the float op ``op_type`` on ``inputs``; the output is marked ``bits``-bit if given."""
     CONVERTERS[op_type](imp, Node(node.name, op_type, inputs, node.outputs, dict(node.attrs if attrs is None else attrs), ""))
+    _mark_output(imp, node, bits)
+
+
+def _mark_output(imp: Importer, node: Node, bits: int | None) -> None:
+    """Mark output 0 of ``node``, once converted, as a ``bits``-bit activation (nothing when ``bits`` is None)."""
     out = node.outputs[0] if node.outputs else ""
     if bits and out in imp.values and not imp.values[out].is_const:
         imp.values[out] = _marked(imp.values[out], bits)
@@ -202,9 +207,7 @@ def _matmul_like(imp: Importer, node: Node, a_index: int, b_index: int, scale_in
 @register("QLinearMatMul")
 def _convert_qlinear_matmul(imp: Importer, node: Node) -> None:
     _matmul_like(imp, node, 0, 3, 4, 5)
-    out = node.outputs[0] if node.outputs else ""
-    if out in imp.values and not imp.values[out].is_const:
-        imp.values[out] = _marked(imp.values[out], _zp_bits(imp, node, 7))
+    _mark_output(imp, node, _zp_bits(imp, node, 7))
 
 
 @register("MatMulInteger")
