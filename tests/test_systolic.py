@@ -10,7 +10,7 @@ from accelsim.errors import ConfigError
 from accelsim.hw.registry import build_model, load_arch
 from accelsim.hw.systolic import _kernels as K
 from accelsim.hw.systolic import _reference as Rf
-from accelsim.hw.systolic.model import Geometry, closed_form, run_geometry
+from accelsim.hw.systolic.model import Geometry, closed_form, run_geometry, windows_inside
 from accelsim.workload.layers import Conv2d, Linear, MatMul, Pool2d
 
 BUNDLED = ["tpu-v1", "scalesim-32x32-os", "scalesim-google", "scalesim-eyeriss", "edge-32x32", "edge-32x32-2of4",
@@ -178,39 +178,84 @@ def _random_case(rng):
     return df, R, C, g, user, sizes, bws
 
 
+def _ifmap_sets(df, R, C, g, tabs, sizes, inside):
+    """The kernel's ifmap set table (and valid counts unless ``inside``) for the walk's arguments."""
+    kmax = K.copies_bound(g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew)
+    return K.ifmap_sets(df, R, C, g.npx, g.win, g.K, *tabs, g.H, g.W, g.H * g.W * g.C, -(-int(sizes[0]) // 100), kmax,
+                        inside)
+
+
 def test_fold_walk_matches_numpy_twin():
     """Random small layers with tiny SRAMs (heavy stalling) on all dataflows and both modes."""
     rng = np.random.default_rng(4)
+    nc = np.zeros((4, 0), np.int64)
     for _ in range(40):
         df, R, C, g, user, sizes, bws = _random_case(rng)
         tabs = K.conv_geometry(1, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, 1, 1, g.Eh, g.Ew)
         assert all(np.array_equal(a, b) for a, b in zip(tabs, Rf.conv_geometry(1, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, 1, 1, g.Eh, g.Ew)))
-        args, spans = [], []
-        for o, space in ((0, g.H * g.W * g.C), (1, g.win * g.K)):
+        for o in (0, 1):
             seq = K.prefetch_sequence(df, o, R, C, g.npx, g.win, g.K, *tabs, g.H, g.W)
             assert np.array_equal(seq, Rf.prefetch_sequence(df, o, R, C, g.npx, g.win, g.K, *tabs, g.H, g.W))
-            eps = -(-int(sizes[o]) // 100)
-            csr = K.hashed_sets(seq, space, eps)
-            twin = Rf.hashed_sets(seq, space, eps)
-            assert all(np.array_equal(a, b) for a, b in zip(csr, twin))
-            args += [csr[0], csr[1], csr[2], len(seq)]
-            spans.append(K.valid_prefix(seq))
-        got = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, *args,
-                               g.H * g.W * g.C, g.win * g.K, True, np.zeros((3, 0), np.int64), *spans)
-        # the per-access walk without the O(1) rows gives the same
-        e = np.zeros(0, np.int32)
-        walk = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, *args,
-                                g.H * g.W * g.C, g.win * g.K, True, np.zeros((3, 0), np.int64), e, e)
-        assert np.array_equal(got, walk)
+        # the ifmap's set table and valid counts against SCALE-Sim's hashed buffer built from the order
+        space, eps = g.H * g.W * g.C, -(-int(sizes[0]) // 100)
+        twin_sets, twin_vc = Rf.ifmap_sets(df, R, C, g.npx, g.win, g.K, *tabs, g.H, g.W, space, eps)
+        kmax = K.copies_bound(g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew)
+        assert kmax >= max(len(h) for h in twin_sets)
+        inside = windows_inside(g)
+        meta, slots, vc = _ifmap_sets(df, R, C, g, tabs, sizes, False)
+        assert np.array_equal(vc, twin_vc)
+        if kmax > 1:
+            assert [slots[a * kmax:a * kmax + meta[2 * a]].tolist() for a in range(space)] == twin_sets
+        else:
+            assert len(meta) == len(slots) == 0 and all(len(h) <= 1 for h in twin_sets)
+        got = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, meta, slots, vc,
+                               space, g.win * g.K, True, True, nc)
         ref = Rf.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws)
         assert np.array_equal(got, ref), (df, R, C, g, user, sizes, bws)
-        # filter prefetch orders hold each word once: the direct set table answers the same
-        fseq = K.prefetch_sequence(df, 1, R, C, g.npx, g.win, g.K, *tabs, g.H, g.W)
-        assert len(np.unique(fseq[fseq >= 0])) == g.win * g.K == np.count_nonzero(fseq >= 0)
-        ip, ids, nv = K.direct_sets(fseq, g.win * g.K, -(-int(sizes[1]) // 100))
-        direct = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, *args[:4], ip, ids, nv,
-                                  len(fseq), g.H * g.W * g.C, g.win * g.K, True, np.zeros((3, 0), np.int64), *spans)
-        assert np.array_equal(direct, ref)
+        # the per-access walk without the O(1) rows gives the same
+        walk = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, meta, slots, vc,
+                                space, g.win * g.K, True, False, nc)
+        assert np.array_equal(walk, ref)
+        if user:
+            # the one-call unit (closed-form valid counts where the windows lie inside the input)
+            unit = K.user_unit(df, R, C, 1, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, 1, 1, g.Eh, g.Ew, g.K, sizes, bws, nc)
+            assert np.array_equal(unit, ref)
+            if inside:
+                meta2, slots2, vc2 = _ifmap_sets(df, R, C, g, tabs, sizes, True)
+                assert len(vc2) == 0 and np.array_equal(meta2, meta)
+                closed = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, meta2, slots2,
+                                          vc2, space, g.win * g.K, True, False, nc)
+                assert np.array_equal(closed, ref)
+
+
+def test_valid_counts_closed_form():
+    """The valid-entry count before every position of a prefetch order whose only invalid entries are
+    its padding (every filter order; an ifmap's when its windows lie inside the input) equals the count
+    over the materialised order, in diagonal and row-major order (docs/models/systolic.md §3.2)."""
+    rng = np.random.default_rng(8)
+    checked = 0
+    for _ in range(60):
+        df, R, C = int(rng.integers(3)), int(rng.integers(1, 7)), int(rng.integers(1, 7))
+        g = Geometry.conv(int(rng.integers(3, 9)), int(rng.integers(3, 9)), 1, 1, int(rng.integers(1, 5)),
+                          int(rng.integers(1, 14)), 1)
+        tabs = K.conv_geometry(1, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, 1, 1, g.Eh, g.Ew)
+        for o in (0, 1):
+            seq = K.prefetch_sequence(df, o, R, C, g.npx, g.win, g.K, *tabs, g.H, g.W)
+            before = np.concatenate(([0], np.cumsum(seq >= 0)))
+            Mm, N, _ = K._prefetch_shape(df, o, R, C, g.npx, g.win, g.K)
+            r0, c0 = K._prefetch_pad(df, o, R, C, g.npx, g.win, g.K)
+            diag = not ((df == 1 and o == 1) or (df == 2 and o == 0))
+            pos = 0
+            lines = range(Mm + N - 1) if diag else range(Mm)
+            for d in lines:
+                cols = range(max(0, d - Mm + 1), min(d, N - 1) + 1) if diag else range(N)
+                for c in list(cols) + [cols[-1] + 1]:
+                    k = pos + c - cols[0]
+                    assert K._valid_before(diag, k, d, c, Mm, N, r0, c0) == before[k], (df, o, d, c)
+                    checked += 1
+                pos += len(cols)
+            assert pos == len(seq)
+    assert checked > 5_000
 
 
 def test_pass_skipping_is_exact():
@@ -218,15 +263,10 @@ def test_pass_skipping_is_exact():
     for _ in range(15):
         df, R, C, g, user, sizes, bws = _random_case(rng)
         tabs = K.conv_geometry(1, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, 1, 1, g.Eh, g.Ew)
-        args, spans = [], []
-        for o, space in ((0, g.H * g.W * g.C), (1, g.win * g.K)):
-            seq = K.prefetch_sequence(df, o, R, C, g.npx, g.win, g.K, *tabs, g.H, g.W)
-            ip, ids, nv = K.hashed_sets(seq, space, -(-int(sizes[o]) // 100))
-            args += [ip, ids, nv, len(seq)]
-            spans.append(K.valid_prefix(seq))
-        nc = np.zeros((3, 0), np.int64)
-        a = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, *args, g.H * g.W * g.C, g.win * g.K, True, nc, *spans)
-        b = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, *args, g.H * g.W * g.C, g.win * g.K, False, nc, *spans)
+        sets = _ifmap_sets(df, R, C, g, tabs, sizes, False)
+        nc = np.zeros((4, 0), np.int64)
+        a = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, *sets, g.H * g.W * g.C, g.win * g.K, True, True, nc)
+        b = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, *sets, g.H * g.W * g.C, g.win * g.K, False, True, nc)
         assert np.array_equal(a, b)
 
 
@@ -415,10 +455,9 @@ def test_calc_mode_decoupled_path_matches_fold_walk():
         g = Geometry.conv(H, W, fh, fw, int(rng.integers(1, 4)), int(rng.integers(1, 9)), int(rng.integers(1, 3)))
         sizes = tuple(int(rng.integers(100, 400)) for _ in range(3))
         tabs = K.conv_geometry(1, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, 1, 1, g.Eh, g.Ew)
-        e = np.zeros(1, np.int64)
+        e = np.zeros(0, np.int32)
         ref = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, False, np.array(sizes), np.ones(3, np.int64),
-                               e, e, 0, 0, e, e, 0, 0, g.H * g.W * g.C, g.win * g.K, False, np.zeros((3, 0), np.int64),
-                               e[:0].astype(np.int32), e[:0].astype(np.int32))
+                               e, e, e, g.H * g.W * g.C, g.win * g.K, False, True, np.zeros((4, 0), np.int64))
         got = scalesim_unit(["os", "ws", "is"][df], R, C, g, sizes, (1, 1, 1), False)
         for key, idx in (("total_cycles", K.R_TOTAL), ("stall_cycles", K.R_STALL), ("ifmap_dram_reads", K.R_IF_DRAM),
                          ("filter_dram_reads", K.R_FI_DRAM), ("ofmap_dram_writes", K.R_OF_DRAM),
@@ -435,14 +474,9 @@ def test_calc_mode_decoupled_path_matches_fold_walk():
         big = g.H * g.W * g.C + g.win * g.K + 10_000
         osz = int(rng.integers(8, 60))
         fits = np.array([big, big, osz], np.int64)
-        args, spans = [], []
-        for o, space in ((0, g.H * g.W * g.C), (1, g.win * g.K)):
-            seq = K.prefetch_sequence(df, o, R, C, g.npx, g.win, g.K, *tabs, g.H, g.W)
-            ip, ids, nv = K.hashed_sets(seq, space, -(-big // 100))
-            args += [ip, ids, nv, len(seq)]
-            spans.append(K.valid_prefix(seq))
+        sets = _ifmap_sets(df, R, C, g, tabs, fits, False)
         coupled = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, True, fits, np.array([big, big, obw]),
-                                   *args, g.H * g.W * g.C, g.win * g.K, True, np.zeros((3, 0), np.int64), *spans)
+                                   *sets, g.H * g.W * g.C, g.win * g.K, True, True, np.zeros((4, 0), np.int64))
         st, _, _ = K.ofmap_pass(df, R, C, g.npx, g.win, g.K, osz, obw)
         assert (st[0], st[1], st[2], st[3], st[4]) == (coupled[K.R_TOTAL], coupled[K.R_STALL], coupled[K.R_OF_DRAM],
                                                        coupled[K.R_OF_DRAM_START], coupled[K.R_OF_DRAM_STOP])

@@ -107,7 +107,6 @@ def test_calc_unit_with_channel_groups_equals_coupled_walk():
     """Whole CALC-mode units through the channel groups (os, >= OS_GROUPS_MIN_CH channels) against the
     coupled row walk of every buffer (simulate_layer), every report value."""
     rng = np.random.default_rng(21)
-    e = np.zeros(1, np.int64)
     e32 = np.zeros(0, np.int32)
     for _ in range(25):
         h, w = int(rng.integers(3, 9)), int(rng.integers(3, 9))
@@ -117,7 +116,7 @@ def test_calc_unit_with_channel_groups_equals_coupled_walk():
         sizes = tuple(int(rng.integers(100, 1500)) for _ in range(3))
         tabs, space = _reuse_args(g)
         walk = K.simulate_layer(0, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, False, np.array(sizes), np.ones(3, np.int64),
-                                e, e, 0, 0, e, e, 0, 0, space, g.win * g.K, False, np.zeros((3, 0), np.int64), e32, e32)
+                                e32, e32, e32, space, g.win * g.K, False, True, np.zeros((4, 0), np.int64))
         got = K.calc_unit(0, R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, *sizes, False)
         assert np.array_equal(got, walk), (g, R, C, sizes)
 

@@ -201,67 +201,137 @@ def prefetch_sequence(df, operand, R, C, npx, win, nfilt, pix_base, pix_r, pix_c
 
 
 @njit(cache=True)
-def hashed_sets(seq, space, eps):
-    """SCALE-Sim's read_buffer.prepare_hashed_buffer as a CSR: set ids holding each index.
-
-    Valid entries of ``seq`` are grouped into sets of ``eps`` in order (set of the v-th valid
-    entry = v // eps). Returns ``(indptr, set_ids, n_valid)``; ``set_ids[indptr[a]:indptr[a+1]]``
-    are the distinct sets holding index ``a``, ascending.
-    """
-    counts = np.zeros(space + 1, np.int64)
-    last = np.full(space, -1, np.int32)
-    # the set of the v-th valid entry, v // eps, kept as a counter (no division per entry)
-    s = 0
-    k = 0
-    for x in seq:
-        if x >= 0:
-            if last[x] != s:
-                counts[x + 1] += 1
-                last[x] = s
-            k += 1
-            if k == eps:
-                k = 0
-                s += 1
-    indptr = np.cumsum(counts)
-    fill = indptr[:-1].copy()
-    ids = np.empty(indptr[-1], np.int32)
-    last[:] = -1
-    v = 0
-    s = 0
-    k = 0
-    for x in seq:
-        if x >= 0:
-            if last[x] != s:
-                ids[fill[x]] = s
-                fill[x] += 1
-                last[x] = s
-            v += 1
-            k += 1
-            if k == eps:
-                k = 0
-                s += 1
-    return indptr, ids, v
+def copies_bound(FH, FW, sh, sw, dh, dw, Eh, Ew):
+    """At most how many (pixel, window element) pairs read one ifmap word: along each axis the taps
+    ``k`` with ``k * dilation`` in one residue class modulo the stride (every ``stride / gcd`` -th
+    tap), and never more than the outputs along it. 1 = every word is read once (no overlap)."""
+    out = 1
+    for F, s, dil, E in ((FH, sh, dh, Eh), (FW, sw, dw, Ew)):
+        g, b = s, dil
+        while b:
+            g, b = b, g % b
+        step = s // g
+        out *= min((F + step - 1) // step, E, F)
+    return out
 
 
 @njit(cache=True)
-def direct_sets(seq, space, eps):
-    """:func:`hashed_sets` for a prefetch order holding every index once (all filter operands).
+def ifmap_sets(df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W, space, eps, kmax,
+               inside):
+    """SCALE-Sim's read_buffer.prepare_hashed_buffer for the ifmap, walking its prefetch order
+    (:func:`prefetch_sequence`, operand 0) once without storing it.
 
-    Returns ``(empty indptr, set id per index, n_valid)``: a quarter of the CSR's memory.
+    Valid entries are grouped into sets of ``eps`` in order (set of the v-th valid entry = v // eps).
+    Returns ``(meta, slots, vc)``: with ``kmax > 1`` (:func:`copies_bound`; words read more than
+    once), ``slots[a * kmax : a * kmax + meta[2a]]`` are the distinct sets holding index ``a``,
+    ascending, else both are empty (a word's only set is its own entry's); unless ``inside`` (windows
+    past the input edge, so invalid entries lie among the valid ones), ``vc[i]`` = valid entries of
+    the order's first ``i + 1``, else empty (the valid counts then have a closed form,
+    :func:`_valid_before`).
     """
-    set_of = np.full(space, -1, np.int32)
-    v = 0
+    M, N, Tm = _prefetch_shape(df, 0, R, C, npx, win, nfilt)
+    want_vc = not inside
+    if kmax > 1:
+        meta = np.zeros(2 * space, np.int32)
+        slots = np.empty(space * kmax, np.int32)
+    else:
+        meta = np.zeros(0, np.int32)
+        slots = np.zeros(0, np.int32)
+    vc = np.empty(M * N if want_vc else 0, np.int32)
+    if kmax <= 1 and not want_vc:
+        return meta, slots, vc
+    limit = win if df == 1 else npx
     s = 0
     k = 0
-    for x in seq:
-        if x >= 0:
-            set_of[x] = s
-            v += 1
-            k += 1
-            if k == eps:
-                k = 0
-                s += 1
-    return np.zeros(0, np.int64), set_of, v
+    v = 0
+    idx = 0
+    if df != 2 and inside:
+        # every entry but the padding is an address: walk each diagonal block by block, valid lanes only
+        for d in range(M + N):
+            row = min(d, M - 1)
+            min_row = max(0, d - N + 1)
+            while row >= min_row:
+                f = row // Tm
+                lo_row = max(min_row, f * Tm)
+                c_end = min(d - lo_row, limit - f * N - 1)
+                t = row - f * Tm
+                for col in range(d - row, c_end + 1):
+                    if df == 0:
+                        x = pix_base[f * N + col] + win_off[t]
+                    else:
+                        x = pix_base[t] + win_off[f * N + col]
+                    if meta[2 * x + 1] != s + 1:  # a new set of x (sets arrive in ascending order)
+                        c = meta[2 * x]
+                        slots[x * kmax + c] = s
+                        meta[2 * x] = c + 1
+                        meta[2 * x + 1] = s + 1
+                    k += 1
+                    if k == eps:
+                        k = 0
+                        s += 1
+                    t -= 1
+                row = lo_row - 1
+    elif df != 2:
+        for d in range(M + N):
+            max_row = min(d, M - 1)
+            min_row = max(0, d - N + 1)
+            f = max_row // Tm
+            t = max_row - f * Tm
+            for row in range(max_row, min_row - 1, -1):
+                lane = f * N + d - row
+                if lane < limit:
+                    if df == 1:
+                        p = t
+                        j = lane
+                    else:
+                        p = lane
+                        j = t
+                    ok = True
+                    if not inside:
+                        ok = pix_r[p] + win_r[j] < H and pix_c[p] + win_c[j] < W
+                    if ok:
+                        if kmax > 1:
+                            x = pix_base[p] + win_off[j]
+                            if meta[2 * x + 1] != s + 1:  # a new set of x (sets arrive in ascending order)
+                                c = meta[2 * x]
+                                slots[x * kmax + c] = s
+                                meta[2 * x] = c + 1
+                                meta[2 * x + 1] = s + 1
+                        v += 1
+                        k += 1
+                        if k == eps:
+                            k = 0
+                            s += 1
+                if want_vc:
+                    vc[idx] = v
+                    idx += 1
+                t -= 1
+                if t < 0:
+                    t = Tm - 1
+                    f -= 1
+    else:
+        for row in range(M):
+            f = row // Tm
+            j = row - f * Tm
+            for col in range(N):
+                p = f * N + col
+                if p < limit and (inside or (pix_r[p] + win_r[j] < H and pix_c[p] + win_c[j] < W)):
+                    if kmax > 1:
+                        x = pix_base[p] + win_off[j]
+                        if meta[2 * x + 1] != s + 1:  # a new set of x (sets arrive in ascending order)
+                            c = meta[2 * x]
+                            slots[x * kmax + c] = s
+                            meta[2 * x] = c + 1
+                            meta[2 * x + 1] = s + 1
+                    v += 1
+                    k += 1
+                    if k == eps:
+                        k = 0
+                        s += 1
+                if want_vc:
+                    vc[idx] = v
+                    idx += 1
+    return meta, slots, vc
 
 
 @njit(cache=True, inline="always")
@@ -272,15 +342,10 @@ def _in_window(x, s, e):
 
 
 @njit(cache=True, inline="always")
-def _hit(a, indptr, ids, s, e):
-    """Is index ``a`` in one of the sets ``[s, e)`` (modulo the number of sets)?
-
-    An empty ``indptr`` means ``ids`` holds the one set of each index (see :func:`direct_sets`).
-    """
-    if indptr.shape[0] == 0:
-        return _in_window(ids[a], s, e)
-    for q in range(indptr[a], indptr[a + 1]):
-        if _in_window(ids[q], s, e):
+def _slot_hit(a, meta, slots, kmax, s, e):
+    """Is ifmap index ``a`` in one of the sets ``[s, e)`` (modulo the number of sets)? (:func:`ifmap_sets`)"""
+    for q in range(a * kmax, a * kmax + meta[2 * a]):
+        if _in_window(slots[q], s, e):
             return True
     return False
 
@@ -614,19 +679,6 @@ def wq_finish(st, q_line, q_words, cycle):
 
 
 @njit(cache=True)
-def valid_prefix(seq):
-    """Turn a prefetch order into its valid-entry counts, in place (no second array of its size):
-    afterwards ``seq[i]`` = valid (non-negative) entries of the original ``seq[:i + 1]``, so the
-    valid entries before position ``k`` are ``seq[k - 1]`` (0 for ``k = 0``). Returns ``seq``."""
-    v = 0
-    for i in range(seq.shape[0]):
-        if seq[i] >= 0:
-            v += 1
-        seq[i] = v
-    return seq
-
-
-@njit(cache=True)
 def _prefetch_shape(df, o, R, C, npx, win, nfilt):
     """``(M, N, Tm)`` of operand ``o``'s stacked prefetch matrix (see :func:`prefetch_sequence`)."""
     Sr, Sc, T, _, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)
@@ -643,14 +695,59 @@ def _prefetch_shape(df, o, R, C, npx, win, nfilt):
     return row_fold * nfilt, R, nfilt
 
 
+@njit(cache=True)
+def _prefetch_pad(df, o, R, C, npx, win, nfilt):
+    """``(r0, c0)``: the only padding entries (lanes past the operand's end) of operand ``o``'s stacked
+    prefetch matrix are those at rows ``>= r0`` and columns ``>= c0`` (its last block); ``r0 = M``
+    when there are none."""
+    M, N, Tm = _prefetch_shape(df, o, R, C, npx, win, nfilt)
+    if o == 0:
+        limit = win if df == 1 else npx
+    else:
+        limit = win if df == 2 else nfilt
+    c0 = limit - (M // Tm - 1) * N
+    if c0 >= N:
+        return M, N
+    return M - Tm, c0
+
+
+@njit(cache=True, inline="always")
+def _tri(n):
+    return n * (n + 1) // 2 if n > 0 else 0
+
+
+@njit(cache=True, inline="always")
+def _valid_before(diag, k, d, c, M, N, r0, c0):
+    """Valid entries before position ``k`` of a prefetch order whose only invalid entries are its
+    padding (rows ``>= r0``, columns ``>= c0``, :func:`_prefetch_pad`): ``k`` is column ``c`` of
+    anti-diagonal ``d`` (diagonal order) or of row ``d`` (row-major order). Padding before it: in
+    diagonal order the padding block's entries on diagonals before ``d`` (a triangle count, as
+    :func:`_prefetch_span` counts the matrix's) plus those on ``d`` left of ``c``."""
+    if not diag:
+        if d < r0:
+            return k
+        return k - (d - r0) * (N - c0) - max(0, c - c0)
+    if d < r0 + c0:
+        return k
+    a, b, x = M - r0, N - c0, d - r0 - c0
+    pad = _tri(x) - _tri(x - a) - _tri(x - b) + _tri(x - a - b)
+    cmin = max(c0, d - M + 1)
+    cmax = min(c, d - r0 + 1)
+    if cmax > cmin:
+        pad += cmax - cmin
+    return k - pad
+
+
 @njit(cache=True, inline="always")
 def _prefetch_span(df, o, r, fr, fc, R, M, N, Tm):
-    """Prefetch-order position of lane 0 of demand row ``r`` of fold (fr, fc): lane ``c`` of the row
-    is the entry at that position + ``c`` (§3.2). The operand stream of a fold is one anti-diagonal
-    of its block of the stacked prefetch matrix (os; ws ifmap; is filter), the stationary tile one
-    of its rows (ws filter; is ifmap)."""
+    """``(k0, d)``: prefetch-order position of lane 0 of demand row ``r`` of fold (fr, fc) and the
+    anti-diagonal (or, in row-major order, the row) of the stacked prefetch matrix it lies on: lane
+    ``c`` of the row is the entry at position ``k0 + c`` (§3.2). The operand stream of a fold is one
+    anti-diagonal of its block of the stacked prefetch matrix (os; ws ifmap; is filter), the
+    stationary tile one of its rows (ws filter; is ifmap)."""
     if (df == 1 and o == 1) or (df == 2 and o == 0):
-        return (fc * Tm + fr * R + R - 1 - r) * N
+        d = fc * Tm + fr * R + R - 1 - r
+        return d * N, d
     if df == 0:
         d = (fr if o == 0 else fc) * Tm + r
     else:
@@ -662,27 +759,28 @@ def _prefetch_span(df, o, r, fr, fc, R, M, N, Tm):
         start = M * (M + 1) // 2 + (d - M) * M
     m = d - N if d > N else 0
     start -= m * (m + 1) // 2
-    return start + min(d, M - 1) - d
+    return start + min(d, M - 1) - d, d
 
 
 @njit(cache=True)
 def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c,
-                   user_bw, sizes, bws, if_indptr, if_ids, if_nvalid, if_seqlen,
-                   fi_indptr, fi_ids, fi_nvalid, fi_seqlen, if_space, fi_space, skip_repeats, row_cycles,
-                   if_vc, fi_vc):
+                   user_bw, sizes, bws, if_cnt, if_slots, if_vc, if_space, fi_space, skip_repeats, o1_rows, row_cycles):
     """Walk every demand row of one layer through SCALE-Sim's memory system.
 
-    ``if_vc`` / ``fi_vc``: each operand's prefetch order turned by :func:`valid_prefix` (USER mode),
-    or empty arrays. With them a demand row is served in O(1) when it holds every entry of a
-    contiguous stretch of the prefetch order (it always does, see :func:`_prefetch_span`) and the
-    sets of that stretch all lie in the active window: each of its addresses then hits in its own set.
+    USER mode: ``if_cnt`` / ``if_slots`` / ``if_vc`` are :func:`ifmap_sets` of the ifmap's prefetch
+    order (its set table when words repeat, its valid counts when windows cross the input edge); the
+    filter's order holds each word once and only padding is invalid, so it needs neither. A read hits
+    when its own prefetch entry's set (from the valid count before the entry, :func:`_valid_before` or
+    ``if_vc``) or, for a repeated ifmap word, another set holding it lies in the active window. With
+    ``o1_rows`` a demand row is served in O(1) when the sets of its own entries (a contiguous stretch
+    of the prefetch order, :func:`_prefetch_span`) all lie in the active window: each of its
+    addresses then hits in its own set.
 
     ``row_cycles``: a ``(4, n_rows)`` int64 array receiving each demand row's service cycle for the
     ifmap, filter and ofmap buffers and its issue cycle (for traces), or a ``(4, 0)`` array.
     ``sizes`` = (ifmap, filter, ofmap) SRAM words; ``bws`` = (ifmap, filter, ofmap) DRAM words per
-    cycle (USER mode; CALC mode uses 10, 10 and C as SCALE-Sim does). In USER mode the hashed sets
-    of both read buffers come from :func:`hashed_sets` over :func:`prefetch_sequence`; in CALC mode
-    those arrays are unused (pass empty ones). Returns the int64 vector indexed by ``R_*``.
+    cycle (USER mode; CALC mode uses 10, 10 and C as SCALE-Sim does). In CALC mode the set arrays
+    are unused (pass empty ones). Returns the int64 vector indexed by ``R_*``.
     """
     Sr, Sc, T, L, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)
     res = np.zeros(N_RESULTS, np.int64)
@@ -731,11 +829,28 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
     if_last = np.full(if_space if not user_bw else 1, -1, np.int64)
     fi_last = np.full(fi_space if not user_bw else 1, -1, np.int64)
 
+    # USER mode: prefetch-matrix shape, padding block and set size of each operand
+    pf_M = np.zeros(2, np.int64)
+    pf_N = np.zeros(2, np.int64)
+    pf_Tm = np.zeros(2, np.int64)
+    pf_r0 = np.zeros(2, np.int64)
+    pf_c0 = np.zeros(2, np.int64)
+    pf_diag = np.zeros(2, np.bool_)
+    eps_u = np.ones(2, np.int64)
+    if_kmax = 2 * if_slots.shape[0] // max(if_cnt.shape[0], 1)
+    use_vc = if_vc.shape[0] > 0
     if user_bw:
         for o in range(2):
+            pf_M[o], pf_N[o], pf_Tm[o] = _prefetch_shape(df, o, R, C, npx, win, nfilt)
+            pf_r0[o], pf_c0[o] = _prefetch_pad(df, o, R, C, npx, win, nfilt)
+            pf_diag[o] = not ((df == 1 and o == 1) or (df == 2 and o == 0))
             eps = (tot[o] + 99) // 100
-            nvalid = if_nvalid if o == 0 else fi_nvalid
-            seqlen = if_seqlen if o == 0 else fi_seqlen
+            eps_u[o] = eps
+            seqlen = pf_M[o] * pf_N[o]
+            if o == 0 and use_vc:
+                nvalid = np.int64(if_vc[seqlen - 1]) if seqlen > 0 else 0
+            else:
+                nvalid = seqlen - (pf_M[o] - pf_r0[o]) * (pf_N[o] - pf_c0[o])  # all but the padding
             nl = nvalid // eps + 1
             a_max = (act[o] + eps - 1) // eps
             p_max = (pre[o] + eps - 1) // eps
@@ -754,17 +869,6 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
     else:
         for o in range(2):
             eps_c[o] = tot[o] // 100
-    # O(1) rows (USER mode): prefetch-matrix shape of each operand and its set size
-    span_ok = np.zeros(2, np.bool_)
-    pf_M = np.zeros(2, np.int64)
-    pf_N = np.zeros(2, np.int64)
-    pf_Tm = np.zeros(2, np.int64)
-    eps_u = np.ones(2, np.int64)
-    if user_bw:
-        for o in range(2):
-            span_ok[o] = (if_vc.shape[0] if o == 0 else fi_vc.shape[0]) > 0
-            pf_M[o], pf_N[o], pf_Tm[o] = _prefetch_shape(df, o, R, C, npx, win, nfilt)
-            eps_u[o] = (tot[o] + 99) // 100
 
     # ---------------- write buffer --------------------------------------------------------------
     wst, q_line, q_words = wq_new(sizes[2], bws[2] if user_bw else C)
@@ -817,17 +921,23 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                     lo, hi, mode = _row_range(df, o, r, R, T, rows_used, cols_used)
                     nb = 0
                     a0 = 0
-                    if hi >= lo and span_ok[o]:
-                        a0 = _prefetch_span(df, o, r, fr, fc, R, pf_M[o], pf_N[o], pf_Tm[o])
-                        vc = if_vc if o == 0 else fi_vc
-                        v0 = vc[a0 + lo - 1] if a0 + lo > 0 else 0
-                        v1 = vc[a0 + hi]
+                    dg = 0
+                    if hi >= lo and user_bw:
+                        # valid entries before lanes lo and hi + 1 of the row's stretch of the order
+                        a0, dg = _prefetch_span(df, o, r, fr, fc, R, pf_M[o], pf_N[o], pf_Tm[o])
+                        if o == 0 and use_vc:
+                            v0 = np.int64(if_vc[a0 + lo - 1]) if a0 + lo > 0 else 0
+                            v1 = np.int64(if_vc[a0 + hi])
+                        else:
+                            v0 = _valid_before(pf_diag[o], a0 + lo, dg, lo, pf_M[o], pf_N[o], pf_r0[o], pf_c0[o])
+                            v1 = _valid_before(pf_diag[o], a0 + hi + 1, dg, hi + 1, pf_M[o], pf_N[o], pf_r0[o],
+                                               pf_c0[o])
                         if v1 == v0:
                             hi = lo - 1  # no address in this row
                         elif skip[o]:
                             any_valid = True  # a repeat pass without DRAM activity: only validity matters
                             hi = lo - 1
-                        else:
+                        elif o1_rows:
                             s_lo = v0 // eps_u[o]
                             s_hi = (v1 - 1) // eps_u[o]
                             ws_ = win_s[o]
@@ -849,19 +959,16 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                             # whether the row holds a real address matters
                             break
                         if user_bw:
-                            hit = False
-                            if span_ok[o]:
-                                # its own prefetch entry's set first (O(1)), then every set holding it
-                                k = a0 + lo + q
-                                own = 0
-                                if k > 0:
-                                    own = (if_vc[k - 1] if o == 0 else fi_vc[k - 1]) // eps_u[o]
-                                hit = _in_window(own, win_s[o], win_e[o])
-                            if not hit:
-                                if o == 0:
-                                    hit = _hit(a, if_indptr, if_ids, win_s[0], win_e[0])
-                                else:
-                                    hit = _hit(a, fi_indptr, fi_ids, win_s[1], win_e[1])
+                            # its own prefetch entry's set, then (a repeated ifmap word) every set holding it
+                            c = lo + q
+                            if o == 0 and use_vc:
+                                vk = np.int64(if_vc[a0 + c - 1]) if a0 + c > 0 else 0
+                            else:
+                                vk = _valid_before(pf_diag[o], a0 + c, dg, c, pf_M[o], pf_N[o], pf_r0[o], pf_c0[o])
+                            own = vk // eps_u[o]
+                            hit = _in_window(own, win_s[o], win_e[o])
+                            if not hit and o == 0 and if_kmax > 1:
+                                hit = _slot_hit(a, if_cnt, if_slots, if_kmax, win_s[0], win_e[0])
                             guard = 0
                             while not hit:
                                 # new_prefetch(): slide the window, fetch the prefetch half
@@ -881,10 +988,9 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                                 offset += pot
                                 if pot > 0:
                                     offset += pot
-                                if o == 0:
-                                    hit = _hit(a, if_indptr, if_ids, win_s[0], win_e[0])
-                                else:
-                                    hit = _hit(a, fi_indptr, fi_ids, win_s[1], win_e[1])
+                                hit = _in_window(own, win_s[o], win_e[o])
+                                if not hit and o == 0 and if_kmax > 1:
+                                    hit = _slot_hit(a, if_cnt, if_slots, if_kmax, win_s[0], win_e[0])
                         else:
                             if not first_seen[o]:
                                 first_seen[o] = True
@@ -998,6 +1104,23 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
     res[R_OF_SRAM_START] = o_first if o_first != -(1 << 62) else 0
     res[R_OF_SRAM_STOP] = o_last
     return res
+
+
+@njit(cache=True)
+def user_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, sizes, bws, row_cycles):
+    """One unit in USER mode (docs/models/systolic.md §3.2) in one call: the geometry tables, the ifmap's
+    set table (:func:`ifmap_sets`; only when words repeat or windows cross the input edge) and the
+    walk (:func:`simulate_layer`, O(1) rows and pass skipping on). Returns its ``R_*`` vector."""
+    pix_base, pix_r, pix_c, win_off, win_r, win_c = conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
+    npx = batch * Eh * Ew
+    win = FH * FW * Ch
+    inside = (Eh - 1) * sh + (FH - 1) * dh < H and (Ew - 1) * sw + (FW - 1) * dw < W
+    space = batch * H * W * Ch
+    kmax = copies_bound(FH, FW, sh, sw, dh, dw, Eh, Ew)
+    meta, slots, vc = ifmap_sets(df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W, space,
+                                 (sizes[0] + 99) // 100, kmax, inside)
+    return simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c, True, sizes,
+                          bws, meta, slots, vc, space, win * nfilt, True, True, row_cycles)
 
 
 @njit(cache=True)

@@ -4,7 +4,7 @@ The twin of ``simulate_layer`` is written the other way round from the kernel: i
 SCALE-Sim's operand, prefetch and demand matrices with NumPy (skews, flips, padding, per-fold
 concatenation, as ``systolic_compute_{os,ws,is}`` build them) and runs set-based buffer models
 row by row. Agreement between the two therefore checks the kernel's on-the-fly address
-arithmetic, its range shortcuts, its CSR hit test and its pass skipping.
+arithmetic, its range shortcuts, its set-table hit test and its pass skipping.
 """
 
 from __future__ import annotations
@@ -89,8 +89,11 @@ def prefetch_sequence(df, operand, R, C, npx, win, nfilt, pix_base, pix_r, pix_c
     return _diag(np.concatenate([_pad(fil[f * R:(f + 1) * R, :].T, nfilt, R) for f in range(rf)]))
 
 
-def hashed_sets(seq, space, eps):
-    # group by count of valid entries (duplicates count), as prepare_hashed_buffer does
+def ifmap_sets(df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W, space, eps):
+    """Twin of ``_kernels.ifmap_sets``: ``(sets, vc)``, the ascending distinct sets holding each ifmap
+    index (SCALE-Sim's prepare_hashed_buffer: valid entries grouped ``eps`` at a time, duplicates
+    count) and the valid-entry counts of every prefix of the prefetch order."""
+    seq = prefetch_sequence(df, 0, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
     sets: list[set] = [set()]
     ctr = 0
     for x in seq:
@@ -101,13 +104,10 @@ def hashed_sets(seq, space, eps):
             sets.append(set())
             ctr = 0
     holders: list[list[int]] = [[] for _ in range(space)]
-    for sid, s in enumerate(sets):
-        for a in s:
+    for sid, members in enumerate(sets):
+        for a in members:
             holders[a].append(sid)
-    indptr = np.zeros(space + 1, np.int64)
-    indptr[1:] = np.cumsum([len(h) for h in holders])
-    ids = np.asarray([s for h in holders for s in sorted(h)], np.int32)
-    return indptr, ids, int(sum(1 for x in seq if x >= 0))
+    return [sorted(h) for h in holders], np.cumsum(seq >= 0)
 
 
 def demand_matrices(df, R, C, ifm, fil, ofm):
@@ -293,7 +293,7 @@ class _Write:
 
 def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c,
                    user_bw, sizes, bws, *unused, **kw):
-    """Twin of ``_kernels.simulate_layer`` (same leading arguments; the CSR arguments are ignored)."""
+    """Twin of ``_kernels.simulate_layer`` (same leading arguments; the set-table arguments are ignored)."""
     tabs = (pix_base, pix_r, pix_c, win_off, win_r, win_c)
     ifm, fil, ofm = operand_matrices(npx, win, nfilt, tabs, H, W)
     Id, Fd, Od = demand_matrices(df, R, C, ifm, fil, ofm)

@@ -172,21 +172,10 @@ def scalesim_unit(df: str, R: int, C: int, geom: Geometry, sizes: tuple[int, int
         res = K.calc_unit(d, R, C, geom.batch, geom.H, geom.W, geom.C, geom.FH, geom.FW, geom.sh, geom.sw, geom.dh,
                            geom.dw, geom.Eh, geom.Ew, geom.K, sizes[0], sizes[1], sizes[2], ifmap_distinct(geom))
         return _report(out, res, geom, R, C)
-    tabs = K.conv_geometry(geom.batch, geom.H, geom.W, geom.C, geom.FH, geom.FW, geom.sh, geom.sw, geom.dh, geom.dw,
-                           geom.Eh, geom.Ew)
-    if_space = geom.batch * geom.H * geom.W * geom.C
-    fi_space = geom.win * geom.K
-    csr = []
-    for operand, space in ((0, if_space), (1, fi_space)):
-        seq = K.prefetch_sequence(d, operand, R, C, geom.npx, geom.win, geom.K, *tabs, geom.H, geom.W)
-        eps = -(-sizes[operand] // 100)
-        # filter words appear once in their prefetch order: one set id each suffices
-        indptr, ids, nvalid = (K.direct_sets if operand == 1 else K.hashed_sets)(seq, space, eps)
-        csr.append((indptr, ids, nvalid, len(seq), K.valid_prefix(seq)))  # seq becomes its valid counts
-    res = K.simulate_layer(d, R, C, geom.npx, geom.win, geom.K, geom.H, geom.W, *tabs, user,
-                           np.asarray(sizes, np.int64), np.asarray(bws, np.int64),
-                           csr[0][0], csr[0][1], csr[0][2], csr[0][3], csr[1][0], csr[1][1], csr[1][2], csr[1][3],
-                           if_space, fi_space, True, np.zeros((3, 0), np.int64), csr[0][4], csr[1][4])
+    # USER mode: the walk of every demand row (§3.2), one kernel call
+    res = K.user_unit(d, R, C, geom.batch, geom.H, geom.W, geom.C, geom.FH, geom.FW, geom.sh, geom.sw, geom.dh, geom.dw,
+                      geom.Eh, geom.Ew, geom.K, np.asarray(sizes, np.int64), np.asarray(bws, np.int64),
+                      np.zeros((4, 0), np.int64))
     return _report(out, res, geom, R, C)
 
 

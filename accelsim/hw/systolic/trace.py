@@ -30,18 +30,9 @@ def _row_cycles(config, geom, tabs):
     cf = closed_form(config.dataflow, R, C, geom)
     n_rows = cf["folds"] * cf["cycles_per_fold"]
     if user:
-        if_space, fi_space = geom.batch * geom.H * geom.W * geom.C, geom.win * geom.K
-        args, spans = [], []
-        for operand, space in ((0, if_space), (1, fi_space)):
-            seq = K.prefetch_sequence(d, operand, R, C, geom.npx, geom.win, geom.K, *tabs, geom.H, geom.W)
-            sets = K.direct_sets if operand == 1 else K.hashed_sets
-            indptr, ids, nvalid = sets(seq, space, -(-sizes[operand] // 100))
-            args += [indptr, ids, nvalid, len(seq)]
-            spans.append(K.valid_prefix(seq))
         cyc = np.zeros((4, n_rows), np.int64)
-        res = K.simulate_layer(d, R, C, geom.npx, geom.win, geom.K, geom.H, geom.W, *tabs, True,
-                               np.asarray(sizes, np.int64), np.asarray(bws, np.int64), *args, if_space, fi_space, True, cyc,
-                               *spans)
+        res = K.user_unit(d, R, C, geom.batch, geom.H, geom.W, geom.C, geom.FH, geom.FW, geom.sh, geom.sw, geom.dh,
+                          geom.dw, geom.Eh, geom.Ew, geom.K, np.asarray(sizes, np.int64), np.asarray(bws, np.int64), cyc)
         return cyc, res
     _, ch_rows, ch_cum = K.ofmap_pass(d, R, C, geom.npx, geom.win, geom.K, sizes[2], C)
     rows = np.arange(n_rows, dtype=np.int64)
