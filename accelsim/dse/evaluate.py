@@ -94,6 +94,10 @@ class _LRU(OrderedDict):
         return value
 
 
+#: run a model's whole network in one ``simulate_layers`` call where it has one (the same results as
+#: one ``simulate`` per layer; ``benchmarks/bench_sweep.py`` turns it off to time both)
+BATCHED = True
+
 # per-process caches (each worker process of a sweep has its own)
 _ARCH_RAW = _LRU(64)
 _CONFIGS = _LRU(512)
@@ -611,8 +615,13 @@ def _run(model, config, cgraph, batch, workload_name, recipe, ckey: str):
     from accelsim.config import to_dict
     from accelsim.report.results import NetworkResult, area_of, dtype_bits, operand_sizes
 
-    simulate = model.simulate
-    layers = [simulate(cl, batch) for cl in _layers(cgraph)]
+    batched = getattr(model, "simulate_layers", None) if BATCHED else None
+    if batched is not None:  # a whole network per call; its plan is built once per graph and batch
+        plan = _per_graph(cgraph, ("plan", type(model), batch), lambda: model.plan_layers(_layers(cgraph), batch))
+        layers = batched(plan)
+    else:
+        simulate = model.simulate
+        layers = [simulate(cl, batch) for cl in _layers(cgraph)]
     arch = _ARCH_DICTS.get_or(ckey, lambda: to_dict(config))
     result = NetworkResult(arch=arch, workload=workload_name, layers=layers, batch=batch, recipe=recipe)
     result.area_mm2, result.area_source = _per_model(model, "area", lambda: area_of(model))

@@ -21,10 +21,12 @@ from functools import lru_cache
 
 import numpy as np
 
-from accelsim.energy.estimate import AreaBreakdown, estimate_area
+from accelsim.energy.actions import ActionCounts
+from accelsim.energy.estimate import PJ, AreaBreakdown, estimate_area
 from accelsim.energy.tables import load_tech
 from accelsim.errors import SimulationError
-from accelsim.hw.base import HardwareModel, LayerCounts, NotMapped, Roof
+from accelsim.hw.base import HardwareModel, LayerCounts, LayerResult, NotMapped, Roof
+from accelsim.hw.systolic import _batch_kernels as BK
 from accelsim.hw.systolic import _kernels as K
 from accelsim.hw.systolic import analytic as A
 from accelsim.hw.systolic import energy as E
@@ -500,3 +502,354 @@ class SystolicModel(HardwareModel):
             dram_write_bytes=dram_write_bytes, weight_storage_bits=cl.weight_storage_bits(cl.weight_bits or cfg.pe.bits),
             extra=extra,
         )
+
+    # --- a whole network in one pass (§9) ------------------------------------------------------
+    @staticmethod
+    def plan_layers(layers, batch: int) -> "NetworkPlan":
+        """What :meth:`simulate_layers` needs of ``layers`` at ``batch`` that no config changes (§9.1):
+        build it once per network and batch, run it on any number of systolic configs."""
+        return NetworkPlan(layers, batch)
+
+    def simulate_layers(self, plan: "NetworkPlan") -> list:
+        """``[self.simulate(cl, plan.batch) for cl in plan.layers]``, the same results to the bit, with
+        the array layers counted and priced together (§9): the closed forms and the analytic memory
+        model of every distinct unit geometry in one kernel call (CALC mode, ``memory_model:
+        analytic``; otherwise each distinct geometry once through :func:`run_geometry`), the counts
+        of §3-§5 and their energy as array operations, then one :class:`LayerResult` per layer.
+        Layers whose counts need per-layer work (exploited N:M weights, zero-weight skipping, an
+        action without an energy entry) go through :meth:`simulate`."""
+        batch = plan.batch
+        out = list(plan.results)
+        n = len(plan.array)
+        if n == 0:
+            return out
+        cfg = self.config
+        if self.power_limit_w is not None or not self._plain_extra:
+            for j, i in enumerate(plan.array):
+                out[i] = self.simulate(plan.cls[j], batch)
+            return out
+        sp = cfg.sparsity
+        fast = np.ones(n, np.bool_)
+        if (sp.nm is not None and plan.any_nm) or (sp.skip_zero_weights and plan.any_matrix):
+            for j, cl in enumerate(plan.cls):
+                if (self._nm(plan.nm[j]) is not None
+                        or (sp.skip_zero_weights and plan.has_matrix[j] and plan.has_weights[j])):
+                    fast[j] = False
+        # precision per (weight bits, activation bits) group (§4.1)
+        pe_bits = cfg.pe.bits
+        G = len(plan.prec_keys)
+        precs = [self._precision(plan.cls[plan.prec_first[g]]) for g in range(G)]
+        width_g = np.array([p[0] for p in precs], np.int64)
+        pack_g = np.array([p[1] for p in precs], np.int64)
+        slow_g = np.array([p[2] for p in precs], np.int64)
+        act_g = np.array([p[3] for p in precs], np.int64)
+        peak_g = np.array([p[4] for p in precs], np.float64)
+        table = self.energy_table._checked
+        groups = []  # per precision group: (unique keys, positions per key, energies, categories, components) or None
+        for p in precs:
+            keys = p[5].keys
+            ukeys = list(dict.fromkeys(keys))
+            pos = [[k for k, key in enumerate(keys) if key == u] for u in ukeys]
+            entries = [table.get(u) for u in ukeys]
+            if any(e is None for e in entries) or any(q[-1] - q[0] != len(q) - 1 for q in pos):
+                groups.append(None)  # priced (and refused) by the per-layer path
+            else:
+                groups.append((ukeys, pos, [e[0] for e in entries], [e[1] for e in entries], p[5].moving))
+        pg = plan.prec_group
+        for g in range(G):
+            if groups[g] is None:
+                fast &= pg != g
+        if not fast.all():
+            for j in np.flatnonzero(~fast).tolist():
+                out[plan.array[j]] = self.simulate(plan.cls[j], batch)
+            if not fast.any():
+                return out
+        # unit geometries run: the plan's distinct ones, reduced by the packing factor (§4.1)
+        pack = pack_g[pg]
+        u_of = plan.geom_index
+        if (pack_g == 1).all():
+            run_geoms = plan.geoms
+            run_u = u_of
+        else:
+            index: dict = {}
+            run_geoms = []
+            run_u = np.empty(n, np.int64)
+            for j in range(n):
+                g = plan.geoms[u_of[j]].reduced(int(pack[j]))
+                k = index.get(g)
+                if k is None:
+                    k = index[g] = len(run_geoms)
+                    run_geoms.append(g)
+                run_u[j] = k
+        rep = self._unit_reports(run_geoms, plan, run_u, fast)
+        # per-layer counts (§3, §4; SystolicModel.count)
+        units = plan.units
+        slow = slow_g[pg]
+        act_bits = act_g[pg]
+        r = {k: v[run_u] for k, v in rep.items()}
+        compute = r["compute_cycles"] * slow * units
+        stall = r["stall_cycles"] * units
+        if_sram = r["ifmap_sram_reads"] * slow * units
+        fi_sram = r["filter_sram_reads"] * slow * units
+        of_sram = r["ofmap_sram_writes"] * slow * units
+        if_dram = r["ifmap_dram_reads"]
+        fi_dram = r["filter_dram_reads"] * plan.filter_ratio(pe_bits)
+        of_dram = r["ofmap_dram_writes"] * np.minimum(1.0, act_bits / pe_bits)
+        wb = cfg.sram.word_bytes
+        dram_read = np.rint((if_dram + fi_dram) * wb * units).astype(np.int64)
+        dram_write = np.rint(of_dram * wb * units).astype(np.int64)
+        w_if = np.rint(if_dram * units).astype(np.int64)
+        w_fi = np.rint(fi_dram * units).astype(np.int64)
+        w_of = np.rint(of_dram * units).astype(np.int64)
+        # MACs and actions (§5; energy.count_actions)
+        slots = r["macs"] * units * pack
+        performed = plan.performed
+        gated = performed * plan.zero_frac if sp.zero_gating else np.zeros(n)
+        active = performed - gated
+        cycles = compute + stall
+        if max(int(slots.max()), int(cycles.max()), int(dram_read.max())) >= BK.EXACT_FLOAT:
+            # beyond float64's exact integers the array forms could round where Python's ints do not
+            return [self.simulate(cl, batch) for cl in plan.layers]
+        seconds = cycles / self.clock_hz
+        static = self.static_power_w * seconds
+        peak = peak_g[pg]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            util = np.where((seconds > 0) & (peak > 0), np.minimum(1.0, performed / (peak * seconds)), 0.0)
+        int_slots = slots >= performed  # max(slots, performed) is the int slots
+        s_int = slots * slow
+        s_flt = performed * slow
+        energy = np.zeros(n)
+        by_cat = {}
+        merged_cols = []
+        present_cols = []
+        for g in range(G):
+            grp = groups[g]
+            if grp is None:
+                continue
+            ukeys, pos, joules_pj, cats, moving = grp
+            sel = pg == g
+            two = np.where(int_slots, (moving * s_int).astype(np.float64), moving * s_flt)
+            one = np.where(int_slots, s_int.astype(np.float64), s_flt)
+            values = (active * slow, gated * slow, two, one, two, np.zeros(n) if moving == 2 else one,
+                      if_sram.astype(np.float64), fi_sram.astype(np.float64), of_sram.astype(np.float64),
+                      (dram_read * 8).astype(np.float64), (dram_write * 8).astype(np.float64))
+            for k, q in enumerate(pos):
+                m = 0.0
+                for i in q:  # equal keys add up in order; zero counts add nothing
+                    m = m + values[i]
+                joules = m * joules_pj[k] * PJ
+                energy = np.where(sel, energy + joules, energy)
+                cat = by_cat.setdefault(cats[k], np.zeros(n))
+                cat[sel] = (cat + joules)[sel]
+                merged_cols.append((g, k, m))
+        energy = energy + np.where(static > 0, static, 0.0)
+        # Python values, one list per column
+        L = lambda a: a.tolist()  # noqa: E731
+        c_compute, c_stall, c_cycles, c_sec, c_energy, c_util = L(compute), L(stall), L(cycles), L(seconds), \
+            L(energy), L(util)
+        c_ifs, c_fis, c_ofs, c_dr, c_dw = L(if_sram), L(fi_sram), L(of_sram), L(dram_read), L(dram_write)
+        c_wif, c_wfi, c_wof = L(w_if), L(w_fi), L(w_of)
+        c_gated = L(gated)
+        c_static = L(static)
+        c_folds = L(r["folds"] * units)
+        c_incl = L(r["total_cycles_incl_prefetch"] * units)
+        rr = {k: L(r[k]) for k in ("row_folds", "col_folds", "Sr", "Sc", "T", "mapping_efficiency",
+                                  "compute_utilization", "overall_util")}
+        c_pg = L(pg)
+        c_width, c_pack, c_slow, c_peak = L(width_g), L(pack_g), L(slow_g), L(peak_g)
+        cat_cols = {c: L(v) for c, v in by_cat.items()}
+        counts_by_g: dict = {}
+        for g, k, m in merged_cols:
+            counts_by_g.setdefault(g, []).append(L(m) if isinstance(m, np.ndarray) else [m] * n)
+        wsb = plan.storage_bits(pe_bits)
+        df = cfg.dataflow
+        word_bits = self._word_bits
+        new_actions = ActionCounts.from_pairs
+        fast_l = L(fast)
+        for j in range(n):
+            if not fast_l[j]:
+                continue
+            g = c_pg[j]
+            ukeys, _, _, cats, _ = groups[g]
+            cols = counts_by_g[g]
+            cnt = [col[j] for col in cols]
+            breakdown = {}
+            for k, c in enumerate(cnt):
+                if c and cats[k] not in breakdown:
+                    breakdown[cats[k]] = cat_cols[cats[k]][j]
+            if c_static[j] > 0:
+                breakdown["static"] = breakdown.get("static", 0.0) + c_static[j]
+            u = plan.units_l[j]
+            out[plan.array[j]] = LayerResult.from_fields({
+                "name": plan.names[j], "op": plan.ops[j], "macs": plan.dense_macs[j],
+                "effective_macs": plan.effective_macs[j], "cycles": c_cycles[j], "compute_cycles": c_compute[j],
+                "stall_cycles": c_stall[j], "latency_s": c_sec[j], "energy_j": c_energy[j],
+                "energy_breakdown_j": breakdown, "sram_reads": {"ifmap": c_ifs[j], "filter": c_fis[j]},
+                "sram_writes": {"ofmap": c_ofs[j]}, "sram_word_bits": word_bits, "dram_read_bytes": c_dr[j],
+                "dram_write_bytes": c_dw[j], "utilization": c_util[j], "weight_storage_bits": wsb[j],
+                "extra": {
+                    "dataflow": df, "units": u, "folds": c_folds[j], "row_folds": rr["row_folds"][j],
+                    "col_folds": rr["col_folds"][j], "Sr": rr["Sr"][j], "Sc": rr["Sc"][j], "T": rr["T"][j],
+                    "mapping_efficiency": rr["mapping_efficiency"][j],
+                    "compute_utilization": rr["compute_utilization"][j],
+                    "overall_utilization_scalesim": rr["overall_util"][j],
+                    "total_cycles_incl_prefetch": c_incl[j],
+                    "dram_words": {"ifmap": c_wif[j], "filter": c_wfi[j], "ofmap": c_wof[j]},
+                    "operand_bits": c_width[g], "pack": c_pack[g], "slowdown": c_slow[g], "nm": None,
+                    "weight_density": plan.density[j], "gated_macs": c_gated[j],
+                },
+                "actions": new_actions(ukeys, cnt),
+            })
+        return out
+
+    def _unit_reports(self, geoms: list, plan: "NetworkPlan", run_u, fast) -> dict:
+        """The report values :meth:`count` reads, one array per value over the distinct unit
+        geometries ``geoms`` (§9.2): one :func:`_batch_kernels.analytic_units` call in CALC mode with
+        ``memory_model: analytic``; else (and for a geometry the kernel cannot divide exactly) each
+        through :func:`run_geometry`, as :meth:`count` does."""
+        cfg = self.config
+        sizes, bws, user = self._memory
+        m = len(geoms)
+        rep = {k: np.zeros(m, np.int64) for k in _REPORT_INTS}
+        rep.update({k: np.zeros(m, np.float64) for k in _REPORT_FLOATS})
+        used = np.zeros(m, np.bool_)
+        used[run_u[fast]] = True
+        todo = np.flatnonzero(used)
+        if cfg.memory_model == "analytic" and not user:
+            tab = plan.table if geoms is plan.geoms else geometry_table(geoms)
+            ints, flts, exact = BK.analytic_units(DF_CODE[cfg.dataflow], cfg.rows, cfg.cols, tab, sizes[0], sizes[1],
+                                                  sizes[2], A.N_SAMPLES, A.MAX_SWEEPS)
+            for k, col in _REPORT_INT_COLS.items():
+                rep[k] = ints[:, col]
+            rep["total_cycles"] = rep["compute_cycles"]
+            for k, col in _REPORT_FLOAT_COLS.items():
+                rep[k] = flts[:, col]
+            todo = todo[~exact[todo]]
+        first_user = {}
+        for j, u in enumerate(run_u.tolist()):
+            first_user.setdefault(u, j)
+        for u in todo.tolist():
+            g = geoms[u]
+            self._check_replay(plan.cls[first_user[u]].layer, g)
+            d = run_geometry(cfg, g, self._memory)
+            for k in _REPORT_INTS:
+                rep[k][u] = d[k]
+            for k in _REPORT_FLOATS:
+                rep[k][u] = d[k]
+        return rep
+
+
+#: report values of a unit that :meth:`SystolicModel.simulate_layers` reads (ints, floats)
+_REPORT_INTS = ("compute_cycles", "total_cycles", "stall_cycles", "ifmap_sram_reads", "filter_sram_reads",
+                "ofmap_sram_writes", "macs", "folds", "row_folds", "col_folds", "Sr", "Sc", "T",
+                "total_cycles_incl_prefetch")
+_REPORT_FLOATS = ("mapping_efficiency", "compute_utilization", "overall_util", "ifmap_dram_reads",
+                  "filter_dram_reads", "ofmap_dram_writes")
+_REPORT_INT_COLS = {"compute_cycles": BK.I_COMPUTE, "ifmap_sram_reads": BK.I_IF_SRAM,
+                    "filter_sram_reads": BK.I_FI_SRAM, "ofmap_sram_writes": BK.I_OF_SRAM, "macs": BK.I_MACS,
+                    "folds": BK.I_FOLDS, "row_folds": BK.I_ROW_FOLDS, "col_folds": BK.I_COL_FOLDS, "Sr": BK.I_SR,
+                    "Sc": BK.I_SC, "T": BK.I_T, "total_cycles_incl_prefetch": BK.I_INCL_PREFETCH}
+_REPORT_FLOAT_COLS = {"mapping_efficiency": BK.F_MAP_EFF, "compute_utilization": BK.F_COMPUTE_UTIL,
+                      "overall_util": BK.F_OVERALL_UTIL, "ifmap_dram_reads": BK.F_IF_DRAM,
+                      "filter_dram_reads": BK.F_FI_DRAM, "ofmap_dram_writes": BK.F_OF_DRAM}
+
+
+def geometry_table(geoms) -> np.ndarray:
+    """The ``_batch_kernels.G_*`` table of unit geometries: their fields and whether the ifmap's
+    words repeat (windows overlap or cross the edge, §8.5)."""
+    tab = np.empty((len(geoms), BK.N_G), np.int64)
+    for i, g in enumerate(geoms):
+        tab[i] = (g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.K, g.Eh, g.Ew, not ifmap_distinct(g))
+    return tab
+
+
+class NetworkPlan:
+    """A network's layers at one batch as :meth:`SystolicModel.simulate_layers` runs them (§9.1):
+    the not-run results of layers without a matrix product (built once, shared by every run: results
+    are never modified), and for the array layers their unit geometry (distinct geometries
+    listed once), unit count, precision group and the weight figures of §4-§5 that depend on the
+    layer alone. Nothing in it depends on a config."""
+
+    def __init__(self, layers, batch: int):
+        if type(batch) is not int or batch < 1:
+            raise SimulationError(f"batch must be an int >= 1; got {batch!r}")
+        self.layers = list(layers)
+        self.batch = batch
+        self.results = []
+        self.array, self.cls, self.names, self.ops, self.units_l, self.nm = [], [], [], [], [], []
+        self.has_matrix, self.has_weights, self.density, self.dense_macs, self.effective_macs = [], [], [], [], []
+        zero_frac, geom_index, prec_group = [], [], []
+        index: dict = {}
+        self.geoms: list = []
+        prec: dict = {}
+        self.prec_first: list = []
+        for i, cl in enumerate(self.layers):
+            lay = cl.layer
+            units = layer_units(lay, batch)
+            if units is None:
+                self.results.append(LayerResult.not_run(lay.name, lay.op, _NOT_RUN_NOTE))
+                continue
+            self.results.append(None)
+            geom, n_units = units
+            k = index.get(geom)
+            if k is None:
+                k = index[geom] = len(self.geoms)
+                self.geoms.append(geom)
+            view = cl.view
+            has_w = bool(lay.has_weights)
+            matrix = view.matrix is not None
+            density = cl.weight_density if has_w else 1.0
+            dense = geom.macs * n_units
+            key = (cl.weight_bits, cl.activation_bits)
+            g = prec.get(key)
+            if g is None:
+                g = prec[key] = len(self.prec_first)
+                self.prec_first.append(len(self.cls))
+            self.array.append(i)
+            self.cls.append(cl)
+            self.names.append(lay.name)
+            self.ops.append(lay.op)
+            self.units_l.append(n_units)
+            self.nm.append(view.nm)
+            self.has_matrix.append(matrix)
+            self.has_weights.append(has_w)
+            self.density.append(density)
+            self.dense_macs.append(dense)
+            self.effective_macs.append(int(round(dense * density)))
+            zero_frac.append(max(0.0, 1.0 - density / 1.0) if has_w and matrix else 0.0)
+            geom_index.append(k)
+            prec_group.append(g)
+        self.prec_keys = list(prec)
+        self.geom_index = np.asarray(geom_index, np.int64)
+        self.prec_group = np.asarray(prec_group, np.int64)
+        self.units = np.asarray(self.units_l, np.int64)
+        self.performed = np.asarray(self.dense_macs, np.int64) * 1.0
+        if any(d >= BK.EXACT_FLOAT for d in self.dense_macs):  # int -> float as Python rounds it
+            self.performed = np.array([d * 1.0 for d in self.dense_macs])
+        self.zero_frac = np.asarray(zero_frac, np.float64)
+        self.any_nm = any(v is not None for v in self.nm)
+        self.any_matrix = any(self.has_matrix)
+        self.table = geometry_table(self.geoms)
+        self._by_bits: dict = {}
+
+    def storage_bits(self, native_bits: int) -> list:
+        """Stored weight bits per array layer with ``native_bits`` for weights of no given width."""
+        key = ("bits", native_bits)
+        if key not in self._by_bits:
+            self._by_bits[key] = [cl.weight_storage_bits(cl.weight_bits or native_bits) for cl in self.cls]
+        return self._by_bits[key]
+
+    def filter_ratio(self, native_bits: int) -> np.ndarray:
+        """Stored over dense filter bits per array layer (§4.3: compressed weights move their stored
+        bits), 1.0 where the weights are not held compressed."""
+        key = ("ratio", native_bits)
+        if key not in self._by_bits:
+            out = np.ones(len(self.cls))
+            for j, cl in enumerate(self.cls):
+                view = cl.view
+                if view.layout != "none" and self.has_weights[j]:
+                    shape = cl.layer.weight_matrix_shape
+                    dense_bits = shape[0] * shape[1] * (cl.weight_bits or native_bits)
+                    out[j] = min(1.0, float(view.stored_bits) / dense_bits) if dense_bits else 1.0
+            self._by_bits[key] = out
+        return self._by_bits[key]
