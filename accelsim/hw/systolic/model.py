@@ -658,9 +658,13 @@ class SystolicModel(HardwareModel):
         c_pg = L(pg)
         c_width, c_pack, c_slow, c_peak = L(width_g), L(pack_g), L(slow_g), L(peak_g)
         cat_cols = {c: L(v) for c, v in by_cat.items()}
-        counts_by_g: dict = {}
-        for g, k, m in merged_cols:
-            counts_by_g.setdefault(g, []).append(L(m) if isinstance(m, np.ndarray) else [m] * n)
+        # per layer: its group's counts (one row), and which keys are counted (zero counts are dropped)
+        rows_by_g, mask_by_g = {}, {}
+        for g in set(gg for gg, _, _ in merged_cols):
+            mat = np.stack([m for gg, _, m in merged_cols if gg == g], axis=1)
+            rows_by_g[g] = mat.tolist()
+            mask_by_g[g] = ((mat != 0) @ (1 << np.arange(mat.shape[1], dtype=np.int64))).tolist()
+        shapes: dict = {}  # (group, mask) -> (counted keys, their positions, categories in first-use order)
         wsb = plan.storage_bits(pe_bits)
         df = cfg.dataflow
         word_bits = self._word_bits
@@ -670,13 +674,16 @@ class SystolicModel(HardwareModel):
             if not fast_l[j]:
                 continue
             g = c_pg[j]
-            ukeys, _, _, cats, _ = groups[g]
-            cols = counts_by_g[g]
-            cnt = [col[j] for col in cols]
-            breakdown = {}
-            for k, c in enumerate(cnt):
-                if c and cats[k] not in breakdown:
-                    breakdown[cats[k]] = cat_cols[cats[k]][j]
+            mask = mask_by_g[g][j]
+            shape = shapes.get((g, mask))
+            if shape is None:
+                ukeys, _, _, cats, _ = groups[g]
+                pos = [k for k in range(len(ukeys)) if mask >> k & 1]
+                shape = shapes[(g, mask)] = ([ukeys[k] for k in pos], pos,
+                                             list(dict.fromkeys(cats[k] for k in pos)))
+            pkeys, pos, order = shape
+            row = rows_by_g[g][j]
+            breakdown = {c: cat_cols[c][j] for c in order}
             if c_static[j] > 0:
                 breakdown["static"] = breakdown.get("static", 0.0) + c_static[j]
             u = plan.units_l[j]
@@ -698,7 +705,7 @@ class SystolicModel(HardwareModel):
                     "operand_bits": c_width[g], "pack": c_pack[g], "slowdown": c_slow[g], "nm": None,
                     "weight_density": plan.density[j], "gated_macs": c_gated[j],
                 },
-                "actions": new_actions(ukeys, cnt),
+                "actions": new_actions(pkeys, [row[k] for k in pos]),
             })
         return out
 
