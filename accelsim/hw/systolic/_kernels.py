@@ -837,6 +837,8 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
     pf_c0 = np.zeros(2, np.int64)
     pf_diag = np.zeros(2, np.bool_)
     eps_u = np.ones(2, np.int64)
+    wv_s = np.zeros(2, np.int64)  # the window [win_s, win_e) in valid-entry units (set * eps)
+    wv_e = np.zeros(2, np.int64)
     if_kmax = 2 * if_slots.shape[0] // max(if_cnt.shape[0], 1)
     use_vc = if_vc.shape[0] > 0
     if user_bw:
@@ -859,6 +861,7 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
             nlines[o] = nl
             win_s[o] = 0
             win_e[o] = nA[o]
+            wv_e[o] = nA[o] * eps
             # initial fill of the active half before cycle 0 (first demand row is at cycle 0)
             fetch_rows = (seqlen + rbw[o] - 1) // rbw[o]
             n0 = min((act[o] + rbw[o] - 1) // rbw[o], fetch_rows)
@@ -938,12 +941,11 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                             any_valid = True  # a repeat pass without DRAM activity: only validity matters
                             hi = lo - 1
                         elif o1_rows:
-                            s_lo = v0 // eps_u[o]
-                            s_hi = (v1 - 1) // eps_u[o]
-                            ws_ = win_s[o]
-                            we_ = win_e[o]
-                            if ws_ == we_ or (ws_ < we_ and ws_ <= s_lo and s_hi < we_) or (
-                                    ws_ > we_ and (s_lo >= ws_ or s_hi < we_)):
+                            # sets floor(v0 / eps) .. floor((v1 - 1) / eps) in the window, in entry units
+                            ws_ = wv_s[o]
+                            we_ = wv_e[o]
+                            if win_s[o] == win_e[o] or (ws_ < we_ and ws_ <= v0 and v1 <= we_) or (
+                                    ws_ > we_ and (v0 >= ws_ or v1 <= we_)):
                                 any_valid = True
                                 hi = lo - 1  # every address hits in its own set: nothing changes
                     if hi >= lo:
@@ -965,8 +967,7 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                                 vk = np.int64(if_vc[a0 + c - 1]) if a0 + c > 0 else 0
                             else:
                                 vk = _valid_before(pf_diag[o], a0 + c, dg, c, pf_M[o], pf_N[o], pf_r0[o], pf_c0[o])
-                            own = vk // eps_u[o]
-                            hit = _in_window(own, win_s[o], win_e[o])
+                            hit = win_s[o] == win_e[o] or _in_window(vk, wv_s[o], wv_e[o])
                             if not hit and o == 0 and if_kmax > 1:
                                 hit = _slot_hit(a, if_cnt, if_slots, if_kmax, win_s[0], win_e[0])
                             guard = 0
@@ -978,6 +979,8 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                                 nl = nlines[o]
                                 win_s[o] = (win_s[o] + nP[o]) % nl
                                 win_e[o] = (win_s[o] + nA[o]) % nl
+                                wv_s[o] = win_s[o] * eps_u[o]
+                                wv_e[o] = win_e[o] * eps_u[o]
                                 n_req = (pre[o] + rbw[o] - 1) // rbw[o]
                                 dram_acc[o] += n_req * rbw[o]
                                 last_pf[o] = last_pf[o] + n_req + 1
@@ -988,7 +991,7 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                                 offset += pot
                                 if pot > 0:
                                     offset += pot
-                                hit = _in_window(own, win_s[o], win_e[o])
+                                hit = win_s[o] == win_e[o] or _in_window(vk, wv_s[o], wv_e[o])
                                 if not hit and o == 0 and if_kmax > 1:
                                     hit = _slot_hit(a, if_cnt, if_slots, if_kmax, win_s[0], win_e[0])
                         else:
