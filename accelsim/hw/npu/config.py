@@ -12,8 +12,9 @@ A TPU-style chip (docs/models/npu.md). Sections:
   ``reduction_trees``, ``packed_widths`` (data widths a lane packs), a fixed ``op_overhead_cycles``;
 * ``scratchpad``: ``capacity_kb`` (1 kB = 1024 bytes), ``banks``, ``bytes_per_cycle`` (all banks
   together), ``width_bits`` (one access), ``activation_fraction`` (share that may keep activations
-  resident between layers);
-* ``dram``: ``type`` (energy), ``bandwidth_gbs`` (1e9 B/s), ``latency_ns``, ``efficiency``;
+  resident between layers), ``parameter_cache_kb`` (parameters kept on chip across inferences);
+* ``dram``: ``type`` (energy), ``bandwidth_gbs`` (1e9 B/s), ``latency_ns``, ``efficiency``,
+  ``invoke_overhead_us`` (fixed time per inference); for a host-attached chip it is the host link;
 * ``fusion``: ``epilogue_overlap`` (vector epilogue under the matrix unit), ``attention`` (score
   tiles stay in the scratchpad), ``resident_activations``, ``fused_ops`` (ops fused into their
   producer: no DRAM traffic of their own);
@@ -113,10 +114,18 @@ class ScratchpadConfig:
     bytes_per_cycle: int = param(4096, ge=1, le=1 << 24, unit="B/cycle", doc="all banks together")
     width_bits: int = param(512, ge=8, le=1 << 16, unit="bits", doc="one access")
     activation_fraction: float = param(0.5, gt=0, le=1, doc="share that may hold activations between layers")
+    parameter_cache_kb: int = param(0, ge=0, le=1 << 30, unit="kB",
+                                    doc="part of the capacity that keeps a network's parameters on chip across "
+                                        "inferences (the first layers that fit, in execution order); the rest are "
+                                        "streamed from DRAM at every inference (section 4.4); 0 = none")
 
     @property
     def capacity_bytes(self) -> int:
         return self.capacity_kb * 1024
+
+    @property
+    def parameter_cache_bytes(self) -> int:
+        return self.parameter_cache_kb * 1024
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,9 @@ class NpuDramConfig:
     bandwidth_gbs: float = param(819.0, gt=0, le=1e6, unit="GB/s", doc="peak bandwidth (1e9 B/s)")
     latency_ns: float = param(500.0, ge=0, le=1e6, unit="ns", doc="first-byte latency of a DMA, exposed once per layer")
     efficiency: float = param(0.85, gt=0, le=1, doc="achievable fraction of the peak for streaming DMA")
+    invoke_overhead_us: float = param(0.0, ge=0, le=1e6, unit="us",
+                                      doc="fixed time of one inference outside the layers (host runtime, command and "
+                                          "instruction transfer), charged to a network's first layer (section 4.4)")
 
 
 @dataclass(frozen=True)
@@ -176,6 +188,9 @@ class NpuConfig:
                             f"partition >= {need} words")
         else:
             problems += [f"matrix.{p}" for p in systolic_config(self).validate() if p.startswith(MATRIX_SECTIONS)]
+        if self.scratchpad.parameter_cache_kb > self.scratchpad.capacity_kb:
+            problems.append(f"scratchpad.parameter_cache_kb={self.scratchpad.parameter_cache_kb} must not exceed "
+                            f"scratchpad.capacity_kb={self.scratchpad.capacity_kb}")
         widths = self.vector.packed_widths
         if any(w not in (2, 4, 8, 16) or w >= self.vector.bits for w in widths):
             problems.append(f"vector.packed_widths must be widths from 2, 4, 8, 16 below vector.bits={self.vector.bits}; got {widths!r}")

@@ -16,6 +16,7 @@ Equations and assumptions: ``docs/models/npu.md`` (sections quoted as "§"). Per
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from accelsim.energy.actions import ActionCounts
 from accelsim.energy.tables import load_tech
@@ -25,6 +26,19 @@ from accelsim.hw.npu.config import NpuConfig, systolic_config
 from accelsim.hw.npu.vector import DEQUANTIZE_OPS, QUANTIZE_OPS, VectorWork, epilogue_work, layer_work
 from accelsim.hw.systolic import SystolicModel
 from accelsim.hw.systolic.model import layer_units
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    """Network-level decisions (docs/models/npu.md §4.4): layers whose parameters are cached, the bytes
+    cached and the cache budget, the first layer (reads the network input from DRAM, pays the
+    per-inference overhead) and the last (writes the network output to DRAM)."""
+
+    cached: frozenset
+    cached_bytes: float
+    budget_bytes: float
+    first: str | None
+    last: str | None
+
 
 #: layer ops that never touch DRAM by themselves: a view of a tensor already in place
 _NO_TRAFFIC = ("identity",)
@@ -46,6 +60,7 @@ class NpuModel(HardwareModel):
         self._dram_latency = int(math.ceil(config.dram.latency_ns * 1e-9 * config.clock_hz))
         self._word_bits = {"spad": config.scratchpad.width_bits}
         self._peak = float(config.matrix.count * config.matrix.rows * config.matrix.cols * config.clock_hz)
+        self._plan: NetworkPlan | None = None
 
     # --- the contract -------------------------------------------------------------------------------
     def energy_reference_table(self) -> dict:
@@ -137,6 +152,73 @@ class NpuModel(HardwareModel):
     def _spad_words(self, n_bytes: float) -> int:
         return int(math.ceil(n_bytes * 8 / self.config.scratchpad.width_bits))
 
+    # --- a whole network (§4.4) ---------------------------------------------------------------------
+    def plan_network(self, layers, batch: int = 1) -> "NetworkPlan":
+        """What a compiler decides for a whole network before it runs (docs/models/npu.md §4.4): which
+        layers' parameters stay in the parameter cache (first fit in execution order, within
+        ``scratchpad.parameter_cache_kb`` and the capacity left beside the largest activation tensor),
+        which layer reads the network input from DRAM and writes the network output to it, and where
+        the per-inference overhead is charged."""
+        layers = list(layers)
+        cfg = self.config
+        largest = 0.0
+        for cl in layers:
+            bits = self._act_bits(cl)
+            tensors = [math.prod(s) for s in cl.layer.input_shapes] + [math.prod(cl.layer.output_shape)]
+            largest = max(largest, max(tensors) * batch * bits / 8)
+        budget = self._cache_budget(largest)
+        cached, used = set(), 0.0
+        for cl in layers:
+            if not (cl.layer.has_weights and layer_units(cl.layer, batch) is not None):
+                continue
+            size = self._weight_bytes(cl, self._run_bits(cl))
+            if used + size <= budget:
+                cached.add(cl.name)
+                used += size
+        names = [cl.name for cl in layers]
+        return NetworkPlan(cached=frozenset(cached), cached_bytes=used, budget_bytes=budget,
+                           first=names[0] if names else None, last=names[-1] if names else None)
+
+    def simulate_network(self, layers, batch: int = 1) -> list:
+        """Every layer of a network with the network-level decisions of :meth:`plan_network` (§4.4);
+        without them (``simulate`` of one layer) a layer is its own network: its parameters are cached
+        when they fit, no per-inference overhead is charged, its input and output stay as §4.1 says."""
+        layers = list(layers)
+        plan = self.plan_network(layers, batch)
+        self._plan = plan
+        try:
+            return [self.simulate(cl, batch) for cl in layers]
+        finally:
+            self._plan = None
+
+    def _cache_budget(self, largest_activation: float) -> float:
+        """Bytes the parameter cache may hold: the configured cache, at most the capacity left beside the
+        largest activation tensor (§4.4)."""
+        s = self.config.scratchpad
+        return max(0.0, min(float(s.parameter_cache_bytes), s.capacity_bytes - largest_activation))
+
+    def _run_bits(self, cl) -> int:
+        """Operand width of a matrix layer on the matrix unit (the systolic model's run width)."""
+        return int(self.mxu._precision(cl)[0])
+
+    def _from_host(self, cl) -> bool:
+        """The network's first layer reads the network input from DRAM (§4.4; only under a plan)."""
+        return self._plan is not None and cl.name == self._plan.first
+
+    def _to_host(self, cl) -> bool:
+        """The network's last layer writes the network output to DRAM (§4.4; only under a plan)."""
+        return self._plan is not None and cl.name == self._plan.last
+
+    def _weights_cached(self, cl, weight_bytes: float, batch: int) -> bool:
+        """Whether a matrix layer's parameters are in the parameter cache (§4.4)."""
+        if self.config.scratchpad.parameter_cache_kb <= 0 or not cl.layer.has_weights:
+            return False
+        if self._plan is not None:
+            return cl.name in self._plan.cached
+        bits = self._act_bits(cl)
+        tensors = [math.prod(s) for s in cl.layer.input_shapes] + [math.prod(cl.layer.output_shape)]
+        return weight_bytes <= self._cache_budget(max(tensors) * batch * bits / 8)
+
     # --- count --------------------------------------------------------------------------------------
     def count(self, cl, batch: int) -> LayerCounts | NotMapped:
         layer = cl.layer
@@ -166,8 +248,9 @@ class NpuModel(HardwareModel):
             in_bytes = [n * 4 for n in work.in_elements]           # int32 indices
             read += work.out_elements * eb                          # rows gathered from the table in DRAM
         if not (fused or attention):
-            read += sum(b for b in in_bytes if not self._resident(b))
-            write += 0.0 if self._resident(out_bytes) else out_bytes
+            read += sum(b for i, b in enumerate(in_bytes)
+                        if not self._resident(b) or (i == 0 and self._from_host(cl)))
+            write += 0.0 if self._resident(out_bytes) and not self._to_host(cl) else out_bytes
         # split reductions (§4.2): each sequential row reduction is a fusion of its own that streams the
         # input from DRAM, followed by a per-row scalar fusion; the normalising fusion reads it once more
         passes = work.sequential_reductions if (cfg.fusion.split_reductions and not (fused or attention)) else 0
@@ -207,18 +290,21 @@ class NpuModel(HardwareModel):
                 cache_elements += math.prod(layer.input_shapes[i]) * batch
                 ins[i] = math.prod(layer.input_shapes[i]) * batch * kv_bits / 8
         out_bytes = math.prod(layer.output_shape) * batch * self._act_bits(cl) / 8
+        cached = False
         if layer.has_weights:
             weights = self._weight_bytes(cl, run_bits)
             acts = ins[0]
+            cached = self._weights_cached(cl, weights, batch)
         else:
             weights, acts = sum(ins[1:]), ins[0]
-        if_b, fi_b, spill = self._tiled_traffic(acts, weights, out_bytes, layer.gemm(batch))
+        # parameters in the parameter cache are on chip before the inference starts (§4.4)
+        if_b, fi_b, spill = self._tiled_traffic(acts, 0.0 if cached else weights, out_bytes, layer.gemm(batch))
         of_b = out_bytes
-        if self._resident(ins[0]) and if_b <= ins[0]:
+        if self._resident(ins[0]) and if_b <= ins[0] and not self._from_host(cl):
             if_b -= min(if_b, ins[0])
         if not layer.has_weights and len(ins) > 1 and self._resident(ins[1]) and fi_b <= ins[1]:
             fi_b -= min(fi_b, ins[1])
-        if self._resident(out_bytes):
+        if self._resident(out_bytes) and not self._to_host(cl):
             of_b = 0.0
         if layer.op == "attention":
             pass                # fused attention layer: q, k, v read, output written, scores on chip (§4.1)
@@ -249,10 +335,12 @@ class NpuModel(HardwareModel):
         read, write = if_b + fi_b, of_b
         mxu_words = sum(sys.sram_reads.values()) + sum(sys.sram_writes.values())
         spad_bytes = mxu_words * word + read + write + work.out_elements * bits / 8 * (2 if work.ops else 0)
-        return self._finish(cl, mxu, vec, read, write, spill, spad_bytes, lane_ops, bits, work, matrix=(sys, folds, decode))
+        return self._finish(cl, mxu, vec, read, write, spill, spad_bytes, lane_ops, bits, work, matrix=(sys, folds, decode),
+                            matrix_cached=cached)
 
     def _finish(self, cl, mxu: int, vec: int, read: float, write: float, spill: float, spad_bytes: float,
-                lane_ops: dict, bits: int, work: VectorWork, matrix, passes: int = 0) -> LayerCounts:
+                lane_ops: dict, bits: int, work: VectorWork, matrix, passes: int = 0,
+                matrix_cached: bool = False) -> LayerCounts:
         """Overlap the units (§4.3), build the actions and the counts; ``passes`` extra streaming
         fusions (split reductions, §4.2) each expose the DRAM latency and, with their scalar
         fusions, add ``2 x passes`` fusion overheads."""
@@ -271,8 +359,12 @@ class NpuModel(HardwareModel):
         else:
             compute = vec
         compute = max(1, compute + overhead)
+        invoke = 0
+        if self._plan is not None and cl.name == self._plan.first and cfg.dram.invoke_overhead_us > 0:
+            invoke = int(math.ceil(cfg.dram.invoke_overhead_us * 1e-6 * cfg.clock_hz))   # once per inference (§4.4)
         memory = max(dma, spad)
-        cycles = max(compute, memory + latency + overhead)
+        cycles = max(compute, memory + latency + overhead) + invoke      # in series with the layer (N5)
+        compute += invoke
         stall = cycles - compute
         units = {"matrix": mxu, "vector": vec, "memory": memory + latency}
         bound = max(units, key=lambda u: (units[u], u == "matrix"))
@@ -292,7 +384,8 @@ class NpuModel(HardwareModel):
             peak = sys.peak_macs_per_s * cfg.matrix.count
             extra_mxu = {"systolic_cycles": sys.compute_cycles + sys.stall_cycles, "folds": folds,
                          "operand_bits": sys.extra["operand_bits"], "pack": sys.extra["pack"],
-                         "nm": sys.extra["nm"], "decode_cycles": decode}
+                         "nm": sys.extra["nm"], "decode_cycles": decode,
+                         "parameters": "cached" if matrix_cached else "streamed"}
         actions = ActionCounts([(k, float(n)) for k, n in pairs if n])
         layer = cl.layer
         weight_bits = cl.weight_storage_bits(cl.weight_bits or cfg.matrix.bits) if layer.has_weights else 0
@@ -305,6 +398,7 @@ class NpuModel(HardwareModel):
             "vector_bits": bits,
             "spill_bytes": int(round(spill)),
             "fusions": 1 + 2 * passes,
+            "invoke_cycles": invoke,
             "on_matrix_unit": sys is not None,
             **extra_mxu,
         }
@@ -317,4 +411,4 @@ class NpuModel(HardwareModel):
         )
 
 
-__all__ = ["NpuModel", "systolic_config"]
+__all__ = ["NetworkPlan", "NpuModel", "systolic_config"]

@@ -1,6 +1,6 @@
 """Validation of the NPU family against published measurements; backs ``accelsim validate --only npu``.
 
-Two sources (docs/validation.md, NPU section, has the tables):
+Three sources (docs/validation.md, NPU section, has the tables):
 
 * **TPU v4 per-operator times** (1,580 XLA fusions measured on a TPU v4 by the SCALE-Sim TPU authors,
   :mod:`accelsim.hw.npu.tpu_v4_measured`): GEMMs of every shape from 32^3 to 4096^3 and element-wise
@@ -12,6 +12,10 @@ Two sources (docs/validation.md, NPU section, has the tables):
   ``tpu-v4`` (device-wide: written into ``arch_configs/npu/tpu-v4.yaml``) and the lane-ops of one
   float16 conversion (:data:`F16_CONVERT_OPS`: a property of these float16 programs, used only
   here). The held-out half's errors are asserted against the 15 % goal.
+* **Coral Edge TPU whole networks** (12 points: six zoo networks x two hosts, Coral's benchmark
+  table): halves fixed by a rule on parameter bytes (:func:`edge_halves`), two constants per config
+  fitted on the calibration half (:func:`edge_fit`: the per-inference overhead and the host link's
+  efficiency), the held-out half asserted against 15 %.
 * **Gemmini on an FPGA under Linux** (three points, ``reported`` only): the measured system adds
   RoCC command issue, Linux and the FPGA's DRAM, so nothing is fitted on them.
 
@@ -272,10 +276,147 @@ def tpu_checks() -> list[Check]:
     return out
 
 
+# --- Coral Edge TPU whole networks (coral.ai benchmarks) -----------------------------------------------
+#: the published measurements: Coral, "Edge TPU performance benchmarks" (coral.ai/docs/edgetpu/benchmarks),
+#: Table 1 "Time per inference, in milliseconds": the model only (no input pre-processing), C++ benchmarks,
+#: TensorFlow Lite models fully quantized to 8 bits and compiled by the Edge TPU Compiler
+EDGE_SOURCE = ("Coral, 'Edge TPU performance benchmarks' (coral.ai/docs/edgetpu/benchmarks), Table 1, "
+               "time per inference (ms)")
+#: (zoo workload, the row of Table 1, USB Accelerator on a desktop CPU over USB 3.0, Dev Board) in ms;
+#: every row of Table 1 whose network the zoo has at the table's input size (ResNet-50 V1 at 299x299;
+#: "SqueezeNet" is taken as the zoo's SqueezeNet 1.1, the version is not stated)
+EDGE_NETWORKS = (
+    ("squeezenet1.1", "SqueezeNet (224x224)", 2.1, 2.0),
+    ("mobilenet-v1", "MobileNet v1 (224x224)", 2.4, 2.4),
+    ("mobilenet-v2", "MobileNet v2 (224x224)", 2.6, 2.6),
+    ("googlenet", "Inception v1 (224x224)", 3.4, 4.1),
+    ("resnet50?image=299", "ResNet-50 V1 (299x299)", 49.0, 56.0),
+    ("vgg16", "VGG16 (224x224)", 296.0, 343.0),
+)
+#: platform (column of Table 1) -> config
+EDGE_ARCHS = {"usb": "edge-tpu-usb", "dev-board": "edge-tpu"}
+#: the two device-wide constants fitted per config on the calibration half (:func:`edge_fit`), as written
+#: in arch_configs/npu/edge-tpu*.yaml
+EDGE_CALIBRATED = {
+    "edge-tpu": {"dram.invoke_overhead_us": 1390.0, "dram.efficiency": 0.73},
+    "edge-tpu-usb": {"dram.invoke_overhead_us": 1540.0, "dram.efficiency": 0.84},
+}
+#: why held-out points miss 15 %, by workload (docs/validation.md, NPU section); filled only from held-out errors
+#: explained by a mechanism, never used to change a constant
+_GOOGLENET_MISS = ("Inception v1 is measured slower than the model has it, and slower on the Dev Board (4.1 ms) than "
+                   "on the desktop USB host (3.4 ms) where the cache-resident MobileNets take the same time on both: "
+                   "host-link traffic the model does not have. The model caches all 6.61 MB of its parameters "
+                   "(budget 7.59 MB: 8 MiB less the largest activation tensor); the compiler's budget is evidently "
+                   "smaller for this network (branch outputs live at once before each concatenation), so part of "
+                   "its parameters stream; Google's own reference runs show the same host dependence (3.06 ms on "
+                   "x86-64 vs 4.0 ms on aarch64, MobileNet v1 2.17 vs 2.22 ms: google-coral/edgetpu "
+                   "benchmarks/reference/basic_engine_reference_*.csv)")
+EDGE_MISS: dict[str, str] = {"edge-tpu:googlenet": _GOOGLENET_MISS, "edge-tpu-usb:googlenet": _GOOGLENET_MISS}
+
+
+def edge_parameter_bytes(workload: str) -> int:
+    """Parameter bytes of ``workload`` at 8 bits (one byte per weight of its matrix layers)."""
+    from accelsim.workload.zoo import load_workload
+
+    return int(sum(math.prod(layer.weight_matrix_shape) for layer in load_workload(workload).layers
+                   if layer.has_weights))
+
+
+def edge_halves() -> dict[str, str]:
+    """Workload -> half, fixed by a rule written before any error was computed: the networks ranked by
+    parameter bytes, alternately calibration (smallest first) and held-out, so each half spans networks
+    whose parameters fit the parameter cache and networks that stream most of theirs. Both platforms of
+    a network are in the same half."""
+    ranked = sorted((edge_parameter_bytes(w), w) for w, *_ in EDGE_NETWORKS)
+    return {w: ("calibration" if i % 2 == 0 else "held-out") for i, (_, w) in enumerate(ranked)}
+
+
+def edge_points() -> list[dict]:
+    """Every Edge TPU measurement as ``{workload, label, platform, arch, ms, half}``."""
+    halves = edge_halves()
+    out = []
+    for workload, label, usb, board in EDGE_NETWORKS:
+        for platform, ms in (("usb", usb), ("dev-board", board)):
+            out.append({"workload": workload, "label": label, "platform": platform, "arch": EDGE_ARCHS[platform],
+                        "ms": ms, "half": halves[workload]})
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _edge_graph(workload: str):
+    """The dense graph of ``workload``: on the int8-only Edge TPU config every operand runs at 8 bits,
+    as a full-integer (``w8a8-int8``) model does (test: same latency as the recipe within 0.5 %)."""
+    from accelsim.compress.compressed import CompressedGraph
+    from accelsim.workload.zoo import load_workload
+
+    return CompressedGraph.dense(load_workload(workload))
+
+
+def edge_model(arch: str, overrides: dict | None = None):
+    from accelsim.hw.registry import build_model, load_arch
+
+    return build_model(load_arch(arch, overrides or None))
+
+
+def edge_predict_ms(model, workload: str) -> float:
+    """Model time (ms) of one inference of ``workload``: the whole network with its parameter-cache plan,
+    network input and output over the host link and the per-inference overhead (docs/models/npu.md §4.4)."""
+    return sum(r.latency_s for r in model.simulate_network(_edge_graph(workload), 1)) * 1e3
+
+
+def edge_errors(arch: str, overrides: dict | None = None, half: str | None = None) -> list[tuple[dict, float]]:
+    """``(point, relative error)`` of the Edge TPU points of ``arch`` (of one ``half`` if given)."""
+    model = edge_model(arch, overrides)
+    pts = [p for p in edge_points() if p["arch"] == arch and half in (None, p["half"])]
+    return [(p, edge_predict_ms(model, p["workload"]) / p["ms"] - 1) for p in pts]
+
+
+def edge_loss(arch: str, invoke_us: float, efficiency: float) -> float:
+    """Mean |log(model / measured)| of the calibration half of ``arch`` at the two constants."""
+    if not (0 <= invoke_us <= 1e5 and 0.05 <= efficiency <= 1):
+        return math.inf
+    errs = edge_errors(arch, {"dram.invoke_overhead_us": float(invoke_us), "dram.efficiency": float(efficiency)},
+                       "calibration")
+    return sum(abs(math.log1p(e)) for _, e in errs) / len(errs)
+
+
+def edge_fit(arch: str, efficiencies=None) -> tuple[float, float]:
+    """The calibration of ``arch`` (docs/models/npu.md §9): for each link efficiency on a grid (0.30 to
+    1.00 step 0.01), the invoke overhead (us, step 10) that minimises :func:`edge_loss` on the calibration
+    half only; returns the best ``(invoke_overhead_us, efficiency)``. Run by hand when the model or the
+    data change; write the values into the config and :data:`EDGE_CALIBRATED`."""
+    pts = [p for p in edge_points() if p["arch"] == arch and p["half"] == "calibration"]
+    best = (math.inf, 0.0, 1.0)
+    for eff in efficiencies or [i / 100 for i in range(30, 101)]:
+        model = edge_model(arch, {"dram.invoke_overhead_us": 0.0, "dram.efficiency": eff})
+        base = [(edge_predict_ms(model, p["workload"]), p["ms"]) for p in pts]
+        for f10 in range(0, 1001):          # the overhead is additive: time = base + f (ms)
+            f = f10 * 0.01
+            loss = sum(abs(math.log((b + f) / m)) for b, m in base) / len(base)
+            if loss < best[0]:
+                best = (loss, round(f * 1e3), eff)
+    return float(best[1]), best[2]
+
+
+def edge_checks() -> list[Check]:
+    """One check per Edge TPU point: asserted within 15 % on the held-out half (a known miss where
+    :data:`EDGE_MISS` explains it), reported on the calibration half the two constants were fitted on."""
+    out: list[Check] = []
+    for arch in EDGE_ARCHS.values():
+        for p, e in edge_errors(arch):
+            held = p["half"] == "held-out"
+            platform = "USB Accelerator (USB 3.0)" if p["platform"] == "usb" else "Dev Board (PCIe)"
+            known = EDGE_MISS.get(f"{arch}:{p['workload']}") if held and abs(e) > TOLERANCE else None
+            out.append(Check(AREA, f"[{p['half']} half] Edge TPU {platform}: {p['label']}, time per inference "
+                             f"({arch})", p["ms"], p["ms"] * (1 + e), "ms", TOLERANCE if held else None, EDGE_SOURCE,
+                             known=known))
+    return out
+
+
 def checks(quick: bool = False) -> list[Check]:
     """The TPU v4 per-operator measurements (held-out half asserted) and the Gemmini FPGA
     measurements (reported); ``quick`` changes nothing (the TPU points take about a second)."""
-    out: list[Check] = tpu_checks()
+    out: list[Check] = tpu_checks() + edge_checks()
     rn = _layers("resnet50", BATCH)
     rn_cycles = sum(r.cycles for r in rn) / BATCH
     out.append(Check(AREA, f"[{HALF['resnet50']} half] ResNet-50 cycles per image, batch {BATCH} "
