@@ -228,6 +228,29 @@ def test_fold_walk_matches_numpy_twin():
                 assert np.array_equal(closed, ref)
 
 
+def test_user_unit_bulk_rows_equal_the_walk():
+    """Medium layers (windows sliding, OFMAP drains and stalls) on every dataflow and odd array shapes:
+    the unit with quiet rows counted in bulk equals the walk of every access (no O(1) rows, no bulk)."""
+    rng = np.random.default_rng(17)
+    nc = np.zeros((4, 0), np.int64)
+    bulk_matters = 0
+    for _ in range(24):
+        df, R, C = int(rng.integers(3)), int(rng.integers(2, 20)), int(rng.integers(2, 20))
+        f, s_ = int(rng.choice([1, 1, 3, 5])), int(rng.integers(1, 3))
+        h = f + s_ * int(rng.integers(2, 9))
+        g = Geometry.conv(h, h, f, f, int(rng.integers(1, 24)), int(rng.integers(1, 60)), s_)
+        sizes = np.array([int(rng.integers(150, 3000)) for _ in range(3)], np.int64)
+        bws = np.array([int(rng.integers(1, 12)) for _ in range(3)], np.int64)
+        tabs = K.conv_geometry(1, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, 1, 1, g.Eh, g.Ew)
+        sets = _ifmap_sets(df, R, C, g, tabs, sizes, windows_inside(g))
+        walk = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, True, sizes, bws, *sets,
+                                g.H * g.W * g.C, g.win * g.K, True, False, nc)
+        unit = K.user_unit(df, R, C, 1, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, 1, 1, g.Eh, g.Ew, g.K, sizes, bws, nc)
+        assert np.array_equal(unit, walk), (df, R, C, g, sizes, bws)
+        bulk_matters += walk[K.R_STALL] > 0 and walk[K.R_OF_DRAM] > 0
+    assert bulk_matters > 10
+
+
 def test_valid_counts_closed_form():
     """The valid-entry count before every position of a prefetch order whose only invalid entries are
     its padding (every filter order; an ifmap's when its windows lie inside the input) equals the count
