@@ -117,7 +117,8 @@ KERNEL_FILES = {
     "compress": ("compress/_kernels.py",),
     "eie": ("hw/eie/_kernels.py", "compress/_kernels.py"),
     "gpu": ("hw/gpu/_kernels.py",),
-    "systolic": ("hw/systolic/_kernels.py", "hw/systolic/analytic.py"),
+    "systolic": ("hw/systolic/_kernels.py", "hw/systolic/analytic.py", "hw/systolic/_batch_kernels.py"),
+    "npu": ("hw/systolic/_kernels.py", "hw/systolic/analytic.py", "hw/systolic/_batch_kernels.py"),  # its matrix unit
 }
 
 

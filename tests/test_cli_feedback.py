@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 from accelsim.cli import feedback, main
+from accelsim.runtime import KERNEL_FILES
 
 sweep_mod = importlib.import_module("accelsim.dse.sweep")  # the module (accelsim.dse.sweep is also the function)
 
@@ -43,7 +44,7 @@ def _spec(tmp_path: Path, detail: bool = False, extra: str = "") -> str:
 
 def _fake_package(tmp_path, monkeypatch):
     pkg = tmp_path / "pkg"
-    for rel in {r for rels in feedback.FAMILY_KERNELS.values() for r in rels} | set(feedback.COMPRESS_KERNELS):
+    for rel in {r for rels in KERNEL_FILES.values() for r in rels}:
         (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
         (pkg / rel).write_text("# kernels\n")
     monkeypatch.setattr(feedback, "PACKAGE", pkg)
@@ -79,6 +80,9 @@ def test_kernels_cold_until_every_module_has_a_fresh_index(tmp_path, monkeypatch
     module = pkg / "hw/eie/_kernels.py"
     folder = os.path.dirname(os.path.abspath(module))
     _index(module, cache / f"eie_{hashlib.sha1(folder.encode()).hexdigest()}")
+    assert feedback.kernels_cold(["eie"], compress=False)  # an EIE run encodes with the compression kernels
+    compress = pkg / "compress/_kernels.py"
+    _index(compress, cache / f"compress_{hashlib.sha1(str(compress.parent).encode()).hexdigest()}")
     assert not feedback.kernels_cold(["eie"], compress=False)
 
 
@@ -97,6 +101,21 @@ def test_simulate_prints_the_notice_on_a_cold_cache(tmp_path, monkeypatch, capsy
     assert main(["simulate", "--arch", "edge-32x32", "--workload", "lenet-300-100", "--format", "json"]) == 0
     err = capsys.readouterr().err
     assert err.count("compiling kernels (first run only") == 1
+
+
+def test_bad_input_on_a_cold_cache_is_one_line_without_the_notice(tmp_path, monkeypatch, capsys):
+    _fake_package(tmp_path, monkeypatch)  # nothing cached: a clean checkout or a fresh install
+    assert main(["simulate", "--arch", "edge-32x32", "--workload", "lenet-300-100", "--set", "array.rwos=8"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "rwos" in err and "compiling" not in err
+    spec = tmp_path / "typo.yaml"
+    spec.write_text("base: {arch: edge-32x32, workload: lenet-300-100}\ngrid:\n  arch.array.rwos: [8, 16]\n")
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "arch.array.rwos" in err and "compiling" not in err
+    spec.write_text("base: {arch: edge-32x32, workload: lenet-300-100}\ngrid:\n  arch.array.rows: [8]\n")
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "o2")]) == 0  # a good spec: the notice, once
+    assert capsys.readouterr().err.count("compiling kernels (first run only") == 1
 
 
 # --- heartbeat and plain progress ------------------------------------------------------------------

@@ -219,9 +219,10 @@ def cmd_simulate(args) -> int:
         from accelsim.dse.knobs import expand_cli_sets
 
         args.set = expand_cli_sets(args.arch, args.set)
-    families = _families(args.arch)
-    if families:  # an arch that does not resolve fails below with its own one line, without the notice
-        compile_notice(families, compress=bool(args.recipe or args.baseline))  # a cold Numba cache
+    from accelsim.hw.registry import load_arch
+
+    family = load_arch(args.arch, args.set).family  # a bad --arch or --set: its one line, before the notice
+    compile_notice([family], compress=bool(args.recipe or args.baseline))  # a cold Numba cache
     with Heartbeat(f"simulating {args.workload} on {args.arch}"):  # elapsed time on stderr while it runs
         if getattr(args, "phase", None) == "generate":
             result = _simulate_generate(args, command)
@@ -274,19 +275,6 @@ def _simulate_generate(args, command):
                              generate=args.generate if args.generate is not None else 128, batch=args.batch,
                              recipe=args.recipe, overrides=args.set, seed=args.seed, command=command,
                              points=8 if points is None else (points or None), **kw)
-
-
-def _families(arch) -> list[str] | None:
-    """The hardware family of ``--arch`` read from its raw YAML (None when it cannot be told cheaply:
-    then the compile notice checks every family's kernels)."""
-    try:
-        from accelsim.hw.registry import load_arch_dict
-
-        data, _ = load_arch_dict(arch)
-        family = data.get("family") if isinstance(data, dict) else None
-    except Exception:  # the real error comes from simulate, with its one line
-        return None
-    return [str(family)] if family else None
 
 
 def set_arg(text: str) -> str:

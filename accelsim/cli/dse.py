@@ -38,14 +38,15 @@ def _run_sweep(args):
 
     spec = read_spec(args.spec)
     _check_objectives(spec, args.spec)
+    on_start = None
     if not args.quiet and spec.get("evaluate") is None:
         from accelsim.cli.feedback import compile_notice
 
-        compile_notice()  # a cold Numba cache: the first points compile the kernels
+        on_start = compile_notice  # a cold Numba cache: the first points compile the kernels
     try:
         df = sweep(args.spec, executor=_executor(args), store=args.out, resume=args.resume,
                    progress=not args.quiet, timeout=args.timeout, wait=args.wait,
-                   allow_code=args.allow_code)
+                   allow_code=args.allow_code, on_start=on_start)
     except OSError as exc:  # the results folder is unwritable, or became full while the sweep ran
         if isinstance(exc, (ConnectionError, TimeoutError)):  # a network error, not the folder
             raise

@@ -3,9 +3,9 @@
 - :func:`kernels_cold`: whether the Numba kernels a run needs have no up-to-date on-disk cache, so
   the first call compiles them (a minute or more). It only looks at file names and times: every
   kernel module must have at least one Numba index file (``<module>.<function>-<line>.py<ver>.nbi``)
-  no older than the module, in the module's ``__pycache__`` or under ``$NUMBA_CACHE_DIR``
-  (:mod:`accelsim.runtime` explains where Numba puts them). A stale or partial cache can still make
-  a run compile a kernel; the notice is about the common case, the first run after an install.
+  no older than the module where Numba caches (:func:`accelsim.runtime.kernel_cache_cold`). A stale or
+  partial cache can still make a run compile a kernel; the notice is about the common case, the first run
+  after an install.
 - :func:`compile_notice`: the one line ``accelsim: compiling kernels (first run only) ...`` on stderr.
 - :class:`Heartbeat`: while a long simulation runs, the elapsed time on stderr: one line rewritten in
   place on a terminal (after :data:`TTY_DELAY_S`), a plain line every :data:`PLAIN_INTERVAL_S`
@@ -21,66 +21,19 @@ import time
 from pathlib import Path
 from typing import Iterable
 
+from accelsim.runtime import KERNEL_FILES, kernel_cache_cold
+
 PACKAGE = Path(__file__).resolve().parent.parent
-
-#: the modules whose kernels each hardware family compiles (paths relative to the package)
-FAMILY_KERNELS = {
-    "systolic": ("hw/systolic/_kernels.py",),
-    "npu": ("hw/systolic/_kernels.py",),
-    "eie": ("hw/eie/_kernels.py",),
-    "gpu": ("hw/gpu/_kernels.py",),
-}
-COMPRESS_KERNELS = ("compress/_kernels.py",)
-
 TTY_DELAY_S = 3.0  # a terminal sees the elapsed time after this long
 PLAIN_INTERVAL_S = 30.0  # a log gets one line this often
 
 
-def _has_index(module: Path, cache_dirs: Iterable[Path]) -> bool:
-    """True when some Numba index of ``module`` is at least as new as the module's source."""
-    try:
-        source_mtime = module.stat().st_mtime
-    except OSError:
-        return True  # nothing to compile
-    pattern = f"{module.stem}.*.nbi"
-    for folder in cache_dirs:
-        try:
-            hits = folder.glob(pattern)
-            if any(p.stat().st_mtime >= source_mtime for p in hits):
-                return True
-        except OSError:
-            continue
-    return False
-
-
-def _cache_dirs(module: Path) -> list[Path]:
-    """Where Numba may keep the index of ``module``: under ``$NUMBA_CACHE_DIR`` in
-    ``<folder>_<sha1 of the folder's absolute path>`` (Numba's ``get_suitable_cache_subpath``), and in
-    the ``__pycache__`` next to it."""
-    import hashlib
-
-    dirs = []
-    user = os.environ.get("NUMBA_CACHE_DIR")
-    if user:
-        folder = os.path.dirname(os.path.abspath(module))
-        sub = f"{os.path.basename(folder)}_{hashlib.sha1(folder.encode()).hexdigest()}"
-        dirs.append(Path(user) / sub)
-    dirs.append(module.parent / "__pycache__")
-    return dirs
-
-
 def kernels_cold(families: Iterable[str] | None = None, compress: bool = True) -> bool:
-    """Whether a run on ``families`` (None: all of them) would compile kernels first (see the module doc)."""
-    names: dict[str, None] = {}
-    for fam in (FAMILY_KERNELS if families is None else families):
-        names.update(dict.fromkeys(FAMILY_KERNELS.get(str(fam), ())))
-    if compress:
-        names.update(dict.fromkeys(COMPRESS_KERNELS))
-    for rel in names:
-        module = PACKAGE / rel
-        if not _has_index(module, _cache_dirs(module)):
-            return True
-    return False
+    """Whether a run on ``families`` (None: all of them) would compile kernels first: the kernel files of
+    :data:`accelsim.runtime.KERNEL_FILES` checked by :func:`accelsim.runtime.kernel_cache_cold` (see the module doc);
+    ``compress``: the run also compresses, so the compression kernels count."""
+    names = [str(f) for f in (KERNEL_FILES if families is None else families) if str(f) != "compress"]
+    return kernel_cache_cold(names + (["compress"] if compress else []), package_dir=str(PACKAGE))
 
 
 def compile_notice(families: Iterable[str] | None = None, compress: bool = True, stream=None) -> bool:

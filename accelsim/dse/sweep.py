@@ -166,6 +166,7 @@ def sweep(
     timeout: float = DEFAULT_TIMEOUT_S,
     wait: bool = False,
     allow_code: bool = False,
+    on_start: Callable[[], Any] | None = None,
 ):
     """Evaluate every point of ``space``; return one row per point (a ``pandas.DataFrame``).
 
@@ -181,6 +182,8 @@ def sweep(
     ``allow_code``: let the spec's ``evaluate: module:function`` import a module outside accelsim
     (that runs its code; refused by default, see :func:`resolve_evaluate`). An ``evaluate`` callable
     passed here is the caller's own code and is not gated.
+    ``on_start``: called once, after every point was validated and before the first one runs (the command
+    line's cold-cache notice: a spec with a typo gets its one error line and nothing else).
     Rows hold ``id``, ``status`` (ok | error), ``error``, the setting keys and the metrics (the
     store's ``inputs_hash`` column is bookkeeping, left out of the returned table).
     After the run the table must hold every point exactly once, else a SweepError lists the ids.
@@ -211,6 +214,8 @@ def sweep(
         points = renumber(points, normalize)
     runs = run_settings(points, label)  # knobs (arch.dram.bandwidth_gbps, ...) expanded for the evaluator
     validate_points(points, evaluate, label, runs)
+    if on_start is not None:
+        on_start()
 
     setting_keys: dict[str, None] = {}
     for p in points:
