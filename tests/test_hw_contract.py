@@ -129,6 +129,40 @@ def test_results_are_deterministic(arch_runs):
         [json.dumps(r.to_dict(with_actions=True), sort_keys=True) for r in again]
 
 
+def _one_arch_per_family() -> list[str]:
+    seen: dict[str, str] = {}
+    for arch in arch_names():
+        seen.setdefault(load_arch(arch).family, arch)
+    return sorted(seen.values())
+
+
+@pytest.mark.parametrize("arch", _one_arch_per_family())
+def test_simulate_network_is_simulate_per_layer_unless_the_network_decides(arch):
+    from accelsim.compress.compressed import CompressedGraph
+    from accelsim.workload.zoo import load_workload
+
+    model = build_model(load_arch(arch))
+    graph = load_workload("lenet-300-100")
+    if model.family == "eie":  # EIE runs pruned, weight-shared, interleaved-CSC layers only
+        from accelsim.compress.recipe import compress, load_recipe
+
+        recipe = {"name": "eie-small", "seed": 1602,
+                  "pipeline": [{"prune": {"method": "random", "density": 0.1}},
+                               {"share": {"bits": 4, "init": "linear", "table_bits": 16}},
+                               {"encode": {"format": "interleaved_csc", "n_pe": model.config.n_pe, "index_bits": 4,
+                                           "pointer_bits": 16}}]}
+        layers = list(compress(graph, load_recipe(recipe), seed=0))
+    else:
+        layers = list(CompressedGraph.dense(graph))
+    network = [r.to_dict(with_actions=True) for r in model.simulate_network(layers, 2)]
+    alone = [model.simulate(cl, 2).to_dict(with_actions=True) for cl in layers]
+    assert [r["name"] for r in network] == [cl.layer.name for cl in layers]
+    if model.family == "npu":  # the network's input and output cross DRAM (docs/models/npu.md §4.4)
+        assert network[1:-1] == alone[1:-1] and network != alone
+    else:
+        assert network == alone
+
+
 @pytest.mark.parametrize("arch", arch_names())
 def test_model_roof_energy_table_and_pickling(arch):
     model = build_model(load_arch(arch))

@@ -620,8 +620,7 @@ def _run(model, config, cgraph, batch, workload_name, recipe, ckey: str):
         plan = _per_graph(cgraph, ("plan", type(model), batch), lambda: model.plan_layers(_layers(cgraph), batch))
         layers = batched(plan)
     else:
-        simulate = model.simulate
-        layers = [simulate(cl, batch) for cl in _layers(cgraph)]
+        layers = model.simulate_network(_layers(cgraph), batch)
     arch = _ARCH_DICTS.get_or(ckey, lambda: to_dict(config))
     result = NetworkResult(arch=arch, workload=workload_name, layers=layers, batch=batch, recipe=recipe)
     result.area_mm2, result.area_source = _per_model(model, "area", lambda: area_of(model))

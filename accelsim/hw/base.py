@@ -290,6 +290,15 @@ class HardwareModel(ABC):
             "extra": extra, "actions": counts.actions,
         })
 
+    def simulate_network(self, layers, batch: int = 1) -> list[LayerResult]:
+        """Every layer of a network, in execution order -> one :class:`LayerResult` each (what
+        ``accelsim simulate`` and sweeps call). Default: :meth:`simulate` per layer. A family overrides it
+        where the network decides something no single layer can (the NPU's parameter cache and
+        per-inference overhead) or where one call for the whole network is cheaper (the systolic model's
+        batched kernels, the same results to the bit); each layer is still priced by :meth:`simulate`'s
+        equations."""
+        return [self.simulate(cl, batch) for cl in layers]
+
     def _cap_power(self, counts: LayerCounts, seconds: float, energy: EnergyBreakdown):
         """Hold power at :attr:`power_limit_w` by stretching the latency (DVFS lowers the clock):
         ``t' = E_dynamic / (P_limit - P_static)`` when ``P_static + E_dynamic / t > P_limit``; the

@@ -16,6 +16,7 @@ Equations and assumptions: ``docs/models/npu.md`` (sections quoted as "§"). Per
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 from accelsim.energy.actions import ActionCounts
@@ -60,7 +61,7 @@ class NpuModel(HardwareModel):
         self._dram_latency = int(math.ceil(config.dram.latency_ns * 1e-9 * config.clock_hz))
         self._word_bits = {"spad": config.scratchpad.width_bits}
         self._peak = float(config.matrix.count * config.matrix.rows * config.matrix.cols * config.clock_hz)
-        self._plan: NetworkPlan | None = None
+        self._network = threading.local()  # the plan of the simulate_network call running in this thread
 
     # --- the contract -------------------------------------------------------------------------------
     def energy_reference_table(self) -> dict:
@@ -179,17 +180,32 @@ class NpuModel(HardwareModel):
         return NetworkPlan(cached=frozenset(cached), cached_bytes=used, budget_bytes=budget,
                            first=names[0] if names else None, last=names[-1] if names else None)
 
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        del state["_network"]  # a thread's running plan is not part of the model
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._network = threading.local()
+
+    @property
+    def _plan(self) -> "NetworkPlan | None":
+        """The network plan while :meth:`simulate_network` runs in this thread (None for a lone layer); per
+        thread, so one model shared by a threaded sweep stays stateless between calls."""
+        return getattr(self._network, "plan", None)
+
     def simulate_network(self, layers, batch: int = 1) -> list:
         """Every layer of a network with the network-level decisions of :meth:`plan_network` (§4.4);
         without them (``simulate`` of one layer) a layer is its own network: its parameters are cached
         when they fit, no per-inference overhead is charged, its input and output stay as §4.1 says."""
         layers = list(layers)
         plan = self.plan_network(layers, batch)
-        self._plan = plan
+        self._network.plan = plan
         try:
             return [self.simulate(cl, batch) for cl in layers]
         finally:
-            self._plan = None
+            self._network.plan = None
 
     def _cache_budget(self, largest_activation: float) -> float:
         """Bytes the parameter cache may hold: the configured cache, at most the capacity left beside the
@@ -203,18 +219,19 @@ class NpuModel(HardwareModel):
 
     def _from_host(self, cl) -> bool:
         """The network's first layer reads the network input from DRAM (§4.4; only under a plan)."""
-        return self._plan is not None and cl.name == self._plan.first
+        return (plan := self._plan) is not None and cl.name == plan.first
 
     def _to_host(self, cl) -> bool:
         """The network's last layer writes the network output to DRAM (§4.4; only under a plan)."""
-        return self._plan is not None and cl.name == self._plan.last
+        return (plan := self._plan) is not None and cl.name == plan.last
 
     def _weights_cached(self, cl, weight_bytes: float, batch: int) -> bool:
         """Whether a matrix layer's parameters are in the parameter cache (§4.4)."""
         if self.config.scratchpad.parameter_cache_kb <= 0 or not cl.layer.has_weights:
             return False
-        if self._plan is not None:
-            return cl.name in self._plan.cached
+        plan = self._plan
+        if plan is not None:
+            return cl.name in plan.cached
         bits = self._act_bits(cl)
         tensors = [math.prod(s) for s in cl.layer.input_shapes] + [math.prod(cl.layer.output_shape)]
         return weight_bytes <= self._cache_budget(max(tensors) * batch * bits / 8)
@@ -360,7 +377,7 @@ class NpuModel(HardwareModel):
             compute = vec
         compute = max(1, compute + overhead)
         invoke = 0
-        if self._plan is not None and cl.name == self._plan.first and cfg.dram.invoke_overhead_us > 0:
+        if (plan := self._plan) is not None and cl.name == plan.first and cfg.dram.invoke_overhead_us > 0:
             invoke = int(math.ceil(cfg.dram.invoke_overhead_us * 1e-6 * cfg.clock_hz))   # once per inference (§4.4)
         memory = max(dma, spad)
         cycles = max(compute, memory + latency + overhead) + invoke      # in series with the layer (N5)
