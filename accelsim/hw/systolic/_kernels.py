@@ -711,12 +711,7 @@ def _prefetch_pad(df, o, R, C, npx, win, nfilt):
     return M - Tm, c0
 
 
-@njit(cache=True, inline="always")
-def _tri(n):
-    return n * (n + 1) // 2 if n > 0 else 0
-
-
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _valid_before(diag, k, d, c, M, N, r0, c0):
     """Valid entries before position ``k`` of a prefetch order whose only invalid entries are its
     padding (rows ``>= r0``, columns ``>= c0``, :func:`_prefetch_pad`): ``k`` is column ``c`` of
@@ -730,7 +725,14 @@ def _valid_before(diag, k, d, c, M, N, r0, c0):
     if d < r0 + c0:
         return k
     a, b, x = M - r0, N - c0, d - r0 - c0
-    pad = _tri(x) - _tri(x - a) - _tri(x - b) + _tri(x - a - b)
+    # D(a, b, x) = #{i < a, j < b: i + j < x} = T(x) - T(x - a) - T(x - b) + T(x - a - b), T(n) = n(n+1)/2 (n > 0)
+    pad = x * (x + 1) // 2
+    if x > a:
+        pad -= (x - a) * (x - a + 1) // 2
+    if x > b:
+        pad -= (x - b) * (x - b + 1) // 2
+    if x > a + b:
+        pad += (x - a - b) * (x - a - b + 1) // 2
     cmin = max(c0, d - M + 1)
     cmax = min(c, d - r0 + 1)
     if cmax > cmin:
@@ -762,7 +764,7 @@ def _prefetch_span(df, o, r, fr, fc, R, M, N, Tm):
     return start + min(d, M - 1) - d, d
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _lane_rows(df, o, R, T, rows_used, cols_used):
     """``[ls, le)``: the demand rows of a fold that hold entries of operand ``o`` (:func:`_row_range`)."""
     if df == 0:
@@ -779,21 +781,30 @@ def _ofmap_quiet_until(cum, r, L, free, drain_end, cycle, o_act):
     output profile, :func:`fold_output_profiles`)."""
     base = cum[r]
     ra = min(L, r + max(0, drain_end - cycle))  # rows r .. ra-1 run while a drain is under way
-    q = np.searchsorted(cum, max(base + free, base + 1), side="left") - 1 if ra > r else L
+    q = L
+    if ra > r:
+        # the row whose writes bring the free words to 0: last q with cum[q] < base + max(free, 1)
+        x = base + max(free, 1)
+        lo, hi = 0, L + 1
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if cum[mid] < x:
+                lo = mid + 1
+            else:
+                hi = mid
+        q = lo - 1
     if q >= ra:
+        # afterwards a drain starts once fewer than the active half are free: last q with cum[q] <= x
         x = max(base + free - o_act, cum[ra])
-        q = np.searchsorted(cum, x, side="right") - 1
+        lo, hi = 0, L + 1
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if cum[mid] <= x:
+                lo = mid + 1
+            else:
+                hi = mid
+        q = lo - 1
     return min(q, L)
-
-
-@njit(cache=True, inline="always")
-def _row_valid(df, o, q, fr, fc, R, T, rows_used, cols_used, M, N, Tm, r0, c0, diag):
-    """Valid entries of operand ``o``'s prefetch order before demand row ``q``'s own entries and
-    before the end of them (windows inside the input, :func:`_valid_before`)."""
-    lo, hi, mode = _row_range(df, o, q, R, T, rows_used, cols_used)
-    a0, dg = _prefetch_span(df, o, q, fr, fc, R, M, N, Tm)
-    return (_valid_before(diag, a0 + lo, dg, lo, M, N, r0, c0),
-            _valid_before(diag, a0 + hi + 1, dg, hi + 1, M, N, r0, c0))
 
 
 @njit(cache=True)
@@ -810,7 +821,10 @@ def _read_quiet_until(df, o, r, e, fr, fc, R, T, rows_used, cols_used, M, N, Tm,
         return e
     if not ((df == 0) or (df == 1 and o == 0) or (df == 2 and o == 1)):
         return r
-    v0, v1 = _row_valid(df, o, r, fr, fc, R, T, rows_used, cols_used, M, N, Tm, r0, c0, diag)
+    lo, hi, _ = _row_range(df, o, r, R, T, rows_used, cols_used)
+    a0, dg = _prefetch_span(df, o, r, fr, fc, R, M, N, Tm)
+    v0 = _valid_before(diag, a0 + lo, dg, lo, M, N, r0, c0)
+    v1 = _valid_before(diag, a0 + hi + 1, dg, hi + 1, M, N, r0, c0)
     if A < B:
         if not (A <= v0 and v1 <= B):
             return r
@@ -823,14 +837,19 @@ def _read_quiet_until(df, o, r, e, fr, fc, R, T, rows_used, cols_used, M, N, Tm,
     hi_q = min(e, le)
     while lo_q < hi_q:
         mid = (lo_q + hi_q) // 2
-        if _row_valid(df, o, mid, fr, fc, R, T, rows_used, cols_used, M, N, Tm, r0, c0, diag)[1] > B:
+        lo, hi, _ = _row_range(df, o, mid, R, T, rows_used, cols_used)
+        a0, dg = _prefetch_span(df, o, mid, fr, fc, R, M, N, Tm)
+        if _valid_before(diag, a0 + hi + 1, dg, hi + 1, M, N, r0, c0) > B:
             hi_q = mid
         else:
             lo_q = mid + 1
     if lo_q >= min(e, le):
         return e
-    if A >= B and _row_valid(df, o, lo_q, fr, fc, R, T, rows_used, cols_used, M, N, Tm, r0, c0, diag)[0] >= A:
-        return e  # jumped from the wrapped window's bottom part straight into its top part
+    if A >= B:
+        lo, hi, _ = _row_range(df, o, lo_q, R, T, rows_used, cols_used)
+        a0, dg = _prefetch_span(df, o, lo_q, fr, fc, R, M, N, Tm)
+        if _valid_before(diag, a0 + lo, dg, lo, M, N, r0, c0) >= A:
+            return e  # jumped from the wrapped window's bottom part straight into its top part
     return lo_q
 
 
@@ -1015,9 +1034,14 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                         w = cum[e] - cum[r]
                         if w > 0:
                             wq_bulk(wst, w)
+                            # the rows that write outputs are one range of the fold (_wbuf_row)
+                            if df == 0:
+                                w0, w1 = T - 1 + R - rows_used, T + R - 3 + cols_used
+                            else:
+                                w0, w1 = 2 * R - 1, 2 * R - 3 + T + cols_used
                             if o_first == -(1 << 62):
-                                o_first = cycle + np.searchsorted(cum, cum[r], side="right") - 1 - r
-                            o_last = cycle + np.searchsorted(cum, cum[e], side="left") - 1 - r
+                                o_first = cycle + max(r, w0) - r
+                            o_last = cycle + min(e - 1, w1) - r
                         last_out = cycle + e - 1 - r
                         if last_out > total:
                             total = last_out
