@@ -14,9 +14,11 @@ Every kernel takes only arrays and scalars and has a pure-NumPy/Python twin of t
 
 ``simulate_layer`` walks the demand rows of every fold in SCALE-Sim's order (column folds outer,
 row folds inner) through exact re-implementations of SCALE-Sim's three buffers, computing the
-addresses on the fly (no demand matrix is materialised); in USER mode a row whose own prefetch
-entries all lie in the active window is served in O(1), and the write buffer keeps only its partial
-lines (``wq_*``). A pass over an operand that repeats an
+addresses on the fly (no demand or prefetch matrix is materialised: valid counts in closed form,
+the ifmap's set table from one pass, ``ifmap_sets``); in USER mode a row whose own prefetch
+entries all lie in the active window is served in O(1), runs of such rows that start no OFMAP
+drain are counted in bulk, and the write buffer keeps only its partial lines (``wq_*``). A pass
+over an operand that repeats an
 earlier pass exactly and whose previous pass caused no DRAM activity is skipped (its state and
 output cannot change), except in the last fold, which is always walked.
 """
