@@ -16,6 +16,7 @@ from accelsim.errors import SimulationError
 from accelsim.hw.registry import build_model
 from accelsim.hw.systolic import _batch_kernels as BK
 from accelsim.hw.systolic import analytic as A
+from accelsim.report.results import NetworkResult, operand_sizes, refetch_summary
 from accelsim.hw.systolic.model import DF_CODE, Geometry, analytic_unit_report, closed_form, geometry_table
 
 
@@ -54,6 +55,36 @@ def test_simulate_layers_equals_simulate_per_layer(arch, workload, recipe, overr
     bad = [w.name for g, w in zip(got, want) if not _same(g, w)]
     assert not bad, bad
     assert any(r.extra.get("mapped") is False for r in got) == any(r.extra.get("mapped") is False for r in want)
+
+
+def _summaries(result):
+    return json.dumps([result.total, refetch_summary(result)], default=repr)
+
+
+@pytest.mark.parametrize("arch,workload,recipe,overrides", CASES + [
+    # small SRAMs: layers refetch their operands (the refetch warning names them)
+    ("scalesim-32x32-os", "resnet18", None, {"memory_model": "analytic", "sram.ifmap_kb": 2, "sram.filter_kb": 2}),
+    ("edge-32x32", "resnet18", "magnitude-8", {"memory_model": "exact", "sram.filter_kb": 4, "array.dataflow": "is"}),
+])
+def test_lazy_columns_give_the_totals_of_the_layer_objects(arch, workload, recipe, overrides):
+    """``simulate_layers(plan, lazy=True)``: the totals and the refetch summary from the columns equal
+    those from the materialised layers, to the bit (values, types, key orders), and so do the layers."""
+    model = build_model(config_for(arch, overrides))
+    layers = list(_cgraph(workload, recipe, 0))
+    plan = model.plan_layers(layers, 2)
+    lazy = model.simulate_layers(plan, lazy=True)
+    eager = model.simulate_layers(plan)
+    assert len(lazy) == len(eager)
+    got = NetworkResult(arch={}, workload=workload, layers=lazy, batch=2)
+    want = NetworkResult(arch={}, workload=workload, layers=eager, batch=2)
+    got.operands = want.operands = operand_sizes(layers, 2, 8)
+    assert _summaries(got) == _summaries(want)
+    tot = got.total
+    assert list(tot["energy_breakdown_j"]) == list(want.total["energy_breakdown_j"])
+    assert [type(v) for v in tot.values()] == [type(v) for v in want.total.values()]
+    if "refetch" in str(overrides) or "kb" in str(overrides):
+        assert refetch_summary(want)["refetch_layers"] > 0  # the refetch path is exercised
+    assert all(_same(a, b) for a, b in zip(lazy, eager))
 
 
 def test_plan_is_config_free_and_checks_the_batch():

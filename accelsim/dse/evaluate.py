@@ -618,7 +618,7 @@ def _run(model, config, cgraph, batch, workload_name, recipe, ckey: str):
     batched = getattr(model, "simulate_layers", None) if BATCHED else None
     if batched is not None:  # a whole network per call; its plan is built once per graph and batch
         plan = _per_graph(cgraph, ("plan", type(model), batch), lambda: model.plan_layers(_layers(cgraph), batch))
-        layers = batched(plan)
+        layers = batched(plan, lazy=True)  # LayerResult objects built only when read (detail rows)
     else:
         layers = model.simulate_network(_layers(cgraph), batch)
     arch = _ARCH_DICTS.get_or(ckey, lambda: to_dict(config))

@@ -73,6 +73,22 @@ def _sum_dicts(dicts) -> dict[str, float]:
 _SUMMED_OF = operator.attrgetter(*_SUMMED)
 
 
+def _listed(values) -> list:
+    return values.tolist() if hasattr(values, "tolist") else values
+
+
+def _total_of_columns(c: dict) -> dict[str, Any]:
+    """:attr:`NetworkResult.total` from a model's columns (the same sums in the same order: floats over
+    every layer, zeros included, as ``sum`` adds them field by field; ints over the layers that run)."""
+    tot: dict[str, Any] = {name: sum(_listed(c[name])) for name in _SUMMED}
+    tot["energy_breakdown_j"] = {cat: sum(_listed(v)) for cat, v in c["energy_breakdown_j"]}
+    tot["sram_reads"] = {k: sum(_listed(v)) for k, v in c["sram_reads"].items()}
+    tot["sram_writes"] = {k: sum(_listed(v)) for k, v in c["sram_writes"].items()}
+    cycles = tot["cycles"]
+    tot["utilization"] = sum(_listed(c["utilization_cycles"])) / cycles if cycles else 0.0
+    return tot
+
+
 @dataclass
 class NetworkResult:
     """All layers of one workload on one config, with totals (and comparisons with a dense run)."""
@@ -99,15 +115,19 @@ class NetworkResult:
     @property
     def total(self) -> dict[str, Any]:
         layers = self.layers
-        # one column per summed field, each summed by sum() in layer order (as field by field)
-        columns = list(zip(*map(_SUMMED_OF, layers))) if layers else [()] * len(_SUMMED)
-        tot: dict[str, Any] = {name: sum(col) for name, col in zip(_SUMMED, columns)}
-        tot["energy_breakdown_j"] = _sum_dicts([r.energy_breakdown_j for r in layers])
-        tot["sram_reads"] = _sum_dicts([r.sram_reads for r in layers])
-        tot["sram_writes"] = _sum_dicts([r.sram_writes for r in layers])
-        cycles = tot["cycles"]
-        # cycle-weighted mean: total useful MACs over total PE-cycles
-        tot["utilization"] = sum([r.utilization * r.cycles for r in layers]) / cycles if cycles else 0.0
+        cols = getattr(layers, "columns", None)  # a model's columnar results (systolic.model.LayerColumns)
+        if cols is not None:
+            tot = _total_of_columns(cols)
+        else:
+            # one column per summed field, each summed by sum() in layer order (as field by field)
+            columns = list(zip(*map(_SUMMED_OF, layers))) if layers else [()] * len(_SUMMED)
+            tot = {name: sum(col) for name, col in zip(_SUMMED, columns)}
+            tot["energy_breakdown_j"] = _sum_dicts([r.energy_breakdown_j for r in layers])
+            tot["sram_reads"] = _sum_dicts([r.sram_reads for r in layers])
+            tot["sram_writes"] = _sum_dicts([r.sram_writes for r in layers])
+            cycles = tot["cycles"]
+            # cycle-weighted mean: total useful MACs over total PE-cycles
+            tot["utilization"] = sum([r.utilization * r.cycles for r in layers]) / cycles if cycles else 0.0
         if self.dense is not None:
             dense_tot = self.dense.total
             tot["speedup_vs_dense"] = dense_tot["latency_s"] / tot["latency_s"] if tot["latency_s"] else None
@@ -318,29 +338,35 @@ def refetch_summary(result: "NetworkResult") -> dict[str, Any]:
     layer refetches more than :data:`REFETCH_FACTOR` x and takes at least
     :data:`REFETCH_LATENCY_SHARE` of the latency (the outlier a sweep must not select unawares);
     ``refetch_warning``: :func:`refetch_warning`'s text or None."""
-    total_lat = sum([r.latency_s for r in result.layers])
+    cols = getattr(result.layers, "columns", None)  # a model's columnar results (systolic.model.LayerColumns)
+    if cols is not None:
+        total_lat = sum(_listed(cols["latency_s"]))
+        items = _refetch_items_of_columns(cols, result.operands)
+    else:
+        total_lat = sum([r.latency_s for r in result.layers])
+        items = []
+        operands = result.operands
+        for r in result.layers:
+            if not r.dram_read_bytes:
+                continue
+            ref = dram_refetch(r, operands.get(r.name))
+            if ref:
+                items.append((r.name, r.dram_read_bytes, r.latency_s, *max(ref.items(), key=lambda kv: kv[1])))
     best = None  # (excess bytes, name, factor, share)
     worst = 0.0
     count = 0
     hits = []
-    operands = result.operands
-    for r in result.layers:
-        if not r.dram_read_bytes:
-            continue
-        ref = dram_refetch(r, operands.get(r.name))
-        if not ref:
-            continue
-        op, factor = max(ref.items(), key=lambda kv: kv[1])
-        share = r.latency_s / total_lat if total_lat else 0.0
+    for name, dram_read, latency, op, factor in items:
+        share = latency / total_lat if total_lat else 0.0
         worst = max(worst, factor)
         if factor > REFETCH_FACTOR:
             count += 1
             if share >= REFETCH_LATENCY_SHARE:
-                hits.append(f"{r.name} reads its {op} {factor:.0f}x from DRAM ({r.dram_read_bytes / 1e6:.4g} MB, "
+                hits.append(f"{name} reads its {op} {factor:.0f}x from DRAM ({dram_read / 1e6:.4g} MB, "
                             f"{100 * share:.0f}% of the latency)")
-        excess = r.dram_read_bytes * (1.0 - 1.0 / factor) if factor > 0 else 0.0
+        excess = dram_read * (1.0 - 1.0 / factor) if factor > 0 else 0.0
         if best is None or excess > best[0]:
-            best = (excess, r.name, factor, share)
+            best = (excess, name, factor, share)
     out: dict[str, Any] = {"max_dram_refetch": worst if best is not None else None, "refetch_layers": count,
                            "refetch_layer": None, "refetch_layer_factor": None, "refetch_layer_latency_share": None,
                            "refetch_flag": False}
@@ -352,6 +378,30 @@ def refetch_summary(result: "NetworkResult") -> dict[str, Any]:
         "streamed from DRAM again and again and the layer stalls (SCALE-Sim's stall model); a nearby buffer "
         f"size can be far faster or slower (see {REFETCH_DOC})") if hits else None
     return out
+
+
+def _refetch_items_of_columns(c: dict, operands: dict) -> list[tuple]:
+    """(name, DRAM read bytes, latency, operand, its factor) of the array layers with a refetch factor:
+    :func:`dram_refetch`'s per-operand words branch on a model's columns, and its largest operand."""
+    names, words, wsb = c["names"], c["dram_words"], c["weight_storage_bits"]
+    wbits = c["sram_word_bits"].get("filter")
+    w_if, w_fi, lat = _listed(words["ifmap"]), _listed(words["filter"]), _listed(c["array_latency_s"])
+    items = []
+    for j, dram_read in enumerate(_listed(c["dram_read_bytes"])):
+        ops = operands.get(names[j]) if dram_read else None
+        if not ops:
+            continue
+        op = factor = None
+        if ops["ifmap_elements"]:
+            op, factor = "ifmap", w_if[j] / ops["ifmap_elements"]
+        distinct = wsb[j] / wbits if wsb[j] and wbits else ops["filter_elements"]
+        if distinct:
+            f = w_fi[j] / distinct
+            if op is None or f > factor:  # max() keeps the first of equal factors
+                op, factor = "filter", f
+        if op is not None:
+            items.append((names[j], dram_read, lat[j], op, factor))
+    return items
 
 
 def refetch_warning(result: "NetworkResult") -> str | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -515,14 +516,17 @@ class SystolicModel(HardwareModel):
         build it once per network and batch, run it on any number of systolic configs."""
         return NetworkPlan(layers, batch)
 
-    def simulate_layers(self, plan: "NetworkPlan") -> list:
+    def simulate_layers(self, plan: "NetworkPlan", lazy: bool = False):
         """``[self.simulate(cl, plan.batch) for cl in plan.layers]``, the same results to the bit, with
         the array layers counted and priced together (§9): the closed forms and the analytic memory
         model of every distinct unit geometry in one kernel call (CALC mode, ``memory_model:
         analytic``; otherwise each distinct geometry once through :func:`run_geometry`), the counts
         of §3-§5 and their energy as array operations, then one :class:`LayerResult` per layer.
         Layers whose counts need per-layer work (exploited N:M weights, zero-weight skipping, an
-        action without an energy entry) go through :meth:`simulate`."""
+        action without an energy entry) go through :meth:`simulate`.
+
+        ``lazy=True``: a :class:`LayerColumns` (the same results, built on first use, and the
+        network's figures as columns) where every array layer was counted here; a list otherwise."""
         batch = plan.batch
         out = list(plan.results)
         n = len(plan.array)
@@ -626,7 +630,6 @@ class SystolicModel(HardwareModel):
         energy = np.zeros(n)
         by_cat = {}
         merged_cols = []
-        present_cols = []
         for g in range(G):
             grp = groups[g]
             if grp is None:
@@ -648,71 +651,114 @@ class SystolicModel(HardwareModel):
                 cat[sel] = (cat + joules)[sel]
                 merged_cols.append((g, k, m))
         energy = energy + np.where(static > 0, static, 0.0)
-        # Python values, one list per column
-        L = lambda a: a.tolist()  # noqa: E731
-        c_compute, c_stall, c_cycles, c_sec, c_energy, c_util = L(compute), L(stall), L(cycles), L(seconds), \
-            L(energy), L(util)
-        c_ifs, c_fis, c_ofs, c_dr, c_dw = L(if_sram), L(fi_sram), L(of_sram), L(dram_read), L(dram_write)
-        c_wif, c_wfi, c_wof = L(w_if), L(w_fi), L(w_of)
-        c_gated = L(gated)
-        c_static = L(static)
-        c_folds = L(r["folds"] * units)
-        c_incl = L(r["total_cycles_incl_prefetch"] * units)
-        rr = {k: L(r[k]) for k in ("row_folds", "col_folds", "Sr", "Sc", "T", "mapping_efficiency",
-                                  "compute_utilization", "overall_util")}
-        c_pg = L(pg)
-        c_width, c_pack, c_slow, c_peak = L(width_g), L(pack_g), L(slow_g), L(peak_g)
-        cat_cols = {c: L(v) for c, v in by_cat.items()}
         # per layer: its group's counts (one row), and which keys are counted (zero counts are dropped)
         rows_by_g, mask_by_g = {}, {}
         for g in set(gg for gg, _, _ in merged_cols):
             mat = np.stack([m for gg, _, m in merged_cols if gg == g], axis=1)
-            rows_by_g[g] = mat.tolist()
-            mask_by_g[g] = ((mat != 0) @ (1 << np.arange(mat.shape[1], dtype=np.int64))).tolist()
-        shapes: dict = {}  # (group, mask) -> (counted keys, their positions, categories in first-use order)
+            rows_by_g[g] = mat
+            mask_by_g[g] = (mat != 0) @ (1 << np.arange(mat.shape[1], dtype=np.int64))
         wsb = plan.storage_bits(pe_bits)
-        df = cfg.dataflow
-        word_bits = self._word_bits
-        new_actions = ActionCounts.from_pairs
-        fast_l = L(fast)
-        for j in range(n):
-            if not fast_l[j]:
-                continue
-            g = c_pg[j]
-            mask = mask_by_g[g][j]
-            shape = shapes.get((g, mask))
-            if shape is None:
-                ukeys, _, _, cats, _ = groups[g]
-                pos = [k for k in range(len(ukeys)) if mask >> k & 1]
-                shape = shapes[(g, mask)] = ([ukeys[k] for k in pos], pos,
-                                             list(dict.fromkeys(cats[k] for k in pos)))
-            pkeys, pos, order = shape
-            row = rows_by_g[g][j]
-            breakdown = {c: cat_cols[c][j] for c in order}
-            if c_static[j] > 0:
-                breakdown["static"] = breakdown.get("static", 0.0) + c_static[j]
-            u = plan.units_l[j]
-            out[plan.array[j]] = LayerResult.from_fields({
-                "name": plan.names[j], "op": plan.ops[j], "macs": plan.dense_macs[j],
-                "effective_macs": plan.effective_macs[j], "cycles": c_cycles[j], "compute_cycles": c_compute[j],
-                "stall_cycles": c_stall[j], "latency_s": c_sec[j], "energy_j": c_energy[j],
-                "energy_breakdown_j": breakdown, "sram_reads": {"ifmap": c_ifs[j], "filter": c_fis[j]},
-                "sram_writes": {"ofmap": c_ofs[j]}, "sram_word_bits": word_bits, "dram_read_bytes": c_dr[j],
-                "dram_write_bytes": c_dw[j], "utilization": c_util[j], "weight_storage_bits": wsb[j],
-                "extra": {
-                    "dataflow": df, "units": u, "folds": c_folds[j], "row_folds": rr["row_folds"][j],
-                    "col_folds": rr["col_folds"][j], "Sr": rr["Sr"][j], "Sc": rr["Sc"][j], "T": rr["T"][j],
-                    "mapping_efficiency": rr["mapping_efficiency"][j],
-                    "compute_utilization": rr["compute_utilization"][j],
-                    "overall_utilization_scalesim": rr["overall_util"][j],
-                    "total_cycles_incl_prefetch": c_incl[j],
-                    "dram_words": {"ifmap": c_wif[j], "filter": c_wfi[j], "ofmap": c_wof[j]},
-                    "operand_bits": c_width[g], "pack": c_pack[g], "slowdown": c_slow[g], "nm": None,
-                    "weight_density": plan.density[j], "gated_macs": c_gated[j],
-                },
-                "actions": new_actions(pkeys, [row[k] for k in pos]),
-            })
-        return out
+
+        def layer_results() -> list:
+            """One LayerResult per layer (the not-run ones shared with the plan)."""
+            L = lambda a: a.tolist()  # noqa: E731  Python values, one list per column
+            c_compute, c_stall, c_cycles, c_sec, c_energy, c_util = L(compute), L(stall), L(cycles), L(seconds), \
+                L(energy), L(util)
+            c_ifs, c_fis, c_ofs, c_dr, c_dw = L(if_sram), L(fi_sram), L(of_sram), L(dram_read), L(dram_write)
+            c_wif, c_wfi, c_wof = L(w_if), L(w_fi), L(w_of)
+            c_gated = L(gated)
+            c_static = L(static)
+            c_folds = L(r["folds"] * units)
+            c_incl = L(r["total_cycles_incl_prefetch"] * units)
+            rr = {k: L(r[k]) for k in ("row_folds", "col_folds", "Sr", "Sc", "T", "mapping_efficiency",
+                                      "compute_utilization", "overall_util")}
+            c_pg = L(pg)
+            c_width, c_pack, c_slow = L(width_g), L(pack_g), L(slow_g)
+            cat_cols = {c: L(v) for c, v in by_cat.items()}
+            rows_l = {g: L(v) for g, v in rows_by_g.items()}
+            masks_l = {g: L(v) for g, v in mask_by_g.items()}
+            shapes: dict = {}  # (group, mask) -> (counted keys, their positions, categories in first-use order)
+            df = cfg.dataflow
+            word_bits = self._word_bits
+            new_actions = ActionCounts.from_pairs
+            fast_l = L(fast)
+            for j in range(n):
+                if not fast_l[j]:
+                    continue
+                g = c_pg[j]
+                mask = masks_l[g][j]
+                shape = shapes.get((g, mask))
+                if shape is None:
+                    shape = shapes[(g, mask)] = _counted(groups[g], mask)
+                pkeys, pos, order = shape
+                row = rows_l[g][j]
+                breakdown = {c: cat_cols[c][j] for c in order}
+                if c_static[j] > 0:
+                    breakdown["static"] = breakdown.get("static", 0.0) + c_static[j]
+                u = plan.units_l[j]
+                out[plan.array[j]] = LayerResult.from_fields({
+                    "name": plan.names[j], "op": plan.ops[j], "macs": plan.dense_macs[j],
+                    "effective_macs": plan.effective_macs[j], "cycles": c_cycles[j], "compute_cycles": c_compute[j],
+                    "stall_cycles": c_stall[j], "latency_s": c_sec[j], "energy_j": c_energy[j],
+                    "energy_breakdown_j": breakdown, "sram_reads": {"ifmap": c_ifs[j], "filter": c_fis[j]},
+                    "sram_writes": {"ofmap": c_ofs[j]}, "sram_word_bits": word_bits, "dram_read_bytes": c_dr[j],
+                    "dram_write_bytes": c_dw[j], "utilization": c_util[j], "weight_storage_bits": wsb[j],
+                    "extra": {
+                        "dataflow": df, "units": u, "folds": c_folds[j], "row_folds": rr["row_folds"][j],
+                        "col_folds": rr["col_folds"][j], "Sr": rr["Sr"][j], "Sc": rr["Sc"][j], "T": rr["T"][j],
+                        "mapping_efficiency": rr["mapping_efficiency"][j],
+                        "compute_utilization": rr["compute_utilization"][j],
+                        "overall_utilization_scalesim": rr["overall_util"][j],
+                        "total_cycles_incl_prefetch": c_incl[j],
+                        "dram_words": {"ifmap": c_wif[j], "filter": c_wfi[j], "ofmap": c_wof[j]},
+                        "operand_bits": c_width[g], "pack": c_pack[g], "slowdown": c_slow[g], "nm": None,
+                        "weight_density": plan.density[j], "gated_macs": c_gated[j],
+                    },
+                    "actions": new_actions(pkeys, [row[k] for k in pos]),
+                })
+            return out
+
+        if not lazy or not fast.all():
+            return layer_results()
+        # the figures NetworkResult.total and refetch_summary read, as columns (§9.4)
+        N = len(plan.layers)
+        at = plan.array_at
+
+        def full(values) -> np.ndarray:  # over all layers: 0.0 where a layer does not run, as its result has
+            a = np.zeros(N)
+            a[at] = values
+            return a
+
+        static_on = static > 0
+        mask = np.zeros(n, np.int64)  # each layer's counted keys in its group (as rows_by_g's columns)
+        for g, m in mask_by_g.items():
+            mask = np.where(pg == g, m, mask)
+        # a layer's breakdown lists the categories of its counted keys in first-use order, then static; the
+        # network's lists each category where a layer first has it, adding up the layers that have it
+        sig = (pg * (1 << 40) + mask) * 2 + static_on
+        keyed: dict = {}  # category -> the array layers whose counted keys price it
+        for j in np.sort(np.unique(sig, return_index=True)[1]).tolist():
+            same = sig == sig[j]
+            cats = _counted(groups[int(pg[j])], int(mask[j]))[2]
+            for c in cats + (["static"] if static_on[j] else []):
+                keyed[c] = keyed[c] | same if c in keyed else same
+        breakdown = []
+        for c, on in keyed.items():
+            v = by_cat[c] if c in by_cat else np.zeros(n)
+            if c == "static":
+                v = np.where(static_on, v + static, v)
+            breakdown.append((c, v[on]))
+        columns = {
+            "layers": N, "latency_s": full(seconds), "energy_j": full(energy), "utilization_cycles": full(util * cycles),
+            "cycles": cycles, "macs": plan.dense_macs, "effective_macs": plan.effective_macs,
+            "compute_cycles": compute, "stall_cycles": stall, "dram_read_bytes": dram_read,
+            "dram_write_bytes": dram_write, "weight_storage_bits": wsb, "energy_breakdown_j": breakdown,
+            "sram_reads": {"ifmap": if_sram, "filter": fi_sram}, "sram_writes": {"ofmap": of_sram},
+            # DRAM refetch (report.results.dram_refetch): the array layers' names, latency and DRAM words
+            "names": plan.names, "array_latency_s": seconds, "dram_words": {"ifmap": w_if, "filter": w_fi},
+            "sram_word_bits": self._word_bits,
+        }
+        return LayerColumns(N, layer_results, columns)
 
     def _unit_reports(self, geoms: list, plan: "NetworkPlan", run_u, fast) -> dict:
         """The report values :meth:`count` reads, one array per value over the distinct unit
@@ -764,6 +810,54 @@ _REPORT_INT_COLS = {"compute_cycles": BK.I_COMPUTE, "ifmap_sram_reads": BK.I_IF_
 _REPORT_FLOAT_COLS = {"mapping_efficiency": BK.F_MAP_EFF, "compute_utilization": BK.F_COMPUTE_UTIL,
                       "overall_util": BK.F_OVERALL_UTIL, "ifmap_dram_reads": BK.F_IF_DRAM,
                       "filter_dram_reads": BK.F_FI_DRAM, "ofmap_dram_writes": BK.F_OF_DRAM}
+
+
+def _counted(group: tuple, mask: int) -> tuple[list, list, list]:
+    """(counted keys, their positions among the group's keys, their energy categories in first-use order)
+    of a precision group (``simulate_layers``' ``groups``) for a layer whose nonzero counts are ``mask``'s bits."""
+    ukeys, _, _, cats, _ = group
+    pos = [k for k in range(len(ukeys)) if mask >> k & 1]
+    return [ukeys[k] for k in pos], pos, list(dict.fromkeys(cats[k] for k in pos))
+
+
+class LayerColumns(Sequence):
+    """What ``simulate_layers(plan, lazy=True)`` returns (§9.4): the network's :class:`LayerResult`
+    sequence, built on first use, and ``columns``, the per-layer figures that
+    :attr:`accelsim.report.results.NetworkResult.total` and
+    :func:`accelsim.report.results.refetch_summary` read, as arrays (a sweep without per-layer rows
+    never builds the layer objects). ``columns`` (layer order; "array layers" are those that run):
+
+    * ``layers``: the number of layers;
+    * ``latency_s``, ``energy_j``, ``utilization_cycles`` (utilization x cycles): floats over all layers (0.0
+      where a layer does not run, as its result has);
+    * ``macs``, ``effective_macs``, ``cycles``, ``compute_cycles``, ``stall_cycles``, ``dram_read_bytes``,
+      ``dram_write_bytes``, ``weight_storage_bits``: over the array layers (ints);
+    * ``energy_breakdown_j``: ``[(category, joules of the array layers whose breakdown has it)]`` in the
+      order the layers' breakdowns first name them;
+    * ``sram_reads`` / ``sram_writes``: buffer -> words over the array layers;
+    * ``names``, ``array_latency_s``, ``dram_words`` (ifmap / filter words over the array layers) and
+      ``sram_word_bits`` (every array layer's), for the DRAM refetch factors.
+    """
+
+    __slots__ = ("_n", "_build", "_list", "columns")
+
+    def __init__(self, n: int, build, columns: dict):
+        self._n, self._build, self._list, self.columns = n, build, None, columns
+
+    def _layers(self) -> list:
+        if self._list is None:
+            self._list = self._build()
+            self._build = None
+        return self._list
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i):
+        return self._layers()[i]
+
+    def __iter__(self):
+        return iter(self._layers())
 
 
 def geometry_table(geoms) -> np.ndarray:
@@ -842,6 +936,7 @@ class NetworkPlan:
         self.any_nm = any(v is not None for v in self.nm)
         self.any_matrix = any(self.has_matrix)
         self.table = geometry_table(self.geoms)
+        self.array_at = np.asarray(self.array, np.int64)
         self._by_bits: dict = {}
 
     def storage_bits(self, native_bits: int) -> list:
