@@ -823,36 +823,44 @@ def _read_quiet_until(df, o, r, e, fr, fc, R, T, rows_used, cols_used, M, N, Tm,
         return e
     if not ((df == 0) or (df == 1 and o == 0) or (df == 2 and o == 1)):
         return r
-    lo, hi, _ = _row_range(df, o, r, R, T, rows_used, cols_used)
-    a0, dg = _prefetch_span(df, o, r, fr, fc, R, M, N, Tm)
-    v0 = _valid_before(diag, a0 + lo, dg, lo, M, N, r0, c0)
-    v1 = _valid_before(diag, a0 + hi + 1, dg, hi + 1, M, N, r0, c0)
-    if A < B:
-        if not (A <= v0 and v1 <= B):
-            return r
-    elif v0 >= A:
-        return e  # the top part of a wrapped window: later rows only move further up
-    elif v1 > B:
-        return r
-    # first row in (r, min(e, le)) whose entries end past B
+    # rows evaluated (one call site each: compile time): r, then the binary search's middles for the
+    # first row in (r, min(e, le)) whose entries end past B, then (wrapped window) the row found
+    end = min(e, le)
     lo_q = r + 1
-    hi_q = min(e, le)
-    while lo_q < hi_q:
-        mid = (lo_q + hi_q) // 2
-        lo, hi, _ = _row_range(df, o, mid, R, T, rows_used, cols_used)
-        a0, dg = _prefetch_span(df, o, mid, fr, fc, R, M, N, Tm)
-        if _valid_before(diag, a0 + hi + 1, dg, hi + 1, M, N, r0, c0) > B:
-            hi_q = mid
+    hi_q = end
+    q = r
+    step = 0
+    while True:
+        lo, hi, _ = _row_range(df, o, q, R, T, rows_used, cols_used)
+        a0, dg = _prefetch_span(df, o, q, fr, fc, R, M, N, Tm)
+        v0 = _valid_before(diag, a0 + lo, dg, lo, M, N, r0, c0)
+        v1 = _valid_before(diag, a0 + hi + 1, dg, hi + 1, M, N, r0, c0)
+        if step == 0:
+            if A < B:
+                if not (A <= v0 and v1 <= B):
+                    return r
+            elif v0 >= A:
+                return e  # the top part of a wrapped window: later rows only move further up
+            elif v1 > B:
+                return r
+            step = 1
+        elif step == 1:
+            if v1 > B:
+                hi_q = q
+            else:
+                lo_q = q + 1
         else:
-            lo_q = mid + 1
-    if lo_q >= min(e, le):
-        return e
-    if A >= B:
-        lo, hi, _ = _row_range(df, o, lo_q, R, T, rows_used, cols_used)
-        a0, dg = _prefetch_span(df, o, lo_q, fr, fc, R, M, N, Tm)
-        if _valid_before(diag, a0 + lo, dg, lo, M, N, r0, c0) >= A:
-            return e  # jumped from the wrapped window's bottom part straight into its top part
-    return lo_q
+            # jumped from the wrapped window's bottom part straight into its top part?
+            return e if v0 >= A else lo_q
+        if lo_q < hi_q:
+            q = (lo_q + hi_q) // 2
+            continue
+        if lo_q >= end:
+            return e
+        if A < B:
+            return lo_q
+        step = 2
+        q = lo_q
 
 
 @njit(cache=True)
@@ -1103,10 +1111,12 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                             else:
                                 vk = _valid_before(pf_diag[o], a0 + c, dg, c, pf_M[o], pf_N[o], pf_r0[o], pf_c0[o])
                             hit = win_s[o] == win_e[o] or _in_window(vk, wv_s[o], wv_e[o])
-                            if not hit and o == 0 and if_kmax > 1:
-                                hit = _slot_hit(a, if_cnt, if_slots, if_kmax, win_s[0], win_e[0])
                             guard = 0
-                            while not hit:
+                            while True:
+                                if not hit and o == 0 and if_kmax > 1:
+                                    hit = _slot_hit(a, if_cnt, if_slots, if_kmax, win_s[0], win_e[0])
+                                if hit:
+                                    break
                                 # new_prefetch(): slide the window, fetch the prefetch half
                                 guard += 1
                                 if guard > nlines[o] + 2:
@@ -1127,8 +1137,6 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                                 if pot > 0:
                                     offset += pot
                                 hit = win_s[o] == win_e[o] or _in_window(vk, wv_s[o], wv_e[o])
-                                if not hit and o == 0 and if_kmax > 1:
-                                    hit = _slot_hit(a, if_cnt, if_slots, if_kmax, win_s[0], win_e[0])
                         else:
                             if not first_seen[o]:
                                 first_seen[o] = True
