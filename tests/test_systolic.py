@@ -251,6 +251,47 @@ def test_user_unit_bulk_rows_equal_the_walk():
     assert bulk_matters > 10
 
 
+def test_user_unit_matches_twin_with_dilation_batch_and_ceil_outputs():
+    """USER-mode units with dilated, strided filters, two images and outputs past the input edge (the
+    ifmap's stored valid counts) against the NumPy twin."""
+    rng = np.random.default_rng(1)
+    nc = np.zeros((4, 0), np.int64)
+    for _ in range(40):
+        df, R, C, batch = int(rng.integers(3)), int(rng.integers(1, 7)), int(rng.integers(1, 7)), int(rng.integers(1, 3))
+        FH, FW, dh, dw, sh, sw = (int(v) for v in rng.integers(1, [4, 4, 3, 3, 4, 4]))
+        H, W = (FH - 1) * dh + 1 + int(rng.integers(6)), (FW - 1) * dw + 1 + int(rng.integers(6))
+        Eh = (H - (FH - 1) * dh - 1) // sh + 1 + int(rng.integers(2))
+        Ew = (W - (FW - 1) * dw - 1) // sw + 1 + int(rng.integers(2))
+        Ch, Kf = int(rng.integers(1, 4)), int(rng.integers(1, 7))
+        g = Geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Kf, Eh, Ew)
+        sizes = np.array([int(rng.integers(12, 300)) for _ in range(3)], np.int64)
+        bws = np.array([int(rng.integers(1, 5)) for _ in range(3)], np.int64)
+        tabs = K.conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
+        ref = Rf.simulate_layer(df, R, C, g.npx, g.win, Kf, H, W, *tabs, True, sizes, bws)
+        got = K.user_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, Kf, sizes, bws, nc)
+        assert np.array_equal(got, ref), (df, R, C, g, sizes, bws)
+
+
+def test_copies_bound_covers_every_word():
+    """``copies_bound`` (the set table's slots per ifmap word) is at least the number of (output,
+    tap) pairs reading any input word, for random filters, strides, dilations and ceil-mode outputs."""
+    rng = np.random.default_rng(5)
+    tight = 0
+    for _ in range(400):
+        FH, FW, dh, dw, sh, sw = (int(v) for v in rng.integers(1, [8, 8, 5, 5, 6, 6]))
+        H, W = (FH - 1) * dh + 1 + int(rng.integers(12)), (FW - 1) * dw + 1 + int(rng.integers(12))
+        Eh = (H - (FH - 1) * dh - 1) // sh + 1 + int(rng.integers(2))
+        Ew = (W - (FW - 1) * dw - 1) // sw + 1 + int(rng.integers(2))
+        ih = (np.arange(Eh)[:, None] * sh + np.arange(FH)[None, :] * dh).ravel()
+        iw = (np.arange(Ew)[:, None] * sw + np.arange(FW)[None, :] * dw).ravel()
+        words = (ih[:, None] * W + iw[None, :])[(ih[:, None] < H) & (iw[None, :] < W)]
+        most = np.bincount(words).max()
+        bound = K.copies_bound(FH, FW, sh, sw, dh, dw, Eh, Ew)
+        assert most <= bound, (FH, FW, sh, sw, dh, dw, Eh, Ew)
+        tight += most == bound
+    assert tight > 200
+
+
 def test_valid_counts_closed_form():
     """The valid-entry count before every position of a prefetch order whose only invalid entries are
     its padding (every filter order; an ifmap's when its windows lie inside the input) equals the count
