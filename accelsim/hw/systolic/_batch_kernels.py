@@ -104,3 +104,129 @@ def analytic_units(df, R, C, geoms, if_words, fi_words, of_words, n_samples, max
         tail = min(reads[2], half)
         ints[i, I_INCL_PREFETCH] = compute + int(math.ceil(first / 10) + math.ceil(tail / C))
     return ints, flts, exact
+
+
+# per-layer report columns the counts read (:func:`price_layers`' ``rep_i`` / ``rep_f``, gathered by unit)
+R_COMPUTE, R_STALL, R_IF_SRAM, R_FI_SRAM, R_OF_SRAM, R_MACS = range(6)
+N_RI = 6
+R_IF_DRAM, R_FI_DRAM, R_OF_DRAM = range(3)
+N_RF = 3
+# integer results per layer
+C_COMPUTE, C_STALL, C_CYCLES, C_IF_SRAM, C_FI_SRAM, C_OF_SRAM, C_DRAM_READ, C_DRAM_WRITE, C_W_IF, C_W_FI, C_W_OF \
+    = range(11)
+N_C = 11
+# float results per layer
+S_SECONDS, S_STATIC, S_UTIL, S_ENERGY, S_GATED = range(5)
+N_S = 5
+PJ = 1e-12  # accelsim.energy.estimate.PJ
+
+
+@njit(cache=True)
+def price_layers(rep_i, rep_f, run_u, fast, units, group, slow_g, pack_g, act_g, peak_g, filter_ratio, performed,
+                 zero_frac, zero_gating, pe_bits, word_bytes, clock_hz, static_w, key_n, key_q, key_pj, key_cat,
+                 moving_g, n_cat):
+    """Counts, traffic and energy of the array layers of a network (§9.3; ``SystolicModel.count`` and
+    the energy of ``HardwareModel.simulate`` per layer, the same operations in the same order).
+
+    ``rep_i`` / ``rep_f``: report values per unit geometry (``R_*`` columns), ``run_u``: each layer's
+    unit; per layer its unit count, precision group, stored-over-dense filter ratio, performed MACs
+    (float) and zero fraction; per precision group its slow-down, packing factor, activation bits,
+    peak MACs/s and energy keys: ``key_n`` keys, key ``k`` summing the action values ``key_q[g, k]``
+    (-1 ends the list; the values in ``count_actions`` order), priced ``key_pj`` pJ into category
+    ``key_cat``. Returns ``(ints, floats, by_category, key_counts, key_mask, big)``: the ``C_*`` and
+    ``S_*`` columns, joules per category and layer, each layer's key counts and the bit mask of its
+    nonzero ones, and ``big`` when a count reaches :data:`EXACT_FLOAT` (the caller then prices the
+    layers one by one, with Python's ints). Layers with ``fast`` False get counts but no energy."""
+    n = run_u.shape[0]
+    ci = np.zeros((n, N_C), np.int64)
+    cf = np.zeros((n, N_S), np.float64)
+    by_cat = np.zeros((n_cat, n), np.float64)
+    counts = np.zeros((n, key_q.shape[1]), np.float64)
+    mask = np.zeros(n, np.int64)
+    vals = np.zeros(11, np.float64)
+    big = False
+    for j in range(n):
+        u = run_u[j]
+        g = group[j]
+        units_j = units[j]
+        slow = slow_g[g]
+        compute = rep_i[u, R_COMPUTE] * slow * units_j
+        stall = rep_i[u, R_STALL] * units_j
+        if_sram = rep_i[u, R_IF_SRAM] * slow * units_j
+        fi_sram = rep_i[u, R_FI_SRAM] * slow * units_j
+        of_sram = rep_i[u, R_OF_SRAM] * slow * units_j
+        if_dram = rep_f[u, R_IF_DRAM]
+        fi_dram = rep_f[u, R_FI_DRAM] * filter_ratio[j]
+        of_dram = rep_f[u, R_OF_DRAM] * min(1.0, act_g[g] / pe_bits)
+        dram_read = np.int64(np.rint((if_dram + fi_dram) * word_bytes * units_j))
+        dram_write = np.int64(np.rint(of_dram * word_bytes * units_j))
+        slots = rep_i[u, R_MACS] * units_j * pack_g[g]
+        perf = performed[j]
+        gated = perf * zero_frac[j] if zero_gating else 0.0
+        active = perf - gated
+        cycles = compute + stall
+        if slots >= EXACT_FLOAT or cycles >= EXACT_FLOAT or dram_read >= EXACT_FLOAT:
+            big = True
+        seconds = cycles / clock_hz
+        static = static_w * seconds
+        peak = peak_g[g]
+        util = 0.0
+        if seconds > 0 and peak > 0:
+            util = min(1.0, perf / (peak * seconds))
+        ci[j, C_COMPUTE] = compute
+        ci[j, C_STALL] = stall
+        ci[j, C_CYCLES] = cycles
+        ci[j, C_IF_SRAM] = if_sram
+        ci[j, C_FI_SRAM] = fi_sram
+        ci[j, C_OF_SRAM] = of_sram
+        ci[j, C_DRAM_READ] = dram_read
+        ci[j, C_DRAM_WRITE] = dram_write
+        ci[j, C_W_IF] = np.int64(np.rint(if_dram * units_j))
+        ci[j, C_W_FI] = np.int64(np.rint(fi_dram * units_j))
+        ci[j, C_W_OF] = np.int64(np.rint(of_dram * units_j))
+        cf[j, S_SECONDS] = seconds
+        cf[j, S_STATIC] = static
+        cf[j, S_UTIL] = util
+        cf[j, S_GATED] = gated
+        if not fast[j] or key_n[g] < 0:
+            continue
+        # the action values in count_actions' order (energy.count_actions): MACs, slots, operand moves, buffers
+        s_int = slots * slow
+        s_flt = perf * slow
+        moving = moving_g[g]
+        if slots >= perf:  # max(slots, performed) is the int slots
+            two = float(moving * s_int)
+            one = float(s_int)
+        else:
+            two = moving * s_flt
+            one = s_flt
+        vals[0] = active * slow
+        vals[1] = gated * slow
+        vals[2] = two
+        vals[3] = one
+        vals[4] = two
+        vals[5] = 0.0 if moving == 2 else one
+        vals[6] = float(if_sram)
+        vals[7] = float(fi_sram)
+        vals[8] = float(of_sram)
+        vals[9] = float(dram_read * 8)
+        vals[10] = float(dram_write * 8)
+        energy = 0.0
+        bits = 0
+        for k in range(key_n[g]):
+            m = 0.0
+            for q in range(key_q.shape[2]):  # equal keys add up in order
+                i = key_q[g, k, q]
+                if i < 0:
+                    break
+                m = m + vals[i]
+            joules = m * key_pj[g, k] * PJ
+            energy = energy + joules
+            c = key_cat[g, k]
+            by_cat[c, j] = by_cat[c, j] + joules
+            counts[j, k] = m
+            if m != 0:
+                bits |= np.int64(1) << k
+        mask[j] = bits
+        cf[j, S_ENERGY] = energy + (static if static > 0 else 0.0)
+    return ci, cf, by_cat, counts, mask, big

@@ -591,72 +591,25 @@ class SystolicModel(HardwareModel):
                     run_geoms.append(g)
                 run_u[j] = k
         rep = self._unit_reports(run_geoms, plan, run_u, fast)
-        # per-layer counts (§3, §4; SystolicModel.count)
-        units = plan.units
-        slow = slow_g[pg]
-        act_bits = act_g[pg]
-        r = {k: v[run_u] for k, v in rep.items()}
-        compute = r["compute_cycles"] * slow * units
-        stall = r["stall_cycles"] * units
-        if_sram = r["ifmap_sram_reads"] * slow * units
-        fi_sram = r["filter_sram_reads"] * slow * units
-        of_sram = r["ofmap_sram_writes"] * slow * units
-        if_dram = r["ifmap_dram_reads"]
-        fi_dram = r["filter_dram_reads"] * plan.filter_ratio(pe_bits)
-        of_dram = r["ofmap_dram_writes"] * np.minimum(1.0, act_bits / pe_bits)
-        wb = cfg.sram.word_bytes
-        dram_read = np.rint((if_dram + fi_dram) * wb * units).astype(np.int64)
-        dram_write = np.rint(of_dram * wb * units).astype(np.int64)
-        w_if = np.rint(if_dram * units).astype(np.int64)
-        w_fi = np.rint(fi_dram * units).astype(np.int64)
-        w_of = np.rint(of_dram * units).astype(np.int64)
-        # MACs and actions (§5; energy.count_actions)
-        slots = r["macs"] * units * pack
-        performed = plan.performed
-        gated = performed * plan.zero_frac if sp.zero_gating else np.zeros(n)
-        active = performed - gated
-        cycles = compute + stall
-        if max(int(slots.max()), int(cycles.max()), int(dram_read.max())) >= BK.EXACT_FLOAT:
+        # per-layer counts (§3, §4; SystolicModel.count), actions and energy (§5), in one kernel call (§9.3)
+        rep_i = np.stack([rep[k] for k in _PRICE_INTS], axis=1)
+        rep_f = np.stack([rep[k] for k in _PRICE_FLOATS], axis=1)
+        key_n, key_q, key_pj, key_cat, moving_g, cat_names = _priced_keys(groups)
+        ci, cf, cat_j, key_counts, key_mask, big = BK.price_layers(
+            rep_i, rep_f, run_u, fast, plan.units, pg, slow_g, pack_g, act_g, peak_g, plan.filter_ratio(pe_bits),
+            plan.performed, plan.zero_frac, sp.zero_gating, pe_bits, cfg.sram.word_bytes, float(self.clock_hz),
+            float(self.static_power_w), key_n, key_q, key_pj, key_cat, moving_g, len(cat_names))
+        if big:
             # beyond float64's exact integers the array forms could round where Python's ints do not
             return [self.simulate(cl, batch) for cl in plan.layers]
-        seconds = cycles / self.clock_hz
-        static = self.static_power_w * seconds
-        peak = peak_g[pg]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            util = np.where((seconds > 0) & (peak > 0), np.minimum(1.0, performed / (peak * seconds)), 0.0)
-        int_slots = slots >= performed  # max(slots, performed) is the int slots
-        s_int = slots * slow
-        s_flt = performed * slow
-        energy = np.zeros(n)
-        by_cat = {}
-        merged_cols = []
-        for g in range(G):
-            grp = groups[g]
-            if grp is None:
-                continue
-            ukeys, pos, joules_pj, cats, moving = grp
-            sel = pg == g
-            two = np.where(int_slots, (moving * s_int).astype(np.float64), moving * s_flt)
-            one = np.where(int_slots, s_int.astype(np.float64), s_flt)
-            values = (active * slow, gated * slow, two, one, two, np.zeros(n) if moving == 2 else one,
-                      if_sram.astype(np.float64), fi_sram.astype(np.float64), of_sram.astype(np.float64),
-                      (dram_read * 8).astype(np.float64), (dram_write * 8).astype(np.float64))
-            for k, q in enumerate(pos):
-                m = 0.0
-                for i in q:  # equal keys add up in order; zero counts add nothing
-                    m = m + values[i]
-                joules = m * joules_pj[k] * PJ
-                energy = np.where(sel, energy + joules, energy)
-                cat = by_cat.setdefault(cats[k], np.zeros(n))
-                cat[sel] = (cat + joules)[sel]
-                merged_cols.append((g, k, m))
-        energy = energy + np.where(static > 0, static, 0.0)
-        # per layer: its group's counts (one row), and which keys are counted (zero counts are dropped)
-        rows_by_g, mask_by_g = {}, {}
-        for g in set(gg for gg, _, _ in merged_cols):
-            mat = np.stack([m for gg, _, m in merged_cols if gg == g], axis=1)
-            rows_by_g[g] = mat
-            mask_by_g[g] = (mat != 0) @ (1 << np.arange(mat.shape[1], dtype=np.int64))
+        compute, stall, cycles = ci[:, BK.C_COMPUTE], ci[:, BK.C_STALL], ci[:, BK.C_CYCLES]
+        if_sram, fi_sram, of_sram = ci[:, BK.C_IF_SRAM], ci[:, BK.C_FI_SRAM], ci[:, BK.C_OF_SRAM]
+        dram_read, dram_write = ci[:, BK.C_DRAM_READ], ci[:, BK.C_DRAM_WRITE]
+        w_if, w_fi, w_of = ci[:, BK.C_W_IF], ci[:, BK.C_W_FI], ci[:, BK.C_W_OF]
+        seconds, static, util = cf[:, BK.S_SECONDS], cf[:, BK.S_STATIC], cf[:, BK.S_UTIL]
+        energy, gated = cf[:, BK.S_ENERGY], cf[:, BK.S_GATED]
+        by_cat = {c: cat_j[i] for i, c in enumerate(cat_names)}
+        units = plan.units
         wsb = plan.storage_bits(pe_bits)
 
         def layer_results() -> list:
@@ -668,15 +621,15 @@ class SystolicModel(HardwareModel):
             c_wif, c_wfi, c_wof = L(w_if), L(w_fi), L(w_of)
             c_gated = L(gated)
             c_static = L(static)
-            c_folds = L(r["folds"] * units)
-            c_incl = L(r["total_cycles_incl_prefetch"] * units)
-            rr = {k: L(r[k]) for k in ("row_folds", "col_folds", "Sr", "Sc", "T", "mapping_efficiency",
-                                      "compute_utilization", "overall_util")}
+            c_folds = L(rep["folds"][run_u] * units)
+            c_incl = L(rep["total_cycles_incl_prefetch"][run_u] * units)
+            rr = {k: L(rep[k][run_u]) for k in ("row_folds", "col_folds", "Sr", "Sc", "T", "mapping_efficiency",
+                                                "compute_utilization", "overall_util")}
             c_pg = L(pg)
             c_width, c_pack, c_slow = L(width_g), L(pack_g), L(slow_g)
             cat_cols = {c: L(v) for c, v in by_cat.items()}
-            rows_l = {g: L(v) for g, v in rows_by_g.items()}
-            masks_l = {g: L(v) for g, v in mask_by_g.items()}
+            rows_l = L(key_counts)
+            masks_l = L(key_mask)
             shapes: dict = {}  # (group, mask) -> (counted keys, their positions, categories in first-use order)
             df = cfg.dataflow
             word_bits = self._word_bits
@@ -686,12 +639,12 @@ class SystolicModel(HardwareModel):
                 if not fast_l[j]:
                     continue
                 g = c_pg[j]
-                mask = masks_l[g][j]
+                mask = masks_l[j]
                 shape = shapes.get((g, mask))
                 if shape is None:
                     shape = shapes[(g, mask)] = _counted(groups[g], mask)
                 pkeys, pos, order = shape
-                row = rows_l[g][j]
+                row = rows_l[j]
                 breakdown = {c: cat_cols[c][j] for c in order}
                 if c_static[j] > 0:
                     breakdown["static"] = breakdown.get("static", 0.0) + c_static[j]
@@ -730,9 +683,7 @@ class SystolicModel(HardwareModel):
             return a
 
         static_on = static > 0
-        mask = np.zeros(n, np.int64)  # each layer's counted keys in its group (as rows_by_g's columns)
-        for g, m in mask_by_g.items():
-            mask = np.where(pg == g, m, mask)
+        mask = key_mask  # each layer's counted keys in its group
         # a layer's breakdown lists the categories of its counted keys in first-use order, then static; the
         # network's lists each category where a layer first has it, adding up the layers that have it
         sig = (pg * (1 << 40) + mask) * 2 + static_on
@@ -810,6 +761,37 @@ _REPORT_INT_COLS = {"compute_cycles": BK.I_COMPUTE, "ifmap_sram_reads": BK.I_IF_
 _REPORT_FLOAT_COLS = {"mapping_efficiency": BK.F_MAP_EFF, "compute_utilization": BK.F_COMPUTE_UTIL,
                       "overall_util": BK.F_OVERALL_UTIL, "ifmap_dram_reads": BK.F_IF_DRAM,
                       "filter_dram_reads": BK.F_FI_DRAM, "ofmap_dram_writes": BK.F_OF_DRAM}
+
+
+#: report values :func:`_batch_kernels.price_layers` reads per unit (its ``R_*`` columns, in order)
+_PRICE_INTS = ("compute_cycles", "stall_cycles", "ifmap_sram_reads", "filter_sram_reads", "ofmap_sram_writes", "macs")
+_PRICE_FLOATS = ("ifmap_dram_reads", "filter_dram_reads", "ofmap_dram_writes")
+
+
+def _priced_keys(groups: list) -> tuple:
+    """The energy keys of ``simulate_layers``' precision groups as :func:`_batch_kernels.price_layers`
+    reads them: ``(key_n, key_q, key_pj, key_cat, moving, categories)`` (``key_n`` -1 for a group priced
+    layer by layer)."""
+    G = len(groups)
+    K = max((len(grp[0]) for grp in groups if grp is not None), default=1)
+    Q = max((len(q) for grp in groups if grp is not None for q in grp[1]), default=1)
+    key_n = np.full(G, -1, np.int64)
+    key_q = np.full((G, K, Q), -1, np.int64)
+    key_pj = np.zeros((G, K))
+    key_cat = np.zeros((G, K), np.int64)
+    moving = np.zeros(G, np.int64)
+    cats: dict = {}
+    for g, grp in enumerate(groups):
+        if grp is None:
+            continue
+        ukeys, pos, joules_pj, cat, moves = grp
+        key_n[g] = len(ukeys)
+        moving[g] = moves
+        for k, q in enumerate(pos):
+            key_q[g, k, :len(q)] = q
+            key_pj[g, k] = joules_pj[k]
+            key_cat[g, k] = cats.setdefault(cat[k], len(cats))
+    return key_n, key_q, key_pj, key_cat, moving, list(cats)
 
 
 def _counted(group: tuple, mask: int) -> tuple[list, list, list]:
