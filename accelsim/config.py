@@ -493,6 +493,76 @@ def from_dict(cls: type, data: Any, source: str = "<config>") -> Any:
     return obj
 
 
+class _NotDerived(Exception):
+    """derive(): the change needs the full build (its problems, or what derive does not handle)."""
+
+
+def _leaf_type_ok(tp: Any) -> bool:
+    """A field a dotted override may set by derive(): no mapping or section inside its type."""
+    return not _is_mapping_type(tp) and not any(_is_mapping_type(a) for a in typing.get_args(tp))
+
+
+def _derive(obj: Any, changes: dict, prefix: str) -> Any:
+    cls = type(obj)
+    hints = _type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    kwargs: dict[str, Any] = {}
+    for name, change in changes.items():
+        f = fields.get(name)
+        if f is None:
+            raise _NotDerived
+        tp = hints[name]
+        if type(change) is _Changes:
+            sub = getattr(obj, name)
+            if not dataclasses.is_dataclass(tp) or type(sub) is not tp:
+                raise _NotDerived
+            kwargs[name] = _derive(sub, change, f"{prefix}{name}.")
+        else:
+            if not _leaf_type_ok(tp):
+                raise _NotDerived
+            problems: list[str] = []
+            kwargs[name] = _convert(change, tp, f"{prefix}{name}", f.metadata, problems)
+            if problems:
+                raise _NotDerived
+    try:
+        new = dataclasses.replace(obj, **kwargs)
+    except (TypeError, ValueError):
+        raise _NotDerived from None
+    check = getattr(new, "validate", None)
+    if callable(check) and check():
+        raise _NotDerived
+    return new
+
+
+class _Changes(dict):
+    """derive(): the overrides of one section, by field name."""
+
+
+def derive(base: Any, overrides: Mapping[str, Any]) -> Any:
+    """``base`` (a config built by :func:`from_dict` from ``data``) with the dotted ``overrides`` set,
+    equal to ``from_dict(type(base), apply_overrides(data, overrides))`` where that succeeds, built
+    without re-checking the fields the overrides leave alone: each overridden leaf is checked as the
+    full build checks it, and every section on its path is rebuilt and ``validate()``-d. Returns
+    None where the full build must decide (any problem, so that its error message is the one
+    reported; an override that names a section, a mapping field or an unknown key)."""
+    tree = _Changes()
+    for key, value in overrides.items():
+        parts = str(key).split(".")
+        node = tree
+        for part in parts[:-1]:
+            child = node.setdefault(part, _Changes())
+            if type(child) is not _Changes:
+                return None
+            node = child
+        if parts[-1] in node:
+            return None
+        node[parts[-1]] = value
+    try:
+        return _derive(base, tree, "")
+    except _NotDerived:
+        return None
+
+
 def to_dict(obj: Any) -> Any:
     """A config as plain dicts / lists (the echo in results)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):

@@ -102,7 +102,6 @@ BATCHED = True
 _ARCH_RAW = _LRU(64)
 _CONFIGS = _LRU(512)
 _MODELS = _LRU(512)  # a model is its config plus a small energy table: as many as configs
-_ARCH_DICTS = _LRU(512)  # to_dict(config) per config key
 _GRAPHS = _LRU(16)
 _CGRAPHS = _LRU(4)  # compressed ResNet-50 weights are ~100 MB each: keep few
 _DENSE = _LRU(256)
@@ -183,7 +182,7 @@ def file_digests(setting: Mapping[str, Any]) -> dict[str, str | None]:
 
 
 def clear_caches() -> None:
-    for cache in (_ARCH_RAW, _CONFIGS, _MODELS, _ARCH_DICTS, _GRAPHS, _CGRAPHS, _PER_GRAPH, _PER_MODEL, _DENSE, _RECIPES,
+    for cache in (_ARCH_RAW, _CONFIGS, _MODELS, _GRAPHS, _CGRAPHS, _PER_GRAPH, _PER_MODEL, _DENSE, _RECIPES,
                   _PATHS):
         cache.clear()
 
@@ -217,10 +216,19 @@ def _raw_arch(arch: Any) -> tuple[dict[str, Any], str]:
 
 def config_for(arch: Any, overrides: Mapping[str, Any]):
     """A validated config for ``arch`` with dotted ``overrides`` (cached per process)."""
-    from accelsim.config import apply_overrides
+    from accelsim.config import apply_overrides, derive
     from accelsim.hw.registry import config_from_dict
 
     def make():
+        if overrides and "family" not in overrides:
+            # a sweep's points differ from their arch in a few keys: check those, not the whole config again
+            try:
+                base = config_for(arch, {})
+            except AccelsimError:
+                base = None  # the full build below reports the problem (or the overrides fix it)
+            derived = derive(base, overrides) if base is not None else None
+            if derived is not None:
+                return derived
         raw, label = _raw_arch(arch)
         return config_from_dict(apply_overrides(raw, overrides), label)
 
@@ -612,7 +620,6 @@ def _run(model, config, cgraph, batch, workload_name, recipe, ckey: str):
     """``simulate.run_compressed`` with a cached model (models are stateless); the area and the
     operand sizes (:func:`accelsim.report.results.attach_hardware`) are computed once per model /
     graph and batch."""
-    from accelsim.config import to_dict
     from accelsim.report.results import NetworkResult, area_of, dtype_bits, operand_sizes
 
     batched = getattr(model, "simulate_layers", None) if BATCHED else None
@@ -621,8 +628,9 @@ def _run(model, config, cgraph, batch, workload_name, recipe, ckey: str):
         layers = batched(plan, lazy=True)  # LayerResult objects built only when read (detail rows)
     else:
         layers = model.simulate_network(_layers(cgraph), batch)
-    arch = _ARCH_DICTS.get_or(ckey, lambda: to_dict(config))
-    result = NetworkResult(arch=arch, workload=workload_name, layers=layers, batch=batch, recipe=recipe)
+    # the result stays inside the evaluator, whose rows read the family's error band (metrics) from its arch
+    result = NetworkResult(arch={"name": config.name, "family": config.family}, workload=workload_name, layers=layers,
+                           batch=batch, recipe=recipe)
     result.area_mm2, result.area_source = _per_model(model, "area", lambda: area_of(model))
     native = _per_model(model, "native_bits", lambda: dtype_bits(model.roof().native_dtype) or 8)
     result.operands = _per_graph(cgraph, ("operands", batch, native), lambda: operand_sizes(_layers(cgraph), batch, native))

@@ -60,6 +60,13 @@ INPUTS = "inputs_hash"  # bookkeeping column: not part of the tables returned to
 
 def encode(value: Any) -> str:
     """A cell: '' for None, repr for floats (exact round trip), JSON for lists and mappings."""
+    kind = type(value)  # the common cells first (exact types: bool, NumPy scalars and subclasses go below)
+    if kind is float:
+        return repr(value) if math.isfinite(value) else ""
+    if kind is int:
+        return str(value)
+    if kind is str:
+        return value.replace("\r", " ").replace("\n", " ")
     if value is None:
         return ""
     if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
