@@ -231,7 +231,7 @@ def ifmap_sets(df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r
     the order's first ``i + 1``, else empty (the valid counts then have a closed form,
     :func:`_valid_before`).
     """
-    M, N, Tm = _prefetch_shape(df, 0, R, C, npx, win, nfilt)
+    M, N, Tm = _prefetch_shape(df, np.int64(0), R, C, npx, win, nfilt)  # not a literal: one compiled version
     want_vc = not inside
     if kmax > 1:
         meta = np.zeros(2 * space, np.int32)
@@ -986,7 +986,7 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
     stall = 0
     total = 0
     row = 0
-    last_out = 0
+    last_out = np.int64(0)  # not a literal 0: callees compile once
     # pass skipping bookkeeping (events = DRAM prefetches triggered by the operand)
     ev = np.zeros(2, np.int64)
     sweep_ev_prev = np.full(2, -1, np.int64)
@@ -1020,7 +1020,7 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                 ev[o] = 0
             if bulk:
                 cum = prof[(0 if rows_used == R else 2) + (0 if cols_used == C else 1)]
-            r = 0
+            r = np.int64(0)
             while r < L:
                 cycle = row + stall
                 if bulk:
@@ -2521,7 +2521,7 @@ def os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     n_ev = 0
     fetched = 0
     n_in = 0
-    es = 0
+    es = np.int64(0)  # not literal zeros: _fetches_before compiles once
     for k in range(col_fold):
         if k == 1:
             # a sweep's first use of a word follows its last use in the previous sweep
@@ -2532,7 +2532,7 @@ def os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
                 if qr[g] * R + ql[g] < q_min:
                     q_min = qr[g] * R + ql[g]
         got = 0
-        x_c = 0
+        x_c = np.int64(0)
         # sweeps whose fetches are known without a scan: the first, when its compulsory fetches
         # (Ch per first-use group; every reuse's previous use is inside the first epoch) end no
         # epoch; a later one whose epoch began before every previous use (nothing is fetched)
