@@ -345,8 +345,17 @@ def _in_window(x, s, e):
 
 @njit(cache=True, inline="always")
 def _slot_hit(a, meta, slots, kmax, s, e):
-    """Is ifmap index ``a`` in one of the sets ``[s, e)`` (modulo the number of sets)? (:func:`ifmap_sets`)"""
-    for q in range(a * kmax, a * kmax + meta[2 * a]):
+    """Is ifmap index ``a`` in one of the sets ``[s, e)`` (modulo the number of sets)? (:func:`ifmap_sets`)
+    Its sets are ascending: in an unwrapped window the first one from ``s`` on decides."""
+    b = a * kmax
+    n = meta[2 * a]
+    if s < e:
+        for q in range(b, b + n):
+            x = slots[q]
+            if x >= s:
+                return x < e
+        return False
+    for q in range(b, b + n):
         if _in_window(slots[q], s, e):
             return True
     return False
