@@ -213,23 +213,23 @@ def cmd_simulate(args) -> int:
         from accelsim.workload.zoo import load_workload
 
         workload, batch = load_workload(args.workload, **_phase_kwargs(args), batch=args.batch), 1
-    from accelsim.cli.feedback import Heartbeat, compile_notice
+    from accelsim.cli.feedback import Heartbeat, announce_compiles
 
     if args.set:  # a DRAM bandwidth knob (dram.bandwidth_gbps / dram.bandwidth) becomes the per-stream keys
         from accelsim.dse.knobs import expand_cli_sets
 
         args.set = expand_cli_sets(args.arch, args.set)
-    from accelsim.hw.registry import load_arch
-
-    family = load_arch(args.arch, args.set).family  # a bad --arch or --set: its one line, before the notice
-    compile_notice([family], compress=bool(args.recipe or args.baseline))  # a cold Numba cache
-    with Heartbeat(f"simulating {args.workload} on {args.arch}"):  # elapsed time on stderr while it runs
-        if getattr(args, "phase", None) == "generate":
-            result = _simulate_generate(args, command)
-        else:
-            result = simulate(args.arch, workload, recipe=args.recipe, batch=batch, overrides=args.set,
-                              seed=args.seed, baseline=args.baseline, baseline_workload=args.baseline_workload,
-                              command=command)
+    stop_announcing = announce_compiles()  # a cold Numba cache: one line when the first kernel compiles
+    try:
+        with Heartbeat(f"simulating {args.workload} on {args.arch}"):  # elapsed time on stderr while it runs
+            if getattr(args, "phase", None) == "generate":
+                result = _simulate_generate(args, command)
+            else:
+                result = simulate(args.arch, workload, recipe=args.recipe, batch=batch, overrides=args.set,
+                                  seed=args.seed, baseline=args.baseline, baseline_workload=args.baseline_workload,
+                                  command=command)
+    finally:
+        stop_announcing()
     if batch != args.batch:  # per-sample figures divide by the sequences the graph holds
         result.batch = args.batch
         if result.dense is not None:

@@ -6,7 +6,9 @@
   no older than the module where Numba caches (:func:`accelsim.runtime.kernel_cache_cold`). A stale or
   partial cache can still make a run compile a kernel; the notice is about the common case, the first run
   after an install.
-- :func:`compile_notice`: the one line ``accelsim: compiling kernels (first run only) ...`` on stderr.
+- :func:`announce_compiles`: the one line ``accelsim: compiling kernels (first run only) ...`` on stderr when
+  Numba really starts compiling (``accelsim simulate``); :func:`compile_notice` says it up front from
+  :func:`kernels_cold` (sweeps, whose points may compile in worker processes).
 - :class:`Heartbeat`: while a long simulation runs, the elapsed time on stderr: one line rewritten in
   place on a terminal (after :data:`TTY_DELAY_S`), a plain line every :data:`PLAIN_INTERVAL_S`
   otherwise (logs, pipes, CI), nothing for work shorter than that.
@@ -36,14 +38,43 @@ def kernels_cold(families: Iterable[str] | None = None, compress: bool = True) -
     return kernel_cache_cold(names + (["compress"] if compress else []), package_dir=str(PACKAGE))
 
 
+NOTICE = "accelsim: compiling kernels (first run only; about a minute, cached for later runs)\n"
+
+
 def compile_notice(families: Iterable[str] | None = None, compress: bool = True, stream=None) -> bool:
-    """Write the one-line notice to stderr when :func:`kernels_cold`; return whether it was written."""
+    """Write the one-line notice to stderr when :func:`kernels_cold`; return whether it was written
+    (sweeps: their points may compile in worker processes, so the parent says it up front)."""
     if not kernels_cold(families, compress):
         return False
     stream = stream or sys.stderr
-    stream.write("accelsim: compiling kernels (first run only; about a minute, cached for later runs)\n")
+    stream.write(NOTICE)
     stream.flush()
     return True
+
+
+def announce_compiles(stream=None):
+    """Write the notice when Numba starts compiling the first kernel in this process, and only then: Numba's
+    ``numba:compile`` event fires on a cache miss, never for a kernel loaded from its cache, so the line is
+    exact (no guess from file times) and bad input, refused before any kernel runs, prints nothing else.
+    Returns a function that stops listening. Imports Numba: for commands that simulate."""
+    from numba.core import event
+
+    class _FirstCompile(event.Listener):
+        said = False
+
+        def on_start(self, _event) -> None:
+            if not self.said:
+                self.said = True
+                out = stream or sys.stderr
+                out.write(NOTICE)
+                out.flush()
+
+        def on_end(self, _event) -> None:
+            pass
+
+    listener = _FirstCompile()
+    event.register("numba:compile", listener)
+    return lambda: event.unregister("numba:compile", listener)
 
 
 def _clock(seconds: float) -> str:
@@ -100,4 +131,4 @@ class Heartbeat:
                 pass
 
 
-__all__ = ["Heartbeat", "compile_notice", "kernels_cold"]
+__all__ = ["Heartbeat", "announce_compiles", "compile_notice", "kernels_cold"]
