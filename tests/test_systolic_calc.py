@@ -130,3 +130,34 @@ def test_reuse_distance_scan_equals_plain_epoch_walk(g, df, R, C, words):
     plain = K.calc_read_pass(df, 0, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space, False)
     scan = K.reuse_read_pass(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space)
     assert _same(scan, plain), (g, df, R, C, words)
+
+
+def test_reuse_scan_repeating_sweeps_equal_plain_epoch_walk(monkeypatch):
+    """Sweeps that end an epoch where an earlier sweep (not the first) did repeat it from there on
+    (docs/models/systolic.md §3.3): many column folds and small epochs, against the per-access
+    walk; the repeat is taken in a good share of these cases (counted through the Python body)."""
+    rng = np.random.default_rng(20)
+    inner = K._scan_sweep
+    stops = []
+
+    def counted(*a):
+        out = inner(*a)
+        stops.append(out[4])
+        return out
+
+    monkeypatch.setattr(K, "_scan_sweep", counted)
+    repeated = 0
+    for _ in range(60):
+        h = int(rng.integers(3, 8))
+        f = int(rng.integers(2, min(h, 3) + 1))
+        g = Geometry.conv(h, h, f, f, int(rng.integers(1, 6)), int(rng.integers(12, 40)), int(rng.integers(1, 3)))
+        df, R, C = int(rng.integers(0, 2)), int(rng.integers(1, 5)), int(rng.integers(1, 4))
+        words = int(rng.integers(100, 300))
+        tabs, space = _reuse_args(g)
+        plain = K.calc_read_pass(df, 0, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space, False)
+        stops.clear()
+        scan = K.reuse_read_pass.py_func(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space)
+        assert _same(scan, plain), (g, df, R, C, words)
+        assert _same(K.reuse_read_pass(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space), plain)
+        repeated += any(stops)
+    assert repeated >= 10, repeated

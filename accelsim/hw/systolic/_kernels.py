@@ -1592,6 +1592,67 @@ def distinct_read_pass(df, o, R, C, npx, win, nfilt, words):
 
 
 @njit(cache=True)
+def _grow(a):
+    """``a`` with twice the room (the first ``len(a)`` entries kept)."""
+    b = np.empty(2 * a.shape[0], a.dtype)
+    b[:a.shape[0]] = a
+    return b
+
+
+@njit(cache=True)
+def _scan_sweep(prev, es, n_in, block, dist, mark, out_i, out_g):
+    """One sweep of :func:`reuse_read_pass`'s scan: ``prev[i] < es`` is a fetch; an epoch ends after
+    ``block`` fetches (``es`` = the next element). Writes each epoch end's element and the sweep's
+    fetches up to it to ``out_i`` / ``out_g``; stops after one at a marked element. Returns
+    ``(fetches, es, n_in, epoch ends, stopped)``; ``es`` relative to this sweep's start."""
+    n = prev.shape[0]
+    got = 0
+    n_out = 0
+    i0 = 0
+    while i0 < n:
+        if block > 0 and dist >= block and i0 - es == n_in:
+            # every access from i0 to the end of the sweep is fetched: epochs end every block
+            i = i0 + block - n_in - 1
+            while i < n:
+                es = i + 1
+                out_i[n_out] = i
+                out_g[n_out] = got + i + 1 - i0
+                n_out += 1
+                if mark[i]:
+                    return out_g[n_out - 1], es, 0, n_out, True
+                i += block
+            got += n - i0
+            n_in = (n_in + n - i0) % block
+            return got, es, n_in, n_out, False
+        # count a chunk at once (vectorised); walk it element by element only when an epoch
+        # boundary falls inside it
+        i1 = min(i0 + 2048, n)
+        cnt = 0
+        for i in range(i0, i1):
+            cnt += prev[i] < es
+        if block == 0 or n_in + cnt < block:
+            n_in += cnt
+            got += cnt
+            i0 = i1
+            continue
+        for i in range(i0, i1):
+            if prev[i] >= es:
+                continue
+            got += 1
+            n_in += 1
+            if n_in == block:
+                n_in = 0
+                es = i + 1
+                out_i[n_out] = i
+                out_g[n_out] = got
+                n_out += 1
+                if mark[i]:
+                    return got, es, 0, n_out, True
+        i0 = i1
+    return got, es, n_in, n_out, False
+
+
+@njit(cache=True)
 def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c, words, space):
     """CALC-mode IFMAP read buffer for overlapping windows, by reuse distance (§3.3).
 
@@ -1599,7 +1660,10 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
     element index ``es``). The ifmap demand of one sweep of row folds (os, ws: identical for every
     column fold; is: the whole layer) is listed once with each element's previous-use index
     (the previous sweep's last use, shifted by the sweep length, for a sweep's first use), and
-    every sweep is then a linear scan of that list. Same outputs as :func:`calc_read_pass`.
+    every sweep is then a linear scan of that list (:func:`_scan_sweep`). From the second sweep on,
+    the state after an epoch end is its element alone: when a sweep ends an epoch where an earlier
+    one (not the first) did, the rest of it repeats that sweep, and every later sweep repeats the
+    one a period before it. Same outputs as :func:`calc_read_pass`.
     """
     Sr, Sc, T, L, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)
     eps = words // 100
@@ -1671,12 +1735,7 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
                         lastpos[a] = n
                         n += 1
     row_start[rows_sweep] = n
-    ecap = 256
-    ev_rows = np.empty(ecap, np.int64)
-    n_ev = 0
-    fetched = 0
-    n_in = 0
-    es = 0
+    prev = prev[:n]
     # shortest reuse distance (accesses from the previous use): when it is at least one epoch, an
     # access is fetched whenever every access since the epoch began was (it lies less than an
     # epoch after that start), so from such a point on the whole rest of the sweep is fetched
@@ -1685,7 +1744,23 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
     for i in range(n):
         if prev[i] >= 0 and i - prev[i] < dist:
             dist = i - prev[i]
+    # epoch ends: demand row, element in the sweep, the sweep's fetches up to it; each sweep's
+    # first one; the elements where a sweep >= 1 ended an epoch
+    per = n // block + 2 if block > 0 else 1
+    out_i = np.empty(per, np.int64)
+    out_g = np.empty(per, np.int64)
+    ev_rows = np.empty(256, np.int64)
+    ev_i = np.empty(256, np.int64)
+    ev_g = np.empty(256, np.int64)
+    n_ev = 0
+    sw_ev = np.zeros(n_sweeps + 1, np.int64)
+    sw_got = np.zeros(n_sweeps, np.int64)
+    mark = np.zeros(n, np.bool_)  # (sweeps 0 and 1 see none)
+    fetched = 0
+    n_in = 0
+    es = 0
     for k in range(n_sweeps):
+        sw_ev[k] = n_ev
         if k == 1:
             # a sweep's first use of an address follows its last use in the previous sweep
             for i in range(n):
@@ -1693,68 +1768,65 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
                     prev[i] = lastpos[seq[i]] - n
                 if i - prev[i] < dist:
                     dist = i - prev[i]
-        got = 0
-        i0 = 0
-        while i0 < n:
-            if block > 0 and dist >= block and i0 - es == n_in:
-                # every access from i0 to the end of the sweep is fetched: epochs end every block
-                i = i0 + block - n_in - 1
-                while i < n:
-                    es = i + 1
-                    lo_r, hi_r = 0, rows_sweep - 1
-                    while lo_r < hi_r:
-                        mid = (lo_r + hi_r + 1) // 2
-                        if row_start[mid] <= i:
-                            lo_r = mid
-                        else:
-                            hi_r = mid - 1
-                    if n_ev == ecap:
-                        ecap *= 2
-                        nr = np.empty(ecap, np.int64)
-                        nr[:n_ev] = ev_rows[:n_ev]
-                        ev_rows = nr
-                    ev_rows[n_ev] = k * rows_sweep + lo_r
-                    n_ev += 1
-                    i += block
-                got += n - i0
-                n_in = (n_in + n - i0) % block
-                break
-            # count a chunk at once (vectorised); walk it element by element only when an epoch
-            # boundary falls inside it
-            i1 = min(i0 + 2048, n)
-            cnt = 0
-            for i in range(i0, i1):
-                cnt += prev[i] < es
-            if block == 0 or n_in + cnt < block:
-                n_in += cnt
-                got += cnt
-                i0 = i1
-                continue
-            for i in range(i0, i1):
-                if prev[i] >= es:
-                    continue
-                got += 1
-                n_in += 1
-                if n_in == block:
-                    n_in = 0
-                    es = i + 1
-                    # demand row of element i
-                    lo_r, hi_r = 0, rows_sweep - 1
-                    while lo_r < hi_r:
-                        mid = (lo_r + hi_r + 1) // 2
-                        if row_start[mid] <= i:
-                            lo_r = mid
-                        else:
-                            hi_r = mid - 1
-                    if n_ev == ecap:
-                        ecap *= 2
-                        nr = np.empty(ecap, np.int64)
-                        nr[:n_ev] = ev_rows[:n_ev]
-                        ev_rows = nr
-                    ev_rows[n_ev] = k * rows_sweep + lo_r
-                    n_ev += 1
-            i0 = i1
+        got, es, n_in, n_out, stopped = _scan_sweep(prev, es, n_in, block, dist, mark, out_i, out_g)
+        while n_ev + n_out >= ev_rows.shape[0]:
+            ev_rows, ev_i, ev_g = _grow(ev_rows), _grow(ev_i), _grow(ev_g)
+        for e in range(n_out):
+            i = out_i[e]
+            # demand row of element i
+            lo_r, hi_r = 0, rows_sweep - 1
+            while lo_r < hi_r:
+                mid = (lo_r + hi_r + 1) // 2
+                if row_start[mid] <= i:
+                    lo_r = mid
+                else:
+                    hi_r = mid - 1
+            ev_rows[n_ev] = k * rows_sweep + lo_r
+            ev_i[n_ev] = i
+            ev_g[n_ev] = out_g[e]
+            n_ev += 1
+        period = 0
+        if stopped:
+            # an earlier sweep j >= 1 ended an epoch at the same element: the rest of this sweep
+            # repeats the rest of that one
+            i = out_i[n_out - 1]
+            j = k - 1
+            e0 = -1
+            while e0 < 0:
+                a, b = sw_ev[j], sw_ev[j + 1]
+                x = a + np.searchsorted(ev_i[a:b], i)
+                if x < b and ev_i[x] == i:
+                    e0 = x
+                else:
+                    j -= 1
+            period = k - j
+            got += sw_got[j] - ev_g[e0]
+            while n_ev + sw_ev[j + 1] - e0 >= ev_rows.shape[0]:
+                ev_rows, ev_i, ev_g = _grow(ev_rows), _grow(ev_i), _grow(ev_g)
+            for e in range(e0 + 1, sw_ev[j + 1]):
+                ev_rows[n_ev] = ev_rows[e] + period * rows_sweep
+                ev_i[n_ev] = ev_i[e]
+                ev_g[n_ev] = ev_g[e]
+                n_ev += 1
+        elif k >= 1 and n_sweeps > 2:
+            for e in range(n_out):
+                mark[out_i[e]] = True
+        sw_got[k] = got
+        sw_ev[k + 1] = n_ev
         fetched += got
+        if stopped:
+            # and so every later sweep repeats the one a period before it
+            for m in range(k + 1, n_sweeps):
+                src = m - period
+                fetched += sw_got[src]
+                while n_ev + sw_ev[src + 1] - sw_ev[src] >= ev_rows.shape[0]:
+                    ev_rows = _grow(ev_rows)
+                for e in range(sw_ev[src], sw_ev[src + 1]):
+                    ev_rows[n_ev] = ev_rows[e] + period * rows_sweep
+                    n_ev += 1
+                sw_got[m] = sw_got[src]
+                sw_ev[m + 1] = n_ev
+            break
         es -= n
         if got == 0 and k >= 1:
             break  # the state no longer changes: later sweeps fetch nothing either
