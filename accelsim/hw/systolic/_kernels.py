@@ -1684,6 +1684,7 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
     inside = np.empty(npx, np.bool_)
     for p in range(npx):
         inside[p] = pix_r[p] + win_r[win - 1] < H and pix_c[p] + win_c[win - 1] < W
+    all_in = npx == 0 or inside.all()
     n = 0
     rr = 0
     for f in range(folds):
@@ -1695,6 +1696,26 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
             fr = f
         rows_used = min(R, Sr - fr * R)
         cols_used = min(C, Sc - fc * C)
+        if df == 2:
+            # is: only the stationary tile's rows R - rows_used .. R-1 hold addresses, each the window
+            # element fr*R + R-1-r of pixels fc*C + c
+            for r in range(R - rows_used):
+                row_start[rr + r] = n
+            for r in range(R - rows_used, R):
+                row_start[rr + r] = n
+                t = fr * R + R - 1 - r
+                for c in range(cols_used):
+                    p = fc * C + c
+                    if all_in or (pix_r[p] + win_r[t] < H and pix_c[p] + win_c[t] < W):
+                        a = pix_base[p] + win_off[t]
+                        seq[n] = a
+                        prev[n] = lastpos[a]
+                        lastpos[a] = n
+                        n += 1
+            for r in range(R, L):
+                row_start[rr + r] = n
+            rr += L
+            continue
         for r in range(L):
             row_start[rr] = n
             rr += 1
@@ -1717,18 +1738,7 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
                 for c in range(lo, hi + 1):
                     p = r - R - c
                     t = fr * R + c
-                    if pix_r[p] + win_r[t] < H and pix_c[p] + win_c[t] < W:
-                        a = pix_base[p] + win_off[t]
-                        seq[n] = a
-                        prev[n] = lastpos[a]
-                        lastpos[a] = n
-                        n += 1
-            else:
-                # is: the stationary tile's row r holds window element fr*R + R-1-r of pixels fc*C + c
-                t = fr * R + R - 1 - r
-                for c in range(lo, hi + 1):
-                    p = fc * C + c
-                    if pix_r[p] + win_r[t] < H and pix_c[p] + win_c[t] < W:
+                    if all_in or (pix_r[p] + win_r[t] < H and pix_c[p] + win_c[t] < W):
                         a = pix_base[p] + win_off[t]
                         seq[n] = a
                         prev[n] = lastpos[a]
@@ -1742,8 +1752,8 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
     far = 1 << 62
     dist = far
     for i in range(n):
-        if prev[i] >= 0 and i - prev[i] < dist:
-            dist = i - prev[i]
+        d = i - prev[i] if prev[i] >= 0 else far
+        dist = min(dist, d)
     # epoch ends: demand row, element in the sweep, the sweep's fetches up to it; each sweep's
     # first one; the elements where a sweep >= 1 ended an epoch
     per = n // block + 2 if block > 0 else 1
