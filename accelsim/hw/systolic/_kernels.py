@@ -1675,11 +1675,18 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
         n_sweeps = col_fold
         folds = row_fold
     rows_sweep = folds * L
+    # row_start[q]: the first element of listed row q, demand row (q // per_fold) * L + q % per_fold
+    # (is: only a fold's first R rows can hold addresses)
+    per_fold = R if df == 2 else L
+    nq = folds * per_fold
     cap = npx * win
-    seq = np.empty(cap, np.int32)
     prev = np.empty(cap, np.int32)
+    # first uses of an address in a sweep: element and address
+    first_i = np.empty(min(cap, space), np.int32)
+    first_a = np.empty(min(cap, space), np.int32)
+    nf = 0
     lastpos = np.full(space, -1, np.int32)
-    row_start = np.empty(rows_sweep + 1, np.int64)
+    row_start = np.empty(nq + 1, np.int64)
     # pixels whose whole window lies inside the input need no edge test
     inside = np.empty(npx, np.bool_)
     for p in range(npx):
@@ -1708,13 +1715,15 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
                     p = fc * C + c
                     if all_in or (pix_r[p] + win_r[t] < H and pix_c[p] + win_c[t] < W):
                         a = pix_base[p] + win_off[t]
-                        seq[n] = a
-                        prev[n] = lastpos[a]
+                        pv = lastpos[a]
+                        prev[n] = pv
                         lastpos[a] = n
+                        if pv < 0:
+                            first_i[nf] = n
+                            first_a[nf] = a
+                            nf += 1
                         n += 1
-            for r in range(R, L):
-                row_start[rr + r] = n
-            rr += L
+            rr += R
             continue
         for r in range(L):
             row_start[rr] = n
@@ -1729,9 +1738,13 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
                     t = r - c
                     if inside[p] or (pix_r[p] + win_r[t] < H and pix_c[p] + win_c[t] < W):
                         a = pix_base[p] + win_off[t]
-                        seq[n] = a
-                        prev[n] = lastpos[a]
+                        pv = lastpos[a]
+                        prev[n] = pv
                         lastpos[a] = n
+                        if pv < 0:
+                            first_i[nf] = n
+                            first_a[nf] = a
+                            nf += 1
                         n += 1
             elif df == 1:
                 # ws: window element fr*R + c (lane c) of pixel r - R - c (written out: faster than _fill_row)
@@ -1740,11 +1753,15 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
                     t = fr * R + c
                     if all_in or (pix_r[p] + win_r[t] < H and pix_c[p] + win_c[t] < W):
                         a = pix_base[p] + win_off[t]
-                        seq[n] = a
-                        prev[n] = lastpos[a]
+                        pv = lastpos[a]
+                        prev[n] = pv
                         lastpos[a] = n
+                        if pv < 0:
+                            first_i[nf] = n
+                            first_a[nf] = a
+                            nf += 1
                         n += 1
-    row_start[rows_sweep] = n
+    row_start[nq] = n
     prev = prev[:n]
     # shortest reuse distance (accesses from the previous use): when it is at least one epoch, an
     # access is fetched whenever every access since the epoch began was (it lies less than an
@@ -1773,25 +1790,24 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
         sw_ev[k] = n_ev
         if k == 1:
             # a sweep's first use of an address follows its last use in the previous sweep
-            for i in range(n):
-                if prev[i] < 0:
-                    prev[i] = lastpos[seq[i]] - n
-                if i - prev[i] < dist:
-                    dist = i - prev[i]
+            for x in range(nf):
+                i = first_i[x]
+                prev[i] = lastpos[first_a[x]] - n
+                dist = min(dist, i - prev[i])
         got, es, n_in, n_out, stopped = _scan_sweep(prev, es, n_in, block, dist, mark, out_i, out_g)
         while n_ev + n_out >= ev_rows.shape[0]:
             ev_rows, ev_i, ev_g = _grow(ev_rows), _grow(ev_i), _grow(ev_g)
         for e in range(n_out):
             i = out_i[e]
             # demand row of element i
-            lo_r, hi_r = 0, rows_sweep - 1
+            lo_r, hi_r = 0, nq - 1
             while lo_r < hi_r:
                 mid = (lo_r + hi_r + 1) // 2
                 if row_start[mid] <= i:
                     lo_r = mid
                 else:
                     hi_r = mid - 1
-            ev_rows[n_ev] = k * rows_sweep + lo_r
+            ev_rows[n_ev] = k * rows_sweep + (lo_r // per_fold) * L + lo_r % per_fold
             ev_i[n_ev] = i
             ev_g[n_ev] = out_g[e]
             n_ev += 1
@@ -1842,8 +1858,9 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
             break  # the state no longer changes: later sweeps fetch nothing either
     first_row = -1
     last_row = -1
-    for r in range(rows_sweep):
-        if row_start[r + 1] > row_start[r]:
+    for q in range(nq):
+        if row_start[q + 1] > row_start[q]:
+            r = (q // per_fold) * L + q % per_fold
             if first_row < 0:
                 first_row = r
             last_row = r
