@@ -1571,9 +1571,7 @@ def distinct_read_pass(df, o, R, C, npx, win, nfilt, words):
                         last_b = u + off
                         if n_ev == cap:
                             cap *= 2
-                            nr = np.empty(cap, np.int64)
-                            nr[:n_ev] = ev_rows[:n_ev]
-                            ev_rows = nr
+                            ev_rows = _grow(ev_rows)
                         ev_rows[n_ev] = row + np.searchsorted(cum, off, side="right") - 1
                         n_ev += 1
                         off += block
@@ -1593,9 +1591,10 @@ def distinct_read_pass(df, o, R, C, npx, win, nfilt, words):
 
 @njit(cache=True)
 def _grow(a):
-    """``a`` with twice the room (the first ``len(a)`` entries kept)."""
-    b = np.empty(2 * a.shape[0], a.dtype)
-    b[:a.shape[0]] = a
+    """int64 ``a`` with twice the room (the first ``len(a)`` entries kept)."""
+    b = np.empty(2 * a.shape[0], np.int64)
+    for i in range(a.shape[0]):
+        b[i] = a[i]
     return b
 
 
@@ -1819,11 +1818,10 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
             j = k - 1
             e0 = -1
             while e0 < 0:
-                a, b = sw_ev[j], sw_ev[j + 1]
-                x = a + np.searchsorted(ev_i[a:b], i)
-                if x < b and ev_i[x] == i:
-                    e0 = x
-                else:
+                for x in range(sw_ev[j], sw_ev[j + 1]):
+                    if ev_i[x] == i:
+                        e0 = x
+                if e0 < 0:
                     j -= 1
             period = k - j
             got += sw_got[j] - ev_g[e0]
@@ -2418,11 +2416,7 @@ def ofmap_events(df, R, C, npx, win, nfilt, o_tot, o_bw):
                     stall += ooff
                     if n_ch == cap:
                         cap *= 2
-                        nr = np.empty(cap, np.int64)
-                        nc = np.empty(cap, np.int64)
-                        nr[:n_ch] = ch_rows[:n_ch]
-                        nc[:n_ch] = ch_cum[:n_ch]
-                        ch_rows, ch_cum = nr, nc
+                        ch_rows, ch_cum = _grow(ch_rows), _grow(ch_cum)
                     ch_rows[n_ch] = row + q + 1
                     ch_cum[n_ch] = stall
                     n_ch += 1
@@ -2706,9 +2700,7 @@ def os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
             x_c = lo + 1
             if n_ev == ecap:
                 ecap *= 2
-                nr = np.empty(ecap, np.int64)
-                nr[:n_ev] = ev_rows[:n_ev]
-                ev_rows = nr
+                ev_rows = _grow(ev_rows)
             ev_rows[n_ev] = k * rows_sweep + lo // R
             n_ev += 1
         fetched += got
