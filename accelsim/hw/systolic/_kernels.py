@@ -2720,20 +2720,9 @@ def os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
 
 
 @njit(cache=True)
-def calc_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words, fi_words, of_words,
-              ifmap_distinct):
-    """One unit in CALC mode, every buffer (docs/models/systolic.md §3.3), in one call.
-
-    The OFMAP buffer by events (:func:`ofmap_events`, draining ``C`` words a cycle), then each read
-    buffer on its own: distinct passes (:func:`distinct_read_pass`) for the filters and for an ifmap
-    whose windows neither overlap nor cross the edge (``ifmap_distinct``), channel groups
-    (:func:`os_reuse_pass`) for other ifmaps of an os array with at least :data:`OS_GROUPS_MIN_CH`
-    channels, the reuse-distance scan (:func:`reuse_read_pass`) for the rest; the prefetch events
-    are dated on the OFMAP pass's stalls (:func:`calc_dram_window`). Returns the int64 vector of
-    :func:`simulate_layer` (indexed by ``R_*``).
-    """
-    npx = batch * Eh * Ew
-    win = FH * FW * Ch
+def _calc_ofmap(df, R, C, npx, win, nfilt, of_words):
+    """The OFMAP part of a CALC unit (:func:`ofmap_events`): its ``R_*`` vector with the cycles, stalls and
+    OFMAP fields filled, and the pass's stall profile for dating the read buffers."""
     ost, ch_rows, ch_cum = ofmap_events(df, R, C, npx, win, nfilt, of_words, C)
     res = np.zeros(N_RESULTS, np.int64)
     res[R_TOTAL] = ost[0]
@@ -2743,22 +2732,56 @@ def calc_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     res[R_OF_DRAM_STOP] = ost[4]
     res[R_OF_SRAM_START] = ost[5]
     res[R_OF_SRAM_STOP] = ost[6]
-    for o in range(2):
-        words = if_words if o == 0 else fi_words
-        if o == 1 or ifmap_distinct:
-            st, ev = distinct_read_pass(df, o, R, C, npx, win, nfilt, words)
-        elif df == 0 and Ch >= OS_GROUPS_MIN_CH:
-            st, ev = os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words)
-        else:
-            pix_base, pix_r, pix_c, win_off, win_r, win_c = conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw,
-                                                                          Eh, Ew)
-            st, ev = reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c,
-                                     words, batch * H * W * Ch)
-        window = calc_dram_window(ev, st[2], st[0], words, ch_rows, ch_cum)
-        base = 0 if o == 0 else 1
-        res[R_IF_DRAM + base] = st[0]
-        res[R_IF_DRAM_START + 2 * base] = window[0]
-        res[R_IF_DRAM_STOP + 2 * base] = window[1]
-        res[R_IF_SRAM_START + 2 * base] = _cycle_of(st[2], ch_rows, ch_cum) + 1 if st[2] >= 0 else 0
-        res[R_IF_SRAM_STOP + 2 * base] = _cycle_of(st[3], ch_rows, ch_cum) + 1 if st[3] >= 0 else 0
+    return res, ch_rows, ch_cum
+
+
+@njit(cache=True)
+def _calc_finish(res, df, R, C, npx, win, nfilt, if_st, if_ev, if_words, fi_words, ch_rows, ch_cum):
+    """The read buffers' fields of a CALC unit: the ifmap's from its pass (``if_st``, ``if_ev``), the
+    filter's from its distinct pass (run here); returns ``res``."""
+    _calc_read(res, 0, if_st, if_ev, if_words, ch_rows, ch_cum)
+    st, ev = distinct_read_pass(df, 1, R, C, npx, win, nfilt, fi_words)
+    _calc_read(res, 1, st, ev, fi_words, ch_rows, ch_cum)
     return res
+
+
+@njit(cache=True)
+def _calc_read(res, o, st, ev, words, ch_rows, ch_cum):
+    """Fill read buffer ``o``'s fields (0 ifmap, 1 filter) of ``res`` from its pass's statistics ``st`` and
+    prefetch events ``ev``, dated on the OFMAP pass's stalls (:func:`calc_dram_window`)."""
+    window = calc_dram_window(ev, st[2], st[0], words, ch_rows, ch_cum)
+    base = 0 if o == 0 else 1
+    res[R_IF_DRAM + base] = st[0]
+    res[R_IF_DRAM_START + 2 * base] = window[0]
+    res[R_IF_DRAM_STOP + 2 * base] = window[1]
+    res[R_IF_SRAM_START + 2 * base] = _cycle_of(st[2], ch_rows, ch_cum) + 1 if st[2] >= 0 else 0
+    res[R_IF_SRAM_STOP + 2 * base] = _cycle_of(st[3], ch_rows, ch_cum) + 1 if st[3] >= 0 else 0
+
+
+def calc_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words, fi_words, of_words,
+              ifmap_distinct):
+    """One unit in CALC mode, every buffer (docs/models/systolic.md §3.3), in one kernel call.
+
+    The OFMAP buffer by events (:func:`ofmap_events`, draining ``C`` words a cycle), then each read
+    buffer on its own: distinct passes (:func:`distinct_read_pass`) for the filters and for an ifmap
+    whose windows neither overlap nor cross the edge (``ifmap_distinct``), channel groups
+    (:func:`os_reuse_pass`) for other ifmaps of an os array with at least :data:`OS_GROUPS_MIN_CH`
+    channels, the reuse-distance scan (:func:`reuse_read_pass`) for the rest; the prefetch events
+    are dated on the OFMAP pass's stalls (:func:`calc_dram_window`). Returns the int64 vector of
+    :func:`simulate_layer` (indexed by ``R_*``).
+
+    A plain function calling one kernel per pass: Numba compiles every kernel a kernel can call, whichever
+    branch runs, so one kernel holding all three ifmap passes made a first CALC run compile all of them (a
+    GEMM-only network compiled the convolution scans it never uses).
+    """
+    npx = batch * Eh * Ew
+    win = FH * FW * Ch
+    res, ch_rows, ch_cum = _calc_ofmap(df, R, C, npx, win, nfilt, of_words)
+    if ifmap_distinct:
+        st, ev = distinct_read_pass(df, 0, R, C, npx, win, nfilt, if_words)
+    elif df == 0 and Ch >= OS_GROUPS_MIN_CH:
+        st, ev = os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
+    else:
+        tabs = conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
+        st, ev = reuse_read_pass(df, R, C, npx, win, nfilt, H, W, *tabs, if_words, batch * H * W * Ch)
+    return _calc_finish(res, df, R, C, npx, win, nfilt, st, ev, if_words, fi_words, ch_rows, ch_cum)
