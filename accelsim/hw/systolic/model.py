@@ -39,9 +39,10 @@ DF_CODE = {"os": 0, "ws": 1, "is": 2}
 _NOT_RUN_NOTE = "no matrix product: not run on the systolic array (host / vector unit, not modelled)"
 _NOT_RUN = NotMapped(_NOT_RUN_NOTE)  # immutable: one answer for every layer without a matrix product
 
-#: prefetch-order entries SCALE-Sim's USER-mode replay materialises for one unit, both operands
-#: together (an int32 address plus its set ids each, about 16 bytes: 2^29 entries ~ 8 GiB; the largest
-#: zoo layer on a bundled USER-mode array, VGG-6 on edge-32x32 at batch 1, needs 1.0e8)
+#: prefetch-order entries of one unit's USER-mode replay, both operands together: the bound on the work
+#: of one replay (2^29; the largest zoo layer on a bundled USER-mode array, VGG-6 on edge-32x32 at batch 1,
+#: needs 1.0e8). The order itself is no longer stored (§3.2); the memory is the ifmap's set table, a few
+#: int32 per input word where words repeat
 MAX_REPLAY_ENTRIES = 1 << 29
 
 
