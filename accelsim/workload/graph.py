@@ -38,8 +38,8 @@ class LayerGraph:
         self.name = name
         self.source = source
         self._layers: dict[str, Layer] = {}
-        self._succ: dict[str, dict[str, int]] = {}  # producer -> {consumer: input slot}
-        self._pred: dict[str, dict[str, int]] = {}  # consumer -> {producer: input slot}
+        self._succ: dict[str, dict[str, list[int]]] = {}  # producer -> {consumer: the input slots it feeds}
+        self._pred: dict[str, dict[str, list[int]]] = {}  # consumer -> {producer: the input slots it feeds}
         self._order: list[str] | None = None
         self.weights: dict[str, np.ndarray] = {}
         self.biases: dict[str, np.ndarray] = {}
@@ -82,9 +82,9 @@ class LayerGraph:
         return layer
 
     def _add_edge(self, producer: str, consumer: str, slot: int) -> None:
-        # one edge per (producer, consumer) pair: a layer fed twice by one producer keeps the later slot
-        self._succ[producer][consumer] = slot
-        self._pred[consumer][producer] = slot
+        # a layer may read one producer in several slots (x + x): the pair keeps every slot
+        self._succ[producer].setdefault(consumer, []).append(slot)
+        self._pred[consumer].setdefault(producer, []).append(slot)
 
     def replace_layer(self, name: str, new_layer: Layer) -> None:
         """Swap a layer for one with the same inputs (e.g. a pruned conv); successors are re-checked."""
@@ -94,7 +94,7 @@ class LayerGraph:
         if tuple(new_layer.input_shapes) != tuple(old.input_shapes):
             raise ShapeError(f"{self._where()}replacement for '{name}' changes its input shapes")
         self._layers[name] = new_layer
-        for succ, slot in self._succ[name].items():
+        for succ, slot in ((succ, slot) for succ, slots in self._succ[name].items() for slot in slots):
             if tuple(self.layer(succ).input_shapes[slot]) != tuple(new_layer.output_shape):
                 raise ShapeError(
                     f"{self._where()}replacement for '{name}' outputs {list(new_layer.output_shape)} "
@@ -116,7 +116,7 @@ class LayerGraph:
                 f"{self._where()}substitute for '{name}' outputs {list(chain[-1].output_shape)}, expected {list(old.output_shape)}"
             )
         preds = self.inputs_of(name)
-        succs = list(self._succ[name].items())
+        succs = [(succ, slot) for succ, slots in self._succ[name].items() for slot in slots]
         for producer in self._pred.pop(name):
             del self._succ[producer][name]
         for succ in self._succ.pop(name):
@@ -203,12 +203,12 @@ class LayerGraph:
     @property
     def nx(self) -> nx.DiGraph:
         """A networkx view of the graph, built on each call: nodes are layer names with attribute ``layer``,
-        edges carry ``index``, the input slot they feed."""
+        edges carry ``index``, the input slot they feed (the last one when a layer reads a producer twice)."""
         import networkx as nx
 
         g = nx.DiGraph()
         g.add_nodes_from((name, {"layer": layer}) for name, layer in self._layers.items())
-        g.add_edges_from((p, c, {"index": slot}) for p, succ in self._succ.items() for c, slot in succ.items())
+        g.add_edges_from((p, c, {"index": slots[-1]}) for p, succ in self._succ.items() for c, slots in succ.items())
         return g
 
     @property
@@ -248,7 +248,7 @@ class LayerGraph:
 
     def inputs_of(self, name: str) -> list[str]:
         """Producers of ``name`` in input-slot order."""
-        return [p for _, p in sorted((slot, p) for p, slot in self._pred[name].items())]
+        return [p for _, p in sorted((slot, p) for p, slots in self._pred[name].items() for slot in slots)]
 
     def successors(self, name: str) -> list[str]:
         return list(self._succ[name])
@@ -274,8 +274,8 @@ class LayerGraph:
         """A copy sharing the (immutable) layers and weight arrays; safe to transform."""
         new = LayerGraph(self.name, self.source)
         new._layers = dict(self._layers)
-        new._succ = {name: dict(succ) for name, succ in self._succ.items()}
-        new._pred = {name: dict(pred) for name, pred in self._pred.items()}
+        new._succ = {name: {c: list(slots) for c, slots in succ.items()} for name, succ in self._succ.items()}
+        new._pred = {name: {p: list(slots) for p, slots in pred.items()} for name, pred in self._pred.items()}
         new.weights = dict(self.weights)
         new.biases = dict(self.biases)
         new.activation_density = dict(self.activation_density)
