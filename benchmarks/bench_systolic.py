@@ -229,7 +229,14 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=None, help="--novel: seed of the random layers (default: the clock)")
     ap.add_argument("--repeats", type=int, default=5, help="--novel: accelsim calls per layer before and after SCALE-Sim")
     ap.add_argument("--only", default="", help="--novel: only layers whose name contains one of these (comma-separated)")
+    ap.add_argument("--no-tune-allocator", action="store_true",
+                    help="keep glibc's default allocator settings (accelsim simulate and sweeps tune them)")
     args = ap.parse_args(argv)
+    if not args.no_tune_allocator:
+        from accelsim.allocator import tune_allocator
+
+        tune_allocator()  # as accelsim simulate and sweep workers do: freed kernel buffers stay in the process
+        print("glibc allocator tuned as accelsim simulate does (--no-tune-allocator: the defaults)")
     if args.novel:
         return novel(args)
 
