@@ -94,8 +94,9 @@ class _LRU(OrderedDict):
         return value
 
 
-#: run a model's whole network in one ``simulate_layers`` call where it has one (the same results as
-#: one ``simulate`` per layer; ``benchmarks/bench_sweep.py`` turns it off to time both)
+#: run each network through the model's network call (``simulate_layers`` with a cached plan where it has
+#: one, else ``simulate_network``); False: one ``simulate`` per layer, the reference that
+#: ``benchmarks/bench_sweep.py`` times against it (the same rows for the systolic sweeps it runs)
 BATCHED = True
 
 # per-process caches (each worker process of a sweep has its own)
@@ -622,10 +623,11 @@ def _run(model, config, cgraph, batch, workload_name, recipe, ckey: str):
     graph and batch."""
     from accelsim.report.results import NetworkResult, area_of, dtype_bits, operand_sizes
 
-    batched = getattr(model, "simulate_layers", None) if BATCHED else None
-    if batched is not None:  # a whole network per call; its plan is built once per graph and batch
+    if not BATCHED:  # the reference of benchmarks/bench_sweep.py: one simulate per layer
+        layers = [model.simulate(cl, batch) for cl in _layers(cgraph)]
+    elif hasattr(model, "simulate_layers"):  # a whole network per call; its plan built once per graph and batch
         plan = _per_graph(cgraph, ("plan", type(model), batch), lambda: model.plan_layers(_layers(cgraph), batch))
-        layers = batched(plan, lazy=True)  # LayerResult objects built only when read (detail rows)
+        layers = model.simulate_layers(plan, lazy=True)  # LayerResult objects built only when read (detail rows)
     else:
         layers = model.simulate_network(_layers(cgraph), batch)
     # the result stays inside the evaluator, whose rows read the family's error band (metrics) from its arch
