@@ -161,3 +161,34 @@ def test_reuse_scan_repeating_sweeps_equal_plain_epoch_walk(monkeypatch):
         assert _same(K.reuse_read_pass(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space), plain)
         repeated += any(stops)
     assert repeated >= 10, repeated
+
+
+def test_os_groups_repeating_sweeps_equal_plain_epoch_walk(monkeypatch):
+    """The channel-group pass repeats a sweep from an epoch end an earlier sweep (not the first) shares
+    (docs/models/systolic.md §3.7): many column folds and small epochs, against the per-access walk;
+    the repeat is taken in a good share of these cases (counted through the Python body)."""
+    rng = np.random.default_rng(24)
+    inner = K._same_epoch_end
+    found = []
+
+    def counted(*a):
+        out = inner(*a)
+        found.append(out[0] >= 0)
+        return out
+
+    monkeypatch.setattr(K, "_same_epoch_end", counted)
+    repeated = 0
+    for _ in range(40):
+        h = int(rng.integers(4, 9))
+        f = int(rng.integers(2, min(h, 3) + 1))
+        g = Geometry.conv(h, h, f, f, int(rng.integers(1, 9)), int(rng.integers(12, 40)), int(rng.integers(1, 3)))
+        R, C = int(rng.integers(1, 6)), int(rng.integers(1, 4))
+        words = int(rng.integers(100, 300))
+        tabs, space = _reuse_args(g)
+        plain = K.calc_read_pass(0, 0, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space, False)
+        found.clear()
+        args = (R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, words)
+        assert _same(K.os_reuse_pass.py_func(*args), plain), (g, R, C, words)
+        assert _same(K.os_reuse_pass(*args), plain), (g, R, C, words)
+        repeated += any(found)
+    assert repeated >= 10, repeated
