@@ -192,3 +192,46 @@ def test_os_groups_repeating_sweeps_equal_plain_epoch_walk(monkeypatch):
         assert _same(K.os_reuse_pass(*args), plain), (g, R, C, words)
         repeated += any(found)
     assert repeated >= 10, repeated
+
+
+@settings(max_examples=400, deadline=None)
+@given(g=convs(max_hw=11), df=st.integers(0, 2), R=st.integers(1, 7), C=st.integers(1, 7), words=st.integers(0, 3000))
+def test_ifmap_fit_closed_form_equals_reuse_scan(g, df, R, C, words):
+    """An ifmap whose distinct words end no epoch (docs/models/systolic.md §3.3): the closed form of
+    _ifmap_fit against the reuse-distance scan, every output; declined (-1) only when they end one."""
+    from accelsim.hw.systolic._ifmap_fit import ifmap_fit_pass
+
+    tabs, space = _reuse_args(g)
+    scan = K.reuse_read_pass(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space)
+    st_, ev = ifmap_fit_pass(df, R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, words)
+    block = 50 * (words // 100)
+    if st_[0] < 0:
+        # declined: the ifmap's distinct words fill a block, so the scan's first sweep ends an epoch
+        assert block > 0 and scan[0][1] > 0, (g, df, R, C, words)
+    else:
+        assert _same((st_, ev), scan), (g, df, R, C, words, st_, scan)
+
+
+def test_ifmap_fit_taken_by_calc_unit_on_small_ifmaps():
+    """calc_unit uses the closed form for small overlapping-window ifmaps, with the same report as the
+    coupled row walk of every buffer (simulate_layer), on each dataflow."""
+    from accelsim.hw.systolic._ifmap_fit import ifmap_fit_pass
+
+    rng = np.random.default_rng(33)
+    e32 = np.zeros(0, np.int32)
+    for _ in range(30):
+        h = int(rng.integers(4, 9))
+        g = Geometry.conv(h, h, int(rng.integers(2, 4)), int(rng.integers(2, 4)), int(rng.integers(1, 9)),
+                          int(rng.integers(1, 20)), int(rng.integers(1, 3)))
+        df, R, C = int(rng.integers(0, 3)), int(rng.integers(1, 9)), int(rng.integers(1, 9))
+        sizes = (int(2 * 100 * (g.batch * g.H * g.W * g.C) // 50 + 200), int(rng.integers(100, 1500)),
+                 int(rng.integers(100, 1500)))
+        tabs, space = _reuse_args(g)
+        fit = ifmap_fit_pass(df, R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K,
+                             sizes[0])
+        assert fit[0][0] > 0
+        walk = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, False, np.array(sizes), np.ones(3, np.int64),
+                                e32, e32, e32, space, g.win * g.K, False, True, np.zeros((4, 0), np.int64))
+        got = K.calc_unit(df, R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K,
+                          *sizes, False)
+        assert np.array_equal(got, walk), (g, df, R, C, sizes)

@@ -2830,7 +2830,9 @@ def calc_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
 
     The OFMAP buffer by events (:func:`ofmap_events`, draining ``C`` words a cycle), then each read
     buffer on its own: distinct passes (:func:`distinct_read_pass`) for the filters and for an ifmap
-    whose windows neither overlap nor cross the edge (``ifmap_distinct``), channel groups
+    whose windows neither overlap nor cross the edge (``ifmap_distinct``), the closed form of
+    :func:`accelsim.hw.systolic._ifmap_fit.ifmap_fit_pass` for an ifmap whose distinct words end no
+    epoch, channel groups
     (:func:`os_reuse_pass`) for other ifmaps of an os array with at least :data:`OS_GROUPS_MIN_CH`
     channels, the reuse-distance scan (:func:`reuse_read_pass`) for the rest; the prefetch events
     are dated on the OFMAP pass's stalls (:func:`calc_dram_window`). Returns the int64 vector of
@@ -2840,14 +2842,19 @@ def calc_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     branch runs, so one kernel holding all three ifmap passes made a first CALC run compile all of them (a
     GEMM-only network compiled the convolution scans it never uses).
     """
+    from ._ifmap_fit import ifmap_fit_pass  # (imports this module)
+
     npx = batch * Eh * Ew
     win = FH * FW * Ch
     res, ch_rows, ch_cum = _calc_ofmap(df, R, C, npx, win, nfilt, of_words)
     if ifmap_distinct:
         st, ev = distinct_read_pass(df, 0, R, C, npx, win, nfilt, if_words)
-    elif df == 0 and Ch >= OS_GROUPS_MIN_CH:
-        st, ev = os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
     else:
-        tabs = conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
-        st, ev = reuse_read_pass(df, R, C, npx, win, nfilt, H, W, *tabs, if_words, batch * H * W * Ch)
+        st, ev = ifmap_fit_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
+        fits = st[0] >= 0
+        if not fits and df == 0 and Ch >= OS_GROUPS_MIN_CH:
+            st, ev = os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
+        elif not fits:
+            tabs = conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
+            st, ev = reuse_read_pass(df, R, C, npx, win, nfilt, H, W, *tabs, if_words, batch * H * W * Ch)
     return _calc_finish(res, df, R, C, npx, win, nfilt, st, ev, if_words, fi_words, ch_rows, ch_cum)

@@ -1,0 +1,122 @@
+"""CALC-mode IFMAP read buffer when the ifmap's distinct words end no epoch (docs/models/systolic.md §3.3).
+
+SCALE-Sim's CALC read buffer is an epoch cache: a word is fetched unless it was fetched in the current
+epoch, and an epoch ends after ``block = 50 * floor(S / 100)`` fetches. The first sweep fetches each
+distinct word once, at its first use; if there are fewer than ``block`` of them (or ``block`` is 0) no
+epoch ends, every later use hits, and so does every later sweep (each word was fetched within the one
+epoch there is). So the buffer's outputs follow from the layer's shape alone:
+
+* fetches = distinct input words read = ``batch * Ch * |rows read| * |columns read|`` (a window row
+  ``oh * sh + fh * dh`` and column ``ow * sw + fw * dw`` are read together whenever both lie inside the
+  input, so the words read are a product of a row set and a column set);
+* no prefetch event;
+* the first and last demand rows holding an ifmap address: the first valid access of the first fold
+  that has one and the last of the last (found by walking those folds' rows from their ends).
+
+Same outputs as :func:`accelsim.hw.systolic._kernels.reuse_read_pass` (and its twin); cost
+``O(Eh * FH + Ew * FW)`` plus the rows walked, instead of ``O(accesses)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ._kernels import _dims
+
+
+@njit(cache=True)
+def _covered(n_out, stride, n_taps, dil, size):
+    """How many of ``size`` input positions ``o * stride + f * dil`` reach (o < n_out, f < n_taps)."""
+    seen = np.zeros(size, np.bool_)
+    count = 0
+    for o in range(n_out):
+        for f in range(n_taps):
+            x = o * stride + f * dil
+            if x < size and not seen[x]:
+                seen[x] = True
+                count += 1
+    return count
+
+
+@njit(cache=True)
+def _valid(p, t, per, Ew, FWC, Ch, sh, sw, dh, dw, H, W):
+    """Whether window element ``t`` of output pixel ``p`` lies inside the input."""
+    q = p % per
+    oh = q // Ew
+    ow = q - oh * Ew
+    kr = t // FWC
+    kc = (t - kr * FWC) // Ch
+    return oh * sh + kr * dh < H and ow * sw + kc * dw < W
+
+
+@njit(cache=True)
+def _fold_rows(df, fr, fc, R, C, npx, win, L, rows_used, cols_used, per, Ew, FWC, Ch, sh, sw, dh, dw, H, W, last):
+    """The first (``last`` False) or last demand row of fold ``(fr, fc)`` holding a valid ifmap access,
+    as a row of the fold (0 .. L-1); -1 if none."""
+    n_rows = L if df != 2 else R
+    for i in range(n_rows):
+        r = n_rows - 1 - i if last else i
+        if df == 0:
+            # os: pixel fr*R + c reads window element r - c
+            lo, hi = max(0, r - win + 1), min(rows_used - 1, r)
+            for c in range(lo, hi + 1):
+                if _valid(fr * R + c, r - c, per, Ew, FWC, Ch, sh, sw, dh, dw, H, W):
+                    return r
+        elif df == 1:
+            # ws: lane c (window element fr*R + c) reads pixel r - R - c
+            lo, hi = max(0, r - R - npx + 1), min(rows_used - 1, r - R)
+            for c in range(lo, hi + 1):
+                if _valid(r - R - c, fr * R + c, per, Ew, FWC, Ch, sh, sw, dh, dw, H, W):
+                    return r
+        else:
+            # is: row r of the stationary tile holds window element fr*R + R-1-r of pixels fc*C + c
+            rr = R - 1 - r
+            if rr < rows_used:
+                for c in range(cols_used):
+                    if _valid(fc * C + c, fr * R + rr, per, Ew, FWC, Ch, sh, sw, dh, dw, H, W):
+                        return r
+    return -1
+
+
+@njit(cache=True)
+def ifmap_fit_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
+    """The CALC ifmap read buffer's ``(stats, events)`` (as :func:`reuse_read_pass` returns them) when the
+    ifmap's distinct words are fewer than an epoch's block (or the block is 0); ``stats[0] = -1`` when
+    they are not (then the buffer needs a pass)."""
+    block = 50 * (words // 100)
+    stats = np.zeros(4, np.int64)
+    events = np.zeros(0, np.int64)
+    distinct = batch * Ch * _covered(Eh, sh, FH, dh, H) * _covered(Ew, sw, FW, dw, W)
+    if block > 0 and distinct >= block:
+        stats[0] = -1
+        return stats, events
+    npx = batch * Eh * Ew
+    win = FH * FW * Ch
+    Sr, Sc, T, L, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)
+    per = Eh * Ew
+    FWC = FW * Ch
+    # folds run column folds outer, row folds inner: fold f = fc * row_fold + fr holds demand rows
+    # f * L .. f * L + L - 1; the first valid access lies in the first fold that has one, the last in the
+    # last (an edge lane may have none)
+    first = -1
+    for f in range(row_fold * col_fold):
+        fc, fr = f // row_fold, f % row_fold
+        r = _fold_rows(df, fr, fc, R, C, npx, win, L, min(R, Sr - fr * R), min(C, Sc - fc * C), per, Ew, FWC, Ch,
+                       sh, sw, dh, dw, H, W, False)
+        if r >= 0:
+            first = f * L + r
+            break
+    last = -1
+    for i in range(row_fold * col_fold):
+        f = row_fold * col_fold - 1 - i
+        fc, fr = f // row_fold, f % row_fold
+        r = _fold_rows(df, fr, fc, R, C, npx, win, L, min(R, Sr - fr * R), min(C, Sc - fc * C), per, Ew, FWC, Ch,
+                       sh, sw, dh, dw, H, W, True)
+        if r >= 0:
+            last = f * L + r
+            break
+    stats[0] = distinct
+    stats[2] = first
+    stats[3] = last
+    return stats, events
