@@ -2464,9 +2464,10 @@ def _cdiv(a, b):
 def os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_fold):
     """The (pixel, tap) groups of one os sweep inside the input, in position order.
 
-    Returns ``(g0, g_row, g_lane, pred, last)``: each group's position (row * R + lane of its
+    Returns ``(g0, g_row, g_lane, pred, word, last)``: each group's position (row * R + lane of its
     channel 0) and that as row and lane, the index of the previous group reading the same input
-    word (-1: none), and the index of the last group of the sweep reading its word.
+    word (-1: none), the group's input word (``(b * H + ih) * W + iw``), and per input word the index
+    of the last group of the sweep reading it (-1: none).
     """
     npx = batch * Eh * Ew
     ntaps = FH * FW
@@ -2549,9 +2550,7 @@ def os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
                 word[n] = w
                 last[w] = n
                 n += 1
-    for g in range(n):
-        word[g] = last[word[g]]
-    return g0[:n], g_row[:n], g_lane[:n], pred[:n], word[:n]
+    return g0[:n], g_row[:n], g_lane[:n], pred[:n], word[:n], last
 
 
 @njit(cache=True, inline="always")
@@ -2621,7 +2620,7 @@ def os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     block = 50 * eps
     rows_sweep = row_fold * L
     N = rows_sweep * R
-    g0, gr, gl, pred, lastg = os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_fold)
+    g0, gr, gl, pred, word, last = os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_fold)
     ng = g0.shape[0]
     qr = np.empty(ng, np.int64)
     ql = np.empty(ng, np.int64)
@@ -2656,8 +2655,9 @@ def os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
             # a sweep's first use of a word follows its last use in the previous sweep
             for g in range(ng):
                 if pred[g] < 0:
-                    qr[g] = gr[lastg[g]] - rows_sweep
-                    ql[g] = gl[lastg[g]]
+                    lg = last[word[g]]
+                    qr[g] = gr[lg] - rows_sweep
+                    ql[g] = gl[lg]
                 if qr[g] * R + ql[g] < q_min:
                     q_min = qr[g] * R + ql[g]
         got = 0
