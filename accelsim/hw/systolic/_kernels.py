@@ -1602,7 +1602,7 @@ def _grow(a):
 def _scan_sweep(prev, es, n_in, block, dist, mark, out_i, out_g):
     """One sweep of :func:`reuse_read_pass`'s scan: ``prev[i] < es`` is a fetch; an epoch ends after
     ``block`` fetches (``es`` = the next element). Writes each epoch end's element and the sweep's
-    fetches up to it to ``out_i`` / ``out_g``; stops after one at a marked element. Returns
+    fetches up to it to ``out_i`` / ``out_g``; stops after one at a marked element (``mark`` may be empty: none). Returns
     ``(fetches, es, n_in, epoch ends, stopped)``; ``es`` relative to this sweep's start."""
     n = prev.shape[0]
     got = 0
@@ -1617,7 +1617,7 @@ def _scan_sweep(prev, es, n_in, block, dist, mark, out_i, out_g):
                 out_i[n_out] = i
                 out_g[n_out] = got + i + 1 - i0
                 n_out += 1
-                if mark[i]:
+                if i < mark.shape[0] and mark[i]:
                     return out_g[n_out - 1], es, 0, n_out, True
                 i += block
             got += n - i0
@@ -1645,7 +1645,7 @@ def _scan_sweep(prev, es, n_in, block, dist, mark, out_i, out_g):
                 out_i[n_out] = i
                 out_g[n_out] = got
                 n_out += 1
-                if mark[i]:
+                if i < mark.shape[0] and mark[i]:
                     return got, es, 0, n_out, True
         i0 = i1
     return got, es, n_in, n_out, False
@@ -1691,6 +1691,11 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
     for p in range(npx):
         inside[p] = pix_r[p] + win_r[win - 1] < H and pix_c[p] + win_c[win - 1] < W
     all_in = npx == 0 or inside.all()
+    # shortest reuse distance (accesses from the previous use), found while listing: when it is at
+    # least one epoch, an access is fetched whenever every access since the epoch began was (it lies
+    # less than an epoch after that start), so from such a point on the whole rest of the sweep is fetched
+    far = 1 << 62
+    dist = far
     n = 0
     rr = 0
     for f in range(folds):
@@ -1717,6 +1722,7 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
                         pv = lastpos[a]
                         prev[n] = pv
                         lastpos[a] = n
+                        dist = min(dist, n - pv if pv >= 0 else far)
                         if pv < 0:
                             first_i[nf] = n
                             first_a[nf] = a
@@ -1740,6 +1746,7 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
                         pv = lastpos[a]
                         prev[n] = pv
                         lastpos[a] = n
+                        dist = min(dist, n - pv if pv >= 0 else far)
                         if pv < 0:
                             first_i[nf] = n
                             first_a[nf] = a
@@ -1755,6 +1762,7 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
                         pv = lastpos[a]
                         prev[n] = pv
                         lastpos[a] = n
+                        dist = min(dist, n - pv if pv >= 0 else far)
                         if pv < 0:
                             first_i[nf] = n
                             first_a[nf] = a
@@ -1762,14 +1770,6 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
                         n += 1
     row_start[nq] = n
     prev = prev[:n]
-    # shortest reuse distance (accesses from the previous use): when it is at least one epoch, an
-    # access is fetched whenever every access since the epoch began was (it lies less than an
-    # epoch after that start), so from such a point on the whole rest of the sweep is fetched
-    far = 1 << 62
-    dist = far
-    for i in range(n):
-        d = i - prev[i] if prev[i] >= 0 else far
-        dist = min(dist, d)
     # epoch ends: demand row, element in the sweep, the sweep's fetches up to it; each sweep's
     # first one; the elements where a sweep >= 1 ended an epoch
     per = n // block + 2 if block > 0 else 1
@@ -1781,7 +1781,7 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
     n_ev = 0
     sw_ev = np.zeros(n_sweeps + 1, np.int64)
     sw_got = np.zeros(n_sweeps, np.int64)
-    mark = np.zeros(n, np.bool_)  # (sweeps 0 and 1 see none)
+    mark = np.zeros(n if n_sweeps > 2 else 0, np.bool_)  # (sweeps 0 and 1 see none; set from sweep 1 when more follow)
     fetched = 0
     n_in = 0
     es = 0
