@@ -56,7 +56,7 @@ def _ifm(p, j, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _dims(df, npx, win, nfilt, R, C):
     """``(Sr, Sc, T, L, row_fold, col_fold)``: the spatial rows / columns and temporal length of
     the layer's operand matrices under dataflow ``df``, the demand rows of one fold and the fold counts."""
@@ -343,7 +343,7 @@ def _in_window(x, s, e):
     return x >= s or x < e
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _slot_hit(a, meta, slots, kmax, s, e):
     """Is ifmap index ``a`` in one of the sets ``[s, e)`` (modulo the number of sets)? (:func:`ifmap_sets`)
     Its sets are ascending: in an unwrapped window the first one from ``s`` on decides."""
@@ -516,7 +516,7 @@ Q_TAIL = 13
 N_Q = 14
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def wq_new(o_tot, o_bw):
     """An empty write buffer of ``o_tot`` words draining ``o_bw`` words a cycle.
 
@@ -751,7 +751,7 @@ def _valid_before(diag, k, d, c, M, N, r0, c0):
     return k - pad
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _prefetch_span(df, o, r, fr, fc, R, M, N, Tm):
     """``(k0, d)``: prefetch-order position of lane 0 of demand row ``r`` of fold (fr, fc) and the
     anti-diagonal (or, in row-major order, the row) of the stacked prefetch matrix it lies on: lane
@@ -872,10 +872,24 @@ def _read_quiet_until(df, o, r, e, fr, fc, R, T, rows_used, cols_used, M, N, Tm,
         q = lo_q
 
 
-@njit(cache=True)
 def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c,
                    user_bw, sizes, bws, if_cnt, if_slots, if_vc, if_space, fi_space, skip_repeats, o1_rows, row_cycles):
+    """Walk every demand row of one layer through SCALE-Sim's memory system (:func:`walk_layer`): USER
+    mode when ``user_bw``, else CALC mode with last-use tables of ``if_space`` / ``fi_space`` words."""
+    last = None if user_bw else (np.full(if_space, -1, np.int64), np.full(fi_space, -1, np.int64))
+    return walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c, sizes, bws,
+                      if_cnt, if_slots, if_vc, skip_repeats, o1_rows, row_cycles, last)
+
+
+@njit(cache=True)
+def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c, sizes, bws, if_cnt,
+               if_slots, if_vc, skip_repeats, o1_rows, row_cycles, last):
     """Walk every demand row of one layer through SCALE-Sim's memory system.
+
+    ``last``: ``None`` in USER mode; in CALC mode the per-word last-use tables of the ifmap and the
+    filter (``(if_last, fi_last)``, int64 filled with -1). Every mode test is ``last is None`` on the
+    argument itself, which Numba decides while compiling (branch pruning on a ``None`` argument): a USER
+    call compiles no CALC code (about 0.6 s less of a first run).
 
     USER mode: ``if_cnt`` / ``if_slots`` / ``if_vc`` are :func:`ifmap_sets` of the ifmap's prefetch
     order (its set table when words repeat, its valid counts when windows cross the input edge); the
@@ -906,7 +920,7 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
         tot[o] = sizes[o]
         act[o] = (tot[o] + 1) // 2          # int(ceil(total * 0.5))
         pre[o] = tot[o] - act[o]
-        rbw[o] = bws[o] if user_bw else 10
+        rbw[o] = bws[o] if last is None else 10
     # USER-mode state
     nlines = np.zeros(2, np.int64)
     nA = np.zeros(2, np.int64)
@@ -914,30 +928,12 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
     win_s = np.zeros(2, np.int64)
     win_e = np.zeros(2, np.int64)
     last_pf = np.zeros(2, np.int64)
-    # CALC-mode state
-    eps_c = np.empty(2, np.int64)
-    cur = np.zeros(2, np.int64)
-    elems = np.zeros(2, np.int64)
-    rstart = np.zeros(2, np.int64)
-    rend = np.full(2, 49, np.int64)
-    active_done = np.zeros(2, np.bool_)
-    lp_start = np.full(2, -2, np.int64)
-    lp_end = np.full(2, -1, np.int64)
-    first_req = np.zeros(2, np.int64)
-    first_seen = np.zeros(2, np.bool_)
-    pf_set_start = np.zeros(2, np.int64)
-    trace_first = np.zeros(2, np.int64)
-    trace_last = np.zeros(2, np.int64)
-    trace_valid = np.zeros(2, np.bool_)
     # shared
     dram_acc = np.zeros(2, np.int64)
     dram_start = np.zeros(2, np.int64)
     dram_stop = np.zeros(2, np.int64)
     sram_first = np.full(2, -(1 << 62), np.int64)
     sram_last = np.zeros(2, np.int64)
-
-    if_last = np.full(if_space if not user_bw else 1, -1, np.int64)
-    fi_last = np.full(fi_space if not user_bw else 1, -1, np.int64)
 
     # USER mode: prefetch-matrix shape, padding block and set size of each operand
     pf_M = np.zeros(2, np.int64)
@@ -951,7 +947,7 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
     wv_e = np.zeros(2, np.int64)
     if_kmax = 2 * if_slots.shape[0] // max(if_cnt.shape[0], 1)
     use_vc = if_vc.shape[0] > 0
-    if user_bw:
+    if last is None:
         for o in range(2):
             pf_M[o], pf_N[o], pf_Tm[o] = _prefetch_shape(df, o, R, C, npx, win, nfilt)
             pf_r0[o], pf_c0[o] = _prefetch_pad(df, o, R, C, npx, win, nfilt)
@@ -980,13 +976,28 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
             last_pf[o] = -1
             dram_stop[o] = -1
     else:
+        # CALC-mode state (defined, and used, only where last is not None)
+        eps_c = np.empty(2, np.int64)
+        cur = np.zeros(2, np.int64)
+        elems = np.zeros(2, np.int64)
+        rstart = np.zeros(2, np.int64)
+        rend = np.full(2, 49, np.int64)
+        active_done = np.zeros(2, np.bool_)
+        lp_start = np.full(2, -2, np.int64)
+        lp_end = np.full(2, -1, np.int64)
+        first_req = np.zeros(2, np.int64)
+        first_seen = np.zeros(2, np.bool_)
+        pf_set_start = np.zeros(2, np.int64)
+        trace_first = np.zeros(2, np.int64)
+        trace_last = np.zeros(2, np.int64)
+        trace_valid = np.zeros(2, np.bool_)
         for o in range(2):
             eps_c[o] = tot[o] // 100
 
     # ---------------- write buffer --------------------------------------------------------------
-    wst, q_line, q_words = wq_new(sizes[2], bws[2] if user_bw else C)
+    wst, q_line, q_words = wq_new(sizes[2], bws[2] if last is None else C)
     # quiet rows in bulk (USER mode, windows inside the input, no per-row cycles wanted)
-    bulk = user_bw and o1_rows and not use_vc and row_cycles.shape[1] == 0
+    bulk = last is None and o1_rows and not use_vc and row_cycles.shape[1] == 0
     prof = fold_output_profiles(df, R, C, T, L, Sr, Sc, row_fold, col_fold) if bulk else np.zeros((4, 1), np.int64)
     cum = prof[0]
     o_first = -(1 << 62)
@@ -1077,7 +1088,7 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                     nb = 0
                     a0 = 0
                     dg = 0
-                    if hi >= lo and user_bw:
+                    if hi >= lo and last is None:
                         # valid entries before lanes lo and hi + 1 of the row's stretch of the order
                         a0, dg = _prefetch_span(df, o, r, fr, fc, R, pf_M[o], pf_N[o], pf_Tm[o])
                         if o == 0 and use_vc:
@@ -1112,7 +1123,7 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                             # a repeat pass without DRAM activity: every read hits, so only
                             # whether the row holds a real address matters
                             break
-                        if user_bw:
+                        if last is None:
                             # its own prefetch entry's set, then (a repeated ifmap word) every set holding it
                             c = lo + q
                             if o == 0 and use_vc:
@@ -1150,7 +1161,7 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
                             if not first_seen[o]:
                                 first_seen[o] = True
                                 first_req[o] = cycle
-                            lastarr = if_last if o == 0 else fi_last
+                            lastarr = last[0] if o == 0 else last[1]
                             if lastarr[a] >= rstart[o]:
                                 continue
                             lastarr[a] = cur[o]
@@ -1223,7 +1234,7 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
     # drain what is left in the OFMAP buffer after the last compute cycle
     o_acc, o_dram_start, o_dram_stop = wq_finish(wst, q_line, q_words, last_out)
 
-    if not user_bw:
+    if last is not None:
         # complete_all_prefetches()
         for o in range(2):
             last_set_id = cur[o] if elems[o] > 0 else cur[o] - 1
@@ -1265,9 +1276,9 @@ def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_
 def user_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, sizes, bws, row_cycles):
     """One unit in USER mode (docs/models/systolic.md §3.2): the geometry tables, the ifmap's set table
     (:func:`ifmap_sets`; only when words repeat or windows cross the input edge) and the walk
-    (:func:`simulate_layer`, O(1) rows, quiet rows in bulk and pass skipping on). Returns its ``R_*``
-    vector. A plain function composing three kernel calls: :func:`simulate_layer` called from another
-    kernel ran about 45% slower (conv 31x31, 67 -> 93 channels, on a 32x32 os array)."""
+    (:func:`walk_layer` in USER mode, O(1) rows, quiet rows in bulk and pass skipping on). Returns its
+    ``R_*`` vector. A plain function composing three kernel calls: the walk called from another kernel
+    ran about 45% slower (conv 31x31, 67 -> 93 channels, on a 32x32 os array)."""
     tabs = conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
     npx = batch * Eh * Ew
     win = FH * FW * Ch
@@ -1275,8 +1286,7 @@ def user_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     space = batch * H * W * Ch
     kmax = copies_bound(FH, FW, sh, sw, dh, dw, Eh, Ew)
     meta, slots, vc = ifmap_sets(df, R, C, npx, win, nfilt, *tabs, H, W, space, (int(sizes[0]) + 99) // 100, kmax, inside)
-    return simulate_layer(df, R, C, npx, win, nfilt, H, W, *tabs, True, sizes, bws, meta, slots, vc, space, win * nfilt,
-                          True, True, row_cycles)
+    return walk_layer(df, R, C, npx, win, nfilt, H, W, *tabs, sizes, bws, meta, slots, vc, True, True, row_cycles, None)
 
 
 @njit(cache=True)
@@ -1556,9 +1566,9 @@ def distinct_read_pass(df, o, R, C, npx, win, nfilt, words):
                 u = 0
                 last_b = -1
             if fold == 0 and F > 0:
-                first_row = row + np.searchsorted(cum, 0, side="right") - 1
+                first_row = row + _first_ge(cum, np.int64(1)) - 1
             if fold == last_fold and F > 0:
-                last_row = row + np.searchsorted(cum, F, side="left") - 1
+                last_row = row + _first_ge(cum, F) - 1
             if pass_no == 1 or D >= block or block == 0:
                 take = F
             else:
@@ -1572,7 +1582,7 @@ def distinct_read_pass(df, o, R, C, npx, win, nfilt, words):
                         if n_ev == cap:
                             cap *= 2
                             ev_rows = _grow(ev_rows)
-                        ev_rows[n_ev] = row + np.searchsorted(cum, off, side="right") - 1
+                        ev_rows[n_ev] = row + _first_ge(cum, off + 1) - 1
                         n_ev += 1
                         off += block
                     n_in = (n_in + take) % block
@@ -1587,6 +1597,23 @@ def distinct_read_pass(df, o, R, C, npx, win, nfilt, words):
     stats[2] = first_row
     stats[3] = last_row
     return stats, ev_rows[:n_ev]
+
+
+@njit(cache=True)
+def _first_ge(a, x):
+    """First index of the ascending int64 array ``a`` whose value is ``>= x`` (``len(a)`` if none):
+    ``np.searchsorted(a, x, side="left")``; for an integer ``x``, ``side="right"`` is ``_first_ge(a, x + 1)``.
+    One small kernel instead of NumPy's overloads, which compile a variant per side and per literal
+    argument, with their comparison helpers (about 0.5 s of a first CALC run)."""
+    lo = 0
+    hi = a.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 @njit(cache=True)
@@ -1870,7 +1897,7 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
     return stats, ev_rows[:n_ev]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _fill_row(df, o, r, lo, hi, mode, fr, fc, R, C, win, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W, buf):
     """Addresses of demand row ``r`` (columns lo..hi) into ``buf``; returns their count (-1 = none)."""
     n = 0
@@ -2391,19 +2418,19 @@ def ofmap_events(df, R, C, npx, win, nfilt, o_tot, o_bw):
                 cyc = row + r + stall
                 # rows r .. ra-1 run while a drain is under way: an output stalls once free <= 0
                 ra = min(L, r + max(0, st[Q_DRAIN_END] - cyc))
-                q = np.searchsorted(cum, max(base + free, base + 1), side="left") - 1 if ra > r else L
+                q = _first_ge(cum, max(base + free, base + 1)) - 1 if ra > r else L
                 if q >= ra:
                     # afterwards a drain starts once fewer than the active half are free
                     x = max(base + free - o_act, cum[ra])
-                    q = np.searchsorted(cum, x, side="right") - 1
+                    q = _first_ge(cum, x + 1) - 1
                 # rows r .. q-1 (q < L) or r .. L-1 write without event
                 stop = min(q, L)
                 w = cum[stop] - base
                 if w > 0:
                     wq_bulk(st, w)
                     if o_first == -(1 << 62):
-                        o_first = row + np.searchsorted(cum, base, side="right") - 1 + stall
-                    o_last = row + np.searchsorted(cum, cum[stop], side="left") - 1 + stall
+                        o_first = row + _first_ge(cum, base + 1) - 1 + stall
+                    o_last = row + _first_ge(cum, cum[stop]) - 1 + stall
                 if q >= L:
                     break
                 n = cum[q + 1] - cum[q]
@@ -2805,9 +2832,11 @@ def _calc_ofmap(df, R, C, npx, win, nfilt, of_words):
 def _calc_finish(res, df, R, C, npx, win, nfilt, if_st, if_ev, if_words, fi_words, ch_rows, ch_cum):
     """The read buffers' fields of a CALC unit: the ifmap's from its pass (``if_st``, ``if_ev``), the
     filter's from its distinct pass (run here); returns ``res``."""
-    _calc_read(res, 0, if_st, if_ev, if_words, ch_rows, ch_cum)
-    st, ev = distinct_read_pass(df, 1, R, C, npx, win, nfilt, fi_words)
-    _calc_read(res, 1, st, ev, fi_words, ch_rows, ch_cum)
+    # the operands as int64 values, not literals: a literal argument compiles a specialization of its own
+    # (distinct_read_pass is compiled for calc_unit's int64 operand already; _calc_read once, not twice)
+    _calc_read(res, np.int64(0), if_st, if_ev, if_words, ch_rows, ch_cum)
+    st, ev = distinct_read_pass(df, np.int64(1), R, C, npx, win, nfilt, fi_words)
+    _calc_read(res, np.int64(1), st, ev, fi_words, ch_rows, ch_cum)
     return res
 
 
