@@ -117,10 +117,10 @@ KERNEL_FILES = {
     "compress": ("compress/_kernels.py",),
     "eie": ("hw/eie/_kernels.py", "compress/_kernels.py"),
     "gpu": ("hw/gpu/_kernels.py",),
-    "systolic": ("hw/systolic/_kernels.py", "hw/systolic/_ifmap_fit.py", "hw/systolic/analytic.py",
-                 "hw/systolic/_batch_kernels.py"),
-    "npu": ("hw/systolic/_kernels.py", "hw/systolic/_ifmap_fit.py", "hw/systolic/analytic.py",
-            "hw/systolic/_batch_kernels.py"),  # its matrix unit
+    "systolic": ("hw/systolic/_kernels.py", "hw/systolic/_ifmap_fit.py", "hw/systolic/_group_reuse.py",
+                 "hw/systolic/analytic.py", "hw/systolic/_batch_kernels.py"),
+    "npu": ("hw/systolic/_kernels.py", "hw/systolic/_ifmap_fit.py", "hw/systolic/_group_reuse.py",
+            "hw/systolic/analytic.py", "hw/systolic/_batch_kernels.py"),  # its matrix unit
 }
 
 

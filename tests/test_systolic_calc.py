@@ -235,3 +235,93 @@ def test_ifmap_fit_taken_by_calc_unit_on_small_ifmaps():
         got = K.calc_unit(df, R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K,
                           *sizes, False)
         assert np.array_equal(got, walk), (g, df, R, C, sizes)
+
+
+@st.composite
+def wide_convs(draw):
+    """Small convolutions with more channels (channel classes of several channels on ws / is arrays)."""
+    g = draw(convs(max_hw=7))
+    return _replace(g, C=draw(st.integers(1, 24)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(g=wide_convs(), df=st.integers(1, 2), R=st.integers(1, 30), C=st.integers(1, 6), words=st.integers(0, 2500))
+def test_ws_is_channel_groups_equal_reuse_distance_scan(g, df, R, C, words):
+    """ws / is ifmaps by channel classes (docs/models/systolic.md §3.7) against the reuse-distance scan,
+    every output: fetches, prefetch events, first / last rows."""
+    from accelsim.hw.systolic._group_reuse import ws_is_reuse_pass
+
+    tabs, space = _reuse_args(g)
+    old = K.reuse_read_pass(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space)
+    new = ws_is_reuse_pass(df, R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, words)
+    assert _same(new, old), (g, df, R, C, words)
+
+
+@settings(max_examples=40, deadline=None)
+@given(g=wide_convs(), df=st.integers(1, 2), R=st.integers(1, 12), C=st.integers(1, 4), words=st.integers(100, 600))
+def test_ws_is_channel_groups_equal_numpy_twin(g, df, R, C, words):
+    from accelsim.hw.systolic._group_reuse import ws_is_reuse_pass
+
+    tabs, space = _reuse_args(g)
+    twin = Rf.reuse_read_pass(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space)
+    new = ws_is_reuse_pass(df, R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, words)
+    assert _same(new, twin), (g, df, R, C, words)
+
+
+def test_ws_channel_groups_repeating_sweeps_and_unequal_classes(monkeypatch):
+    """Many column folds, small epochs and channel classes of unequal sizes on ws arrays, against the
+    per-access walk; the sweep repeat is taken in a good share of the cases (through the Python bodies)."""
+    from accelsim.hw.systolic import _group_reuse as G
+
+    rng = np.random.default_rng(25)
+    inner = G._same_epoch_end
+    found = []
+
+    def counted(*a):
+        out = inner(*a)
+        found.append(out[0] >= 0)
+        return out
+
+    monkeypatch.setattr(G, "_same_epoch_end", counted)
+    monkeypatch.setattr(G, "group_sweeps", G.group_sweeps.py_func)
+    repeated = unequal = 0
+    for _ in range(40):
+        h = int(rng.integers(4, 8))
+        f = int(rng.integers(2, min(h, 3) + 1))
+        g = Geometry.conv(h, h, f, f, int(rng.integers(3, 14)), int(rng.integers(12, 40)), int(rng.integers(1, 3)))
+        R, C = int(rng.integers(5, 14)), int(rng.integers(1, 4))
+        words = int(rng.integers(100, 300))
+        tabs, space = _reuse_args(g)
+        plain = K.calc_read_pass(1, 0, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space, False)
+        found.clear()
+        args = (1, R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, words)
+        assert _same(G.ws_is_reuse_pass.py_func(*args), plain), (g, R, C, words)
+        repeated += any(found)
+        cuts = G.class_cuts(R, g.C, -(-g.win // R))
+        unequal += len(set(np.diff(cuts))) > 1
+    assert repeated >= 10 and unequal >= 10, (repeated, unequal)
+
+
+def test_calc_unit_with_ws_is_channel_groups_equals_coupled_walk():
+    """Whole CALC-mode units of ws / is arrays through the channel groups (large classes, ifmaps that end
+    epochs) against the coupled row walk of every buffer (simulate_layer), every report value."""
+    from accelsim.hw.systolic._group_reuse import ws_is_groups_pay
+
+    rng = np.random.default_rng(26)
+    e32 = np.zeros(0, np.int32)
+    taken = 0
+    while taken < 16:
+        h = int(rng.integers(3, 8))
+        g = Geometry.conv(h, h, int(rng.integers(2, 4)), int(rng.integers(2, 4)), int(rng.choice([16, 24, 32, 48])),
+                          int(rng.integers(1, 12)), int(rng.integers(1, 3)))
+        df, R, C = int(rng.integers(1, 3)), int(rng.choice([4, 8, 16])), int(rng.integers(1, 6))
+        sizes = (int(rng.integers(100, 600)), int(rng.integers(100, 1500)), int(rng.integers(100, 1500)))
+        if not ws_is_groups_pay(df, R, g.C, g.win) or g.batch * g.H * g.W * g.C < 50 * (sizes[0] // 100):
+            continue
+        taken += 1
+        tabs, space = _reuse_args(g)
+        walk = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, False, np.array(sizes), np.ones(3, np.int64),
+                                e32, e32, e32, space, g.win * g.K, False, True, np.zeros((4, 0), np.int64))
+        got = K.calc_unit(df, R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K,
+                          *sizes, False)
+        assert np.array_equal(got, walk), (g, df, R, C, sizes)

@@ -2863,7 +2863,9 @@ def calc_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     :func:`accelsim.hw.systolic._ifmap_fit.ifmap_fit_pass` for an ifmap whose distinct words end no
     epoch, channel groups
     (:func:`os_reuse_pass`) for other ifmaps of an os array with at least :data:`OS_GROUPS_MIN_CH`
-    channels, the reuse-distance scan (:func:`reuse_read_pass`) for the rest; the prefetch events
+    channels and of a ws / is array whose channel classes are large enough
+    (:mod:`accelsim.hw.systolic._group_reuse`), the reuse-distance scan (:func:`reuse_read_pass`) for
+    the rest; the prefetch events
     are dated on the OFMAP pass's stalls (:func:`calc_dram_window`). Returns the int64 vector of
     :func:`simulate_layer` (indexed by ``R_*``).
 
@@ -2871,7 +2873,8 @@ def calc_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     branch runs, so one kernel holding all three ifmap passes made a first CALC run compile all of them (a
     GEMM-only network compiled the convolution scans it never uses).
     """
-    from ._ifmap_fit import ifmap_fit_pass  # (imports this module)
+    from ._group_reuse import ws_is_groups_pay, ws_is_reuse_pass  # (these modules import this one)
+    from ._ifmap_fit import ifmap_fit_pass
 
     npx = batch * Eh * Ew
     win = FH * FW * Ch
@@ -2883,6 +2886,8 @@ def calc_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
         fits = st[0] >= 0
         if not fits and df == 0 and Ch >= OS_GROUPS_MIN_CH:
             st, ev = os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
+        elif not fits and df != 0 and ws_is_groups_pay(df, R, Ch, FH * FW * Ch):
+            st, ev = ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
         elif not fits:
             tabs = conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
             st, ev = reuse_read_pass(df, R, C, npx, win, nfilt, H, W, *tabs, if_words, batch * H * W * Ch)

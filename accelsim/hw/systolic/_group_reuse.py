@@ -1,0 +1,396 @@
+"""CALC-mode IFMAP read buffer by channel groups, for every dataflow (docs/models/systolic.md §3.7).
+
+SCALE-Sim's CALC read buffer is an epoch cache: an access is fetched iff the previous use of its word lies
+before the current epoch's first access, and an epoch ends after ``block`` fetches. Positions are
+``row * LW + lane`` (``LW`` lanes a row), the order in which the buffer sees the accesses.
+
+A *group* is the run of a (pixel, filter tap) pair's accesses over consecutive channels: element ``i`` of a
+group lies at row ``gr + i`` and lane ``gl + i * dl`` (``dl`` = 0: the same lane, os and is arrays; 1: the
+next lane, ws arrays, whose lanes are window elements). The readers of an input word
+``(b, ih, iw, ch)`` are the same (pixel, tap) pairs, in the same order, for every channel of a *channel
+class*: channels between two consecutive cuts ``{f * R mod Ch}`` (a ws / is row fold ``f`` starts at
+window element ``f * R``, so within a class no fold boundary separates two channels of a tap; an os array
+folds pixels, its one class is all channels). So the previous use of element ``i`` of a group is element
+``i`` of the previous group of the same word and class, a constant shift away, and under an epoch start
+``es`` a group's fetches are a prefix of its elements, counted in O(1) (:func:`_elements_before`).
+
+:func:`group_sweeps` runs the sweeps over the groups (in position order): within an epoch the whole-group
+counts are summed until they reach the epoch's remaining fetches, and the epoch-ending access is found by
+binary search over the groups that overlap it; from the second sweep on, a sweep that ends an epoch where an
+earlier one (not the first) did repeats it from there, and every later sweep the one a period before it.
+:func:`ws_is_reuse_pass` builds the groups of a ws or is array. Same outputs as
+:func:`accelsim.hw.systolic._kernels.reuse_read_pass`; cost O(groups) = O(accesses / class size).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from ._kernels import _dims, _grow, _same_epoch_end
+
+_NEVER = -(1 << 55)  # previous use of a first use in the first sweep: before every epoch
+# smallest mean channel-class size at which the groups beat the reuse-distance scan, measured on the
+# 1,694 ws / is ifmap passes of a 121-shape ResNet-50 sweep (8-256 rows / columns, 64-512 channels): is
+# arrays 0.83x the scan's speed at classes of 4 channels, 1.7x at 8, 3.5-29x from 16; ws arrays 0.40x at 4,
+# 0.82x at 8, 1.4x at 16, 2.3-3.9x from 32 (a ws sweep repeats per column fold, and its groups run
+# diagonally: more groups overlap a position)
+WS_MIN_CLASS = 16
+IS_MIN_CLASS = 8
+_CHUNK = 256  # groups counted per vectorised step
+_FAR = 1 << 60
+
+
+@njit(cache=True, inline="always")
+def _elements_before(xr, xl, gr, gl, dl):
+    """How many elements of a group (element i at row ``gr + i``, lane ``gl + i * dl``) lie before position
+    ``(xr, xl)``, unclamped: rows strictly increase along a group, so they are a prefix."""
+    return xr - gr + (1 if gl + (xr - gr) * dl < xl else 0)
+
+
+@njit(cache=True, inline="always")
+def _group_fetches(gr, gl, qr, ql, n, cr, cl, hr, hl, er, el, dl):
+    """Fetches of a group of ``n`` elements (first at ``(gr, gl)``, its previous use's first at
+    ``(qr, ql)``) at positions from ``(cr, cl)`` up to, not including, ``(hr, hl)``, under epoch start
+    ``(er, el)``: the elements in that range whose previous use lies before the epoch."""
+    lo = max(0, _elements_before(cr, cl, gr, gl, dl))
+    hi = min(n, _elements_before(hr, hl, gr, gl, dl), _elements_before(er, el, qr, ql, dl))
+    return hi - lo if hi > lo else 0
+
+
+@njit(cache=True)
+def _fetches_before(x, x_c, es, g0, gr, gl, gn, qr, ql, pref, j0, LW, dl, span):
+    """Fetches in positions [x_c, x) under ``es``; ``pref[j - j0]``: whole-group counts of groups j0..j-1
+    (from ``x_c`` on); ``span``: positions from a group's first element to its last, at most."""
+    ja = max(j0, np.searchsorted(g0, x - span, side="left"))
+    jb = np.searchsorted(g0, x, side="left")
+    tot = pref[ja - j0] if ja <= jb else pref[jb - j0]
+    cr, cl = x_c // LW, x_c % LW
+    hr, hl = x // LW, x % LW
+    er, el = es // LW, es % LW
+    for g in range(ja, jb):
+        tot += _group_fetches(gr[g], gl[g], qr[g], ql[g], gn[g], cr, cl, hr, hl, er, el, dl)
+    return tot
+
+
+@njit(cache=True)
+def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, block):
+    """The epoch cache over ``n_sweeps`` identical sweeps of the groups (in position order; ``pred``: the
+    previous group of the same word and class, -1: none; ``last[key[g]]``: the sweep's last group of
+    ``g``'s word and class). Returns ``(fetched, ev_sweep, ev_pos)``: DRAM words fetched, and for each
+    epoch end (a prefetch) its sweep and its position within the sweep."""
+    ng = g0.shape[0]
+    N = rows_sweep * LW
+    qr = np.empty(ng, np.int64)
+    ql = np.empty(ng, np.int64)
+    compulsory = 0  # fetches of the first sweep's first uses
+    n_max = 1
+    for g in range(ng):
+        n_max = max(n_max, gn[g])
+        if pred[g] >= 0:
+            qr[g] = gr[pred[g]]
+            ql[g] = gl[pred[g]]
+        else:
+            qr[g] = _NEVER
+            ql[g] = 0
+            compulsory += gn[g]
+    span = (n_max - 1) * (LW + dl)
+    q_min = 0  # earliest previous use of any group from the second sweep on (positions)
+    pref = np.empty(ng + 1, np.int64)
+    cbuf = np.empty(_CHUNK, np.int64)
+    far_r = _FAR // LW
+    ecap = 256
+    ev_k = np.empty(ecap, np.int64)
+    ev_x = np.empty(ecap, np.int64)  # an epoch end's position within its sweep
+    ev_g = np.empty(ecap, np.int64)  # its sweep's fetches up to and including it
+    sw_ev = np.zeros(n_sweeps + 1, np.int64)
+    sw_got = np.zeros(n_sweeps, np.int64)
+    n_ev = 0
+    fetched = 0
+    n_in = 0
+    period = 0
+    es = np.int64(0)
+    for k in range(n_sweeps):
+        sw_ev[k] = n_ev
+        if k == 1:
+            # a sweep's first use of a word follows its last use in the previous sweep
+            for g in range(ng):
+                if pred[g] < 0:
+                    lg = last[key[g]]
+                    qr[g] = gr[lg] - rows_sweep
+                    ql[g] = gl[lg]
+                if qr[g] * LW + ql[g] < q_min:
+                    q_min = qr[g] * LW + ql[g]
+        # sweeps known without a scan: the first, when its compulsory fetches end no epoch (every reuse's
+        # previous use is then inside the one epoch); a later one whose epoch began before every
+        # previous use (it fetches nothing)
+        if k == 0 and (block == 0 or n_in + compulsory < block):
+            fetched += compulsory
+            n_in += compulsory
+            sw_got[k] = compulsory
+            sw_ev[k + 1] = n_ev
+            es -= N
+            continue
+        if k >= 1 and es <= q_min:
+            break  # nothing fetched, and the state no longer changes: neither do later sweeps
+        got = 0
+        x_c = np.int64(0)
+        while True:
+            needed = block - n_in if block > 0 else _FAR
+            j0 = np.searchsorted(g0, x_c - span, side="left")
+            cr, cl = x_c // LW, x_c % LW
+            er, el = es // LW, es % LW
+            pref[0] = 0
+            acc = 0
+            j = j0
+            hit = -1
+            while j < ng and hit < 0:
+                # a chunk's counts in a loop without exit (vectorised), then their running sum
+                j1 = min(j + _CHUNK, ng)
+                for g in range(j, j1):
+                    cbuf[g - j] = _group_fetches(gr[g], gl[g], qr[g], ql[g], gn[g], cr, cl, far_r, 0, er, el, dl)
+                for g in range(j, j1):
+                    c = cbuf[g - j]
+                    if acc + c >= needed:
+                        hit = g
+                        break
+                    acc += c
+                    pref[g + 1 - j0] = acc
+                j = j1
+            if hit < 0:
+                got += acc
+                n_in += acc
+                break
+            # the epoch's last fetch lies between group hit's first element and span after it (every group
+            # that starts no later ends by then; an earlier, longer group may end after hit does): the
+            # smallest x with fetches_before(x + 1) >= needed
+            lo = g0[hit]
+            hi = g0[hit] + span
+            jmax = np.searchsorted(g0, hi + 1, side="left")
+            tot = acc
+            for g in range(hit, jmax):
+                tot += _group_fetches(gr[g], gl[g], qr[g], ql[g], gn[g], cr, cl, far_r, 0, er, el, dl)
+                pref[g + 1 - j0] = tot
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if _fetches_before(mid + 1, x_c, es, g0, gr, gl, gn, qr, ql, pref, j0, LW, dl, span) >= needed:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            got += needed
+            n_in = 0
+            es = lo + 1
+            x_c = lo + 1
+            if n_ev == ecap:
+                ecap *= 2
+                ev_k, ev_x, ev_g = _grow(ev_k), _grow(ev_x), _grow(ev_g)
+            ev_k[n_ev] = k
+            ev_x[n_ev] = lo
+            ev_g[n_ev] = got
+            n_ev += 1
+            if k >= 2:
+                # the state after an epoch end from the second sweep on is its position alone: if an
+                # earlier sweep j >= 1 ended an epoch there, the rest of this sweep repeats the rest of j
+                e0, jj = _same_epoch_end(ev_x, sw_ev, k, lo)
+                if e0 >= 0:
+                    period = k - jj
+                    base = got
+                    got += sw_got[jj] - ev_g[e0]
+                    while n_ev + sw_ev[jj + 1] - e0 >= ecap:
+                        ecap *= 2
+                        ev_k, ev_x, ev_g = _grow(ev_k), _grow(ev_x), _grow(ev_g)
+                    for e in range(e0 + 1, sw_ev[jj + 1]):
+                        ev_k[n_ev] = k
+                        ev_x[n_ev] = ev_x[e]
+                        ev_g[n_ev] = base + ev_g[e] - ev_g[e0]
+                        n_ev += 1
+                    break
+        fetched += got
+        sw_got[k] = got
+        sw_ev[k + 1] = n_ev
+        if period > 0:
+            # and so every later sweep repeats the one a period before it
+            for m in range(k + 1, n_sweeps):
+                src = m - period
+                fetched += sw_got[src]
+                while n_ev + sw_ev[src + 1] - sw_ev[src] >= ecap:
+                    ecap *= 2
+                    ev_k, ev_x, ev_g = _grow(ev_k), _grow(ev_x), _grow(ev_g)
+                for e in range(sw_ev[src], sw_ev[src + 1]):
+                    ev_k[n_ev] = m
+                    ev_x[n_ev] = ev_x[e]
+                    ev_g[n_ev] = ev_g[e]
+                    n_ev += 1
+                sw_got[m] = sw_got[src]
+                sw_ev[m + 1] = n_ev
+            break
+        es -= N
+        if got == 0 and k >= 1:
+            break  # the state no longer changes: later sweeps fetch nothing either
+    return fetched, ev_k[:n_ev], ev_x[:n_ev]
+
+
+@njit(cache=True)
+def class_cuts(R, Ch, row_fold):
+    """The channel classes of a ws / is array: ascending cuts ``0 = c_0 < c_1 < ... < c_m = Ch``, the
+    channels ``(f * R) mod Ch`` where a row fold ``f`` starts inside a tap, and ``Ch``."""
+    mark = np.zeros(Ch + 1, np.bool_)
+    mark[0] = True
+    mark[Ch] = True
+    for f in range(min(row_fold, Ch)):
+        mark[(f * R) % Ch] = True
+    return np.nonzero(mark)[0].astype(np.int64)
+
+
+def ws_is_groups_pay(df, R, Ch, win):
+    """Whether the channel groups of a ws (``df`` 1) or is (2) array are faster than the reuse-distance
+    scan: when its channel classes hold on average :data:`WS_MIN_CLASS` / :data:`IS_MIN_CLASS` channels
+    or more (a plain function: it runs before any kernel)."""
+    # the cuts (f * R) mod Ch of folds f = 0, 1, ... are distinct for a period of Ch / gcd(R, Ch) folds
+    n_classes = min(-(-win // R), Ch // math.gcd(R, Ch))
+    return Ch >= (WS_MIN_CLASS if df == 1 else IS_MIN_CLASS) * n_classes
+
+
+@njit(cache=True)
+def ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt):
+    """The channel groups of one sweep of a ws (``df`` 1) or is (2) array, in position order.
+
+    ws: row fold ``f`` holds window elements ``f*R ..`` in lanes; the element of lane ``c`` of pixel
+    ``p`` is at row ``f*L + p + R + c`` (positions ``row * R + lane``), so a group steps one row and one
+    lane. is: fold ``(fc, f)`` (column folds outer) lists its ``R`` stationary rows; row ``r`` holds window
+    element ``f*R + R-1-r`` of pixels ``fc*C + c`` in column ``c`` (positions ``row * C + column``, rows
+    ``fold * R + r``), so a group steps one row, channels descending. Returns ``(g0, gr, gl, gn, pred,
+    key, last, cuts)``: each group's first position, row and lane, element count, previous group of its
+    word and class (-1: none), word-and-class key, the sweep's last group per key, and the class cuts.
+    """
+    npx = batch * Eh * Ew
+    win = FH * FW * Ch
+    Sr, Sc, T, L, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)
+    cuts = class_cuts(R, Ch, row_fold)
+    n_cls = cuts.shape[0] - 1
+    ntaps = FH * FW
+    # (tap, class) pairs by fold, ascending window element (the fold's lanes ascending)
+    n_pairs = ntaps * n_cls
+    pair_fold = np.empty(n_pairs, np.int64)
+    pair_tap = np.empty(n_pairs, np.int64)
+    pair_cls = np.empty(n_pairs, np.int64)
+    pair_lane = np.empty(n_pairs, np.int64)  # lane of the class's first channel
+    for tap in range(ntaps):
+        for k in range(n_cls):
+            i = tap * n_cls + k
+            t0 = tap * Ch + cuts[k]
+            pair_fold[i] = t0 // R
+            pair_tap[i] = tap
+            pair_cls[i] = k
+            pair_lane[i] = t0 - pair_fold[i] * R
+    fold_start = np.zeros(row_fold + 1, np.int64)
+    for i in range(n_pairs):
+        fold_start[pair_fold[i] + 1] += 1
+    for f in range(row_fold):
+        fold_start[f + 1] += fold_start[f]
+    per = Eh * Ew
+    n_folds = row_fold if df == 1 else row_fold * col_fold
+    cap = npx * n_pairs
+    g0 = np.empty(cap, np.int64)
+    gr = np.empty(cap, np.int64)
+    gl = np.empty(cap, np.int64)
+    gn = np.empty(cap, np.int64)
+    pred = np.empty(cap, np.int64)
+    key = np.empty(cap, np.int64)
+    last = np.full(batch * H * W * n_cls, -1, np.int64)
+    n = 0
+    for fold in range(n_folds):
+        fc = fold // row_fold
+        fr = fold - fc * row_fold
+        a, b = fold_start[fr], fold_start[fr + 1]
+        if df == 1:
+            for r in range(L):
+                for i in range(a, b):
+                    p = r - R - pair_lane[i]
+                    if p < 0:
+                        break  # (lanes ascending: the pixels only get smaller)
+                    if p >= npx:
+                        continue
+                    tap = pair_tap[i]
+                    q = p % per
+                    oh = q // Ew
+                    ih = oh * sh + (tap // FW) * dh
+                    iw = (q - oh * Ew) * sw + (tap % FW) * dw
+                    if ih >= H or iw >= W:
+                        continue
+                    gr[n] = fr * L + r
+                    gl[n] = pair_lane[i]
+                    g0[n] = gr[n] * R + gl[n]
+                    k = pair_cls[i]
+                    gn[n] = cuts[k + 1] - cuts[k]
+                    key[n] = (((p // per) * H + ih) * W + iw) * n_cls + k
+                    pred[n] = last[key[n]]
+                    last[key[n]] = n
+                    n += 1
+        else:
+            cols_used = min(C, Sc - fc * C)
+            # a group starts at the row of its last channel: R-1 - lane of that channel; descending lanes
+            for i in range(b - 1, a - 1, -1):
+                k = pair_cls[i]
+                r0 = R - 1 - (pair_lane[i] + cuts[k + 1] - cuts[k] - 1)
+                tap = pair_tap[i]
+                kr = (tap // FW) * dh
+                kc = (tap % FW) * dw
+                for c in range(cols_used):
+                    p = fc * C + c
+                    q = p % per
+                    oh = q // Ew
+                    ih = oh * sh + kr
+                    iw = (q - oh * Ew) * sw + kc
+                    if ih >= H or iw >= W:
+                        continue
+                    gr[n] = fold * R + r0
+                    gl[n] = c
+                    g0[n] = gr[n] * C + c
+                    gn[n] = cuts[k + 1] - cuts[k]
+                    key[n] = (((p // per) * H + ih) * W + iw) * n_cls + k
+                    pred[n] = last[key[n]]
+                    last[key[n]] = n
+                    n += 1
+    return g0[:n], gr[:n], gl[:n], gn[:n], pred[:n], key[:n], last, cuts
+
+
+@njit(cache=True)
+def ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
+    """:func:`accelsim.hw.systolic._kernels.reuse_read_pass` for a ws (``df`` 1) or is (2) array (same
+    outputs), by channel groups (:func:`ws_is_groups`, :func:`group_sweeps`)."""
+    npx = batch * Eh * Ew
+    win = FH * FW * Ch
+    Sr, Sc, T, L, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)
+    block = 50 * (words // 100)
+    g0, gr, gl, gn, pred, key, last, cuts = ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw,
+                                                         Eh, Ew, nfilt)
+    if df == 1:
+        LW, dl, n_sweeps, rows_sweep = R, 1, col_fold, row_fold * L
+    else:
+        LW, dl, n_sweeps, rows_sweep = C, 0, 1, row_fold * col_fold * R
+    fetched, ev_k, ev_x = group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, block)
+    ng = g0.shape[0]
+    first_q = gr[0] if ng > 0 else -1
+    last_q = -1
+    for g in range(ng):
+        last_q = max(last_q, gr[g] + gn[g] - 1)
+    stats = np.zeros(4, np.int64)
+    stats[0] = fetched
+    stats[1] = ev_k.shape[0]
+    ev_rows = np.empty(ev_k.shape[0], np.int64)
+    if df == 1:
+        for e in range(ev_k.shape[0]):
+            ev_rows[e] = ev_k[e] * rows_sweep + ev_x[e] // R
+        stats[2] = first_q
+        stats[3] = (n_sweeps - 1) * rows_sweep + last_q if last_q >= 0 else -1
+    else:
+        # listed row q = fold * R + r is demand row fold * L + r
+        for e in range(ev_k.shape[0]):
+            q = ev_x[e] // C
+            ev_rows[e] = (q // R) * L + q % R
+        stats[2] = (first_q // R) * L + first_q % R if first_q >= 0 else -1
+        stats[3] = (last_q // R) * L + last_q % R if last_q >= 0 else -1
+    return stats, ev_rows
