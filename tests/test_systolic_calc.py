@@ -1,6 +1,6 @@
-"""CALC-mode event kernels of accelsim/hw/systolic/_kernels.py (ofmap_events, os_reuse_pass, calc_unit)
-against the row-by-row kernels they replace and their NumPy twins, on random small geometries
-(docs/models/systolic.md §3.7)."""
+"""CALC-mode event kernels (accelsim/hw/systolic/_kernels.py: ofmap_events, calc_unit; _group_reuse.py;
+_ifmap_fit.py) against the row-by-row kernels they replace and their NumPy twins, on random small
+geometries (docs/models/systolic.md §3.3, §3.7)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from accelsim.hw.systolic import _group_reuse as G
 from accelsim.hw.systolic import _kernels as K
 from accelsim.hw.systolic import _reference as Rf
 from accelsim.hw.systolic.model import Geometry, _replace
@@ -79,7 +80,7 @@ def _reuse_args(g):
 def test_os_reuse_pass_equals_reuse_distance_scan(g, R, C, words):
     tabs, space = _reuse_args(g)
     old = K.reuse_read_pass(0, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space)
-    new = K.os_reuse_pass(R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, words)
+    new = G.os_reuse_pass(R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, words)
     assert _same(new, old), (g, R, C, words)
 
 
@@ -88,7 +89,7 @@ def test_os_reuse_pass_equals_reuse_distance_scan(g, R, C, words):
 def test_os_reuse_pass_equals_numpy_twin(g, R, C, words):
     tabs, space = _reuse_args(g)
     twin = Rf.reuse_read_pass(0, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space)
-    new = K.os_reuse_pass(R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, words)
+    new = G.os_reuse_pass(R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, words)
     assert _same(new, twin), (g, R, C, words)
 
 
@@ -98,7 +99,7 @@ def test_os_reuse_pass_many_epochs_and_sweeps():
     tabs, space = _reuse_args(g)
     for R, C, words in ((8, 8, 300), (4, 16, 1000), (16, 4, 200)):
         old = K.reuse_read_pass(0, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space)
-        new = K.os_reuse_pass(R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, words)
+        new = G.os_reuse_pass(R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, words)
         assert _same(new, old)
         assert new[0][1] > 50 and -(-g.K // C) >= 4
 
@@ -111,7 +112,7 @@ def test_calc_unit_with_channel_groups_equals_coupled_walk():
     for _ in range(25):
         h, w = int(rng.integers(3, 9)), int(rng.integers(3, 9))
         g = Geometry.conv(h, w, int(rng.integers(2, min(h, 4) + 1)), int(rng.integers(2, min(w, 4) + 1)),
-                          int(rng.integers(K.OS_GROUPS_MIN_CH, 14)), int(rng.integers(1, 20)), int(rng.integers(1, 3)))
+                          int(rng.integers(G.OS_GROUPS_MIN_CH, 14)), int(rng.integers(1, 20)), int(rng.integers(1, 3)))
         R, C = int(rng.integers(1, 9)), int(rng.integers(1, 9))
         sizes = tuple(int(rng.integers(100, 1500)) for _ in range(3))
         tabs, space = _reuse_args(g)
@@ -168,7 +169,7 @@ def test_os_groups_repeating_sweeps_equal_plain_epoch_walk(monkeypatch):
     (docs/models/systolic.md §3.7): many column folds and small epochs, against the per-access walk;
     the repeat is taken in a good share of these cases (counted through the Python body)."""
     rng = np.random.default_rng(24)
-    inner = K._same_epoch_end
+    inner = G._same_epoch_end
     found = []
 
     def counted(*a):
@@ -176,7 +177,8 @@ def test_os_groups_repeating_sweeps_equal_plain_epoch_walk(monkeypatch):
         found.append(out[0] >= 0)
         return out
 
-    monkeypatch.setattr(K, "_same_epoch_end", counted)
+    monkeypatch.setattr(G, "_same_epoch_end", counted)
+    monkeypatch.setattr(G, "group_sweeps", G.group_sweeps.py_func)
     repeated = 0
     for _ in range(40):
         h = int(rng.integers(4, 9))
@@ -188,8 +190,8 @@ def test_os_groups_repeating_sweeps_equal_plain_epoch_walk(monkeypatch):
         plain = K.calc_read_pass(0, 0, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space, False)
         found.clear()
         args = (R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, words)
-        assert _same(K.os_reuse_pass.py_func(*args), plain), (g, R, C, words)
-        assert _same(K.os_reuse_pass(*args), plain), (g, R, C, words)
+        assert _same(G.os_reuse_pass.py_func(*args), plain), (g, R, C, words)
+        assert _same(G.os_reuse_pass(*args), plain), (g, R, C, words)
         repeated += any(found)
     assert repeated >= 10, repeated
 
@@ -271,8 +273,6 @@ def test_ws_is_channel_groups_equal_numpy_twin(g, df, R, C, words):
 def test_ws_channel_groups_repeating_sweeps_and_unequal_classes(monkeypatch):
     """Many column folds, small epochs and channel classes of unequal sizes on ws arrays, against the
     per-access walk; the sweep repeat is taken in a good share of the cases (through the Python bodies)."""
-    from accelsim.hw.systolic import _group_reuse as G
-
     rng = np.random.default_rng(25)
     inner = G._same_epoch_end
     found = []

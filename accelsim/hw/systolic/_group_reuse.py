@@ -29,7 +29,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._kernels import _dims, _grow, _same_epoch_end
+from ._kernels import _dims, _grow
 
 _NEVER = -(1 << 55)  # previous use of a first use in the first sweep: before every epoch
 # smallest mean channel-class size at which the groups beat the reuse-distance scan, measured on the
@@ -39,6 +39,12 @@ _NEVER = -(1 << 55)  # previous use of a first use in the first sweep: before ev
 # diagonally: more groups overlap a position)
 WS_MIN_CLASS = 16
 IS_MIN_CLASS = 8
+# channels from which the groups win: measured on 53 random os layers (1-8 channels, 1x1-7x7, stride 1-2,
+# 8-128 lanes, 8-256 K words), with sweeps repeated from a shared epoch end, the groups were faster on every
+# layer from 4 channels on (1.2-3.8x); at 3 they were 1.35-2x faster on 3x3-7x7 layers whose ifmap fits the
+# buffer and 1.3x slower on a 7x7 stride-2 stem that does not (eight int64 per group of Ch accesses against
+# the scan's two int32 per access: memory traffic); at 1-2 channels up to 3.5x slower
+OS_GROUPS_MIN_CH = 4
 _CHUNK = 256  # groups counted per vectorised step
 _FAR = 1 << 60
 
@@ -73,6 +79,24 @@ def _fetches_before(x, x_c, es, g0, gr, gl, gn, qr, ql, pref, j0, LW, dl, span):
     for g in range(ja, jb):
         tot += _group_fetches(gr[g], gl[g], qr[g], ql[g], gn[g], cr, cl, hr, hl, er, el, dl)
     return tot
+
+
+@njit(cache=True)
+def _same_epoch_end(ev_x, sw_ev, k, x):
+    """The latest sweep ``j`` in ``1 .. k-1`` with an epoch end at position ``x`` of its sweep, and that
+    event's index: ``(e, j)``, or ``(-1, -1)``. A sweep's epoch ends are in ascending position."""
+    for j in range(k - 1, 0, -1):
+        lo = sw_ev[j]
+        hi = sw_ev[j + 1]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if ev_x[mid] < x:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < sw_ev[j + 1] and ev_x[lo] == x:
+            return lo, j
+    return -1, -1
 
 
 @njit(cache=True)
@@ -393,4 +417,127 @@ def ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, 
             ev_rows[e] = (q // R) * L + q % R
         stats[2] = (first_q // R) * L + first_q % R if first_q >= 0 else -1
         stats[3] = (last_q // R) * L + last_q % R if last_q >= 0 else -1
+    return stats, ev_rows
+
+
+@njit(cache=True)
+def os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_fold):
+    """The (pixel, tap) groups of one os sweep inside the input, in position order.
+
+    Returns ``(g0, g_row, g_lane, pred, word, last)``: each group's position (row * R + lane of its
+    channel 0) and that as row and lane, the index of the previous group reading the same input
+    word (-1: none), the group's input word (``(b * H + ih) * W + iw``), and per input word the index
+    of the last group of the sweep reading it (-1: none).
+    """
+    npx = batch * Eh * Ew
+    ntaps = FH * FW
+    per = Eh * Ew
+    cap = npx * ntaps
+    g0 = np.empty(cap, np.int64)
+    g_row = np.empty(cap, np.int64)
+    g_lane = np.empty(cap, np.int64)
+    pred = np.empty(cap, np.int64)
+    word = np.empty(cap, np.int64)
+    last = np.full(batch * H * W, -1, np.int64)
+    tap_kh = np.empty(ntaps, np.int64)
+    tap_kw = np.empty(ntaps, np.int64)
+    for tap in range(ntaps):
+        tap_kh[tap] = (tap // FW) * dh
+        tap_kw[tap] = (tap % FW) * dw
+    lane_b = np.empty(R, np.int64)
+    lane_h = np.empty(R, np.int64)
+    lane_w = np.empty(R, np.int64)
+    n = 0
+    for fr in range(row_fold):
+        ru = min(R, npx - fr * R)
+        for c in range(ru):
+            p = fr * R + c
+            b = p // per
+            q = p - b * per
+            oh = q // Ew
+            lane_b[c] = b * H
+            lane_h[c] = oh * sh
+            lane_w[c] = (q - oh * Ew) * sw
+        row0 = fr * L
+        if Ch >= ru:
+            # the taps' rows do not overlap: tap by tap, lanes ascending
+            for tap in range(ntaps):
+                for c in range(ru):
+                    ih = lane_h[c] + tap_kh[tap]
+                    iw = lane_w[c] + tap_kw[tap]
+                    if ih >= H or iw >= W:
+                        continue
+                    w = (lane_b[c] + ih) * W + iw
+                    g_row[n] = row0 + tap * Ch + c
+                    g_lane[n] = c
+                    g0[n] = g_row[n] * R + c
+                    pred[n] = last[w]
+                    word[n] = w
+                    last[w] = n
+                    n += 1
+            continue
+        n_rho = (ntaps - 1) * Ch + ru
+        # rho // Ch and ceil((rho - ru + 1) / Ch), kept incrementally (no division per row)
+        hq, hr = 0, 0
+        u = 1 - ru
+        lq = -((-u) // Ch) if u <= 0 else (u + Ch - 1) // Ch
+        lr = lq * Ch - u  # lq * Ch - (rho - ru + 1), in [0, Ch)
+        for rho in range(n_rho):
+            # pairs (tap, lane) on row rho: lane = rho - tap * Ch in [0, ru), lanes ascending
+            tap_hi = min(hq, ntaps - 1)
+            tap_lo = max(0, lq)
+            hr += 1
+            if hr == Ch:
+                hr = 0
+                hq += 1
+            if lr == 0:
+                lq += 1
+                lr = Ch - 1
+            else:
+                lr -= 1
+            for i in range(tap_hi - tap_lo + 1):
+                tap = tap_hi - i
+                c = rho - tap * Ch
+                ih = lane_h[c] + tap_kh[tap]
+                iw = lane_w[c] + tap_kw[tap]
+                if ih >= H or iw >= W:
+                    continue
+                w = (lane_b[c] + ih) * W + iw
+                g_row[n] = row0 + rho
+                g_lane[n] = c
+                g0[n] = g_row[n] * R + c
+                pred[n] = last[w]
+                word[n] = w
+                last[w] = n
+                n += 1
+    return g0[:n], g_row[:n], g_lane[:n], pred[:n], word[:n], last
+
+@njit(cache=True)
+def os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
+    """:func:`accelsim.hw.systolic._kernels.reuse_read_pass` for an output-stationary array (same outputs):
+    one class of all ``Ch`` channels, a group's channels one row apart in one lane
+    (:func:`os_ifmap_groups`, :func:`group_sweeps`); one sweep per column fold."""
+    npx = batch * Eh * Ew
+    win = FH * FW * Ch
+    L = win + R + C - 2
+    row_fold = (npx + R - 1) // R
+    col_fold = (nfilt + C - 1) // C
+    rows_sweep = row_fold * L
+    g0, gr, gl, pred, word, last = os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_fold)
+    ng = g0.shape[0]
+    gn = np.full(ng, Ch, np.int64)
+    fetched, ev_k, ev_x = group_sweeps(g0, gr, gl, gn, pred, word, last, col_fold, rows_sweep, R, 0,
+                                       50 * (words // 100))
+    stats = np.zeros(4, np.int64)
+    stats[0] = fetched
+    stats[1] = ev_k.shape[0]
+    ev_rows = np.empty(ev_k.shape[0], np.int64)
+    for e in range(ev_k.shape[0]):
+        ev_rows[e] = ev_k[e] * rows_sweep + ev_x[e] // R
+    if ng > 0:
+        stats[2] = gr[0]
+        stats[3] = (col_fold - 1) * rows_sweep + gr[ng - 1] + Ch - 1
+    else:
+        stats[2] = -1
+        stats[3] = -1
     return stats, ev_rows

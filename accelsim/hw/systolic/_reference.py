@@ -458,7 +458,7 @@ def distinct_fetches(distinct, repeats, block, n_in):
     return fetched, (n_in + fetched) % block
 
 
-# --- twins of the CALC-mode event kernels (ofmap_events, os_reuse_pass in _kernels.py, §3.7) --------
+# --- twins of the CALC-mode event kernels (ofmap_events, _group_reuse.py's passes, §3.7) --------
 
 
 def ofmap_pass(df, R, C, npx, win, nfilt, o_tot, o_bw):
@@ -488,7 +488,7 @@ def ofmap_pass(df, R, C, npx, win, nfilt, o_tot, o_bw):
 
 
 def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c, words, space):
-    """Twin of ``_kernels.os_reuse_pass`` / ``_kernels.reuse_read_pass``: SCALE-Sim's IFMAP demand
+    """Twin of ``_group_reuse.os_reuse_pass`` / ``ws_is_reuse_pass`` / ``_kernels.reuse_read_pass``: SCALE-Sim's IFMAP demand
     matrix built with NumPy, read row by row through the epoch cache (§3.3). Returns
     ``(stats, event_rows)`` with stats = [fetches, events, first valid row, last valid row]."""
     tabs = (pix_base, pix_r, pix_c, win_off, win_r, win_c)
