@@ -29,7 +29,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._kernels import _dims, _grow
+from ._kernels import _dims, _first_ge, _grow
 
 _NEVER = -(1 << 55)  # previous use of a first use in the first sweep: before every epoch
 # smallest mean channel-class size at which the groups beat the reuse-distance scan, measured on the
@@ -70,8 +70,8 @@ def _group_fetches(gr, gl, qr, ql, n, cr, cl, hr, hl, er, el, dl):
 def _fetches_before(x, x_c, es, g0, gr, gl, gn, qr, ql, pref, j0, LW, dl, span):
     """Fetches in positions [x_c, x) under ``es``; ``pref[j - j0]``: whole-group counts of groups j0..j-1
     (from ``x_c`` on); ``span``: positions from a group's first element to its last, at most."""
-    ja = max(j0, np.searchsorted(g0, x - span, side="left"))
-    jb = np.searchsorted(g0, x, side="left")
+    ja = max(j0, _first_ge(g0, x - span))
+    jb = _first_ge(g0, x)
     tot = pref[ja - j0] if ja <= jb else pref[jb - j0]
     cr, cl = x_c // LW, x_c % LW
     hr, hl = x // LW, x % LW
@@ -163,7 +163,7 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
         x_c = np.int64(0)
         while True:
             needed = block - n_in if block > 0 else _FAR
-            j0 = np.searchsorted(g0, x_c - span, side="left")
+            j0 = _first_ge(g0, x_c - span)
             cr, cl = x_c // LW, x_c % LW
             er, el = es // LW, es % LW
             pref[0] = 0
@@ -192,7 +192,7 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
             # smallest x with fetches_before(x + 1) >= needed
             lo = g0[hit]
             hi = g0[hit] + span
-            jmax = np.searchsorted(g0, hi + 1, side="left")
+            jmax = _first_ge(g0, hi + 1)
             tot = acc
             for g in range(hit, jmax):
                 tot += _group_fetches(gr[g], gl[g], qr[g], ql[g], gn[g], cr, cl, far_r, 0, er, el, dl)
