@@ -1,5 +1,5 @@
-"""CALC-mode event kernels (accelsim/hw/systolic/_kernels.py: ofmap_events, calc_unit; _group_reuse.py;
-_ifmap_fit.py) against the row-by-row kernels they replace and their NumPy twins, on random small
+"""CALC-mode event kernels (accelsim/hw/systolic/_kernels.py: ofmap_events; _group_reuse.py; _ifmap_fit.py;
+calc.py: calc_unit) against the row-by-row kernels they replace and their NumPy twins, on random small
 geometries (docs/models/systolic.md §3.3, §3.7)."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from accelsim.hw.systolic import _group_reuse as G
 from accelsim.hw.systolic import _kernels as K
 from accelsim.hw.systolic import _reference as Rf
+from accelsim.hw.systolic.calc import calc_unit
 from accelsim.hw.systolic.model import Geometry, _replace
 
 
@@ -118,7 +119,7 @@ def test_calc_unit_with_channel_groups_equals_coupled_walk():
         tabs, space = _reuse_args(g)
         walk = K.simulate_layer(0, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, False, np.array(sizes), np.ones(3, np.int64),
                                 e32, e32, e32, space, g.win * g.K, False, True, np.zeros((4, 0), np.int64))
-        got = K.calc_unit(0, R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, *sizes, False)
+        got = calc_unit(0, R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, *sizes, False)
         assert np.array_equal(got, walk), (g, R, C, sizes)
 
 
@@ -234,7 +235,7 @@ def test_ifmap_fit_taken_by_calc_unit_on_small_ifmaps():
         assert fit[0][0] > 0
         walk = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, False, np.array(sizes), np.ones(3, np.int64),
                                 e32, e32, e32, space, g.win * g.K, False, True, np.zeros((4, 0), np.int64))
-        got = K.calc_unit(df, R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K,
+        got = calc_unit(df, R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K,
                           *sizes, False)
         assert np.array_equal(got, walk), (g, df, R, C, sizes)
 
@@ -322,6 +323,6 @@ def test_calc_unit_with_ws_is_channel_groups_equals_coupled_walk():
         tabs, space = _reuse_args(g)
         walk = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, False, np.array(sizes), np.ones(3, np.int64),
                                 e32, e32, e32, space, g.win * g.K, False, True, np.zeros((4, 0), np.int64))
-        got = K.calc_unit(df, R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K,
+        got = calc_unit(df, R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K,
                           *sizes, False)
         assert np.array_equal(got, walk), (g, df, R, C, sizes)

@@ -2361,8 +2361,8 @@ def user_read_dram_trace(fetch, bw, active, pre, n_prefetch, ev_from, ev_to, out
 #   output by output only at an output that stalls or starts a drain).
 # * (_group_reuse.py: the CALC ifmap read buffer with overlapping windows by channel groups, O(groups)
 #   per sweep instead of O(accesses).)
-# * calc_unit - a whole CALC-mode unit (the OFMAP pass, both read buffers, their DRAM windows) in one
-#   call, returning simulate_layer's result vector.
+# * (calc.py: calc_unit, a whole CALC-mode unit (the OFMAP pass, both read buffers, their DRAM windows),
+#   returning simulate_layer's result vector.)
 # ------------------------------------------------------------------------------------------------
 
 
@@ -2502,45 +2502,3 @@ def _calc_read(res, o, st, ev, words, ch_rows, ch_cum):
     res[R_IF_DRAM_STOP + 2 * base] = window[1]
     res[R_IF_SRAM_START + 2 * base] = _cycle_of(st[2], ch_rows, ch_cum) + 1 if st[2] >= 0 else 0
     res[R_IF_SRAM_STOP + 2 * base] = _cycle_of(st[3], ch_rows, ch_cum) + 1 if st[3] >= 0 else 0
-
-
-def calc_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words, fi_words, of_words,
-              ifmap_distinct):
-    """One unit in CALC mode, every buffer (docs/models/systolic.md §3.3), in one kernel call.
-
-    The OFMAP buffer by events (:func:`ofmap_events`, draining ``C`` words a cycle), then each read
-    buffer on its own: distinct passes (:func:`distinct_read_pass`) for the filters and for an ifmap
-    whose windows neither overlap nor cross the edge (``ifmap_distinct``), the closed form of
-    :func:`accelsim.hw.systolic._ifmap_fit.ifmap_fit_pass` for an ifmap whose distinct words end no
-    epoch, channel groups
-    (:mod:`accelsim.hw.systolic._group_reuse`) for other ifmaps of an os array with at least
-    ``OS_GROUPS_MIN_CH`` channels and of a ws / is array whose channel classes are large enough, the
-    reuse-distance scan (:func:`reuse_read_pass`) for
-    the rest; the prefetch events
-    are dated on the OFMAP pass's stalls (:func:`calc_dram_window`). Returns the int64 vector of
-    :func:`simulate_layer` (indexed by ``R_*``).
-
-    A plain function calling one kernel per pass: Numba compiles every kernel a kernel can call, whichever
-    branch runs, so one kernel holding all three ifmap passes made a first CALC run compile all of them (a
-    GEMM-only network compiled the convolution scans it never uses).
-    """
-    from ._group_reuse import OS_GROUPS_MIN_CH, os_reuse_pass, ws_is_groups_pay, ws_is_reuse_pass  # (they import
-    # this module)
-    from ._ifmap_fit import ifmap_fit_pass
-
-    npx = batch * Eh * Ew
-    win = FH * FW * Ch
-    res, ch_rows, ch_cum = _calc_ofmap(df, R, C, npx, win, nfilt, of_words)
-    if ifmap_distinct:
-        st, ev = distinct_read_pass(df, 0, R, C, npx, win, nfilt, if_words)
-    else:
-        st, ev = ifmap_fit_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
-        fits = st[0] >= 0
-        if not fits and df == 0 and Ch >= OS_GROUPS_MIN_CH:
-            st, ev = os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
-        elif not fits and df != 0 and ws_is_groups_pay(df, R, Ch, FH * FW * Ch):
-            st, ev = ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
-        elif not fits:
-            tabs = conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
-            st, ev = reuse_read_pass(df, R, C, npx, win, nfilt, H, W, *tabs, if_words, batch * H * W * Ch)
-    return _calc_finish(res, df, R, C, npx, win, nfilt, st, ev, if_words, fi_words, ch_rows, ch_cum)

@@ -6,7 +6,7 @@ A layer is lowered to one or more identical *units* that SCALE-Sim would simulat
 layers (a convolution group, one GEMM of a batched matmul): :func:`layer_units` gives the unit's
 convolution geometry (a GEMM ``M x N x K`` is SCALE-Sim's GEMM form: an ``M x K`` ifmap, a
 ``1 x K`` filter, one channel, ``N`` filters) and the number of units. :func:`scalesim_unit` runs
-one unit through SCALE-Sim's buffers, exactly (CALC bandwidth mode: ``_kernels.calc_unit``, by events and
+one unit through SCALE-Sim's buffers, exactly (CALC bandwidth mode: ``calc.calc_unit``, by events and
 channel groups; USER mode: the fold walk ``_kernels.simulate_layer``) and returns SCALE-Sim's report
 values; closed-form counts (SRAM accesses, mapping efficiency, compute utilisation) are computed
 here. :class:`SystolicModel` (a :class:`accelsim.hw.base.HardwareModel`) adds compression (§4) and
@@ -31,6 +31,7 @@ from accelsim.hw.systolic import _batch_kernels as BK
 from accelsim.hw.systolic import _kernels as K
 from accelsim.hw.systolic import analytic as A
 from accelsim.hw.systolic import energy as E
+from accelsim.hw.systolic.calc import calc_unit
 from accelsim.hw.systolic.config import SystolicConfig
 from accelsim.hw.systolic.energy import action_keys, count_actions
 from accelsim.workload.layers import Conv2d, Layer, Linear, MatMul, RecurrentCell
@@ -173,7 +174,7 @@ def scalesim_unit(df: str, R: int, C: int, geom: Geometry, sizes: tuple[int, int
     d = DF_CODE[df]
     if not user:
         # CALC mode: the OFMAP pass for the cycles, then each read buffer on its own (§3.3), one kernel call
-        res = K.calc_unit(d, R, C, geom.batch, geom.H, geom.W, geom.C, geom.FH, geom.FW, geom.sh, geom.sw, geom.dh,
+        res = calc_unit(d, R, C, geom.batch, geom.H, geom.W, geom.C, geom.FH, geom.FW, geom.sh, geom.sw, geom.dh,
                            geom.dw, geom.Eh, geom.Ew, geom.K, sizes[0], sizes[1], sizes[2], ifmap_distinct(geom))
         return _report(out, res, geom, R, C)
     # USER mode: the walk of every demand row (§3.2), one kernel call
