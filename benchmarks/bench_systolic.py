@@ -110,10 +110,13 @@ NOVEL = (
 )
 
 
-def random_layers(seed: int, n: int, R: int, C: int, min_rows: int = 15_000, max_rows: int = 60_000) -> list[tuple]:
+def random_layers(seed: int, n: int, R: int, C: int, min_rows: int = 15_000, max_rows: int = 60_000,
+                  channels: str = "odd") -> list[tuple]:
     """``n`` random odd convolutions (odd sizes, channels, filters; 1x1 to 5x5; stride 1-2) with
     ``min_rows`` to ``max_rows`` demand rows on an ``R x C`` array: SCALE-Sim's time grows with them,
-    and below about a second of it SCALE-Sim's fixed cost (set-up, report files) is what is timed."""
+    and below about a second of it SCALE-Sim's fixed cost (set-up, report files) is what is timed.
+    ``channels="wide"`` draws the input channels from the multiples of 16 that real networks use
+    (16-256), which on ws / is arrays form the channel classes of docs/models/systolic.md §3.7."""
     import random
 
     from accelsim.hw.systolic.model import Geometry, closed_form
@@ -125,6 +128,8 @@ def random_layers(seed: int, n: int, R: int, C: int, min_rows: int = 15_000, max
         s = rng.choice((1, 1, 2))
         h = rng.randrange(f + 6, 60) | 1
         c, k = rng.randrange(3, 96) | 1, rng.randrange(5, 160) | 1
+        if channels == "wide":
+            c = rng.choice((16, 32, 48, 64, 96, 128, 192, 256))
         g = Geometry.conv(h, h, f, f, c, k, s)
         cf = closed_form("os", R, C, g)
         if min_rows <= cf["folds"] * cf["cycles_per_fold"] <= max_rows:
@@ -160,7 +165,7 @@ def novel(args) -> int:
 
     config = load_arch(args.arch)
     seed = args.seed if args.seed is not None else int(time.time())
-    layers = list(NOVEL) + random_layers(seed, args.random, config.rows, config.cols)
+    layers = list(NOVEL) + random_layers(seed, args.random, config.rows, config.cols, channels=args.channels)
     if args.only:
         layers = [row for row in layers if any(part in row[0] for part in args.only.split(","))]
     py = Path(args.scalesim_python)
@@ -227,6 +232,8 @@ def main(argv=None) -> int:
     ap.add_argument("--novel", action="store_true", help="per-layer ratio on fresh layers, memos disabled")
     ap.add_argument("--random", type=int, default=2, help="--novel: random odd convolutions besides the fixed set")
     ap.add_argument("--seed", type=int, default=None, help="--novel: seed of the random layers (default: the clock)")
+    ap.add_argument("--channels", choices=("odd", "wide"), default="odd",
+                    help="--novel: the random layers' input channels: odd (3-95) or multiples of 16 (16-256)")
     ap.add_argument("--repeats", type=int, default=5, help="--novel: accelsim calls per layer before and after SCALE-Sim")
     ap.add_argument("--only", default="", help="--novel: only layers whose name contains one of these (comma-separated)")
     ap.add_argument("--no-tune-allocator", action="store_true",
