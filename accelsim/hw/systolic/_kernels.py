@@ -1285,7 +1285,13 @@ def user_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     inside = (Eh - 1) * sh + (FH - 1) * dh < H and (Ew - 1) * sw + (FW - 1) * dw < W
     space = batch * H * W * Ch
     kmax = copies_bound(FH, FW, sh, sw, dh, dw, Eh, Ew)
-    meta, slots, vc = ifmap_sets(df, R, C, npx, win, nfilt, *tabs, H, W, space, (int(sizes[0]) + 99) // 100, kmax, inside)
+    if kmax > 1 or not inside:
+        meta, slots, vc = ifmap_sets(df, R, C, npx, win, nfilt, *tabs, H, W, space, (int(sizes[0]) + 99) // 100, kmax,
+                                     inside)
+    else:
+        # no word read twice, no window past the edge: ifmap_sets' three empty tables, without calling it (a
+        # network of GEMMs and such convolutions then never compiles it: 0.7 s of a first run)
+        meta, slots, vc = np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32)
     return walk_layer(df, R, C, npx, win, nfilt, H, W, *tabs, sizes, bws, meta, slots, vc, True, True, row_cycles, None)
 
 
