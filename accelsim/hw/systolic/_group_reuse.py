@@ -316,6 +316,22 @@ def ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfil
         fold_start[f + 1] += fold_start[f]
     per = Eh * Ew
     n_folds = row_fold if df == 1 else row_fold * col_fold
+    # per pixel: its window origin's input row (with the image's offset, b * H + oh * sh), row and column
+    pix_row = np.empty(npx, np.int64)
+    pix_ih = np.empty(npx, np.int64)
+    pix_iw = np.empty(npx, np.int64)
+    for p in range(npx):
+        b = p // per
+        q = p - b * per
+        oh = q // Ew
+        pix_ih[p] = oh * sh
+        pix_row[p] = b * H + oh * sh
+        pix_iw[p] = (q - oh * Ew) * sw
+    tap_kr = np.empty(ntaps, np.int64)
+    tap_kc = np.empty(ntaps, np.int64)
+    for tap in range(ntaps):
+        tap_kr[tap] = (tap // FW) * dh
+        tap_kc[tap] = (tap % FW) * dw
     cap = npx * n_pairs
     g0 = np.empty(cap, np.int64)
     gr = np.empty(cap, np.int64)
@@ -338,18 +354,15 @@ def ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfil
                     if p >= npx:
                         continue
                     tap = pair_tap[i]
-                    q = p % per
-                    oh = q // Ew
-                    ih = oh * sh + (tap // FW) * dh
-                    iw = (q - oh * Ew) * sw + (tap % FW) * dw
-                    if ih >= H or iw >= W:
+                    iw = pix_iw[p] + tap_kc[tap]
+                    if pix_ih[p] + tap_kr[tap] >= H or iw >= W:
                         continue
                     gr[n] = fr * L + r
                     gl[n] = pair_lane[i]
                     g0[n] = gr[n] * R + gl[n]
                     k = pair_cls[i]
                     gn[n] = cuts[k + 1] - cuts[k]
-                    key[n] = (((p // per) * H + ih) * W + iw) * n_cls + k
+                    key[n] = ((pix_row[p] + tap_kr[tap]) * W + iw) * n_cls + k
                     pred[n] = last[key[n]]
                     last[key[n]] = n
                     n += 1
@@ -360,21 +373,18 @@ def ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfil
                 k = pair_cls[i]
                 r0 = R - 1 - (pair_lane[i] + cuts[k + 1] - cuts[k] - 1)
                 tap = pair_tap[i]
-                kr = (tap // FW) * dh
-                kc = (tap % FW) * dw
+                kr = tap_kr[tap]
+                kc = tap_kc[tap]
                 for c in range(cols_used):
                     p = fc * C + c
-                    q = p % per
-                    oh = q // Ew
-                    ih = oh * sh + kr
-                    iw = (q - oh * Ew) * sw + kc
-                    if ih >= H or iw >= W:
+                    iw = pix_iw[p] + kc
+                    if pix_ih[p] + kr >= H or iw >= W:
                         continue
                     gr[n] = fold * R + r0
                     gl[n] = c
                     g0[n] = gr[n] * C + c
                     gn[n] = cuts[k + 1] - cuts[k]
-                    key[n] = (((p // per) * H + ih) * W + iw) * n_cls + k
+                    key[n] = ((pix_row[p] + kr) * W + iw) * n_cls + k
                     pred[n] = last[key[n]]
                     last[key[n]] = n
                     n += 1
