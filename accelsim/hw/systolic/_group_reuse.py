@@ -34,11 +34,11 @@ from ._kernels import _dims, _first_ge, _grow
 _NEVER = -(1 << 55)  # previous use of a first use in the first sweep: before every epoch
 # smallest mean channel-class size at which the groups beat the reuse-distance scan, measured on the
 # 1,694 ws / is ifmap passes of a 121-shape ResNet-50 sweep (8-256 rows / columns, 64-512 channels): is
-# arrays 0.83x the scan's speed at classes of 4 channels, 1.7x at 8, 3.5-29x from 16; ws arrays 0.40x at 4,
-# 0.82x at 8, 1.4x at 16, 2.3-3.9x from 32 (a ws sweep repeats per column fold, and its groups run
+# arrays 1.1x the scan's speed at classes of 4 channels, 2.3x at 8, 4.8-30x from 16; ws arrays 0.48x at 4,
+# 0.95x at 8, 1.7x at 16, 2.2-4.1x from 32 (a ws sweep repeats per column fold, and its groups run
 # diagonally: more groups overlap a position)
 WS_MIN_CLASS = 16
-IS_MIN_CLASS = 8
+IS_MIN_CLASS = 4
 # channels from which the groups win: measured on 53 random os layers (1-8 channels, 1x1-7x7, stride 1-2,
 # 8-128 lanes, 8-256 K words), with sweeps repeated from a shared epoch end, the groups were faster on every
 # layer from 4 channels on (1.2-3.8x); at 3 they were 1.35-2x faster on 3x3-7x7 layers whose ifmap fits the
