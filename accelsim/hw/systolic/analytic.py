@@ -580,10 +580,10 @@ def read_events(df, o, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nf
     eps, nl, nA, nP = window_params(size, nvalid)
     rows = np.empty(16, np.int64)
     ns = np.empty(16, np.int64)
-    n_ev = 0
+    n_ev = np.int64(0)  # int64 values, not literal 0s: _serve_row, _push and their callees compile once
     if nP == 0:  # the window holds every set
         return rows[:0], ns[:0]
-    U = 0
+    U = np.int64(0)
     fold = 0
     for fc in range(col_fold):
         for fr in range(row_fold):
@@ -664,8 +664,8 @@ def user_timing(df, R, C, npx, win, nfilt, of_size, of_bw, rows0, ns0, period0, 
     tail_adj = 0
     i0 = 0
     i1 = 0
-    k0 = 0
-    k1 = 0
+    k0 = np.int64(0)  # not literals: late_offset compiles once
+    k1 = np.int64(0)
     row = 0
     for fc in range(col_fold):
         for fr in range(row_fold):
@@ -685,10 +685,10 @@ def user_timing(df, R, C, npx, win, nfilt, of_size, of_bw, rows0, ns0, period0, 
                     free = st[K.Q_FREE]
                     cyc = row + r + stall
                     ra = min(L, r + max(0, st[K.Q_DRAIN_END] - cyc))
-                    q = np.searchsorted(cum, max(base + free, base + 1), side="left") - 1 if ra > r else L
+                    q = K._first_ge(cum, max(base + free, base + 1)) - 1 if ra > r else L
                     if q >= ra:
                         x = max(base + free - o_act, cum[ra])
-                        q = np.searchsorted(cum, x, side="right") - 1
+                        q = K._first_ge(cum, x + 1) - 1  # searchsorted side "right" of an integer
                 e = min(q, e_r)
                 stop = min(e, L)
                 w = cum[stop] - base
@@ -743,8 +743,12 @@ def user_events(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt
     win = FH * FW * Ch
     valid, _ = ifmap_counts(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
     rho = valid / (npx * win) if npx * win > 0 else 1.0
-    rows0, ns0 = read_events(df, 0, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words, rho, dups)
-    rows1, ns1 = read_events(df, 1, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, fi_words, 1.0, False)
+    # the operand and the flag as values, not literals: a literal argument compiles read_events (and every
+    # kernel it calls) once more for it
+    rows0, ns0 = read_events(df, np.int64(0), R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words,
+                             rho, dups)
+    rows1, ns1 = read_events(df, np.int64(1), R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, fi_words,
+                             1.0, np.bool_(False))
     return rows0, ns0, rows1, ns1
 
 
