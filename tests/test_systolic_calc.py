@@ -326,3 +326,30 @@ def test_calc_unit_with_ws_is_channel_groups_equals_coupled_walk():
         got = calc_unit(df, R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K,
                           *sizes, False)
         assert np.array_equal(got, walk), (g, df, R, C, sizes)
+
+
+def test_ofmap_events_runs_of_quiet_folds_equal_row_walk(monkeypatch):
+    """Hundreds of small folds between drains (a large buffer): runs of folds that start no drain are
+    written in one step (docs/models/systolic.md §3.7), same outputs as the row walk; the multi-fold step
+    is taken (counted through the Python body)."""
+    rng = np.random.default_rng(27)
+    bulk = []
+    inner = K.wq_bulk
+
+    def counted(st_, w):
+        bulk.append(w)
+        return inner(st_, w)
+
+    monkeypatch.setattr(K, "wq_bulk", counted)
+    multi = 0
+    for _ in range(25):
+        df, R, C = int(rng.integers(0, 3)), int(rng.integers(1, 6)), int(rng.integers(1, 6))
+        npx, win, nfilt = int(rng.integers(50, 400)), int(rng.integers(1, 40)), int(rng.integers(5, 60))
+        o_tot = int(rng.integers(300, 5000))
+        bulk.clear()
+        got = K.ofmap_events.py_func(df, R, C, npx, win, nfilt, o_tot, C)
+        assert _same(got, K.ofmap_pass(df, R, C, npx, win, nfilt, o_tot, C)), (df, R, C, npx, win, nfilt, o_tot)
+        assert _same(K.ofmap_events(df, R, C, npx, win, nfilt, o_tot, C), got)
+        fold_max = C * (R if df == 0 else K._dims(df, npx, win, nfilt, R, C)[2])  # outputs of a fold, at most
+        multi += any(w > fold_max for w in bulk)
+    assert multi >= 10, multi

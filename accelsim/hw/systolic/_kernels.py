@@ -2392,7 +2392,9 @@ def fold_output_profiles(df, R, C, T, L, Sr, Sc, row_fold, col_fold):
 
 @njit(cache=True)
 def ofmap_events(df, R, C, npx, win, nfilt, o_tot, o_bw):
-    """``_kernels.ofmap_pass`` (same outputs) by events: bulk rows between drains and stalls.
+    """``_kernels.ofmap_pass`` (same outputs) by events: bulk rows between drains and stalls, and runs of
+    folds of one shape that start no drain (no drain under way, the active half still free after them) in
+    one step.
 
     Returns ``(stats, change_rows, change_cum)``: stats = [total, stall, dram_writes, dram_start,
     dram_stop, sram_start, sram_stop, n_rows]; the cumulative stall before row ``i`` is
@@ -2412,11 +2414,25 @@ def ofmap_events(df, R, C, npx, win, nfilt, o_tot, o_bw):
     ch_rows[0] = 0
     ch_cum[0] = 0
     n_ch = 1
+    last_partial = Sr - (row_fold - 1) * R < R
     for fc in range(col_fold):
-        for fr in range(row_fold):
+        fr = 0
+        while fr < row_fold:
             s = (0 if Sr - fr * R >= R else 2) + (0 if Sc - fc * C >= C else 1)
             cum = prof[s]
             total_f = cum[L]
+            if total_f > 0 and st[Q_DRAIN_END] <= row + stall and total_f <= st[Q_FREE] - o_act:
+                # no drain under way and this fold's outputs leave at least the active half free: it
+                # starts no drain and stalls nothing, nor do the next folds of its shape while that holds
+                same = row_fold - fr - (1 if last_partial and fr < row_fold - 1 else 0)
+                k = min(same, (st[Q_FREE] - o_act) // total_f)
+                wq_bulk(st, k * total_f)
+                if o_first == -(1 << 62):
+                    o_first = row + _first_ge(cum, 1) - 1 + stall
+                o_last = row + (k - 1) * L + _first_ge(cum, total_f) - 1 + stall
+                row += k * L
+                fr += k
+                continue
             r = 0
             while r < L and cum[r] < total_f:
                 base = cum[r]
@@ -2455,6 +2471,7 @@ def ofmap_events(df, R, C, npx, win, nfilt, o_tot, o_bw):
                     n_ch += 1
                 r = q + 1
             row += L
+            fr += 1
     last_out = row - 1 + stall
     acc, d_start, d_stop = wq_finish(st, q_line, q_words, last_out)
     stats = np.zeros(8, np.int64)
