@@ -53,7 +53,8 @@ def _valid(p, t, per, Ew, FWC, Ch, sh, sw, dh, dw, H, W):
 @njit(cache=True)
 def _fold_rows(df, fr, fc, R, C, npx, win, L, rows_used, cols_used, per, Ew, FWC, Ch, sh, sw, dh, dw, H, W, last):
     """The first (``last`` False) or last demand row of fold ``(fr, fc)`` holding a valid ifmap access,
-    as a row of the fold (0 .. L-1); -1 if none."""
+    as a row of the fold (0 .. L-1); -1 if none. (Callers pass ``np.bool_``: a literal would compile it
+    once per value.)"""
     n_rows = L if df != 2 else R
     for i in range(n_rows):
         r = n_rows - 1 - i if last else i
@@ -103,7 +104,7 @@ def ifmap_fit_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nf
     for f in range(row_fold * col_fold):
         fc, fr = f // row_fold, f % row_fold
         r = _fold_rows(df, fr, fc, R, C, npx, win, L, min(R, Sr - fr * R), min(C, Sc - fc * C), per, Ew, FWC, Ch,
-                       sh, sw, dh, dw, H, W, False)
+                       sh, sw, dh, dw, H, W, np.bool_(False))
         if r >= 0:
             first = f * L + r
             break
@@ -112,7 +113,7 @@ def ifmap_fit_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nf
         f = row_fold * col_fold - 1 - i
         fc, fr = f // row_fold, f % row_fold
         r = _fold_rows(df, fr, fc, R, C, npx, win, L, min(R, Sr - fr * R), min(C, Sc - fc * C), per, Ew, FWC, Ch,
-                       sh, sw, dh, dw, H, W, True)
+                       sh, sw, dh, dw, H, W, np.bool_(True))
         if r >= 0:
             last = f * L + r
             break

@@ -1727,8 +1727,8 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
     # shortest reuse distance (accesses from the previous use), found while listing: when it is at
     # least one epoch, an access is fetched whenever every access since the epoch began was (it lies
     # less than an epoch after that start), so from such a point on the whole rest of the sweep is fetched
-    far = 1 << 62
-    dist = far
+    far = np.int64(1 << 62)
+    dist = far  # (np.int64 and below: no literal reaches _scan_sweep, which would compile a second time)
     n = 0
     rr = 0
     for f in range(folds):
@@ -1816,8 +1816,8 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
     sw_got = np.zeros(n_sweeps, np.int64)
     mark = np.zeros(n if n_sweeps > 2 else 0, np.bool_)  # (sweeps 0 and 1 see none; set from sweep 1 when more follow)
     fetched = 0
-    n_in = 0
-    es = 0
+    n_in = np.int64(0)
+    es = np.int64(0)
     for k in range(n_sweeps):
         sw_ev[k] = n_ev
         if k == 1:

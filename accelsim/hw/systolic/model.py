@@ -31,7 +31,6 @@ from accelsim.hw.systolic import _batch_kernels as BK
 from accelsim.hw.systolic import _kernels as K
 from accelsim.hw.systolic import analytic as A
 from accelsim.hw.systolic import energy as E
-from accelsim.hw.systolic.calc import calc_unit
 from accelsim.hw.systolic.config import SystolicConfig
 from accelsim.hw.systolic.energy import action_keys, count_actions
 from accelsim.workload.layers import Conv2d, Layer, Linear, MatMul, RecurrentCell
@@ -173,7 +172,10 @@ def scalesim_unit(df: str, R: int, C: int, geom: Geometry, sizes: tuple[int, int
     out = closed_form(df, R, C, geom)
     d = DF_CODE[df]
     if not user:
-        # CALC mode: the OFMAP pass for the cycles, then each read buffer on its own (§3.3), one kernel call
+        # CALC mode: the OFMAP pass for the cycles, then each read buffer on its own (§3.3); imported here,
+        # so that USER-mode runs do not load the CALC pass modules
+        from accelsim.hw.systolic.calc import calc_unit
+
         res = calc_unit(d, R, C, geom.batch, geom.H, geom.W, geom.C, geom.FH, geom.FW, geom.sh, geom.sw, geom.dh,
                            geom.dw, geom.Eh, geom.Ew, geom.K, sizes[0], sizes[1], sizes[2], ifmap_distinct(geom))
         return _report(out, res, geom, R, C)
