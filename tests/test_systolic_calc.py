@@ -191,7 +191,6 @@ def test_os_groups_repeating_sweeps_equal_plain_epoch_walk(monkeypatch):
         plain = K.calc_read_pass(0, 0, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space, False)
         found.clear()
         args = (R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, words)
-        assert _same(G.os_reuse_pass.py_func(*args), plain), (g, R, C, words)
         assert _same(G.os_reuse_pass(*args), plain), (g, R, C, words)
         repeated += any(found)
     assert repeated >= 10, repeated
@@ -202,23 +201,26 @@ def test_os_groups_repeating_sweeps_equal_plain_epoch_walk(monkeypatch):
 def test_ifmap_fit_closed_form_equals_reuse_scan(g, df, R, C, words):
     """An ifmap whose distinct words end no epoch (docs/models/systolic.md §3.3): the closed form of
     _ifmap_fit against the reuse-distance scan, every output; declined (-1) only when they end one."""
-    from accelsim.hw.systolic._ifmap_fit import ifmap_fit_pass
+    from accelsim.hw.systolic._ifmap_fit import ifmap_fit
 
     tabs, space = _reuse_args(g)
     scan = K.reuse_read_pass(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space)
-    st_, ev = ifmap_fit_pass(df, R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, words)
+    fit = ifmap_fit(df, R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, words)
     block = 50 * (words // 100)
-    if st_[0] < 0:
+    if fit is None:
         # declined: the ifmap's distinct words fill a block, so the scan's first sweep ends an epoch
         assert block > 0 and scan[0][1] > 0, (g, df, R, C, words)
     else:
-        assert _same((st_, ev), scan), (g, df, R, C, words, st_, scan)
+        assert _same(fit, scan), (g, df, R, C, words, fit, scan)
+        # its distinct-word count is the number of distinct valid addresses
+        valid = (tabs[1][:, None] + tabs[4][None, :] < g.H) & (tabs[2][:, None] + tabs[5][None, :] < g.W)
+        assert fit[0][0] == len(np.unique((tabs[0][:, None] + tabs[3][None, :])[valid]))
 
 
 def test_ifmap_fit_taken_by_calc_unit_on_small_ifmaps():
     """calc_unit uses the closed form for small overlapping-window ifmaps, with the same report as the
     coupled row walk of every buffer (simulate_layer), on each dataflow."""
-    from accelsim.hw.systolic._ifmap_fit import ifmap_fit_pass
+    from accelsim.hw.systolic._ifmap_fit import ifmap_fit
 
     rng = np.random.default_rng(33)
     e32 = np.zeros(0, np.int32)
@@ -230,9 +232,8 @@ def test_ifmap_fit_taken_by_calc_unit_on_small_ifmaps():
         sizes = (int(2 * 100 * (g.batch * g.H * g.W * g.C) // 50 + 200), int(rng.integers(100, 1500)),
                  int(rng.integers(100, 1500)))
         tabs, space = _reuse_args(g)
-        fit = ifmap_fit_pass(df, R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K,
-                             sizes[0])
-        assert fit[0][0] > 0
+        fit = ifmap_fit(df, R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, sizes[0])
+        assert fit is not None
         walk = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, False, np.array(sizes), np.ones(3, np.int64),
                                 e32, e32, e32, space, g.win * g.K, False, True, np.zeros((4, 0), np.int64))
         got = calc_unit(df, R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K,
@@ -296,7 +297,7 @@ def test_ws_channel_groups_repeating_sweeps_and_unequal_classes(monkeypatch):
         plain = K.calc_read_pass(1, 0, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space, False)
         found.clear()
         args = (1, R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, words)
-        assert _same(G.ws_is_reuse_pass.py_func(*args), plain), (g, R, C, words)
+        assert _same(G.ws_is_reuse_pass(*args), plain), (g, R, C, words)
         repeated += any(found)
         cuts = G.class_cuts(R, g.C, -(-g.win // R))
         unequal += len(set(np.diff(cuts))) > 1

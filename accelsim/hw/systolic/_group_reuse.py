@@ -391,42 +391,36 @@ def ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfil
     return g0[:n], gr[:n], gl[:n], gn[:n], pred[:n], key[:n], last, cuts
 
 
-@njit(cache=True)
 def ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
     """:func:`accelsim.hw.systolic._kernels.reuse_read_pass` for a ws (``df`` 1) or is (2) array (same
-    outputs), by channel groups (:func:`ws_is_groups`, :func:`group_sweeps`)."""
+    outputs), by channel groups (:func:`ws_is_groups`, :func:`group_sweeps`). A plain function around the
+    two kernels (its own compile would cost more than its NumPy tail)."""
     npx = batch * Eh * Ew
     win = FH * FW * Ch
-    Sr, Sc, T, L, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)
-    block = 50 * (words // 100)
+    row_fold, col_fold = -(-win // R), -(-(nfilt if df == 1 else npx) // C)
+    L = (npx if df == 1 else nfilt) + 2 * R + C - 2
     g0, gr, gl, gn, pred, key, last, cuts = ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw,
                                                          Eh, Ew, nfilt)
     if df == 1:
         LW, dl, n_sweeps, rows_sweep = R, 1, col_fold, row_fold * L
     else:
         LW, dl, n_sweeps, rows_sweep = C, 0, 1, row_fold * col_fold * R
-    fetched, ev_k, ev_x = group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, block)
-    ng = g0.shape[0]
-    first_q = gr[0] if ng > 0 else -1
-    last_q = -1
-    for g in range(ng):
-        last_q = max(last_q, gr[g] + gn[g] - 1)
-    stats = np.zeros(4, np.int64)
-    stats[0] = fetched
-    stats[1] = ev_k.shape[0]
-    ev_rows = np.empty(ev_k.shape[0], np.int64)
+    fetched, ev_k, ev_x = group_sweeps(g0, gr, gl, gn, pred, key, last, np.int64(n_sweeps), np.int64(rows_sweep),
+                                       np.int64(LW), np.int64(dl), np.int64(50 * (words // 100)))
+    stats = np.array([fetched, ev_k.shape[0], -1, -1], np.int64)
+    if g0.shape[0] == 0:
+        return stats, ev_k
+    first_q, last_q = int(gr[0]), int((gr + gn).max() - 1)
     if df == 1:
-        for e in range(ev_k.shape[0]):
-            ev_rows[e] = ev_k[e] * rows_sweep + ev_x[e] // R
+        ev_rows = ev_k * rows_sweep + ev_x // R
         stats[2] = first_q
-        stats[3] = (n_sweeps - 1) * rows_sweep + last_q if last_q >= 0 else -1
+        stats[3] = (n_sweeps - 1) * rows_sweep + last_q
     else:
         # listed row q = fold * R + r is demand row fold * L + r
-        for e in range(ev_k.shape[0]):
-            q = ev_x[e] // C
-            ev_rows[e] = (q // R) * L + q % R
-        stats[2] = (first_q // R) * L + first_q % R if first_q >= 0 else -1
-        stats[3] = (last_q // R) * L + last_q % R if last_q >= 0 else -1
+        q = ev_x // C
+        ev_rows = (q // R) * L + q % R
+        stats[2] = (first_q // R) * L + first_q % R
+        stats[3] = (last_q // R) * L + last_q % R
     return stats, ev_rows
 
 
@@ -522,32 +516,22 @@ def os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
                 n += 1
     return g0[:n], g_row[:n], g_lane[:n], pred[:n], word[:n], last
 
-@njit(cache=True)
 def os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
     """:func:`accelsim.hw.systolic._kernels.reuse_read_pass` for an output-stationary array (same outputs):
     one class of all ``Ch`` channels, a group's channels one row apart in one lane
-    (:func:`os_ifmap_groups`, :func:`group_sweeps`); one sweep per column fold."""
+    (:func:`os_ifmap_groups`, :func:`group_sweeps`); one sweep per column fold. A plain function around
+    the two kernels."""
     npx = batch * Eh * Ew
-    win = FH * FW * Ch
-    L = win + R + C - 2
-    row_fold = (npx + R - 1) // R
-    col_fold = (nfilt + C - 1) // C
+    L = FH * FW * Ch + R + C - 2
+    row_fold = -(-npx // R)
+    col_fold = -(-nfilt // C)
     rows_sweep = row_fold * L
     g0, gr, gl, pred, word, last = os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_fold)
-    ng = g0.shape[0]
-    gn = np.full(ng, Ch, np.int64)
-    fetched, ev_k, ev_x = group_sweeps(g0, gr, gl, gn, pred, word, last, col_fold, rows_sweep, R, 0,
-                                       50 * (words // 100))
-    stats = np.zeros(4, np.int64)
-    stats[0] = fetched
-    stats[1] = ev_k.shape[0]
-    ev_rows = np.empty(ev_k.shape[0], np.int64)
-    for e in range(ev_k.shape[0]):
-        ev_rows[e] = ev_k[e] * rows_sweep + ev_x[e] // R
-    if ng > 0:
+    gn = np.full(g0.shape[0], Ch, np.int64)
+    fetched, ev_k, ev_x = group_sweeps(g0, gr, gl, gn, pred, word, last, np.int64(col_fold), np.int64(rows_sweep),
+                                       np.int64(R), np.int64(0), np.int64(50 * (words // 100)))
+    stats = np.array([fetched, ev_k.shape[0], -1, -1], np.int64)
+    if g0.shape[0] > 0:
         stats[2] = gr[0]
-        stats[3] = (col_fold - 1) * rows_sweep + gr[ng - 1] + Ch - 1
-    else:
-        stats[2] = -1
-        stats[3] = -1
-    return stats, ev_rows
+        stats[3] = (col_fold - 1) * rows_sweep + gr[-1] + Ch - 1
+    return stats, ev_k * rows_sweep + ev_x // R

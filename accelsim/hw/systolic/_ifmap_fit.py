@@ -13,8 +13,9 @@ epoch there is). So the buffer's outputs follow from the layer's shape alone:
 * the first and last demand rows holding an ifmap address: the first valid access of the first fold
   that has one and the last of the last (found by walking those folds' rows from their ends).
 
-Same outputs as :func:`accelsim.hw.systolic._kernels.reuse_read_pass` (and its twin); cost
-``O(Eh * FH + Ew * FW)`` plus the rows walked, instead of ``O(accesses)``.
+Same outputs as :func:`accelsim.hw.systolic._kernels.reuse_read_pass` (and its twin); cost O(1) for the
+count (``O(Eh * FH + Ew * FW)`` with dilation or gaps between windows) plus the rows walked, instead of
+``O(accesses)``.
 """
 
 from __future__ import annotations
@@ -25,18 +26,33 @@ from numba import njit
 from ._kernels import _dims
 
 
-@njit(cache=True)
-def _covered(n_out, stride, n_taps, dil, size):
-    """How many of ``size`` input positions ``o * stride + f * dil`` reach (o < n_out, f < n_taps)."""
-    seen = np.zeros(size, np.bool_)
-    count = 0
-    for o in range(n_out):
-        for f in range(n_taps):
-            x = o * stride + f * dil
-            if x < size and not seen[x]:
-                seen[x] = True
-                count += 1
-    return count
+def covered(n_out, stride, n_taps, dil, size):
+    """How many of ``size`` input positions ``o * stride + f * dil`` reach (o < n_out, f < n_taps): in O(1)
+    when the taps are adjacent (``dil`` 1) and overlap or touch (``n_taps >= stride``), else by listing
+    them. Plain Python (it runs before any kernel is needed)."""
+    if n_out <= 0 or n_taps <= 0:
+        return 0
+    if dil == 1 and n_taps >= stride:
+        return min(size, (n_out - 1) * stride + n_taps)
+    return len({x for o in range(n_out) for f in range(n_taps) if (x := o * stride + f * dil) < size})
+
+
+def distinct_words(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew):
+    """Distinct input words a convolution's windows read: ``batch * Ch * |rows read| * |columns read|``."""
+    return batch * Ch * covered(Eh, sh, FH, dh, H) * covered(Ew, sw, FW, dw, W)
+
+
+def ifmap_fit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
+    """The CALC ifmap read buffer's ``(stats, events)`` (as :func:`reuse_read_pass` returns them) when the
+    ifmap's distinct words are fewer than an epoch's block (or the block is 0), else None (the buffer
+    needs a pass); the kernel runs only in the first case."""
+    block = 50 * (words // 100)
+    distinct = distinct_words(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
+    if block > 0 and distinct >= block:
+        return None
+    stats, events = ifmap_fit_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt,
+                                   np.int64(distinct))
+    return stats, events
 
 
 @njit(cache=True)
@@ -81,17 +97,11 @@ def _fold_rows(df, fr, fc, R, C, npx, win, L, rows_used, cols_used, per, Ew, FWC
 
 
 @njit(cache=True)
-def ifmap_fit_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
-    """The CALC ifmap read buffer's ``(stats, events)`` (as :func:`reuse_read_pass` returns them) when the
-    ifmap's distinct words are fewer than an epoch's block (or the block is 0); ``stats[0] = -1`` when
-    they are not (then the buffer needs a pass)."""
-    block = 50 * (words // 100)
+def ifmap_fit_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, distinct):
+    """The buffer's ``(stats, events)`` for an ifmap of ``distinct`` words that end no epoch (see
+    :func:`ifmap_fit`): the fetches, no event, and the first / last rows holding an address."""
     stats = np.zeros(4, np.int64)
     events = np.zeros(0, np.int64)
-    distinct = batch * Ch * _covered(Eh, sh, FH, dh, H) * _covered(Ew, sw, FW, dw, W)
-    if block > 0 and distinct >= block:
-        stats[0] = -1
-        return stats, events
     npx = batch * Eh * Ew
     win = FH * FW * Ch
     Sr, Sc, T, L, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)

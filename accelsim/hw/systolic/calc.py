@@ -9,7 +9,7 @@ only the passes its layers need. The kernels live in ``_kernels.py``, ``_group_r
 from __future__ import annotations
 
 from ._group_reuse import OS_GROUPS_MIN_CH, os_reuse_pass, ws_is_groups_pay, ws_is_reuse_pass
-from ._ifmap_fit import ifmap_fit_pass
+from ._ifmap_fit import ifmap_fit
 from ._kernels import _calc_finish, _calc_ofmap, conv_geometry, distinct_read_pass, reuse_read_pass
 
 
@@ -20,7 +20,7 @@ def calc_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     The OFMAP buffer by events (:func:`~accelsim.hw.systolic._kernels.ofmap_events`, draining ``C`` words a cycle), then each read
     buffer on its own: distinct passes (:func:`distinct_read_pass`) for the filters and for an ifmap
     whose windows neither overlap nor cross the edge (``ifmap_distinct``), the closed form of
-    :func:`accelsim.hw.systolic._ifmap_fit.ifmap_fit_pass` for an ifmap whose distinct words end no
+    :func:`accelsim.hw.systolic._ifmap_fit.ifmap_fit` for an ifmap whose distinct words end no
     epoch, channel groups
     (:mod:`accelsim.hw.systolic._group_reuse`) for other ifmaps of an os array with at least
     ``OS_GROUPS_MIN_CH`` channels and of a ws / is array whose channel classes are large enough, the
@@ -39,13 +39,14 @@ def calc_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     if ifmap_distinct:
         st, ev = distinct_read_pass(df, 0, R, C, npx, win, nfilt, if_words)
     else:
-        st, ev = ifmap_fit_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
-        fits = st[0] >= 0
-        if not fits and df == 0 and Ch >= OS_GROUPS_MIN_CH:
+        fit = ifmap_fit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
+        if fit is not None:
+            st, ev = fit
+        elif df == 0 and Ch >= OS_GROUPS_MIN_CH:
             st, ev = os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
-        elif not fits and df != 0 and ws_is_groups_pay(df, R, Ch, FH * FW * Ch):
+        elif df != 0 and ws_is_groups_pay(df, R, Ch, FH * FW * Ch):
             st, ev = ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
-        elif not fits:
+        else:
             tabs = conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
             st, ev = reuse_read_pass(df, R, C, npx, win, nfilt, H, W, *tabs, if_words, batch * H * W * Ch)
     return _calc_finish(res, df, R, C, npx, win, nfilt, st, ev, if_words, fi_words, ch_rows, ch_cum)
