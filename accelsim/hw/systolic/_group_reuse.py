@@ -39,12 +39,13 @@ _NEVER = -(1 << 55)  # previous use of a first use in the first sweep: before ev
 # diagonally: more groups overlap a position)
 WS_MIN_CLASS = 16
 IS_MIN_CLASS = 4
-# channels from which the groups win: measured on 53 random os layers (1-8 channels, 1x1-7x7, stride 1-2,
-# 8-128 lanes, 8-256 K words), with sweeps repeated from a shared epoch end, the groups were faster on every
-# layer from 4 channels on (1.2-3.8x); at 3 they were 1.35-2x faster on 3x3-7x7 layers whose ifmap fits the
-# buffer and 1.3x slower on a 7x7 stride-2 stem that does not (eight int64 per group of Ch accesses against
-# the scan's two int32 per access: memory traffic); at 1-2 channels up to 3.5x slower
-OS_GROUPS_MIN_CH = 4
+# channels from which an os array uses the groups: measured on 53 random os layers (1-8 channels, 1x1-7x7,
+# stride 1-2, 8-128 lanes, 8-256 K words) the groups were faster on every layer from 4 channels on
+# (1.2-3.8x), and at 1-2 channels up to 3.5x slower. At 3 channels (an RGB stem) they are 1.23x slower
+# than the scan on ResNet's 7x7 stride-2 stem (8.9 against 7.2 ms, 32x32, 64 KB; layers whose ifmap fits
+# take the closed form) but spare a first run the scan's compile (about 2.5 s) when the stem is the
+# network's only layer with fewer than 4 channels, which is the common case: so from 3
+OS_GROUPS_MIN_CH = 3
 _CHUNK = 256  # groups counted per vectorised step
 _FAR = 1 << 60
 
@@ -268,6 +269,14 @@ def class_cuts(R, Ch, row_fold):
     return np.nonzero(mark)[0].astype(np.int64)
 
 
+_INT32 = (1 << 31) - 1
+
+
+def groups_fit_int32(n_groups_max, n_keys):
+    """Whether a group pass's int32 tables hold its groups and keys (else the scan runs)."""
+    return n_groups_max <= _INT32 and n_keys <= _INT32
+
+
 def ws_is_groups_pay(df, R, Ch, win):
     """Whether the channel groups of a ws (``df`` 1) or is (2) array are faster than the reuse-distance
     scan: when its channel classes hold on average :data:`WS_MIN_CLASS` / :data:`IS_MIN_CLASS` channels
@@ -286,8 +295,9 @@ def ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfil
     lane. is: fold ``(fc, f)`` (column folds outer) lists its ``R`` stationary rows; row ``r`` holds window
     element ``f*R + R-1-r`` of pixels ``fc*C + c`` in column ``c`` (positions ``row * C + column``, rows
     ``fold * R + r``), so a group steps one row, channels descending. Returns ``(g0, gr, gl, gn, pred,
-    key, last, cuts)``: each group's first position, row and lane, element count, previous group of its
-    word and class (-1: none), word-and-class key, the sweep's last group per key, and the class cuts.
+    key, last, last_q)``: each group's first position, row and lane, element count, previous group of its
+    word and class (-1: none), word-and-class key, the sweep's last group per key, and the last row any
+    group reaches (-1: no group).
     """
     npx = batch * Eh * Ew
     win = FH * FW * Ch
@@ -335,11 +345,11 @@ def ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfil
     cap = npx * n_pairs
     g0 = np.empty(cap, np.int64)
     gr = np.empty(cap, np.int64)
-    gl = np.empty(cap, np.int64)
-    gn = np.empty(cap, np.int64)
-    pred = np.empty(cap, np.int64)
-    key = np.empty(cap, np.int64)
-    last = np.full(batch * H * W * n_cls, -1, np.int64)
+    gl = np.empty(cap, np.int32)  # (int32: lanes, sizes, group indices and keys; callers check the range)
+    gn = np.empty(cap, np.int32)
+    pred = np.empty(cap, np.int32)
+    key = np.empty(cap, np.int32)
+    last = np.full(batch * H * W * n_cls, -1, np.int32)
     n = 0
     for fold in range(n_folds):
         fc = fold // row_fold
@@ -388,7 +398,10 @@ def ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfil
                     pred[n] = last[key[n]]
                     last[key[n]] = n
                     n += 1
-    return g0[:n], gr[:n], gl[:n], gn[:n], pred[:n], key[:n], last, cuts
+    last_q = -1
+    for g in range(n):
+        last_q = max(last_q, gr[g] + gn[g] - 1)
+    return g0[:n], gr[:n], gl[:n], gn[:n], pred[:n], key[:n], last, last_q
 
 
 def ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
@@ -399,8 +412,8 @@ def ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, 
     win = FH * FW * Ch
     row_fold, col_fold = -(-win // R), -(-(nfilt if df == 1 else npx) // C)
     L = (npx if df == 1 else nfilt) + 2 * R + C - 2
-    g0, gr, gl, gn, pred, key, last, cuts = ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw,
-                                                         Eh, Ew, nfilt)
+    g0, gr, gl, gn, pred, key, last, last_q = ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw,
+                                                           Eh, Ew, nfilt)
     if df == 1:
         LW, dl, n_sweeps, rows_sweep = R, 1, col_fold, row_fold * L
     else:
@@ -410,7 +423,7 @@ def ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, 
     stats = np.array([fetched, ev_k.shape[0], -1, -1], np.int64)
     if g0.shape[0] == 0:
         return stats, ev_k
-    first_q, last_q = int(gr[0]), int((gr + gn).max() - 1)
+    first_q = int(gr[0])
     if df == 1:
         ev_rows = ev_k * rows_sweep + ev_x // R
         stats[2] = first_q
@@ -428,8 +441,8 @@ def ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, 
 def os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_fold):
     """The (pixel, tap) groups of one os sweep inside the input, in position order.
 
-    Returns ``(g0, g_row, g_lane, pred, word, last)``: each group's position (row * R + lane of its
-    channel 0) and that as row and lane, the index of the previous group reading the same input
+    Returns ``(g0, g_row, g_lane, g_n, pred, word, last)``: each group's position (row * R + lane of its
+    channel 0) and that as row and lane, its element count (``Ch``), the index of the previous group reading the same input
     word (-1: none), the group's input word (``(b * H + ih) * W + iw``), and per input word the index
     of the last group of the sweep reading it (-1: none).
     """
@@ -439,10 +452,10 @@ def os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
     cap = npx * ntaps
     g0 = np.empty(cap, np.int64)
     g_row = np.empty(cap, np.int64)
-    g_lane = np.empty(cap, np.int64)
-    pred = np.empty(cap, np.int64)
-    word = np.empty(cap, np.int64)
-    last = np.full(batch * H * W, -1, np.int64)
+    g_lane = np.empty(cap, np.int32)  # (int32: lanes, group indices and words; callers check the range)
+    pred = np.empty(cap, np.int32)
+    word = np.empty(cap, np.int32)
+    last = np.full(batch * H * W, -1, np.int32)
     tap_kh = np.empty(ntaps, np.int64)
     tap_kw = np.empty(ntaps, np.int64)
     for tap in range(ntaps):
@@ -514,7 +527,7 @@ def os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
                 word[n] = w
                 last[w] = n
                 n += 1
-    return g0[:n], g_row[:n], g_lane[:n], pred[:n], word[:n], last
+    return g0[:n], g_row[:n], g_lane[:n], np.full(n, Ch, np.int32), pred[:n], word[:n], last
 
 def os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
     """:func:`accelsim.hw.systolic._kernels.reuse_read_pass` for an output-stationary array (same outputs):
@@ -526,8 +539,8 @@ def os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     row_fold = -(-npx // R)
     col_fold = -(-nfilt // C)
     rows_sweep = row_fold * L
-    g0, gr, gl, pred, word, last = os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_fold)
-    gn = np.full(g0.shape[0], Ch, np.int64)
+    g0, gr, gl, gn, pred, word, last = os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L,
+                                                       row_fold)
     fetched, ev_k, ev_x = group_sweeps(g0, gr, gl, gn, pred, word, last, np.int64(col_fold), np.int64(rows_sweep),
                                        np.int64(R), np.int64(0), np.int64(50 * (words // 100)))
     stats = np.array([fetched, ev_k.shape[0], -1, -1], np.int64)

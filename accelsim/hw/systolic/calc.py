@@ -8,7 +8,7 @@ only the passes its layers need. The kernels live in ``_kernels.py``, ``_group_r
 
 from __future__ import annotations
 
-from ._group_reuse import OS_GROUPS_MIN_CH, os_reuse_pass, ws_is_groups_pay, ws_is_reuse_pass
+from ._group_reuse import OS_GROUPS_MIN_CH, groups_fit_int32, os_reuse_pass, ws_is_groups_pay, ws_is_reuse_pass
 from ._ifmap_fit import ifmap_fit
 from ._kernels import _calc_finish, _calc_ofmap, conv_geometry, distinct_read_pass, reuse_read_pass
 
@@ -42,9 +42,9 @@ def calc_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
         fit = ifmap_fit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
         if fit is not None:
             st, ev = fit
-        elif df == 0 and Ch >= OS_GROUPS_MIN_CH:
+        elif df == 0 and Ch >= OS_GROUPS_MIN_CH and groups_fit_int32(npx * FH * FW, batch * H * W):
             st, ev = os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
-        elif df != 0 and ws_is_groups_pay(df, R, Ch, FH * FW * Ch):
+        elif df != 0 and ws_is_groups_pay(df, R, Ch, win) and groups_fit_int32(npx * win, batch * H * W * Ch):
             st, ev = ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
         else:
             tabs = conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
