@@ -2487,22 +2487,6 @@ def ofmap_events(df, R, C, npx, win, nfilt, o_tot, o_bw):
 
 
 @njit(cache=True)
-def _calc_ofmap(df, R, C, npx, win, nfilt, of_words):
-    """The OFMAP part of a CALC unit (:func:`ofmap_events`): its ``R_*`` vector with the cycles, stalls and
-    OFMAP fields filled, and the pass's stall profile for dating the read buffers."""
-    ost, ch_rows, ch_cum = ofmap_events(df, R, C, npx, win, nfilt, of_words, C)
-    res = np.zeros(N_RESULTS, np.int64)
-    res[R_TOTAL] = ost[0]
-    res[R_STALL] = ost[1]
-    res[R_OF_DRAM] = ost[2]
-    res[R_OF_DRAM_START] = ost[3]
-    res[R_OF_DRAM_STOP] = ost[4]
-    res[R_OF_SRAM_START] = ost[5]
-    res[R_OF_SRAM_STOP] = ost[6]
-    return res, ch_rows, ch_cum
-
-
-@njit(cache=True)
 def _calc_finish(res, df, R, C, npx, win, nfilt, if_st, if_ev, if_words, fi_words, ch_rows, ch_cum):
     """The read buffers' fields of a CALC unit: the ifmap's from its pass (``if_st``, ``if_ev``), the
     filter's from its distinct pass (run here); returns ``res``."""
