@@ -90,7 +90,7 @@ def test_compile_notice_is_one_line_only_when_cold(tmp_path, monkeypatch):
     pkg = _fake_package(tmp_path, monkeypatch)
     err = io.StringIO()
     assert feedback.compile_notice(["gpu"], compress=False, stream=err)
-    assert err.getvalue() == "accelsim: compiling kernels (first run only; about a minute, cached for later runs)\n"
+    assert err.getvalue() == "accelsim: compiling kernels (first run only; several seconds, cached for later runs)\n"
     _index(pkg / "hw/gpu/_kernels.py")
     err = io.StringIO()
     assert not feedback.compile_notice(["gpu"], compress=False, stream=err) and err.getvalue() == ""

@@ -180,6 +180,8 @@ def test_os_groups_repeating_sweeps_equal_plain_epoch_walk(monkeypatch):
 
     monkeypatch.setattr(G, "_same_epoch_end", counted)
     monkeypatch.setattr(G, "group_sweeps", G.group_sweeps.py_func)
+    monkeypatch.setattr(G, "_sweeps_in_lane", G._sweeps_in_lane.py_func)
+    monkeypatch.setattr(G, "_sweeps_diagonal", G._sweeps_diagonal.py_func)
     repeated = 0
     for _ in range(40):
         h = int(rng.integers(4, 9))
@@ -286,6 +288,8 @@ def test_ws_channel_groups_repeating_sweeps_and_unequal_classes(monkeypatch):
 
     monkeypatch.setattr(G, "_same_epoch_end", counted)
     monkeypatch.setattr(G, "group_sweeps", G.group_sweeps.py_func)
+    monkeypatch.setattr(G, "_sweeps_in_lane", G._sweeps_in_lane.py_func)
+    monkeypatch.setattr(G, "_sweeps_diagonal", G._sweeps_diagonal.py_func)
     repeated = unequal = 0
     for _ in range(40):
         h = int(rng.integers(4, 8))

@@ -1,7 +1,7 @@
 """Feedback on long work for the command line: the cold-cache notice and a heartbeat (issue 18 item 2).
 
 - :func:`kernels_cold`: whether the Numba kernels a run needs have no up-to-date on-disk cache, so
-  the first call compiles them (a minute or more). It only looks at file names and times: every
+  the first call compiles them (several seconds). It only looks at file names and times: every
   kernel module must have at least one Numba index file (``<module>.<function>-<line>.py<ver>.nbi``)
   no older than the module where Numba caches (:func:`accelsim.runtime.kernel_cache_cold`). A stale or
   partial cache can still make a run compile a kernel; the notice is about the common case, the first run
@@ -37,7 +37,7 @@ def kernels_cold(families: Iterable[str] | None = None, compress: bool = True) -
     return kernel_cache_cold(names + (["compress"] if compress else []), package_dir=str(PACKAGE))
 
 
-NOTICE = "accelsim: compiling kernels (first run only; about a minute, cached for later runs)\n"
+NOTICE = "accelsim: compiling kernels (first run only; several seconds, cached for later runs)\n"
 
 
 def compile_notice(families: Iterable[str] | None = None, compress: bool = True, stream=None) -> bool:

@@ -258,6 +258,20 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
 
 
 @njit(cache=True)
+def _sweeps_in_lane(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, block):
+    """:func:`group_sweeps` for groups whose elements share a lane (os, is). The literal ``dl`` is folded
+    away while compiling: about 12% faster than a variable ``dl`` (Numba's ``literally`` recompiled on every
+    call), for about 0.6 s more of a first run; each form compiles only when a network needs it."""
+    return group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, 0, block)
+
+
+@njit(cache=True)
+def _sweeps_diagonal(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, block):
+    """:func:`group_sweeps` for groups stepping one lane an element (ws)."""
+    return group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, 1, block)
+
+
+@njit(cache=True)
 def class_cuts(R, Ch, row_fold):
     """The channel classes of a ws / is array: ascending cuts ``0 = c_0 < c_1 < ... < c_m = Ch``, the
     channels ``(f * R) mod Ch`` where a row fold ``f`` starts inside a tap, and ``Ch``."""
@@ -345,9 +359,9 @@ def ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfil
     cap = npx * n_pairs
     g0 = np.empty(cap, np.int64)
     gr = np.empty(cap, np.int64)
-    gl = np.empty(cap, np.int32)  # (int32: lanes, sizes, group indices and keys; callers check the range)
-    gn = np.empty(cap, np.int32)
-    pred = np.empty(cap, np.int32)
+    gl = np.empty(cap, np.int64)  # (lanes and sizes int64: the sweeps compute with them)
+    gn = np.empty(cap, np.int64)
+    pred = np.empty(cap, np.int32)  # (int32: group indices and keys, only looked up; callers check the range)
     key = np.empty(cap, np.int32)
     last = np.full(batch * H * W * n_cls, -1, np.int32)
     n = 0
@@ -418,8 +432,9 @@ def ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, 
         LW, dl, n_sweeps, rows_sweep = R, 1, col_fold, row_fold * L
     else:
         LW, dl, n_sweeps, rows_sweep = C, 0, 1, row_fold * col_fold * R
-    fetched, ev_k, ev_x = group_sweeps(g0, gr, gl, gn, pred, key, last, np.int64(n_sweeps), np.int64(rows_sweep),
-                                       np.int64(LW), np.int64(dl), np.int64(50 * (words // 100)))
+    sweeps = _sweeps_diagonal if dl else _sweeps_in_lane
+    fetched, ev_k, ev_x = sweeps(g0, gr, gl, gn, pred, key, last, np.int64(n_sweeps), np.int64(rows_sweep),
+                                 np.int64(LW), np.int64(50 * (words // 100)))
     stats = np.array([fetched, ev_k.shape[0], -1, -1], np.int64)
     if g0.shape[0] == 0:
         return stats, ev_k
@@ -452,8 +467,8 @@ def os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
     cap = npx * ntaps
     g0 = np.empty(cap, np.int64)
     g_row = np.empty(cap, np.int64)
-    g_lane = np.empty(cap, np.int32)  # (int32: lanes, group indices and words; callers check the range)
-    pred = np.empty(cap, np.int32)
+    g_lane = np.empty(cap, np.int64)
+    pred = np.empty(cap, np.int32)  # (int32: group indices and words, only looked up; callers check the range)
     word = np.empty(cap, np.int32)
     last = np.full(batch * H * W, -1, np.int32)
     tap_kh = np.empty(ntaps, np.int64)
@@ -527,7 +542,7 @@ def os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
                 word[n] = w
                 last[w] = n
                 n += 1
-    return g0[:n], g_row[:n], g_lane[:n], np.full(n, Ch, np.int32), pred[:n], word[:n], last
+    return g0[:n], g_row[:n], g_lane[:n], np.full(n, Ch, np.int64), pred[:n], word[:n], last
 
 def os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
     """:func:`accelsim.hw.systolic._kernels.reuse_read_pass` for an output-stationary array (same outputs):
@@ -541,8 +556,8 @@ def os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     rows_sweep = row_fold * L
     g0, gr, gl, gn, pred, word, last = os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L,
                                                        row_fold)
-    fetched, ev_k, ev_x = group_sweeps(g0, gr, gl, gn, pred, word, last, np.int64(col_fold), np.int64(rows_sweep),
-                                       np.int64(R), np.int64(0), np.int64(50 * (words // 100)))
+    fetched, ev_k, ev_x = _sweeps_in_lane(g0, gr, gl, gn, pred, word, last, np.int64(col_fold), np.int64(rows_sweep),
+                                          np.int64(R), np.int64(50 * (words // 100)))
     stats = np.array([fetched, ev_k.shape[0], -1, -1], np.int64)
     if g0.shape[0] > 0:
         stats[2] = gr[0]
