@@ -165,11 +165,9 @@ def test_reuse_scan_repeating_sweeps_equal_plain_epoch_walk(monkeypatch):
     assert repeated >= 10, repeated
 
 
-def test_os_groups_repeating_sweeps_equal_plain_epoch_walk(monkeypatch):
-    """The channel-group pass repeats a sweep from an epoch end an earlier sweep (not the first) shares
-    (docs/models/systolic.md §3.7): many column folds and small epochs, against the per-access walk;
-    the repeat is taken in a good share of these cases (counted through the Python body)."""
-    rng = np.random.default_rng(24)
+def _count_sweep_repeats(monkeypatch):
+    """Run the group sweeps through their Python bodies and record, per call of ``_same_epoch_end``,
+    whether a sweep repeat was found (the returned list; clear it per case)."""
     inner = G._same_epoch_end
     found = []
 
@@ -182,6 +180,15 @@ def test_os_groups_repeating_sweeps_equal_plain_epoch_walk(monkeypatch):
     monkeypatch.setattr(G, "group_sweeps", G.group_sweeps.py_func)
     monkeypatch.setattr(G, "_sweeps_in_lane", G._sweeps_in_lane.py_func)
     monkeypatch.setattr(G, "_sweeps_diagonal", G._sweeps_diagonal.py_func)
+    return found
+
+
+def test_os_groups_repeating_sweeps_equal_plain_epoch_walk(monkeypatch):
+    """The channel-group pass repeats a sweep from an epoch end an earlier sweep (not the first) shares
+    (docs/models/systolic.md §3.7): many column folds and small epochs, against the per-access walk;
+    the repeat is taken in a good share of these cases (counted through the Python body)."""
+    rng = np.random.default_rng(24)
+    found = _count_sweep_repeats(monkeypatch)
     repeated = 0
     for _ in range(40):
         h = int(rng.integers(4, 9))
@@ -278,18 +285,7 @@ def test_ws_channel_groups_repeating_sweeps_and_unequal_classes(monkeypatch):
     """Many column folds, small epochs and channel classes of unequal sizes on ws arrays, against the
     per-access walk; the sweep repeat is taken in a good share of the cases (through the Python bodies)."""
     rng = np.random.default_rng(25)
-    inner = G._same_epoch_end
-    found = []
-
-    def counted(*a):
-        out = inner(*a)
-        found.append(out[0] >= 0)
-        return out
-
-    monkeypatch.setattr(G, "_same_epoch_end", counted)
-    monkeypatch.setattr(G, "group_sweeps", G.group_sweeps.py_func)
-    monkeypatch.setattr(G, "_sweeps_in_lane", G._sweeps_in_lane.py_func)
-    monkeypatch.setattr(G, "_sweeps_diagonal", G._sweeps_diagonal.py_func)
+    found = _count_sweep_repeats(monkeypatch)
     repeated = unequal = 0
     for _ in range(40):
         h = int(rng.integers(4, 8))

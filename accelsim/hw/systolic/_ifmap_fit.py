@@ -97,6 +97,21 @@ def _fold_rows(df, fr, fc, R, C, npx, win, L, rows_used, cols_used, per, Ew, FWC
 
 
 @njit(cache=True)
+def _edge_row(df, R, C, npx, win, L, Sr, Sc, row_fold, col_fold, per, Ew, FWC, Ch, sh, sw, dh, dw, H, W, last):
+    """The layer's first (``last`` False) or last demand row holding a valid ifmap access, searching the
+    folds from that end (fold ``f`` holds rows ``f * L ..``); -1 if none."""
+    n = row_fold * col_fold
+    for i in range(n):
+        f = n - 1 - i if last else i
+        fc, fr = f // row_fold, f % row_fold
+        r = _fold_rows(df, fr, fc, R, C, npx, win, L, min(R, Sr - fr * R), min(C, Sc - fc * C), per, Ew, FWC, Ch,
+                       sh, sw, dh, dw, H, W, last)
+        if r >= 0:
+            return f * L + r
+    return -1
+
+
+@njit(cache=True)
 def ifmap_fit_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, distinct):
     """The buffer's ``(stats, events)`` for an ifmap of ``distinct`` words that end no epoch (see
     :func:`ifmap_fit`): the fetches, no event, and the first / last rows holding an address."""
@@ -110,23 +125,10 @@ def ifmap_fit_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nf
     # folds run column folds outer, row folds inner: fold f = fc * row_fold + fr holds demand rows
     # f * L .. f * L + L - 1; the first valid access lies in the first fold that has one, the last in the
     # last (an edge lane may have none)
-    first = -1
-    for f in range(row_fold * col_fold):
-        fc, fr = f // row_fold, f % row_fold
-        r = _fold_rows(df, fr, fc, R, C, npx, win, L, min(R, Sr - fr * R), min(C, Sc - fc * C), per, Ew, FWC, Ch,
-                       sh, sw, dh, dw, H, W, np.bool_(False))
-        if r >= 0:
-            first = f * L + r
-            break
-    last = -1
-    for i in range(row_fold * col_fold):
-        f = row_fold * col_fold - 1 - i
-        fc, fr = f // row_fold, f % row_fold
-        r = _fold_rows(df, fr, fc, R, C, npx, win, L, min(R, Sr - fr * R), min(C, Sc - fc * C), per, Ew, FWC, Ch,
-                       sh, sw, dh, dw, H, W, np.bool_(True))
-        if r >= 0:
-            last = f * L + r
-            break
+    first = _edge_row(df, R, C, npx, win, L, Sr, Sc, row_fold, col_fold, per, Ew, FWC, Ch, sh, sw, dh, dw, H, W,
+                      np.bool_(False))
+    last = _edge_row(df, R, C, npx, win, L, Sr, Sc, row_fold, col_fold, per, Ew, FWC, Ch, sh, sw, dh, dw, H, W,
+                     np.bool_(True))
     stats[0] = distinct
     stats[2] = first
     stats[3] = last
