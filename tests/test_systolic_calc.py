@@ -318,7 +318,7 @@ def test_calc_unit_with_ws_is_channel_groups_equals_coupled_walk():
                           int(rng.integers(1, 12)), int(rng.integers(1, 3)))
         df, R, C = int(rng.integers(1, 3)), int(rng.choice([4, 8, 16])), int(rng.integers(1, 6))
         sizes = (int(rng.integers(100, 600)), int(rng.integers(100, 1500)), int(rng.integers(100, 1500)))
-        if not ws_is_groups_pay(df, R, g.C, g.win) or g.batch * g.H * g.W * g.C < 50 * (sizes[0] // 100):
+        if not ws_is_groups_pay(df, R, g.C, g.win, g.npx) or g.batch * g.H * g.W * g.C < 50 * (sizes[0] // 100):
             continue
         taken += 1
         tabs, space = _reuse_args(g)
@@ -354,3 +354,17 @@ def test_ofmap_events_runs_of_quiet_folds_equal_row_walk(monkeypatch):
         fold_max = C * (R if df == 0 else K._dims(df, npx, win, nfilt, R, C)[2])  # outputs of a fold, at most
         multi += any(w > fold_max for w in bulk)
     assert multi >= 10, multi
+
+
+def test_few_channel_groups_only_within_their_memory_budget():
+    """Below 8 channels a layer's channel groups take more memory than its scan (about 64 bytes a group
+    against 5 an access), so such layers take the groups only while their tables fit the budget; from 8
+    channels (or classes of 8) always."""
+    budget = G.SMALL_CH_GROUPS_MAX_BYTES // G.GROUP_BYTES  # groups
+    assert G.os_groups_pay(3, budget) and not G.os_groups_pay(3, budget + 1)
+    assert G.os_groups_pay(64, 100 * budget) and not G.os_groups_pay(2, 10)
+    # is, R = 12, 4 channels: one class of 4 channels; its groups are npx x taps
+    assert G.ws_is_groups_pay(2, 12, 4, 9 * 4, budget // 9)
+    assert not G.ws_is_groups_pay(2, 12, 4, 9 * 4, budget // 9 + 1)
+    # is, R = 64, 64 channels: one class of 64: any size
+    assert G.ws_is_groups_pay(2, 64, 64, 9 * 64, 100 * budget)

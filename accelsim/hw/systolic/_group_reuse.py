@@ -46,6 +46,20 @@ IS_MIN_CLASS = 4
 # take the closed form) but spare a first run the scan's compile (about 2.5 s) when the stem is the
 # network's only layer with fewer than 4 channels, which is the common case: so from 3
 OS_GROUPS_MIN_CH = 3
+# memory: a group costs about 64 bytes of tables (its position, row, lane, size, previous use, word, and
+# the sweep's counts), the scan about 5 bytes an access; so below 8 channels a layer's groups take more
+# memory than its scan (4x at 3 channels: ResNet-50's stem at batch 16, 630 MB against 150 MB), and such
+# a layer takes the groups only while they stay under a fixed budget
+GROUP_BYTES = 64
+SMALL_CH_GROUPS_MAX_BYTES = 256 << 20
+
+
+def os_groups_pay(Ch, n_groups):
+    """Whether an os layer with ``Ch`` channels and ``n_groups`` (pixel, tap) groups takes the groups
+    (:data:`OS_GROUPS_MIN_CH`, and under 8 channels :data:`SMALL_CH_GROUPS_MAX_BYTES` of tables)."""
+    if Ch < OS_GROUPS_MIN_CH:
+        return False
+    return Ch >= 8 or n_groups * GROUP_BYTES <= SMALL_CH_GROUPS_MAX_BYTES
 _CHUNK = 256  # groups counted per vectorised step
 _FAR = 1 << 60
 
@@ -291,13 +305,17 @@ def groups_fit_int32(n_groups_max, n_keys):
     return n_groups_max <= _INT32 and n_keys <= _INT32
 
 
-def ws_is_groups_pay(df, R, Ch, win):
+def ws_is_groups_pay(df, R, Ch, win, npx):
     """Whether the channel groups of a ws (``df`` 1) or is (2) array are faster than the reuse-distance
     scan: when its channel classes hold on average :data:`WS_MIN_CLASS` / :data:`IS_MIN_CLASS` channels
-    or more (a plain function: it runs before any kernel)."""
+    or more, and, below 8, while their tables stay under :data:`SMALL_CH_GROUPS_MAX_BYTES` (a plain
+    function: it runs before any kernel)."""
     # the cuts (f * R) mod Ch of folds f = 0, 1, ... are distinct for a period of Ch / gcd(R, Ch) folds
     n_classes = min(-(-win // R), Ch // math.gcd(R, Ch))
-    return Ch >= (WS_MIN_CLASS if df == 1 else IS_MIN_CLASS) * n_classes
+    if Ch < (WS_MIN_CLASS if df == 1 else IS_MIN_CLASS) * n_classes:
+        return False
+    groups = npx * (win // Ch) * n_classes
+    return Ch >= 8 * n_classes or groups * GROUP_BYTES <= SMALL_CH_GROUPS_MAX_BYTES
 
 
 @njit(cache=True)

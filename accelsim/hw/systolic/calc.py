@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._group_reuse import OS_GROUPS_MIN_CH, groups_fit_int32, os_reuse_pass, ws_is_groups_pay, ws_is_reuse_pass
+from ._group_reuse import groups_fit_int32, os_groups_pay, os_reuse_pass, ws_is_groups_pay, ws_is_reuse_pass
 from ._ifmap_fit import ifmap_fit
 from ._kernels import (N_RESULTS, R_OF_DRAM, R_OF_DRAM_START, R_OF_DRAM_STOP, R_OF_SRAM_START, R_OF_SRAM_STOP,
                        R_STALL, R_TOTAL, _calc_finish, conv_geometry, distinct_read_pass, ofmap_events,
@@ -26,8 +26,8 @@ def calc_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     whose windows neither overlap nor cross the edge (``ifmap_distinct``), the closed form of
     :func:`accelsim.hw.systolic._ifmap_fit.ifmap_fit` for an ifmap whose distinct words end no
     epoch, channel groups
-    (:mod:`accelsim.hw.systolic._group_reuse`) for other ifmaps of an os array with at least
-    ``OS_GROUPS_MIN_CH`` channels and of a ws / is array whose channel classes are large enough, the
+    (:mod:`accelsim.hw.systolic._group_reuse`) for other ifmaps of an os array with enough channels
+    (``os_groups_pay``) and of a ws / is array whose channel classes are large enough, the
     reuse-distance scan (:func:`reuse_read_pass`) for
     the rest; the prefetch events
     are dated on the OFMAP pass's stalls (:func:`calc_dram_window`). Returns the int64 vector of
@@ -46,9 +46,9 @@ def calc_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
         fit = ifmap_fit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
         if fit is not None:
             st, ev = fit
-        elif df == 0 and Ch >= OS_GROUPS_MIN_CH and groups_fit_int32(npx * FH * FW, batch * H * W):
+        elif df == 0 and os_groups_pay(Ch, npx * FH * FW) and groups_fit_int32(npx * FH * FW, batch * H * W):
             st, ev = os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
-        elif df != 0 and ws_is_groups_pay(df, R, Ch, win) and groups_fit_int32(npx * win, batch * H * W * Ch):
+        elif df != 0 and ws_is_groups_pay(df, R, Ch, win, npx) and groups_fit_int32(npx * win, batch * H * W * Ch):
             st, ev = ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
         else:
             tabs = conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
