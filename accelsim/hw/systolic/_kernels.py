@@ -2487,18 +2487,6 @@ def ofmap_events(df, R, C, npx, win, nfilt, o_tot, o_bw):
 
 
 @njit(cache=True)
-def _calc_finish(res, df, R, C, npx, win, nfilt, if_st, if_ev, if_words, fi_words, ch_rows, ch_cum):
-    """The read buffers' fields of a CALC unit: the ifmap's from its pass (``if_st``, ``if_ev``), the
-    filter's from its distinct pass (run here); returns ``res``."""
-    # the operands as int64 values, not literals: a literal argument compiles a specialization of its own
-    # (distinct_read_pass is compiled for calc_unit's int64 operand already; _calc_read once, not twice)
-    _calc_read(res, np.int64(0), if_st, if_ev, if_words, ch_rows, ch_cum)
-    st, ev = distinct_read_pass(df, np.int64(1), R, C, npx, win, nfilt, fi_words)
-    _calc_read(res, np.int64(1), st, ev, fi_words, ch_rows, ch_cum)
-    return res
-
-
-@njit(cache=True)
 def _calc_read(res, o, st, ev, words, ch_rows, ch_cum):
     """Fill read buffer ``o``'s fields (0 ifmap, 1 filter) of ``res`` from its pass's statistics ``st`` and
     prefetch events ``ev``, dated on the OFMAP pass's stalls (:func:`calc_dram_window`)."""
