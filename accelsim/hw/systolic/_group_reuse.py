@@ -18,7 +18,7 @@ folds pixels, its one class is all channels). So the previous use of element ``i
 counts are summed until they reach the epoch's remaining fetches, and the epoch-ending access is found by
 binary search over the groups that overlap it; from the second sweep on, a sweep that ends an epoch where an
 earlier one (not the first) did repeats it from there, and every later sweep the one a period before it.
-:func:`ws_is_reuse_pass` builds the groups of a ws or is array. Same outputs as
+:func:`os_reuse_pass` and :func:`ws_is_reuse_pass` build the groups of an os and of a ws or is array. Same outputs as
 :func:`accelsim.hw.systolic._kernels.reuse_read_pass`; cost O(groups) = O(accesses / class size).
 """
 
@@ -29,7 +29,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._kernels import _dims, _first_ge, _grow
+from ._kernels import _dims, _first_ge, _grow, _same_epoch_end
 
 _NEVER = -(1 << 55)  # previous use of a first use in the first sweep: before every epoch
 # smallest mean channel-class size at which the groups beat the reuse-distance scan, measured on the
@@ -60,6 +60,8 @@ def os_groups_pay(Ch, n_groups):
     if Ch < OS_GROUPS_MIN_CH:
         return False
     return Ch >= 8 or n_groups * GROUP_BYTES <= SMALL_CH_GROUPS_MAX_BYTES
+
+
 _CHUNK = 256  # groups counted per vectorised step
 _FAR = 1 << 60
 
@@ -94,24 +96,6 @@ def _fetches_before(x, x_c, es, g0, gr, gl, gn, qr, ql, pref, j0, LW, dl, span):
     for g in range(ja, jb):
         tot += _group_fetches(gr[g], gl[g], qr[g], ql[g], gn[g], cr, cl, hr, hl, er, el, dl)
     return tot
-
-
-@njit(cache=True)
-def _same_epoch_end(ev_x, sw_ev, k, x):
-    """The latest sweep ``j`` in ``1 .. k-1`` with an epoch end at position ``x`` of its sweep, and that
-    event's index: ``(e, j)``, or ``(-1, -1)``. A sweep's epoch ends are in ascending position."""
-    for j in range(k - 1, 0, -1):
-        lo = sw_ev[j]
-        hi = sw_ev[j + 1]
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if ev_x[mid] < x:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo < sw_ev[j + 1] and ev_x[lo] == x:
-            return lo, j
-    return -1, -1
 
 
 @njit(cache=True)
@@ -475,8 +459,8 @@ def os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
     """The (pixel, tap) groups of one os sweep inside the input, in position order.
 
     Returns ``(g0, g_row, g_lane, g_n, pred, word, last)``: each group's position (row * R + lane of its
-    channel 0) and that as row and lane, its element count (``Ch``), the index of the previous group reading the same input
-    word (-1: none), the group's input word (``(b * H + ih) * W + iw``), and per input word the index
+    channel 0) and that as row and lane, its element count (``Ch``), the index of the previous group
+    reading the same input word (-1: none), the group's input word (``(b * H + ih) * W + iw``), and per input word the index
     of the last group of the sweep reading it (-1: none).
     """
     npx = batch * Eh * Ew
@@ -561,6 +545,7 @@ def os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
                 last[w] = n
                 n += 1
     return g0[:n], g_row[:n], g_lane[:n], np.full(n, Ch, np.int64), pred[:n], word[:n], last
+
 
 def os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
     """:func:`accelsim.hw.systolic._kernels.reuse_read_pass` for an output-stationary array (same outputs):

@@ -1683,6 +1683,40 @@ def _scan_sweep(prev, es, n_in, block, dist, mark, out_i, out_g):
     return got, es, n_in, n_out, False
 
 
+@njit(cache=True, inline="always")
+def _list_use(a, n, nf, dist, prev, lastpos, first_i, first_a):
+    """Entry ``n`` of :func:`reuse_read_pass`'s list, an access to word ``a``: its previous use
+    (``prev[n]``, -1 for a first use, which is also kept in ``first_i`` / ``first_a``); returns the
+    first-use count and the shortest reuse distance so far."""
+    pv = lastpos[a]
+    prev[n] = pv
+    lastpos[a] = n
+    if pv < 0:
+        first_i[nf] = n
+        first_a[nf] = a
+        return nf + 1, dist
+    return nf, min(dist, n - pv)
+
+
+@njit(cache=True)
+def _same_epoch_end(ev_x, sw_ev, k, x):
+    """The latest sweep ``j`` in ``1 .. k-1`` with an epoch end at ``x`` (a position or list entry of its
+    sweep), and that event's index: ``(e, j)``, or ``(-1, -1)``. A sweep's epoch ends ascend; sweep ``j``'s
+    events are ``sw_ev[j] .. sw_ev[j + 1] - 1``."""
+    for j in range(k - 1, 0, -1):
+        lo = sw_ev[j]
+        hi = sw_ev[j + 1]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if ev_x[mid] < x:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < sw_ev[j + 1] and ev_x[lo] == x:
+            return lo, j
+    return -1, -1
+
+
 @njit(cache=True)
 def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c, words, space):
     """CALC-mode IFMAP read buffer for overlapping windows, by reuse distance (§3.3).
@@ -1751,14 +1785,7 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
                     p = fc * C + c
                     if all_in or (pix_r[p] + win_r[t] < H and pix_c[p] + win_c[t] < W):
                         a = pix_base[p] + win_off[t]
-                        pv = lastpos[a]
-                        prev[n] = pv
-                        lastpos[a] = n
-                        dist = min(dist, n - pv if pv >= 0 else far)
-                        if pv < 0:
-                            first_i[nf] = n
-                            first_a[nf] = a
-                            nf += 1
+                        nf, dist = _list_use(a, n, nf, dist, prev, lastpos, first_i, first_a)
                         n += 1
             rr += R
             continue
@@ -1775,14 +1802,7 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
                     t = r - c
                     if inside[p] or (pix_r[p] + win_r[t] < H and pix_c[p] + win_c[t] < W):
                         a = pix_base[p] + win_off[t]
-                        pv = lastpos[a]
-                        prev[n] = pv
-                        lastpos[a] = n
-                        dist = min(dist, n - pv if pv >= 0 else far)
-                        if pv < 0:
-                            first_i[nf] = n
-                            first_a[nf] = a
-                            nf += 1
+                        nf, dist = _list_use(a, n, nf, dist, prev, lastpos, first_i, first_a)
                         n += 1
             elif df == 1:
                 # ws: window element fr*R + c (lane c) of pixel r - R - c (written out: faster than _fill_row)
@@ -1791,14 +1811,7 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
                     t = fr * R + c
                     if all_in or (pix_r[p] + win_r[t] < H and pix_c[p] + win_c[t] < W):
                         a = pix_base[p] + win_off[t]
-                        pv = lastpos[a]
-                        prev[n] = pv
-                        lastpos[a] = n
-                        dist = min(dist, n - pv if pv >= 0 else far)
-                        if pv < 0:
-                            first_i[nf] = n
-                            first_a[nf] = a
-                            nf += 1
+                        nf, dist = _list_use(a, n, nf, dist, prev, lastpos, first_i, first_a)
                         n += 1
     row_start[nq] = n
     prev = prev[:n]
@@ -1846,15 +1859,7 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
         if stopped:
             # an earlier sweep j >= 1 ended an epoch at the same element: the rest of this sweep
             # repeats the rest of that one
-            i = out_i[n_out - 1]
-            j = k - 1
-            e0 = -1
-            while e0 < 0:
-                for x in range(sw_ev[j], sw_ev[j + 1]):
-                    if ev_i[x] == i:
-                        e0 = x
-                if e0 < 0:
-                    j -= 1
+            e0, j = _same_epoch_end(ev_i, sw_ev, k, out_i[n_out - 1])
             period = k - j
             got += sw_got[j] - ev_g[e0]
             while n_ev + sw_ev[j + 1] - e0 >= ev_rows.shape[0]:
