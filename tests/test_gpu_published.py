@@ -77,7 +77,7 @@ def test_every_mapped_workload_builds_in_its_format():
         for side in (spec, {**spec, **(spec.get("baseline") or {})}):
             seen = set()
             for layers, repeat in P.steps(side["workload"], side.get("attention", "fused")):
-                assert repeat >= 1
+                assert repeat > 0
                 for layer in layers:
                     key = dataclasses.replace(layer, name="_")
                     if key in seen:
@@ -86,6 +86,39 @@ def test_every_mapped_workload_builds_in_its_format():
                     cl = PF.compressed(layer, side["recipe"])
                     if cl.weight is not None:
                         assert cl.view.matrix is None and cl.view.bits_per_element > 0, rid
+
+
+def test_length_mix_runs_each_sequence_at_its_own_length():
+    """A ``lengths`` workload: token-wise layers over batch x the mean length (packed), and per length L
+    one attention over that length's sequences, weighted so the weights add up to the batch."""
+    from accelsim.workload.layers import Attention, Linear
+
+    mix = P.length_mix("squad-v1.1-384")
+    assert sum(c for _, c in mix) == 88641 and mix[-1] == (384, 1054)  # the source's count and its cap
+    mean = P.mean_length("squad-v1.1-384")
+    assert 171 < mean < 173
+    wl = {"model": {"config": "bert-large", "phase": "prefill", "batch": 256, "lengths": "squad-v1.1-384"}}
+    st = P.steps(wl)
+    packed, repeat = st[0]
+    assert repeat == 1 and not any(isinstance(x, Attention) for x in packed)
+    q = next(x for x in packed if isinstance(x, Linear) and x.name.endswith("attention.self.query"))
+    assert q.input_shapes[0][0] == 256 * round(mean)
+    seqs = 0.0
+    for layers, w in st[1:]:
+        assert len(layers) == 24 and all(isinstance(x, Attention) for x in layers)
+        b, length, _ = layers[0].input_shapes[0]
+        assert (length, b) in mix
+        seqs += b * w
+    assert seqs == pytest.approx(256) and len(st) == 1 + len(mix)
+    assert P.work(wl, "samples_per_s", None) == 256
+    # the same batch padded to 384 costs more than twice as much (the padding is 55 % of the tokens)
+    t_mix = P.simulate("h100-sxm", {"stack": "tensorrt"}, wl, "w8a8-int8").seconds
+    padded = {"model": {"config": "bert-large", "phase": "prefill", "batch": 256, "prompt": 384}}
+    assert P.simulate("h100-sxm", {"stack": "tensorrt"}, padded, "w8a8-int8").seconds > 2.0 * t_mix
+    with pytest.raises(P.ConfigError, match="not in lengths.yaml"):
+        P.steps({"model": {**wl["model"], "lengths": "nope"}})
+    with pytest.raises(P.ConfigError, match="without prompt"):
+        P.steps({"model": {**wl["model"], "prompt": 384}})
 
 
 # ---- formats: the format-only layers read like the real recipe's -------------------------------------------

@@ -91,6 +91,27 @@ def model_configs() -> dict[str, dict]:
     return dict(_yaml("models.yaml"))
 
 
+@lru_cache(maxsize=1)
+def length_mixes() -> dict[str, dict]:
+    """Dataset name -> its published sequence-length histogram (lengths.yaml: ``counts`` {tokens:
+    sequences}, ``max_length``, ``source``)."""
+    return dict(_yaml("lengths.yaml"))
+
+
+def length_mix(name: str) -> list[tuple[int, int]]:
+    """``[(tokens, sequences), ...]`` of the named histogram, shortest first (zero counts dropped)."""
+    mixes = length_mixes()
+    if name not in mixes:
+        raise ConfigError(f"published mapping: length mix {name!r} is not in lengths.yaml; known: {', '.join(mixes)}")
+    return sorted((int(n), int(c)) for n, c in mixes[name]["counts"].items() if int(c) > 0)
+
+
+def mean_length(name: str) -> float:
+    """Mean tokens per sequence of the named histogram."""
+    mix = length_mix(name)
+    return sum(n * c for n, c in mix) / sum(c for _, c in mix)
+
+
 # ------------------------------------------------------------------------------------------------
 # workloads
 # ------------------------------------------------------------------------------------------------
@@ -130,14 +151,17 @@ def _graph(config: str, phase: str, batch: int, attention: str, prompt: int | No
                        attention=attention, name=config)
 
 
-def steps(workload: Mapping[str, Any], attention: str = "fused") -> list[tuple[Any, int]]:
-    """The workload as ``[(layers, repeat), ...]``: a list of layers run ``repeat`` times each."""
+def steps(workload: Mapping[str, Any], attention: str = "fused") -> list[tuple[Any, float]]:
+    """The workload as ``[(layers, repeat), ...]``: a list of layers run ``repeat`` times each (a weight
+    below 1 for the per-length attentions of a length mix)."""
     kind, spec = _one(workload)
     if kind == "gemm":
         return [([gemm_layer(spec["m"], spec["n"], spec["k"])], 1)]
     if kind == "attention":
         return [([attention_layer(spec["batch"], spec["heads"], spec["seqlen"], spec["headdim"], spec["causal"])], 1)]
     if kind == "model":
+        if "lengths" in spec:
+            return _varlen_steps(spec, attention)
         g = _graph(spec["config"], spec["phase"], spec["batch"], attention, spec.get("prompt"), spec.get("context"))
         return [(g.compute_layers(), 1)]
     if kind == "generate":
@@ -149,6 +173,32 @@ def steps(workload: Mapping[str, Any], attention: str = "fused") -> list[tuple[A
             out.append((g.compute_layers(), int(st["repeat"])))
         return out
     raise ConfigError(f"published mapping: workload must be gemm, attention, model or generate; got {kind!r}")
+
+
+def _varlen_steps(spec: Mapping[str, Any], attention: str) -> list[tuple[Any, float]]:
+    """A prefill batch of ``batch`` sequences drawn from a length histogram and run unpadded, as
+    TensorRT's variable-length BERT does (docs/models/gpu.md, "Variable-length batches"): the token-wise
+    layers (GEMMs, norms, element-wise) over the batch's real tokens, ``batch x`` the mean length
+    (rounded), packed; each attention layer as one attention per length ``L`` of the histogram over
+    its ``c_L`` sequences of exactly ``L`` tokens, weighted ``batch / N`` (``N`` = the histogram's
+    sequences), so a sequence's attention costs what its own length costs (quadratic in ``L``)."""
+    from accelsim.workload.layers import Attention
+
+    if spec.get("phase") != "prefill" or "prompt" in spec or "context" in spec:
+        raise ConfigError(f"published mapping: a `lengths` workload is a prefill without prompt or context; got {spec!r}")
+    mix = length_mix(str(spec["lengths"]))
+    n_seq = sum(c for _, c in mix)
+    batch = int(spec["batch"])
+    g = _graph(spec["config"], "prefill", batch, attention, max(1, round(mean_length(str(spec["lengths"])))), None)
+    layers = g.compute_layers()
+    attn = [layer for layer in layers if isinstance(layer, Attention)]
+    out: list[tuple[Any, float]] = [([layer for layer in layers if not isinstance(layer, Attention)], 1)]
+    for tokens, count in mix:
+        per_len = [dataclasses.replace(a, name=f"{a.name}.len{tokens}",
+                                       input_shapes=tuple((count, tokens, shp[-1]) for shp in a.input_shapes))
+                   for a in attn]
+        out.append((per_len, batch / n_seq))
+    return out
 
 
 def _one(workload: Mapping[str, Any]) -> tuple[str, dict]:
@@ -170,6 +220,8 @@ def work(workload: Mapping[str, Any], metric: str, tokens: str | None) -> float:
             return attention_flops(spec["batch"], spec["heads"], spec["seqlen"], spec["headdim"], spec["causal"])
         raise ConfigError(f"published mapping: tflops needs a gemm or attention workload; got {kind}")
     batch = int(spec.get("batch", 1))
+    if "lengths" in spec:  # a length mix: its mean length stands for the prompt
+        spec["prompt"] = mean_length(str(spec["lengths"]))
     if metric == "samples_per_s":
         return float(batch)
     if metric == "tokens_per_s":
