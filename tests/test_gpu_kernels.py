@@ -273,6 +273,24 @@ def test_flash_attention_beats_math_and_fa3_needs_hopper():
     assert tf[64] < tf[128] < tf[256] < 0.8 * cfg.peak_flops("bf16") / 1e12
 
 
+def test_fa2_causal_runs_whole_key_blocks_up_to_the_diagonal():
+    """FA2 computes whole kBlockN key blocks up to each query block's diagonal (the diagonal masked after
+    the MMA): at 512 tokens, 128 x 128 tiles, blocks 1 + 2 + 3 + 4 = 10 of 16 against the 8.02 of the
+    exact triangle; at 16k the block waste is under 1 %."""
+    assert fam.fa2_blocks("ampere", 64, True) == (128, 128)
+    assert fam.fa2_blocks("ampere", 128, True) == (128, 64) and fam.fa2_blocks("ada", 128, True) == (64, 64)
+    assert fam.causal_block_keys(512, 512, 128, 128) == 320.0
+    assert fam.causal_block_keys(1, 600, 128, 128) == 600  # capped at the keys there are
+    cfg = load_arch("a100-80gb")
+    short = fam.attention(cfg, "flash2", _attn(512, 512, d=64, causal=True), 32, "bf16", 16)
+    full = fam.attention(cfg, "flash2", _attn(512, 512, d=64, causal=False), 32, "bf16", 16)
+    ratio = short.flops[("tensor", "bf16")] / full.flops[("tensor", "bf16")]
+    assert ratio == pytest.approx(320 / 512)
+    long_c = fam.attention(cfg, "flash2", _attn(16384, 16384, d=64, causal=True), 1, "bf16", 16)
+    long_f = fam.attention(cfg, "flash2", _attn(16384, 16384, d=64, causal=False), 1, "bf16", 16)
+    assert long_c.flops[("tensor", "bf16")] / long_f.flops[("tensor", "bf16")] < 0.51
+
+
 def test_flashdecoding_splits_the_kv_cache():
     cfg = load_arch("a100-80gb")
     layer = _attn(1, 32768, heads=8)  # few heads, long cache: 8 CTAs without a split

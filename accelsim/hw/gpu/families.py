@@ -93,6 +93,34 @@ ATTN_BLOCK_M = 128  # query rows per CTA (prefill); 64 for decode-like M <= 64
 DECODE_BLOCK_N = 256  # keys per split in split-K decoding
 
 
+def fa2_blocks(arch: str, head_dim: int, causal: bool) -> tuple[int, int]:
+    """FlashAttention-2's forward tile ``(kBlockM, kBlockN)`` (flash-attention
+    csrc/flash_attn/src/flash_fwd_launch_template.h, no dropout): head dim <= 64: 128 x 128; 96 and 128:
+    128 x 64, except on sm86 / sm89 (``ada`` here) 64 x 64 causal and 128 x 32 otherwise; 192 and 256:
+    128 x 64 (256 on Hopper: 64 x 64)."""
+    if head_dim <= 64:
+        return 128, 128
+    if head_dim <= 128:
+        if arch == "ada":
+            return (64, 64) if causal else (128, 32)
+        return 128, 64
+    if head_dim > 192 and arch == "hopper":
+        return 64, 64
+    return 128, 64
+
+
+def causal_block_keys(q_len: int, kv_len: int, block_m: int, block_n: int) -> float:
+    """Mean keys a causal flash kernel computes per query block: block ``i`` runs key blocks up to
+    ``ceil(((i + 1) block_m + L - S) / block_n)`` (flash_fwd_kernel.h ``n_block_max``), whole blocks,
+    the diagonal ones masked after the MMA; capped at the ``L`` keys."""
+    tiles = -(-q_len // block_m)
+    total = 0
+    for i in range(tiles):
+        blocks = -(-((i + 1) * block_m + kv_len - q_len) // block_n)
+        total += min(kv_len, blocks * block_n)
+    return total / tiles
+
+
 class NotApplicable(Exception):
     """A kernel family cannot run this layer; the message is one line (shape / alignment / dtype /
     stack / device)."""
@@ -338,6 +366,10 @@ def attention(cfg: GpuConfig, family: str, layer, batch: int, dtype: str, kv_bit
         return km.combine([qk, sm, pv], kernel=f"sdpa_math_{dtype}")
     clk = cfg.clock_hz
     block_m = ATTN_BLOCK_M if m > 64 else 64
+    if family == "flash2" and m > 64 and layer.causal and not layer.window:
+        # whole key blocks up to the diagonal, the diagonal block masked after its MMA (docs "Attention")
+        block_m, block_n = fa2_blocks(cfg.arch, dq, True)
+        n = max(n, causal_block_keys(s_len, l_len, block_m, block_n))
     tiles_m = -(-m // block_m)
     mp = tiles_m * block_m if m > 64 else max(16, -(-m // 16) * 16)
     splits = 1
