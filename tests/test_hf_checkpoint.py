@@ -151,6 +151,25 @@ def test_truncated_and_corrupt_files_one_line(tmp_path):
         Checkpoint(tmp_path / "missing.safetensors")
 
 
+@pytest.mark.parametrize("field, value, message", [
+    ("dtype", ["F32"], "unknown dtype"), ("dtype", {"a": 1}, "unknown dtype"), ("dtype", None, "unknown dtype"),
+    ("shape", [4.5, 4], "expected a list of non-negative integers"), ("shape", [-4, -4], "non-negative integers"),
+    ("shape", [True, 4], "non-negative integers"), ("shape", "16", "non-negative integers"),
+    ("data_offsets", [0.0, 64.0], "spans bytes"), ("data_offsets", [0], "no dtype / shape / data_offsets"),
+])
+def test_hostile_header_fields_one_line(tmp_path, field, value, message):
+    """A header entry whose dtype, shape or offsets have the wrong JSON type is refused in one line naming the
+    tensor (not a TypeError from a hash or a silently truncated float dimension)."""
+    header = {"w": {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 64]}}
+    header["w"][field] = value
+    text = json.dumps(header).encode()
+    path = tmp_path / "h.safetensors"
+    path.write_bytes(struct.pack("<Q", len(text)) + text + bytes(64))
+    with pytest.raises(WorkloadError, match=message) as exc:
+        Checkpoint(path)
+    assert "'w'" in str(exc.value) and "\n" not in str(exc.value)
+
+
 def test_shape_mismatch_names_the_layer(tmp_path):
     g = load_hf(TINY, phase="decode", context=8)
     write_safetensors(tmp_path / "m.safetensors", {"model.layers.0.self_attn.q_proj.weight": ("F32", np.ones((3, 3), np.float32))})

@@ -86,13 +86,17 @@ def _read_header(path: Path) -> dict[str, TensorInfo]:
         if name == "__metadata__":
             continue
         try:
-            dtype, shape, (begin, end) = entry["dtype"], tuple(int(d) for d in entry["shape"]), entry["data_offsets"]
+            dtype, shape, (begin, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
         except (KeyError, TypeError, ValueError):
             raise WorkloadError(f"{path}: tensor '{name}' has no dtype / shape / data_offsets") from None
-        if dtype not in DTYPES:
+        if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+            raise WorkloadError(f"{path}: tensor '{name}' has shape {shape!r}; expected a list of non-negative "
+                                "integers")
+        shape = tuple(shape)
+        if not isinstance(dtype, str) or dtype not in DTYPES:
             raise WorkloadError(f"{path}: tensor '{name}' has unknown dtype '{dtype}'; known: {', '.join(DTYPES)}")
         want = math.prod(shape) * np.dtype(DTYPES[dtype]).itemsize
-        if not (isinstance(begin, int) and isinstance(end, int)) or begin < 0 or end - begin != want:
+        if not (type(begin) is int and type(end) is int) or begin < 0 or end - begin != want:
             raise WorkloadError(f"{path}: tensor '{name}' spans bytes [{begin}, {end}), expected {want} bytes for "
                                 f"{dtype} {list(shape)}")
         if end > data_size:
