@@ -121,6 +121,22 @@ def test_length_mix_runs_each_sequence_at_its_own_length():
         P.steps({"model": {**wl["model"], "prompt": 384}})
 
 
+def test_kv_bits_reach_the_decode_attention_only():
+    """``kv_bits`` (an FP8 KV cache): decode-step attention reads the cache at that width; a prefill's
+    attention reads K / V from the projections and is unchanged; the decode step gets faster."""
+    from accelsim.workload.layers import Attention
+
+    wl = {"generate": {"config": "llama-2-7b", "batch": 8, "prompt": 128, "generate": 64, "kv_bits": 8}}
+    st = P.steps(wl)
+    pre = [x for x in st[0][0] if isinstance(x, Attention)]
+    dec = [x for layers, _ in st[1:] for x in layers if isinstance(x, Attention)]
+    assert pre and dec and all(x.kv_bits == 0 for x in pre) and all(x.kv_bits == 8 for x in dec)
+    step = {"model": {"config": "llama-2-7b", "phase": "decode", "batch": 64, "context": 4096}}
+    t16 = P.simulate("h100-sxm", {"stack": "tensorrt"}, step, "fp8-e4m3").seconds
+    t8 = P.simulate("h100-sxm", {"stack": "tensorrt"}, {"model": {**step["model"], "kv_bits": 8}}, "fp8-e4m3").seconds
+    assert t8 < 0.8 * t16
+
+
 # ---- formats: the format-only layers read like the real recipe's -------------------------------------------
 @pytest.mark.parametrize("recipe", sorted(PF.RECIPES))
 def test_format_only_view_matches_a_real_compression(recipe):

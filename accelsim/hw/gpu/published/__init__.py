@@ -138,7 +138,8 @@ def attention_flops(batch: int, heads: int, seqlen: int, headdim: int, causal: b
     return f / 2.0 if causal else f
 
 
-def _graph(config: str, phase: str, batch: int, attention: str, prompt: int | None = None, context: int | None = None):
+def _graph(config: str, phase: str, batch: int, attention: str, prompt: int | None = None, context: int | None = None,
+           kv_bits: int | None = None):
     from accelsim.workload.hf import load_hf
 
     configs = model_configs()
@@ -148,7 +149,7 @@ def _graph(config: str, phase: str, batch: int, attention: str, prompt: int | No
     with warnings.catch_warnings():  # contexts past max_position_embeddings (64k decode) are intended
         warnings.simplefilter("ignore")
         return load_hf(dict(configs[config]), phase=phase, batch=int(batch), prompt=prompt, context=context,
-                       attention=attention, name=config)
+                       attention=attention, kv_bits=None if kv_bits is None else int(kv_bits), name=config)
 
 
 def steps(workload: Mapping[str, Any], attention: str = "fused") -> list[tuple[Any, float]]:
@@ -162,17 +163,30 @@ def steps(workload: Mapping[str, Any], attention: str = "fused") -> list[tuple[A
     if kind == "model":
         if "lengths" in spec:
             return _varlen_steps(spec, attention)
-        g = _graph(spec["config"], spec["phase"], spec["batch"], attention, spec.get("prompt"), spec.get("context"))
-        return [(g.compute_layers(), 1)]
+        g = _graph(spec["config"], spec["phase"], spec["batch"], attention, spec.get("prompt"), spec.get("context"),
+                   spec.get("kv_bits"))
+        return [(_cache_reads(g.compute_layers(), spec["phase"], spec.get("kv_bits")), 1)]
     if kind == "generate":
         from accelsim.workload.hf import generate_steps
 
         out = []
         for st in generate_steps(int(spec["prompt"]), int(spec["generate"])):
-            g = _graph(spec["config"], st["phase"], spec["batch"], attention, st.get("prompt"), st.get("context"))
-            out.append((g.compute_layers(), int(st["repeat"])))
+            g = _graph(spec["config"], st["phase"], spec["batch"], attention, st.get("prompt"), st.get("context"),
+                       spec.get("kv_bits"))
+            out.append((_cache_reads(g.compute_layers(), st["phase"], spec.get("kv_bits")), int(st["repeat"])))
         return out
     raise ConfigError(f"published mapping: workload must be gemm, attention, model or generate; got {kind!r}")
+
+
+def _cache_reads(layers: list, phase: str, kv_bits: int | None) -> list:
+    """A decode step's fused attention layers read the KV cache at ``kv_bits`` (the Hugging Face builder
+    stores the cache at ``kv_bits`` in its append layers but leaves the attention's operand width
+    unset); a prefill's attention reads K / V from the projections, at the activations' width."""
+    if kv_bits is None or phase != "decode":
+        return layers
+    from accelsim.workload.layers import Attention
+
+    return [dataclasses.replace(x, kv_bits=float(kv_bits)) if isinstance(x, Attention) else x for x in layers]
 
 
 def _varlen_steps(spec: Mapping[str, Any], attention: str) -> list[tuple[Any, float]]:
@@ -189,7 +203,8 @@ def _varlen_steps(spec: Mapping[str, Any], attention: str) -> list[tuple[Any, fl
     mix = length_mix(str(spec["lengths"]))
     n_seq = sum(c for _, c in mix)
     batch = int(spec["batch"])
-    g = _graph(spec["config"], "prefill", batch, attention, max(1, round(mean_length(str(spec["lengths"])))), None)
+    g = _graph(spec["config"], "prefill", batch, attention, max(1, round(mean_length(str(spec["lengths"])))), None,
+               spec.get("kv_bits"))
     layers = g.compute_layers()
     attn = [layer for layer in layers if isinstance(layer, Attention)]
     out: list[tuple[Any, float]] = [([layer for layer in layers if not isinstance(layer, Attention)], 1)]
