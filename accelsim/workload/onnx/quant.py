@@ -14,13 +14,13 @@ from accelsim.workload.onnx.fold import fold
 from accelsim.workload.onnx.importer import CONVERTERS, Importer, Node, Value, register
 
 MS = "com.microsoft::"
+_BITS = {f"{u}int{b}": (b, not u) for u in ("", "u") for b in (2, 4, 8, 16, 32)}
+
 
 def bits_of(dtype) -> tuple[int, bool]:
     """(bits, signed) of an integer ONNX storage type as NumPy reads it (``int4`` through ml_dtypes)."""
     name = np.dtype(dtype).name
-    table = {"int8": (8, True), "uint8": (8, False), "int16": (16, True), "uint16": (16, False), "int4": (4, True),
-             "uint4": (4, False), "int32": (32, True), "uint32": (32, False), "int2": (2, True), "uint2": (2, False)}
-    return table.get(name, (8, not name.startswith("u")))
+    return _BITS.get(name, (8, not name.startswith("u")))
 
 
 def dequant_info(q: np.ndarray, scale, zero_point, axis: int = 1, block_size: int = 0) -> dict:
@@ -106,27 +106,21 @@ def _marked(v: Value, bits: int) -> Value:
     return Value(v.shape, v.layer, v.batched, quant={"activation_bits": bits})
 
 
-@register("QuantizeLinear", MS + "QuantizeLinear")
-def _convert_quantize(imp: Importer, node: Node) -> None:
-    """An activation quantized: passed on, marked with its bits (the consumer layer records them)."""
-    imp.set(node, 0, _marked(imp.activation(node, 0), _zp_bits(imp, node, 2)))
-
-
-@register("DequantizeLinear", MS + "DequantizeLinear")
-def _convert_dequantize(imp: Importer, node: Node) -> None:
-    """An activation dequantized: passed on (it stays marked: the next layer reads the quantized tensor)."""
-    imp.set(node, 0, imp.activation(node, 0))
-
-
-@register("DynamicQuantizeLinear")
-def _convert_dynamic_quantize(imp: Importer, node: Node) -> None:
-    """``y, y_scale, y_zero_point = DynamicQuantizeLinear(x)``: ``y`` is ``x`` as uint8; the run-time scale and zero
-    point become constants (1.0 and 0) so the rescaling that follows folds away."""
-    imp.set(node, 0, _marked(imp.activation(node, 0), 8))
-    imp.set(node, 1, Value((), const=np.asarray(1.0, np.float32)))
-    imp.set(node, 2, Value((), const=np.asarray(0, np.uint8)))
-    imp.note("DynamicQuantizeLinear: activations quantized to 8 bits at run time; the run-time scale is "
-             "taken as 1 (shapes and MACs do not depend on it)")
+@register("QuantizeLinear", MS + "QuantizeLinear", "DequantizeLinear", MS + "DequantizeLinear", "DynamicQuantizeLinear")
+def _convert_qdq(imp: Importer, node: Node) -> None:
+    """An activation quantized: passed on, marked with its bits (the consumer layer records them); dequantized:
+    passed on (it stays marked: the next layer reads the quantized tensor). ``y, y_scale, y_zero_point =
+    DynamicQuantizeLinear(x)``: ``y`` is ``x`` as uint8; the run-time scale and zero point become constants (1.0
+    and 0) so the rescaling that follows folds away."""
+    x = imp.activation(node, 0)
+    if node.op_type == "DequantizeLinear":
+        return imp.set(node, 0, x)
+    imp.set(node, 0, _marked(x, 8 if node.op_type == "DynamicQuantizeLinear" else _zp_bits(imp, node, 2)))
+    if node.op_type == "DynamicQuantizeLinear":
+        imp.set(node, 1, Value((), const=np.asarray(1.0, np.float32)))
+        imp.set(node, 2, Value((), const=np.asarray(0, np.uint8)))
+        imp.note("DynamicQuantizeLinear: activations quantized to 8 bits at run time; the run-time scale is "
+                 "taken as 1 (shapes and MACs do not depend on it)")
 
 
 # --- QOperator ops: the float op on the dequantized weight -------------------------------------------------------
@@ -150,13 +144,11 @@ def dequantized(imp: Importer, node: Node, q_index: int, scale_index: int | None
     return _const_input(imp, node, f"w{q_index}", deq.astype(np.float32), dequant_info(q, scale, zp, axis=axis))
 
 
-def _scaled_bias(imp: Importer, node: Node, index: int, scales: tuple[int, int], key: str) -> list[str]:
-    """An int32 bias input rescaled by the product of two scale inputs (``[]`` when absent)."""
-    if len(node.inputs) <= index or not node.inputs[index]:
-        return []
-    b = np.asarray(imp.const(node, index, key), np.float64)
-    scale = np.asarray(imp.const(node, scales[0]), np.float64) * np.asarray(imp.const(node, scales[1]), np.float64)
-    return [_const_input(imp, node, key, (b * scale).astype(np.float32))]
+def _mark_output(imp: Importer, node: Node, bits: int | None) -> None:
+    """Mark output 0 of ``node``, once converted, as a ``bits``-bit activation (nothing when ``bits`` is None)."""
+    out = node.outputs[0] if node.outputs else ""
+    if bits and out in imp.values and not imp.values[out].is_const:
+        imp.values[out] = _marked(imp.values[out], bits)
 
 
 def _as_float(imp: Importer, node: Node, op_type: str, inputs: list[str], bits: int | None, attrs: dict | None = None) -> None:
@@ -165,65 +157,49 @@ def _as_float(imp: Importer, node: Node, op_type: str, inputs: list[str], bits: 
     _mark_output(imp, node, bits)
 
 
-def _mark_output(imp: Importer, node: Node, bits: int | None) -> None:
-    """Mark output 0 of ``node``, once converted, as a ``bits``-bit activation (nothing when ``bits`` is None)."""
-    out = node.outputs[0] if node.outputs else ""
-    if bits and out in imp.values and not imp.values[out].is_const:
-        imp.values[out] = _marked(imp.values[out], bits)
-
-
-@register("QLinearConv")
-def _convert_qlinear_conv(imp: Importer, node: Node) -> None:
-    w = dequantized(imp, node, 3, 4, 5, axis=0)
-    _as_float(imp, node, "Conv", [node.inputs[0], w, *_scaled_bias(imp, node, 8, (1, 4), "bias")], _zp_bits(imp, node, 7))
-
-
-@register("ConvInteger")
-def _convert_conv_integer(imp: Importer, node: Node) -> None:
-    _as_float(imp, node, "Conv", [node.inputs[0], dequantized(imp, node, 1, None, 3, axis=0)], None)
-
-
-@register(MS + "QGemm")
-def _convert_qgemm(imp: Importer, node: Node) -> None:
-    """A, a_scale, a_zp, B, b_scale, b_zp, C (int32, scaled by a_scale * b_scale), y_scale, y_zp."""
-    w = dequantized(imp, node, 3, 4, 5, axis=0 if node.attrs.get("transB", 0) else 1)
-    _as_float(imp, node, "Gemm", [node.inputs[0], w, *_scaled_bias(imp, node, 6, (1, 4), "C")],
-              8 if len(node.inputs) > 7 and node.inputs[7] else None,
+@register("QLinearConv", "ConvInteger", MS + "QGemm")
+def _convert_qconv(imp: Importer, node: Node) -> None:
+    """The float Conv / Gemm on the dequantized weight; QLinearConv's and QGemm's int32 bias is rescaled by input
+    scale x weight scale. QGemm reads A, a_scale, a_zp, B, b_scale, b_zp, C, y_scale, y_zp."""
+    if node.op_type == "ConvInteger":
+        return _as_float(imp, node, "Conv", [node.inputs[0], dequantized(imp, node, 1, None, 3, axis=0)], None)
+    gemm = node.op_type == "QGemm"
+    inputs = [node.inputs[0], dequantized(imp, node, 3, 4, 5, axis=0 if not gemm or node.attrs.get("transB", 0) else 1)]
+    bias, key = (6, "C") if gemm else (8, "bias")
+    if len(node.inputs) > bias and node.inputs[bias]:
+        b = np.asarray(imp.const(node, bias, key), np.float64)
+        scale = np.asarray(imp.const(node, 1), np.float64) * np.asarray(imp.const(node, 4), np.float64)
+        inputs.append(_const_input(imp, node, key, (b * scale).astype(np.float32)))
+    if not gemm:
+        return _as_float(imp, node, "Conv", inputs, _zp_bits(imp, node, 7))
+    _as_float(imp, node, "Gemm", inputs, 8 if len(node.inputs) > 7 and node.inputs[7] else None,
               {k: v for k, v in node.attrs.items() if k in ("transA", "transB", "alpha")})
 
 
-def _matmul_like(imp: Importer, node: Node, a_index: int, b_index: int, scale_index, zp_index, bias_index=None) -> None:
+#: QOperator MatMuls -> inputs (activation, integer weight, weight scale, weight zero point, float bias); None: absent
+QMATMUL = {"QLinearMatMul": (0, 3, 4, 5, None), "MatMulInteger": (0, 1, None, 3, None),
+           MS + "DynamicQuantizeMatMul": (0, 1, 2, 3, 4), MS + "MatMulIntegerToFloat": (0, 1, 3, 5, 6)}
+
+
+@register(*QMATMUL)
+def _convert_qmatmul(imp: Importer, node: Node) -> None:
+    """A Linear on the dequantized weight (a MatMul when the weight is an activation); QLinearMatMul's output is
+    marked with its zero point's bits."""
+    a_index, b_index, scale_index, zp_index, bias_index = QMATMUL[node.key]
     b = imp.value(node, b_index)
     if not b.is_const:
-        return _as_float(imp, node, "MatMul", [node.inputs[a_index], node.inputs[b_index]], None, {})
-    axis = 1 if (scale_index is not None and imp.const(node, scale_index).size > 1) else 0
-    wv = imp.values[dequantized(imp, node, b_index, scale_index, zp_index, axis=axis)]
-    bias = imp.optional_const(node, bias_index, "the bias") if bias_index is not None else None
-    y = imp.linear(node, imp.activation(node, a_index), np.asarray(wv.const).T, bias, quant=weight_quant(wv, 1, lambda a: a.T))
-    if np.asarray(b.const).dtype.itemsize == 1:
-        imp.quantization.setdefault(y.layer, {}).setdefault("activation_bits", 8)
-
-
-@register("QLinearMatMul")
-def _convert_qlinear_matmul(imp: Importer, node: Node) -> None:
-    _matmul_like(imp, node, 0, 3, 4, 5)
-    _mark_output(imp, node, _zp_bits(imp, node, 7))
-
-
-@register("MatMulInteger")
-def _convert_matmul_integer(imp: Importer, node: Node) -> None:
-    _matmul_like(imp, node, 0, 1, None, 3)
-    imp.note("MatMulInteger: the weight scale is applied by a later Mul; the recorded scale is 1")
-
-
-@register(MS + "DynamicQuantizeMatMul")
-def _convert_dynamic_quantize_matmul(imp: Importer, node: Node) -> None:
-    _matmul_like(imp, node, 0, 1, 2, 3, bias_index=4)
-
-
-@register(MS + "MatMulIntegerToFloat")
-def _convert_matmul_integer_to_float(imp: Importer, node: Node) -> None:
-    _matmul_like(imp, node, 0, 1, 3, 5, bias_index=6)
+        _as_float(imp, node, "MatMul", [node.inputs[a_index], node.inputs[b_index]], None, {})
+    else:
+        axis = 1 if (scale_index is not None and imp.const(node, scale_index).size > 1) else 0
+        wv = imp.values[dequantized(imp, node, b_index, scale_index, zp_index, axis=axis)]
+        bias = imp.optional_const(node, bias_index, "the bias") if bias_index is not None else None
+        y = imp.linear(node, imp.activation(node, a_index), np.asarray(wv.const).T, bias, quant=weight_quant(wv, 1, lambda a: a.T))
+        if np.asarray(b.const).dtype.itemsize == 1:
+            imp.quantization.setdefault(y.layer, {}).setdefault("activation_bits", 8)
+    if node.op_type == "QLinearMatMul":
+        _mark_output(imp, node, _zp_bits(imp, node, 7))
+    elif node.op_type == "MatMulInteger":
+        imp.note("MatMulInteger: the weight scale is applied by a later Mul; the recorded scale is 1")
 
 
 @register(MS + "MatMulNBits")
