@@ -178,17 +178,16 @@ class Importer:
             self.quantization.setdefault(name, {})["activation_bits"] = max(bits)
         return layer
 
-    def out(self, node: Node, layer: L.Layer, batched: bool, index: int = 0) -> Value:
-        """The output of ``layer`` as a Value, set as output ``index`` of ``node``."""
+    def out(self, node: Node, layer: L.Layer, batched: bool, index: int | None = 0) -> Value:
+        """The output of ``layer`` as a Value, set as output ``index`` of ``node`` (None: not set)."""
         value = Value((self.batch, *layer.output_shape) if batched else tuple(layer.output_shape), layer.name, batched)
-        self.set(node, index, value)
+        if index is not None:
+            self.set(node, index, value)
         return value
 
     def layer(self, node: Node, cls: type[L.Layer], inputs: Sequence[Value], suffix: str = "", **fields) -> Value:
         """:meth:`add` a layer and return its output, batched like the first input (not set on the node)."""
-        layer = self.add(node, cls, inputs, suffix=suffix, **fields)
-        batched = inputs[0].batched if inputs else False
-        return Value((self.batch, *layer.output_shape) if batched else tuple(layer.output_shape), layer.name, batched)
+        return self.out(node, self.add(node, cls, inputs, suffix=suffix, **fields), bool(inputs) and inputs[0].batched, None)
 
     def linear(self, node: Node, x: Value, weight: np.ndarray, bias: np.ndarray | None, quant: dict | None = None) -> Value:
         """A ``Linear`` with weight ``(out, in)`` on the last axis of ``x`` as output 0 of ``node`` (``quant``: its
@@ -226,9 +225,8 @@ class Importer:
         if not any(self.used(o) for o in node.outputs):
             self.note(f"node '{node.name}' ({node.key}): no output is used; dropped")
             return
-        present = [(t, self.values[t]) for t in node.inputs if t and t in self.values]
-        acts = [v for _, v in present if not v.is_const]
-        consts = [v for _, v in present if v.is_const]
+        present = [self.values[t] for t in node.inputs if t and t in self.values]
+        acts, consts = [v for v in present if not v.is_const], [v for v in present if v.is_const]
         outs, first, local_shapes = [], next(i for i, o in enumerate(node.outputs) if o), node_shapes(self, node)
         for i, o in enumerate(node.outputs):
             if not o:
@@ -266,13 +264,10 @@ class Importer:
         bits = 8 if dtypes and all(np.issubdtype(d, np.integer) and d.itemsize == 1 for d in dtypes) else 32
         layer = self.add(node, L.Generic, acts, op_type=node.key, output_shapes=tuple(s for _, s in local),
                          param_elements=int(sum(v.const.size for v in consts if v.const.size > 1)), element_bits=bits)
-        for k, (i, shape) in enumerate(local):
-            full = (self.batch, *shape) if batched else shape
-            if k:  # further outputs: a view of the same layer's output shape list
-                head = Value((self.batch, *local[0][1]) if batched else local[0][1], layer.name, batched)
-                name = self.add(node, L.Generic, [head], suffix=f"/out{i}", op_type=f"{node.key}:output{i}",
-                                output_shapes=(shape,), element_bits=bits).name
-            self.values[node.outputs[i]] = Value(full, name if k else layer.name, batched)
+        head = self.out(node, layer, batched, index=local[0][0])
+        for i, shape in local[1:]:  # further outputs: a view of the same layer's output shape list
+            self.out(node, self.add(node, L.Generic, [head], suffix=f"/out{i}", op_type=f"{node.key}:output{i}",
+                                    output_shapes=(shape,), element_bits=bits), batched, index=i)
         self.generic_ops[node.key] += 1
 
     def output_shape(self, node: Node, index: int = 0) -> tuple[int, ...] | None:
@@ -408,18 +403,13 @@ def convert(imp: Importer, node: Node, skip_unsupported: bool = False) -> None:
         return imp.generic(node, f"op type '{node.key}' has no accelsim layer type")
     try:
         converter(imp, node)
-    except Unexpressible as exc:
-        if imp.strict or skip_unsupported:
+    except WorkloadError as exc:  # shapes downstream of a data-dependent size (taken as 1) need not agree either
+        dependent = not isinstance(exc, Unexpressible)
+        if imp.strict or skip_unsupported or (dependent and not any(t in imp.data_dependent for t in node.inputs)):
             raise
-        imp.generic(node, str(exc).split(": ", 2)[-1])
-        imp.note(f"node '{node.name}' ({node.key}) imported as a generic layer: {str(exc).split(': ', 2)[-1]}")
-    except WorkloadError as exc:
-        if imp.strict or skip_unsupported or not any(t in imp.data_dependent for t in node.inputs):
-            raise
-        # shapes downstream of a data-dependent size (taken as 1) need not agree: post-processing stays generic
-        imp.generic(node, "its inputs have data-dependent sizes")
-        imp.note(f"node '{node.name}' ({node.key}) imported as a generic layer: {str(exc).split(': ', 2)[-1]} "
-                 "(its inputs have data-dependent sizes)")
+        reason, why = str(exc).split(": ", 2)[-1], " (its inputs have data-dependent sizes)" if dependent else ""
+        imp.generic(node, "its inputs have data-dependent sizes" if dependent else reason)
+        imp.note(f"node '{node.name}' ({node.key}) imported as a generic layer: {reason}{why}")
     except (KeyError, IndexError, ValueError, TypeError) as exc:  # missing attributes, wrong arities
         detail = f"missing attribute {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
         raise imp.error(node, f"malformed node ({detail})") from None
