@@ -141,6 +141,28 @@ def test_kv_append_writes_the_new_tokens():
     assert all(layer.cache_tokens == 300 for layer in appends)
 
 
+@pytest.mark.parametrize("attention", ["unfused", "fused"])
+def test_a_narrow_cache_is_read_at_its_width(attention):
+    """``kv_bits``: the layers that read the cache read it at that width (the appends write it so); a prefill's
+    attention reads K / V from the projections at the activations' width; the 16-bit default sets nothing."""
+    readers = {"unfused": ("matmul",), "fused": ("attention",)}[attention]
+    dec = load_hf(DATA / "llama-2-7b.json", phase="decode", context=512, kv_bits=4, attention=attention)
+    att = [layer for layer in dec.layers if layer.op in readers]
+    assert len(att) == (64 if attention == "unfused" else 32) and all(layer.kv_bits == 4 for layer in att)
+    pre = load_hf(DATA / "llama-2-7b.json", phase="prefill", prompt=64, kv_bits=4, attention=attention)
+    assert all(layer.kv_bits == 0 for layer in pre.layers if layer.op in readers)
+    plain = load_hf(DATA / "llama-2-7b.json", phase="decode", context=512, attention=attention)
+    assert all(layer.kv_bits == 0 for layer in plain.layers if layer.op in readers)
+    # on a memory-bound decode step the attention's time follows the cache's bytes
+    import accelsim
+
+    def attention_s(g):
+        r = accelsim.simulate("a100-80gb", g, batch=16, dense_baseline=False)
+        return sum(x.latency_s for x in r.layers if x.op in readers)
+
+    assert attention_s(dec) < 0.45 * attention_s(plain)
+
+
 def test_mla_cache_is_the_latent():
     g = load_hf(DATA / "deepseek-v2-lite.json", phase="decode", context=4096)
     kv = g.metadata["hf"]["kv_cache"]

@@ -27,7 +27,9 @@ is computed (the causal mask discards the upper half). ``fused``: one ``attentio
 (:class:`~accelsim.workload.layers.Attention`) that computes only the visible scores: causal prefill
 halves the score work. With a KV cache the keys and values are graph inputs ``<block>.k_cache`` /
 ``<block>.v_cache`` (unfused: keys stored transposed, ``(B, kv_heads, d, L)``; fused: token-major
-``(B, L, kv_heads * d)``); sliding-window layers keep the last ``window`` tokens (a rolling cache).
+``(B, L, kv_heads * d)``); sliding-window layers keep the last ``window`` tokens (a rolling cache). A
+cache of ``kv_bits`` per element is written at that width by the ``kv_append`` layers and read at it by
+the attention layers that take it (their ``kv_bits``).
 
 MLA (DeepSeek): weight-absorbed form (DeepSeek-V2 sec. 2.1): the cache holds the ``kv_lora_rank`` latent
 plus the ``rope_dim`` RoPE key per token (one "KV head"); ``kv_b_proj`` is split into its key half
@@ -128,6 +130,8 @@ class _Builder:
         w = self.spec.window
         # keys read: all L, or with a window the last (window - 1) cached tokens plus the S new ones (decode: window)
         length = (min(self.kv_len, w + s - 1) if w else self.kv_len) if past else s
+        # a cache stored at kv_bits is read at kv_bits (0: the activations' width, the 16-bit default)
+        cache_bits = float(self.kv_bits) if past and self.kv_bits != 16 else 0.0
         if fused:
             qf = self.reshape(f"{prefix}.q_seq", q, (b, s, heads * dq))
             if past:
@@ -139,7 +143,7 @@ class _Builder:
                 vf = self.slice(f"{prefix}.latent_values", kf, 0, dv) if shared_cache else \
                     self.reshape(f"{prefix}.v_seq", v, (b, s, kv_heads * dv))
             att = self.add(Attention, f"{prefix}.attention", [qf, kf, vf], heads=heads, kv_heads=kv_heads,
-                           causal=causal, window=self.spec.window if causal else 0)
+                           causal=causal, window=self.spec.window if causal else 0, kv_bits=cache_bits)
             return self.reshape(f"{prefix}.context", att, (self.t, heads * dv))
         g = heads // kv_heads
         qh = self.reshape(f"{prefix}.q_heads", q, (b, s, kv_heads, g, dq))
@@ -151,11 +155,11 @@ class _Builder:
         else:
             kt = self.transpose(f"{prefix}.k_t", self.reshape(f"{prefix}.k_heads", k, (b, s, kv_heads, dq)), (0, 2, 3, 1))
             vh = self.transpose(f"{prefix}.v_t", self.reshape(f"{prefix}.v_heads", v, (b, s, kv_heads, dv)), (0, 2, 1, 3))
-        scores = self.add(MatMul, f"{prefix}.scores", [qh, kt])
+        scores = self.add(MatMul, f"{prefix}.scores", [qh, kt], kv_bits=cache_bits)
         if self.position_bias is not None:
             scores = self.eltwise(f"{prefix}.position_bias_add", [scores, self.position_bias])
         probs = self.add(Softmax, f"{prefix}.softmax", [scores])
-        ctx = self.add(MatMul, f"{prefix}.context", [probs, vh])
+        ctx = self.add(MatMul, f"{prefix}.context", [probs, vh], kv_bits=cache_bits)
         ctx = self.reshape(f"{prefix}.context_heads", ctx, (b, kv_heads, g, s, dv))
         ctx = self.transpose(f"{prefix}.context_t", ctx, (0, 3, 1, 2, 4))
         return self.reshape(f"{prefix}.context_merge", ctx, (self.t, heads * dv))

@@ -165,7 +165,7 @@ def steps(workload: Mapping[str, Any], attention: str = "fused") -> list[tuple[A
             return _varlen_steps(spec, attention)
         g = _graph(spec["config"], spec["phase"], spec["batch"], attention, spec.get("prompt"), spec.get("context"),
                    spec.get("kv_bits"))
-        return [(_cache_reads(g.compute_layers(), spec["phase"], spec.get("kv_bits")), 1)]
+        return [(g.compute_layers(), 1)]
     if kind == "generate":
         from accelsim.workload.hf import generate_steps
 
@@ -173,20 +173,9 @@ def steps(workload: Mapping[str, Any], attention: str = "fused") -> list[tuple[A
         for st in generate_steps(int(spec["prompt"]), int(spec["generate"])):
             g = _graph(spec["config"], st["phase"], spec["batch"], attention, st.get("prompt"), st.get("context"),
                        spec.get("kv_bits"))
-            out.append((_cache_reads(g.compute_layers(), st["phase"], spec.get("kv_bits")), int(st["repeat"])))
+            out.append((g.compute_layers(), int(st["repeat"])))
         return out
     raise ConfigError(f"published mapping: workload must be gemm, attention, model or generate; got {kind!r}")
-
-
-def _cache_reads(layers: list, phase: str, kv_bits: int | None) -> list:
-    """A decode step's fused attention layers read the KV cache at ``kv_bits`` (the Hugging Face builder
-    stores the cache at ``kv_bits`` in its append layers but leaves the attention's operand width
-    unset); a prefill's attention reads K / V from the projections, at the activations' width."""
-    if kv_bits is None or phase != "decode":
-        return layers
-    from accelsim.workload.layers import Attention
-
-    return [dataclasses.replace(x, kv_bits=float(kv_bits)) if isinstance(x, Attention) else x for x in layers]
 
 
 def _varlen_steps(spec: Mapping[str, Any], attention: str) -> list[tuple[Any, float]]:
