@@ -50,11 +50,8 @@ def _as_2d(imp: Importer, node: Node, x: Value) -> tuple[Node, Value]:
 
 
 def _conv_as_gemm(imp: Importer, node: Node, x: Value, w: np.ndarray, b: np.ndarray | None, transpose: bool = False) -> None:
-    """A convolution accelsim's Conv2d cannot hold (3-D: video models; a 2-D one over a stack of maps that is not the
-    batch: Mask R-CNN's RoI heads; a ConvTranspose) as its GEMM: a Generic patch gather (``im2col``; for a
-    ConvTranspose the input pixels), a ``Linear`` with the ``(out, C * k...)`` weight (``(C, out * k...)`` transposed
-    for a ConvTranspose, whose Generic ``col2im`` then scatters the columns), and a Transpose / Reshape to the ONNX
-    output layout. MACs and the GEMM view are the convolution's."""
+    """A convolution Conv2d cannot hold (3-D; over a stack of RoI maps; a ConvTranspose) as its GEMM: a Generic patch
+    gather (ConvTranspose: the pixels, then a Generic ``col2im``), a ``Linear``, a Transpose / Reshape to the layout."""
     if int(node.attrs.get("group", 1)) != 1 or node.attrs.get("auto_pad", "NOTSET") not in ("NOTSET", ""):
         raise imp.unsupported(node, "only an ungrouped, explicitly padded convolution can be lowered to a GEMM")
     spatial = w.ndim - 2
@@ -103,8 +100,7 @@ def _convert_conv_transpose(imp: Importer, node: Node) -> None:
 @register("Conv")
 def _convert_conv(imp: Importer, node: Node) -> None:
     x = imp.activation(node, 0)
-    w = imp.const(node, 1, "the weight")
-    b = imp.optional_const(node, 2, "the bias")
+    w, b = imp.const(node, 1, "the weight"), imp.optional_const(node, 2, "the bias")
     if w.ndim == 5 or (not x.batched and w.ndim == 4 and len(x.shape) == 4 and x.shape[0] != 1):
         return _conv_as_gemm(imp, node, x, w, b)
     orig, is_1d = node, w.ndim == 3 and len(x.shape) == 3

@@ -141,9 +141,8 @@ def _convert_skip_layernorm(imp: Importer, node: Node) -> None:
 def _convert_embed_layernorm(imp: Importer, node: Node) -> None:
     ids, segments = imp.activation(node, 0), imp.optional(node, 1)
     word, table = np.asarray(imp.const(node, 2, "the word embedding")), imp.optional_const(node, 4, "the segment embedding")
-    emb = imp.add(node, L.Embedding, [ids], suffix="/word", num_embeddings=int(word.shape[0]), embedding_dim=int(word.shape[1]))
-    imp.set_weight(node, emb.name, word)
-    h = Value((imp.batch, *emb.output_shape) if ids.batched else tuple(emb.output_shape), emb.name, ids.batched)
+    h = imp.layer(node, L.Embedding, [ids], "/word", num_embeddings=int(word.shape[0]), embedding_dim=int(word.shape[1]))
+    imp.set_weight(node, h.layer, word)
     if segments is not None and not segments.is_const and table is not None:
         seg = imp.add(node, L.Embedding, [segments], suffix="/segment", num_embeddings=int(table.shape[0]),
                       embedding_dim=int(table.shape[1]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -258,11 +259,8 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
     shapes, types = _infer_shapes(model, onnx, inputs)
     strip_batch = _axis0_is_batch(nodes, inputs, batch, shapes)
     nodes = fuse_elementwise(nodes, initializers, graph_outputs)
-    consumers: dict[str, int] = {}
-    for node in nodes:
-        implicit = F.outer_names(node.proto) if node.proto is not None and node.op_type in F.CONTROL_FLOW else set()
-        for t in [t for t in node.inputs if t] + sorted(implicit):  # tensors a subgraph reads count too
-            consumers[t] = consumers.get(t, 0) + 1
+    consumers = Counter(t for n in nodes for t in [t for t in n.inputs if t] + sorted(  # and what subgraphs read
+        F.outer_names(n.proto) if n.proto is not None and n.op_type in F.CONTROL_FLOW else ()))
 
     graph = LayerGraph(name or default_name, source_label)
     opsets = {e.domain if e.domain != "ai.onnx" else "": int(e.version) for e in model.opset_import}
