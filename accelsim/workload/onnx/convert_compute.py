@@ -89,17 +89,13 @@ def _conv_as_gemm(imp: Importer, node: Node, x: Value, w: np.ndarray, b: np.ndar
              "are imported as a Generic patch gather + Linear: exact MACs and GEMM view")
 
 
-@register("ConvTranspose")
-def _convert_conv_transpose(imp: Importer, node: Node) -> None:
-    x = imp.activation(node, 0)
-    if imp.optional(node, 2) is not None:
-        imp.note(f"node '{node.name}' (ConvTranspose): the bias add (no MACs) is not modelled")
-    _conv_as_gemm(imp, node, x, np.asarray(imp.const(node, 1, "the weight")), None, transpose=True)
-
-
-@register("Conv")
+@register("Conv", "ConvTranspose")
 def _convert_conv(imp: Importer, node: Node) -> None:
     x = imp.activation(node, 0)
+    if node.op_type == "ConvTranspose":
+        if imp.optional(node, 2) is not None:
+            imp.note(f"node '{node.name}' (ConvTranspose): the bias add (no MACs) is not modelled")
+        return _conv_as_gemm(imp, node, x, np.asarray(imp.const(node, 1, "the weight")), None, transpose=True)
     w, b = imp.const(node, 1, "the weight"), imp.optional_const(node, 2, "the bias")
     if w.ndim == 5 or (not x.batched and w.ndim == 4 and len(x.shape) == 4 and x.shape[0] != 1):
         return _conv_as_gemm(imp, node, x, w, b)

@@ -72,16 +72,11 @@ def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str]) -
     consts = _static_consts(nodes, initializers)
     producer = {o: i for i, n in enumerate(nodes) for o in n.outputs if o}
     consumers: dict[str, list[int]] = {}
-    for i, n in enumerate(nodes):
-        for t in n.inputs:
-            if t:
-                consumers.setdefault(t, []).append(i)
+    for i, t in ((i, t) for i, n in enumerate(nodes) for t in n.inputs if t):
+        consumers.setdefault(t, []).append(i)
     fused: set[int] = set()
     replacement: dict[int, Node] = {}
-
-    def is_act(t: str) -> bool:
-        return bool(t) and t not in consts
-
+    is_act = lambda t: bool(t) and t not in consts  # noqa: E731
     for ti, trigger in enumerate(nodes):
         if trigger.op_type not in _FUSION_TRIGGERS or ti in fused or not _in_family(trigger, consts):
             continue
