@@ -72,15 +72,13 @@ def _packed_attention(imp: Importer, node: Node, weight: np.ndarray, bias, quant
     return qkv.layer
 
 
-@register(MS + "Attention")
+@register(MS + "Attention", MS + "QAttention")
 def _convert_attention(imp: Importer, node: Node) -> None:
-    w = np.asarray(imp.const(node, 1, "the QKV weight"))
-    _packed_attention(imp, node, w, imp.optional_const(node, 2, "the QKV bias"), Q.weight_quant(imp.value(node, 1), 1, lambda m: m.T))
-
-
-@register(MS + "QAttention")
-def _convert_qattention(imp: Importer, node: Node) -> None:
     """QAttention: input (uint8), weight (int8), bias, input_scale, weight_scale, mask, input_zp, weight_zp, past."""
+    if node.op_type == "Attention":
+        w = np.asarray(imp.const(node, 1, "the QKV weight"))
+        return _packed_attention(imp, node, w, imp.optional_const(node, 2, "the QKV bias"),
+                                 Q.weight_quant(imp.value(node, 1), 1, lambda m: m.T))
     imp.activation(node, 0)
     wv = imp.values[Q.dequantized(imp, node, 1, 4, 7, axis=1 if np.asarray(imp.const(node, 4)).size > 1 else 0)]
     layer = _packed_attention(imp, node, np.asarray(wv.const), imp.optional_const(node, 2, "the bias"),
