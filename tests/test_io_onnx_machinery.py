@@ -306,6 +306,19 @@ def test_contrib_embed_layernorm_and_mha():
     assert graph.layer("mha/merge").output_shape == (s, d)
 
 
+@pytest.mark.parametrize("op, attrs, message", [
+    ("MultiHeadAttention", {"num_heads": 0}, "num_heads must be a positive head count; got 0"),
+    ("MultiHeadAttention", {"num_heads": -2}, "num_heads must be a positive head count; got -2"),
+    ("GroupQueryAttention", {"num_heads": 2, "kv_num_heads": 0}, "kv_num_heads must be a positive head count; got 0"),
+])
+def test_contrib_attention_head_counts_checked(op, attrs, message):
+    """A fused attention node whose head counts are not positive is a malformed node (one line), not a division by zero."""
+    nodes = [helper.make_node(op, ["q", "k", "v"], ["o"], name="att", domain=MS, **attrs)]
+    inputs = [(n, [1, 4, 8], FLOAT) for n in ("q", "k", "v")]
+    with pytest.raises(WorkloadError, match=f"node 'att' \\({op}\\): attribute {message}"):
+        load_onnx(_model(nodes, inputs, [("o", [1, 4, 8], FLOAT)], ms=True))
+
+
 # --- control flow, constants joined to activations, 3-D convolutions, data-dependent shapes -------------------------
 
 def test_if_with_constant_condition_is_inlined():
@@ -390,3 +403,6 @@ def test_loop_with_constant_trip_count_is_unrolled():
     assert any("unrolled 3 iteration(s)" in n for n in graph.metadata["notes"])
     with pytest.raises(WorkloadError, match="Loop"):
         load_onnx(_model(nodes, [("x", [1, 8], FLOAT)], [("h", [1, 8], FLOAT), ("ys", [3, 1, 8], FLOAT)], inits), strict=True)
+    bodiless = [helper.make_node("Loop", ["trips", "", "x"], ["h", "ys"], name="rnn")]  # no body: malformed
+    with pytest.raises(WorkloadError, match="node 'rnn' \\(Loop\\): malformed node: no graph attribute 'body'"):
+        load_onnx(_model(bodiless, [("x", [1, 8], FLOAT)], [("h", [1, 8], FLOAT), ("ys", [3, 1, 8], FLOAT)], inits))

@@ -47,6 +47,14 @@ def _attention_core(imp: Importer, node: Node, q: Value, k: Value, v: Value, hea
     return imp.reshape_to(node, imp.layer(node, L.Transpose, [ctx], "/ctx_t", perm=[1, 0, 2]), (b, s, heads * hv), suffix="/merge")
 
 
+def _head_count(imp: Importer, node: Node, key: str) -> int:
+    """A head-count attribute (``num_heads``, ``kv_num_heads``): a positive integer, else a malformed node."""
+    n = int(node.attrs[key])
+    if n < 1:
+        raise imp.error(node, f"attribute {key} must be a positive head count; got {n}")
+    return n
+
+
 def _split_last(imp: Importer, node: Node, x: Value, sizes: list[int], tags: list[str]) -> list[Value]:
     starts = np.cumsum([0, *sizes])
     return [_slice_axis(imp, node, x, len(x.shape) - 1, int(a), int(a + n), suffix=f"/{t}") for a, n, t in zip(starts, sizes, tags)]
@@ -60,7 +68,7 @@ def _unused(imp: Importer, node: Node, indices, what: str) -> None:
 
 def _packed_attention(imp: Importer, node: Node, weight: np.ndarray, bias, quant=None, past: int = 4) -> str:
     """Packed-QKV attention on input 0; returns the QKV projection's layer name."""
-    heads = int(node.attrs["num_heads"])
+    heads = _head_count(imp, node, "num_heads")
     sizes = [int(s) for s in node.attrs.get("qkv_hidden_sizes", [])] or [weight.shape[1] // 3] * 3
     if imp.optional(node, past) is not None and not imp.value(node, past).is_const:
         raise imp.unsupported(node, "past key / value input (use MultiHeadAttention or GroupQueryAttention)")
@@ -94,7 +102,7 @@ def _convert_mha(imp: Importer, node: Node) -> None:
     if any(imp.optional(node, i) is not None and not imp.value(node, i).is_const for i in (6, 7)):
         raise imp.unsupported(node, "past key / value inputs")
     _unused(imp, node, [1, 2], "present key / value")
-    imp.set(node, 0, _attention_core(imp, node, q, k, v, int(node.attrs["num_heads"])))
+    imp.set(node, 0, _attention_core(imp, node, q, k, v, _head_count(imp, node, "num_heads")))
     imp.note("MultiHeadAttention: the QKV bias, masks and attention bias add no MACs and are not modelled")
 
 
@@ -102,7 +110,7 @@ def _convert_mha(imp: Importer, node: Node) -> None:
 def _convert_gqa(imp: Importer, node: Node) -> None:
     """Grouped-query attention with a KV cache: present K / V = past ++ new along the sequence."""
     q = imp.activation(node, 0)
-    heads, kv_heads = int(node.attrs["num_heads"]), int(node.attrs["kv_num_heads"])
+    heads, kv_heads = _head_count(imp, node, "num_heads"), _head_count(imp, node, "kv_num_heads")
     kv = {"k": imp.optional(node, 1), "v": imp.optional(node, 2)}
     if kv["k"] is None:  # packed QKV
         d = q.shape[2] // (heads + 2 * kv_heads)

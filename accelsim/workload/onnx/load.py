@@ -361,11 +361,19 @@ def _import_subgraph_nodes(imp: Importer, body, rename, prefix: str, unnamed: st
         _import_node(imp, _node(proto, proto.name), skip_unsupported)
 
 
+def _subgraph(imp: Importer, node: Node, name: str):
+    """A control-flow node's graph attribute (``then_branch``, ``else_branch``, ``body``); a malformed node without it."""
+    for a in node.proto.attribute:
+        if a.name == name and a.HasField("g"):
+            return a.g
+    raise imp.error(node, f"malformed node: no graph attribute '{name}'")
+
+
 def _inline_if(imp: Importer, node: Node, condition: bool, skip_unsupported: bool) -> None:
     """An ``If`` with a constant condition: the taken branch's nodes are imported in its place (they read outer
     tensors by name); its outputs become the If's outputs."""
     onnx = _onnx()
-    branch = next(a.g for a in node.proto.attribute if a.name == ("then_branch" if condition else "else_branch"))
+    branch = _subgraph(imp, node, "then_branch" if condition else "else_branch")
     for init in branch.initializer:
         array = onnx.numpy_helper.to_array(init)
         imp.values[init.name] = Value(tuple(array.shape), const=array)
@@ -380,7 +388,7 @@ def _unroll_loop(imp: Importer, node: Node, trips: int, skip_unsupported: bool) 
     """A ``Loop`` with a constant trip count over activations, unrolled: the body's nodes imported once per
     iteration (tensors renamed ``<loop>/iter<i>/<name>``), loop-carried values threaded through, scan outputs
     stacked along a new axis 0 (``Reshape`` + ``Concat``). An early stop is not evaluated (the upper bound)."""
-    body = next(a.g for a in node.proto.attribute if a.name == "body")
+    body = _subgraph(imp, node, "body")
     carried = len(node.inputs) - 2
     scans = len(body.output) - 1 - carried
     if scans and imp.batch != 1:
