@@ -253,12 +253,75 @@ def _hf_vit():
     return Wrap(), (torch.randn(1, 3, 32, 32),)
 
 
+def _hf_px(cls_name, config_name, size=32, model_kwargs=None, **config):
+    """A transformers vision model from a tiny config on one ``size`` x ``size`` RGB image."""
+    def build():
+        import torch
+        import transformers
+
+        cfg = getattr(transformers, config_name)(**config)
+        cfg._attn_implementation = "eager"
+        model = getattr(transformers, cls_name)(cfg, **(model_kwargs or {}))
+
+        class Wrap(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.m = model
+
+            def forward(self, x):
+                return self.m(pixel_values=x)[0]
+
+        return Wrap(), (torch.randn(1, 3, size, size),)
+    return build
+
+
+def _hf_t5_encoder():
+    import torch
+    import transformers
+
+    model = transformers.T5EncoderModel(transformers.T5Config(vocab_size=100, d_model=64, d_kv=16, d_ff=128, num_layers=2,
+                                                              num_heads=4))
+
+    class Wrap(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = model
+
+        def forward(self, ids):
+            return self.m(input_ids=ids)[0]
+
+    return Wrap(), (torch.randint(0, 100, (1, 16)),)
+
+
+def _hf_bart():
+    """An encoder-decoder (BART) run on the same 16 ids as encoder and decoder input, no cache."""
+    import torch
+    import transformers
+
+    cfg = transformers.BartConfig(vocab_size=100, d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+                                  decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128,
+                                  max_position_embeddings=64)
+    cfg._attn_implementation = "eager"
+    model = transformers.BartModel(cfg)
+
+    class Wrap(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = model
+
+        def forward(self, ids):
+            return self.m(input_ids=ids, decoder_input_ids=ids, use_cache=False)[0]
+
+    return Wrap(), (torch.randint(0, 100, (1, 16)),)
+
+
 NO_POOL = {"add_pooling_layer": False}
 BERT = dict(vocab_size=100, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
             max_position_embeddings=64)
 GPT2 = dict(vocab_size=100, n_embd=64, n_layer=2, n_head=4, n_positions=64)
 LLAMA = dict(vocab_size=100, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
              intermediate_size=128, max_position_embeddings=64)
+VIT = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, image_size=32, patch_size=8)
 
 #: name -> (builder, exporter, derived variants, optimizer model type for the transformer optimizer)
 MODELS = {
@@ -310,6 +373,37 @@ MODELS = {
                                 intermediate_size=128, conv_dim=(32, 32, 32), conv_stride=(5, 2, 2), conv_kernel=(10, 3, 3),
                                 num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4), "torchscript", (), None),
     "whisper-encoder-tiny": (_hf_whisper_encoder, "torchscript", (), None),
+    # more families (added 2026-12-03): encoder-decoder, relative-position and ALiBi encoders / decoders,
+    # sliding-window and multi-query decoders, vision transformers and hybrids, Inception-style CNNs
+    "t5-encoder-tiny": (_hf_t5_encoder, "torchscript", (), None),
+    "bart-tiny": (_hf_bart, "torchscript", (), None),
+    "albert-tiny": (_hf("AlbertModel", "AlbertConfig", model_kwargs=NO_POOL, embedding_size=32, **BERT), "torchscript", (), None),
+    "electra-tiny": (_hf("ElectraModel", "ElectraConfig", embedding_size=32, **BERT), "dynamo", (), None),
+    "deberta-v2-tiny": (_hf("DebertaV2Model", "DebertaV2Config", **BERT), "torchscript", (), None),
+    "mistral-tiny": (_hf("MistralModel", "MistralConfig", sliding_window=8, **LLAMA), "dynamo", (), None),
+    "phi-tiny": (_hf("PhiModel", "PhiConfig", **BERT), "dynamo", (), None),
+    "gemma-tiny": (_hf("GemmaModel", "GemmaConfig", **{**LLAMA, "num_key_value_heads": 1, "head_dim": 16}), "dynamo", (), None),
+    "opt-tiny": (_hf("OPTModel", "OPTConfig", vocab_size=100, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                     ffn_dim=128, max_position_embeddings=64, word_embed_proj_dim=64), "torchscript", (), None),
+    "bloom-tiny": (_hf("BloomModel", "BloomConfig", vocab_size=100, hidden_size=64, n_layer=2, n_head=4), "torchscript", (), None),
+    "falcon-tiny": (_hf("FalconModel", "FalconConfig", vocab_size=100, hidden_size=64, num_hidden_layers=2, num_attention_heads=4),
+                    "dynamo", (), None),
+    "deit-tiny": (_hf_px("DeiTModel", "DeiTConfig", model_kwargs=NO_POOL, **VIT), "torchscript", (), None),
+    "beit-tiny": (_hf_px("BeitModel", "BeitConfig", model_kwargs=NO_POOL, use_relative_position_bias=True, **VIT), "torchscript",
+                  (), None),
+    "clip-vision-tiny": (_hf_px("CLIPVisionModel", "CLIPVisionConfig", **VIT), "torchscript", (), None),
+    "mobilevit-tiny": (_hf_px("MobileViTModel", "MobileViTConfig", size=64, image_size=64, hidden_sizes=[32, 48, 64],
+                              neck_hidden_sizes=[8, 16, 24, 32, 40, 48, 160], num_attention_heads=2), "torchscript", (), None),
+    "segformer-tiny": (_hf_px("SegformerModel", "SegformerConfig", size=64, hidden_sizes=[16, 32, 48, 64],
+                              num_attention_heads=[1, 2, 2, 4], depths=[1, 1, 1, 1], decoder_hidden_size=64), "torchscript", (), None),
+    "convnext-hf-tiny": (_hf_px("ConvNextModel", "ConvNextConfig", size=64, hidden_sizes=[16, 32, 48, 64], depths=[1, 1, 1, 1]),
+                         "dynamo", (), None),
+    "googlenet": (_tv("googlenet", init_weights=True, aux_logits=False), "torchscript", (), None),
+    "inception_v3": (_tv("inception_v3", size=299, init_weights=True, aux_logits=False), "torchscript", (), None),
+    "mobilenet_v2": (_tv("mobilenet_v2"), "dynamo", ("qdq",), None),
+    "resnext50_32x4d": (_tv("resnext50_32x4d", size=128), "torchscript", ("qoperator",), None),
+    "vit_b_16": (_tv("vit_b_16"), "dynamo", (), None),
+    "fcos_resnet50_fpn": (_tv_det("fcos_resnet50_fpn", size=256), "torchscript", (), None),
     # old and new opsets
     "resnet-tiny-opset7": (None, "torchscript@7", (), None),
     "whisper-encoder-tiny-opset7": (_hf_whisper_encoder, "torchscript@7", (), None),
