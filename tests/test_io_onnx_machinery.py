@@ -319,6 +319,25 @@ def test_contrib_attention_head_counts_checked(op, attrs, message):
         load_onnx(_model(nodes, inputs, [("o", [1, 4, 8], FLOAT)], ms=True))
 
 
+@pytest.mark.parametrize("op, attrs, scale, opset, view", [
+    ("InstanceNormalization", {}, 6, 17, (6, 20)),
+    ("GroupNormalization", {"num_groups": 2}, 2, 18, (2, 60)),   # opset 18: one scale per group
+    ("GroupNormalization", {"num_groups": 3}, 6, 21, (3, 40)),   # opset 21: one scale per channel
+])
+def test_instance_and_group_norm_are_normalisations(op, attrs, scale, opset, view):
+    """Instance / group normalization: a LayerNorm over each (channel or group)'s spatial elements, with the
+    node's scale and shift as its parameters, between two views; no generic layer."""
+    nodes = [helper.make_node(op, ["x", "s", "b"], ["y"], name="gn", **attrs)]
+    inits = [_init("s", np.ones(scale, np.float32)), _init("b", np.zeros(scale, np.float32))]
+    graph = load_onnx(_model(nodes, [("x", [1, 6, 4, 5], FLOAT)], [("y", [1, 6, 4, 5], FLOAT)], inits, opset=opset))
+    norm = graph.layer("gn/norm")
+    assert norm.op == "layernorm" and norm.input_shape == view and norm.params == 2 * scale
+    assert graph.layer("gn").output_shape == (6, 4, 5) and not graph.metadata["onnx"]["generic_ops"]
+    bad = [helper.make_node("GroupNormalization", ["x", "s", "b"], ["y"], name="gn", num_groups=4)]
+    with pytest.raises(WorkloadError, match="num_groups 4 does not divide the 6 channels"):
+        load_onnx(_model(bad, [("x", [1, 6, 4, 5], FLOAT)], [("y", [1, 6, 4, 5], FLOAT)], inits, opset=21))
+
+
 # --- control flow, constants joined to activations, 3-D convolutions, data-dependent shapes -------------------------
 
 def test_if_with_constant_condition_is_inlined():

@@ -729,14 +729,21 @@ class BatchNorm(Layer):
 
 @dataclass(frozen=True, kw_only=True)
 class LayerNorm(Layer):
-    """Layer normalization over the last dimension; ``rms`` = RMSNorm (scale only)."""
+    """Layer normalization over the last dimension; ``rms`` = RMSNorm (scale only). ``affine``: elements of the
+    scale (and of the shift), 0 = the last dimension's size; an instance or group normalization, imported as its
+    (channels or groups, spatial elements) view normalised over the last axis, keeps one per channel."""
 
     op: ClassVar[str] = "layernorm"
     rms: bool = False
+    affine: int = 0
+
+    def _check(self) -> None:
+        if isinstance(self.affine, bool) or not isinstance(self.affine, (int, np.integer)) or self.affine < 0:
+            raise ShapeError(f"layernorm '{self.name}': affine must be a non-negative int; got {self.affine!r}")
 
     @property
     def params(self) -> int:
-        return self.input_shape[-1] * (1 if self.rms else 2)
+        return (self.affine or self.input_shape[-1]) * (1 if self.rms else 2)
 
     @property
     def elementwise_ops(self) -> int:

@@ -365,6 +365,26 @@ def _convert_layernorm(imp: Importer, node: Node) -> None:
     imp.out(node, imp.add(node, L.LayerNorm, [x], **({"rms": True} if rms else {})), batched=x.batched)
 
 
+@register("InstanceNormalization", "GroupNormalization")
+def _convert_instance_norm(imp: Importer, node: Node) -> None:
+    """Instance normalization (each sample's channel over its spatial axes) and group normalization (each group of
+    channels): the input viewed as ``(N, groups, elements)``, normalised over the last axis (a ``LayerNorm`` whose
+    scale and shift hold one value per channel, or per group under GroupNormalization's opset 18), viewed back."""
+    x = imp.activation(node, 0)
+    if len(x.shape) < 3:
+        raise imp.error(node, f"input must be (N, C, D1, ...); got {list(x.shape)}")
+    channels = int(x.shape[1])
+    groups = int(node.attrs["num_groups"]) if node.op_type == "GroupNormalization" else channels
+    if groups < 1 or channels % groups:
+        raise imp.error(node, f"num_groups {groups} does not divide the {channels} channels")
+    scale = np.asarray(imp.const(node, 1, "scale"))
+    if scale.size not in (channels, groups):
+        raise imp.error(node, f"scale has {scale.size} values for {channels} channels in {groups} groups")
+    rows = imp.reshape_to(node, x, (x.shape[0], groups, math.prod(x.shape[1:]) // groups), suffix="/groups")
+    norm = imp.layer(node, L.LayerNorm, [rows], "/norm", affine=int(scale.size))
+    imp.reshape_to(node, norm, x.shape)
+
+
 @register("Einsum")
 def _convert_einsum(imp: Importer, node: Node) -> None:
     """A two-operand Einsum without reductions outside the contraction (``bhid,bhjd->bhij``, ``bld,dh->blh``) as the
