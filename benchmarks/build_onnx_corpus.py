@@ -111,6 +111,21 @@ def _tiny_vit_tv():
     return model, (torch.randn(1, 3, 64, 64),)
 
 
+def _wrapped(model, call):
+    """``model`` as a module whose ``forward(*inputs)`` returns ``call(model, *inputs)`` (one output tensor)."""
+    import torch
+
+    class Wrap(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = model
+
+        def forward(self, *inputs):
+            return call(self.m, *inputs)
+
+    return Wrap()
+
+
 def _hf(cls_name, config_name, seq=16, model_kwargs=None, mask=False, **config):
     """A transformers model from a tiny config on ``seq`` token ids (BERT-style pooler left out: the export
     drops it as dead code, while FlopCounterMode would count it)."""
@@ -123,18 +138,13 @@ def _hf(cls_name, config_name, seq=16, model_kwargs=None, mask=False, **config):
         model = getattr(transformers, cls_name)(cfg, **(model_kwargs or {}))
         ids = torch.randint(0, min(getattr(cfg, "vocab_size", 100), 100), (1, seq))
 
-        class Wrap(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.m = model
+        def call(m, input_ids):
+            kwargs = {"use_cache": False} if hasattr(cfg, "use_cache") else {}
+            if mask:  # an explicit mask keeps the TorchScript exporter off aten::diff (packed-sequence check)
+                kwargs["attention_mask"] = torch.ones_like(input_ids)
+            return m(input_ids=input_ids, **kwargs)[0]
 
-            def forward(self, input_ids):
-                kwargs = {"use_cache": False} if hasattr(cfg, "use_cache") else {}
-                if mask:  # an explicit mask keeps the TorchScript exporter off aten::diff (packed-sequence check)
-                    kwargs["attention_mask"] = torch.ones_like(input_ids)
-                return self.m(input_ids=input_ids, **kwargs)[0]
-
-        return Wrap(), (ids,)
+        return _wrapped(model, call), (ids,)
     return build
 
 
@@ -147,17 +157,9 @@ def _bert_masked():
     cfg = transformers.BertConfig(**BERT)
     cfg._attn_implementation = "eager"
     model = transformers.BertModel(cfg, add_pooling_layer=False)
-
-    class Wrap(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.m = model
-
-        def forward(self, ids, mask, types):
-            return self.m(input_ids=ids, attention_mask=mask, token_type_ids=types)[0]
-
     ids = torch.randint(0, 100, (1, 16))
-    return Wrap(), (ids, torch.ones_like(ids), torch.zeros_like(ids))
+    return _wrapped(model, lambda m, ids, mask, types: m(input_ids=ids, attention_mask=mask, token_type_ids=types)[0]), \
+        (ids, torch.ones_like(ids), torch.zeros_like(ids))
 
 
 def _hf_past(cls_name, config_name, seq=1, past=7, **config):
@@ -199,16 +201,7 @@ def _hf_audio(cls_name, config_name, samples=3200, **config):
         cfg = getattr(transformers, config_name)(**config)
         cfg._attn_implementation = "eager"
         model = getattr(transformers, cls_name)(cfg)
-
-        class Wrap(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.m = model
-
-            def forward(self, x):
-                return self.m(x)[0]
-
-        return Wrap(), (torch.randn(1, samples),)
+        return _wrapped(model, lambda m, x: m(x)[0]), (torch.randn(1, samples),)
     return build
 
 
@@ -221,36 +214,7 @@ def _hf_whisper_encoder():
                                      max_source_positions=50)
     cfg._attn_implementation = "eager"
     encoder = transformers.WhisperModel(cfg).encoder
-
-    class Wrap(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.m = encoder
-
-        def forward(self, x):
-            return self.m(x)[0]
-
-    return Wrap(), (torch.randn(1, 16, 100),)
-
-
-def _hf_vit():
-    import torch
-    import transformers
-
-    cfg = transformers.ViTConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
-                                 image_size=32, patch_size=8)
-    cfg._attn_implementation = "eager"
-    model = transformers.ViTModel(cfg, add_pooling_layer=False)
-
-    class Wrap(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.m = model
-
-        def forward(self, x):
-            return self.m(pixel_values=x)[0]
-
-    return Wrap(), (torch.randn(1, 3, 32, 32),)
+    return _wrapped(encoder, lambda m, x: m(x)[0]), (torch.randn(1, 16, 100),)
 
 
 def _hf_px(cls_name, config_name, size=32, model_kwargs=None, **config):
@@ -262,16 +226,7 @@ def _hf_px(cls_name, config_name, size=32, model_kwargs=None, **config):
         cfg = getattr(transformers, config_name)(**config)
         cfg._attn_implementation = "eager"
         model = getattr(transformers, cls_name)(cfg, **(model_kwargs or {}))
-
-        class Wrap(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.m = model
-
-            def forward(self, x):
-                return self.m(pixel_values=x)[0]
-
-        return Wrap(), (torch.randn(1, 3, size, size),)
+        return _wrapped(model, lambda m, x: m(pixel_values=x)[0]), (torch.randn(1, 3, size, size),)
     return build
 
 
@@ -281,16 +236,7 @@ def _hf_t5_encoder():
 
     model = transformers.T5EncoderModel(transformers.T5Config(vocab_size=100, d_model=64, d_kv=16, d_ff=128, num_layers=2,
                                                               num_heads=4))
-
-    class Wrap(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.m = model
-
-        def forward(self, ids):
-            return self.m(input_ids=ids)[0]
-
-    return Wrap(), (torch.randint(0, 100, (1, 16)),)
+    return _wrapped(model, lambda m, ids: m(input_ids=ids)[0]), (torch.randint(0, 100, (1, 16)),)
 
 
 def _hf_bart():
@@ -303,16 +249,8 @@ def _hf_bart():
                                   max_position_embeddings=64)
     cfg._attn_implementation = "eager"
     model = transformers.BartModel(cfg)
-
-    class Wrap(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.m = model
-
-        def forward(self, ids):
-            return self.m(input_ids=ids, decoder_input_ids=ids, use_cache=False)[0]
-
-    return Wrap(), (torch.randint(0, 100, (1, 16)),)
+    return _wrapped(model, lambda m, ids: m(input_ids=ids, decoder_input_ids=ids, use_cache=False)[0]), \
+        (torch.randint(0, 100, (1, 16)),)
 
 
 NO_POOL = {"add_pooling_layer": False}
@@ -368,7 +306,7 @@ MODELS = {
     "qwen2-tiny": (_hf("Qwen2Model", "Qwen2Config", **LLAMA), "dynamo", (), None),
     "llama-tiny-past-kv": (_hf_past("LlamaModel", "LlamaConfig", **LLAMA), "torchscript", (), None),
     # transformers: vision and speech encoders
-    "vit-hf-tiny": (_hf_vit, "torchscript", (), None),
+    "vit-hf-tiny": (_hf_px("ViTModel", "ViTConfig", model_kwargs=NO_POOL, **VIT), "torchscript", (), None),
     "wav2vec2-tiny": (_hf_audio("Wav2Vec2Model", "Wav2Vec2Config", hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                                 intermediate_size=128, conv_dim=(32, 32, 32), conv_stride=(5, 2, 2), conv_kernel=(10, 3, 3),
                                 num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4), "torchscript", (), None),
