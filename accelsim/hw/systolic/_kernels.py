@@ -871,18 +871,231 @@ def _read_quiet_until(df, o, r, e, fr, fc, R, T, rows_used, cols_used, M, N, Tm,
         q = lo_q
 
 
+# --- periodic folds (USER mode, output stationary; docs/models/systolic.md §3.2 "Periods") ----------
+# At a fold boundary of a sweep the walk's whole state is a snapshot row; two snapshots P folds apart
+# that are equal once normalised (cycles relative to the boundary's cycle, the ifmap window relative
+# to the fold's first prefetch entry, OFMAP lines relative to the lines written) repeat: every later
+# P folds add the same deltas, as long as the prefetch order stays a translation of itself.
+PS_ROW = 0
+PS_STALL = 1
+PS_ACC = 2          # 2, 3: DRAM words read (ifmap, filter)
+PS_PF = 4           # 4, 5: last prefetch's completion cycle
+PS_WS = 6           # 6, 7: window start (sets)
+PS_WRAP = 8         # ifmap window wraps so far
+PS_LASTS = 9        # 9 .. 14: sram_last (2), o_last, total, last_out, OFMAP DRAM stop ("last" cycles)
+PS_FREE = 15
+PS_LIDX = 16
+PS_NL = 17
+PS_DL = 18
+PS_DE = 19
+PS_OACC = 20
+PS_OVALID = 21
+PS_FLAGS = 22
+PS_EVC = 23         # 23, 24: prefetch events of the sweep so far
+PS_FR = 25
+PS_QN = 26          # partial lines queued, then (line - lines written, words) of each
+PS_Q = 27
+PS_QMAX = 4
+N_PS = PS_Q + 2 * PS_QMAX
+N_PS_KEEP = 16      # snapshots kept per sweep
+
+
+@njit(cache=True)
+def _period_snap(snap, row, stall, dram_acc, last_pf, win_s, wraps, sram_first, sram_last, o_first, o_last, total,
+                 last_out, wst, q_line, q_words, fold_ev_prev, sweep_ev_cur, fr):
+    """Fill ``snap`` with the walk's state at the start of fold ``fr``; False if more than ``PS_QMAX``
+    partial lines are queued (then no snapshot)."""
+    n = wst[Q_TAIL] - wst[Q_HEAD]
+    if n > PS_QMAX:
+        return False
+    snap[PS_ROW] = row
+    snap[PS_STALL] = stall
+    flags = 0
+    for o in range(2):
+        snap[PS_ACC + o] = dram_acc[o]
+        snap[PS_PF + o] = last_pf[o]
+        snap[PS_WS + o] = win_s[o]
+        snap[PS_LASTS + o] = sram_last[o]
+        snap[PS_EVC + o] = sweep_ev_cur[o]
+        flags |= (1 if sram_first[o] != -(1 << 62) else 0) << o
+        flags |= (1 if fold_ev_prev[o] == 0 else 0) << (2 + o)
+        flags |= (1 if sweep_ev_cur[o] > 0 else 0) << (4 + o)
+    flags |= (1 if o_first != -(1 << 62) else 0) << 6
+    snap[PS_FLAGS] = flags
+    snap[PS_WRAP] = wraps
+    snap[PS_LASTS + 2] = o_last
+    snap[PS_LASTS + 3] = total
+    snap[PS_LASTS + 4] = last_out
+    snap[PS_LASTS + 5] = wst[Q_DRAM_STOP]
+    snap[PS_FREE] = wst[Q_FREE]
+    snap[PS_LIDX] = wst[Q_LINE_IDX]
+    snap[PS_NL] = wst[Q_N_LINES]
+    snap[PS_DL] = wst[Q_DRAIN_LINE]
+    snap[PS_DE] = wst[Q_DRAIN_END]
+    snap[PS_OACC] = wst[Q_ACC]
+    snap[PS_OVALID] = wst[Q_DRAM_VALID]
+    snap[PS_FR] = fr
+    snap[PS_QN] = n
+    cap = q_line.shape[0]
+    for i in range(n):
+        k = (wst[Q_HEAD] + i) % cap
+        snap[PS_Q + 2 * i] = q_line[k] - wst[Q_N_LINES]
+        snap[PS_Q + 2 * i + 1] = q_words[k]
+    return True
+
+
+@njit(cache=True)
+def _period_match(a, b, if_active, fold_entries, eps):
+    """Do snapshots ``a`` (earlier) and ``b`` hold the same state once normalised (module comment
+    above)? Returns ``-1`` if not, else a bit mask of the "last" cycles that moved with the cycle (the
+    others did not change between ``a`` and ``b``). ``if_active``: the ifmap window moves (not the whole
+    order, not a skipped pass), so it must sit at the same place relative to the fold's first entry
+    (``fold_entries`` prefetch entries a fold, sets of ``eps``) and not have wrapped in between."""
+    ca = a[PS_ROW] + a[PS_STALL]
+    cb = b[PS_ROW] + b[PS_STALL]
+    if cb <= ca or a[PS_FLAGS] != b[PS_FLAGS] or a[PS_QN] != b[PS_QN]:
+        return -1
+    for i in range(2 * a[PS_QN]):
+        if a[PS_Q + i] != b[PS_Q + i]:
+            return -1
+    if a[PS_FREE] != b[PS_FREE] or a[PS_LIDX] != b[PS_LIDX] or a[PS_OVALID] != b[PS_OVALID]:
+        return -1
+    if a[PS_NL] - a[PS_DL] != b[PS_NL] - b[PS_DL]:
+        return -1
+    if max(a[PS_DE] - ca, 0) != max(b[PS_DE] - cb, 0):
+        return -1
+    if a[PS_WS + 1] != b[PS_WS + 1]:
+        return -1
+    if if_active:
+        if a[PS_WRAP] != b[PS_WRAP]:
+            return -1
+        if (b[PS_WS] - a[PS_WS]) * eps != (b[PS_FR] - a[PS_FR]) * fold_entries:
+            return -1
+    elif a[PS_WS] != b[PS_WS]:
+        return -1
+    # "last" cycles, and each operand's last prefetch (used only by a later prefetch: none in the
+    # period, none in its repeats): moved with the cycle (bit set) or unchanged
+    mask = 0
+    for i in range(8):
+        x = PS_LASTS + i if i < 6 else PS_PF + i - 6
+        if b[x] - cb == a[x] - ca:
+            mask |= 1 << i
+        elif b[x] != a[x]:
+            return -1
+    return mask
+
+
+@njit(cache=True)
+def _period_step(psc, snaps, snap, fr, fc, R, T, f_lo, f_hi, p_img, skip_repeats, if_kmax, nA, nlines, nP, eps_u, win_s,
+                 win_e, wv_s, wv_e, sweep_ev_prev, sweep_ev_cur, fold_ev_prev, dram_acc, last_pf, dram_stop, sram_first,
+                 sram_last, wst, q_line, q_words, pstat):
+    """:func:`walk_layer`'s periodic folds at the start of regular fold ``fr`` of sweep ``fc``: snapshot the
+    state; if it matches a kept snapshot (:func:`_period_match`), add the whole periods that fit and
+    return the folds they cover (0 if none). ``psc``: the walk's scalars ``[row, stall, total, last_out,
+    o_first, o_last, snapshots kept, ifmap wraps]`` (updated)."""
+    # the ifmap window moves unless it holds the whole order or the sweep skips the ifmap
+    if_active = nA[0] != nlines[0] and not (skip_repeats and fc > 0 and sweep_ev_prev[0] == 0)
+    img_chk = if_active and if_kmax > 1  # addresses matter: periods of whole images
+    k_base = 1
+    if if_active:
+        # the window moves by nP sets of eps entries (it does not wrap in a period): k folds
+        # shift the entries by a multiple of nP * eps
+        x, y = T * R, eps_u[0] * nP[0]
+        while y:
+            x, y = y, x % y
+        k_base = eps_u[0] * nP[0] // x
+        if img_chk:
+            if p_img <= 0:
+                k_base = 0
+            else:
+                x, y = R, p_img
+                while y:
+                    x, y = y, x % y
+                k2 = p_img // x
+                x, y = k_base, k2
+                while y:
+                    x, y = y, x % y
+                k_base = k_base // x * k2
+    if k_base > 0 and (fr - f_lo) % k_base == 0 and (
+            not img_chk or (fr * R // p_img) * p_img // R >= f_lo) and _period_snap(
+            snap, psc[0], psc[1], dram_acc, last_pf, win_s, psc[7], sram_first, sram_last, psc[4], psc[5],
+            psc[2], psc[3], wst, q_line, q_words, fold_ev_prev, sweep_ev_cur, fr):
+        fe_max = f_hi + 1
+        if img_chk:
+            # the images read up to the end of the replay lie in regular folds
+            fe_max = min(fe_max, ((f_hi + 1) * R // p_img) * p_img // R)
+        for i in range(min(psc[6], N_PS_KEEP)):
+            a = snaps[(psc[6] - 1 - i) % N_PS_KEEP]  # a row: a C-contiguous 1-d view
+            mask = _period_match(a, snap, if_active, T * R, eps_u[0])
+            if mask < 0:
+                continue
+            P = fr - a[PS_FR]
+            j = (fe_max - fr) // P
+            if if_active:
+                # the window slides without wrapping round the order up to the end of the replay
+                j = min(j, (nlines[0] - 1 - nA[0] - win_s[0]) // (snap[PS_WS] - a[PS_WS]))
+            if j < 1:
+                break
+            # replay j periods: add their deltas, shift the "last" cycles that moved
+            cb = snap[PS_ROW] + snap[PS_STALL]
+            dcyc = cb - a[PS_ROW] - a[PS_STALL]
+            psc[0] += j * (snap[PS_ROW] - a[PS_ROW])
+            psc[1] += j * (snap[PS_STALL] - a[PS_STALL])
+            for o in range(2):
+                dram_acc[o] += j * (snap[PS_ACC + o] - a[PS_ACC + o])
+                if mask & (64 << o):
+                    last_pf[o] += j * dcyc
+                    if last_pf[o] > dram_stop[o]:
+                        dram_stop[o] = last_pf[o]
+                sweep_ev_cur[o] += j * (snap[PS_EVC + o] - a[PS_EVC + o])
+                if mask & (1 << o):
+                    sram_last[o] += j * dcyc
+            if if_active:
+                win_s[0] += j * (snap[PS_WS] - a[PS_WS])
+                win_e[0] = win_s[0] + nA[0]
+                wv_s[0] = win_s[0] * eps_u[0]
+                wv_e[0] = win_e[0] * eps_u[0]
+            if mask & 4:
+                psc[5] += j * dcyc
+            if mask & 8:
+                psc[2] += j * dcyc
+            if mask & 16:
+                psc[3] += j * dcyc
+            if mask & 32:
+                wst[Q_DRAM_STOP] += j * dcyc
+            dnl = snap[PS_NL] - a[PS_NL]
+            wst[Q_N_LINES] += j * dnl
+            wst[Q_DRAIN_LINE] += j * dnl
+            if wst[Q_DRAIN_END] > cb:
+                wst[Q_DRAIN_END] += j * dcyc
+            wst[Q_ACC] += j * (snap[PS_OACC] - a[PS_OACC])
+            cap = q_line.shape[0]
+            for k in range(wst[Q_HEAD], wst[Q_TAIL]):
+                q_line[k % cap] += j * dnl
+            pstat[1] += j * P
+            psc[6] = 0
+            return j * P
+        k = psc[6] % N_PS_KEEP
+        for i in range(N_PS):
+            snaps[k, i] = snap[i]
+        psc[6] += 1
+    return 0
+
+
 def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c,
-                   user_bw, sizes, bws, if_cnt, if_slots, if_vc, if_space, fi_space, skip_repeats, o1_rows, row_cycles):
+                   user_bw, sizes, bws, if_cnt, if_slots, if_vc, if_space, fi_space, skip_repeats, o1_rows, row_cycles,
+                   pstat=None):
     """Walk every demand row of one layer through SCALE-Sim's memory system (:func:`walk_layer`): USER
-    mode when ``user_bw``, else CALC mode with last-use tables of ``if_space`` / ``fi_space`` words."""
+    mode when ``user_bw``, else CALC mode with last-use tables of ``if_space`` / ``fi_space`` words.
+    ``pstat``: :func:`walk_layer`'s periodic folds (default None: every fold walked)."""
     last = None if user_bw else (np.full(if_space, -1, np.int64), np.full(fi_space, -1, np.int64))
     return walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c, sizes, bws,
-                      if_cnt, if_slots, if_vc, skip_repeats, o1_rows, row_cycles, last)
+                      if_cnt, if_slots, if_vc, skip_repeats, o1_rows, row_cycles, last, pstat)
 
 
 @njit(cache=True)
 def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c, sizes, bws, if_cnt,
-               if_slots, if_vc, skip_repeats, o1_rows, row_cycles, last):
+               if_slots, if_vc, skip_repeats, o1_rows, row_cycles, last, pstat):
     """Walk every demand row of one layer through SCALE-Sim's memory system.
 
     ``last``: ``None`` in USER mode; in CALC mode the per-word last-use tables of the ifmap and the
@@ -904,6 +1117,13 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
     ``sizes`` = (ifmap, filter, ofmap) SRAM words; ``bws`` = (ifmap, filter, ofmap) DRAM words per
     cycle (USER mode; CALC mode uses 10, 10 and C as SCALE-Sim does). In CALC mode the set arrays
     are unused (pass empty ones). Returns the int64 vector indexed by ``R_*``.
+
+    ``pstat``: None (every fold walked) or int64 ``[on, folds replayed (out), pixels of one image]``.
+    With ``on`` (USER mode, output stationary, windows inside the input, no per-row cycles) the walk
+    replays periodic folds: when the state at the start of a fold equals, normalised, the state some
+    folds earlier in the same sweep and the folds ahead read the same prefetch entries shifted
+    (:func:`_period_step`, docs §3.2 "Periods"), every whole period that fits is added at once;
+    ``pstat[1]`` counts the folds not walked.
     """
     Sr, Sc, T, L, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)
     res = np.zeros(N_RESULTS, np.int64)
@@ -1014,9 +1234,56 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
     skip = np.zeros(2, np.bool_)
     last_fold = row_fold * col_fold - 1
     fold = -1
+    # periodic folds (docs §3.2 "Periods"; output stationary: the ifmap's row folds within a sweep). Every
+    # test is under ``pstat is not None`` on the argument itself (pruned while compiling, as ``last``): a
+    # walk without them compiles none of this
+    resume = 0
+    wraps = 0
+    if pstat is not None:
+        per_on = last is None and df == 0 and pstat[0] != 0 and not use_vc and row_cycles.shape[1] == 0
+        snaps = np.zeros((N_PS_KEEP, N_PS), np.int64)
+        snap = np.zeros(N_PS, np.int64)
+        psc = np.zeros(8, np.int64)
+        f_lo = 1
+        f_hi = -1
+        if per_on:
+            # regular folds: every entry they read lies on an anti-diagonal d of the ifmap's prefetch matrix
+            # with N - 1 <= d and no padding on or before it, so the valid entries before lane c of d are
+            # d * N + c - N(N-1)/2 and fold f + k reads fold f's entries k * T * R later (fold f reads
+            # anti-diagonals f * T .. f * T + T + R - 2); the last row fold is always walked
+            f_lo = max(1, (R - 2 + T) // T)
+            d_hi = min(pf_M[0] - 1, pf_r0[0] + pf_c0[0] - 1)
+            f_hi = min(row_fold - 2, (d_hi - T - R + 2) // T)
 
     for fc in range(col_fold):
+        if pstat is not None:
+            psc[6] = 0
         for fr in range(row_fold):
+            if fr < resume:
+                fold += 1  # a fold of a replayed period (its effect was added at its start)
+                continue
+            if pstat is not None:
+                if per_on and f_lo <= fr <= f_hi:
+                    psc[0] = row
+                    psc[1] = stall
+                    psc[2] = total
+                    psc[3] = last_out
+                    psc[4] = o_first
+                    psc[5] = o_last
+                    psc[7] = wraps
+                    adv = _period_step(psc, snaps, snap, fr, fc, R, T, f_lo, f_hi, pstat[2], skip_repeats, if_kmax, nA,
+                                       nlines, nP, eps_u, win_s, win_e, wv_s, wv_e, sweep_ev_prev, sweep_ev_cur,
+                                       fold_ev_prev, dram_acc, last_pf, dram_stop, sram_first, sram_last, wst, q_line,
+                                       q_words, pstat)
+                    if adv > 0:
+                        row = psc[0]
+                        stall = psc[1]
+                        total = psc[2]
+                        last_out = psc[3]
+                        o_last = psc[5]
+                        resume = fr + adv
+                        fold += 1
+                        continue
             fold += 1
             rows_used = min(R, Sr - fr * R)
             cols_used = min(C, Sc - fc * C)
@@ -1141,6 +1408,9 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
                                 if guard > nlines[o] + 2:
                                     break  # address in no set: SCALE-Sim would loop forever
                                 nl = nlines[o]
+                                if pstat is not None:
+                                    if o == 0 and win_s[o] + nP[o] >= nl:
+                                        wraps += 1
                                 win_s[o] = (win_s[o] + nP[o]) % nl
                                 win_e[o] = (win_s[o] + nA[o]) % nl
                                 wv_s[o] = win_s[o] * eps_u[o]
@@ -1229,6 +1499,7 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
             for o in range(2):
                 sweep_ev_cur[o] += ev[o]
                 fold_ev_prev[o] = ev[o]
+        resume = 0
 
     # drain what is left in the OFMAP buffer after the last compute cycle
     o_acc, o_dram_start, o_dram_stop = wq_finish(wst, q_line, q_words, last_out)
@@ -1291,7 +1562,49 @@ def user_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
         # no word read twice, no window past the edge: ifmap_sets' three empty tables, without calling it (a
         # network of GEMMs and such convolutions then never compiles it: 0.7 s of a first run)
         meta, slots, vc = np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32)
-    return walk_layer(df, R, C, npx, win, nfilt, H, W, *tabs, sizes, bws, meta, slots, vc, True, True, row_cycles, None)
+    pstat = None
+    if row_cycles.shape[1] == 0 and periods_possible(df, R, C, npx, win, nfilt, kmax, Eh * Ew, inside, sizes, bws):
+        pstat = np.array([1, 0, Eh * Ew], np.int64)
+    return walk_layer(df, R, C, npx, win, nfilt, H, W, *tabs, sizes, bws, meta, slots, vc, True, True, row_cycles, None,
+                      pstat)
+
+
+def periods_possible(df, R, C, npx, win, nfilt, kmax, p_img, inside, sizes, bws):
+    """Is a period of :func:`walk_layer`'s periodic folds (docs §3.2 "Periods") short enough to fit twice
+    in this USER-mode unit's regular row folds? Output stationary, windows inside the input; unless the
+    ifmap window holds the whole prefetch order it moves by ``nP`` sets of ``eps`` entries while a fold
+    advances the order by ``T * R`` entries, so a period is a multiple of ``eps * nP / gcd(T * R, eps *
+    nP)`` folds (and of whole images when ifmap words repeat); the OFMAP buffer returns to the same free
+    words after whole drains, taken here as ``ceil(half / bw) * bw`` words against ``R * min(C, nfilt)``
+    a fold (a filter only: the walk compares the actual state). Only then is the walk called with its
+    period bookkeeping (a second compiled version of it). Plain Python, a few integer operations."""
+    if df != 0 or not inside:
+        return False
+    T = win
+    row_fold = -(-npx // R)
+    if_words, o_words, o_bw = int(sizes[0]), int(sizes[2]), int(bws[2])
+    eps = (if_words + 99) // 100
+    act = (if_words + 1) // 2
+    nl = npx * win // eps + 1
+    nA = min(-(-act // eps), nl)
+    nP = min(-(-(if_words - act) // eps), nl - nA)
+    if nA != nl and nP == 0:
+        return False
+    f_lo = max(1, (R - 2 + T) // T)
+    M = row_fold * T
+    c0 = npx - (row_fold - 1) * R
+    d_hi = M - 1 if c0 >= R else min(M - 1, M - T + c0 - 1)
+    f_hi = min(row_fold - 2, (d_hi - T - R + 2) // T)
+    per = 1
+    if nA != nl:
+        per = eps * nP // math.gcd(T * R, eps * nP)
+        if kmax > 1:
+            k2 = p_img // math.gcd(R, p_img)
+            per = per * k2 // math.gcd(per, k2)
+    drain = max(1, -(-(o_words - (o_words + 1) // 2) // o_bw) * o_bw)
+    k3 = drain // math.gcd(drain, R * min(C, nfilt))
+    per = per * k3 // math.gcd(per, k3)
+    return 2 * per <= f_hi - f_lo + 1
 
 
 @njit(cache=True)
