@@ -236,6 +236,8 @@ def test_band_selection():
     power = Check("x", "PE power", 9.0, 12.0, "mW", 0.4)
     assert U.select(time, "latency_s") and U.select(cycles, "latency_s")
     assert not U.select(theoretical, "latency_s") and not U.select(power, "latency_s")
+    diagnostic = Check("x", "Edge TPU diagnostic: the model plus a measured input", 3.4, 3.5, "ms")
+    assert not U.select(diagnostic, "latency_s")  # not the model's own prediction
     assert U.select(power, "energy_j") and not U.select(time, "energy_j")
     band = U.band([time, cycles, theoretical], "latency_s", "x")
     assert band["n"] == 2 and band["worst_error"] == pytest.approx(0.4 / 8.4)

@@ -14,7 +14,8 @@ error band per metric and family::
 
 * ``latency_s``: checks of a time (unit ``s``, ``ms``, ``us``, ``ns``, ``us/image``), of total
   cycles (``Total Cycles`` in the item) or of a fraction of peak throughput, with a non-zero
-  reference; paper "theoretical" times (a bound, not a measurement) are left out;
+  reference; paper "theoretical" times (a bound, not a measurement) and diagnostics (the model with a
+  measured quantity put in, not its own prediction) are left out;
 * ``energy_j``: checks of power or energy (unit ``W``, ``mW``, ``J``, ``mJ``, ``uJ``, ``pJ``) with a
   non-zero reference.
 
@@ -57,7 +58,7 @@ def select(check, metric: str) -> bool:
         return False
     item = check.item.lower()
     if metric == "latency_s":
-        if "theoretical" in item:
+        if "theoretical" in item or "diagnostic" in item:
             return False
         return check.unit in TIME_UNITS or "total cycles" in item or "fraction of peak" in item
     if metric == "energy_j":
