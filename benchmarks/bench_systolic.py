@@ -25,6 +25,11 @@ accelsim again. Every field of SCALE-Sim's COMPUTE and DETAILED_ACCESS reports i
 accelsim's (cycles, stalls, SRAM and DRAM counts and start / stop cycles), and the ratio SCALE-Sim
 CPU / accelsim median CPU is printed per layer with the machine's load average, against issue 20's
 goal (10,000x in CALC bandwidth mode, 1,000x in USER mode).
+
+``--user-batch 1,2,4,8,16`` (issue 20 item 2): the workload's whole-network CPU time on the arch in USER
+bandwidth mode per batch, ``--repeats`` runs with every memo cleared (median), with the total cycles,
+the number of distinct units that take the periodic-fold walk (docs/models/systolic.md §3.2) and the
+load average.
 """
 
 from __future__ import annotations
@@ -222,6 +227,55 @@ def novel(args) -> int:
     return 0 if all_same else 1
 
 
+def user_batch(args) -> int:
+    """Whole-network CPU time against the batch in USER bandwidth mode (issue 20 item 2; see module doc):
+    for each batch, ``--repeats`` runs of every layer with every memo cleared first (median), the total
+    cycles, and how many distinct units take the periodic-fold walk (docs/models/systolic.md §3.2)."""
+    import os
+    import statistics
+
+    from accelsim.compress.compressed import CompressedGraph
+    from accelsim.hw.registry import build_model, load_arch
+    from accelsim.hw.systolic import _kernels as K
+    from accelsim.hw.systolic import model as M
+    from accelsim.workload.zoo import load_workload
+
+    config = load_arch(args.arch, ["dram.bandwidth_mode=USER"])
+    model = build_model(config)
+    layers = list(CompressedGraph.dense(load_workload(args.workload)))
+    batches = [int(b) for b in args.user_batch.split(",")]
+    sizes, bws, _ = M.memory_params(config)
+    R = config.rows
+    print(f"cores: {os.cpu_count()}  load average: {'/'.join(f'{x:.2f}' for x in os.getloadavg())}  "
+          f"{args.workload} on {config.name} ({R}x{config.cols} {config.dataflow}, USER)")
+    for cl in layers:
+        model.simulate(cl, batches[0])  # JIT warm-up
+    base = None
+    for b in batches:
+        cpu, cycles = [], None
+        for _ in range(args.repeats):
+            M.scalesim_unit.cache_clear()
+            M.layer_units.cache_clear()
+            M.analytic_unit_report.cache_clear()
+            c0 = time.process_time()
+            res = [model.simulate(cl, b) for cl in layers]
+            cpu.append(time.process_time() - c0)
+            cycles = sum(r.cycles for r in res)
+        units = {M.layer_units(cl.layer, b) for cl in layers} - {None}
+        periodic = 0
+        if hasattr(K, "periods_possible"):
+            for g, _ in units:
+                kmax = K.copies_bound(g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew)
+                periodic += K.periods_possible(M.DF_CODE[config.dataflow], R, config.cols, g.npx, g.win, g.K, kmax,
+                                               g.Eh * g.Ew, M.windows_inside(g), sizes, bws)
+        med = statistics.median(cpu)
+        base = base or med
+        print(f"  batch {b:3d}: {med:7.3f} s CPU (median of {len(cpu)}, min {min(cpu):.3f}; {med / base:5.2f}x batch "
+              f"{batches[0]})  cycles {cycles:>14,}  units {len(units)}, periodic walk {periodic}  "
+              f"load {os.getloadavg()[0]:.2f}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="accelsim systolic model vs SCALE-Sim 3.0.0")
     ap.add_argument("--workload", default="resnet50")
@@ -236,6 +290,9 @@ def main(argv=None) -> int:
                     help="--novel: the random layers' input channels: odd (3-95) or multiples of 16 (16-256)")
     ap.add_argument("--repeats", type=int, default=5, help="--novel: accelsim calls per layer before and after SCALE-Sim")
     ap.add_argument("--only", default="", help="--novel: only layers whose name contains one of these (comma-separated)")
+    ap.add_argument("--user-batch", default="",
+                    help="comma-separated batches: whole-network CPU time per batch in USER mode, memos cleared "
+                         "(uses --workload, --arch, --repeats)")
     ap.add_argument("--no-tune-allocator", action="store_true",
                     help="keep glibc's default allocator settings (accelsim simulate and sweeps tune them)")
     args = ap.parse_args(argv)
@@ -246,6 +303,8 @@ def main(argv=None) -> int:
         print("glibc allocator tuned as accelsim simulate does (--no-tune-allocator: the defaults)")
     if args.novel:
         return novel(args)
+    if args.user_batch:
+        return user_batch(args)
 
     from accelsim.hw.registry import load_arch
     from accelsim.hw.systolic.model import closed_form, layer_units

@@ -1237,9 +1237,9 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
     # periodic folds (docs §3.2 "Periods"; output stationary: the ifmap's row folds within a sweep). Every
     # test is under ``pstat is not None`` on the argument itself (pruned while compiling, as ``last``): a
     # walk without them compiles none of this
-    resume = 0
-    wraps = 0
     if pstat is not None:
+        resume = 0
+        wraps = 0
         per_on = last is None and df == 0 and pstat[0] != 0 and not use_vc and row_cycles.shape[1] == 0
         snaps = np.zeros((N_PS_KEEP, N_PS), np.int64)
         snap = np.zeros(N_PS, np.int64)
@@ -1259,10 +1259,10 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
         if pstat is not None:
             psc[6] = 0
         for fr in range(row_fold):
-            if fr < resume:
-                fold += 1  # a fold of a replayed period (its effect was added at its start)
-                continue
             if pstat is not None:
+                if fr < resume:
+                    fold += 1  # a fold of a replayed period (its effect was added at its start)
+                    continue
                 if per_on and f_lo <= fr <= f_hi:
                     psc[0] = row
                     psc[1] = stall
@@ -1499,7 +1499,8 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
             for o in range(2):
                 sweep_ev_cur[o] += ev[o]
                 fold_ev_prev[o] = ev[o]
-        resume = 0
+        if pstat is not None:
+            resume = 0
 
     # drain what is left in the OFMAP buffer after the last compute cycle
     o_acc, o_dram_start, o_dram_stop = wq_finish(wst, q_line, q_words, last_out)
