@@ -64,7 +64,7 @@ BW_FRACTION = {
 MARLIN_COMPUTE = 0.74
 MARLIN_M_TILE = 16  # one m16n8k16 MMA row block; M is padded to it
 MARLIN_MAX_M_PASS = 64  # rows one pass keeps in registers before re-reading the weights (MARLIN design)
-TINYGEMM_ROWS_PER_PASS = 8  # the activation is the n=8 side of m16n8k16; every 8 rows re-stream the weights
+TINYGEMM_ROWS_PER_PASS = 8  # an effective pass (docs "Weight-only": int4mm.cu tiles 16 activation rows x 8 columns)
 GEMV_MAX_M = 8
 #: AWQ GEMM (llm-awq gemm_forward_4bit m16nXk32): 16-row tiles, dequantization on CUDA cores in the main
 #: loop, repeated for every 16-row block; lane ops per weight (unpack, subtract zero, scale, convert)
