@@ -11,7 +11,8 @@ Usage::
    analytic`` cold (all memos cleared: every layer geometry computed afresh; the goal, >= 50,000
    / s) and warm (the model's per-geometry memo filled), best of three runs (the machine is
    shared), and, as the reference in the same run, the same sweep cold with ``memory_model:
-   exact`` (SCALE-Sim's buffers replayed). The run also prints
+   exact`` (SCALE-Sim's buffers replayed), once as it runs (os / ws ifmap passes shared across column
+   counts, docs/models/systolic.md §3.8) and once with every unit's pass computed alone. The run also prints
    how far the analytic totals are from the exact ones on these points, a bare loop over
    ``model.simulate`` (no sweep machinery), and the cold analytic sweep with one ``model.simulate``
    per layer instead of one ``simulate_layers`` per network (docs/models/systolic.md §9; the tables
@@ -50,8 +51,7 @@ def _clear_model_caches() -> None:
     try:
         from accelsim.hw.systolic import model as sm
 
-        sm.scalesim_unit.cache_clear()
-        sm.analytic_unit_report.cache_clear()
+        sm.clear_memos()
     except (ImportError, AttributeError):
         pass
 
@@ -100,6 +100,15 @@ def evals_per_second(arch: str, workload: str, quick: bool, repeats: int = 3) ->
     t_cold_median = sorted(t for _, t in colds)[len(colds) // 2]
     t_warm = min(_timed_sweep(_space(arch, workload, sizes, dfs, "analytic"), cold=False)[1] for _ in range(repeats))
     exact, t_exact = _timed_sweep(_space(arch, workload, sizes, dfs, "exact"), cold=True)
+    # the same without os / ws ifmap passes shared across column counts (docs/models/systolic.md §3.8)
+    from accelsim.hw.systolic import calc
+
+    kept, calc.SHARED_MAX = calc.SHARED_MAX, 0
+    try:
+        alone, t_alone = _timed_sweep(_space(arch, workload, sizes, dfs, "exact"), cold=True)
+    finally:
+        calc.SHARED_MAX = kept
+    pd.testing.assert_frame_equal(alone, exact)
     evals = int(fast["num_layers"].sum())
     graph = load_workload(workload)
     mapped = sum(layer_units(layer, 1) is not None for layer in graph)
@@ -127,6 +136,8 @@ def evals_per_second(arch: str, workload: str, quick: bool, repeats: int = 3) ->
     print(f"  analytic memory model, warm (geometry memo filled): {t_warm:6.3f} s -> {evals / t_warm:10,.0f} evals/s")
     print(f"  exact (SCALE-Sim replay) memory model, cold:      {t_exact:8.3f} s -> {evals / t_exact:10,.0f} evals/s"
           f"  [{mapped * len(fast) / t_exact:,.0f} array layers/s; goal 5,000]")
+    print(f"  the same, each unit's ifmap pass computed alone (none shared across column counts): {t_alone:6.3f} s -> "
+          f"{mapped * len(fast) / t_alone:,.0f} array layers/s; sharing {t_alone / t_exact:.2f}x (identical tables)")
     print(f"  analytic / exact speed: {t_exact / t_cold:.1f}x")
     print(f"  bare model.simulate loop, analytic, warm:         {t_bare:8.3f} s -> {n / t_bare:10,.0f} evals/s")
     same_cycles = bool((fast["cycles"].to_numpy() == exact["cycles"].to_numpy()).all())

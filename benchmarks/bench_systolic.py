@@ -98,7 +98,7 @@ def accelsim_run(config, graph):
 
     model = build_model(config)
     layers = list(CompressedGraph.dense(graph))
-    M.scalesim_unit.cache_clear()
+    M.clear_memos()
     w0, c0 = time.perf_counter(), time.process_time()
     results = [model.simulate(cl, 1) for cl in layers]
     return results, time.perf_counter() - w0, time.process_time() - c0
@@ -148,9 +148,7 @@ def _accelsim_layer_cpu(model, cl, repeats: int) -> list[float]:
 
     out = []
     for _ in range(repeats):
-        M.scalesim_unit.cache_clear()
-        M.layer_units.cache_clear()
-        M.analytic_unit_report.cache_clear()
+        M.clear_memos()
         c0 = time.process_time()
         model.simulate(cl, 1)
         out.append(time.process_time() - c0)
@@ -254,9 +252,7 @@ def user_batch(args) -> int:
     for b in batches:
         cpu, cycles = [], None
         for _ in range(args.repeats):
-            M.scalesim_unit.cache_clear()
-            M.layer_units.cache_clear()
-            M.analytic_unit_report.cache_clear()
+            M.clear_memos()
             c0 = time.process_time()
             res = [model.simulate(cl, b) for cl in layers]
             cpu.append(time.process_time() - c0)
@@ -388,7 +384,7 @@ def main(argv=None) -> int:
 
         model = build_model(config)
         layers = {layer.name: layer for layer in graph.compute_layers()}
-        M.scalesim_unit.cache_clear()
+        M.clear_memos()
         c0 = time.process_time()
         for n in chosen:
             model.simulate(CompressedLayer(layer=layers[n]), 1)

@@ -198,9 +198,7 @@ def _clear() -> None:
     from accelsim.hw.systolic import model as sm
 
     clear_caches()
-    sm.scalesim_unit.cache_clear()
-    sm.analytic_unit_report.cache_clear()
-    sm.user_events.cache_clear()
+    sm.clear_memos()
 
 
 def sweep_speed(arch: str, workload: str, bws, repeats: int) -> None:

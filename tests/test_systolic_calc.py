@@ -368,3 +368,37 @@ def test_few_channel_groups_only_within_their_memory_budget():
     assert not G.ws_is_groups_pay(2, 12, 4, 9 * 4, budget // 9 + 1)
     # is, R = 64, 64 channels: one class of 64: any size
     assert G.ws_is_groups_pay(2, 64, 64, 9 * 64, 100 * budget)
+
+
+@settings(max_examples=150, deadline=None)
+@given(g=wide_convs(), df=st.integers(0, 1), R=st.integers(1, 12), cols=st.lists(st.integers(1, 16), min_size=2, max_size=6),
+       words=st.integers(100, 1500))
+def test_ifmap_pass_shared_across_column_counts(g, df, R, cols, words):
+    """An os / ws ifmap pass kept for one column count answers another exactly (docs/models/systolic.md §3.8):
+    units for several column counts in a random order, with the kept passes, equal each unit computed with
+    nothing kept (every report value); and a later unit that needs no more sweeps than kept is answered
+    without running a pass."""
+    from accelsim.hw.systolic import calc
+
+    args = (g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, words, 700, 900, False)
+    calc.clear_shared_ifmap()
+    shared = [calc_unit(df, R, C, *args) for C in cols]
+    for C, got in zip(cols, shared):
+        calc.clear_shared_ifmap()
+        assert np.array_equal(got, calc_unit(df, R, C, *args)), (g, df, R, C, cols, words)
+    calc.clear_shared_ifmap()
+    calc_unit(df, R, 1, *args)  # the most sweeps: one per filter
+    kept = dict(calc._SHARED)
+    ran = []
+    original = calc._shared_ifmap
+
+    def spy(key, *rest):
+        ran.append(calc._SHARED.get(key) is None or calc._SHARED[key][0] < -(-rest[5] // rest[2]))
+        return original(key, *rest)
+
+    calc._shared_ifmap = spy
+    try:
+        calc_unit(df, R, max(cols), *args)
+    finally:
+        calc._shared_ifmap = original
+    assert not any(ran) and (not ran or kept)  # every pass answered from the kept one

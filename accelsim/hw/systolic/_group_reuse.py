@@ -102,8 +102,8 @@ def _fetches_before(x, x_c, es, g0, gr, gl, gn, qr, ql, pref, j0, LW, dl, span):
 def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, block):
     """The epoch cache over ``n_sweeps`` identical sweeps of the groups (in position order; ``pred``: the
     previous group of the same word and class, -1: none; ``last[key[g]]``: the sweep's last group of
-    ``g``'s word and class). Returns ``(fetched, ev_sweep, ev_pos)``: DRAM words fetched, and for each
-    epoch end (a prefetch) its sweep and its position within the sweep."""
+    ``g``'s word and class). Returns ``(fetched, ev_sweep, ev_pos, per_sweep)``: DRAM words fetched, for each
+    epoch end (a prefetch) its sweep and its position within the sweep, and the words each sweep fetched."""
     ng = g0.shape[0]
     N = rows_sweep * LW
     qr = np.empty(ng, np.int64)
@@ -252,7 +252,7 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
         es -= N
         if got == 0 and k >= 1:
             break  # the state no longer changes: later sweeps fetch nothing either
-    return fetched, ev_k[:n_ev], ev_x[:n_ev]
+    return fetched, ev_k[:n_ev], ev_x[:n_ev], sw_got
 
 
 @njit(cache=True)
@@ -421,8 +421,8 @@ def ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfil
 
 
 def ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
-    """:func:`accelsim.hw.systolic._kernels.reuse_read_pass` for a ws (``df`` 1) or is (2) array (same
-    outputs), by channel groups (:func:`ws_is_groups`, :func:`group_sweeps`). A plain function around the
+    """:func:`accelsim.hw.systolic._kernels.reuse_read_pass` for a ws (``df`` 1) or is (2) array (the same
+    three outputs), by channel groups (:func:`ws_is_groups`, :func:`group_sweeps`). A plain function around the
     two kernels (its own compile would cost more than its NumPy tail)."""
     npx = batch * Eh * Ew
     win = FH * FW * Ch
@@ -435,11 +435,11 @@ def ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, 
     else:
         LW, dl, n_sweeps, rows_sweep = C, 0, 1, row_fold * col_fold * R
     sweeps = _sweeps_diagonal if dl else _sweeps_in_lane
-    fetched, ev_k, ev_x = sweeps(g0, gr, gl, gn, pred, key, last, np.int64(n_sweeps), np.int64(rows_sweep),
-                                 np.int64(LW), np.int64(50 * (words // 100)))
+    fetched, ev_k, ev_x, sw_got = sweeps(g0, gr, gl, gn, pred, key, last, np.int64(n_sweeps), np.int64(rows_sweep),
+                                         np.int64(LW), np.int64(50 * (words // 100)))
     stats = np.array([fetched, ev_k.shape[0], -1, -1], np.int64)
     if g0.shape[0] == 0:
-        return stats, ev_k
+        return stats, ev_k, sw_got
     first_q = int(gr[0])
     if df == 1:
         ev_rows = ev_k * rows_sweep + ev_x // R
@@ -451,7 +451,7 @@ def ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, 
         ev_rows = (q // R) * L + q % R
         stats[2] = (first_q // R) * L + first_q % R
         stats[3] = (last_q // R) * L + last_q % R
-    return stats, ev_rows
+    return stats, ev_rows, sw_got
 
 
 @njit(cache=True)
@@ -548,7 +548,7 @@ def os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
 
 
 def os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
-    """:func:`accelsim.hw.systolic._kernels.reuse_read_pass` for an output-stationary array (same outputs):
+    """:func:`accelsim.hw.systolic._kernels.reuse_read_pass` for an output-stationary array (the same three outputs):
     one class of all ``Ch`` channels, a group's channels one row apart in one lane
     (:func:`os_ifmap_groups`, :func:`group_sweeps`); one sweep per column fold. A plain function around
     the two kernels."""
@@ -559,10 +559,10 @@ def os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     rows_sweep = row_fold * L
     g0, gr, gl, gn, pred, word, last = os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L,
                                                        row_fold)
-    fetched, ev_k, ev_x = _sweeps_in_lane(g0, gr, gl, gn, pred, word, last, np.int64(col_fold), np.int64(rows_sweep),
-                                          np.int64(R), np.int64(50 * (words // 100)))
+    fetched, ev_k, ev_x, sw_got = _sweeps_in_lane(g0, gr, gl, gn, pred, word, last, np.int64(col_fold),
+                                                  np.int64(rows_sweep), np.int64(R), np.int64(50 * (words // 100)))
     stats = np.array([fetched, ev_k.shape[0], -1, -1], np.int64)
     if g0.shape[0] > 0:
         stats[2] = gr[0]
         stats[3] = (col_fold - 1) * rows_sweep + gr[-1] + Ch - 1
-    return stats, ev_k * rows_sweep + ev_x // R
+    return stats, ev_k * rows_sweep + ev_x // R, sw_got

@@ -2042,7 +2042,9 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
     every sweep is then a linear scan of that list (:func:`_scan_sweep`). From the second sweep on,
     the state after an epoch end is its element alone: when a sweep ends an epoch where an earlier
     one (not the first) did, the rest of it repeats that sweep, and every later sweep repeats the
-    one a period before it. Same outputs as :func:`calc_read_pass`.
+    one a period before it. Returns ``(stats, event rows, fetches per sweep)``: the first two are
+    :func:`calc_read_pass`'s outputs; the third lets a caller take the first sweeps' answer alone
+    (``calc._shared_ifmap``).
     """
     Sr, Sc, T, L, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)
     eps = words // 100
@@ -2218,7 +2220,7 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
     stats[1] = n_ev
     stats[2] = first_row
     stats[3] = (n_sweeps - 1) * rows_sweep + last_row if last_row >= 0 else -1
-    return stats, ev_rows[:n_ev]
+    return stats, ev_rows[:n_ev], sw_got
 
 
 @njit(cache=True)

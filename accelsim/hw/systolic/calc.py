@@ -8,6 +8,8 @@ only the passes its layers need. The kernels live in ``_kernels.py``, ``_group_r
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 
 from ._group_reuse import groups_fit_int32, os_groups_pay, os_reuse_pass, ws_is_groups_pay, ws_is_reuse_pass
@@ -46,14 +48,75 @@ def calc_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
         fit = ifmap_fit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
         if fit is not None:
             st, ev = fit
-        elif df == 0 and os_groups_pay(Ch, npx * FH * FW) and groups_fit_int32(npx * FH * FW, batch * H * W):
-            st, ev = os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
-        elif df != 0 and ws_is_groups_pay(df, R, Ch, win, npx) and groups_fit_int32(npx * win, batch * H * W * Ch):
-            st, ev = ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
         else:
-            tabs = conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
-            st, ev = reuse_read_pass(df, R, C, npx, win, nfilt, H, W, *tabs, if_words, batch * H * W * Ch)
+            st, ev = _reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
     return _calc_finish(res, df, R, C, npx, win, nfilt, st, ev, if_words, fi_words, ch_rows, ch_cum)
+
+
+def _reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words):
+    """The ifmap pass of overlapping windows: channel groups where they pay, else the reuse-distance scan
+    (:func:`reuse_read_pass`); on an os or ws array shared across column counts (:func:`_shared_ifmap`).
+    Returns ``(stats, event rows)`` as :func:`reuse_read_pass`."""
+    npx = batch * Eh * Ew
+    win = FH * FW * Ch
+
+    def run():
+        if df == 0 and os_groups_pay(Ch, npx * FH * FW) and groups_fit_int32(npx * FH * FW, batch * H * W):
+            return os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
+        if df != 0 and ws_is_groups_pay(df, R, Ch, win, npx) and groups_fit_int32(npx * win, batch * H * W * Ch):
+            return ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
+        tabs = conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
+        return reuse_read_pass(df, R, C, npx, win, nfilt, H, W, *tabs, if_words, batch * H * W * Ch)
+
+    if df == 2:
+        return run()[:2]
+    key = (df, R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, if_words)
+    return _shared_ifmap(key, df, R, C, npx, win, nfilt, run)
+
+
+#: ifmap passes of os / ws arrays by everything but the column count (:func:`_shared_ifmap`): oldest first
+_SHARED: OrderedDict = OrderedDict()
+SHARED_MAX = 256
+
+
+def clear_shared_ifmap() -> None:
+    """Forget the ifmap passes kept for other column counts (a benchmark's cold run starts empty)."""
+    _SHARED.clear()
+
+
+def _shared_ifmap(key, df, R, C, npx, win, nfilt, run):
+    """An os or ws ifmap pass for ``C`` columns from one computed for another column count (docs/models/
+    systolic.md §3.8). The columns change only where a fold's demand rows sit (a fold lasts ``L = T + R + C - 2``
+    rows on os, ``T + 2R + C - 2`` on ws, longer than its listed rows for any ``C``) and how many sweeps of the
+    same order run (one per column fold): so the buffer sees the same accesses in the same order, and the
+    first ``s`` sweeps of a longer run are the answer for ``s`` sweeps. Kept per layer and row count: each
+    sweep's fetches and every epoch end as (sweep, fold, row in the fold); a pass needing more sweeps than kept
+    is computed and kept instead. Returns ``(stats, event rows)`` as :func:`reuse_read_pass`."""
+    per_fold = (win + R + C - 2) if df == 0 else (npx + 2 * R + C - 2)
+    row_fold = -(-(npx if df == 0 else win) // R)
+    sweeps = -(-nfilt // C)
+    rows_sweep = row_fold * per_fold
+    kept = _SHARED.get(key)
+    if kept is None or kept[0] < sweeps:
+        st, ev, per_sweep = run()
+        k, rest = np.divmod(ev, rows_sweep)
+        fold, row = np.divmod(rest, per_fold)
+        first = divmod(int(st[2]), per_fold) if st[2] >= 0 else None
+        last = divmod(int(st[3]) - (sweeps - 1) * rows_sweep, per_fold) if st[3] >= 0 else None
+        _SHARED[key] = (sweeps, np.cumsum(per_sweep), k, fold, row, first, last)
+        while len(_SHARED) > SHARED_MAX:
+            _SHARED.popitem(last=False)
+        return st, ev
+    _SHARED.move_to_end(key)
+    _, cum, k, fold, row, first, last = kept
+    n_ev = int(np.searchsorted(k, sweeps))  # events in the first `sweeps` sweeps (kept in sweep order)
+    ev = k[:n_ev] * rows_sweep + fold[:n_ev] * per_fold + row[:n_ev]
+    st = np.array([cum[sweeps - 1], n_ev, -1, -1], np.int64)
+    if first is not None:
+        st[2] = first[0] * per_fold + first[1]
+    if last is not None:
+        st[3] = (sweeps - 1) * rows_sweep + last[0] * per_fold + last[1]
+    return st, ev
 
 
 # the R_* fields of ofmap_events' first seven stats, in order

@@ -283,6 +283,17 @@ def analytic_unit_report(df: str, R: int, C: int, geom: Geometry, sizes: tuple[i
     return out
 
 
+def clear_memos() -> None:
+    """Forget every per-process result the model keeps (unit reports, unit geometries, the USER events, the
+    ifmap passes shared across column counts): the next run computes each layer afresh, as a benchmark's
+    cold run must."""
+    from .calc import clear_shared_ifmap  # (calc imports the kernels: a CALC-free process never loads them)
+
+    for memo in (scalesim_unit, layer_units, analytic_unit_report, user_events):
+        memo.cache_clear()
+    clear_shared_ifmap()
+
+
 def run_geometry(config: SystolicConfig, geom: Geometry, memory: tuple | None = None) -> dict:
     """SCALE-Sim report values of one unit geometry on a config (no compression); with
     ``memory_model: analytic`` the memory values come from the analytic model (§8). ``memory``:
