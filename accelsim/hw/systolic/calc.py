@@ -8,6 +8,7 @@ only the passes its layers need. The kernels live in ``_kernels.py``, ``_group_r
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -76,12 +77,14 @@ def _reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt
 
 #: ifmap passes of os / ws arrays by everything but the column count (:func:`_shared_ifmap`): oldest first
 _SHARED: OrderedDict = OrderedDict()
+_SHARED_LOCK = threading.Lock()
 SHARED_MAX = 256
 
 
 def clear_shared_ifmap() -> None:
     """Forget the ifmap passes kept for other column counts (a benchmark's cold run starts empty)."""
-    _SHARED.clear()
+    with _SHARED_LOCK:
+        _SHARED.clear()
 
 
 def _shared_ifmap(key, df, R, C, npx, win, nfilt, run):
@@ -96,18 +99,21 @@ def _shared_ifmap(key, df, R, C, npx, win, nfilt, run):
     row_fold = -(-(npx if df == 0 else win) // R)
     sweeps = -(-nfilt // C)
     rows_sweep = row_fold * per_fold
-    kept = _SHARED.get(key)
+    with _SHARED_LOCK:  # (a sweep may run points in threads)
+        kept = _SHARED.get(key)
+        if kept is not None and kept[0] >= sweeps:
+            _SHARED.move_to_end(key)
     if kept is None or kept[0] < sweeps:
         st, ev, per_sweep = run()
         k, rest = np.divmod(ev, rows_sweep)
         fold, row = np.divmod(rest, per_fold)
         first = divmod(int(st[2]), per_fold) if st[2] >= 0 else None
         last = divmod(int(st[3]) - (sweeps - 1) * rows_sweep, per_fold) if st[3] >= 0 else None
-        _SHARED[key] = (sweeps, np.cumsum(per_sweep), k, fold, row, first, last)
-        while len(_SHARED) > SHARED_MAX:
-            _SHARED.popitem(last=False)
+        with _SHARED_LOCK:
+            _SHARED[key] = (sweeps, np.cumsum(per_sweep), k, fold, row, first, last)
+            while len(_SHARED) > SHARED_MAX:
+                _SHARED.popitem(last=False)
         return st, ev
-    _SHARED.move_to_end(key)
     _, cum, k, fold, row, first, last = kept
     n_ev = int(np.searchsorted(k, sweeps))  # events in the first `sweeps` sweeps (kept in sweep order)
     ev = k[:n_ev] * rows_sweep + fold[:n_ev] * per_fold + row[:n_ev]
