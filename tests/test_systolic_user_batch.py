@@ -141,3 +141,82 @@ def test_period_match_needs_the_window_to_move_with_the_folds():
     assert K._period_match(a, b, True, 8, 4) == 126
     b[K.PS_LASTS] = 120  # neither
     assert K._period_match(a, b, True, 8, 4) == -1
+
+
+def _word_sets_kernel(df, R, C, g_args, sizes):
+    """Every ifmap word's sets from ``K.word_sets`` (all sets, then the stop-at-a-hit test on each)."""
+    batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, Kf = g_args
+    npx, win = batch * Eh * Ew, FH * FW * Ch
+    geo = K.ifmap_word_geometry(H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
+    M, N, Tm = K._prefetch_shape(df, 0, R, C, npx, win, Kf)
+    r0, c0 = K._prefetch_pad(df, 0, R, C, npx, win, Kf)
+    eps = (int(sizes[0]) + 99) // 100
+    nl = npx * win // eps + 1
+    out = np.empty(max(int(geo[K.GEO_KMAX]), 1), np.int64)
+    got = []
+    for a in range(batch * H * W * Ch):
+        n = K.word_sets(a, geo, df, eps, M, N, Tm, r0, c0, 0, 0, out)
+        sets = sorted(set(out[:n].tolist()))
+        got.append(sets)
+        # the window test: a hit exactly when one of the sets lies in [s, e) (wrapped too)
+        for s_, e_ in ((0, 1), (nl // 3, nl // 3 + 2), (max(nl - 2, 1), 1)):
+            if s_ == e_:
+                continue  # a window of every set: the walk never asks
+            hit = K.word_sets(a, geo, df, eps, M, N, Tm, r0, c0, s_ * eps, e_ * eps, out) < 0
+            assert hit == any(K._in_window(x, s_, e_) for x in sets), (a, s_, e_, sets)
+    return got
+
+
+def test_word_sets_from_geometry_equal_the_table_and_twin():
+    """An ifmap word's sets found from the convolution's geometry (``K.word_sets``, docs §3.2) equal the
+    table built by walking the whole prefetch order (``K.ifmap_sets``) and the NumPy twin, on every
+    dataflow, with batches, strides, dilations and array shapes that leave padding lanes."""
+    rng = np.random.default_rng(31)
+    checked = 0
+    while checked < 60:
+        df, R, C, batch = int(rng.integers(3)), int(rng.integers(1, 7)), int(rng.integers(1, 7)), int(rng.integers(1, 4))
+        FH, FW, dh, dw, sh, sw = (int(v) for v in rng.integers(1, [4, 4, 3, 3, 4, 4]))
+        H, W = (FH - 1) * dh + 1 + int(rng.integers(6)), (FW - 1) * dw + 1 + int(rng.integers(6))
+        Eh, Ew = (H - (FH - 1) * dh - 1) // sh + 1, (W - (FW - 1) * dw - 1) // sw + 1  # windows inside
+        Ch, Kf = int(rng.integers(1, 4)), int(rng.integers(1, 7))
+        sizes = np.array([int(rng.integers(12, 300)), 100, 100], np.int64)
+        tabs = K.conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
+        npx, win, space, eps = batch * Eh * Ew, FH * FW * Ch, batch * H * W * Ch, (int(sizes[0]) + 99) // 100
+        twin = Rf.word_sets(df, R, C, npx, win, Kf, *tabs, H, W, space, eps)
+        got = _word_sets_kernel(df, R, C, (batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, Kf), sizes)
+        assert got == twin, (df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw)
+        kmax = K.copies_bound(FH, FW, sh, sw, dh, dw, Eh, Ew)
+        if kmax > 1:
+            meta, slots, _ = K.ifmap_sets(df, R, C, npx, win, Kf, *tabs, H, W, space, eps, kmax, True)
+            assert [slots[a * kmax:a * kmax + meta[2 * a]].tolist() for a in range(space)] == got
+            checked += 1
+
+
+def test_user_walk_with_word_sets_equals_the_set_table():
+    """Medium USER-mode layers (windows sliding, words read up to 16 times) on every dataflow: the walk
+    that finds a repeated word's sets from the geometry gives every ``R_*`` field of the walk over the
+    set table, with and without O(1) rows."""
+    rng = np.random.default_rng(32)
+    slid = 0
+    for i in range(40):
+        df, R, C, batch = int(rng.integers(3)), int(rng.integers(2, 17)), int(rng.integers(2, 17)), int(rng.integers(1, 4))
+        F, s_ = int(rng.choice([2, 3, 5, 7])), int(rng.integers(1, 3))
+        E = int(rng.integers(2, 9))
+        H = (E - 1) * s_ + F
+        Ch, Kf = int(rng.integers(1, 20)), int(rng.integers(1, 40))
+        sizes = np.array([int(rng.integers(60, 2000)) for _ in range(3)], np.int64)
+        bws = np.array([int(rng.integers(1, 12)) for _ in range(3)], np.int64)
+        tabs = K.conv_geometry(batch, H, H, Ch, F, F, s_, s_, 1, 1, E, E)
+        npx, win = batch * E * E, F * F * Ch
+        kmax = K.copies_bound(F, F, s_, s_, 1, 1, E, E)
+        table = K.ifmap_sets(df, R, C, npx, win, Kf, *tabs, H, H, batch * H * H * Ch, (int(sizes[0]) + 99) // 100,
+                             kmax, True)
+        geo = K.ifmap_word_geometry(H, H, Ch, F, F, s_, s_, 1, 1, E, E)
+        empty = np.zeros(0, np.int32)
+        for o1 in (True, False):
+            ref = K.simulate_layer(df, R, C, npx, win, Kf, H, H, *tabs, True, sizes, bws, *table, 0, 0, True, o1, NC)
+            got = K.simulate_layer(df, R, C, npx, win, Kf, H, H, *tabs, True, sizes, bws, empty, empty, empty, 0, 0,
+                                   True, o1, NC, if_geo=geo)
+            assert np.array_equal(got, ref), (df, R, C, batch, H, Ch, F, s_, Kf, sizes, bws, o1)
+        slid += ref[K.R_IF_DRAM] > sizes[0]
+    assert slid > 10, slid

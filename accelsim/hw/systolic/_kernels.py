@@ -360,6 +360,91 @@ def _slot_hit(a, meta, slots, kmax, s, e):
     return False
 
 
+
+# --- an ifmap word's sets from the convolution's geometry (USER mode, windows inside the input) --------
+# ``geo`` layout: the (H, W, Ch) input of one image, the (FH, FW) filter, strides, dilations, the
+# (Eh, Ew) output and copies_bound (at most how many entries hold one word).
+GEO_H, GEO_W, GEO_CH, GEO_FH, GEO_FW, GEO_SH, GEO_SW, GEO_DH, GEO_DW, GEO_EH, GEO_EW, GEO_KMAX = range(12)
+
+
+def ifmap_word_geometry(H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew):
+    """The ``geo`` vector of :func:`word_sets` for a convolution (int64, layout ``GEO_*``)."""
+    kmax = copies_bound(FH, FW, sh, sw, dh, dw, Eh, Ew)
+    return np.array([H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, kmax], np.int64)
+
+
+@njit(cache=True, inline="always")
+def _entry_valid_before(df, p, j, M, N, Tm, r0, c0):
+    """Valid entries before the entry of pixel ``p``, window element ``j`` in the ifmap's prefetch order
+    (its row and column in the stacked ``M x N`` matrix of ``Tm``-row blocks, :func:`_prefetch_span`'s
+    diagonal count, :func:`_valid_before`)."""
+    if df == 1:
+        f = j // N
+        col = j - f * N
+        row = f * Tm + p
+    else:
+        f = p // N
+        col = p - f * N
+        row = f * Tm + j
+    if df == 2:
+        return _valid_before(False, row * N + col, row, col, M, N, r0, c0)
+    d = row + col
+    if d <= M:
+        k = d * (d + 1) // 2
+    else:
+        k = M * (M + 1) // 2 + (d - M) * M
+    m = d - N if d > N else 0
+    k += min(d, M - 1) - row - m * (m + 1) // 2
+    return _valid_before(True, k, d, col, M, N, r0, c0)
+
+
+@njit(cache=True)
+def word_sets(a, geo, df, eps, M, N, Tm, r0, c0, lo, hi, out):
+    """The sets holding ifmap index ``a``, found from the geometry instead of :func:`ifmap_sets`' table
+    (docs/models/systolic.md §3.2 "Sets from the geometry"): every (pixel ``p``, window element ``j``)
+    pair that reads ``a`` (at most ``geo[GEO_KMAX]``), the valid entries ``v`` before its entry in the
+    ifmap's stacked prefetch matrix (``M x N``, blocks of ``Tm`` rows, padding from ``(r0, c0)``,
+    :func:`_entry_valid_before`) and so its set ``v // eps``. Only for windows inside the input: every
+    pair is then a valid entry. O(copies) per word, where the table costs O(entries of the order).
+
+    With ``lo < hi`` (a window in valid-entry units, wrapped when ``lo > hi``) it stops at the first
+    pair inside and returns -1; else it writes every set to ``out`` (a set may repeat) and returns
+    their number."""
+    H, W, Ch = geo[GEO_H], geo[GEO_W], geo[GEO_CH]
+    FH, FW, sh, sw = geo[GEO_FH], geo[GEO_FW], geo[GEO_SH], geo[GEO_SW]
+    dh, dw, Eh, Ew = geo[GEO_DH], geo[GEO_DW], geo[GEO_EH], geo[GEO_EW]
+    img = H * W * Ch
+    n_img = a // img
+    rem = a - n_img * img
+    h = rem // (W * Ch)
+    rem -= h * W * Ch
+    w = rem // Ch
+    ch = rem - w * Ch
+    test = lo != hi
+    n = 0
+    for kh in range(FH - 1, -1, -1):
+        hh = h - kh * dh
+        if hh < 0:
+            continue
+        eh = hh // sh
+        if eh * sh != hh or eh >= Eh:
+            continue
+        for kw in range(FW - 1, -1, -1):
+            ww = w - kw * dw
+            if ww < 0:
+                continue
+            ew = ww // sw
+            if ew * sw != ww or ew >= Ew:
+                continue
+            v = _entry_valid_before(df, (n_img * Eh + eh) * Ew + ew, (kh * FW + kw) * Ch + ch, M, N, Tm, r0, c0)
+            if test:
+                if _in_window(v, lo, hi):
+                    return -1
+            else:
+                out[n] = v // eps
+                n += 1
+    return n
+
 # --- the OFMAP write buffer (SCALE-Sim write_buffer), shared by simulate_layer and ofmap_pass ------
 # Its state is an int64 vector (Numba kernels cannot update a caller's scalars) plus ``lines``, the
 # valid words of every line written so far, in order. Layout of the state vector:
@@ -1084,18 +1169,20 @@ def _period_step(psc, snaps, snap, fr, fc, R, T, f_lo, f_hi, p_img, skip_repeats
 
 def simulate_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c,
                    user_bw, sizes, bws, if_cnt, if_slots, if_vc, if_space, fi_space, skip_repeats, o1_rows, row_cycles,
-                   pstat=None):
+                   pstat=None, if_geo=None):
     """Walk every demand row of one layer through SCALE-Sim's memory system (:func:`walk_layer`): USER
     mode when ``user_bw``, else CALC mode with last-use tables of ``if_space`` / ``fi_space`` words.
-    ``pstat``: :func:`walk_layer`'s periodic folds (default None: every fold walked)."""
+    ``pstat``: :func:`walk_layer`'s periodic folds (default None: every fold walked); ``if_geo``: its
+    ifmap word geometry (default None: the set table, if any, is used)."""
     last = None if user_bw else (np.full(if_space, -1, np.int64), np.full(fi_space, -1, np.int64))
     return walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c, sizes, bws,
-                      if_cnt, if_slots, if_vc, skip_repeats, o1_rows, row_cycles, last, pstat)
+                      if_cnt, if_slots, if_vc, skip_repeats, o1_rows, row_cycles, last, pstat,
+                      np.zeros(0, np.int64) if if_geo is None else if_geo)
 
 
 @njit(cache=True)
 def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c, sizes, bws, if_cnt,
-               if_slots, if_vc, skip_repeats, o1_rows, row_cycles, last, pstat):
+               if_slots, if_vc, skip_repeats, o1_rows, row_cycles, last, pstat, if_geo):
     """Walk every demand row of one layer through SCALE-Sim's memory system.
 
     ``last``: ``None`` in USER mode; in CALC mode the per-word last-use tables of the ifmap and the
@@ -1107,7 +1194,9 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
     order (its set table when words repeat, its valid counts when windows cross the input edge); the
     filter's order holds each word once and only padding is invalid, so it needs neither. A read hits
     when its own prefetch entry's set (from the valid count before the entry, :func:`_valid_before` or
-    ``if_vc``) or, for a repeated ifmap word, another set holding it lies in the active window. With
+    ``if_vc``) or, for a repeated ifmap word, another set holding it lies in the active window. With a
+    non-empty ``if_geo`` (:func:`ifmap_word_geometry`; windows inside the input) a repeated word's sets
+    come from the geometry (:func:`word_sets`) and the set table is not used (pass it empty). With
     ``o1_rows`` a demand row is served in O(1) when the sets of its own entries (a contiguous stretch
     of the prefetch order, :func:`_prefetch_span`) all lie in the active window: each of its
     addresses then hits in its own set.
@@ -1165,6 +1254,10 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
     wv_s = np.zeros(2, np.int64)  # the window [win_s, win_e) in valid-entry units (set * eps)
     wv_e = np.zeros(2, np.int64)
     if_kmax = 2 * if_slots.shape[0] // max(if_cnt.shape[0], 1)
+    geo_on = if_geo.shape[0] > 0
+    if geo_on:
+        if_kmax = if_geo[GEO_KMAX]
+    geo_buf = np.empty(max(if_kmax, 1), np.int64)
     use_vc = if_vc.shape[0] > 0
     if last is None:
         for o in range(2):
@@ -1398,9 +1491,25 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
                                 vk = _valid_before(pf_diag[o], a0 + c, dg, c, pf_M[o], pf_N[o], pf_r0[o], pf_c0[o])
                             hit = win_s[o] == win_e[o] or _in_window(vk, wv_s[o], wv_e[o])
                             guard = 0
+                            n_geo = -1  # the word's sets in geo_buf: not yet computed
                             while True:
                                 if not hit and o == 0 and if_kmax > 1:
-                                    hit = _slot_hit(a, if_cnt, if_slots, if_kmax, win_s[0], win_e[0])
+                                    if geo_on:
+                                        if n_geo < 0:
+                                            # first the test that stops at a hit; on a miss (the window
+                                            # slides) every set, tested again after each slide
+                                            hit = word_sets(a, if_geo, df, eps_u[0], pf_M[0], pf_N[0], pf_Tm[0],
+                                                            pf_r0[0], pf_c0[0], wv_s[0], wv_e[0], geo_buf) < 0
+                                            if not hit:
+                                                n_geo = word_sets(a, if_geo, df, eps_u[0], pf_M[0], pf_N[0], pf_Tm[0],
+                                                                  pf_r0[0], pf_c0[0], 0, 0, geo_buf)
+                                        else:
+                                            for q2 in range(n_geo):
+                                                if _in_window(geo_buf[q2], win_s[0], win_e[0]):
+                                                    hit = True
+                                                    break
+                                    else:
+                                        hit = _slot_hit(a, if_cnt, if_slots, if_kmax, win_s[0], win_e[0])
                                 if hit:
                                     break
                                 # new_prefetch(): slide the window, fetch the prefetch half
@@ -1545,29 +1654,35 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
 
 
 def user_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, sizes, bws, row_cycles):
-    """One unit in USER mode (docs/models/systolic.md §3.2): the geometry tables, the ifmap's set table
-    (:func:`ifmap_sets`; only when words repeat or windows cross the input edge) and the walk
-    (:func:`walk_layer` in USER mode, O(1) rows, quiet rows in bulk and pass skipping on). Returns its
-    ``R_*`` vector. A plain function composing three kernel calls: the walk called from another kernel
-    ran about 45% slower (conv 31x31, 67 -> 93 channels, on a 32x32 os array)."""
+    """One unit in USER mode (docs/models/systolic.md §3.2): the geometry tables, where a word is read
+    more than once its sets (from the geometry, :func:`word_sets`, when the windows lie inside the input;
+    else the table of :func:`ifmap_sets`, which also holds the valid counts of windows past the edge)
+    and the walk (:func:`walk_layer` in USER mode, O(1) rows, quiet rows in bulk and pass skipping on).
+    Returns its ``R_*`` vector. A plain function composing the kernel calls: the walk called from
+    another kernel ran about 45% slower (conv 31x31, 67 -> 93 channels, on a 32x32 os array)."""
     tabs = conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
     npx = batch * Eh * Ew
     win = FH * FW * Ch
     inside = (Eh - 1) * sh + (FH - 1) * dh < H and (Ew - 1) * sw + (FW - 1) * dw < W
     space = batch * H * W * Ch
     kmax = copies_bound(FH, FW, sh, sw, dh, dw, Eh, Ew)
-    if kmax > 1 or not inside:
+    empty = np.zeros(0, np.int32)
+    geo = np.zeros(0, np.int64)
+    if not inside:
         meta, slots, vc = ifmap_sets(df, R, C, npx, win, nfilt, *tabs, H, W, space, (int(sizes[0]) + 99) // 100, kmax,
                                      inside)
     else:
-        # no word read twice, no window past the edge: ifmap_sets' three empty tables, without calling it (a
-        # network of GEMMs and such convolutions then never compiles it: 0.7 s of a first run)
-        meta, slots, vc = np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32)
+        # no table: its build walks every entry of the order (O(batch x pixels x window), 80% of a
+        # batch-8 ResNet-18), where the walk asks for few words' sets; a network whose windows all lie
+        # inside the input never compiles ifmap_sets
+        meta, slots, vc = empty, empty, empty
+        if kmax > 1:
+            geo = ifmap_word_geometry(H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
     pstat = None
     if row_cycles.shape[1] == 0 and periods_possible(df, R, C, npx, win, nfilt, kmax, Eh * Ew, inside, sizes, bws):
         pstat = np.array([1, 0, Eh * Ew], np.int64)
     return walk_layer(df, R, C, npx, win, nfilt, H, W, *tabs, sizes, bws, meta, slots, vc, True, True, row_cycles, None,
-                      pstat)
+                      pstat, geo)
 
 
 def periods_possible(df, R, C, npx, win, nfilt, kmax, p_img, inside, sizes, bws):

@@ -110,6 +110,13 @@ def ifmap_sets(df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r
     return [sorted(h) for h in holders], np.cumsum(seq >= 0)
 
 
+
+def word_sets(df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W, space, eps):
+    """Twin of ``_kernels.word_sets`` over every ifmap index: the distinct sets holding each, from the
+    materialised prefetch order (the same lists as :func:`ifmap_sets`; the kernel finds them from the
+    geometry, one word at a time)."""
+    return ifmap_sets(df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W, space, eps)[0]
+
 def demand_matrices(df, R, C, ifm, fil, ofm):
     """SCALE-Sim's three demand matrices (rows = cycles), built fold by fold."""
     npx, win = ifm.shape
