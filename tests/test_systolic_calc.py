@@ -105,6 +105,35 @@ def test_os_reuse_pass_many_epochs_and_sweeps():
         assert new[0][1] > 50 and -(-g.K // C) >= 4
 
 
+
+def test_os_single_sweep_equals_stored_groups():
+    """One column fold: the sweep counted while its groups are made, fold by fold
+    (``G.os_single_sweep``), gives the fetches, epoch ends and first / last rows of the stored groups'
+    sweep (``G.os_ifmap_groups`` then ``G._sweeps_in_lane``), with fewer and more channels than rows,
+    batches, strides, dilations, outputs past the edge and many epochs."""
+    rng = np.random.default_rng(41)
+    many = 0
+    for _ in range(120):
+        R = int(rng.integers(1, 40))
+        batch = int(rng.integers(1, 3))
+        FH, FW = int(rng.integers(1, 5)), int(rng.integers(1, 5))
+        sh, sw, dh, dw = (int(v) for v in rng.integers(1, 3, 4))
+        H, W = (FH - 1) * dh + 1 + int(rng.integers(14)), (FW - 1) * dw + 1 + int(rng.integers(14))
+        Eh = (H - (FH - 1) * dh - 1) // sh + 1 + int(rng.integers(2))
+        Ew = (W - (FW - 1) * dw - 1) // sw + 1 + int(rng.integers(2))
+        Ch, block = int(rng.integers(1, 60)), 50 * (int(rng.integers(100, 6000)) // 100)
+        npx, L = batch * Eh * Ew, FH * FW * Ch + 2 * R - 2
+        row_fold = -(-npx // R)
+        fetched, ev_x, first_row, last_row = G.os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L,
+                                                               row_fold, block)
+        g0, gr, gl, gn, pred, word, last = G.os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L,
+                                                             row_fold)
+        ref = G._sweeps_in_lane(g0, gr, gl, gn, pred, word, last, 1, row_fold * L, R, block)
+        assert fetched == ref[0] and np.array_equal(ev_x, ref[2]) and np.array_equal(ref[1], np.zeros(len(ev_x)))
+        assert (first_row, last_row) == ((gr[0], gr[-1] + Ch - 1) if len(gr) else (-1, -1))
+        many += len(ev_x) >= 5
+    assert many > 20, many
+
 def test_calc_unit_with_channel_groups_equals_coupled_walk():
     """Whole CALC-mode units through the channel groups (os, >= OS_GROUPS_MIN_CH channels) against the
     coupled row walk of every buffer (simulate_layer), every report value."""

@@ -547,6 +547,172 @@ def os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
     return g0[:n], g_row[:n], g_lane[:n], np.full(n, Ch, np.int64), pred[:n], word[:n], last
 
 
+
+@njit(cache=True, inline="always")
+def _os_group(n, r, c, w, gr, gl, g0, qr, ql, last_r, last_l, R, Ch, cr, cl, far_r, er, el):
+    """Store group ``n`` (row ``r``, lane ``c``, input word ``w``) of :func:`os_single_sweep`'s fold, its
+    previous use from the word's last group, and return its fetches under the epoch start ``(er, el)``
+    from position ``(cr, cl)`` on."""
+    gr[n] = r
+    gl[n] = c
+    g0[n] = r * R + c
+    q_r = last_r[w]
+    q_l = last_l[w]
+    qr[n] = q_r
+    ql[n] = q_l
+    last_r[w] = r
+    last_l[w] = c
+    return _group_fetches(r, c, q_r, q_l, Ch, cr, cl, far_r, 0, er, el, 0)
+
+
+@njit(cache=True)
+def os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_fold, block):
+    """:func:`group_sweeps` of the one sweep of an os array with one column fold, its groups made fold by
+    fold (those of :func:`os_ifmap_groups`, in the same order) and counted as they are made, never stored
+    for the whole sweep (docs/models/systolic.md §3.7 "One sweep"). A fold's groups lie in its own rows,
+    so an epoch end that falls in a fold is found among that fold's groups; a word's previous use is kept
+    per input word as (row, lane). A fold's rows are walked in runs that read the same taps (tap ``t``
+    covers rows ``t*Ch .. t*Ch + ru - 1``), so the loops have fixed trip counts. Returns ``(fetched,
+    ev_x, first_row, last_row)``: the words fetched, each epoch end's position, and the first group's
+    row and the last group's last row (-1, -1: no group); the same figures as :func:`os_ifmap_groups`
+    then :func:`group_sweeps` with one sweep, with memory O(input words + one fold), not O(groups)."""
+    npx = batch * Eh * Ew
+    ntaps = FH * FW
+    per = Eh * Ew
+    cap = R * ntaps
+    gr = np.empty(cap, np.int64)
+    gl = np.empty(cap, np.int64)
+    qr = np.empty(cap, np.int64)
+    ql = np.empty(cap, np.int64)
+    g0 = np.empty(cap, np.int64)
+    gn = np.full(cap, Ch, np.int64)
+    pref = np.empty(cap + 1, np.int64)
+    last_r = np.full(batch * H * W, _NEVER, np.int64)  # row and lane of a word's last group so far
+    last_l = np.zeros(batch * H * W, np.int64)
+    tap_kh = np.empty(ntaps, np.int64)
+    tap_kw = np.empty(ntaps, np.int64)
+    for tap in range(ntaps):
+        tap_kh[tap] = (tap // FW) * dh
+        tap_kw[tap] = (tap % FW) * dw
+    lane_b = np.empty(R, np.int64)
+    lane_h = np.empty(R, np.int64)
+    lane_w = np.empty(R, np.int64)
+    span = (Ch - 1) * R
+    far_r = _FAR // R
+    ecap = 16
+    ev_x = np.empty(ecap, np.int64)
+    n_ev = 0
+    fetched = 0
+    n_in = 0
+    es = np.int64(0)
+    x_c = np.int64(0)
+    first_row = -1
+    last_row = -1
+    for fr in range(row_fold):
+        ru = min(R, npx - fr * R)
+        for c in range(ru):
+            p = fr * R + c
+            b = p // per
+            q = p - b * per
+            oh = q // Ew
+            lane_b[c] = b * H
+            lane_h[c] = oh * sh
+            lane_w[c] = (q - oh * Ew) * sw
+        row0 = fr * L
+        # count while making the groups: x_c lies before this fold (an epoch end moves it, and the fold in
+        # which it does is finished below from its stored groups)
+        needed = block - n_in if block > 0 else _FAR
+        cr, cl = x_c // R, x_c % R
+        er, el = es // R, es % R
+        acc = 0
+        hit = -1
+        pref[0] = 0
+        n = 0
+        n_rho = (ntaps - 1) * Ch + ru
+        a0 = 0
+        while a0 < n_rho:
+            thi = min(a0 // Ch, ntaps - 1)
+            tlo = max(0, (a0 - ru) // Ch + 1)
+            b0 = min(n_rho, tlo * Ch + ru)
+            if thi + 1 < ntaps:
+                b0 = min(b0, (thi + 1) * Ch)
+            if tlo > thi:
+                a0 = b0  # rows between taps (Ch > ru): none read
+                continue
+            for rho in range(a0, b0):
+                r = row0 + rho
+                for tap in range(thi, tlo - 1, -1):  # lanes ascending
+                    c = rho - tap * Ch
+                    ih = lane_h[c] + tap_kh[tap]
+                    iw = lane_w[c] + tap_kw[tap]
+                    if ih >= H or iw >= W:
+                        continue
+                    cnt = _os_group(n, r, c, (lane_b[c] + ih) * W + iw, gr, gl, g0, qr, ql, last_r, last_l, R, Ch,
+                                    cr, cl, far_r, er, el)
+                    if hit < 0:
+                        if acc + cnt >= needed:
+                            hit = n
+                        else:
+                            acc += cnt
+                            pref[n + 1] = acc
+                    n += 1
+            a0 = b0
+        if n == 0:
+            continue
+        if first_row < 0:
+            first_row = gr[0]
+        last_row = gr[n - 1] + Ch - 1
+        if hit < 0:
+            n_in += acc
+            fetched += acc
+            continue
+        fg0 = g0[:n]
+        j0 = 0
+        while True:
+            # group `hit` holds the epoch's last fetch, found by binary search (group_sweeps)
+            lo = g0[hit]
+            hi = g0[hit] + span
+            jmax = _first_ge(fg0, hi + 1)
+            tot = acc
+            for g in range(hit, jmax):
+                tot += _group_fetches(gr[g], gl[g], qr[g], ql[g], Ch, cr, cl, far_r, 0, er, el, 0)
+                pref[g + 1 - j0] = tot
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if _fetches_before(mid + 1, x_c, es, fg0, gr, gl, gn, qr, ql, pref, j0, R, 0, span) >= needed:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            fetched += needed
+            n_in = 0
+            es = lo + 1
+            x_c = lo + 1
+            if n_ev == ecap:
+                ecap *= 2
+                ev_x = _grow(ev_x)
+            ev_x[n_ev] = lo
+            n_ev += 1
+            # the rest of the fold under the new epoch
+            needed = block
+            j0 = _first_ge(fg0, x_c - span)
+            cr, cl = x_c // R, x_c % R
+            er, el = es // R, es % R
+            pref[0] = 0
+            acc = 0
+            hit = -1
+            for g in range(j0, n):
+                cnt = _group_fetches(gr[g], gl[g], qr[g], ql[g], Ch, cr, cl, far_r, 0, er, el, 0)
+                if acc + cnt >= needed:
+                    hit = g
+                    break
+                acc += cnt
+                pref[g + 1 - j0] = acc
+            if hit < 0:
+                n_in += acc
+                fetched += acc
+                break
+    return fetched, ev_x[:n_ev], first_row, last_row
+
 def os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
     """:func:`accelsim.hw.systolic._kernels.reuse_read_pass` for an output-stationary array (the same three outputs):
     one class of all ``Ch`` channels, a group's channels one row apart in one lane
@@ -557,6 +723,11 @@ def os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     row_fold = -(-npx // R)
     col_fold = -(-nfilt // C)
     rows_sweep = row_fold * L
+    if col_fold == 1:
+        fetched, ev_x, first_row, last_row = os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L,
+                                                             row_fold, np.int64(50 * (words // 100)))
+        stats = np.array([fetched, ev_x.shape[0], first_row, last_row], np.int64)
+        return stats, ev_x // R, np.array([fetched], np.int64)
     g0, gr, gl, gn, pred, word, last = os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L,
                                                        row_fold)
     fetched, ev_k, ev_x, sw_got = _sweeps_in_lane(g0, gr, gl, gn, pred, word, last, np.int64(col_fold),
