@@ -548,34 +548,141 @@ def os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
 
 
 
+@njit(cache=True)
+def _axis_cover(H, E, F, s, d):
+    """Along one axis of an os layer: ``cover[r]`` = input rows read by the windows of output rows
+    ``0 .. r-1`` (``r = 0 .. E``), ``new[r]`` = rows output row ``r`` reads that no earlier one does."""
+    mark = np.zeros(H, np.bool_)
+    cover = np.zeros(E + 1, np.int64)
+    new = np.zeros(E + 1, np.int64)
+    for r in range(E):
+        k = 0
+        for t in range(F):
+            i = r * s + t * d
+            if i < H and not mark[i]:
+                mark[i] = True
+                k += 1
+        new[r] = k
+        cover[r + 1] = cover[r] + k
+    return cover, new
+
+
 @njit(cache=True, inline="always")
-def _os_group(n, r, c, w, gr, gl, g0, qr, ql, last_r, last_l, R, Ch, cr, cl, far_r, er, el):
-    """Store group ``n`` (row ``r``, lane ``c``, input word ``w``) of :func:`os_single_sweep`'s fold, its
-    previous use from the word's last group, and return its fetches under the epoch start ``(er, el)``
-    from position ``(cr, cl)`` on."""
-    gr[n] = r
-    gl[n] = c
-    g0[n] = r * R + c
-    q_r = last_r[w]
-    q_l = last_l[w]
-    qr[n] = q_r
-    ql[n] = q_l
-    last_r[w] = r
-    last_l[w] = c
-    return _group_fetches(r, c, q_r, q_l, Ch, cr, cl, far_r, 0, er, el, 0)
+def _words_upto(P, per, Ew, img_words, rows_u, rows_new, cols_u):
+    """Distinct input words (per channel) read by the windows of the first ``P`` pixels in raster order: whole
+    images, whole output rows (their rows x every column read), then the open row's new rows x the
+    columns its first pixels read."""
+    b = P // per
+    q = P - b * per
+    oh = q // Ew
+    rem = q - oh * Ew
+    return b * img_words + rows_u[oh] * cols_u[Ew] + rows_new[oh] * cols_u[rem]
+
+
+@njit(cache=True)
+def _os_fold(fr, count, R, npx, per, Ew, H, W, Ch, sh, sw, ntaps, L, tap_kh, tap_kw, lane_b, lane_h, lane_w, gr, gl,
+             g0, qr, ql, last_r, last_l, pref, needed, cr, cl, er, el):
+    """Make row fold ``fr``'s groups of :func:`os_single_sweep` in position order (those of
+    :func:`os_ifmap_groups`), each group's previous use from its word's last group, and update the words'
+    last groups. With ``count``, also sum their fetches under the epoch start ``(er, el)`` from position
+    ``(cr, cl)`` on, up to the first group at which they reach ``needed`` (``pref[i]``: the sum over the
+    first ``i`` groups). Returns ``(groups, sum, that group or -1)``. A fold's rows are walked in runs that
+    read the same taps (tap ``t`` covers rows ``t*Ch .. t*Ch + ru - 1``), so the loops have fixed trip
+    counts."""
+    ru = min(R, npx - fr * R)
+    for c in range(ru):
+        p = fr * R + c
+        b = p // per
+        q = p - b * per
+        oh = q // Ew
+        lane_b[c] = b * H
+        lane_h[c] = oh * sh
+        lane_w[c] = (q - oh * Ew) * sw
+    row0 = fr * L
+    far_r = _FAR // R
+    acc = 0
+    hit = -1
+    pref[0] = 0
+    n = 0
+    n_rho = (ntaps - 1) * Ch + ru
+    a0 = 0
+    while a0 < n_rho:
+        thi = min(a0 // Ch, ntaps - 1)
+        tlo = max(0, (a0 - ru) // Ch + 1)
+        b0 = min(n_rho, tlo * Ch + ru)
+        if thi + 1 < ntaps:
+            b0 = min(b0, (thi + 1) * Ch)
+        if tlo > thi:
+            a0 = b0  # rows between taps (Ch > ru): none read
+            continue
+        for rho in range(a0, b0):
+            r = row0 + rho
+            for tap in range(thi, tlo - 1, -1):  # lanes ascending
+                c = rho - tap * Ch
+                ih = lane_h[c] + tap_kh[tap]
+                iw = lane_w[c] + tap_kw[tap]
+                if ih >= H or iw >= W:
+                    continue
+                w = (lane_b[c] + ih) * W + iw
+                gr[n] = r
+                gl[n] = c
+                g0[n] = r * R + c
+                q_r = last_r[w]
+                q_l = last_l[w]
+                qr[n] = q_r
+                ql[n] = q_l
+                last_r[w] = r
+                last_l[w] = c
+                if count and hit < 0:
+                    cnt = _group_fetches(r, c, q_r, q_l, Ch, cr, cl, far_r, 0, er, el, 0)
+                    if acc + cnt >= needed:
+                        hit = n
+                    else:
+                        acc += cnt
+                        pref[n + 1] = acc
+                n += 1
+        a0 = b0
+    return n, acc, hit
+
+
+@njit(cache=True)
+def _os_fold_rows(fr, R, npx, per, Ew, H, W, Ch, sh, sw, FW, dh, dw, ntaps, L):
+    """First and last row of row fold ``fr``'s groups (``-1, -1``: none): ``fr * L + tap * Ch + lane`` over
+    the (tap, lane) pairs whose window element lies inside the input."""
+    lo = -1
+    hi = -1
+    for c in range(min(R, npx - fr * R)):
+        p = fr * R + c
+        q = p - (p // per) * per
+        oh = q // Ew
+        for tap in range(ntaps):
+            if oh * sh + (tap // FW) * dh < H and (q - oh * Ew) * sw + (tap % FW) * dw < W:
+                rho = tap * Ch + c
+                if lo < 0 or rho < lo:
+                    lo = rho
+                if rho > hi:
+                    hi = rho
+    if lo < 0:
+        return -1, -1
+    return fr * L + lo, fr * L + hi
 
 
 @njit(cache=True)
 def os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_fold, block):
-    """:func:`group_sweeps` of the one sweep of an os array with one column fold, its groups made fold by
-    fold (those of :func:`os_ifmap_groups`, in the same order) and counted as they are made, never stored
-    for the whole sweep (docs/models/systolic.md §3.7 "One sweep"). A fold's groups lie in its own rows,
-    so an epoch end that falls in a fold is found among that fold's groups; a word's previous use is kept
-    per input word as (row, lane). A fold's rows are walked in runs that read the same taps (tap ``t``
-    covers rows ``t*Ch .. t*Ch + ru - 1``), so the loops have fixed trip counts. Returns ``(fetched,
-    ev_x, first_row, last_row)``: the words fetched, each epoch end's position, and the first group's
-    row and the last group's last row (-1, -1: no group); the same figures as :func:`os_ifmap_groups`
-    then :func:`group_sweeps` with one sweep, with memory O(input words + one fold), not O(groups)."""
+    """:func:`group_sweeps` of the one sweep of an os array with one column fold (docs/models/systolic.md
+    §3.7 "One sweep"), without making most of its groups. Under an epoch start ``es`` a group fetches
+    nothing when its word's previous use lies at or after ``es``, and all ``Ch`` channels when it is the
+    word's first use; every reader of a word lies within ``D = ((FH-1)*dh // sh) * Ew + (FW-1)*dw // sw``
+    pixels of the others. So a row fold whose pixels start ``D`` after the fold holding ``es`` (every fold
+    before the first epoch ends) fetches ``Ch`` x its first uses, and those are a difference of the words
+    read by the first ``P`` pixels, in closed form (:func:`_words_upto`). Only the folds holding an epoch
+    end, and those within ``D`` after one, are made group by group (:func:`_os_fold`, its previous uses
+    kept per input word as (row, lane), from the ``ceil(D / R) + 1`` folds before it on); a fold's groups
+    lie in its own rows, so an epoch end in it is found among them by binary search, as
+    :func:`group_sweeps` does. Returns ``(fetched, ev_x, first_row, last_row)``: the words fetched, each
+    epoch end's position, and the first group's row and the last group's last row (-1, -1: no group): the
+    figures of :func:`os_ifmap_groups` then :func:`group_sweeps` with one sweep, in memory O(input words +
+    one fold)."""
     npx = batch * Eh * Ew
     ntaps = FH * FW
     per = Eh * Ew
@@ -597,6 +704,11 @@ def os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
     lane_b = np.empty(R, np.int64)
     lane_h = np.empty(R, np.int64)
     lane_w = np.empty(R, np.int64)
+    rows_u, rows_new = _axis_cover(H, Eh, FH, sh, dh)
+    cols_u, _ = _axis_cover(W, Ew, FW, sw, dw)
+    img_words = rows_u[Eh] * cols_u[Ew]
+    reach = ((FH - 1) * dh // sh) * Ew + (FW - 1) * dw // sw  # D: pixels between two readers of a word, at most
+    back = reach // R + 2  # folds made before a fold counted group by group
     span = (Ch - 1) * R
     far_r = _FAR // R
     ecap = 16
@@ -606,62 +718,25 @@ def os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
     n_in = 0
     es = np.int64(0)
     x_c = np.int64(0)
-    first_row = -1
-    last_row = -1
+    f_es = -1  # row fold holding the last epoch end (-1: none yet, es = 0)
+    made = 0  # folds before this one made into last_r / last_l, in order
     for fr in range(row_fold):
-        ru = min(R, npx - fr * R)
-        for c in range(ru):
-            p = fr * R + c
-            b = p // per
-            q = p - b * per
-            oh = q // Ew
-            lane_b[c] = b * H
-            lane_h[c] = oh * sh
-            lane_w[c] = (q - oh * Ew) * sw
-        row0 = fr * L
-        # count while making the groups: x_c lies before this fold (an epoch end moves it, and the fold in
-        # which it does is finished below from its stored groups)
         needed = block - n_in if block > 0 else _FAR
+        if f_es < 0 or fr * R - reach >= (f_es + 1) * R:
+            c = (_words_upto(min(npx, fr * R + R), per, Ew, img_words, rows_u, rows_new, cols_u)
+                 - _words_upto(fr * R, per, Ew, img_words, rows_u, rows_new, cols_u)) * Ch
+            if c < needed:
+                n_in += c
+                fetched += c
+                continue
+        for f2 in range(max(made, fr - back), fr):
+            _os_fold(f2, False, R, npx, per, Ew, H, W, Ch, sh, sw, ntaps, L, tap_kh, tap_kw, lane_b, lane_h, lane_w, gr,
+                     gl, g0, qr, ql, last_r, last_l, pref, 0, 0, 0, 0, 0)
         cr, cl = x_c // R, x_c % R
         er, el = es // R, es % R
-        acc = 0
-        hit = -1
-        pref[0] = 0
-        n = 0
-        n_rho = (ntaps - 1) * Ch + ru
-        a0 = 0
-        while a0 < n_rho:
-            thi = min(a0 // Ch, ntaps - 1)
-            tlo = max(0, (a0 - ru) // Ch + 1)
-            b0 = min(n_rho, tlo * Ch + ru)
-            if thi + 1 < ntaps:
-                b0 = min(b0, (thi + 1) * Ch)
-            if tlo > thi:
-                a0 = b0  # rows between taps (Ch > ru): none read
-                continue
-            for rho in range(a0, b0):
-                r = row0 + rho
-                for tap in range(thi, tlo - 1, -1):  # lanes ascending
-                    c = rho - tap * Ch
-                    ih = lane_h[c] + tap_kh[tap]
-                    iw = lane_w[c] + tap_kw[tap]
-                    if ih >= H or iw >= W:
-                        continue
-                    cnt = _os_group(n, r, c, (lane_b[c] + ih) * W + iw, gr, gl, g0, qr, ql, last_r, last_l, R, Ch,
-                                    cr, cl, far_r, er, el)
-                    if hit < 0:
-                        if acc + cnt >= needed:
-                            hit = n
-                        else:
-                            acc += cnt
-                            pref[n + 1] = acc
-                    n += 1
-            a0 = b0
-        if n == 0:
-            continue
-        if first_row < 0:
-            first_row = gr[0]
-        last_row = gr[n - 1] + Ch - 1
+        n, acc, hit = _os_fold(fr, True, R, npx, per, Ew, H, W, Ch, sh, sw, ntaps, L, tap_kh, tap_kw, lane_b, lane_h,
+                               lane_w, gr, gl, g0, qr, ql, last_r, last_l, pref, needed, cr, cl, er, el)
+        made = fr + 1
         if hit < 0:
             n_in += acc
             fetched += acc
@@ -687,6 +762,7 @@ def os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
             n_in = 0
             es = lo + 1
             x_c = lo + 1
+            f_es = fr
             if n_ev == ecap:
                 ecap *= 2
                 ev_x = _grow(ev_x)
@@ -711,6 +787,18 @@ def os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
                 n_in += acc
                 fetched += acc
                 break
+    first_row = -1
+    last_row = -1
+    for fr in range(row_fold):
+        lo, hi = _os_fold_rows(fr, R, npx, per, Ew, H, W, Ch, sh, sw, FW, dh, dw, ntaps, L)
+        if lo >= 0:
+            first_row = lo
+            break
+    for fr in range(row_fold - 1, -1, -1):
+        lo, hi = _os_fold_rows(fr, R, npx, per, Ew, H, W, Ch, sh, sw, FW, dh, dw, ntaps, L)
+        if hi >= 0:
+            last_row = hi + Ch - 1
+            break
     return fetched, ev_x[:n_ev], first_row, last_row
 
 def os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
