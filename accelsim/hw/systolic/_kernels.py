@@ -374,16 +374,28 @@ def ifmap_word_geometry(H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew):
 
 
 @njit(cache=True, inline="always")
-def _entry_valid_before(df, p, j, M, N, Tm, r0, c0):
+def _fdiv(a, b, inv):
+    """``a // b`` for ``0 <= a < 2**52``, ``b > 0``, from ``inv = 1.0 / b``: a multiply and one correction, where
+    an int64 division costs tens of cycles (:func:`word_sets` divides several times a word)."""
+    q = np.int64(a * inv)
+    if q * b > a:
+        q -= 1
+    elif (q + 1) * b <= a:
+        q += 1
+    return q
+
+
+@njit(cache=True, inline="always")
+def _entry_valid_before(df, p, j, M, N, inv_n, Tm, r0, c0):
     """Valid entries before the entry of pixel ``p``, window element ``j`` in the ifmap's prefetch order
     (its row and column in the stacked ``M x N`` matrix of ``Tm``-row blocks, :func:`_prefetch_span`'s
-    diagonal count, :func:`_valid_before`)."""
+    diagonal count, :func:`_valid_before`; ``inv_n = 1.0 / N``)."""
     if df == 1:
-        f = j // N
+        f = _fdiv(j, N, inv_n)
         col = j - f * N
         row = f * Tm + p
     else:
-        f = p // N
+        f = _fdiv(p, N, inv_n)
         col = p - f * N
         row = f * Tm + j
     if df == 2:
@@ -414,29 +426,41 @@ def word_sets(a, geo, df, eps, M, N, Tm, r0, c0, lo, hi, out):
     FH, FW, sh, sw = geo[GEO_FH], geo[GEO_FW], geo[GEO_SH], geo[GEO_SW]
     dh, dw, Eh, Ew = geo[GEO_DH], geo[GEO_DW], geo[GEO_EH], geo[GEO_EW]
     img = H * W * Ch
-    n_img = a // img
+    n_img = _fdiv(a, img, 1.0 / img) if a >= img else 0
     rem = a - n_img * img
-    h = rem // (W * Ch)
+    h = _fdiv(rem, W * Ch, 1.0 / (W * Ch))
     rem -= h * W * Ch
-    w = rem // Ch
+    w = _fdiv(rem, Ch, 1.0 / Ch)
     ch = rem - w * Ch
+    inv_n = 1.0 / N
     test = lo != hi
     n = 0
     for kh in range(FH - 1, -1, -1):
         hh = h - kh * dh
         if hh < 0:
             continue
-        eh = hh // sh
-        if eh * sh != hh or eh >= Eh:
+        if sh == 1:
+            eh = hh
+        else:
+            eh = hh // sh
+            if eh * sh != hh:
+                continue
+        if eh >= Eh:
             continue
         for kw in range(FW - 1, -1, -1):
             ww = w - kw * dw
             if ww < 0:
                 continue
-            ew = ww // sw
-            if ew * sw != ww or ew >= Ew:
+            if sw == 1:
+                ew = ww
+            else:
+                ew = ww // sw
+                if ew * sw != ww:
+                    continue
+            if ew >= Ew:
                 continue
-            v = _entry_valid_before(df, (n_img * Eh + eh) * Ew + ew, (kh * FW + kw) * Ch + ch, M, N, Tm, r0, c0)
+            v = _entry_valid_before(df, (n_img * Eh + eh) * Ew + ew, (kh * FW + kw) * Ch + ch, M, N, inv_n, Tm, r0,
+                                    c0)
             if test:
                 if _in_window(v, lo, hi):
                     return -1
@@ -444,6 +468,7 @@ def word_sets(a, geo, df, eps, M, N, Tm, r0, c0, lo, hi, out):
                 out[n] = v // eps
                 n += 1
     return n
+
 
 # --- the OFMAP write buffer (SCALE-Sim write_buffer), shared by simulate_layer and ofmap_pass ------
 # Its state is an int64 vector (Numba kernels cannot update a caller's scalars) plus ``lines``, the
