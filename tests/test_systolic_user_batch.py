@@ -156,7 +156,7 @@ def _word_sets_kernel(df, R, C, g_args, sizes):
     got = []
     for a in range(batch * H * W * Ch):
         n = K.word_sets(a, geo, df, eps, M, N, Tm, r0, c0, 0, 0, out)
-        sets = sorted(set(out[:n].tolist()))
+        sets = sorted(set((out[:n] // eps).tolist()))
         got.append(sets)
         # the window test: a hit exactly when one of the sets lies in [s, e) (wrapped too)
         for s_, e_ in ((0, 1), (nl // 3, nl // 3 + 2), (max(nl - 2, 1), 1)):

@@ -399,8 +399,13 @@ def _entry_valid_before(df, p, j, M, N, inv_n, Tm, r0, c0):
         col = p - f * N
         row = f * Tm + j
     if df == 2:
+        if row < r0:
+            return row * N + col  # rows before the padding: every entry before is valid
         return _valid_before(False, row * N + col, row, col, M, N, r0, c0)
     d = row + col
+    if N <= d and d < M and d < r0 + c0:
+        # an anti-diagonal of N entries before the padding: N(N+1)/2 on the first N, N on each later one
+        return N * d - N * (N - 1) // 2 + col
     if d <= M:
         k = d * (d + 1) // 2
     else:
@@ -419,9 +424,9 @@ def word_sets(a, geo, df, eps, M, N, Tm, r0, c0, lo, hi, out):
     :func:`_entry_valid_before`) and so its set ``v // eps``. Only for windows inside the input: every
     pair is then a valid entry. O(copies) per word, where the table costs O(entries of the order).
 
-    With ``lo < hi`` (a window in valid-entry units, wrapped when ``lo > hi``) it stops at the first
-    pair inside and returns -1; else it writes every set to ``out`` (a set may repeat) and returns
-    their number."""
+    With ``lo != hi`` (a window in valid-entry units, wrapped when ``lo > hi``) it stops at the first
+    pair inside and returns -1 (else the number of pairs); with ``lo == hi`` it writes every pair's
+    ``v`` to ``out`` and returns their number (the sets are ``out[:n] // eps``; a set may repeat)."""
     H, W, Ch = geo[GEO_H], geo[GEO_W], geo[GEO_CH]
     FH, FW, sh, sw = geo[GEO_FH], geo[GEO_FW], geo[GEO_SH], geo[GEO_SW]
     dh, dw, Eh, Ew = geo[GEO_DH], geo[GEO_DW], geo[GEO_EH], geo[GEO_EW]
@@ -465,8 +470,8 @@ def word_sets(a, geo, df, eps, M, N, Tm, r0, c0, lo, hi, out):
                 if _in_window(v, lo, hi):
                     return -1
             else:
-                out[n] = v // eps
-                n += 1
+                out[n] = v
+            n += 1
     return n
 
 
@@ -1282,7 +1287,17 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
     geo_on = if_geo.shape[0] > 0
     if geo_on:
         if_kmax = if_geo[GEO_KMAX]
-    geo_buf = np.empty(max(if_kmax, 1), np.int64)
+    # a word's valid counts from word_sets, kept in a direct-mapped cache (slot = word mod size): its
+    # reads come within a few input rows of each other, so the size is a power of two over twice the
+    # words of the rows one window spans
+    geo_cn = 1
+    if geo_on:
+        span_words = ((if_geo[GEO_FH] - 1) * if_geo[GEO_DH] + 1) * if_geo[GEO_W] * if_geo[GEO_CH]
+        while geo_cn < 2 * span_words and geo_cn < (1 << 22):
+            geo_cn *= 2
+    geo_tag = np.full(geo_cn, -1, np.int64)
+    geo_cnt = np.zeros(geo_cn, np.int64)
+    geo_val = np.empty(geo_cn * max(if_kmax, 1), np.int64)
     use_vc = if_vc.shape[0] > 0
     if last is None:
         for o in range(2):
@@ -1516,23 +1531,20 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
                                 vk = _valid_before(pf_diag[o], a0 + c, dg, c, pf_M[o], pf_N[o], pf_r0[o], pf_c0[o])
                             hit = win_s[o] == win_e[o] or _in_window(vk, wv_s[o], wv_e[o])
                             guard = 0
-                            n_geo = -1  # the word's sets in geo_buf: not yet computed
                             while True:
                                 if not hit and o == 0 and if_kmax > 1:
                                     if geo_on:
-                                        if n_geo < 0:
-                                            # first the test that stops at a hit; on a miss (the window
-                                            # slides) every set, tested again after each slide
-                                            hit = word_sets(a, if_geo, df, eps_u[0], pf_M[0], pf_N[0], pf_Tm[0],
-                                                            pf_r0[0], pf_c0[0], wv_s[0], wv_e[0], geo_buf) < 0
-                                            if not hit:
-                                                n_geo = word_sets(a, if_geo, df, eps_u[0], pf_M[0], pf_N[0], pf_Tm[0],
-                                                                  pf_r0[0], pf_c0[0], 0, 0, geo_buf)
-                                        else:
-                                            for q2 in range(n_geo):
-                                                if _in_window(geo_buf[q2], win_s[0], win_e[0]):
-                                                    hit = True
-                                                    break
+                                        slot = a & (geo_cn - 1)
+                                        gb = slot * if_kmax
+                                        if geo_tag[slot] != a:
+                                            geo_tag[slot] = a
+                                            geo_cnt[slot] = word_sets(a, if_geo, df, eps_u[0], pf_M[0], pf_N[0],
+                                                                      pf_Tm[0], pf_r0[0], pf_c0[0], 0, 0,
+                                                                      geo_val[gb:gb + if_kmax])
+                                        for q2 in range(gb, gb + geo_cnt[slot]):
+                                            if _in_window(geo_val[q2], wv_s[0], wv_e[0]):
+                                                hit = True
+                                                break
                                     else:
                                         hit = _slot_hit(a, if_cnt, if_slots, if_kmax, win_s[0], win_e[0])
                                 if hit:
@@ -1680,9 +1692,9 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
 
 def user_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, sizes, bws, row_cycles):
     """One unit in USER mode (docs/models/systolic.md §3.2): the geometry tables, where a word is read
-    more than once its sets (from the geometry, :func:`word_sets`, when the windows lie inside the input;
-    else the table of :func:`ifmap_sets`, which also holds the valid counts of windows past the edge)
-    and the walk (:func:`walk_layer` in USER mode, O(1) rows, quiet rows in bulk and pass skipping on).
+    more than once its sets (from the geometry, :func:`word_sets`, when the windows lie inside the input
+    and the batch holds several images; else the table of :func:`ifmap_sets`, which also holds the valid
+    counts of windows past the edge) and the walk (:func:`walk_layer` in USER mode, O(1) rows, quiet rows in bulk and pass skipping on).
     Returns its ``R_*`` vector. A plain function composing the kernel calls: the walk called from
     another kernel ran about 45% slower (conv 31x31, 67 -> 93 channels, on a 32x32 os array)."""
     tabs = conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
@@ -1693,16 +1705,17 @@ def user_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     kmax = copies_bound(FH, FW, sh, sw, dh, dw, Eh, Ew)
     empty = np.zeros(0, np.int32)
     geo = np.zeros(0, np.int64)
-    if not inside:
-        meta, slots, vc = ifmap_sets(df, R, C, npx, win, nfilt, *tabs, H, W, space, (int(sizes[0]) + 99) // 100, kmax,
-                                     inside)
-    else:
+    if inside and (kmax <= 1 or batch > 1):
         # no table: its build walks every entry of the order (O(batch x pixels x window), 80% of a
-        # batch-8 ResNet-18), where the walk asks for few words' sets; a network whose windows all lie
-        # inside the input never compiles ifmap_sets
+        # batch-8 ResNet-18) and holds kmax int32 a word of every image, where the walk asks for few
+        # words' sets. One image keeps the table: a layer whose window thrashes asks for nearly every
+        # word (a 31x31x67 3x3 layer: 0.95 of its words, 6.3 ms with the table, 10.5 without)
         meta, slots, vc = empty, empty, empty
         if kmax > 1:
             geo = ifmap_word_geometry(H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
+    else:
+        meta, slots, vc = ifmap_sets(df, R, C, npx, win, nfilt, *tabs, H, W, space, (int(sizes[0]) + 99) // 100, kmax,
+                                     inside)
     pstat = None
     if row_cycles.shape[1] == 0 and periods_possible(df, R, C, npx, win, nfilt, kmax, Eh * Ew, inside, sizes, bws):
         pstat = np.array([1, 0, Eh * Ew], np.int64)
