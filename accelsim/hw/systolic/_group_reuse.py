@@ -99,6 +99,32 @@ def _fetches_before(x, x_c, es, g0, gr, gl, gn, qr, ql, pref, j0, LW, dl, span):
 
 
 @njit(cache=True)
+def _epoch_end(hit, acc, g0, gr, gl, gn, qr, ql, pref, j0, x_c, es, LW, dl, span, needed):
+    """The position of an epoch's last fetch, which lies in group ``hit`` (the first whose whole count, from
+    ``x_c`` on under epoch start ``es``, brings the sum ``acc`` of groups ``j0 .. hit-1`` to ``needed``):
+    between that group's first element and ``span`` after it (every group that starts no later ends by
+    then); the smallest ``x`` with :func:`_fetches_before` ``(x + 1) >= needed``, by binary search (the
+    whole counts of the groups up to ``span`` after ``hit`` are added to ``pref`` first)."""
+    cr, cl = x_c // LW, x_c % LW
+    er, el = es // LW, es % LW
+    far_r = _FAR // LW
+    lo = g0[hit]
+    hi = g0[hit] + span
+    jmax = _first_ge(g0, hi + 1)
+    tot = acc
+    for g in range(hit, jmax):
+        tot += _group_fetches(gr[g], gl[g], qr[g], ql[g], gn[g], cr, cl, far_r, 0, er, el, dl)
+        pref[g + 1 - j0] = tot
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _fetches_before(mid + 1, x_c, es, g0, gr, gl, gn, qr, ql, pref, j0, LW, dl, span) >= needed:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@njit(cache=True)
 def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, block):
     """The epoch cache over ``n_sweeps`` identical sweeps of the groups (in position order; ``pred``: the
     previous group of the same word and class, -1: none; ``last[key[g]]``: the sweep's last group of
@@ -186,22 +212,7 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
                 got += acc
                 n_in += acc
                 break
-            # the epoch's last fetch lies between group hit's first element and span after it (every group
-            # that starts no later ends by then; an earlier, longer group may end after hit does): the
-            # smallest x with fetches_before(x + 1) >= needed
-            lo = g0[hit]
-            hi = g0[hit] + span
-            jmax = _first_ge(g0, hi + 1)
-            tot = acc
-            for g in range(hit, jmax):
-                tot += _group_fetches(gr[g], gl[g], qr[g], ql[g], gn[g], cr, cl, far_r, 0, er, el, dl)
-                pref[g + 1 - j0] = tot
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if _fetches_before(mid + 1, x_c, es, g0, gr, gl, gn, qr, ql, pref, j0, LW, dl, span) >= needed:
-                    hi = mid
-                else:
-                    lo = mid + 1
+            lo = _epoch_end(hit, acc, g0, gr, gl, gn, qr, ql, pref, j0, x_c, es, LW, dl, span, needed)
             got += needed
             n_in = 0
             es = lo + 1
@@ -454,6 +465,31 @@ def ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, 
     return stats, ev_rows, sw_got
 
 
+@njit(cache=True, inline="always")
+def _tap_offsets(FH, FW, dh, dw):
+    """Input row and column offsets of each filter tap (``tap = kh * FW + kw``), dilation included."""
+    tap_kh = np.empty(FH * FW, np.int64)
+    tap_kw = np.empty(FH * FW, np.int64)
+    for tap in range(FH * FW):
+        tap_kh[tap] = (tap // FW) * dh
+        tap_kw[tap] = (tap % FW) * dw
+    return tap_kh, tap_kw
+
+
+@njit(cache=True, inline="always")
+def _fold_lanes(fr, ru, R, per, Ew, H, sh, sw, lane_b, lane_h, lane_w):
+    """The ``ru`` pixels of os row fold ``fr`` (lane ``c`` = pixel ``fr * R + c``): each one's image row
+    offset (``b * H``) and its window origin's input row and column."""
+    for c in range(ru):
+        p = fr * R + c
+        b = p // per
+        q = p - b * per
+        oh = q // Ew
+        lane_b[c] = b * H
+        lane_h[c] = oh * sh
+        lane_w[c] = (q - oh * Ew) * sw
+
+
 @njit(cache=True)
 def os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_fold):
     """The (pixel, tap) groups of one os sweep inside the input, in position order.
@@ -473,25 +509,14 @@ def os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
     pred = np.empty(cap, np.int32)  # (int32: group indices and words, only looked up; callers check the range)
     word = np.empty(cap, np.int32)
     last = np.full(batch * H * W, -1, np.int32)
-    tap_kh = np.empty(ntaps, np.int64)
-    tap_kw = np.empty(ntaps, np.int64)
-    for tap in range(ntaps):
-        tap_kh[tap] = (tap // FW) * dh
-        tap_kw[tap] = (tap % FW) * dw
+    tap_kh, tap_kw = _tap_offsets(FH, FW, dh, dw)
     lane_b = np.empty(R, np.int64)
     lane_h = np.empty(R, np.int64)
     lane_w = np.empty(R, np.int64)
     n = 0
     for fr in range(row_fold):
         ru = min(R, npx - fr * R)
-        for c in range(ru):
-            p = fr * R + c
-            b = p // per
-            q = p - b * per
-            oh = q // Ew
-            lane_b[c] = b * H
-            lane_h[c] = oh * sh
-            lane_w[c] = (q - oh * Ew) * sw
+        _fold_lanes(fr, ru, R, per, Ew, H, sh, sw, lane_b, lane_h, lane_w)
         row0 = fr * L
         if Ch >= ru:
             # the taps' rows do not overlap: tap by tap, lanes ascending
@@ -590,14 +615,7 @@ def _os_fold(fr, count, R, npx, per, Ew, H, W, Ch, sh, sw, ntaps, L, tap_kh, tap
     read the same taps (tap ``t`` covers rows ``t*Ch .. t*Ch + ru - 1``), so the loops have fixed trip
     counts."""
     ru = min(R, npx - fr * R)
-    for c in range(ru):
-        p = fr * R + c
-        b = p // per
-        q = p - b * per
-        oh = q // Ew
-        lane_b[c] = b * H
-        lane_h[c] = oh * sh
-        lane_w[c] = (q - oh * Ew) * sw
+    _fold_lanes(fr, ru, R, per, Ew, H, sh, sw, lane_b, lane_h, lane_w)
     row0 = fr * L
     far_r = _FAR // R
     acc = 0
@@ -696,11 +714,7 @@ def os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
     pref = np.empty(cap + 1, np.int64)
     last_r = np.full(batch * H * W, _NEVER, np.int64)  # row and lane of a word's last group so far
     last_l = np.zeros(batch * H * W, np.int64)
-    tap_kh = np.empty(ntaps, np.int64)
-    tap_kw = np.empty(ntaps, np.int64)
-    for tap in range(ntaps):
-        tap_kh[tap] = (tap // FW) * dh
-        tap_kw[tap] = (tap % FW) * dw
+    tap_kh, tap_kw = _tap_offsets(FH, FW, dh, dw)
     lane_b = np.empty(R, np.int64)
     lane_h = np.empty(R, np.int64)
     lane_w = np.empty(R, np.int64)
@@ -744,20 +758,7 @@ def os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
         fg0 = g0[:n]
         j0 = 0
         while True:
-            # group `hit` holds the epoch's last fetch, found by binary search (group_sweeps)
-            lo = g0[hit]
-            hi = g0[hit] + span
-            jmax = _first_ge(fg0, hi + 1)
-            tot = acc
-            for g in range(hit, jmax):
-                tot += _group_fetches(gr[g], gl[g], qr[g], ql[g], Ch, cr, cl, far_r, 0, er, el, 0)
-                pref[g + 1 - j0] = tot
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if _fetches_before(mid + 1, x_c, es, fg0, gr, gl, gn, qr, ql, pref, j0, R, 0, span) >= needed:
-                    hi = mid
-                else:
-                    lo = mid + 1
+            lo = _epoch_end(hit, acc, fg0, gr, gl, gn, qr, ql, pref, j0, x_c, es, R, 0, span, needed)
             fetched += needed
             n_in = 0
             es = lo + 1
