@@ -60,8 +60,12 @@ def _reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt
     Returns ``(stats, event rows)`` as :func:`reuse_read_pass`."""
     npx = batch * Eh * Ew
     win = FH * FW * Ch
+    windows_inside = (Eh - 1) * sh + (FH - 1) * dh < H and (Ew - 1) * sw + (FW - 1) * dw < W
 
     def run():
+        if df == 1 and ws_every_access_fetched(R, C, Ch, FH * FW, npx, nfilt, if_words, windows_inside):
+            st, ev = distinct_read_pass(df, 0, R, C, npx, win, nfilt, if_words)
+            return st, ev, np.full(-(-nfilt // C), npx * win, np.int64)
         if df == 0 and os_groups_pay(Ch, npx * FH * FW) and groups_fit_int32(npx * FH * FW, batch * H * W):
             return os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
         if df != 0 and ws_is_groups_pay(df, R, Ch, win, npx) and groups_fit_int32(npx * win, batch * H * W * Ch):
@@ -74,6 +78,30 @@ def _reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt
     key = (df, R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, if_words)
     return _shared_ifmap(key, df, R, C, npx, win, nfilt, run)
 
+
+
+def ws_every_access_fetched(R, C, Ch, taps, npx, nfilt, words, windows_inside):
+    """Whether every ifmap access of a ws array is a fetch, so that its pass is the distinct pass's
+    (docs/models/systolic.md §3.3, "every access fetched"): when every reuse of a word lies at least an
+    epoch (``block = 50 * floor(S / 100)`` accesses) after its previous use, epochs end every ``block``
+    accesses and each access's previous use lies before its epoch. Windows inside the input (every lane of
+    a row fold valid, ``npx * R`` accesses a full fold); element ``tap * Ch + c`` sits in row fold
+    ``(tap * Ch + c) // R``, so two taps reading a word lie at least ``Ch // R`` folds apart (``Ch // R - 1``
+    full folds between them), and from a word's last use in one column fold's sweep to its first in the
+    next lie ``row_fold - 1 - ceil((taps - 1) * Ch / R)`` folds or more, one of them perhaps the sweep's
+    partial last fold. A sufficient condition in O(1) (plain Python)."""
+    block = 50 * (words // 100)
+    if not windows_inside or block <= 0 or Ch < R:
+        return False
+    win = taps * Ch
+    row_fold = -(-win // R)
+    if (Ch // R - 1) * npx * R < block:
+        return False
+    if -(-nfilt // C) == 1:
+        return True
+    gap = row_fold - 1 - (-(-(taps - 1) * Ch // R))
+    last_lanes = win - (row_fold - 1) * R
+    return gap >= 1 and ((gap - 1) * R + last_lanes) * npx >= block
 
 #: ifmap passes of os / ws arrays by everything but the column count (:func:`_shared_ifmap`): oldest first
 _SHARED: OrderedDict = OrderedDict()
