@@ -63,7 +63,8 @@ def _reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt
     windows_inside = (Eh - 1) * sh + (FH - 1) * dh < H and (Ew - 1) * sw + (FW - 1) * dw < W
 
     def run():
-        if df == 1 and ws_every_access_fetched(R, C, Ch, FH * FW, npx, nfilt, if_words, windows_inside):
+        reach = ((FH - 1) * dh // sh) * Ew + (FW - 1) * dw // sw  # pixels between two readers of a word, at most
+        if df == 1 and ws_every_access_fetched(R, C, Ch, FH * FW, npx, nfilt, if_words, windows_inside, reach):
             st, ev = distinct_read_pass(df, 0, R, C, npx, win, nfilt, if_words)
             return st, ev, np.full(-(-nfilt // C), npx * win, np.int64)
         if df == 0 and os_groups_pay(Ch, npx * FH * FW) and groups_fit_int32(npx * FH * FW, batch * H * W):
@@ -80,28 +81,36 @@ def _reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt
 
 
 
-def ws_every_access_fetched(R, C, Ch, taps, npx, nfilt, words, windows_inside):
+def ws_every_access_fetched(R, C, Ch, taps, npx, nfilt, words, windows_inside, reach):
     """Whether every ifmap access of a ws array is a fetch, so that its pass is the distinct pass's
     (docs/models/systolic.md §3.3, "every access fetched"): when every reuse of a word lies at least an
     epoch (``block = 50 * floor(S / 100)`` accesses) after its previous use, epochs end every ``block``
-    accesses and each access's previous use lies before its epoch. Windows inside the input (every lane of
-    a row fold valid, ``npx * R`` accesses a full fold); element ``tap * Ch + c`` sits in row fold
-    ``(tap * Ch + c) // R``, so two taps reading a word lie at least ``Ch // R`` folds apart (``Ch // R - 1``
-    full folds between them), and from a word's last use in one column fold's sweep to its first in the
-    next lie ``row_fold - 1 - ceil((taps - 1) * Ch / R)`` folds or more, one of them perhaps the sweep's
-    partial last fold. A sufficient condition in O(1) (plain Python)."""
+    accesses and each access's previous use lies before its epoch. Windows inside the input (every lane
+    of a row fold valid; ``a`` lanes in the last fold). Element ``tap * Ch + c`` sits in row fold
+    ``(tap * Ch + c) // R`` and pixel ``p``'s element in lane ``l`` on the fold's row ``p + R + l``; a
+    later tap reads a word for an earlier pixel, at most ``reach`` pixels before. So two uses in one
+    column fold's sweep have ``Ch // R - 1`` full folds between them and, around them, the fold's
+    pixels ``>= p1 + R`` after the first and ``<= p2 - R`` before the second: at least
+    ``(npx - reach - 2R + 1)`` pixels of ``min(R, a)`` lanes. From a word's last use in one sweep to its
+    first in the next lie ``g = row_fold - 1 - ceil((taps - 1) * Ch / R)`` folds or more (one perhaps the
+    partial last) and, around them, ``npx - 2R + 1`` pixels (the first use's pixel is the later). A
+    sufficient condition in O(1) (plain Python)."""
     block = 50 * (words // 100)
     if not windows_inside or block <= 0 or Ch < R:
         return False
     win = taps * Ch
     row_fold = -(-win // R)
-    if (Ch // R - 1) * npx * R < block:
+    lanes = min(R, win - (row_fold - 1) * R)
+    within = (Ch // R - 1) * npx * R + max(0, npx - reach - 2 * R + 1) * lanes
+    if within < block:
         return False
     if -(-nfilt // C) == 1:
         return True
     gap = row_fold - 1 - (-(-(taps - 1) * Ch // R))
-    last_lanes = win - (row_fold - 1) * R
-    return gap >= 1 and ((gap - 1) * R + last_lanes) * npx >= block
+    cross = max(0, npx - 2 * R + 1) * lanes
+    if gap >= 1:
+        cross += ((gap - 1) * R + win - (row_fold - 1) * R) * npx
+    return cross >= block
 
 #: ifmap passes of os / ws arrays by everything but the column count (:func:`_shared_ifmap`): oldest first
 _SHARED: OrderedDict = OrderedDict()
