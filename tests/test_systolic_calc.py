@@ -155,8 +155,7 @@ def test_ws_every_access_fetched_is_the_distinct_pass():
         g = Geometry.conv(H, H, F, F, Ch, Kf, s_)
         tabs, space = _reuse_args(g)
         scan = K.reuse_read_pass(1, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space)
-        reach = (F - 1) // s_ * E + (F - 1) // s_
-        if ws_every_access_fetched(R, C, Ch, F * F, g.npx, Kf, words, True, reach):
+        if ws_every_access_fetched(R, C, Ch, F * F, g.npx, Kf, words, True, G.reuse_reach(F, F, s_, s_, 1, 1, E)):
             held += 1
             st, ev = K.distinct_read_pass(1, 0, R, C, g.npx, g.win, Kf, words)
             assert _same((st, ev), scan[:2]), (R, C, g, words)

@@ -155,14 +155,14 @@ def _word_sets_kernel(df, R, C, g_args, sizes):
     out = np.empty(max(int(geo[K.GEO_KMAX]), 1), np.int64)
     got = []
     for a in range(batch * H * W * Ch):
-        n = K.word_sets(a, geo, df, eps, M, N, Tm, r0, c0, 0, 0, out)
+        n = K.word_sets(a, geo, df, M, N, Tm, r0, c0, out)
         sets = sorted(set((out[:n] // eps).tolist()))
         got.append(sets)
-        # the window test: a hit exactly when one of the sets lies in [s, e) (wrapped too)
+        # the walk's test in valid-entry units: a hit exactly when one of the sets lies in [s, e) (wrapped too)
         for s_, e_ in ((0, 1), (nl // 3, nl // 3 + 2), (max(nl - 2, 1), 1)):
             if s_ == e_:
                 continue  # a window of every set: the walk never asks
-            hit = K.word_sets(a, geo, df, eps, M, N, Tm, r0, c0, s_ * eps, e_ * eps, out) < 0
+            hit = any(K._in_window(v, s_ * eps, e_ * eps) for v in out[:n])
             assert hit == any(K._in_window(x, s_, e_) for x in sets), (a, s_, e_, sets)
     return got
 

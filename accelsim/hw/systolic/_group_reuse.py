@@ -573,6 +573,13 @@ def os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
 
 
 
+@njit(cache=True, inline="always")
+def reuse_reach(FH, FW, sh, sw, dh, dw, Ew):
+    """At most how many pixels (raster order) lie between two readers of one input word: output rows
+    ``(FH - 1) * dh // sh`` and columns ``(FW - 1) * dw // sw`` apart."""
+    return ((FH - 1) * dh // sh) * Ew + (FW - 1) * dw // sw
+
+
 @njit(cache=True)
 def _axis_cover(H, E, F, s, d):
     """Along one axis of an os layer: ``cover[r]`` = input rows read by the windows of output rows
@@ -721,7 +728,7 @@ def os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
     rows_u, rows_new = _axis_cover(H, Eh, FH, sh, dh)
     cols_u, _ = _axis_cover(W, Ew, FW, sw, dw)
     img_words = rows_u[Eh] * cols_u[Ew]
-    reach = ((FH - 1) * dh // sh) * Ew + (FW - 1) * dw // sw  # D: pixels between two readers of a word, at most
+    reach = reuse_reach(FH, FW, sh, sw, dh, dw, Ew)
     back = reach // R + 2  # folds made before a fold counted group by group
     span = (Ch - 1) * R
     far_r = _FAR // R

@@ -360,7 +360,6 @@ def _slot_hit(a, meta, slots, kmax, s, e):
     return False
 
 
-
 # --- an ifmap word's sets from the convolution's geometry (USER mode, windows inside the input) --------
 # ``geo`` layout: the (H, W, Ch) input of one image, the (FH, FW) filter, strides, dilations, the
 # (Eh, Ew) output and copies_bound (at most how many entries hold one word).
@@ -406,27 +405,19 @@ def _entry_valid_before(df, p, j, M, N, inv_n, Tm, r0, c0):
     if N <= d and d < M and d < r0 + c0:
         # an anti-diagonal of N entries before the padding: N(N+1)/2 on the first N, N on each later one
         return N * d - N * (N - 1) // 2 + col
-    if d <= M:
-        k = d * (d + 1) // 2
-    else:
-        k = M * (M + 1) // 2 + (d - M) * M
-    m = d - N if d > N else 0
-    k += min(d, M - 1) - row - m * (m + 1) // 2
-    return _valid_before(True, k, d, col, M, N, r0, c0)
+    return _valid_before(True, _diag_start(d, M, N) + min(d, M - 1) - row, d, col, M, N, r0, c0)
 
 
 @njit(cache=True)
-def word_sets(a, geo, df, eps, M, N, Tm, r0, c0, lo, hi, out):
+def word_sets(a, geo, df, M, N, Tm, r0, c0, out):
     """The sets holding ifmap index ``a``, found from the geometry instead of :func:`ifmap_sets`' table
     (docs/models/systolic.md §3.2 "Sets from the geometry"): every (pixel ``p``, window element ``j``)
     pair that reads ``a`` (at most ``geo[GEO_KMAX]``), the valid entries ``v`` before its entry in the
     ifmap's stacked prefetch matrix (``M x N``, blocks of ``Tm`` rows, padding from ``(r0, c0)``,
-    :func:`_entry_valid_before`) and so its set ``v // eps``. Only for windows inside the input: every
-    pair is then a valid entry. O(copies) per word, where the table costs O(entries of the order).
-
-    With ``lo != hi`` (a window in valid-entry units, wrapped when ``lo > hi``) it stops at the first
-    pair inside and returns -1 (else the number of pairs); with ``lo == hi`` it writes every pair's
-    ``v`` to ``out`` and returns their number (the sets are ``out[:n] // eps``; a set may repeat)."""
+    :func:`_entry_valid_before`) and so its set ``v // eps`` (sets of ``eps`` entries). Only for windows
+    inside the input: every pair is then a valid entry. O(copies) per word, where the table costs
+    O(entries of the order). Writes every pair's ``v`` to ``out`` and returns their number (a set may
+    repeat)."""
     H, W, Ch = geo[GEO_H], geo[GEO_W], geo[GEO_CH]
     FH, FW, sh, sw = geo[GEO_FH], geo[GEO_FW], geo[GEO_SH], geo[GEO_SW]
     dh, dw, Eh, Ew = geo[GEO_DH], geo[GEO_DW], geo[GEO_EH], geo[GEO_EW]
@@ -438,7 +429,6 @@ def word_sets(a, geo, df, eps, M, N, Tm, r0, c0, lo, hi, out):
     w = _fdiv(rem, Ch, 1.0 / Ch)
     ch = rem - w * Ch
     inv_n = 1.0 / N
-    test = lo != hi
     n = 0
     for kh in range(FH - 1, -1, -1):
         hh = h - kh * dh
@@ -464,13 +454,8 @@ def word_sets(a, geo, df, eps, M, N, Tm, r0, c0, lo, hi, out):
                     continue
             if ew >= Ew:
                 continue
-            v = _entry_valid_before(df, (n_img * Eh + eh) * Ew + ew, (kh * FW + kw) * Ch + ch, M, N, inv_n, Tm, r0,
-                                    c0)
-            if test:
-                if _in_window(v, lo, hi):
-                    return -1
-            else:
-                out[n] = v
+            out[n] = _entry_valid_before(df, (n_img * Eh + eh) * Ew + ew, (kh * FW + kw) * Ch + ch, M, N, inv_n, Tm,
+                                         r0, c0)
             n += 1
     return n
 
@@ -879,14 +864,20 @@ def _prefetch_span(df, o, r, fr, fc, R, M, N, Tm):
         d = (fr if o == 0 else fc) * Tm + r
     else:
         d = fr * Tm + r - R
-    # entries on diagonals before d of an M x N matrix, then the row offset of lane 0
+    # entries on diagonals before d, then the row offset of lane 0
+    return _diag_start(d, M, N) + min(d, M - 1) - d, d
+
+
+@njit(cache=True, inline="always")
+def _diag_start(d, M, N):
+    """Entries on the anti-diagonals before ``d`` of an ``M x N`` matrix (those of an ``M``-row matrix
+    without a column bound, less the triangle past column ``N``)."""
     if d <= M:
         start = d * (d + 1) // 2
     else:
         start = M * (M + 1) // 2 + (d - M) * M
     m = d - N if d > N else 0
-    start -= m * (m + 1) // 2
-    return start + min(d, M - 1) - d, d
+    return start - m * (m + 1) // 2
 
 
 @njit(cache=True)
@@ -1538,9 +1529,8 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
                                         gb = slot * if_kmax
                                         if geo_tag[slot] != a:
                                             geo_tag[slot] = a
-                                            geo_cnt[slot] = word_sets(a, if_geo, df, eps_u[0], pf_M[0], pf_N[0],
-                                                                      pf_Tm[0], pf_r0[0], pf_c0[0], 0, 0,
-                                                                      geo_val[gb:gb + if_kmax])
+                                            geo_cnt[slot] = word_sets(a, if_geo, df, pf_M[0], pf_N[0], pf_Tm[0],
+                                                                      pf_r0[0], pf_c0[0], geo_val[gb:gb + if_kmax])
                                         for q2 in range(gb, gb + geo_cnt[slot]):
                                             if _in_window(geo_val[q2], wv_s[0], wv_e[0]):
                                                 hit = True
@@ -1694,8 +1684,8 @@ def user_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     """One unit in USER mode (docs/models/systolic.md §3.2): the geometry tables, where a word is read
     more than once its sets (from the geometry, :func:`word_sets`, when the windows lie inside the input
     and the batch holds several images; else the table of :func:`ifmap_sets`, which also holds the valid
-    counts of windows past the edge) and the walk (:func:`walk_layer` in USER mode, O(1) rows, quiet rows in bulk and pass skipping on).
-    Returns its ``R_*`` vector. A plain function composing the kernel calls: the walk called from
+    counts of windows past the edge) and the walk (:func:`walk_layer` in USER mode, O(1) rows, quiet rows
+    in bulk and pass skipping on). Returns its ``R_*`` vector. A plain function composing the kernel calls: the walk called from
     another kernel ran about 45% slower (conv 31x31, 67 -> 93 channels, on a 32x32 os array)."""
     tabs = conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
     npx = batch * Eh * Ew

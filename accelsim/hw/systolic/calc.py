@@ -13,7 +13,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ._group_reuse import groups_fit_int32, os_groups_pay, os_reuse_pass, ws_is_groups_pay, ws_is_reuse_pass
+from ._group_reuse import (groups_fit_int32, os_groups_pay, os_reuse_pass, reuse_reach, ws_is_groups_pay,
+                           ws_is_reuse_pass)
 from ._ifmap_fit import ifmap_fit
 from ._kernels import (N_RESULTS, R_OF_DRAM, R_OF_DRAM_START, R_OF_DRAM_STOP, R_OF_SRAM_START, R_OF_SRAM_STOP,
                        R_STALL, R_TOTAL, _calc_read, conv_geometry, distinct_read_pass, ofmap_events,
@@ -63,8 +64,8 @@ def _reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt
     windows_inside = (Eh - 1) * sh + (FH - 1) * dh < H and (Ew - 1) * sw + (FW - 1) * dw < W
 
     def run():
-        reach = ((FH - 1) * dh // sh) * Ew + (FW - 1) * dw // sw  # pixels between two readers of a word, at most
-        if df == 1 and ws_every_access_fetched(R, C, Ch, FH * FW, npx, nfilt, if_words, windows_inside, reach):
+        if df == 1 and ws_every_access_fetched(R, C, Ch, FH * FW, npx, nfilt, if_words, windows_inside,
+                                               reuse_reach(FH, FW, sh, sw, dh, dw, Ew)):
             st, ev = distinct_read_pass(df, 0, R, C, npx, win, nfilt, if_words)
             return st, ev, np.full(-(-nfilt // C), npx * win, np.int64)
         if df == 0 and os_groups_pay(Ch, npx * FH * FW) and groups_fit_int32(npx * FH * FW, batch * H * W):
@@ -78,7 +79,6 @@ def _reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt
         return run()[:2]
     key = (df, R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, if_words)
     return _shared_ifmap(key, df, R, C, npx, win, nfilt, run)
-
 
 
 def ws_every_access_fetched(R, C, Ch, taps, npx, nfilt, words, windows_inside, reach):
@@ -111,6 +111,7 @@ def ws_every_access_fetched(R, C, Ch, taps, npx, nfilt, words, windows_inside, r
     if gap >= 1:
         cross += ((gap - 1) * R + win - (row_fold - 1) * R) * npx
     return cross >= block
+
 
 #: ifmap passes of os / ws arrays by everything but the column count (:func:`_shared_ifmap`): oldest first
 _SHARED: OrderedDict = OrderedDict()
