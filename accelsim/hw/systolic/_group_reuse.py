@@ -192,7 +192,7 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
             cr, cl = x_c // LW, x_c % LW
             er, el = es // LW, es % LW
             pref[0] = 0
-            acc = 0
+            acc = np.int64(0)
             j = j0
             hit = -1
             while j < ng and hit < 0:
@@ -383,13 +383,18 @@ def ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfil
         fr = fold - fc * row_fold
         a, b = fold_start[fr], fold_start[fr + 1]
         if df == 1:
-            for r in range(L):
-                for i in range(a, b):
+            if a == b:
+                continue
+            # row r holds pixel r - R - lane of each pair: the pairs with a pixel in [0, npx) are a window
+            # [lo, hi) of the fold's (ascending) lanes that slides forward with r
+            lo = hi = a
+            for r in range(R + pair_lane[a], R + pair_lane[b - 1] + npx):
+                while hi < b and pair_lane[hi] <= r - R:
+                    hi += 1
+                while pair_lane[lo] <= r - R - npx:
+                    lo += 1
+                for i in range(lo, hi):
                     p = r - R - pair_lane[i]
-                    if p < 0:
-                        break  # (lanes ascending: the pixels only get smaller)
-                    if p >= npx:
-                        continue
                     tap = pair_tap[i]
                     iw = pix_iw[p] + tap_kc[tap]
                     if pix_ih[p] + tap_kr[tap] >= H or iw >= W:
@@ -782,7 +787,7 @@ def os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
             cr, cl = x_c // R, x_c % R
             er, el = es // R, es % R
             pref[0] = 0
-            acc = 0
+            acc = np.int64(0)
             hit = -1
             for g in range(j0, n):
                 cnt = _group_fetches(gr[g], gl[g], qr[g], ql[g], Ch, cr, cl, far_r, 0, er, el, 0)

@@ -2891,7 +2891,7 @@ def ofmap_events(df, R, C, npx, win, nfilt, o_tot, o_bw):
                 k = min(same, (st[Q_FREE] - o_act) // total_f)
                 wq_bulk(st, k * total_f)
                 if o_first == -(1 << 62):
-                    o_first = row + _first_ge(cum, 1) - 1 + stall
+                    o_first = row + _first_ge(cum, np.int64(1)) - 1 + stall
                 o_last = row + (k - 1) * L + _first_ge(cum, total_f) - 1 + stall
                 row += k * L
                 fr += k
