@@ -400,12 +400,13 @@ def _entry_valid_before(df, p, j, M, N, inv_n, Tm, r0, c0):
     if df == 2:
         if row < r0:
             return row * N + col  # rows before the padding: every entry before is valid
-        return _valid_before(False, row * N + col, row, col, M, N, r0, c0)
+        # (df != 2, not the literal: _valid_before is compiled once for a runtime flag, ~0.5 s of a cold run)
+        return _valid_before(df != 2, row * N + col, row, col, M, N, r0, c0)
     d = row + col
     if N <= d and d < M and d < r0 + c0:
         # an anti-diagonal of N entries before the padding: N(N+1)/2 on the first N, N on each later one
         return N * d - N * (N - 1) // 2 + col
-    return _valid_before(True, _diag_start(d, M, N) + min(d, M - 1) - row, d, col, M, N, r0, c0)
+    return _valid_before(df != 2, _diag_start(d, M, N) + min(d, M - 1) - row, d, col, M, N, r0, c0)
 
 
 @njit(cache=True)
