@@ -378,6 +378,7 @@ def ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfil
     key = np.empty(cap, np.int32)
     last = np.full(batch * H * W * n_cls, -1, np.int32)
     n = 0
+    last_q = -1  # the last row any group reaches
     for fold in range(n_folds):
         fc = fold // row_fold
         fr = fold - fc * row_fold
@@ -393,20 +394,26 @@ def ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfil
                     hi += 1
                 while pair_lane[lo] <= r - R - npx:
                     lo += 1
+                row = fr * L + r
                 for i in range(lo, hi):
-                    p = r - R - pair_lane[i]
+                    lane = pair_lane[i]
+                    p = r - R - lane
                     tap = pair_tap[i]
+                    kr = tap_kr[tap]
                     iw = pix_iw[p] + tap_kc[tap]
-                    if pix_ih[p] + tap_kr[tap] >= H or iw >= W:
+                    if pix_ih[p] + kr >= H or iw >= W:
                         continue
-                    gr[n] = fr * L + r
-                    gl[n] = pair_lane[i]
-                    g0[n] = gr[n] * R + gl[n]
                     k = pair_cls[i]
-                    gn[n] = cuts[k + 1] - cuts[k]
-                    key[n] = ((pix_row[p] + tap_kr[tap]) * W + iw) * n_cls + k
-                    pred[n] = last[key[n]]
-                    last[key[n]] = n
+                    kk = ((pix_row[p] + kr) * W + iw) * n_cls + k
+                    size = cuts[k + 1] - cuts[k]
+                    gr[n] = row
+                    gl[n] = lane
+                    g0[n] = row * R + lane
+                    gn[n] = size
+                    last_q = max(last_q, row + size - 1)
+                    key[n] = kk
+                    pred[n] = last[kk]
+                    last[kk] = n
                     n += 1
         else:
             cols_used = min(C, Sc - fc * C)
@@ -422,17 +429,17 @@ def ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfil
                     iw = pix_iw[p] + kc
                     if pix_ih[p] + kr >= H or iw >= W:
                         continue
+                    kk = ((pix_row[p] + kr) * W + iw) * n_cls + k
+                    size = cuts[k + 1] - cuts[k]
                     gr[n] = fold * R + r0
                     gl[n] = c
-                    g0[n] = gr[n] * C + c
-                    gn[n] = cuts[k + 1] - cuts[k]
-                    key[n] = ((pix_row[p] + kr) * W + iw) * n_cls + k
-                    pred[n] = last[key[n]]
-                    last[key[n]] = n
+                    g0[n] = (fold * R + r0) * C + c
+                    gn[n] = size
+                    last_q = max(last_q, fold * R + r0 + size - 1)
+                    key[n] = kk
+                    pred[n] = last[kk]
+                    last[kk] = n
                     n += 1
-    last_q = -1
-    for g in range(n):
-        last_q = max(last_q, gr[g] + gn[g] - 1)
     return g0[:n], gr[:n], gl[:n], gn[:n], pred[:n], key[:n], last, last_q
 
 
