@@ -520,10 +520,6 @@ class SystolicModel(HardwareModel):
         )
 
     # --- a whole network in one pass (§9) ------------------------------------------------------
-    def simulate_network(self, layers, batch: int = 1) -> list:
-        """The whole network in one batched call (:meth:`simulate_layers`; the same results as one
-        :meth:`simulate` per layer)."""
-        return self.simulate_layers(self.plan_layers(list(layers), batch))
 
     @staticmethod
     def plan_layers(layers, batch: int) -> "NetworkPlan":
