@@ -47,6 +47,13 @@ INT8 = {"name": "test-int8", "pipeline": [{"quantize": {"bits": 8, "symmetric": 
                                          {"activations": {"bits": 8}}]}
 W4_G128 = {"name": "test-w4-g128", "pipeline": [
     {"quantize": {"bits": 4, "symmetric": False, "group_size": 128, "scale_format": "fp16", "zero_point_bits": 4}}]}
+# float elements: one scale per tensor (its scale block is the whole matrix, so the error statistics read
+# it in blocks inside one scale block), DeepSeek's 128 x 128 blocks, and the two-level block formats
+FP8_TENSOR = {"name": "test-fp8-tensor", "pipeline": [{"quantize": {"format": "fp8-e4m3"}}]}
+FP8_BLOCK = {"name": "test-fp8-block", "pipeline": [{"quantize": {"format": "fp8-e4m3", "block": [128, 128]}}]}
+MXFP4 = {"name": "test-mxfp4", "pipeline": [{"quantize": {"format": "mxfp4"}}]}
+NVFP4 = {"name": "test-nvfp4", "pipeline": [{"quantize": {"format": "nvfp4"}}]}
+RECIPES = (DEEP_COMPRESSION, INT8, W4_G128, FP8_TENSOR, FP8_BLOCK, MXFP4, NVFP4)
 
 
 def _mlp(k: int, n1: int, n2: int, n3: int):
@@ -63,7 +70,7 @@ def model():
     """About 6.3M float32 weights; fc1 holds 75% of them. Each recipe runs once on a small copy first:
     the one-time allocations of imports and compiled kernels are not the compression's."""
     tiny = _mlp(256, 128, 128, 64)
-    for recipe in (DEEP_COMPRESSION, INT8, W4_G128):
+    for recipe in RECIPES:
         compress(tiny, recipe, seed=0)
     return _mlp(3072, 1536, 1024, 512)
 
@@ -80,7 +87,7 @@ def _peak_per_weight(graph, recipe) -> tuple[float, object]:
     return peak / n, cg
 
 
-@pytest.mark.parametrize("recipe", [DEEP_COMPRESSION, INT8, W4_G128], ids=["deep-compression", "int8", "w4-g128"])
+@pytest.mark.parametrize("recipe", RECIPES, ids=[r["name"].removeprefix("test-") for r in RECIPES])
 def test_peak_memory_per_weight_is_bounded(model, recipe):
     per_weight, cg = _peak_per_weight(model, recipe)
     print(f"\n{recipe['name']}: peak {per_weight:.2f} bytes per weight beyond the weights (bound {BOUND})")

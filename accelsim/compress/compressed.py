@@ -171,23 +171,30 @@ class DequantMatrix(_CompactMatrix):
         return self._group_rows(r0, r1) if out is None else out
 
     def row_blocks(self, rows: int, mask: np.ndarray | None = None):
-        """``(r0, dense rows r0 .. r0 + rows)``: a ``LowBit`` or ``GroupQuant`` block by block (blocks
-        aligned to the scale blocks), else slices of the whole."""
+        """``(r0, dense rows r0 .. r0 + at most rows)``: a ``LowBit`` or ``GroupQuant`` block by block (no
+        block straddles two rows of scale blocks), else slices of the whole."""
         mask = self.mask() if mask is None and self.packed_mask is not None else mask
+        n = self.shape[0]
         spec = getattr(self.tensor, "spec", None)
-        if spec is not None and getattr(self.tensor, "g_idx", None) is None:
+        if spec is not None and getattr(self.tensor, "g_idx", None) is None and int(spec.block[0]) > 1:
             br = int(spec.block[0])
-            rows = max(br, rows // br * br)
-        first = self._rows(0, min(rows, self.shape[0]))
+            if br <= rows:  # whole scale-block rows
+                rows = rows // br * br
+                ranges = [(r0, min(n, r0 + rows)) for r0 in range(0, n, rows)]
+            else:  # scale blocks taller than a block (per tensor, 128 x 128): blocks inside one of them
+                ranges = [(r0, min(n, r0 + rows, b0 + br)) for b0 in range(0, n, br) for r0 in range(b0, min(n, b0 + br), rows)]
+        else:
+            ranges = [(r0, min(n, r0 + rows)) for r0 in range(0, n, rows)]
+        first = self._rows(*ranges[0]) if ranges else None
         if first is None:  # not a LowBit / GroupQuant by rows: slices of the whole
             whole = self.materialize()
-            for r0 in range(0, self.shape[0], rows):
+            for r0 in range(0, n, rows):
                 yield r0, whole[r0:r0 + rows]
             return
-        for r0 in range(0, self.shape[0], rows):
-            out = first if r0 == 0 else self._rows(r0, min(r0 + rows, self.shape[0]))
+        for i, (r0, r1) in enumerate(ranges):
+            out = first if i == 0 else self._rows(r0, r1)
             if mask is not None:
-                out[~mask[r0:r0 + rows]] = 0
+                out[~mask[r0:r1]] = 0
             yield r0, out
 
     @property

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -122,7 +123,15 @@ class ElementFormat:
         return code.astype(np.uint16 if self.bits <= 16 else np.uint32)
 
     def decode(self, codes: Any) -> np.ndarray:
-        """The float64 values of bit patterns ``codes`` (NaN / infinity patterns decode to NaN / inf)."""
+        """The float64 values of bit patterns ``codes`` (NaN / infinity patterns decode to NaN / inf).
+        One- and two-byte codes are looked up in a table of every pattern of their type, built by the
+        same formula (the same values, bit for bit: one gather instead of a dozen array operations)."""
+        c = np.asarray(codes)
+        if c.dtype in (np.uint8, np.uint16) and self.kind in ("float", "e8m0"):
+            return _decode_table(self, c.dtype.itemsize)[c]
+        return self._decode(c)
+
+    def _decode(self, codes: Any) -> np.ndarray:
         c = np.asarray(codes).astype(np.int64)
         if self.kind == "e8m0":
             return np.where(c == 255, np.nan, np.ldexp(1.0, c - 127))
@@ -140,6 +149,15 @@ class ElementFormat:
         elif self.name in ("e5m2", "fp16", "bf16", "fp32"):  # IEEE-like: top exponent = inf / NaN
             mag = np.where(ex == top, np.where(man == 0, np.inf, np.nan), mag)
         return sign * mag
+
+
+@lru_cache(maxsize=None)
+def _decode_table(fmt: ElementFormat, itemsize: int) -> np.ndarray:
+    """:meth:`ElementFormat.decode` of every ``itemsize``-byte unsigned pattern (read-only)."""
+    with np.errstate(all="ignore"):  # (patterns the caller's codes may never hold, e.g. e8m0 above 255)
+        table = fmt._decode(np.arange(1 << (8 * itemsize), dtype=np.int64))
+    table.flags.writeable = False
+    return table
 
 
 def encode_e8m0_exponent(exponent: Any) -> np.ndarray:
@@ -226,8 +244,10 @@ def _blocks(shape: tuple[int, int], block: tuple[int, int]) -> tuple[int, int]:
 
 
 def _expand(a: np.ndarray, block: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
-    """Per-block values ``a`` repeated over each block and cut to ``shape``."""
-    return np.repeat(np.repeat(a, block[0], axis=0), block[1], axis=1)[: shape[0], : shape[1]]
+    """Per-block values ``a`` repeated over each block and cut to ``shape`` (gathered at that size: a
+    few rows of a per-tensor block never build the whole tensor)."""
+    rows = np.asarray(a)[np.arange(shape[0]) // block[0]]
+    return rows[:, np.arange(shape[1]) // block[1]]
 
 
 def _block_reduce(x: np.ndarray, block: tuple[int, int], fn, fill: float) -> np.ndarray:
@@ -236,6 +256,61 @@ def _block_reduce(x: np.ndarray, block: tuple[int, int], fn, fill: float) -> np.
     pad = ((0, nb[0] * block[0] - x.shape[0]), (0, nb[1] * block[1] - x.shape[1]))
     xp = np.pad(x, pad, constant_values=fill) if any(p[1] for p in pad) else x
     return fn(xp.reshape(nb[0], block[0], nb[1], block[1]), axis=(1, 3))
+
+
+#: elements per row chunk of the float quantizers: their float64 temporaries (about ten of them while
+#: encoding) cover one chunk, not the matrix: 16,384 elements keep them near 1 MiB
+_CHUNK = 1 << 14
+
+
+def _chunk_rows(k: int) -> int:
+    return max(1, _CHUNK // max(k, 1))
+
+
+def _chunked_amax(x: np.ndarray, block: tuple[int, int]) -> np.ndarray:
+    """``_block_reduce(np.abs(x), block, np.max, 0.0)`` a chunk of rows at a time: chunks of whole block rows,
+    or, for blocks taller than a chunk, chunks inside one block row whose maxima are combined."""
+    n, k = x.shape
+    br, bc = block
+    amax = np.zeros(_blocks((n, k), block))
+    step = _chunk_rows(k)
+    if br <= step:
+        rows = (step // br) * br
+        for r0 in range(0, n, rows):
+            part = np.abs(np.asarray(x[r0:r0 + rows], np.float64))
+            red = _block_reduce(part, block, np.max, 0.0)
+            amax[r0 // br: r0 // br + red.shape[0]] = red
+        return amax
+    for b0 in range(0, n, br):
+        b1 = min(n, b0 + br)
+        for r0 in range(b0, b1, step):
+            part = np.abs(np.asarray(x[r0:min(b1, r0 + step)], np.float64))
+            np.maximum(amax[b0 // br], _block_reduce(part, (part.shape[0], bc), np.max, 0.0)[0], out=amax[b0 // br])
+    return amax
+
+
+def _chunked_encode(x: np.ndarray, block: tuple[int, int], scales: np.ndarray, encode, bits: int,
+                    scaled=np.divide) -> np.ndarray:
+    """``encode(scaled(x, _expand(scales, block, x.shape)))`` a chunk of rows at a time (``scaled``: the
+    value to encode from the float64 elements and their block's scale, ``x / scale`` by default), into
+    codes of the narrowest unsigned type of ``bits``-bit patterns (the same bit patterns)."""
+    n, k = x.shape
+    codes = np.empty((n, k), _narrow_code_dtype(0, (1 << bits) - 1))
+    cols = np.arange(k) // block[1]
+    step = _chunk_rows(k)
+    for r0 in range(0, n, step):
+        r1 = min(n, r0 + step)
+        per = scales[(np.arange(r0, r1) // block[0])[:, None], cols]
+        codes[r0:r1] = encode(scaled(np.asarray(x[r0:r1], np.float64), per))
+    return codes
+
+
+def _in_place_by_rows(fn, a: np.ndarray) -> np.ndarray:
+    """``a[:] = fn(a)`` a chunk of rows at a time (per-block arrays: no temporaries of their whole size)."""
+    step = _chunk_rows(a.shape[1] if a.ndim == 2 else 1)
+    for r0 in range(0, a.shape[0], step):
+        a[r0:r0 + step] = fn(a[r0:r0 + step])
+    return a
 
 
 def _narrow_code_dtype(lo: int, hi: int) -> type:
@@ -273,7 +348,7 @@ class GroupQuant(CompressedTensor):
         if c.size and (c.min() < lo or c.max() > hi):
             raise CompressionError(f"{spec.element} codes must lie in [{lo}, {hi}]; got [{c.min()}, {c.max()}]")
         # held in the narrowest integer type of the element's codes (1 byte for <= 8-bit elements)
-        self.codes = c.astype(_narrow_code_dtype(lo, hi))
+        self.codes = c.astype(_narrow_code_dtype(lo, hi), copy=False)
         self.scales = np.asarray(scales, np.float64)
         self.g_idx = None if g_idx is None else np.asarray(g_idx, np.int64)
         want = (c.shape[0], int(self.g_idx.max()) + 1 if self.g_idx is not None and self.g_idx.size else 0) \
@@ -457,24 +532,32 @@ def quantize_int(x: Any, bits: int, group: int | None = None, symmetric: bool = 
     return GroupQuant(q, spec, scale, zps, None, g_idx)
 
 
+def _float_matrix(x: Any, what: str) -> np.ndarray:
+    """``x`` as a 2-D float array in its own float type (the quantizers convert a chunk at a time to float64)."""
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float64)
+    if x.ndim != 2:
+        raise CompressionError(f"{what} needs a 2-D matrix; got shape {list(x.shape)}")
+    return x
+
+
 def quantize_float(x: Any, element: str, block: tuple[int, int], scale_format: str = "fp32", name: str = "") -> GroupQuant:
     """FP8 (or any float element) with an absmax scale per ``block``: ``scale = amax / max_value``
     rounded to ``scale_format``, codes = ``encode(x / scale)`` (nearest-even, saturating). Per tensor:
     ``block = shape``; per channel: ``(1, K)``; DeepSeek-V3's weight blocks: ``(128, 128)`` (edge
     blocks may be partial)."""
-    x = np.asarray(x, np.float64)
-    if x.ndim != 2:
-        raise CompressionError(f"quantize_float needs a 2-D matrix; got shape {list(x.shape)}")
+    x = _float_matrix(x, "quantize_float")
     fmt = element_format(element)
     if not fmt.is_float:
         raise CompressionError(f"quantize_float needs a float element format; got {element}")
     if scale_format == "e8m0" and tuple(block) != (1, 32):
         raise CompressionError(f"E8M0 scales are defined for blocks of 32 along K (OCP MX); got block {list(block)}")
     block = (int(block[0]), int(block[1]))
-    amax = _block_reduce(np.abs(x), block, np.max, 0.0)
+    amax = _chunked_amax(x, block)
     scale = round_scale(amax / fmt.max_value, scale_format)
     safe = np.where(scale > 0, scale, 1.0)
-    codes = fmt.encode(x / _expand(safe, block, x.shape)).astype(np.int64)
+    codes = _chunked_encode(x, block, safe, fmt.encode, fmt.bits)
     spec = QuantSpec(name or f"fp8-{element}", element, scale_format, block)
     return GroupQuant(codes, spec, scale)
 
@@ -494,18 +577,18 @@ def quantize_mx(x: Any, name: str = "mxfp4", block: int = MX_BLOCK) -> GroupQuan
         raise CompressionError(f"unknown MX format '{name}'; known: {', '.join(MX_FORMATS)}")
     if block != MX_BLOCK:
         raise CompressionError(f"{name}: E8M0 scales cover blocks of {MX_BLOCK} elements (OCP MX v1.0); got block {block}")
-    x = np.asarray(x, np.float64)
-    if x.ndim != 2:
-        raise CompressionError(f"quantize_mx needs a 2-D matrix; got shape {list(x.shape)}")
+    x = _float_matrix(x, "quantize_mx")
     check_group(x.shape[1], MX_BLOCK, name)
     fmt = element_format(MX_FORMATS[name])
     b = (1, MX_BLOCK)
-    amax = _block_reduce(np.abs(x), b, np.max, 0.0)
-    _, e = np.frexp(amax)
-    shared = np.where(amax > 0, e - 1 - fmt.emax, -127)
-    scale_code = encode_e8m0_exponent(shared)
-    scale = ELEMENT_FORMATS["e8m0"].decode(scale_code)
-    codes = fmt.encode(x / _expand(scale, b, x.shape)).astype(np.int64)
+    e8m0 = ELEMENT_FORMATS["e8m0"]
+
+    def block_scale(amax):
+        _, e = np.frexp(amax)
+        return e8m0.decode(encode_e8m0_exponent(np.where(amax > 0, e - 1 - fmt.emax, -127)))
+
+    scale = _in_place_by_rows(block_scale, _chunked_amax(x, b))
+    codes = _chunked_encode(x, b, scale, fmt.encode, fmt.bits)
     return GroupQuant(codes, QuantSpec(name, fmt.name, "e8m0", b), scale)
 
 
@@ -516,18 +599,20 @@ def quantize_nvfp4(x: Any, block: int = NVFP4_BLOCK) -> GroupQuant:
     ``4 + 8 / 16 = 4.5`` bits, plus 32 bits per tensor."""
     if block != NVFP4_BLOCK:
         raise CompressionError(f"nvfp4: E4M3 scales cover blocks of {NVFP4_BLOCK} elements; got block {block}")
-    x = np.asarray(x, np.float64)
-    if x.ndim != 2:
-        raise CompressionError(f"quantize_nvfp4 needs a 2-D matrix; got shape {list(x.shape)}")
+    x = _float_matrix(x, "quantize_nvfp4")
     check_group(x.shape[1], NVFP4_BLOCK, "nvfp4")
     e2m1, e4m3 = ELEMENT_FORMATS["e2m1"], ELEMENT_FORMATS["e4m3"]
-    amax_t = float(np.max(np.abs(x))) if x.size else 0.0
-    st = float(np.float32(amax_t / (e2m1.max_value * e4m3.max_value))) if amax_t > 0 else 1.0
     b = (1, NVFP4_BLOCK)
-    amax = _block_reduce(np.abs(x), b, np.max, 0.0)
-    sb = e4m3.round(amax / (e2m1.max_value * st))
-    denom = _expand(np.where(sb > 0, sb, 1.0), b, x.shape) * st
-    codes = e2m1.encode(np.where(_expand(sb, b, x.shape) > 0, x / denom, 0.0)).astype(np.int64)
+    amax = _chunked_amax(x, b)  # (the tensor's amax is the largest block amax)
+    amax_t = float(amax.max()) if amax.size else 0.0
+    st = float(np.float32(amax_t / (e2m1.max_value * e4m3.max_value))) if amax_t > 0 else 1.0
+    sb = _in_place_by_rows(lambda a: e4m3.round(a / (e2m1.max_value * st)), amax)
+    del amax
+
+    def scaled(xc, s):  # x / (sb * st), 0 in a block whose scale rounds to zero
+        return np.where(s > 0, xc / (np.where(s > 0, s, 1.0) * st), 0.0)
+
+    codes = _chunked_encode(x, b, sb, e2m1.encode, e2m1.bits, scaled)
     return GroupQuant(codes, QuantSpec("nvfp4", "e2m1", "e4m3", b, tensor_scale=True), sb, tensor_scale=st)
 
 
