@@ -329,3 +329,21 @@ def test_kth_largest_sampled_selection_is_exact(keep):
         assert P._kth_largest(x, keep) == np.partition(x, n - keep)[n - keep]
         mask = P._top_k_mask(x, keep)
         assert int(mask.sum()) == keep and (x[mask].min() >= x[~mask].max() if 0 < keep < n else True)
+
+
+@pytest.mark.parametrize("keep", [1, 150_000, 589_824, 1_000_000, 1_179_648 - 1, 1_179_648])
+def test_kth_largest_abs_by_bit_patterns_is_exact(keep):
+    # float32 scores of large arrays where neither side holds under 1/8 (or the sampled bound fails) are
+    # selected by counts of their bit patterns: the threshold a full partition of |w| gives, with signed
+    # zeros, subnormals, ties and a handful of distinct values; and the mask top_k_abs_mask builds from it
+    rng = np.random.default_rng(keep)
+    n = 1_179_648
+    sub = (rng.standard_normal(n) * 1e-40).astype(np.float32)
+    sub[::3] = 0.0
+    sub[1::7] = -0.0
+    for w in (rng.standard_normal(n).astype(np.float32), (np.round(rng.standard_normal(n) * 8) / 8).astype(np.float32),
+              sub, rng.choice(np.array([0, 1, -1, 2.5], np.float32), n)):
+        ref = np.partition(np.abs(w), n - keep)[n - keep]
+        got = P._kth_largest_abs(w, keep)
+        assert got == ref and type(got) is type(ref)
+        assert np.array_equal(P.top_k_abs_mask(w, keep), P._top_k_mask(np.abs(w), keep))

@@ -87,10 +87,31 @@ def _abs_blocks(flat: np.ndarray, block: int = _BLOCK):
         yield s, np.abs(flat[s:s + block])
 
 
+def _kth_largest_abs_f32(flat: np.ndarray, k: int) -> np.float32:
+    """The ``k``-th largest of ``np.abs(flat)`` for float32 ``flat``, by its bit pattern: the patterns of
+    non-negative floats order as the values (NaN excluded, as the weights are finite), so two passes of
+    counts over the scores, a block at a time - the top 16 bits, then the low 16 within the bucket that
+    holds the ``k``-th - give the pattern exactly. Memory: two tables of 65,536 counts and a block."""
+    hist = np.zeros(1 << 16, np.int64)
+    for _, a in _abs_blocks(flat):
+        hist += np.bincount(a.view(np.uint32) >> 16, minlength=1 << 16)
+    above = np.cumsum(hist[::-1])[::-1]  # elements in buckets >= b
+    hi = int(np.flatnonzero(above >= k)[-1])  # the highest bucket with >= k elements at or above it
+    need = k - (int(above[hi + 1]) if hi + 1 < hist.size else 0)  # rank of the k-th inside bucket hi
+    low = np.zeros(1 << 16, np.int64)
+    for _, a in _abs_blocks(flat):
+        bits = a.view(np.uint32)
+        low += np.bincount(bits[(bits >> 16) == hi] & 0xFFFF, minlength=1 << 16)
+    lo = int(np.flatnonzero(np.cumsum(low[::-1])[::-1] >= need)[-1])
+    return np.array([(hi << 16) | lo], np.uint32).view(np.float32)[0]
+
+
 def _kth_largest_abs(flat: np.ndarray, k: int) -> Any:
     """:func:`_kth_largest` of ``np.abs(flat)`` without a full-size copy of the scores on large arrays
-    (the same value: the ``k``-th largest is unique); the bound is checked as there, and the whole
-    array's scores are partitioned only when the sampled bound fails."""
+    (the same value: the ``k``-th largest is unique): through the sampled bound when one side holds
+    under 1/8 (checked as there), else - or when the bound fails - float32 scores by their bit patterns
+    (:func:`_kth_largest_abs_f32`: 1.5x a full partition's time, none of its copies); other types
+    partition the whole array's scores."""
     n = flat.size
     if n > 16 * _SAMPLE and min(k, n - k) * 8 < n:
         step = n // _SAMPLE
@@ -110,6 +131,8 @@ def _kth_largest_abs(flat: np.ndarray, k: int) -> Any:
             if cand.size >= r + 1:
                 return np.partition(cand, r)[r]
         del cand
+    if n > 16 * _SAMPLE and flat.dtype == np.float32:
+        return _kth_largest_abs_f32(flat, k)
     return _kth_largest(np.abs(flat), k)
 
 
