@@ -214,7 +214,12 @@ def nm_mask(matrix: np.ndarray, n: int, m: int) -> np.ndarray:
     w = np.asarray(matrix)
     if w.ndim != 2:
         raise CompressionError(f"N:M pruning needs a 2-D matrix; got shape {list(w.shape)}")
-    return K.nm_select(np.abs(w).astype(np.float64, copy=False), int(n), int(m))
+    # rows are independent: the float64 scores a block of rows at a time (no full-size copies)
+    out = np.empty(w.shape, bool)
+    rows = max(1, _BLOCK // max(w.shape[1], 1))
+    for r0 in range(0, w.shape[0], rows):
+        out[r0:r0 + rows] = K.nm_select(np.abs(w[r0:r0 + rows]).astype(np.float64, copy=False), int(n), int(m))
+    return out
 
 
 def block_mask(matrix: np.ndarray, block: tuple[int, int], sparsity: float, norm: str = "l1") -> np.ndarray:

@@ -1104,6 +1104,22 @@ def _payload(st: _State, payload: Any, has_codes: bool) -> Any:
     return st.codes if has_codes else st.values
 
 
+def _kept_by_rows(st: _State) -> np.ndarray:
+    """The values at the kept positions (row-major), without building the dense matrix of a quantized
+    layer: its effective matrix is read a block of rows at a time."""
+    if st.compact:
+        return st.kept
+    if st._values is not None or st.derived is None:
+        return st.values[st.mask]
+    out = np.empty(int(np.count_nonzero(st.mask)), st.dtype)
+    pos = 0
+    for r0, eff in st.derived.row_blocks(max(1, _BLOCK // max(st.shape[1], 1)), st.mask):
+        kept = eff[st.mask[r0:r0 + eff.shape[0]]]
+        out[pos:pos + kept.size] = kept
+        pos += kept.size
+    return out
+
+
 def _build_format(st: _State, where: str) -> CompressedTensor:
     e = st.encode
     fmt = e["format"]
@@ -1156,6 +1172,8 @@ def _build_format(st: _State, where: str) -> CompressedTensor:
         else:  # nm
             if st.nm is None:
                 raise ConfigError(f"{where}: format 'nm' needs an N:M prune step before it")
+            if payload is None and not has_codes and st.mask is not None:
+                payload = Scattered(st.mask, _kept_by_rows(st))  # (the stored values without a dense matrix)
             inner = NM(_payload(st, payload, has_codes), st.nm[0], st.nm[1], value_bits=vbits, mask=mask, metadata_bits=meta)
     except CompressionError as exc:
         raise ConfigError(f"{where}: {exc}") from None

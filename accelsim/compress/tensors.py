@@ -653,7 +653,8 @@ class NM(_StoredValues, CompressedTensor):
         if self.n > self.m:
             raise CompressionError(f"N:M needs N <= M; got {self.n}:{self.m}")
         self.value_bits = _check_bits(value_bits, "value_bits")
-        mk = _as_mask(mask, mat, "NM")
+        scattered = isinstance(mat, Scattered) and not mat.transposed
+        mk = mat.mask if scattered and mask is None else _as_mask(mask, mat, "NM")
         rows, k = mat.shape
         self._shape = (int(rows), int(k))
         groups = -(-k // self.m) if k else 0
@@ -663,8 +664,14 @@ class NM(_StoredValues, CompressedTensor):
             raise CompressionError(
                 f"matrix is not {self.n}:{self.m} sparse: row {bad_r} group {bad_g} keeps {got} of {self.m}")
         self.metadata = meta
-        src = mat if mat.dtype != bool else mat.astype(np.int64)
-        self.values = K.nm_gather(np.ascontiguousarray(src), meta, filler, self.m)
+        if scattered and (mk is mat.mask or np.array_equal(mk, mat.mask)):
+            # the kept values in row-major order are the values of the non-filler slots in (row, group,
+            # slot) order: kept slots come first in each group, in position order (no dense matrix)
+            self.values = np.zeros(meta.shape, mat.dtype if mat.dtype != bool else np.int64)
+            self.values[~filler] = mat.values
+        else:
+            src = mat if mat.dtype != bool else np.asarray(mat).astype(np.int64)
+            self.values = K.nm_gather(np.ascontiguousarray(np.asarray(src)), meta, filler, self.m)
         self.is_padding = filler.ravel()
         self.groups = groups
         self.meta_bits = bits_for(self.m)
