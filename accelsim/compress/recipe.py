@@ -1129,6 +1129,10 @@ def _build_format(st: _State, where: str) -> CompressedTensor:
     if st.compact and fmt in ("csr", "csc", "interleaved_csc", "bitmask"):
         # the stored values are gathered from the compact form (no dense matrix of the layer)
         payload: Any = Scattered(st.mask, st.kept_codes if st.kept_codes is not None else st.kept)
+    elif (fmt in ("csr", "csc", "interleaved_csc", "bitmask") and not has_codes and st.mask is not None
+          and st._values is None and st.derived is not None):
+        # a pruned, then quantized layer: its kept values read from the codes a block of rows at a time
+        payload = Scattered(st.mask, _kept_by_rows(st))
     else:  # read only by the formats that store values (a quantized layer stored as its codes never builds them)
         payload = None
     vbits = st.code_bits if has_codes else (e["value_bits"] or st.value_bits or BASE_BITS)
