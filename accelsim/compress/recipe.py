@@ -1126,12 +1126,13 @@ def _build_format(st: _State, where: str) -> CompressedTensor:
     if fmt == "auto":
         fmt = "nm" if st.nm is not None else ("csr" if st.sparse else "dense")
     has_codes = st.kept_codes is not None or st._codes is not None
-    if st.compact and fmt in ("csr", "csc", "interleaved_csc", "bitmask"):
+    sparse_format = fmt in ("csr", "csc", "interleaved_csc", "bitmask")
+    if st.compact and sparse_format:
         # the stored values are gathered from the compact form (no dense matrix of the layer)
         payload: Any = Scattered(st.mask, st.kept_codes if st.kept_codes is not None else st.kept)
-    elif (fmt in ("csr", "csc", "interleaved_csc", "bitmask") and not has_codes and st.mask is not None
-          and st._values is None and st.derived is not None):
-        # a pruned, then quantized layer: its kept values read from the codes a block of rows at a time
+    elif not has_codes and st.mask is not None and (fmt == "nm" or (sparse_format and st._values is None
+                                                                     and st.derived is not None)):
+        # N:M, or a pruned, then quantized layer: the kept values, read a block of rows at a time
         payload = Scattered(st.mask, _kept_by_rows(st))
     else:  # read only by the formats that store values (a quantized layer stored as its codes never builds them)
         payload = None
@@ -1176,8 +1177,6 @@ def _build_format(st: _State, where: str) -> CompressedTensor:
         else:  # nm
             if st.nm is None:
                 raise ConfigError(f"{where}: format 'nm' needs an N:M prune step before it")
-            if payload is None and not has_codes and st.mask is not None:
-                payload = Scattered(st.mask, _kept_by_rows(st))  # (the stored values without a dense matrix)
             inner = NM(_payload(st, payload, has_codes), st.nm[0], st.nm[1], value_bits=vbits, mask=mask, metadata_bits=meta)
     except CompressionError as exc:
         raise ConfigError(f"{where}: {exc}") from None

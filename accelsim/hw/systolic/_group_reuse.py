@@ -364,11 +364,7 @@ def ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfil
         pix_ih[p] = oh * sh
         pix_row[p] = b * H + oh * sh
         pix_iw[p] = (q - oh * Ew) * sw
-    tap_kr = np.empty(ntaps, np.int64)
-    tap_kc = np.empty(ntaps, np.int64)
-    for tap in range(ntaps):
-        tap_kr[tap] = (tap // FW) * dh
-        tap_kc[tap] = (tap % FW) * dw
+    tap_kr, tap_kc = _tap_offsets(FH, FW, dh, dw)
     cap = npx * n_pairs
     g0 = np.empty(cap, np.int64)
     gr = np.empty(cap, np.int64)

@@ -520,7 +520,6 @@ class SystolicModel(HardwareModel):
         )
 
     # --- a whole network in one pass (§9) ------------------------------------------------------
-
     @staticmethod
     def plan_layers(layers, batch: int) -> "NetworkPlan":
         """What :meth:`simulate_layers` needs of ``layers`` at ``batch`` that no config changes (§9.1):
