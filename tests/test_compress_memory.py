@@ -9,7 +9,8 @@ Why 2.0 bytes per weight holds with margin (docs/compression.md, "Memory"): laye
 at a time, so the peak is set by the largest layer (fraction f = 0.75 of the weights) plus what the
 finished layers keep. A pruned layer holds a bool mask (1 B per weight of the layer) and its kept
 values (4 B x density, density 0.05 here); k-means adds a sorted float64 copy and prefix sums of the
-kept values (16 B x density), the CSR build int32 positions (8 B x density); the scores and the error
+kept values (16 B x density), the CSR build its stored entries (values shared when there is no padding,
+indices, padding flags) read a block of mask rows at a time; the scores and the error
 statistics are taken a block of 2**20 elements at a time (a few MiB). So about f x (1 + 28 x 0.05)
 = 1.8 B per weight at most, measured about 1.3. A quantized layer holds its int8 codes (1 B per weight)
 and a block of float64 temporaries. The dense float copies the compression used to keep (the pruned
@@ -53,7 +54,13 @@ FP8_TENSOR = {"name": "test-fp8-tensor", "pipeline": [{"quantize": {"format": "f
 FP8_BLOCK = {"name": "test-fp8-block", "pipeline": [{"quantize": {"format": "fp8-e4m3", "block": [128, 128]}}]}
 MXFP4 = {"name": "test-mxfp4", "pipeline": [{"quantize": {"format": "mxfp4"}}]}
 NVFP4 = {"name": "test-nvfp4", "pipeline": [{"quantize": {"format": "nvfp4"}}]}
-RECIPES = (DEEP_COMPRESSION, INT8, W4_G128, FP8_TENSOR, FP8_BLOCK, MXFP4, NVFP4)
+# ShrinkBench-style magnitude pruning to 1/8 stored as float32 CSR: absolute column indices (the bundled
+# magnitude-8 recipe; no padding, so the CSR shares the kept values) and 4-bit relative ones (padding zeros)
+CSR_8 = {"name": "test-csr-8", "pipeline": [{"prune": {"method": "magnitude", "density": 0.125}},
+                                           {"encode": {"format": "csr"}}]}
+CSR_8_RELATIVE = {"name": "test-csr-8-relative", "pipeline": [{"prune": {"method": "magnitude", "density": 0.125}},
+                                                             {"encode": {"format": "csr", "index_bits": 4}}]}
+RECIPES = (DEEP_COMPRESSION, INT8, W4_G128, FP8_TENSOR, FP8_BLOCK, MXFP4, NVFP4, CSR_8, CSR_8_RELATIVE)
 
 
 def _mlp(k: int, n1: int, n2: int, n3: int):

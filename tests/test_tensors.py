@@ -316,8 +316,11 @@ def test_interleaved_kernels_match_reference(m, n_pe, span):
     rows = rows.astype(np.int64)
     indptr = np.zeros(m.shape[1] + 1, np.int64)
     np.cumsum(np.bincount(cols, minlength=m.shape[1]), out=indptr[1:])
-    ck, pe_ptr, offsets, index, src = K.interleaved_build(indptr, rows.astype(np.int32), m.shape[1], n_pe, span,
-                                                           np.empty(0, np.uint32))
+    ck, pe_ptr, offsets, index, pad, src = K.interleaved_build(indptr, rows.astype(np.int32), m.shape[1], n_pe, span,
+                                                                np.empty(0, np.uint32), np.empty(0, np.int32), True)
+    *_, index2, pad2, src2 = K.interleaved_build(indptr, rows.astype(np.int32), m.shape[1], n_pe, span,
+                                                 np.empty(0, np.uint32), np.empty(0, np.int32), False)
+    assert np.array_equal(pad, src < 0) and np.array_equal(pad2, pad) and np.array_equal(index2, index) and src2.size == 0
     cr = R.interleaved_counts(indptr, rows, m.shape[1], n_pe, span)
     assert np.array_equal(ck, cr)
     assert np.array_equal(pe_ptr[:, 1:], np.cumsum(cr, axis=1)) and pe_ptr[:, 0].tolist() == [0] * n_pe
@@ -326,7 +329,7 @@ def test_interleaved_kernels_match_reference(m, n_pe, span):
     n = int(ck.sum())
     ref = (np.empty(n, np.int64), np.empty(n, np.int64))
     R.interleaved_fill(indptr, rows, m.shape[1], n_pe, span, pe_ptr, base, *ref)
-    assert index.dtype == np.uint32 and np.array_equal(index, ref[0]) and np.array_equal(src, ref[1])
+    assert index.dtype == np.uint32 and src.dtype == np.int32 and np.array_equal(index, ref[0]) and np.array_equal(src, ref[1])
     outs = [(index.astype(np.int64), src)]
     pk, rk = K.column_pattern(np.ascontiguousarray(m != 0))
     pr, rr = R.column_pattern(m != 0)

@@ -42,14 +42,16 @@ def column_pattern(mask):
 
 
 @njit(cache=True)
-def interleaved_build(indptr, rows, n_cols, n_pe, span, index_proto):
+def interleaved_build(indptr, rows, n_cols, n_pe, span, index_proto, src_proto, with_src):
     """Lay a column pattern out as a row-interleaved CSC, PE-major then column-major.
 
-    Returns ``(counts, pe_ptr, pe_offsets, index, src)``: stored entries (kept + padding) per PE per
-    column ``(n_pe, n_cols)``; their running sums per PE ``pe_ptr`` ``(n_pe, n_cols + 1)``; the
-    first entry of each PE ``pe_offsets`` ``(n_pe + 1)``; per stored entry the relative index
+    Returns ``(counts, pe_ptr, pe_offsets, index, padding, src)``: stored entries (kept + padding)
+    per PE per column ``(n_pe, n_cols)``; their running sums per PE ``pe_ptr`` ``(n_pe, n_cols + 1)``;
+    the first entry of each PE ``pe_offsets`` ``(n_pe + 1)``; per stored entry the relative index
     (``span > 0``) or local row (``span == 0``) in ``index`` (of ``index_proto``'s type: the stored
-    width) and the position of the entry in ``rows`` or -1 for a padding zero in ``src``.
+    width), whether it is a padding zero in ``padding`` and, when ``with_src``, the position of the
+    entry in ``rows`` or -1 for a padding zero in ``src`` (of ``src_proto``'s type: int32 while the
+    positions fit; empty without ``with_src``, when the caller's values are already in storage order).
     One kernel for the counting and the filling pass (one compilation instead of two).
     """
     counts = np.zeros((n_pe, n_cols), np.int64)
@@ -74,7 +76,8 @@ def interleaved_build(indptr, rows, n_cols, n_pe, span, index_proto):
         pe_offsets[p + 1] = pe_offsets[p] + pe_ptr[p, n_cols]
     total = pe_offsets[n_pe]
     out_index = np.empty(total, index_proto.dtype)
-    out_src = np.empty(total, np.int64)
+    out_pad = np.zeros(total, np.bool_)
+    out_src = np.empty(total if with_src else 0, src_proto.dtype)
     cursor = np.empty(n_pe, np.int64)
     for c in range(n_cols):
         for p in range(n_pe):
@@ -89,16 +92,19 @@ def interleaved_build(indptr, rows, n_cols, n_pe, span, index_proto):
                 gap = local - last[p] - 1
                 while gap >= span:
                     out_index[k] = span - 1
-                    out_src[k] = -1
+                    out_pad[k] = True
+                    if with_src:
+                        out_src[k] = -1
                     k += 1
                     gap -= span
                 out_index[k] = gap
             else:
                 out_index[k] = local
-            out_src[k] = j
+            if with_src:
+                out_src[k] = j
             cursor[p] = k + 1
             last[p] = local
-    return counts, pe_ptr, pe_offsets, out_index, out_src
+    return counts, pe_ptr, pe_offsets, out_index, out_pad, out_src
 
 
 @njit(cache=True)

@@ -323,6 +323,64 @@ def _column_pattern(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return indptr, rows, cols
 
 
+def _same_view(a: np.ndarray, b: np.ndarray) -> bool:
+    """True when ``a`` and ``b`` view the same memory the same way (so they are equal without a compare)."""
+    return (a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype
+            and a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
+
+
+def _spread(kept: np.ndarray, padding: np.ndarray, dtype) -> np.ndarray:
+    """The stored values: ``kept`` in order at the entries that are not ``padding``, zeros at the padding
+    ones (a block of entries at a time: no full-size temporary)."""
+    out = np.zeros(padding.size, dtype)
+    at = 0
+    for s in range(0, padding.size, 1 << 20):
+        keep = ~padding[s:s + (1 << 20)]
+        n = int(np.count_nonzero(keep))
+        out[s:s + keep.size][keep] = kept[at:at + n]
+        at += n
+    return out
+
+
+def _position_proto(n: int) -> np.ndarray:
+    """An empty array of the type entry positions below ``n`` are held in: int32 while they fit."""
+    return np.empty(0, np.int32 if n < (1 << 31) - 1 else np.int64)
+
+
+def _rows_layout(mask: np.ndarray, span: int, index_proto: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(pe_ptr (1, rows + 1), index, padding)``: the one-PE layout of the transpose of the 2-D bool ``mask``
+    (each mask row a stored column, its kept columns the entries), built a block of mask rows at a time so
+    that no pattern array of the whole matrix is held (a CSR of a pruned layer). Absolute indices
+    (``span`` 0) store exactly the kept entries, so their arrays are filled in place; relative ones may add
+    padding zeros and are joined at the end."""
+    n_rows, n_cols = mask.shape
+    step = max(1, (1 << 18) // max(n_cols, 1))  # a block's int64 positions: 4 MiB x density
+    ptr = np.zeros((1, n_rows + 1), np.int64)
+    known = int(np.count_nonzero(mask)) if span == 0 else -1
+    index_out = np.empty(max(known, 0), index_proto.dtype)
+    pad_out = np.zeros(max(known, 0), bool)
+    indices, padding = [], []
+    for r0 in range(0, n_rows, step):
+        block = mask[r0:r0 + step]
+        r64, c64 = np.nonzero(block)  # row-major: each row's kept columns ascending
+        indptr = np.zeros(block.shape[0] + 1, np.int64)
+        np.cumsum(np.bincount(r64, minlength=block.shape[0]), out=indptr[1:])
+        _, pe_ptr, _, index, pad, _ = K.interleaved_build(indptr, c64.astype(np.int32), block.shape[0], 1, span,
+                                                          index_proto, _position_proto(0), False)
+        at = int(ptr[0, r0])
+        ptr[0, r0 + 1:r0 + 1 + block.shape[0]] = pe_ptr[0, 1:] + at
+        if known >= 0:
+            index_out[at:at + index.size] = index
+        else:
+            indices.append(index)
+            padding.append(pad)
+        del r64, c64, indptr, index, pad
+    if known < 0:
+        index_out = np.concatenate(indices) if indices else index_out
+        pad_out = np.concatenate(padding) if padding else pad_out
+    return ptr, index_out, pad_out
+
+
 class InterleavedCSC(CompressedTensor):
     """EIE's row-interleaved compressed sparse column format (plain CSC when ``n_pe == 1``).
 
@@ -365,31 +423,35 @@ class InterleavedCSC(CompressedTensor):
             if self.index_bits < need:
                 raise CompressionError(
                     f"absolute index_bits={self.index_bits} cannot address {self.local_rows} rows (need {need})")
-        indptr, rows, cols = _column_pattern(mk)
-        n_kept = int(rows.size)
-        # one PE over the transpose of a compact matrix (CSR of a pruned layer): the kernel stores the column
-        # pattern in its own order (src the identity), which is the row-major order the values are held in
-        in_order = isinstance(m, Scattered) and m.transposed and self.n_pe == 1 and n_kept == m.values.size
-        if in_order:
-            del cols
+        # one PE over the transpose of a compact matrix (CSR of a pruned layer): the storage order is the
+        # row-major order the kept values are held in
+        in_order = isinstance(m, Scattered) and m.transposed and self.n_pe == 1 and (
+            _same_view(mk.T, m.mask) or np.array_equal(mk.T, m.mask))
         span = (1 << self.index_bits) if self.relative else 0
-        # indices at their stored width (uint8 / uint16 / uint32), written by the kernel
-        counts, self.pe_ptr, self.pe_offsets, index, src = K.interleaved_build(
-            indptr, rows, n_cols, self.n_pe, span, np.empty(0, index_dtype(self.index_bits)))
-        del counts  # entries_per_pe_col derives them from pe_ptr
-        per_pe = self.pe_ptr[:, -1]
-        total = int(self.pe_offsets[-1])
-        self.is_padding = src < 0
-        kept = ~self.is_padding
-        vals = np.zeros(total, dtype=m.dtype if m.dtype != bool else np.int64)
-        if in_order:
-            del src, rows
-            vals[kept] = m.values
+        index_proto = np.empty(0, index_dtype(self.index_bits))  # indices written at their stored width
+        dtype = m.dtype if m.dtype != bool else np.int64
+        if in_order:  # the values are held in storage order: the layout is read from the mask a block at a time
+            self.pe_ptr, index, self.is_padding = _rows_layout(m.mask, span, index_proto)
+            total, n_kept = int(self.pe_ptr[0, -1]), int(m.values.size)
+            self.pe_offsets = np.array([0, total], np.int64)
+            if total == n_kept:  # no padding: the stored values are the kept values, shared (read-only view)
+                vals = m.values.astype(dtype, copy=False).view()
+                vals.flags.writeable = False
+            else:
+                vals = _spread(m.values, self.is_padding, dtype)
         else:
+            indptr, rows, cols = _column_pattern(mk)
+            n_kept = int(rows.size)
+            counts, self.pe_ptr, self.pe_offsets, index, self.is_padding, src = K.interleaved_build(
+                indptr, rows, n_cols, self.n_pe, span, index_proto, _position_proto(n_kept), True)
+            del counts, indptr  # entries_per_pe_col derives them from pe_ptr
+            total = int(self.pe_offsets[-1])
+            kept = ~self.is_padding
+            vals = np.zeros(total, dtype)
             src = src[kept]  # positions of the kept entries in the column pattern, in storage order
             vals[kept] = m[rows[src], cols[src]]
-            del src
-        del kept
+            del src, kept
+        per_pe = self.pe_ptr[:, -1]
         self.flat_values = vals
         self.flat_index = index
         max_entries = int(per_pe.max()) if per_pe.size else 0
