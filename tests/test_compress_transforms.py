@@ -347,3 +347,43 @@ def test_kth_largest_abs_by_bit_patterns_is_exact(keep):
         got = P._kth_largest_abs(w, keep)
         assert got == ref and type(got) is type(ref)
         assert np.array_equal(P.top_k_abs_mask(w, keep), P._top_k_mask(np.abs(w), keep))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.integers(1, 40), st.integers(1, 300), st.integers(2, 8), st.booleans(), st.booleans(), st.integers(0, 2**31))
+def test_quantize_uniform_rows_equals_the_dense_quantizer(rows, cols, bits, symmetric, per_channel, seed):
+    """A matrix read by rows (a pruned layer's compact form) quantizes to the very LowBit of its dense form."""
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((rows, cols)) * (rng.random((rows, cols)) < 0.4)).astype(np.float32)
+    reads = []
+
+    def read(r0, r1):
+        reads.append((r0, r1))
+        return x[r0:r1]
+
+    a = Q.quantize_uniform(x, bits, symmetric=symmetric, per_channel=per_channel)
+    b = Q.quantize_uniform_rows(read, x.shape, bits, symmetric=symmetric, per_channel=per_channel)
+    assert reads and all(r1 - r0 <= max(1, Q._BLOCK // cols) for r0, r1 in reads)
+    assert np.array_equal(a.values_int, b.values_int) and a.values_int.dtype == b.values_int.dtype
+    assert np.array_equal(np.asarray(a.scale), np.asarray(b.scale))
+    assert np.array_equal(np.asarray(a.zero_point), np.asarray(b.zero_point))
+    with pytest.raises(CompressionError):
+        Q.quantize_uniform_rows(read, x.shape, 1)
+
+
+def test_nm_without_fillers_stores_the_kept_values_once():
+    """Every group keeps exactly N: the stored values are the kept values (shared, read-only), the filler
+    flags one shared False; with fillers (K not a multiple of M) each has its own array. Selectors uint8."""
+    from accelsim.compress.tensors import Scattered
+
+    rng = np.random.default_rng(5)
+    for k, full in ((64, True), (65, False)):  # K = 65: the last group of each row keeps 1 of its 1
+        w = rng.standard_normal((8, k)).astype(np.float32)
+        mask = P.nm_mask(np.abs(w), 2, 4)
+        kept = w[mask]
+        t = NM(Scattered(mask, kept), 2, 4)
+        assert t.metadata.dtype == np.uint8
+        assert np.shares_memory(t.values, kept) == full and (not t.values.flags.writeable) == full
+        assert int(t.is_padding.sum()) == (0 if full else 8) and t.kept == int(mask.sum())
+        assert np.array_equal(t.to_dense(), np.where(mask, w, 0))
+        assert np.array_equal(t.to_dense(), NM(np.where(mask, w, 0), 2, 4, mask=mask).to_dense())

@@ -386,7 +386,7 @@ def test_nm_kernels_match_reference(m, nm):
     sel_k = K.nm_select(scores, n, mm)
     assert np.array_equal(sel_k, R.nm_select(scores, n, mm))
     for mask in (sel_k, m != 0):
-        mk, fk, rk, gk = K.nm_pack(mask, n, mm)
+        mk, fk, rk, gk = K.nm_pack(mask, n, mm, np.empty(0, np.uint8))
         mr, fr, rr, gr = R.nm_pack(mask, n, mm)
         assert (rk, gk) == (rr, gr)
         if rk < 0:

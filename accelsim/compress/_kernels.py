@@ -195,13 +195,14 @@ def nm_select(scores, n, m):
 
 
 @njit(cache=True)
-def nm_pack(mask, n, m):
+def nm_pack(mask, n, m, meta_proto):
     """Selectors of an N:M pattern: ``meta (rows, groups, n)`` slot of each stored value (kept slots
-    first in position order, then the lowest free slots as zero fillers; uint16, as ``m <= 2^16``),
-    ``filler`` flags, and the first (row, group) keeping more than ``n`` (-1, -1 when the pattern is N:M)."""
+    first in position order, then the lowest free slots as zero fillers; of ``meta_proto``'s type:
+    uint8 for ``m <= 256``, uint16 up to ``2^16``), ``filler`` flags, and the first (row, group) keeping
+    more than ``n`` (-1, -1 when the pattern is N:M)."""
     rows, k = mask.shape
     groups = (k + m - 1) // m
-    meta = np.zeros((rows, groups, n), np.uint16)
+    meta = np.zeros((rows, groups, n), meta_proto.dtype)
     filler = np.zeros((rows, groups, n), np.bool_)
     for r in range(rows):
         for g in range(groups):

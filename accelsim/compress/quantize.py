@@ -58,11 +58,11 @@ def code_dtype(bits: int, signed: bool) -> type:
     return np.uint8 if bits <= 8 else (np.uint16 if bits <= 16 else np.uint32)
 
 
-def _row_blocks(x2: np.ndarray):
-    """``(r0, r1)`` bounds of blocks of about :data:`_BLOCK` elements over the rows of a 2-D array."""
-    rows = max(1, _BLOCK // max(x2.shape[1], 1))
-    for r0 in range(0, x2.shape[0], rows):
-        yield r0, min(r0 + rows, x2.shape[0])
+def _row_blocks(shape2: tuple[int, int]):
+    """``(r0, r1)`` bounds of blocks of about :data:`_BLOCK` elements over the rows of a 2-D shape."""
+    rows = max(1, _BLOCK // max(shape2[1], 1))
+    for r0 in range(0, shape2[0], rows):
+        yield r0, min(r0 + rows, shape2[0])
 
 
 def _quantize_uniform_blocked(x: np.ndarray, bits: int, symmetric: bool, per_channel: bool) -> LowBit:
@@ -70,39 +70,57 @@ def _quantize_uniform_blocked(x: np.ndarray, bits: int, symmetric: bool, per_cha
     (every step is elementwise, the reductions exact), held as narrow integers; no full-size float64
     copy of the input."""
     x2 = x.reshape(x.shape[0], -1) if x.ndim >= 1 else x.reshape(1, 1)
-    blocks = list(_row_blocks(x2))
+    return _quantize_rows(lambda r0, r1: x2[r0:r1], x2.shape, x.shape, bits, symmetric, per_channel)
+
+
+def quantize_uniform_rows(rows, shape: tuple[int, int], bits: int, symmetric: bool = True,
+                          per_channel: bool = False) -> LowBit:
+    """:func:`quantize_uniform` (``bits`` >= 2) of a 2-D ``shape`` matrix given by ``rows(r0, r1)``, its
+    dense rows ``r0 .. r1 - 1`` (finite numbers): the same :class:`LowBit`, without the whole matrix
+    ever being built (a pruned layer held as mask + kept values)."""
+    bits = _check_bits(bits)
+    if bits < 2 or len(shape) != 2:
+        raise CompressionError(f"quantize_uniform_rows needs bits >= 2 and a 2-D shape; got {bits}, {list(shape)}")
+    return _quantize_rows(rows, tuple(int(d) for d in shape), tuple(int(d) for d in shape), bits, symmetric, per_channel)
+
+
+def _quantize_rows(read, shape2: tuple[int, int], shape: tuple[int, ...], bits: int, symmetric: bool,
+                   per_channel: bool) -> LowBit:
+    """The blocked quantizer over ``read(r0, r1)`` (dense rows of a ``shape2`` matrix; codes shaped ``shape``)."""
+    size = shape2[0] * shape2[1]
+    blocks = list(_row_blocks(shape2))
     if symmetric:
         qmax = (1 << (bits - 1)) - 1
-        amax_rows = np.empty(x2.shape[0], np.float64)
+        amax_rows = np.empty(shape2[0], np.float64)
         for r0, r1 in blocks:
-            amax_rows[r0:r1] = np.max(np.abs(x2[r0:r1].astype(np.float64)), axis=1) if x2.shape[1] else 0.0
-        amax = amax_rows if per_channel else np.asarray(np.max(amax_rows) if x.size else 0.0)
+            amax_rows[r0:r1] = np.max(np.abs(read(r0, r1).astype(np.float64)), axis=1) if shape2[1] else 0.0
+        amax = amax_rows if per_channel else np.asarray(np.max(amax_rows) if size else 0.0)
         scale = np.where(amax > 0, amax / qmax, 1.0)
         zp = None
         lo_q, hi_q, dtype = -qmax, qmax, code_dtype(bits, True)
     else:
         qmax = (1 << bits) - 1
-        lo_rows = np.empty(x2.shape[0], np.float64)
-        hi_rows = np.empty(x2.shape[0], np.float64)
+        lo_rows = np.empty(shape2[0], np.float64)
+        hi_rows = np.empty(shape2[0], np.float64)
         for r0, r1 in blocks:
-            b = x2[r0:r1].astype(np.float64)
+            b = read(r0, r1).astype(np.float64)
             lo_rows[r0:r1], hi_rows[r0:r1] = np.min(b, axis=1), np.max(b, axis=1)
         if per_channel:
             lo, hi = np.minimum(lo_rows, 0.0), np.maximum(hi_rows, 0.0)
         else:
-            lo = np.minimum(np.asarray(np.min(lo_rows)), 0.0) if x.size else np.asarray(0.0)
-            hi = np.maximum(np.asarray(np.max(hi_rows)), 0.0) if x.size else np.asarray(0.0)
+            lo = np.minimum(np.asarray(np.min(lo_rows)), 0.0) if size else np.asarray(0.0)
+            hi = np.maximum(np.asarray(np.max(hi_rows)), 0.0) if size else np.asarray(0.0)
         scale = np.where(hi > lo, (hi - lo) / qmax, 1.0)
         zp = np.clip(np.rint(-lo / scale), 0, qmax).astype(np.int64)
         lo_q, hi_q, dtype = 0, qmax, code_dtype(bits, False)
-    q = np.empty(x2.shape, dtype)
+    q = np.empty(shape2, dtype)
     for r0, r1 in blocks:
         s = scale[r0:r1, None] if per_channel else scale
-        v = np.rint(x2[r0:r1].astype(np.float64) / s)
+        v = np.rint(read(r0, r1).astype(np.float64) / s)
         if zp is not None:
             v += zp[r0:r1, None] if per_channel else zp
         q[r0:r1] = np.clip(v, lo_q, hi_q)
-    q = q.reshape(x.shape)
+    q = q.reshape(shape)
     if symmetric:
         return LowBit(q, bits, scale if per_channel else float(scale), 0, per_channel=per_channel, signed=True)
     if per_channel:

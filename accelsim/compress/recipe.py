@@ -939,7 +939,12 @@ def _apply_quantize(st: _State, p: Mapping[str, Any], order: np.ndarray | None =
     if not _legacy_quantize(p):
         _apply_format(st, p, order)
         return
-    q = Q.quantize_uniform(st.values, p["bits"], symmetric=p["symmetric"], per_channel=p["per_channel"])
+    if _reads_rows(st, p):  # a pruned layer: its rows read from mask + kept values
+        rows = _KeptRows(st)
+        q = Q.quantize_uniform_rows(lambda r0, r1: rows[r0:r1], st.shape, p["bits"], symmetric=p["symmetric"],
+                                    per_channel=p["per_channel"])
+    else:
+        q = Q.quantize_uniform(st.values, p["bits"], symmetric=p["symmetric"], per_channel=p["per_channel"])
     if isinstance(q, Codebook):  # 1 bit: binary
         _set_codebook(st, q.indices, q.table, 1, BASE_BITS)
     else:
@@ -950,6 +955,29 @@ def _apply_quantize(st: _State, p: Mapping[str, Any], order: np.ndarray | None =
         st.value_bits = st.weight_bits = p["bits"]
     kind = "sym" if p["symmetric"] else "asym"
     st.transforms.append(f"quantize:int{p['bits']}-{kind}{'-per-channel' if p['per_channel'] else ''}")
+
+
+class _KeptRows:
+    """The dense rows of a compact layer, ``rows[r0:r1]``, built a block at a time from its mask and kept
+    values (the whole matrix is never built): what the quantizer and its error statistics read."""
+
+    def __init__(self, st: _State):
+        self.mask, self.kept, self.dtype = st.mask, st.kept, st.dtype
+        self.shape = tuple(st.shape)
+        self.starts = np.zeros(self.shape[0] + 1, np.int64)
+        np.cumsum(np.count_nonzero(self.mask, axis=1), out=self.starts[1:])
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        r0, r1, _ = rows.indices(self.shape[0])
+        out = np.zeros((max(r1 - r0, 0), self.shape[1]), self.dtype)
+        out[self.mask[r0:r1]] = self.kept[self.starts[r0]:self.starts[max(r1, r0)]]
+        return out
+
+
+def _reads_rows(st: _State, p: Mapping[str, Any]) -> bool:
+    """True when a uniform quantize step reads a compact (pruned) layer by rows instead of building it."""
+    return (st.compact and len(st.shape) == 2 and _legacy_quantize(p) and p["bits"] >= 2
+            and not p.get("act_order"))
 
 
 def _set_codebook(st: _State, codes: np.ndarray, table: np.ndarray, code_bits: int, table_bits: int) -> None:
@@ -1392,7 +1420,7 @@ def _apply_step(g: LayerGraph, recipe: Recipe, idx: int, base: Step, st: _State,
             _apply_share(st, p, rng)
             st.quant_error = _kept_error_stats(before, st.kept, int(np.prod(st.shape)))
         elif base.op in ("quantize", "binarize", "ternarize", "share"):
-            before = st.values
+            before = _KeptRows(st) if base.op == "quantize" and _reads_rows(st, p) else st.values
             if base.op == "quantize":
                 order = None
                 if p.get("act_order"):

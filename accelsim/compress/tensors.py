@@ -720,21 +720,30 @@ class NM(_StoredValues, CompressedTensor):
         rows, k = mat.shape
         self._shape = (int(rows), int(k))
         groups = -(-k // self.m) if k else 0
-        meta, filler, bad_r, bad_g = K.nm_pack(np.ascontiguousarray(mk), self.n, self.m)
+        meta, filler, bad_r, bad_g = K.nm_pack(np.ascontiguousarray(mk), self.n, self.m,
+                                               np.empty(0, np.uint8 if self.m <= 256 else np.uint16))
         if bad_r >= 0:
             got = int(mk[bad_r, bad_g * self.m:(bad_g + 1) * self.m].sum())
             raise CompressionError(
                 f"matrix is not {self.n}:{self.m} sparse: row {bad_r} group {bad_g} keeps {got} of {self.m}")
         self.metadata = meta
+        dtype = mat.dtype if mat.dtype != bool else np.int64
+        full = not filler.any()  # every group keeps exactly n: no zero fillers
         if scattered and (mk is mat.mask or np.array_equal(mk, mat.mask)):
             # the kept values in row-major order are the values of the non-filler slots in (row, group,
-            # slot) order: kept slots come first in each group, in position order (no dense matrix)
-            self.values = np.zeros(meta.shape, mat.dtype if mat.dtype != bool else np.int64)
-            self.values[~filler] = mat.values
+            # slot) order: kept slots come first in each group, in position order (no dense matrix); with no
+            # fillers they are the stored values themselves, shared (a read-only view)
+            if full:
+                self.values = mat.values.astype(dtype, copy=False).reshape(meta.shape).view()
+                self.values.flags.writeable = False
+            else:
+                self.values = _spread(mat.values, filler.ravel(), dtype).reshape(meta.shape)
         else:
             src = mat if mat.dtype != bool else np.asarray(mat).astype(np.int64)
             self.values = K.nm_gather(np.ascontiguousarray(np.asarray(src)), meta, filler, self.m)
-        self.is_padding = filler.ravel()
+        # no fillers: the flags are one shared False (no array per stored value)
+        self.is_padding = np.broadcast_to(np.False_, (filler.size,)) if full else filler.ravel()
+        del filler
         self.groups = groups
         self.meta_bits = bits_for(self.m)
         self.kept = int(mk.sum())
