@@ -22,6 +22,7 @@ from accelsim.compress.tensors import (
     InterleavedCSC,
     LowBit,
     LowRank,
+    Scattered,
     StorageBits,
 )
 from accelsim.errors import CompressionError
@@ -466,3 +467,37 @@ def test_lowbit_dense_rows_are_rows_of_to_dense(per_channel):
     t = LowBit(q, 4, scale, zp, per_channel=per_channel)
     for r0, r1 in ((0, 7), (2, 5), (6, 7)):
         np.testing.assert_array_equal(t.dense_rows(r0, r1), t.to_dense()[r0:r1])
+
+
+def _layout(t):
+    t = getattr(t, "_t", t)
+    return (t.flat_values.tolist(), t.flat_index.tolist(), t.is_padding.tolist(), t.pe_ptr.tolist(),
+            t.pe_offsets.tolist(), t.kept, t.pointer_bits, t.storage_bits())
+
+
+@SETTINGS
+@given(sparse_matrices(max_dim=40), st.sampled_from([{}, {"index_bits": 2}, {"index_bits": 3, "relative": True},
+                                                      {"index_bits": 8}]))
+def test_formats_from_the_compact_form_equal_those_from_the_dense_matrix(m, kw):
+    """A pruned layer's compact form (mask + kept values, ``Scattered``) lays out exactly as its dense
+    matrix: the CSR of it takes the block-wise row layout and shares the kept values when there is no
+    padding; CSC and interleaved CSC gather from it."""
+    mask = m != 0
+    sc = Scattered(mask, m[mask])
+    for cls in (CSR, CSC):
+        assert _layout(cls(sc, mask=mask, **kw)) == _layout(cls(m, mask=mask, **kw))
+    assert _layout(InterleavedCSC(sc, n_pe=3, index_bits=3, mask=mask)) == _layout(InterleavedCSC(m, n_pe=3, index_bits=3, mask=mask))
+    t = CSR(sc, mask=mask, **kw)
+    assert np.array_equal(t.to_dense(), m)
+    if not t.is_padding.any() and t.kept:
+        assert np.shares_memory(t._t.flat_values, sc.values) and not t._t.flat_values.flags.writeable
+
+
+def test_csr_row_layout_spans_blocks():
+    """Rows wider than a layout block (2^18 elements): one row per block, joined in order."""
+    rng = np.random.default_rng(11)
+    m = rng.normal(size=(5, 100_003)).astype(np.float32)
+    m[rng.random(m.shape) >= 0.1] = 0.0
+    mask = m != 0
+    for kw in ({}, {"index_bits": 3, "relative": True}):
+        assert _layout(CSR(Scattered(mask, m[mask]), mask=mask, **kw)) == _layout(CSR(m, mask=mask, **kw))
