@@ -451,6 +451,8 @@ class InterleavedCSC(CompressedTensor):
             src = src[kept]  # positions of the kept entries in the column pattern, in storage order
             vals[kept] = m[rows[src], cols[src]]
             del src, kept
+        if not self.is_padding.any():  # no padding zeros: one shared False instead of a flag per stored entry
+            self.is_padding = np.broadcast_to(np.False_, (total,))
         per_pe = self.pe_ptr[:, -1]
         self.flat_values = vals
         self.flat_index = index
@@ -667,7 +669,7 @@ class Bitmask(_StoredValues, CompressedTensor):
         self.value_bits = _check_bits(value_bits, "value_bits")
         self.values = m[mk]
         self._bits = np.packbits(mk, axis=None)
-        self.is_padding = np.zeros(self.values.size, bool)
+        self.is_padding = np.broadcast_to(np.False_, (self.values.size,))  # a bitmask stores no padding zeros
         self._shape = tuple(int(s) for s in m.shape)
         self.kept = int(self.values.size)
 

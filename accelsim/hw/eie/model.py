@@ -111,7 +111,8 @@ def layout_of(view, n_pe: int, index_bits: int, regs: int, reuse: bool) -> Layou
     seg = np.zeros((n_cols, n_pass, n_pe, K.N_SEG), K.segment_dtype(regs))
     if reuse:
         t = view.tensor
-        K.segments_from_layout(t.pe_ptr, t.pe_offsets[:-1], t.flat_index, t.is_padding, t.relative, regs, seg)
+        K.segments_from_layout(t.pe_ptr, t.pe_offsets[:-1], t.flat_index, np.ascontiguousarray(t.is_padding), t.relative,
+                               regs, seg)
         out = Layout((n_rows, n_cols), np.ascontiguousarray(t.pe_ptr.T), seg, int(t.stored_entries), int(t.kept), True)
     else:
         pattern = entry["pattern"]
