@@ -501,3 +501,20 @@ def test_csr_row_layout_spans_blocks():
     mask = m != 0
     for kw in ({}, {"index_bits": 3, "relative": True}):
         assert _layout(CSR(Scattered(mask, m[mask]), mask=mask, **kw)) == _layout(CSR(m, mask=mask, **kw))
+
+
+@SETTINGS
+@given(sparse_matrices(max_dim=40), st.sampled_from([{}, {"index_bits": 3, "relative": True}]))
+def test_csr_from_a_packed_mask_equals_the_bool_one(m, kw):
+    """The CSR of a pruned layer whose mask is held packed (read a block of rows at a time, no bool mask)
+    is the CSR of the same layer with its bool mask; the packed holder's row reads equal the mask's rows."""
+    from accelsim.compress.compressed import MaskedMatrix
+
+    mask = m != 0
+    held = MaskedMatrix(mask, m[mask])
+    assert _layout(CSR(Scattered.from_packed(held, held.values), **kw)) == _layout(CSR(Scattered(mask, m[mask]), mask=mask, **kw))
+    for r0 in range(0, m.shape[0] + 1, 3):
+        assert np.array_equal(held.mask_rows(r0, r0 + 5), mask[r0:r0 + 5])
+    blocks = [(r0, b.copy()) for r0, b in held.row_blocks(4)]
+    assert [r0 for r0, _ in blocks] == list(range(0, m.shape[0], 4))
+    assert np.array_equal(np.concatenate([b for _, b in blocks]), m.astype(held.dtype))

@@ -48,6 +48,16 @@ class _CompactMatrix:
             return None
         return np.unpackbits(self.packed_mask, count=self.size).view(bool).reshape(self.shape)
 
+    def mask_rows(self, r0: int, r1: int) -> np.ndarray | None:
+        """Rows ``r0 .. r1 - 1`` of the bool keep mask, unpacked from their bits only (None: all kept)."""
+        if self.packed_mask is None:
+            return None
+        cols = int(self.shape[1])
+        r0, r1 = max(0, int(r0)), max(int(r0), min(int(r1), int(self.shape[0])))
+        start, stop = r0 * cols, r1 * cols
+        bits = np.unpackbits(self.packed_mask[start // 8:-(-stop // 8)])
+        return bits[start % 8:start % 8 + stop - start].view(bool).reshape(r1 - r0, cols)
+
     def _build(self) -> np.ndarray:
         raise NotImplementedError
 
@@ -118,11 +128,11 @@ class MaskedMatrix(_CompactMatrix):
         return out
 
     def row_blocks(self, rows: int, mask: np.ndarray | None = None):
-        """``(r0, dense rows r0 .. r0 + rows)`` over the matrix (``mask``: the bool mask, if at hand)."""
-        mask = self.mask() if mask is None else mask
+        """``(r0, dense rows r0 .. r0 + rows)`` over the matrix (``mask``: the bool mask, if at hand; else
+        each block's rows of it are unpacked from the bits)."""
         off = 0
         for r0 in range(0, self.shape[0], rows):
-            mb = mask[r0:r0 + rows]
+            mb = mask[r0:r0 + rows] if mask is not None else self.mask_rows(r0, r0 + rows)
             c = int(np.count_nonzero(mb))
             out = np.zeros(mb.shape, self.dtype)
             out[mb] = self.kept_values(off, off + c)

@@ -1148,11 +1148,33 @@ def _kept_by_rows(st: _State) -> np.ndarray:
     return out
 
 
-def _build_format(st: _State, where: str) -> CompressedTensor:
-    e = st.encode
-    fmt = e["format"]
+def _resolved_format(st: _State) -> str:
+    """The stored format's name (``auto``: nm after N:M pruning, csr when sparse, else dense)."""
+    fmt = st.encode["format"]
     if fmt == "auto":
         fmt = "nm" if st.nm is not None else ("csr" if st.sparse else "dense")
+    return fmt
+
+
+def _packed_csr(st: _State) -> bool:
+    """A pruned layer in the compact form (plain kept values: no codes, no quantizer) stored as CSR with a
+    given index width: laid out from its packed mask (:func:`_finish_layer`)."""
+    e = st.encode
+    return (st.compact and st.mask is not None and st.kept_codes is None and st.quant is None and st.lowbit is None
+            and e["index_bits"] != "auto" and _resolved_format(st) == "csr")
+
+
+def _build_format(st: _State, where: str, packed: MaskedMatrix | None = None) -> CompressedTensor:
+    e = st.encode
+    fmt = "csr" if packed is not None else _resolved_format(st)
+    if packed is not None:  # the compact layer's mask is held packed (``_packed_csr``)
+        vbits = e["value_bits"] or st.value_bits or BASE_BITS
+        relative = e["relative"] if e["relative"] is not None else e["index_bits"] is not None
+        try:
+            return CSR(Scattered.from_packed(packed, st.kept), index_bits=e["index_bits"], value_bits=vbits,
+                       pointer_bits=e["pointer_bits"], relative=relative, metadata_bits=_scale_bits(st.lowbit))
+        except CompressionError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
     has_codes = st.kept_codes is not None or st._codes is not None
     sparse_format = fmt in ("csr", "csc", "interleaved_csc", "bitmask")
     if st.compact and sparse_format:
@@ -1458,24 +1480,22 @@ def _finish_layer(g: LayerGraph, layer, st: _State, recipe: Recipe, graph_notes:
     kept values), built densely only when read."""
     name = layer.name
     where = f"{recipe.path}: encode of layer '{name}'"
-    tensor = _build_format(st, where)
+    matrix: Any = None
+    if _packed_csr(st):
+        # a pruned layer stored as CSR: its effective matrix (the mask packed to bits) is made first and the
+        # bool mask dropped, so the layout reads the packed mask a block of rows at a time
+        matrix, st.mask = MaskedMatrix(st.mask, st.kept), None
+        tensor = _build_format(st, where, packed=matrix)
+    else:
+        tensor = _build_format(st, where)
     if st.huffman:
         tensor = _huffman(tensor, st.huffman, where)
         st.transforms.append("huffman:" + "+".join(tensor.streams))
     if not isinstance(_unwrap(tensor), Dense):
         st.transforms.insert(len(st.transforms) - (1 if st.huffman else 0), f"encode:{_format_label(tensor)}")
     transforms = tuple(graph_notes.get(name, []) + st.transforms)
-    matrix: Any
-    if st.compact:  # codes + table when shared (st.kept is table[codes] in the values' type), else the values
-        matrix = (MaskedMatrix(st.mask, st.kept_codes, table=st.table, dtype=st.dtype) if st.kept_codes is not None
-                  and st.table is not None and st.table.ndim == 1 else MaskedMatrix(st.mask, st.kept))
-    elif st.derived is not None and st.smooth is None:
-        matrix = st.derived
-        st._values = None  # a copy made for a step that read the values is not kept
-    else:
-        matrix = st.values
-        if st.smooth is not None:  # the effective weights in the original basis: X @ W'^T with X / s
-            matrix = (st.values / st.smooth[None, :]).astype(st.values.dtype)
+    if matrix is None:  # else made before the build (a packed CSR layout)
+        matrix = _effective_matrix(st)
     sample = g.activation_samples.get(name)
     act_err = None
     if st.act_format is not None and sample is not None:
@@ -1502,6 +1522,20 @@ def _finish_layer(g: LayerGraph, layer, st: _State, recipe: Recipe, graph_notes:
         activation_bits=st.activation_bits, activation_density=g.input_density(name), activation_sample=sample,
         nm=st.nm, codebook_size=cb, transforms=transforms, stats=stats, activation_format=st.act_format,
         quant_ops=_quant_ops(layer, st))
+
+
+def _effective_matrix(st: _State) -> Any:
+    """The layer's effective matrix as it is kept: compact (:class:`MaskedMatrix`, :class:`DequantMatrix`)
+    where the state is, else dense."""
+    if st.compact:  # codes + table when shared (st.kept is table[codes] in the values' type), else the values
+        return (MaskedMatrix(st.mask, st.kept_codes, table=st.table, dtype=st.dtype) if st.kept_codes is not None
+                and st.table is not None and st.table.ndim == 1 else MaskedMatrix(st.mask, st.kept))
+    if st.derived is not None and st.smooth is None:
+        st._values = None  # a copy made for a step that read the values is not kept
+        return st.derived
+    if st.smooth is not None:  # the effective weights in the original basis: X @ W'^T with X / s
+        return (st.values / st.smooth[None, :]).astype(st.values.dtype)
+    return st.values
 
 
 def compress(graph: LayerGraph, recipe: Any, seed: int = 0, statistics: bool | None = None) -> CompressedGraph:
@@ -1832,8 +1866,7 @@ def _lazy_facts(original: np.ndarray, lazy: Any, mask: np.ndarray | None, synthe
     """``(nnz, rounded zeros, error stats)`` of a compact effective matrix (:func:`_layer_stats`'s
     definitions: :func:`_rounded_zeros`, :func:`_error_stats`), a block of rows at a time."""
     same = tuple(original.shape) == tuple(lazy.shape)
-    if mask is None and isinstance(lazy, MaskedMatrix):
-        mask = lazy.mask()
+    packed = mask is None and isinstance(lazy, MaskedMatrix)  # its mask's rows unpacked a block at a time
     nnz = rounded = 0
     sse = signal = 0.0
     for r0, eff in lazy.row_blocks(max(1, _BLOCK // max(lazy.shape[1], 1)), mask):
@@ -1845,8 +1878,8 @@ def _lazy_facts(original: np.ndarray, lazy: Any, mask: np.ndarray | None, synthe
         ob = original[r0:r1]
         if not synthesized:
             zero &= ob != 0
-        if mask is not None:
-            zero &= mask[r0:r1]
+        if mask is not None or packed:
+            zero &= mask[r0:r1] if mask is not None else lazy.mask_rows(r0, r1)
         rounded += int(np.count_nonzero(zero))
         sse += _sum_sq(eff - ob)
         signal += _sum_sq(ob)

@@ -56,27 +56,45 @@ def _check_bits(value: Any, what: str, lo: int = 1, hi: int = 64) -> int:
 
 
 class Scattered:
-    """A 2-D matrix given compactly: a bool ``mask`` and the ``values`` at its kept positions in
-    row-major order (zeros elsewhere). The sparse formats (:class:`CSR`, :class:`CSC`,
-    :class:`InterleavedCSC`, :class:`Bitmask`) gather their stored values from it without a dense
-    copy (``accelsim.compress`` streams pruned layers this way); ``np.asarray`` gives the dense matrix.
-    ``T`` is the transpose (a view: positions are swapped on lookup)."""
+    """A 2-D matrix given compactly: a keep mask and the ``values`` at its kept positions in row-major
+    order (zeros elsewhere). The sparse formats (:class:`CSR`, :class:`CSC`, :class:`InterleavedCSC`,
+    :class:`Bitmask`) gather their stored values from it without a dense copy (``accelsim.compress``
+    streams pruned layers this way); ``np.asarray`` gives the dense matrix. ``T`` is the transpose (a
+    view: positions are swapped on lookup). The mask is a bool array, or (:meth:`from_packed`) a
+    bit-packed one read a block of rows at a time (:meth:`mask_rows`) by the CSR layout."""
 
     ndim = 2
 
-    def __init__(self, mask: np.ndarray, values: np.ndarray, _transposed: bool = False):
-        self.mask = np.asarray(mask, dtype=bool)
+    def __init__(self, mask: np.ndarray, values: np.ndarray, _transposed: bool = False, _packed: Any = None):
+        self._packed = _packed
+        self._mask = None if _packed is not None else np.asarray(mask, dtype=bool)
         self.values = np.asarray(values).ravel()
         self.dtype = self.values.dtype
         self._transposed = _transposed
-        rows, cols = self.mask.shape
+        rows, cols = (tuple(int(d) for d in _packed.shape) if _packed is not None else self._mask.shape)
+        self.mask_shape = (rows, cols)
         self.shape = (cols, rows) if _transposed else (rows, cols)
-        if self.values.size != int(np.count_nonzero(self.mask)):
-            raise CompressionError(f"Scattered: {self.values.size} values for {int(np.count_nonzero(self.mask))} kept positions")
+        if _packed is None and self.values.size != int(np.count_nonzero(self._mask)):
+            raise CompressionError(f"Scattered: {self.values.size} values for {int(np.count_nonzero(self._mask))} kept positions")
+
+    @classmethod
+    def from_packed(cls, packed: Any, values: np.ndarray) -> "Scattered":
+        """From a bit-packed mask holder (``shape``, ``mask()``, ``mask_rows(r0, r1)``: a
+        :class:`~accelsim.compress.compressed.MaskedMatrix`) and its kept values, without a bool mask."""
+        return cls(None, values, _packed=packed)
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The bool mask (a packed one is unpacked whole: the CSR layout reads :meth:`mask_rows` instead)."""
+        return self._mask if self._mask is not None else self._packed.mask()
+
+    def mask_rows(self, r0: int, r1: int) -> np.ndarray:
+        """Rows ``r0 .. r1 - 1`` of the bool mask."""
+        return self._mask[r0:r1] if self._mask is not None else self._packed.mask_rows(r0, r1)
 
     @property
     def T(self) -> "Scattered":
-        return Scattered(self.mask, self.values, not self._transposed)
+        return Scattered(self._mask, self.values, not self._transposed, _packed=self._packed)
 
     @property
     def transposed(self) -> bool:
@@ -347,21 +365,21 @@ def _position_proto(n: int) -> np.ndarray:
     return np.empty(0, np.int32 if n < (1 << 31) - 1 else np.int64)
 
 
-def _rows_layout(mask: np.ndarray, span: int, index_proto: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(pe_ptr (1, rows + 1), index, padding)``: the one-PE layout of the transpose of the 2-D bool ``mask``
-    (each mask row a stored column, its kept columns the entries), built a block of mask rows at a time so
-    that no pattern array of the whole matrix is held (a CSR of a pruned layer). Absolute indices
-    (``span`` 0) store exactly the kept entries, so their arrays are filled in place; relative ones may add
-    padding zeros and are joined at the end."""
-    n_rows, n_cols = mask.shape
+def _rows_layout(m: Scattered, span: int, index_proto: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(pe_ptr (1, rows + 1), index, padding)``: the one-PE layout of the transpose of ``m``'s mask (each
+    mask row a stored column, its kept columns the entries), built a block of mask rows at a time so that no
+    pattern array (nor, for a packed mask, the bool mask) of the whole matrix is held (a CSR of a pruned
+    layer). Absolute indices (``span`` 0) store exactly the kept entries, so their arrays are filled in
+    place; relative ones may add padding zeros and are joined at the end."""
+    n_rows, n_cols = m.mask_shape
     step = max(1, (1 << 18) // max(n_cols, 1))  # a block's int64 positions: 4 MiB x density
     ptr = np.zeros((1, n_rows + 1), np.int64)
-    known = int(np.count_nonzero(mask)) if span == 0 else -1
+    known = int(m.values.size) if span == 0 else -1
     index_out = np.empty(max(known, 0), index_proto.dtype)
     pad_out = np.zeros(max(known, 0), bool)
     indices, padding = [], []
     for r0 in range(0, n_rows, step):
-        block = mask[r0:r0 + step]
+        block = m.mask_rows(r0, min(r0 + step, n_rows))
         r64, c64 = np.nonzero(block)  # row-major: each row's kept columns ascending
         indptr = np.zeros(block.shape[0] + 1, np.int64)
         np.cumsum(np.bincount(r64, minlength=block.shape[0]), out=indptr[1:])
@@ -404,7 +422,8 @@ class InterleavedCSC(CompressedTensor):
                  metadata_bits: int = 0):
         m = _as_matrix(matrix, f"{type(self).__name__} matrix")
         self.metadata_bits = _check_meta(metadata_bits)
-        mk = _as_mask(mask, m, type(self).__name__)
+        # a compact matrix without a separate mask: its own (possibly packed) mask, read only where needed
+        mk = None if mask is None and isinstance(m, Scattered) else _as_mask(mask, m, type(self).__name__)
         self.n_pe = _check_bits(n_pe, "n_pe", 1, 1 << 20)
         self.value_bits = _check_bits(value_bits, "value_bits")
         n_rows, n_cols = m.shape
@@ -426,12 +445,14 @@ class InterleavedCSC(CompressedTensor):
         # one PE over the transpose of a compact matrix (CSR of a pruned layer): the storage order is the
         # row-major order the kept values are held in
         in_order = isinstance(m, Scattered) and m.transposed and self.n_pe == 1 and (
-            _same_view(mk.T, m.mask) or np.array_equal(mk.T, m.mask))
+            mk is None or _same_view(mk.T, m.mask) or np.array_equal(mk.T, m.mask))
+        if mk is None and not in_order:
+            mk = m.mask.T if m.transposed else m.mask
         span = (1 << self.index_bits) if self.relative else 0
         index_proto = np.empty(0, index_dtype(self.index_bits))  # indices written at their stored width
         dtype = m.dtype if m.dtype != bool else np.int64
         if in_order:  # the values are held in storage order: the layout is read from the mask a block at a time
-            self.pe_ptr, index, self.is_padding = _rows_layout(m.mask, span, index_proto)
+            self.pe_ptr, index, self.is_padding = _rows_layout(m, span, index_proto)
             total, n_kept = int(self.pe_ptr[0, -1]), int(m.values.size)
             self.pe_offsets = np.array([0, total], np.int64)
             if total == n_kept:  # no padding: the stored values are the kept values, shared (read-only view)
@@ -593,9 +614,9 @@ class CSR(CompressedTensor):
                  pointer_bits: int | None = None, relative: bool | None = None, mask: Any = None,
                  metadata_bits: int = 0):
         m = _as_matrix(matrix, "CSR matrix")
-        mk = _as_mask(mask, m, "CSR")
+        mk = None if mask is None and isinstance(m, Scattered) else _as_mask(mask, m, "CSR")
         self._t = CSC(m.T, index_bits=index_bits, value_bits=value_bits, pointer_bits=pointer_bits,
-                      relative=relative, mask=mk.T, metadata_bits=metadata_bits)
+                      relative=relative, mask=None if mk is None else mk.T, metadata_bits=metadata_bits)
         self.value_bits, self.index_bits, self.pointer_bits = self._t.value_bits, self._t.index_bits, self._t.pointer_bits
         self.relative = self._t.relative
         self.is_padding = self._t.is_padding
