@@ -1166,7 +1166,6 @@ def _packed_csr(st: _State) -> bool:
 
 def _build_format(st: _State, where: str, packed: MaskedMatrix | None = None) -> CompressedTensor:
     e = st.encode
-    fmt = "csr" if packed is not None else _resolved_format(st)
     if packed is not None:  # the compact layer's mask is held packed (``_packed_csr``)
         vbits = e["value_bits"] or st.value_bits or BASE_BITS
         relative = e["relative"] if e["relative"] is not None else e["index_bits"] is not None
@@ -1175,6 +1174,7 @@ def _build_format(st: _State, where: str, packed: MaskedMatrix | None = None) ->
                        pointer_bits=e["pointer_bits"], relative=relative, metadata_bits=_scale_bits(st.lowbit))
         except CompressionError as exc:
             raise ConfigError(f"{where}: {exc}") from None
+    fmt = _resolved_format(st)
     has_codes = st.kept_codes is not None or st._codes is not None
     sparse_format = fmt in ("csr", "csc", "interleaved_csc", "bitmask")
     if st.compact and sparse_format:
