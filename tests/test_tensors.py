@@ -518,3 +518,22 @@ def test_csr_from_a_packed_mask_equals_the_bool_one(m, kw):
     blocks = [(r0, b.copy()) for r0, b in held.row_blocks(4)]
     assert [r0 for r0, _ in blocks] == list(range(0, m.shape[0], 4))
     assert np.array_equal(np.concatenate([b for _, b in blocks]), m.astype(held.dtype))
+
+
+@SETTINGS
+@given(sparse_matrices(max_dim=40), st.sampled_from([(2, 4), (1, 4), (4, 8)]))
+def test_nm_from_a_packed_mask_equals_the_bool_one(m, nm):
+    """N:M of a compact matrix whose mask is held packed (read a block of rows at a time) is the N:M of
+    the same matrix with its bool mask; a group keeping more than N is refused the same way."""
+    from accelsim.compress.compressed import MaskedMatrix
+
+    n, mm = nm
+    mask = m != 0
+    held = MaskedMatrix(mask, m[mask])
+    if NM.is_compatible(m, n, mm):
+        a, b = NM(Scattered.from_packed(held, held.values), n, mm), NM(Scattered(mask, m[mask]), n, mm, mask=mask)
+        assert np.array_equal(a.metadata, b.metadata) and np.array_equal(a.values, b.values)
+        assert np.array_equal(a.is_padding, b.is_padding) and a.kept == b.kept and a.storage_bits() == b.storage_bits()
+    else:
+        with pytest.raises(CompressionError, match="is not"):
+            NM(Scattered.from_packed(held, held.values), n, mm)

@@ -58,6 +58,13 @@ class _CompactMatrix:
         bits = np.unpackbits(self.packed_mask[start // 8:-(-stop // 8)])
         return bits[start % 8:start % 8 + stop - start].view(bool).reshape(r1 - r0, cols)
 
+    def kept_count(self) -> int:
+        """Kept entries of the mask (every entry when there is none), counted from the bits a chunk at a time."""
+        if self.packed_mask is None:
+            return self.size
+        return sum(int(np.count_nonzero(np.unpackbits(self.packed_mask[s:s + (1 << 20)])))
+                   for s in range(0, self.packed_mask.size, 1 << 20))  # packbits pads the last byte with zeros
+
     def _build(self) -> np.ndarray:
         raise NotImplementedError
 
@@ -183,7 +190,7 @@ class DequantMatrix(_CompactMatrix):
     def row_blocks(self, rows: int, mask: np.ndarray | None = None):
         """``(r0, dense rows r0 .. r0 + at most rows)``: a ``LowBit`` or ``GroupQuant`` block by block (no
         block straddles two rows of scale blocks), else slices of the whole."""
-        mask = self.mask() if mask is None and self.packed_mask is not None else mask
+        packed = mask is None and self.packed_mask is not None  # each block's mask rows unpacked from the bits
         n = self.shape[0]
         spec = getattr(self.tensor, "spec", None)
         if spec is not None and getattr(self.tensor, "g_idx", None) is None and int(spec.block[0]) > 1:
@@ -203,8 +210,8 @@ class DequantMatrix(_CompactMatrix):
             return
         for i, (r0, r1) in enumerate(ranges):
             out = first if i == 0 else self._rows(r0, r1)
-            if mask is not None:
-                out[~mask[r0:r1]] = 0
+            if mask is not None or packed:
+                out[~(mask[r0:r1] if mask is not None else self.mask_rows(r0, r1))] = 0
             yield r0, out
 
     @property

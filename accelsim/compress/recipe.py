@@ -1139,10 +1139,14 @@ def _kept_by_rows(st: _State) -> np.ndarray:
         return st.kept
     if st._values is not None or st.derived is None:
         return st.values[st.mask]
-    out = np.empty(int(np.count_nonzero(st.mask)), st.dtype)
+    if st.mask is not None:
+        count, rows_of = int(np.count_nonzero(st.mask)), (lambda r0, r1: st.mask[r0:r1])
+    else:  # the mask is held packed by the effective matrix (``_packed_nm``)
+        count, rows_of = st.derived.kept_count(), st.derived.mask_rows
+    out = np.empty(count, st.dtype)
     pos = 0
     for r0, eff in st.derived.row_blocks(max(1, _BLOCK // max(st.shape[1], 1)), st.mask):
-        kept = eff[st.mask[r0:r0 + eff.shape[0]]]
+        kept = eff[rows_of(r0, r0 + eff.shape[0])]
         out[pos:pos + kept.size] = kept
         pos += kept.size
     return out
@@ -1156,6 +1160,14 @@ def _resolved_format(st: _State) -> str:
     return fmt
 
 
+def _packed_nm(st: _State) -> bool:
+    """A pruned, then quantized layer stored as N:M values (no codes): its effective matrix already holds
+    the mask packed, so the bool mask is dropped before the build and the N:M layout reads the packed one."""
+    return (st.nm is not None and st.mask is not None and st.kept_codes is None and st._codes is None
+            and st._values is None and st.derived is not None and st.derived.packed_mask is not None
+            and _resolved_format(st) == "nm")
+
+
 def _packed_csr(st: _State) -> bool:
     """A pruned layer in the compact form (plain kept values: no codes, no quantizer) stored as CSR with a
     given index width: laid out from its packed mask (:func:`_finish_layer`)."""
@@ -1164,9 +1176,9 @@ def _packed_csr(st: _State) -> bool:
             and e["index_bits"] != "auto" and _resolved_format(st) == "csr")
 
 
-def _build_format(st: _State, where: str, packed: MaskedMatrix | None = None) -> CompressedTensor:
+def _build_format(st: _State, where: str, packed: Any = None) -> CompressedTensor:
     e = st.encode
-    if packed is not None:  # the compact layer's mask is held packed (``_packed_csr``)
+    if packed is not None and st.compact:  # the compact layer's mask is held packed (``_packed_csr``)
         vbits = e["value_bits"] or st.value_bits or BASE_BITS
         relative = e["relative"] if e["relative"] is not None else e["index_bits"] is not None
         try:
@@ -1180,6 +1192,8 @@ def _build_format(st: _State, where: str, packed: MaskedMatrix | None = None) ->
     if st.compact and sparse_format:
         # the stored values are gathered from the compact form (no dense matrix of the layer)
         payload: Any = Scattered(st.mask, st.kept_codes if st.kept_codes is not None else st.kept)
+    elif packed is not None:  # N:M of a quantized layer whose mask its effective matrix holds packed (``_packed_nm``)
+        payload = Scattered.from_packed(packed, _kept_by_rows(st))
     elif not has_codes and st.mask is not None and (fmt == "nm" or (sparse_format and st._values is None
                                                                      and st.derived is not None)):
         # N:M, or a pruned, then quantized layer: the kept values, read a block of rows at a time
@@ -1189,7 +1203,7 @@ def _build_format(st: _State, where: str, packed: MaskedMatrix | None = None) ->
     vbits = st.code_bits if has_codes else (e["value_bits"] or st.value_bits or BASE_BITS)
     if not has_codes and e["value_bits"] is not None:
         vbits = e["value_bits"]
-    mask = st.mask if st.mask is not None else np.ones(st.shape, bool)
+    mask = None if packed is not None else (st.mask if st.mask is not None else np.ones(st.shape, bool))
     meta = st.quant.metadata_bits() if st.quant is not None and e["value_bits"] is None else _scale_bits(st.lowbit)
     try:
         if fmt == "dense":
@@ -1486,6 +1500,9 @@ def _finish_layer(g: LayerGraph, layer, st: _State, recipe: Recipe, graph_notes:
         # bool mask dropped, so the layout reads the packed mask a block of rows at a time
         matrix, st.mask = MaskedMatrix(st.mask, st.kept), None
         tensor = _build_format(st, where, packed=matrix)
+    elif _packed_nm(st):  # the same for N:M: the quantized effective matrix holds the mask packed already
+        st.mask = None
+        tensor = _build_format(st, where, packed=st.derived)
     else:
         tensor = _build_format(st, where)
     if st.huffman:
@@ -1866,7 +1883,7 @@ def _lazy_facts(original: np.ndarray, lazy: Any, mask: np.ndarray | None, synthe
     """``(nnz, rounded zeros, error stats)`` of a compact effective matrix (:func:`_layer_stats`'s
     definitions: :func:`_rounded_zeros`, :func:`_error_stats`), a block of rows at a time."""
     same = tuple(original.shape) == tuple(lazy.shape)
-    packed = mask is None and isinstance(lazy, MaskedMatrix)  # its mask's rows unpacked a block at a time
+    packed = mask is None and getattr(lazy, "packed_mask", None) is not None  # its mask's rows, a block at a time
     nnz = rounded = 0
     sse = signal = 0.0
     for r0, eff in lazy.row_blocks(max(1, _BLOCK // max(lazy.shape[1], 1)), mask):

@@ -739,20 +739,16 @@ class NM(_StoredValues, CompressedTensor):
             raise CompressionError(f"N:M needs N <= M; got {self.n}:{self.m}")
         self.value_bits = _check_bits(value_bits, "value_bits")
         scattered = isinstance(mat, Scattered) and not mat.transposed
-        mk = mat.mask if scattered and mask is None else _as_mask(mask, mat, "NM")
+        own = scattered and mask is None  # the compact matrix's own mask (bool, or packed: read by rows)
+        mk = None if own else _as_mask(mask, mat, "NM")
         rows, k = mat.shape
         self._shape = (int(rows), int(k))
         groups = -(-k // self.m) if k else 0
-        meta, filler, bad_r, bad_g = K.nm_pack(np.ascontiguousarray(mk), self.n, self.m,
-                                               np.empty(0, np.uint8 if self.m <= 256 else np.uint16))
-        if bad_r >= 0:
-            got = int(mk[bad_r, bad_g * self.m:(bad_g + 1) * self.m].sum())
-            raise CompressionError(
-                f"matrix is not {self.n}:{self.m} sparse: row {bad_r} group {bad_g} keeps {got} of {self.m}")
+        meta, filler = self._pack(mat.mask_rows if own else (lambda r0, r1: mk[r0:r1]), int(rows), int(groups))
         self.metadata = meta
         dtype = mat.dtype if mat.dtype != bool else np.int64
         full = not filler.any()  # every group keeps exactly n: no zero fillers
-        if scattered and (mk is mat.mask or np.array_equal(mk, mat.mask)):
+        if scattered and (own or mk is mat.mask or np.array_equal(mk, mat.mask)):
             # the kept values in row-major order are the values of the non-filler slots in (row, group,
             # slot) order: kept slots come first in each group, in position order (no dense matrix); with no
             # fillers they are the stored values themselves, shared (a read-only view)
@@ -769,7 +765,24 @@ class NM(_StoredValues, CompressedTensor):
         del filler
         self.groups = groups
         self.meta_bits = bits_for(self.m)
-        self.kept = int(mk.sum())
+        self.kept = int(mat.values.size) if own else int(mk.sum())
+
+    def _pack(self, rows_of, rows: int, groups: int) -> tuple[np.ndarray, np.ndarray]:
+        """Selectors and filler flags of the mask whose rows ``rows_of(r0, r1)`` gives, a block of rows at a
+        time (a packed mask is never unpacked whole); a group keeping more than N is a CompressionError."""
+        meta = np.empty((rows, groups, self.n), np.uint8 if self.m <= 256 else np.uint16)
+        filler = np.empty((rows, groups, self.n), bool)
+        step = max(1, (1 << 20) // max(groups * self.m, 1))
+        for r0 in range(0, rows, step):
+            block = np.ascontiguousarray(rows_of(r0, min(r0 + step, rows)))
+            m_blk, f_blk, bad_r, bad_g = K.nm_pack(block, self.n, self.m, np.empty(0, meta.dtype))
+            if bad_r >= 0:
+                got = int(block[bad_r, bad_g * self.m:(bad_g + 1) * self.m].sum())
+                raise CompressionError(f"matrix is not {self.n}:{self.m} sparse: row {r0 + bad_r} group {bad_g} "
+                                       f"keeps {got} of {self.m}")
+            meta[r0:r0 + block.shape[0]] = m_blk
+            filler[r0:r0 + block.shape[0]] = f_blk
+        return meta, filler
 
     @staticmethod
     def is_compatible(matrix: Any, n: int, m: int) -> bool:
