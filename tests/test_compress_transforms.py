@@ -357,18 +357,22 @@ def test_quantize_uniform_rows_equals_the_dense_quantizer(rows, cols, bits, symm
     x = (rng.standard_normal((rows, cols)) * (rng.random((rows, cols)) < 0.4)).astype(np.float32)
     reads = []
 
-    def read(r0, r1):
-        reads.append((r0, r1))
-        return x[r0:r1]
+    class Rows:  # the matrix read only by blocks of rows, each read recorded
+        shape = x.shape
 
+        def __getitem__(self, rows):
+            reads.append((rows.start, rows.stop))
+            return x[rows]
+
+    read = Rows()
     a = Q.quantize_uniform(x, bits, symmetric=symmetric, per_channel=per_channel)
-    b = Q.quantize_uniform_rows(read, x.shape, bits, symmetric=symmetric, per_channel=per_channel)
+    b = Q.quantize_uniform_rows(read, bits, symmetric=symmetric, per_channel=per_channel)
     assert reads and all(r1 - r0 <= max(1, Q._BLOCK // cols) for r0, r1 in reads)
     assert np.array_equal(a.values_int, b.values_int) and a.values_int.dtype == b.values_int.dtype
     assert np.array_equal(np.asarray(a.scale), np.asarray(b.scale))
     assert np.array_equal(np.asarray(a.zero_point), np.asarray(b.zero_point))
     with pytest.raises(CompressionError):
-        Q.quantize_uniform_rows(read, x.shape, 1)
+        Q.quantize_uniform_rows(read, 1)
 
 
 def test_nm_without_fillers_stores_the_kept_values_once():

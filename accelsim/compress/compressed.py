@@ -48,8 +48,11 @@ class _CompactMatrix:
             return None
         return np.unpackbits(self.packed_mask, count=self.size).view(bool).reshape(self.shape)
 
-    def mask_rows(self, r0: int, r1: int) -> np.ndarray | None:
-        """Rows ``r0 .. r1 - 1`` of the bool keep mask, unpacked from their bits only (None: all kept)."""
+    def mask_rows(self, r0: int, r1: int, mask: np.ndarray | None = None) -> np.ndarray | None:
+        """Rows ``r0 .. r1 - 1`` of the bool keep mask: of ``mask`` when the caller has it at hand, else
+        unpacked from their bits only (None: every entry kept)."""
+        if mask is not None:
+            return mask[r0:r1]
         if self.packed_mask is None:
             return None
         cols = int(self.shape[1])
@@ -139,7 +142,7 @@ class MaskedMatrix(_CompactMatrix):
         each block's rows of it are unpacked from the bits)."""
         off = 0
         for r0 in range(0, self.shape[0], rows):
-            mb = mask[r0:r0 + rows] if mask is not None else self.mask_rows(r0, r0 + rows)
+            mb = self.mask_rows(r0, r0 + rows, mask)
             c = int(np.count_nonzero(mb))
             out = np.zeros(mb.shape, self.dtype)
             out[mb] = self.kept_values(off, off + c)
@@ -190,7 +193,6 @@ class DequantMatrix(_CompactMatrix):
     def row_blocks(self, rows: int, mask: np.ndarray | None = None):
         """``(r0, dense rows r0 .. r0 + at most rows)``: a ``LowBit`` or ``GroupQuant`` block by block (no
         block straddles two rows of scale blocks), else slices of the whole."""
-        packed = mask is None and self.packed_mask is not None  # each block's mask rows unpacked from the bits
         n = self.shape[0]
         spec = getattr(self.tensor, "spec", None)
         if spec is not None and getattr(self.tensor, "g_idx", None) is None and int(spec.block[0]) > 1:
@@ -210,8 +212,9 @@ class DequantMatrix(_CompactMatrix):
             return
         for i, (r0, r1) in enumerate(ranges):
             out = first if i == 0 else self._rows(r0, r1)
-            if mask is not None or packed:
-                out[~(mask[r0:r1] if mask is not None else self.mask_rows(r0, r1))] = 0
+            mb = self.mask_rows(r0, r1, mask)  # the given mask's rows, else the packed one's
+            if mb is not None:
+                out[~mb] = 0
             yield r0, out
 
     @property

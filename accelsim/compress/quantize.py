@@ -70,30 +70,30 @@ def _quantize_uniform_blocked(x: np.ndarray, bits: int, symmetric: bool, per_cha
     (every step is elementwise, the reductions exact), held as narrow integers; no full-size float64
     copy of the input."""
     x2 = x.reshape(x.shape[0], -1) if x.ndim >= 1 else x.reshape(1, 1)
-    return _quantize_rows(lambda r0, r1: x2[r0:r1], x2.shape, x.shape, bits, symmetric, per_channel)
+    return _quantize_rows(x2, x.shape, bits, symmetric, per_channel)
 
 
-def quantize_uniform_rows(rows, shape: tuple[int, int], bits: int, symmetric: bool = True,
-                          per_channel: bool = False) -> LowBit:
-    """:func:`quantize_uniform` (``bits`` >= 2) of a 2-D ``shape`` matrix given by ``rows(r0, r1)``, its
-    dense rows ``r0 .. r1 - 1`` (finite numbers): the same :class:`LowBit`, without the whole matrix
-    ever being built (a pruned layer held as mask + kept values)."""
+def quantize_uniform_rows(rows, bits: int, symmetric: bool = True, per_channel: bool = False) -> LowBit:
+    """:func:`quantize_uniform` (``bits`` >= 2) of a 2-D matrix given by its rows: ``rows.shape`` and
+    ``rows[r0:r1]``, the dense rows ``r0 .. r1 - 1`` (finite numbers). The same :class:`LowBit`, without the
+    whole matrix ever being built (a pruned layer held as mask + kept values)."""
     bits = _check_bits(bits)
-    if bits < 2 or len(shape) != 2:
-        raise CompressionError(f"quantize_uniform_rows needs bits >= 2 and a 2-D shape; got {bits}, {list(shape)}")
-    return _quantize_rows(rows, tuple(int(d) for d in shape), tuple(int(d) for d in shape), bits, symmetric, per_channel)
+    if bits < 2 or len(rows.shape) != 2:
+        raise CompressionError(f"quantize_uniform_rows needs bits >= 2 and a 2-D matrix; got {bits}, {list(rows.shape)}")
+    return _quantize_rows(rows, tuple(int(d) for d in rows.shape), bits, symmetric, per_channel)
 
 
-def _quantize_rows(read, shape2: tuple[int, int], shape: tuple[int, ...], bits: int, symmetric: bool,
-                   per_channel: bool) -> LowBit:
-    """The blocked quantizer over ``read(r0, r1)`` (dense rows of a ``shape2`` matrix; codes shaped ``shape``)."""
+def _quantize_rows(x2, shape: tuple[int, ...], bits: int, symmetric: bool, per_channel: bool) -> LowBit:
+    """The blocked quantizer over the rows ``x2[r0:r1]`` of a 2-D matrix (an array, or any object with a
+    ``shape`` sliced by rows); the codes are shaped ``shape``."""
+    shape2 = tuple(int(d) for d in x2.shape)
     size = shape2[0] * shape2[1]
     blocks = list(_row_blocks(shape2))
     if symmetric:
         qmax = (1 << (bits - 1)) - 1
         amax_rows = np.empty(shape2[0], np.float64)
         for r0, r1 in blocks:
-            amax_rows[r0:r1] = np.max(np.abs(read(r0, r1).astype(np.float64)), axis=1) if shape2[1] else 0.0
+            amax_rows[r0:r1] = np.max(np.abs(x2[r0:r1].astype(np.float64)), axis=1) if shape2[1] else 0.0
         amax = amax_rows if per_channel else np.asarray(np.max(amax_rows) if size else 0.0)
         scale = np.where(amax > 0, amax / qmax, 1.0)
         zp = None
@@ -103,7 +103,7 @@ def _quantize_rows(read, shape2: tuple[int, int], shape: tuple[int, ...], bits: 
         lo_rows = np.empty(shape2[0], np.float64)
         hi_rows = np.empty(shape2[0], np.float64)
         for r0, r1 in blocks:
-            b = read(r0, r1).astype(np.float64)
+            b = x2[r0:r1].astype(np.float64)
             lo_rows[r0:r1], hi_rows[r0:r1] = np.min(b, axis=1), np.max(b, axis=1)
         if per_channel:
             lo, hi = np.minimum(lo_rows, 0.0), np.maximum(hi_rows, 0.0)
@@ -116,7 +116,7 @@ def _quantize_rows(read, shape2: tuple[int, int], shape: tuple[int, ...], bits: 
     q = np.empty(shape2, dtype)
     for r0, r1 in blocks:
         s = scale[r0:r1, None] if per_channel else scale
-        v = np.rint(read(r0, r1).astype(np.float64) / s)
+        v = np.rint(x2[r0:r1].astype(np.float64) / s)
         if zp is not None:
             v += zp[r0:r1, None] if per_channel else zp
         q[r0:r1] = np.clip(v, lo_q, hi_q)

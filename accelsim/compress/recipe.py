@@ -940,9 +940,7 @@ def _apply_quantize(st: _State, p: Mapping[str, Any], order: np.ndarray | None =
         _apply_format(st, p, order)
         return
     if _reads_rows(st, p):  # a pruned layer: its rows read from mask + kept values
-        rows = _KeptRows(st)
-        q = Q.quantize_uniform_rows(lambda r0, r1: rows[r0:r1], st.shape, p["bits"], symmetric=p["symmetric"],
-                                    per_channel=p["per_channel"])
+        q = Q.quantize_uniform_rows(_KeptRows(st), p["bits"], symmetric=p["symmetric"], per_channel=p["per_channel"])
     else:
         q = Q.quantize_uniform(st.values, p["bits"], symmetric=p["symmetric"], per_channel=p["per_channel"])
     if isinstance(q, Codebook):  # 1 bit: binary
@@ -1139,14 +1137,11 @@ def _kept_by_rows(st: _State) -> np.ndarray:
         return st.kept
     if st._values is not None or st.derived is None:
         return st.values[st.mask]
-    if st.mask is not None:
-        count, rows_of = int(np.count_nonzero(st.mask)), (lambda r0, r1: st.mask[r0:r1])
-    else:  # the mask is held packed by the effective matrix (``_packed_nm``)
-        count, rows_of = st.derived.kept_count(), st.derived.mask_rows
-    out = np.empty(count, st.dtype)
+    # without the bool mask (``_packed_nm``) the effective matrix's packed one is read by rows
+    out = np.empty(int(np.count_nonzero(st.mask)) if st.mask is not None else st.derived.kept_count(), st.dtype)
     pos = 0
     for r0, eff in st.derived.row_blocks(max(1, _BLOCK // max(st.shape[1], 1)), st.mask):
-        kept = eff[rows_of(r0, r0 + eff.shape[0])]
+        kept = eff[st.derived.mask_rows(r0, r0 + eff.shape[0], st.mask)]
         out[pos:pos + kept.size] = kept
         pos += kept.size
     return out
@@ -1178,22 +1173,16 @@ def _packed_csr(st: _State) -> bool:
 
 def _build_format(st: _State, where: str, packed: Any = None) -> CompressedTensor:
     e = st.encode
-    if packed is not None and st.compact:  # the compact layer's mask is held packed (``_packed_csr``)
-        vbits = e["value_bits"] or st.value_bits or BASE_BITS
-        relative = e["relative"] if e["relative"] is not None else e["index_bits"] is not None
-        try:
-            return CSR(Scattered.from_packed(packed, st.kept), index_bits=e["index_bits"], value_bits=vbits,
-                       pointer_bits=e["pointer_bits"], relative=relative, metadata_bits=_scale_bits(st.lowbit))
-        except CompressionError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
-    fmt = _resolved_format(st)
+    # ``packed``: the effective matrix holding the layer's mask packed, the bool mask dropped (``_packed_csr``,
+    # whose format it resolved to csr before the mask went, and ``_packed_nm``)
+    fmt = "csr" if packed is not None and st.compact else _resolved_format(st)
     has_codes = st.kept_codes is not None or st._codes is not None
     sparse_format = fmt in ("csr", "csc", "interleaved_csc", "bitmask")
-    if st.compact and sparse_format:
+    if packed is not None:  # the kept values, with the packed mask read by rows
+        payload: Any = Scattered.from_packed(packed, st.kept if st.compact else _kept_by_rows(st))
+    elif st.compact and sparse_format:
         # the stored values are gathered from the compact form (no dense matrix of the layer)
-        payload: Any = Scattered(st.mask, st.kept_codes if st.kept_codes is not None else st.kept)
-    elif packed is not None:  # N:M of a quantized layer whose mask its effective matrix holds packed (``_packed_nm``)
-        payload = Scattered.from_packed(packed, _kept_by_rows(st))
+        payload = Scattered(st.mask, st.kept_codes if st.kept_codes is not None else st.kept)
     elif not has_codes and st.mask is not None and (fmt == "nm" or (sparse_format and st._values is None
                                                                      and st.derived is not None)):
         # N:M, or a pruned, then quantized layer: the kept values, read a block of rows at a time
@@ -1883,7 +1872,6 @@ def _lazy_facts(original: np.ndarray, lazy: Any, mask: np.ndarray | None, synthe
     """``(nnz, rounded zeros, error stats)`` of a compact effective matrix (:func:`_layer_stats`'s
     definitions: :func:`_rounded_zeros`, :func:`_error_stats`), a block of rows at a time."""
     same = tuple(original.shape) == tuple(lazy.shape)
-    packed = mask is None and getattr(lazy, "packed_mask", None) is not None  # its mask's rows, a block at a time
     nnz = rounded = 0
     sse = signal = 0.0
     for r0, eff in lazy.row_blocks(max(1, _BLOCK // max(lazy.shape[1], 1)), mask):
@@ -1895,8 +1883,9 @@ def _lazy_facts(original: np.ndarray, lazy: Any, mask: np.ndarray | None, synthe
         ob = original[r0:r1]
         if not synthesized:
             zero &= ob != 0
-        if mask is not None or packed:
-            zero &= mask[r0:r1] if mask is not None else lazy.mask_rows(r0, r1)
+        kept = lazy.mask_rows(r0, r1, mask)  # the given mask's rows, else the matrix's packed one's
+        if kept is not None:
+            zero &= kept
         rounded += int(np.count_nonzero(zero))
         sse += _sum_sq(eff - ob)
         signal += _sum_sq(ob)

@@ -360,6 +360,19 @@ def _spread(kept: np.ndarray, padding: np.ndarray, dtype) -> np.ndarray:
     return out
 
 
+def _shared_values(values: np.ndarray, dtype) -> np.ndarray:
+    """``values`` in ``dtype`` as a read-only view (no copy when the type matches): stored values that are
+    the kept values themselves, shared with the layer's compact form."""
+    out = values.astype(dtype, copy=False).view()
+    out.flags.writeable = False
+    return out
+
+
+def _no_padding(n: int) -> np.ndarray:
+    """The padding flags of ``n`` stored entries none of which is padding: one shared False, read-only."""
+    return np.broadcast_to(np.False_, (n,))
+
+
 def _position_proto(n: int) -> np.ndarray:
     """An empty array of the type entry positions below ``n`` are held in: int32 while they fit."""
     return np.empty(0, np.int32 if n < (1 << 31) - 1 else np.int64)
@@ -455,9 +468,8 @@ class InterleavedCSC(CompressedTensor):
             self.pe_ptr, index, self.is_padding = _rows_layout(m, span, index_proto)
             total, n_kept = int(self.pe_ptr[0, -1]), int(m.values.size)
             self.pe_offsets = np.array([0, total], np.int64)
-            if total == n_kept:  # no padding: the stored values are the kept values, shared (read-only view)
-                vals = m.values.astype(dtype, copy=False).view()
-                vals.flags.writeable = False
+            if total == n_kept:  # no padding: the stored values are the kept values, shared
+                vals = _shared_values(m.values, dtype)
             else:
                 vals = _spread(m.values, self.is_padding, dtype)
         else:
@@ -472,8 +484,8 @@ class InterleavedCSC(CompressedTensor):
             src = src[kept]  # positions of the kept entries in the column pattern, in storage order
             vals[kept] = m[rows[src], cols[src]]
             del src, kept
-        if not self.is_padding.any():  # no padding zeros: one shared False instead of a flag per stored entry
-            self.is_padding = np.broadcast_to(np.False_, (total,))
+        if not self.is_padding.any():  # no padding zeros: no flag per stored entry
+            self.is_padding = _no_padding(total)
         per_pe = self.pe_ptr[:, -1]
         self.flat_values = vals
         self.flat_index = index
@@ -690,7 +702,7 @@ class Bitmask(_StoredValues, CompressedTensor):
         self.value_bits = _check_bits(value_bits, "value_bits")
         self.values = m[mk]
         self._bits = np.packbits(mk, axis=None)
-        self.is_padding = np.broadcast_to(np.False_, (self.values.size,))  # a bitmask stores no padding zeros
+        self.is_padding = _no_padding(self.values.size)  # a bitmask stores no padding zeros
         self._shape = tuple(int(s) for s in m.shape)
         self.kept = int(self.values.size)
 
@@ -753,15 +765,14 @@ class NM(_StoredValues, CompressedTensor):
             # slot) order: kept slots come first in each group, in position order (no dense matrix); with no
             # fillers they are the stored values themselves, shared (a read-only view)
             if full:
-                self.values = mat.values.astype(dtype, copy=False).reshape(meta.shape).view()
-                self.values.flags.writeable = False
+                self.values = _shared_values(mat.values, dtype).reshape(meta.shape)
             else:
                 self.values = _spread(mat.values, filler.ravel(), dtype).reshape(meta.shape)
         else:
             src = mat if mat.dtype != bool else np.asarray(mat).astype(np.int64)
             self.values = K.nm_gather(np.ascontiguousarray(np.asarray(src)), meta, filler, self.m)
         # no fillers: the flags are one shared False (no array per stored value)
-        self.is_padding = np.broadcast_to(np.False_, (filler.size,)) if full else filler.ravel()
+        self.is_padding = _no_padding(filler.size) if full else filler.ravel()
         del filler
         self.groups = groups
         self.meta_bits = bits_for(self.m)
