@@ -427,3 +427,100 @@ def test_pytorch_stacks_run_quantized_convolutions_at_16_bits(stack):
     # linear layers keep their int8 GEMM under the same stack
     _, lin = _time("a100-80gb", 64, 4096, 4096, {"stack": stack}, weight_bits=8, activation_bits=8, transforms=("quantize",))
     assert lin["dtype"] == "int8"
+
+
+# ---- eager launch queue (docs "Software stacks", "Launch") ------------------------------------------
+def _queue_twin(layers, host_us: float) -> float:
+    """A per-kernel event simulation of one eager network: the host dispatches kernel after kernel (a layer's
+    tensor-subclass dispatch first), the GPU runs each once it is dispatched and the previous one is done;
+    ``layers``: ``(GPU seconds, kernels, host seconds)``, the GPU time spread evenly over the kernels."""
+    host_t = gpu_t = 0.0
+    for g, k, h in layers:
+        if k == 0:
+            continue
+        host_t += h - k * host_us  # the subclass dispatch before the layer's first kernel
+        for _ in range(k):
+            host_t += host_us
+            gpu_t = max(gpu_t, host_t) + g / k
+    return gpu_t
+
+
+def _mixed_network():
+    """Alternately host-bound (small) and GPU-bound (large) layers, with views (no kernel) between them."""
+    from accelsim.workload.layers import Activation, Reshape
+
+    out = []
+    for i, (m, n, k) in enumerate(((1, 512, 512), (4096, 4096, 4096), (1, 256, 256), (2048, 8192, 4096))):
+        out.append(CompressedLayer(layer=Linear(name=f"fc{i}", input_shapes=((m, k),), out_features=n)))
+        out.append(CompressedLayer(layer=Activation(name=f"act{i}", input_shapes=((m, n),))))
+        out.append(CompressedLayer(layer=Reshape(name=f"view{i}", input_shapes=((m, n),), shape=(m * n,))))
+    return out
+
+
+@pytest.mark.parametrize("stack", ["pytorch-eager", "autoawq"])
+def test_eager_network_is_one_launch_queue(stack):
+    model = build_model(load_arch("a100-80gb", {"stack": stack}))
+    layers = _mixed_network()
+    lone = [model.simulate(cl, 1) for cl in layers]  # each layer in a timing loop: max(GPU, host)
+    net = model.simulate_network(layers, 1)
+    # the same kernels; the network's layers add up to the queue of a per-kernel event simulation
+    twin = _queue_twin([(_gpu_s(model, cl), r.extra["kernels"], r.extra["host_us"] * 1e-6) for cl, r in zip(layers, lone)],
+                       model.host_us * 1e-6)
+    assert sum(r.latency_s for r in net) == pytest.approx(twin, rel=1e-12)
+    # the host runs ahead during GPU-bound layers, so the network beats the sum of per-layer maxima ...
+    assert sum(r.latency_s for r in net) < sum(r.latency_s for r in lone)
+    # ... but never below the GPU time or the host time of the whole network
+    assert sum(r.latency_s for r in net) >= max(sum(_gpu_s(model, cl) for cl in layers),
+                                                 sum(r.extra["host_us"] for r in lone) * 1e-6)
+    for cl, r_net in zip(layers, net):  # a layer never takes less than its own GPU time
+        assert r_net.latency_s >= _gpu_s(model, cl) * (1 - 1e-12)
+        assert r_net.extra["kernel"] == model.simulate(cl, 1).extra["kernel"]
+    assert {r.extra["bound"] for r in net} >= {"host"}  # the first small layer waits for its dispatch
+
+
+def _gpu_s(model, cl) -> float:
+    """The GPU time of a layer's kernels (before the launch mode): the chosen kernel estimate's."""
+    return model.kernel_for(cl, 1)[0].time_s
+
+
+def test_cuda_graph_network_is_its_layers_and_the_model_pickles():
+    import pickle
+
+    layers = _mixed_network()
+    graph = build_model(load_arch("a100-80gb", {"stack": "torch-compile"}))
+    assert [r.latency_s for r in graph.simulate_network(layers, 1)] == [graph.simulate(cl, 1).latency_s for cl in layers]
+    eager = build_model(load_arch("a100-80gb", {"stack": "pytorch-eager"}))
+    copy = pickle.loads(pickle.dumps(eager))  # a sweep ships models to worker processes: the queue is per call
+    assert [r.latency_s for r in copy.simulate_network(layers, 1)] == [r.latency_s for r in eager.simulate_network(layers, 1)]
+    # after a network call, a lone layer is again timed on its own
+    assert eager.simulate(layers[0], 1).latency_s == pytest.approx(eager.host_us * 1e-6)
+
+
+def _attention_projections(names, m: int = 1, hidden: int = 4096, kv: int = 1024):
+    return [CompressedLayer(layer=Linear(name=f"model.layers.0.self_attn.{n}", input_shapes=((m, hidden),), out_features=out),
+                            **W4)
+            for n, out in zip(names, (hidden, kv, kv))]
+
+
+def test_autoawq_runs_query_key_value_as_one_gemm():
+    awq = build_model(load_arch("rtx4090", {"stack": "autoawq", "kernels.weight_only": "awq-gemm"}))
+    qkv = _attention_projections(("q_proj", "k_proj", "v_proj"))
+    net = awq.simulate_network(qkv, 1)
+    q, k, v = net
+    assert "fused" not in q.extra and q.extra["kernels"] == 2  # the AWQ GEMM and its split-K reduction
+    for r, cl in zip((k, v), qkv[1:]):
+        est = awq.kernel_for(cl, 1)[0]
+        assert r.extra["kernels"] == 0 and r.extra["host_us"] == 0.0 and "into model.layers.0.self_attn.q_proj" in r.extra["fused"]
+        # its GEMM's work joins the query's kernel: no launch, no DRAM latency, no dispatch of its own
+        assert r.latency_s == pytest.approx(est.time_s - est.launch_s - est.latency_s)
+    # three separate launches cost more; other names, a lone layer, or another stack: no fusion
+    apart = awq.simulate_network(_attention_projections(("q", "k", "v")), 1)
+    assert sum(r.latency_s for r in net) < sum(r.latency_s for r in apart)
+    assert all(r.extra["kernels"] == 2 and "fused" not in r.extra for r in apart)
+    assert "fused" not in awq.simulate(qkv[1], 1).extra
+    eager = build_model(load_arch("rtx4090", {"stack": "pytorch-eager"}))
+    assert all("fused" not in r.extra for r in eager.simulate_network(qkv, 1))
+    # a different input (not siblings) is not fused
+    odd = _attention_projections(("q_proj", "k_proj", "v_proj"))
+    odd[2] = CompressedLayer(layer=Linear(name="model.layers.0.self_attn.v_proj", input_shapes=((1, 2048),), out_features=1024), **W4)
+    assert all("fused" not in r.extra for r in awq.simulate_network(odd, 1))

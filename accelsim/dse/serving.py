@@ -69,7 +69,7 @@ def _run(dev: Device, cgraph, batch: int, name: str, recipe) -> NetworkResult:
     from accelsim.config import to_dict
     from accelsim.report.results import attach_hardware
 
-    layers = [dev.model.simulate(cl, batch) for cl in cgraph]
+    layers = dev.model.simulate_network(list(cgraph), batch)
     result = NetworkResult(arch=to_dict(dev.config), workload=name, layers=layers, batch=batch, recipe=recipe)
     return attach_hardware(result, dev.model, cgraph, batch)
 

@@ -29,6 +29,8 @@ which kernel ran (``kernel``, ``kernel_class``) and why a compressed kernel was 
 from __future__ import annotations
 
 import math
+import threading
+from dataclasses import replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -41,7 +43,7 @@ from accelsim.hw.blocks import DramChannel
 from accelsim.hw.gpu import families as fam
 from accelsim.hw.gpu import kernel_models as km
 from accelsim.hw.gpu.config import DTYPE_BYTES, GpuConfig
-from accelsim.hw.gpu.stacks import SPARSE_MARLIN_STACKS, Stack
+from accelsim.hw.gpu.stacks import QKV_NAMES, SPARSE_MARLIN_STACKS, Stack
 from accelsim.hw.gpu.stacks import stack as get_stack
 from accelsim.workload import layers as L
 
@@ -117,6 +119,47 @@ class GpuModel(HardwareModel):
     def __init__(self, config: GpuConfig):
         self.dram = DramChannel(config.dram_type, config.dram_bytes_per_s, variant="bit")
         super().__init__(config)
+        self._network = threading.local()  # the eager launch queue of the simulate_network call in this thread
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        del state["_network"]  # a thread's running queue is not part of the model
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._network = threading.local()
+
+    def simulate_network(self, layers, batch: int = 1) -> list:
+        """Every layer of a network in order. Eager launch: the layers share one asynchronous launch queue
+        (docs "Software stacks", "Launch"): the host dispatches kernels one after another and runs ahead of
+        the GPU, so a layer's latency is the time it adds to the network (:meth:`_queued`), and the layers'
+        latencies sum to the time of the whole queue. CUDA graphs, and a lone layer (``simulate``): each
+        layer on its own (a lone eager layer in a timing loop: the longer of host and GPU time)."""
+        layers = list(layers)
+        net = self._network
+        net.fused = self._fused_qkv(layers) if self.stack.fused_qkv else {}
+        net.queue = [0.0, 0.0] if self.launch_mode == "eager" else None  # [GPU done, host dispatched] (s)
+        try:
+            return [self.simulate(cl, batch) for cl in layers]
+        finally:
+            net.queue, net.fused = None, {}
+
+    def _fused_qkv(self, layers) -> dict[str, str]:
+        """``{key / value projection: the query projection whose GEMM it joins}`` for a ``fused_qkv`` stack:
+        three consecutive Linear layers of one block named :data:`~accelsim.hw.gpu.stacks.QKV_NAMES`, reading
+        the same input and computing in the same data type (one concatenated weight, as AutoAWQ's ``fuse_qkv``)."""
+        out: dict[str, str] = {}
+        for i in range(len(layers) - 2):
+            trio = layers[i:i + 3]
+            if not all(isinstance(cl.layer, L.Linear) for cl in trio):
+                continue
+            parts = [cl.layer.name.rpartition(".") for cl in trio]
+            if (tuple(p[2] for p in parts) != QKV_NAMES or len({p[0] for p in parts}) != 1
+                    or len({cl.layer.input_shapes for cl in trio}) != 1 or len({self._dtype(cl)[0] for cl in trio}) != 1):
+                continue
+            out[trio[1].layer.name] = out[trio[2].layer.name] = trio[0].layer.name
+        return out
 
     # ---- the contract: energy, power, peaks (docs "Energy") ------------------------------------------
     def energy_reference_table(self) -> dict:
@@ -484,10 +527,21 @@ class GpuModel(HardwareModel):
         lay = layer.layer
         est, info = self.kernel_for(layer, batch)
         subclass = info.pop("_subclass", False)
+        into = getattr(self._network, "fused", {}).get(lay.name)
+        if into is not None:  # its GEMM's work joins the query projection's kernel: no launch, latency or dispatch
+            est = replace(est, time_s=max(0.0, est.time_s - est.launch_s - est.latency_s), launch_s=0.0, latency_s=0.0,
+                          kernels=0)
+            info["fused"] = f"into {into}: one GEMM over the concatenated query / key / value weights (fused_qkv)"
         time_s, launch_s, host_s, launch = self._launched(est, subclass)
+        queue = getattr(self._network, "queue", None)
+        if queue is not None and host_s > 0:
+            time_s = self._queued(queue, est, host_s)
+            host_bound = time_s > est.time_s * (1.0 + 1e-9)  # the GPU waited for this layer's dispatch
+        else:
+            host_bound = host_s > 0 and host_s >= time_s - 1e-15 and host_s > est.time_s
         useful_flops = 2.0 * lay.macs * batch
         bound = est.bound
-        if host_s > 0 and host_s >= time_s - 1e-15 and host_s > est.time_s:
+        if host_bound:
             bound = "host"
         elif launch_s + est.latency_s >= max(est.compute_s, est.memory_s):
             bound = "latency"
@@ -538,6 +592,19 @@ class GpuModel(HardwareModel):
             return est.time_s - est.launch_s + graph, graph, 0.0, launch
         host = (est.kernels * self.host_us + (self.subclass_us if subclass else 0.0)) * 1e-6
         return max(est.time_s, host), est.launch_s, host, launch
+
+    def _queued(self, queue: list, est: km.KernelEstimate, host_s: float) -> float:
+        """Seconds an eager layer adds to its network's launch queue ``[GPU done, host dispatched]`` (updated):
+        the host dispatches the layer's kernels after the previous layer's (``host_s``: a tensor subclass's
+        dispatch, then ``host_us`` per kernel), the GPU runs them in order, each once it is dispatched and the
+        previous kernel is done. With the layer's GPU time ``g`` spread evenly over its ``k`` kernels, the layer is
+        done at ``max(GPU done + g, first dispatch + g, host dispatched + host_s + g / k)`` (docs "Launch")."""
+        gpu_done, host_done = queue
+        kernels = max(1, est.kernels)
+        first = host_done + host_s - (kernels - 1) * self.host_us * 1e-6
+        done = max(gpu_done + est.time_s, first + est.time_s, host_done + host_s + est.time_s / kernels)
+        queue[0], queue[1] = done, host_done + host_s
+        return done - gpu_done
 
     def finish_extra(self, counts: LayerCounts, seconds: float, energy: EnergyBreakdown, capped: bool) -> dict:
         """``power_w`` (W, over the final latency), ``power_capped`` (DVFS held power at ``tdp_w``) and

@@ -29,6 +29,8 @@ class Stack:
     are linear layers, so its convolutions run at 16 bits. ``decode_fuses_rope_kv``: in a decode step the
     rotary embedding and the KV-cache append run inside the attention kernel (FasterTransformer's
     ``single_query_attention``, as AutoAWQ's fused modules call it): no kernel of their own.
+    ``fused_qkv``: the stack's modules hold one weight for the query, key and value projections (AutoAWQ's
+    ``fuse_qkv``), so the layers named by :data:`QKV_NAMES` run as one GEMM in a network (docs "Launch").
     """
 
     name: str
@@ -46,6 +48,7 @@ class Stack:
     sparse24_convs: bool = False
     quantized_convs: bool = False
     decode_fuses_rope_kv: bool = False
+    fused_qkv: bool = False
 
     @property
     def times_tactics(self) -> bool:
@@ -54,6 +57,11 @@ class Stack:
         return self.bound or self.name == "tensorrt"
     source: str = ""
 
+
+#: the projections a ``fused_qkv`` stack runs as one GEMM: the module names AutoAWQ's fuser concatenates
+#: (``awq/utils/fused_utils.py`` ``fuse_qkv(module, q_proj, k_proj, v_proj)``; the Hugging Face names of the
+#: Llama-family attention), consecutive in a block and reading the same input
+QKV_NAMES = ("q_proj", "k_proj", "v_proj")
 
 #: host dispatch per eager kernel (us): between the two calibration-half estimates, gpt-fast's eager
 #: Llama-2-7B (39.2 ms / 579 kernels = 68 us, HF-style Python) and metaseq's eager-vs-graph 175B step
@@ -100,8 +108,9 @@ STACKS: dict[str, Stack] = {
         "autoawq", "eager", FUSED_MODULE_HOST_US, 0.0, False, 16,
         weight_only=("awq-gemm", "gemv", "gemv-dequant"), sparse24=(),
         attention=("math",), decode_attention=("flash2", "math"), layout_copies=False, decode_fuses_rope_kv=True,
+        fused_qkv=True,
         source="AutoAWQ with fuse_layers=True (its examples/benchmark.py): eager PyTorch calling awq_ext GEMM / GEMV "
-               "kernels from fused modules (QuantAttentionFused, QuantFusedMLP, FasterTransformerRMSNorm); decode "
+               "kernels from fused modules (QuantAttentionFused with one qkv_proj, FasterTransformerRMSNorm); decode "
                "attention is FasterTransformer's single_query_attention (rotary and cache append inside, one CTA per "
                "head, no KV split), prefill attention torch.matmul + softmax (unfused)"),
     "best": Stack(
@@ -121,4 +130,4 @@ def stack(name: str) -> Stack:
     return STACKS[name]
 
 
-__all__ = ["EAGER_HOST_US", "FUSED_MODULE_HOST_US", "SPARSE_MARLIN_STACKS", "STACKS", "SUBCLASS_HOST_US", "Stack", "stack"]
+__all__ = ["EAGER_HOST_US", "FUSED_MODULE_HOST_US", "QKV_NAMES", "SPARSE_MARLIN_STACKS", "STACKS", "SUBCLASS_HOST_US", "Stack", "stack"]

@@ -306,13 +306,20 @@ def simulate(arch: str, overrides: Mapping[str, Any], workload: Mapping[str, Any
     total = 0.0
     per_kernel: dict[str, float] = {}
     fallbacks: list[str] = []
-    seen: dict = {}  # the blocks of a decoder repeat: one simulation per distinct layer (name aside)
+    packed: dict = {}  # the blocks of a decoder repeat: one compression per distinct layer (name aside)
+    network = _one(workload)[0] in ("model", "generate")
     for layers, repeat in steps(workload, attention):
+        cls = []
         for layer in layers:
             lkey = (dataclasses.replace(layer, name="_"), "lm_head" in layer.name)
-            r = seen.get(lkey)
-            if r is None:
-                r = seen[lkey] = model.simulate(compressed(layer, recipe), 1)
+            if lkey not in packed:
+                packed[lkey] = compressed(layer, recipe)
+            cl = packed[lkey]
+            cls.append(cl if cl.layer is layer else cl.replace(layer=layer))  # its own name (fusions read names)
+        # a model's step is one network run (an eager stack's launch queue runs through it, from empty: a
+        # decode step ends in a sync); a lone GEMM or attention is timed in a loop: each call on its own
+        results = model.simulate_network(cls, 1) if network else [model.simulate(cl, 1) for cl in cls]
+        for r in results:
             t = r.latency_s * repeat
             total += t
             name = str(r.extra.get("kernel", r.op))
