@@ -537,3 +537,56 @@ def test_nm_from_a_packed_mask_equals_the_bool_one(m, nm):
     else:
         with pytest.raises(CompressionError, match="is not"):
             NM(Scattered.from_packed(held, held.values), n, mm)
+
+
+def _nm_pruned(m: np.ndarray, n: int, mm: int) -> np.ndarray:
+    """``m`` with the ``n`` largest magnitudes of every ``mm`` consecutive inputs kept (groups padded)."""
+    rows, k = m.shape
+    g = -(-k // mm)
+    pad = np.zeros((rows, g * mm))
+    pad[:, :k] = m
+    grp = pad.reshape(rows, g, mm)
+    keep = np.zeros_like(grp, bool)
+    np.put_along_axis(keep, np.argsort(-np.abs(grp), axis=2, kind="stable")[:, :, :n], True, axis=2)
+    return np.where(keep, grp, 0).reshape(rows, -1)[:, :k]
+
+
+@SETTINGS
+@given(sparse_matrices(max_dim=40), st.sampled_from([(2, 4), (1, 4), (4, 8)]), st.booleans(), st.booleans())
+def test_nm_of_quantizer_codes_decodes_to_the_quantized_matrix(m, nm, symmetric, per_channel):
+    """An N:M tensor holding a uniform quantizer's kept codes (``decode``) gives the quantizer's values at the
+    kept positions, zeros elsewhere, in the decode type, whole or by rows; its fillers hold the zero level;
+    its stored streams are the codes (so they pack at the quantizer's bits)."""
+    from accelsim.compress.quantize import quantize_uniform
+
+    n, mm = nm
+    pruned = _nm_pruned(m, n, mm)
+    mask = pruned != 0
+    q = quantize_uniform(pruned, 8, symmetric=symmetric, per_channel=per_channel)
+    expect = np.where(mask, q.to_dense(), 0).astype(np.float32)
+    codes = q.values_int
+    t = NM(Scattered(mask, codes[mask]), n, mm, value_bits=8, decode=(q.scale, q.zero_point, np.float32))
+    assert t.values.dtype == codes.dtype and t.to_dense().dtype == np.float32
+    assert np.array_equal(t.to_dense(), expect)
+    for r0, r1 in ((0, 1), (1, 3), (0, m.shape[0])):
+        assert np.array_equal(t.dense_rows(r0, r1), expect[r0:r1])
+    r, c, v = t.entries()
+    assert np.array_equal(expect[r, c], v) and r.size == np.count_nonzero(mask)
+    assert t.nnz == np.count_nonzero(expect)
+    zp = np.broadcast_to(q.zero_point.reshape(-1, 1, 1) if q.zero_point.ndim else q.zero_point, t.values.shape)
+    fill = t.is_padding.reshape(t.values.shape)
+    assert np.array_equal(t.values[fill], zp[fill])  # a filler decodes to exactly 0
+    words, nbits = t.packed()["payload"]
+    assert nbits == t.storage_bits().payload == 8 * t.values.size
+    plain = NM(Scattered(mask, expect[mask]), n, mm, value_bits=8)  # the same pattern from the decoded values
+    assert np.array_equal(plain.metadata, t.metadata) and np.array_equal(plain.is_padding, t.is_padding)
+    assert plain.storage_bits() == t.storage_bits()
+
+
+def test_nm_decode_is_checked():
+    m = _nm_pruned(np.arange(1.0, 17.0).reshape(2, 8), 2, 4)
+    mask = m != 0
+    with pytest.raises(CompressionError, match="integer codes"):
+        NM(Scattered(mask, m[mask]), 2, 4, decode=(1.0, 0, np.float32))
+    with pytest.raises(CompressionError, match="one per row"):
+        NM(Scattered(mask, m[mask].astype(np.int8)), 2, 4, decode=(np.ones(3), 0, np.float32))

@@ -1163,6 +1163,58 @@ def _packed_nm(st: _State) -> bool:
             and _resolved_format(st) == "nm")
 
 
+def _codes_nm(st: _State) -> bool:
+    """A :func:`_packed_nm` layer quantized by a uniform (per-row or per-tensor) quantizer whose codes are
+    stored as they are: its N:M tensor holds the kept codes with the quantizer's scales
+    (:func:`_codes_nm_layer`) and becomes the effective matrix's source, so no dense codes are kept."""
+    lb = st.lowbit
+    return (_packed_nm(st) and lb is not None and st.quant is None and st.encode["value_bits"] is None
+            and len(st.shape) == 2 and tuple(lb.shape) == tuple(st.shape))
+
+
+@dataclass(frozen=True)
+class _QuantizerFacts:
+    """What a finished layer still reads of a uniform quantizer whose codes went into its stored tensor:
+    element type and scale bits (:func:`_quant_ops`, :func:`_scale_bits`), without the dense codes."""
+
+    bits: int
+    signed: bool
+    scale: np.ndarray
+    zero_point: np.ndarray
+
+    @classmethod
+    def of(cls, lb: LowBit) -> "_QuantizerFacts":
+        return cls(lb.bits, lb.signed, lb.scale, lb.zero_point)
+
+
+def _codes_nm_layer(st: _State, where: str) -> CompressedTensor:
+    """The N:M tensor of a :func:`_codes_nm` layer: the kept codes, read a block of rows at a time from the
+    dense codes and the packed mask, with the quantizer's scales to decode them. The dense codes are dropped
+    before the layout (only the scales are kept), and the effective matrix becomes a :class:`DequantMatrix`
+    over the N:M tensor with the same packed mask: ``to_dense`` of both is the quantizer's values at the
+    kept positions, as before."""
+    lb, old = st.lowbit, st.derived
+    holder = DequantMatrix(None, old.dtype, shape=old.shape)
+    holder.packed_mask = old.packed_mask
+    n, k = holder.shape
+    kept = np.empty(holder.kept_count(), lb.values_int.dtype)
+    pos, step = 0, max(1, _BLOCK // max(k, 1))
+    for r0 in range(0, n, step):
+        block = lb.values_int[r0:r0 + step][holder.mask_rows(r0, r0 + step)]
+        kept[pos:pos + block.size] = block
+        pos += block.size
+    meta, decode = _scale_bits(lb), (lb.scale, lb.zero_point, st.dtype)
+    st.lowbit, st.derived = _QuantizerFacts.of(lb), holder
+    del lb, old, block  # the dense codes go before the layout is built
+    try:
+        tensor = NM(Scattered.from_packed(holder, kept), st.nm[0], st.nm[1], value_bits=st.value_bits or BASE_BITS,
+                    metadata_bits=meta, decode=decode)
+    except CompressionError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    holder.tensor = tensor
+    return tensor
+
+
 def _packed_csr(st: _State) -> bool:
     """A pruned layer in the compact form (plain kept values: no codes, no quantizer) stored as CSR with a
     given index width: laid out from its packed mask (:func:`_finish_layer`)."""
@@ -1490,8 +1542,9 @@ def _finish_layer(g: LayerGraph, layer, st: _State, recipe: Recipe, graph_notes:
         matrix, st.mask = MaskedMatrix(st.mask, st.kept), None
         tensor = _build_format(st, where, packed=matrix)
     elif _packed_nm(st):  # the same for N:M: the quantized effective matrix holds the mask packed already
+        codes = _codes_nm(st)
         st.mask = None
-        tensor = _build_format(st, where, packed=st.derived)
+        tensor = _codes_nm_layer(st, where) if codes else _build_format(st, where, packed=st.derived)
     else:
         tensor = _build_format(st, where)
     if st.huffman:

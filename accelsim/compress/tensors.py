@@ -738,11 +738,17 @@ class NM(_StoredValues, CompressedTensor):
     and ``n`` selectors of ``ceil(log2(m))`` bits. K is padded with zeros to a multiple of ``m``.
 
     Storage: payload = rows * groups * n * value_bits; metadata = rows * groups * n * ceil(log2 m).
+
+    ``decode``: ``(scale, zero_point, dtype)`` when the stored values are a uniform quantizer's integer codes
+    (per-row or per-tensor ``scale`` / ``zero_point``, as :class:`LowBit`): :meth:`entries`, :meth:`to_dense`
+    and :meth:`dense_rows` give ``((code - zero_point) * scale)`` in ``dtype``, the fillers hold the zero
+    level (``zero_point``), and ``values`` are the codes the hardware reads.
     """
 
     kind = "nm"
 
-    def __init__(self, matrix: Any, n: int, m: int, value_bits: int = 32, mask: Any = None, metadata_bits: int = 0):
+    def __init__(self, matrix: Any, n: int, m: int, value_bits: int = 32, mask: Any = None, metadata_bits: int = 0,
+                 decode: tuple[Any, Any, Any] | None = None):
         mat = _as_matrix(matrix, "NM matrix")
         self.metadata_bits = _check_meta(metadata_bits)
         self.n = _check_bits(n, "N", 1, 1 << 16)
@@ -777,6 +783,38 @@ class NM(_StoredValues, CompressedTensor):
         self.groups = groups
         self.meta_bits = bits_for(self.m)
         self.kept = int(mat.values.size) if own else int(mk.sum())
+        self.decode = None if decode is None else self._decoder(decode)
+
+    def _decoder(self, decode: tuple[Any, Any, Any]) -> tuple[np.ndarray, np.ndarray, np.dtype]:
+        """The checked ``(scale, zero_point, dtype)``; fillers set to the zero level."""
+        scale, zp, dtype = np.asarray(decode[0], np.float64), np.asarray(decode[1], np.int64), np.dtype(decode[2])
+        rows = self._shape[0]
+        if not np.issubdtype(self.values.dtype, np.integer):
+            raise CompressionError(f"NM decode needs integer codes as values; got {self.values.dtype}")
+        for what, a in (("scale", scale), ("zero_point", zp)):
+            if a.ndim and a.shape != (rows,):
+                raise CompressionError(f"NM decode {what} must be a scalar or one per row ({rows}); got shape {list(a.shape)}")
+        if zp.any() and self.is_padding.any():  # the fillers hold the zero level of their row
+            self.values = self.values.copy() if not self.values.flags.writeable else self.values
+            fill = self.is_padding.reshape(self.values.shape)
+            self.values[fill] = np.broadcast_to(zp.reshape(-1, 1, 1) if zp.ndim else zp, self.values.shape)[fill]
+        return scale, zp, dtype
+
+    def _decoded(self, codes: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Stored values ``codes`` of rows ``rows`` as matrix values (the codes themselves without ``decode``)."""
+        if self.decode is None:
+            return codes
+        scale, zp, dtype = self.decode
+        z = zp[rows] if zp.ndim else zp
+        s = scale[rows] if scale.ndim else scale
+        return ((codes.astype(np.float64) - z) * s).astype(dtype)
+
+    @property
+    def nnz(self):
+        if self.decode is None:
+            return int(np.count_nonzero(self.values))
+        zp = self.decode[1]
+        return int(np.count_nonzero(self.values != (zp.reshape(-1, 1, 1) if zp.ndim else zp)))
 
     def _pack(self, rows_of, rows: int, groups: int) -> tuple[np.ndarray, np.ndarray]:
         """Selectors and filler flags of the mask whose rows ``rows_of(r0, r1)`` gives, a block of rows at a
@@ -811,12 +849,26 @@ class NM(_StoredValues, CompressedTensor):
         rows = np.repeat(np.arange(self._shape[0]), self.groups * self.n)
         cols = (np.arange(self.groups)[None, :, None] * self.m + self.metadata).reshape(self._shape[0], -1).ravel()
         keep = ~self.is_padding
-        return rows[keep], cols[keep], self.values.ravel()[keep]
+        rows = rows[keep]
+        return rows, cols[keep], self._decoded(self.values.ravel()[keep], rows)
+
+    @property
+    def _dtype(self) -> np.dtype:
+        return self.values.dtype if self.decode is None else self.decode[2]
 
     def to_dense(self):
-        out = np.zeros((self._shape[0], self.groups * self.m), dtype=self.values.dtype)
-        r, c, v = self.entries()
-        out[r, c] = v
+        return self.dense_rows(0, self._shape[0])
+
+    def dense_rows(self, r0: int, r1: int) -> np.ndarray:
+        """Rows ``r0 .. r1 - 1`` of :meth:`to_dense` (only those rows' stored values are read)."""
+        r0, r1 = max(0, r0), min(self._shape[0], r1)
+        rows, per_row = max(0, r1 - r0), self.groups * self.n
+        out = np.zeros((rows, self.groups * self.m), dtype=self._dtype)
+        if rows and per_row:
+            cols = (np.arange(self.groups)[None, :, None] * self.m + self.metadata[r0:r1]).reshape(rows, per_row)
+            keep = ~self.is_padding[r0 * per_row:r1 * per_row].reshape(rows, per_row)
+            r = np.broadcast_to(np.arange(r0, r1)[:, None], (rows, per_row))[keep]
+            out[r - r0, cols[keep]] = self._decoded(self.values[r0:r1].reshape(rows, per_row)[keep], r)
         return out[:, : self._shape[1]].copy()
 
     def storage_bits(self):
