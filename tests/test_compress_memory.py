@@ -13,7 +13,10 @@ kept values (16 B x density), the CSR build its stored entries (values shared wh
 indices, padding flags) read a block of mask rows at a time; the scores and the error
 statistics are taken a block of 2**20 elements at a time (a few MiB). So about f x (1 + 28 x 0.05)
 = 1.8 B per weight at most, measured about 1.3. A quantized layer holds its int8 codes (1 B per weight)
-and a block of float64 temporaries. The dense float copies the compression used to keep (the pruned
+and a block of float64 temporaries. 2:4 + int8: while the largest layer is quantized it holds its bool mask
+(1 B per weight of the layer; the kept values are read from the weights themselves, a block of rows at a
+time) and the dense int8 codes (1 B), so f x 2 = 1.5 plus the finished layers, measured about 1.75; the
+N:M tensor then keeps half the codes and a 1-byte selector per kept code. The dense float copies the compression used to keep (the pruned
 values, the decoded shared values, the effective matrix, int64 codes: 12-19 B per weight on VGG-16)
 would break the bound several times over.
 """
@@ -60,12 +63,12 @@ CSR_8 = {"name": "test-csr-8", "pipeline": [{"prune": {"method": "magnitude", "d
                                            {"encode": {"format": "csr"}}]}
 CSR_8_RELATIVE = {"name": "test-csr-8-relative", "pipeline": [{"prune": {"method": "magnitude", "density": 0.125}},
                                                              {"encode": {"format": "csr", "index_bits": 4}}]}
-# 2:4 + per-channel int8 stored as N:M (the bundled 2of4-int8's weights): held, not bounded here - the peak is
-# set by the pruned layer's bool mask and float kept values while it is quantized (docs/compression.md)
+# 2:4 + per-channel int8 stored as N:M (the bundled 2of4-int8's weights): the pruned layer reads its kept
+# values from the weights themselves while it is quantized, and the N:M tensor holds the kept int8 codes
 TWO_FOUR_INT8 = {"name": "test-2of4-int8", "pipeline": [{"prune": {"method": "nm", "n": 2, "m": 4}},
                                                        {"quantize": {"bits": 8, "symmetric": True, "per_channel": True}},
                                                        {"encode": {"format": "nm"}}]}
-RECIPES = (DEEP_COMPRESSION, INT8, W4_G128, FP8_TENSOR, FP8_BLOCK, MXFP4, NVFP4, CSR_8, CSR_8_RELATIVE)
+RECIPES = (DEEP_COMPRESSION, INT8, W4_G128, FP8_TENSOR, FP8_BLOCK, MXFP4, NVFP4, CSR_8, CSR_8_RELATIVE, TWO_FOUR_INT8)
 
 
 def _mlp(k: int, n1: int, n2: int, n3: int):

@@ -391,3 +391,29 @@ def test_nm_without_fillers_stores_the_kept_values_once():
         assert int(t.is_padding.sum()) == (0 if full else 8) and t.kept == int(mask.sum())
         assert np.array_equal(t.to_dense(), np.where(mask, w, 0))
         assert np.array_equal(t.to_dense(), NM(np.where(mask, w, 0), 2, 4, mask=mask).to_dense())
+
+
+def test_pruned_weights_are_read_by_reference_until_needed():
+    """A layer pruned from its unmodified weights holds no gathered copy of its kept values: the quantizer reads
+    its rows from the mask and the weights themselves (the same rows as from the gathered values), and a step
+    that needs the kept values as an array gathers them once."""
+    from accelsim.compress.recipe import _KeptRows, _State
+
+    rng = np.random.default_rng(11)
+    w = rng.standard_normal((40, 96)).astype(np.float32)
+    w[3, :5] = -0.0  # signed zeros at kept positions survive either way
+    mask = P.nm_mask(np.abs(w), 2, 4)
+    mask[3, :5] = True
+    lazy, gathered = _State("fc", w), _State("fc", w)
+    for st in (lazy, gathered):
+        st.mask = mask
+    lazy.set_compact(None, source=w)
+    gathered.set_compact(w[mask])
+    assert lazy.compact and lazy._kept is None and lazy._kept_from is w
+    a, b = _KeptRows(lazy), _KeptRows(gathered)
+    assert a.source is w and b.source is None
+    for r0, r1 in ((0, 7), (7, 40), (39, 45)):
+        ra, rb = a[r0:r1], b[r0:r1]
+        assert ra.dtype == rb.dtype == np.float32 and np.array_equal(ra.view(np.uint32), rb.view(np.uint32))
+    assert lazy._kept is None  # reading rows gathered nothing
+    assert np.array_equal(lazy.kept, w[mask]) and lazy._kept_from is None  # gathered on first use, then held

@@ -720,7 +720,10 @@ class _State:
         self.shape = tuple(int(s) for s in matrix.shape)
         # the compact form of a pruned layer (``_values`` None): the values at the mask's kept positions in
         # row-major order (zeros elsewhere) and, after weight sharing, their codes; no dense float copy
-        self.kept: np.ndarray | None = None
+        self._kept: np.ndarray | None = None
+        # a pruned layer of unmodified weights reads its kept values from the weights themselves (``original``)
+        # until a step needs them as an array (:attr:`kept`); the quantizer reads them by rows (:class:`_KeptRows`)
+        self._kept_from: np.ndarray | None = None
         self.kept_codes: np.ndarray | None = None
         # a quantized layer: the values are ``derived.materialize()`` (codes + scales), built only when read
         self.derived: DequantMatrix | None = None
@@ -783,9 +786,23 @@ class _State:
             self.values  # noqa: B018
         self._codes = c
 
-    def set_compact(self, kept: np.ndarray, kept_codes: np.ndarray | None = None) -> None:
-        """Hold the layer as ``mask`` + ``kept`` (+ ``kept_codes``): the dense values are dropped."""
+    @property
+    def kept(self) -> np.ndarray | None:
+        """The kept values in row-major order (gathered from the weights on first use when held by reference)."""
+        if self._kept is None and self._kept_from is not None:
+            self._kept, self._kept_from = self._kept_from[self.mask], None
+        return self._kept
+
+    @kept.setter
+    def kept(self, v: np.ndarray | None) -> None:
+        self._kept, self._kept_from = v, None
+
+    def set_compact(self, kept: np.ndarray | None, kept_codes: np.ndarray | None = None, source: np.ndarray | None = None
+                    ) -> None:
+        """Hold the layer as ``mask`` + ``kept`` (+ ``kept_codes``): the dense values are dropped. ``source``
+        (with ``kept`` None): the dense array whose kept positions are the values, held by reference."""
         self._values, self._codes, self.kept, self.kept_codes, self.derived = None, None, kept, kept_codes, None
+        self._kept_from = source
 
     def kept_values(self) -> np.ndarray:
         """The values at the kept positions (row-major), from either form."""
@@ -833,8 +850,12 @@ def _apply_prune(st: _State, p: Mapping[str, Any], rng, global_mask: np.ndarray 
         mask = mask & st.mask
     st.mask = mask
     if st.lowbit is None and st.quant is None and st._codes is None and st.kept_codes is None and st.smooth is None:
-        # the compact form: the kept values only (no dense float copy of the pruned layer)
-        st.set_compact(st.values[mask])
+        # the compact form: the kept values only (no dense float copy of the pruned layer); of the unmodified
+        # weights, by reference (gathered only when a step needs them as an array)
+        if st._values is st.original:
+            st.set_compact(None, source=st.original)
+        else:
+            st.set_compact(st.values[mask])
     else:
         st.values = np.where(mask, st.values, 0).astype(st.values.dtype, copy=False)
     if st.lowbit is not None:  # pruned entries take the zero level
@@ -957,16 +978,22 @@ def _apply_quantize(st: _State, p: Mapping[str, Any], order: np.ndarray | None =
 
 class _KeptRows:
     """The dense rows of a compact layer, ``rows[r0:r1]``, built a block at a time from its mask and kept
-    values (the whole matrix is never built): what the quantizer and its error statistics read."""
+    values, or from its mask and the weights themselves while the kept values are held by reference (the
+    whole matrix is never built, nor a gathered copy of the kept values): what the quantizer and its error
+    statistics read."""
 
     def __init__(self, st: _State):
-        self.mask, self.kept, self.dtype = st.mask, st.kept, st.dtype
-        self.shape = tuple(st.shape)
-        self.starts = np.zeros(self.shape[0] + 1, np.int64)
-        np.cumsum(np.count_nonzero(self.mask, axis=1), out=self.starts[1:])
+        self.mask, self.dtype, self.shape = st.mask, st.dtype, tuple(st.shape)
+        self.source = st._kept_from if st._kept is None else None  # the weights themselves: no gathered copy
+        if self.source is None:
+            self.kept = st.kept
+            self.starts = np.zeros(self.shape[0] + 1, np.int64)
+            np.cumsum(np.count_nonzero(self.mask, axis=1), out=self.starts[1:])
 
     def __getitem__(self, rows: slice) -> np.ndarray:
         r0, r1, _ = rows.indices(self.shape[0])
+        if self.source is not None:
+            return np.where(self.mask[r0:r1], self.source[r0:r1], self.dtype.type(0)).astype(self.dtype, copy=False)
         out = np.zeros((max(r1 - r0, 0), self.shape[1]), self.dtype)
         out[self.mask[r0:r1]] = self.kept[self.starts[r0]:self.starts[max(r1, r0)]]
         return out
