@@ -68,7 +68,13 @@ CSR_8_RELATIVE = {"name": "test-csr-8-relative", "pipeline": [{"prune": {"method
 TWO_FOUR_INT8 = {"name": "test-2of4-int8", "pipeline": [{"prune": {"method": "nm", "n": 2, "m": 4}},
                                                        {"quantize": {"bits": 8, "symmetric": True, "per_channel": True}},
                                                        {"encode": {"format": "nm"}}]}
-RECIPES = (DEEP_COMPRESSION, INT8, W4_G128, FP8_TENSOR, FP8_BLOCK, MXFP4, NVFP4, CSR_8, CSR_8_RELATIVE, TWO_FOUR_INT8)
+# Sparse-MARLIN's 2:4 + int4 with an fp16 scale per 128 inputs (the bundled 2of4-w4a16's weights)
+TWO_FOUR_W4 = {"name": "test-2of4-w4a16", "pipeline": [
+    {"prune": {"method": "nm", "n": 2, "m": 4}},
+    {"quantize": {"bits": 4, "symmetric": True, "group_size": 128, "scale_format": "fp16"}},
+    {"encode": {"format": "nm"}}]}
+RECIPES = (DEEP_COMPRESSION, INT8, W4_G128, FP8_TENSOR, FP8_BLOCK, MXFP4, NVFP4, CSR_8, CSR_8_RELATIVE, TWO_FOUR_INT8,
+           TWO_FOUR_W4)
 
 
 def _mlp(k: int, n1: int, n2: int, n3: int):
@@ -137,22 +143,25 @@ def test_compressed_layers_hold_compact_forms_that_materialize_exactly(model):
         assert cl.weight_nnz == np.count_nonzero(cl.weight_matrix)
 
 
-def test_24_int8_layers_hold_the_kept_codes_once(model):
-    """2:4 + int8 stored as N:M: the N:M tensor holds the kept int8 codes with the per-channel scales, and the
-    effective matrix decodes that tensor (no dense codes, no float copy of the kept values): about 1.1 bytes
-    per weight held (half the codes, a 1-byte selector per kept code, the mask packed to bits)."""
-    cg = compress(model, TWO_FOUR_INT8, seed=0)
-    for name in ("fc1", "fc2", "fc3"):
-        cl = cg[name]
-        held, t = cl.stored_matrix, cl.weight
-        assert isinstance(held, DequantMatrix) and held.tensor is t
-        assert t.values.dtype == np.int8 and t.decode is not None
-        nbytes = t.values.nbytes + t.metadata.nbytes + held.packed_mask.nbytes
-        assert nbytes <= 1.13 * t.size
-        m = cl.weight_matrix
-        assert np.array_equal(m, t.to_dense()) and cl.weight_nnz == np.count_nonzero(m) == cl.stats["nnz"]
-        back = pickle.loads(pickle.dumps(cl))
-        assert np.array_equal(back.weight_matrix, m) and np.array_equal(back.weight.values, t.values)
+def test_24_quantized_layers_hold_the_kept_codes_once(model):
+    """2:4 + int8 (per channel) and 2:4 + int4 (fp16 scale per 128) stored as N:M: the N:M tensor holds the kept
+    codes with the quantizer's scales, and the effective matrix decodes that tensor (no dense codes, no float
+    copy of the kept values): about 1.1 bytes per weight held (half the codes, a 1-byte code and a 1-byte
+    selector per kept weight, the mask packed to bits)."""
+    for recipe in (TWO_FOUR_INT8, TWO_FOUR_W4):
+        cg = compress(model, recipe, seed=0)
+        for name in ("fc1", "fc2", "fc3"):
+            cl = cg[name]
+            held, t = cl.stored_matrix, cl.weight
+            assert isinstance(held, DequantMatrix) and held.tensor is t
+            assert t.values.dtype == np.int8 and t.decode is not None
+            nbytes = t.values.nbytes + t.metadata.nbytes + held.packed_mask.nbytes
+            assert nbytes <= 1.13 * t.size
+            m = cl.weight_matrix
+            assert np.array_equal(m, t.to_dense()) and cl.weight_nnz == np.count_nonzero(m) == cl.stats["nnz"]
+            back = pickle.loads(pickle.dumps(cl))
+            assert np.array_equal(back.weight_matrix, m) and np.array_equal(back.weight.values, t.values)
+        assert cg["fc1"].weight.quant_spec is (None if recipe is TWO_FOUR_INT8 else cg["fc1"].weight.decode.spec)
 
 
 def test_streamed_synthesis_equals_synthesizing_up_front():

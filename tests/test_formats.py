@@ -503,3 +503,56 @@ def test_layers_a_recipe_leaves_at_the_source_width_are_stored_at_the_hardware_w
     r = simulate("edge-32x32", "lenet5", recipe=pruned)
     assert r.total["weight_storage_bits"] == r.dense.total["weight_storage_bits"]
     assert simulate("a100-80gb", "lenet5", recipe=only_acts).total["weight_storage_bits"] == 16 * 430_500
+
+
+@pytest.mark.parametrize("kind", ["int4-sym-g32", "int4-asym-g32-zp", "int4-act-order", "fp8-block", "fp8-tensor"])
+def test_nm_of_group_codes_decodes_to_the_quantized_matrix(kind):
+    """An N:M tensor holding a GroupQuant's kept codes with its decoder (no dense codes) gives the quantizer's
+    values at the kept positions, whole or by rows, in the decoder's type; its fillers decode to zero."""
+    from accelsim.compress.prune import nm_mask
+    from accelsim.compress.tensors import NM, Scattered
+
+    rng = np.random.default_rng(3)
+    k = 128
+    x = rng.standard_normal((48, k)).astype(np.float32)
+    mask = nm_mask(np.abs(x), 2, 4)
+    pruned = np.where(mask, x, 0)
+    if kind == "int4-sym-g32":
+        q = F.quantize_int(pruned, 4, 32, symmetric=True)
+    elif kind == "int4-asym-g32-zp":
+        q = F.quantize_int(pruned, 4, 32, symmetric=False, zero_point_bits=4)
+    elif kind == "int4-act-order":
+        q = F.quantize_int(pruned, 4, 32, order=rng.permutation(k))
+    elif kind == "fp8-block":
+        q = F.quantize_float(pruned, "e4m3", (16, 32))
+    else:
+        q = F.quantize_float(pruned, "e4m3", pruned.shape)
+    q = q.with_mask(mask)
+    expect = np.where(mask, q.to_dense(), 0).astype(np.float32)
+    t = NM(Scattered(mask, q.codes[mask]), 2, 4, value_bits=q.spec.value_bits, decode=q.decoder(np.float32))
+    assert t.values.dtype == q.codes.dtype and np.array_equal(t.to_dense(), expect)
+    assert np.array_equal(t.dense_rows(5, 21), expect[5:21]) and t.nnz == np.count_nonzero(expect)
+    r, c, v = t.entries()
+    assert np.array_equal(expect[r, c], v)
+    # a tensor with fillers (a group keeping fewer than N): they hold the code of zero at their position
+    sparse = mask.copy()
+    sparse[:, 0::4] = False
+    t2 = NM(Scattered(sparse, q.codes[sparse]), 2, 4, value_bits=q.spec.value_bits, decode=q.decoder(np.float32))
+    assert t2.is_padding.any() and np.array_equal(t2.to_dense(), np.where(sparse, expect, 0))
+    fill = t2.is_padding.reshape(t2.values.shape)
+    rows, cols = t2._positions(0, 48)
+    assert np.array_equal(q.decoder(np.float32).values(t2.values[fill], rows[fill], cols[fill]), np.zeros(int(fill.sum()), np.float32))
+    tall = np.vstack([mask, mask])  # scales of a 48-row matrix do not decode a 96-row one
+    with pytest.raises(CompressionError, match="do not fit"):
+        NM(Scattered(tall, np.vstack([q.codes, q.codes])[tall]), 2, 4, decode=q.decoder(np.float32))
+
+
+def test_with_mask_sets_the_zero_code_in_the_codes_type():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((20, 64))
+    mask = rng.random((20, 64)) < 0.5
+    for q in (F.quantize_int(x, 4, 32, symmetric=False, zero_point_bits=4), F.quantize_int(x, 8, 64),
+              F.quantize_float(x, "e4m3", (1, 64))):
+        m = q.with_mask(mask)
+        assert m.codes.dtype == q.codes.dtype
+        assert np.array_equal(m.codes, np.where(mask, q.codes, q.zero_codes()))

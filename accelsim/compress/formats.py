@@ -321,6 +321,42 @@ def _narrow_code_dtype(lo: int, hi: int) -> type:
     return np.int64
 
 
+@dataclass(frozen=True, eq=False)
+class GroupDecode:
+    """A :class:`GroupQuant`'s decoding without its codes: the value of codes at given ``(rows, cols)``,
+    ``(decode(code) - zero_point) * scale * tensor_scale`` of their block (or act-order group), in ``dtype``
+    - what an ``NM`` tensor holding the kept codes decodes with (``tensors.NM(decode=...)``). ``spec`` and
+    ``scales`` are the quantizer's, for what reads them after its codes went into the stored tensor."""
+
+    spec: QuantSpec
+    scales: np.ndarray
+    zero_points: np.ndarray | None
+    tensor_scale: float | None
+    g_idx: np.ndarray | None
+    dtype: np.dtype
+
+    def _at(self, a: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        if self.g_idx is not None:
+            return a[rows, self.g_idx[cols]]
+        return a[rows // self.spec.block[0], cols // self.spec.block[1]]
+
+    def check(self, shape: tuple[int, int]) -> None:
+        want = (shape[0], self.scales.shape[1]) if self.g_idx is not None else _blocks(shape, self.spec.block)
+        if self.scales.shape != want or (self.g_idx is not None and self.g_idx.shape != (shape[1],)):
+            raise CompressionError(f"NM decode: scales of shape {list(self.scales.shape)} do not fit a {shape[0]} x {shape[1]} matrix")
+
+    def values(self, codes: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        fmt = self.spec.element_format
+        v = fmt.decode(codes) if fmt.is_float else codes.astype(np.float64)
+        if self.zero_points is not None:
+            v = v - self._at(self.zero_points, rows, cols)
+        out = v * self._at(self.scales, rows, cols)
+        return (out * self.tensor_scale if self.tensor_scale is not None else out).astype(self.dtype)
+
+    def zero_codes(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return np.zeros(rows.shape, np.int64) if self.zero_points is None else self._at(self.zero_points, rows, cols)
+
+
 class GroupQuant(CompressedTensor):
     """A 2-D tensor stored as element codes plus per-block scales (and zero points).
 
@@ -401,10 +437,29 @@ class GroupQuant(CompressedTensor):
             return np.zeros(self.codes.shape, np.int64)
         return self._per_element(self.zero_points)
 
-    def with_mask(self, mask: np.ndarray) -> "GroupQuant":
-        """This tensor with the positions outside ``mask`` set to the zero code (pruned after quantizing)."""
-        codes = np.where(mask, self.codes, self.zero_codes())
+    def with_mask(self, mask: np.ndarray, copy: bool = True) -> "GroupQuant":
+        """This tensor with the positions outside ``mask`` set to the zero code (pruned after quantizing), a
+        block of rows at a time (the codes' own type: no full-size int64 temporaries). ``copy=False``: the
+        codes are changed in place (a tensor just made, whose codes nothing else holds)."""
+        codes = self.codes.copy() if copy else self.codes
+        n, k = codes.shape
+        step = max(1, (1 << 20) // max(k, 1))
+        for r0 in range(0, n, step):
+            off = ~mask[r0:r0 + step]
+            if off.any():
+                block = codes[r0:r0 + step]
+                block[off] = 0 if self.zero_points is None else self._rows(self.zero_points, r0, r0 + block.shape[0])[off]
         return GroupQuant(codes, self.spec, self.scales, self.zero_points, self.tensor_scale, self.g_idx)
+
+    def _rows(self, a: np.ndarray, r0: int, r1: int) -> np.ndarray:
+        """Rows ``r0 .. r1 - 1`` of :meth:`_per_element` of ``a``."""
+        if self.g_idx is not None:
+            return a[r0:r1][:, self.g_idx]
+        return np.asarray(a)[np.arange(r0, r1) // self.spec.block[0]][:, np.arange(self.codes.shape[1]) // self.spec.block[1]]
+
+    def decoder(self, dtype: Any) -> "GroupDecode":
+        """The decoder of these codes at given positions, in ``dtype`` (holds the scales, not the codes)."""
+        return GroupDecode(self.spec, self.scales, self.zero_points, self.tensor_scale, self.g_idx, np.dtype(dtype))
 
     def metadata_bits(self) -> int:
         """Scales, zero points, the tensor scale and g_idx, in bits."""
@@ -811,7 +866,7 @@ class QuantOp:
 
 __all__ = [
     "ELEMENT_FORMATS", "G_IDX_BITS", "KV_FORMATS", "MX_FORMATS", "SCALE_FORMATS",
-    "TENSOR_SCALE_BITS", "ActivationFormat", "ElementFormat", "GroupQuant", "KVFormat", "QuantOp", "QuantSpec",
+    "TENSOR_SCALE_BITS", "ActivationFormat", "ElementFormat", "GroupDecode", "GroupQuant", "KVFormat", "QuantOp", "QuantSpec",
     "act_order_g_idx", "check_group", "element_format", "encode_e8m0_exponent", "quantize", "quantize_float", "quantize_int",
     "quantize_mx", "quantize_nvfp4", "round_scale", "smoothing_factors",
 ]

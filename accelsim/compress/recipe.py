@@ -72,6 +72,7 @@ from accelsim.compress.tensors import (
     HuffmanCoded,
     InterleavedCSC,
     LowBit,
+    RowScaleDecode,
     Scattered,
     StorageBits,
 )
@@ -897,8 +898,9 @@ def _format_name(p: Mapping[str, Any], k: int, n: int) -> str:
 
 
 def _apply_format(st: _State, p: Mapping[str, Any], order: np.ndarray | None) -> None:
-    """A quantize step with a format field: :class:`formats.GroupQuant` weights (bit-exact codes + scales)."""
-    x = st.values
+    """A quantize step with a format field: :class:`formats.GroupQuant` weights (bit-exact codes + scales). An
+    integer format reads a pruned layer by rows (:class:`_KeptRows`), the others its dense values."""
+    x = _KeptRows(st) if _reads_rows(st, p) else st.values
     n, k = x.shape
     fmt = p["format"]
     name = _format_name(p, k, n)
@@ -914,11 +916,12 @@ def _apply_format(st: _State, p: Mapping[str, Any], order: np.ndarray | None) ->
         block = F.scale_block(p["block"], p["group_size"], p["per_channel"], n, k)
         q = F.quantize_float(x, fmt[4:], block, p["scale_format"] or "fp32", name=name)
     if st.mask is not None:
-        q = q.with_mask(st.mask)
+        q = q.with_mask(st.mask, copy=False)  # the codes just made: in place
     st.quant = q
     st.lowbit = None
     st.codes = st.table = None
-    st.set_derived(DequantMatrix(q, st.dtype, shape=st.shape))  # = q.to_dense().astype(dtype), built when read
+    # = q.to_dense().astype(dtype), zero outside the mask (held packed), built when read
+    st.set_derived(DequantMatrix(q, st.dtype, st.mask, shape=st.shape))
     st.value_bits = st.weight_bits = q.spec.value_bits
     st.transforms.append(f"quantize:{name}")
 
@@ -929,7 +932,7 @@ def _by_rows(quantize, x: np.ndarray) -> F.GroupQuant:
     n, k = x.shape
     rows = max(1, _BLOCK // max(k, 1))
     if n <= rows:
-        return quantize(x)
+        return quantize(x[0:n])  # ``x`` may be a row reader (a pruned layer's :class:`_KeptRows`)
     first = quantize(x[:rows])
     codes = np.empty((n, k), first.codes.dtype)
     scales = np.empty((n,) + first.scales.shape[1:], first.scales.dtype)
@@ -1000,9 +1003,11 @@ class _KeptRows:
 
 
 def _reads_rows(st: _State, p: Mapping[str, Any]) -> bool:
-    """True when a uniform quantize step reads a compact (pruned) layer by rows instead of building it."""
-    return (st.compact and len(st.shape) == 2 and _legacy_quantize(p) and p["bits"] >= 2
-            and not p.get("act_order"))
+    """True when a quantize step reads a compact (pruned) layer by rows instead of building it: the uniform
+    quantizer (2 bits or more) and the integer formats (one scale per row or per group of a row)."""
+    if not st.compact or len(st.shape) != 2 or p.get("act_order"):
+        return False
+    return p["bits"] >= 2 if _legacy_quantize(p) else p.get("format", "int") == "int"
 
 
 def _set_codebook(st: _State, codes: np.ndarray, table: np.ndarray, code_bits: int, table_bits: int) -> None:
@@ -1191,12 +1196,14 @@ def _packed_nm(st: _State) -> bool:
 
 
 def _codes_nm(st: _State) -> bool:
-    """A :func:`_packed_nm` layer quantized by a uniform (per-row or per-tensor) quantizer whose codes are
-    stored as they are: its N:M tensor holds the kept codes with the quantizer's scales
-    (:func:`_codes_nm_layer`) and becomes the effective matrix's source, so no dense codes are kept."""
-    lb = st.lowbit
-    return (_packed_nm(st) and lb is not None and st.quant is None and st.encode["value_bits"] is None
-            and len(st.shape) == 2 and tuple(lb.shape) == tuple(st.shape))
+    """A :func:`_packed_nm` layer quantized by a uniform (per-row or per-tensor) quantizer or an integer /
+    float format with per-block scales, whose codes are stored as they are: its N:M tensor holds the kept
+    codes with the quantizer's scales (:func:`_codes_nm_layer`) and becomes the effective matrix's source,
+    so no dense codes are kept."""
+    if not _packed_nm(st) or st.encode["value_bits"] is not None or len(st.shape) != 2:
+        return False
+    q = st.quant if st.quant is not None else st.lowbit
+    return isinstance(q, (LowBit, F.GroupQuant)) and tuple(q.shape) == tuple(st.shape)
 
 
 @dataclass(frozen=True)
@@ -1216,28 +1223,37 @@ class _QuantizerFacts:
 
 def _codes_nm_layer(st: _State, where: str) -> CompressedTensor:
     """The N:M tensor of a :func:`_codes_nm` layer: the kept codes, read a block of rows at a time from the
-    dense codes and the packed mask, with the quantizer's scales to decode them. The dense codes are dropped
+    dense codes and the packed mask, with the quantizer's decoder (:class:`RowScaleDecode`,
+    :class:`formats.GroupDecode`). The dense codes are dropped
     before the layout (only the scales are kept), and the effective matrix becomes a :class:`DequantMatrix`
     over the N:M tensor with the same packed mask: ``to_dense`` of both is the quantizer's values at the
     kept positions, as before."""
-    lb, old = st.lowbit, st.derived
+    q, old = (st.quant if st.quant is not None else st.lowbit), st.derived
+    codes = q.codes if st.quant is not None else q.values_int
     holder = DequantMatrix(None, old.dtype, shape=old.shape)
     holder.packed_mask = old.packed_mask
     n, k = holder.shape
-    kept = np.empty(holder.kept_count(), lb.values_int.dtype)
+    kept = np.empty(holder.kept_count(), codes.dtype)
     pos, step = 0, max(1, _BLOCK // max(k, 1))
     for r0 in range(0, n, step):
-        block = lb.values_int[r0:r0 + step][holder.mask_rows(r0, r0 + step)]
+        block = codes[r0:r0 + step][holder.mask_rows(r0, r0 + step)]
         kept[pos:pos + block.size] = block
         pos += block.size
-    meta, decode = _scale_bits(lb), (lb.scale, lb.zero_point, st.dtype)
-    st.lowbit, st.derived = _QuantizerFacts.of(lb), holder
-    del lb, old, block  # the dense codes go before the layout is built
+    if st.quant is not None:  # what the statistics and the quant ops read stays: the spec and the scales
+        meta, decode = q.metadata_bits(), q.decoder(st.dtype)
+        st.quant = decode
+    else:
+        meta, decode = _scale_bits(q), RowScaleDecode(q.scale, q.zero_point, st.dtype)
+        st.lowbit = _QuantizerFacts.of(q)
+    st.derived = holder
+    del q, old, codes, block  # the dense codes go before the layout is built
     try:
         tensor = NM(Scattered.from_packed(holder, kept), st.nm[0], st.nm[1], value_bits=st.value_bits or BASE_BITS,
                     metadata_bits=meta, decode=decode)
     except CompressionError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+    if isinstance(decode, F.GroupDecode):
+        tensor.quant_spec = decode.spec  # the stored values are these codes (e.g. 2:4 + int4, Sparse-MARLIN)
     holder.tensor = tensor
     return tensor
 

@@ -37,6 +37,7 @@ __all__ = [
     "InterleavedCSC",
     "LowBit",
     "LowRank",
+    "RowScaleDecode",
     "StorageBits",
     "bits_for",
     "column_pattern",
@@ -732,6 +733,28 @@ class Bitmask(_StoredValues, CompressedTensor):
 
 
 # ----------------------------------------------------------------------------------------------
+class RowScaleDecode:
+    """Decoder of a uniform quantizer's codes at given positions: ``(code - zero_point) * scale`` in
+    ``dtype``, with one ``scale`` / ``zero_point`` per row or one per tensor (as :class:`LowBit`)."""
+
+    def __init__(self, scale: Any, zero_point: Any, dtype: Any):
+        self.scale, self.zero_point = np.asarray(scale, np.float64), np.asarray(zero_point, np.int64)
+        self.dtype = np.dtype(dtype)
+
+    def check(self, shape: tuple[int, int]) -> None:
+        for what, a in (("scale", self.scale), ("zero_point", self.zero_point)):
+            if a.ndim and a.shape != (shape[0],):
+                raise CompressionError(f"NM decode {what} must be a scalar or one per row ({shape[0]}); got shape {list(a.shape)}")
+
+    def values(self, codes: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        z = self.zero_point[rows] if self.zero_point.ndim else self.zero_point
+        s = self.scale[rows] if self.scale.ndim else self.scale
+        return ((codes.astype(np.float64) - z) * s).astype(self.dtype)
+
+    def zero_codes(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return self.zero_point[rows] if self.zero_point.ndim else np.full(rows.shape, self.zero_point)
+
+
 class NM(_StoredValues, CompressedTensor):
     """N:M structured sparsity along K (axis 1): every group of ``m`` consecutive inputs of a row
     keeps at most ``n``. Each group stores exactly ``n`` values (zeros fill groups with fewer kept)
@@ -739,16 +762,17 @@ class NM(_StoredValues, CompressedTensor):
 
     Storage: payload = rows * groups * n * value_bits; metadata = rows * groups * n * ceil(log2 m).
 
-    ``decode``: ``(scale, zero_point, dtype)`` when the stored values are a uniform quantizer's integer codes
-    (per-row or per-tensor ``scale`` / ``zero_point``, as :class:`LowBit`): :meth:`entries`, :meth:`to_dense`
-    and :meth:`dense_rows` give ``((code - zero_point) * scale)`` in ``dtype``, the fillers hold the zero
-    level (``zero_point``), and ``values`` are the codes the hardware reads.
+    ``decode``: when the stored values are a quantizer's integer codes, its decoder - a
+    :class:`RowScaleDecode` (or its ``(scale, zero_point, dtype)`` tuple: a uniform quantizer, as
+    :class:`LowBit`) or ``formats.GroupDecode`` (per-block scales): :meth:`entries`, :meth:`to_dense` and
+    :meth:`dense_rows` give the decoded values in its ``dtype``, the fillers hold the code of a zero value,
+    and ``values`` are the codes the hardware reads.
     """
 
     kind = "nm"
 
     def __init__(self, matrix: Any, n: int, m: int, value_bits: int = 32, mask: Any = None, metadata_bits: int = 0,
-                 decode: tuple[Any, Any, Any] | None = None):
+                 decode: Any = None):
         mat = _as_matrix(matrix, "NM matrix")
         self.metadata_bits = _check_meta(metadata_bits)
         self.n = _check_bits(n, "N", 1, 1 << 16)
@@ -785,36 +809,39 @@ class NM(_StoredValues, CompressedTensor):
         self.kept = int(mat.values.size) if own else int(mk.sum())
         self.decode = None if decode is None else self._decoder(decode)
 
-    def _decoder(self, decode: tuple[Any, Any, Any]) -> tuple[np.ndarray, np.ndarray, np.dtype]:
-        """The checked ``(scale, zero_point, dtype)``; fillers set to the zero level."""
-        scale, zp, dtype = np.asarray(decode[0], np.float64), np.asarray(decode[1], np.int64), np.dtype(decode[2])
-        rows = self._shape[0]
+    def _decoder(self, decode: Any) -> Any:
+        """The checked decoder (a ``(scale, zero_point, dtype)`` tuple becomes a :class:`RowScaleDecode`); the
+        fillers set to the zero code of their position."""
+        if isinstance(decode, tuple):
+            decode = RowScaleDecode(*decode)
         if not np.issubdtype(self.values.dtype, np.integer):
             raise CompressionError(f"NM decode needs integer codes as values; got {self.values.dtype}")
-        for what, a in (("scale", scale), ("zero_point", zp)):
-            if a.ndim and a.shape != (rows,):
-                raise CompressionError(f"NM decode {what} must be a scalar or one per row ({rows}); got shape {list(a.shape)}")
-        if zp.any() and self.is_padding.any():  # the fillers hold the zero level of their row
-            self.values = self.values.copy() if not self.values.flags.writeable else self.values
+        decode.check(self._shape)
+        if self.is_padding.any():  # the fillers hold the code of a zero value at their position
             fill = self.is_padding.reshape(self.values.shape)
-            self.values[fill] = np.broadcast_to(zp.reshape(-1, 1, 1) if zp.ndim else zp, self.values.shape)[fill]
-        return scale, zp, dtype
+            rows, cols = self._positions(0, self._shape[0])
+            zero = decode.zero_codes(rows[fill], cols[fill])
+            if np.any(zero != self.values[fill]):
+                self.values = self.values.copy() if not self.values.flags.writeable else self.values
+                self.values[fill] = zero
+        return decode
 
-    def _decoded(self, codes: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Stored values ``codes`` of rows ``rows`` as matrix values (the codes themselves without ``decode``)."""
-        if self.decode is None:
-            return codes
-        scale, zp, dtype = self.decode
-        z = zp[rows] if zp.ndim else zp
-        s = scale[rows] if scale.ndim else scale
-        return ((codes.astype(np.float64) - z) * s).astype(dtype)
+    def _positions(self, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column of every stored slot of rows ``r0 .. r1 - 1``, shaped like their values."""
+        cols = np.arange(self.groups)[None, :, None] * self.m + self.metadata[r0:r1]
+        rows = np.broadcast_to(np.arange(r0, r1)[:, None, None], cols.shape)
+        return rows, cols
+
+    def _decoded(self, codes: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Stored values ``codes`` at ``(rows, cols)`` as matrix values (the codes themselves without ``decode``)."""
+        return codes if self.decode is None else self.decode.values(codes, rows, cols)
 
     @property
     def nnz(self):
         if self.decode is None:
             return int(np.count_nonzero(self.values))
-        zp = self.decode[1]
-        return int(np.count_nonzero(self.values != (zp.reshape(-1, 1, 1) if zp.ndim else zp)))
+        step = max(1, (1 << 20) // max(self.groups * self.n, 1))
+        return sum(int(np.count_nonzero(self.dense_rows(r0, r0 + step))) for r0 in range(0, self._shape[0], step))
 
     def _pack(self, rows_of, rows: int, groups: int) -> tuple[np.ndarray, np.ndarray]:
         """Selectors and filler flags of the mask whose rows ``rows_of(r0, r1)`` gives, a block of rows at a
@@ -849,12 +876,12 @@ class NM(_StoredValues, CompressedTensor):
         rows = np.repeat(np.arange(self._shape[0]), self.groups * self.n)
         cols = (np.arange(self.groups)[None, :, None] * self.m + self.metadata).reshape(self._shape[0], -1).ravel()
         keep = ~self.is_padding
-        rows = rows[keep]
-        return rows, cols[keep], self._decoded(self.values.ravel()[keep], rows)
+        rows, cols = rows[keep], cols[keep]
+        return rows, cols, self._decoded(self.values.ravel()[keep], rows, cols)
 
     @property
     def _dtype(self) -> np.dtype:
-        return self.values.dtype if self.decode is None else self.decode[2]
+        return self.values.dtype if self.decode is None else self.decode.dtype
 
     def to_dense(self):
         return self.dense_rows(0, self._shape[0])
@@ -868,7 +895,8 @@ class NM(_StoredValues, CompressedTensor):
             cols = (np.arange(self.groups)[None, :, None] * self.m + self.metadata[r0:r1]).reshape(rows, per_row)
             keep = ~self.is_padding[r0 * per_row:r1 * per_row].reshape(rows, per_row)
             r = np.broadcast_to(np.arange(r0, r1)[:, None], (rows, per_row))[keep]
-            out[r - r0, cols[keep]] = self._decoded(self.values[r0:r1].reshape(rows, per_row)[keep], r)
+            c = cols[keep]
+            out[r - r0, c] = self._decoded(self.values[r0:r1].reshape(rows, per_row)[keep], r, c)
         return out[:, : self._shape[1]].copy()
 
     def storage_bits(self):
