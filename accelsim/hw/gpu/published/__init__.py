@@ -306,19 +306,27 @@ def simulate(arch: str, overrides: Mapping[str, Any], workload: Mapping[str, Any
     total = 0.0
     per_kernel: dict[str, float] = {}
     fallbacks: list[str] = []
-    packed: dict = {}  # the blocks of a decoder repeat: one compression per distinct layer (name aside)
-    network = _one(workload)[0] in ("model", "generate")
+    # a model's step is one network run where the order matters (an eager stack's launch queue runs through it,
+    # from empty: a decode step ends in a sync; a fused_qkv stack joins sibling projections); else (CUDA graphs,
+    # and a lone GEMM or attention timed in a loop) each distinct layer is simulated once: a decoder's blocks repeat
+    in_order = _one(workload)[0] in ("model", "generate") and (model.launch_mode == "eager" or model.stack.fused_qkv)
+    packed: dict = {}  # one compression per distinct layer (name aside)
+    seen: dict = {}  # one simulation per distinct layer, out of order
     for layers, repeat in steps(workload, attention):
-        cls = []
+        results = []
         for layer in layers:
             lkey = (dataclasses.replace(layer, name="_"), "lm_head" in layer.name)
             if lkey not in packed:
                 packed[lkey] = compressed(layer, recipe)
             cl = packed[lkey]
-            cls.append(cl if cl.layer is layer else cl.replace(layer=layer))  # its own name (fusions read names)
-        # a model's step is one network run (an eager stack's launch queue runs through it, from empty: a
-        # decode step ends in a sync); a lone GEMM or attention is timed in a loop: each call on its own
-        results = model.simulate_network(cls, 1) if network else [model.simulate(cl, 1) for cl in cls]
+            if in_order:
+                results.append(cl if cl.layer is layer else cl.replace(layer=layer))  # its own name (fusions read names)
+            else:
+                if lkey not in seen:
+                    seen[lkey] = model.simulate(cl, 1)
+                results.append(seen[lkey])
+        if in_order:
+            results = model.simulate_network(results, 1)
         for r in results:
             t = r.latency_s * repeat
             total += t
