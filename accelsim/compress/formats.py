@@ -411,9 +411,7 @@ class GroupQuant(CompressedTensor):
         return self.spec.value_bits
 
     def _per_element(self, a: np.ndarray) -> np.ndarray:
-        if self.g_idx is not None:
-            return a[:, self.g_idx]
-        return _expand(a, self.spec.block, self.codes.shape)
+        return self._rows(a, 0, self.codes.shape[0])
 
     def levels(self) -> np.ndarray:
         """The elements' decoded values before scaling (float64), zero points subtracted."""

@@ -1206,7 +1206,7 @@ def _codes_nm(st: _State) -> bool:
     return isinstance(q, (LowBit, F.GroupQuant)) and tuple(q.shape) == tuple(st.shape)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _QuantizerFacts:
     """What a finished layer still reads of a uniform quantizer whose codes went into its stored tensor:
     element type and scale bits (:func:`_quant_ops`, :func:`_scale_bits`), without the dense codes."""
@@ -1224,17 +1224,16 @@ class _QuantizerFacts:
 def _codes_nm_layer(st: _State, where: str) -> CompressedTensor:
     """The N:M tensor of a :func:`_codes_nm` layer: the kept codes, read a block of rows at a time from the
     dense codes and the packed mask, with the quantizer's decoder (:class:`RowScaleDecode`,
-    :class:`formats.GroupDecode`). The dense codes are dropped
-    before the layout (only the scales are kept), and the effective matrix becomes a :class:`DequantMatrix`
-    over the N:M tensor with the same packed mask: ``to_dense`` of both is the quantizer's values at the
-    kept positions, as before."""
+    :class:`formats.GroupDecode`). The dense codes are dropped before the layout (only the scales are kept),
+    and the effective matrix becomes a :class:`DequantMatrix` over the N:M tensor with the same packed mask:
+    ``to_dense`` of both is the quantizer's values at the kept positions, as before."""
     q, old = (st.quant if st.quant is not None else st.lowbit), st.derived
     codes = q.codes if st.quant is not None else q.values_int
     holder = DequantMatrix(None, old.dtype, shape=old.shape)
     holder.packed_mask = old.packed_mask
     n, k = holder.shape
     kept = np.empty(holder.kept_count(), codes.dtype)
-    pos, step = 0, max(1, _BLOCK // max(k, 1))
+    pos, step, block = 0, max(1, _BLOCK // max(k, 1)), None
     for r0 in range(0, n, step):
         block = codes[r0:r0 + step][holder.mask_rows(r0, r0 + step)]
         kept[pos:pos + block.size] = block

@@ -817,13 +817,19 @@ class NM(_StoredValues, CompressedTensor):
         if not np.issubdtype(self.values.dtype, np.integer):
             raise CompressionError(f"NM decode needs integer codes as values; got {self.values.dtype}")
         decode.check(self._shape)
-        if self.is_padding.any():  # the fillers hold the code of a zero value at their position
+        if self.is_padding.any():  # the fillers hold the code of a zero value at their position (by rows)
             fill = self.is_padding.reshape(self.values.shape)
-            rows, cols = self._positions(0, self._shape[0])
-            zero = decode.zero_codes(rows[fill], cols[fill])
-            if np.any(zero != self.values[fill]):
-                self.values = self.values.copy() if not self.values.flags.writeable else self.values
-                self.values[fill] = zero
+            step = max(1, (1 << 20) // max(self.groups * self.n, 1))
+            for r0 in range(0, self._shape[0], step):
+                f = fill[r0:r0 + step]
+                if not f.any():
+                    continue
+                rows, cols = self._positions(r0, r0 + f.shape[0])
+                zero = decode.zero_codes(rows[f], cols[f])
+                if np.any(zero != self.values[r0:r0 + step][f]):
+                    if not self.values.flags.writeable:
+                        self.values = self.values.copy()
+                    self.values[r0:r0 + step][f] = zero
         return decode
 
     def _positions(self, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:
