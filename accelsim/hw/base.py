@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
@@ -211,6 +212,10 @@ class HardwareModel(ABC):
 
     def __init__(self, config):
         self.config = config
+        # the state of the simulate_network call running in each thread (a family's network-level decisions:
+        # the NPU's plan, the GPU's launch queue), so a model shared by a threaded sweep stays stateless between
+        # calls; not part of the model (not pickled)
+        self._network = threading.local()
         table = self.energy_reference_table()
         self.energy_table = table if isinstance(table, EnergyTable) else EnergyTable(table)
         for key, entry in self.energy_table.items():
@@ -219,6 +224,15 @@ class HardwareModel(ABC):
                                  f"{', '.join(ENERGY_CATEGORIES)}; got {entry[1]!r}")
         self.static_power_w = float(self.static_power())
         self._plain_extra = type(self).finish_extra is HardwareModel.finish_extra
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_network", None)  # a thread's running network state is not part of the model
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._network = threading.local()
 
     # --- what a family implements -----------------------------------------------------------
     @abstractmethod

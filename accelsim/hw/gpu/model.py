@@ -29,7 +29,6 @@ which kernel ran (``kernel``, ``kernel_class``) and why a compressed kernel was 
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import replace
 
 import numpy as np
@@ -119,16 +118,6 @@ class GpuModel(HardwareModel):
     def __init__(self, config: GpuConfig):
         self.dram = DramChannel(config.dram_type, config.dram_bytes_per_s, variant="bit")
         super().__init__(config)
-        self._network = threading.local()  # the eager launch queue of the simulate_network call in this thread
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        del state["_network"]  # a thread's running queue is not part of the model
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._network = threading.local()
 
     def simulate_network(self, layers, batch: int = 1) -> list:
         """Every layer of a network in order. Eager launch: the layers share one asynchronous launch queue

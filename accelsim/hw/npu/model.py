@@ -16,7 +16,6 @@ Equations and assumptions: ``docs/models/npu.md`` (sections quoted as "§"). Per
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
 
 from accelsim.energy.actions import ActionCounts
@@ -61,7 +60,6 @@ class NpuModel(HardwareModel):
         self._dram_latency = int(math.ceil(config.dram.latency_ns * 1e-9 * config.clock_hz))
         self._word_bits = {"spad": config.scratchpad.width_bits}
         self._peak = float(config.matrix.count * config.matrix.rows * config.matrix.cols * config.clock_hz)
-        self._network = threading.local()  # the plan of the simulate_network call running in this thread
 
     # --- the contract -------------------------------------------------------------------------------
     def energy_reference_table(self) -> dict:
@@ -179,15 +177,6 @@ class NpuModel(HardwareModel):
         names = [cl.name for cl in layers]
         return NetworkPlan(cached=frozenset(cached), cached_bytes=used, budget_bytes=budget,
                            first=names[0] if names else None, last=names[-1] if names else None)
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        del state["_network"]  # a thread's running plan is not part of the model
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._network = threading.local()
 
     @property
     def _plan(self) -> "NetworkPlan | None":
