@@ -306,11 +306,12 @@ class HardwareModel(ABC):
 
     def simulate_network(self, layers, batch: int = 1) -> list[LayerResult]:
         """Every layer of a network, in execution order -> one :class:`LayerResult` each (what
-        ``accelsim simulate`` and sweeps call). Default: :meth:`simulate` per layer. A family overrides it
-        where the network decides something no single layer can (the NPU's parameter cache and
-        per-inference overhead) or where one call for the whole network is cheaper (the systolic model's
-        batched kernels, the same results to the bit); each layer is still priced by :meth:`simulate`'s
-        equations."""
+        ``accelsim simulate``, sweeps and LLM serving steps call). Default: :meth:`simulate` per layer. A
+        family overrides it where the network decides something no single layer can (the NPU's parameter
+        cache and per-inference overhead; the GPU's eager launch queue and fused projections, where a
+        layer's latency is the time it adds to the network) or where one call for the whole network is
+        cheaper (the systolic model's batched kernels, the same results to the bit); each layer is still
+        priced by :meth:`simulate`'s equations, and the layers' latencies sum to the network's."""
         return [self.simulate(cl, batch) for cl in layers]
 
     def _cap_power(self, counts: LayerCounts, seconds: float, energy: EnergyBreakdown):
