@@ -524,3 +524,25 @@ def test_autoawq_runs_query_key_value_as_one_gemm():
     odd = _attention_projections(("q_proj", "k_proj", "v_proj"))
     odd[2] = CompressedLayer(layer=Linear(name="model.layers.0.self_attn.v_proj", input_shapes=((1, 2048),), out_features=1024), **W4)
     assert all("fused" not in r.extra for r in awq.simulate_network(odd, 1))
+
+
+def test_vllm_runs_qkv_and_gate_up_as_one_gemm_each():
+    """vLLM holds QKVParallelLinear and MergedColumnParallelLinear (gate_up) weights: in a network the key / value
+    projections join the query's GEMM and the up projection the gate's; AutoAWQ fuses only q / k / v; a stack with
+    Hugging Face modules (torch-compile) none."""
+    from accelsim.hw.gpu.stacks import GATE_UP_NAMES, QKV_NAMES
+
+    def block(m: int = 1):
+        qkv = _attention_projections(QKV_NAMES, m=m)
+        mlp = [CompressedLayer(layer=Linear(name=f"model.layers.0.mlp.{n}", input_shapes=((m, 4096),), out_features=11008), **W4)
+               for n in GATE_UP_NAMES]
+        return qkv + mlp
+
+    fused = {}
+    for stack in ("vllm", "autoawq", "torch-compile"):
+        model = build_model(load_arch("a100-80gb", {"stack": stack}))
+        fused[stack] = {r.name.rpartition(".")[2]: r.extra.get("fused", "") for r in model.simulate_network(block(), 1)}
+    assert {k for k, v in fused["vllm"].items() if v} == {"k_proj", "v_proj", "up_proj"}
+    assert "into model.layers.0.mlp.gate_proj" in fused["vllm"]["up_proj"]
+    assert {k for k, v in fused["autoawq"].items() if v} == {"k_proj", "v_proj"}
+    assert not any(fused["torch-compile"].values())

@@ -42,7 +42,7 @@ from accelsim.hw.blocks import DramChannel
 from accelsim.hw.gpu import families as fam
 from accelsim.hw.gpu import kernel_models as km
 from accelsim.hw.gpu.config import DTYPE_BYTES, GpuConfig
-from accelsim.hw.gpu.stacks import QKV_NAMES, SPARSE_MARLIN_STACKS, Stack
+from accelsim.hw.gpu.stacks import SPARSE_MARLIN_STACKS, Stack
 from accelsim.hw.gpu.stacks import stack as get_stack
 from accelsim.workload import layers as L
 
@@ -124,30 +124,35 @@ class GpuModel(HardwareModel):
         (docs "Software stacks", "Launch"): the host dispatches kernels one after another and runs ahead of
         the GPU, so a layer's latency is the time it adds to the network (:meth:`_queued`), and the layers'
         latencies sum to the time of the whole queue. CUDA graphs, and a lone layer (``simulate``): each
-        layer on its own (a lone eager layer in a timing loop: the longer of host and GPU time)."""
+        layer on its own (a lone eager layer in a timing loop: the longer of host and GPU time). In any launch
+        mode, the stack's fused projections (:meth:`_fused_projections`) run as one GEMM per group."""
         layers = list(layers)
         net = self._network
-        net.fused = self._fused_qkv(layers) if self.stack.fused_qkv else {}
+        net.fused = self._fused_projections(layers)
         net.queue = [0.0, 0.0] if self.launch_mode == "eager" else None  # [GPU done, host dispatched] (s)
         try:
             return [self.simulate(cl, batch) for cl in layers]
         finally:
             net.queue, net.fused = None, {}
 
-    def _fused_qkv(self, layers) -> dict[str, str]:
-        """``{key / value projection: the query projection whose GEMM it joins}`` for a ``fused_qkv`` stack:
-        three consecutive Linear layers of one block named :data:`~accelsim.hw.gpu.stacks.QKV_NAMES`, reading
-        the same input and computing in the same data type (one concatenated weight, as AutoAWQ's ``fuse_qkv``)."""
+    def _fused_projections(self, layers) -> dict[str, str]:
+        """``{projection: the first of its group, whose GEMM it joins}`` for the stack's ``fused_projections``:
+        consecutive Linear layers of one block named as a group (:data:`~accelsim.hw.gpu.stacks.QKV_NAMES`,
+        :data:`~accelsim.hw.gpu.stacks.GATE_UP_NAMES`), reading the same input and computing in the same data
+        type (one concatenated weight, as AutoAWQ's ``fuse_qkv`` and vLLM's merged linears hold it)."""
         out: dict[str, str] = {}
-        for i in range(len(layers) - 2):
-            trio = layers[i:i + 3]
-            if not all(isinstance(cl.layer, L.Linear) for cl in trio):
-                continue
-            parts = [cl.layer.name.rpartition(".") for cl in trio]
-            if (tuple(p[2] for p in parts) != QKV_NAMES or len({p[0] for p in parts}) != 1
-                    or len({cl.layer.input_shapes for cl in trio}) != 1 or len({self._dtype(cl)[0] for cl in trio}) != 1):
-                continue
-            out[trio[1].layer.name] = out[trio[2].layer.name] = trio[0].layer.name
+        for names in self.stack.fused_projections:
+            width = len(names)
+            for i in range(len(layers) - width + 1):
+                group = layers[i:i + width]
+                if not all(isinstance(cl.layer, L.Linear) for cl in group):
+                    continue
+                parts = [cl.layer.name.rpartition(".") for cl in group]
+                if (tuple(p[2] for p in parts) != names or len({p[0] for p in parts}) != 1
+                        or len({cl.layer.input_shapes for cl in group}) != 1 or len({self._dtype(cl)[0] for cl in group}) != 1):
+                    continue
+                for cl in group[1:]:
+                    out[cl.layer.name] = group[0].layer.name
         return out
 
     # ---- the contract: energy, power, peaks (docs "Energy") ------------------------------------------
@@ -517,10 +522,10 @@ class GpuModel(HardwareModel):
         est, info = self.kernel_for(layer, batch)
         subclass = info.pop("_subclass", False)
         into = getattr(self._network, "fused", {}).get(lay.name)
-        if into is not None:  # its GEMM's work joins the query projection's kernel: no launch, latency or dispatch
+        if into is not None:  # its GEMM's work joins its group's first kernel: no launch, latency or dispatch
             est = replace(est, time_s=max(0.0, est.time_s - est.launch_s - est.latency_s), launch_s=0.0, latency_s=0.0,
                           kernels=0)
-            info["fused"] = f"into {into}: one GEMM over the concatenated query / key / value weights (fused_qkv)"
+            info["fused"] = f"into {into}: one GEMM over the concatenated weights (the stack's fused_projections)"
         time_s, launch_s, host_s, launch = self._launched(est, subclass)
         queue = getattr(self._network, "queue", None)
         if queue is not None and host_s > 0:

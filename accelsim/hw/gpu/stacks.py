@@ -29,8 +29,9 @@ class Stack:
     are linear layers, so its convolutions run at 16 bits. ``decode_fuses_rope_kv``: in a decode step the
     rotary embedding and the KV-cache append run inside the attention kernel (FasterTransformer's
     ``single_query_attention``, as AutoAWQ's fused modules call it): no kernel of their own.
-    ``fused_qkv``: the stack's modules hold one weight for the query, key and value projections (AutoAWQ's
-    ``fuse_qkv``), so the layers named by :data:`QKV_NAMES` run as one GEMM in a network (docs "Launch").
+    ``fused_projections``: groups of sibling projections the stack's modules hold as one weight (the query, key
+    and value projections, :data:`QKV_NAMES`; the gate and up projections, :data:`GATE_UP_NAMES`): each group
+    runs as one GEMM in a network (docs "Fused projections").
     """
 
     name: str
@@ -48,7 +49,7 @@ class Stack:
     sparse24_convs: bool = False
     quantized_convs: bool = False
     decode_fuses_rope_kv: bool = False
-    fused_qkv: bool = False
+    fused_projections: tuple[tuple[str, ...], ...] = ()
 
     @property
     def times_tactics(self) -> bool:
@@ -58,10 +59,13 @@ class Stack:
     source: str = ""
 
 
-#: the projections a ``fused_qkv`` stack runs as one GEMM: the module names AutoAWQ's fuser concatenates
-#: (``awq/utils/fused_utils.py`` ``fuse_qkv(module, q_proj, k_proj, v_proj)``; the Hugging Face names of the
-#: Llama-family attention), consecutive in a block and reading the same input
+#: sibling projections a stack may run as one GEMM (``fused_projections``), by their Hugging Face module names
+#: (Llama-family blocks), consecutive in a block and reading the same input: the query / key / value projections
+#: (AutoAWQ's ``fuse_qkv(module, q_proj, k_proj, v_proj)`` in ``awq/utils/fused_utils.py``; vLLM's
+#: ``QKVParallelLinear``; TensorRT-LLM's ``Attention.qkv``) and the gate / up projections (vLLM's
+#: ``MergedColumnParallelLinear`` ``gate_up_proj``)
 QKV_NAMES = ("q_proj", "k_proj", "v_proj")
+GATE_UP_NAMES = ("gate_proj", "up_proj")
 
 #: host dispatch per eager kernel (us): between the two calibration-half estimates, gpt-fast's eager
 #: Llama-2-7B (39.2 ms / 579 kernels = 68 us, HF-style Python) and metaseq's eager-vs-graph 175B step
@@ -95,20 +99,23 @@ STACKS: dict[str, Stack] = {
         "tensorrt", "cuda-graph", 0.0, 0.0, True, 8,
         weight_only=("gemv", "marlin"), sparse24=("cusparselt",),
         attention=("flash3", "flash2", "math"), decode_attention=("flashdecoding", "math"), layout_copies=False,
-        sparse24_convs=True, quantized_convs=True,
+        sparse24_convs=True, quantized_convs=True, fused_projections=(QKV_NAMES,),
         source="TensorRT / TensorRT-LLM: cuBLASLt and own tactics, FP8, weight-only batched GEMV and fpA_intB "
-               "mixed-input GEMM (MARLIN-class), sparse tactics, FMHA (FA3-class on Hopper), XQA multi-block decode"),
+               "mixed-input GEMM (MARLIN-class), sparse tactics, FMHA (FA3-class on Hopper), XQA multi-block decode; one "
+               "qkv linear per attention layer"),
     "vllm": Stack(
         "vllm", "cuda-graph", 0.0, 0.0, True, 16,
         weight_only=("marlin",), sparse24=(),
         attention=("flash3", "flash2", "math"), decode_attention=("flashdecoding", "math"), layout_copies=False,
+        fused_projections=(QKV_NAMES, GATE_UP_NAMES),
         source="vLLM: GPTQ / AWQ / FP8 Marlin, Sparse-MARLIN (gptq_marlin_24), CUTLASS scaled_mm FP8, "
-               "vllm-flash-attn (FA2; FA3 on Hopper) with split-KV paged decoding, CUDA graphs for decode"),
+               "vllm-flash-attn (FA2; FA3 on Hopper) with split-KV paged decoding, CUDA graphs for decode; "
+               "QKVParallelLinear and MergedColumnParallelLinear (gate_up) weights"),
     "autoawq": Stack(
         "autoawq", "eager", FUSED_MODULE_HOST_US, 0.0, False, 16,
         weight_only=("awq-gemm", "gemv", "gemv-dequant"), sparse24=(),
         attention=("math",), decode_attention=("flash2", "math"), layout_copies=False, decode_fuses_rope_kv=True,
-        fused_qkv=True,
+        fused_projections=(QKV_NAMES,),
         source="AutoAWQ with fuse_layers=True (its examples/benchmark.py): eager PyTorch calling awq_ext GEMM / GEMV "
                "kernels from fused modules (QuantAttentionFused with one qkv_proj, FasterTransformerRMSNorm); decode "
                "attention is FasterTransformer's single_query_attention (rotary and cache append inside, one CTA per "
@@ -130,4 +137,4 @@ def stack(name: str) -> Stack:
     return STACKS[name]
 
 
-__all__ = ["EAGER_HOST_US", "FUSED_MODULE_HOST_US", "QKV_NAMES", "SPARSE_MARLIN_STACKS", "STACKS", "SUBCLASS_HOST_US", "Stack", "stack"]
+__all__ = ["EAGER_HOST_US", "FUSED_MODULE_HOST_US", "GATE_UP_NAMES", "QKV_NAMES", "SPARSE_MARLIN_STACKS", "STACKS", "SUBCLASS_HOST_US", "Stack", "stack"]

@@ -307,9 +307,9 @@ def simulate(arch: str, overrides: Mapping[str, Any], workload: Mapping[str, Any
     per_kernel: dict[str, float] = {}
     fallbacks: list[str] = []
     # a model's step is one network run where the order matters (an eager stack's launch queue runs through it,
-    # from empty: a decode step ends in a sync; a fused_qkv stack joins sibling projections); else (CUDA graphs,
+    # from empty: a decode step ends in a sync; a stack's fused_projections join sibling layers); else (CUDA graphs,
     # and a lone GEMM or attention timed in a loop) each distinct layer is simulated once: a decoder's blocks repeat
-    in_order = _one(workload)[0] in ("model", "generate") and (model.launch_mode == "eager" or model.stack.fused_qkv)
+    in_order = _one(workload)[0] in ("model", "generate") and (model.launch_mode == "eager" or bool(model.stack.fused_projections))
     packed: dict = {}  # one compression per distinct layer (name aside)
     seen: dict = {}  # one simulation per distinct layer, out of order
     for layers, repeat in steps(workload, attention):
