@@ -167,7 +167,7 @@ class DequantMatrix(_CompactMatrix):
         self.packed_mask = self._pack(mask)
         self._ref = None
 
-    def _lowbit_rows(self, r0: int, r1: int) -> np.ndarray | None:
+    def _dense_rows(self, r0: int, r1: int) -> np.ndarray | None:
         """Rows ``r0:r1`` of a tensor that decodes by rows (``LowBit``, an ``NM`` of codes), else None."""
         t = self.tensor
         if not isinstance(t, (LowBit, NM)) or len(self.shape) != 2 or tuple(t.shape) != self.shape:
@@ -189,7 +189,7 @@ class DequantMatrix(_CompactMatrix):
         return np.asarray(part.to_dense()).astype(self.dtype)
 
     def _rows(self, r0: int, r1: int) -> np.ndarray | None:
-        out = self._lowbit_rows(r0, r1)
+        out = self._dense_rows(r0, r1)
         return self._group_rows(r0, r1) if out is None else out
 
     def row_blocks(self, rows: int, mask: np.ndarray | None = None):

@@ -819,7 +819,7 @@ class NM(_StoredValues, CompressedTensor):
         decode.check(self._shape)
         if self.is_padding.any():  # the fillers hold the code of a zero value at their position (by rows)
             fill = self.is_padding.reshape(self.values.shape)
-            step = max(1, (1 << 20) // max(self.groups * self.n, 1))
+            step = self._row_step
             for r0 in range(0, self._shape[0], step):
                 f = fill[r0:r0 + step]
                 if not f.any():
@@ -831,6 +831,11 @@ class NM(_StoredValues, CompressedTensor):
                         self.values = self.values.copy()
                     self.values[r0:r0 + step][f] = zero
         return decode
+
+    @property
+    def _row_step(self) -> int:
+        """Rows per block when the stored slots are read a block of rows at a time (about 2**20 slots)."""
+        return max(1, (1 << 20) // max(self.groups * self.n, 1))
 
     def _positions(self, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:
         """Row and column of every stored slot of rows ``r0 .. r1 - 1``, shaped like their values."""
@@ -846,7 +851,7 @@ class NM(_StoredValues, CompressedTensor):
     def nnz(self):
         if self.decode is None:
             return int(np.count_nonzero(self.values))
-        step = max(1, (1 << 20) // max(self.groups * self.n, 1))
+        step = self._row_step
         return sum(int(np.count_nonzero(self.dense_rows(r0, r0 + step))) for r0 in range(0, self._shape[0], step))
 
     def _pack(self, rows_of, rows: int, groups: int) -> tuple[np.ndarray, np.ndarray]:
@@ -879,10 +884,9 @@ class NM(_StoredValues, CompressedTensor):
         return bool(nz.reshape(rows, groups, m).sum(axis=2).max(initial=0) <= n)
 
     def entries(self):
-        rows = np.repeat(np.arange(self._shape[0]), self.groups * self.n)
-        cols = (np.arange(self.groups)[None, :, None] * self.m + self.metadata).reshape(self._shape[0], -1).ravel()
+        rows, cols = self._positions(0, self._shape[0])
         keep = ~self.is_padding
-        rows, cols = rows[keep], cols[keep]
+        rows, cols = rows.ravel()[keep], cols.ravel()[keep]
         return rows, cols, self._decoded(self.values.ravel()[keep], rows, cols)
 
     @property
@@ -898,11 +902,10 @@ class NM(_StoredValues, CompressedTensor):
         rows, per_row = max(0, r1 - r0), self.groups * self.n
         out = np.zeros((rows, self.groups * self.m), dtype=self._dtype)
         if rows and per_row:
-            cols = (np.arange(self.groups)[None, :, None] * self.m + self.metadata[r0:r1]).reshape(rows, per_row)
-            keep = ~self.is_padding[r0 * per_row:r1 * per_row].reshape(rows, per_row)
-            r = np.broadcast_to(np.arange(r0, r1)[:, None], (rows, per_row))[keep]
-            c = cols[keep]
-            out[r - r0, c] = self._decoded(self.values[r0:r1].reshape(rows, per_row)[keep], r, c)
+            r, c = self._positions(r0, r1)
+            keep = ~self.is_padding[r0 * per_row:r1 * per_row].reshape(r.shape)
+            r, c = r[keep], c[keep]
+            out[r - r0, c] = self._decoded(self.values[r0:r1][keep], r, c)
         return out[:, : self._shape[1]].copy()
 
     def storage_bits(self):
