@@ -1170,10 +1170,18 @@ def _kept_by_rows(st: _State) -> np.ndarray:
     if st._values is not None or st.derived is None:
         return st.values[st.mask]
     # without the bool mask (``_packed_nm``) the effective matrix's packed one is read by rows
-    out = np.empty(int(np.count_nonzero(st.mask)) if st.mask is not None else st.derived.kept_count(), st.dtype)
+    count = int(np.count_nonzero(st.mask)) if st.mask is not None else st.derived.kept_count()
+    return _gather_kept(st.derived.row_blocks(max(1, _BLOCK // max(st.shape[1], 1)), st.mask),
+                        lambda r0, r1: st.derived.mask_rows(r0, r1, st.mask), count, st.dtype)
+
+
+def _gather_kept(blocks, mask_rows, count: int, dtype) -> np.ndarray:
+    """The kept entries (row-major) of the blocks of rows ``blocks`` yields as ``(r0, rows)``, kept where
+    ``mask_rows(r0, r1)`` is True: ``count`` of them, in ``dtype``."""
+    out = np.empty(count, dtype)
     pos = 0
-    for r0, eff in st.derived.row_blocks(max(1, _BLOCK // max(st.shape[1], 1)), st.mask):
-        kept = eff[st.derived.mask_rows(r0, r0 + eff.shape[0], st.mask)]
+    for r0, rows in blocks:
+        kept = rows[mask_rows(r0, r0 + rows.shape[0])]
         out[pos:pos + kept.size] = kept
         pos += kept.size
     return out
@@ -1232,12 +1240,9 @@ def _codes_nm_layer(st: _State, where: str) -> CompressedTensor:
     holder = DequantMatrix(None, old.dtype, shape=old.shape)
     holder.packed_mask = old.packed_mask
     n, k = holder.shape
-    kept = np.empty(holder.kept_count(), codes.dtype)
-    pos, step, block = 0, max(1, _BLOCK // max(k, 1)), None
-    for r0 in range(0, n, step):
-        block = codes[r0:r0 + step][holder.mask_rows(r0, r0 + step)]
-        kept[pos:pos + block.size] = block
-        pos += block.size
+    step = max(1, _BLOCK // max(k, 1))
+    kept = _gather_kept(((r0, codes[r0:r0 + step]) for r0 in range(0, n, step)), holder.mask_rows, holder.kept_count(),
+                        codes.dtype)
     if st.quant is not None:  # what the statistics and the quant ops read stays: the spec and the scales
         meta, decode = q.metadata_bits(), q.decoder(st.dtype)
         st.quant = decode
@@ -1245,7 +1250,7 @@ def _codes_nm_layer(st: _State, where: str) -> CompressedTensor:
         meta, decode = _scale_bits(q), RowScaleDecode(q.scale, q.zero_point, st.dtype)
         st.lowbit = _QuantizerFacts.of(q)
     st.derived = holder
-    del q, old, codes, block  # the dense codes go before the layout is built
+    del q, old, codes  # the dense codes go before the layout is built
     try:
         tensor = NM(Scattered.from_packed(holder, kept), st.nm[0], st.nm[1], value_bits=st.value_bits or BASE_BITS,
                     metadata_bits=meta, decode=decode)
