@@ -120,7 +120,8 @@ def test_batch_kernel_equals_the_per_unit_path(df, R, C, geoms, kb):
         units.append(Geometry.conv(h, w, fh, fw, ch, k, s, batch=b))
     units.append(Geometry.gemm(5, 7, 9))
     sizes = (kb * 1024, kb * 1024, kb * 512)
-    ints, flts, exact = BK.analytic_units(DF_CODE[df], R, C, geometry_table(units), *sizes, A.N_SAMPLES,
+    tab = geometry_table(units)
+    ints, flts, exact = BK.analytic_units(DF_CODE[df], R, C, tab, *sizes, *BK.reuse_table(tab, A.N_SAMPLES),
                                           A.MAX_SWEEPS)
     assert exact.all()
     for i, g in enumerate(units):
@@ -133,7 +134,23 @@ def test_batch_kernel_equals_the_per_unit_path(df, R, C, geoms, kb):
 
 def test_batch_kernel_hands_inexact_ratios_back():
     big = Geometry.gemm(1 << 20, 1 << 20, 1 << 14)  # 2^54 MACs: not exact in float64
-    _, _, exact = BK.analytic_units(0, 32, 32, geometry_table([big, Geometry.gemm(4, 4, 4)]), 1 << 16, 1 << 16,
-                                    1 << 16, A.N_SAMPLES, A.MAX_SWEEPS)
+    tab = geometry_table([big, Geometry.gemm(4, 4, 4)])
+    _, _, exact = BK.analytic_units(0, 32, 32, tab, 1 << 16, 1 << 16, 1 << 16, *BK.reuse_table(tab, A.N_SAMPLES),
+                                    A.MAX_SWEEPS)
     assert exact.tolist() == [False, True]
     assert np.iinfo(np.int64).max > big.macs
+
+
+def test_models_share_what_their_energy_parts_decide():
+    """The energy table and action keys depend on the technology table, PE, SRAMs and DRAM alone: a
+    sweep over array shapes and dataflows builds them once; any of those parts changed gives its own."""
+    from accelsim.energy.estimate import EnergyTable
+
+    base = build_model(config_for("scalesim-32x32-os", {"memory_model": "analytic"}))
+    shape = build_model(config_for("scalesim-32x32-os", {"memory_model": "analytic", "array.rows": 8,
+                                                         "array.dataflow": "ws"}))
+    assert isinstance(base.energy_table, EnergyTable) and shape.energy_table is base.energy_table
+    for change in ({"sram.ifmap_kb": 16}, {"tech": "7nm"}, {"pe.accumulator_bits": 24}, {"dram.type": "hbm2"}):
+        other = build_model(config_for("scalesim-32x32-os", {"memory_model": "analytic", **change}))
+        assert other.energy_table is not base.energy_table
+        assert dict(other.energy_table) != dict(base.energy_table), change

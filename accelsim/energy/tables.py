@@ -423,7 +423,9 @@ def tech_names() -> list[str]:
     return sorted(bundled(TECH_DIR))
 
 
-_CACHE: dict[tuple[str, float], TechTable] = {}
+# keyed by the file's identity (device, inode) and its mtime and size, from one stat: a path's
+# resolve() costs ten stats, and a sweep builds a model per point
+_CACHE: dict[tuple[int, int, int, int], TechTable] = {}
 
 
 def load_tech(source: "str | Path | TechTable") -> TechTable:
@@ -432,7 +434,8 @@ def load_tech(source: "str | Path | TechTable") -> TechTable:
         return source
     path = _resolve(source)
     try:
-        key = (str(path.resolve()), path.stat().st_mtime)
+        st = path.stat()
+        key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
     except OSError:
         raise ConfigError(f"{path}: file not found") from None
     if key not in _CACHE:

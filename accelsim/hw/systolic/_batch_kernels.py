@@ -32,13 +32,38 @@ N_F = 6
 EXACT_FLOAT = 1 << 53
 
 
+def reuse_table(geoms: np.ndarray, n_samples: int) -> tuple:
+    """:func:`analytic.reuse_neighbours` of every overlapping-window row of ``geoms``, concatenated:
+    ``(rows, p, t, start, p2, t2)``, row ``i``'s samples ``rows[i]:rows[i + 1]`` with their accesses
+    at ``start[j]:start[j + 1]`` of ``p2`` / ``t2`` (§9.2: they depend on the geometry alone)."""
+    n = geoms.shape[0]
+    rows = np.zeros(n + 1, np.int64)
+    parts = []
+    n_samples_so_far = n_nb = 0
+    for i in range(n):
+        g = geoms[i].tolist()
+        if g[G_OVERLAP]:
+            p, t, start, p2, t2 = A.reuse_neighbours(*g[G_BATCH:G_DW + 1], g[G_EH], g[G_EW], n_samples)
+            parts.append((p, t, start[:-1] + n_nb, p2, t2))
+            n_samples_so_far += p.shape[0]
+            n_nb += p2.shape[0]
+        rows[i + 1] = n_samples_so_far
+    if not parts:
+        empty = np.empty(0, np.int64)
+        return rows, empty, empty, np.zeros(1, np.int64), empty, empty
+    p, t, start, p2, t2 = (np.concatenate(c) for c in zip(*parts))
+    return rows, p, t, np.append(start, n_nb), p2, t2
+
+
 @njit(cache=True)
-def analytic_units(df, R, C, geoms, if_words, fi_words, of_words, n_samples, max_sweeps):
+def analytic_units(df, R, C, geoms, if_words, fi_words, of_words, reuse_rows, reuse_p, reuse_t, reuse_start,
+                   reuse_p2, reuse_t2, max_sweeps):
     """``(ints, floats, exact)`` for the unit geometries ``geoms`` (``N_G`` columns, ``G_*``) on an
     ``R x C`` array of dataflow ``df`` (0 os, 1 ws, 2 is) with SRAMs of ``if_words``, ``fi_words``,
     ``of_words`` words, CALC mode: the ``I_*`` / ``F_*`` columns of each row, and ``exact[i]``
     False where a ratio's numerator or denominator is not exact in float64 (the caller computes
-    that row by the per-unit path, whose Python ints divide exactly)."""
+    that row by the per-unit path, whose Python ints divide exactly). ``reuse_*``: the geometries'
+    sampled accesses (:func:`reuse_table`)."""
     n = geoms.shape[0]
     ints = np.zeros((n, N_I), np.int64)
     flts = np.zeros((n, N_F), np.float64)
@@ -94,8 +119,10 @@ def analytic_units(df, R, C, geoms, if_words, fi_words, of_words, n_samples, max
         flts[i, F_COMPUTE_UTIL] = (sr * sc * t) / den_util
         flts[i, F_OVERALL_UTIL] = macs / den_overall if compute > 0 else 0.0
         # §8.2-8.5 (analytic.analytic_unit)
-        reads = A.analytic_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, K, if_words, fi_words,
-                                g[G_OVERLAP] != 0, n_samples, max_sweeps)
+        lo, hi = reuse_rows[i], reuse_rows[i + 1]
+        reads = A.unit_reads(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, K, if_words, fi_words,
+                             g[G_OVERLAP] != 0, reuse_p[lo:hi], reuse_t[lo:hi], reuse_start[lo:hi + 1], reuse_p2,
+                             reuse_t2, max_sweeps)
         flts[i, F_IF_DRAM] = reads[0]
         flts[i, F_FI_DRAM] = reads[1]
         flts[i, F_OF_DRAM] = reads[2]

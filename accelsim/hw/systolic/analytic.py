@@ -100,6 +100,100 @@ def _access_index(df, p, t, R, C, npx, win):
 
 
 @njit(cache=True)
+def reuse_neighbours(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, n_samples):
+    """The sampled ifmap accesses inside the input and, for each, the other accesses that read the
+    same word (§8.5): the geometry's part of :func:`ifmap_reuse_samples`, the same for every array.
+
+    Returns ``(p, t, start, p2, t2)``: sample ``i`` is (pixel ``p[i]``, window element ``t[i]``), and
+    the accesses reading its word besides itself are ``(p2[k], t2[k])`` for ``k`` in
+    ``start[i]:start[i + 1]``.
+    """
+    npx = batch * Eh * Ew
+    win = FH * FW * Ch
+    ps, ts = sample_accesses(npx, win, n_samples)
+    cap = ps.shape[0]
+    p_a = np.empty(cap, np.int64)
+    t_a = np.empty(cap, np.int64)
+    start = np.empty(cap + 1, np.int64)
+    size = max(cap * (FH * FW - 1), 1)
+    p2_a = np.empty(size, np.int64)
+    t2_a = np.empty(size, np.int64)
+    rows = np.empty(FH, np.int64)  # first pixel of each output row that reads the word, and its tap row
+    taps_h = np.empty(FH, np.int64)
+    cols = np.empty(FW, np.int64)
+    taps_w = np.empty(FW, np.int64)
+    per = Eh * Ew
+    n = 0
+    m = 0
+    start[0] = 0
+    for i in range(cap):
+        p = ps[i]
+        t = ts[i]
+        b, kh, kw, ch, ih, iw = _input_word(p, t, Eh, Ew, FW, Ch, sh, sw, dh, dw)
+        if ih >= H or iw >= W:
+            continue
+        # every (output row, tap row) and (output column, tap column) that lands on (ih, iw)
+        nh = 0
+        for kh2 in range(FH):
+            num = ih - kh2 * dh
+            if num < 0:
+                break
+            o = num // sh
+            if o * sh == num and o < Eh:
+                rows[nh] = b * per + o * Ew
+                taps_h[nh] = kh2 * FW
+                nh += 1
+        nw = 0
+        for kw2 in range(FW):
+            num = iw - kw2 * dw
+            if num < 0:
+                break
+            o = num // sw
+            if o * sw == num and o < Ew:
+                cols[nw] = o
+                taps_w[nw] = kw2
+                nw += 1
+        for a in range(nh):
+            for c in range(nw):
+                t2 = (taps_h[a] + taps_w[c]) * Ch + ch
+                if t2 == t:
+                    continue
+                p2_a[m] = rows[a] + cols[c]
+                t2_a[m] = t2
+                m += 1
+        p_a[n] = p
+        t_a[n] = t
+        n += 1
+        start[n] = m
+    return p_a[:n], t_a[:n], start[:n + 1], p2_a[:m], t2_a[:m]
+
+
+@njit(cache=True)
+def reuse_positions(df, R, C, npx, win, p, t, start, p2, t2):
+    """``(cur, prev, last)`` of :func:`ifmap_reuse_samples` from :func:`reuse_neighbours`' accesses on
+    an ``R x C`` array of dataflow ``df``: each sample's position in the sweep, the position of the
+    previous use of its word (-1: first use) and of the word's last use, in accesses (§8.5)."""
+    n = p.shape[0]
+    cur_a = np.empty(n, np.int64)
+    prev_a = np.empty(n, np.int64)
+    last_a = np.empty(n, np.int64)
+    for i in range(n):
+        cur = _access_index(df, p[i], t[i], R, C, npx, win)
+        prev = -1
+        last = cur
+        for k in range(start[i], start[i + 1]):
+            idx = _access_index(df, p2[k], t2[k], R, C, npx, win)
+            if idx < cur and idx > prev:
+                prev = idx
+            if idx > last:
+                last = idx
+        cur_a[i] = cur
+        prev_a[i] = prev
+        last_a[i] = last
+    return cur_a, prev_a, last_a
+
+
+@njit(cache=True)
 def ifmap_reuse_samples(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, n_samples):
     """Sampled ifmap accesses of one sweep with their previous use (§8.5).
 
@@ -107,48 +201,8 @@ def ifmap_reuse_samples(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, E
     the sweep, the position of the previous use of the same word in the sweep (-1: first use) and
     the position of the word's last use in the sweep, all in accesses.
     """
-    npx = batch * Eh * Ew
-    win = FH * FW * Ch
-    ps, ts = sample_accesses(npx, win, n_samples)
-    cap = ps.shape[0]
-    cur_a = np.empty(cap, np.int64)
-    prev_a = np.empty(cap, np.int64)
-    last_a = np.empty(cap, np.int64)
-    n = 0
-    per = Eh * Ew
-    for i in range(cap):
-        p = ps[i]
-        t = ts[i]
-        b, kh, kw, ch, ih, iw = _input_word(p, t, Eh, Ew, FW, Ch, sh, sw, dh, dw)
-        if ih >= H or iw >= W:
-            continue
-        cur = _access_index(df, p, t, R, C, npx, win)
-        prev = -1
-        last = cur
-        # every other (pixel, tap) reading input word (ih, iw, ch) of image b
-        for kh2 in range(FH):
-            num_h = ih - kh2 * dh
-            if num_h < 0 or num_h % sh != 0 or num_h // sh >= Eh:
-                continue
-            oh2 = num_h // sh
-            for kw2 in range(FW):
-                num_w = iw - kw2 * dw
-                if num_w < 0 or num_w % sw != 0 or num_w // sw >= Ew:
-                    continue
-                if kh2 == kh and kw2 == kw:
-                    continue
-                p2 = b * per + oh2 * Ew + num_w // sw
-                t2 = (kh2 * FW + kw2) * Ch + ch
-                idx = _access_index(df, p2, t2, R, C, npx, win)
-                if idx < cur and idx > prev:
-                    prev = idx
-                if idx > last:
-                    last = idx
-        cur_a[n] = cur
-        prev_a[n] = prev
-        last_a[n] = last
-        n += 1
-    return cur_a[:n], prev_a[:n], last_a[:n]
+    p, t, start, p2, t2 = reuse_neighbours(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, n_samples)
+    return reuse_positions(df, R, C, batch * Eh * Ew, FH * FW * Ch, p, t, start, p2, t2)
 
 
 @njit(cache=True)
@@ -252,6 +306,21 @@ def ifmap_counts(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew):
 def analytic_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words, fi_words,
                   overlapping, n_samples, max_sweeps):
     """``[ifmap DRAM reads, filter DRAM reads, ofmap DRAM writes]`` of one unit in words (§8.2-8.5)."""
+    if overlapping:
+        p, t, start, p2, t2 = reuse_neighbours(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, n_samples)
+    else:
+        p = t = p2 = t2 = np.empty(0, np.int64)
+        start = np.zeros(1, np.int64)
+    return unit_reads(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words, fi_words,
+                      overlapping, p, t, start, p2, t2, max_sweeps)
+
+
+@njit(cache=True)
+def unit_reads(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words, fi_words,
+               overlapping, p, t, start, p2, t2, max_sweeps):
+    """:func:`analytic_unit` with the sampled accesses of an overlapping-window ifmap and the
+    accesses sharing their words given (:func:`reuse_neighbours`; computed once per geometry, as
+    they do not depend on the array)."""
     npx = batch * Eh * Ew
     win = FH * FW * Ch
     Sr, Sc, T, _, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)
@@ -262,7 +331,7 @@ def analytic_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfi
     sweeps = col_fold if df != 2 else 1
     valid, distinct = ifmap_counts(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
     if overlapping:
-        cur, prev, last = ifmap_reuse_samples(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, n_samples)
+        cur, prev, last = reuse_positions(df, R, C, npx, win, p, t, start, p2, t2)
         n_first = (prev < 0).sum()
         n_reuse = cur.shape[0] - n_first
         if n_first > 0:

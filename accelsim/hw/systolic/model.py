@@ -23,7 +23,7 @@ from functools import lru_cache
 import numpy as np
 
 from accelsim.energy.actions import ActionCounts
-from accelsim.energy.estimate import PJ, AreaBreakdown, estimate_area
+from accelsim.energy.estimate import PJ, AreaBreakdown, EnergyTable, estimate_area
 from accelsim.energy.tables import load_tech
 from accelsim.errors import SimulationError
 from accelsim.hw.base import HardwareModel, LayerCounts, LayerResult, NotMapped, Roof
@@ -292,6 +292,23 @@ def clear_memos() -> None:
     for memo in (scalesim_unit, layer_units, analytic_unit_report, user_events):
         memo.cache_clear()
     clear_shared_ifmap()
+    _BY_ENERGY.clear()
+
+
+#: what a model builds from the parts of its config that price actions (the technology table, the PE,
+#: the SRAMs, the DRAM; not the array's shape or dataflow): its energy table, its action keys, and the
+#: priced keys of simulate_layers. A sweep over arrays builds each once; bounded, cleared when full.
+_BY_ENERGY: dict = {}
+_BY_ENERGY_MAX = 1024
+
+
+def _by_energy(key, make):
+    hit = _BY_ENERGY.get(key)
+    if hit is None:
+        if len(_BY_ENERGY) >= _BY_ENERGY_MAX:
+            _BY_ENERGY.clear()
+        hit = _BY_ENERGY[key] = make()
+    return hit
 
 
 def run_geometry(config: SystolicConfig, geom: Geometry, memory: tuple | None = None) -> dict:
@@ -311,6 +328,8 @@ class SystolicModel(HardwareModel):
 
     def __init__(self, config: SystolicConfig):
         self.tech = load_tech(config.tech)  # one lookup prices both the energy table and static power
+        # what the energy table and the action keys read of the config (PeConfig holds a list: its repr)
+        self._energy_key = (self.tech, repr(config.pe), config.sram, config.dram)
         super().__init__(config)
         self._memory = memory_params(config)
         # (weight bits, activation bits) -> (width, pack, slow-down, activation bits, peak MACs/s, action keys)
@@ -321,8 +340,11 @@ class SystolicModel(HardwareModel):
         self._word_bits = {"ifmap": word, "filter": word, "ofmap": word}
 
     # --- the contract (accelsim.hw.base) ---------------------------------------------------------
-    def energy_reference_table(self) -> dict:
-        return E.energy_reference_table(self.config, self.tech)
+    def energy_reference_table(self) -> EnergyTable:
+        """The read-only table of :func:`energy.energy_reference_table`, one per technology table, PE,
+        SRAMs and DRAM (shared by the models of a sweep over array shapes and dataflows)."""
+        return _by_energy(("table", self._energy_key),
+                          lambda: EnergyTable(E.energy_reference_table(self.config, self.tech)))
 
     def static_power(self) -> float:
         return E.static_power(self.config, self.tech)
@@ -375,8 +397,9 @@ class SystolicModel(HardwareModel):
         hit = self._precisions.get(key)
         if hit is None:
             width, pack, slow, act_bits = self._precision_of(cl)
-            hit = self._precisions[key] = (width, pack, slow, act_bits, self._array_macs * pack * self.clock_hz,
-                                           action_keys(self.config, width))
+            keys = _by_energy(("keys", width, self.config.dataflow, self._energy_key),
+                              lambda: action_keys(self.config, width))
+            hit = self._precisions[key] = (width, pack, slow, act_bits, self._array_macs * pack * self.clock_hz, keys)
         return hit
 
     def _precision_of(self, cl) -> tuple[int, int, int, int]:
@@ -563,17 +586,7 @@ class SystolicModel(HardwareModel):
         slow_g = np.array([p[2] for p in precs], np.int64)
         act_g = np.array([p[3] for p in precs], np.int64)
         peak_g = np.array([p[4] for p in precs], np.float64)
-        table = self.energy_table._checked
-        groups = []  # per precision group: (unique keys, positions per key, energies, categories, components) or None
-        for p in precs:
-            keys = p[5].keys
-            ukeys = list(dict.fromkeys(keys))
-            pos = [[k for k, key in enumerate(keys) if key == u] for u in ukeys]
-            entries = [table.get(u) for u in ukeys]
-            if any(e is None for e in entries) or any(q[-1] - q[0] != len(q) - 1 for q in pos):
-                groups.append(None)  # priced (and refused) by the per-layer path
-            else:
-                groups.append((ukeys, pos, [e[0] for e in entries], [e[1] for e in entries], p[5].moving))
+        groups, priced = self._priced_groups(tuple(p[5] for p in precs))
         pg = plan.prec_group
         for g in range(G):
             if groups[g] is None:
@@ -604,7 +617,7 @@ class SystolicModel(HardwareModel):
         # per-layer counts (§3, §4; SystolicModel.count), actions and energy (§5), in one kernel call (§9.3)
         rep_i = np.stack([rep[k] for k in _PRICE_INTS], axis=1)
         rep_f = np.stack([rep[k] for k in _PRICE_FLOATS], axis=1)
-        key_n, key_q, key_pj, key_cat, moving_g, cat_names = _priced_keys(groups)
+        key_n, key_q, key_pj, key_cat, moving_g, cat_names = priced
         ci, cf, cat_j, key_counts, key_mask, big = BK.price_layers(
             rep_i, rep_f, run_u, fast, plan.units, pg, slow_g, pack_g, act_g, peak_g, plan.filter_ratio(pe_bits),
             plan.performed, plan.zero_frac, sp.zero_gating, pe_bits, cfg.sram.word_bytes, float(self.clock_hz),
@@ -721,6 +734,30 @@ class SystolicModel(HardwareModel):
         }
         return LayerColumns(N, layer_results, columns)
 
+    def _priced_groups(self, keys: tuple) -> tuple:
+        """``(groups, priced)`` of :meth:`simulate_layers` for the action keys of its precision groups:
+        per group ``(unique keys, positions per key, energies, categories, operands moving)`` or None
+        (a key without an energy entry, or equal keys apart: priced, and refused, layer by layer), and
+        their :func:`_priced_keys`; one per energy table and keys (the arrays are never written)."""
+        table = self.energy_table
+        hit = _by_energy(("priced", keys, id(table)), lambda: (table, *self._price_groups(keys)))
+        if hit[0] is not table:  # an id reused by a newer table
+            hit = _BY_ENERGY[("priced", keys, id(table))] = (table, *self._price_groups(keys))
+        return hit[1], hit[2]
+
+    def _price_groups(self, keys: tuple) -> tuple:
+        table = self.energy_table._checked
+        groups = []
+        for ak in keys:
+            ukeys = list(dict.fromkeys(ak.keys))
+            pos = [[k for k, key in enumerate(ak.keys) if key == u] for u in ukeys]
+            entries = [table.get(u) for u in ukeys]
+            if any(e is None for e in entries) or any(q[-1] - q[0] != len(q) - 1 for q in pos):
+                groups.append(None)
+            else:
+                groups.append((ukeys, pos, [e[0] for e in entries], [e[1] for e in entries], ak.moving))
+        return groups, _priced_keys(groups)
+
     def _unit_reports(self, geoms: list, plan: "NetworkPlan", run_u, fast) -> dict:
         """The report values :meth:`count` reads, one array per value over the distinct unit
         geometries ``geoms`` (§9.2): one :func:`_batch_kernels.analytic_units` call in CALC mode with
@@ -735,9 +772,13 @@ class SystolicModel(HardwareModel):
         used[run_u[fast]] = True
         todo = np.flatnonzero(used)
         if cfg.memory_model == "analytic" and not user:
-            tab = plan.table if geoms is plan.geoms else geometry_table(geoms)
+            if geoms is plan.geoms:
+                tab, reuse = plan.table, plan.reuse(A.N_SAMPLES)
+            else:
+                tab = geometry_table(geoms)
+                reuse = BK.reuse_table(tab, A.N_SAMPLES)
             ints, flts, exact = BK.analytic_units(DF_CODE[cfg.dataflow], cfg.rows, cfg.cols, tab, sizes[0], sizes[1],
-                                                  sizes[2], A.N_SAMPLES, A.MAX_SWEEPS)
+                                                  sizes[2], *reuse, A.MAX_SWEEPS)
             for k, col in _REPORT_INT_COLS.items():
                 rep[k] = ints[:, col]
             rep["total_cycles"] = rep["compute_cycles"]
@@ -930,6 +971,15 @@ class NetworkPlan:
         self.table = geometry_table(self.geoms)
         self.array_at = np.asarray(self.array, np.int64)
         self._by_bits: dict = {}
+        self._reuse: dict = {}
+
+    def reuse(self, n_samples: int) -> tuple:
+        """The sampled ifmap accesses of the overlapping-window geometries and the accesses sharing
+        their words (``_batch_kernels.reuse_table``): the same for every array, so built once (§9.2)."""
+        hit = self._reuse.get(n_samples)
+        if hit is None:
+            hit = self._reuse[n_samples] = BK.reuse_table(self.table, n_samples)
+        return hit
 
     def storage_bits(self, native_bits: int) -> list:
         """Stored weight bits per array layer with ``native_bits`` for weights of no given width."""
