@@ -16,7 +16,9 @@ Usage::
    how far the analytic totals are from the exact ones on these points, a bare loop over
    ``model.simulate`` (no sweep machinery), and the cold analytic sweep with one ``model.simulate``
    per layer instead of one ``simulate_layers`` per network (docs/models/systolic.md §9; the tables
-   must be identical), so the gain of whole-network calls is a ratio inside one run.
+   must be identical), so the gain of whole-network calls is a ratio inside one run, and the cold analytic
+   sweep with the sampled ifmap positions of §8.5 computed for every point (a plan serves an os / ws
+   array's to every column count, docs/models/systolic.md §9.1).
 2. *Cluster speedup*: the same sweep (larger; ``memory_model: exact``, so that a point carries
    real work) serially and on a
    ``LocalCluster(n_workers=2, threads_per_worker=1, processes=True)`` after warming the workers
@@ -98,6 +100,16 @@ def evals_per_second(arch: str, workload: str, quick: bool, repeats: int = 3) ->
     pd.testing.assert_frame_equal(per_layer[0][0], colds[0][0])
     fast, t_cold = min(colds, key=lambda r: r[1])
     t_cold_median = sorted(t for _, t in colds)[len(colds) // 2]
+    # the same without a plan's os / ws sample positions served across column counts (docs/models/systolic.md §9.1)
+    from accelsim.hw.systolic import model as sm
+
+    kept_positions, sm.POSITIONS_KEPT = sm.POSITIONS_KEPT, 0
+    try:
+        unshared = [_timed_sweep(_space(arch, workload, sizes, dfs, "analytic"), cold=True) for _ in range(repeats)]
+    finally:
+        sm.POSITIONS_KEPT = kept_positions
+    pd.testing.assert_frame_equal(unshared[0][0], colds[0][0])
+    t_unshared = min(t for _, t in unshared)
     t_warm = min(_timed_sweep(_space(arch, workload, sizes, dfs, "analytic"), cold=False)[1] for _ in range(repeats))
     exact, t_exact = _timed_sweep(_space(arch, workload, sizes, dfs, "exact"), cold=True)
     # the same without os / ws ifmap passes shared across column counts (docs/models/systolic.md §3.8)
@@ -133,6 +145,9 @@ def evals_per_second(arch: str, workload: str, quick: bool, repeats: int = 3) ->
     print(f"  the same, one model.simulate per layer (not per network): {t_per_layer:6.3f} s -> "
           f"{mapped * len(fast) / t_per_layer:,.0f} array layers/s; whole networks per call are "
           f"{t_per_layer / t_cold:.2f}x faster (identical tables)")
+    print(f"  the same, sample positions computed for every point (none served across column counts): "
+          f"{t_unshared:6.3f} s -> {mapped * len(fast) / t_unshared:,.0f} array layers/s; sharing "
+          f"{t_unshared / t_cold:.2f}x (identical tables)")
     print(f"  analytic memory model, warm (geometry memo filled): {t_warm:6.3f} s -> {evals / t_warm:10,.0f} evals/s")
     print(f"  exact (SCALE-Sim replay) memory model, cold:      {t_exact:8.3f} s -> {evals / t_exact:10,.0f} evals/s"
           f"  [{mapped * len(fast) / t_exact:,.0f} array layers/s; goal 5,000]")

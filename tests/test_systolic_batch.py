@@ -121,8 +121,9 @@ def test_batch_kernel_equals_the_per_unit_path(df, R, C, geoms, kb):
     units.append(Geometry.gemm(5, 7, 9))
     sizes = (kb * 1024, kb * 1024, kb * 512)
     tab = geometry_table(units)
-    ints, flts, exact = BK.analytic_units(DF_CODE[df], R, C, tab, *sizes, *BK.reuse_table(tab, A.N_SAMPLES),
-                                          A.MAX_SWEEPS)
+    reuse = BK.reuse_table(tab, A.N_SAMPLES)
+    ints, flts, exact = BK.analytic_units(DF_CODE[df], R, C, tab, *sizes, reuse[0],
+                                          *BK.reuse_positions_table(DF_CODE[df], R, C, tab, *reuse), A.MAX_SWEEPS)
     assert exact.all()
     for i, g in enumerate(units):
         want = dict(closed_form(df, R, C, g))
@@ -135,8 +136,9 @@ def test_batch_kernel_equals_the_per_unit_path(df, R, C, geoms, kb):
 def test_batch_kernel_hands_inexact_ratios_back():
     big = Geometry.gemm(1 << 20, 1 << 20, 1 << 14)  # 2^54 MACs: not exact in float64
     tab = geometry_table([big, Geometry.gemm(4, 4, 4)])
-    _, _, exact = BK.analytic_units(0, 32, 32, tab, 1 << 16, 1 << 16, 1 << 16, *BK.reuse_table(tab, A.N_SAMPLES),
-                                    A.MAX_SWEEPS)
+    reuse = BK.reuse_table(tab, A.N_SAMPLES)
+    _, _, exact = BK.analytic_units(0, 32, 32, tab, 1 << 16, 1 << 16, 1 << 16, reuse[0],
+                                    *BK.reuse_positions_table(0, 32, 32, tab, *reuse), A.MAX_SWEEPS)
     assert exact.tolist() == [False, True]
     assert np.iinfo(np.int64).max > big.macs
 
@@ -154,3 +156,20 @@ def test_models_share_what_their_energy_parts_decide():
         other = build_model(config_for("scalesim-32x32-os", {"memory_model": "analytic", **change}))
         assert other.energy_table is not base.energy_table
         assert dict(other.energy_table) != dict(base.energy_table), change
+
+
+def test_plan_keeps_sample_positions_only_where_the_columns_do_not_move_them():
+    """os and ws positions (§8.5) do not depend on the array's columns: a plan serves them across column
+    counts, equal to a fresh computation for each; is positions depend on them and are kept per count."""
+    from accelsim.hw.systolic.model import NetworkPlan
+
+    plan = NetworkPlan(list(_cgraph("resnet18", None, 0)), 1)
+    rows, p, t, start, p2, t2 = plan.reuse(A.N_SAMPLES)
+    assert rows[-1] > 0
+    for df in (0, 1, 2):
+        kept = plan.reuse_positions(df, 16, 8, A.N_SAMPLES)
+        other = plan.reuse_positions(df, 16, 40, A.N_SAMPLES)
+        assert (other is kept) == (df != 2)
+        fresh = BK.reuse_positions_table(df, 16, 40, plan.table, rows, p, t, start, p2, t2)
+        for a, b in zip(other[1:], fresh):
+            np.testing.assert_array_equal(a, b)

@@ -215,8 +215,9 @@ def _raw_arch(arch: Any) -> tuple[dict[str, Any], str]:
     return _ARCH_RAW.get_or(str(arch), lambda: load_arch_dict(arch))
 
 
-def config_for(arch: Any, overrides: Mapping[str, Any]):
-    """A validated config for ``arch`` with dotted ``overrides`` (cached per process)."""
+def config_for(arch: Any, overrides: Mapping[str, Any], key: str | None = None):
+    """A validated config for ``arch`` with dotted ``overrides`` (cached per process; ``key``: their
+    ``_key([arch, overrides])`` when the caller has it)."""
     from accelsim.config import apply_overrides, derive
     from accelsim.hw.registry import config_from_dict
 
@@ -233,7 +234,7 @@ def config_for(arch: Any, overrides: Mapping[str, Any]):
         raw, label = _raw_arch(arch)
         return config_from_dict(apply_overrides(raw, overrides), label)
 
-    return _CONFIGS.get_or(_key([arch, overrides]), make)
+    return _CONFIGS.get_or(key or _key([arch, overrides]), make)
 
 
 def _model(config, ckey: str):
@@ -362,6 +363,11 @@ def _recipe_param_problems(main: Mapping[str, Any]) -> list[str]:
     return []
 
 
+def _paths_of(paths: list[str]) -> tuple[list[str], frozenset]:
+    """A family's config paths in order (for the nearest-key hints) and as a set (for the checks)."""
+    return paths, frozenset(paths)
+
+
 def _check_int(value: Any, name: str, lo: int) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < lo:
         return f"{name} must be an int >= {lo}; got {value!r}"
@@ -460,11 +466,13 @@ class SimulateEvaluator:
         except AccelsimError as exc:
             problems.append(f"arch: {_first_line(exc)}")
             return problems
-        paths = _PATHS.get_or(fam, lambda: field_paths(fam_obj.config_cls))
+        paths, known = _PATHS.get_or(fam, lambda: _paths_of(field_paths(fam_obj.config_cls)))
         bad = False
         for key in overrides:
+            if key in known:
+                continue
             parts = key.split(".")
-            if any(".".join(parts[:i]) in paths for i in range(1, len(parts) + 1)):
+            if any(".".join(parts[:i]) in known for i in range(1, len(parts))):
                 continue
             bad = True
             close = difflib.get_close_matches(key, paths, n=3, cutoff=0.5)
@@ -493,8 +501,8 @@ class SimulateEvaluator:
         """Simulate one point; returns ``{"row": {...}, "layers": [...] | None}``."""
         file_digests(setting)  # a named file that changed clears the caches first
         main, overrides = _split(setting)
-        config = config_for(main["arch"], overrides)
         ckey = _key([main["arch"], overrides])
+        config = config_for(main["arch"], overrides, ckey)
         model = _model(config, ckey)
         graph = _graph(main["workload"])
         cgraph = _cgraph(main["workload"], main["recipe"], main["seed"], main["recipe_params"])

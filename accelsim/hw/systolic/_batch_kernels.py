@@ -56,14 +56,34 @@ def reuse_table(geoms: np.ndarray, n_samples: int) -> tuple:
 
 
 @njit(cache=True)
-def analytic_units(df, R, C, geoms, if_words, fi_words, of_words, reuse_rows, reuse_p, reuse_t, reuse_start,
-                   reuse_p2, reuse_t2, max_sweeps):
+def reuse_positions_table(df, R, C, geoms, rows, p, t, start, p2, t2):
+    """:func:`analytic.reuse_positions` of every geometry of a :func:`reuse_table` on an ``R x C`` array
+    of dataflow ``df``: ``(cur, prev, last)``, aligned with its samples."""
+    n = p.shape[0]
+    cur = np.empty(n, np.int64)
+    prev = np.empty(n, np.int64)
+    last = np.empty(n, np.int64)
+    for i in range(geoms.shape[0]):
+        lo, hi = rows[i], rows[i + 1]
+        if hi > lo:
+            g = geoms[i]
+            c, q, z = A.reuse_positions(df, R, C, g[G_BATCH] * g[G_EH] * g[G_EW], g[G_FH] * g[G_FW] * g[G_C],
+                                        p[lo:hi], t[lo:hi], start[lo:hi + 1], p2, t2)
+            cur[lo:hi] = c
+            prev[lo:hi] = q
+            last[lo:hi] = z
+    return cur, prev, last
+
+
+@njit(cache=True)
+def analytic_units(df, R, C, geoms, if_words, fi_words, of_words, rows, cur, prev, last, max_sweeps):
     """``(ints, floats, exact)`` for the unit geometries ``geoms`` (``N_G`` columns, ``G_*``) on an
     ``R x C`` array of dataflow ``df`` (0 os, 1 ws, 2 is) with SRAMs of ``if_words``, ``fi_words``,
     ``of_words`` words, CALC mode: the ``I_*`` / ``F_*`` columns of each row, and ``exact[i]``
     False where a ratio's numerator or denominator is not exact in float64 (the caller computes
-    that row by the per-unit path, whose Python ints divide exactly). ``reuse_*``: the geometries'
-    sampled accesses (:func:`reuse_table`)."""
+    that row by the per-unit path, whose Python ints divide exactly). ``rows``, ``cur``, ``prev``,
+    ``last``: the overlapping-window geometries' samples on this array (:func:`reuse_table`'s rows,
+    :func:`reuse_positions_table`)."""
     n = geoms.shape[0]
     ints = np.zeros((n, N_I), np.int64)
     flts = np.zeros((n, N_F), np.float64)
@@ -119,10 +139,9 @@ def analytic_units(df, R, C, geoms, if_words, fi_words, of_words, reuse_rows, re
         flts[i, F_COMPUTE_UTIL] = (sr * sc * t) / den_util
         flts[i, F_OVERALL_UTIL] = macs / den_overall if compute > 0 else 0.0
         # §8.2-8.5 (analytic.analytic_unit)
-        lo, hi = reuse_rows[i], reuse_rows[i + 1]
+        lo, hi = rows[i], rows[i + 1]
         reads = A.unit_reads(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, K, if_words, fi_words,
-                             g[G_OVERLAP] != 0, reuse_p[lo:hi], reuse_t[lo:hi], reuse_start[lo:hi + 1], reuse_p2,
-                             reuse_t2, max_sweeps)
+                             g[G_OVERLAP] != 0, cur[lo:hi], prev[lo:hi], last[lo:hi], max_sweeps)
         flts[i, F_IF_DRAM] = reads[0]
         flts[i, F_FI_DRAM] = reads[1]
         flts[i, F_OF_DRAM] = reads[2]

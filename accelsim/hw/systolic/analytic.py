@@ -307,20 +307,18 @@ def analytic_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfi
                   overlapping, n_samples, max_sweeps):
     """``[ifmap DRAM reads, filter DRAM reads, ofmap DRAM writes]`` of one unit in words (§8.2-8.5)."""
     if overlapping:
-        p, t, start, p2, t2 = reuse_neighbours(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, n_samples)
+        cur, prev, last = ifmap_reuse_samples(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, n_samples)
     else:
-        p = t = p2 = t2 = np.empty(0, np.int64)
-        start = np.zeros(1, np.int64)
+        cur = prev = last = np.empty(0, np.int64)
     return unit_reads(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words, fi_words,
-                      overlapping, p, t, start, p2, t2, max_sweeps)
+                      overlapping, cur, prev, last, max_sweeps)
 
 
 @njit(cache=True)
 def unit_reads(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words, fi_words,
-               overlapping, p, t, start, p2, t2, max_sweeps):
-    """:func:`analytic_unit` with the sampled accesses of an overlapping-window ifmap and the
-    accesses sharing their words given (:func:`reuse_neighbours`; computed once per geometry, as
-    they do not depend on the array)."""
+               overlapping, cur, prev, last, max_sweeps):
+    """:func:`analytic_unit` with an overlapping-window ifmap's samples given (:func:`ifmap_reuse_samples`'
+    ``cur``, ``prev``, ``last``; a sweep computes them once per geometry and array, §9.2)."""
     npx = batch * Eh * Ew
     win = FH * FW * Ch
     Sr, Sc, T, _, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)
@@ -331,7 +329,6 @@ def unit_reads(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt,
     sweeps = col_fold if df != 2 else 1
     valid, distinct = ifmap_counts(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
     if overlapping:
-        cur, prev, last = reuse_positions(df, R, C, npx, win, p, t, start, p2, t2)
         n_first = (prev < 0).sum()
         n_reuse = cur.shape[0] - n_first
         if n_first > 0:

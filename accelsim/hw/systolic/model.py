@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -355,7 +356,12 @@ class SystolicModel(HardwareModel):
         power), ``pe_registers`` (two operand registers of ``pe.bits`` and one accumulator of
         ``pe.accumulator_bits`` per PE) and the three SRAMs (``ifmap_sram``, ``filter_sram``,
         ``ofmap_sram``, the technology table's fitted SRAM area law). Control, the DRAM interface,
-        the precision-scaling logic and wiring are not modelled: a lower bound on the die area."""
+        the precision-scaling logic and wiring are not modelled: a lower bound on the die area.
+        Computed once per PE count and pricing parts (a copy of its components per call)."""
+        area = _by_energy(("area", self._array_macs, self._energy_key), self._area)
+        return AreaBreakdown(dict(area.by_component), area.total_mm2)
+
+    def _area(self) -> AreaBreakdown:
         cfg, t = self.config, self.tech
         pe = cfg.pe
         n_pe = cfg.rows * cfg.cols
@@ -766,25 +772,30 @@ class SystolicModel(HardwareModel):
         cfg = self.config
         sizes, bws, user = self._memory
         m = len(geoms)
-        rep = {k: np.zeros(m, np.int64) for k in _REPORT_INTS}
-        rep.update({k: np.zeros(m, np.float64) for k in _REPORT_FLOATS})
         used = np.zeros(m, np.bool_)
         used[run_u[fast]] = True
         todo = np.flatnonzero(used)
         if cfg.memory_model == "analytic" and not user:
+            df = DF_CODE[cfg.dataflow]
             if geoms is plan.geoms:
-                tab, reuse = plan.table, plan.reuse(A.N_SAMPLES)
+                tab, samples = plan.table, plan.reuse_positions(df, cfg.rows, cfg.cols, A.N_SAMPLES)
             else:
                 tab = geometry_table(geoms)
                 reuse = BK.reuse_table(tab, A.N_SAMPLES)
-            ints, flts, exact = BK.analytic_units(DF_CODE[cfg.dataflow], cfg.rows, cfg.cols, tab, sizes[0], sizes[1],
-                                                  sizes[2], *reuse, A.MAX_SWEEPS)
-            for k, col in _REPORT_INT_COLS.items():
-                rep[k] = ints[:, col]
+                samples = (reuse[0], *BK.reuse_positions_table(df, cfg.rows, cfg.cols, tab, *reuse))
+            ints, flts, exact = BK.analytic_units(df, cfg.rows, cfg.cols, tab, sizes[0], sizes[1], sizes[2], *samples,
+                                                  A.MAX_SWEEPS)
+            rep = {k: ints[:, col] for k, col in _REPORT_INT_COLS.items()}
             rep["total_cycles"] = rep["compute_cycles"]
-            for k, col in _REPORT_FLOAT_COLS.items():
-                rep[k] = flts[:, col]
+            rep["stall_cycles"] = np.zeros(m, np.int64)
+            rep.update({k: flts[:, col] for k, col in _REPORT_FLOAT_COLS.items()})
             todo = todo[~exact[todo]]
+            if todo.size == 0:
+                return rep
+            rep = {k: v.copy() for k, v in rep.items()}  # written below: not views of one another
+        else:
+            rep = {k: np.zeros(m, np.int64) for k in _REPORT_INTS}
+            rep.update({k: np.zeros(m, np.float64) for k in _REPORT_FLOATS})
         first_user = {}
         for j, u in enumerate(run_u.tolist()):
             first_user.setdefault(u, j)
@@ -902,6 +913,11 @@ def geometry_table(geoms) -> np.ndarray:
     return tab
 
 
+#: sample positions a plan keeps (NetworkPlan.reuse_positions): one per dataflow and row count (is: and
+#: column count) of a sweep; a few KB each
+POSITIONS_KEPT = 64
+
+
 class NetworkPlan:
     """A network's layers at one batch as :meth:`SystolicModel.simulate_layers` runs them (§9.1):
     the not-run results of layers without a matrix product (built once, shared by every run: results
@@ -972,6 +988,7 @@ class NetworkPlan:
         self.array_at = np.asarray(self.array, np.int64)
         self._by_bits: dict = {}
         self._reuse: dict = {}
+        self._positions: OrderedDict = OrderedDict()
 
     def reuse(self, n_samples: int) -> tuple:
         """The sampled ifmap accesses of the overlapping-window geometries and the accesses sharing
@@ -979,6 +996,22 @@ class NetworkPlan:
         hit = self._reuse.get(n_samples)
         if hit is None:
             hit = self._reuse[n_samples] = BK.reuse_table(self.table, n_samples)
+        return hit
+
+    def reuse_positions(self, df: int, R: int, C: int, n_samples: int) -> tuple:
+        """``(rows, cur, prev, last)``: :meth:`reuse` and the samples' positions on an ``R x C`` array of
+        dataflow ``df`` (``_batch_kernels.reuse_positions_table``). An os or ws sweep's positions do not
+        depend on the columns (§8.5), so the last :data:`POSITIONS_KEPT` arrays are kept."""
+        rows, p, t, start, p2, t2 = self.reuse(n_samples)
+        key = (df, R, C if df == DF_CODE["is"] else 0, n_samples)
+        hit = self._positions.get(key)
+        if hit is None:
+            hit = self._positions[key] = (rows, *BK.reuse_positions_table(df, R, C, self.table, rows, p, t, start,
+                                                                          p2, t2))
+            if len(self._positions) > POSITIONS_KEPT:
+                self._positions.popitem(last=False)
+        else:
+            self._positions.move_to_end(key)
         return hit
 
     def storage_bits(self, native_bits: int) -> list:
