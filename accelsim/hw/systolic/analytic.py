@@ -99,6 +99,23 @@ def _access_index(df, p, t, R, C, npx, win):
     return fc * C * win + (fr * R + R - 1 - (t - fr * R)) * cu + (p - fc * C)
 
 
+@njit(cache=True, inline="always")
+def _landing(i, F, d, s, E, pos, taps, pos0, pos_step, tap_step):
+    """Along one axis, the outputs ``o`` and taps ``k`` whose window reads input index ``i`` (``o * s + k * d
+    = i``, ``o < E``): ``pos[n] = pos0 + o * pos_step``, ``taps[n] = k * tap_step``; returns their count."""
+    n = 0
+    for k in range(F):
+        num = i - k * d
+        if num < 0:
+            break
+        o = num // s
+        if o * s == num and o < E:
+            pos[n] = pos0 + o * pos_step
+            taps[n] = k * tap_step
+            n += 1
+    return n
+
+
 @njit(cache=True)
 def reuse_neighbours(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, n_samples):
     """The sampled ifmap accesses inside the input and, for each, the other accesses that read the
@@ -133,26 +150,8 @@ def reuse_neighbours(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, n_samples)
         if ih >= H or iw >= W:
             continue
         # every (output row, tap row) and (output column, tap column) that lands on (ih, iw)
-        nh = 0
-        for kh2 in range(FH):
-            num = ih - kh2 * dh
-            if num < 0:
-                break
-            o = num // sh
-            if o * sh == num and o < Eh:
-                rows[nh] = b * per + o * Ew
-                taps_h[nh] = kh2 * FW
-                nh += 1
-        nw = 0
-        for kw2 in range(FW):
-            num = iw - kw2 * dw
-            if num < 0:
-                break
-            o = num // sw
-            if o * sw == num and o < Ew:
-                cols[nw] = o
-                taps_w[nw] = kw2
-                nw += 1
+        nh = _landing(ih, FH, dh, sh, Eh, rows, taps_h, b * per, Ew, FW)
+        nw = _landing(iw, FW, dw, sw, Ew, cols, taps_w, 0, 1, 1)
         for a in range(nh):
             for c in range(nw):
                 t2 = (taps_h[a] + taps_w[c]) * Ch + ch
