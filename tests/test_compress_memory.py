@@ -63,6 +63,11 @@ CSR_8 = {"name": "test-csr-8", "pipeline": [{"prune": {"method": "magnitude", "d
                                            {"encode": {"format": "csr"}}]}
 CSR_8_RELATIVE = {"name": "test-csr-8-relative", "pipeline": [{"prune": {"method": "magnitude", "density": 0.125}},
                                                              {"encode": {"format": "csr", "index_bits": 4}}]}
+# magnitude pruning to 1/8, per-channel int8, CSR with absolute column indices: the CSR holds the kept int8
+# codes with the scales (no dense codes, no float copy of the kept values)
+CSR_8_INT8 = {"name": "test-csr-8-int8", "pipeline": [{"prune": {"method": "magnitude", "density": 0.125}},
+                                                     {"quantize": {"bits": 8, "symmetric": True, "per_channel": True}},
+                                                     {"encode": {"format": "csr"}}]}
 # 2:4 + per-channel int8 stored as N:M (the bundled 2of4-int8's weights): the pruned layer reads its kept
 # values from the weights themselves while it is quantized, and the N:M tensor holds the kept int8 codes
 TWO_FOUR_INT8 = {"name": "test-2of4-int8", "pipeline": [{"prune": {"method": "nm", "n": 2, "m": 4}},
@@ -73,8 +78,8 @@ TWO_FOUR_W4 = {"name": "test-2of4-w4a16", "pipeline": [
     {"prune": {"method": "nm", "n": 2, "m": 4}},
     {"quantize": {"bits": 4, "symmetric": True, "group_size": 128, "scale_format": "fp16"}},
     {"encode": {"format": "nm"}}]}
-RECIPES = (DEEP_COMPRESSION, INT8, W4_G128, FP8_TENSOR, FP8_BLOCK, MXFP4, NVFP4, CSR_8, CSR_8_RELATIVE, TWO_FOUR_INT8,
-           TWO_FOUR_W4)
+RECIPES = (DEEP_COMPRESSION, INT8, W4_G128, FP8_TENSOR, FP8_BLOCK, MXFP4, NVFP4, CSR_8, CSR_8_RELATIVE, CSR_8_INT8,
+           TWO_FOUR_INT8, TWO_FOUR_W4)
 
 
 def _mlp(k: int, n1: int, n2: int, n3: int):
@@ -143,24 +148,29 @@ def test_compressed_layers_hold_compact_forms_that_materialize_exactly(model):
         assert cl.weight_nnz == np.count_nonzero(cl.weight_matrix)
 
 
-def test_24_quantized_layers_hold_the_kept_codes_once(model):
-    """2:4 + int8 (per channel) and 2:4 + int4 (fp16 scale per 128) stored as N:M: the N:M tensor holds the kept
-    codes with the quantizer's scales, and the effective matrix decodes that tensor (no dense codes, no float
-    copy of the kept values): about 1.1 bytes per weight held (half the codes, a 1-byte code and a 1-byte
-    selector per kept weight, the mask packed to bits)."""
-    for recipe in (TWO_FOUR_INT8, TWO_FOUR_W4):
-        cg = compress(model, recipe, seed=0)
-        for name in ("fc1", "fc2", "fc3"):
-            cl = cg[name]
-            held, t = cl.stored_matrix, cl.weight
-            assert isinstance(held, DequantMatrix) and held.tensor is t
-            assert t.values.dtype == np.int8 and t.decode is not None
-            nbytes = t.values.nbytes + t.metadata.nbytes + held.packed_mask.nbytes
-            assert nbytes <= 1.13 * t.size
-            m = cl.weight_matrix
-            assert np.array_equal(m, t.to_dense()) and cl.weight_nnz == np.count_nonzero(m) == cl.stats["nnz"]
-            back = pickle.loads(pickle.dumps(cl))
-            assert np.array_equal(back.weight_matrix, m) and np.array_equal(back.weight.values, t.values)
+@pytest.mark.parametrize("recipe,codes,held,bound", [
+    (TWO_FOUR_INT8, lambda t: t.values, lambda t: t.values.nbytes + t.metadata.nbytes, 1.13),
+    (TWO_FOUR_W4, lambda t: t.values, lambda t: t.values.nbytes + t.metadata.nbytes, 1.13),
+    (CSR_8_INT8, lambda t: t.flat_values, lambda t: t.flat_values.nbytes + t.rel_index.nbytes + t.ptr.nbytes, 0.55),
+], ids=["2of4-int8", "2of4-w4a16", "csr-8-int8"])
+def test_pruned_quantized_layers_hold_the_kept_codes_once(model, recipe, codes, held, bound):
+    """2:4 + int8 (per channel) and 2:4 + int4 (fp16 scale per 128) stored as N:M, magnitude 1/8 + int8 stored
+    as CSR: the stored tensor holds the kept codes with the quantizer's scales, and the effective matrix
+    decodes it (no dense codes, no float copy of the kept values): N:M about 1.1 bytes per weight held (half
+    the codes, a 1-byte code and a 1-byte selector per kept weight, the mask packed to bits), the CSR about
+    0.5 (a 1-byte code and a 2-byte column index per kept weight)."""
+    cg = compress(model, recipe, seed=0)
+    for name in ("fc1", "fc2", "fc3"):
+        cl = cg[name]
+        matrix, t = cl.stored_matrix, cl.weight
+        assert isinstance(matrix, DequantMatrix) and matrix.tensor is t
+        assert codes(t).dtype == np.int8 and t.decode is not None
+        assert held(t) + matrix.packed_mask.nbytes <= bound * t.size
+        m = cl.weight_matrix
+        assert np.array_equal(m, t.to_dense()) and cl.weight_nnz == np.count_nonzero(m) == cl.stats["nnz"]
+        back = pickle.loads(pickle.dumps(cl))
+        assert np.array_equal(back.weight_matrix, m) and np.array_equal(codes(back.weight), codes(t))
+    if recipe is not CSR_8_INT8:
         assert cg["fc1"].weight.quant_spec is (None if recipe is TWO_FOUR_INT8 else cg["fc1"].weight.decode.spec)
 
 

@@ -583,6 +583,55 @@ def test_nm_of_quantizer_codes_decodes_to_the_quantized_matrix(m, nm, symmetric,
     assert plain.storage_bits() == t.storage_bits()
 
 
+@pytest.mark.parametrize("kw", [{}, {"index_bits": 2}, {"index_bits": 3, "relative": True}, {"index_bits": 8}])
+@pytest.mark.parametrize("symmetric,per_channel", [(True, True), (False, True), (False, False)])
+def test_csr_of_codes_decodes_like_the_quantizer(kw, symmetric, per_channel):
+    """A CSR holding a pruned layer's kept integer codes with its quantizer's decoder: the same pattern and
+    storage as the CSR of the decoded values, ``to_dense`` / ``dense_rows`` / ``entries`` / ``nnz`` the
+    quantizer's values at the kept positions, padding zeros holding the code of a zero at their row."""
+    from accelsim.compress.quantize import quantize_uniform
+
+    rng = np.random.default_rng(3)
+    m = rng.standard_normal((9, 37)).astype(np.float32) * (rng.random((9, 37)) < 0.2)
+    mask = m != 0
+    q = quantize_uniform(m, 8, symmetric=symmetric, per_channel=per_channel)
+    expect = np.where(mask, q.to_dense(), 0).astype(np.float32)
+    codes = q.values_int
+    t = CSR(Scattered(mask, codes[mask]), value_bits=8, decode=(q.scale, q.zero_point, np.float32), **kw)
+    plain = CSR(Scattered(mask, expect[mask]), value_bits=8, **kw)
+    assert t.flat_values.dtype == codes.dtype and t.to_dense().dtype == np.float32
+    assert np.array_equal(t.to_dense(), expect)
+    for r0, r1 in ((0, 1), (2, 5), (0, 9)):
+        assert np.array_equal(t.dense_rows(r0, r1), expect[r0:r1])
+    r, c, v = t.entries()
+    assert np.array_equal(expect[r, c], v) and r.size == np.count_nonzero(mask)
+    assert t.nnz == np.count_nonzero(expect)
+    assert np.array_equal(t.rel_index, plain.rel_index) and np.array_equal(t.ptr, plain.ptr)
+    assert t.storage_bits() == plain.storage_bits() and t.padding_zeros == plain.padding_zeros
+    pad = np.asarray(t.is_padding, bool)
+    if pad.any():  # each padding zero decodes to exactly 0 at its row
+        rows = np.repeat(np.arange(9), t.entries_per_row)
+        zp = q.zero_point[rows] if q.zero_point.ndim else np.full(rows.shape, q.zero_point)
+        assert np.array_equal(t.flat_values[pad], zp[pad])
+    words, nbits = t.packed()["payload"]
+    assert nbits == t.storage_bits().payload
+    if not pad.any():  # the payload is the codes themselves (a per-channel scale does not split a level)
+        want = codes[mask]
+        assert np.array_equal(t.payload_symbols(), want if want.min() >= 0 else np.unique(want, return_inverse=True)[1])
+
+
+def test_csr_decode_is_checked():
+    m = np.eye(4, dtype=np.float32)
+    mask = m != 0
+    with pytest.raises(CompressionError, match="integer codes"):
+        CSR(Scattered(mask, m[mask]), decode=(1.0, 0, np.float32))
+    with pytest.raises(CompressionError, match="one per row"):
+        CSR(Scattered(mask, m[mask].astype(np.int8)), decode=(np.ones(3), 0, np.float32))
+    with pytest.raises(CompressionError, match="one PE"):
+        InterleavedCSC(Scattered(mask, m[mask].astype(np.int8)), n_pe=2, index_bits=4,
+                       decode=(1.0, 0, np.float32))
+
+
 def test_nm_decode_is_checked():
     m = _nm_pruned(np.arange(1.0, 17.0).reshape(2, 8), 2, 4)
     mask = m != 0

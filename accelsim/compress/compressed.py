@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from accelsim.compress.tensors import NM, LowBit
+from accelsim.compress.tensors import CSR, NM, LowBit
 from accelsim.compress.view import WeightView, weight_view
 from accelsim.workload.graph import LayerGraph
 from accelsim.workload.layers import Input, Layer
@@ -152,7 +152,7 @@ class MaskedMatrix(_CompactMatrix):
 
 class DequantMatrix(_CompactMatrix):
     """An effective weight matrix held as its quantized tensor: ``tensor.to_dense()`` (a ``LowBit``, a
-    ``formats.GroupQuant``, or the stored ``NM`` of a pruned, then quantized layer: its kept codes and
+    ``formats.GroupQuant``, or the stored ``NM`` or ``CSR`` of a pruned, then quantized layer: its kept codes and
     scales) cast to ``dtype``, zero outside ``mask`` (bit-packed) when given - the 1-byte (or narrower)
     codes and scales instead of a dense float copy. :meth:`materialize` as for :class:`MaskedMatrix`;
     :meth:`row_blocks` dequantizes a ``LowBit`` or ``NM`` a block of rows at a time."""
@@ -168,9 +168,9 @@ class DequantMatrix(_CompactMatrix):
         self._ref = None
 
     def _dense_rows(self, r0: int, r1: int) -> np.ndarray | None:
-        """Rows ``r0:r1`` of a tensor that decodes by rows (``LowBit``, an ``NM`` of codes), else None."""
+        """Rows ``r0:r1`` of a tensor that decodes by rows (``LowBit``, an ``NM`` or ``CSR`` of codes), else None."""
         t = self.tensor
-        if not isinstance(t, (LowBit, NM)) or len(self.shape) != 2 or tuple(t.shape) != self.shape:
+        if not isinstance(t, (LowBit, NM, CSR)) or len(self.shape) != 2 or tuple(t.shape) != self.shape:
             return None
         return t.dense_rows(r0, r1).astype(self.dtype)
 

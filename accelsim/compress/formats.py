@@ -343,7 +343,7 @@ class GroupDecode:
     def check(self, shape: tuple[int, int]) -> None:
         want = (shape[0], self.scales.shape[1]) if self.g_idx is not None else _blocks(shape, self.spec.block)
         if self.scales.shape != want or (self.g_idx is not None and self.g_idx.shape != (shape[1],)):
-            raise CompressionError(f"NM decode: scales of shape {list(self.scales.shape)} do not fit a {shape[0]} x {shape[1]} matrix")
+            raise CompressionError(f"decode: scales of shape {list(self.scales.shape)} do not fit a {shape[0]} x {shape[1]} matrix")
 
     def values(self, codes: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         fmt = self.spec.element_format

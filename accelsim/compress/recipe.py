@@ -1230,11 +1230,43 @@ class _QuantizerFacts:
 
 
 def _codes_nm_layer(st: _State, where: str) -> CompressedTensor:
-    """The N:M tensor of a :func:`_codes_nm` layer: the kept codes, read a block of rows at a time from the
-    dense codes and the packed mask, with the quantizer's decoder (:class:`RowScaleDecode`,
-    :class:`formats.GroupDecode`). The dense codes are dropped before the layout (only the scales are kept),
-    and the effective matrix becomes a :class:`DequantMatrix` over the N:M tensor with the same packed mask:
-    ``to_dense`` of both is the quantizer's values at the kept positions, as before."""
+    """The N:M tensor of a :func:`_codes_nm` layer (:func:`_codes_layer`)."""
+    return _codes_layer(st, where, lambda kept, meta, decode: NM(
+        kept, st.nm[0], st.nm[1], value_bits=st.value_bits or BASE_BITS, metadata_bits=meta, decode=decode))
+
+
+def _codes_csr(st: _State) -> bool:
+    """A pruned, then quantized layer (a uniform quantizer, or an integer / float format with per-block
+    scales) stored as CSR with a given index width (or absolute indices), its codes as they are: the CSR
+    holds the kept codes with the quantizer's scales (:func:`_codes_layer`), as :func:`_codes_nm` does."""
+    e = st.encode
+    if (st.nm is not None or st.mask is None or st.kept_codes is not None or st._codes is not None
+            or st._values is not None or st.derived is None or getattr(st.derived, "packed_mask", None) is None
+            or e["index_bits"] == "auto" or e["value_bits"] is not None or len(st.shape) != 2
+            or _resolved_format(st) != "csr"):
+        return False
+    q = st.quant if st.quant is not None else st.lowbit
+    return isinstance(q, (LowBit, F.GroupQuant)) and tuple(q.shape) == tuple(st.shape)
+
+
+def _codes_csr_layer(st: _State, where: str) -> CompressedTensor:
+    """The CSR tensor of a :func:`_codes_csr` layer (:func:`_codes_layer`)."""
+    e = st.encode
+    ib = e["index_bits"]
+    relative = e["relative"] if e["relative"] is not None else ib is not None
+    return _codes_layer(st, where, lambda kept, meta, decode: CSR(
+        kept, index_bits=ib, value_bits=st.value_bits or BASE_BITS, pointer_bits=e["pointer_bits"],
+        relative=relative, metadata_bits=meta, decode=decode))
+
+
+def _codes_layer(st: _State, where: str, build) -> CompressedTensor:
+    """The stored tensor of a pruned, then quantized layer holding its kept codes (:func:`_codes_nm`,
+    :func:`_codes_csr`): the kept codes, read a block of rows at a time from the dense codes and the packed
+    mask, laid out by ``build(kept, metadata_bits, decoder)`` with the quantizer's decoder
+    (:class:`RowScaleDecode`, :class:`formats.GroupDecode`). The dense codes are dropped before the layout
+    (only the scales are kept), and the effective matrix becomes a :class:`DequantMatrix` over the stored
+    tensor with the same packed mask: ``to_dense`` of both is the quantizer's values at the kept positions,
+    as before."""
     q, old = (st.quant if st.quant is not None else st.lowbit), st.derived
     codes = q.codes if st.quant is not None else q.values_int
     holder = DequantMatrix(None, old.dtype, shape=old.shape)
@@ -1252,8 +1284,7 @@ def _codes_nm_layer(st: _State, where: str) -> CompressedTensor:
     st.derived = holder
     del q, old, codes  # the dense codes go before the layout is built
     try:
-        tensor = NM(Scattered.from_packed(holder, kept), st.nm[0], st.nm[1], value_bits=st.value_bits or BASE_BITS,
-                    metadata_bits=meta, decode=decode)
+        tensor = build(Scattered.from_packed(holder, kept), meta, decode)
     except CompressionError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     if isinstance(decode, F.GroupDecode):
@@ -1592,6 +1623,9 @@ def _finish_layer(g: LayerGraph, layer, st: _State, recipe: Recipe, graph_notes:
         codes = _codes_nm(st)
         st.mask = None
         tensor = _codes_nm_layer(st, where) if codes else _build_format(st, where, packed=st.derived)
+    elif _codes_csr(st):  # CSR of the kept codes, laid out from the packed mask
+        st.mask = None
+        tensor = _codes_csr_layer(st, where)
     else:
         tensor = _build_format(st, where)
     if st.huffman:

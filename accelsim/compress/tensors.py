@@ -433,7 +433,7 @@ class InterleavedCSC(CompressedTensor):
 
     def __init__(self, matrix: Any, n_pe: int = 1, index_bits: int | None = None, value_bits: int = 32,
                  pointer_bits: int | None = 16, relative: bool | None = None, mask: Any = None,
-                 metadata_bits: int = 0):
+                 metadata_bits: int = 0, decode: Any = None):
         m = _as_matrix(matrix, f"{type(self).__name__} matrix")
         self.metadata_bits = _check_meta(metadata_bits)
         # a compact matrix without a separate mask: its own (possibly packed) mask, read only where needed
@@ -494,6 +494,70 @@ class InterleavedCSC(CompressedTensor):
         self.pointer_bits = bits_for(max_entries + 1) if pointer_bits is None else _check_bits(pointer_bits, "pointer_bits")
         self.pointer_overflow = max_entries > (1 << min(self.pointer_bits, 62)) - 1
         self.kept = n_kept
+        self.decode = None if decode is None else self._decoder(decode)
+
+    def _decoder(self, decode: Any) -> Any:
+        """The checked decoder of stored integer codes (one PE: a CSC, or a CSR's transpose); padding zeros
+        set to the code of a zero value at their position, a block of columns at a time."""
+        if isinstance(decode, tuple):
+            decode = RowScaleDecode(*decode)
+        if self.n_pe != 1:
+            raise CompressionError(f"{type(self).__name__} decode of stored codes needs one PE; got n_pe={self.n_pe}")
+        if not np.issubdtype(self.flat_values.dtype, np.integer):
+            raise CompressionError(f"{type(self).__name__} decode needs integer codes as values; got {self.flat_values.dtype}")
+        decode.check(self._shape)
+        if self.is_padding.any():
+            for c0, c1, lo, hi in self._col_blocks():
+                pad = self.is_padding[lo:hi]
+                if not pad.any():
+                    continue
+                r, c = self._positions(c0, c1)
+                zero = decode.zero_codes(r[pad], c[pad])
+                block = self.flat_values[lo:hi]
+                if np.any(zero != block[pad]):
+                    if not self.flat_values.flags.writeable:
+                        self.flat_values = self.flat_values.copy()
+                        block = self.flat_values[lo:hi]
+                    block[pad] = zero
+        return decode
+
+    def _col_blocks(self):
+        """``(c0, c1, lo, hi)``: blocks of whole columns of about 2**20 stored entries (one PE), entries
+        ``lo:hi`` of ``flat_values``."""
+        ptr = self.pe_ptr[0]
+        n_cols = self._shape[1]
+        step = max(1, (1 << 20) * max(n_cols, 1) // max(int(ptr[-1]), 1))
+        for c0 in range(0, n_cols, step):
+            c1 = min(n_cols, c0 + step)
+            yield c0, c1, int(ptr[c0]), int(ptr[c1])
+
+    def _positions(self, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column of the stored entries of columns ``c0 .. c1 - 1`` (one PE)."""
+        ptr = self.pe_ptr[:, c0:c1 + 1] - self.pe_ptr[0, c0]
+        lo, hi = int(self.pe_ptr[0, c0]), int(self.pe_ptr[0, c1])
+        r, c = K.interleaved_decode(np.ascontiguousarray(ptr), np.zeros(1, np.int64), self.flat_index[lo:hi], 1,
+                                    self.relative)
+        return r, c + c0
+
+    def _decoded(self, codes: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return codes if self.decode is None else self.decode.values(codes, rows, cols)
+
+    def dense_cols(self, c0: int, c1: int) -> np.ndarray:
+        """Columns ``c0 .. c1 - 1`` of :meth:`to_dense`, shaped ``(rows, c1 - c0)`` (one PE: only those
+        columns' stored entries are read)."""
+        c0, c1 = max(0, c0), min(self._shape[1], c1)
+        out = np.zeros((self._shape[0], max(0, c1 - c0)), dtype=self._dtype)
+        if c1 > c0:
+            lo, hi = int(self.pe_ptr[0, c0]), int(self.pe_ptr[0, c1])
+            r, c = self._positions(c0, c1)
+            keep = ~self.is_padding[lo:hi]
+            r, c = r[keep], c[keep]
+            out[r, c - c0] = self._decoded(self.flat_values[lo:hi][keep], r, c)
+        return out
+
+    @property
+    def _dtype(self) -> np.dtype:
+        return self.flat_values.dtype if self.decode is None else self.decode.dtype
 
     # --- structure ------------------------------------------------------------------------------
     @property
@@ -539,20 +603,23 @@ class InterleavedCSC(CompressedTensor):
         return K.interleaved_decode(self.pe_ptr, self.pe_offsets[:-1], self.flat_index, self.n_pe, self.relative)
 
     def entries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(rows, cols, values) of the kept (non-padding) entries."""
+        """(rows, cols, values) of the kept (non-padding) entries (decoded, with ``decode``)."""
         r, c = self.entry_positions()
         keep = ~self.is_padding
-        return r[keep], c[keep], self.flat_values[keep]
+        r, c = r[keep], c[keep]
+        return r, c, self._decoded(self.flat_values[keep], r, c)
 
     def to_dense(self) -> np.ndarray:
-        out = np.zeros(self._shape, dtype=self.flat_values.dtype)
+        out = np.zeros(self._shape, dtype=self._dtype)
         r, c, v = self.entries()
         out[r, c] = v
         return out
 
     @property
     def nnz(self) -> int:
-        return int(np.count_nonzero(self.flat_values[~self.is_padding]))
+        if self.decode is None:
+            return int(np.count_nonzero(self.flat_values[~self.is_padding]))
+        return sum(int(np.count_nonzero(self.dense_cols(c0, c1))) for c0, c1, _, _ in self._col_blocks())
 
     def storage_bits(self) -> StorageBits:
         n = self.stored_entries
@@ -586,9 +653,10 @@ class CSC(InterleavedCSC):
 
     def __init__(self, matrix: Any, index_bits: int | None = None, value_bits: int = 32,
                  pointer_bits: int | None = None, relative: bool | None = None, mask: Any = None,
-                 metadata_bits: int = 0):
+                 metadata_bits: int = 0, decode: Any = None):
         super().__init__(matrix, n_pe=1, index_bits=index_bits, value_bits=value_bits,
-                         pointer_bits=pointer_bits, relative=relative, mask=mask, metadata_bits=metadata_bits)
+                         pointer_bits=pointer_bits, relative=relative, mask=mask, metadata_bits=metadata_bits,
+                         decode=decode)
 
     @property
     def values(self) -> np.ndarray:
@@ -625,11 +693,15 @@ class CSR(CompressedTensor):
 
     def __init__(self, matrix: Any, index_bits: int | None = None, value_bits: int = 32,
                  pointer_bits: int | None = None, relative: bool | None = None, mask: Any = None,
-                 metadata_bits: int = 0):
+                 metadata_bits: int = 0, decode: Any = None):
         m = _as_matrix(matrix, "CSR matrix")
         mk = None if mask is None and isinstance(m, Scattered) else _as_mask(mask, m, "CSR")
+        if isinstance(decode, tuple):
+            decode = RowScaleDecode(*decode)
+        self.decode = decode  # in this matrix's coordinates; the transpose reads it through _Transposed
         self._t = CSC(m.T, index_bits=index_bits, value_bits=value_bits, pointer_bits=pointer_bits,
-                      relative=relative, mask=None if mk is None else mk.T, metadata_bits=metadata_bits)
+                      relative=relative, mask=None if mk is None else mk.T, metadata_bits=metadata_bits,
+                      decode=None if decode is None else _Transposed(decode))
         self.value_bits, self.index_bits, self.pointer_bits = self._t.value_bits, self._t.index_bits, self._t.pointer_bits
         self.relative = self._t.relative
         self.is_padding = self._t.is_padding
@@ -654,6 +726,10 @@ class CSR(CompressedTensor):
 
     def to_dense(self):
         return self._t.to_dense().T.copy()
+
+    def dense_rows(self, r0: int, r1: int) -> np.ndarray:
+        """Rows ``r0 .. r1 - 1`` of :meth:`to_dense` (only those rows' stored entries are read)."""
+        return self._t.dense_cols(r0, r1).T.copy()
 
     def storage_bits(self):
         return self._t.storage_bits()
@@ -744,7 +820,7 @@ class RowScaleDecode:
     def check(self, shape: tuple[int, int]) -> None:
         for what, a in (("scale", self.scale), ("zero_point", self.zero_point)):
             if a.ndim and a.shape != (shape[0],):
-                raise CompressionError(f"NM decode {what} must be a scalar or one per row ({shape[0]}); got shape {list(a.shape)}")
+                raise CompressionError(f"decode {what} must be a scalar or one per row ({shape[0]}); got shape {list(a.shape)}")
 
     def values(self, codes: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         z = self.zero_point[rows] if self.zero_point.ndim else self.zero_point
@@ -753,6 +829,23 @@ class RowScaleDecode:
 
     def zero_codes(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         return self.zero_point[rows] if self.zero_point.ndim else np.full(rows.shape, self.zero_point)
+
+
+class _Transposed:
+    """A decoder read in the transposed coordinates (a CSR's codes, stored as the CSC of its transpose)."""
+
+    def __init__(self, decode: Any):
+        self.inner = decode
+        self.dtype = decode.dtype
+
+    def check(self, shape: tuple[int, int]) -> None:
+        self.inner.check((shape[1], shape[0]))
+
+    def values(self, codes: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return self.inner.values(codes, cols, rows)
+
+    def zero_codes(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return self.inner.zero_codes(cols, rows)
 
 
 class NM(_StoredValues, CompressedTensor):
