@@ -55,24 +55,13 @@ def reuse_table(geoms: np.ndarray, n_samples: int) -> tuple:
     return rows, p, t, np.append(start, n_nb), p2, t2
 
 
-@njit(cache=True)
-def reuse_positions_table(df, R, C, geoms, rows, p, t, start, p2, t2):
+def reuse_positions_table(df, R, C, geoms, rows, p, t, start, p2, t2) -> tuple:
     """:func:`analytic.reuse_positions` of every geometry of a :func:`reuse_table` on an ``R x C`` array
-    of dataflow ``df``: ``(cur, prev, last)``, aligned with its samples."""
-    n = p.shape[0]
-    cur = np.empty(n, np.int64)
-    prev = np.empty(n, np.int64)
-    last = np.empty(n, np.int64)
-    for i in range(geoms.shape[0]):
-        lo, hi = rows[i], rows[i + 1]
-        if hi > lo:
-            g = geoms[i]
-            c, q, z = A.reuse_positions(df, R, C, g[G_BATCH] * g[G_EH] * g[G_EW], g[G_FH] * g[G_FW] * g[G_C],
-                                        p[lo:hi], t[lo:hi], start[lo:hi + 1], p2, t2)
-            cur[lo:hi] = c
-            prev[lo:hi] = q
-            last[lo:hi] = z
-    return cur, prev, last
+    of dataflow ``df``, in one kernel call: ``(cur, prev, last)``, aligned with its samples."""
+    counts = np.diff(rows)
+    npx = np.repeat(geoms[:, G_BATCH] * geoms[:, G_EH] * geoms[:, G_EW], counts)
+    win = np.repeat(geoms[:, G_FH] * geoms[:, G_FW] * geoms[:, G_C], counts)
+    return A.reuse_positions(df, R, C, npx, win, p, t, start, p2, t2)
 
 
 @njit(cache=True)

@@ -171,17 +171,19 @@ def reuse_neighbours(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, n_samples)
 def reuse_positions(df, R, C, npx, win, p, t, start, p2, t2):
     """``(cur, prev, last)`` of :func:`ifmap_reuse_samples` from :func:`reuse_neighbours`' accesses on
     an ``R x C`` array of dataflow ``df``: each sample's position in the sweep, the position of the
-    previous use of its word (-1: first use) and of the word's last use, in accesses (§8.5)."""
+    previous use of its word (-1: first use) and of the word's last use, in accesses (§8.5). ``npx``,
+    ``win``: each sample's unit's pixels and window elements (so one call serves a network's geometries)."""
     n = p.shape[0]
     cur_a = np.empty(n, np.int64)
     prev_a = np.empty(n, np.int64)
     last_a = np.empty(n, np.int64)
     for i in range(n):
-        cur = _access_index(df, p[i], t[i], R, C, npx, win)
+        P, Q = npx[i], win[i]
+        cur = _access_index(df, p[i], t[i], R, C, P, Q)
         prev = -1
         last = cur
         for k in range(start[i], start[i + 1]):
-            idx = _access_index(df, p2[k], t2[k], R, C, npx, win)
+            idx = _access_index(df, p2[k], t2[k], R, C, P, Q)
             if idx < cur and idx > prev:
                 prev = idx
             if idx > last:
@@ -192,16 +194,18 @@ def reuse_positions(df, R, C, npx, win, p, t, start, p2, t2):
     return cur_a, prev_a, last_a
 
 
-@njit(cache=True)
 def ifmap_reuse_samples(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, n_samples):
     """Sampled ifmap accesses of one sweep with their previous use (§8.5).
 
     Returns ``(cur, prev, last)``, one entry per sampled access inside the input: its position in
     the sweep, the position of the previous use of the same word in the sweep (-1: first use) and
-    the position of the word's last use in the sweep, all in accesses.
+    the position of the word's last use in the sweep, all in accesses. A plain function around its two
+    kernels (compiling it too would only add to a cold start).
     """
     p, t, start, p2, t2 = reuse_neighbours(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, n_samples)
-    return reuse_positions(df, R, C, batch * Eh * Ew, FH * FW * Ch, p, t, start, p2, t2)
+    n = p.shape[0]
+    return reuse_positions(df, R, C, np.full(n, batch * Eh * Ew, np.int64), np.full(n, FH * FW * Ch, np.int64), p,
+                           t, start, p2, t2)
 
 
 @njit(cache=True)
@@ -301,10 +305,10 @@ def ifmap_counts(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew):
     return batch * taps_r * taps_c * Ch, batch * rows * cols * Ch
 
 
-@njit(cache=True)
 def analytic_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words, fi_words,
                   overlapping, n_samples, max_sweeps):
-    """``[ifmap DRAM reads, filter DRAM reads, ofmap DRAM writes]`` of one unit in words (§8.2-8.5)."""
+    """``[ifmap DRAM reads, filter DRAM reads, ofmap DRAM writes]`` of one unit in words (§8.2-8.5): a plain
+    function around :func:`ifmap_reuse_samples` and :func:`unit_reads`, which the sweeps' batch kernel shares."""
     if overlapping:
         cur, prev, last = ifmap_reuse_samples(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, n_samples)
     else:
