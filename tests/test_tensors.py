@@ -615,6 +615,9 @@ def test_csr_of_codes_decodes_like_the_quantizer(kw, symmetric, per_channel):
         assert np.array_equal(t.flat_values[pad], zp[pad])
     words, nbits = t.packed()["payload"]
     assert nbits == t.storage_bits().payload
+    csc = CSC(Scattered(mask, codes[mask]), value_bits=8, decode=(q.scale, q.zero_point, np.float32), **kw)
+    assert np.array_equal(csc.to_dense(), expect) and csc.nnz == t.nnz
+    assert np.array_equal(csc.dense_cols(3, 11), expect[:, 3:11])
     if not pad.any():  # the payload is the codes themselves (a per-channel scale does not split a level)
         want = codes[mask]
         assert np.array_equal(t.payload_symbols(), want if want.min() >= 0 else np.unique(want, return_inverse=True)[1])

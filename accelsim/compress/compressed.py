@@ -168,7 +168,8 @@ class DequantMatrix(_CompactMatrix):
         self._ref = None
 
     def _dense_rows(self, r0: int, r1: int) -> np.ndarray | None:
-        """Rows ``r0:r1`` of a tensor that decodes by rows (``LowBit``, an ``NM`` or ``CSR`` of codes), else None."""
+        """Rows ``r0:r1`` of a tensor that decodes by rows (``LowBit``, an ``NM`` or ``CSR`` of codes), else None
+        (a ``CSC`` of codes: the rows of its whole ``to_dense``)."""
         t = self.tensor
         if not isinstance(t, (LowBit, NM, CSR)) or len(self.shape) != 2 or tuple(t.shape) != self.shape:
             return None

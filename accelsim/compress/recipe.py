@@ -1237,24 +1237,25 @@ def _codes_nm_layer(st: _State, where: str) -> CompressedTensor:
 
 def _codes_csr(st: _State) -> bool:
     """A pruned, then quantized layer (a uniform quantizer, or an integer / float format with per-block
-    scales) stored as CSR with a given index width (or absolute indices), its codes as they are: the CSR
-    holds the kept codes with the quantizer's scales (:func:`_codes_layer`), as :func:`_codes_nm` does."""
+    scales) stored as CSR or CSC with a given index width (or absolute indices), its codes as they are: the
+    tensor holds the kept codes with the quantizer's scales (:func:`_codes_layer`), as :func:`_codes_nm` does."""
     e = st.encode
     if (st.nm is not None or st.mask is None or st.kept_codes is not None or st._codes is not None
             or st._values is not None or st.derived is None or getattr(st.derived, "packed_mask", None) is None
             or e["index_bits"] == "auto" or e["value_bits"] is not None or len(st.shape) != 2
-            or _resolved_format(st) != "csr"):
+            or _resolved_format(st) not in ("csr", "csc")):
         return False
     q = st.quant if st.quant is not None else st.lowbit
     return isinstance(q, (LowBit, F.GroupQuant)) and tuple(q.shape) == tuple(st.shape)
 
 
 def _codes_csr_layer(st: _State, where: str) -> CompressedTensor:
-    """The CSR tensor of a :func:`_codes_csr` layer (:func:`_codes_layer`)."""
+    """The CSR / CSC tensor of a :func:`_codes_csr` layer (:func:`_codes_layer`)."""
     e = st.encode
     ib = e["index_bits"]
     relative = e["relative"] if e["relative"] is not None else ib is not None
-    return _codes_layer(st, where, lambda kept, meta, decode: CSR(
+    fmt = CSR if _resolved_format(st) == "csr" else CSC
+    return _codes_layer(st, where, lambda kept, meta, decode: fmt(
         kept, index_bits=ib, value_bits=st.value_bits or BASE_BITS, pointer_bits=e["pointer_bits"],
         relative=relative, metadata_bits=meta, decode=decode))
 
@@ -1623,7 +1624,7 @@ def _finish_layer(g: LayerGraph, layer, st: _State, recipe: Recipe, graph_notes:
         codes = _codes_nm(st)
         st.mask = None
         tensor = _codes_nm_layer(st, where) if codes else _build_format(st, where, packed=st.derived)
-    elif _codes_csr(st):  # CSR of the kept codes, laid out from the packed mask
+    elif _codes_csr(st):  # CSR / CSC of the kept codes, laid out from the packed mask
         st.mask = None
         tensor = _codes_csr_layer(st, where)
     else:
