@@ -1001,17 +1001,19 @@ class NetworkPlan:
     def reuse_positions(self, df: int, R: int, C: int, n_samples: int) -> tuple:
         """``(rows, cur, prev, last)``: :meth:`reuse` and the samples' positions on an ``R x C`` array of
         dataflow ``df`` (``_batch_kernels.reuse_positions_table``). An os or ws sweep's positions do not
-        depend on the columns (§8.5), so the last :data:`POSITIONS_KEPT` arrays are kept."""
+        depend on the columns (§8.5), so the last :data:`POSITIONS_KEPT` made are kept (first in, first out:
+        a plan may serve a threaded sweep, and only whole-item operations of the dict are used)."""
         rows, p, t, start, p2, t2 = self.reuse(n_samples)
         key = (df, R, C if df == DF_CODE["is"] else 0, n_samples)
         hit = self._positions.get(key)
         if hit is None:
-            hit = self._positions[key] = (rows, *BK.reuse_positions_table(df, R, C, self.table, rows, p, t, start,
-                                                                          p2, t2))
-            if len(self._positions) > POSITIONS_KEPT:
-                self._positions.popitem(last=False)
-        else:
-            self._positions.move_to_end(key)
+            hit = (rows, *BK.reuse_positions_table(df, R, C, self.table, rows, p, t, start, p2, t2))
+            self._positions[key] = hit
+            while len(self._positions) > POSITIONS_KEPT:
+                try:
+                    self._positions.popitem(last=False)
+                except KeyError:  # emptied by another thread meanwhile
+                    break
         return hit
 
     def storage_bits(self, native_bits: int) -> list:
