@@ -544,8 +544,10 @@ class InterleavedCSC(CompressedTensor):
 
     def dense_cols(self, c0: int, c1: int) -> np.ndarray:
         """Columns ``c0 .. c1 - 1`` of :meth:`to_dense`, shaped ``(rows, c1 - c0)`` (one PE: only those
-        columns' stored entries are read)."""
+        columns' stored entries are read; with several PEs, the columns of the whole)."""
         c0, c1 = max(0, c0), min(self._shape[1], c1)
+        if self.n_pe != 1:
+            return self.to_dense()[:, c0:max(c0, c1)].copy()
         out = np.zeros((self._shape[0], max(0, c1 - c0)), dtype=self._dtype)
         if c1 > c0:
             lo, hi = int(self.pe_ptr[0, c0]), int(self.pe_ptr[0, c1])
