@@ -623,6 +623,13 @@ def test_csr_of_codes_decodes_like_the_quantizer(kw, symmetric, per_channel):
         assert np.array_equal(t.payload_symbols(), want if want.min() >= 0 else np.unique(want, return_inverse=True)[1])
 
 
+def test_dense_cols_of_every_csc_layout():
+    rng = np.random.default_rng(0)
+    m = rng.standard_normal((13, 9)).astype(np.float32) * (rng.random((13, 9)) < 0.3)
+    for t in (InterleavedCSC(m, n_pe=3, index_bits=2), CSC(m, index_bits=2), CSC(m)):
+        assert np.array_equal(t.dense_cols(2, 7), m[:, 2:7]) and np.array_equal(t.dense_cols(0, 9), m)
+
+
 def test_csr_decode_is_checked():
     m = np.eye(4, dtype=np.float32)
     mask = m != 0
