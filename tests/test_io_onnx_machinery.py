@@ -104,6 +104,24 @@ def test_constant_subgraphs_fold_with_onnx_reference():
     assert [layer.op for layer in graph.compute_layers()] == ["identity"]
 
 
+def test_constant_products_are_folded_and_their_macs_reported():
+    """A position-bias style table computed from constants (MatMul, Gemm, Conv of initializers) folds at import,
+    as a runtime folds it: no layer, its MACs reported apart (FlopCounterMode counts them at every call)."""
+    nodes = [helper.make_node("MatMul", ["coords", "w1"], ["h"], name="cpb1"),              # (15, 2) @ (2, 32)
+             helper.make_node("Gemm", ["h", "w2"], ["bias"], name="cpb2", transB=1),     # (15, 32) x (4, 32)^T
+             helper.make_node("Conv", ["img", "k"], ["c"], name="cconv"),               # (1, 2, 5, 5) * (3, 2, 3, 3)
+             helper.make_node("ReduceSum", ["c"], ["cs"], name="rs", keepdims=0),
+             helper.make_node("MatMul", ["x", "bias"], ["y0"], name="fc"),               # (1, 15) @ (15, 4)
+             helper.make_node("Add", ["y0", "cs"], ["y"], name="add")]
+    inits = [_init("coords", _rand(15, 2)), _init("w1", _rand(2, 32)), _init("w2", _rand(4, 32)),
+             _init("img", _rand(1, 2, 5, 5)), _init("k", _rand(3, 2, 3, 3))]
+    graph = load_onnx(_model(nodes, [("x", [1, 15], FLOAT)], [("y", [1, 4], FLOAT)], inits))
+    assert [layer.op for layer in graph.compute_layers()] == ["linear", "identity"]
+    assert graph.metadata["onnx"]["folded_macs"] == {"Conv": 3 * 3 * 3 * 2 * 9, "Gemm": 15 * 4 * 32, "MatMul": 15 * 32 * 2}
+    assert any("evaluated once at import" in n for n in graph.metadata["notes"])
+    assert load_onnx(_fc()).metadata["onnx"]["folded_macs"] == {}
+
+
 def test_generic_layer_carries_sizes_and_strict_refuses():
     nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
              helper.make_node("Resize", ["c", "", "scales"], ["r"], name="up", mode="nearest"),

@@ -94,6 +94,22 @@ def fold(node, arrays: list, opset: int) -> list[np.ndarray]:
     return _checked(node, run)
 
 
+def folded_macs(node, arrays: list, outputs: list) -> int:
+    """Multiply-accumulates of a MatMul, Gemm or Conv node evaluated on constants (0 for other ops): what an
+    inference runtime also computes once, when it folds the constant subgraph (e.g. a position-bias table)."""
+    if node.domain not in ("", "ai.onnx") or not outputs or not arrays or arrays[0] is None:
+        return 0
+    out, a = np.asarray(outputs[0]), np.asarray(arrays[0])
+    if node.op_type == "MatMul":
+        return int(out.size) * int(a.shape[-1]) if a.ndim else 0
+    if node.op_type == "Gemm" and a.ndim == 2:
+        return int(out.size) * int(a.shape[0] if node.attrs.get("transA", 0) else a.shape[1])
+    if node.op_type == "Conv" and len(arrays) > 1 and arrays[1] is not None:
+        w = np.asarray(arrays[1])
+        return int(out.size) * int(math.prod(w.shape[1:]))
+    return 0
+
+
 def outer_names(proto) -> set[str]:
     """Tensors a node's subgraphs read from the enclosing graph (implicit inputs)."""
     names: set[str] = set()

@@ -95,6 +95,7 @@ class Importer:
     names: set[str] = field(default_factory=set)
     name_counts: dict[str, int] = field(default_factory=dict)
     folded_batchnorm: list[str] = field(default_factory=list)
+    folded_macs: Counter = field(default_factory=Counter)  # op type -> MACs of constant nodes evaluated at import
     node_of: dict[str, str] = field(default_factory=dict)  # layer name -> ONNX node name
     skipped: list[str] = field(default_factory=list)
     generic_ops: Counter = field(default_factory=Counter)

@@ -288,8 +288,13 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
         imp.note(f"{len(imp.folded_batchnorm)} BatchNormalization node(s) folded into the preceding conv / linear weights")
     if imp.skipped:
         imp.note(f"skipped (skip_unsupported): {', '.join(imp.skipped)}")
+    if imp.folded_macs:
+        listed = ", ".join(f"{op} {n:,}" for op, n in sorted(imp.folded_macs.items()))
+        imp.note(f"constant subgraphs evaluated once at import, as an inference runtime folds them, are not layers: "
+                 f"their MACs ({listed}; e.g. a position-bias table) are not in the graph's")
     graph.metadata["onnx"] = {"opset": imp.opset, "batch": imp.batch if strip_batch else None,
                               "folded_batchnorm": imp.folded_batchnorm, "skipped": imp.skipped,
+                              "folded_macs": dict(sorted(imp.folded_macs.items())),
                               "generic_ops": dict(sorted(imp.generic_ops.items())),
                               "weight_types": dict(sorted(imp.weight_dtypes.items())),
                               "producer": model.producer_name, "nodes": imp.node_of}
@@ -341,6 +346,9 @@ def _import_one(imp: Importer, node: Node, skip_unsupported: bool) -> None:
         return imp.note(f"{exc}: imported as a generic layer")
     except WorkloadError as exc:
         raise WorkloadError(f"{imp.source}: {exc}") from None
+    macs = F.folded_macs(node, [None if v is None else v.const for v in inputs], outputs)
+    if macs:
+        imp.folded_macs[node.op_type] += macs
     carried = Q.folded_quant(node, inputs)
     for i, array in enumerate(outputs):
         imp.set(node, i, Value(tuple(array.shape), const=array, quant=carried if i == 0 else None))
