@@ -65,6 +65,33 @@ def test_reuse_samples_kernel_equals_twin(df, R, C, g):
     assert tuple(A.ifmap_counts(*args[3:])) == ref.ifmap_counts(*args[3:])
 
 
+@settings(max_examples=40, deadline=None)
+@given(df=st.sampled_from(["os", "ws", "is"]), R=st.sampled_from([2, 4, 8]), C=st.sampled_from([2, 4, 8]),
+       b=st.integers(1, 2), h=st.integers(3, 11), w=st.integers(3, 11), ch=st.integers(1, 4),
+       f=st.integers(1, 3), s=st.integers(1, 3), d=st.integers(1, 2), k=st.integers(1, 5),
+       n=st.sampled_from([16, 64, 100_000]))
+def test_reuse_samples_kernels_equal_twin_on_random_geometries(df, R, C, b, h, w, ch, f, s, d, k, n):
+    """The geometry's part (``reuse_neighbours``) and the array's (``reuse_positions``) together, and the
+    network form the sweeps run (one table, one positions call), equal the NumPy twin (§8.5, §9.1)."""
+    eh, ew = (h - d * (f - 1) - 1) // s + 1, (w - d * (f - 1) - 1) // s + 1
+    if eh < 1 or ew < 1:
+        return
+    g = Geometry(b, h, w, ch, f, f, s, s, d, d, k, eh, ew)
+    args = (DF_CODE[df], R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew)
+    want = ref.ifmap_reuse_samples(*args, n)
+    for a, bb in zip(A.ifmap_reuse_samples(*args, n), want):
+        np.testing.assert_array_equal(a, bb)
+    from accelsim.hw.systolic import _batch_kernels as BK
+    from accelsim.hw.systolic.model import geometry_table
+
+    tab = geometry_table([Geometry.gemm(3, 4, 5), g])
+    tab[1, BK.G_OVERLAP] = 1  # the twin's samples, whether or not the windows overlap
+    rows, *reuse = BK.reuse_table(tab, n)
+    got = BK.reuse_positions_table(DF_CODE[df], R, C, tab, rows, *reuse)
+    for a, bb in zip(got, want):
+        np.testing.assert_array_equal(a[rows[1]:rows[2]], bb)
+
+
 @pytest.mark.parametrize("df,R,C,g", SMALL)
 @pytest.mark.parametrize("block", [7, 40, 500])
 def test_reuse_fetches_kernel_equals_twin(df, R, C, g, block):
