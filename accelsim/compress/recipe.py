@@ -1195,23 +1195,33 @@ def _resolved_format(st: _State) -> str:
     return fmt
 
 
+def _packed_quantized(st: _State) -> bool:
+    """A pruned, then quantized layer (no codebook) whose effective matrix already holds the mask packed:
+    its stored format can be laid out from the packed mask, the bool mask dropped before the build."""
+    return (st.mask is not None and st.kept_codes is None and st._codes is None and st._values is None
+            and st.derived is not None and st.derived.packed_mask is not None)
+
+
 def _packed_nm(st: _State) -> bool:
-    """A pruned, then quantized layer stored as N:M values (no codes): its effective matrix already holds
-    the mask packed, so the bool mask is dropped before the build and the N:M layout reads the packed one."""
-    return (st.nm is not None and st.mask is not None and st.kept_codes is None and st._codes is None
-            and st._values is None and st.derived is not None and st.derived.packed_mask is not None
-            and _resolved_format(st) == "nm")
+    """A :func:`_packed_quantized` layer stored as N:M: the N:M layout reads the packed mask."""
+    return st.nm is not None and _packed_quantized(st) and _resolved_format(st) == "nm"
 
 
-def _codes_nm(st: _State) -> bool:
-    """A :func:`_packed_nm` layer quantized by a uniform (per-row or per-tensor) quantizer or an integer /
-    float format with per-block scales, whose codes are stored as they are: its N:M tensor holds the kept
-    codes with the quantizer's scales (:func:`_codes_nm_layer`) and becomes the effective matrix's source,
-    so no dense codes are kept."""
-    if not _packed_nm(st) or st.encode["value_bits"] is not None or len(st.shape) != 2:
+def _stores_codes(st: _State) -> bool:
+    """Whether the layer's quantizer codes can be its stored values: a uniform (per-row or per-tensor)
+    quantizer or an integer / float format with per-block scales over the whole 2-D layer, stored at its
+    own bits (no ``value_bits`` given)."""
+    if st.encode["value_bits"] is not None or len(st.shape) != 2:
         return False
     q = st.quant if st.quant is not None else st.lowbit
     return isinstance(q, (LowBit, F.GroupQuant)) and tuple(q.shape) == tuple(st.shape)
+
+
+def _codes_nm(st: _State) -> bool:
+    """A :func:`_packed_nm` layer whose codes are stored as they are (:func:`_stores_codes`): its N:M tensor
+    holds the kept codes with the quantizer's scales (:func:`_codes_nm_layer`) and becomes the effective
+    matrix's source, so no dense codes are kept."""
+    return _packed_nm(st) and _stores_codes(st)
 
 
 @dataclass(frozen=True, eq=False)
@@ -1236,17 +1246,11 @@ def _codes_nm_layer(st: _State, where: str) -> CompressedTensor:
 
 
 def _codes_csr(st: _State) -> bool:
-    """A pruned, then quantized layer (a uniform quantizer, or an integer / float format with per-block
-    scales) stored as CSR or CSC with a given index width (or absolute indices), its codes as they are: the
-    tensor holds the kept codes with the quantizer's scales (:func:`_codes_layer`), as :func:`_codes_nm` does."""
-    e = st.encode
-    if (st.nm is not None or st.mask is None or st.kept_codes is not None or st._codes is not None
-            or st._values is not None or st.derived is None or getattr(st.derived, "packed_mask", None) is None
-            or e["index_bits"] == "auto" or e["value_bits"] is not None or len(st.shape) != 2
-            or _resolved_format(st) not in ("csr", "csc")):
-        return False
-    q = st.quant if st.quant is not None else st.lowbit
-    return isinstance(q, (LowBit, F.GroupQuant)) and tuple(q.shape) == tuple(st.shape)
+    """A :func:`_packed_quantized` layer (not N:M) stored as CSR or CSC with a given index width (or absolute
+    indices; ``auto`` scans the bool mask), its codes as they are (:func:`_stores_codes`): the tensor holds the
+    kept codes with the quantizer's scales (:func:`_codes_layer`), as :func:`_codes_nm` does."""
+    return (st.nm is None and _packed_quantized(st) and st.encode["index_bits"] != "auto"
+            and _resolved_format(st) in ("csr", "csc") and _stores_codes(st))
 
 
 def _codes_csr_layer(st: _State, where: str) -> CompressedTensor:

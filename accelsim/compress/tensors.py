@@ -39,6 +39,7 @@ __all__ = [
     "LowRank",
     "RowScaleDecode",
     "StorageBits",
+    "as_decoder",
     "bits_for",
     "column_pattern",
     "index_dtype",
@@ -413,7 +414,49 @@ def _rows_layout(m: Scattered, span: int, index_proto: np.ndarray) -> tuple[np.n
     return ptr, index_out, pad_out
 
 
-class InterleavedCSC(CompressedTensor):
+def as_decoder(decode: Any) -> Any:
+    """A decoder of stored codes: a ``(scale, zero_point, dtype)`` tuple becomes a :class:`RowScaleDecode` (a
+    uniform quantizer, as :class:`LowBit`); a decoder object (``formats.GroupDecode``) is returned as is."""
+    return RowScaleDecode(*decode) if isinstance(decode, tuple) else decode
+
+
+class _StoredCodes:
+    """A format whose stored values (attribute :attr:`_codes_attr`) may be a quantizer's integer codes with
+    their decoder (``decode``; :class:`NM`, a one-PE :class:`CSC`): the checks, the padding entries set to the
+    code of a zero value at their position, and the decoded values."""
+
+    _codes_attr = "values"
+    decode: Any = None
+
+    def _set_decoder(self, decode: Any) -> None:
+        """Check ``decode`` against the stored codes and set it; the padding entries of each block that
+        :meth:`_padding_blocks` yields as ``(selection, padding flags, rows, cols)`` get their zero code."""
+        decode = as_decoder(decode)
+        codes = getattr(self, self._codes_attr)
+        if not np.issubdtype(codes.dtype, np.integer):
+            raise CompressionError(f"{type(self).__name__} decode needs integer codes as values; got {codes.dtype}")
+        decode.check(self._shape)
+        for sel, pad, rows, cols in self._padding_blocks():
+            zero = decode.zero_codes(rows[pad], cols[pad])
+            block = codes[sel]
+            if np.any(zero != block[pad]):
+                if not codes.flags.writeable:  # the kept codes shared with the compact form: a copy of its own
+                    codes = codes.copy()
+                    setattr(self, self._codes_attr, codes)
+                    block = codes[sel]
+                block[pad] = zero
+        self.decode = decode
+
+    def _decoded(self, codes: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Stored values ``codes`` at ``(rows, cols)`` as matrix values (the codes themselves without ``decode``)."""
+        return codes if self.decode is None else self.decode.values(codes, rows, cols)
+
+    @property
+    def _dtype(self) -> np.dtype:
+        return getattr(self, self._codes_attr).dtype if self.decode is None else self.decode.dtype
+
+
+class InterleavedCSC(_StoredCodes, CompressedTensor):
     """EIE's row-interleaved compressed sparse column format (plain CSC when ``n_pe == 1``).
 
     Row ``i`` lives on PE ``i % n_pe``; PE ``p`` holds the sub-matrix of rows ``p, p+P, ...`` as
@@ -430,6 +473,7 @@ class InterleavedCSC(CompressedTensor):
     """
 
     kind = "interleaved_csc"
+    _codes_attr = "flat_values"  # the stored values (codes, with ``decode``)
 
     def __init__(self, matrix: Any, n_pe: int = 1, index_bits: int | None = None, value_bits: int = 32,
                  pointer_bits: int | None = 16, relative: bool | None = None, mask: Any = None,
@@ -494,32 +538,20 @@ class InterleavedCSC(CompressedTensor):
         self.pointer_bits = bits_for(max_entries + 1) if pointer_bits is None else _check_bits(pointer_bits, "pointer_bits")
         self.pointer_overflow = max_entries > (1 << min(self.pointer_bits, 62)) - 1
         self.kept = n_kept
-        self.decode = None if decode is None else self._decoder(decode)
+        if decode is not None:  # stored codes (one PE: a CSC, or a CSR's transpose)
+            if self.n_pe != 1:
+                raise CompressionError(f"{type(self).__name__} decode of stored codes needs one PE; got n_pe={self.n_pe}")
+            self._set_decoder(decode)
 
-    def _decoder(self, decode: Any) -> Any:
-        """The checked decoder of stored integer codes (one PE: a CSC, or a CSR's transpose); padding zeros
-        set to the code of a zero value at their position, a block of columns at a time."""
-        if isinstance(decode, tuple):
-            decode = RowScaleDecode(*decode)
-        if self.n_pe != 1:
-            raise CompressionError(f"{type(self).__name__} decode of stored codes needs one PE; got n_pe={self.n_pe}")
-        if not np.issubdtype(self.flat_values.dtype, np.integer):
-            raise CompressionError(f"{type(self).__name__} decode needs integer codes as values; got {self.flat_values.dtype}")
-        decode.check(self._shape)
-        if self.is_padding.any():
-            for c0, c1, lo, hi in self._col_blocks():
-                pad = self.is_padding[lo:hi]
-                if not pad.any():
-                    continue
+    def _padding_blocks(self):
+        """The blocks of whole columns holding padding zeros (one PE): ``(entries, flags, rows, cols)``."""
+        if not self.is_padding.any():
+            return
+        for c0, c1, lo, hi in self._col_blocks():
+            pad = self.is_padding[lo:hi]
+            if pad.any():
                 r, c = self._positions(c0, c1)
-                zero = decode.zero_codes(r[pad], c[pad])
-                block = self.flat_values[lo:hi]
-                if np.any(zero != block[pad]):
-                    if not self.flat_values.flags.writeable:
-                        self.flat_values = self.flat_values.copy()
-                        block = self.flat_values[lo:hi]
-                    block[pad] = zero
-        return decode
+                yield slice(lo, hi), pad, r, c
 
     def _col_blocks(self):
         """``(c0, c1, lo, hi)``: blocks of whole columns of about 2**20 stored entries (one PE), entries
@@ -539,9 +571,6 @@ class InterleavedCSC(CompressedTensor):
                                     self.relative)
         return r, c + c0
 
-    def _decoded(self, codes: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        return codes if self.decode is None else self.decode.values(codes, rows, cols)
-
     def dense_cols(self, c0: int, c1: int) -> np.ndarray:
         """Columns ``c0 .. c1 - 1`` of :meth:`to_dense`, shaped ``(rows, c1 - c0)`` (one PE: only those
         columns' stored entries are read; with several PEs, the columns of the whole)."""
@@ -556,10 +585,6 @@ class InterleavedCSC(CompressedTensor):
             r, c = r[keep], c[keep]
             out[r, c - c0] = self._decoded(self.flat_values[lo:hi][keep], r, c)
         return out
-
-    @property
-    def _dtype(self) -> np.dtype:
-        return self.flat_values.dtype if self.decode is None else self.decode.dtype
 
     # --- structure ------------------------------------------------------------------------------
     @property
@@ -698,8 +723,7 @@ class CSR(CompressedTensor):
                  metadata_bits: int = 0, decode: Any = None):
         m = _as_matrix(matrix, "CSR matrix")
         mk = None if mask is None and isinstance(m, Scattered) else _as_mask(mask, m, "CSR")
-        if isinstance(decode, tuple):
-            decode = RowScaleDecode(*decode)
+        decode = None if decode is None else as_decoder(decode)
         self.decode = decode  # in this matrix's coordinates; the transpose reads it through _Transposed
         self._t = CSC(m.T, index_bits=index_bits, value_bits=value_bits, pointer_bits=pointer_bits,
                       relative=relative, mask=None if mk is None else mk.T, metadata_bits=metadata_bits,
@@ -850,7 +874,7 @@ class _Transposed:
         return self.inner.zero_codes(cols, rows)
 
 
-class NM(_StoredValues, CompressedTensor):
+class NM(_StoredCodes, _StoredValues, CompressedTensor):
     """N:M structured sparsity along K (axis 1): every group of ``m`` consecutive inputs of a row
     keeps at most ``n``. Each group stores exactly ``n`` values (zeros fill groups with fewer kept)
     and ``n`` selectors of ``ceil(log2(m))`` bits. K is padded with zeros to a multiple of ``m``.
@@ -902,30 +926,20 @@ class NM(_StoredValues, CompressedTensor):
         self.groups = groups
         self.meta_bits = bits_for(self.m)
         self.kept = int(mat.values.size) if own else int(mk.sum())
-        self.decode = None if decode is None else self._decoder(decode)
+        if decode is not None:
+            self._set_decoder(decode)
 
-    def _decoder(self, decode: Any) -> Any:
-        """The checked decoder (a ``(scale, zero_point, dtype)`` tuple becomes a :class:`RowScaleDecode`); the
-        fillers set to the zero code of their position."""
-        if isinstance(decode, tuple):
-            decode = RowScaleDecode(*decode)
-        if not np.issubdtype(self.values.dtype, np.integer):
-            raise CompressionError(f"NM decode needs integer codes as values; got {self.values.dtype}")
-        decode.check(self._shape)
-        if self.is_padding.any():  # the fillers hold the code of a zero value at their position (by rows)
-            fill = self.is_padding.reshape(self.values.shape)
-            step = self._row_step
-            for r0 in range(0, self._shape[0], step):
-                f = fill[r0:r0 + step]
-                if not f.any():
-                    continue
+    def _padding_blocks(self):
+        """The blocks of rows holding zero fillers: ``(rows' slots, flags, rows, cols)``."""
+        if not self.is_padding.any():
+            return
+        fill = self.is_padding.reshape(self.values.shape)
+        step = self._row_step
+        for r0 in range(0, self._shape[0], step):
+            f = fill[r0:r0 + step]
+            if f.any():
                 rows, cols = self._positions(r0, r0 + f.shape[0])
-                zero = decode.zero_codes(rows[f], cols[f])
-                if np.any(zero != self.values[r0:r0 + step][f]):
-                    if not self.values.flags.writeable:
-                        self.values = self.values.copy()
-                    self.values[r0:r0 + step][f] = zero
-        return decode
+                yield slice(r0, r0 + step), f, rows, cols
 
     @property
     def _row_step(self) -> int:
@@ -937,10 +951,6 @@ class NM(_StoredValues, CompressedTensor):
         cols = np.arange(self.groups)[None, :, None] * self.m + self.metadata[r0:r1]
         rows = np.broadcast_to(np.arange(r0, r1)[:, None, None], cols.shape)
         return rows, cols
-
-    def _decoded(self, codes: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Stored values ``codes`` at ``(rows, cols)`` as matrix values (the codes themselves without ``decode``)."""
-        return codes if self.decode is None else self.decode.values(codes, rows, cols)
 
     @property
     def nnz(self):
@@ -983,10 +993,6 @@ class NM(_StoredValues, CompressedTensor):
         keep = ~self.is_padding
         rows, cols = rows.ravel()[keep], cols.ravel()[keep]
         return rows, cols, self._decoded(self.values.ravel()[keep], rows, cols)
-
-    @property
-    def _dtype(self) -> np.dtype:
-        return self.values.dtype if self.decode is None else self.decode.dtype
 
     def to_dense(self):
         return self.dense_rows(0, self._shape[0])
