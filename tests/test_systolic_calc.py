@@ -450,7 +450,7 @@ def test_ifmap_pass_shared_across_column_counts(g, df, R, cols, words):
     original = calc._shared_ifmap
 
     def spy(key, *rest):
-        ran.append(calc._SHARED.get(key) is None or calc._SHARED[key][0] < -(-rest[5] // rest[2]))
+        ran.append(calc._SHARED.get(key) is None or calc._SHARED[key].sweeps < -(-rest[5] // rest[2]))
         return original(key, *rest)
 
     calc._shared_ifmap = spy

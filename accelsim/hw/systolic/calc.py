@@ -130,29 +130,26 @@ def _shared_ifmap(key, df, R, C, npx, win, nfilt, run):
     systolic.md §3.8). The columns change only where a fold's demand rows sit (a fold lasts ``L = T + R + C - 2``
     rows on os, ``T + 2R + C - 2`` on ws, longer than its listed rows for any ``C``) and how many sweeps of the
     same order run (one per column fold): so the buffer sees the same accesses in the same order, and the
-    first ``s`` sweeps of a longer run are the answer for ``s`` sweeps. Kept per layer and row count: each
-    sweep's fetches and every epoch end as (sweep, fold, row in the fold); a pass needing more sweeps than kept
-    is computed and kept instead. Returns ``(stats, event rows)`` as :func:`reuse_read_pass`."""
+    first ``s`` sweeps of a longer run are the answer for ``s`` sweeps. Kept per layer and row count
+    (:class:`_KeptPass`): each sweep's fetches and every epoch end as (sweep, fold, row in the fold); a pass
+    needing more sweeps than kept is computed and kept instead. Returns ``(stats, event rows)`` as
+    :func:`reuse_read_pass`."""
     per_fold = (win + R + C - 2) if df == 0 else (npx + 2 * R + C - 2)
     row_fold = -(-(npx if df == 0 else win) // R)
     sweeps = -(-nfilt // C)
     rows_sweep = row_fold * per_fold
     with _SHARED_LOCK:  # (a sweep may run points in threads)
         kept = _SHARED.get(key)
-        if kept is not None and kept[0] >= sweeps:
+        if kept is not None and kept.sweeps >= sweeps:
             _SHARED.move_to_end(key)
-    if kept is None or kept[0] < sweeps:
+    if kept is None or kept.sweeps < sweeps:
         st, ev, per_sweep = run()
-        k, rest = np.divmod(ev, rows_sweep)
-        fold, row = np.divmod(rest, per_fold)
-        first = divmod(int(st[2]), per_fold) if st[2] >= 0 else None
-        last = divmod(int(st[3]) - (sweeps - 1) * rows_sweep, per_fold) if st[3] >= 0 else None
         with _SHARED_LOCK:
-            _SHARED[key] = (sweeps, np.cumsum(per_sweep), k, fold, row, first, last)
+            _SHARED[key] = _KeptPass(sweeps, st, ev, per_sweep, rows_sweep, per_fold)
             while len(_SHARED) > SHARED_MAX:
                 _SHARED.popitem(last=False)
         return st, ev
-    _, cum, k, fold, row, first, last = kept
+    cum, k, fold, row, first, last = kept.parts()
     n_ev = int(np.searchsorted(k, sweeps))  # events in the first `sweeps` sweeps (kept in sweep order)
     ev = k[:n_ev] * rows_sweep + fold[:n_ev] * per_fold + row[:n_ev]
     st = np.array([cum[sweeps - 1], n_ev, -1, -1], np.int64)
@@ -161,6 +158,33 @@ def _shared_ifmap(key, df, R, C, npx, win, nfilt, run):
     if last is not None:
         st[3] = (sweeps - 1) * rows_sweep + last[0] * per_fold + last[1]
     return st, ev
+
+
+class _KeptPass:
+    """One kept ifmap pass of :func:`_shared_ifmap`: as computed for its column count (``sweeps`` sweeps of
+    ``rows_sweep`` demand rows, folds of ``per_fold`` rows), split into column-free parts (each sweep's running
+    fetches; every event and the first and last access as (sweep, fold, row in the fold)) when another column
+    count first reads it: a layer no other column count asks for never pays the split."""
+
+    __slots__ = ("sweeps", "_pass", "_parts")
+
+    def __init__(self, sweeps, st, ev, per_sweep, rows_sweep, per_fold):
+        self.sweeps = sweeps
+        self._pass = (st, ev, per_sweep, rows_sweep, per_fold)
+        self._parts = None
+
+    def parts(self):
+        """``(running fetches per sweep, event sweeps, folds, rows, first, last)``; ``first`` / ``last``:
+        ``(fold, row)`` of the pass's first access and of its last sweep's last one, or None."""
+        parts = self._parts
+        if parts is None:  # (two threads may both split it: the same values; the assignment is atomic)
+            st, ev, per_sweep, rows_sweep, per_fold = self._pass
+            k, rest = np.divmod(ev, rows_sweep)
+            fold, row = np.divmod(rest, per_fold)
+            first = divmod(int(st[2]), per_fold) if st[2] >= 0 else None
+            last = divmod(int(st[3]) - (self.sweeps - 1) * rows_sweep, per_fold) if st[3] >= 0 else None
+            parts = self._parts = (np.cumsum(per_sweep), k, fold, row, first, last)
+        return parts
 
 
 # the R_* fields of ofmap_events' first seven stats, in order
