@@ -341,7 +341,7 @@ def test_device_peaks_match_the_published_table():
 
     table = yaml.safe_load((REPO_ROOT / "tests/data/gpu_published/devices.yaml").read_text())["devices"]
     pairs = {"a10": ("a10", "fp16"), "l4": ("l4", "bf16"), "l40s": ("l40s", "fp8"), "h200": ("h200", "fp8"),
-             "b200": ("b200", "fp4"), "mi300x": ("mi300x", "bf16")}
+             "b200": ("b200", "fp4"), "mi300x": ("mi300x", "bf16"), "rtx-a6000": ("rtx-a6000", "bf16")}
     for arch, (dev, dtype) in pairs.items():
         want = table[dev]["dense_tflops"][dtype]["value"]
         got = load_arch(arch).peak_flops(dtype) / 1e12
