@@ -12,7 +12,7 @@ from accelsim.hw.systolic import _group_reuse as G
 from accelsim.hw.systolic import _kernels as K
 from accelsim.hw.systolic import _reference as Rf
 from accelsim.hw.systolic.calc import calc_unit
-from accelsim.hw.systolic.model import Geometry, _replace
+from accelsim.hw.systolic.model import Geometry
 
 
 def _same(a, b):
@@ -68,7 +68,7 @@ def convs(draw, max_hw=9, max_batch=2):
     g = Geometry.conv(h, w, fh, fw, draw(st.integers(1, 5)), draw(st.integers(1, 14)), s, batch=draw(st.integers(1, max_batch)))
     eh = -(-(h - (fh - 1) * dh - 1 + s) // s)
     ew = -(-(w - (fw - 1) * dw - 1 + s) // s)
-    return _replace(g, dh=dh, dw=dw, Eh=eh, Ew=ew)
+    return g._replace(dh=dh, dw=dw, Eh=eh, Ew=ew)
 
 
 def _reuse_args(g):
@@ -311,7 +311,7 @@ def test_ifmap_fit_taken_by_calc_unit_on_small_ifmaps():
 def wide_convs(draw):
     """Small convolutions with more channels (channel classes of several channels on ws / is arrays)."""
     g = draw(convs(max_hw=7))
-    return _replace(g, C=draw(st.integers(1, 24)))
+    return g._replace(C=draw(st.integers(1, 24)))
 
 
 @settings(max_examples=400, deadline=None)

@@ -276,8 +276,10 @@ def _sweeps_in_lane(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, b
 
 @njit(cache=True)
 def _sweeps_diagonal(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, block):
-    """:func:`group_sweeps` for groups stepping one lane an element (ws)."""
-    return group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, 1, block)
+    """:func:`group_sweeps` for groups stepping one lane an element (ws), its epoch ends as demand rows
+    (``sweep * rows_sweep + position // LW``): ``(fetched, event rows, fetches per sweep)``."""
+    fetched, ev_k, ev_x, sw_got = group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, 1, block)
+    return fetched, ev_k * rows_sweep + ev_x // LW, sw_got
 
 
 @njit(cache=True)
@@ -449,27 +451,24 @@ def ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, 
     L = (npx if df == 1 else nfilt) + 2 * R + C - 2
     g0, gr, gl, gn, pred, key, last, last_q = ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw,
                                                            Eh, Ew, nfilt)
-    if df == 1:
-        LW, dl, n_sweeps, rows_sweep = R, 1, col_fold, row_fold * L
-    else:
-        LW, dl, n_sweeps, rows_sweep = C, 0, 1, row_fold * col_fold * R
-    sweeps = _sweeps_diagonal if dl else _sweeps_in_lane
-    fetched, ev_k, ev_x, sw_got = sweeps(g0, gr, gl, gn, pred, key, last, np.int64(n_sweeps), np.int64(rows_sweep),
-                                         np.int64(LW), np.int64(50 * (words // 100)))
+    block = np.int64(50 * (words // 100))
+    if df == 1:  # one sweep per column fold; the kernel gives the epoch ends as demand rows
+        rows_sweep = row_fold * L
+        fetched, ev_rows, sw_got = _sweeps_diagonal(g0, gr, gl, gn, pred, key, last, np.int64(col_fold),
+                                                    np.int64(rows_sweep), np.int64(R), block)
+        span = [-1, -1] if g0.shape[0] == 0 else [gr[0], (col_fold - 1) * rows_sweep + last_q]
+        return np.array([fetched, ev_rows.shape[0], *span], np.int64), ev_rows, sw_got
+    fetched, ev_k, ev_x, sw_got = _sweeps_in_lane(g0, gr, gl, gn, pred, key, last, np.int64(1),
+                                                  np.int64(row_fold * col_fold * R), np.int64(C), block)
     stats = np.array([fetched, ev_k.shape[0], -1, -1], np.int64)
     if g0.shape[0] == 0:
         return stats, ev_k, sw_got
+    # listed row q = fold * R + r is demand row fold * L + r
+    q = ev_x // C
+    ev_rows = (q // R) * L + q % R
     first_q = int(gr[0])
-    if df == 1:
-        ev_rows = ev_k * rows_sweep + ev_x // R
-        stats[2] = first_q
-        stats[3] = (n_sweeps - 1) * rows_sweep + last_q
-    else:
-        # listed row q = fold * R + r is demand row fold * L + r
-        q = ev_x // C
-        ev_rows = (q // R) * L + q % R
-        stats[2] = (first_q // R) * L + first_q % R
-        stats[3] = (last_q // R) * L + last_q % R
+    stats[2] = (first_q // R) * L + first_q % R
+    stats[3] = (last_q // R) * L + last_q % R
     return stats, ev_rows, sw_got
 
 
