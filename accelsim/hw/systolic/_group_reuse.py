@@ -274,12 +274,6 @@ def _sweeps_in_lane(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, b
     return group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, 0, block)
 
 
-@njit(cache=True)
-def _sweeps_diagonal(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, block):
-    """:func:`group_sweeps` for groups stepping one lane an element (ws), its epoch ends as demand rows
-    (``sweep * rows_sweep + position // LW``): ``(fetched, event rows, fetches per sweep)``."""
-    fetched, ev_k, ev_x, sw_got = group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, 1, block)
-    return fetched, ev_k * rows_sweep + ev_x // LW, sw_got
 
 
 @njit(cache=True)
@@ -443,21 +437,17 @@ def ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfil
 
 def ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
     """:func:`accelsim.hw.systolic._kernels.reuse_read_pass` for a ws (``df`` 1) or is (2) array (the same
-    three outputs), by channel groups (:func:`ws_is_groups`, :func:`group_sweeps`). A plain function around the
-    two kernels (its own compile would cost more than its NumPy tail)."""
+    three outputs), by channel groups (:func:`ws_is_groups`, :func:`group_sweeps`). A plain function: a ws array's
+    pass is one kernel (:func:`ws_group_pass`), an is array's the two kernels and a NumPy tail."""
     npx = batch * Eh * Ew
     win = FH * FW * Ch
     row_fold, col_fold = -(-win // R), -(-(nfilt if df == 1 else npx) // C)
     L = (npx if df == 1 else nfilt) + 2 * R + C - 2
+    block = np.int64(50 * (words // 100))
+    if df == 1:
+        return ws_group_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, block)
     g0, gr, gl, gn, pred, key, last, last_q = ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw,
                                                            Eh, Ew, nfilt)
-    block = np.int64(50 * (words // 100))
-    if df == 1:  # one sweep per column fold; the kernel gives the epoch ends as demand rows
-        rows_sweep = row_fold * L
-        fetched, ev_rows, sw_got = _sweeps_diagonal(g0, gr, gl, gn, pred, key, last, np.int64(col_fold),
-                                                    np.int64(rows_sweep), np.int64(R), block)
-        span = [-1, -1] if g0.shape[0] == 0 else [gr[0], (col_fold - 1) * rows_sweep + last_q]
-        return np.array([fetched, ev_rows.shape[0], *span], np.int64), ev_rows, sw_got
     fetched, ev_k, ev_x, sw_got = _sweeps_in_lane(g0, gr, gl, gn, pred, key, last, np.int64(1),
                                                   np.int64(row_fold * col_fold * R), np.int64(C), block)
     stats = np.array([fetched, ev_k.shape[0], -1, -1], np.int64)
@@ -470,6 +460,28 @@ def ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, 
     stats[2] = (first_q // R) * L + first_q % R
     stats[3] = (last_q // R) * L + last_q % R
     return stats, ev_rows, sw_got
+
+
+@njit(cache=True)
+def ws_group_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, block):
+    """A ws array's ifmap pass by channel groups (:func:`ws_is_groups`, then :func:`group_sweeps` over one
+    sweep per column fold, groups stepping one lane an element): ``(stats, event rows, fetches per sweep)`` as
+    :func:`ws_is_reuse_pass`. One kernel: the groups' eight arrays stay in it (boxing them for a second
+    call cost 11 us of a 16x16 array's 33x33x16 layer, about 5% of its unit)."""
+    npx = batch * Eh * Ew
+    row_fold = -(-(FH * FW * Ch) // R)
+    col_fold = -(-nfilt // C)
+    rows_sweep = row_fold * (npx + 2 * R + C - 2)
+    g0, gr, gl, gn, pred, key, last, last_q = ws_is_groups(1, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew,
+                                                           nfilt)
+    fetched, ev_k, ev_x, sw_got = group_sweeps(g0, gr, gl, gn, pred, key, last, col_fold, rows_sweep, R, 1, block)
+    stats = np.full(4, -1, np.int64)
+    stats[0] = fetched
+    stats[1] = ev_k.shape[0]
+    if g0.shape[0] > 0:
+        stats[2] = gr[0]
+        stats[3] = (col_fold - 1) * rows_sweep + last_q
+    return stats, ev_k * rows_sweep + ev_x // R, sw_got
 
 
 @njit(cache=True, inline="always")
