@@ -361,6 +361,20 @@ def ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfil
         pix_row[p] = b * H + oh * sh
         pix_iw[p] = (q - oh * Ew) * sw
     tap_kr, tap_kc = _tap_offsets(FH, FW, dh, dw)
+    # per pair its tap's input offsets and its class's size, per pixel its window origin's word (row-major
+    # over the images' rows): the ws loop reads these instead of following tap -> offset (12% of its time)
+    pair_kr = np.empty(n_pairs, np.int64)
+    pair_kc = np.empty(n_pairs, np.int64)
+    pair_off = np.empty(n_pairs, np.int64)
+    pair_size = np.empty(n_pairs, np.int64)
+    for i in range(n_pairs):
+        pair_kr[i] = tap_kr[pair_tap[i]]
+        pair_kc[i] = tap_kc[pair_tap[i]]
+        pair_off[i] = pair_kr[i] * W + pair_kc[i]
+        pair_size[i] = cuts[pair_cls[i] + 1] - cuts[pair_cls[i]]
+    pix_base = np.empty(npx, np.int64)
+    for p in range(npx):
+        pix_base[p] = pix_row[p] * W + pix_iw[p]
     cap = npx * n_pairs
     g0 = np.empty(cap, np.int64)
     gr = np.empty(cap, np.int64)
@@ -390,14 +404,10 @@ def ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfil
                 for i in range(lo, hi):
                     lane = pair_lane[i]
                     p = r - R - lane
-                    tap = pair_tap[i]
-                    kr = tap_kr[tap]
-                    iw = pix_iw[p] + tap_kc[tap]
-                    if pix_ih[p] + kr >= H or iw >= W:
+                    if pix_ih[p] + pair_kr[i] >= H or pix_iw[p] + pair_kc[i] >= W:
                         continue
-                    k = pair_cls[i]
-                    kk = ((pix_row[p] + kr) * W + iw) * n_cls + k
-                    size = cuts[k + 1] - cuts[k]
+                    kk = (pix_base[p] + pair_off[i]) * n_cls + pair_cls[i]
+                    size = pair_size[i]
                     gr[n] = row
                     gl[n] = lane
                     g0[n] = row * R + lane
