@@ -18,7 +18,16 @@ TECH_DIR = ARCH_DIR / "tech"
 
 def _folder_stamp(directory: Path) -> tuple:
     """Modification times of ``directory`` and every folder below it: they change whenever a file
-    is added, removed or renamed anywhere in the tree."""
+    is added, removed or renamed anywhere in the tree. The folders last found are checked by one
+    ``stat`` each; the tree is walked again only when one of them changed (a new subfolder changes its
+    parent's time), so an unchanged tree costs no directory listing."""
+    known = _TREES.get(directory)
+    if known is not None:
+        try:
+            if all(os.stat(folder).st_mtime_ns == mtime for folder, mtime in known):
+                return known
+        except OSError:
+            pass
     stamp = []
     todo = [str(directory)]
     while todo:
@@ -26,8 +35,12 @@ def _folder_stamp(directory: Path) -> tuple:
         stamp.append((folder, os.stat(folder).st_mtime_ns))
         with os.scandir(folder) as entries:
             todo.extend(e.path for e in entries if e.is_dir())
-    return tuple(sorted(stamp))
+    _TREES[directory] = stamp = tuple(sorted(stamp))
+    return stamp
 
+
+#: directory -> the stamp :func:`_folder_stamp` last walked
+_TREES: dict[Path, tuple] = {}
 
 _BUNDLED: dict[tuple, tuple[tuple, dict[str, Path]]] = {}
 

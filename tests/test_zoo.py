@@ -219,3 +219,23 @@ def test_every_zoo_file_is_one_flow_mapping_per_layer():
         layer_lines = [line for line in text.splitlines() if line.startswith("  - ")]
         assert layer_lines and all(line.startswith("  - {name: ") and line.endswith("}") for line in layer_lines), name
         assert len(layer_lines) == len(load_workload(name).compute_layers())
+
+
+def test_bundled_listing_sees_files_added_removed_anywhere_in_the_tree(tmp_path):
+    """The kept listing of a folder (checked by one stat a known folder) sees a file added at the top, in a new
+    subfolder, in a folder below that, and one removed; a listing taken twice unchanged is the same."""
+    import os
+
+    from accelsim.paths import bundled
+
+    (tmp_path / "a.yaml").write_text("x: 1\n")
+    assert sorted(bundled(tmp_path)) == ["a"] == sorted(bundled(tmp_path))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.yaml").write_text("x: 1\n")
+    assert sorted(bundled(tmp_path)) == ["a", "b"]
+    (tmp_path / "sub" / "deeper").mkdir()
+    (tmp_path / "sub" / "deeper" / "c.yml").write_text("x: 1\n")
+    assert sorted(bundled(tmp_path)) == ["a", "b", "c"]
+    os.remove(tmp_path / "a.yaml")
+    (tmp_path / "sub" / "deeper" / "c.yml").rename(tmp_path / "sub" / "deeper" / "d.yml")
+    assert sorted(bundled(tmp_path)) == ["b", "d"]
