@@ -274,8 +274,6 @@ def _sweeps_in_lane(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, b
     return group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, 0, block)
 
 
-
-
 @njit(cache=True)
 def class_cuts(R, Ch, row_fold):
     """The channel classes of a ws / is array: ascending cuts ``0 = c_0 < c_1 < ... < c_m = Ch``, the
@@ -449,13 +447,12 @@ def ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, 
     """:func:`accelsim.hw.systolic._kernels.reuse_read_pass` for a ws (``df`` 1) or is (2) array (the same
     three outputs), by channel groups (:func:`ws_is_groups`, :func:`group_sweeps`). A plain function: a ws array's
     pass is one kernel (:func:`ws_group_pass`), an is array's the two kernels and a NumPy tail."""
-    npx = batch * Eh * Ew
-    win = FH * FW * Ch
-    row_fold, col_fold = -(-win // R), -(-(nfilt if df == 1 else npx) // C)
-    L = (npx if df == 1 else nfilt) + 2 * R + C - 2
     block = np.int64(50 * (words // 100))
     if df == 1:
         return ws_group_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, block)
+    npx = batch * Eh * Ew
+    row_fold, col_fold = -(-(FH * FW * Ch) // R), -(-npx // C)
+    L = nfilt + 2 * R + C - 2
     g0, gr, gl, gn, pred, key, last, last_q = ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw,
                                                            Eh, Ew, nfilt)
     fetched, ev_k, ev_x, sw_got = _sweeps_in_lane(g0, gr, gl, gn, pred, key, last, np.int64(1),
