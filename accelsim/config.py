@@ -386,7 +386,6 @@ def _convert(value: Any, tp: Any, path: str, meta: Mapping[str, Any], problems: 
     elif tp is str:
         ok = isinstance(value, str)
     choices = meta.get("choices")
-    rng = _range_text(meta)
     if not ok:
         expected = f"a {tp.__name__}" if tp in (int, float, str, bool) else _type_name(tp)
         if tp is int:
@@ -395,15 +394,16 @@ def _convert(value: Any, tp: Any, path: str, meta: Mapping[str, Any], problems: 
             expected = "a number"
         if choices:
             expected = f"one of {', '.join(map(str, choices))}"
+        rng = "" if expect or choices else _range_text(meta)
         if expect:
-            expected, rng = expect, ""
-        problems.append(f"{path} must be {expected}{rng if not choices else ''}; got {raw!r}")
+            expected = expect
+        problems.append(f"{path} must be {expected}{rng}; got {raw!r}")
         return value
     if choices is not None and value not in choices:
         problems.append(f"{path} must be one of {', '.join(map(str, choices))}; got {raw!r}")
     if tp in (int, float) and not _in_range(value, meta):
         kind = "an int" if tp is int else "a number"
-        problems.append(f"{path} must be {kind}{rng}; got {raw!r}")
+        problems.append(f"{path} must be {kind}{_range_text(meta)}; got {raw!r}")
     return value
 
 
@@ -501,15 +501,22 @@ class _NotDerived(Exception):
     """derive(): the change needs the full build (its problems, or what derive does not handle)."""
 
 
+@functools.lru_cache(maxsize=None)
 def _leaf_type_ok(tp: Any) -> bool:
-    """A field a dotted override may set by derive(): no mapping or section inside its type."""
+    """A field a dotted override may set by derive(): no mapping or section inside its type (once per type)."""
     return not _is_mapping_type(tp) and not any(_is_mapping_type(a) for a in typing.get_args(tp))
+
+
+@functools.lru_cache(maxsize=None)
+def _init_fields(cls: type) -> dict:
+    """A config class's ``__init__`` fields by name (once per class)."""
+    return {f.name: f for f in dataclasses.fields(cls) if f.init}
 
 
 def _derive(obj: Any, changes: dict, prefix: str) -> Any:
     cls = type(obj)
     hints = _type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = _init_fields(cls)
     kwargs: dict[str, Any] = {}
     for name, change in changes.items():
         f = fields.get(name)
