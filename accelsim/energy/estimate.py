@@ -71,7 +71,7 @@ class EnergyTable(Mapping[ActionKey, tuple[float, str]]):
     exactly as with a plain dict, when an action that uses them is counted.
     """
 
-    __slots__ = ("_entries", "_checked")
+    __slots__ = ("_entries", "_checked", "_categories")
 
     def __init__(self, entries: Mapping[ActionKey, tuple[float, str]] | Iterable[tuple[ActionKey, tuple[float, str]]] = ()):
         self._entries: dict = dict(entries)
@@ -84,6 +84,20 @@ class EnergyTable(Mapping[ActionKey, tuple[float, str]]):
             if isinstance(energy_pj, (int, float)) and math.isfinite(energy_pj) and energy_pj >= 0:
                 checked[key] = (float(energy_pj), category)
         self._checked = checked
+        self._categories = False  # not computed yet
+
+    def categories(self) -> frozenset | None:
+        """The set of every entry's category (its second item), computed once (the table is read-only);
+        None when an entry is not a pair."""
+        if self._categories is False:
+            cats = set()
+            for entry in self._entries.values():
+                if not isinstance(entry, (tuple, list)) or len(entry) != 2:
+                    cats = None
+                    break
+                cats.add(entry[1])
+            self._categories = None if cats is None else frozenset(cats)
+        return self._categories
 
     def __getitem__(self, key):
         return self._entries[key]

@@ -36,6 +36,7 @@ from accelsim.errors import SimulationError
 
 #: every energy category a family may price into (``energy_breakdown_j`` keys)
 ENERGY_CATEGORIES = ("compute", "register", "sram", "noc", "dram", "static")
+_CATEGORY_SET = frozenset(ENERGY_CATEGORIES)
 
 _INF = math.inf
 _FINITE = ("cycles", "latency_s", "energy_j", "utilization")  # float fields that must be finite
@@ -218,7 +219,8 @@ class HardwareModel(ABC):
         self._network = threading.local()
         table = self.energy_reference_table()
         self.energy_table = table if isinstance(table, EnergyTable) else EnergyTable(table)
-        for key, entry in self.energy_table.items():
+        cats = self.energy_table.categories()  # (once per table: a sweep's models share theirs)
+        for key, entry in (self.energy_table.items() if cats is None or not cats <= _CATEGORY_SET else ()):
             if entry[1] not in ENERGY_CATEGORIES:
                 raise ValueError(f"{type(self).__name__}: energy category of {key} must be one of "
                                  f"{', '.join(ENERGY_CATEGORIES)}; got {entry[1]!r}")

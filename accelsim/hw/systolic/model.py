@@ -358,7 +358,11 @@ class SystolicModel(HardwareModel):
                           lambda: EnergyTable(E.energy_reference_table(self.config, self.tech)))
 
     def static_power(self) -> float:
-        return E.static_power(self.config, self.tech)
+        """:func:`energy.static_power`, once per PE count, given static power and pricing parts (a sweep's
+        models over array shapes share it)."""
+        cfg = self.config
+        return _by_energy(("static", cfg.rows * cfg.cols, cfg.static_power_w, self._energy_key),
+                          lambda: E.static_power(cfg, self.tech))
 
     def area(self) -> AreaBreakdown:
         """Datapath and buffer area (mm^2) from the technology table: ``pe_mult`` (one native-width
