@@ -180,6 +180,8 @@ def test_model_roof_energy_table_and_pickling(arch):
 
 
 def test_a_bad_energy_category_is_refused():
+    from accelsim.energy.estimate import EnergyTable
+
     class Odd(HardwareModel):
         family = "odd"
 
@@ -197,6 +199,22 @@ def test_a_bad_energy_category_is_refused():
 
     with pytest.raises(ValueError, match="energy category .* got 'magic'"):
         Odd(config=None)
+
+    class Unhashable(Odd):
+        def energy_reference_table(self):
+            return {("pe", "mac", "int8"): (1.0, "compute"), ("dram", "read", "bit"): (1.0, ["dram"])}
+
+    with pytest.raises(ValueError, match=r"energy category .* got \['dram'\]"):
+        Unhashable(config=None)
+
+    shared = EnergyTable({("pe", "mac", "int8"): (1.0, "compute")})  # one table for many models (a sweep)
+
+    class Shared(Odd):
+        def energy_reference_table(self):
+            return shared
+
+    assert Shared(config=None).energy_table is Shared(config=None).energy_table is shared
+    assert shared.categories() == frozenset({"compute"})
 
 
 # ---------------------------------------------------------------- a new family is one registration

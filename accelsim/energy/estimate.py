@@ -88,14 +88,17 @@ class EnergyTable(Mapping[ActionKey, tuple[float, str]]):
 
     def categories(self) -> frozenset | None:
         """The set of every entry's category (its second item), computed once (the table is read-only);
-        None when an entry is not a pair."""
+        None when an entry is not a pair or its category cannot be hashed (the caller then checks each entry)."""
         if self._categories is False:
             cats = set()
-            for entry in self._entries.values():
-                if not isinstance(entry, (tuple, list)) or len(entry) != 2:
-                    cats = None
-                    break
-                cats.add(entry[1])
+            try:
+                for entry in self._entries.values():
+                    if not isinstance(entry, (tuple, list)) or len(entry) != 2:
+                        cats = None
+                        break
+                    cats.add(entry[1])
+            except TypeError:  # an unhashable category
+                cats = None
             self._categories = None if cats is None else frozenset(cats)
         return self._categories
 
