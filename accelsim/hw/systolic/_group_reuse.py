@@ -360,7 +360,7 @@ def ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfil
         pix_iw[p] = (q - oh * Ew) * sw
     tap_kr, tap_kc = _tap_offsets(FH, FW, dh, dw)
     # per pair its tap's input offsets and its class's size, per pixel its window origin's word (row-major
-    # over the images' rows): the ws loop reads these instead of following tap -> offset (12% of its time)
+    # over the images' rows): the loops read these instead of following tap -> offset (12% of the ws loop)
     pair_kr = np.empty(n_pairs, np.int64)
     pair_kc = np.empty(n_pairs, np.int64)
     pair_off = np.empty(n_pairs, np.int64)
@@ -419,18 +419,14 @@ def ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfil
             cols_used = min(C, Sc - fc * C)
             # a group starts at the row of its last channel: R-1 - lane of that channel; descending lanes
             for i in range(b - 1, a - 1, -1):
-                k = pair_cls[i]
-                r0 = R - 1 - (pair_lane[i] + cuts[k + 1] - cuts[k] - 1)
-                tap = pair_tap[i]
-                kr = tap_kr[tap]
-                kc = tap_kc[tap]
+                size = pair_size[i]
+                r0 = R - 1 - (pair_lane[i] + size - 1)
+                kr, kc, off, k = pair_kr[i], pair_kc[i], pair_off[i], pair_cls[i]
                 for c in range(cols_used):
                     p = fc * C + c
-                    iw = pix_iw[p] + kc
-                    if pix_ih[p] + kr >= H or iw >= W:
+                    if pix_ih[p] + kr >= H or pix_iw[p] + kc >= W:
                         continue
-                    kk = ((pix_row[p] + kr) * W + iw) * n_cls + k
-                    size = cuts[k + 1] - cuts[k]
+                    kk = (pix_base[p] + off) * n_cls + k
                     gr[n] = fold * R + r0
                     gl[n] = c
                     g0[n] = (fold * R + r0) * C + c
@@ -475,10 +471,8 @@ def ws_group_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     sweep per column fold, groups stepping one lane an element): ``(stats, event rows, fetches per sweep)`` as
     :func:`ws_is_reuse_pass`. One kernel: the groups' eight arrays stay in it (boxing them for a second
     call cost 11 us of a 16x16 array's 33x33x16 layer, about 5% of its unit)."""
-    npx = batch * Eh * Ew
-    row_fold = -(-(FH * FW * Ch) // R)
-    col_fold = -(-nfilt // C)
-    rows_sweep = row_fold * (npx + 2 * R + C - 2)
+    _, _, _, L, row_fold, col_fold = _dims(1, batch * Eh * Ew, FH * FW * Ch, nfilt, R, C)
+    rows_sweep = row_fold * L
     g0, gr, gl, gn, pred, key, last, last_q = ws_is_groups(1, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew,
                                                            nfilt)
     fetched, ev_k, ev_x, sw_got = group_sweeps(g0, gr, gl, gn, pred, key, last, col_fold, rows_sweep, R, 1, block)
