@@ -220,10 +220,11 @@ class HardwareModel(ABC):
         table = self.energy_reference_table()
         self.energy_table = table if isinstance(table, EnergyTable) else EnergyTable(table)
         cats = self.energy_table.categories()  # (once per table: a sweep's models share theirs)
-        for key, entry in (self.energy_table.items() if cats is None or not cats <= _CATEGORY_SET else ()):
-            if entry[1] not in ENERGY_CATEGORIES:
-                raise ValueError(f"{type(self).__name__}: energy category of {key} must be one of "
-                                 f"{', '.join(ENERGY_CATEGORIES)}; got {entry[1]!r}")
+        if cats is None or not cats <= _CATEGORY_SET:  # find the offending entry
+            for key, entry in self.energy_table.items():
+                if entry[1] not in ENERGY_CATEGORIES:
+                    raise ValueError(f"{type(self).__name__}: energy category of {key} must be one of "
+                                     f"{', '.join(ENERGY_CATEGORIES)}; got {entry[1]!r}")
         self.static_power_w = float(self.static_power())
         self._plain_extra = type(self).finish_extra is HardwareModel.finish_extra
 
