@@ -140,6 +140,7 @@ def test_ws_every_access_fetched_is_the_distinct_pass():
     equals the distinct pass (every access fetched, an epoch every ``block`` accesses), against the
     channel groups and the reuse-distance scan; the condition holds on part of the random layers only,
     and never where an access is a hit."""
+    from accelsim.hw.systolic._ws_folds import consecutive_reach
     from accelsim.hw.systolic.calc import ws_every_access_fetched
     rng = np.random.default_rng(43)
     held = 0
@@ -155,7 +156,8 @@ def test_ws_every_access_fetched_is_the_distinct_pass():
         g = Geometry.conv(H, H, F, F, Ch, Kf, s_)
         tabs, space = _reuse_args(g)
         scan = K.reuse_read_pass(1, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space)
-        if ws_every_access_fetched(R, C, Ch, F * F, g.npx, Kf, words, True, G.reuse_reach(F, F, s_, s_, 1, 1, E)):
+        if ws_every_access_fetched(R, C, Ch, F * F, g.npx, Kf, words, True,
+                                   consecutive_reach(F, F, s_, s_, 1, 1, g.Ew)):
             held += 1
             st, ev = K.distinct_read_pass(1, 0, R, C, g.npx, g.win, Kf, words)
             assert _same((st, ev), scan[:2]), (R, C, g, words)

@@ -13,12 +13,13 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ._group_reuse import (groups_fit_int32, os_groups_pay, os_reuse_pass, reuse_reach, ws_is_groups_pay,
+from ._group_reuse import (groups_fit_int32, os_groups_pay, os_reuse_pass, ws_is_groups_pay,
                            ws_is_reuse_pass)
 from ._ifmap_fit import ifmap_fit
 from ._kernels import (N_RESULTS, R_OF_DRAM, R_OF_DRAM_START, R_OF_DRAM_STOP, R_OF_SRAM_START, R_OF_SRAM_STOP,
                        R_STALL, R_TOTAL, _calc_read, conv_geometry, distinct_read_pass, ofmap_events,
                        reuse_read_pass)
+from ._ws_folds import consecutive_reach, ws_fold_pass, ws_folds_plan
 
 
 def calc_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words, fi_words, of_words,
@@ -31,7 +32,9 @@ def calc_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     :func:`accelsim.hw.systolic._ifmap_fit.ifmap_fit` for an ifmap whose distinct words end no
     epoch, channel groups
     (:mod:`accelsim.hw.systolic._group_reuse`) for other ifmaps of an os array with enough channels
-    (``os_groups_pay``) and of a ws / is array whose channel classes are large enough, the
+    (``os_groups_pay``), row folds for a ws array whose folds mostly fetch every access
+    (:mod:`accelsim.hw.systolic._ws_folds`), channel groups of a ws / is array whose channel classes are large
+    enough, the
     reuse-distance scan (:func:`reuse_read_pass`) for
     the rest; the prefetch events
     are dated on the OFMAP pass's stalls (:func:`calc_dram_window`). Returns the int64 vector of
@@ -65,9 +68,13 @@ def _reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt
 
     def run():
         if df == 1 and ws_every_access_fetched(R, C, Ch, FH * FW, npx, nfilt, if_words, windows_inside,
-                                               reuse_reach(FH, FW, sh, sw, dh, dw, Ew)):
+                                               consecutive_reach(FH, FW, sh, sw, dh, dw, Ew)):
             st, ev = distinct_read_pass(df, 0, R, C, npx, win, nfilt, if_words)
             return st, ev, np.full(-(-nfilt // C), npx * win, np.int64)
+        plan = ws_folds_plan(df, R, C, Ch, FH, FW, sh, sw, dh, dw, Ew, npx, nfilt, if_words, windows_inside)
+        if plan is not None:
+            return ws_fold_pass(R, C, batch, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt,
+                                np.int64(50 * (if_words // 100)), *plan)
         if df == 0 and os_groups_pay(Ch, npx * FH * FW) and groups_fit_int32(npx * FH * FW, batch * H * W):
             return os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
         if df != 0 and ws_is_groups_pay(df, R, Ch, win, npx) and groups_fit_int32(npx * win, batch * H * W * Ch):
@@ -88,7 +95,8 @@ def ws_every_access_fetched(R, C, Ch, taps, npx, nfilt, words, windows_inside, r
     accesses and each access's previous use lies before its epoch. Windows inside the input (every lane
     of a row fold valid; ``a`` lanes in the last fold). Element ``tap * Ch + c`` sits in row fold
     ``(tap * Ch + c) // R`` and pixel ``p``'s element in lane ``l`` on the fold's row ``p + R + l``; a
-    later tap reads a word for an earlier pixel, at most ``reach`` pixels before. So two uses in one
+    word's next reader in tap order reads it for an earlier pixel, at most ``reach`` pixels before
+    (:func:`~accelsim.hw.systolic._ws_folds.consecutive_reach`). So two uses in one
     column fold's sweep have ``Ch // R - 1`` full folds between them and, around them, the fold's
     pixels ``>= p1 + R`` after the first and ``<= p2 - R`` before the second: at least
     ``(npx - reach - 2R + 1)`` pixels of ``min(R, a)`` lanes. From a word's last use in one sweep to its

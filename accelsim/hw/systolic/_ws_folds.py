@@ -1,0 +1,405 @@
+"""CALC-mode IFMAP read buffer of a ws array by row folds (docs/models/systolic.md §3.3, "ws by folds").
+
+Applies when the windows lie inside the input and the layer has at least as many channels as the array has
+rows (``Ch >= R``): then a row fold never holds two taps of one channel, so the uses of an input word come in
+fold order, tap by tap, and a use's previous one follows from the geometry alone (no list of the sweep's
+accesses, no table of last uses):
+
+* the readers of word ``(b, ih, iw, ch)`` are the taps ``(kh, kw)`` with ``ih - kh * dh`` a multiple of ``sh``
+  giving an output row in ``[0, Eh)`` (columns alike); along each axis they are an arithmetic progression of
+  step ``sh / gcd(sh, dh)`` taps whose output row moves by ``dh / gcd(sh, dh)``. So the use before the reader
+  ``(kh, kw)`` of pixel ``(oh, ow)`` is the tap one step left in the same filter row, if that column is still an
+  output column; else the tap one step up, at its row's last valid column, if that row is an output row; else
+  none in this sweep: a first use (first sweep) or the word's last reader in the previous sweep (its last valid
+  row and column).
+* a use of tap ``t``, channel ``ch`` (window element ``t * Ch + ch``: row fold ``f``, lane ``l``) by pixel
+  ``p`` sits at position ``(f * L + p + R + l) * R + l``; positions order the accesses as the buffer sees them,
+  so "previous use before the epoch's first access" is a comparison of positions.
+
+Row folds whose every access must be a fetch are counted in closed form, without visiting an access: a fold
+whose accesses are all first uses, and a fold entered with every access since the epoch began fetched whose
+reuses all lie at least an epoch (``block`` accesses) after their previous use (every access is then fetched,
+with an epoch end every ``block``; the bound of :func:`fold_reuse_bounds`). Only the other folds are walked,
+access by access. From the second sweep on, a sweep that ends an epoch where an earlier one (not the first)
+did repeats it from there, as in :func:`accelsim.hw.systolic._group_reuse.group_sweeps`. Same outputs as
+:func:`accelsim.hw.systolic._kernels.reuse_read_pass`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from ._kernels import _dims, _first_ge, _grow, _same_epoch_end
+
+_NEVER = -(1 << 55)  # previous use of a first use in the first sweep: before every epoch
+
+
+def ws_folds_plan(df, R, C, Ch, FH, FW, sh, sw, dh, dw, Ew, npx, nfilt, words, windows_inside):
+    """The per-fold reuse bounds ``(within, across)`` of :func:`fold_reuse_bounds` when :func:`ws_fold_pass`
+    applies and pays, else None. It applies to a ws array (``df`` 1) with its windows inside the input,
+    ``Ch >= R`` and an epoch of ``block = 50 * floor(words / 100) > 0`` fetches; it pays when, by the bounds,
+    at most a quarter of a sweep's accesses lie in folds that may have to be walked, in the first sweep and in
+    the later ones (a walked access costs about 3 ns, against the reuse-distance scan's 3 ns to list it and
+    0.5 ns a sweep to scan it; folds are walked as well after a walked one until an epoch ends). Plain Python
+    around one small kernel."""
+    block = 50 * (words // 100)
+    if df != 1 or not windows_inside or Ch < R or block <= 0 or npx == 0:
+        return None
+    win = FH * FW * Ch
+    within, across, walked0, walked1 = fold_reuse_bounds(R, Ch, npx, win,
+                                                         consecutive_reach(FH, FW, sh, sw, dh, dw, Ew), block)
+    limit = win * npx // 4
+    if walked0 > limit or (-(-nfilt // C) > 1 and walked1 > limit):
+        return None
+    return within, across
+
+
+def consecutive_reach(FH, FW, sh, sw, dh, dw, Ew):
+    """At most how many pixels (raster order) a word's reader lies after the reader that follows it in tap order:
+    ``dh / gcd(sh, dh)`` output rows when the next reader is a filter row down (its column the row's first valid
+    one, never right of the earlier), ``dw / gcd(sw, dw)`` columns within a filter row."""
+    down = (dh // math.gcd(sh, dh)) * Ew if FH > 1 else 0
+    right = dw // math.gcd(sw, dw) if FW > 1 else 0
+    return max(down, right)
+
+
+@njit(cache=True)
+def fold_reuse_bounds(R, Ch, npx, win, reach, block):
+    """Lower bounds, in accesses, on how far a reuse in each row fold of a ws sweep lies after its previous use
+    (windows inside the input, ``Ch >= R``): ``(within, across, walked0, walked1)``, the first two int64 arrays
+    over the folds, the last two the accesses of the folds whose bound is below ``block`` in the first sweep and
+    in a later one.
+
+    ``within[f]``: previous use in an earlier fold ``f' < f`` of the same sweep. Every fold before the last has
+    ``R`` lanes, fold ``f`` has ``n_f``; pixel ``p``'s element in lane ``l`` is on the fold's row ``p + R + l``,
+    so after the previous use (pixel ``p' <= p + reach``) come its fold's pixels ``>= p' + R`` and before the use
+    the pixels ``<= p - R`` of fold ``f``: at least ``max(0, npx - reach - 2R + 1) x min(R, n_f)`` accesses
+    (the smaller of the two ends, at ``p = R - 1`` or ``p' = npx - R``), plus the whole folds between: the
+    previous use of element ``e`` lies a tap or more before it (element ``e - Ch`` or earlier), so in fold
+    ``(f * R + n_f - 1 - Ch) // R`` or earlier (none: the fold holds no reuse, such as fold 0).
+
+    ``across[f]``: previous use in the previous sweep (the word's last reader, tap at least this one, so fold
+    ``>= f``, pixel ``<= p``): its fold's pixels ``>= p + R``, the folds before ``f`` and fold ``f``'s pixels
+    ``<= p - R``: ``sum(n_g x npx, g < f) + max(0, npx - 2R + 1) x min(n_last, n_f)``."""
+    row_fold = (win + R - 1) // R
+    n_last = win - (row_fold - 1) * R
+    within = np.empty(row_fold, np.int64)
+    across = np.empty(row_fold, np.int64)
+    before = 0
+    walked0 = 0
+    walked1 = 0
+    for f in range(row_fold):
+        n = min(R, win - f * R)
+        # the previous use of an element e lies a tap (Ch elements) or more before it: in fold latest or earlier
+        latest = (f * R + n - 1 - Ch) // R
+        if latest < 0:
+            within[f] = 1 << 62  # no reuse in this fold (it holds first taps only)
+        else:
+            within[f] = max(0, npx - reach - 2 * R + 1) * n + (f - 1 - latest) * R * npx
+        across[f] = before + max(0, npx - 2 * R + 1) * min(n_last, n)
+        before += n * npx
+        if within[f] < block:
+            walked0 += n * npx
+        if min(within[f], across[f]) < block:
+            walked1 += n * npx
+    return within, across, walked0, walked1
+
+
+@njit(cache=True, inline="always")
+def _tap_pos(tap, ch, Ch, R, L):
+    """Position of pixel 0's use of window element ``tap * Ch + ch`` (row fold ``f``, lane ``l``) in its sweep:
+    ``(f * L + R + l) * R + l``; pixel ``p``'s is ``p * R`` later."""
+    t = tap * Ch + ch
+    f = t // R
+    lane = t - f * R
+    return (f * L + R + lane) * R + lane
+
+
+@njit(cache=True, inline="always")
+def _before_row(x, n, npx):
+    """Accesses of a fold with ``n`` lanes (windows inside) on its rows before ``R + x``: pixel ``p`` of lane
+    ``l`` is on row ``R + p + l``, so lane ``l`` contributes ``clamp(x - l, 0, npx)``."""
+    a = min(max(x - npx + 1, 0), n)  # lanes with all npx pixels before the row
+    b = min(max(x + 1, 0), n)  # lanes with at least one
+    tot = a * npx
+    if b > a:
+        tot += (b - a) * x - (a + b - 1) * (b - a) // 2
+    return tot
+
+
+@njit(cache=True)
+def _nth_access(e, n, npx):
+    """Fold-local row and lane of a fold's access ``e`` (0-based, position order; ``n`` lanes, windows
+    inside): the largest ``x`` with :func:`_before_row` ``(x) <= e``, by binary search; its row is ``R + x``."""
+    lo = 0
+    hi = npx + n - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _before_row(mid, n, npx) <= e:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo, max(0, lo - npx + 1) + e - _before_row(lo, n, npx)
+
+
+@njit(cache=True)
+def _fold_prevs(n, npx, R, Ew, Eh, gh, gw, k, rowstart, oh_, ow_, ohq, owq, has_s, pos_s, has_u, pos_u, mw_, mh_,
+                pos_l, out):
+    """The previous use's position of each access of a walked fold (``n`` lanes, windows inside), in position
+    order into ``out``: pixel ``p`` of lane ``l`` is on fold-local row ``R + p + l``, the access
+    ``rowstart[p + l] + l - max(0, p + l - npx + 1)``; the use before it one filter column left, else a filter
+    row up at its last valid column, else none in this sweep (the first sweep: :data:`_NEVER`) or the word's last
+    reader a sweep earlier; each ``p * R`` after its lane's table entry (:func:`ws_fold_pass`)."""
+    for lane in range(n):
+        ps = pos_s[lane]
+        mw = mw_[lane]
+        mh = mh_[lane]
+        # columns [0, c_same): the use one filter column left; the rest by their row
+        c_same = Ew - gw if has_s[lane] else 0
+        for p0 in range(0, npx, Ew):
+            oh = oh_[p0]
+            for p in range(p0, p0 + max(c_same, 0)):
+                x = p + lane
+                out[rowstart[x] + (lane if x < npx else npx - 1 - p)] = ps + p * R
+            # from column mw * gw on, a word's last valid filter column is the lane's last one: a fixed entry
+            c0 = p0 + max(c_same, 0)
+            c1 = max(c0, p0 + min(Ew, mw * gw))
+            if has_u[lane] and oh + gh < Eh:
+                for p in range(c0, c1):
+                    x = p + lane
+                    out[rowstart[x] + (lane if x < npx else npx - 1 - p)] = pos_u[lane, owq[p]] + p * R
+                base = pos_u[lane, mw]
+            elif k == 0:
+                c1 = c0
+                base = _NEVER  # (a first use: _NEVER + p * R is still before every epoch)
+            else:
+                i = min(mh, ohq[p0])
+                for p in range(c0, c1):
+                    x = p + lane
+                    out[rowstart[x] + (lane if x < npx else npx - 1 - p)] = pos_l[lane, i, owq[p]] + p * R
+                base = pos_l[lane, i, mw]
+            for p in range(c1, p0 + Ew):
+                x = p + lane
+                out[rowstart[x] + (lane if x < npx else npx - 1 - p)] = base + p * R
+
+
+@njit(cache=True)
+def _scan_fold(prev, i, m, es, needed):
+    """From access ``i`` of a walked fold's ``m``, count fetches (``prev < es``) until ``needed``: ``(i, fetches,
+    ended)``, ``i`` the access that reached ``needed`` when ``ended``, else ``m``. Chunks whose count cannot reach
+    ``needed`` are counted in a loop without exit (vectorised)."""
+    got = 0
+    while i < m:
+        i1 = min(i + 2048, m)
+        cnt = 0
+        for j in range(i, i1):
+            cnt += prev[j] < es
+        if got + cnt < needed:
+            got += cnt
+            i = i1
+            continue
+        for j in range(i, i1):
+            if prev[j] < es:
+                got += 1
+                if got == needed:
+                    return j, got, True
+    return m, got, False
+
+
+@njit(cache=True)
+def ws_fold_pass(R, C, batch, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, block, within, across):
+    """The ifmap pass of a ws array by row folds (module docstring): ``(stats, event rows, fetches per sweep)`` as
+    :func:`accelsim.hw.systolic._kernels.reuse_read_pass`. ``within`` / ``across``: :func:`fold_reuse_bounds`
+    (int64 arrays). Windows inside the input, ``Ch >= R``, ``block > 0``."""
+    npx = batch * Eh * Ew
+    win = FH * FW * Ch
+    _, _, _, L, row_fold, n_sweeps = _dims(1, npx, win, nfilt, R, C)
+    rows_sweep = row_fold * L
+    N = rows_sweep * R  # positions of a sweep
+    per = Eh * Ew
+    gh = dh // math.gcd(sh, dh) if FH > 1 else 1
+    gw = dw // math.gcd(sw, dw) if FW > 1 else 1
+    sth = sh // math.gcd(sh, dh)  # tap steps between a word's readers along each axis
+    stw = sw // math.gcd(sw, dw)
+    # per pixel: output row and column, and how many reader steps (output rows / columns ``gh`` / ``gw``) fit
+    # before them: how far up / left a word's later readers can lie
+    oh_ = np.empty(npx, np.int64)
+    ow_ = np.empty(npx, np.int64)
+    ohq = np.empty(npx, np.int64)
+    owq = np.empty(npx, np.int64)
+    for p in range(npx):
+        q = p % per
+        oh_[p] = q // Ew
+        ow_[p] = q - oh_[p] * Ew
+        ohq[p] = oh_[p] // gh
+        owq[p] = ow_[p] // gw
+    # per lane of the fold being walked: previous use's position at pixel 0 (same filter row; a row up, by how
+    # many column steps back its last valid column lies; last reader in the previous sweep, by row / column steps)
+    ntap_w = FW
+    ntap_h = FH
+    has_s = np.zeros(R, np.bool_)
+    pos_s = np.zeros(R, np.int64)
+    has_u = np.zeros(R, np.bool_)
+    pos_u = np.zeros((R, ntap_w), np.int64)
+    mw_ = np.zeros(R, np.int64)
+    mh_ = np.zeros(R, np.int64)
+    pos_l = np.zeros((R, ntap_h, ntap_w), np.int64)
+    rowstart = np.empty(npx + R, np.int64)  # a walked fold's first access on each row
+    prev = np.empty(R * npx, np.int64)  # its accesses' previous uses
+    ecap = 256
+    ev_k = np.empty(ecap, np.int64)
+    ev_x = np.empty(ecap, np.int64)  # an epoch end's position within its sweep
+    ev_g = np.empty(ecap, np.int64)  # its sweep's fetches up to and including it
+    sw_ev = np.zeros(n_sweeps + 1, np.int64)
+    sw_got = np.zeros(n_sweeps, np.int64)
+    n_ev = 0
+    fetched = 0
+    n_in = 0  # fetches in the current epoch
+    since = 0  # accesses since the epoch began (== n_in: every one fetched)
+    es = np.int64(0)  # the epoch's first position (relative to the current sweep)
+    period = 0
+    e0 = 0
+    jj = 0
+    for k in range(n_sweeps):
+        sw_ev[k] = n_ev
+        got = 0
+        repeated = False
+        for f in range(row_fold):
+            n = min(R, win - f * R)
+            m = n * npx
+            certain = (k == 0 and f == 0) or (since == n_in and (within[f] if k == 0 else min(within[f], across[f]))
+                                              >= block)
+            if certain:
+                # every access fetched: an epoch end every `block`
+                e = block - n_in - 1
+                while e < m:
+                    x, lane = _nth_access(e, n, npx)
+                    pos = (f * L + R + x) * R + lane
+                    got += block - n_in if e == block - n_in - 1 else block
+                    n_in = 0
+                    if n_ev == ecap:
+                        ecap *= 2
+                        ev_k, ev_x, ev_g = _grow(ev_k), _grow(ev_x), _grow(ev_g)
+                    ev_k[n_ev] = k
+                    ev_x[n_ev] = pos
+                    ev_g[n_ev] = got
+                    n_ev += 1
+                    es = pos + 1
+                    since = 0
+                    if k >= 2:
+                        e0, jj = _same_epoch_end(ev_x, sw_ev, k, pos)
+                        if e0 >= 0:
+                            period = k - jj
+                            repeated = True
+                            break
+                    e += block
+                if repeated:
+                    break
+                # the accesses after the fold's last epoch end (all of them if none)
+                rest = m - (e - block + 1) if e - block + 1 > 0 else m
+                got += rest
+                n_in += rest
+                since += rest
+                continue
+            # walk the fold's accesses in position order, each previous use from the geometry
+            for lane in range(n):
+                t = f * R + lane
+                tap = t // Ch
+                ch = t - tap * Ch
+                kh = tap // FW
+                kw = tap - kh * FW
+                has_s[lane] = kw >= stw
+                if has_s[lane]:
+                    pos_s[lane] = _tap_pos(tap - stw, ch, Ch, R, L) + gw * R
+                mw = (FW - 1 - kw) // stw
+                mh = (FH - 1 - kh) // sth
+                mw_[lane] = mw
+                mh_[lane] = mh
+                has_u[lane] = kh >= sth
+                if has_u[lane]:
+                    for j in range(mw + 1):
+                        pos_u[lane, j] = _tap_pos((kh - sth) * FW + kw + j * stw, ch, Ch, R, L) + (gh * Ew - j * gw) * R
+                for i in range(mh + 1):
+                    for j in range(mw + 1):
+                        pos_l[lane, i, j] = (_tap_pos((kh + i * sth) * FW + kw + j * stw, ch, Ch, R, L)
+                                             - (i * gh * Ew + j * gw) * R - N)
+            for x in range(npx + n):
+                rowstart[x] = _before_row(x, n, npx)
+            _fold_prevs(n, npx, R, Ew, Eh, gh, gw, k, rowstart, oh_, ow_, ohq, owq, has_s, pos_s, has_u, pos_u, mw_,
+                        mh_, pos_l, prev)
+            i = 0
+            while True:
+                j, cnt, ended = _scan_fold(prev, i, m, es, block - n_in)
+                got += cnt
+                n_in += cnt
+                if not ended:
+                    since += m - i
+                    break
+                # the epoch's last fetch: access j, on fold-local row R + x
+                x = _first_ge(rowstart[:npx + n], j + 1) - 1
+                pos = (f * L + R + x) * R + max(0, x - npx + 1) + j - rowstart[x]
+                n_in = 0
+                since = 0
+                es = pos + 1
+                if n_ev == ecap:
+                    ecap *= 2
+                    ev_k, ev_x, ev_g = _grow(ev_k), _grow(ev_x), _grow(ev_g)
+                ev_k[n_ev] = k
+                ev_x[n_ev] = pos
+                ev_g[n_ev] = got
+                n_ev += 1
+                if k >= 2:
+                    e0, jj = _same_epoch_end(ev_x, sw_ev, k, pos)
+                    if e0 >= 0:
+                        period = k - jj
+                        repeated = True
+                        break
+                i = j + 1
+            if repeated:
+                break
+        if repeated:
+            # an earlier sweep jj >= 1 ended an epoch at the same position: the rest of this sweep repeats the
+            # rest of that one
+            base = got
+            got += sw_got[jj] - ev_g[e0]
+            while n_ev + sw_ev[jj + 1] - e0 >= ecap:
+                ecap *= 2
+                ev_k, ev_x, ev_g = _grow(ev_k), _grow(ev_x), _grow(ev_g)
+            for e in range(e0 + 1, sw_ev[jj + 1]):
+                ev_k[n_ev] = k
+                ev_x[n_ev] = ev_x[e]
+                ev_g[n_ev] = base + ev_g[e] - ev_g[e0]
+                n_ev += 1
+        fetched += got
+        sw_got[k] = got
+        sw_ev[k + 1] = n_ev
+        if repeated:
+            # and so every later sweep repeats the one a period before it
+            for mm in range(k + 1, n_sweeps):
+                src = mm - period
+                fetched += sw_got[src]
+                while n_ev + sw_ev[src + 1] - sw_ev[src] >= ecap:
+                    ecap *= 2
+                    ev_k, ev_x, ev_g = _grow(ev_k), _grow(ev_x), _grow(ev_g)
+                for e in range(sw_ev[src], sw_ev[src + 1]):
+                    ev_k[n_ev] = mm
+                    ev_x[n_ev] = ev_x[e]
+                    ev_g[n_ev] = ev_g[e]
+                    n_ev += 1
+                sw_got[mm] = sw_got[src]
+                sw_ev[mm + 1] = n_ev
+            break
+        es -= N
+        if got == 0 and k >= 1:
+            break  # the state no longer changes: later sweeps fetch nothing either
+    stats = np.full(4, -1, np.int64)
+    stats[0] = fetched
+    stats[1] = n_ev
+    if npx > 0:
+        stats[2] = R
+        n_last = win - (row_fold - 1) * R
+        stats[3] = (n_sweeps - 1) * rows_sweep + (row_fold - 1) * L + R + npx + n_last - 2
+    return stats, ev_k[:n_ev] * rows_sweep + ev_x[:n_ev] // R, sw_got
