@@ -248,7 +248,17 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, block, 
     mh_ = np.zeros(R, np.int64)
     pos_l = np.zeros((R, ntap_h, ntap_w), np.int64)
     rowstart = np.empty(npx + R, np.int64)  # a walked fold's first access on each row
-    prev = np.empty(R * npx, np.int64)  # its accesses' previous uses
+    scratch = np.empty(R * npx, np.int64)  # its accesses' previous uses
+    # the later sweeps' previous uses of the folds the bounds call walked, kept from their first walk
+    kept_at = np.full(row_fold, -1, np.int64)
+    kept_done = np.zeros(row_fold, np.bool_)
+    n_kept = 0
+    if n_sweeps > 1:
+        for f in range(row_fold):
+            if min(within[f], across[f]) < block:
+                kept_at[f] = n_kept
+                n_kept += min(R, win - f * R) * npx
+    kept = np.empty(n_kept, np.int64)
     ecap = 256
     ev_k = np.empty(ecap, np.int64)
     ev_x = np.empty(ecap, np.int64)  # an epoch end's position within its sweep
@@ -304,32 +314,42 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, block, 
                 n_in += rest
                 since += rest
                 continue
-            # walk the fold's accesses in position order, each previous use from the geometry
-            for lane in range(n):
-                t = f * R + lane
-                tap = t // Ch
-                ch = t - tap * Ch
-                kh = tap // FW
-                kw = tap - kh * FW
-                has_s[lane] = kw >= stw
-                if has_s[lane]:
-                    pos_s[lane] = _tap_pos(tap - stw, ch, Ch, R, L) + gw * R
-                mw = (FW - 1 - kw) // stw
-                mh = (FH - 1 - kh) // sth
-                mw_[lane] = mw
-                mh_[lane] = mh
-                has_u[lane] = kh >= sth
-                if has_u[lane]:
-                    for j in range(mw + 1):
-                        pos_u[lane, j] = _tap_pos((kh - sth) * FW + kw + j * stw, ch, Ch, R, L) + (gh * Ew - j * gw) * R
-                for i in range(mh + 1):
-                    for j in range(mw + 1):
-                        pos_l[lane, i, j] = (_tap_pos((kh + i * sth) * FW + kw + j * stw, ch, Ch, R, L)
-                                             - (i * gh * Ew + j * gw) * R - N)
+            # walk the fold's accesses in position order, each previous use from the geometry; from the second
+            # sweep on the same for every sweep: a fold the bounds call walked keeps them after its first walk
             for x in range(npx + n):
                 rowstart[x] = _before_row(x, n, npx)
-            _fold_prevs(n, npx, R, Ew, Eh, gh, gw, k, rowstart, oh_, ow_, ohq, owq, has_s, pos_s, has_u, pos_u, mw_,
-                        mh_, pos_l, prev)
+            if k >= 1 and kept_at[f] >= 0:
+                prev = kept[kept_at[f]:kept_at[f] + m]
+                fresh = not kept_done[f]
+                kept_done[f] = True
+            else:
+                prev = scratch
+                fresh = True
+            if fresh:
+                for lane in range(n):
+                    t = f * R + lane
+                    tap = t // Ch
+                    ch = t - tap * Ch
+                    kh = tap // FW
+                    kw = tap - kh * FW
+                    has_s[lane] = kw >= stw
+                    if has_s[lane]:
+                        pos_s[lane] = _tap_pos(tap - stw, ch, Ch, R, L) + gw * R
+                    mw = (FW - 1 - kw) // stw
+                    mh = (FH - 1 - kh) // sth
+                    mw_[lane] = mw
+                    mh_[lane] = mh
+                    has_u[lane] = kh >= sth
+                    if has_u[lane]:
+                        for j in range(mw + 1):
+                            pos_u[lane, j] = (_tap_pos((kh - sth) * FW + kw + j * stw, ch, Ch, R, L)
+                                              + (gh * Ew - j * gw) * R)
+                    for i in range(mh + 1):
+                        for j in range(mw + 1):
+                            pos_l[lane, i, j] = (_tap_pos((kh + i * sth) * FW + kw + j * stw, ch, Ch, R, L)
+                                                 - (i * gh * Ew + j * gw) * R - N)
+                _fold_prevs(n, npx, R, Ew, Eh, gh, gw, k, rowstart, oh_, ow_, ohq, owq, has_s, pos_s, has_u, pos_u,
+                            mw_, mh_, pos_l, prev)
             i = 0
             while True:
                 j, cnt, ended = _scan_fold(prev, i, m, es, block - n_in)
