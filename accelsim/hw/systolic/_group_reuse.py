@@ -146,6 +146,13 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
             ql[g] = 0
             compulsory += gn[g]
     span = (n_max - 1) * (LW + dl)
+    # element i of a group lies before position (xr, xl) iff i < xr - gr, or i == xr - gr and its lane
+    # gl + i * dl < xl, i.e. gl - gr * dl < xl - xr * dl: per group gl - gr * dl, and the same of its previous use
+    gk = np.empty(ng, np.int64)
+    qk = np.empty(ng, np.int64)
+    for g in range(ng):
+        gk[g] = gl[g] - gr[g] * dl
+        qk[g] = ql[g] - qr[g] * dl
     q_min = 0  # earliest previous use of any group from the second sweep on (positions)
     pref = np.empty(ng + 1, np.int64)
     cbuf = np.empty(_CHUNK, np.int64)
@@ -170,6 +177,7 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
                     lg = last[key[g]]
                     qr[g] = gr[lg] - rows_sweep
                     ql[g] = gl[lg]
+                    qk[g] = ql[g] - qr[g] * dl
                 if qr[g] * LW + ql[g] < q_min:
                     q_min = qr[g] * LW + ql[g]
         # sweeps known without a scan: the first, when its compulsory fetches end no epoch (every reuse's
@@ -191,6 +199,8 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
             j0 = _first_ge(g0, x_c - span)
             cr, cl = x_c // LW, x_c % LW
             er, el = es // LW, es % LW
+            xk = cl - cr * dl
+            ek = el - er * dl
             pref[0] = 0
             acc = np.int64(0)
             j = j0
@@ -198,8 +208,12 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
             while j < ng and hit < 0:
                 # a chunk's counts in a loop without exit (vectorised), then their running sum
                 j1 = min(j + _CHUNK, ng)
-                for g in range(j, j1):
-                    cbuf[g - j] = _group_fetches(gr[g], gl[g], qr[g], ql[g], gn[g], cr, cl, far_r, 0, er, el, dl)
+                # _group_fetches up to no end, its lane tests one comparison each (gk, qk), over slices indexed
+                # from 0: a branch-free loop that vectorises (about 4x faster than indexing g over j..j1)
+                c_gr, c_gk, c_qr, c_qk, c_gn = gr[j:j1], gk[j:j1], qr[j:j1], qk[j:j1], gn[j:j1]
+                for t in range(j1 - j):
+                    c = min(c_gn[t], er - c_qr[t] + (c_qk[t] < ek)) - max(0, cr - c_gr[t] + (c_gk[t] < xk))
+                    cbuf[t] = max(c, 0)
                 for g in range(j, j1):
                     c = cbuf[g - j]
                     if acc + c >= needed:
