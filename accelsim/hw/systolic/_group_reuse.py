@@ -134,10 +134,17 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
     N = rows_sweep * LW
     qr = np.empty(ng, np.int64)
     ql = np.empty(ng, np.int64)
+    # element i of a group lies before position (xr, xl) iff i < xr - gr, or i == xr - gr and its lane
+    # gl + i * dl < xl, i.e. gl - gr * dl < xl - xr * dl: per group gl - gr * dl, and the same of its previous use
+    gk = np.empty(ng, np.int64)
+    qk = np.empty(ng, np.int64)
+    firsts = np.empty(ng, np.int64)  # the first-use groups (their previous use moves from the second sweep on)
+    n_first = 0
     compulsory = 0  # fetches of the first sweep's first uses
     n_max = 1
     for g in range(ng):
         n_max = max(n_max, gn[g])
+        gk[g] = gl[g] - gr[g] * dl
         if pred[g] >= 0:
             qr[g] = gr[pred[g]]
             ql[g] = gl[pred[g]]
@@ -145,14 +152,10 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
             qr[g] = _NEVER
             ql[g] = 0
             compulsory += gn[g]
-    span = (n_max - 1) * (LW + dl)
-    # element i of a group lies before position (xr, xl) iff i < xr - gr, or i == xr - gr and its lane
-    # gl + i * dl < xl, i.e. gl - gr * dl < xl - xr * dl: per group gl - gr * dl, and the same of its previous use
-    gk = np.empty(ng, np.int64)
-    qk = np.empty(ng, np.int64)
-    for g in range(ng):
-        gk[g] = gl[g] - gr[g] * dl
+            firsts[n_first] = g
+            n_first += 1
         qk[g] = ql[g] - qr[g] * dl
+    span = (n_max - 1) * (LW + dl)
     q_min = 0  # earliest previous use of any group from the second sweep on (positions)
     pref = np.empty(ng + 1, np.int64)
     cbuf = np.empty(_CHUNK, np.int64)
@@ -172,12 +175,13 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
         sw_ev[k] = n_ev
         if k == 1:
             # a sweep's first use of a word follows its last use in the previous sweep
-            for g in range(ng):
-                if pred[g] < 0:
-                    lg = last[key[g]]
-                    qr[g] = gr[lg] - rows_sweep
-                    ql[g] = gl[lg]
-                    qk[g] = ql[g] - qr[g] * dl
+            # (only first uses lie before the sweep: every other group's previous use is in it, q_min 0)
+            for x in range(n_first):
+                g = firsts[x]
+                lg = last[key[g]]
+                qr[g] = gr[lg] - rows_sweep
+                ql[g] = gl[lg]
+                qk[g] = ql[g] - qr[g] * dl
                 if qr[g] * LW + ql[g] < q_min:
                     q_min = qr[g] * LW + ql[g]
         # sweeps known without a scan: the first, when its compulsory fetches end no epoch (every reuse's
