@@ -50,8 +50,8 @@ def ws_folds_plan(df, R, C, Ch, FH, FW, sh, sw, dh, dw, Ew, npx, nfilt, words, w
     if df != 1 or not windows_inside or Ch < R or block <= 0 or npx == 0:
         return None
     win = FH * FW * Ch
-    within, across, walked0, walked1 = fold_reuse_bounds(R, Ch, npx, win,
-                                                         consecutive_reach(FH, FW, sh, sw, dh, dw, Ew), block)
+    within, across, walked0, walked1 = fold_reuse_bounds(R, Ch, npx, win, consecutive_reach(FH, FW, sh, sw, dh, dw, Ew),
+                                                         consecutive_taps(FH, FW, sh, sw, dh, dw), block)
     limit = win * npx // 4
     if walked0 > limit or (-(-nfilt // C) > 1 and walked1 > limit):
         return None
@@ -67,8 +67,23 @@ def consecutive_reach(FH, FW, sh, sw, dh, dw, Ew):
     return max(down, right)
 
 
+def consecutive_taps(FH, FW, sh, sw, dh, dw):
+    """At least how many taps (raster order) lie between a word's reader and the next: ``sw / gcd(sw, dw)`` within a
+    filter row (when a row has two readers of one word), and a row step ``sh / gcd(sh, dh)`` down to a column no
+    right of the earlier one, at least ``sh / gcd(sh, dh) x FW - (FW - 1)`` taps (when a column has two). 1 when
+    neither exists (a word then has one reader)."""
+    stw = sw // math.gcd(sw, dw)
+    sth = sh // math.gcd(sh, dh)
+    steps = []
+    if FW > stw:
+        steps.append(stw)
+    if FH > sth:
+        steps.append(sth * FW - (FW - 1))
+    return min(steps) if steps else 1
+
+
 @njit(cache=True)
-def fold_reuse_bounds(R, Ch, npx, win, reach, block):
+def fold_reuse_bounds(R, Ch, npx, win, reach, gap, block):
     """Lower bounds, in accesses, on how far a reuse in each row fold of a ws sweep lies after its previous use
     (windows inside the input, ``Ch >= R``): ``(within, across, walked0, walked1)``, the first two int64 arrays
     over the folds, the last two the accesses of the folds whose bound is below ``block`` in the first sweep and
@@ -79,8 +94,9 @@ def fold_reuse_bounds(R, Ch, npx, win, reach, block):
     so after the previous use (pixel ``p' <= p + reach``) come its fold's pixels ``>= p' + R`` and before the use
     the pixels ``<= p - R`` of fold ``f``: at least ``max(0, npx - reach - 2R + 1) x min(R, n_f)`` accesses
     (the smaller of the two ends, at ``p = R - 1`` or ``p' = npx - R``), plus the whole folds between: the
-    previous use of element ``e`` lies a tap or more before it (element ``e - Ch`` or earlier), so in fold
-    ``(f * R + n_f - 1 - Ch) // R`` or earlier (none: the fold holds no reuse, such as fold 0).
+    previous use of element ``e`` lies ``gap`` taps or more before it (:func:`consecutive_taps`; element
+    ``e - gap * Ch`` or earlier), so in fold ``(f * R + n_f - 1 - gap * Ch) // R`` or earlier (none: the fold
+    holds no reuse, such as fold 0).
 
     ``across[f]``: previous use in the previous sweep (the word's last reader, tap at least this one, so fold
     ``>= f``, pixel ``<= p``): its fold's pixels ``>= p + R``, the folds before ``f`` and fold ``f``'s pixels
@@ -94,8 +110,9 @@ def fold_reuse_bounds(R, Ch, npx, win, reach, block):
     walked1 = 0
     for f in range(row_fold):
         n = min(R, win - f * R)
-        # the previous use of an element e lies a tap (Ch elements) or more before it: in fold latest or earlier
-        latest = (f * R + n - 1 - Ch) // R
+        # the previous use of an element e lies `gap` taps (gap * Ch elements) or more before it: in fold latest
+        # or earlier
+        latest = (f * R + n - 1 - gap * Ch) // R
         if latest < 0:
             within[f] = 1 << 62  # no reuse in this fold (it holds first taps only)
         else:
