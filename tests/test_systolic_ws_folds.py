@@ -31,7 +31,8 @@ def _fold_pass(R, C, geo, nfilt, words):
     within, across, _, _ = WF.fold_reuse_bounds(R, Ch, batch * Eh * Ew, FH * FW * Ch,
                                                  WF.consecutive_reach(FH, FW, sh, sw, dh, dw, Ew),
                                                  WF.consecutive_taps(FH, FW, sh, sw, dh, dw), block)
-    return WF.ws_fold_pass(R, C, batch, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, np.int64(block), within, across)
+    return WF.ws_fold_pass(R, C, batch, Ch, FH, FW, *WF.reader_steps(FH, FW, sh, sw, dh, dw), Eh, Ew, nfilt,
+                           np.int64(block), within, across)
 
 
 def _scan(R, C, geo, nfilt, words, plain=False):
@@ -161,7 +162,7 @@ def test_calc_unit_takes_the_folds_and_equals_the_scan():
     geo = (1, 35, 35, 19, 3, 3, 1, 1, 1, 1, 33, 33)
     plan = WF.ws_folds_plan(1, 16, 16, 19, 3, 3, 1, 1, 1, 1, 33, 33 * 33, 45, 32768, True)
     assert plan is not None
-    assert [int(v) for v in plan[0]][1:] == [16400] * 9 + [11275]  # (33 - 33 - 31 + 1089) x lanes
+    assert [int(v) for v in plan[1]][1:] == [16400] * 9 + [11275]  # (1089 - 33 - 31) x lanes
     got = _reuse_pass(1, 16, 16, 1, 35, 35, 19, 3, 3, 1, 1, 1, 1, 33, 33, 45, 32768)
     ref = _scan(16, 16, geo, 45, 32768)
     assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1])

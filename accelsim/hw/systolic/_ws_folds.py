@@ -38,8 +38,8 @@ _NEVER = -(1 << 55)  # previous use of a first use in the first sweep: before ev
 
 
 def ws_folds_plan(df, R, C, Ch, FH, FW, sh, sw, dh, dw, Ew, npx, nfilt, words, windows_inside):
-    """The per-fold reuse bounds ``(within, across)`` of :func:`fold_reuse_bounds` when :func:`ws_fold_pass`
-    applies and pays, else None. It applies to a ws array (``df`` 1) with its windows inside the input,
+    """``(reader steps, within, across)``: :func:`reader_steps` and the per-fold reuse bounds of
+    :func:`fold_reuse_bounds`, the arguments of :func:`ws_fold_pass`, when it applies and pays, else None. It applies to a ws array (``df`` 1) with its windows inside the input,
     ``Ch >= R`` and an epoch of ``block = 50 * floor(words / 100) > 0`` fetches; it pays when, by the bounds,
     at most a quarter of a sweep's accesses lie in folds that may have to be walked, in the first sweep and in
     the later ones (a walked access costs about 1.7 ns to list, in the first sweep and once for the later ones,
@@ -55,7 +55,15 @@ def ws_folds_plan(df, R, C, Ch, FH, FW, sh, sw, dh, dw, Ew, npx, nfilt, words, w
     limit = win * npx // 4
     if walked0 > limit or (-(-nfilt // C) > 1 and walked1 > limit):
         return None
-    return within, across
+    return reader_steps(FH, FW, sh, sw, dh, dw), within, across
+
+
+def reader_steps(FH, FW, sh, sw, dh, dw):
+    """``(sth, stw, gh, gw)``: a word's readers along each filter axis are ``sth`` / ``stw`` taps apart and read it
+    for output rows / columns ``gh`` / ``gw`` apart (``s / gcd(s, d)`` and ``d / gcd(s, d)``; 1 for a filter one tap
+    long on that axis). Plain Python: Numba's ``math.gcd`` costs a first run 0.6 s of compile."""
+    g_h, g_w = math.gcd(sh, dh), math.gcd(sw, dw)
+    return sh // g_h, sw // g_w, (dh // g_h if FH > 1 else 1), (dw // g_w if FW > 1 else 1)
 
 
 def consecutive_reach(FH, FW, sh, sw, dh, dw, Ew):
@@ -164,8 +172,8 @@ def _nth_access(e, n, npx):
 
 
 @njit(cache=True)
-def _fold_prevs(n, npx, R, Ew, Eh, gh, gw, k, rowstart, oh_, ow_, ohq, owq, has_s, pos_s, has_u, pos_u, mw_, mh_,
-                pos_l, out):
+def _fold_prevs(n, npx, R, FH, FW, Ew, Eh, gh, gw, k, rowstart, oh_, ow_, ohq, owq, has_s, pos_s, has_u, pos_u, mw_,
+                mh_, pos_l, out):
     """The previous use's position of each access of a walked fold (``n`` lanes, windows inside), in position
     order into ``out``: pixel ``p`` of lane ``l`` is on fold-local row ``R + p + l``, the access
     ``rowstart[p + l] + l - max(0, p + l - npx + 1)``; the use before it one filter column left, else a filter
@@ -188,17 +196,17 @@ def _fold_prevs(n, npx, R, Ew, Eh, gh, gw, k, rowstart, oh_, ow_, ohq, owq, has_
             if has_u[lane] and oh + gh < Eh:
                 for p in range(c0, c1):
                     x = p + lane
-                    out[rowstart[x] + (lane if x < npx else npx - 1 - p)] = pos_u[lane, owq[p]] + p * R
-                base = pos_u[lane, mw]
+                    out[rowstart[x] + (lane if x < npx else npx - 1 - p)] = pos_u[lane * FW + owq[p]] + p * R
+                base = pos_u[lane * FW + mw]
             elif k == 0:
                 c1 = c0
                 base = _NEVER  # (a first use: _NEVER + p * R is still before every epoch)
             else:
-                i = min(mh, ohq[p0])
+                row = (lane * FH + min(mh, ohq[p0])) * FW
                 for p in range(c0, c1):
                     x = p + lane
-                    out[rowstart[x] + (lane if x < npx else npx - 1 - p)] = pos_l[lane, i, owq[p]] + p * R
-                base = pos_l[lane, i, mw]
+                    out[rowstart[x] + (lane if x < npx else npx - 1 - p)] = pos_l[row + owq[p]] + p * R
+                base = pos_l[row + mw]
             for p in range(c1, p0 + Ew):
                 x = p + lane
                 out[rowstart[x] + (lane if x < npx else npx - 1 - p)] = base + p * R
@@ -229,20 +237,111 @@ def _scan_fold(prev, i, m, es, needed):
 
 
 @njit(cache=True)
-def ws_fold_pass(R, C, batch, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, block, within, across):
+def _lane_tables(f, n, R, Ch, FH, FW, L, N, Ew, sth, stw, gh, gw, has_s, pos_s, has_u, pos_u, mw_, mh_, pos_l):
+    """Per lane of row fold ``f`` (``n`` lanes), pixel 0's previous-use positions (:func:`ws_fold_pass`): one
+    column step left in its filter row (``has_s``, ``pos_s``); one row step up at the word's last valid column,
+    by how many column steps right of this one it lies (``has_u``, ``pos_u``); the word's last reader a sweep
+    earlier, by row and column steps (``pos_l``); and how many steps fit (``mh_``, ``mw_``). Pixel ``p``'s
+    previous use is ``p * R`` after its entry, the pixel shifts included."""
+    for lane in range(n):
+        t = f * R + lane
+        tap = t // Ch
+        ch = t - tap * Ch
+        kh = tap // FW
+        kw = tap - kh * FW
+        has_s[lane] = kw >= stw
+        if has_s[lane]:
+            pos_s[lane] = _tap_pos(tap - stw, ch, Ch, R, L) + gw * R
+        mw = (FW - 1 - kw) // stw
+        mh = (FH - 1 - kh) // sth
+        mw_[lane] = mw
+        mh_[lane] = mh
+        has_u[lane] = kh >= sth
+        if has_u[lane]:
+            for j in range(mw + 1):
+                pos_u[lane * FW + j] = _tap_pos((kh - sth) * FW + kw + j * stw, ch, Ch, R, L) + (gh * Ew - j * gw) * R
+        for i in range(mh + 1):
+            for j in range(mw + 1):
+                pos_l[(lane * FH + i) * FW + j] = (_tap_pos((kh + i * sth) * FW + kw + j * stw, ch, Ch, R, L)
+                                                   - (i * gh * Ew + j * gw) * R - N)
+
+
+@njit(cache=True)
+def _add_event(ev_k, ev_x, ev_g, n_ev, k, pos, got):
+    """Append an epoch end (sweep ``k``, position ``pos``, the sweep's fetches ``got`` up to it), growing the
+    arrays when full: ``(ev_k, ev_x, ev_g, n_ev + 1)``."""
+    if n_ev == ev_k.shape[0]:
+        ev_k, ev_x, ev_g = _grow(ev_k), _grow(ev_x), _grow(ev_g)
+    ev_k[n_ev] = k
+    ev_x[n_ev] = pos
+    ev_g[n_ev] = got
+    return ev_k, ev_x, ev_g, n_ev + 1
+
+
+@njit(cache=True)
+def _closed_fold(f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev):
+    """A fold of ``n`` lanes whose every access is fetched (:func:`ws_fold_pass`): an epoch end every ``block``
+    fetches, each located by the fold's row counts (:func:`_nth_access`). Returns the state ``(got, n_in, since,
+    es, ev_k, ev_x, ev_g, n_ev, e0, jj)``; ``e0 >= 0``: from the third sweep on, it ended an epoch where sweep
+    ``jj >= 1`` ended event ``e0`` (it stops there: the rest repeats)."""
+    m = n * npx
+    e = block - n_in - 1
+    while e < m:
+        x, lane = _nth_access(e, n, npx)
+        pos = (f * L + R + x) * R + lane
+        got += block - n_in if e == block - n_in - 1 else block
+        n_in = 0
+        since = 0
+        es = pos + 1
+        ev_k, ev_x, ev_g, n_ev = _add_event(ev_k, ev_x, ev_g, n_ev, k, pos, got)
+        if k >= 2:
+            e0, jj = _same_epoch_end(ev_x, sw_ev, k, pos)
+            if e0 >= 0:
+                return got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj
+        e += block
+    # the accesses after the fold's last epoch end (all of them if none)
+    rest = m - (e - block + 1) if e - block + 1 > 0 else m
+    return got + rest, n_in + rest, since + rest, es, ev_k, ev_x, ev_g, n_ev, -1, 0
+
+
+@njit(cache=True)
+def _walked_fold(prev, rowstart, f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev):
+    """A walked fold (:func:`ws_fold_pass`): its accesses' previous uses ``prev`` scanned in chunks
+    (:func:`_scan_fold`), each epoch end located by ``rowstart``. Returns the state as :func:`_closed_fold`."""
+    m = n * npx
+    i = 0
+    while True:
+        j, cnt, ended = _scan_fold(prev, i, m, es, block - n_in)
+        got += cnt
+        n_in += cnt
+        if not ended:
+            return got, n_in, since + m - i, es, ev_k, ev_x, ev_g, n_ev, -1, 0
+        # the epoch's last fetch: access j, on fold-local row R + x
+        x = _first_ge(rowstart[:npx + n], j + 1) - 1
+        pos = (f * L + R + x) * R + max(0, x - npx + 1) + j - rowstart[x]
+        n_in = 0
+        since = 0
+        es = pos + 1
+        ev_k, ev_x, ev_g, n_ev = _add_event(ev_k, ev_x, ev_g, n_ev, k, pos, got)
+        if k >= 2:
+            e0, jj = _same_epoch_end(ev_x, sw_ev, k, pos)
+            if e0 >= 0:
+                return got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj
+        i = j + 1
+
+
+@njit(cache=True)
+def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block, within, across):
     """The ifmap pass of a ws array by row folds (module docstring): ``(stats, event rows, fetches per sweep)`` as
-    :func:`accelsim.hw.systolic._kernels.reuse_read_pass`. ``within`` / ``across``: :func:`fold_reuse_bounds`
-    (int64 arrays). Windows inside the input, ``Ch >= R``, ``block > 0``."""
+    :func:`accelsim.hw.systolic._kernels.reuse_read_pass`. ``sth`` / ``stw``: taps between a word's readers along
+    each axis, ``gh`` / ``gw``: output rows / columns between them (:func:`reader_steps`); ``within`` / ``across``:
+    :func:`fold_reuse_bounds` (int64 arrays). Windows inside the input, ``Ch >= R``, ``block > 0``."""
     npx = batch * Eh * Ew
     win = FH * FW * Ch
     _, _, _, L, row_fold, n_sweeps = _dims(1, npx, win, nfilt, R, C)
     rows_sweep = row_fold * L
     N = rows_sweep * R  # positions of a sweep
     per = Eh * Ew
-    gh = dh // math.gcd(sh, dh) if FH > 1 else 1
-    gw = dw // math.gcd(sw, dw) if FW > 1 else 1
-    sth = sh // math.gcd(sh, dh)  # tap steps between a word's readers along each axis
-    stw = sw // math.gcd(sw, dw)
     # per pixel: output row and column, and how many reader steps (output rows / columns ``gh`` / ``gw``) fit
     # before them: how far up / left a word's later readers can lie
     oh_ = np.empty(npx, np.int64)
@@ -257,15 +356,13 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, block, 
         owq[p] = ow_[p] // gw
     # per lane of the fold being walked: previous use's position at pixel 0 (same filter row; a row up, by how
     # many column steps back its last valid column lies; last reader in the previous sweep, by row / column steps)
-    ntap_w = FW
-    ntap_h = FH
     has_s = np.zeros(R, np.bool_)
     pos_s = np.zeros(R, np.int64)
     has_u = np.zeros(R, np.bool_)
-    pos_u = np.zeros((R, ntap_w), np.int64)
+    pos_u = np.zeros(R * FW, np.int64)  # lane * FW + column steps
     mw_ = np.zeros(R, np.int64)
     mh_ = np.zeros(R, np.int64)
-    pos_l = np.zeros((R, ntap_h, ntap_w), np.int64)
+    pos_l = np.zeros(R * FH * FW, np.int64)  # (lane * FH + row steps) * FW + column steps
     rowstart = np.empty(npx + R, np.int64)  # a walked fold's first access on each row
     scratch = np.empty(R * npx, np.int64)  # its accesses' previous uses
     # the later sweeps' previous uses of the folds the bounds call walked, kept from their first walk
@@ -278,10 +375,9 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, block, 
                 kept_at[f] = n_kept
                 n_kept += min(R, win - f * R) * npx
     kept = np.empty(n_kept, np.int64)
-    ecap = 256
-    ev_k = np.empty(ecap, np.int64)
-    ev_x = np.empty(ecap, np.int64)  # an epoch end's position within its sweep
-    ev_g = np.empty(ecap, np.int64)  # its sweep's fetches up to and including it
+    ev_k = np.empty(256, np.int64)
+    ev_x = np.empty(256, np.int64)  # an epoch end's position within its sweep
+    ev_g = np.empty(256, np.int64)  # its sweep's fetches up to and including it
     sw_ev = np.zeros(n_sweeps + 1, np.int64)
     sw_got = np.zeros(n_sweeps, np.int64)
     n_ev = 0
@@ -290,7 +386,7 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, block, 
     since = 0  # accesses since the epoch began (== n_in: every one fetched)
     es = np.int64(0)  # the epoch's first position (relative to the current sweep)
     period = 0
-    e0 = 0
+    e0 = -1  # an epoch end of a sweep >= 2 where sweep jj >= 1 ended one (-1: none)
     jj = 0
     for k in range(n_sweeps):
         sw_ev[k] = n_ev
@@ -299,119 +395,42 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, block, 
         for f in range(row_fold):
             n = min(R, win - f * R)
             m = n * npx
-            certain = (k == 0 and f == 0) or (since == n_in and (within[f] if k == 0 else min(within[f], across[f]))
-                                              >= block)
-            if certain:
+            if (k == 0 and f == 0) or (since == n_in and (within[f] if k == 0 else min(within[f], across[f]))
+                                       >= block):
                 # every access fetched: an epoch end every `block`
-                e = block - n_in - 1
-                while e < m:
-                    x, lane = _nth_access(e, n, npx)
-                    pos = (f * L + R + x) * R + lane
-                    got += block - n_in if e == block - n_in - 1 else block
-                    n_in = 0
-                    if n_ev == ecap:
-                        ecap *= 2
-                        ev_k, ev_x, ev_g = _grow(ev_k), _grow(ev_x), _grow(ev_g)
-                    ev_k[n_ev] = k
-                    ev_x[n_ev] = pos
-                    ev_g[n_ev] = got
-                    n_ev += 1
-                    es = pos + 1
-                    since = 0
-                    if k >= 2:
-                        e0, jj = _same_epoch_end(ev_x, sw_ev, k, pos)
-                        if e0 >= 0:
-                            period = k - jj
-                            repeated = True
-                            break
-                    e += block
-                if repeated:
-                    break
-                # the accesses after the fold's last epoch end (all of them if none)
-                rest = m - (e - block + 1) if e - block + 1 > 0 else m
-                got += rest
-                n_in += rest
-                since += rest
-                continue
-            # walk the fold's accesses in position order, each previous use from the geometry; from the second
-            # sweep on the same for every sweep: a fold the bounds call walked keeps them after its first walk
-            for x in range(npx + n):
-                rowstart[x] = _before_row(x, n, npx)
-            if k >= 1 and kept_at[f] >= 0:
-                prev = kept[kept_at[f]:kept_at[f] + m]
-                fresh = not kept_done[f]
-                kept_done[f] = True
+                got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = _closed_fold(
+                    f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev)
             else:
-                prev = scratch
-                fresh = True
-            if fresh:
-                for lane in range(n):
-                    t = f * R + lane
-                    tap = t // Ch
-                    ch = t - tap * Ch
-                    kh = tap // FW
-                    kw = tap - kh * FW
-                    has_s[lane] = kw >= stw
-                    if has_s[lane]:
-                        pos_s[lane] = _tap_pos(tap - stw, ch, Ch, R, L) + gw * R
-                    mw = (FW - 1 - kw) // stw
-                    mh = (FH - 1 - kh) // sth
-                    mw_[lane] = mw
-                    mh_[lane] = mh
-                    has_u[lane] = kh >= sth
-                    if has_u[lane]:
-                        for j in range(mw + 1):
-                            pos_u[lane, j] = (_tap_pos((kh - sth) * FW + kw + j * stw, ch, Ch, R, L)
-                                              + (gh * Ew - j * gw) * R)
-                    for i in range(mh + 1):
-                        for j in range(mw + 1):
-                            pos_l[lane, i, j] = (_tap_pos((kh + i * sth) * FW + kw + j * stw, ch, Ch, R, L)
-                                                 - (i * gh * Ew + j * gw) * R - N)
-                _fold_prevs(n, npx, R, Ew, Eh, gh, gw, k, rowstart, oh_, ow_, ohq, owq, has_s, pos_s, has_u, pos_u,
-                            mw_, mh_, pos_l, prev)
-            i = 0
-            while True:
-                j, cnt, ended = _scan_fold(prev, i, m, es, block - n_in)
-                got += cnt
-                n_in += cnt
-                if not ended:
-                    since += m - i
-                    break
-                # the epoch's last fetch: access j, on fold-local row R + x
-                x = _first_ge(rowstart[:npx + n], j + 1) - 1
-                pos = (f * L + R + x) * R + max(0, x - npx + 1) + j - rowstart[x]
-                n_in = 0
-                since = 0
-                es = pos + 1
-                if n_ev == ecap:
-                    ecap *= 2
-                    ev_k, ev_x, ev_g = _grow(ev_k), _grow(ev_x), _grow(ev_g)
-                ev_k[n_ev] = k
-                ev_x[n_ev] = pos
-                ev_g[n_ev] = got
-                n_ev += 1
-                if k >= 2:
-                    e0, jj = _same_epoch_end(ev_x, sw_ev, k, pos)
-                    if e0 >= 0:
-                        period = k - jj
-                        repeated = True
-                        break
-                i = j + 1
-            if repeated:
+                # walk the fold's accesses in position order, each previous use from the geometry; from the
+                # second sweep on the same for every sweep: a fold the bounds call walked keeps them after its
+                # first walk
+                for x in range(npx + n):
+                    rowstart[x] = _before_row(x, n, npx)
+                if k >= 1 and kept_at[f] >= 0:
+                    prev = kept[kept_at[f]:kept_at[f] + m]
+                    fresh = not kept_done[f]
+                    kept_done[f] = True
+                else:
+                    prev = scratch
+                    fresh = True
+                if fresh:
+                    _lane_tables(f, n, R, Ch, FH, FW, L, N, Ew, sth, stw, gh, gw, has_s, pos_s, has_u, pos_u, mw_,
+                                 mh_, pos_l)
+                    _fold_prevs(n, npx, R, FH, FW, Ew, Eh, gh, gw, k, rowstart, oh_, ow_, ohq, owq, has_s, pos_s,
+                                has_u, pos_u, mw_, mh_, pos_l, prev)
+                got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = _walked_fold(
+                    prev, rowstart, f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev)
+            if e0 >= 0:
+                repeated = True
+                period = k - jj
                 break
         if repeated:
             # an earlier sweep jj >= 1 ended an epoch at the same position: the rest of this sweep repeats the
             # rest of that one
             base = got
             got += sw_got[jj] - ev_g[e0]
-            while n_ev + sw_ev[jj + 1] - e0 >= ecap:
-                ecap *= 2
-                ev_k, ev_x, ev_g = _grow(ev_k), _grow(ev_x), _grow(ev_g)
             for e in range(e0 + 1, sw_ev[jj + 1]):
-                ev_k[n_ev] = k
-                ev_x[n_ev] = ev_x[e]
-                ev_g[n_ev] = base + ev_g[e] - ev_g[e0]
-                n_ev += 1
+                ev_k, ev_x, ev_g, n_ev = _add_event(ev_k, ev_x, ev_g, n_ev, k, ev_x[e], base + ev_g[e] - ev_g[e0])
         fetched += got
         sw_got[k] = got
         sw_ev[k + 1] = n_ev
@@ -420,14 +439,8 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, block, 
             for mm in range(k + 1, n_sweeps):
                 src = mm - period
                 fetched += sw_got[src]
-                while n_ev + sw_ev[src + 1] - sw_ev[src] >= ecap:
-                    ecap *= 2
-                    ev_k, ev_x, ev_g = _grow(ev_k), _grow(ev_x), _grow(ev_g)
                 for e in range(sw_ev[src], sw_ev[src + 1]):
-                    ev_k[n_ev] = mm
-                    ev_x[n_ev] = ev_x[e]
-                    ev_g[n_ev] = ev_g[e]
-                    n_ev += 1
+                    ev_k, ev_x, ev_g, n_ev = _add_event(ev_k, ev_x, ev_g, n_ev, mm, ev_x[e], ev_g[e])
                 sw_got[mm] = sw_got[src]
                 sw_ev[mm + 1] = n_ev
             break
