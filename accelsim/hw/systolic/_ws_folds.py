@@ -39,8 +39,8 @@ _NEVER = -(1 << 55)  # previous use of a first use in the first sweep: before ev
 
 def ws_folds_plan(df, R, C, Ch, FH, FW, sh, sw, dh, dw, Ew, npx, nfilt, words, windows_inside):
     """``(reader steps, within, across)``: :func:`reader_steps` and the per-fold reuse bounds of
-    :func:`fold_reuse_bounds`, the arguments of :func:`ws_fold_pass`, when it applies and pays, else None. It applies to a ws array (``df`` 1) with its windows inside the input,
-    ``Ch >= R`` and an epoch of ``block = 50 * floor(words / 100) > 0`` fetches; it pays when, by the bounds,
+    :func:`fold_reuse_bounds`, the arguments of :func:`ws_fold_pass`, when it applies and pays, else None. It
+    applies to a ws array (``df`` 1) with its windows inside the input, ``Ch >= R`` and an epoch of ``block = 50 * floor(words / 100) > 0`` fetches; it pays when, by the bounds,
     at most a quarter of a sweep's accesses lie in folds that may have to be walked, in the first sweep and in
     the later ones (a walked access costs about 1.7 ns to list, in the first sweep and once for the later ones,
     and 0.1 ns a sweep to scan, against the reuse-distance scan's 2-3 ns to list once; folds are walked as well
