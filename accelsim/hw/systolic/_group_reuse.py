@@ -408,6 +408,25 @@ def ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfil
         if df == 1:
             if a == b:
                 continue
+            if b - a == 1:
+                # one pair (a fold within one tap and class): one group a row, pixel by pixel (the same order)
+                lane, kr, kc, off = pair_lane[a], pair_kr[a], pair_kc[a], pair_off[a]
+                k, size = pair_cls[a], pair_size[a]
+                for p in range(npx):
+                    if pix_ih[p] + kr >= H or pix_iw[p] + kc >= W:
+                        continue
+                    row = fr * L + R + lane + p
+                    kk = (pix_base[p] + off) * n_cls + k
+                    gr[n] = row
+                    gl[n] = lane
+                    g0[n] = row * R + lane
+                    gn[n] = size
+                    last_q = max(last_q, row + size - 1)
+                    key[n] = kk
+                    pred[n] = last[kk]
+                    last[kk] = n
+                    n += 1
+                continue
             # row r holds pixel r - R - lane of each pair: the pairs with a pixel in [0, npx) are a window
             # [lo, hi) of the fold's (ascending) lanes that slides forward with r
             lo = hi = a
