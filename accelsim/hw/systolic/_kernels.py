@@ -2242,9 +2242,22 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
             for r in range(R - rows_used, R):
                 row_start[rr + r] = n
                 t = fr * R + R - 1 - r
+                if all_in:
+                    # a row's words are distinct (one window element, several pixels): one pass over slices
+                    # indexed from 0; an is layer is one sweep, so its first uses are not kept, and its shortest
+                    # reuse distance is found after the listing
+                    off = win_off[t]
+                    bases = pix_base[fc * C:fc * C + cols_used]
+                    out = prev[n:n + cols_used]
+                    for c in range(cols_used):
+                        a = bases[c] + off
+                        out[c] = lastpos[a]
+                        lastpos[a] = n + c
+                    n += cols_used
+                    continue
                 for c in range(cols_used):
                     p = fc * C + c
-                    if all_in or (pix_r[p] + win_r[t] < H and pix_c[p] + win_c[t] < W):
+                    if pix_r[p] + win_r[t] < H and pix_c[p] + win_c[t] < W:
                         a = pix_base[p] + win_off[t]
                         nf, dist = _list_use(a, n, nf, dist, prev, lastpos, first_i, first_a)
                         n += 1
@@ -2276,6 +2289,10 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
                         n += 1
     row_start[nq] = n
     prev = prev[:n]
+    if df == 2 and all_in:
+        for i in range(n):
+            if prev[i] >= 0:
+                dist = min(dist, i - prev[i])
     # epoch ends: demand row, element in the sweep, the sweep's fetches up to it; each sweep's
     # first one; the elements where a sweep >= 1 ended an epoch
     per = n // block + 2 if block > 0 else 1
