@@ -325,6 +325,20 @@ def ws_is_groups_pay(df, R, Ch, win, npx):
     return Ch >= 8 * n_classes or groups * GROUP_BYTES <= SMALL_CH_GROUPS_MAX_BYTES
 
 
+@njit(cache=True, inline="always")
+def _put_group(n, row, lane, LW, size, kk, gr, gl, g0, gn, key, pred, last, last_q):
+    """Group ``n`` of :func:`ws_is_groups` (first element at ``row``, ``lane``; ``size`` elements; word-and-class
+    key ``kk``), its previous group the key's last one: ``(n + 1, last row any group reaches)``."""
+    gr[n] = row
+    gl[n] = lane
+    g0[n] = row * LW + lane
+    gn[n] = size
+    key[n] = kk
+    pred[n] = last[kk]
+    last[kk] = n
+    return n + 1, max(last_q, row + size - 1)
+
+
 @njit(cache=True)
 def ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt):
     """The channel groups of one sweep of a ws (``df`` 1) or is (2) array, in position order.
@@ -415,17 +429,8 @@ def ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfil
                 for p in range(npx):
                     if pix_ih[p] + kr >= H or pix_iw[p] + kc >= W:
                         continue
-                    row = fr * L + R + lane + p
-                    kk = (pix_base[p] + off) * n_cls + k
-                    gr[n] = row
-                    gl[n] = lane
-                    g0[n] = row * R + lane
-                    gn[n] = size
-                    last_q = max(last_q, row + size - 1)
-                    key[n] = kk
-                    pred[n] = last[kk]
-                    last[kk] = n
-                    n += 1
+                    n, last_q = _put_group(n, fr * L + R + lane + p, lane, R, size, (pix_base[p] + off) * n_cls + k,
+                                           gr, gl, g0, gn, key, pred, last, last_q)
                 continue
             # row r holds pixel r - R - lane of each pair: the pairs with a pixel in [0, npx) are a window
             # [lo, hi) of the fold's (ascending) lanes that slides forward with r
@@ -442,16 +447,7 @@ def ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfil
                     if pix_ih[p] + pair_kr[i] >= H or pix_iw[p] + pair_kc[i] >= W:
                         continue
                     kk = (pix_base[p] + pair_off[i]) * n_cls + pair_cls[i]
-                    size = pair_size[i]
-                    gr[n] = row
-                    gl[n] = lane
-                    g0[n] = row * R + lane
-                    gn[n] = size
-                    last_q = max(last_q, row + size - 1)
-                    key[n] = kk
-                    pred[n] = last[kk]
-                    last[kk] = n
-                    n += 1
+                    n, last_q = _put_group(n, row, lane, R, pair_size[i], kk, gr, gl, g0, gn, key, pred, last, last_q)
         else:
             cols_used = min(C, Sc - fc * C)
             # a group starts at the row of its last channel: R-1 - lane of that channel; descending lanes

@@ -40,12 +40,13 @@ _NEVER = -(1 << 55)  # previous use of a first use in the first sweep: before ev
 def ws_folds_plan(df, R, C, Ch, FH, FW, sh, sw, dh, dw, Ew, npx, nfilt, words, windows_inside):
     """``(reader steps, within, across)``: :func:`reader_steps` and the per-fold reuse bounds of
     :func:`fold_reuse_bounds`, the arguments of :func:`ws_fold_pass`, when it applies and pays, else None. It
-    applies to a ws array (``df`` 1) with its windows inside the input, ``Ch >= R`` and an epoch of ``block = 50 * floor(words / 100) > 0`` fetches; it pays when, by the bounds,
-    at most a quarter of a sweep's accesses lie in folds that may have to be walked, in the first sweep and in
-    the later ones (a walked access costs about 1.7 ns to list, in the first sweep and once for the later ones,
-    and 0.1 ns a sweep to scan, against the reuse-distance scan's 2-3 ns to list once; folds are walked as well
-    after a walked one until an epoch ends; on 25 random layers whose folds are all walked the folds ran
-    0.07-1.8x the old pass's speed, median 0.67x). Plain Python around one small kernel."""
+    applies to a ws array (``df`` 1) with its windows inside the input, ``Ch >= R`` and an epoch of
+    ``block = 50 * floor(words / 100) > 0`` fetches; it pays when, by the bounds, at most a quarter of a sweep's
+    accesses lie in folds that may have to be walked, in the first sweep and in the later ones (a walked access
+    costs about 1.7 ns to list, in the first sweep and once for the later ones, and 0.1 ns a sweep to scan,
+    against the reuse-distance scan's 2-3 ns to list once; folds are walked as well after a walked one until an
+    epoch ends; on 25 random layers whose folds are all walked the folds ran 0.07-1.8x the old pass's speed,
+    median 0.67x). Plain Python around one small kernel."""
     block = 50 * (words // 100)
     if df != 1 or not windows_inside or Ch < R or block <= 0 or npx == 0:
         return None
@@ -279,6 +280,18 @@ def _add_event(ev_k, ev_x, ev_g, n_ev, k, pos, got):
 
 
 @njit(cache=True)
+def _end_epoch(ev_k, ev_x, ev_g, n_ev, k, pos, got, sw_ev):
+    """An epoch end at position ``pos`` of sweep ``k`` (:func:`_add_event`) and, from the third sweep on, the
+    event of an earlier sweep ``jj >= 1`` that ended one there: ``(ev_k, ev_x, ev_g, n_ev, e0, jj)``, ``e0 = -1``
+    if none."""
+    ev_k, ev_x, ev_g, n_ev = _add_event(ev_k, ev_x, ev_g, n_ev, k, pos, got)
+    if k >= 2:
+        e0, jj = _same_epoch_end(ev_x, sw_ev, k, pos)
+        return ev_k, ev_x, ev_g, n_ev, e0, jj
+    return ev_k, ev_x, ev_g, n_ev, -1, 0
+
+
+@njit(cache=True)
 def _closed_fold(f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev):
     """A fold of ``n`` lanes whose every access is fetched (:func:`ws_fold_pass`): an epoch end every ``block``
     fetches, each located by the fold's row counts (:func:`_nth_access`). Returns the state ``(got, n_in, since,
@@ -293,11 +306,9 @@ def _closed_fold(f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev
         n_in = 0
         since = 0
         es = pos + 1
-        ev_k, ev_x, ev_g, n_ev = _add_event(ev_k, ev_x, ev_g, n_ev, k, pos, got)
-        if k >= 2:
-            e0, jj = _same_epoch_end(ev_x, sw_ev, k, pos)
-            if e0 >= 0:
-                return got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj
+        ev_k, ev_x, ev_g, n_ev, e0, jj = _end_epoch(ev_k, ev_x, ev_g, n_ev, k, pos, got, sw_ev)
+        if e0 >= 0:
+            return got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj
         e += block
     # the accesses after the fold's last epoch end (all of them if none)
     rest = m - (e - block + 1) if e - block + 1 > 0 else m
@@ -322,11 +333,9 @@ def _walked_fold(prev, rowstart, f, n, npx, R, L, k, block, got, n_in, since, es
         n_in = 0
         since = 0
         es = pos + 1
-        ev_k, ev_x, ev_g, n_ev = _add_event(ev_k, ev_x, ev_g, n_ev, k, pos, got)
-        if k >= 2:
-            e0, jj = _same_epoch_end(ev_x, sw_ev, k, pos)
-            if e0 >= 0:
-                return got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj
+        ev_k, ev_x, ev_g, n_ev, e0, jj = _end_epoch(ev_k, ev_x, ev_g, n_ev, k, pos, got, sw_ev)
+        if e0 >= 0:
+            return got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj
         i = j + 1
 
 
