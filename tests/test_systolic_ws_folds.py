@@ -155,15 +155,21 @@ def test_consecutive_readers_bounds():
     assert reach_hit > 50 and taps_hit > 50, (reach_hit, taps_hit)
 
 
-def test_calc_unit_takes_the_folds_and_equals_the_scan():
+def test_calc_unit_takes_the_folds_and_equals_the_scan(monkeypatch):
     """A 35x35x19 3x3 layer with 45 filters on a 16x16 ws array, 32 kB ifmap SRAM (19 channels make no channel
     classes; 11 row folds of which the bounds leave 1 to walk in the first sweep and 2 in the others): the CALC
-    unit's ifmap pass is the folds' and equals the scan's."""
+    unit's ifmap pass is the folds' (counted through calc's name) and equals the scan's."""
+    from accelsim.hw.systolic import calc
+
     geo = (1, 35, 35, 19, 3, 3, 1, 1, 1, 1, 33, 33)
     plan = WF.ws_folds_plan(1, 16, 16, 19, 3, 3, 1, 1, 1, 1, 33, 33 * 33, 45, 32768, True)
     assert plan is not None
     assert [int(v) for v in plan[1]][1:] == [16400] * 9 + [11275]  # (1089 - 33 - 31) x lanes
+    calls = []
+    monkeypatch.setattr(calc, "ws_fold_pass", lambda *a: calls.append(a) or WF.ws_fold_pass(*a))
+    calc.clear_shared_ifmap()
     got = _reuse_pass(1, 16, 16, 1, 35, 35, 19, 3, 3, 1, 1, 1, 1, 33, 33, 45, 32768)
+    assert len(calls) == 1
     ref = _scan(16, 16, geo, 45, 32768)
     assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1])
     assert ref[0][0] == 552909  # hits in the partial last fold (553k fetches of 559k accesses)
