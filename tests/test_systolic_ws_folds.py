@@ -190,3 +190,33 @@ def test_plan_refuses_where_folds_do_not_pay_or_apply():
     assert WF.ws_folds_plan(1, 16, 16, 64, 3, 3, 1, 1, 1, 1, 56, 56 * 56, 64, 32768, False) is None
     assert WF.ws_folds_plan(1, 16, 16, 15, 3, 3, 1, 1, 1, 1, 56, 56 * 56, 64, 32768, True) is None
     assert WF.ws_folds_plan(1, 16, 16, 64, 3, 3, 1, 1, 1, 1, 56, 56 * 56, 64, 99, True) is None
+
+
+def test_fold_pass_repeating_sweeps_equal_plain_epoch_walk(monkeypatch):
+    """From the third sweep on, a sweep that ends an epoch where an earlier one (not the first) did repeats it
+    (the shared ``_repeat_rest`` / ``_repeat_later``): small epochs over many sweeps against the plain per-access
+    walk, run through the Python bodies so that the repeats are counted; they are taken in a good share of
+    the cases."""
+    inner = WF._same_epoch_end
+    found = []
+
+    def counted(*a):
+        out = inner(*a)
+        found.append(out[0] >= 0)
+        return out
+
+    monkeypatch.setattr(WF, "_same_epoch_end", counted)
+    for name in ("_end_epoch", "_closed_fold", "_walked_fold", "ws_fold_pass"):
+        monkeypatch.setattr(WF, name, getattr(WF, name).py_func)
+    rng = np.random.default_rng(5)
+    repeated = 0
+    for _ in range(60):
+        R, C = int(rng.integers(2, 7)), int(rng.integers(1, 6))
+        geo = _layer(rng, R)
+        nfilt, words = int(rng.integers(1, 8 * C + 1)), int(rng.integers(100, 600))
+        found.clear()
+        got = _fold_pass(R, C, geo, nfilt, words)
+        plain = _scan(R, C, geo, nfilt, words, plain=True)
+        assert np.array_equal(got[0], plain[0]) and np.array_equal(got[1], plain[1]), (R, C, geo, nfilt, words)
+        repeated += any(found)
+    assert repeated >= 8, repeated

@@ -29,7 +29,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._kernels import _dims, _first_ge, _grow, _same_epoch_end
+from ._kernels import _add_event, _dims, _first_ge, _grow, _repeat_later, _repeat_rest, _same_epoch_end
 
 _NEVER = -(1 << 55)  # previous use of a first use in the first sweep: before every epoch
 # smallest mean channel-class size at which the groups beat the reuse-distance scan, measured on the
@@ -160,10 +160,9 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
     pref = np.empty(ng + 1, np.int64)
     cbuf = np.empty(_CHUNK, np.int64)
     far_r = _FAR // LW
-    ecap = 256
-    ev_k = np.empty(ecap, np.int64)
-    ev_x = np.empty(ecap, np.int64)  # an epoch end's position within its sweep
-    ev_g = np.empty(ecap, np.int64)  # its sweep's fetches up to and including it
+    ev_k = np.empty(256, np.int64)
+    ev_x = np.empty(256, np.int64)  # an epoch end's position within its sweep
+    ev_g = np.empty(256, np.int64)  # its sweep's fetches up to and including it
     sw_ev = np.zeros(n_sweeps + 1, np.int64)
     sw_got = np.zeros(n_sweeps, np.int64)
     n_ev = 0
@@ -235,48 +234,22 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
             n_in = 0
             es = lo + 1
             x_c = lo + 1
-            if n_ev == ecap:
-                ecap *= 2
-                ev_k, ev_x, ev_g = _grow(ev_k), _grow(ev_x), _grow(ev_g)
-            ev_k[n_ev] = k
-            ev_x[n_ev] = lo
-            ev_g[n_ev] = got
-            n_ev += 1
+            ev_k, ev_x, ev_g, n_ev = _add_event(ev_k, ev_x, ev_g, n_ev, k, lo, got)
             if k >= 2:
                 # the state after an epoch end from the second sweep on is its position alone: if an
                 # earlier sweep j >= 1 ended an epoch there, the rest of this sweep repeats the rest of j
                 e0, jj = _same_epoch_end(ev_x, sw_ev, k, lo)
                 if e0 >= 0:
                     period = k - jj
-                    base = got
-                    got += sw_got[jj] - ev_g[e0]
-                    while n_ev + sw_ev[jj + 1] - e0 >= ecap:
-                        ecap *= 2
-                        ev_k, ev_x, ev_g = _grow(ev_k), _grow(ev_x), _grow(ev_g)
-                    for e in range(e0 + 1, sw_ev[jj + 1]):
-                        ev_k[n_ev] = k
-                        ev_x[n_ev] = ev_x[e]
-                        ev_g[n_ev] = base + ev_g[e] - ev_g[e0]
-                        n_ev += 1
+                    ev_k, ev_x, ev_g, n_ev, got = _repeat_rest(ev_k, ev_x, ev_g, n_ev, k, jj, e0, got, sw_ev, sw_got)
                     break
         fetched += got
         sw_got[k] = got
         sw_ev[k + 1] = n_ev
         if period > 0:
             # and so every later sweep repeats the one a period before it
-            for m in range(k + 1, n_sweeps):
-                src = m - period
-                fetched += sw_got[src]
-                while n_ev + sw_ev[src + 1] - sw_ev[src] >= ecap:
-                    ecap *= 2
-                    ev_k, ev_x, ev_g = _grow(ev_k), _grow(ev_x), _grow(ev_g)
-                for e in range(sw_ev[src], sw_ev[src + 1]):
-                    ev_k[n_ev] = m
-                    ev_x[n_ev] = ev_x[e]
-                    ev_g[n_ev] = ev_g[e]
-                    n_ev += 1
-                sw_got[m] = sw_got[src]
-                sw_ev[m + 1] = n_ev
+            ev_k, ev_x, ev_g, n_ev, later = _repeat_later(ev_k, ev_x, ev_g, n_ev, k, period, n_sweeps, sw_ev, sw_got)
+            fetched += later
             break
         es -= N
         if got == 0 and k >= 1:

@@ -2177,6 +2177,47 @@ def _same_epoch_end(ev_x, sw_ev, k, x):
 
 
 @njit(cache=True)
+def _add_event(ev_k, ev_x, ev_g, n_ev, k, pos, got):
+    """Append an epoch end (sweep ``k``, position ``pos`` in its sweep, the sweep's fetches ``got`` up to and
+    including it), growing the arrays when full: ``(ev_k, ev_x, ev_g, n_ev + 1)``. The event lists of the
+    channel-group sweeps and the ws folds (``_group_reuse.group_sweeps``, ``_ws_folds.ws_fold_pass``)."""
+    if n_ev == ev_k.shape[0]:
+        ev_k, ev_x, ev_g = _grow(ev_k), _grow(ev_x), _grow(ev_g)
+    ev_k[n_ev] = k
+    ev_x[n_ev] = pos
+    ev_g[n_ev] = got
+    return ev_k, ev_x, ev_g, n_ev + 1
+
+
+@njit(cache=True)
+def _repeat_rest(ev_k, ev_x, ev_g, n_ev, k, jj, e0, got, sw_ev, sw_got):
+    """Sweep ``k`` ended an epoch where sweep ``jj >= 1`` ended its event ``e0`` (``_same_epoch_end``): the state is
+    that position alone, so the rest of ``k`` repeats the rest of ``jj``. Appends those events to sweep ``k`` and
+    returns ``(ev_k, ev_x, ev_g, n_ev, got)`` with ``got`` the whole sweep's fetches."""
+    base = got
+    got += sw_got[jj] - ev_g[e0]
+    for e in range(e0 + 1, sw_ev[jj + 1]):
+        ev_k, ev_x, ev_g, n_ev = _add_event(ev_k, ev_x, ev_g, n_ev, k, ev_x[e], base + ev_g[e] - ev_g[e0])
+    return ev_k, ev_x, ev_g, n_ev, got
+
+
+@njit(cache=True)
+def _repeat_later(ev_k, ev_x, ev_g, n_ev, k, period, n_sweeps, sw_ev, sw_got):
+    """After :func:`_repeat_rest` in sweep ``k``, every later sweep repeats the one ``period`` before it: their
+    events and fetches filled in (``sw_ev``, ``sw_got`` too); returns ``(ev_k, ev_x, ev_g, n_ev, their
+    fetches)``."""
+    fetched = 0
+    for m in range(k + 1, n_sweeps):
+        src = m - period
+        fetched += sw_got[src]
+        for e in range(sw_ev[src], sw_ev[src + 1]):
+            ev_k, ev_x, ev_g, n_ev = _add_event(ev_k, ev_x, ev_g, n_ev, m, ev_x[e], ev_g[e])
+        sw_got[m] = sw_got[src]
+        sw_ev[m + 1] = n_ev
+    return ev_k, ev_x, ev_g, n_ev, fetched
+
+
+@njit(cache=True)
 def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c, words, space):
     """CALC-mode IFMAP read buffer for overlapping windows, by reuse distance (§3.3).
 

@@ -32,7 +32,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._kernels import _dims, _first_ge, _grow, _same_epoch_end
+from ._kernels import _add_event, _dims, _first_ge, _repeat_later, _repeat_rest, _same_epoch_end
 
 _NEVER = -(1 << 55)  # previous use of a first use in the first sweep: before every epoch
 
@@ -69,11 +69,10 @@ def reader_steps(FH, FW, sh, sw, dh, dw):
 
 def consecutive_reach(FH, FW, sh, sw, dh, dw, Ew):
     """At most how many pixels (raster order) a word's reader lies after the reader that follows it in tap order:
-    ``dh / gcd(sh, dh)`` output rows when the next reader is a filter row down (its column the row's first valid
-    one, never right of the earlier), ``dw / gcd(sw, dw)`` columns within a filter row."""
-    down = (dh // math.gcd(sh, dh)) * Ew if FH > 1 else 0
-    right = dw // math.gcd(sw, dw) if FW > 1 else 0
-    return max(down, right)
+    ``gh`` output rows when the next reader is a filter row down (its column the row's first valid one, never
+    right of the earlier), ``gw`` columns within a filter row (:func:`reader_steps`)."""
+    _, _, gh, gw = reader_steps(FH, FW, sh, sw, dh, dw)
+    return max(gh * Ew if FH > 1 else 0, gw if FW > 1 else 0)
 
 
 def consecutive_taps(FH, FW, sh, sw, dh, dw):
@@ -81,8 +80,7 @@ def consecutive_taps(FH, FW, sh, sw, dh, dw):
     filter row (when a row has two readers of one word), and a row step ``sh / gcd(sh, dh)`` down to a column no
     right of the earlier one, at least ``sh / gcd(sh, dh) x FW - (FW - 1)`` taps (when a column has two). 1 when
     neither exists (a word then has one reader)."""
-    stw = sw // math.gcd(sw, dw)
-    sth = sh // math.gcd(sh, dh)
+    sth, stw, _, _ = reader_steps(FH, FW, sh, sw, dh, dw)
     steps = []
     if FW > stw:
         steps.append(stw)
@@ -268,18 +266,6 @@ def _lane_tables(f, n, R, Ch, FH, FW, L, N, Ew, sth, stw, gh, gw, has_s, pos_s, 
 
 
 @njit(cache=True)
-def _add_event(ev_k, ev_x, ev_g, n_ev, k, pos, got):
-    """Append an epoch end (sweep ``k``, position ``pos``, the sweep's fetches ``got`` up to it), growing the
-    arrays when full: ``(ev_k, ev_x, ev_g, n_ev + 1)``."""
-    if n_ev == ev_k.shape[0]:
-        ev_k, ev_x, ev_g = _grow(ev_k), _grow(ev_x), _grow(ev_g)
-    ev_k[n_ev] = k
-    ev_x[n_ev] = pos
-    ev_g[n_ev] = got
-    return ev_k, ev_x, ev_g, n_ev + 1
-
-
-@njit(cache=True)
 def _end_epoch(ev_k, ev_x, ev_g, n_ev, k, pos, got, sw_ev):
     """An epoch end at position ``pos`` of sweep ``k`` (:func:`_add_event`) and, from the third sweep on, the
     event of an earlier sweep ``jj >= 1`` that ended one there: ``(ev_k, ev_x, ev_g, n_ev, e0, jj)``, ``e0 = -1``
@@ -373,6 +359,7 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
     mh_ = np.zeros(R, np.int64)
     pos_l = np.zeros(R * FH * FW, np.int64)  # (lane * FH + row steps) * FW + column steps
     rowstart = np.empty(npx + R, np.int64)  # a walked fold's first access on each row
+    rowstart_n = -1  # the lane count rowstart holds
     scratch = np.empty(R * npx, np.int64)  # its accesses' previous uses
     # the later sweeps' previous uses of the folds the bounds call walked, kept from their first walk
     kept_at = np.full(row_fold, -1, np.int64)
@@ -413,8 +400,10 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
                 # walk the fold's accesses in position order, each previous use from the geometry; from the
                 # second sweep on the same for every sweep: a fold the bounds call walked keeps them after its
                 # first walk
-                for x in range(npx + n):
-                    rowstart[x] = _before_row(x, n, npx)
+                if n != rowstart_n:  # (it depends on the lane count alone: R, or the last fold's)
+                    for x in range(npx + n):
+                        rowstart[x] = _before_row(x, n, npx)
+                    rowstart_n = n
                 if k >= 1 and kept_at[f] >= 0:
                     prev = kept[kept_at[f]:kept_at[f] + m]
                     fresh = not kept_done[f]
@@ -436,22 +425,14 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
         if repeated:
             # an earlier sweep jj >= 1 ended an epoch at the same position: the rest of this sweep repeats the
             # rest of that one
-            base = got
-            got += sw_got[jj] - ev_g[e0]
-            for e in range(e0 + 1, sw_ev[jj + 1]):
-                ev_k, ev_x, ev_g, n_ev = _add_event(ev_k, ev_x, ev_g, n_ev, k, ev_x[e], base + ev_g[e] - ev_g[e0])
+            ev_k, ev_x, ev_g, n_ev, got = _repeat_rest(ev_k, ev_x, ev_g, n_ev, k, jj, e0, got, sw_ev, sw_got)
         fetched += got
         sw_got[k] = got
         sw_ev[k + 1] = n_ev
         if repeated:
             # and so every later sweep repeats the one a period before it
-            for mm in range(k + 1, n_sweeps):
-                src = mm - period
-                fetched += sw_got[src]
-                for e in range(sw_ev[src], sw_ev[src + 1]):
-                    ev_k, ev_x, ev_g, n_ev = _add_event(ev_k, ev_x, ev_g, n_ev, mm, ev_x[e], ev_g[e])
-                sw_got[mm] = sw_got[src]
-                sw_ev[mm + 1] = n_ev
+            ev_k, ev_x, ev_g, n_ev, later = _repeat_later(ev_k, ev_x, ev_g, n_ev, k, period, n_sweeps, sw_ev, sw_got)
+            fetched += later
             break
         es -= N
         if got == 0 and k >= 1:
