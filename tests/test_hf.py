@@ -318,3 +318,51 @@ def test_skewed_routing_over_many_experts_is_bucketed():
     assert abs(in_graph - 4096 * 8) <= len(counts) / 2
     exact = buckets({0: 5, 1: 5, 2: 3})
     assert exact == [(5, [0, 1]), (3, [2])]
+
+
+def _tiny(model_type, **extra):
+    return {"model_type": model_type, "vocab_size": 100, "hidden_size": 64, "num_hidden_layers": 4,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 96, **extra}
+
+
+def test_newer_block_structures():
+    # Qwen3: a per-head RMSNorm on q and k before RoPE
+    g = load_hf(_tiny("qwen3", head_dim=32))
+    assert g.inputs_of("model.layers.0.self_attn.q_norm.heads") == ["model.layers.0.self_attn.q_proj"]
+    norm = g.layer("model.layers.0.self_attn.q_norm")
+    assert norm.rms and norm.input_shape[-2:] == (4, 32) and norm.params == 32
+    assert g.inputs_of("model.layers.0.self_attn.q_proj.rope") == ["model.layers.0.self_attn.q_norm.merge"]
+    # Gemma 2: each branch normalised before its residual add; soft-capped scores and logits
+    g = load_hf(_tiny("gemma2", head_dim=16, sliding_window=8), phase="decode", context=32)
+    assert g.inputs_of("model.layers.1.mlp_residual")[0] == "model.layers.1.post_feedforward_layernorm"
+    assert g.inputs_of("model.layers.1.post_feedforward_layernorm") == ["model.layers.1.mlp.down_proj"]
+    assert g.inputs_of("model.layers.1.pre_feedforward_layernorm") == ["model.layers.1.attention_residual"]
+    assert g.layer("model.layers.0.self_attn.scores_softcap").func == "tanh"
+    assert g.inputs_of("lm_head.softcap") == ["lm_head"]
+    # OPT-350m style: post-norm blocks, no final norm
+    g = load_hf({"model_type": "opt", "vocab_size": 100, "hidden_size": 64, "num_hidden_layers": 2,
+                 "num_attention_heads": 4, "ffn_dim": 96, "word_embed_proj_dim": 32, "do_layer_norm_before": False})
+    assert g.inputs_of("model.decoder.layers.0.self_attn_layer_norm") == ["model.decoder.layers.0.attention_residual"]
+    assert not any(layer.name == "model.decoder.final_layer_norm" for layer in g.layers)
+
+
+def test_sliding_window_per_block():
+    # Gemma 2 windows blocks 0 and 2 (transformers' layer_types); the others read the whole cache
+    g = load_hf(_tiny("gemma2", head_dim=16, sliding_window=8), phase="decode", context=32, attention="fused")
+    windows = [g.layer(f"model.layers.{i}.self_attn.attention").window for i in range(4)]
+    appended = [g.layer(f"model.layers.{i}.self_attn.k_cache_append").cache_tokens for i in range(4)]
+    assert windows == [8, 0, 8, 0] and appended == [8, 32, 8, 32]
+    kv = g.metadata["hf"]["kv_cache"]
+    assert (kv["tokens"], kv["token_blocks"]) == (32, 80)
+    assert kv["bytes"] == 80 * 2 * 2 * 16 * 2  # token-blocks x (k + v) x kv heads x head_dim x 2 bytes
+    # an explicit layer_types list wins over the family's default
+    g = load_hf(_tiny("gemma2", head_dim=16, sliding_window=8, layer_types=["full_attention"] * 3 + ["sliding_attention"]),
+                phase="decode", context=32, attention="fused")
+    assert [g.layer(f"model.layers.{i}.self_attn.attention").window for i in range(4)] == [0, 0, 0, 8]
+    with pytest.raises(WorkloadError, match="layer_types"):
+        load_hf(_tiny("gemma2", layer_types=["sliding_attention"]))
+    with pytest.raises(WorkloadError, match="unknown attention type"):
+        load_hf(_tiny("qwen3", use_sliding_window=True, sliding_window=8, layer_types=["local"] * 4))
+    with pytest.raises(WorkloadError, match="rotary_pct"):
+        load_hf({"model_type": "gpt_neox", "vocab_size": 100, "hidden_size": 96, "num_hidden_layers": 1,
+                 "num_attention_heads": 8, "intermediate_size": 64, "rotary_pct": 0.25})

@@ -1540,7 +1540,7 @@ def apply_kv_format(graph: LayerGraph, kvf: F.KVFormat | None, where: str = "") 
         bpe = (kb + vb) / 2
         batch = hf.get("batch", 1)
         kv = {**facts, "format": kvf.format, "bits": kvf.bits, "bits_per_element": bpe,
-              "bytes": math.ceil(batch * facts["tokens"] * facts["blocks"] * per * bpe / 8)}
+              "bytes": math.ceil(batch * facts.get("token_blocks", facts["tokens"] * facts["blocks"]) * per * bpe / 8)}
         graph.metadata = {**graph.metadata, "hf": {**hf, "kv_cache": kv}}  # the source graph's metadata untouched
     return graph
 

@@ -287,7 +287,7 @@ def memory_bytes(cgraph, spec, batch: int, context: int, kv_bits_per_element: fl
             built = ((cgraph.graph.metadata or {}).get("hf") or {}).get("kv_cache") or {}
             kv_bits_per_element = float(built.get("bits", 16))
     facts = kv_cache_facts(spec, context, 1, 16)
-    per_seq = facts["tokens"] * facts["blocks"] * facts["elements_per_token_per_block"] * kv_bits_per_element / 8
+    per_seq = facts["token_blocks"] * facts["elements_per_token_per_block"] * kv_bits_per_element / 8
     return {"weights": weights / 8, "kv_per_sequence": per_seq, "kv": batch * per_seq,
             "total": weights / 8 + batch * per_seq, "kv_bits_per_element": kv_bits_per_element}
 

@@ -72,6 +72,7 @@ class _Builder:
         self.moe_blocks = 0
         self.routing: dict[str, dict] = {}
         self.position_bias: str | None = None
+        self.window = spec.window  # the window of the block being built (spec.window_of)
 
     # --- primitives -------------------------------------------------------------------------------------
     def add(self, cls, name: str, inputs, **kw) -> str:
@@ -113,7 +114,7 @@ class _Builder:
 
     # --- attention ----------------------------------------------------------------------------------------
     def cache_len(self) -> int:
-        w = self.spec.window
+        w = self.window
         return min(self.kv_len, w) if w else self.kv_len
 
     def kv_append(self, name: str, x: str, kind: str) -> None:
@@ -127,7 +128,7 @@ class _Builder:
         b, s = self.b, self.s
         causal = self.spec.is_decoder
         past = self.kv_len > s
-        w = self.spec.window
+        w = self.window
         # keys read: all L, or with a window the last (window - 1) cached tokens plus the S new ones (decode: window)
         length = (min(self.kv_len, w + s - 1) if w else self.kv_len) if past else s
         # a cache stored at kv_bits is read at kv_bits (0: the activations' width, the 16-bit default)
@@ -143,7 +144,7 @@ class _Builder:
                 vf = self.slice(f"{prefix}.latent_values", kf, 0, dv) if shared_cache else \
                     self.reshape(f"{prefix}.v_seq", v, (b, s, kv_heads * dv))
             att = self.add(Attention, f"{prefix}.attention", [qf, kf, vf], heads=heads, kv_heads=kv_heads,
-                           causal=causal, window=self.spec.window if causal else 0, kv_bits=cache_bits)
+                           causal=causal, window=w if causal else 0, kv_bits=cache_bits)
             return self.reshape(f"{prefix}.context", att, (self.t, heads * dv))
         g = heads // kv_heads
         qh = self.reshape(f"{prefix}.q_heads", q, (b, s, kv_heads, g, dq))
@@ -156,6 +157,8 @@ class _Builder:
             kt = self.transpose(f"{prefix}.k_t", self.reshape(f"{prefix}.k_heads", k, (b, s, kv_heads, dq)), (0, 2, 3, 1))
             vh = self.transpose(f"{prefix}.v_t", self.reshape(f"{prefix}.v_heads", v, (b, s, kv_heads, dv)), (0, 2, 1, 3))
         scores = self.add(MatMul, f"{prefix}.scores", [qh, kt], kv_bits=cache_bits)
+        if self.spec.softcap:  # Gemma 2: cap * tanh(scores / cap)
+            scores = self.act(f"{prefix}.scores_softcap", scores, "tanh")
         if self.position_bias is not None:
             scores = self.eltwise(f"{prefix}.position_bias_add", [scores, self.position_bias])
         probs = self.add(Softmax, f"{prefix}.softmax", [scores])
@@ -180,14 +183,24 @@ class _Builder:
             q = self.linear(self.n(block, "q"), h, hq * d, sp.qkv_bias)
             k = self.linear(self.n(block, "k"), h, hkv * d, sp.qkv_bias)
             v = self.linear(self.n(block, "v"), h, hkv * d, sp.qkv_bias)
+        q_name, k_name = q, k  # RoPE layers are named after the projections
+        if sp.qk_norm:  # an RMSNorm of head_dim features per query and key head
+            q = self.head_norm(self.n(block, "q_norm"), q, hq, d)
+            k = self.head_norm(self.n(block, "k_norm"), k, hkv, d)
         if sp.positions == "rope":
-            q = self.add(Rope, f"{q}.rope", [q], heads=hq, head_dim=d, rotary_dim=sp.rotary_dim if sp.rotary_dim != d else 0)
-            k = self.add(Rope, f"{k}.rope", [k], heads=hkv, head_dim=d, rotary_dim=sp.rotary_dim if sp.rotary_dim != d else 0)
+            rotary = sp.rotary_dim if sp.rotary_dim != d else 0
+            q = self.add(Rope, f"{q_name}.rope", [q], heads=hq, head_dim=d, rotary_dim=rotary)
+            k = self.add(Rope, f"{k_name}.rope", [k], heads=hkv, head_dim=d, rotary_dim=rotary)
         if sp.is_decoder:
             self.kv_append(f"{prefix}.k_cache_append", k, "k")
             self.kv_append(f"{prefix}.v_cache_append", v, "v")
         ctx = self.core(prefix, q, k, v, hq, hkv, d, d, fused=self.attention == "fused")
         return self.linear(self.n(block, "o"), ctx, sp.hidden, sp.o_bias)
+
+    def head_norm(self, name: str, x: str, heads: int, d: int) -> str:
+        """A norm over each head's ``d`` features of ``x`` ``(T, heads * d)`` (one scale of ``d`` shared by the heads)."""
+        per_head = self.reshape(f"{name}.heads", x, (self.t, heads, d))
+        return self.reshape(f"{name}.merge", self.norm(name, per_head), (self.t, heads * d))
 
     def mla_block(self, block: str, h: str) -> str:
         sp, m = self.spec, self.spec.mla
@@ -276,6 +289,7 @@ class _Builder:
         sp = self.spec
         blk = sp.names["block"].format(i=i)
         moe = sp.moe is not None and sp.moe.is_moe(i)
+        self.window = sp.window_of(i)
 
         def mlp(h):
             return self.moe_mlp(blk, h) if moe else self.dense_mlp(blk, h, sp.intermediate)
@@ -285,6 +299,10 @@ class _Builder:
             return self.norm(self.n(blk, "norm2"), self.eltwise(f"{blk}.mlp_residual", [mlp(r), r]))
         h1 = self.norm(self.n(blk, "norm1"), x)
         a = self.attention_block(blk, h1)
+        if sp.sandwich_norm:  # Gemma 2 / 3: each branch normalised before its residual add too
+            r = self.eltwise(f"{blk}.attention_residual", [self.norm(self.n(blk, "attn_post_norm"), a), x])
+            m = mlp(self.norm(self.n(blk, "norm2"), r))
+            return self.eltwise(f"{blk}.mlp_residual", [self.norm(self.n(blk, "mlp_post_norm"), m), r])
         if sp.parallel == "shared_norm":
             return self.eltwise(f"{blk}.residual", [x, a, mlp(h1)])
         if sp.parallel == "two_norms":
@@ -333,7 +351,9 @@ class _Builder:
         x = self.first_token("logits", x, last=True)
         if sp.word_embed_dim:
             x = self.linear(sp.names["project_out"], x, sp.word_embed_dim, False)
-        self.linear(sp.names["lm_head"], x, sp.vocab, sp.lm_head_bias)
+        logits = self.linear(sp.names["lm_head"], x, sp.vocab, sp.lm_head_bias)
+        if sp.softcap:  # Gemma 2: cap * tanh(logits / cap)
+            self.act(f"{logits}.softcap", logits, "tanh")
 
     def encoder(self) -> None:
         sp = self.spec
@@ -455,14 +475,17 @@ def _inputs_first(graph: LayerGraph) -> LayerGraph:
 
 def kv_cache_facts(spec: ModelSpec, kv_len: int, batch: int, bits: int) -> dict:
     """Size of the KV cache after a step: elements per token per block (``2 * kv_heads * head_dim``; MLA:
-    ``kv_lora_rank + rope_dim``), the channels of one head (``head_dim``; MLA: the latent row), tokens held
-    (``min(L, window)``), bytes at ``bits`` for every block and sequence."""
+    ``kv_lora_rank + rope_dim``), the channels of one head (``head_dim``; MLA: the latent row), tokens held by
+    a block (``tokens``: the most, ``L``, or ``min(L, window)`` when every block is windowed; ``token_blocks``:
+    summed over the blocks, each windowed one holding ``min(L, window)``), bytes at ``bits`` for every block
+    and sequence."""
     if spec.mla is not None:
         per_token, layout = spec.mla.kv_lora_rank + spec.mla.rope_dim, "mla-latent"
     else:
         per_token = 2 * spec.kv_heads * spec.head_dim
         layout = "mha" if spec.kv_heads == spec.heads else ("mqa" if spec.kv_heads == 1 else "gqa")
-    held = min(kv_len, spec.window) if spec.window else kv_len
+    held = [min(kv_len, spec.window_of(i)) if spec.window_of(i) else kv_len for i in range(spec.layers)]
     head_dim = per_token if spec.mla is not None else spec.head_dim
-    return {"layout": layout, "elements_per_token_per_block": per_token, "head_dim": head_dim, "tokens": held,
-            "blocks": spec.layers, "bits": bits, "bytes": math.ceil(batch * held * spec.layers * per_token * bits / 8)}
+    return {"layout": layout, "elements_per_token_per_block": per_token, "head_dim": head_dim,
+            "tokens": max(held, default=kv_len), "token_blocks": sum(held), "blocks": spec.layers, "bits": bits,
+            "bytes": math.ceil(batch * sum(held) * per_token * bits / 8)}

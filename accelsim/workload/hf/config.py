@@ -7,9 +7,16 @@ A source is a dict, a ``.json`` file holding a Hugging Face config (any file nam
 num_attention_heads``). A field that is required and missing, or of the wrong type, is a one-line
 :class:`~accelsim.errors.WorkloadError` naming the source, the field, what was expected and what was given.
 
-Families: decoders ``llama``, ``mistral``, ``qwen2``, ``gemma``, ``phi``, ``phi3``, ``gpt2``,
-``gpt_neox``, ``opt``, ``falcon``; mixtures of experts ``mixtral``, ``qwen2_moe``, ``deepseek_v2``,
-``deepseek_v3``; encoders ``bert``, ``roberta``, ``distilbert``, ``t5`` (the encoder stack), ``vit``.
+Families: decoders ``llama``, ``mistral``, ``qwen2``, ``qwen3``, ``gemma``, ``gemma2``, ``gemma3_text``,
+``phi``, ``phi3``, ``gpt2``, ``gpt_neox``, ``opt``, ``falcon``; mixtures of experts ``mixtral``,
+``qwen2_moe``, ``qwen3_moe``, ``deepseek_v2``, ``deepseek_v3``; encoders ``bert``, ``roberta``,
+``distilbert``, ``t5`` (the encoder stack), ``vit``.
+
+Sliding-window attention applies to the blocks the config's ``layer_types`` marks ``sliding_attention``;
+without that list, to the blocks the family's transformers class picks (Mistral: all; with
+``use_sliding_window``: Qwen2 / Qwen3 from ``max_window_layers`` on, Qwen2-MoE every other block below it,
+Qwen3-MoE all; Gemma 2: every other block from the first; Gemma 3: all but every
+``sliding_window_pattern``-th).
 """
 
 from __future__ import annotations
@@ -95,6 +102,10 @@ class ModelSpec:
     type_vocab: int = 0  # BERT token types
     pooler: bool = False
     window: int = 0  # sliding-window attention (0: none)
+    window_layers: tuple[int, ...] | None = None  # the blocks that use the window (None: every block)
+    qk_norm: bool = False  # Qwen3 / Gemma 3: RMSNorm of each query and key head (q_norm, k_norm)
+    sandwich_norm: bool = False  # Gemma 2 / 3: norms after attention and after the MLP too
+    softcap: bool = False  # Gemma 2: tanh soft-capping of attention scores and of the logits
     word_embed_dim: int = 0  # OPT-350m: embeddings narrower than hidden, projected in and out
     relative_buckets: int = 0  # T5
     image_size: int = 0  # ViT
@@ -106,6 +117,12 @@ class ModelSpec:
     @property
     def is_decoder(self) -> bool:
         return self.kind == "decoder"
+
+    def window_of(self, layer: int) -> int:
+        """The sliding window of block ``layer`` (0: full attention)."""
+        if not self.window or (self.window_layers is not None and layer not in self.window_layers):
+            return 0
+        return self.window
 
 
 # --- reading ---------------------------------------------------------------------------------------------
@@ -204,6 +221,34 @@ def _window(f: _Fields) -> int:
     return f.int("sliding_window", 0, lo=0)
 
 
+def _window_layers(f: _Fields, default) -> tuple[int, ...] | None:
+    """The blocks with sliding-window attention: from the config's ``layer_types`` when it lists them, else
+    ``default`` (a predicate on the block index; None: every block)."""
+    layers = f.int("num_hidden_layers")
+    types = f.data.get("layer_types")
+    if types is not None:
+        if not isinstance(types, list) or len(types) != layers or not all(isinstance(t, str) for t in types):
+            raise WorkloadError(f"{f.source}: field 'layer_types' must list one attention type per block "
+                                f"({layers}); got {types!r}")
+        unknown = sorted({t for t in types} - {"sliding_attention", "full_attention"})
+        if unknown:
+            raise WorkloadError(f"{f.source}: field 'layer_types' has unknown attention type(s) {unknown}; expected "
+                                "'sliding_attention' or 'full_attention'")
+        return tuple(i for i, t in enumerate(types) if t == "sliding_attention")
+    return None if default is None else tuple(i for i in range(layers) if default(i))
+
+
+def _qwen_window(f: _Fields, blocks: str = "from") -> tuple[int, tuple[int, ...] | None]:
+    """Qwen: a window only with ``use_sliding_window`` (default false), on the blocks transformers' classes pick
+    without ``layer_types``: ``from`` ``max_window_layers`` on (Qwen2, Qwen3), ``odd_below`` it (every other
+    block from the first, below ``max_window_layers``: Qwen2-MoE), ``all`` (Qwen3-MoE)."""
+    if not f.bool("use_sliding_window", False):
+        return 0, None
+    first = f.int("max_window_layers", 28, lo=0)
+    default = {"from": lambda i: i >= first, "odd_below": lambda i: i % 2 == 0 and i < first, "all": None}[blocks]
+    return f.int("sliding_window", 0, lo=0), _window_layers(f, default)
+
+
 def _heads(f: _Fields, hidden: int) -> tuple[int, int, int]:
     heads = f.int(("num_attention_heads", "n_head", "n_heads", "num_heads"))
     kv = f.int("num_key_value_heads", heads)
@@ -219,7 +264,11 @@ def _rotary_dim(f: _Fields, head_dim: int, key="partial_rotary_factor") -> int:
     factor = f.float(key, 1.0)
     if not 0.0 < factor <= 1.0:
         raise WorkloadError(f"{f.source}: field '{key}' must be in (0, 1]; got {factor}")
-    return int(head_dim * factor)
+    rotary = int(head_dim * factor)
+    if rotary % 2:
+        raise WorkloadError(f"{f.source}: field '{key}' {factor} gives {rotary} rotary features of a {head_dim}-feature "
+                            "head; RoPE rotates pairs, so it must be even")
+    return rotary
 
 
 LLAMA_NAMES = {
@@ -230,6 +279,7 @@ LLAMA_NAMES = {
     "gate_up": "mlp.gate_up_proj", "router": "mlp.gate", "experts": "mlp.experts",
     "expert_gate": "gate_proj", "expert_up": "up_proj", "expert_down": "down_proj",
     "shared": "mlp.shared_experts", "shared_gate": "mlp.shared_expert_gate",
+    "q_norm": "self_attn.q_norm", "k_norm": "self_attn.k_norm",
 }
 
 
@@ -253,19 +303,44 @@ def _llama(f, name):
 
 
 def _mistral(f, name):
-    return _llama_like(f, name)
+    return _llama_like(f, name, window_layers=_window_layers(f, None))
 
 
 def _qwen2(f, name):
-    # Qwen2: biases on q/k/v only; sliding window only when use_sliding_window is true (default false)
-    window = f.int("sliding_window", 0, lo=0) if f.bool("use_sliding_window", False) else 0
-    return _llama_like(f, name, qkv_bias=True, o_bias=False, window=window)
+    # Qwen2: biases on q/k/v only
+    window, layers = _qwen_window(f)
+    return _llama_like(f, name, qkv_bias=True, o_bias=False, window=window, window_layers=layers)
+
+
+def _qwen3(f, name):
+    # Qwen3: Llama with attention_bias (default false) and an RMSNorm per query / key head
+    window, layers = _qwen_window(f)
+    return _llama_like(f, name, qk_norm=True, window=window, window_layers=layers)
 
 
 def _gemma(f, name):
     # Gemma: GeGLU MLP (hidden_activation or hidden_act), head_dim 256, tied embeddings (scaled by sqrt(d))
     act = _act(f, "hidden_activation" if f.data.get("hidden_activation") else "hidden_act", "gelu")
     return _llama_like(f, name, act=act, tied=f.bool("tie_word_embeddings", True))
+
+
+GEMMA2_NAMES = dict(LLAMA_NAMES, norm2="pre_feedforward_layernorm", attn_post_norm="post_attention_layernorm",
+                    mlp_post_norm="post_feedforward_layernorm")
+
+
+def _gemma2(f, name):
+    # Gemma 2: four norms per block, soft-capped scores and logits, a window on every other block
+    return replace(_gemma(f, name), names=dict(GEMMA2_NAMES), sandwich_norm=True,
+                   softcap=any(f.data.get(k, 1.0) is not None for k in ("attn_logit_softcapping", "final_logit_softcapping")),
+                   window=f.int("sliding_window", 4096, lo=0), window_layers=_window_layers(f, lambda i: i % 2 == 0))
+
+
+def _gemma3_text(f, name):
+    # Gemma 3 (text): Gemma 2's norms plus q / k norms, no soft-capping, 5 of 6 blocks windowed
+    every = f.int("sliding_window_pattern", 6)
+    return replace(_gemma(f, name), names=dict(GEMMA2_NAMES), sandwich_norm=True, qk_norm=True,
+                   window=f.int("sliding_window", 4096, lo=0),
+                   window_layers=_window_layers(f, lambda i: (i + 1) % every != 0))
 
 
 def _phi3(f, name):
@@ -318,8 +393,7 @@ def _gpt_neox(f, name):
 def _opt(f, name):
     hidden = f.int("hidden_size")
     heads = f.int("num_attention_heads")
-    if not f.bool("do_layer_norm_before", True):
-        raise WorkloadError(f"{f.source}: OPT with do_layer_norm_before=false (post-norm, OPT-350m) is not supported")
+    pre_norm = f.bool("do_layer_norm_before", True)  # false: OPT-350m, a norm after each residual add, none at the end
     names = {"embed": "model.decoder.embed_tokens", "positions": "model.decoder.embed_positions",
              "block": "model.decoder.layers.{i}", "final_norm": "model.decoder.final_layer_norm", "lm_head": "lm_head",
              "norm1": "self_attn_layer_norm", "norm2": "final_layer_norm", "q": "self_attn.q_proj",
@@ -333,7 +407,8 @@ def _opt(f, name):
         max_positions=f.int("max_position_embeddings", 2048), names=names, norm="layer",
         act=_act(f, "activation_function", "relu"), gated_mlp=False, qkv_bias=bias, o_bias=bias, mlp_bias=bias,
         positions="learned", position_offset=2, tied=f.bool("tie_word_embeddings", True),
-        word_embed_dim=wed if wed != hidden else 0)
+        word_embed_dim=wed if wed != hidden else 0, post_norm=not pre_norm,
+        final_norm=pre_norm and not f.bool("_remove_final_layer_norm", False))
 
 
 def _falcon(f, name):
@@ -378,8 +453,22 @@ def _qwen2_moe(f, name):
                   intermediate=f.int("moe_intermediate_size"),
                   shared_intermediate=f.int("shared_expert_intermediate_size", 0, lo=0), shared_gate=True,
                   layers=tuple(i for i in range(f.int("num_hidden_layers")) if i not in only and (i + 1) % every == 0))
-    window = f.int("sliding_window", 0, lo=0) if f.bool("use_sliding_window", False) else 0
-    return _llama_like(f, name, names=names, moe=moe, qkv_bias=True, o_bias=False, window=window)
+    window, layers = _qwen_window(f, "odd_below")
+    return _llama_like(f, name, names=names, moe=moe, qkv_bias=True, o_bias=False, window=window, window_layers=layers)
+
+
+def _qwen3_moe(f, name):
+    # Qwen3-MoE: Qwen3 attention; routed experts only (no shared expert), in the blocks decoder_sparse_step and
+    # mlp_only_layers leave
+    every = f.int("decoder_sparse_step", 1)
+    only = f.data.get("mlp_only_layers") or []
+    if not isinstance(only, list) or not all(isinstance(i, int) for i in only):
+        raise WorkloadError(f"{f.source}: field 'mlp_only_layers' must be a list of layer indices; got {only!r}")
+    moe = MoeSpec(experts=f.int("num_experts"), top_k=f.int("num_experts_per_tok"),
+                  intermediate=f.int("moe_intermediate_size"),
+                  layers=tuple(i for i in range(f.int("num_hidden_layers")) if i not in only and (i + 1) % every == 0))
+    window, layers = _qwen_window(f, "all")
+    return replace(_qwen3(f, name), moe=moe, window=window, window_layers=layers)
 
 
 def _deepseek(f, name):
@@ -436,7 +525,8 @@ def _distilbert(f, name):
              "embed_norm": "embeddings.LayerNorm", "block": "transformer.layer.{i}", "q": "attention.q_lin",
              "k": "attention.k_lin", "v": "attention.v_lin", "o": "attention.out_lin", "norm1": "sa_layer_norm",
              "up": "ffn.lin1", "down": "ffn.lin2", "norm2": "output_layer_norm"}
-    positions = "none" if f.bool("sinusoidal_pos_embds", False) else "learned"
+    # sinusoidal_pos_embds: the same position table, filled with fixed sines (a parameter of the checkpoint too)
+    positions = "learned"
     return ModelSpec(
         name=name, model_type="distilbert", kind="encoder", hidden=hidden, layers=f.int(("n_layers", "num_hidden_layers")),
         heads=heads, kv_heads=heads, head_dim=hidden // heads, intermediate=f.int(("hidden_dim", "intermediate_size")),
@@ -484,9 +574,10 @@ def _vit(f, name):
 
 
 FAMILIES: dict[str, Callable[[_Fields, str], ModelSpec]] = {
-    "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "gemma": _gemma, "phi": _phi, "phi3": _phi3,
+    "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma, "gemma2": _gemma2,
+    "gemma3_text": _gemma3_text, "phi": _phi, "phi3": _phi3,
     "gpt2": _gpt2, "gpt_neox": _gpt_neox, "opt": _opt, "falcon": _falcon, "mixtral": _mixtral,
-    "qwen2_moe": _qwen2_moe, "deepseek_v2": _deepseek, "deepseek_v3": _deepseek, "bert": _bert,
+    "qwen2_moe": _qwen2_moe, "qwen3_moe": _qwen3_moe, "deepseek_v2": _deepseek, "deepseek_v3": _deepseek, "bert": _bert,
     "roberta": _roberta, "distilbert": _distilbert, "t5": _t5, "vit": _vit,
 }
 

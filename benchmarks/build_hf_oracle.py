@@ -1,0 +1,153 @@
+"""Build the transformers oracle of the Hugging Face config reader: random small configs of every family
+accelsim reads, each with the parameter count and the sliding-window blocks of the model transformers builds
+from it.
+
+For each family and seed a config is drawn (sizes, heads and key-value heads, head_dim, biases, tied
+embeddings, partial rotary, parallel blocks, post-norm OPT, MoE layouts, MLA ranks, sliding windows with and
+without ``layer_types``); transformers builds the model class of docs/importers.md ("Hugging Face configs") on
+the meta device (no weights allocated, nothing downloaded) and the oracle records ``sum(p.numel() for p in
+model.parameters())`` and the blocks whose ``config.layer_types`` entry is ``sliding_attention`` (every block
+when the config class keeps no such list and sets ``sliding_window``). Writes ``tests/data/hf/
+transformers_oracle.json``, which ``tests/test_hf_oracle.py`` checks ``accelsim.workload.hf`` against (the
+tests never import transformers).
+
+Usage (a venv with torch and transformers)::
+
+    python benchmarks/build_hf_oracle.py [--seeds 6] [--out tests/data/hf/transformers_oracle.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import warnings
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "hf" / "transformers_oracle.json"
+FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi", "phi3", "gpt2",
+            "gpt_neox", "opt", "falcon", "mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3",
+            "bert", "roberta", "distilbert", "t5", "vit")
+#: families transformers builds as an encoder (AutoModel, with its pooler) or T5's encoder stack
+ENCODERS = {"bert", "roberta", "distilbert", "vit"}
+
+
+def draw(r: random.Random, fam: str) -> dict:
+    """One small config of ``fam`` (the fields its transformers config class reads)."""
+    h = r.choice([64, 96, 128])
+    heads = r.choice([2, 4, 8])
+    kv = r.choice([k for k in (1, 2, heads) if heads % k == 0])
+    layers = r.randint(1, 7)
+    inter, vocab, tie = r.choice([128, 160, 256]), r.choice([1000, 1024, 517]), r.random() < 0.5
+    d = {"model_type": fam, "vocab_size": vocab, "hidden_size": h, "num_hidden_layers": layers,
+         "num_attention_heads": heads, "intermediate_size": inter, "tie_word_embeddings": tie,
+         "max_position_embeddings": 256, "pad_token_id": 0, "bos_token_id": 0, "eos_token_id": 0}
+    if fam in ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "mixtral", "qwen2_moe",
+               "qwen3_moe"):
+        d["num_key_value_heads"] = kv
+    if fam in ("llama", "mistral") and r.random() < 0.5:
+        d["head_dim"] = r.choice([16, 32, 48])
+    if fam == "llama":
+        d.update(attention_bias=r.random() < 0.3, mlp_bias=r.random() < 0.3)
+    if fam in ("qwen3", "qwen3_moe", "gemma", "gemma2", "gemma3_text"):
+        d["head_dim"] = r.choice([16, 32])
+    if fam in ("qwen3", "qwen3_moe", "gemma2", "gemma3_text"):
+        d["attention_bias"] = r.random() < 0.3
+    if fam in ("mistral", "qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gemma2", "gemma3_text"):
+        d["sliding_window"] = r.choice([16, 64])
+        if fam.startswith("qwen"):
+            d.update(use_sliding_window=r.random() < 0.7, max_window_layers=r.randint(0, layers))
+        if fam == "gemma3_text" and r.random() < 0.5:
+            d["sliding_window_pattern"] = r.choice([2, 3])
+        if fam in ("gemma2", "gemma3_text") and r.random() < 0.3:
+            d["layer_types"] = [r.choice(["sliding_attention", "full_attention"]) for _ in range(layers)]
+    if fam == "mixtral":
+        d.update(num_local_experts=r.choice([2, 4, 8]), num_experts_per_tok=2)
+    if fam in ("qwen2_moe", "qwen3_moe"):
+        d.update(num_experts=r.choice([4, 8]), num_experts_per_tok=2, moe_intermediate_size=r.choice([32, 64]),
+                 decoder_sparse_step=r.choice([1, 2]), mlp_only_layers=r.choice([[], [0]]))
+        if fam == "qwen2_moe":
+            d["shared_expert_intermediate_size"] = r.choice([64, 128])
+    if fam == "phi":
+        d["partial_rotary_factor"] = r.choice([0.5, 1.0])
+    if fam == "gpt2":
+        d = {"model_type": "gpt2", "vocab_size": vocab, "n_embd": h, "n_layer": layers, "n_head": heads,
+             "n_positions": 256, "n_inner": r.choice([None, inter]), "tie_word_embeddings": tie,
+             "activation_function": r.choice(["gelu_new", "relu"])}
+    if fam == "gpt_neox":
+        d.update(rotary_pct=r.choice([0.5, 1.0]), use_parallel_residual=r.random() < 0.5)
+    if fam == "opt":
+        d = {"model_type": "opt", "vocab_size": vocab, "hidden_size": h, "num_hidden_layers": layers,
+             "num_attention_heads": heads, "ffn_dim": inter, "max_position_embeddings": 256,
+             "word_embed_proj_dim": r.choice([h, h // 2]), "do_layer_norm_before": r.random() < 0.6,
+             "tie_word_embeddings": tie, "enable_bias": r.random() < 0.8, "pad_token_id": 1}
+    if fam == "falcon":
+        d = {"model_type": "falcon", "vocab_size": vocab, "hidden_size": h, "num_hidden_layers": layers,
+             "num_attention_heads": heads, "new_decoder_architecture": r.random() < 0.5,
+             "multi_query": r.random() < 0.5, "parallel_attn": r.random() < 0.5, "bias": r.random() < 0.3,
+             "num_kv_heads": kv, "tie_word_embeddings": tie, "alibi": False}
+        if r.random() < 0.3:
+            d["ffn_hidden_size"] = inter
+    if fam in ("bert", "roberta"):
+        d.pop("tie_word_embeddings")
+        d.update(type_vocab_size=r.choice([1, 2]), pad_token_id=1)
+    if fam == "distilbert":
+        d = {"model_type": "distilbert", "vocab_size": vocab, "dim": h, "n_layers": layers, "n_heads": heads,
+             "hidden_dim": inter, "max_position_embeddings": 256, "sinusoidal_pos_embds": r.random() < 0.3}
+    if fam == "t5":
+        d = {"model_type": "t5", "vocab_size": vocab, "d_model": h, "num_layers": layers, "num_heads": heads,
+             "d_kv": r.choice([16, 32]), "d_ff": inter, "feed_forward_proj": r.choice(["relu", "gated-gelu"]),
+             "relative_attention_num_buckets": r.choice([32, 16])}
+    if fam == "vit":
+        d = {"model_type": "vit", "hidden_size": h, "num_hidden_layers": layers, "num_attention_heads": heads,
+             "intermediate_size": inter, "image_size": r.choice([32, 64]), "patch_size": r.choice([8, 16]),
+             "qkv_bias": r.random() < 0.8, "num_channels": r.choice([1, 3])}
+    if fam in ("deepseek_v2", "deepseek_v3"):
+        d.update(num_key_value_heads=heads, kv_lora_rank=r.choice([16, 32]),
+                 q_lora_rank=r.choice([None, 24]) if fam == "deepseek_v2" else r.choice([24, 32]),
+                 qk_rope_head_dim=r.choice([8, 16]), qk_nope_head_dim=r.choice([8, 16]), v_head_dim=r.choice([8, 16]),
+                 n_routed_experts=r.choice([4, 8]), num_experts_per_tok=2, moe_intermediate_size=32,
+                 n_shared_experts=r.choice([1, 2]), first_k_dense_replace=r.choice([0, 1]), n_group=1, topk_group=1)
+    return d
+
+
+def reference(d: dict) -> dict:
+    """Parameters and sliding-window blocks of the model transformers builds from ``d`` (meta device)."""
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, T5EncoderModel
+
+    cfg = AutoConfig.for_model(**d)
+    with torch.device("meta"):
+        if d["model_type"] == "t5":
+            model = T5EncoderModel(cfg)
+        elif d["model_type"] in ENCODERS:
+            model = AutoModel.from_config(cfg)
+        else:
+            model = AutoModelForCausalLM.from_config(cfg)
+    layers = cfg.num_hidden_layers
+    window = getattr(cfg, "sliding_window", None)
+    types = getattr(cfg, "layer_types", None)
+    sliding = [i for i in range(layers) if window and (types is None or types[i] == "sliding_attention")]
+    return {"params": int(sum(p.numel() for p in model.parameters())), "window": int(window or 0),
+            "sliding_blocks": sliding if d["model_type"] not in ENCODERS | {"t5"} else []}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=6)
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore")
+    import transformers
+
+    cases = []
+    for fam in FAMILIES:
+        for seed in range(args.seeds):
+            config = draw(random.Random(f"{fam}/{seed}"), fam)
+            cases.append({"family": fam, "seed": seed, "config": config, **reference(dict(config))})
+    args.out.write_text(json.dumps({"transformers": transformers.__version__, "cases": cases}, indent=1) + "\n")
+    print(f"{len(cases)} configs -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Hugging Face config reader against transformers itself: 138 random small configs of the 23 families read
+(tests/data/hf/transformers_oracle.json, built by benchmarks/build_hf_oracle.py with transformers on the meta
+device; transformers is not imported here). Each config's parameter count must equal the count of the model
+transformers builds from it, and its sliding-window blocks those transformers' ``layer_types`` marks."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from accelsim.workload.hf import load_hf, model_spec
+
+ORACLE = json.loads((Path(__file__).parent / "data" / "hf" / "transformers_oracle.json").read_text())
+CASES = ORACLE["cases"]
+
+
+def test_oracle_covers_every_family_read():
+    from accelsim.workload.hf.config import FAMILIES
+
+    assert {c["family"] for c in CASES} == set(FAMILIES)
+    assert sum(1 for c in CASES if c["sliding_blocks"]) >= 20  # windows on some blocks, all, or none
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['family']}-{c['seed']}")
+def test_parameter_count_equals_transformers(case):
+    graph = load_hf(dict(case["config"]))
+    assert graph.metadata["hf"]["params"]["total"] == case["params"]
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c["config"].get("sliding_window")],
+                         ids=lambda c: f"{c['family']}-{c['seed']}")
+def test_sliding_window_blocks_equal_transformers(case):
+    spec = model_spec(dict(case["config"]))
+    assert [i for i in range(spec.layers) if spec.window_of(i)] == case["sliding_blocks"]
+    if case["sliding_blocks"]:
+        assert spec.window == case["window"]
