@@ -6,8 +6,10 @@ For each family and seed a config is drawn (sizes, heads and key-value heads, he
 embeddings, partial rotary, parallel blocks, post-norm OPT, MoE layouts, MLA ranks, sliding windows with and
 without ``layer_types``); transformers builds the model class of docs/importers.md ("Hugging Face configs") on
 the meta device (no weights allocated, nothing downloaded) and the oracle records ``sum(p.numel() for p in
-model.parameters())`` and the blocks whose ``config.layer_types`` entry is ``sliding_attention`` (every block
-when the config class keeps no such list and sets ``sliding_window``). Writes ``tests/data/hf/
+model.parameters())``, the blocks whose ``config.layer_types`` entry is ``sliding_attention`` (every block
+when the config class keeps no such list and sets ``sliding_window``) and the whole config as
+``save_pretrained`` writes it (``saved``: every field with transformers' defaults and key names, as a
+published ``config.json`` carries them). Writes ``tests/data/hf/
 transformers_oracle.json``, which ``tests/test_hf_oracle.py`` checks ``accelsim.workload.hf`` against (the
 tests never import transformers).
 
@@ -128,8 +130,10 @@ def reference(d: dict) -> dict:
     window = getattr(cfg, "sliding_window", None)
     types = getattr(cfg, "layer_types", None)
     sliding = [i for i in range(layers) if window and (types is None or types[i] == "sliding_attention")]
+    saved = json.loads(cfg.to_json_string(use_diff=False))  # the config.json save_pretrained writes
+    saved.pop("transformers_version", None)
     return {"params": int(sum(p.numel() for p in model.parameters())), "window": int(window or 0),
-            "sliding_blocks": sliding if d["model_type"] not in ENCODERS | {"t5"} else []}
+            "sliding_blocks": sliding if d["model_type"] not in ENCODERS | {"t5"} else [], "saved": saved}
 
 
 def main() -> None:

@@ -22,15 +22,18 @@ def test_oracle_covers_every_family_read():
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['family']}-{c['seed']}")
-def test_parameter_count_equals_transformers(case):
-    graph = load_hf(dict(case["config"]))
+@pytest.mark.parametrize("form", ["config", "saved"])
+def test_parameter_count_equals_transformers(case, form):
+    """The config as written by hand (few fields) and as ``save_pretrained`` writes it (every field)."""
+    graph = load_hf(dict(case[form]))
     assert graph.metadata["hf"]["params"]["total"] == case["params"]
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c["config"].get("sliding_window")],
                          ids=lambda c: f"{c['family']}-{c['seed']}")
-def test_sliding_window_blocks_equal_transformers(case):
-    spec = model_spec(dict(case["config"]))
+@pytest.mark.parametrize("form", ["config", "saved"])
+def test_sliding_window_blocks_equal_transformers(case, form):
+    spec = model_spec(dict(case[form]))
     assert [i for i in range(spec.layers) if spec.window_of(i)] == case["sliding_blocks"]
     if case["sliding_blocks"]:
         assert spec.window == case["window"]

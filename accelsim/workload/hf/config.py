@@ -438,7 +438,7 @@ def _falcon(f, name):
 def _mixtral(f, name):
     names = dict(LLAMA_NAMES, router="block_sparse_moe.gate", experts="block_sparse_moe.experts",
                  expert_gate="w1", expert_up="w3", expert_down="w2")
-    moe = MoeSpec(experts=f.int("num_local_experts"), top_k=f.int("num_experts_per_tok"),
+    moe = MoeSpec(experts=f.int(("num_local_experts", "num_experts")), top_k=f.int("num_experts_per_tok"),
                   intermediate=f.int("intermediate_size"), layers=tuple(range(f.int("num_hidden_layers"))))
     return _llama_like(f, name, names=names, moe=moe)
 
@@ -449,7 +449,7 @@ def _qwen2_moe(f, name):
     only = f.data.get("mlp_only_layers") or []
     if not isinstance(only, list) or not all(isinstance(i, int) for i in only):
         raise WorkloadError(f"{f.source}: field 'mlp_only_layers' must be a list of layer indices; got {only!r}")
-    moe = MoeSpec(experts=f.int("num_experts"), top_k=f.int("num_experts_per_tok"),
+    moe = MoeSpec(experts=f.int(("num_experts", "num_local_experts")), top_k=f.int("num_experts_per_tok"),
                   intermediate=f.int("moe_intermediate_size"),
                   shared_intermediate=f.int("shared_expert_intermediate_size", 0, lo=0), shared_gate=True,
                   layers=tuple(i for i in range(f.int("num_hidden_layers")) if i not in only and (i + 1) % every == 0))
@@ -464,7 +464,8 @@ def _qwen3_moe(f, name):
     only = f.data.get("mlp_only_layers") or []
     if not isinstance(only, list) or not all(isinstance(i, int) for i in only):
         raise WorkloadError(f"{f.source}: field 'mlp_only_layers' must be a list of layer indices; got {only!r}")
-    moe = MoeSpec(experts=f.int("num_experts"), top_k=f.int("num_experts_per_tok"),
+    # (transformers 5 saves num_experts under the name num_local_experts)
+    moe = MoeSpec(experts=f.int(("num_experts", "num_local_experts")), top_k=f.int("num_experts_per_tok"),
                   intermediate=f.int("moe_intermediate_size"),
                   layers=tuple(i for i in range(f.int("num_hidden_layers")) if i not in only and (i + 1) % every == 0))
     window, layers = _qwen_window(f, "all")
