@@ -190,6 +190,23 @@ def test_moe_experts_stacked_and_mla_absorbed(tmp_path):
     chosen = g.metadata["hf"]["routing"]["blocks"]["model.layers.0"]["buckets"]["g0"]["experts"]
     np.testing.assert_array_equal(out.weights["model.layers.0.block_sparse_moe.experts.g0.w1"],
                                   np.concatenate([experts[e] for e in chosen]))
+    # experts named gate_proj / up_proj / down_proj (Qwen-MoE, DeepSeek): the bucket suffix ".g0" must not be
+    # confused with the ".gate_proj" that follows it
+    qwen = {"model_type": "qwen3_moe", "hidden_size": 16, "intermediate_size": 8, "num_attention_heads": 4,
+            "num_key_value_heads": 2, "num_hidden_layers": 1, "vocab_size": 10, "num_experts": 4,
+            "num_experts_per_tok": 2, "moe_intermediate_size": 8}
+    g = load_hf(qwen, phase="decode", context=8)
+    tensors = {f"model.layers.0.mlp.experts.{e}.{m}.weight": ("F32", rng.standard_normal(
+        (16, 8) if m == "down_proj" else (8, 16)).astype(np.float32)) for e in range(4)
+        for m in ("gate_proj", "up_proj", "down_proj")}
+    write_safetensors(tmp_path / "q.safetensors", tensors)
+    out = attach_weights(g, tmp_path / "q.safetensors", layers=[x.name for x in g.layers if ".experts." in x.name])
+    chosen = g.metadata["hf"]["routing"]["blocks"]["model.layers.0"]["buckets"]["g0"]["experts"]
+    for m in ("gate_proj", "up_proj", "down_proj"):
+        np.testing.assert_array_equal(out.weights[f"model.layers.0.mlp.experts.g0.{m}"],
+                                      np.concatenate([tensors[f"model.layers.0.mlp.experts.{e}.{m}.weight"][1]
+                                                      for e in chosen]))
+    assert out.metadata["hf"]["weights_missing"] == []
     mla = {"model_type": "deepseek_v2", "hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 2,
            "num_hidden_layers": 1, "vocab_size": 10, "kv_lora_rank": 8, "q_lora_rank": None, "qk_nope_head_dim": 4,
            "qk_rope_head_dim": 2, "v_head_dim": 3, "n_routed_experts": None}

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -280,6 +281,10 @@ class Checkpoint:
         return None
 
 
+#: a grouped layer holding a bucket of experts: ``<experts module>.g<bucket>.<matrix name>``
+_BUCKET = re.compile(r"^(.*)\.g(\d+)\.([^.]+)$")
+
+
 def _dense(ck: Checkpoint, name: str, shape) -> np.ndarray | None:
     """The float32 tensor ``name`` in PyTorch layout ``shape`` (a transposed GPT-2 Conv1D weight is turned)."""
     if name not in ck:
@@ -314,9 +319,9 @@ def attach_weights(graph: LayerGraph, source, layers=None, strict: bool = False)
             continue
         w = _dense(ck, f"{name}.weight", layer.weight_shape)
         bias = _dense(ck, f"{name}.bias", (layer.bias_size,)) if layer.bias_size else None
-        if w is None and ".g" in name and layer.op == "grouped_linear":  # a bucket of experts
-            head, _, tail = name.rpartition(".g")
-            bucket, _, wname = tail.partition(".")
+        bucket_of = _BUCKET.match(name) if layer.op == "grouped_linear" else None
+        if w is None and bucket_of is not None:  # a bucket of experts: <experts>.g<j>.<matrix>
+            head, bucket, wname = bucket_of.groups()
             block = next((b for b in routing if head.startswith(b + ".")), None)
             experts = routing.get(block, {}).get("buckets", {}).get(f"g{bucket}", {}).get("experts") if block else None
             if experts is not None:
