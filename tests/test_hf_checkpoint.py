@@ -3,6 +3,7 @@ layers, GPTQ / AWQ / compressed-tensors int4 packing read back exactly, and trun
 
 import json
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -219,3 +220,20 @@ def test_moe_experts_stacked_and_mla_absorbed(tmp_path):
     v_abs = out.weights["model.layers.0.self_attn.kv_b_proj.v_absorbed"].reshape(2, 3, 8)
     np.testing.assert_array_equal(k_abs, w[:, :4, :].transpose(0, 2, 1))  # q_nope @ W_UK^T per head
     np.testing.assert_array_equal(v_abs, w[:, 4:, :])
+
+
+@pytest.mark.parametrize("folder", ["gpt-neox-tied", "vit-tiny"])
+def test_checkpoints_saved_by_transformers_attach_every_weight(folder):
+    """Folders written by transformers' save_pretrained (random weights; tests/data/hf/checkpoints): a tied
+    head under another name than lm_head (GPT-NeoX's embed_out) takes the embedding table; ViT's cls_token and
+    position_embeddings are bare parameters, read under their own names."""
+    path = Path(__file__).parent / "data" / "hf" / "checkpoints" / folder
+    out = attach_weights(load_hf(path, prompt=16), path, strict=True)
+    assert out.metadata["hf"]["weights_missing"] == []
+    ck = Checkpoint(path)
+    if folder == "gpt-neox-tied":
+        np.testing.assert_array_equal(out.weights["embed_out"], ck.float32("gpt_neox.embed_in.weight"))
+    else:
+        np.testing.assert_array_equal(out.weights["embeddings.cls_token"], ck.float32("embeddings.cls_token").reshape(1, -1))
+        pos = ck.float32("embeddings.position_embeddings")
+        np.testing.assert_array_equal(out.weights["embeddings.position_embeddings"], pos.reshape(pos.shape[-2:]))

@@ -300,7 +300,8 @@ def attach_weights(graph: LayerGraph, source, layers=None, strict: bool = False)
 
     Dense tensors (``<layer>.weight``, ``.bias``) are widened to float32 one layer at a time; the experts of a
     grouped MoE layer are stacked from ``<experts>.<e>.<w>.weight``; MLA's absorbed halves are cut out of
-    ``kv_b_proj.weight``; a tied ``lm_head`` takes the embedding table. Packed layers (GPTQ / AWQ /
+    ``kv_b_proj.weight``; a tied head (``lm_head``, ``embed_out``) takes the embedding table; an embedding held as a
+bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its own name. Packed layers (GPTQ / AWQ /
     compressed-tensors) stay in the checkpoint and are listed in ``metadata['hf']['packed']`` (format, bits,
     group, stored bits). ``strict``: every weighted layer must be found. Shape mismatches are one-line errors."""
     ck = source if isinstance(source, Checkpoint) else Checkpoint(source)
@@ -318,6 +319,8 @@ def attach_weights(graph: LayerGraph, source, layers=None, strict: bool = False)
             packed[name] = {"format": p.format, "bits": p.bits, "group": p.group, "stored_bits": p.stored_bits}
             continue
         w = _dense(ck, f"{name}.weight", layer.weight_shape)
+        if w is None and layer.op == "embedding":  # a bare parameter (ViT's cls_token, position_embeddings)
+            w = _dense(ck, name, layer.weight_shape)
         bias = _dense(ck, f"{name}.bias", (layer.bias_size,)) if layer.bias_size else None
         bucket_of = _BUCKET.match(name) if layer.op == "grouped_linear" else None
         if w is None and bucket_of is not None:  # a bucket of experts: <experts>.g<j>.<matrix>
@@ -330,7 +333,7 @@ def attach_weights(graph: LayerGraph, source, layers=None, strict: bool = False)
                 w = None if any(x is None for x in parts) else np.concatenate(parts, axis=0)
         if w is None and name.endswith((".kv_b_proj.k_absorbed", ".kv_b_proj.v_absorbed")):
             w = _absorbed(ck, layer)
-        if w is None and name.endswith("lm_head"):
+        if w is None and layer.op == "linear":  # a tied head (lm_head, GPT-NeoX's embed_out) reads the vocabulary table
             emb = next((x.name for x in out.layers if x.op == "embedding" and x.weight_shape == layer.weight_shape), None)
             w = _dense(ck, f"{emb}.weight", layer.weight_shape) if emb else None
         if w is None:
