@@ -345,6 +345,18 @@ MODELS = {
     "resnext50_32x4d": (_tv("resnext50_32x4d", size=128), "torchscript", ("qoperator",), None),
     "vit_b_16": (_tv("vit_b_16"), "dynamo", (), None),
     "fcos_resnet50_fpn": (_tv_det("fcos_resnet50_fpn", size=256), "torchscript", (), None),
+    # newer Hugging Face families (added 2026-12-04): q / k norms, sandwich norms and soft-caps, per-block sliding
+    # windows, post-norm OPT with projected embeddings, a layer-norm code model (Qwen3-MoE is left out: transformers
+    # 5.25's expert routing uses torch.histc, which neither exporter converts)
+    "qwen3-tiny": (_hf("Qwen3Model", "Qwen3Config", head_dim=16, **LLAMA), "dynamo", (), None),
+    "qwen3-tiny-torchscript": (_hf("Qwen3Model", "Qwen3Config", head_dim=16, **LLAMA), "torchscript", (), None),
+    "gemma2-tiny": (_hf("Gemma2Model", "Gemma2Config", head_dim=16, sliding_window=8, **LLAMA), "dynamo", (), None),
+    "gemma3-text-tiny": (_hf("Gemma3TextModel", "Gemma3TextConfig", head_dim=16, sliding_window=8, **LLAMA), "dynamo", (),
+                         None),
+    "opt-postnorm-tiny": (_hf("OPTModel", "OPTConfig", vocab_size=100, hidden_size=64, num_hidden_layers=2,
+                              num_attention_heads=4, ffn_dim=128, max_position_embeddings=64, word_embed_proj_dim=32,
+                              do_layer_norm_before=False), "torchscript", (), None),
+    "starcoder2-tiny": (_hf("Starcoder2Model", "Starcoder2Config", **LLAMA), "dynamo", (), None),
     # old and new opsets
     "resnet-tiny-opset7": (None, "torchscript@7", (), None),
     "whisper-encoder-tiny-opset7": (_hf_whisper_encoder, "torchscript@7", (), None),

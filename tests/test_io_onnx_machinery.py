@@ -443,3 +443,23 @@ def test_loop_with_constant_trip_count_is_unrolled():
     bodiless = [helper.make_node("Loop", ["trips", "", "x"], ["h", "ys"], name="rnn")]  # no body: malformed
     with pytest.raises(WorkloadError, match="node 'rnn' \\(Loop\\): malformed node: no graph attribute 'body'"):
         load_onnx(_model(bodiless, [("x", [1, 8], FLOAT)], [("h", [1, 8], FLOAT), ("ys", [3, 1, 8], FLOAT)], inits))
+
+
+def test_rms_norm_shared_with_a_constant_multiply_is_fused():
+    """Gemma 3's q_norm: the normalised heads feed RoPE's constant ``* cos`` and its rotate-half slices; the norm
+    ends where one tensor leaves it (the constant multiply joined the region, which then had two outputs)."""
+    nodes = [helper.make_node("Pow", ["x", "two"], ["sq"]), helper.make_node("ReduceMean", ["sq", "axes"], ["ms"]),
+             helper.make_node("Add", ["ms", "eps"], ["mse"]), helper.make_node("Sqrt", ["mse"], ["rms"]),
+             helper.make_node("Reciprocal", ["rms"], ["inv"]), helper.make_node("Mul", ["x", "inv"], ["n"]),
+             helper.make_node("Mul", ["n", "scale"], ["normed"]),
+             helper.make_node("Mul", ["normed", "cos"], ["rot"]),  # a constant: it joins the element-wise region
+             helper.make_node("Slice", ["normed", "s0", "s1", "ax"], ["half"]),
+             helper.make_node("Concat", ["half", "half"], ["swapped"], axis=-1),
+             helper.make_node("Add", ["rot", "swapped"], ["y"])]
+    inits = [_init("two", np.float32(2)), _init("axes", np.array([-1])), _init("eps", np.float32(1e-6)),
+             _init("scale", _rand(8)), _init("cos", _rand(4, 8)), _init("s0", np.array([0])), _init("s1", np.array([4])),
+             _init("ax", np.array([-1]))]
+    g = load_onnx(_model(nodes, [("x", [1, 4, 8], FLOAT)], [("y", [1, 4, 8], FLOAT)], inits))
+    norms = [layer for layer in g.layers if layer.op == "layernorm"]
+    assert len(norms) == 1 and norms[0].rms
+    assert not g.metadata["onnx"]["generic_ops"].get("ReduceMean")

@@ -63,8 +63,8 @@ def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str]) -
     A trigger node (Erf, Tanh, Sigmoid, HardSigmoid, last-axis ReduceMean) is traced back through
     element-wise nodes to the one activation ``x`` they all derive from (a tensor produced by a
     non-element-wise node, or one that branches). The region is every element-wise node fed only by
-    ``x``, constants and the region itself; when it has exactly one tensor used outside it, the
-    region computes ``f(x)`` and is replaced by one node, e.g. torch's
+    ``x``, constants and the region itself; its longest prefix (through the trigger) with exactly one tensor
+    used outside it computes ``f(x)`` and is replaced by one node, e.g. torch's
     ``x * 0.5 * (1 + Erf(x / sqrt 2))`` by a GELU.
     """
     if not any(n.op_type in _FUSION_TRIGGERS for n in nodes):
@@ -111,9 +111,15 @@ def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str]) -
                 region_tensors.update(o for o in n.outputs if o)
         if ti not in region:
             continue
-        members = set(region)
-        outputs = [o for i in region for o in nodes[i].outputs if o and (
-            o in graph_outputs or any(c not in members for c in consumers.get(o, [])))]
+        # the longest prefix of the region (through the trigger) with one tensor used outside it: a norm whose
+        # output a constant multiply and other readers share (RoPE's cos right after Gemma 3's q_norm) ends there
+        for k in range(len(region), region.index(ti), -1):
+            members = set(region[:k])
+            outputs = [o for i in region[:k] for o in nodes[i].outputs if o and (
+                o in graph_outputs or any(c not in members for c in consumers.get(o, [])))]
+            if len(outputs) == 1:
+                region = region[:k]
+                break
         if len(outputs) != 1:
             continue
         kind = _fused_kind([nodes[i] for i in region], root)
