@@ -366,3 +366,17 @@ def test_sliding_window_per_block():
     with pytest.raises(WorkloadError, match="rotary_pct"):
         load_hf({"model_type": "gpt_neox", "vocab_size": 100, "hidden_size": 96, "num_hidden_layers": 1,
                  "num_attention_heads": 8, "intermediate_size": 64, "rotary_pct": 0.25})
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("num_local_experts", 1e30, "'num_local_experts' is 1000000000000000019884624838656; at most 65536"),
+    ("num_local_experts", 10 ** 12, "at most 65536"),
+    ("num_hidden_layers", 10 ** 12, "'num_hidden_layers' is 1000000000000; at most 16384"),
+    ("hidden_size", 2 ** 50, "at most 1099511627776"),
+    ("num_experts_per_tok", 9, "'num_experts_per_tok' is 9, more than the 8 routed experts"),
+])
+def test_huge_or_inconsistent_sizes_are_one_line(field, value, message):
+    """Sizes no model has are refused before anything is built (a 10^12-expert routing table or a 10^12-block
+    loop was a MemoryError or a hang)."""
+    with pytest.raises(WorkloadError, match=message):
+        load_hf({**cfg("mixtral-8x7b-v0.1"), field: value})

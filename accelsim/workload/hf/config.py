@@ -31,6 +31,13 @@ from accelsim.errors import WorkloadError
 
 #: largest config file read (a config.json is a few kB; a 1000-label ``id2label`` is ~30 kB)
 MAX_CONFIG_BYTES = 1 << 22
+#: largest value of an int field (sizes are multiplied together in int64: 2^40 keeps products of two in range)
+MAX_FIELD = 1 << 40
+#: most routed experts per MoE block (routing keeps a share per expert and block; DeepSeek-V3 has 256)
+MAX_EXPERTS = 1 << 16
+#: most blocks (a graph holds at most 65,536 layers, a block a dozen or more)
+MAX_BLOCKS = 1 << 14
+_FIELD_CAPS = dict.fromkeys(("num_hidden_layers", "n_layer", "n_layers", "num_layers"), MAX_BLOCKS)
 
 
 @dataclass(frozen=True)
@@ -167,7 +174,8 @@ class _Fields:
                 return k, self.data[k]
         return keys[0], None
 
-    def int(self, key, default=None, lo: int = 1) -> int:
+    def int(self, key, default=None, lo: int = 1, hi: int = MAX_FIELD) -> int:
+        """An int field in ``[lo, hi]`` (a float with an integral value is taken as that int)."""
         name, value = self._get(key)
         if value is None:
             if default is None:
@@ -178,6 +186,9 @@ class _Fields:
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or value < lo:
             raise WorkloadError(f"{self.source}: field '{name}' must be an int >= {lo}; got {value!r}")
+        hi = min(hi, _FIELD_CAPS.get(name, hi))
+        if value > hi:
+            raise WorkloadError(f"{self.source}: field '{name}' is {value}; at most {hi} is accepted")
         return value
 
     def float(self, key, default: float) -> float:
@@ -435,10 +446,19 @@ def _falcon(f, name):
         positions="none" if f.bool("alibi", False) else "rope", tied=f.bool("tie_word_embeddings", True))
 
 
+def _moe_spec(f: _Fields, **fields) -> MoeSpec:
+    """A :class:`MoeSpec` whose ``top_k`` (``num_experts_per_tok``) is at most its expert count."""
+    moe = MoeSpec(**fields)
+    if moe.top_k > moe.experts:
+        raise WorkloadError(f"{f.source}: field 'num_experts_per_tok' is {moe.top_k}, more than the {moe.experts} "
+                            "routed experts")
+    return moe
+
+
 def _mixtral(f, name):
     names = dict(LLAMA_NAMES, router="block_sparse_moe.gate", experts="block_sparse_moe.experts",
                  expert_gate="w1", expert_up="w3", expert_down="w2")
-    moe = MoeSpec(experts=f.int(("num_local_experts", "num_experts")), top_k=f.int("num_experts_per_tok"),
+    moe = _moe_spec(f, experts=f.int(("num_local_experts", "num_experts"), hi=MAX_EXPERTS), top_k=f.int("num_experts_per_tok"),
                   intermediate=f.int("intermediate_size"), layers=tuple(range(f.int("num_hidden_layers"))))
     return _llama_like(f, name, names=names, moe=moe)
 
@@ -449,7 +469,7 @@ def _qwen2_moe(f, name):
     only = f.data.get("mlp_only_layers") or []
     if not isinstance(only, list) or not all(isinstance(i, int) for i in only):
         raise WorkloadError(f"{f.source}: field 'mlp_only_layers' must be a list of layer indices; got {only!r}")
-    moe = MoeSpec(experts=f.int(("num_experts", "num_local_experts")), top_k=f.int("num_experts_per_tok"),
+    moe = _moe_spec(f, experts=f.int(("num_experts", "num_local_experts"), hi=MAX_EXPERTS), top_k=f.int("num_experts_per_tok"),
                   intermediate=f.int("moe_intermediate_size"),
                   shared_intermediate=f.int("shared_expert_intermediate_size", 0, lo=0), shared_gate=True,
                   layers=tuple(i for i in range(f.int("num_hidden_layers")) if i not in only and (i + 1) % every == 0))
@@ -465,7 +485,7 @@ def _qwen3_moe(f, name):
     if not isinstance(only, list) or not all(isinstance(i, int) for i in only):
         raise WorkloadError(f"{f.source}: field 'mlp_only_layers' must be a list of layer indices; got {only!r}")
     # (transformers 5 saves num_experts under the name num_local_experts)
-    moe = MoeSpec(experts=f.int(("num_experts", "num_local_experts")), top_k=f.int("num_experts_per_tok"),
+    moe = _moe_spec(f, experts=f.int(("num_experts", "num_local_experts"), hi=MAX_EXPERTS), top_k=f.int("num_experts_per_tok"),
                   intermediate=f.int("moe_intermediate_size"),
                   layers=tuple(i for i in range(f.int("num_hidden_layers")) if i not in only and (i + 1) % every == 0))
     window, layers = _qwen_window(f, "all")
@@ -477,10 +497,10 @@ def _deepseek(f, name):
     heads = f.int("num_attention_heads")
     mla = MlaSpec(q_lora_rank=f.int("q_lora_rank", 0, lo=0), kv_lora_rank=f.int("kv_lora_rank"),
                   nope_dim=f.int("qk_nope_head_dim"), rope_dim=f.int("qk_rope_head_dim"), v_dim=f.int("v_head_dim"))
-    routed = f.int("n_routed_experts", 0, lo=0)
+    routed = f.int("n_routed_experts", 0, lo=0, hi=MAX_EXPERTS)
     moe = None
     if routed:
-        moe = MoeSpec(experts=routed, top_k=f.int("num_experts_per_tok"), intermediate=f.int("moe_intermediate_size"),
+        moe = _moe_spec(f, experts=routed, top_k=f.int("num_experts_per_tok"), intermediate=f.int("moe_intermediate_size"),
                       shared_intermediate=f.int("n_shared_experts", 0, lo=0) * f.int("moe_intermediate_size"),
                       layers=tuple(i for i in range(f.int("num_hidden_layers"))
                                    if i >= f.int("first_k_dense_replace", 0, lo=0) and i % f.int("moe_layer_freq", 1) == 0))
