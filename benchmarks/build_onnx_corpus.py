@@ -43,7 +43,9 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE_DIR = REPO / "tests" / "data" / "onnx"
 #: models copied into tests/data/onnx (small files) by ``sample``
 SAMPLE = ("bert-tiny-masked-optimized", "llama-tiny-past-kv", "resnet-tiny-qdq", "llama-tiny-matmulnbits", "bert-tiny-dynamic-int8",
-          "resnet-tiny-qoperator")
+          "resnet-tiny-qoperator", "pattern-tensor-split-loop", "pattern-levit-bn-flatten", "pattern-raft-pool-stack",
+          "pattern-einsum-const-batch", "pattern-einsum-folded", "pattern-einsum-relpos", "pattern-conv3d-depthwise",
+          "pattern-matmul-const-3d", "pattern-matmul-const-left")
 
 # --- model zoo (random weights; tiny configs where the architecture allows) ------------------------------------
 
@@ -256,6 +258,74 @@ def _hf_bart():
         (torch.randint(0, 100, (1, 16)),)
 
 
+def _module(forward, *input_shapes, **params):
+    """A module computing ``forward(module, *inputs)`` with random parameters ``params`` (name -> shape), on
+    random inputs of ``input_shapes``."""
+    def build():
+        import torch
+
+        class Pattern(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                for name, shape in params.items():
+                    setattr(self, name, torch.nn.Parameter(torch.randn(*shape)))
+
+            def forward(self, *xs):
+                return forward(self, *xs)
+
+        return Pattern(), tuple(torch.randn(*shape) for shape in input_shapes)
+    return build
+
+
+def _einsum(equation, *operands):
+    import torch
+
+    return torch.einsum(equation, *operands)
+
+
+def _tensor_split_sum(x):
+    import torch
+
+    head, tail = torch.tensor_split(x, (1,), dim=2)  # MViT's pooling split of the class token
+    return head.sum() + tail
+
+
+def _pooled_correlation(a, b):
+    """RAFT's correlation volume: all pairs of pixels as a stack of (1, H, W) maps, average-pooled."""
+    import torch
+
+    corr = torch.matmul(a.flatten(2).transpose(1, 2), b.flatten(2))
+    return torch.nn.functional.avg_pool2d(corr.reshape(16, 1, 4, 4), 2)
+
+
+def _levit_bn():
+    """LeViT's MLPLayerWithBN: a linear over the tokens, batch norm of the tokens flattened, shape restored."""
+    import torch
+
+    class LinearBN(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(16, 32, bias=False)
+            self.bn = torch.nn.BatchNorm1d(32)
+
+        def forward(self, x):
+            y = self.linear(x)
+            return self.bn(y.flatten(0, 1)).reshape_as(y)
+
+    torch.manual_seed(0)
+    model = LinearBN()
+    with torch.no_grad():  # non-trivial running statistics, so that folding them is visible
+        model.bn.running_mean.uniform_(-1, 1)
+        model.bn.running_var.uniform_(0.5, 2)
+    return model, (torch.randn(1, 10, 16),)
+
+
+def _depthwise_conv3d():
+    import torch
+
+    return torch.nn.Conv3d(8, 8, 3, padding=1, groups=8), (torch.randn(1, 8, 4, 8, 8),)
+
+
 NO_POOL = {"add_pooling_layer": False}
 BERT = dict(vocab_size=100, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
             max_position_embeddings=64)
@@ -357,6 +427,24 @@ MODELS = {
                               num_attention_heads=4, ffn_dim=128, max_position_embeddings=64, word_embed_proj_dim=32,
                               do_layer_norm_before=False), "torchscript", (), None),
     "starcoder2-tiny": (_hf("Starcoder2Model", "Starcoder2Config", **LLAMA), "dynamo", (), None),
+    # patterns held-out exports (2026-12-04, fifteenth session) tripped on, each as a tiny module of its own
+    # (kept in tests/data/onnx): MViT's torch.tensor_split (TorchScript: Loop + Sequence ops) and depthwise Conv3d,
+    # LeViT's batch norm on flattened tokens, RAFT's pooled correlation maps, Funnel's and MViT's einsums with
+    # constant tables, a constant 3-D right operand, SigLIP's constant query (a constant left operand)
+    "pattern-tensor-split-loop": (_module(lambda m, x: _tensor_split_sum(x), (1, 1, 5, 8)), "torchscript", (), None),
+    "pattern-levit-bn-flatten": (lambda: _levit_bn(), "torchscript", (), None),
+    "pattern-raft-pool-stack": (_module(lambda m, a, b: _pooled_correlation(a, b), (1, 8, 4, 4), (1, 8, 4, 4)),
+                                "torchscript", (), None),
+    "pattern-einsum-const-batch": (_module(lambda m, x: _einsum("bind,snd->bnis", x, m.seg), (1, 16, 4, 16),
+                                           seg=(2, 4, 16)), "torchscript", (), None),
+    "pattern-einsum-folded": (_module(lambda m, x: _einsum("binh,tnh->bnit", x, _einsum("td,dnh->tnh", m.r, m.k)),
+                                      (1, 16, 4, 16), r=(32, 64), k=(64, 4, 16)), "torchscript", (), None),
+    "pattern-einsum-relpos": (_module(lambda m, x: _einsum("bythwc,hkc->bythwk", x, m.rh), (1, 1, 2, 4, 4, 8),
+                                      rh=(4, 3, 8)), "dynamo", (), None),
+    "pattern-conv3d-depthwise": (lambda: _depthwise_conv3d(), "dynamo", (), None),
+    "pattern-matmul-const-3d": (_module(lambda m, x: x @ m.w, (1, 8, 12, 16), w=(8, 16, 4)), "torchscript", (), None),
+    "pattern-matmul-const-left": (_module(lambda m, x: m.q @ x.transpose(-1, -2), (1, 4, 16, 16), q=(4, 1, 16)),
+                                  "torchscript", (), None),
     # old and new opsets
     "resnet-tiny-opset7": (None, "torchscript@7", (), None),
     "whisper-encoder-tiny-opset7": (_hf_whisper_encoder, "torchscript@7", (), None),

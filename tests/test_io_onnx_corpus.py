@@ -9,6 +9,7 @@ transformers nor onnxruntime is needed here.
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("onnx")
@@ -27,7 +28,12 @@ def test_sample_imports_with_flop_counter_macs(name):
     entry = MANIFEST[name]
     graph = load_onnx(DATA / entry["file"])
     macs = sum(layer.macs for layer in graph.compute_layers() if isinstance(layer, GEMM))
+    macs += sum(graph.metadata["onnx"]["folded_macs"].values())  # constant products evaluated at import
     assert abs(macs - entry["reference_macs"]) <= 0.01 * entry["reference_macs"], (macs, entry["reference_macs"])
+    if name.startswith("pattern-"):  # none of the products, norms, pools or loops is left generic
+        kept = set(graph.metadata["onnx"]["generic_ops"]) & {"Conv", "MatMul", "Einsum", "BatchNormalization",
+                                                             "AveragePool", "Loop", "SequenceAt"}
+        assert not kept, kept
     quant = graph.metadata["quantization"]
     weighted = [layer.name for layer in graph.compute_layers() if isinstance(layer, (L.Conv2d, L.Linear))]
     bits = BITS[entry["variant"]]
@@ -64,3 +70,30 @@ def test_llama_past_kv_attends_over_cache_plus_new_token():
     graph = load_onnx(DATA / "llama-tiny-past-kv.onnx")
     scores = [layer for layer in graph.compute_layers() if isinstance(layer, L.MatMul)][0]
     assert scores.output_shape[-2:] == (1, 8)  # one new token over 7 cached + itself
+
+
+def test_patterns_lower_to_the_layers_their_products_are():
+    """The held-out patterns' layers (tests/data/onnx/pattern-*, benchmarks/build_onnx_corpus.py)."""
+    conv = load_onnx(DATA / "pattern-conv3d-depthwise.onnx")  # depthwise Conv3d: one GEMM per channel group
+    (grouped,) = [layer for layer in conv.compute_layers() if isinstance(layer, L.GroupedLinear)]
+    assert grouped.groups == 8 and grouped.gemm(1).as_tuple() == (256, 1, 27, 8)
+    split = load_onnx(DATA / "pattern-tensor-split-loop.onnx")  # Loop over SequenceInsert, unrolled; SequenceAt
+    slices = [layer for layer in split.layers if isinstance(layer, L.Slice)]
+    assert sorted((s.start, s.stop) for s in slices) == [(0, 1), (1, 5)]
+    query = load_onnx(DATA / "pattern-matmul-const-left.onnx")  # a constant query read from a Generic source
+    (mm,) = [layer for layer in query.compute_layers() if isinstance(layer, L.MatMul)]
+    assert mm.macs == 1024 and query.metadata["onnx"]["generic_ops"] == {}
+
+
+def test_batch_norm_of_flattened_tokens_folds_into_the_linear():
+    """LeViT: Linear -> Flatten(0, 1) -> BatchNormalization -> Reshape: the folded weights give ONNX's output."""
+    from onnx.reference import ReferenceEvaluator
+
+    path = DATA / "pattern-levit-bn-flatten.onnx"
+    graph = load_onnx(path)
+    assert graph.metadata["onnx"]["folded_batchnorm"] and not graph.metadata["onnx"]["generic_ops"]
+    (linear,) = [layer for layer in graph.compute_layers() if isinstance(layer, L.Linear)]
+    x = np.random.default_rng(0).standard_normal((1, 10, 16)).astype(np.float32)
+    (expected,) = ReferenceEvaluator(str(path)).run(None, {ReferenceEvaluator(str(path)).input_names[0]: x})
+    ours = x @ graph.weights[linear.name].T + graph.biases[linear.name]
+    np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-5)

@@ -51,12 +51,16 @@ def _as_2d(imp: Importer, node: Node, x: Value) -> tuple[Node, Value]:
 
 def _conv_as_gemm(imp: Importer, node: Node, x: Value, w: np.ndarray, b: np.ndarray | None, transpose: bool = False) -> None:
     """A convolution Conv2d cannot hold (3-D; over a stack of RoI maps; a ConvTranspose) as its GEMM: a Generic patch
-    gather (ConvTranspose: the pixels, then a Generic ``col2im``), a ``Linear``, a Transpose / Reshape to the layout."""
-    if int(node.attrs.get("group", 1)) != 1 or node.attrs.get("auto_pad", "NOTSET") not in ("NOTSET", ""):
-        raise imp.unsupported(node, "only an ungrouped, explicitly padded convolution can be lowered to a GEMM")
+    gather (ConvTranspose: the pixels, then a Generic ``col2im``), a ``Linear`` (grouped, e.g. depthwise: a
+    ``GroupedLinear`` over the groups' columns), a Transpose / Reshape to the layout."""
+    groups = int(node.attrs.get("group", 1))
+    if (transpose and groups != 1) or node.attrs.get("auto_pad", "NOTSET") not in ("NOTSET", ""):
+        raise imp.unsupported(node, "only an explicitly padded convolution (an ungrouped transposed one) can be lowered "
+                                    "to a GEMM")
     spatial = w.ndim - 2
-    if len(x.shape) < spatial + 1 or x.shape[-spatial - 1] != w.shape[1 if not transpose else 0]:
-        raise imp.error(node, f"weight {list(w.shape)} does not match the input {list(x.shape)}")
+    if len(x.shape) < spatial + 1 or x.shape[-spatial - 1] != (w.shape[0] if transpose else w.shape[1] * groups) \
+            or w.shape[0] % groups:
+        raise imp.error(node, f"weight {list(w.shape)} with group={groups} does not match the input {list(x.shape)}")
     kernel, sizes = [int(k) for k in w.shape[2:]], list(x.shape[-spatial:])
     stride, dilation = ([int(v) for v in node.attrs.get(k, [1] * spatial)] for k in ("strides", "dilations"))
     pads = [int(v) for v in node.attrs.get("pads", [0] * 2 * spatial)]
@@ -75,13 +79,21 @@ def _conv_as_gemm(imp: Importer, node: Node, x: Value, w: np.ndarray, b: np.ndar
     cols = imp.layer(node, L.Generic, [x], suffix="/pixels" if transpose else "/im2col", op_type="Im2Col",
                      output_shapes=((rows, channels if transpose else channels * int(np.prod(kernel))),))
     weight = np.asarray(w).reshape(channels, -1).T if transpose else np.asarray(w).reshape(out_ch, -1)
-    layer = imp.add(node, L.Linear, [cols], out_features=int(weight.shape[0]), bias=b is not None and not transpose)
-    imp.set_weight(node, layer.name, weight, None if transpose else b,
-                   quant=None if transpose else Q.weight_quant(imp.value(node, 1), 0, lambda m: m.reshape(m.shape[0], -1)))
-    y = imp.out(node, layer, batched=x.batched)
+    quant = None if transpose else Q.weight_quant(imp.value(node, 1), 0, lambda m: m.reshape(m.shape[0], -1))
+    head = (imp.batch,) if x.batched else ()
+    if groups > 1:  # the groups' columns side by side: (groups, rows, columns of a group), one GEMM per group
+        per_group = imp.reshape_to(node, cols, (*head, rows, groups, weight.shape[1]), suffix="/groups")
+        per_group = imp.layer(node, L.Transpose, [per_group], suffix="/groups_t", perm=[1, 0, 2])
+        layer = imp.add(node, L.GroupedLinear, [per_group], groups=groups, out_features=out_ch // groups, bias=b is not None)
+        imp.set_weight(node, layer.name, weight, b, quant=quant)
+        y = imp.layer(node, L.Transpose, [imp.out(node, layer, batched=x.batched)], suffix="/ungroup_t", perm=[1, 0, 2])
+        y = imp.reshape_to(node, y, (*head, rows, out_ch), suffix="/ungroup")
+    else:
+        layer = imp.add(node, L.Linear, [cols], out_features=int(weight.shape[0]), bias=b is not None and not transpose)
+        imp.set_weight(node, layer.name, weight, None if transpose else b, quant=quant)
+        y = imp.out(node, layer, batched=x.batched)
     if transpose:  # scatter-add of the overlapping columns into the output map
         y = imp.layer(node, L.Generic, [y], suffix="/col2im", op_type="Col2Im", output_shapes=((stack * int(np.prod(outs)), out_ch),))
-    head = (imp.batch,) if x.batched else ()
     per_map = imp.reshape_to(node, y, (*head, stack, int(np.prod(outs)), out_ch), suffix="/maps")
     t = imp.layer(node, L.Transpose, [per_map], suffix="/to_channels", perm=[0, 2, 1])
     imp.reshape_to(node, t, (*head, *lead, out_ch, *outs), suffix="/to_map")
@@ -137,13 +149,17 @@ def _matmul_layer(imp: Importer, node: Node, a: Value, b: Value) -> None:
 
 @register("MatMul")
 def _convert_matmul(imp: Importer, node: Node) -> None:
+    """activation @ 2-D constant: a ``Linear``; a constant left operand (an attention-pooling query) or a
+    constant of more than 2 dimensions (per-head tables): a ``MatMul`` reading the constant from a Generic
+    source; two activations: a ``MatMul``."""
     a, b = imp.value(node, 0), imp.value(node, 1)
-    if a.is_const:
-        raise imp.unsupported(node, "a constant left operand is not supported (only activation @ weight or activation @ activation)")
+    if a.is_const and b.is_const:
+        raise imp.error(node, "both operands are constants (the product should have been folded)")
+    if a.is_const or (b.is_const and b.const.ndim != 2):
+        a = imp.constant_source(node, a, b, "/a_const") if a.is_const else a
+        b = imp.constant_source(node, b, a, "/b_const") if b.is_const else b
     if not b.is_const:
         return _matmul_layer(imp, node, a, b)
-    if b.const.ndim != 2:
-        raise imp.unsupported(node, f"the weight operand must be 2-D; got {list(b.const.shape)}")
     imp.linear(node, a, np.asarray(b.const).T, None, quant=Q.weight_quant(b, 1, lambda m: m.T))
 
 
@@ -257,14 +273,10 @@ def _convert_concat(imp: Importer, node: Node) -> None:
     like = [v for v in operands if not v.is_const][0]
     for i, v in enumerate(operands):  # a learned table joined to activations (ViT's class token): a Generic source
         if v.is_const:
-            shape = tuple(int(d) for d in np.shape(v.const))
-            batched = like.batched and len(shape) == len(like.shape) and shape[0] == imp.batch
-            local = shape[1:] if batched else shape
-            if not local or len(shape) != len(like.shape):
-                raise imp.unsupported(node, f"concatenating a constant of shape {list(shape)} with activations of rank {len(like.shape)}")
-            layer = imp.add(node, L.Generic, [], suffix=f"/const{i}", op_type="Constant", output_shapes=(local,),
-                            param_elements=int(np.size(v.const)))
-            operands[i] = Value(shape, layer.name, batched)
+            if np.ndim(v.const) != len(like.shape):
+                raise imp.unsupported(node, f"concatenating a constant of shape {list(np.shape(v.const))} with activations "
+                                            f"of rank {len(like.shape)}")
+            operands[i] = imp.constant_source(node, v, like, suffix=f"/const{i}")
     if not all(v.batched for v in operands):
         operands = [imp.unbatched(node, v) for v in operands]
     axis = imp.local_axis(node, operands[0], int(node.attrs.get("axis", 0)))
@@ -275,7 +287,15 @@ def _convert_concat(imp: Importer, node: Node) -> None:
 
 @register("MaxPool", "AveragePool")
 def _convert_pool(imp: Importer, node: Node) -> None:
-    x = imp.batched(node, imp.activation(node, 0))
+    x = imp.activation(node, 0)
+    if not x.batched and len(x.shape) == 4 and x.shape[0] != 1:  # a stack of maps (RAFT's correlation pyramid)
+        maps = imp.reshape_to(node, x, (1, x.shape[0] * x.shape[1], *x.shape[2:]), suffix="/maps")
+        inner = Node(node.name, node.op_type, [f"{node.name}::maps"], [f"{node.name}::pooled"], node.attrs, node.domain)
+        imp.values[inner.inputs[0]] = maps
+        _convert_pool(imp, inner)
+        pooled = imp.values[inner.outputs[0]]
+        return imp.reshape_to(node, pooled, (*x.shape[:2], *pooled.shape[2:]), suffix="/stack")
+    x = imp.batched(node, x)
     orig, is_1d = node, len(x.shape) == 3
     if is_1d:
         node, x = _as_2d(imp, node, x)
@@ -325,22 +345,44 @@ def _convert_batchnorm(imp: Importer, node: Node) -> None:
     eps = float(node.attrs.get("epsilon", 1e-5))
     if np.any(var + eps <= 0):
         raise imp.error(node, "variance + epsilon must be positive")
-    layer = imp.graph.layer(x.layer) if x.layer is not None else None
     channels = x.shape[1] if len(x.shape) > 1 else None
-    if x.batched and imp.sole_consumer(node.inputs[0]) and x.layer in imp.graph.weights and scale.size == channels \
-            and (isinstance(layer, L.Conv2d) or (isinstance(layer, L.Linear) and len(x.shape) == 2)):
+    target = x.layer if x.batched else _linear_under_reshapes(imp, x, channels)
+    layer = imp.graph.layer(target) if target is not None else None
+    if imp.sole_consumer(node.inputs[0]) and target in imp.graph.weights and scale.size == channels and \
+            (isinstance(layer, L.Conv2d) or (isinstance(layer, L.Linear) and (len(x.shape) == 2 or not x.batched))):
         s = scale / np.sqrt(var + eps)
-        weight = np.asarray(imp.graph.weights[x.layer], dtype=np.float64)
-        old_bias = imp.graph.biases.get(x.layer)
+        weight = np.asarray(imp.graph.weights[target], dtype=np.float64)
+        old_bias = imp.graph.biases.get(target)
         bias = (np.zeros(channels) if old_bias is None else np.asarray(old_bias, dtype=np.float64)) - mean
-        imp.graph.replace_layer(x.layer, replace(layer, bias=True))
-        imp.set_weight(node, x.layer, weight * s.reshape((-1,) + (1,) * (weight.ndim - 1)), bias * s + shift)
+        imp.graph.replace_layer(target, replace(layer, bias=True))
+        imp.set_weight(node, target, weight * s.reshape((-1,) + (1,) * (weight.ndim - 1)), bias * s + shift)
         imp.folded_batchnorm.append(node.name)
         return imp.set(node, 0, x)
+    if not x.batched and (x.shape[0] != 1 or imp.batch != 1):
+        raise imp.unsupported(node, f"a batch norm over axis 1 of {list(x.shape)}, whose batch axis was merged away, "
+                                    "that folds into no linear")
     x = imp.batched(node, x)
     if scale.size != x.shape[1]:
         raise imp.error(node, f"scale has {scale.size} values for {x.shape[1]} channels")
     imp.out(node, imp.add(node, L.BatchNorm, [x]), batched=True)
+
+
+def _linear_under_reshapes(imp: Importer, x: Value, channels: int | None) -> str | None:
+    """The ``Linear`` whose output ``x`` (an ``(M, C)`` view, axis 1 its channels) is, through reshapes that keep
+    the last axis (LeViT's ``MatMul -> Flatten -> BatchNormalization``), each layer read by the next alone; else
+    None."""
+    name = x.layer
+    if len(x.shape) != 2 or name is None:
+        return None
+    while isinstance(imp.graph.layer(name), (L.Reshape, L.Flatten)):
+        layer = imp.graph.layer(name)
+        if layer.output_shape[-1] != channels or layer.input_shapes[0][-1] != channels:
+            return None
+        (name,) = imp.graph.inputs_of(name)
+        if len(imp.graph.successors(name)) != 1:
+            return None
+    return name if isinstance(imp.graph.layer(name), L.Linear) and not isinstance(imp.graph.layer(name), L.GroupedLinear) \
+        else None
 
 
 @register("Softmax", "LogSoftmax")
@@ -422,9 +464,9 @@ def _convert_einsum(imp: Importer, node: Node) -> None:
     if b.is_const and not batch:  # activation @ weight: a Linear
         w = np.transpose(np.asarray(b.const), [tb.index(c) for c in contract + free_b]).reshape(dims(contract), -1)
         imp.linear(node, imp.reshape_to(Node(f"{node.name}/a2", "Reshape", [], [], {}), x, (dims(free_a), dims(contract))), w.T, None)
-    elif b.is_const:
-        raise imp.unsupported(node, f"equation '{eq}' with a constant batched operand")
-    else:
+    else:  # a constant sharing an index with the activation (a relative-position table): read from a source
+        if b.is_const:
+            b = imp.constant_source(node, b, None, "/b_const")
         _matmul_layer(imp, node, x, arrange(b, tb, batch + contract + free_b, (dims(batch), dims(contract), dims(free_b)), "b"))
     order = batch + free_a + free_b
     full = imp.reshape_to(node, imp.values[node.outputs[0]], tuple(size[c] for c in order), suffix="/split")

@@ -182,3 +182,94 @@ def _convert_gather(imp: Importer, node: Node) -> None:
     if idx.ndim == 0:  # a scalar index removes the axis
         return imp.reshape_to(node, v, tuple(d for i, d in enumerate(v.shape) if i != axis), suffix="/squeeze")
     imp.set(node, 0, v)
+
+
+# --- sequences (torch.tensor_split / unbind in TorchScript exports): a sequence is the tuple of its elements ---
+
+def _position(imp: Importer, node: Node, index: int, length: int, insert: bool = False) -> int:
+    """A sequence position input (negative from the end; default the end for an insert, else required)."""
+    pos = imp.optional_const(node, index, "position")
+    if pos is None:
+        if insert:
+            return length
+        raise imp.error(node, "missing the position input")
+    p = int(np.asarray(pos).ravel()[0])
+    p = p + length if p < 0 else p
+    if not 0 <= p <= (length if insert else length - 1):
+        raise imp.error(node, f"position {int(np.asarray(pos).ravel()[0])} is outside a sequence of {length}")
+    return p
+
+
+@register("SequenceEmpty", "SequenceConstruct", "SequenceInsert", "SequenceErase")
+def _convert_sequence(imp: Importer, node: Node) -> None:
+    if node.op_type == "SequenceEmpty":
+        items: tuple = ()
+    elif node.op_type == "SequenceConstruct":
+        items = tuple(imp.value(node, i) for i in range(len(node.inputs)) if node.inputs[i])
+    else:
+        items = imp.sequence(node, 0)
+        if node.op_type == "SequenceInsert":
+            p = _position(imp, node, 2, len(items), insert=True)
+            items = items[:p] + (imp.value(node, 1),) + items[p:]
+        else:
+            p = _position(imp, node, 1, len(items)) if imp.optional(node, 1) is not None else len(items) - 1
+            items = items[:p] + items[p + 1:]
+    if any(v.seq is not None for v in items):
+        raise imp.unsupported(node, "a sequence of sequences")
+    imp.set(node, 0, Value((), seq=items))
+
+
+@register("SequenceAt", "SequenceLength")
+def _convert_sequence_read(imp: Importer, node: Node) -> None:
+    items = imp.sequence(node, 0)
+    if node.op_type == "SequenceLength":
+        return imp.set(node, 0, Value((), const=np.asarray(len(items), np.int64)))
+    imp.set(node, 0, items[_position(imp, node, 1, len(items))])
+
+
+@register("SplitToSequence")
+def _convert_split_to_sequence(imp: Importer, node: Node) -> None:
+    v = imp.activation(node, 0)
+    axis = int(node.attrs.get("axis", 0)) % len(v.shape)
+    split = imp.optional_const(node, 1, "split")
+    size = v.shape[axis]
+    if split is None or np.ndim(split) == 0:
+        chunk = 1 if split is None else int(split)
+        sizes = [min(chunk, size - i) for i in range(0, size, chunk)]
+    else:
+        sizes = [int(n) for n in np.asarray(split).ravel()]
+    if sum(sizes) != size or min(sizes, default=0) < 1:
+        raise imp.error(node, f"split sizes {sizes} do not cover axis {axis} of size {size}")
+    items, start = [], 0
+    for i, n in enumerate(sizes):
+        part = _slice_axis(imp, node, v, axis, start, start + n, suffix=f"/{i}")
+        if split is None and not node.attrs.get("keepdims", 1):
+            part = imp.reshape_to(node, part, tuple(d for k, d in enumerate(part.shape) if k != axis), index=None,
+                                  suffix=f"/{i}/squeeze")
+        items.append(part)
+        start += n
+    imp.set(node, 0, Value((), seq=tuple(items)))
+
+
+@register("ConcatFromSequence")
+def _convert_concat_from_sequence(imp: Importer, node: Node) -> None:
+    """The elements joined along ``axis`` (``new_axis``: stacked along a new one) by a ``Concat``."""
+    from accelsim.workload.onnx.importer import CONVERTERS
+
+    items = imp.sequence(node, 0)
+    if not items:
+        raise imp.error(node, "an empty sequence has nothing to concatenate")
+    axis, new_axis = int(node.attrs["axis"]), bool(node.attrs.get("new_axis", 0))
+    names = []
+    for i, v in enumerate(items):
+        if new_axis:
+            a = axis % (len(v.shape) + 1)
+            shape = (*v.shape[:a], 1, *v.shape[a:])
+            v = Value(shape, const=np.reshape(v.const, shape)) if v.is_const else \
+                imp.reshape_to(node, v, shape, index=None, suffix=f"/{i}/unsqueeze")
+        names.append(f"{node.name}::item{i}")
+        imp.values[names[-1]] = v
+    if all(imp.values[n].is_const for n in names):
+        const = np.concatenate([imp.values[n].const for n in names], axis=axis)
+        return imp.set(node, 0, Value(const.shape, const=const))
+    CONVERTERS["Concat"](imp, Node(node.name, "Concat", names, node.outputs, {"axis": axis}))

@@ -1,6 +1,7 @@
 """Constant folding with ONNX's own reference implementation: a node whose inputs are all constants is run by the
 ``onnx.reference`` kernel of its op and opset (control flow by ``ReferenceEvaluator``). A node whose outputs, as ONNX
-shape inference gives them before it runs, would exceed :data:`MAX_FOLD_ELEMENTS` is refused (the loader checks).
+shape inference gives them before it runs, would exceed :data:`MAX_FOLD_ELEMENTS` is not run: the loader imports it as
+a generic layer (its shapes only), or refuses it under ``strict``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,12 @@ from accelsim.errors import WorkloadError
 #: elements a folded constant may hold (256 MiB of float32): shape arithmetic and masks are far smaller
 MAX_FOLD_ELEMENTS = 1 << 26
 
-#: ops never folded: random generators (a cost model wants their shape, not one draw) are generic layers
-NOT_FOLDED = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli", "Multinomial"})
+#: ops never folded: random generators (a cost model wants their shape, not one draw) are generic layers; the
+#: sequence ops, whose converters keep a sequence as its element values (constant or not)
+SEQUENCE_OPS = frozenset({"SequenceEmpty", "SequenceConstruct", "SequenceInsert", "SequenceAt", "SequenceErase",
+                          "SequenceLength", "SplitToSequence", "ConcatFromSequence"})
+NOT_FOLDED = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli",
+                        "Multinomial"}) | SEQUENCE_OPS
 
 #: control-flow ops: folded by running the node (with its subgraphs) in onnx.reference's evaluator
 CONTROL_FLOW = frozenset({"If", "Loop", "Scan", "SequenceMap"})
@@ -27,12 +32,13 @@ class FoldError(WorkloadError):
 
 
 def check_fold_size(node, shape) -> tuple[int, ...]:
-    """``shape`` as ints; a WorkloadError naming the node when it holds over :data:`MAX_FOLD_ELEMENTS`."""
+    """``shape`` as ints; a :class:`FoldError` naming the node when it holds over :data:`MAX_FOLD_ELEMENTS` (the
+    node is then imported as a generic layer, shapes only, or refused under ``strict``)."""
     shape = tuple(int(d) for d in shape)
     size = math.prod(max(d, 0) for d in shape)
     if size > MAX_FOLD_ELEMENTS:
-        raise WorkloadError(f"node '{node.name}' ({node.op_type}): a constant of shape {list(shape)} ({size:.3g} elements) "
-                            f"is over the {MAX_FOLD_ELEMENTS} elements a folded constant may hold")
+        raise FoldError(f"node '{node.name}' ({node.op_type}): a constant of shape {list(shape)} ({size:.3g} elements) "
+                        f"is over the {MAX_FOLD_ELEMENTS} elements a folded constant may hold")
     return shape
 
 
@@ -95,8 +101,9 @@ def fold(node, arrays: list, opset: int) -> list[np.ndarray]:
 
 
 def folded_macs(node, arrays: list, outputs: list) -> int:
-    """Multiply-accumulates of a MatMul, Gemm or Conv node evaluated on constants (0 for other ops): what an
-    inference runtime also computes once, when it folds the constant subgraph (e.g. a position-bias table)."""
+    """Multiply-accumulates of a MatMul, Gemm, Conv or two-operand Einsum node evaluated on constants (0 for
+    other ops): what an inference runtime also computes once, when it folds the constant subgraph (e.g. a
+    position-bias table)."""
     if node.domain not in ("", "ai.onnx") or not outputs or not arrays or arrays[0] is None:
         return 0
     out, a = np.asarray(outputs[0]), np.asarray(arrays[0])
@@ -107,6 +114,11 @@ def folded_macs(node, arrays: list, outputs: list) -> int:
     if node.op_type == "Conv" and len(arrays) > 1 and arrays[1] is not None:
         w = np.asarray(arrays[1])
         return int(out.size) * int(math.prod(w.shape[1:]))
+    if node.op_type == "Einsum" and len(arrays) == 2 and arrays[1] is not None:  # one multiply per index tuple
+        terms = str(node.attrs.get("equation", "")).replace(" ", "").split("->")[0].split(",")
+        sizes = {c: d for t, x in zip(terms, arrays) if "." not in t and len(t) == np.ndim(x)
+                 for c, d in zip(t, np.shape(x))}
+        return int(math.prod(sizes.values())) if len(terms) == 2 and sizes else 0
     return 0
 
 

@@ -38,13 +38,15 @@ class Node:
 @dataclass(frozen=True)
 class Value:
     """A tensor: a constant array, or the output of ``layer``; ``shape`` is the full ONNX shape (when ``batched``,
-    axis 0 is the batch and the layer's shape is ``shape[1:]``); ``quant``: a deployed format it carries."""
+    axis 0 is the batch and the layer's shape is ``shape[1:]``); ``quant``: a deployed format it carries. An ONNX
+    sequence (``SequenceInsert`` ...) is a Value whose ``seq`` holds its element Values (``shape`` is ``()``)."""
 
     shape: tuple[int, ...]
     layer: str | None = None
     batched: bool = True
     const: np.ndarray | None = None
     quant: dict | None = None
+    seq: tuple | None = None
 
     @property
     def is_const(self) -> bool:
@@ -154,7 +156,16 @@ class Importer:
         v = self.value(node, index)
         if v.is_const:
             raise self.error(node, f"input {index} must be an activation, not a constant")
+        if v.seq is not None:
+            raise self.error(node, f"input {index} is a sequence; a tensor is expected")
         return v
+
+    def sequence(self, node: Node, index: int) -> tuple:
+        """The element Values of the sequence input ``index``."""
+        v = self.value(node, index)
+        if v.seq is None:
+            raise self.error(node, f"input {index} must be a sequence (SequenceEmpty, SequenceInsert, ...)")
+        return v.seq
 
     def set(self, node: Node, index: int, value: Value) -> None:
         if index < len(node.outputs) and node.outputs[index]:
@@ -227,6 +238,8 @@ class Importer:
             self.note(f"node '{node.name}' ({node.key}): no output is used; dropped")
             return
         present = [self.values[t] for t in node.inputs if t and t in self.values]
+        if any(v.seq is not None for v in present):
+            raise self.error(node, f"{reason}; it reads a sequence, which a generic layer cannot carry")
         acts, consts = [v for v in present if not v.is_const], [v for v in present if v.is_const]
         outs, first, local_shapes = [], next(i for i, o in enumerate(node.outputs) if o), node_shapes(self, node)
         for i, o in enumerate(node.outputs):
@@ -271,6 +284,20 @@ class Importer:
                                     output_shapes=(shape,), element_bits=bits), batched, index=i)
         self.generic_ops[node.key] += 1
 
+    def constant_source(self, node: Node, v: Value, like: Value | None = None, suffix: str = "/const") -> Value:
+        """A constant operand of an op on activations (a class token, a relative-position table, a learned query)
+        as a ``Generic`` source layer that reads its elements (``param_elements``): batched when its axis 0 has
+        the batch's size and ``like`` (an activation of the same rank) is batched, else its full shape."""
+        shape = tuple(int(d) for d in np.shape(v.const))
+        batched = like is not None and like.batched and len(shape) == len(like.shape) and bool(shape) \
+            and shape[0] == self.batch and len(shape) > 1
+        local = shape[1:] if batched else shape
+        if not local:
+            local, shape = (1,), (shape or (1,))
+        layer = self.add(node, L.Generic, [], suffix=suffix, op_type="Constant", output_shapes=(local,),
+                         param_elements=int(np.size(v.const)))
+        return Value(shape, layer.name, batched)
+
     def output_shape(self, node: Node, index: int = 0) -> tuple[int, ...] | None:
         """Output ``index`` of ``node`` as ONNX shape inference gives it on the shapes reached (None if unknown)."""
         shape = node_shapes(self, node).get(node.outputs[index])
@@ -292,9 +319,9 @@ class Importer:
             raise self.error(node, f"moves or merges the batch axis, which is only supported at batch 1; batch is {self.batch}")
         return Value(v.shape, self.add(node, L.Reshape, [v], suffix="/unbatch", shape=v.shape).name, False)
 
-    def reshape_to(self, node: Node, v: Value, full: tuple[int, ...], index: int = 0, suffix: str = "") -> Value:
+    def reshape_to(self, node: Node, v: Value, full: tuple[int, ...], index: int | None = 0, suffix: str = "") -> Value:
         """Give ``v`` the full shape ``full`` (same element count) with a Reshape layer if needed; set as output
-        ``index`` of ``node``."""
+        ``index`` of ``node`` (None: not set)."""
         full = tuple(int(d) for d in full)
         if math.prod(full) != math.prod(v.shape):
             raise self.error(node, f"cannot reshape {list(v.shape)} to {list(full)}")
@@ -309,7 +336,8 @@ class Importer:
         layer = v.layer if tuple(target) == tuple(v.local_shape) else \
             self.add(node, L.Reshape, [v], suffix=suffix, shape=target).name
         value = Value(full, layer, out_batched)
-        self.set(node, index, value)
+        if index is not None:
+            self.set(node, index, value)
         return value
 
     def local_axis(self, node: Node, v: Value, axis: int) -> int:
