@@ -27,9 +27,9 @@ import warnings
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "hf" / "transformers_oracle.json"
-FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi", "phi3", "gpt2",
-            "gpt_neox", "opt", "falcon", "mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3",
-            "bert", "roberta", "distilbert", "t5", "vit")
+FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "granite", "olmo2", "starcoder2",
+            "phi", "phi3", "gpt2", "gptj", "gpt_bigcode", "gpt_neox", "opt", "falcon", "mixtral", "qwen2_moe",
+            "qwen3_moe", "deepseek_v2", "deepseek_v3", "bert", "roberta", "distilbert", "t5", "vit")
 #: families transformers builds as an encoder (AutoModel, with its pooler) or T5's encoder stack
 ENCODERS = {"bert", "roberta", "distilbert", "vit"}
 
@@ -45,8 +45,12 @@ def draw(r: random.Random, fam: str) -> dict:
          "num_attention_heads": heads, "intermediate_size": inter, "tie_word_embeddings": tie,
          "max_position_embeddings": 256, "pad_token_id": 0, "bos_token_id": 0, "eos_token_id": 0}
     if fam in ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "mixtral", "qwen2_moe",
-               "qwen3_moe"):
+               "qwen3_moe", "granite", "olmo2", "starcoder2"):
         d["num_key_value_heads"] = kv
+    if fam in ("granite", "olmo2"):
+        d.update(attention_bias=r.random() < 0.3)
+    if fam == "starcoder2":
+        d.update(use_bias=r.random() < 0.7, sliding_window=r.choice([None, 16]))
     if fam in ("llama", "mistral") and r.random() < 0.5:
         d["head_dim"] = r.choice([16, 32, 48])
     if fam == "llama":
@@ -76,6 +80,14 @@ def draw(r: random.Random, fam: str) -> dict:
         d = {"model_type": "gpt2", "vocab_size": vocab, "n_embd": h, "n_layer": layers, "n_head": heads,
              "n_positions": 256, "n_inner": r.choice([None, inter]), "tie_word_embeddings": tie,
              "activation_function": r.choice(["gelu_new", "relu"])}
+    if fam == "gptj":
+        d = {"model_type": "gptj", "vocab_size": vocab, "n_embd": h, "n_layer": layers, "n_head": heads,
+             "n_positions": 256, "rotary_dim": r.choice([8, h // heads]), "n_inner": r.choice([None, inter]),
+             "tie_word_embeddings": tie}
+    if fam == "gpt_bigcode":
+        d = {"model_type": "gpt_bigcode", "vocab_size": vocab, "n_embd": h, "n_layer": layers, "n_head": heads,
+             "n_positions": 256, "multi_query": r.random() < 0.7, "n_inner": r.choice([None, inter]),
+             "tie_word_embeddings": tie}
     if fam == "gpt_neox":
         d.update(rotary_pct=r.choice([0.5, 1.0]), use_parallel_residual=r.random() < 0.5)
     if fam == "opt":

@@ -184,9 +184,11 @@ class _Builder:
             k = self.linear(self.n(block, "k"), h, hkv * d, sp.qkv_bias)
             v = self.linear(self.n(block, "v"), h, hkv * d, sp.qkv_bias)
         q_name, k_name = q, k  # RoPE layers are named after the projections
-        if sp.qk_norm:  # an RMSNorm of head_dim features per query and key head
+        if sp.qk_norm == "head":  # an RMSNorm of head_dim features per query and key head
             q = self.head_norm(self.n(block, "q_norm"), q, hq, d)
             k = self.head_norm(self.n(block, "k_norm"), k, hkv, d)
+        elif sp.qk_norm == "full":  # one over each whole projection
+            q, k = self.norm(self.n(block, "q_norm"), q), self.norm(self.n(block, "k_norm"), k)
         if sp.positions == "rope":
             rotary = sp.rotary_dim if sp.rotary_dim != d else 0
             q = self.add(Rope, f"{q_name}.rope", [q], heads=hq, head_dim=d, rotary_dim=rotary)
@@ -297,12 +299,14 @@ class _Builder:
         if sp.post_norm:  # BERT / RoBERTa / DistilBERT
             r = self.norm(self.n(blk, "norm1"), self.eltwise(f"{blk}.attention_residual", [self.attention_block(blk, x), x]))
             return self.norm(self.n(blk, "norm2"), self.eltwise(f"{blk}.mlp_residual", [mlp(r), r]))
+        if sp.branch_norms != "pre":  # Gemma 2 / 3 ("both"), OLMo 2 ("post"): a branch normalised before its add
+            pre = sp.branch_norms == "both"
+            a = self.attention_block(blk, self.norm(self.n(blk, "norm1"), x) if pre else x)
+            r = self.eltwise(f"{blk}.attention_residual", [self.norm(self.n(blk, "attn_post_norm"), a), x])
+            m = mlp(self.norm(self.n(blk, "norm2"), r) if pre else r)
+            return self.eltwise(f"{blk}.mlp_residual", [self.norm(self.n(blk, "mlp_post_norm"), m), r])
         h1 = self.norm(self.n(blk, "norm1"), x)
         a = self.attention_block(blk, h1)
-        if sp.sandwich_norm:  # Gemma 2 / 3: each branch normalised before its residual add too
-            r = self.eltwise(f"{blk}.attention_residual", [self.norm(self.n(blk, "attn_post_norm"), a), x])
-            m = mlp(self.norm(self.n(blk, "norm2"), r))
-            return self.eltwise(f"{blk}.mlp_residual", [self.norm(self.n(blk, "mlp_post_norm"), m), r])
         if sp.parallel == "shared_norm":
             return self.eltwise(f"{blk}.residual", [x, a, mlp(h1)])
         if sp.parallel == "two_norms":

@@ -8,7 +8,8 @@ num_attention_heads``). A field that is required and missing, or of the wrong ty
 :class:`~accelsim.errors.WorkloadError` naming the source, the field, what was expected and what was given.
 
 Families: decoders ``llama``, ``mistral``, ``qwen2``, ``qwen3``, ``gemma``, ``gemma2``, ``gemma3_text``,
-``phi``, ``phi3``, ``gpt2``, ``gpt_neox``, ``opt``, ``falcon``; mixtures of experts ``mixtral``,
+``granite``, ``olmo2``, ``starcoder2``, ``phi``, ``phi3``, ``gpt2``, ``gptj``, ``gpt_bigcode``, ``gpt_neox``,
+``opt``, ``falcon``; mixtures of experts ``mixtral``,
 ``qwen2_moe``, ``qwen3_moe``, ``deepseek_v2``, ``deepseek_v3``; encoders ``bert``, ``roberta``,
 ``distilbert``, ``t5`` (the encoder stack), ``vit``.
 
@@ -110,8 +111,9 @@ class ModelSpec:
     pooler: bool = False
     window: int = 0  # sliding-window attention (0: none)
     window_layers: tuple[int, ...] | None = None  # the blocks that use the window (None: every block)
-    qk_norm: bool = False  # Qwen3 / Gemma 3: RMSNorm of each query and key head (q_norm, k_norm)
-    sandwich_norm: bool = False  # Gemma 2 / 3: norms after attention and after the MLP too
+    qk_norm: str = ""  # "head": an RMSNorm per query / key head (Qwen3, Gemma 3); "full": over the whole projection (OLMo 2)
+    branch_norms: str = "pre"  # where a block normalises: "pre" each branch's input; "both" its input and output
+    # (Gemma 2 / 3); "post" its output only, before the residual add (OLMo 2)
     softcap: bool = False  # Gemma 2: tanh soft-capping of attention scores and of the logits
     word_embed_dim: int = 0  # OPT-350m: embeddings narrower than hidden, projected in and out
     relative_buckets: int = 0  # T5
@@ -326,7 +328,7 @@ def _qwen2(f, name):
 def _qwen3(f, name):
     # Qwen3: Llama with attention_bias (default false) and an RMSNorm per query / key head
     window, layers = _qwen_window(f)
-    return _llama_like(f, name, qk_norm=True, window=window, window_layers=layers)
+    return _llama_like(f, name, qk_norm="head", window=window, window_layers=layers)
 
 
 def _gemma(f, name):
@@ -341,7 +343,7 @@ GEMMA2_NAMES = dict(LLAMA_NAMES, norm2="pre_feedforward_layernorm", attn_post_no
 
 def _gemma2(f, name):
     # Gemma 2: four norms per block, soft-capped scores and logits, a window on every other block
-    return replace(_gemma(f, name), names=dict(GEMMA2_NAMES), sandwich_norm=True,
+    return replace(_gemma(f, name), names=dict(GEMMA2_NAMES), branch_norms="both",
                    softcap=any(f.data.get(k, 1.0) is not None for k in ("attn_logit_softcapping", "final_logit_softcapping")),
                    window=f.int("sliding_window", 4096, lo=0), window_layers=_window_layers(f, lambda i: i % 2 == 0))
 
@@ -349,9 +351,29 @@ def _gemma2(f, name):
 def _gemma3_text(f, name):
     # Gemma 3 (text): Gemma 2's norms plus q / k norms, no soft-capping, 5 of 6 blocks windowed
     every = f.int("sliding_window_pattern", 6)
-    return replace(_gemma(f, name), names=dict(GEMMA2_NAMES), sandwich_norm=True, qk_norm=True,
+    return replace(_gemma(f, name), names=dict(GEMMA2_NAMES), branch_norms="both", qk_norm="head",
                    window=f.int("sliding_window", 4096, lo=0),
                    window_layers=_window_layers(f, lambda i: (i + 1) % every != 0))
+
+
+def _granite(f, name):
+    # Granite: Llama's modules; its embedding / residual / attention / logit multipliers are scalars (no work)
+    return _llama_like(f, name)
+
+
+def _olmo2(f, name):
+    # OLMo 2: an RMSNorm over the whole query and key projections; each branch normalised after, not before
+    names = dict(LLAMA_NAMES, attn_post_norm="post_attention_layernorm", mlp_post_norm="post_feedforward_layernorm")
+    return _llama_like(f, name, names=names, qk_norm="full", branch_norms="post")
+
+
+def _starcoder2(f, name):
+    # StarCoder2: GQA with biases (use_bias), LayerNorm, a plain GELU MLP (c_fc, c_proj), a window on every block
+    bias = f.bool("use_bias", True)
+    names = dict(LLAMA_NAMES, up="mlp.c_fc", down="mlp.c_proj")
+    return _llama_like(f, name, names=names, norm="layer", act=_act(f, default="gelu_pytorch_tanh"), gated_mlp=False,
+                       qkv_bias=bias, o_bias=bias, mlp_bias=bias, tied=f.bool("tie_word_embeddings", True),
+                       window=f.int("sliding_window", 0, lo=0), window_layers=_window_layers(f, None))
 
 
 def _phi3(f, name):
@@ -382,6 +404,31 @@ def _gpt2(f, name):
         vocab=f.int("vocab_size"), max_positions=f.int(("n_positions", "max_position_embeddings")), names=names,
         norm="layer", act=_act(f, "activation_function", "gelu_new"), gated_mlp=False, qkv_bias=True, o_bias=True,
         mlp_bias=True, fused_qkv=True, positions="learned", tied=f.bool("tie_word_embeddings", True))
+
+
+def _gptj(f, name):
+    hidden = f.int(("n_embd", "hidden_size"))
+    heads = f.int(("n_head", "num_attention_heads"))
+    names = {"embed": "transformer.wte", "block": "transformer.h.{i}", "final_norm": "transformer.ln_f",
+             "lm_head": "lm_head", "norm1": "ln_1", "q": "attn.q_proj", "k": "attn.k_proj", "v": "attn.v_proj",
+             "o": "attn.out_proj", "up": "mlp.fc_in", "down": "mlp.fc_out"}
+    head_dim = hidden // heads
+    rotary = f.int("rotary_dim", head_dim, lo=2)
+    if rotary > head_dim or rotary % 2:
+        raise WorkloadError(f"{f.source}: field 'rotary_dim' must be even and at most the head size {head_dim}; got {rotary}")
+    return ModelSpec(
+        name=name, model_type="gptj", kind="decoder", hidden=hidden, layers=f.int(("n_layer", "num_hidden_layers")),
+        heads=heads, kv_heads=heads, head_dim=head_dim, intermediate=f.int("n_inner", 4 * hidden),
+        vocab=f.int("vocab_size"), max_positions=f.int(("n_positions", "max_position_embeddings"), 2048), names=names,
+        norm="layer", act=_act(f, "activation_function", "gelu_new"), gated_mlp=False, mlp_bias=True,
+        parallel="shared_norm", rotary_dim=rotary, tied=f.bool("tie_word_embeddings", False), lm_head_bias=True)
+
+
+def _gpt_bigcode(f, name):
+    # GPT-BigCode (StarCoder 1, SantaCoder): GPT-2 with multi-query attention (one K / V head) when multi_query
+    spec = _gpt2(f, name)
+    kv = 1 if f.bool("multi_query", True) else spec.heads
+    return replace(spec, model_type="gpt_bigcode", kv_heads=kv, act=_act(f, "activation_function", "gelu_pytorch_tanh"))
 
 
 def _gpt_neox(f, name):
@@ -596,8 +643,9 @@ def _vit(f, name):
 
 FAMILIES: dict[str, Callable[[_Fields, str], ModelSpec]] = {
     "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma, "gemma2": _gemma2,
-    "gemma3_text": _gemma3_text, "phi": _phi, "phi3": _phi3,
-    "gpt2": _gpt2, "gpt_neox": _gpt_neox, "opt": _opt, "falcon": _falcon, "mixtral": _mixtral,
+    "gemma3_text": _gemma3_text, "granite": _granite, "olmo2": _olmo2, "starcoder2": _starcoder2, "phi": _phi,
+    "phi3": _phi3, "gpt2": _gpt2, "gptj": _gptj, "gpt_bigcode": _gpt_bigcode, "gpt_neox": _gpt_neox, "opt": _opt,
+    "falcon": _falcon, "mixtral": _mixtral,
     "qwen2_moe": _qwen2_moe, "qwen3_moe": _qwen3_moe, "deepseek_v2": _deepseek, "deepseek_v3": _deepseek, "bert": _bert,
     "roberta": _roberta, "distilbert": _distilbert, "t5": _t5, "vit": _vit,
 }
