@@ -505,38 +505,36 @@ def _moe_spec(f: _Fields, **fields) -> MoeSpec:
 def _mixtral(f, name):
     names = dict(LLAMA_NAMES, router="block_sparse_moe.gate", experts="block_sparse_moe.experts",
                  expert_gate="w1", expert_up="w3", expert_down="w2")
-    moe = _moe_spec(f, experts=f.int(("num_local_experts", "num_experts"), hi=MAX_EXPERTS), top_k=f.int("num_experts_per_tok"),
-                  intermediate=f.int("intermediate_size"), layers=tuple(range(f.int("num_hidden_layers"))))
+    moe = _moe_spec(f, experts=f.int(("num_local_experts", "num_experts"), hi=MAX_EXPERTS),
+                    top_k=f.int("num_experts_per_tok"), intermediate=f.int("intermediate_size"),
+                    layers=tuple(range(f.int("num_hidden_layers"))))
     return _llama_like(f, name, names=names, moe=moe)
 
 
-def _qwen2_moe(f, name):
-    names = dict(LLAMA_NAMES, shared="mlp.shared_expert")
+def _qwen_moe(f: _Fields, **shared) -> MoeSpec:
+    """Qwen-MoE's experts: in every ``decoder_sparse_step``-th block not in ``mlp_only_layers`` (``shared``: the
+    shared expert's fields; transformers 5 saves ``num_experts`` under the name ``num_local_experts``)."""
     every = f.int("decoder_sparse_step", 1)
     only = f.data.get("mlp_only_layers") or []
     if not isinstance(only, list) or not all(isinstance(i, int) for i in only):
         raise WorkloadError(f"{f.source}: field 'mlp_only_layers' must be a list of layer indices; got {only!r}")
-    moe = _moe_spec(f, experts=f.int(("num_experts", "num_local_experts"), hi=MAX_EXPERTS), top_k=f.int("num_experts_per_tok"),
-                  intermediate=f.int("moe_intermediate_size"),
-                  shared_intermediate=f.int("shared_expert_intermediate_size", 0, lo=0), shared_gate=True,
-                  layers=tuple(i for i in range(f.int("num_hidden_layers")) if i not in only and (i + 1) % every == 0))
+    return _moe_spec(f, experts=f.int(("num_experts", "num_local_experts"), hi=MAX_EXPERTS),
+                     top_k=f.int("num_experts_per_tok"), intermediate=f.int("moe_intermediate_size"),
+                     layers=tuple(i for i in range(f.int("num_hidden_layers")) if i not in only and (i + 1) % every == 0),
+                     **shared)
+
+
+def _qwen2_moe(f, name):
+    names = dict(LLAMA_NAMES, shared="mlp.shared_expert")
+    moe = _qwen_moe(f, shared_intermediate=f.int("shared_expert_intermediate_size", 0, lo=0), shared_gate=True)
     window, layers = _qwen_window(f, "odd_below")
     return _llama_like(f, name, names=names, moe=moe, qkv_bias=True, o_bias=False, window=window, window_layers=layers)
 
 
 def _qwen3_moe(f, name):
-    # Qwen3-MoE: Qwen3 attention; routed experts only (no shared expert), in the blocks decoder_sparse_step and
-    # mlp_only_layers leave
-    every = f.int("decoder_sparse_step", 1)
-    only = f.data.get("mlp_only_layers") or []
-    if not isinstance(only, list) or not all(isinstance(i, int) for i in only):
-        raise WorkloadError(f"{f.source}: field 'mlp_only_layers' must be a list of layer indices; got {only!r}")
-    # (transformers 5 saves num_experts under the name num_local_experts)
-    moe = _moe_spec(f, experts=f.int(("num_experts", "num_local_experts"), hi=MAX_EXPERTS), top_k=f.int("num_experts_per_tok"),
-                  intermediate=f.int("moe_intermediate_size"),
-                  layers=tuple(i for i in range(f.int("num_hidden_layers")) if i not in only and (i + 1) % every == 0))
+    # Qwen3-MoE: Qwen3 attention; routed experts only (no shared expert)
     window, layers = _qwen_window(f, "all")
-    return replace(_qwen3(f, name), moe=moe, window=window, window_layers=layers)
+    return replace(_qwen3(f, name), moe=_qwen_moe(f), window=window, window_layers=layers)
 
 
 def _deepseek(f, name):
@@ -548,9 +546,9 @@ def _deepseek(f, name):
     moe = None
     if routed:
         moe = _moe_spec(f, experts=routed, top_k=f.int("num_experts_per_tok"), intermediate=f.int("moe_intermediate_size"),
-                      shared_intermediate=f.int("n_shared_experts", 0, lo=0) * f.int("moe_intermediate_size"),
-                      layers=tuple(i for i in range(f.int("num_hidden_layers"))
-                                   if i >= f.int("first_k_dense_replace", 0, lo=0) and i % f.int("moe_layer_freq", 1) == 0))
+                        shared_intermediate=f.int("n_shared_experts", 0, lo=0) * f.int("moe_intermediate_size"),
+                        layers=tuple(i for i in range(f.int("num_hidden_layers"))
+                                     if i >= f.int("first_k_dense_replace", 0, lo=0) and i % f.int("moe_layer_freq", 1) == 0))
         # DeepSeek-V3's e_score_correction_bias (topk_method noaux_tc) is a load-balancing buffer updated outside
         # the gradient; transformers registers it as a buffer, so it is not a parameter here either
     return ModelSpec(
