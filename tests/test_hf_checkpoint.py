@@ -237,3 +237,60 @@ def test_checkpoints_saved_by_transformers_attach_every_weight(folder):
         np.testing.assert_array_equal(out.weights["embeddings.cls_token"], ck.float32("embeddings.cls_token").reshape(1, -1))
         pos = ck.float32("embeddings.position_embeddings")
         np.testing.assert_array_equal(out.weights["embeddings.position_embeddings"], pos.reshape(pos.shape[-2:]))
+
+
+def test_fp8_values_match_ml_dtypes():
+    ml = pytest.importorskip("ml_dtypes")
+    from accelsim.workload.hf.checkpoint import fp8_values
+
+    codes = np.arange(256, dtype=np.uint8)
+    for dtype, ref in (("F8_E4M3", ml.float8_e4m3fn), ("F8_E5M2", ml.float8_e5m2)):
+        np.testing.assert_array_equal(fp8_values(codes, dtype), codes.view(ref).astype(np.float32))
+
+
+@pytest.mark.parametrize("scheme", ["block", "channel", "tensor"])
+def test_fp8_checkpoint_kept_as_fp8(tmp_path, scheme):
+    """DeepSeek-V3 / Qwen3-FP8 block scales (weight_scale_inv, weight_block_size), compressed-tensors' per-channel
+    and per-tensor weight_scale: the layer keeps its FP8 bytes and scales, costed as FP8 on the GPU model."""
+    from accelsim.compress.compressed import CompressedLayer
+    from accelsim.hw.registry import build_model, load_arch
+    from accelsim.workload.weights import load_checkpoint
+
+    cfg = dict(TINY, quantization_config={"quant_method": "fp8", "fmt": "e4m3", "weight_block_size": [8, 16],
+                                          "activation_scheme": "dynamic"})
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    g = load_hf(tmp_path, phase="decode", context=8)
+    q = g.layer("model.layers.0.self_attn.q_proj")
+    n, k = q.weight_matrix_shape
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 126, (n, k), dtype=np.uint8)  # positive finite E4M3 patterns
+    grid = {"block": (-(-n // 8), -(-k // 16)), "channel": (n, 1), "tensor": (1,)}[scheme]
+    scale = rng.uniform(0.5, 2, grid).astype(np.float32)
+    key = "weight_scale_inv" if scheme == "block" else "weight_scale"
+    write_safetensors(tmp_path / "model.safetensors", {"model.layers.0.self_attn.q_proj.weight": ("F8_E4M3", codes),
+                                                       f"model.layers.0.self_attn.q_proj.{key}": ("F32", scale)})
+    out = load_checkpoint(g, tmp_path)
+    assert "model.layers.0.self_attn.q_proj" not in out.weights  # no float copy
+    entry = out.metadata["quantization"]["model.layers.0.self_attn.q_proj"]
+    assert entry["format"] == "fp8-e4m3" and entry["element"] == "e4m3" and entry["weight_bits"] == 8
+    assert entry["block"] == {"block": (8, 16), "channel": (1, k), "tensor": (n, k)}[scheme]
+    np.testing.assert_array_equal(entry["codes"], codes)
+    cl = CompressedLayer.dense(q, out)
+    assert cl.weight.spec.element == "e4m3" and cl.weight.shape == (n, k)
+    import ml_dtypes
+
+    expect = codes.view(ml_dtypes.float8_e4m3fn).astype(np.float64)
+    expect *= np.asarray(scale, np.float64).reshape(-1, 1)[np.arange(n) // 8][:, np.arange(k) // 16] if scheme == "block" \
+        else np.asarray(scale, np.float64).reshape(-1, 1)
+    np.testing.assert_allclose(cl.weight.to_dense(), expect, rtol=1e-6)
+    p = Checkpoint(tmp_path).packed("model.layers.0.self_attn.q_proj")
+    np.testing.assert_allclose(p.dequantize(), expect, rtol=1e-6)
+    # activation_scheme given: W8A8, an FP8 GEMM on the H100; without it the FP8 weights are weight-only
+    h100 = build_model(load_arch("h100-sxm"))
+    assert h100.count(cl, 64).extra["dtype"] == "fp8"
+    assert entry["activation_bits"] == 8
+    cfg["quantization_config"].pop("activation_scheme")
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    weight_only = CompressedLayer.dense(q, load_checkpoint(g, tmp_path))
+    assert weight_only.activation_bits is None and weight_only.weight_bits == 8
+    assert h100.count(weight_only, 64).extra["dtype"] == "bf16"

@@ -372,8 +372,8 @@ class CompressedLayer:
 def deployed_tensor(q: dict, layer: Layer) -> tuple[Any, int | None, int | None]:
     """The stored tensor of a deployed quantized weight (an importer's ``metadata["quantization"]`` entry:
     ``codes``, ``weight_bits``, ``signed``, ``granularity`` per_tensor / per_channel / blocked, ``scale``,
-    ``zero_point``, ``block_size``; ``activation_bits``), in its real format: ``(tensor, weight bits,
-    activation bits)``. Per-tensor / per-channel integers become :class:`LowBit` (32-bit scales, as
+    ``zero_point``, ``block_size``; ``activation_bits``; a float element's ``element`` and ``block``), in its real
+    format: ``(tensor, weight bits, activation bits)``. Per-tensor / per-channel integers become :class:`LowBit` (32-bit scales, as
     ``docs/compression.md`` counts them); blocked ones (MatMulNBits) :class:`GroupQuant` blocks of
     ``(1, block_size)`` with the scales' own float width and ``weight_bits`` zero points. An entry without
     codes (a 16-bit float weight) keeps the dense matrix at its width."""
@@ -383,8 +383,16 @@ def deployed_tensor(q: dict, layer: Layer) -> tuple[Any, int | None, int | None]
     shape = layer.weight_matrix_shape
     if codes is None or shape is None or tuple(np.shape(codes)) != tuple(shape):
         return None, bits, act
-    codes = np.asarray(codes).astype(np.int64)
     granularity = q.get("granularity", "per_tensor")
+    element = q.get("element")
+    if element is not None:  # a float element (FP8): its bit patterns, one scale per block
+        from accelsim.compress.formats import GroupQuant, QuantSpec
+
+        scale = np.asarray(q["scale"], np.float64)
+        block = tuple(int(b) for b in q.get("block") or (1, q["block_size"]))
+        spec = QuantSpec(q.get("format") or f"fp8-{element}", element, "fp32", block)
+        return GroupQuant(np.asarray(codes), spec, scale), bits, act
+    codes = np.asarray(codes).astype(np.int64)
     if granularity == "blocked":
         from accelsim.compress.formats import GroupQuant, QuantSpec
 

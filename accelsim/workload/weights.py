@@ -322,8 +322,9 @@ def load_checkpoint(graph: LayerGraph, source) -> LayerGraph:
     """A Hugging Face graph with the real weights of a ``.safetensors`` file or folder of shards (``--weights``).
 
     The checkpoint is read lazily (:class:`accelsim.workload.hf.checkpoint.Checkpoint`: headers checked at once, each
-    tensor memory-mapped and widened to float32 one layer at a time). GPTQ / AWQ / compressed-tensors layers stay
-    in their packed format: no float copy is made; ``metadata["quantization"][layer]`` records them as the ONNX
+    tensor memory-mapped and widened to float32 one layer at a time). GPTQ / AWQ / compressed-tensors and FP8
+    layers stay in their packed format: no float copy is made (FP8: ``element`` e4m3 / e5m2, its bit patterns as
+    ``codes`` and one ``scale`` per ``block``; ``activation_bits`` 8 when the config quantizes activations); ``metadata["quantization"][layer]`` records them as the ONNX
     importer records MatMulNBits (``granularity`` blocked, ``block_size`` the group, unsigned ``codes`` ``(N, K)``,
     per-group ``scale`` and ``zero_point`` ``(N, K / group)``), so the hardware models cost them at their real bits.
     An act-order ``g_idx`` is noted (the groups are costed as contiguous blocks). Missing layers are noted."""
@@ -338,6 +339,13 @@ def load_checkpoint(graph: LayerGraph, source) -> LayerGraph:
         if layer.weight_matrix_shape is None or tuple(codes.shape) != tuple(layer.weight_matrix_shape):
             raise WorkloadError(f"{ck.source}: packed weight of layer '{name}' unpacks to {list(codes.shape)}; the "
                                 f"config gives {list(layer.weight_matrix_shape or ())}")
+        if p.is_float:  # FP8: the stored bit patterns, one scale per block
+            quant[name] = {"format": p.format, "weight_bits": 8, "element": p.format.split("-")[1], "signed": True,
+                           "granularity": "blocked", "block": p.block, "block_size": p.block[1],
+                           "scale": np.ascontiguousarray(p.scales()), "codes": np.asarray(codes)}
+            if ck.activation_bits():  # W8A8: activations quantized to FP8 at run time too
+                quant[name]["activation_bits"] = ck.activation_bits()
+            continue
         scale_key = "scales" if p.format in ("gptq", "awq") else "weight_scale"
         scales = ck.float32(p.tensors[scale_key].name)
         scales = (scales.T if p.format in ("gptq", "awq") else scales).reshape(p.out_features, -1)
@@ -352,7 +360,8 @@ def load_checkpoint(graph: LayerGraph, source) -> LayerGraph:
         notes.append(f"{ck.source}: no weights for {len(missing)} layer(s) (first '{missing[0]}'); they keep none")
     if quant:
         bits = sorted({q["weight_bits"] for q in quant.values()})
-        notes.append(f"{len(quant)} layer(s) kept in their packed format ({', '.join(f'int{b}' for b in bits)}, "
+        kinds = sorted({q.get("element") or f"int{q['weight_bits']}" for q in quant.values()})
+        notes.append(f"{len(quant)} layer(s) kept in their packed format ({', '.join(kinds)}, "
                      f"{', '.join(sorted({q['format'] for q in quant.values()}))})")
     return out
 

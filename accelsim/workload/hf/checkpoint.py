@@ -17,7 +17,11 @@ Quantized checkpoints are recognized and kept in their stored format (:meth:`Che
   interleaved order ``[0, 2, 4, 6, 1, 3, 5, 7]``, ``qzeros`` ``(K / group, N * bits / 32)``, ``scales``
   ``(K / group, N)``;
 * compressed-tensors (``pack-quantized``): ``weight_packed`` int32 ``(N, K * bits / 32)``, ``weight_scale``
-  ``(N, K / group)``, optional ``weight_zero_point`` and ``weight_shape``.
+  ``(N, K / group)``, optional ``weight_zero_point`` and ``weight_shape``;
+* FP8 (``weight`` stored ``F8_E4M3`` / ``F8_E5M2``): ``weight_scale_inv`` per block of
+  ``quantization_config.weight_block_size`` (DeepSeek-V3, Qwen3-FP8: ``(ceil(N / 128), ceil(K / 128))``; the
+  value is ``fp8 * scale`` despite the name) or ``weight_scale`` per tensor ``(1,)`` / per output channel
+  ``(N, 1)`` (compressed-tensors ``float-quantized``, FBGEMM).
 
 :func:`attach_weights` puts dense weights (fp32 / fp16 / bf16) on a graph's layers by name and reports packed
 layers in ``graph.metadata['hf']['packed']``; their codes, scales and zeros are read with
@@ -107,10 +111,31 @@ def _read_header(path: Path) -> dict[str, TensorInfo]:
     return out
 
 
+#: FP8 storage types -> (element format name, exponent bits, mantissa bits, exponent bias)
+FP8 = {"F8_E4M3": ("e4m3", 4, 3, 7), "F8_E5M2": ("e5m2", 5, 2, 15)}
+
+
+def fp8_values(codes: np.ndarray, dtype: str) -> np.ndarray:
+    """float32 values of FP8 bit patterns (``dtype`` a key of :data:`FP8`): OCP E4M3 (``fn``: S.1111.111 is NaN,
+    no infinities) and E5M2 (IEEE-style infinities and NaNs)."""
+    _, e_bits, m_bits, bias = FP8[dtype]
+    p = np.arange(256)
+    sign = np.where(p >> 7, -1.0, 1.0)
+    e, m = (p >> m_bits) & ((1 << e_bits) - 1), p & ((1 << m_bits) - 1)
+    table = sign * np.where(e == 0, m / (1 << m_bits) * 2.0 ** (1 - bias), (1 + m / (1 << m_bits)) * 2.0 ** (e - bias))
+    top = e == (1 << e_bits) - 1
+    if dtype == "F8_E4M3":
+        table[top & (m == (1 << m_bits) - 1)] = np.nan
+    else:
+        table[top] = np.where(m[top] == 0, sign[top] * np.inf, np.nan)
+    return table.astype(np.float32)[np.asarray(codes, np.uint8)]
+
+
 @dataclass
 class PackedWeight:
-    """A group-wise int-quantized weight as stored (``format`` gptq / awq / compressed-tensors), ``bits`` per
-    code, ``group`` input columns per scale; ``out_features`` N x ``in_features`` K; ``tensors`` name -> info."""
+    """A quantized weight as stored: group-wise integers (``format`` gptq / awq / compressed-tensors; ``group``
+    input columns per scale) or FP8 (``format`` fp8-e4m3 / fp8-e5m2; ``block`` rows x columns per scale), ``bits``
+    per code; ``out_features`` N x ``in_features`` K; ``tensors`` name -> info."""
 
     layer: str
     format: str
@@ -120,6 +145,11 @@ class PackedWeight:
     in_features: int
     tensors: dict = field(repr=False)
     checkpoint: "Checkpoint" = field(repr=False)
+    block: tuple[int, int] | None = None  # FP8: the rows x columns one scale covers
+
+    @property
+    def is_float(self) -> bool:
+        return self.format.startswith("fp8")
 
     @property
     def stored_bits(self) -> int:
@@ -130,7 +160,9 @@ class PackedWeight:
         return self.checkpoint.array(self.tensors[key].name)
 
     def codes(self) -> np.ndarray:
-        """Unsigned codes ``(N, K)`` (uint8) unpacked from the int32 words."""
+        """Unsigned codes ``(N, K)`` (uint8) unpacked from the int32 words (FP8: the stored bit patterns)."""
+        if self.is_float:
+            return np.asarray(self._arr("weight"))
         per = 32 // self.bits
         mask = (1 << self.bits) - 1
         shifts = np.arange(per, dtype=np.uint32) * self.bits
@@ -167,8 +199,19 @@ class PackedWeight:
             return np.asarray(self._arr("weight_zero_point")).astype(np.int32).reshape(self.out_features, groups)
         return np.full((self.out_features, groups), 1 << (self.bits - 1), dtype=np.int32)  # symmetric: offset codes
 
+    def scales(self) -> np.ndarray:
+        """FP8: the float32 scales, one per block ``(ceil(N / rows), ceil(K / columns))``."""
+        scale = self.checkpoint.float32(self.tensors["scale"].name)
+        br, bc = self.block
+        return scale.reshape(-(-self.out_features // br), -(-self.in_features // bc))
+
     def dequantize(self) -> np.ndarray:
-        """The float32 weight ``(N, K)``: ``(code - zero) * scale`` of each column's group."""
+        """The float32 weight ``(N, K)``: ``(code - zero) * scale`` of each column's group; FP8: ``value(code) *
+        scale`` of each element's block."""
+        if self.is_float:
+            br, bc = self.block
+            scale = self.scales()[np.arange(self.out_features) // br][:, np.arange(self.in_features) // bc]
+            return fp8_values(self.codes(), self.tensors["weight"].dtype) * scale
         codes = self.codes().astype(np.int32)
         scale_key = "scales" if self.format in ("gptq", "awq") else "weight_scale"
         scales = self.checkpoint.float32(self.tensors[scale_key].name)
@@ -278,7 +321,50 @@ class Checkpoint:
             else:
                 k_in = tensors["weight_packed"].shape[1] * 32 // bits
             return PackedWeight(layer, "compressed-tensors", bits, group, n_out, k_in, tensors, self)
+        weight = self.tensors.get(f"{layer}.weight")
+        if weight is not None and weight.dtype in FP8:
+            return self._fp8(layer, weight)
         return None
+
+    def activation_bits(self) -> int | None:
+        """8 when ``quantization_config`` quantizes activations too (``activation_scheme`` dynamic / static, as
+        DeepSeek-V3 and Qwen3-FP8 give it; compressed-tensors ``input_activations`` of 8 bits), else None."""
+        q = self.quantization
+        if str(q.get("activation_scheme", "")).lower() in ("dynamic", "static"):
+            return 8
+        groups = q.get("config_groups") or {}
+        for g in groups.values() if isinstance(groups, dict) else []:
+            acts = (g or {}).get("input_activations") or {}
+            if isinstance(acts, dict) and acts.get("num_bits") == 8:
+                return 8
+        return None
+
+    def _fp8(self, layer: str, weight: TensorInfo) -> PackedWeight:
+        """An FP8 weight (module docstring) with its scales' block."""
+        if len(weight.shape) != 2:
+            raise WorkloadError(f"{self.source}: FP8 weight '{weight.name}' has shape {list(weight.shape)}; a 2-D "
+                                "matrix is expected")
+        n, k = weight.shape
+        scale = self.tensors.get(f"{layer}.weight_scale_inv") or self.tensors.get(f"{layer}.weight_scale")
+        if scale is None:
+            raise WorkloadError(f"{self.source}: FP8 weight '{weight.name}' has no weight_scale_inv or weight_scale")
+        count = math.prod(scale.shape)
+        configured = self.quantization.get("weight_block_size")
+        if count == 1:
+            block = (n, k)
+        elif count == n and (len(scale.shape) == 1 or scale.shape[-1] == 1):
+            block = (1, k)
+        elif isinstance(configured, list) and len(configured) == 2 and all(isinstance(b, int) and b > 0 for b in configured):
+            block = (configured[0], configured[1])
+        elif len(scale.shape) == 2:  # without a configured block: the one that gives this grid
+            block = (-(-n // scale.shape[0]), -(-k // scale.shape[1]))
+        else:
+            block = (0, 0)
+        if not all(block) or count != -(-n // block[0]) * -(-k // block[1]):
+            raise WorkloadError(f"{self.source}: scale '{scale.name}' of shape {list(scale.shape)} does not tile the FP8 "
+                                f"weight {list(weight.shape)} (block {list(block)})")
+        return PackedWeight(layer, f"fp8-{FP8[weight.dtype][0]}", 8, block[1], n, k, {"weight": weight, "scale": scale},
+                            self, block=block)
 
 
 #: a grouped layer holding a bucket of experts: ``<experts module>.g<bucket>.<matrix name>``
