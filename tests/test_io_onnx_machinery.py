@@ -463,3 +463,30 @@ def test_rms_norm_shared_with_a_constant_multiply_is_fused():
     norms = [layer for layer in g.layers if layer.op == "layernorm"]
     assert len(norms) == 1 and norms[0].rms
     assert not g.metadata["onnx"]["generic_ops"].get("ReduceMean")
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_fp8_qdq_keeps_fp8_weights_and_activations(per_channel):
+    """A QDQ model in FP8 (float8e4m3fn weights and activations, as NVIDIA ModelOpt exports it): the weight stays
+    FP8 (its bit patterns and scales), its values those of the dequantized weight; an H100 runs it as FP8."""
+    ml = pytest.importorskip("ml_dtypes")
+    from accelsim.compress.compressed import CompressedLayer
+    from accelsim.hw.registry import build_model, load_arch
+
+    w = RNG.standard_normal((64, 32)).astype(ml.float8_e4m3fn)
+    scale = RNG.uniform(0.5, 1, 32).astype(np.float32) if per_channel else np.float32(0.5)
+    zero = np.zeros((), ml.float8_e4m3fn)
+    nodes = [helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
+             helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
+             helper.make_node("DequantizeLinear", ["wq", "s"], ["w"], axis=1), helper.make_node("MatMul", ["xd", "w"], ["y"])]
+    inits = [_init("wq", w), _init("s", scale), _init("xs", np.float32(0.1)), _init("xz", zero)]
+    graph = load_onnx(_model(nodes, [("x", [4, 64], FLOAT)], [("y", [4, 32], FLOAT)], inits, opset=21))
+    (name,) = graph.metadata["quantization"]
+    q = graph.metadata["quantization"][name]
+    assert (q["element"], q["weight_bits"], q["activation_bits"]) == ("e4m3", 8, 8)
+    assert q["granularity"] == ("per_channel" if per_channel else "per_tensor")
+    np.testing.assert_array_equal(q["codes"], w.T.view(np.uint8))
+    cl = CompressedLayer.dense(graph.layer(name), graph)
+    assert cl.weight.spec.element == "e4m3"
+    np.testing.assert_allclose(cl.weight.to_dense(), graph.weights[name], rtol=1e-6)
+    assert build_model(load_arch("h100-sxm")).count(cl, 64).extra["dtype"] == "fp8"

@@ -388,8 +388,14 @@ def deployed_tensor(q: dict, layer: Layer) -> tuple[Any, int | None, int | None]
     if element is not None:  # a float element (FP8): its bit patterns, one scale per block
         from accelsim.compress.formats import GroupQuant, QuantSpec
 
+        n, k = shape
         scale = np.asarray(q["scale"], np.float64)
-        block = tuple(int(b) for b in q.get("block") or (1, q["block_size"]))
+        if q.get("block") is not None:  # a checkpoint's block grid
+            block = tuple(int(b) for b in q["block"])
+        else:  # an importer's granularity, in weight-matrix orientation
+            block = {"per_tensor": (n, k), "per_channel": (1, k), "per_input_channel": (n, 1)}.get(
+                granularity, (1, int(q.get("block_size") or k)))
+        scale = scale.reshape(-(-n // block[0]), -(-k // block[1]))
         spec = QuantSpec(q.get("format") or f"fp8-{element}", element, "fp32", block)
         return GroupQuant(np.asarray(codes), spec, scale), bits, act
     codes = np.asarray(codes).astype(np.int64)

@@ -23,12 +23,23 @@ def bits_of(dtype) -> tuple[int, bool]:
     return _BITS.get(name, (8, not name.startswith("u")))
 
 
+#: ONNX's 8-bit float types as NumPy reads them (ml_dtypes) -> the element format
+FLOAT8 = {"float8_e4m3fn": "e4m3", "float8_e5m2": "e5m2"}
+
+
 def dequant_info(q: np.ndarray, scale, zero_point, axis: int = 1, block_size: int = 0) -> dict:
-    """The format of ``DequantizeLinear(q, scale, zero_point)`` in ONNX tensor orientation."""
-    bits, signed = bits_of(q.dtype)
+    """The format of ``DequantizeLinear(q, scale, zero_point)`` in ONNX tensor orientation (FP8 ``q``: its bit
+    patterns as ``codes`` and its ``element``)."""
     scale = np.asarray(scale, np.float64)
-    zp = np.zeros_like(scale, dtype=np.int64) if zero_point is None else np.asarray(zero_point).astype(np.int64)
     granularity = "per_tensor" if scale.size == 1 else "blocked" if block_size else "per_axis"
+    element = FLOAT8.get(np.dtype(q.dtype).name)
+    if element is not None:
+        return {"weight_bits": 8, "signed": True, "element": element, "format": f"fp8-{element}",
+                "granularity": granularity, "axis": int(axis) % max(q.ndim, 1), "block_size": int(block_size) or None,
+                "scale": scale, "zero_point": np.zeros_like(scale, dtype=np.int64),
+                "codes": np.ascontiguousarray(q).view(np.uint8)}
+    bits, signed = bits_of(q.dtype)
+    zp = np.zeros_like(scale, dtype=np.int64) if zero_point is None else np.asarray(zero_point).astype(np.int64)
     codes = next(t for w, t in ((8, (np.int8, np.uint8)), (16, (np.int16, np.uint16)), (32, (np.int32, np.uint32)),
                                 (64, (np.int64, np.int64))) if bits <= w)[0 if signed else 1]
     return {"weight_bits": bits, "signed": signed, "granularity": granularity, "axis": int(axis) % max(q.ndim, 1),
@@ -40,7 +51,7 @@ def folded_quant(node: Node, inputs: list) -> dict | None:
     first = inputs[0] if inputs else None
     if node.op_type == "DequantizeLinear" and first is not None:
         dtype = np.dtype(np.asarray(first.const).dtype)
-        if np.issubdtype(dtype, np.integer) or dtype.name in ("int4", "uint4", "int2", "uint2"):
+        if np.issubdtype(dtype, np.integer) or dtype.name in ("int4", "uint4", "int2", "uint2", *FLOAT8):
             zero = inputs[2].const if len(inputs) > 2 and inputs[2] is not None else None
             return dequant_info(np.asarray(first.const), inputs[1].const, zero, node.attrs.get("axis", 1),
                                 node.attrs.get("block_size", 0))
@@ -64,7 +75,8 @@ def weight_quant(v: Value, out_axis: int, to_matrix) -> dict | None:
         return None
     codes = to_matrix(q["codes"])
     rows = codes.shape[0]
-    out = {"weight_bits": q["weight_bits"], "signed": q["signed"], "codes": np.ascontiguousarray(codes)}
+    out = {"weight_bits": q["weight_bits"], "signed": q["signed"], "codes": np.ascontiguousarray(codes),
+           **{k: q[k] for k in ("element", "format") if k in q}}
     scale, zp = np.asarray(q["scale"]), np.asarray(q["zero_point"])
     if q["granularity"] == "per_tensor":
         out.update(granularity="per_tensor", scale=scale.reshape(()), zero_point=zp.reshape(()))
