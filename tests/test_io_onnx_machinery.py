@@ -490,3 +490,16 @@ def test_fp8_qdq_keeps_fp8_weights_and_activations(per_channel):
     assert cl.weight.spec.element == "e4m3"
     np.testing.assert_allclose(cl.weight.to_dense(), graph.weights[name], rtol=1e-6)
     assert build_model(load_arch("h100-sxm")).count(cl, 64).extra["dtype"] == "fp8"
+
+
+@pytest.mark.parametrize("keepdims", [1, 0])
+def test_mean_over_one_spatial_axis_then_the_other_is_two_pools(keepdims):
+    """FocalNet's global average pool, written mean(2).mean(3): two pools over one axis's whole extent."""
+    nodes = [helper.make_node("ReduceMean", ["x", "a2"], ["m"], keepdims=1),
+             helper.make_node("ReduceMean", ["m", "a3"], ["y"], keepdims=keepdims)]
+    inits = [_init("a2", np.array([2])), _init("a3", np.array([-1]))]
+    out = [1, 8, 1, 1] if keepdims else [1, 8, 1]
+    g = load_onnx(_model(nodes, [("x", [1, 8, 6, 5], FLOAT)], [("y", out, FLOAT)], inits, opset=18))
+    pools = [layer for layer in g.layers if layer.op == "pool"]
+    assert [p.kernel for p in pools] == [(6, 1), (1, 5)] and pools[-1].output_shape == (8, 1, 1)
+    assert not g.metadata["onnx"]["generic_ops"] and g.layers[-1].output_shape == tuple(out[1:])

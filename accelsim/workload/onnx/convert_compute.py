@@ -317,7 +317,8 @@ def _convert_pool(imp: Importer, node: Node) -> None:
 
 @register("GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceMax")
 def _convert_global_pool(imp: Importer, node: Node) -> None:
-    """Global pooling; a mean / max over both spatial axes of an (N, C, H, W) map is one too."""
+    """Global pooling; a mean / max over both spatial axes of an (N, C, H, W) map is one too, over one of them a
+    pool of that axis's whole extent."""
     x = imp.activation(node, 0)
     kind = "avg" if node.op_type in ("GlobalAveragePool", "ReduceMean") else "max"
     if node.op_type.startswith("Global") and len(x.shape) != 4:
@@ -326,9 +327,17 @@ def _convert_global_pool(imp: Importer, node: Node) -> None:
         axes = imp.optional_const(node, 1, "axes")
         axes = [int(v) for v in (np.asarray(axes).ravel() if axes is not None else node.attrs.get("axes", []))] \
             if axes is not None or "axes" in node.attrs else None
-        if len(x.shape) != 4 or axes is None or sorted(a % 4 for a in axes) != [2, 3]:
+        if len(x.shape) != 4 or axes is None or not {a % 4 for a in axes} or not {a % 4 for a in axes} <= {2, 3}:
             raise imp.unsupported(node, f"only a reduction over the spatial axes of an (N, C, H, W) map is supported; "
                                   f"got axes {axes} of {list(x.shape)}")
+        if len(axes) == 1:  # one spatial axis (FocalNet's mean(2).mean(3)): a pool of that axis's whole extent
+            x = imp.batched(node, x)
+            kernel = (x.shape[2], 1) if axes[0] % 4 == 2 else (1, x.shape[3])
+            pooled = imp.out(node, imp.add(node, L.Pool2d, [x], kind=kind, kernel=kernel, stride=(1, 1)), batched=True)
+            if not node.attrs.get("keepdims", 1):
+                imp.reshape_to(node, pooled, tuple(d for i, d in enumerate(pooled.shape) if i != axes[0] % 4),
+                               suffix="/squeeze")
+            return
     x = imp.batched(node, x)
     pooled = imp.out(node, imp.add(node, L.Pool2d, [x], kind=kind, global_pool=True), batched=True)
     if node.op_type.startswith("Reduce") and not node.attrs.get("keepdims", 1):
