@@ -45,7 +45,8 @@ SAMPLE_DIR = REPO / "tests" / "data" / "onnx"
 SAMPLE = ("bert-tiny-masked-optimized", "llama-tiny-past-kv", "resnet-tiny-qdq", "llama-tiny-matmulnbits", "bert-tiny-dynamic-int8",
           "resnet-tiny-qoperator", "pattern-tensor-split-loop", "pattern-levit-bn-flatten", "pattern-raft-pool-stack",
           "pattern-einsum-const-batch", "pattern-einsum-folded", "pattern-einsum-relpos", "pattern-conv3d-depthwise",
-          "pattern-matmul-const-3d", "pattern-matmul-const-left")
+          "pattern-matmul-const-3d", "pattern-matmul-const-left", "pattern-pad-conv2d-tf-same", "pattern-pad-conv1d-dynamo",
+          "pattern-skiplayernorm-const-skip-optimized")
 
 # --- model zoo (random weights; tiny configs where the architecture allows) ------------------------------------
 
@@ -320,6 +321,42 @@ def _levit_bn():
     return model, (torch.randn(1, 10, 16),)
 
 
+def _tf_same_convs(x, w1, w2):
+    """TensorFlow's SAME padding of a stride-2 3x3 conv on an even map (a Pad of one row and column at the end),
+    then an ordinary conv whose map would shrink if that Pad were lost."""
+    import torch.nn.functional as F
+
+    return F.conv2d(F.conv2d(F.pad(x, (0, 1, 0, 1)), w1, stride=2), w2, padding=1)
+
+
+def _padded_conv1d(x, w):
+    """CANINE's ConvProjection: ConstantPad1d((1, 2)), then a kernel-4 Conv1d."""
+    import torch.nn.functional as F
+
+    return F.conv1d(F.pad(x, (1, 2)), w)
+
+
+def _embeddings_with_positions():
+    """GPT-Neo's embeddings: tokens plus the position rows of constant positions, a LayerNorm, the sum kept as the
+    residual (onnxruntime's optimizer fuses the add and the norm into a SkipLayerNormalization with that constant)."""
+    import torch
+    import torch.nn.functional as F
+
+    class Embed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wte = torch.nn.Parameter(torch.randn(100, 64))
+            self.wpe = torch.nn.Parameter(torch.randn(32, 64))
+            self.ln = torch.nn.LayerNorm(64)
+            self.w = torch.nn.Parameter(torch.randn(64, 64))
+
+        def forward(self, ids):
+            h = F.embedding(ids, self.wte) + F.embedding(torch.arange(16)[None], self.wpe)
+            return h + self.ln(h) @ self.w
+
+    return Embed(), (torch.randint(0, 100, (1, 16)),)
+
+
 def _depthwise_conv3d():
     import torch
 
@@ -445,6 +482,14 @@ MODELS = {
     "pattern-matmul-const-3d": (_module(lambda m, x: x @ m.w, (1, 8, 12, 16), w=(8, 16, 4)), "torchscript", (), None),
     "pattern-matmul-const-left": (_module(lambda m, x: m.q @ x.transpose(-1, -2), (1, 4, 16, 16), q=(4, 1, 16)),
                                   "torchscript", (), None),
+    # the third held-out round's misses (2026-12-04): TensorFlow-style SAME padding (HF EfficientNet / MobileNetV2: a
+    # Pad of (0, 1) then an unpadded stride-2 conv; CANINE's Conv1d whose dynamo export carries pads [1, 2]) and
+    # GPT-Neo's embeddings under onnxruntime's optimizer (a SkipLayerNormalization whose skip is a constant)
+    "pattern-pad-conv2d-tf-same": (_module(lambda m, x: _tf_same_convs(x, m.w1, m.w2), (1, 3, 16, 16), w1=(8, 3, 3, 3),
+                                           w2=(8, 8, 3, 3)), "torchscript@9", (), None),
+    "pattern-pad-conv1d-dynamo": (_module(lambda m, x: _padded_conv1d(x, m.w), (1, 16, 32), w=(8, 16, 4)), "dynamo", (),
+                                  None),
+    "pattern-skiplayernorm-const-skip": (lambda: _embeddings_with_positions(), "torchscript", ("optimized",), "gpt2"),
     # old and new opsets
     "resnet-tiny-opset7": (None, "torchscript@7", (), None),
     "whisper-encoder-tiny-opset7": (_hf_whisper_encoder, "torchscript@7", (), None),

@@ -157,17 +157,19 @@ def test_erf_without_gelu_shape_is_generic_or_strict_error():
     assert any("Erf x1" in note for note in graph.metadata["notes"])
 
 
-def test_pooling_padding_and_asymmetric_error():
+def test_pooling_padding_and_asymmetric_padding():
     nodes = [helper.make_node("AveragePool", ["x"], ["y"], name="ap", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])]
     graph = load_onnx(_model(nodes, [("x", [1, 2, 9, 9], FLOAT)], [("y", [1, 2, 5, 5], FLOAT)]))
     pool = graph.layer("ap")
     assert pool.kind == "avg" and pool.padding == (1, 1) and pool.output_shape == (2, 5, 5)
+    # uneven pads: an explicit Pad of the map, then the pool without padding (ONNX's output shape, strict or not)
     nodes = [helper.make_node("MaxPool", ["x"], ["y"], name="mp", kernel_shape=[2, 2], pads=[0, 0, 1, 1])]
     model = _model(nodes, [("x", [1, 2, 9, 9], FLOAT)], [("y", [1, 2, 9, 9], FLOAT)])
-    with pytest.raises(WorkloadError, match="node 'mp' \\(MaxPool\\): asymmetric padding"):
-        load_onnx(model, strict=True)
-    mp = load_onnx(model).layer("mp")  # not strict: a generic layer with ONNX's inferred shape
-    assert mp.op == "generic" and mp.output_shape == (2, 9, 9)
+    for strict in (False, True):
+        graph = load_onnx(model, strict=strict)
+        mp = graph.layer("mp")
+        assert mp.op == "pool" and mp.padding == (0, 0) and mp.output_shape == (2, 9, 9)
+        assert graph.layer("mp/pad").output_shape == (2, 10, 10)
 
 
 def test_conv_auto_pad_same_and_groups():
@@ -477,7 +479,6 @@ def test_qdq_weights_are_dequantized_and_activations_pass_through():
 @pytest.mark.parametrize("pads,value,message", [
     ([0, 0, 1, 1, 0, 0, 1, 1], 1.0, "only a zero padding"),
     ([0, 1, 0, 0, 0, 1, 0, 0], 0.0, "only a zero padding"),
-    ([0, 0, 1, 0, 0, 0, 0, 0], 0.0, "asymmetric"),
 ])
 def test_pad_errors(pads, value, message):
     nodes = [helper.make_node("Pad", ["x", "pads", "v"], ["p"], name="pad"),
@@ -485,6 +486,29 @@ def test_pad_errors(pads, value, message):
     inits = [_init("pads", np.array(pads, np.int64)), _init("v", np.float32(value)), _init("w", _rand(2, 2, 1, 1))]
     with pytest.raises(WorkloadError, match=message):
         load_onnx(_model(nodes, [("x", [1, 2, 4, 4], FLOAT)], [("y", [1, 2, 6, 6], FLOAT)], inits), strict=True)
+
+
+@pytest.mark.parametrize("pads, conv_pads", [([0, 0, 1, 0, 0, 0, 0, 0], [0, 0, 0, 0]),  # a Pad of the top row only
+                                             ([0, 0, 0, 0, 0, 0, 1, 1], [0, 0, 0, 0]),  # TF's SAME before a stride 2
+                                             (None, [0, 1, 0, 2])])  # uneven pads on the Conv itself (dynamo)
+def test_uneven_padding_is_an_explicit_pad(pads, conv_pads):
+    """TensorFlow-style SAME padding (HF EfficientNet / MobileNetV2, CANINE): the map padded by a Generic Pad,
+    then the Conv without padding: ONNX's output shape and the exact MACs, downstream layers on the right map."""
+    nodes = ([helper.make_node("Pad", ["x", "pads"], ["p"], name="pad")] if pads else []) + [
+        helper.make_node("Conv", ["p" if pads else "x", "w"], ["c"], name="conv", strides=[2, 2], pads=conv_pads,
+                         kernel_shape=[3, 3]),
+        helper.make_node("Conv", ["c", "w2"], ["y"], name="conv2", kernel_shape=[1, 1])]
+    inits = ([_init("pads", np.array(pads, np.int64))] if pads else []) + [_init("w", _rand(4, 2, 3, 3)),
+                                                                          _init("w2", _rand(4, 4, 1, 1))]
+    graph = load_onnx(_model(nodes, [("x", [1, 2, 8, 8], FLOAT)], [("y", [1, 4, 4, 4], FLOAT)], inits), strict=True)
+    conv = graph.layer("conv")
+    assert conv.padding == (0, 0) and graph.layer("conv/pad").op == "generic"
+    h = 8 + (pads[2] + pads[6] if pads else conv_pads[0] + conv_pads[2])
+    w = 8 + (pads[3] + pads[7] if pads else conv_pads[1] + conv_pads[3])
+    assert conv.input_shape == (2, h, w)
+    out = ((h - 3) // 2 + 1, (w - 3) // 2 + 1)
+    assert conv.output_shape == (4, *out) and conv.macs == 4 * out[0] * out[1] * 2 * 9
+    assert graph.layer("conv2").input_shape == (4, *out)
 
 
 def test_malformed_node_attributes_are_workload_errors(run_cli, tmp_path):

@@ -17,24 +17,33 @@ from accelsim.workload.onnx.convert_shape import _broadcast_full, _convert_trans
 from accelsim.workload.onnx.importer import Importer, Node, Value, register
 
 
-def _pads2d(imp: Importer, node: Node, in_hw: Sequence[int], kernel, stride, dilation) -> tuple[int, int]:
+def _pads2d(imp: Importer, node: Node, in_hw: Sequence[int], kernel, stride, dilation) -> tuple[int, int, int, int]:
+    """``(top, left, bottom, right)`` padding of a 2-D conv / pool: its ``pads``, or what ``auto_pad`` SAME_UPPER /
+    SAME_LOWER give (the odd unit at the end / the start)."""
     auto = node.attrs.get("auto_pad", "NOTSET")
     if auto in ("NOTSET", ""):
         pads = [int(p) for p in node.attrs.get("pads", [0, 0, 0, 0])]
         if len(pads) != 4:
             raise imp.error(node, f"expected 4 pads for a 2-D op; got {pads}")
-        if pads[0] != pads[2] or pads[1] != pads[3]:
-            raise imp.unsupported(node, f"asymmetric padding {pads} is not supported (accelsim pads both sides equally)")
-        return pads[0], pads[1]
+        return pads[0], pads[1], pads[2], pads[3]
     if auto == "VALID":
-        return 0, 0
-    pads = []
+        return 0, 0, 0, 0
+    begin, end = [], []
     for size, k, s, d in zip(in_hw, kernel, stride, dilation):
         total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
-        if total % 2:
-            raise imp.unsupported(node, f"auto_pad {auto} needs asymmetric padding ({total} in total), which is not supported")
-        pads.append(total // 2)
-    return pads[0], pads[1]
+        small = total // 2
+        begin.append(small if auto == "SAME_UPPER" else total - small)
+        end.append(total - begin[-1])
+    return begin[0], begin[1], end[0], end[1]
+
+
+def _padded(imp: Importer, node: Node, x: Value, pads: Sequence[int]) -> tuple[Value, tuple[int, int]]:
+    """``x`` and the symmetric padding a ``Conv2d`` / ``Pool2d`` takes for ``pads`` (top, left, bottom, right):
+    uneven ones (TensorFlow's SAME: EfficientNet and MobileNet ports, CANINE's 1-D projection) are made by an
+    explicit ``Generic`` Pad of the map, which then takes none (the same windows and outputs)."""
+    if pads[0] == pads[2] and pads[1] == pads[3]:
+        return x, (pads[0], pads[1])
+    return imp.pad_map(node, x, pads), (0, 0)
 
 
 def _as_2d(imp: Importer, node: Node, x: Value) -> tuple[Node, Value]:
@@ -115,7 +124,7 @@ def _convert_conv(imp: Importer, node: Node) -> None:
     if is_1d:  # Conv1d
         node, x = _as_2d(imp, node, imp.batched(node, x))
         w = w[:, :, None, :]
-    extra = imp.pads.get(orig.inputs[0], (0, 0, 0, 0))  # a zero Pad before it
+    extra = imp.pads.pop(orig.inputs[0], (0, 0, 0, 0))  # a zero Pad before it
     x = imp.batched(node, x)
     if w.ndim != 4 or len(x.shape) != 4:
         raise imp.unsupported(node, f"only 1-D and 2-D convolutions are supported; got weight {list(w.shape)} on input {list(x.shape)}")
@@ -126,11 +135,8 @@ def _convert_conv(imp: Importer, node: Node) -> None:
         raise imp.error(node, f"kernel_shape {list(kernel)} differs from the weight shape {list(w.shape)}")
     if w.shape[1] * groups != x.shape[1]:
         raise imp.error(node, f"weight {list(w.shape)} with group={groups} does not match {x.shape[1]} input channels")
-    padding = _pads2d(imp, node, [d + extra[i] + extra[i + 2] for i, d in enumerate(x.shape[2:])], kernel, stride, dilation)
-    if extra != (0, 0, 0, 0):
-        if extra[:2] != extra[2:]:
-            raise imp.unsupported(node, f"a Pad of {list(extra)} before it makes the padding asymmetric, which is not supported")
-        padding = (padding[0] + extra[0], padding[1] + extra[1])
+    own = _pads2d(imp, node, [d + extra[i] + extra[i + 2] for i, d in enumerate(x.shape[2:])], kernel, stride, dilation)
+    x, padding = _padded(imp, node, x, [a + b for a, b in zip(own, extra)])
     layer = imp.add(node, L.Conv2d, [x], out_channels=int(w.shape[0]), kernel=kernel, stride=stride, padding=padding,
                     dilation=dilation, groups=groups, bias=b is not None)
     imp.set_weight(node, layer.name, w, b, quant=Q.weight_quant(imp.value(orig, 1), 0, lambda m: m.reshape(m.shape[0], -1)))
@@ -199,7 +205,7 @@ ACTIVATION_FUNCS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardS
 UNARY = {**{op: (L.Activation, {"func": func}) for op, func in ACTIVATION_FUNCS.items()},
          **{f"com.microsoft::{op}": (L.Activation, {"func": "gelu"}) for op in ("FastGelu", "BiasGelu", "Gelu", "QuickGelu")},
          **{op: (L.Identity, {}) for op in ("Neg", "Abs", "Exp", "Log", "Sqrt", "Reciprocal", "Sin", "Cos", "Floor", "Ceil",
-                                            "Round", "Sign", "Pow")}}
+                                            "Round", "Sign", "Pow", "Softplus", "Softsign", "Erf")}}
 
 
 @register(*UNARY, "_Activation", "Clip")
@@ -307,7 +313,9 @@ def _convert_pool(imp: Importer, node: Node) -> None:
     stride, dilation = (tuple(int(s) for s in node.attrs.get(k, [1, 1])) for k in ("strides", "dilations"))
     if dilation != (1, 1):
         raise imp.unsupported(node, f"dilated pooling {list(dilation)} is not supported")
-    padding = _pads2d(imp, node, x.shape[2:], kernel, stride, dilation)
+    extra = imp.pads.pop(orig.inputs[0], (0, 0, 0, 0))  # a zero Pad before it
+    own = _pads2d(imp, node, [d + extra[i] + extra[i + 2] for i, d in enumerate(x.shape[2:])], kernel, stride, dilation)
+    x, padding = _padded(imp, node, x, [a + b for a, b in zip(own, extra)])
     layer = imp.add(node, L.Pool2d, [x], kind="max" if node.op_type == "MaxPool" else "avg", kernel=kernel,
                     stride=stride, padding=padding, ceil_mode=bool(node.attrs.get("ceil_mode", 0)))
     out = imp.out(orig, layer, batched=True)

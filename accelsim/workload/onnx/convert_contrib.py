@@ -134,11 +134,14 @@ def _convert_gqa(imp: Importer, node: Node) -> None:
 @register(MS + "SkipLayerNormalization", MS + "SkipSimplifiedLayerNormalization")
 def _convert_skip_layernorm(imp: Importer, node: Node) -> None:
     x, skip = imp.activation(node, 0), imp.value(node, 1)
-    if skip.is_const or skip.shape != x.shape:
+    if skip.is_const and np.broadcast_shapes(np.shape(skip.const), x.shape) == tuple(x.shape):
+        total = imp.layer(node, L.Identity, [x], "/add")  # a constant skip (GPT-Neo's position rows): no MACs
+    elif skip.is_const or skip.shape != x.shape:
         raise imp.unsupported(node, f"a skip input of shape {list(skip.shape)} for input {list(x.shape)}")
-    if not (x.batched and skip.batched):
-        x, skip = imp.unbatched(node, x), imp.unbatched(node, skip)
-    total = imp.layer(node, L.Eltwise, [x, skip], "/add", func="add")
+    else:
+        if not (x.batched and skip.batched):
+            x, skip = imp.unbatched(node, x), imp.unbatched(node, skip)
+        total = imp.layer(node, L.Eltwise, [x, skip], "/add", func="add")
     imp.set(node, 0, imp.layer(node, L.LayerNorm, [total], "", rms="Simplified" in node.op_type))
     imp.set(node, 3, total)
 

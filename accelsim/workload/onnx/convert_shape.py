@@ -126,7 +126,8 @@ def _convert_split(imp: Importer, node: Node) -> None:
 
 @register("Pad")
 def _convert_pad(imp: Importer, node: Node) -> None:
-    """A zero Pad of the spatial axes that feeds only a Conv becomes part of that Conv's padding."""
+    """A zero Pad of the spatial axes that feeds only a Conv or a pool becomes part of its padding (a pool's Pad of
+    zeros, where ONNX pads a MaxPool with -inf, has the same windows and cost); a Pad of nothing is its input."""
     x = imp.activation(node, 0)
     pads = node.attrs.get("pads") if imp.opset < 11 else imp.const(node, 1, "pads")
     value = node.attrs.get("value", 0.0) if imp.opset < 11 else imp.optional_const(node, 2, "constant_value")
@@ -138,12 +139,15 @@ def _convert_pad(imp: Importer, node: Node) -> None:
         for k, a in enumerate(np.asarray(axes).ravel()):
             full[int(a) % rank], full[int(a) % rank + rank] = pads[k], pads[k + len(pads) // 2]
         pads = full
+    if not any(pads):  # pads nothing (SAM's, SSD's): the input itself
+        return imp.set(node, 0, x)
     mode = node.attrs.get("mode", "constant")
-    consumer_ok = imp.sole_consumer(node.outputs[0]) and imp.consumer_ops.get(node.outputs[0]) == "Conv"
+    consumer_ok = imp.sole_consumer(node.outputs[0]) and imp.consumer_ops.get(node.outputs[0]) in ("Conv", "MaxPool",
+                                                                                                  "AveragePool")
     zero = value is None or float(np.asarray(value).ravel()[0]) == 0.0
     if rank != 4 or mode != "constant" or not zero or any(pads[i] or pads[i + rank] for i in (0, 1)) or not consumer_ok:
-        raise imp.unsupported(node, f"only a zero padding of the spatial axes that feeds a Conv is supported; got pads {pads}, "
-                              f"mode {mode}")
+        raise imp.unsupported(node, f"only a zero padding of the spatial axes that feeds a Conv or a pool is supported; "
+                              f"got pads {pads}, mode {mode}")
     if node.inputs[0] in imp.pads:
         raise imp.unsupported(node, "two Pads in a row are not supported")
     imp.pads[node.outputs[0]] = (pads[2], pads[3], pads[6], pads[7])  # top, left, bottom, right; the Conv applies them

@@ -237,6 +237,9 @@ class Importer:
         if not any(self.used(o) for o in node.outputs):
             self.note(f"node '{node.name}' ({node.key}): no output is used; dropped")
             return
+        for t in node.inputs:  # a zero Pad left to this node that it cannot take: the padded map it reads
+            if t in self.pads:
+                self.values[t] = self.pad_map(node, self.values[t], self.pads.pop(t), suffix="/input_pad")
         present = [self.values[t] for t in node.inputs if t and t in self.values]
         if any(v.seq is not None for v in present):
             raise self.error(node, f"{reason}; it reads a sequence, which a generic layer cannot carry")
@@ -283,6 +286,14 @@ class Importer:
             self.out(node, self.add(node, L.Generic, [head], suffix=f"/out{i}", op_type=f"{node.key}:output{i}",
                                     output_shapes=(shape,), element_bits=bits), batched, index=i)
         self.generic_ops[node.key] += 1
+
+    def pad_map(self, node: Node, v: Value, pads, suffix: str = "/pad") -> Value:
+        """A batched ``(N, C, H, W)`` map padded by ``pads`` (top, left, bottom, right): a ``Generic`` Pad layer
+        (its traffic; no MACs)."""
+        c, h, w = v.local_shape
+        shape = (c, h + pads[0] + pads[2], w + pads[1] + pads[3])
+        layer = self.add(node, L.Generic, [v], suffix=suffix, op_type="Pad", output_shapes=(shape,))
+        return Value((self.batch, *shape), layer.name, True)
 
     def constant_source(self, node: Node, v: Value, like: Value | None = None, suffix: str = "/const") -> Value:
         """A constant operand of an op on activations (a class token, a relative-position table, a learned query)
