@@ -264,7 +264,7 @@ def test_registry_covers_issue_ops():
 
 # --- unsupported ops and bad inputs --------------------------------------------------------------------
 
-def _unsupported_model(op="Celu"):
+def _unsupported_model(op="Shrink"):
     nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
              helper.make_node(op, ["r"], ["c"], name="weird"),
              helper.make_node("MatMul", ["c", "w"], ["y"], name="fc")]
@@ -274,12 +274,12 @@ def _unsupported_model(op="Celu"):
 def test_unknown_op_raises_naming_node_and_op_when_strict():
     with pytest.raises(UnsupportedLayerError) as info:
         load_onnx(_unsupported_model(), strict=True)
-    assert info.value.node == "weird" and info.value.op_type == "Celu"
-    assert "node 'weird' has unsupported op type 'Celu'" in str(info.value)
+    assert info.value.node == "weird" and info.value.op_type == "Shrink"
+    assert "node 'weird' has unsupported op type 'Shrink'" in str(info.value)
 
 
 def test_unknown_op_skipped_with_warning():
-    with pytest.warns(UserWarning, match="skipping node 'weird' with unsupported op type 'Celu'"):
+    with pytest.warns(UserWarning, match="skipping node 'weird' with unsupported op type 'Shrink'"):
         graph = load_onnx(_unsupported_model(), skip_unsupported=True)
     assert graph.inputs_of("fc") == ["relu"]
     assert graph.layer("fc").gemm(1).as_tuple() == (1, 4, 8, 1)

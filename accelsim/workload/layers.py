@@ -485,6 +485,14 @@ class GRUCell(RecurrentCell):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RNNCell(RecurrentCell):
+    """An Elman cell (ONNX ``RNN``, ``torch.nn.RNN``): one gate, ``h = act(W x + R h + b)``."""
+
+    op: ClassVar[str] = "rnn"
+    gates: ClassVar[int] = 1
+
+
+@dataclass(frozen=True, kw_only=True)
 class Pool2d(Layer):
     """Max or average pooling on ``(C, H, W)``; ``global_pool`` reduces to ``(C, 1, 1)``."""
 
@@ -532,7 +540,8 @@ class Pool2d(Layer):
         return self.output_elements * self.window
 
 
-ACTIVATIONS = ("relu", "relu6", "sigmoid", "tanh", "gelu", "silu", "hardswish", "hardsigmoid", "clip", "identity")
+ACTIVATIONS = ("relu", "relu6", "sigmoid", "tanh", "gelu", "silu", "hardswish", "hardsigmoid", "clip", "identity",
+               "leakyrelu", "prelu", "elu", "selu", "celu", "mish", "softplus")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1100,7 +1109,7 @@ class Attention(MatMul):
 LAYER_TYPES: dict[str, type[Layer]] = {
     cls.op: cls
     for cls in (
-        Input, Conv2d, Linear, MatMul, LSTMCell, GRUCell, Pool2d, Activation, Eltwise, Concat, Slice,
+        Input, Conv2d, Linear, MatMul, LSTMCell, GRUCell, RNNCell, Pool2d, Activation, Eltwise, Concat, Slice,
         ChannelShuffle, Flatten, Reshape, Transpose, BatchNorm, LayerNorm, Softmax, Embedding, Identity,
         Generic, Rope, KVAppend, GroupedLinear, MoeDispatch, MoeCombine, Attention,
     )
@@ -1112,5 +1121,5 @@ __all__ = [
     "ACTIVATIONS", "Activation", "Attention", "BatchNorm", "ChannelShuffle", "Concat", "Conv2d", "ELTWISE_FUNCS", "Eltwise",
     "Embedding", "Flatten", "GEMM_OPS", "GRUCell", "Generic", "GemmShape", "GroupedLinear", "Identity", "Input", "KVAppend", "LAYER_TYPES",
     "LSTMCell", "MoeCombine", "MoeDispatch", "Rope",
-    "Layer", "LayerNorm", "Linear", "MatMul", "Pool2d", "Reshape", "Shape", "Slice", "Softmax", "Transpose",
+    "Layer", "LayerNorm", "Linear", "MatMul", "Pool2d", "RNNCell", "Reshape", "Shape", "Slice", "Softmax", "Transpose",
 ]

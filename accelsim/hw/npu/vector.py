@@ -26,6 +26,13 @@ ACTIVATION_OPS: dict[str, dict[str, float]] = {
     "tanh": {"exp": 1, "add": 2, "reciprocal": 1, "mul": 1},
     "gelu": {"mul": 3, "fma": 2, "exp": 1, "add": 1, "reciprocal": 1},
     "silu": {"exp": 1, "add": 1, "reciprocal": 1, "mul": 1},
+    "leakyrelu": {"compare": 1, "mul": 1},
+    "prelu": {"compare": 1, "mul": 1},
+    "elu": {"exp": 1, "compare": 1, "fma": 1},
+    "celu": {"exp": 1, "compare": 1, "fma": 1, "mul": 1},
+    "selu": {"exp": 1, "compare": 1, "fma": 1, "mul": 1},
+    "softplus": {"exp": 2, "add": 1},  # log(1 + e^x): two transcendentals
+    "mish": {"exp": 3, "add": 3, "reciprocal": 1, "mul": 2},  # x tanh(softplus(x))
 }
 
 #: per output element and per extra input, by element-wise function
@@ -56,7 +63,7 @@ DEFAULT_RECIPE = {"add": 1}
 SOFTMAX_OPS = {"compare": 1, "add": 2, "exp": 1, "mul": 1}
 
 #: ops that are a matrix product (the matrix unit runs them; their vector work is the epilogue)
-GEMM_OPS = ("conv2d", "linear", "matmul", "lstm", "gru", "grouped_linear", "attention")
+GEMM_OPS = ("conv2d", "linear", "matmul", "lstm", "gru", "rnn", "grouped_linear", "attention")
 
 
 @dataclass
@@ -171,7 +178,7 @@ def epilogue_work(layer, batch: int, quantized: bool) -> VectorWork:
     w = VectorWork(in_elements=ins, out_elements=out, recipe=f"{layer.op} epilogue")
     if getattr(layer, "bias", False) and layer.op in ("conv2d", "linear"):
         w.add({"add": 1}, out)
-    if layer.op in ("lstm", "gru"):
+    if layer.op in ("lstm", "gru", "rnn"):
         g = layer.gates
         w.add({"exp": g, "add": g + 1, "reciprocal": g, "mul": 2}, out)  # gate sigmoids / tanh, cell update
     if layer.op == "attention":

@@ -63,9 +63,8 @@ def _conv_as_gemm(imp: Importer, node: Node, x: Value, w: np.ndarray, b: np.ndar
     gather (ConvTranspose: the pixels, then a Generic ``col2im``), a ``Linear`` (grouped, e.g. depthwise: a
     ``GroupedLinear`` over the groups' columns), a Transpose / Reshape to the layout."""
     groups = int(node.attrs.get("group", 1))
-    if (transpose and groups != 1) or node.attrs.get("auto_pad", "NOTSET") not in ("NOTSET", ""):
-        raise imp.unsupported(node, "only an explicitly padded convolution (an ungrouped transposed one) can be lowered "
-                                    "to a GEMM")
+    if node.attrs.get("auto_pad", "NOTSET") not in ("NOTSET", ""):
+        raise imp.unsupported(node, "only an explicitly padded convolution can be lowered to a GEMM")
     spatial = w.ndim - 2
     if len(x.shape) < spatial + 1 or x.shape[-spatial - 1] != (w.shape[0] if transpose else w.shape[1] * groups) \
             or w.shape[0] % groups:
@@ -79,7 +78,7 @@ def _conv_as_gemm(imp: Importer, node: Node, x: Value, w: np.ndarray, b: np.ndar
         outs = [(sizes[i] - 1) * stride[i] + span[i] - pads[i] - pads[i + spatial] + extra[i] for i in range(spatial)]
     else:
         outs = [(sizes[i] + pads[i] + pads[i + spatial] - span[i]) // stride[i] + 1 for i in range(spatial)]
-    out_ch = int(w.shape[1 if transpose else 0])
+    out_ch = int(w.shape[1] * groups if transpose else w.shape[0])
     if min(outs) < 1:
         raise imp.error(node, f"kernel {kernel} does not fit the input {list(x.shape)}")
     lead = x.local_shape[:-spatial - 1]  # per-sample stack of maps (RoIs), () for a batched map
@@ -87,16 +86,21 @@ def _conv_as_gemm(imp: Importer, node: Node, x: Value, w: np.ndarray, b: np.ndar
     rows = stack * int(np.prod(sizes if transpose else outs))
     cols = imp.layer(node, L.Generic, [x], suffix="/pixels" if transpose else "/im2col", op_type="Im2Col",
                      output_shapes=((rows, channels if transpose else channels * int(np.prod(kernel))),))
-    weight = np.asarray(w).reshape(channels, -1).T if transpose else np.asarray(w).reshape(out_ch, -1)
+    if transpose:  # each group's input channels to its output channels x kernel positions, stacked by group
+        per = channels // groups
+        weight = np.concatenate([np.asarray(w[g * per:(g + 1) * per]).reshape(per, -1).T for g in range(groups)])
+    else:
+        weight = np.asarray(w).reshape(out_ch, -1)
     quant = None if transpose else Q.weight_quant(imp.value(node, 1), 0, lambda m: m.reshape(m.shape[0], -1))
     head = (imp.batch,) if x.batched else ()
     if groups > 1:  # the groups' columns side by side: (groups, rows, columns of a group), one GEMM per group
         per_group = imp.reshape_to(node, cols, (*head, rows, groups, weight.shape[1]), suffix="/groups")
         per_group = imp.layer(node, L.Transpose, [per_group], suffix="/groups_t", perm=[1, 0, 2])
-        layer = imp.add(node, L.GroupedLinear, [per_group], groups=groups, out_features=out_ch // groups, bias=b is not None)
-        imp.set_weight(node, layer.name, weight, b, quant=quant)
+        layer = imp.add(node, L.GroupedLinear, [per_group], groups=groups, out_features=weight.shape[0] // groups,
+                        bias=b is not None and not transpose)
+        imp.set_weight(node, layer.name, weight, None if transpose else b, quant=quant)
         y = imp.layer(node, L.Transpose, [imp.out(node, layer, batched=x.batched)], suffix="/ungroup_t", perm=[1, 0, 2])
-        y = imp.reshape_to(node, y, (*head, rows, out_ch), suffix="/ungroup")
+        y = imp.reshape_to(node, y, (*head, rows, weight.shape[0]), suffix="/ungroup")
     else:
         layer = imp.add(node, L.Linear, [cols], out_features=int(weight.shape[0]), bias=b is not None and not transpose)
         imp.set_weight(node, layer.name, weight, None if transpose else b, quant=quant)
@@ -198,14 +202,15 @@ def _convert_gemm(imp: Importer, node: Node) -> None:
 
 
 ACTIVATION_FUNCS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSigmoid": "hardsigmoid",
-                    "HardSwish": "hardswish", "Gelu": "gelu"}
+                    "HardSwish": "hardswish", "Gelu": "gelu", "LeakyRelu": "leakyrelu", "PRelu": "prelu", "Elu": "elu",
+                    "Selu": "selu", "Celu": "celu", "Mish": "mish", "Softplus": "softplus"}
 
 #: ops on one activation that keep its shape -> (layer type, fields): activations (onnxruntime's GELU forms
 #: included) and element-wise math (RoPE's negation, a reciprocal square root, a constant power) as an Identity
 UNARY = {**{op: (L.Activation, {"func": func}) for op, func in ACTIVATION_FUNCS.items()},
          **{f"com.microsoft::{op}": (L.Activation, {"func": "gelu"}) for op in ("FastGelu", "BiasGelu", "Gelu", "QuickGelu")},
          **{op: (L.Identity, {}) for op in ("Neg", "Abs", "Exp", "Log", "Sqrt", "Reciprocal", "Sin", "Cos", "Floor", "Ceil",
-                                            "Round", "Sign", "Pow", "Softplus", "Softsign")}}
+                                            "Round", "Sign", "Pow", "Softsign")}}
 
 
 @register(*UNARY, "_Activation", "Clip")
@@ -490,18 +495,22 @@ def _convert_einsum(imp: Importer, node: Node) -> None:
     permute(full, [order.index(c) for c in out], "out", node.outputs)
 
 
-_GATE_ORDER = {"LSTM": [0, 2, 3, 1], "GRU": [1, 0, 2]}  # ONNX -> PyTorch gate blocks: LSTM iofc -> ifgo; GRU zrh -> rzn
+_GATE_ORDER = {"LSTM": [0, 2, 3, 1], "GRU": [1, 0, 2], "RNN": [0]}  # ONNX -> PyTorch gate blocks: LSTM iofc -> ifgo;
+# GRU zrh -> rzn
 
 
-@register("LSTM", "GRU")
+@register("LSTM", "GRU", "RNN")
 def _convert_rnn(imp: Importer, node: Node) -> None:
-    """One cell layer per direction; ``Y`` / ``Y_h`` (``Y_c``) get their ONNX shapes through Reshape / Slice / Concat."""
-    x = imp.activation(node, 0)
+    """One cell layer per direction; ``Y`` / ``Y_h`` (``Y_c``) get their ONNX shapes through Reshape / Slice / Concat.
+    A constant input (a decoder's first step on a constant token's embedding) is read from a Generic source."""
+    x = imp.value(node, 0)
+    if x.is_const:
+        x = imp.constant_source(node, x, None, "/x_const")
     w, r, b = imp.const(node, 1, "W"), imp.const(node, 2, "R"), imp.optional_const(node, 3, "B")
     if node.op_type == "LSTM" and imp.optional(node, 7) is not None:
         raise imp.unsupported(node, "peephole weights (input P) are not supported")
     hidden, direction, layout = int(node.attrs["hidden_size"]), node.attrs.get("direction", "forward"), int(node.attrs.get("layout", 0))
-    dirs, gates = 2 if direction == "bidirectional" else 1, 4 if node.op_type == "LSTM" else 3
+    dirs, gates = 2 if direction == "bidirectional" else 1, {"LSTM": 4, "GRU": 3, "RNN": 1}[node.op_type]
     if len(x.shape) != 3 or w.shape != (dirs, gates * hidden, x.shape[2]) or r.shape != (dirs, gates * hidden, hidden):
         raise imp.error(node, f"weights W {list(w.shape)} / R {list(r.shape)} do not match input {list(x.shape)}, "
                               f"hidden_size {hidden}, direction {direction}")
@@ -516,7 +525,8 @@ def _convert_rnn(imp: Importer, node: Node) -> None:
         parts = [blocks(w[d]), blocks(r[d])]
         if b is not None:
             parts.append(blocks(b[d, : gates * hidden].reshape(-1, 1)) + blocks(b[d, gates * hidden:].reshape(-1, 1)))
-        cell = imp.add(node, L.LSTMCell if node.op_type == "LSTM" else L.GRUCell, [x], suffix="" if d == 0 else "/reverse",
+        cell = imp.add(node, {"LSTM": L.LSTMCell, "GRU": L.GRUCell, "RNN": L.RNNCell}[node.op_type], [x],
+                       suffix="" if d == 0 else "/reverse",
                        hidden_size=hidden, bias=b is not None)
         imp.set_weight(node, cell.name, np.concatenate(parts, axis=1))
         cells.append(Value((*x.shape[:-1], hidden), cell.name, x.batched))

@@ -336,14 +336,14 @@ class Importer:
         full = tuple(int(d) for d in full)
         if math.prod(full) != math.prod(v.shape):
             raise self.error(node, f"cannot reshape {list(v.shape)} to {list(full)}")
-        if v.batched and full and full[0] == self.batch and math.prod(full[1:]) == math.prod(v.local_shape):
+        if v.batched and len(full) > 1 and full[0] == self.batch and math.prod(full[1:]) == math.prod(v.local_shape):
             out_batched, target = True, full[1:]
-        elif self.batch == 1:
+        elif self.batch == 1:  # (a per-sample scalar, full shape (1,), is carried with its full shape too)
             out_batched, target = False, full
         else:
             raise self.error(node, f"reshape {list(v.shape)} -> {list(full)} mixes the batch axis (batch {self.batch})")
-        if not target:
-            target, full = (1,), ((*full, 1) if out_batched else (1,))
+        if not target:  # a rank-0 scalar: a one-element tensor
+            target = full = (1,)
         layer = v.layer if tuple(target) == tuple(v.local_shape) else \
             self.add(node, L.Reshape, [v], suffix=suffix, shape=target).name
         value = Value(full, layer, out_batched)

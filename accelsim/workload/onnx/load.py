@@ -154,9 +154,42 @@ def _input_shape(source: str, inp, batch_axis: int) -> tuple[int, ...]:
     return tuple(full)
 
 
+#: ops that select part of a tensor without moving its axes (how a multi-layer RNN's h0 reaches each layer)
+_SELECTS = frozenset({"Slice", "Gather", "Split", "Squeeze", "Unsqueeze", "Identity"})
+
+
+def _state_inputs(nodes, names: set[str]) -> set[str]:
+    """The tensors of ``names`` (graph inputs) that reach an LSTM / GRU / RNN initial state (``initial_h``, ``initial_c``: ``(directions, batch,
+    hidden)`` at layout 0, the batch on axis 1) only through selections: a multi-layer model's ``h0`` of
+    ``(layers * directions, batch, hidden)``, sliced per layer."""
+    consumers: dict[str, list] = {}
+    for n in nodes:
+        for i, t in enumerate(n.inputs):
+            if t:
+                consumers.setdefault(t, []).append((n, i))
+    states = {t for n in nodes if n.op_type in ("LSTM", "GRU", "RNN") and not n.attrs.get("layout", 0)
+              for t in n.inputs[5:7] if t}
+    found = states & names
+    for t in names - found:
+        stack, seen, reaches = [t], set(), False
+        while stack and not reaches:
+            u = stack.pop()
+            if u in seen:
+                continue
+            seen.add(u)
+            for n, _ in consumers.get(u, []):
+                if n.op_type in _SELECTS:
+                    reaches |= any(o in states for o in n.outputs)
+                    stack.extend(o for o in n.outputs if o)
+        if reaches:
+            found.add(t)
+    return found
+
+
 def _resolve_inputs(source: str, g, nodes, initializers, overrides: Mapping[str, Sequence[int]]):
     """``([(name, full shape, batch axis)], batch)`` for every graph input that is not an initializer."""
     seq_inputs = {n.inputs[0] for n in nodes if n.op_type in ("LSTM", "GRU", "RNN") and not n.attrs.get("layout", 0) and n.inputs}
+    seq_inputs |= _state_inputs(nodes, {i.name for i in g.input})
     unknown = set(overrides) - {i.name for i in g.input}
     if unknown:
         raise WorkloadError(f"{source}: input_shapes names unknown graph input(s) {', '.join(sorted(unknown))}")
@@ -269,9 +302,10 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
     imp.values.update((key, Value(tuple(a.shape), const=a)) for key, a in initializers.items())
     for name_, full, batch_axis in inputs:
         imp.names.add(name_)
-        batched = batch_axis == 0 and strip_batch
-        if not (full[1:] if batched else full):
-            raise WorkloadError(f"{source_label}: graph input '{name_}' has only a batch axis")
+        batched = batch_axis == 0 and strip_batch and len(full) > 1
+        if not full or (batch_axis == 0 and strip_batch and len(full) == 1 and imp.batch != 1):
+            raise WorkloadError(f"{source_label}: graph input '{name_}' of shape {list(full)} has only a batch axis (one "
+                                f"value per sample, a diffusion timestep): supported at batch 1 only")
         try:
             graph.add(L.Input(name=name_, shape=full[1:] if batched else full))
         except AccelsimError as exc:
@@ -342,7 +376,7 @@ def _import_one(imp: Importer, node: Node, skip_unsupported: bool) -> None:
     except F.FoldError as exc:
         if imp.strict:
             raise WorkloadError(f"{imp.source}: {exc}") from None
-        imp.generic(node, str(exc))
+        imp.generic(node, str(exc).split("): ", 1)[-1])  # (generic names the node itself)
         return imp.note(f"{exc}: imported as a generic layer")
     except WorkloadError as exc:
         raise WorkloadError(f"{imp.source}: {exc}") from None
