@@ -122,3 +122,15 @@ def test_heldout_patterns_import_with_flop_counter_macs(name):
                           "Softplus"}, generic
     if name.startswith("onnx-rnn"):
         assert cells and all(isinstance(c, L.RNNCell) for c in cells)
+
+
+def test_dynamic_int8_lstm_keeps_its_cells_at_8_bits():
+    """onnxruntime's quantize_dynamic of an LSTM emits com.microsoft::DynamicQuantizeLSTM (int8 W and R, transposed):
+    the float LSTM's cell, within int8 rounding of the float export's weights, marked 8-bit."""
+    float_graph = load_onnx(HELDOUT / "lstm-dynamic-int8.onnx")
+    graph = load_onnx(HELDOUT / "lstm-dynamic-int8-dynamic-int8.onnx")
+    (cell,) = [layer for layer in graph.compute_layers() if isinstance(layer, L.LSTMCell)]
+    (ref,) = [layer for layer in float_graph.compute_layers() if isinstance(layer, L.LSTMCell)]
+    w, w_ref = graph.weights[cell.name], float_graph.weights[ref.name]
+    assert w.shape == w_ref.shape and np.abs(w - w_ref).max() <= 0.01 * np.abs(w_ref).max()
+    assert graph.metadata["quantization"][cell.name] == {"weight_bits": 8, "activation_bits": 8}

@@ -260,3 +260,26 @@ def _convert_qlinear_float(imp: Importer, node: Node) -> None:
         raise imp.unsupported(node, "channels-last layout")
     op, inputs = QLINEAR_FLOAT[node.op_type]
     _as_float(imp, node, op, node.inputs[inputs], 8, {} if op == "GlobalAveragePool" else None)
+
+
+@register(MS + "DynamicQuantizeLSTM")
+def _convert_dynamic_quantize_lstm(imp: Importer, node: Node) -> None:
+    """onnxruntime's dynamic-int8 LSTM: W ``(D, input, 4H)`` and R ``(D, H, 4H)`` int8 (transposed against ONNX's
+    LSTM), one scale and zero point per direction or per direction and gate row (inputs 8-11); activations
+    quantized at run time. The float LSTM on the dequantized weights, its cells marked 8-bit."""
+    def weight(q_index: int, scale_index: int, zp_index: int) -> str:
+        q = np.asarray(imp.const(node, q_index, "a quantized weight")).astype(np.float64)
+        scale = np.asarray(imp.const(node, scale_index, "a weight scale"), np.float64)
+        zp = imp.optional_const(node, zp_index, "a weight zero point")
+        zp = np.zeros_like(scale) if zp is None else np.asarray(zp, np.float64)
+        shape = (q.shape[0], 1, -1) if scale.size > q.shape[0] else (-1, 1, 1)  # per gate row, or per direction
+        w = (q - zp.reshape(shape)) * scale.reshape(shape)
+        return _const_input(imp, node, f"w{q_index}", np.transpose(w, (0, 2, 1)).astype(np.float32))
+
+    inputs = [node.inputs[0], weight(1, 8, 9), weight(2, 10, 11)] + list(node.inputs[3:8])
+    before = set(imp.graph.weights)
+    _as_float(imp, node, "LSTM", inputs, None)
+    for name in set(imp.graph.weights) - before:
+        imp.quantization.setdefault(name, {}).update({"weight_bits": 8, "activation_bits": 8})
+    imp.note("DynamicQuantizeLSTM: the LSTM on its dequantized int8 weights, activations quantized to 8 bits at run "
+             "time")
