@@ -142,8 +142,8 @@ def _convert_pad(imp: Importer, node: Node) -> None:
     if not any(pads):  # pads nothing (SAM's, SSD's): the input itself
         return imp.set(node, 0, x)
     mode = node.attrs.get("mode", "constant")
-    consumer_ok = imp.sole_consumer(node.outputs[0]) and imp.consumer_ops.get(node.outputs[0]) in ("Conv", "MaxPool",
-                                                                                                  "AveragePool")
+    consumer_ok = x.batched and imp.sole_consumer(node.outputs[0]) and imp.consumer_ops.get(node.outputs[0]) in (
+        "Conv", "MaxPool", "AveragePool")
     zero = value is None or float(np.asarray(value).ravel()[0]) == 0.0
     if rank != 4 or mode != "constant" or not zero or any(pads[i] or pads[i + rank] for i in (0, 1)) or not consumer_ok:
         raise imp.unsupported(node, f"only a zero padding of the spatial axes that feeds a Conv or a pool is supported; "
