@@ -503,3 +503,16 @@ def test_mean_over_one_spatial_axis_then_the_other_is_two_pools(keepdims):
     pools = [layer for layer in g.layers if layer.op == "pool"]
     assert [p.kernel for p in pools] == [(6, 1), (1, 5)] and pools[-1].output_shape == (8, 1, 1)
     assert not g.metadata["onnx"]["generic_ops"] and g.layers[-1].output_shape == tuple(out[1:])
+
+
+def test_lstm_state_of_another_hidden_size_is_refused():
+    """An LSTM with projections exported as a plain LSTM (dynamo): states of the projected size against the
+    weights' hidden size. onnxruntime refuses the model; so does the import, naming the state, instead of a
+    silent -55%."""
+    hidden, inp = 4, 8
+    nodes = [helper.make_node("LSTM", ["x", "W", "R", "", "", "h0", "c0"], ["y"], name="lstm", hidden_size=hidden)]
+    inits = [_init("W", _rand(1, 4 * hidden, inp)), _init("R", _rand(1, 4 * hidden, hidden)),
+             _init("h0", np.zeros((1, 1, 16), np.float32)), _init("c0", np.zeros((1, 1, 16), np.float32))]
+    with pytest.raises(WorkloadError, match="node 'lstm' \\(LSTM\\): initial_h has shape \\[1, 1, 16\\]; its last axis "
+                                            "must be hidden_size 4"):
+        load_onnx(_model(nodes, [("x", [5, 1, inp], FLOAT)], [("y", [5, 1, 1, hidden], FLOAT)], inits))

@@ -516,6 +516,10 @@ def _convert_rnn(imp: Importer, node: Node) -> None:
                               f"hidden_size {hidden}, direction {direction}")
     if b is not None and b.shape != (dirs, 2 * gates * hidden):
         raise imp.error(node, f"bias B has shape {list(b.shape)}; expected {[dirs, 2 * gates * hidden]}")
+    for index, what in ((5, "initial_h"), (6, "initial_c")):  # (an LSTM with projections exported as a plain one)
+        state = imp.optional(node, index) if index < len(node.inputs) and (index < 6 or node.op_type == "LSTM") else None
+        if state is not None and (len(state.shape) != 3 or state.shape[-1] != hidden):
+            raise imp.error(node, f"{what} has shape {list(state.shape)}; its last axis must be hidden_size {hidden}")
     if layout == 0 and x.batched:
         raise imp.error(node, "layout 0 expects (seq, batch, input); the batch axis of this input is axis 0")
     time_axis = 1 if layout else 0  # full-shape axis of the sequence
