@@ -134,3 +134,27 @@ def test_dynamic_int8_lstm_keeps_its_cells_at_8_bits():
     w, w_ref = graph.weights[cell.name], float_graph.weights[ref.name]
     assert w.shape == w_ref.shape and np.abs(w - w_ref).max() <= 0.01 * np.abs(w_ref).max()
     assert graph.metadata["quantization"][cell.name] == {"weight_bits": 8, "activation_bits": 8}
+
+
+@pytest.mark.parametrize("name, granularity", [("quant-matmulinteger-per-channel", "per_channel"),
+                                               ("quant-matmulnbits-symmetric", "blocked")])
+def test_quantized_exports_keep_a_format_the_models_read(name, granularity):
+    """onnxruntime's quantize_dynamic(per_channel=True) (MatMulInteger with a zero point per column, no scale:
+    failed to import) and MatMulNBitsQuantizer(is_symmetric=True) (negative block scales: the deployed tensor was
+    refused): the format recorded, and the stored tensor decodes to the imported weight."""
+    from accelsim.compress.compressed import CompressedLayer
+
+    graph = load_onnx(HELDOUT / f"{name}.onnx")
+    assert graph.metadata["quantization"]
+    for layer_name, q in graph.metadata["quantization"].items():
+        assert q["granularity"] == granularity
+        cl = CompressedLayer.dense(graph.layer(layer_name), graph)
+        w = graph.weight_matrix(layer_name)
+        np.testing.assert_allclose(cl.weight.to_dense(), w, atol=1e-6 * np.abs(w).max())
+
+
+def test_qgemm_after_a_flatten_reads_8_bit_activations():
+    """QOperator: QLinearGlobalAveragePool -> Flatten -> QGemm (no output scale): the QGemm layer reads uint8."""
+    graph = load_onnx(HELDOUT / "quant-qgemm-after-flatten.onnx")
+    weighted = [layer.name for layer in graph.compute_layers() if isinstance(layer, (L.Conv2d, L.Linear))]
+    assert weighted and all(graph.metadata["quantization"][n]["activation_bits"] == 8 for n in weighted)

@@ -148,8 +148,11 @@ def dequantized(imp: Importer, node: Node, q_index: int, scale_index: int | None
     from onnx import helper
 
     q = np.asarray(imp.const(node, q_index, "the quantized weight"))
-    scale = np.asarray(1.0, np.float32) if scale_index is None else np.asarray(imp.const(node, scale_index, "the weight scale"))
     zp = imp.optional_const(node, zp_index, "the weight zero point") if zp_index is not None else None
+    if scale_index is None:  # MatMulInteger: no scale (a later Mul applies it); one per zero point
+        scale = np.ones(np.shape(zp) if zp is not None and np.size(zp) > 1 else (), np.float32)
+    else:
+        scale = np.asarray(imp.const(node, scale_index, "the weight scale"))
     proto = helper.make_node("DequantizeLinear", ["q", "s"] + (["z"] if zp is not None else []), ["y"], axis=axis)
     (deq,) = fold(Node(node.name, "DequantizeLinear", list(proto.input), ["y"], {"axis": axis}, "", proto),
                   [q, scale.astype(np.float32)] + ([np.asarray(zp)] if zp is not None else []), 21)
@@ -183,9 +186,13 @@ def _convert_qconv(imp: Importer, node: Node) -> None:
         scale = np.asarray(imp.const(node, 1), np.float64) * np.asarray(imp.const(node, 4), np.float64)
         inputs.append(_const_input(imp, node, key, (b * scale).astype(np.float32)))
     if not gemm:
-        return _as_float(imp, node, "Conv", inputs, _zp_bits(imp, node, 7))
-    _as_float(imp, node, "Gemm", inputs, 8 if len(node.inputs) > 7 and node.inputs[7] else None,
-              {k: v for k, v in node.attrs.items() if k in ("transA", "transB", "alpha")})
+        _as_float(imp, node, "Conv", inputs, _zp_bits(imp, node, 7))
+    else:
+        _as_float(imp, node, "Gemm", inputs, 8 if len(node.inputs) > 7 and node.inputs[7] else None,
+                  {k: v for k, v in node.attrs.items() if k in ("transA", "transB", "alpha")})
+    y = imp.values.get(node.outputs[0]) if node.outputs else None  # the op reads a quantized activation itself
+    if y is not None and y.layer is not None:
+        imp.quantization.setdefault(y.layer, {}).setdefault("activation_bits", _zp_bits(imp, node, 2))
 
 
 #: QOperator MatMuls -> inputs (activation, integer weight, weight scale, weight zero point, float bias); None: absent
@@ -202,7 +209,9 @@ def _convert_qmatmul(imp: Importer, node: Node) -> None:
     if not b.is_const:
         _as_float(imp, node, "MatMul", [node.inputs[a_index], node.inputs[b_index]], None, {})
     else:
-        axis = 1 if (scale_index is not None and imp.const(node, scale_index).size > 1) else 0
+        per_column = imp.const(node, scale_index).size > 1 if scale_index is not None else (
+            zp_index is not None and imp.optional(node, zp_index) is not None and imp.const(node, zp_index).size > 1)
+        axis = 1 if per_column else 0  # (a per-column zero point alone: MatMulInteger of quantize_dynamic per_channel)
         wv = imp.values[dequantized(imp, node, b_index, scale_index, zp_index, axis=axis)]
         bias = imp.optional_const(node, bias_index, "the bias") if bias_index is not None else None
         y = imp.linear(node, imp.activation(node, a_index), np.asarray(wv.const).T, bias, quant=weight_quant(wv, 1, lambda a: a.T))
@@ -236,10 +245,19 @@ def _convert_matmul_nbits(imp: Importer, node: Node) -> None:
     if imp.optional(node, 4) is not None:
         imp.note(f"node '{node.name}' (MatMulNBits): g_idx (act-order) ignored; blocks taken in column order")
     weight = (codes.astype(np.float64) - np.repeat(zp, bs, axis=1)) * np.repeat(scale, bs, axis=1)
+    if zp.dtype.kind == "i" and np.any(scale < 0):  # onnxruntime's symmetric blocks may store negative scales:
+        flip = scale < 0  # the same values as codes (2^bits - 1 - c), zero point 2^bits - 1 - z, scale |s|
+        top = (1 << bits) - 1
+        codes = np.where(np.repeat(flip, bs, axis=1), top - codes, codes)
+        zp, scale = np.where(flip, top - zp, zp), np.abs(scale)
     bias = imp.optional_const(node, 5, "bias") if len(node.inputs) > 5 else None
-    imp.linear(node, x, weight[:, :k], bias, quant={"weight_bits": bits, "signed": False, "granularity": "blocked",
-                                                    "block_size": bs, "scale": scale, "zero_point": zp,
-                                                    "codes": np.ascontiguousarray(codes[:, :k])})
+    quant = {"weight_bits": bits, "signed": False, "granularity": "blocked", "block_size": bs, "scale": scale,
+             "zero_point": zp, "codes": np.ascontiguousarray(codes[:, :k])}
+    if int(a.get("accuracy_level", 0)) == 4:  # the activations quantized to int8 blocks at run time
+        quant["activation_bits"] = 8
+    y = imp.linear(node, x, weight[:, :k], bias, quant=quant)
+    if "activation_bits" in quant:
+        imp.quantization[y.layer]["activation_bits"] = 8
 
 
 # --- QOperator element-wise / pooling ops (com.microsoft): the float op on the same activations, output marked 8-bit
