@@ -294,3 +294,28 @@ def test_fp8_checkpoint_kept_as_fp8(tmp_path, scheme):
     weight_only = CompressedLayer.dense(q, load_checkpoint(g, tmp_path))
     assert weight_only.activation_bits is None and weight_only.weight_bits == 8
     assert h100.count(weight_only, 64).extra["dtype"] == "bf16"
+
+
+def test_fp8_experts_attach_dequantized(tmp_path):
+    """A DeepSeek-V3 / Qwen3-FP8 MoE checkpoint: each expert's FP8 matrix (here all ones at scale 2) is dequantized
+    into its bucket's stacked weight, noted (a bucket of experts keeps no per-expert format)."""
+    from accelsim.workload.weights import load_checkpoint
+
+    cfg = {"model_type": "qwen3_moe", "hidden_size": 16, "intermediate_size": 8, "num_attention_heads": 4,
+           "num_key_value_heads": 2, "num_hidden_layers": 1, "vocab_size": 10, "num_experts": 4, "num_experts_per_tok": 2,
+           "moe_intermediate_size": 8, "quantization_config": {"quant_method": "fp8", "weight_block_size": [4, 8]}}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    g = load_hf(tmp_path, phase="decode", context=8)
+    tensors = {}
+    for e in range(4):
+        for m in ("gate_proj", "up_proj", "down_proj"):
+            shape = (16, 8) if m == "down_proj" else (8, 16)
+            tensors[f"model.layers.0.mlp.experts.{e}.{m}.weight"] = ("F8_E4M3", np.full(shape, 0x38, np.uint8))  # 1.0
+            tensors[f"model.layers.0.mlp.experts.{e}.{m}.weight_scale_inv"] = (
+                "F32", np.full((-(-shape[0] // 4), -(-shape[1] // 8)), 2.0, np.float32))
+    write_safetensors(tmp_path / "model.safetensors", tensors)
+    out = load_checkpoint(g, tmp_path)
+    bucket = out.weights["model.layers.0.mlp.experts.g0.gate_proj"]
+    assert bucket.shape == (2 * 8, 16) and np.all(bucket == 2.0)
+    assert len(out.metadata["hf"]["dequantized_experts"]) == 6
+    assert any("FP8 expert matrices attached dequantized" in n for n in out.metadata["notes"])

@@ -355,6 +355,10 @@ def load_checkpoint(graph: LayerGraph, source) -> LayerGraph:
         if "g_idx" in p.tensors and np.any(np.asarray(ck.array(p.tensors["g_idx"].name)).astype(np.int64)
                                            != np.arange(p.in_features) // p.group):
             notes.append(f"layer '{name}' ({p.format}): act-order g_idx; its groups are costed as contiguous blocks")
+    if out.metadata["hf"].get("dequantized_experts"):
+        n = len(out.metadata["hf"]["dequantized_experts"])
+        notes.append(f"{n} FP8 expert matri{'x' if n == 1 else 'ces'} attached dequantized (a bucket of experts is one "
+                     "layer, which keeps no per-expert format)")
     if out.metadata["hf"].get("weights_missing"):
         missing = out.metadata["hf"]["weights_missing"]
         notes.append(f"{ck.source}: no weights for {len(missing)} layer(s) (first '{missing[0]}'); they keep none")

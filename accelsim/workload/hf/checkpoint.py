@@ -395,7 +395,7 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
     hf = out.metadata.setdefault("hf", {})
     routing = (hf.get("routing") or {}).get("blocks", {})
     wanted = None if layers is None else set([layers] if isinstance(layers, str) else layers)
-    packed, missing = {}, []
+    packed, missing, dequantized = {}, [], []
     for layer in out.layers:
         if layer.weight_shape is None or (wanted is not None and layer.name not in wanted):
             continue
@@ -414,7 +414,7 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
             block = next((b for b in routing if head.startswith(b + ".")), None)
             experts = routing.get(block, {}).get("buckets", {}).get(f"g{bucket}", {}).get("experts") if block else None
             if experts is not None:
-                parts = [_dense(ck, f"{head}.{e}.{wname}.weight", (layer.out_features, layer.in_features))
+                parts = [_expert(ck, f"{head}.{e}.{wname}", (layer.out_features, layer.in_features), dequantized)
                          for e in experts]
                 w = None if any(x is None for x in parts) else np.concatenate(parts, axis=0)
         if w is None and name.endswith((".kv_b_proj.k_absorbed", ".kv_b_proj.v_absorbed")):
@@ -433,7 +433,19 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
         raise WorkloadError(f"{ck.source}: no weights for {len(missing)} layer(s), first '{missing[0]}'")
     hf["packed"] = packed
     hf["weights_missing"] = missing
+    if dequantized:
+        hf["dequantized_experts"] = dequantized
     return out
+
+
+def _expert(ck: Checkpoint, name: str, shape, dequantized: list) -> np.ndarray | None:
+    """One expert's matrix of a bucket: dense, or an FP8 one dequantized (a bucket stacks several experts into one
+    layer, which keeps no per-expert format; listed in ``dequantized``)."""
+    p = ck.packed(name) if f"{name}.weight" in ck and ck.tensors[f"{name}.weight"].dtype in FP8 else None
+    if p is None:
+        return _dense(ck, f"{name}.weight", shape)
+    dequantized.append(name)
+    return p.dequantize().reshape(shape)
 
 
 def _absorbed(ck: Checkpoint, layer) -> np.ndarray | None:
