@@ -380,3 +380,14 @@ def test_huge_or_inconsistent_sizes_are_one_line(field, value, message):
     loop was a MemoryError or a hang)."""
     with pytest.raises(WorkloadError, match=message):
         load_hf({**cfg("mixtral-8x7b-v0.1"), field: value})
+
+
+def test_multimodal_gemma3_reads_its_language_model():
+    """A Gemma 3 vision-language config (model_type gemma3): the decoder of its text_config, with a note that the
+    vision tower is left out; the count equals the gemma3_text config's."""
+    text = _tiny("gemma3_text", head_dim=16, sliding_window=8)
+    g = load_hf({"model_type": "gemma3", "text_config": text, "vision_config": {"hidden_size": 32}})
+    assert g.metadata["hf"]["params"]["total"] == load_hf(dict(text)).metadata["hf"]["params"]["total"]
+    assert any("vision tower" in n for n in g.metadata["notes"])
+    with pytest.raises(WorkloadError, match="unknown model_type 'llava'"):
+        load_hf({"model_type": "llava", "text_config": text})

@@ -460,6 +460,8 @@ def build_graph(spec: ModelSpec, *, phase: str = "prefill", prompt: int | None =
                            "experts": spec.moe.experts, "blocks": bld.routing}
     graph.metadata = {"description": f"{spec.name} ({spec.model_type}) {phase}: {tokens} new token(s) per sequence, "
                                      f"KV length {kv_len}, batch {batch} folded into the shapes", "hf": meta}
+    if spec.notes:
+        graph.metadata["notes"] = list(spec.notes)
     return graph
 
 

@@ -122,6 +122,7 @@ class ModelSpec:
     channels: int = 3
     moe: MoeSpec | None = None
     mla: MlaSpec | None = None
+    notes: tuple[str, ...] = field(default=(), compare=False)  # what the graph leaves out (metadata["notes"])
 
     @property
     def is_decoder(self) -> bool:
@@ -649,20 +650,33 @@ FAMILIES: dict[str, Callable[[_Fields, str], ModelSpec]] = {
 }
 
 
+#: vision-language configs whose ``text_config`` holds a family read here -> that family's model_type
+MULTIMODAL = {"gemma3": "gemma3_text"}
+
+
 def model_spec(source, name: str | None = None) -> ModelSpec:
     """The :class:`ModelSpec` of a config dict, ``.json`` file or model folder."""
     data, label = read_config(source)
     model_type = data.get("model_type")
+    notes: tuple[str, ...] = ()
+    if model_type in MULTIMODAL and isinstance(data.get("text_config"), dict):  # the language model of a VLM
+        text = data["text_config"]
+        data = {"tie_word_embeddings": data.get("tie_word_embeddings", True), **text,
+                "model_type": text.get("model_type") or MULTIMODAL[model_type]}
+        notes = (f"{model_type}: the language model of its text_config ({data['model_type']}); the vision tower and "
+                 "the multimodal projector are not modelled",)
     if not isinstance(model_type, str) or not model_type:
         raise WorkloadError(f"{label}: missing field 'model_type' (a Hugging Face config names its family, e.g. "
                             f"\"llama\"); known: {', '.join(sorted(FAMILIES))}")
-    reader = FAMILIES.get(model_type)
+    reader = FAMILIES.get(data["model_type"])
     if reader is None:
-        raise WorkloadError(f"{label}: unknown model_type '{model_type}'; known: {', '.join(sorted(FAMILIES))}")
+        raise WorkloadError(f"{label}: unknown model_type '{model_type}'; known: "
+                            f"{', '.join(sorted([*FAMILIES, *MULTIMODAL]))}")
     if name is None:
         name = data.get("_name_or_path") if isinstance(data.get("_name_or_path"), str) and data.get("_name_or_path") else None
         if name is None and not isinstance(source, dict):
             path = Path(source)
             name = path.name if path.is_dir() else (path.parent.name if path.name == "config.json" else path.stem)
         name = (name or model_type).rstrip("/").split("/")[-1]
-    return reader(_Fields(data, label), name)
+    spec = reader(_Fields(data, label), name)
+    return replace(spec, notes=notes) if notes else spec
