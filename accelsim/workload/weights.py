@@ -333,6 +333,7 @@ def load_checkpoint(graph: LayerGraph, source) -> LayerGraph:
     ck = source if isinstance(source, Checkpoint) else Checkpoint(source)
     out = attach_weights(graph, ck)
     quant, notes = out.metadata.setdefault("quantization", {}), out.metadata.setdefault("notes", [])
+    fp8_activations = ck.activation_bits()
     for name in out.metadata["hf"]["packed"]:
         p, layer = ck.packed(name), out.layer(name)
         codes = p.codes()
@@ -343,8 +344,8 @@ def load_checkpoint(graph: LayerGraph, source) -> LayerGraph:
             quant[name] = {"format": p.format, "weight_bits": 8, "element": p.format.split("-")[1], "signed": True,
                            "granularity": "blocked", "block": p.block, "block_size": p.block[1],
                            "scale": np.ascontiguousarray(p.scales()), "codes": np.asarray(codes)}
-            if ck.activation_bits():  # W8A8: activations quantized to FP8 at run time too
-                quant[name]["activation_bits"] = ck.activation_bits()
+            if fp8_activations:  # W8A8: activations quantized to FP8 at run time too
+                quant[name]["activation_bits"] = fp8_activations
             continue
         scale_key = "scales" if p.format in ("gptq", "awq") else "weight_scale"
         scales = ck.float32(p.tensors[scale_key].name)

@@ -37,10 +37,15 @@ def _pads2d(imp: Importer, node: Node, in_hw: Sequence[int], kernel, stride, dil
     return begin[0], begin[1], end[0], end[1]
 
 
-def _padded(imp: Importer, node: Node, x: Value, pads: Sequence[int]) -> tuple[Value, tuple[int, int]]:
-    """``x`` and the symmetric padding a ``Conv2d`` / ``Pool2d`` takes for ``pads`` (top, left, bottom, right):
-    uneven ones (TensorFlow's SAME: EfficientNet and MobileNet ports, CANINE's 1-D projection) are made by an
-    explicit ``Generic`` Pad of the map, which then takes none (the same windows and outputs)."""
+def _padded(imp: Importer, node: Node, tensor: str, x: Value, kernel, stride, dilation) -> tuple[Value, tuple[int, int]]:
+    """``x`` (read as ONNX ``tensor``) and the symmetric padding a ``Conv2d`` / ``Pool2d`` takes: its own pads
+    (:func:`_pads2d`) plus a zero Pad before it (``imp.pads``, taken here, once nothing can turn the node generic:
+    a generic one reads the padded map). Uneven ones (TensorFlow's SAME: EfficientNet and MobileNet ports, CANINE's
+    1-D projection) are made by an explicit ``Generic`` Pad of the map, which then takes none (the same windows and
+    outputs)."""
+    extra = imp.pads.pop(tensor, (0, 0, 0, 0))
+    own = _pads2d(imp, node, [d + extra[i] + extra[i + 2] for i, d in enumerate(x.shape[2:])], kernel, stride, dilation)
+    pads = [a + b for a, b in zip(own, extra)]
     if pads[0] == pads[2] and pads[1] == pads[3]:
         return x, (pads[0], pads[1])
     return imp.pad_map(node, x, pads), (0, 0)
@@ -128,7 +133,6 @@ def _convert_conv(imp: Importer, node: Node) -> None:
     if is_1d:  # Conv1d
         node, x = _as_2d(imp, node, imp.batched(node, x))
         w = w[:, :, None, :]
-    extra = imp.pads.pop(orig.inputs[0], (0, 0, 0, 0))  # a zero Pad before it
     x = imp.batched(node, x)
     if w.ndim != 4 or len(x.shape) != 4:
         raise imp.unsupported(node, f"only 1-D and 2-D convolutions are supported; got weight {list(w.shape)} on input {list(x.shape)}")
@@ -139,8 +143,7 @@ def _convert_conv(imp: Importer, node: Node) -> None:
         raise imp.error(node, f"kernel_shape {list(kernel)} differs from the weight shape {list(w.shape)}")
     if w.shape[1] * groups != x.shape[1]:
         raise imp.error(node, f"weight {list(w.shape)} with group={groups} does not match {x.shape[1]} input channels")
-    own = _pads2d(imp, node, [d + extra[i] + extra[i + 2] for i, d in enumerate(x.shape[2:])], kernel, stride, dilation)
-    x, padding = _padded(imp, node, x, [a + b for a, b in zip(own, extra)])
+    x, padding = _padded(imp, node, orig.inputs[0], x, kernel, stride, dilation)
     layer = imp.add(node, L.Conv2d, [x], out_channels=int(w.shape[0]), kernel=kernel, stride=stride, padding=padding,
                     dilation=dilation, groups=groups, bias=b is not None)
     imp.set_weight(node, layer.name, w, b, quant=Q.weight_quant(imp.value(orig, 1), 0, lambda m: m.reshape(m.shape[0], -1)))
@@ -318,9 +321,7 @@ def _convert_pool(imp: Importer, node: Node) -> None:
     stride, dilation = (tuple(int(s) for s in node.attrs.get(k, [1, 1])) for k in ("strides", "dilations"))
     if dilation != (1, 1):
         raise imp.unsupported(node, f"dilated pooling {list(dilation)} is not supported")
-    extra = imp.pads.pop(orig.inputs[0], (0, 0, 0, 0))  # a zero Pad before it
-    own = _pads2d(imp, node, [d + extra[i] + extra[i + 2] for i, d in enumerate(x.shape[2:])], kernel, stride, dilation)
-    x, padding = _padded(imp, node, x, [a + b for a, b in zip(own, extra)])
+    x, padding = _padded(imp, node, orig.inputs[0], x, kernel, stride, dilation)
     layer = imp.add(node, L.Pool2d, [x], kind="max" if node.op_type == "MaxPool" else "avg", kernel=kernel,
                     stride=stride, padding=padding, ceil_mode=bool(node.attrs.get("ceil_mode", 0)))
     out = imp.out(orig, layer, batched=True)
@@ -340,7 +341,8 @@ def _convert_global_pool(imp: Importer, node: Node) -> None:
         axes = imp.optional_const(node, 1, "axes")
         axes = [int(v) for v in (np.asarray(axes).ravel() if axes is not None else node.attrs.get("axes", []))] \
             if axes is not None or "axes" in node.attrs else None
-        if len(x.shape) != 4 or axes is None or not {a % 4 for a in axes} or not {a % 4 for a in axes} <= {2, 3}:
+        spatial = {a % 4 for a in axes} if axes is not None else set()
+        if len(x.shape) != 4 or not spatial or not spatial <= {2, 3}:
             raise imp.unsupported(node, f"only a reduction over the spatial axes of an (N, C, H, W) map is supported; "
                                   f"got axes {axes} of {list(x.shape)}")
         if len(axes) == 1:  # one spatial axis (FocalNet's mean(2).mean(3)): a pool of that axis's whole extent
