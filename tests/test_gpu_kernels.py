@@ -546,3 +546,37 @@ def test_vllm_runs_qkv_and_gate_up_as_one_gemm_each():
     assert "into model.layers.0.mlp.gate_proj" in fused["vllm"]["up_proj"]
     assert {k for k, v in fused["autoawq"].items() if v} == {"k_proj", "v_proj"}
     assert not any(fused["torch-compile"].values())
+
+
+def test_simt_tile_feed_from_shared_memory():
+    """A CUDA-core tile's register blocking bounds its FMA rate (docs "SIMT tile feed"): the Maxwell-era 8x8
+    register tiles run at the full rate, cuBLAS's 32x32 sliced tile at a third of a 128-lane SM's."""
+    from accelsim.hw.gpu.kernel_models import SIMT_TILES, Tile, simt_tile_efficiency
+
+    assert all(simt_tile_efficiency(t, 256.0, 4.0) == 1.0 for t in SIMT_TILES)
+    small = Tile(32, 32, 8, 4, 2)
+    assert simt_tile_efficiency(small, 256.0, 4.0) == pytest.approx(1 / 3)
+    assert simt_tile_efficiency(small, 128.0, 4.0) == pytest.approx(2 / 3)  # a 64-lane SM (A100)
+    fp32 = load_arch("h200")
+    # small tiles exist from Ampere on only: a skinny fp32 GEMM on the H200 picks one, Maxwell keeps its three
+    r = build_model(fp32).simulate(CompressedLayer(layer=Linear(name="l", input_shapes=((8, 4096),),
+                                                               out_features=4096), activation_bits=32), 1)
+    assert r.extra["kernel"].endswith("32x32x8")
+    r = build_model(load_arch("titan-x-maxwell")).simulate(
+        CompressedLayer(layer=Linear(name="l", input_shapes=((8, 4096),), out_features=4096), activation_bits=32), 1)
+    assert r.extra["kernel"].split("_")[-1] in ("128x128x8", "128x64x8", "64x128x8")
+
+
+def test_sdpa_math_computes_16_bit_attention_in_fp32():
+    att = Attention(name="a", input_shapes=((2048, 2048), (2048, 2048), (2048, 2048)), heads=16, kv_heads=16)
+
+    def run(family, bits):
+        m = build_model(load_arch("h100-sxm", {"stack": "pytorch-eager", "launch": "cuda-graph",
+                                               "kernels.attention": family}))
+        return m.simulate(CompressedLayer(layer=att, activation_bits=bits), 1)
+
+    plain, sdpa = run("math", 16), run("sdpa-math", 16)
+    assert sdpa.extra["kernel"].endswith("_fp32") and not plain.extra["kernel"].endswith("_fp32")
+    assert sdpa.latency_s > 2 * plain.latency_s  # fp32 CUDA-core GEMMs against bf16 tensor cores
+    assert run("sdpa-math", 32).latency_s == pytest.approx(run("math", 32).latency_s)  # fp32 stays fp32
+

@@ -48,8 +48,9 @@ class GpuKernels:
     weight_only: str = param("auto", choices=("auto", "marlin", "gemv", "tinygemm", "awq-gemm"),
                              doc="weight-only low-bit GEMM / GEMV kernel")
     sparse24: str = param("auto", choices=("auto", "cusparselt", "cutlass"), doc="2:4 structured-sparse GEMM library")
-    attention: str = param("auto", choices=("auto", "math", "flash2", "flash3", "flashdecoding"),
-                           doc="fused attention kernel (math = unfused SDPA)")
+    attention: str = param("auto", choices=("auto", "math", "sdpa-math", "flash2", "flash3", "flashdecoding"),
+                           doc="fused attention kernel (math = unfused, in the layer's precision; sdpa-math = "
+                               "PyTorch's SDPA math backend, 16-bit inputs computed in fp32)")
     dense: str = param("auto", choices=("auto", "cublas", "cublaslt"), doc="dense GEMM library (FP8 / FP4 need cuBLASLt)")
 
 

@@ -65,6 +65,12 @@ MARLIN_COMPUTE = 0.74
 MARLIN_M_TILE = 16  # one m16n8k16 MMA row block; M is padded to it
 MARLIN_MAX_M_PASS = 64  # rows one pass keeps in registers before re-reading the weights (MARLIN design)
 TINYGEMM_ROWS_PER_PASS = 8  # an effective pass (docs "Weight-only": int4mm.cu tiles 16 activation rows x 8 columns)
+#: tinygemm's MMA loop (int4mm.cu: m16n8k16 fragments loaded from global memory at every k step, no
+#: shared-memory staging) is latency-bound per SM: useful FLOPs per clock per SM it sustains once the
+#: activations are more than a few rows (docs "Weight-only", tinygemm). Calibrated on two H200 CUDA-graph
+#: measurements (tests/data/gpu_measured, 4096 x 4096 group 128, M = 16 and 128; mean of the two fits); the
+#: H200's M = 1, 64 and 1024 and the RTX A6000 rows (HQQ's M = 16 / 128 / 1024) are left untouched
+TINYGEMM_FLOPS_PER_CLK_PER_SM = 117.3  # fits 120.7 (M = 16) and 114.0 (M = 128)
 GEMV_MAX_M = 8
 #: AWQ GEMM (llm-awq gemm_forward_4bit m16nXk32): 16-row tiles, dequantization on CUDA cores in the main
 #: loop, repeated for every 16-row block; lane ops per weight (unpack, subtract zero, scale, convert)
@@ -212,7 +218,13 @@ def weight_only(cfg: GpuConfig, family: str, m: int, n: int, k: int, groups: int
         c = derated(cfg, dram=BW_FRACTION[family])
         one = km.gemv(c, n * groups, k, dtype, w_bytes=wb, batch=min(m, rows_per_pass),
                       extra_simt_ops_per_w=DEQUANT_OPS, name=family)
-        return repeat(one, math.ceil(m / rows_per_pass), f"{family}_w{fmt.bits}_{dtype}")
+        est = repeat(one, math.ceil(m / rows_per_pass), f"{family}_w{fmt.bits}_{dtype}")
+        if family == "tinygemm" and TINYGEMM_FLOPS_PER_CLK_PER_SM > 0:
+            loop_s = 2.0 * m * n * k * groups / (TINYGEMM_FLOPS_PER_CLK_PER_SM * cfg.sms * cfg.clock_hz)
+            body = est.time_s - est.launch_s
+            est = replace(est, time_s=max(body, loop_s + one.latency_s) + est.launch_s,
+                          compute_s=max(est.compute_s, loop_s))
+        return est
     if family == "awq-gemm":  # split-K: AWQ_SPLIT_K slices of K as independent GEMMs, then a reduction
         c = derated(cfg, dram=BW_FRACTION[family])
         split = AWQ_SPLIT_K if k % (AWQ_SPLIT_K * fmt.group_size) == 0 else 1
@@ -331,7 +343,7 @@ def sparse24(cfg: GpuConfig, family: str, m: int, n: int, k: int, groups: int, d
 # Attention
 # ---------------------------------------------------------------------------------------------
 def attention_applicable(cfg: GpuConfig, family: str, dtype: str, decode: bool) -> str | None:
-    if family == "math":
+    if family in ("math", "sdpa-math"):
         return None
     if cfg.arch not in SM80_PLUS:
         return f"{family} needs sm80+ (Ampere or newer); device is {cfg.arch}"
@@ -348,8 +360,11 @@ def attention_applicable(cfg: GpuConfig, family: str, dtype: str, decode: bool) 
 
 
 def attention(cfg: GpuConfig, family: str, layer, batch: int, dtype: str, kv_bits: float) -> km.KernelEstimate:
-    """One attention layer (docs "Attention"). ``math``: unfused SDPA (QK^T GEMM writing the scores,
-    softmax kernel, PV GEMM). Flash families: one fused kernel; CTAs = sequences x KV heads x query
+    """One attention layer (docs "Attention"). ``math``: unfused attention in the layer's precision (QK^T
+    GEMM writing the scores, softmax kernel, PV GEMM: attention written with torch.matmul and softmax).
+    ``sdpa-math``: PyTorch's SDPA math backend, which since 2.5 computes 16-bit inputs in float32 (unless
+    ``torch.backends.cuda.allow_fp16_bf16_reduction_math_sdp(True)``): the same three kernels in fp32
+    between one converting Q, K, V up and one converting the output down. Flash families: one fused kernel; CTAs = sequences x KV heads x query
     blocks (x KV splits for flashdecoding); ``compute = padded MMA FLOPs / (rate * eff) + exposed
     exp time``, both slowed by ``min(1, CTAs / SMs)``; memory = Q + the KV cache at ``kv_bits`` + O (+
     split partials), at ``min(1, CTAs / SMs)`` of the achievable bandwidth."""
@@ -358,12 +373,20 @@ def attention(cfg: GpuConfig, family: str, layer, batch: int, dtype: str, kv_bit
     dq, dv = layer.head_dim, layer.v_head_dim
     s_len, l_len = layer.q_len, layer.kv_len
     groups, m, n = g.groups, g.m, g.n
-    if family == "math":
-        qk = km.gemm(cfg, m, l_len, dq, groups, dtype, name="sdpa_qk")
+    if family in ("math", "sdpa-math"):
+        mdt = "fp32" if family == "sdpa-math" and eb == 2 else dtype
+        meb = DTYPE_BYTES[mdt]
+        qk = km.gemm(cfg, m, l_len, dq, groups, mdt, name="sdpa_qk")
         scores = float(m) * l_len * groups
-        sm = km.stream(cfg, scores * eb, scores * eb, simt_ops=3.0 * scores, dtype=dtype, name="softmax")
-        pv = km.gemm(cfg, m, dv, l_len, groups, dtype, name="sdpa_pv")
-        return km.combine([qk, sm, pv], kernel=f"sdpa_math_{dtype}")
+        sm = km.stream(cfg, scores * meb, scores * meb, simt_ops=3.0 * scores, dtype=mdt, name="softmax")
+        pv = km.gemm(cfg, m, dv, l_len, groups, mdt, name="sdpa_pv")
+        parts = [qk, sm, pv]
+        if mdt != dtype:
+            qkv = float(m * dq + l_len * (dq + dv)) * groups
+            out = float(m) * dv * groups
+            parts = [km.stream(cfg, qkv * eb, qkv * meb, dtype=mdt, name="sdpa_upcast"), *parts,
+                     km.stream(cfg, out * meb, out * eb, dtype=mdt, name="sdpa_downcast")]
+        return km.combine(parts, kernel=f"sdpa_math_{dtype}" + ("_fp32" if mdt != dtype else ""))
     clk = cfg.clock_hz
     block_m = ATTN_BLOCK_M if m > 64 else 64
     if family == "flash2" and m > 64 and layer.causal and not layer.window:

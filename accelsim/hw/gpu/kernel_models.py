@@ -51,6 +51,30 @@ TENSOR_TILES = (
     Tile(128, 64, 32, 4, 4), Tile(64, 128, 32, 4, 4), Tile(64, 64, 32, 4, 5),
 )
 SIMT_TILES = (Tile(128, 128, 8, 8, 2), Tile(128, 64, 8, 4, 2), Tile(64, 128, 8, 4, 2))
+#: cuBLAS's SGEMM library from Ampere on adds small tiles for skinny products (kernel names in profiler
+#: traces: ``ampere_sgemm_64x64_tn``, ``ampere_sgemm_128x32_tn``, ``ampere_sgemm_64x32_sliced1x4_tn``,
+#: ``ampere_sgemm_32x32_sliced1x4_tn``; "sliced1x4": four warps split the tile's K loop)
+SIMT_TILES_SM80 = SIMT_TILES + (Tile(64, 64, 8, 4, 2), Tile(128, 32, 8, 4, 2), Tile(64, 32, 8, 4, 2),
+                                Tile(32, 32, 8, 4, 2))
+SMALL_SIMT_TILE_ARCHS = ("ampere", "ada", "hopper", "blackwell")
+#: shared-memory words (4 bytes) an SM delivers per clock: 32 banks x 4 B
+SMEM_WORDS_PER_CLK = 32.0
+
+
+def simt_tile_efficiency(tile: Tile, rate_flops_per_clk: float, elem_bytes: float) -> float:
+    """Fraction of the SIMT FMA rate a CUDA-core GEMM tile can feed from shared memory (docs "SIMT tiles").
+
+    Each thread holds an ``r_m x r_n`` register tile of outputs (``bm bn / threads``, as square as a
+    power of two allows) and per reduction step loads ``r_m + r_n`` operands from shared memory for
+    ``r_m r_n`` FMAs; at ``SMEM_WORDS_PER_CLK`` the SM sustains ``32 / (words per FMA)`` FMAs per clock.
+    The 8 x 8 register tiles of 128 x 128 / 128 x 64 CTAs reach the full rate; a 32 x 32 CTA of 128
+    threads (4 x 2 per thread) a third of it on a 128-lane SM."""
+    outputs = tile.bm * tile.bn / (32.0 * tile.warps)
+    r_m = 2.0 ** math.ceil(math.log2(max(outputs, 1.0)) / 2.0)
+    r_n = max(1.0, outputs / r_m)
+    words_per_fma = (r_m + r_n) / (r_m * r_n) * elem_bytes / 4.0
+    fma_per_clk = rate_flops_per_clk / 2.0
+    return min(1.0, SMEM_WORDS_PER_CLK / (words_per_fma * fma_per_clk))
 
 
 @dataclass
@@ -186,7 +210,8 @@ def gemm(
         b_b = b_b * 0.5 + 0.5 * 2 / 8  # kept values + a 2-bit index per kept value
     eff *= eff_scale
     acc_b = 4.0
-    library = tuple(tiles) if tiles is not None else (TENSOR_TILES if unit == "tensor" else SIMT_TILES)
+    simt = SIMT_TILES_SM80 if cfg.arch in SMALL_SIMT_TILE_ARCHS else SIMT_TILES
+    library = tuple(tiles) if tiles is not None else (TENSOR_TILES if unit == "tensor" else simt)
     best: KernelEstimate | None = None
     for tile in library:
         est = _gemm_tile(cfg, m, n, k, groups, dtype, unit, rate, eff, a_b, b_b, c_b, acc_b, tile,
@@ -204,6 +229,8 @@ def _gemm_tile(cfg, m, n, k, groups, dtype, unit, rate, eff, a_b, b_b, c_b, acc_
     c = _ctas_per_sm(cfg, tile, a_b, b_b, acc_b)
     if c < 1:
         return None
+    if unit == "simt":
+        eff = eff * simt_tile_efficiency(tile, rate, DTYPE_BYTES[dtype])
     clk = cfg.clock_hz
     tm, tn = -(-m // tile.bm), -(-n // tile.bn)
     n_tiles = tm * tn * groups
