@@ -580,3 +580,21 @@ def test_sdpa_math_computes_16_bit_attention_in_fp32():
     assert sdpa.latency_s > 2 * plain.latency_s  # fp32 CUDA-core GEMMs against bf16 tensor cores
     assert run("sdpa-math", 32).latency_s == pytest.approx(run("math", 32).latency_s)  # fp32 stays fp32
 
+
+
+def test_gpu_measure_predict_fills_a_measured_file(tmp_path):
+    measured = {"device": "NVIDIA H200", "rows": [
+        {"kind": "int4", "m": 16, "n": 4096, "k": 4096, "dtype": "bf16", "param": 128, "measured_s": 3e-5,
+         "measured_graph_s": 2.3e-5, "how": "aten._weight_int4pack_mm"}]}
+    src, out = tmp_path / "m.json", tmp_path / "p.json"
+    src.write_text(json.dumps(measured))
+    script = str(REPO_ROOT / "benchmarks" / "gpu_measure.py")
+    proc = subprocess.run([sys.executable, script, "--predict", str(src), "--out", str(out)], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(out.read_text())["rows"][0]
+    assert json.loads(out.read_text())["arch"] == "h200"
+    assert row["predicted_s"] > 0 and row["predicted_graph_s"] > 0 and row["predicted_kernel"].startswith("tinygemm")
+    bad = subprocess.run([sys.executable, script, "--predict", str(tmp_path / "none.json")], capture_output=True,
+                         text=True, timeout=300)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1

@@ -1,0 +1,171 @@
+"""The GPU model against kernels and a Llama-2-7B timed on a real NVIDIA H200 (tests/data/gpu_measured).
+
+The measurements (benchmarks/gpu_measure.py and gpu_measure_llm.py, 2026-12-04; environment in the file)
+are re-predicted here with the bundled ``h200`` config under the ``pytorch-eager`` stack, with the
+stack's eager launch (``measured_s``: calls back to back, host dispatch included) and with
+``launch=cuda-graph`` (``measured_graph_s``: the same calls replayed from a CUDA graph, the GPU alone).
+Two of the four tinygemm rows at M > 1 calibrate ``TINYGEMM_FLOPS_PER_CLK_PER_SM``; every other row
+is untouched by any fit. The bands asserted are the ones docs/validation.md reports ("Measured on an
+NVIDIA H200"); the misses it explains are pinned as strict xfails, so fixing one is noticed.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA = json.loads((REPO_ROOT / "tests" / "data" / "gpu_measured" / "h200-2026-12-04.json").read_text())
+CALIBRATION = {("int4", 16, 4096, 4096), ("int4", 128, 4096, 4096)}
+
+
+def _gpu_measure():
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        import gpu_measure
+    finally:
+        sys.path.pop(0)
+    return gpu_measure
+
+
+@pytest.fixture(scope="module")
+def rows():
+    """Every measured kernel row with its predictions (seconds) under eager and CUDA-graph launch."""
+    gm = _gpu_measure()
+    out = []
+    for r in DATA["kernels"]:
+        case = (r["kind"], r["m"], r["n"], r["k"], r["dtype"], r["param"])
+        eager, kernel = gm.predict("h200", *case, how=r["how"])
+        graph, _ = gm.predict("h200", *case, launch="cuda-graph", how=r["how"])
+        out.append({**r, "pred": eager, "pred_graph": graph, "kernel": kernel})
+    return out
+
+
+def _select(rows, kind, dtype=None, untouched=True):
+    return [r for r in rows if r["kind"] == kind and (dtype is None or r["dtype"] == dtype)
+            and not (untouched and (r["kind"], r["m"], r["n"], r["k"]) in CALIBRATION)]
+
+
+def _errors(sel, graph=True):
+    return [(r["pred_graph"] / r["measured_graph_s"] if graph else r["pred"] / r["measured_s"]) - 1.0 for r in sel]
+
+
+def test_the_file_holds_every_kind_measured_on_an_h200():
+    assert DATA["environment"]["device"] == "NVIDIA H200" and DATA["environment"]["sms"] == 132
+    kinds = {r["kind"] for r in DATA["kernels"]}
+    assert kinds == {"dense", "csr", "semi24", "int4", "fp8", "sdpa_flash", "sdpa_math"}
+    assert all(r["measured_s"] > 0 for r in DATA["kernels"])
+    assert all(r["measured_graph_s"] > 0 for r in DATA["kernels"] if r["kind"] != "csr")
+
+
+@pytest.mark.parametrize("kind, dtype, worst, median", [
+    ("dense", "bf16", 0.40, 0.12),   # cuBLAS tensor-core GEMM / GEMV
+    ("dense", "fp16", 0.40, 0.12),
+    ("dense", "fp32", 0.60, 0.22),   # CUDA-core SGEMM, small tiles fed from shared memory
+    ("fp8", None, 0.20, 0.10),       # cuBLASLt FP8 (_scaled_mm)
+    ("int4", None, 0.30, 0.15),      # tinygemm (aten._weight_int4pack_mm); M = 16 / 128 calibrate
+    ("sdpa_flash", None, 0.25, 0.22),  # FlashAttention-2 prefill, split-KV decode
+    ("semi24", None, 0.50, 0.40),    # cuSPARSELt 2:4
+])
+def test_gpu_time_alone_within_the_reported_band(rows, kind, dtype, worst, median):
+    """CUDA-graph replay (no host dispatch): the device model's own error, per kernel family."""
+    errs = _errors(_select(rows, kind, dtype))
+    assert errs
+    assert max(abs(e) for e in errs) <= worst, [round(e, 3) for e in errs]
+    assert statistics.median(abs(e) for e in errs) <= median
+
+
+def test_tinygemm_batch_scaling_on_the_untouched_rows(rows):
+    """tinygemm's m16 tile loop: M = 64 and 1024 (not calibrated) within 5%; before the per-SM loop term
+    the model put M = 1024 at 0.35x the measured time."""
+    for r in _select(rows, "int4"):
+        if r["m"] in (64, 1024):
+            assert r["pred_graph"] / r["measured_graph_s"] == pytest.approx(1.0, abs=0.05)
+
+
+def test_csr_spmm_at_larger_batch_within_10_percent(rows):
+    sel = [r for r in _select(rows, "csr") if r["m"] >= 512]
+    assert len(sel) == 3 and max(abs(e) for e in _errors(sel, graph=False)) <= 0.10
+
+
+def test_sdpa_math_runs_in_fp32_and_stays_within_a_factor_two(rows):
+    """PyTorch's SDPA math backend upcasts bf16 to fp32 (fp32 GEMMs, 4-byte scores): 0.47-1.8x of measured
+    (before: bf16 tensor-core GEMMs, 0.11-0.40x)."""
+    sel = _select(rows, "sdpa_math")
+    assert all(r["kernel"].endswith("_fp32") for r in sel)
+    assert all(0.45 <= r["pred_graph"] / r["measured_graph_s"] <= 2.0 for r in sel)
+
+
+def _pair(rows, kind, dense_dtype, graph=True):
+    """(measured speedup, predicted speedup) of ``kind`` over the dense GEMM of the same shape."""
+    key = "measured_graph_s" if graph else "measured_s"
+    pkey = "pred_graph" if graph else "pred"
+    dense = {(r["m"], r["n"], r["k"]): r for r in rows if r["kind"] == "dense" and r["dtype"] == dense_dtype}
+    return [((r["m"], r["n"], r["k"]), dense[(r["m"], r["n"], r["k"])][key] / r[key],
+             dense[(r["m"], r["n"], r["k"])][pkey] / r[pkey]) for r in rows if r["kind"] == kind]
+
+
+@pytest.mark.parametrize("kind, dense_dtype", [("semi24", "fp16"), ("int4", "bf16"), ("fp8", "bf16")])
+def test_speedup_directions_on_the_gpu(rows, kind, dense_dtype):
+    """Under CUDA graphs: 2:4 slower than dense at M = 1 and 64 and faster from M = 768; tinygemm int4
+    faster at batch 1, slower from M = 16; FP8 faster than bf16 except where both are launch-bound."""
+    pairs = _pair(rows, kind, dense_dtype)
+    assert len(pairs) >= 4
+    for shape, measured, predicted in pairs:
+        if abs(measured - 1.0) < 0.05:  # a tie on the device: no direction to get right
+            continue
+        assert (measured > 1.0) == (predicted > 1.0), (shape, round(measured, 2), round(predicted, 2))
+
+
+def test_attention_direction_flash_over_sdpa_math(rows):
+    flash = {(r["m"], r["n"], r["k"]): r for r in rows if r["kind"] == "sdpa_flash"}
+    for r in (r for r in rows if r["kind"] == "sdpa_math"):
+        f = flash[(r["m"], r["n"], r["k"])]
+        assert r["measured_graph_s"] > f["measured_graph_s"] and r["pred_graph"] > f["pred_graph"]
+
+
+def test_int4_and_2_4_eager_directions_outside_the_known_misses(rows):
+    """Eager (host included): tinygemm called as the aten op, 2:4 through the semi-structured tensor."""
+    for shape, measured, predicted in _pair(rows, "int4", "bf16", graph=False):
+        if abs(measured - 1.0) >= 0.05 and shape[0] > 1:
+            assert (measured > 1.0) == (predicted > 1.0), shape
+    for shape, measured, predicted in _pair(rows, "semi24", "fp16", graph=False):
+        if shape != (3072, 3072, 10240):
+            assert (measured > 1.0) == (predicted > 1.0), shape
+
+
+@pytest.mark.xfail(strict=True, reason="known miss: torch 2.11's _cslt_sparse_mm plans cuSPARSELt on the host at "
+                   "every eager call (0.8-1.9 ms self CPU in the profile), the model charges 93 us of tensor-subclass "
+                   "dispatch (pytorch/tutorials#3236, an older PyTorch): eager 2:4 predicted faster at 3072x3072x10240")
+def test_eager_24_at_3072x3072x10240_slower_than_dense(rows):
+    [(_, measured, predicted)] = [p for p in _pair(rows, "semi24", "fp16", graph=False) if p[0] == (3072, 3072, 10240)]
+    assert measured < 1.0 and predicted < 1.0
+
+
+@pytest.mark.xfail(strict=True, reason="known miss: one host cost per eager kernel (32 us); on this machine `x @ w.t()` "
+                   "(aten::matmul -> mm) costs 25-30 us of dispatch and the bare aten._weight_int4pack_mm 17 us, so "
+                   "int4 batch 1 measured 1.76x faster than bf16 where the model, host-bound on both, predicts a tie")
+def test_eager_int4_batch_one_faster_than_bf16(rows):
+    [(_, measured, predicted)] = [p for p in _pair(rows, "int4", "bf16", graph=False) if p[0] == (1, 4096, 4096)]
+    assert measured > 1.05 and predicted > 1.05
+
+
+def test_llama_decode_gpu_time_at_batch_one():
+    """Llama-2-7B decode, batch 1: the model's CUDA-graph time against the profiled GPU busy time of a
+    transformers eager step (the sum of its kernels' times): within 30%. The step's wall time is host-bound
+    (docs/validation.md: transformers launches ~1,460 kernels a step and cuDNN attention plans each new KV
+    length on the host), which the pytorch-eager stack's 580 launches at 32 us do not reproduce."""
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        import gpu_measure_llm
+    finally:
+        sys.path.pop(0)
+    config = str(REPO_ROOT / DATA["llm"]["config"])
+    for r in DATA["llm"]["rows"]:
+        if r["phase"] == "decode" and r["batch"] == 1:
+            pred, _ = gpu_measure_llm.predict("h200", config, "decode", 1, r["tokens"], launch="cuda-graph")
+            assert pred / r["gpu_busy_s"] == pytest.approx(1.0, abs=0.30), r["tokens"]
