@@ -64,7 +64,20 @@ def build_model(config_path: Path):
     return model.to(torch.bfloat16).eval(), cfg
 
 
-def measure(model, cfg, phase: str, batch: int, tokens: int, steps: int, profile: bool = False) -> dict:
+def _static_cache(cfg, batch: int, length: int):
+    """A transformers StaticCache of ``length`` tokens (its constructor changed across versions)."""
+    import torch
+    import transformers
+
+    try:
+        return transformers.StaticCache(config=cfg, max_cache_len=length)
+    except TypeError:
+        return transformers.StaticCache(config=cfg, max_batch_size=batch, max_cache_len=length, device="cuda",
+                                        dtype=torch.bfloat16)
+
+
+def measure(model, cfg, phase: str, batch: int, tokens: int, steps: int, profile: bool = False,
+            cache_kind: str = "dynamic") -> dict:
     """Median seconds of a prefill pass or a decode step (and the spread of the timed runs)."""
     import torch
     from gpu_measure import profile_call
@@ -81,7 +94,11 @@ def measure(model, cfg, phase: str, batch: int, tokens: int, steps: int, profile
             prof = profile_call(run) if profile else None
         else:
             ids = torch.randint(0, vocab, (batch, tokens), device="cuda", generator=g)
-            cache = model(ids, use_cache=True, logits_to_keep=1).past_key_values
+            if cache_kind == "static":
+                cache = _static_cache(cfg, batch, tokens + steps + 8)
+                model(ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            else:
+                cache = model(ids, use_cache=True, logits_to_keep=1).past_key_values
             times = []
             for i in range(steps + 3):
                 tok = torch.randint(0, vocab, (batch, 1), device="cuda", generator=g)
@@ -90,7 +107,7 @@ def measure(model, cfg, phase: str, batch: int, tokens: int, steps: int, profile
                 def step():
                     box["out"] = model(tok, past_key_values=cache, use_cache=True)
                 t = _events_time(step)
-                cache = box["out"].past_key_values
+                cache = box["out"].past_key_values if cache_kind == "dynamic" else cache
                 if i >= 3:  # the first steps warm the allocator
                     times.append(t)
             prof = None
@@ -129,6 +146,9 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=12, help="timed decode steps per case")
     p.add_argument("--measure-only", action="store_true")
     p.add_argument("--profile", action="store_true", help="also profile one pass per case (kernels, GPU busy time)")
+    p.add_argument("--cases", help="comma-separated phase:batch:tokens (default: the built-in list)")
+    p.add_argument("--cache", choices=("dynamic", "static"), default="dynamic", help="transformers KV cache class")
+    p.add_argument("--no-cudnn-sdpa", action="store_true", help="keep SDPA off cuDNN's attention backend")
     p.add_argument("--predict", metavar="MEASURED_JSON", help="add predictions to a --measure-only file")
     args = p.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -164,6 +184,14 @@ def main(argv=None) -> int:
     if not torch.cuda.is_available():
         sys.stderr.write("gpu_measure_llm: no CUDA GPU available\n")
         return 3
+    try:
+        cases = [(c.split(":")[0], int(c.split(":")[1]), int(c.split(":")[2])) for c in args.cases.split(",")] \
+            if args.cases else list(CASES)
+    except (IndexError, ValueError):
+        sys.stderr.write(f"gpu_measure_llm: --cases: expected phase:batch:tokens,...; got {args.cases!r}\n")
+        return 2
+    if args.no_cudnn_sdpa:
+        torch.backends.cuda.enable_cudnn_sdp(False)
     env = environment()
     model, cfg = build_model(Path(args.config))
     try:
@@ -173,11 +201,12 @@ def main(argv=None) -> int:
         pass
     config = Path(args.config).resolve()
     doc = {"device": env["device"], "environment": env, "stack": "pytorch-eager (transformers eager, sdpa)",
+           "cache": args.cache, "cudnn_sdpa": not args.no_cudnn_sdpa,
            "config": str(config.relative_to(REPO)) if config.is_relative_to(REPO) else str(config), "rows": []}
-    for phase, batch, tokens in CASES:
+    for phase, batch, tokens in cases:
         row = {"phase": phase, "batch": batch, "tokens": tokens}
         try:
-            row.update(measure(model, cfg, phase, batch, tokens, args.steps, args.profile))
+            row.update(measure(model, cfg, phase, batch, tokens, args.steps, args.profile, args.cache))
         except Exception as exc:  # out of memory, an API change of transformers
             row["note"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
             torch.cuda.empty_cache()
