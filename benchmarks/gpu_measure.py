@@ -313,6 +313,15 @@ def profile_call(fn, top: int = 8) -> dict:
             "host_top": [(a.key, a.count, round(a.self_cpu_time_total, 1)) for a in host]}
 
 
+def cuda_missing() -> str | None:
+    """None when torch imports and sees a CUDA GPU, else why not (one line)."""
+    try:
+        import torch
+    except ImportError:
+        return "torch is not installed"
+    return None if torch.cuda.is_available() else "no CUDA GPU available"
+
+
 def environment() -> dict:
     """The measuring machine: device properties, torch / CUDA versions and nvidia-smi's clocks."""
     import subprocess
@@ -381,13 +390,9 @@ def main(argv=None) -> int:
         return 0
     env = {"device": "none"}
     if not args.dry_run:
-        try:
-            import torch
-        except ImportError:
-            sys.stderr.write("gpu_measure: torch is not installed\n")
-            return 3
-        if not torch.cuda.is_available():
-            sys.stderr.write("gpu_measure: no CUDA GPU available (use --dry-run to list predictions)\n")
+        missing = cuda_missing()
+        if missing:
+            sys.stderr.write(f"gpu_measure: {missing} (use --dry-run to list predictions)\n")
             return 3
         env = environment()
     arch = args.arch or pick_arch(env["device"])

@@ -152,7 +152,7 @@ def main(argv=None) -> int:
     p.add_argument("--predict", metavar="MEASURED_JSON", help="add predictions to a --measure-only file")
     args = p.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from gpu_measure import environment, pick_arch
+    from gpu_measure import cuda_missing, environment, pick_arch
 
     if args.predict:
         try:
@@ -176,14 +176,11 @@ def main(argv=None) -> int:
             print(json.dumps(row), flush=True)
         Path(args.out).write_text(json.dumps(doc, indent=1))
         return 0
-    try:
-        import torch
-    except ImportError:
-        sys.stderr.write("gpu_measure_llm: torch is not installed\n")
+    missing = cuda_missing()
+    if missing:
+        sys.stderr.write(f"gpu_measure_llm: {missing}\n")
         return 3
-    if not torch.cuda.is_available():
-        sys.stderr.write("gpu_measure_llm: no CUDA GPU available\n")
-        return 3
+    import torch
     try:
         cases = [(c.split(":")[0], int(c.split(":")[1]), int(c.split(":")[2])) for c in args.cases.split(",")] \
             if args.cases else list(CASES)
