@@ -295,8 +295,9 @@ def measure_case(kind, m, n, k, dt, param, args) -> dict:
 
 
 def profile_call(fn, top: int = 8) -> dict:
-    """One call of ``fn`` under torch.profiler: CUDA kernels launched, their summed GPU time (seconds) and
-    the host-side operators that took the most self CPU time (where an eager call's time goes)."""
+    """One call of ``fn`` under torch.profiler: CUDA kernels launched, their summed GPU time (seconds), the
+    kernels by name (which library kernel and tile ran) and the host-side operators that took the most self
+    CPU time (where an eager call's time goes)."""
     import torch
     from torch.profiler import ProfilerActivity, profile
 
@@ -308,8 +309,13 @@ def profile_call(fn, top: int = 8) -> dict:
     kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
     busy_us = sum(e.time_range.elapsed_us() for e in kernels)
     host = sorted(prof.key_averages(), key=lambda a: a.self_cpu_time_total, reverse=True)[:top]
+    by_name: dict[str, list[float]] = {}
+    for e in kernels:
+        by_name.setdefault(e.name, []).append(e.time_range.elapsed_us())
+    names = sorted(by_name.items(), key=lambda kv: -sum(kv[1]))[:top]
     return {"kernels": sum(1 for e in kernels if not e.name.startswith(("Memcpy", "Memset"))),
             "gpu_busy_s": busy_us / 1e6,
+            "gpu_kernels": [(name[:160], len(t), round(sum(t), 1)) for name, t in names],
             "host_top": [(a.key, a.count, round(a.self_cpu_time_total, 1)) for a in host]}
 
 

@@ -548,23 +548,21 @@ def test_vllm_runs_qkv_and_gate_up_as_one_gemm_each():
     assert not any(fused["torch-compile"].values())
 
 
-def test_simt_tile_feed_from_shared_memory():
-    """A CUDA-core tile's register blocking bounds its FMA rate (docs "SIMT tile feed"): the Maxwell-era 8x8
-    register tiles run at the full rate, cuBLAS's 32x32 sliced tile at a third of a 128-lane SM's."""
-    from accelsim.hw.gpu.kernel_models import SIMT_TILES, Tile, simt_tile_efficiency
+def test_sm80_sgemm_tiles_and_split_k():
+    """From Ampere on, cuBLAS's SGEMM library is the sm80 xmma tiles with split-K variants (docs "Split-K
+    SGEMM"): a skinny fp32 product on the H200 splits K and adds a reduction kernel; Maxwell keeps its three
+    tiles and no split."""
+    from accelsim.hw.gpu.kernel_models import SIMT_TILES
 
-    assert all(simt_tile_efficiency(t, 256.0, 4.0) == 1.0 for t in SIMT_TILES)
-    small = Tile(32, 32, 8, 4, 2)
-    assert simt_tile_efficiency(small, 256.0, 4.0) == pytest.approx(1 / 3)
-    assert simt_tile_efficiency(small, 128.0, 4.0) == pytest.approx(2 / 3)  # a 64-lane SM (A100)
-    fp32 = load_arch("h200")
-    # small tiles exist from Ampere on only: a skinny fp32 GEMM on the H200 picks one, Maxwell keeps its three
-    r = build_model(fp32).simulate(CompressedLayer(layer=Linear(name="l", input_shapes=((8, 4096),),
-                                                               out_features=4096), activation_bits=32), 1)
-    assert r.extra["kernel"].endswith("32x32x8")
-    r = build_model(load_arch("titan-x-maxwell")).simulate(
-        CompressedLayer(layer=Linear(name="l", input_shapes=((8, 4096),), out_features=4096), activation_bits=32), 1)
-    assert r.extra["kernel"].split("_")[-1] in ("128x128x8", "128x64x8", "64x128x8")
+    def run(arch, m):
+        layer = CompressedLayer(layer=Linear(name="l", input_shapes=((m, 4096),), out_features=4096), activation_bits=32)
+        return build_model(load_arch(arch, {"launch": "cuda-graph"})).simulate(layer, 1)
+
+    skinny = run("h200", 16)
+    assert "_splitk" in skinny.extra["kernel"] and skinny.extra["kernels"] == 2
+    assert "_splitk" not in run("h200", 4096).extra["kernel"]
+    maxwell = run("titan-x-maxwell", 16).extra["kernel"]
+    assert "_splitk" not in maxwell and maxwell.split("_")[-1] in {t.label for t in SIMT_TILES}
 
 
 def test_sdpa_math_computes_16_bit_attention_in_fp32():

@@ -65,7 +65,7 @@ def test_the_file_holds_every_kind_measured_on_an_h200():
 @pytest.mark.parametrize("kind, dtype, worst, median", [
     ("dense", "bf16", 0.40, 0.12),   # cuBLAS tensor-core GEMM / GEMV
     ("dense", "fp16", 0.40, 0.12),
-    ("dense", "fp32", 0.60, 0.22),   # CUDA-core SGEMM, small tiles fed from shared memory
+    ("dense", "fp32", 0.60, 0.15),   # CUDA-core SGEMM: sm80 xmma tiles and split-K
     ("fp8", None, 0.20, 0.10),       # cuBLASLt FP8 (_scaled_mm)
     ("int4", None, 0.30, 0.15),      # tinygemm (aten._weight_int4pack_mm); M = 16 / 128 calibrate
     ("sdpa_flash", None, 0.25, 0.22),  # FlashAttention-2 prefill, split-KV decode
@@ -92,12 +92,13 @@ def test_csr_spmm_at_larger_batch_within_10_percent(rows):
     assert len(sel) == 3 and max(abs(e) for e in _errors(sel, graph=False)) <= 0.10
 
 
-def test_sdpa_math_runs_in_fp32_and_stays_within_a_factor_two(rows):
-    """PyTorch's SDPA math backend upcasts bf16 to fp32 (fp32 GEMMs, 4-byte scores): 0.47-1.8x of measured
-    (before: bf16 tensor-core GEMMs, 0.11-0.40x)."""
+def test_sdpa_math_runs_in_fp32_within_a_factor_2_2(rows):
+    """PyTorch's SDPA math backend upcasts bf16 to fp32 (fp32 GEMMs, 4-byte scores; the profile shows
+    ``sm80_xmma_gemm_f32f32`` kernels): 0.46-0.62x of measured (before: bf16 tensor-core GEMMs, 0.11-0.30x)."""
     sel = _select(rows, "sdpa_math")
     assert all(r["kernel"].endswith("_fp32") for r in sel)
-    assert all(0.45 <= r["pred_graph"] / r["measured_graph_s"] <= 2.0 for r in sel)
+    assert all(0.45 <= r["pred_graph"] / r["measured_graph_s"] <= 1.0 for r in sel)
+    assert all(any("f32f32" in k[0] for k in r["gpu_kernels_us"]) for r in sel if r["m"] > 1)
 
 
 def _pair(rows, kind, dense_dtype, graph=True):

@@ -51,30 +51,12 @@ TENSOR_TILES = (
     Tile(128, 64, 32, 4, 4), Tile(64, 128, 32, 4, 4), Tile(64, 64, 32, 4, 5),
 )
 SIMT_TILES = (Tile(128, 128, 8, 8, 2), Tile(128, 64, 8, 4, 2), Tile(64, 128, 8, 4, 2))
-#: cuBLAS's SGEMM library from Ampere on adds small tiles for skinny products (kernel names in profiler
-#: traces: ``ampere_sgemm_64x64_tn``, ``ampere_sgemm_128x32_tn``, ``ampere_sgemm_64x32_sliced1x4_tn``,
-#: ``ampere_sgemm_32x32_sliced1x4_tn``; "sliced1x4": four warps split the tile's K loop)
-SIMT_TILES_SM80 = SIMT_TILES + (Tile(64, 64, 8, 4, 2), Tile(128, 32, 8, 4, 2), Tile(64, 32, 8, 4, 2),
-                                Tile(32, 32, 8, 4, 2))
-SMALL_SIMT_TILE_ARCHS = ("ampere", "ada", "hopper", "blackwell")
-#: shared-memory words (4 bytes) an SM delivers per clock: 32 banks x 4 B
-SMEM_WORDS_PER_CLK = 32.0
-
-
-def simt_tile_efficiency(tile: Tile, rate_flops_per_clk: float, elem_bytes: float) -> float:
-    """Fraction of the SIMT FMA rate a CUDA-core GEMM tile can feed from shared memory (docs "SIMT tiles").
-
-    Each thread holds an ``r_m x r_n`` register tile of outputs (``bm bn / threads``, as square as a
-    power of two allows) and per reduction step loads ``r_m + r_n`` operands from shared memory for
-    ``r_m r_n`` FMAs; at ``SMEM_WORDS_PER_CLK`` the SM sustains ``32 / (words per FMA)`` FMAs per clock.
-    The 8 x 8 register tiles of 128 x 128 / 128 x 64 CTAs reach the full rate; a 32 x 32 CTA of 128
-    threads (4 x 2 per thread) a third of it on a 128-lane SM."""
-    outputs = tile.bm * tile.bn / (32.0 * tile.warps)
-    r_m = 2.0 ** math.ceil(math.log2(max(outputs, 1.0)) / 2.0)
-    r_n = max(1.0, outputs / r_m)
-    words_per_fma = (r_m + r_n) / (r_m * r_n) * elem_bytes / 4.0
-    fma_per_clk = rate_flops_per_clk / 2.0
-    return min(1.0, SMEM_WORDS_PER_CLK / (words_per_fma * fma_per_clk))
+#: cuBLAS's SGEMM kernels from Ampere on (CUDA 13 on an H200, profiled: ``sm80_xmma_gemm_f32f32_..._tilesize
+#: {128x128, 128x64, 64x256, 32x128}x8_stage3_warpsize{2x2x1, 2x2x1, 1x4x1, 1x2x1}``; the first size along the
+#: activation rows), each also as a split-K kernel followed by a reduction kernel (``execute_split_k_kernel``)
+SIMT_TILES_SM80 = (Tile(128, 128, 8, 4, 3), Tile(128, 64, 8, 4, 3), Tile(64, 256, 8, 4, 3), Tile(32, 128, 8, 2, 3))
+SIMT_SM80_ARCHS = ("ampere", "ada", "hopper", "blackwell")
+SIMT_SPLIT_K = (2, 4, 8, 16)  # split factors tried for a CUDA-core GEMM on SIMT_SM80_ARCHS
 
 
 @dataclass
@@ -210,8 +192,9 @@ def gemm(
         b_b = b_b * 0.5 + 0.5 * 2 / 8  # kept values + a 2-bit index per kept value
     eff *= eff_scale
     acc_b = 4.0
-    simt = SIMT_TILES_SM80 if cfg.arch in SMALL_SIMT_TILE_ARCHS else SIMT_TILES
-    library = tuple(tiles) if tiles is not None else (TENSOR_TILES if unit == "tensor" else simt)
+    sm80_simt = unit == "simt" and tiles is None and cfg.arch in SIMT_SM80_ARCHS
+    library = tuple(tiles) if tiles is not None else (
+        TENSOR_TILES if unit == "tensor" else SIMT_TILES_SM80 if sm80_simt else SIMT_TILES)
     best: KernelEstimate | None = None
     for tile in library:
         est = _gemm_tile(cfg, m, n, k, groups, dtype, unit, rate, eff, a_b, b_b, c_b, acc_b, tile,
@@ -222,15 +205,42 @@ def gemm(
         raise SimulationError(f"gpu '{cfg.name}': no CTA tile fits an SM for {name} ({dtype})")
     if sparse24:
         best.kernel = best.kernel.replace("gemm", "gemm_sp24", 1)
+    if sm80_simt and not sparse24:
+        best = _split_k_simt(cfg, best, m, n, k, groups, dtype, rate, eff, a_b, b_b, c_b, acc_b, library,
+                             a_unique_bytes, extra_simt_ops_per_b, name)
     return _finish(best)
+
+
+def _split_k_simt(cfg, best, m, n, k, groups, dtype, rate, eff, a_b, b_b, c_b, acc_b, library, a_unique, simt_per_b,
+                  name) -> KernelEstimate:
+    """cuBLAS's split-K SGEMM (docs "Split-K SGEMM"): ``s`` slices of K run as ``s`` times the tiles, each
+    writing fp32 partials, then a reduction kernel reads the ``s`` partials and writes C; the fastest of
+    no split and :data:`SIMT_SPLIT_K` (slices of at least one ``bk`` step) is kept."""
+    for split in SIMT_SPLIT_K:
+        ks = -(-k // split)
+        if ks < 64:
+            break
+        part = None
+        for tile in library:
+            est = _gemm_tile(cfg, m, n, ks, groups * split, dtype, "simt", rate, eff, a_b, b_b, 4.0, acc_b, tile,
+                             None if a_unique is None else a_unique, simt_per_b, name)
+            if est is not None and (part is None or est.time_s < part.time_s):
+                part = est
+        if part is None:
+            continue
+        red = stream(cfg, split * float(m) * n * groups * 4.0, float(m) * n * groups * c_b,
+                     flops=float(split * m * n * groups), dtype=dtype, name="splitk_reduce")
+        cand = combine([part, red], kernel=part.kernel + f"_splitk{split}")
+        if cand.time_s < best.time_s:
+            cand.detail = {**part.detail, "split_k": split}
+            best = cand
+    return best
 
 
 def _gemm_tile(cfg, m, n, k, groups, dtype, unit, rate, eff, a_b, b_b, c_b, acc_b, tile, a_unique, simt_per_b, name):
     c = _ctas_per_sm(cfg, tile, a_b, b_b, acc_b)
     if c < 1:
         return None
-    if unit == "simt":
-        eff = eff * simt_tile_efficiency(tile, rate, DTYPE_BYTES[dtype])
     clk = cfg.clock_hz
     tm, tn = -(-m // tile.bm), -(-n // tile.bn)
     n_tiles = tm * tn * groups
