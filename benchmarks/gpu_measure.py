@@ -59,6 +59,13 @@ QUICK = {"dense": DENSE_SHAPES[:2] + DENSE_SHAPES[6:7] + DENSE_SHAPES[9:10], "sp
          "densities": (0.09,), "semi": SEMI_SHAPES[:1] + SEMI_SHAPES[3:4], "int4": INT4_SHAPES[:1] + INT4_SHAPES[3:4],
          "fp8": FP8_SHAPES[1:3], "attn": ATTN_SHAPES[:1] + ATTN_SHAPES[2:3]}
 
+#: shapes the first H200 run did not time, kept apart (``--wide``) so that checks fitted on the main grid
+#: meet them untouched: tinygemm at other N / K and group sizes, 2:4 across M, skinny fp32 products
+WIDE_INT4 = tuple((m, n, k, g) for n, k in ((11008, 4096), (4096, 11008), (14336, 4096)) for m in (16, 256)
+                  for g in (128,)) + ((64, 4096, 4096, 32), (64, 4096, 4096, 256), (512, 4096, 4096, 128))
+WIDE_SEMI = tuple((m, 4096, 4096) for m in (8, 16, 32, 128, 256, 512, 1536)) + ((1, 11008, 4096), (256, 11008, 4096))
+WIDE_FP32 = tuple((m, 4096, 4096) for m in (2, 4, 32, 256)) + ((16, 11008, 4096),)
+
 ARCH_BY_NAME = (("h100", "h100-sxm"), ("h800", "h100-sxm"), ("h200", "h200"), ("b200", "b200"), ("a100", "a100-80gb"),
                 ("a10g", "a10"), ("a10", "a10"), ("l40s", "l40s"), ("l4", "l4"), ("4090", "rtx4090"), ("v100", "v100"),
                 ("mi300x", "mi300x"), ("orin", "jetson-agx-orin"), ("titan x", "titan-x-maxwell"))
@@ -71,6 +78,20 @@ def pick_arch(device_name: str) -> str:
         if key in name:
             return arch
     return "h100-sxm"
+
+
+def cases_wide():
+    """The ``--wide`` grid: ``(kind, m, n, k, dtype, param)``, with the dense twins of its 2:4 and int4 shapes."""
+    twins = sorted({(m, n, k) for m, n, k in WIDE_SEMI} | {(m, n, k) for m, n, k, _ in WIDE_INT4})
+    for m, n, k in twins:
+        for dt in ("fp16", "bf16"):
+            yield ("dense", m, n, k, dt, 1.0)
+    for m, n, k in WIDE_FP32:
+        yield ("dense", m, n, k, "fp32", 1.0)
+    for m, n, k in WIDE_SEMI:
+        yield ("semi24", m, n, k, "fp16", 0.5)
+    for m, n, k, g in WIDE_INT4:
+        yield ("int4", m, n, k, "bf16", g)
 
 
 def cases(quick: bool):
@@ -370,6 +391,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="gpu_measure.json")
     p.add_argument("--arch", help="accelsim config to predict with (default: from the device name)")
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--wide", action="store_true", help="the held-out grid (WIDE_*) instead of the main one")
     p.add_argument("--dry-run", action="store_true", help="no GPU: the grid with predictions only")
     p.add_argument("--measure-only", action="store_true", help="measure, predict nothing (accelsim not imported)")
     p.add_argument("--predict", metavar="MEASURED_JSON", help="add predictions to a --measure-only file")
@@ -404,7 +426,7 @@ def main(argv=None) -> int:
     arch = args.arch or pick_arch(env["device"])
     rows = []
     only = set(args.only.split(",")) if args.only else None
-    for kind, m, n, k, dt, param in cases(args.quick):
+    for kind, m, n, k, dt, param in (cases_wide() if args.wide else cases(args.quick)):
         if only and kind not in only:
             continue
         row = {"kind": kind, "m": m, "n": n, "k": k, "dtype": dt, "param": param, "measured_s": None,

@@ -4,8 +4,11 @@ The measurements (benchmarks/gpu_measure.py and gpu_measure_llm.py, 2026-12-04; 
 are re-predicted here with the bundled ``h200`` config under the ``pytorch-eager`` stack, with the
 stack's eager launch (``measured_s``: calls back to back, host dispatch included) and with
 ``launch=cuda-graph`` (``measured_graph_s``: the same calls replayed from a CUDA graph, the GPU alone).
-Two of the four tinygemm rows at M > 1 calibrate ``TINYGEMM_FLOPS_PER_CLK_PER_SM``; every other row
-is untouched by any fit. The bands asserted are the ones docs/validation.md reports ("Measured on an
+Two of the four tinygemm rows at M > 1 calibrate ``TINYGEMM_FLOPS_PER_CLK_PER_SM``; no other row was
+fitted. A second grid (``kernels_wide``: tinygemm at other shapes and group sizes, 2:4 across M, skinny
+fp32) was measured after the model changes; for tinygemm, fp32 and dense it is held out, for 2:4 it is not:
+the sm90 cuSPARSELt kernel (its one profiled tile, no K-dependent efficiency, segment-K) was set after both
+grids were seen (structural, no constant fitted). The bands asserted are the ones docs/validation.md reports ("Measured on an
 NVIDIA H200"); the misses it explains are pinned as strict xfails, so fixing one is noticed.
 """
 
@@ -32,17 +35,27 @@ def _gpu_measure():
     return gpu_measure
 
 
-@pytest.fixture(scope="module")
-def rows():
-    """Every measured kernel row with its predictions (seconds) under eager and CUDA-graph launch."""
+def _predicted(measured):
     gm = _gpu_measure()
     out = []
-    for r in DATA["kernels"]:
+    for r in measured:
         case = (r["kind"], r["m"], r["n"], r["k"], r["dtype"], r["param"])
         eager, kernel = gm.predict("h200", *case, how=r["how"])
         graph, _ = gm.predict("h200", *case, launch="cuda-graph", how=r["how"])
         out.append({**r, "pred": eager, "pred_graph": graph, "kernel": kernel})
     return out
+
+
+@pytest.fixture(scope="module")
+def rows():
+    """Every measured kernel row of the main grid with its predictions (seconds), eager and CUDA graph."""
+    return _predicted(DATA["kernels"])
+
+
+@pytest.fixture(scope="module")
+def wide():
+    """The held-out grid (measured after the model changes, fitted to nothing) with its predictions."""
+    return _predicted(DATA["kernels_wide"])
 
 
 def _select(rows, kind, dtype=None, untouched=True):
@@ -69,7 +82,7 @@ def test_the_file_holds_every_kind_measured_on_an_h200():
     ("fp8", None, 0.20, 0.10),       # cuBLASLt FP8 (_scaled_mm)
     ("int4", None, 0.30, 0.15),      # tinygemm (aten._weight_int4pack_mm); M = 16 / 128 calibrate
     ("sdpa_flash", None, 0.25, 0.22),  # FlashAttention-2 prefill, split-KV decode
-    ("semi24", None, 0.50, 0.40),    # cuSPARSELt 2:4
+    ("semi24", None, 0.25, 0.16),    # cuSPARSELt 2:4, its one sm90 tile (set after both grids were measured)
 ])
 def test_gpu_time_alone_within_the_reported_band(rows, kind, dtype, worst, median):
     """CUDA-graph replay (no host dispatch): the device model's own error, per kernel family."""
@@ -175,3 +188,28 @@ def test_llama_decode_gpu_time_at_batch_one():
         if v["phase"] == "decode" and v["cache"] == "static" and v["cudnn_sdpa"]:
             pred, _ = gpu_measure_llm.predict("h200", config, "decode", v["batch"], v["tokens"], launch="cuda-graph")
             assert pred / v["gpu_busy_s"] == pytest.approx(1.0, abs=0.25), (v["batch"], v["tokens"])
+
+
+@pytest.mark.parametrize("kind, dtype, worst", [
+    ("int4", None, 0.06),     # tinygemm at N / K = 11008, 14336, group 32 / 256, M = 16-512: the per-SM loop term
+    ("dense", "bf16", 0.40),
+    ("dense", "fp16", 0.40),
+    ("dense", "fp32", 0.45),  # gemmSN at M <= 4, split-K SGEMM beyond
+    ("semi24", None, 0.20),   # cuSPARSELt's one sm90 segment-K tile, flat in M (not held out: see the module doc)
+])
+def test_held_out_shapes_within_the_band(wide, kind, dtype, worst):
+    errs = _errors(_select(wide, kind, dtype, untouched=False))
+    assert errs and max(abs(e) for e in errs) <= worst, [round(e, 3) for e in errs]
+
+
+@pytest.mark.parametrize("kind, dense_dtype", [("semi24", "fp16"), ("int4", "bf16")])
+def test_held_out_speedup_directions(wide, kind, dense_dtype):
+    """2:4 slower than dense up to M = 512 at 4096 x 4096, faster at 1536 and at 256 x 11008 x 4096 (before
+    the sm90 cuSPARSELt kernel, M = 256 was predicted 1.04x against 0.62x measured); tinygemm slower than
+    bf16 from M = 16 at every shape."""
+    pairs = _pair(wide, kind, dense_dtype)
+    assert len(pairs) >= 6
+    for shape, measured, predicted in pairs:
+        if abs(measured - 1.0) >= 0.05:
+            assert (measured > 1.0) == (predicted > 1.0), (shape, round(measured, 2), round(predicted, 2))
+

@@ -90,6 +90,11 @@ SPARSE24_K0 = 1536.0
 #: 2:4 GEMM tiles: the dense tile library without 64x64 (the sparse operand's metadata is laid out in
 #: 128-element blocks along one side; assumption); called without split-K (PyTorch: split_k = 1)
 SPARSE24_TILES = tuple(t for t in km.TENSOR_TILES if (t.bm, t.bn) != (64, 64))
+#: cuSPARSELt on Hopper runs one sm90 kernel for every shape profiled on an H200 (M = 1 to 8192, N / K = 3072 to
+#: 11008): ``sm90_xmma_sparse_gemm_f16f16_f16f32_f32_tn_t_tilesize128x256x64_cgasize4x1x1_warpgroupsize2x1x1_
+#: execute_segment_k_on``, 128 activation rows x 256 outputs, its K segmented across CTAs when the tile grid is
+#: smaller than the SMs
+SPARSE24_TILES_SM90 = (km.Tile(128, 256, 64, 8, 3),)
 
 # ---- attention constants ------------------------------------------------------------------------------
 #: MMA efficiency and the exposed fraction of the softmax exp time (docs "Attention")
@@ -312,11 +317,14 @@ def sparse24(cfg: GpuConfig, family: str, m: int, n: int, k: int, groups: int, d
     padding copy and the result transpose as extra kernels (PyTorch's semi-structured tensor)."""
     eb = DTYPE_BYTES[dtype]
     mp = -(-m // SPARSE24_MIN_M) * SPARSE24_MIN_M
-    scale, legacy = sparse24_scale(cfg, family, k)
+    sm90 = family == "cusparselt" and cfg.arch == "hopper"
+    # the sm90 kernel: its tile, no K-dependent efficiency (K0 was fitted on Ampere's kernels), and its
+    # segment-K keeps every SM streaming when the tile grid is small
+    scale, legacy = (1.0, False) if sm90 else sparse24_scale(cfg, family, k)
     est = None
-    for tile in SPARSE24_TILES:  # no split-K: DRAM parallelism falls with CTAs < SMs
+    for tile in (SPARSE24_TILES_SM90 if sm90 else SPARSE24_TILES):  # Ampere kernels: no split-K
         ctas = -(-mp // tile.bm) * -(-n // tile.bn) * groups
-        c = derated(cfg, dram=min(1.0, ctas / cfg.sms))
+        c = cfg if sm90 else derated(cfg, dram=min(1.0, ctas / cfg.sms))
         try:
             t = km.gemm(c, mp, n, k, groups, dtype, sparse24=True, eff_scale=scale, tiles=[tile], name="gemm")
         except SimulationError:  # the tile does not fit an SM
@@ -426,7 +434,7 @@ def attention(cfg: GpuConfig, family: str, layer, batch: int, dtype: str, kv_bit
         dram_write_bytes=o_bytes + partial / 2, l2_bytes=dram + kv_bytes * (tiles_m - 1),
         smem_bytes=2.0 * (kv_bytes * tiles_m + q_bytes), register_bytes=km.RF_BYTES_PER_FLOP["tensor"] * flops_exec,
         detail={"tile": f"{block_m}xkv", "splits": splits, "ctas": ctas, "occupancy": round(occupancy, 4)},
-        kernels=kernels)
+        kernels=kernels, host_calls=1)
     return km._finish(est)
 
 

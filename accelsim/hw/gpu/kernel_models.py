@@ -80,6 +80,14 @@ class KernelEstimate:
     register_bytes: float = 0.0
     detail: dict = field(default_factory=dict)
     kernels: int = 1  # kernel launches (0: no kernel - a view or work fused into a neighbour)
+    #: host dispatches in eager launch (None: one per kernel); a library call that launches several kernels
+    #: from C++ (cuBLAS split-K and its reduction, FlashAttention's split-KV and combine kernels) is one
+    host_calls: int | None = None
+
+    @property
+    def dispatches(self) -> int:
+        """Host dispatches of these kernels in eager launch."""
+        return self.kernels if self.host_calls is None else self.host_calls
 
     @property
     def bound(self) -> str:
@@ -116,6 +124,7 @@ def combine(parts: Sequence[KernelEstimate], kernel: str | None = None) -> Kerne
         l2_bytes=sum(p.l2_bytes for p in parts), smem_bytes=sum(p.smem_bytes for p in parts),
         register_bytes=sum(p.register_bytes for p in parts), detail={**main.detail, "parts": [p.kernel for p in parts]},
         kernels=sum(p.kernels for p in parts),
+        host_calls=sum(p.dispatches for p in parts),
     )
     return out
 
@@ -231,6 +240,7 @@ def _split_k_simt(cfg, best, m, n, k, groups, dtype, rate, eff, a_b, b_b, c_b, a
         red = stream(cfg, split * float(m) * n * groups * 4.0, float(m) * n * groups * c_b,
                      flops=float(split * m * n * groups), dtype=dtype, name="splitk_reduce")
         cand = combine([part, red], kernel=part.kernel + f"_splitk{split}")
+        cand.host_calls = 1  # cuBLAS launches the reduction itself
         if cand.time_s < best.time_s:
             cand.detail = {**part.detail, "split_k": split}
             best = cand

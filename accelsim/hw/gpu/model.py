@@ -575,7 +575,8 @@ class GpuModel(HardwareModel):
     def _launched(self, est: km.KernelEstimate, subclass: bool) -> tuple[float, float, float, str]:
         """``(time, launch part, host time, mode)`` of a layer's kernels under the launch mode (docs
         "Software stacks"): CUDA graph: each kernel's launch becomes ``graph_launch_us``; eager: the host
-        needs ``kernels x host_us`` (+ ``subclass_host_us`` for a tensor-subclass weight) and the layer
+        needs ``dispatches x host_us`` (a library call launching several kernels is one dispatch; +
+        ``subclass_host_us`` for a tensor-subclass weight) and the layer
         takes the longer of host and GPU time."""
         launch = self.launch_mode
         if est.kernels == 0:
@@ -584,7 +585,7 @@ class GpuModel(HardwareModel):
             gap = self.config.graph_launch_us
             graph = est.kernels * (self.config.launch_overhead_us if gap is None else gap) * 1e-6
             return est.time_s - est.launch_s + graph, graph, 0.0, launch
-        host = (est.kernels * self.host_us + (self.subclass_us if subclass else 0.0)) * 1e-6
+        host = (est.dispatches * self.host_us + (self.subclass_us if subclass else 0.0)) * 1e-6
         return max(est.time_s, host), est.launch_s, host, launch
 
     def _queued(self, queue: list, est: km.KernelEstimate, host_s: float) -> float:
@@ -595,7 +596,7 @@ class GpuModel(HardwareModel):
         done at ``max(GPU done + g, first dispatch + g, host dispatched + host_s + g / k)`` (docs "Launch")."""
         gpu_done, host_done = queue
         kernels = max(1, est.kernels)
-        first = host_done + host_s - (kernels - 1) * self.host_us * 1e-6
+        first = host_done + host_s - (max(1, est.dispatches) - 1) * self.host_us * 1e-6
         done = max(gpu_done + est.time_s, first + est.time_s, host_done + host_s + est.time_s / kernels)
         queue[0], queue[1] = done, host_done + host_s
         return done - gpu_done
