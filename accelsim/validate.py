@@ -37,8 +37,8 @@ CHECK_MODULES = {
 #: sibling modules of an area's check module (``<its package>.<name>``, when it exists) that add
 #: checks: each provides ``checks(quick)`` and may provide ``validate_summary_lines(quick) ->
 #: list[str]``, printed after the table (e.g. a family's published-measurement harness with its
-#: per-category error statistics)
-SIBLING_MODULES = ("published",)
+#: per-category error statistics, or its kernels timed on a real device)
+SIBLING_MODULES = ("published", "measured")
 
 
 def areas() -> list[str]:

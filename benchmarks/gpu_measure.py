@@ -114,51 +114,12 @@ def cases(quick: bool):
         yield ("sdpa_math", s, length, d, "bf16", heads)
 
 
-def _layer_for(kind: str, m: int, n: int, k: int, dtype: str, param: float, seed: int = 0):
-    """The accelsim CompressedLayer of one case."""
-    import numpy as np
-
-    from accelsim.compress.compressed import CompressedLayer
-    from accelsim.compress.formats import ActivationFormat
-    from accelsim.workload.layers import Attention, Linear
-
-    if kind.startswith("sdpa"):
-        heads = int(param)
-        layer = Attention(name=kind, input_shapes=((m, heads * k), (n, heads * k), (n, heads * k)), heads=heads,
-                          kv_heads=heads)
-        return CompressedLayer(layer=layer)
-    fc = Linear(name=kind, input_shapes=((k,),) if m == 1 else ((m, k),), out_features=n)
-    if kind == "csr":
-        import scipy.sparse as sp
-
-        w = sp.random(n, k, density=param, format="csr", random_state=seed, dtype=np.float32)
-        return CompressedLayer(layer=fc, weight=w, weight_bits=32, activation_bits=32, transforms=("prune",))
-    if kind == "semi24":
-        return CompressedLayer(layer=fc, nm=(2, 4), transforms=("nm",), activation_bits=16)
-    if kind == "int4":
-        return CompressedLayer(layer=fc, weight_bits=4, activation_bits=16, transforms=("quantize",))
-    if kind == "fp8":
-        return CompressedLayer(layer=fc, weight_bits=8, activation_bits=8, activation_format=ActivationFormat("e4m3"))
-    return CompressedLayer(layer=fc, activation_bits={"fp32": 32, "fp16": 16, "bf16": 16}[dtype])
-
-
 def predict(arch: str, kind: str, m: int, n: int, k: int, dtype: str, param: float = 1.0, seed: int = 0,
             launch: str = "auto", how: str = "") -> tuple[float, str]:
-    """accelsim's predicted seconds and kernel for one case, under the ``pytorch-eager`` stack (``launch``:
-    ``auto`` = the stack's eager launch, ``cuda-graph`` = the GPU's time alone). ``how``: what the
-    measurement called; an ``aten.`` op called directly has no tensor-subclass dispatch."""
-    from accelsim.hw.registry import build_model, load_arch
+    """accelsim's predicted seconds and kernel for one case (:func:`accelsim.hw.gpu.measured.predict`)."""
+    from accelsim.hw.gpu.measured import predict as _predict
 
-    overrides = {"stack": "pytorch-eager", "launch": launch}
-    if how.startswith("aten."):
-        overrides["subclass_host_us"] = 0.0
-    if kind == "sdpa_math":
-        overrides["kernels.attention"] = "sdpa-math"
-    if kind == "dense" and dtype in ("fp16", "fp32"):
-        overrides["native_dtype"] = dtype
-    model = build_model(load_arch(arch, overrides))
-    r = model.simulate(_layer_for(kind, m, n, k, dtype, param, seed), 1)
-    return r.latency_s, r.extra["kernel"]
+    return _predict(arch, kind, m, n, k, dtype, param, seed, launch=launch, how=how)
 
 
 def _time(fn, warmup: int, iters: int, repeats: int) -> float:

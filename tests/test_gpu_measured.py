@@ -21,41 +21,29 @@ from pathlib import Path
 
 import pytest
 
+from accelsim.hw.gpu import measured as M
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DATA = json.loads((REPO_ROOT / "tests" / "data" / "gpu_measured" / "h200-2026-12-04.json").read_text())
+FILE = REPO_ROOT / "tests" / "data" / "gpu_measured" / "h200-2026-12-04.json"
+DATA = json.loads(FILE.read_text())
 CALIBRATION = {("int4", 16, 4096, 4096), ("int4", 128, 4096, 4096)}
 
 
-def _gpu_measure():
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-    try:
-        import gpu_measure
-    finally:
-        sys.path.pop(0)
-    return gpu_measure
-
-
-def _predicted(measured):
-    gm = _gpu_measure()
-    out = []
-    for r in measured:
-        case = (r["kind"], r["m"], r["n"], r["k"], r["dtype"], r["param"])
-        eager, kernel = gm.predict("h200", *case, how=r["how"])
-        graph, _ = gm.predict("h200", *case, launch="cuda-graph", how=r["how"])
-        out.append({**r, "pred": eager, "pred_graph": graph, "kernel": kernel})
-    return out
+def test_package_copy_is_byte_identical():
+    assert (M.DATA_DIR / FILE.name).read_bytes() == FILE.read_bytes()
+    assert [p.name for p in M.sessions()] == sorted(p.name for p in FILE.parent.glob("*.json"))
 
 
 @pytest.fixture(scope="module")
 def rows():
     """Every measured kernel row of the main grid with its predictions (seconds), eager and CUDA graph."""
-    return _predicted(DATA["kernels"])
+    return list(M.evaluate(str(M.DATA_DIR / FILE.name), "kernels"))
 
 
 @pytest.fixture(scope="module")
 def wide():
-    """The held-out grid (measured after the model changes, fitted to nothing) with its predictions."""
-    return _predicted(DATA["kernels_wide"])
+    """The held-out grid (measured after the model changes) with its predictions."""
+    return list(M.evaluate(str(M.DATA_DIR / FILE.name), "kernels_wide"))
 
 
 def _select(rows, kind, dtype=None, untouched=True):
@@ -115,12 +103,9 @@ def test_sdpa_math_runs_in_fp32_within_a_factor_2_2(rows):
 
 
 def _pair(rows, kind, dense_dtype, graph=True):
-    """(measured speedup, predicted speedup) of ``kind`` over the dense GEMM of the same shape."""
-    key = "measured_graph_s" if graph else "measured_s"
-    pkey = "pred_graph" if graph else "pred"
-    dense = {(r["m"], r["n"], r["k"]): r for r in rows if r["kind"] == "dense" and r["dtype"] == dense_dtype}
-    return [((r["m"], r["n"], r["k"]), dense[(r["m"], r["n"], r["k"])][key] / r[key],
-             dense[(r["m"], r["n"], r["k"])][pkey] / r[pkey]) for r in rows if r["kind"] == kind]
+    """(shape, measured speedup, predicted speedup) of ``kind`` over the dense GEMM of the same shape."""
+    assert M.SPEEDUP_BASE[kind] == dense_dtype
+    return M.speedups(rows, kind, graph)
 
 
 @pytest.mark.parametrize("kind, dense_dtype", [("semi24", "fp16"), ("int4", "bf16"), ("fp8", "bf16")])

@@ -270,10 +270,11 @@ def test_checks_are_reported_never_asserted(monkeypatch):
 def test_validate_gpu_prints_the_harness():
     from accelsim import validate
 
-    assert validate.siblings("accelsim.hw.gpu.validation") == ["accelsim.hw.gpu.published"]
+    assert validate.siblings("accelsim.hw.gpu.validation") == ["accelsim.hw.gpu.published", "accelsim.hw.gpu.measured"]
     assert validate.siblings("accelsim.compress.validation") == []
     assert validate._with_extras({"gpu": "accelsim.hw.gpu.validation", "zoo": "accelsim.workload.validation"}) == \
-        ["accelsim.hw.gpu.validation", "accelsim.hw.gpu.published", "accelsim.workload.validation"]
+        ["accelsim.hw.gpu.validation", "accelsim.hw.gpu.published", "accelsim.hw.gpu.measured",
+         "accelsim.workload.validation"]
 
 
 # ---- a few rows against the current model -------------------------------------------------------------
