@@ -198,3 +198,34 @@ def test_held_out_speedup_directions(wide, kind, dense_dtype):
         if abs(measured - 1.0) >= 0.05:
             assert (measured > 1.0) == (predicted > 1.0), (shape, round(measured, 2), round(predicted, 2))
 
+
+def _decode_busy_ratios(rows):
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        import gpu_measure_llm
+    finally:
+        sys.path.pop(0)
+    out = []
+    for r in rows:
+        if r["phase"] == "decode":
+            pred, _ = gpu_measure_llm.predict("h200", str(REPO_ROOT / r["config"]), "decode", r["batch"], r["tokens"],
+                                              launch="cuda-graph")
+            copies = sum(t for name, _, t in r["gpu_kernels_us"] if "direct_copy_kernel" in name) * 1e-6
+            out.append((r["config"], r["batch"], pred / r["gpu_busy_s"], pred / (r["gpu_busy_s"] - copies)))
+    return out
+
+
+def test_gqa_decode_gpu_time_without_transformers_repeat_kv():
+    """Mistral-7B and Qwen2-7B (grouped KV heads; held out): with the profiled copy kernels of transformers'
+    ``repeat_kv`` taken out of the GPU-busy time, the model's CUDA-graph decode is within 30%, as Llama's."""
+    for config, batch, _, without_copies in _decode_busy_ratios(DATA["llm"]["other_models"]):
+        assert without_copies == pytest.approx(1.0, abs=0.30), (config, batch)
+
+
+@pytest.mark.xfail(strict=True, reason="known miss: transformers' SDPA path expands grouped K / V to every query head "
+                   "(repeat_kv: two copy kernels a layer a step, 7-9 ms of a 16-19 ms batch-16 step); the model runs "
+                   "GQA-aware attention, so it predicts 0.37-0.70x of the GPU-busy time")
+def test_gqa_decode_gpu_time_with_transformers_repeat_kv():
+    for config, batch, with_copies, _ in _decode_busy_ratios(DATA["llm"]["other_models"]):
+        assert with_copies == pytest.approx(1.0, abs=0.30), (config, batch)
+
