@@ -69,7 +69,7 @@ def test_the_file_holds_every_kind_measured_on_an_h200():
     ("dense", "fp32", 0.60, 0.15),   # CUDA-core SGEMM: sm80 xmma tiles and split-K
     ("fp8", None, 0.20, 0.10),       # cuBLASLt FP8 (_scaled_mm)
     ("int4", None, 0.30, 0.15),      # tinygemm (aten._weight_int4pack_mm); M = 16 / 128 calibrate
-    ("sdpa_flash", None, 0.25, 0.22),  # FlashAttention-2 prefill, split-KV decode
+    ("sdpa_flash", None, 0.22, 0.15),  # FlashAttention-2 prefill (Hopper factor: one published row), split-KV decode
     ("semi24", None, 0.25, 0.16),    # cuSPARSELt 2:4, its one sm90 tile (set after both grids were measured)
 ])
 def test_gpu_time_alone_within_the_reported_band(rows, kind, dtype, worst, median):

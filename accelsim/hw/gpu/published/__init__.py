@@ -1,4 +1,4 @@
-"""The GPU model against 113 published measurements (issue 14 item 5): map, simulate, compare.
+"""The GPU model against 114 published measurements (issue 14 item 5): map, simulate, compare.
 
 Usage: ``python -m accelsim.hw.gpu.published --half calibration`` (or ``--half untouched``, ``--half
 all``; ``--category sparse24``; ``--format json``). ``accelsim validate --only gpu`` reports the same
