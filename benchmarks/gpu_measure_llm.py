@@ -176,17 +176,19 @@ def main(argv=None) -> int:
             print(json.dumps(row), flush=True)
         Path(args.out).write_text(json.dumps(doc, indent=1))
         return 0
+    try:
+        cases = [(c.split(":")[0], int(c.split(":")[1]), int(c.split(":")[2])) for c in args.cases.split(",")] \
+            if args.cases else list(CASES)
+        if any(phase not in ("prefill", "decode") or batch < 1 or tokens < 1 for phase, batch, tokens in cases):
+            raise ValueError
+    except (IndexError, ValueError):
+        sys.stderr.write(f"gpu_measure_llm: --cases: expected prefill|decode:batch:tokens,...; got {args.cases!r}\n")
+        return 2
     missing = cuda_missing()
     if missing:
         sys.stderr.write(f"gpu_measure_llm: {missing}\n")
         return 3
     import torch
-    try:
-        cases = [(c.split(":")[0], int(c.split(":")[1]), int(c.split(":")[2])) for c in args.cases.split(",")] \
-            if args.cases else list(CASES)
-    except (IndexError, ValueError):
-        sys.stderr.write(f"gpu_measure_llm: --cases: expected phase:batch:tokens,...; got {args.cases!r}\n")
-        return 2
     if args.no_cudnn_sdpa:
         torch.backends.cuda.enable_cudnn_sdp(False)
     env = environment()

@@ -596,3 +596,10 @@ def test_gpu_measure_predict_fills_a_measured_file(tmp_path):
     bad = subprocess.run([sys.executable, script, "--predict", str(tmp_path / "none.json")], capture_output=True,
                          text=True, timeout=300)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_gpu_measure_llm_checks_its_cases_before_looking_for_a_gpu():
+    script = str(REPO_ROOT / "benchmarks" / "gpu_measure_llm.py")
+    for bad in ("decode:x:1", "train:1:128", "decode:1"):
+        proc = subprocess.run([sys.executable, script, "--cases", bad], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, (bad, proc.stderr)
