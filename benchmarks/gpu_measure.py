@@ -172,7 +172,8 @@ def _int4_tinygemm(x, w, group: int):
         wp = torch.ops.aten._convert_weight_to_int4pack(packed, 8)
         sz = torch.rand(k // group, n, 2, device=w.device, dtype=torch.bfloat16)
         return lambda: torch.ops.aten._weight_int4pack_mm(x, wp, group, sz), "aten._weight_int4pack_mm"
-    lin = torch.nn.Sequential(torch.nn.Linear(w.shape[1], w.shape[0], bias=False, device=w.device, dtype=torch.bfloat16))
+    lin = torch.nn.Sequential(torch.nn.Linear(w.shape[1], w.shape[0], bias=False, device=w.device,
+                                              dtype=torch.bfloat16))
     quantize_(lin, int4_weight_only(group_size=group))
     return (lambda: lin(x)), "torchao int4_weight_only"
 
@@ -336,7 +337,8 @@ def add_predictions(rows: list[dict], arch: str) -> None:
     """Fill each row's predicted seconds (eager and graph) and kernel under ``arch``, in place."""
     for row in rows:
         case = (row["kind"], row["m"], row["n"], row["k"], row["dtype"], row["param"])
-        for launch, key, meas in (("auto", "predicted_s", "measured_s"), ("cuda-graph", "predicted_graph_s", "measured_graph_s")):
+        for launch, key, meas in (("auto", "predicted_s", "measured_s"),
+                                  ("cuda-graph", "predicted_graph_s", "measured_graph_s")):
             try:
                 pred, kern = predict(arch, *case, launch=launch, how=row.get("how") or "")
             except Exception as exc:  # a case the config cannot run (FP8 on a device without it)

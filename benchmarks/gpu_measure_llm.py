@@ -165,7 +165,8 @@ def main(argv=None) -> int:
         config = str(REPO / doc["config"]) if not Path(doc["config"]).is_absolute() else doc["config"]
         for row in rows:
             try:
-                row["predicted_s"], row["predicted"] = predict(doc["arch"], config, row["phase"], row["batch"], row["tokens"])
+                row["predicted_s"], row["predicted"] = predict(doc["arch"], config, row["phase"], row["batch"],
+                                                               row["tokens"])
                 row["pred_over_meas"] = row["predicted_s"] / row["measured_s"] if row.get("measured_s") else None
                 row["predicted_graph_s"], _ = predict(doc["arch"], config, row["phase"], row["batch"], row["tokens"],
                                                       launch="cuda-graph")

@@ -228,7 +228,7 @@ def weight_only(cfg: GpuConfig, family: str, m: int, n: int, k: int, groups: int
         one = km.gemv(c, n * groups, k, dtype, w_bytes=wb, batch=min(m, rows_per_pass),
                       extra_simt_ops_per_w=DEQUANT_OPS, name=family)
         est = repeat(one, math.ceil(m / rows_per_pass), f"{family}_w{fmt.bits}_{dtype}")
-        if family == "tinygemm" and TINYGEMM_FLOPS_PER_CLK_PER_SM > 0:
+        if family == "tinygemm":
             loop_s = 2.0 * m * n * k * groups / (TINYGEMM_FLOPS_PER_CLK_PER_SM * cfg.sms * cfg.clock_hz)
             body = est.time_s - est.launch_s
             est = replace(est, time_s=max(body, loop_s + one.latency_s) + est.launch_s,
@@ -376,9 +376,9 @@ def attention(cfg: GpuConfig, family: str, layer, batch: int, dtype: str, kv_bit
     GEMM writing the scores, softmax kernel, PV GEMM: attention written with torch.matmul and softmax).
     ``sdpa-math``: PyTorch's SDPA math backend, which since 2.5 computes 16-bit inputs in float32 (unless
     ``torch.backends.cuda.allow_fp16_bf16_reduction_math_sdp(True)``): the same three kernels in fp32
-    between one converting Q, K, V up and one converting the output down. Flash families: one fused kernel; CTAs = sequences x KV heads x query
-    blocks (x KV splits for flashdecoding); ``compute = padded MMA FLOPs / (rate * eff) + exposed
-    exp time``, both slowed by ``min(1, CTAs / SMs)``; memory = Q + the KV cache at ``kv_bits`` + O (+
+    between one converting Q, K, V up and one converting the output down. Flash families: one fused
+    kernel; CTAs = sequences x KV heads x query blocks (x KV splits for flashdecoding);
+    ``compute = padded MMA FLOPs / (rate * eff) + exposed exp time``, both slowed by ``min(1, CTAs / SMs)``; memory = Q + the KV cache at ``kv_bits`` + O (+
     split partials), at ``min(1, CTAs / SMs)`` of the achievable bandwidth."""
     g = layer.gemm(batch)
     eb = DTYPE_BYTES[dtype]

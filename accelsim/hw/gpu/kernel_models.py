@@ -224,7 +224,7 @@ def _split_k_simt(cfg, best, m, n, k, groups, dtype, rate, eff, a_b, b_b, c_b, a
                   name) -> KernelEstimate:
     """cuBLAS's split-K SGEMM (docs "Split-K SGEMM"): ``s`` slices of K run as ``s`` times the tiles, each
     writing fp32 partials, then a reduction kernel reads the ``s`` partials and writes C; the fastest of
-    no split and :data:`SIMT_SPLIT_K` (slices of at least one ``bk`` step) is kept."""
+    no split and :data:`SIMT_SPLIT_K` (slices at least 64 deep) is kept."""
     for split in SIMT_SPLIT_K:
         ks = -(-k // split)
         if ks < 64:
@@ -232,7 +232,7 @@ def _split_k_simt(cfg, best, m, n, k, groups, dtype, rate, eff, a_b, b_b, c_b, a
         part = None
         for tile in library:
             est = _gemm_tile(cfg, m, n, ks, groups * split, dtype, "simt", rate, eff, a_b, b_b, 4.0, acc_b, tile,
-                             None if a_unique is None else a_unique, simt_per_b, name)
+                             a_unique, simt_per_b, name)
             if est is not None and (part is None or est.time_s < part.time_s):
                 part = est
         if part is None:

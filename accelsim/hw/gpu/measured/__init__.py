@@ -163,7 +163,8 @@ def validate_summary_lines(quick: bool = False) -> list[str]:
         for grid in ("kernels",) if quick else ("kernels", "kernels_wide"):
             rows = evaluate(str(path), grid)
             if rows:
-                lines.append(f"GPU measured on {doc.get('environment', {}).get('device', path.stem)} ({path.name}, {grid}, "
+                device = doc.get("environment", {}).get("device", path.stem)
+                lines.append(f"GPU measured on {device} ({path.name}, {grid}, "
                              f"predicted with {rows[0]['arch']}):")
                 lines.extend(family_lines(rows))
     return lines
