@@ -109,7 +109,9 @@ def test_heldout_patterns_import_with_flop_counter_macs(name):
     (tests/data/onnx/heldout; references: FlopCounterMode with oneDNN's RNN kernels off, which it cannot see):
     a multi-layer LSTM given (h0, c0) as inputs, a GRU on a constant input, ONNX's RNN op, grouped and depthwise
     ConvTranspose, LeakyReLU / PReLU / ELU / SELU / CELU / Mish / Softplus, a per-sample scalar (a diffusion
-    timestep). A recurrent cell's bias is one more column of its gate matrix here (docs/workloads.md), which the
+    timestep); and from a sixth round (2026-12-04, eager-loop MoE exports): an expert weight picked from a 3-D table
+    by a rank-0 index (ArgMax keepdims=0; NonZero -> Transpose -> Gather -> Gather), which was carried as shape (1,)
+    so the expert matmul lost its MACs or counted all experts. A recurrent cell's bias is one more column of its gate matrix here (docs/workloads.md), which the
     reference does not count: added to it."""
     entry = json.loads((HELDOUT / "manifest.json").read_text())[name]
     graph = load_onnx(HELDOUT / entry["file"])
@@ -122,6 +124,18 @@ def test_heldout_patterns_import_with_flop_counter_macs(name):
                           "Softplus"}, generic
     if name.startswith("onnx-rnn"):
         assert cells and all(isinstance(c, L.RNNCell) for c in cells)
+
+
+def test_loop_growing_a_carried_tensor_imports_as_generic():
+    """torchvision's keypoint decoding grows two loop-carried tensors with torch.cat in a Loop; ONNX shape
+    inference gives its outputs no shape, and one feeds a Transpose. Sixth held-out round (keypointrcnn): it was
+    refused; the Loop is now a generic layer whose carried output keeps its initial value's rank, the empty axis
+    taken as the trip count."""
+    graph = load_onnx(HELDOUT / "loop-concat-carried.onnx")
+    assert graph.metadata["onnx"]["generic_ops"]["Loop"] == 1
+    assert any("loop-carried output" in n and "[3, 3, 4]" in n for n in graph.metadata["notes"])
+    (conv,) = [layer for layer in graph.compute_layers() if isinstance(layer, L.Conv2d)]
+    assert conv.macs * graph.metadata["onnx"]["batch"] == 3 * 4 * 8 * 8 * 8 * 9  # FlopCounterMode on (3, 8, 8, 8)
 
 
 def test_dynamic_int8_lstm_keeps_its_cells_at_8_bits():

@@ -685,8 +685,9 @@ class Reshape(Layer):
         total = _prod(self.input_shape)
         unknown = [d for d in self.shape if d == -1]
         known = _prod(d for d in self.shape if d != -1)
-        if len(unknown) > 1 or any(d == 0 or d < -1 for d in self.shape) or not self.shape:
-            raise ShapeError(f"reshape '{self.name}': target {list(self.shape)} must be positive ints with at most one -1")
+        if len(unknown) > 1 or any(d == 0 or d < -1 for d in self.shape) or (not self.shape and total != 1):
+            raise ShapeError(f"reshape '{self.name}': target {list(self.shape)} must be positive ints with at most one -1 "
+                             "(or [] for a one-element input: a scalar)")
         if (unknown and total % known) or (not unknown and known != total):
             raise ShapeError(f"reshape '{self.name}': cannot reshape {list(self.input_shape)} ({total} elements) to {list(self.shape)}")
 
@@ -823,9 +824,9 @@ class Generic(Layer):
     def _check(self) -> None:
         shapes = tuple(tuple(int(d) for d in s) for s in self.output_shapes)
         object.__setattr__(self, "output_shapes", shapes)
-        if not shapes or any(not s or any(d <= 0 for d in s) for s in shapes):
+        if not shapes or any(any(d <= 0 for d in s) for s in shapes):  # () is a scalar: one element
             raise ShapeError(f"generic layer '{self.name}' ({self.op_type}): output shapes {[list(s) for s in shapes]} "
-                             "must be non-empty with positive dimensions")
+                             "must be given, with positive dimensions")
         if self.param_elements < 0 or self.element_bits < 1:
             raise ShapeError(f"generic layer '{self.name}': param_elements must be >= 0 and element_bits >= 1")
 

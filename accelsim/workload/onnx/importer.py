@@ -258,7 +258,13 @@ class Importer:
                 self.data_dependent.add(o)
                 self.note(f"node '{node.name}' ({node.key}): output '{o}' has data-dependent dimensions "
                           f"{list(ranked[0])}; each unknown one taken as {bound}" + (" (its upper bound)" if bound > 1 else ""))
-            if not shape or not _known(shape):
+            if shape is None and not ranked and self.used(o):
+                shape = _loop_carried_shape(self, node, i)
+                if shape is not None:
+                    self.data_dependent.add(o)
+                    self.note(f"node '{node.name}' ({node.key}): loop-carried output '{o}' has no shape from ONNX shape "
+                              f"inference (it grows per iteration); taken as {list(shape)} from its initial value")
+            if shape is None or not _known(shape):  # () is a known shape: a scalar (an expert id, an argmax)
                 if not self.used(o):
                     continue  # an unused output of unknown shape (MaxPool indices, a mask)
                 if i != first or not acts:
@@ -342,8 +348,6 @@ class Importer:
             out_batched, target = False, full
         else:
             raise self.error(node, f"reshape {list(v.shape)} -> {list(full)} mixes the batch axis (batch {self.batch})")
-        if not target:  # a rank-0 scalar: a one-element tensor
-            target = full = (1,)
         layer = v.layer if tuple(target) == tuple(v.local_shape) else \
             self.add(node, L.Reshape, [v], suffix=suffix, shape=target).name
         value = Value(full, layer, out_batched)
@@ -374,6 +378,21 @@ def _size_bound(imp: Importer, node: Node) -> int:
             per_class = min(boxes, int(np.asarray(values[2].const).ravel()[0]))
         return max(1, batch * classes * per_class)
     return 1
+
+
+def _loop_carried_shape(imp: Importer, node: Node, index: int) -> tuple[int, ...] | None:
+    """A ``Loop``'s loop-carried output ``index`` whose size changes per iteration (a ``Concat`` onto an empty
+    accumulator: torchvision's keypoint decoding) gets no shape from ONNX shape inference: it keeps its initial
+    value's rank and dimensions, an empty one taken as the trip count when ``M`` is a constant, else 1."""
+    carried = len(node.inputs) - 2
+    if node.op_type != "Loop" or index >= carried:
+        return None
+    init = imp.values.get(node.inputs[2 + index])
+    if init is None or init.seq is not None:
+        return None
+    trips = imp.values.get(node.inputs[0]) if node.inputs[0] else None
+    bound = int(np.asarray(trips.const).ravel()[0]) if trips is not None and trips.is_const and trips.const.size else 1
+    return tuple(d if d > 0 else max(1, bound) for d in init.shape)
 
 
 def node_shapes(imp: Importer, node: Node) -> dict[str, tuple]:
