@@ -1,6 +1,6 @@
 """Measure a real GPU and compare with accelsim's GPU model (run it where a CUDA GPU is present).
 
-One short script (a few minutes on an H100 with ``--quick``; about ten without) timing, over a small
+One short script (the full grid took about a minute on an H200, ``--profile`` adds a little) timing, over a small
 shape grid, the kernels of docs/models/gpu.md "Kernel families":
 
   * ``dense``: torch dense matmul ``x @ W.T`` (cuBLAS) in bf16 / fp16 / fp32,
@@ -20,8 +20,8 @@ eagerly back to back (host dispatch and tensor-subclass costs included), predict
 (the GPU's time alone), predicted under ``pytorch-eager`` with ``launch=cuda-graph``. Cases a graph cannot
 capture (cuSPARSE's workspace allocation) keep ``measured_graph_s`` null.
 
-    python benchmarks/gpu_measure.py --quick --out gpu_measure.json    # a few minutes
-    python benchmarks/gpu_measure.py --out gpu_measure.json            # the full grid
+    python benchmarks/gpu_measure.py --quick --out gpu_measure.json    # a subset
+    python benchmarks/gpu_measure.py --out gpu_measure.json            # the full grid (needs accelsim importable)
     python benchmarks/gpu_measure.py --dry-run --quick                 # no GPU: the grid and predictions
     python benchmarks/gpu_measure.py --measure-only --out m.json       # on the GPU machine, no accelsim there
     python benchmarks/gpu_measure.py --predict m.json --out gpu.json   # predictions added afterwards
