@@ -66,18 +66,11 @@ WIDE_INT4 = tuple((m, n, k, g) for n, k in ((11008, 4096), (4096, 11008), (14336
 WIDE_SEMI = tuple((m, 4096, 4096) for m in (8, 16, 32, 128, 256, 512, 1536)) + ((1, 11008, 4096), (256, 11008, 4096))
 WIDE_FP32 = tuple((m, 4096, 4096) for m in (2, 4, 32, 256)) + ((16, 11008, 4096),)
 
-ARCH_BY_NAME = (("h100", "h100-sxm"), ("h800", "h100-sxm"), ("h200", "h200"), ("b200", "b200"), ("a100", "a100-80gb"),
-                ("a10g", "a10"), ("a10", "a10"), ("l40s", "l40s"), ("l4", "l4"), ("4090", "rtx4090"), ("v100", "v100"),
-                ("mi300x", "mi300x"), ("orin", "jetson-agx-orin"), ("titan x", "titan-x-maxwell"))
-
-
 def pick_arch(device_name: str) -> str:
-    """The bundled accelsim config for a CUDA device name (H100 when unknown)."""
-    name = device_name.lower()
-    for key, arch in ARCH_BY_NAME:
-        if key in name:
-            return arch
-    return "h100-sxm"
+    """The bundled accelsim config for a CUDA device name (:func:`accelsim.hw.gpu.measured.pick_arch`)."""
+    from accelsim.hw.gpu.measured import pick_arch as _pick_arch
+
+    return _pick_arch(device_name)
 
 
 def cases_wide():
@@ -278,7 +271,7 @@ def _measure(kind, m, n, k, dt, param, args, out: dict) -> dict:
         return out
     try:
         out["measured_graph_s"] = _time_graph(fn, args.warmup, args.iters, args.repeats)
-    except Exception as exc:  # not capturable (cuSPARSE allocates a workspace per call)
+    except Exception as exc:  # an op that cannot be captured in a CUDA graph
         out["note"] = "graph: " + _first_line(exc)
         torch.cuda.synchronize()
     return out
@@ -393,7 +386,7 @@ def main(argv=None) -> int:
             sys.stderr.write(f"gpu_measure: {missing} (use --dry-run to list predictions)\n")
             return 3
         env = environment()
-    arch = args.arch or pick_arch(env["device"])
+    arch = None if args.measure_only else (args.arch or pick_arch(env["device"]))  # no accelsim needed to measure
     rows = []
     only = set(args.only.split(",")) if args.only else None
     for kind, m, n, k, dt, param in (cases_wide() if args.wide else cases(args.quick)):
@@ -407,7 +400,7 @@ def main(argv=None) -> int:
             add_predictions([row], arch)
         rows.append(row)
         print(json.dumps(row), flush=True)
-        doc = {"device": env["device"], "environment": env, "arch": None if args.measure_only else arch,
+        doc = {"device": env["device"], "environment": env, "arch": arch,
                "torch": env.get("torch"), "stack": "pytorch-eager",
                "timing": {"warmup": args.warmup, "iters": args.iters, "repeats": args.repeats}, "rows": rows}
         with open(args.out, "w") as fh:  # after every case: a run stopped part-way keeps what it measured

@@ -204,37 +204,37 @@ def gemm(
     sm80_simt = unit == "simt" and tiles is None and cfg.arch in SIMT_SM80_ARCHS
     library = tuple(tiles) if tiles is not None else (
         TENSOR_TILES if unit == "tensor" else SIMT_TILES_SM80 if sm80_simt else SIMT_TILES)
-    best: KernelEstimate | None = None
-    for tile in library:
-        est = _gemm_tile(cfg, m, n, k, groups, dtype, unit, rate, eff, a_b, b_b, c_b, acc_b, tile,
-                         a_unique_bytes, extra_simt_ops_per_b, name)
-        if est is not None and (best is None or est.time_s < best.time_s):
-            best = est
+
+    def fastest(k_: int, groups_: int, c_bytes: float) -> KernelEstimate | None:
+        """The fastest tile of the library for a ``k_``-deep product of ``groups_`` GEMMs."""
+        out: KernelEstimate | None = None
+        for tile in library:
+            est = _gemm_tile(cfg, m, n, k_, groups_, dtype, unit, rate, eff, a_b, b_b, c_bytes, acc_b, tile,
+                             a_unique_bytes, extra_simt_ops_per_b, name)
+            if est is not None and (out is None or est.time_s < out.time_s):
+                out = est
+        return out
+
+    best = fastest(k, groups, c_b)
     if best is None:
         raise SimulationError(f"gpu '{cfg.name}': no CTA tile fits an SM for {name} ({dtype})")
     if sparse24:
         best.kernel = best.kernel.replace("gemm", "gemm_sp24", 1)
-    if sm80_simt and not sparse24:
-        best = _split_k_simt(cfg, best, m, n, k, groups, dtype, rate, eff, a_b, b_b, c_b, acc_b, library,
-                             a_unique_bytes, extra_simt_ops_per_b, name)
+    if sm80_simt:  # (a CUDA-core GEMM is never 2:4)
+        best = _split_k_simt(cfg, best, fastest, m, n, k, groups, dtype, c_b)
     return _finish(best)
 
 
-def _split_k_simt(cfg, best, m, n, k, groups, dtype, rate, eff, a_b, b_b, c_b, acc_b, library, a_unique, simt_per_b,
-                  name) -> KernelEstimate:
+def _split_k_simt(cfg, best, fastest, m, n, k, groups, dtype, c_b) -> KernelEstimate:
     """cuBLAS's split-K SGEMM (docs "Split-K SGEMM"): ``s`` slices of K run as ``s`` times the tiles, each
     writing fp32 partials, then a reduction kernel reads the ``s`` partials and writes C; the fastest of
-    no split and :data:`SIMT_SPLIT_K` (slices at least 64 deep) is kept."""
+    no split and :data:`SIMT_SPLIT_K` (slices at least 64 deep) is kept. ``fastest(k, groups, c_bytes)``:
+    the tile search of :func:`gemm`."""
     for split in SIMT_SPLIT_K:
         ks = -(-k // split)
         if ks < 64:
             break
-        part = None
-        for tile in library:
-            est = _gemm_tile(cfg, m, n, ks, groups * split, dtype, "simt", rate, eff, a_b, b_b, 4.0, acc_b, tile,
-                             a_unique, simt_per_b, name)
-            if est is not None and (part is None or est.time_s < part.time_s):
-                part = est
+        part = fastest(ks, groups * split, 4.0)
         if part is None:
             continue
         red = stream(cfg, split * float(m) * n * groups * 4.0, float(m) * n * groups * c_b,

@@ -25,6 +25,10 @@ DATA_DIR = Path(__file__).resolve().parent
 AREA = "gpu"
 #: case kinds of ``benchmarks/gpu_measure.py`` and the dense dtype a kind's speedup is taken against
 SPEEDUP_BASE = {"semi24": "fp16", "int4": "bf16", "fp8": "bf16"}
+#: CUDA device-name substrings -> the bundled config a measurement is predicted with (first match wins)
+ARCH_BY_NAME = (("h100", "h100-sxm"), ("h800", "h100-sxm"), ("h200", "h200"), ("b200", "b200"), ("a100", "a100-80gb"),
+                ("a10g", "a10"), ("a10", "a10"), ("l40s", "l40s"), ("l4", "l4"), ("4090", "rtx4090"), ("v100", "v100"),
+                ("mi300x", "mi300x"), ("orin", "jetson-agx-orin"), ("titan x", "titan-x-maxwell"))
 FAMILIES = (("dense", "bf16"), ("dense", "fp16"), ("dense", "fp32"), ("csr", "fp32"), ("semi24", "fp16"),
             ("int4", "bf16"), ("fp8", "fp8"), ("sdpa_flash", "bf16"), ("sdpa_math", "bf16"))
 
@@ -85,17 +89,22 @@ def load(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def arch_of(doc: dict) -> str:
-    """The bundled config a measured device is compared with."""
-    name = doc.get("environment", {}).get("device", doc.get("device", "")).lower()
-    return "h200" if "h200" in name else "h100-sxm" if "h100" in name else "a100-80gb"
+def pick_arch(device_name: str) -> str:
+    """The bundled accelsim config for a CUDA device name (H100 when unknown)."""
+    name = device_name.lower()
+    return next((arch for key, arch in ARCH_BY_NAME if key in name), "h100-sxm")
+
+
+def device_of(doc: dict, default: str = "") -> str:
+    """The measured device's name in a measured file."""
+    return doc.get("environment", {}).get("device", doc.get("device", default))
 
 
 @lru_cache(maxsize=None)
 def evaluate(path: str, grid: str = "kernels") -> tuple[dict, ...]:
     """Every row of one file's ``grid`` with ``pred`` (eager) and ``pred_graph`` seconds and the kernel."""
     doc = load(Path(path))
-    arch = arch_of(doc)
+    arch = pick_arch(device_of(doc))
     out = []
     for r in doc.get(grid, []):
         case = (r["kind"], r["m"], r["n"], r["k"], r["dtype"], r["param"])
@@ -137,7 +146,7 @@ def checks(quick: bool = False) -> list:
     out = []
     for path in sessions():
         doc = load(path)
-        device = doc.get("environment", {}).get("device", path.stem)
+        device = device_of(doc, path.stem)
         for grid in ("kernels",) if quick else ("kernels", "kernels_wide"):
             rows = evaluate(str(path), grid)
             for r in rows:
@@ -163,8 +172,7 @@ def validate_summary_lines(quick: bool = False) -> list[str]:
         for grid in ("kernels",) if quick else ("kernels", "kernels_wide"):
             rows = evaluate(str(path), grid)
             if rows:
-                device = doc.get("environment", {}).get("device", path.stem)
-                lines.append(f"GPU measured on {device} ({path.name}, {grid}, "
+                lines.append(f"GPU measured on {device_of(doc, path.stem)} ({path.name}, {grid}, "
                              f"predicted with {rows[0]['arch']}):")
                 lines.extend(family_lines(rows))
     return lines
