@@ -94,45 +94,74 @@ class _CompactMatrix:
 class MaskedMatrix(_CompactMatrix):
     """An effective weight matrix held compactly: a bit-packed keep mask (1 bit per weight) and the
     values at the kept positions in row-major order (zeros elsewhere), as ``accelsim.compress`` keeps
-    a pruned layer instead of a dense float copy. :meth:`materialize` builds the dense
-    matrix (read-only), bit for bit the one a dense scatter gives; a matrix still alive somewhere is
-    handed out again instead of being rebuilt (weak reference), none is kept otherwise."""
+    a pruned layer instead of a dense float copy; when those values are the layer's unmodified weights
+    (pruning only), they are read from the weights by reference (``source``, read only) instead of a
+    gathered copy. :meth:`materialize` builds the dense matrix (read-only), bit for bit the one a dense
+    scatter gives; a matrix still alive somewhere is handed out again instead of being rebuilt (weak
+    reference), none is kept otherwise. Pickled, the kept values travel gathered (never the whole source)."""
 
-    __slots__ = ("values", "table")
+    __slots__ = ("values", "table", "source")
     _state = _CompactMatrix._state + ("values", "table")
 
-    def __init__(self, mask: np.ndarray, values: np.ndarray, table: np.ndarray | None = None, dtype: Any = None):
-        """``values``: the kept values, or with ``table`` their codes (value = ``table[code]`` cast to ``dtype``)."""
+    def __init__(self, mask: np.ndarray, values: np.ndarray | None = None, table: np.ndarray | None = None,
+                 dtype: Any = None, source: np.ndarray | None = None):
+        """``values``: the kept values, or with ``table`` their codes (value = ``table[code]`` cast to ``dtype``);
+        or ``source``: the weight matrix (mask's shape) whose kept entries are the values, held by reference."""
         self.shape = tuple(int(s) for s in mask.shape)
-        self.values = np.asarray(values).ravel()
+        if source is not None:
+            self.source = np.asarray(source).reshape(self.shape).view()
+            self.source.flags.writeable = False
+            self.values = None
+        else:
+            self.source = None
+            self.values = np.asarray(values).ravel()
         self.table = None if table is None else np.asarray(table).astype(dtype)  # decoded once, in the values' type
-        self.dtype = np.dtype(dtype) if table is not None else self.values.dtype
+        self.dtype = (np.dtype(dtype) if table is not None else
+                      self.source.dtype if self.source is not None else self.values.dtype)
         self.packed_mask = self._pack(mask)
         self._ref = None
 
+    def kept_reference(self) -> Any:
+        """The kept values as the sparse formats read them: the array, or (held by reference) a
+        :class:`~accelsim.compress.tensors.KeptByReference` gathered only when read."""
+        from accelsim.compress.tensors import KeptByReference
+
+        return self.values if self.source is None else KeptByReference(self.source, self)
+
     def kept_values(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """The kept values (row-major), or those in ``[start, stop)``."""
+        if self.source is not None:
+            return self.kept_reference().gather()[start:stop]
         v = self.values[start:stop]
         return v if self.table is None else self.table[v]
 
     def zero_kept(self) -> np.ndarray:
         """Bool per kept entry: its value is zero."""
         if self.table is None:
-            return self.values == 0
+            return self.kept_values() == 0
         return (self.table == 0)[self.values]
 
     @property
     def nnz(self) -> int:
         """Non-zero entries (a kept value may itself be zero)."""
+        if self.source is not None:
+            return sum(int(np.count_nonzero(b)) for _, b in self.row_blocks(max(1, (1 << 20) // max(self.shape[1], 1))))
         if self.table is None:
             return int(np.count_nonzero(self.values))
         return int(np.count_nonzero((self.table != 0)[self.values]))
 
     @property
     def nbytes(self) -> int:
-        return int(self.packed_mask.nbytes + self.values.nbytes + (0 if self.table is None else self.table.nbytes))
+        """Bytes held (a source held by reference is the weights themselves: not counted)."""
+        held = 0 if self.values is None else self.values.nbytes
+        return int(self.packed_mask.nbytes + held + (0 if self.table is None else self.table.nbytes))
 
     def _build(self) -> np.ndarray:
+        if self.source is not None:
+            out = np.empty(self.shape, self.dtype)
+            for r0, block in self.row_blocks(max(1, (1 << 20) // max(self.shape[1], 1))):
+                out[r0:r0 + block.shape[0]] = block
+            return out
         out = np.zeros(self.shape, self.dtype)
         out[self.mask()] = self.kept_values()
         return out
@@ -143,11 +172,24 @@ class MaskedMatrix(_CompactMatrix):
         off = 0
         for r0 in range(0, self.shape[0], rows):
             mb = self.mask_rows(r0, r0 + rows, mask)
+            if self.source is not None:
+                yield r0, np.where(mb, self.source[r0:r0 + rows], self.dtype.type(0))
+                continue
             c = int(np.count_nonzero(mb))
             out = np.zeros(mb.shape, self.dtype)
             out[mb] = self.kept_values(off, off + c)
             off += c
             yield r0, out
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        if self.source is not None:  # the kept values, not the whole source
+            state["values"] = np.array(self.kept_values())
+        return state
+
+    def __setstate__(self, state):
+        self.source = None
+        super().__setstate__(state)
 
 
 class DequantMatrix(_CompactMatrix):

@@ -1314,7 +1314,7 @@ def _build_format(st: _State, where: str, packed: Any = None) -> CompressedTenso
     has_codes = st.kept_codes is not None or st._codes is not None
     sparse_format = fmt in ("csr", "csc", "interleaved_csc", "bitmask")
     if packed is not None:  # the kept values, with the packed mask read by rows
-        payload: Any = Scattered.from_packed(packed, st.kept if st.compact else _kept_by_rows(st))
+        payload: Any = Scattered.from_packed(packed, packed.kept_reference() if st.compact else _kept_by_rows(st))
     elif st.compact and sparse_format:
         # the stored values are gathered from the compact form (no dense matrix of the layer)
         payload = Scattered(st.mask, st.kept_codes if st.kept_codes is not None else st.kept)
@@ -1622,7 +1622,7 @@ def _finish_layer(g: LayerGraph, layer, st: _State, recipe: Recipe, graph_notes:
     if _packed_csr(st):
         # a pruned layer stored as CSR: its effective matrix (the mask packed to bits) is made first and the
         # bool mask dropped, so the layout reads the packed mask a block of rows at a time
-        matrix, st.mask = MaskedMatrix(st.mask, st.kept), None
+        matrix, st.mask = _masked_matrix(st), None
         tensor = _build_format(st, where, packed=matrix)
     elif _packed_nm(st):  # the same for N:M: the quantized effective matrix holds the mask packed already
         codes = _codes_nm(st)
@@ -1669,12 +1669,20 @@ def _finish_layer(g: LayerGraph, layer, st: _State, recipe: Recipe, graph_notes:
         quant_ops=_quant_ops(layer, st))
 
 
+def _masked_matrix(st: _State) -> MaskedMatrix:
+    """A compact layer's :class:`MaskedMatrix`: its kept values, or, while they are the unmodified weights held by
+    reference (pruning only), the weights themselves (no gathered copy)."""
+    if st._kept is None and st._kept_from is not None:
+        return MaskedMatrix(st.mask, source=st._kept_from)
+    return MaskedMatrix(st.mask, st.kept)
+
+
 def _effective_matrix(st: _State) -> Any:
     """The layer's effective matrix as it is kept: compact (:class:`MaskedMatrix`, :class:`DequantMatrix`)
     where the state is, else dense."""
     if st.compact:  # codes + table when shared (st.kept is table[codes] in the values' type), else the values
         return (MaskedMatrix(st.mask, st.kept_codes, table=st.table, dtype=st.dtype) if st.kept_codes is not None
-                and st.table is not None and st.table.ndim == 1 else MaskedMatrix(st.mask, st.kept))
+                and st.table is not None and st.table.ndim == 1 else _masked_matrix(st))
     if st.derived is not None and st.smooth is None:
         st._values = None  # a copy made for a step that read the values is not kept
         return st.derived

@@ -35,6 +35,7 @@ __all__ = [
     "HuffmanCoded",
     "Scattered",
     "InterleavedCSC",
+    "KeptByReference",
     "LowBit",
     "LowRank",
     "RowScaleDecode",
@@ -57,6 +58,62 @@ def _check_bits(value: Any, what: str, lo: int = 1, hi: int = 64) -> int:
     return int(value)
 
 
+class KeptByReference:
+    """The kept values of a pruned layer whose values are its unmodified weights: the entries of ``source``
+    (the layer's weight matrix, held by reference and read only) at the kept positions of ``holder``'s
+    bit-packed mask (``shape``, ``mask_rows(r0, r1)``, ``kept_count()``: a
+    :class:`~accelsim.compress.compressed.MaskedMatrix`), in row-major order. Nothing is copied until read:
+    :meth:`gather` builds the array a block of rows at a time (a gathered array still alive somewhere is
+    handed out again: weak reference); pickled, it is that array."""
+
+    ndim = 1
+
+    def __init__(self, source: np.ndarray, holder: Any):
+        self.source = source
+        self.holder = holder
+        self.dtype = source.dtype
+        self.size = int(holder.kept_count())
+        self.shape = (self.size,)
+        self._ref = None
+
+    def gather(self) -> np.ndarray:
+        """The kept values as a read-only array."""
+        import weakref
+
+        hit = self._ref() if self._ref is not None else None
+        if hit is not None:
+            return hit
+        out, at = np.empty(self.size, self.dtype), 0
+        for kept in self._blocks():
+            out[at:at + kept.size] = kept
+            at += kept.size
+        out.flags.writeable = False
+        self._ref = weakref.ref(out)
+        return out
+
+    def _blocks(self):
+        """The kept values a block of about 2**20 weights at a time."""
+        n_rows, n_cols = self.holder.shape
+        step = max(1, (1 << 20) // max(int(n_cols), 1))
+        for r0 in range(0, n_rows, step):
+            yield self.source[r0:r0 + step][self.holder.mask_rows(r0, r0 + step)]
+
+    def all_finite(self) -> bool:
+        return all(bool(np.all(np.isfinite(b))) for b in self._blocks())
+
+    def __array__(self, dtype=None, copy=None):
+        out = self.gather()
+        return out if dtype is None else out.astype(dtype)
+
+    def __reduce__(self):
+        return (np.array, (self.gather(),))
+
+
+def _values_array(values: Any) -> np.ndarray:
+    """``values`` as an array (kept values held by reference gathered)."""
+    return values.gather() if isinstance(values, KeptByReference) else values
+
+
 class Scattered:
     """A 2-D matrix given compactly: a keep mask and the ``values`` at its kept positions in row-major
     order (zeros elsewhere). The sparse formats (:class:`CSR`, :class:`CSC`, :class:`InterleavedCSC`,
@@ -70,7 +127,8 @@ class Scattered:
     def __init__(self, mask: np.ndarray, values: np.ndarray, _transposed: bool = False, _packed: Any = None):
         self._packed = _packed
         self._mask = None if _packed is not None else np.asarray(mask, dtype=bool)
-        self.values = np.asarray(values).ravel()
+        # the kept values: an array, or (a pruned layer's unmodified weights) a KeptByReference gathered when read
+        self.values = values if isinstance(values, KeptByReference) else np.asarray(values).ravel()
         self.dtype = self.values.dtype
         self._transposed = _transposed
         rows, cols = (tuple(int(d) for d in _packed.shape) if _packed is not None else self._mask.shape)
@@ -105,15 +163,16 @@ class Scattered:
 
     def __array__(self, dtype=None, copy=None):
         out = np.zeros(self.mask.shape, self.dtype)
-        out[self.mask] = self.values
+        out[self.mask] = _values_array(self.values)
         if self._transposed:
             out = out.T
         return out if dtype is None else out.astype(dtype)
 
     def __getitem__(self, key):
+        values = _values_array(self.values)
         if isinstance(key, np.ndarray) and key.dtype == bool and key.shape == self.shape:
             if np.array_equal(key, self.mask.T if self._transposed else self.mask):
-                return self.values.copy()
+                return values.copy()
         elif isinstance(key, tuple) and len(key) == 2 and all(isinstance(k, np.ndarray) and k.dtype.kind in "iu" for k in key):
             r, c = (key[1], key[0]) if self._transposed else key
             lin = r.astype(np.int64)
@@ -121,17 +180,19 @@ class Scattered:
             lin += c
             keys = np.flatnonzero(self.mask)
             if lin.size == keys.size and np.array_equal(lin, keys):  # all kept positions, in row-major order
-                return self.values.copy()
+                return values.copy()
             idx = np.minimum(np.searchsorted(keys, lin), max(keys.size - 1, 0))
             if keys.size == 0 or not np.array_equal(keys[idx], lin):  # a position that is not kept
                 return np.asarray(self)[key]
-            return self.values[idx]
+            return values[idx]
         return np.asarray(self)[key]
 
 
 def _as_matrix(matrix: Any, what: str) -> np.ndarray:
     if isinstance(matrix, Scattered):
-        if np.issubdtype(matrix.dtype, np.floating) and not np.all(np.isfinite(matrix.values)):
+        v = matrix.values
+        if np.issubdtype(matrix.dtype, np.floating) and not (
+                v.all_finite() if isinstance(v, KeptByReference) else np.all(np.isfinite(v))):
             raise CompressionError(f"{what} contains NaN or infinite values")
         return matrix  # type: ignore[return-value]
     m = np.asarray(matrix)
@@ -513,10 +574,12 @@ class InterleavedCSC(_StoredCodes, CompressedTensor):
             self.pe_ptr, index, self.is_padding = _rows_layout(m, span, index_proto)
             total, n_kept = int(self.pe_ptr[0, -1]), int(m.values.size)
             self.pe_offsets = np.array([0, total], np.int64)
-            if total == n_kept:  # no padding: the stored values are the kept values, shared
-                vals = _shared_values(m.values, dtype)
+            if total == n_kept and isinstance(m.values, KeptByReference) and m.values.dtype == dtype:
+                vals = m.values  # the weights themselves, by reference: gathered when read (flat_values)
+            elif total == n_kept:  # no padding: the stored values are the kept values, shared
+                vals = _shared_values(_values_array(m.values), dtype)
             else:
-                vals = _spread(m.values, self.is_padding, dtype)
+                vals = _spread(_values_array(m.values), self.is_padding, dtype)
         else:
             indptr, rows, cols = _column_pattern(mk)
             n_kept = int(rows.size)
@@ -542,6 +605,17 @@ class InterleavedCSC(_StoredCodes, CompressedTensor):
             if self.n_pe != 1:
                 raise CompressionError(f"{type(self).__name__} decode of stored codes needs one PE; got n_pe={self.n_pe}")
             self._set_decoder(decode)
+
+    @property
+    def flat_values(self) -> np.ndarray:
+        """The stored values, PE after PE (padding zeros included); kept values held by reference are gathered
+        from the weights on each read that finds no gathered copy alive."""
+        v = self.__dict__["_flat_values"]
+        return v.gather() if isinstance(v, KeptByReference) else v
+
+    @flat_values.setter
+    def flat_values(self, v: Any) -> None:
+        self.__dict__["_flat_values"] = v
 
     def _padding_blocks(self):
         """The blocks of whole columns holding padding zeros (one PE): ``(entries, flags, rows, cols)``."""
@@ -594,7 +668,7 @@ class InterleavedCSC(_StoredCodes, CompressedTensor):
     @property
     def stored_entries(self) -> int:
         """Stored (value, index) pairs including padding zeros."""
-        return int(self.flat_values.size)
+        return int(self.__dict__["_flat_values"].size)
 
     @property
     def padding_zeros(self) -> int:
@@ -914,9 +988,9 @@ class NM(_StoredCodes, _StoredValues, CompressedTensor):
             # slot) order: kept slots come first in each group, in position order (no dense matrix); with no
             # fillers they are the stored values themselves, shared (a read-only view)
             if full:
-                self.values = _shared_values(mat.values, dtype).reshape(meta.shape)
+                self.values = _shared_values(_values_array(mat.values), dtype).reshape(meta.shape)
             else:
-                self.values = _spread(mat.values, filler.ravel(), dtype).reshape(meta.shape)
+                self.values = _spread(_values_array(mat.values), filler.ravel(), dtype).reshape(meta.shape)
         else:
             src = mat if mat.dtype != bool else np.asarray(mat).astype(np.int64)
             self.values = K.nm_gather(np.ascontiguousarray(np.asarray(src)), meta, filler, self.m)
