@@ -576,7 +576,27 @@ def test_sdpa_math_computes_16_bit_attention_in_fp32():
     plain, sdpa = run("math", 16), run("sdpa-math", 16)
     assert sdpa.extra["kernel"].endswith("_fp32") and not plain.extra["kernel"].endswith("_fp32")
     assert sdpa.latency_s > 2 * plain.latency_s  # fp32 CUDA-core GEMMs against bf16 tensor cores
-    assert run("sdpa-math", 32).latency_s == pytest.approx(run("math", 32).latency_s)  # fp32 stays fp32
+    # ATen's kernels: 3 upcasts, 2 scale multiplies, QK^T, softmax + 3 of _safe_softmax, PV, 2 downcasts
+    assert (plain.extra["kernels"], sdpa.extra["kernels"]) == (3, 13)
+    fp32, plain32 = run("sdpa-math", 32), run("math", 32)
+    assert fp32.extra["kernel"] == "sdpa_math_fp32" and fp32.extra["kernels"] == 8  # no conversions
+    assert fp32.latency_s > plain32.latency_s
+
+
+def test_sdpa_math_repeats_grouped_kv_heads_and_builds_the_causal_mask():
+    """GQA: K and V repeated to every query head (2 kernels) and K scaled at the query heads' count; causal:
+    the S x L mask built (4 kernels) and added to the scores (1)."""
+    def run(kv_heads, causal):
+        att = Attention(name="a", input_shapes=((512, 2048), (512, 128 * kv_heads), (512, 128 * kv_heads)), heads=16,
+                        kv_heads=kv_heads, causal=causal)
+        m = build_model(load_arch("h100-sxm", {"stack": "pytorch-eager", "launch": "cuda-graph",
+                                               "kernels.attention": "sdpa-math"}))
+        return m.simulate(CompressedLayer(layer=att, activation_bits=16), 1)
+
+    mha, gqa, causal = run(16, False), run(4, False), run(16, True)
+    assert (mha.extra["kernels"], gqa.extra["kernels"], causal.extra["kernels"]) == (13, 15, 18)
+    assert gqa.dram_write_bytes > mha.dram_write_bytes * 0.95  # the repeats write what MHA's heads hold
+    assert causal.latency_s > mha.latency_s
 
 
 

@@ -371,6 +371,49 @@ def attention_applicable(cfg: GpuConfig, family: str, dtype: str, decode: bool) 
     return None
 
 
+def _sdpa_math(cfg: GpuConfig, layer, g, dtype: str) -> km.KernelEstimate:
+    """PyTorch's SDPA math backend (``at::_scaled_dot_product_attention_math``, docs "Attention"), kernel by
+    kernel as its source launches them: Q, K, V converted to float32 when 16-bit (one copy each), K / V
+    repeated to every query head under GQA (``repeat_interleave``), Q and K^T each multiplied by
+    ``sqrt(scale)`` (a new tensor each), the QK^T GEMM, a causal mask built and added, ``_safe_softmax``
+    (softmax, then ``eq(-inf)``, ``all`` over the row and ``where`` to zero fully masked rows), the PV
+    GEMM, and both returned tensors converted back to the input type (the output and the attention
+    probabilities, which the caller drops). One host dispatch in eager launch (one call into ATen)."""
+    eb = DTYPE_BYTES[dtype]
+    mdt = "fp32" if eb == 2 else dtype
+    meb = DTYPE_BYTES[mdt]
+    dq, dv, s_len, l_len = layer.head_dim, layer.v_head_dim, layer.q_len, layer.kv_len
+    groups, m = g.groups, g.m
+    rep = max(1, layer.heads // max(layer.kv_heads, 1))
+    q_el, k_el, v_el = float(m) * dq * groups, float(l_len) * dq * groups, float(l_len) * dv * groups
+    scores, out_el, mask_el = float(m) * l_len * groups, float(m) * dv * groups, float(s_len) * l_len
+
+    def copy(elements: float, read_b: float, write_b: float, name: str, reads: int = 1) -> km.KernelEstimate:
+        return km.stream(cfg, elements * read_b * reads, elements * write_b, dtype=mdt, name=name)
+
+    parts = []
+    if mdt != dtype:
+        parts += [copy(q_el, eb, meb, "sdpa_upcast_q"), copy(k_el, eb, meb, "sdpa_upcast_k"),
+                  copy(v_el, eb, meb, "sdpa_upcast_v")]
+    if rep > 1:
+        parts += [copy(k_el * rep, meb / rep, meb, "sdpa_repeat_k"), copy(v_el * rep, meb / rep, meb, "sdpa_repeat_v")]
+    parts += [copy(q_el, meb, meb, "sdpa_scale_q"), copy(k_el * rep, meb, meb, "sdpa_scale_k"),
+              km.gemm(cfg, m, l_len, dq, groups, mdt, name="sdpa_qk")]
+    if layer.causal:  # ones(S, L).tril(), the bool mask made additive (logical_not, where), added to the scores
+        parts += [copy(mask_el, 0.0, 1.0, "sdpa_mask_ones"), copy(mask_el, 1.0, 1.0, "sdpa_mask_tril"),
+                  copy(mask_el, 1.0, 1.0, "sdpa_mask_not"), copy(mask_el, 1.0, meb, "sdpa_mask_where"),
+                  copy(scores, meb, meb, "sdpa_mask_add", reads=2)]
+    parts += [km.stream(cfg, scores * meb, scores * meb, simt_ops=3.0 * scores, dtype=mdt, name="softmax"),
+              copy(scores, meb, 1.0, "safe_softmax_eq"), copy(scores, 1.0, 0.0, "safe_softmax_all"),
+              copy(scores, meb, meb, "safe_softmax_where"),
+              km.gemm(cfg, m, dv, l_len, groups, mdt, name="sdpa_pv")]
+    if mdt != dtype:
+        parts += [copy(out_el, meb, eb, "sdpa_downcast"), copy(scores, meb, eb, "sdpa_downcast_probs")]
+    est = km.combine(parts, kernel=f"sdpa_math_{dtype}" + ("_fp32" if mdt != dtype else ""))
+    est.host_calls = 1  # one library call: its kernels are launched from C++, not dispatched from Python
+    return est
+
+
 def attention(cfg: GpuConfig, family: str, layer, batch: int, dtype: str, kv_bits: float) -> km.KernelEstimate:
     """One attention layer (docs "Attention"). ``math``: unfused attention in the layer's precision (QK^T
     GEMM writing the scores, softmax kernel, PV GEMM: attention written with torch.matmul and softmax).
@@ -385,20 +428,14 @@ def attention(cfg: GpuConfig, family: str, layer, batch: int, dtype: str, kv_bit
     dq, dv = layer.head_dim, layer.v_head_dim
     s_len, l_len = layer.q_len, layer.kv_len
     groups, m, n = g.groups, g.m, g.n
-    if family in ("math", "sdpa-math"):
-        mdt = "fp32" if family == "sdpa-math" and eb == 2 else dtype
-        meb = DTYPE_BYTES[mdt]
-        qk = km.gemm(cfg, m, l_len, dq, groups, mdt, name="sdpa_qk")
+    if family == "math":
+        qk = km.gemm(cfg, m, l_len, dq, groups, dtype, name="sdpa_qk")
         scores = float(m) * l_len * groups
-        sm = km.stream(cfg, scores * meb, scores * meb, simt_ops=3.0 * scores, dtype=mdt, name="softmax")
-        pv = km.gemm(cfg, m, dv, l_len, groups, mdt, name="sdpa_pv")
-        parts = [qk, sm, pv]
-        if mdt != dtype:
-            qkv = float(m * dq + l_len * (dq + dv)) * groups
-            out = float(m) * dv * groups
-            parts = [km.stream(cfg, qkv * eb, qkv * meb, dtype=mdt, name="sdpa_upcast"), *parts,
-                     km.stream(cfg, out * meb, out * eb, dtype=mdt, name="sdpa_downcast")]
-        return km.combine(parts, kernel=f"sdpa_math_{dtype}" + ("_fp32" if mdt != dtype else ""))
+        sm = km.stream(cfg, scores * eb, scores * eb, simt_ops=3.0 * scores, dtype=dtype, name="softmax")
+        pv = km.gemm(cfg, m, dv, l_len, groups, dtype, name="sdpa_pv")
+        return km.combine([qk, sm, pv], kernel=f"sdpa_math_{dtype}")
+    if family == "sdpa-math":
+        return _sdpa_math(cfg, layer, g, dtype)
     clk = cfg.clock_hz
     block_m = ATTN_BLOCK_M if m > 64 else 64
     if family == "flash2" and m > 64 and layer.causal and not layer.window:
