@@ -63,3 +63,23 @@ def test_bad_calls():
         load_torch(nn.Linear(3, 4), [1, 2, 3])
     with pytest.raises(WorkloadError, match="cannot export Linear to ONNX"):
         load_torch(nn.Linear(3, 4), torch.zeros(1, 5))  # shape mismatch inside forward
+
+
+def test_when_both_exporters_fail_the_error_gives_both_reasons():
+    """Seventh held-out round: only the TorchScript route's reason was reported, while the torch.export route's
+    (usually the one to act on) was dropped; the exporter's colour codes stay out of the line."""
+    pytest.importorskip("onnxscript")
+
+    class Histogram(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.fc(x) * torch.histc(x, bins=4).sum()
+
+    with pytest.raises(WorkloadError) as info:
+        load_torch(Histogram(), torch.randn(2, 4))
+    msg = str(info.value)
+    assert msg.startswith("cannot export Histogram to ONNX: torch.export route: ") and "; TorchScript route: " in msg
+    assert "histc" in msg.split("; TorchScript route: ")[0] and "\x1b" not in msg and "\n" not in msg

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import io
+import re
 import warnings
 from typing import Any
 
@@ -27,7 +28,15 @@ EXPORTERS = ("auto", "export", "torchscript")
 
 
 def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()  # the exporter colours its messages
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _reason(exc: Exception) -> str:
+    """The first line of the innermost cause of an exporter error (the outer ones say which step failed)."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return _first_line(exc)
 
 
 def _via_export(module, args, input_names):
@@ -103,17 +112,26 @@ def load_torch(module, example_input: Any = None, name: str | None = None, skip_
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's notes about the exporters
-            model = None
+            model, first = None, ""
             if exporter in ("auto", "export"):
                 try:
                     model, used = _via_export(module, args, input_names), "export"
                 except Exception as exc:
                     if exporter == "export":
                         raise
-                    notes.append(f"torch.export could not capture {type(module).__name__} ({_first_line(exc)[:200]}); "
+                    first = _reason(exc)[:200]
+                    notes.append(f"torch.export could not capture or lower {type(module).__name__} ({first}); "
                                  "the TorchScript tracer was used")
             if model is None:
-                model, used = _via_torchscript(module, args, input_names, opset), "torchscript"
+                try:
+                    model, used = _via_torchscript(module, args, input_names, opset), "torchscript"
+                except Exception as exc:
+                    if first:  # both routes failed: the first one's reason is usually the one to act on
+                        raise WorkloadError(f"cannot export {type(module).__name__} to ONNX: torch.export route: {first}; "
+                                            f"TorchScript route: {_first_line(exc)[:200]}") from None
+                    raise
+    except WorkloadError:
+        raise
     except Exception as exc:
         raise WorkloadError(f"cannot export {type(module).__name__} to ONNX: {_first_line(exc)}") from None
     finally:

@@ -119,6 +119,18 @@ def _conv_as_gemm(imp: Importer, node: Node, x: Value, w: np.ndarray, b: np.ndar
              "are imported as a Generic patch gather + Linear: exact MACs and GEMM view")
 
 
+def _conv_bias(imp: Importer, node: Node, b: np.ndarray | None, out_channels: int) -> np.ndarray | None:
+    """A Conv's bias, one value per output channel. An all-zero bias of another size is no bias (onnxscript's
+    lowering of a Conv3d without bias writes zeros of shape ``[M, 2]``), with a note; any other size is an error."""
+    if b is None or b.size == out_channels:
+        return b
+    if not np.any(b):
+        imp.note(f"node '{node.name}' (Conv): its all-zero bias of shape {list(b.shape)} (not one value per output "
+                 f"channel, {out_channels}) is read as no bias")
+        return None
+    raise imp.error(node, f"the bias has shape {list(b.shape)}; expected {out_channels} values, one per output channel")
+
+
 @register("Conv", "ConvTranspose")
 def _convert_conv(imp: Importer, node: Node) -> None:
     x = imp.activation(node, 0)
@@ -126,7 +138,8 @@ def _convert_conv(imp: Importer, node: Node) -> None:
         if imp.optional(node, 2) is not None:
             imp.note(f"node '{node.name}' (ConvTranspose): the bias add (no MACs) is not modelled")
         return _conv_as_gemm(imp, node, x, np.asarray(imp.const(node, 1, "the weight")), None, transpose=True)
-    w, b = imp.const(node, 1, "the weight"), imp.optional_const(node, 2, "the bias")
+    w = imp.const(node, 1, "the weight")
+    b = _conv_bias(imp, node, imp.optional_const(node, 2, "the bias"), int(w.shape[0]) if w.ndim else 0)
     if w.ndim == 5 or (not x.batched and w.ndim == 4 and len(x.shape) == 4 and x.shape[0] != 1):
         return _conv_as_gemm(imp, node, x, w, b)
     orig, is_1d = node, w.ndim == 3 and len(x.shape) == 3
@@ -261,6 +274,8 @@ _ELTWISE_FUNCS = {"Add": "add", "Mul": "mul", "Sub": "sub", "Div": "div", "Max":
 @register(*_ELTWISE_FUNCS)
 def _convert_eltwise(imp: Importer, node: Node) -> None:
     operands = [imp.value(node, i) for i in range(len(node.inputs)) if node.inputs[i]]
+    if len(operands) == 1 and node.op_type == "Max":  # variadic: one input is its own maximum
+        return imp.set(node, 0, operands[0])
     acts = [v for v in operands if not v.is_const]
     consts = [v for v in operands if v.is_const]
     full = _broadcast_full(imp, node, [v.shape for v in operands])
@@ -372,14 +387,24 @@ def _convert_batchnorm(imp: Importer, node: Node) -> None:
     channels = x.shape[1] if len(x.shape) > 1 else None
     target = x.layer if x.batched else _linear_under_reshapes(imp, x, channels)
     layer = imp.graph.layer(target) if target is not None else None
+    rows_per_channel = 1
+    if x.batched and not isinstance(layer, L.Conv2d):  # a Conv1d / Conv3d / ConvTranspose as lowered by this importer
+        target, rows_per_channel = _lowered_conv(imp, x.layer, channels)
+        layer = imp.graph.layer(target) if target is not None else None
     if imp.sole_consumer(node.inputs[0]) and target in imp.graph.weights and scale.size == channels and \
-            (isinstance(layer, L.Conv2d) or (isinstance(layer, L.Linear) and (len(x.shape) == 2 or not x.batched))):
-        s = scale / np.sqrt(var + eps)
+            (isinstance(layer, L.Conv2d) or (isinstance(layer, L.Linear) and not isinstance(layer, L.GroupedLinear)
+                                             and (len(x.shape) == 2 or not x.batched or target != x.layer))):
+        s = np.repeat(scale / np.sqrt(var + eps), rows_per_channel)
         weight = np.asarray(imp.graph.weights[target], dtype=np.float64)
-        old_bias = imp.graph.biases.get(target)
-        bias = (np.zeros(channels) if old_bias is None else np.asarray(old_bias, dtype=np.float64)) - mean
-        imp.graph.replace_layer(target, replace(layer, bias=True))
-        imp.set_weight(node, target, weight * s.reshape((-1,) + (1,) * (weight.ndim - 1)), bias * s + shift)
+        if rows_per_channel > 1:  # a ConvTranspose's GEMM: its rows are (channel, kernel position); col2im adds after it
+            imp.set_weight(node, target, weight * s[:, None])
+            imp.note(f"node '{node.name}' (BatchNormalization) folded into the ConvTranspose before it; its shift, "
+                     "like the ConvTranspose's own bias, is an add with no MACs and is not modelled")
+        else:
+            old_bias = imp.graph.biases.get(target)
+            bias = (np.zeros(channels) if old_bias is None else np.asarray(old_bias, dtype=np.float64)) - mean
+            imp.graph.replace_layer(target, replace(layer, bias=True))
+            imp.set_weight(node, target, weight * s.reshape((-1,) + (1,) * (weight.ndim - 1)), bias * s + shift)
         imp.folded_batchnorm.append(node.name)
         return imp.set(node, 0, x)
     if not x.batched and (x.shape[0] != 1 or imp.batch != 1):
@@ -389,6 +414,33 @@ def _convert_batchnorm(imp: Importer, node: Node) -> None:
     if scale.size != x.shape[1]:
         raise imp.error(node, f"scale has {scale.size} values for {x.shape[1]} channels")
     imp.out(node, imp.add(node, L.BatchNorm, [x]), batched=True)
+
+
+def _lowered_conv(imp: Importer, name: str | None, channels: int | None) -> tuple[str | None, int]:
+    """``(the Conv2d or Linear, its weight rows per channel)`` whose output the layer ``name`` is, when both come from
+    one ONNX Conv / ConvTranspose node that this importer lowered (a Conv1d: ``Conv2d -> Reshape``; a Conv3d or a
+    ConvTranspose: ``Linear [-> Col2Im] -> Reshape -> Transpose -> Reshape``), each layer read by the next alone,
+    with ``channels`` output channels; else ``(None, 1)``."""
+    node = imp.node_of.get(name) if name is not None else None
+    col2im = False
+    while name is not None and imp.node_of.get(name) == node:
+        layer = imp.graph.layer(name)
+        if isinstance(layer, L.Conv2d):
+            return (name, 1) if layer.out_channels == channels else (None, 1)
+        if isinstance(layer, L.Linear) and not isinstance(layer, L.GroupedLinear):
+            rows = int(layer.out_features)
+            if channels and rows % channels == 0 and (rows == channels or col2im):
+                return name, rows // channels
+            return None, 1
+        generic_col2im = isinstance(layer, L.Generic) and layer.op_type == "Col2Im"
+        if not (isinstance(layer, (L.Reshape, L.Transpose)) or generic_col2im):
+            return None, 1
+        col2im |= generic_col2im
+        inputs = imp.graph.inputs_of(name)
+        if len(inputs) != 1 or len(imp.graph.successors(inputs[0])) != 1:
+            return None, 1
+        name = inputs[0]
+    return None, 1
 
 
 def _linear_under_reshapes(imp: Importer, x: Value, channels: int | None) -> str | None:

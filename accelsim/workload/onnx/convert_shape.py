@@ -109,6 +109,10 @@ def _convert_split(imp: Importer, node: Node) -> None:
     v = imp.activation(node, 0)
     axis = node.attrs.get("axis", 0) % len(v.shape)
     size, n_out = v.shape[axis], len(node.outputs)
+    given = imp.optional(node, 1)
+    if given is not None and not given.is_const:  # sizes computed from the data (tokens grouped per expert)
+        raise imp.unsupported(node, "split sizes computed from the data; each part is taken at its upper bound, "
+                                    f"the whole axis ({size})")
     sizes = imp.optional_const(node, 1, "split")
     sizes = node.attrs.get("split") if sizes is None else sizes
     if sizes is None:

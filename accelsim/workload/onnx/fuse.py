@@ -28,14 +28,16 @@ def _static_consts(nodes: list[Node], initializers) -> dict[str, np.ndarray]:
     return consts
 
 
-def _in_family(node: Node, consts) -> bool:
+def _in_family(node: Node, consts, shapes) -> bool:
     if node.domain not in ("", "ai.onnx") or node.op_type not in _ELEMENTWISE_FAMILY:
         return False
     if node.op_type == "ReduceMean":  # only the last-axis mean of a layer norm, kept dims
         axes = node.attrs.get("axes")
         if axes is None and len(node.inputs) > 1 and node.inputs[1] in consts:
             axes = consts[node.inputs[1]].ravel().tolist()
-        return axes is not None and list(axes) == [-1] and node.attrs.get("keepdims", 1) == 1
+        rank = len(shapes.get(node.inputs[0]) or ()) if node.inputs else 0
+        last = [-1] + ([rank - 1] if rank else [])  # torch's rms_norm writes the last axis as a positive index
+        return axes is not None and len(axes) == 1 and int(axes[0]) in last and node.attrs.get("keepdims", 1) == 1
     return True
 
 
@@ -57,7 +59,7 @@ def _fused_kind(region: list[Node], root: str) -> tuple[str, dict] | None:
     return None
 
 
-def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str]) -> list[Node]:
+def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str], shapes=None) -> list[Node]:
     """Fuse decomposed GELU / SiLU / HardSwish / LayerNorm subgraphs into single nodes.
 
     A trigger node (Erf, Tanh, Sigmoid, HardSigmoid, last-axis ReduceMean) is traced back through
@@ -69,6 +71,7 @@ def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str]) -
     """
     if not any(n.op_type in _FUSION_TRIGGERS for n in nodes):
         return nodes
+    shapes = shapes or {}  # tensor -> inferred shape: a mean over the last axis written as rank - 1
     consts = _static_consts(nodes, initializers)
     producer = {o: i for i, n in enumerate(nodes) for o in n.outputs if o}
     consumers: dict[str, list[int]] = {}
@@ -78,7 +81,7 @@ def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str]) -
     replacement: dict[int, Node] = {}
     is_act = lambda t: bool(t) and t not in consts  # noqa: E731
     for ti, trigger in enumerate(nodes):
-        if trigger.op_type not in _FUSION_TRIGGERS or ti in fused or not _in_family(trigger, consts):
+        if trigger.op_type not in _FUSION_TRIGGERS or ti in fused or not _in_family(trigger, consts, shapes):
             continue
         # trace back to the root activation
         roots, stack, seen = set(), [t for t in trigger.inputs if is_act(t)], set()
@@ -88,7 +91,7 @@ def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str]) -
                 continue
             seen.add(t)
             p = producer.get(t)
-            if p is None or p in fused or not _in_family(nodes[p], consts) or len(consumers.get(t, [])) > 1:
+            if p is None or p in fused or not _in_family(nodes[p], consts, shapes) or len(consumers.get(t, [])) > 1:
                 roots.add(t)
             else:
                 stack.extend(u for u in nodes[p].inputs if is_act(u))
@@ -100,7 +103,7 @@ def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str]) -
         start = producer.get(root, -1) + 1
         for i in range(start, len(nodes)):
             n = nodes[i]
-            if i in fused or not _in_family(n, consts):
+            if i in fused or not _in_family(n, consts, shapes):
                 continue
             # one nonlinearity per region: a SiLU right before a LayerNorm stays a separate node
             if n.op_type in _FUSION_TRIGGERS and i != ti and not (n.op_type == trigger.op_type == "ReduceMean"):

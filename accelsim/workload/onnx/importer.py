@@ -368,10 +368,13 @@ class Importer:
 
 def _size_bound(imp: Importer, node: Node) -> int:
     """The largest value a data-dependent output size of ``node`` can take: ``NonZero``: the input's element
-    count; ``NonMaxSuppression``: batch x classes x ``max_output_boxes_per_class`` (capped by the boxes); else 1."""
+    count; ``NonMaxSuppression``: batch x classes x ``max_output_boxes_per_class`` (capped by the boxes);
+    ``Split`` with sizes from the data: the whole axis; else 1."""
     values = [imp.values.get(t) if t else None for t in node.inputs]
     if node.op_type == "NonZero" and values and values[0] is not None:
         return max(1, math.prod(values[0].shape))
+    if node.op_type == "Split" and values and values[0] is not None and values[0].shape:
+        return max(1, int(values[0].shape[int(node.attrs.get("axis", 0)) % len(values[0].shape)]))
     if node.op_type == "NonMaxSuppression" and len(values) > 1 and values[0] is not None and values[1] is not None:
         (batch, boxes), classes, per_class = values[0].shape[:2], values[1].shape[1], values[0].shape[1]
         if len(values) > 2 and values[2] is not None and values[2].is_const and values[2].const.size:

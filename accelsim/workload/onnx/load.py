@@ -62,8 +62,22 @@ def _read_by(g, tensor: str) -> str:
                 "read by no node")
 
 
+#: ops that read an infinite constant as a mask value or a bound (``masked_fill(mask, -inf)``, an additive
+#: attention mask, ``triu`` of a ``-inf`` matrix, ``clamp(x, 0, inf)``), never as a weight
+_MASK_OPS = frozenset({"Where", "Add", "Sub", "Max", "Min", "Clip", "Equal", "Less", "Greater", "LessOrEqual",
+                       "GreaterOrEqual", "Expand", "Reshape", "Cast", "CastLike", "Concat", "Slice", "Identity",
+                       "Unsqueeze", "Squeeze", "Tile", "Trilu", "ConstantOfShape", "IsInf"})
+
+
+def _masks_only(g, tensor: str) -> bool:
+    """Whether every node of ``g`` that reads ``tensor`` is a mask-like op (:data:`_MASK_OPS`)."""
+    readers = [n.op_type for n in g.node if tensor in n.input]
+    return bool(readers) and all(op in _MASK_OPS for op in readers)
+
+
 def _initializers(g, source: str) -> dict[str, np.ndarray]:
-    """Every initializer as an array; complex, NaN or infinite values are refused (one line naming it and its node)."""
+    """Every initializer as an array; complex or NaN values are refused, infinite ones unless only mask-like ops
+    read them (an attention mask's ``-inf``): one line naming it and its node."""
     onnx, out = _onnx(), {}
     for init in g.initializer:
         try:
@@ -73,7 +87,8 @@ def _initializers(g, source: str) -> dict[str, np.ndarray]:
         if np.iscomplexobj(array):
             raise WorkloadError(f"{source}: initializer '{init.name}' has complex values ({array.dtype}); "
                                 f"{_read_by(g, init.name)}; accelsim models real-valued weights only")
-        if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+        if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)) and (
+                np.isnan(array).any() or not _masks_only(g, init.name)):
             bad = int(array.size - np.count_nonzero(np.isfinite(array)))
             raise WorkloadError(f"{source}: initializer '{init.name}' contains NaN or infinite values "
                                 f"({bad} of {array.size}); {_read_by(g, init.name)}")
@@ -291,7 +306,7 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
     inputs, batch = _resolve_inputs(source_label, g, nodes, initializers, input_shapes or {})
     shapes, types = _infer_shapes(model, onnx, inputs)
     strip_batch = _axis0_is_batch(nodes, inputs, batch, shapes)
-    nodes = fuse_elementwise(nodes, initializers, graph_outputs)
+    nodes = fuse_elementwise(nodes, initializers, graph_outputs, shapes)
     consumers = Counter(t for n in nodes for t in [t for t in n.inputs if t] + sorted(  # and what subgraphs read
         F.outer_names(n.proto) if n.proto is not None and n.op_type in F.CONTROL_FLOW else ()))
 
