@@ -51,6 +51,13 @@ TENSOR_TILES = (
     Tile(128, 64, 32, 4, 4), Tile(64, 128, 32, 4, 4), Tile(64, 64, 32, 4, 5),
 )
 SIMT_TILES = (Tile(128, 128, 8, 8, 2), Tile(128, 64, 8, 4, 2), Tile(64, 128, 8, 4, 2))
+#: cuBLAS's Hopper (sm90) tensor kernels ("nvjet_sm90_..._<bm>x<bn>_64x<stages>_...", profiled on an H200, CUDA 13):
+#: warp-specialised, a 64-deep K step and deep pipelines; tiles beside the power-of-two ones that fill 132 SMs
+HOPPER_TENSOR_TILES = (
+    Tile(256, 128, 64, 8, 4), Tile(320, 128, 64, 8, 3), Tile(192, 192, 64, 8, 4), Tile(128, 192, 64, 8, 5),
+    Tile(168, 128, 64, 8, 5), Tile(128, 128, 64, 8, 6), Tile(128, 64, 64, 4, 8), Tile(112, 64, 64, 4, 9),
+    Tile(64, 64, 64, 4, 13),
+)
 #: cuBLAS's SGEMM kernels from Ampere on (CUDA 13 on an H200, profiled: ``sm80_xmma_gemm_f32f32_..._tilesize
 #: {128x128, 128x64, 64x256, 32x128}x8_stage3_warpsize{2x2x1, 2x2x1, 1x4x1, 1x2x1}``; the first size along the
 #: activation rows), each also as a split-K kernel followed by a reduction kernel (``execute_split_k_kernel``)
@@ -203,7 +210,8 @@ def gemm(
     acc_b = 4.0
     sm80_simt = unit == "simt" and tiles is None and cfg.arch in SIMT_SM80_ARCHS
     library = tuple(tiles) if tiles is not None else (
-        TENSOR_TILES if unit == "tensor" else SIMT_TILES_SM80 if sm80_simt else SIMT_TILES)
+        (HOPPER_TENSOR_TILES if cfg.arch == "hopper" else TENSOR_TILES) if unit == "tensor"
+        else SIMT_TILES_SM80 if sm80_simt else SIMT_TILES)
 
     def fastest(k_: int, groups_: int, c_bytes: float) -> KernelEstimate | None:
         """The fastest tile of the library for a ``k_``-deep product of ``groups_`` GEMMs."""
