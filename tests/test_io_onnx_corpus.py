@@ -193,17 +193,18 @@ def _bn_fold(path):
 
 
 @pytest.mark.parametrize("name, out_channels", [("conv1d-bn-export", 4), ("conv3d-bn-export", 4),
-                                                ("convtranspose-bn-export", 4)])
+                                                ("conv3d-depthwise-bn-export", 8), ("convtranspose-bn-export", 4)])
 def test_batch_norm_folds_into_the_convolutions_this_importer_lowers(name, out_channels):
     """Seventh held-out round (load_torch): a BatchNorm after a Conv1d (imported as Conv2d -> Reshape), a Conv3d or a
-    ConvTranspose (Linear [-> Col2Im] -> Reshape -> Transpose -> Reshape) stayed a BatchNorm layer where the module's
+    ConvTranspose (Linear [-> Col2Im] -> Reshape -> Transpose -> Reshape; a depthwise Conv3d a GroupedLinear) stayed
+    a BatchNorm layer where the module's
     ONNX export folds it. Now folded: the GEMM's rows of each output channel scaled by the BN's s, its bias
     (b - mean) s + beta; a ConvTranspose keeps no bias (its shift, like its own bias, is not modelled)."""
     path = HELDOUT / f"{name}.onnx"
     graph = load_onnx(path)
     assert not [layer for layer in graph.layers if isinstance(layer, L.BatchNorm)]
     assert len(graph.metadata["onnx"]["folded_batchnorm"]) == 1
-    (gemm,) = [layer for layer in graph.compute_layers() if isinstance(layer, (L.Conv2d, L.Linear))]
+    (gemm,) = [layer for layer in graph.compute_layers() if isinstance(layer, (L.Conv2d, L.Linear, L.GroupedLinear))]
     model = onnx.load(str(path))
     (conv,) = [n for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose")]
     w = _initializer(path, conv.input[1]).astype(np.float64)

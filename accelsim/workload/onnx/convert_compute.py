@@ -392,8 +392,8 @@ def _convert_batchnorm(imp: Importer, node: Node) -> None:
         target, rows_per_channel = _lowered_conv(imp, x.layer, channels)
         layer = imp.graph.layer(target) if target is not None else None
     if imp.sole_consumer(node.inputs[0]) and target in imp.graph.weights and scale.size == channels and \
-            (isinstance(layer, L.Conv2d) or (isinstance(layer, L.Linear) and not isinstance(layer, L.GroupedLinear)
-                                             and (len(x.shape) == 2 or not x.batched or target != x.layer))):
+            (isinstance(layer, L.Conv2d) or (isinstance(layer, L.Linear) and target != x.layer) or (
+                isinstance(layer, L.Linear) and not isinstance(layer, L.GroupedLinear) and (len(x.shape) == 2 or not x.batched))):
         s = np.repeat(scale / np.sqrt(var + eps), rows_per_channel)
         weight = np.asarray(imp.graph.weights[target], dtype=np.float64)
         if rows_per_channel > 1:  # a ConvTranspose's GEMM: its rows are (channel, kernel position); col2im adds after it
@@ -427,9 +427,10 @@ def _lowered_conv(imp: Importer, name: str | None, channels: int | None) -> tupl
         layer = imp.graph.layer(name)
         if isinstance(layer, L.Conv2d):
             return (name, 1) if layer.out_channels == channels else (None, 1)
-        if isinstance(layer, L.Linear) and not isinstance(layer, L.GroupedLinear):
-            rows = int(layer.out_features)
-            if channels and rows % channels == 0 and (rows == channels or col2im):
+        if isinstance(layer, L.Linear):  # a grouped one (depthwise Conv3d) holds its groups' rows channel by channel
+            grouped = isinstance(layer, L.GroupedLinear)
+            rows = int(layer.out_features) * (int(layer.groups) if grouped else 1)
+            if channels and rows % channels == 0 and (rows == channels or (col2im and not grouped)):
                 return name, rows // channels
             return None, 1
         generic_col2im = isinstance(layer, L.Generic) and layer.op_type == "Col2Im"
