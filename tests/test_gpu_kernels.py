@@ -623,3 +623,28 @@ def test_gpu_measure_llm_checks_its_cases_before_looking_for_a_gpu():
     for bad in ("decode:x:1", "train:1:128", "decode:1"):
         proc = subprocess.run([sys.executable, script, "--cases", bad], capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, (bad, proc.stderr)
+
+
+def test_transformers_stack_repeats_grouped_kv_and_concatenates_the_cache():
+    """``stack=transformers``: a GQA attention gains two copies (K and V from kv_heads to every query head: read
+    at kv_heads, written at heads); a decode step's KV append under a DynamicCache (``kv_cache=concat``) reads
+    the old cache and writes the whole cache; ``kernels.kv_cache=inplace`` writes the new rows only, as
+    pytorch-eager does."""
+    from accelsim.workload.layers import KVAppend
+
+    def model(stack, kv_cache="auto"):
+        return build_model(load_arch("h200", {"stack": stack, "launch": "cuda-graph", "kernels.kv_cache": kv_cache}))
+
+    gqa = Attention(name="a", input_shapes=((1, 4096), (2048, 1024), (2048, 1024)), heads=32, kv_heads=8)
+    eager = model("pytorch-eager").simulate(CompressedLayer(layer=gqa, activation_bits=16), 16)
+    tf = model("transformers").simulate(CompressedLayer(layer=gqa, activation_bits=16), 16)
+    assert tf.extra["kernels"] == eager.extra["kernels"] + 2 and "repeat_kv" in tf.extra
+    cache = 16 * 2048 * 1024 * 2  # batch 16 x 2,048 tokens x 8 KV heads x 128 x 2 bytes
+    assert tf.dram_write_bytes - eager.dram_write_bytes == pytest.approx(2 * 4 * cache, rel=1e-6)
+    append = KVAppend(name="k", input_shapes=((1, 1024),), cache_tokens=2048, bits=16)
+    new_rows = 16 * 1024 * 2
+    inplace = model("pytorch-eager").simulate(CompressedLayer(layer=append, activation_bits=16), 16)
+    concat = model("transformers").simulate(CompressedLayer(layer=append, activation_bits=16), 16)
+    static = model("transformers", "inplace").simulate(CompressedLayer(layer=append, activation_bits=16), 16)
+    assert inplace.dram_write_bytes == static.dram_write_bytes == new_rows
+    assert concat.dram_write_bytes == cache and concat.dram_read_bytes == inplace.dram_read_bytes + cache - new_rows

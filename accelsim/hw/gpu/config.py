@@ -21,7 +21,7 @@ DTYPES = tuple(DTYPE_BYTES)
 #: GPU architecture generations (which library kernels exist: docs/models/gpu.md "Kernel families")
 ARCHS = ("kepler", "maxwell", "pascal", "volta", "turing", "ampere", "ada", "hopper", "blackwell", "cdna3")
 #: software stacks (docs "Software stacks"); ``best`` is the achievable bound, not a real stack
-STACKS = ("pytorch-eager", "torch-compile", "tensorrt", "vllm", "autoawq", "best")
+STACKS = ("pytorch-eager", "transformers", "torch-compile", "tensorrt", "vllm", "autoawq", "best")
 DRAM_TYPES = ("ddr3", "ddr4", "lpddr2", "lpddr3", "lpddr4", "lpddr5", "gddr5", "gddr6", "hbm2", "hbm2e", "hbm3")
 
 
@@ -52,6 +52,9 @@ class GpuKernels:
                            doc="fused attention kernel (math = unfused, in the layer's precision; sdpa-math = "
                                "PyTorch's SDPA math backend, 16-bit inputs computed in fp32)")
     dense: str = param("auto", choices=("auto", "cublas", "cublaslt"), doc="dense GEMM library (FP8 / FP4 need cuBLASLt)")
+    kv_cache: str = param("auto", choices=("auto", "inplace", "concat"),
+                          doc="KV-cache update of a decode step: inplace (a preallocated cache, e.g. a StaticCache) or "
+                              "concat (the cache grows by torch.cat, e.g. transformers' DynamicCache); auto: the stack's")
 
 
 @dataclass(frozen=True)

@@ -302,6 +302,10 @@ class GpuModel(HardwareModel):
             write = float(layer.output_elements) * batch * eb
             if isinstance(layer, L.KVAppend):  # the cache's own width (layer attribute)
                 write = float(layer.write_bytes) * batch
+                if self.kv_cache == "concat":  # torch.cat: the old cache read and the whole cache written again
+                    info["kv_cache"] = "concat: the whole cache copied"
+                    read += float(layer.cache_bytes - layer.write_bytes) * batch
+                    write = float(layer.cache_bytes) * batch
             ops = float(layer.elementwise_ops) * batch
             return km.stream(cfg, read, write, simt_ops=ops, dtype=pdt, name=f"{layer.op}_kernel"), info
         if isinstance(layer, L.Attention):
@@ -363,7 +367,21 @@ class GpuModel(HardwareModel):
             cfg.kernels.attention, preferred, lambda f: fam.attention_applicable(cfg, f, dtype, decode),
             lambda f: fam.attention(cfg, f, layer, batch, dtype, kv_bits), "attention")
         info.update(kernel_class="attention", kernel_fallback=why, attention=fam_name, kv_bits=kv_bits)
+        rep = layer.heads // max(layer.kv_heads, 1)
+        if est is not None and self.stack.repeat_kv and rep > 1:
+            # K and V copied from kv_heads to every query head before the attention kernel (repeat_kv)
+            kv = float(layer.kv_len) * layer.kv_heads * layer.gemm(batch).groups / layer.kv_heads * kv_bits / 8.0
+            copies = [km.stream(cfg, kv * d, kv * d * rep, dtype=dtype, name=f"repeat_kv_{w}")
+                      for w, d in (("k", layer.head_dim), ("v", layer.v_head_dim))]
+            est = km.combine([*copies, est], kernel=est.kernel)
+            info["repeat_kv"] = f"K and V copied to {layer.heads} query heads ({rep} per KV head) before attention"
         return est, info
+
+    @property
+    def kv_cache(self) -> str:
+        """The decode step's KV-cache update: ``config.kernels.kv_cache``, else the stack's."""
+        forced = self.config.kernels.kv_cache
+        return self.stack.kv_cache if forced == "auto" else forced
 
     def _wide_conv(self, cl) -> bool:
         """A convolution on a stack whose narrow-math and weight-only kernels are linear-layer kernels:

@@ -32,6 +32,10 @@ class Stack:
     ``fused_projections``: groups of sibling projections the stack's modules hold as one weight (the query, key
     and value projections, :data:`QKV_NAMES`; the gate and up projections, :data:`GATE_UP_NAMES`): each group
     runs as one GEMM in a network (docs "Fused projections").
+    ``repeat_kv``: grouped K / V are copied to every query head before attention (Hugging Face's ``repeat_kv``,
+    two copy kernels a layer). ``kv_cache``: how a decode step's new keys and values reach the cache: ``inplace``
+    (a preallocated cache written at the new positions) or ``concat`` (the cache grows by ``torch.cat``: the
+    whole cache read and written again, transformers' ``DynamicCache``); ``kernels.kv_cache`` overrides it.
     """
 
     name: str
@@ -50,6 +54,8 @@ class Stack:
     quantized_convs: bool = False
     decode_fuses_rope_kv: bool = False
     fused_projections: tuple[tuple[str, ...], ...] = ()
+    repeat_kv: bool = False
+    kv_cache: str = "inplace"
 
     @property
     def times_tactics(self) -> bool:
@@ -87,6 +93,15 @@ STACKS: dict[str, Stack] = {
         source="PyTorch 2.x eager: cuBLAS / cuBLASLt (_scaled_mm), torchao int4 (tinygemm _weight_int4pack_mm), "
                "int8 weight-only as dequantize + mm, Sparse-MARLIN via torchao MarlinSparseLayout, "
                "to_sparse_semi_structured (cuSPARSELt, else CUTLASS), SDPA flash (FlashAttention-2, split-KV for decode)"),
+    "transformers": Stack(
+        "transformers", "eager", EAGER_HOST_US, SUBCLASS_HOST_US, False, 16,
+        weight_only=("tinygemm", "gemv-dequant"), sparse24=("cusparselt", "cutlass"),
+        attention=("flash2", "math"), decode_attention=("flashdecoding", "math"), layout_copies=True,
+        repeat_kv=True, kv_cache="concat",
+        source="Hugging Face transformers' PyTorch modules in eager mode: the pytorch-eager kernels, with SDPA attention "
+               "after repeat_kv expands grouped K / V to every query head (two copies a layer, transformers' "
+               "sdpa_attention_forward when it passes an attention mask) and a DynamicCache that grows by torch.cat "
+               "(the whole cache copied a layer a step; a StaticCache writes in place: kernels.kv_cache=inplace)"),
     "torch-compile": Stack(
         "torch-compile", "cuda-graph", 0.0, 0.0, False, 16,
         weight_only=("tinygemm", "gemv"), sparse24=("cusparselt", "cutlass"),
@@ -129,7 +144,7 @@ STACKS: dict[str, Stack] = {
 }
 
 #: stacks that ship Sparse-MARLIN (2:4 + int4): torchao MarlinSparseLayout, vLLM gptq_marlin_24
-SPARSE_MARLIN_STACKS = ("pytorch-eager", "torch-compile", "vllm", "best")
+SPARSE_MARLIN_STACKS = ("pytorch-eager", "transformers", "torch-compile", "vllm", "best")
 
 
 def stack(name: str) -> Stack:
