@@ -370,7 +370,7 @@ class GpuModel(HardwareModel):
         rep = layer.heads // max(layer.kv_heads, 1)
         if est is not None and self.stack.repeat_kv and rep > 1:
             # K and V copied from kv_heads to every query head before the attention kernel (repeat_kv)
-            kv = float(layer.kv_len) * layer.kv_heads * layer.gemm(batch).groups / layer.kv_heads * kv_bits / 8.0
+            kv = float(layer.kv_len) * layer.gemm(batch).groups * kv_bits / 8.0  # bytes per head dimension
             copies = [km.stream(cfg, kv * d, kv * d * rep, dtype=dtype, name=f"repeat_kv_{w}")
                       for w, d in (("k", layer.head_dim), ("v", layer.v_head_dim))]
             est = km.combine([*copies, est], kernel=est.kernel)
