@@ -71,7 +71,7 @@ def test_the_file_holds_every_kind_measured_on_an_h200():
     ("int4", None, 0.30, 0.15),      # tinygemm (aten._weight_int4pack_mm); M = 16 / 128 calibrate
     ("sdpa_flash", None, 0.22, 0.15),  # FlashAttention-2 prefill (Hopper factor: one published row), split-KV decode
     ("semi24", None, 0.25, 0.16),    # cuSPARSELt 2:4, its one sm90 tile (set after both grids were measured)
-    ("sdpa_math", None, 0.22, 0.20),  # ATen's math backend kernel by kernel (set after the grid was measured)
+    ("sdpa_math", None, 0.15, 0.12),  # ATen's math backend kernel by kernel; its casts at CAST_COPY_BANDWIDTH
 ])
 def test_gpu_time_alone_within_the_reported_band(rows, kind, dtype, worst, median):
     """CUDA-graph replay (no host dispatch): the device model's own error, per kernel family."""
@@ -98,15 +98,14 @@ def test_sdpa_math_runs_atens_kernels_in_fp32(rows):
     """PyTorch's SDPA math backend upcasts bf16 to fp32 (fp32 GEMMs, 4-byte scores; the profile shows
     ``sm80_xmma_gemm_f32f32`` kernels) and launches ATen's kernels one by one: at decode the profile's three
     converting copies and two scale multiplies are the model's (``sdpa_upcast_*``, ``sdpa_scale_*``). Graph
-    time 0.80-0.86x of measured (0.11-0.30x with bf16 GEMMs; 0.46-0.62x with fp32 GEMMs alone, before the
-    scales, ``_safe_softmax``'s three kernels and the probabilities' downcast); what is left is the
-    converting copies, which ran at about 2 TB/s where the model streams at its element-wise bandwidth."""
+    time 0.90-1.12x of measured (0.11-0.30x with bf16 GEMMs; 0.46-0.62x with fp32 GEMMs alone; 0.80-0.86x before
+    the converting copies ran at ``CAST_COPY_BANDWIDTH``, calibrated on the 32,768-key case's copies)."""
     from accelsim.hw.gpu.families import attention
     from accelsim.hw.registry import load_arch
 
     sel = _select(rows, "sdpa_math")
     assert all(r["kernel"].endswith("_fp32") for r in sel)
-    assert all(0.78 <= r["pred_graph"] / r["measured_graph_s"] <= 1.0 for r in sel)
+    assert all(0.85 <= r["pred_graph"] / r["measured_graph_s"] <= 1.15 for r in sel)
     assert all(any("f32f32" in k[0] for k in r["gpu_kernels_us"]) for r in sel if r["m"] > 1)
     cfg = load_arch("h200", {"stack": "pytorch-eager"})
     for r in (r for r in sel if r["m"] == 1):
@@ -274,19 +273,14 @@ def _transformers_static_ratios(rows):
             for r in rows if r["phase"] == "decode"]
 
 
-def test_transformers_stack_adds_the_repeat_kv_copies():
-    """``stack=transformers`` copies grouped K / V to every query head (repeat_kv): Mistral-7B and Qwen2-7B decode
-    (StaticCache) 0.68-0.70x -> 0.75x at batch 1 and 0.37-0.42x -> 0.52-0.55x at batch 16."""
+def test_gqa_decode_gpu_time_with_transformers_repeat_kv():
+    """``stack=transformers`` copies grouped K / V to every query head (repeat_kv, an expand + reshape: ATen's
+    strided copy at ``STRIDED_COPY_BANDWIDTH``, calibrated on Mistral-7B's batch-16 copies): Mistral-7B and
+    Qwen2-7B decode (StaticCache) 0.68-0.70x -> 0.83-0.85x at batch 1 and 0.37-0.42x -> 0.84-0.88x at batch 16
+    of the GPU-busy time; the three rows other than the calibration one within 20%."""
     base = {(c, b): r for c, b, r, _ in _decode_busy_ratios(DATA["llm"]["other_models"])}
     for config, batch, ratio in _transformers_static_ratios(DATA["llm"]["other_models"]):
-        assert ratio > base[(config, batch)] + 0.04, (config, batch)
-
-
-@pytest.mark.xfail(strict=True, reason="known miss: transformers' repeat_kv copies (expand + reshape of the cache, "
-                   "7-9 ms of a 16-19 ms batch-16 step) run ATen's strided elementwise copy at about 1.2 TB/s of the "
-                   "H200's 4.8; the model streams them at its element-wise bandwidth, so stack=transformers predicts "
-                   "0.52-0.55x of the GPU-busy time at batch 16 (0.75x at batch 1)")
-def test_gqa_decode_gpu_time_with_transformers_repeat_kv():
-    for config, batch, ratio in _transformers_static_ratios(DATA["llm"]["other_models"]):
-        assert ratio == pytest.approx(1.0, abs=0.30), (config, batch)
+        assert ratio > base[(config, batch)] + 0.10, (config, batch)
+        if not (config.endswith("mistral-7b-v0.1.json") and batch == 16):
+            assert ratio == pytest.approx(1.0, abs=0.20), (config, batch)
 

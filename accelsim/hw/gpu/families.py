@@ -388,13 +388,16 @@ def _sdpa_math(cfg: GpuConfig, layer, g, dtype: str) -> km.KernelEstimate:
     q_el, k_el, v_el = float(m) * dq * groups, float(l_len) * dq * groups, float(l_len) * dv * groups
     scores, out_el, mask_el = float(m) * l_len * groups, float(m) * dv * groups, float(s_len) * l_len
 
-    def copy(elements: float, read_b: float, write_b: float, name: str, reads: int = 1) -> km.KernelEstimate:
-        return km.stream(cfg, elements * read_b * reads, elements * write_b, dtype=mdt, name=name)
+    def copy(elements: float, read_b: float, write_b: float, name: str, reads: int = 1, fraction: float = 1.0
+             ) -> km.KernelEstimate:
+        return km.stream(cfg, elements * read_b * reads, elements * write_b, dtype=mdt, name=name,
+                         bandwidth_fraction=fraction)
 
+    cast = km.CAST_COPY_BANDWIDTH  # ATen's copy across data types (not its vectorised kernel)
     parts = []
     if mdt != dtype:
-        parts += [copy(q_el, eb, meb, "sdpa_upcast_q"), copy(k_el, eb, meb, "sdpa_upcast_k"),
-                  copy(v_el, eb, meb, "sdpa_upcast_v")]
+        parts += [copy(q_el, eb, meb, "sdpa_upcast_q", fraction=cast), copy(k_el, eb, meb, "sdpa_upcast_k", fraction=cast),
+                  copy(v_el, eb, meb, "sdpa_upcast_v", fraction=cast)]
     if rep > 1:
         parts += [copy(k_el * rep, meb / rep, meb, "sdpa_repeat_k"), copy(v_el * rep, meb / rep, meb, "sdpa_repeat_v")]
     parts += [copy(q_el, meb, meb, "sdpa_scale_q"), copy(k_el * rep, meb, meb, "sdpa_scale_k"),
@@ -408,7 +411,8 @@ def _sdpa_math(cfg: GpuConfig, layer, g, dtype: str) -> km.KernelEstimate:
               copy(scores, meb, meb, "safe_softmax_where"),
               km.gemm(cfg, m, dv, l_len, groups, mdt, name="sdpa_pv")]
     if mdt != dtype:
-        parts += [copy(out_el, meb, eb, "sdpa_downcast"), copy(scores, meb, eb, "sdpa_downcast_probs")]
+        parts += [copy(out_el, meb, eb, "sdpa_downcast", fraction=cast),
+                  copy(scores, meb, eb, "sdpa_downcast_probs", fraction=cast)]
     est = km.combine(parts, kernel=f"sdpa_math_{dtype}" + ("_fp32" if mdt != dtype else ""))
     est.host_calls = 1  # one library call: its kernels are launched from C++, not dispatched from Python
     return est

@@ -502,16 +502,28 @@ def csr_spmm(
 # ---------------------------------------------------------------------------------------------
 # Memory-bound kernels: element-wise, pooling, depthwise conv, transforms (docs "Element-wise")
 # ---------------------------------------------------------------------------------------------
+#: ATen's element-wise copies that are not its vectorised kernel, as fractions of the achievable DRAM rate
+#: (docs "Element-wise"), each calibrated on one H200 measurement and checked on the others of its class:
+#: a copy across data types (``unrolled_elementwise_kernel``: SDPA math's bf16 -> fp32 upcasts) on the 32,768-key
+#: decode case (two 201 MB copies, 2.05 TB/s of 4.08; held out: the 4,096-key case, 1.99 TB/s);
+CAST_COPY_BANDWIDTH = 0.50
+#: a strided copy (``elementwise_kernel<128, 4>`` with offset calculators: an expand + reshape, transformers'
+#: ``repeat_kv``) on Mistral-7B's batch-16 decode (64 copies of 168 MB in 9.22 ms, 1.16 TB/s; held out:
+#: Qwen2-7B at batch 16, 1.07 TB/s, and both at batch 1, 1.07 / 0.98 TB/s)
+STRIDED_COPY_BANDWIDTH = 0.285
+
+
 def stream(cfg: GpuConfig, read_bytes: float, write_bytes: float, flops: float = 0.0, dtype: str = "fp32",
-           name: str = "elementwise", simt_ops: float = 0.0) -> KernelEstimate:
-    """A kernel that streams ``read_bytes`` in and ``write_bytes`` out with ``flops`` SIMT work."""
+           name: str = "elementwise", simt_ops: float = 0.0, bandwidth_fraction: float = 1.0) -> KernelEstimate:
+    """A kernel that streams ``read_bytes`` in and ``write_bytes`` out with ``flops`` SIMT work, at
+    ``bandwidth_fraction`` of the achievable DRAM rate (:data:`CAST_COPY_BANDWIDTH`, :data:`STRIDED_COPY_BANDWIDTH`)."""
     clk = cfg.clock_hz
     mdt = _simt_dtype(cfg, dtype)
     rate = cfg.math_rate(mdt)[0] * cfg.sms * clk * cfg.efficiency.simt
     lane_rate = 2.0 * cfg.fp32_lanes_per_sm * cfg.sms * clk * cfg.efficiency.simt
     compute_s = flops / rate + simt_ops / lane_rate
     total = read_bytes + write_bytes
-    memory_s = max(_dram_s(cfg, total), _l2_s(cfg, total))
+    memory_s = max(_dram_s(cfg, total) / bandwidth_fraction, _l2_s(cfg, total))
     latency_s = cfg.dram_latency_cycles / clk if total > 0 else 0.0
     launch = cfg.launch_overhead_us * 1e-6
     threads = max(1.0, total / 16.0)

@@ -371,7 +371,8 @@ class GpuModel(HardwareModel):
         if est is not None and self.stack.repeat_kv and rep > 1:
             # K and V copied from kv_heads to every query head before the attention kernel (repeat_kv)
             kv = float(layer.kv_len) * layer.gemm(batch).groups * kv_bits / 8.0  # bytes per head dimension
-            copies = [km.stream(cfg, kv * d, kv * d * rep, dtype=dtype, name=f"repeat_kv_{w}")
+            copies = [km.stream(cfg, kv * d, kv * d * rep, dtype=dtype, name=f"repeat_kv_{w}",
+                                bandwidth_fraction=km.STRIDED_COPY_BANDWIDTH)  # an expand + reshape: a strided copy
                       for w, d in (("k", layer.head_dim), ("v", layer.v_head_dim))]
             est = km.combine([*copies, est], kernel=est.kernel)
             info["repeat_kv"] = f"K and V copied to {layer.heads} query heads ({rep} per KV head) before attention"
