@@ -638,9 +638,11 @@ def test_transformers_stack_repeats_grouped_kv_and_concatenates_the_cache():
     gqa = Attention(name="a", input_shapes=((1, 4096), (2048, 1024), (2048, 1024)), heads=32, kv_heads=8)
     eager = model("pytorch-eager").simulate(CompressedLayer(layer=gqa, activation_bits=16), 16)
     tf = model("transformers").simulate(CompressedLayer(layer=gqa, activation_bits=16), 16)
-    assert tf.extra["kernels"] == eager.extra["kernels"] + 2 and "repeat_kv" in tf.extra
+    # + the two repeats and the output's transpose copy (attn_output.transpose(1, 2).contiguous())
+    assert tf.extra["kernels"] == eager.extra["kernels"] + 3 and "repeat_kv" in tf.extra
     cache = 16 * 2048 * 1024 * 2  # batch 16 x 2,048 tokens x 8 KV heads x 128 x 2 bytes
-    assert tf.dram_write_bytes - eager.dram_write_bytes == pytest.approx(2 * 4 * cache, rel=1e-6)
+    out = 16 * 4096 * 2
+    assert tf.dram_write_bytes - eager.dram_write_bytes == pytest.approx(2 * 4 * cache + out, rel=1e-6)
     append = KVAppend(name="k", input_shapes=((1, 1024),), cache_tokens=2048, bits=16)
     new_rows = 16 * 1024 * 2
     inplace = model("pytorch-eager").simulate(CompressedLayer(layer=append, activation_bits=16), 16)
@@ -648,3 +650,24 @@ def test_transformers_stack_repeats_grouped_kv_and_concatenates_the_cache():
     static = model("transformers", "inplace").simulate(CompressedLayer(layer=append, activation_bits=16), 16)
     assert inplace.dram_write_bytes == static.dram_write_bytes == new_rows
     assert concat.dram_write_bytes == cache and concat.dram_read_bytes == inplace.dram_read_bytes + cache - new_rows
+
+
+def test_transformers_stack_runs_rmsnorm_and_rope_op_by_op():
+    """Hugging Face's LlamaRMSNorm is eight kernels (fp32 upcast, pow, mean, + eps, rsqrt, multiply, downcast,
+    weight: 36 bytes an element of a bf16 input against 4 fused) and apply_rotary_pos_emb five a tensor; a
+    non-RMS LayerNorm (nn.LayerNorm, one kernel) is unchanged."""
+    from accelsim.workload.layers import LayerNorm, Rope
+
+    def run(stack, layer):
+        m = build_model(load_arch("h200", {"stack": stack, "launch": "cuda-graph"}))
+        return m.simulate(CompressedLayer(layer=layer, activation_bits=16), 1)
+
+    rms = LayerNorm(name="n", input_shapes=((2048, 4096),), rms=True)
+    rope = Rope(name="r", input_shapes=((2048, 4096),), heads=32, head_dim=128)
+    plain = LayerNorm(name="p", input_shapes=((2048, 4096),))
+    tf, eager = run("transformers", rms), run("pytorch-eager", rms)
+    assert (tf.extra["kernels"], eager.extra["kernels"]) == (8, 1)
+    e = 2048 * 4096
+    assert tf.dram_read_bytes + tf.dram_write_bytes == pytest.approx(36 * e, rel=0.01)
+    assert run("transformers", rope).extra["kernels"] == 5
+    assert run("transformers", plain).extra["kernels"] == run("pytorch-eager", plain).extra["kernels"] == 1

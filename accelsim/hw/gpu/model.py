@@ -298,6 +298,9 @@ class GpuModel(HardwareModel):
                 info["fused"] = "into the producer's epilogue (reads the other operands)"
                 other = float(layer.input_elements - layer.output_elements) * batch * eb
                 return km.epilogue(cfg, other, float(layer.elementwise_ops) * batch, pdt, f"{layer.op}_fused"), info
+            if self.stack.decomposed_modules and (isinstance(layer, L.Rope) or (
+                    isinstance(layer, L.LayerNorm) and layer.rms)):
+                return self._decomposed(layer, batch, pdt), info
             read = float(layer.input_elements) * batch * eb
             write = float(layer.output_elements) * batch * eb
             if isinstance(layer, L.KVAppend):  # the cache's own width (layer attribute)
@@ -376,7 +379,27 @@ class GpuModel(HardwareModel):
                       for w, d in (("k", layer.head_dim), ("v", layer.v_head_dim))]
             est = km.combine([*copies, est], kernel=est.kernel)
             info["repeat_kv"] = f"K and V copied to {layer.heads} query heads ({rep} per KV head) before attention"
+        if est is not None and self.stack.decomposed_modules:  # attn_output.transpose(1, 2).contiguous()
+            out = float(np.prod(layer.output_shape)) * batch * DTYPE_BYTES[dtype]
+            est = km.combine([est, km.stream(cfg, out, out, dtype=dtype, name="attn_output_transpose")], kernel=est.kernel)
         return est, info
+
+    def _decomposed(self, layer, batch: int, pdt: str) -> km.KernelEstimate:
+        """An RMSNorm or a rotary embedding as Hugging Face's PyTorch module runs it, one kernel per op
+        (``Stack.decomposed_modules``; docs "Software stacks"): bytes per element of the layer's input ``E``."""
+        cfg, eb = self.config, DTYPE_BYTES[pdt]
+        e = float(layer.input_elements) * batch
+        if isinstance(layer, L.LayerNorm):  # LlamaRMSNorm: in fp32 between an upcast and a downcast
+            rows = e / max(int(layer.input_shape[-1]), 1)
+            passes = [("rms_upcast", eb * e, 4 * e), ("rms_pow", 4 * e, 4 * e), ("rms_mean", 4 * e, 4 * rows),
+                      ("rms_add_eps", 4 * rows, 4 * rows), ("rms_rsqrt", 4 * rows, 4 * rows),
+                      ("rms_mul", 4 * e + 4 * rows, 4 * e), ("rms_downcast", 4 * e, eb * e),
+                      ("rms_weight", eb * e, eb * e)]
+        else:  # apply_rotary_pos_emb: x * cos + rotate_half(x) * sin, rotate_half = cat(-x2, x1)
+            passes = [("rope_mul_cos", eb * e, eb * e), ("rope_neg", eb * e / 2, eb * e / 2),
+                      ("rope_cat", eb * e, eb * e), ("rope_mul_sin", eb * e, eb * e), ("rope_add", 2 * eb * e, eb * e)]
+        return km.combine([km.stream(cfg, r, w, dtype=pdt, name=n) for n, r, w in passes],
+                          kernel=f"{layer.op}_{len(passes)}_kernels")
 
     @property
     def kv_cache(self) -> str:

@@ -36,6 +36,10 @@ class Stack:
     two copy kernels a layer). ``kv_cache``: how a decode step's new keys and values reach the cache: ``inplace``
     (a preallocated cache written at the new positions) or ``concat`` (the cache grows by ``torch.cat``: the
     whole cache read and written again, transformers' ``DynamicCache``); ``kernels.kv_cache`` overrides it.
+    ``decomposed_modules``: the stack runs Hugging Face's PyTorch modules op by op (docs "Software stacks"): an
+    RMSNorm is eight kernels (an fp32 upcast, ``pow``, ``mean``, ``+ eps``, ``rsqrt``, the multiply, the downcast,
+    the weight), a rotary embedding five per tensor (``q * cos``, ``neg`` and ``cat`` of ``rotate_half``, ``* sin``,
+    the add), and the attention output's transpose is a copy.
     """
 
     name: str
@@ -56,6 +60,7 @@ class Stack:
     fused_projections: tuple[tuple[str, ...], ...] = ()
     repeat_kv: bool = False
     kv_cache: str = "inplace"
+    decomposed_modules: bool = False
 
     @property
     def times_tactics(self) -> bool:
@@ -97,8 +102,9 @@ STACKS: dict[str, Stack] = {
         "transformers", "eager", EAGER_HOST_US, SUBCLASS_HOST_US, False, 16,
         weight_only=("tinygemm", "gemv-dequant"), sparse24=("cusparselt", "cutlass"),
         attention=("flash2", "math"), decode_attention=("flashdecoding", "math"), layout_copies=True,
-        repeat_kv=True, kv_cache="concat",
-        source="Hugging Face transformers' PyTorch modules in eager mode: the pytorch-eager kernels, with SDPA attention "
+        repeat_kv=True, kv_cache="concat", decomposed_modules=True,
+        source="Hugging Face transformers' PyTorch modules in eager mode: the pytorch-eager kernels, RMSNorm and RoPE "
+               "run op by op (8 and 5 kernels), the attention output transposed by a copy, SDPA attention "
                "after repeat_kv expands grouped K / V to every query head (two copies a layer, transformers' "
                "sdpa_attention_forward when it passes an attention mask) and a DynamicCache that grows by torch.cat "
                "(the whole cache copied a layer a step; a StaticCache writes in place: kernels.kv_cache=inplace)"),
