@@ -169,16 +169,22 @@ def test_eager_int4_batch_one_faster_than_bf16(rows):
     assert measured > 1.05 and predicted > 1.05
 
 
-def test_llama_decode_gpu_time_at_batch_one():
-    """Llama-2-7B decode, batch 1: the model's CUDA-graph time against the profiled GPU busy time of a
-    transformers eager step (the sum of its kernels' times): within 30%. The step's wall time is host-bound
-    (docs/validation.md: transformers launches ~1,460 kernels a step and cuDNN attention plans each new KV
-    length on the host), which the pytorch-eager stack's 580 launches at 32 us do not reproduce."""
+def _llm_benchmark():
+    """``benchmarks/gpu_measure_llm.py`` as a module (its ``predict`` runs accelsim on a Hugging Face config)."""
     sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
     try:
         import gpu_measure_llm
     finally:
         sys.path.pop(0)
+    return gpu_measure_llm
+
+
+def test_llama_decode_gpu_time_at_batch_one():
+    """Llama-2-7B decode, batch 1: the model's CUDA-graph time against the profiled GPU busy time of a
+    transformers eager step (the sum of its kernels' times): within 30%. The step's wall time is host-bound
+    (docs/validation.md: transformers launches ~1,460 kernels a step and cuDNN attention plans each new KV
+    length on the host), which the pytorch-eager stack's 580 launches at 32 us do not reproduce."""
+    gpu_measure_llm = _llm_benchmark()
     config = str(REPO_ROOT / DATA["llm"]["config"])
     for r in DATA["llm"]["rows"]:
         if r["phase"] == "decode" and r["batch"] == 1:
@@ -195,11 +201,7 @@ def test_transformers_kernel_census():
     """``stack=transformers`` launches what Hugging Face's modules launch (RMSNorm in eight kernels, RoPE in five a
     tensor, the attention output's transpose copy): Llama-2-7B prefill 1,323 kernels predicted against 1,302-1,334
     profiled (the pytorch-eager count is 580), a DynamicCache decode step 1,322-1,354 against 1,334-1,494."""
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-    try:
-        import gpu_measure_llm
-    finally:
-        sys.path.pop(0)
+    gpu_measure_llm = _llm_benchmark()
     config = str(REPO_ROOT / DATA["llm"]["config"])
     for r in DATA["llm"]["rows"]:
         _, info = gpu_measure_llm.predict("h200", config, r["phase"], r["batch"], r["tokens"], launch="cuda-graph",
@@ -210,11 +212,7 @@ def test_transformers_kernel_census():
 def test_transformers_prefill_gpu_time():
     """Llama-2-7B prefill under ``stack=transformers`` (the RMSNorms' fp32 passes and RoPE's five kernels are most
     of the gap pytorch-eager left: 0.71-0.77x): 0.85-1.10x of the profiled GPU busy time, within 20%."""
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-    try:
-        import gpu_measure_llm
-    finally:
-        sys.path.pop(0)
+    gpu_measure_llm = _llm_benchmark()
     config = str(REPO_ROOT / DATA["llm"]["config"])
     for r in (r for r in DATA["llm"]["rows"] if r["phase"] == "prefill"):
         pred, _ = gpu_measure_llm.predict("h200", config, "prefill", r["batch"], r["tokens"], launch="cuda-graph",
@@ -227,11 +225,7 @@ def test_transformers_dynamic_cache_decode_gpu_time():
     whose cache grows by ``torch.cat`` (the whole cache read and written again a layer a step): within 25% of
     the profiled GPU busy time at batch 1, 16 and 64 (0.91-1.23x), where an in-place append (pytorch-eager)
     leaves batch 64 at 0.43-0.50x: at 64 x 512 tokens the copies are 34 GB a step."""
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-    try:
-        import gpu_measure_llm
-    finally:
-        sys.path.pop(0)
+    gpu_measure_llm = _llm_benchmark()
     config = str(REPO_ROOT / DATA["llm"]["config"])
     dynamic = [r for r in DATA["llm"]["rows"] + DATA["llm"]["variants"]
                if r["phase"] == "decode" and r.get("cache", "dynamic") in (None, "dynamic")]
@@ -270,11 +264,7 @@ def test_held_out_speedup_directions(wide, kind, dense_dtype):
 
 
 def _decode_busy_ratios(rows):
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-    try:
-        import gpu_measure_llm
-    finally:
-        sys.path.pop(0)
+    gpu_measure_llm = _llm_benchmark()
     out = []
     for r in rows:
         if r["phase"] == "decode":
@@ -293,11 +283,7 @@ def test_gqa_decode_gpu_time_without_transformers_repeat_kv():
 
 
 def _transformers_static_ratios(rows):
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-    try:
-        import gpu_measure_llm
-    finally:
-        sys.path.pop(0)
+    gpu_measure_llm = _llm_benchmark()
     return [(r["config"], r["batch"], gpu_measure_llm.predict("h200", str(REPO_ROOT / r["config"]), "decode", r["batch"],
                                                              r["tokens"], launch="cuda-graph", stack="transformers",
                                                              kv_cache="inplace")[0] / r["gpu_busy_s"])
