@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from accelsim.config import param
 from accelsim.errors import SimulationError
+from accelsim.hw.gpu.stacks import STACKS as _STACK_TABLE
 
 #: data types a GPU may execute; bytes per element
 DTYPE_BYTES: dict[str, float] = {
@@ -20,8 +21,9 @@ DTYPE_BYTES: dict[str, float] = {
 DTYPES = tuple(DTYPE_BYTES)
 #: GPU architecture generations (which library kernels exist: docs/models/gpu.md "Kernel families")
 ARCHS = ("kepler", "maxwell", "pascal", "volta", "turing", "ampere", "ada", "hopper", "blackwell", "cdna3")
-#: software stacks (docs "Software stacks"); ``best`` is the achievable bound, not a real stack
-STACKS = ("pytorch-eager", "transformers", "torch-compile", "tensorrt", "vllm", "autoawq", "best")
+#: software stacks (docs "Software stacks"), the names of :data:`accelsim.hw.gpu.stacks.STACKS`; ``best`` is the
+#: achievable bound, not a real stack
+STACKS = tuple(_STACK_TABLE)
 DRAM_TYPES = ("ddr3", "ddr4", "lpddr2", "lpddr3", "lpddr4", "lpddr5", "gddr5", "gddr6", "hbm2", "hbm2e", "hbm3")
 
 

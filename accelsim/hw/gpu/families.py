@@ -18,8 +18,7 @@ from accelsim.errors import SimulationError
 from accelsim.hw.gpu import kernel_models as km
 from accelsim.hw.gpu.config import DTYPE_BYTES, GpuConfig
 
-#: generations with Ampere-class tensor-core MMA (mma.sync, cp.async): MARLIN, tinygemm, FlashAttention-2
-SM80_PLUS = ("ampere", "ada", "hopper", "blackwell")
+SM80_PLUS = km.SM80_PLUS  # generations with Ampere-class tensor-core MMA: MARLIN, tinygemm, FlashAttention-2
 #: generations whose native tensor-core instruction is not mma.sync (wgmma / tcgen05): Ampere-era kernels
 #: there reach ``efficiency.legacy_mma`` of the rate
 WGMMA_ARCHS = ("hopper", "blackwell")
@@ -422,8 +421,8 @@ def attention(cfg: GpuConfig, family: str, layer, batch: int, dtype: str, kv_bit
     """One attention layer (docs "Attention"). ``math``: unfused attention in the layer's precision (QK^T
     GEMM writing the scores, softmax kernel, PV GEMM: attention written with torch.matmul and softmax).
     ``sdpa-math``: PyTorch's SDPA math backend, which since 2.5 computes 16-bit inputs in float32 (unless
-    ``torch.backends.cuda.allow_fp16_bf16_reduction_math_sdp(True)``): the same three kernels in fp32
-    between one converting Q, K, V up and one converting the output down. Flash families: one fused
+    ``torch.backends.cuda.allow_fp16_bf16_reduction_math_sdp(True)``), kernel by kernel as ATen launches
+    them (:func:`_sdpa_math`). Flash families: one fused
     kernel; CTAs = sequences x KV heads x query blocks (x KV splits for flashdecoding);
     ``compute = padded MMA FLOPs / (rate * eff) + exposed exp time``, both slowed by ``min(1, CTAs / SMs)``; memory = Q + the KV cache at ``kv_bits`` + O (+
     split partials), at ``min(1, CTAs / SMs)`` of the achievable bandwidth."""

@@ -62,8 +62,10 @@ HOPPER_TENSOR_TILES = (
 #: {128x128, 128x64, 64x256, 32x128}x8_stage3_warpsize{2x2x1, 2x2x1, 1x4x1, 1x2x1}``; the first size along the
 #: activation rows), each also as a split-K kernel followed by a reduction kernel (``execute_split_k_kernel``)
 SIMT_TILES_SM80 = (Tile(128, 128, 8, 4, 3), Tile(128, 64, 8, 4, 3), Tile(64, 256, 8, 4, 3), Tile(32, 128, 8, 2, 3))
-SIMT_SM80_ARCHS = ("ampere", "ada", "hopper", "blackwell")
-SIMT_SPLIT_K = (2, 4, 8, 16)  # split factors tried for a CUDA-core GEMM on SIMT_SM80_ARCHS
+#: generations with Ampere-class kernels (mma.sync, cp.async; cuBLAS's sm80 xmma SGEMM): MARLIN, tinygemm,
+#: FlashAttention-2 and the split-K SGEMM below exist from them on
+SM80_PLUS = ("ampere", "ada", "hopper", "blackwell")
+SIMT_SPLIT_K = (2, 4, 8, 16)  # split factors tried for a CUDA-core GEMM on SM80_PLUS
 
 
 @dataclass
@@ -208,7 +210,7 @@ def gemm(
         b_b = b_b * 0.5 + 0.5 * 2 / 8  # kept values + a 2-bit index per kept value
     eff *= eff_scale
     acc_b = 4.0
-    sm80_simt = unit == "simt" and tiles is None and cfg.arch in SIMT_SM80_ARCHS
+    sm80_simt = unit == "simt" and tiles is None and cfg.arch in SM80_PLUS
     library = tuple(tiles) if tiles is not None else (
         (HOPPER_TENSOR_TILES if cfg.arch == "hopper" else TENSOR_TILES) if unit == "tensor"
         else SIMT_TILES_SM80 if sm80_simt else SIMT_TILES)
