@@ -627,7 +627,7 @@ def test_gpu_measure_llm_checks_its_cases_before_looking_for_a_gpu():
 
 def test_transformers_stack_repeats_grouped_kv_and_concatenates_the_cache():
     """``stack=transformers``: a GQA attention gains two copies (K and V from kv_heads to every query head: read
-    at kv_heads, written at heads); a decode step's KV append under a DynamicCache (``kv_cache=concat``) reads
+    at kv_heads, written at heads) and its kernel then runs multi-head attention over the copies; a decode step's KV append under a DynamicCache (``kv_cache=concat``) reads
     the old cache and writes the whole cache; ``kernels.kv_cache=inplace`` writes the new rows only, as
     pytorch-eager does."""
     from accelsim.workload.layers import KVAppend
@@ -636,13 +636,29 @@ def test_transformers_stack_repeats_grouped_kv_and_concatenates_the_cache():
         return build_model(load_arch("h200", {"stack": stack, "launch": "cuda-graph", "kernels.kv_cache": kv_cache}))
 
     gqa = Attention(name="a", input_shapes=((1, 4096), (2048, 1024), (2048, 1024)), heads=32, kv_heads=8)
-    eager = model("pytorch-eager").simulate(CompressedLayer(layer=gqa, activation_bits=16), 16)
-    tf = model("transformers").simulate(CompressedLayer(layer=gqa, activation_bits=16), 16)
+
+    def run(stack, attention):
+        return build_model(load_arch("h200", {"stack": stack, "launch": "cuda-graph", "kernels.attention": attention})
+                           ).simulate(CompressedLayer(layer=gqa, activation_bits=16), 16)
+
+    eager, tf = run("pytorch-eager", "flash2"), run("transformers", "flash2")
     # + the two repeats and the output's transpose copy (attn_output.transpose(1, 2).contiguous())
     assert tf.extra["kernels"] == eager.extra["kernels"] + 3 and "repeat_kv" in tf.extra
     cache = 16 * 2048 * 1024 * 2  # batch 16 x 2,048 tokens x 8 KV heads x 128 x 2 bytes
     out = 16 * 4096 * 2
     assert tf.dram_write_bytes - eager.dram_write_bytes == pytest.approx(2 * 4 * cache + out, rel=1e-6)
+    # the copies read K and V at kv_heads; the attention kernel after them reads K and V at every query head
+    assert tf.dram_read_bytes - eager.dram_read_bytes == pytest.approx(2 * cache + 2 * 3 * cache + out, rel=1e-6)
+    # SDPA's math backend sees the expanded heads too: multi-head attention, no repeat of its own after repeat_kv
+    mha = Attention(name="a", input_shapes=((1, 4096), (2048, 4096), (2048, 4096)), heads=32, kv_heads=32)
+    mha_math = build_model(load_arch("h200", {"stack": "pytorch-eager", "launch": "cuda-graph",
+                                              "kernels.attention": "sdpa-math"})).simulate(
+        CompressedLayer(layer=mha, activation_bits=16), 16)
+    tf_math = run("transformers", "sdpa-math")
+    assert tf_math.extra["kernels"] == mha_math.extra["kernels"] + 3
+    assert tf_math.dram_write_bytes - mha_math.dram_write_bytes == pytest.approx(2 * 4 * cache + out, rel=1e-6)
+    # a decode step's split-KV kernel: 32 heads x 16 sequences fill the SMs, so the MHA kernel splits no cache
+    assert run("pytorch-eager", "flashdecoding").extra["kernels"] == 2 and run("transformers", "flashdecoding").extra["kernels"] == 4
     append = KVAppend(name="k", input_shapes=((1, 1024),), cache_tokens=2048, bits=16)
     new_rows = 16 * 1024 * 2
     inplace = model("pytorch-eager").simulate(CompressedLayer(layer=append, activation_bits=16), 16)

@@ -105,6 +105,15 @@ def is_24_compatible(matrix: np.ndarray) -> bool:
     return bool((nz.reshape(rows, -1, 4).sum(axis=2) <= 2).all())
 
 
+def _repeated_kv(layer: L.Attention) -> L.Attention:
+    """The attention layer as its kernel sees it after ``repeat_kv``: K and V expanded from ``kv_heads`` to
+    every query head (multi-head attention over the same queries, keys and mask)."""
+    rep = layer.heads // layer.kv_heads
+    q, k, v = layer.input_shapes
+    return replace(layer, kv_heads=layer.heads,
+                   input_shapes=(q, (*k[:-1], k[-1] * rep), (*v[:-1], v[-1] * rep)))
+
+
 class GpuModel(HardwareModel):
     """Stateless: ``simulate(layer, batch)`` (the shared one) -> LayerResult; see the module docstring.
 
@@ -366,12 +375,15 @@ class GpuModel(HardwareModel):
             dtype = _sixteen_bit(cfg)
             info["dtype"] = dtype
         kv_bits = float(getattr(layer, "kv_bits", None) or 8 * DTYPE_BYTES[dtype])
+        rep = layer.heads // max(layer.kv_heads, 1)
+        repeated = self.stack.repeat_kv and rep > 1
+        # after repeat_kv the attention kernel is handed K / V at every query head: it runs (and reads) MHA
+        kernel_layer = _repeated_kv(layer) if repeated else layer
         fam_name, est, why = self._choose(
             cfg.kernels.attention, preferred, lambda f: fam.attention_applicable(cfg, f, dtype, decode),
-            lambda f: fam.attention(cfg, f, layer, batch, dtype, kv_bits), "attention")
+            lambda f: fam.attention(cfg, f, kernel_layer, batch, dtype, kv_bits), "attention")
         info.update(kernel_class="attention", kernel_fallback=why, attention=fam_name, kv_bits=kv_bits)
-        rep = layer.heads // max(layer.kv_heads, 1)
-        if est is not None and self.stack.repeat_kv and rep > 1:
+        if est is not None and repeated:
             # K and V copied from kv_heads to every query head before the attention kernel (repeat_kv)
             kv = float(layer.kv_len) * layer.gemm(batch).groups * kv_bits / 8.0  # bytes per head dimension
             copies = [km.stream(cfg, kv * d, kv * d * rep, dtype=dtype, name=f"repeat_kv_{w}",
