@@ -124,13 +124,14 @@ def measure(model, cfg, phase: str, batch: int, tokens: int, steps: int, profile
 
 
 def predict(arch: str, config: str, phase: str, batch: int, tokens: int, launch: str = "auto",
-            stack: str = "pytorch-eager", kv_cache: str = "auto") -> tuple[float, dict]:
+            stack: str = "pytorch-eager", kv_cache: str = "auto", attention: str = "auto") -> tuple[float, dict]:
     """accelsim's predicted seconds of one case (and a few of its totals), through the CLI; ``launch``:
-    ``auto`` (the stack's eager launch) or ``cuda-graph`` (the GPU's time alone); ``stack`` and ``kv_cache``
-    (``kernels.kv_cache``: ``inplace`` for a StaticCache) as accelsim's settings."""
+    ``auto`` (the stack's eager launch) or ``cuda-graph`` (the GPU's time alone); ``stack``, ``kv_cache``
+    (``kernels.kv_cache``: ``inplace`` for a StaticCache) and ``attention`` (``kernels.attention``) as
+    accelsim's settings."""
     args = [sys.executable, "-m", "accelsim", "simulate", "--arch", arch, "--workload", config, "--phase", phase,
             "--batch", str(batch), "--attention", "fused", "--set", f"stack={stack}", "--set", f"launch={launch}",
-            "--set", f"kernels.kv_cache={kv_cache}", "--format", "json"]
+            "--set", f"kernels.kv_cache={kv_cache}", "--set", f"kernels.attention={attention}", "--format", "json"]
     args += ["--prompt", str(tokens)] if phase == "prefill" else ["--context", str(tokens)]
     proc = subprocess.run(args, capture_output=True, text=True, cwd=REPO)
     if proc.returncode != 0:

@@ -687,3 +687,30 @@ def test_transformers_stack_runs_rmsnorm_and_rope_op_by_op():
     assert tf.dram_read_bytes + tf.dram_write_bytes == pytest.approx(36 * e, rel=0.01)
     assert run("transformers", rope).extra["kernels"] == 5
     assert run("transformers", plain).extra["kernels"] == run("pytorch-eager", plain).extra["kernels"] == 1
+
+
+def test_transformers_decode_attention_plans_on_cudnn_on_hopper():
+    """``stack=transformers`` decode attention on an sm90+ GPU runs cuDNN's SDPA (PyTorch's choice there): one
+    kernel, and in eager launch a host plan of ``CUDNN_PLAN_HOST_US`` whenever the KV length is new (a cache
+    grown by torch.cat: every step); an in-place cache keeps one shape (no plan), a CUDA graph has no host
+    side, and an Ampere GPU runs the flash-decoding kernel with the reason."""
+    attn = Attention(name="a", input_shapes=((1, 4096), (2049, 4096), (2049, 4096)), heads=32, kv_heads=32, causal=True)
+
+    def run(arch, **over):
+        cfg = load_arch(arch, {"stack": "transformers", **over})
+        return build_model(cfg).simulate(CompressedLayer(layer=attn, activation_bits=16), 1)
+
+    grown, fixed = run("h200"), run("h200", **{"kernels.kv_cache": "inplace"})
+    assert grown.extra["attention"] == fixed.extra["attention"] == "cudnn" and "cudnn_plan" in grown.extra
+    assert "cudnn_plan" not in fixed.extra
+    assert grown.extra["host_us"] - fixed.extra["host_us"] == pytest.approx(fam.CUDNN_PLAN_HOST_US)
+    assert grown.latency_s > fixed.latency_s + 0.9 * fam.CUDNN_PLAN_HOST_US * 1e-6
+    graph = run("h200", launch="cuda-graph")
+    assert graph.extra["host_us"] == 0.0 and graph.latency_s < 1e-4
+    # the device side is the split-KV class in one kernel (no combine launch)
+    flashdec = run("h200", **{"kernels.attention": "flashdecoding", "launch": "cuda-graph"})
+    assert graph.dram_read_bytes == flashdec.dram_read_bytes and graph.extra["kernels"] <= flashdec.extra["kernels"]
+    ampere = run("a100-80gb")
+    assert ampere.extra["attention"] == "flashdecoding" and "sm90" in ampere.extra["kernel_fallback"]
+    forced = run("a100-80gb", **{"kernels.attention": "cudnn"})
+    assert forced.extra["attention"] == "flashdecoding" and "cudnn" in forced.extra["kernel_fallback"]

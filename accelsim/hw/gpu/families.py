@@ -104,6 +104,15 @@ ATTN_EXP_EXPOSED = {"flash2": 1.0, "flashdecoding": 1.0, "flash3": 0.80}
 #: on the H100" (published row ``at-fa2-h100-fwd-utilization``); the H200 measurements are left untouched
 FA2_WGMMA_EFF = 0.795  # solved through the model: 346.3 TFLOPS (35% of 989.4) at head dim 128, 16k tokens
 ATTN_BLOCK_M = 128  # query rows per CTA (prefill); 64 for decode-like M <= 64
+#: the architectures where PyTorch's SDPA prefers cuDNN's fused attention (measured: PyTorch 2.11 on an H200
+#: ran ``cudnn_generated_fort_native_sdpa_sm80_flash_fprop_wmma_f16`` for transformers' decode steps)
+CUDNN_SDPA_ARCHS = ("hopper", "blackwell")
+#: host microseconds cuDNN's SDPA spends building its graph for an attention call whose shapes it has not
+#: planned (a decode step on a growing cache: every step a new KV length; docs "Attention"). Calibrated on
+#: half of the H200 rows (Llama-2-7B DynamicCache decode, batch 1 x 128 and 16 x 512 tokens:
+#: ``aten::_cudnn_attention_forward`` 1,865 and 1,259 us a call, mean 1,562, less the stack's 32 us dispatch);
+#: held out: batch 1 x 2,048 (1,926 us) and 64 x 512 (1,417 us)
+CUDNN_PLAN_HOST_US = 1530.0
 DECODE_BLOCK_N = 256  # keys per split in split-K decoding
 
 
@@ -358,6 +367,8 @@ def attention_applicable(cfg: GpuConfig, family: str, dtype: str, decode: bool) 
         return None
     if cfg.arch not in SM80_PLUS:
         return f"{family} needs sm80+ (Ampere or newer); device is {cfg.arch}"
+    if family == "cudnn" and cfg.arch not in CUDNN_SDPA_ARCHS:
+        return f"cudnn: PyTorch's SDPA picks cuDNN attention on sm90+ (Hopper, Blackwell) only; device is {cfg.arch}"
     if family == "flash3":
         if cfg.arch != "hopper":
             return f"flash3 needs Hopper (wgmma / TMA); device is {cfg.arch}"
@@ -439,6 +450,14 @@ def attention(cfg: GpuConfig, family: str, layer, batch: int, dtype: str, kv_bit
         return km.combine([qk, sm, pv], kernel=f"sdpa_math_{dtype}")
     if family == "sdpa-math":
         return _sdpa_math(cfg, layer, g, dtype)
+    if family == "cudnn":
+        # cuDNN's flash forward: one kernel spreading a decode step's cache over the SMs as split-KV does
+        # (no combine kernel), the FA2 class for a prefill; an Ampere-style (mma.sync) kernel on every sm90+
+        est = attention(cfg, "flashdecoding" if m <= 64 else "flash2", layer, batch, dtype, kv_bits)
+        est.kernel = f"cudnn_sdpa_{dtype}"
+        est.time_s -= est.launch_s - cfg.launch_overhead_us * 1e-6
+        est.launch_s, est.kernels = cfg.launch_overhead_us * 1e-6, 1
+        return est
     clk = cfg.clock_hz
     block_m = ATTN_BLOCK_M if m > 64 else 64
     if family == "flash2" and m > 64 and layer.causal and not layer.window:

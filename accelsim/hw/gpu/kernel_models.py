@@ -92,6 +92,9 @@ class KernelEstimate:
     #: host dispatches in eager launch (None: one per kernel); a library call that launches several kernels
     #: from C++ (cuBLAS split-K and its reduction, FlashAttention's split-KV and combine kernels) is one
     host_calls: int | None = None
+    #: host microseconds beyond the dispatches in eager launch (a library planning a shape it has not seen:
+    #: cuDNN's SDPA graph for a new KV length)
+    host_plan_us: float = 0.0
 
     @property
     def dispatches(self) -> int:
@@ -133,7 +136,7 @@ def combine(parts: Sequence[KernelEstimate], kernel: str | None = None) -> Kerne
         l2_bytes=sum(p.l2_bytes for p in parts), smem_bytes=sum(p.smem_bytes for p in parts),
         register_bytes=sum(p.register_bytes for p in parts), detail={**main.detail, "parts": [p.kernel for p in parts]},
         kernels=sum(p.kernels for p in parts),
-        host_calls=sum(p.dispatches for p in parts),
+        host_calls=sum(p.dispatches for p in parts), host_plan_us=sum(p.host_plan_us for p in parts),
     )
     return out
 

@@ -394,6 +394,11 @@ class GpuModel(HardwareModel):
         if est is not None and self.stack.decomposed_modules:  # attn_output.transpose(1, 2).contiguous()
             out = float(np.prod(layer.output_shape)) * batch * DTYPE_BYTES[dtype]
             est = km.combine([est, km.stream(cfg, out, out, dtype=dtype, name="attn_output_transpose")], kernel=est.kernel)
+        if fam_name == "cudnn" and decode and self.kv_cache == "concat":
+            # a cache grown by torch.cat has a new KV length every step: cuDNN builds a graph for each call
+            est.host_plan_us += fam.CUDNN_PLAN_HOST_US
+            info["cudnn_plan"] = (f"cuDNN SDPA plans a new KV length on the host every step "
+                                  f"({fam.CUDNN_PLAN_HOST_US:.0f} us a call in eager launch)")
         return est, info
 
     def _decomposed(self, layer, batch: int, pdt: str) -> km.KernelEstimate:
@@ -639,7 +644,7 @@ class GpuModel(HardwareModel):
             gap = self.config.graph_launch_us
             graph = est.kernels * (self.config.launch_overhead_us if gap is None else gap) * 1e-6
             return est.time_s - est.launch_s + graph, graph, 0.0, launch
-        host = (est.dispatches * self.host_us + (self.subclass_us if subclass else 0.0)) * 1e-6
+        host = (est.dispatches * self.host_us + est.host_plan_us + (self.subclass_us if subclass else 0.0)) * 1e-6
         return max(est.time_s, host), est.launch_s, host, launch
 
     def _queued(self, queue: list, est: km.KernelEstimate, host_s: float) -> float:

@@ -101,13 +101,15 @@ STACKS: dict[str, Stack] = {
     "transformers": Stack(
         "transformers", "eager", EAGER_HOST_US, SUBCLASS_HOST_US, False, 16,
         weight_only=("tinygemm", "gemv-dequant"), sparse24=("cusparselt", "cutlass"),
-        attention=("flash2", "math"), decode_attention=("flashdecoding", "math"), layout_copies=True,
+        attention=("flash2", "math"), decode_attention=("cudnn", "flashdecoding", "math"), layout_copies=True,
         repeat_kv=True, kv_cache="concat", decomposed_modules=True,
         source="Hugging Face transformers' PyTorch modules in eager mode: the pytorch-eager kernels, RMSNorm and RoPE "
                "run op by op (8 and 5 kernels), the attention output transposed by a copy, SDPA attention "
                "after repeat_kv expands grouped K / V to every query head (two copies a layer, transformers' "
-               "sdpa_attention_forward when it passes an attention mask) and a DynamicCache that grows by torch.cat "
-               "(the whole cache copied a layer a step; a StaticCache writes in place: kernels.kv_cache=inplace)"),
+               "sdpa_attention_forward when it passes an attention mask), decode attention on cuDNN's SDPA on sm90+ "
+               "(PyTorch's choice there; a graph planned on the host for every new KV length) and a DynamicCache "
+               "that grows by torch.cat (the whole cache copied a layer a step, a new KV length every step; a "
+               "StaticCache writes in place and keeps one shape: kernels.kv_cache=inplace)"),
     "torch-compile": Stack(
         "torch-compile", "cuda-graph", 0.0, 0.0, False, 16,
         weight_only=("tinygemm", "gemv"), sparse24=("cusparselt", "cutlass"),
