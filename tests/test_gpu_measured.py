@@ -329,7 +329,7 @@ def _transformers_static_ratios(rows):
 def test_gqa_decode_gpu_time_with_transformers_repeat_kv():
     """``stack=transformers`` copies grouped K / V to every query head (repeat_kv, an expand + reshape: ATen's
     strided copy at ``STRIDED_COPY_BANDWIDTH``, calibrated on Mistral-7B's batch-16 copies): Mistral-7B and
-    Qwen2-7B decode (StaticCache) 0.68-0.70x -> 1.10-1.14x at batch 1 and 0.37-0.42x -> 1.05-1.08x at batch 16
+    Qwen2-7B decode (StaticCache) 0.68-0.70x -> 1.09-1.13x at batch 1 and 0.37-0.42x -> 1.05-1.08x at batch 16
     of the GPU-busy time (with the stack's op-by-op RMSNorm and RoPE, and the attention kernel run over the
     copies at every query head); the three rows other than the calibration one within 20%."""
     base = {(c, b): r for c, b, r, _ in _decode_busy_ratios(DATA["llm"]["other_models"])}
