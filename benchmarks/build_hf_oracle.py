@@ -102,6 +102,8 @@ def draw(r: random.Random, fam: str) -> dict:
              "num_kv_heads": kv, "tie_word_embeddings": tie, "alibi": False}
         if r.random() < 0.3:
             d["ffn_hidden_size"] = inter
+        if d["new_decoder_architecture"] and d["parallel_attn"] and layers % 2:
+            d["num_ln_in_parallel_attn"] = 1  # Falcon2-11B: one input_layernorm feeds attention and MLP
     if fam in ("bert", "roberta"):
         d.pop("tie_word_embeddings")
         d.update(type_vocab_size=r.choice([1, 2]), pad_token_id=1)

@@ -3,6 +3,7 @@ decode shapes, KV cache, causal halving, GQA), MoE routing, and bad input. Oracl
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -391,3 +392,46 @@ def test_multimodal_gemma3_reads_its_language_model():
     assert any("vision tower" in n for n in g.metadata["notes"])
     with pytest.raises(WorkloadError, match="unknown model_type 'llava'"):
         load_hf({"model_type": "llava", "text_config": text})
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"model_type": "gpt2", "vocab_size": 100, "n_embd": 64, "n_head": 5, "n_layer": 1, "n_positions": 64},
+     "'n_embd' 64 is not a multiple of 'n_head' 5"),
+    ({"model_type": "gptj", "vocab_size": 100, "n_embd": 64, "n_head": 5, "n_layer": 1, "n_positions": 64},
+     "'n_embd' 64 is not a multiple of 'n_head' 5"),
+    ({"model_type": "bert", "vocab_size": 100, "hidden_size": 100, "num_attention_heads": 12, "num_hidden_layers": 1,
+      "intermediate_size": 64}, "'hidden_size' 100 is not a multiple of 'num_attention_heads' 12"),
+    ({"model_type": "distilbert", "vocab_size": 100, "dim": 100, "n_heads": 12, "n_layers": 1, "hidden_dim": 64},
+     "'dim' 100 is not a multiple of 'n_heads' 12"),
+    ({"model_type": "opt", "vocab_size": 100, "hidden_size": 100, "num_attention_heads": 12, "num_hidden_layers": 1,
+      "ffn_dim": 64}, "'hidden_size' 100 is not a multiple of 'num_attention_heads' 12"),
+    ({"model_type": "vit", "hidden_size": 100, "num_attention_heads": 12, "num_hidden_layers": 1,
+      "intermediate_size": 64}, "'hidden_size' 100 is not a multiple of 'num_attention_heads' 12"),
+    ({"model_type": "falcon", "vocab_size": 100, "hidden_size": 100, "num_attention_heads": 12,
+      "num_hidden_layers": 1}, "'hidden_size' 100 is not a multiple of 'num_attention_heads' 12"),
+    ({"model_type": "falcon", "vocab_size": 100, "hidden_size": 64, "num_attention_heads": 8, "num_hidden_layers": 1,
+      "new_decoder_architecture": True, "num_kv_heads": 3}, "'num_kv_heads' 3 must divide num_attention_heads 8"),
+    ({"model_type": "t5", "vocab_size": 100, "d_model": 64, "num_heads": 4, "num_layers": 1, "d_ff": 96,
+      "feed_forward_proj": "gated-swiglu-x"}, "'feed_forward_proj' must be an activation or 'gated-' and one; got "
+                                              "'gated-swiglu-x'"),
+    ({"model_type": 7, "hidden_size": 64}, "field 'model_type' must be a string"),
+    ({"model_type": "gemma3", "text_config": "gemma3_text"}, "field 'text_config' must be an object"),
+])
+def test_inconsistent_configs_transformers_refuses_are_refused(config, message):
+    """Configs transformers refuses (a hidden size its heads do not split, KV heads that do not divide the heads,
+    an unknown feed-forward form) are refused naming the field, not built truncated; a wrongly typed field is
+    named as such (held-out round 8)."""
+    with pytest.raises(WorkloadError, match=re.escape(message)):
+        model_spec(config)
+
+
+def test_falcon2_single_norm_parallel_block():
+    """Falcon2-11B's ``num_ln_in_parallel_attn: 1``: one ``input_layernorm`` feeds attention and MLP in the new
+    architecture's parallel block (transformers' FalconDecoderLayer), not ``ln_attn`` and ``ln_mlp``."""
+    base = {"model_type": "falcon", "vocab_size": 100, "hidden_size": 64, "num_attention_heads": 8, "num_kv_heads": 2,
+            "new_decoder_architecture": True, "parallel_attn": True, "num_hidden_layers": 1}
+    two, one = load_hf(base), load_hf({**base, "num_ln_in_parallel_attn": 1})
+    assert params(two)["total"] - params(one)["total"] == 2 * 64
+    assert params(one)["total"] == 49_664  # transformers 5.25 on the meta device
+    names = {layer.name for layer in one.layers}
+    assert "transformer.h.0.input_layernorm" in names and "transformer.h.0.ln_mlp" not in names

@@ -274,6 +274,15 @@ def _heads(f: _Fields, hidden: int) -> tuple[int, int, int]:
     return heads, kv, head_dim
 
 
+def _head_size(f: _Fields, hidden: int, heads: int, hidden_keys, heads_keys) -> int:
+    """``hidden / heads`` for a family whose attention splits the hidden size evenly (transformers refuses the
+    config otherwise); the keys (a name or the names the reader accepts) name the fields in the message."""
+    if hidden % heads:
+        raise WorkloadError(f"{f.source}: field '{f._get(hidden_keys)[0]}' {hidden} is not a multiple of "
+                            f"'{f._get(heads_keys)[0]}' {heads}")
+    return hidden // heads
+
+
 def _rotary_dim(f: _Fields, head_dim: int, key="partial_rotary_factor") -> int:
     factor = f.float(key, 1.0)
     if not 0.0 < factor <= 1.0:
@@ -401,7 +410,9 @@ def _gpt2(f, name):
              "qkv": "attn.c_attn", "o": "attn.c_proj", "up": "mlp.c_fc", "down": "mlp.c_proj"}
     return ModelSpec(
         name=name, model_type="gpt2", kind="decoder", hidden=hidden, layers=f.int(("n_layer", "num_hidden_layers")),
-        heads=heads, kv_heads=heads, head_dim=hidden // heads, intermediate=f.int("n_inner", 4 * hidden),
+        heads=heads, kv_heads=heads,
+        head_dim=_head_size(f, hidden, heads, ("n_embd", "hidden_size"), ("n_head", "num_attention_heads")),
+        intermediate=f.int("n_inner", 4 * hidden),
         vocab=f.int("vocab_size"), max_positions=f.int(("n_positions", "max_position_embeddings")), names=names,
         norm="layer", act=_act(f, "activation_function", "gelu_new"), gated_mlp=False, qkv_bias=True, o_bias=True,
         mlp_bias=True, fused_qkv=True, positions="learned", tied=f.bool("tie_word_embeddings", True))
@@ -413,7 +424,7 @@ def _gptj(f, name):
     names = {"embed": "transformer.wte", "block": "transformer.h.{i}", "final_norm": "transformer.ln_f",
              "lm_head": "lm_head", "norm1": "ln_1", "q": "attn.q_proj", "k": "attn.k_proj", "v": "attn.v_proj",
              "o": "attn.out_proj", "up": "mlp.fc_in", "down": "mlp.fc_out"}
-    head_dim = hidden // heads
+    head_dim = _head_size(f, hidden, heads, ("n_embd", "hidden_size"), ("n_head", "num_attention_heads"))
     rotary = f.int("rotary_dim", head_dim, lo=2)
     if rotary > head_dim or rotary % 2:
         raise WorkloadError(f"{f.source}: field 'rotary_dim' must be even and at most the head size {head_dim}; got {rotary}")
@@ -462,7 +473,8 @@ def _opt(f, name):
     wed = f.int("word_embed_proj_dim", hidden)
     return ModelSpec(
         name=name, model_type="opt", kind="decoder", hidden=hidden, layers=f.int("num_hidden_layers"), heads=heads,
-        kv_heads=heads, head_dim=hidden // heads, intermediate=f.int("ffn_dim"), vocab=f.int("vocab_size"),
+        kv_heads=heads, head_dim=_head_size(f, hidden, heads, "hidden_size", "num_attention_heads"),
+        intermediate=f.int("ffn_dim"), vocab=f.int("vocab_size"),
         max_positions=f.int("max_position_embeddings", 2048), names=names, norm="layer",
         act=_act(f, "activation_function", "relu"), gated_mlp=False, qkv_bias=bias, o_bias=bias, mlp_bias=bias,
         positions="learned", position_offset=2, tied=f.bool("tie_word_embeddings", True),
@@ -473,24 +485,30 @@ def _opt(f, name):
 def _falcon(f, name):
     hidden = f.int("hidden_size")
     heads = f.int(("num_attention_heads", "n_head"))
+    head_dim = _head_size(f, hidden, heads, "hidden_size", ("num_attention_heads", "n_head"))
     new_arch = f.bool("new_decoder_architecture", False)
     if new_arch:
         kv = f.int(("num_kv_heads", "n_head_kv"), heads)
+        if heads % kv:
+            raise WorkloadError(f"{f.source}: field 'num_kv_heads' {kv} must divide num_attention_heads {heads}")
     else:
         kv = 1 if f.bool("multi_query", True) else heads
+    parallel = f.bool("parallel_attn", True)
+    # the new architecture's parallel block norms its input twice (ln_attn, ln_mlp) unless num_ln_in_parallel_attn
+    # is 1 (Falcon2-11B): then one input_layernorm feeds both, as in the old architecture
+    two_norms = new_arch and parallel and f.int("num_ln_in_parallel_attn", 2, hi=2) == 2
     names = {"embed": "transformer.word_embeddings", "block": "transformer.h.{i}", "final_norm": "transformer.ln_f",
-             "lm_head": "lm_head", "norm1": "ln_attn" if new_arch else "input_layernorm",
-             "norm2": "ln_mlp" if new_arch else "post_attention_layernorm",
+             "lm_head": "lm_head", "norm1": "ln_attn" if two_norms else "input_layernorm",
+             "norm2": "ln_mlp" if two_norms else "post_attention_layernorm",
              "qkv": "self_attention.query_key_value", "o": "self_attention.dense", "up": "mlp.dense_h_to_4h",
              "down": "mlp.dense_4h_to_h"}
-    parallel = f.bool("parallel_attn", True)
     bias = f.bool("bias", False)
     return ModelSpec(
         name=name, model_type="falcon", kind="decoder", hidden=hidden, layers=f.int(("num_hidden_layers", "n_layer")),
-        heads=heads, kv_heads=kv, head_dim=hidden // heads, intermediate=f.int("ffn_hidden_size", 4 * hidden),
+        heads=heads, kv_heads=kv, head_dim=head_dim, intermediate=f.int("ffn_hidden_size", 4 * hidden),
         vocab=f.int("vocab_size"), max_positions=f.int("max_position_embeddings", 2048), names=names, norm="layer",
         act="gelu", gated_mlp=False, qkv_bias=bias, o_bias=bias, mlp_bias=bias, fused_qkv=True,
-        parallel=("two_norms" if new_arch else "shared_norm") if parallel else "none",
+        parallel=("two_norms" if two_norms else "shared_norm") if parallel else "none",
         positions="none" if f.bool("alibi", False) else "rope", tied=f.bool("tie_word_embeddings", True))
 
 
@@ -574,7 +592,8 @@ def _bert(f, name, model_type="bert"):
     heads = f.int("num_attention_heads")
     return ModelSpec(
         name=name, model_type=model_type, kind="encoder", hidden=hidden, layers=f.int("num_hidden_layers"), heads=heads,
-        kv_heads=heads, head_dim=hidden // heads, intermediate=f.int("intermediate_size"), vocab=f.int("vocab_size"),
+        kv_heads=heads, head_dim=_head_size(f, hidden, heads, "hidden_size", "num_attention_heads"),
+        intermediate=f.int("intermediate_size"), vocab=f.int("vocab_size"),
         max_positions=f.int("max_position_embeddings", 512), names=dict(BERT_NAMES), norm="layer",
         act=_act(f, default="gelu"), gated_mlp=False, qkv_bias=True, o_bias=True, mlp_bias=True, post_norm=True,
         positions="learned", tied=False, final_norm=False, embed_norm=True, type_vocab=f.int("type_vocab_size", 2),
@@ -596,7 +615,9 @@ def _distilbert(f, name):
     positions = "learned"
     return ModelSpec(
         name=name, model_type="distilbert", kind="encoder", hidden=hidden, layers=f.int(("n_layers", "num_hidden_layers")),
-        heads=heads, kv_heads=heads, head_dim=hidden // heads, intermediate=f.int(("hidden_dim", "intermediate_size")),
+        heads=heads, kv_heads=heads,
+        head_dim=_head_size(f, hidden, heads, ("dim", "hidden_size"), ("n_heads", "num_attention_heads")),
+        intermediate=f.int(("hidden_dim", "intermediate_size")),
         vocab=f.int("vocab_size"), max_positions=f.int("max_position_embeddings", 512), names=names, norm="layer",
         act=_act(f, "activation", "gelu"), gated_mlp=False, qkv_bias=True, o_bias=True, mlp_bias=True, post_norm=True,
         positions=positions, tied=False, final_norm=False, embed_norm=True)
@@ -606,7 +627,10 @@ def _t5(f, name):
     hidden = f.int(("d_model", "hidden_size"))
     heads = f.int(("num_heads", "num_attention_heads"))
     proj = f.str("feed_forward_proj", "relu").lower()
-    gated = proj.startswith("gated-")
+    parts = proj.split("-")
+    if len(parts) > 2 or (len(parts) == 2 and parts[0] != "gated"):
+        raise WorkloadError(f"{f.source}: field 'feed_forward_proj' must be an activation or 'gated-' and one; got {proj!r}")
+    gated = len(parts) == 2
     names = {"embed": "shared", "block": "encoder.block.{i}", "final_norm": "encoder.final_layer_norm",
              "norm1": "layer.0.layer_norm", "q": "layer.0.SelfAttention.q", "k": "layer.0.SelfAttention.k",
              "v": "layer.0.SelfAttention.v", "o": "layer.0.SelfAttention.o",
@@ -617,7 +641,7 @@ def _t5(f, name):
         name=name, model_type="t5", kind="t5_encoder", hidden=hidden, layers=f.int(("num_layers", "num_hidden_layers")),
         heads=heads, kv_heads=heads, head_dim=f.int("d_kv", hidden // heads), intermediate=f.int(("d_ff",)),
         vocab=f.int("vocab_size"), max_positions=f.int("n_positions", 512), names=names, norm="rms",
-        act=_act(_Fields({"a": proj.split("-")[-1]}, f.source), "a"), gated_mlp=gated, positions="relative",
+        act=_act(_Fields({"feed_forward_proj": parts[-1]}, f.source), "feed_forward_proj"), gated_mlp=gated, positions="relative",
         tied=True, relative_buckets=f.int("relative_attention_num_buckets", 32))
 
 
@@ -634,7 +658,8 @@ def _vit(f, name):
         raise WorkloadError(f"{f.source}: image_size {image} is not a multiple of patch_size {patch}")
     return ModelSpec(
         name=name, model_type="vit", kind="vit", hidden=hidden, layers=f.int("num_hidden_layers"), heads=heads,
-        kv_heads=heads, head_dim=hidden // heads, intermediate=f.int("intermediate_size"), vocab=0,
+        kv_heads=heads, head_dim=_head_size(f, hidden, heads, "hidden_size", "num_attention_heads"),
+        intermediate=f.int("intermediate_size"), vocab=0,
         max_positions=(image // patch) ** 2 + 1, names=names, norm="layer", act=_act(f, default="gelu"), gated_mlp=False,
         qkv_bias=f.bool("qkv_bias", True), o_bias=True, mlp_bias=True, positions="learned", tied=False,
         pooler=f.bool("add_pooling_layer", True), image_size=image, patch_size=patch, channels=f.int("num_channels", 3))
@@ -658,20 +683,27 @@ def model_spec(source, name: str | None = None) -> ModelSpec:
     """The :class:`ModelSpec` of a config dict, ``.json`` file or model folder."""
     data, label = read_config(source)
     model_type = data.get("model_type")
+    known = ", ".join(sorted([*FAMILIES, *MULTIMODAL]))
+    if model_type is not None and not isinstance(model_type, str):
+        raise WorkloadError(f"{label}: field 'model_type' must be a string (e.g. \"llama\"); got {model_type!r}")
     notes: tuple[str, ...] = ()
-    if model_type in MULTIMODAL and isinstance(data.get("text_config"), dict):  # the language model of a VLM
+    if model_type in MULTIMODAL:
+        if not isinstance(data.get("text_config"), dict):
+            raise WorkloadError(f"{label}: field 'text_config' must be an object (the language model's config of a "
+                                f"{model_type} config); got {data.get('text_config')!r}")
         text = data["text_config"]
+        if text.get("model_type") is not None and not isinstance(text.get("model_type"), str):
+            raise WorkloadError(f"{label}: field 'text_config.model_type' must be a string; got {text['model_type']!r}")
         data = {"tie_word_embeddings": data.get("tie_word_embeddings", True), **text,
                 "model_type": text.get("model_type") or MULTIMODAL[model_type]}
         notes = (f"{model_type}: the language model of its text_config ({data['model_type']}); the vision tower and "
                  "the multimodal projector are not modelled",)
     if not isinstance(model_type, str) or not model_type:
         raise WorkloadError(f"{label}: missing field 'model_type' (a Hugging Face config names its family, e.g. "
-                            f"\"llama\"); known: {', '.join(sorted(FAMILIES))}")
+                            f"\"llama\"); known: {known}")
     reader = FAMILIES.get(data["model_type"])
     if reader is None:
-        raise WorkloadError(f"{label}: unknown model_type '{model_type}'; known: "
-                            f"{', '.join(sorted([*FAMILIES, *MULTIMODAL]))}")
+        raise WorkloadError(f"{label}: unknown model_type '{data['model_type']}'; known: {known}")
     if name is None:
         name = data.get("_name_or_path") if isinstance(data.get("_name_or_path"), str) and data.get("_name_or_path") else None
         if name is None and not isinstance(source, dict):
