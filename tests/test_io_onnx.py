@@ -331,7 +331,7 @@ def test_symbolic_dims_need_input_shapes():
 
 @pytest.mark.parametrize("nodes,message", [
     ([helper.make_node("Relu", ["nowhere"], ["y"], name="r")], "node 'r' \\(Relu\\): reads tensor 'nowhere'"),
-    ([helper.make_node("Conv", ["x", "x"], ["y"], name="c")], "node 'c' \\(Conv\\): the weight must be a constant"),
+    ([helper.make_node("Conv", ["x", "x"], ["y"], name="c")], "node 'c' \\(Conv\\): its weight is an activation"),
     ([helper.make_node("Reshape", ["x", "t"], ["y"], name="rs")], "cannot reshape"),
     ([helper.make_node("Softmax", ["x"], ["y"], name="sm", axis=0)], "batch axis"),
     ([helper.make_node("Conv", ["x", "w3"], ["y"], name="c")], "does not match 4 input channels"),
@@ -572,3 +572,74 @@ def test_gru_layout1_gate_order():
         np.testing.assert_array_equal(weight[rows, :inp], w[0, onnx_rows])
     assert graph.layer("gru/y0").output_shape == (seq, 1, hidden)
     assert graph.layer("gru/h0").output_shape == (1, hidden)
+
+
+# --- held-out round 8 (load_torch's exports, reduced to hand-built graphs) ---------------------------------------
+def _macs(graph):
+    return sum(layer.macs for layer in graph.compute_layers()) * (graph.metadata["onnx"]["batch"] or 1)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_einsum_keeps_the_batch_axis_and_spells_out_ellipses(batch):
+    """Einsums at batch > 1 (the batch index was merged into M: "mixes the batch axis") and with ``...`` (was a
+    generic layer with no MACs): an activation x weight product is a Linear, two activations a MatMul."""
+    for eq in ("bld,dh->blh", "...d,dh->...h", "bl...,...h->blh"):
+        nodes = [helper.make_node("Einsum", ["x", "w"], ["y"], name="e", equation=eq)]
+        graph = load_onnx(_model(nodes, [("x", [batch, 5, 8], FLOAT)], [("y", [batch, 5, 6], FLOAT)],
+                                 [_init("w", _rand(8, 6))]), strict=True)
+        assert _macs(graph) == batch * 5 * 8 * 6, eq
+    nodes = [helper.make_node("Einsum", ["q", "k"], ["s"], name="e", equation="bhid,bhjd->bhij")]
+    graph = load_onnx(_model(nodes, [("q", [batch, 4, 6, 8], FLOAT), ("k", [batch, 4, 6, 8], FLOAT)],
+                             [("s", [batch, 4, 6, 6], FLOAT)]), strict=True)
+    assert _macs(graph) == batch * 4 * 6 * 6 * 8
+    # the batch index summed away is refused, not merged
+    nodes = [helper.make_node("Einsum", ["x", "w"], ["y"], name="e", equation="bld,dh->lh")]
+    if batch > 1:
+        with pytest.raises(WorkloadError, match="reduces or repeats an index|batch axis"):
+            load_onnx(_model(nodes, [("x", [batch, 5, 8], FLOAT)], [("y", [5, 6], FLOAT)], [_init("w", _rand(8, 6))]),
+                      strict=True)
+
+
+def test_gemm_with_a_bias_per_output_element():
+    """``torch.addmm(C, a, w)`` with an (M, N) C: ONNX broadcasts C to the output; the product keeps its MACs and
+    the add is a layer of its own (no MACs). A C that does not broadcast is still refused."""
+    nodes = [helper.make_node("Gemm", ["x", "w", "c"], ["y"], name="g")]
+    graph = load_onnx(_model(nodes, [("x", [5, 10], FLOAT)], [("y", [5, 7], FLOAT)],
+                             [_init("w", _rand(10, 7)), _init("c", _rand(5, 7))]), strict=True)
+    assert _macs(graph) == 5 * 10 * 7 and graph.layer("g/add_c").output_shape[-1] == 7
+    with pytest.raises(WorkloadError, match="does not broadcast to the output"):
+        load_onnx(_model(nodes, [("x", [5, 10], FLOAT)], [("y", [5, 7], FLOAT)],
+                         [_init("w", _rand(10, 7)), _init("c", _rand(3, 7))]), strict=True)
+
+
+def test_matmul_with_a_constant_vector_is_a_linear():
+    """``x @ v`` with a 1-D constant: one output per row (a Linear of one output, then the axis dropped); was a
+    generic layer whose note called the constant an activation."""
+    nodes = [helper.make_node("MatMul", ["x", "v"], ["y"], name="mv")]
+    graph = load_onnx(_model(nodes, [("x", [1, 3, 5, 12], FLOAT)], [("y", [1, 3, 5], FLOAT)], [_init("v", _rand(12))]),
+                      strict=True)
+    assert _macs(graph) == 3 * 5 * 12 and graph.layer("mv/vector").output_shape == (3, 5)
+
+
+def test_convolution_whose_weight_is_an_activation():
+    """A hypernetwork's convolution (the weight computed from an input) keeps its MACs as an im2col MatMul; it was
+    refused ("the weight must be a constant")."""
+    nodes = [helper.make_node("MatMul", ["z", "g"], ["flat"], name="gen"),
+             helper.make_node("Reshape", ["flat", "shape"], ["w"], name="view"),
+             helper.make_node("Conv", ["x", "w"], ["y"], name="conv", pads=[1, 1, 1, 1])]
+    inits = [_init("g", _rand(4, 8 * 4 * 3 * 3)), _init("shape", np.array([8, 4, 3, 3], np.int64))]
+    graph = load_onnx(_model(nodes, [("x", [1, 4, 10, 10], FLOAT), ("z", [1, 4], FLOAT)], [("y", [1, 8, 10, 10], FLOAT)],
+                             inits))
+    assert _macs(graph) == 4 * 288 + 8 * 4 * 9 * 100
+    assert any("weight is an activation" in n for n in graph.metadata["notes"])
+
+
+def test_generic_op_reading_a_sequence():
+    """An op accelsim has no type for that reads a sequence imports as a generic layer reading the sequence's
+    elements (it was refused: "a generic layer cannot carry" a sequence)."""
+    nodes = [helper.make_node("SequenceConstruct", ["x", "x"], ["s"], name="seq"),
+             helper.make_node("Unknown", ["s"], ["y"], name="u", domain="com.example")]
+    model = _model(nodes, [("x", [1, 8], FLOAT)], [("y", [1, 8], FLOAT)])
+    model.opset_import.append(helper.make_opsetid("com.example", 1))
+    graph = load_onnx(model)
+    assert graph.metadata["onnx"]["generic_ops"] == {"com.example::Unknown": 1}

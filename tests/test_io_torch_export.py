@@ -156,3 +156,26 @@ def test_fallback_to_torchscript_and_bad_exporter():
         load_torch(DataDependent(), torch.ones(1, 4), exporter="export")
     with pytest.raises(WorkloadError, match="exporter must be one of auto, export, torchscript"):
         load_torch(DataDependent(), torch.ones(1, 4), exporter="fx")
+
+
+class _LowRankUpdate(nn.Module):
+    """A weight parametrized as ``W + A @ B`` (LoRA-style): the product of two parameters is a constant."""
+
+    def __init__(self):
+        super().__init__()
+        self.w, self.a, self.b = (nn.Parameter(torch.randn(*s)) for s in ((16, 12), (16, 4), (4, 12)))
+
+    def forward(self, x):
+        return x @ (self.w + self.a @ self.b)
+
+
+def test_constant_products_are_reported_not_lost():
+    """A product of constants is evaluated once at import and its MACs reported (``folded_macs`` and a note);
+    the export route used to fold it before the importer saw it, so those MACs vanished without a word."""
+    module, x = _LowRankUpdate().eval(), torch.randn(1, 5, 16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graph = load_torch(module, x)
+    in_graph = sum(layer.macs for layer in graph.compute_layers() if isinstance(layer, GEMM))
+    assert in_graph == 5 * 16 * 12 and graph.metadata["onnx"]["folded_macs"] == {"MatMul": 16 * 4 * 12}
+    assert in_graph + 16 * 4 * 12 == _flop_macs(module, (x,))

@@ -51,8 +51,15 @@ def _via_export(module, args, input_names):
         program = torch.export.export(module, args)
         onnx_program = torch.onnx.export(program, args, dynamo=True, opset_version=max(OPSET, 18), input_names=input_names,
                                          optimize=False, verbose=False)
-    # onnxscript's constant folding only: its rewrite rules would fuse BatchNorm into the Conv under the norm's name
-    onnxscript.optimizer.fold_constants(onnx_program.model)
+    # onnxscript's constant folding only: its rewrite rules would fuse BatchNorm into the Conv under the norm's name.
+    # Products of constants are left to the importer, which evaluates them too and reports their MACs (a weight
+    # parametrization's low-rank product, an RNN's first step on its zero state).
+    products = {"MatMul", "Gemm", "Conv", "ConvTranspose", "Einsum"}
+    try:
+        onnxscript.optimizer.fold_constants(onnx_program.model,
+                                            should_fold=lambda n: False if n.op_type in products else None)
+    except TypeError:  # an onnxscript without the hook
+        onnxscript.optimizer.fold_constants(onnx_program.model)
     onnxscript.optimizer.remove_unused_nodes(onnx_program.model)
     model = onnx_program.model_proto
     for i, node in enumerate(model.graph.node):

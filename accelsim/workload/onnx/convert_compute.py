@@ -138,6 +138,8 @@ def _convert_conv(imp: Importer, node: Node) -> None:
         if imp.optional(node, 2) is not None:
             imp.note(f"node '{node.name}' (ConvTranspose): the bias add (no MACs) is not modelled")
         return _conv_as_gemm(imp, node, x, np.asarray(imp.const(node, 1, "the weight")), None, transpose=True)
+    if not imp.value(node, 1).is_const:
+        return _conv_of_activations(imp, node, x, imp.value(node, 1))
     w = imp.const(node, 1, "the weight")
     b = _conv_bias(imp, node, imp.optional_const(node, 2, "the bias"), int(w.shape[0]) if w.ndim else 0)
     if w.ndim == 5 or (not x.batched and w.ndim == 4 and len(x.shape) == 4 and x.shape[0] != 1):
@@ -165,6 +167,26 @@ def _convert_conv(imp: Importer, node: Node) -> None:
         imp.reshape_to(orig, out, (out.shape[0], out.shape[1], out.shape[3]), suffix="/as_1d")
 
 
+def _conv_of_activations(imp: Importer, node: Node, x: Value, w: Value) -> None:
+    """A convolution whose weight is an activation (a hypernetwork's or dynamic filters'): its products as a
+    ``MatMul`` of the weight matrix ``(out, in x kernel)`` and the input's im2col view (a ``Generic`` layer
+    reading the input: its traffic), reshaped to the output; the bias add (no MACs) is not modelled. A grouped
+    one, or one whose output shape ONNX does not infer, is a generic layer."""
+    out = imp.output_shape(node)
+    if int(node.attrs.get("group", 1)) != 1 or out is None or len(w.shape) != len(x.shape) or len(x.shape) < 3 \
+            or imp.batch != 1:
+        return imp.generic(node, "its weight is an activation (imported as a product only ungrouped, at batch 1, "
+                                 "with an output shape ONNX infers)")
+    k, pixels = math.prod(w.shape[1:]), math.prod(out[2:])
+    x, w = imp.batched(node, x), imp.unbatched(node, w)
+    cols = imp.add(node, L.Generic, [x], suffix="/im2col", op_type="Im2Col", output_shapes=((k, pixels),))
+    weights = imp.reshape_to(node, w, (int(w.shape[0]), k), index=None, suffix="/weight")
+    _matmul_layer(imp, node, weights, Value((x.shape[0], k, pixels), cols.name, True))
+    imp.reshape_to(node, imp.values[node.outputs[0]], out, suffix="/out")
+    imp.note(f"node '{node.name}' (Conv): its weight is an activation; imported as an im2col MatMul (the bias add "
+             "is not modelled)")
+
+
 def _matmul_layer(imp: Importer, node: Node, a: Value, b: Value) -> None:
     if not (a.batched and b.batched):
         a, b = imp.unbatched(node, a), imp.unbatched(node, b)
@@ -181,6 +203,9 @@ def _convert_matmul(imp: Importer, node: Node) -> None:
     a, b = imp.value(node, 0), imp.value(node, 1)
     if a.is_const and b.is_const:
         raise imp.error(node, "both operands are constants (the product should have been folded)")
+    if b.is_const and b.const.ndim == 1 and len(a.shape) >= 2:  # activation @ vector: one output per row
+        column = imp.linear(node, a, np.asarray(b.const).reshape(1, -1), None)
+        return imp.reshape_to(node, column, a.shape[:-1], suffix="/vector")
     if a.is_const or (b.is_const and b.const.ndim != 2):
         a = imp.constant_source(node, a, b, "/a_const") if a.is_const else a
         b = imp.constant_source(node, b, a, "/b_const") if b.is_const else b
@@ -207,14 +232,24 @@ def _convert_gemm(imp: Importer, node: Node) -> None:
     if b.const.ndim != 2:
         raise imp.unsupported(node, f"a constant operand of shape {list(b.const.shape)}")
     w = (np.asarray(b.const) if trans_b else np.asarray(b.const).T) * alpha
+    quant = Q.weight_quant(b, 0 if trans_b else 1, (lambda m: m) if trans_b else (lambda m: m.T))
     bias = None
     if c is not None:
         if not c.is_const:
             raise imp.unsupported(node, "the bias C must be a constant")
+        out = (*a.shape[:-1], w.shape[0])
         if c.const.size not in (1, w.shape[0]):
-            raise imp.error(node, f"bias C of shape {list(c.const.shape)} does not broadcast to {w.shape[0]} outputs")
+            try:
+                fits = np.broadcast_shapes(np.shape(c.const), out) == out
+            except ValueError:
+                fits = False
+            if not fits:
+                raise imp.error(node, f"bias C of shape {list(c.const.shape)} does not broadcast to the output {list(out)}")
+            # a bias per output element (torch.addmm with an (M, N) input): the product, then an add (no MACs)
+            product = imp.linear(node, a, w, None, quant=quant)
+            return imp.out(node, imp.add(node, L.Identity, [product], suffix="/add_c"), batched=product.batched)
         bias = np.broadcast_to(np.asarray(c.const, dtype=np.float64).reshape(-1), (w.shape[0],)) * beta
-    imp.linear(node, a, w, bias, quant=Q.weight_quant(b, 0 if trans_b else 1, (lambda m: m) if trans_b else (lambda m: m.T)))
+    imp.linear(node, a, w, bias, quant=quant)
 
 
 ACTIVATION_FUNCS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSigmoid": "hardsigmoid",
@@ -504,26 +539,54 @@ def _convert_instance_norm(imp: Importer, node: Node) -> None:
     imp.reshape_to(node, norm, x.shape)
 
 
+def _explicit_einsum(eq: str, ranks: list[int]) -> str | None:
+    """``eq`` with each ``...`` spelled out as letters it does not use (right-aligned across operands, as
+    broadcasting aligns them), or None when it has no explicit output."""
+    if "->" not in eq:
+        return None
+    lhs, out = eq.split("->")
+    terms = lhs.split(",")
+    if "..." not in eq:
+        return eq
+    widths = [rank - (len(t) - 3) if "..." in t else 0 for t, rank in zip(terms, ranks)]
+    spare = [c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in eq]
+    n = max(widths)
+    if min(widths) < 0 or n > len(spare):
+        return None
+    ell = "".join(spare[:n])
+    terms = [t.replace("...", ell[n - w:]) for t, w in zip(terms, widths)]
+    return ",".join(terms) + "->" + out.replace("...", ell)
+
+
 @register("Einsum")
 def _convert_einsum(imp: Importer, node: Node) -> None:
-    """A two-operand Einsum without reductions outside the contraction (``bhid,bhjd->bhij``, ``bld,dh->blh``) as the
-    batched product it is: operands transposed and reshaped to ``(batch, M, K)`` / ``(batch, K, N)``, one ``MatMul``
-    (a ``Linear`` when the right operand is a 2-D constant), then the output layout."""
-    eq = str(node.attrs["equation"]).replace(" ", "")
-    terms = eq.split("->")[0].split(",") if "->" in eq else []
-    if len(terms) != 2 or "." in eq:
-        raise imp.unsupported(node, f"equation '{eq}' (only explicit two-operand products are lowered)")
-    (ta, tb), out = terms, eq.split("->")[1]
-    a, b = imp.value(node, 0), imp.value(node, 1)
+    """A two-operand Einsum without reductions outside the contraction (``bhid,bhjd->bhij``, ``bld,dh->blh``,
+    ``...e,ef->...f``) as the batched product it is: operands transposed and reshaped to ``(batch, M, K)`` /
+    ``(batch, K, N)`` (the model batch, a batched operand's axis 0, kept as their leading axis), one ``MatMul`` (a
+    ``Linear`` when the right operand is a constant sharing no kept index), then the output layout."""
+    raw = str(node.attrs["equation"]).replace(" ", "")
+    a, b = (imp.value(node, i) for i in (0, 1)) if len(node.inputs) == 2 else (None, None)
+    eq = _explicit_einsum(raw, [len(a.shape), len(b.shape)]) if a is not None and raw.count(",") == 1 else None
+    if eq is None:
+        raise imp.unsupported(node, f"equation '{raw}' (only explicit two-operand products are lowered)")
+    (ta, tb), out = eq.split("->")[0].split(","), eq.split("->")[1]
     if a.is_const or len(ta) != len(a.shape) or len(tb) != len(b.shape) or len(set(ta)) < len(ta) or len(set(tb)) < len(tb):
-        raise imp.unsupported(node, f"equation '{eq}' on operands {list(a.shape)}, {list(b.shape)}")
-    size = {**dict(zip(ta, a.shape)), **dict(zip(tb, b.shape))}
-    batch = [c for c in ta if c in tb and c in out]
+        raise imp.unsupported(node, f"equation '{raw}' on operands {list(a.shape)}, {list(b.shape)}")
+    size = dict(zip(ta, a.shape))
+    if any(size.get(c, d) != d for c, d in zip(tb, b.shape)):
+        raise imp.unsupported(node, f"equation '{raw}' broadcasts an index of {list(a.shape)}, {list(b.shape)}")
+    size.update(zip(tb, b.shape))
+    lead = [ta[0]] if a.batched else []  # the model batch stays the leading axis of every view
+    b_batched = b.batched and not b.is_const
+    if lead and (lead[0] not in out or (b_batched and tb[0] != lead[0]) or (not b_batched and lead[0] in tb)):
+        raise imp.unsupported(node, f"equation '{raw}' moves or sums the batch axis")
+    batch = [c for c in ta if c in tb and c in out and c not in lead]
     contract = [c for c in ta if c in tb and c not in out]
-    free_a, free_b = [c for c in ta if c not in tb], [c for c in tb if c not in ta]
-    if any(c not in out for c in free_a + free_b) or sorted(out) != sorted(batch + free_a + free_b):
-        raise imp.unsupported(node, f"equation '{eq}' reduces or repeats an index outside the contraction")
+    free_a, free_b = [c for c in ta if c not in tb and c not in lead], [c for c in tb if c not in ta]
+    if any(c not in out for c in free_a + free_b) or sorted(out) != sorted(lead + batch + free_a + free_b):
+        raise imp.unsupported(node, f"equation '{raw}' reduces or repeats an index outside the contraction")
     dims = lambda cs: int(np.prod([size[c] for c in cs]))  # noqa: E731
+    lead_size = tuple(size[c] for c in lead)
 
     def permute(v: Value, perm: list[int], tag: str, outputs: list[str]) -> Value:
         if perm == list(range(len(perm))):
@@ -537,15 +600,18 @@ def _convert_einsum(imp: Importer, node: Node) -> None:
         v = permute(v, [term.index(c) for c in order], tag, [])
         return imp.reshape_to(Node(f"{node.name}/{tag}", "Reshape", [], [], {}), v, shape, suffix="")
 
-    x = arrange(a, ta, batch + free_a + contract, (dims(batch), dims(free_a), dims(contract)), "a")
+    x = arrange(a, ta, lead + batch + free_a + contract, (*lead_size, dims(batch), dims(free_a), dims(contract)), "a")
     if b.is_const and not batch:  # activation @ weight: a Linear
         w = np.transpose(np.asarray(b.const), [tb.index(c) for c in contract + free_b]).reshape(dims(contract), -1)
-        imp.linear(node, imp.reshape_to(Node(f"{node.name}/a2", "Reshape", [], [], {}), x, (dims(free_a), dims(contract))), w.T, None)
+        rows = imp.reshape_to(Node(f"{node.name}/a2", "Reshape", [], [], {}), x, (*lead_size, dims(free_a), dims(contract)))
+        imp.linear(node, rows, w.T, None)
     else:  # a constant sharing an index with the activation (a relative-position table): read from a source
         if b.is_const:
             b = imp.constant_source(node, b, None, "/b_const")
-        _matmul_layer(imp, node, x, arrange(b, tb, batch + contract + free_b, (dims(batch), dims(contract), dims(free_b)), "b"))
-    order = batch + free_a + free_b
+        b_lead = lead if b_batched else []
+        _matmul_layer(imp, node, x, arrange(b, tb, b_lead + batch + contract + free_b,
+                                            (*lead_size[:len(b_lead)], dims(batch), dims(contract), dims(free_b)), "b"))
+    order = lead + batch + free_a + free_b
     full = imp.reshape_to(node, imp.values[node.outputs[0]], tuple(size[c] for c in order), suffix="/split")
     permute(full, [order.index(c) for c in out], "out", node.outputs)
 

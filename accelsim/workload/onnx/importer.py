@@ -240,9 +240,11 @@ class Importer:
         for t in node.inputs:  # a zero Pad left to this node that it cannot take: the padded map it reads
             if t in self.pads:
                 self.values[t] = self.pad_map(node, self.values[t], self.pads.pop(t), suffix="/input_pad")
-        present = [self.values[t] for t in node.inputs if t and t in self.values]
-        if any(v.seq is not None for v in present):
-            raise self.error(node, f"{reason}; it reads a sequence, which a generic layer cannot carry")
+        present = []
+        for t in node.inputs:  # a sequence's elements are inputs of their own (EmbeddingBag's loop over bags)
+            if t and t in self.values:
+                v = self.values[t]
+                present.extend(v.seq if v.seq is not None else (v,))
         acts, consts = [v for v in present if not v.is_const], [v for v in present if v.is_const]
         outs, first, local_shapes = [], next(i for i, o in enumerate(node.outputs) if o), node_shapes(self, node)
         for i, o in enumerate(node.outputs):
