@@ -68,16 +68,22 @@ def _conv_as_gemm(imp: Importer, node: Node, x: Value, w: np.ndarray, b: np.ndar
     gather (ConvTranspose: the pixels, then a Generic ``col2im``), a ``Linear`` (grouped, e.g. depthwise: a
     ``GroupedLinear`` over the groups' columns), a Transpose / Reshape to the layout."""
     groups = int(node.attrs.get("group", 1))
-    if node.attrs.get("auto_pad", "NOTSET") not in ("NOTSET", ""):
-        raise imp.unsupported(node, "only an explicitly padded convolution can be lowered to a GEMM")
+    auto = node.attrs.get("auto_pad", "NOTSET")
+    if transpose and auto not in ("NOTSET", "", "VALID"):
+        raise imp.unsupported(node, f"a transposed convolution with auto_pad {auto} cannot be lowered to a GEMM")
     spatial = w.ndim - 2
     if len(x.shape) < spatial + 1 or x.shape[-spatial - 1] != (w.shape[0] if transpose else w.shape[1] * groups) \
             or w.shape[0] % groups:
         raise imp.error(node, f"weight {list(w.shape)} with group={groups} does not match the input {list(x.shape)}")
     kernel, sizes = [int(k) for k in w.shape[2:]], list(x.shape[-spatial:])
     stride, dilation = ([int(v) for v in node.attrs.get(k, [1] * spatial)] for k in ("strides", "dilations"))
-    pads = [int(v) for v in node.attrs.get("pads", [0] * 2 * spatial)]
+    pads = [int(v) for v in node.attrs.get("pads", [0] * 2 * spatial)] if auto in ("NOTSET", "") else [0] * 2 * spatial
     span = [dilation[i] * (kernel[i] - 1) + 1 for i in range(spatial)]
+    if auto in ("SAME_UPPER", "SAME_LOWER"):  # the output keeps ceil(size / stride); the odd unit at the end / start
+        for i in range(spatial):
+            total = max((-(-sizes[i] // stride[i]) - 1) * stride[i] + span[i] - sizes[i], 0)
+            pads[i] = total // 2 if auto == "SAME_UPPER" else total - total // 2
+            pads[i + spatial] = total - pads[i]
     if transpose:
         extra = [int(v) for v in node.attrs.get("output_padding", [0] * spatial)]
         outs = [(sizes[i] - 1) * stride[i] + span[i] - pads[i] - pads[i + spatial] + extra[i] for i in range(spatial)]
@@ -142,8 +148,8 @@ def _convert_conv(imp: Importer, node: Node) -> None:
         return _conv_of_activations(imp, node, x, imp.value(node, 1))
     w = imp.const(node, 1, "the weight")
     b = _conv_bias(imp, node, imp.optional_const(node, 2, "the bias"), int(w.shape[0]) if w.ndim else 0)
-    if w.ndim == 5 or (not x.batched and w.ndim == 4 and len(x.shape) == 4 and x.shape[0] != 1):
-        return _conv_as_gemm(imp, node, x, w, b)
+    if w.ndim == 5 or (not x.batched and w.ndim in (3, 4) and len(x.shape) == w.ndim and x.shape[0] != 1):
+        return _conv_as_gemm(imp, node, x, w, b)  # 3-D, or a stack of maps carried whole
     orig, is_1d = node, w.ndim == 3 and len(x.shape) == 3
     if is_1d:  # Conv1d
         node, x = _as_2d(imp, node, imp.batched(node, x))
@@ -188,6 +194,16 @@ def _conv_of_activations(imp: Importer, node: Node, x: Value, w: Value) -> None:
 
 
 def _matmul_layer(imp: Importer, node: Node, a: Value, b: Value) -> None:
+    if a.batched != b.batched and imp.batch != 1:
+        # one operand carries the batch, the other has no batch axis (a weight on the left, a position table):
+        # it is shared by every sample when its rank does not reach the batch axis
+        shared, per = (b, a) if a.batched else (a, b)
+        if len(shared.shape) == len(per.shape) and shared.shape[0] == 1:  # a leading 1 that broadcasts over the batch
+            squeezed = imp.add(node, L.Reshape, [shared], suffix="/shared", shape=shared.shape[1:])
+            shared = Value(shared.shape[1:], squeezed.name, False)
+            a, b = (per, shared) if a.batched else (shared, per)
+        if 2 <= len(shared.shape) <= len(per.local_shape):
+            return imp.out(node, imp.add(node, L.MatMul, [a, b]), batched=True)
     if not (a.batched and b.batched):
         a, b = imp.unbatched(node, a), imp.unbatched(node, b)
     if len(a.local_shape) < 2 or len(b.local_shape) < 2:
@@ -334,6 +350,7 @@ def _convert_eltwise(imp: Importer, node: Node) -> None:
 @register("Concat")
 def _convert_concat(imp: Importer, node: Node) -> None:
     operands = [imp.value(node, i) for i in range(len(node.inputs)) if node.inputs[i]]
+    operands = [v for v in operands if not (v.is_const and np.size(v.const) == 0)] or operands[:1]  # empty parts
     like = [v for v in operands if not v.is_const][0]
     for i, v in enumerate(operands):  # a learned table joined to activations (ViT's class token): a Generic source
         if v.is_const:

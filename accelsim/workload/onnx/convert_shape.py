@@ -98,8 +98,9 @@ def _convert_slice(imp: Importer, node: Node) -> None:
         if step != 1:
             raise imp.unsupported(node, f"step {step} on axis {a}; only step 1 is supported")
         start, stop = clamp(int(s), v.shape[a]), clamp(int(min(e, 2**62)), v.shape[a])
-        if stop <= start:
-            raise imp.error(node, f"empty slice [{s}, {e}) on axis {a} of {list(v.shape)}")
+        if stop <= start:  # an empty tensor (torch.roll by 0 exported as Concat(x, x[0:0])): no data to move
+            shape = tuple(0 if i == a else d for i, d in enumerate(v.shape))
+            return imp.set(node, 0, Value(shape, const=np.zeros(shape, np.float32)))
         v = _slice_axis(imp, node, v, a, start, stop, suffix="" if k == 0 else f"/axis{a}")
     imp.set(node, 0, v)
 

@@ -101,14 +101,23 @@ def fold(node, arrays: list, opset: int) -> list[np.ndarray]:
 
 
 def folded_macs(node, arrays: list, outputs: list) -> int:
-    """Multiply-accumulates of a MatMul, Gemm, Conv or two-operand Einsum node evaluated on constants (0 for
-    other ops): what an inference runtime also computes once, when it folds the constant subgraph (e.g. a
+    """Multiply-accumulates of a MatMul, Gemm, Conv or two-operand Einsum node (or an integer / quantized matrix
+    product: MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv, onnxruntime's MatMulIntegerToFloat) evaluated
+    on constants (0 for other ops): what an inference runtime also computes once, when it folds the constant subgraph (e.g. a
     position-bias table)."""
-    if node.domain not in ("", "ai.onnx") or not outputs or not arrays or arrays[0] is None:
+    if not outputs or not arrays or arrays[0] is None:
         return 0
     out, a = np.asarray(outputs[0]), np.asarray(arrays[0])
-    if node.op_type == "MatMul":
+    if node.domain == "com.microsoft" and node.op_type in ("MatMulIntegerToFloat", "DynamicQuantizeMatMul"):
         return int(out.size) * int(a.shape[-1]) if a.ndim else 0
+    if node.domain not in ("", "ai.onnx"):
+        return 0
+    if node.op_type in ("MatMul", "MatMulInteger", "QLinearMatMul"):  # the integer forms: the same products
+        return int(out.size) * int(a.shape[-1]) if a.ndim else 0
+    if node.op_type in ("ConvInteger", "QLinearConv"):
+        i = 3 if node.op_type == "QLinearConv" else 1  # the weight input
+        w = np.asarray(arrays[i]) if len(arrays) > i and arrays[i] is not None else None
+        return int(out.size) * int(math.prod(w.shape[1:])) if w is not None and w.ndim > 1 else 0
     if node.op_type == "Gemm" and a.ndim == 2:
         return int(out.size) * int(a.shape[0] if node.attrs.get("transA", 0) else a.shape[1])
     if node.op_type == "Conv" and len(arrays) > 1 and arrays[1] is not None:

@@ -135,7 +135,7 @@ def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str], s
         base = trigger.name.rsplit("/", 1)[0] if "/" in trigger.name.strip("/") else trigger.name
         label = attrs.get("func", "LayerNorm")
         replacement[last] = Node(f"{base}/{label}" if base == trigger.name else f"{base}/{label.capitalize()}",
-                                 op, [root], outputs, attrs, "")
+                                 op, [root], outputs, attrs, "", parts=tuple(nodes[i] for i in region))
         fused.update(region)
     if not replacement:
         return nodes

@@ -28,6 +28,8 @@ class Node:
     attrs: dict
     domain: str = ""
     proto: object = None
+    #: the original nodes of a fused one (fuse.py), in order: folded one by one when its input is a constant
+    parts: tuple = ()
 
     @property
     def key(self) -> str:

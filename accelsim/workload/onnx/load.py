@@ -374,6 +374,10 @@ def _import_one(imp: Importer, node: Node, skip_unsupported: bool) -> None:
         trips = int(np.asarray(inputs[0].const).ravel()[0])
         if 0 <= trips <= MAX_UNROLL:
             return _unroll_loop(imp, node, trips, skip_unsupported)
+    if node.parts and present and all(v.is_const for v in present):  # a fused chain whose input is a constant
+        for part in node.parts:  # once shapes are fixed (a table repeated over the batch): fold its own nodes
+            _import_one(imp, part, skip_unsupported)
+        return None
     if node.proto is None or not F.can_fold(node) or not all(v.is_const for v in present):
         return convert(imp, node, skip_unsupported)
     outer = {t: imp.values.get(t) for t in F.outer_names(node.proto)} if node.op_type in F.CONTROL_FLOW else {}
