@@ -292,17 +292,20 @@ def test_split_with_sizes_from_the_data_takes_each_part_at_the_whole_axis():
     ("batch2-whole-tensor-conv1d.onnx", 2816, 0),          # a Conv1d in whole-tensor mode (ConvBERT at batch 2)
     ("batch2-weight-left-matmul.onnx", 1024, 0),           # W @ x at batch 2 (Mamba)
     ("batch2-broadcast-const-matmul.onnx", 4480, 0),       # a (1, ...) table broadcast over the batch (conformer)
+    ("batch2-window-partition-computed-pad.onnx", 8192, 0),  # windows of a computed padding: imported whole (CLAP)
     ("conv3d-auto-pad-valid.onnx", 12288, 0),              # Conv3d(padding="valid") lowered to a GEMM (SigLIP)
 ])
 def test_eighth_round_patterns(file, total, folded):
     """Patterns an eighth held-out round (2026-12-04, nineteenth session; onnxruntime runs each file and matches
     PyTorch) failed on: an empty Slice was refused; constant integer products were folded with their MACs recorded
     nowhere; a decomposed LayerNorm / GELU whose input becomes a constant once shapes are fixed was fused, then
-    refused; at batch 2 a Conv1d on a tensor carried whole, and a MatMul whose other operand has no batch axis, were
+    refused; at batch 2 a Conv1d on a tensor carried whole, a MatMul whose other operand has no batch axis, and a
+    Reshape to a computed shape ONNX cannot size that merges the batch (Swin windows padded to a computed size) were
     refused; an auto_pad VALID convolution lowered to a GEMM was generic (0 MACs). MACs: the layers' times the
     batch (a whole-tensor import: 1) plus the constant products folded at import."""
     graph = load_onnx(HELDOUT / file)
     macs = sum(layer.macs for layer in graph.compute_layers() if isinstance(layer, GEMM))
     assert macs * (graph.metadata["onnx"]["batch"] or 1) == total
     assert sum(graph.metadata["onnx"]["folded_macs"].values()) == folded
-    assert not graph.metadata["onnx"]["generic_ops"], graph.metadata["onnx"]["generic_ops"]
+    # no product is left generic (a Pad to a computed size is: its traffic, no MACs)
+    assert set(graph.metadata["onnx"]["generic_ops"]) <= {"Pad"}, graph.metadata["onnx"]["generic_ops"]

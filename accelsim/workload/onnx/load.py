@@ -271,6 +271,8 @@ def _axis0_is_batch(nodes: list[Node], inputs, batch: int, shapes) -> bool:
             shape = shapes.get(out)
             if shape and shape[0] is not None and shape[0] != batch:
                 return False
+            if shape and shape[0] is None and node.op_type == "Reshape":  # a computed target shape ONNX cannot
+                return False  # size (window partitions padded to a computed size) may merge the batch: carry whole
             carried.add(out)
     return True
 
