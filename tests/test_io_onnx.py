@@ -643,3 +643,39 @@ def test_generic_op_reading_a_sequence():
     model.opset_import.append(helper.make_opsetid("com.example", 1))
     graph = load_onnx(model)
     assert graph.metadata["onnx"]["generic_ops"] == {"com.example::Unknown": 1}
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_einsums_count_every_index_tuple(seed):
+    """Random two-operand einsums (an activation with the batch as its first index, a constant or a second
+    activation; kept, contracted and free indices in random orders, at batch 1 and 3): one multiply-accumulate per
+    index tuple, the product of every index size, as ``np.einsum`` computes it."""
+    rng = np.random.default_rng(seed)
+    letters = list("ijklmn")
+    rng.shuffle(letters)
+    n_keep, n_con, n_fa, n_fb = (int(v) for v in rng.integers(0, 2, 4) + np.array([0, 1, 0, 0]))
+    keep, con = letters[:n_keep], letters[n_keep:n_keep + n_con]
+    fa, fb = letters[n_keep + n_con:n_keep + n_con + n_fa], letters[n_keep + n_con + n_fa:n_keep + n_con + n_fa + n_fb]
+    size = {c: int(rng.integers(2, 5)) for c in letters}
+    for batch in (1, 3):
+        size["b"] = batch
+        ta = ["b"] + list(rng.permutation(keep + con + fa))
+        second_is_activation = bool(keep) or bool(rng.integers(0, 2))
+        tb = (["b"] if second_is_activation else []) + list(rng.permutation(keep + con + fb))
+        out = ["b"] + list(rng.permutation(keep + fa + fb))
+        eq = f"{''.join(ta)},{''.join(tb)}->{''.join(out)}"
+        shape = lambda t: [size[c] for c in t]  # noqa: E731
+        inputs, inits = [("x", shape(ta), FLOAT)], []
+        if second_is_activation:
+            inputs.append(("w", shape(tb), FLOAT))
+        else:
+            inits.append(_init("w", _rand(*shape(tb))))
+        nodes = [helper.make_node("Einsum", ["x", "w"], ["y"], name="e", equation=eq)]
+        model = _model(nodes, inputs, [("y", shape(out), FLOAT)], inits)
+        if len(out) == 1 and batch > 1:  # one value per sample: a rank the importer carries at batch 1 only
+            with pytest.raises(WorkloadError, match="batch axis"):
+                load_onnx(model, strict=True)
+            continue
+        graph = load_onnx(model, strict=True)
+        expected = math.prod(size[c] for c in set(ta) | set(tb))
+        assert _macs(graph) == expected, (eq, batch)
