@@ -318,4 +318,145 @@ def test_fp8_experts_attach_dequantized(tmp_path):
     bucket = out.weights["model.layers.0.mlp.experts.g0.gate_proj"]
     assert bucket.shape == (2 * 8, 16) and np.all(bucket == 2.0)
     assert len(out.metadata["hf"]["dequantized_experts"]) == 6
-    assert any("FP8 expert matrices attached dequantized" in n for n in out.metadata["notes"])
+    assert any("quantized expert matrices (FP8, GPTQ, AWQ or compressed-tensors) attached dequantized" in n
+               for n in out.metadata["notes"])
+
+
+# --- a held-out round of hand-packed checkpoints (2026-12-04, nineteenth session) -----------------------------------
+LAYER = "model.layers.0.mlp.down_proj"  # TINY: (16 outputs, 32 inputs)
+
+
+def _ct_folder(tmp_path, tensors: dict, weights_cfg: dict):
+    write_safetensors(tmp_path / "model.safetensors", tensors)
+    (tmp_path / "config.json").write_text(json.dumps({"quantization_config": {
+        "quant_method": "compressed-tensors", "format": "pack-quantized",
+        "config_groups": {"group_0": {"targets": ["Linear"], "weights": {"num_bits": 4, "type": "int", **weights_cfg}}}}}))
+    return Checkpoint(tmp_path).packed(LAYER)
+
+
+@pytest.mark.parametrize("layout", ["packed", "int8"])
+def test_compressed_tensors_asymmetric_zero_points(tmp_path, layout):
+    """compressed-tensors' asymmetric zero points, signed like the codes before their +8 offset: packed into int32
+    along the rows (its current layout; was an internal error) or one int8 each (the earlier one; was read without the
+    offset: wrong weights)."""
+    n, k, group = 16, 32, 8
+    rng = np.random.default_rng(3)
+    q, zp = rng.integers(-8, 8, (n, k)), rng.integers(-8, 8, (n, k // group))
+    scale = rng.uniform(0.01, 0.1, (n, k // group)).astype(np.float16)
+    stored_zp = ("I32", _pack_along_last((zp + 8).T.astype(np.uint8), 4).T.copy()) if layout == "packed" else \
+        ("I8", zp.astype(np.int8))
+    p = _ct_folder(tmp_path, {f"{LAYER}.weight_packed": ("I32", _pack_along_last((q + 8).astype(np.uint8), 4)),
+                              f"{LAYER}.weight_scale": ("F16", scale), f"{LAYER}.weight_zero_point": stored_zp},
+                   {"symmetric": False, "strategy": "group", "group_size": group})
+    cols = np.arange(k) // group
+    np.testing.assert_array_equal(p.dequantize(), ((q - zp[:, cols]) * scale.astype(np.float32)[:, cols]).astype(np.float32))
+
+
+def test_compressed_tensors_channel_strategy_and_act_order(tmp_path):
+    """``strategy: channel`` (one scale per row, no group size) is a group of the whole row (it fell back to 128);
+    ``weight_g_idx`` (act order) maps each input column to its group (it was ignored)."""
+    n, k = 16, 32
+    rng = np.random.default_rng(4)
+    q = rng.integers(-8, 8, (n, k))
+    scale = rng.uniform(0.01, 0.1, (n, 1)).astype(np.float16)
+    packed = ("I32", _pack_along_last((q + 8).astype(np.uint8), 4))
+    p = _ct_folder(tmp_path, {f"{LAYER}.weight_packed": packed, f"{LAYER}.weight_scale": ("F16", scale)},
+                   {"symmetric": True, "strategy": "channel", "group_size": None})
+    assert p.group == k
+    np.testing.assert_array_equal(p.dequantize(), (q * scale.astype(np.float32)).astype(np.float32))
+    g_idx = np.empty(k, np.int32)
+    g_idx[rng.permutation(k)] = np.arange(k) // 8
+    scales = rng.uniform(0.01, 0.1, (n, 4)).astype(np.float16)
+    p = _ct_folder(tmp_path, {f"{LAYER}.weight_packed": packed, f"{LAYER}.weight_scale": ("F16", scales),
+                              f"{LAYER}.weight_g_idx": ("I32", g_idx)},
+                   {"symmetric": True, "strategy": "group", "group_size": 8, "actorder": "group"})
+    np.testing.assert_array_equal(p.dequantize(), (q * scales.astype(np.float32)[:, g_idx]).astype(np.float32))
+    assert p.stored_bits == 8 * (n * k // 2 + n * 4 * 2 + k * 4)
+
+
+def test_scalar_fp8_scale_is_read(tmp_path):
+    """A per-tensor FP8 scale stored as a 0-d tensor (AutoFP8) was read as 0: every weight 0."""
+    codes = np.full((16, 32), 0x38, np.uint8)  # e4m3 1.0
+    write_safetensors(tmp_path / "model.safetensors", {f"{LAYER}.weight": ("F8_E4M3", codes),
+                                                       f"{LAYER}.weight_scale": ("F32", np.array(0.25, np.float32))})
+    np.testing.assert_array_equal(Checkpoint(tmp_path).packed(LAYER).dequantize(), np.full((16, 32), 0.25, np.float32))
+
+
+def _gptq_tensors(n=16, k=32, group=8):
+    rng = np.random.default_rng(5)
+    codes, zeros = rng.integers(0, 16, (n, k), dtype=np.uint8), rng.integers(1, 16, (n, k // group), dtype=np.uint8)
+    return {f"{LAYER}.qweight": ("I32", _pack_along_last(codes, 4).T.copy()),
+            f"{LAYER}.qzeros": ("I32", _pack_along_last(((zeros.T.astype(np.int32) - 1) & 15).astype(np.uint8), 4)),
+            f"{LAYER}.scales": ("F16", rng.uniform(0.01, 0.1, (k // group, n)).astype(np.float16)),
+            f"{LAYER}.g_idx": ("I32", (np.arange(k) // group).astype(np.int32))}
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda t: t.pop(f"{LAYER}.scales"), "has no tensor 'model.layers.0.mlp.down_proj.scales'"),
+    (lambda t: t.update({f"{LAYER}.qweight": ("F32", t[f"{LAYER}.qweight"][1].view(np.float32))}), "qweight' is F32"),
+    (lambda t: t.update({f"{LAYER}.scales": ("F16", np.ones((2, 16), np.float16))}), "scales' has shape \\[2, 16\\]"),
+    (lambda t: t.update({f"{LAYER}.qzeros": ("I32", np.zeros((4, 1), np.int32))}), "qzeros' has shape \\[4, 1\\]"),
+    (lambda t: t.update({f"{LAYER}.g_idx": ("I32", np.full(32, 9, np.int32))}), "g_idx' names group 9"),
+    (lambda t: t.update({f"{LAYER}.weight": ("F16", np.ones((16, 32), np.float16))}), "stored twice"),
+])
+def test_packed_tensors_are_checked(tmp_path, change, message):
+    """A packed layer's tensors must all be there with its format's types and shapes (a missing scales was an
+    internal KeyError; a wrong shape, an F32 qweight, a g_idx past the groups were accepted)."""
+    tensors = _gptq_tensors()
+    change(tensors)
+    write_safetensors(tmp_path / "model.safetensors", tensors)
+    (tmp_path / "config.json").write_text(json.dumps({"quantization_config": {"quant_method": "gptq", "bits": 4,
+                                                                               "group_size": 8}}))
+    with pytest.raises(WorkloadError, match=message):
+        Checkpoint(tmp_path).packed(LAYER)
+
+
+def test_corrupt_headers_indexes_and_untied_heads(tmp_path):
+    """Overlapping tensors in one header and an index naming a shard the folder lacks are refused; an untied head
+    absent from the checkpoint is missing (noted), not the embedding table."""
+    a = np.arange(8, dtype=np.float32)
+    text = json.dumps({"a": {"dtype": "F32", "shape": [8], "data_offsets": [0, 32]},
+                       "b": {"dtype": "F32", "shape": [4], "data_offsets": [16, 32]}}).encode()
+    (tmp_path / "x.safetensors").write_bytes(struct.pack("<Q", len(text)) + text + a.tobytes())
+    with pytest.raises(WorkloadError, match="'a' and 'b' overlap"):
+        Checkpoint(tmp_path / "x.safetensors")
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    write_safetensors(shards / "model-00001-of-00002.safetensors", {"a": ("F32", a)})
+    (shards / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {
+        "a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}))
+    with pytest.raises(WorkloadError, match="shard 'model-00002-of-00002.safetensors', which the folder does not hold"):
+        Checkpoint(shards)
+    g = load_hf({**TINY, "tie_word_embeddings": False}, phase="decode", context=8)
+    tensors = {f"{layer.name}.weight": ("F32", np.ones(layer.weight_shape, np.float32))
+               for layer in g.layers if layer.op in ("linear", "embedding") and layer.name != "lm_head"}
+    write_safetensors(tmp_path / "model.safetensors", tensors)
+    out = attach_weights(g, tmp_path / "model.safetensors")
+    assert "lm_head" not in out.weights and out.metadata["hf"]["weights_missing"] == ["lm_head"]
+
+
+def test_gptq_experts_attach_dequantized(tmp_path):
+    """A GPTQ MoE checkpoint (every expert's matrices packed): each expert is dequantized into its bucket's stacked
+    weight (they were dropped without an error: no weights, a note); codes 9, zero 8, scale 0.5 give 0.5."""
+    from accelsim.workload.weights import load_checkpoint
+
+    cfg = {"model_type": "qwen3_moe", "hidden_size": 16, "intermediate_size": 8, "num_attention_heads": 4,
+           "num_key_value_heads": 2, "num_hidden_layers": 1, "vocab_size": 10, "num_experts": 4, "num_experts_per_tok": 2,
+           "moe_intermediate_size": 8, "quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 8,
+                                                                "checkpoint_format": "gptq_v2"}}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    g = load_hf(tmp_path, phase="decode", context=8)
+    tensors = {}
+    for e in range(4):
+        for m in ("gate_proj", "up_proj", "down_proj"):
+            n, k = (16, 8) if m == "down_proj" else (8, 16)
+            name = f"model.layers.0.mlp.experts.{e}.{m}"
+            tensors[f"{name}.qweight"] = ("I32", _pack_along_last(np.full((n, k), 9, np.uint8), 4).T.copy())
+            tensors[f"{name}.qzeros"] = ("I32", _pack_along_last(np.full((k // 8, n), 8, np.uint8), 4))
+            tensors[f"{name}.scales"] = ("F16", np.full((k // 8, n), 0.5, np.float16))
+    write_safetensors(tmp_path / "model.safetensors", tensors)
+    out = load_checkpoint(g, tmp_path)
+    bucket = out.weights["model.layers.0.mlp.experts.g0.gate_proj"]
+    assert bucket.shape == (2 * 8, 16) and np.all(bucket == 0.5)
+    assert len(out.metadata["hf"]["dequantized_experts"]) == 6
+    assert not [m for m in out.metadata["hf"]["weights_missing"] if ".experts." in m]

@@ -347,19 +347,16 @@ def load_checkpoint(graph: LayerGraph, source) -> LayerGraph:
             if fp8_activations:  # W8A8: activations quantized to FP8 at run time too
                 quant[name]["activation_bits"] = fp8_activations
             continue
-        scale_key = "scales" if p.format in ("gptq", "awq") else "weight_scale"
-        scales = ck.float32(p.tensors[scale_key].name)
-        scales = (scales.T if p.format in ("gptq", "awq") else scales).reshape(p.out_features, -1)
+        scales = p.group_scales()
         quant[name] = {"format": p.format, "weight_bits": p.bits, "signed": False, "granularity": "blocked",
                        "block_size": p.group, "scale": np.ascontiguousarray(scales),
                        "zero_point": np.ascontiguousarray(p._zeros(scales.shape[1])), "codes": codes}
-        if "g_idx" in p.tensors and np.any(np.asarray(ck.array(p.tensors["g_idx"].name)).astype(np.int64)
-                                           != np.arange(p.in_features) // p.group):
+        if "g_idx" in p.tensors and np.any(p.column_groups() != np.arange(p.in_features) // p.group):
             notes.append(f"layer '{name}' ({p.format}): act-order g_idx; its groups are costed as contiguous blocks")
     if out.metadata["hf"].get("dequantized_experts"):
         n = len(out.metadata["hf"]["dequantized_experts"])
-        notes.append(f"{n} FP8 expert matri{'x' if n == 1 else 'ces'} attached dequantized (a bucket of experts is one "
-                     "layer, which keeps no per-expert format)")
+        notes.append(f"{n} quantized expert matri{'x' if n == 1 else 'ces'} (FP8, GPTQ, AWQ or compressed-tensors) "
+                     "attached dequantized (a bucket of experts is one layer, which keeps no per-expert format)")
     if out.metadata["hf"].get("weights_missing"):
         missing = out.metadata["hf"]["weights_missing"]
         notes.append(f"{ck.source}: no weights for {len(missing)} layer(s) (first '{missing[0]}'); they keep none")

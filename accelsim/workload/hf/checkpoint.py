@@ -108,6 +108,10 @@ def _read_header(path: Path) -> dict[str, TensorInfo]:
             raise WorkloadError(f"{path}: truncated safetensors file: tensor '{name}' ends at data byte {end}, the "
                                 f"file holds {data_size}")
         out[name] = TensorInfo(name, path, dtype, shape, data_start + begin, want)
+    spans = sorted((info.offset, info.offset + info.nbytes, name) for name, info in out.items() if info.nbytes)
+    for (_, end, a), (begin, _, b) in zip(spans, spans[1:]):
+        if begin < end:
+            raise WorkloadError(f"{path}: tensors '{a}' and '{b}' overlap in the file (corrupt header)")
     return out
 
 
@@ -180,6 +184,20 @@ class PackedWeight:
         c = (words[:, :, None] >> shifts[None, None, :]) & mask
         return c.reshape(words.shape[0], -1)[:, : self.in_features].astype(np.uint8)
 
+    def group_scales(self) -> np.ndarray:
+        """Integer formats: the float32 scales ``(N, groups)`` (a per-tensor scale repeated over the rows)."""
+        scale_key = "scales" if self.format in ("gptq", "awq") else "weight_scale"
+        scales = self.checkpoint.float32(self.tensors[scale_key].name)
+        if scales.size == 1:
+            return np.full((self.out_features, 1), float(scales.reshape(-1)[0]), np.float32)
+        return (scales.T if self.format in ("gptq", "awq") else scales).reshape(self.out_features, -1)
+
+    def column_groups(self) -> np.ndarray:
+        """The group of every input column: ``g_idx`` (act order) when stored, else contiguous blocks of ``group``."""
+        if "g_idx" in self.tensors:
+            return np.asarray(self._arr("g_idx")).astype(np.int64)
+        return np.arange(self.in_features) // self.group
+
     def _zeros(self, groups: int) -> np.ndarray:
         """Zero points ``(N, K / group)``."""
         if self.format in ("gptq", "awq"):
@@ -195,8 +213,15 @@ class PackedWeight:
             if self.format == "gptq" and self.checkpoint.gptq_zero_offset:
                 z = z + 1  # GPTQ v1 checkpoints store zero - 1; added back unmasked, as AutoGPTQ does
             return z.T
-        if "weight_zero_point" in self.tensors:
-            return np.asarray(self._arr("weight_zero_point")).astype(np.int32).reshape(self.out_features, groups)
+        if "weight_zero_point" in self.tensors:  # compressed-tensors: signed, as the codes before their offset
+            info, z = self.tensors["weight_zero_point"], np.asarray(self._arr("weight_zero_point"))
+            per, mask = 32 // self.bits, (1 << self.bits) - 1
+            if info.dtype in ("I32", "U32") and z.ndim == 2 and z.shape[0] != self.out_features:
+                # packed along the rows as the codes are (the offset included): (ceil(N / per), groups)
+                shifts = np.arange(per, dtype=np.uint32) * self.bits
+                c = (z.view(np.uint32)[:, None, :] >> shifts[None, :, None]) & mask
+                return c.reshape(-1, z.shape[1])[: self.out_features].astype(np.int32)
+            return z.astype(np.int32).reshape(self.out_features, groups) + (1 << (self.bits - 1))
         return np.full((self.out_features, groups), 1 << (self.bits - 1), dtype=np.int32)  # symmetric: offset codes
 
     def scales(self) -> np.ndarray:
@@ -213,16 +238,9 @@ class PackedWeight:
             scale = self.scales()[np.arange(self.out_features) // br][:, np.arange(self.in_features) // bc]
             return fp8_values(self.codes(), self.tensors["weight"].dtype) * scale
         codes = self.codes().astype(np.int32)
-        scale_key = "scales" if self.format in ("gptq", "awq") else "weight_scale"
-        scales = self.checkpoint.float32(self.tensors[scale_key].name)
-        scales = scales.T if self.format in ("gptq", "awq") else scales  # -> (N, groups)
-        scales = scales.reshape(self.out_features, -1)
-        groups = scales.shape[1]
-        if "g_idx" in self.tensors:
-            col_group = np.asarray(self._arr("g_idx")).astype(np.int64)
-        else:
-            col_group = np.arange(self.in_features) // self.group
-        zeros = self._zeros(groups)
+        scales = self.group_scales()
+        col_group = self.column_groups() if scales.shape[1] > 1 else np.zeros(self.in_features, np.int64)
+        zeros = self._zeros(scales.shape[1])
         return ((codes - zeros[:, col_group]) * scales[:, col_group]).astype(np.float32)
 
 
@@ -247,10 +265,29 @@ class Checkpoint:
                 if name in self.tensors:
                     raise WorkloadError(f"{f}: tensor '{name}' is also in {self.tensors[name].path}")
                 self.tensors[name] = info
+        if path.is_dir():
+            self._check_index(path)
         folder = path if path.is_dir() else path.parent
         self.quantization = self._quant_config(folder)
         # GPTQ checkpoints written by AutoGPTQ / GPTQModel v1 store zero points minus one ("checkpoint_format: gptq")
         self.gptq_zero_offset = self.quantization.get("checkpoint_format", "gptq") == "gptq"
+
+    def _check_index(self, folder: Path) -> None:
+        """A sharded checkpoint's ``*.safetensors.index.json``: every tensor of its ``weight_map`` must be in the
+        shard it names (a shard missing from the folder is refused, not noted as missing layers)."""
+        for index in sorted(folder.glob("*.safetensors.index.json")):
+            try:
+                weight_map = json.loads(index.read_text(encoding="utf-8-sig")).get("weight_map")
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+                raise WorkloadError(f"{index}: not a safetensors index (JSON with a 'weight_map' object)") from None
+            if not isinstance(weight_map, dict):
+                raise WorkloadError(f"{index}: field 'weight_map' must map tensor names to shard files")
+            for name, shard in weight_map.items():
+                if not isinstance(shard, str) or not (folder / shard).is_file():
+                    raise WorkloadError(f"{index}: tensor '{name}' is in shard {shard!r}, which the folder does not hold")
+                info = self.tensors.get(name)
+                if info is None or info.path.name != shard:
+                    raise WorkloadError(f"{index}: tensor '{name}' is not in its shard '{shard}'")
 
     @staticmethod
     def _quant_config(folder: Path) -> dict:
@@ -275,8 +312,10 @@ class Checkpoint:
             info = self.tensors[name]
         except KeyError:
             raise WorkloadError(f"{self.source}: no tensor '{name}' in the checkpoint") from None
-        if not info.shape or 0 in info.shape:
+        if 0 in info.shape:
             return np.zeros(info.shape, dtype=DTYPES[info.dtype])
+        if not info.shape:  # a scalar (a per-tensor scale): one element
+            return np.memmap(info.path, dtype=DTYPES[info.dtype], mode="r", offset=info.offset, shape=(1,)).reshape(())
         return np.memmap(info.path, dtype=DTYPES[info.dtype], mode="r", offset=info.offset, shape=info.shape)
 
     def float32(self, name: str) -> np.ndarray:
@@ -290,10 +329,15 @@ class Checkpoint:
         raise WorkloadError(f"{self.source}: tensor '{name}' is {info.dtype}, not a float tensor")
 
     def packed(self, layer: str) -> PackedWeight | None:
-        """The quantized weight of ``layer`` (module docstring), or None when it is stored dense."""
+        """The quantized weight of ``layer`` (module docstring), checked against the formats' tensor shapes and
+        types, or None when it is stored dense."""
         q = self.quantization
         bits = int(q.get("bits", q.get("w_bit", 4)) or 4)
         group = int(q.get("group_size", q.get("q_group_size", 128)) or 128)
+        stored = [k for k in ("qweight", "weight_packed") if f"{layer}.{k}" in self.tensors]
+        if stored and f"{layer}.weight" in self.tensors:
+            raise WorkloadError(f"{self.source}: layer '{layer}' is stored twice: a dense '{layer}.weight' and a packed "
+                                f"'{layer}.{stored[0]}'")
         if f"{layer}.qweight" in self.tensors:
             method = str(q.get("quant_method", "")).lower()
             if method not in ("gptq", "awq"):  # no config: GPTQ stores g_idx, AWQ does not
@@ -301,30 +345,95 @@ class Checkpoint:
             fmt = method
             keys = [k for k in ("qweight", "qzeros", "scales", "g_idx") if f"{layer}.{k}" in self.tensors]
             tensors = {k: self.tensors[f"{layer}.{k}"] for k in keys}
+            self._check_bits(layer, bits)
             qw = tensors["qweight"].shape
+            if len(qw) != 2:
+                raise WorkloadError(f"{self.source}: tensor '{layer}.qweight' has shape {list(qw)}; a 2-D array of "
+                                    "int32 words is expected")
             k_in, n_out = (qw[0] * 32 // bits, qw[1]) if fmt == "gptq" else (qw[0], qw[1] * 32 // bits)
             if group <= 0:
                 group = k_in
-            return PackedWeight(layer, fmt, bits, group, n_out, k_in, tensors, self)
+            return self._checked(PackedWeight(layer, fmt, bits, group, n_out, k_in, tensors, self))
         if f"{layer}.weight_packed" in self.tensors:
+            strategy = "group"
             groups_cfg = q.get("config_groups") or {}
             for g in groups_cfg.values() if isinstance(groups_cfg, dict) else []:
                 w = (g or {}).get("weights") or {}
                 bits = int(w.get("num_bits", bits) or bits)
                 group = int(w.get("group_size") or 0) or group
-            keys = [k for k in ("weight_packed", "weight_scale", "weight_zero_point", "weight_shape")
-                    if f"{layer}.{k}" in self.tensors]
-            tensors = {k: self.tensors[f"{layer}.{k}"] for k in keys}
-            n_out = tensors["weight_packed"].shape[0]
+                strategy = str(w.get("strategy") or "group").lower()
+            names = {"weight_packed": "weight_packed", "weight_scale": "weight_scale",
+                     "weight_zero_point": "weight_zero_point", "weight_shape": "weight_shape", "g_idx": "weight_g_idx"}
+            tensors = {k: self.tensors[f"{layer}.{t}"] for k, t in names.items() if f"{layer}.{t}" in self.tensors}
+            self._check_bits(layer, bits)
+            wp = tensors["weight_packed"].shape
+            if len(wp) != 2:
+                raise WorkloadError(f"{self.source}: tensor '{layer}.weight_packed' has shape {list(wp)}; a 2-D array "
+                                    "of int32 words is expected")
+            n_out = wp[0]
             if "weight_shape" in tensors:
-                k_in = int(np.asarray(self.array(f"{layer}.weight_shape"))[1])
+                k_in = int(np.asarray(self.array(f"{layer}.weight_shape")).reshape(-1)[-1])
             else:
-                k_in = tensors["weight_packed"].shape[1] * 32 // bits
-            return PackedWeight(layer, "compressed-tensors", bits, group, n_out, k_in, tensors, self)
+                k_in = wp[1] * 32 // bits
+            if strategy in ("channel", "tensor"):  # one scale per output row / for the whole tensor
+                group = k_in
+            return self._checked(PackedWeight(layer, "compressed-tensors", bits, group, n_out, k_in, tensors, self))
         weight = self.tensors.get(f"{layer}.weight")
         if weight is not None and weight.dtype in FP8:
             return self._fp8(layer, weight)
         return None
+
+    def _check_bits(self, layer: str, bits: int) -> None:
+        if bits not in (2, 4, 8):
+            raise WorkloadError(f"{self.source}: layer '{layer}': {bits}-bit codes do not pack evenly into 32-bit words "
+                                "(2, 4 or 8 bits are read)")
+
+    def _checked(self, p: PackedWeight) -> PackedWeight:
+        """``p`` once every tensor of its format is present with the type and shape the format gives (GPTQ / AWQ:
+        ``scales`` ``(G, N)``, ``qzeros`` ``(G, N / per)``; compressed-tensors: ``weight_scale`` ``(N, G)``;
+        ``g_idx`` ``(K,)`` naming groups below ``G``; ``G = ceil(K / group)``)."""
+        per, n, k = 32 // p.bits, p.out_features, p.in_features
+        groups = -(-k // p.group) if p.group > 0 else 0
+        where = f"{p.format} {p.bits}-bit, {n} outputs x {k} inputs, group {p.group}"
+        words, floats, ints = ("I32", "U32"), ("F16", "BF16", "F32"), ("I32", "I64")
+
+        def need(key: str, dtypes, shapes) -> None:
+            info = p.tensors.get(key)
+            if info is None:
+                raise WorkloadError(f"{self.source}: packed layer '{p.layer}' ({p.format}) has no tensor "
+                                    f"'{p.layer}.{'weight_g_idx' if key == 'g_idx' and p.format == 'compressed-tensors' else key}'")
+            if info.dtype not in dtypes:
+                raise WorkloadError(f"{self.source}: tensor '{info.name}' is {info.dtype}; {' / '.join(dtypes)} expected "
+                                    f"({where})")
+            if shapes is not None and tuple(info.shape) not in shapes:
+                raise WorkloadError(f"{self.source}: tensor '{info.name}' has shape {list(info.shape)}; expected "
+                                    f"{' or '.join(str(list(s)) for s in shapes)} ({where})")
+
+        if n < 1 or k < 1 or groups < 1:
+            raise WorkloadError(f"{self.source}: packed layer '{p.layer}' has no elements ({where})")
+        if p.format in ("gptq", "awq"):
+            need("qweight", words, None)
+            need("scales", floats, {(groups, n)})
+            need("qzeros", words, {(groups, -(-n // per))})
+        else:
+            need("weight_packed", words, {(n, -(-k // per))})
+            scale_shapes = {(n, groups)} | ({(n,), (1,), ()} if groups == 1 else set())
+            need("weight_scale", floats, scale_shapes)
+            if "weight_zero_point" in p.tensors:
+                need("weight_zero_point", ("I8", "I32", "U32", "U8"), {(n, groups), (-(-n // per), groups)})
+            if "weight_shape" in p.tensors:
+                shape = [int(v) for v in np.asarray(self.array(p.tensors["weight_shape"].name)).reshape(-1)]
+                if shape != [n, k]:
+                    raise WorkloadError(f"{self.source}: tensor '{p.tensors['weight_shape'].name}' gives {shape}; the "
+                                        f"packed codes hold {n} rows ({where})")
+        if "g_idx" in p.tensors:
+            need("g_idx", ints, {(k,)})
+            g_idx = np.asarray(self.array(p.tensors["g_idx"].name))
+            if g_idx.size and (g_idx.min() < 0 or g_idx.max() >= groups):
+                bad = int(g_idx.min()) if g_idx.min() < 0 else int(g_idx.max())
+                raise WorkloadError(f"{self.source}: tensor '{p.tensors['g_idx'].name}' names group {bad}; the scales "
+                                    f"hold groups 0..{groups - 1} ({where})")
+        return p
 
     def activation_bits(self) -> int | None:
         """8 when ``quantization_config`` quantizes activations too (``activation_scheme`` dynamic / static, as
@@ -419,7 +528,7 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
                 w = None if any(x is None for x in parts) else np.concatenate(parts, axis=0)
         if w is None and name.endswith((".kv_b_proj.k_absorbed", ".kv_b_proj.v_absorbed")):
             w = _absorbed(ck, layer)
-        if w is None and layer.op == "linear":  # a tied head (lm_head, GPT-NeoX's embed_out) reads the vocabulary table
+        if w is None and layer.op == "linear" and hf.get("tied", True):  # a tied head reads the vocabulary table
             emb = next((x.name for x in out.layers if x.op == "embedding" and x.weight_shape == layer.weight_shape), None)
             w = _dense(ck, f"{emb}.weight", layer.weight_shape) if emb else None
         if w is None:
@@ -439,9 +548,9 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
 
 
 def _expert(ck: Checkpoint, name: str, shape, dequantized: list) -> np.ndarray | None:
-    """One expert's matrix of a bucket: dense, or an FP8 one dequantized (a bucket stacks several experts into one
-    layer, which keeps no per-expert format; listed in ``dequantized``)."""
-    p = ck.packed(name) if f"{name}.weight" in ck and ck.tensors[f"{name}.weight"].dtype in FP8 else None
+    """One expert's matrix of a bucket: dense, or a quantized one (FP8, GPTQ, AWQ, compressed-tensors) dequantized (a
+    bucket stacks several experts into one layer, which keeps no per-expert format; listed in ``dequantized``)."""
+    p = ck.packed(name)
     if p is None:
         return _dense(ck, f"{name}.weight", shape)
     dequantized.append(name)
