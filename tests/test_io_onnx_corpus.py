@@ -309,3 +309,32 @@ def test_eighth_round_patterns(file, total, folded):
     assert sum(graph.metadata["onnx"]["folded_macs"].values()) == folded
     # no product is left generic (a Pad to a computed size is: its traffic, no MACs)
     assert set(graph.metadata["onnx"]["generic_ops"]) <= {"Pad"}, graph.metadata["onnx"]["generic_ops"]
+
+
+def test_quantized_deployments_of_a_ninth_round():
+    """onnxruntime's quantizers on ten further models (a ninth held-out round, 2026-12-04; every file runs in
+    onnxruntime): a QDQ ConvTranspose weight had no format; a QDQ embedding table was float; a dynamic / QOperator
+    embedding (``Gather(uint8 table) -> DequantizeLinear``) kept the raw codes as its weights; a quantized Conv1d's
+    activation bits landed on the importer's own Reshape; QLinearLeakyRelu was generic."""
+    import onnx
+    from onnx import numpy_helper
+
+    def stored(file, name):
+        return {i.name: numpy_helper.to_array(i) for i in onnx.load(HELDOUT / file).graph.initializer}[name]
+
+    g = load_onnx(HELDOUT / "quant-convtranspose-qdq.onnx")
+    q = g.metadata["quantization"]["ConvTranspose_1"]
+    assert (q["weight_bits"], q["granularity"], float(q["scale"])) == (8, "per_tensor", pytest.approx(0.02))
+    assert sorted(np.asarray(q["codes"]).ravel()) == sorted(stored("quant-convtranspose-qdq.onnx", "w_q").ravel())
+    g = load_onnx(HELDOUT / "quant-embedding-qdq.onnx")
+    q = g.metadata["quantization"]["Gather_1"]
+    np.testing.assert_array_equal(q["codes"], stored("quant-embedding-qdq.onnx", "t_q"))
+    g = load_onnx(HELDOUT / "quant-embedding-gather-then-dequantize.onnx")
+    codes = stored("quant-embedding-gather-then-dequantize.onnx", "t_q")
+    q = g.metadata["quantization"]["Gather_0"]
+    assert (q["weight_bits"], int(q["zero_point"])) == (8, 128)
+    np.testing.assert_allclose(g.weights["Gather_0"], (codes.astype(np.float32) - 128) * np.float32(0.05), rtol=1e-6)
+    g = load_onnx(HELDOUT / "quant-conv1d-qdq-activation-bits.onnx")
+    assert g.metadata["quantization"]["Conv_3"]["activation_bits"] == 8
+    g = load_onnx(HELDOUT / "quant-qlinear-leakyrelu.onnx")
+    assert not g.metadata["onnx"]["generic_ops"] and g.layer("QLinearLeakyRelu_1").op == "activation"

@@ -102,7 +102,13 @@ def _conv_as_gemm(imp: Importer, node: Node, x: Value, w: np.ndarray, b: np.ndar
         weight = np.concatenate([np.asarray(w[g * per:(g + 1) * per]).reshape(per, -1).T for g in range(groups)])
     else:
         weight = np.asarray(w).reshape(out_ch, -1)
-    quant = None if transpose else Q.weight_quant(imp.value(node, 1), 0, lambda m: m.reshape(m.shape[0], -1))
+    if transpose:  # the matrix rows are each group's output channels x kernel positions
+        per_in = channels // groups
+        quant = Q.weight_quant(imp.value(node, 1), 1, lambda m: np.concatenate(
+            [np.asarray(m[g * per_in:(g + 1) * per_in]).reshape(per_in, -1).T for g in range(groups)]),
+            row_repeat=int(np.prod(kernel)))
+    else:
+        quant = Q.weight_quant(imp.value(node, 1), 0, lambda m: m.reshape(m.shape[0], -1))
     head = (imp.batch,) if x.batched else ()
     if groups > 1:  # the groups' columns side by side: (groups, rows, columns of a group), one GEMM per group
         per_group = imp.reshape_to(node, cols, (*head, rows, groups, weight.shape[1]), suffix="/groups")

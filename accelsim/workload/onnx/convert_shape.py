@@ -179,7 +179,12 @@ def _convert_gather(imp: Importer, node: Node) -> None:
         if table.ndim != 2 or axis != 0:
             raise imp.unsupported(node, f"an embedding lookup needs a 2-D table gathered on axis 0; got {list(table.shape)}, axis {axis}")
         layer = imp.add(node, L.Embedding, [indices], num_embeddings=int(table.shape[0]), embedding_dim=int(table.shape[1]))
-        imp.set_weight(node, layer.name, table)
+        from accelsim.workload.onnx.quant import weight_quant
+
+        # a QDQ table (DequantizeLinear -> Gather) keeps its format; an integer one is dequantized after the lookup
+        imp.set_weight(node, layer.name, table, quant=weight_quant(data, 0, lambda m: m))
+        if np.issubdtype(np.asarray(table).dtype, np.integer) and imp.consumer_ops.get(node.outputs[0]) == "DequantizeLinear":
+            imp.integer_tables[layer.name] = np.asarray(table)
         return imp.out(node, layer, batched=indices.batched)
     if not indices.is_const:
         raise imp.unsupported(node, "gathering an activation with activation indices is not supported")

@@ -17,6 +17,11 @@ from accelsim.workload import layers as L
 from accelsim.workload.graph import LayerGraph
 
 
+def _mark_of(v: "Value") -> dict | None:
+    """The activation-bits mark a tensor carries (QDQ on activations), for a view of it."""
+    return {"activation_bits": v.quant["activation_bits"]} if v.quant and v.quant.get("activation_bits") else None
+
+
 @dataclass
 class Node:
     """One ONNX node, attributes decoded (``proto``: its NodeProto, None when built by the importer)."""
@@ -100,6 +105,7 @@ class Importer:
     name_counts: dict[str, int] = field(default_factory=dict)
     folded_batchnorm: list[str] = field(default_factory=list)
     folded_macs: Counter = field(default_factory=Counter)  # op type -> MACs of constant nodes evaluated at import
+    integer_tables: dict = field(default_factory=dict)  # embedding layer -> its integer table (dequantized after)
     node_of: dict[str, str] = field(default_factory=dict)  # layer name -> ONNX node name
     skipped: list[str] = field(default_factory=list)
     generic_ops: Counter = field(default_factory=Counter)
@@ -330,7 +336,8 @@ class Importer:
             return v
         if v.shape[0] != 1 or self.batch != 1:
             raise self.error(node, f"needs a batched input; the batch axis of {list(v.shape)} was moved or merged earlier")
-        return Value(v.shape, self.add(node, L.Reshape, [v], suffix="/rebatch", shape=v.shape[1:]).name, True)
+        return Value(v.shape, self.add(node, L.Reshape, [v], suffix="/rebatch", shape=v.shape[1:]).name, True,
+                     quant=_mark_of(v))
 
     def unbatched(self, node: Node, v: Value) -> Value:
         """``v`` carried with its full shape (a reshape that keeps the leading batch-1 axis)."""
@@ -338,7 +345,8 @@ class Importer:
             return v
         if self.batch != 1:
             raise self.error(node, f"moves or merges the batch axis, which is only supported at batch 1; batch is {self.batch}")
-        return Value(v.shape, self.add(node, L.Reshape, [v], suffix="/unbatch", shape=v.shape).name, False)
+        return Value(v.shape, self.add(node, L.Reshape, [v], suffix="/unbatch", shape=v.shape).name, False,
+                     quant=_mark_of(v))
 
     def reshape_to(self, node: Node, v: Value, full: tuple[int, ...], index: int | None = 0, suffix: str = "") -> Value:
         """Give ``v`` the full shape ``full`` (same element count) with a Reshape layer if needed; set as output
@@ -354,7 +362,7 @@ class Importer:
             raise self.error(node, f"reshape {list(v.shape)} -> {list(full)} mixes the batch axis (batch {self.batch})")
         layer = v.layer if tuple(target) == tuple(v.local_shape) else \
             self.add(node, L.Reshape, [v], suffix=suffix, shape=target).name
-        value = Value(full, layer, out_batched)
+        value = Value(full, layer, out_batched, quant=_mark_of(v))  # a view of a quantized tensor stays quantized
         if index is not None:
             self.set(node, index, value)
         return value

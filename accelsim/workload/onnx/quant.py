@@ -67,9 +67,10 @@ def folded_quant(node: Node, inputs: list) -> dict | None:
     return quant
 
 
-def weight_quant(v: Value, out_axis: int, to_matrix) -> dict | None:
+def weight_quant(v: Value, out_axis: int, to_matrix, row_repeat: int = 1) -> dict | None:
     """``v.quant`` (ONNX orientation) as the layer's format in weight-matrix orientation; ``out_axis`` is the
-    output-channel axis of the ONNX weight, ``to_matrix`` maps an ONNX-shaped array to the matrix."""
+    output-channel axis of the ONNX weight, ``to_matrix`` maps an ONNX-shaped array to the matrix; ``row_repeat``:
+    matrix rows per output channel (a transposed convolution's rows are its output channels x kernel positions)."""
     q = v.quant
     if q is None or "codes" not in q:
         return None
@@ -80,8 +81,9 @@ def weight_quant(v: Value, out_axis: int, to_matrix) -> dict | None:
     scale, zp = np.asarray(q["scale"]), np.asarray(q["zero_point"])
     if q["granularity"] == "per_tensor":
         out.update(granularity="per_tensor", scale=scale.reshape(()), zero_point=zp.reshape(()))
-    elif q["granularity"] == "per_axis" and q["axis"] == out_axis and scale.size == rows:
-        out.update(granularity="per_channel", scale=scale.reshape(rows), zero_point=np.broadcast_to(zp, scale.shape).reshape(rows))
+    elif q["granularity"] == "per_axis" and q["axis"] == out_axis and scale.size * row_repeat == rows:
+        out.update(granularity="per_channel", scale=np.repeat(scale.reshape(-1), row_repeat),
+                   zero_point=np.repeat(np.broadcast_to(zp, scale.shape).reshape(-1), row_repeat))
     elif q["granularity"] == "blocked" and q["axis"] != out_axis:
         bs, whole = q["block_size"], tuple(slice(0, d) for d in q["codes"].shape)
         full_s = to_matrix(np.repeat(scale, bs, axis=q["axis"])[whole])
@@ -126,6 +128,8 @@ def _convert_qdq(imp: Importer, node: Node) -> None:
     and 0) so the rescaling that follows folds away."""
     x = imp.activation(node, 0)
     if node.op_type == "DequantizeLinear":
+        if x.layer in imp.integer_tables:  # Gather(integer table) -> DequantizeLinear: the table dequantized
+            _dequantize_table(imp, node, x.layer)
         return imp.set(node, 0, x)
     imp.set(node, 0, _marked(x, 8 if node.op_type == "DynamicQuantizeLinear" else _zp_bits(imp, node, 2)))
     if node.op_type == "DynamicQuantizeLinear":
@@ -133,6 +137,32 @@ def _convert_qdq(imp: Importer, node: Node) -> None:
         imp.set(node, 2, Value((), const=np.asarray(0, np.uint8)))
         imp.note("DynamicQuantizeLinear: activations quantized to 8 bits at run time; the run-time scale is "
                  "taken as 1 (shapes and MACs do not depend on it)")
+
+
+def _dequantize_table(imp: Importer, node: Node, layer: str) -> None:
+    """An embedding gathered from an integer table and dequantized after the lookup (onnxruntime's dynamic /
+    QOperator embeddings: ``Gather(uint8 table) -> DequantizeLinear``): its weights become the dequantized table,
+    kept in its format (per tensor, or per embedding feature along the last axis)."""
+    codes = imp.integer_tables.pop(layer)
+    scale = np.asarray(imp.const(node, 1, "the scale"))
+    zp = imp.optional_const(node, 2, "the zero point")
+    axis = int(node.attrs.get("axis", 1))
+    rank = len(imp.values[node.inputs[0]].shape)
+    if scale.size > 1 and axis % rank != rank - 1:
+        imp.note(f"node '{node.name}' (DequantizeLinear): scales along axis {axis} of an embedding lookup are not "
+                 "one per feature; its table is kept as the integers")
+        return
+    table_axis = 1 if scale.size > 1 else 0
+    from onnx import helper
+
+    proto = helper.make_node("DequantizeLinear", ["q", "s"] + (["z"] if zp is not None else []), ["y"], axis=table_axis)
+    (deq,) = fold(Node(node.name, "DequantizeLinear", list(proto.input), ["y"], {"axis": table_axis}, "", proto),
+                  [codes, scale.astype(np.float32)] + ([np.asarray(zp)] if zp is not None else []), 21)
+    carried = Value(tuple(codes.shape), const=deq, quant=dequant_info(codes, scale, zp, axis=table_axis))
+    imp.graph.weights.pop(layer, None)
+    imp._typed.discard(layer)  # typed again below, as the integer format it is
+    imp.weight_dtypes[str(codes.dtype)] -= 1
+    imp.set_weight(node, layer, deq.astype(np.float32), quant=weight_quant(carried, 0, lambda m: m))
 
 
 # --- QOperator ops: the float op on the dequantized weight -------------------------------------------------------
@@ -267,13 +297,11 @@ def _convert_matmul_nbits(imp: Importer, node: Node) -> None:
 QLINEAR_FLOAT = {"QLinearAdd": ("Add", slice(0, 4, 3)), "QLinearMul": ("Mul", slice(0, 4, 3)),
                  "QLinearConcat": ("Concat", slice(2, None, 3)), "QLinearGlobalAveragePool": ("GlobalAveragePool", slice(0, 1)),
                  "QLinearAveragePool": ("AveragePool", slice(0, 1)), "QLinearSigmoid": ("Sigmoid", slice(0, 1)),
-                 "QLinearSoftmax": ("Softmax", slice(0, 1))}
+                 "QLinearSoftmax": ("Softmax", slice(0, 1)), "QLinearLeakyRelu": ("LeakyRelu", slice(0, 1))}
 
 
-@register(*(MS + op for op in QLINEAR_FLOAT), MS + "QLinearLeakyRelu")
+@register(*(MS + op for op in QLINEAR_FLOAT))
 def _convert_qlinear_float(imp: Importer, node: Node) -> None:
-    if node.op_type == "QLinearLeakyRelu":
-        raise imp.unsupported(node, "leaky ReLU has no accelsim activation")
     if node.attrs.get("channels_last", 0):
         raise imp.unsupported(node, "channels-last layout")
     op, inputs = QLINEAR_FLOAT[node.op_type]
