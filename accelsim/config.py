@@ -557,6 +557,8 @@ def derive(base: Any, overrides: Mapping[str, Any]) -> Any:
     None where the full build must decide (any problem, so that its error message is the one
     reported; an override that names a section, a mapping field or an unknown key)."""
     tree = _Changes()
+    if "tech" in overrides:  # a technology table is checked by the full build (hw.registry.config_from_dict)
+        return None
     for key, value in overrides.items():
         parts = str(key).split(".")
         node = tree

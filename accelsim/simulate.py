@@ -30,6 +30,8 @@ def run_compressed(config, cgraph: CompressedGraph, batch: int, workload_name: s
     """Simulate every compute layer of an already compressed graph on one config (``model``: the
     config's built model, when the caller has one)."""
     model = model if model is not None else build_model(config)
+    for cl in cgraph:  # every layer's work budget (ACCELSIM_MAX_MACS) before any layer runs
+        cl.layer.gemm(batch)
     layers = model.simulate_network(cgraph, batch)
     result = NetworkResult(arch=to_dict(config), workload=workload_name, layers=layers, batch=batch, recipe=recipe)
     attach_hardware(result, model, cgraph, batch)

@@ -58,6 +58,12 @@ def report_rows(cg: CompressedGraph) -> list[dict[str, Any]]:
     return rows
 
 
+def uncompressed_tables(cg: CompressedGraph) -> dict[str, int]:
+    """Embedding tables the recipe left as they are (a recipe compresses layers with weight matrices; a lookup
+    table is not one): layer -> weights."""
+    return {layer.name: int(layer.params) for layer in cg.graph.layers if layer.op == "embedding" and layer.params}
+
+
 def _clean(value: Any) -> Any:
     """JSON-safe: infinities become strings, numpy scalars plain numbers."""
     if isinstance(value, dict):
@@ -77,7 +83,7 @@ def to_json(cg: CompressedGraph, provenance: dict | None = None) -> str:
     from accelsim._version import __version__
 
     out = {"accelsim_version": __version__, "workload": cg.graph.name, "recipe": cg.recipe, "layers": report_rows(cg),
-           "total": cg.stats}
+           "total": cg.stats, "uncompressed_tables": uncompressed_tables(cg)}
     if provenance:
         out["provenance"] = provenance
     return json.dumps(_clean(out), indent=2)
@@ -103,6 +109,10 @@ def to_table(cg: CompressedGraph) -> str:
              f"nnz ratio {t['nnz_ratio']:.4g}x (ShrinkBench: weights / non-zero weights); "
              f"theoretical speedup {t['theoretical_speedup']:.4g}x (dense MACs / MACs after pruning; "
              f"{t['rounded_zeros']:,} weights rounded to zero by quantization or sharing are not counted as pruned)")
+    tables = uncompressed_tables(cg)
+    if tables:  # not in the totals above: a recipe compresses weight matrices, not lookup tables
+        text += (f"\nnot compressed, not in the totals: {len(tables)} embedding table(s), "
+                 f"{sum(tables.values()):,} weights ({', '.join(list(tables)[:3])}{', ...' if len(tables) > 3 else ''})")
     return text
 
 

@@ -2,7 +2,7 @@
 
 All functions take the ``(rows = outputs, cols = reduction inputs)`` weight matrix (or any array
 for the element-wise ones), never modify it, and keep an exact number of weights:
-``round(density * size)`` (ties broken by position, deterministically). Randomness comes only
+``round(density * size)``, at least one (ties broken by position, deterministically). Randomness comes only
 from an explicit ``rng``. Equations: ``docs/compression.md``.
 """
 
@@ -24,7 +24,9 @@ def check_sparsity(sparsity: float, what: str = "sparsity") -> float:
 
 
 def _keep_count(size: int, sparsity: float) -> int:
-    return int(round((1.0 - check_sparsity(sparsity)) * size))
+    """Weights (or blocks) kept of ``size``: ``round(density * size)``, at least one (a density above 0 never
+    empties a layer: a block larger than the layer, or a density under ``0.5 / size``, rounded to none)."""
+    return max(1, int(round((1.0 - check_sparsity(sparsity)) * size))) if size else 0
 
 
 _SAMPLE = 1 << 16  # sample size of the threshold pre-selection in :func:`_kth_largest`

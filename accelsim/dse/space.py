@@ -110,6 +110,11 @@ def _axis_values(axes: Mapping[str, list] | None, where: str, problems: list[str
         if not values:
             problems.append(f"{where}.{key} must be a non-empty list of values; got {values!r}")
         out[key] = [_plain(v, f"{where}.{key}[{i}]", problems) for i, v in enumerate(values)]
+        if not lockstep:  # a grid axis value given twice would run once: the axis the user wrote is not what runs
+            texts = [json.dumps(v, sort_keys=True) for v in out[key]]
+            twice = next((t for i, t in enumerate(texts) if t in texts[:i]), None)
+            if twice is not None:
+                problems.append(f"{where}.{key} lists {twice} more than once; each value of a grid axis is one point")
     lengths = {k: len(v) for k, v in out.items()}
     if lockstep and len(set(lengths.values())) > 1:
         text = ", ".join(f"{k} has {n}" for k, n in lengths.items())

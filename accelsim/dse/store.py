@@ -126,7 +126,8 @@ def frame_from_text(text: str, order: Sequence[str] | None = None):
 
     if not text.strip():
         return pd.DataFrame()
-    df = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""], dtype={"id": str, "error": str})
+    df = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""], dtype={"id": str, "error": str},
+                     low_memory=False)  # whole columns typed at once: no mixed-type chunks (DtypeWarning)
     if "extra" in df.columns:
         extras = [json.loads(x) if isinstance(x, str) and x else {} for x in df["extra"]]
         df = df.drop(columns=["extra"])

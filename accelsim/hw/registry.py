@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from accelsim.config import apply_overrides, from_dict, read_yaml_file, to_dict
-from accelsim.errors import ConfigError, ModelNotAvailableError, UnknownNameError
+from accelsim.errors import AccelsimError, ConfigError, ModelNotAvailableError, UnknownNameError
 from accelsim.paths import ARCH_DIR, bundled
 
 ENTRY_POINT_GROUP = "accelsim.families"
@@ -149,7 +149,16 @@ def config_from_dict(data: Mapping[str, Any], label: str):
     names = family_names()
     if not isinstance(fam, str) or fam not in names:
         raise ConfigError(f"{label}: family must be one of {', '.join(names)}; got {fam!r}")
-    return from_dict(family(fam).config_cls, data, label)
+    config = from_dict(family(fam).config_cls, data, label)
+    tech = getattr(config, "tech", None)
+    if isinstance(tech, str):  # a technology table the model will price with: named here, with the file and field
+        from accelsim.energy.tables import load_tech
+
+        try:
+            load_tech(tech)
+        except AccelsimError as exc:
+            raise ConfigError(f"{label}: field 'tech': {exc}") from None
+    return config
 
 
 def load_arch(source: Any, overrides: Mapping[str, Any] | Iterable[str] | None = None):

@@ -287,12 +287,12 @@ def _gemm_tile(cfg, m, n, k, groups, dtype, unit, rate, eff, a_b, b_b, c_b, acc_
     b_total = float(n) * k * b_b * groups
     c_total = float(m) * n * c_b * groups
     full_waves, rem = divmod(n_tiles, slots)
-    wave_sizes = [slots] * full_waves + ([rem] if rem else [])
+    waves = [(size, count) for size, count in ((slots, full_waves), (rem, 1)) if size and count]  # (tiles, waves)
     fits = a_total + b_total <= cfg.l2_mb * 1024 * 1024 * cfg.efficiency.l2_reuse_fraction
     comp_total = mem_total = time_total = 0.0
     dram_read = 0.0
     lat = cfg.dram_latency_cycles
-    for size in wave_sizes:
+    for size, count in waves:  # every full wave costs the same: counted once, times their number
         per_sm = -(-size // cfg.sms)  # busiest SM's tiles in this wave (greedy round robin)
         comp_cyc, l2_cyc = sm_round(per_sm)
         if fits:
@@ -303,17 +303,18 @@ def _gemm_tile(cfg, m, n, k, groups, dtype, unit, rate, eff, a_b, b_b, c_b, acc_
             a_ratio = a_total / (float(m) * k * a_b * groups)  # < 1 when A is an implicit im2col view
             wave_read = max(rows * tile.bm * k * a_b * a_ratio + cols * tile.bn * k * b_b * max(1, rows // tm),
                             (a_total + b_total) * size / n_tiles)
-        dram_read += wave_read
+        dram_read += wave_read * count
         wave_dram_s = _dram_s(cfg, wave_read + c_total * size / n_tiles)
         comp_s = comp_cyc / clk
         mem_s = max(wave_dram_s, l2_cyc / clk)
-        comp_total += comp_s
-        mem_total += mem_s
+        comp_total += comp_s * count
+        mem_total += mem_s * count
         # the epilogue (C tile to memory) follows each CTA's main loop; co-resident CTAs hide 1 - 1/c of it
         epi_s = EPILOGUE_EXPOSED * _dram_s(cfg, c_total * size / n_tiles) / c
-        time_total += max(comp_s, mem_s) + epi_s + lat / clk  # each wave's pipeline fill
+        time_total += (max(comp_s, mem_s) + epi_s + lat / clk) * count  # each wave's pipeline fill
     launch = cfg.launch_overhead_us * 1e-6
-    latency = len(wave_sizes) * lat / clk
+    wave_count = sum(count for _, count in waves)
+    latency = wave_count * lat / clk
     flops_useful = 2.0 * m * n * k * groups
     flops_exec = tile_flops * n_tiles
     l2_bytes = tile_l2 * n_tiles + c_total
@@ -324,7 +325,7 @@ def _gemm_tile(cfg, m, n, k, groups, dtype, unit, rate, eff, a_b, b_b, c_b, acc_
         flops={(unit, dtype): flops_exec}, simt_ops=tile_simt * n_tiles,
         dram_read_bytes=dram_read, dram_write_bytes=c_total, l2_bytes=l2_bytes, smem_bytes=2.0 * tile_l2 * n_tiles,
         register_bytes=RF_BYTES_PER_FLOP[unit] * flops_exec,
-        detail={"tile": tile.label, "ctas_per_sm": c, "waves": n_tiles / slots, "wave_count": len(wave_sizes),
+        detail={"tile": tile.label, "ctas_per_sm": c, "waves": n_tiles / slots, "wave_count": wave_count,
                 "tile_efficiency": flops_useful / flops_exec, "operands_fit_l2": fits},
     )
 
