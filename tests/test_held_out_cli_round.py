@@ -69,3 +69,31 @@ def test_grid_axis_value_listed_twice_is_refused(run_cli, tmp_path):
     spec.write_text("name: t\nbase: {arch: edge-32x32, workload: lenet5}\ngrid:\n  arch.array.rows: [8, 8, 16]\n")
     code, _, err = run_cli("sweep", str(spec), "--out", str(tmp_path / "out"))
     assert code == 2 and "grid.arch.array.rows lists 8 more than once" in err
+
+
+HF = "tests/data/hf/llama-2-7b.json"
+
+
+def test_llm_flags_that_do_not_apply_are_refused(run_cli):
+    """A held-out round of LLM phase paths (same session): --prompt on a decode step, --routing on a dense model
+    and a length over 2^26 tokens were accepted silently or failed deep in a layer; a batch folded into the
+    workload name was simulated but the serving figures counted one sequence, and with --batch both multiplied."""
+    import json
+    from pathlib import Path
+
+    hf = str(Path(__file__).resolve().parents[1] / HF)
+    for extra, message in ((["--phase", "decode", "--prompt", "64"], "prompt applies to prefill"),
+                           (["--phase", "decode", "--routing", "zipf"], "routing applies to a mixture-of-experts"),
+                           (["--phase", "decode", "--context", str(10 ** 12)], "context 1000000000000 is over"),
+                           (["--prompt", str(10 ** 12)], "prompt 1000000000000 is over")):
+        code, _, err = run_cli("simulate", "--arch", "h100-sxm", "--workload", hf, *extra)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (extra, err)
+    code, out, err = run_cli("simulate", "--arch", "h100-sxm", "--workload", hf + "?phase=decode&batch=8", "--format", "json")
+    folded = json.loads(out)
+    code2, out2, _ = run_cli("simulate", "--arch", "h100-sxm", "--workload", hf, "--phase", "decode", "--batch", "8",
+                             "--format", "json")
+    given = json.loads(out2)
+    assert code == code2 == 0 and folded["batch"] == given["batch"] == 8
+    assert folded["total"]["tokens_per_s"] == given["total"]["tokens_per_s"]
+    code, _, err = run_cli("simulate", "--arch", "h100-sxm", "--workload", hf + "?phase=decode&batch=4", "--batch", "2")
+    assert code == 2 and "both set the batch" in err

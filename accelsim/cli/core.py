@@ -208,6 +208,13 @@ def cmd_simulate(args) -> int:
 
         workload = load_workload(workload)  # loaded once, here: simulate takes the graph, the notes are printed below
     batch = args.batch
+    folded = int((workload.metadata.get("hf") or {}).get("batch") or 1) if not isinstance(workload, str) else 1
+    if folded > 1:  # sequences the workload name folded into the graph (``config.json?batch=8``)
+        if args.batch > 1:
+            from accelsim.errors import WorkloadError
+
+            raise WorkloadError(f"--batch {args.batch} and the workload's batch={folded} both set the batch; give one")
+        args.batch = folded  # the figures per sequence and the serving figures count the sequences the graph holds
     if _phase_kwargs(args) and "routing" in workload.metadata.get("hf", {}) and args.batch > 1:
         # MoE: the step routes the tokens of the whole batch (build at B, simulate the graph once)
         from accelsim.workload.zoo import load_workload

@@ -391,9 +391,15 @@ class _Builder:
         return self.eltwise("embeddings.sum", [x, pos])
 
 
+#: the longest prompt / context accepted (2^26 tokens; the longest published contexts are ~10M)
+MAX_TOKENS = 1 << 26
+
+
 def _positive(value, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise WorkloadError(f"{what} must be an int >= 1; got {value!r}")
+    if value > MAX_TOKENS:
+        raise WorkloadError(f"{what} {value} is over the {MAX_TOKENS:,} tokens accepted")
     return value
 
 
@@ -430,6 +436,9 @@ def build_graph(spec: ModelSpec, *, phase: str = "prefill", prompt: int | None =
         if kv_len < tokens:
             raise WorkloadError(f"{where}prefill context {kv_len} is shorter than the prompt {tokens}")
     else:
+        if prompt is not None:
+            raise WorkloadError(f"{where}prompt applies to prefill; a decode step runs 1 token against its context "
+                                f"(give context)")
         tokens = 1
         kv_len = _positive(context if context is not None else DEFAULT_CONTEXT, "context")
     if spec.is_decoder and kv_len > spec.max_positions:
@@ -440,6 +449,8 @@ def build_graph(spec: ModelSpec, *, phase: str = "prefill", prompt: int | None =
     shares = None
     if spec.moe is not None:
         shares = load_shares(routing, spec.moe.experts, len(spec.moe.layers))
+    elif routing not in (None, "uniform"):
+        raise WorkloadError(f"{where}routing applies to a mixture-of-experts config; {spec.model_type} has no experts")
     label = f"{phase}{tokens}" if phase == "prefill" else f"decode{kv_len}"
     graph = LayerGraph(f"{spec.name}-{label}" + (f"-b{batch}" if batch > 1 else ""), source)
     bld = _Builder(spec, graph, batch=batch, tokens=tokens, kv_len=kv_len, attention=attention,
