@@ -135,6 +135,23 @@ def fp8_values(codes: np.ndarray, dtype: str) -> np.ndarray:
     return table.astype(np.float32)[np.asarray(codes, np.uint8)]
 
 
+def _unpack(words: np.ndarray, bits: int, axis: int, order=None) -> np.ndarray:
+    """The unsigned ``bits``-bit codes of a 2-D array of int32 words, ``32 / bits`` a word along ``axis`` (0: a word
+    holds consecutive rows, 1: consecutive columns), lowest bits first; ``order``: the position each code of a word
+    takes (AWQ's interleave)."""
+    w = np.asarray(words).view(np.uint32)
+    mask = (1 << bits) - 1
+    shifts = np.arange(32 // bits, dtype=np.uint32) * bits
+    if axis == 0:
+        return ((w[:, None, :] >> shifts[None, :, None]) & mask).reshape(-1, w.shape[1])  # (rows * per, cols)
+    c = (w[:, :, None] >> shifts[None, None, :]) & mask  # (rows, cols, per): code j of a word
+    if order is not None:
+        ordered = np.empty_like(c)
+        ordered[:, :, list(order)] = c
+        c = ordered
+    return c.reshape(w.shape[0], -1)
+
+
 @dataclass
 class PackedWeight:
     """A quantized weight as stored: group-wise integers (``format`` gptq / awq / compressed-tensors; ``group``
@@ -167,22 +184,12 @@ class PackedWeight:
         """Unsigned codes ``(N, K)`` (uint8) unpacked from the int32 words (FP8: the stored bit patterns)."""
         if self.is_float:
             return np.asarray(self._arr("weight"))
-        per = 32 // self.bits
-        mask = (1 << self.bits) - 1
-        shifts = np.arange(per, dtype=np.uint32) * self.bits
         if self.format == "gptq":  # (K / per, N), packed along K
-            words = np.asarray(self._arr("qweight")).view(np.uint32)
-            c = (words[:, None, :] >> shifts[None, :, None]) & mask  # (K/per, per, N)
-            return c.reshape(-1, words.shape[1]).T.astype(np.uint8)
+            return _unpack(self._arr("qweight"), self.bits, 0).T.astype(np.uint8)
         if self.format == "awq":  # (K, N / per), packed along N in AWQ order
-            words = np.asarray(self._arr("qweight")).view(np.uint32)
-            c = (words[:, :, None] >> shifts[None, None, :]) & mask  # (K, N/per, per): nibble j = column AWQ_ORDER[j]
-            out = np.empty_like(c)
-            out[:, :, list(AWQ_ORDER)] = c
-            return out.reshape(words.shape[0], -1).T.astype(np.uint8)
-        words = np.asarray(self._arr("weight_packed")).view(np.uint32)  # compressed-tensors: (N, K / per)
-        c = (words[:, :, None] >> shifts[None, None, :]) & mask
-        return c.reshape(words.shape[0], -1)[:, : self.in_features].astype(np.uint8)
+            return _unpack(self._arr("qweight"), self.bits, 1, AWQ_ORDER).T.astype(np.uint8)
+        # compressed-tensors: (N, K / per)
+        return _unpack(self._arr("weight_packed"), self.bits, 1)[:, : self.in_features].astype(np.uint8)
 
     def group_scales(self) -> np.ndarray:
         """Integer formats: the float32 scales ``(N, groups)`` (a per-tensor scale repeated over the rows)."""
@@ -200,27 +207,16 @@ class PackedWeight:
 
     def _zeros(self, groups: int) -> np.ndarray:
         """Zero points ``(N, K / group)``."""
-        if self.format in ("gptq", "awq"):
-            words = np.asarray(self._arr("qzeros")).view(np.uint32)  # (groups, N / per)
-            per, mask = 32 // self.bits, (1 << self.bits) - 1
-            shifts = np.arange(per, dtype=np.uint32) * self.bits
-            z = (words[:, :, None] >> shifts[None, None, :]) & mask
-            if self.format == "awq":
-                ordered = np.empty_like(z)
-                ordered[:, :, list(AWQ_ORDER)] = z
-                z = ordered
-            z = z.reshape(words.shape[0], -1).astype(np.int32)
+        if self.format in ("gptq", "awq"):  # (groups, N / per), packed along N (AWQ: in its order)
+            z = _unpack(self._arr("qzeros"), self.bits, 1, AWQ_ORDER if self.format == "awq" else None).astype(np.int32)
             if self.format == "gptq" and self.checkpoint.gptq_zero_offset:
                 z = z + 1  # GPTQ v1 checkpoints store zero - 1; added back unmasked, as AutoGPTQ does
             return z.T
         if "weight_zero_point" in self.tensors:  # compressed-tensors: signed, as the codes before their offset
             info, z = self.tensors["weight_zero_point"], np.asarray(self._arr("weight_zero_point"))
-            per, mask = 32 // self.bits, (1 << self.bits) - 1
             if info.dtype in ("I32", "U32") and z.ndim == 2 and z.shape[0] != self.out_features:
-                # packed along the rows as the codes are (the offset included): (ceil(N / per), groups)
-                shifts = np.arange(per, dtype=np.uint32) * self.bits
-                c = (z.view(np.uint32)[:, None, :] >> shifts[None, :, None]) & mask
-                return c.reshape(-1, z.shape[1])[: self.out_features].astype(np.int32)
+                # packed along the rows, the offset included: (ceil(N / per), groups)
+                return _unpack(z, self.bits, 0)[: self.out_features].astype(np.int32)
             return z.astype(np.int32).reshape(self.out_features, groups) + (1 << (self.bits - 1))
         return np.full((self.out_features, groups), 1 << (self.bits - 1), dtype=np.int32)  # symmetric: offset codes
 
