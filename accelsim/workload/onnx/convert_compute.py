@@ -28,13 +28,20 @@ def _pads2d(imp: Importer, node: Node, in_hw: Sequence[int], kernel, stride, dil
         return pads[0], pads[1], pads[2], pads[3]
     if auto == "VALID":
         return 0, 0, 0, 0
+    begin, end = _same_pads(auto, in_hw, kernel, stride, dilation)
+    return begin[0], begin[1], end[0], end[1]
+
+
+def _same_pads(auto: str, sizes: Sequence[int], kernel, stride, dilation) -> tuple[list[int], list[int]]:
+    """``(begins, ends)`` of ``auto_pad`` SAME_UPPER / SAME_LOWER on every spatial axis: the output keeps
+    ``ceil(size / stride)``, the odd unit at the end / the start."""
     begin, end = [], []
-    for size, k, s, d in zip(in_hw, kernel, stride, dilation):
+    for size, k, s, d in zip(sizes, kernel, stride, dilation):
         total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
         small = total // 2
         begin.append(small if auto == "SAME_UPPER" else total - small)
         end.append(total - begin[-1])
-    return begin[0], begin[1], end[0], end[1]
+    return begin, end
 
 
 def _padded(imp: Importer, node: Node, tensor: str, x: Value, kernel, stride, dilation) -> tuple[Value, tuple[int, int]]:
@@ -78,12 +85,10 @@ def _conv_as_gemm(imp: Importer, node: Node, x: Value, w: np.ndarray, b: np.ndar
     kernel, sizes = [int(k) for k in w.shape[2:]], list(x.shape[-spatial:])
     stride, dilation = ([int(v) for v in node.attrs.get(k, [1] * spatial)] for k in ("strides", "dilations"))
     pads = [int(v) for v in node.attrs.get("pads", [0] * 2 * spatial)] if auto in ("NOTSET", "") else [0] * 2 * spatial
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        begins, ends = _same_pads(auto, sizes, kernel, stride, dilation)
+        pads = begins + ends
     span = [dilation[i] * (kernel[i] - 1) + 1 for i in range(spatial)]
-    if auto in ("SAME_UPPER", "SAME_LOWER"):  # the output keeps ceil(size / stride); the odd unit at the end / start
-        for i in range(spatial):
-            total = max((-(-sizes[i] // stride[i]) - 1) * stride[i] + span[i] - sizes[i], 0)
-            pads[i] = total // 2 if auto == "SAME_UPPER" else total - total // 2
-            pads[i + spatial] = total - pads[i]
     if transpose:
         extra = [int(v) for v in node.attrs.get("output_padding", [0] * spatial)]
         outs = [(sizes[i] - 1) * stride[i] + span[i] - pads[i] - pads[i + spatial] + extra[i] for i in range(spatial)]
@@ -99,16 +104,17 @@ def _conv_as_gemm(imp: Importer, node: Node, x: Value, w: np.ndarray, b: np.ndar
                      output_shapes=((rows, channels if transpose else channels * int(np.prod(kernel))),))
     if transpose:  # each group's input channels to its output channels x kernel positions, stacked by group
         per = channels // groups
-        weight = np.concatenate([np.asarray(w[g * per:(g + 1) * per]).reshape(per, -1).T for g in range(groups)])
+
+        def to_matrix(m):
+            return np.concatenate([np.asarray(m[g * per:(g + 1) * per]).reshape(per, -1).T for g in range(groups)])
+
+        quant = Q.weight_quant(imp.value(node, 1), 1, to_matrix, row_repeat=int(np.prod(kernel)))
     else:
-        weight = np.asarray(w).reshape(out_ch, -1)
-    if transpose:  # the matrix rows are each group's output channels x kernel positions
-        per_in = channels // groups
-        quant = Q.weight_quant(imp.value(node, 1), 1, lambda m: np.concatenate(
-            [np.asarray(m[g * per_in:(g + 1) * per_in]).reshape(per_in, -1).T for g in range(groups)]),
-            row_repeat=int(np.prod(kernel)))
-    else:
-        quant = Q.weight_quant(imp.value(node, 1), 0, lambda m: m.reshape(m.shape[0], -1))
+        def to_matrix(m):
+            return np.asarray(m).reshape(m.shape[0], -1)
+
+        quant = Q.weight_quant(imp.value(node, 1), 0, to_matrix)
+    weight = to_matrix(w)
     head = (imp.batch,) if x.batched else ()
     if groups > 1:  # the groups' columns side by side: (groups, rows, columns of a group), one GEMM per group
         per_group = imp.reshape_to(node, cols, (*head, rows, groups, weight.shape[1]), suffix="/groups")
