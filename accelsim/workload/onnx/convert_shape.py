@@ -181,10 +181,12 @@ def _convert_gather(imp: Importer, node: Node) -> None:
         layer = imp.add(node, L.Embedding, [indices], num_embeddings=int(table.shape[0]), embedding_dim=int(table.shape[1]))
         from accelsim.workload.onnx.quant import weight_quant
 
-        # a QDQ table (DequantizeLinear -> Gather) keeps its format; an integer one is dequantized after the lookup
-        imp.set_weight(node, layer.name, table, quant=weight_quant(data, 0, lambda m: m))
+        # a QDQ table (DequantizeLinear -> Gather) keeps its format; an integer one dequantized after the lookup gets
+        # its weights from that DequantizeLinear (quant._dequantize_table)
         if np.issubdtype(np.asarray(table).dtype, np.integer) and imp.consumer_ops.get(node.outputs[0]) == "DequantizeLinear":
             imp.integer_tables[layer.name] = np.asarray(table)
+        else:
+            imp.set_weight(node, layer.name, table, quant=weight_quant(data, 0, lambda m: m))
         return imp.out(node, layer, batched=indices.batched)
     if not indices.is_const:
         raise imp.unsupported(node, "gathering an activation with activation indices is not supported")

@@ -141,8 +141,8 @@ def _convert_qdq(imp: Importer, node: Node) -> None:
 
 def _dequantize_table(imp: Importer, node: Node, layer: str) -> None:
     """An embedding gathered from an integer table and dequantized after the lookup (onnxruntime's dynamic /
-    QOperator embeddings: ``Gather(uint8 table) -> DequantizeLinear``): its weights become the dequantized table,
-    kept in its format (per tensor, or per embedding feature along the last axis)."""
+    QOperator embeddings: ``Gather(uint8 table) -> DequantizeLinear``): its weights are the dequantized table, kept
+    in its format (per tensor, or per embedding feature along the last axis); the Gather left them unset."""
     codes = imp.integer_tables.pop(layer)
     scale = np.asarray(imp.const(node, 1, "the scale"))
     zp = imp.optional_const(node, 2, "the zero point")
@@ -151,18 +151,9 @@ def _dequantize_table(imp: Importer, node: Node, layer: str) -> None:
     if scale.size > 1 and axis % rank != rank - 1:
         imp.note(f"node '{node.name}' (DequantizeLinear): scales along axis {axis} of an embedding lookup are not "
                  "one per feature; its table is kept as the integers")
-        return
-    table_axis = 1 if scale.size > 1 else 0
-    from onnx import helper
-
-    proto = helper.make_node("DequantizeLinear", ["q", "s"] + (["z"] if zp is not None else []), ["y"], axis=table_axis)
-    (deq,) = fold(Node(node.name, "DequantizeLinear", list(proto.input), ["y"], {"axis": table_axis}, "", proto),
-                  [codes, scale.astype(np.float32)] + ([np.asarray(zp)] if zp is not None else []), 21)
-    carried = Value(tuple(codes.shape), const=deq, quant=dequant_info(codes, scale, zp, axis=table_axis))
-    imp.graph.weights.pop(layer, None)
-    imp._typed.discard(layer)  # typed again below, as the integer format it is
-    imp.weight_dtypes[str(codes.dtype)] -= 1
-    imp.set_weight(node, layer, deq.astype(np.float32), quant=weight_quant(carried, 0, lambda m: m))
+        return imp.set_weight(node, layer, codes)
+    table = _dequantize(node, codes, scale, zp, 1 if scale.size > 1 else 0)
+    imp.set_weight(node, layer, table.const, quant=weight_quant(table, 0, lambda m: m))
 
 
 # --- QOperator ops: the float op on the dequantized weight -------------------------------------------------------
@@ -172,21 +163,28 @@ def _const_input(imp: Importer, node: Node, key: str, array: np.ndarray, quant: 
     return f"{node.name}::{key}"
 
 
-def dequantized(imp: Importer, node: Node, q_index: int, scale_index: int | None, zp_index: int | None, axis: int) -> str:
-    """A constant integer weight input dequantized by onnx.reference's ``DequantizeLinear`` (opset 21, scale as
-    float32), registered under a private name with its format."""
+def _dequantize(node: Node, q: np.ndarray, scale: np.ndarray, zp, axis: int) -> Value:
+    """``q`` dequantized by onnx.reference's ``DequantizeLinear`` (opset 21, scale as float32) as a float32 constant
+    carrying its format (:func:`dequant_info`)."""
     from onnx import helper
 
+    proto = helper.make_node("DequantizeLinear", ["q", "s"] + (["z"] if zp is not None else []), ["y"], axis=axis)
+    (deq,) = fold(Node(node.name, "DequantizeLinear", list(proto.input), ["y"], {"axis": axis}, "", proto),
+                  [q, scale.astype(np.float32)] + ([np.asarray(zp)] if zp is not None else []), 21)
+    return Value(tuple(deq.shape), const=deq.astype(np.float32), quant=dequant_info(q, scale, zp, axis=axis))
+
+
+def dequantized(imp: Importer, node: Node, q_index: int, scale_index: int | None, zp_index: int | None, axis: int) -> str:
+    """A constant integer weight input dequantized (:func:`_dequantize`), registered under a private name with its
+    format."""
     q = np.asarray(imp.const(node, q_index, "the quantized weight"))
     zp = imp.optional_const(node, zp_index, "the weight zero point") if zp_index is not None else None
     if scale_index is None:  # MatMulInteger: no scale (a later Mul applies it); one per zero point
         scale = np.ones(np.shape(zp) if zp is not None and np.size(zp) > 1 else (), np.float32)
     else:
         scale = np.asarray(imp.const(node, scale_index, "the weight scale"))
-    proto = helper.make_node("DequantizeLinear", ["q", "s"] + (["z"] if zp is not None else []), ["y"], axis=axis)
-    (deq,) = fold(Node(node.name, "DequantizeLinear", list(proto.input), ["y"], {"axis": axis}, "", proto),
-                  [q, scale.astype(np.float32)] + ([np.asarray(zp)] if zp is not None else []), 21)
-    return _const_input(imp, node, f"w{q_index}", deq.astype(np.float32), dequant_info(q, scale, zp, axis=axis))
+    deq = _dequantize(node, q, scale, zp, axis)
+    return _const_input(imp, node, f"w{q_index}", deq.const, deq.quant)
 
 
 def _mark_output(imp: Importer, node: Node, bits: int | None) -> None:
