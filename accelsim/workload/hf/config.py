@@ -263,17 +263,6 @@ def _qwen_window(f: _Fields, blocks: str = "from") -> tuple[int, tuple[int, ...]
     return f.int("sliding_window", 0, lo=0), _window_layers(f, default)
 
 
-def _heads(f: _Fields, hidden: int) -> tuple[int, int, int]:
-    heads = f.int(("num_attention_heads", "n_head", "n_heads", "num_heads"))
-    kv = f.int("num_key_value_heads", heads)
-    head_dim = f.int("head_dim", 0, lo=0) or hidden // heads
-    if not f.data.get("head_dim") and hidden % heads:
-        raise WorkloadError(f"{f.source}: hidden_size {hidden} is not a multiple of num_attention_heads {heads}")
-    if heads % kv:
-        raise WorkloadError(f"{f.source}: num_key_value_heads {kv} must divide num_attention_heads {heads}")
-    return heads, kv, head_dim
-
-
 def _head_size(f: _Fields, hidden: int, heads: int, hidden_keys, heads_keys) -> int:
     """``hidden / heads`` for a family whose attention splits the hidden size evenly (transformers refuses the
     config otherwise); the keys (a name or the names the reader accepts) name the fields in the message."""
@@ -281,6 +270,16 @@ def _head_size(f: _Fields, hidden: int, heads: int, hidden_keys, heads_keys) -> 
         raise WorkloadError(f"{f.source}: field '{f._get(hidden_keys)[0]}' {hidden} is not a multiple of "
                             f"'{f._get(heads_keys)[0]}' {heads}")
     return hidden // heads
+
+
+def _heads(f: _Fields, hidden: int) -> tuple[int, int, int]:
+    head_keys = ("num_attention_heads", "n_head", "n_heads", "num_heads")
+    heads = f.int(head_keys)
+    kv = f.int("num_key_value_heads", heads)
+    head_dim = f.int("head_dim", 0, lo=0) or _head_size(f, hidden, heads, "hidden_size", head_keys)
+    if heads % kv:
+        raise WorkloadError(f"{f.source}: num_key_value_heads {kv} must divide num_attention_heads {heads}")
+    return heads, kv, head_dim
 
 
 def _rotary_dim(f: _Fields, head_dim: int, key="partial_rotary_factor") -> int:
