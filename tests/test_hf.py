@@ -119,6 +119,18 @@ def test_fused_decode_matches_unfused_macs():
     assert a.total_macs == b.total_macs
 
 
+@pytest.mark.parametrize("name", ["llama-2-7b", "mistral-7b-v0.1", "gpt2", "deepseek-v2-lite"])
+@pytest.mark.parametrize("attention", ["unfused", "fused"])
+def test_decode_at_context_one_reads_the_cache(name, attention):
+    """A decode step's keys and values come from the cache even when it holds only the new token: the graph
+    at context 1 is the graph at context 2 with one key fewer (no layout copies of a fresh k / v)."""
+    one = load_hf(DATA / f"{name}.json", phase="decode", context=1, attention=attention)
+    two = load_hf(DATA / f"{name}.json", phase="decode", context=2, attention=attention)
+    assert [layer.name for layer in one.layers] == [layer.name for layer in two.layers]
+    assert one.total_macs < two.total_macs
+    assert any(layer.name.endswith(("k_cache", "latent_cache")) for layer in one.layers)
+
+
 def test_gqa_kv_cache_bytes_and_sliding_window():
     llama = load_hf(DATA / "llama-2-7b.json", phase="decode", context=2048).metadata["hf"]["kv_cache"]
     mistral = load_hf(DATA / "mistral-7b-v0.1.json", phase="decode", context=2048).metadata["hf"]["kv_cache"]

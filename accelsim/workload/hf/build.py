@@ -62,9 +62,10 @@ DEFAULT_CONTEXT = 2048
 
 class _Builder:
     def __init__(self, spec: ModelSpec, graph: LayerGraph, *, batch: int, tokens: int, kv_len: int, attention: str,
-                 kv_bits: int, shares: list | None):
+                 kv_bits: int, shares: list | None, decode: bool = False):
         self.spec, self.g = spec, graph
         self.b, self.s, self.kv_len = batch, tokens, kv_len
+        self.decode = decode  # a decode step reads its keys and values from the cache, even a cache of 1 token
         self.t = batch * tokens
         self.attention = attention
         self.kv_bits = kv_bits
@@ -127,7 +128,7 @@ class _Builder:
         returns the context ``(T, heads*dv)``."""
         b, s = self.b, self.s
         causal = self.spec.is_decoder
-        past = self.kv_len > s
+        past = self.kv_len > s or self.decode
         w = self.window
         # keys read: all L, or with a window the last (window - 1) cached tokens plus the S new ones (decode: window)
         length = (min(self.kv_len, w + s - 1) if w else self.kv_len) if past else s
@@ -454,7 +455,7 @@ def build_graph(spec: ModelSpec, *, phase: str = "prefill", prompt: int | None =
     label = f"{phase}{tokens}" if phase == "prefill" else f"decode{kv_len}"
     graph = LayerGraph(f"{spec.name}-{label}" + (f"-b{batch}" if batch > 1 else ""), source)
     bld = _Builder(spec, graph, batch=batch, tokens=tokens, kv_len=kv_len, attention=attention,
-                   kv_bits=16 if kv_bits is None else kv_bits, shares=shares)
+                   kv_bits=16 if kv_bits is None else kv_bits, shares=shares, decode=phase == "decode" and spec.is_decoder)
     if spec.is_decoder:
         bld.decoder()
     else:
