@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 import accelsim
-from accelsim.compress.recipe import compress, load_recipe, recipe_names
+from accelsim.compress.recipe import compress, load_recipe, recipe_names, with_params
 from accelsim.compress.tensors import NM, Codebook, CSR, Dense, HuffmanCoded, InterleavedCSC, LowBit
 from accelsim.errors import ConfigError, UnknownNameError
 from accelsim.workload.io_yaml import graph_from_dict
+from accelsim.workload.zoo import load_workload
 from accelsim.workload.weights import synthesize_weights
 
 EIE_NAMES = ["Alex-6", "Alex-7", "Alex-8", "VGG-6", "VGG-7", "VGG-8", "NT-We", "NT-Wd", "NT-LSTM"]
@@ -277,6 +278,20 @@ def test_auto_index_width_on_an_unpruned_layer():
     assert cl.stats["index_bits"] == 1 and cl.stats["padding_zeros"] == 0  # no gaps: the narrowest width
     assert np.allclose(cl.weight.to_dense(), cl.weight_matrix)
 
+
+
+@pytest.mark.parametrize("workload", ["lenet-300-100", "lenet5"])
+def test_auto_index_width_stores_fewest_bits_after_huffman(workload):
+    """The width 'auto' picks stores no more bits than any forced width: its search prices the index code over the
+    alphabet the stored code has (symbols up to the largest present), not all 2^b (lenet-300-100 fc3 chose 4 bits,
+    3,456 stored, where 5 bits store 3,446)."""
+    recipe = accelsim.load_recipe("deep-compression-lenet300" if workload == "lenet-300-100" else "deep-compression-lenet5")
+    auto = compress(load_workload(workload), recipe)
+    for name in ("fc1", "fc3") if workload == "lenet-300-100" else ("conv1", "ip2"):
+        chosen = auto[name].weight.storage_bits().total
+        for bits in range(2, 9):
+            forced = compress(load_workload(workload), with_params(recipe, {"encode.index_bits": bits}))[name]
+            assert chosen <= forced.weight.storage_bits().total, (name, bits)
 
 def test_activation_bits_reach_weightless_matmuls():
     g = graph_from_dict({"name": "attn", "inputs": {"q": [4, 8, 16], "k": [4, 16, 8]}, "layers": [

@@ -1131,8 +1131,9 @@ def _best_index_bits(st: _State, fmt: str, value_bits: int) -> int:
         pads = int(np.sum(gaps >> b))
         stored = gaps.size + pads
         if "index" in huff:
-            idx_counts = np.bincount(gaps & (span - 1), minlength=span)
-            idx_counts[span - 1] += pads
+            # the alphabet the stored code has: symbols 0 .. the largest present (a padding entry is span - 1)
+            idx_counts = np.bincount(gaps & (span - 1), minlength=span if pads else 1)
+            idx_counts[span - 1 if pads else 0] += pads
             index_bits = _huffman_cost(idx_counts)
         else:
             index_bits = stored * b
