@@ -110,7 +110,7 @@ class YamlLoader(_BASE_LOADER):  # type: ignore[misc, valid-type]
         return super().construct_mapping(node, deep=deep)
 
 
-# the default loader of read_yaml_file (kept under its old name)
+# YAML 1.1's loader with the rules above (kept under its old name; read_yaml_file's default is NumberLoader)
 SAFE_LOADER = YamlLoader
 
 
@@ -118,7 +118,8 @@ class NumberLoader(YamlLoader):
     """The YAML loader that also reads exponents without a dot (``1e-9``, ``2E6``) as floats.
 
     YAML 1.1 (PyYAML) leaves them strings; YAML 1.2 and every reader of a data table expect numbers.
-    Used for data files whose fields are all numbers or prose (technology tables).
+    The default of :func:`read_yaml_file` and :func:`load_yaml_text`: arch configs, recipes, sweeps, workloads and
+    technology tables read ``density: 1e-3`` as the number ``--set`` reads (quote it for a string).
     """
 
 
@@ -229,7 +230,7 @@ def _yaml_error_text(exc: Exception) -> str:
 
 
 def load_yaml_text(text: str, source: str = "<text>", error: type[Exception] = ConfigError,
-                   loader: type = YamlLoader) -> Any:
+                   loader: type = NumberLoader) -> Any:
     """Parse YAML ``text`` read from ``source`` with the rules above; problems raise ``error`` (one line)."""
     text = (text[1:] if text.startswith("\ufeff") else text).replace("\r\n", "\n").replace("\r", "\n")
     try:
@@ -240,13 +241,21 @@ def load_yaml_text(text: str, source: str = "<text>", error: type[Exception] = C
         raise error(f"{source}: {_yaml_error_text(exc)}") from None
 
 
-def read_yaml_file(path: str | Path, error: type[Exception] = ConfigError, loader: type = YamlLoader) -> Any:
+def read_yaml_file(path: str | Path, error: type[Exception] = ConfigError, loader: type = NumberLoader) -> Any:
     """Read a YAML file (UTF-8, duplicate keys and alias bombs refused); every problem raises ``error``
     naming the file and, for syntax errors and duplicates, the line.
 
-    ``loader`` is :class:`YamlLoader` or a subclass (:class:`NumberLoader`).
+    ``loader`` is :class:`NumberLoader` (the default: ``1e-3`` is a number in every user file, as in ``--set``)
+    or :class:`YamlLoader` (YAML 1.1's strings for exponents without a dot).
     """
     return load_yaml_text(read_text_file(path, error), str(path), error, loader)
+
+
+def given(value: Any) -> str:
+    """A value as a message quotes it: YAML's spelling for booleans and null (what the user wrote), else repr."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return repr(value)
 
 
 def _type_name(tp: Any) -> str:
@@ -336,25 +345,25 @@ def _convert(value: Any, tp: Any, path: str, meta: Mapping[str, Any], problems: 
             return _convert(value, candidates[0] if len(candidates) == 1 else mappings[0], path, meta, problems)
         words = [expect] if expect else [_expected(a, meta) for a in args]
         text = words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
-        problems.append(f"{path} must be {text}; got {value!r}")
+        problems.append(f"{path} must be {text}; got {given(value)}")
         return value
     if origin is typing.Literal:
         if value not in args:
-            problems.append(f"{path} must be one of {', '.join(map(str, args))}; got {value!r}")
+            problems.append(f"{path} must be one of {', '.join(map(str, args))}; got {given(value)}")
         return value
     if dataclasses.is_dataclass(tp):
         if expect and not isinstance(value, Mapping):
-            problems.append(f"{path} must be {expect}; got {value!r}")
+            problems.append(f"{path} must be {expect}; got {given(value)}")
             return None
         return _build(tp, value, f"{path}.", problems)
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
-            problems.append(f"{path} must be {expect or 'a list'}; got {value!r}")
+            problems.append(f"{path} must be {expect or 'a list'}; got {given(value)}")
             return value
         meta = _item_meta(meta)
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(value) != len(args):
-                problems.append(f"{path} must be a list of {len(args)} items; got {value!r}")
+                problems.append(f"{path} must be a list of {len(args)} items; got {given(value)}")
                 return tuple(value)
             return tuple(_convert(v, a, f"{path}[{i}]", meta, problems) for i, (v, a) in enumerate(zip(value, args)))
         item = args[0] if args else Any
@@ -362,7 +371,7 @@ def _convert(value: Any, tp: Any, path: str, meta: Mapping[str, Any], problems: 
         return tuple(items) if origin is tuple else items
     if origin is dict:
         if not isinstance(value, dict):
-            problems.append(f"{path} must be {expect or 'a mapping'}; got {value!r}")
+            problems.append(f"{path} must be {expect or 'a mapping'}; got {given(value)}")
             return value
         vt = args[1] if len(args) == 2 else Any
         meta = _item_meta(meta)
@@ -397,13 +406,13 @@ def _convert(value: Any, tp: Any, path: str, meta: Mapping[str, Any], problems: 
         rng = "" if expect or choices else _range_text(meta)
         if expect:
             expected = expect
-        problems.append(f"{path} must be {expected}{rng}; got {raw!r}")
+        problems.append(f"{path} must be {expected}{rng}; got {given(raw)}")
         return value
     if choices is not None and value not in choices:
-        problems.append(f"{path} must be one of {', '.join(map(str, choices))}; got {raw!r}")
+        problems.append(f"{path} must be one of {', '.join(map(str, choices))}; got {given(raw)}")
     if tp in (int, float) and not _in_range(value, meta):
         kind = "an int" if tp is int else "a number"
-        problems.append(f"{path} must be {kind}{_range_text(meta)}; got {raw!r}")
+        problems.append(f"{path} must be {kind}{_range_text(meta)}; got {given(raw)}")
     return value
 
 
@@ -436,7 +445,7 @@ def _unknown_keys(cls: type, data: Mapping, fields: Mapping[str, Any], prefix: s
 
 def _build(cls: type, data: Any, prefix: str, problems: list[str], partial: bool = False) -> Any:
     if not isinstance(data, Mapping):
-        problems.append(f"{prefix.rstrip('.') or 'config'} must be a mapping; got {data!r}")
+        problems.append(f"{prefix.rstrip('.') or 'config'} must be a mapping; got {given(data)}")
         return {} if partial else None
     start = len(problems)
     hints = _type_hints(cls)

@@ -44,3 +44,24 @@ def test_overrides():
         parse_override("novalue")
     with pytest.raises(ConfigError, match="required"):
         from_dict(_Cfg, {})
+
+
+def test_user_files_read_exponents_as_numbers(tmp_path, run_cli):
+    """`1e-3` in a recipe or an arch file is the number `--set` reads (YAML 1.1 left it a string: refused)."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("pipeline:\n  - prune: {density: 1e-3}\n")
+    code, out, err = run_cli("compress", "--workload", "lenet-300-100", "--recipe", str(recipe), "--format", "json")
+    assert code == 0, err
+    arch = tmp_path / "a.yaml"
+    arch.write_text("name: a\nfamily: eie\nclock_hz: 8e8\n")
+    from accelsim.config import read_yaml_file
+    assert read_yaml_file(arch)["clock_hz"] == 8e8
+    assert read_yaml_file(recipe)["pipeline"][0]["prune"]["density"] == 1e-3
+
+
+def test_booleans_and_null_quoted_as_written():
+    with pytest.raises(ConfigError) as info:
+        from_dict(_Cfg, {"name": "x", "clock_hz": True, "pe": {"index_bits": None}}, "eie.yaml")
+    msg = str(info.value)
+    assert "clock_hz must be a number > 0; got true" in msg
+    assert "pe.index_bits must be an int in [1, 16]; got null" in msg
