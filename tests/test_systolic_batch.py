@@ -173,3 +173,28 @@ def test_plan_keeps_sample_positions_only_where_the_columns_do_not_move_them():
         fresh = BK.reuse_positions_table(df, 16, 40, plan.table, rows, p, t, start, p2, t2)
         for a, b in zip(other[1:], fresh):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("density", [1.0, 0.5, 0.05])
+def test_compressed_filter_stream_moves_its_stored_bits_uncapped(density):
+    """docs/models/systolic.md §4.3: filter DRAM words x stored / dense bits, larger than dense too (CSR of a
+    barely pruned int8 layer carries an index per weight: the stream grows), per layer and batched alike."""
+    from accelsim.compress.recipe import compress
+    from accelsim.workload.zoo import load_workload
+
+    recipe = {"name": "r", "pipeline": [{"prune": {"density": density}}, {"quantize": {"bits": 8, "per_channel": True}},
+                                        {"encode": {"format": "csr"}}]}
+    model = build_model(config_for("edge-32x32", {"memory_model": "analytic"}))
+    layers = list(compress(load_workload("lenet-300-100"), recipe))
+    dense = list(_cgraph("lenet-300-100", None, 0))  # the words the array fetches, no format applied
+    got = [model.simulate(cl, 1) for cl in layers]
+    base = [model.simulate(cl, 1) for cl in dense]
+    assert all(_same(a, b) for a, b in zip(model.simulate_layers(model.plan_layers(layers, 1)), got))
+    for cl, r, d in zip(layers, got, base):
+        if not cl.layer.has_weights:
+            continue
+        rows, cols = cl.layer.weight_matrix_shape
+        ratio = cl.view.stored_bits / (rows * cols * 8)
+        assert r.extra["dram_words"]["filter"] == pytest.approx(d.extra["dram_words"]["filter"] * ratio, abs=1)
+        if ratio > 1:
+            assert r.dram_read_bytes > d.dram_read_bytes

@@ -512,7 +512,7 @@ class SystolicModel(HardwareModel):
             # compressed weights: the filter stream moves the stored bits, not the dense ones
             shape = layer.weight_matrix_shape
             dense_bits = shape[0] * shape[1] * (cl.weight_bits or cfg.pe.bits)
-            ratio = min(1.0, float(view.stored_bits) / dense_bits) if dense_bits else 1.0
+            ratio = float(view.stored_bits) / dense_bits if dense_bits else 1.0  # > 1: a format larger than dense
             fi_dram *= ratio
         # outputs leave at the activation width
         of_dram *= min(1.0, act_bits / cfg.pe.bits)
@@ -1048,6 +1048,6 @@ class NetworkPlan:
                 if view.layout != "none" and self.has_weights[j]:
                     shape = cl.layer.weight_matrix_shape
                     dense_bits = shape[0] * shape[1] * (cl.weight_bits or native_bits)
-                    out[j] = min(1.0, float(view.stored_bits) / dense_bits) if dense_bits else 1.0
+                    out[j] = float(view.stored_bits) / dense_bits if dense_bits else 1.0
             self._by_bits[key] = out
         return self._by_bits[key]
