@@ -100,6 +100,9 @@ class GpuConfig:
     coalesce_gathers: bool = param(True, doc="a warp's scattered loads to one sector cost one L2 request (else one per lane)")
     l2_mb: float = param(4.0, gt=0, le=1 << 20, unit="MB", doc="L2 capacity (<= 1 TiB)")
     l2_bytes_per_clk: float = param(1024.0, gt=0, le=1e6, unit="B/clk", doc="aggregate L2 bandwidth (<= 1e6 B/clk: 1e15 B/s at 1 GHz)")
+    l2_port_bytes_per_clk: float | None = param(None, gt=0, le=1e6, unit="B/clk",
+                                                doc="L2 -> one SM bandwidth (None: l2_bytes_per_clk / sms, every SM's share "
+                                                    "when all stream; <= 1e6 B/clk)")
     l2_multicast: int = param(1, ge=1, le=16, doc="CTAs of a cluster served by one L2 read of a shared operand tile (Hopper TMA multicast)")
     l2_latency_cycles: float = param(200.0, gt=0, le=1e6, unit="cycles", doc="L2 hit latency (<= 1e6 cycles)")
     dram_gbs: float = param(100.0, gt=0, le=1e6, unit="GB/s", doc="DRAM bandwidth (<= 1e6 GB/s = 1e15 B/s)")
@@ -145,6 +148,12 @@ class GpuConfig:
     @property
     def dram_bytes_per_s(self) -> float:
         return self.dram_gbs * 1e9
+
+    @property
+    def l2_port(self) -> float:
+        """L2 -> one SM bandwidth, B/clk: ``l2_port_bytes_per_clk``, else the aggregate over the SMs."""
+        p = self.l2_port_bytes_per_clk
+        return self.l2_bytes_per_clk / self.sms if p is None else float(p)
 
     @property
     def dram_latency_cycles(self) -> float:

@@ -274,13 +274,14 @@ def _gemm_tile(cfg, m, n, k, groups, dtype, unit, rate, eff, a_b, b_b, c_b, acc_
     tile_l2 = kp * (tile.bm * a_b + tile.bn * b_b) * (1.0 + 1.0 / cfg.l2_multicast) / 2.0
     simt_rate = 2.0 * cfg.fp32_lanes_per_sm * cfg.efficiency.simt  # lane-ops/clk/SM for side work
     tile_simt = simt_per_b * tile.bn * kp
-    l2_share = cfg.l2_bytes_per_clk / cfg.sms  # B/clk/SM when every SM streams
+    port = cfg.l2_port  # B/clk into one SM
 
-    def sm_round(ctas: int) -> tuple[float, float]:
-        """(compute cycles, L2 cycles) for one SM running ``ctas`` tiles concurrently."""
+    def sm_round(ctas: int, wave_tiles: int) -> tuple[float, float]:
+        """(compute cycles, L2 cycles) for the busiest SM running ``ctas`` of a wave's ``wave_tiles`` tiles
+        concurrently: its L2 port, or the L2's aggregate bandwidth shared by the wave, whichever binds."""
         eta = _issue_efficiency(cfg, ctas * tile.warps)
         comp = ctas * tile_flops / (rate * eff * eta) + ctas * tile_simt / simt_rate
-        return comp, ctas * tile_l2 / l2_share
+        return comp, max(ctas * tile_l2 / port, wave_tiles * tile_l2 / cfg.l2_bytes_per_clk)
 
     # DRAM traffic (docs "L2 reuse"): operands once if they fit in the usable L2, else per wave
     a_total = float(a_unique) if a_unique is not None else float(m) * k * a_b * groups
@@ -294,7 +295,7 @@ def _gemm_tile(cfg, m, n, k, groups, dtype, unit, rate, eff, a_b, b_b, c_b, acc_
     lat = cfg.dram_latency_cycles
     for size, count in waves:  # every full wave costs the same: counted once, times their number
         per_sm = -(-size // cfg.sms)  # busiest SM's tiles in this wave (greedy round robin)
-        comp_cyc, l2_cyc = sm_round(per_sm)
+        comp_cyc, l2_cyc = sm_round(per_sm, size)
         if fits:
             wave_read = (a_total + b_total) * size / n_tiles
         else:  # swizzled rasterization: a wave covers a near-square block of `rows` x `cols` tiles
