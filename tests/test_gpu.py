@@ -442,3 +442,18 @@ def test_l2_port_defaults_to_the_share_of_every_sm():
     cfg = load_arch("h100-sxm")
     assert cfg.l2_port == cfg.l2_bytes_per_clk / cfg.sms  # the bundled value is that quotient, fixed per SM
     assert load_arch("h100-sxm", ["l2_port_bytes_per_clk=null", "sms=66"]).l2_port == cfg.l2_bytes_per_clk / 66
+
+
+def test_bound_names_what_limits_a_layer_and_none_for_views():
+    import accelsim
+
+    run = accelsim.simulate("h100-sxm", "lenet5")
+    views = [r for r in run.layers if r.latency_s == 0.0]
+    assert views and all(r.extra["bound"] == "none" for r in views)  # flatten: no kernel, nothing bounds it
+    for r in run.layers:
+        if r.latency_s > 0:
+            x = r.extra
+            slowest = max(x["compute_us"], x["memory_us"], x["latency_us"])
+            assert x["bound"] in ("compute", "memory", "latency", "host")
+            if x["bound"] != "host":
+                assert x[f"{x['bound']}_us"] == slowest

@@ -596,6 +596,8 @@ class GpuModel(HardwareModel):
         bound = est.bound
         if host_bound:
             bound = "host"
+        elif time_s <= 0.0:
+            bound = "none"  # nothing runs (a view): no time for anything to bound
         elif launch_s + est.latency_s >= max(est.compute_s, est.memory_s):
             bound = "latency"
         extra = {
