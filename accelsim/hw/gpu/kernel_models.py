@@ -172,6 +172,18 @@ def _ctas_per_sm(cfg: GpuConfig, tile: Tile, a_b: float, b_b: float, acc_bytes: 
     return max(0, min(cfg.max_blocks_per_sm, by_regs, by_smem, by_warps))
 
 
+#: the fewest pipeline stages a tiled GEMM runs with (double buffering)
+MIN_STAGES = 2
+
+
+def _shallower(cfg: GpuConfig, tile: Tile, a_b: float, b_b: float) -> Tile | None:
+    """``tile`` with the most pipeline stages (at most its own, at least ``MIN_STAGES``) whose buffers fit one
+    SM's shared memory, or None. The model charges no latency for the shallower pipeline."""
+    stage_bytes = tile.bk * (tile.bm * a_b + tile.bn * b_b)
+    stages = min(tile.stages, int(cfg.smem_per_sm_kb * 1024 // stage_bytes))
+    return replace(tile, stages=stages) if stages >= MIN_STAGES else None
+
+
 def gemm(
     cfg: GpuConfig,
     m: int,
@@ -228,9 +240,15 @@ def gemm(
                 out = est
         return out
 
+    # a tile whose listed pipeline does not fit the config's shared memory (less than the library was tuned
+    # for) runs with the most stages that fit, as a library's shallower variants do
+    library = tuple(t for t in (_shallower(cfg, t, a_b, b_b) for t in library) if t is not None)
     best = fastest(k, groups, c_b)
     if best is None:
-        raise SimulationError(f"gpu '{cfg.name}': no CTA tile fits an SM for {name} ({dtype})")
+        raise SimulationError(
+            f"gpu '{cfg.name}': no CTA tile of {name} ({dtype}) fits one SM even with {MIN_STAGES} pipeline stages: "
+            f"smem_per_sm_kb {cfg.smem_per_sm_kb:g}, registers_per_sm_kb {cfg.registers_per_sm_kb:g}, "
+            f"max_warps_per_sm {cfg.max_warps_per_sm}")
     if sparse24:
         best.kernel = best.kernel.replace("gemm", "gemm_sp24", 1)
     if sm80_simt:  # (a CUDA-core GEMM is never 2:4)
