@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from accelsim.config import apply_overrides, from_dict, read_yaml_file, to_dict
+from accelsim.config import apply_overrides, from_dict, given, parse_override, read_yaml_file, to_dict
 from accelsim.errors import AccelsimError, ConfigError, ModelNotAvailableError, UnknownNameError
 from accelsim.paths import ARCH_DIR, bundled
 
@@ -171,7 +171,18 @@ def load_arch(source: Any, overrides: Mapping[str, Any] | Iterable[str] | None =
         data, label = dict(source), "<dict>"
     else:
         data, label = load_arch_dict(source)
-    return config_from_dict(apply_overrides(data, overrides), label)
+    if not overrides:
+        return config_from_dict(data, label)
+    items = list(overrides.items()) if isinstance(overrides, Mapping) else [parse_override(o) for o in overrides]
+    try:
+        return config_from_dict(apply_overrides(data, dict(items)), label)
+    except ConfigError as exc:
+        # a value an override (--set) gave is named as given there, not as if the file held it
+        named = [f"{k}={given(v) if isinstance(v, (bool, type(None))) else v}" for k, v in items if str(k) in str(exc)]
+        if not named or not str(exc).startswith(f"{label}: "):
+            raise
+        text = str(exc)[len(label) + 2:]
+        raise ConfigError(f"{label} with override {', '.join(named)}: {text}", exc.problems) from None
 
 
 def build_model(config):

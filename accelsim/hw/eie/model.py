@@ -336,8 +336,9 @@ class EIEModel(HardwareModel):
             lo, hi = c0 + 1, n_cols
             if need(c0, lo) > cap_bits:
                 raise SimulationError(
-                    f"a single column of the weight matrix needs {need(c0, lo)} bits on one PE, more than the "
-                    f"{cap_bits} bits of spmat + ptr SRAM")
+                    f"eie '{c.name}': a single column of the weight matrix needs {need(c0, lo)} bits on one PE, more "
+                    f"than the {cap_bits} bits of spmat.capacity_bytes ({c.spmat.capacity_bytes}) + ptr.capacity_bytes "
+                    f"({c.ptr.capacity_bytes}); give them at least {-(-need(c0, lo) // 8)} bytes together")
             while lo < hi:  # largest c1 with need(c0, c1) <= cap
                 mid = (lo + hi + 1) // 2
                 if need(c0, mid) <= cap_bits:
