@@ -601,6 +601,15 @@ def _convert_einsum(imp: Importer, node: Node) -> None:
     (ta, tb), out = eq.split("->")[0].split(","), eq.split("->")[1]
     if a.is_const or len(ta) != len(a.shape) or len(tb) != len(b.shape) or len(set(ta)) < len(ta) or len(set(tb)) < len(tb):
         raise imp.unsupported(node, f"equation '{raw}' on operands {list(a.shape)}, {list(b.shape)}")
+    if a.batched and ta[0] in tb and not (b.batched and not b.is_const) and b.shape[tb.index(ta[0])] == 1 \
+            and (b.is_const or imp.batch == 1):
+        # b broadcast over the batch along a size-1 axis (a one-hot or table built from shapes, LongT5's
+        # ``...nd,...ng->...gd``): the batch-free operand it is
+        axis = tb.index(ta[0])
+        squeezed = b.shape[:axis] + b.shape[axis + 1:]
+        b = Value(squeezed, None, False, const=np.squeeze(b.const, axis)) if b.is_const else \
+            imp.reshape_to(Node(f"{node.name}/b_squeeze", "Reshape", [], [], {}), b, squeezed, index=None)
+        tb = tb[:axis] + tb[axis + 1:]
     size = dict(zip(ta, a.shape))
     if any(size.get(c, d) != d for c, d in zip(tb, b.shape)):
         raise imp.unsupported(node, f"equation '{raw}' broadcasts an index of {list(a.shape)}, {list(b.shape)}")

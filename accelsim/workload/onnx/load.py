@@ -259,6 +259,12 @@ def _infer_shapes(model, onnx, inputs) -> tuple[dict[str, tuple], dict[str, int]
     return {}, {}
 
 
+def _on_axis0(node: Node, data_shape) -> bool:
+    """Whether ``node``'s ``axis`` attribute (default 0) is axis 0 of its data input (rank ``len(data_shape)``)."""
+    axis = int(node.attrs.get("axis", 0))
+    return axis == 0 or (data_shape is not None and axis == -len(data_shape))
+
+
 def _axis0_is_batch(nodes: list[Node], inputs, batch: int, shapes) -> bool:
     """Whether axis 0 stays the batch: every tensor computed from a batched input keeps size ``batch`` on axis 0
     (asked only when the batch is > 1; ``Shape`` / ``Size`` results carry no data of it; recurrent converters
@@ -273,6 +279,9 @@ def _axis0_is_batch(nodes: list[Node], inputs, batch: int, shapes) -> bool:
                 return False
             if shape and shape[0] is None and node.op_type == "Reshape":  # a computed target shape ONNX cannot
                 return False  # size (window partitions padded to a computed size) may merge the batch: carry whole
+            if (not shape or shape[0] is None) and node.op_type == "Gather" and node.inputs[0] in carried \
+                    and _on_axis0(node, shapes.get(node.inputs[0])):
+                return False  # picks along axis 0 (``order[0]``: one sample's row for all), sizes unknown to ONNX
             carried.add(out)
     return True
 
