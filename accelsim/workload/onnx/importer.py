@@ -309,7 +309,7 @@ class Importer:
         c, h, w = v.local_shape
         shape = (c, h + pads[0] + pads[2], w + pads[1] + pads[3])
         layer = self.add(node, L.Generic, [v], suffix=suffix, op_type="Pad", output_shapes=(shape,))
-        return Value((self.batch, *shape), layer.name, True)
+        return Value((self.batch, *shape), layer.name, True, quant=_mark_of(v))  # a padded 8-bit map is 8-bit
 
     def constant_source(self, node: Node, v: Value, like: Value | None = None, suffix: str = "/const") -> Value:
         """A constant operand of an op on activations (a class token, a relative-position table, a learned query)
