@@ -178,7 +178,7 @@ def load_arch(source: Any, overrides: Mapping[str, Any] | Iterable[str] | None =
         return config_from_dict(apply_overrides(data, dict(items)), label)
     except ConfigError as exc:
         # a value an override (--set) gave is named as given there, not as if the file held it
-        named = [f"{k}={given(v) if isinstance(v, (bool, type(None))) else v}" for k, v in items if str(k) in str(exc)]
+        named = [f"{k}={v if isinstance(v, str) else given(v)}" for k, v in items if str(k) in str(exc)]
         if not named or not str(exc).startswith(f"{label}: "):
             raise
         text = str(exc)[len(label) + 2:]
