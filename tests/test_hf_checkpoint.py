@@ -460,3 +460,27 @@ def test_gptq_experts_attach_dequantized(tmp_path):
     assert bucket.shape == (2 * 8, 16) and np.all(bucket == 0.5)
     assert len(out.metadata["hf"]["dequantized_experts"]) == 6
     assert not [m for m in out.metadata["hf"]["weights_missing"] if ".experts." in m]
+
+
+@pytest.mark.parametrize("scale_dtype", ["F16", "BF16", "F32"])
+def test_packed_layer_is_costed_at_the_bits_the_file_stores(tmp_path, scale_dtype):
+    """An AWQ layer's costed storage is its file's bytes: 4-bit codes, 4-bit zero points and the scales at their
+    stored width (fp16 / bf16 scales were priced at 32 bits: 5.125 bits a weight at group 32 instead of 4.625)."""
+    from accelsim.compress.compressed import CompressedLayer
+    from accelsim.workload.weights import load_checkpoint
+
+    cfg = dict(TINY, quantization_config={"quant_method": "awq", "bits": 4, "group_size": 8})
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    g = load_hf(tmp_path, phase="decode", context=8)
+    name = "model.layers.0.mlp.down_proj"
+    n, k = g.layer(name).weight_matrix_shape
+    rng = np.random.default_rng(4)
+    scales = rng.uniform(0.01, 0.1, (k // 8, n)).astype(np.float32)
+    stored = {"F16": scales.astype(np.float16), "BF16": bf16(scales), "F32": scales}[scale_dtype]
+    tensors = {f"{name}.qweight": ("I32", _pack_along_last(rng.integers(0, 16, (k, n), dtype=np.uint8), 4, AWQ_ORDER)),
+               f"{name}.qzeros": ("I32", _pack_along_last(rng.integers(0, 16, (k // 8, n), dtype=np.uint8), 4, AWQ_ORDER)),
+               f"{name}.scales": (scale_dtype, stored)}
+    write_safetensors(tmp_path / "model.safetensors", tensors)
+    out = load_checkpoint(g, tmp_path)
+    file_bits = 8 * sum(np.asarray(a).nbytes for _, a in tensors.values())
+    assert CompressedLayer.dense(g.layer(name), out).weight.storage_bits().total == file_bits

@@ -416,8 +416,9 @@ def deployed_tensor(q: dict, layer: Layer) -> tuple[Any, int | None, int | None]
     ``codes``, ``weight_bits``, ``signed``, ``granularity`` per_tensor / per_channel / blocked, ``scale``,
     ``zero_point``, ``block_size``; ``activation_bits``; a float element's ``element`` and ``block``), in its real
     format: ``(tensor, weight bits, activation bits)``. Per-tensor / per-channel integers become :class:`LowBit` (32-bit scales, as
-    ``docs/compression.md`` counts them); blocked ones (MatMulNBits) :class:`GroupQuant` blocks of
-    ``(1, block_size)`` with the scales' own float width and ``weight_bits`` zero points. An entry without
+    ``docs/compression.md`` counts them); blocked ones (MatMulNBits, checkpoints) :class:`GroupQuant` blocks of
+    ``(1, block_size)`` with the scales' stored width (``scale_format``, else the array's float width) and
+    ``weight_bits`` zero points. An entry without
     codes (a 16-bit float weight) keeps the dense matrix at its width."""
     bits = q.get("weight_bits")
     act = q.get("activation_bits")
@@ -438,7 +439,7 @@ def deployed_tensor(q: dict, layer: Layer) -> tuple[Any, int | None, int | None]
             block = {"per_tensor": (n, k), "per_channel": (1, k), "per_input_channel": (n, 1)}.get(
                 granularity, (1, int(q.get("block_size") or k)))
         scale = scale.reshape(-(-n // block[0]), -(-k // block[1]))
-        spec = QuantSpec(q.get("format") or f"fp8-{element}", element, "fp32", block)
+        spec = QuantSpec(q.get("format") or f"fp8-{element}", element, q.get("scale_format") or "fp32", block)
         return GroupQuant(np.asarray(codes), spec, scale), bits, act
     codes = np.asarray(codes).astype(np.int64)
     if granularity == "blocked":
@@ -448,7 +449,7 @@ def deployed_tensor(q: dict, layer: Layer) -> tuple[Any, int | None, int | None]
         scale = np.asarray(q["scale"])
         zp = q.get("zero_point")
         signed = bool(q.get("signed", zp is None))
-        scale_name = "fp16" if scale.dtype == np.float16 else "fp32"
+        scale_name = q.get("scale_format") or ("fp16" if scale.dtype == np.float16 else "fp32")  # as stored
         spec = QuantSpec(f"{'int' if signed else 'uint'}{bits}-g{block}", f"{'int' if signed else 'uint'}{bits}",
                          scale_name, (1, block), 0 if zp is None else int(bits))
         tensor = GroupQuant(codes, spec, scale.astype(np.float64), None if zp is None else np.asarray(zp, np.int64))

@@ -343,13 +343,14 @@ def load_checkpoint(graph: LayerGraph, source) -> LayerGraph:
         if p.is_float:  # FP8: the stored bit patterns, one scale per block
             quant[name] = {"format": p.format, "weight_bits": 8, "element": p.format.split("-")[1], "signed": True,
                            "granularity": "blocked", "block": p.block, "block_size": p.block[1],
-                           "scale": np.ascontiguousarray(p.scales()), "codes": np.asarray(codes)}
+                           "scale": np.ascontiguousarray(p.scales()), "scale_format": p.scale_format(),
+                           "codes": np.asarray(codes)}
             if fp8_activations:  # W8A8: activations quantized to FP8 at run time too
                 quant[name]["activation_bits"] = fp8_activations
             continue
         scales = p.group_scales()
         quant[name] = {"format": p.format, "weight_bits": p.bits, "signed": False, "granularity": "blocked",
-                       "block_size": p.group, "scale": np.ascontiguousarray(scales),
+                       "block_size": p.group, "scale": np.ascontiguousarray(scales), "scale_format": p.scale_format(),
                        "zero_point": np.ascontiguousarray(p._zeros(scales.shape[1])), "codes": codes}
         if "g_idx" in p.tensors and np.any(p.column_groups() != np.arange(p.in_features) // p.group):
             notes.append(f"layer '{name}' ({p.format}): act-order g_idx; its groups are costed as contiguous blocks")

@@ -50,6 +50,8 @@ DTYPES = {
 }
 #: largest header read (the format's own limit is 100 MB)
 MAX_HEADER_BYTES = 100_000_000
+#: safetensors dtype of a scale tensor -> its element format (accelsim.compress.formats.SCALE_FORMATS)
+SCALE_FORMATS = {"F32": "fp32", "F64": "fp32", "F16": "fp16", "BF16": "bf16", "F8_E4M3": "e4m3", "U8": "e8m0"}
 AWQ_ORDER = (0, 2, 4, 6, 1, 3, 5, 7)  # AWQ packs 8 nibbles of one word in this order of output columns
 
 
@@ -190,6 +192,12 @@ class PackedWeight:
             return _unpack(self._arr("qweight"), self.bits, 1, AWQ_ORDER).T.astype(np.uint8)
         # compressed-tensors: (N, K / per)
         return _unpack(self._arr("weight_packed"), self.bits, 1)[:, : self.in_features].astype(np.uint8)
+
+    def scale_format(self) -> str:
+        """The stored scales' element format (``fp32`` / ``fp16`` / ``bf16`` / ``e4m3`` / ``e8m0``): what a hardware
+        model moves (the arrays above are widened to float32)."""
+        key = "scale" if self.is_float else "scales" if self.format in ("gptq", "awq") else "weight_scale"
+        return SCALE_FORMATS.get(self.tensors[key].dtype, "fp32")
 
     def group_scales(self) -> np.ndarray:
         """Integer formats: the float32 scales ``(N, groups)`` (a per-tensor scale repeated over the rows)."""
