@@ -484,3 +484,28 @@ def test_packed_layer_is_costed_at_the_bits_the_file_stores(tmp_path, scale_dtyp
     out = load_checkpoint(g, tmp_path)
     file_bits = 8 * sum(np.asarray(a).nbytes for _, a in tensors.values())
     assert CompressedLayer.dense(g.layer(name), out).weight.storage_bits().total == file_bits
+
+
+def test_gpt2_conv1d_weights_are_turned_even_when_square_and_others_never(tmp_path):
+    """GPT-2's projections are transformers' Conv1D, stored (in, out): turned whatever their shape (the square
+    attn.c_proj was kept as stored, silently transposed); any other family's matrix stored swapped is refused, as
+    transformers refuses it (it was turned without a word)."""
+    cfg = {"model_type": "gpt2", "vocab_size": 32, "n_embd": 16, "n_head": 4, "n_layer": 1, "n_positions": 16}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    g = load_hf(tmp_path, phase="decode", context=4)
+    rng = np.random.default_rng(5)
+    square = rng.standard_normal((16, 16)).astype(np.float32)  # (in, out)
+    wide = rng.standard_normal((16, 48)).astype(np.float32)  # c_attn (in, 3 * out)
+    write_safetensors(tmp_path / "model.safetensors", {"transformer.h.0.attn.c_proj.weight": ("F32", square),
+                                                       "transformer.h.0.attn.c_attn.weight": ("F32", wide)})
+    out = attach_weights(g, tmp_path)
+    np.testing.assert_array_equal(out.weights["transformer.h.0.attn.c_proj"], square.T)
+    np.testing.assert_array_equal(out.weights["transformer.h.0.attn.c_attn"], wide.T)
+    llama = tmp_path / "llama"
+    llama.mkdir()
+    (llama / "config.json").write_text(json.dumps(TINY))
+    gl = load_hf(llama, phase="decode", context=4)
+    n, k = gl.layer("model.layers.0.mlp.up_proj").weight_shape
+    write_safetensors(llama / "model.safetensors", {"model.layers.0.mlp.up_proj.weight": ("F32", np.ones((k, n), np.float32))})
+    with pytest.raises(WorkloadError, match=rf"up_proj' has shape \[{k}, {n}\]; the config gives \[{n}, {k}\]"):
+        attach_weights(gl, llama)

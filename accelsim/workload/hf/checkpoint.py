@@ -484,14 +484,21 @@ class Checkpoint:
 _BUCKET = re.compile(r"^(.*)\.g(\d+)\.([^.]+)$")
 
 
-def _dense(ck: Checkpoint, name: str, shape) -> np.ndarray | None:
-    """The float32 tensor ``name`` in PyTorch layout ``shape`` (a transposed GPT-2 Conv1D weight is turned)."""
+#: model types whose projections are transformers' ``Conv1D`` (weights stored ``(in, out)``), and those layers
+CONV1D_TYPES = ("gpt2",)
+CONV1D_LAYERS = (".c_attn", ".c_proj", ".c_fc")
+
+
+def _dense(ck: Checkpoint, name: str, shape, conv1d: bool = False) -> np.ndarray | None:
+    """The float32 tensor ``name`` in PyTorch layout ``shape``; ``conv1d``: stored ``(in, out)`` (GPT-2's
+    ``Conv1D``), turned whatever its shape (a square one too). Any other layout must match ``shape`` as stored
+    (a swapped matrix is refused by the caller, as transformers refuses it)."""
     if name not in ck:
         return None
     w = ck.float32(name)
-    if tuple(w.shape) != tuple(shape) and len(shape) == 2 and tuple(w.shape) == tuple(shape[::-1]):
+    if conv1d and w.ndim == 2:
         w = np.ascontiguousarray(w.T)
-    return w.reshape(shape) if w.size == math.prod(shape) else w
+    return w.reshape(shape) if w.size == math.prod(shape) and w.ndim != len(shape) else w
 
 
 def attach_weights(graph: LayerGraph, source, layers=None, strict: bool = False) -> LayerGraph:
@@ -517,7 +524,8 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
         if p is not None:
             packed[name] = {"format": p.format, "bits": p.bits, "group": p.group, "stored_bits": p.stored_bits}
             continue
-        w = _dense(ck, f"{name}.weight", layer.weight_shape)
+        conv1d = hf.get("model_type") in CONV1D_TYPES and layer.op == "linear" and name.endswith(CONV1D_LAYERS)
+        w = _dense(ck, f"{name}.weight", layer.weight_shape, conv1d)
         if w is None and layer.op == "embedding":  # a bare parameter (ViT's cls_token, position_embeddings)
             w = _dense(ck, name, layer.weight_shape)
         bias = _dense(ck, f"{name}.bias", (layer.bias_size,)) if layer.bias_size else None
