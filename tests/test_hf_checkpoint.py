@@ -509,3 +509,45 @@ def test_gpt2_conv1d_weights_are_turned_even_when_square_and_others_never(tmp_pa
     write_safetensors(llama / "model.safetensors", {"model.layers.0.mlp.up_proj.weight": ("F32", np.ones((k, n), np.float32))})
     with pytest.raises(WorkloadError, match=rf"up_proj' has shape \[{k}, {n}\]; the config gives \[{n}, {k}\]"):
         attach_weights(gl, llama)
+
+
+def test_nan_in_packed_tensors_unused_tensors_and_norm_shapes(tmp_path):
+    """Eleventh held-out round: a NaN FP8 code or GPTQ scale was loaded (dense NaN was refused); tensors no layer
+    reads (a third layer for a 2-layer config, a stray name) were dropped without a word; a norm's scale of the
+    wrong length was never checked."""
+    from accelsim.workload.weights import load_checkpoint
+
+    g = load_hf(TINY, phase="decode", context=8)
+    q = g.layer("model.layers.0.self_attn.q_proj")
+    n, k = q.weight_matrix_shape
+    fp8 = dict(TINY, quantization_config={"quant_method": "fp8", "fmt": "e4m3", "weight_block_size": [8, 8]})
+    (tmp_path / "config.json").write_text(json.dumps(fp8))
+    codes = np.full((n, k), 0x38, np.uint8)
+    codes[1, 2] = 0x7F  # E4M3 (fn): NaN
+    scale = np.ones((-(-n // 8), -(-k // 8)), np.float32)
+    write_safetensors(tmp_path / "model.safetensors", {f"{q.name}.weight": ("F8_E4M3", codes),
+                                                       f"{q.name}.weight_scale_inv": ("F32", scale)})
+    with pytest.raises(WorkloadError, match="FP8 weight holds NaN or infinite codes"):
+        load_checkpoint(load_hf(tmp_path, phase="decode", context=8), tmp_path)
+    codes[1, 2] = 0x38
+    scale[0, 0] = np.nan
+    write_safetensors(tmp_path / "model.safetensors", {f"{q.name}.weight": ("F8_E4M3", codes),
+                                                       f"{q.name}.weight_scale_inv": ("F32", scale)})
+    with pytest.raises(WorkloadError, match="scale contain NaN or infinite values"):
+        load_checkpoint(load_hf(tmp_path, phase="decode", context=8), tmp_path)
+
+    dense = tmp_path / "dense"
+    dense.mkdir()
+    (dense / "config.json").write_text(json.dumps(TINY))
+    hidden = TINY["hidden_size"]
+    tensors = {f"{q.name}.weight": ("F32", np.ones((n, k), np.float32)),
+               "model.layers.9.mlp.up_proj.weight": ("F32", np.ones((2, 2), np.float32)),
+               "model.norm.weight": ("F32", np.ones(hidden, np.float32))}
+    write_safetensors(dense / "model.safetensors", tensors)
+    out = load_checkpoint(load_hf(dense, phase="decode", context=8), dense)
+    assert out.metadata["hf"]["weights_unused"] == ["model.layers.9.mlp.up_proj.weight"]
+    assert any("1 tensor(s) match no layer" in note for note in out.metadata["notes"])
+    tensors["model.norm.weight"] = ("F32", np.ones(hidden + 1, np.float32))
+    write_safetensors(dense / "model.safetensors", tensors)
+    with pytest.raises(WorkloadError, match=rf"'model.norm.weight' has shape \[{hidden + 1}\]; .* normalises {hidden}"):
+        load_checkpoint(load_hf(dense, phase="decode", context=8), dense)

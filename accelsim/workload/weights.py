@@ -318,6 +318,15 @@ def sample_graph_activations(graph: LayerGraph, seed: int = 0, layers: Iterable[
     return out
 
 
+#: FP8 bit patterns that are NaN or infinite: E4M3 (fn) S.1111.111, E5M2 S.11111.xx (``codes & mask == mask``)
+FP8_NAN_MASK = {"fp8-e4m3": 0x7F, "fp8-e5m2": 0x7C}
+
+
+def _finite(ck, layer: str, values: np.ndarray, what: str) -> None:
+    if not np.all(np.isfinite(values)):
+        raise WorkloadError(f"{ck.source}: layer '{layer}': {what} contain NaN or infinite values")
+
+
 def load_checkpoint(graph: LayerGraph, source) -> LayerGraph:
     """A Hugging Face graph with the real weights of a ``.safetensors`` file or folder of shards (``--weights``).
 
@@ -341,6 +350,10 @@ def load_checkpoint(graph: LayerGraph, source) -> LayerGraph:
             raise WorkloadError(f"{ck.source}: packed weight of layer '{name}' unpacks to {list(codes.shape)}; the "
                                 f"config gives {list(layer.weight_matrix_shape or ())}")
         if p.is_float:  # FP8: the stored bit patterns, one scale per block
+            _finite(ck, name, p.scales(), "scale")
+            nan_codes = FP8_NAN_MASK[p.format]
+            if np.any((np.asarray(codes) & nan_codes) == nan_codes):
+                raise WorkloadError(f"{ck.source}: layer '{name}': FP8 weight holds NaN or infinite codes")
             quant[name] = {"format": p.format, "weight_bits": 8, "element": p.format.split("-")[1], "signed": True,
                            "granularity": "blocked", "block": p.block, "block_size": p.block[1],
                            "scale": np.ascontiguousarray(p.scales()), "scale_format": p.scale_format(),
@@ -349,6 +362,7 @@ def load_checkpoint(graph: LayerGraph, source) -> LayerGraph:
                 quant[name]["activation_bits"] = fp8_activations
             continue
         scales = p.group_scales()
+        _finite(ck, name, scales, "scales")
         quant[name] = {"format": p.format, "weight_bits": p.bits, "signed": False, "granularity": "blocked",
                        "block_size": p.group, "scale": np.ascontiguousarray(scales), "scale_format": p.scale_format(),
                        "zero_point": np.ascontiguousarray(p._zeros(scales.shape[1])), "codes": codes}
@@ -358,6 +372,10 @@ def load_checkpoint(graph: LayerGraph, source) -> LayerGraph:
         n = len(out.metadata["hf"]["dequantized_experts"])
         notes.append(f"{n} quantized expert matri{'x' if n == 1 else 'ces'} (FP8, GPTQ, AWQ or compressed-tensors) "
                      "attached dequantized (a bucket of experts is one layer, which keeps no per-expert format)")
+    if out.metadata["hf"].get("weights_unused"):
+        unused = out.metadata["hf"]["weights_unused"]
+        notes.append(f"{ck.source}: {len(unused)} tensor(s) match no layer of the config and are not used "
+                     f"(first '{unused[0]}')")
     if out.metadata["hf"].get("weights_missing"):
         missing = out.metadata["hf"]["weights_missing"]
         notes.append(f"{ck.source}: no weights for {len(missing)} layer(s) (first '{missing[0]}'); they keep none")

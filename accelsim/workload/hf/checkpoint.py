@@ -264,6 +264,7 @@ class Checkpoint:
             raise WorkloadError(f"{path}: no such safetensors file or folder")
         self.source = path
         self.tensors: dict[str, TensorInfo] = {}
+        self.read: set[str] = set()  # the tensors a reader has asked for (what attach_weights used)
         for f in files:
             for name, info in _read_header(f).items():
                 if name in self.tensors:
@@ -316,6 +317,7 @@ class Checkpoint:
             info = self.tensors[name]
         except KeyError:
             raise WorkloadError(f"{self.source}: no tensor '{name}' in the checkpoint") from None
+        self.read.add(name)
         if 0 in info.shape:
             return np.zeros(info.shape, dtype=DTYPES[info.dtype])
         if not info.shape:  # a scalar (a per-tensor scale): one element
@@ -517,12 +519,17 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
     wanted = None if layers is None else set([layers] if isinstance(layers, str) else layers)
     packed, missing, dequantized = {}, [], []
     for layer in out.layers:
-        if layer.weight_shape is None or (wanted is not None and layer.name not in wanted):
+        if wanted is not None and layer.name not in wanted:
+            continue
+        if layer.op == "layernorm":  # a norm's scale / shift: not kept, but checked against the config
+            _check_norm(ck, layer)
+        if layer.weight_shape is None:
             continue
         name = layer.name
         p = ck.packed(name)
         if p is not None:
             packed[name] = {"format": p.format, "bits": p.bits, "group": p.group, "stored_bits": p.stored_bits}
+            ck.read.update(info.name for info in p.tensors.values())
             continue
         conv1d = hf.get("model_type") in CONV1D_TYPES and layer.op == "linear" and name.endswith(CONV1D_LAYERS)
         w = _dense(ck, f"{name}.weight", layer.weight_shape, conv1d)
@@ -554,9 +561,29 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
         raise WorkloadError(f"{ck.source}: no weights for {len(missing)} layer(s), first '{missing[0]}'")
     hf["packed"] = packed
     hf["weights_missing"] = missing
+    if wanted is None:  # tensors no layer of the config read (a layer beyond num_hidden_layers, a stray name)
+        hf["weights_unused"] = sorted(t for t in ck.tensors if t not in ck.read and not t.endswith(UNUSED_OK))
     if dequantized:
         hf["dequantized_experts"] = dequantized
     return out
+
+
+#: tensors a checkpoint may hold that no layer reads: buffers saved by older transformers (GPT-2's causal mask,
+#: rotary frequencies)
+UNUSED_OK = (".attn.bias", ".attn.masked_bias", ".rotary_emb.inv_freq")
+
+
+def _check_norm(ck: Checkpoint, layer) -> None:
+    """A norm's stored scale and shift must hold one value per normalised feature (``affine``, else the last axis)."""
+    features = layer.affine or layer.input_shape[-1]
+    for part in ("weight", "bias"):
+        name = f"{layer.name}.{part}"
+        if name in ck:
+            shape = tuple(ck.tensors[name].shape)
+            if math.prod(shape) != features or len([d for d in shape if d != 1]) > 1:
+                raise WorkloadError(f"{ck.source}: tensor '{name}' has shape {list(shape)}; the config's norm "
+                                    f"'{layer.name}' normalises {features} features")
+            ck.read.add(name)
 
 
 def _expert(ck: Checkpoint, name: str, shape, dequantized: list) -> np.ndarray | None:
