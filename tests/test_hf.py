@@ -447,3 +447,50 @@ def test_falcon2_single_norm_parallel_block():
     assert params(one)["total"] == 49_664  # transformers 5.25 on the meta device
     names = {layer.name for layer in one.layers}
     assert "transformer.h.0.input_layernorm" in names and "transformer.h.0.ln_mlp" not in names
+
+
+TINY_LLAMA = {"hidden_size": 128, "intermediate_size": 344, "num_hidden_layers": 2, "num_attention_heads": 4,
+              "num_key_value_heads": 2, "vocab_size": 1000, "max_position_embeddings": 2048}
+DS_TINY = {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4, "num_hidden_layers": 4,
+           "vocab_size": 100, "kv_lora_rank": 16, "qk_nope_head_dim": 8, "qk_rope_head_dim": 4, "v_head_dim": 8,
+           "moe_intermediate_size": 16, "num_experts_per_tok": 2, "n_routed_experts": 8, "n_shared_experts": 1,
+           "first_k_dense_replace": 1, "q_lora_rank": 32}
+
+
+@pytest.mark.parametrize("model_type, left_out", [
+    # transformers 5.25's DeepseekV2Config / DeepseekV3Config defaults (eleventh held-out round: parameter counts of
+    # trimmed configs checked against the models transformers builds on the meta device)
+    ("deepseek_v3", "first_k_dense_replace"),  # default 3: blocks 0-2 dense
+    ("deepseek_v3", "n_shared_experts"),  # default 1
+    ("deepseek_v2", "n_shared_experts"),  # default 2
+    ("deepseek_v3", "q_lora_rank"),  # default 1536
+])
+def test_fields_left_out_take_transformers_defaults(model_type, left_out):
+    given = model_spec(dict(DS_TINY, model_type=model_type))
+    trimmed = model_spec({k: v for k, v in dict(DS_TINY, model_type=model_type).items() if k != left_out})
+    if left_out == "first_k_dense_replace":
+        assert [i for i in range(4) if i in trimmed.moe.layers] == [3]
+    elif left_out == "n_shared_experts":
+        assert trimmed.moe.shared_intermediate == (2 if model_type == "deepseek_v2" else 1) * 16
+    else:
+        assert trimmed.mla.q_lora_rank == 1536 and given.mla.q_lora_rank == 32
+    assert model_spec(dict(DS_TINY, model_type=model_type, q_lora_rank=None)).mla.q_lora_rank == 0  # null: none
+
+
+def test_phi_qk_layernorm_gemma_head_dim_default_and_bad_fields():
+    phi = {"model_type": "phi", "hidden_size": 128, "intermediate_size": 512, "num_hidden_layers": 2,
+           "num_attention_heads": 4, "vocab_size": 1000}
+    plain, normed = load_hf(phi), load_hf(dict(phi, qk_layernorm=True))
+    # transformers: a LayerNorm (scale and shift) of head_dim features on the queries and on the keys of each layer
+    assert params(normed)["total"] - params(plain)["total"] == 2 * 2 * 2 * 32
+    assert normed.layer("model.layers.0.self_attn.q_layernorm").op == "layernorm"
+    # Gemma 3's text model defaults head_dim to 256 (not hidden / heads) and ignores text_config.model_type
+    g3 = model_spec({"model_type": "gemma3", "text_config": dict(TINY_LLAMA, model_type="llama")})
+    assert g3.head_dim == 256 and g3.model_type == "gemma3_text"
+    assert model_spec(dict(TINY_LLAMA, model_type="qwen3")).head_dim == 128
+    assert model_spec(dict(TINY_LLAMA, model_type="llama")).head_dim == 32
+    with pytest.raises(WorkloadError, match="field 'head_dim' must be an int >= 1; got 0"):
+        model_spec(dict(TINY_LLAMA, model_type="llama", head_dim=0))
+    moe = dict(TINY_LLAMA, model_type="qwen3_moe", num_experts=4, num_experts_per_tok=2, moe_intermediate_size=16)
+    with pytest.raises(WorkloadError, match="'mlp_only_layers' must be a list of layer indices; got \\[True\\]"):
+        model_spec(dict(moe, mlp_only_layers=[True]))

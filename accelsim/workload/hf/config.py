@@ -272,11 +272,18 @@ def _head_size(f: _Fields, hidden: int, heads: int, hidden_keys, heads_keys) -> 
     return hidden // heads
 
 
+#: families whose transformers config class defaults head_dim to a number, not to hidden_size / heads (5.25)
+HEAD_DIM_DEFAULTS = {"gemma": 256, "gemma2": 256, "gemma3_text": 256, "qwen3": 128}
+
+
 def _heads(f: _Fields, hidden: int) -> tuple[int, int, int]:
     head_keys = ("num_attention_heads", "n_head", "n_heads", "num_heads")
     heads = f.int(head_keys)
     kv = f.int("num_key_value_heads", heads)
-    head_dim = f.int("head_dim", 0, lo=0) or _head_size(f, hidden, heads, "hidden_size", head_keys)
+    # head_dim given (null: left out) is used as given, so 0 is refused, not read as left out
+    default = HEAD_DIM_DEFAULTS.get(f.data.get("model_type"))
+    head_dim = f.int("head_dim") if f._get("head_dim")[1] is not None else default or _head_size(
+        f, hidden, heads, "hidden_size", head_keys)
     if heads % kv:
         raise WorkloadError(f"{f.source}: num_key_value_heads {kv} must divide num_attention_heads {heads}")
     return heads, kv, head_dim
@@ -392,13 +399,15 @@ def _phi3(f, name):
 def _phi(f, name):
     hidden = f.int("hidden_size")
     heads, kv, head_dim = _heads(f, hidden)
-    names = dict(LLAMA_NAMES, o="self_attn.dense", up="mlp.fc1", down="mlp.fc2", final_norm="model.final_layernorm")
+    names = dict(LLAMA_NAMES, o="self_attn.dense", up="mlp.fc1", down="mlp.fc2", final_norm="model.final_layernorm",
+                 q_norm="self_attn.q_layernorm", k_norm="self_attn.k_layernorm")
     return ModelSpec(
         name=name, model_type="phi", kind="decoder", hidden=hidden, layers=f.int("num_hidden_layers"), heads=heads,
         kv_heads=kv, head_dim=head_dim, intermediate=f.int("intermediate_size"), vocab=f.int("vocab_size"),
         max_positions=f.int("max_position_embeddings", 2048), names=names, norm="layer", act=_act(f, default="gelu"),
         gated_mlp=False, qkv_bias=True, o_bias=True, mlp_bias=True, parallel="shared_norm",
-        rotary_dim=_rotary_dim(f, head_dim), tied=f.bool("tie_word_embeddings", False), lm_head_bias=True)
+        rotary_dim=_rotary_dim(f, head_dim), tied=f.bool("tie_word_embeddings", False), lm_head_bias=True,
+        qk_norm="head" if f.bool("qk_layernorm", False) else "")  # a LayerNorm over each query / key head
 
 
 def _gpt2(f, name):
@@ -534,7 +543,7 @@ def _qwen_moe(f: _Fields, **shared) -> MoeSpec:
     shared expert's fields; transformers 5 saves ``num_experts`` under the name ``num_local_experts``)."""
     every = f.int("decoder_sparse_step", 1)
     only = f.data.get("mlp_only_layers") or []
-    if not isinstance(only, list) or not all(isinstance(i, int) for i in only):
+    if not isinstance(only, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in only):
         raise WorkloadError(f"{f.source}: field 'mlp_only_layers' must be a list of layer indices; got {only!r}")
     return _moe_spec(f, experts=f.int(("num_experts", "num_local_experts"), hi=MAX_EXPERTS),
                      top_k=f.int("num_experts_per_tok"), intermediate=f.int("moe_intermediate_size"),
@@ -555,18 +564,37 @@ def _qwen3_moe(f, name):
     return replace(_qwen3(f, name), moe=_qwen_moe(f), window=window, window_layers=layers)
 
 
+#: transformers' DeepseekV2Config / DeepseekV3Config defaults of the fields a config may leave out (5.25)
+DEEPSEEK_DEFAULTS = {
+    "deepseek_v2": {"q_lora_rank": 1536, "kv_lora_rank": 512, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64,
+                    "v_head_dim": 128, "n_routed_experts": 64, "n_shared_experts": 2, "first_k_dense_replace": 0,
+                    "moe_intermediate_size": 1407, "num_experts_per_tok": None},
+    "deepseek_v3": {"q_lora_rank": 1536, "kv_lora_rank": 512, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64,
+                    "v_head_dim": 128, "n_routed_experts": 256, "n_shared_experts": 1, "first_k_dense_replace": 3,
+                    "moe_intermediate_size": 2048, "num_experts_per_tok": 8},
+}
+
+
 def _deepseek(f, name):
     hidden = f.int("hidden_size")
     heads = f.int("num_attention_heads")
-    mla = MlaSpec(q_lora_rank=f.int("q_lora_rank", 0, lo=0), kv_lora_rank=f.int("kv_lora_rank"),
-                  nope_dim=f.int("qk_nope_head_dim"), rope_dim=f.int("qk_rope_head_dim"), v_dim=f.int("v_head_dim"))
-    routed = f.int("n_routed_experts", 0, lo=0, hi=MAX_EXPERTS)
+    d = DEEPSEEK_DEFAULTS[f.str("model_type", "deepseek_v3")]
+    # q_lora_rank null: queries without a low-rank factor (V2-Lite); left out: transformers' default rank
+    q_lora = 0 if "q_lora_rank" in f.data and f.data["q_lora_rank"] is None else f.int("q_lora_rank", d["q_lora_rank"], lo=0)
+    mla = MlaSpec(q_lora_rank=q_lora, kv_lora_rank=f.int("kv_lora_rank", d["kv_lora_rank"]),
+                  nope_dim=f.int("qk_nope_head_dim", d["qk_nope_head_dim"]),
+                  rope_dim=f.int("qk_rope_head_dim", d["qk_rope_head_dim"]), v_dim=f.int("v_head_dim", d["v_head_dim"]))
+    # n_routed_experts null: no routed experts (a dense MLA model); left out: transformers' default count
+    routed = 0 if "n_routed_experts" in f.data and f.data["n_routed_experts"] is None else \
+        f.int("n_routed_experts", d["n_routed_experts"], lo=0, hi=MAX_EXPERTS)
     moe = None
     if routed:
-        moe = _moe_spec(f, experts=routed, top_k=f.int("num_experts_per_tok"), intermediate=f.int("moe_intermediate_size"),
-                        shared_intermediate=f.int("n_shared_experts", 0, lo=0) * f.int("moe_intermediate_size"),
+        inter = f.int("moe_intermediate_size", d["moe_intermediate_size"])
+        first_dense = f.int("first_k_dense_replace", d["first_k_dense_replace"], lo=0)
+        moe = _moe_spec(f, experts=routed, top_k=f.int("num_experts_per_tok", d["num_experts_per_tok"]), intermediate=inter,
+                        shared_intermediate=f.int("n_shared_experts", d["n_shared_experts"], lo=0) * inter,
                         layers=tuple(i for i in range(f.int("num_hidden_layers"))
-                                     if i >= f.int("first_k_dense_replace", 0, lo=0) and i % f.int("moe_layer_freq", 1) == 0))
+                                     if i >= first_dense and i % f.int("moe_layer_freq", 1) == 0))
         # DeepSeek-V3's e_score_correction_bias (topk_method noaux_tc) is a load-balancing buffer updated outside
         # the gradient; transformers registers it as a buffer, so it is not a parameter here either
     return ModelSpec(
@@ -693,10 +721,13 @@ def model_spec(source, name: str | None = None) -> ModelSpec:
         text = data["text_config"]
         if text.get("model_type") is not None and not isinstance(text.get("model_type"), str):
             raise WorkloadError(f"{label}: field 'text_config.model_type' must be a string; got {text['model_type']!r}")
-        data = {"tie_word_embeddings": data.get("tie_word_embeddings", True), **text,
-                "model_type": text.get("model_type") or MULTIMODAL[model_type]}
+        # transformers builds the family's own text model from text_config whatever model_type it holds
+        data = {"tie_word_embeddings": data.get("tie_word_embeddings", True), **text, "model_type": MULTIMODAL[model_type]}
         notes = (f"{model_type}: the language model of its text_config ({data['model_type']}); the vision tower and "
                  "the multimodal projector are not modelled",)
+        if text.get("model_type") not in (None, MULTIMODAL[model_type]):
+            notes += (f"{model_type}: text_config.model_type '{text['model_type']}' ignored, as transformers ignores it "
+                      f"(its language model is always {MULTIMODAL[model_type]})",)
     if not isinstance(model_type, str) or not model_type:
         raise WorkloadError(f"{label}: missing field 'model_type' (a Hugging Face config names its family, e.g. "
                             f"\"llama\"); known: {known}")
