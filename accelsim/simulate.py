@@ -9,7 +9,7 @@ from accelsim.compress.compressed import CompressedGraph
 from accelsim.config import to_dict
 from accelsim.errors import AccelsimError, ConfigError, SimulationError
 from accelsim.hw.registry import build_model, load_arch
-from accelsim.report.results import NetworkResult, attach_hardware, baseline_label, precision_warnings
+from accelsim.report.results import NetworkResult, attach_hardware, baseline_label, fallback_warnings, precision_warnings
 from accelsim.workload.graph import LayerGraph
 from accelsim.workload.layers import check_batch as _check_batch
 from accelsim.workload.zoo import load_workload
@@ -117,6 +117,7 @@ def simulate(
         cgraph = compress_workload(graph, recipe, seed=seed)
         result = run_compressed(config, cgraph, batch, graph.name, recipe=cgraph.recipe, model=model)
         result.warnings.extend(precision_warnings(cgraph, native, config.name))
+        result.warnings.extend(fallback_warnings(result.layers, config.name))
     base_info = None
     if dense_baseline and (recipe is not None or baseline is not None or baseline_workload is not None):
         bgraph = load_workload(baseline_workload) if baseline_workload is not None else graph

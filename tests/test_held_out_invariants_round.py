@@ -51,3 +51,48 @@ def test_a_bad_override_is_named_as_the_override(run_cli):
     assert "h100-sxm.yaml with override dram_gbs=-5: dram_gbs must be a number" in err
     with pytest.raises(ConfigError, match="with override sms=0: sms must be"):
         load_arch("a100-80gb", {"sms": 0, "clock_mhz": 1000})
+
+
+# --- NPU round (2026-12-05; 537 checks against the equations of docs/models/npu.md written by a helper) -----------
+
+def test_npu_dram_latency_is_not_a_cycle_long_from_rounding():
+    from accelsim.hw.npu.model import NpuModel
+
+    for arch, cycles in (("tpu-v5e", 750), ("tpu-v4", 525)):  # 500 ns x 1.5 / 1.05 GHz (not 751 / 526)
+        assert NpuModel(load_arch(arch))._dram_latency == cycles
+
+
+def test_npu_generic_quantize_layers_take_their_recipes(tmp_path):
+    """An imported op (a generic layer) is costed by its op_type's row of the op table: QuantizeLinear as quantize
+    (mul, convert, 2 compares), DequantizeLinear as dequantize; it fell to the default add per element."""
+    ops = {}
+    for op_type in ("QuantizeLinear", "com.microsoft::DequantizeLinear", "Cast", "Resize"):
+        (tmp_path / "g.yaml").write_text(f"name: g\ninputs: {{x: [128, 768]}}\nlayers:\n  - {{name: q, op: generic, "
+                                         f"op_type: '{op_type}', output_shapes: [[128, 768]]}}\n")
+        run = accelsim.simulate("tpu-v5e", str(tmp_path / "g.yaml"))
+        ops[op_type] = run.layers[0].extra["vector_ops"]
+    n = 128 * 768
+    assert ops["QuantizeLinear"] == {"compare": 2 * n, "convert": n, "mul": n}
+    assert ops["com.microsoft::DequantizeLinear"] == {"convert": n, "mul": n}
+    assert ops["Cast"] == {"convert": n} and ops["Resize"] == {"add": n}  # no row for Resize: the default
+
+
+@pytest.mark.parametrize("recipe, fmas", [("w8a8-int8", 0), ("w4a16-g128", 2048 * 8 * 256), ("mxfp4", 2048 * 32 * 256)])
+def test_npu_rescales_each_scale_block_of_k_once_per_output(tmp_path, recipe, fmas):
+    """Partial sums rescaled once per output and scale block along K, the last folded into the requantize of
+    quantized activations: w8a8's per-channel fp32 scales cost nothing beyond it (they were counted twice over),
+    MX's 32-wide blocks one per block (half were counted)."""
+    (tmp_path / "lin.yaml").write_text("name: lin\ninputs: {x: [256, 1024]}\nlayers:\n"
+                                       "  - {name: L, op: linear, out_features: 2048, bias: true}\n")
+    run = accelsim.simulate("tpu-v5e", str(tmp_path / "lin.yaml"), recipe=recipe)
+    ops = run.layers[-1].extra["vector_ops"]
+    bias = 256 * 2048  # the bias add, one fma-free add per output
+    assert ops.get("fma", 0) == fmas and ops.get("add", 0) >= bias
+
+
+def test_npu_says_what_it_does_not_run_as_stored():
+    run = accelsim.simulate("tpu-v5e", "lenet5", recipe="2of4-int8")
+    assert any("2:4 weights run as unstructured sparsity" in w and "matrix.sparsity.nm" in w for w in run.warnings)
+    run = accelsim.simulate("edge-tpu", "lenet5", recipe="fp8-e4m3")
+    assert any("e4m3 weights run as 8-bit integer operands" in w for w in run.warnings)
+    assert not accelsim.simulate("tpu-v5e", "lenet5", recipe="int8").warnings

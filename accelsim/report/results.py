@@ -452,6 +452,21 @@ def precision_warnings(layers, native_dtype: str, arch_name: str) -> list[str]:
     return out
 
 
+def fallback_warnings(layers, arch_name: str) -> list[str]:
+    """One warning per distinct ``extra["fallback"]`` a model set on layers (a format its units do not run as
+    stored, e.g. the NPU's N:M weights without N:M skipping), with the layers it concerns."""
+    by: dict[str, list[str]] = {}
+    for r in layers:
+        why = r.extra.get("fallback") if isinstance(r.extra, dict) else None
+        if why:
+            by.setdefault(why, []).append(r.name)
+    out = []
+    for why, names in by.items():
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        out.append(f"{arch_name}: {why} on {len(names)} layer{'s' if len(names) > 1 else ''} ({shown})")
+    return out
+
+
 def area_of(model) -> tuple[float | None, str | None]:
     """(area in mm^2, where it comes from) of a built hardware model; (None, None) without one."""
     area = model.area()

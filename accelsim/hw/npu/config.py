@@ -153,7 +153,6 @@ class FusionConfig:
 @dataclass(frozen=True)
 class DecompressConfig:
     huffman_symbols_per_cycle: float = param(1.0, gt=0, le=1 << 16, doc="Huffman decoder unit rate")
-    scale_bits: int = param(16, ge=1, le=64, unit="bits", doc="bits of one block scale (metadata bits / this = scales)")
 
 
 @dataclass(frozen=True)

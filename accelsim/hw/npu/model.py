@@ -57,7 +57,8 @@ class NpuModel(HardwareModel):
         self._dram = E.dram_channel(config)
         # DRAM bytes per cycle at the achievable streaming bandwidth
         self._dram_bpc = config.dram.bandwidth_gbs * 1e9 * config.dram.efficiency / config.clock_hz
-        self._dram_latency = int(math.ceil(config.dram.latency_ns * 1e-9 * config.clock_hz))
+        # (rounded first: 500 ns x 1.5 GHz is 750.0000000000001 in binary floating point, not 751 cycles)
+        self._dram_latency = int(math.ceil(round(config.dram.latency_ns * 1e-9 * config.clock_hz, 6)))
         self._word_bits = {"spad": config.scratchpad.width_bits}
         self._peak = float(config.matrix.count * config.matrix.rows * config.matrix.cols * config.clock_hz)
 
@@ -332,10 +333,14 @@ class NpuModel(HardwareModel):
                 work.add({"lookup": 1}, n_w)                        # codebook decode of every weight (§3.3)
             if view.huffman_streams:
                 decode = int(math.ceil(n_w / cfg.decompress.huffman_symbols_per_cycle))
-            scales = view.bits.metadata // cfg.decompress.scale_bits if view.layout in ("lowbit", "dense") else 0
-            if scales:
-                tokens = layer.gemm(batch).m
-                work.add({"fma": 1}, scales * tokens)              # block-scaled partial sums rescaled
+            if view.element_format is not None and view.scale_block is not None:
+                # every output's partial sum of each scale block along K rescaled (§3.3); with quantized
+                # activations the requantize of the last is the epilogue's already
+                n_out, k_in = layer.weight_matrix_shape
+                k_blocks = -(-k_in // max(1, int(view.scale_block[1])))
+                rescales = n_out * (k_blocks - (1 if quantized else 0))
+                if rescales > 0:
+                    work.add({"fma": 1}, rescales * layer.gemm(batch).m)
         bits = self._act_bits(cl) if quantized else cfg.vector.activation_bits
         vec, lane_ops = self._vector_cycles(work, bits)
         read, write = if_b + fi_b, of_b
@@ -343,6 +348,23 @@ class NpuModel(HardwareModel):
         spad_bytes = mxu_words * word + read + write + work.out_elements * bits / 8 * (2 if work.ops else 0)
         return self._finish(cl, mxu, vec, read, write, spill, spad_bytes, lane_ops, bits, work, matrix=(sys, folds, decode),
                             matrix_cached=cached)
+
+    def _fallback(self, cl, sys) -> str:
+        """What of a layer's format the matrix units do not run as stored ("" when they do): N:M weights without
+        the config's N:M skipping (run as unstructured sparsity: zeros gated, no cycles saved), float elements
+        (FP8 / FP4) on integer MACs (run as integer operands of their width)."""
+        unit = self.config.matrix
+        view = cl.view
+        out = []
+        if view.nm and not sys.extra["nm"]:
+            have = f"N:M support {unit.sparsity.nm[0]}:{unit.sparsity.nm[1]}" if unit.sparsity.nm else "no N:M support"
+            out.append(f"{view.nm[0]}:{view.nm[1]} weights run as unstructured sparsity ({have}: "
+                       "matrix.sparsity.nm)")
+        element = view.element_format or ""
+        if unit.pe.dtype == "int" and (element.startswith("e") or element in ("fp8", "fp4")):
+            out.append(f"{element} weights run as {sys.extra['operand_bits']}-bit integer operands (integer MACs: "
+                       "matrix.pe.dtype)")
+        return "; ".join(out)
 
     def _finish(self, cl, mxu: int, vec: int, read: float, write: float, spill: float, spad_bytes: float,
                 lane_ops: dict, bits: int, work: VectorWork, matrix, passes: int = 0,
@@ -392,6 +414,9 @@ class NpuModel(HardwareModel):
                          "operand_bits": sys.extra["operand_bits"], "pack": sys.extra["pack"],
                          "nm": sys.extra["nm"], "decode_cycles": decode,
                          "parameters": "cached" if matrix_cached else "streamed"}
+            why = self._fallback(cl, sys)
+            if why:
+                extra_mxu["fallback"] = why
         actions = ActionCounts([(k, float(n)) for k, n in pairs if n])
         layer = cl.layer
         weight_bits = cl.weight_storage_bits(cl.weight_bits or cfg.matrix.bits) if layer.has_weights else 0

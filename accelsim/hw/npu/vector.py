@@ -58,6 +58,10 @@ GENERIC_OPS: dict[str, dict[str, float]] = {
     **{name: dict(v) for name, v in ELTWISE_OPS.items()},
 }
 DEFAULT_RECIPE = {"add": 1}
+#: an imported generic layer's ``op_type`` (ONNX op names, lower-cased, domain dropped) -> its GENERIC_OPS name
+GENERIC_NAMES = {"quantizelinear": "quantize", "dynamicquantizelinear": "quantize", "dequantizelinear": "dequantize",
+                 "requantizelinear": "requantize", "gatherelements": "gather", "gathernd": "gather",
+                 "scatterelements": "scatter", "scatternd": "scatter"}
 
 #: softmax lane-ops per score (max, subtract, exp, sum, scale), as the softmax layer's recipe
 SOFTMAX_OPS = {"compare": 1, "add": 2, "exp": 1, "mul": 1}
@@ -103,6 +107,9 @@ def _prod(shape) -> int:
 def layer_work(layer, batch: int) -> VectorWork:
     """The vector work of a layer that is not a matrix product (docs/models/npu.md §3)."""
     op = layer.op
+    if op == "generic" and getattr(layer, "op_type", ""):  # an imported op: the op table's recipe of its own name
+        name = str(layer.op_type).rsplit("::", 1)[-1].lower()
+        op = GENERIC_NAMES.get(name, name) if GENERIC_NAMES.get(name, name) in GENERIC_OPS else op
     ins = [_prod(s) * batch for s in layer.input_shapes]
     out = _prod(layer.output_shape) * batch
     w = VectorWork(in_elements=ins, out_elements=out, recipe=op)
@@ -195,5 +202,5 @@ def epilogue_work(layer, batch: int, quantized: bool) -> VectorWork:
     return w
 
 
-__all__ = ["ACTIVATION_OPS", "DEFAULT_RECIPE", "DEQUANTIZE_OPS", "ELTWISE_OPS", "GEMM_OPS", "GENERIC_OPS",
+__all__ = ["ACTIVATION_OPS", "DEFAULT_RECIPE", "DEQUANTIZE_OPS", "ELTWISE_OPS", "GEMM_OPS", "GENERIC_NAMES", "GENERIC_OPS",
            "QUANTIZE_OPS", "SOFTMAX_OPS", "VectorWork", "epilogue_work", "layer_work"]
