@@ -97,7 +97,7 @@ def test_space_bad_input(make, fragment):
 
 def test_spec_parsing_and_errors():
     spec = {"base": {"w": 1}, "spaces": [{"base": {"a": 1}, "grid": {"x": [1, 2]}},
-                                         {"zip": {"x": [3], "y": [4]}, "random": {"n": 2, "axes": {"z": [7]}}}]}
+                                         {"zip": {"x": [3], "y": [4]}, "random": {"n": 1, "axes": {"z": [7]}}}]}
     pts = space_from_spec(spec, "s.yaml").points()
     assert [p.setting for p in pts] == [{"w": 1, "a": 1, "x": 1}, {"w": 1, "a": 1, "x": 2}, {"w": 1, "x": 3, "y": 4, "z": 7}]
     with pytest.raises(SweepError, match=r"^s.yaml: gird: unknown key; did you mean grid\?"):

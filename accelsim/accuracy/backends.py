@@ -63,10 +63,7 @@ class OnnxBackend:
     def _candidates(self) -> tuple[dict[str, np.ndarray], dict[str, bool]]:
         from onnx import numpy_helper
 
-        arrays, transposed, users = {}, {}, {}
-        for node in self.model.graph.node:
-            for name in node.input:
-                users[name] = users.get(name, 0) + 1
+        arrays, transposed = {}, {}
         for node in self.model.graph.node:
             if node.op_type not in ("Conv", "Gemm", "MatMul") or len(node.input) < 2 or node.input[1] not in self._inits:
                 continue
@@ -76,8 +73,8 @@ class OnnxBackend:
             flip = node.op_type == "MatMul" or (node.op_type == "Gemm" and not (attrs.get("transB") and attrs["transB"].i))
             if node.op_type == "Gemm" and "alpha" in attrs and attrs["alpha"].f != 1.0:
                 continue  # the layer's weights are alpha * B: not the stored tensor
-            if users.get(key, 0) != 1 or w.ndim not in (2, 4):
-                continue
+            if w.ndim not in (2, 4):
+                continue  # (a tensor several layers use, tied weights, is one candidate: with_weights checks them)
             arrays[key] = w.T if flip and w.ndim == 2 else w
             transposed[key] = bool(flip and w.ndim == 2)
         return arrays, transposed
@@ -97,10 +94,16 @@ class OnnxBackend:
         if not weights:
             return self.model
         model = copy.deepcopy(self.model)
+        written: dict[str, tuple[str, np.ndarray]] = {}
         for name, w in weights.items():
             key, flip = self.binding[name]
             old = model.graph.initializer[self._inits[key]]
             arr = np.ascontiguousarray(w.T if flip else w).astype(numpy_helper.to_array(old).dtype, copy=False)
+            if key in written and not np.array_equal(written[key][1], arr):
+                raise AccuracyError(f"{self.label}: layers '{written[key][0]}' and '{name}' share the weight tensor "
+                                    f"'{key}' (tied weights) and the recipe compresses them differently; give both "
+                                    "layers one recipe")
+            written[key] = (name, arr)
             model.graph.initializer[self._inits[key]].CopyFrom(numpy_helper.from_array(arr, key))
         return model
 
@@ -128,8 +131,18 @@ class OnnxBackend:
             if len(want) != len(got) or any(isinstance(w, int) and w != g for w, g in zip(want, got)):
                 raise AccuracyError(f"{label}: data samples have shape {got}; the model's input '{inp.name}' "
                                     f"expects {list(want)} per sample")
+            x = x.astype(dtype, copy=False)
+            fixed = inp.shape[0] if inp.shape and isinstance(inp.shape[0], int) and inp.shape[0] > 0 else None
             try:
-                return np.asarray(sess.run(None, {inp.name: x.astype(dtype, copy=False)})[0])
+                if fixed is None or len(x) == fixed:
+                    return np.asarray(sess.run(None, {inp.name: x})[0])
+                # an export with its batch fixed: the samples in runs of that size, the last padded with zeros
+                outs = []
+                for i in range(0, len(x), fixed):
+                    part = x[i:i + fixed]
+                    pad = np.zeros((fixed - len(part), *part.shape[1:]), part.dtype)
+                    outs.append(np.asarray(sess.run(None, {inp.name: np.concatenate([part, pad])})[0])[:len(part)])
+                return np.concatenate(outs)
             except Exception as exc:  # noqa: BLE001 - onnxruntime's own exception types
                 raise AccuracyError(f"{label}: onnxruntime failed on data of shape {list(x.shape)}: {first_line(exc)}") from None
 

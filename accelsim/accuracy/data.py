@@ -14,6 +14,8 @@ the data has none: enough for the KL divergence to the dense model and for a use
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -103,7 +105,7 @@ def load_npz(path: str | Path, inputs: str = "x", labels: str | None = "y", batc
             arrays = {k: f[k] for k in f.files}
     except FileNotFoundError:
         raise AccuracyError(f"{p}: data file not found") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:  # (a truncated or corrupt archive)
         raise AccuracyError(f"{p}: not a readable .npz file ({type(exc).__name__})") from None
     keys = ", ".join(sorted(arrays)) or "none"
     if inputs not in arrays:
@@ -131,7 +133,7 @@ def load_tokens(path: str | Path, seq_len: int, batch_size: int = 8, max_sequenc
             tokens = np.array(p.read_text().split(), dtype=np.int64)
     except FileNotFoundError:
         raise AccuracyError(f"{p}: token file not found") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise AccuracyError(f"{p}: not a token file (integers) ({type(exc).__name__}: {exc})".splitlines()[0]) from None
     tokens = np.asarray(tokens).ravel()
     if not np.issubdtype(tokens.dtype, np.integer) or (tokens.size and tokens.min() < 0):

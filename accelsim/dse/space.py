@@ -453,10 +453,29 @@ class Random(Axes):
     def count(self) -> int:
         return self.n
 
+    def distinct(self) -> float:
+        """How many distinct points the axes hold (inf with a continuous range)."""
+        size = 1.0
+        for dist in self.axes.values():
+            if "choices" in dist:
+                size *= len({repr(c) for c in dist["choices"]})
+            elif dist["int"]:
+                size *= max(1, math.floor(dist["high"] + 0.5) - math.ceil(dist["low"] - 0.5) + 1)
+            else:
+                size = math.inf
+        return size
+
     def settings(self) -> list[dict[str, Any]]:
+        """``n`` distinct points: a draw equal to an earlier one is drawn again (the same seed, the same points);
+        axes holding fewer than ``n`` distinct points are refused."""
+        if self.distinct() < self.n:
+            raise SweepError(f"{self.where}: n is {self.n} but its axes hold {int(self.distinct())} distinct points; "
+                             "lower n or list them in a grid")
         rng = _random.Random(self.seed)
-        out = []
-        for _ in range(self.n):
+        out, seen = [], set()
+        for _ in range(100 * self.n + 10_000):  # (edge values a rounded range reaches with probability ~0)
+            if len(out) == self.n:
+                break
             point = {}
             for key, dist in self.axes.items():
                 if "choices" in dist:
@@ -468,7 +487,13 @@ class Random(Axes):
                 else:
                     value = rng.uniform(lo, hi)
                 point[key] = int(round(value)) if dist["int"] else float(value)
-            out.append(point)
+            key = repr(sorted(point.items()))
+            if key not in seen:
+                seen.add(key)
+                out.append(point)
+        if len(out) < self.n:
+            raise SweepError(f"{self.where}: {100 * self.n + 10_000} draws gave {len(out)} distinct points of the "
+                             f"{self.n} asked; lower n or widen the axes")
         return out
 
 
