@@ -487,9 +487,9 @@ class Random(Axes):
                 else:
                     value = rng.uniform(lo, hi)
                 point[key] = int(round(value)) if dist["int"] else float(value)
-            key = repr(sorted(point.items()))
-            if key not in seen:
-                seen.add(key)
+            drawn = repr(sorted(point.items()))
+            if drawn not in seen:
+                seen.add(drawn)
                 out.append(point)
         if len(out) < self.n:
             raise SweepError(f"{self.where}: {100 * self.n + 10_000} draws gave {len(out)} distinct points of the "
