@@ -312,7 +312,7 @@ def test_huge_sweep_is_refused_before_expansion(tmp_path):
 
 
 def test_bounded_sweep_still_expands():
-    space = Space(base={"arch": "edge-32x32"}, axes=[Grid({"a": [1, 2, 3], "b": [1, 2]}), Random({"c": [1, 2]}, n=4)])
+    space = Space(base={"arch": "edge-32x32"}, axes=[Grid({"a": [1, 2, 3], "b": [1, 2]}), Random({"c": [1, 2, 3, 4]}, n=4)])
     assert space.count() == 24 == len(space) and len(space.points()) <= 24
 
 
