@@ -185,6 +185,15 @@ def test_qdq_conv_with_uneven_pads_reads_8_bit_activations():
     assert graph.layer("conv/pad").op_type == "Pad"
 
 
+def test_generic_layers_of_a_float16_graph_move_16_bit_elements():
+    """Eleventh held-out round (an fp16 Llama decode step's repeat_kv Expand, an fp16 Resize): a generic layer took
+    32-bit elements whatever the graph's type, doubling the traffic a memory-bound model charges it."""
+    graph = load_onnx(HELDOUT / "fp16-generic-element-bits.onnx")
+    generic = [layer for layer in graph.layers if layer.op == "generic"]
+    assert {layer.op_type for layer in generic} == {"Resize", "Expand"}
+    assert all(layer.element_bits == 16 for layer in generic)
+
+
 def _initializer(path, name):
     from onnx import numpy_helper
 

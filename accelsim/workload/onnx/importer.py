@@ -295,6 +295,9 @@ class Importer:
         local = [(i, s[1:] if batched else s) for i, s in outs]
         dtypes = [v.const.dtype for v in consts]
         bits = 8 if dtypes and all(np.issubdtype(d, np.integer) and d.itemsize == 1 for d in dtypes) else 32
+        float_bits = FLOAT_BITS.get(self.types.get(node.outputs[first]))
+        if float_bits:  # a floating-point output: its own width (a float16 graph's Resize moves 16-bit elements)
+            bits = float_bits
         layer = self.add(node, L.Generic, acts, op_type=node.key, output_shapes=tuple(s for _, s in local),
                          param_elements=int(sum(v.const.size for v in consts if v.const.size > 1)), element_bits=bits)
         head = self.out(node, layer, batched, index=local[0][0])
@@ -437,6 +440,11 @@ def node_shapes(imp: Importer, node: Node) -> dict[str, tuple]:
         return shapes_of(onnx.shape_inference.infer_shapes(model, data_prop=True).graph.value_info)[0]
     except Exception:
         return {}
+
+
+#: bits of ONNX's floating-point element types (TensorProto: FLOAT 1, FLOAT16 10, DOUBLE 11, BFLOAT16 16, the
+#: FLOAT8 types 17-20, FLOAT4E2M1 23)
+FLOAT_BITS = {1: 32, 10: 16, 11: 64, 16: 16, 17: 8, 18: 8, 19: 8, 20: 8, 23: 4}
 
 
 def shapes_of(value_infos) -> tuple[dict[str, tuple], dict[str, int]]:
