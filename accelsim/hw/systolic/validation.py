@@ -69,6 +69,9 @@ def read_topology(path: Path, gemm: bool):
         e = [x.strip() for x in line.split(",")[:-1]]
         if gemm:
             out.append((e[0], Geometry.gemm(int(e[1]), int(e[2]), int(e[3]))))
+        elif "DP" in e[0]:  # SCALE-Sim's depthwise row: one single-channel layer per channel (io_scalesim's rule)
+            out.extend((e[0], Geometry.conv(int(e[1]), int(e[2]), int(e[3]), int(e[4]), 1, int(e[6]), int(e[7])))
+                       for _ in range(int(e[5])))
         else:
             out.append((e[0], Geometry.conv(int(e[1]), int(e[2]), int(e[3]), int(e[4]), int(e[5]), int(e[6]), int(e[7]))))
     return out
