@@ -120,7 +120,8 @@ class Check:
         if out["known"] is None:
             out.pop("known")
         out["kind"] = self.kind
-        out["rel_error"] = self.rel_error
+        # JSON has no infinity: a nonzero prediction of a zero reference has no relative error (null)
+        out["rel_error"] = self.rel_error if math.isfinite(self.rel_error) else None
         if self.kind != REPORTED:
             out["ok"] = self.ok
         out["status"] = self.status

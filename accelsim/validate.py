@@ -172,7 +172,7 @@ def cmd_validate(args) -> int:
     checks = collect(quick=args.quick, only=args.only)
     rows = [c.row() for c in checks]
     if args.format == "json":
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        sys.stdout.write(json.dumps(rows, indent=2, allow_nan=False) + "\n")
     else:
         cols = ["area", "item", "reference", "predicted", "unit", "rel_error", "rel_tol", "kind", "status", "source"]
         sys.stdout.write(format_table(rows, cols) + "\n\n")

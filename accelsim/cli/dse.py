@@ -35,7 +35,11 @@ def _executor(args) -> Any:
 def _run_sweep(args):
     from accelsim.dse.space import read_spec
     from accelsim.dse.sweep import sweep
+    from accelsim.dse.whatif import MAX_FRACTION
 
+    what = getattr(args, "what_if", None)
+    if what is not None and not 0 < what <= MAX_FRACTION:  # refused before any point runs (and writes)
+        raise AccelsimError(f"--what-if must be a fraction in (0, {MAX_FRACTION}]; got {what!r}")
     spec = read_spec(args.spec)
     _check_objectives(spec, args.spec)
     on_start = None
@@ -157,9 +161,14 @@ def _load_for_plot(path: str, kind: str):
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise AccelsimError(f"{p}: not a JSON result file ({exc})") from None
         results = data if isinstance(data, list) else [data]
-        return None, layers_frame([_network_result(r, p) for r in results])
+        layers = layers_frame([_network_result(r, p) for r in results])
+        if layers is None or len(layers) == 0:
+            raise AccelsimError(f"{p}: the result holds no layers to draw")
+        return None, layers
     directory = p if p.is_dir() else p.parent
     points = load_results(p)
+    if points.empty or not len(points.columns):
+        raise AccelsimError(f"{p}: the results table is empty (no sweep points to draw)")
     layers = None
     if kind in ("roofline", "breakdown"):
         if not (directory / LAYERS).exists():
@@ -309,6 +318,10 @@ def cmd_plot(args) -> int:
         _refuse(args, kind, ("--x", "--y"), "a roofline's axes are arithmetic intensity and performance")
     if kind == "breakdown":
         _refuse(args, kind, ("--x",), "its x axis is the layers")
+    if kind not in ("roofline", "breakdown"):
+        _refuse(args, kind, ("--point",), "it draws every point of the sweep, not the layers of one")
+    if kind in ("roofline", "breakdown"):
+        _refuse(args, kind, ("--color",), "pareto and tradeoff take a colour column; this kind draws none")
     points, layers = _load_for_plot(args.results, kind)
     if kind == "roofline":
         out = _json_roofline(args) if is_json and not args.observed else ""

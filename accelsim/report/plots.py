@@ -82,10 +82,17 @@ def _need(df, cols: Iterable[str], what: str) -> None:
         raise AccelsimError(f"{what} needs column(s) {', '.join(missing)}; the table has {', '.join(map(str, df.columns))}")
 
 
-def check_column(df, column: str, flag: str, what: str) -> str:
+def check_column(df, column: str, flag: str, what: str, numeric: bool = False) -> str:
     """``column`` if ``df`` has it, else an AccelsimError naming ``flag`` and the nearest columns
-    (``--x latency: not a column of the table; did you mean latency_s, latency_per_sample_s?``)."""
+    (``--x latency: not a column of the table; did you mean latency_s, latency_per_sample_s?``); ``numeric``: an
+    axis, so the column must hold numbers (a text column drew an empty figure)."""
     if column in df.columns:
+        import pandas as pd
+
+        if numeric and len(df) and not pd.api.types.is_numeric_dtype(df[column]) \
+                and pd.to_numeric(df[column], errors="coerce").notna().sum() == 0:
+            raise AccelsimError(f"{flag} {column}: not a numeric column of the {what} table (it holds text such as "
+                                f"{str(df[column].dropna().iloc[0])[:40]!r}); give a column of numbers")
         return column
     from accelsim.errors import close_names
 
@@ -401,7 +408,7 @@ def breakdown(layers, out: str | os.PathLike, point: str | None = None, title: s
             raise AccelsimError(f"point '{point}' is not in the per-layer table (ids: {', '.join(map(str, ids[:5]))}, ...)")
         df = df[df["id"] == point]
     if y is not None:
-        check_column(df, y, "--y", "per-layer")
+        check_column(df, y, "--y", "per-layer", numeric=True)
     # layers that cost nothing (reshapes, fused activations) would only widen the figure
     df = df[(df["latency_s"].astype(float) > 0) | (df["energy_j"].astype(float) > 0)]
     if df.empty:
@@ -486,7 +493,7 @@ def pareto_scatter(df, out: str | os.PathLike, x: str, y: str, objectives: Mappi
     path = check_out(out)
     for col, flag in ((x, "--x"), (y, "--y"), (color, "--color")):
         if col:
-            check_column(df, col, flag, "results")
+            check_column(df, col, flag, "results", numeric=flag != "--color")
     objectives = dict(objectives or {x: "min", y: "min"})
     data = _ok(df)
     data = data[data[x].notna() & data[y].notna()]
@@ -657,8 +664,8 @@ def tradeoff_table(df, group: str | None = None, ratio: str | None = None, group
     from accelsim.report.pareto import group_columns, groups
 
     _need(df, ["theoretical_speedup"], "the trade-off figure")
-    check_column(df, x, "--x", "results")
-    check_column(df, y, "--y", "results")
+    check_column(df, x, "--x", "results", numeric=True)
+    check_column(df, y, "--y", "results", numeric=True)
     data = _ok(df)
     group = group or next((c for c in ("arch_name", "arch", "family") if c in data.columns), "arch_name")
     level = ratio or "recipe"

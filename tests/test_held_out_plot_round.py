@@ -1,0 +1,67 @@
+"""Cases a held-out round of the plot / report / show / list / validate commands (2026-12-05, twentieth session;
+157 checks written by a helper that read none of these tests) found wrong: flags a figure kind does not take
+silently ignored, a text column drawn as an axis (an empty figure, or an internal error on a log axis), an empty
+results table or a result without layers drawn anyway or blamed on a flag, ``--what-if`` refused only after the whole
+sweep ran and wrote, and ``validate --format json`` printing ``Infinity`` (not JSON)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+SPEC = """name: s1
+base: {workload: lenet5, arch: edge-32x32}
+grid:
+  recipe: [int8, magnitude-8]
+objectives: {latency_s: min, energy_j: min}
+detail: true
+"""
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    from accelsim.cli import main
+
+    d = tmp_path_factory.mktemp("plot")
+    (d / "s.yaml").write_text(SPEC)
+    assert main(["sweep", str(d / "s.yaml"), "--out", str(d / "r"), "--quiet"]) == 0
+    return d
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--kind", "pareto", "--point", "abc"], "plot --kind pareto: --point does not apply"),
+    (["--kind", "roofline", "--color", "recipe"], "plot --kind roofline: --color does not apply"),
+    (["--kind", "pareto", "--x", "recipe"], "--x recipe: not a numeric column of the results table"),
+    (["--kind", "tradeoff", "--x", "recipe"], "--x recipe: not a numeric column"),
+    (["--kind", "breakdown", "--y", "op"], "--y op: not a numeric column of the per-layer table"),
+])
+def test_plot_refuses_what_it_cannot_draw(run_cli, results, args, message):
+    code, _, err = run_cli("plot", str(results / "r"), "--out", str(results / "x.png"), *args)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (results / "x.png").exists()
+
+
+def test_empty_tables_and_layerless_results_are_refused(run_cli, tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    code, _, err = run_cli("plot", str(tmp_path / "empty.csv"), "--kind", "pareto", "--out", str(tmp_path / "x.png"))
+    assert code == 2 and "empty.csv: the results table is empty" in err
+    code, out, _ = run_cli("simulate", "--arch", "edge-32x32", "--workload", "lenet5", "--format", "json")
+    data = json.loads(out)
+    data["layers"] = []
+    (tmp_path / "none.json").write_text(json.dumps(data))
+    code, _, err = run_cli("plot", str(tmp_path / "none.json"), "--kind", "roofline", "--out", str(tmp_path / "y.png"))
+    assert code == 2 and "none.json: the result holds no layers to draw" in err
+
+
+def test_what_if_fraction_refused_before_the_sweep_runs(run_cli, tmp_path):
+    (tmp_path / "s.yaml").write_text(SPEC)
+    code, _, err = run_cli("report", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "r"), "--what-if", "-1")
+    assert code == 2 and "--what-if must be a fraction in (0, 0.9]; got -1.0" in err
+    assert not (tmp_path / "r").exists()  # nothing ran, nothing written
+
+
+def test_validate_json_is_strict_json(run_cli):
+    code, out, _ = run_cli("validate", "--only", "eie", "--format", "json")
+    rows = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert any(r["rel_error"] is None for r in rows)  # a nonzero prediction of a zero reference: no relative error
