@@ -11,6 +11,7 @@ from accelsim.errors import AccelsimError, ConfigError, SimulationError
 from accelsim.hw.registry import build_model, load_arch
 from accelsim.report.results import NetworkResult, attach_hardware, baseline_label, fallback_warnings, precision_warnings
 from accelsim.workload.graph import LayerGraph
+from accelsim.workload.io_scalesim import check_topology_sparsity
 from accelsim.workload.layers import check_batch as _check_batch
 from accelsim.workload.zoo import load_workload
 
@@ -30,27 +31,13 @@ def run_compressed(config, cgraph: CompressedGraph, batch: int, workload_name: s
     """Simulate every compute layer of an already compressed graph on one config (``model``: the
     config's built model, when the caller has one)."""
     model = model if model is not None else build_model(config)
-    _check_scalesim_sparsity(config, cgraph)
+    check_topology_sparsity(config, cgraph.graph.metadata)
     for cl in cgraph:  # every layer's work budget (ACCELSIM_MAX_MACS) before any layer runs
         cl.layer.gemm(batch)
     layers = model.simulate_network(cgraph, batch)
     result = NetworkResult(arch=to_dict(config), workload=workload_name, layers=layers, batch=batch, recipe=recipe)
     attach_hardware(result, model, cgraph, batch)
     return result
-
-
-def _check_scalesim_sparsity(config, cgraph: CompressedGraph) -> None:
-    """SCALE-Sim's own sparse mapping (``SparsitySupport: true`` with N:M ratios in the topology) is not modelled:
-    refused in one line rather than run dense (its numbers would differ from SCALE-Sim's)."""
-    sparsity = getattr(config, "sparsity", None)
-    ratios = (getattr(cgraph, "graph", None) and cgraph.graph.metadata.get("scalesim_sparsity")) or {}
-    sparse = [name for name, nm in ratios.items() if nm and nm[0] != nm[1]]
-    if sparse and sparsity is not None and getattr(sparsity, "support", False):
-        raise SimulationError(
-            f"arch '{config.name}' sets sparsity.support (SCALE-Sim SparsitySupport) and the topology gives layer "
-            f"'{sparse[0]}' an N:M ratio of {ratios[sparse[0]][0]}:{ratios[sparse[0]][1]}: SCALE-Sim's sparse mapping "
-            "is not modelled; turn SparsitySupport off, or prune with a recipe (an N:M prune step) on an arch whose "
-            "sparsity.nm runs it")
 
 
 def compress_workload(graph: LayerGraph, recipe: Any, seed: int = 0) -> CompressedGraph:

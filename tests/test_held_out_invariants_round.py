@@ -131,6 +131,14 @@ def test_scalesim_sparse_mapping_is_refused_not_run_dense(tmp_path, run_cli):
     (tmp_path / "a.cfg").write_text(CFG.format(support="true"))
     rc, _, err = run_cli("simulate", "--arch", str(tmp_path / "a.cfg"), "--workload", str(tmp_path / "t.csv"))
     assert rc == 2 and len(err.strip().splitlines()) == 1 and "SCALE-Sim's sparse mapping is not modelled" in err
+    # a sweep point on them is an error row with the same reason, not a dense row
+    (tmp_path / "s.yaml").write_text(f"name: s\nbase: {{workload: {tmp_path / 't.csv'}, arch: {tmp_path / 'a.cfg'}}}\n"
+                                     "grid: {batch: [1]}\n")
+    rc, _, err = run_cli("sweep", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out"), "--quiet")
+    import pandas as pd
+
+    row = pd.read_csv(tmp_path / "out" / "results.csv").iloc[0]
+    assert rc == 0 and row["status"] == "error" and "SCALE-Sim's sparse mapping is not modelled" in row["error"]
     (tmp_path / "a.cfg").write_text(CFG.format(support="false"))  # SCALE-Sim runs such a layer dense: so does accelsim
     rc, _, err = run_cli("simulate", "--arch", str(tmp_path / "a.cfg"), "--workload", str(tmp_path / "t.csv"))
     assert rc == 0, err

@@ -630,7 +630,9 @@ def _run(model, config, cgraph, batch, workload_name, recipe, ckey: str):
     operand sizes (:func:`accelsim.report.results.attach_hardware`) are computed once per model /
     graph and batch."""
     from accelsim.report.results import NetworkResult, area_of, dtype_bits, operand_sizes
+    from accelsim.workload.io_scalesim import check_topology_sparsity
 
+    check_topology_sparsity(config, cgraph.graph.metadata)  # as run_compressed: SCALE-Sim's sparse mapping refused
     if not BATCHED:  # the reference of benchmarks/bench_sweep.py: one simulate per layer
         layers = [model.simulate(cl, batch) for cl in _layers(cgraph)]
     elif hasattr(model, "simulate_layers"):  # a whole network per call; its plan built once per graph and batch

@@ -39,7 +39,7 @@ import warnings
 from pathlib import Path
 
 from accelsim.config import read_text_file
-from accelsim.errors import AccelsimError, WorkloadError
+from accelsim.errors import AccelsimError, SimulationError, WorkloadError
 from accelsim.workload.graph import MAX_LAYERS, LayerGraph
 from accelsim.workload.layers import Conv2d, GRUCell, Input, Layer, Linear, LSTMCell
 
@@ -318,4 +318,21 @@ BUNDLED = {
     "eie-benchmarks-gemm.csv": ("eie-benchmarks", True),
 }
 
-__all__ = ["BUNDLED", "load_scalesim_topology", "save_scalesim_topology", "scalesim_rows", "is_gemm_header"]
+
+def check_topology_sparsity(config, metadata) -> None:
+    """SCALE-Sim's own sparse mapping (``SparsitySupport: true`` with N:M ratios in a topology's Sparsity column,
+    ``metadata["scalesim_sparsity"]``) is not modelled: refused in one line rather than run dense (SCALE-Sim's
+    numbers differ). Configs without a ``sparsity.support`` field (other families) pass. It lives beside the reader
+    of that column, so neither caller imports a hardware family for it."""
+    ratios = metadata.get("scalesim_sparsity") or {}
+    sparse = [name for name, nm in ratios.items() if nm and nm[0] != nm[1]]
+    if sparse and getattr(getattr(config, "sparsity", None), "support", False):
+        n, m = ratios[sparse[0]][:2]
+        raise SimulationError(
+            f"arch '{config.name}' sets sparsity.support (SCALE-Sim SparsitySupport) and the topology gives layer "
+            f"'{sparse[0]}' an N:M ratio of {n}:{m}: SCALE-Sim's sparse mapping is not modelled; turn SparsitySupport "
+            "off, or prune with a recipe (an N:M prune step) on an arch whose sparsity.nm runs it")
+
+
+__all__ = ["BUNDLED", "load_scalesim_topology", "save_scalesim_topology", "scalesim_rows", "is_gemm_header",
+           "check_topology_sparsity"]
