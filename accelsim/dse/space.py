@@ -468,8 +468,9 @@ class Random(Axes):
     def settings(self) -> list[dict[str, Any]]:
         """``n`` distinct points: a draw equal to an earlier one is drawn again (the same seed, the same points);
         axes holding fewer than ``n`` distinct points are refused."""
-        if self.distinct() < self.n:
-            raise SweepError(f"{self.where}: n is {self.n} but its axes hold {int(self.distinct())} distinct points; "
+        distinct = self.distinct()
+        if distinct < self.n:
+            raise SweepError(f"{self.where}: n is {self.n} but its axes hold {int(distinct)} distinct points; "
                              "lower n or list them in a grid")
         rng = _random.Random(self.seed)
         out, seen = [], set()

@@ -181,7 +181,9 @@ def _shallower(cfg: GpuConfig, tile: Tile, a_b: float, b_b: float) -> Tile | Non
     SM's shared memory, or None. The model charges no latency for the shallower pipeline."""
     stage_bytes = tile.bk * (tile.bm * a_b + tile.bn * b_b)
     stages = min(tile.stages, int(cfg.smem_per_sm_kb * 1024 // stage_bytes))
-    return replace(tile, stages=stages) if stages >= MIN_STAGES else None
+    if stages < MIN_STAGES:
+        return None
+    return tile if stages == tile.stages else replace(tile, stages=stages)  # (no copy per GEMM where it fits)
 
 
 def gemm(

@@ -109,7 +109,9 @@ def layer_work(layer, batch: int) -> VectorWork:
     op = layer.op
     if op == "generic" and getattr(layer, "op_type", ""):  # an imported op: the op table's recipe of its own name
         name = str(layer.op_type).rsplit("::", 1)[-1].lower()
-        op = GENERIC_NAMES.get(name, name) if GENERIC_NAMES.get(name, name) in GENERIC_OPS else op
+        name = GENERIC_NAMES.get(name, name)
+        if name in GENERIC_OPS:
+            op = name
     ins = [_prod(s) * batch for s in layer.input_shapes]
     out = _prod(layer.output_shape) * batch
     w = VectorWork(in_elements=ins, out_elements=out, recipe=op)
