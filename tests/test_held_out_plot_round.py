@@ -35,6 +35,7 @@ def results(tmp_path_factory):
     (["--kind", "pareto", "--x", "recipe"], "--x recipe: not a numeric column of the results table"),
     (["--kind", "tradeoff", "--x", "recipe"], "--x recipe: not a numeric column"),
     (["--kind", "breakdown", "--y", "op"], "--y op: not a numeric column of the per-layer table"),
+    (["--kind", "pareto", "--facet", "recpe"], "--facet recpe: not a column of the results table; did you mean recipe?"),
 ])
 def test_plot_refuses_what_it_cannot_draw(run_cli, results, args, message):
     code, _, err = run_cli("plot", str(results / "r"), "--out", str(results / "x.png"), *args)
@@ -65,3 +66,32 @@ def test_validate_json_is_strict_json(run_cli):
     code, out, _ = run_cli("validate", "--only", "eie", "--format", "json")
     rows = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
     assert any(r["rel_error"] is None for r in rows)  # a nonzero prediction of a zero reference: no relative error
+
+
+@pytest.mark.parametrize("flag, spec_extra, message", [
+    (["--group-by", "nosuch"], "", "--group-by: 'nosuch' is not a column of the results"),
+    (["--group-by", "recipe,lateny_s"], "", "'lateny_s' is not a column of the results; did you mean latency_s"),
+    ([], "report: {group_by: [recpe]}\n", "s.yaml: report.group_by: 'recpe' is not a column of the results"),
+])
+def test_group_by_refused_before_the_sweep_runs(run_cli, tmp_path, flag, spec_extra, message):
+    (tmp_path / "s.yaml").write_text(SPEC + spec_extra)
+    code, _, err = run_cli("report", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "r"), *flag)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()  # nothing ran, nothing written
+
+
+def test_report_groups_a_detail_sweep(run_cli, tmp_path):
+    """A per-layer sweep keeps its layer rows in the table's attrs (a DataFrame); grouping its top-k by a
+    column with several values (two workloads by default, or ``--group-by recipe``) concatenated frames
+    whose attrs pandas cannot compare: an internal error after the whole sweep ran."""
+    (tmp_path / "s.yaml").write_text(SPEC.replace("base: {workload: lenet5, arch: edge-32x32}",
+                                                  "base: {arch: edge-32x32}").replace(
+        "grid:\n", "grid:\n  workload: [lenet5, lenet-300-100]\n"))
+    code, out, err = run_cli("report", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "r"), "--quiet")
+    assert code == 0, err
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert "lenet5" in text and "lenet-300-100" in text
+    code, _, err = run_cli("report", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "r"), "--quiet", "--resume",
+                           "--group-by", "recipe")
+    assert code == 0, err
+    assert (tmp_path / "r" / "report.md").read_text().count("recipe") >= 2

@@ -42,6 +42,11 @@ def _run_sweep(args):
         raise AccelsimError(f"--what-if must be a fraction in (0, {MAX_FRACTION}]; got {what!r}")
     spec = read_spec(args.spec)
     _check_objectives(spec, args.spec)
+    if not args.resume:  # a resumed table may hold the columns of an earlier run's evaluator
+        from accelsim.dse.sweep import check_group_by
+
+        given = getattr(args, "group_by", None)
+        check_group_by(spec, _group_by(args, spec), "--group-by" if given is not None else f"{args.spec}: report.group_by")
     on_start = None
     if not args.quiet and spec.get("evaluate") is None:
         from accelsim.cli.feedback import compile_notice
@@ -323,6 +328,13 @@ def cmd_plot(args) -> int:
     if kind in ("roofline", "breakdown"):
         _refuse(args, kind, ("--color",), "pareto and tradeoff take a colour column; this kind draws none")
     points, layers = _load_for_plot(args.results, kind)
+    panel_flag = "--facet" if getattr(args, "facet", None) else "--group-by"
+    panels = _panels(args)
+    if points is not None and isinstance(panels, str) and panels.strip().lower() not in ("auto", "none"):
+        panels = _columns_arg(panels)
+    if points is not None and isinstance(panels, list):
+        for col in panels:  # named as the flag the user gave (was 'group_by: ...')
+            plots.check_column(points, col, panel_flag, "results")
     if kind == "roofline":
         out = _json_roofline(args) if is_json and not args.observed else ""
         if not out:
@@ -341,7 +353,7 @@ def cmd_plot(args) -> int:
         if color is None and "arch_name" in points.columns and points["arch_name"].nunique() > 1:
             color = "arch_name"  # points of different hardware are told apart by default
         out = plots.pareto_scatter(points, args.out, x=x, y=y, objectives=objectives, color=color,
-                                   title=args.title, group_by=_panels(args))
+                                   title=args.title, group_by=panels)
     elif kind == "shrinkbench":  # accuracy vs compression and vs real speedup (accelsim.report.shrinkbench)
         from accelsim.report.shrinkbench import shrinkbench
 
@@ -349,7 +361,7 @@ def cmd_plot(args) -> int:
         out = shrinkbench(points, args.out, metric=args.y or "accuracy.top1", method=args.color or "tag.method",
                           title=args.title)
     else:
-        out = plots.tradeoff(points, args.out, group=args.color, title=args.title, group_by=_panels(args),
+        out = plots.tradeoff(points, args.out, group=args.color, title=args.title, group_by=panels,
                              x=args.x or "compression_ratio", y=args.y or "speedup_vs_dense")
     sys.stdout.write(f"wrote {out}\n")
     return 0

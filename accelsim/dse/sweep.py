@@ -115,6 +115,49 @@ def renumber(points, normalize: Callable) -> list:
     return out
 
 
+#: column prefixes a built-in evaluator's rows may add beyond its declared columns
+EXTRA_COLUMN_PREFIXES = ("energy.", "accuracy.", "dense_accuracy.")
+
+
+def planned_columns(space: Any) -> list[str] | None:
+    """The results columns a sweep of ``space`` (a Space, spec mapping or spec path) will have, for a
+    check before any point runs (``--group-by`` naming a column the table will not have); None when a
+    spec names its own evaluator (its columns are known only from its rows). Columns starting with
+    :data:`EXTRA_COLUMN_PREFIXES` may also appear."""
+    from accelsim.dse.evaluate import METRICS
+
+    space, spec, _ = as_space(space)
+    evaluate = spec.get("evaluate")
+    if isinstance(evaluate, str):
+        return None
+    normalize = SimulateEvaluator().normalize  # the built-in evaluators' defaults (batch, seed)
+    setting_keys: dict[str, None] = {}
+    for p in space.points():
+        setting_keys.update(dict.fromkeys(normalize(p.setting)))
+    return ["id", "status", "error", *setting_keys, *[m for m in METRICS if m not in setting_keys]]
+
+
+def check_group_by(space: Any, group_by: Any, label: str = "--group-by") -> None:
+    """Refuse, before a sweep runs, a ``group_by`` (``auto``, ``none``, a comma-separated string or a
+    list) naming a column the results will not have (:func:`planned_columns`)."""
+    from accelsim.report.pareto import AUTO
+
+    if group_by is None or (isinstance(group_by, str) and group_by.strip().lower() in (AUTO, "none")):
+        return
+    cols = ([c.strip() for c in group_by.split(",") if c.strip()] if isinstance(group_by, str)
+            else [str(c) for c in group_by])
+    known = planned_columns(space)
+    if known is None:
+        return
+    for col in cols:
+        if col not in known and not col.startswith(EXTRA_COLUMN_PREFIXES):
+            import difflib
+
+            close = difflib.get_close_matches(col, known, n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise SweepError(f"{label}: '{col}' is not a column of the results{hint}")
+
+
 def run_settings(points, label: str) -> dict[str, dict[str, Any]]:
     """``{point id: the setting the evaluator runs}`` for points whose setting has a knob
     (:mod:`accelsim.dse.knobs`: one DRAM bandwidth split across the per-stream keys); the others run

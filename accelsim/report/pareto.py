@@ -209,7 +209,11 @@ def top_k(df, objective: str, k: int = 10, direction: str = "min", group_by=AUTO
     sub = df[_valid(df, [objective])]
     parts = [part.sort_values(objective, ascending=(direction == "min"), kind="stable").head(k)
              for _, part in groups(sub, group_by)]
-    return pd.concat(parts).copy() if parts else sub.copy()
+    if not parts:
+        return sub.copy()
+    out = pd.concat([_no_attrs(part) for part in parts])  # attrs may hold a DataFrame (by_group)
+    out.attrs = dict(df.attrs)
+    return out
 
 
 def _balance(sub, axis: str, others: Sequence[str]) -> str | None:
