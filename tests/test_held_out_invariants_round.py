@@ -151,3 +151,14 @@ def test_validation_topology_reader_expands_depthwise_rows(tmp_path):
                                     "Num Filter, Strides,\nDP_conv, 10, 9, 3, 3, 4, 1, 1,\nc, 8, 8, 3, 3, 2, 5, 1,\n")
     rows = read_topology(tmp_path / "t.csv", gemm=False)
     assert [name for name, _ in rows] == ["DP_conv"] * 4 + ["c"]  # SCALE-Sim: one single-channel layer a channel
+
+
+def test_npu_fallback_warnings_reach_sweep_rows():
+    """A sweep row carries the same warnings as ``simulate`` for a format the units do not run as stored."""
+    from accelsim.dse.sweep import sweep
+
+    df = sweep({"name": "fb", "base": {"workload": "lenet5", "arch": "tpu-v5e"},
+                "grid": {"recipe": ["2of4-int8", "int8"]}})
+    rows = dict(zip(df["recipe"], df["warnings"]))
+    assert "2:4 weights run as unstructured sparsity" in rows["2of4-int8"]
+    assert "unstructured" not in str(rows["int8"] or "")

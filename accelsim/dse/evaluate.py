@@ -508,7 +508,7 @@ class SimulateEvaluator:
         cgraph = _cgraph(main["workload"], main["recipe"], main["seed"], main["recipe_params"])
         batch = main["batch"]
         from accelsim.report.provenance import seed_effect, weight_source
-        from accelsim.report.results import baseline_label, precision_warnings, refetch_summary
+        from accelsim.report.results import baseline_label, fallback_warnings, precision_warnings, refetch_summary
 
         result = _run(model, config, cgraph, batch, graph.name, cgraph.recipe, ckey)
         tot = result.total
@@ -551,6 +551,7 @@ class SimulateEvaluator:
         if main["recipe"] is not None:
             warnings.extend(_per_graph(cgraph, ("precision", native, config.name),
                                        lambda: precision_warnings(_layers(cgraph), native, config.name)))
+            warnings.extend(fallback_warnings(result.layers, config.name))  # formats a unit does not run as stored
         text = ref.pop("refetch_warning")
         if text:
             warnings.append(text)
