@@ -264,6 +264,12 @@ def test_shared_experts_always_run():
     assert set(params(g)["experts_touched"].values()) == {6}
     q = load_hf(DATA / "qwen1.5-moe-a2.7b.json", phase="decode", context=16)
     assert q.layer("model.layers.0.mlp.shared_expert_gate").out_features == 1
+    none = dict(cfg("qwen1.5-moe-a2.7b"), shared_expert_intermediate_size=0)
+    g0 = load_hf(none, phase="decode", context=16)
+    assert not any("shared_expert" in layer.name for layer in g0.layers)
+    # transformers builds shared_expert_gate (hidden x 1) in every MoE block even then: said, with its count
+    hidden, blocks = none["hidden_size"], none["num_hidden_layers"]
+    assert any(f"{hidden * blocks:,} parameters" in n for n in g0.metadata["notes"])
 
 
 # --- layers -------------------------------------------------------------------------------------------------

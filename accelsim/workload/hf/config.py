@@ -555,7 +555,14 @@ def _qwen2_moe(f, name):
     names = dict(LLAMA_NAMES, shared="mlp.shared_expert")
     moe = _qwen_moe(f, shared_intermediate=f.int("shared_expert_intermediate_size", 0, lo=0), shared_gate=True)
     window, layers = _qwen_window(f, "odd_below")
-    return _llama_like(f, name, names=names, moe=moe, qkv_bias=True, o_bias=False, window=window, window_layers=layers)
+    spec = _llama_like(f, name, names=names, moe=moe, qkv_bias=True, o_bias=False, window=window, window_layers=layers)
+    if not moe.shared_intermediate:
+        blocks = sum(1 for i in range(spec.layers) if moe.is_moe(i))
+        spec = replace(spec, notes=spec.notes + (
+            f"qwen2_moe: shared_expert_intermediate_size 0, so no shared expert; transformers still builds each MoE "
+            f"block's shared_expert_gate ({spec.hidden} x 1; {blocks * spec.hidden:,} parameters in all), whose sigmoid "
+            "scales the empty expert's zeros: not modelled",))
+    return spec
 
 
 def _qwen3_moe(f, name):
@@ -741,4 +748,4 @@ def model_spec(source, name: str | None = None) -> ModelSpec:
             name = path.name if path.is_dir() else (path.parent.name if path.name == "config.json" else path.stem)
         name = (name or model_type).rstrip("/").split("/")[-1]
     spec = reader(_Fields(data, label), name)
-    return replace(spec, notes=notes) if notes else spec
+    return replace(spec, notes=notes + spec.notes) if notes else spec
