@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import numbers
 import re
 import types
 import typing
@@ -383,11 +384,13 @@ def _convert(value: Any, tp: Any, path: str, meta: Mapping[str, Any], problems: 
     if tp is bool:
         ok = isinstance(value, bool)
     elif tp is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        if not ok and isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)  # numpy integers too
+        if ok:
+            value = int(value)
+        elif isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
             value, ok = int(value), True
     elif tp is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)  # numpy numbers too
         if ok:
             value = float(value)
             if value != value or value in (float("inf"), float("-inf")):

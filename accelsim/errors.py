@@ -61,6 +61,18 @@ def close_names(name: str, known, n: int = 3) -> list[str]:
     return list(dict.fromkeys(out))[:n]
 
 
+def interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is, or was caused by, a KeyboardInterrupt: Ctrl-C arriving while a compiled
+    (Numba) kernel runs surfaces as a ``SystemError`` ("returned a result with an exception set")
+    whose cause is the interrupt."""
+    seen = 0
+    while exc is not None and seen < 16:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
 class UnknownNameError(AccelsimError, KeyError):
     """A bundled name (arch, workload, recipe, family) does not exist."""
 
@@ -127,6 +139,7 @@ __all__ = [
     "UnsupportedLayerError",
     "WorkloadError",
     "close_names",
+    "interrupted",
     "os_error_reason",
 ]
 

@@ -17,7 +17,7 @@ import sys
 from typing import Sequence
 
 from accelsim._version import __version__
-from accelsim.errors import AccelsimError
+from accelsim.errors import AccelsimError, interrupted
 
 
 _INVALID_CHOICE = re.compile(r"invalid choice: '(?P<value>[^']*)' \(choose from (?P<choices>.*)\)$")
@@ -83,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # a bug, not bad input: still one line unless debugging
+        if interrupted(exc):  # Ctrl-C inside a compiled kernel (a SystemError caused by the interrupt)
+            sys.stderr.write("accelsim: interrupted\n")
+            return 130
         if os.environ.get("ACCELSIM_DEBUG"):
             raise
         sys.stderr.write(f"accelsim: internal error: {type(exc).__name__}: {exc} (set ACCELSIM_DEBUG=1 for details)\n")

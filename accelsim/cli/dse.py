@@ -34,14 +34,14 @@ def _executor(args) -> Any:
 
 def _run_sweep(args):
     from accelsim.dse.space import read_spec
-    from accelsim.dse.sweep import sweep
+    from accelsim.dse.sweep import check_objectives, sweep
     from accelsim.dse.whatif import MAX_FRACTION
 
     what = getattr(args, "what_if", None)
     if what is not None and not 0 < what <= MAX_FRACTION:  # refused before any point runs (and writes)
         raise AccelsimError(f"--what-if must be a fraction in (0, {MAX_FRACTION}]; got {what!r}")
     spec = read_spec(args.spec)
-    _check_objectives(spec, args.spec)
+    check_objectives(spec, args.spec)
     if not args.resume:  # a resumed table may hold the columns of an earlier run's evaluator
         from accelsim.dse.sweep import check_group_by
 
@@ -61,20 +61,6 @@ def _run_sweep(args):
             raise
         raise write_error(exc, args.out) from None
     return spec, df
-
-
-def _check_objectives(spec: dict, source: str) -> None:
-    """Objective columns are checked before the sweep runs (a typo must not surface only after
-    hours); their shape and min / max were checked with the spec (``dse.space.SpecFields``)."""
-    import difflib
-
-    from accelsim.dse.evaluate import METRICS
-
-    for col in spec.get("objectives") or {}:
-        if spec.get("evaluate") is None and col not in METRICS and not str(col).startswith("energy."):
-            close = difflib.get_close_matches(str(col), METRICS, n=3, cutoff=0.5)
-            hint = f"did you mean {', '.join(close)}?" if close else f"columns: {', '.join(METRICS)}"
-            raise SweepError(f"{source}: objectives.{col}: not a result column; {hint}")
 
 
 def _summary(df, out: str) -> str:

@@ -625,6 +625,8 @@ def with_params(recipe: Any, params: Mapping[str, Any], prefix: str = "") -> Rec
     value) raise one :class:`ConfigError`, each naming ``<prefix><step>.<param>``.
     """
     recipe = load_recipe(recipe)
+    if params is not None and not isinstance(params, Mapping):
+        raise ConfigError(f"recipe parameters must be a mapping of '<step>.<param>' to values; got {params!r}")
     if not params:
         return recipe
     names = step_param_names()
@@ -1699,8 +1701,15 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0, statistics: bool | N
     The result's ``stats`` hold the totals (see :func:`summarize`). ``statistics``: True compresses shapes
     only (:mod:`accelsim.compress.statistics`: exact stored formats without values; a recipe whose format
     depends on the values is refused); None (default) does so only when a graph without attached weights is
-    too large to synthesize (``ACCELSIM_MAX_GRAPH_WEIGHTS``, e.g. a 7B LLM config); False never.
+    too large to synthesize (``ACCELSIM_MAX_GRAPH_WEIGHTS``, e.g. a 7B LLM config); False never. ``graph`` may
+    also be a workload name or file (:func:`accelsim.workload.zoo.load_workload`).
     """
+    if isinstance(graph, (str, Path)):
+        from accelsim.workload.zoo import load_workload
+
+        graph = load_workload(graph)
+    elif not isinstance(graph, LayerGraph):
+        raise ConfigError(f"compress: graph must be a LayerGraph or a workload name or file; got {graph!r}"[:300])
     recipe = load_recipe(recipe)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"seed must be an int >= 0; got {seed!r}")

@@ -21,7 +21,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from accelsim.allocator import tune_allocator
-from accelsim.errors import AccelsimError, SweepError
+from accelsim.errors import AccelsimError, SweepError, interrupted
 
 Outcome = tuple  # (id, status, error, row, layers)
 DEFAULT_TIMEOUT_S = 10.0
@@ -37,6 +37,8 @@ def run_one(evaluate: Callable, pid: str, setting: Mapping[str, Any]) -> Outcome
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return (pid, "error", text, {}, None)
     except Exception as exc:  # a bug: report it, picklable, and let the driver stop the sweep
+        if interrupted(exc):  # Ctrl-C inside a compiled kernel: an interrupt, not a failed point
+            raise KeyboardInterrupt from None
         return (pid, "crash", f"{type(exc).__name__}: {exc}".splitlines()[0], {}, None)
     row, layers = _normalize(out)
     return (pid, "ok", None, row, layers)
@@ -225,6 +227,8 @@ def execute(
     ``executor`` is None / "serial", an int N or "processes" (a local process pool, N workers),
     a ``concurrent.futures.Executor``, a ``distributed.Client`` or a ``tcp://`` scheduler address.
     """
+    if isinstance(executor, bool):  # True == 1: it would run serially without a word
+        raise SweepError(f"executor must be None, 'serial', a worker count, an Executor or a Dask Client; got {executor!r}")
     if not items:
         return
     if executor is None or executor == "serial" or executor == 1:
@@ -232,8 +236,6 @@ def execute(
         for pid, setting in items:
             on_outcome(run_one(evaluate, pid, setting))
         return
-    if isinstance(executor, bool):
-        raise SweepError(f"executor must be None, 'serial', a worker count, an Executor or a Dask Client; got {executor!r}")
     if isinstance(executor, int) or executor == "processes":
         n = executor if isinstance(executor, int) else (os.cpu_count() or 1)
         if n < 1:

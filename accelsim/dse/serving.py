@@ -100,8 +100,6 @@ def simulate_phase(arch, source, phase: str = "decode", *, prompt: int | None = 
     from accelsim.report.results import baseline_label, precision_warnings
     from accelsim.workload.layers import check_batch
 
-    if isinstance(batch, bool) or not isinstance(batch, int):
-        raise ConfigError(f"batch must be an int >= 1; got {batch!r}")
     batch = check_batch(batch)
     dev = device if device is not None else Device(arch, overrides)
     graph, sim_batch = phase_graph(source, phase, prompt=prompt, context=context, batch=batch, attention=attention,

@@ -115,6 +115,23 @@ def renumber(points, normalize: Callable) -> list:
     return out
 
 
+def check_objectives(spec: Mapping[str, Any], source: str) -> None:
+    """A spec's objective columns checked before the sweep runs (a typo must not surface only after
+    hours): with the built-in evaluator each must be one of its columns or ``energy.<category>``;
+    their shape and min / max were checked with the spec (``dse.space.SpecFields``)."""
+    import difflib
+
+    from accelsim.dse.evaluate import METRICS
+
+    if spec.get("evaluate") is not None:  # another evaluator's columns are known only from its rows
+        return
+    for col in spec.get("objectives") or {}:
+        if col not in METRICS and not str(col).startswith("energy."):
+            close = difflib.get_close_matches(str(col), METRICS, n=3, cutoff=0.5)
+            hint = f"did you mean {', '.join(close)}?" if close else f"columns: {', '.join(METRICS)}"
+            raise SweepError(f"{source}: objectives.{col}: not a result column; {hint}")
+
+
 #: column prefixes a built-in evaluator's rows may add beyond its declared columns
 EXTRA_COLUMN_PREFIXES = ("energy.", "accuracy.", "dense_accuracy.")
 
@@ -236,7 +253,14 @@ def sweep(
     folder when it created it), so running it again needs no ``resume``; with ``resume`` and per-layer
     ``detail``, finished points without layer rows run again.
     """
+    for name, value in (("resume", resume), ("progress", progress)):
+        if not isinstance(value, bool):
+            raise SweepError(f"{name} must be True or False; got {value!r}")
+    if isinstance(executor, bool):
+        raise SweepError(f"executor must be None, 'serial', a worker count, an Executor or a Dask Client; got {executor!r}")
     space, spec, label = as_space(space)
+    if evaluate is None:  # an evaluator given here has columns of its own
+        check_objectives(spec, label)
     if detail is None:
         detail = spec.get("detail", False)
     if not isinstance(detail, bool):

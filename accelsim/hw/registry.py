@@ -14,6 +14,7 @@ built by :func:`accelsim.config.from_dict`.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import pkgutil
 from dataclasses import dataclass
@@ -163,11 +164,17 @@ def config_from_dict(data: Mapping[str, Any], label: str):
 
 def load_arch(source: Any, overrides: Mapping[str, Any] | Iterable[str] | None = None):
     """Load and validate a hardware config (bundled name, .yaml, .cfg, dict or config object)."""
+    if overrides is not None and not isinstance(overrides, Mapping) and (
+            isinstance(overrides, (str, bytes)) or not isinstance(overrides, Iterable)):
+        raise ConfigError(f"overrides must be a mapping of dotted keys to values or a list of 'key=value' strings; "
+                          f"got {given(overrides)}")
     if hasattr(source, "family") and not isinstance(source, (str, Path, dict)):
-        if overrides:
-            return load_arch(to_dict(source), overrides)
-        return source
-    if isinstance(source, dict):
+        if not dataclasses.is_dataclass(source):
+            raise ConfigError(f"a hardware config must be a bundled name, a file path, a mapping or a config object; "
+                              f"got {type(source).__name__}")
+        # validated again: a config object may have been changed (dataclasses.replace) since it was loaded
+        data, label = to_dict(source), f"config '{getattr(source, 'name', '?')}'"
+    elif isinstance(source, dict):
         data, label = dict(source), "<dict>"
     else:
         data, label = load_arch_dict(source)
@@ -178,7 +185,8 @@ def load_arch(source: Any, overrides: Mapping[str, Any] | Iterable[str] | None =
         return config_from_dict(apply_overrides(data, dict(items)), label)
     except ConfigError as exc:
         # a value an override (--set) gave is named as given there, not as if the file held it
-        named = [f"{k}={v if isinstance(v, str) else given(v)}" for k, v in items if str(k) in str(exc)]
+        named = [f"{k}={v if isinstance(v, str) and v.isprintable() else given(v)}" for k, v in items
+                 if str(k) in str(exc)]
         if not named or not str(exc).startswith(f"{label}: "):
             raise
         text = str(exc)[len(label) + 2:]

@@ -124,6 +124,11 @@ def group_label(key: Mapping) -> str:
 
 
 def _check_objectives(df, objectives: Mapping[str, str]) -> dict[str, str]:
+    import pandas as pd
+
+    if not isinstance(df, pd.DataFrame):
+        raise SweepError(f"results must be a pandas DataFrame (a sweep's table, e.g. accelsim.sweep(...) or "
+                         f"load_results(DIR)); got {type(df).__name__}")
     if isinstance(objectives, (list, tuple)):
         objectives = {name: "min" for name in objectives}
     if not isinstance(objectives, Mapping) or not objectives:

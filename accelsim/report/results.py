@@ -111,6 +111,9 @@ class NetworkResult:
     warnings: list[str] = field(default_factory=list)
     #: layer name -> operand sizes (:func:`operand_sizes`), for the DRAM refetch factors
     operands: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: ``speedup_vs_dense`` / ``energy_saving_vs_dense`` read back from a JSON (:meth:`from_dict`), where the
+    #: dense run itself is not kept; used by :attr:`total` when :attr:`dense` is None
+    dense_ratios: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def total(self) -> dict[str, Any]:
@@ -132,6 +135,8 @@ class NetworkResult:
             dense_tot = self.dense.total
             tot["speedup_vs_dense"] = dense_tot["latency_s"] / tot["latency_s"] if tot["latency_s"] else None
             tot["energy_saving_vs_dense"] = dense_tot["energy_j"] / tot["energy_j"] if tot["energy_j"] else None
+        elif self.dense_ratios:
+            tot.update(self.dense_ratios)
         return tot
 
     def metrics(self, total: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -175,18 +180,36 @@ class NetworkResult:
     def from_dict(cls, data: dict[str, Any]) -> "NetworkResult":
         """A result back from its :meth:`to_dict` JSON: layers (without action counts), the baseline's
         name, area, provenance, warnings and operand sizes; the dense run itself is not in the JSON
-        (its ratios are, in ``total``). KeyError / TypeError / ValueError on a malformed dict."""
+        (its ratios are, in ``total``, and come back in :attr:`total`). A malformed dict is one
+        :class:`~accelsim.errors.ConfigError` naming what is wrong."""
+        from accelsim.errors import ConfigError
+
+        if not isinstance(data, dict):
+            raise ConfigError(f"a result must be a mapping (simulate's JSON); got {type(data).__name__}")
+        missing = [k for k in ("arch", "layers") if k not in data]
+        if missing:
+            raise ConfigError(f"a result (simulate's JSON) must have field '{missing[0]}'; got fields "
+                              f"{', '.join(map(str, data)) or 'none'}")
+        if not isinstance(data["layers"], list) or not all(isinstance(d, dict) for d in data["layers"]):
+            raise ConfigError(f"a result's field 'layers' must be a list of layer objects; got "
+                              f"{type(data['layers']).__name__}")
         fields = {f for f in LayerResult.__dataclass_fields__ if f != "actions"}
         layers, operands = [], {}
-        for d in data["layers"]:
-            layers.append(LayerResult(**{k: v for k, v in d.items() if k in fields}))
+        for i, d in enumerate(data["layers"]):
+            try:
+                layers.append(LayerResult(**{k: v for k, v in d.items() if k in fields}))
+            except TypeError as exc:  # a required field missing
+                raise ConfigError(f"a result's layers[{i}]: {exc}".replace("LayerResult.__init__() ", "")) from None
             if isinstance(d.get("operands"), dict):
                 operands[d["name"]] = dict(d["operands"])
         total = data.get("total") or {}
+        if not isinstance(total, dict):
+            raise ConfigError(f"a result's field 'total' must be a mapping; got {type(total).__name__}")
+        ratios = {k: total[k] for k in ("speedup_vs_dense", "energy_saving_vs_dense") if k in total}
         return cls(arch=data["arch"], workload=data.get("workload", ""), layers=layers, batch=data.get("batch", 1),
                    recipe=data.get("recipe"), extra=data.get("extra", {}) or {}, baseline=total.get("baseline"),
                    area_mm2=total.get("area_mm2"), area_source=total.get("area_source"),
-                   provenance=data.get("provenance") or {}, operands=operands,
+                   provenance=data.get("provenance") or {}, operands=operands, dense_ratios=ratios,
                    # the refetch warning is recomputed from the layers (all_warnings), not kept twice
                    warnings=[w for w in data.get("warnings", []) or [] if not str(w).startswith(REFETCH_PREFIX)])
 
@@ -241,10 +264,14 @@ class NetworkResult:
         return pd.DataFrame(rows)
 
     def layer(self, name: str) -> LayerResult:
+        """The result of layer ``name``; an unknown name is an :class:`~accelsim.errors.UnknownNameError`
+        (a KeyError too) with the nearest layer names."""
         for r in self.layers:
             if r.name == name:
                 return r
-        raise KeyError(name)
+        from accelsim.errors import UnknownNameError
+
+        raise UnknownNameError("layer", name, [r.name for r in self.layers])
 
 
 def _uncertainty(family: str | None) -> dict[str, Any] | None:
