@@ -202,7 +202,8 @@ class EIEModel(HardwareModel):
         a_dt, acc_dt = int_dtype(e.activation_bits), int_dtype(e.accumulator_bits)
         pe = {
             "spmat": self.spmat.area_mm2(t),
-            "ptr": self.ptr.area_mm2(t),
+            # the banks sit side by side and are read together (p_j, p_j+1): banks x width bits of periphery
+            "ptr": SramBuffer("ptr", c.ptr.capacity_bytes, c.ptr.width_bits * c.ptr.banks).area_mm2(t),
             "act_sram": self.act_sram.area_mm2(t),
             "registers": t.register_area_mm2(reg_bits),
             "alu": (t.op_area_um2("mult", a_dt) + t.op_area_um2("add", acc_dt)) * 1e-6,
