@@ -92,3 +92,18 @@ def test_kv_format_on_an_encoder_refused(run_cli):
     code, out, err = run_cli("simulate", "--arch", "a100-80gb", "--workload", HF / "bert-base-uncased.json",
                              "--recipe", "kv-int4")
     assert code == 2 and out == "" and err.count("\n") == 1 and "encoder" in err
+
+
+def test_a_context_past_the_positions_is_a_result_warning(run_cli):
+    """The warning a step's graph raises (a context past max_position_embeddings) is in the result's warnings, so a
+    JSON reader sees it too; the table lists it once (not also on stderr)."""
+    code, out, err = run_cli("simulate", "--arch", "a100-80gb", "--workload", LLAMA, "--phase", "decode",
+                             "--context", "8192", "--format", "json")
+    assert code == 0 and any("max_position_embeddings 4096" in w for w in json.loads(out)["warnings"])
+    code, out, err = run_cli("simulate", "--arch", "a100-80gb", "--workload", LLAMA, "--phase", "decode",
+                             "--context", "8192")
+    assert code == 0 and (out + err).count("max_position_embeddings 4096") == 1
+    code, out, err = run_cli("simulate", "--arch", "a100-80gb", "--workload", LLAMA, "--phase", "generate",
+                             "--prompt", "4090", "--generate", "12", "--decode-points", "2", "--format", "json")
+    said = [w for w in json.loads(out)["warnings"] if "max_position_embeddings" in w]
+    assert code == 0 and said == ["generate: prompt 4090 + 12 tokens is over the model's max_position_embeddings 4096"]

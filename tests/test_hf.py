@@ -72,8 +72,10 @@ def test_folder_and_dict_sources(tmp_path):
 
 
 def test_phase_arguments_refused_for_other_workloads():
-    with pytest.raises(WorkloadError, match="apply only to a Hugging Face config"):
+    with pytest.raises(WorkloadError, match="phase applies only to a Hugging Face config"):
         load_workload("lenet-300-100", phase="decode")
+    with pytest.raises(WorkloadError, match="context, phase apply only to a Hugging Face config"):
+        load_workload("lenet-300-100", phase="decode", context=8)
 
 
 # --- phases -----------------------------------------------------------------------------------------------

@@ -202,11 +202,18 @@ def cmd_simulate(args) -> int:
 
             raise WorkloadError(f"--{flag.replace('_', '-')} {getattr(args, flag)} needs --phase generate; got --phase "
                                 f"{args.phase or 'prefill'}")
-    workload = _workload(args)  # refuses generic ops under --strict before anything is simulated
-    if isinstance(workload, str) and getattr(args, "phase", None) != "generate":
-        from accelsim.workload.zoo import load_workload
+    import warnings
 
-        workload = load_workload(workload)  # loaded once, here: simulate takes the graph, the notes are printed below
+    with warnings.catch_warnings(record=True) as loading:  # the workload's warnings also go into the result
+        warnings.simplefilter("always")
+        workload = _workload(args)  # refuses generic ops under --strict before anything is simulated
+        if isinstance(workload, str) and getattr(args, "phase", None) != "generate":
+            from accelsim.workload.zoo import load_workload
+
+            workload = load_workload(workload)  # loaded once, here: simulate takes the graph, the notes are printed below
+    if args.format != "table":  # one line on stderr; the table lists the result's warnings itself
+        for w in loading:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     batch = args.batch
     folded = int((workload.metadata.get("hf") or {}).get("batch") or 1) if not isinstance(workload, str) else 1
     if folded > 1:  # sequences the workload name folded into the graph (``config.json?batch=8``)
@@ -237,6 +244,8 @@ def cmd_simulate(args) -> int:
                                   command=command)
     finally:
         stop_announcing()
+    said = [str(w.message) for w in loading]
+    result.warnings[:0] = [w for w in dict.fromkeys(said) if w not in result.warnings]
     if batch != args.batch:  # per-sample figures divide by the sequences the graph holds
         result.batch = args.batch
         if result.dense is not None:

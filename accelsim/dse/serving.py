@@ -102,8 +102,12 @@ def simulate_phase(arch, source, phase: str = "decode", *, prompt: int | None = 
 
     batch = check_batch(batch)
     dev = device if device is not None else Device(arch, overrides)
-    graph, sim_batch = phase_graph(source, phase, prompt=prompt, context=context, batch=batch, attention=attention,
-                                   routing=routing, kv_bits=kv_bits)
+    with warnings.catch_warnings(record=True) as caught:  # the graph's warnings also go into the result
+        warnings.simplefilter("always")
+        graph, sim_batch = phase_graph(source, phase, prompt=prompt, context=context, batch=batch,
+                                       attention=attention, routing=routing, kv_bits=kv_bits)
+    for w in caught:  # shown as before, through the caller's filters
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if recipe is None:
         cgraph = CompressedGraph.dense(graph)
         result = _run(dev, cgraph, sim_batch, graph.name, None)
@@ -114,6 +118,7 @@ def simulate_phase(arch, source, phase: str = "decode", *, prompt: int | None = 
         if dense_baseline:
             result.dense = _run(dev, CompressedGraph.dense(graph), sim_batch, graph.name, None)
             result.baseline = baseline_label(dev.native, dev.config.name)
+    result.warnings[:0] = list(dict.fromkeys(str(w.message) for w in caught))
     if sim_batch != batch:  # MoE: the graph holds the batch; per-sample figures divide by it
         result.batch = batch
         if result.dense is not None:
@@ -212,9 +217,11 @@ def simulate_generate(arch, source, *, prompt: int = 512, generate: int = 512, b
     from accelsim.workload.hf import model_spec
 
     spec = model_spec(source)
-    if spec.is_decoder and prompt + generate > spec.max_positions:
-        warnings.warn(f"generate: prompt {prompt} + {generate} tokens is over the model's max_position_embeddings "
-                      f"{spec.max_positions}", stacklevel=2)
+    over = spec.is_decoder and prompt + generate > spec.max_positions
+    over_text = (f"generate: prompt {prompt} + {generate} tokens is over the model's max_position_embeddings "
+                 f"{spec.max_positions}")
+    if over:
+        warnings.warn(over_text, stacklevel=2)
     kw = dict(batch=batch, recipe=recipe, seed=seed, attention=attention, routing=routing, kv_bits=kv_bits,
               dense_baseline=dense_baseline, command=command, device=Device(arch, overrides))
     with warnings.catch_warnings():  # one warning for the run (above), not one per decode step
@@ -228,7 +235,9 @@ def simulate_generate(arch, source, *, prompt: int = 512, generate: int = 512, b
         out.dense = _assemble(pre.dense, [(d.dense, k) for d, k in decs], prompt, generate, points, contexts)
         out.baseline = pre.baseline
     out.provenance = pre.provenance
-    out.warnings = list(dict.fromkeys(pre.warnings + [w for d, _ in decs for w in d.warnings]))
+    steps_said = [w for w in pre.warnings + [w for d, _ in decs for w in d.warnings]
+                  if not (over and "max_position_embeddings" in w)]  # said once for the run, not per step
+    out.warnings = list(dict.fromkeys(([over_text] if over else []) + steps_said))
     return out
 
 

@@ -155,7 +155,8 @@ def load_workload(source, **kwargs) -> LayerGraph:
 
         return load_hf(workload_file(source) if not isinstance(source, dict) else source, **hf_kwargs, **kwargs)
     if hf_kwargs:
-        raise WorkloadError(f"{source}: {', '.join(sorted(hf_kwargs))} apply only to a Hugging Face config "
+        verb = "applies" if len(hf_kwargs) == 1 else "apply"
+        raise WorkloadError(f"{source}: {', '.join(sorted(hf_kwargs))} {verb} only to a Hugging Face config "
                             "(a .json file or a model folder)")
     if not isinstance(source, (str, Path)):
         try:
