@@ -80,6 +80,27 @@ def test_cycle_is_refused_and_unsorted_nodes_are_sorted():
     assert graph.inputs_of("fc") == ["relu"]
 
 
+def test_malformed_graphs_onnxruntime_refuses_are_refused():
+    """A twenty-first held-out round imported graphs onnxruntime refuses: a tensor written twice (not SSA), a
+    default-domain opset newer than onnx knows, a Conv whose weight rank does not match its input's."""
+    twice = _model([helper.make_node("Relu", ["x"], ["y"], name="a"), helper.make_node("Sigmoid", ["x"], ["y"], name="b")],
+                   [("x", [1, 4], FLOAT)], [("y", [1, 4], FLOAT)])
+    with pytest.raises(WorkloadError, match="tensor 'y' is written by node 'b' \\(Sigmoid\\) and by node 'a' \\(Relu\\)"):
+        load_onnx(twice)
+    shadow = _model([helper.make_node("Relu", ["x"], ["w"], name="r")], [("x", [1, 4], FLOAT)], [("w", [1, 4], FLOAT)],
+                    [_init("w", _rand(1, 4))])
+    with pytest.raises(WorkloadError, match="tensor 'w' is written by node 'r' \\(Relu\\) and by a graph input or initializer"):
+        load_onnx(shadow)
+    newest = onnx.defs.onnx_opset_version()
+    with pytest.raises(WorkloadError, match=f"default-domain opset {newest + 1} is newer than the newest"):
+        load_onnx(_model([helper.make_node("Relu", ["x"], ["y"], name="r")], [("x", [1, 4], FLOAT)],
+                         [("y", [1, 4], FLOAT)], opset=newest + 1))
+    bad_conv = _model([helper.make_node("Conv", ["x", "w"], ["y"], name="c")], [("x", [1, 3, 8, 8], FLOAT)],
+                      [("y", [1, 4, 8, 8], FLOAT)], [_init("w", _rand(4, 3))])
+    with pytest.raises(WorkloadError, match="node 'c' \\(Conv\\): malformed: weight \\[4, 3\\] on input \\[1, 3, 8, 8\\]"):
+        load_onnx(bad_conv)
+
+
 def test_fixed_batch_larger_than_one_is_kept_without_reimport():
     nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
              helper.make_node("Flatten", ["c"], ["f"], name="flat"),

@@ -159,6 +159,9 @@ def _convert_conv(imp: Importer, node: Node) -> None:
     if not imp.value(node, 1).is_const:
         return _conv_of_activations(imp, node, x, imp.value(node, 1))
     w = imp.const(node, 1, "the weight")
+    if w.ndim < 3 or (len(x.shape) != w.ndim and len(x.shape) != w.ndim - 1):  # ONNX: X and W both of rank N + 2
+        raise imp.error(node, f"malformed: weight {list(w.shape)} on input {list(x.shape)} (a Conv's weight is "
+                        "(M, C / group, k1, ..., kN) for an input (batch, C, d1, ..., dN))")
     b = _conv_bias(imp, node, imp.optional_const(node, 2, "the bias"), int(w.shape[0]) if w.ndim else 0)
     if w.ndim == 5 or (not x.batched and w.ndim in (3, 4) and len(x.shape) == w.ndim and x.shape[0] != 1):
         return _conv_as_gemm(imp, node, x, w, b)  # 3-D, or a stack of maps carried whole
@@ -599,6 +602,8 @@ def _convert_einsum(imp: Importer, node: Node) -> None:
     if eq is None:
         raise imp.unsupported(node, f"equation '{raw}' (only explicit two-operand products are lowered)")
     (ta, tb), out = eq.split("->")[0].split(","), eq.split("->")[1]
+    if a.is_const and not b.is_const:  # a product does not depend on its operands' order (Pegasus-X's global queries)
+        a, b, ta, tb = b, a, tb, ta
     if a.is_const or len(ta) != len(a.shape) or len(tb) != len(b.shape) or len(set(ta)) < len(ta) or len(set(tb)) < len(tb):
         raise imp.unsupported(node, f"equation '{raw}' on operands {list(a.shape)}, {list(b.shape)}")
     if a.batched and ta[0] in tb and not (b.batched and not b.is_const) and b.shape[tb.index(ta[0])] == 1 \

@@ -134,7 +134,17 @@ def _topological(nodes: list[Node], known: set[str], source: str) -> list[Node]:
     when already sorted). A cycle is a WorkloadError naming a node on it."""
     import networkx as nx
 
-    producer = {o: i for i, n in enumerate(nodes) for o in n.outputs if o}
+    producer: dict[str, int] = {}
+    for i, n in enumerate(nodes):  # ONNX graphs are in single static assignment form (onnx.checker, onnxruntime)
+        for o in n.outputs:
+            if not o:
+                continue
+            if o in producer or o in known:
+                first = (f"node '{nodes[producer[o]].name}' ({nodes[producer[o]].op_type})" if o in producer
+                         else "a graph input or initializer")
+                raise WorkloadError(f"{source}: tensor '{o}' is written by node '{n.name}' ({n.op_type}) and by {first}; "
+                                    "an ONNX graph assigns each tensor once")
+            producer[o] = i
     g = nx.DiGraph()
     g.add_nodes_from(range(len(nodes)))
     g.add_edges_from((producer[t], i) for i, n in enumerate(nodes) for t in n.inputs if t and t not in known and t in producer)
@@ -310,6 +320,12 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
     g = model.graph
     if len(g.node) == 0:
         raise WorkloadError(f"{source_label}: the ONNX graph has no nodes")
+    newest = onnx.defs.onnx_opset_version()
+    for entry in model.opset_import:  # ops of a newer opset have meanings this onnx cannot infer or evaluate
+        if entry.domain in ("", "ai.onnx") and int(entry.version) > newest:
+            raise WorkloadError(f"{source_label}: opset_import: default-domain opset {entry.version} is newer than the "
+                                f"newest this onnx {onnx.__version__} knows ({newest}); upgrade onnx or re-export "
+                                f"with opset <= {newest}")
     initializers = _initializers(g, source_label)
     nodes = [_node(n, n.name or f"{n.op_type}_{i}") for i, n in enumerate(g.node)]
     nodes = _topological(nodes, set(initializers) | {i.name for i in g.input}, source_label)
