@@ -82,8 +82,15 @@ TWO_FOUR_W4 = {"name": "test-2of4-w4a16", "pipeline": [
     {"prune": {"method": "nm", "n": 2, "m": 4}},
     {"quantize": {"bits": 4, "symmetric": True, "group_size": 128, "scale_format": "fp16"}},
     {"encode": {"format": "nm"}}]}
+# one magnitude threshold over every layer (global scope): found first from the layers' scores by their bit
+# patterns (two passes of counts and one of ties, prune.global_magnitude_plan), then each layer pruned in turn
+GLOBAL_8 = {"name": "test-global-8", "pipeline": [{"prune": {"method": "magnitude", "scope": "global", "density": 0.125}},
+                                                 {"encode": {"format": "csr"}}]}
+GLOBAL_DC = {"name": "test-global-deep-compression", "pipeline": [
+    {"prune": {"method": "magnitude", "scope": "global", "density": 0.05}}, {"share": {"bits": 5, "init": "linear"}},
+    {"encode": {"format": "csr", "index_bits": "auto"}}, {"huffman": {"streams": ["payload", "index"]}}]}
 RECIPES = (DEEP_COMPRESSION, INT8, W4_G128, FP8_TENSOR, FP8_BLOCK, MXFP4, NVFP4, CSR_2, CSR_8, CSR_8_RELATIVE, CSR_8_INT8,
-           TWO_FOUR_INT8, TWO_FOUR_W4)
+           TWO_FOUR_INT8, TWO_FOUR_W4, GLOBAL_8, GLOBAL_DC)
 
 
 def _mlp(k: int, n1: int, n2: int, n3: int):
@@ -222,3 +229,28 @@ def test_streamed_synthesis_equals_synthesizing_up_front():
             assert sa == sb
         assert a.stats == b.stats
         assert not bare.weights  # the input graph is not modified
+
+
+def test_global_pruning_streamed_keeps_the_one_threshold_masks():
+    """The layer-by-layer global prune keeps exactly the masks of one threshold over every layer's scores
+    (prune.global_magnitude_masks: ties at the threshold to the earliest positions, layer after layer), here
+    with many equal scores across layers, on attached and on synthesized weights."""
+    from accelsim.compress import prune as P
+
+    graph = _mlp(64, 48, 32, 16)
+    for name in graph.weights:  # ties: values on a coarse grid, equal across layers
+        graph.weights[name] = np.round(graph.weights[name] * 8).astype(np.float32) / 8
+    for density in (0.05, 0.3, 0.77):
+        recipe = {"name": "g", "pipeline": [{"prune": {"method": "magnitude", "scope": "global", "density": density}}]}
+        cg = compress(graph, recipe, seed=0)
+        ref = P.global_magnitude_masks({n: graph.weight_matrix(n) for n in ("fc1", "fc2", "fc3")}, 1 - density)
+        for name, mask in ref.items():
+            assert np.array_equal(cg[name].weight_matrix != 0, mask & (graph.weight_matrix(name) != 0)), (density, name)
+        kept = sum(int(m.sum()) for m in ref.values())
+        assert kept == P._keep_count(sum(m.size for m in ref.values()), 1 - density)
+    bare = graph_from_dict({"name": "bare", "inputs": {"x": [40]}, "layers": [
+        {"name": "fc1", "op": "linear", "out_features": 30}, {"name": "fc2", "op": "linear", "out_features": 20}]})
+    recipe = {"name": "g", "pipeline": [{"prune": {"method": "magnitude", "scope": "global", "density": 0.2}}]}
+    streamed, attached = compress(bare, recipe, seed=5), compress(synthesize_weights(bare, seed=5), recipe, seed=5)
+    for name in ("fc1", "fc2"):
+        assert np.array_equal(streamed[name].weight_matrix, attached[name].weight_matrix)

@@ -8,7 +8,7 @@ from an explicit ``rng``. Equations: ``docs/compression.md``.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -182,6 +182,73 @@ def global_magnitude_masks(weights: Mapping[str, np.ndarray], sparsity: float) -
         out[n] = keep[start:start + size].reshape(np.shape(weights[n]))
         start += size
     return out
+
+
+def global_magnitude_plan(sources: Callable[[], Iterable[tuple[str, np.ndarray]]], sparsity: float
+                          ) -> tuple[np.float32, dict[str, int]]:
+    """:func:`global_magnitude_masks` of float32 layers without holding their scores together: ``sources()``
+    yields ``(name, weights)`` in the masks' order (called three times; each array may be made anew and
+    dropped). Returns the threshold and, per layer, how many of its scores equal to it are kept (the
+    earliest positions, layer after layer, as there); :func:`threshold_mask` then builds each mask.
+
+    The ``k``-th largest ``|w|`` over every layer comes from the scores' float32 bit patterns (which order
+    as the values): counts of the top 16 bits over all layers, then of the low 16 within the bucket that
+    holds it (:func:`_kth_largest_abs_f32` over many arrays); a third pass counts each layer's ties.
+    Memory: two tables of 65,536 counts and a block of scores."""
+    hist = np.zeros(1 << 16, np.int64)
+    total = 0
+    for _, w in sources():
+        flat = np.ravel(w)
+        if flat.dtype != np.float32:
+            raise CompressionError(f"global_magnitude_plan needs float32 weights; got {flat.dtype}")
+        total += flat.size
+        for _, a in _abs_blocks(flat):
+            hist += np.bincount(a.view(np.uint32) >> 16, minlength=1 << 16)
+    k = _keep_count(total, sparsity)
+    if k >= total:  # every score kept: a threshold below every |w| (-1.0), no ties to place
+        return np.float32(-1.0), {}
+    if k <= 0:
+        return np.float32(np.inf), {}
+    above = np.cumsum(hist[::-1])[::-1]
+    hi = int(np.flatnonzero(above >= k)[-1])
+    need = k - (int(above[hi + 1]) if hi + 1 < hist.size else 0)
+    low = np.zeros(1 << 16, np.int64)
+    for _, w in sources():
+        for _, a in _abs_blocks(np.ravel(w)):
+            bits = a.view(np.uint32)
+            low += np.bincount(bits[(bits >> 16) == hi] & 0xFFFF, minlength=1 << 16)
+    low_above = np.cumsum(low[::-1])[::-1]
+    lo = int(np.flatnonzero(low_above >= need)[-1])
+    thr = np.array([(hi << 16) | lo], np.uint32).view(np.float32)[0]
+    ties_left = need - (int(low_above[lo + 1]) if lo + 1 < low.size else 0)  # scores equal to thr still kept
+    budget: dict[str, int] = {}
+    for name, w in sources():
+        if ties_left <= 0:
+            break
+        equal = sum(int(np.count_nonzero(a == thr)) for _, a in _abs_blocks(np.ravel(w)))
+        take = min(equal, ties_left)
+        if take:
+            budget[name] = take
+            ties_left -= take
+    return thr, budget
+
+
+def threshold_mask(weights: np.ndarray, thr: Any, ties: int = 0) -> np.ndarray:
+    """``|w| > thr`` plus the first ``ties`` positions where ``|w| == thr`` (a layer's part of
+    :func:`global_magnitude_plan`), a block of scores at a time."""
+    w = np.asarray(weights)
+    flat = w.ravel()
+    mask = np.empty(flat.size, bool)
+    for s, a in _abs_blocks(flat):
+        np.greater(a, thr, out=mask[s:s + a.size])
+    need = int(ties)
+    for s, a in _abs_blocks(flat):
+        if need <= 0:
+            break
+        hit = np.flatnonzero(a == thr)[:need]
+        mask[hit + s] = True
+        need -= hit.size
+    return mask.reshape(w.shape)
 
 
 def random_mask(shape: tuple[int, ...], sparsity: float, rng: np.random.Generator) -> np.ndarray:

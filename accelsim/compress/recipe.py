@@ -1562,6 +1562,29 @@ def _streamed(recipe: Recipe, plans: Mapping[str, list[Step]]) -> bool:
     return True
 
 
+def _global_stream_step(recipe: Recipe, plans: Mapping[str, list[Step]]) -> int | None:
+    """The pipeline index of a magnitude prune with global scope that can still run layer by layer (its
+    threshold found first by :func:`prune.global_magnitude_plan` over the layers' weights as they are): the
+    recipe's one prune step, and in every layer it prunes globally no step before it changes the values
+    and no SmoothQuant folding; else None (the step-by-step path over all layers)."""
+    prunes = [i for i, st in enumerate(recipe.pipeline) if st.op == "prune"]
+    if len(prunes) != 1:
+        return None
+    for steps in plans.values():
+        p = _plan_params(steps, "prune")
+        if p is None or p.get("scope") != "global" or p.get("method") != "magnitude":
+            continue
+        act = _plan_params(steps, "activations")
+        if act is not None and act.get("smooth_alpha") is not None:
+            return None
+        for step in steps:
+            if step.op == "prune":
+                break
+            if step.op in ("quantize", "binarize", "ternarize", "share"):
+                return None
+    return prunes[0]
+
+
 def _synthesize(layer, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
     """One layer's synthetic weight and bias, as ``synthesize_weights(seed=seed)`` draws them."""
     from accelsim.workload.weights import synthesize_layer
@@ -1726,7 +1749,9 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0, statistics: bool | N
     plans = _plans(recipe, g)
     # missing weights are synthesized one layer at a time in the streamed loop below (the same draws:
     # each layer has its own generator), unless graph steps or a global prune need them all up front
-    stream_synthesis = _streamed(recipe, plans) and not any(s.op in GRAPH_OPS for s in recipe.pipeline)
+    glob_step = None if _streamed(recipe, plans) else _global_stream_step(recipe, plans)
+    stream_synthesis = ((_streamed(recipe, plans) or glob_step is not None)
+                        and not any(s.op in GRAPH_OPS for s in recipe.pipeline))
     if synthesized:
         if stream_synthesis:
             from accelsim.workload.weights import check_weight_budget
@@ -1757,6 +1782,25 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0, statistics: bool | N
     # over all layers when a prune step has global scope (one threshold over every selected layer)
     steps = [(idx, base) for idx, base in enumerate(recipe.pipeline) if base.op not in GRAPH_OPS]
     streamed = _streamed(recipe, plans)
+    glob_thr, glob_ties, glob_names = None, {}, set()
+    if not streamed and glob_step is not None:
+        glob = [n for n in plans if (lambda p: p is not None and p["scope"] == "global" and p["method"] == "magnitude")(
+            _plan_params(plans[n], "prune"))]
+
+        def weights_of(n):
+            if n in g.weights:
+                return g.weight_matrix(n)
+            return _synthesize(g.layer(n), int(seed))[0]  # drawn again, as the streamed loop draws it
+
+        if all(n not in g.weights or g.weights[n].dtype == np.float32 for n in glob):
+            try:
+                glob_thr, glob_ties = P.global_magnitude_plan(lambda: ((n, weights_of(n)) for n in glob),
+                                                              _sparsity(recipe.pipeline[glob_step].params))
+            except CompressionError as exc:
+                raise ConfigError(f"{recipe.path}: pipeline[{glob_step}].prune: {exc}") from None
+            glob_names, streamed = set(glob), True
+    if not streamed and stream_synthesis and synthesized:  # not streamed after all (weights not float32)
+        g = _ensure_weights(g, int(seed))
     states: dict[str, _State] = {}
     if not streamed:
         states = {n: _State(n, g.weight_matrix(n)) for n in plans}
@@ -1814,7 +1858,11 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0, statistics: bool | N
             for idx, base in steps:
                 p = _plan_params(plans[name], base.op)
                 if p is not None:
-                    _apply_step(g, recipe, idx, base, st, p, seed, None)
+                    mask = None
+                    if idx == glob_step and name in glob_names:  # its part of the global threshold
+                        mask = P.threshold_mask(st.values, glob_thr, glob_ties.get(name, 0))
+                    _apply_step(g, recipe, idx, base, st, p, seed, mask)
+                    del mask
         else:
             st = states.pop(name)
         layers[name] = _finish_layer(g, layer, st, recipe, graph_notes, dense_params, name in synthesized)
