@@ -89,8 +89,13 @@ GLOBAL_8 = {"name": "test-global-8", "pipeline": [{"prune": {"method": "magnitud
 GLOBAL_DC = {"name": "test-global-deep-compression", "pipeline": [
     {"prune": {"method": "magnitude", "scope": "global", "density": 0.05}}, {"share": {"bits": 5, "init": "linear"}},
     {"encode": {"format": "csr", "index_bits": "auto"}}, {"huffman": {"streams": ["payload", "index"]}}]}
+# SmoothQuant W8A8 (the bundled w8a8-int8): the factors folded into the rows a block at a time as the quantizer
+# reads them (no smoothed copy of the layer), the effective matrix kept as the codes with the factors divided out
+W8A8_SMOOTH = {"name": "test-w8a8-smooth", "pipeline": [
+    {"quantize": {"bits": 8, "symmetric": True, "per_channel": True, "scale_format": "fp32"}},
+    {"activations": {"bits": 8, "format": "int", "granularity": "per_token", "dynamic": True, "smooth_alpha": 0.5}}]}
 RECIPES = (DEEP_COMPRESSION, INT8, W4_G128, FP8_TENSOR, FP8_BLOCK, MXFP4, NVFP4, CSR_2, CSR_8, CSR_8_RELATIVE, CSR_8_INT8,
-           TWO_FOUR_INT8, TWO_FOUR_W4, GLOBAL_8, GLOBAL_DC)
+           TWO_FOUR_INT8, TWO_FOUR_W4, GLOBAL_8, GLOBAL_DC, W8A8_SMOOTH)
 
 
 def _mlp(k: int, n1: int, n2: int, n3: int):
@@ -254,3 +259,27 @@ def test_global_pruning_streamed_keeps_the_one_threshold_masks():
     streamed, attached = compress(bare, recipe, seed=5), compress(synthesize_weights(bare, seed=5), recipe, seed=5)
     for name in ("fc1", "fc2"):
         assert np.array_equal(streamed[name].weight_matrix, attached[name].weight_matrix)
+
+
+def test_smoothquant_effective_matrix_is_compact_and_exact():
+    """The smoothed, quantized layer keeps its codes with the factors divided out (a ColumnScaledMatrix), the
+    matrix it builds equal to dividing the dequantized smoothed weights by the factors; pruned then smoothed
+    layers count their pruned zeros as pruned (the dense path counted them as rounding: a theoretical
+    speedup of 1.0 at half density)."""
+    from accelsim.compress import formats as F
+    from accelsim.compress.compressed import ColumnScaledMatrix
+
+    graph = _mlp(96, 64, 32, 16)
+    cg = compress(graph, W8A8_SMOOTH, seed=0)
+    held = cg["fc1"].stored_matrix
+    assert isinstance(held, ColumnScaledMatrix)
+    w = graph.weight_matrix("fc1")
+    s = F.smoothing_factors(np.ones(w.shape[1]), w, 0.5)
+    dequant = held.inner.materialize()
+    assert np.array_equal(cg["fc1"].weight_matrix, (dequant / s[None, :]).astype(np.float32))
+    smoothed = (w * s[None, :]).astype(np.float32)  # what was quantized: per output row, symmetric, 8 bits
+    scale = np.abs(smoothed).max(axis=1, keepdims=True) / 127
+    assert np.allclose(dequant, np.clip(np.round(smoothed / scale), -127, 127) * scale, rtol=1e-5, atol=1e-7)
+    pruned = {"name": "p", "pipeline": [{"prune": {"method": "magnitude", "density": 0.5}}] + W8A8_SMOOTH["pipeline"]}
+    stats = compress(graph, pruned, seed=0)["fc2"].stats
+    assert stats["density"] <= 0.5 and stats["theoretical_speedup"] == pytest.approx(2.0, rel=1e-3)

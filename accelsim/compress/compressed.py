@@ -274,8 +274,41 @@ class DequantMatrix(_CompactMatrix):
         return out
 
 
+class ColumnScaledMatrix(_CompactMatrix):
+    """An effective matrix held as a compact one (``inner``, e.g. the :class:`DequantMatrix` of SmoothQuant's
+    quantized ``W * s``) with its columns divided by ``divisor`` (``s``): ``(inner / divisor).astype(dtype)``,
+    the weights in the original basis, computed a block of rows at a time (no dense copy until read)."""
+
+    __slots__ = ("inner", "divisor")
+    _state = _CompactMatrix._state + ("inner", "divisor")
+
+    def __init__(self, inner: _CompactMatrix, divisor: np.ndarray):
+        self.inner = inner
+        self.divisor = np.asarray(divisor)
+        self.shape, self.dtype, self.packed_mask = inner.shape, inner.dtype, inner.packed_mask
+        self._ref = None
+
+    def _scaled(self, block: np.ndarray) -> np.ndarray:
+        return (block / self.divisor[None, :]).astype(self.dtype)
+
+    def row_blocks(self, rows: int, mask: np.ndarray | None = None):
+        """``(r0, rows of the scaled matrix)``: the inner matrix's blocks, scaled."""
+        for r0, block in self.inner.row_blocks(rows, mask):
+            yield r0, self._scaled(block)
+
+    @property
+    def nnz(self) -> int:
+        return sum(int(np.count_nonzero(b)) for _, b in self.row_blocks(max(1, (1 << 16) // max(self.shape[-1], 1))))
+
+    def _build(self) -> np.ndarray:
+        out = np.empty(self.shape, self.dtype)
+        for r0, block in self.row_blocks(max(1, (1 << 20) // max(self.shape[-1], 1))):
+            out[r0:r0 + block.shape[0]] = block
+        return out
+
+
 #: the compact effective-matrix forms a CompressedLayer may hold
-LAZY_MATRICES = (MaskedMatrix, DequantMatrix)
+LAZY_MATRICES = (MaskedMatrix, DequantMatrix, ColumnScaledMatrix)
 
 
 class _MatrixField:

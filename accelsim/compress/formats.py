@@ -749,7 +749,14 @@ def smoothing_factors(act_absmax: Any, weight: Any, alpha: float) -> np.ndarray:
     (Xiao et al., ICML 2023, Eq. 4); the weights become ``W * s`` (column j times ``s_j``) and the
     activations ``X / s``. Channels with a zero maximum get ``s_j = 1``."""
     a = np.asarray(act_absmax, np.float64).ravel()
-    w = np.max(np.abs(np.asarray(weight, np.float64)), axis=0)
+    weight = np.asarray(weight)
+    if weight.ndim == 2 and weight.shape[0]:  # max |W_j| a block of rows at a time (abs and max are exact in any float)
+        step = max(1, (1 << 16) // max(weight.shape[1], 1))
+        w = np.zeros(weight.shape[1], np.float64)
+        for r0 in range(0, weight.shape[0], step):
+            np.maximum(w, np.max(np.abs(weight[r0:r0 + step]), axis=0).astype(np.float64), out=w)
+    else:
+        w = np.max(np.abs(np.asarray(weight, np.float64)), axis=0)
     if a.shape != w.shape:
         raise CompressionError(f"smoothing: {a.size} activation channels but the weights have K = {w.size}")
     if not 0.0 <= alpha <= 1.0:

@@ -58,7 +58,8 @@ from accelsim.config import collect, param, read_yaml_file
 from accelsim.compress import formats as F
 from accelsim.compress import prune as P
 from accelsim.compress import quantize as Q
-from accelsim.compress.compressed import LAZY_MATRICES, CompressedGraph, CompressedLayer, DequantMatrix, MaskedMatrix
+from accelsim.compress.compressed import (LAZY_MATRICES, ColumnScaledMatrix, CompressedGraph, CompressedLayer,
+                                          DequantMatrix, MaskedMatrix)
 from accelsim.compress.huffman import HuffmanCode, huffman_code_lengths
 from accelsim.compress.kmeans import INITS, kmeans_1d, scatter_codes
 from accelsim.compress.tensors import (
@@ -746,6 +747,9 @@ class _State:
         self.quant_error: dict[str, float | None] | None = None
         self.quant: F.GroupQuant | None = None  # group-wise / float / MX weights (formats.py)
         self.smooth: np.ndarray | None = None  # SmoothQuant factors folded into ``values`` (per column)
+        # SmoothQuant factors not yet folded: ``values`` is ``original * smooth``, built when first read (a
+        # quantizer that reads rows takes them scaled a block at a time instead: :class:`_SmoothedRows`)
+        self._pending_smooth: np.ndarray | None = None
         self.act_format: F.ActivationFormat | None = None
 
     @property
@@ -757,6 +761,8 @@ class _State:
     def values(self) -> np.ndarray:
         """The dense effective values (built from the compact form on first use: steps without a compact
         path, e.g. quantization after pruning, read them; the layer then stays dense)."""
+        if self._pending_smooth is not None:
+            self._values, self._pending_smooth = _smoothed(self._values, self._pending_smooth), None
         if self._values is None and self.derived is not None:
             self._values = self.derived.materialize()  # read-only (steps never write in place); ``derived`` stays exact
         if self._values is None:
@@ -771,11 +777,12 @@ class _State:
 
     @values.setter
     def values(self, v: np.ndarray) -> None:
-        self._values, self.kept, self.derived = v, None, None
+        self._values, self.kept, self.derived, self._pending_smooth = v, None, None, None
 
     def set_derived(self, derived: DequantMatrix) -> None:
         """The values are ``derived``'s (no dense copy until read)."""
         self._values, self.kept, self.kept_codes, self.derived = None, None, None, derived
+        self._pending_smooth = None
 
     @property
     def codes(self) -> np.ndarray | None:
@@ -805,7 +812,7 @@ class _State:
         """Hold the layer as ``mask`` + ``kept`` (+ ``kept_codes``): the dense values are dropped. ``source``
         (with ``kept`` None): the dense array whose kept positions are the values, held by reference."""
         self._values, self._codes, self.kept, self.kept_codes, self.derived = None, None, kept, kept_codes, None
-        self._kept_from = source
+        self._kept_from, self._pending_smooth = source, None
 
     def kept_values(self) -> np.ndarray:
         """The values at the kept positions (row-major), from either form."""
@@ -902,7 +909,9 @@ def _format_name(p: Mapping[str, Any], k: int, n: int) -> str:
 def _apply_format(st: _State, p: Mapping[str, Any], order: np.ndarray | None) -> None:
     """A quantize step with a format field: :class:`formats.GroupQuant` weights (bit-exact codes + scales). An
     integer format reads a pruned layer by rows (:class:`_KeptRows`), the others its dense values."""
-    x = _KeptRows(st) if _reads_rows(st, p) else st.values
+    x = _row_reader(st, p)
+    if x is None:
+        x = st.values
     n, k = x.shape
     fmt = p["format"]
     name = _format_name(p, k, n)
@@ -965,8 +974,9 @@ def _apply_quantize(st: _State, p: Mapping[str, Any], order: np.ndarray | None =
     if not _legacy_quantize(p):
         _apply_format(st, p, order)
         return
-    if _reads_rows(st, p):  # a pruned layer: its rows read from mask + kept values
-        q = Q.quantize_uniform_rows(_KeptRows(st), p["bits"], symmetric=p["symmetric"], per_channel=p["per_channel"])
+    rows = _row_reader(st, p)
+    if rows is not None:  # a pruned layer's rows from mask + kept values, or a smoothed layer's scaled a block at a time
+        q = Q.quantize_uniform_rows(rows, p["bits"], symmetric=p["symmetric"], per_channel=p["per_channel"])
     else:
         q = Q.quantize_uniform(st.values, p["bits"], symmetric=p["symmetric"], per_channel=p["per_channel"])
     if isinstance(q, Codebook):  # 1 bit: binary
@@ -1002,6 +1012,43 @@ class _KeptRows:
         out = np.zeros((max(r1 - r0, 0), self.shape[1]), self.dtype)
         out[self.mask[r0:r1]] = self.kept[self.starts[r0]:self.starts[max(r1, r0)]]
         return out
+
+
+def _smoothed(w: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """``(w * s[None, :]).astype(w.dtype)`` (SmoothQuant's folded weights) a block of rows at a time: no
+    float64 copy of the layer."""
+    out = np.empty(w.shape, w.dtype)
+    step = max(1, _BLOCK // max(w.shape[1], 1))
+    for r0 in range(0, w.shape[0], step):
+        out[r0:r0 + step] = w[r0:r0 + step] * s[None, :]
+    return out
+
+
+class _SmoothedRows:
+    """The rows of a layer whose SmoothQuant factors are not folded yet, ``rows[r0:r1]`` = the rows of
+    :func:`_smoothed` (the same values), made a block at a time from the weights: what a quantizer that
+    reads rows and its error statistics take instead of a smoothed copy of the layer."""
+
+    def __init__(self, st: _State):
+        self.source, self.scale = st._values, st._pending_smooth
+        self.dtype, self.shape = st.dtype, tuple(st.shape)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        r0, r1, _ = rows.indices(self.shape[0])
+        return (self.source[r0:r1] * self.scale[None, :]).astype(self.dtype)
+
+
+def _row_reader(st: _State, p: Mapping[str, Any]) -> Any:
+    """What a quantize step reads its rows from instead of the dense values: a pruned layer's
+    :class:`_KeptRows`, a layer with SmoothQuant factors still to fold :class:`_SmoothedRows`; None when the
+    step reads the dense values (the formats that do not go by rows, act-order)."""
+    if _reads_rows(st, p):
+        return _KeptRows(st)
+    if st._pending_smooth is None or len(st.shape) != 2 or p.get("act_order"):
+        return None
+    if p["bits"] >= 2 if _legacy_quantize(p) else p.get("format", "int") == "int":
+        return _SmoothedRows(st)
+    return None
 
 
 def _reads_rows(st: _State, p: Mapping[str, Any]) -> bool:
@@ -1606,7 +1653,9 @@ def _apply_step(g: LayerGraph, recipe: Recipe, idx: int, base: Step, st: _State,
             _apply_share(st, p, rng)
             st.quant_error = _kept_error_stats(before, st.kept, int(np.prod(st.shape)))
         elif base.op in ("quantize", "binarize", "ternarize", "share"):
-            before = _KeptRows(st) if base.op == "quantize" and _reads_rows(st, p) else st.values
+            before = _row_reader(st, p) if base.op == "quantize" else None
+            if before is None:
+                before = st.values
             if base.op == "quantize":
                 order = None
                 if p.get("act_order"):
@@ -1709,10 +1758,12 @@ def _effective_matrix(st: _State) -> Any:
     if st.compact:  # codes + table when shared (st.kept is table[codes] in the values' type), else the values
         return (MaskedMatrix(st.mask, st.kept_codes, table=st.table, dtype=st.dtype) if st.kept_codes is not None
                 and st.table is not None and st.table.ndim == 1 else _masked_matrix(st))
-    if st.derived is not None and st.smooth is None:
+    if st.derived is not None:
         st._values = None  # a copy made for a step that read the values is not kept
+        if st.smooth is not None:  # the effective weights in the original basis: X @ W'^T with X / s
+            return ColumnScaledMatrix(st.derived, st.smooth)
         return st.derived
-    if st.smooth is not None:  # the effective weights in the original basis: X @ W'^T with X / s
+    if st.smooth is not None:
         return (st.values / st.smooth[None, :]).astype(st.values.dtype)
     return st.values
 
@@ -1905,7 +1956,7 @@ def _apply_smoothing(g: LayerGraph, plans: Mapping[str, list[Step]], states: Map
             amax, src = np.ones(k), "unit"
         s = F.smoothing_factors(amax, st.values, float(alpha))
         st.smooth = s
-        st.values = (st.values * s[None, :]).astype(st.values.dtype)
+        st._pending_smooth = s  # folded when the values are read (a quantizer by rows folds a block at a time)
         st.transforms.append(f"smooth(alpha={float(alpha):g}, {src} activation maxima)")
 
 
