@@ -445,6 +445,15 @@ class SystolicModel(HardwareModel):
                 f"over its budget of {MAX_REPLAY_ENTRIES:,}; use dram.bandwidth_mode: CALC (and memory_model: "
                 f"analytic for sweeps) or a larger array")
 
+    def _fallback(self, pattern: tuple[int, int] | None) -> str:
+        """What of stored N:M weights the array does not exploit ("" when it does or they are not N:M): run as
+        unstructured sparsity (§4.2, §4.3), reported as the NPU reports it."""
+        if pattern is None or self._nm(pattern) is not None:
+            return ""
+        hw = self.config.sparsity.nm
+        have = f"N:M support {hw[0]}:{hw[1]}" if hw is not None else "no N:M support"
+        return f"{pattern[0]}:{pattern[1]} weights run as unstructured sparsity ({have}: sparsity.nm)"
+
     def _nm(self, pattern: tuple[int, int] | None) -> tuple[int, int] | None:
         """The N:M pattern the hardware exploits for weights stored ``pattern`` N:M, or None (§4.2)."""
         hw = self.config.sparsity.nm
@@ -506,12 +515,15 @@ class SystolicModel(HardwareModel):
         if nm is not None:
             kept = geom.win * geom.K * nm[0] / nm[1]
             meta_words = kept * cfg.sparsity.metadata_bits / (8 * wb)
-            fi_dram += meta_words * fi_dram / max(kept / pack, 1)
+            reads = fi_dram / max(kept / pack, 1)  # times the kept values stream in from DRAM
+            # the kept values leave DRAM at their stored width (int4 on int8 units: half the replayed words)
+            fi_dram = fi_dram * min(1.0, (cl.weight_bits or width) / width) + meta_words * reads
             fi_sram += meta_words * rep["filter_sram_reads"] / max(kept / pack, 1)
         elif view.layout != "none" and layer.has_weights:
-            # compressed weights: the filter stream moves the stored bits, not the dense ones
+            # compressed weights: the filter stream moves the stored bits, not the replayed words, which
+            # hold one weight of `width` bits each (or `pack` packed ones: §4.1)
             shape = layer.weight_matrix_shape
-            dense_bits = shape[0] * shape[1] * (cl.weight_bits or cfg.pe.bits)
+            dense_bits = shape[0] * shape[1] * width
             ratio = float(view.stored_bits) / dense_bits if dense_bits else 1.0  # > 1: a format larger than dense
             fi_dram *= ratio
         # outputs leave at the activation width
@@ -550,6 +562,9 @@ class SystolicModel(HardwareModel):
             "weight_density": density,
             "gated_macs": gated,
         }
+        fallback = self._fallback(view.nm)
+        if fallback:
+            extra["fallback"] = fallback
         if skip_info is not None:
             extra["skip"] = {k: v for k, v in skip_info.items() if k != "compute_cycles"}
         # utilization = performed MACs / (rows x cols x pack slots per cycle x cycles)
@@ -639,7 +654,7 @@ class SystolicModel(HardwareModel):
         rep_f = np.stack([rep[k] for k in _PRICE_FLOATS], axis=1)
         key_n, key_q, key_pj, key_cat, moving_g, cat_names = priced
         ci, cf, cat_j, key_counts, key_mask, big = BK.price_layers(
-            rep_i, rep_f, run_u, fast, plan.units, pg, slow_g, pack_g, act_g, peak_g, plan.filter_ratio(pe_bits),
+            rep_i, rep_f, run_u, fast, plan.units, pg, slow_g, pack_g, act_g, peak_g, plan.filter_ratio(width_g[pg]),
             plan.performed, plan.zero_frac, sp.zero_gating, pe_bits, cfg.sram.word_bytes, float(self.clock_hz),
             float(self.static_power_w), key_n, key_q, key_pj, key_cat, moving_g, len(cat_names))
         if big:
@@ -709,6 +724,7 @@ class SystolicModel(HardwareModel):
                         "dram_words": {"ifmap": c_wif[j], "filter": c_wfi[j], "ofmap": c_wof[j]},
                         "operand_bits": c_width[g], "pack": c_pack[g], "slowdown": c_slow[g], "nm": None,
                         "weight_density": plan.density[j], "gated_macs": c_gated[j],
+                        **({"fallback": self._fallback(plan.nm[j])} if plan.nm[j] is not None else {}),
                     },
                     "actions": new_actions(pkeys, [row[k] for k in pos]),
                 })
@@ -1037,17 +1053,18 @@ class NetworkPlan:
             self._by_bits[key] = [cl.weight_storage_bits(cl.weight_bits or native_bits) for cl in self.cls]
         return self._by_bits[key]
 
-    def filter_ratio(self, native_bits: int) -> np.ndarray:
-        """Stored over dense filter bits per array layer (§4.3: compressed weights move their stored
-        bits), 1.0 where the weights are not held compressed."""
-        key = ("ratio", native_bits)
+    def filter_ratio(self, widths: np.ndarray) -> np.ndarray:
+        """Stored over replayed filter bits per array layer (§4.3: compressed weights move their stored
+        bits; the replayed words hold one weight of the layer's operand width ``widths[j]`` each), 1.0 where
+        the weights are not held compressed."""
+        key = ("ratio", np.asarray(widths, np.int64).tobytes())
         if key not in self._by_bits:
             out = np.ones(len(self.cls))
             for j, cl in enumerate(self.cls):
                 view = cl.view
                 if view.layout != "none" and self.has_weights[j]:
                     shape = cl.layer.weight_matrix_shape
-                    dense_bits = shape[0] * shape[1] * (cl.weight_bits or native_bits)
+                    dense_bits = shape[0] * shape[1] * int(widths[j])
                     out[j] = float(view.stored_bits) / dense_bits if dense_bits else 1.0
             self._by_bits[key] = out
         return self._by_bits[key]
