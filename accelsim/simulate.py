@@ -7,7 +7,7 @@ from typing import Any, Iterable, Mapping
 
 from accelsim.compress.compressed import CompressedGraph
 from accelsim.config import to_dict
-from accelsim.errors import AccelsimError, ConfigError, SimulationError
+from accelsim.errors import AccelsimError, ConfigError, SimulationError, WorkloadError
 from accelsim.hw.registry import build_model, load_arch
 from accelsim.report.results import NetworkResult, attach_hardware, baseline_label, fallback_warnings, precision_warnings
 from accelsim.workload.graph import LayerGraph
@@ -30,9 +30,15 @@ def run_compressed(config, cgraph: CompressedGraph, batch: int, workload_name: s
     config's built model, when the caller has one)."""
     model = model if model is not None else build_model(config)
     check_topology_sparsity(config, cgraph.graph.metadata)
-    for cl in cgraph:  # every layer's work budget (ACCELSIM_MAX_MACS) before any layer runs
-        cl.layer.gemm(batch)
-    layers = model.simulate_network(cgraph, batch)
+    try:
+        for cl in cgraph:  # every layer's work budget (ACCELSIM_MAX_MACS) before any layer runs
+            cl.layer.gemm(batch)
+        layers = model.simulate_network(cgraph, batch)
+    except (WorkloadError, SimulationError) as exc:  # a layer's problem named with the workload's file too
+        where = cgraph.graph._where()
+        if not where or not str(exc).startswith("layer '"):
+            raise
+        raise type(exc)(where + str(exc)) from None
     result = NetworkResult(arch=to_dict(config), workload=workload_name, layers=layers, batch=batch, recipe=recipe)
     attach_hardware(result, model, cgraph, batch)
     return result

@@ -371,6 +371,11 @@ def _paths_of(paths: list[str]) -> tuple[list[str], frozenset]:
 def _check_int(value: Any, name: str, lo: int) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < lo:
         return f"{name} must be an int >= {lo}; got {value!r}"
+    if name == "batch":
+        from accelsim.workload.layers import MAX_BATCH
+
+        if value > MAX_BATCH:  # refused with the spec, before any point runs (as simulate refuses it)
+            return f"batch must be <= {MAX_BATCH} (2^20 samples); got {value!r}"
     return None
 
 

@@ -266,7 +266,13 @@ def sweep(
     if not isinstance(detail, bool):
         raise SweepError(f"{label}: detail must be true or false; got {detail!r}")
     if evaluate is None:
-        evaluate = resolve_evaluate(spec.get("evaluate"), detail, allow_code)
+        try:
+            evaluate = resolve_evaluate(spec.get("evaluate"), detail, allow_code)
+        except SweepError as exc:  # named with the spec file, as its other problems are
+            text = str(exc)
+            if label in ("spec", "space") or text.startswith(label):
+                raise
+            raise SweepError(f"{label}: {text}") from None
     elif not callable(evaluate):
         raise SweepError(f"evaluate must be callable; got {type(evaluate).__name__}")
     try:

@@ -72,6 +72,9 @@ def _int_field(value: str, where: str, column: str) -> int:
         raise WorkloadError(f"{where}, column '{column}': expected an integer; got {text!r}") from None
     if number <= 0:
         raise WorkloadError(f"{where}, column '{column}': must be a positive integer; got {number}")
+    if number > 2**63 - 1:  # the models count in int64
+        raise WorkloadError(f"{where}, column '{column}': must be a positive integer within int64 (<= 2^63 - 1); "
+                            f"got {number}")
     return number
 
 

@@ -21,15 +21,16 @@ shapes are propagated from the producers. ``op`` takes a layer type (see
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from accelsim.config import read_yaml_file
+from accelsim.config import given, read_yaml_file
 from accelsim.errors import AccelsimError, WorkloadError
 from accelsim.workload.graph import LayerGraph
-from accelsim.workload.layers import ACTIVATIONS, LAYER_TYPES, Input, Layer
+from accelsim.workload.layers import ACTIVATIONS, INT64_MAX, LAYER_TYPES, Input, Layer
 
 # alias -> (layer type, fixed fields)
 OP_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -50,6 +51,13 @@ OP_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
 _RESERVED = {"name", "op", "inputs", "act_density"}
 
 
+@functools.lru_cache(maxsize=None)
+def _field_types(cls: type[Layer]) -> dict[str, Any]:
+    import typing
+
+    return typing.get_type_hints(cls)
+
+
 def _layer_fields(cls: type[Layer]) -> dict[str, dataclasses.Field]:
     return {f.name: f for f in dataclasses.fields(cls) if f.name not in ("name", "input_shapes")}
 
@@ -57,6 +65,48 @@ def _layer_fields(cls: type[Layer]) -> dict[str, dataclasses.Field]:
 def _to_value(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(_to_value(v) for v in value)
+    return value
+
+
+def _is_int(v: Any) -> bool:
+    """An int (not a bool) that fits int64, as the models count in it."""
+    return isinstance(v, int) and not isinstance(v, bool) and -INT64_MAX <= v <= INT64_MAX
+
+
+def _checked(where: str, key: str, value: Any, tp: Any) -> Any:
+    """``value`` of a layer field checked against the field's type (a bool for a bool, an int for an int,
+    a finite number for a float, ints where a shape or a kernel size is expected): one WorkloadError naming
+    the field, what it expects and what was given (``bias: maybe``, ``out_features: true``,
+    ``num_embeddings: .nan`` were taken before)."""
+    import math
+    import typing
+
+    def bad(expect: str) -> WorkloadError:
+        return WorkloadError(f"{where}.{key} must be {expect}; got {given(value)}")
+
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise bad("true or false")
+    elif tp is int:
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) < 2**53:
+            return int(value)
+        if not _is_int(value):
+            raise bad("an int" if not isinstance(value, int) or isinstance(value, bool) else "an int within int64")
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise bad("a finite number")
+    elif tp is str:
+        if not isinstance(value, str):
+            raise bad("a string")
+    elif "int" in repr(tp):  # a kernel / stride / shape: an int, or a (nested) list of ints
+        if value is None and type(None) in typing.get_args(tp):
+            return value
+
+        def ints(v: Any) -> bool:
+            return _is_int(v) or (isinstance(v, tuple) and len(v) > 0 and all(ints(x) for x in v))
+
+        if not ints(value):
+            raise bad("an int or a list of ints")
     return value
 
 
@@ -81,6 +131,18 @@ def graph_from_dict(data: Any, source: str = "<dict>") -> LayerGraph:
     if not isinstance(layers, list) or not layers:
         raise WorkloadError(f"{source}: 'layers' must be a non-empty list")
 
+    published = data.get("published")
+    if published is not None:  # the reference figures the zoo validation compares with (workload.validation)
+        if not isinstance(published, dict):
+            raise WorkloadError(f"{source}: 'published' must be a mapping (params, macs, source); got {given(published)}")
+        extra = set(published) - {"params", "macs", "source"}
+        if extra:
+            raise WorkloadError(f"{source}: published: unknown field(s) {', '.join(sorted(map(str, extra)))}; "
+                                "expected params, macs, source")
+        for key in ("params", "macs"):
+            value = published.get(key)
+            if value is not None and (not _is_int(value) or value < 0):
+                raise WorkloadError(f"{source}: published.{key} must be an int >= 0; got {given(value)}")
     graph = LayerGraph(name, source)
     graph.metadata = {k: data[k] for k in ("description", "source", "published", "notes") if k in data}
     if "notes" in data:  # one note as a string, or a list of them; always held as a list
@@ -126,7 +188,7 @@ def graph_from_dict(data: Any, source: str = "<dict>") -> LayerGraph:
                 continue
             if key not in fields:
                 raise WorkloadError(f"{where}: unknown field '{key}' for op '{op}'; expected one of {', '.join(sorted(fields))}")
-            kwargs[key] = _to_value(value)
+            kwargs[key] = _checked(where, key, _to_value(value), _field_types(cls).get(key))
 
         producers = entry.get("inputs", [prev] if prev is not None else [])
         if isinstance(producers, str):
@@ -146,6 +208,9 @@ def graph_from_dict(data: Any, source: str = "<dict>") -> LayerGraph:
         except AccelsimError as exc:
             raise WorkloadError(f"{where}: {exc}") from None
         if "act_density" in entry:
+            d = entry["act_density"]
+            if isinstance(d, bool) or not isinstance(d, (int, float)):
+                raise WorkloadError(f"{where}.act_density must be a number in (0, 1]; got {given(d)}")
             try:
                 graph.set_activation_density(lname, entry["act_density"])
             except (AccelsimError, TypeError, ValueError):

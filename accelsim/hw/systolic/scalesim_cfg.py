@@ -19,10 +19,26 @@ UseRamulatorTrace -> dram.*, the other [layout] keys -> layout.*, [sparsity] -> 
 from __future__ import annotations
 
 import configparser
+import difflib
 from pathlib import Path
 
 from accelsim.config import read_text_file
 from accelsim.errors import ConfigError
+
+
+#: the sections and keys SCALE-Sim 3.0.0's configs hold (configparser lowers option names) -> as written
+KNOWN_KEYS: dict[str, dict[str, str]] = {sec: {k.lower(): k for k in keys} for sec, keys in {
+    "general": ("run_name",),
+    "architecture_presets": ("ArrayHeight", "ArrayWidth", "IfmapSramSzkB", "FilterSramSzkB", "OfmapSramSzkB",
+                             "IfmapOffset", "FilterOffset", "OfmapOffset", "Bandwidth", "Dataflow", "MemoryBanks",
+                             "ReadRequestBuffer", "WriteRequestBuffer"),
+    "run_presets": ("InterfaceBandwidth", "UseRamulatorTrace"),
+    "network_presets": ("TopologyCsvLoc",),
+    "layout": ("IfmapCustomLayout", "FilterCustomLayout", "IfmapSRAMBankBandwidth", "IfmapSRAMBankNum",
+               "IfmapSRAMBankPort", "FilterSRAMBankBandwidth", "FilterSRAMBankNum", "FilterSRAMBankPort"),
+    "sparsity": ("SparsitySupport", "SparseRep", "OptimizedMapping", "BlockSize", "RandomNumberGeneratorSeed",
+                 "NonZeroElems"),
+}.items()}
 
 
 def read_scalesim_cfg(path: str | Path) -> dict:
@@ -39,6 +55,18 @@ def read_scalesim_cfg(path: str | Path) -> dict:
     except configparser.Error as exc:
         first = str(exc).splitlines()[0]
         raise ConfigError(f"{path}: malformed SCALE-Sim .cfg: {first}") from None
+
+    for section in parser.sections():  # a misspelled key or section is refused, not skipped (SCALE-Sim skips it)
+        known = KNOWN_KEYS.get(section)
+        if known is None:
+            close = difflib.get_close_matches(section, list(KNOWN_KEYS), n=2, cutoff=0.6)
+            hint = f"; did you mean [{close[0]}]?" if close else f"; known: {', '.join(f'[{k}]' for k in KNOWN_KEYS)}"
+            raise ConfigError(f"{path}: unknown section [{section}]{hint}")
+        for option in parser.options(section):
+            if option not in known:
+                close = difflib.get_close_matches(option, list(known), n=2, cutoff=0.6)
+                hint = f"; did you mean {known[close[0]]}?" if close else f"; known: {', '.join(known.values())}"
+                raise ConfigError(f"{path}: [{section}] unknown key '{option}'{hint}")
 
     def get(section: str, key: str, default: str | None = None) -> str:
         if not parser.has_section(section):
@@ -68,6 +96,8 @@ def read_scalesim_cfg(path: str | Path) -> dict:
         raise ConfigError(f"{path}: [{section}] {key} must be True or False; got {raw!r}")
 
     ap = "architecture_presets"
+    if parser.has_option(ap, "MemoryBanks"):  # not used by SCALE-Sim 3.0.0 or accelsim; still an integer
+        integer(ap, "MemoryBanks")
     mode = get("run_presets", "InterfaceBandwidth")
     ramulator = get("run_presets", "UseRamulatorTrace", "False") == "True"
     # SCALE-Sim 2 files have no [layout] / [sparsity] sections and no request-buffer keys; there the
@@ -120,11 +150,11 @@ def read_scalesim_cfg(path: str | Path) -> dict:
         except ValueError:
             raise ConfigError(f"{path}: [{ap}] Bandwidth must be a comma list of integers; got {raw!r}") from None
     sp = "sparsity"
-    support = get(sp, "SparsitySupport", "false").lower() == "true"
+    support = boolean(sp, "SparsitySupport", "false")
     sparsity: dict = {"support": support}
     if support:
         sparsity["representation"] = get(sp, "SparseRep")
-        sparsity["optimized_mapping"] = get(sp, "OptimizedMapping").lower() == "true"
+        sparsity["optimized_mapping"] = boolean(sp, "OptimizedMapping")
         if sparsity["optimized_mapping"]:
             sparsity["block_size"] = integer(sp, "BlockSize")
         sparsity["seed"] = integer(sp, "RandomNumberGeneratorSeed")

@@ -152,12 +152,22 @@ def read_config(source) -> tuple[dict, str]:
         raw = path.read_bytes()
     except OSError as exc:
         raise WorkloadError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    def unique(pairs: list) -> dict:  # a key given twice is refused, as the YAML readers refuse it
+        out: dict = {}
+        for key, value in pairs:
+            if key in out:
+                raise WorkloadError(f"{path}: key '{key}' is given twice (the JSON object must name each field once)")
+            out[key] = value
+        return out
+
     try:
-        data = json.loads(raw.decode("utf-8-sig"))
+        data = json.loads(raw.decode("utf-8-sig"), object_pairs_hook=unique)
     except UnicodeDecodeError as exc:
         raise WorkloadError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise WorkloadError(f"{path}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        raise WorkloadError(f"{path}: JSON nested too deeply to be a Hugging Face config") from None
     if not isinstance(data, dict):
         raise WorkloadError(f"{path}: a Hugging Face config must be a JSON object; got {type(data).__name__}")
     return data, str(path)
