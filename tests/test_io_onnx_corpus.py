@@ -357,3 +357,22 @@ def test_quantized_deployments_of_a_ninth_round():
     assert g.metadata["quantization"]["Conv_3"]["activation_bits"] == 8
     g = load_onnx(HELDOUT / "quant-qlinear-leakyrelu.onnx")
     assert not g.metadata["onnx"]["generic_ops"] and g.layer("QLinearLeakyRelu_1").op == "activation"
+
+
+def test_round_21e_sequence_first_rnn_at_batch_two_differing_inputs_and_loop_outputs():
+    """A twenty-first-session held-out round (48 families): a sequence-first (layout 0) LSTM exported at batch 2 was
+    refused (its Y reshape to (seq, dirs, batch, hidden) 'mixed the batch axis' of a whole tensor); graph inputs whose
+    axis 0 differ (OWL-ViT's 2 text queries for 1 image; FlopCounterMode: 26,624 MACs) were refused; a generic
+    Loop's output took (1, 1) where whole-model shape inference knows (?, 16), so the Gemm after it was generic
+    (EmbeddingBag(50, 16) -> Linear(16, 4): 64 MACs)."""
+    for kind in ("uni", "bi"):
+        one = load_onnx(HELDOUT / f"lstm-seqfirst-{kind}-b1.onnx")
+        two = load_onnx(HELDOUT / f"lstm-seqfirst-{kind}-b2.onnx")
+        macs = [sum(layer.macs for layer in g.compute_layers()) for g in (one, two)]
+        assert macs[1] == 2 * macs[0] > 0 and not two.metadata["onnx"]["generic_ops"], (kind, macs)
+    both = load_onnx(HELDOUT / "inputs-differing-batch.onnx")
+    assert sum(layer.macs for layer in both.compute_layers() if isinstance(layer, GEMM)) == 26_624
+    assert both.metadata["onnx"]["batch"] is None and any("axis 0 sizes differ" in n for n in both.metadata["notes"])
+    loop = load_onnx(HELDOUT / "loop-then-gemm-embeddingbag.onnx")
+    (linear,) = [layer for layer in loop.compute_layers() if isinstance(layer, L.Linear)]
+    assert linear.macs == 64 and loop.metadata["onnx"]["generic_ops"] == {"Loop": 1}

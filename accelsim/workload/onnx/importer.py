@@ -264,7 +264,12 @@ class Importer:
                 # a data-dependent size (NonZero, NonMaxSuppression): the rank is known; each unknown dimension is
                 # the op's upper bound where it has one (every element selected), else 1
                 bound = _size_bound(self, node)
-                shape = tuple(d if isinstance(d, int) and d > 0 else bound for d in ranked[0])
+                # each axis from the first inference that knows it (the whole model's may know what the node's
+                # own does not: a Loop's scan output (?, 16))
+                same = [c for c in ranked if len(c) == len(ranked[0])]
+                merged = [next((c[a] for c in same if isinstance(c[a], int) and c[a] > 0), None)
+                          for a in range(len(ranked[0]))]
+                shape = tuple(d if d is not None else bound for d in merged)
                 self.data_dependent.add(o)
                 self.note(f"node '{node.name}' ({node.key}): output '{o}' has data-dependent dimensions "
                           f"{list(ranked[0])}; each unknown one taken as {bound}" + (" (its upper bound)" if bound > 1 else ""))
@@ -361,6 +366,8 @@ class Importer:
             out_batched, target = True, full[1:]
         elif self.batch == 1:  # (a per-sample scalar, full shape (1,), is carried with its full shape too)
             out_batched, target = False, full
+        elif not v.batched and _keeps_layout(tuple(v.shape), full, self.batch):
+            out_batched, target = False, full  # a whole tensor (a sequence-first RNN's): its batch axis untouched
         else:
             raise self.error(node, f"reshape {list(v.shape)} -> {list(full)} mixes the batch axis (batch {self.batch})")
         layer = v.layer if tuple(target) == tuple(v.local_shape) else \
@@ -379,6 +386,16 @@ class Importer:
         if v.batched and axis == 0:
             raise self.unsupported(node, "operates along the batch axis, which accelsim layers cannot express")
         return axis - 1 if v.batched else axis
+
+
+def _keeps_layout(shape: tuple[int, ...], full: tuple[int, ...], batch: int) -> bool:
+    """Whether reshaping a whole tensor ``shape`` to ``full`` leaves its batch axis where it is: only unit axes
+    given or taken, or every axis up to the first of size ``batch`` kept (``(seq, batch, dirs, hidden)`` ->
+    ``(seq, batch, dirs * hidden)``)."""
+    if [d for d in full if d != 1] == [d for d in shape if d != 1]:
+        return True
+    first = next((i for i, d in enumerate(shape) if d == batch), None)
+    return first is not None and len(full) > first and tuple(full[:first + 1]) == tuple(shape[:first + 1])
 
 
 def _size_bound(imp: Importer, node: Node) -> int:

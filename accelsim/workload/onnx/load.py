@@ -235,9 +235,10 @@ def _resolve_inputs(source: str, g, nodes, initializers, overrides: Mapping[str,
     if not resolved:
         raise WorkloadError(f"{source}: the ONNX graph has no (non-initializer) inputs")
     batch = next((full[axis] for full, axis in resolved.values() if full[axis] > 0), 1)
-    for name, (full, axis) in resolved.items():
-        if full[axis] not in (0, batch):
-            raise WorkloadError(f"{source}: graph inputs disagree on the batch size ({batch} vs {full[axis]} for '{name}')")
+    if any(full[axis] not in (0, batch) for full, axis in resolved.values()):
+        # no common batch (OWL-ViT's 2 text queries for 1 image): whole tensors, a symbolic axis taken as 1
+        return [(name, tuple(1 if i == axis and d == 0 else d for i, d in enumerate(full)), None)
+                for name, (full, axis) in resolved.items()], None
     return [(name, tuple(batch if i == axis else d for i, d in enumerate(full)), axis)
             for name, (full, axis) in resolved.items()], batch
 
@@ -331,8 +332,11 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
     nodes = _topological(nodes, set(initializers) | {i.name for i in g.input}, source_label)
     graph_outputs = {o.name for o in g.output}
     inputs, batch = _resolve_inputs(source_label, g, nodes, initializers, input_shapes or {})
+    no_common_batch = batch is None
+    if no_common_batch:
+        batch = 1
     shapes, types = _infer_shapes(model, onnx, inputs)
-    strip_batch = _axis0_is_batch(nodes, inputs, batch, shapes)
+    strip_batch = not no_common_batch and _axis0_is_batch(nodes, inputs, batch, shapes)
     nodes = fuse_elementwise(nodes, initializers, graph_outputs, shapes)
     consumers = Counter(t for n in nodes for t in [t for t in n.inputs if t] + sorted(  # and what subgraphs read
         F.outer_names(n.proto) if n.proto is not None and n.op_type in F.CONTROL_FLOW else ()))
@@ -355,7 +359,10 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
         imp.values[name_] = Value(tuple(full), name_, batched)
     for node in nodes:
         _import_node(imp, node, skip_unsupported)
-    if not strip_batch:
+    if no_common_batch:
+        sizes = ", ".join(f"{n} {f[0]}" for n, f, _ in inputs if f)
+        imp.note(f"the graph inputs' axis 0 sizes differ ({sizes}), so none is a batch: whole tensors are one sample")
+    elif not strip_batch:
         imp.note("axis 0 of the inputs is reshaped or transposed like data, so it is not a batch: whole tensors are one sample")
     if imp.generic_ops:
         listed = ", ".join(f"{op} x{n}" for op, n in sorted(imp.generic_ops.items()))
