@@ -336,6 +336,6 @@ def test_user_mode_replay_too_large_is_refused_before_allocating(tmp_path):
             assert n == M.replay_entries(df, 8, 4, geom)
     big = tmp_path / "big.yaml"
     big.write_text("name: big\ninputs: {data: [200000]}\nlayers:\n  - {name: fc, op: linear, out_features: 200000}\n")
-    with pytest.raises(SimulationError, match=r"^layer 'fc': SCALE-Sim's USER-bandwidth replay .* prefetch entries"):
+    with pytest.raises(SimulationError, match=r"big.yaml: layer 'fc': SCALE-Sim's USER-bandwidth replay .* prefetch entries"):
         accelsim.simulate("tpu-v1", big)
     assert np.isfinite(accelsim.simulate("tpu-v1", big, overrides=["dram.bandwidth_mode=CALC", "memory_model=analytic"]).total["latency_s"])
