@@ -85,3 +85,13 @@ def test_sweep_bounds_and_evaluate_named_with_the_spec(run_cli, tmp_path):
     (tmp_path / "e.yaml").write_text("name: e\nbase: {arch: edge-32x32, workload: lenet5}\nevaluate: os:system\n")
     code, _, err = run_cli("sweep", str(tmp_path / "e.yaml"), "--out", str(tmp_path / "o2"), "--quiet")
     assert code == 2 and "e.yaml: evaluate: os:system is outside accelsim" in err
+
+
+@pytest.mark.parametrize("field, value", [("rope_theta", '"abc"'), ("rms_norm_eps", "-1"), ("layer_norm_eps", "0"),
+                                          ("rope_theta", "true")])
+def test_hugging_face_numbers_the_graph_does_not_read_are_still_checked(run_cli, tmp_path, field, value):
+    (tmp_path / "c.json").write_text('{"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, '
+                                     '"num_attention_heads": 4, "num_hidden_layers": 1, "vocab_size": 100, '
+                                     f'"{field}": {value}}}')
+    code, _, err = run_cli("stats", "--workload", str(tmp_path / "c.json"))
+    assert code == 2 and f"field '{field}' must be a positive number" in err

@@ -723,6 +723,10 @@ FAMILIES: dict[str, Callable[[_Fields, str], ModelSpec]] = {
 MULTIMODAL = {"gemma3": "gemma3_text"}
 
 
+#: fields the graph does not read that must still be positive numbers when given (RoPE base, norm epsilons)
+POSITIVE_NUMBERS = ("rope_theta", "rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon", "norm_eps")
+
+
 def model_spec(source, name: str | None = None) -> ModelSpec:
     """The :class:`ModelSpec` of a config dict, ``.json`` file or model folder."""
     data, label = read_config(source)
@@ -748,6 +752,11 @@ def model_spec(source, name: str | None = None) -> ModelSpec:
     if not isinstance(model_type, str) or not model_type:
         raise WorkloadError(f"{label}: missing field 'model_type' (a Hugging Face config names its family, e.g. "
                             f"\"llama\"); known: {known}")
+    for key in POSITIVE_NUMBERS:  # not used by the cost model, but a config with them wrong is not a model
+        value = data.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value) or value <= 0):
+            raise WorkloadError(f"{label}: field '{key}' must be a positive number; got {value!r}")
     reader = FAMILIES.get(data["model_type"])
     if reader is None:
         raise WorkloadError(f"{label}: unknown model_type '{data['model_type']}'; known: {known}")
