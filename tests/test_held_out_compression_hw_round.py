@@ -61,3 +61,22 @@ def test_two_four_without_support_is_reported(arch):
     assert any("unstructured sparsity" in w for w in run.warnings)
     assert not any("unstructured" in w for w in accelsim.simulate("edge-32x32-2of4", "lenet-300-100",
                                                                   recipe="2of4-int8").warnings)
+
+
+def test_unquantized_weights_move_at_the_native_width():
+    """Weights no step quantized run at the hardware's native precision, as the dense baseline does: a channel-
+    pruned layer's dense float32 store moves what the dense layer moves per weight, a magnitude-pruned CSR its
+    kept values at 8 bits with its indices and pointers (they moved at 32 bits: channel50 read more DRAM bytes
+    than dense ResNet-50 on edge-32x32-2of4)."""
+    from accelsim.hw.systolic.model import stored_ratio
+
+    graph = load_workload("lenet-300-100")
+    fc1 = compress(graph, "channel50", seed=0)["fc1"]
+    assert fc1.weight_bits is None and stored_ratio(fc1, 8) == pytest.approx(1.0)
+    csr = compress(graph, "magnitude-8", seed=0)["fc1"]
+    bits = csr.weight.storage_bits()
+    assert stored_ratio(csr, 8) == pytest.approx((bits.payload / 4 + bits.index + bits.pointer) / (300 * 784 * 8))
+    dense = accelsim.simulate("edge-32x32-2of4", "resnet18", overrides=["dram.bandwidth_mode=CALC"])
+    pruned = accelsim.simulate("edge-32x32-2of4", "resnet18", recipe="channel50", overrides=["dram.bandwidth_mode=CALC"])
+    assert pruned.total["dram_read_bytes"] < dense.total["dram_read_bytes"]
+    assert pruned.total["energy_j"] < dense.total["energy_j"]

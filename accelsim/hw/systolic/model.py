@@ -522,10 +522,7 @@ class SystolicModel(HardwareModel):
         elif view.layout != "none" and layer.has_weights:
             # compressed weights: the filter stream moves the stored bits, not the replayed words, which
             # hold one weight of `width` bits each (or `pack` packed ones: §4.1)
-            shape = layer.weight_matrix_shape
-            dense_bits = shape[0] * shape[1] * width
-            ratio = float(view.stored_bits) / dense_bits if dense_bits else 1.0  # > 1: a format larger than dense
-            fi_dram *= ratio
+            fi_dram *= stored_ratio(cl, width)
         # outputs leave at the activation width
         of_dram *= min(1.0, act_bits / cfg.pe.bits)
         sram_reads = {"ifmap": int(round(if_sram * n_units)), "filter": int(round(fi_sram * n_units))}
@@ -948,6 +945,24 @@ def geometry_table(geoms) -> np.ndarray:
 POSITIONS_KEPT = 64
 
 
+def stored_ratio(cl, width: int) -> float:
+    """Stored over replayed filter bits of a compressed layer (§4.3): the replayed words carry one weight of
+    ``width`` bits each; weights no step quantized (``weight_bits`` None: the hardware's native precision)
+    move their values at ``width`` bits, not at the float32 the store keeps them in, with their indices,
+    pointers and metadata as stored. > 1: a format larger than dense."""
+    view = cl.view
+    shape = cl.layer.weight_matrix_shape
+    dense_bits = shape[0] * shape[1] * width
+    if not dense_bits:
+        return 1.0
+    stored = float(view.stored_bits)
+    vb = view.value_bits
+    if cl.weight_bits is None and vb and vb > width and view.layout not in ("codebook", "lowrank"):
+        payload = float(cl.weight.storage_bits().payload) if cl.weight is not None else 0.0
+        stored -= payload * (1.0 - width / vb)
+    return stored / dense_bits
+
+
 class NetworkPlan:
     """A network's layers at one batch as :meth:`SystolicModel.simulate_layers` runs them (§9.1):
     the not-run results of layers without a matrix product (built once, shared by every run: results
@@ -1063,8 +1078,6 @@ class NetworkPlan:
             for j, cl in enumerate(self.cls):
                 view = cl.view
                 if view.layout != "none" and self.has_weights[j]:
-                    shape = cl.layer.weight_matrix_shape
-                    dense_bits = shape[0] * shape[1] * int(widths[j])
-                    out[j] = float(view.stored_bits) / dense_bits if dense_bits else 1.0
+                    out[j] = stored_ratio(cl, int(widths[j]))
             self._by_bits[key] = out
         return self._by_bits[key]
