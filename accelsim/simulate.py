@@ -7,21 +7,16 @@ from typing import Any, Iterable, Mapping
 
 from accelsim.compress.compressed import CompressedGraph
 from accelsim.config import to_dict
-from accelsim.errors import AccelsimError, ConfigError, SimulationError, WorkloadError
+from accelsim.errors import AccelsimError, SimulationError, WorkloadError
 from accelsim.hw.registry import build_model, load_arch
 from accelsim.report.results import NetworkResult, attach_hardware, baseline_label, fallback_warnings, precision_warnings
 from accelsim.workload.graph import LayerGraph
 from accelsim.workload.io_scalesim import check_topology_sparsity
-from accelsim.workload.layers import check_batch as _check_batch
+from accelsim.workload.layers import check_batch  # noqa: F401 - accelsim.simulate.check_batch (numpy ints in, bools out)
 from accelsim.workload.zoo import load_workload
 
 #: a baseline whose loaded weights have more zeros than this fraction is already sparse (warned)
 SPARSE_BASELINE_ZEROS = 0.01
-
-
-def check_batch(batch: Any) -> int:
-    """``batch`` as an int in ``[1, MAX_BATCH]`` (2^20); else a one-line ConfigError, before anything is loaded."""
-    return _check_batch(batch)  # numpy integers accepted, bools refused
 
 
 def run_compressed(config, cgraph: CompressedGraph, batch: int, workload_name: str, recipe=None,

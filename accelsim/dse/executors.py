@@ -214,6 +214,12 @@ def _workers_of(executor: Any) -> int:
     return os.cpu_count() or 1
 
 
+def check_executor(executor: Any) -> None:
+    """Refuse a bool executor (``True == 1``: it would run serially without a word)."""
+    if isinstance(executor, bool):
+        raise SweepError(f"executor must be None, 'serial', a worker count, an Executor or a Dask Client; got {executor!r}")
+
+
 def execute(
     evaluate: Callable,
     items: list[tuple[str, dict[str, Any]]],
@@ -227,8 +233,7 @@ def execute(
     ``executor`` is None / "serial", an int N or "processes" (a local process pool, N workers),
     a ``concurrent.futures.Executor``, a ``distributed.Client`` or a ``tcp://`` scheduler address.
     """
-    if isinstance(executor, bool):  # True == 1: it would run serially without a word
-        raise SweepError(f"executor must be None, 'serial', a worker count, an Executor or a Dask Client; got {executor!r}")
+    check_executor(executor)
     if not items:
         return
     if executor is None or executor == "serial" or executor == 1:

@@ -21,7 +21,7 @@ from collections import Counter
 from typing import Any, Callable, Mapping, Sequence
 
 from accelsim.dse.evaluate import LAYER_METRICS, SimulateEvaluator, cache_key
-from accelsim.dse.executors import DEFAULT_TIMEOUT_S, execute
+from accelsim.dse.executors import DEFAULT_TIMEOUT_S, check_executor, execute
 from accelsim.dse.space import as_space
 from accelsim.dse.store import INPUTS, as_store
 from accelsim.errors import SweepError
@@ -168,9 +168,9 @@ def check_group_by(space: Any, group_by: Any, label: str = "--group-by") -> None
         return
     for col in cols:
         if col not in known and not col.startswith(EXTRA_COLUMN_PREFIXES):
-            import difflib
+            from accelsim.errors import close_names
 
-            close = difflib.get_close_matches(col, known, n=3, cutoff=0.5)
+            close = close_names(col, known)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise SweepError(f"{label}: '{col}' is not a column of the results{hint}")
 
@@ -256,8 +256,7 @@ def sweep(
     for name, value in (("resume", resume), ("progress", progress)):
         if not isinstance(value, bool):
             raise SweepError(f"{name} must be True or False; got {value!r}")
-    if isinstance(executor, bool):
-        raise SweepError(f"executor must be None, 'serial', a worker count, an Executor or a Dask Client; got {executor!r}")
+    check_executor(executor)  # before the store is opened
     space, spec, label = as_space(space)
     if evaluate is None:  # an evaluator given here has columns of its own
         check_objectives(spec, label)

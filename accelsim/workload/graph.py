@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy as _copy
 import heapq
+import numbers
 from dataclasses import replace
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
@@ -172,6 +173,9 @@ class LayerGraph:
 
     def set_activation_density(self, name: str, density: float) -> None:
         self.layer(name)
+        if isinstance(density, bool) or not isinstance(density, numbers.Real):  # not true, not '0.5'
+            raise WorkloadError(f"{self._where()}activation density of '{name}' must be a number in (0, 1]; got "
+                                f"{density!r}")
         d = float(density)
         if not 0.0 < d <= 1.0:
             raise WorkloadError(f"{self._where()}activation density of '{name}' must be in (0, 1]; got {density!r}")

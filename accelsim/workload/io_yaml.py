@@ -208,13 +208,10 @@ def graph_from_dict(data: Any, source: str = "<dict>") -> LayerGraph:
         except AccelsimError as exc:
             raise WorkloadError(f"{where}: {exc}") from None
         if "act_density" in entry:
-            d = entry["act_density"]
-            if isinstance(d, bool) or not isinstance(d, (int, float)):
-                raise WorkloadError(f"{where}.act_density must be a number in (0, 1]; got {given(d)}")
             try:
                 graph.set_activation_density(lname, entry["act_density"])
             except (AccelsimError, TypeError, ValueError):
-                raise WorkloadError(f"{where}.act_density must be a number in (0, 1]; got {entry['act_density']!r}") from None
+                raise WorkloadError(f"{where}.act_density must be a number in (0, 1]; got {given(entry['act_density'])}") from None
         prev = lname
     return graph
 

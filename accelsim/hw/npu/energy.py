@@ -70,7 +70,7 @@ def energy_reference_table(config: NpuConfig, tech, mxu_table) -> dict:
     if config.matrix.pe.dtype == "fp":  # a 16-bit float PE is bf16 here (lane_dtype), as its area and leakage are
         for key, (_, cat) in list(ert.items()):
             if key[:2] == ("pe", "mac") and key[2] == "fp16":
-                ert[key] = (tech.op_energy_pj("mac", "bf16"), cat)
+                ert[key] = (tech.op_energy_pj("mac", lane_dtype("fp", 16)), cat)
     ert.update(vpu_entries(config, tech))
     ert.update(scratchpad(config).energy_entries(tech))
     ert.update(dram_channel(config).tech_energy_entries(tech))

@@ -76,7 +76,7 @@ class NpuModel(HardwareModel):
         """Matrix-unit peaks: the systolic roof of one unit times ``matrix.count``; DRAM: the peak bandwidth."""
         one = self.mxu.roof()
         k = self.config.matrix.count
-        name = {"fp16": "bf16"}.get  # a 16-bit float PE is bf16 on this family (energy.lane_dtype)
+        name = {"fp16": E.lane_dtype("fp", 16)}.get  # a 16-bit float PE is bf16 on this family
         return Roof(macs_per_s={name(d, d): v * k for d, v in one.macs_per_s.items()},
                     bytes_per_s={"dram": self.config.dram.bandwidth_gbs * 1e9},
                     native_dtype=name(one.native_dtype, one.native_dtype),

@@ -958,8 +958,7 @@ def stored_ratio(cl, width: int) -> float:
     stored = float(view.stored_bits)
     vb = view.value_bits
     if cl.weight_bits is None and vb and vb > width and view.layout not in ("codebook", "lowrank"):
-        payload = float(cl.weight.storage_bits().payload) if cl.weight is not None else 0.0
-        stored -= payload * (1.0 - width / vb)
+        stored -= float(view.bits.payload) * (1.0 - width / vb)
     return stored / dense_bits
 
 

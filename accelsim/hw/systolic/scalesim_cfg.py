@@ -19,11 +19,10 @@ UseRamulatorTrace -> dram.*, the other [layout] keys -> layout.*, [sparsity] -> 
 from __future__ import annotations
 
 import configparser
-import difflib
 from pathlib import Path
 
 from accelsim.config import read_text_file
-from accelsim.errors import ConfigError
+from accelsim.errors import ConfigError, close_names
 
 
 #: the sections and keys SCALE-Sim 3.0.0's configs hold (configparser lowers option names) -> as written
@@ -59,12 +58,12 @@ def read_scalesim_cfg(path: str | Path) -> dict:
     for section in parser.sections():  # a misspelled key or section is refused, not skipped (SCALE-Sim skips it)
         known = KNOWN_KEYS.get(section)
         if known is None:
-            close = difflib.get_close_matches(section, list(KNOWN_KEYS), n=2, cutoff=0.6)
+            close = close_names(section, KNOWN_KEYS, n=1)
             hint = f"; did you mean [{close[0]}]?" if close else f"; known: {', '.join(f'[{k}]' for k in KNOWN_KEYS)}"
             raise ConfigError(f"{path}: unknown section [{section}]{hint}")
         for option in parser.options(section):
             if option not in known:
-                close = difflib.get_close_matches(option, list(known), n=2, cutoff=0.6)
+                close = close_names(option, known, n=1)
                 hint = f"; did you mean {known[close[0]]}?" if close else f"; known: {', '.join(known.values())}"
                 raise ConfigError(f"{path}: [{section}] unknown key '{option}'{hint}")
 

@@ -152,6 +152,7 @@ def read_config(source) -> tuple[dict, str]:
         raw = path.read_bytes()
     except OSError as exc:
         raise WorkloadError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
     def unique(pairs: list) -> dict:  # a key given twice is refused, as the YAML readers refuse it
         out: dict = {}
         for key, value in pairs:
