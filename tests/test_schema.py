@@ -202,10 +202,30 @@ def test_every_family_is_covered():
     assert set(FAMILIES) <= set(registry.family_names())
 
 
+#: the fields a family's config must state (a GPU's device numbers have no meaningful default)
+REQUIRED_DEVICE = {
+    "systolic": {}, "eie": {},
+    "gpu": {"sms": 132, "clock_mhz": 1755.0, "fp32_lanes_per_sm": 128, "l2_mb": 50.0, "l2_bytes_per_clk": 5500.0,
+            "dram_gbs": 3350.0, "tdp_w": 700.0, "arch": "hopper"},
+}
+
+
+def test_required_device_fields_are_named_when_missing():
+    for fam in FAMILIES:
+        cls = registry.family(fam).config_cls
+        required = {p for p, _, _, default in declared(cls) if default is dataclasses.MISSING} - {"name"}
+        assert required == set(REQUIRED_DEVICE[fam])
+        if required:
+            with pytest.raises(ConfigError) as info:
+                from_dict(cls, {"name": "t", "family": fam}, f"{fam}.yaml")
+            assert "\n" not in str(info.value)
+            assert sorted(info.value.problems) == sorted(f"{fam}.yaml: {p} is required" for p in required)
+
+
 @pytest.mark.parametrize("fam,path,tp,meta", ARCH_FIELDS, ids=[f"{f}:{p}" for f, p, _, _ in ARCH_FIELDS])
 def test_arch_parameter_rejects_bad_values(fam, path, tp, meta):
     cls = registry.family(fam).config_cls
-    base = {"name": "t", "family": fam}
+    base = {"name": "t", "family": fam, **REQUIRED_DEVICE[fam]}
     from_dict(cls, base, f"{fam}.yaml")  # the base is valid
     for case in bad_cases(tp, meta):
         with pytest.raises(ConfigError) as info:

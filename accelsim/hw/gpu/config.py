@@ -74,18 +74,18 @@ class GpuEnergy:
     dram_pj_per_bit: float = param(5.0, ge=0, le=1e6, unit="pJ/bit", doc="DRAM energy per bit (<= 1 uJ/bit)")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GpuConfig:
     """A GPU: SMs, clocks, SIMT lanes and tensor cores, memory hierarchy, power, efficiencies."""
 
     name: str = param(doc="config name")
     family: str = param("gpu", choices=("gpu",), doc="hardware family")
     description: str = param("", doc="free text")
-    sms: int = param(1, ge=1, le=100_000, doc="streaming multiprocessors (<= 1e5; the largest GPU has 144)")
-    clock_mhz: float = param(1000.0, gt=0, le=1e5, unit="MHz", doc="SM clock under load (the clock the peaks are quoted at; <= 100 GHz)")
+    sms: int = param(ge=1, le=100_000, doc="streaming multiprocessors (<= 1e5; the largest GPU has 144)")
+    clock_mhz: float = param(gt=0, le=1e5, unit="MHz", doc="SM clock under load (the clock the peaks are quoted at; <= 100 GHz)")
     warp_size: int = param(32, ge=1, le=4096, unit="threads", doc="threads per warp (<= 4096, the resident-thread cap)")
     schedulers_per_sm: int = param(4, ge=1, le=1024, doc="warp schedulers (sub-partitions) per SM (<= 1024)")
-    fp32_lanes_per_sm: int = param(64, ge=1, le=65536, doc="FP32 FMA lanes per SM (<= 65536)")
+    fp32_lanes_per_sm: int = param(ge=1, le=65536, doc="FP32 FMA lanes per SM (<= 65536)")
     int32_lanes_per_sm: int = param(64, ge=1, le=65536, doc="INT32 lanes per SM (<= 65536)")
     fp16_simt_flops_per_clk_per_sm: float = param(0.0, ge=0, le=1e6, doc="non-tensor FP16 FLOP/clk/SM (0 = none; <= 1e6)")
     tensor_flops_per_clk_per_sm: dict[str, float] = param(
@@ -98,14 +98,14 @@ class GpuConfig:
     l1_per_sm_kb: float = param(24.0, ge=0, le=1 << 30, unit="KB", doc="L1 per SM (<= 1 TiB)")
     l1_caches_global_loads: bool = param(True, doc="global loads are cached in L1 (Volta+); Maxwell: L2 only")
     coalesce_gathers: bool = param(True, doc="a warp's scattered loads to one sector cost one L2 request (else one per lane)")
-    l2_mb: float = param(4.0, gt=0, le=1 << 20, unit="MB", doc="L2 capacity (<= 1 TiB)")
-    l2_bytes_per_clk: float = param(1024.0, gt=0, le=1e6, unit="B/clk", doc="aggregate L2 bandwidth (<= 1e6 B/clk: 1e15 B/s at 1 GHz)")
+    l2_mb: float = param(gt=0, le=1 << 20, unit="MB", doc="L2 capacity (<= 1 TiB)")
+    l2_bytes_per_clk: float = param(gt=0, le=1e6, unit="B/clk", doc="aggregate L2 bandwidth (<= 1e6 B/clk: 1e15 B/s at 1 GHz)")
     l2_port_bytes_per_clk: float | None = param(None, gt=0, le=1e6, unit="B/clk",
                                                 doc="L2 -> one SM bandwidth (None: l2_bytes_per_clk / sms, every SM's share "
                                                     "when all stream; <= 1e6 B/clk)")
     l2_multicast: int = param(1, ge=1, le=16, doc="CTAs of a cluster served by one L2 read of a shared operand tile (Hopper TMA multicast)")
     l2_latency_cycles: float = param(200.0, gt=0, le=1e6, unit="cycles", doc="L2 hit latency (<= 1e6 cycles)")
-    dram_gbs: float = param(100.0, gt=0, le=1e6, unit="GB/s", doc="DRAM bandwidth (<= 1e6 GB/s = 1e15 B/s)")
+    dram_gbs: float = param(gt=0, le=1e6, unit="GB/s", doc="DRAM bandwidth (<= 1e6 GB/s = 1e15 B/s)")
     dram_type: str = param("gddr5", choices=DRAM_TYPES, doc="DRAM technology (energy per bit in the tech table)")
     dram_capacity_gib: float | None = param(None, gt=0, le=1 << 20, unit="GiB",
                                             doc="device memory capacity (None = unknown; what must hold weights + KV cache)")
@@ -114,12 +114,12 @@ class GpuConfig:
     gemv_vector_bytes: int = param(4, ge=1, le=64, unit="B", doc="bytes one lane loads per GEMV load instruction")
     loads_in_flight_per_warp: int = param(1, ge=1, le=16, doc="independent loads a streaming warp keeps in flight")
     launch_overhead_us: float = param(3.0, ge=0, le=1e6, unit="us", doc="per-kernel launch and drain overhead (<= 1 s)")
-    tdp_w: float = param(250.0, gt=0, le=1e6, unit="W", doc="board power (<= 1 MW)")
+    tdp_w: float = param(gt=0, le=1e6, unit="W", doc="board power (<= 1 MW)")
     idle_w: float = param(30.0, ge=0, le=1e6, unit="W", doc="static (idle) power, charged for the whole latency (<= 1 MW)")
     die_area_mm2: float | None = param(None, gt=0, le=1e5, unit="mm^2",
                                        doc="GPU die area (the whole die, not the package or HBM stacks; None = unknown), "
                                            "for per-area figures of merit")
-    arch: str = param("ampere", choices=ARCHS, doc="architecture generation: which library kernels exist")
+    arch: str = param(choices=ARCHS, doc="architecture generation: which library kernels exist")
     stack: str = param("torch-compile", choices=STACKS,
                        doc="software stack: kernels available, fusion, launch mode (best = achievable bound)")
     launch: str = param("auto", choices=("auto", "eager", "cuda-graph"), doc="kernel launch mode (auto: the stack's)")
