@@ -322,7 +322,10 @@ def _gemm_tile(cfg, m, n, k, groups, dtype, unit, rate, eff, a_b, b_b, c_b, acc_
             cols = min(tn, max(1, math.isqrt(size)))
             rows = min(tm * groups, -(-size // cols))
             a_ratio = a_total / (float(m) * k * a_b * groups)  # < 1 when A is an implicit im2col view
-            wave_read = max(rows * tile.bm * k * a_b * a_ratio + cols * tile.bn * k * b_b * max(1, rows // tm),
+            # a tile row holds min(m, bm) real rows of A (loads past the matrix edge are predicated off), a tile
+            # column min(n, bn) real columns of B
+            wave_read = max(rows * min(m, tile.bm) * k * a_b * a_ratio
+                            + cols * min(n, tile.bn) * k * b_b * max(1, rows // tm),
                             (a_total + b_total) * size / n_tiles)
         dram_read += wave_read * count
         wave_dram_s = _dram_s(cfg, wave_read + c_total * size / n_tiles)
