@@ -135,6 +135,21 @@ def test_scratchpad_spill_when_operands_do_not_fit():
     assert small.dram_read_bytes > compulsory
 
 
+def test_resident_tensors_share_the_activation_space():
+    # A (64 x 1024) 128 KiB, B (1024 x 4096) 8 MiB, out (64 x 4096) 512 KiB in bf16: each fits an 8.5 MiB
+    # share alone, all three do not, so the largest (B) is read from DRAM; with a 9 MiB share none is
+    mm = CompressedLayer.dense(MatMul(name="mm", input_shapes=((64, 1024), (1024, 4096))))
+
+    def run(kb):
+        over = {"fusion.resident_activations": True, "fusion.attention": False,
+                "scratchpad.capacity_kb": kb, "scratchpad.activation_fraction": 1.0}
+        return build_model(load_arch(V5E, over)).simulate(mm, 1)
+
+    tight, roomy = run(8704), run(9216)
+    assert (tight.dram_read_bytes, tight.dram_write_bytes) == (1024 * 4096 * 2, 0)
+    assert (roomy.dram_read_bytes, roomy.dram_write_bytes) == (0, 0)
+
+
 def test_two_pass_reduction_spills_a_row_too_large_for_the_scratchpad():
     cfg = load_arch(V5E, {"scratchpad.capacity_kb": 96, "matrix.array.rows": 8, "matrix.array.cols": 8,
                           "fusion.split_reductions": False})   # split reductions stream the input anyway

@@ -87,10 +87,20 @@ class NpuModel(HardwareModel):
     def _act_bits(self, cl) -> int:
         return int(cl.activation_bits or self.config.vector.activation_bits)
 
-    def _resident(self, n_bytes: float) -> bool:
-        """A tensor stays in the scratchpad between layers (§4.1)."""
+    def _resident(self, sizes: list[float]) -> list[bool]:
+        """Which of the tensors one layer touches (its inputs and its output, bytes) stay in the scratchpad
+        between layers (§4.1): they are on chip together, so they share ``capacity x activation_fraction``;
+        the smallest are kept first (a tensor larger than the share never is)."""
         s = self.config.scratchpad
-        return self.config.fusion.resident_activations and n_bytes <= s.capacity_bytes * s.activation_fraction
+        keep = [False] * len(sizes)
+        if not self.config.fusion.resident_activations:
+            return keep
+        room = s.capacity_bytes * s.activation_fraction
+        for i in sorted(range(len(sizes)), key=lambda j: sizes[j]):
+            if sizes[i] > room:
+                break
+            keep[i], room = True, room - sizes[i]
+        return keep
 
     def _vector_cycles(self, work: VectorWork, bits: int) -> tuple[int, dict]:
         """Cycles of the vector unit for ``work`` on ``bits``-wide data (§3.1) and lane-ops per class."""
@@ -257,9 +267,9 @@ class NpuModel(HardwareModel):
             in_bytes = [n * 4 for n in work.in_elements]           # int32 indices
             read += work.out_elements * eb                          # rows gathered from the table in DRAM
         if not (fused or attention):
-            read += sum(b for i, b in enumerate(in_bytes)
-                        if not self._resident(b) or (i == 0 and self._from_host(cl)))
-            write += 0.0 if self._resident(out_bytes) and not self._to_host(cl) else out_bytes
+            *on_chip, out_on_chip = self._resident(in_bytes + [out_bytes])
+            read += sum(b for i, b in enumerate(in_bytes) if not on_chip[i] or (i == 0 and self._from_host(cl)))
+            write += 0.0 if out_on_chip and not self._to_host(cl) else out_bytes
         # split reductions (§4.2): each sequential row reduction is a fusion of its own that streams the
         # input from DRAM, followed by a per-row scalar fusion; the normalising fusion reads it once more
         passes = work.sequential_reductions if (cfg.fusion.split_reductions and not (fused or attention)) else 0
@@ -309,11 +319,13 @@ class NpuModel(HardwareModel):
         # parameters in the parameter cache are on chip before the inference starts (§4.4)
         if_b, fi_b, spill = self._tiled_traffic(acts, 0.0 if cached else weights, out_bytes, layer.gemm(batch))
         of_b = out_bytes
-        if self._resident(ins[0]) and if_b <= ins[0] and not self._from_host(cl):
+        operands = ins[:1] if layer.has_weights else ins[:2]  # the activation operands the matrix unit reads
+        *on_chip, out_on_chip = self._resident(operands + [out_bytes])
+        if on_chip[0] and if_b <= ins[0] and not self._from_host(cl):
             if_b -= min(if_b, ins[0])
-        if not layer.has_weights and len(ins) > 1 and self._resident(ins[1]) and fi_b <= ins[1]:
+        if len(on_chip) > 1 and on_chip[1] and fi_b <= ins[1]:
             fi_b -= min(fi_b, ins[1])
-        if self._resident(out_bytes) and not self._to_host(cl):
+        if out_on_chip and not self._to_host(cl):
             of_b = 0.0
         if layer.op == "attention":
             pass                # fused attention layer: q, k, v read, output written, scores on chip (§4.1)
