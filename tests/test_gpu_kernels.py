@@ -714,3 +714,19 @@ def test_transformers_decode_attention_plans_on_cudnn_on_hopper():
     assert ampere.extra["attention"] == "flashdecoding" and "sm90" in ampere.extra["kernel_fallback"]
     forced = run("a100-80gb", **{"kernels.attention": "cudnn"})
     assert forced.extra["attention"] == "flashdecoding" and "cudnn" in forced.extra["kernel_fallback"]
+
+
+def test_tensor_gemm_splits_k_when_its_tiles_leave_sms_idle():
+    # a GQA decode projection (N = 256, K = 2048) at M = 2 on an L4 (58 SMs): four output tiles would use 4 SMs;
+    # cuBLASLt's split-K spreads K over the idle ones, so batch 2 costs well under twice batch 1's GEMV
+    l4 = load_arch("l4")
+    two = km.gemm(l4, 2, 256, 2048, 1, "bf16")
+    assert "splitk" in two.kernel and two.detail["split_k"] > 1
+    one = km.gemv(l4, 256, 2048, "bf16")
+    unsplit = km.gemm(l4, 2, 256, 2048, 1, "bf16", tiles=km.TENSOR_TILES)  # forced tiles never split
+    assert "splitk" not in unsplit.kernel and two.time_s < 0.5 * unsplit.time_s
+    assert two.time_s < 2 * one.time_s
+    # a GEMM that fills the GPU does not split; neither does a 2:4 one
+    big = km.gemm(load_arch("h100-sxm"), 4096, 4096, 4096, 1, "bf16")
+    assert "splitk" not in big.kernel
+    assert "splitk" not in km.gemm(load_arch("a100-80gb"), 2, 256, 2048, 1, "bf16", sparse24=True).kernel

@@ -65,7 +65,7 @@ SIMT_TILES_SM80 = (Tile(128, 128, 8, 4, 3), Tile(128, 64, 8, 4, 3), Tile(64, 256
 #: generations with Ampere-class kernels (mma.sync, cp.async; cuBLAS's sm80 xmma SGEMM): MARLIN, tinygemm,
 #: FlashAttention-2 and the split-K SGEMM below exist from them on
 SM80_PLUS = ("ampere", "ada", "hopper", "blackwell")
-SIMT_SPLIT_K = (2, 4, 8, 16)  # split factors tried for a CUDA-core GEMM on SM80_PLUS
+SIMT_SPLIT_K = (2, 4, 8, 16)  # split factors tried for a cuBLAS / cuBLASLt GEMM on SM80_PLUS (CUDA or tensor cores)
 
 
 @dataclass
@@ -253,13 +253,15 @@ def gemm(
             f"max_warps_per_sm {cfg.max_warps_per_sm}")
     if sparse24:
         best.kernel = best.kernel.replace("gemm", "gemm_sp24", 1)
-    if sm80_simt:  # (a CUDA-core GEMM is never 2:4)
-        best = _split_k_simt(cfg, best, fastest, m, n, k, groups, dtype, c_b)
+    # cuBLAS's SGEMM and cuBLASLt's tensor-core GEMMs also run as split-K (profiled on the H200: `xmma ...
+    # execute_split_k_kernel`, `nvjet_sm90_..._splitK` + `splitKreduce_kernel`); 2:4 (cuSPARSELt) and forced tiles do not
+    if sm80_simt or (unit == "tensor" and tiles is None and not sparse24 and cfg.arch in SM80_PLUS):
+        best = _split_k(cfg, best, fastest, m, n, k, groups, dtype, c_b)
     return _finish(best)
 
 
-def _split_k_simt(cfg, best, fastest, m, n, k, groups, dtype, c_b) -> KernelEstimate:
-    """cuBLAS's split-K SGEMM (docs "Split-K SGEMM"): ``s`` slices of K run as ``s`` times the tiles, each
+def _split_k(cfg, best, fastest, m, n, k, groups, dtype, c_b) -> KernelEstimate:
+    """cuBLAS's split-K GEMM (docs "Split-K"): ``s`` slices of K run as ``s`` times the tiles, each
     writing fp32 partials, then a reduction kernel reads the ``s`` partials and writes C; the fastest of
     no split and :data:`SIMT_SPLIT_K` (slices at least 64 deep) is kept. ``fastest(k, groups, c_bytes)``:
     the tile search of :func:`gemm`."""
