@@ -283,3 +283,33 @@ def test_smoothquant_effective_matrix_is_compact_and_exact():
     pruned = {"name": "p", "pipeline": [{"prune": {"method": "magnitude", "density": 0.5}}] + W8A8_SMOOTH["pipeline"]}
     stats = compress(graph, pruned, seed=0)["fc2"].stats
     assert stats["density"] <= 0.5 and stats["theoretical_speedup"] == pytest.approx(2.0, rel=1e-3)
+
+
+SVD_25 = {"name": "test-svd-25", "pipeline": [{"svd": {"rank_fraction": 0.25}}]}
+CHANNEL_50 = {"name": "test-channel-50", "pipeline": [{"channel_prune": {"sparsity": 0.5, "norm": "l1"}}]}
+
+
+def test_svd_graph_step_holds_a_gram_matrix_not_a_full_svd():
+    """Truncated SVD (docs/compression.md, "Low rank"): the largest transient is the Gram matrix of the short side
+    (8 s^2 bytes) beside the factors, not LAPACK's copy + orthogonal factors + workspace (about 3.5x the layer).
+    On a VGG-16-like classifier head (the largest layer 6:1, as fc6 is) the peak stays within the bound; the
+    factors (rank a quarter of the short side) are what the compressed graph holds afterwards."""
+    head = _mlp(6144, 1024, 1024, 256)
+    compress(_mlp(1024, 128, 128, 64), SVD_25, seed=0)
+    n = sum(w.size for w in head.weights.values())
+    per_weight, cg = _peak_per_weight(head, SVD_25)
+    factors = sum(cg[name].weight_matrix.size for name in cg.layers if ".svd_" in name)
+    gram = 8 * 1024 ** 2  # fc1's short side
+    assert per_weight <= BOUND
+    assert per_weight * n <= 4 * factors + gram  # the factors made and one Gram matrix (its blocks a sixteenth of it)
+
+
+def test_channel_pruning_copies_each_kept_block_once(model):
+    """Filter pruning (channel_prune): each layer's kept rows and columns are cut in one copy (no intermediate of
+    the two selections) and the L1 scores are taken a block of rows at a time, so the peak is the pruned copies
+    (the compressed weights) plus a small transient."""
+    compress(_mlp(1024, 128, 128, 64), CHANNEL_50, seed=0)
+    n = sum(w.size for w in model.weights.values())
+    per_weight, cg = _peak_per_weight(model, CHANNEL_50)
+    kept = sum(cg[name].weight_matrix.size for name in cg.layers if cg[name].layer.has_weights)
+    assert kept * 4 / n <= per_weight <= kept * 4 / n + 0.5

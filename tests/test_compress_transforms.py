@@ -232,6 +232,34 @@ def test_svd_eckart_young_and_substitution():
         S.apply_graph_step(g, "svd", {"fc": {"rank": 11}}, {"fc": []}, "r.yaml")
 
 
+@pytest.mark.parametrize("shape", [(40, 300), (300, 40), (64, 64), (1, 9), (9, 1)])
+@pytest.mark.parametrize("p", [{"rank_fraction": 0.25}, {"rank": 1}, {"energy": 0.95}])
+def test_truncated_svd_equals_the_numpy_svd_product(shape, p):
+    # the Gram-matrix factors (no full SVD held) against the float64 NumPy SVD: the same rank, the same rank-r
+    # product to float32 rounding, on a spectrum decaying over four decades
+    rng = np.random.default_rng(sum(shape))
+    k = min(shape)
+    u = np.linalg.qr(rng.standard_normal((shape[0], k)))[0]
+    v = np.linalg.qr(rng.standard_normal((shape[1], k)))[0]
+    w = ((u * np.logspace(0, -4, k)) @ v.T).astype(np.float32)
+    a, b, r = S.truncated_svd(w, p, "x")
+    s = np.linalg.svd(w.astype(np.float64), compute_uv=False)
+    assert r == S.svd_rank(s, shape, p, "x")
+    assert a.shape == (shape[0], r) and b.shape == (r, shape[1]) and a.dtype == b.dtype == np.float32
+    ra, rb = S.svd_factors(w.astype(np.float64), r)
+    best = ra @ rb
+    assert np.linalg.norm(a.astype(np.float64) @ b - best) <= 1e-6 * np.linalg.norm(best)
+
+
+def test_truncated_svd_of_a_rank_deficient_matrix_has_zero_directions():
+    w = np.outer(np.arange(1.0, 6.0), np.arange(1.0, 8.0)).astype(np.float32)  # rank 1
+    a, b, r = S.truncated_svd(w, {"rank": 3}, "x")
+    assert r == 3 and np.all(np.isfinite(a)) and np.all(np.isfinite(b))
+    assert np.allclose(a @ b, w, rtol=1e-6) and not a[:, 1:].any() and not b[1:].any()
+    a0, b0, _ = S.truncated_svd(np.zeros((4, 6), np.float32), {"rank": 2}, "z")
+    assert not a0.any() and not b0.any()
+
+
 def test_svd_energy_rank():
     s = np.array([3.0, 2.0, 1.0, 0.5])
     e = np.cumsum(s ** 2) / np.sum(s ** 2)
@@ -417,3 +445,27 @@ def test_pruned_weights_are_read_by_reference_until_needed():
         assert ra.dtype == rb.dtype == np.float32 and np.array_equal(ra.view(np.uint32), rb.view(np.uint32))
     assert lazy._kept is None  # reading rows gathered nothing
     assert np.array_equal(lazy.kept, w[mask]) and lazy._kept_from is None  # gathered on first use, then held
+
+
+def test_graph_step_layers_report_no_error_against_an_original_of_another_shape():
+    # svd factors and channel-pruned layers have no original of their shape: mse / sqnr are None (not 0 / inf,
+    # which would read as lossless), and so is the graph's mse; the svd note carries the pair's truncation SQNR
+    import re
+
+    from accelsim.compress.recipe import compress
+    from accelsim.workload.zoo import load_workload
+
+    g = synthesize_weights(load_workload("lenet5"), seed=0)
+    cg = compress(g, "svd-25")
+    w = g.weight_matrix("ip1").astype(np.float64)
+    for name in ("ip1.svd_v", "ip1.svd_u"):
+        assert cg[name].stats["mse"] is None and cg[name].stats["sqnr_db"] is None
+    assert cg["conv1"].stats["mse"] == 0.0  # skipped by the step: its own weights, unchanged
+    assert cg.stats["mse"] is None
+    pair = cg["ip1.svd_u"].weight_matrix.astype(np.float64) @ cg["ip1.svd_v"].weight_matrix
+    direct = 10 * np.log10(np.sum(w ** 2) / np.sum((w - pair) ** 2))
+    noted = float(re.search(r"SQNR ([-\d.]+) dB", cg["ip1.svd_v"].transforms[0]).group(1))
+    assert noted == pytest.approx(direct, abs=0.05)
+    ch = compress(g, "channel50")
+    assert all(ch[n].stats["mse"] is None for n in ("conv1", "conv2", "ip1", "ip2")) and ch.stats["mse"] is None
+    assert compress(g, "int8").stats["mse"] > 0

@@ -322,4 +322,9 @@ def channel_scores(weight: np.ndarray, norm: str = "l1") -> np.ndarray:
     if norm not in ("l1", "l2"):
         raise CompressionError(f"channel norm must be 'l1' or 'l2'; got '{norm}'")
     w = np.asarray(weight).reshape(np.shape(weight)[0], -1)
-    return np.abs(w).sum(axis=1) if norm == "l1" else np.sqrt(np.square(w).sum(axis=1))
+    out = np.empty(w.shape[0], dtype=np.result_type(w.dtype, np.float32))
+    step = max(1, (4 << 20) // max(1, w.shape[1] * w.itemsize))  # rows of about 4 MiB: no full-size temporary
+    for i in range(0, w.shape[0], step):
+        rows = w[i:i + step]
+        out[i:i + step] = np.abs(rows).sum(axis=1) if norm == "l1" else np.square(rows).sum(axis=1)
+    return out if norm == "l1" else np.sqrt(out)

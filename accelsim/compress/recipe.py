@@ -1377,7 +1377,7 @@ def _build_format(st: _State, where: str, packed: Any = None) -> CompressedTenso
     vbits = st.code_bits if has_codes else (e["value_bits"] or st.value_bits or BASE_BITS)
     if not has_codes and e["value_bits"] is not None:
         vbits = e["value_bits"]
-    mask = None if packed is not None else (st.mask if st.mask is not None else np.ones(st.shape, bool))
+    mask = None if packed is not None or fmt == "dense" else (st.mask if st.mask is not None else np.ones(st.shape, bool))
     meta = st.quant.metadata_bits() if st.quant is not None and e["value_bits"] is None else _scale_bits(st.lowbit)
     try:
         if fmt == "dense":
@@ -1813,6 +1813,7 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0, statistics: bool | N
     dense_params = {layer.name: int(np.prod(layer.weight_matrix_shape)) for layer in g.layers if layer.has_weights}
     dense_macs = {layer.name: layer.macs for layer in g.layers if layer.has_weights}
     graph_notes: dict[str, list[str]] = {}
+    before_graph_steps = dict(g.weights)
 
     # graph steps, in pipeline order
     for step in recipe.pipeline:
@@ -1829,6 +1830,9 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0, statistics: bool | N
         for k, v in notes.items():
             graph_notes.setdefault(k, []).extend(v)
 
+    # layers a graph step made or cut have no original of their shape: their error against it is not defined
+    restructured = {n for n, w in g.weights.items() if before_graph_steps.get(n) is not w}
+    del before_graph_steps
     # weight steps: layer by layer (streamed: one layer's working arrays alive at a time), or step by step
     # over all layers when a prune step has global scope (one threshold over every selected layer)
     steps = [(idx, base) for idx, base in enumerate(recipe.pipeline) if base.op not in GRAPH_OPS]
@@ -1917,6 +1921,8 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0, statistics: bool | N
         else:
             st = states.pop(name)
         layers[name] = _finish_layer(g, layer, st, recipe, graph_notes, dense_params, name in synthesized)
+        if name in restructured:  # (a weight step's own error stays in quant_mse / quant_sqnr_db)
+            layers[name].stats.update(mse=None, sqnr_db=None)
         del st  # the layer's working arrays go before the next layer's are built
         # the compressed graph keeps each compressed layer's weights once, in its CompressedLayer
         # (weight / weight_matrix, compact for pruned layers): not a second effective copy in graph.weights
@@ -2078,12 +2084,14 @@ def _error_stats(original: np.ndarray, matrix: np.ndarray) -> dict[str, float | 
     """MSE and SQNR (dB) of the effective weights against the layer's weights before compression."""
     if original.shape != matrix.shape:
         return {"mse": None, "sqnr_db": None}
-    diff = (matrix - original).ravel()
-    sse = float(np.dot(diff, diff))
-    ref = np.ravel(original)
-    signal = float(np.dot(ref, ref))
+    m, ref = np.ravel(matrix), np.ravel(original)
+    sse = 0.0
+    for s in range(0, m.size, _BLOCK):  # the differences a block at a time (no layer-sized copy)
+        diff = (m[s:s + _BLOCK] - ref[s:s + _BLOCK]).astype(np.float64)
+        sse += float(np.einsum("i,i->", diff, diff))
+    signal = _sum_sq(ref)
     sqnr = math.inf if sse == 0 else (10.0 * math.log10(signal / sse) if signal > 0 else -math.inf)
-    return {"mse": sse / max(diff.size, 1), "sqnr_db": sqnr}
+    return {"mse": sse / max(m.size, 1), "sqnr_db": sqnr}
 
 
 _BLOCK = 1 << 16  # elements per block of the streamed error statistics
@@ -2156,12 +2164,17 @@ def _rounded_zeros(original: np.ndarray, matrix: np.ndarray, mask: np.ndarray | 
     0 when the shapes differ (a graph step changed the layer: its zeros count as pruned)."""
     if original.shape != matrix.shape:
         return 0
-    rounded = matrix == 0
-    if not synthesized:
-        rounded &= original != 0
-    if mask is not None:
-        rounded &= mask
-    return int(np.count_nonzero(rounded))
+    m, o = np.ravel(matrix), np.ravel(original)
+    k = None if mask is None else np.ravel(mask)
+    total = 0
+    for s in range(0, m.size, _BLOCK):  # a block at a time: no layer-sized bool arrays
+        rounded = m[s:s + _BLOCK] == 0
+        if not synthesized:
+            rounded &= o[s:s + _BLOCK] != 0
+        if k is not None:
+            rounded &= k[s:s + _BLOCK]
+        total += int(np.count_nonzero(rounded))
+    return total
 
 
 def _layer_stats(layer, original: np.ndarray, matrix: np.ndarray, tensor: CompressedTensor, st: _State | None,
@@ -2234,6 +2247,7 @@ def summarize(cg: CompressedGraph, dense_params: Mapping[str, int] | None = None
     bits = StorageBits()
     params = nnz = eff = kept = rounded = 0
     sq_err = sq_sig = 0.0
+    undefined = False
     for cl in cg:
         if not cl.layer.has_weights or "bits" not in cl.stats:
             continue
@@ -2246,6 +2260,8 @@ def summarize(cg: CompressedGraph, dense_params: Mapping[str, int] | None = None
         rounded += cl.stats.get("rounded_zeros", 0)
         if cl.stats.get("mse") is not None:
             sq_err += cl.stats["mse"] * cl.stats["params"]
+        else:
+            undefined = True
     if dense_params is None:
         dense_params = {cl.name: cl.stats.get("params", 0) for cl in cg if cl.layer.has_weights}
     if dense_macs is None:
@@ -2274,7 +2290,7 @@ def summarize(cg: CompressedGraph, dense_params: Mapping[str, int] | None = None
         "theoretical_speedup": orig_macs / kept if kept else math.inf,
         "nnz_ratio": orig_params / max(nnz, 1),
         "shrinkbench_ratio": orig_params / max(nnz, 1),  # deprecated alias of nnz_ratio
-        "mse": sq_err / max(params, 1),
+        "mse": None if undefined else sq_err / max(params, 1),  # None: a layer's error is not defined (graph steps)
     }
 
 
