@@ -82,6 +82,27 @@ def _loaded_zero_fraction(graph: LayerGraph) -> float:
     return zeros / total if total else 0.0
 
 
+def _batched_graph(workload: Any, graph: LayerGraph, batch: int) -> tuple[LayerGraph, int, int]:
+    """``(graph, batch to simulate at, batch to report)`` for a Hugging Face step (docs/workloads.md): a graph
+    whose name folded ``batch=B`` into its shapes is simulated once and reported at ``B``; a mixture of experts
+    asked for at ``batch > 1`` is built at that batch (its experts are routed for the whole batch's tokens, as the
+    CLI's ``--batch`` does), which needs the workload as a name or config, not a graph built at batch 1."""
+    hf = graph.metadata.get("hf") or {}
+    folded = int(hf.get("batch") or 1)
+    if folded > 1:
+        if batch > 1:
+            raise WorkloadError(f"batch={batch} and the workload's batch={folded} both set the batch; give one")
+        return graph, 1, folded
+    if batch > 1 and "routing" in hf:
+        if isinstance(workload, LayerGraph):
+            raise WorkloadError(
+                f"workload '{graph.name}' is a mixture-of-experts step built at batch 1: its experts are routed for "
+                f"one sequence, not {batch}; build it at the batch (load_workload(..., batch={batch})) and simulate "
+                "it at batch 1, or pass the config's name")
+        return load_workload(workload, batch=batch), 1, batch
+    return graph, batch, batch
+
+
 def simulate(
     arch: Any,
     workload: Any,
@@ -109,6 +130,7 @@ def simulate(
     batch = check_batch(batch)
     config = load_arch(arch, overrides)
     graph = load_workload(workload)
+    graph, batch, reported = _batched_graph(workload, graph, batch)
     model = build_model(config)
     native = model.roof().native_dtype
     if recipe is None:
@@ -140,6 +162,10 @@ def simulate(
                 result.warnings.append(
                     f"the baseline's loaded weights are {100 * zeros:.1f}% zeros (an already pruned model is its own "
                     f"dense baseline); fix: --baseline-workload with the unpruned model")
+    if reported != batch:  # the graph holds the batch's sequences: per-sample figures divide by them
+        result.batch = reported
+        if result.dense is not None:
+            result.dense.batch = reported
     from accelsim.report.provenance import provenance
 
     result.provenance = provenance(result.arch, _source_path("arch", arch), graph, cgraph.recipe if recipe is not None else None,
