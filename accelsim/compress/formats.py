@@ -804,16 +804,23 @@ class KVFormat:
         return (self.group_size or tokens, 1)
 
     def bits_per_element(self, role: str = "key", tokens: int | None = None, channels: int | None = None) -> float:
-        """Stored bits per cached element. Integers: ``bits + (scale_bits + zero_point_bits) / group``
-        (group = ``group_size``, or the row / column length given by ``tokens`` / ``channels``);
-        fp8: 8 (+ 32 bits per tensor when the shape is given)."""
+        """Stored bits per cached element. Integers: ``bits + (scale_bits + zero_point_bits) x ceil(n / group) / n``
+        with ``n`` the length of the grouped axis (``channels`` per token, ``tokens`` per channel) when it is
+        given - a partial group still stores its scale and zero point, so a 50-token cache in groups of 32 tokens
+        pays for two - else ``bits + (scale_bits + zero_point_bits) / group_size`` (a multiple of the group);
+        group = ``group_size``, or the whole row / column. fp8: 8 (+ 32 bits per tensor when the shape is given)."""
         if not self.is_int:
             return 8.0 + (32.0 / (tokens * channels) if tokens and channels else 0.0)
         if self.group_size is None and (tokens is None or channels is None):
             raise CompressionError("KVFormat.bits_per_element: give tokens and channels when group_size is None")
-        br, bc = self._block(role, tokens or 1, channels or 1)
-        group = self.group_size or br * bc
-        return self.bits + (self.scale_bits + self.zero_point_bits) / group
+        gran = self.key if role == "key" else self.value
+        n = channels if gran == "per_token" else tokens
+        meta = self.scale_bits + self.zero_point_bits
+        if self.group_size is None:
+            return self.bits + meta / n
+        if not n:
+            return self.bits + meta / self.group_size
+        return self.bits + meta * -(-int(n) // self.group_size) / n
 
     def quantize(self, x: Any, role: str = "key") -> GroupQuant:
         """Quantize a ``(tokens, channels)`` cache slice of one head as this format stores it."""
