@@ -31,7 +31,7 @@ from accelsim.errors import ConfigError, SweepError
 from accelsim.hw import registry
 from accelsim.paths import TECH_DIR
 
-FAMILIES = ("systolic", "eie", "gpu")
+FAMILIES = ("systolic", "eie", "gpu", "npu")
 
 # one valid instance of every step (required parameters and cross-field rules satisfied)
 VALID_STEPS = {
@@ -202,24 +202,46 @@ def test_every_family_is_covered():
     assert set(FAMILIES) <= set(registry.family_names())
 
 
-#: the fields a family's config must state (a GPU's device numbers have no meaningful default)
-REQUIRED_DEVICE = {
-    "systolic": {}, "eie": {},
-    "gpu": {"sms": 132, "clock_mhz": 1755.0, "fp32_lanes_per_sm": 128, "l2_mb": 50.0, "l2_bytes_per_clk": 5500.0,
-            "dram_gbs": 3350.0, "tdp_w": 700.0, "arch": "hopper"},
-}
+#: a bundled config per family: the source of the fields a family's config must state (a GPU's or an NPU's device
+#: numbers have no meaningful default)
+BUNDLED = {"systolic": "edge-32x32", "eie": "eie", "gpu": "h100-sxm", "npu": "tpu-v5e"}
+
+
+def _required(fam: str) -> list[str]:
+    return [f.name for f in dataclasses.fields(registry.family(fam).config_cls)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name != "name"]
+
+
+def _device(fam: str) -> dict:
+    """The family's required top-level fields, with the values of its bundled config."""
+    from accelsim.config import to_dict
+    from accelsim.hw.registry import load_arch
+
+    bundled = to_dict(load_arch(BUNDLED[fam]))
+    return {name: bundled[name] for name in _required(fam)}
+
+
+REQUIRED_DEVICE = {fam: _device(fam) for fam in FAMILIES}
 
 
 def test_required_device_fields_are_named_when_missing():
+    assert set(REQUIRED_DEVICE["gpu"]) == {"sms", "clock_mhz", "fp32_lanes_per_sm", "l2_mb", "l2_bytes_per_clk",
+                                           "dram_gbs", "tdp_w", "arch"}
+    assert set(REQUIRED_DEVICE["npu"]) == {"clock_hz", "matrix", "vector", "scratchpad", "dram"}
     for fam in FAMILIES:
         cls = registry.family(fam).config_cls
-        required = {p for p, _, _, default in declared(cls) if default is dataclasses.MISSING} - {"name"}
-        assert required == set(REQUIRED_DEVICE[fam])
+        required = _required(fam)
         if required:
             with pytest.raises(ConfigError) as info:
                 from_dict(cls, {"name": "t", "family": fam}, f"{fam}.yaml")
             assert "\n" not in str(info.value)
             assert sorted(info.value.problems) == sorted(f"{fam}.yaml: {p} is required" for p in required)
+    # inside a section: an NPU's array, lanes, scratchpad capacity and bandwidth, DRAM bandwidth
+    partial = {**REQUIRED_DEVICE["npu"], "matrix": {}, "vector": {}, "scratchpad": {}, "dram": {}}
+    with pytest.raises(ConfigError) as info:
+        from_dict(registry.family("npu").config_cls, {"name": "t", "family": "npu", **partial}, "npu.yaml")
+    assert sorted(info.value.problems) == sorted(f"npu.yaml: {p} is required" for p in (
+        "matrix.array", "vector.lanes", "scratchpad.capacity_kb", "scratchpad.bytes_per_cycle", "dram.bandwidth_gbs"))
 
 
 @pytest.mark.parametrize("fam,path,tp,meta", ARCH_FIELDS, ids=[f"{f}:{p}" for f, p, _, _ in ARCH_FIELDS])

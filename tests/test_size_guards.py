@@ -6,6 +6,7 @@ the CLI (exit status 2). The work is refused before it starts, so every test is 
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import typing
@@ -16,7 +17,7 @@ import yaml
 
 import accelsim
 from accelsim.compress.compressed import CompressedGraph
-from accelsim.config import apply_overrides, declared, from_dict
+from accelsim.config import apply_overrides, declared, from_dict, to_dict
 from accelsim.dse.space import MAX_POINTS, Grid, Random, Space, space_from_spec
 from accelsim.errors import ConfigError, ShapeError, SweepError, WorkloadError
 from accelsim.hw import registry
@@ -27,7 +28,7 @@ from accelsim.workload.weights import synthesize_weights
 from accelsim.workload.zoo import load_workload
 
 HUGE = 10**30
-ARCHS = {"systolic": "edge-32x32", "eie": "eie", "gpu": "v100"}
+ARCHS = {"systolic": "edge-32x32", "eie": "eie", "gpu": "v100", "npu": "tpu-v5e"}
 
 
 def one_line(exc: BaseException) -> str:
@@ -70,6 +71,15 @@ def _numeric_item(tp):
     return None
 
 
+def _device(fam: str) -> dict:
+    """A valid file of the family: its required top-level fields (a GPU's or an NPU's device numbers) from the
+    bundled config, so a problem with one field is the only one."""
+    cls, bundled = registry.family(fam).config_cls, to_dict(load_arch(ARCHS[fam]))
+    required = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
+                and f.default_factory is dataclasses.MISSING and f.name != "name"]
+    return {"name": "t", "family": fam, **{name: bundled[name] for name in required}}
+
+
 def _huge_value(tp):
     """10**30 in the field's shape: the number, a mapping value or the last list item."""
     if tp in (int, float):
@@ -95,7 +105,7 @@ def test_every_family_has_numeric_fields():
 def test_huge_arch_value_is_one_config_error(fam, path, tp):
     value = _huge_value(tp)
     with pytest.raises(ConfigError) as info:  # the file form
-        from_dict(registry.family(fam).config_cls, apply_overrides({"name": "t", "family": fam}, {path: value}), "t.yaml")
+        from_dict(registry.family(fam).config_cls, apply_overrides(_device(fam), {path: value}), "t.yaml")
     assert f"t.yaml: {path}" in one_line(info.value) and repr(HUGE) in str(info.value)
     with pytest.raises(ConfigError) as info:  # a bundled arch with an override
         load_arch(ARCHS[fam], {path: value})

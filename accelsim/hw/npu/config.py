@@ -36,7 +36,7 @@ DRAM_TYPES = ("ddr3", "ddr4", "lpddr2", "lpddr4", "lpddr5", "gddr5", "gddr6", "h
 OP_CLASSES = ("add", "mul", "fma", "compare", "exp", "rsqrt", "reciprocal", "convert", "move", "lookup")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MatrixUnitConfig:
     """The matrix units: ``count`` copies of one systolic array whose sections are the systolic
     family's own (``array``, ``pe``, ``sparsity``: :mod:`accelsim.hw.systolic.config`), plus what
@@ -44,7 +44,7 @@ class MatrixUnitConfig:
     achievable fraction of the peak)."""
 
     count: int = param(1, ge=1, le=4096, doc="matrix units working on one layer (fold-parallel, §2)")
-    array: ArrayConfig = param(ArrayConfig(rows=128, cols=128, dataflow="ws"))
+    array: ArrayConfig = param(doc="rows, cols and dataflow of each unit's array (required)")
     pe: PeConfig = param(PeConfig(bits=16, precision_modes=[16], dtype="fp"))
     sparsity: SparsityConfig = param(SparsityConfig())
     fold_pipelining: bool = param(False, doc="folds overlap (double-buffered stationary operand): max(T, rows) cycles "
@@ -92,9 +92,9 @@ class VectorOps:
         return value if value > 0 else float(self.fallback)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class VectorUnitConfig:
-    lanes: int = param(1024, ge=1, le=1 << 20, doc="SIMD lanes (elements per cycle per lane-op at `bits`)")
+    lanes: int = param(ge=1, le=1 << 20, doc="SIMD lanes (elements per cycle per lane-op at `bits`)")
     bits: int = param(32, choices=(8, 16, 32), unit="bits", doc="lane width")
     dtype: str = param("fp", choices=("int", "fp"), doc="lane arithmetic (energy)")
     packed_widths: list[int] = param([], ge=2, le=32, unit="bits",
@@ -107,11 +107,11 @@ class VectorUnitConfig:
     transcendental_fma_equiv: float = param(8.0, ge=1, le=64, doc="energy of exp / rsqrt / reciprocal in FMAs")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ScratchpadConfig:
-    capacity_kb: int = param(16384, ge=1, le=1 << 30, unit="kB", doc="capacity (1 kB = 1024 bytes)")
+    capacity_kb: int = param(ge=1, le=1 << 30, unit="kB", doc="capacity (1 kB = 1024 bytes)")
     banks: int = param(1, ge=1, le=65536, doc="banks (documentation of the bandwidth; energy per bank-sized macro)")
-    bytes_per_cycle: int = param(4096, ge=1, le=1 << 24, unit="B/cycle", doc="all banks together")
+    bytes_per_cycle: int = param(ge=1, le=1 << 24, unit="B/cycle", doc="all banks together")
     width_bits: int = param(512, ge=8, le=1 << 16, unit="bits", doc="one access")
     activation_fraction: float = param(0.5, gt=0, le=1, doc="share that may hold activations between layers")
     parameter_cache_kb: int = param(0, ge=0, le=1 << 30, unit="kB",
@@ -128,10 +128,10 @@ class ScratchpadConfig:
         return self.parameter_cache_kb * 1024
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NpuDramConfig:
     type: str = param("hbm2e", choices=DRAM_TYPES, doc="DRAM technology for energy")
-    bandwidth_gbs: float = param(819.0, gt=0, le=1e6, unit="GB/s", doc="peak bandwidth (1e9 B/s)")
+    bandwidth_gbs: float = param(gt=0, le=1e6, unit="GB/s", doc="peak bandwidth (1e9 B/s)")
     latency_ns: float = param(500.0, ge=0, le=1e6, unit="ns", doc="first-byte latency of a DMA, exposed once per layer")
     efficiency: float = param(0.85, gt=0, le=1, doc="achievable fraction of the peak for streaming DMA")
     invoke_overhead_us: float = param(0.0, ge=0, le=1e6, unit="us",
@@ -155,18 +155,18 @@ class DecompressConfig:
     huffman_symbols_per_cycle: float = param(1.0, gt=0, le=1 << 16, doc="Huffman decoder unit rate")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NpuConfig:
     name: str = param(doc="config name")
     family: str = param("npu", choices=("npu",), doc="hardware family")
     description: str = param("", doc="free text")
-    clock_hz: float = param(1e9, gt=0, le=1e11, unit="Hz", doc="core clock (<= 100 GHz)")
+    clock_hz: float = param(gt=0, le=1e11, unit="Hz", doc="core clock (<= 100 GHz)")
     tech: str = param("7nm", doc="technology table (arch_configs/tech)")
     static_power_w: float | None = param(None, ge=0, le=1e6, unit="W", doc="static power; None = leakage from the tech table")
-    matrix: MatrixUnitConfig = param(MatrixUnitConfig())
-    vector: VectorUnitConfig = param(VectorUnitConfig())
-    scratchpad: ScratchpadConfig = param(ScratchpadConfig())
-    dram: NpuDramConfig = param(NpuDramConfig())
+    matrix: MatrixUnitConfig = param(doc="the matrix section (required)")
+    vector: VectorUnitConfig = param(doc="the vector section (required)")
+    scratchpad: ScratchpadConfig = param(doc="the scratchpad section (required)")
+    dram: NpuDramConfig = param(doc="the dram section (required)")
     fusion: FusionConfig = param(FusionConfig())
     decompress: DecompressConfig = param(DecompressConfig())
     sources: dict[str, str] = param({}, doc="citation per field")
