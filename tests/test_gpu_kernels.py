@@ -303,6 +303,17 @@ def test_flashdecoding_splits_the_kv_cache():
     assert f4.dram_read_bytes < 0.3 * fd.dram_read_bytes
 
 
+@pytest.mark.parametrize("d,block", [(64, 256), (128, 128), (256, 64)])
+def test_flashdecoding_splits_the_cache_at_flash_attn_blocks(d, block):
+    # flash-attn's split-KV kBlockN by head dim: a cache of 1,024 keys on one head splits into 1024 / kBlockN
+    # parts (a wide MLA-like head into 16, not the 4 of 256-key blocks), never past the SMs or 128
+    h100 = load_arch("h100-sxm")
+    fd = fam.attention(h100, "flashdecoding", _attn(1, 1024, heads=1, d=d), 1, "bf16", 16)
+    assert fam.decode_block_n(d) == block and fd.detail["splits"] == 1024 // block
+    long = fam.attention(h100, "flashdecoding", _attn(1, 1 << 16, heads=1, d=d), 1, "bf16", 16)
+    assert long.detail["splits"] == min(h100.sms, fam.MAX_DECODE_SPLITS)
+
+
 def test_kv_cache_bits_come_from_the_layer_attribute():
     from accelsim.workload.layers import MatMul
 

@@ -113,7 +113,13 @@ CUDNN_SDPA_ARCHS = ("hopper", "blackwell")
 #: ``aten::_cudnn_attention_forward`` 1,865 and 1,259 us a call, mean 1,562, less the stack's 32 us dispatch);
 #: held out: batch 1 x 2,048 (1,926 us) and 64 x 512 (1,417 us)
 CUDNN_PLAN_HOST_US = 1530.0
-DECODE_BLOCK_N = 256  # keys per split in split-K decoding
+MAX_DECODE_SPLITS = 128  # flash-attn's num_splits_heuristic: at most 128 splits of the cache
+
+
+def decode_block_n(head_dim: int) -> int:
+    """Keys per block of flash-attn's split-KV decoding kernel (``run_mha_fwd_splitkv_dispatch``:
+    ``kBlockN = head dim <= 64 ? 256 : (<= 128 ? 128 : 64)``): the granularity the cache is split at."""
+    return 256 if head_dim <= 64 else (128 if head_dim <= 128 else 64)
 
 
 def fa2_blocks(arch: str, head_dim: int, causal: bool) -> tuple[int, int]:
@@ -468,7 +474,7 @@ def attention(cfg: GpuConfig, family: str, layer, batch: int, dtype: str, kv_bit
     mp = tiles_m * block_m if m > 64 else max(16, -(-m // 16) * 16)
     splits = 1
     if family == "flashdecoding":
-        splits = max(1, min(-(-l_len // DECODE_BLOCK_N), -(-cfg.sms // (groups * tiles_m))))
+        splits = max(1, min(-(-l_len // decode_block_n(dq)), -(-cfg.sms // (groups * tiles_m)), MAX_DECODE_SPLITS))
     ctas = groups * tiles_m * splits
     occupancy = min(1.0, ctas / cfg.sms)
     rate, _ = cfg.math_rate(dtype)
