@@ -436,9 +436,13 @@ class SimulateEvaluator:
                 problems.append(f"{name} must be a bundled name or a path; got {wl!r}")
             else:
                 try:
-                    _graph(wl)
+                    g = _graph(wl)
                 except AccelsimError as exc:
                     problems.append(f"{name}: {_first_line(exc)}")
+                    continue
+                folded = int((g.metadata.get("hf") or {}).get("batch") or 1)
+                if name == "workload" and folded > 1 and isinstance(main["batch"], int) and main["batch"] > 1:
+                    problems.append(f"batch={main['batch']} and the workload's batch={folded} both set the batch; give one")
         for name in ("recipe", "baseline"):
             rc = main.get(name)
             if rc is None:
@@ -509,13 +513,14 @@ class SimulateEvaluator:
         ckey = _key([main["arch"], overrides])
         config = config_for(main["arch"], overrides, ckey)
         model = _model(config, ckey)
-        graph = _graph(main["workload"])
-        cgraph = _cgraph(main["workload"], main["recipe"], main["seed"], main["recipe_params"])
-        batch = main["batch"]
+        workload, batch, reported = _batched_workload(main["workload"], main["batch"])
+        graph = _graph(workload)
+        cgraph = _cgraph(workload, main["recipe"], main["seed"], main["recipe_params"])
         from accelsim.report.provenance import seed_effect, weight_source
         from accelsim.report.results import baseline_label, fallback_warnings, precision_warnings, refetch_summary
 
         result = _run(model, config, cgraph, batch, graph.name, cgraph.recipe, ckey)
+        result.batch = reported  # a graph holding the batch's sequences: per-sample figures divide by them
         tot = result.total
         dense_tot = None
         baseline, base_wl = main["baseline"], main["baseline_workload"]
@@ -523,7 +528,7 @@ class SimulateEvaluator:
         label = None
         warnings: list[str] = []
         if (main["recipe"] is not None or baseline is not None or base_wl is not None) and self.dense_baseline:
-            ref_wl = base_wl if base_wl is not None else main["workload"]
+            ref_wl = base_wl if base_wl is not None else workload
 
             def make_dense():
                 base = _cgraph(ref_wl, baseline, main["seed"])
@@ -532,7 +537,7 @@ class SimulateEvaluator:
                 except SimulationError:  # e.g. EIE cannot run uncompressed weights
                     return None
 
-            bkey = [ckey, main["workload"], batch] + ([baseline, main["seed"]] if baseline is not None else [])
+            bkey = [ckey, workload, batch] + ([baseline, main["seed"]] if baseline is not None else [])
             if base_wl is not None:
                 bkey += ["baseline_workload", base_wl]
             dense_tot = _DENSE.get_or(_key(bkey), make_dense)
@@ -566,6 +571,7 @@ class SimulateEvaluator:
             warnings.append(f"seed {main['seed']} cannot change this point: {seed_note}")
         nnz_ratio = params / nnz if nnz else None
         row: dict[str, Any] = {
+            "batch": reported,
             "family": config.family,
             "arch_name": config.name,
             "num_layers": len(result.layers),
@@ -629,6 +635,19 @@ class SimulateEvaluator:
                     lrow[f"energy.{cat}"] = joules
                 layers.append(lrow)
         return {"row": row, "layers": layers}
+
+
+def _batched_workload(workload: str, batch: int) -> tuple[str, int, int]:
+    """``(workload, batch to simulate at, batch to report)``, as :func:`accelsim.simulate.simulate` batches a
+    Hugging Face step: a name folding ``batch=B`` runs once and reports ``B``; a mixture of experts at
+    ``batch > 1`` is built at that batch (its tokens routed for the whole batch: the name gains ``batch=B``)."""
+    hf = _graph(workload).metadata.get("hf") or {}
+    folded = int(hf.get("batch") or 1)
+    if folded > 1:
+        return workload, 1, folded
+    if batch > 1 and "routing" in hf:
+        return f"{workload}{'&' if '?' in workload else '?'}batch={batch}", 1, batch
+    return workload, batch, batch
 
 
 def _run(model, config, cgraph, batch, workload_name, recipe, ckey: str):

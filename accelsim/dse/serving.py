@@ -285,6 +285,7 @@ def memory_bytes(cgraph, spec, batch: int, context: int, kv_bits_per_element: fl
             weights += shape[0] * shape[1] * native_bits if plain else cl.weight_storage_bits(native_bits)
     embed = [layer for layer in cgraph.graph.layers if layer.op == "embedding"]
     weights += sum(native_bits * layer.params for layer in embed)
+    weights += _untouched_expert_bits(cgraph, native_bits)
     kvf = cgraph.kv_format
     if kv_bits_per_element is None:
         if kvf is not None:
@@ -297,6 +298,26 @@ def memory_bytes(cgraph, spec, batch: int, context: int, kv_bits_per_element: fl
     per_seq = facts["token_blocks"] * facts["elements_per_token_per_block"] * kv_bits_per_element / 8
     return {"weights": weights / 8, "kv_per_sequence": per_seq, "kv": batch * per_seq,
             "total": weights / 8 + batch * per_seq, "kv_bits_per_element": kv_bits_per_element}
+
+
+def _untouched_expert_bits(cgraph, native_bits: int) -> float:
+    """Stored bits of a mixture of experts' experts the step's tokens did not reach: a step's graph holds only the
+    touched experts (``params.graph``), but every expert sits in device memory (``params.total``). They are stored
+    as the step's expert layers are (their bits per weight; the experts of a block are alike), else at
+    ``native_bits``. 0 for a dense model."""
+    params = ((cgraph.graph.metadata or {}).get("hf") or {}).get("params") or {}
+    untouched = int(params.get("total") or 0) - int(params.get("graph") or 0)
+    if untouched <= 0 or "routing" not in (cgraph.graph.metadata.get("hf") or {}):
+        return 0.0
+    bits = count = 0
+    for cl in cgraph:
+        if cl.layer.op == "grouped_linear" and ".experts." in cl.name:
+            shape = cl.layer.weight_matrix_shape
+            plain = cl.weight_bits is None and cl.view.layout in ("none", "dense")
+            n = shape[0] * shape[1]
+            bits += n * native_bits if plain else cl.weight_storage_bits(native_bits)
+            count += n
+    return untouched * (bits / count if count else native_bits)
 
 
 def max_batch(cgraph, spec, context: int, capacity_bytes: float, reserve_fraction: float = 0.0) -> int:
