@@ -122,3 +122,13 @@ def test_untouched_weights_count_at_the_serving_width():
     dense = memory_bytes(CompressedGraph.dense(g), spec, 1, 256)
     kv4 = memory_bytes(compress(g, "kv-int4"), spec, 1, 256)  # weights kept (a plain fp32 copy), KV at 5 bits
     assert kv4["weights"] == dense["weights"] and kv4["kv_per_sequence"] == dense["kv_per_sequence"] * 5 / 16
+
+
+def test_generate_zero_tokens_prints_its_table(run_cli, tmp_path):
+    # --generate 0 is allowed (a prefill alone): the table's serving line has no decode step to print
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(__import__("json").dumps(TINY))
+    code, out, err = run_cli("simulate", "--arch", "h100-sxm", "--workload", cfg, "--phase", "generate",
+                             "--prompt", "64", "--generate", "0")
+    assert code == 0, err
+    assert "generate 64 + 0 tokens" in out and "tpot no decode step" in out

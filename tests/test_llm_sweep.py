@@ -106,7 +106,7 @@ def test_largest_batch_that_fits_the_device_memory_of_a_gpu_config():
     """Llama-2-7B bf16 on an A100 80 GB (80 GiB): weights 6,738,415,616 params x 2 B; KV per sequence at 4096
     tokens = 2 (K, V) x 32 layers x 4096 tokens x 4096 channels x 2 B = 2 GiB; (80 GiB - weights) / 2 GiB =
     33.7, so 33 sequences fit (no reserve); with w4a16-g128 weights (4.15625 bits per element on the 7 matrices
-    of every block) 37."""
+    of every block) 38."""
     from accelsim.compress.compressed import CompressedGraph
     from accelsim.compress.recipe import compress
     from accelsim.dse.serving import device_memory_bytes, max_batch

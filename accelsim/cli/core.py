@@ -263,9 +263,10 @@ def cmd_simulate(args) -> int:
         text = result_table(result, layers=args.layers)
         serving = result.extra.get("serving")
         if serving and "generate" in serving:  # --phase generate: the serving figures (also in the JSON total)
+            tpot = "no decode step" if serving["tpot_s"] is None else f"{serving['tpot_s'] * 1e3:.4g} ms"
             text += (f"\ngenerate {serving['prompt']} + {serving['generate']} tokens, batch {serving['batch']} "
                      f"({serving['quadrature']}): ttft {serving['ttft_s'] * 1e3:.4g} ms, tpot "
-                     f"{serving['tpot_s'] * 1e3:.4g} ms, {serving['tokens_per_s']:.4g} tokens/s")
+                     f"{tpot}, {serving['tokens_per_s']:.4g} tokens/s")
         notes = [] if isinstance(workload, str) else list(workload.metadata.get("notes") or ())
         if notes:  # what the importer dropped or approximated, as footnotes
             text += "\n\nworkload import notes:" + "".join(f"\n[i{i}] {n}" for i, n in enumerate(notes, 1))
