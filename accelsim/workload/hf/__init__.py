@@ -45,8 +45,9 @@ def load_hf(source, *, phase: str = "prefill", prompt: int | None = None, contex
 def generate_steps(prompt: int, generate: int, points: int = 4) -> list[dict]:
     """A ``generate`` run (one prefill of ``prompt`` tokens, then ``generate`` decode steps) as graphs to build and
     weights to sum them with: ``[{phase, prompt | context, repeat}, ...]``. Decode step ``j`` (1-based) reads a KV
-    length of ``prompt + j``; the steps are split into ``points`` equal runs, each represented by the decode at
-    its middle step's context (exact for costs linear in the context, as attention is)."""
+    length of ``prompt + j``; the steps are split into ``points`` equal runs (the remainder on the last ones), each
+    represented by the decode at its middle step's context (the lower middle of an even run: exact for costs linear
+    in the context, as attention is, over odd runs; half a token short over even ones)."""
     for value, what in ((prompt, "prompt"), (generate, "generate"), (points, "points")):
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if what == "generate" else 1):
             raise WorkloadError(f"{what} must be an int >= {0 if what == 'generate' else 1}; got {value!r}")
