@@ -66,6 +66,8 @@ def test_per_layer_detail_sums_to_the_point(tmp_path):
     ({"workload": "resnet-50"}, "unknown workload 'resnet-50'; did you mean"),
     ({"batch": 0}, "batch must be an int >= 1; got 0"),
     ({"batch": 2.5}, "batch must be an int >= 1; got 2.5"),
+    ({"batch": True}, "batch must be an int >= 1; got true"),  # quoted as YAML wrote it (docs/cli.md)
+    ({"seed": None}, "seed must be an int >= 0; got null"),
     ({"worklaod": WL}, "worklaod: unknown key; did you mean workload?"),
 ])
 def test_bad_settings_are_rejected_before_anything_runs(setting, fragment):

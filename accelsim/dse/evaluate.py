@@ -54,6 +54,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Mapping
 
+from accelsim.config import given
 from accelsim.errors import AccelsimError, SimulationError, SweepError
 
 KNOWN_KEYS = ("arch", "workload", "recipe", "baseline", "baseline_workload", "batch", "seed")
@@ -370,12 +371,12 @@ def _paths_of(paths: list[str]) -> tuple[list[str], frozenset]:
 
 def _check_int(value: Any, name: str, lo: int) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        return f"{name} must be an int >= {lo}; got {value!r}"
+        return f"{name} must be an int >= {lo}; got {given(value)}"
     if name == "batch":
         from accelsim.workload.layers import MAX_BATCH
 
         if value > MAX_BATCH:  # refused with the spec, before any point runs (as simulate refuses it)
-            return f"batch must be <= {MAX_BATCH} (2^20 samples); got {value!r}"
+            return f"batch must be <= {MAX_BATCH} (2^20 samples); got {given(value)}"
     return None
 
 

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from accelsim.accuracy.spec import EvaluateFields
-from accelsim.config import check_field, collect, param, to_dict
+from accelsim.config import check_field, collect, given, param, to_dict
 from accelsim.errors import SweepError
 from accelsim.report.pareto import DIRECTIONS
 
@@ -328,7 +328,7 @@ def fold_workload_params(setting: dict[str, Any], where: str = "space") -> dict[
     for k in keys:
         value = setting[k]
         if not isinstance(value, (int, str)) or isinstance(value, bool) or not str(value) or "&" in str(value):
-            _fail([f"{where}: {k} must be an int or a word; got {value!r}"])
+            _fail([f"{where}: {k} must be an int or a word; got {given(value)}"])
         name += f"{sep}{k[len('workload.'):]}={value}"
         sep = "&"
     out = {k: v for k, v in setting.items() if k not in keys}
