@@ -278,13 +278,20 @@ def memory_bytes(cgraph, spec, batch: int, context: int, kv_bits_per_element: fl
     from accelsim.workload.hf import kv_cache_facts
 
     weights = 0
+    tied = bool(((cgraph.graph.metadata or {}).get("hf") or {}).get("tied"))
     for cl in cgraph:
         if cl.layer.has_weights:  # unquantized weights at the serving width (a recipe's plain dense copy is fp32)
             shape = cl.layer.weight_matrix_shape
+            if tied and _is_lm_head(cl.name):  # a tied lm_head reads the embedding table, counted below
+                continue
             plain = cl.weight_bits is None and cl.view.layout in ("none", "dense") and shape is not None
             weights += shape[0] * shape[1] * native_bits if plain else cl.weight_storage_bits(native_bits)
     embed = [layer for layer in cgraph.graph.layers if layer.op == "embedding"]
     weights += sum(native_bits * layer.params for layer in embed)
+    # the parameters outside the weight matrices and tables (norm scales, biases) at the serving width
+    weights += native_bits * sum(layer.params - (layer.weight_matrix_shape[0] * layer.weight_matrix_shape[1]
+                                                 if layer.has_weights else 0)
+                                 for layer in cgraph.graph.layers if layer.op != "embedding")
     weights += _untouched_expert_bits(cgraph, native_bits)
     kvf = cgraph.kv_format
     if kv_bits_per_element is None:
@@ -300,13 +307,21 @@ def memory_bytes(cgraph, spec, batch: int, context: int, kv_bits_per_element: fl
             "total": weights / 8 + batch * per_seq, "kv_bits_per_element": kv_bits_per_element}
 
 
+def _is_lm_head(name: str) -> bool:
+    return name.rsplit(".", 1)[-1] == "lm_head"
+
+
 def _untouched_expert_bits(cgraph, native_bits: int) -> float:
     """Stored bits of a mixture of experts' experts the step's tokens did not reach: a step's graph holds only the
     touched experts (``params.graph``), but every expert sits in device memory (``params.total``). They are stored
     as the step's expert layers are (their bits per weight; the experts of a block are alike), else at
     ``native_bits``. 0 for a dense model."""
-    params = ((cgraph.graph.metadata or {}).get("hf") or {}).get("params") or {}
-    untouched = int(params.get("total") or 0) - int(params.get("graph") or 0)
+    hf = (cgraph.graph.metadata or {}).get("hf") or {}
+    params = hf.get("params") or {}
+    in_graph = int(params.get("graph") or 0)
+    if hf.get("tied"):  # the graph counts a tied lm_head's matrix again; the model holds it once
+        in_graph -= sum(layer.params for layer in cgraph.graph.layers if layer.has_weights and _is_lm_head(layer.name))
+    untouched = int(params.get("total") or 0) - in_graph
     if untouched <= 0 or "routing" not in (cgraph.graph.metadata.get("hf") or {}):
         return 0.0
     bits = count = 0
