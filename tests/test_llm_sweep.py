@@ -86,14 +86,18 @@ def test_sweep_batches_a_step_as_simulate_does(tmp_path):
     cfg = tmp_path / "tiny.json"
     cfg.write_text(json.dumps(TINY))
     mixtral = str(Path(LLAMA).parent / "mixtral-8x7b-v0.1.json")
-    df = sweep(Space(base={"arch": "h100-sxm", "workload": str(cfg)}, axes=[Grid({"workload.batch": [2]})]),
+    df = sweep(Space(base={"arch": "h100-sxm", "workload": str(cfg)},
+                     axes=[Grid({"workload.batch": [2], "workload.phase": ["decode"], "workload.context": [64]})]),
                progress=False)
-    one = accelsim.simulate("h100-sxm", f"{cfg}?batch=2").to_dict()
+    one = accelsim.simulate("h100-sxm", f"{cfg}?batch=2&context=64&phase=decode").to_dict()
     assert list(df["batch"]) == [2]
     assert df["latency_per_sample_s"][0] == pytest.approx(one["total"]["latency_per_sample_s"], rel=1e-12)
     with pytest.raises(SweepError, match="both set the batch"):
         sweep(Space(base={"arch": "h100-sxm", "workload": str(cfg)},
                     axes=[Grid({"workload.batch": [2], "batch": [4]})]), progress=False)
+    assert df["tokens_per_s"][0] == pytest.approx(2 / one["total"]["latency_s"], rel=1e-12)  # serving figures
+    assert df["tpot_s"][0] == pytest.approx(one["total"]["latency_s"], rel=1e-12)
+    assert "ttft_s" not in df or df["ttft_s"].isna().all()  # a decode step has no time to first token
     moe = sweep(Space(base={"arch": "a100-80gb", "workload": f"{mixtral}?phase=decode&context=512"},
                       axes=[Grid({"batch": [4]})]), progress=False)
     api = accelsim.simulate("a100-80gb", f"{mixtral}?phase=decode&context=512", batch=4).to_dict()["total"]

@@ -618,6 +618,12 @@ class SimulateEvaluator:
             "seed_matters": seed_matters,
             "warnings": "; ".join(warnings) if warnings else None,
         }
+        hf = graph.metadata.get("hf") or {}
+        if hf.get("phase"):  # one step of a Hugging Face config: its serving figures, as simulate's result carries them
+            from accelsim.dse.serving import step_serving
+
+            serving = step_serving(hf, tot["latency_s"], reported)
+            row.update({key: serving[key] for key in ("ttft_s", "tpot_s", "tokens_per_s")})
         for cat, joules in sorted(tot["energy_breakdown_j"].items()):
             row[f"energy.{cat}"] = joules
         layers = None
