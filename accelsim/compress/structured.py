@@ -233,7 +233,7 @@ def svd_factors(matrix: np.ndarray, rank: int, usv=None) -> tuple[np.ndarray, np
 
 
 #: columns of the long side per block of the Gram and factor passes: at most 256, 8 MiB of float64 and a
-#: sixteenth of the Gram matrix (so the buffer never matters beside it)
+#: sixteenth of the Gram matrix (so the buffer never matters beside it), at least 64
 _GRAM_BLOCK_COLUMNS = 256
 _GRAM_BLOCK_BYTES = 8 << 20
 
@@ -243,7 +243,8 @@ def _long_blocks(x: np.ndarray):
     columns (see ``_GRAM_BLOCK_COLUMNS``) copied to float64 into one reused Fortran-ordered buffer (valid
     until the next block)."""
     s = x.shape[0]
-    step = max(1, min(_GRAM_BLOCK_COLUMNS, _GRAM_BLOCK_BYTES // (8 * s), s // 16, x.shape[1]))
+    # at least 64 columns (a short side under 1,024 would otherwise take a BLAS call per few columns)
+    step = max(1, min(max(64, min(_GRAM_BLOCK_COLUMNS, _GRAM_BLOCK_BYTES // (8 * s), s // 16)), x.shape[1]))
     buf = np.empty((x.shape[0], step), dtype=np.float64, order="F")
     for j in range(0, x.shape[1], step):
         blk = buf[:, :min(step, x.shape[1] - j)]
