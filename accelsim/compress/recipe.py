@@ -77,7 +77,7 @@ from accelsim.compress.tensors import (
     Scattered,
     StorageBits,
 )
-from accelsim.errors import AccelsimError, CompressionError, ConfigError, UnknownNameError
+from accelsim.errors import CompressionError, ConfigError, UnknownNameError
 from accelsim.paths import RECIPE_DIR, bundled
 from accelsim.workload.graph import LayerGraph
 from accelsim.workload.layers import Conv2d, Input, Linear

@@ -172,7 +172,6 @@ class NpuModel(HardwareModel):
         which layer reads the network input from DRAM and writes the network output to it, and where
         the per-inference overhead is charged."""
         layers = list(layers)
-        cfg = self.config
         largest = 0.0
         for cl in layers:
             bits = self._act_bits(cl)
