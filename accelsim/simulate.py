@@ -83,24 +83,19 @@ def _loaded_zero_fraction(graph: LayerGraph) -> float:
 
 
 def _batched_graph(workload: Any, graph: LayerGraph, batch: int) -> tuple[LayerGraph, int, int]:
-    """``(graph, batch to simulate at, batch to report)`` for a Hugging Face step (docs/workloads.md): a graph
-    whose name folded ``batch=B`` into its shapes is simulated once and reported at ``B``; a mixture of experts
-    asked for at ``batch > 1`` is built at that batch (its experts are routed for the whole batch's tokens, as the
-    CLI's ``--batch`` does), which needs the workload as a name or config, not a graph built at batch 1."""
-    hf = graph.metadata.get("hf") or {}
-    folded = int(hf.get("batch") or 1)
-    if folded > 1:
-        if batch > 1:
-            raise WorkloadError(f"batch={batch} and the workload's batch={folded} both set the batch; give one")
-        return graph, 1, folded
-    if batch > 1 and "routing" in hf:
+    """``(graph, batch to simulate at, batch to report)`` by :func:`accelsim.workload.hf.step_batch`; a mixture of
+    experts is built again at the batch, which needs the workload as a name or config, not a graph built at batch 1."""
+    from accelsim.workload.hf import step_batch
+
+    run_at, reported, rebuild = step_batch(graph, batch, f"batch={batch}")
+    if rebuild:
         if isinstance(workload, LayerGraph):
             raise WorkloadError(
                 f"workload '{graph.name}' is a mixture-of-experts step built at batch 1: its experts are routed for "
                 f"one sequence, not {batch}; build it at the batch (load_workload(..., batch={batch})) and simulate "
                 "it at batch 1, or pass the config's name")
-        return load_workload(workload, batch=batch), 1, batch
-    return graph, batch, batch
+        graph = load_workload(workload, batch=batch)
+    return graph, run_at, reported
 
 
 def simulate(

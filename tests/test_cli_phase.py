@@ -74,6 +74,10 @@ def test_moe_batch_is_the_same_through_the_api_and_the_cli(run_cli):
         total = result.to_dict()["total"]
         for key in ("latency_s", "dram_read_bytes", "macs", "weight_storage_bits", "latency_per_sample_s"):
             assert total[key] == pytest.approx(cli["total"][key], rel=1e-12), key
+    # the phase in the name, --batch on the command line: built at the batch too (was refused by the API's rule)
+    code, out, err = run_cli("simulate", "--arch", "a100-80gb", "--workload", name, "--batch", "4", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["total"]["dram_read_bytes"] == cli["total"]["dram_read_bytes"]
     with pytest.raises(WorkloadError, match="built at batch 1"):
         accelsim.simulate("a100-80gb", load_workload(name), batch=4)
     with pytest.raises(WorkloadError, match="both set the batch"):

@@ -215,18 +215,15 @@ def cmd_simulate(args) -> int:
         for w in loading:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     batch = args.batch
-    folded = int((workload.metadata.get("hf") or {}).get("batch") or 1) if not isinstance(workload, str) else 1
-    if folded > 1:  # sequences the workload name folded into the graph (``config.json?batch=8``)
-        if args.batch > 1:
-            from accelsim.errors import WorkloadError
+    if not isinstance(workload, str):  # a Hugging Face step: a folded batch=B, or a mixture of experts built at B
+        from accelsim.workload.hf import step_batch
 
-            raise WorkloadError(f"--batch {args.batch} and the workload's batch={folded} both set the batch; give one")
-        args.batch = folded  # the figures per sequence and the serving figures count the sequences the graph holds
-    if _phase_kwargs(args) and "routing" in workload.metadata.get("hf", {}) and args.batch > 1:
-        # MoE: the step routes the tokens of the whole batch (build at B, simulate the graph once)
-        from accelsim.workload.zoo import load_workload
+        batch, reported, rebuild = step_batch(workload, args.batch, f"--batch {args.batch}")
+        if rebuild:  # its experts routed for the whole batch's tokens; simulated once
+            from accelsim.workload.zoo import load_workload
 
-        workload, batch = load_workload(args.workload, **_phase_kwargs(args), batch=args.batch), 1
+            workload = load_workload(args.workload, **_phase_kwargs(args), batch=args.batch)
+        args.batch = reported  # the figures per sequence and the serving figures count the sequences the graph holds
     from accelsim.cli.feedback import Heartbeat, announce_compiles
 
     if args.set:  # a DRAM bandwidth knob (dram.bandwidth_gbps / dram.bandwidth) becomes the per-stream keys
@@ -246,10 +243,6 @@ def cmd_simulate(args) -> int:
         stop_announcing()
     said = [str(w.message) for w in loading]
     result.warnings[:0] = [w for w in dict.fromkeys(said) if w not in result.warnings]
-    if batch != args.batch:  # per-sample figures divide by the sequences the graph holds
-        result.batch = args.batch
-        if result.dense is not None:
-            result.dense.batch = args.batch
     hf = {} if isinstance(workload, str) else (workload.metadata.get("hf") or {})
     if hf and "serving" not in result.extra:  # one step of a Hugging Face config: ttft / tpot / tokens per s
         from accelsim.dse.serving import step_serving

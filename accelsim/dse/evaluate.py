@@ -441,9 +441,13 @@ class SimulateEvaluator:
                 except AccelsimError as exc:
                     problems.append(f"{name}: {_first_line(exc)}")
                     continue
-                folded = int((g.metadata.get("hf") or {}).get("batch") or 1)
-                if name == "workload" and folded > 1 and isinstance(main["batch"], int) and main["batch"] > 1:
-                    problems.append(f"batch={main['batch']} and the workload's batch={folded} both set the batch; give one")
+                if name == "workload" and isinstance(main["batch"], int) and not isinstance(main["batch"], bool):
+                    from accelsim.workload.hf import step_batch
+
+                    try:
+                        step_batch(g, main["batch"], f"batch={main['batch']}")
+                    except AccelsimError as exc:
+                        problems.append(_first_line(exc))
         for name in ("recipe", "baseline"):
             rc = main.get(name)
             if rc is None:
@@ -645,16 +649,15 @@ class SimulateEvaluator:
 
 
 def _batched_workload(workload: str, batch: int) -> tuple[str, int, int]:
-    """``(workload, batch to simulate at, batch to report)``, as :func:`accelsim.simulate.simulate` batches a
-    Hugging Face step: a name folding ``batch=B`` runs once and reports ``B``; a mixture of experts at
-    ``batch > 1`` is built at that batch (its tokens routed for the whole batch: the name gains ``batch=B``)."""
-    hf = _graph(workload).metadata.get("hf") or {}
-    folded = int(hf.get("batch") or 1)
-    if folded > 1:
-        return workload, 1, folded
-    if batch > 1 and "routing" in hf:
-        return f"{workload}{'&' if '?' in workload else '?'}batch={batch}", 1, batch
-    return workload, batch, batch
+    """``(workload, batch to simulate at, batch to report)`` by :func:`accelsim.workload.hf.step_batch`, as
+    :func:`accelsim.simulate.simulate` runs a Hugging Face step; a mixture of experts built again at the batch is
+    named by the name that folds it (``batch=B``), so the caches key it."""
+    from accelsim.workload.hf import step_batch
+
+    run_at, reported, rebuild = step_batch(_graph(workload), batch, f"batch={batch}")
+    if rebuild:
+        workload = f"{workload}{'&' if '?' in workload else '?'}batch={batch}"
+    return workload, run_at, reported
 
 
 def _run(model, config, cgraph, batch, workload_name, recipe, ckey: str):

@@ -42,6 +42,23 @@ def load_hf(source, *, phase: str = "prefill", prompt: int | None = None, contex
                        routing=routing, kv_bits=kv_bits, source=label)
 
 
+def step_batch(graph: LayerGraph, batch: int, given: str) -> tuple[int, int, bool]:
+    """How ``batch`` sequences of a Hugging Face step run (docs/workloads.md): ``(batch to simulate the graph at,
+    batch to report, rebuild)``. A graph whose name folded ``batch=B`` into its shapes runs once and reports ``B``
+    (``batch`` also > 1 is an error; ``given`` names it as the caller's user wrote it, e.g. ``--batch 4``); a
+    mixture of experts at ``batch > 1`` must be built at that batch (``rebuild``: its experts are routed for the
+    whole batch's tokens) and then runs once; anything else runs at ``batch``."""
+    hf = graph.metadata.get("hf") or {}
+    folded = int(hf.get("batch") or 1)
+    if folded > 1:
+        if batch > 1:
+            raise WorkloadError(f"{given} and the workload's batch={folded} both set the batch; give one")
+        return 1, folded, False
+    if batch > 1 and "routing" in hf:
+        return 1, batch, True
+    return batch, batch, False
+
+
 def generate_steps(prompt: int, generate: int, points: int = 4) -> list[dict]:
     """A ``generate`` run (one prefill of ``prompt`` tokens, then ``generate`` decode steps) as graphs to build and
     weights to sum them with: ``[{phase, prompt | context, repeat}, ...]``. Decode step ``j`` (1-based) reads a KV
@@ -64,5 +81,5 @@ def generate_steps(prompt: int, generate: int, points: int = 4) -> list[dict]:
 
 __all__ = [
     "ATTENTION", "Checkpoint", "DEFAULT_CONTEXT", "DEFAULT_PROMPT", "FAMILIES", "ModelSpec", "PHASES", "PHASE_KWARGS", "PackedWeight", "attach_weights", "build_graph",
-    "generate_steps", "is_hf_source", "kv_cache_facts", "load_hf", "model_spec", "param_counts", "read_config",
+    "generate_steps", "is_hf_source", "step_batch", "kv_cache_facts", "load_hf", "model_spec", "param_counts", "read_config",
 ]
