@@ -280,12 +280,10 @@ def memory_bytes(cgraph, spec, batch: int, context: int, kv_bits_per_element: fl
     weights = 0
     tied = bool(((cgraph.graph.metadata or {}).get("hf") or {}).get("tied"))
     for cl in cgraph:
-        if cl.layer.has_weights:  # unquantized weights at the serving width (a recipe's plain dense copy is fp32)
-            shape = cl.layer.weight_matrix_shape
+        if cl.layer.has_weights:
             if tied and _is_lm_head(cl.name):  # a tied lm_head reads the embedding table, counted below
                 continue
-            plain = cl.weight_bits is None and cl.view.layout in ("none", "dense") and shape is not None
-            weights += shape[0] * shape[1] * native_bits if plain else cl.weight_storage_bits(native_bits)
+            weights += _stored_bits(cl, native_bits)
     embed = [layer for layer in cgraph.graph.layers if layer.op == "embedding"]
     weights += sum(native_bits * layer.params for layer in embed)
     # the parameters outside the weight matrices and tables (norm scales, biases) at the serving width
@@ -307,6 +305,14 @@ def memory_bytes(cgraph, spec, batch: int, context: int, kv_bits_per_element: fl
             "total": weights / 8 + batch * per_seq, "kv_bits_per_element": kv_bits_per_element}
 
 
+def _stored_bits(cl, native_bits: int) -> float:
+    """A weight layer's bits in device memory: unquantized weights at the serving width (a recipe's plain dense
+    copy is fp32), else as stored."""
+    shape = cl.layer.weight_matrix_shape
+    plain = cl.weight_bits is None and cl.view.layout in ("none", "dense") and shape is not None
+    return shape[0] * shape[1] * native_bits if plain else cl.weight_storage_bits(native_bits)
+
+
 def _is_lm_head(name: str) -> bool:
     return name.rsplit(".", 1)[-1] == "lm_head"
 
@@ -324,15 +330,9 @@ def _untouched_expert_bits(cgraph, native_bits: int) -> float:
     untouched = int(params.get("total") or 0) - in_graph
     if untouched <= 0 or "routing" not in (cgraph.graph.metadata.get("hf") or {}):
         return 0.0
-    bits = count = 0
-    for cl in cgraph:
-        if cl.layer.op == "grouped_linear" and ".experts." in cl.name:
-            shape = cl.layer.weight_matrix_shape
-            plain = cl.weight_bits is None and cl.view.layout in ("none", "dense")
-            n = shape[0] * shape[1]
-            bits += n * native_bits if plain else cl.weight_storage_bits(native_bits)
-            count += n
-    return untouched * (bits / count if count else native_bits)
+    experts = [cl for cl in cgraph if cl.layer.op == "grouped_linear" and ".experts." in cl.name]
+    count = sum(cl.layer.weight_matrix_shape[0] * cl.layer.weight_matrix_shape[1] for cl in experts)
+    return untouched * (sum(_stored_bits(cl, native_bits) for cl in experts) / count if count else native_bits)
 
 
 def max_batch(cgraph, spec, context: int, capacity_bytes: float, reserve_fraction: float = 0.0) -> int:
