@@ -2085,13 +2085,9 @@ def _error_stats(original: np.ndarray, matrix: np.ndarray) -> dict[str, float | 
     if original.shape != matrix.shape:
         return {"mse": None, "sqnr_db": None}
     m, ref = np.ravel(matrix), np.ravel(original)
-    sse = 0.0
-    for s in range(0, m.size, _BLOCK):  # the differences a block at a time (no layer-sized copy)
-        diff = (m[s:s + _BLOCK] - ref[s:s + _BLOCK]).astype(np.float64)
-        sse += float(np.einsum("i,i->", diff, diff))
-    signal = _sum_sq(ref)
-    sqnr = math.inf if sse == 0 else (10.0 * math.log10(signal / sse) if signal > 0 else -math.inf)
-    return {"mse": sse / max(m.size, 1), "sqnr_db": sqnr}
+    # the differences a block at a time (no layer-sized copy)
+    sse = sum(_sum_sq(m[s:s + _BLOCK] - ref[s:s + _BLOCK]) for s in range(0, m.size, _BLOCK))
+    return {"mse": sse / max(m.size, 1), "sqnr_db": _sqnr(_sum_sq(ref), sse)}
 
 
 _BLOCK = 1 << 16  # elements per block of the streamed error statistics

@@ -65,7 +65,7 @@ SIMT_TILES_SM80 = (Tile(128, 128, 8, 4, 3), Tile(128, 64, 8, 4, 3), Tile(64, 256
 #: generations with Ampere-class kernels (mma.sync, cp.async; cuBLAS's sm80 xmma SGEMM): MARLIN, tinygemm,
 #: FlashAttention-2 and the split-K SGEMM below exist from them on
 SM80_PLUS = ("ampere", "ada", "hopper", "blackwell")
-SIMT_SPLIT_K = (2, 4, 8, 16)  # split factors tried for a cuBLAS / cuBLASLt GEMM on SM80_PLUS (CUDA or tensor cores)
+SPLIT_K = (2, 4, 8, 16)  # split factors tried for a cuBLAS / cuBLASLt GEMM on SM80_PLUS (CUDA or tensor cores)
 
 
 @dataclass
@@ -263,9 +263,9 @@ def gemm(
 def _split_k(cfg, best, fastest, m, n, k, groups, dtype, c_b) -> KernelEstimate:
     """cuBLAS's split-K GEMM (docs "Split-K"): ``s`` slices of K run as ``s`` times the tiles, each
     writing fp32 partials, then a reduction kernel reads the ``s`` partials and writes C; the fastest of
-    no split and :data:`SIMT_SPLIT_K` (slices at least 64 deep) is kept. ``fastest(k, groups, c_bytes)``:
+    no split and :data:`SPLIT_K` (slices at least 64 deep) is kept. ``fastest(k, groups, c_bytes)``:
     the tile search of :func:`gemm`."""
-    for split in SIMT_SPLIT_K:
+    for split in SPLIT_K:
         ks = -(-k // split)
         if ks < 64:
             break
