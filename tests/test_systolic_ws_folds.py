@@ -13,26 +13,43 @@ from accelsim.hw.systolic import _ws_folds as WF
 from accelsim.hw.systolic.calc import _reuse_pass, calc_unit
 
 
-def _layer(rng, R):
-    """A random ws layer with ``Ch >= R`` channels whose windows lie inside the input (strides, dilations,
-    batch): ``(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)``."""
+def _layer(rng, R, edge=False):
+    """A random ws layer with ``Ch >= R`` channels (strides, dilations, batch): ``(batch, H, W, Ch, FH, FW, sh, sw,
+    dh, dw, Eh, Ew)``. Its windows lie inside the input, or with ``edge`` the input is up to two strides shorter
+    along each axis than its windows reach (SCALE-Sim's output size rounds up: windows past the edge), every
+    tap still reading inside it for the first pixel."""
     FH, FW = int(rng.integers(1, 6)), int(rng.integers(1, 6))
     sh, sw = int(rng.integers(1, 4)), int(rng.integers(1, 4))
     dh, dw = int(rng.integers(1, 3)), int(rng.integers(1, 3))
     Eh, Ew = int(rng.integers(1, 14)), int(rng.integers(1, 14))
     H, W = (Eh - 1) * sh + (FH - 1) * dh + 1, (Ew - 1) * sw + (FW - 1) * dw + 1
+    if edge:
+        H -= int(rng.integers(0, min((Eh - 1) * sh, 2 * sh) + 1))
+        W -= int(rng.integers(0, min((Ew - 1) * sw, 2 * sw) + 1))
     Ch = int(rng.integers(R, 3 * R + 5))
     return int(rng.integers(1, 3)), H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew
+
+
+def _missing(geo):
+    batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew = geo
+    rows_ok, cols_ok = WF.valid_extents(H, W, FH, FW, sh, sw, dh, dw, Eh, Ew)
+    return rows_ok, cols_ok, batch * Eh * Ew - batch * int(rows_ok.min()) * int(cols_ok.min())
 
 
 def _fold_pass(R, C, geo, nfilt, words):
     batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew = geo
     block = 50 * (words // 100)
+    rows_ok, cols_ok, missing = _missing(geo)
     within, across, _, _ = WF.fold_reuse_bounds(R, Ch, batch * Eh * Ew, FH * FW * Ch,
                                                  WF.consecutive_reach(FH, FW, sh, sw, dh, dw, Ew),
-                                                 WF.consecutive_taps(FH, FW, sh, sw, dh, dw), block)
+                                                 WF.consecutive_taps(FH, FW, sh, sw, dh, dw), block, missing)
     return WF.ws_fold_pass(R, C, batch, Ch, FH, FW, *WF.reader_steps(FH, FW, sh, sw, dh, dw), Eh, Ew, nfilt,
-                           np.int64(block), within, across)
+                           np.int64(block), within, across, rows_ok, cols_ok)
+
+
+def _plan(R, C, geo, nfilt, words):
+    batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew = geo
+    return WF.ws_folds_plan(1, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words)
 
 
 def _scan(R, C, geo, nfilt, words, plain=False):
@@ -60,10 +77,29 @@ def test_fold_pass_equals_reuse_distance_scan():
         ref = _scan(R, C, geo, nfilt, words)
         for a, b in zip(got, ref):
             assert np.array_equal(a, b), (R, C, geo, nfilt, words)
-        batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew = geo
-        closed += WF.ws_folds_plan(1, R, C, Ch, FH, FW, sh, sw, dh, dw, Ew, batch * Eh * Ew, nfilt, words,
-                                   True) is not None
+        closed += _plan(R, C, geo, nfilt, words) is not None
     assert closed > 60, closed
+
+
+def test_fold_pass_past_the_edge_equals_reuse_distance_scan():
+    """Windows past the input edge (the last output rows / columns read empty slots for some taps): every output
+    equal to the scan's on 600 random layers as above; the plan takes such layers too."""
+    rng = np.random.default_rng(2026_12_05)
+    closed = edges = 0
+    for _ in range(600):
+        R = int(rng.choice([2, 3, 4, 8, 16, 32]))
+        C = int(rng.integers(1, 33))
+        geo = _layer(rng, R, edge=True)
+        nfilt = int(rng.integers(1, 5 * C + 1))
+        words = int(rng.choice([100, 200, 500, 1000, 2000, 5000, 10000, 32768]))
+        got = _fold_pass(R, C, geo, nfilt, words)
+        ref = _scan(R, C, geo, nfilt, words)
+        for a, b in zip(got, ref):
+            assert np.array_equal(a, b), (R, C, geo, nfilt, words)
+        past = _missing(geo)[2] > 0
+        edges += past
+        closed += past and _plan(R, C, geo, nfilt, words) is not None
+    assert edges > 300 and closed > 30, (edges, closed)
 
 
 @settings(max_examples=150, deadline=None)
@@ -71,11 +107,12 @@ def test_fold_pass_equals_reuse_distance_scan():
 def test_fold_pass_equals_plain_epoch_walk(seed, R, C, words):
     """Small epochs (50-300 fetches) over many sweeps, against the plain per-access walk of the epoch cache."""
     rng = np.random.default_rng(seed)
-    geo = _layer(rng, R)
-    nfilt = int(rng.integers(1, 8 * C + 1))
-    got = _fold_pass(R, C, geo, nfilt, words)
-    plain = _scan(R, C, geo, nfilt, words, plain=True)
-    assert np.array_equal(got[0], plain[0]) and np.array_equal(got[1], plain[1]), (R, C, geo, nfilt, words)
+    for edge in (False, True):
+        geo = _layer(rng, R, edge)
+        nfilt = int(rng.integers(1, 8 * C + 1))
+        got = _fold_pass(R, C, geo, nfilt, words)
+        plain = _scan(R, C, geo, nfilt, words, plain=True)
+        assert np.array_equal(got[0], plain[0]) and np.array_equal(got[1], plain[1]), (R, C, geo, nfilt, words)
 
 
 def _listed_distances(R, geo):
@@ -89,8 +126,10 @@ def _listed_distances(R, geo):
         n = min(R, win - f * R)
         for x in range(npx + n - 1):
             for lane in range(max(0, x - npx + 1), min(n - 1, x) + 1):
-                folds.append(f)
-                words.append(pix_base[x - lane] + win_off[f * R + lane])
+                p, t = x - lane, f * R + lane
+                if pix_r[p] + win_r[t] < H and pix_c[p] + win_c[t] < W:  # (past the edge: no access)
+                    folds.append(f)
+                    words.append(pix_base[p] + win_off[t])
     last, first = {}, {}
     within = np.full(len(words), -1)
     for i, a in enumerate(words):
@@ -111,14 +150,14 @@ def test_fold_reuse_bounds_hold_on_listed_accesses():
     smallest distance."""
     rng = np.random.default_rng(7)
     tight = 0
-    for _ in range(150):
+    for i in range(300):
         R = int(rng.choice([2, 3, 4, 8]))
-        geo = _layer(rng, R)
+        geo = _layer(rng, R, edge=i >= 150)  # then windows past the edge: empty slots taken off the bounds
         batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew = geo
         npx, win = batch * Eh * Ew, FH * FW * Ch
         reach = WF.consecutive_reach(FH, FW, sh, sw, dh, dw, Ew)
         gap = WF.consecutive_taps(FH, FW, sh, sw, dh, dw)
-        within_b, across_b, _, _ = WF.fold_reuse_bounds(R, Ch, npx, win, reach, gap, 1)
+        within_b, across_b, _, _ = WF.fold_reuse_bounds(R, Ch, npx, win, reach, gap, 1, _missing(geo)[2])
         fold, within, across = _listed_distances(R, geo)
         for f in range(len(within_b)):
             w = within[(fold == f) & (within >= 0)]
@@ -162,7 +201,7 @@ def test_calc_unit_takes_the_folds_and_equals_the_scan(monkeypatch):
     from accelsim.hw.systolic import calc
 
     geo = (1, 35, 35, 19, 3, 3, 1, 1, 1, 1, 33, 33)
-    plan = WF.ws_folds_plan(1, 16, 16, 19, 3, 3, 1, 1, 1, 1, 33, 33 * 33, 45, 32768, True)
+    plan = WF.ws_folds_plan(1, 16, 16, 1, 35, 35, 19, 3, 3, 1, 1, 1, 1, 33, 33, 45, 32768)
     assert plan is not None
     assert [int(v) for v in plan[1]][1:] == [16400] * 9 + [11275]  # (1089 - 33 - 31) x lanes
     calls = []
@@ -178,18 +217,22 @@ def test_calc_unit_takes_the_folds_and_equals_the_scan(monkeypatch):
 
 
 def test_plan_refuses_where_folds_do_not_pay_or_apply():
-    """No plan where most folds would be walked (folds smaller than an epoch), on an os / is array, with windows
-    past the input edge, fewer channels than rows, or a buffer under 100 words."""
+    """No plan where most folds would be walked (folds smaller than an epoch), on an os / is array, with a filter
+    row or column that reads nothing, fewer channels than rows, or a buffer under 100 words; windows past the
+    input edge take it."""
     # 20 channels: most reuses one fold back, folds of 12.5k accesses against an epoch of 16,350
-    assert WF.ws_folds_plan(1, 16, 16, 20, 3, 3, 1, 1, 1, 1, 28, 28 * 28, 64, 32768, True) is None
+    assert WF.ws_folds_plan(1, 16, 16, 1, 30, 30, 20, 3, 3, 1, 1, 1, 1, 28, 28, 64, 32768) is None
     # 64 channels: three whole folds between a fold and its reuses' previous uses
-    assert WF.ws_folds_plan(1, 16, 16, 64, 3, 3, 1, 1, 1, 1, 28, 28 * 28, 64, 32768, True) is not None
-    assert WF.ws_folds_plan(1, 16, 16, 64, 3, 3, 1, 1, 1, 1, 56, 56 * 56, 64, 32768, True) is not None
-    assert WF.ws_folds_plan(0, 16, 16, 64, 3, 3, 1, 1, 1, 1, 56, 56 * 56, 64, 32768, True) is None
-    assert WF.ws_folds_plan(2, 16, 16, 64, 3, 3, 1, 1, 1, 1, 56, 56 * 56, 64, 32768, True) is None
-    assert WF.ws_folds_plan(1, 16, 16, 64, 3, 3, 1, 1, 1, 1, 56, 56 * 56, 64, 32768, False) is None
-    assert WF.ws_folds_plan(1, 16, 16, 15, 3, 3, 1, 1, 1, 1, 56, 56 * 56, 64, 32768, True) is None
-    assert WF.ws_folds_plan(1, 16, 16, 64, 3, 3, 1, 1, 1, 1, 56, 56 * 56, 64, 99, True) is None
+    assert WF.ws_folds_plan(1, 16, 16, 1, 30, 30, 64, 3, 3, 1, 1, 1, 1, 28, 28, 64, 32768) is not None
+    assert WF.ws_folds_plan(1, 16, 16, 1, 58, 58, 64, 3, 3, 1, 1, 1, 1, 56, 56, 64, 32768) is not None
+    assert WF.ws_folds_plan(0, 16, 16, 1, 58, 58, 64, 3, 3, 1, 1, 1, 1, 56, 56, 64, 32768) is None
+    assert WF.ws_folds_plan(2, 16, 16, 1, 58, 58, 64, 3, 3, 1, 1, 1, 1, 56, 56, 64, 32768) is None
+    # windows one row and column past the edge: taken (the last output row / column reads 2 of 3 filter rows)
+    assert WF.ws_folds_plan(1, 16, 16, 1, 57, 57, 64, 3, 3, 1, 1, 1, 1, 56, 56, 64, 32768) is not None
+    # a filter row that reads nothing (the filter taller than the input)
+    assert WF.ws_folds_plan(1, 16, 16, 1, 2, 58, 64, 3, 3, 1, 1, 1, 1, 1, 56, 64, 32768) is None
+    assert WF.ws_folds_plan(1, 16, 16, 1, 58, 58, 15, 3, 3, 1, 1, 1, 1, 56, 56, 64, 32768) is None
+    assert WF.ws_folds_plan(1, 16, 16, 1, 58, 58, 64, 3, 3, 1, 1, 1, 1, 56, 56, 64, 99) is None
 
 
 def test_fold_pass_repeating_sweeps_equal_plain_epoch_walk(monkeypatch):

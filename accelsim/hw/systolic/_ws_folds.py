@@ -1,9 +1,8 @@
 """CALC-mode IFMAP read buffer of a ws array by row folds (docs/models/systolic.md §3.3, "ws by folds").
 
-Applies when the windows lie inside the input and the layer has at least as many channels as the array has
-rows (``Ch >= R``): then a row fold never holds two taps of one channel, so the uses of an input word come in
-fold order, tap by tap, and a use's previous one follows from the geometry alone (no list of the sweep's
-accesses, no table of last uses):
+Applies when the layer has at least as many channels as the array has rows (``Ch >= R``): then a row fold never
+holds two taps of one channel, so the uses of an input word come in fold order, tap by tap, and a use's previous
+one follows from the geometry alone (no list of the sweep's accesses, no table of last uses):
 
 * the readers of word ``(b, ih, iw, ch)`` are the taps ``(kh, kw)`` with ``ih - kh * dh`` a multiple of ``sh``
   giving an output row in ``[0, Eh)`` (columns alike); along each axis they are an arithmetic progression of
@@ -15,6 +14,10 @@ accesses, no table of last uses):
 * a use of tap ``t``, channel ``ch`` (window element ``t * Ch + ch``: row fold ``f``, lane ``l``) by pixel
   ``p`` sits at position ``(f * L + p + R + l) * R + l``; positions order the accesses as the buffer sees them,
   so "previous use before the epoch's first access" is a comparison of positions.
+* windows past the input edge leave slots without an access: tap ``(kh, kw)`` reads inside the input for the
+  output rows ``oh < A(kh)`` and columns ``ow < B(kw)`` of each image (:func:`valid_extents`), a rectangle, so a
+  fold's accesses on its rows before a row are counted lane by lane in O(1) each; the readers of a word inside
+  the input all read it, so the previous-use rule above holds for every access.
 
 Row folds whose every access must be a fetch are counted in closed form, without visiting an access: a fold
 whose accesses are all first uses, and a fold entered with every access since the epoch began fetched whose
@@ -35,28 +38,43 @@ from numba import njit
 from ._kernels import _add_event, _dims, _first_ge, _repeat_later, _repeat_rest, _same_epoch_end
 
 _NEVER = -(1 << 55)  # previous use of a first use in the first sweep: before every epoch
+_NO_ACCESS = 1 << 60  # "previous use" of a slot whose window element lies past the input edge: never a fetch
 
 
-def ws_folds_plan(df, R, C, Ch, FH, FW, sh, sw, dh, dw, Ew, npx, nfilt, words, windows_inside):
-    """``(reader steps, within, across)``: :func:`reader_steps` and the per-fold reuse bounds of
-    :func:`fold_reuse_bounds`, the arguments of :func:`ws_fold_pass`, when it applies and pays, else None. It
-    applies to a ws array (``df`` 1) with its windows inside the input, ``Ch >= R`` and an epoch of
-    ``block = 50 * floor(words / 100) > 0`` fetches; it pays when, by the bounds, at most a quarter of a sweep's
+def valid_extents(H, W, FH, FW, sh, sw, dh, dw, Eh, Ew):
+    """``(rows_ok, cols_ok)``: per filter row ``kh`` how many output rows read inside the input (``oh * sh + kh * dh
+    < H`` for ``oh < rows_ok[kh]``; ``Eh`` when the windows lie inside), per filter column alike; int64 arrays."""
+    rows_ok = np.array([min(Eh, max(0, -(-(H - kh * dh) // sh))) for kh in range(FH)], np.int64)
+    cols_ok = np.array([min(Ew, max(0, -(-(W - kw * dw) // sw))) for kw in range(FW)], np.int64)
+    return rows_ok, cols_ok
+
+
+def ws_folds_plan(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
+    """``(reader steps, within, across, rows_ok, cols_ok)``: :func:`reader_steps`, the per-fold reuse bounds of
+    :func:`fold_reuse_bounds` and the :func:`valid_extents`, the arguments of :func:`ws_fold_pass`, when it applies
+    and pays, else None. It applies to a ws array (``df`` 1) with ``Ch >= R``, an epoch of ``block = 50 *
+    floor(words / 100) > 0`` fetches and every tap reading inside the input for some pixel (windows may run past
+    the edge); it pays when, by the bounds, at most a quarter of a sweep's
     accesses lie in folds that may have to be walked, in the first sweep and in the later ones (a walked access
     costs about 1.7 ns to list, in the first sweep and once for the later ones, and 0.1 ns a sweep to scan,
     against the reuse-distance scan's 2-3 ns to list once; folds are walked as well after a walked one until an
     epoch ends; on 25 random layers whose folds are all walked the folds ran 0.07-1.8x the old pass's speed,
     median 0.67x). Plain Python around one small kernel."""
     block = 50 * (words // 100)
-    if df != 1 or not windows_inside or Ch < R or block <= 0 or npx == 0:
+    npx = batch * Eh * Ew
+    if df != 1 or Ch < R or block <= 0 or npx == 0:
         return None
+    rows_ok, cols_ok = valid_extents(H, W, FH, FW, sh, sw, dh, dw, Eh, Ew)
+    if rows_ok.min() < 1 or cols_ok.min() < 1:
+        return None  # a tap that reads nothing (a filter taller or wider than the input)
+    missing = npx - batch * int(rows_ok.min()) * int(cols_ok.min())  # at most this many slots of a lane are empty
     win = FH * FW * Ch
     within, across, walked0, walked1 = fold_reuse_bounds(R, Ch, npx, win, consecutive_reach(FH, FW, sh, sw, dh, dw, Ew),
-                                                         consecutive_taps(FH, FW, sh, sw, dh, dw), block)
+                                                         consecutive_taps(FH, FW, sh, sw, dh, dw), block, missing)
     limit = win * npx // 4
     if walked0 > limit or (-(-nfilt // C) > 1 and walked1 > limit):
         return None
-    return reader_steps(FH, FW, sh, sw, dh, dw), within, across
+    return reader_steps(FH, FW, sh, sw, dh, dw), within, across, rows_ok, cols_ok
 
 
 def reader_steps(FH, FW, sh, sw, dh, dw):
@@ -90,11 +108,12 @@ def consecutive_taps(FH, FW, sh, sw, dh, dw):
 
 
 @njit(cache=True)
-def fold_reuse_bounds(R, Ch, npx, win, reach, gap, block):
+def fold_reuse_bounds(R, Ch, npx, win, reach, gap, block, missing):
     """Lower bounds, in accesses, on how far a reuse in each row fold of a ws sweep lies after its previous use
-    (windows inside the input, ``Ch >= R``): ``(within, across, walked0, walked1)``, the first two int64 arrays
-    over the folds, the last two the accesses of the folds whose bound is below ``block`` in the first sweep and
-    in a later one.
+    (``Ch >= R``): ``(within, across, walked0, walked1)``, the first two int64 arrays over the folds, the last two
+    the slots of the folds whose bound is below ``block`` in the first sweep and in a later one. ``missing``: at
+    most how many of a lane's ``npx`` slots hold no access (windows past the input edge; 0 inside), taken off
+    every lane's pixel counts below (twice where a count spans two folds).
 
     ``within[f]``: previous use in an earlier fold ``f' < f`` of the same sweep. Every fold before the last has
     ``R`` lanes, fold ``f`` has ``n_f``; pixel ``p``'s element in lane ``l`` is on the fold's row ``p + R + l``,
@@ -123,9 +142,9 @@ def fold_reuse_bounds(R, Ch, npx, win, reach, gap, block):
         if latest < 0:
             within[f] = 1 << 62  # no reuse in this fold (it holds first taps only)
         else:
-            within[f] = max(0, npx - reach - 2 * R + 1) * n + (f - 1 - latest) * R * npx
-        across[f] = before + max(0, npx - 2 * R + 1) * min(n_last, n)
-        before += n * npx
+            within[f] = max(0, npx - reach - 2 * R + 1 - 2 * missing) * n + (f - 1 - latest) * R * (npx - missing)
+        across[f] = before + max(0, npx - 2 * R + 1 - 2 * missing) * min(n_last, n)
+        before += n * (npx - missing)
         if within[f] < block:
             walked0 += n * npx
         if min(within[f], across[f]) < block:
@@ -168,6 +187,114 @@ def _nth_access(e, n, npx):
         else:
             hi = mid - 1
     return lo, max(0, lo - npx + 1) + e - _before_row(lo, n, npx)
+
+
+@njit(cache=True, inline="always")
+def _valid_before(q, A, B, Ew, per):
+    """Pixels ``< q`` (raster order, images of ``per`` pixels) inside a lane's valid rectangle: output rows ``< A``
+    and columns ``< B`` of each image (:func:`valid_extents`)."""
+    img = q // per
+    r = q - img * per
+    oh = r // Ew
+    c = img * A * B + min(oh, A) * B
+    if oh < A:
+        c += min(r - oh * Ew, B)
+    return c
+
+
+@njit(cache=True)
+def _before_row_edge(x, npx, run_l0, run_l1, run_g, n_runs, tabs):
+    """:func:`_before_row` where windows run past the input edge: lane ``l`` counts its valid pixels ``< x - l``.
+    The fold's lanes come in runs that share a valid rectangle (one tap each, ``Ch >= R``), and ``tabs[g, q]`` sums
+    :func:`_valid_before` of rectangle ``g`` over the pixels ``< q`` (``q <= npx + 1``), so a run costs O(1)."""
+    tot = 0
+    for r in range(n_runs):
+        g = run_g[r]
+        hi = x - run_l0[r]  # the run's lanes count pixels < x - l for l in [l0, l1): q from x - l1 + 1 to x - l0
+        lo = x - run_l1[r] + 1
+        if hi >= 0:
+            a = max(lo, 0)
+            b = min(hi, npx)
+            if b >= a:
+                tot += tabs[g, b + 1] - tabs[g, a]
+            if hi > npx:  # lanes past the last pixel count all of their valid ones
+                tot += (hi - max(lo, npx + 1) + 1) * (tabs[g, npx + 1] - tabs[g, npx])
+    return tot
+
+
+@njit(cache=True)
+def _nth_access_edge(e, n, npx, lA, lB, Ew, per, run_l0, run_l1, run_g, n_runs, tabs):
+    """:func:`_nth_access` where windows run past the input edge: fold-local row and lane of the fold's access
+    ``e`` among the slots that hold one: at or after the row of slot ``e`` (:func:`_nth_access`), and near it when
+    few slots are empty, so the search gallops forward from there."""
+    lo = _nth_access(e, n, npx)[0]
+    hi = npx + n - 1
+    step = 1
+    while lo + step < hi and _before_row_edge(lo + step, npx, run_l0, run_l1, run_g, n_runs, tabs) <= e:
+        lo += step
+        step *= 2
+    hi = min(hi, lo + step)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _before_row_edge(mid, npx, run_l0, run_l1, run_g, n_runs, tabs) <= e:
+            lo = mid
+        else:
+            hi = mid - 1
+    r = e - _before_row_edge(lo, npx, run_l0, run_l1, run_g, n_runs, tabs)
+    lane = max(0, lo - npx + 1)
+    while lane < min(n - 1, lo):
+        q = (lo - lane) % per
+        oh = q // Ew
+        if oh < lA[lane] and q - oh * Ew < lB[lane]:
+            if r == 0:
+                break
+            r -= 1
+        lane += 1
+    return lo, lane
+
+
+@njit(cache=True)
+def _fold_runs(n, lA, lB, pair_a, pair_b, run_l0, run_l1, run_g):
+    """Split a fold's ``n`` lanes into runs of one valid rectangle (``lA``, ``lB``), each with the index of that
+    rectangle in ``pair_a`` / ``pair_b``: returns how many runs."""
+    n_runs = 0
+    for lane in range(n):
+        if lane == 0 or lA[lane] != lA[lane - 1] or lB[lane] != lB[lane - 1]:
+            g = 0
+            while pair_a[g] != lA[lane] or pair_b[g] != lB[lane]:
+                g += 1
+            run_l0[n_runs] = lane
+            run_g[n_runs] = g
+            n_runs += 1
+        run_l1[n_runs - 1] = lane + 1
+    return n_runs
+
+
+@njit(cache=True)
+def _lane_extents(f, n, R, Ch, FW, rows_ok, cols_ok, lA, lB):
+    """Per lane of row fold ``f``: the output rows / columns its tap reads inside the input (``lA``, ``lB``)."""
+    for lane in range(n):
+        tap = (f * R + lane) // Ch
+        kh = tap // FW
+        lA[lane] = rows_ok[kh]
+        lB[lane] = cols_ok[tap - kh * FW]
+
+
+@njit(cache=True)
+def _mark_no_access(prev, rowstart, n, npx, batch, Eh, Ew, lA, lB):
+    """Set the slots of a walked fold whose window element lies past the input edge to :data:`_NO_ACCESS`."""
+    per = Eh * Ew
+    for lane in range(n):
+        A = lA[lane]
+        B = lB[lane]
+        if A >= Eh and B >= Ew:
+            continue
+        for b in range(batch):
+            for oh in range(Eh):
+                for ow in range(0 if oh >= A else B, Ew):
+                    p = b * per + oh * Ew + ow
+                    x = p + lane
+                    prev[rowstart[x] + (lane if x < npx else npx - 1 - p)] = _NO_ACCESS
 
 
 @njit(cache=True)
@@ -302,9 +429,35 @@ def _closed_fold(f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev
 
 
 @njit(cache=True)
-def _walked_fold(prev, rowstart, f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev):
+def _closed_fold_edge(f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev, lA, lB, Ew,
+                      per, run_l0, run_l1, run_g, n_runs, tabs):
+    """:func:`_closed_fold` for a fold with slots past the input edge: its accesses counted by runs of lanes
+    (:func:`_before_row_edge`), each epoch end located by :func:`_nth_access_edge`."""
+    m = 0
+    for r in range(n_runs):
+        m += (run_l1[r] - run_l0[r]) * (tabs[run_g[r], npx + 1] - tabs[run_g[r], npx])
+    e = block - n_in - 1
+    while e < m:
+        x, lane = _nth_access_edge(e, n, npx, lA, lB, Ew, per, run_l0, run_l1, run_g, n_runs, tabs)
+        pos = (f * L + R + x) * R + lane
+        got += block - n_in if e == block - n_in - 1 else block
+        n_in = 0
+        since = 0
+        es = pos + 1
+        ev_k, ev_x, ev_g, n_ev, e0, jj = _end_epoch(ev_k, ev_x, ev_g, n_ev, k, pos, got, sw_ev)
+        if e0 >= 0:
+            return got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj
+        e += block
+    rest = m - (e - block + 1) if e - block + 1 > 0 else m
+    return got + rest, n_in + rest, since + rest, es, ev_k, ev_x, ev_g, n_ev, -1, 0
+
+
+@njit(cache=True)
+def _walked_fold(prev, rowstart, f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev,
+                 edge):
     """A walked fold (:func:`ws_fold_pass`): its accesses' previous uses ``prev`` scanned in chunks
-    (:func:`_scan_fold`), each epoch end located by ``rowstart``. Returns the state as :func:`_closed_fold`."""
+    (:func:`_scan_fold`), each epoch end located by ``rowstart``. Returns the state as :func:`_closed_fold`.
+    ``edge``: some slots hold no access (:data:`_NO_ACCESS`), left out of the accesses since the epoch began."""
     m = n * npx
     i = 0
     while True:
@@ -312,7 +465,11 @@ def _walked_fold(prev, rowstart, f, n, npx, R, L, k, block, got, n_in, since, es
         got += cnt
         n_in += cnt
         if not ended:
-            return got, n_in, since + m - i, es, ev_k, ev_x, ev_g, n_ev, -1, 0
+            rest = m - i
+            if edge:
+                for t in range(i, m):
+                    rest -= prev[t] == _NO_ACCESS
+            return got, n_in, since + rest, es, ev_k, ev_x, ev_g, n_ev, -1, 0
         # the epoch's last fetch: access j, on fold-local row R + x
         x = _first_ge(rowstart[:npx + n], j + 1) - 1
         pos = (f * L + R + x) * R + max(0, x - npx + 1) + j - rowstart[x]
@@ -326,17 +483,47 @@ def _walked_fold(prev, rowstart, f, n, npx, R, L, k, block, got, n_in, since, es
 
 
 @njit(cache=True)
-def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block, within, across):
+def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block, within, across, rows_ok, cols_ok):
     """The ifmap pass of a ws array by row folds (module docstring): ``(stats, event rows, fetches per sweep)`` as
     :func:`accelsim.hw.systolic._kernels.reuse_read_pass`. ``sth`` / ``stw``: taps between a word's readers along
     each axis, ``gh`` / ``gw``: output rows / columns between them (:func:`reader_steps`); ``within`` / ``across``:
-    :func:`fold_reuse_bounds` (int64 arrays). Windows inside the input, ``Ch >= R``, ``block > 0``."""
+    :func:`fold_reuse_bounds` (int64 arrays); ``rows_ok`` / ``cols_ok``: :func:`valid_extents`. ``Ch >= R``,
+    ``block > 0``, every entry of ``rows_ok`` / ``cols_ok`` at least 1."""
     npx = batch * Eh * Ew
     win = FH * FW * Ch
     _, _, _, L, row_fold, n_sweeps = _dims(1, npx, win, nfilt, R, C)
     rows_sweep = row_fold * L
     N = rows_sweep * R  # positions of a sweep
     per = Eh * Ew
+    # folds with a lane whose tap reads past the input edge for some pixels (their empty slots are left out)
+    lA = np.empty(R, np.int64)
+    lB = np.empty(R, np.int64)
+    edge = np.zeros(row_fold, np.bool_)
+    for f in range(row_fold):
+        _lane_extents(f, min(R, win - f * R), R, Ch, FW, rows_ok, cols_ok, lA, lB)
+        for lane in range(min(R, win - f * R)):
+            edge[f] |= lA[lane] < Eh or lB[lane] < Ew
+    # the distinct valid rectangles (rows_ok[kh] x cols_ok[kw]) and, per rectangle, the running sums of its
+    # valid pixels before each pixel (_before_row_edge)
+    pair_a = np.zeros(FH * FW, np.int64)
+    pair_b = np.zeros(FH * FW, np.int64)
+    n_pairs = 0
+    for kh in range(FH):
+        for kw in range(FW):
+            g = 0
+            while g < n_pairs and (pair_a[g] != rows_ok[kh] or pair_b[g] != cols_ok[kw]):
+                g += 1
+            if g == n_pairs:
+                pair_a[g] = rows_ok[kh]
+                pair_b[g] = cols_ok[kw]
+                n_pairs += 1
+    tabs = np.zeros((n_pairs if edge.any() else 0, npx + 2), np.int64)
+    for g in range(tabs.shape[0]):
+        for q in range(npx + 1):
+            tabs[g, q + 1] = tabs[g, q] + _valid_before(q, pair_a[g], pair_b[g], Ew, per)
+    run_l0 = np.empty(R, np.int64)
+    run_l1 = np.empty(R, np.int64)
+    run_g = np.empty(R, np.int64)
     # per pixel: output row and column, and how many reader steps (output rows / columns ``gh`` / ``gw``) fit
     # before them: how far up / left a word's later readers can lie
     oh_ = np.empty(npx, np.int64)
@@ -391,11 +578,19 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
         for f in range(row_fold):
             n = min(R, win - f * R)
             m = n * npx
+            if edge[f]:
+                _lane_extents(f, n, R, Ch, FW, rows_ok, cols_ok, lA, lB)
             if (k == 0 and f == 0) or (since == n_in and (within[f] if k == 0 else min(within[f], across[f]))
                                        >= block):
                 # every access fetched: an epoch end every `block`
-                got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = _closed_fold(
-                    f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev)
+                if edge[f]:
+                    n_runs = _fold_runs(n, lA, lB, pair_a, pair_b, run_l0, run_l1, run_g)
+                    got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = _closed_fold_edge(
+                        f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev, lA, lB, Ew, per,
+                        run_l0, run_l1, run_g, n_runs, tabs)
+                else:
+                    got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = _closed_fold(
+                        f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev)
             else:
                 # walk the fold's accesses in position order, each previous use from the geometry; from the
                 # second sweep on the same for every sweep: a fold the bounds call walked keeps them after its
@@ -416,8 +611,11 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
                                  mh_, pos_l)
                     _fold_prevs(n, npx, R, FH, FW, Ew, Eh, gh, gw, k, rowstart, oh_, ow_, ohq, owq, has_s, pos_s,
                                 has_u, pos_u, mw_, mh_, pos_l, prev)
+                    if edge[f]:
+                        _mark_no_access(prev, rowstart, n, npx, batch, Eh, Ew, lA, lB)
                 got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = _walked_fold(
-                    prev, rowstart, f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev)
+                    prev, rowstart, f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev,
+                    edge[f])
             if e0 >= 0:
                 repeated = True
                 period = k - jj
@@ -443,5 +641,12 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
     if npx > 0:
         stats[2] = R
         n_last = win - (row_fold - 1) * R
-        stats[3] = (n_sweeps - 1) * rows_sweep + (row_fold - 1) * L + R + npx + n_last - 2
+        # the last fold's last access: lane l's last valid pixel lies on fold-local row R + l + that pixel
+        x_last = npx + n_last - 2
+        if edge[row_fold - 1]:
+            _lane_extents(row_fold - 1, n_last, R, Ch, FW, rows_ok, cols_ok, lA, lB)
+            x_last = 0
+            for lane in range(n_last):
+                x_last = max(x_last, lane + (batch - 1) * per + (lA[lane] - 1) * Ew + lB[lane] - 1)
+        stats[3] = (n_sweeps - 1) * rows_sweep + (row_fold - 1) * L + R + x_last
     return stats, ev_k[:n_ev] * rows_sweep + ev_x[:n_ev] // R, sw_got

@@ -71,11 +71,11 @@ def _reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt
                                                consecutive_reach(FH, FW, sh, sw, dh, dw, Ew)):
             st, ev = distinct_read_pass(df, 0, R, C, npx, win, nfilt, if_words)
             return st, ev, np.full(-(-nfilt // C), npx * win, np.int64)
-        plan = ws_folds_plan(df, R, C, Ch, FH, FW, sh, sw, dh, dw, Ew, npx, nfilt, if_words, windows_inside)
+        plan = ws_folds_plan(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
         if plan is not None:
-            steps, within, across = plan
+            steps, within, across, rows_ok, cols_ok = plan
             return ws_fold_pass(R, C, batch, Ch, FH, FW, *steps, Eh, Ew, nfilt, np.int64(50 * (if_words // 100)),
-                                within, across)
+                                within, across, rows_ok, cols_ok)
         if df == 0 and os_groups_pay(Ch, npx * FH * FW) and groups_fit_int32(npx * FH * FW, batch * H * W):
             return os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
         if df != 0 and ws_is_groups_pay(df, R, Ch, win, npx) and groups_fit_int32(npx * win, batch * H * W * Ch):
