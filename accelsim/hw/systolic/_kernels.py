@@ -2259,6 +2259,13 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
     for p in range(npx):
         inside[p] = pix_r[p] + win_r[win - 1] < H and pix_c[p] + win_c[win - 1] < W
     all_in = npx == 0 or inside.all()
+    # is: window elements that every pixel reads inside the input (windows past the edge miss only the others)
+    elem_in = np.ones(win if df == 2 and not all_in else 0, np.bool_)
+    if elem_in.shape[0] > 0:
+        max_r = pix_r.max()
+        max_c = pix_c.max()
+        for t in range(win):
+            elem_in[t] = max_r + win_r[t] < H and max_c + win_c[t] < W
     # shortest reuse distance (accesses from the previous use), found while listing: when it is at
     # least one epoch, an access is fetched whenever every access since the epoch began was (it lies
     # less than an epoch after that start), so from such a point on the whole rest of the sweep is fetched
@@ -2283,12 +2290,12 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
             for r in range(R - rows_used, R):
                 row_start[rr + r] = n
                 t = fr * R + R - 1 - r
-                if all_in:
-                    # a row's words are distinct (one window element, several pixels): one pass over slices
-                    # indexed from 0; an is layer is one sweep, so its first uses are not kept, and its shortest
-                    # reuse distance is found after the listing
-                    off = win_off[t]
-                    bases = pix_base[fc * C:fc * C + cols_used]
+                # a row's words are distinct (one window element, several pixels): one pass over slices indexed
+                # from 0; an is layer is one sweep, so its first uses are not kept, and its shortest reuse
+                # distance is found after the listing
+                off = win_off[t]
+                bases = pix_base[fc * C:fc * C + cols_used]
+                if all_in or elem_in[t]:
                     out = prev[n:n + cols_used]
                     for c in range(cols_used):
                         a = bases[c] + off
@@ -2296,11 +2303,14 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
                         lastpos[a] = n + c
                     n += cols_used
                     continue
+                wr = win_r[t]
+                wc = win_c[t]
                 for c in range(cols_used):
                     p = fc * C + c
-                    if pix_r[p] + win_r[t] < H and pix_c[p] + win_c[t] < W:
-                        a = pix_base[p] + win_off[t]
-                        nf, dist = _list_use(a, n, nf, dist, prev, lastpos, first_i, first_a)
+                    if pix_r[p] + wr < H and pix_c[p] + wc < W:
+                        a = bases[c] + off
+                        prev[n] = lastpos[a]
+                        lastpos[a] = n
                         n += 1
             rr += R
             continue
@@ -2330,7 +2340,7 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
                         n += 1
     row_start[nq] = n
     prev = prev[:n]
-    if df == 2 and all_in:
+    if df == 2:
         for i in range(n):
             if prev[i] >= 0:
                 dist = min(dist, i - prev[i])
