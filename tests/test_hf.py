@@ -275,6 +275,34 @@ def test_shared_experts_always_run():
     # transformers builds shared_expert_gate (hidden x 1) in every MoE block even then: said, with its count
     hidden, blocks = none["hidden_size"], none["num_hidden_layers"]
     assert any(f"{hidden * blocks:,} parameters" in n for n in g0.metadata["notes"])
+    # left out: Qwen2MoeConfig's default width, 5632 (transformers 5.25), not "no shared expert"
+    left_out = {k: v for k, v in cfg("qwen1.5-moe-a2.7b").items() if k != "shared_expert_intermediate_size"}
+    g1 = load_hf(dict(left_out, shared_expert_intermediate_size=5632), phase="decode", context=16)
+    assert params(load_hf(left_out, phase="decode", context=16))["total"] == params(g1)["total"]
+    assert load_hf(left_out).layer("model.layers.0.mlp.shared_expert.gate_proj").out_features == 5632
+
+
+@pytest.mark.parametrize("config, message", [
+    (_tiny_cfg := {"model_type": "qwen2", "vocab_size": 100, "hidden_size": 64, "num_hidden_layers": 4,
+                   "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 96}, None),
+    (dict(_tiny_cfg, layer_types=["full_attention"] * 3), r"'layer_types' must list one attention type per block \(4\)"),
+    (dict(_tiny_cfg, layer_types=["chunked"] * 4), r"unknown attention type\(s\) \['chunked'\]"),
+    (dict(_tiny_cfg, model_type="gemma2", head_dim=None), r"'head_dim' is null; model_type 'gemma2' needs an int"),
+    (dict(_tiny_cfg, model_type="qwen3", head_dim=None), r"'head_dim' is null; model_type 'qwen3' needs an int"),
+    (dict(_tiny_cfg, model_type="qwen2_moe", num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
+          shared_expert_intermediate_size=None), "'shared_expert_intermediate_size' is null"),
+])
+def test_fields_transformers_refuses_are_refused(config, message):
+    """What transformers' (strict) config classes refuse is one line here too: a layer_types list of the wrong
+    length or with an unknown type, even where no sliding window reads it (Qwen2 without use_sliding_window);
+    null for a field typed int (Gemma 2's and Qwen3's head_dim, Qwen2-MoE's shared expert width, DeepSeek's
+    kv_lora_rank below); a float for an int (test_huge_or_inconsistent_sizes_are_one_line). A Llama-style null
+    head_dim is hidden_size / heads, as transformers reads it."""
+    if message is None:
+        assert load_hf(config) and load_hf(dict(config, head_dim=None)).layer("model.layers.0.self_attn.q_proj").out_features == 64
+        return
+    with pytest.raises(WorkloadError, match=message):
+        load_hf(config)
 
 
 # --- layers -------------------------------------------------------------------------------------------------
@@ -393,7 +421,8 @@ def test_sliding_window_per_block():
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("num_local_experts", 1e30, "'num_local_experts' is 1000000000000000019884624838656; at most 65536"),
+    ("num_local_experts", 1e30, r"'num_local_experts' must be an int >= 1; got 1e\+30"),  # a float, as transformers
+    ("hidden_size", 1536.0, r"'hidden_size' must be an int >= 1; got 1536.0"),  # refuses it even when integral
     ("num_local_experts", 10 ** 12, "at most 65536"),
     ("num_hidden_layers", 10 ** 12, "'num_hidden_layers' is 1000000000000; at most 16384"),
     ("hidden_size", 2 ** 50, "at most 1099511627776"),
@@ -486,6 +515,8 @@ def test_fields_left_out_take_transformers_defaults(model_type, left_out):
     else:
         assert trimmed.mla.q_lora_rank == 1536 and given.mla.q_lora_rank == 32
     assert model_spec(dict(DS_TINY, model_type=model_type, q_lora_rank=None)).mla.q_lora_rank == 0  # null: none
+    with pytest.raises(WorkloadError, match="'kv_lora_rank' is null"):  # typed int: no "none" meaning
+        model_spec(dict(DS_TINY, model_type=model_type, kv_lora_rank=None))
 
 
 def test_phi_qk_layernorm_gemma_head_dim_default_and_bad_fields():

@@ -188,16 +188,19 @@ class _Fields:
                 return k, self.data[k]
         return keys[0], None
 
-    def int(self, key, default=None, lo: int = 1, hi: int = MAX_FIELD) -> int:
-        """An int field in ``[lo, hi]`` (a float with an integral value is taken as that int)."""
+    def int(self, key, default=None, lo: int = 1, hi: int = MAX_FIELD, null: bool = True) -> int:
+        """An int field in ``[lo, hi]`` (a float is refused, as transformers' config classes refuse it). A field
+        left out, or null where ``null`` (transformers' class takes None there), takes ``default``; null where
+        the class types the field as an int is refused."""
         name, value = self._get(key)
         if value is None:
+            if not null and name in self.data:
+                raise WorkloadError(f"{self.source}: field '{name}' is null; model_type '{self.data.get('model_type')}' "
+                                    f"needs an int >= {lo} there (leave the field out for transformers' default)")
             if default is None:
                 raise WorkloadError(f"{self.source}: missing field '{name}' (an int >= {lo}) for model_type "
                                     f"'{self.data.get('model_type')}'")
             return default
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or value < lo:
             raise WorkloadError(f"{self.source}: field '{name}' must be an int >= {lo}; got {value!r}")
         hi = min(hi, _FIELD_CAPS.get(name, hi))
@@ -250,17 +253,27 @@ def _window_layers(f: _Fields, default) -> tuple[int, ...] | None:
     """The blocks with sliding-window attention: from the config's ``layer_types`` when it lists them, else
     ``default`` (a predicate on the block index; None: every block)."""
     layers = f.int("num_hidden_layers")
-    types = f.data.get("layer_types")
+    types = _layer_types(f)
     if types is not None:
-        if not isinstance(types, list) or len(types) != layers or not all(isinstance(t, str) for t in types):
-            raise WorkloadError(f"{f.source}: field 'layer_types' must list one attention type per block "
-                                f"({layers}); got {types!r}")
-        unknown = sorted({t for t in types} - {"sliding_attention", "full_attention"})
-        if unknown:
-            raise WorkloadError(f"{f.source}: field 'layer_types' has unknown attention type(s) {unknown}; expected "
-                                "'sliding_attention' or 'full_attention'")
         return tuple(i for i, t in enumerate(types) if t == "sliding_attention")
     return None if default is None else tuple(i for i in range(layers) if default(i))
+
+
+def _layer_types(f: _Fields) -> list[str] | None:
+    """The config's ``layer_types``, checked whichever family reads it (transformers' config classes refuse a
+    list of the wrong length or with an unknown type even where no window applies)."""
+    types = f.data.get("layer_types")
+    if types is None:
+        return None
+    layers = f.int(("num_hidden_layers", "n_layer", "num_layers"))
+    if not isinstance(types, list) or len(types) != layers or not all(isinstance(t, str) for t in types):
+        raise WorkloadError(f"{f.source}: field 'layer_types' must list one attention type per block "
+                            f"({layers}); got {types!r}")
+    unknown = sorted({t for t in types} - {"sliding_attention", "full_attention"})
+    if unknown:
+        raise WorkloadError(f"{f.source}: field 'layer_types' has unknown attention type(s) {unknown}; expected "
+                            "'sliding_attention' or 'full_attention'")
+    return types
 
 
 def _qwen_window(f: _Fields, blocks: str = "from") -> tuple[int, tuple[int, ...] | None]:
@@ -293,8 +306,11 @@ def _heads(f: _Fields, hidden: int) -> tuple[int, int, int]:
     kv = f.int("num_key_value_heads", heads)
     # head_dim given (null: left out) is used as given, so 0 is refused, not read as left out
     default = HEAD_DIM_DEFAULTS.get(f.data.get("model_type"))
-    head_dim = f.int("head_dim") if f._get("head_dim")[1] is not None else default or _head_size(
-        f, hidden, heads, "hidden_size", head_keys)
+    if default is not None:  # these classes type head_dim as an int: null is refused, left out is the default
+        head_dim = f.int("head_dim", default, null=False)
+    else:  # the others take null (or nothing) as hidden_size / heads
+        head_dim = f.int("head_dim") if f._get("head_dim")[1] is not None else _head_size(
+            f, hidden, heads, "hidden_size", head_keys)
     if heads % kv:
         raise WorkloadError(f"{f.source}: num_key_value_heads {kv} must divide num_attention_heads {heads}")
     return heads, kv, head_dim
@@ -564,7 +580,9 @@ def _qwen_moe(f: _Fields, **shared) -> MoeSpec:
 
 def _qwen2_moe(f, name):
     names = dict(LLAMA_NAMES, shared="mlp.shared_expert")
-    moe = _qwen_moe(f, shared_intermediate=f.int("shared_expert_intermediate_size", 0, lo=0), shared_gate=True)
+    # transformers' Qwen2MoeConfig defaults the shared expert's width to 5632 (5.25); 0 leaves it out
+    moe = _qwen_moe(f, shared_intermediate=f.int("shared_expert_intermediate_size", 5632, lo=0, null=False),
+                    shared_gate=True)
     window, layers = _qwen_window(f, "odd_below")
     spec = _llama_like(f, name, names=names, moe=moe, qkv_bias=True, o_bias=False, window=window, window_layers=layers)
     if not moe.shared_intermediate:
@@ -599,7 +617,7 @@ def _deepseek(f, name):
     d = DEEPSEEK_DEFAULTS[f.str("model_type", "deepseek_v3")]
     # q_lora_rank null: queries without a low-rank factor (V2-Lite); left out: transformers' default rank
     q_lora = 0 if "q_lora_rank" in f.data and f.data["q_lora_rank"] is None else f.int("q_lora_rank", d["q_lora_rank"], lo=0)
-    mla = MlaSpec(q_lora_rank=q_lora, kv_lora_rank=f.int("kv_lora_rank", d["kv_lora_rank"]),
+    mla = MlaSpec(q_lora_rank=q_lora, kv_lora_rank=f.int("kv_lora_rank", d["kv_lora_rank"], null=False),
                   nope_dim=f.int("qk_nope_head_dim", d["qk_nope_head_dim"]),
                   rope_dim=f.int("qk_rope_head_dim", d["qk_rope_head_dim"]), v_dim=f.int("v_head_dim", d["v_head_dim"]))
     # n_routed_experts null: no routed experts (a dense MLA model); left out: transformers' default count
@@ -767,5 +785,7 @@ def model_spec(source, name: str | None = None) -> ModelSpec:
             path = Path(source)
             name = path.name if path.is_dir() else (path.parent.name if path.name == "config.json" else path.stem)
         name = (name or model_type).rstrip("/").split("/")[-1]
-    spec = reader(_Fields(data, label), name)
+    fields = _Fields(data, label)
+    _layer_types(fields)
+    spec = reader(fields, name)
     return replace(spec, notes=notes + spec.notes) if notes else spec
