@@ -51,7 +51,7 @@ def valid_extents(H, W, FH, FW, sh, sw, dh, dw, Eh, Ew):
 
 def ws_folds_plan(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
     """``(reader steps, within, across, rows_ok, cols_ok)``: :func:`reader_steps`, the per-fold reuse bounds of
-    :func:`fold_reuse_bounds` and the :func:`valid_extents`, the arguments of :func:`ws_fold_pass`, when it applies
+    :func:`fold_reuse_bounds` and the :func:`valid_extents` (None when the windows lie inside), the arguments of :func:`ws_fold_pass`, when it applies
     and pays, else None. It applies to a ws array (``df`` 1) with ``Ch >= R``, an epoch of ``block = 50 *
     floor(words / 100) > 0`` fetches and every tap reading inside the input for some pixel (windows may run past
     the edge); it pays when, by the bounds, at most a quarter of a sweep's
@@ -74,6 +74,8 @@ def ws_folds_plan(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfi
     limit = win * npx // 4
     if walked0 > limit or (-(-nfilt // C) > 1 and walked1 > limit):
         return None
+    if not missing:  # windows inside the input: the pass's version without edge code
+        rows_ok = cols_ok = None
     return reader_steps(FH, FW, sh, sw, dh, dw), within, across, rows_ok, cols_ok
 
 
@@ -278,6 +280,35 @@ def _lane_extents(f, n, R, Ch, FW, rows_ok, cols_ok, lA, lB):
         kh = tap // FW
         lA[lane] = rows_ok[kh]
         lB[lane] = cols_ok[tap - kh * FW]
+
+
+@njit(cache=True)
+def _edge_tables(row_fold, R, Ch, FH, FW, win, Eh, Ew, npx, rows_ok, cols_ok, lA, lB, edge):
+    """Marks in ``edge`` the row folds with a lane whose tap reads past the input edge for some pixels, and
+    returns the distinct valid rectangles (``rows_ok[kh] x cols_ok[kw]``: ``pair_a``, ``pair_b``) with, per
+    rectangle, the running sums of its valid pixels before each pixel (``tabs``, :func:`_before_row_edge`)."""
+    for f in range(row_fold):
+        _lane_extents(f, min(R, win - f * R), R, Ch, FW, rows_ok, cols_ok, lA, lB)
+        for lane in range(min(R, win - f * R)):
+            edge[f] |= lA[lane] < Eh or lB[lane] < Ew
+    pair_a = np.zeros(FH * FW, np.int64)
+    pair_b = np.zeros(FH * FW, np.int64)
+    n_pairs = 0
+    for kh in range(FH):
+        for kw in range(FW):
+            g = 0
+            while g < n_pairs and (pair_a[g] != rows_ok[kh] or pair_b[g] != cols_ok[kw]):
+                g += 1
+            if g == n_pairs:
+                pair_a[g] = rows_ok[kh]
+                pair_b[g] = cols_ok[kw]
+                n_pairs += 1
+    per = Eh * Ew
+    tabs = np.zeros((n_pairs if edge.any() else 0, npx + 2), np.int64)
+    for g in range(tabs.shape[0]):
+        for q in range(npx + 1):
+            tabs[g, q + 1] = tabs[g, q] + _valid_before(q, pair_a[g], pair_b[g], Ew, per)
+    return pair_a, pair_b, tabs
 
 
 @njit(cache=True)
@@ -487,7 +518,8 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
     """The ifmap pass of a ws array by row folds (module docstring): ``(stats, event rows, fetches per sweep)`` as
     :func:`accelsim.hw.systolic._kernels.reuse_read_pass`. ``sth`` / ``stw``: taps between a word's readers along
     each axis, ``gh`` / ``gw``: output rows / columns between them (:func:`reader_steps`); ``within`` / ``across``:
-    :func:`fold_reuse_bounds` (int64 arrays); ``rows_ok`` / ``cols_ok``: :func:`valid_extents`. ``Ch >= R``,
+    :func:`fold_reuse_bounds` (int64 arrays); ``rows_ok`` / ``cols_ok``: :func:`valid_extents`, or both None
+    when the windows lie inside the input (that version compiles none of the edge code). ``Ch >= R``,
     ``block > 0``, every entry of ``rows_ok`` / ``cols_ok`` at least 1."""
     npx = batch * Eh * Ew
     win = FH * FW * Ch
@@ -495,35 +527,17 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
     rows_sweep = row_fold * L
     N = rows_sweep * R  # positions of a sweep
     per = Eh * Ew
-    # folds with a lane whose tap reads past the input edge for some pixels (their empty slots are left out)
+    # folds with a lane whose tap reads past the input edge for some pixels (their empty slots are left out).
+    # Windows inside the input come with rows_ok None: every branch on it is pruned when Numba compiles that
+    # version, so a network whose windows lie inside compiles none of the edge code
     lA = np.empty(R, np.int64)
     lB = np.empty(R, np.int64)
     edge = np.zeros(row_fold, np.bool_)
-    for f in range(row_fold):
-        _lane_extents(f, min(R, win - f * R), R, Ch, FW, rows_ok, cols_ok, lA, lB)
-        for lane in range(min(R, win - f * R)):
-            edge[f] |= lA[lane] < Eh or lB[lane] < Ew
-    # the distinct valid rectangles (rows_ok[kh] x cols_ok[kw]) and, per rectangle, the running sums of its
-    # valid pixels before each pixel (_before_row_edge)
-    pair_a = np.zeros(FH * FW, np.int64)
-    pair_b = np.zeros(FH * FW, np.int64)
-    n_pairs = 0
-    for kh in range(FH):
-        for kw in range(FW):
-            g = 0
-            while g < n_pairs and (pair_a[g] != rows_ok[kh] or pair_b[g] != cols_ok[kw]):
-                g += 1
-            if g == n_pairs:
-                pair_a[g] = rows_ok[kh]
-                pair_b[g] = cols_ok[kw]
-                n_pairs += 1
-    tabs = np.zeros((n_pairs if edge.any() else 0, npx + 2), np.int64)
-    for g in range(tabs.shape[0]):
-        for q in range(npx + 1):
-            tabs[g, q + 1] = tabs[g, q] + _valid_before(q, pair_a[g], pair_b[g], Ew, per)
     run_l0 = np.empty(R, np.int64)
     run_l1 = np.empty(R, np.int64)
     run_g = np.empty(R, np.int64)
+    if rows_ok is not None:
+        pair_a, pair_b, tabs = _edge_tables(row_fold, R, Ch, FH, FW, win, Eh, Ew, npx, rows_ok, cols_ok, lA, lB, edge)
     # per pixel: output row and column, and how many reader steps (output rows / columns ``gh`` / ``gw``) fit
     # before them: how far up / left a word's later readers can lie
     oh_ = np.empty(npx, np.int64)
@@ -578,17 +592,21 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
         for f in range(row_fold):
             n = min(R, win - f * R)
             m = n * npx
-            if edge[f]:
-                _lane_extents(f, n, R, Ch, FW, rows_ok, cols_ok, lA, lB)
+            if rows_ok is not None:
+                if edge[f]:
+                    _lane_extents(f, n, R, Ch, FW, rows_ok, cols_ok, lA, lB)
             if (k == 0 and f == 0) or (since == n_in and (within[f] if k == 0 else min(within[f], across[f]))
                                        >= block):
                 # every access fetched: an epoch end every `block`
-                if edge[f]:
-                    n_runs = _fold_runs(n, lA, lB, pair_a, pair_b, run_l0, run_l1, run_g)
-                    got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = _closed_fold_edge(
-                        f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev, lA, lB, Ew, per,
-                        run_l0, run_l1, run_g, n_runs, tabs)
-                else:
+                counted = False
+                if rows_ok is not None:
+                    if edge[f]:
+                        n_runs = _fold_runs(n, lA, lB, pair_a, pair_b, run_l0, run_l1, run_g)
+                        got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = _closed_fold_edge(
+                            f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev, lA, lB, Ew,
+                            per, run_l0, run_l1, run_g, n_runs, tabs)
+                        counted = True
+                if not counted:
                     got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = _closed_fold(
                         f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev)
             else:
@@ -611,8 +629,9 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
                                  mh_, pos_l)
                     _fold_prevs(n, npx, R, FH, FW, Ew, Eh, gh, gw, k, rowstart, oh_, ow_, ohq, owq, has_s, pos_s,
                                 has_u, pos_u, mw_, mh_, pos_l, prev)
-                    if edge[f]:
-                        _mark_no_access(prev, rowstart, n, npx, batch, Eh, Ew, lA, lB)
+                    if rows_ok is not None:
+                        if edge[f]:
+                            _mark_no_access(prev, rowstart, n, npx, batch, Eh, Ew, lA, lB)
                 got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = _walked_fold(
                     prev, rowstart, f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev,
                     edge[f])
@@ -643,10 +662,11 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
         n_last = win - (row_fold - 1) * R
         # the last fold's last access: lane l's last valid pixel lies on fold-local row R + l + that pixel
         x_last = npx + n_last - 2
-        if edge[row_fold - 1]:
-            _lane_extents(row_fold - 1, n_last, R, Ch, FW, rows_ok, cols_ok, lA, lB)
-            x_last = 0
-            for lane in range(n_last):
-                x_last = max(x_last, lane + (batch - 1) * per + (lA[lane] - 1) * Ew + lB[lane] - 1)
+        if rows_ok is not None:
+            if edge[row_fold - 1]:
+                _lane_extents(row_fold - 1, n_last, R, Ch, FW, rows_ok, cols_ok, lA, lB)
+                x_last = 0
+                for lane in range(n_last):
+                    x_last = max(x_last, lane + (batch - 1) * per + (lA[lane] - 1) * Ew + lB[lane] - 1)
         stats[3] = (n_sweeps - 1) * rows_sweep + (row_fold - 1) * L + R + x_last
     return stats, ev_k[:n_ev] * rows_sweep + ev_x[:n_ev] // R, sw_got
