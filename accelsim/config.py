@@ -613,12 +613,13 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ConfigError(f"--set {text!r}: {exc}") from None
     except yaml.YAMLError:
         value = raw
-    if isinstance(value, str):  # YAML 1.1 reads 2e9 as a string
-        try:
-            value = float(value)
-        except ValueError:
-            pass
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()) and not raw.strip().startswith(("'", '"')):
+        value = float(value)  # YAML 1.1 reads 2e9 as a string; a quoted value stays one ("1e3", "16")
     return key, value
+
+
+#: a number as written (YAML 1.1 leaves ``2e9`` and ``1e-3`` strings): digits with an optional point and exponent
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any] | Iterable[str] | None) -> dict[str, Any]:

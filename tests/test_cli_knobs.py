@@ -37,8 +37,8 @@ def test_gbps_knob_uses_the_points_clock_and_word_size():
 @pytest.mark.parametrize("overrides, message", [
     ({"dram.bandwidth_gbps": 10, "dram.ifmap_bw": 4}, "cannot be combined with dram.ifmap_bw"),
     ({"dram.bandwidth_gbps": 10, "dram.bandwidth": 4}, "give one of"),
-    ({"dram.bandwidth_gbps": 0}, "must be a positive number"),
-    ({"dram.bandwidth_gbps": "fast"}, "must be a positive number"),
+    ({"dram.bandwidth_gbps": 0}, "must be a positive finite number"),
+    ({"dram.bandwidth_gbps": "fast"}, "must be a positive finite number"),
 ])
 def test_knob_misuse_is_one_line(overrides, message):
     with pytest.raises(ConfigError, match=message):

@@ -33,6 +33,14 @@ def cmd_accuracy(args) -> int:
     from accelsim.report.export import format_table
     from accelsim.workload.zoo import load_workload
 
+    if args.seed < 0:
+        from accelsim.errors import ConfigError
+
+        raise ConfigError(f"--seed: seed must be an int >= 0; got {args.seed}")
+    if args.param and not args.recipe:
+        from accelsim.errors import ConfigError
+
+        raise ConfigError(f"--param {args.param[0]} sets a recipe step's parameter; give --recipe too")
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     graph = load_workload(args.model)
     if args.recipe:

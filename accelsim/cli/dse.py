@@ -21,6 +21,9 @@ PLOT_KINDS = ("roofline", "breakdown", "pareto", "tradeoff", "shrinkbench")
 
 
 def _executor(args) -> Any:
+    timeout = getattr(args, "timeout", 10.0)
+    if not 0 < timeout < float("inf"):  # (NaN fails both)
+        raise SweepError(f"--timeout must be a positive number of seconds; got {timeout:g}")
     if args.workers is not None and args.scheduler:
         raise SweepError("give either --workers or --scheduler, not both")
     if args.scheduler:

@@ -32,7 +32,9 @@ ranges and defaults; :data:`OPS` maps a step name to its class; equations in ``d
   ``depthwise_separable`` (KxK conv -> depthwise + pointwise);
 * weight steps: ``prune`` (magnitude / random / nm / block; layer or global scope),
   ``quantize`` (uniform), ``binarize``, ``ternarize``, ``share`` (k-means codebook),
-  ``activations`` (activation bits), ``encode`` (storage format), ``huffman``.
+  ``activations`` (activation bits), ``encode`` (storage format), ``huffman``. ``encode`` and ``huffman``
+  declare how the layer's final tensor is stored, wherever they appear in the pipeline: they act after every
+  other weight step (the transforms list them last).
 
 Every recipe value is validated on load by :mod:`accelsim.config`; a bad value raises
 :class:`ConfigError` naming the recipe file and the field
@@ -828,7 +830,10 @@ def _rng(seed: int, recipe_seed: int, name: str, step: int) -> np.random.Generat
 
 
 def _sparsity(p: Mapping[str, Any]) -> float:
-    return float(p["sparsity"]) if p["sparsity"] is not None else 1.0 - float(p["density"])
+    if p["sparsity"] is not None:
+        return float(p["sparsity"])
+    # a density under 1.1e-16 would round 1 - density to 1.0: the largest sparsity below 1 (each layer keeps one weight)
+    return min(1.0 - float(p["density"]), float(np.nextafter(1.0, 0.0)))
 
 
 def _apply_prune(st: _State, p: Mapping[str, Any], rng, global_mask: np.ndarray | None) -> None:

@@ -19,12 +19,14 @@ and adds the per-stream values that ran.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping, Sequence
 
 from accelsim.errors import ConfigError
 
 STREAMS = ("ifmap_bw", "filter_bw", "ofmap_bw")
 KNOBS = {"dram.bandwidth": "words/cycle", "dram.bandwidth_gbps": "GB/s"}
+MAX_WORDS_PER_CYCLE = 1 << 20  # the schema's bound on one stream (SystolicConfig dram.*_bw)
 
 
 def split_bandwidth(total_words: float, current: Sequence[float]) -> list[int]:
@@ -52,8 +54,8 @@ def expand_overrides(arch: Any, overrides: Mapping[str, Any], where: str = "--se
         raise ConfigError(f"{where}: {knob} sets the per-stream bandwidths; it cannot be combined with "
                           f"{', '.join(streams)}")
     value = overrides[knob]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigError(f"{where}: {knob} must be a positive number ({KNOBS[knob]}); got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
+        raise ConfigError(f"{where}: {knob} must be a positive finite number ({KNOBS[knob]}); got {value!r}")
     from accelsim.hw.registry import load_arch
 
     rest = {k: v for k, v in overrides.items() if k != knob}
@@ -66,6 +68,9 @@ def expand_overrides(arch: Any, overrides: Mapping[str, Any], where: str = "--se
         total = float(value)
     else:
         total = float(value) * 1e9 / (float(config.clock_hz) * int(config.sram.word_bytes))
+    if not total <= MAX_WORDS_PER_CYCLE:  # (also catches a GB/s figure whose words/cycle overflow to inf)
+        raise ConfigError(f"{where}: {knob} {value:.6g} {KNOBS[knob]} is {total:.3g} words/cycle in all; at most "
+                          f"{MAX_WORDS_PER_CYCLE:,} words/cycle is accepted (the per-stream limit, dram.ifmap_bw)")
     split = split_bandwidth(total, [getattr(dram, s) for s in STREAMS])
     out = dict(rest)
     out["dram.bandwidth_mode"] = "USER"

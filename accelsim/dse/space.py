@@ -147,7 +147,13 @@ def _point_list(points: Sequence[Mapping[str, Any]] | None, where: str, problems
     if not points:
         problems.append(f"{where} must be a non-empty list of mappings of axis -> value; got {points!r}")
         return []
-    return [_setting(p, f"{where}[{i}]", problems) for i, p in enumerate(points)]
+    out = [_setting(p, f"{where}[{i}]", problems) for i, p in enumerate(points)]
+    # a point given twice would run once (as a grid value given twice): what the user wrote is not what runs
+    texts = [json.dumps(p, sort_keys=True, default=str) for p in out]
+    for i, t in enumerate(texts):
+        if t in texts[:i]:
+            problems.append(f"{where}[{i}] repeats {where}[{texts.index(t)}] ({t}); each listed point runs once")
+    return out
 
 
 def _one_block_per_axis(blocks: Iterable[tuple[str, Iterable[str]]], problems: list[str]) -> None:

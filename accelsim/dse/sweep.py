@@ -256,6 +256,8 @@ def sweep(
     for name, value in (("resume", resume), ("progress", progress)):
         if not isinstance(value, bool):
             raise SweepError(f"{name} must be True or False; got {value!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
+        raise SweepError(f"timeout must be a positive number of seconds; got {timeout!r}")
     check_executor(executor)  # before the store is opened
     space, spec, label = as_space(space)
     if evaluate is None:  # an evaluator given here has columns of its own

@@ -137,7 +137,7 @@ def load_arch_dict(source: str | Path) -> tuple[dict[str, Any], str]:
             known = ", ".join([".yaml", *sorted(_READERS)])
             raise ConfigError(f"{path}: unknown config file type '{suffix}'; expected one of {known}")
         if not path.is_file():
-            raise ConfigError(f"{path}: file not found")
+            raise ConfigError(f"{path}: is a directory, expected a {suffix} file" if path.is_dir() else f"{path}: file not found")
         data = reader(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a hardware config must be a mapping with at least 'name' and 'family'")

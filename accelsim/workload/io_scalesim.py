@@ -157,8 +157,8 @@ def load_scalesim_topology(path: str | Path, gemm: bool | None = None) -> LayerG
             warnings.warn(f"{where}: duplicate layer name '{layer_name}' renamed to '{new}'", stacklevel=3)
             layer_name = new
         input_name = f"{layer_name}:ifmap"
-        layer, shape = build(layer_name, input_name)
         try:
+            layer, shape = build(layer_name, input_name)  # (a shape whose MACs overflow int64 is refused here)
             graph.add(Input(name=input_name, shape=shape))
             graph.add(layer, [input_name])
         except AccelsimError as exc:

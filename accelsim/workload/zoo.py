@@ -159,6 +159,9 @@ def load_workload(source, **kwargs) -> LayerGraph:
         raise WorkloadError(f"{source}: {', '.join(sorted(hf_kwargs))} {verb} only to a Hugging Face config "
                             "(a .json file or a model folder)")
     if not isinstance(source, (str, Path)):
+        if source is None or isinstance(source, (bool, int, float, bytes, list, tuple, set)):
+            raise WorkloadError(f"workload must be a zoo name, a file path, a Hugging Face config, a LayerGraph or a "
+                                f"torch.nn.Module; got {type(source).__name__} {source!r:.60}")
         try:
             import torch  # noqa: F401
         except ImportError:

@@ -192,6 +192,9 @@ class GpuConfig:
                 problems.append(f"tensor_flops_per_clk_per_sm.{d}: unknown data type; expected one of {', '.join(DTYPES)}")
             elif not isinstance(v, (int, float)) or v <= 0:
                 problems.append(f"tensor_flops_per_clk_per_sm.{d} must be a number > 0; got {v!r}")
+        for d in self.efficiency.tensor_dtype:
+            if d not in DTYPE_BYTES:
+                problems.append(f"efficiency.tensor_dtype.{d}: unknown data type; expected one of {', '.join(DTYPES)}")
         for table in ("simt_flop_pj", "tensor_flop_pj"):
             for d, v in getattr(self.energy, table).items():
                 if d not in DTYPE_BYTES:

@@ -193,6 +193,14 @@ class NpuConfig:
         widths = self.vector.packed_widths
         if any(w not in (2, 4, 8, 16) or w >= self.vector.bits for w in widths):
             problems.append(f"vector.packed_widths must be widths from 2, 4, 8, 16 below vector.bits={self.vector.bits}; got {widths!r}")
+        from accelsim.errors import close_names
+        from accelsim.workload.layers import LAYER_TYPES
+
+        for op in self.fusion.fused_ops:
+            if op not in LAYER_TYPES:
+                near = close_names(op, LAYER_TYPES)
+                problems.append(f"fusion.fused_ops: unknown layer op {op!r}" + (f"; did you mean {', '.join(near)}?" if near
+                                else f"; expected layer ops ({', '.join(sorted(LAYER_TYPES))})"))
         return problems
 
 

@@ -559,6 +559,11 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
         out.set_weight(name, w, bias)
     if strict and missing:
         raise WorkloadError(f"{ck.source}: no weights for {len(missing)} layer(s), first '{missing[0]}'")
+    if wanted is None and missing and not packed and len(missing) == sum(1 for x in out.layers if x.weight_shape is not None):
+        some = sorted(ck.tensors)[:2]
+        raise WorkloadError(f"{ck.source}: no tensor matches a layer of the config (0 of {len(missing)} weighted layers; "
+                            f"expected names such as '{missing[0]}.weight', the file holds {', '.join(map(repr, some))}"
+                            f"{' ...' if len(ck.tensors) > 2 else ''}): the checkpoint of another model?")
     hf["packed"] = packed
     hf["weights_missing"] = missing
     if wanted is None:  # tensors no layer of the config read (a layer beyond num_hidden_layers, a stray name)
