@@ -59,3 +59,32 @@ def toy_layers(setting):
     layers = [{"layer": f"l{i}", "op": "linear", "latency_s": row["latency_s"] * p, "energy_j": row["energy_j"] * p}
               for i, p in enumerate(parts)]
     return {"row": row, "layers": layers}
+
+
+def test_chunks_keep_points_that_share_work_together():
+    """Points that differ only in the array's column count share their ifmap passes in one process
+    (docs/models/systolic.md §3.8): with the evaluator's affinity, the executors put each such run in one chunk,
+    fewest columns first (the pass with the most sweeps serves the rest), cutting only a run longer than a
+    chunk; every point is in exactly one chunk, and guided sizes still shrink towards single points."""
+    from accelsim.dse.evaluate import affinity_key, cache_key
+    from accelsim.dse.executors import _chunks
+
+    sizes = [8, 12, 16, 24, 32]
+    items = [(str(i), {"arch": "a", "workload": "w", "arch.array.cols": c, "arch.array.dataflow": d,
+                       "arch.array.rows": r})
+             for i, (c, d, r) in enumerate((c, d, r) for c in sizes for d in ("os", "ws") for r in sizes)]
+    chunks = _chunks(items, cache_key, 2, affinity_key)
+    assert sorted(pid for ch in chunks for pid, _ in ch) == sorted(pid for pid, _ in items)
+    run_of = lambda s: (s["arch.array.dataflow"], s["arch.array.rows"])
+    for ch in chunks:
+        runs = [run_of(s) for _, s in ch]
+        # a chunk holds whole runs (all five column counts, ascending) except where a run was cut
+        for r in set(runs):
+            cols = [s["arch.array.cols"] for _, s in ch if run_of(s) == r]
+            assert cols == sorted(cols)
+    whole = sum(1 for ch in chunks for r in {run_of(s) for _, s in ch} if sum(run_of(s) == r for _, s in ch) == 5)
+    assert whole >= 6, whole  # most of the 10 runs never leave one chunk
+    assert len(chunks[-1]) <= 2
+    # without affinity: the given order, cut by size alone (columns outermost: runs spread over every chunk)
+    plain = _chunks(items, cache_key, 2)
+    assert [pid for ch in plain for pid, _ in ch] == [pid for pid, _ in items]

@@ -380,6 +380,21 @@ def _check_int(value: Any, name: str, lo: int) -> str | None:
     return None
 
 
+#: the setting key that moves only where a systolic fold's demand rows sit: points that differ in it alone share
+#: their ifmap passes (docs/models/systolic.md §3.8), the one with the fewest columns (most sweeps) serving the rest
+SHARED_ACROSS = "arch.array.cols"
+
+
+def affinity_key(setting: Mapping[str, Any]) -> tuple[str, float]:
+    """``(run, order)``: points with equal ``run`` share work in one process (the ifmap passes of a systolic
+    array kept across column counts), best run in ascending ``order`` (fewest columns first); executors keep a
+    run in one chunk where they can (:func:`accelsim.dse.executors._chunks`)."""
+    rest = {k: v for k, v in setting.items() if k != SHARED_ACROSS}
+    cols = setting.get(SHARED_ACROSS)
+    order = float(cols) if isinstance(cols, (int, float)) and not isinstance(cols, bool) else 0.0
+    return json.dumps(rest, sort_keys=True, default=str), order
+
+
 class SimulateEvaluator:
     """Evaluate a point with :func:`accelsim.simulate.run_compressed` (see module docstring).
 
@@ -388,6 +403,7 @@ class SimulateEvaluator:
     """
 
     columns = METRICS
+    affinity_key = staticmethod(affinity_key)
 
     def __init__(self, detail: bool = False, dense_baseline: bool = True):
         self.detail = bool(detail)

@@ -17,6 +17,7 @@ import os
 import sys
 import threading
 import time
+from collections import deque
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -179,14 +180,20 @@ def connect(address: str, timeout: float = DEFAULT_TIMEOUT_S):
     return client
 
 
-def _chunks(items: list, key: Callable[[Any], str], workers: int) -> list[list]:
+def _chunks(items: list, key: Callable[[Any], str], workers: int,
+            affinity: Callable[[Any], tuple] | None = None) -> list[list]:
     """Group points sharing a cache key, then cut each group into guided chunks.
 
     Guided self-scheduling: each chunk takes ``ceil(remaining / (2 * workers))`` points of its
     group (at most 32, at least 1), so the first chunks are large (little per-task overhead) and
     the last ones single points (no worker idles at the end while another finishes a big chunk).
+    With ``affinity`` (a setting -> ``(run, order)``), the points of one run share work in a process (a
+    systolic array's ifmap passes across column counts, :func:`accelsim.dse.evaluate.affinity_key`): they are
+    put next to each other in ``order``, and a chunk takes whole runs while they fit its size (a run longer than
+    the size is cut), so a run's shared work is done by one worker, not by each worker that gets a piece of it.
     """
-    ordered = sorted(items, key=lambda it: key(it[1]))
+    sort = (lambda it: (key(it[1]), *affinity(it[1]))) if affinity else (lambda it: key(it[1]))
+    ordered = sorted(items, key=sort)
     groups: list[list] = []
     current_key = None
     for it in ordered:
@@ -198,11 +205,23 @@ def _chunks(items: list, key: Callable[[Any], str], workers: int) -> list[list]:
     share = 2 * max(1, workers)
     chunks = []
     for group in groups:
-        start = 0
-        while start < len(group):
-            size = max(1, min(32, math.ceil((len(group) - start) / share)))
-            chunks.append(group[start:start + size])
-            start += size
+        runs: list[list] = []
+        for it in group:  # consecutive points of one run (every point its own run without affinity)
+            if affinity and runs and affinity(it[1])[0] == affinity(runs[-1][0][1])[0]:
+                runs[-1].append(it)
+            else:
+                runs.append([it])
+        remaining = len(group)
+        runs = deque(runs)
+        while runs:
+            size = max(1, min(32, math.ceil(remaining / share)))
+            chunk: list = []
+            while runs and len(chunk) + len(runs[0]) <= size:
+                chunk += runs.popleft()
+            if not chunk:  # the next run is longer than a chunk: cut it
+                chunk, runs[0] = runs[0][:size], runs[0][size:]
+            chunks.append(chunk)
+            remaining -= len(chunk)
     return chunks
 
 
@@ -227,11 +246,13 @@ def execute(
     on_outcome: Callable[[Outcome], None],
     key: Callable[[Mapping[str, Any]], str],
     timeout: float = DEFAULT_TIMEOUT_S,
+    affinity: Callable[[Mapping[str, Any]], tuple] | None = None,
 ) -> None:
     """Run every ``(id, setting)`` in ``items`` on ``executor``; call ``on_outcome`` as each finishes.
 
     ``executor`` is None / "serial", an int N or "processes" (a local process pool, N workers),
     a ``concurrent.futures.Executor``, a ``distributed.Client`` or a ``tcp://`` scheduler address.
+    ``affinity``: how points share work in one process (:func:`_chunks`); None: no sharing assumed.
     """
     check_executor(executor)
     if not items:
@@ -246,26 +267,26 @@ def execute(
         if n < 1:
             raise SweepError(f"the number of workers must be >= 1; got {n}")
         with ProcessPoolExecutor(max_workers=n, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-            _run_futures(pool, evaluate, items, on_outcome, key, n)
+            _run_futures(pool, evaluate, items, on_outcome, key, n, affinity)
         return
     if isinstance(executor, str):
         client = connect(executor, timeout)
         try:
-            _run_dask(client, evaluate, items, on_outcome, key)
+            _run_dask(client, evaluate, items, on_outcome, key, affinity)
         finally:
             client.close()
         return
     if is_dask_client(executor):
-        _run_dask(executor, evaluate, items, on_outcome, key)
+        _run_dask(executor, evaluate, items, on_outcome, key, affinity)
         return
     if isinstance(executor, Executor):
-        _run_futures(executor, evaluate, items, on_outcome, key, _workers_of(executor))
+        _run_futures(executor, evaluate, items, on_outcome, key, _workers_of(executor), affinity)
         return
     raise SweepError(f"executor must be None, 'serial', a worker count, an Executor or a Dask Client; got {type(executor).__name__}")
 
 
-def _run_futures(pool: Executor, evaluate, items, on_outcome, key, workers: int) -> None:
-    futures = [pool.submit(run_chunk, evaluate, chunk) for chunk in _chunks(items, key, workers)]
+def _run_futures(pool: Executor, evaluate, items, on_outcome, key, workers: int, affinity=None) -> None:
+    futures = [pool.submit(run_chunk, evaluate, chunk) for chunk in _chunks(items, key, workers, affinity)]
     try:
         for fut in as_completed(futures):
             for outcome in fut.result():
@@ -276,14 +297,14 @@ def _run_futures(pool: Executor, evaluate, items, on_outcome, key, workers: int)
         raise
 
 
-def _run_dask(client, evaluate, items, on_outcome, key) -> None:
+def _run_dask(client, evaluate, items, on_outcome, key, affinity=None) -> None:
     from distributed import as_completed as dask_completed
 
     try:
         workers = max(1, len(client.scheduler_info().get("workers", {})))
     except Exception:
         workers = 1
-    chunks = _chunks(items, key, workers)
+    chunks = _chunks(items, key, workers, affinity)
     futures = [client.submit(run_chunk, evaluate, chunk, pure=False) for chunk in chunks]
     try:
         for fut in dask_completed(futures):

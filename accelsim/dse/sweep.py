@@ -364,7 +364,7 @@ def _run(st, points, hashes, columns, layer_columns, resume, evaluate, executor,
 
     try:
         execute(evaluate, [(p.id, (runs or {}).get(p.id, p.setting)) for p in todo], executor, on_outcome,
-                cache_key_for(evaluate), timeout)
+                cache_key_for(evaluate), timeout, getattr(evaluate, "affinity_key", None))
     finally:
         if bar is not None:
             bar.close()
