@@ -436,15 +436,26 @@ def _end_epoch(ev_k, ev_x, ev_g, n_ev, k, pos, got, sw_ev):
 
 
 @njit(cache=True)
-def _closed_fold(f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev):
+def _closed_fold(f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev, edge):
     """A fold of ``n`` lanes whose every access is fetched (:func:`ws_fold_pass`): an epoch end every ``block``
-    fetches, each located by the fold's row counts (:func:`_nth_access`). Returns the state ``(got, n_in, since,
+    fetches, each located by the fold's row counts (:func:`_nth_access`; with ``edge``, a fold with slots past the
+    input edge, by :func:`_nth_access_edge` over its runs of lanes: ``(lA, lB, Ew, per, run_l0, run_l1, run_g,
+    n_runs, tabs)``; None prunes that code from the version compiled for it). Returns the state ``(got, n_in, since,
     es, ev_k, ev_x, ev_g, n_ev, e0, jj)``; ``e0 >= 0``: from the third sweep on, it ended an epoch where sweep
     ``jj >= 1`` ended event ``e0`` (it stops there: the rest repeats)."""
     m = n * npx
+    if edge is not None:
+        run_l0, run_l1, run_g, n_runs, tabs = edge[4], edge[5], edge[6], edge[7], edge[8]
+        m = 0
+        for r in range(n_runs):
+            m += (run_l1[r] - run_l0[r]) * (tabs[run_g[r], npx + 1] - tabs[run_g[r], npx])
     e = block - n_in - 1
     while e < m:
-        x, lane = _nth_access(e, n, npx)
+        if edge is not None:
+            x, lane = _nth_access_edge(e, n, npx, edge[0], edge[1], edge[2], edge[3], edge[4], edge[5], edge[6],
+                                       edge[7], edge[8])
+        else:
+            x, lane = _nth_access(e, n, npx)
         pos = (f * L + R + x) * R + lane
         got += block - n_in if e == block - n_in - 1 else block
         n_in = 0
@@ -455,30 +466,6 @@ def _closed_fold(f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev
             return got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj
         e += block
     # the accesses after the fold's last epoch end (all of them if none)
-    rest = m - (e - block + 1) if e - block + 1 > 0 else m
-    return got + rest, n_in + rest, since + rest, es, ev_k, ev_x, ev_g, n_ev, -1, 0
-
-
-@njit(cache=True)
-def _closed_fold_edge(f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev, lA, lB, Ew,
-                      per, run_l0, run_l1, run_g, n_runs, tabs):
-    """:func:`_closed_fold` for a fold with slots past the input edge: its accesses counted by runs of lanes
-    (:func:`_before_row_edge`), each epoch end located by :func:`_nth_access_edge`."""
-    m = 0
-    for r in range(n_runs):
-        m += (run_l1[r] - run_l0[r]) * (tabs[run_g[r], npx + 1] - tabs[run_g[r], npx])
-    e = block - n_in - 1
-    while e < m:
-        x, lane = _nth_access_edge(e, n, npx, lA, lB, Ew, per, run_l0, run_l1, run_g, n_runs, tabs)
-        pos = (f * L + R + x) * R + lane
-        got += block - n_in if e == block - n_in - 1 else block
-        n_in = 0
-        since = 0
-        es = pos + 1
-        ev_k, ev_x, ev_g, n_ev, e0, jj = _end_epoch(ev_k, ev_x, ev_g, n_ev, k, pos, got, sw_ev)
-        if e0 >= 0:
-            return got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj
-        e += block
     rest = m - (e - block + 1) if e - block + 1 > 0 else m
     return got + rest, n_in + rest, since + rest, es, ev_k, ev_x, ev_g, n_ev, -1, 0
 
@@ -602,13 +589,13 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
                 if rows_ok is not None:
                     if edge[f]:
                         n_runs = _fold_runs(n, lA, lB, pair_a, pair_b, run_l0, run_l1, run_g)
-                        got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = _closed_fold_edge(
-                            f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev, lA, lB, Ew,
-                            per, run_l0, run_l1, run_g, n_runs, tabs)
+                        got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = _closed_fold(
+                            f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev,
+                            (lA, lB, Ew, per, run_l0, run_l1, run_g, n_runs, tabs))
                         counted = True
                 if not counted:
                     got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = _closed_fold(
-                        f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev)
+                        f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev, None)
             else:
                 # walk the fold's accesses in position order, each previous use from the geometry; from the
                 # second sweep on the same for every sweep: a fold the bounds call walked keeps them after its
