@@ -135,3 +135,48 @@ def test_a_directory_named_cfg_is_said_to_be_one(run_cli, tmp_path):
     (tmp_path / "a.cfg").mkdir()
     code, _, err = run_cli("simulate", "--arch", tmp_path / "a.cfg", "--workload", "lenet5")
     _one_line(code, err, "a.cfg: is a directory, expected a .cfg file")
+
+
+def test_number_formats_refuse_non_finite_input():
+    """A second held-out round (compression formats against ml_dtypes and the OCP MX spec, everything else bit
+    for bit): NaN / inf given to the format functions came out as finite garbage (an inf's block decoded to
+    zeros, a NaN MX block scaled to 2^-127); compress cannot reach them (the graph refuses such weights), the
+    API refuses them now."""
+    from accelsim.compress import formats as F
+    from accelsim.errors import CompressionError
+
+    x = np.full((2, 32), 0.5, np.float32)
+    for bad in (np.nan, np.inf, -np.inf):
+        x[1, 3] = bad
+        for call in (lambda: F.quantize_mx(x, "mxfp4"), lambda: F.quantize_float(x, "e4m3", (1, 32)),
+                     lambda: F.quantize_nvfp4(x), lambda: F.quantize_int(x, 4, 32, symmetric=False),
+                     lambda: F.ELEMENT_FORMATS["e4m3"].encode(x),
+                     lambda: F.ActivationFormat(element="e4m3").quantize(x),
+                     lambda: F.KVFormat(format="int4").quantize(x, "key")):
+            with pytest.raises(CompressionError, match="holds NaN or infinite values"):
+                call()
+    x[1, 3] = 0.25
+    assert F.quantize_mx(x, "mxfp4").to_dense().shape == (2, 32)
+
+
+def test_keep_count_ties_follow_round_of_density_times_size():
+    """density 0.013 of 500 weights is 6.5, a tie Python's round sends to 6; as 1 - (1 - 0.013) it read
+    6.500000000000006 and kept 7 (global scope alike). A count within float noise of a half is a tie (to the
+    even count, whichever side the noise of 1 - density or of density x size put it); one truly above the
+    half still rounds up."""
+    from fractions import Fraction
+
+    from accelsim.compress.prune import _keep_count
+
+    assert _keep_count(500, 1 - 0.013) == round(0.013 * 500) == 6
+    assert _keep_count(500, 1 - 0.015) == 8 and _keep_count(10, 0.75) == 2
+    assert _keep_count(500, 1 - 0.0130000002) == 7
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        size = int(rng.integers(1, 10**6))
+        j = int(rng.integers(0, size))
+        tie = (2 * j + 1) / (2 * size)  # density x size meant as a half: a tie, to the even count
+        assert _keep_count(size, 1 - tie) == max(1, round(Fraction(2 * j + 1, 2))), (size, tie)
+        density = float(rng.uniform(0.0, 1.0))
+        if density > 0 and abs(density * size - round(density * size * 2) / 2) > 1e-6:  # away from ties
+            assert _keep_count(size, 1 - density) == max(1, round(density * size)), (size, density)

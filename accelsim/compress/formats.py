@@ -105,7 +105,7 @@ class ElementFormat:
             return encode_e8m0_exponent(np.asarray(x))
         if self.kind != "float":
             raise CompressionError(f"{self.name}: encode() is for floating-point element formats")
-        x = np.asarray(x, np.float64)
+        x = _finite(np.asarray(x, np.float64), f"{self.name}.encode")
         a = np.minimum(np.abs(x), self.max_value)
         emin = 1 - self.bias
         _, e = np.frexp(a)  # floor(log2 a) = e - 1 for a > 0
@@ -545,6 +545,7 @@ def quantize_int(x: Any, bits: int, group: int | None = None, symmetric: bool = 
     x = np.asarray(x, np.float64)
     if x.ndim != 2:
         raise CompressionError(f"quantize_int needs a 2-D matrix; got shape {list(x.shape)}")
+    _finite(x, "quantize_int")
     if not 2 <= bits <= 8:
         raise CompressionError(f"group-wise integer bits must be in [2, 8]; got {bits}")
     n, k = x.shape
@@ -592,6 +593,17 @@ def _float_matrix(x: Any, what: str) -> np.ndarray:
         x = x.astype(np.float64)
     if x.ndim != 2:
         raise CompressionError(f"{what} needs a 2-D matrix; got shape {list(x.shape)}")
+    return _finite(x, what)
+
+
+def _finite(x: np.ndarray, what: str) -> np.ndarray:
+    """``x``, refused when it holds NaN or an infinity: a quantizer's scales and codes would be finite garbage
+    (an infinity's block decoded to zeros, a NaN's to its format's smallest scale). Its min and max tell it
+    without a temporary array of the matrix's size (a NaN propagates into both)."""
+    if x.size and not (np.isfinite(x.min()) and np.isfinite(x.max())):
+        bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+        raise CompressionError(f"{what}: the input holds NaN or infinite values ({bad} of {x.size}); only finite "
+                               "values are quantized")
     return x
 
 
@@ -728,7 +740,7 @@ class ActivationFormat:
 
     def quantize(self, x: Any) -> GroupQuant:
         """Quantize a ``(tokens, channels)`` array (a 1-D array is one token) with absmax scales."""
-        a = np.asarray(x, np.float64)
+        a = _finite(np.asarray(x, np.float64), f"activations {self.label}")
         a = a.reshape(1, -1) if a.ndim < 2 else a.reshape(-1, a.shape[-1])
         block = (1, a.shape[1]) if self.granularity == "per_token" else a.shape
         if self.granularity == "per_token" and self.group_size:
@@ -824,7 +836,7 @@ class KVFormat:
 
     def quantize(self, x: Any, role: str = "key") -> GroupQuant:
         """Quantize a ``(tokens, channels)`` cache slice of one head as this format stores it."""
-        a = np.asarray(x, np.float64)
+        a = _finite(np.asarray(x, np.float64), f"kv-{self.format}")
         if a.ndim != 2:
             raise CompressionError(f"KVFormat.quantize needs a (tokens, channels) array; got shape {list(a.shape)}")
         if not self.is_int:
