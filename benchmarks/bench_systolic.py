@@ -16,7 +16,8 @@
    machine does not distort the ratio.
 
 ``--novel`` (issue 20 item 1): per-layer speed on fresh layers with every memo disabled. A fixed
-set of odd layers (convs no zoo network has, a 256x512x1024 GEMM, a ViT-Ti FFN) plus ``--random``
+set of odd layers (convs no zoo network has, two with windows past the input edge, a 256x512x1024 GEMM, a
+ViT-Ti FFN) plus ``--random`` (``--sizes any``: input sizes of either parity, strides 1-3)
 convolutions drawn from ``--seed`` (printed; the default seed is the clock, so the layers are new
 on every run) is written as one-row topologies. For each layer, alternating in one run: accelsim
 simulates it ``--repeats`` times with its memos cleared before every call (median CPU time), then
@@ -115,16 +116,21 @@ NOVEL = (
     ("cifar35_c19_k45_3x3", 35, 35, 3, 3, 19, 45, 1),
     ("gemm_256x512x1024", 256, 1, 1, 1, 1024, 512, 1),
     ("vit_ti_ffn_197x768x192", 197, 1, 1, 1, 192, 768, 1),
+    # windows past the input edge (SCALE-Sim's output size rounds up: (59 - 4) mod 3 = 1, (36 - 3) mod 2 = 1)
+    ("edge28x59_c69_k294_4x4_s3", 28, 59, 4, 4, 69, 294, 3),
+    ("edge36_c19_k45_3x3_s2", 36, 36, 3, 3, 19, 45, 2),
 )
 
 
 def random_layers(seed: int, n: int, R: int, C: int, min_rows: int = 15_000, max_rows: int = 60_000,
-                  channels: str = "odd") -> list[tuple]:
+                  channels: str = "odd", sizes: str = "odd") -> list[tuple]:
     """``n`` random odd convolutions (odd sizes, channels, filters; 1x1 to 5x5; stride 1-2) with
     ``min_rows`` to ``max_rows`` demand rows on an ``R x C`` array: SCALE-Sim's time grows with them,
     and below about a second of it SCALE-Sim's fixed cost (set-up, report files) is what is timed.
     ``channels="wide"`` draws the input channels from the multiples of 16 that real networks use
-    (16-256), which on ws / is arrays form the channel classes of docs/models/systolic.md §3.7."""
+    (16-256), which on ws / is arrays form the channel classes of docs/models/systolic.md §3.7.
+    ``sizes="any"`` draws input sizes of either parity and strides 1-3, so that many layers have windows past
+    the input edge (odd sizes and odd filters leave none at stride 2)."""
     import random
 
     from accelsim.hw.systolic.model import Geometry, closed_form
@@ -133,8 +139,8 @@ def random_layers(seed: int, n: int, R: int, C: int, min_rows: int = 15_000, max
     out = []
     while len(out) < n:
         f = rng.choice((1, 3, 3, 5))
-        s = rng.choice((1, 1, 2))
-        h = rng.randrange(f + 6, 60) | 1
+        s = rng.choice((1, 1, 2)) if sizes == "odd" else rng.choice((1, 2, 2, 3))
+        h = rng.randrange(f + 6, 60) | 1 if sizes == "odd" else rng.randrange(f + 6, 60)
         c, k = rng.randrange(3, 96) | 1, rng.randrange(5, 160) | 1
         if channels == "wide":
             c = rng.choice((16, 32, 48, 64, 96, 128, 192, 256))
@@ -176,7 +182,8 @@ def novel(args) -> int:
 
     config = load_arch(args.arch)
     seed = args.seed if args.seed is not None else int(time.time())
-    layers = list(NOVEL) + random_layers(seed, args.random, config.rows, config.cols, channels=args.channels)
+    layers = list(NOVEL) + random_layers(seed, args.random, config.rows, config.cols, channels=args.channels,
+                                         sizes=args.sizes)
     if args.only:
         layers = [row for row in layers if any(part in row[0] for part in args.only.split(","))]
     py = Path(args.scalesim_python)
@@ -294,6 +301,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=None, help="--novel: seed of the random layers (default: the clock)")
     ap.add_argument("--channels", choices=("odd", "wide"), default="odd",
                     help="--novel: the random layers' input channels: odd (3-95) or multiples of 16 (16-256)")
+    ap.add_argument("--sizes", choices=("odd", "any"), default="odd",
+                    help="--novel: the random layers' input sizes: odd (stride 1-2: windows inside) or any (stride 1-3: "
+                         "many windows past the input edge)")
     ap.add_argument("--repeats", type=int, default=5, help="--novel: accelsim calls per layer before and after SCALE-Sim")
     ap.add_argument("--only", default="", help="--novel: only layers whose name contains one of these (comma-separated)")
     ap.add_argument("--user-batch", default="",
