@@ -608,14 +608,24 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not key or any(not part for part in key.split(".")):
         raise ConfigError(f"--set {text!r}: the key must be a dotted path such as array.rows")
     try:
-        value = _load(raw, YamlLoader) if raw.strip() else ""
+        return key, parse_value(raw)
     except YamlRefused as exc:
         raise ConfigError(f"--set {text!r}: {exc}") from None
+
+
+def parse_value(raw: str) -> Any:
+    """A command-line value read as YAML (``true``, ``64``, ``[1, 2]``; text YAML cannot read stays text), with
+    YAML 1.1's strings that are numbers (``2e9``, ``1e-3``) read as numbers and a quoted value kept a string
+    (``"1e3"``, ``"16"``). Used by ``--set`` and ``--param``."""
+    try:
+        value = _load(raw, YamlLoader) if raw.strip() else ""
+    except YamlRefused:
+        raise
     except yaml.YAMLError:
         value = raw
     if isinstance(value, str) and _NUMBER.fullmatch(value.strip()) and not raw.strip().startswith(("'", '"')):
-        value = float(value)  # YAML 1.1 reads 2e9 as a string; a quoted value stays one ("1e3", "16")
-    return key, value
+        value = float(value)
+    return value
 
 
 #: a number as written (YAML 1.1 leaves ``2e9`` and ``1e-3`` strings): digits with an optional point and exponent

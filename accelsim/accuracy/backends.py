@@ -6,7 +6,7 @@ compressed to the model's own weight tensors by VALUE: the tensor whose contents
 dense weights exactly (in PyTorch layout: a ``MatMul`` / ``Gemm(transB=0)`` weight is compared
 transposed). So the binding does not depend on how an importer names layers; a layer whose weights
 match no tensor (e.g. a BatchNormalization folded into it on import) is an :class:`AccuracyError`
-naming it. Writing puts each layer's effective array (:mod:`accelsim.accuracy.weights`) into its
+naming it. :func:`accelsim.accuracy.evaluation.evaluate` binds only the layers the recipe changed. Writing puts each layer's effective array (:mod:`accelsim.accuracy.weights`) into its
 tensor - transposed back where it was compared transposed; nothing else changes.
 """
 

@@ -69,8 +69,14 @@ def _numpy(a: Any, what: str, source: str) -> np.ndarray:
 def _check_pair(x: np.ndarray, y: np.ndarray | None, where: str) -> None:
     if x.ndim < 1 or len(x) == 0:
         raise AccuracyError(f"{where}: inputs must have a batch axis with at least one sample; got shape {list(x.shape)}")
+    if np.iscomplexobj(x):
+        raise AccuracyError(f"{where}: inputs must be real numbers; got dtype {x.dtype}")
     if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
         raise AccuracyError(f"{where}: inputs contain NaN or infinite values")
+    if np.issubdtype(x.dtype, np.floating) and x.dtype.itemsize > 4 and np.abs(x).max() > np.finfo(np.float32).max:
+        # (models read float32: such an input becomes inf there, and the metrics NaN)
+        raise AccuracyError(f"{where}: inputs hold values beyond float32's range (max |x| = {np.abs(x).max():.3g}); "
+                            "the model reads float32")
     if y is None:
         return
     if len(y) != len(x):
@@ -105,7 +111,12 @@ def load_npz(path: str | Path, inputs: str = "x", labels: str | None = "y", batc
             arrays = {k: f[k] for k in f.files}
     except FileNotFoundError:
         raise AccuracyError(f"{p}: data file not found") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:  # (a truncated or corrupt archive)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):  # an object array: pickled Python objects are not loaded
+            raise AccuracyError(f"{p}: holds an object array (pickled Python objects, not loaded); save numeric "
+                                "arrays") from None
+        raise AccuracyError(f"{p}: not a readable .npz file ({type(exc).__name__})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:  # (a truncated or corrupt archive)
         raise AccuracyError(f"{p}: not a readable .npz file ({type(exc).__name__})") from None
     keys = ", ".join(sorted(arrays)) or "none"
     if inputs not in arrays:

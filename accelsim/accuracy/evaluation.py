@@ -85,6 +85,11 @@ def evaluate(model: Any, cg: CompressedGraph, data: Any, *, graph: LayerGraph | 
         graph = dense_graph(model, backend, dataset)
     eff = effective_weights(cg, graph)
     dense = layer_weights(graph)
+    if not recovery:
+        # only the layers the recipe changed are bound and written: a layer it left as it was stays the model's
+        # own tensor, whatever the importer made of it (a BatchNormalization folded into a Linear, a Gemm with
+        # alpha != 1, a weight from a Constant node), so the dense run needs no binding at all
+        eff = {k: v for k, v in eff.items() if k not in dense or not np.array_equal(v, dense[k])}
     backend.bind({k: dense[k] for k in eff if k in dense})
     missing = [k for k in eff if k not in dense]
     if missing:
@@ -98,7 +103,7 @@ def evaluate(model: Any, cg: CompressedGraph, data: Any, *, graph: LayerGraph | 
         net = finetune(backend, cg, eff, **dict(recovery))
         run = backend.runner(None, module=net)
     else:
-        run = backend.runner(eff)
+        run = backend.runner(eff or None)
     return _run_metrics(run, dense_run, dataset, metrics)
 
 

@@ -21,9 +21,12 @@ def _param(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise ConfigError(f"--param must be STEP.PARAM=VALUE (e.g. prune.density=0.25); got {text!r}")
-    import yaml
+    from accelsim.config import YamlRefused, parse_value
 
-    return key, yaml.safe_load(value)
+    try:
+        return key, parse_value(value)  # as --set reads a value: 1e-3 is a number
+    except YamlRefused as exc:
+        raise ConfigError(f"--param {text!r}: {exc}") from None
 
 
 def cmd_accuracy(args) -> int:
