@@ -273,24 +273,25 @@ def ifmap_sets(df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r
                     t -= 1
                 row = lo_row - 1
     elif df != 2:
+        # windows past the edge: each diagonal fold block by fold block; a block's rows with lanes past the
+        # operand (padding) come last and hold no entry, so their valid counts are one fill
         for d in range(M + N):
-            max_row = min(d, M - 1)
             min_row = max(0, d - N + 1)
-            f = max_row // Tm
-            t = max_row - f * Tm
-            for row in range(max_row, min_row - 1, -1):
-                lane = f * N + d - row
-                if lane < limit:
+            row = min(d, M - 1)
+            while row >= min_row:
+                f = row // Tm
+                seg_lo = max(min_row, f * Tm)  # rows row .. seg_lo share the fold; lane = f N + d - row grows down
+                lane_lo = max(seg_lo, f * N + d - limit + 1)  # the rows below lane_lo are padding
+                t = row - f * Tm
+                for r in range(row, lane_lo - 1, -1):
+                    lane = f * N + d - r
                     if df == 1:
                         p = t
                         j = lane
                     else:
                         p = lane
                         j = t
-                    ok = True
-                    if not inside:
-                        ok = pix_r[p] + win_r[j] < H and pix_c[p] + win_c[j] < W
-                    if ok:
+                    if pix_r[p] + win_r[j] < H and pix_c[p] + win_c[j] < W:
                         if kmax > 1:
                             x = pix_base[p] + win_off[j]
                             if meta[2 * x + 1] != s + 1:  # a new set of x (sets arrive in ascending order)
@@ -303,13 +304,14 @@ def ifmap_sets(df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r
                         if k == eps:
                             k = 0
                             s += 1
-                if want_vc:
                     vc[idx] = v
                     idx += 1
-                t -= 1
-                if t < 0:
-                    t = Tm - 1
-                    f -= 1
+                    t -= 1
+                n_pad = min(row, lane_lo - 1) - seg_lo + 1
+                if n_pad > 0:
+                    vc[idx:idx + n_pad] = v
+                    idx += n_pad
+                row = seg_lo - 1
     else:
         for row in range(M):
             f = row // Tm
