@@ -137,6 +137,9 @@ class NetworkResult:
             tot["energy_saving_vs_dense"] = dense_tot["energy_j"] / tot["energy_j"] if tot["energy_j"] else None
         elif self.dense_ratios:
             tot.update(self.dense_ratios)
+        elif str(self.extra.get("dense_baseline", "")).startswith("unavailable"):
+            # a baseline was asked for and cannot run (EIE on dense weights): the fields stay, null
+            tot["speedup_vs_dense"] = tot["energy_saving_vs_dense"] = None
         return tot
 
     def metrics(self, total: dict[str, Any] | None = None) -> dict[str, Any]:
