@@ -18,3 +18,17 @@ def test_speedup_fields_are_null_where_the_baseline_cannot_run(run_cli):
                              "--format", "json")
     total = json.loads(out)["total"]
     assert code == 0 and total["speedup_vs_dense"] > 0 and total["energy_saving_vs_dense"] > 0
+
+
+def test_csv_keeps_counts_integers_and_no_empty_mapping_column(run_cli):
+    """pandas wrote a count as 7840.0 when another layer had none for it, and an empty ``dram_refetch`` column
+    stood beside ``dram_refetch.ifmap``."""
+    import csv
+    import io
+
+    code, out, err = run_cli("simulate", "--arch", "edge-32x32", "--workload", "lenet5", "--format", "csv")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert "dram_refetch" not in rows[0] and any(k.startswith("dram_refetch.") for k in rows[0])
+    conv = next(r for r in rows if r["name"] == "conv1")
+    assert conv["sram_reads.ifmap"].isdigit() and conv["cycles"].isdigit()

@@ -14,7 +14,32 @@ def to_json(result: NetworkResult, indent: int = 2, with_actions: bool = False) 
 
 
 def to_csv(result: NetworkResult) -> str:
-    return result.to_frame().to_csv(index=False)
+    """One row per layer (:meth:`NetworkResult.to_frame`). A count stays an integer where another layer has
+    no value for it (pandas would write ``7840.0``), and a field that is a mapping on some layers and empty on
+    the others is its ``field.key`` columns alone (no empty ``field`` column beside them)."""
+    import pandas as pd
+
+    frame = result.to_frame()
+    for col in list(frame.columns):
+        values = frame[col].dropna()
+        if values.empty and any(c.startswith(f"{col}.") for c in frame.columns):
+            frame = frame.drop(columns=col)
+        elif (frame[col].dtype.kind == "f" and not values.empty and values.map(float.is_integer).all()
+              and _integer_field(result, col)):
+            frame[col] = frame[col].astype(pd.Int64Dtype())
+    return frame.to_csv(index=False)
+
+
+def _integer_field(result: NetworkResult, col: str) -> bool:
+    """Whether a layer gives column ``col`` (``field`` or ``field.key``) as a Python int."""
+    field, _, key = col.partition(".")
+    for r in result.layers:
+        v = r.to_dict().get(field)
+        if key and isinstance(v, dict):
+            v = v.get(key)
+        if v is not None:
+            return isinstance(v, int) and not isinstance(v, bool)
+    return False
 
 
 def _default(value: Any):
