@@ -182,8 +182,12 @@ def _convert_gather(imp: Importer, node: Node) -> None:
         from accelsim.workload.onnx.quant import weight_quant
 
         # a QDQ table (DequantizeLinear -> Gather) keeps its format; an integer one dequantized after the lookup gets
-        # its weights from that DequantizeLinear (quant._dequantize_table)
-        if np.issubdtype(np.asarray(table).dtype, np.integer) and imp.consumer_ops.get(node.outputs[0]) == "DequantizeLinear":
+        # its weights from that DequantizeLinear, or from the operand scale of the QOperator op that reads it
+        # (onnxruntime's QOperator embeddings: Gather(uint8) -> QLinearAdd; quant._dequantize_table)
+        from accelsim.workload.onnx.quant import QLINEAR_FLOAT
+
+        if np.issubdtype(np.asarray(table).dtype, np.integer) and (
+                imp.consumer_ops.get(node.outputs[0]) in ("DequantizeLinear", *QLINEAR_FLOAT)):
             imp.integer_tables[layer.name] = np.asarray(table)
         else:
             imp.set_weight(node, layer.name, table, quant=weight_quant(data, 0, lambda m: m))

@@ -327,6 +327,12 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
             raise WorkloadError(f"{source_label}: opset_import: default-domain opset {entry.version} is newer than the "
                                 f"newest this onnx {onnx.__version__} knows ({newest}); upgrade onnx or re-export "
                                 f"with opset <= {newest}")
+    if not any(e.domain in ("", "ai.onnx") for e in model.opset_import):
+        raise WorkloadError(f"{source_label}: the model imports no ONNX opset (opset_import lists "
+                            f"{[e.domain for e in model.opset_import] or 'nothing'}); onnx.checker refuses it too")
+    untyped = next((i for i, n in enumerate(g.node) if not n.op_type), None)
+    if untyped is not None:
+        raise WorkloadError(f"{source_label}: node {untyped} ('{g.node[untyped].name}') has an empty op_type")
     initializers = _initializers(g, source_label)
     nodes = [_node(n, n.name or f"{n.op_type}_{i}") for i, n in enumerate(g.node)]
     nodes = _topological(nodes, set(initializers) | {i.name for i in g.input}, source_label)
@@ -359,6 +365,10 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
         imp.values[name_] = Value(tuple(full), name_, batched)
     for node in nodes:
         _import_node(imp, node, skip_unsupported)
+    for layer, codes in imp.integer_tables.items():  # an integer table no dequantizing op read: kept as its integers
+        graph.set_weight(layer, codes.astype(np.float32))
+        imp.note(f"embedding '{layer}': its integer table is read by no op that gives its scale; the integers are its weights")
+    imp.integer_tables.clear()
     if no_common_batch:
         sizes = ", ".join(f"{n} {f[0]}" for n, f, _ in inputs if f)
         imp.note(f"the graph inputs' axis 0 sizes differ ({sizes}), so none is a batch: whole tensors are one sample")
@@ -436,7 +446,10 @@ def _import_one(imp: Importer, node: Node, skip_unsupported: bool) -> None:
     macs = F.folded_macs(node, [None if v is None else v.const for v in inputs], outputs)
     if macs:
         imp.folded_macs[node.op_type] += macs
-    carried = Q.folded_quant(node, inputs)
+    try:
+        carried = Q.folded_quant(node, inputs)
+    except WorkloadError as exc:
+        raise WorkloadError(f"{imp.source}: {exc}") from None
     for i, array in enumerate(outputs):
         imp.set(node, i, Value(tuple(array.shape), const=array, quant=carried if i == 0 else None))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from accelsim.errors import WorkloadError
 from accelsim.workload.onnx.fold import fold
 from accelsim.workload.onnx.importer import CONVERTERS, Importer, Node, Value, register
 
@@ -52,6 +53,11 @@ def folded_quant(node: Node, inputs: list) -> dict | None:
     if node.op_type == "DequantizeLinear" and first is not None:
         dtype = np.dtype(np.asarray(first.const).dtype)
         if np.issubdtype(dtype, np.integer) or dtype.name in ("int4", "uint4", "int2", "uint2", *FLOAT8):
+            scale = np.asarray(inputs[1].const, np.float64) if len(inputs) > 1 and inputs[1] is not None else None
+            if scale is not None and not (np.all(np.isfinite(scale)) and np.all(scale > 0)):
+                bad = scale[~(np.isfinite(scale) & (scale > 0))].ravel()[0]
+                raise WorkloadError(f"node '{node.name}' (DequantizeLinear): the weight's scale must be finite and > 0; "
+                                    f"got {bad:g} (tensor '{node.inputs[1]}')")
             zero = inputs[2].const if len(inputs) > 2 and inputs[2] is not None else None
             return dequant_info(np.asarray(first.const), inputs[1].const, zero, node.attrs.get("axis", 1),
                                 node.attrs.get("block_size", 0))
@@ -139,14 +145,16 @@ def _convert_qdq(imp: Importer, node: Node) -> None:
                  "taken as 1 (shapes and MACs do not depend on it)")
 
 
-def _dequantize_table(imp: Importer, node: Node, layer: str) -> None:
+def _dequantize_table(imp: Importer, node: Node, layer: str, scale_index: int = 1) -> None:
     """An embedding gathered from an integer table and dequantized after the lookup (onnxruntime's dynamic /
-    QOperator embeddings: ``Gather(uint8 table) -> DequantizeLinear``): its weights are the dequantized table, kept
-    in its format (per tensor, or per embedding feature along the last axis); the Gather left them unset."""
+    QOperator embeddings: ``Gather(uint8 table) -> DequantizeLinear``, or the table's codes read by a QOperator op
+    such as ``QLinearAdd`` with the operand's scale and zero point at ``scale_index`` and the one after): its
+    weights are the dequantized table, kept in its format (per tensor, or per embedding feature along the last
+    axis); the Gather left them unset."""
     codes = imp.integer_tables.pop(layer)
-    scale = np.asarray(imp.const(node, 1, "the scale"))
-    zp = imp.optional_const(node, 2, "the zero point")
-    axis = int(node.attrs.get("axis", 1))
+    scale = np.asarray(imp.const(node, scale_index, "the scale"))
+    zp = imp.optional_const(node, scale_index + 1, "the zero point")
+    axis = int(node.attrs.get("axis", 1)) if node.op_type == "DequantizeLinear" else 1
     rank = len(imp.values[node.inputs[0]].shape)
     if scale.size > 1 and axis % rank != rank - 1:
         imp.note(f"node '{node.name}' (DequantizeLinear): scales along axis {axis} of an embedding lookup are not "
@@ -257,6 +265,8 @@ def _convert_matmul_nbits(imp: Importer, node: Node) -> None:
     default ``2^(bits-1)``) per row and block of ``block_size`` columns of the ``(N, K)`` matrix."""
     a = node.attrs
     k, n, bits, bs = int(a["K"]), int(a["N"]), int(a.get("bits", 4)), int(a["block_size"])
+    if not 1 <= bits <= 8:  # (onnxruntime packs 1 to 8 bits: another width is a broken node, not a variant)
+        raise imp.error(node, f"attribute bits must be in 1..8; got {bits}")
     if bits not in (2, 4, 8):
         raise imp.unsupported(node, f"{bits}-bit packing")
     x = imp.activation(node, 0)
@@ -303,6 +313,10 @@ def _convert_qlinear_float(imp: Importer, node: Node) -> None:
     if node.attrs.get("channels_last", 0):
         raise imp.unsupported(node, "channels-last layout")
     op, inputs = QLINEAR_FLOAT[node.op_type]
+    for i in range(len(node.inputs))[inputs]:  # an operand gathered from an integer table: the table dequantized
+        v = imp.values.get(node.inputs[i])
+        if v is not None and v.layer in imp.integer_tables:
+            _dequantize_table(imp, node, v.layer, i + 1)
     _as_float(imp, node, op, node.inputs[inputs], 8, {} if op == "GlobalAveragePool" else None)
 
 
