@@ -551,3 +551,43 @@ def test_nan_in_packed_tensors_unused_tensors_and_norm_shapes(tmp_path):
     write_safetensors(dense / "model.safetensors", tensors)
     with pytest.raises(WorkloadError, match=rf"'model.norm.weight' has shape \[{hidden + 1}\]; .* normalises {hidden}"):
         load_checkpoint(load_hf(dense, phase="decode", context=8), dense)
+
+
+def test_round_23_block_sizes_formats_and_methods(tmp_path):
+    """A held-out round of hand-packed checkpoints (2026-12-05; 54 of them dequantize exactly): an FP8 block grid with
+    partial edge blocks was read as the block that tiles it (320 rows in 3 blocks: 107, not the configured or
+    default 128; 22% error, no word); a GPTQ config saying only "format": "gptq_v2" was read as v1 (every zero point
+    off by one); an unknown quant_method was guessed; two compressed-tensors config_groups were mixed into one."""
+    rng = np.random.default_rng(23)
+    n, k = 320, 192  # 3 x 2 blocks of 128, the last ones partial
+    codes = rng.integers(0x20, 0x50, (n, k), dtype=np.uint8)
+    scale = rng.uniform(0.5, 2, (3, 2)).astype(np.float32)
+    layer = "model.layers.0.mlp.gate_proj"
+    write_safetensors(tmp_path / "model.safetensors", {f"{layer}.weight": ("F8_E4M3", codes),
+                                                       f"{layer}.weight_scale_inv": ("F32", scale)})
+    import ml_dtypes as ml
+
+    ref = codes.view(ml.float8_e4m3fn).astype(np.float32) * np.repeat(np.repeat(scale, 128, 0)[:n], 128, 1)[:, :k]
+    for qc in ({"quant_method": "fp8"},  # transformers' FineGrainedFP8Config default block
+               {"quant_method": "compressed-tensors", "config_groups": {"g": {"weights": {
+                   "num_bits": 8, "type": "float", "strategy": "block", "block_structure": [128, 128]}}}}):
+        (tmp_path / "config.json").write_text(json.dumps({"quantization_config": qc}))
+        p = Checkpoint(tmp_path).packed(layer)
+        assert p.block == (128, 128)
+        np.testing.assert_allclose(p.dequantize(), ref, rtol=1e-6)
+    (tmp_path / "config.json").write_text(json.dumps({}))  # no block anywhere, and a grid that leaves it ambiguous
+    with pytest.raises(WorkloadError, match="does not tile the FP8 weight"):
+        Checkpoint(tmp_path).packed(layer)
+
+    tensors = _gptq_tensors()
+    write_safetensors(tmp_path / "model.safetensors", tensors)
+    base = {"quant_method": "gptq", "bits": 4, "group_size": 8}
+    for qc, offset in ((base, True), ({**base, "format": "gptq_v2"}, False), ({**base, "checkpoint_format": "gptq_v2"}, False)):
+        (tmp_path / "config.json").write_text(json.dumps({"quantization_config": qc}))
+        assert Checkpoint(tmp_path).gptq_zero_offset is offset, qc
+    for qc, message in (({**base, "quant_method": "foo_quant"}, "quant_method 'foo_quant' is not read; known: gptq"),
+                        ({"quant_method": "compressed-tensors", "config_groups": {"a": {}, "b": {}}},
+                         "has 2 config_groups \\(a mixed-precision")):
+        (tmp_path / "config.json").write_text(json.dumps({"quantization_config": qc}))
+        with pytest.raises(WorkloadError, match=message):
+            Checkpoint(tmp_path)

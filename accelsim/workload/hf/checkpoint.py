@@ -20,8 +20,14 @@ Quantized checkpoints are recognized and kept in their stored format (:meth:`Che
   ``(N, K / group)``, optional ``weight_zero_point`` and ``weight_shape``;
 * FP8 (``weight`` stored ``F8_E4M3`` / ``F8_E5M2``): ``weight_scale_inv`` per block of
   ``quantization_config.weight_block_size`` (DeepSeek-V3, Qwen3-FP8: ``(ceil(N / 128), ceil(K / 128))``; the
-  value is ``fp8 * scale`` despite the name) or ``weight_scale`` per tensor ``(1,)`` / per output channel
-  ``(N, 1)`` (compressed-tensors ``float-quantized``, FBGEMM).
+  value is ``fp8 * scale`` despite the name; ``quant_method: fp8`` without it: transformers' default 128 x 128;
+  compressed-tensors ``strategy: block``: its ``block_structure``; neither: the block that tiles the matrix
+  evenly, else refused, since partial edge blocks leave it ambiguous) or ``weight_scale`` per tensor ``(1,)`` /
+  per output channel ``(N, 1)`` (compressed-tensors ``float-quantized``, FBGEMM).
+
+GPTQ zero points are stored minus one unless the config's ``format`` (or the older ``checkpoint_format``, as
+transformers reads them) is ``gptq_v2``. A ``quant_method`` other than those above, and a compressed-tensors
+config with several ``config_groups`` (mixed precision by target), are refused in one line.
 
 :func:`attach_weights` puts dense weights (fp32 / fp16 / bf16) on a graph's layers by name and reports packed
 layers in ``graph.metadata['hf']['packed']``; their codes, scales and zeros are read with
@@ -274,8 +280,18 @@ class Checkpoint:
             self._check_index(path)
         folder = path if path.is_dir() else path.parent
         self.quantization = self._quant_config(folder)
-        # GPTQ checkpoints written by AutoGPTQ / GPTQModel v1 store zero points minus one ("checkpoint_format: gptq")
-        self.gptq_zero_offset = self.quantization.get("checkpoint_format", "gptq") == "gptq"
+        method = self.quantization.get("quant_method")
+        if method is not None and str(method).lower() not in QUANT_METHODS:
+            raise WorkloadError(f"{folder}: quantization_config.quant_method {method!r} is not read; known: "
+                                f"{', '.join(QUANT_METHODS)}")
+        groups = self.quantization.get("config_groups") or {}
+        if isinstance(groups, dict) and len(groups) > 1:
+            raise WorkloadError(f"{folder}: quantization_config has {len(groups)} config_groups (a mixed-precision "
+                                "compressed-tensors checkpoint, each group on its own targets); one group is read")
+        # GPTQ checkpoints written by AutoGPTQ / GPTQModel v1 store zero points minus one ("gptq"; "gptq_v2" stores
+        # them as they are): transformers reads the config's "format", then its older "checkpoint_format"
+        fmt = self.quantization.get("format") or self.quantization.get("checkpoint_format") or "gptq"
+        self.gptq_zero_offset = str(fmt).lower() == "gptq"
 
     def _check_index(self, folder: Path) -> None:
         """A sharded checkpoint's ``*.safetensors.index.json``: every tensor of its ``weight_map`` must be in the
@@ -391,8 +407,8 @@ class Checkpoint:
 
     def _check_bits(self, layer: str, bits: int) -> None:
         if bits not in (2, 4, 8):
-            raise WorkloadError(f"{self.source}: layer '{layer}': {bits}-bit codes do not pack evenly into 32-bit words "
-                                "(2, 4 or 8 bits are read)")
+            raise WorkloadError(f"{self.source}: layer '{layer}': {bits}-bit packing is not read (2, 4 or 8 bits: "
+                                "codes whole in each 32-bit word; GPTQ's 3-bit layout splits codes across words)")
 
     def _checked(self, p: PackedWeight) -> PackedWeight:
         """``p`` once every tensor of its format is present with the type and shape the format gives (GPTQ / AWQ:
@@ -465,14 +481,22 @@ class Checkpoint:
             raise WorkloadError(f"{self.source}: FP8 weight '{weight.name}' has no weight_scale_inv or weight_scale")
         count = math.prod(scale.shape)
         configured = self.quantization.get("weight_block_size")
+        for g in (self.quantization.get("config_groups") or {}).values():  # compressed-tensors strategy "block"
+            w = (g or {}).get("weights") or {}
+            if configured is None and str(w.get("strategy", "")).lower() == "block":
+                configured = w.get("block_structure")
+        if configured is None and str(self.quantization.get("quant_method", "")).lower() == "fp8":
+            configured = [128, 128]  # transformers' FineGrainedFP8Config default weight_block_size
         if count == 1:
             block = (n, k)
         elif count == n and (len(scale.shape) == 1 or scale.shape[-1] == 1):
             block = (1, k)
         elif isinstance(configured, list) and len(configured) == 2 and all(isinstance(b, int) and b > 0 for b in configured):
             block = (configured[0], configured[1])
-        elif len(scale.shape) == 2:  # without a configured block: the one that gives this grid
-            block = (-(-n // scale.shape[0]), -(-k // scale.shape[1]))
+        elif len(scale.shape) == 2 and n % scale.shape[0] == 0 and k % scale.shape[1] == 0:
+            # no configured block, and none needed: the grid divides the matrix evenly (partial edge blocks leave
+            # the block ambiguous: 320 rows in 3 blocks may be 107 .. 159 rows a block)
+            block = (n // scale.shape[0], k // scale.shape[1])
         else:
             block = (0, 0)
         if not all(block) or count != -(-n // block[0]) * -(-k // block[1]):
@@ -481,6 +505,9 @@ class Checkpoint:
         return PackedWeight(layer, f"fp8-{FP8[weight.dtype][0]}", 8, block[1], n, k, {"weight": weight, "scale": scale},
                             self, block=block)
 
+
+#: the ``quantization_config.quant_method`` values whose formats are read (module docstring)
+QUANT_METHODS = ("gptq", "awq", "compressed-tensors", "fp8", "fbgemm_fp8")
 
 #: a grouped layer holding a bucket of experts: ``<experts module>.g<bucket>.<matrix name>``
 _BUCKET = re.compile(r"^(.*)\.g(\d+)\.([^.]+)$")
@@ -575,7 +602,7 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
 
 #: tensors a checkpoint may hold that no layer reads: buffers saved by older transformers (GPT-2's causal mask,
 #: rotary frequencies)
-UNUSED_OK = (".attn.bias", ".attn.masked_bias", ".rotary_emb.inv_freq")
+UNUSED_OK = (".attn.bias", ".attn.masked_bias", ".rotary_emb.inv_freq", ".input_scale")  # (FP8 activation scales: activation_bits)
 
 
 def _check_norm(ck: Checkpoint, layer) -> None:
