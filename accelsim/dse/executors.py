@@ -192,7 +192,8 @@ def _chunks(items: list, key: Callable[[Any], str], workers: int,
     put next to each other in ``order``, and a chunk takes whole runs while they fit its size (a run longer than
     the size is cut), so a run's shared work is done by one worker, not by each worker that gets a piece of it.
     """
-    sort = (lambda it: (key(it[1]), *affinity(it[1]))) if affinity else (lambda it: key(it[1]))
+    runs_of = {id(it): affinity(it[1]) for it in items} if affinity else {}  # (each computed once)
+    sort = (lambda it: (key(it[1]), *runs_of[id(it)])) if affinity else (lambda it: key(it[1]))
     ordered = sorted(items, key=sort)
     groups: list[list] = []
     current_key = None
@@ -207,7 +208,7 @@ def _chunks(items: list, key: Callable[[Any], str], workers: int,
     for group in groups:
         runs: list[list] = []
         for it in group:  # consecutive points of one run (every point its own run without affinity)
-            if affinity and runs and affinity(it[1])[0] == affinity(runs[-1][0][1])[0]:
+            if affinity and runs and runs_of[id(it)][0] == runs_of[id(runs[-1][0])][0]:
                 runs[-1].append(it)
             else:
                 runs.append([it])
