@@ -246,3 +246,29 @@ def test_llama_decode_is_memory_bound_and_exercises_every_unit():
     assert bounds["q_proj"] == "memory" and bounds["down_proj"] == "memory"
     q8 = accelsim.simulate(V5E, "llama2-7b-decoder", recipe="int8", dense_baseline=False)
     assert _vector_share(q8) > _vector_share(r)
+
+
+def test_round_23_fused_ops_attention_products_and_edge_tpu_batch():
+    """A held-out re-derivation of docs/models/npu.md (2026-12-05; every other figure equal) found three rules
+    that contradicted the doc's own: a view or an op fused into its producer paid a whole fusion overhead (600
+    cycles on tpu-v5e; 6.5% of BERT); a w8a8 model's attention products (no 8-bit weights: 16-bit operands) were
+    charged the quantize epilogue of 8-bit inputs, re-quantizing a decode step's KV cache at every step; the Edge
+    TPU's per-inference time was charged once per batch."""
+    import warnings
+
+    import accelsim
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dense = accelsim.simulate("tpu-v5e", "bert-base")
+        w8 = accelsim.simulate("tpu-v5e", "bert-base", recipe="w8a8-int8")
+        edge = [accelsim.simulate("edge-tpu", "lenet5", batch=b) for b in (1, 2)]
+    for layer in dense.layers:
+        if layer.op == "reshape" or layer.op == "activation":  # views and fused_ops of tpu-v5e: no overhead
+            assert layer.compute_cycles == max(1, layer.extra["unit_cycles"]["vector"]), layer.name
+    scores = next(layer for layer in w8.layers if layer.name.endswith("encoder.0.scores"))
+    assert scores.extra["operand_bits"] == 16 and not scores.extra["vector_ops"]
+    query = next(layer for layer in w8.layers if layer.name == "encoder.0.query")
+    assert query.extra["operand_bits"] == 8 and query.extra["vector_ops"]  # weighted products still quantize
+    assert edge[1].layers[0].extra["invoke_cycles"] == 2 * edge[0].layers[0].extra["invoke_cycles"]
+    assert edge[1].total["latency_s"] / 2 == pytest.approx(edge[0].total["latency_s"], rel=0.02)

@@ -281,7 +281,7 @@ class NpuModel(HardwareModel):
             read += spill
         spad_bytes = sum(in_bytes) + out_bytes + read + write      # lanes read and write; DMA fills and drains
         return self._finish(cl, 0, vec, read, write, spill, spad_bytes, lane_ops, bits, work, matrix=None,
-                            passes=passes)
+                            passes=passes, fused=fused, batch=batch)
 
     def _matrix_layer(self, cl, batch: int) -> LayerCounts:
         """A matrix product: the systolic model's cycles on ``count`` units, its epilogue on the vector unit (§2, §3.3)."""
@@ -300,6 +300,12 @@ class NpuModel(HardwareModel):
         # compulsory bytes of the activation operands at their run width, of the stored weights and of
         # the finished outputs (partial sums accumulate on chip) at the activation width (§4.2)
         run_bits = sys.extra["operand_bits"]
+        # activations quantized below the vector unit's width only where the matrix unit runs at that width: an
+        # activation-by-activation product (attention scores / context) of a w8a8 model runs at its 16-bit operands,
+        # so its inputs are not quantized (no epilogue charged for them) and its output stays 16-bit
+        quantized = (bool(cl.activation_bits) and cl.activation_bits < cfg.vector.activation_bits
+                     and run_bits <= cl.activation_bits)
+        act_bits = self._act_bits(cl) if quantized else cfg.vector.activation_bits
         ins = [math.prod(s) * batch * run_bits / 8 for s in layer.input_shapes]
         kv_bits = float(getattr(layer, "kv_bits", 0) or 0)
         cache_elements = 0
@@ -307,7 +313,7 @@ class NpuModel(HardwareModel):
             for i in range(1, len(ins)):
                 cache_elements += math.prod(layer.input_shapes[i]) * batch
                 ins[i] = math.prod(layer.input_shapes[i]) * batch * kv_bits / 8
-        out_bytes = math.prod(layer.output_shape) * batch * self._act_bits(cl) / 8
+        out_bytes = math.prod(layer.output_shape) * batch * act_bits / 8
         cached = False
         if layer.has_weights:
             weights = self._weight_bytes(cl, run_bits)
@@ -334,7 +340,6 @@ class NpuModel(HardwareModel):
                 of_b = 0.0
             else:               # context = P V (K = keys): the probabilities come from the scratchpad
                 if_b -= min(if_b, ins[0])
-        quantized = bool(cl.activation_bits) and cl.activation_bits < cfg.vector.activation_bits
         work = epilogue_work(layer, batch, quantized)
         if cache_elements and kv_bits < cfg.vector.activation_bits:
             work.add(DEQUANTIZE_OPS, cache_elements)               # low-bit KV cache dequantized (§3.3)
@@ -354,13 +359,13 @@ class NpuModel(HardwareModel):
                 rescales = n_out * (k_blocks - (1 if quantized else 0))
                 if rescales > 0:
                     work.add({"fma": 1}, rescales * layer.gemm(batch).m)
-        bits = self._act_bits(cl) if quantized else cfg.vector.activation_bits
+        bits = act_bits
         vec, lane_ops = self._vector_cycles(work, bits)
         read, write = if_b + fi_b, of_b
         mxu_words = sum(sys.sram_reads.values()) + sum(sys.sram_writes.values())
         spad_bytes = mxu_words * word + read + write + work.out_elements * bits / 8 * (2 if work.ops else 0)
         return self._finish(cl, mxu, vec, read, write, spill, spad_bytes, lane_ops, bits, work, matrix=(sys, folds, decode),
-                            matrix_cached=cached)
+                            matrix_cached=cached, batch=batch)
 
     def _fallback(self, cl, sys) -> str:
         """What of a layer's format the matrix units do not run as stored ("" when they do): N:M weights without
@@ -381,17 +386,18 @@ class NpuModel(HardwareModel):
 
     def _finish(self, cl, mxu: int, vec: int, read: float, write: float, spill: float, spad_bytes: float,
                 lane_ops: dict, bits: int, work: VectorWork, matrix, passes: int = 0,
-                matrix_cached: bool = False) -> LayerCounts:
+                matrix_cached: bool = False, fused: bool = False, batch: int = 1) -> LayerCounts:
         """Overlap the units (§4.3), build the actions and the counts; ``passes`` extra streaming
         fusions (split reductions, §4.2) each expose the DRAM latency and, with their scalar
-        fusions, add ``2 x passes`` fusion overheads."""
+        fusions, add ``2 x passes`` fusion overheads. ``fused``: an op fused into its producer's fusion
+        (``fusion.fused_ops``) or a view is no fusion of its own: no fusion overhead."""
         cfg = self.config
         sys, folds, decode = matrix if matrix is not None else (None, 1, 0)
         dram_bytes = read + write
         dma = int(math.ceil(dram_bytes / self._dram_bpc)) if dram_bytes > 0 else 0
         spad = int(math.ceil(spad_bytes / cfg.scratchpad.bytes_per_cycle))
         latency = self._dram_latency * (1 + passes) if dram_bytes > 0 else 0
-        overhead = cfg.vector.op_overhead_cycles * (1 + 2 * passes)
+        overhead = 0 if fused else cfg.vector.op_overhead_cycles * (1 + 2 * passes)
         if sys is not None:
             if cfg.fusion.epilogue_overlap:
                 compute = max(mxu, vec, decode) + int(math.ceil(vec / folds))   # the last tile's epilogue is exposed
@@ -402,7 +408,8 @@ class NpuModel(HardwareModel):
         compute = max(1, compute + overhead)
         invoke = 0
         if (plan := self._plan) is not None and cl.name == plan.first and cfg.dram.invoke_overhead_us > 0:
-            invoke = int(math.ceil(cfg.dram.invoke_overhead_us * 1e-6 * cfg.clock_hz))   # once per inference (§4.4)
+            # once per inference (§4.4): a compiled model takes one input, so a batch of B is B invocations
+            invoke = int(math.ceil(cfg.dram.invoke_overhead_us * 1e-6 * cfg.clock_hz)) * max(1, batch)
         memory = max(dma, spad)
         cycles = max(compute, memory + latency + overhead) + invoke      # in series with the layer (N5)
         compute += invoke
