@@ -88,3 +88,27 @@ def test_chunks_keep_points_that_share_work_together():
     # without affinity: the given order, cut by size alone (columns outermost: runs spread over every chunk)
     plain = _chunks(items, cache_key, 2)
     assert [pid for ch in plain for pid, _ in ch] == [pid for pid, _ in items]
+
+
+def _die_on_third(setting):
+    """An evaluator whose worker process dies (as under SIGKILL or the OOM killer) on one point."""
+    import os
+
+    if setting.get("batch") == 3:
+        os._exit(9)
+    return {"latency_s": 1.0 / setting.get("batch", 1)}
+
+
+def test_a_dead_worker_is_one_line_and_resume_finishes(tmp_path):
+    """A held-out crash round (38 kill-and-resume trials, every table identical to serial) found a killed pool
+    worker reported as an internal error (BrokenProcessPool, exit 1): it is a SweepError naming what is saved and
+    --resume; the store keeps the finished points."""
+    import pytest
+
+    import accelsim
+    from accelsim.errors import SweepError
+
+    spec = {"name": "dead", "base": {"workload": "lenet5", "arch": "edge-32x32"},
+            "grid": {"batch": [1, 2, 3, 4, 5, 6]}}
+    with pytest.raises(SweepError, match=r"a worker process died .* run the sweep again with --resume \(\d+ of 6 points saved"):
+        accelsim.sweep(spec, evaluate=_die_on_third, executor=2, store=tmp_path / "o", progress=False)

@@ -287,11 +287,18 @@ def execute(
 
 
 def _run_futures(pool: Executor, evaluate, items, on_outcome, key, workers: int, affinity=None) -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
     futures = [pool.submit(run_chunk, evaluate, chunk) for chunk in _chunks(items, key, workers, affinity)]
     try:
         for fut in as_completed(futures):
             for outcome in fut.result():
                 on_outcome(outcome)
+    except BrokenProcessPool:  # a worker killed (SIGKILL, out of memory): an event, not a bug of the sweep
+        for f in futures:
+            f.cancel()
+        raise SweepError("a worker process died (killed, or out of memory); the points finished before are saved: "
+                         "run the sweep again with --resume") from None
     except BaseException:
         for f in futures:
             f.cancel()

@@ -348,6 +348,7 @@ def _run(st, points, hashes, columns, layer_columns, resume, evaluate, executor,
     todo = [p for p in points if p.id not in finished]
     by_id = {p.id: p for p in points}
     bar = _progress_bar(len(points), len(points) - len(todo), progress)
+    done = [0]  # points stored by this run
 
     def on_outcome(outcome) -> None:
         pid, status, error, row, layers = outcome
@@ -359,12 +360,19 @@ def _run(st, points, hashes, columns, layer_columns, resume, evaluate, executor,
         if ran:  # a knob's point: its column stays, the per-stream keys it set are added
             setting.update({k: v for k, v in ran.items() if k not in setting})
         st.append(pid, {"status": status, "error": error, INPUTS: hashes[pid], **setting, **row}, layers)
+        done[0] += 1
         if bar is not None:
             bar.update(1)
 
     try:
         execute(evaluate, [(p.id, (runs or {}).get(p.id, p.setting)) for p in todo], executor, on_outcome,
                 cache_key_for(evaluate), timeout, getattr(evaluate, "affinity_key", None))
+    except SweepError as exc:
+        if "worker process died" not in str(exc):
+            raise
+        folder = getattr(st, "dir", None)
+        raise SweepError(f"{label}: {exc} ({len(points) - len(todo) + done[0]} of {len(points)} points saved"
+                         f"{f' in {folder}' if folder else ''})") from None
     finally:
         if bar is not None:
             bar.close()
