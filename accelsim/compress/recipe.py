@@ -1520,10 +1520,7 @@ def _compress_statistics(graph: LayerGraph, recipe: Recipe, plans: Mapping[str, 
             continue
         cl = CompressedLayer.dense(layer)
         if not layer.has_weights and layer.gemm(1) is not None:
-            bits = R._activation_bits(recipe, name)
-            if bits is not None:
-                cl = CompressedLayer(layer=layer, activation_bits=bits, activation_density=g.input_density(name),
-                                     transforms=(f"activations:int{bits}",))
+            cl = R.weightless_activations(recipe, name, layer, activation_density=g.input_density(name)) or cl
         layers[name] = cl
     R._fuse_requantize(g, layers)
     # the recipe record says how it was applied (results carry it: "statistics": shapes and formats, no values)
@@ -1897,10 +1894,9 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0, statistics: bool | N
                                      activation_density=cl.activation_density, activation_sample=cl.activation_sample,
                                      transforms=tuple(graph_notes.get(name, [])), stats=stats)
             elif not layer.has_weights and layer.gemm(1) is not None:
-                bits = _activation_bits(recipe, name)
-                if bits is not None:  # activation x activation products (attention) run at the same precision
-                    cl = CompressedLayer(layer=layer, activation_bits=bits, activation_density=cl.activation_density,
-                                         activation_sample=cl.activation_sample, transforms=(f"activations:int{bits}",))
+                # activation x activation products (attention) run at the same precision
+                cl = weightless_activations(recipe, name, layer, activation_density=cl.activation_density,
+                                            activation_sample=cl.activation_sample) or cl
             layers[name] = cl
             continue
         if streamed:
@@ -2054,20 +2050,32 @@ def _fuse_requantize(g: LayerGraph, layers: dict[str, CompressedLayer]) -> None:
                     quant_ops=tuple(op for op in layers[s].quant_ops if not (op.kind == "quantize" and op.tensor == "input")))
 
 
-def _activation_bits(recipe: Recipe, name: str) -> int | None:
-    """Activation bits of the recipe's ``activations`` step for a layer without weights (e.g. an
-    attention matmul) selected by ``layers`` / ``skip`` and overrides; None when not applied."""
+def _activation_params(recipe: Recipe, name: str) -> dict | None:
+    """The ``activations`` step's parameters for a layer without weights, overrides applied; None when not applied."""
     step = next((s for s in recipe.pipeline if s.op == "activations"), None)
     if step is None or not any(_matches(name, p) for p in recipe.layers) or any(_matches(name, p) for p in recipe.skip):
         return None
-    bits = step.params["bits"]
+    params = dict(step.params)
     for pattern, body in recipe.overrides:
         if _matches(name, pattern):
             if body.get("skip"):
                 return None
             if "activations" in body:
-                bits = None if body["activations"] is None else body["activations"].get("bits", bits)
-    return bits
+                if body["activations"] is None:
+                    return None
+                params.update(body["activations"])
+    return params
+
+
+def weightless_activations(recipe: Recipe, name: str, layer, **fields) -> CompressedLayer | None:
+    """The compressed form of an activation x activation product (attention scores / context) under the
+    recipe's ``activations`` step: its bits and its format (an E4M3 recipe's products are FP8, not int8), or None."""
+    params = _activation_params(recipe, name)
+    if params is None:
+        return None
+    fmt = _activation_format(params)
+    return CompressedLayer(layer=layer, activation_bits=params["bits"], activation_format=fmt,
+                           transforms=(f"activations:{fmt.label}",), **fields)
 
 
 def _unwrap(t: CompressedTensor) -> CompressedTensor:

@@ -400,7 +400,7 @@ def gemv(
     makespan, _ = _schedule(cfg, row_cycles, 1)
     w_total = rows * row_bytes
     x_total = k * eb * batch
-    y_total = rows * 4.0 * batch
+    y_total = rows * eb * batch  # (the output at the math type: bf16 out of a bf16 GEMV)
     dram_read = w_total + x_total
     fl = 2.0 * rows * k * batch
     simt_rate = cfg.math_rate(_simt_dtype(cfg, dtype))[0] * cfg.sms * cfg.efficiency.simt * clk

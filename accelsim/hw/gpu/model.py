@@ -582,8 +582,10 @@ class GpuModel(HardwareModel):
         subclass = info.pop("_subclass", False)
         into = getattr(self._network, "fused", {}).get(lay.name)
         if into is not None:  # its GEMM's work joins its group's first kernel: no launch, latency or dispatch
-            est = replace(est, time_s=max(0.0, est.time_s - est.launch_s - est.latency_s), launch_s=0.0, latency_s=0.0,
-                          kernels=0)
+            # what is left is its throughput time: a family that adds the DRAM latency in series loses it, one
+            # whose latency is a term of its max (GEMV: the rows' load chains) keeps max(compute, memory)
+            work = max(est.compute_s, est.memory_s, est.time_s - est.launch_s - est.latency_s)
+            est = replace(est, time_s=max(0.0, work), launch_s=0.0, latency_s=0.0, kernels=0)
             info["fused"] = f"into {into}: one GEMM over the concatenated weights (the stack's fused_projections)"
         time_s, launch_s, host_s, launch = self._launched(est, subclass)
         queue = getattr(self._network, "queue", None)
