@@ -591,3 +591,19 @@ def test_round_23_block_sizes_formats_and_methods(tmp_path):
         (tmp_path / "config.json").write_text(json.dumps({"quantization_config": qc}))
         with pytest.raises(WorkloadError, match=message):
             Checkpoint(tmp_path)
+
+
+def test_awq_gemv_version_and_a_short_qweight_are_named(tmp_path):
+    """AWQ's GEMV packing was read as GEMM (a scales shape error, if any); a qweight short of a row blamed g_idx."""
+    tensors = _gptq_tensors()
+    write_safetensors(tmp_path / "model.safetensors", tensors)
+    (tmp_path / "config.json").write_text(json.dumps({"quantization_config": {"quant_method": "awq", "bits": 4,
+                                                                               "group_size": 8, "version": "gemv"}}))
+    with pytest.raises(WorkloadError, match="AWQ checkpoint of version 'gemv'"):
+        Checkpoint(tmp_path).packed(LAYER)
+    tensors[f"{LAYER}.qweight"] = ("I32", tensors[f"{LAYER}.qweight"][1][:-1].copy())
+    write_safetensors(tmp_path / "model.safetensors", tensors)
+    (tmp_path / "config.json").write_text(json.dumps({"quantization_config": {"quant_method": "gptq", "bits": 4,
+                                                                               "group_size": 8}}))
+    with pytest.raises(WorkloadError, match=r"qweight' of shape \[3, 16\] holds 24 input rows of 4-bit codes; '.*g_idx' names 32"):
+        Checkpoint(tmp_path).packed(LAYER)

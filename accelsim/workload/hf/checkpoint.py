@@ -364,6 +364,10 @@ class Checkpoint:
             method = str(q.get("quant_method", "")).lower()
             if method not in ("gptq", "awq"):  # no config: GPTQ stores g_idx, AWQ does not
                 method = "gptq" if f"{layer}.g_idx" in self.tensors else "awq"
+            version = str(q.get("version", "gemm") or "gemm").lower()
+            if method == "awq" and version.startswith("gemv"):  # (exllama / ipex are kernels over GEMM-packed files)
+                raise WorkloadError(f"{self.source}: AWQ checkpoint of version '{version}' (GEMV packing); the GEMM "
+                                    "layout is read")
             fmt = method
             keys = [k for k in ("qweight", "qzeros", "scales", "g_idx") if f"{layer}.{k}" in self.tensors]
             tensors = {k: self.tensors[f"{layer}.{k}"] for k in keys}
@@ -373,6 +377,9 @@ class Checkpoint:
                 raise WorkloadError(f"{self.source}: tensor '{layer}.qweight' has shape {list(qw)}; a 2-D array of "
                                     "int32 words is expected")
             k_in, n_out = (qw[0] * 32 // bits, qw[1]) if fmt == "gptq" else (qw[0], qw[1] * 32 // bits)
+            if "g_idx" in tensors and len(tensors["g_idx"].shape) == 1 and tensors["g_idx"].shape[0] != k_in:
+                raise WorkloadError(f"{self.source}: tensor '{layer}.qweight' of shape {list(qw)} holds {k_in} input rows "
+                                    f"of {bits}-bit codes; '{layer}.g_idx' names {tensors['g_idx'].shape[0]} (one per input)")
             if group <= 0:
                 group = k_in
             return self._checked(PackedWeight(layer, fmt, bits, group, n_out, k_in, tensors, self))
