@@ -36,10 +36,9 @@ def cmd_accuracy(args) -> int:
     from accelsim.report.export import format_table
     from accelsim.workload.zoo import load_workload
 
-    if args.seed < 0:
-        from accelsim.errors import ConfigError
+    from accelsim.cli import check_seed
 
-        raise ConfigError(f"--seed: seed must be an int >= 0; got {args.seed}")
+    check_seed(args.seed)
     if args.param and not args.recipe:
         from accelsim.errors import ConfigError
 

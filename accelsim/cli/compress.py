@@ -117,12 +117,11 @@ def to_table(cg: CompressedGraph) -> str:
 
 
 def cmd_compress(args) -> int:
+    from accelsim.cli import check_seed
     from accelsim.compress.recipe import compress, load_recipe
-    from accelsim.errors import ConfigError
     from accelsim.workload.zoo import load_workload
 
-    if args.seed < 0:
-        raise ConfigError(f"--seed must be >= 0; got {args.seed}")
+    check_seed(args.seed)
     recipe = load_recipe(args.recipe)
     graph = load_workload(args.workload)
     cg = compress(graph, recipe, seed=args.seed)

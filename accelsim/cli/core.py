@@ -196,10 +196,9 @@ def cmd_simulate(args) -> int:
     import shlex
 
     command = shlex.join(["accelsim", *args.argv]) if getattr(args, "argv", None) is not None else None
-    if args.seed < 0:  # (refused whether or not a random step reads it)
-        from accelsim.errors import ConfigError
+    from accelsim.cli import check_seed
 
-        raise ConfigError(f"--seed: seed must be an int >= 0; got {args.seed}")
+    check_seed(args.seed)
     for flag in ("generate", "decode_points"):
         if getattr(args, flag, None) is not None and getattr(args, "phase", None) != "generate":
             from accelsim.errors import WorkloadError
