@@ -73,10 +73,11 @@ def _check_pair(x: np.ndarray, y: np.ndarray | None, where: str) -> None:
         raise AccuracyError(f"{where}: inputs must be real numbers; got dtype {x.dtype}")
     if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
         raise AccuracyError(f"{where}: inputs contain NaN or infinite values")
-    if np.issubdtype(x.dtype, np.floating) and x.dtype.itemsize > 4 and np.abs(x).max() > np.finfo(np.float32).max:
-        # (models read float32: such an input becomes inf there, and the metrics NaN)
-        raise AccuracyError(f"{where}: inputs hold values beyond float32's range (max |x| = {np.abs(x).max():.3g}); "
-                            "the model reads float32")
+    if np.issubdtype(x.dtype, np.floating) and x.dtype.itemsize > 4:
+        largest = max(abs(float(x.max())), abs(float(x.min())))
+        if largest > float(np.finfo(np.float32).max):  # (models read float32: such an input becomes inf there, the metrics NaN)
+            raise AccuracyError(f"{where}: inputs hold values beyond float32's range (max |x| = {largest:.3g}); "
+                                "the model reads float32")
     if y is None:
         return
     if len(y) != len(x):

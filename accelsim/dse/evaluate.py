@@ -392,7 +392,7 @@ def affinity_key(setting: Mapping[str, Any]) -> tuple[str, float]:
     rest = {k: v for k, v in setting.items() if k != SHARED_ACROSS}
     cols = setting.get(SHARED_ACROSS)
     order = float(cols) if isinstance(cols, (int, float)) and not isinstance(cols, bool) else 0.0
-    return json.dumps(rest, sort_keys=True, default=str), order
+    return _key(rest), order
 
 
 class SimulateEvaluator:

@@ -286,6 +286,10 @@ def execute(
     raise SweepError(f"executor must be None, 'serial', a worker count, an Executor or a Dask Client; got {type(executor).__name__}")
 
 
+class WorkerLost(SweepError):
+    """A worker process of a local pool died (SIGKILL, out of memory): the sweep stops, its finished points saved."""
+
+
 def _run_futures(pool: Executor, evaluate, items, on_outcome, key, workers: int, affinity=None) -> None:
     from concurrent.futures.process import BrokenProcessPool
 
@@ -297,7 +301,7 @@ def _run_futures(pool: Executor, evaluate, items, on_outcome, key, workers: int,
     except BrokenProcessPool:  # a worker killed (SIGKILL, out of memory): an event, not a bug of the sweep
         for f in futures:
             f.cancel()
-        raise SweepError("a worker process died (killed, or out of memory); the points finished before are saved: "
+        raise WorkerLost("a worker process died (killed, or out of memory); the points finished before are saved: "
                          "run the sweep again with --resume") from None
     except BaseException:
         for f in futures:

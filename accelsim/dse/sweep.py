@@ -21,7 +21,7 @@ from collections import Counter
 from typing import Any, Callable, Mapping, Sequence
 
 from accelsim.dse.evaluate import LAYER_METRICS, SimulateEvaluator, cache_key
-from accelsim.dse.executors import DEFAULT_TIMEOUT_S, check_executor, execute
+from accelsim.dse.executors import DEFAULT_TIMEOUT_S, WorkerLost, check_executor, execute
 from accelsim.dse.space import as_space
 from accelsim.dse.store import INPUTS, as_store
 from accelsim.errors import SweepError
@@ -367,9 +367,7 @@ def _run(st, points, hashes, columns, layer_columns, resume, evaluate, executor,
     try:
         execute(evaluate, [(p.id, (runs or {}).get(p.id, p.setting)) for p in todo], executor, on_outcome,
                 cache_key_for(evaluate), timeout, getattr(evaluate, "affinity_key", None))
-    except SweepError as exc:
-        if "worker process died" not in str(exc):
-            raise
+    except WorkerLost as exc:
         folder = getattr(st, "dir", None)
         raise SweepError(f"{label}: {exc} ({len(points) - len(todo) + done[0]} of {len(points)} points saved"
                          f"{f' in {folder}' if folder else ''})") from None
