@@ -727,7 +727,7 @@ def tradeoff(df, out: str | os.PathLike, group: str | None = None, ratio: str | 
     plt = _plt()
     ncols = min(2, len(parts))
     nrows = math.ceil(len(parts) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(6.4 * ncols, 4.8 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.4 * ncols, 6.6 * nrows), squeeze=False)
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     hardware = list(dict.fromkeys(table["hardware"]))
     band = "latency" if _band_metric(y) == "latency_s" else "energy"
@@ -766,7 +766,8 @@ def tradeoff(df, out: str | os.PathLike, group: str | None = None, ratio: str | 
         ax.set_xlabel("Compression ratio (weights / non-zero weights)" if x == "compression_ratio" else axis_label(x)[1])
         ax.set_ylabel(axis_label(y)[1])
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
+        # Below the axes: inside, the legend of curves and bands hides the curves it names.
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
         label = group_label(key)
         if len(parts) > 1:
             ax.set_title(label, fontsize=10)
