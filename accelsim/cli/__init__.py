@@ -39,14 +39,6 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def check_seed(seed: int) -> None:
-    """``--seed`` of a command: refused below 0 whether or not a random step reads it (one line, exit 2)."""
-    if seed < 0:
-        from accelsim.errors import ConfigError
-
-        raise ConfigError(f"--seed: seed must be an int >= 0; got {seed}")
-
-
 def build_parser() -> argparse.ArgumentParser:
     from accelsim import validate
     from accelsim.cli import accuracy, compress, core, dse, show

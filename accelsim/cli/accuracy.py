@@ -36,7 +36,7 @@ def cmd_accuracy(args) -> int:
     from accelsim.report.export import format_table
     from accelsim.workload.zoo import load_workload
 
-    from accelsim.cli import check_seed
+    from accelsim.cli.core import check_seed
 
     check_seed(args.seed)
     if args.param and not args.recipe:

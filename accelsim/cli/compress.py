@@ -117,7 +117,7 @@ def to_table(cg: CompressedGraph) -> str:
 
 
 def cmd_compress(args) -> int:
-    from accelsim.cli import check_seed
+    from accelsim.cli.core import check_seed
     from accelsim.compress.recipe import compress, load_recipe
     from accelsim.workload.zoo import load_workload
 

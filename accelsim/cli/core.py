@@ -196,8 +196,6 @@ def cmd_simulate(args) -> int:
     import shlex
 
     command = shlex.join(["accelsim", *args.argv]) if getattr(args, "argv", None) is not None else None
-    from accelsim.cli import check_seed
-
     check_seed(args.seed)
     for flag in ("generate", "decode_points"):
         if getattr(args, flag, None) is not None and getattr(args, "phase", None) != "generate":
@@ -288,6 +286,14 @@ def _simulate_generate(args, command):
                              generate=args.generate if args.generate is not None else 128, batch=args.batch,
                              recipe=args.recipe, overrides=args.set, seed=args.seed, command=command,
                              points=8 if points is None else (points or None), **kw)
+
+
+def check_seed(seed: int) -> None:
+    """``--seed`` of a command: refused below 0 whether or not a random step reads it (one line, exit 2)."""
+    if seed < 0:
+        from accelsim.errors import ConfigError
+
+        raise ConfigError(f"--seed: seed must be an int >= 0; got {seed}")
 
 
 def set_arg(text: str) -> str:
