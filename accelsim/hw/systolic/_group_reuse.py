@@ -15,8 +15,8 @@ folds pixels, its one class is all channels). So the previous use of element ``i
 ``es`` a group's fetches are a prefix of its elements, counted in O(1) (:func:`_elements_before`).
 
 :func:`group_sweeps` runs the sweeps over the groups (in position order): within an epoch the whole-group
-counts are summed until they reach the epoch's remaining fetches, and the epoch-ending access is found by
-binary search over the groups that overlap it; from the second sweep on, a sweep that ends an epoch where an
+counts are summed until they reach the epoch's remaining fetches, and the epoch-ending access is found
+among the groups that overlap it by counting their fetches row by row (:func:`_epoch_end`); from the second sweep on, a sweep that ends an epoch where an
 earlier one (not the first) did repeats it from there, and every later sweep the one a period before it.
 :func:`os_reuse_pass` and :func:`ws_is_reuse_pass` build the groups of an os and of a ws or is array. Same outputs as
 :func:`accelsim.hw.systolic._kernels.reuse_read_pass`; cost O(groups) = O(accesses / class size).
@@ -84,44 +84,61 @@ def _group_fetches(gr, gl, qr, ql, n, cr, cl, hr, hl, er, el, dl):
 
 
 @njit(cache=True)
-def _fetches_before(x, x_c, es, g0, gr, gl, gn, qr, ql, pref, j0, LW, dl, span):
-    """Fetches in positions [x_c, x) under ``es``; ``pref[j - j0]``: whole-group counts of groups j0..j-1
-    (from ``x_c`` on); ``span``: positions from a group's first element to its last, at most."""
-    ja = max(j0, _first_ge(g0, x - span))
-    jb = _first_ge(g0, x)
-    tot = pref[ja - j0] if ja <= jb else pref[jb - j0]
+def _epoch_end(hit, acc, g0, gr, gl, gn, qr, ql, pref, j0, x_c, es, LW, dl, span, needed, row_cnt, lane_mark):
+    """The position of an epoch's last fetch (its ``needed``-th from ``x_c`` on under epoch start ``es``),
+    which lies in group ``hit`` (the first whose whole count brings the sum ``acc`` of groups ``j0 .. hit-1``
+    to ``needed``; ``pref[i]``: the sum over groups ``j0 .. j0+i-1``), between that group's first element and
+    ``span`` after it (every group that starts no later ends by then, so ``acc < needed`` fetches lie before
+    it). A group's fetches are a run of its elements, one a row: so the window's rows get their fetch counts
+    by differences (``row_cnt``), the row holding the ``needed``-th fetch is found by a running sum, and in
+    that row the fetches' lanes are marked (``lane_mark``, ``LW`` entries) and counted in lane order.
+    O(groups overlapping the window + its rows + ``LW``)."""
     cr, cl = x_c // LW, x_c % LW
-    hr, hl = x // LW, x % LW
     er, el = es // LW, es % LW
+    x_lo = g0[hit]
+    ja = max(j0, _first_ge(g0, x_lo - span))  # groups before ja end before x_lo: their counts are in pref
+    jb = _first_ge(g0, x_lo + span + 1)
+    r_a = x_lo // LW
+    n_rows = (x_lo + span) // LW - r_a + 1
+    for i in range(n_rows + 1):
+        row_cnt[i] = 0
+    before = pref[ja - j0]  # fetches in rows before r_a
     for g in range(ja, jb):
-        tot += _group_fetches(gr[g], gl[g], qr[g], ql[g], gn[g], cr, cl, hr, hl, er, el, dl)
-    return tot
-
-
-@njit(cache=True)
-def _epoch_end(hit, acc, g0, gr, gl, gn, qr, ql, pref, j0, x_c, es, LW, dl, span, needed):
-    """The position of an epoch's last fetch, which lies in group ``hit`` (the first whose whole count, from
-    ``x_c`` on under epoch start ``es``, brings the sum ``acc`` of groups ``j0 .. hit-1`` to ``needed``):
-    between that group's first element and ``span`` after it (every group that starts no later ends by
-    then); the smallest ``x`` with :func:`_fetches_before` ``(x + 1) >= needed``, by binary search (the
-    whole counts of the groups up to ``span`` after ``hit`` are added to ``pref`` first)."""
-    cr, cl = x_c // LW, x_c % LW
-    er, el = es // LW, es % LW
-    far_r = _FAR // LW
-    lo = g0[hit]
-    hi = g0[hit] + span
-    jmax = _first_ge(g0, hi + 1)
-    tot = acc
-    for g in range(hit, jmax):
-        tot += _group_fetches(gr[g], gl[g], qr[g], ql[g], gn[g], cr, cl, far_r, 0, er, el, dl)
-        pref[g + 1 - j0] = tot
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if _fetches_before(mid + 1, x_c, es, g0, gr, gl, gn, qr, ql, pref, j0, LW, dl, span) >= needed:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+        lo = max(0, _elements_before(cr, cl, gr[g], gl[g], dl))
+        hi = min(gn[g], _elements_before(er, el, qr[g], ql[g], dl))
+        if hi <= lo:
+            continue
+        ra = gr[g] + lo
+        rb = min(gr[g] + hi, r_a + n_rows)
+        if ra < r_a:
+            before += min(rb, r_a) - ra
+            ra = r_a
+        if ra < rb:
+            row_cnt[ra - r_a] += 1
+            row_cnt[rb - r_a] -= 1
+    run = 0
+    row = r_a + n_rows - 1
+    for i in range(n_rows):
+        run += row_cnt[i]
+        if before + run >= needed:
+            row = r_a + i
+            break
+        before += run
+    k = needed - before  # the fetch wanted is the k-th of its row, in lane order
+    for lane in range(LW):
+        lane_mark[lane] = False
+    for g in range(ja, jb):
+        i = row - gr[g]
+        if i < 0 or i >= gn[g]:
+            continue
+        if max(0, _elements_before(cr, cl, gr[g], gl[g], dl)) <= i < _elements_before(er, el, qr[g], ql[g], dl):
+            lane_mark[gl[g] + i * dl] = True
+    for lane in range(LW):
+        if lane_mark[lane]:
+            k -= 1
+            if k <= 0:
+                return row * LW + lane
+    return x_lo + span
 
 
 @njit(cache=True)
@@ -156,6 +173,8 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
             n_first += 1
         qk[g] = ql[g] - qr[g] * dl
     span = (n_max - 1) * (LW + dl)
+    row_cnt = np.empty(span // LW + 3, np.int64)  # scratch of _epoch_end
+    lane_mark = np.empty(LW, np.bool_)
     q_min = 0  # earliest previous use of any group from the second sweep on (positions)
     pref = np.empty(ng + 1, np.int64)
     cbuf = np.empty(_CHUNK, np.int64)
@@ -229,7 +248,8 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
                 got += acc
                 n_in += acc
                 break
-            lo = _epoch_end(hit, acc, g0, gr, gl, gn, qr, ql, pref, j0, x_c, es, LW, dl, span, needed)
+            lo = _epoch_end(hit, acc, g0, gr, gl, gn, qr, ql, pref, j0, x_c, es, LW, dl, span, needed, row_cnt,
+                            lane_mark)
             got += needed
             n_in = 0
             es = lo + 1
@@ -729,8 +749,7 @@ def os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
     read by the first ``P`` pixels, in closed form (:func:`_words_upto`). Only the folds holding an epoch
     end, and those within ``D`` after one, are made group by group (:func:`_os_fold`, its previous uses
     kept per input word as (row, lane), from the ``ceil(D / R) + 1`` folds before it on); a fold's groups
-    lie in its own rows, so an epoch end in it is found among them by binary search, as
-    :func:`group_sweeps` does. Returns ``(fetched, ev_x, first_row, last_row)``: the words fetched, each
+    lie in its own rows, so an epoch end in it is found among them as :func:`group_sweeps` does. Returns ``(fetched, ev_x, first_row, last_row)``: the words fetched, each
     epoch end's position, and the first group's row and the last group's last row (-1, -1: no group): the
     figures of :func:`os_ifmap_groups` then :func:`group_sweeps` with one sweep, in memory O(input words +
     one fold)."""
@@ -757,6 +776,8 @@ def os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
     reach = reuse_reach(FH, FW, sh, sw, dh, dw, Ew)
     back = reach // R + 2  # folds made before a fold counted group by group
     span = (Ch - 1) * R
+    row_cnt = np.empty(span // R + 3, np.int64)  # scratch of _epoch_end
+    lane_mark = np.empty(R, np.bool_)
     far_r = _FAR // R
     ecap = 16
     ev_x = np.empty(ecap, np.int64)
@@ -791,7 +812,8 @@ def os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
         fg0 = g0[:n]
         j0 = 0
         while True:
-            lo = _epoch_end(hit, acc, fg0, gr, gl, gn, qr, ql, pref, j0, x_c, es, R, 0, span, needed)
+            lo = _epoch_end(hit, acc, fg0, gr, gl, gn, qr, ql, pref, j0, x_c, es, R, 0, span, needed, row_cnt,
+                            lane_mark)
             fetched += needed
             n_in = 0
             es = lo + 1
