@@ -16,8 +16,9 @@ folds pixels, its one class is all channels). So the previous use of element ``i
 
 :func:`group_sweeps` runs the sweeps over the groups (in position order): within an epoch the whole-group
 counts are summed until they reach the epoch's remaining fetches, and the epoch-ending access is found
-among the groups that overlap it by counting their fetches row by row (:func:`_epoch_end`); from the second sweep on, a sweep that ends an epoch where an
-earlier one (not the first) did repeats it from there, and every later sweep the one a period before it.
+among the groups that overlap it by counting their fetches row by row (:func:`_epoch_end`); from the
+second sweep on, a sweep that ends an epoch where an earlier one (not the first) did repeats it from there,
+and every later sweep the one a period before it.
 :func:`os_reuse_pass` and :func:`ws_is_reuse_pass` build the groups of an os and of a ws or is array. Same outputs as
 :func:`accelsim.hw.systolic._kernels.reuse_read_pass`; cost O(groups) = O(accesses / class size).
 """
@@ -62,7 +63,7 @@ def os_groups_pay(Ch, n_groups):
     return Ch >= 8 or n_groups * GROUP_BYTES <= SMALL_CH_GROUPS_MAX_BYTES
 
 
-_CHUNK = 256  # groups counted per vectorised step
+_CHUNK = 256  # most groups counted per vectorised step
 _FAR = 1 << 60
 
 
@@ -84,15 +85,16 @@ def _group_fetches(gr, gl, qr, ql, n, cr, cl, hr, hl, er, el, dl):
 
 
 @njit(cache=True)
-def _epoch_end(hit, acc, g0, gr, gl, gn, qr, ql, pref, j0, x_c, es, LW, dl, span, needed, row_cnt, lane_mark):
+def _epoch_end(hit, acc, g0, gr, gl, gn, qr, ql, pref, j0, x_c, es, LW, dl, span, needed, row_cnt, lane_mark, fa, fb):
     """The position of an epoch's last fetch (its ``needed``-th from ``x_c`` on under epoch start ``es``),
     which lies in group ``hit`` (the first whose whole count brings the sum ``acc`` of groups ``j0 .. hit-1``
     to ``needed``; ``pref[i]``: the sum over groups ``j0 .. j0+i-1``), between that group's first element and
     ``span`` after it (every group that starts no later ends by then, so ``acc < needed`` fetches lie before
     it). A group's fetches are a run of its elements, one a row: so the window's rows get their fetch counts
     by differences (``row_cnt``), the row holding the ``needed``-th fetch is found by a running sum, and in
-    that row the fetches' lanes are marked (``lane_mark``, ``LW`` entries) and counted in lane order.
-    O(groups overlapping the window + its rows + ``LW``)."""
+    that row the fetches' lanes are marked (``lane_mark``, ``LW`` entries) and counted in lane order
+    (``fa``, ``fb``: scratch of ``2 * span + 1`` entries at least, the most groups that start in the window:
+    one access a position). O(groups overlapping the window + its rows + ``LW``)."""
     cr, cl = x_c // LW, x_c % LW
     er, el = es // LW, es % LW
     x_lo = g0[hit]
@@ -100,16 +102,25 @@ def _epoch_end(hit, acc, g0, gr, gl, gn, qr, ql, pref, j0, x_c, es, LW, dl, span
     jb = _first_ge(g0, x_lo + span + 1)
     r_a = x_lo // LW
     n_rows = (x_lo + span) // LW - r_a + 1
+    r_end = r_a + n_rows
     for i in range(n_rows + 1):
         row_cnt[i] = 0
+    # each group's fetched rows [fa, fb): its elements from x_c on whose previous use lies before es
+    # (_group_fetches' two bounds), in a loop without branches over slices indexed from 0 (vectorised)
+    nw = jb - ja
+    c_gr, c_gl, c_qr, c_ql, c_gn = gr[ja:jb], gl[ja:jb], qr[ja:jb], ql[ja:jb], gn[ja:jb]
+    for t in range(nw):
+        g_r = c_gr[t]
+        lo = max(0, cr - g_r + (c_gl[t] + (cr - g_r) * dl < cl))
+        hi = min(c_gn[t], er - c_qr[t] + (c_ql[t] + (er - c_qr[t]) * dl < el))
+        fa[t] = g_r + lo
+        fb[t] = g_r + max(hi, lo)
     before = pref[ja - j0]  # fetches in rows before r_a
-    for g in range(ja, jb):
-        lo = max(0, _elements_before(cr, cl, gr[g], gl[g], dl))
-        hi = min(gn[g], _elements_before(er, el, qr[g], ql[g], dl))
-        if hi <= lo:
+    for t in range(nw):
+        ra = fa[t]
+        rb = min(fb[t], r_end)
+        if rb <= ra:
             continue
-        ra = gr[g] + lo
-        rb = min(gr[g] + hi, r_a + n_rows)
         if ra < r_a:
             before += min(rb, r_a) - ra
             ra = r_a
@@ -127,12 +138,9 @@ def _epoch_end(hit, acc, g0, gr, gl, gn, qr, ql, pref, j0, x_c, es, LW, dl, span
     k = needed - before  # the fetch wanted is the k-th of its row, in lane order
     for lane in range(LW):
         lane_mark[lane] = False
-    for g in range(ja, jb):
-        i = row - gr[g]
-        if i < 0 or i >= gn[g]:
-            continue
-        if max(0, _elements_before(cr, cl, gr[g], gl[g], dl)) <= i < _elements_before(er, el, qr[g], ql[g], dl):
-            lane_mark[gl[g] + i * dl] = True
+    for t in range(nw):
+        if fa[t] <= row < fb[t]:
+            lane_mark[c_gl[t] + (row - c_gr[t]) * dl] = True
     for lane in range(LW):
         if lane_mark[lane]:
             k -= 1
@@ -175,6 +183,8 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
     span = (n_max - 1) * (LW + dl)
     row_cnt = np.empty(span // LW + 3, np.int64)  # scratch of _epoch_end
     lane_mark = np.empty(LW, np.bool_)
+    fa = np.empty(min(ng, 2 * span + 1), np.int64)
+    fb = np.empty(min(ng, 2 * span + 1), np.int64)
     q_min = 0  # earliest previous use of any group from the second sweep on (positions)
     pref = np.empty(ng + 1, np.int64)
     cbuf = np.empty(_CHUNK, np.int64)
@@ -227,9 +237,11 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
             acc = np.int64(0)
             j = j0
             hit = -1
+            chunk = 64  # doubling: an epoch of a small SRAM ends a few groups on, a large one's far
             while j < ng and hit < 0:
                 # a chunk's counts in a loop without exit (vectorised), then their running sum
-                j1 = min(j + _CHUNK, ng)
+                j1 = min(j + chunk, ng)
+                chunk = min(2 * chunk, _CHUNK)
                 # _group_fetches up to no end, its lane tests one comparison each (gk, qk), over slices indexed
                 # from 0: a branch-free loop that vectorises (about 4x faster than indexing g over j..j1)
                 c_gr, c_gk, c_qr, c_qk, c_gn = gr[j:j1], gk[j:j1], qr[j:j1], qk[j:j1], gn[j:j1]
@@ -249,7 +261,7 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
                 n_in += acc
                 break
             lo = _epoch_end(hit, acc, g0, gr, gl, gn, qr, ql, pref, j0, x_c, es, LW, dl, span, needed, row_cnt,
-                            lane_mark)
+                            lane_mark, fa, fb)
             got += needed
             n_in = 0
             es = lo + 1
@@ -778,6 +790,8 @@ def os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
     span = (Ch - 1) * R
     row_cnt = np.empty(span // R + 3, np.int64)  # scratch of _epoch_end
     lane_mark = np.empty(R, np.bool_)
+    fa = np.empty(min(cap, 2 * span + 1), np.int64)
+    fb = np.empty(min(cap, 2 * span + 1), np.int64)
     far_r = _FAR // R
     ecap = 16
     ev_x = np.empty(ecap, np.int64)
@@ -813,7 +827,7 @@ def os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
         j0 = 0
         while True:
             lo = _epoch_end(hit, acc, fg0, gr, gl, gn, qr, ql, pref, j0, x_c, es, R, 0, span, needed, row_cnt,
-                            lane_mark)
+                            lane_mark, fa, fb)
             fetched += needed
             n_in = 0
             es = lo + 1
