@@ -69,6 +69,22 @@ def test_external_data_outside_the_folder_is_refused(tmp_path, location, run_cli
     assert code == 2 and len(err.strip().splitlines()) == 1 and "outside the model's folder" in err
 
 
+def test_constant_folding_keeps_onnx_float_semantics_without_numpy_warnings():
+    """Log(0) is -inf in ONNX, and exports compute such values and discard them (T5's relative-position
+    buckets before a Where): folding them is not a fault, so NumPy's RuntimeWarnings do not reach the user."""
+    import warnings
+
+    c = helper.make_tensor("c", FLOAT, [4], [0.0, 1.0, 2.0, 4.0])
+    nodes = [helper.make_node("Log", ["c"], ["l"]), helper.make_node("Cast", ["l"], ["li"], to=TensorProto.INT64),
+             helper.make_node("Cast", ["li"], ["lf"], to=FLOAT), helper.make_node("Add", ["x", "lf"], ["y"])]
+    model = _model(nodes, [("x", [1, 4], FLOAT)], [("y", [1, 4], FLOAT)], [c])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        graph = load_onnx(model)
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
+    assert graph.layers[-1].output_shape == (4,)
+
+
 def test_cycle_is_refused_and_unsorted_nodes_are_sorted():
     cyclic = _model([helper.make_node("Add", ["x", "b"], ["a"], name="add_a"), helper.make_node("Relu", ["a"], ["b"], name="relu_b")],
                     [("x", [1, 4], FLOAT)], [("a", [1, 4], FLOAT)])

@@ -69,9 +69,13 @@ def _gather_elements(node, arrays):
 
 
 def _checked(node, run) -> list[np.ndarray]:
-    """``run()``'s outputs as arrays within the size guard; a kernel failure is a :class:`FoldError`."""
+    """``run()``'s outputs as arrays within the size guard; a kernel failure is a :class:`FoldError`.
+    Floating-point exceptions are ONNX semantics, not faults (``Log(0)`` is ``-inf``, and exported graphs
+    compute such values and then discard them, e.g. T5's relative-position buckets before a ``Where``):
+    NumPy's warnings about them are silenced, not shown to the user."""
     try:
-        outputs = run()
+        with np.errstate(all="ignore"):
+            outputs = run()
     except WorkloadError:
         raise
     except Exception as exc:  # the reference kernel's own message (bad attributes, shape mismatches)
