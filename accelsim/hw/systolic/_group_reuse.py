@@ -792,6 +792,7 @@ def os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
     lane_mark = np.empty(R, np.bool_)
     fa = np.empty(min(cap, 2 * span + 1), np.int64)
     fb = np.empty(min(cap, 2 * span + 1), np.int64)
+    cbuf = np.empty(_CHUNK, np.int64)
     far_r = _FAR // R
     ecap = 16
     ev_x = np.empty(ecap, np.int64)
@@ -846,13 +847,24 @@ def os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
             pref[0] = 0
             acc = np.int64(0)
             hit = -1
-            for g in range(j0, n):
-                cnt = _group_fetches(gr[g], gl[g], qr[g], ql[g], Ch, cr, cl, far_r, 0, er, el, 0)
-                if acc + cnt >= needed:
-                    hit = g
-                    break
-                acc += cnt
-                pref[g + 1 - j0] = acc
+            j = j0
+            chunk = 64
+            while j < n and hit < 0:
+                # _group_fetches to no end (one lane a group) over a chunk, in a loop without exit (vectorised)
+                j1 = min(j + chunk, n)
+                chunk = min(2 * chunk, _CHUNK)
+                c_gr, c_gl, c_qr, c_ql = gr[j:j1], gl[j:j1], qr[j:j1], ql[j:j1]
+                for t in range(j1 - j):
+                    c = min(Ch, er - c_qr[t] + (c_ql[t] < el)) - max(0, cr - c_gr[t] + (c_gl[t] < cl))
+                    cbuf[t] = max(c, 0)
+                for g in range(j, j1):
+                    c = cbuf[g - j]
+                    if acc + c >= needed:
+                        hit = g
+                        break
+                    acc += c
+                    pref[g + 1 - j0] = acc
+                j = j1
             if hit < 0:
                 n_in += acc
                 fetched += acc
