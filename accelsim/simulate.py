@@ -131,6 +131,8 @@ def simulate(
     if recipe is None:
         cgraph = CompressedGraph.dense(graph)
         result = run_compressed(config, cgraph, batch, graph.name, model=model)
+        result.warnings.extend(precision_warnings(cgraph, native, config.name, stored=True))
+        result.warnings.extend(fallback_warnings(result.layers, config.name))
     else:
         cgraph = compress_workload(graph, recipe, seed=seed)
         result = run_compressed(config, cgraph, batch, graph.name, recipe=cgraph.recipe, model=model)

@@ -302,6 +302,25 @@ def test_fp16_weights_keep_their_type():
     assert graph.metadata["quantization"]["fc"] == {"format": "float16", "weight_bits": 16}
 
 
+def test_fp16_export_on_an_int8_array_warns_that_its_stored_weights_run_wider(tmp_path):
+    """A workload's own 16-bit weights on an 8-bit array run in two passes: the result says so, with a fix,
+    as it does when a recipe raises the precision; a bf16-native device and an fp32 export stay silent."""
+    from accelsim.simulate import simulate
+
+    for dtype, name in ((np.float16, "fp16.onnx"), (np.float32, "fp32.onnx")):
+        w = _rand(64, 32).astype(dtype)
+        elem = TensorProto.FLOAT16 if dtype == np.float16 else FLOAT
+        onnx.save(_model([helper.make_node("MatMul", ["x", "w"], ["y"], name="fc")], [("x", [1, 64], elem)],
+                         [("y", [1, 32], elem)], [_init("w", w)]), str(tmp_path / name))
+    half = simulate("scalesim-32x32-os", str(tmp_path / "fp16.onnx"))
+    full = simulate("scalesim-32x32-os", str(tmp_path / "fp32.onnx"))
+    stored = [w for w in half.warnings if "as the workload stores them" in w]
+    assert len(stored) == 1 and "16 bits" in stored[0] and "quantize: {bits: 8}" in stored[0], half.warnings
+    assert half.total["cycles"] > full.total["cycles"]
+    assert not [w for w in full.warnings if "bits" in w]
+    assert not [w for w in simulate("tpu-v5e", str(tmp_path / "fp16.onnx")).warnings if "stores them" in w]
+
+
 def test_pruned_initializer_zeros_are_kept():
     w = _rand(8, 4)
     w[::2] = 0.0

@@ -579,9 +579,10 @@ class SimulateEvaluator:
         m = result.metrics(tot)
         band = m["uncertainty"]
         ref = refetch_summary(result)
-        if main["recipe"] is not None:
-            warnings.extend(_per_graph(cgraph, ("precision", native, config.name),
-                                       lambda: precision_warnings(_layers(cgraph), native, config.name)))
+        stored = main["recipe"] is None  # the workload's own formats (an fp16 export), no recipe
+        warnings.extend(_per_graph(cgraph, ("precision", native, config.name, stored),
+                                   lambda: precision_warnings(_layers(cgraph), native, config.name, stored=stored)))
+        if not stored or _per_graph(cgraph, "stored_nm", lambda: any(cl.view.nm for cl in _layers(cgraph))):
             warnings.extend(fallback_warnings(result.layers, config.name))  # formats a unit does not run as stored
         text = ref.pop("refetch_warning")
         if text:

@@ -111,6 +111,7 @@ def simulate_phase(arch, source, phase: str = "decode", *, prompt: int | None = 
     if recipe is None:
         cgraph = CompressedGraph.dense(graph)
         result = _run(dev, cgraph, sim_batch, graph.name, None)
+        result.warnings.extend(precision_warnings(cgraph, dev.native, dev.config.name, stored=True))
     else:
         cgraph = compress(graph, load_recipe(recipe), seed=seed)
         result = _run(dev, cgraph, sim_batch, graph.name, cgraph.recipe)

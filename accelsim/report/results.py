@@ -440,10 +440,12 @@ def refetch_warning(result: "NetworkResult") -> str | None:
     return refetch_summary(result)["refetch_warning"]
 
 
-def precision_warnings(layers, native_dtype: str, arch_name: str) -> list[str]:
+def precision_warnings(layers, native_dtype: str, arch_name: str, stored: bool = False) -> list[str]:
     """Warnings for layers whose recipe raises operand precision above the hardware's native data
     type, with the fix: a codebook table wider than the datapath, or weights / activations wider
-    than the native width (they run at a wider unit or bit-serially, slower)."""
+    than the native width (they run at a wider unit or bit-serially, slower). ``stored``: the layers
+    carry the workload's own formats, no recipe (an fp16 / bf16 export on an int8 array runs its
+    16-bit weights in two passes), and the fix is a recipe that quantizes them."""
     native = dtype_bits(native_dtype)
     if native is None:
         return []
@@ -469,16 +471,20 @@ def precision_warnings(layers, native_dtype: str, arch_name: str) -> list[str]:
     def names(xs):
         return ", ".join(xs[:3]) + (f" and {len(xs) - 3} more" if len(xs) > 3 else "")
 
+    where = " as the workload stores them" if stored else ""
+    fix = "a recipe with" if stored else "in the recipe:"
     if table:
-        out.append(f"codebook table of {table_bits}-bit entries is wider than the {native_dtype} datapath of "
-                   f"{arch_name} on {len(table)} layers ({names(table)}): they run at {table_bits} bits (slower "
-                   f"than the {native_dtype} baseline); fix: share: {{table_bits: {native}}} in the recipe")
+        out.append(f"codebook table of {table_bits}-bit entries{where} is wider than the {native_dtype} datapath "
+                   f"of {arch_name} on {len(table)} layers ({names(table)}): they run at {table_bits} bits (slower "
+                   f"than the {native_dtype} baseline); fix: {fix} share: {{table_bits: {native}}}")
     if weights:
-        out.append(f"weights at {weight_bits} bits exceed the native {native_dtype} of {arch_name} on "
-                   f"{len(weights)} layers ({names(weights)}); fix: quantize: {{bits: {native}}} in the recipe")
+        out.append(f"weights at {weight_bits} bits{where} exceed the native {native_dtype} of {arch_name} on "
+                   f"{len(weights)} layers ({names(weights)}): they run at {weight_bits} bits, slower than at "
+                   f"{native}; fix: {fix} quantize: {{bits: {native}}}")
     if acts:
-        out.append(f"activations at {act_bits} bits exceed the native {native_dtype} of {arch_name} on "
-                   f"{len(acts)} layers ({names(acts)}); fix: activations: {{bits: {native}}} in the recipe")
+        out.append(f"activations at {act_bits} bits{where} exceed the native {native_dtype} of {arch_name} on "
+                   f"{len(acts)} layers ({names(acts)}): they run at {act_bits} bits, slower than at {native}; "
+                   f"fix: {fix} activations: {{bits: {native}}}")
     return out
 
 
