@@ -85,10 +85,10 @@ def _group_fetches(gr, gl, qr, ql, n, cr, cl, hr, hl, er, el, dl):
 
 
 @njit(cache=True)
-def _epoch_end(hit, acc, g0, gr, gl, gn, qr, ql, pref, j0, x_c, es, LW, dl, span, needed, row_cnt, lane_mark, fa, fb):
+def _epoch_end(hit, acc, g0, gr, gl, gn, qr, ql, j0, x_c, es, LW, dl, span, needed, row_cnt, lane_mark, fa, fb):
     """The position of an epoch's last fetch (its ``needed``-th from ``x_c`` on under epoch start ``es``),
     which lies in group ``hit`` (the first whose whole count brings the sum ``acc`` of groups ``j0 .. hit-1``
-    to ``needed``; ``pref[i]``: the sum over groups ``j0 .. j0+i-1``), between that group's first element and
+    to ``needed``), between that group's first element and
     ``span`` after it (every group that starts no later ends by then, so ``acc < needed`` fetches lie before
     it). A group's fetches are a run of its elements, one a row: so the window's rows get their fetch counts
     by differences (``row_cnt``), the row holding the ``needed``-th fetch is found by a running sum, and in
@@ -98,7 +98,7 @@ def _epoch_end(hit, acc, g0, gr, gl, gn, qr, ql, pref, j0, x_c, es, LW, dl, span
     cr, cl = x_c // LW, x_c % LW
     er, el = es // LW, es % LW
     x_lo = g0[hit]
-    ja = max(j0, _first_ge(g0, x_lo - span))  # groups before ja end before x_lo: their counts are in pref
+    ja = max(j0, _first_ge(g0, x_lo - span))  # groups before ja end before x_lo
     jb = _first_ge(g0, x_lo + span + 1)
     r_a = x_lo // LW
     n_rows = (x_lo + span) // LW - r_a + 1
@@ -115,7 +115,11 @@ def _epoch_end(hit, acc, g0, gr, gl, gn, qr, ql, pref, j0, x_c, es, LW, dl, span
         hi = min(c_gn[t], er - c_qr[t] + (c_ql[t] + (er - c_qr[t]) * dl < el))
         fa[t] = g_r + lo
         fb[t] = g_r + max(hi, lo)
-    before = pref[ja - j0]  # fetches in rows before r_a
+    # fetches in rows before r_a: those of groups j0 .. ja-1 (acc less the whole counts of ja .. hit-1), then
+    # those of the window's groups
+    before = acc
+    for t in range(hit - ja):
+        before -= fb[t] - fa[t]
     for t in range(nw):
         ra = fa[t]
         rb = min(fb[t], r_end)
@@ -186,7 +190,6 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
     fa = np.empty(min(ng, 2 * span + 1), np.int64)
     fb = np.empty(min(ng, 2 * span + 1), np.int64)
     q_min = 0  # earliest previous use of any group from the second sweep on (positions)
-    pref = np.empty(ng + 1, np.int64)
     cbuf = np.empty(_CHUNK, np.int64)
     far_r = _FAR // LW
     ev_k = np.empty(256, np.int64)
@@ -233,34 +236,38 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
             er, el = es // LW, es % LW
             xk = cl - cr * dl
             ek = el - er * dl
-            pref[0] = 0
             acc = np.int64(0)
             j = j0
             hit = -1
             chunk = 64  # doubling: an epoch of a small SRAM ends a few groups on, a large one's far
             while j < ng and hit < 0:
-                # a chunk's counts in a loop without exit (vectorised), then their running sum
+                # a chunk's counts and their sum in a loop without exit (vectorised); the running sum
+                # group by group only in the chunk where the epoch ends
                 j1 = min(j + chunk, ng)
                 chunk = min(2 * chunk, _CHUNK)
                 # _group_fetches up to no end, its lane tests one comparison each (gk, qk), over slices indexed
                 # from 0: a branch-free loop that vectorises (about 4x faster than indexing g over j..j1)
                 c_gr, c_gk, c_qr, c_qk, c_gn = gr[j:j1], gk[j:j1], qr[j:j1], qk[j:j1], gn[j:j1]
+                tot = np.int64(0)
                 for t in range(j1 - j):
-                    c = min(c_gn[t], er - c_qr[t] + (c_qk[t] < ek)) - max(0, cr - c_gr[t] + (c_gk[t] < xk))
-                    cbuf[t] = max(c, 0)
-                for g in range(j, j1):
-                    c = cbuf[g - j]
-                    if acc + c >= needed:
-                        hit = g
-                        break
-                    acc += c
-                    pref[g + 1 - j0] = acc
+                    c = max(min(c_gn[t], er - c_qr[t] + (c_qk[t] < ek)) - max(0, cr - c_gr[t] + (c_gk[t] < xk)), 0)
+                    cbuf[t] = c
+                    tot += c
+                if acc + tot < needed:
+                    acc += tot
+                else:
+                    for g in range(j, j1):
+                        c = cbuf[g - j]
+                        if acc + c >= needed:
+                            hit = g
+                            break
+                        acc += c
                 j = j1
             if hit < 0:
                 got += acc
                 n_in += acc
                 break
-            lo = _epoch_end(hit, acc, g0, gr, gl, gn, qr, ql, pref, j0, x_c, es, LW, dl, span, needed, row_cnt,
+            lo = _epoch_end(hit, acc, g0, gr, gl, gn, qr, ql, j0, x_c, es, LW, dl, span, needed, row_cnt,
                             lane_mark, fa, fb)
             got += needed
             n_in = 0
@@ -671,12 +678,11 @@ def _words_upto(P, per, Ew, img_words, rows_u, rows_new, cols_u):
 
 @njit(cache=True)
 def _os_fold(fr, count, R, npx, per, Ew, H, W, Ch, sh, sw, ntaps, L, tap_kh, tap_kw, lane_b, lane_h, lane_w, gr, gl,
-             g0, qr, ql, last_r, last_l, pref, needed, cr, cl, er, el):
+             g0, qr, ql, last_r, last_l, needed, cr, cl, er, el):
     """Make row fold ``fr``'s groups of :func:`os_single_sweep` in position order (those of
     :func:`os_ifmap_groups`), each group's previous use from its word's last group, and update the words'
     last groups. With ``count``, also sum their fetches under the epoch start ``(er, el)`` from position
-    ``(cr, cl)`` on, up to the first group at which they reach ``needed`` (``pref[i]``: the sum over the
-    first ``i`` groups). Returns ``(groups, sum, that group or -1)``. A fold's rows are walked in runs that
+    ``(cr, cl)`` on, up to the first group at which they reach ``needed``. Returns ``(groups, sum, that group or -1)``. A fold's rows are walked in runs that
     read the same taps (tap ``t`` covers rows ``t*Ch .. t*Ch + ru - 1``), so the loops have fixed trip
     counts."""
     ru = min(R, npx - fr * R)
@@ -685,7 +691,6 @@ def _os_fold(fr, count, R, npx, per, Ew, H, W, Ch, sh, sw, ntaps, L, tap_kh, tap
     far_r = _FAR // R
     acc = 0
     hit = -1
-    pref[0] = 0
     n = 0
     n_rho = (ntaps - 1) * Ch + ru
     a0 = 0
@@ -722,7 +727,6 @@ def _os_fold(fr, count, R, npx, per, Ew, H, W, Ch, sh, sw, ntaps, L, tap_kh, tap
                         hit = n
                     else:
                         acc += cnt
-                        pref[n + 1] = acc
                 n += 1
         a0 = b0
     return n, acc, hit
@@ -775,7 +779,6 @@ def os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
     ql = np.empty(cap, np.int64)
     g0 = np.empty(cap, np.int64)
     gn = np.full(cap, Ch, np.int64)
-    pref = np.empty(cap + 1, np.int64)
     last_r = np.full(batch * H * W, _NEVER, np.int64)  # row and lane of a word's last group so far
     last_l = np.zeros(batch * H * W, np.int64)
     tap_kh, tap_kw = _tap_offsets(FH, FW, dh, dw)
@@ -814,11 +817,11 @@ def os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
                 continue
         for f2 in range(max(made, fr - back), fr):
             _os_fold(f2, False, R, npx, per, Ew, H, W, Ch, sh, sw, ntaps, L, tap_kh, tap_kw, lane_b, lane_h, lane_w, gr,
-                     gl, g0, qr, ql, last_r, last_l, pref, 0, 0, 0, 0, 0)
+                     gl, g0, qr, ql, last_r, last_l, 0, 0, 0, 0, 0)
         cr, cl = x_c // R, x_c % R
         er, el = es // R, es % R
         n, acc, hit = _os_fold(fr, True, R, npx, per, Ew, H, W, Ch, sh, sw, ntaps, L, tap_kh, tap_kw, lane_b, lane_h,
-                               lane_w, gr, gl, g0, qr, ql, last_r, last_l, pref, needed, cr, cl, er, el)
+                               lane_w, gr, gl, g0, qr, ql, last_r, last_l, needed, cr, cl, er, el)
         made = fr + 1
         if hit < 0:
             n_in += acc
@@ -827,7 +830,7 @@ def os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
         fg0 = g0[:n]
         j0 = 0
         while True:
-            lo = _epoch_end(hit, acc, fg0, gr, gl, gn, qr, ql, pref, j0, x_c, es, R, 0, span, needed, row_cnt,
+            lo = _epoch_end(hit, acc, fg0, gr, gl, gn, qr, ql, j0, x_c, es, R, 0, span, needed, row_cnt,
                             lane_mark, fa, fb)
             fetched += needed
             n_in = 0
@@ -844,26 +847,30 @@ def os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
             j0 = _first_ge(fg0, x_c - span)
             cr, cl = x_c // R, x_c % R
             er, el = es // R, es % R
-            pref[0] = 0
             acc = np.int64(0)
             hit = -1
             j = j0
             chunk = 64
             while j < n and hit < 0:
-                # _group_fetches to no end (one lane a group) over a chunk, in a loop without exit (vectorised)
+                # _group_fetches to no end (one lane a group) over a chunk and their sum, in a loop without
+                # exit (vectorised); group by group only in the chunk where the epoch ends
                 j1 = min(j + chunk, n)
                 chunk = min(2 * chunk, _CHUNK)
                 c_gr, c_gl, c_qr, c_ql = gr[j:j1], gl[j:j1], qr[j:j1], ql[j:j1]
+                tot = np.int64(0)
                 for t in range(j1 - j):
-                    c = min(Ch, er - c_qr[t] + (c_ql[t] < el)) - max(0, cr - c_gr[t] + (c_gl[t] < cl))
-                    cbuf[t] = max(c, 0)
-                for g in range(j, j1):
-                    c = cbuf[g - j]
-                    if acc + c >= needed:
-                        hit = g
-                        break
-                    acc += c
-                    pref[g + 1 - j0] = acc
+                    c = max(min(Ch, er - c_qr[t] + (c_ql[t] < el)) - max(0, cr - c_gr[t] + (c_gl[t] < cl)), 0)
+                    cbuf[t] = c
+                    tot += c
+                if acc + tot < needed:
+                    acc += tot
+                else:
+                    for g in range(j, j1):
+                        c = cbuf[g - j]
+                        if acc + c >= needed:
+                            hit = g
+                            break
+                        acc += c
                 j = j1
             if hit < 0:
                 n_in += acc
