@@ -283,6 +283,31 @@ def test_bad_executor_and_evaluator_output():
         accelsim.sweep(toy_space(), evaluate=lambda s: 42, progress=False)
 
 
+def test_worker_count_has_a_declared_upper_limit_api_and_cli(tmp_path, run_cli, monkeypatch):
+    """--workers 100000 forked until the machine stalled: a local worker count above 4 x the CPU count is
+    refused with one line before any process starts or any file is written (API and CLI alike)."""
+    from accelsim.dse import executors
+
+    monkeypatch.setattr(executors.os, "cpu_count", lambda: 3)
+    assert executors.max_workers() == 12
+
+    def no_pool(*a, **k):
+        raise AssertionError("a process pool was started")
+
+    monkeypatch.setattr(executors, "ProcessPoolExecutor", no_pool)
+    for n in (13, 100000):
+        with pytest.raises(SweepError, match=rf"^executor \(a number of local worker processes\) must be <= 12 .*got {n}$"):
+            accelsim.sweep(toy_space(), evaluate=toys.toy, executor=n, store=tmp_path / "api", progress=False)
+    with pytest.raises(SweepError, match="must be >= 1; got 0"):
+        accelsim.sweep(toy_space(), evaluate=toys.toy, executor=0, store=tmp_path / "api", progress=False)
+    assert not (tmp_path / "api").exists()
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("evaluate: test_dse_support:toy\ngrid: {x: [1, 2]}\n")
+    code, out, err = run_cli("sweep", spec, "--out", tmp_path / "o", "--workers", "100000", "--allow-code")
+    assert code == 2 and err.count("\n") == 1 and "--workers must be <= 12" in err and "got 100000" in err
+    assert not (tmp_path / "o").exists()
+
+
 def _toy_spec(tmp_path, n=60):
     spec = tmp_path / "spec.yaml"
     spec.write_text(

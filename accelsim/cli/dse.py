@@ -29,8 +29,9 @@ def _executor(args) -> Any:
     if args.scheduler:
         return args.scheduler
     if args.workers is not None:
-        if args.workers < 1:
-            raise SweepError(f"--workers must be >= 1; got {args.workers}")
+        from accelsim.dse.executors import check_workers
+
+        check_workers(args.workers, "--workers")
         return None if args.workers == 1 else args.workers
     return None
 

@@ -234,10 +234,39 @@ def _workers_of(executor: Any) -> int:
     return os.cpu_count() or 1
 
 
+#: local worker processes per CPU at most (:func:`max_workers`)
+WORKERS_PER_CPU = 4
+
+
+def max_workers() -> int:
+    """The most local worker processes a sweep starts: :data:`WORKERS_PER_CPU` x ``os.cpu_count()``.
+
+    A point is a CPU-bound simulation in one thread, so workers beyond the CPU count add memory (each is a
+    Python process with its own caches of compressed graphs and models) and no speed; 4x leaves headroom for
+    a CPU count that under-reports or an evaluator that waits on I/O. A typo such as ``--workers 100000``
+    would fork until the machine stalls: it is refused instead (pass a ``concurrent.futures`` executor of your
+    own, or a Dask cluster, to run more).
+    """
+    return WORKERS_PER_CPU * (os.cpu_count() or 1)
+
+
+def check_workers(n: int, label: str = "the number of workers") -> None:
+    """Refuse a local worker count below 1 or above :func:`max_workers` (one line naming ``label``)."""
+    if n < 1:
+        raise SweepError(f"{label} must be >= 1; got {n}")
+    limit = max_workers()
+    if n > limit:
+        raise SweepError(f"{label} must be <= {limit} ({WORKERS_PER_CPU} x the {os.cpu_count() or 1} CPUs of this "
+                         f"machine: more local processes add memory, not speed); got {n}")
+
+
 def check_executor(executor: Any) -> None:
-    """Refuse a bool executor (``True == 1``: it would run serially without a word)."""
+    """Refuse a bool executor (``True == 1``: it would run serially without a word) and a worker count
+    outside 1 .. :func:`max_workers`."""
     if isinstance(executor, bool):
         raise SweepError(f"executor must be None, 'serial', a worker count, an Executor or a Dask Client; got {executor!r}")
+    if isinstance(executor, int):
+        check_workers(executor, "executor (a number of local worker processes)")
 
 
 def execute(
@@ -265,8 +294,7 @@ def execute(
         return
     if isinstance(executor, int) or executor == "processes":
         n = executor if isinstance(executor, int) else (os.cpu_count() or 1)
-        if n < 1:
-            raise SweepError(f"the number of workers must be >= 1; got {n}")
+        check_workers(n)
         with ProcessPoolExecutor(max_workers=n, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
             _run_futures(pool, evaluate, items, on_outcome, key, n, affinity)
         return

@@ -233,7 +233,8 @@ def sweep(
     ``space``: a :class:`~accelsim.dse.space.Space` / ``Union``, a spec mapping or a spec YAML path.
     ``evaluate``: a callable ``setting -> mapping of metrics | NetworkResult`` (optionally with a
     ``validate(setting) -> list[str]`` method); default: simulate the point with accelsim.
-    ``executor``: None (serial), an int (local worker processes), any ``concurrent.futures``
+    ``executor``: None (serial), an int (local worker processes, 1 .. 4 x ``os.cpu_count()``:
+    :func:`~accelsim.dse.executors.max_workers`), any ``concurrent.futures``
     executor, a ``distributed.Client`` or a ``tcp://HOST:PORT`` scheduler address.
     ``store``: a directory (append-only ``results.csv``, see :mod:`accelsim.dse.store`) or None.
     ``resume``: skip points whose id is already in the store. ``progress``: a tqdm bar on a terminal.
