@@ -66,6 +66,10 @@ CASES = [
     Case("seed-negative", lambda f: SIM + ["--recipe", "magnitude-8", "--seed", "-1"],
          lambda f: accelsim.simulate("edge-32x32", "lenet5", recipe="magnitude-8", seed=-1), ConfigError,
          "seed must be an int >= 0; got -1"),
+    # a seed over 2^32 - 1 (a recipe's limit) refused everywhere, with or without a random step reading it
+    Case("seed-over-32-bits", lambda f: SIM + ["--seed", str(2**70)],
+         lambda f: accelsim.simulate("edge-32x32", "lenet5", seed=2**70), ConfigError,
+         "seed must be <= 4294967295 (2^32 - 1: a 32-bit seed, as a recipe's seed); got 1180591620717411303424"),
     # missing files, folders given as files, empty files
     Case("arch-missing", lambda f: ["simulate", "--arch", f["missing"], "--workload", "lenet5"],
          lambda f: accelsim.load_arch(f["missing"]), ConfigError, "missing.yaml: file not found"),
@@ -111,11 +115,26 @@ API_ONLY = [
     ("batch-bool", lambda: accelsim.simulate("edge-32x32", "lenet5", batch=True), ConfigError, "got True"),
     ("seed-string", lambda: accelsim.simulate("edge-32x32", "lenet5", recipe="magnitude-8", seed="x"), ConfigError,
      "seed must be an int >= 0; got 'x'"),
+    ("seed-over-32-bits-phase", lambda: __import__("accelsim.dse.serving", fromlist=["x"]).simulate_phase(
+        "edge-32x32", "gpt2", "decode", context=8, seed=2**32), ConfigError, "seed must be <= 4294967295"),
     ("recipe-int", lambda: accelsim.load_recipe(42), ConfigError, "got int"),
     ("workload-int", lambda: accelsim.load_workload(42), WorkloadError, "got int"),
     ("spec-evaluate-not-a-string", lambda: accelsim.sweep({"evaluate": 3, "grid": {"x": [1]}}, progress=False), SweepError,
      "evaluate must be 'package.module:function' or a mapping with data"),
 ]
+
+
+def test_one_seed_limit_everywhere():
+    """simulate, the sweep evaluator and --seed take the limit a recipe's seed field declares (2^32 - 1)."""
+    import dataclasses
+
+    from accelsim.compress.recipe import RecipeFields
+    from accelsim.dse import evaluate
+    from accelsim.simulate import MAX_SEED
+
+    declared = {f.name: f.metadata for f in dataclasses.fields(RecipeFields)}["seed"]["le"]
+    assert MAX_SEED == evaluate.MAX_SEED == declared == 2**32 - 1
+    assert accelsim.simulate("edge-32x32", "lenet5", recipe="magnitude-8", seed=MAX_SEED).total["latency_s"] > 0
 
 
 def test_the_table_is_representative():

@@ -68,6 +68,7 @@ def test_per_layer_detail_sums_to_the_point(tmp_path):
     ({"batch": 2.5}, "batch must be an int >= 1; got 2.5"),
     ({"batch": True}, "batch must be an int >= 1; got true"),  # quoted as YAML wrote it (docs/cli.md)
     ({"seed": None}, "seed must be an int >= 0; got null"),
+    ({"seed": 99999999999999999999999}, "seed must be <= 4294967295 (2^32 - 1: a 32-bit seed, as a recipe's seed)"),
     ({"worklaod": WL}, "worklaod: unknown key; did you mean workload?"),
 ])
 def test_bad_settings_are_rejected_before_anything_runs(setting, fragment):

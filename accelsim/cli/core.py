@@ -289,11 +289,11 @@ def _simulate_generate(args, command):
 
 
 def check_seed(seed: int) -> None:
-    """``--seed`` of a command: refused below 0 whether or not a random step reads it (one line, exit 2)."""
-    if seed < 0:
-        from accelsim.errors import ConfigError
+    """``--seed`` of a command: refused below 0 or above 2^32 - 1 (:data:`accelsim.simulate.MAX_SEED`, a recipe's
+    limit) whether or not a random step reads it (one line, exit 2)."""
+    from accelsim.simulate import check_seed as check
 
-        raise ConfigError(f"--seed: seed must be an int >= 0; got {seed}")
+    check(seed, "--seed: seed")
 
 
 def set_arg(text: str) -> str:

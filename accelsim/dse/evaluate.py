@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from accelsim.config import given
+from accelsim.dse.space import MAX_SEED, check_seed, seed_problem  # noqa: F401 - MAX_SEED, check_seed re-exported
 from accelsim.errors import AccelsimError, SimulationError, SweepError
 
 KNOWN_KEYS = ("arch", "workload", "recipe", "baseline", "baseline_workload", "batch", "seed")
@@ -372,6 +373,8 @@ def _paths_of(paths: list[str]) -> tuple[list[str], frozenset]:
 def _check_int(value: Any, name: str, lo: int) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < lo:
         return f"{name} must be an int >= {lo}; got {given(value)}"
+    if name == "seed":
+        return seed_problem(value)
     if name == "batch":
         from accelsim.workload.layers import MAX_BATCH
 

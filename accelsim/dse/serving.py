@@ -100,7 +100,10 @@ def simulate_phase(arch, source, phase: str = "decode", *, prompt: int | None = 
     from accelsim.report.results import baseline_label, precision_warnings
     from accelsim.workload.layers import check_batch
 
+    from accelsim.dse.space import check_seed
+
     batch = check_batch(batch)
+    seed = check_seed(seed)
     dev = device if device is not None else Device(arch, overrides)
     with warnings.catch_warnings(record=True) as caught:  # the graph's warnings also go into the result
         warnings.simplefilter("always")
