@@ -73,6 +73,26 @@ def test_union_concatenates_and_drops_duplicate_points():
     assert u.axis_keys == ["x", "y"]
 
 
+def test_values_equal_after_the_fields_conversion_are_one_value(tmp_path, run_cli):
+    """rows: [8, 8.0, 16] ran 3 points (two ids, one config): 8 and 8.0 set the same value of any numeric field,
+    so a grid, a points block and a random block's choices treat them as one, and a union keeps the point once."""
+    with pytest.raises(SweepError, match=r"grid.x lists 8 and 8.0, the same value; each value of a grid axis is one point"):
+        Grid({"x": [8, 8.0, 16]})
+    with pytest.raises(SweepError, match=r"grid.x lists \[1, 2.0\] and \[1.0, 2\], the same value"):
+        Grid({"x": [[1, 2.0], [1.0, 2]]})
+    with pytest.raises(SweepError, match=r"points\[1\] repeats points\[0\] \(\{\"x\": 8.0\}\)"):
+        Points([{"x": 8}, {"x": 8.0}])
+    with pytest.raises(SweepError, match="n is 2 but its axes hold 1 distinct points"):
+        Random({"x": [8, 8.0]}, n=2).settings()
+    assert [p.setting for p in (Space(axes=[Grid({"x": [8]})]) | Space(axes=[Grid({"x": [8.0]})])).points()] == [{"x": 8}]
+    assert len(Space(axes=[Grid({"x": [True, 1, 1.5, 2]})]).points()) == 4  # a boolean is not the number 1
+    spec = tmp_path / "s.yaml"
+    spec.write_text("base: {arch: edge-32x32, workload: lenet5}\ngrid: {arch.array.rows: [8, 8.0, 16]}\n")
+    code, out, err = run_cli("sweep", spec, "--out", tmp_path / "o")
+    assert code == 2 and err.count("\n") == 1 and "grid.arch.array.rows lists 8 and 8.0, the same value" in err
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize("make, fragment", [
     (lambda: Grid({"x": []}), "grid.x must be a non-empty list of values; got []"),
     (lambda: Grid({"x": 5}), "grid.x must be a list; got 5"),

@@ -107,6 +107,24 @@ def _plain(value: Any, where: str, problems: list[str]) -> Any:
     return value
 
 
+def _canon(value: Any) -> Any:
+    """``value`` as the field it sets compares it: a float with an integral value as the int (an int field converts
+    8.0 to 8, a float field 8 to 8.0: either way one value), inside lists and mappings too; booleans stay booleans."""
+    if type(value) is float and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {str(k): _canon(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canon(v) for v in value]
+    return value
+
+
+def same_text(value: Any) -> str:
+    """The text two axis values or settings share when they set the same thing (:func:`_canon`): what duplicate
+    values and points are found by (``[8, 8.0, 16]`` is two values, not three)."""
+    return json.dumps(_canon(value), sort_keys=True, separators=(",", ":"), default=str)
+
+
 def _check_key(key: Any, where: str, problems: list[str]) -> Any:
     if not isinstance(key, str) or not key or any(not part for part in key.split(".")):
         problems.append(f"{where} axis names must be dotted paths such as arch.array.rows; got {key!r}")
@@ -139,10 +157,15 @@ def _axis_values(axes: Mapping[str, list] | None, where: str, problems: list[str
             problems.append(f"{where}.{key} must be a non-empty list of values; got {values!r}")
         out[key] = [_plain(v, f"{where}.{key}[{i}]", problems) for i, v in enumerate(values)]
         if not lockstep:  # a grid axis value given twice would run once: the axis the user wrote is not what runs
-            texts = [json.dumps(v, sort_keys=True) for v in out[key]]
-            twice = next((t for i, t in enumerate(texts) if t in texts[:i]), None)
+            texts = [same_text(v) for v in out[key]]  # 8 and 8.0 set the same value
+            twice = next((i for i, t in enumerate(texts) if t in texts[:i]), None)
             if twice is not None:
-                problems.append(f"{where}.{key} lists {twice} more than once; each value of a grid axis is one point")
+                first = out[key][texts.index(texts[twice])]
+                shown = [json.dumps(v, sort_keys=True) for v in (first, out[key][twice])]
+                problems.append(f"{where}.{key} lists {shown[0]} more than once; each value of a grid axis is one point"
+                                if shown[0] == shown[1] else
+                                f"{where}.{key} lists {shown[0]} and {shown[1]}, the same value; each value of a grid "
+                                "axis is one point")
     lengths = {k: len(v) for k, v in out.items()}
     if lockstep and len(set(lengths.values())) > 1:
         text = ", ".join(f"{k} has {n}" for k, n in lengths.items())
@@ -177,10 +200,11 @@ def _point_list(points: Sequence[Mapping[str, Any]] | None, where: str, problems
         return []
     out = [_setting(p, f"{where}[{i}]", problems) for i, p in enumerate(points)]
     # a point given twice would run once (as a grid value given twice): what the user wrote is not what runs
-    texts = [json.dumps(p, sort_keys=True, default=str) for p in out]
+    texts = [same_text(p) for p in out]  # {rows: 8} and {rows: 8.0} are one point
     for i, t in enumerate(texts):
         if t in texts[:i]:
-            problems.append(f"{where}[{i}] repeats {where}[{texts.index(t)}] ({t}); each listed point runs once")
+            shown = json.dumps(out[i], sort_keys=True, default=str)
+            problems.append(f"{where}[{i}] repeats {where}[{texts.index(t)}] ({shown}); each listed point runs once")
     return out
 
 
@@ -492,7 +516,7 @@ class Random(Axes):
         size = 1.0
         for dist in self.axes.values():
             if "choices" in dist:
-                size *= len({repr(c) for c in dist["choices"]})
+                size *= len({same_text(c) for c in dist["choices"]})
             elif dist["int"]:
                 size *= max(1, math.floor(dist["high"] + 0.5) - math.ceil(dist["low"] - 0.5) + 1)
             else:
@@ -522,7 +546,7 @@ class Random(Axes):
                 else:
                     value = rng.uniform(lo, hi)
                 point[key] = int(round(value)) if dist["int"] else float(value)
-            drawn = repr(sorted(point.items()))
+            drawn = same_text(point)
             if drawn not in seen:
                 seen.add(drawn)
                 out.append(point)
@@ -656,13 +680,15 @@ def _check_count(count: int, where: str) -> None:
 
 
 def _number(settings: Iterable[tuple[dict[str, Any], str]]) -> list[Point]:
+    """Points of the settings, each kept once: a setting equal to an earlier one (:func:`same_text`: 8 and 8.0
+    alike, as in the spaces of a union) is dropped."""
     points, seen = [], set()
     for setting, where in settings:
-        pid = point_id(setting)
-        if pid in seen:
+        same = same_text(setting)
+        if same in seen:
             continue
-        seen.add(pid)
-        points.append(Point(len(points), pid, setting, where))
+        seen.add(same)
+        points.append(Point(len(points), point_id(setting), setting, where))
     return points
 
 

@@ -102,16 +102,16 @@ def resolve_evaluate(spec_value: Any, detail: bool, allow_code: bool = False) ->
 
 
 def renumber(points, normalize: Callable) -> list:
-    """Points with normalized settings (ids recomputed; a point that becomes a duplicate is dropped)."""
-    from accelsim.dse.space import Point, point_id
+    """Points with normalized settings (ids recomputed; a point that becomes a duplicate, 8 and 8.0 alike, is dropped)."""
+    from accelsim.dse.space import Point, point_id, same_text
 
     out, seen = [], set()
     for p in points:
         setting = normalize(p.setting)
-        pid = point_id(setting)
-        if pid not in seen:
-            seen.add(pid)
-            out.append(Point(len(out), pid, setting, p.source))
+        same = same_text(setting)
+        if same not in seen:
+            seen.add(same)
+            out.append(Point(len(out), point_id(setting), setting, p.source))
     return out
 
 
