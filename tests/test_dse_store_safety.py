@@ -266,3 +266,124 @@ def test_a_full_disk_is_one_sweep_error_through_the_api(tmp_path, monkeypatch):
     with pytest.raises(SweepError, match=r"results\.csv: cannot write \(no space left on the device\)$"):
         accelsim.sweep({"base": {"arch": "edge-32x32", "workload": "lenet-300-100"}, "grid": {"batch": [1, 2]}},
                        store=tmp_path / "out", progress=False)
+
+
+# --- resume keeps only sound, complete rows (held-out sweep round) ---------------------------------------
+
+def _toy_layers_counted(setting):
+    """toy_layers with the point's layer count in its row (as the built-in evaluator's num_layers)."""
+    out = toys.toy_layers(setting)
+    return {"row": {**out["row"], "num_layers": len(out["layers"])}, "layers": out["layers"]}
+
+
+def test_resume_refuses_a_header_that_lacks_a_column(tmp_path, run_cli):
+    """A results.csv whose header was edited (latency_s renamed latency) was resumed: rows kept with an empty
+    latency_s and 'nan%' in a warning. Now one line names the file and the first column that differs; nothing
+    is rewritten."""
+    out = tmp_path / "sim"
+    space = Space(base={"arch": "edge-32x32", "workload": "lenet5"}, axes=[Grid({"arch.array.rows": [8, 16]})])
+    accelsim.sweep(space, store=out, progress=False)
+    table = out / "results.csv"
+    text = table.read_text()
+    header = text.splitlines()[0].split(",")
+    table.write_text(text.replace("latency_s,", "latency,", 1))
+    edited = table.read_text()
+    col = header.index("latency_s") + 1
+    with pytest.raises(SweepError) as info:
+        accelsim.sweep(space, store=out, resume=True, progress=False)
+    assert str(info.value) == (f"{table}: the header does not match this sweep's columns: column {col} should be "
+                               "'latency_s', the file has 'latency' there; restore the header, or run without "
+                               "--resume into another --out folder")
+    assert table.read_text() == edited and not (out / "results.stale.csv").exists()
+    # a setting column renamed, through the CLI (a custom evaluator: its setting columns are known)
+    spec = tmp_path / "toy.yaml"
+    spec.write_text("evaluate: test_dse_support:toy\ngrid: {x: [1, 2], y: [1, 2]}\n")
+    code, _, err = run_cli("sweep", spec, "--out", tmp_path / "toy", "--quiet", "--allow-code")
+    assert code == 0, err
+    toy_table = tmp_path / "toy" / "results.csv"
+    toy_table.write_text(toy_table.read_text().replace(",x,", ",xx,", 1))
+    code, _, err = run_cli("sweep", spec, "--out", tmp_path / "toy", "--resume", "--quiet", "--allow-code")
+    assert code == 2 and err.count("\n") == 1
+    assert f"{toy_table}: the header does not match this sweep's columns: column 5 should be 'x', the file has 'xx'" in err
+
+
+@pytest.mark.parametrize("cut", ["mid-row", "inside-id", "line-boundary"])
+def test_resume_reruns_points_whose_layer_rows_were_cut(tmp_path, run_cli, cut):
+    """layers.csv cut off mid-line (or at a line end) kept a point with 7 of its 9 layer rows. A point whose
+    per-layer rows are incomplete is not done: it runs again and its rows are rewritten (the partial ones moved
+    to layers.stale.csv), so the tables equal an uninterrupted run's; plot --kind breakdown refuses the cut table."""
+    space = Space(axes=[Grid({"x": [1, 2, 3, 4]})])
+    ref = accelsim.sweep(space, evaluate=_toy_layers_counted, store=tmp_path / "ref", detail=True, progress=False)
+    out = tmp_path / "cut"
+    shutil.copytree(tmp_path / "ref", out)
+    lines = (out / "layers.csv").read_text().splitlines(keepends=True)  # header + 4 points x 3 layer rows
+    victim = lines[8].split(",")[0]  # point 3: rows 7..9
+    kept = "".join(lines[:8])
+    (out / "layers.csv").write_text({"mid-row": kept + lines[8][:30], "inside-id": kept + lines[8][:5],
+                                     "line-boundary": kept}[cut])
+    code, _, err = run_cli("plot", out, "--kind", "breakdown", "--out", tmp_path / "b.png")
+    assert code == 2 and err.count("\n") == 1 and f"{out / 'layers.csv'}: the per-layer rows of point {victim} " in err
+    calls = []
+
+    def counting(setting):
+        calls.append(setting["x"])
+        return _toy_layers_counted(setting)
+
+    df = accelsim.sweep(space, evaluate=counting, store=out, resume=True, detail=True, progress=False)
+    assert sorted(calls) == [3, 4]  # the cut point and the one whose rows were all cut; 1 and 2 kept
+    pd.testing.assert_frame_equal(df, ref)
+    pd.testing.assert_frame_equal(df.attrs["layers"], ref.attrs["layers"])
+    for name in ("results.csv", "layers.csv"):
+        assert filecmp.cmp(tmp_path / "ref" / name, out / name, shallow=False), name
+    _, aside = read_rows(out / "layers.stale.csv")
+    assert {r[0] for r in aside} == {victim}
+    code, _, err = run_cli("plot", out, "--kind", "breakdown", "--out", tmp_path / "b.png")
+    assert code == 0, err
+
+
+def test_non_finite_or_negative_metrics_are_never_stored(tmp_path, run_cli):
+    """A custom evaluate returning NaN latency or -1 energy was stored with status ok, inf stored as NaN; rows
+    edited to latency_s=nan / -1 survived --resume and were drawn by plot --kind pareto. Now such a value fails
+    its point (status error, the reason in one line) and resume moves such rows aside and runs them again."""
+    def bad(setting):
+        x = setting["x"]
+        return [{"latency_s": float("nan"), "energy_j": 1.0}, {"latency_s": 1.0, "energy_j": -1.0},
+                {"latency_s": float("inf")}, {"latency_s": 2.0, "energy.dram": -0.5, "score": -3.0},
+                {"row": {"latency_s": 1.0}, "layers": [{"layer": "l0", "latency_s": float("nan")}]},
+                {"latency_s": 0.5, "score": -3.0}][x]
+
+    df = accelsim.sweep(Space(axes=[Grid({"x": [0, 1, 2, 3, 4, 5]})]), evaluate=bad, store=tmp_path / "bad",
+                        progress=False)
+    assert list(df["status"]) == ["error"] * 5 + ["ok"]  # a custom column may be negative
+    assert list(df["error"][:5]) == [
+        "evaluator output: latency_s must be a finite number; got nan",
+        "evaluator output: energy_j must be >= 0; got -1.0",
+        "evaluator output: latency_s must be a finite number; got inf",
+        "evaluator output: energy.dram must be >= 0; got -0.5",
+        "evaluator output: layer 'l0': latency_s must be a finite number; got nan"]
+    assert df["latency_s"].dropna().tolist() == [0.5]
+    # rows edited into a finished table: moved aside on resume and run again
+    space = toy_space()
+    ref = accelsim.sweep(space, evaluate=toys.toy, store=tmp_path / "ref", progress=False)
+    out = tmp_path / "edited"
+    shutil.copytree(tmp_path / "ref", out)
+    header, rows = read_rows(out / "results.csv")
+    lat, en = header.index("latency_s"), header.index("energy_j")
+    rows[3][lat], rows[4][en], rows[5][lat] = "nan", "-1", "inf"
+    (out / "results.csv").write_text("".join(",".join(r) + "\n" for r in [header, *rows]))
+    code, _, err = run_cli("plot", out, "--kind", "pareto", "--out", tmp_path / "p.png")
+    assert code == 2 and err.count("\n") == 1
+    assert f"point {rows[3][0]}: latency_s must be a finite number; got nan; a result cannot hold it" in err
+    calls = []
+
+    def counting(setting):
+        calls.append(setting)
+        return toys.toy(setting)
+
+    df = accelsim.sweep(space, evaluate=counting, store=out, resume=True, progress=False)
+    assert len(calls) == 3
+    pd.testing.assert_frame_equal(df, ref)
+    assert filecmp.cmp(tmp_path / "ref" / "results.csv", out / "results.csv", shallow=False)
+    assert len(read_rows(out / "results.stale.csv")[1]) == 3
+    code, _, err = run_cli("plot", out, "--kind", "pareto", "--out", tmp_path / "p.png")
+    assert code == 0, err

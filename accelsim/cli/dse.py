@@ -143,7 +143,7 @@ def _group_by(args, spec: dict | None = None):
 
 def _load_for_plot(path: str, kind: str):
     """(points table or None, per-layer table or None) from a results dir / CSV / Parquet / simulate JSON."""
-    from accelsim.dse.store import LAYERS, load_layers, load_results
+    from accelsim.dse.store import LAYERS, RESULTS, check_stored, load_layers, load_results
 
     p = Path(path)
     if not p.exists():
@@ -161,6 +161,8 @@ def _load_for_plot(path: str, kind: str):
             raise AccelsimError(f"{p}: the result holds no layers to draw")
         return None, layers
     directory = p if p.is_dir() else p.parent
+    if (p.is_dir() or p.name == RESULTS) and (directory / RESULTS).exists():  # a sweep's own table
+        check_stored(directory, layers=kind in ("roofline", "breakdown"))  # an edited or cut-off table: one line
     points = load_results(p)
     if points.empty or not len(points.columns):
         raise AccelsimError(f"{p}: the results table is empty (no sweep points to draw)")

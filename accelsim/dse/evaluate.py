@@ -79,6 +79,16 @@ LAYER_METRICS = (
 #: LAYER_METRICS that are not LayerResult fields (computed by NetworkResult.layer_metrics)
 _DERIVED_LAYER = ("stall_fraction", "dram_refetch")
 
+#: METRICS and LAYER_METRICS that hold text or a flag, not a number
+TEXT_METRICS = ("family", "arch_name", "speedup_baseline", "area_source", "refetch_layer", "refetch_flag", "weights",
+                "seed_matters", "warnings", "layer", "op")
+#: metric columns that cannot be negative (counts, times, energies, rates and ratios of them, the error band's
+#: |predicted / reference - 1|), whoever computes them: a negative one is refused (accelsim.dse.store.metric_problem)
+NONNEGATIVE = frozenset({m for m in (*METRICS, *LAYER_METRICS) if m not in TEXT_METRICS}
+                        | {"ttft_s", "tpot_s", "tokens_per_s"})
+#: column prefixes of metrics that cannot be negative (an energy category)
+NONNEGATIVE_PREFIXES = ("energy.",)
+
 
 class _LRU(OrderedDict):
     def __init__(self, size: int):

@@ -42,6 +42,17 @@ def run_one(evaluate: Callable, pid: str, setting: Mapping[str, Any]) -> Outcome
             raise KeyboardInterrupt from None
         return (pid, "crash", f"{type(exc).__name__}: {exc}".splitlines()[0], {}, None)
     row, layers = _normalize(out)
+    from accelsim.dse.store import metric_problem
+
+    problem = metric_problem(row)
+    for lrow in layers or ():
+        if problem:
+            break
+        problem = metric_problem(lrow)
+        if problem and isinstance(lrow, Mapping) and "layer" in lrow:
+            problem = f"layer {lrow['layer']!r}: {problem}"
+    if problem:  # NaN, infinite, or a negative latency / energy / count: the point fails with the reason
+        return (pid, "error", f"evaluator output: {problem}", {}, None)
     return (pid, "ok", None, row, layers)
 
 

@@ -26,7 +26,12 @@ fingerprints what a row was computed from (the content of every file the point n
 accelsim version, see :func:`accelsim.dse.sweep.inputs_hash`); on ``resume`` a row whose id is
 not a point of the current space, or whose ``inputs_hash`` differs from the point's current one,
 is moved to ``results.stale.csv`` (its layer rows to ``layers.stale.csv``) and the point runs
-again. A row with an empty ``inputs_hash`` (written before fingerprints were recorded) is kept.
+again. A row with an empty ``inputs_hash`` (written before fingerprints were recorded) is kept. So that
+nothing is lost or kept half, resume also moves aside and runs again a finished point whose row holds a
+NaN, infinite or negative metric (:func:`metric_problem`; a sweep never stores one: an evaluator's such
+value fails its point) and one whose per-layer rows are incomplete (:func:`incomplete_layers`: a torn
+``layers.csv``, fewer rows than its ``num_layers``), and refuses a header that lacks a column of the sweep
+(one line naming the first, expected vs found).
 
 ``status`` is ``ok`` or ``error`` (the one-line message in ``error``: a point the hardware cannot
 run is a result, not a crash). ``extra`` holds, as JSON, values whose columns were not known
@@ -80,6 +85,44 @@ def encode(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
+def nonnegative_metric(key: str) -> bool:
+    """Whether column ``key`` is a metric that cannot be negative (:data:`accelsim.dse.evaluate.NONNEGATIVE`)."""
+    from accelsim.dse.evaluate import NONNEGATIVE, NONNEGATIVE_PREFIXES
+
+    return key in NONNEGATIVE or key.startswith(NONNEGATIVE_PREFIXES)
+
+
+def metric_problem(values: Mapping[str, Any], skip: Iterable[str] = ()) -> str | None:
+    """The first metric of a result row (or per-layer row) that a table must not hold, as one line: a number
+    that is NaN or infinite (any column), or negative where the column cannot be (a latency, an energy, a count:
+    :data:`accelsim.dse.evaluate.NONNEGATIVE`); None when the row is sound. ``skip``: columns not checked (the
+    point's setting)."""
+    skip = set(skip)
+    for key, value in values.items():
+        if key in skip:
+            continue
+        if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
+            value = value.item()  # a NumPy scalar
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if not math.isfinite(value):
+            return f"{key} must be a finite number; got {value!r}"
+        if value < 0 and nonnegative_metric(str(key)):
+            return f"{key} must be >= 0; got {value!r}"
+    return None
+
+
+def cell_problem(key: str, text: str) -> str | None:
+    """:func:`metric_problem` of one stored cell (``nan``, ``inf`` or a negative number written into a table)."""
+    if not text or text[0] not in "+-.0123456789nNiI":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return metric_problem({key: value})
+
+
 def _line(cells: Sequence[str]) -> str:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerow(cells)
@@ -97,27 +140,40 @@ def encode_row(header: Sequence[str], values: Mapping[str, Any]) -> str:
 
 def read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
     """(header, complete rows) of a store CSV; a torn or malformed trailing line is dropped."""
+    header, rows, _ = read_table(path)
+    return header, rows
+
+
+def read_table(path: Path) -> tuple[list[str], list[list[str]], list[list[str]]]:
+    """(header, complete rows, dropped lines) of a store CSV. Dropped: the cells (as far as they go) of a torn
+    last line (no newline at the end: cut by a crash or by hand) and of lines whose cell count is not the
+    header's; a caller that must lose nothing (resume) treats their points as unfinished."""
     try:
         data = path.read_text()
     except FileNotFoundError:
-        return [], []
+        return [], [], []
     except (OSError, UnicodeDecodeError) as exc:
         raise SweepError(f"{path}: cannot read the results table ({exc})") from None
     lines = data.split("\n")
+    torn = None
     if lines and lines[-1] == "":
         lines.pop()
     elif lines:
-        lines.pop()  # no newline at the end: the last row was torn by a crash
+        torn = lines.pop()  # no newline at the end: the last row was torn by a crash
     if not lines:
-        return [], []
+        return [], [], []
     header = next(csv.reader([lines[0]]))
     if header[: len(FIXED)] != list(FIXED) and header[:1] != ["id"]:
         raise SweepError(f"{path}: not an accelsim sweep table (header starts with {header[:3]})")
-    rows = []
+    rows, dropped = [], []
     for row in csv.reader(lines[1:]):
-        if len(row) == len(header):
-            rows.append(row)
-    return header, rows
+        (rows if len(row) == len(header) else dropped).append(row)
+    if torn is not None:
+        try:
+            dropped.append(next(csv.reader([torn]), []))
+        except csv.Error:
+            dropped.append([torn.split(",", 1)[0]])
+    return header, rows, dropped
 
 
 def frame_from_text(text: str, order: Sequence[str] | None = None):
@@ -230,6 +286,27 @@ def _write_error(path: Path, exc: OSError) -> SweepError:
     return SweepError(f"{path}: cannot write ({os_error_reason(exc)})")
 
 
+def row_problem(header: Sequence[str], row: Sequence[str], skip: Iterable[str] = ()) -> str | None:
+    """:func:`metric_problem` of a stored row: its metric cells and the values of its ``extra`` cell (the
+    bookkeeping columns, the columns in ``skip`` and the built-in text columns are not read)."""
+    from accelsim.dse.evaluate import TEXT_METRICS
+
+    skip = set(skip) | set(FIXED) | {INPUTS, "extra"} | set(TEXT_METRICS)
+    for col, cell in zip(header, row):
+        if col not in skip:
+            problem = cell_problem(col, cell)
+            if problem:
+                return problem
+    if header and header[-1] == "extra" and row[-1]:
+        try:
+            extra = json.loads(row[-1])
+        except ValueError:
+            return "extra is not JSON"
+        if isinstance(extra, dict):
+            return metric_problem({k: v for k, v in extra.items() if k not in skip})
+    return None
+
+
 def _reorder(header_old: Sequence[str], header_new: Sequence[str], rows: Iterable[list[str]]) -> list[list[str]]:
     pos = {c: i for i, c in enumerate(header_old)}
     return [[row[pos[c]] if c in pos else "" for c in header_new] for row in rows]
@@ -270,6 +347,9 @@ class CsvStore:
         #: set by the sweep when its evaluator records per-layer rows: on resume, a finished ok point
         #: without any layer row (written by a run without detail) is moved aside and runs again
         self.need_layers = False
+        #: set by the sweep: the columns of the points' settings, not read as metrics on resume (a tag may be any
+        #: number or text)
+        self.setting_columns: frozenset[str] = frozenset()
         self._created = not self.dir.exists()  # a run that fails with nothing written removes what it made
         self._appended = 0
 
@@ -336,7 +416,10 @@ class CsvStore:
 
         ``inputs``: point id -> its current ``inputs_hash`` (None: every stored row is kept). On
         resume, stored rows whose id is not in ``inputs``, whose non-empty ``inputs_hash`` differs,
-        or that repeat an id, are moved to ``results.stale.csv`` (one note in :attr:`notes`).
+        or that repeat an id, are moved to ``results.stale.csv`` (one note in :attr:`notes`); so are
+        finished rows holding a NaN, infinite or negative metric (:func:`metric_problem`) and points whose
+        per-layer rows are incomplete (:func:`incomplete_layers`): they run again. A header that lacks a column
+        of this sweep while rows would be kept is a SweepError naming the first such column.
         """
         _mkdir(self.dir)
         path = self.dir / RESULTS
@@ -361,7 +444,10 @@ class CsvStore:
                 keep[pid] = row
                 continue
             stale.append(row)
+        if keep:  # rows kept under a header that lacks a column of this sweep would keep that column empty
+            self._check_header(path, old_header, columns)
         header = _place_inputs(merge_header(old_header, columns))
+        bad = self._bad_metrics(old_header, keep)
         if stale:  # first copied aside, then dropped from the table: a crash in between loses nothing
             self._move_aside(STALE, old_header, stale)
             why = [f"{n} {what}" for n, what in ((other, "not a point of this sweep"),
@@ -369,28 +455,68 @@ class CsvStore:
                                                  (repeated, "repeating an id")) if n]
             self.notes.append(f"{path}: moved {_plural(len(stale), 'row')} ({', '.join(why)}) to {self.dir / STALE}; "
                               f"those points run again if they are in this sweep")
+        if bad:
+            self._move_aside(STALE, old_header, [keep.pop(pid) for pid in bad])
+            pid, problem = next(iter(bad.items()))
+            self.notes.append(f"{path}: {_plural(len(bad), 'finished point')} held a metric a result cannot have "
+                              f"(point {pid}: {problem}); moved to {self.dir / STALE}, they run again")
         if unchecked:
             self.notes.append(f"{path}: kept {_plural(unchecked, 'row')} written without an {INPUTS} "
                               f"(older accelsim): their inputs cannot be checked")
-        lold, lrows = read_rows(self.dir / LAYERS) if resume else ([], [])
+        lpath = self.dir / LAYERS
+        lold, lrows, ldropped = read_table(lpath) if resume else ([], [], [])
+        # a point without layer rows: the bare check below when the evaluator declares its detail, else its count
+        empty = layer_columns is not None and not self.need_layers
+        incomplete = incomplete_layers(old_header, keep, lold, lrows, ldropped, empty) if lold else {}
+        if incomplete:
+            records = layer_columns is not None  # this run writes per-layer rows: the points run again
+            if records:
+                self._move_aside(STALE, old_header, [keep.pop(pid) for pid in incomplete])
+            pid, why = next(iter(incomplete.items()))
+            self.notes.append(f"{lpath}: {_plural(len(incomplete), 'finished point')} had incomplete per-layer rows "
+                              f"(point {pid}: {why}); " + (f"moved to {self.dir / STALE}, they run again" if records else
+                                                           f"their layer rows moved to {self.dir / LAYERS_STALE}"))
         if self.need_layers and layer_columns is not None:
             with_layers = {r[0] for r in lrows}
             bare = [pid for pid, row in keep.items() if row[1] == "ok" and pid not in with_layers]
             if bare:  # rows without the per-layer detail this run records: those points run again
                 self._move_aside(STALE, old_header, [keep.pop(pid) for pid in bare])
                 self.notes.append(f"{path}: {_plural(len(bare), 'finished point')} had no per-layer rows "
-                                  f"(written without detail); moved to {self.dir / STALE}, they run again")
+                                  f"(written without detail, or cut off); moved to {self.dir / STALE}, they run again")
         self.results.start(header, _reorder(old_header, header, keep.values()) if old_header else [])
         self.finished = set(keep)
-        if layer_columns is not None or (self.dir / LAYERS).exists():
-            stale_ids = {r[0] for r in stale} - self.finished
+        if layer_columns is not None or lpath.exists():
+            stale_ids = ({r[0] for r in stale} | set(bad) | set(incomplete)) - (self.finished - set(incomplete))
             moved = [r for r in lrows if r[0] in stale_ids]
             if moved:
                 self._move_aside(LAYERS_STALE, lold, moved)
-            lrows = [r for r in lrows if r[0] in self.finished]  # rows of unfinished points are re-run
+            # rows of unfinished points are re-run; those of an incomplete point were moved aside
+            lrows = [r for r in lrows if r[0] in self.finished and r[0] not in incomplete]
             lheader = merge_header(lold, ["id", *(layer_columns or [])])
             self.layers.start(lheader, _reorder(lold, lheader, lrows) if lold else [])
         return set(self.finished)
+
+    def _check_header(self, path: Path, old: Sequence[str], columns: Sequence[str]) -> None:
+        """Refuse a stored header that lacks a column of this sweep (renamed, deleted): one line naming the first
+        such column, what the file has in its place, and the way out. A table written before ``inputs_hash``
+        existed (an older accelsim) is checked for its setting columns only."""
+        legacy = INPUTS not in old
+        ref = [c for c in columns if not (legacy and c == INPUTS)]  # the columns in the order a sweep writes them
+        known = set(columns)
+        for pos, col in enumerate(ref):
+            if col in old or (legacy and col not in FIXED and col not in self.setting_columns):
+                continue
+            found = old[pos] if pos < len(old) and old[pos] not in known else None
+            given = f"has {found!r} there" if found is not None else "has no such column"
+            raise SweepError(f"{path}: the header does not match this sweep's columns: column {pos + 1} should be "
+                             f"{col!r}, the file {given}; restore the header, or run without --resume into "
+                             f"another --out folder")
+
+    def _bad_metrics(self, header: Sequence[str], keep: Mapping[str, list[str]]) -> dict[str, str]:
+        """Finished points (id -> the problem) whose stored row holds a NaN, infinite or negative metric
+        (:func:`metric_problem`: written into the table by hand or by another program; a sweep never stores one)."""
+        return {pid: problem for pid, row in keep.items()
+                if row[1:2] == ["ok"] and (problem := row_problem(header, row, self.setting_columns))}
 
     def _move_aside(self, name: str, header: Sequence[str], rows: Sequence[list[str]]) -> None:
         """Add ``rows`` (of a table with ``header``) to the stale table ``name`` (atomic rewrite)."""
@@ -459,6 +585,71 @@ class CsvStore:
 
     def layer_frame(self, order: Sequence[str] | None = None):
         return load_layers(self.dir, order, with_settings=False)
+
+
+def incomplete_layers(header: Sequence[str], keep: Mapping[str, list[str]], lheader: Sequence[str],
+                      lrows: Sequence[list[str]], dropped: Sequence[list[str]], empty: bool = False) -> dict[str, str]:
+    """Finished points (id -> why) of a results table (``header``; ``keep``: id -> row) whose per-layer rows in
+    ``layers.csv`` (:func:`read_table`: ``lheader``, ``lrows``, ``dropped``) are incomplete: a layer row of theirs
+    cut off (the torn last line, or a line of the wrong cell count); when any line was cut off, every point
+    without a layer row (its rows may have gone with the cut: the tables are in point order); fewer or more
+    layer rows than the point's ``num_layers`` (none at all only with ``empty``: otherwise a point without
+    rows was written without detail); or a layer row holding a NaN, infinite or negative metric
+    (:func:`row_problem`)."""
+    out: dict[str, str] = {}
+    ids = [pid for pid, row in keep.items() if row[1:2] == ["ok"]]
+    for cells in dropped:
+        if len(cells) >= 2:  # the id cell is whole
+            if cells[0] in keep:
+                out.setdefault(cells[0], "a layer row cut off or malformed")
+        elif cells and cells[0]:  # cut inside the id: any point whose id starts so
+            for pid in ids:
+                if pid.startswith(cells[0]):
+                    out.setdefault(pid, "a layer row cut off")
+    counts: dict[str, int] = {}
+    for r in lrows:
+        counts[r[0]] = counts.get(r[0], 0) + 1
+    if dropped:
+        for pid in ids:
+            if pid not in counts:
+                out.setdefault(pid, "no layer row left after a cut-off line")
+    if "num_layers" in header:
+        pos = header.index("num_layers")
+        for pid in ids:
+            n, have = keep[pid][pos], counts.get(pid, 0)
+            if n.isdigit() and (have or empty) and have != int(n):
+                out.setdefault(pid, f"{have} layer rows of its {int(n)} layers")
+    skip = {"id", "layer", "op"}
+    for r in lrows:
+        if r[0] in keep and r[0] not in out:
+            problem = row_problem(lheader, r, skip)
+            if problem:
+                out[r[0]] = f"layer {r[lheader.index('layer')] if 'layer' in lheader else '?'}: {problem}"
+    return out
+
+
+def check_stored(directory: str | os.PathLike, layers: bool = False) -> None:
+    """Refuse, in one line, a stored sweep a figure or report must not be drawn from: a finished row holding a NaN,
+    infinite or negative built-in metric (:func:`metric_problem`; a table edited by hand or by another program),
+    and with ``layers`` a finished point whose per-layer rows are incomplete (:func:`incomplete_layers`: a
+    ``layers.csv`` cut off). ``--resume`` recomputes both."""
+    directory = Path(directory)
+    path = directory / RESULTS
+    header, rows = read_rows(path)
+    keep = {r[0]: r for r in rows}
+    skip = [c for c in header if not nonnegative_metric(c)]  # a tag or a custom column may be any number
+    for pid, row in keep.items():
+        problem = row_problem(header, row, skip) if row[1:2] == ["ok"] else None
+        if problem:
+            raise SweepError(f"{path}: point {pid}: {problem}; a result cannot hold it: run the sweep again with "
+                             f"--resume to recompute the point")
+    if layers and (directory / LAYERS).exists():
+        incomplete = incomplete_layers(header, keep, *read_table(directory / LAYERS))
+        if incomplete:
+            pid, why = next(iter(incomplete.items()))
+            more = f" (and {len(incomplete) - 1} more points)" if len(incomplete) > 1 else ""
+            raise SweepError(f"{directory / LAYERS}: the per-layer rows of point {pid} are incomplete ({why}){more}; "
+                             f"run the sweep again with --resume to complete them")
 
 
 class MemoryStore:

@@ -312,6 +312,8 @@ def sweep(
             append_run_record(st.dir, spec, label)
         if detail and hasattr(st, "need_layers"):  # resume re-runs finished points that lack per-layer rows
             st.need_layers = bool(getattr(evaluate, "detail", False))
+        if hasattr(st, "setting_columns"):  # resume reads the other columns as metrics (NaN, inf, negative)
+            st.setting_columns = frozenset(setting_keys)
         out = _run(st, points, hashes, columns, layer_columns, resume, evaluate, executor, progress, timeout,
                    detail, label, runs)
         ok = True
