@@ -180,7 +180,7 @@ def novel(args) -> int:
     from accelsim.hw.systolic.validation import COMPUTE, DETAIL, METRICS, read_report, read_topology
     from accelsim.workload.zoo import load_workload
 
-    config = load_arch(args.arch)
+    config = load_arch(args.arch, args.set)
     seed = args.seed if args.seed is not None else int(time.time())
     layers = list(NOVEL) + random_layers(seed, args.random, config.rows, config.cols, channels=args.channels,
                                          sizes=args.sizes)
@@ -188,7 +188,9 @@ def novel(args) -> int:
         layers = [row for row in layers if any(part in row[0] for part in args.only.split(","))]
     py = Path(args.scalesim_python)
     print(f"cores: {os.cpu_count()}  load average: {'/'.join(f'{x:.2f}' for x in os.getloadavg())}  "
-          f"arch {config.name} ({config.rows}x{config.cols} {config.dataflow}, {config.dram.bandwidth_mode})  seed {seed}")
+          f"arch {config.name} ({config.rows}x{config.cols} {config.dataflow}, {config.dram.bandwidth_mode}, SRAM kB ifmap / "
+          f"filter / ofmap {config.sram.ifmap_kb:g} / {config.sram.filter_kb:g} / {config.sram.ofmap_kb:g})"
+          f"{'  set ' + ' '.join(args.set) if args.set else ''}  seed {seed}")
     header = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,"
     model = build_model(config)
     rows, all_same = [], True
@@ -255,7 +257,7 @@ def user_batch(args) -> int:
     from accelsim.hw.systolic import model as M
     from accelsim.workload.zoo import load_workload
 
-    config = load_arch(args.arch, ["dram.bandwidth_mode=USER"])
+    config = load_arch(args.arch, [*args.set, "dram.bandwidth_mode=USER"])
     model = build_model(config)
     layers = list(CompressedGraph.dense(load_workload(args.workload)))
     batches = [int(b) for b in args.user_batch.split(",")]
@@ -293,6 +295,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="accelsim systolic model vs SCALE-Sim 3.0.0")
     ap.add_argument("--workload", default="resnet50")
     ap.add_argument("--arch", default="scalesim-32x32-os")
+    ap.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                    help="override an arch field, as accelsim simulate --set (repeatable), e.g. sram.ifmap_kb=4")
     ap.add_argument("--scalesim-python", default="/work/ssvenv/bin/python")
     ap.add_argument("--scalesim-budget", type=float, default=240.0, help="CPU seconds SCALE-Sim may use")
     ap.add_argument("--max-layers", type=int, default=4, help="at most this many layers through SCALE-Sim")
@@ -327,7 +331,7 @@ def main(argv=None) -> int:
     from accelsim.workload.io_scalesim import save_scalesim_topology
     from accelsim.workload.zoo import load_workload
 
-    config = load_arch(args.arch)
+    config = load_arch(args.arch, args.set)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         topo = save_scalesim_topology(load_workload(args.workload), tmp / "topo.csv")
