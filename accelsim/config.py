@@ -111,24 +111,64 @@ class YamlLoader(_BASE_LOADER):  # type: ignore[misc, valid-type]
         return super().construct_mapping(node, deep=deep)
 
 
-# YAML 1.1's loader with the rules above (kept under its old name; read_yaml_file's default is NumberLoader)
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+# Numbers by the YAML 1.2 core schema (PyYAML implements YAML 1.1, which reads ``010`` as octal 8 and ``1:04`` as
+# base-60 64): decimal ``[-+]?[0-9]+`` (``010`` is 10), ``0o`` octal, ``0x`` hex; floats with a point and / or an
+# exponent (``1e-3`` too, which YAML 1.1 leaves a string), ``.inf`` / ``.nan``. Underscores between digits group
+# them (``1_000_000``), as YAML 1.1 and Python allow. ``1:04``, ``0b101`` and ``1:30.5`` are strings (a field
+# that wants a number refuses them naming the field).
+_D = r"[0-9](?:_?[0-9])*"
+_YAML12_INT = re.compile(rf"^(?:[-+]?{_D}|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_YAML12_FLOAT = re.compile(
+    rf"^(?:[-+]?(?:\.{_D}|{_D}(?:\.(?:{_D})?)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+
+
+def _construct_int(loader: Any, node: Any) -> int:
+    text = loader.construct_scalar(node)
+    value = str(text).replace("_", "") if _YAML12_INT.match(str(text)) else ""
+    try:
+        if value.startswith(("0o", "0x")):
+            return int(value[2:], 8 if value[1] == "o" else 16)
+        return int(value, 10)
+    except ValueError:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{text!r} is not an integer (YAML 1.2: decimal, 0o octal or 0x hex)", node.start_mark) from None
+
+
+def _construct_float(loader: Any, node: Any) -> float:
+    text = str(loader.construct_scalar(node))
+    value = text.replace("_", "").lower()
+    special = {".inf": float("inf"), "+.inf": float("inf"), "-.inf": float("-inf"), ".nan": float("nan")}
+    if value in special:
+        return special[value]
+    if not _YAML12_FLOAT.match(text) and not _YAML12_INT.match(text):
+        raise yaml.constructor.ConstructorError(None, None, f"{text!r} is not a number", node.start_mark)
+    try:
+        return float(int(value[2:], 8 if value[1] == "o" else 16)) if value.startswith(("0o", "0x")) else float(value)
+    except ValueError:
+        raise yaml.constructor.ConstructorError(None, None, f"{text!r} is not a number", node.start_mark) from None
+
+
+# the one place YAML numbers are resolved: YAML 1.1's int / float resolvers replaced by the 1.2 core ones
+YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_INT_TAG, _FLOAT_TAG)]
+    for first, resolvers in _BASE_LOADER.yaml_implicit_resolvers.items()}
+YamlLoader.add_implicit_resolver(_INT_TAG, _YAML12_INT, list("-+0123456789"))
+YamlLoader.add_implicit_resolver(_FLOAT_TAG, _YAML12_FLOAT, list("-+0123456789."))
+YamlLoader.add_constructor(_INT_TAG, _construct_int)
+YamlLoader.add_constructor(_FLOAT_TAG, _construct_float)
+
+# kept under its old name
 SAFE_LOADER = YamlLoader
 
 
 class NumberLoader(YamlLoader):
-    """The YAML loader that also reads exponents without a dot (``1e-9``, ``2E6``) as floats.
+    """:class:`YamlLoader` under its former name (the default of :func:`read_yaml_file` and :func:`load_yaml_text`).
 
-    YAML 1.1 (PyYAML) leaves them strings; YAML 1.2 and every reader of a data table expect numbers.
-    The default of :func:`read_yaml_file` and :func:`load_yaml_text`: arch configs, recipes, sweeps, workloads and
-    technology tables read ``density: 1e-3`` as the number ``--set`` reads (quote it for a string).
+    Every loader reads numbers by the YAML 1.2 core schema (see ``_YAML12_INT``): ``density: 1e-3`` is the
+    number ``--set`` reads (quote it for a string), ``rows: 010`` is 10, ``1:04`` a string.
     """
-
-
-NumberLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
 
 
 def decode_text(data: bytes, source: str, error: type[Exception] = ConfigError) -> str:
@@ -614,22 +654,15 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def parse_value(raw: str) -> Any:
-    """A command-line value read as YAML (``true``, ``64``, ``[1, 2]``; text YAML cannot read stays text), with
-    YAML 1.1's strings that are numbers (``2e9``, ``1e-3``) read as numbers and a quoted value kept a string
-    (``"1e3"``, ``"16"``). Used by ``--set`` and ``--param``."""
+    """A command-line value read as YAML with the numbers of every YAML input (YAML 1.2 core: ``64``, ``2e9``,
+    ``010`` is 10, ``0x40``; ``true``, ``[1, 2]``; text YAML cannot read stays text; a quoted value is a string:
+    ``"1e3"``, ``"16"``). Used by ``--set`` and ``--param``."""
     try:
-        value = _load(raw, YamlLoader) if raw.strip() else ""
+        return _load(raw, YamlLoader) if raw.strip() else ""
     except YamlRefused:
         raise
     except yaml.YAMLError:
-        value = raw
-    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()) and not raw.strip().startswith(("'", '"')):
-        value = float(value)
-    return value
-
-
-#: a number as written (YAML 1.1 leaves ``2e9`` and ``1e-3`` strings): digits with an optional point and exponent
-_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+        return raw
 
 
 def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any] | Iterable[str] | None) -> dict[str, Any]:

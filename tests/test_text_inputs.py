@@ -209,3 +209,34 @@ def _timed(fn, *args):
     start = time.perf_counter()
     fn(*args)
     return time.perf_counter() - start
+
+
+YAML12_NUMBERS = {"010": 10, "-010": -10, "0o10": 8, "0x1f": 31, "1_000": 1000, "1e3": 1000.0, "1.5": 1.5,
+                  ".5": 0.5, "2E6": 2e6, "0": 0, "1:04": "1:04", "1:30:00": "1:30:00", "0b101": "0b101",
+                  "1:30.5": "1:30.5", "'010'": "010"}
+
+
+@pytest.mark.parametrize("text", list(YAML12_NUMBERS))
+def test_numbers_follow_yaml_1_2_everywhere(text):
+    """Zero-padded numbers are decimal and colon numbers strings (YAML 1.1 reads 010 as 8 and 1:04 as 64)
+    in files and --set values alike."""
+    want = YAML12_NUMBERS[text]
+    for loader in (None, NumberLoader):
+        got = load_yaml_text(f"v: {text}\n", loader=loader) if loader else load_yaml_text(f"v: {text}\n")
+        assert got["v"] == want and type(got["v"]) is type(want), (text, got)
+    assert parse_override(f"x={text}") == ("x", want)
+
+
+def test_zero_padded_and_colon_numbers_in_each_input(tmp_path, capsys):
+    assert load_arch("edge-32x32", ["array.rows=010"]).array.rows == 10
+    with pytest.raises(ConfigError, match=r"override array.rows=1:04: array.rows must be an int .*; got '1:04'$"):
+        load_arch("edge-32x32", ["array.rows=1:04"])
+    arch = tmp_path / "a.yaml"
+    arch.write_text(_source("arch").decode().replace("clock_hz: ", "clock_hz: 1:30:00 #"))
+    _refused("arch", str(arch), tmp_path, capsys, r"clock_hz must be a number .*; got '1:30:00'$")
+    spec = tmp_path / "s.yaml"
+    spec.write_text("base: {arch: edge-32x32, workload: lenet5}\ngrid: {arch.array.rows: [016, 032, 064]}\n")
+    assert read_spec(spec)["grid"] == {"arch.array.rows": [16, 32, 64]}
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: r\npipeline:\n  - quantize: {bits: 010}\n")
+    assert load_recipe(recipe).pipeline[0].params["bits"] == 10
