@@ -143,6 +143,23 @@ def test_overrides_glob_exact_drop_and_skip():
     assert cg["fc2"].activation_density == 0.4
 
 
+
+def test_a_selector_that_names_a_layer_is_not_a_glob():
+    """``fc[0]`` names a layer: it selects that layer only, not ``fc0`` (which the glob fc[0] matches);
+    a selector that names no layer is still a glob."""
+    g = synthesize_weights(graph_from_dict({"name": "meta", "inputs": {"x": [64]}, "layers": [
+        {"name": "fc[0]", "op": "linear", "out_features": 32}, {"name": "fc0", "op": "linear", "out_features": 32},
+        {"name": "fc*x", "op": "linear", "out_features": 16}]}), seed=0)
+    base = [{"prune": {"density": 0.5}}]
+    cg = compress(g, {"name": "r", "pipeline": base, "overrides": {"fc[0]": {"prune": {"density": 0.1}}}})
+    assert cg["fc[0]"].weight_density < 0.11 and cg["fc0"].weight_density == 0.5
+    cg = compress(g, {"name": "r", "pipeline": base, "layers": ["fc[0]"]})
+    assert cg["fc[0]"].weight_density == 0.5 and cg["fc0"].weight_density == 1.0 and cg["fc*x"].weight_density == 1.0
+    cg = compress(g, {"name": "r", "pipeline": base, "skip": ["fc*x"]})  # the layer named fc*x, not fc0 too
+    assert cg["fc*x"].weight_density == 1.0 and cg["fc0"].weight_density == 0.5
+    cg = compress(g, {"name": "r", "pipeline": base, "layers": ["fc[!x]"]})  # names no layer: a glob
+    assert cg["fc0"].weight_density == 0.5 and cg["fc[0]"].weight_density == 1.0
+
 def test_compressed_layer_contents_match_format():
     cg = compress(mlp(), {"name": "r", "pipeline": [
         {"prune": {"density": 0.3}}, {"share": {"bits": 5, "table_bits": 16}}, {"activations": {"bits": 8}},

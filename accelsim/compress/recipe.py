@@ -52,7 +52,7 @@ import math
 import zlib
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Collection, Literal, Mapping
 
 import numpy as np
 
@@ -675,29 +675,35 @@ def with_params(recipe: Any, params: Mapping[str, Any], prefix: str = "") -> Rec
 
 
 # --- per-layer plans ------------------------------------------------------------------------------
-def _matches(name: str, pattern: str) -> bool:
-    return name == pattern or fnmatch.fnmatchcase(name, pattern)
+def _matches(name: str, pattern: str, names: Collection[str] = ()) -> bool:
+    """Whether a selector (``layers``, ``skip``, an ``overrides`` key) selects layer ``name``: a selector that is
+    exactly the name of a layer of the workload (one of ``names``) selects that layer only (``fc[0]`` is a layer,
+    not the glob that also matches ``fc0``); any other selector is an fnmatch glob."""
+    if name == pattern:
+        return True
+    return pattern not in names and fnmatch.fnmatchcase(name, pattern)
 
 
 def _plans(recipe: Recipe, graph: LayerGraph) -> dict[str, list[Step]]:
     """Selected layer -> its steps with overrides merged; checks every pattern matches a layer."""
     weighted = [layer.name for layer in graph.layers if layer.has_weights]
+    names = {layer.name for layer in graph.layers}
     problems = []
     for field_name, pats in (("layers", recipe.layers), ("skip", recipe.skip), ("overrides", [p for p, _ in recipe.overrides])):
         for pat in pats:
-            if not any(_matches(n, pat) for n in weighted):
+            if not any(_matches(n, pat, names) for n in weighted):
                 problems.append(f"{field_name}: pattern '{pat}' matches no layer with weights in workload '{graph.name}'")
     if problems:
         raise ConfigError(f"{recipe.path}: " + "; ".join(problems), [f"{recipe.path}: {p}" for p in problems])
     plans: dict[str, list[Step]] = {}
     for name in weighted:
-        if not any(_matches(name, p) for p in recipe.layers) or any(_matches(name, p) for p in recipe.skip):
+        if not any(_matches(name, p, names) for p in recipe.layers) or any(_matches(name, p, names) for p in recipe.skip):
             continue
         params = {s.op: dict(s.params) for s in recipe.pipeline}
         dropped: set[str] = set()
         skip = False
         for pattern, body in recipe.overrides:
-            if not _matches(name, pattern):
+            if not _matches(name, pattern, names):
                 continue
             for op, p in body.items():
                 if op == "skip":
@@ -1504,6 +1510,7 @@ def _compress_statistics(graph: LayerGraph, recipe: Recipe, plans: Mapping[str, 
     R = sys.modules[__name__]  # the helpers the statistics path shares with the real-array path
     g = R.apply_kv_format(graph.copy(), recipe.kv, recipe.path)
     layers: dict[str, CompressedLayer] = {}
+    layer_names = {layer.name for layer in g.layers}
     dense_params = {layer.name: int(math.prod(layer.weight_matrix_shape)) for layer in g.layers if layer.has_weights}
     dense_macs = {layer.name: layer.macs for layer in g.layers if layer.has_weights}
     for layer in g.compute_layers():
@@ -1520,7 +1527,7 @@ def _compress_statistics(graph: LayerGraph, recipe: Recipe, plans: Mapping[str, 
             continue
         cl = CompressedLayer.dense(layer)
         if not layer.has_weights and layer.gemm(1) is not None:
-            cl = R.weightless_activations(recipe, name, layer, activation_density=g.input_density(name)) or cl
+            cl = R.weightless_activations(recipe, name, layer, layer_names, activation_density=g.input_density(name)) or cl
         layers[name] = cl
     R._fuse_requantize(g, layers)
     # the recipe record says how it was applied (results carry it: "statistics": shapes and formats, no values)
@@ -1877,6 +1884,7 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0, statistics: bool | N
                 _apply_step(g, recipe, idx, base, states[n], params[n], seed, global_masks.get(n))
 
     layers: dict[str, CompressedLayer] = {}
+    layer_names = {layer.name for layer in original.layers} | {layer.name for layer in g.layers}
     for layer in g.compute_layers():
         name = layer.name
         if name not in plans:
@@ -1895,7 +1903,7 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0, statistics: bool | N
                                      transforms=tuple(graph_notes.get(name, [])), stats=stats)
             elif not layer.has_weights and layer.gemm(1) is not None:
                 # activation x activation products (attention) run at the same precision
-                cl = weightless_activations(recipe, name, layer, activation_density=cl.activation_density,
+                cl = weightless_activations(recipe, name, layer, layer_names, activation_density=cl.activation_density,
                                             activation_sample=cl.activation_sample) or cl
             layers[name] = cl
             continue
@@ -2050,14 +2058,16 @@ def _fuse_requantize(g: LayerGraph, layers: dict[str, CompressedLayer]) -> None:
                     quant_ops=tuple(op for op in layers[s].quant_ops if not (op.kind == "quantize" and op.tensor == "input")))
 
 
-def _activation_params(recipe: Recipe, name: str) -> dict | None:
-    """The ``activations`` step's parameters for a layer without weights, overrides applied; None when not applied."""
+def _activation_params(recipe: Recipe, name: str, names: Collection[str]) -> dict | None:
+    """The ``activations`` step's parameters for a layer without weights, overrides applied; None when not applied.
+    ``names``: the workload's layer names (a selector equal to one selects that layer only, see :func:`_matches`)."""
     step = next((s for s in recipe.pipeline if s.op == "activations"), None)
-    if step is None or not any(_matches(name, p) for p in recipe.layers) or any(_matches(name, p) for p in recipe.skip):
+    if (step is None or not any(_matches(name, p, names) for p in recipe.layers)
+            or any(_matches(name, p, names) for p in recipe.skip)):
         return None
     params = dict(step.params)
     for pattern, body in recipe.overrides:
-        if _matches(name, pattern):
+        if _matches(name, pattern, names):
             if body.get("skip"):
                 return None
             if "activations" in body:
@@ -2067,10 +2077,11 @@ def _activation_params(recipe: Recipe, name: str) -> dict | None:
     return params
 
 
-def weightless_activations(recipe: Recipe, name: str, layer, **fields) -> CompressedLayer | None:
+def weightless_activations(recipe: Recipe, name: str, layer, names: Collection[str], **fields) -> CompressedLayer | None:
     """The compressed form of an activation x activation product (attention scores / context) under the
-    recipe's ``activations`` step: its bits and its format (an E4M3 recipe's products are FP8, not int8), or None."""
-    params = _activation_params(recipe, name)
+    recipe's ``activations`` step: its bits and its format (an E4M3 recipe's products are FP8, not int8), or None.
+    ``names``: the workload's layer names (selectors equal to one select that layer only)."""
+    params = _activation_params(recipe, name, names)
     if params is None:
         return None
     fmt = _activation_format(params)
