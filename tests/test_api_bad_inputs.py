@@ -189,3 +189,21 @@ def test_accelsim_evaluators_need_no_flag():
 def test_malformed_evaluate_names(bad):
     with pytest.raises(SweepError, match="evaluate must be 'package.module:function'"):
         accelsim.sweep({"evaluate": bad, "grid": {"x": [1]}}, progress=False, allow_code=True)
+
+
+def test_api_overrides_take_what_set_takes_and_refuse_conflicts(capsys):
+    """The API's overrides agree with --set: the arch. prefix of a sweep key is taken; a list item that is not a
+    string, and two keys setting the same field (whose result would depend on their order), are one-line errors."""
+    assert accelsim.load_arch("edge-32x32", {"arch.array.rows": 16}).array.rows == 16
+    assert accelsim.load_arch("edge-32x32", ["arch.array.rows=16"]).array.rows == 16
+    for overrides, text in [([5], "each item of a list must be a 'key=value' string such as 'array.rows=64'; got 5"),
+                            ({5: 1}, "a key must be a dotted field path such as 'array.rows'; got 5"),
+                            ({"array": {"rows": 16}, "array.rows": 8},
+                             "'array' and 'array.rows' both set array.rows; give it once"),
+                            ({"array.rows": 8, "arch.array.rows": 16},
+                             "array.rows given twice (as 'array.rows' and 'arch.array.rows'); give it once")]:
+        with pytest.raises(ConfigError) as info:
+            accelsim.load_arch("edge-32x32", overrides)
+        assert str(info.value).startswith("overrides") and str(info.value).endswith(text), str(info.value)
+    assert main(["show", "arch", "edge-32x32", "--set", "array.rows=8", "--set", "arch.array.rows=16"]) == 2
+    assert capsys.readouterr().err == "accelsim: error: overrides (--set): array.rows given twice; give it once\n"

@@ -162,6 +162,40 @@ def config_from_dict(data: Mapping[str, Any], label: str):
     return config
 
 
+def override_items(overrides: Mapping[str, Any] | Iterable[str]) -> list[tuple[str, Any]]:
+    """The ``(dotted key, value)`` pairs of a config's overrides, as the API (a mapping of dotted keys, or
+    ``key=value`` strings) and ``--set`` give them: a key may carry a sweep spec's ``arch.`` prefix
+    (``arch.array.rows`` is ``array.rows``); a key that is not a dotted name, an item that is not a string,
+    and two keys that set the same field (``array.rows`` twice, or ``array`` and ``array.rows``, whose result
+    would depend on their order) raise :class:`ConfigError` naming them."""
+    if isinstance(overrides, Mapping):
+        raw = list(overrides.items())
+    else:
+        raw = []
+        for item in overrides:
+            if not isinstance(item, str):
+                raise ConfigError(f"overrides: each item of a list must be a 'key=value' string such as "
+                                  f"'array.rows=64'; got {given(item)}")
+            raw.append(parse_override(item))
+    items: list[tuple[str, Any]] = []
+    seen: dict[str, str] = {}
+    for key, value in raw:
+        if not isinstance(key, str) or not key.strip() or any(not part for part in key.strip().split(".")):
+            raise ConfigError(f"overrides: a key must be a dotted field path such as 'array.rows'; got {given(key)}")
+        path = key.strip()
+        path = path[len("arch."):] if path.startswith("arch.") else path
+        for other, first in seen.items():
+            if other == path:
+                spelled = f" (as {given(first)} and {given(key)})" if first != key else ""
+                raise ConfigError(f"overrides (--set): {path} given twice{spelled}; give it once")
+            if other.startswith(path + ".") or path.startswith(other + "."):
+                raise ConfigError(f"overrides (--set): {given(first)} and {given(key)} both set "
+                                  f"{max(other, path, key=len)}; give it once")
+        seen[path] = key
+        items.append((path, value))
+    return items
+
+
 def load_arch(source: Any, overrides: Mapping[str, Any] | Iterable[str] | None = None):
     """Load and validate a hardware config (bundled name, .yaml, .cfg, dict or config object)."""
     if overrides is not None and not isinstance(overrides, Mapping) and (
@@ -180,7 +214,7 @@ def load_arch(source: Any, overrides: Mapping[str, Any] | Iterable[str] | None =
         data, label = load_arch_dict(source)
     if not overrides:
         return config_from_dict(data, label)
-    items = list(overrides.items()) if isinstance(overrides, Mapping) else [parse_override(o) for o in overrides]
+    items = override_items(overrides)
     try:
         return config_from_dict(apply_overrides(data, dict(items)), label)
     except ConfigError as exc:
