@@ -74,9 +74,10 @@ def param(
 # * the text is UTF-8 (a leading BOM is dropped; CRLF and CR line ends read as LF); any other byte
 #   is refused naming the file and the byte offset;
 # * a key given twice in one mapping is an error naming both lines (PyYAML would keep the last);
-# * aliases are bounded: a document with more than ``MAX_YAML_ALIASES`` alias uses or whose
-#   aliases expand to more than ``MAX_YAML_NODES`` nodes ("billion laughs") is refused, as is an
-#   alias inside the node it names (a recursive structure).
+# * size is bounded: a document of more than ``MAX_YAML_NODES`` nodes as written is refused from the parser's
+#   events before it is built; one with more than ``MAX_YAML_ALIASES`` alias uses or whose aliases expand to
+#   more than ``MAX_YAML_NODES`` nodes ("billion laughs") is refused, as is an alias inside the node it names
+#   (a recursive structure).
 MAX_YAML_ALIASES = 10_000
 MAX_YAML_NODES = 1_000_000
 
@@ -240,22 +241,50 @@ def _check_aliases(root: Any) -> None:
             on_path.discard(id(node))
             total = 1 + sum(size[id(c)] for c in _children(node))
             if total > MAX_YAML_NODES:
+                if not aliases:  # (the count of _count_nodes refuses such a document first)
+                    raise YamlRefused(f"more than {MAX_YAML_NODES:,} YAML nodes (keys, values, lists and mappings; "
+                                      f"at line {node.start_mark.line + 1}); refused")
                 raise YamlRefused(f"aliases expand to more than {MAX_YAML_NODES:,} nodes "
                                   f"(at line {node.start_mark.line + 1}); refused as an alias bomb")
             size[id(node)] = total
 
 
+_NODE_EVENTS = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent)
+
+
+def _count_nodes(text: str, loader: type) -> None:
+    """Refuse a document with more than ``MAX_YAML_NODES`` nodes as written (before any alias is expanded) from
+    the parser's events, stopping at the first node over: composing a 10^6-layer workload took most of a minute
+    before the expansion walk refused it (about 1 s of events per 1.5 million nodes)."""
+    ld = loader(text)
+    try:
+        nodes = 0
+        while ld.check_event():
+            event = ld.get_event()
+            if isinstance(event, _NODE_EVENTS):
+                nodes += 1
+                if nodes > MAX_YAML_NODES:
+                    raise YamlRefused(f"more than {MAX_YAML_NODES:,} YAML nodes (keys, values, lists and mappings; "
+                                      f"the limit is passed at line {event.start_mark.line + 1}); refused")
+    finally:
+        ld.dispose()
+
+
 def _load(text: str, loader: type) -> Any:
     """One YAML document; yaml.YAMLError for syntax, YamlRefused for what the rules refuse."""
+    # one shorter than a quarter of MAX_YAML_NODES characters has fewer nodes than that (every node but an
+    # empty value takes a character): counted only when longer (a zoo network's file is under 20 kB)
+    long_text = len(text) >= MAX_YAML_NODES // 4
+    if long_text:
+        _count_nodes(text, loader)
     ld = loader(text)
     try:
         node = ld.get_single_node()
         if node is None:
             return None
-        # an alias is written `*name`: a text without `*` has none, and one shorter than a quarter of
-        # MAX_YAML_NODES characters has fewer nodes than that (every node but an empty value takes a character),
-        # so the walk could not refuse it (a zoo network's file: 11 ms of a 41 ms load)
-        if "*" in text or len(text) >= MAX_YAML_NODES // 4:
+        # an alias is written `*name`: a text without `*` has none, and a short one has too few nodes for the
+        # walk to refuse (a zoo network's file: 11 ms of a 41 ms load)
+        if "*" in text or long_text:
             _check_aliases(node)
         return ld.construct_document(node)
     finally:

@@ -349,3 +349,15 @@ def test_user_mode_replay_too_large_is_refused_before_allocating(tmp_path):
     with pytest.raises(SimulationError, match=r"big.yaml: layer 'fc': SCALE-Sim's USER-bandwidth replay .* prefetch entries"):
         accelsim.simulate("tpu-v1", big)
     assert np.isfinite(accelsim.simulate("tpu-v1", big, overrides=["dram.bandwidth_mode=CALC", "memory_model=analytic"]).total["latency_s"])
+
+
+def test_workload_layer_count_is_checked_before_any_layer_is_built(tmp_path):
+    data = {"name": "m", "inputs": {"x": [8]}, "layers": [{"name": f"l{i}", "op": "relu"} for i in range(MAX_LAYERS)]}
+    from accelsim.workload.io_yaml import graph_from_dict
+
+    with pytest.raises(WorkloadError) as info:
+        graph_from_dict(data, "w.yaml")
+    assert one_line(info.value) == (f"w.yaml: layers: {MAX_LAYERS:,} layers and 1 input(s); a graph holds at most "
+                                    f"{MAX_LAYERS:,} layers, inputs included")
+    data["layers"].pop()
+    assert len(graph_from_dict(data, "w.yaml")) == MAX_LAYERS

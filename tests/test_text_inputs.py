@@ -240,3 +240,20 @@ def test_zero_padded_and_colon_numbers_in_each_input(tmp_path, capsys):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("name: r\npipeline:\n  - quantize: {bits: 010}\n")
     assert load_recipe(recipe).pipeline[0].params["bits"] == 10
+
+
+def test_many_nodes_without_aliases_are_refused_as_such_and_fast(tmp_path, capsys):
+    """A document of more than MAX_YAML_NODES nodes and no alias is refused for its size, from the parser's
+    events before it is built (a 10^6-layer workload was refused after ~1 min as an 'alias bomb')."""
+    text = "name: m\ninputs: {data: [8]}\nlayers:\n" + "".join(f"  - {{name: l{i}, op: relu}}\n" for i in range(250_000))
+    start = time.perf_counter()
+    with pytest.raises(ConfigError) as info:
+        load_yaml_text(text, "s")
+    assert time.perf_counter() - start < 10
+    assert re.fullmatch(r"s: more than 1,000,000 YAML nodes \(keys, values, lists and mappings; the limit is passed "
+                        r"at line \d+\); refused", str(info.value)), str(info.value)
+    path = tmp_path / "w.yaml"
+    path.write_text(text)
+    assert main(["stats", "--workload", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "more than 1,000,000 YAML nodes" in err and "alias bomb" not in err, err

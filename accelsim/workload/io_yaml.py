@@ -29,7 +29,7 @@ import yaml
 
 from accelsim.config import given, read_yaml_file
 from accelsim.errors import AccelsimError, WorkloadError
-from accelsim.workload.graph import LayerGraph
+from accelsim.workload.graph import MAX_LAYERS, LayerGraph
 from accelsim.workload.layers import ACTIVATIONS, INT64_MAX, LAYER_TYPES, Input, Layer
 
 # alias -> (layer type, fixed fields)
@@ -130,6 +130,9 @@ def graph_from_dict(data: Any, source: str = "<dict>") -> LayerGraph:
     layers = data.get("layers")
     if not isinstance(layers, list) or not layers:
         raise WorkloadError(f"{source}: 'layers' must be a non-empty list")
+    if len(layers) + len(inputs) > MAX_LAYERS:  # counted before any is built
+        raise WorkloadError(f"{source}: layers: {len(layers):,} layers and {len(inputs):,} input(s); a graph holds at "
+                            f"most {MAX_LAYERS:,} layers, inputs included")
 
     published = data.get("published")
     if published is not None:  # the reference figures the zoo validation compares with (workload.validation)
