@@ -102,6 +102,45 @@ def test_duplicate_names_renamed(tmp_path):
     assert [layer.name for layer in graph.compute_layers()] == ["c", "c#2"]
 
 
+
+def test_duplicate_name_warnings_are_capped(tmp_path):
+    """The first MAX_RENAME_WARNINGS renames are warned one by one, the rest in one closing count (a file of
+    10^6 rows of one name printed 32,769 warnings before its error)."""
+    import warnings
+
+    from accelsim.workload.io_scalesim import MAX_RENAME_WARNINGS
+
+    path = _write(tmp_path, CONV_HEADER + "c, 8, 8, 3, 3, 3, 5, 1,\n" * 20)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        graph = load_scalesim_topology(path)
+    said = [str(w.message) for w in caught]
+    assert len(said) == MAX_RENAME_WARNINGS + 1 and all("renamed to 'c#" in m for m in said[:-1]), said
+    assert said[-1] == f"{path}: 14 more duplicate layer names renamed (19 in all; each repeat of a name gets '#2', '#3', ...)"
+    assert len(graph.compute_layers()) == 20
+
+
+def test_row_limit_is_checked_first_and_named(tmp_path, run_cli):
+    """Each row is two graph layers (its ifmap input and the layer): MAX_LAYERS / 2 rows at most, refused before
+    any row is read (no rename warnings first, no mention of DP rows the file does not have)."""
+    import warnings
+
+    from accelsim.workload.graph import MAX_LAYERS
+    from accelsim.workload.io_scalesim import MAX_ROWS
+
+    assert MAX_ROWS == MAX_LAYERS // 2 == 32_768
+    path = _write(tmp_path, CONV_HEADER + "c, 8, 8, 3, 3, 3, 5, 1,\n" * (MAX_ROWS + 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(WorkloadError) as info:
+            load_scalesim_topology(path)
+    assert str(info.value) == (f"{path}: 32,769 rows; each row becomes 2 graph layers (its ifmap input and the layer) "
+                               f"and a graph holds at most 65,536, so a topology has at most 32,768 rows")
+    code, out, err = run_cli("stats", "--workload", str(path))
+    assert code == 2 and err.count("\n") == 1 and "at most 32,768 rows" in err, err
+    path = _write(tmp_path, CONV_HEADER + "".join(f"c{i}, 8, 8, 3, 3, 1, 1, 1,\n" for i in range(MAX_ROWS)))
+    assert len(load_scalesim_topology(path).compute_layers()) == MAX_ROWS
+
 BAD_CONV_ROWS = [
     ("c, 8, 8, 3, 3, 3, 5, 1\n", "line 2: expected 8 columns.*trailing comma"),
     ("c, 8, 8, 3, 3, 3,\n", "line 2: expected 8 columns"),

@@ -56,7 +56,7 @@ class LayerGraph:
         """
         if len(self._layers) >= MAX_LAYERS:
             raise WorkloadError(f"{self._where()}layer '{layer.name}' would be layer {len(self._layers) + 1} of the graph; a graph "
-                                f"holds at most {MAX_LAYERS} layers (a SCALE-Sim DP row expands to two per channel)")
+                                f"holds at most {MAX_LAYERS} layers, inputs included")
         if layer.name in self._layers:
             raise WorkloadError(f"{self._where()}duplicate layer name '{layer.name}'")
         inputs = list(inputs)

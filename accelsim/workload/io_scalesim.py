@@ -47,6 +47,12 @@ CONV_COLUMNS = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "F
                 "Num Filter", "Strides")
 GEMM_COLUMNS = ("Layer", "M", "N", "K")
 SPARSITY_COLUMN = "Sparsity"
+#: graph layers one row becomes (its ``<name>:ifmap`` input and the layer; a DP row this many per channel)
+LAYERS_PER_ROW = 2
+#: rows a topology may hold: a graph's ``MAX_LAYERS`` / ``LAYERS_PER_ROW`` (a DP row counts once per channel)
+MAX_ROWS = MAX_LAYERS // LAYERS_PER_ROW
+#: duplicate-name renames warned one by one; the rest are counted in one closing warning
+MAX_RENAME_WARNINGS = 5
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -148,13 +154,21 @@ def load_scalesim_topology(path: str | Path, gemm: bool | None = None) -> LayerG
     graph.metadata["scalesim_sparsity"] = {}
     graph.metadata["scalesim_layers"] = []
     seen: dict[str, int] = {}
+    renamed = [0]  # duplicate names renamed: the first MAX_RENAME_WARNINGS warned one by one, the rest counted
+    rows = sum(1 for raw in lines[1:] if raw.strip())
+    if rows * LAYERS_PER_ROW > MAX_LAYERS:  # counted before any row is read or built
+        raise WorkloadError(
+            f"{path}: {rows:,} rows; each row becomes {LAYERS_PER_ROW} graph layers (its ifmap input and the layer) "
+            f"and a graph holds at most {MAX_LAYERS:,}, so a topology has at most {MAX_ROWS:,} rows")
 
     def add(layer_name: str, where: str, build) -> None:
         count = seen.get(layer_name, 0)
         seen[layer_name] = count + 1
         if count:
             new = f"{layer_name}#{count + 1}"
-            warnings.warn(f"{where}: duplicate layer name '{layer_name}' renamed to '{new}'", stacklevel=3)
+            renamed[0] += 1
+            if renamed[0] <= MAX_RENAME_WARNINGS:
+                warnings.warn(f"{where}: duplicate layer name '{layer_name}' renamed to '{new}'", stacklevel=3)
             layer_name = new
         input_name = f"{layer_name}:ifmap"
         try:
@@ -199,7 +213,7 @@ def load_scalesim_topology(path: str | Path, gemm: bool | None = None) -> LayerG
 
         if "DP" in name:
             # SCALE-Sim's depthwise convention: one single-channel layer per channel, same filters.
-            if len(graph) + 2 * c > MAX_LAYERS:  # refused before building any of them
+            if len(graph) + LAYERS_PER_ROW * c > MAX_LAYERS:  # refused before building any of them
                 raise WorkloadError(
                     f"{where}, column 'Channels': a DP row expands to one layer per channel; {c} channels "
                     f"exceed the {MAX_LAYERS} layers a graph holds")
@@ -210,6 +224,9 @@ def load_scalesim_topology(path: str | Path, gemm: bool | None = None) -> LayerG
 
     if not graph.metadata["scalesim_layers"]:
         raise WorkloadError(f"{path}: no layers (only a header line); expected one row per layer")
+    if renamed[0] > MAX_RENAME_WARNINGS:
+        warnings.warn(f"{path}: {renamed[0] - MAX_RENAME_WARNINGS:,} more duplicate layer names renamed "
+                      f"({renamed[0]:,} in all; each repeat of a name gets '#2', '#3', ...)", stacklevel=2)
     return graph
 
 
