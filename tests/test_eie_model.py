@@ -324,3 +324,15 @@ def test_segment_layouts_are_bounded_per_layer_and_released_with_it(fc, monkeypa
     del layer
     gc.collect()
     assert len(eie_model._CACHE) == before - 1  # kept only as long as the layer lives
+
+
+def test_a_cross_field_error_names_the_override_that_caused_it(run_cli):
+    """encoding.weight_index_bits=1 breaks the encoding section's rule codebook_entries <= 2**weight_index_bits:
+    the message names the override, not only the file that did not change."""
+    with pytest.raises(ConfigError) as info:
+        load_arch("eie", {"encoding.weight_index_bits": 1})
+    assert " with override encoding.weight_index_bits=1: encoding.codebook_entries (16) must be <= " \
+           "2**weight_index_bits (2)" in str(info.value)
+    code, out, err = run_cli("simulate", "--arch", "eie", "--workload", "lenet-300-100",
+                             "--set", "encoding.weight_index_bits=1", "--set", "queue_depth=8")
+    assert code == 2 and err.count("\n") == 1 and "with override encoding.weight_index_bits=1: " in err, err

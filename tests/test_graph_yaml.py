@@ -128,3 +128,15 @@ def test_a_layer_reading_one_producer_twice_keeps_both_slots():
     assert again.inputs_of("twice") == ["fc", "fc"] and again.order == g.order
     g.substitute("fc", [Linear(name="fc2", input_shapes=((4,),), out_features=4)])
     assert g.inputs_of("twice") == ["fc2", "fc2"] and g.copy().inputs_of("twice") == ["fc2", "fc2"]
+
+
+def test_duplicate_layer_names_name_the_file_once():
+    data = {"name": "dup", "inputs": {"data": [64]}, "layers": [{"name": "a", "op": "linear", "out_features": 8},
+                                                               {"name": "a", "op": "linear", "out_features": 8}]}
+    with pytest.raises(WorkloadError) as info:
+        graph_from_dict(data, "w.yaml")
+    assert str(info.value) == "w.yaml: layers[1] (a): duplicate layer name 'a'"
+    data["layers"] = [{"name": "data", "op": "relu"}]
+    with pytest.raises(WorkloadError) as info:
+        graph_from_dict(data, "w.yaml")
+    assert str(info.value) == "w.yaml: layers[0] (data): duplicate layer name 'data'"

@@ -84,3 +84,23 @@ def test_random_points_are_distinct_or_refused():
     assert len(Random({"batch": [1, 2, 4]}, n=3, seed=7).settings()) == 3  # every choice once, in the seed's order
     with pytest.raises(SweepError, match="n is 6 but its axes hold 2 distinct points"):
         Random({"batch": [1, 2]}, n=6).settings()
+
+
+def test_a_file_that_is_not_an_array_file_is_named_as_such(tmp_path):
+    """A text file given as .npz / .npy data is 'not a .npz file', not 'pickled Python objects' (NumPy reads any
+    file that is not an array file as a pickle); a real object array keeps its own message."""
+    from accelsim.accuracy.data import load_npz, load_tokens
+
+    text = tmp_path / "g.npz"
+    text.write_text("not a zip")
+    with pytest.raises(AccuracyError, match=r"g.npz: not a .npz file: neither a zip archive of arrays nor a .npy array "
+                                            r"\(starts with b'not a zi'\)$"):
+        load_npz(text)
+    tokens = tmp_path / "t.npy"
+    tokens.write_text("1 2 3 4")
+    with pytest.raises(AccuracyError, match=r"t.npy: not a .npy file: "):
+        load_tokens(tokens, 2)
+    obj = tmp_path / "o.npz"
+    np.savez(obj, x=np.array([{}], dtype=object))
+    with pytest.raises(AccuracyError, match="o.npz: holds an object array"):
+        load_npz(obj)

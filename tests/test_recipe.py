@@ -318,3 +318,13 @@ def test_activation_bits_reach_weightless_matmuls():
     assert cg["qk"].activation_bits == 8 and cg["qk"].weight_bits is None and cg["proj"].weight_bits == 8
     cg = compress(g, {"name": "r", "pipeline": [{"quantize": {"bits": 8}}]})
     assert cg["qk"].activation_bits is None
+
+
+def test_an_empty_or_directory_recipe_is_named_as_a_recipe(tmp_path, run_cli):
+    """--recipe '' was read as the directory '.' ('.: is a directory', no recipe named)."""
+    with pytest.raises(UnknownNameError, match=r"^unknown recipe ''; known: "):
+        load_recipe("")
+    with pytest.raises(ConfigError, match=rf"^{tmp_path}: is a directory, expected a recipe .yaml file"):
+        load_recipe(tmp_path)
+    code, out, err = run_cli("simulate", "--arch", "edge-32x32", "--workload", "lenet5", "--recipe", "")
+    assert code == 2 and err.count("\n") == 1 and err.startswith("accelsim: error: unknown recipe ''"), err

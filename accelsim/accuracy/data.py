@@ -106,7 +106,12 @@ def from_arrays(x: Any, y: Any = None, batch_size: int = DEFAULT_BATCH, source: 
 def load_npz(path: str | Path, inputs: str = "x", labels: str | None = "y", batch_size: int = DEFAULT_BATCH,
              require_labels: bool = True) -> Dataset:
     """Inputs and labels from an ``.npz`` file (keys ``inputs`` / ``labels``)."""
+    from accelsim.workload.weights import not_an_array_file
+
     p = Path(path)
+    why = not_an_array_file(p) if p.is_file() else None
+    if why:
+        raise AccuracyError(f"{p}: {why}")
     try:
         with np.load(p, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
@@ -133,6 +138,11 @@ def load_tokens(path: str | Path, seq_len: int, batch_size: int = 8, max_sequenc
     p = Path(path)
     if seq_len < 1:
         raise AccuracyError(f"{p}: seq_len must be >= 1; got {seq_len}")
+    from accelsim.workload.weights import not_an_array_file
+
+    why = not_an_array_file(p, p.suffix) if p.suffix in (".npy", ".npz") and p.is_file() else None
+    if why:
+        raise AccuracyError(f"{p}: {why}")
     try:
         if p.suffix == ".npy":
             tokens = np.load(p, allow_pickle=False)

@@ -605,6 +605,10 @@ def recipe_file(source: str | Path) -> Path:
     names = bundled(RECIPE_DIR)
     if not path.suffix and text in names:
         return names[text]
+    if not text.strip():  # Path('') is '.', the working directory: named as the unknown recipe '' it is
+        raise UnknownNameError("recipe", text, list(names))
+    if path.is_dir():
+        raise ConfigError(f"{text}: is a directory, expected a recipe .yaml file or a bundled recipe name")
     if not path.exists():
         if path.suffix in (".yaml", ".yml"):
             raise ConfigError(f"{text}: recipe file not found")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import pkgutil
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -162,6 +163,17 @@ def config_from_dict(data: Mapping[str, Any], label: str):
     return config
 
 
+def _names_override(key: str, message: str) -> bool:
+    """Whether a config error is about the override ``key``: it names the dotted key, or (a cross-field rule of a
+    section, ``encoding.codebook_entries (16) must be <= 2**weight_index_bits (2)``) the key's section and its
+    field name as a word."""
+    if key in message:
+        return True
+    section, _, leaf = key.rpartition(".")
+    return bool(section) and bool(re.search(rf"(?<![\w.]){re.escape(section)}\.", message)) and bool(
+        re.search(rf"(?<![\w.]){re.escape(leaf)}(?!\w)", message))
+
+
 def override_items(overrides: Mapping[str, Any] | Iterable[str]) -> list[tuple[str, Any]]:
     """The ``(dotted key, value)`` pairs of a config's overrides, as the API (a mapping of dotted keys, or
     ``key=value`` strings) and ``--set`` give them: a key may carry a sweep spec's ``arch.`` prefix
@@ -220,7 +232,7 @@ def load_arch(source: Any, overrides: Mapping[str, Any] | Iterable[str] | None =
     except ConfigError as exc:
         # a value an override (--set) gave is named as given there, not as if the file held it
         named = [f"{k}={v if isinstance(v, str) and v.isprintable() else given(v)}" for k, v in items
-                 if str(k) in str(exc)]
+                 if _names_override(str(k), str(exc))]
         if not named or not str(exc).startswith(f"{label}: "):
             raise
         text = str(exc)[len(label) + 2:]

@@ -127,6 +127,11 @@ def read_inputs(path: str | os.PathLike) -> Any:
     p = Path(path)
     if not p.is_file():
         raise WorkloadError(f"{p}: calibration inputs not found")
+    from accelsim.workload.weights import not_an_array_file
+
+    why = not_an_array_file(p, ".npy / .npz")
+    if why:
+        raise WorkloadError(f"{p}: {why}")
     try:
         loaded = np.load(p, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:

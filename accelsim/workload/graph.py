@@ -290,6 +290,12 @@ class LayerGraph:
     def _where(self) -> str:
         return f"{self.source}: " if self.source else ""
 
+    def unsourced(self, exc: BaseException) -> str:
+        """An error this graph raised, without the ``<source>: `` it starts with (for a loader that names the file
+        and the entry itself: ``w.yaml: layers[1] (a): duplicate layer name 'a'``, not the file twice)."""
+        text, where = str(exc), self._where()
+        return text[len(where):] if where and text.startswith(where) else text
+
     def __repr__(self) -> str:
         return f"LayerGraph({self.name!r}, layers={len(self)}, params={self.total_params:,}, macs={self.total_macs:,})"
 

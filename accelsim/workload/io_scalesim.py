@@ -176,7 +176,7 @@ def load_scalesim_topology(path: str | Path, gemm: bool | None = None) -> LayerG
             graph.add(Input(name=input_name, shape=shape))
             graph.add(layer, [input_name])
         except AccelsimError as exc:
-            raise WorkloadError(f"{where}: {exc}") from None
+            raise WorkloadError(f"{where}: {graph.unsourced(exc)}") from None
         graph.metadata["scalesim_layers"].append(layer_name)
         graph.metadata["scalesim_sparsity"][layer_name] = sparsity
 

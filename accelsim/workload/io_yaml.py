@@ -162,7 +162,7 @@ def graph_from_dict(data: Any, source: str = "<dict>") -> LayerGraph:
         try:
             graph.add(Input(name=str(input_name), shape=tuple(shape)))
         except AccelsimError as exc:
-            raise WorkloadError(f"{source}: inputs.{input_name}: {exc}") from None
+            raise WorkloadError(f"{source}: inputs.{input_name}: {graph.unsourced(exc)}") from None
         prev = str(input_name)
 
     for index, entry in enumerate(layers):
@@ -209,7 +209,7 @@ def graph_from_dict(data: Any, source: str = "<dict>") -> LayerGraph:
         except TypeError as exc:
             raise WorkloadError(f"{where}: bad fields for op '{op}': {exc}") from None
         except AccelsimError as exc:
-            raise WorkloadError(f"{where}: {exc}") from None
+            raise WorkloadError(f"{where}: {graph.unsourced(exc)}") from None
         if "act_density" in entry:
             try:
                 graph.set_activation_density(lname, entry["act_density"])

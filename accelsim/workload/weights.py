@@ -165,6 +165,21 @@ def _resolve_key(graph: LayerGraph, key: str) -> tuple[str, str] | None:
     return None
 
 
+def not_an_array_file(path: str | Path, expected: str = ".npz") -> str | None:
+    """Why ``path`` is not a NumPy array file, from its first bytes (None when it is one: a zip archive, as an
+    ``.npz`` is, or a ``.npy`` array). NumPy reads any other file as a pickle, so its error for a text file
+    speaks of pickled objects; the caller words this instead, e.g. ``not a .npz file (...)``."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return None  # (the caller's own open reports it)
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")):
+        return None
+    what = "empty" if not head else f"starts with {head!r}"
+    return f"not a {expected} file: neither a zip archive of arrays nor a .npy array ({what})"
+
+
 def load_npz(graph: LayerGraph, path: str | Path, strict: bool = False) -> LayerGraph:
     """A copy of ``graph`` with the weights stored in an ``.npz`` archive, by layer name.
 
@@ -177,6 +192,9 @@ def load_npz(graph: LayerGraph, path: str | Path, strict: bool = False) -> Layer
     path = Path(path)
     if not path.is_file():
         raise WorkloadError(f"{path}: weight file not found")
+    why = not_an_array_file(path)
+    if why:
+        raise WorkloadError(f"{path}: {why}")
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
