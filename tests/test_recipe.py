@@ -328,3 +328,37 @@ def test_an_empty_or_directory_recipe_is_named_as_a_recipe(tmp_path, run_cli):
         load_recipe(tmp_path)
     code, out, err = run_cli("simulate", "--arch", "edge-32x32", "--workload", "lenet5", "--recipe", "")
     assert code == 2 and err.count("\n") == 1 and err.startswith("accelsim: error: unknown recipe ''"), err
+
+
+def test_a_recipe_that_selects_nothing_warns():
+    """skip: ['*'] (or selectors that leave no layer) compressed nothing with no word (ratio 1.0)."""
+    with pytest.warns(UserWarning, match=r"the recipe's selectors \(layers: \['\*'\], skip: \['\*'\]\) leave no layer "
+                                         r"of workload 'mlp' to compress; the result is the dense workload"):
+        cg = compress(mlp(), {"name": "r", "skip": ["*"], "pipeline": [{"prune": {"density": 0.5}}]})
+    assert cg.stats["storage_ratio"] == 1.0
+    with pytest.warns(UserWarning, match="overrides with skip"):
+        compress(mlp(), {"name": "r", "overrides": {"*": "skip"}, "pipeline": [{"prune": {"density": 0.5}}]})
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compress(mlp(), {"name": "r", "skip": ["head"], "pipeline": [{"prune": {"density": 0.5}}]})
+
+
+def test_all_zero_weights_report_no_infinity():
+    """A model whose weights are all zero: theoretical speedup and SQNR have no value; the report gives null / n/a
+    with a note, never 'inf' / 'infx'."""
+    from accelsim.cli.compress import to_json, to_table
+
+    g = mlp()
+    for name in list(g.weights):
+        g.weights[name] = np.zeros_like(g.weights[name])
+    cg = compress(g, "magnitude-2")
+    doc = json.loads(to_json(cg))
+    assert doc["total"]["theoretical_speedup"] is None
+    assert all(r["theoretical_speedup"] is None and r["sqnr_db"] is None for r in doc["layers"])
+    assert any(n.startswith("theoretical_speedup is n/a (null) for fc1, fc2, head, the network total: ")
+               for n in doc["notes"]), doc["notes"]
+    assert "inf" not in json.dumps(doc)
+    table = to_table(cg)
+    assert "inf" not in table and "theoretical speedup n/a" in table and "\nnote: theoretical_speedup is n/a" in table

@@ -77,13 +77,50 @@ def _clean(value: Any) -> Any:
     return value
 
 
+#: why a figure of the report is undefined when its computation gives an infinity (reported as null / n/a)
+_UNDEFINED = {
+    "theoretical_speedup": "no MAC is left after pruning (every weight is zero), so dense MACs / MACs after pruning "
+                           "has no value",
+    "sqnr_db": "the weights before compression are all zero or the compressed weights equal them exactly, so the "
+               "signal-to-noise ratio has no finite value",
+    "quant_sqnr_db": "the weights before quantization are all zero or quantization left them exactly, so the "
+                     "signal-to-noise ratio has no finite value",
+}
+
+
+def _undefined(rows: list[dict[str, Any]], total: dict[str, Any]) -> tuple[list[dict], dict, dict[str, str]]:
+    """The report's rows and totals with every infinite figure replaced by None, and one note per figure
+    naming the layers it is undefined for and why (never ``inf`` in a report)."""
+    where: dict[str, list[str]] = {}
+
+    def clean(row: dict[str, Any], label: str) -> dict[str, Any]:
+        out = dict(row)
+        for key in _UNDEFINED:
+            value = out.get(key)
+            if isinstance(value, float) and not math.isfinite(value):
+                out[key] = None
+                where.setdefault(key, []).append(label)
+        return out
+
+    rows = [clean(r, r["name"]) for r in rows]
+    total = clean(total, "the network total")
+    notes = {}
+    for key, names in where.items():
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        notes[key] = f"{key} is n/a (null) for {shown}: {_UNDEFINED[key]}"
+    return rows, total, notes
+
+
 def to_json(cg: CompressedGraph, provenance: dict | None = None) -> str:
     """The report as JSON; ``provenance`` (:func:`accelsim.report.provenance.provenance`), when given,
     is added with the accelsim version."""
     from accelsim._version import __version__
 
-    out = {"accelsim_version": __version__, "workload": cg.graph.name, "recipe": cg.recipe, "layers": report_rows(cg),
-           "total": cg.stats, "uncompressed_tables": uncompressed_tables(cg)}
+    rows, total, notes = _undefined(report_rows(cg), cg.stats)
+    out = {"accelsim_version": __version__, "workload": cg.graph.name, "recipe": cg.recipe, "layers": rows,
+           "total": total, "uncompressed_tables": uncompressed_tables(cg)}
+    if notes:
+        out["notes"] = list(notes.values())
     if provenance:
         out["provenance"] = provenance
     return json.dumps(_clean(out), indent=2)
@@ -92,14 +129,16 @@ def to_json(cg: CompressedGraph, provenance: dict | None = None) -> str:
 def to_table(cg: CompressedGraph) -> str:
     from accelsim.report.export import format_table
 
-    rows = report_rows(cg)
+    rows, t, notes = _undefined(report_rows(cg), cg.stats)
     for r in rows:
         r["transforms"] = ", ".join(r["transforms"])
+        if r["theoretical_speedup"] is None:
+            r["theoretical_speedup"] = "n/a"
     cols = ["name", "params", "nnz", "density", "format", "payload_bits", "index_bits", "pointer_bits",
             "codebook_bits", "metadata_bits", "storage_ratio", "nnz_ratio", "rounded_zeros", "theoretical_speedup",
             "quant_sqnr_db", "transforms"]
-    t = cg.stats
     b = t["bits"]
+    speedup = "n/a" if t["theoretical_speedup"] is None else f"{t['theoretical_speedup']:.4g}x"
     text = format_table(rows, cols)
     text += (f"\n\n{t['workload']} / {t['recipe']}: {t['params']:,} weights -> {t['nnz']:,} non-zero "
              f"({t['density']:.4g}); stored {b['total']:,} bits ({t['compressed_bytes'] / 1e6:.4g} MB) = "
@@ -107,12 +146,13 @@ def to_table(cg: CompressedGraph) -> str:
              f"+ metadata {b['metadata']:,}; dense fp32 {t['dense_bytes'] / 1e6:.4g} MB; "
              f"storage ratio {t['storage_ratio']:.4g}x (Deep Compression: dense fp32 bits / stored bits); "
              f"nnz ratio {t['nnz_ratio']:.4g}x (ShrinkBench: weights / non-zero weights); "
-             f"theoretical speedup {t['theoretical_speedup']:.4g}x (dense MACs / MACs after pruning; "
+             f"theoretical speedup {speedup} (dense MACs / MACs after pruning; "
              f"{t['rounded_zeros']:,} weights rounded to zero by quantization or sharing are not counted as pruned)")
     tables = uncompressed_tables(cg)
     if tables:  # not in the totals above: a recipe compresses weight matrices, not lookup tables
         text += (f"\nnot compressed, not in the totals: {len(tables)} embedding table(s), "
                  f"{sum(tables.values()):,} weights ({', '.join(list(tables)[:3])}{', ...' if len(tables) > 3 else ''})")
+    text += "".join(f"\nnote: {n}" for key, n in notes.items() if key in cols)  # (the figures the table shows)
     return text
 
 

@@ -723,6 +723,21 @@ def _plans(recipe: Recipe, graph: LayerGraph) -> dict[str, list[Step]]:
     return plans
 
 
+def _warn_if_nothing_selected(recipe: Recipe, graph: LayerGraph, plans: Mapping[str, list[Step]]) -> None:
+    """One warning when the recipe's selectors (``layers``, ``skip``, ``overrides`` with ``skip``) leave none of
+    the workload's layers with weights to compress: the result is the dense workload (``skip: ["*"]`` was a
+    silent no-op with a compression ratio of 1.0)."""
+    if plans or not any(layer.has_weights for layer in graph.layers):
+        return
+    import warnings
+
+    how = f"layers: {list(recipe.layers)}, skip: {list(recipe.skip)}"
+    if any(body.get("skip") for _, body in recipe.overrides):
+        how += ", overrides with skip"
+    warnings.warn(f"{recipe.path}: the recipe's selectors ({how}) leave no layer of workload '{graph.name}' to "
+                  "compress; the result is the dense workload", stacklevel=3)
+
+
 # --- layer state ------------------------------------------------------------------------------------
 class _State:
     """Working state of one layer's weight matrix through the weight steps."""
@@ -1512,6 +1527,7 @@ def _compress_statistics(graph: LayerGraph, recipe: Recipe, plans: Mapping[str, 
     from accelsim.compress import statistics as S
 
     R = sys.modules[__name__]  # the helpers the statistics path shares with the real-array path
+    R._warn_if_nothing_selected(recipe, graph, plans)
     g = R.apply_kv_format(graph.copy(), recipe.kv, recipe.path)
     layers: dict[str, CompressedLayer] = {}
     layer_names = {layer.name for layer in g.layers}
@@ -1811,6 +1827,7 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0, statistics: bool | N
     apply_kv_format(g, recipe.kv, recipe.path)
     _check_finite(g, recipe)
     plans = _plans(recipe, g)
+    _warn_if_nothing_selected(recipe, g, plans)
     # missing weights are synthesized one layer at a time in the streamed loop below (the same draws:
     # each layer has its own generator), unless graph steps or a global prune need them all up front
     glob_step = None if _streamed(recipe, plans) else _global_stream_step(recipe, plans)
