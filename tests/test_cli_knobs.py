@@ -39,6 +39,9 @@ def test_gbps_knob_uses_the_points_clock_and_word_size():
     ({"dram.bandwidth_gbps": 10, "dram.bandwidth": 4}, "give one of"),
     ({"dram.bandwidth_gbps": 0}, "must be a positive finite number"),
     ({"dram.bandwidth_gbps": "fast"}, "must be a positive finite number"),
+    # below 1 word/cycle per stream (the model's least): refused, not rounded up to 1.5 GB/s
+    ({"dram.bandwidth_gbps": 1e-30}, r"dram.bandwidth_gbps must be at least 1.5 GB/s on this arch .*; got 1e-30$"),
+    ({"dram.bandwidth": 2}, r"dram.bandwidth must be at least 3 words/cycle on this arch"),
 ])
 def test_knob_misuse_is_one_line(overrides, message):
     with pytest.raises(ConfigError, match=message):

@@ -9,7 +9,8 @@ One DRAM bandwidth beside the systolic family's three per-stream USER-mode bandw
 
 Policy: the total is split across the three streams in proportion to the arch's own per-stream values
 (after the point's other overrides; equal thirds when they are equal, as in every bundled systolic
-config), each rounded to the nearest integer and at least 1 word/cycle; the knob also sets
+config), each rounded to the nearest integer; a total whose smallest share is below 1 word/cycle (the
+least a stream carries) is refused naming the minimum (1e-30 GB/s ran as 1.5 GB/s); the knob also sets
 ``dram.bandwidth_mode: USER`` (in CALC mode SCALE-Sim sizes bandwidth so nothing stalls, and a
 bandwidth would have no effect). A point may not set the knob and a per-stream key together, nor
 both knobs. The same keys work in a sweep spec (``arch.dram.bandwidth_gbps: [6.4, 12.8, 25.6]``) and
@@ -71,6 +72,13 @@ def expand_overrides(arch: Any, overrides: Mapping[str, Any], where: str = "--se
     if not total <= MAX_WORDS_PER_CYCLE:  # (also catches a GB/s figure whose words/cycle overflow to inf)
         raise ConfigError(f"{where}: {knob} {value:.6g} {KNOBS[knob]} is {total:.3g} words/cycle in all; at most "
                           f"{MAX_WORDS_PER_CYCLE:,} words/cycle is accepted (the per-stream limit, dram.ifmap_bw)")
+    current = [max(float(getattr(dram, s)), 0.0) for s in STREAMS]
+    least = min(c for c in current if c > 0) / sum(current) if any(current) else 1.0 / len(STREAMS)
+    minimum = 1.0 / least  # words/cycle in all for the smallest stream's share to be one whole word per cycle
+    if total < minimum * (1 - 1e-9):  # the model's streams carry whole words per cycle, at least 1 each
+        scale = 1.0 if knob == "dram.bandwidth" else 1e9 / (float(config.clock_hz) * int(config.sram.word_bytes))
+        raise ConfigError(f"{where}: {knob} must be at least {minimum / scale:.6g} {KNOBS[knob]} on this arch (1 word "
+                          f"per cycle on each DRAM stream, the least the systolic model carries); got {value:.6g}")
     split = split_bandwidth(total, [getattr(dram, s) for s in STREAMS])
     out = dict(rest)
     out["dram.bandwidth_mode"] = "USER"
