@@ -154,6 +154,39 @@ def _epoch_end(hit, acc, g0, gr, gl, gn, qr, ql, j0, x_c, es, LW, dl, span, need
 
 
 @njit(cache=True)
+def _count_to_epoch_end(gr, gk, qr, qk, gn, j0, ng, cr, xk, er, ek, needed, cbuf):
+    """Whole-group fetch counts (:func:`_group_fetches` to no end) of groups ``j0, j0+1, ..`` (below ``ng``) from
+    position ``(cr, xk)`` on under epoch start ``(er, ek)``, summed until they reach ``needed``: ``(sum before
+    that group, that group or -1)``. ``gk`` / ``qk``: each group's and its previous use's lane test key
+    ``lane - row * dl`` (``xk`` / ``ek`` the positions'), so the lane tests are one comparison each. Chunks of
+    64 groups doubling to :data:`_CHUNK` (an epoch of a small SRAM ends a few groups on, a large one's far) are
+    counted and summed in a loop without exit over slices indexed from 0 (vectorised: about 4x faster than
+    indexing ``g`` over the chunk), and walked group by group only where the epoch ends."""
+    acc = np.int64(0)
+    j = j0
+    chunk = 64
+    while j < ng:
+        j1 = min(j + chunk, ng)
+        chunk = min(2 * chunk, _CHUNK)
+        c_gr, c_gk, c_qr, c_qk, c_gn = gr[j:j1], gk[j:j1], qr[j:j1], qk[j:j1], gn[j:j1]
+        tot = np.int64(0)
+        for t in range(j1 - j):
+            c = max(min(c_gn[t], er - c_qr[t] + (c_qk[t] < ek)) - max(0, cr - c_gr[t] + (c_gk[t] < xk)), 0)
+            cbuf[t] = c
+            tot += c
+        if acc + tot < needed:
+            acc += tot
+        else:
+            for g in range(j, j1):
+                c = cbuf[g - j]
+                if acc + c >= needed:
+                    return acc, g
+                acc += c
+        j = j1
+    return acc, -1
+
+
+@njit(cache=True)
 def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, block):
     """The epoch cache over ``n_sweeps`` identical sweeps of the groups (in position order; ``pred``: the
     previous group of the same word and class, -1: none; ``last[key[g]]``: the sweep's last group of
@@ -234,35 +267,8 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
             j0 = _first_ge(g0, x_c - span)
             cr, cl = x_c // LW, x_c % LW
             er, el = es // LW, es % LW
-            xk = cl - cr * dl
-            ek = el - er * dl
-            acc = np.int64(0)
-            j = j0
-            hit = -1
-            chunk = 64  # doubling: an epoch of a small SRAM ends a few groups on, a large one's far
-            while j < ng and hit < 0:
-                # a chunk's counts and their sum in a loop without exit (vectorised); the running sum
-                # group by group only in the chunk where the epoch ends
-                j1 = min(j + chunk, ng)
-                chunk = min(2 * chunk, _CHUNK)
-                # _group_fetches up to no end, its lane tests one comparison each (gk, qk), over slices indexed
-                # from 0: a branch-free loop that vectorises (about 4x faster than indexing g over j..j1)
-                c_gr, c_gk, c_qr, c_qk, c_gn = gr[j:j1], gk[j:j1], qr[j:j1], qk[j:j1], gn[j:j1]
-                tot = np.int64(0)
-                for t in range(j1 - j):
-                    c = max(min(c_gn[t], er - c_qr[t] + (c_qk[t] < ek)) - max(0, cr - c_gr[t] + (c_gk[t] < xk)), 0)
-                    cbuf[t] = c
-                    tot += c
-                if acc + tot < needed:
-                    acc += tot
-                else:
-                    for g in range(j, j1):
-                        c = cbuf[g - j]
-                        if acc + c >= needed:
-                            hit = g
-                            break
-                        acc += c
-                j = j1
+            acc, hit = _count_to_epoch_end(gr, gk, qr, qk, gn, j0, ng, cr, cl - cr * dl, er, el - er * dl, needed,
+                                           cbuf)
             if hit < 0:
                 got += acc
                 n_in += acc
@@ -847,31 +853,7 @@ def os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
             j0 = _first_ge(fg0, x_c - span)
             cr, cl = x_c // R, x_c % R
             er, el = es // R, es % R
-            acc = np.int64(0)
-            hit = -1
-            j = j0
-            chunk = 64
-            while j < n and hit < 0:
-                # _group_fetches to no end (one lane a group) over a chunk and their sum, in a loop without
-                # exit (vectorised); group by group only in the chunk where the epoch ends
-                j1 = min(j + chunk, n)
-                chunk = min(2 * chunk, _CHUNK)
-                c_gr, c_gl, c_qr, c_ql = gr[j:j1], gl[j:j1], qr[j:j1], ql[j:j1]
-                tot = np.int64(0)
-                for t in range(j1 - j):
-                    c = max(min(Ch, er - c_qr[t] + (c_ql[t] < el)) - max(0, cr - c_gr[t] + (c_gl[t] < cl)), 0)
-                    cbuf[t] = c
-                    tot += c
-                if acc + tot < needed:
-                    acc += tot
-                else:
-                    for g in range(j, j1):
-                        c = cbuf[g - j]
-                        if acc + c >= needed:
-                            hit = g
-                            break
-                        acc += c
-                j = j1
+            acc, hit = _count_to_epoch_end(gr, gl, qr, ql, gn, j0, n, cr, cl, er, el, needed, cbuf)  # (dl 0)
             if hit < 0:
                 n_in += acc
                 fetched += acc
