@@ -41,6 +41,24 @@ def test_rows_equal_simulate_totals():
     assert (b >= a).all()
 
 
+def test_shrinkbench_columns_count_the_original_weights_after_channel_pruning():
+    """Channel pruning shrinks the layers: the theoretical speedup and nnz ratio still compare with the
+    original model's MACs and weights (ShrinkBench's counts, as `accelsim compress` reports them), not 1.0."""
+    from accelsim.simulate import compress_workload
+    from accelsim.workload.zoo import load_workload
+
+    recipe = {"name": "channel", "pipeline": [{"channel_prune": {"sparsity": 0.75}}]}
+    df = accelsim.sweep(Space(base={"arch": "edge-32x32", "workload": "lenet5", "recipe": recipe}, axes=[]),
+                        progress=False)
+    assert (df["status"] == "ok").all()
+    stats = compress_workload(load_workload("lenet5"), recipe).stats
+    row = df.iloc[0]
+    assert stats["theoretical_speedup"] > 4
+    assert row["theoretical_speedup"] == pytest.approx(stats["theoretical_speedup"], rel=1e-12)
+    assert row["nnz_ratio"] == pytest.approx(stats["nnz_ratio"], rel=1e-12)
+    assert row["params"] == stats["params"]
+
+
 def test_per_layer_detail_sums_to_the_point(tmp_path):
     df = accelsim.sweep(small_space(), store=tmp_path, detail=True, progress=False)
     layers = load_layers(tmp_path)

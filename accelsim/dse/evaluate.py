@@ -328,21 +328,30 @@ def _layers(cgraph) -> list:
 def _graph_stats(cgraph) -> tuple[int, int, int, int, int, int]:
     """(weight entries, non-zero weights, dense MACs, MACs left, MACs left after pruning, weights
     rounded to zero) of a compressed graph at batch 1; "after pruning" counts the zeros that
-    quantization or sharing produced by rounding as weights (``stats["macs_after_pruning"]``)."""
+    quantization or sharing produced by rounding as weights (``stats["macs_after_pruning"]``).
+    Weight entries and dense MACs are the ORIGINAL graph's (the recipe summary's ``params`` / ``macs``),
+    as ShrinkBench counts them: layers that a graph step shrank (channel pruning), removed or substituted
+    (low rank) count as they were, so channel pruning's theoretical speedup is not 1.0."""
 
     def make():
         params = nnz = dense_macs = eff_macs = kept_macs = rounded = 0
+        weighted_macs = 0
         for cl in cgraph:
             shape = cl.layer.weight_matrix_shape
             if cl.layer.has_weights and shape:
                 params += shape[0] * shape[1]
                 nnz += cl.weight_nnz
+                weighted_macs += cl.layer.macs
             dense_macs += cl.layer.macs
             eff = cl.effective_macs
             eff_macs += eff
             stats = cl.stats or {}
             kept_macs += stats.get("macs_after_pruning", eff) if cl.layer.has_weights else eff
             rounded += stats.get("rounded_zeros", 0)
+        summary = getattr(cgraph, "stats", None) or {}
+        if "params" in summary and "macs" in summary:  # a recipe ran: its original weights and their MACs
+            params = int(summary["params"])
+            dense_macs += int(summary["macs"]) - weighted_macs
         return (params, nnz, dense_macs, eff_macs, kept_macs, rounded)
 
     return _per_graph(cgraph, "stats", make)
