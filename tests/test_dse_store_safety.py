@@ -307,6 +307,22 @@ def test_resume_refuses_a_header_that_lacks_a_column(tmp_path, run_cli):
     assert f"{toy_table}: the header does not match this sweep's columns: column 5 should be 'x', the file has 'xx'" in err
 
 
+def test_the_start_notice_comes_only_when_the_store_accepted_the_run_and_points_are_left(tmp_path):
+    """The command line's cold-cache notice (``on_start``) printed before a refused resume made its one error
+    line two; it comes once the store is open, and not at all when every point is already stored."""
+    calls = []
+    out = tmp_path / "toy"
+    accelsim.sweep(toy_space(), evaluate=toys.toy, store=out, progress=False, on_start=lambda: calls.append("new"))
+    accelsim.sweep(toy_space(), evaluate=toys.toy, store=out, resume=True, progress=False,
+                   on_start=lambda: calls.append("done"))
+    table = out / "results.csv"
+    table.write_text(table.read_text().replace(",x,", ",xx,", 1))
+    with pytest.raises(SweepError):
+        accelsim.sweep(toy_space(), evaluate=toys.toy, store=out, resume=True, progress=False,
+                       on_start=lambda: calls.append("refused"))
+    assert calls == ["new"]
+
+
 @pytest.mark.parametrize("cut", ["mid-row", "inside-id", "line-boundary"])
 def test_resume_reruns_points_whose_layer_rows_were_cut(tmp_path, run_cli, cut):
     """layers.csv cut off mid-line (or at a line end) kept a point with 7 of its 9 layer rows. A point whose

@@ -243,8 +243,9 @@ def sweep(
     ``allow_code``: let the spec's ``evaluate: module:function`` import a module outside accelsim
     (that runs its code; refused by default, see :func:`resolve_evaluate`). An ``evaluate`` callable
     passed here is the caller's own code and is not gated.
-    ``on_start``: called once, after every point was validated and before the first one runs (the command
-    line's cold-cache notice: a spec with a typo gets its one error line and nothing else).
+    ``on_start``: called once, after every point was validated and the store opened (a refused resume is
+    one error line and nothing else), before the first point runs; not called when none is left to run
+    (the command line's cold-cache notice).
     Rows hold ``id``, ``status`` (ok | error), ``error``, the setting keys and the metrics (the
     store's ``inputs_hash`` column is bookkeeping, left out of the returned table).
     After the run the table must hold every point exactly once, else a SweepError lists the ids.
@@ -289,8 +290,6 @@ def sweep(
         points = renumber(points, normalize)
     runs = run_settings(points, label)  # knobs (arch.dram.bandwidth_gbps, ...) expanded for the evaluator
     validate_points(points, evaluate, label, runs)
-    if on_start is not None:
-        on_start()
 
     setting_keys: dict[str, None] = {}
     for p in points:
@@ -315,7 +314,7 @@ def sweep(
         if hasattr(st, "setting_columns"):  # resume reads the other columns as metrics (NaN, inf, negative)
             st.setting_columns = frozenset(setting_keys)
         out = _run(st, points, hashes, columns, layer_columns, resume, evaluate, executor, progress, timeout,
-                   detail, label, runs)
+                   detail, label, runs, on_start)
         ok = True
         return out
     finally:
@@ -343,12 +342,14 @@ def _open(st, columns, layer_columns, resume: bool, hashes: dict[str, str]) -> s
 
 
 def _run(st, points, hashes, columns, layer_columns, resume, evaluate, executor, progress, timeout, detail, label,
-         runs=None):
+         runs=None, on_start=None):
     """The sweep proper, with the store's folder locked (see :func:`sweep`)."""
     finished = _open(st, columns, layer_columns, resume, hashes)
     for message in getattr(st, "notes", ()):
         _note(message)
     todo = [p for p in points if p.id not in finished]
+    if on_start is not None and todo:  # the store accepted the run and there is work (the cold-cache notice)
+        on_start()
     by_id = {p.id: p for p in points}
     bar = _progress_bar(len(points), len(points) - len(todo), progress)
     done = [0]  # points stored by this run
