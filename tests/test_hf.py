@@ -159,7 +159,8 @@ def test_kv_append_writes_the_new_tokens():
 @pytest.mark.parametrize("attention", ["unfused", "fused"])
 def test_a_narrow_cache_is_read_at_its_width(attention):
     """``kv_bits``: the layers that read the cache read it at that width (the appends write it so); a prefill's
-    attention reads K / V from the projections at the activations' width; the 16-bit default sets nothing."""
+    attention reads K / V from the projections at the activations' width; the 16-bit default cache is read at 16
+    bits whatever the activations' width (a W8A8 recipe read it at 8 while its appends wrote 16)."""
     readers = {"unfused": ("matmul",), "fused": ("attention",)}[attention]
     dec = load_hf(DATA / "llama-2-7b.json", phase="decode", context=512, kv_bits=4, attention=attention)
     att = [layer for layer in dec.layers if layer.op in readers]
@@ -167,7 +168,7 @@ def test_a_narrow_cache_is_read_at_its_width(attention):
     pre = load_hf(DATA / "llama-2-7b.json", phase="prefill", prompt=64, kv_bits=4, attention=attention)
     assert all(layer.kv_bits == 0 for layer in pre.layers if layer.op in readers)
     plain = load_hf(DATA / "llama-2-7b.json", phase="decode", context=512, attention=attention)
-    assert all(layer.kv_bits == 0 for layer in plain.layers if layer.op in readers)
+    assert all(layer.kv_bits == 16 for layer in plain.layers if layer.op in readers)
     # on a memory-bound decode step the attention reads the cache at its width and takes under half the time (not
     # a quarter: at 4 bits the products are no longer purely bandwidth-bound)
     import accelsim
@@ -179,6 +180,23 @@ def test_a_narrow_cache_is_read_at_its_width(attention):
 
     (narrow_s, narrow_b), (plain_s, plain_b) = attention(dec), attention(plain)
     assert narrow_b < 0.27 * plain_b and narrow_s < 0.5 * plain_s
+
+
+def test_w8a8_decode_reads_the_16_bit_cache_it_writes():
+    """A W8A8 recipe quantizes weights and activations, not the KV cache: its appends write 16-bit elements, so the
+    attention products read 16 bits an element too (they read 8, half the cache, while the appends wrote 16)."""
+    import accelsim
+
+    g = load_hf(DATA / "llama-2-7b.json", phase="decode", context=2048)
+    r = accelsim.simulate("h100-sxm", g, recipe="w8a8-int8", dense_baseline=False)
+    dense = accelsim.simulate("h100-sxm", g, dense_baseline=False)
+
+    def cache_reads(res):
+        return sum(x.dram_read_bytes for x in res.layers if x.op == "matmul")
+
+    appended = sum(x.dram_write_bytes for x in r.layers if x.op == "kv_append")
+    assert appended == sum(x.dram_write_bytes for x in dense.layers if x.op == "kv_append")
+    assert cache_reads(r) >= 0.99 * cache_reads(dense)
 
 
 def test_mla_cache_is_the_latent():

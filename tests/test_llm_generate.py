@@ -69,7 +69,9 @@ def test_kv_format_reaches_the_layers_and_the_memory():
     appends = [layer for layer in kv4.graph.layers if layer.op == "kv_append"]
     assert appends and all(layer.bits == 4 and layer.kv_bits == 5.0 for layer in appends)
     assert all(layer.kv_bits == 5.0 for layer in kv4.graph.layers if layer.op == "matmul")
-    assert all(layer.kv_bits == 0 for layer in plain.graph.layers if layer.op in ("matmul", "kv_append"))
+    # no KV format: the appends keep their 16-bit elements (kv_bits 0: their bits) and the products read 16 bits
+    assert all(layer.kv_bits == 0 and layer.bits == 16 for layer in plain.graph.layers if layer.op == "kv_append")
+    assert all(layer.kv_bits == 16 for layer in plain.graph.layers if layer.op == "matmul")
     assert kv4.graph.metadata["hf"]["kv_cache"]["bits_per_element"] == 5.0
     spec = model_spec(TINY)
     m16, m5 = memory_bytes(plain, spec, 4, 1024), memory_bytes(kv4, spec, 4, 1024)

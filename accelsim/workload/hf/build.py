@@ -132,8 +132,9 @@ class _Builder:
         w = self.window
         # keys read: all L, or with a window the last (window - 1) cached tokens plus the S new ones (decode: window)
         length = (min(self.kv_len, w + s - 1) if w else self.kv_len) if past else s
-        # a cache stored at kv_bits is read at kv_bits (0: the activations' width, the 16-bit default)
-        cache_bits = float(self.kv_bits) if past and self.kv_bits != 16 else 0.0
+        # a cache is read at the width it is stored at (kv_bits, 16 by default), whatever the activations' width:
+        # a W8A8 recipe keeps a 16-bit cache (its appends write 16 bits), so its attention reads 16 bits too
+        cache_bits = float(self.kv_bits) if past else 0.0
         if fused:
             qf = self.reshape(f"{prefix}.q_seq", q, (b, s, heads * dq))
             if past:
