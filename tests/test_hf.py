@@ -199,6 +199,22 @@ def test_w8a8_decode_reads_the_16_bit_cache_it_writes():
     assert cache_reads(r) >= 0.99 * cache_reads(dense)
 
 
+def test_cli_decode_step_says_when_weights_and_cache_do_not_fit(run_cli):
+    """`accelsim simulate` of a decode step records the weights + KV cache and the fit, as simulate_phase does,
+    and warns when they exceed the device (batch 256 at 4096 tokens: 525 GiB on an 80 GiB H100)."""
+
+    def run(batch):
+        code, out, err = run_cli("simulate", "--arch", "h100-sxm", "--workload", DATA / "llama-2-7b.json", "--phase",
+                                 "decode", "--context", "4096", "--batch", str(batch), "--format", "json")
+        assert code == 0, err
+        return json.loads(out)
+
+    big, one = run(256), run(1)
+    assert big["extra"]["memory"]["fits"] is False and big["extra"]["memory"]["max_batch"] == 33
+    assert [w for w in big["warnings"] if "over h100-sxm's 80 GiB (the largest batch that fits is 33)" in w]
+    assert one["extra"]["memory"]["fits"] is True and not [w for w in one["warnings"] if "GiB" in w]
+
+
 def test_mla_cache_is_the_latent():
     g = load_hf(DATA / "deepseek-v2-lite.json", phase="decode", context=4096)
     kv = g.metadata["hf"]["kv_cache"]

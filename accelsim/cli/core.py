@@ -249,6 +249,8 @@ def cmd_simulate(args) -> int:
         from accelsim.dse.serving import step_serving
 
         result.extra["serving"] = step_serving(hf, result.total["latency_s"], args.batch)
+    if hf and "kv_cache" in hf and "memory" not in result.extra:  # does the step fit the device (as simulate_phase)
+        _attach_memory(args, workload, hf, result)
     if args.format == "json":
         write(to_json(result), args.out)
     elif args.format == "csv":
@@ -266,6 +268,28 @@ def cmd_simulate(args) -> int:
             text += "\n\nworkload import notes:" + "".join(f"\n[i{i}] {n}" for i, n in enumerate(notes, 1))
         write(text, args.out)
     return 0
+
+
+def _attach_memory(args, graph, hf, result) -> None:
+    """A Hugging Face decoder step on a device with a memory capacity: its weights + KV cache and whether they fit
+    (:func:`accelsim.dse.serving.attach_memory`: ``extra["memory"]``, a warning when they do not)."""
+    from accelsim.dse.serving import attach_memory, capacity_of
+    from accelsim.hw.registry import load_arch
+
+    config = load_arch(args.arch, args.set)
+    if not capacity_of(config):
+        return
+    if args.recipe is None:
+        from accelsim.compress.compressed import CompressedGraph
+
+        cgraph = CompressedGraph.dense(graph)
+    else:
+        from accelsim.simulate import compress_workload
+
+        cgraph = compress_workload(graph, args.recipe, seed=args.seed)
+    from accelsim.workload.zoo import split_params
+
+    attach_memory(result, cgraph, split_params(args.workload)[0], hf, args.batch, config)
 
 
 def _simulate_generate(args, command):

@@ -129,16 +129,7 @@ def simulate_phase(arch, source, phase: str = "decode", *, prompt: int | None = 
             result.dense.batch = batch
         result.extra["batch_in_graph"] = True
     hf = graph.metadata.get("hf") or {}
-    if "kv_cache" in hf:  # weights + KV cache of the batch at this step's KV length (bytes), and the fit
-        from accelsim.workload.hf import model_spec
-
-        spec = model_spec(source)
-        mem = memory_bytes(cgraph, spec, batch, hf["kv_length"])
-        capacity = _capacity(dev.config)
-        if capacity:
-            mem.update(capacity=capacity, fits=mem["total"] <= capacity,
-                       max_batch=max_batch(cgraph, spec, hf["kv_length"], capacity))
-        result.extra["memory"] = mem
+    attach_memory(result, cgraph, source, hf, batch, dev.config)
     result.extra["serving"] = step_serving(hf, result.total["latency_s"], batch)
     arch_file = None
     if isinstance(dev.arch, str):
@@ -349,7 +340,30 @@ def max_batch(cgraph, spec, context: int, capacity_bytes: float, reserve_fractio
     return max(0, int(room // m["kv_per_sequence"])) if m["kv_per_sequence"] else 0
 
 
-def _capacity(config) -> float | None:
+def attach_memory(result: NetworkResult, cgraph, source, hf: Mapping[str, Any], batch: int, config) -> None:
+    """``result.extra["memory"]``: the weights + KV cache of ``batch`` sequences at the step's KV length (bytes,
+    :func:`memory_bytes`) of a Hugging Face decoder step (``hf``: its graph's ``metadata["hf"]``), and where
+    ``config`` gives a capacity, whether it fits and the largest batch that does; a step that does not fit also
+    gets a warning (a 7B model's decode runs on any device in the model, memory or not). No-op without a cache."""
+    if "kv_cache" not in hf:
+        return
+    from accelsim.workload.hf import model_spec
+
+    spec = model_spec(source)
+    mem = memory_bytes(cgraph, spec, batch, hf["kv_length"])
+    capacity = capacity_of(config)
+    if capacity:
+        largest = max_batch(cgraph, spec, hf["kv_length"], capacity)
+        mem.update(capacity=capacity, fits=mem["total"] <= capacity, max_batch=largest)
+        if not mem["fits"]:
+            what = "the weights alone do not fit" if largest == 0 else f"the largest batch that fits is {largest}"
+            result.warnings.append(
+                f"weights + KV cache of batch {batch} at {hf['kv_length']} tokens need {mem['total'] / 2 ** 30:.4g} "
+                f"GiB, over {config.name}'s {capacity / 2 ** 30:.4g} GiB ({what}); the figures assume they fit")
+    result.extra["memory"] = mem
+
+
+def capacity_of(config) -> float | None:
     """A config's memory capacity in bytes (``dram_capacity_gib``, GiB = 2**30 bytes, as GPU configs give it;
     or ``dram_capacity_gb`` / ``memory_gb``, GB = 1e9 bytes), or None."""
     value = getattr(config, "dram_capacity_gib", None)
@@ -368,7 +382,7 @@ def device_memory_bytes(arch, overrides: Mapping[str, Any] | None = None) -> flo
     from accelsim.hw.registry import load_arch
 
     config = load_arch(arch, overrides)
-    capacity = _capacity(config)
+    capacity = capacity_of(config)
     if capacity:
         return capacity
     raise ConfigError(f"{getattr(config, 'name', arch)}: the arch config gives no memory capacity "
@@ -392,7 +406,7 @@ def phase_sweep(arch, source, *, batches=(1, 2, 4, 8, 16, 32, 64, 128), phases=(
     spec = model_spec(source)
     dev = Device(arch, overrides)
     if capacity_bytes is None:
-        capacity_bytes = _capacity(dev.config)
+        capacity_bytes = capacity_of(dev.config)
     rows = []
     fits_cache: dict = {}
     for recipe in recipes:
