@@ -744,6 +744,38 @@ MULTIMODAL = {"gemma3": "gemma3_text"}
 
 #: fields the graph does not read that must still be positive numbers when given (RoPE base, norm epsilons)
 POSITIVE_NUMBERS = ("rope_theta", "rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon", "norm_eps")
+#: the stored dtypes a config's ``torch_dtype`` / ``dtype`` may name (torch's names, as transformers writes them)
+TORCH_DTYPES = ("float32", "float16", "bfloat16", "float64", "float8_e4m3fn", "float8_e5m2", "int8", "uint8", "auto")
+#: numbers of a ``rope_scaling`` / ``rope_parameters`` object that must be positive where given
+ROPE_POSITIVE = ("factor", "original_max_position_embeddings", "rope_theta")
+
+
+def _check_unused(data: dict, label: str) -> None:
+    """Fields the cost model does not read, checked because a config with them wrong is not a model (one line
+    naming the field): the positive numbers above, ``rope_scaling`` (an object whose factors are positive) and
+    ``torch_dtype`` / ``dtype`` (a torch dtype name)."""
+    for key in POSITIVE_NUMBERS:
+        value = data.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value) or value <= 0):
+            raise WorkloadError(f"{label}: field '{key}' must be a positive number; got {value!r}")
+    for key in ("rope_scaling", "rope_parameters"):
+        rope = data.get(key)
+        if rope is None:
+            continue
+        if not isinstance(rope, dict):
+            raise WorkloadError(f"{label}: field '{key}' must be an object (e.g. {{\"rope_type\": \"linear\", "
+                                f"\"factor\": 2.0}}) or null; got {rope!r}")
+        for sub in ROPE_POSITIVE:
+            value = rope.get(sub)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value) or value <= 0):
+                raise WorkloadError(f"{label}: field '{key}.{sub}' must be a positive number; got {value!r}")
+    for key in ("torch_dtype", "dtype"):
+        value = data.get(key)
+        if value is not None and value not in TORCH_DTYPES:
+            raise WorkloadError(f"{label}: field '{key}' must name a torch dtype ({', '.join(TORCH_DTYPES)}); "
+                                f"got {value!r}")
 
 
 def model_spec(source, name: str | None = None) -> ModelSpec:
@@ -771,11 +803,7 @@ def model_spec(source, name: str | None = None) -> ModelSpec:
     if not isinstance(model_type, str) or not model_type:
         raise WorkloadError(f"{label}: missing field 'model_type' (a Hugging Face config names its family, e.g. "
                             f"\"llama\"); known: {known}")
-    for key in POSITIVE_NUMBERS:  # not used by the cost model, but a config with them wrong is not a model
-        value = data.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                  or not math.isfinite(value) or value <= 0):
-            raise WorkloadError(f"{label}: field '{key}' must be a positive number; got {value!r}")
+    _check_unused(data, label)  # not used by the cost model, but a config with them wrong is not a model
     reader = FAMILIES.get(data["model_type"])
     if reader is None:
         raise WorkloadError(f"{label}: unknown model_type '{data['model_type']}'; known: {known}")
