@@ -459,7 +459,10 @@ def test_sliding_window_per_block():
     ("hidden_size", 1536.0, r"'hidden_size' must be an int >= 1; got 1536.0"),  # refuses it even when integral
     ("num_local_experts", 10 ** 12, "at most 65536"),
     ("num_hidden_layers", 10 ** 12, "'num_hidden_layers' is 1000000000000; at most 16384"),
-    ("hidden_size", 2 ** 50, "at most 1099511627776"),
+    ("hidden_size", 2 ** 50, "'hidden_size' is 1125899906842624; at most 1048576"),
+    ("hidden_size", 2 ** 40, "'hidden_size' is 1099511627776; at most 1048576"),  # was a layer's int64 MAC overflow
+    ("intermediate_size", 2 ** 30, "'intermediate_size' is 1073741824; at most 4194304"),
+    ("vocab_size", 10 ** 12, "'vocab_size' is 1000000000000; at most 16777216"),
     ("num_experts_per_tok", 9, "'num_experts_per_tok' is 9, more than the 8 routed experts"),
 ])
 def test_huge_or_inconsistent_sizes_are_one_line(field, value, message):

@@ -38,7 +38,22 @@ MAX_FIELD = 1 << 40
 MAX_EXPERTS = 1 << 16
 #: most blocks (a graph holds at most 65,536 layers, a block a dozen or more)
 MAX_BLOCKS = 1 << 14
-_FIELD_CAPS = dict.fromkeys(("num_hidden_layers", "n_layer", "n_layers", "num_layers"), MAX_BLOCKS)
+#: widest hidden size, MLP width, vocabulary and head count accepted (the largest published models are 20-70x
+#: inside them: hidden 18,432, MLP 73,728, vocabulary 256,000, 128 heads), so a width whose products overflow is
+#: refused naming the field, not a layer's MAC count
+MAX_HIDDEN = 1 << 20
+MAX_MLP = 1 << 22
+MAX_VOCAB = 1 << 24
+MAX_HEADS = 1 << 16
+_FIELD_CAPS = {
+    **dict.fromkeys(("num_hidden_layers", "n_layer", "n_layers", "num_layers"), MAX_BLOCKS),
+    **dict.fromkeys(("hidden_size", "n_embd", "d_model", "head_dim", "d_kv", "kv_lora_rank", "q_lora_rank"), MAX_HIDDEN),
+    **dict.fromkeys(("intermediate_size", "n_inner", "ffn_dim", "d_ff", "moe_intermediate_size",
+                     "shared_expert_intermediate_size"), MAX_MLP),
+    **dict.fromkeys(("vocab_size",), MAX_VOCAB),
+    **dict.fromkeys(("num_attention_heads", "n_head", "n_heads", "num_heads", "num_key_value_heads", "n_head_kv",
+                     "num_kv_heads", "multi_query_group_num"), MAX_HEADS),
+}
 
 
 @dataclass(frozen=True)
