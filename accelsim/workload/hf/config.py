@@ -769,11 +769,14 @@ def _check_unused(data: dict, label: str) -> None:
     """Fields the cost model does not read, checked because a config with them wrong is not a model (one line
     naming the field): the positive numbers above, ``rope_scaling`` (an object whose factors are positive) and
     ``torch_dtype`` / ``dtype`` (a torch dtype name)."""
-    for key in POSITIVE_NUMBERS:
-        value = data.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                  or not math.isfinite(value) or value <= 0):
-            raise WorkloadError(f"{label}: field '{key}' must be a positive number; got {value!r}")
+    def positive(fields: dict, keys, prefix: str = "") -> None:
+        for key in keys:
+            value = fields.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value) or value <= 0):
+                raise WorkloadError(f"{label}: field '{prefix}{key}' must be a positive number; got {value!r}")
+
+    positive(data, POSITIVE_NUMBERS)
     for key in ("rope_scaling", "rope_parameters"):
         rope = data.get(key)
         if rope is None:
@@ -781,11 +784,7 @@ def _check_unused(data: dict, label: str) -> None:
         if not isinstance(rope, dict):
             raise WorkloadError(f"{label}: field '{key}' must be an object (e.g. {{\"rope_type\": \"linear\", "
                                 f"\"factor\": 2.0}}) or null; got {rope!r}")
-        for sub in ROPE_POSITIVE:
-            value = rope.get(sub)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                      or not math.isfinite(value) or value <= 0):
-                raise WorkloadError(f"{label}: field '{key}.{sub}' must be a positive number; got {value!r}")
+        positive(rope, ROPE_POSITIVE, f"{key}.")
     for key in ("torch_dtype", "dtype"):
         value = data.get(key)
         if value is not None and value not in TORCH_DTYPES:
