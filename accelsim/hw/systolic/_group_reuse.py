@@ -224,7 +224,6 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
     fb = np.empty(min(ng, 2 * span + 1), np.int64)
     q_min = 0  # earliest previous use of any group from the second sweep on (positions)
     cbuf = np.empty(_CHUNK, np.int64)
-    far_r = _FAR // LW
     ev_k = np.empty(256, np.int64)
     ev_x = np.empty(256, np.int64)  # an epoch end's position within its sweep
     ev_g = np.empty(256, np.int64)  # its sweep's fetches up to and including it
@@ -802,7 +801,6 @@ def os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
     fa = np.empty(min(cap, 2 * span + 1), np.int64)
     fb = np.empty(min(cap, 2 * span + 1), np.int64)
     cbuf = np.empty(_CHUNK, np.int64)
-    far_r = _FAR // R
     ecap = 16
     ev_x = np.empty(ecap, np.int64)
     n_ev = 0
