@@ -179,7 +179,7 @@ def _random_case(rng):
 
 
 def _ifmap_sets(df, R, C, g, tabs, sizes, inside):
-    """The kernel's ifmap set table (and valid counts unless ``inside``) for the walk's arguments."""
+    """The kernel's ifmap set table (and valid counts per stretch unless ``inside``) for the walk's arguments."""
     kmax = K.copies_bound(g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew)
     return K.ifmap_sets(df, R, C, g.npx, g.win, g.K, *tabs, g.H, g.W, g.H * g.W * g.C, -(-int(sizes[0]) // 100), kmax,
                         inside)
@@ -198,22 +198,22 @@ def test_fold_walk_matches_numpy_twin():
             assert np.array_equal(seq, Rf.prefetch_sequence(df, o, R, C, g.npx, g.win, g.K, *tabs, g.H, g.W))
         # the ifmap's set table and valid counts against SCALE-Sim's hashed buffer built from the order
         space, eps = g.H * g.W * g.C, -(-int(sizes[0]) // 100)
-        twin_sets, twin_vc = Rf.ifmap_sets(df, R, C, g.npx, g.win, g.K, *tabs, g.H, g.W, space, eps)
+        twin_sets, twin_stretches = Rf.ifmap_sets(df, R, C, g.npx, g.win, g.K, *tabs, g.H, g.W, space, eps)
         kmax = K.copies_bound(g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew)
         assert kmax >= max(len(h) for h in twin_sets)
         inside = windows_inside(g)
-        meta, slots, vc = _ifmap_sets(df, R, C, g, tabs, sizes, False)
-        assert np.array_equal(vc, twin_vc)
+        meta, slots, stretches = _ifmap_sets(df, R, C, g, tabs, sizes, False)
+        assert np.array_equal(stretches, twin_stretches)
         if kmax > 1:
             assert [slots[a * kmax:a * kmax + meta[2 * a]].tolist() for a in range(space)] == twin_sets
         else:
             assert len(meta) == len(slots) == 0 and all(len(h) <= 1 for h in twin_sets)
-        got = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, meta, slots, vc,
+        got = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, meta, slots, stretches,
                                space, g.win * g.K, True, True, nc)
         ref = Rf.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws)
         assert np.array_equal(got, ref), (df, R, C, g, user, sizes, bws)
         # the per-access walk without the O(1) rows gives the same
-        walk = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, meta, slots, vc,
+        walk = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, meta, slots, stretches,
                                 space, g.win * g.K, True, False, nc)
         assert np.array_equal(walk, ref)
         if user:
@@ -221,11 +221,36 @@ def test_fold_walk_matches_numpy_twin():
             unit = K.user_unit(df, R, C, 1, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, 1, 1, g.Eh, g.Ew, g.K, sizes, bws, nc)
             assert np.array_equal(unit, ref)
             if inside:
-                meta2, slots2, vc2 = _ifmap_sets(df, R, C, g, tabs, sizes, True)
-                assert len(vc2) == 0 and np.array_equal(meta2, meta)
+                meta2, slots2, none2 = _ifmap_sets(df, R, C, g, tabs, sizes, True)
+                assert len(none2) == 0 and np.array_equal(meta2, meta)
                 closed = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, user, sizes, bws, meta2, slots2,
-                                          vc2, space, g.win * g.K, True, False, nc)
+                                          none2, space, g.win * g.K, True, False, nc)
                 assert np.array_equal(closed, ref)
+
+
+def test_ifmap_stretch_counts_match_twin_with_batches_and_dilation():
+    """The valid counts per stretch of the ifmap's prefetch order (what a USER-mode demand row reads when
+    windows cross the input edge) and the set table equal the twin's, built from the materialised order,
+    on every dataflow with batches, strides, dilations, outputs past the edge and padding lanes."""
+    rng = np.random.default_rng(2512)
+    past_edge = 0
+    for _ in range(120):
+        df, R, C, batch = int(rng.integers(3)), int(rng.integers(1, 9)), int(rng.integers(1, 9)), int(rng.integers(1, 3))
+        FH, FW, sh, sw = (int(v) for v in rng.integers(1, [5, 5, 4, 4]))
+        dh, dw = (int(v) for v in rng.integers(1, 3, 2))
+        H, W = (FH - 1) * dh + 1 + int(rng.integers(7)), (FW - 1) * dw + 1 + int(rng.integers(7))
+        Eh, Ew = -(-(H - (FH - 1) * dh - 1 + sh) // sh), -(-(W - (FW - 1) * dw - 1 + sw) // sw)  # SCALE-Sim's ceil
+        Ch, Kf = int(rng.integers(1, 5)), int(rng.integers(1, 8))
+        tabs = K.conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
+        npx, win, space, eps = batch * Eh * Ew, FH * FW * Ch, batch * H * W * Ch, int(rng.integers(1, 20))
+        kmax = K.copies_bound(FH, FW, sh, sw, dh, dw, Eh, Ew)
+        twin_sets, twin_stretches = Rf.ifmap_sets(df, R, C, npx, win, Kf, *tabs, H, W, space, eps)
+        meta, slots, stretches = K.ifmap_sets(df, R, C, npx, win, Kf, *tabs, H, W, space, eps, kmax, False)
+        assert np.array_equal(stretches, twin_stretches), (df, R, C, batch, H, W, FH, FW, sh, sw, dh, dw)
+        if kmax > 1:
+            assert [slots[a * kmax:a * kmax + meta[2 * a]].tolist() for a in range(space)] == twin_sets
+        past_edge += (Eh - 1) * sh + (FH - 1) * dh >= H or (Ew - 1) * sw + (FW - 1) * dw >= W
+    assert past_edge > 40
 
 
 def test_user_unit_bulk_rows_equal_the_walk():

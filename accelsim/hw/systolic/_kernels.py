@@ -223,29 +223,33 @@ def ifmap_sets(df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r
     (:func:`prefetch_sequence`, operand 0) once without storing it.
 
     Valid entries are grouped into sets of ``eps`` in order (set of the v-th valid entry = v // eps).
-    Returns ``(meta, slots, vc)``: with ``kmax > 1`` (:func:`copies_bound`; words read more than
+    Returns ``(meta, slots, seg)``: with ``kmax > 1`` (:func:`copies_bound`; words read more than
     once), ``slots[a * kmax : a * kmax + meta[2a]]`` are the distinct sets holding index ``a``,
-    ascending, else both are empty (a word's only set is its own entry's); unless ``inside`` (windows
-    past the input edge, so invalid entries lie among the valid ones), ``vc[i]`` = valid entries of
-    the order's first ``i + 1``, else empty (the valid counts then have a closed form,
-    :func:`_valid_before`).
+    ascending, else both are empty (a word's only set is its own entry's). Unless ``inside`` (windows
+    past the input edge, so invalid entries lie among the valid ones), ``seg`` holds the valid counts
+    a demand row needs, per stretch of the order one demand row reads (:func:`ifmap_segment`):
+    ``seg[2i]`` valid entries before stretch ``i``, ``seg[2i + 1]`` valid entries in it, and
+    ``seg[-1]`` all valid entries; else it is empty (the counts then have a closed form,
+    :func:`_valid_before`). A stretch is the part of one anti-diagonal inside one fold's block of the
+    stacked prefetch matrix (diagonal order), or one row of it (row-major order); entries of a demand
+    row's stretch come in lane order, so the walk counts valid ones within it from its own addresses.
     """
     M, N, Tm = _prefetch_shape(df, np.int64(0), R, C, npx, win, nfilt)  # not a literal: one compiled version
-    want_vc = not inside
+    want_seg = not inside
     if kmax > 1:
         meta = np.zeros(2 * space, np.int32)
         slots = np.empty(space * kmax, np.int32)
     else:
         meta = np.zeros(0, np.int32)
         slots = np.zeros(0, np.int32)
-    vc = np.empty(M * N if want_vc else 0, np.int32)
-    if kmax <= 1 and not want_vc:
-        return meta, slots, vc
+    n_seg = M if df == 2 else (M // Tm) * (Tm + N - 1)
+    seg = np.zeros(2 * n_seg + 1 if want_seg else 0, np.int32)
+    if kmax <= 1 and not want_seg:
+        return meta, slots, seg
     limit = win if df == 1 else npx
     s = 0
     k = 0
     v = 0
-    idx = 0
     if df != 2 and inside:
         # every entry but the padding is an address: walk each diagonal block by block, valid lanes only
         for d in range(M + N):
@@ -273,8 +277,20 @@ def ifmap_sets(df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r
                     t -= 1
                 row = lo_row - 1
     elif df != 2:
-        # windows past the edge: each diagonal fold block by fold block; a block's rows with lanes past the
-        # operand (padding) come last and hold no entry, so their valid counts are one fill
+        # windows past the edge: each diagonal fold block by fold block (a stretch); a block's rows with
+        # lanes past the operand (padding) come last and hold no entry. Only a pixel whose window reaches
+        # past the edge (``edge``) can make an invalid entry
+        fr_max = win_r[win - 1] if win > 0 else 0
+        fc_max = 0
+        for j in range(win):
+            fc_max = max(fc_max, win_c[j])
+        edge = np.empty(npx, np.bool_)
+        nxt = np.empty(npx + 1, np.int64)  # nxt[p]: the first edge pixel >= p (npx: none)
+        nxt[npx] = npx
+        for p in range(npx - 1, -1, -1):
+            edge[p] = pix_r[p] + fr_max >= H or pix_c[p] + fc_max >= W
+            nxt[p] = p if edge[p] else nxt[p + 1]
+        span = Tm + N - 1
         for d in range(M + N):
             min_row = max(0, d - N + 1)
             row = min(d, M - 1)
@@ -283,39 +299,55 @@ def ifmap_sets(df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r
                 seg_lo = max(min_row, f * Tm)  # rows row .. seg_lo share the fold; lane = f N + d - row grows down
                 lane_lo = max(seg_lo, f * N + d - limit + 1)  # the rows below lane_lo are padding
                 t = row - f * Tm
-                for r in range(row, lane_lo - 1, -1):
-                    lane = f * N + d - r
-                    if df == 1:
-                        p = t
-                        j = lane
-                    else:
-                        p = lane
-                        j = t
-                    if pix_r[p] + win_r[j] < H and pix_c[p] + win_c[j] < W:
-                        if kmax > 1:
+                i = 2 * (f * span + d - f * Tm)
+                seg[i] = v
+                if kmax > 1:
+                    for r in range(row, lane_lo - 1, -1):
+                        lane = f * N + d - r
+                        if df == 1:
+                            p = t
+                            j = lane
+                        else:
+                            p = lane
+                            j = t
+                        if not edge[p] or (pix_r[p] + win_r[j] < H and pix_c[p] + win_c[j] < W):
                             x = pix_base[p] + win_off[j]
                             if meta[2 * x + 1] != s + 1:  # a new set of x (sets arrive in ascending order)
                                 c = meta[2 * x]
                                 slots[x * kmax + c] = s
                                 meta[2 * x] = c + 1
                                 meta[2 * x + 1] = s + 1
-                        v += 1
-                        k += 1
-                        if k == eps:
-                            k = 0
-                            s += 1
-                    vc[idx] = v
-                    idx += 1
-                    t -= 1
-                n_pad = min(row, lane_lo - 1) - seg_lo + 1
-                if n_pad > 0:
-                    vc[idx:idx + n_pad] = v
-                    idx += n_pad
+                            v += 1
+                            k += 1
+                            if k == eps:
+                                k = 0
+                                s += 1
+                        t -= 1
+                elif row >= lane_lo:
+                    # each word once: count the stretch less its invalid entries, which only edge pixels
+                    # make; entry (p, j) of the stretch has j = f N + d - f Tm - p in either dataflow
+                    k0 = f * N + d - f * Tm
+                    if df == 1:
+                        p_lo, p_hi = lane_lo - f * Tm, row - f * Tm
+                    else:
+                        p_lo, p_hi = f * N + d - row, f * N + d - lane_lo
+                    n_bad = 0
+                    q = nxt[p_lo]
+                    while q <= p_hi:
+                        j = k0 - q
+                        if pix_r[q] + win_r[j] >= H or pix_c[q] + win_c[j] >= W:
+                            n_bad += 1
+                        q = nxt[q + 1]
+                    v += row - lane_lo + 1 - n_bad
+                seg[i + 1] = v - seg[i]
                 row = seg_lo - 1
+        seg[2 * n_seg] = v
     else:
         for row in range(M):
             f = row // Tm
             j = row - f * Tm
+            if want_seg:
+                seg[2 * row] = v
             for col in range(N):
                 p = f * N + col
                 if p < limit and (inside or (pix_r[p] + win_r[j] < H and pix_c[p] + win_c[j] < W)):
@@ -331,10 +363,11 @@ def ifmap_sets(df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r
                     if k == eps:
                         k = 0
                         s += 1
-                if want_vc:
-                    vc[idx] = v
-                    idx += 1
-    return meta, slots, vc
+            if want_seg:
+                seg[2 * row + 1] = v - seg[2 * row]
+        if want_seg:
+            seg[2 * n_seg] = v
+    return meta, slots, seg
 
 
 @njit(cache=True, inline="always")
@@ -1302,7 +1335,7 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
             eps_u[o] = eps
             seqlen = pf_M[o] * pf_N[o]
             if o == 0 and use_vc:
-                nvalid = np.int64(if_vc[seqlen - 1]) if seqlen > 0 else 0
+                nvalid = np.int64(if_vc[if_vc.shape[0] - 1])
             else:
                 nvalid = seqlen - (pf_M[o] - pf_r0[o]) * (pf_N[o] - pf_c0[o])  # all but the padding
             nl = nvalid // eps + 1
@@ -1481,12 +1514,15 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
                     nb = 0
                     a0 = 0
                     dg = 0
+                    v0 = np.int64(0)
                     if hi >= lo and last is None:
                         # valid entries before lanes lo and hi + 1 of the row's stretch of the order
                         a0, dg = _prefetch_span(df, o, r, fr, fc, R, pf_M[o], pf_N[o], pf_Tm[o])
                         if o == 0 and use_vc:
-                            v0 = np.int64(if_vc[a0 + lo - 1]) if a0 + lo > 0 else 0
-                            v1 = np.int64(if_vc[a0 + hi])
+                            # the row's stretch of the order (ifmap_sets): valid entries before it and in it
+                            si = 2 * dg if df == 2 else 2 * (fr * (pf_Tm[0] + pf_N[0] - 1) + dg - fr * pf_Tm[0])
+                            v0 = np.int64(if_vc[si])
+                            v1 = v0 + if_vc[si + 1]
                         else:
                             v0 = _valid_before(pf_diag[o], a0 + lo, dg, lo, pf_M[o], pf_N[o], pf_r0[o], pf_c0[o])
                             v1 = _valid_before(pf_diag[o], a0 + hi + 1, dg, hi + 1, pf_M[o], pf_N[o], pf_r0[o],
@@ -1507,6 +1543,7 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
                     if hi >= lo:
                         nb = _fill_row(df, o, r, lo, hi, mode, fr, fc, R, C, win, pix_base, pix_r, pix_c, win_off,
                                        win_r, win_c, H, W, buf)
+                    nv = v0  # with use_vc: valid entries before the row's next address (its valid entries)
                     for q in range(nb):
                         a = buf[q]
                         if a < 0:
@@ -1520,7 +1557,8 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
                             # its own prefetch entry's set, then (a repeated ifmap word) every set holding it
                             c = lo + q
                             if o == 0 and use_vc:
-                                vk = np.int64(if_vc[a0 + c - 1]) if a0 + c > 0 else 0
+                                vk = nv
+                                nv += 1
                             else:
                                 vk = _valid_before(pf_diag[o], a0 + c, dg, c, pf_M[o], pf_N[o], pf_r0[o], pf_c0[o])
                             hit = win_s[o] == win_e[o] or _in_window(vk, wv_s[o], wv_e[o])

@@ -90,9 +90,9 @@ def prefetch_sequence(df, operand, R, C, npx, win, nfilt, pix_base, pix_r, pix_c
 
 
 def ifmap_sets(df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W, space, eps):
-    """Twin of ``_kernels.ifmap_sets``: ``(sets, vc)``, the ascending distinct sets holding each ifmap
+    """Twin of ``_kernels.ifmap_sets``: ``(sets, stretches)``, the ascending distinct sets holding each ifmap
     index (SCALE-Sim's prepare_hashed_buffer: valid entries grouped ``eps`` at a time, duplicates
-    count) and the valid-entry counts of every prefix of the prefetch order."""
+    count) and the valid-entry counts per stretch of the prefetch order (:func:`ifmap_stretches`)."""
     seq = prefetch_sequence(df, 0, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W)
     sets: list[set] = [set()]
     ctr = 0
@@ -107,8 +107,34 @@ def ifmap_sets(df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r
     for sid, members in enumerate(sets):
         for a in members:
             holders[a].append(sid)
-    return [sorted(h) for h in holders], np.cumsum(seq >= 0)
+    return [sorted(h) for h in holders], ifmap_stretches(df, R, C, npx, win, nfilt, seq)
 
+
+def ifmap_stretches(df, R, C, npx, win, nfilt, seq):
+    """Valid entries of the ifmap's materialised prefetch order ``seq`` per stretch: the part of one
+    anti-diagonal of the stacked matrix inside one fold block (os, ws: stretch ``f (Tm + N - 1) + d - f Tm``)
+    or one row (is, row-major): ``[before_0, in_0, before_1, in_1, ..., total]``."""
+    Sr, Sc, T, rf, cf = _dims(df, npx, win, nfilt, R, C)
+    if df == 2:
+        M, N, Tm = cf * win, C, win
+        ids = np.repeat(np.arange(M), N)
+        n = M
+    else:
+        M, N, Tm = rf * T, R, T
+        n = rf * (Tm + N - 1)
+        ids = np.asarray([(row // Tm) * (Tm + N - 1) + d - (row // Tm) * Tm
+                          for d in range(M + N) for row in range(min(d, M - 1), max(0, d - N + 1) - 1, -1)], np.int64)
+    valid = (np.asarray(seq) >= 0).astype(np.int64)
+    before = np.concatenate([[0], np.cumsum(valid)])
+    out = np.zeros(2 * n + 1, np.int64)
+    first = np.full(n, -1)
+    for k, i in enumerate(ids):
+        if first[i] < 0:
+            first[i] = k
+            out[2 * i] = before[k]
+        out[2 * i + 1] += valid[k]
+    out[-1] = before[-1]
+    return out
 
 
 def word_sets(df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W, space, eps):
