@@ -220,3 +220,43 @@ def test_user_walk_with_word_sets_equals_the_set_table():
             assert np.array_equal(got, ref), (df, R, C, batch, H, Ch, F, s_, Kf, sizes, bws, o1)
         slid += ref[K.R_IF_DRAM] > sizes[0]
     assert slid > 10, slid
+
+
+def test_walk_turns_from_the_geometry_to_the_set_table_exactly():
+    """A USER-mode walk that reads repeated words' sets from the geometry fills the set table in the arrays its
+    caller allocated and reads from it instead once its word_sets calls, projected over its demand rows, pass
+    ``GEO_BUDGET`` (docs/models/systolic.md §3.2): every ``R_*`` field and every demand row's cycles equal the
+    walk over the table whether it turns or not, with :func:`user_unit`'s budget and with a budget of 1
+    (turns at the first call)."""
+    rng = np.random.default_rng(2505)
+    turned = {1: 0, 0: 0}
+    for _ in range(30):
+        df, R, C, batch = int(rng.integers(3)), int(rng.integers(2, 9)), int(rng.integers(2, 9)), int(rng.integers(1, 3))
+        F = int(rng.choice([2, 3, 5]))
+        E = int(rng.integers(4, 12))
+        H = E - 1 + F
+        Ch, Kf = int(rng.integers(2, 24)), int(rng.integers(1, 30))
+        sizes = np.array([int(rng.integers(60, 600)), int(rng.integers(200, 2000)), int(rng.integers(60, 2000))],
+                         np.int64)
+        bws = np.array([int(rng.integers(1, 6)) for _ in range(3)], np.int64)
+        tabs = K.conv_geometry(batch, H, H, Ch, F, F, 1, 1, 1, 1, E, E)
+        npx, win, space = batch * E * E, F * F * Ch, batch * H * H * Ch
+        kmax = K.copies_bound(F, F, 1, 1, 1, 1, E, E)
+        table = K.ifmap_sets(df, R, C, npx, win, Kf, *tabs, H, H, space, (int(sizes[0]) + 99) // 100, kmax, True)
+        _, _, _, per_fold, row_folds, col_folds = K._dims(df, npx, win, Kf, R, C)
+        ref_rows = np.zeros((4, per_fold * row_folds * col_folds), np.int64)
+        ref = K.simulate_layer(df, R, C, npx, win, Kf, H, H, *tabs, True, sizes, bws, *table, 0, 0, True, True, ref_rows)
+        for budget in (max(1, 2 * npx * win // (5 * kmax)), 1):
+            geo = K.ifmap_word_geometry(H, H, Ch, F, F, 1, 1, 1, 1, E, E, budget)
+            meta, slots = np.full(2 * space, -7, np.int32), np.empty(space * kmax, np.int32)
+            rows = np.zeros_like(ref_rows)
+            walk = K.simulate_layer(df, R, C, npx, win, Kf, H, H, *tabs, True, sizes, bws, meta, slots,
+                                    np.zeros(0, np.int32), 0, 0, True, True, rows, if_geo=geo)
+            assert np.array_equal(walk, ref) and np.array_equal(rows, ref_rows), (df, R, C, batch, H, Ch, F, Kf, budget)
+            if np.array_equal(meta, table[0]):  # the walk filled the table
+                turned[int(budget == 1)] += 1
+            else:
+                assert (meta == -7).all()
+        unit = K.user_unit(df, R, C, batch, H, H, Ch, F, F, 1, 1, 1, 1, E, E, Kf, sizes, bws, np.zeros((4, 0), np.int64))
+        assert np.array_equal(unit, ref)
+    assert turned[0] >= 3 and turned[1] >= 10, turned

@@ -217,66 +217,72 @@ def copies_bound(FH, FW, sh, sw, dh, dw, Eh, Ew):
 
 
 @njit(cache=True)
-def ifmap_sets(df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W, space, eps, kmax,
-               inside):
-    """SCALE-Sim's read_buffer.prepare_hashed_buffer for the ifmap, walking its prefetch order
-    (:func:`prefetch_sequence`, operand 0) once without storing it.
-
-    Valid entries are grouped into sets of ``eps`` in order (set of the v-th valid entry = v // eps).
-    Returns ``(meta, slots, seg)``: with ``kmax > 1`` (:func:`copies_bound`; words read more than
-    once), ``slots[a * kmax : a * kmax + meta[2a]]`` are the distinct sets holding index ``a``,
-    ascending, else both are empty (a word's only set is its own entry's). Unless ``inside`` (windows
-    past the input edge, so invalid entries lie among the valid ones), ``seg`` holds the valid counts
-    a demand row needs, per stretch of the order one demand row reads (:func:`ifmap_segment`):
-    ``seg[2i]`` valid entries before stretch ``i``, ``seg[2i + 1]`` valid entries in it, and
-    ``seg[-1]`` all valid entries; else it is empty (the counts then have a closed form,
-    :func:`_valid_before`). A stretch is the part of one anti-diagonal inside one fold's block of the
-    stacked prefetch matrix (diagonal order), or one row of it (row-major order); entries of a demand
-    row's stretch come in lane order, so the walk counts valid ones within it from its own addresses.
-    """
+def fill_inside_sets(meta, slots, df, R, C, npx, win, nfilt, pix_base, win_off, eps, kmax):
+    """The set table of :func:`ifmap_sets` (``kmax > 1``) when the windows lie inside the input, into the arrays
+    ``meta`` (zeroed here) and ``slots``: every entry but the padding is an address. A kernel of its own, so
+    that :func:`walk_layer`, which fills it when it turns from the geometry to the table, compiles no more."""
     M, N, Tm = _prefetch_shape(df, np.int64(0), R, C, npx, win, nfilt)  # not a literal: one compiled version
-    want_seg = not inside
+    meta[:] = 0
+    limit = win if df == 1 else npx
+    s = 0
+    k = 0
+    if df == 2:  # row-major
+        for row in range(M):
+            f = row // Tm
+            j = row - f * Tm
+            for p in range(f * N, min(f * N + N, limit)):
+                x = pix_base[p] + win_off[j]
+                if meta[2 * x + 1] != s + 1:  # a new set of x (sets arrive in ascending order)
+                    c = meta[2 * x]
+                    slots[x * kmax + c] = s
+                    meta[2 * x] = c + 1
+                    meta[2 * x + 1] = s + 1
+                k += 1
+                if k == eps:
+                    k = 0
+                    s += 1
+        return
+    # walk each diagonal block by block, valid lanes only
+    for d in range(M + N):
+        row = min(d, M - 1)
+        min_row = max(0, d - N + 1)
+        while row >= min_row:
+            f = row // Tm
+            lo_row = max(min_row, f * Tm)
+            c_end = min(d - lo_row, limit - f * N - 1)
+            t = row - f * Tm
+            for col in range(d - row, c_end + 1):
+                if df == 0:
+                    x = pix_base[f * N + col] + win_off[t]
+                else:
+                    x = pix_base[t] + win_off[f * N + col]
+                if meta[2 * x + 1] != s + 1:  # a new set of x (sets arrive in ascending order)
+                    c = meta[2 * x]
+                    slots[x * kmax + c] = s
+                    meta[2 * x] = c + 1
+                    meta[2 * x + 1] = s + 1
+                k += 1
+                if k == eps:
+                    k = 0
+                    s += 1
+                t -= 1
+            row = lo_row - 1
+
+
+@njit(cache=True)
+def fill_ifmap_sets(meta, slots, seg, df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W,
+                    eps, kmax):
+    """The work of :func:`ifmap_sets` for windows past the input edge, into arrays it allocated (``meta`` is zeroed
+    here, ``seg`` comes zeroed)."""
+    M, N, Tm = _prefetch_shape(df, np.int64(0), R, C, npx, win, nfilt)  # not a literal: one compiled version
+    n_seg = (seg.shape[0] - 1) // 2
     if kmax > 1:
-        meta = np.zeros(2 * space, np.int32)
-        slots = np.empty(space * kmax, np.int32)
-    else:
-        meta = np.zeros(0, np.int32)
-        slots = np.zeros(0, np.int32)
-    n_seg = M if df == 2 else (M // Tm) * (Tm + N - 1)
-    seg = np.zeros(2 * n_seg + 1 if want_seg else 0, np.int32)
-    if kmax <= 1 and not want_seg:
-        return meta, slots, seg
+        meta[:] = 0
     limit = win if df == 1 else npx
     s = 0
     k = 0
     v = 0
-    if df != 2 and inside:
-        # every entry but the padding is an address: walk each diagonal block by block, valid lanes only
-        for d in range(M + N):
-            row = min(d, M - 1)
-            min_row = max(0, d - N + 1)
-            while row >= min_row:
-                f = row // Tm
-                lo_row = max(min_row, f * Tm)
-                c_end = min(d - lo_row, limit - f * N - 1)
-                t = row - f * Tm
-                for col in range(d - row, c_end + 1):
-                    if df == 0:
-                        x = pix_base[f * N + col] + win_off[t]
-                    else:
-                        x = pix_base[t] + win_off[f * N + col]
-                    if meta[2 * x + 1] != s + 1:  # a new set of x (sets arrive in ascending order)
-                        c = meta[2 * x]
-                        slots[x * kmax + c] = s
-                        meta[2 * x] = c + 1
-                        meta[2 * x + 1] = s + 1
-                    k += 1
-                    if k == eps:
-                        k = 0
-                        s += 1
-                    t -= 1
-                row = lo_row - 1
-    elif df != 2:
+    if df != 2:
         # windows past the edge: each diagonal fold block by fold block (a stretch); a block's rows with
         # lanes past the operand (padding) come last and hold no entry. Only a pixel whose window reaches
         # past the edge (``edge``) can make an invalid entry
@@ -342,15 +348,13 @@ def ifmap_sets(df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r
                 seg[i + 1] = v - seg[i]
                 row = seg_lo - 1
         seg[2 * n_seg] = v
-    else:
+    else:  # row-major: a stretch is a row
         for row in range(M):
             f = row // Tm
             j = row - f * Tm
-            if want_seg:
-                seg[2 * row] = v
-            for col in range(N):
-                p = f * N + col
-                if p < limit and (inside or (pix_r[p] + win_r[j] < H and pix_c[p] + win_c[j] < W)):
+            seg[2 * row] = v
+            for p in range(f * N, min(f * N + N, limit)):
+                if pix_r[p] + win_r[j] < H and pix_c[p] + win_c[j] < W:
                     if kmax > 1:
                         x = pix_base[p] + win_off[j]
                         if meta[2 * x + 1] != s + 1:  # a new set of x (sets arrive in ascending order)
@@ -363,10 +367,42 @@ def ifmap_sets(df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r
                     if k == eps:
                         k = 0
                         s += 1
-            if want_seg:
-                seg[2 * row + 1] = v - seg[2 * row]
-        if want_seg:
-            seg[2 * n_seg] = v
+            seg[2 * row + 1] = v - seg[2 * row]
+        seg[2 * n_seg] = v
+
+
+
+
+def ifmap_sets(df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W, space, eps, kmax,
+               inside):
+    """SCALE-Sim's read_buffer.prepare_hashed_buffer for the ifmap, walking its prefetch order
+    (:func:`prefetch_sequence`, operand 0) once without storing it.
+
+    Valid entries are grouped into sets of ``eps`` in order (set of the v-th valid entry = v // eps).
+    Returns ``(meta, slots, seg)``: with ``kmax > 1`` (:func:`copies_bound`; words read more than
+    once), ``slots[a * kmax : a * kmax + meta[2a]]`` are the distinct sets holding index ``a``,
+    ascending, else both are empty (a word's only set is its own entry's). Unless ``inside`` (windows
+    past the input edge, so invalid entries lie among the valid ones), ``seg`` holds the valid counts
+    a demand row needs, per stretch of the order one demand row reads (:func:`ifmap_segment`):
+    ``seg[2i]`` valid entries before stretch ``i``, ``seg[2i + 1]`` valid entries in it, and
+    ``seg[-1]`` all valid entries; else it is empty (the counts then have a closed form,
+    :func:`_valid_before`). A stretch is the part of one anti-diagonal inside one fold's block of the
+    stacked prefetch matrix (diagonal order), or one row of it (row-major order); entries of a demand
+    row's stretch come in lane order, so the walk counts valid ones within it from its own addresses.
+    """
+    if df == 2:
+        n_seg = -(-npx // C) * win
+    else:
+        n_seg = -(-(win if df == 1 else npx) // R) * ((npx if df == 1 else win) + R - 1)
+    big = kmax > 1
+    meta = np.empty(2 * space if big else 0, np.int32)
+    slots = np.empty(space * kmax if big else 0, np.int32)
+    seg = np.zeros(0 if inside else 2 * n_seg + 1, np.int32)
+    if not inside:
+        fill_ifmap_sets(meta, slots, seg, df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H,
+                        W, eps, kmax)
+    elif big:
+        fill_inside_sets(meta, slots, df, R, C, npx, win, nfilt, pix_base, win_off, eps, kmax)
     return meta, slots, seg
 
 
@@ -398,13 +434,16 @@ def _slot_hit(a, meta, slots, kmax, s, e):
 # --- an ifmap word's sets from the convolution's geometry (USER mode, windows inside the input) --------
 # ``geo`` layout: the (H, W, Ch) input of one image, the (FH, FW) filter, strides, dilations, the
 # (Eh, Ew) output and copies_bound (at most how many entries hold one word).
-GEO_H, GEO_W, GEO_CH, GEO_FH, GEO_FW, GEO_SH, GEO_SW, GEO_DH, GEO_DW, GEO_EH, GEO_EW, GEO_KMAX = range(12)
+# ``GEO_BUDGET``: 0, or the most :func:`word_sets` calls the walk may project over the layer's demand rows before
+# it fills the set table in the arrays its caller allocated and reads the sets from it (:func:`walk_layer`).
+GEO_H, GEO_W, GEO_CH, GEO_FH, GEO_FW, GEO_SH, GEO_SW, GEO_DH, GEO_DW, GEO_EH, GEO_EW, GEO_KMAX, GEO_BUDGET = range(13)
 
 
-def ifmap_word_geometry(H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew):
-    """The ``geo`` vector of :func:`word_sets` for a convolution (int64, layout ``GEO_*``)."""
+def ifmap_word_geometry(H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, budget=0):
+    """The ``geo`` vector of :func:`word_sets` for a convolution (int64, layout ``GEO_*``); ``budget``:
+    ``GEO_BUDGET`` (0: none)."""
     kmax = copies_bound(FH, FW, sh, sw, dh, dw, Eh, Ew)
-    return np.array([H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, kmax], np.int64)
+    return np.array([H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, kmax, budget], np.int64)
 
 
 @njit(cache=True, inline="always")
@@ -1312,8 +1351,12 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
     wv_e = np.zeros(2, np.int64)
     if_kmax = 2 * if_slots.shape[0] // max(if_cnt.shape[0], 1)
     geo_on = if_geo.shape[0] > 0
+    geo_budget = 0
     if geo_on:
         if_kmax = if_geo[GEO_KMAX]
+        if if_slots.shape[0] >= if_kmax * npx // (if_geo[GEO_EH] * if_geo[GEO_EW]) * H * W * if_geo[GEO_CH]:
+            geo_budget = if_geo[GEO_BUDGET]  # the table's arrays are allocated: it may turn to the table
+    geo_calls = 0
     # a word's valid counts from word_sets, kept in a direct-mapped cache (slot = word mod size): its
     # reads come within a few input rows of each other, so the size is a power of two over twice the
     # words of the rows one window spans
@@ -1565,8 +1608,18 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
                             guard = 0
                             while True:
                                 if not hit and o == 0 and if_kmax > 1:
+                                    slot = a & (geo_cn - 1)
+                                    if geo_on and geo_tag[slot] != a:
+                                        geo_calls += 1
+                                        if 16 * geo_calls >= geo_budget > 0 and \
+                                                geo_calls * L * (last_fold + 1) > geo_budget * row:
+                                            # a sixteenth of the budget spent and the calls, projected over the
+                                            # layer's demand rows, past it: fill the set table the caller
+                                            # allocated and read the sets from it from here on (the same sets)
+                                            fill_inside_sets(if_cnt, if_slots, df, R, C, npx, win, nfilt, pix_base,
+                                                             win_off, eps_u[0], if_kmax)
+                                            geo_on = False
                                     if geo_on:
-                                        slot = a & (geo_cn - 1)
                                         gb = slot * if_kmax
                                         if geo_tag[slot] != a:
                                             geo_tag[slot] = a
@@ -1736,17 +1789,23 @@ def user_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     kmax = copies_bound(FH, FW, sh, sw, dh, dw, Eh, Ew)
     empty = np.zeros(0, np.int32)
     geo = np.zeros(0, np.int64)
-    if inside and (kmax <= 1 or batch > 1):
-        # no table: its build walks every entry of the order (O(batch x pixels x window), 80% of a
-        # batch-8 ResNet-18) and holds kmax int32 a word of every image, where the walk asks for few
-        # words' sets. One image keeps the table: a layer whose window thrashes asks for nearly every
-        # word (a 31x31x67 3x3 layer: 0.95 of its words, 6.3 ms with the table, 10.5 without)
+    eps = (int(sizes[0]) + 99) // 100
+    if inside and (kmax <= 1 or batch > 1 or df == 0):
+        # no table: its build walks every entry of the order (O(batch x pixels x window), 2-4 ns an entry, 80% of
+        # a batch-8 ResNet-18) and holds kmax int32 a word of every image, where the walk mostly asks for few
+        # words' sets (50-90 ns a word_sets call of 9 copies). A layer whose window thrashes asks for nearly
+        # every word (a 31x31x67 3x3 layer on edge-32x32: 61,492 calls, 6 ms against 3.6 ms with the table):
+        # once the walk projects more calls than the table's entries / (2.5 copies) over its demand rows it
+        # fills the table (in arrays allocated here, untouched until then) and goes on with it. One image on a
+        # ws / is array keeps the table: there the calls come late in the walk (most in its last third), past
+        # where a projection would have turned
         meta, slots, vc = empty, empty, empty
         if kmax > 1:
-            geo = ifmap_word_geometry(H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
+            geo = ifmap_word_geometry(H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, max(1, 2 * npx * win // (5 * kmax)))
+            meta = np.empty(2 * space, np.int32)  # allocated, not touched unless the walk turns to the table
+            slots = np.empty(space * kmax, np.int32)
     else:
-        meta, slots, vc = ifmap_sets(df, R, C, npx, win, nfilt, *tabs, H, W, space, (int(sizes[0]) + 99) // 100, kmax,
-                                     inside)
+        meta, slots, vc = ifmap_sets(df, R, C, npx, win, nfilt, *tabs, H, W, space, eps, kmax, inside)
     pstat = None
     if row_cycles.shape[1] == 0 and periods_possible(df, R, C, npx, win, nfilt, kmax, Eh * Ew, inside, sizes, bws):
         pstat = np.array([1, 0, Eh * Ew], np.int64)
