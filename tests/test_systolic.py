@@ -253,6 +253,31 @@ def test_ifmap_stretch_counts_match_twin_with_batches_and_dilation():
     assert past_edge > 40
 
 
+def test_user_unit_bulk_rows_past_the_edge_equal_the_walk():
+    """Windows past the input edge (SCALE-Sim's output sizes round up): the unit with quiet rows counted in bulk
+    (valid counts from the stretch table, rows without a valid entry left out of the SRAM cycles) and sets
+    from the geometry on an os array equals the walk of every access over the set table, on every dataflow."""
+    rng = np.random.default_rng(2531)
+    nc = np.zeros((4, 0), np.int64)
+    past = 0
+    for _ in range(30):
+        df, R, C = int(rng.integers(3)), int(rng.integers(2, 20)), int(rng.integers(2, 20))
+        f, s_ = int(rng.choice([2, 3, 5])), int(rng.integers(2, 4))
+        h = f + s_ * int(rng.integers(2, 9)) + int(rng.integers(1, s_))  # (h - f) % s_ != 0: past the edge
+        e = -(-(h - f + s_) // s_)
+        g = Geometry(1, h, h, int(rng.integers(1, 24)), f, f, s_, s_, 1, 1, int(rng.integers(1, 60)), e, e)
+        sizes = np.array([int(rng.integers(150, 3000)) for _ in range(3)], np.int64)
+        bws = np.array([int(rng.integers(1, 12)) for _ in range(3)], np.int64)
+        tabs = K.conv_geometry(1, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, 1, 1, g.Eh, g.Ew)
+        sets = _ifmap_sets(df, R, C, g, tabs, sizes, False)
+        walk = K.simulate_layer(df, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, True, sizes, bws, *sets,
+                                g.H * g.W * g.C, g.win * g.K, True, False, nc)
+        unit = K.user_unit(df, R, C, 1, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, 1, 1, g.Eh, g.Ew, g.K, sizes, bws, nc)
+        assert np.array_equal(unit, walk), (df, R, C, g, sizes, bws)
+        past += not windows_inside(g)
+    assert past == 30
+
+
 def test_user_unit_bulk_rows_equal_the_walk():
     """Medium layers (windows sliding, OFMAP drains and stalls) on every dataflow and odd array shapes:
     the unit with quiet rows counted in bulk equals the walk of every access (no O(1) rows, no bulk)."""

@@ -1037,13 +1037,22 @@ def _ofmap_quiet_until(cum, r, L, free, drain_end, cycle, o_act):
     return min(q, L)
 
 
+@njit(cache=True, inline="always")
+def _stretch_of(df, r, fr, fc, R, M, N, Tm):
+    """``2 i``: where in :func:`edge_stretches`' table the stretch that ifmap demand row ``r`` of fold
+    ``(fr, fc)`` reads starts (diagonal order: stretch ``fr (Tm + N - 1) + d - fr Tm``; row-major: its row)."""
+    _, dg = _prefetch_span(df, np.int64(0), r, fr, fc, R, M, N, Tm)
+    return 2 * dg if df == 2 else 2 * (fr * (Tm + N - 1) + dg - fr * Tm)
+
+
 @njit(cache=True)
-def _read_quiet_until(df, o, r, e, fr, fc, R, T, rows_used, cols_used, M, N, Tm, r0, c0, diag, A, B, full):
+def _read_quiet_until(df, o, r, e, fr, fc, R, T, rows_used, cols_used, M, N, Tm, r0, c0, diag, A, B, full, seg):
     """First demand row ``q`` in ``[r, e)`` of a fold whose reads of operand ``o`` can miss (``e`` if
     none), for a window of valid-entry range ``[A, B)`` (wrapping when ``A >= B``; ``full``: every
     set). A streamed operand's rows move forward through its prefetch order (§3.2), so past a row
     inside the window the rows stay inside until the first whose end passes ``B`` (binary search); a
-    stationary tile's rows are not counted in bulk."""
+    stationary tile's rows are not counted in bulk. ``seg``: the ifmap's stretch counts when its
+    windows cross the input edge (:func:`edge_stretches`), else empty (closed forms)."""
     ls, le = _lane_rows(df, o, R, T, rows_used, cols_used)
     if r < ls:
         return min(e, ls)
@@ -1061,8 +1070,13 @@ def _read_quiet_until(df, o, r, e, fr, fc, R, T, rows_used, cols_used, M, N, Tm,
     while True:
         lo, hi, _ = _row_range(df, o, q, R, T, rows_used, cols_used)
         a0, dg = _prefetch_span(df, o, q, fr, fc, R, M, N, Tm)
-        v0 = _valid_before(diag, a0 + lo, dg, lo, M, N, r0, c0)
-        v1 = _valid_before(diag, a0 + hi + 1, dg, hi + 1, M, N, r0, c0)
+        if o == 0 and seg.shape[0] > 0:  # a streamed ifmap: os or ws, diagonal order
+            si = 2 * (fr * (Tm + N - 1) + dg - fr * Tm)
+            v0 = np.int64(seg[si])
+            v1 = v0 + seg[si + 1]
+        else:
+            v0 = _valid_before(diag, a0 + lo, dg, lo, M, N, r0, c0)
+            v1 = _valid_before(diag, a0 + hi + 1, dg, hi + 1, M, N, r0, c0)
         if step == 0:
             if A < B:
                 if not (A <= v0 and v1 <= B):
@@ -1458,8 +1472,8 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
 
     # ---------------- write buffer --------------------------------------------------------------
     wst, q_line, q_words = wq_new(sizes[2], bws[2] if last is None else C)
-    # quiet rows in bulk (USER mode, windows inside the input, no per-row cycles wanted)
-    bulk = last is None and o1_rows and not use_vc and row_cycles.shape[1] == 0
+    # quiet rows in bulk (USER mode, no per-row cycles wanted)
+    bulk = last is None and o1_rows and row_cycles.shape[1] == 0
     prof = fold_output_profiles(df, R, C, T, L, Sr, Sc, row_fold, col_fold) if bulk else np.zeros((4, 1), np.int64)
     cum = prof[0]
     o_first = -(1 << 62)
@@ -1560,13 +1574,21 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
                         if e > r and not skip[o]:
                             e = min(e, _read_quiet_until(df, o, r, e, fr, fc, R, T, rows_used, cols_used, pf_M[o],
                                                          pf_N[o], pf_Tm[o], pf_r0[o], pf_c0[o], pf_diag[o], wv_s[o],
-                                                         wv_e[o], win_s[o] == win_e[o]))
+                                                         wv_e[o], win_s[o] == win_e[o], if_vc))
                     if e > r:
                         for o in range(2):
                             ls, le = _lane_rows(df, o, R, T, rows_used, cols_used)
                             f0 = max(r, ls)
                             f1 = min(e, le) - 1
-                            if f1 >= f0:  # rows with addresses (all valid: windows inside the input)
+                            if o == 0 and use_vc:
+                                # windows past the edge: a row may hold no valid entry (its stretch's count)
+                                while f0 <= f1 and if_vc[_stretch_of(df, f0, fr, fc, R, pf_M[0], pf_N[0],
+                                                                     pf_Tm[0]) + 1] == 0:
+                                    f0 += 1
+                                while f1 >= f0 and if_vc[_stretch_of(df, f1, fr, fc, R, pf_M[0], pf_N[0],
+                                                                     pf_Tm[0]) + 1] == 0:
+                                    f1 -= 1
+                            if f1 >= f0:  # rows with addresses
                                 if sram_first[o] == -(1 << 62):
                                     sram_first[o] = cycle + f0 - r + 1
                                 sram_last[o] = cycle + f1 - r + 1
@@ -1603,7 +1625,7 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
                         a0, dg = _prefetch_span(df, o, r, fr, fc, R, pf_M[o], pf_N[o], pf_Tm[o])
                         if o == 0 and use_vc:
                             # the row's stretch of the order (ifmap_sets): valid entries before it and in it
-                            si = 2 * dg if df == 2 else 2 * (fr * (pf_Tm[0] + pf_N[0] - 1) + dg - fr * pf_Tm[0])
+                            si = _stretch_of(df, r, fr, fc, R, pf_M[0], pf_N[0], pf_Tm[0])
                             v0 = np.int64(if_vc[si])
                             v1 = v0 + if_vc[si + 1]
                         else:
