@@ -314,16 +314,25 @@ def edge_stretches(df, R, C, npx, win, nfilt, pix_r, pix_c, win_r, win_c, H, W):
     for p in range(npx):
         if pix_r[p] + fr_max < H and pix_c[p] + fc_max < W:
             continue
+        fp = p // N  # os / is: the pixel's lane and block; ws: the window element's, stepped below
+        lp = p - fp * N
+        fj = 0
+        lj = 0
         for j in range(win):
+            if j > 0:
+                lj += 1
+                if lj == N:
+                    lj = 0
+                    fj += 1
             if pix_r[p] + win_r[j] < H and pix_c[p] + win_c[j] < W:
                 continue
             if df == 1:
-                f = j // N
-                lane = j - f * N
+                f = fj
+                lane = lj
                 t = p
             else:
-                f = p // N
-                lane = p - f * N
+                f = fp
+                lane = lp
                 t = j
             i = f * span + t + lane if diag else f * Tm + t
             ids[n_inv] = i
@@ -356,11 +365,14 @@ def edge_stretches(df, R, C, npx, win, nfilt, pix_r, pix_c, win_r, win_c, H, W):
     # the operand's end (the padding lanes are invalid without being listed)
     v = 0
     if diag:
+        f_top = 0  # the block of the diagonal's bottom row (a division a stretch cost more than the rest)
         for d in range(M + N):
             row = min(d, M - 1)
+            if row >= (f_top + 1) * Tm:
+                f_top += 1
             min_row = max(0, d - N + 1)
+            f = f_top
             while row >= min_row:
-                f = row // Tm
                 seg_lo = max(min_row, f * Tm)
                 lane_lo = max(seg_lo, f * N + d - limit + 1)
                 i = f * span + d - f * Tm
@@ -369,6 +381,7 @@ def edge_stretches(df, R, C, npx, win, nfilt, pix_r, pix_c, win_r, win_c, H, W):
                 out[2 * i + 1] = n
                 v += n
                 row = seg_lo - 1
+                f -= 1
     else:
         for row in range(M):
             f = row // Tm
