@@ -1050,7 +1050,7 @@ def _ofmap_quiet_until(cum, r, L, free, drain_end, cycle, o_act):
     return min(q, L)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _stretch_of(df, r, fr, fc, R, M, N, Tm):
     """``2 i``: where in :func:`edge_stretches`' table the stretch that ifmap demand row ``r`` of fold
     ``(fr, fc)`` reads starts (diagonal order: stretch ``fr (Tm + N - 1) + d - fr Tm``; row-major: its row)."""
