@@ -236,6 +236,8 @@ def fill_sets(meta, slots, df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, wi
         edge[p] = pix_r[p] + fr_max >= H or pix_c[p] + fc_max >= W
     s = 0
     k = 0
+    # (the set update is written out in both loops: as an inlined helper taking the arrays it ran 7x slower,
+    # 0.15 -> 1.0 ms on a 42k-entry layer, 2026-12-05)
     if df == 2:  # row-major
         for row in range(M):
             f = row // Tm
