@@ -1355,12 +1355,15 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
     call compiles no CALC code (about 0.6 s less of a first run).
 
     USER mode: ``if_cnt`` / ``if_slots`` / ``if_vc`` are :func:`ifmap_sets` of the ifmap's prefetch
-    order (its set table when words repeat, its valid counts when windows cross the input edge); the
+    order (its set table when words repeat, its stretch counts when windows cross the input edge); the
     filter's order holds each word once and only padding is invalid, so it needs neither. A read hits
     when its own prefetch entry's set (from the valid count before the entry, :func:`_valid_before` or
-    ``if_vc``) or, for a repeated ifmap word, another set holding it lies in the active window. With a
-    non-empty ``if_geo`` (:func:`ifmap_word_geometry`; windows inside the input) a repeated word's sets
-    come from the geometry (:func:`word_sets`) and the set table is not used (pass it empty). With
+    the stretch counts) or, for a repeated ifmap word, another set holding it lies in the active window.
+    With a non-empty ``if_geo`` (:func:`ifmap_word_geometry`) a repeated word's sets come from the geometry
+    (:func:`word_sets`) and the set table is not read; when the table's arrays are passed allocated
+    (``2 x words`` and ``kmax x words`` int32) and ``if_geo`` holds a ``GEO_BUDGET``, the walk fills the
+    table there (:func:`fill_sets`) once its projected calls pass the budget, and reads it from then on
+    (else pass them empty). With
     ``o1_rows`` a demand row is served in O(1) when the sets of its own entries (a contiguous stretch
     of the prefetch order, :func:`_prefetch_span`) all lie in the active window: each of its
     addresses then hits in its own set.
@@ -1853,12 +1856,13 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
 
 
 def user_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, sizes, bws, row_cycles):
-    """One unit in USER mode (docs/models/systolic.md §3.2): the geometry tables, where a word is read
-    more than once its sets (from the geometry, :func:`word_sets`, when the windows lie inside the input
-    and the batch holds several images; else the table of :func:`ifmap_sets`, which also holds the valid
-    counts of windows past the edge) and the walk (:func:`walk_layer` in USER mode, O(1) rows, quiet rows
-    in bulk and pass skipping on). Returns its ``R_*`` vector. A plain function composing the kernel calls: the walk called from
-    another kernel ran about 45% slower (conv 31x31, 67 -> 93 channels, on a 32x32 os array)."""
+    """One unit in USER mode (docs/models/systolic.md §3.2): the geometry tables, the valid counts per stretch
+    when windows cross the input edge (:func:`edge_stretches`), where a word is read more than once its sets
+    (from the geometry, :func:`word_sets`, on an os array or for a batch, the walk turning to the set table
+    past a budget; else the set table, :func:`fill_sets`) and the walk (:func:`walk_layer` in USER mode, O(1)
+    rows, quiet rows in bulk and pass skipping on). Returns its ``R_*`` vector. A plain function composing the
+    kernel calls: the walk called from another kernel ran about 45% slower (conv 31x31, 67 -> 93 channels, on a
+    32x32 os array)."""
     tabs = conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
     npx = batch * Eh * Ew
     win = FH * FW * Ch
