@@ -5,6 +5,7 @@ where the periods hold."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from accelsim.hw.systolic import _kernels as K
 from accelsim.hw.systolic import _reference as Rf
@@ -169,57 +170,38 @@ def _word_sets_kernel(df, R, C, g_args, sizes, seg=None):
     return got
 
 
-def test_word_sets_from_geometry_equal_the_table_and_twin():
+@pytest.mark.parametrize("past_edge, seed", [(False, 31), (True, 2529)])
+def test_word_sets_from_geometry_equal_the_table_and_twin(past_edge, seed):
     """An ifmap word's sets found from the convolution's geometry (``K.word_sets``, docs §3.2) equal the
     table built by walking the whole prefetch order (``K.ifmap_sets``) and the NumPy twin, on every
-    dataflow, with batches, strides, dilations and array shapes that leave padding lanes."""
-    rng = np.random.default_rng(31)
+    dataflow, with batches, strides, dilations and array shapes that leave padding lanes; windows inside the
+    input, and past its edge (SCALE-Sim's output sizes round up: the counts from the stretch table's listed
+    invalid entries, ``K.edge_stretches``, ``K._stretch_valid_before``)."""
+    rng = np.random.default_rng(seed)
     checked = 0
     while checked < 60:
         df, R, C, batch = int(rng.integers(3)), int(rng.integers(1, 7)), int(rng.integers(1, 7)), int(rng.integers(1, 4))
         FH, FW, dh, dw, sh, sw = (int(v) for v in rng.integers(1, [4, 4, 3, 3, 4, 4]))
         H, W = (FH - 1) * dh + 1 + int(rng.integers(6)), (FW - 1) * dw + 1 + int(rng.integers(6))
-        Eh, Ew = (H - (FH - 1) * dh - 1) // sh + 1, (W - (FW - 1) * dw - 1) // sw + 1  # windows inside
-        Ch, Kf = int(rng.integers(1, 4)), int(rng.integers(1, 7))
-        sizes = np.array([int(rng.integers(12, 300)), 100, 100], np.int64)
-        tabs = K.conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
-        npx, win, space, eps = batch * Eh * Ew, FH * FW * Ch, batch * H * W * Ch, (int(sizes[0]) + 99) // 100
-        twin = Rf.word_sets(df, R, C, npx, win, Kf, *tabs, H, W, space, eps)
-        got = _word_sets_kernel(df, R, C, (batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, Kf), sizes)
-        assert got == twin, (df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw)
-        kmax = K.copies_bound(FH, FW, sh, sw, dh, dw, Eh, Ew)
-        if kmax > 1:
-            meta, slots, _ = K.ifmap_sets(df, R, C, npx, win, Kf, *tabs, H, W, space, eps, kmax, True)
-            assert [slots[a * kmax:a * kmax + meta[2 * a]].tolist() for a in range(space)] == got
-            checked += 1
-
-
-def test_word_sets_past_the_edge_from_the_stretch_table_equal_the_twin():
-    """Windows past the input edge (SCALE-Sim's output sizes round up): a word's sets from the geometry and the
-    stretch table's listed invalid entries (``K.edge_stretches``, ``K._stretch_valid_before``) equal the twin's,
-    built from the materialised order, and the set table's, on every dataflow with batches, strides,
-    dilations and padding lanes."""
-    rng = np.random.default_rng(2529)
-    checked = 0
-    while checked < 60:
-        df, R, C, batch = int(rng.integers(3)), int(rng.integers(1, 7)), int(rng.integers(1, 7)), int(rng.integers(1, 4))
-        FH, FW, dh, dw, sh, sw = (int(v) for v in rng.integers(1, [4, 4, 3, 3, 4, 4]))
-        H, W = (FH - 1) * dh + 1 + int(rng.integers(6)), (FW - 1) * dw + 1 + int(rng.integers(6))
-        Eh, Ew = -(-(H - (FH - 1) * dh - 1 + sh) // sh), -(-(W - (FW - 1) * dw - 1 + sw) // sw)
-        if (Eh - 1) * sh + (FH - 1) * dh < H and (Ew - 1) * sw + (FW - 1) * dw < W:
-            continue  # windows inside: the test above
+        if past_edge:
+            Eh, Ew = -(-(H - (FH - 1) * dh - 1 + sh) // sh), -(-(W - (FW - 1) * dw - 1 + sw) // sw)
+            if (Eh - 1) * sh + (FH - 1) * dh < H and (Ew - 1) * sw + (FW - 1) * dw < W:
+                continue  # windows inside after all
+        else:
+            Eh, Ew = (H - (FH - 1) * dh - 1) // sh + 1, (W - (FW - 1) * dw - 1) // sw + 1
         Ch, Kf = int(rng.integers(1, 4)), int(rng.integers(1, 7))
         sizes = np.array([int(rng.integers(12, 300)), 100, 100], np.int64)
         tabs = K.conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
         npx, win, space, eps = batch * Eh * Ew, FH * FW * Ch, batch * H * W * Ch, (int(sizes[0]) + 99) // 100
         kmax = K.copies_bound(FH, FW, sh, sw, dh, dw, Eh, Ew)
-        meta, slots, seg = K.ifmap_sets(df, R, C, npx, win, Kf, *tabs, H, W, space, eps, kmax, False)
+        meta, slots, seg = K.ifmap_sets(df, R, C, npx, win, Kf, *tabs, H, W, space, eps, kmax, not past_edge)
         twin = Rf.word_sets(df, R, C, npx, win, Kf, *tabs, H, W, space, eps)
-        got = _word_sets_kernel(df, R, C, (batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, Kf), sizes, seg)
+        got = _word_sets_kernel(df, R, C, (batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, Kf), sizes,
+                                seg if past_edge else None)
         assert got == twin, (df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw)
         if kmax > 1:
             assert [slots[a * kmax:a * kmax + meta[2 * a]].tolist() for a in range(space)] == got
-        checked += 1
+        checked += kmax > 1 or past_edge
 
 
 def test_user_walk_with_word_sets_equals_the_set_table():
