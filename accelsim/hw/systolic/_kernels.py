@@ -216,6 +216,34 @@ def copies_bound(FH, FW, sh, sw, dh, dw, Eh, Ew):
     return out
 
 
+@njit(cache=True, inline="always")
+def _n_stretches(df, M, N, Tm):
+    """How many stretches the ifmap's stacked prefetch matrix (``M x N``, blocks of ``Tm`` rows) has: a
+    block's anti-diagonals (``Tm + N - 1``) per block, or its rows (row-major, ``df`` 2)."""
+    return M if df == 2 else M // Tm * (Tm + N - 1)
+
+
+@njit(cache=True, inline="always")
+def _stretch_at(df, d, f, N, Tm):
+    """The stretch of anti-diagonal ``d`` inside block ``f`` (``f (Tm + N - 1) + d - f Tm``), or of row ``d``
+    (row-major, ``df`` 2): its index in :func:`edge_stretches`' table."""
+    return d if df == 2 else f * (Tm + N - 1) + d - f * Tm
+
+
+@njit(cache=True)
+def _edge_pixels(npx, win, pix_r, pix_c, win_r, win_c, H, W):
+    """Which pixels' windows reach past the input edge (the only ones whose entries can be invalid): the
+    window's farthest row and column offsets from the pixel's corner reach ``H`` or ``W``."""
+    fr_max = win_r[win - 1] if win > 0 else 0
+    fc_max = 0
+    for j in range(win):
+        fc_max = max(fc_max, win_c[j])
+    edge = np.empty(npx, np.bool_)
+    for p in range(npx):
+        edge[p] = pix_r[p] + fr_max >= H or pix_c[p] + fc_max >= W
+    return edge
+
+
 @njit(cache=True)
 def fill_sets(meta, slots, df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W, eps, kmax):
     """The set table of :func:`ifmap_sets` (``kmax > 1``) into the arrays ``meta`` (zeroed here) and ``slots``, in
@@ -227,13 +255,7 @@ def fill_sets(meta, slots, df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, wi
     M, N, Tm = _prefetch_shape(df, np.int64(0), R, C, npx, win, nfilt)  # not a literal: one compiled version
     meta[:] = 0
     limit = win if df == 1 else npx
-    fr_max = win_r[win - 1] if win > 0 else 0
-    fc_max = 0
-    for j in range(win):
-        fc_max = max(fc_max, win_c[j])
-    edge = np.empty(npx, np.bool_)
-    for p in range(npx):
-        edge[p] = pix_r[p] + fr_max >= H or pix_c[p] + fc_max >= W
+    edge = _edge_pixels(npx, win, pix_r, pix_c, win_r, win_c, H, W)
     s = 0
     k = 0
     # (the set update is written out in both loops: as an inlined helper taking the arrays it ran 7x slower,
@@ -297,24 +319,19 @@ def edge_stretches(df, R, C, npx, win, nfilt, pix_r, pix_c, win_r, win_c, H, W):
     entries before it and in it, all of them, then the lanes of its invalid entries, ascending, at
     ``inv_lanes[inv_off_i : inv_off_{i + 1}]`` (read by :func:`word_sets`; offsets from ``3 n + 2``)."""
     M, N, Tm = _prefetch_shape(df, np.int64(0), R, C, npx, win, nfilt)  # not a literal: one compiled version
-    diag = df != 2
-    span = Tm + N - 1
-    n_seg = (M // Tm) * span if diag else M
+    n_seg = _n_stretches(df, M, N, Tm)
     limit = win if df == 1 else npx
-    fr_max = win_r[win - 1] if win > 0 else 0
-    fc_max = 0
-    for j in range(win):
-        fc_max = max(fc_max, win_c[j])
+    edge = _edge_pixels(npx, win, pix_r, pix_c, win_r, win_c, H, W)
     # the invalid entries: (stretch, lane) of every (edge pixel, window element) pair past the edge
     n_edge = 0
     for p in range(npx):
-        n_edge += pix_r[p] + fr_max >= H or pix_c[p] + fc_max >= W
+        n_edge += edge[p]
     ids = np.empty(n_edge * win, np.int64)
     found = np.empty(n_edge * win, np.int32)
     cnt = np.zeros(n_seg + 1, np.int64)
     n_inv = 0
     for p in range(npx):
-        if pix_r[p] + fr_max < H and pix_c[p] + fc_max < W:
+        if not edge[p]:
             continue
         fp = p // N  # os / is: the pixel's lane and block; ws: the window element's, stepped below
         lp = p - fp * N
@@ -336,7 +353,8 @@ def edge_stretches(df, R, C, npx, win, nfilt, pix_r, pix_c, win_r, win_c, H, W):
                 f = fp
                 lane = lp
                 t = j
-            i = f * span + t + lane if diag else f * Tm + t
+            d = f * Tm + t + (lane if df != 2 else 0)  # its anti-diagonal (row-major: its row)
+            i = _stretch_at(df, d, f, N, Tm)
             ids[n_inv] = i
             found[n_inv] = lane
             cnt[i + 1] += 1
@@ -366,7 +384,7 @@ def edge_stretches(df, R, C, npx, win, nfilt, pix_r, pix_c, win_r, win_c, H, W):
     # bottom (rows descend, lanes ascend); row-major, rows in turn. A stretch's length counts its lanes before
     # the operand's end (the padding lanes are invalid without being listed)
     v = 0
-    if diag:
+    if df != 2:
         f_top = 0  # the block of the diagonal's bottom row (a division a stretch cost more than the rest)
         for d in range(M + N):
             row = min(d, M - 1)
@@ -377,7 +395,7 @@ def edge_stretches(df, R, C, npx, win, nfilt, pix_r, pix_c, win_r, win_c, H, W):
             while row >= min_row:
                 seg_lo = max(min_row, f * Tm)
                 lane_lo = max(seg_lo, f * N + d - limit + 1)
-                i = f * span + d - f * Tm
+                i = _stretch_at(df, d, f, N, Tm)
                 out[2 * i] = v
                 n = max(0, row - lane_lo + 1) - (cnt[i + 1] - cnt[i])
                 out[2 * i + 1] = n
@@ -513,14 +531,13 @@ def _stretch_valid_before(df, p, j, M, N, inv_n, Tm, seg):
         f = _fdiv(p, N, inv_n)
         col = p - f * N
         row = f * Tm + j
+    n_str = _n_stretches(df, M, N, Tm)
     if df == 2:
-        n_str = M
         i = row
         first = 0
     else:
-        n_str = M // Tm * (Tm + N - 1)
         d = row + col
-        i = f * (Tm + N - 1) + d - f * Tm
+        i = _stretch_at(df, d, f, N, Tm)
         first = d - min(f * Tm + Tm - 1, d, M - 1)  # the lane of the stretch's first entry
     v = np.int64(seg[2 * i]) + col - first
     base = 2 * n_str + 1
@@ -1057,7 +1074,7 @@ def _stretch_of(df, r, fr, fc, R, M, N, Tm):
     """``2 i``: where in :func:`edge_stretches`' table the stretch that ifmap demand row ``r`` of fold
     ``(fr, fc)`` reads starts (diagonal order: stretch ``fr (Tm + N - 1) + d - fr Tm``; row-major: its row)."""
     _, dg = _prefetch_span(df, np.int64(0), r, fr, fc, R, M, N, Tm)
-    return 2 * dg if df == 2 else 2 * (fr * (Tm + N - 1) + dg - fr * Tm)
+    return 2 * _stretch_at(df, dg, fr, N, Tm)
 
 
 @njit(cache=True)
@@ -1086,7 +1103,7 @@ def _read_quiet_until(df, o, r, e, fr, fc, R, T, rows_used, cols_used, M, N, Tm,
         lo, hi, _ = _row_range(df, o, q, R, T, rows_used, cols_used)
         a0, dg = _prefetch_span(df, o, q, fr, fc, R, M, N, Tm)
         if o == 0 and seg.shape[0] > 0:  # a streamed ifmap: os or ws, diagonal order
-            si = 2 * (fr * (Tm + N - 1) + dg - fr * Tm)
+            si = 2 * _stretch_at(df, dg, fr, N, Tm)
             v0 = np.int64(seg[si])
             v1 = v0 + seg[si + 1]
         else:
@@ -1449,8 +1466,7 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
             eps_u[o] = eps
             seqlen = pf_M[o] * pf_N[o]
             if o == 0 and use_vc:
-                n_str = pf_M[0] if df == 2 else pf_M[0] // pf_Tm[0] * (pf_Tm[0] + pf_N[0] - 1)
-                nvalid = np.int64(if_vc[2 * n_str])
+                nvalid = np.int64(if_vc[2 * _n_stretches(df, pf_M[0], pf_N[0], pf_Tm[0])])
             else:
                 nvalid = seqlen - (pf_M[o] - pf_r0[o]) * (pf_N[o] - pf_c0[o])  # all but the padding
             nl = nvalid // eps + 1
@@ -1643,7 +1659,7 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
                         a0, dg = _prefetch_span(df, o, r, fr, fc, R, pf_M[o], pf_N[o], pf_Tm[o])
                         if o == 0 and use_vc:
                             # the row's stretch of the order (ifmap_sets): valid entries before it and in it
-                            si = _stretch_of(df, r, fr, fc, R, pf_M[0], pf_N[0], pf_Tm[0])
+                            si = 2 * _stretch_at(df, dg, fr, pf_N[0], pf_Tm[0])
                             v0 = np.int64(if_vc[si])
                             v1 = v0 + if_vc[si + 1]
                         else:
@@ -1873,7 +1889,11 @@ def user_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     geo = np.zeros(0, np.int64)
     eps = (int(sizes[0]) + 99) // 100
     vc = empty if inside else edge_stretches(df, R, C, npx, win, nfilt, tabs[1], tabs[2], tabs[4], tabs[5], H, W)
-    if kmax <= 1 or batch > 1 or df == 0:
+    meta, slots = empty, empty
+    if kmax > 1:  # the set table's arrays (np.empty: untouched where the walk never fills them)
+        meta = np.empty(2 * space, np.int32)
+        slots = np.empty(space * kmax, np.int32)
+    if batch > 1 or df == 0:
         # no table: its build walks every entry of the order (O(batch x pixels x window), 2-4 ns an entry, 80% of
         # a batch-8 ResNet-18) and holds kmax int32 a word of every image, where the walk mostly asks for few
         # words' sets (50-90 ns a word_sets call of 9 copies). A layer whose window thrashes asks for nearly
@@ -1882,14 +1902,9 @@ def user_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
         # fills the table (in arrays allocated here, untouched until then) and goes on with it. One image on a
         # ws / is array keeps the table: there the calls come late in the walk (most in its last third), past
         # where a projection would have turned. Windows past the edge: the pairs' valid counts from vc
-        meta, slots = empty, empty
         if kmax > 1:
             geo = ifmap_word_geometry(H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, max(1, 2 * npx * win // (5 * kmax)))
-            meta = np.empty(2 * space, np.int32)  # allocated, not touched unless the walk turns to the table
-            slots = np.empty(space * kmax, np.int32)
-    else:
-        meta = np.empty(2 * space, np.int32)
-        slots = np.empty(space * kmax, np.int32)
+    elif kmax > 1:
         fill_sets(meta, slots, df, R, C, npx, win, nfilt, *tabs, H, W, eps, kmax)
     pstat = None
     if row_cycles.shape[1] == 0 and periods_possible(df, R, C, npx, win, nfilt, kmax, Eh * Ew, inside, sizes, bws):
