@@ -48,6 +48,23 @@ def test_plot_misuse_is_one_line_exit_2(sweep_dir, tmp_path, capsys, argv, messa
     assert not (tmp_path / "x.png").exists()
 
 
+@pytest.mark.parametrize("argv, message", [
+    ([], "the default --x of --kind pareto is latency_s: not a column of the results table; did you mean latency_seconds"),
+    (["--x", "latency_s"], "--x latency_s: not a column of the results table; did you mean latency_seconds"),
+])
+def test_a_column_renamed_in_the_file_is_named_with_the_file(sweep_dir, tmp_path, capsys, argv, message):
+    """A results.csv whose column a user renamed: the message names the file and says whether the column was the
+    user's --x or the kind's default (it read '--x latency_s' though no --x was given)."""
+    lines = (sweep_dir / "results.csv").read_text().splitlines(keepends=True)
+    lines[0] = lines[0].replace("latency_s,", "latency_seconds,", 1)
+    edited = tmp_path / "results.csv"
+    edited.write_text("".join(lines))
+    assert main(["plot", str(edited), "--kind", "pareto", *argv, "--out", str(tmp_path / "p.png")]) == 2
+    err = capsys.readouterr().err
+    assert f"{edited}: {message}" in err and err.count("\n") == 1
+    assert not (tmp_path / "p.png").exists()
+
+
 def test_single_result_to_a_sweep_figure_is_a_clear_error(gpu_json, tmp_path, capsys):
     assert main(["plot", str(gpu_json), "--kind", "pareto", "--out", str(tmp_path / "p.png")]) == 2
     err = capsys.readouterr().err

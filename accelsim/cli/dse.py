@@ -326,7 +326,12 @@ def cmd_plot(args) -> int:
         panels = _columns_arg(panels)
     if points is not None and isinstance(panels, list):
         for col in panels:  # named as the flag the user gave (was 'group_by: ...')
-            plots.check_column(points, col, panel_flag, "results")
+            plots.check_column(points, col, panel_flag, "results", source=args.results)
+    defaults = {"pareto": ("latency_s", "energy_j"), "tradeoff": ("compression_ratio", "speedup_vs_dense")}
+    if points is not None and kind in defaults:  # the axes, named as given (or as the kind's default) and by file
+        for given, default, flag in zip((args.x, args.y), defaults[kind], ("--x", "--y")):
+            plots.check_column(points, given or default, flag if given else f"the default {flag} of --kind {kind} is",
+                               "results", numeric=True, source=args.results)
     if kind == "roofline":
         out = _json_roofline(args) if is_json and not args.observed else ""
         if not out:
@@ -339,7 +344,7 @@ def cmd_plot(args) -> int:
     elif kind == "pareto":
         x, y = args.x or "latency_s", args.y or "energy_j"
         for col in maximize:
-            plots.check_column(points, col, "--maximize", "results")
+            plots.check_column(points, col, "--maximize", "results", source=args.results)
         objectives = {x: "max" if x in maximize else "min", y: "max" if y in maximize else "min"}
         color = args.color
         if color is None and "arch_name" in points.columns and points["arch_name"].nunique() > 1:

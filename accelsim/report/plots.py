@@ -82,16 +82,18 @@ def _need(df, cols: Iterable[str], what: str) -> None:
         raise AccelsimError(f"{what} needs column(s) {', '.join(missing)}; the table has {', '.join(map(str, df.columns))}")
 
 
-def check_column(df, column: str, flag: str, what: str, numeric: bool = False) -> str:
+def check_column(df, column: str, flag: str, what: str, numeric: bool = False, source=None) -> str:
     """``column`` if ``df`` has it, else an AccelsimError naming ``flag`` and the nearest columns
     (``--x latency: not a column of the table; did you mean latency_s, latency_per_sample_s?``); ``numeric``: an
-    axis, so the column must hold numbers (a text column drew an empty figure)."""
+    axis, so the column must hold numbers (a text column drew an empty figure). ``source``: the file the table was
+    read from, named first in the message (a column renamed or dropped in that file)."""
+    where = f"{source}: " if source is not None else ""
     if column in df.columns:
         import pandas as pd
 
         if numeric and len(df) and not pd.api.types.is_numeric_dtype(df[column]) \
                 and pd.to_numeric(df[column], errors="coerce").notna().sum() == 0:
-            raise AccelsimError(f"{flag} {column}: not a numeric column of the {what} table (it holds text such as "
+            raise AccelsimError(f"{where}{flag} {column}: not a numeric column of the {what} table (it holds text such as "
                                 f"{str(df[column].dropna().iloc[0])[:40]!r}); give a column of numbers")
         return column
     from accelsim.errors import close_names
@@ -103,7 +105,7 @@ def check_column(df, column: str, flag: str, what: str, numeric: bool = False) -
     if not close:  # 'latency' -> latency_s: a column the name is a word of
         close = [c for c in names if str(column).lower() in c.lower()][:3]
     hint = f"did you mean {', '.join(close)}?" if close else f"columns: {', '.join(names)}"
-    raise AccelsimError(f"{flag} {column}: not a column of the {what} table; {hint}")
+    raise AccelsimError(f"{where}{flag} {column}: not a column of the {what} table; {hint}")
 
 
 #: (suffix or name, quantity, unit family) of the columns whose unit is known
