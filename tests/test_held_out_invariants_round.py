@@ -53,6 +53,16 @@ def test_a_bad_override_is_named_as_the_override(run_cli):
         load_arch("a100-80gb", {"sms": 0, "clock_mhz": 1000})
 
 
+
+@pytest.mark.parametrize("setting, echoed", [
+    ('array.rows="16"', 'with override array.rows="16": array.rows must be an int'),  # a quoted number stays quoted
+    ("array.dataflow=xs", "with override array.dataflow=xs: array.dataflow must be one of"),  # a plain word plain
+    ("array.dataflow='true'", 'with override array.dataflow="true": array.dataflow must be one of'),
+])
+def test_an_override_is_echoed_as_it_was_spelled(run_cli, setting, echoed):
+    code, _, err = run_cli("simulate", "--arch", "edge-32x32", "--workload", "lenet5", "--set", setting)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and echoed in err, err
+
 # --- NPU round (2026-12-05; 537 checks against the equations of docs/models/npu.md written by a helper) -----------
 
 def test_npu_dram_latency_is_not_a_cycle_long_from_rounding():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 import pkgutil
 import re
 from dataclasses import dataclass
@@ -231,12 +232,25 @@ def load_arch(source: Any, overrides: Mapping[str, Any] | Iterable[str] | None =
         return config_from_dict(apply_overrides(data, dict(items)), label)
     except ConfigError as exc:
         # a value an override (--set) gave is named as given there, not as if the file held it
-        named = [f"{k}={v if isinstance(v, str) and v.isprintable() else given(v)}" for k, v in items
-                 if _names_override(str(k), str(exc))]
+        named = [f"{k}={_echo(v)}" for k, v in items if _names_override(str(k), str(exc))]
         if not named or not str(exc).startswith(f"{label}: "):
             raise
         text = str(exc)[len(label) + 2:]
         raise ConfigError(f"{label} with override {', '.join(named)}: {text}", exc.problems) from None
+
+
+def _echo(value: Any) -> str:
+    """An override's value as ``--set`` spells it: a string plain unless it reads as something else unquoted
+    (``array.rows="16"`` echoed ``array.rows=16`` looked like the int the message says it is not), else quoted."""
+    if not (isinstance(value, str) and value.isprintable()):
+        return given(value)
+    import yaml
+
+    try:
+        plain = yaml.safe_load(value) == value
+    except yaml.YAMLError:
+        plain = False
+    return value if plain else json.dumps(value)
 
 
 def build_model(config):
