@@ -47,11 +47,13 @@ IS_MIN_CLASS = 4
 # take the closed form) but spare a first run the scan's compile (about 2.5 s) when the stem is the
 # network's only layer with fewer than 4 channels, which is the common case: so from 3
 OS_GROUPS_MIN_CH = 3
-# memory: a group costs about 64 bytes of tables (its position, row, lane, size, previous use, word, and
-# the sweep's counts), the scan about 5 bytes an access; so below 8 channels a layer's groups take more
-# memory than its scan (4x at 3 channels: ResNet-50's stem at batch 16, 630 MB against 150 MB), and such
-# a layer takes the groups only while they stay under a fixed budget
-GROUP_BYTES = 64
+# memory: a group costs at most 80 bytes of tables (the build's position, row, lane and size as int64 and its
+# previous use and word as int32, 40 B; the sweep's row and lane keys of the group and of its previous use and
+# the first-use list, 40 B, int64; measured: 73.5 B a group at the peak on ResNet's 7x7 stem at batch 4 and 8,
+# 2.5-4.9 M groups), the scan about 5 bytes an access; so below 8 channels a layer's groups take more memory
+# than its scan (5x at 3 channels: ResNet-50's stem at batch 16, 790 MB against 150 MB), and such a layer
+# takes the groups only while they stay under a fixed budget
+GROUP_BYTES = 80
 SMALL_CH_GROUPS_MAX_BYTES = 256 << 20
 
 
