@@ -24,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from accelsim.config import apply_overrides, from_dict, given, parse_override, read_yaml_file, to_dict
+from accelsim.config import apply_overrides, from_dict, given, parse_override, parse_value, read_yaml_file, to_dict
 from accelsim.errors import AccelsimError, ConfigError, ModelNotAvailableError, UnknownNameError
 from accelsim.paths import ARCH_DIR, bundled
 
@@ -244,11 +244,9 @@ def _echo(value: Any) -> str:
     (``array.rows="16"`` echoed ``array.rows=16`` looked like the int the message says it is not), else quoted."""
     if not (isinstance(value, str) and value.isprintable()):
         return given(value)
-    import yaml
-
     try:
-        plain = yaml.safe_load(value) == value
-    except yaml.YAMLError:
+        plain = parse_value(value) == value  # as --set reads it (YAML 1.2 numbers: 1:04 stays text)
+    except AccelsimError:
         plain = False
     return value if plain else json.dumps(value)
 
