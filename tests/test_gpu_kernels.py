@@ -741,3 +741,39 @@ def test_tensor_gemm_splits_k_when_its_tiles_leave_sms_idle():
     big = km.gemm(load_arch("h100-sxm"), 4096, 4096, 4096, 1, "bf16")
     assert "splitk" not in big.kernel
     assert "splitk" not in km.gemm(load_arch("a100-80gb"), 2, 256, 2048, 1, "bf16", sparse24=True).kernel
+
+
+def test_autoawq_prefill_attention_is_the_llama_reference_op_by_op():
+    """AutoAWQ 0.1.6's fused attention runs a prefill as Meta's Llama reference code (awq/modules/fused/attn.py):
+    repeat_interleave of K and V under GQA, QK^T, the scale, the causal mask add, a cast to fp32, the fp32 softmax,
+    the cast back, PV, the output transpose: 10 kernels and 32 bytes a score (the `math` family: 3 kernels, 8)."""
+    att = Attention(name="a", input_shapes=((2048, 4096), (2048, 1024), (2048, 1024)), heads=32, kv_heads=8,
+                    causal=True)
+
+    def run(overrides):
+        m = build_model(load_arch("rtx4090", {"launch": "cuda-graph", **overrides}))
+        return m.simulate(CompressedLayer(layer=att, activation_bits=16), 1)
+
+    ref, plain = run({"stack": "autoawq"}), run({"stack": "autoawq", "kernels.attention": "math"})
+    assert ref.extra["kernel"].startswith("llama_ref_attention_") and ref.extra["kernels"] == 10
+    assert plain.extra["kernels"] == 3
+    scores = 32 * 2048 * 2048
+    extra_bytes = (ref.dram_read_bytes + ref.dram_write_bytes) - (plain.dram_read_bytes + plain.dram_write_bytes)
+    assert extra_bytes >= 24 * scores  # scale 4 B, mask add 4, two casts 12, the fp32 softmax 8 against 4
+    assert ref.latency_s > 2 * plain.latency_s
+    mha = Attention(name="a", input_shapes=((2048, 4096),) * 3, heads=32, kv_heads=32, causal=True)
+    m = build_model(load_arch("rtx4090", {"launch": "cuda-graph", "stack": "autoawq"}))
+    assert m.simulate(CompressedLayer(layer=mha, activation_bits=16), 1).extra["kernels"] == 8  # no repeats
+
+
+def test_awq_split_k_partials_are_written_in_the_activation_type():
+    """AutoAWQ's gemm_forward_cuda writes its split-K partial sums in the input's dtype (__float2half stores into an
+    output tensor of that dtype) and sums them with `.sum(0)`: split x M x N x 2 bytes written and read, not 4."""
+    cfg = load_arch("rtx4090")
+    est = fam.weight_only(cfg, "awq-gemm", 256, 4096, 4096, 1, "fp16", fam.WeightFormat(bits=4, group_size=128))
+    split = est.detail["split_k"]
+    assert split == fam.AWQ_SPLIT_K
+    partials = split * 256 * 4096 * 2.0
+    # written: the fp16 partials and the reduced output; no 4-byte partials
+    assert est.dram_write_bytes == pytest.approx(partials + 256 * 4096 * 2.0, rel=0.02)
+    assert est.dram_read_bytes >= partials + 4096 * 4096 * 0.5

@@ -50,10 +50,12 @@ class GpuKernels:
     weight_only: str = param("auto", choices=("auto", "marlin", "gemv", "tinygemm", "awq-gemm"),
                              doc="weight-only low-bit GEMM / GEMV kernel")
     sparse24: str = param("auto", choices=("auto", "cusparselt", "cutlass"), doc="2:4 structured-sparse GEMM library")
-    attention: str = param("auto", choices=("auto", "math", "sdpa-math", "flash2", "flash3", "flashdecoding", "cudnn"),
+    attention: str = param("auto", choices=("auto", "math", "sdpa-math", "llama-ref", "flash2", "flash3", "flashdecoding",
+                                            "cudnn"),
                            doc="fused attention kernel (math = unfused, in the layer's precision; sdpa-math = "
-                               "PyTorch's SDPA math backend, 16-bit inputs computed in fp32; cudnn = PyTorch's "
-                               "cuDNN SDPA on sm90+, which plans each new shape on the host)")
+                               "PyTorch's SDPA math backend, 16-bit inputs computed in fp32; llama-ref = Meta's Llama "
+                               "reference attention as AutoAWQ runs a prefill, op by op with an fp32 softmax; cudnn = "
+                               "PyTorch's cuDNN SDPA on sm90+, which plans each new shape on the host)")
     dense: str = param("auto", choices=("auto", "cublas", "cublaslt"), doc="dense GEMM library (FP8 / FP4 need cuBLASLt)")
     kv_cache: str = param("auto", choices=("auto", "inplace", "concat"),
                           doc="KV-cache update of a decode step: inplace (a preallocated cache, e.g. a StaticCache) or "

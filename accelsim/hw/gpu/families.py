@@ -249,13 +249,15 @@ def weight_only(cfg: GpuConfig, family: str, m: int, n: int, k: int, groups: int
                           compute_s=max(est.compute_s, loop_s))
         return est
     if family == "awq-gemm":  # split-K: AWQ_SPLIT_K slices of K as independent GEMMs, then a reduction
+        # the slices' partial sums are written in the activation type (AutoAWQ's gemm_cuda_gen.cu: an output tensor
+        # of the input's dtype, split x M x N, stored with __float2half) and summed by `.sum(0)`
         c = derated(cfg, dram=BW_FRACTION[family])
         split = AWQ_SPLIT_K if k % (AWQ_SPLIT_K * fmt.group_size) == 0 else 1
         est = km.gemm(c, m, n, k // split, groups * split, dtype, b_bytes=wb, extra_simt_ops_per_b=AWQ_DEQUANT_OPS,
-                      tiles=AWQ_TILES, c_bytes=4.0 if split > 1 else None, name="awq_gemm")
+                      tiles=AWQ_TILES, c_bytes=eb if split > 1 else None, name="awq_gemm")
         if split == 1:
             return est
-        red = km.stream(cfg, split * m * n * groups * 4.0, m * n * groups * eb, flops=float(split * m * n * groups),
+        red = km.stream(cfg, split * m * n * groups * eb, m * n * groups * eb, flops=float(split * m * n * groups),
                         dtype=dtype, name="splitk_reduce")
         out = km.combine([est, red], kernel=est.kernel + f"_splitk{split}")
         out.detail = {**est.detail, "split_k": split}
@@ -369,7 +371,7 @@ def sparse24(cfg: GpuConfig, family: str, m: int, n: int, k: int, groups: int, d
 # Attention
 # ---------------------------------------------------------------------------------------------
 def attention_applicable(cfg: GpuConfig, family: str, dtype: str, decode: bool) -> str | None:
-    if family in ("math", "sdpa-math"):
+    if family in ("math", "sdpa-math", "llama-ref"):
         return None
     if cfg.arch not in SM80_PLUS:
         return f"{family} needs sm80+ (Ampere or newer); device is {cfg.arch}"
@@ -434,6 +436,39 @@ def _sdpa_math(cfg: GpuConfig, layer, g, dtype: str) -> km.KernelEstimate:
     return est
 
 
+def _llama_ref(cfg: GpuConfig, layer, g, dtype: str) -> km.KernelEstimate:
+    """Attention as Meta's Llama reference code writes it, which AutoAWQ's fused attention runs for a prefill
+    (``awq/modules/fused/attn.py`` at 5c7e368, AutoAWQ 0.1.6; docs "Attention"), kernel by kernel in eager
+    PyTorch: under GQA K and V repeated to every query head (``torch.repeat_interleave``, two copies); the QK^T
+    GEMM writing the scores in the input type; ``/ math.sqrt(head_dim)`` (a new tensor); ``+ attention_mask``
+    (the causal mask of a prefill, broadcast); ``F.softmax(scores.float(), dim=-1).type_as(xq)``: a cast to
+    float32, the softmax in float32 and a cast back; the PV GEMM; and the output's ``transpose(1, 2)
+    .contiguous()`` (a copy). 32 bytes moved per score against the ``math`` family's 8."""
+    eb = DTYPE_BYTES[dtype]
+    fb = DTYPE_BYTES["fp32"]
+    dq, dv, s_len, l_len = layer.head_dim, layer.v_head_dim, layer.q_len, layer.kv_len
+    groups, m = g.groups, g.m
+    rep = max(1, layer.heads // max(layer.kv_heads, 1))
+    k_el, v_el = float(l_len) * dq * groups, float(l_len) * dv * groups
+    scores, out_el, mask_el = float(m) * l_len * groups, float(m) * dv * groups, float(s_len) * l_len
+    cast = km.CAST_COPY_BANDWIDTH
+    parts = []
+    if rep > 1:
+        parts += [km.stream(cfg, k_el * eb, k_el * rep * eb, dtype=dtype, name="repeat_k"),
+                  km.stream(cfg, v_el * eb, v_el * rep * eb, dtype=dtype, name="repeat_v")]
+    parts += [km.gemm(cfg, m, l_len, dq, groups, dtype, name="attn_qk"),
+              km.stream(cfg, scores * eb, scores * eb, simt_ops=scores, dtype=dtype, name="attn_scale")]
+    if layer.causal and s_len > 1:
+        parts.append(km.stream(cfg, (scores + mask_el) * eb, scores * eb, simt_ops=scores, dtype=dtype,
+                               name="attn_mask_add"))
+    parts += [km.stream(cfg, scores * eb, scores * fb, dtype="fp32", name="attn_upcast", bandwidth_fraction=cast),
+              km.stream(cfg, scores * fb, scores * fb, simt_ops=3.0 * scores, dtype="fp32", name="softmax_fp32"),
+              km.stream(cfg, scores * fb, scores * eb, dtype="fp32", name="attn_downcast", bandwidth_fraction=cast),
+              km.gemm(cfg, m, dv, l_len, groups, dtype, name="attn_pv"),
+              km.stream(cfg, out_el * eb, out_el * eb, dtype=dtype, name="attn_out_transpose")]
+    return km.combine(parts, kernel=f"llama_ref_attention_{dtype}")
+
+
 def attention(cfg: GpuConfig, family: str, layer, batch: int, dtype: str, kv_bits: float) -> km.KernelEstimate:
     """One attention layer (docs "Attention"). ``math``: unfused attention in the layer's precision (QK^T
     GEMM writing the scores, softmax kernel, PV GEMM: attention written with torch.matmul and softmax).
@@ -456,6 +491,8 @@ def attention(cfg: GpuConfig, family: str, layer, batch: int, dtype: str, kv_bit
         return km.combine([qk, sm, pv], kernel=f"sdpa_math_{dtype}")
     if family == "sdpa-math":
         return _sdpa_math(cfg, layer, g, dtype)
+    if family == "llama-ref":
+        return _llama_ref(cfg, layer, g, dtype)
     if family == "cudnn":
         # cuDNN's flash forward: one kernel spreading a decode step's cache over the SMs as split-KV does
         # (no combine kernel), the FA2 class for a prefill; an Ampere-style (mma.sync) kernel on every sm90+

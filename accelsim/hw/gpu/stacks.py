@@ -137,12 +137,13 @@ STACKS: dict[str, Stack] = {
     "autoawq": Stack(
         "autoawq", "eager", FUSED_MODULE_HOST_US, 0.0, False, 16,
         weight_only=("awq-gemm", "gemv", "gemv-dequant"), sparse24=(),
-        attention=("math",), decode_attention=("flash2", "math"), layout_copies=False, decode_fuses_rope_kv=True,
+        attention=("llama-ref",), decode_attention=("flash2", "math"), layout_copies=False, decode_fuses_rope_kv=True,
         fused_projections=(QKV_NAMES,),
         source="AutoAWQ with fuse_layers=True (its examples/benchmark.py): eager PyTorch calling awq_ext GEMM / GEMV "
                "kernels from fused modules (QuantAttentionFused with one qkv_proj, FasterTransformerRMSNorm); decode "
                "attention is FasterTransformer's single_query_attention (rotary and cache append inside, one CTA per "
-               "head, no KV split), prefill attention torch.matmul + softmax (unfused)"),
+               "head, no KV split), prefill attention as Meta's Llama reference writes it (torch.matmul, scale, mask add, an "
+               "fp32 softmax between two casts: the llama-ref family)"),
     "best": Stack(
         "best", "cuda-graph", 0.0, 0.0, True, 8,
         weight_only=("marlin", "gemv", "tinygemm", "awq-gemm", "gemv-dequant"), sparse24=("cusparselt", "cutlass"),
