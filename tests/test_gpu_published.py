@@ -284,3 +284,16 @@ def test_kernel_rows_simulate(rid):
     r = P.evaluate_row(rid)
     assert r.mapped, r.reason
     assert math.isfinite(r.predicted) and r.predicted > 0 and r.kernel
+
+
+def test_every_untouched_miss_has_its_mechanism_written_down():
+    """Issue 14's goal on the untouched half (median |error| <= 10 %) is met or each miss is explained by mechanism,
+    not fitted away: every untouched row off by more than 10 % is named in docs/validation.md's list "Where the
+    untouched half misses, and why". A change of the model that makes a new row miss fails here until its mechanism
+    is found and written down (or the row comes back within 10 %)."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "validation.md").read_text()
+    start = text.index("Where the untouched half misses, and why")
+    listed = text[start:text.index("Sixth change (issue 14", start)]  # the list, not the changes after it
+    missing = [f"{r.id} ({r.error:+.0%})" for r in P.evaluate(half="untouched")
+               if r.mapped and abs(r.error) > 0.10 and f"`{r.id}`" not in listed]
+    assert not missing, f"untouched rows off by more than 10 % with no mechanism in docs/validation.md: {missing}"
