@@ -19,7 +19,8 @@
 set of odd layers (convs no zoo network has, two with windows past the input edge, a 256x512x1024 GEMM, a
 ViT-Ti FFN) plus ``--random`` (``--sizes any``: input sizes of either parity, strides 1-3)
 convolutions drawn from ``--seed`` (printed; the default seed is the clock, so the layers are new
-on every run) is written as one-row topologies. For each layer, alternating in one run: accelsim
+on every run) is written as one-row topologies; ``--layer NAME,H,W,FH,FW,C,K,S`` (repeatable) replaces the fixed
+set with layers of your own (small ones show the per-call floor of ``model.simulate``). For each layer, alternating in one run: accelsim
 simulates it ``--repeats`` times with its memos cleared before every call (median CPU time), then
 SCALE-Sim runs it once in its own venv (CPU time inside its process, imports excluded), then
 accelsim again. Every field of SCALE-Sim's COMPUTE and DETAILED_ACCESS reports is compared with
@@ -151,6 +152,21 @@ def random_layers(seed: int, n: int, R: int, C: int, min_rows: int = 15_000, max
     return out
 
 
+def _own_layers(rows: list[str]) -> list[tuple]:
+    """``--layer NAME,H,W,FH,FW,C,K,S`` rows as the fixed set's tuples; a malformed row is a one-line error."""
+    out = []
+    for row in rows:
+        parts = [p.strip() for p in row.split(",")]
+        try:
+            values = [int(v) for v in parts[1:]]
+        except ValueError:
+            values = []
+        if len(parts) != 8 or not parts[0] or len(values) != 7 or min(values) < 1:
+            raise SystemExit(f"--layer {row!r}: expected NAME,H,W,FH,FW,C,K,S with seven positive ints")
+        out.append((parts[0], *values))
+    return out
+
+
 def _accelsim_layer_cpu(model, cl, repeats: int, warm: int = 2) -> list[float]:
     """CPU seconds of ``repeats`` calls of ``model.simulate`` on one layer, every memo cleared first, after
     ``warm`` untimed calls (memos cleared too: the same work), which refill the caches another process (SCALE-Sim's)
@@ -182,8 +198,8 @@ def novel(args) -> int:
 
     config = load_arch(args.arch, args.set)
     seed = args.seed if args.seed is not None else int(time.time())
-    layers = list(NOVEL) + random_layers(seed, args.random, config.rows, config.cols, channels=args.channels,
-                                         sizes=args.sizes)
+    layers = (_own_layers(args.layer) if args.layer else list(NOVEL)) + random_layers(
+        seed, args.random, config.rows, config.cols, channels=args.channels, sizes=args.sizes)
     if args.only:
         layers = [row for row in layers if any(part in row[0] for part in args.only.split(","))]
     py = Path(args.scalesim_python)
@@ -310,6 +326,9 @@ def main(argv=None) -> int:
                          "many windows past the input edge)")
     ap.add_argument("--repeats", type=int, default=5, help="--novel: accelsim calls per layer before and after SCALE-Sim")
     ap.add_argument("--only", default="", help="--novel: only layers whose name contains one of these (comma-separated)")
+    ap.add_argument("--layer", action="append", default=[], metavar="NAME,H,W,FH,FW,C,K,S",
+                    help="--novel: a layer of your own (a SCALE-Sim topology row; repeatable); given, the fixed set is "
+                         "left out (--random still adds random ones), e.g. --layer tiny16,16,16,3,3,16,32,1")
     ap.add_argument("--user-batch", default="",
                     help="comma-separated batches: whole-network CPU time per batch in USER mode, memos cleared "
                          "(uses --workload, --arch, --repeats)")
