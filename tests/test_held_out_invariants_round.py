@@ -58,6 +58,8 @@ def test_a_bad_override_is_named_as_the_override(run_cli):
     ('array.rows="16"', 'with override array.rows="16": array.rows must be an int'),  # a quoted number stays quoted
     ("array.dataflow=xs", "with override array.dataflow=xs: array.dataflow must be one of"),  # a plain word plain
     ("array.dataflow='true'", 'with override array.dataflow="true": array.dataflow must be one of'),
+    # text --set refuses unquoted (a duplicate key), given quoted: echoed quoted, no traceback
+    ('array.dataflow="{a: 1, a: 2}"', 'with override array.dataflow="{a: 1, a: 2}": array.dataflow must be one of'),
 ])
 def test_an_override_is_echoed_as_it_was_spelled(run_cli, setting, echoed):
     code, _, err = run_cli("simulate", "--arch", "edge-32x32", "--workload", "lenet5", "--set", setting)

@@ -24,7 +24,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from accelsim.config import apply_overrides, from_dict, given, parse_override, parse_value, read_yaml_file, to_dict
+from accelsim.config import (YamlRefused, apply_overrides, from_dict, given, parse_override, parse_value, read_yaml_file,
+                             to_dict)
 from accelsim.errors import AccelsimError, ConfigError, ModelNotAvailableError, UnknownNameError
 from accelsim.paths import ARCH_DIR, bundled
 
@@ -246,7 +247,7 @@ def _echo(value: Any) -> str:
         return given(value)
     try:
         plain = parse_value(value) == value  # as --set reads it (YAML 1.2 numbers: 1:04 stays text)
-    except AccelsimError:
+    except (AccelsimError, YamlRefused):  # text --set would refuse unquoted (a duplicate key): it was quoted
         plain = False
     return value if plain else json.dumps(value)
 
