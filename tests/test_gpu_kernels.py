@@ -764,6 +764,8 @@ def test_autoawq_prefill_attention_is_the_llama_reference_op_by_op():
     mha = Attention(name="a", input_shapes=((2048, 4096),) * 3, heads=32, kv_heads=32, causal=True)
     m = build_model(load_arch("rtx4090", {"launch": "cuda-graph", "stack": "autoawq"}))
     assert m.simulate(CompressedLayer(layer=mha, activation_bits=16), 1).extra["kernels"] == 8  # no repeats
+    fp32 = m.simulate(CompressedLayer(layer=mha, activation_bits=32), 1)  # .float() / .type_as are no-ops
+    assert fp32.extra["kernel"] == "llama_ref_attention_fp32" and fp32.extra["kernels"] == 6
 
 
 def test_awq_split_k_partials_are_written_in_the_activation_type():

@@ -461,10 +461,12 @@ def _llama_ref(cfg: GpuConfig, layer, g, dtype: str) -> km.KernelEstimate:
     if layer.causal and s_len > 1:
         parts.append(km.stream(cfg, (scores + mask_el) * eb, scores * eb, simt_ops=scores, dtype=dtype,
                                name="attn_mask_add"))
-    parts += [km.stream(cfg, scores * eb, scores * fb, dtype="fp32", name="attn_upcast", bandwidth_fraction=cast),
-              km.stream(cfg, scores * fb, scores * fb, simt_ops=3.0 * scores, dtype="fp32", name="softmax_fp32"),
-              km.stream(cfg, scores * fb, scores * eb, dtype="fp32", name="attn_downcast", bandwidth_fraction=cast),
-              km.gemm(cfg, m, dv, l_len, groups, dtype, name="attn_pv"),
+    if eb < fb:  # `.float()` and `.type_as(xq)` are no-ops on float32 scores (they return the tensor itself)
+        parts.append(km.stream(cfg, scores * eb, scores * fb, dtype="fp32", name="attn_upcast", bandwidth_fraction=cast))
+    parts.append(km.stream(cfg, scores * fb, scores * fb, simt_ops=3.0 * scores, dtype="fp32", name="softmax_fp32"))
+    if eb < fb:
+        parts.append(km.stream(cfg, scores * fb, scores * eb, dtype="fp32", name="attn_downcast", bandwidth_fraction=cast))
+    parts += [km.gemm(cfg, m, dv, l_len, groups, dtype, name="attn_pv"),
               km.stream(cfg, out_el * eb, out_el * eb, dtype=dtype, name="attn_out_transpose")]
     return km.combine(parts, kernel=f"llama_ref_attention_{dtype}")
 
