@@ -293,6 +293,10 @@ def _check_figure(out: str) -> None:
     check_out(out)
 
 
+#: the axes of a sweep figure when --x / --y are not given (the pareto and trade-off kinds)
+_AXIS_DEFAULTS = {"pareto": ("latency_s", "energy_j"), "tradeoff": ("compression_ratio", "speedup_vs_dense")}
+
+
 def cmd_plot(args) -> int:
     from accelsim.report import plots
 
@@ -327,9 +331,8 @@ def cmd_plot(args) -> int:
     if points is not None and isinstance(panels, list):
         for col in panels:  # named as the flag the user gave (was 'group_by: ...')
             plots.check_column(points, col, panel_flag, "results", source=args.results)
-    defaults = {"pareto": ("latency_s", "energy_j"), "tradeoff": ("compression_ratio", "speedup_vs_dense")}
-    if points is not None and kind in defaults:  # the axes, named as given (or as the kind's default) and by file
-        for given, default, flag in zip((args.x, args.y), defaults[kind], ("--x", "--y")):
+    if points is not None and kind in _AXIS_DEFAULTS:  # the axes, named as given (or as the kind's default) and by file
+        for given, default, flag in zip((args.x, args.y), _AXIS_DEFAULTS[kind], ("--x", "--y")):
             plots.check_column(points, given or default, flag if given else f"the default {flag} of --kind {kind} is",
                                "results", numeric=True, source=args.results)
     if kind == "roofline":
@@ -342,7 +345,7 @@ def cmd_plot(args) -> int:
         out = plots.breakdown(layers, args.out, point=args.point, title=args.title, top=args.top, by=args.by or "layer",
                               y=args.y)
     elif kind == "pareto":
-        x, y = args.x or "latency_s", args.y or "energy_j"
+        x, y = args.x or _AXIS_DEFAULTS[kind][0], args.y or _AXIS_DEFAULTS[kind][1]
         for col in maximize:
             plots.check_column(points, col, "--maximize", "results", source=args.results)
         objectives = {x: "max" if x in maximize else "min", y: "max" if y in maximize else "min"}
@@ -359,7 +362,7 @@ def cmd_plot(args) -> int:
                           title=args.title)
     else:
         out = plots.tradeoff(points, args.out, group=args.color, title=args.title, group_by=panels,
-                             x=args.x or "compression_ratio", y=args.y or "speedup_vs_dense")
+                             x=args.x or _AXIS_DEFAULTS[kind][0], y=args.y or _AXIS_DEFAULTS[kind][1])
     sys.stdout.write(f"wrote {out}\n")
     return 0
 
