@@ -73,6 +73,32 @@ def test_matrix_cycles_equal_the_systolic_model_for_one_unit():
         assert got.cycles >= ref.cycles
 
 
+def test_a_systolic_array_with_a_vector_unit_keeps_its_matrix_cycles():
+    """examples/npu-scalesim-32x32-os-vector.yaml: scalesim-32x32-os as one matrix unit beside a vector unit
+    (docs/models/npu.md §6.1). Its array layers cost the systolic config's cycles exactly, layer by layer; the
+    layers the systolic config gives zero (batch norm, ReLU, pooling, residual adds) now cost cycles and energy."""
+    from pathlib import Path
+
+    from accelsim.workload.zoo import load_workload
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "npu-scalesim-32x32-os-vector.yaml"
+    npu = build_model(load_arch(str(example)))
+    systolic = build_model(load_arch("scalesim-32x32-os"))
+    on_array = off_array = 0
+    for layer in load_workload("resnet18").layers:
+        cl = CompressedLayer.dense(layer)
+        got, ref = npu.simulate(cl, 1), systolic.simulate(cl, 1)
+        assert got.cycles > 0 and got.energy_j > 0, layer.name
+        if ref.cycles:
+            on_array += 1
+            assert got.extra["unit_cycles"]["matrix"] == ref.cycles, layer.name
+            assert got.macs == ref.macs
+        else:
+            off_array += 1
+            assert not got.extra["on_matrix_unit"] and ref.energy_j == 0, layer.name
+    assert on_array == 21 and off_array > 0
+
+
 def test_matrix_units_share_the_folds():
     layer = Linear(name="fc", input_shapes=((128, 768),), out_features=3072)
     cl = CompressedLayer.dense(layer)
