@@ -114,11 +114,13 @@ def metric_problem(values: Mapping[str, Any], skip: Iterable[str] = ()) -> str |
 
 def cell_problem(key: str, text: str) -> str | None:
     """:func:`metric_problem` of one stored cell (``nan``, ``inf`` or a negative number written into a table)."""
-    if not text or text[0] not in "+-.0123456789nNiI":
+    if not text or (text[0] not in "+-.0123456789nNiI" and not nonnegative_metric(key)):
         return None
     try:
         value = float(text)
     except ValueError:
+        if nonnegative_metric(key):  # text in a built-in metric column ('abc'): the point would be dropped silently
+            return f"{key} must be a number; got {text!r}"
         return None
     return metric_problem({key: value})
 

@@ -98,7 +98,8 @@ def read_scalesim_cfg(path: str | Path) -> dict:
     if parser.has_option(ap, "MemoryBanks"):  # not used by SCALE-Sim 3.0.0 or accelsim; still an integer
         integer(ap, "MemoryBanks")
     mode = get("run_presets", "InterfaceBandwidth")
-    ramulator = get("run_presets", "UseRamulatorTrace", "False") == "True"
+    # True / False as for the other flags: `true` or `yes` was read as False, any other word too (silently not asked)
+    ramulator = boolean("run_presets", "UseRamulatorTrace", "False")
     # SCALE-Sim 2 files have no [layout] / [sparsity] sections and no request-buffer keys; there the
     # single Bandwidth value fed all three DRAM interfaces. Read them with those v2 meanings.
     v2 = not parser.has_section("layout")
