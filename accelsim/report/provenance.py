@@ -91,8 +91,11 @@ def weight_source(graph, seed: int, compressed: bool, statistics: bool = False) 
     recipe prices shapes and stored formats without synthesizing any weight)."""
     weighted = _weighted(graph)
     loaded = [n for n in weighted if n in graph.weights]
-    where = str(graph.source) if getattr(graph, "source", "") else graph.name
-    digest = file_digest(getattr(graph, "source", None))
+    # a checkpoint attached to a Hugging Face config (--weights) holds the values, not the config file
+    checkpoint = (getattr(graph, "metadata", None) or {}).get("hf", {}).get("weights_source")
+    source = checkpoint or getattr(graph, "source", None)
+    where = str(source) if source else graph.name
+    digest = file_digest(source)
     file_text = f"loaded from {where}" + (f" (sha256 {digest[:12]})" if digest else "")
     if not weighted:
         return "none (no layer has weights)"

@@ -532,9 +532,14 @@ def _dense(ck: Checkpoint, name: str, shape, conv1d: bool = False) -> np.ndarray
     if name not in ck:
         return None
     w = ck.float32(name)
+    if not np.all(np.isfinite(w)):  # named here, in the checkpoint, rather than later as the config's weight
+        raise WorkloadError(f"{ck.source}: tensor '{name}' contains NaN or infinite values")
     if conv1d and w.ndim == 2:
         w = np.ascontiguousarray(w.T)
-    return w.reshape(shape) if w.size == math.prod(shape) and w.ndim != len(shape) else w
+    # only unit axes may differ ((1, 1, d) stored for a (1, d) parameter): a (4096,) or (64, 64, 1) tensor for a
+    # (64, 64) matrix is another layout, returned as stored for the caller to refuse naming both shapes
+    same = [d for d in w.shape if d != 1] == [d for d in shape if d != 1]
+    return w.reshape(shape) if w.size == math.prod(shape) and w.ndim != len(shape) and same else w
 
 
 def attach_weights(graph: LayerGraph, source, layers=None, strict: bool = False) -> LayerGraph:
@@ -600,6 +605,7 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
                             f"{' ...' if len(ck.tensors) > 2 else ''}): the checkpoint of another model?")
     hf["packed"] = packed
     hf["weights_missing"] = missing
+    hf["weights_source"] = str(ck.source)  # provenance: where the values come from (not the config file)
     if wanted is None:  # tensors no layer of the config read (a layer beyond num_hidden_layers, a stray name)
         hf["weights_unused"] = sorted(t for t in ck.tensors if t not in ck.read and not t.endswith(UNUSED_OK))
     if dequantized:
