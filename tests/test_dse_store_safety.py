@@ -403,3 +403,10 @@ def test_non_finite_or_negative_metrics_are_never_stored(tmp_path, run_cli):
     assert len(read_rows(out / "results.stale.csv")[1]) == 3
     code, _, err = run_cli("plot", out, "--kind", "pareto", "--out", tmp_path / "p.png")
     assert code == 0, err
+    # text in a built-in metric column ('abc') is refused like nan, not dropped from the figure
+    header, rows = read_rows(out / "results.csv")
+    rows[2][header.index("latency_s")] = "abc"
+    (out / "results.csv").write_text("".join(",".join(r) + "\n" for r in [header, *rows]))
+    code, _, err = run_cli("plot", out, "--kind", "pareto", "--out", tmp_path / "p2.png")
+    assert code == 2 and err.count("\n") == 1
+    assert f"point {rows[2][0]}: latency_s must be a number; got 'abc'" in err

@@ -178,6 +178,30 @@ def test_shape_mismatch_names_the_layer(tmp_path):
         attach_weights(g, tmp_path / "m.safetensors")
 
 
+def test_a_tensor_of_another_layout_is_refused_not_reshaped(tmp_path):
+    """A flat (64,) tensor for a (16, 4)-shaped layer has its element count but not its layout: refused naming
+    both shapes (it was reshaped silently). Unit axes may still differ; NaN is named in the checkpoint file."""
+    g = load_hf(TINY, phase="decode", context=8)
+    name = "model.layers.0.self_attn.q_proj"
+    shape = next(l for l in g.layers if l.name == name).weight_shape
+    flat = np.ones(int(np.prod(shape)), np.float32)
+    write_safetensors(tmp_path / "flat.safetensors", {f"{name}.weight": ("F32", flat)})
+    with pytest.raises(WorkloadError, match=f"layer '{name}' has shape"):
+        attach_weights(g, tmp_path / "flat.safetensors")
+    unit = np.ones((1, *shape), np.float32)
+    write_safetensors(tmp_path / "unit.safetensors", {f"{name}.weight": ("F32", unit)})
+    out = attach_weights(g, tmp_path / "unit.safetensors")
+    assert out.weights[name].shape == tuple(shape)
+    from accelsim.report.provenance import weight_source  # where the values come from: the checkpoint, not the config
+
+    assert weight_source(out, 0, False).startswith(f"loaded from {tmp_path / 'unit.safetensors'} (sha256 ")
+    bad = np.ones(shape, np.float32)
+    bad[0, 0] = np.nan
+    write_safetensors(tmp_path / "nan.safetensors", {f"{name}.weight": ("F32", bad)})
+    with pytest.raises(WorkloadError, match=r"nan\.safetensors: tensor '.*q_proj\.weight' contains NaN or infinite"):
+        attach_weights(g, tmp_path / "nan.safetensors")
+
+
 def test_moe_experts_stacked_and_mla_absorbed(tmp_path):
     moe = {"model_type": "mixtral", "hidden_size": 16, "intermediate_size": 8, "num_attention_heads": 4,
            "num_key_value_heads": 2, "num_hidden_layers": 1, "vocab_size": 10, "num_local_experts": 4,

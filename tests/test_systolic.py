@@ -718,3 +718,17 @@ def test_compressed_filter_traffic_is_the_stored_bits():
     assert packed.extra["dram_words"]["filter"] == pytest.approx(plain.extra["dram_words"]["filter"] * ratio, abs=1)
     assert packed.weight_storage_bits == cl.view.stored_bits
     assert packed.cycles == plain.cycles and packed.extra["dram_words"]["ifmap"] == plain.extra["dram_words"]["ifmap"]
+
+
+@pytest.mark.parametrize("value, message", [
+    ("true", "dram.use_ramulator_trace must be false; Ramulator latencies are not modelled"),
+    ("yes", "dram.use_ramulator_trace must be false; Ramulator latencies are not modelled"),
+    ("bogus", "[run_presets] UseRamulatorTrace must be True or False; got 'bogus'")])
+def test_ramulator_flag_read_like_the_other_flags(tmp_path, value, message):
+    """SCALE-Sim reads only the exact word 'True' as on: 'true', 'yes' or a typo ran silently without the trace
+    the user asked for. accelsim reads the flag as its other booleans and refuses what it does not model."""
+    path = write_cfg(tmp_path)
+    path.write_text(path.read_text().replace("UseRamulatorTrace: False", f"UseRamulatorTrace: {value}"))
+    with pytest.raises(ConfigError) as info:
+        load_arch(str(path))
+    assert message in str(info.value) and "\n" not in str(info.value)
