@@ -590,6 +590,23 @@ def _explicit_einsum(eq: str, ranks: list[int]) -> str | None:
     return ",".join(terms) + "->" + out.replace("...", ell)
 
 
+def _sum_own_indices(imp: Importer, node: Node, v: Value, term: str, others: str, tag: str) -> tuple[Value, str]:
+    """``v`` (indexed by ``term``) with the indices that neither the other operand nor the output has summed out:
+    a constant numerically, an activation by a ``Generic`` ReduceSum (no MACs; not its batch axis; not when
+    ``strict``, which refuses generic layers)."""
+    summed = [i for i, c in enumerate(term) if c not in others]
+    if not summed or len(summed) == len(term) - (1 if v.batched and not v.is_const else 0) \
+            or (v.batched and not v.is_const and 0 in summed) or (imp.strict and not v.is_const):
+        return v, term  # the batch axis, or every per-sample index, summed: left to the checks below
+    kept = "".join(c for i, c in enumerate(term) if i not in summed)
+    if v.is_const:
+        return Value(tuple(d for i, d in enumerate(v.shape) if i not in summed), None, False,
+                     const=np.sum(np.asarray(v.const), axis=tuple(summed))), kept
+    shape = tuple(d for i, d in enumerate(v.shape) if i not in summed)
+    local = shape[1:] if v.batched else shape
+    return imp.layer(node, L.Generic, [v], suffix=f"/{tag}_sum", op_type="ReduceSum", output_shapes=(local,)), kept
+
+
 @register("Einsum")
 def _convert_einsum(imp: Importer, node: Node) -> None:
     """A two-operand Einsum without reductions outside the contraction (``bhid,bhjd->bhij``, ``bld,dh->blh``,
@@ -615,6 +632,10 @@ def _convert_einsum(imp: Importer, node: Node) -> None:
         b = Value(squeezed, None, False, const=np.squeeze(b.const, axis)) if b.is_const else \
             imp.reshape_to(Node(f"{node.name}/b_squeeze", "Reshape", [], [], {}), b, squeezed, index=None)
         tb = tb[:axis] + tb[axis + 1:]
+    # an index of one operand only that the output drops (``bij,bjk->bk`` sums i): summed out of that operand
+    # first, as torch.einsum does, so the product's MACs are those of the reduced operand
+    a, ta = _sum_own_indices(imp, node, a, ta, tb + out, "a")
+    b, tb = _sum_own_indices(imp, node, b, tb, ta + out, "b")
     size = dict(zip(ta, a.shape))
     if any(size.get(c, d) != d for c, d in zip(tb, b.shape)):
         raise imp.unsupported(node, f"equation '{raw}' broadcasts an index of {list(a.shape)}, {list(b.shape)}")
