@@ -237,6 +237,11 @@ def _convert_matmul(imp: Importer, node: Node) -> None:
     if b.is_const and b.const.ndim == 1 and len(a.shape) >= 2:  # activation @ vector: one output per row
         column = imp.linear(node, a, np.asarray(b.const).reshape(1, -1), None)
         return imp.reshape_to(node, column, a.shape[:-1], suffix="/vector")
+    if a.is_const and a.const.ndim == 1 and len(b.local_shape) >= 2:  # vector @ activation: (K,) @ (..., K, N)
+        rank = len(b.local_shape)  # -> (..., N): the activation's last two axes swapped, one Linear output row
+        rows = imp.layer(node, L.Transpose, [b], "/b_t", perm=list(range(rank - 2)) + [rank - 1, rank - 2])
+        column = imp.linear(node, rows, np.asarray(a.const).reshape(1, -1), None)
+        return imp.reshape_to(node, column, b.shape[:-2] + b.shape[-1:], suffix="/vector")
     if a.is_const or (b.is_const and b.const.ndim != 2):
         a = imp.constant_source(node, a, b, "/a_const") if a.is_const else a
         b = imp.constant_source(node, b, a, "/b_const") if b.is_const else b
