@@ -679,3 +679,35 @@ def test_random_einsums_count_every_index_tuple(seed):
         graph = load_onnx(model, strict=True)
         expected = math.prod(size[c] for c in set(ta) | set(tb))
         assert _macs(graph) == expected, (eq, batch)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("eq, sa, sb, per_sample", [
+    ("bij,bjk->bk", (4, 8), (8, 5), 8 * 5),             # i only in the activation a: summed out before the product
+    ("bij,bjkl->bk", (3, 8), (8, 5, 6), 8 * 5),         # and l only in b
+    ("bj,ijk->bk", (8,), (3, 8, 5), 8 * 5),             # i only in the constant: summed numerically
+])
+def test_einsum_sums_an_index_one_operand_holds_alone(eq, sa, sb, per_sample, batch):
+    """An index of one operand that neither the other operand nor the output has is summed out of that operand
+    first, as torch.einsum does: the product's MACs are those of the reduced operands (the whole Einsum was a
+    generic layer with no MACs). The sum of an activation is a generic ReduceSum layer (traffic, no MACs)."""
+    const_b = eq.split(",")[1][0] != "b"
+    inputs = [("a", [batch, *sa], FLOAT)] + ([] if const_b else [("w", [batch, *sb], FLOAT)])
+    inits = [_init("w", _rand(*sb))] if const_b else []
+    out_shape = list(np.einsum(eq, np.ones((batch, *sa)), np.ones(sb if const_b else (batch, *sb))).shape)
+    model = _model([helper.make_node("Einsum", ["a", "w"], ["y"], name="e", equation=eq)], inputs,
+                   [("y", out_shape, FLOAT)], inits)
+    graph = load_onnx(model)
+    assert _macs(graph) == per_sample * batch and graph.metadata["onnx"]["batch"] == batch
+    assert "Einsum" not in graph.metadata["onnx"]["generic_ops"]
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_matmul_of_a_constant_vector_by_an_activation(batch):
+    """``v @ x`` with a constant (K,) vector and x of (..., K, N): one output row per leading index, K x N MACs each
+    (it was a generic layer with no MACs; ``x @ v`` already was a Linear)."""
+    model = _model([helper.make_node("MatMul", ["v", "x"], ["y"], name="mv")], [("x", [batch, 3, 16, 12], FLOAT)],
+                   [("y", [batch, 3, 12], FLOAT)], [_init("v", _rand(16))])
+    graph = load_onnx(model, strict=True)
+    assert _macs(graph) == 3 * 16 * 12 * batch and graph.metadata["onnx"]["batch"] == batch
+    assert tuple(graph.layers[-1].output_shape) == (3, 12)
