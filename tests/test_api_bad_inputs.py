@@ -20,6 +20,7 @@ SIM = ["simulate", "--arch", "edge-32x32", "--workload", "lenet5"]
 def _files(tmp: Path) -> dict[str, Path]:
     """Bad input files: a missing one, an empty one, a folder named like a file, bad contents."""
     (tmp / "folder.yaml").mkdir()
+    (tmp / "plainfolder").mkdir()  # a folder without a suffix and without config.json
     (tmp / "empty.yaml").write_text("")
     (tmp / "bad-step.yaml").write_text("name: r\npipeline:\n  - {prune: {amount: 2}}\n")
     (tmp / "bad-op.yaml").write_text("name: r\npipeline:\n  - {op: nosuch}\n")
@@ -75,6 +76,10 @@ CASES = [
          lambda f: accelsim.load_arch(f["missing"]), ConfigError, "missing.yaml: file not found"),
     Case("arch-folder", lambda f: ["simulate", "--arch", f["folder"], "--workload", "lenet5"],
          lambda f: accelsim.load_arch(f["folder"]), ConfigError, "folder.yaml: is a directory"),
+    Case("arch-plain-folder", lambda f: ["simulate", "--arch", f["plainfolder"], "--workload", "lenet5"],
+         lambda f: accelsim.load_arch(f["plainfolder"]), ConfigError, "plainfolder: is a directory; expected a bundled arch"),
+    Case("workload-plain-folder", lambda f: ["stats", "--workload", f["plainfolder"]],
+         lambda f: accelsim.load_workload(f["plainfolder"]), WorkloadError, "plainfolder: is a directory without config.json"),
     Case("arch-empty", lambda f: ["simulate", "--arch", f["empty"], "--workload", "lenet5"],
          lambda f: accelsim.load_arch(f["empty"]), ConfigError, "empty.yaml: a hardware config must be a mapping"),
     Case("workload-missing", lambda f: ["stats", "--workload", f["missing"]],

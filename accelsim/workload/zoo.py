@@ -187,6 +187,9 @@ def load_workload(source, **kwargs) -> LayerGraph:
     if suffix:
         raise WorkloadError(f"{text}: unknown workload file type '{suffix}'; expected .yaml, .csv, .onnx or .json "
                             "(a Hugging Face config)")
+    if path.is_dir() and text not in zoo_names():  # a folder: not a zoo name, and no config.json in it
+        raise WorkloadError(f"{path}: is a directory without config.json; expected a zoo name, a workload file (.yaml, "
+                            ".csv, .onnx, .json) or a Hugging Face model folder holding config.json")
     from accelsim.workload.io_yaml import load_yaml
 
     return load_yaml(zoo_path(text))
