@@ -95,3 +95,34 @@ def test_report_groups_a_detail_sweep(run_cli, tmp_path):
                            "--group-by", "recipe")
     assert code == 0, err
     assert (tmp_path / "r" / "report.md").read_text().count("recipe") >= 2
+
+
+@pytest.mark.parametrize("spec_extra, message", [
+    ("report: {pareto: {x: ''}}\n", "s.yaml: report.pareto.x must name a results column; got ''"),
+    ("report: {pareto: {x: latency}}\n", "s.yaml: report.pareto.x: 'latency' is not a column of the results; did you mean"),
+    ("report: {pareto: {color: recpe}}\n", "s.yaml: report.pareto.color: 'recpe' is not a column of the results; did you mean recipe"),
+    ("report: {tradeoff: {ratio: tag.ratioo}}\n", "s.yaml: report.tradeoff.ratio: 'tag.ratioo' is not a column of the results"),
+    ("report: {tradeoff: {group: bogus}}\n", "s.yaml: report.tradeoff.group: 'bogus' is not a column of the results"),
+    ("report: {breakdown_point: deadbeef}\n", "s.yaml: report.breakdown_point: no point 'deadbeef'; the sweep has 2 points"),
+])
+def test_report_options_refused_before_the_sweep_runs(run_cli, tmp_path, spec_extra, message):
+    """A held-out round (2026-12-05, twenty-seventh session) found the report section's column options checked only
+    when a figure was drawn, after the whole sweep ran: an empty x was an internal KeyError, a misspelled trade-off
+    ratio silently left the figure out, and a typo in x was blamed on a --x flag the user never gave."""
+    (tmp_path / "s.yaml").write_text(SPEC + spec_extra)
+    code, _, err = run_cli("report", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "r"))
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "r").exists()  # nothing ran, nothing written
+
+
+def test_report_options_checked_against_a_resumed_table(run_cli, results, tmp_path):
+    """On --resume the planned columns are not checked (an earlier evaluator's table); the report still refuses a
+    column its results lack, naming the spec field, before it draws anything."""
+    import shutil
+
+    shutil.copytree(results / "r", tmp_path / "r")
+    (tmp_path / "s.yaml").write_text(SPEC + "report: {pareto: {y: energie_j}}\n")
+    code, _, err = run_cli("report", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "r"), "--resume", "--quiet")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "s.yaml: report.pareto.y: 'energie_j' is not a column of the results; did you mean energy_j" in err
+    assert not (tmp_path / "r" / "report.md").exists()

@@ -86,6 +86,8 @@ def write_report(spec: Mapping[str, Any], df, out: str | Path, source: str = "sp
     """
     from accelsim.dse.space import ParetoOptions, ReportFields, TradeoffOptions, spec_fields
     from accelsim.dse.store import LAYERS, load_layers
+    from accelsim.dse.sweep import report_column_problem
+    from accelsim.errors import SweepError
     from accelsim.report import plots
     from accelsim.report.pareto import AUTO, by_group, group_columns, group_label, groups, pareto_front, sensitivity, top_k
 
@@ -94,6 +96,10 @@ def write_report(spec: Mapping[str, Any], df, out: str | Path, source: str = "sp
     checked = spec_fields(spec, source)  # the whole spec's shape, report section included
     opts = checked.report or ReportFields()
     objectives = checked.objectives or {}
+    ids = [str(i) for i in df["id"]] if "id" in df.columns else None
+    problem = report_column_problem(spec, [str(c) for c in df.columns], ids, source)
+    if problem:  # the results' own columns (a custom evaluator's, a resumed table's), named as the spec field
+        raise SweepError(problem)
     out = Path(out)
     figs = out / "figures"
     figs.mkdir(parents=True, exist_ok=True)

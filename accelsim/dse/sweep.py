@@ -175,6 +175,54 @@ def check_group_by(space: Any, group_by: Any, label: str = "--group-by") -> None
             raise SweepError(f"{label}: '{col}' is not a column of the results{hint}")
 
 
+#: the ``report`` options that name a results column: (section, field)
+REPORT_COLUMN_FIELDS = (("pareto", "x"), ("pareto", "y"), ("pareto", "color"), ("tradeoff", "group"),
+                        ("tradeoff", "ratio"))
+
+
+def report_column_problem(spec: Mapping[str, Any], columns: Sequence[str] | None, ids: Sequence[str] | None,
+                          source: str) -> str | None:
+    """The first ``report`` option of ``spec`` that names a column not in ``columns`` (or an empty name), or a
+    ``breakdown_point`` not in ``ids``, as one line naming ``source`` and the field; None when all hold. A
+    None ``columns`` / ``ids`` is not checked (another evaluator's columns are known only from its rows)."""
+    from accelsim.errors import close_names
+
+    report = spec.get("report") if isinstance(spec, Mapping) else None
+    if not isinstance(report, Mapping):
+        return None
+    for section, key in REPORT_COLUMN_FIELDS:
+        options = report.get(section)
+        value = options.get(key) if isinstance(options, Mapping) else None
+        if value is None:
+            continue
+        field = f"{source}: report.{section}.{key}"
+        if not isinstance(value, str) or not value.strip():
+            return f"{field} must name a results column; got {value!r}"
+        if columns is not None and value not in columns and not value.startswith(EXTRA_COLUMN_PREFIXES):
+            close = close_names(value, list(columns))
+            hint = f"did you mean {', '.join(close)}?" if close else f"columns: {', '.join(map(str, columns))}"
+            return f"{field}: '{value}' is not a column of the results; {hint}"
+    point = report.get("breakdown_point")
+    if point is not None and ids is not None and str(point) not in ids:
+        close = close_names(str(point), list(ids))
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; the sweep has {len(ids)} points"
+        return f"{source}: report.breakdown_point: no point '{point}'{hint}"
+    return None
+
+
+def check_report_options(space: Any, source: str) -> None:
+    """Refuse, before a sweep runs, ``report`` options naming a column the results will not have
+    (:func:`planned_columns`) or a ``breakdown_point`` that is not one of the sweep's points."""
+    _, spec, _ = as_space(space)
+    known = planned_columns(space)
+    ids = None
+    if spec.get("report", {}) and isinstance(spec.get("report"), Mapping) and spec["report"].get("breakdown_point") is not None:
+        ids = [p.id for p in as_space(space)[0].points()]
+    problem = report_column_problem(spec, known, ids, source)
+    if problem:
+        raise SweepError(problem)
+
+
 def run_settings(points, label: str) -> dict[str, dict[str, Any]]:
     """``{point id: the setting the evaluator runs}`` for points whose setting has a knob
     (:mod:`accelsim.dse.knobs`: one DRAM bandwidth split across the per-stream keys); the others run
