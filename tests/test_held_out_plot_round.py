@@ -126,3 +126,22 @@ def test_report_options_checked_against_a_resumed_table(run_cli, results, tmp_pa
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "s.yaml: report.pareto.y: 'energie_j' is not a column of the results; did you mean energy_j" in err
     assert not (tmp_path / "r" / "report.md").exists()
+
+
+@pytest.mark.parametrize("where, field, value, message", [
+    ("layers", "latency_s", -1, "layers[0].latency_s must be a finite number >= 0; got -1"),
+    ("layers", "macs", "abc", "layers[0].macs must be a finite number >= 0; got 'abc'"),
+    ("total", "latency_s", -1, "total.latency_s must be a finite number >= 0; got -1"),
+])
+@pytest.mark.parametrize("kind", ["roofline", "breakdown"])
+def test_plot_refuses_an_edited_simulate_result(run_cli, tmp_path, where, field, value, message, kind):
+    """A simulate JSON edited to a negative latency was drawn (exit 0); a text MAC count was an internal TypeError
+    for the roofline and drawn for the breakdown. Each is one line naming the file and the field."""
+    code, out, _ = run_cli("simulate", "--arch", "edge-32x32", "--workload", "lenet5", "--format", "json")
+    data = json.loads(out)
+    (data["layers"][0] if where == "layers" else data["total"])[field] = value
+    (tmp_path / "r.json").write_text(json.dumps(data))
+    code, _, err = run_cli("plot", str(tmp_path / "r.json"), "--kind", kind, "--out", str(tmp_path / "x.png"))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"r.json: a result's {message}" in err
+    assert not (tmp_path / "x.png").exists()

@@ -186,6 +186,8 @@ def _network_result(data: Any, path: Path):
         raise AccelsimError(f"{path}: not an accelsim simulate result (expected 'arch' and 'layers')")
     try:  # baseline name, area, provenance, warnings and operand sizes come back too
         return NetworkResult.from_dict(data)
+    except AccelsimError as exc:  # named with the file it came from
+        raise AccelsimError(f"{path}: {exc}") from None
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise AccelsimError(f"{path}: malformed layer result ({exc})") from None
 

@@ -34,6 +34,7 @@ in bits. ``macs`` are the dense MACs of the uncompressed layer at the simulated 
 
 from __future__ import annotations
 
+import math
 import operator
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,6 +88,23 @@ def _total_of_columns(c: dict) -> dict[str, Any]:
     cycles = tot["cycles"]
     tot["utilization"] = sum(_listed(c["utilization_cycles"])) / cycles if cycles else 0.0
     return tot
+
+
+#: the counts and measures of a layer result (and of a result's ``total``): numbers, finite and never negative
+_COUNT_FIELDS = ("macs", "effective_macs", "cycles", "compute_cycles", "stall_cycles", "latency_s", "energy_j",
+                 "dram_read_bytes", "dram_write_bytes", "utilization", "weight_storage_bits")
+
+
+def _count_problem(values: dict) -> str | None:
+    """``field must be ...; got ...`` for the first of :data:`_COUNT_FIELDS` in ``values`` that is not a finite
+    number >= 0; None when all are."""
+    for name in _COUNT_FIELDS:
+        if name not in values:
+            continue
+        v = values[name]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            return f"{name} must be a finite number >= 0; got {v!r}"
+    return None
 
 
 @dataclass
@@ -198,6 +216,10 @@ class NetworkResult:
                               f"{type(data['layers']).__name__}")
         fields = {f for f in LayerResult.__dataclass_fields__ if f != "actions"}
         layers, operands = [], {}
+        for where, values in [(f"layers[{i}]", d) for i, d in enumerate(data["layers"])] + [("total", data.get("total"))]:
+            problem = _count_problem(values) if isinstance(values, dict) else None
+            if problem:  # a hand-edited result: a negative latency or a text MAC count would be drawn or crash a figure
+                raise ConfigError(f"a result's {where}.{problem}")
         for i, d in enumerate(data["layers"]):
             try:
                 layers.append(LayerResult(**{k: v for k, v in d.items() if k in fields}))
