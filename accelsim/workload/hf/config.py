@@ -14,10 +14,11 @@ Families: decoders ``llama``, ``mistral``, ``qwen2``, ``qwen3``, ``gemma``, ``ge
 ``distilbert``, ``t5`` (the encoder stack), ``vit``.
 
 Sliding-window attention applies to the blocks the config's ``layer_types`` marks ``sliding_attention``;
-without that list, to the blocks the family's transformers class picks (Mistral: all; with
+without that list, to the blocks the family's transformers class picks (Mistral, Mixtral, Phi-3: all; with
 ``use_sliding_window``: Qwen2 / Qwen3 from ``max_window_layers`` on, Qwen2-MoE every other block below it,
 Qwen3-MoE all; Gemma 2: every other block from the first; Gemma 3: all but every
-``sliding_window_pattern``-th).
+``sliding_window_pattern``-th). Llama, Granite, OLMo 2 and Gemma 1 attend over all keys whatever their config's
+``sliding_window`` says, as transformers' classes do (a note says it was ignored).
 """
 
 from __future__ import annotations
@@ -363,18 +364,29 @@ def _llama_like(f: _Fields, name: str, **overrides) -> ModelSpec:
         intermediate=f.int("intermediate_size"), vocab=f.int("vocab_size"),
         max_positions=f.int("max_position_embeddings", 2048), names=dict(LLAMA_NAMES), norm="rms",
         act=_act(f), gated_mlp=True, qkv_bias=f.bool("attention_bias", False), o_bias=f.bool("attention_bias", False),
-        mlp_bias=f.bool("mlp_bias", False), tied=f.bool("tie_word_embeddings", False), window=_window(f),
+        mlp_bias=f.bool("mlp_bias", False), tied=f.bool("tie_word_embeddings", False),
         rotary_dim=_rotary_dim(f, head_dim),
     )
     return replace(spec, **overrides)
 
 
+def _no_window(f: _Fields, spec: ModelSpec) -> ModelSpec:
+    """``spec`` of a family whose transformers attention has no sliding window (Llama, Granite, OLMo 2, Gemma 1):
+    a ``sliding_window`` in its config is checked, not applied, and noted."""
+    window = _window(f)
+    if not window:
+        return spec
+    return replace(spec, notes=spec.notes + (
+        f"{spec.model_type}: sliding_window {window} ignored, as transformers' {spec.model_type} attention ignores it "
+        "(every block attends over all its keys)",))
+
+
 def _llama(f, name):
-    return _llama_like(f, name)
+    return _no_window(f, _llama_like(f, name))
 
 
 def _mistral(f, name):
-    return _llama_like(f, name, window_layers=_window_layers(f, None))
+    return _llama_like(f, name, window=_window(f), window_layers=_window_layers(f, None))
 
 
 def _qwen2(f, name):
@@ -392,7 +404,8 @@ def _qwen3(f, name):
 def _gemma(f, name):
     # Gemma: GeGLU MLP (hidden_activation or hidden_act), head_dim 256, tied embeddings (scaled by sqrt(d))
     act = _act(f, "hidden_activation" if f.data.get("hidden_activation") else "hidden_act", "gelu")
-    return _llama_like(f, name, act=act, tied=f.bool("tie_word_embeddings", True))
+    spec = _llama_like(f, name, act=act, tied=f.bool("tie_word_embeddings", True))
+    return _no_window(f, spec) if spec.model_type == "gemma" else spec  # Gemma 2 / 3 set their own window
 
 
 GEMMA2_NAMES = dict(LLAMA_NAMES, norm2="pre_feedforward_layernorm", attn_post_norm="post_attention_layernorm",
@@ -416,13 +429,13 @@ def _gemma3_text(f, name):
 
 def _granite(f, name):
     # Granite: Llama's modules; its embedding / residual / attention / logit multipliers are scalars (no work)
-    return _llama_like(f, name)
+    return _no_window(f, _llama_like(f, name))
 
 
 def _olmo2(f, name):
     # OLMo 2: an RMSNorm over the whole query and key projections; each branch normalised after, not before
     names = dict(LLAMA_NAMES, attn_post_norm="post_attention_layernorm", mlp_post_norm="post_feedforward_layernorm")
-    return _llama_like(f, name, names=names, qk_norm="full", branch_norms="post")
+    return _no_window(f, _llama_like(f, name, names=names, qk_norm="full", branch_norms="post"))
 
 
 def _starcoder2(f, name):
@@ -435,7 +448,7 @@ def _starcoder2(f, name):
 
 
 def _phi3(f, name):
-    return _llama_like(f, name, fused_qkv=True, fused_gate_up=True)
+    return _llama_like(f, name, fused_qkv=True, fused_gate_up=True, window=_window(f))
 
 
 def _phi(f, name):
@@ -577,7 +590,7 @@ def _mixtral(f, name):
     moe = _moe_spec(f, experts=f.int(("num_local_experts", "num_experts"), hi=MAX_EXPERTS),
                     top_k=f.int("num_experts_per_tok"), intermediate=f.int("intermediate_size"),
                     layers=tuple(range(f.int("num_hidden_layers"))))
-    return _llama_like(f, name, names=names, moe=moe)
+    return _llama_like(f, name, names=names, moe=moe, window=_window(f))
 
 
 def _qwen_moe(f: _Fields, **shared) -> MoeSpec:
