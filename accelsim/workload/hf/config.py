@@ -768,6 +768,15 @@ FAMILIES: dict[str, Callable[[_Fields, str], ModelSpec]] = {
 
 #: vision-language configs whose ``text_config`` holds a family read here -> that family's model_type
 MULTIMODAL = {"gemma3": "gemma3_text"}
+#: the text config class's defaults of the size fields a multimodal config's ``text_config`` may leave out:
+#: transformers 4.x saves a nested config as its difference from the class defaults (google/gemma-3-4b-it's
+#: text_config names no heads, KV heads or vocabulary: Gemma3TextConfig's 8, 4 and 262,208), and builds the text
+#: model with those defaults (Gemma3TextConfig, transformers 5.25)
+TEXT_CONFIG_DEFAULTS = {
+    "gemma3": {"vocab_size": 262208, "hidden_size": 2304, "intermediate_size": 9216, "num_hidden_layers": 26,
+               "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256, "max_position_embeddings": 131072,
+               "hidden_activation": "gelu_pytorch_tanh", "sliding_window": 4096},
+}
 
 
 #: fields the graph does not read that must still be positive numbers when given (RoPE base, norm epsilons)
@@ -821,7 +830,9 @@ def model_spec(source, name: str | None = None) -> ModelSpec:
         if text.get("model_type") is not None and not isinstance(text.get("model_type"), str):
             raise WorkloadError(f"{label}: field 'text_config.model_type' must be a string; got {text['model_type']!r}")
         # transformers builds the family's own text model from text_config whatever model_type it holds
-        data = {"tie_word_embeddings": data.get("tie_word_embeddings", True), **text, "model_type": MULTIMODAL[model_type]}
+        # a field the text_config leaves out takes the text config class's default (TEXT_CONFIG_DEFAULTS)
+        data = {"tie_word_embeddings": data.get("tie_word_embeddings", True), **TEXT_CONFIG_DEFAULTS.get(model_type, {}),
+                **text, "model_type": MULTIMODAL[model_type]}
         notes = (f"{model_type}: the language model of its text_config ({data['model_type']}); the vision tower and "
                  "the multimodal projector are not modelled",)
         if text.get("model_type") not in (None, MULTIMODAL[model_type]):
