@@ -182,7 +182,7 @@ def read_config(source) -> tuple[dict, str]:
     except UnicodeDecodeError as exc:
         raise WorkloadError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
     except json.JSONDecodeError as exc:
-        raise WorkloadError(f"{path}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+        raise WorkloadError(f"{path}: not JSON ({exc.msg.removesuffix(' at')} at line {exc.lineno}, column {exc.colno})") from None
     except RecursionError:
         raise WorkloadError(f"{path}: JSON nested too deeply to be a Hugging Face config") from None
     if not isinstance(data, dict):
@@ -817,6 +817,7 @@ def _check_unused(data: dict, label: str) -> None:
 def model_spec(source, name: str | None = None) -> ModelSpec:
     """The :class:`ModelSpec` of a config dict, ``.json`` file or model folder."""
     data, label = read_config(source)
+    top = data
     model_type = data.get("model_type")
     known = ", ".join(sorted([*FAMILIES, *MULTIMODAL]))
     if model_type is not None and not isinstance(model_type, str):
@@ -854,4 +855,25 @@ def model_spec(source, name: str | None = None) -> ModelSpec:
     fields = _Fields(data, label)
     _layer_types(fields)
     spec = reader(fields, name)
+    notes += _unmodelled(top, data)
     return replace(spec, notes=notes + spec.notes) if notes else spec
+
+
+def _unmodelled(top: dict, data: dict) -> tuple[str, ...]:
+    """Notes for config fields that change the model but not the graph built from the config alone: a
+    ``quantization_config`` (``top``: the file's own fields; its packed weights are read only with ``--weights``)
+    and ``add_cross_attention`` (the cross-attention sub-layer transformers adds to every block of GPT-2, BERT, ...
+    for use as the decoder of an encoder-decoder model)."""
+    notes: tuple[str, ...] = ()
+    quant = top.get("quantization_config")
+    if isinstance(quant, dict):
+        method = quant.get("quant_method")
+        bits = quant.get("bits")
+        what = f"{method if isinstance(method, str) else 'unnamed method'}" + (
+            f", {bits}-bit" if isinstance(bits, int) and not isinstance(bits, bool) else "")
+        notes += (f"quantization_config ({what}) not applied: the config gives the shapes only, so the weights are "
+                  "costed unquantized unless --weights reads the quantized checkpoint or a recipe quantizes them",)
+    if data.get("add_cross_attention") is True:
+        notes += ("add_cross_attention: transformers adds a cross-attention sub-layer (for an encoder's states) to "
+                  "every block; not modelled, neither its parameters nor its work",)
+    return notes
