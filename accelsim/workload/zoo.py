@@ -150,6 +150,9 @@ def load_workload(source, **kwargs) -> LayerGraph:
                                 "Hugging Face config (.json)")
     hf_kwargs = {k: kwargs.pop(k) for k in HF_KWARGS if k in kwargs}
     hf_kwargs = {k: v for k, v in hf_kwargs.items() if v is not None}
+    if isinstance(source, (str, Path)) and workload_file(source).is_dir() and str(source) not in zoo_names():
+        # a folder is read only as a Hugging Face model folder (workload_file finds its config.json)
+        raise WorkloadError(f"{source}: folder holds no config.json (expected a Hugging Face model folder)")
     if isinstance(source, dict) or (isinstance(source, (str, Path)) and workload_file(source).suffix.lower() == ".json"):
         from accelsim.workload.hf import load_hf
 
