@@ -150,8 +150,11 @@ def load_workload(source, **kwargs) -> LayerGraph:
                                 "Hugging Face config (.json)")
     hf_kwargs = {k: kwargs.pop(k) for k in HF_KWARGS if k in kwargs}
     hf_kwargs = {k: v for k, v in hf_kwargs.items() if v is not None}
-    if isinstance(source, (str, Path)) and workload_file(source).is_dir() and str(source) not in zoo_names():
-        # a folder is read only as a Hugging Face model folder (workload_file finds its config.json)
+    folder = workload_file(source) if isinstance(source, (str, Path)) else None
+    if folder is not None and folder.is_dir() and folder.suffix.lower() not in (".yaml", ".yml", ".csv", ".onnx") \
+            and str(source) not in zoo_names():
+        # a folder is read only as a Hugging Face model folder (workload_file finds its config.json); one named like a
+        # workload file is left to that file type's reader ("is a directory")
         raise WorkloadError(f"{source}: folder holds no config.json (expected a Hugging Face model folder)")
     if isinstance(source, dict) or (isinstance(source, (str, Path)) and workload_file(source).suffix.lower() == ".json"):
         from accelsim.workload.hf import load_hf
