@@ -43,5 +43,5 @@ def test_quantization_and_cross_attention_noted():
 
 
 def test_folder_without_config(tmp_path):
-    with pytest.raises(WorkloadError, match="folder holds no config.json"):
+    with pytest.raises(WorkloadError, match="is a directory without config.json"):
         load_workload(str(tmp_path))

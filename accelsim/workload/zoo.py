@@ -155,7 +155,8 @@ def load_workload(source, **kwargs) -> LayerGraph:
             and str(source) not in zoo_names():
         # a folder is read only as a Hugging Face model folder (workload_file finds its config.json); one named like a
         # workload file is left to that file type's reader ("is a directory")
-        raise WorkloadError(f"{source}: folder holds no config.json (expected a Hugging Face model folder)")
+        raise WorkloadError(f"{source}: is a directory without config.json; expected a zoo name, a workload file "
+                            "(.yaml, .csv, .onnx, .json) or a Hugging Face model folder holding config.json")
     if isinstance(source, dict) or (isinstance(source, (str, Path)) and workload_file(source).suffix.lower() == ".json"):
         from accelsim.workload.hf import load_hf
 
@@ -193,9 +194,6 @@ def load_workload(source, **kwargs) -> LayerGraph:
     if suffix:
         raise WorkloadError(f"{text}: unknown workload file type '{suffix}'; expected .yaml, .csv, .onnx or .json "
                             "(a Hugging Face config)")
-    if path.is_dir() and text not in zoo_names():  # a folder: not a zoo name, and no config.json in it
-        raise WorkloadError(f"{path}: is a directory without config.json; expected a zoo name, a workload file (.yaml, "
-                            ".csv, .onnx, .json) or a Hugging Face model folder holding config.json")
     from accelsim.workload.io_yaml import load_yaml
 
     return load_yaml(zoo_path(text))
