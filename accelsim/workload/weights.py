@@ -398,6 +398,9 @@ def load_checkpoint(graph: LayerGraph, source) -> LayerGraph:
         missing = out.metadata["hf"]["weights_missing"]
         notes.append(f"{ck.source}: no weights for {len(missing)} layer(s) (first '{missing[0]}'); they keep none")
     if quant:
+        from accelsim.workload.hf.config import QUANT_NOTE
+
+        notes[:] = [n for n in notes if not n.startswith(QUANT_NOTE + " (")]  # the checkpoint's layers carry it
         bits = sorted({q["weight_bits"] for q in quant.values()})
         kinds = sorted({q.get("element") or f"int{q['weight_bits']}" for q in quant.values()})
         notes.append(f"{len(quant)} layer(s) kept in their packed format ({', '.join(kinds)}, "

@@ -859,6 +859,25 @@ def model_spec(source, name: str | None = None) -> ModelSpec:
     return replace(spec, notes=notes + spec.notes) if notes else spec
 
 
+#: the start of the note a ``quantization_config`` without ``--weights`` gets (dropped when a checkpoint's packed
+#: layers are attached: they carry the format)
+QUANT_NOTE = "quantization_config"
+
+
+def _equivalent_recipe(method, bits, group, block) -> str | None:
+    """The bundled recipe storing the format a ``quantization_config`` describes, when one matches: GPTQ / AWQ 4-bit
+    in groups of 128 or 32 (asymmetric, fp16 scales, 4-bit zero points: ``w4a16-g128`` / ``-g32``), FP8 with
+    128 x 128 weight blocks (``fp8-block128``) or one scale per tensor (``fp8-e4m3``); None otherwise."""
+    if method in ("gptq", "awq") and bits == 4 and group in (128, 32):
+        return f"w4a16-g{group}"
+    if method == "fp8":
+        if block is None:
+            return "fp8-e4m3"
+        if isinstance(block, list) and block == [128, 128]:
+            return "fp8-block128"
+    return None
+
+
 def _unmodelled(top: dict, data: dict) -> tuple[str, ...]:
     """Notes for config fields that change the model but not the graph built from the config alone: a
     ``quantization_config`` (``top``: the file's own fields; its packed weights are read only with ``--weights``)
@@ -869,10 +888,15 @@ def _unmodelled(top: dict, data: dict) -> tuple[str, ...]:
     if isinstance(quant, dict):
         method = quant.get("quant_method")
         bits = quant.get("bits")
-        what = f"{method if isinstance(method, str) else 'unnamed method'}" + (
-            f", {bits}-bit" if isinstance(bits, int) and not isinstance(bits, bool) else "")
-        notes += (f"quantization_config ({what}) not applied: the config gives the shapes only, so the weights are "
-                  "costed unquantized unless --weights reads the quantized checkpoint or a recipe quantizes them",)
+        bits = bits if isinstance(bits, int) and not isinstance(bits, bool) else None
+        group = quant.get("group_size", quant.get("q_group_size"))
+        group = group if isinstance(group, int) and not isinstance(group, bool) else None
+        what = f"{method if isinstance(method, str) else 'unnamed method'}" + (f", {bits}-bit" if bits else "") + (
+            f", group {group}" if group and group > 0 else "")
+        recipe = _equivalent_recipe(method, bits, group, quant.get("weight_block_size"))
+        same = f"; --recipe {recipe} costs the same stored format from the shapes" if recipe else ""
+        notes += (f"{QUANT_NOTE} ({what}) not applied: the config gives the shapes only, so the weights are costed "
+                  f"unquantized unless --weights reads the quantized checkpoint or a recipe quantizes them{same}",)
     if data.get("add_cross_attention") is True:
         notes += ("add_cross_attention: transformers adds a cross-attention sub-layer (for an encoder's states) to "
                   "every block; not modelled, neither its parameters nor its work",)
