@@ -29,7 +29,7 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "hf" / "transformers_oracle.json"
 FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "granite", "olmo2", "starcoder2",
             "phi", "phi3", "gpt2", "gptj", "gpt_bigcode", "gpt_neox", "opt", "falcon", "mixtral", "qwen2_moe",
-            "qwen3_moe", "deepseek_v2", "deepseek_v3", "bert", "roberta", "distilbert", "t5", "vit", "olmoe")
+            "qwen3_moe", "deepseek_v2", "deepseek_v3", "bert", "roberta", "distilbert", "t5", "vit", "olmoe", "phimoe")
 #: families transformers builds as an encoder (AutoModel, with its pooler) or T5's encoder stack
 ENCODERS = {"bert", "roberta", "distilbert", "vit"}
 
@@ -45,7 +45,7 @@ def draw(r: random.Random, fam: str) -> dict:
          "num_attention_heads": heads, "intermediate_size": inter, "tie_word_embeddings": tie,
          "max_position_embeddings": 256, "pad_token_id": 0, "bos_token_id": 0, "eos_token_id": 0}
     if fam in ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "mixtral", "qwen2_moe",
-               "qwen3_moe", "granite", "olmo2", "starcoder2", "olmoe"):
+               "qwen3_moe", "granite", "olmo2", "starcoder2", "olmoe", "phimoe"):
         d["num_key_value_heads"] = kv
     if fam in ("granite", "olmo2", "olmoe"):
         d.update(attention_bias=r.random() < 0.3)
@@ -71,6 +71,9 @@ def draw(r: random.Random, fam: str) -> dict:
         d.update(num_local_experts=r.choice([2, 4, 8]), num_experts_per_tok=2)
     if fam == "olmoe":
         d.update(num_experts=r.choice([4, 8]), num_experts_per_tok=2)
+    if fam == "phimoe":
+        d.update(num_local_experts=r.choice([4, 8]), num_experts_per_tok=2, attention_bias=r.random() < 0.5,
+                 lm_head_bias=r.random() < 0.5, sliding_window=r.choice([None, 16]))
     if fam in ("qwen2_moe", "qwen3_moe"):
         d.update(num_experts=r.choice([4, 8]), num_experts_per_tok=2, moe_intermediate_size=r.choice([32, 64]),
                  decoder_sparse_step=r.choice([1, 2]), mlp_only_layers=r.choice([[], [0]]))

@@ -10,7 +10,7 @@ num_attention_heads``). A field that is required and missing, or of the wrong ty
 Families: decoders ``llama``, ``mistral``, ``qwen2``, ``qwen3``, ``gemma``, ``gemma2``, ``gemma3_text``,
 ``granite``, ``olmo2``, ``starcoder2``, ``phi``, ``phi3``, ``gpt2``, ``gptj``, ``gpt_bigcode``, ``gpt_neox``,
 ``opt``, ``falcon``; mixtures of experts ``mixtral``,
-``qwen2_moe``, ``qwen3_moe``, ``olmoe``, ``deepseek_v2``, ``deepseek_v3``; encoders ``bert``, ``roberta``,
+``qwen2_moe``, ``qwen3_moe``, ``olmoe``, ``phimoe``, ``deepseek_v2``, ``deepseek_v3``; encoders ``bert``, ``roberta``,
 ``distilbert``, ``t5`` (the encoder stack), ``vit``.
 
 Sliding-window attention applies to the blocks the config's ``layer_types`` marks ``sliding_attention``;
@@ -628,6 +628,18 @@ def _qwen3_moe(f, name):
     return replace(_qwen3(f, name), moe=_qwen_moe(f), window=window, window_layers=layers)
 
 
+def _phimoe(f, name):
+    # PhiMoE (Phi-3.5-MoE): Mixtral's experts and router (checkpoint names block_sparse_moe.*), LayerNorm with biases,
+    # attention_bias on q / k / v / o, a bias on the LM head (lm_head_bias), a window when sliding_window is set
+    names = dict(LLAMA_NAMES, router="block_sparse_moe.gate", experts="block_sparse_moe.experts",
+                 expert_gate="w1", expert_up="w3", expert_down="w2")
+    moe = _moe_spec(f, experts=f.int(("num_local_experts", "num_experts"), hi=MAX_EXPERTS),
+                    top_k=f.int("num_experts_per_tok"), intermediate=f.int("intermediate_size"),
+                    layers=tuple(range(f.int("num_hidden_layers"))))
+    return _llama_like(f, name, names=names, moe=moe, norm="layer", lm_head_bias=f.bool("lm_head_bias", False),
+                       window=_window(f))
+
+
 def _olmoe(f, name):
     # OLMoE: OLMo's RMSNorm over the whole query and key projections, pre-norm blocks, routed experts in every block
     # (no shared expert); clip_qkv clamps the projections (element-wise, not costed)
@@ -770,7 +782,7 @@ FAMILIES: dict[str, Callable[[_Fields, str], ModelSpec]] = {
     "gemma3_text": _gemma3_text, "granite": _granite, "olmo2": _olmo2, "starcoder2": _starcoder2, "phi": _phi,
     "phi3": _phi3, "gpt2": _gpt2, "gptj": _gptj, "gpt_bigcode": _gpt_bigcode, "gpt_neox": _gpt_neox, "opt": _opt,
     "falcon": _falcon, "mixtral": _mixtral,
-    "qwen2_moe": _qwen2_moe, "qwen3_moe": _qwen3_moe, "olmoe": _olmoe, "deepseek_v2": _deepseek, "deepseek_v3": _deepseek, "bert": _bert,
+    "qwen2_moe": _qwen2_moe, "qwen3_moe": _qwen3_moe, "olmoe": _olmoe, "phimoe": _phimoe, "deepseek_v2": _deepseek, "deepseek_v3": _deepseek, "bert": _bert,
     "roberta": _roberta, "distilbert": _distilbert, "t5": _t5, "vit": _vit,
 }
 
