@@ -1386,6 +1386,25 @@ def _packed_csr(st: _State) -> bool:
             and e["index_bits"] != "auto" and _resolved_format(st) == "csr")
 
 
+#: the narrowest width an ``encode.value_bits`` may give values no quantizing step made narrower (fp16 / bf16)
+_MIN_FLOAT_VALUE_BITS = 16
+
+
+def _check_value_bits(st: _State, where: str) -> None:
+    """Refuse an ``encode.value_bits`` narrower than the values it stores: the width of the earlier step's
+    codes (quantize / share / binarize / ternarize), or, where no step quantized the layer, 16 bits (its
+    values are floats: fewer bits would be counted for values the effective matrix keeps at full precision)."""
+    vb = st.encode["value_bits"]
+    if vb is None:
+        return
+    if st.value_bits is not None and vb < st.value_bits:
+        raise ConfigError(f"{where}: value_bits {vb} is narrower than the {st.value_bits}-bit values the earlier "
+                          f"steps store; give at least {st.value_bits} (or omit value_bits)")
+    if st.value_bits is None and vb < _MIN_FLOAT_VALUE_BITS:
+        raise ConfigError(f"{where}: value_bits {vb} would store unquantized float weights in fewer than "
+                          f"{_MIN_FLOAT_VALUE_BITS} bits; quantize (or share) them first to store them narrower")
+
+
 def _build_format(st: _State, where: str, packed: Any = None) -> CompressedTensor:
     e = st.encode
     # ``packed``: the effective matrix holding the layer's mask packed, the bool mask dropped (``_packed_csr``,
@@ -1393,6 +1412,7 @@ def _build_format(st: _State, where: str, packed: Any = None) -> CompressedTenso
     fmt = "csr" if packed is not None and st.compact else _resolved_format(st)
     has_codes = st.kept_codes is not None or st._codes is not None
     sparse_format = fmt in ("csr", "csc", "interleaved_csc", "bitmask")
+    _check_value_bits(st, where)
     if packed is not None:  # the kept values, with the packed mask read by rows
         payload: Any = Scattered.from_packed(packed, packed.kept_reference() if st.compact else _kept_by_rows(st))
     elif st.compact and sparse_format:
