@@ -128,6 +128,20 @@ def test_rank_larger_than_matrix_and_nan_weights():
          "overrides": {"fc1": {"prune": {"n": 6}}}}, match="n must be <= m")
 
 
+@pytest.mark.parametrize("pipeline, message", [
+    ([{"prune": {"sparsity": 0.5}}, {"quantize": {"bits": 8, "per_channel": True}},
+      {"encode": {"format": "csr", "value_bits": 3}}], "value_bits 3 is narrower than the 8-bit values"),
+    ([{"prune": {"method": "nm", "n": 2, "m": 4}}, {"encode": {"format": "nm", "value_bits": 3}}],
+     "value_bits 3 would store unquantized float weights in fewer than 16 bits"),
+])
+def test_encode_value_bits_narrower_than_the_values_is_refused(pipeline, message):
+    """A held-out round (2026-12-05) found an 8-bit layer (or float weights) counted at 3 bits a value by
+    ``encode.value_bits`` while its effective matrix and SQNR kept the wider values (a 3.94x ratio on AlexNet)."""
+    err({"name": "r", "pipeline": pipeline}, match=message)
+    wide = compress(mlp(), {"name": "r", "pipeline": [*pipeline[:-1], {"encode": {**pipeline[-1]["encode"], "value_bits": 16}}]})
+    assert wide["fc1"].weight.value_bits == 16  # as wide as the values, or wider: stored as asked
+
+
 # --- compress -------------------------------------------------------------------------------------------------
 def test_overrides_glob_exact_drop_and_skip():
     r = {"name": "r", "pipeline": [{"prune": {"sparsity": 0.5}}, {"share": {"bits": 4}}],
