@@ -506,8 +506,18 @@ def round_scale(s: np.ndarray, scale_format: str) -> np.ndarray:
 
 
 def check_group(k: int, group: int, what: str) -> None:
+    """Refuse a group that does not divide ``k`` (activation groups and KV-cache blocks, whose quantizers
+    reshape by it)."""
     if group < 1 or k % group:
         raise CompressionError(f"group_size {group} does not divide K = {k} ({what}); expected a divisor of {k}")
+
+
+def check_weight_group(group: int, what: str) -> None:
+    """Refuse a weight-scale group below one element. A group need not divide K: the last group of a row is
+    partial (``ceil(K / g)`` scales per row, as GPTQ / AutoGPTQ store ``ceil(in_features / group_size)``
+    groups and DeepSeek-V3's 128 x 128 FP8 blocks end partial); its elements are stored, no padding."""
+    if group < 1:
+        raise CompressionError(f"group_size must be >= 1 ({what}); got {group}")
 
 
 def scale_block(block, group_size: int | None, per_channel: bool, n: int, k: int) -> tuple[int, int]:
@@ -516,7 +526,7 @@ def scale_block(block, group_size: int | None, per_channel: bool, n: int, k: int
     if block is not None:
         return int(block[0]), int(block[1])
     if group_size:
-        check_group(k, group_size, "quantize")
+        check_weight_group(group_size, "quantize")
         return 1, int(group_size)
     return (1, k) if per_channel else (max(n, 1), max(k, 1))
 
@@ -550,7 +560,7 @@ def quantize_int(x: Any, bits: int, group: int | None = None, symmetric: bool = 
         raise CompressionError(f"group-wise integer bits must be in [2, 8]; got {bits}")
     n, k = x.shape
     g = k if group is None else int(group)
-    check_group(k, g, "quantize_int")
+    check_weight_group(g, "quantize_int")
     g_idx = None
     xs = x
     if order is not None:
@@ -643,7 +653,8 @@ def quantize_mx(x: Any, name: str = "mxfp4", block: int = MX_BLOCK) -> GroupQuan
     if block != MX_BLOCK:
         raise CompressionError(f"{name}: E8M0 scales cover blocks of {MX_BLOCK} elements (OCP MX v1.0); got block {block}")
     x = _float_matrix(x, "quantize_mx")
-    check_group(x.shape[1], MX_BLOCK, name)
+    # a row whose K is not a multiple of 32 ends in a partial block (its own scale; OCP MX v1.0 leaves the
+    # padding of a vector's last block to the implementation): no padding elements are counted
     fmt = element_format(MX_FORMATS[name])
     b = (1, MX_BLOCK)
     e8m0 = ELEMENT_FORMATS["e8m0"]
@@ -665,7 +676,7 @@ def quantize_nvfp4(x: Any, block: int = NVFP4_BLOCK) -> GroupQuant:
     if block != NVFP4_BLOCK:
         raise CompressionError(f"nvfp4: E4M3 scales cover blocks of {NVFP4_BLOCK} elements; got block {block}")
     x = _float_matrix(x, "quantize_nvfp4")
-    check_group(x.shape[1], NVFP4_BLOCK, "nvfp4")
+    # a row whose K is not a multiple of 16 ends in a partial block with its own scale (no padding counted)
     e2m1, e4m3 = ELEMENT_FORMATS["e2m1"], ELEMENT_FORMATS["e4m3"]
     b = (1, NVFP4_BLOCK)
     amax = _chunked_amax(x, b)  # (the tensor's amax is the largest block amax)
@@ -891,6 +902,6 @@ class QuantOp:
 __all__ = [
     "ELEMENT_FORMATS", "G_IDX_BITS", "KV_FORMATS", "MX_FORMATS", "SCALE_FORMATS",
     "TENSOR_SCALE_BITS", "ActivationFormat", "ElementFormat", "GroupDecode", "GroupQuant", "KVFormat", "QuantOp", "QuantSpec",
-    "act_order_g_idx", "check_group", "element_format", "encode_e8m0_exponent", "quantize", "quantize_float", "quantize_int",
+    "act_order_g_idx", "check_group", "check_weight_group", "element_format", "encode_e8m0_exponent", "quantize", "quantize_float", "quantize_int",
     "quantize_mx", "quantize_nvfp4", "round_scale", "smoothing_factors",
 ]

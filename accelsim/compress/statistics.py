@@ -182,20 +182,18 @@ class _Plan:
 
 def _quant_spec(p: Mapping[str, Any], n: int, k: int, label: str) -> F.QuantSpec:
     """The QuantSpec the real quantizers would build for a quantize step with a format field (and the same
-    group checks: a group size that does not divide K, E8M0 scales on a non-32 block)."""
+    group checks: a group size below 1, E8M0 scales on a non-32 block; a row's last group may be partial)."""
     fmt = p["format"]
     if fmt == "int":
         g = k if p["group_size"] is None else int(p["group_size"])
-        F.check_group(k, g, "quantize_int")
+        F.check_weight_group(g, "quantize_int")
         sym = p["symmetric"]
         zb = 0 if sym else (p["bits"] if p["zero_point_bits"] is None else int(p["zero_point_bits"]))
         return F.QuantSpec(label, f"int{p['bits']}" if sym else f"uint{p['bits']}", p["scale_format"] or "fp16", (1, g), zb,
                            act_order=bool(p["act_order"]))
-    if fmt in F.MX_FORMATS:
-        F.check_group(k, F.MX_BLOCK, fmt)
+    if fmt in F.MX_FORMATS:  # (a last partial block of a row: formats.quantize_mx)
         return F.QuantSpec(fmt, F.MX_FORMATS[fmt], "e8m0", (1, F.MX_BLOCK))
     if fmt == "nvfp4":
-        F.check_group(k, F.NVFP4_BLOCK, "nvfp4")
         return F.QuantSpec("nvfp4", "e2m1", "e4m3", (1, F.NVFP4_BLOCK), tensor_scale=True)
     block = F.scale_block(p["block"], p["group_size"], p["per_channel"], n, k)
     scale = p["scale_format"] or "fp32"
