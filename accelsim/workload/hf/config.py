@@ -584,13 +584,18 @@ def _moe_spec(f: _Fields, **fields) -> MoeSpec:
     return moe
 
 
+def _every_block_moe(f: _Fields, count_keys: tuple[str, str]) -> MoeSpec:
+    """Routed experts of ``intermediate_size`` features in every block (Mixtral, PhiMoE, OLMoE); the expert count
+    under the first of ``count_keys`` the config has."""
+    return _moe_spec(f, experts=f.int(count_keys, hi=MAX_EXPERTS), top_k=f.int("num_experts_per_tok"),
+                     intermediate=f.int("intermediate_size"), layers=tuple(range(f.int("num_hidden_layers"))))
+
+
 def _mixtral(f, name):
     names = dict(LLAMA_NAMES, router="block_sparse_moe.gate", experts="block_sparse_moe.experts",
                  expert_gate="w1", expert_up="w3", expert_down="w2")
-    moe = _moe_spec(f, experts=f.int(("num_local_experts", "num_experts"), hi=MAX_EXPERTS),
-                    top_k=f.int("num_experts_per_tok"), intermediate=f.int("intermediate_size"),
-                    layers=tuple(range(f.int("num_hidden_layers"))))
-    return _llama_like(f, name, names=names, moe=moe, window=_window(f))
+    return _llama_like(f, name, names=names, moe=_every_block_moe(f, ("num_local_experts", "num_experts")),
+                       window=_window(f))
 
 
 def _qwen_moe(f: _Fields, **shared) -> MoeSpec:
@@ -629,23 +634,15 @@ def _qwen3_moe(f, name):
 
 
 def _phimoe(f, name):
-    # PhiMoE (Phi-3.5-MoE): Mixtral's experts and router (checkpoint names block_sparse_moe.*), LayerNorm with biases,
-    # attention_bias on q / k / v / o, a bias on the LM head (lm_head_bias), a window when sliding_window is set
-    names = dict(LLAMA_NAMES, router="block_sparse_moe.gate", experts="block_sparse_moe.experts",
-                 expert_gate="w1", expert_up="w3", expert_down="w2")
-    moe = _moe_spec(f, experts=f.int(("num_local_experts", "num_experts"), hi=MAX_EXPERTS),
-                    top_k=f.int("num_experts_per_tok"), intermediate=f.int("intermediate_size"),
-                    layers=tuple(range(f.int("num_hidden_layers"))))
-    return _llama_like(f, name, names=names, moe=moe, norm="layer", lm_head_bias=f.bool("lm_head_bias", False),
-                       window=_window(f))
+    # PhiMoE (Phi-3.5-MoE): Mixtral's experts, router and checkpoint names (block_sparse_moe.*), LayerNorm with
+    # biases, attention_bias on q / k / v / o, a bias on the LM head (lm_head_bias)
+    return replace(_mixtral(f, name), norm="layer", lm_head_bias=f.bool("lm_head_bias", False))
 
 
 def _olmoe(f, name):
     # OLMoE: OLMo's RMSNorm over the whole query and key projections, pre-norm blocks, routed experts in every block
     # (no shared expert); clip_qkv clamps the projections (element-wise, not costed)
-    moe = _moe_spec(f, experts=f.int(("num_experts", "num_local_experts"), hi=MAX_EXPERTS),
-                    top_k=f.int("num_experts_per_tok"), intermediate=f.int("intermediate_size"),
-                    layers=tuple(range(f.int("num_hidden_layers"))))
+    moe = _every_block_moe(f, ("num_experts", "num_local_experts"))
     return _no_window(f, _llama_like(f, name, qk_norm="full", moe=moe))
 
 
