@@ -139,14 +139,20 @@ class NpuModel(HardwareModel):
         """DRAM bytes of the activation and weight operands of a GEMM tiled to the scratchpad (§4.2):
         everything once if the three operands fit in half the scratchpad (the other half double
         buffers); else the cheaper of keeping weight blocks (activations re-read once per block) or
-        activation blocks (weights re-read once per block) in a quarter of it. Returns
-        ``(activation bytes, weight bytes, spill bytes over the compulsory)``."""
+        activation blocks (weights re-read once per block) in a quarter of it. The ``g.groups``
+        independent GEMMs of a grouped product (heads x batch of an attention product, experts of a
+        grouped linear, groups of a grouped convolution) are tiled one at a time: a group's activations
+        meet only its own weights, so the rule applies to one group's bytes (the totals / groups) and the
+        traffic is that of every group. Returns ``(activation bytes, weight bytes, spill bytes over the
+        compulsory)``."""
         half = self.config.scratchpad.capacity_bytes / 2
-        if acts + weights + outs <= half:
+        groups = max(1, int(getattr(g, "groups", 1) or 1))
+        a_g, w_g, o_g = acts / groups, weights / groups, outs / groups
+        if a_g + w_g + o_g <= half:
             return acts, weights, 0.0
         quarter = half / 2
-        w_blocks = max(1, math.ceil(weights / quarter))
-        a_blocks = max(1, math.ceil(acts / quarter))
+        w_blocks = max(1, math.ceil(w_g / quarter))
+        a_blocks = max(1, math.ceil(a_g / quarter))
         w_stat = (acts * w_blocks, weights)
         a_stat = (acts, weights * a_blocks)
         a, w = min(w_stat, a_stat, key=sum)
