@@ -88,8 +88,10 @@ class VectorOps:
     fallback: float = param(0.0625, gt=0, le=64, doc="rate of a class with 0 above (emulated, e.g. on a host core)")
 
     def rate(self, op_class: str) -> float:
-        value = float(getattr(self, op_class))
-        return value if value > 0 else float(self.fallback)
+        """Lane-ops per lane per cycle of ``op_class``: its unit's rate, or the fallback path's when that is
+        faster (0 = no unit: the fallback; a unit slower than the fallback is not used, so raising a rate
+        from 0 never slows a layer down)."""
+        return max(float(getattr(self, op_class)), float(self.fallback))
 
 
 @dataclass(frozen=True, kw_only=True)
