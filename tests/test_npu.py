@@ -298,3 +298,29 @@ def test_round_23_fused_ops_attention_products_and_edge_tpu_batch():
     assert query.extra["operand_bits"] == 8 and query.extra["vector_ops"]  # weighted products still quantize
     assert edge[1].layers[0].extra["invoke_cycles"] == 2 * edge[0].layers[0].extra["invoke_cycles"]
     assert edge[1].total["latency_s"] / 2 == pytest.approx(edge[0].total["latency_s"], rel=0.02)
+
+
+def test_a_grouped_product_is_tiled_one_group_at_a_time():
+    """A held-out round (2026-12-05) found a grouped product (attention over heads x batch) tiled as one GEMM: each
+    group's activations re-read against every group's operands, so the per-sample DRAM bytes of BERT's context
+    product grew with the batch (0.49 / 0.88 / 1.67 / 3.24 MB at batch 1 / 2 / 4 / 8 on the SCALE-Sim array
+    example). Each group meets only its own operands (docs/models/npu.md §4.2)."""
+    from pathlib import Path
+
+    from accelsim.workload.zoo import load_workload
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "npu-scalesim-32x32-os-vector.yaml"
+    model = build_model(load_arch(str(example)))
+    layer = next(l for l in load_workload("bert-base").layers if l.name == "encoder.0.context")
+    per_sample = [model.simulate(CompressedLayer.dense(layer), b).dram_read_bytes / b for b in (1, 2, 4, 8)]
+    assert max(per_sample) <= min(per_sample) * 1.01, per_sample
+
+
+def test_a_slow_vector_unit_never_makes_a_layer_slower_than_none():
+    """ops_per_lane 0 runs a class on the fallback path; a unit slower than that path is not used, so raising a
+    rate from 0 never slows a layer down (gemmini-edge BERT with exp 0 -> 0.01 went 75.8 -> 113 ms)."""
+    layer = Softmax(name="sm", input_shapes=((12, 128, 128),))
+    cl = CompressedLayer.dense(layer)
+    cycles = [build_model(load_arch("gemmini-edge", {"vector.ops_per_lane.exp": r})).simulate(cl, 1).cycles
+              for r in (0, 0.01, 0.0625, 0.5)]
+    assert cycles[0] == cycles[1] == cycles[2] >= cycles[3], cycles
