@@ -20,12 +20,27 @@ from dataclasses import dataclass
 
 from accelsim.energy.actions import ActionCounts
 from accelsim.energy.tables import load_tech
-from accelsim.hw.base import HardwareModel, LayerCounts, NotMapped, Roof
+from accelsim.hw.base import HardwareModel, LayerCounts, LayerResult, NotMapped, Roof
 from accelsim.hw.npu import energy as E
 from accelsim.hw.npu.config import NpuConfig, systolic_config
 from accelsim.hw.npu.vector import DEQUANTIZE_OPS, QUANTIZE_OPS, VectorWork, epilogue_work, layer_work
 from accelsim.hw.systolic import SystolicModel
 from accelsim.hw.systolic.model import layer_units
+
+def _invocations(r: LayerResult, n: int) -> LayerResult:
+    """A layer's batch-1 result run ``n`` times in series (§4.4): every count, time and energy times ``n``;
+    utilization, stored bits and the descriptive ``extra`` (per invocation, with ``invocations: n``) as they are."""
+    fields = dict(r.__dict__)
+    for key in ("macs", "effective_macs", "cycles", "compute_cycles", "stall_cycles", "dram_read_bytes",
+                "dram_write_bytes"):
+        fields[key] = getattr(r, key) * n
+    fields["latency_s"], fields["energy_j"] = r.latency_s * n, r.energy_j * n
+    for key in ("energy_breakdown_j", "sram_reads", "sram_writes"):
+        fields[key] = {k: v * n for k, v in getattr(r, key).items()}
+    fields["extra"] = {**r.extra, "invocations": n}
+    fields["actions"] = r.actions.scaled(n) if r.actions is not None else None
+    return LayerResult.from_fields(fields)
+
 
 @dataclass(frozen=True)
 class NetworkPlan:
@@ -207,6 +222,10 @@ class NpuModel(HardwareModel):
         without them (``simulate`` of one layer) a layer is its own network: its parameters are cached
         when they fit, no per-inference overhead is charged, its input and output stay as §4.1 says."""
         layers = list(layers)
+        if batch > 1 and self.config.dram.invoke_overhead_us > 0:
+            # a host-attached NPU's compiled model takes one input (§4.4, N5): a batch of B is B invocations
+            # of the batch-1 network (its plan, its cache, its streamed weights), one after another
+            return [_invocations(r, batch) for r in self.simulate_network(layers, 1)]
         plan = self.plan_network(layers, batch)
         self._network.plan = plan
         try:
