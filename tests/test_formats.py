@@ -583,3 +583,12 @@ def test_with_mask_sets_the_zero_code_in_the_codes_type():
         m = q.with_mask(mask)
         assert m.codes.dtype == q.codes.dtype
         assert np.array_equal(m.codes, np.where(mask, q.codes, q.zero_codes()))
+
+
+def test_a_scale_past_its_format_is_refused_not_saturated():
+    """A held-out round (2026-12-05) found fp16 scales clamped at 65,504 without a word: 1e7 in 4-bit groups
+    decoded as 458,528. Refused in one line naming the format; fp32 scales store it."""
+    x = np.full((1, 32), 1e7)
+    with pytest.raises(CompressionError, match=r"exceeds the largest fp16 value \(65504\)"):
+        F.quantize_int(x, 4, 32, True, "fp16")
+    np.testing.assert_allclose(F.quantize_int(x, 4, 32, True, "fp32").to_dense(), x, rtol=1e-6)

@@ -494,12 +494,16 @@ class GroupQuant(CompressedTensor):
 def round_scale(s: np.ndarray, scale_format: str) -> np.ndarray:
     """Scales rounded to ``scale_format`` (fp32 / fp16 / bf16 / e4m3: nearest, ties to even;
     e8m0: the power of two at or below). A scale that rounds to zero or is zero becomes the format's
-    smallest positive value only when the block is non-zero (callers pass 0 for all-zero blocks)."""
+    smallest positive value only when the block is non-zero (callers pass 0 for all-zero blocks); one above the
+    format's largest value is refused (it would saturate silently)."""
     s = np.asarray(s, np.float64)
     if scale_format == "e8m0":
         _, e = np.frexp(s)
         return np.where(s > 0, np.ldexp(1.0, np.clip(e - 1, -127, 127)), 0.0)
     fmt = element_format(scale_format)
+    if s.size and float(s.max()) > fmt.max_value:  # the format would saturate it: every code decoded too small
+        raise CompressionError(f"a scale of {float(s.max()):.6g} exceeds the largest {scale_format} value "
+                               f"({fmt.max_value:g}); store the scales as fp32 (scale_format: fp32)")
     r = fmt.round(s)
     tiny = math.ldexp(1.0, 1 - fmt.bias - fmt.man_bits)
     return np.where((s > 0) & (r == 0), tiny, r)
