@@ -526,7 +526,7 @@ def check_weight_group(group: int, what: str) -> None:
 
 def scale_block(block, group_size: int | None, per_channel: bool, n: int, k: int) -> tuple[int, int]:
     """The ``(rows, columns)`` one scale covers for a quantize step's ``block`` / ``group_size`` /
-    ``per_channel`` parameters on an ``n x k`` weight matrix (a group must divide K)."""
+    ``per_channel`` parameters on an ``n x k`` weight matrix (a row's last group may be partial)."""
     if block is not None:
         return int(block[0]), int(block[1])
     if group_size:

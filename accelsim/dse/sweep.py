@@ -213,12 +213,11 @@ def report_column_problem(spec: Mapping[str, Any], columns: Sequence[str] | None
 def check_report_options(space: Any, source: str) -> None:
     """Refuse, before a sweep runs, ``report`` options naming a column the results will not have
     (:func:`planned_columns`) or a ``breakdown_point`` that is not one of the sweep's points."""
-    _, spec, _ = as_space(space)
-    known = planned_columns(space)
-    ids = None
-    if spec.get("report", {}) and isinstance(spec.get("report"), Mapping) and spec["report"].get("breakdown_point") is not None:
-        ids = [p.id for p in as_space(space)[0].points()]
-    problem = report_column_problem(spec, known, ids, source)
+    parsed, spec, _ = as_space(space)
+    report = spec.get("report")
+    wants_point = isinstance(report, Mapping) and report.get("breakdown_point") is not None
+    ids = [p.id for p in parsed.points()] if wants_point else None
+    problem = report_column_problem(spec, planned_columns(space), ids, source)  # (the spec: its evaluator)
     if problem:
         raise SweepError(problem)
 

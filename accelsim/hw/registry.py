@@ -117,9 +117,10 @@ def arch_path(source: str | Path) -> Path:
         return found[text]
     if path.suffix:
         return path
-    if text not in found and path.is_dir():  # named as a directory (a path), not an unknown bundled name
-        raise ConfigError(f"{path}: is a directory; expected a bundled arch name or a config file (.yaml or a SCALE-Sim .cfg)")
     if text not in found:
+        if path.is_dir():  # named as a directory (a path), not an unknown bundled name
+            raise ConfigError(f"{path}: is a directory; expected a bundled arch name or a config file (.yaml or a "
+                              "SCALE-Sim .cfg)")
         raise UnknownNameError("arch", text, list(found))
     return found[text]
 

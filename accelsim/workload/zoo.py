@@ -157,10 +157,10 @@ def load_workload(source, **kwargs) -> LayerGraph:
         # workload file is left to that file type's reader ("is a directory")
         raise WorkloadError(f"{source}: is a directory without config.json; expected a zoo name, a workload file "
                             "(.yaml, .csv, .onnx, .json) or a Hugging Face model folder holding config.json")
-    if isinstance(source, dict) or (isinstance(source, (str, Path)) and workload_file(source).suffix.lower() == ".json"):
+    if isinstance(source, dict) or (folder is not None and folder.suffix.lower() == ".json"):
         from accelsim.workload.hf import load_hf
 
-        return load_hf(workload_file(source) if not isinstance(source, dict) else source, **hf_kwargs, **kwargs)
+        return load_hf(folder if folder is not None else source, **hf_kwargs, **kwargs)
     if hf_kwargs:
         verb = "applies" if len(hf_kwargs) == 1 else "apply"
         raise WorkloadError(f"{source}: {', '.join(sorted(hf_kwargs))} {verb} only to a Hugging Face config "

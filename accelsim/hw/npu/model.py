@@ -27,6 +27,7 @@ from accelsim.hw.npu.vector import DEQUANTIZE_OPS, QUANTIZE_OPS, VectorWork, epi
 from accelsim.hw.systolic import SystolicModel
 from accelsim.hw.systolic.model import layer_units
 
+
 def _invocations(r: LayerResult, n: int) -> LayerResult:
     """A layer's batch-1 result run ``n`` times in series (§4.4): every count, time and energy times ``n``;
     utilization, stored bits and the descriptive ``extra`` (per invocation, with ``invocations: n``) as they are."""
@@ -161,7 +162,7 @@ class NpuModel(HardwareModel):
         traffic is that of every group. Returns ``(activation bytes, weight bytes, spill bytes over the
         compulsory)``."""
         half = self.config.scratchpad.capacity_bytes / 2
-        groups = max(1, int(getattr(g, "groups", 1) or 1))
+        groups = max(1, g.groups)
         a_g, w_g, o_g = acts / groups, weights / groups, outs / groups
         if a_g + w_g + o_g <= half:
             return acts, weights, 0.0

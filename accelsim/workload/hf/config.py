@@ -779,8 +779,8 @@ FAMILIES: dict[str, Callable[[_Fields, str], ModelSpec]] = {
     "gemma3_text": _gemma3_text, "granite": _granite, "olmo2": _olmo2, "starcoder2": _starcoder2, "phi": _phi,
     "phi3": _phi3, "gpt2": _gpt2, "gptj": _gptj, "gpt_bigcode": _gpt_bigcode, "gpt_neox": _gpt_neox, "opt": _opt,
     "falcon": _falcon, "mixtral": _mixtral,
-    "qwen2_moe": _qwen2_moe, "qwen3_moe": _qwen3_moe, "olmoe": _olmoe, "phimoe": _phimoe, "deepseek_v2": _deepseek, "deepseek_v3": _deepseek, "bert": _bert,
-    "roberta": _roberta, "distilbert": _distilbert, "t5": _t5, "vit": _vit,
+    "qwen2_moe": _qwen2_moe, "qwen3_moe": _qwen3_moe, "olmoe": _olmoe, "phimoe": _phimoe, "deepseek_v2": _deepseek,
+    "deepseek_v3": _deepseek, "bert": _bert, "roberta": _roberta, "distilbert": _distilbert, "t5": _t5, "vit": _vit,
 }
 
 
@@ -891,7 +891,7 @@ def _equivalent_recipe(method, bits, group, block) -> str | None:
     if method == "fp8":
         if block is None:
             return "fp8-e4m3"
-        if isinstance(block, list) and block == [128, 128]:
+        if block == [128, 128]:
             return "fp8-block128"
     return None
 

@@ -600,8 +600,9 @@ def _sum_own_indices(imp: Importer, node: Node, v: Value, term: str, others: str
     a constant numerically, an activation by a ``Generic`` ReduceSum (no MACs; not its batch axis; not when
     ``strict``, which refuses generic layers)."""
     summed = [i for i, c in enumerate(term) if c not in others]
-    if not summed or len(summed) == len(term) - (1 if v.batched and not v.is_const else 0) \
-            or (v.batched and not v.is_const and 0 in summed) or (imp.strict and not v.is_const):
+    per_sample = v.batched and not v.is_const  # index 0 is the batch axis
+    if not summed or len(summed) == len(term) - per_sample or (per_sample and 0 in summed) \
+            or (imp.strict and not v.is_const):
         return v, term  # the batch axis, or every per-sample index, summed: left to the checks below
     kept = "".join(c for i, c in enumerate(term) if i not in summed)
     if v.is_const:
