@@ -115,9 +115,9 @@ def test_sram_too_small_for_one_fold(run_cli):
 @pytest.mark.parametrize("kw,needle", [
     ({"rows": "abc"}, "[architecture_presets] ArrayHeight must be an integer; got 'abc'"),
     ({"rows": "8.5"}, "ArrayHeight must be an integer; got '8.5'"),
-    ({"rows": 0}, "array.rows must be an int in [1, 65536]; got 0"),
-    ({"df": "xy"}, "array.dataflow must be one of os, ws, is; got 'xy'"),
-    ({"mode": "AUTO"}, "dram.bandwidth_mode must be one of CALC, USER; got 'AUTO'"),
+    ({"rows": 0}, "[architecture_presets] ArrayHeight (array.rows) must be an int in [1, 65536]; got 0"),
+    ({"df": "xy"}, "[architecture_presets] Dataflow (array.dataflow) must be one of os, ws, is; got 'xy'"),
+    ({"mode": "AUTO"}, "[run_presets] InterfaceBandwidth (dram.bandwidth_mode) must be one of CALC, USER; got 'AUTO'"),
 ])
 def test_bad_cfg_files(tmp_path, run_cli, kw, needle):
     p = write_cfg(tmp_path, **kw)
@@ -721,8 +721,8 @@ def test_compressed_filter_traffic_is_the_stored_bits():
 
 
 @pytest.mark.parametrize("value, message", [
-    ("true", "dram.use_ramulator_trace must be false; Ramulator latencies are not modelled"),
-    ("yes", "dram.use_ramulator_trace must be false; Ramulator latencies are not modelled"),
+    ("true", "[run_presets] UseRamulatorTrace (dram.use_ramulator_trace) must be false; Ramulator latencies are not modelled"),
+    ("yes", "[run_presets] UseRamulatorTrace (dram.use_ramulator_trace) must be false; Ramulator latencies are not modelled"),
     ("bogus", "[run_presets] UseRamulatorTrace must be True or False; got 'bogus'")])
 def test_ramulator_flag_read_like_the_other_flags(tmp_path, value, message):
     """SCALE-Sim reads only the exact word 'True' as on: 'true', 'yes' or a typo ran silently without the trace

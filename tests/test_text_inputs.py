@@ -257,3 +257,32 @@ def test_many_nodes_without_aliases_are_refused_as_such_and_fast(tmp_path, capsy
     assert main(["stats", "--workload", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "more than 1,000,000 YAML nodes" in err and "alias bomb" not in err, err
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("ArrayHeight:    8", "ArrayHeight:    0",
+     r"\[architecture_presets\] ArrayHeight \(array\.rows\) must be an int in \[1, 65536\]; got 0"),
+    ("IfmapSRAMBankBandwidth: 5", "IfmapSRAMBankBandwidth: -5",
+     r"\[layout\] IfmapSRAMBankBandwidth \(dram\.ifmap_bw\) must be an int in \[1, \d+\]; got -5"),
+    ("Dataflow : ws", "Dataflow : xs", r"\[architecture_presets\] Dataflow \(array\.dataflow\) must be one of"),
+    ("[layout]\n", "[xlayout]\n", None),  # a SCALE-Sim 2 file's Bandwidth feeds the ifmap and filter interfaces
+])
+def test_cfg_range_errors_name_the_cfg_key(tmp_path, old, new, expected):
+    """A value the config validation refuses is named as the .cfg spells it, the mapped field after it; a value an
+    override gave keeps the field's own name."""
+    text = _source("cfg").decode()
+    if expected is None:  # drop the [layout] section: v2 semantics, then a bad Bandwidth
+        text = text.split("[layout]\n")[0] + "[run_presets]\n" + text.split("[run_presets]\n")[1]
+        text = text.replace("Bandwidth : 2", "Bandwidth : 0")
+        expected = (r"\[architecture_presets\] Bandwidth \(dram\.ifmap_bw\) must be an int .*; got 0; "
+                    r"\[architecture_presets\] Bandwidth \(dram\.filter_bw\) must be")
+    else:
+        assert old in text
+        text = text.replace(old, new)
+    path = _write(tmp_path, "cfg", text.encode())
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}: {expected}") as info:
+        load_arch(path)
+    assert all("(" in problem for problem in info.value.problems)
+    with pytest.raises(ConfigError, match=r"with override array\.rows=-1: array\.rows must be an int") as info:
+        load_arch(path, ["array.rows=-1"])
+    assert "ArrayHeight" not in str(info.value)

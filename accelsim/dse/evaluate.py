@@ -244,7 +244,7 @@ def config_for(arch: Any, overrides: Mapping[str, Any], key: str | None = None):
             if derived is not None:
                 return derived
         raw, label = _raw_arch(arch)
-        return config_from_dict(apply_overrides(raw, overrides), label)
+        return config_from_dict(apply_overrides(raw, overrides), label, overrides)
 
     return _CONFIGS.get_or(key or _key([arch, overrides]), make)
 

@@ -48,6 +48,8 @@ class Family:
 
 _FAMILIES: dict[str, Family] = {}
 _READERS: dict[str, Callable[[Path], dict]] = {}
+#: suffix -> a function giving, for a file of that type, how it spells each config field it sets
+_FIELD_NAMES: dict[str, Callable[[Path], dict[str, str]]] = {}
 
 
 def register_family(name: str, config_cls: type, model_cls: type | None = None, validation: str | None = None) -> None:
@@ -55,9 +57,14 @@ def register_family(name: str, config_cls: type, model_cls: type | None = None, 
     _FAMILIES[name] = Family(name, config_cls, model_cls, validation)
 
 
-def register_reader(suffix: str, reader: Callable[[Path], dict]) -> None:
-    """Register a reader turning a non-YAML config file (e.g. ``.cfg``) into a config dict."""
+def register_reader(suffix: str, reader: Callable[[Path], dict],
+                    field_names: Callable[[Path], dict[str, str]] | None = None) -> None:
+    """Register a reader turning a non-YAML config file (e.g. ``.cfg``) into a config dict; ``field_names(path)``,
+    where given, maps each dotted config field the file sets to the file's own name for it (``array.rows`` ->
+    ``[architecture_presets] ArrayHeight``), so that a value the validation refuses is named as the file spells it."""
     _READERS[suffix.lower()] = reader
+    if field_names is not None:
+        _FIELD_NAMES[suffix.lower()] = field_names
 
 
 @lru_cache(maxsize=1)
@@ -150,13 +157,41 @@ def load_arch_dict(source: str | Path) -> tuple[dict[str, Any], str]:
     return data, str(path)
 
 
-def config_from_dict(data: Mapping[str, Any], label: str):
-    """Validate a raw config dict against its family's config class."""
+def _in_file_terms(exc: ConfigError, label: str, overridden: Iterable[str]) -> ConfigError:
+    """``exc`` with each config field a non-YAML file set (not an override) named as that file spells it, the field
+    after it: ``[architecture_presets] ArrayHeight (array.rows) must be ...``; ``exc`` itself for other sources."""
+    names_of = _FIELD_NAMES.get(Path(label).suffix.lower())
+    if names_of is None or not Path(label).is_file():
+        return exc
+    try:
+        names = names_of(Path(label))
+    except AccelsimError:
+        return exc
+    skip = tuple(overridden)
+    names = {field: spelled for field, spelled in names.items()
+             if not any(field == key or field.startswith(f"{key}.") for key in skip)}
+    if not names:
+        return exc
+    pattern = re.compile(r"(?<![\w.])(" + "|".join(re.escape(f) for f in sorted(names, key=len, reverse=True))
+                         + r")(?![\w.])")
+
+    def spell(text: str) -> str:
+        return pattern.sub(lambda m: f"{names[m.group(1)]} ({m.group(1)})", text)
+
+    return ConfigError(spell(str(exc)), [spell(p) for p in exc.problems])
+
+
+def config_from_dict(data: Mapping[str, Any], label: str, overridden: Iterable[str] = ()):
+    """Validate a raw config dict against its family's config class (``overridden``: the dotted fields overrides
+    set, named as fields in messages even where the file has a name of its own for them)."""
     fam = data.get("family")
     names = family_names()
     if not isinstance(fam, str) or fam not in names:
         raise ConfigError(f"{label}: family must be one of {', '.join(names)}; got {fam!r}")
-    config = from_dict(family(fam).config_cls, data, label)
+    try:
+        config = from_dict(family(fam).config_cls, data, label)
+    except ConfigError as exc:
+        raise _in_file_terms(exc, label, overridden) from None
     tech = getattr(config, "tech", None)
     if isinstance(tech, str):  # a technology table the model will price with: named here, with the file and field
         from accelsim.energy.tables import load_tech
@@ -233,7 +268,7 @@ def load_arch(source: Any, overrides: Mapping[str, Any] | Iterable[str] | None =
         return config_from_dict(data, label)
     items = override_items(overrides)
     try:
-        return config_from_dict(apply_overrides(data, dict(items)), label)
+        return config_from_dict(apply_overrides(data, dict(items)), label, [k for k, _ in items])
     except ConfigError as exc:
         # a value an override (--set) gave is named as given there, not as if the file held it
         named = [f"{k}={_echo(v)}" for k, v in items if _names_override(str(k), str(exc))]

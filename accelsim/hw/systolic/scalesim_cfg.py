@@ -7,7 +7,8 @@ feeds all three DRAM interfaces. Every other missing section or key and every va
 not an integer where SCALE-Sim calls ``int()`` raises one :class:`~accelsim.errors.ConfigError`
 naming the file, section and key. Range and choice checks (zero array dimensions, unknown
 dataflow - which SCALE-Sim itself only warns about and then runs as ``os`` -, a bandwidth mode
-other than CALC / USER) are done by the config validation, which names the mapped field.
+other than CALC / USER) are done by the config validation; its messages name the file's section and key
+with the mapped field after them (:func:`cfg_field_names`).
 
 Mapping (docs/models/systolic.md §6): ArrayHeight/ArrayWidth -> array.rows/cols, Dataflow ->
 array.dataflow, *SramSzkB -> sram.*_kb, *Offset -> sram.*_offset, InterfaceBandwidth ->
@@ -38,6 +39,42 @@ KNOWN_KEYS: dict[str, dict[str, str]] = {sec: {k.lower(): k for k in keys} for s
     "sparsity": ("SparsitySupport", "SparseRep", "OptimizedMapping", "BlockSize", "RandomNumberGeneratorSeed",
                  "NonZeroElems"),
 }.items()}
+
+
+#: config field -> (section, key) of the SCALE-Sim 3.0.0 .cfg that sets it (docs/models/systolic.md §6)
+FIELD_KEYS: dict[str, tuple[str, str]] = {
+    "run_name": ("general", "run_name"),
+    "array.rows": ("architecture_presets", "ArrayHeight"), "array.cols": ("architecture_presets", "ArrayWidth"),
+    "array.dataflow": ("architecture_presets", "Dataflow"),
+    **{f"sram.{op}_{what}": ("architecture_presets", f"{op.capitalize()}{key}")
+       for op in ("ifmap", "filter", "ofmap") for what, key in (("kb", "SramSzkB"), ("offset", "Offset"))},
+    "dram.bandwidth_mode": ("run_presets", "InterfaceBandwidth"),
+    "dram.use_ramulator_trace": ("run_presets", "UseRamulatorTrace"),
+    "dram.ofmap_bw": ("architecture_presets", "Bandwidth"),
+    "dram.ifmap_bw": ("layout", "IfmapSRAMBankBandwidth"), "dram.filter_bw": ("layout", "FilterSRAMBankBandwidth"),
+    "dram.read_request_buffer": ("architecture_presets", "ReadRequestBuffer"),
+    "dram.write_request_buffer": ("architecture_presets", "WriteRequestBuffer"),
+    **{f"layout.{op}_{what}": ("layout", f"{op.capitalize()}{key}") for op in ("ifmap", "filter")
+       for what, key in (("custom_layout", "CustomLayout"), ("bank_num", "SRAMBankNum"), ("bank_port", "SRAMBankPort"))},
+    "sparsity.support": ("sparsity", "SparsitySupport"), "sparsity.representation": ("sparsity", "SparseRep"),
+    "sparsity.optimized_mapping": ("sparsity", "OptimizedMapping"), "sparsity.block_size": ("sparsity", "BlockSize"),
+    "sparsity.seed": ("sparsity", "RandomNumberGeneratorSeed"),
+}
+
+
+def cfg_field_names(path: str | Path) -> dict[str, str]:
+    """How a ``.cfg`` spells each config field it sets (``array.rows`` -> ``[architecture_presets] ArrayHeight``), for
+    messages about a value the config validation refuses. A SCALE-Sim 2 file (no ``[layout]``) sets the ifmap and
+    filter bandwidths from its ``Bandwidth``; a key the file leaves out (a default) is not named."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(read_text_file(Path(path), ConfigError, "a SCALE-Sim .cfg"), source=str(path))
+    except configparser.Error:
+        return {}
+    keys = dict(FIELD_KEYS)
+    if not parser.has_section("layout"):
+        keys["dram.ifmap_bw"] = keys["dram.filter_bw"] = ("architecture_presets", "Bandwidth")
+    return {field: f"[{section}] {key}" for field, (section, key) in keys.items() if parser.has_option(section, key)}
 
 
 def read_scalesim_cfg(path: str | Path) -> dict:
