@@ -29,9 +29,10 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "hf" / "transformers_oracle.json"
 FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "granite", "olmo2", "starcoder2",
             "phi", "phi3", "gpt2", "gptj", "gpt_bigcode", "gpt_neox", "opt", "falcon", "mixtral", "qwen2_moe",
-            "qwen3_moe", "deepseek_v2", "deepseek_v3", "bert", "roberta", "distilbert", "t5", "vit", "olmoe", "phimoe")
+            "qwen3_moe", "deepseek_v2", "deepseek_v3", "bert", "roberta", "distilbert", "t5", "vit", "olmoe", "phimoe",
+            "xlm-roberta", "camembert")
 #: families transformers builds as an encoder (AutoModel, with its pooler) or T5's encoder stack
-ENCODERS = {"bert", "roberta", "distilbert", "vit"}
+ENCODERS = {"bert", "roberta", "distilbert", "vit", "xlm-roberta", "camembert"}
 
 
 def draw(r: random.Random, fam: str) -> dict:
@@ -109,7 +110,7 @@ def draw(r: random.Random, fam: str) -> dict:
             d["ffn_hidden_size"] = inter
         if d["new_decoder_architecture"] and d["parallel_attn"] and layers % 2:
             d["num_ln_in_parallel_attn"] = 1  # Falcon2-11B: one input_layernorm feeds attention and MLP
-    if fam in ("bert", "roberta"):
+    if fam in ("bert", "roberta", "xlm-roberta", "camembert"):
         d.pop("tie_word_embeddings")
         d.update(type_vocab_size=r.choice([1, 2]), pad_token_id=1)
     if fam == "distilbert":

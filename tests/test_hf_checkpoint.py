@@ -631,3 +631,48 @@ def test_awq_gemv_version_and_a_short_qweight_are_named(tmp_path):
                                                                                "group_size": 8}}))
     with pytest.raises(WorkloadError, match=r"qweight' of shape \[3, 16\] holds 24 input rows of 4-bit codes; '.*g_idx' names 32"):
         Checkpoint(tmp_path).packed(LAYER)
+
+
+BERT = {"model_type": "bert", "hidden_size": 16, "intermediate_size": 32, "num_attention_heads": 4,
+        "num_hidden_layers": 1, "vocab_size": 10, "max_position_embeddings": 64}
+
+
+@pytest.mark.parametrize("config, stored, note", [
+    (BERT, lambda name: f"bert.{name}", "without their leading 'bert.'"),  # BertForMaskedLM: its base model is 'bert'
+    ({**BERT, "model_type": "xlm-roberta"}, lambda name: f"roberta.{name}", "without their leading 'roberta.'"),
+    (TINY, lambda name: name.removeprefix("model."), "with 'model.' before them"),  # a bare LlamaModel
+])
+def test_task_and_base_model_checkpoints_attach_under_the_graphs_names(tmp_path, config, stored, note):
+    """A task model's checkpoint holds the base model under transformers' base_model_prefix, and a base model's
+    lacks its causal LM's 'model.': the tensors are read under the graph's names, the difference noted; a task
+    head's tensors are left unused."""
+    from accelsim.workload.weights import load_checkpoint
+
+    g = load_hf(config, phase="prefill", prompt=8)
+    rng = np.random.default_rng(1)
+    tensors, expect = {}, {}
+    for layer in g.layers:
+        if layer.weight_shape is not None and not layer.name.startswith(("lm_head", "pooler")):
+            w = rng.standard_normal(layer.weight_shape).astype(np.float32)
+            tensors[f"{stored(layer.name)}.weight"] = ("F32", w)
+            expect[layer.name] = w
+    tensors["cls.predictions.bias"] = ("F32", np.zeros(10, np.float32))
+    write_safetensors(tmp_path / "model.safetensors", tensors)
+    out = attach_weights(g, tmp_path / "model.safetensors")
+    assert set(out.weights) == set(expect)
+    for name, w in expect.items():
+        np.testing.assert_array_equal(out.weights[name], w)
+    assert out.metadata["hf"]["weights_unused"] == ["cls.predictions.bias"]
+    notes = load_checkpoint(g, tmp_path / "model.safetensors").metadata.get("notes", [])
+    assert any(note in n for n in notes), notes
+
+
+def test_two_tensors_read_under_one_name_are_refused(tmp_path):
+    g = load_hf(BERT, phase="prefill", prompt=8)
+    first = next(layer for layer in g.layers if layer.weight_shape is not None)
+    w = np.zeros(first.weight_shape, np.float32)
+    write_safetensors(tmp_path / "m.safetensors", {f"bert.{first.name}.weight": ("F32", w),
+                                                   "bert.encoder.x.weight": ("F32", w), "encoder.x.weight": ("F32", w)})
+    with pytest.raises(WorkloadError, match=r"m\.safetensors: tensors '.*encoder\.x\.weight' and "
+                                            r"'.*encoder\.x\.weight' both read as 'encoder\.x\.weight'$"):
+        attach_weights(g, tmp_path / "m.safetensors")

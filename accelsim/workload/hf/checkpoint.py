@@ -40,7 +40,7 @@ import json
 import math
 import re
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -271,6 +271,7 @@ class Checkpoint:
         self.source = path
         self.tensors: dict[str, TensorInfo] = {}
         self.read: set[str] = set()  # the tensors a reader has asked for (what attach_weights used)
+        self.stored: dict[str, str] = {}  # a renamed tensor's name -> its name in the file (:meth:`rename`)
         for f in files:
             for name, info in _read_header(f).items():
                 if name in self.tensors:
@@ -326,6 +327,22 @@ class Checkpoint:
 
     def __contains__(self, name: str) -> bool:
         return name in self.tensors
+
+    def rename(self, strip: str = "", add: str = "") -> None:
+        """Read the tensors under other names: ``strip`` a leading module path (``bert.`` of a BertForMaskedLM
+        checkpoint, whose base model the config's graph names) or ``add`` one (``model.`` for a bare LlamaModel's
+        ``layers.0...``). Names outside ``strip`` keep theirs (a task head's tensors, left unused)."""
+        renamed = {}
+        for name, info in self.tensors.items():
+            new = name[len(strip):] if strip and name.startswith(strip) else add + name
+            if new in renamed:
+                first = next(old for old, info in self.tensors.items() if renamed[new].path == info.path
+                             and renamed[new].offset == info.offset)
+                raise WorkloadError(f"{self.source}: tensors '{first}' and '{name}' both read as '{new}'")
+            renamed[new] = replace(info, name=new)
+            if new != name:
+                self.stored[new] = name
+        self.tensors = renamed
 
     def array(self, name: str) -> np.ndarray:
         """The stored tensor, memory-mapped (raw ``uint16`` for bf16, ``uint8`` for FP8)."""
@@ -554,6 +571,9 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
     ck = source if isinstance(source, Checkpoint) else Checkpoint(source)
     out = graph.copy()
     hf = out.metadata.setdefault("hf", {})
+    prefix = _module_prefix(ck, out)
+    if prefix:
+        hf["weights_prefix"] = prefix
     routing = (hf.get("routing") or {}).get("blocks", {})
     wanted = None if layers is None else set([layers] if isinstance(layers, str) else layers)
     packed, missing, dequantized = {}, [], []
@@ -607,7 +627,7 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
     hf["weights_missing"] = missing
     hf["weights_source"] = str(ck.source)  # provenance: where the values come from (not the config file)
     if wanted is None:  # tensors no layer of the config read (a layer beyond num_hidden_layers, a stray name)
-        hf["weights_unused"] = sorted(t for t in ck.tensors if t not in ck.read and not t.endswith(UNUSED_OK))
+        hf["weights_unused"] = sorted(ck.stored.get(t, t) for t in ck.tensors if t not in ck.read and not t.endswith(UNUSED_OK))
     if dequantized:
         hf["dequantized_experts"] = dequantized
     return out
@@ -616,6 +636,31 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
 #: tensors a checkpoint may hold that no layer reads: buffers saved by older transformers (GPT-2's causal mask,
 #: rotary frequencies)
 UNUSED_OK = (".attn.bias", ".attn.masked_bias", ".rotary_emb.inv_freq", ".input_scale")  # (FP8 activation scales: activation_bits)
+
+
+def _module_prefix(ck: Checkpoint, graph: LayerGraph) -> str:
+    """Where the checkpoint's names and the graph's differ by a leading module path, the tensors renamed to the graph's
+    names and the difference returned (``-bert.``: stripped, ``+model.``: added); ``""`` when they agree or no
+    such path is found. A task model's checkpoint (BertForMaskedLM, RobertaForSequenceClassification,
+    ViTForImageClassification) holds its base model under transformers' ``base_model_prefix`` (``bert.``,
+    ``roberta.``, ``distilbert.``, ``vit.``); a base model's (LlamaModel) lacks the ``model.`` of its causal LM."""
+    first = next((layer.name for layer in graph.layers if layer.weight_shape is not None), None)
+    if first is None or any(t.startswith(f"{first}.") or t == first for t in ck.tensors):
+        return ""
+    marker = f".{first}."
+    stored = next((t for t in ck.tensors if marker in f".{t}" and not t.startswith(first)), None)
+    if stored is not None:  # stored under a longer path: strip what precedes the graph's name
+        strip = stored[:f".{stored}".index(marker)]
+        ck.rename(strip=strip)
+        return f"-{strip}"
+    parts = first.split(".")
+    for cut in range(1, len(parts)):  # stored under a shorter path: add the graph's leading components
+        rest = ".".join(parts[cut:])
+        if any(t.startswith(f"{rest}.") for t in ck.tensors):
+            add = ".".join(parts[:cut]) + "."
+            ck.rename(add=add)
+            return f"+{add}"
+    return ""
 
 
 def _check_norm(ck: Checkpoint, layer) -> None:

@@ -10,7 +10,8 @@ num_attention_heads``). A field that is required and missing, or of the wrong ty
 Families: decoders ``llama``, ``mistral``, ``qwen2``, ``qwen3``, ``gemma``, ``gemma2``, ``gemma3_text``,
 ``granite``, ``olmo2``, ``starcoder2``, ``phi``, ``phi3``, ``gpt2``, ``gptj``, ``gpt_bigcode``, ``gpt_neox``,
 ``opt``, ``falcon``; mixtures of experts ``mixtral``,
-``qwen2_moe``, ``qwen3_moe``, ``olmoe``, ``phimoe``, ``deepseek_v2``, ``deepseek_v3``; encoders ``bert``, ``roberta``,
+``qwen2_moe``, ``qwen3_moe``, ``olmoe``, ``phimoe``, ``deepseek_v2``, ``deepseek_v3``; encoders ``bert``, ``roberta``
+(and ``xlm-roberta``, ``camembert``, RoBERTa's modules),
 ``distilbert``, ``t5`` (the encoder stack), ``vit``.
 
 Sliding-window attention applies to the blocks the config's ``layer_types`` marks ``sliding_attention``;
@@ -709,8 +710,13 @@ def _bert(f, name, model_type="bert"):
         pooler=True)
 
 
-def _roberta(f, name):
-    return _bert(f, name, "roberta")
+def _roberta(f, name, model_type="roberta"):
+    return _bert(f, name, model_type)
+
+
+def _xlm_roberta(f, name):
+    # XLM-RoBERTa and CamemBERT: RoBERTa's modules and parameter names (transformers copies RobertaModel for both)
+    return _roberta(f, name, f.data["model_type"])
 
 
 def _distilbert(f, name):
@@ -780,7 +786,8 @@ FAMILIES: dict[str, Callable[[_Fields, str], ModelSpec]] = {
     "phi3": _phi3, "gpt2": _gpt2, "gptj": _gptj, "gpt_bigcode": _gpt_bigcode, "gpt_neox": _gpt_neox, "opt": _opt,
     "falcon": _falcon, "mixtral": _mixtral,
     "qwen2_moe": _qwen2_moe, "qwen3_moe": _qwen3_moe, "olmoe": _olmoe, "phimoe": _phimoe, "deepseek_v2": _deepseek,
-    "deepseek_v3": _deepseek, "bert": _bert, "roberta": _roberta, "distilbert": _distilbert, "t5": _t5, "vit": _vit,
+    "deepseek_v3": _deepseek, "bert": _bert, "roberta": _roberta, "xlm-roberta": _xlm_roberta,
+    "camembert": _xlm_roberta, "distilbert": _distilbert, "t5": _t5, "vit": _vit,
 }
 
 
