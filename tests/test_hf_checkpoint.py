@@ -638,9 +638,11 @@ BERT = {"model_type": "bert", "hidden_size": 16, "intermediate_size": 32, "num_a
 
 
 @pytest.mark.parametrize("config, stored, note", [
-    (BERT, lambda name: f"bert.{name}", "without their leading 'bert.'"),  # BertForMaskedLM: its base model is 'bert'
-    ({**BERT, "model_type": "xlm-roberta"}, lambda name: f"roberta.{name}", "without their leading 'roberta.'"),
-    (TINY, lambda name: name.removeprefix("model."), "with 'model.' before them"),  # a bare LlamaModel
+    (BERT, lambda name: f"bert.{name}", "'bert.' -> ''"),  # BertForMaskedLM: its base model is 'bert'
+    ({**BERT, "model_type": "xlm-roberta"}, lambda name: f"roberta.{name}", "'roberta.' -> ''"),
+    (TINY, lambda name: name.removeprefix("model."), "'' -> 'model.'"),  # a bare LlamaModel
+    (TINY, lambda name: f"language_model.{name}", "'language_model.' -> ''"),  # a vision-language model's
+    (TINY, lambda name: name.replace("model.", "model.language_model.", 1), "'model.language_model.' -> 'model.'"),
 ])
 def test_task_and_base_model_checkpoints_attach_under_the_graphs_names(tmp_path, config, stored, note):
     """A task model's checkpoint holds the base model under transformers' base_model_prefix, and a base model's
@@ -652,7 +654,7 @@ def test_task_and_base_model_checkpoints_attach_under_the_graphs_names(tmp_path,
     rng = np.random.default_rng(1)
     tensors, expect = {}, {}
     for layer in g.layers:
-        if layer.weight_shape is not None and not layer.name.startswith(("lm_head", "pooler")):
+        if layer.weight_shape is not None and layer.name.startswith(("model.", "embeddings.", "encoder.")):
             w = rng.standard_normal(layer.weight_shape).astype(np.float32)
             tensors[f"{stored(layer.name)}.weight"] = ("F32", w)
             expect[layer.name] = w

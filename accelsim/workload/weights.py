@@ -392,9 +392,8 @@ def load_checkpoint(graph: LayerGraph, source) -> LayerGraph:
                      "attached dequantized (a bucket of experts is one layer, which keeps no per-expert format)")
     prefix = out.metadata["hf"].get("weights_prefix")
     if prefix:
-        notes.append(f"{ck.source}: tensors read under the config's layer names "
-                     + (f"without their leading '{prefix[1:]}' (a task model's checkpoint: its base model)"
-                        if prefix[0] == "-" else f"with '{prefix[1:]}' before them (a base model's checkpoint)"))
+        notes.append(f"{ck.source}: tensors read under the config's layer names, the checkpoint's module path {prefix} "
+                     "(a task or base model's checkpoint)")
     if out.metadata["hf"].get("weights_unused"):
         unused = out.metadata["hf"]["weights_unused"]
         notes.append(f"{ck.source}: {len(unused)} tensor(s) match no layer of the config and are not used "

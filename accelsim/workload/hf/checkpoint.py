@@ -328,20 +328,20 @@ class Checkpoint:
     def __contains__(self, name: str) -> bool:
         return name in self.tensors
 
-    def rename(self, strip: str = "", add: str = "") -> None:
-        """Read the tensors under other names: ``strip`` a leading module path (``bert.`` of a BertForMaskedLM
-        checkpoint, whose base model the config's graph names) or ``add`` one (``model.`` for a bare LlamaModel's
-        ``layers.0...``). Names outside ``strip`` keep theirs (a task head's tensors, left unused)."""
-        renamed = {}
+    def rename(self, old: str, new: str) -> None:
+        """Read the tensors whose names start with the module path ``old`` (``""``: every tensor) under ``new``
+        instead: ``bert.`` -> ``""`` for a BertForMaskedLM checkpoint, whose base model the config's graph names;
+        ``""`` -> ``model.`` for a bare LlamaModel's ``layers.0...``. Other names keep theirs (a task head's tensors,
+        left unused); two tensors that would read as one name are refused."""
+        renamed: dict[str, TensorInfo] = {}
         for name, info in self.tensors.items():
-            new = name[len(strip):] if strip and name.startswith(strip) else add + name
-            if new in renamed:
-                first = next(old for old, info in self.tensors.items() if renamed[new].path == info.path
-                             and renamed[new].offset == info.offset)
-                raise WorkloadError(f"{self.source}: tensors '{first}' and '{name}' both read as '{new}'")
-            renamed[new] = replace(info, name=new)
-            if new != name:
-                self.stored[new] = name
+            to = new + name[len(old):] if name.startswith(old) else name
+            if to in renamed:
+                first = self.stored.get(to, to)
+                raise WorkloadError(f"{self.source}: tensors '{first}' and '{name}' both read as '{to}'")
+            renamed[to] = replace(info, name=to)
+            if to != name:
+                self.stored[to] = name
         self.tensors = renamed
 
     def array(self, name: str) -> np.ndarray:
@@ -640,26 +640,25 @@ UNUSED_OK = (".attn.bias", ".attn.masked_bias", ".rotary_emb.inv_freq", ".input_
 
 def _module_prefix(ck: Checkpoint, graph: LayerGraph) -> str:
     """Where the checkpoint's names and the graph's differ by a leading module path, the tensors renamed to the graph's
-    names and the difference returned (``-bert.``: stripped, ``+model.``: added); ``""`` when they agree or no
-    such path is found. A task model's checkpoint (BertForMaskedLM, RobertaForSequenceClassification,
-    ViTForImageClassification) holds its base model under transformers' ``base_model_prefix`` (``bert.``,
-    ``roberta.``, ``distilbert.``, ``vit.``); a base model's (LlamaModel) lacks the ``model.`` of its causal LM."""
+    names and the difference returned (``'bert.' -> ''``); ``""`` when they agree or no such path is found. A task
+    model's checkpoint (BertForMaskedLM, RobertaForSequenceClassification, ViTForImageClassification) holds its base
+    model under transformers' ``base_model_prefix`` (``bert.``, ``roberta.``, ``distilbert.``, ``vit.``); a bare base
+    model's (LlamaModel) lacks its causal LM's ``model.``; a vision-language model's holds its language model under
+    ``language_model.`` (``language_model.model.layers`` or ``model.language_model.layers``). Found from the graph's
+    first weighted layer: the longest tail of its name the checkpoint holds at a module boundary."""
     first = next((layer.name for layer in graph.layers if layer.weight_shape is not None), None)
     if first is None or any(t.startswith(f"{first}.") or t == first for t in ck.tensors):
         return ""
-    marker = f".{first}."
-    stored = next((t for t in ck.tensors if marker in f".{t}" and not t.startswith(first)), None)
-    if stored is not None:  # stored under a longer path: strip what precedes the graph's name
-        strip = stored[:f".{stored}".index(marker)]
-        ck.rename(strip=strip)
-        return f"-{strip}"
     parts = first.split(".")
-    for cut in range(1, len(parts)):  # stored under a shorter path: add the graph's leading components
-        rest = ".".join(parts[cut:])
-        if any(t.startswith(f"{rest}.") for t in ck.tensors):
-            add = ".".join(parts[:cut]) + "."
-            ck.rename(add=add)
-            return f"+{add}"
+    for cut in range(len(parts)):  # the graph's leading `cut` components are replaced by the stored path
+        tail = ".".join(parts[cut:])
+        marker = f".{tail}."
+        stored = next((t for t in ck.tensors if marker in f".{t}"), None)
+        if stored is not None:
+            old = stored[:f".{stored}".index(marker)]
+            new = ".".join(parts[:cut]) + "." if cut else ""
+            ck.rename(old, new)
+            return f"'{old}' -> '{new}'"
     return ""
 
 
