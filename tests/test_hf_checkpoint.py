@@ -678,3 +678,19 @@ def test_two_tensors_read_under_one_name_are_refused(tmp_path):
     with pytest.raises(WorkloadError, match=r"m\.safetensors: tensors '.*encoder\.x\.weight' and "
                                             r"'.*encoder\.x\.weight' both read as 'encoder\.x\.weight'$"):
         attach_weights(g, tmp_path / "m.safetensors")
+
+
+def test_dense_weights_over_the_widening_budget_are_refused_before_reading(tmp_path, monkeypatch):
+    """Dense checkpoint weights are held as float32: past ACCELSIM_MAX_CHECKPOINT_WEIGHTS (default physical memory
+    / 8 bytes; a 7B bf16 checkpoint on a 24 GiB machine) one line, not a kill for memory; packed layers do not count."""
+    g = load_hf(TINY, phase="decode", context=8)
+    tensors = {f"{layer.name}.weight": ("F32", np.ones(layer.weight_shape, np.float32))
+               for layer in g.layers if layer.weight_shape is not None}
+    write_safetensors(tmp_path / "model.safetensors", tensors)
+    total = sum(int(np.prod(layer.weight_shape)) for layer in g.layers if layer.weight_shape is not None)
+    monkeypatch.setenv("ACCELSIM_MAX_CHECKPOINT_WEIGHTS", str(total - 1))
+    with pytest.raises(WorkloadError, match=rf"{total:,} dense weights would take .* GiB as float32; over the budget "
+                                            rf"of {total - 1:,} \(ACCELSIM_MAX_CHECKPOINT_WEIGHTS"):
+        attach_weights(g, tmp_path / "model.safetensors")
+    monkeypatch.setenv("ACCELSIM_MAX_CHECKPOINT_WEIGHTS", str(total))
+    assert len(attach_weights(g, tmp_path / "model.safetensors").weights) == len(tensors)

@@ -78,6 +78,22 @@ def max_graph_weights() -> int:
     return _env_limit("ACCELSIM_MAX_GRAPH_WEIGHTS", DEFAULT_MAX_GRAPH_WEIGHTS)
 
 
+def physical_memory_bytes() -> int:
+    """This machine's physical memory in bytes (``os.sysconf``; 16 GiB where the system does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return 16 << 30
+
+
+def max_checkpoint_weights() -> int:
+    """Memory budget: dense weights of a checkpoint (``--weights``) that may be widened to float32 and held
+    (``ACCELSIM_MAX_CHECKPOINT_WEIGHTS``, default this machine's physical memory / 8 bytes: the float32 copy
+    and the compressed copies a recipe makes; 3.2e9 on 24 GiB, so a 7B LLM's bf16 checkpoint, 27 GB as float32,
+    is refused in one line there instead of being killed for memory)."""
+    return _env_limit("ACCELSIM_MAX_CHECKPOINT_WEIGHTS", physical_memory_bytes() // 8)
+
+
 def check_batch(batch, what: str = "batch") -> int:
     """``batch`` as an int in ``[1, MAX_BATCH]``; else a one-line ConfigError."""
     if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:

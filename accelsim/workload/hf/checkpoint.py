@@ -576,6 +576,7 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
         hf["weights_prefix"] = prefix
     routing = (hf.get("routing") or {}).get("blocks", {})
     wanted = None if layers is None else set([layers] if isinstance(layers, str) else layers)
+    _check_widening_budget(ck, out, wanted)
     packed, missing, dequantized = {}, [], []
     for layer in out.layers:
         if wanted is not None and layer.name not in wanted:
@@ -636,6 +637,27 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
 #: tensors a checkpoint may hold that no layer reads: buffers saved by older transformers (GPT-2's causal mask,
 #: rotary frequencies)
 UNUSED_OK = (".attn.bias", ".attn.masked_bias", ".rotary_emb.inv_freq", ".input_scale")  # (FP8 activation scales: activation_bits)
+
+
+def _check_widening_budget(ck: Checkpoint, graph: LayerGraph, wanted) -> None:
+    """Refuse, before any tensor is read, dense float weights whose float32 copies exceed
+    :func:`~accelsim.workload.layers.max_checkpoint_weights` (packed GPTQ / AWQ / FP8 layers stay packed and do
+    not count): one line naming the count, the bytes and the budget, not a kill for memory."""
+    from accelsim.workload.layers import max_checkpoint_weights
+
+    total = 0
+    for layer in graph.layers:
+        if layer.weight_shape is None or (wanted is not None and layer.name not in wanted):
+            continue
+        info = ck.tensors.get(f"{layer.name}.weight")
+        if info is not None and info.dtype in ("F16", "BF16", "F32", "F64"):
+            total += math.prod(info.shape)
+    budget = max_checkpoint_weights()
+    if total > budget:
+        raise WorkloadError(f"{ck.source}: {total:,} dense weights would take {4 * total / 2**30:.3g} GiB as float32; "
+                            f"over the budget of {budget:,} (ACCELSIM_MAX_CHECKPOINT_WEIGHTS, default physical memory "
+                            "/ 8 bytes): simulate without --weights (dense cost needs shapes only), give a packed "
+                            "(GPTQ / AWQ / FP8) checkpoint, or raise the budget")
 
 
 def _module_prefix(ck: Checkpoint, graph: LayerGraph) -> str:
