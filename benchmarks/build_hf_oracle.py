@@ -6,7 +6,7 @@ For each family and seed a config is drawn (sizes, heads and key-value heads, he
 embeddings, partial rotary, parallel blocks, post-norm OPT, MoE layouts, MLA ranks, sliding windows with and
 without ``layer_types``); transformers builds the model class of docs/importers.md ("Hugging Face configs") on
 the meta device (no weights allocated, nothing downloaded) and the oracle records ``sum(p.numel() for p in
-model.parameters())``, the blocks whose ``config.layer_types`` entry is ``sliding_attention`` (every block
+model.parameters())``, the features RoPE rotates per head (twice its ``inv_freq`` length), the blocks whose ``config.layer_types`` entry is ``sliding_attention`` (every block
 when the config class keeps no such list and sets ``sliding_window``) and the whole config as
 ``save_pretrained`` writes it (``saved``: every field with transformers' defaults and key names, as a
 published ``config.json`` carries them). Writes ``tests/data/hf/
@@ -150,9 +150,12 @@ def reference(d: dict) -> dict:
     window = getattr(cfg, "sliding_window", None)
     types = getattr(cfg, "layer_types", None)
     sliding = [i for i in range(layers) if window and (types is None or types[i] == "sliding_attention")]
+    # RoPE's rotated features per head: twice its inverse frequencies (none: learned or relative positions)
+    inv_freq = [b for name, b in model.named_buffers() if name.endswith("rotary_emb.inv_freq")]
     saved = json.loads(cfg.to_json_string(use_diff=False))  # the config.json save_pretrained writes
     saved.pop("transformers_version", None)
     return {"params": int(sum(p.numel() for p in model.parameters())), "window": int(window or 0),
+            "rotary": 2 * int(inv_freq[0].shape[0]) if inv_freq else 0,
             "sliding_blocks": sliding if d["model_type"] not in ENCODERS | {"t5"} else [], "saved": saved}
 
 

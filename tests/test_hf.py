@@ -573,3 +573,15 @@ def test_phi_qk_layernorm_gemma_head_dim_default_and_bad_fields():
     moe = dict(TINY_LLAMA, model_type="qwen3_moe", num_experts=4, num_experts_per_tok=2, moe_intermediate_size=16)
     with pytest.raises(WorkloadError, match="'mlp_only_layers' must be a list of layer indices; got \\[True\\]"):
         model_spec(dict(moe, mlp_only_layers=[True]))
+
+
+@pytest.mark.parametrize("model_type, factor", [("phi", 0.5), ("gpt_neox", 0.25), ("phi3", 1.0)])
+def test_partial_rotary_default_is_the_config_class_default(model_type, factor):
+    """A config leaving the rotary factor out takes its transformers config class's default (PhiConfig 0.5,
+    GPTNeoXConfig 0.25, Phi3Config 1.0; transformers 5.25), not 1."""
+    spec = model_spec({"model_type": model_type, "hidden_size": 64, "num_attention_heads": 2, "num_hidden_layers": 1,
+                       "intermediate_size": 128, "vocab_size": 100})
+    assert (spec.rotary_dim or spec.head_dim) == int(32 * factor)
+    saved = model_spec({"model_type": model_type, "hidden_size": 64, "num_attention_heads": 2, "num_hidden_layers": 1,
+                        "intermediate_size": 128, "vocab_size": 100, "rope_parameters": {"partial_rotary_factor": 0.5}})
+    assert (saved.rotary_dim or saved.head_dim) == 16

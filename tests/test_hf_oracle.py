@@ -1,7 +1,8 @@
 """Hugging Face config reader against transformers itself: 192 random small configs of the 32 families read
 (tests/data/hf/transformers_oracle.json, built by benchmarks/build_hf_oracle.py with transformers on the meta
 device; transformers is not imported here). Each config's parameter count must equal the count of the model
-transformers builds from it, and its sliding-window blocks those transformers' ``layer_types`` marks."""
+transformers builds from it, and its sliding-window blocks those transformers' ``layer_types`` marks, and its RoPE features those of
+transformers' rotary embedding."""
 
 import json
 from pathlib import Path
@@ -37,3 +38,13 @@ def test_sliding_window_blocks_equal_transformers(case, form):
     assert [i for i in range(spec.layers) if spec.window_of(i)] == case["sliding_blocks"]
     if case["sliding_blocks"]:
         assert spec.window == case["window"]
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c["rotary"]], ids=lambda c: f"{c['family']}-{c['seed']}")
+@pytest.mark.parametrize("form", ["config", "saved"])
+def test_rotary_features_equal_transformers(case, form):
+    """The features RoPE rotates per head: transformers 5 saves a partial factor inside ``rope_parameters`` (Phi's
+    0.5 and GPT-NeoX's 0.25 were read as 1 from the saved form, and from a config leaving them out)."""
+    spec = model_spec(dict(case[form]))
+    rotary = spec.mla.rope_dim if spec.mla is not None else (spec.rotary_dim or spec.head_dim)
+    assert rotary == case["rotary"]

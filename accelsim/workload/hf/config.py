@@ -333,13 +333,19 @@ def _heads(f: _Fields, hidden: int) -> tuple[int, int, int]:
     return heads, kv, head_dim
 
 
-def _rotary_dim(f: _Fields, head_dim: int, key="partial_rotary_factor") -> int:
-    factor = f.float(key, 1.0)
+def _rotary_dim(f: _Fields, head_dim: int, key="partial_rotary_factor", default: float = 1.0) -> int:
+    """The rotated features of a head: ``head_dim`` times the family's factor (``key``; transformers 5 saves it
+    as ``rope_parameters.partial_rotary_factor``, read there when the config has no ``key``; else the family's
+    config-class default: Phi 0.5, GPT-NeoX 0.25, StableLM 0.25, the others 1)."""
+    name, factor = key, f.float(key, default)
+    rope = f.data.get("rope_parameters")
+    if f._get(key)[1] is None and isinstance(rope, dict) and rope.get("partial_rotary_factor") is not None:
+        name, factor = "rope_parameters.partial_rotary_factor", _Fields(rope, f.source).float("partial_rotary_factor", 1.0)
     if not 0.0 < factor <= 1.0:
-        raise WorkloadError(f"{f.source}: field '{key}' must be in (0, 1]; got {factor}")
+        raise WorkloadError(f"{f.source}: field '{name}' must be in (0, 1]; got {factor}")
     rotary = int(head_dim * factor)
     if rotary % 2:
-        raise WorkloadError(f"{f.source}: field '{key}' {factor} gives {rotary} rotary features of a {head_dim}-feature "
+        raise WorkloadError(f"{f.source}: field '{name}' {factor} gives {rotary} rotary features of a {head_dim}-feature "
                             "head; RoPE rotates pairs, so it must be even")
     return rotary
 
@@ -462,7 +468,7 @@ def _phi(f, name):
         kv_heads=kv, head_dim=head_dim, intermediate=f.int("intermediate_size"), vocab=f.int("vocab_size"),
         max_positions=f.int("max_position_embeddings", 2048), names=names, norm="layer", act=_act(f, default="gelu"),
         gated_mlp=False, qkv_bias=True, o_bias=True, mlp_bias=True, parallel="shared_norm",
-        rotary_dim=_rotary_dim(f, head_dim), tied=f.bool("tie_word_embeddings", False), lm_head_bias=True,
+        rotary_dim=_rotary_dim(f, head_dim, default=0.5), tied=f.bool("tie_word_embeddings", False), lm_head_bias=True,
         qk_norm="head" if f.bool("qk_layernorm", False) else "")  # a LayerNorm over each query / key head
 
 
@@ -521,7 +527,7 @@ def _gpt_neox(f, name):
         vocab=f.int("vocab_size"), max_positions=f.int("max_position_embeddings", 2048), names=names, norm="layer",
         act=_act(f, default="gelu"), gated_mlp=False, qkv_bias=bias, o_bias=bias, mlp_bias=True, fused_qkv=True,
         parallel="two_norms" if f.bool("use_parallel_residual", True) else "none",
-        rotary_dim=_rotary_dim(f, head_dim, "rotary_pct"), tied=f.bool("tie_word_embeddings", False))
+        rotary_dim=_rotary_dim(f, head_dim, "rotary_pct", default=0.25), tied=f.bool("tie_word_embeddings", False))
 
 
 def _opt(f, name):
