@@ -585,3 +585,13 @@ def test_partial_rotary_default_is_the_config_class_default(model_type, factor):
     saved = model_spec({"model_type": model_type, "hidden_size": 64, "num_attention_heads": 2, "num_hidden_layers": 1,
                         "intermediate_size": 128, "vocab_size": 100, "rope_parameters": {"partial_rotary_factor": 0.5}})
     assert (saved.rotary_dim or saved.head_dim) == 16
+
+
+def test_stablelm_reads_and_refuses_per_head_qk_layernorm():
+    base = {"model_type": "stablelm", "hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 1,
+            "intermediate_size": 128, "vocab_size": 100}
+    spec = model_spec(base)
+    assert (spec.norm, spec.rotary_dim, spec.parallel) == ("layer", 4, "none")  # StableLmConfig: 0.25 of 16
+    assert model_spec({**base, "use_parallel_residual": True}).parallel == "shared_norm"
+    with pytest.raises(WorkloadError, match=r"field 'qk_layernorm' true .* is not read; false is$"):
+        model_spec({**base, "qk_layernorm": True})

@@ -8,7 +8,7 @@ num_attention_heads``). A field that is required and missing, or of the wrong ty
 :class:`~accelsim.errors.WorkloadError` naming the source, the field, what was expected and what was given.
 
 Families: decoders ``llama``, ``mistral``, ``qwen2``, ``qwen3``, ``gemma``, ``gemma2``, ``gemma3_text``,
-``granite``, ``olmo2``, ``starcoder2``, ``phi``, ``phi3``, ``gpt2``, ``gptj``, ``gpt_bigcode``, ``gpt_neox``,
+``granite``, ``olmo2``, ``starcoder2``, ``phi``, ``phi3``, ``stablelm``, ``gpt2``, ``gptj``, ``gpt_bigcode``, ``gpt_neox``,
 ``opt``, ``falcon``; mixtures of experts ``mixtral``,
 ``qwen2_moe``, ``qwen3_moe``, ``olmoe``, ``phimoe``, ``deepseek_v2``, ``deepseek_v3``; encoders ``bert``, ``roberta``
 (and ``xlm-roberta``, ``camembert``, RoBERTa's modules),
@@ -454,6 +454,20 @@ def _starcoder2(f, name):
                        window=f.int("sliding_window", 0, lo=0), window_layers=_window_layers(f, None))
 
 
+def _stablelm(f, name):
+    # StableLM: Llama's modules with LayerNorm (weight and bias), partial RoPE (default 0.25), optional q / k / v
+    # biases (use_qkv_bias), and with use_parallel_residual one input norm feeding attention and MLP (no second)
+    if f.bool("qk_layernorm", False):
+        raise WorkloadError(f"{f.source}: field 'qk_layernorm' true (a separate bias-free LayerNorm per query and key "
+                            "head, StableLM-2-12B) is not read; false is")
+    hidden = f.int("hidden_size")
+    head_dim = _heads(f, hidden)[2]
+    bias = f.bool("use_qkv_bias", False)
+    return _llama_like(f, name, norm="layer", qkv_bias=bias, o_bias=False, mlp_bias=False,
+                       rotary_dim=_rotary_dim(f, head_dim, default=0.25),
+                       parallel="shared_norm" if f.bool("use_parallel_residual", False) else "none")
+
+
 def _phi3(f, name):
     return _llama_like(f, name, fused_qkv=True, fused_gate_up=True, window=_window(f))
 
@@ -789,7 +803,7 @@ def _vit(f, name):
 FAMILIES: dict[str, Callable[[_Fields, str], ModelSpec]] = {
     "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma, "gemma2": _gemma2,
     "gemma3_text": _gemma3_text, "granite": _granite, "olmo2": _olmo2, "starcoder2": _starcoder2, "phi": _phi,
-    "phi3": _phi3, "gpt2": _gpt2, "gptj": _gptj, "gpt_bigcode": _gpt_bigcode, "gpt_neox": _gpt_neox, "opt": _opt,
+    "phi3": _phi3, "stablelm": _stablelm, "gpt2": _gpt2, "gptj": _gptj, "gpt_bigcode": _gpt_bigcode, "gpt_neox": _gpt_neox, "opt": _opt,
     "falcon": _falcon, "mixtral": _mixtral,
     "qwen2_moe": _qwen2_moe, "qwen3_moe": _qwen3_moe, "olmoe": _olmoe, "phimoe": _phimoe, "deepseek_v2": _deepseek,
     "deepseek_v3": _deepseek, "bert": _bert, "roberta": _roberta, "xlm-roberta": _xlm_roberta,
