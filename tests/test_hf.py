@@ -595,3 +595,13 @@ def test_stablelm_reads_and_refuses_per_head_qk_layernorm():
     assert model_spec({**base, "use_parallel_residual": True}).parallel == "shared_norm"
     with pytest.raises(WorkloadError, match=r"field 'qk_layernorm' true .* is not read; false is$"):
         model_spec({**base, "qk_layernorm": True})
+
+
+def test_a_vision_language_head_is_tied_by_the_top_level_flag():
+    """Gemma3ForConditionalGeneration ties its head by Gemma3Config.tie_word_embeddings, whatever text_config says
+    (held-out round 2026-12-05: the text_config's flag won)."""
+    text = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+            "num_key_value_heads": 1, "head_dim": 16, "vocab_size": 96}
+    assert not model_spec({"model_type": "gemma3", "tie_word_embeddings": False,
+                           "text_config": {**text, "tie_word_embeddings": True}}).tied
+    assert model_spec({"model_type": "gemma3", "text_config": {**text, "tie_word_embeddings": False}}).tied

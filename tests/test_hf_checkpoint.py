@@ -694,3 +694,78 @@ def test_dense_weights_over_the_widening_budget_are_refused_before_reading(tmp_p
         attach_weights(g, tmp_path / "model.safetensors")
     monkeypatch.setenv("ACCELSIM_MAX_CHECKPOINT_WEIGHTS", str(total))
     assert len(attach_weights(g, tmp_path / "model.safetensors").weights) == len(tensors)
+
+
+def _dense_tensors(graph, name=lambda n: n, skip=()):
+    rng = np.random.default_rng(2)
+    return {f"{name(layer.name)}.weight": ("F32", rng.standard_normal(layer.weight_shape).astype(np.float32))
+            for layer in graph.layers if layer.weight_shape is not None and layer.op != "grouped_linear"
+            and layer.name not in skip}
+
+
+def test_only_the_lm_head_is_filled_from_the_embedding_table(tmp_path):
+    """A tied model's missing linear layer of the embedding table's shape (vocabulary = MLP width) is missing, not
+    filled with the table (held-out round 2026-12-05: up_proj took embed_tokens); the head still is."""
+    cfg = {**TINY, "vocab_size": 32, "tie_word_embeddings": True}
+    g = load_hf(cfg, phase="decode", context=8)
+    tensors = _dense_tensors(g, skip=("lm_head", "model.layers.0.mlp.up_proj"))
+    write_safetensors(tmp_path / "m.safetensors", tensors)
+    out = attach_weights(g, tmp_path / "m.safetensors")
+    assert out.metadata["hf"]["weights_missing"] == ["model.layers.0.mlp.up_proj"]
+    np.testing.assert_array_equal(out.weights["lm_head"], tensors["model.embed_tokens.weight"][1])
+
+
+def test_experts_no_token_reaches_are_counted_apart_not_unused(tmp_path):
+    from accelsim.workload.weights import load_checkpoint
+
+    cfg = {"model_type": "mixtral", "hidden_size": 16, "intermediate_size": 32, "num_attention_heads": 4,
+           "num_key_value_heads": 2, "num_hidden_layers": 1, "vocab_size": 10, "num_local_experts": 4,
+           "num_experts_per_tok": 2}
+    g = load_hf(cfg, phase="decode", context=8)  # one token: 2 of the 4 experts run
+    tensors = _dense_tensors(g)
+    head = "model.layers.0.block_sparse_moe.experts"
+    for e in range(4):
+        for w, shape in (("w1", (32, 16)), ("w3", (32, 16)), ("w2", (16, 32))):
+            tensors[f"{head}.{e}.{w}.weight"] = ("F32", np.ones(shape, np.float32))
+    tensors["model.layers.0.block_sparse_moe.gate.e_score_correction_bias"] = ("F32", np.zeros(4, np.float32))
+    write_safetensors(tmp_path / "m.safetensors", tensors)
+    out = load_checkpoint(g, tmp_path / "m.safetensors")
+    assert out.metadata["hf"]["weights_unused"] == [] and out.metadata["hf"]["experts_unrouted"] == 6
+    assert any("6 expert tensor(s) of experts this step routes no token to" in n for n in out.metadata["notes"])
+
+
+def test_nan_in_a_norm_scale_is_refused(tmp_path):
+    g = load_hf(TINY, phase="decode", context=8)
+    tensors = _dense_tensors(g)
+    tensors["model.layers.0.input_layernorm.weight"] = ("F32", np.full(16, np.nan, np.float32))
+    write_safetensors(tmp_path / "m.safetensors", tensors)
+    with pytest.raises(WorkloadError, match=r"tensor 'model\.layers\.0\.input_layernorm\.weight' contains NaN"):
+        attach_weights(g, tmp_path / "m.safetensors")
+
+
+def test_legacy_layernorm_gamma_beta_names_are_read(tmp_path):
+    """TF-era BERT checkpoints name a LayerNorm's scale and shift gamma / beta (transformers renames them on load):
+    read as weight / bias, checked, and named as stored in messages."""
+    g = load_hf(BERT, phase="prefill", prompt=8)
+    tensors = _dense_tensors(g, name=lambda n: f"bert.{n}")
+    for layer in g.layers:
+        if layer.op == "layernorm" and layer.name.endswith("LayerNorm"):
+            tensors[f"bert.{layer.name}.gamma"] = ("F32", np.ones(16, np.float32))
+            tensors[f"bert.{layer.name}.beta"] = ("F32", np.zeros(16, np.float32))
+    write_safetensors(tmp_path / "m.safetensors", tensors)
+    out = attach_weights(g, tmp_path / "m.safetensors")
+    assert out.metadata["hf"]["weights_unused"] == []
+    tensors["bert.embeddings.LayerNorm.gamma"] = ("F32", np.ones(7, np.float32))
+    write_safetensors(tmp_path / "m.safetensors", tensors)
+    with pytest.raises(WorkloadError, match=r"tensor 'bert\.embeddings\.LayerNorm\.gamma' has shape \[7\]"):
+        attach_weights(g, tmp_path / "m.safetensors")
+
+
+def test_a_bare_base_model_keeps_its_own_head(tmp_path):
+    """A LlamaModel-style checkpoint (no 'model.') beside an untied lm_head: the head keeps its name."""
+    g = load_hf(TINY, phase="decode", context=8)
+    tensors = _dense_tensors(g, name=lambda n: n.removeprefix("model."))
+    assert "lm_head.weight" in tensors
+    write_safetensors(tmp_path / "m.safetensors", tensors)
+    out = attach_weights(g, tmp_path / "m.safetensors", strict=True)
+    assert out.metadata["hf"]["weights_unused"] == [] and "lm_head" in out.weights

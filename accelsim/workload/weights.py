@@ -394,6 +394,9 @@ def load_checkpoint(graph: LayerGraph, source) -> LayerGraph:
     if prefix:
         notes.append(f"{ck.source}: tensors read under the config's layer names, the checkpoint's module path {prefix} "
                      "(a task or base model's checkpoint)")
+    if out.metadata["hf"].get("experts_unrouted"):
+        n = out.metadata["hf"]["experts_unrouted"]
+        notes.append(f"{ck.source}: {n} expert tensor(s) of experts this step routes no token to (not read)")
     if out.metadata["hf"].get("weights_unused"):
         unused = out.metadata["hf"]["weights_unused"]
         notes.append(f"{ck.source}: {len(unused)} tensor(s) match no layer of the config and are not used "

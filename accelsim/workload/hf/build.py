@@ -467,6 +467,8 @@ def build_graph(spec: ModelSpec, *, phase: str = "prefill", prompt: int | None =
     meta = {"model_type": spec.model_type, "phase": phase, "batch": batch, "new_tokens": tokens, "kv_length": kv_len,
             "attention": "fused" if spec.mla is not None else attention, "params": param_counts(spec, graph),
             "tied": bool(spec.tied)}
+    if spec.is_decoder:  # the head a tied checkpoint fills from its embedding table
+        meta["lm_head"], meta["embed"] = spec.names["lm_head"], spec.names["embed"]
     if spec.is_decoder:
         meta["kv_cache"] = kv_cache_facts(spec, kv_len, batch, bld.kv_bits)
     if spec.moe is not None:

@@ -279,6 +279,9 @@ class Checkpoint:
                 self.tensors[name] = info
         if path.is_dir():
             self._check_index(path)
+        for legacy, current in (("LayerNorm.gamma", "LayerNorm.weight"), ("LayerNorm.beta", "LayerNorm.bias")):
+            if any(legacy in t for t in self.tensors):  # TF-era names transformers renames on load (BERT's)
+                self._legacy_names(legacy, current)
         folder = path if path.is_dir() else path.parent
         self.quantization = self._quant_config(folder)
         method = self.quantization.get("quant_method")
@@ -328,20 +331,32 @@ class Checkpoint:
     def __contains__(self, name: str) -> bool:
         return name in self.tensors
 
-    def rename(self, old: str, new: str) -> None:
+    def _legacy_names(self, legacy: str, current: str) -> None:
+        renamed: dict[str, TensorInfo] = {}
+        for name, info in self.tensors.items():
+            to = name.replace(legacy, current)
+            if to in renamed or (to != name and to in self.tensors):
+                raise WorkloadError(f"{self.source}: tensors '{name}' and '{to}' are both present (a legacy and a current "
+                                    "name of one LayerNorm parameter)")
+            renamed[to] = replace(info, name=to)
+            if to != name:
+                self.stored[to] = self.stored.pop(name, name)
+        self.tensors = renamed
+
+    def rename(self, old: str, new: str, keep=None) -> None:
         """Read the tensors whose names start with the module path ``old`` (``""``: every tensor) under ``new``
         instead: ``bert.`` -> ``""`` for a BertForMaskedLM checkpoint, whose base model the config's graph names;
         ``""`` -> ``model.`` for a bare LlamaModel's ``layers.0...``. Other names keep theirs (a task head's tensors,
-        left unused); two tensors that would read as one name are refused."""
+        left unused), and so do those ``keep(name)`` is true for; two tensors that would read as one name are refused."""
         renamed: dict[str, TensorInfo] = {}
         for name, info in self.tensors.items():
-            to = new + name[len(old):] if name.startswith(old) else name
+            to = new + name[len(old):] if name.startswith(old) and not (keep and keep(name)) else name
             if to in renamed:
                 first = self.stored.get(to, to)
                 raise WorkloadError(f"{self.source}: tensors '{first}' and '{name}' both read as '{to}'")
             renamed[to] = replace(info, name=to)
             if to != name:
-                self.stored[to] = name
+                self.stored[to] = self.stored.pop(name, name)
         self.tensors = renamed
 
     def array(self, name: str) -> np.ndarray:
@@ -365,7 +380,7 @@ class Checkpoint:
             return (np.asarray(raw).astype(np.uint32) << 16).view(np.float32)
         if info.dtype in ("F16", "F32", "F64"):
             return np.asarray(raw, dtype=np.float32)
-        raise WorkloadError(f"{self.source}: tensor '{name}' is {info.dtype}, not a float tensor")
+        raise WorkloadError(f"{self.source}: tensor '{self.stored.get(name, name)}' is {info.dtype}, not a float tensor")
 
     def packed(self, layer: str) -> PackedWeight | None:
         """The quantized weight of ``layer`` (module docstring), checked against the formats' tensor shapes and
@@ -550,7 +565,7 @@ def _dense(ck: Checkpoint, name: str, shape, conv1d: bool = False) -> np.ndarray
         return None
     w = ck.float32(name)
     if not np.all(np.isfinite(w)):  # named here, in the checkpoint, rather than later as the config's weight
-        raise WorkloadError(f"{ck.source}: tensor '{name}' contains NaN or infinite values")
+        raise WorkloadError(f"{ck.source}: tensor '{ck.stored.get(name, name)}' contains NaN or infinite values")
     if conv1d and w.ndim == 2:
         w = np.ascontiguousarray(w.T)
     # only unit axes may differ ((1, 1, d) stored for a (1, d) parameter): a (4096,) or (64, 64, 1) tensor for a
@@ -607,9 +622,8 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
                 w = None if any(x is None for x in parts) else np.concatenate(parts, axis=0)
         if w is None and name.endswith((".kv_b_proj.k_absorbed", ".kv_b_proj.v_absorbed")):
             w = _absorbed(ck, layer)
-        if w is None and layer.op == "linear" and hf.get("tied", True):  # a tied head reads the vocabulary table
-            emb = next((x.name for x in out.layers if x.op == "embedding" and x.weight_shape == layer.weight_shape), None)
-            w = _dense(ck, f"{emb}.weight", layer.weight_shape) if emb else None
+        if w is None and name == hf.get("lm_head") and hf.get("tied"):  # a tied head reads the vocabulary table
+            w = _dense(ck, f"{hf['embed']}.weight", layer.weight_shape)
         if w is None:
             missing.append(name)
             continue
@@ -628,7 +642,11 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
     hf["weights_missing"] = missing
     hf["weights_source"] = str(ck.source)  # provenance: where the values come from (not the config file)
     if wanted is None:  # tensors no layer of the config read (a layer beyond num_hidden_layers, a stray name)
-        hf["weights_unused"] = sorted(ck.stored.get(t, t) for t in ck.tensors if t not in ck.read and not t.endswith(UNUSED_OK))
+        # experts of a routed block that this step routes no token to are the config's, not stray: counted apart
+        heads = tuple(f"{m.group(1)}." for m in (_BUCKET.match(x.name) for x in out.layers if x.op == "grouped_linear") if m)
+        unread = [t for t in ck.tensors if t not in ck.read and not t.endswith(UNUSED_OK)]
+        hf["experts_unrouted"] = sum(1 for t in unread if t.startswith(heads)) if heads else 0
+        hf["weights_unused"] = sorted(ck.stored.get(t, t) for t in unread if not (heads and t.startswith(heads)))
     if dequantized:
         hf["dequantized_experts"] = dequantized
     return out
@@ -636,7 +654,8 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
 
 #: tensors a checkpoint may hold that no layer reads: buffers saved by older transformers (GPT-2's causal mask,
 #: rotary frequencies)
-UNUSED_OK = (".attn.bias", ".attn.masked_bias", ".rotary_emb.inv_freq", ".input_scale")  # (FP8 activation scales: activation_bits)
+UNUSED_OK = (".attn.bias", ".attn.masked_bias", ".rotary_emb.inv_freq", ".input_scale",  # (FP8 activation scales: activation_bits)
+             ".e_score_correction_bias")  # DeepSeek-V3's router bias: routing is statistical here (routing=)
 
 
 def _check_widening_budget(ck: Checkpoint, graph: LayerGraph, wanted) -> None:
@@ -679,7 +698,8 @@ def _module_prefix(ck: Checkpoint, graph: LayerGraph) -> str:
         if stored is not None:
             old = stored[:f".{stored}".index(marker)]
             new = ".".join(parts[:cut]) + "." if cut else ""
-            ck.rename(old, new)
+            layer_names = {layer.name for layer in graph.layers}
+            ck.rename(old, new, keep=lambda t: t.rsplit(".", 1)[0] in layer_names)  # a head beside a bare model
             return f"'{old}' -> '{new}'"
     return ""
 
@@ -692,9 +712,10 @@ def _check_norm(ck: Checkpoint, layer) -> None:
         if name in ck:
             shape = tuple(ck.tensors[name].shape)
             if math.prod(shape) != features or len([d for d in shape if d != 1]) > 1:
-                raise WorkloadError(f"{ck.source}: tensor '{name}' has shape {list(shape)}; the config's norm "
+                raise WorkloadError(f"{ck.source}: tensor '{ck.stored.get(name, name)}' has shape {list(shape)}; the config's norm "
                                     f"'{layer.name}' normalises {features} features")
-            ck.read.add(name)
+            if not np.all(np.isfinite(ck.float32(name))):  # one value per feature: read whole
+                raise WorkloadError(f"{ck.source}: tensor '{ck.stored.get(name, name)}' contains NaN or infinite values")
 
 
 def _expert(ck: Checkpoint, name: str, shape, dequantized: list) -> np.ndarray | None:

@@ -877,8 +877,10 @@ def model_spec(source, name: str | None = None) -> ModelSpec:
             raise WorkloadError(f"{label}: field 'text_config.model_type' must be a string; got {text['model_type']!r}")
         # transformers builds the family's own text model from text_config whatever model_type it holds
         # a field the text_config leaves out takes the text config class's default (TEXT_CONFIG_DEFAULTS)
-        data = {"tie_word_embeddings": data.get("tie_word_embeddings", True), **TEXT_CONFIG_DEFAULTS.get(model_type, {}),
-                **text, "model_type": MULTIMODAL[model_type]}
+        # the head is tied by the multimodal config's own tie_word_embeddings (transformers reads the model's
+        # config), whatever its text_config says
+        data = {**TEXT_CONFIG_DEFAULTS.get(model_type, {}), **text, "model_type": MULTIMODAL[model_type],
+                "tie_word_embeddings": data.get("tie_word_embeddings", True)}
         notes = (f"{model_type}: the language model of its text_config ({data['model_type']}); the vision tower and "
                  "the multimodal projector are not modelled",)
         if text.get("model_type") not in (None, MULTIMODAL[model_type]):
