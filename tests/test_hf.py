@@ -605,3 +605,21 @@ def test_a_vision_language_head_is_tied_by_the_top_level_flag():
     assert not model_spec({"model_type": "gemma3", "tie_word_embeddings": False,
                            "text_config": {**text, "tie_word_embeddings": True}}).tied
     assert model_spec({"model_type": "gemma3", "text_config": {**text, "tie_word_embeddings": False}}).tied
+
+
+@pytest.mark.parametrize("model_type", ["gpt_neox", "falcon"])
+def test_a_head_dim_the_family_ignores_is_refused_unless_equal(model_type):
+    """GPTNeoXAttention sizes its heads hidden_size // num_attention_heads whatever head_dim says (a MAC round
+    against FlopCounterMode found +28% linear MACs with head_dim 24 of 64 / 4); FalconConfig refuses the field."""
+    base = {"model_type": model_type, "hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 1,
+            "intermediate_size": 128, "vocab_size": 100}
+    assert model_spec({**base, "head_dim": 16}).head_dim == 16
+    with pytest.raises(WorkloadError, match=rf"field 'head_dim' 24 is not read by {model_type} .* = 16 features"):
+        model_spec({**base, "head_dim": 24})
+
+
+def test_olmoe_norms_need_heads_times_head_dim_equal_to_hidden():
+    base = {"model_type": "olmoe", "hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 1,
+            "intermediate_size": 128, "vocab_size": 100, "num_experts": 4, "num_experts_per_tok": 2}
+    with pytest.raises(WorkloadError, match=r"num_attention_heads x head_dim = 4 x 24 must equal it$"):
+        model_spec({**base, "head_dim": 24})

@@ -527,9 +527,23 @@ def _gpt_bigcode(f, name):
     return replace(spec, model_type="gpt_bigcode", kv_heads=kv, act=_act(f, "activation_function", "gelu_pytorch_tanh"))
 
 
+def _check_head_dim(f: _Fields, head_dim: int, family: str) -> None:
+    """A ``head_dim`` field of a family whose attention ignores it (its heads are ``hidden_size /
+    num_attention_heads``): refused unless it says the same (FalconConfig refuses the field; GPT-NeoX's
+    projections would not match another value)."""
+    given = f.data.get("head_dim")
+    if given is not None and given != head_dim:
+        raise WorkloadError(f"{f.source}: field 'head_dim' {given!r} is not read by {family} (its heads are hidden_size / "
+                            f"num_attention_heads = {head_dim} features); leave it out or give {head_dim}")
+
+
 def _gpt_neox(f, name):
     hidden = f.int("hidden_size")
-    heads, kv, head_dim = _heads(f, hidden)
+    heads = f.int("num_attention_heads")
+    # GPTNeoXAttention: hidden_size // num_attention_heads features a head, whatever head_dim or
+    # num_key_value_heads say
+    head_dim = _head_size(f, hidden, heads, "hidden_size", "num_attention_heads")
+    _check_head_dim(f, head_dim, "gpt_neox")
     names = {"embed": "gpt_neox.embed_in", "block": "gpt_neox.layers.{i}", "final_norm": "gpt_neox.final_layer_norm",
              "lm_head": "embed_out", "norm1": "input_layernorm", "norm2": "post_attention_layernorm",
              "qkv": "attention.query_key_value", "o": "attention.dense", "up": "mlp.dense_h_to_4h",
@@ -570,6 +584,7 @@ def _falcon(f, name):
     hidden = f.int("hidden_size")
     heads = f.int(("num_attention_heads", "n_head"))
     head_dim = _head_size(f, hidden, heads, "hidden_size", ("num_attention_heads", "n_head"))
+    _check_head_dim(f, head_dim, "falcon")
     new_arch = f.bool("new_decoder_architecture", False)
     if new_arch:
         kv = f.int(("num_kv_heads", "n_head_kv"), heads)
@@ -664,7 +679,11 @@ def _olmoe(f, name):
     # OLMoE: OLMo's RMSNorm over the whole query and key projections, pre-norm blocks, routed experts in every block
     # (no shared expert); clip_qkv clamps the projections (element-wise, not costed)
     moe = _every_block_moe(f, ("num_experts", "num_local_experts"))
-    return _no_window(f, _llama_like(f, name, qk_norm="full", moe=moe))
+    spec = _llama_like(f, name, qk_norm="full", moe=moe)
+    if spec.heads * spec.head_dim != spec.hidden:  # its q / k norms span hidden_size features (transformers fails)
+        raise WorkloadError(f"{f.source}: olmoe's query and key norms span hidden_size ({spec.hidden}) features; "
+                            f"num_attention_heads x head_dim = {spec.heads} x {spec.head_dim} must equal it")
+    return _no_window(f, spec)
 
 
 #: transformers' DeepseekV2Config / DeepseekV3Config defaults of the fields a config may leave out (5.25)
