@@ -6,7 +6,7 @@ For each family and seed a config is drawn (sizes, heads and key-value heads, he
 embeddings, partial rotary, parallel blocks, post-norm OPT, MoE layouts, MLA ranks, sliding windows with and
 without ``layer_types``); transformers builds the model class of docs/importers.md ("Hugging Face configs") on
 the meta device (no weights allocated, nothing downloaded) and the oracle records ``sum(p.numel() for p in
-model.parameters())``, the features RoPE rotates per head (twice its ``inv_freq`` length), the blocks whose ``config.layer_types`` entry is ``sliding_attention`` (every block
+model.parameters())``, the features RoPE rotates per head (twice its ``inv_freq`` length), the prefill MACs ``FlopCounterMode`` counts on a CPU copy with random weights, the blocks whose ``config.layer_types`` entry is ``sliding_attention`` (every block
 when the config class keeps no such list and sets ``sliding_window``) and the whole config as
 ``save_pretrained`` writes it (``saved``: every field with transformers' defaults and key names, as a
 published ``config.json`` carries them). Writes ``tests/data/hf/
@@ -159,7 +159,62 @@ def reference(d: dict) -> dict:
     saved.pop("transformers_version", None)
     return {"params": int(sum(p.numel() for p in model.parameters())), "window": int(window or 0),
             "rotary": 2 * int(inv_freq[0].shape[0]) if inv_freq else 0,
-            "sliding_blocks": sliding if d["model_type"] not in ENCODERS | {"t5"} else [], "saved": saved}
+            "sliding_blocks": sliding if d["model_type"] not in ENCODERS | {"t5"} else [],
+            "macs": _prefill_macs_or_none(d), "saved": saved}
+
+
+def _prefill_macs_or_none(d: dict) -> dict | None:
+    """:func:`prefill_macs`, or None (printed) where transformers' own forward fails on the config (Falcon with one
+    norm in its new parallel block: ``FalconDecoderLayer`` has no ``ln_attn``, 5.25)."""
+    try:
+        return prefill_macs(d)
+    except AttributeError as exc:
+        print(f"{d['model_type']}: transformers' forward fails ({exc}); no MACs recorded")
+        return None
+
+
+#: aten ops whose FLOPs FlopCounterMode counts for the projections (linear) and for the attention products
+LINEAR_OPS, ATTENTION_OPS = ("mm", "addmm", "convolution", "_grouped_mm"), ("bmm", "baddbmm")
+#: the prompt of the MAC oracle: one forward of this many tokens at batch 1
+PREFILL_TOKENS = 7
+
+
+def prefill_macs(d: dict) -> dict:
+    """MACs (FLOPs / 2) of one forward of the model transformers builds from ``d``, random weights on the CPU,
+    eager attention and experts, a prefill of ``PREFILL_TOKENS`` tokens at batch 1 computing the last token's
+    logits only (``logits_to_keep=1``, accelsim's prefill convention; a ViT reads one image), counted by
+    ``torch.utils.flop_counter.FlopCounterMode``: ``linear`` the projections (mm / addmm / convolution / grouped
+    mm), ``attention`` the batched score and context products (bmm / baddbmm)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, T5EncoderModel
+
+    cfg = AutoConfig.for_model(**d)
+    torch.manual_seed(0)
+    kind = d["model_type"]
+    if kind == "t5":
+        model = T5EncoderModel._from_config(cfg, attn_implementation="eager")
+    elif kind in ENCODERS:
+        model = AutoModel.from_config(cfg, attn_implementation="eager")
+    else:
+        model = AutoModelForCausalLM.from_config(cfg, attn_implementation="eager", experts_implementation="eager")
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        if kind == "vit":
+            model(pixel_values=torch.randn(1, cfg.num_channels, cfg.image_size, cfg.image_size))
+        elif kind in ENCODERS or kind == "t5":
+            model(input_ids=torch.randint(3, cfg.vocab_size, (1, PREFILL_TOKENS)))
+        else:
+            model(input_ids=torch.randint(3, cfg.vocab_size, (1, PREFILL_TOKENS)), logits_to_keep=1, use_cache=False)
+    flops = {}
+    for op, value in counter.get_flop_counts()["Global"].items():
+        name = str(op).removeprefix("aten.").split(".")[0]
+        flops[name] = flops.get(name, 0) + int(value)
+    other = sorted(set(flops) - set(LINEAR_OPS) - set(ATTENTION_OPS))
+    if other:
+        raise RuntimeError(f"{kind}: FlopCounterMode counted ops this oracle does not sort: {other}")
+    return {"tokens": PREFILL_TOKENS, "linear": sum(flops.get(o, 0) for o in LINEAR_OPS) // 2,
+            "attention": sum(flops.get(o, 0) for o in ATTENTION_OPS) // 2}
 
 
 def main() -> None:

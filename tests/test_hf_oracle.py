@@ -1,8 +1,8 @@
 """Hugging Face config reader against transformers itself: 198 random small configs of the 33 families read
 (tests/data/hf/transformers_oracle.json, built by benchmarks/build_hf_oracle.py with transformers on the meta
 device; transformers is not imported here). Each config's parameter count must equal the count of the model
-transformers builds from it, and its sliding-window blocks those transformers' ``layer_types`` marks, and its RoPE features those of
-transformers' rotary embedding."""
+transformers builds from it, its sliding-window blocks those transformers' ``layer_types`` marks, its RoPE features those
+of transformers' rotary embedding, and its prefill MACs those FlopCounterMode counts on transformers' eager model."""
 
 import json
 from pathlib import Path
@@ -48,3 +48,32 @@ def test_rotary_features_equal_transformers(case, form):
     spec = model_spec(dict(case[form]))
     rotary = spec.mla.rope_dim if spec.mla is not None else (spec.rotary_dim or spec.head_dim)
     assert rotary == case["rotary"]
+
+
+def _accelsim_macs(graph) -> dict:
+    """Linear (projections, experts, patch convolution) and attention (score and context products) MACs."""
+    parts = {"linear": 0, "attention": 0}
+    for layer in graph.layers:
+        if layer.op in ("linear", "grouped_linear", "conv2d"):
+            parts["linear"] += int(layer.macs)
+        elif layer.op in ("matmul", "attention"):
+            parts["attention"] += int(layer.macs)
+    return parts
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c["macs"]], ids=lambda c: f"{c['family']}-{c['seed']}")
+def test_prefill_macs_equal_flop_counter_mode(case):
+    """MACs of a prefill against FlopCounterMode on transformers' eager model (random weights, the last token's
+    logits). Documented conventions (docs/workloads.md): OPT-350m-style ``project_out`` runs on the last token
+    only (transformers projects every token); DeepSeek's attention is the absorbed MLA form (its projections are
+    compared)."""
+    cfg, ref = dict(case["config"]), case["macs"]
+    graph = load_hf(cfg) if case["family"] == "vit" else load_hf(cfg, phase="prefill", prompt=ref["tokens"])
+    got = _accelsim_macs(graph)
+    linear = ref["linear"]
+    proj, hidden = cfg.get("word_embed_proj_dim"), cfg.get("hidden_size")
+    if case["family"] == "opt" and proj and proj != hidden:
+        linear -= (ref["tokens"] - 1) * hidden * proj  # project_out of the tokens whose logits are not computed
+    assert got["linear"] == linear
+    if case["family"] not in ("deepseek_v2", "deepseek_v3"):
+        assert got["attention"] == ref["attention"]
