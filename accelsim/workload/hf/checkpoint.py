@@ -279,9 +279,10 @@ class Checkpoint:
                 self.tensors[name] = info
         if path.is_dir():
             self._check_index(path)
-        for legacy, current in (("LayerNorm.gamma", "LayerNorm.weight"), ("LayerNorm.beta", "LayerNorm.bias")):
-            if any(legacy in t for t in self.tensors):  # TF-era names transformers renames on load (BERT's)
-                self._legacy_names(legacy, current)
+        if any("LayerNorm.gamma" in t or "LayerNorm.beta" in t for t in self.tensors):
+            # TF-era names of a LayerNorm's scale and shift (BERT's), renamed as transformers renames them on load
+            self._renamed(lambda name: name.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta",
+                                                                                               "LayerNorm.bias"))
         folder = path if path.is_dir() else path.parent
         self.quantization = self._quant_config(folder)
         method = self.quantization.get("quant_method")
@@ -331,29 +332,22 @@ class Checkpoint:
     def __contains__(self, name: str) -> bool:
         return name in self.tensors
 
-    def _legacy_names(self, legacy: str, current: str) -> None:
-        renamed: dict[str, TensorInfo] = {}
-        for name, info in self.tensors.items():
-            to = name.replace(legacy, current)
-            if to in renamed or (to != name and to in self.tensors):
-                raise WorkloadError(f"{self.source}: tensors '{name}' and '{to}' are both present (a legacy and a current "
-                                    "name of one LayerNorm parameter)")
-            renamed[to] = replace(info, name=to)
-            if to != name:
-                self.stored[to] = self.stored.pop(name, name)
-        self.tensors = renamed
-
     def rename(self, old: str, new: str, keep=None) -> None:
         """Read the tensors whose names start with the module path ``old`` (``""``: every tensor) under ``new``
         instead: ``bert.`` -> ``""`` for a BertForMaskedLM checkpoint, whose base model the config's graph names;
         ``""`` -> ``model.`` for a bare LlamaModel's ``layers.0...``. Other names keep theirs (a task head's tensors,
-        left unused), and so do those ``keep(name)`` is true for; two tensors that would read as one name are refused."""
+        left unused), and so do those ``keep(name)`` is true for."""
+        self._renamed(lambda name: new + name[len(old):] if name.startswith(old) and not (keep and keep(name)) else name)
+
+    def _renamed(self, to_name) -> None:
+        """Every tensor under ``to_name(name)``, the file's name kept in :attr:`stored` for messages; two tensors
+        that would read as one name are refused."""
         renamed: dict[str, TensorInfo] = {}
         for name, info in self.tensors.items():
-            to = new + name[len(old):] if name.startswith(old) and not (keep and keep(name)) else name
+            to = to_name(name)
             if to in renamed:
-                first = self.stored.get(to, to)
-                raise WorkloadError(f"{self.source}: tensors '{first}' and '{name}' both read as '{to}'")
+                raise WorkloadError(f"{self.source}: tensors '{self.stored.get(to, to)}' and '{self.stored.get(name, name)}'"
+                                    f" both read as '{to}'")
             renamed[to] = replace(info, name=to)
             if to != name:
                 self.stored[to] = self.stored.pop(name, name)
