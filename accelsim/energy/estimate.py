@@ -178,6 +178,49 @@ def estimate(
     return EnergyBreakdown(by_category, by_component, total)
 
 
+def estimate_by_category(
+    counts: ActionCounts | Mapping[ActionKey, float],
+    ert: Mapping[ActionKey, tuple[float, str]],
+    static_power_w: float = 0.0,
+    seconds: float = 0.0,
+) -> tuple[dict[str, float], float]:
+    """``(by_category, total_j)`` of :func:`estimate` (the same values, the same order, the same errors)
+    without the breakdown by component: what :meth:`accelsim.hw.base.HardwareModel.simulate` reads when no
+    power cap or ``finish_extra`` needs the whole :class:`EnergyBreakdown` (the by-component sums cost a
+    third of the pricing of a small layer)."""
+    if not (type(static_power_w) is float and 0.0 <= static_power_w < _INF):
+        _check_static("static_power_w", static_power_w)
+    if not (type(seconds) is float and 0.0 <= seconds < _INF):
+        _check_static("seconds", seconds)
+    by_category: dict[str, float] = {}
+    total = 0.0
+    get_category = by_category.get
+    checked = ert._checked.get if type(ert) is EnergyTable else _no_entry
+    for key, count in counts.items():
+        if not (type(count) is float and 0.0 < count < _INF):
+            _check_count(key, count)
+            if count == 0:
+                continue
+            count = float(count)
+        entry = checked(key)
+        if entry is not None:
+            energy_pj, category = entry
+        else:
+            entry = ert.get(key)
+            if type(entry) is tuple and len(entry) == 2 and type(entry[0]) is float and 0.0 <= entry[0] < _INF:
+                energy_pj, category = entry
+            else:
+                energy_pj, category = _check_entry(key, entry, ert)
+        joules = count * energy_pj * PJ
+        by_category[category] = get_category(category, 0.0) + joules
+        total += joules
+    static = float(static_power_w) * float(seconds)
+    if static > 0:
+        by_category[STATIC] = by_category.get(STATIC, 0.0) + static
+        total += static
+    return by_category, total
+
+
 _INF = math.inf
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
 
 from accelsim.energy.actions import ActionCounts
-from accelsim.energy.estimate import AreaBreakdown, EnergyBreakdown, EnergyTable, estimate
+from accelsim.energy.estimate import AreaBreakdown, EnergyBreakdown, EnergyTable, estimate, estimate_by_category
 from accelsim.errors import SimulationError
 
 #: every energy category a family may price into (``energy_breakdown_j`` keys)
@@ -120,6 +120,16 @@ class LayerResult:
         obj.__post_init__()
         return obj
 
+    @classmethod
+    def _of_fields(cls, fields: dict[str, Any]) -> "LayerResult":
+        """:meth:`from_fields` for a fresh dict that holds every field in declaration order (the shared
+        ``simulate`` builds one per call): it becomes the result's own attribute dict, so its keys are not
+        compared with the field names nor copied; the same checks (``__post_init__``)."""
+        obj = object.__new__(cls)
+        _set_attr(obj, "__dict__", fields)
+        obj.__post_init__()
+        return obj
+
     def to_dict(self, with_actions: bool = False) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "actions"}
         out = plain(out)
@@ -129,6 +139,7 @@ class LayerResult:
 
 
 _FIELD_NAMES = {f.name: None for f in dataclasses.fields(LayerResult)}.keys()
+_set_attr = object.__setattr__
 
 
 def plain(value: Any) -> Any:
@@ -286,21 +297,32 @@ class HardwareModel(ABC):
             compute, stall = counts.compute_cycles, counts.stall_cycles
             cycles = compute + stall
             seconds = cycles / clock
-        energy = estimate(counts.actions, self.energy_table, static_power_w=self.static_power_w, seconds=seconds)
-        capped = False
-        if self.power_limit_w is not None:
-            seconds, energy, capped = self._cap_power(counts, seconds, energy)
-        if timed or capped:
-            cycles = int(round(seconds * clock))
-            compute = min(cycles, int(counts.compute_cycles))
-            stall = cycles - compute
+        if self.power_limit_w is None and self._plain_extra:
+            # nothing reads the whole EnergyBreakdown: the categories and the total, priced as estimate() does
+            by_category, total_j = estimate_by_category(counts.actions, self.energy_table, self.static_power_w,
+                                                        seconds)
+            extra = counts.extra
+            if timed:
+                cycles = int(round(seconds * clock))
+                compute = min(cycles, int(counts.compute_cycles))
+                stall = cycles - compute
+        else:
+            energy = estimate(counts.actions, self.energy_table, static_power_w=self.static_power_w, seconds=seconds)
+            capped = False
+            if self.power_limit_w is not None:
+                seconds, energy, capped = self._cap_power(counts, seconds, energy)
+            if timed or capped:
+                cycles = int(round(seconds * clock))
+                compute = min(cycles, int(counts.compute_cycles))
+                stall = cycles - compute
+            extra = counts.extra if self._plain_extra else self.finish_extra(counts, seconds, energy, capped)
+            by_category, total_j = dict(energy.by_category), energy.total_j
         peak = counts.peak_macs_per_s
         utilization = min(1.0, counts.useful_macs / (peak * seconds)) if seconds > 0 and peak > 0 else 0.0
-        extra = counts.extra if self._plain_extra else self.finish_extra(counts, seconds, energy, capped)
-        return LayerResult.from_fields({
+        return LayerResult._of_fields({
             "name": lay.name, "op": lay.op, "macs": counts.macs, "effective_macs": counts.effective_macs,
             "cycles": cycles, "compute_cycles": compute, "stall_cycles": stall, "latency_s": seconds,
-            "energy_j": energy.total_j, "energy_breakdown_j": dict(energy.by_category),
+            "energy_j": total_j, "energy_breakdown_j": by_category,
             "sram_reads": counts.sram_reads, "sram_writes": counts.sram_writes, "sram_word_bits": counts.sram_word_bits,
             "dram_read_bytes": counts.dram_read_bytes, "dram_write_bytes": counts.dram_write_bytes,
             "utilization": float(utilization), "weight_storage_bits": counts.weight_storage_bits,
