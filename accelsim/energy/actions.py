@@ -69,6 +69,14 @@ class ActionCounts(Mapping[ActionKey, float]):
         self._counts = out
         return self
 
+    @classmethod
+    def _of_dict(cls, counts: dict) -> "ActionCounts":
+        """An ActionCounts holding ``counts`` itself: for a caller whose dict already has valid keys, each
+        once, and nonzero float values (what the constructor would store)."""
+        self = cls.__new__(cls)
+        self._counts = counts
+        return self
+
     # the dict's own views: same contents and order as the Mapping mixins, without a __getitem__ per key
     def items(self):
         return self._counts.items()

@@ -140,19 +140,24 @@ def action_keys(config, width: int) -> ActionKeys:
     for key in keys:  # checked here once, so count_actions can skip the per-call check
         if not is_action_key(key):
             raise TypeError(f"action key must be (component, action, variant) strings; got {key!r}")
-    return ActionKeys(keys, 2 if config.dataflow == "os" else 1)
+    out = ActionKeys(keys, 2 if config.dataflow == "os" else 1)
+    # not a field (equality, hash and repr are the keys' and moves'): no two keys equal, so count_actions
+    # need not add equal keys up (32-bit operands on 32-bit sums have two equal keys)
+    object.__setattr__(out, "_distinct", len(set(keys)) == len(keys))
+    return out
 
 
 def count_actions(keys: ActionKeys, *, active_macs, gated_macs, slots, sram_reads, sram_writes, dram_read_bytes,
                   dram_write_bytes) -> ActionCounts:
     """Action counts of one layer (§5) under ``keys``; equal keys (e.g. 32-bit operands and sums) add up."""
     moving = keys.moving
+    moved = moving * slots
     values = (
         active_macs,
         gated_macs,
-        moving * slots,
+        moved,
         slots,
-        moving * slots,
+        moved,
         0 if moving == 2 else slots,
         sram_reads.get("ifmap", 0),
         sram_reads.get("filter", 0),
@@ -160,5 +165,8 @@ def count_actions(keys: ActionKeys, *, active_macs, gated_macs, slots, sram_read
         dram_read_bytes * 8,
         dram_write_bytes * 8,
     )
+    if keys.__dict__.get("_distinct"):
+        # every key once: the constructor's sum over equal keys is 0.0 + float(v), which is float(v)
+        return ActionCounts._of_dict({k: float(v) for k, v in zip(keys.keys, values) if v})
     return ActionCounts.from_pairs(keys.keys, values)
 
