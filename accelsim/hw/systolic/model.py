@@ -89,7 +89,7 @@ class Geometry(NamedTuple):
 
     @property
     def macs(self) -> int:
-        return self.npx * self.win * self.K
+        return self.batch * self.Eh * self.Ew * (self.FH * self.FW * self.C) * self.K  # npx * win * K
 
     @classmethod
     def conv(cls, H, W, FH, FW, C, K, stride, batch=1):
@@ -132,11 +132,13 @@ def layer_units(layer: Layer, batch: int) -> tuple[Geometry, int] | None:
 
 def dims(df: str, geom: Geometry) -> tuple[int, int, int]:
     """``(Sr, Sc, T)``: the operand extents mapped on rows, on columns and in time (§1)."""
+    batch, _, _, Ch, FH, FW, _, _, _, _, nfilt, Eh, Ew = geom
+    npx, win = batch * Eh * Ew, FH * FW * Ch
     if df == "os":
-        return geom.npx, geom.K, geom.win
+        return npx, nfilt, win
     if df == "ws":
-        return geom.win, geom.K, geom.npx
-    return geom.win, geom.npx, geom.K
+        return win, nfilt, npx
+    return win, npx, nfilt
 
 
 def closed_form(df: str, R: int, C: int, geom: Geometry) -> dict:
@@ -183,8 +185,9 @@ def scalesim_unit(df: str, R: int, C: int, geom: Geometry, sizes: tuple[int, int
     if not user:
         # CALC mode: the OFMAP pass for the cycles, then each read buffer on its own (§3.3)
         calc_unit = _CALC.get("unit") or _load_calc_unit()
-        res = calc_unit(d, R, C, geom.batch, geom.H, geom.W, geom.C, geom.FH, geom.FW, geom.sh, geom.sw, geom.dh,
-                           geom.dw, geom.Eh, geom.Ew, geom.K, sizes[0], sizes[1], sizes[2], ifmap_distinct(geom))
+        batch, H, W, Ch, FH, FW, sh, sw, dh, dw, nfilt, Eh, Ew = geom
+        res = calc_unit(d, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, sizes[0], sizes[1], sizes[2],
+                        ifmap_distinct(geom))
         return _report(out, res, geom, R, C)
     # USER mode: the walk of every demand row (§3.2), one kernel call
     res = K.user_unit(d, R, C, geom.batch, geom.H, geom.W, geom.C, geom.FH, geom.FW, geom.sh, geom.sw, geom.dh, geom.dw,
@@ -210,14 +213,19 @@ _REPORT_VALUES = itemgetter(*(i for _, i in _REPORT_FIELDS))
 def _report(out: dict, res, geom: Geometry, R: int, C: int) -> dict:
     """Add a unit's replay results (the ``_kernels.R_*`` vector) to its closed-form report values."""
     r = res.tolist()  # Python ints, read once (indexing the array per field cost 10 us a unit)
-    total = r[K.R_TOTAL]
+    total = r[_R_TOTAL]
+    macs = geom.macs
     out["total_cycles"] = total
-    out["stall_cycles"] = r[K.R_STALL]
-    out["total_cycles_incl_prefetch"] = r[K.R_OF_DRAM_STOP] - min(r[K.R_IF_DRAM_START], r[K.R_FI_DRAM_START])
-    out["overall_util"] = geom.macs / (total * R * C) if total > 0 else 0.0
+    out["stall_cycles"] = r[_R_STALL]
+    out["total_cycles_incl_prefetch"] = r[_R_OF_DRAM_STOP] - min(r[_R_IF_DRAM_START], r[_R_FI_DRAM_START])
+    out["overall_util"] = macs / (total * R * C) if total > 0 else 0.0
     out.update(zip(_REPORT_NAMES, _REPORT_VALUES(r)))
-    out["macs"] = geom.macs
+    out["macs"] = macs
     return out
+
+
+_R_TOTAL, _R_STALL, _R_OF_DRAM_STOP, _R_IF_DRAM_START, _R_FI_DRAM_START = (
+    K.R_TOTAL, K.R_STALL, K.R_OF_DRAM_STOP, K.R_IF_DRAM_START, K.R_FI_DRAM_START)
 
 
 def ifmap_distinct(g: Geometry) -> bool:
@@ -349,6 +357,10 @@ class SystolicModel(HardwareModel):
         word = config.sram.word_bytes * 8
         # one dict shared by every result (built once, never mutated): each buffer's access width
         self._word_bits = {"ifmap": word, "filter": word, "ofmap": word}
+        # what count() reads of the config on every call (the config is frozen)
+        self._df, self._rows, self._cols = config.dataflow, config.rows, config.cols
+        self._analytic = config.memory_model == "analytic"
+        self._word_bytes, self._pe_bits = config.sram.word_bytes, config.pe.bits
 
     # --- the contract (accelsim.hw.base) ---------------------------------------------------------
     def energy_reference_table(self) -> EnergyTable:
@@ -480,27 +492,32 @@ class SystolicModel(HardwareModel):
         factor = pack * (nm[1] / nm[0] if nm else 1)
         run_geom = geom.reduced(factor)
         self._check_replay(layer, run_geom)
-        rep = run_geometry(cfg, run_geom, self._memory)
+        sizes, bws, user = memory = self._memory
+        if self._analytic:
+            rep = analytic_unit_report(self._df, self._rows, self._cols, run_geom, sizes, bws, user)
+        else:
+            rep = scalesim_unit(self._df, self._rows, self._cols, run_geom, sizes, bws, user)
 
         compute = rep["compute_cycles"] * slow
-        stall = rep["stall_cycles"]
+        stall = rep["stall_cycles"] * n_units
         skip_info = None
         matrix = view.matrix
-        if cfg.sparsity.skip_zero_weights and nm is None and matrix is not None and layer.has_weights:
+        has_weights = layer.has_weights
+        sp = cfg.sparsity
+        if sp.skip_zero_weights and nm is None and matrix is not None and has_weights:
             from accelsim.hw.systolic.sparsity import skipped_compute_cycles
 
             skip_info = skipped_compute_cycles(cfg, layer, matrix, geom, run_geom, n_units)
             compute = skip_info["compute_cycles"] * slow
         else:
             compute *= n_units
-        stall *= n_units
 
         # --- traffic (words of word_bytes; §3, §4) ---
-        wb = cfg.sram.word_bytes
+        wb = self._word_bytes
         if nm is not None:
             # the activations are read in full, as by the same layer without N:M (§4.2)
             self._check_replay(layer, geom.reduced(pack))
-            act_rep = run_geometry(cfg, geom.reduced(pack), self._memory)
+            act_rep = run_geometry(cfg, geom.reduced(pack), memory)
             if_sram = act_rep["ifmap_sram_reads"] * slow
             if_dram = float(act_rep["ifmap_dram_reads"])
         else:
@@ -510,21 +527,20 @@ class SystolicModel(HardwareModel):
         of_sram = rep["ofmap_sram_writes"] * slow
         fi_dram = float(rep["filter_dram_reads"])
         of_dram = float(rep["ofmap_dram_writes"])
-        density = cl.weight_density if layer.has_weights else 1.0
-        meta_words = 0.0
+        density = cl.weight_density if has_weights else 1.0
         if nm is not None:
             kept = geom.win * geom.K * nm[0] / nm[1]
-            meta_words = kept * cfg.sparsity.metadata_bits / (8 * wb)
+            meta_words = kept * sp.metadata_bits / (8 * wb)
             reads = fi_dram / max(kept / pack, 1)  # times the kept values stream in from DRAM
             # the kept values leave DRAM at their stored width (int4 on int8 units: half the replayed words)
             fi_dram = fi_dram * min(1.0, (cl.weight_bits or width) / width) + meta_words * reads
             fi_sram += meta_words * rep["filter_sram_reads"] / max(kept / pack, 1)
-        elif view.layout != "none" and layer.has_weights:
+        elif has_weights and view.layout != "none":
             # compressed weights: the filter stream moves the stored bits, not the replayed words, which
             # hold one weight of `width` bits each (or `pack` packed ones: §4.1)
             fi_dram *= stored_ratio(cl, width)
         # outputs leave at the activation width
-        of_dram *= min(1.0, act_bits / cfg.pe.bits)
+        of_dram *= min(1.0, act_bits / self._pe_bits)
         sram_reads = {"ifmap": int(round(if_sram * n_units)), "filter": int(round(fi_sram * n_units))}
         sram_writes = {"ofmap": int(round(of_sram * n_units))}
         dram_read_bytes = int(round((if_dram + fi_dram) * wb * n_units))
@@ -532,17 +548,19 @@ class SystolicModel(HardwareModel):
 
         # --- MACs and actions (§5) ---
         slots = rep["macs"] * n_units * pack  # operand slots the array issues at `width` bits
-        performed = dense_macs * (nm[0] / nm[1] if nm else 1.0)
-        zero_frac = 0.0
-        if layer.has_weights and matrix is not None:
-            zero_frac = max(0.0, 1.0 - density / (nm[0] / nm[1] if nm else 1.0))
-        gated = performed * zero_frac if cfg.sparsity.zero_gating else 0.0
+        if nm:
+            performed = dense_macs * (nm[0] / nm[1])
+            zero_frac = max(0.0, 1.0 - density / (nm[0] / nm[1])) if has_weights and matrix is not None else 0.0
+        else:
+            performed = dense_macs * 1.0
+            zero_frac = max(0.0, 1.0 - density / 1.0) if has_weights and matrix is not None else 0.0
+        gated = performed * zero_frac if sp.zero_gating else 0.0
         active = performed - gated
         actions = count_actions(keys, active_macs=active * slow, gated_macs=gated * slow,
                                 slots=max(slots, performed) * slow, sram_reads=sram_reads, sram_writes=sram_writes,
                                 dram_read_bytes=dram_read_bytes, dram_write_bytes=dram_write_bytes)
         extra = {
-            "dataflow": cfg.dataflow,
+            "dataflow": self._df,
             "units": n_units,
             "folds": rep["folds"] * n_units,
             "row_folds": rep["row_folds"],
@@ -559,19 +577,17 @@ class SystolicModel(HardwareModel):
             "weight_density": density,
             "gated_macs": gated,
         }
-        fallback = self._fallback(view.nm)
-        if fallback:
-            extra["fallback"] = fallback
+        if view.nm is not None:
+            fallback = self._fallback(view.nm)
+            if fallback:
+                extra["fallback"] = fallback
         if skip_info is not None:
             extra["skip"] = {k: v for k, v in skip_info.items() if k != "compute_cycles"}
         # utilization = performed MACs / (rows x cols x pack slots per cycle x cycles)
         return LayerCounts(
-            macs=dense_macs, effective_macs=int(round(dense_macs * density)), compute_cycles=compute,
-            stall_cycles=stall, actions=actions, useful_macs=performed,
-            peak_macs_per_s=peak, sram_reads=sram_reads,
-            sram_writes=sram_writes, sram_word_bits=self._word_bits, dram_read_bytes=dram_read_bytes,
-            dram_write_bytes=dram_write_bytes, weight_storage_bits=cl.weight_storage_bits(cl.weight_bits or cfg.pe.bits),
-            extra=extra,
+            dense_macs, int(round(dense_macs * density)), compute, stall, actions, performed, peak, sram_reads,
+            sram_writes, self._word_bits, dram_read_bytes, dram_write_bytes,
+            cl.weight_storage_bits(cl.weight_bits or self._pe_bits), extra,
         )
 
     # --- a whole network in one pass (§9) ------------------------------------------------------
