@@ -215,13 +215,13 @@ def _report(out: dict, res, geom: Geometry, R: int, C: int) -> dict:
     r = res.tolist()  # Python ints, read once (indexing the array per field cost 10 us a unit)
     total = r[_R_TOTAL]
     macs = geom.macs
-    out["total_cycles"] = total
-    out["stall_cycles"] = r[_R_STALL]
-    out["total_cycles_incl_prefetch"] = r[_R_OF_DRAM_STOP] - min(r[_R_IF_DRAM_START], r[_R_FI_DRAM_START])
-    out["overall_util"] = macs / (total * R * C) if total > 0 else 0.0
-    out.update(zip(_REPORT_NAMES, _REPORT_VALUES(r)))
-    out["macs"] = macs
+    out.update(zip(_UNIT_NAMES, (total, r[_R_STALL], r[_R_OF_DRAM_STOP] - min(r[_R_IF_DRAM_START], r[_R_FI_DRAM_START]),
+                                 macs / (total * R * C) if total > 0 else 0.0, *_REPORT_VALUES(r), macs)))
     return out
+
+
+#: every key _report adds, in order: the cycles, the report fields, the MACs
+_UNIT_NAMES = ("total_cycles", "stall_cycles", "total_cycles_incl_prefetch", "overall_util", *_REPORT_NAMES, "macs")
 
 
 _R_TOTAL, _R_STALL, _R_OF_DRAM_STOP, _R_IF_DRAM_START, _R_FI_DRAM_START = (
