@@ -136,6 +136,27 @@ def estimate(
     Raises :class:`SimulationError` naming the key for an action with no ERT entry, a negative or
     non-finite count, or a negative / non-finite energy, static power or duration.
     """
+    by_component: dict[str, float] = {}
+    by_category, total = _price(counts, ert, static_power_w, seconds, by_component)
+    return EnergyBreakdown(by_category, by_component, total)
+
+
+def estimate_by_category(
+    counts: ActionCounts | Mapping[ActionKey, float],
+    ert: Mapping[ActionKey, tuple[float, str]],
+    static_power_w: float = 0.0,
+    seconds: float = 0.0,
+) -> tuple[dict[str, float], float]:
+    """``(by_category, total_j)`` of :func:`estimate` (the same values, the same order, the same errors)
+    without the breakdown by component: what :meth:`accelsim.hw.base.HardwareModel.simulate` reads when no
+    power cap or ``finish_extra`` needs the whole :class:`EnergyBreakdown` (the by-component sums cost a
+    third of the pricing of a small layer)."""
+    return _price(counts, ert, static_power_w, seconds, None)
+
+
+def _price(counts, ert, static_power_w, seconds, by_component: dict[str, float] | None) -> tuple[dict[str, float], float]:
+    """The loop of :func:`estimate`: ``(by_category, total_j)``, and the sums by component into ``by_component``
+    when given."""
     # The common case (plain floats, positive finite counts, (float, category) entries) is accepted
     # by one chained comparison; anything else goes through the full checks of _check_*, which
     # raise the errors or hand back the same values, so results and messages do not depend on it.
@@ -144,10 +165,9 @@ def estimate(
     if not (type(seconds) is float and 0.0 <= seconds < _INF):
         _check_static("seconds", seconds)
     by_category: dict[str, float] = {}
-    by_component: dict[str, float] = {}
     total = 0.0
     get_category = by_category.get
-    get_component = by_component.get
+    get_component = None if by_component is None else by_component.get
     items = counts.items()  # ActionCounts.items() is its dict's own view
     checked = ert._checked.get if type(ert) is EnergyTable else _no_entry
     for key, count in items:
@@ -167,56 +187,14 @@ def estimate(
                 energy_pj, category = _check_entry(key, entry, ert)
         joules = count * energy_pj * PJ
         by_category[category] = get_category(category, 0.0) + joules
-        component = key[0]
-        by_component[component] = get_component(component, 0.0) + joules
+        if get_component is not None:
+            by_component[key[0]] = get_component(key[0], 0.0) + joules
         total += joules
     static = float(static_power_w) * float(seconds)
     if static > 0:
         by_category[STATIC] = by_category.get(STATIC, 0.0) + static
-        by_component[STATIC] = by_component.get(STATIC, 0.0) + static
-        total += static
-    return EnergyBreakdown(by_category, by_component, total)
-
-
-def estimate_by_category(
-    counts: ActionCounts | Mapping[ActionKey, float],
-    ert: Mapping[ActionKey, tuple[float, str]],
-    static_power_w: float = 0.0,
-    seconds: float = 0.0,
-) -> tuple[dict[str, float], float]:
-    """``(by_category, total_j)`` of :func:`estimate` (the same values, the same order, the same errors)
-    without the breakdown by component: what :meth:`accelsim.hw.base.HardwareModel.simulate` reads when no
-    power cap or ``finish_extra`` needs the whole :class:`EnergyBreakdown` (the by-component sums cost a
-    third of the pricing of a small layer)."""
-    if not (type(static_power_w) is float and 0.0 <= static_power_w < _INF):
-        _check_static("static_power_w", static_power_w)
-    if not (type(seconds) is float and 0.0 <= seconds < _INF):
-        _check_static("seconds", seconds)
-    by_category: dict[str, float] = {}
-    total = 0.0
-    get_category = by_category.get
-    checked = ert._checked.get if type(ert) is EnergyTable else _no_entry
-    for key, count in counts.items():
-        if not (type(count) is float and 0.0 < count < _INF):
-            _check_count(key, count)
-            if count == 0:
-                continue
-            count = float(count)
-        entry = checked(key)
-        if entry is not None:
-            energy_pj, category = entry
-        else:
-            entry = ert.get(key)
-            if type(entry) is tuple and len(entry) == 2 and type(entry[0]) is float and 0.0 <= entry[0] < _INF:
-                energy_pj, category = entry
-            else:
-                energy_pj, category = _check_entry(key, entry, ert)
-        joules = count * energy_pj * PJ
-        by_category[category] = get_category(category, 0.0) + joules
-        total += joules
-    static = float(static_power_w) * float(seconds)
-    if static > 0:
-        by_category[STATIC] = by_category.get(STATIC, 0.0) + static
+        if by_component is not None:
+            by_component[STATIC] = by_component.get(STATIC, 0.0) + static
         total += static
     return by_category, total
 
