@@ -711,3 +711,21 @@ def test_matmul_of_a_constant_vector_by_an_activation(batch):
     graph = load_onnx(model, strict=True)
     assert _macs(graph) == 3 * 16 * 12 * batch and graph.metadata["onnx"]["batch"] == batch
     assert tuple(graph.layers[-1].output_shape) == (3, 12)
+
+
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_layernormalization_without_bias_counts_its_scale_only(tmp_path, with_bias):
+    """ONNX LayerNormalization's B is optional (a bias-free LayerNorm: OLMo, ModernBERT, Cohere): its parameters
+    are the scale's alone (they were counted twice)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8])
+    inits = [numpy_helper.from_array(np.ones(8, np.float32), "s")]
+    inits += [numpy_helper.from_array(np.zeros(8, np.float32), "b")] if with_bias else []
+    node = helper.make_node("LayerNormalization", ["x", "s"] + (["b"] if with_bias else []), ["y"], axis=-1)
+    model = helper.make_model(helper.make_graph([node], "g", [x], [y], inits), opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, tmp_path / "ln.onnx")
+    norm = next(layer for layer in load_onnx(tmp_path / "ln.onnx").layers if layer.op == "layernorm")
+    assert norm.params == (16 if with_bias else 8) and norm.shift is with_bias

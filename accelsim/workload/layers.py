@@ -757,11 +757,13 @@ class BatchNorm(Layer):
 class LayerNorm(Layer):
     """Layer normalization over the last dimension; ``rms`` = RMSNorm (scale only). ``affine``: elements of the
     scale (and of the shift), 0 = the last dimension's size; an instance or group normalization, imported as its
-    (channels or groups, spatial elements) view normalised over the last axis, keeps one per channel."""
+    (channels or groups, spatial elements) view normalised over the last axis, keeps one per channel. ``shift``:
+    False for a LayerNorm without its bias (ONNX LayerNormalization without ``B``: a scale only)."""
 
     op: ClassVar[str] = "layernorm"
     rms: bool = False
     affine: int = 0
+    shift: bool = True
 
     def _check(self) -> None:
         if isinstance(self.affine, bool) or not isinstance(self.affine, (int, np.integer)) or self.affine < 0:
@@ -769,7 +771,7 @@ class LayerNorm(Layer):
 
     @property
     def params(self) -> int:
-        return (self.affine or self.input_shape[-1]) * (1 if self.rms else 2)
+        return (self.affine or self.input_shape[-1]) * (2 if self.shift and not self.rms else 1)
 
     @property
     def elementwise_ops(self) -> int:

@@ -550,10 +550,15 @@ def _convert_layernorm(imp: Importer, node: Node) -> None:
         axis = int(node.attrs.get("axis", -1)) % len(x.shape)
         if axis != len(x.shape) - 1:
             raise imp.unsupported(node, f"normalization over axes {axis}.. of {list(x.shape)}; only the last axis is supported")
+    fields = {}
     if node.op_type == "LayerNormalization":
         imp.const(node, 1, "scale")
+        if not (len(node.inputs) > 2 and node.inputs[2]):  # no B: a scale only
+            fields["shift"] = False
     rms = bool(node.attrs.get("rms", False)) if node.op_type == "_LayerNorm" else node.op_type != "LayerNormalization"
-    imp.out(node, imp.add(node, L.LayerNorm, [x], **({"rms": True} if rms else {})), batched=x.batched)
+    if rms:
+        fields["rms"] = True
+    imp.out(node, imp.add(node, L.LayerNorm, [x], **fields), batched=x.batched)
 
 
 @register("InstanceNormalization", "GroupNormalization")

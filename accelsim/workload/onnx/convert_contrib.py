@@ -142,7 +142,9 @@ def _convert_skip_layernorm(imp: Importer, node: Node) -> None:
         if not (x.batched and skip.batched):
             x, skip = imp.unbatched(node, x), imp.unbatched(node, skip)
         total = imp.layer(node, L.Eltwise, [x, skip], "/add", func="add")
-    imp.set(node, 0, imp.layer(node, L.LayerNorm, [total], "", rms="Simplified" in node.op_type))
+    shift = len(node.inputs) > 3 and bool(node.inputs[3])  # beta is optional
+    imp.set(node, 0, imp.layer(node, L.LayerNorm, [total], "", rms="Simplified" in node.op_type,
+                               **({} if shift else {"shift": False})))
     imp.set(node, 3, total)
 
 
