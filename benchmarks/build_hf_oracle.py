@@ -30,7 +30,7 @@ OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "hf" / "transf
 FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "granite", "olmo2", "starcoder2",
             "phi", "phi3", "gpt2", "gptj", "gpt_bigcode", "gpt_neox", "opt", "falcon", "mixtral", "qwen2_moe",
             "qwen3_moe", "deepseek_v2", "deepseek_v3", "bert", "roberta", "distilbert", "t5", "vit", "olmoe", "phimoe",
-            "xlm-roberta", "camembert", "stablelm")
+            "xlm-roberta", "camembert", "stablelm", "cohere")
 #: families transformers builds as an encoder (AutoModel, with its pooler) or T5's encoder stack
 ENCODERS = {"bert", "roberta", "distilbert", "vit", "xlm-roberta", "camembert"}
 
@@ -46,8 +46,10 @@ def draw(r: random.Random, fam: str) -> dict:
          "num_attention_heads": heads, "intermediate_size": inter, "tie_word_embeddings": tie,
          "max_position_embeddings": 256, "pad_token_id": 0, "bos_token_id": 0, "eos_token_id": 0}
     if fam in ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "mixtral", "qwen2_moe",
-               "qwen3_moe", "granite", "olmo2", "starcoder2", "olmoe", "phimoe", "stablelm"):
+               "qwen3_moe", "granite", "olmo2", "starcoder2", "olmoe", "phimoe", "stablelm", "cohere"):
         d["num_key_value_heads"] = kv
+    if fam == "cohere":
+        d.update(use_qk_norm=r.random() < 0.5, attention_bias=r.random() < 0.3)
     if fam == "stablelm":
         d.update(use_qkv_bias=r.random() < 0.5, use_parallel_residual=r.random() < 0.5,
                  partial_rotary_factor=r.choice([0.25, 0.5, 1.0]))

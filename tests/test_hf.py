@@ -623,3 +623,14 @@ def test_olmoe_norms_need_heads_times_head_dim_equal_to_hidden():
             "intermediate_size": 128, "vocab_size": 100, "num_experts": 4, "num_experts_per_tok": 2}
     with pytest.raises(WorkloadError, match=r"num_attention_heads x head_dim = 4 x 24 must equal it$"):
         model_spec({**base, "head_dim": 24})
+
+
+def test_cohere_norms_have_no_shift_and_qk_norms_a_scale_per_head():
+    base = {"model_type": "cohere", "hidden_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2,
+            "num_hidden_layers": 1, "intermediate_size": 128, "vocab_size": 100}
+    g = load_hf({**base, "use_qk_norm": True}, phase="decode", context=8)
+    norms = {layer.name: layer for layer in g.layers if layer.op == "layernorm"}
+    assert norms["model.layers.0.input_layernorm"].params == 64  # CohereLayerNorm: a weight, no bias
+    assert norms["model.layers.0.self_attn.q_norm"].params == 4 * 16  # (heads, head_dim) scales
+    assert norms["model.layers.0.self_attn.k_norm"].params == 2 * 16
+    assert "model.layers.0.post_attention_layernorm" not in norms  # one norm feeds attention and MLP

@@ -1,4 +1,4 @@
-"""Hugging Face config reader against transformers itself: 198 random small configs of the 33 families read
+"""Hugging Face config reader against transformers itself: 204 random small configs of the 34 families read
 (tests/data/hf/transformers_oracle.json, built by benchmarks/build_hf_oracle.py with transformers on the meta
 device; transformers is not imported here). Each config's parameter count must equal the count of the model
 transformers builds from it, its sliding-window blocks those transformers' ``layer_types`` marks, its RoPE features those

@@ -99,7 +99,7 @@ class _Builder:
         return self.add(Linear, name, [x], out_features=out, bias=bias)
 
     def norm(self, name: str, x: str) -> str:
-        return self.add(LayerNorm, name, [x], rms=self.spec.norm == "rms")
+        return self.add(LayerNorm, name, [x], rms=self.spec.norm == "rms", shift=self.spec.norm_shift)
 
     def act(self, name: str, x: str, func: str | None = None) -> str:
         return self.add(Activation, name, [x], func=func or self.spec.act)
@@ -189,6 +189,9 @@ class _Builder:
         if sp.qk_norm == "head":  # an RMSNorm of head_dim features per query and key head
             q = self.head_norm(self.n(block, "q_norm"), q, hq, d)
             k = self.head_norm(self.n(block, "k_norm"), k, hkv, d)
+        elif sp.qk_norm == "heads":  # a bias-free LayerNorm per head, each its own scale
+            q = self.head_norm(self.n(block, "q_norm"), q, hq, d, separate=True)
+            k = self.head_norm(self.n(block, "k_norm"), k, hkv, d, separate=True)
         elif sp.qk_norm == "full":  # one over each whole projection
             q, k = self.norm(self.n(block, "q_norm"), q), self.norm(self.n(block, "k_norm"), k)
         if sp.positions == "rope":
@@ -201,10 +204,13 @@ class _Builder:
         ctx = self.core(prefix, q, k, v, hq, hkv, d, d, fused=self.attention == "fused")
         return self.linear(self.n(block, "o"), ctx, sp.hidden, sp.o_bias)
 
-    def head_norm(self, name: str, x: str, heads: int, d: int) -> str:
-        """A norm over each head's ``d`` features of ``x`` ``(T, heads * d)`` (one scale of ``d`` shared by the heads)."""
+    def head_norm(self, name: str, x: str, heads: int, d: int, separate: bool = False) -> str:
+        """A norm over each head's ``d`` features of ``x`` ``(T, heads * d)`` (one scale of ``d`` shared by the heads;
+        ``separate``: a bias-free LayerNorm whose scale has ``heads x d`` values, one per head)."""
         per_head = self.reshape(f"{name}.heads", x, (self.t, heads, d))
-        return self.reshape(f"{name}.merge", self.norm(name, per_head), (self.t, heads * d))
+        normed = (self.add(LayerNorm, name, [per_head], shift=False, affine=heads * d) if separate
+                  else self.norm(name, per_head))
+        return self.reshape(f"{name}.merge", normed, (self.t, heads * d))
 
     def mla_block(self, block: str, h: str) -> str:
         sp, m = self.spec, self.spec.mla

@@ -705,7 +705,8 @@ def _check_norm(ck: Checkpoint, layer) -> None:
         name = f"{layer.name}.{part}"
         if name in ck:
             shape = tuple(ck.tensors[name].shape)
-            if math.prod(shape) != features or len([d for d in shape if d != 1]) > 1:
+            # one value per feature, as a vector (a per-head scale, affine, may be stored (heads, head_dim))
+            if math.prod(shape) != features or (not layer.affine and len([d for d in shape if d != 1]) > 1):
                 raise WorkloadError(f"{ck.source}: tensor '{ck.stored.get(name, name)}' has shape {list(shape)}; the config's norm "
                                     f"'{layer.name}' normalises {features} features")
             if not np.all(np.isfinite(ck.float32(name))):  # one value per feature: read whole

@@ -8,7 +8,7 @@ num_attention_heads``). A field that is required and missing, or of the wrong ty
 :class:`~accelsim.errors.WorkloadError` naming the source, the field, what was expected and what was given.
 
 Families: decoders ``llama``, ``mistral``, ``qwen2``, ``qwen3``, ``gemma``, ``gemma2``, ``gemma3_text``,
-``granite``, ``olmo2``, ``starcoder2``, ``phi``, ``phi3``, ``stablelm``, ``gpt2``, ``gptj``, ``gpt_bigcode``, ``gpt_neox``,
+``granite``, ``olmo2``, ``starcoder2``, ``phi``, ``phi3``, ``stablelm``, ``cohere``, ``gpt2``, ``gptj``, ``gpt_bigcode``, ``gpt_neox``,
 ``opt``, ``falcon``; mixtures of experts ``mixtral``,
 ``qwen2_moe``, ``qwen3_moe``, ``olmoe``, ``phimoe``, ``deepseek_v2``, ``deepseek_v3``; encoders ``bert``, ``roberta``
 (and ``xlm-roberta``, ``camembert``, RoBERTa's modules),
@@ -128,7 +128,9 @@ class ModelSpec:
     pooler: bool = False
     window: int = 0  # sliding-window attention (0: none)
     window_layers: tuple[int, ...] | None = None  # the blocks that use the window (None: every block)
-    qk_norm: str = ""  # "head": an RMSNorm per query / key head (Qwen3, Gemma 3); "full": over the whole projection (OLMo 2)
+    qk_norm: str = ""  # "head": an RMSNorm per query / key head (Qwen3, Gemma 3); "full": over the whole projection (OLMo 2);
+    # "heads": a bias-free LayerNorm per query / key head, each head its own scale (Cohere's use_qk_norm)
+    norm_shift: bool = True  # a LayerNorm's bias (Cohere's LayerNorm has none)
     branch_norms: str = "pre"  # where a block normalises: "pre" each branch's input; "both" its input and output
     # (Gemma 2 / 3); "post" its output only, before the residual add (OLMo 2)
     softcap: bool = False  # Gemma 2: tanh soft-capping of attention scores and of the logits
@@ -466,6 +468,15 @@ def _stablelm(f, name):
     return _llama_like(f, name, norm="layer", qkv_bias=bias, o_bias=False, mlp_bias=False,
                        rotary_dim=_rotary_dim(f, head_dim, default=0.25),
                        parallel="shared_norm" if f.bool("use_parallel_residual", False) else "none")
+
+
+def _cohere(f, name):
+    # Cohere (Command R): a bias-free LayerNorm, one input norm feeding attention and MLP in parallel, a gated
+    # SiLU MLP, tied embeddings; use_qk_norm: a bias-free LayerNorm per query / key head, each head its own scale.
+    # logit_scale multiplies the logits (no work)
+    return _no_window(f, _llama_like(f, name, norm="layer", norm_shift=False, parallel="shared_norm",
+                                     qk_norm="heads" if f.bool("use_qk_norm", False) else "",
+                                     tied=f.bool("tie_word_embeddings", True)))
 
 
 def _phi3(f, name):
@@ -822,7 +833,7 @@ def _vit(f, name):
 FAMILIES: dict[str, Callable[[_Fields, str], ModelSpec]] = {
     "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma, "gemma2": _gemma2,
     "gemma3_text": _gemma3_text, "granite": _granite, "olmo2": _olmo2, "starcoder2": _starcoder2, "phi": _phi,
-    "phi3": _phi3, "stablelm": _stablelm, "gpt2": _gpt2, "gptj": _gptj, "gpt_bigcode": _gpt_bigcode, "gpt_neox": _gpt_neox, "opt": _opt,
+    "phi3": _phi3, "stablelm": _stablelm, "cohere": _cohere, "gpt2": _gpt2, "gptj": _gptj, "gpt_bigcode": _gpt_bigcode, "gpt_neox": _gpt_neox, "opt": _opt,
     "falcon": _falcon, "mixtral": _mixtral,
     "qwen2_moe": _qwen2_moe, "qwen3_moe": _qwen3_moe, "olmoe": _olmoe, "phimoe": _phimoe, "deepseek_v2": _deepseek,
     "deepseek_v3": _deepseek, "bert": _bert, "roberta": _roberta, "xlm-roberta": _xlm_roberta,
