@@ -52,7 +52,7 @@ def draw(r: random.Random, fam: str) -> dict:
         d.update(use_qk_norm=r.random() < 0.5, attention_bias=r.random() < 0.3)
     if fam == "stablelm":
         d.update(use_qkv_bias=r.random() < 0.5, use_parallel_residual=r.random() < 0.5,
-                 partial_rotary_factor=r.choice([0.25, 0.5, 1.0]))
+                 partial_rotary_factor=r.choice([0.25, 0.5, 1.0]), qk_layernorm=r.random() < 0.5)
     if fam in ("granite", "olmo2", "olmoe"):
         d.update(attention_bias=r.random() < 0.3)
     if fam == "starcoder2":

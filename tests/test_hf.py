@@ -587,14 +587,15 @@ def test_partial_rotary_default_is_the_config_class_default(model_type, factor):
     assert (saved.rotary_dim or saved.head_dim) == 16
 
 
-def test_stablelm_reads_and_refuses_per_head_qk_layernorm():
+def test_stablelm_reads_its_norms_and_per_head_qk_layernorm():
     base = {"model_type": "stablelm", "hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 1,
             "intermediate_size": 128, "vocab_size": 100}
     spec = model_spec(base)
     assert (spec.norm, spec.rotary_dim, spec.parallel) == ("layer", 4, "none")  # StableLmConfig: 0.25 of 16
     assert model_spec({**base, "use_parallel_residual": True}).parallel == "shared_norm"
-    with pytest.raises(WorkloadError, match=r"field 'qk_layernorm' true .* is not read; false is$"):
-        model_spec({**base, "qk_layernorm": True})
+    g = load_hf({**base, "qk_layernorm": True}, phase="decode", context=8)  # StableLmLayerNormPerHead, no bias
+    q_norm = next(layer for layer in g.layers if layer.name == "model.layers.0.self_attn.q_layernorm")
+    assert q_norm.params == 4 * 16
 
 
 def test_a_vision_language_head_is_tied_by_the_top_level_flag():

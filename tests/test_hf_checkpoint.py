@@ -769,3 +769,22 @@ def test_a_bare_base_model_keeps_its_own_head(tmp_path):
     write_safetensors(tmp_path / "m.safetensors", tensors)
     out = attach_weights(g, tmp_path / "m.safetensors", strict=True)
     assert out.metadata["hf"]["weights_unused"] == [] and "lm_head" in out.weights
+
+
+def test_a_norm_stored_one_module_per_head_is_read_and_checked(tmp_path):
+    """StableLM's qk_layernorm keeps one LayerNorm module per head (q_layernorm.norms.<h>.weight): each is read
+    and checked, none left as a stray tensor."""
+    cfg = {"model_type": "stablelm", "hidden_size": 16, "intermediate_size": 32, "num_attention_heads": 4,
+           "num_key_value_heads": 2, "num_hidden_layers": 1, "vocab_size": 10, "qk_layernorm": True,
+           "partial_rotary_factor": 0.5}
+    g = load_hf(cfg, phase="decode", context=8)
+    tensors = _dense_tensors(g)
+    for norm, heads in (("q_layernorm", 4), ("k_layernorm", 2)):
+        for h in range(heads):
+            tensors[f"model.layers.0.self_attn.{norm}.norms.{h}.weight"] = ("F32", np.ones(4, np.float32))
+    write_safetensors(tmp_path / "m.safetensors", tensors)
+    assert attach_weights(g, tmp_path / "m.safetensors").metadata["hf"]["weights_unused"] == []
+    tensors["model.layers.0.self_attn.k_layernorm.norms.1.weight"] = ("F32", np.ones(5, np.float32))
+    write_safetensors(tmp_path / "m.safetensors", tensors)
+    with pytest.raises(WorkloadError, match=r"k_layernorm\.norms\.1\.weight' has shape \[5\]; .* normalises 4 features"):
+        attach_weights(g, tmp_path / "m.safetensors")

@@ -699,10 +699,15 @@ def _module_prefix(ck: Checkpoint, graph: LayerGraph) -> str:
 
 
 def _check_norm(ck: Checkpoint, layer) -> None:
-    """A norm's stored scale and shift must hold one value per normalised feature (``affine``, else the last axis)."""
+    """A norm's stored scale and shift must hold one value per normalised feature (``affine``, else the last axis);
+    a norm with a scale per head may be stored one module per head (StableLM's ``q_layernorm.norms.<h>``), each
+    holding the last axis's features."""
     features = layer.affine or layer.input_shape[-1]
-    for part in ("weight", "bias"):
-        name = f"{layer.name}.{part}"
+    names = [f"{layer.name}.{part}" for part in ("weight", "bias")]
+    if layer.affine and f"{layer.name}.norms.0.weight" in ck:
+        features = layer.input_shape[-1]
+        names = [f"{layer.name}.norms.{h}.{part}" for h in range(layer.affine // features) for part in ("weight", "bias")]
+    for name in names:
         if name in ck:
             shape = tuple(ck.tensors[name].shape)
             # one value per feature, as a vector (a per-head scale, affine, may be stored (heads, head_dim))

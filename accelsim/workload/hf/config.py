@@ -459,14 +459,14 @@ def _starcoder2(f, name):
 def _stablelm(f, name):
     # StableLM: Llama's modules with LayerNorm (weight and bias), partial RoPE (default 0.25), optional q / k / v
     # biases (use_qkv_bias), and with use_parallel_residual one input norm feeding attention and MLP (no second)
-    if f.bool("qk_layernorm", False):
-        raise WorkloadError(f"{f.source}: field 'qk_layernorm' true (a separate bias-free LayerNorm per query and key "
-                            "head, StableLM-2-12B) is not read; false is")
+    # (qk_layernorm: a bias-free LayerNorm per query / key head, StableLM-2-12B's, stored one module per head)
     hidden = f.int("hidden_size")
     head_dim = _heads(f, hidden)[2]
     bias = f.bool("use_qkv_bias", False)
-    return _llama_like(f, name, norm="layer", qkv_bias=bias, o_bias=False, mlp_bias=False,
+    names = dict(LLAMA_NAMES, q_norm="self_attn.q_layernorm", k_norm="self_attn.k_layernorm")
+    return _llama_like(f, name, names=names, norm="layer", qkv_bias=bias, o_bias=False, mlp_bias=False,
                        rotary_dim=_rotary_dim(f, head_dim, default=0.25),
+                       qk_norm="heads" if f.bool("qk_layernorm", False) else "",
                        parallel="shared_norm" if f.bool("use_parallel_residual", False) else "none")
 
 
