@@ -219,6 +219,52 @@ def prefill_macs(d: dict) -> dict:
             "attention": sum(flops.get(o, 0) for o in ATTENTION_OPS) // 2}
 
 
+#: vision-language configs -> the text family their text_config is drawn from (the decoder accelsim reads)
+MULTIMODAL = {"gemma3": "gemma3_text", "mistral3": "mistral", "llava": "llama"}
+#: a tiny vision tower of each (not modelled by accelsim; transformers needs one to build the model)
+VISION = {"gemma3": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+                     "image_size": 28, "patch_size": 14},
+          "mistral3": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+                       "image_size": 28, "patch_size": 14, "head_dim": 16},
+          "llava": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+                    "image_size": 28, "patch_size": 14}}
+
+
+def draw_multimodal(r: random.Random, fam: str) -> dict:
+    """A vision-language config: a text_config of its text family (its model_type written or left out, its head
+    tied or not at the top level or left to the class default) and a tiny vision tower."""
+    text = draw(r, MULTIMODAL[fam])
+    text.pop("tie_word_embeddings")
+    if r.random() < 0.5:
+        text.pop("model_type")
+    d = {"model_type": fam, "text_config": text, "vision_config": dict(VISION[fam])}
+    tie = r.choice([None, True, False])
+    if tie is not None:
+        d["tie_word_embeddings"] = tie
+    if fam == "gemma3":
+        d["mm_tokens_per_image"] = 4
+    return d
+
+
+def reference_multimodal(d: dict) -> dict:
+    """The parameters of the language model transformers builds inside the vision-language model (meta device):
+    its decoder, plus the head when it is not tied to the embedding table; its RoPE features."""
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    cfg = AutoConfig.for_model(**d)
+    with torch.device("meta"):
+        model = AutoModelForImageTextToText.from_config(cfg)
+    lm = model.model.language_model
+    tied = model.lm_head.weight is lm.embed_tokens.weight
+    inv_freq = [b for name, b in lm.named_buffers() if name.endswith("rotary_emb.inv_freq")]
+    saved = json.loads(cfg.to_json_string(use_diff=False))
+    saved.pop("transformers_version", None)
+    return {"params": int(sum(p.numel() for p in lm.parameters())) + (0 if tied else model.lm_head.weight.numel()),
+            "window": 0, "rotary": 2 * int(inv_freq[0].shape[0]) if inv_freq else 0, "sliding_blocks": [],
+            "macs": None, "saved": saved}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=6)
@@ -232,6 +278,10 @@ def main() -> None:
         for seed in range(args.seeds):
             config = draw(random.Random(f"{fam}/{seed}"), fam)
             cases.append({"family": fam, "seed": seed, "config": config, **reference(dict(config))})
+    for fam in MULTIMODAL:
+        for seed in range(args.seeds):
+            config = draw_multimodal(random.Random(f"{fam}/{seed}"), fam)
+            cases.append({"family": fam, "seed": seed, "config": config, **reference_multimodal(json.loads(json.dumps(config)))})
     args.out.write_text(json.dumps({"transformers": transformers.__version__, "cases": cases}, indent=1) + "\n")
     print(f"{len(cases)} configs -> {args.out}")
 

@@ -479,8 +479,8 @@ def test_multimodal_gemma3_reads_its_language_model():
     g = load_hf({"model_type": "gemma3", "text_config": text, "vision_config": {"hidden_size": 32}})
     assert g.metadata["hf"]["params"]["total"] == load_hf(dict(text)).metadata["hf"]["params"]["total"]
     assert any("vision tower" in n for n in g.metadata["notes"])
-    with pytest.raises(WorkloadError, match="unknown model_type 'llava'"):
-        load_hf({"model_type": "llava", "text_config": text})
+    with pytest.raises(WorkloadError, match="unknown model_type 'paligemma'"):
+        load_hf({"model_type": "paligemma", "text_config": text})
 
 
 @pytest.mark.parametrize("config, message", [

@@ -841,16 +841,32 @@ FAMILIES: dict[str, Callable[[_Fields, str], ModelSpec]] = {
 }
 
 
-#: vision-language configs whose ``text_config`` holds a family read here -> that family's model_type
-MULTIMODAL = {"gemma3": "gemma3_text"}
+@dataclass(frozen=True)
+class Multimodal:
+    """A vision-language config whose ``text_config`` holds a decoder read here: ``text`` the family transformers
+    builds (``fixed``: whatever ``text_config.model_type`` says, else the default when it names none); ``tied``
+    the top-level ``tie_word_embeddings`` default of its config class, which ties the head (transformers 5.25)."""
+
+    text: str
+    tied: bool
+    fixed: bool = False
+
+
+MULTIMODAL = {"gemma3": Multimodal("gemma3_text", tied=True, fixed=True), "mistral3": Multimodal("mistral", tied=True),
+              "llava": Multimodal("llama", tied=False), "llava_next": Multimodal("llama", tied=False)}
 #: the text config class's defaults of the size fields a multimodal config's ``text_config`` may leave out:
 #: transformers 4.x saves a nested config as its difference from the class defaults (google/gemma-3-4b-it's
-#: text_config names no heads, KV heads or vocabulary: Gemma3TextConfig's 8, 4 and 262,208), and builds the text
-#: model with those defaults (Gemma3TextConfig, transformers 5.25)
+#: text_config names no heads, KV heads or vocabulary: Gemma3TextConfig's 8, 4 and 262,208; llava-1.5's names its
+#: vocabulary and no size: LlamaConfig's), and builds the text model with those defaults (transformers 5.25)
 TEXT_CONFIG_DEFAULTS = {
-    "gemma3": {"vocab_size": 262208, "hidden_size": 2304, "intermediate_size": 9216, "num_hidden_layers": 26,
-               "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256, "max_position_embeddings": 131072,
-               "hidden_activation": "gelu_pytorch_tanh", "sliding_window": 4096},
+    "gemma3_text": {"vocab_size": 262208, "hidden_size": 2304, "intermediate_size": 9216, "num_hidden_layers": 26,
+                    "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256,
+                    "max_position_embeddings": 131072, "hidden_activation": "gelu_pytorch_tanh", "sliding_window": 4096},
+    "llama": {"vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
+              "num_attention_heads": 32, "num_key_value_heads": 32, "max_position_embeddings": 2048},
+    "mistral": {"vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
+                "num_attention_heads": 32, "num_key_value_heads": 8, "max_position_embeddings": 131072,
+                "sliding_window": 4096},
 }
 
 
@@ -899,23 +915,28 @@ def model_spec(source, name: str | None = None) -> ModelSpec:
         raise WorkloadError(f"{label}: field 'model_type' must be a string (e.g. \"llama\"); got {model_type!r}")
     notes: tuple[str, ...] = ()
     if model_type in MULTIMODAL:
+        mm = MULTIMODAL[model_type]
         if not isinstance(data.get("text_config"), dict):
             raise WorkloadError(f"{label}: field 'text_config' must be an object (the language model's config of a "
                                 f"{model_type} config); got {data.get('text_config')!r}")
         text = data["text_config"]
         if text.get("model_type") is not None and not isinstance(text.get("model_type"), str):
             raise WorkloadError(f"{label}: field 'text_config.model_type' must be a string; got {text['model_type']!r}")
-        # transformers builds the family's own text model from text_config whatever model_type it holds
-        # a field the text_config leaves out takes the text config class's default (TEXT_CONFIG_DEFAULTS)
-        # the head is tied by the multimodal config's own tie_word_embeddings (transformers reads the model's
-        # config), whatever its text_config says
-        data = {**TEXT_CONFIG_DEFAULTS.get(model_type, {}), **text, "model_type": MULTIMODAL[model_type],
-                "tie_word_embeddings": data.get("tie_word_embeddings", True)}
-        notes = (f"{model_type}: the language model of its text_config ({data['model_type']}); the vision tower and "
+        family = mm.text if mm.fixed or text.get("model_type") is None else text["model_type"]
+        if family not in FAMILIES:
+            raise WorkloadError(f"{label}: text_config.model_type '{family}' is not a family read here; known: "
+                                f"{', '.join(sorted(FAMILIES))}")
+        # a field the text_config leaves out takes the text config class's default (TEXT_CONFIG_DEFAULTS); the head
+        # is tied by the multimodal config's own tie_word_embeddings (transformers reads the model's config),
+        # whatever its text_config says
+        tied = data.get("tie_word_embeddings")
+        data = {**TEXT_CONFIG_DEFAULTS.get(family, {}), **text, "model_type": family,
+                "tie_word_embeddings": mm.tied if tied is None else tied}
+        notes = (f"{model_type}: the language model of its text_config ({family}); the vision tower and "
                  "the multimodal projector are not modelled",)
-        if text.get("model_type") not in (None, MULTIMODAL[model_type]):
+        if mm.fixed and text.get("model_type") not in (None, mm.text):
             notes += (f"{model_type}: text_config.model_type '{text['model_type']}' ignored, as transformers ignores it "
-                      f"(its language model is always {MULTIMODAL[model_type]})",)
+                      f"(its language model is always {mm.text})",)
     if not isinstance(model_type, str) or not model_type:
         raise WorkloadError(f"{label}: missing field 'model_type' (a Hugging Face config names its family, e.g. "
                             f"\"llama\"); known: {known}")
