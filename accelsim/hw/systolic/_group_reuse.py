@@ -199,16 +199,21 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
     qr = np.empty(ng, np.int64)
     ql = np.empty(ng, np.int64)
     # element i of a group lies before position (xr, xl) iff i < xr - gr, or i == xr - gr and its lane
-    # gl + i * dl < xl, i.e. gl - gr * dl < xl - xr * dl: per group gl - gr * dl, and the same of its previous use
-    gk = np.empty(ng, np.int64)
-    qk = np.empty(ng, np.int64)
+    # gl + i * dl < xl, i.e. gl - gr * dl < xl - xr * dl: per group gl - gr * dl, and the same of its previous use.
+    # Where a group keeps its lane (dl 0) the keys are the lanes: gk and qk are gl and ql, not copies (the
+    # tables are streamed from memory: two arrays fewer cut the setup by about a third)
+    if dl == 0:
+        gk = gl
+        qk = ql
+    else:
+        gk = np.empty(ng, np.int64)
+        qk = np.empty(ng, np.int64)
     firsts = np.empty(ng, np.int64)  # the first-use groups (their previous use moves from the second sweep on)
     n_first = 0
     compulsory = 0  # fetches of the first sweep's first uses
     n_max = 1
     for g in range(ng):
         n_max = max(n_max, gn[g])
-        gk[g] = gl[g] - gr[g] * dl
         if pred[g] >= 0:
             qr[g] = gr[pred[g]]
             ql[g] = gl[pred[g]]
@@ -218,7 +223,10 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
             compulsory += gn[g]
             firsts[n_first] = g
             n_first += 1
-        qk[g] = ql[g] - qr[g] * dl
+    if dl != 0:
+        for g in range(ng):
+            gk[g] = gl[g] - gr[g] * dl
+            qk[g] = ql[g] - qr[g] * dl
     span = (n_max - 1) * (LW + dl)
     row_cnt = np.empty(span // LW + 3, np.int64)  # scratch of _epoch_end
     lane_mark = np.empty(LW, np.bool_)
