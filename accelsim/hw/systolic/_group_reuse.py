@@ -65,7 +65,7 @@ def os_groups_pay(Ch, n_groups):
     return Ch >= 8 or n_groups * GROUP_BYTES <= SMALL_CH_GROUPS_MAX_BYTES
 
 
-_CHUNK = 256  # most groups counted per vectorised step
+_CHUNK = 1024  # most groups counted per vectorised step
 _FAR = 1 << 60
 
 
@@ -156,20 +156,25 @@ def _epoch_end(hit, acc, g0, gr, gl, gn, qr, ql, j0, x_c, es, LW, dl, span, need
 
 
 @njit(cache=True)
-def _count_to_epoch_end(gr, gk, qr, qk, gn, j0, ng, cr, xk, er, ek, needed, cbuf):
+def _count_to_epoch_end(gr, gk, qr, qk, gn, j0, ng, cr, xk, er, ek, needed, cbuf, first):
     """Whole-group fetch counts (:func:`_group_fetches` to no end) of groups ``j0, j0+1, ..`` (below ``ng``) from
     position ``(cr, xk)`` on under epoch start ``(er, ek)``, summed until they reach ``needed``: ``(sum before
     that group, that group or -1)``. ``gk`` / ``qk``: each group's and its previous use's lane test key
-    ``lane - row * dl`` (``xk`` / ``ek`` the positions'), so the lane tests are one comparison each. Chunks of
-    64 groups doubling to :data:`_CHUNK` (an epoch of a small SRAM ends a few groups on, a large one's far) are
+    ``lane - row * dl`` (``xk`` / ``ek`` the positions'), so the lane tests are one comparison each. A first
+    chunk of ``first`` groups (at most ``len(cbuf)``: a caller's estimate of where the epoch ends), then chunks
+    of 64 groups doubling to ``len(cbuf)`` (an epoch of a small SRAM ends a few groups on, a large one's far) are
     counted and summed in a loop without exit over slices indexed from 0 (vectorised: about 4x faster than
-    indexing ``g`` over the chunk), and walked group by group only where the epoch ends."""
+    indexing ``g`` over the chunk), and walked group by group only where the epoch ends. The answer does not
+    depend on the chunks."""
     acc = np.int64(0)
     j = j0
-    chunk = 64
+    cap = cbuf.shape[0]
+    chunk = min(first, cap)
+    nxt = min(64, cap)
     while j < ng:
         j1 = min(j + chunk, ng)
-        chunk = min(2 * chunk, _CHUNK)
+        chunk = nxt
+        nxt = min(2 * nxt, cap)
         c_gr, c_gk, c_qr, c_qk, c_gn = gr[j:j1], gk[j:j1], qr[j:j1], qk[j:j1], gn[j:j1]
         tot = np.int64(0)
         for t in range(j1 - j):
@@ -234,6 +239,7 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
     fb = np.empty(min(ng, 2 * span + 1), np.int64)
     q_min = 0  # earliest previous use of any group from the second sweep on (positions)
     cbuf = np.empty(_CHUNK, np.int64)
+    est = 0  # groups counted to the last epoch end (from its j0): the next count's first chunk, less an eighth
     ev_k = np.empty(256, np.int64)
     ev_x = np.empty(256, np.int64)  # an epoch end's position within its sweep
     ev_g = np.empty(256, np.int64)  # its sweep's fetches up to and including it
@@ -277,11 +283,12 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
             cr, cl = x_c // LW, x_c % LW
             er, el = es // LW, es % LW
             acc, hit = _count_to_epoch_end(gr, gk, qr, qk, gn, j0, ng, cr, cl - cr * dl, er, el - er * dl, needed,
-                                           cbuf)
+                                           cbuf, max(64, est - est // 8))
             if hit < 0:
                 got += acc
                 n_in += acc
                 break
+            est = hit + 1 - j0
             lo = _epoch_end(hit, acc, g0, gr, gl, gn, qr, ql, j0, x_c, es, LW, dl, span, needed, row_cnt,
                             lane_mark, fa, fb)
             got += needed
@@ -884,7 +891,7 @@ def os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
             j0 = _first_ge(fg0, x_c - span)
             cr, cl = x_c // R, x_c % R
             er, el = es // R, es % R
-            acc, hit = _count_to_epoch_end(gr, gl, qr, ql, gn, j0, n, cr, cl, er, el, needed, cbuf)  # (dl 0)
+            acc, hit = _count_to_epoch_end(gr, gl, qr, ql, gn, j0, n, cr, cl, er, el, needed, cbuf, 64)  # (dl 0)
             if hit < 0:
                 n_in += acc
                 fetched += acc
