@@ -239,6 +239,7 @@ def _count_sweep_repeats(monkeypatch):
     monkeypatch.setattr(G, "group_sweeps", G.group_sweeps.py_func)
     monkeypatch.setattr(G, "_sweeps_in_lane", G._sweeps_in_lane.py_func)
     monkeypatch.setattr(G, "ws_group_pass", G.ws_group_pass.py_func)
+    monkeypatch.setattr(G, "_os_sweeps", G._os_sweeps.py_func)
     return found
 
 
