@@ -245,7 +245,7 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
     ev_g = np.empty(256, np.int64)  # its sweep's fetches up to and including it
     sw_ev = np.zeros(n_sweeps + 1, np.int64)
     sw_got = np.zeros(n_sweeps, np.int64)
-    n_ev = 0
+    n_ev = np.int64(0)  # (not a literal 0: _add_event would compile a second time)
     fetched = 0
     n_in = 0
     period = 0

@@ -477,7 +477,7 @@ def _walked_fold(prev, rowstart, f, n, npx, R, L, k, block, got, n_in, since, es
     (:func:`_scan_fold`), each epoch end located by ``rowstart``. Returns the state as :func:`_closed_fold`.
     ``edge``: some slots hold no access (:data:`_NO_ACCESS`), left out of the accesses since the epoch began."""
     m = n * npx
-    i = 0
+    i = np.int64(0)  # (not a literal 0: _scan_fold would compile twice)
     while True:
         j, cnt, ended = _scan_fold(prev, i, m, es, block - n_in)
         got += cnt
@@ -564,17 +564,19 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
     ev_g = np.empty(256, np.int64)  # its sweep's fetches up to and including it
     sw_ev = np.zeros(n_sweeps + 1, np.int64)
     sw_got = np.zeros(n_sweeps, np.int64)
-    n_ev = 0
+    # (np.int64, not literal 0s: a literal reaching _closed_fold, _walked_fold or _end_epoch first would compile
+    # each of them, and _add_event, a second time)
+    n_ev = np.int64(0)
     fetched = 0
-    n_in = 0  # fetches in the current epoch
-    since = 0  # accesses since the epoch began (== n_in: every one fetched)
+    n_in = np.int64(0)  # fetches in the current epoch
+    since = np.int64(0)  # accesses since the epoch began (== n_in: every one fetched)
     es = np.int64(0)  # the epoch's first position (relative to the current sweep)
     period = 0
     e0 = -1  # an epoch end of a sweep >= 2 where sweep jj >= 1 ended one (-1: none)
     jj = 0
     for k in range(n_sweeps):
         sw_ev[k] = n_ev
-        got = 0
+        got = np.int64(0)
         repeated = False
         for f in range(row_fold):
             n = min(R, win - f * R)
