@@ -19,7 +19,9 @@ tree run with ``PYTHONDONTWRITEBYTECODE=1`` would otherwise recompile every modu
   set to a fresh empty folder, so every kernel compiles), whole process, once per family, beside
   the same process with that cache warm: systolic (``edge-32x32``, lenet-300-100, dense), EIE
   (``eie``, lenet-300-100 under a small prune + 4-bit share + 64-PE interleaved CSC recipe) and
-  GPU (``titan-x-maxwell``, lenet-300-100, dense). Goal: the cold cost halved (issue 20).
+  GPU (``titan-x-maxwell``, lenet-300-100, dense), and CALC-mode systolic (``scalesim-32x32-os``, ResNet-50);
+  the USER-mode systolic case again with ``ACCELSIM_AOT=0`` (no kernels compiled ahead of time at install,
+  ``accelsim/hw/systolic/_aot.py``). Goal: the cold cost halved (issue 20).
 
 The machine's 1-minute load average is printed before and after: on a shared machine a high load
 makes every figure larger. Run: ``.venv/bin/python benchmarks/bench_startup.py [--repeat N] [--cold]``.
@@ -55,6 +57,7 @@ EIE_RECIPE = {
 }
 COLD_CASES = [  # (family, arch, workload, recipe or None)
     ("systolic", "edge-32x32", "lenet-300-100", None),
+    ("systolic CALC", "scalesim-32x32-os", "resnet50", None),
     ("eie", "eie", "lenet-300-100", EIE_RECIPE),
     ("gpu", "titan-x-maxwell", "lenet-300-100", None),
 ]
@@ -82,6 +85,12 @@ def cold_rows() -> list[tuple[str, float, float | None]]:
             warm = time.perf_counter() - t
         rows.append((f"{family}: first simulate, cold Numba cache (process)", cold, None))
         rows.append((f"{family}: the same, cache warm (process)", warm, None))
+        if family == "systolic":  # USER mode: the same cold run without the ahead-of-time kernels
+            with tempfile.TemporaryDirectory(prefix="accelsim-cold-") as cache:
+                env = dict(os.environ, NUMBA_CACHE_DIR=cache, ACCELSIM_AOT="0")
+                t = time.perf_counter()
+                subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+                rows.append((f"{family}: the cold one with ACCELSIM_AOT=0 (JIT only)", time.perf_counter() - t, None))
     return rows
 
 
@@ -140,6 +149,9 @@ def main() -> int:
                  args.repeat), SIMULATE_GOAL_S),
     ]
     if args.cold:
+        from accelsim.hw.systolic._aot import status
+
+        print(f"USER-mode systolic kernels: {status()}")
         rows += cold_rows()
     for name, value, goal in rows:
         print(f"{name:<56} {value:7.3f} s   {verdict(value, goal)}")

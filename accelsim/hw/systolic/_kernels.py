@@ -1878,8 +1878,10 @@ def user_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     past a budget; else the set table, :func:`fill_sets`) and the walk (:func:`walk_layer` in USER mode, O(1)
     rows, quiet rows in bulk and pass skipping on). Returns its ``R_*`` vector. A plain function composing the
     kernel calls: the walk called from another kernel ran about 45% slower (conv 31x31, 67 -> 93 channels, on a
-    32x32 os array)."""
-    tabs = conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
+    32x32 os array). The kernels come compiled ahead of time where the install built them
+    (:func:`accelsim.hw.systolic._aot.user_kernels`)."""
+    aot = _USER.get("k") or _user_kernels()
+    tabs = aot.conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
     npx = batch * Eh * Ew
     win = FH * FW * Ch
     inside = (Eh - 1) * sh + (FH - 1) * dh < H and (Ew - 1) * sw + (FW - 1) * dw < W
@@ -1888,7 +1890,7 @@ def user_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     empty = np.zeros(0, np.int32)
     geo = np.zeros(0, np.int64)
     eps = (int(sizes[0]) + 99) // 100
-    vc = empty if inside else edge_stretches(df, R, C, npx, win, nfilt, tabs[1], tabs[2], tabs[4], tabs[5], H, W)
+    vc = empty if inside else aot.edge_stretches(df, R, C, npx, win, nfilt, tabs[1], tabs[2], tabs[4], tabs[5], H, W)
     meta, slots = empty, empty
     if kmax > 1:  # the set table's arrays (np.empty: untouched where the walk never fills them)
         meta = np.empty(2 * space, np.int32)
@@ -1905,12 +1907,24 @@ def user_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
         if kmax > 1:
             geo = ifmap_word_geometry(H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, max(1, 2 * npx * win // (5 * kmax)))
     elif kmax > 1:
-        fill_sets(meta, slots, df, R, C, npx, win, nfilt, *tabs, H, W, eps, kmax)
-    pstat = None
+        aot.fill_sets(meta, slots, df, R, C, npx, win, nfilt, *tabs, H, W, eps, kmax)
     if row_cycles.shape[1] == 0 and periods_possible(df, R, C, npx, win, nfilt, kmax, Eh * Ew, inside, sizes, bws):
-        pstat = np.array([1, 0, Eh * Ew], np.int64)
-    return walk_layer(df, R, C, npx, win, nfilt, H, W, *tabs, sizes, bws, meta, slots, vc, True, True, row_cycles, None,
-                      pstat, geo)
+        return aot.walk_layer_periodic(df, R, C, npx, win, nfilt, H, W, *tabs, sizes, bws, meta, slots, vc, True, True,
+                                       row_cycles, None, np.array([1, 0, Eh * Ew], np.int64), geo)
+    return aot.walk_layer(df, R, C, npx, win, nfilt, H, W, *tabs, sizes, bws, meta, slots, vc, True, True, row_cycles,
+                          None, None, geo)
+
+
+#: the kernels user_unit calls (:func:`_user_kernels`)
+_USER: dict = {}
+
+
+def _user_kernels():
+    """The ahead-of-time USER kernels when current, else these (:mod:`accelsim.hw.systolic._aot`); once per process."""
+    from ._aot import Kernels, user_kernels
+
+    _USER["k"] = user_kernels(Kernels("jit", conv_geometry, edge_stretches, fill_sets, walk_layer, walk_layer))
+    return _USER["k"]
 
 
 def periods_possible(df, R, C, npx, win, nfilt, kmax, p_img, inside, sizes, bws):
