@@ -1,19 +1,35 @@
-"""Install hook: compile the USER-mode systolic kernels ahead of time (accelsim/hw/systolic/_aot.py).
+"""Install hook: compile the systolic kernels ahead of time (accelsim/hw/systolic/_aot.py).
 
-Everything else about the package is in pyproject.toml. After the usual build step, the kernels of
-``accelsim.hw.systolic._aot.EXPORTS`` are compiled with ``numba.pycc`` next to their source (``pip install -e``)
-or into the build tree (``pip install``), so a first USER-bandwidth run loads them instead of compiling them
-(seconds). ``ACCELSIM_AOT=0`` skips it; a failed compile leaves a working install that compiles on first use.
+Everything else about the package is in pyproject.toml. After the usual build step, each group of
+``accelsim.hw.systolic._aot.GROUPS`` is compiled with ``numba.pycc`` next to its source (``pip install -e``) or
+into the build tree (``pip install``), so a first run loads those kernels instead of compiling them.
+``ACCELSIM_AOT=0`` skips it; a failed compile leaves a working install whose kernels compile on first use.
 """
 
-import importlib.util
+import importlib
 import os
 import sys
+import types
 
 from setuptools import Distribution, setup
 from setuptools.command.build_py import build_py
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
+KERNEL_MODULES = ("_kernels", "_ws_folds", "_group_reuse")
+
+
+def _kernel_modules():
+    """``_aot`` and the kernel modules, imported from the source tree under empty parent packages: they need
+    only NumPy and Numba, not the package's other dependencies (absent from the build environment)."""
+    path = ROOT
+    for name in ("accelsim", "accelsim.hw", "accelsim.hw.systolic"):
+        path = os.path.join(path, name.rsplit(".", 1)[-1])
+        if name not in sys.modules:
+            package = types.ModuleType(name)
+            package.__path__ = [path]
+            sys.modules[name] = package
+    aot = importlib.import_module("accelsim.hw.systolic._aot")
+    return aot, {m: importlib.import_module(f"accelsim.hw.systolic.{m}") for m in KERNEL_MODULES}
 
 
 class BuildPyWithKernels(build_py):
@@ -23,23 +39,19 @@ class BuildPyWithKernels(build_py):
             return
         base = ROOT if getattr(self, "editable_mode", False) else os.path.abspath(self.build_lib)
         target = os.path.join(base, "accelsim", "hw", "systolic")
-        source = os.path.join(ROOT, "accelsim", "hw", "systolic")
-        try:  # the two files by path: the package's other dependencies need not be in the build environment
-            aot = _load("_accelsim_build_aot", os.path.join(source, "_aot.py"))
-            kernels = _load("_accelsim_build_kernels", os.path.join(source, "_kernels.py"))
-            print(f"accelsim: compiling the USER-mode kernels ahead of time into {target} (about half a minute)")
-            aot.build(target, kernels)
-        except Exception as exc:  # the install still works: the kernels then compile on first use
-            print(f"accelsim: warning: ahead-of-time kernels not built ({type(exc).__name__}: {exc}); "
+        try:
+            aot, modules = _kernel_modules()
+        except Exception as exc:
+            print(f"accelsim: warning: kernels not compiled ahead of time ({type(exc).__name__}: {exc}); "
                   "they will compile on first use", file=sys.stderr)
-
-
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+            return
+        for group in aot.GROUPS:
+            print(f"accelsim: compiling the {group} kernels ahead of time into {target} (under a minute)")
+            try:
+                aot.build(target, group, modules)
+            except Exception as exc:  # the install still works: these kernels then compile on first use
+                print(f"accelsim: warning: {group} kernels not compiled ahead of time ({type(exc).__name__}: {exc});"
+                      " they will compile on first use", file=sys.stderr)
 
 
 class PlatformDistribution(Distribution):

@@ -20,7 +20,7 @@ tree run with ``PYTHONDONTWRITEBYTECODE=1`` would otherwise recompile every modu
   the same process with that cache warm: systolic (``edge-32x32``, lenet-300-100, dense), EIE
   (``eie``, lenet-300-100 under a small prune + 4-bit share + 64-PE interleaved CSC recipe) and
   GPU (``titan-x-maxwell``, lenet-300-100, dense), and CALC-mode systolic (``scalesim-32x32-os``, ResNet-50);
-  the USER-mode systolic case again with ``ACCELSIM_AOT=0`` (no kernels compiled ahead of time at install,
+  both systolic cases again with ``ACCELSIM_AOT=0`` (no kernels compiled ahead of time at install,
   ``accelsim/hw/systolic/_aot.py``). Goal: the cold cost halved (issue 20).
 
 The machine's 1-minute load average is printed before and after: on a shared machine a high load
@@ -85,7 +85,7 @@ def cold_rows() -> list[tuple[str, float, float | None]]:
             warm = time.perf_counter() - t
         rows.append((f"{family}: first simulate, cold Numba cache (process)", cold, None))
         rows.append((f"{family}: the same, cache warm (process)", warm, None))
-        if family == "systolic":  # USER mode: the same cold run without the ahead-of-time kernels
+        if family.startswith("systolic"):  # the same cold run without the kernels compiled ahead of time
             with tempfile.TemporaryDirectory(prefix="accelsim-cold-") as cache:
                 env = dict(os.environ, NUMBA_CACHE_DIR=cache, ACCELSIM_AOT="0")
                 t = time.perf_counter()
@@ -151,7 +151,7 @@ def main() -> int:
     if args.cold:
         from accelsim.hw.systolic._aot import status
 
-        print(f"USER-mode systolic kernels: {status()}")
+        print(f"systolic kernels: USER {status('user')}; CALC {status('calc')}")
         rows += cold_rows()
     for name, value, goal in rows:
         print(f"{name:<56} {value:7.3f} s   {verdict(value, goal)}")

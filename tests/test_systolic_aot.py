@@ -1,5 +1,5 @@
-"""The USER-mode kernels compiled ahead of time at install (accelsim/hw/systolic/_aot.py): the same results as
-the JIT's to the bit, used only while current, and the JIT whenever the module is missing, stale or turned off."""
+"""The systolic kernels compiled ahead of time at install (accelsim/hw/systolic/_aot.py): the same results as the
+JIT's to the bit, used only while current, and the JIT whenever a module is missing, stale or turned off."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ import numpy as np
 import pytest
 
 from accelsim.hw.systolic import _aot
+from accelsim.hw.systolic import _group_reuse as G
 from accelsim.hw.systolic import _kernels as K
+from accelsim.hw.systolic import calc
+from accelsim.hw.systolic.model import clear_memos
 
 # (df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, sizes, bws): windows inside and past the
-# edge, overlapping or not, batches, os / ws / is, periodic folds (a large GEMM-like 1x1 layer)
-UNITS = [
+# edge, overlapping or not, batches, os / ws / is, periodic folds
+USER_UNITS = [
     (0, 8, 8, 1, 10, 10, 3, 3, 3, 1, 1, 1, 1, 8, 8, 5, (64, 64, 32), (4, 4, 4)),
     (1, 8, 4, 1, 11, 11, 6, 3, 3, 2, 2, 1, 1, 5, 5, 9, (128, 256, 64), (2, 3, 5)),
     (2, 4, 8, 2, 9, 9, 4, 3, 3, 1, 1, 1, 1, 7, 7, 7, (512, 512, 128), (8, 8, 8)),
@@ -22,12 +25,29 @@ UNITS = [
     (0, 4, 4, 1, 40, 1, 64, 1, 1, 1, 1, 1, 1, 40, 1, 8, (128, 128, 64), (2, 2, 2)),  # periodic folds
 ]
 
+# (df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, ifmap words): CALC ifmap passes of
+# overlapping windows: os channel groups (one and several sweeps), ws row folds (inside and past the edge), ws and
+# is channel groups, the reuse-distance scan; small SRAMs so that epochs end
+CALC_UNITS = [
+    (0, 8, 8, 1, 12, 12, 8, 3, 3, 1, 1, 1, 1, 10, 10, 6, 400),
+    (0, 8, 8, 1, 12, 12, 8, 3, 3, 1, 1, 1, 1, 10, 10, 30, 400),
+    (1, 8, 8, 1, 14, 14, 16, 3, 3, 1, 1, 1, 1, 12, 12, 20, 1200),
+    (1, 8, 8, 1, 15, 15, 16, 3, 3, 2, 2, 1, 1, 8, 8, 20, 1200),  # past the edge
+    (1, 8, 8, 1, 10, 10, 64, 3, 3, 1, 1, 1, 1, 8, 8, 20, 2000),
+    (2, 8, 8, 1, 10, 10, 64, 3, 3, 1, 1, 1, 1, 8, 8, 20, 2000),
+    (1, 8, 8, 1, 11, 11, 3, 3, 3, 1, 1, 1, 1, 9, 9, 17, 300),
+    (2, 8, 8, 1, 11, 11, 3, 3, 3, 1, 1, 1, 1, 9, 9, 17, 300),
+    (1, 4, 8, 1, 15, 15, 16, 3, 3, 2, 2, 1, 1, 7, 7, 7, 1600),  # ws row folds, windows inside
+    (1, 32, 8, 1, 12, 12, 16, 3, 3, 1, 1, 1, 1, 10, 10, 20, 1000),  # ws channel groups
+]
 
-def _jit():
-    return _aot.Kernels("jit", K.conv_geometry, K.edge_stretches, K.fill_sets, K.walk_layer, K.walk_layer)
+
+def _user_jit():
+    return {"conv_geometry": K.conv_geometry, "edge_stretches": K.edge_stretches, "fill_sets": K.fill_sets,
+            "walk_layer": K.walk_layer, "walk_layer_periodic": K.walk_layer}
 
 
-def _run(kernels, unit):
+def _run_user(kernels, unit):
     df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, sizes, bws = unit
     K._USER["k"] = kernels
     try:
@@ -37,35 +57,103 @@ def _run(kernels, unit):
         K._USER.clear()
 
 
+def _run_calc(kernels, unit):
+    df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words = unit
+    clear_memos()
+    calc._CALC["k"] = kernels
+    try:
+        return calc._reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words)
+    finally:
+        calc._CALC.clear()
+        clear_memos()
+
+
 @pytest.fixture
 def fresh_choice():
     _aot.reset()
+    K._USER.clear()
+    calc._CALC.clear()
     yield
     _aot.reset()
     K._USER.clear()
+    calc._CALC.clear()
 
 
-def test_ahead_of_time_kernels_match_the_jit(fresh_choice):
-    aot = _aot.user_kernels(_jit())
+def test_user_kernels_ahead_of_time_match_the_jit(fresh_choice):
+    aot = _aot.kernels("user", _user_jit())
     if aot.source != "aot":
-        pytest.skip(f"no current ahead-of-time module in this checkout: {_aot.status()}")
-    jit = _jit()
-    df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, sizes, bws = UNITS[-1]
+        pytest.skip(f"no current ahead-of-time module in this checkout: {_aot.status('user')}")
+    jit = _aot.SimpleNamespace(source="jit", **_user_jit())
+    df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, sizes, bws = USER_UNITS[-1]
     assert K.periods_possible(df, R, C, batch * Eh * Ew, FH * FW * Ch, nfilt, 1, Eh * Ew, True, np.asarray(sizes),
                               np.asarray(bws))  # the last unit takes walk_layer_periodic
-    for unit in UNITS:
-        a, b = _run(aot, unit), _run(jit, unit)
+    for unit in USER_UNITS:
+        a, b = _run_user(aot, unit), _run_user(jit, unit)
         assert a.dtype == b.dtype and np.array_equal(a, b), unit
 
 
-def test_periodic_walk_takes_its_own_export(fresh_choice, monkeypatch):
+def test_calc_passes_ahead_of_time_match_the_jit(fresh_choice):
+    aot = calc._calc_kernels()
+    if aot.source != "aot":
+        pytest.skip(f"no current ahead-of-time module in this checkout: {_aot.status('calc')}")
+    used = set()
+
+    class Jit:  # the JIT kernels, noting which export each unit reaches
+        source = "jit"
+
+        def __getattr__(self, name):
+            kernel = getattr(_aot.SimpleNamespace(**_calc_jit()), name)
+
+            def call(*args):
+                used.add(name)
+                return kernel(*args)
+            return call
+
+    for unit in CALC_UNITS:
+        a, b = _run_calc(aot, unit), _run_calc(Jit(), unit)
+        assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b)), unit
+    assert used >= {"ws_fold_pass", "ws_fold_pass_edge", "os_single_sweep", "os_ifmap_groups", "os_sweeps",
+                    "ws_group_pass", "ws_is_groups", "sweeps_in_lane", "reuse_read_pass"}, used
+
+
+def test_calc_units_ahead_of_time_match_the_jit(fresh_choice):
+    """Whole CALC units (the OFMAP events compiled ahead of time, then every read buffer) equal the JIT's."""
+    aot = calc._calc_kernels()
+    if aot.source != "aot":
+        pytest.skip(f"no current ahead-of-time module in this checkout: {_aot.status('calc')}")
+    jit = _aot.SimpleNamespace(source="jit", **_calc_jit())
+    units = [(df, R, C, b, H, H, Ch, F, F, s, s, 1, 1, -(-(H - F) // s) + 1, -(-(H - F) // s) + 1, K_, w, w, o)
+             for df in (0, 1, 2) for (R, C, b, H, Ch, F, s, K_, w, o) in (
+                 (8, 8, 1, 12, 8, 3, 1, 6, 400, 64), (8, 4, 2, 9, 3, 3, 2, 17, 300, 16), (16, 16, 1, 8, 64, 1, 1, 40, 2000, 32),
+                 (4, 8, 1, 15, 16, 3, 2, 7, 1600, 8))]
+    for unit in units:
+        got = []
+        for kernels in (aot, jit):
+            clear_memos()
+            calc._CALC["k"] = kernels
+            *geo, if_words, fi_words, of_words = unit
+            got.append(calc.calc_unit(*geo, if_words, fi_words, of_words, False))
+        calc._CALC.clear()
+        assert np.array_equal(got[0], got[1]), unit
+
+
+def _calc_jit():
+    from accelsim.hw.systolic._ws_folds import ws_fold_pass
+
+    return {"ofmap_events": K.ofmap_events, "conv_geometry": K.conv_geometry,
+            "reuse_read_pass": K.reuse_read_pass, "ws_fold_pass": ws_fold_pass,
+            "ws_fold_pass_edge": ws_fold_pass, **{n: getattr(G._jit(), n) for n in (
+                "os_single_sweep", "os_ifmap_groups", "os_sweeps", "ws_group_pass", "ws_is_groups", "sweeps_in_lane")}}
+
+
+def test_periodic_walk_takes_its_own_export(monkeypatch):
     calls = []
 
     class Spy:
         source = "spy"
 
         def __getattr__(self, name):
-            kernel = getattr(_jit(), name)
+            kernel = _user_jit()[name]
 
             def call(*args):
                 calls.append(name)
@@ -73,37 +161,43 @@ def test_periodic_walk_takes_its_own_export(fresh_choice, monkeypatch):
             return call
 
     monkeypatch.setattr(K, "periods_possible", lambda *a: True)
-    _run(Spy(), UNITS[0])
+    _run_user(Spy(), USER_UNITS[0])
     assert calls[-1] == "walk_layer_periodic"
     monkeypatch.setattr(K, "periods_possible", lambda *a: False)
-    _run(Spy(), UNITS[0])
+    _run_user(Spy(), USER_UNITS[0])
     assert calls[-1] == "walk_layer"
 
 
-def test_a_module_older_than_the_source_is_not_used(fresh_choice, monkeypatch):
-    monkeypatch.setattr(_aot, "source_hash", lambda: -1)  # as after an edit of _kernels.py
-    kernels = _aot.user_kernels(_jit())
-    assert kernels.source == "jit"
-    status = _aot.status()
+@pytest.mark.parametrize("group", sorted(_aot.GROUPS))
+def test_a_module_older_than_the_source_is_not_used(fresh_choice, monkeypatch, group):
+    monkeypatch.setattr(_aot, "source_hash", lambda g: -1)  # as after an edit of a kernel file
+    jit = _user_jit() if group == "user" else _calc_jit()
+    assert _aot.kernels(group, jit).source == "jit"
+    status = _aot.status(group)
     assert status.startswith("jit (") and ("predates" in status or "no ahead-of-time module" in status)
 
 
 def test_turned_off_by_environment(fresh_choice, monkeypatch):
     monkeypatch.setenv("ACCELSIM_AOT", "0")
-    assert _aot.status() == "jit (ACCELSIM_AOT=0)"  # before the choice: what it would be
-    assert _aot.user_kernels(_jit()).source == "jit"
-    assert _aot.status() == "jit (ACCELSIM_AOT=0)"
+    assert _aot.status("calc") == "jit (ACCELSIM_AOT=0)"  # before the choice: what it would be
+    assert _aot.kernels("user", _user_jit()).source == "jit"
+    assert calc._calc_kernels().source == "jit"
+    assert _aot.status("user") == "jit (ACCELSIM_AOT=0)"
 
 
-def test_source_hash_follows_the_kernel_file():
-    h = _aot.source_hash()
-    assert isinstance(h, int) and 0 <= h < 2 ** 63
-    assert h == _aot.source_hash()
+def test_source_hash_covers_each_group():
+    for group in _aot.GROUPS:
+        h = _aot.source_hash(group)
+        assert isinstance(h, int) and 0 <= h < 2 ** 63 and h == _aot.source_hash(group)
+    assert _aot.source_hash("user") != _aot.source_hash("calc")
 
 
-def test_exports_are_what_user_unit_calls():
-    names = {name for name, _, _ in _aot.EXPORTS}
-    assert names == {"conv_geometry", "edge_stretches", "fill_sets", "walk_layer", "walk_layer_periodic"}
-    for _, kernel, signature in _aot.EXPORTS:
-        assert hasattr(getattr(K, kernel), "py_func"), kernel
-        assert signature.count("(") >= 1
+def test_exports_name_kernels_that_exist():
+    modules = {"_kernels": K, "_group_reuse": G, "_ws_folds": __import__("accelsim.hw.systolic._ws_folds",
+                                                                          fromlist=["x"])}
+    assert {n for n, _, _ in _aot.GROUPS["user"][2]} == set(_user_jit())
+    assert {n for n, _, _ in _aot.GROUPS["calc"][2]} == set(_calc_jit())
+    for _, _, exports in _aot.GROUPS.values():
+        for _, (module, kernel), signature in exports:
+            assert hasattr(getattr(modules[module], kernel), "py_func"), kernel
+            assert signature.endswith(")")

@@ -25,7 +25,7 @@ def _same(a, b):
 def test_ofmap_events_equal_row_walk_small_buffers(df, R, C, npx, win, nfilt, o_tot, o_bw):
     """Tiny OFMAP buffers (drains in most rows, stalls) and USER-like drain widths."""
     old = K.ofmap_pass(df, R, C, npx, win, nfilt, o_tot, o_bw)
-    assert _same(K.ofmap_events(df, R, C, npx, win, nfilt, o_tot, o_bw), old)
+    assert _same(K.ofmap_parts(K.ofmap_events(df, R, C, npx, win, nfilt, o_tot, o_bw)), old)
 
 
 @settings(max_examples=150, deadline=None)
@@ -34,14 +34,14 @@ def test_ofmap_events_equal_row_walk_small_buffers(df, R, C, npx, win, nfilt, o_
 def test_ofmap_events_equal_row_walk_calc_mode(df, R, C, npx, win, nfilt, o_tot):
     """CALC mode: the buffer drains C words a cycle."""
     old = K.ofmap_pass(df, R, C, npx, win, nfilt, o_tot, C)
-    assert _same(K.ofmap_events(df, R, C, npx, win, nfilt, o_tot, C), old)
+    assert _same(K.ofmap_parts(K.ofmap_events(df, R, C, npx, win, nfilt, o_tot, C)), old)
 
 
 @settings(max_examples=40, deadline=None)
 @given(df=st.integers(0, 2), R=st.integers(1, 4), C=st.integers(1, 4), npx=st.integers(1, 12), win=st.integers(1, 12),
        nfilt=st.integers(1, 12), o_tot=st.integers(2, 60), o_bw=st.integers(1, 3))
 def test_ofmap_events_equal_numpy_twin(df, R, C, npx, win, nfilt, o_tot, o_bw):
-    assert _same(K.ofmap_events(df, R, C, npx, win, nfilt, o_tot, o_bw), Rf.ofmap_pass(df, R, C, npx, win, nfilt, o_tot, o_bw))
+    assert _same(K.ofmap_parts(K.ofmap_events(df, R, C, npx, win, nfilt, o_tot, o_bw)), Rf.ofmap_pass(df, R, C, npx, win, nfilt, o_tot, o_bw))
 
 
 def test_ofmap_events_stall_and_drain_cases_exercised():
@@ -51,7 +51,7 @@ def test_ofmap_events_stall_and_drain_cases_exercised():
     for _ in range(200):
         args = (int(rng.integers(3)), int(rng.integers(1, 6)), int(rng.integers(1, 6)), int(rng.integers(1, 30)),
                 int(rng.integers(1, 30)), int(rng.integers(1, 30)), int(rng.integers(2, 60)), int(rng.integers(1, 4)))
-        st_, ch_rows, _ = K.ofmap_events(*args)
+        st_, ch_rows, _ = K.ofmap_parts(K.ofmap_events(*args))
         stalled += st_[1] > 0 and len(ch_rows) > 1
         drained += st_[2] > args[6]
     assert stalled > 20 and drained > 50
@@ -408,9 +408,9 @@ def test_ofmap_events_runs_of_quiet_folds_equal_row_walk(monkeypatch):
         npx, win, nfilt = int(rng.integers(50, 400)), int(rng.integers(1, 40)), int(rng.integers(5, 60))
         o_tot = int(rng.integers(300, 5000))
         bulk.clear()
-        got = K.ofmap_events.py_func(df, R, C, npx, win, nfilt, o_tot, C)
+        got = K.ofmap_parts(K.ofmap_events.py_func(df, R, C, npx, win, nfilt, o_tot, C))
         assert _same(got, K.ofmap_pass(df, R, C, npx, win, nfilt, o_tot, C)), (df, R, C, npx, win, nfilt, o_tot)
-        assert _same(K.ofmap_events(df, R, C, npx, win, nfilt, o_tot, C), got)
+        assert _same(K.ofmap_parts(K.ofmap_events(df, R, C, npx, win, nfilt, o_tot, C)), got)
         fold_max = C * (R if df == 0 else K._dims(df, npx, win, nfilt, R, C)[2])  # outputs of a fold, at most
         multi += any(w > fold_max for w in bulk)
     assert multi >= 10, multi

@@ -1,15 +1,26 @@
-"""The USER-bandwidth kernels compiled ahead of time, at install (docs/models/systolic.md §3.2, "Compiled ahead of time").
+"""Systolic kernels compiled ahead of time, at install (docs/architecture.md, "Compiled ahead of time").
 
-A first USER-mode run used to spend 11-13 s of CPU compiling :func:`~accelsim.hw.systolic._kernels.walk_layer` and
-the kernels :func:`~accelsim.hw.systolic._kernels.user_unit` calls (the README's first command: 15 s, of which
-the walk 11). ``setup.py`` builds them with ``numba.pycc`` into the extension module :data:`MODULE` next to this
-file (``pip install`` and ``pip install -e`` alike) for the argument types ``user_unit`` passes
-(:data:`EXPORTS`); a run then loads that module (about 0.1 s) instead of compiling. The same Python source is
-compiled by the same Numba, so the results are the JIT's to the bit (``tests/test_systolic_aot.py``).
+A first run used to spend most of its time compiling: 11-13 s of CPU for USER mode's walk
+(:func:`~accelsim.hw.systolic._kernels.walk_layer`) and the kernels around it (the README's first command: 15 s of
+18), 10-20 s for a CALC ResNet-50 (the OFMAP events 3.3 s, the ifmap passes of overlapping windows 5-14 s).
+``setup.py`` builds them with ``numba.pycc`` into two extension modules next to this file (``pip install`` and
+``pip install -e`` alike), for the argument types their callers pass (:data:`GROUPS`):
 
-The module is used only while it matches the source: it holds the SHA-1 of ``_kernels.py`` it was built from
-(:func:`source_hash`), and a kernel edit after the install (or a failed build, or ``ACCELSIM_AOT=0``) falls back to
-the JIT kernels, which compile on first use and are cached as before. :func:`status` says which is in use.
+* ``user``: what :func:`~accelsim.hw.systolic._kernels.user_unit` calls;
+* ``calc``: the OFMAP events every CALC unit starts with, and the ifmap passes of overlapping windows that
+  :func:`accelsim.hw.systolic.calc._reuse_pass` picks (the reuse-distance scan, the ws row folds, the channel
+  groups of os, ws and is arrays). ``numba.pycc``'s wrappers cost more a call than Numba's dispatcher (about
+  0.5 us an argument list, 0.4 us more a returned array), which a small layer's 27 us feels: so the OFMAP
+  events return one vector, not three (the JIT's call got 0.6 us cheaper, the compiled one costs what the JIT's
+  did), and the distinct passes and the fitted ifmap, called on every small layer, stay JIT-only (1.4 s of a
+  first run's compile).
+
+A run loads a module (about 0.1 s) instead of compiling. The same Python source is compiled by the same Numba, so
+the results are the JIT's to the bit (``tests/test_systolic_aot.py``). A module is used only while it matches the
+source: it holds the SHA-1 of the files it was built from (:func:`source_hash`), and after an edit (or a failed
+build, or ``ACCELSIM_AOT=0``) its callers take the JIT kernels, compiled on first use and cached as before.
+:func:`status` says which is in use. This module imports nothing of the package (its callers pass their JIT
+kernels), so ``setup.py`` can load it without the package's dependencies.
 """
 
 from __future__ import annotations
@@ -18,40 +29,63 @@ import hashlib
 import importlib
 import os
 from pathlib import Path
-
-#: the extension module's name (in this package)
-MODULE = "_user_aot"
-#: the kernel source files the module is built from (their SHA-1 decides whether it is current)
-SOURCES = ("_kernels.py",)
+from types import SimpleNamespace
 
 _A64 = "int64[::1]"
 _A32 = "int32[::1]"
-_WALK_ARGS = ["int64"] * 8 + [_A64] * 8 + [_A32] * 3 + ["boolean", "boolean", "int64[:, ::1]", "none"]
-
-#: (exported name, kernel in ``_kernels``, signature): what ``user_unit`` calls, with the types it passes
-EXPORTS = (
-    ("conv_geometry", "conv_geometry", f"UniTuple({_A64}, 6)(" + ", ".join(["int64"] * 12) + ")"),
-    ("edge_stretches", "edge_stretches", f"{_A32}(" + ", ".join(["int64"] * 6 + [_A64] * 4 + ["int64"] * 2) + ")"),
-    ("fill_sets", "fill_sets", "none(" + ", ".join([_A32, _A32] + ["int64"] * 6 + [_A64] * 6 + ["int64"] * 4) + ")"),
-    # the walk without and with periodic folds (pstat None or an int64 vector)
-    ("walk_layer", "walk_layer", f"{_A64}(" + ", ".join(_WALK_ARGS + ["none", _A64]) + ")"),
-    ("walk_layer_periodic", "walk_layer", f"{_A64}(" + ", ".join(_WALK_ARGS + [_A64, _A64]) + ")"),
-)
+_INTS = "int64"
 
 
-def source_hash() -> int:
-    """The SHA-1 of :data:`SOURCES`, as a non-negative int64 (the module's build stamp)."""
+def _sig(result: str, *args: str) -> str:
+    return f"{result}(" + ", ".join(args) + ")"
+
+
+_WALK = [_INTS] * 8 + [_A64] * 8 + [_A32] * 3 + ["boolean", "boolean", "int64[:, ::1]", "none"]
+_GROUPS = f"Tuple(({_A64}, {_A64}, {_A64}, {_A64}, {_A32}, {_A32}, {_A32}"
+_THREE = f"UniTuple({_A64}, 3)"
+
+#: per group: (module name, source files its SHA-1 covers, exports); an export is (name, (source module, kernel),
+#: signature)
+GROUPS = {
+    "user": ("_user_aot", ("_kernels.py",), (
+        ("conv_geometry", ("_kernels", "conv_geometry"), _sig(f"UniTuple({_A64}, 6)", *[_INTS] * 12)),
+        ("edge_stretches", ("_kernels", "edge_stretches"), _sig(_A32, *[_INTS] * 6, *[_A64] * 4, _INTS, _INTS)),
+        ("fill_sets", ("_kernels", "fill_sets"), _sig("none", _A32, _A32, *[_INTS] * 6, *[_A64] * 6, *[_INTS] * 4)),
+        # the walk without and with periodic folds (pstat None or an int64 vector)
+        ("walk_layer", ("_kernels", "walk_layer"), _sig(_A64, *_WALK, "none", _A64)),
+        ("walk_layer_periodic", ("_kernels", "walk_layer"), _sig(_A64, *_WALK, _A64, _A64)),
+    )),
+    "calc": ("_calc_aot", ("_kernels.py", "_ws_folds.py", "_group_reuse.py"), (
+        ("ofmap_events", ("_kernels", "ofmap_events"), _sig(_A64, *[_INTS] * 8)),
+        ("conv_geometry", ("_kernels", "conv_geometry"), _sig(f"UniTuple({_A64}, 6)", *[_INTS] * 12)),
+        ("reuse_read_pass", ("_kernels", "reuse_read_pass"), _sig(_THREE, *[_INTS] * 8, *[_A64] * 6, _INTS, _INTS)),
+        # windows inside the input (no valid extents) and past its edge
+        ("ws_fold_pass", ("_ws_folds", "ws_fold_pass"), _sig(_THREE, *[_INTS] * 14, _A64, _A64, "none", "none")),
+        ("ws_fold_pass_edge", ("_ws_folds", "ws_fold_pass"), _sig(_THREE, *[_INTS] * 14, _A64, _A64, _A64, _A64)),
+        ("os_single_sweep", ("_group_reuse", "os_single_sweep"), _sig(f"Tuple(({_INTS}, {_A64}, {_INTS}, {_INTS}))",
+                                                                     *[_INTS] * 16)),
+        ("os_ifmap_groups", ("_group_reuse", "os_ifmap_groups"), _sig(_GROUPS + "))", *[_INTS] * 15)),
+        ("os_sweeps", ("_group_reuse", "_os_sweeps"), _sig(_THREE, *[_A64] * 4, *[_A32] * 3, *[_INTS] * 5)),
+        ("ws_group_pass", ("_group_reuse", "ws_group_pass"), _sig(_THREE, *[_INTS] * 16)),
+        ("ws_is_groups", ("_group_reuse", "ws_is_groups"), _sig(_GROUPS + f", {_INTS}))", *[_INTS] * 16)),
+        ("sweeps_in_lane", ("_group_reuse", "_sweeps_in_lane"), _sig(f"Tuple(({_INTS}, {_A64}, {_A64}, {_A64}))",
+                                                                    *[_A64] * 4, *[_A32] * 3, *[_INTS] * 4)),
+    )),
+}
+
+
+def source_hash(group: str) -> int:
+    """The SHA-1 of a group's source files, as a non-negative int64 (its module's build stamp)."""
     here = Path(__file__).resolve().parent
     digest = hashlib.sha1()
-    for name in SOURCES:
+    for name in GROUPS[group][1]:
         digest.update((here / name).read_bytes())
     return int(digest.hexdigest()[:15], 16)
 
 
-def build(out_dir: str, kernels) -> str:
-    """Compile :data:`EXPORTS` of ``kernels`` (the ``_kernels`` module) and the build stamp into ``out_dir``; returns
-    the file name written. About half a minute of CPU, once per install. ``setup.py`` loads this file and
-    ``_kernels.py`` by path: they need only NumPy and Numba, not the package's other dependencies."""
+def build(out_dir: str, group: str, modules: dict) -> str:
+    """Compile a group's exports (kernels of ``modules``: ``{"_kernels": module, ...}``) and its build stamp into
+    ``out_dir``; returns the file name written. About 25 s (``user``) and 40 s (``calc``) of CPU, once per install."""
     import warnings
 
     from numba.core.errors import NumbaPendingDeprecationWarning
@@ -60,67 +94,56 @@ def build(out_dir: str, kernels) -> str:
         warnings.simplefilter("ignore", NumbaPendingDeprecationWarning)
         from numba.pycc import CC
 
-    cc = CC(MODULE)
+    name, _, exports = GROUPS[group]
+    cc = CC(name)
     cc.output_dir = out_dir
     cc.verbose = False
-    for name, kernel, signature in EXPORTS:
-        cc.export(name, signature)(getattr(kernels, kernel).py_func)
-    stamp = source_hash()
+    for export, (module, kernel), signature in exports:
+        cc.export(export, signature)(getattr(modules[module], kernel).py_func)
+    stamp = source_hash(group)
     cc.export("source_hash", "int64()")(lambda: stamp)
     cc.compile()
     return cc.output_file
 
 
-class Kernels:
-    """The kernels ``user_unit`` calls, from the ahead-of-time module (``source`` "aot") or the JIT ("jit")."""
-
-    __slots__ = ("conv_geometry", "edge_stretches", "fill_sets", "walk_layer", "walk_layer_periodic", "source")
-
-    def __init__(self, source, conv_geometry, edge_stretches, fill_sets, walk_layer, walk_layer_periodic):
-        self.source = source
-        self.conv_geometry = conv_geometry
-        self.edge_stretches = edge_stretches
-        self.fill_sets = fill_sets
-        self.walk_layer = walk_layer
-        self.walk_layer_periodic = walk_layer_periodic
-
-
-_CHOSEN: list = []
-
-
-def _module():
-    """``(the ahead-of-time module or None, why)``: None when turned off, missing, unreadable or older than the
+def _module(group: str):
+    """``(the group's compiled module or None, why)``: None when turned off, missing, unreadable or older than the
     source (see the module doc)."""
     if os.environ.get("ACCELSIM_AOT", "1").strip() == "0":
         return None, "jit (ACCELSIM_AOT=0)"
     try:
-        mod = importlib.import_module(f"{__package__}.{MODULE}")
+        mod = importlib.import_module(f"{__package__}.{GROUPS[group][0]}")
     except Exception as exc:  # not built (a failed or skipped build), or built for another Python / NumPy
         return None, f"jit (no ahead-of-time module: {type(exc).__name__})"
     try:
-        current = mod.source_hash() == source_hash()
+        current = mod.source_hash() == source_hash(group)
     except Exception as exc:
         return None, f"jit (ahead-of-time module unreadable: {type(exc).__name__})"
     if not current:
-        return None, "jit (the ahead-of-time module predates an edit of _kernels.py)"
+        return None, f"jit (the ahead-of-time module predates an edit of {', '.join(GROUPS[group][1])})"
     return mod, f"ahead-of-time ({Path(mod.__file__).name})"
 
 
-def user_kernels(jit: Kernels) -> Kernels:
-    """The kernels ``user_unit`` calls: the ahead-of-time module's when it is current, else ``jit`` (``_kernels``
-    passes its own; chosen once per process)."""
-    if not _CHOSEN:
-        mod, why = _module()
-        kernels = jit if mod is None else Kernels("aot", mod.conv_geometry, mod.edge_stretches, mod.fill_sets,
-                                                  mod.walk_layer, mod.walk_layer_periodic)
-        _CHOSEN.append((kernels, why))
-    return _CHOSEN[0][0]
+_CHOSEN: dict = {}
 
 
-def status() -> str:
-    """Which USER-mode kernels this process uses (or would use), and why: ``ahead-of-time (<file>)`` or ``jit
+def kernels(group: str, jit: dict) -> SimpleNamespace:
+    """The kernels of ``group`` by export name: the compiled module's when it is current, else ``jit`` (the
+    callers' own kernels under the export names); ``source`` says which ("aot" or "jit"). Chosen once per process."""
+    if group not in _CHOSEN:
+        mod, why = _module(group)
+        if mod is None:
+            chosen = SimpleNamespace(source="jit", **jit)
+        else:
+            chosen = SimpleNamespace(source="aot", **{name: getattr(mod, name) for name, _, _ in GROUPS[group][2]})
+        _CHOSEN[group] = (chosen, why)
+    return _CHOSEN[group][0]
+
+
+def status(group: str = "user") -> str:
+    """Which kernels of ``group`` this process uses (or would use), and why: ``ahead-of-time (<file>)`` or ``jit
     (<reason>)``."""
-    return _CHOSEN[0][1] if _CHOSEN else _module()[1]
+    return _CHOSEN[group][1] if group in _CHOSEN else _module(group)[1]
 
 
 def reset() -> None:

@@ -26,6 +26,7 @@ and every later sweep the one a period before it.
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 from numba import njit
@@ -506,20 +507,22 @@ def ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfil
     return g0[:n], gr[:n], gl[:n], gn[:n], pred[:n], key[:n], last, last_q
 
 
-def ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
+def ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words, k=None):
     """:func:`accelsim.hw.systolic._kernels.reuse_read_pass` for a ws (``df`` 1) or is (2) array (the same
     three outputs), by channel groups (:func:`ws_is_groups`, :func:`group_sweeps`). A plain function: a ws array's
-    pass is one kernel (:func:`ws_group_pass`), an is array's the two kernels and a NumPy tail."""
+    pass is one kernel (:func:`ws_group_pass`), an is array's the two kernels and a NumPy tail. ``k``: the
+    kernels by their export names (``calc._calc_kernels``: compiled ahead of time where current); default these."""
+    k = k or _jit()
     block = np.int64(50 * (words // 100))
     if df == 1:
-        return ws_group_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, block)
+        return k.ws_group_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, block)
     npx = batch * Eh * Ew
     row_fold, col_fold = -(-(FH * FW * Ch) // R), -(-npx // C)
     L = nfilt + 2 * R + C - 2
-    g0, gr, gl, gn, pred, key, last, last_q = ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw,
-                                                           Eh, Ew, nfilt)
-    fetched, ev_k, ev_x, sw_got = _sweeps_in_lane(g0, gr, gl, gn, pred, key, last, np.int64(1),
-                                                  np.int64(row_fold * col_fold * R), np.int64(C), block)
+    g0, gr, gl, gn, pred, key, last, last_q = k.ws_is_groups(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw,
+                                                             Eh, Ew, nfilt)
+    fetched, ev_k, ev_x, sw_got = k.sweeps_in_lane(g0, gr, gl, gn, pred, key, last, np.int64(1),
+                                                   np.int64(row_fold * col_fold * R), np.int64(C), block)
     stats = np.array([fetched, ev_k.shape[0], -1, -1], np.int64)
     if g0.shape[0] == 0:
         return stats, ev_k, sw_got
@@ -910,24 +913,25 @@ def os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L, row_f
             break
     return fetched, ev_x[:n_ev], first_row, last_row
 
-def os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
+def os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words, k=None):
     """:func:`accelsim.hw.systolic._kernels.reuse_read_pass` for an output-stationary array (the same three outputs):
     one class of all ``Ch`` channels, a group's channels one row apart in one lane
     (:func:`os_ifmap_groups`, :func:`group_sweeps`); one sweep per column fold. A plain function around
-    the two kernels."""
+    the two kernels; ``k`` as :func:`ws_is_reuse_pass`'s."""
+    k = k or _jit()
     npx = batch * Eh * Ew
     L = FH * FW * Ch + R + C - 2
     row_fold = -(-npx // R)
     col_fold = -(-nfilt // C)
     rows_sweep = row_fold * L
     if col_fold == 1:
-        fetched, ev_x, first_row, last_row = os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L,
-                                                             row_fold, np.int64(50 * (words // 100)))
+        fetched, ev_x, first_row, last_row = k.os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L,
+                                                               row_fold, np.int64(50 * (words // 100)))
         stats = np.array([fetched, ev_x.shape[0], first_row, last_row], np.int64)
         return stats, ev_x // R, np.array([fetched], np.int64)
-    g0, gr, gl, gn, pred, word, last = os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L,
-                                                       row_fold)
-    return _os_sweeps(g0, gr, gl, gn, pred, word, last, col_fold, rows_sweep, R, 50 * (words // 100), Ch)
+    g0, gr, gl, gn, pred, word, last = k.os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L,
+                                                         row_fold)
+    return k.os_sweeps(g0, gr, gl, gn, pred, word, last, col_fold, rows_sweep, R, 50 * (words // 100), Ch)
 
 
 @njit(cache=True)
@@ -951,3 +955,11 @@ def _os_sweeps(g0, gr, gl, gn, pred, word, last, n_sweeps, rows_sweep, R, block,
     for e in range(ev.shape[0]):
         ev[e] = ev_k[e] * rows_sweep + ev_x[e] // R
     return stats, ev, sw_got
+
+
+def _jit():
+    """The group kernels by the export names of ``_aot.GROUPS["calc"]``: this module's JIT kernels, read when called
+    (``calc._calc_kernels`` passes the ones compiled ahead of time where current)."""
+    return SimpleNamespace(source="jit", os_single_sweep=os_single_sweep, os_ifmap_groups=os_ifmap_groups,
+                           os_sweeps=_os_sweeps, ws_group_pass=ws_group_pass, ws_is_groups=ws_is_groups,
+                           sweeps_in_lane=_sweeps_in_lane)

@@ -1921,9 +1921,10 @@ _USER: dict = {}
 
 def _user_kernels():
     """The ahead-of-time USER kernels when current, else these (:mod:`accelsim.hw.systolic._aot`); once per process."""
-    from ._aot import Kernels, user_kernels
+    from ._aot import kernels
 
-    _USER["k"] = user_kernels(Kernels("jit", conv_geometry, edge_stretches, fill_sets, walk_layer, walk_layer))
+    _USER["k"] = kernels("user", {"conv_geometry": conv_geometry, "edge_stretches": edge_stretches,
+                                  "fill_sets": fill_sets, "walk_layer": walk_layer, "walk_layer_periodic": walk_layer})
     return _USER["k"]
 
 
@@ -3142,8 +3143,9 @@ def ofmap_events(df, R, C, npx, win, nfilt, o_tot, o_bw):
     folds of one shape that start no drain (no drain under way, the active half still free after them) in
     one step.
 
-    Returns ``(stats, change_rows, change_cum)``: stats = [total, stall, dram_writes, dram_start,
-    dram_stop, sram_start, sram_stop, n_rows]; the cumulative stall before row ``i`` is
+    Returns one int64 vector ``[stats (8) | change_rows (n) | change_cum (n)]`` (:func:`ofmap_parts` splits it;
+    one array boxed where three cost a call from Python 0.6 us more): stats = [total, stall, dram_writes,
+    dram_start, dram_stop, sram_start, sram_stop, n_rows]; the cumulative stall before row ``i`` is
     ``change_cum[k]`` for the last ``k`` with ``change_rows[k] <= i``.
     """
     Sr, Sc, T, L, row_fold, col_fold = _dims(df, npx, win, nfilt, R, C)
@@ -3220,22 +3222,35 @@ def ofmap_events(df, R, C, npx, win, nfilt, o_tot, o_bw):
             fr += 1
     last_out = row - 1 + stall
     acc, d_start, d_stop = wq_finish(st, q_line, q_words, last_out)
-    stats = np.zeros(8, np.int64)
-    stats[0] = last_out
-    stats[1] = stall
-    stats[2] = acc
-    stats[3] = d_start
-    stats[4] = d_stop
-    stats[5] = o_first if o_first != -(1 << 62) else 0
-    stats[6] = o_last
-    stats[7] = row
-    return stats, ch_rows[:n_ch], ch_cum[:n_ch]
+    out = np.empty(8 + 2 * n_ch, np.int64)  # one vector (:func:`ofmap_parts`): one array to box, not three
+    out[0] = last_out
+    out[1] = stall
+    out[2] = acc
+    out[3] = d_start
+    out[4] = d_stop
+    out[5] = o_first if o_first != -(1 << 62) else 0
+    out[6] = o_last
+    out[7] = row
+    for i in range(n_ch):  # (a loop: a slice assignment compiles NumPy's shape-mismatch message code, 1.8 s)
+        out[8 + i] = ch_rows[i]
+        out[8 + n_ch + i] = ch_cum[i]
+    return out
+
+
+def ofmap_parts(ofm):
+    """:func:`ofmap_events`' vector as ``(stats, change_rows, change_cum)`` (views)."""
+    n = (ofm.shape[0] - 8) // 2
+    return ofm[:8], ofm[8:8 + n], ofm[8 + n:]
 
 
 @njit(cache=True)
-def _calc_read(res, o, st, ev, words, ch_rows, ch_cum):
+def _calc_read(res, o, st, ev, words, ofm):
     """Fill read buffer ``o``'s fields (0 ifmap, 1 filter) of ``res`` from its pass's statistics ``st`` and
-    prefetch events ``ev``, dated on the OFMAP pass's stalls (:func:`calc_dram_window`)."""
+    prefetch events ``ev``, dated on the OFMAP pass's stalls (:func:`calc_dram_window`; ``ofm``: the OFMAP pass
+    as :func:`ofmap_events` returns it)."""
+    n = (ofm.shape[0] - 8) // 2
+    ch_rows = ofm[8:8 + n]
+    ch_cum = ofm[8 + n:]
     window = calc_dram_window(ev, st[2], st[0], words, ch_rows, ch_cum)
     base = 0 if o == 0 else 1
     res[R_IF_DRAM + base] = st[0]

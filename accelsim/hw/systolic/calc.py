@@ -13,6 +13,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ._aot import kernels
 from ._group_reuse import (groups_fit_int32, os_groups_pay, os_reuse_pass, ws_is_groups_pay,
                            ws_is_reuse_pass)
 from ._ifmap_fit import ifmap_fit
@@ -46,7 +47,7 @@ def calc_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     """
     npx = batch * Eh * Ew
     win = FH * FW * Ch
-    res, ch_rows, ch_cum = _calc_ofmap(df, R, C, npx, win, nfilt, of_words)
+    res, ofm = _calc_ofmap(df, R, C, npx, win, nfilt, of_words)
     if ifmap_distinct:
         st, ev = distinct_read_pass(df, 0, R, C, npx, win, nfilt, if_words)
     else:
@@ -55,7 +56,7 @@ def calc_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
             st, ev = fit
         else:
             st, ev = _reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
-    return _calc_finish(res, df, R, C, npx, win, nfilt, st, ev, if_words, fi_words, ch_rows, ch_cum)
+    return _calc_finish(res, df, R, C, npx, win, nfilt, st, ev, if_words, fi_words, ofm)
 
 
 def _reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words):
@@ -71,22 +72,42 @@ def _reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt
                                                consecutive_reach(FH, FW, sh, sw, dh, dw, Ew)):
             st, ev = distinct_read_pass(df, 0, R, C, npx, win, nfilt, if_words)
             return st, ev, np.full(-(-nfilt // C), npx * win, np.int64)
+        k = _CALC.get("k") or _calc_kernels()
         plan = ws_folds_plan(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
         if plan is not None:
             steps, within, across, rows_ok, cols_ok = plan
-            return ws_fold_pass(R, C, batch, Ch, FH, FW, *steps, Eh, Ew, nfilt, np.int64(50 * (if_words // 100)),
-                                within, across, rows_ok, cols_ok)
+            fold_pass = k.ws_fold_pass if rows_ok is None else k.ws_fold_pass_edge
+            return fold_pass(R, C, batch, Ch, FH, FW, *steps, Eh, Ew, nfilt, np.int64(50 * (if_words // 100)),
+                             within, across, rows_ok, cols_ok)
         if df == 0 and os_groups_pay(Ch, npx * FH * FW) and groups_fit_int32(npx * FH * FW, batch * H * W):
-            return os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
+            return os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words, k)
         if df != 0 and ws_is_groups_pay(df, R, Ch, win, npx) and groups_fit_int32(npx * win, batch * H * W * Ch):
-            return ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
-        tabs = conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
-        return reuse_read_pass(df, R, C, npx, win, nfilt, H, W, *tabs, if_words, batch * H * W * Ch)
+            return ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words, k)
+        tabs = k.conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
+        return k.reuse_read_pass(df, R, C, npx, win, nfilt, H, W, *tabs, if_words, batch * H * W * Ch)
 
     if df == 2:
         return run()[:2]
     key = (df, R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, if_words)
     return _shared_ifmap(key, df, R, C, npx, win, nfilt, run)
+
+
+#: the ifmap passes of overlapping windows (:func:`_calc_kernels`)
+_CALC: dict = {}
+
+
+def _calc_kernels():
+    """The CALC ifmap passes of overlapping windows compiled ahead of time when current, else the JIT's
+    (:mod:`accelsim.hw.systolic._aot`, group ``calc``); once per process."""
+    from . import _group_reuse as G
+
+    _CALC["k"] = kernels("calc", {"ofmap_events": ofmap_events, "conv_geometry": conv_geometry,
+                                  "reuse_read_pass": reuse_read_pass,
+                                  "ws_fold_pass": ws_fold_pass, "ws_fold_pass_edge": ws_fold_pass,
+                                  **{name: getattr(G._jit(), name) for name in ("os_single_sweep", "os_ifmap_groups",
+                                                                                "os_sweeps", "ws_group_pass",
+                                                                                "ws_is_groups", "sweeps_in_lane")}})
+    return _CALC["k"]
 
 
 def ws_every_access_fetched(R, C, Ch, taps, npx, nfilt, words, windows_inside, reach):
@@ -202,19 +223,19 @@ _OF_FIELDS = np.array([R_TOTAL, R_STALL, R_OF_DRAM, R_OF_DRAM_START, R_OF_DRAM_S
 
 def _calc_ofmap(df, R, C, npx, win, nfilt, of_words):
     """The OFMAP part of a CALC unit (:func:`~accelsim.hw.systolic._kernels.ofmap_events`, draining ``C``
-    words a cycle): its ``R_*`` vector with the cycles, stalls and OFMAP fields filled, and the pass's
-    stall profile for dating the read buffers. (Plain Python: as a kernel it cost 0.44 s of a first run.)"""
-    ost, ch_rows, ch_cum = ofmap_events(df, R, C, npx, win, nfilt, of_words, C)
+    words a cycle; compiled ahead of time where current): its ``R_*`` vector with the cycles, stalls and OFMAP
+    fields filled, and the pass's vector, whose stall profile dates the read buffers. (Plain Python: as a kernel it cost 0.44 s of a first run.)"""
+    ofm = (_CALC.get("k") or _calc_kernels()).ofmap_events(df, R, C, npx, win, nfilt, of_words, C)
     res = np.zeros(N_RESULTS, np.int64)
-    res[_OF_FIELDS] = ost[:7]
-    return res, ch_rows, ch_cum
+    res[_OF_FIELDS] = ofm[:7]
+    return res, ofm
 
 
-def _calc_finish(res, df, R, C, npx, win, nfilt, if_st, if_ev, if_words, fi_words, ch_rows, ch_cum):
+def _calc_finish(res, df, R, C, npx, win, nfilt, if_st, if_ev, if_words, fi_words, ofm):
     """The read buffers' fields of a CALC unit: the ifmap's from its pass (``if_st``, ``if_ev``), the
     filter's from its distinct pass (run here); returns ``res``. (Plain Python: as a kernel it cost 0.33 s
     of a first run; Python ints reach the kernels as int64, one specialization each.)"""
-    _calc_read(res, 0, if_st, if_ev, if_words, ch_rows, ch_cum)
+    _calc_read(res, 0, if_st, if_ev, if_words, ofm)
     st, ev = distinct_read_pass(df, 1, R, C, npx, win, nfilt, fi_words)
-    _calc_read(res, 1, st, ev, fi_words, ch_rows, ch_cum)
+    _calc_read(res, 1, st, ev, fi_words, ofm)
     return res
