@@ -2134,15 +2134,22 @@ def ofmap_pass(df, R, C, npx, win, nfilt, o_tot, o_bw):
                 row += 1
     acc, d_start, d_stop = _wbuf_finish(ws, lines, last_out)
     stats = np.zeros(8, np.int64)
-    stats[0] = total
-    stats[1] = stall
-    stats[2] = acc
-    stats[3] = d_start
-    stats[4] = d_stop
-    stats[5] = o_first if o_first != -(1 << 62) else 0
-    stats[6] = o_last
-    stats[7] = row
+    _put_ofmap_stats(stats, total, stall, acc, d_start, d_stop, o_first, o_last, row)
     return stats, ch_rows[:n_ch], ch_cum[:n_ch]
+
+
+@njit(cache=True, inline="always")
+def _put_ofmap_stats(out, total, stall, acc, d_start, d_stop, o_first, o_last, row):
+    """An OFMAP pass's eight statistics into ``out[:8]`` (:func:`ofmap_pass`, :func:`ofmap_events`); ``o_first``
+    ``-(1 << 62)``: no output written (0)."""
+    out[0] = total
+    out[1] = stall
+    out[2] = acc
+    out[3] = d_start
+    out[4] = d_stop
+    out[5] = o_first if o_first != -(1 << 62) else 0
+    out[6] = o_last
+    out[7] = row
 
 
 @njit(cache=True, inline="always")
@@ -3223,14 +3230,7 @@ def ofmap_events(df, R, C, npx, win, nfilt, o_tot, o_bw):
     last_out = row - 1 + stall
     acc, d_start, d_stop = wq_finish(st, q_line, q_words, last_out)
     out = np.empty(8 + 2 * n_ch, np.int64)  # one vector (:func:`ofmap_parts`): one array to box, not three
-    out[0] = last_out
-    out[1] = stall
-    out[2] = acc
-    out[3] = d_start
-    out[4] = d_stop
-    out[5] = o_first if o_first != -(1 << 62) else 0
-    out[6] = o_last
-    out[7] = row
+    _put_ofmap_stats(out, last_out, stall, acc, d_start, d_stop, o_first, o_last, row)
     for i in range(n_ch):  # (a loop: a slice assignment compiles NumPy's shape-mismatch message code, 1.8 s)
         out[8 + i] = ch_rows[i]
         out[8 + n_ch + i] = ch_cum[i]
