@@ -112,8 +112,8 @@ def test_calc_passes_ahead_of_time_match_the_jit(fresh_choice):
     for unit in CALC_UNITS:
         a, b = _run_calc(aot, unit), _run_calc(Jit(), unit)
         assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b)), unit
-    assert used >= {"ws_fold_pass", "ws_fold_pass_edge", "os_single_sweep", "os_ifmap_groups", "os_sweeps",
-                    "ws_group_pass", "ws_is_groups", "sweeps_in_lane", "reuse_read_pass"}, used
+    assert used >= {"ws_fold_pass", "ws_fold_pass_edge", "os_single_sweep", "os_groups_pass", "ws_group_pass",
+                    "ws_is_groups", "sweeps_in_lane", "reuse_read_pass"}, used
 
 
 def test_calc_units_ahead_of_time_match_the_jit(fresh_choice):
@@ -143,7 +143,7 @@ def _calc_jit():
     return {"ofmap_events": K.ofmap_events, "conv_geometry": K.conv_geometry,
             "reuse_read_pass": K.reuse_read_pass, "ws_fold_pass": ws_fold_pass,
             "ws_fold_pass_edge": ws_fold_pass, **{n: getattr(G._jit(), n) for n in (
-                "os_single_sweep", "os_ifmap_groups", "os_sweeps", "ws_group_pass", "ws_is_groups", "sweeps_in_lane")}}
+                "os_single_sweep", "os_groups_pass", "ws_group_pass", "ws_is_groups", "sweeps_in_lane")}}
 
 
 def test_periodic_walk_takes_its_own_export(monkeypatch):
@@ -190,6 +190,15 @@ def test_source_hash_covers_each_group():
         h = _aot.source_hash(group)
         assert isinstance(h, int) and 0 <= h < 2 ** 63 and h == _aot.source_hash(group)
     assert _aot.source_hash("user") != _aot.source_hash("calc")
+
+
+def test_os_groups_in_one_kernel_equal_the_two(fresh_choice):
+    """The fused os groups kernel the install compiles equals the two JIT kernels the JIT path runs."""
+    for unit in CALC_UNITS[:2]:
+        df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words = unit
+        args = (R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words)
+        a, b = G.os_groups_pass(*args), G._os_groups_two_kernels(*args)
+        assert all(np.array_equal(x, y) for x, y in zip(a, b)), unit
 
 
 def test_exports_name_kernels_that_exist():

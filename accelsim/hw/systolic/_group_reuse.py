@@ -929,9 +929,30 @@ def os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
                                                                row_fold, np.int64(50 * (words // 100)))
         stats = np.array([fetched, ev_x.shape[0], first_row, last_row], np.int64)
         return stats, ev_x // R, np.array([fetched], np.int64)
-    g0, gr, gl, gn, pred, word, last = k.os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L,
-                                                         row_fold)
-    return k.os_sweeps(g0, gr, gl, gn, pred, word, last, col_fold, rows_sweep, R, 50 * (words // 100), Ch)
+    return k.os_groups_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words)
+
+
+def _os_groups_two_kernels(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
+    """:func:`os_groups_pass` as the JIT runs it: the groups and their sweeps, two kernels from Python (one kernel
+    cost a first run 0.4 s more of compile)."""
+    L = FH * FW * Ch + R + C - 2
+    row_fold = -(-(batch * Eh * Ew) // R)
+    g0, gr, gl, gn, pred, word, last = os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L,
+                                                       row_fold)
+    return _os_sweeps(g0, gr, gl, gn, pred, word, last, -(-nfilt // C), row_fold * L, R, 50 * (words // 100), Ch)
+
+
+@njit(cache=True)
+def os_groups_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
+    """:func:`os_reuse_pass` over several column folds in one kernel, the groups' seven arrays kept inside: what the
+    install compiles ahead of time (``_aot.py``), where boxing them between two compiled calls cost a small layer
+    about 40 us. The same outputs as :func:`_os_groups_two_kernels`."""
+    L = FH * FW * Ch + R + C - 2
+    row_fold = (batch * Eh * Ew + R - 1) // R
+    g0, gr, gl, gn, pred, word, last = os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L,
+                                                       row_fold)
+    return _os_sweeps(g0, gr, gl, gn, pred, word, last, (nfilt + C - 1) // C, row_fold * L, R, 50 * (words // 100),
+                      Ch)
 
 
 @njit(cache=True)
@@ -960,6 +981,5 @@ def _os_sweeps(g0, gr, gl, gn, pred, word, last, n_sweeps, rows_sweep, R, block,
 def _jit():
     """The group kernels by the export names of ``_aot.GROUPS["calc"]``: this module's JIT kernels, read when called
     (``calc._calc_kernels`` passes the ones compiled ahead of time where current)."""
-    return SimpleNamespace(source="jit", os_single_sweep=os_single_sweep, os_ifmap_groups=os_ifmap_groups,
-                           os_sweeps=_os_sweeps, ws_group_pass=ws_group_pass, ws_is_groups=ws_is_groups,
-                           sweeps_in_lane=_sweeps_in_lane)
+    return SimpleNamespace(source="jit", os_single_sweep=os_single_sweep, os_groups_pass=_os_groups_two_kernels,
+                           ws_group_pass=ws_group_pass, ws_is_groups=ws_is_groups, sweeps_in_lane=_sweeps_in_lane)

@@ -104,9 +104,9 @@ def _calc_kernels():
     _CALC["k"] = kernels("calc", {"ofmap_events": ofmap_events, "conv_geometry": conv_geometry,
                                   "reuse_read_pass": reuse_read_pass,
                                   "ws_fold_pass": ws_fold_pass, "ws_fold_pass_edge": ws_fold_pass,
-                                  **{name: getattr(G._jit(), name) for name in ("os_single_sweep", "os_ifmap_groups",
-                                                                                "os_sweeps", "ws_group_pass",
-                                                                                "ws_is_groups", "sweeps_in_lane")}})
+                                  **{name: getattr(G._jit(), name) for name in ("os_single_sweep", "os_groups_pass",
+                                                                                "ws_group_pass", "ws_is_groups",
+                                                                                "sweeps_in_lane")}})
     return _CALC["k"]
 
 
