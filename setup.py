@@ -15,7 +15,10 @@ from setuptools import Distribution, setup
 from setuptools.command.build_py import build_py
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
-KERNEL_MODULES = ("_kernels", "_ws_folds", "_group_reuse")
+
+
+def _aot_on():
+    return os.environ.get("ACCELSIM_AOT", "1").strip() != "0"
 
 
 def _kernel_modules():
@@ -29,13 +32,14 @@ def _kernel_modules():
             package.__path__ = [path]
             sys.modules[name] = package
     aot = importlib.import_module("accelsim.hw.systolic._aot")
-    return aot, {m: importlib.import_module(f"accelsim.hw.systolic.{m}") for m in KERNEL_MODULES}
+    names = {module for _, _, exports in aot.GROUPS.values() for _, (module, _), _ in exports}
+    return aot, {m: importlib.import_module(f"accelsim.hw.systolic.{m}") for m in names}
 
 
 class BuildPyWithKernels(build_py):
     def run(self):
         super().run()
-        if os.environ.get("ACCELSIM_AOT", "1").strip() == "0":
+        if not _aot_on():
             return
         base = ROOT if getattr(self, "editable_mode", False) else os.path.abspath(self.build_lib)
         target = os.path.join(base, "accelsim", "hw", "systolic")
@@ -58,7 +62,7 @@ class PlatformDistribution(Distribution):
     """A wheel holding the compiled kernels is for this platform, not any."""
 
     def has_ext_modules(self):
-        return os.environ.get("ACCELSIM_AOT", "1").strip() != "0"
+        return _aot_on()
 
 
 setup(cmdclass={"build_py": BuildPyWithKernels}, distclass=PlatformDistribution)

@@ -25,7 +25,8 @@ under the JIT (4 kB ifmap SRAM, 35x35x19 3x3: 0.134 against 0.141 ms).
 A run loads a module (about 0.1 s) instead of compiling. The same Python source is compiled by the same Numba, so
 the results are the JIT's to the bit (``tests/test_systolic_aot.py``). A module is used only while it matches the
 source and the machine: it holds the SHA-1 of the files it was built from (:func:`source_hash`) and the CPU's, and
-after an edit (or on another CPU, a failed build, or ``ACCELSIM_AOT=0``) its callers take the JIT kernels, compiled on first use and cached as before.
+after an edit (or on another CPU, a failed build, or ``ACCELSIM_AOT=0``) its callers take the JIT kernels, compiled
+on first use and cached as before.
 :func:`status` says which is in use. This module imports nothing of the package (its callers pass their JIT
 kernels), so ``setup.py`` can load it without the package's dependencies.
 """

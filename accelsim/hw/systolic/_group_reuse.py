@@ -923,7 +923,6 @@ def os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     L = FH * FW * Ch + R + C - 2
     row_fold = -(-npx // R)
     col_fold = -(-nfilt // C)
-    rows_sweep = row_fold * L
     if col_fold == 1:
         fetched, ev_x, first_row, last_row = k.os_single_sweep(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L,
                                                                row_fold, np.int64(50 * (words // 100)))
@@ -932,21 +931,12 @@ def os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     return k.os_groups_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words)
 
 
-def _os_groups_two_kernels(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
-    """:func:`os_groups_pass` as the JIT runs it: the groups and their sweeps, two kernels from Python (one kernel
-    cost a first run 0.4 s more of compile)."""
-    L = FH * FW * Ch + R + C - 2
-    row_fold = -(-(batch * Eh * Ew) // R)
-    g0, gr, gl, gn, pred, word, last = os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L,
-                                                       row_fold)
-    return _os_sweeps(g0, gr, gl, gn, pred, word, last, -(-nfilt // C), row_fold * L, R, 50 * (words // 100), Ch)
-
-
 @njit(cache=True)
 def os_groups_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
     """:func:`os_reuse_pass` over several column folds in one kernel, the groups' seven arrays kept inside: what the
     install compiles ahead of time (``_aot.py``), where boxing them between two compiled calls cost a small layer
-    about 40 us. The same outputs as :func:`_os_groups_two_kernels`."""
+    about 40 us. The JIT path runs its Python body (``os_groups_pass.py_func``: the two kernels from Python; as one
+    JIT kernel it cost a first run 0.4 s more of compile)."""
     L = FH * FW * Ch + R + C - 2
     row_fold = (batch * Eh * Ew + R - 1) // R
     g0, gr, gl, gn, pred, word, last = os_ifmap_groups(R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, L,
@@ -981,5 +971,5 @@ def _os_sweeps(g0, gr, gl, gn, pred, word, last, n_sweeps, rows_sweep, R, block,
 def _jit():
     """The group kernels by the export names of ``_aot.GROUPS["calc"]``: this module's JIT kernels, read when called
     (``calc._calc_kernels`` passes the ones compiled ahead of time where current)."""
-    return SimpleNamespace(source="jit", os_single_sweep=os_single_sweep, os_groups_pass=_os_groups_two_kernels,
+    return SimpleNamespace(os_single_sweep=os_single_sweep, os_groups_pass=os_groups_pass.py_func,
                            ws_group_pass=ws_group_pass, ws_is_groups=ws_is_groups, sweeps_in_lane=_sweeps_in_lane)

@@ -1879,7 +1879,7 @@ def user_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     rows, quiet rows in bulk and pass skipping on). Returns its ``R_*`` vector. A plain function composing the
     kernel calls: the walk called from another kernel ran about 45% slower (conv 31x31, 67 -> 93 channels, on a
     32x32 os array). The kernels come compiled ahead of time where the install built them
-    (:func:`accelsim.hw.systolic._aot.user_kernels`)."""
+    (:func:`accelsim.hw.systolic._aot.kernels`)."""
     aot = _USER.get("k") or _user_kernels()
     tabs = aot.conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
     npx = batch * Eh * Ew
@@ -3237,8 +3237,9 @@ def ofmap_events(df, R, C, npx, win, nfilt, o_tot, o_bw):
     return out
 
 
+@njit(cache=True, inline="always")
 def ofmap_parts(ofm):
-    """:func:`ofmap_events`' vector as ``(stats, change_rows, change_cum)`` (views)."""
+    """:func:`ofmap_events`' vector as ``(stats, change_rows, change_cum)`` (views; :func:`_calc_read` and tests)."""
     n = (ofm.shape[0] - 8) // 2
     return ofm[:8], ofm[8:8 + n], ofm[8 + n:]
 
@@ -3248,9 +3249,7 @@ def _calc_read(res, o, st, ev, words, ofm):
     """Fill read buffer ``o``'s fields (0 ifmap, 1 filter) of ``res`` from its pass's statistics ``st`` and
     prefetch events ``ev``, dated on the OFMAP pass's stalls (:func:`calc_dram_window`; ``ofm``: the OFMAP pass
     as :func:`ofmap_events` returns it)."""
-    n = (ofm.shape[0] - 8) // 2
-    ch_rows = ofm[8:8 + n]
-    ch_cum = ofm[8 + n:]
+    _, ch_rows, ch_cum = ofmap_parts(ofm)
     window = calc_dram_window(ev, st[2], st[0], words, ch_rows, ch_cum)
     base = 0 if o == 0 else 1
     res[R_IF_DRAM + base] = st[0]

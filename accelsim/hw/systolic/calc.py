@@ -14,6 +14,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ._aot import kernels
+from ._group_reuse import _jit as _group_kernels
 from ._group_reuse import (groups_fit_int32, os_groups_pay, os_reuse_pass, ws_is_groups_pay,
                            ws_is_reuse_pass)
 from ._ifmap_fit import ifmap_fit
@@ -99,14 +100,9 @@ _CALC: dict = {}
 def _calc_kernels():
     """The CALC ifmap passes of overlapping windows compiled ahead of time when current, else the JIT's
     (:mod:`accelsim.hw.systolic._aot`, group ``calc``); once per process."""
-    from . import _group_reuse as G
-
     _CALC["k"] = kernels("calc", {"ofmap_events": ofmap_events, "conv_geometry": conv_geometry,
-                                  "reuse_read_pass": reuse_read_pass,
-                                  "ws_fold_pass": ws_fold_pass, "ws_fold_pass_edge": ws_fold_pass,
-                                  **{name: getattr(G._jit(), name) for name in ("os_single_sweep", "os_groups_pass",
-                                                                                "ws_group_pass", "ws_is_groups",
-                                                                                "sweeps_in_lane")}})
+                                  "reuse_read_pass": reuse_read_pass, "ws_fold_pass": ws_fold_pass,
+                                  "ws_fold_pass_edge": ws_fold_pass, **vars(_group_kernels())})
     return _CALC["k"]
 
 
@@ -224,7 +220,8 @@ _OF_FIELDS = np.array([R_TOTAL, R_STALL, R_OF_DRAM, R_OF_DRAM_START, R_OF_DRAM_S
 def _calc_ofmap(df, R, C, npx, win, nfilt, of_words):
     """The OFMAP part of a CALC unit (:func:`~accelsim.hw.systolic._kernels.ofmap_events`, draining ``C``
     words a cycle; compiled ahead of time where current): its ``R_*`` vector with the cycles, stalls and OFMAP
-    fields filled, and the pass's vector, whose stall profile dates the read buffers. (Plain Python: as a kernel it cost 0.44 s of a first run.)"""
+    fields filled, and the pass's vector, whose stall profile dates the read buffers. (Plain Python: as a kernel
+    it cost 0.44 s of a first run.)"""
     ofm = (_CALC.get("k") or _calc_kernels()).ofmap_events(df, R, C, npx, win, nfilt, of_words, C)
     res = np.zeros(N_RESULTS, np.int64)
     res[_OF_FIELDS] = ofm[:7]
