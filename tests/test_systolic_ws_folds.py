@@ -227,13 +227,18 @@ def test_calc_unit_takes_the_folds_and_equals_the_scan(monkeypatch):
 
 
 def test_plan_refuses_where_folds_do_not_pay_or_apply():
-    """No plan where most folds would be walked (folds smaller than an epoch), on an os / is array, with a filter
-    row or column that reads nothing, fewer channels than rows, or a buffer under 100 words; windows past the
-    input edge take it."""
-    # 20 channels: most reuses one fold back, folds of 12.5k accesses against an epoch of 16,350
-    assert WF.ws_folds_plan(1, 16, 16, 1, 30, 30, 20, 3, 3, 1, 1, 1, 1, 28, 28, 64, 32768) is None
+    """No plan on an os / is array, with a filter row or column that reads nothing, fewer channels than rows, or a
+    buffer under 100 words; where most folds are not all fetched, a plan only when counting them by rectangles pays
+    and the channel classes do not; windows past the input edge take it."""
+    # 20 channels: most reuses one fold back, folds of 12.5k accesses against an epoch of 16,350: counted
+    # (16 lanes x at most 14 rectangles, against 12.5k accesses), unless the channel classes pay
+    assert WF.ws_folds_plan(1, 16, 16, 1, 30, 30, 20, 3, 3, 1, 1, 1, 1, 28, 28, 64, 32768) is not None
+    assert WF.ws_folds_plan(1, 16, 16, 1, 30, 30, 20, 3, 3, 1, 1, 1, 1, 28, 28, 64, 32768, True) is None
+    # a 4x4 output with a 7x7 filter: 16 pixels a lane against up to 58 rectangles
+    assert WF.ws_folds_plan(1, 16, 16, 1, 10, 10, 20, 7, 7, 1, 1, 1, 1, 4, 4, 64, 1024) is None
     # 64 channels: three whole folds between a fold and its reuses' previous uses
     assert WF.ws_folds_plan(1, 16, 16, 1, 30, 30, 64, 3, 3, 1, 1, 1, 1, 28, 28, 64, 32768) is not None
+    assert WF.ws_folds_plan(1, 16, 16, 1, 30, 30, 64, 3, 3, 1, 1, 1, 1, 28, 28, 64, 32768, True) is not None
     assert WF.ws_folds_plan(1, 16, 16, 1, 58, 58, 64, 3, 3, 1, 1, 1, 1, 56, 56, 64, 32768) is not None
     assert WF.ws_folds_plan(0, 16, 16, 1, 58, 58, 64, 3, 3, 1, 1, 1, 1, 56, 56, 64, 32768) is None
     assert WF.ws_folds_plan(2, 16, 16, 1, 58, 58, 64, 3, 3, 1, 1, 1, 1, 56, 56, 64, 32768) is None
@@ -243,6 +248,87 @@ def test_plan_refuses_where_folds_do_not_pay_or_apply():
     assert WF.ws_folds_plan(1, 16, 16, 1, 2, 58, 64, 3, 3, 1, 1, 1, 1, 1, 56, 64, 32768) is None
     assert WF.ws_folds_plan(1, 16, 16, 1, 58, 58, 15, 3, 3, 1, 1, 1, 1, 56, 56, 64, 32768) is None
     assert WF.ws_folds_plan(1, 16, 16, 1, 58, 58, 64, 3, 3, 1, 1, 1, 1, 56, 56, 64, 99) is None
+
+
+def _listed_prevs(R, geo, f, k):
+    """Previous-use position of every access of row fold ``f`` in sweep ``k`` (``None`` where the slot holds no
+    access; ``_NEVER`` for a first use of the first sweep), by lane and pixel, from the walked fold's own listing
+    (``_lane_tables`` + ``_fold_prevs``, marked past the edge)."""
+    batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew = geo
+    sth, stw, gh, gw = WF.reader_steps(FH, FW, sh, sw, dh, dw)
+    npx, win = batch * Eh * Ew, FH * FW * Ch
+    _, _, _, L, row_fold, _ = K._dims(1, npx, win, 1, R, 1)
+    n, N = min(R, win - f * R), row_fold * L * R
+    has_s, pos_s, has_u = np.zeros(R, bool), np.zeros(R, np.int64), np.zeros(R, bool)
+    pos_u, mw_, mh_ = np.zeros(R * FW, np.int64), np.zeros(R, np.int64), np.zeros(R, np.int64)
+    pos_l = np.zeros(R * FH * FW, np.int64)
+    WF._lane_tables(f, n, R, Ch, FH, FW, L, N, Ew, sth, stw, gh, gw, has_s, pos_s, has_u, pos_u, mw_, mh_, pos_l)
+    rowstart = np.array([WF._before_row(x, n, npx) for x in range(npx + n)], np.int64)
+    q = np.arange(npx) % (Eh * Ew)
+    oh, ow = q // Ew, q % Ew
+    prev = np.zeros(n * npx, np.int64)
+    WF._fold_prevs(n, npx, R, FH, FW, Ew, Eh, gh, gw, k, rowstart, oh, ow, oh // gh, ow // gw, has_s, pos_s, has_u,
+                   pos_u, mw_, mh_, pos_l, prev)
+    rows_ok, cols_ok = WF.valid_extents(H, W, FH, FW, sh, sw, dh, dw, Eh, Ew)
+    lA, lB = np.zeros(R, np.int64), np.zeros(R, np.int64)
+    WF._lane_extents(f, n, R, Ch, FW, rows_ok, cols_ok, lA, lB)
+    WF._mark_no_access(prev, rowstart, n, npx, batch, Eh, Ew, lA, lB)
+    out = {}
+    for lane in range(n):
+        for p in range(npx):
+            x = p + lane
+            v = prev[rowstart[x] + (lane if x < npx else npx - 1 - p)]
+            out[lane, p] = None if v == WF._NO_ACCESS else v
+    return out, (L, N, sth, stw, gh, gw, lA, lB, n)
+
+
+def test_fold_rects_cover_each_access_once_with_its_listed_previous_use():
+    """The rectangles of a counted fold (``_fold_rects``) against the walked fold's listing, access by access, on
+    random layers inside and past the input edge, first and later sweeps: every access in exactly one rectangle of
+    its lane, with ``base + p * R`` its listed previous use; no rectangle over a slot without an access."""
+    rng = np.random.default_rng(2026_12_06)
+    for case in range(120):
+        R = int(rng.choice([2, 3, 4, 8, 16]))
+        geo = _layer(rng, R, edge=case % 2 == 1)
+        batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew = geo
+        win = FH * FW * Ch
+        f = int(rng.integers(0, -(-win // R)))
+        k = int(rng.integers(0, 2))
+        listed, (L, N, sth, stw, gh, gw, lA, lB, n) = _listed_prevs(R, geo, f, k)
+        rects = np.empty((R * (2 + FW + FH * FW), 6), np.int64)
+        first = np.empty(R + 1, np.int64)
+        nr = WF._fold_rects(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB, True, rects, first)
+        assert first[n] == nr and np.all(rects[:nr, 0] == np.repeat(np.arange(n), np.diff(first[:n + 1])))
+        per = Eh * Ew
+        for (lane, p), want in listed.items():
+            oh, ow = (p % per) // Ew, p % Ew
+            hit = [r for r in range(first[lane], first[lane + 1])
+                   if rects[r, 1] <= oh < rects[r, 2] and rects[r, 3] <= ow < rects[r, 4]]
+            if want is None:
+                assert not hit, (geo, f, k, lane, p)
+            else:
+                assert len(hit) == 1 and rects[hit[0], 5] + p * R == want, (geo, f, k, lane, p, want)
+
+
+def test_counted_and_walked_folds_each_equal_plain_epoch_walk(monkeypatch):
+    """Every fold that is not all fetched counted (then every one walked), whatever the cost rule says: small
+    epochs over several sweeps, windows inside and past the edge, against the plain per-access walk (the pass's
+    Python body, so that the rule can be replaced)."""
+    for name in ("_end_epoch", "_closed_fold", "_counted_fold", "ws_fold_pass"):
+        monkeypatch.setattr(WF, name, getattr(WF, name).py_func)
+    rng = np.random.default_rng(77)
+    asked = []
+    for counted in (True, False):
+        monkeypatch.setattr(WF, "counted_pays", lambda *a, c=counted: asked.append(c) or c)
+        for case in range(24):
+            R, C = int(rng.integers(2, 7)), int(rng.integers(1, 6))
+            geo = _layer(rng, R, edge=case % 2 == 1)
+            nfilt, words = int(rng.integers(1, 6 * C + 1)), int(rng.integers(100, 2000))
+            got = _fold_pass(R, C, geo, nfilt, words, extents=True)
+            plain = _scan(R, C, geo, nfilt, words, plain=True)
+            for a, b in zip(got[:2], plain[:2]):
+                assert np.array_equal(a, b), (counted, R, C, geo, nfilt, words)
+        assert asked.count(counted) > 100, len(asked)
 
 
 def test_fold_pass_repeating_sweeps_equal_plain_epoch_walk(monkeypatch):
@@ -259,7 +345,7 @@ def test_fold_pass_repeating_sweeps_equal_plain_epoch_walk(monkeypatch):
         return out
 
     monkeypatch.setattr(WF, "_same_epoch_end", counted)
-    for name in ("_end_epoch", "_closed_fold", "_walked_fold", "ws_fold_pass"):
+    for name in ("_end_epoch", "_closed_fold", "_counted_fold", "ws_fold_pass"):
         monkeypatch.setattr(WF, name, getattr(WF, name).py_func)
     rng = np.random.default_rng(5)
     repeated = 0

@@ -22,8 +22,13 @@ one follows from the geometry alone (no list of the sweep's accesses, no table o
 Row folds whose every access must be a fetch are counted in closed form, without visiting an access: a fold
 whose accesses are all first uses, and a fold entered with every access since the epoch began fetched whose
 reuses all lie at least an epoch (``block`` accesses) after their previous use (every access is then fetched,
-with an epoch end every ``block``; the bound of :func:`fold_reuse_bounds`). Only the other folds are walked,
-access by access. From the second sweep on, a sweep that ends an epoch where an earlier one (not the first)
+with an epoch end every ``block``; the bound of :func:`fold_reuse_bounds`). The other folds are counted by
+rectangles (:func:`_fold_rects`, :func:`_counted_fold`): the rule above gives a lane's previous uses a fixed
+distance back over rectangles of output rows x columns (a column step left, a row step up by column step, the
+previous sweep by row and column step), so a rectangle's fetches under an epoch start are a prefix of its pixels
+and a fold's fetches before a row are a sum over its rectangles; where a fold has more rectangles and epoch ends
+than that pays for (small outputs, large filters, small buffers: :func:`counted_pays`), it is walked access by
+access instead. From the second sweep on, a sweep that ends an epoch where an earlier one (not the first)
 did repeats it from there, as in :func:`accelsim.hw.systolic._group_reuse.group_sweeps`. Same outputs as
 :func:`accelsim.hw.systolic._kernels.reuse_read_pass`.
 """
@@ -35,10 +40,17 @@ import math
 import numpy as np
 from numba import njit
 
-from ._kernels import _add_event, _dims, _first_ge, _repeat_later, _repeat_rest, _same_epoch_end
+from ._kernels import _add_event, _dims, _fdiv, _first_ge, _repeat_later, _repeat_rest, _same_epoch_end
 
 _NEVER = -(1 << 55)  # previous use of a first use in the first sweep: before every epoch
 _NO_ACCESS = 1 << 60  # "previous use" of a slot whose window element lies past the input edge: never a fetch
+# a counted fold's cost per rectangle (its cuts), in units of a walked fold's cost per access (listing its previous
+# use and scanning it; from the second sweep on, where the fold's list is kept, scanning alone costs 1/LISTING of
+# that). Measured on 50 random ws layers (docs/models/systolic.md §3.3, "ws by folds"): about 4.4 ns a rectangle
+# and epoch, 4.9 ns an access listed and scanned, 0.1-0.5 ns an access scanned; 2 leaves a margin
+COUNTED_COST = 2
+LISTING = 16
+EPOCH_SEARCH = 4  # an epoch end costs about four passes over the rectangles (new cuts, a few counts of the search)
 
 
 def valid_extents(H, W, FH, FW, sh, sw, dh, dw, Eh, Ew):
@@ -49,17 +61,17 @@ def valid_extents(H, W, FH, FW, sh, sw, dh, dw, Eh, Ew):
     return rows_ok, cols_ok
 
 
-def ws_folds_plan(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
+def ws_folds_plan(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words, groups_pay=False):
     """``(reader steps, within, across, rows_ok, cols_ok)``: :func:`reader_steps`, the per-fold reuse bounds of
-    :func:`fold_reuse_bounds` and the :func:`valid_extents` (None when the windows lie inside), the arguments of :func:`ws_fold_pass`, when it applies
-    and pays, else None. It applies to a ws array (``df`` 1) with ``Ch >= R``, an epoch of ``block = 50 *
-    floor(words / 100) > 0`` fetches and every tap reading inside the input for some pixel (windows may run past
-    the edge); it pays when, by the bounds, at most a quarter of a sweep's
-    accesses lie in folds that may have to be walked, in the first sweep and in the later ones (a walked access
-    costs about 1.7 ns to list, in the first sweep and once for the later ones, and 0.1 ns a sweep to scan,
-    against the reuse-distance scan's 2-3 ns to list once; folds are walked as well after a walked one until an
-    epoch ends; on 25 random layers whose folds are all walked the folds ran 0.07-1.8x the old pass's speed,
-    median 0.67x). Plain Python around one small kernel."""
+    :func:`fold_reuse_bounds` and the :func:`valid_extents` (None when the windows lie inside), the arguments of
+    :func:`ws_fold_pass`, when it applies and pays, else None. It applies to a ws array (``df`` 1) with ``Ch >= R``,
+    an epoch of ``block = 50 * floor(words / 100) > 0`` fetches and every tap reading inside the input for some
+    pixel (windows may run past the edge). It pays when, by the bounds, at most a quarter of a sweep's accesses lie
+    in folds that are not all fetched, in the first sweep and in the later ones (the others cost nothing per
+    access), or else when such folds are cheaper counted by their rectangles than walked (:func:`counted_pays`, for
+    a fold of ``R`` lanes with the most rectangles a lane can have) and the channel classes do not pay
+    (``groups_pay``: :func:`accelsim.hw.systolic._group_reuse.ws_is_groups_pay`; on random layers they beat the
+    counted folds). Plain Python around one small kernel."""
     block = 50 * (words // 100)
     npx = batch * Eh * Ew
     if df != 1 or Ch < R or block <= 0 or npx == 0:
@@ -73,7 +85,10 @@ def ws_folds_plan(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfi
                                                          consecutive_taps(FH, FW, sh, sw, dh, dw), block, missing)
     limit = win * npx // 4
     if walked0 > limit or (-(-nfilt // C) > 1 and walked1 > limit):
-        return None
+        sth, stw, _, _ = reader_steps(FH, FW, sh, sw, dh, dw)
+        across_w, down = -(-FW // stw), -(-FH // sth)
+        if groups_pay or not counted_pays.py_func(R * (2 + across_w + down * across_w), R * npx, block, COUNTED_COST):
+            return None
     if not missing:  # windows inside the input: the pass's version without edge code
         rows_ok = cols_ok = None
     return reader_steps(FH, FW, sh, sw, dh, dw), within, across, rows_ok, cols_ok
@@ -160,6 +175,15 @@ def _tap_pos(tap, ch, Ch, R, L):
     ``(f * L + R + l) * R + l``; pixel ``p``'s is ``p * R`` later."""
     t = tap * Ch + ch
     f = t // R
+    lane = t - f * R
+    return (f * L + R + lane) * R + lane
+
+
+@njit(cache=True, inline="always")
+def _tap_pos_f(tap, ch, Ch, R, L, inv_r):
+    """:func:`_tap_pos` with its division by ``R`` a multiply (``inv_r = 1.0 / R``, :func:`_fdiv`)."""
+    t = tap * Ch + ch
+    f = _fdiv(t, R, inv_r)
     lane = t - f * R
     return (f * L + R + lane) * R + lane
 
@@ -500,6 +524,267 @@ def _walked_fold(prev, rowstart, f, n, npx, R, L, k, block, got, n_in, since, es
         i = j + 1
 
 
+@njit(cache=True, inline="always")
+def counted_pays(n_rects, accesses, block, cost):
+    """Whether a fold of ``accesses`` with ``n_rects`` rectangles (:func:`_fold_rects`) is counted
+    (:func:`_counted_fold`: about ``cost`` times a walked access per rectangle, and :data:`EPOCH_SEARCH` times that
+    per epoch end) rather than walked (:func:`walk_cost`)."""
+    return cost * n_rects * (1 + EPOCH_SEARCH * (accesses // block)) < accesses
+
+
+@njit(cache=True, inline="always")
+def walk_cost(listed, keeps, sweeps_left):
+    """:data:`COUNTED_COST` relative to walking a fold now: its list of previous uses is ``listed`` (kept from an
+    earlier sweep: walking scans it alone) or, where the fold ``keeps`` it for the ``sweeps_left`` sweeps still to
+    run (this one included), the listing is shared among them."""
+    if listed:
+        return COUNTED_COST * LISTING
+    if keeps:
+        return COUNTED_COST * sweeps_left / (1 + (sweeps_left - 1) / LISTING)
+    return COUNTED_COST
+
+
+@njit(cache=True, inline="always")
+def _rect_add(rects, nr, lane, oh0, oh1, ow0, ow1, base, A, B):
+    """Append the rectangle ``[oh0, min(oh1, A)) x [ow0, min(ow1, B))`` of lane ``lane`` (every image) whose
+    accesses' previous uses lie at ``base + p * R`` (:func:`_fold_rects`), when it is not empty: the new count."""
+    oh1 = min(oh1, A)
+    ow1 = min(ow1, B)
+    if oh1 > oh0 and ow1 > ow0:
+        rects[nr, 0] = lane
+        rects[nr, 1] = oh0
+        rects[nr, 2] = oh1
+        rects[nr, 3] = ow0
+        rects[nr, 4] = ow1
+        rects[nr, 5] = base
+        return nr + 1
+    return nr
+
+
+@njit(cache=True)
+def _fold_rects(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB, edge, rects, first):
+    """The accesses of row fold ``f`` (``n`` lanes) as rectangles of output rows x columns, each in every image, one
+    lane each, inside which a use's previous use lies a fixed distance back: ``base + p * R`` for pixel ``p``, so
+    the access is fetched iff ``p < ceil((es - base) / R)`` (a prefix of the rectangle's pixels). The previous uses
+    are those of the module docstring: one filter column left in the same row (columns ``< Ew - gw``), else a
+    filter row up at the word's last valid column (rows ``< Eh - gh``; by how many column steps right that column
+    lies), else none in the sweep (the first sweep: before every epoch) or the word's last reader a sweep earlier
+    (by row and column steps). With ``edge`` each lane's rectangles are cut to its valid output rows / columns
+    (``lA``, ``lB``). Rows of ``rects``: ``(lane, oh0, oh1, ow0, ow1, base)``, lane ``l``'s from ``first[l]`` to
+    ``first[l + 1]``; returns how many."""
+    nr = 0
+    inv_r = 1.0 / R
+    t = f * R
+    tap = t // Ch
+    ch = t - tap * Ch - 1
+    kh = tap // FW
+    kw = tap - kh * FW
+    for lane in range(n):
+        first[lane] = nr
+        ch += 1  # (the lane's window element f * R + lane, stepped: divisions cost tens of cycles)
+        if ch == Ch:
+            ch = 0
+            kw += 1
+            if kw == FW:
+                kw = 0
+                kh += 1
+        tap = kh * FW + kw
+        A = Eh
+        B = Ew
+        if edge:
+            A = lA[lane]
+            B = lB[lane]
+        mw = FW - 1 - kw if stw == 1 else (FW - 1 - kw) // stw
+        mh = FH - 1 - kh if sth == 1 else (FH - 1 - kh) // sth
+        cs = 0  # columns [0, cs): the use one filter column left
+        if kw >= stw:
+            cs = max(0, Ew - gw)
+            nr = _rect_add(rects, nr, lane, 0, Eh, 0, cs, _tap_pos_f(tap - stw, ch, Ch, R, L, inv_r) + gw * R, A, B)
+        c1 = max(cs, min(Ew, mw * gw))  # columns [cs, c1) by their column step, [c1, Ew) the lane's last one
+        up = max(0, Eh - gh) if kh >= sth else 0  # rows [0, up): the use a filter row up
+        if up > 0:
+            for j in range(min(cs // gw, mw), mw + 1):
+                a = max(cs, j * gw) if j < mw else c1
+                b = min(c1, (j + 1) * gw) if j < mw else Ew
+                if b > a:
+                    nr = _rect_add(rects, nr, lane, 0, up, a, b,
+                                   _tap_pos_f((kh - sth) * FW + kw + j * stw, ch, Ch, R, L, inv_r)
+                                   + (gh * Ew - j * gw) * R,
+                                   A, B)
+        if k == 0:
+            nr = _rect_add(rects, nr, lane, up, Eh, cs, Ew, _NEVER, A, B)
+            continue
+        for i in range(mh + 1):
+            r0 = max(up, i * gh)
+            r1 = (i + 1) * gh if i < mh else Eh
+            if r1 <= r0:
+                continue
+            for j in range(min(cs // gw, mw), mw + 1):
+                a = max(cs, j * gw) if j < mw else c1
+                b = min(c1, (j + 1) * gw) if j < mw else Ew
+                if b > a:
+                    nr = _rect_add(rects, nr, lane, r0, r1, a, b,
+                                   _tap_pos_f((kh + i * sth) * FW + kw + j * stw, ch, Ch, R, L, inv_r)
+                                   - (i * gh * Ew + j * gw) * R - N, A, B)
+    first[n] = nr
+    return nr
+
+
+@njit(cache=True, inline="always")
+def _rect_count(img, oh, ow, oh0, oh1, ow0, ow1):
+    """Pixels before pixel ``(img, oh, ow)`` (raster order) inside the rectangle ``[oh0, oh1) x [ow0, ow1)`` of
+    each image."""
+    c = (img * (oh1 - oh0) + min(max(oh, oh0), oh1) - oh0) * (ow1 - ow0)
+    if oh0 <= oh < oh1:
+        c += min(max(ow, ow0), ow1) - ow0
+    return c
+
+
+@njit(cache=True, inline="always")
+def _rect_before(q, oh0, oh1, ow0, ow1, Ew, per, inv_ew, inv_per):
+    """Pixels ``< q`` (``0 <= q < 2**52``; raster order over images of ``per`` pixels) inside the rectangle ``[oh0,
+    oh1) x [ow0, ow1)`` of each image (``inv_ew``, ``inv_per``: ``1.0 / Ew``, ``1.0 / per`` for :func:`_fdiv`)."""
+    img = 0
+    if q >= per:
+        img = _fdiv(q, per, inv_per)
+    r = q - img * per
+    oh = _fdiv(r, Ew, inv_ew)
+    return _rect_count(img, oh, r - oh * Ew, oh0, oh1, ow0, ow1)
+
+
+@njit(cache=True)
+def _fetches_before(x, n, npx, first, rects, lo, lo_cnt, cut_cnt, lane_all, Ew, per, inv_ew, inv_per):
+    """Fetches of a counted fold on its rows before ``R + x`` not yet counted (:func:`_counted_fold`): lane ``l``'s
+    pixels in ``[lo[l], x - l)`` inside each of its rectangles and below the rectangle's cut, i.e. ``min(count
+    below x - l, count below the cut) - count below lo``; a lane past its last pixel counts ``lane_all``."""
+    tot = 0
+    for lane in range(min(n, x)):
+        q = x - lane
+        if q <= lo[lane]:
+            continue
+        if q >= npx:
+            tot += lane_all[lane]
+            continue
+        img = 0
+        if q >= per:
+            img = _fdiv(q, per, inv_per)
+        r = q - img * per
+        oh = _fdiv(r, Ew, inv_ew)
+        ow = r - oh * Ew
+        for i in range(first[lane], first[lane + 1]):
+            c = min(_rect_count(img, oh, ow, rects[i, 1], rects[i, 2], rects[i, 3], rects[i, 4]), cut_cnt[i])
+            c -= lo_cnt[i]
+            if c > 0:
+                tot += c
+    return tot
+
+
+@njit(cache=True)
+def _counted_fold(rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev,
+                  sw_ev, cut, lo, lo_cnt, cut_cnt, lane_all):
+    """A row fold whose accesses are not all fetched (:func:`ws_fold_pass`), counted by its rectangles
+    (:func:`_fold_rects`) without visiting an access: under an epoch start ``es`` a rectangle's fetches are the
+    prefix of its pixels below ``cut = ceil((es - base) / R)``, so the fetches on the fold's rows before a row
+    are a sum over rectangles (:func:`_fetches_before`), and the row holding an epoch's last fetch is found by
+    searching that monotone count (regula falsi with the Illinois step, a bisection where it stalls), then its
+    lanes in order. Returns the state as :func:`_closed_fold`. ``cut`` / ``cut_cnt`` (per rectangle, the cut and
+    the pixels below it), ``lo`` (per lane, the first pixel not yet counted), ``lo_cnt`` (per rectangle, its
+    pixels below that) and ``lane_all`` (per lane, its fetches not yet counted) are scratch arrays."""
+    x_end = npx + n - 1  # the fold's rows R .. R + x_end - 1 hold its accesses
+    inv_r = 1.0 / R
+    inv_ew = 1.0 / Ew
+    inv_per = 1.0 / per
+    for lane in range(n):
+        lo[lane] = 0
+    for r in range(nr):
+        lo_cnt[r] = 0
+    x0 = 0  # every access on rows before R + x0 has been counted
+    while True:
+        needed = block - n_in
+        total = 0
+        for lane in range(n):
+            s = 0
+            for r in range(first[lane], first[lane + 1]):
+                y = es - rects[r, 5] + R - 1  # (the cut: ceil((es - base) / R), within [lo, npx])
+                c = npx
+                if y < npx * R:
+                    c = max(lo[lane], _fdiv(y, R, inv_r) if y > 0 else 0)
+                cut[r] = c
+                cut_cnt[r] = _rect_before(c, rects[r, 1], rects[r, 2], rects[r, 3], rects[r, 4], Ew, per, inv_ew,
+                                          inv_per)
+                s += cut_cnt[r] - lo_cnt[r]
+            lane_all[lane] = s
+            total += s
+        if total < needed:
+            valid = 0  # the accesses not yet counted (slots past the input edge hold none)
+            for r in range(nr):
+                valid += (rects[r, 2] - rects[r, 1]) * (rects[r, 4] - rects[r, 3]) * (npx // per) - lo_cnt[r]
+            return got + total, n_in + total, since + valid, es, ev_k, ev_x, ev_g, n_ev, -1, 0
+        # the smallest x in (x0, x_end] with needed fetches before row R + x: F(a) < needed <= F(b)
+        a = x0
+        fa = 0
+        b = x_end
+        ga = 0.5 - needed  # F - needed + 1/2: negative at a, positive at b
+        gb = total - needed + 0.5
+        side = 0
+        stall = 0
+        while b - a > 1:
+            w = b - a
+            if stall >= 2:
+                x = (a + b) >> 1
+                stall = 0
+            else:
+                x = min(max(a + int(math.ceil(w * (-ga) / (gb - ga))), a + 1), b - 1)
+            fx = _fetches_before(x, n, npx, first, rects, lo, lo_cnt, cut_cnt, lane_all, Ew, per, inv_ew, inv_per)
+            if fx >= needed:
+                b = x
+                gb = fx - needed + 0.5
+                if side == -1:
+                    ga *= 0.5  # (Illinois: a kept twice)
+                side = -1
+            else:
+                a = x
+                fa = fx
+                ga = fx - needed + 0.5
+                if side == 1:
+                    gb *= 0.5
+                side = 1
+            stall = stall + 1 if 2 * (b - a) > w else 0
+        # the epoch's last fetch lies on row R + a: its lanes in order
+        cnt = fa
+        le = -1
+        for lane in range(max(0, a - npx + 1), min(n, a + 1)):
+            p = a - lane
+            if p < lo[lane]:
+                continue
+            img = p // per
+            q = p - img * per
+            oh = q // Ew
+            ow = q - oh * Ew
+            for r in range(first[lane], first[lane + 1]):
+                if rects[r, 1] <= oh < rects[r, 2] and rects[r, 3] <= ow < rects[r, 4]:
+                    cnt += p < cut[r]
+                    break
+            if cnt == needed:
+                le = lane
+                break
+        pos = (f * L + R + a) * R + le
+        got += needed
+        n_in = 0
+        since = 0
+        es = pos + 1
+        ev_k, ev_x, ev_g, n_ev, e0, jj = _end_epoch(ev_k, ev_x, ev_g, n_ev, k, pos, got, sw_ev)
+        if e0 >= 0:
+            return got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj
+        # accesses after (row R + a, lane le) remain: lane l's pixels from a - l (+1 up to lane le)
+        x0 = a
+        for lane in range(n):
+            lo[lane] = min(npx, max(0, a - lane + (lane <= le)))
+        for r in range(nr):
+            lo_cnt[r] = _rect_before(lo[rects[r, 0]], rects[r, 1], rects[r, 2], rects[r, 3], rects[r, 4], Ew, per,
+                                     inv_ew, inv_per)
+
+
 @njit(cache=True)
 def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block, within, across, rows_ok, cols_ok):
     """The ifmap pass of a ws array by row folds (module docstring): ``(stats, event rows, fetches per sweep)`` as
@@ -526,17 +811,12 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
     if rows_ok is not None:
         pair_a, pair_b, tabs = _edge_tables(row_fold, R, Ch, FH, FW, win, Eh, Ew, npx, rows_ok, cols_ok, lA, lB, edge)
     # per pixel: output row and column, and how many reader steps (output rows / columns ``gh`` / ``gw``) fit
-    # before them: how far up / left a word's later readers can lie
+    # before them: how far up / left a word's later readers can lie (filled when a fold is first walked)
     oh_ = np.empty(npx, np.int64)
     ow_ = np.empty(npx, np.int64)
     ohq = np.empty(npx, np.int64)
     owq = np.empty(npx, np.int64)
-    for p in range(npx):
-        q = p % per
-        oh_[p] = q // Ew
-        ow_[p] = q - oh_[p] * Ew
-        ohq[p] = oh_[p] // gh
-        owq[p] = ow_[p] // gw
+    pixel_tables = False
     # per lane of the fold being walked: previous use's position at pixel 0 (same filter row; a row up, by how
     # many column steps back its last valid column lies; last reader in the previous sweep, by row / column steps)
     has_s = np.zeros(R, np.bool_)
@@ -546,6 +826,15 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
     mw_ = np.zeros(R, np.int64)
     mh_ = np.zeros(R, np.int64)
     pos_l = np.zeros(R * FH * FW, np.int64)  # (lane * FH + row steps) * FW + column steps
+    # a counted fold's rectangles (at most 2 + FW + FH x FW a lane) and scratch arrays (_counted_fold)
+    rects = np.empty((R * (2 + FW + FH * FW), 6), np.int64)
+    first = np.empty(R + 1, np.int64)
+    fold_nr = np.full(row_fold, -1, np.int64)  # per fold, its rectangles from the second sweep on
+    cut = np.empty(rects.shape[0], np.int64)
+    lo = np.empty(R, np.int64)
+    lo_cnt = np.empty(rects.shape[0], np.int64)
+    cut_cnt = np.empty(rects.shape[0], np.int64)
+    lane_all = np.empty(R, np.int64)
     rowstart = np.empty(npx + R, np.int64)  # a walked fold's first access on each row
     rowstart_n = -1  # the lane count rowstart holds
     scratch = np.empty(R * npx, np.int64)  # its accesses' previous uses
@@ -599,31 +888,56 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
                     got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = _closed_fold(
                         f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev, None)
             else:
-                # walk the fold's accesses in position order, each previous use from the geometry; from the
-                # second sweep on the same for every sweep: a fold the bounds call walked keeps them after its
-                # first walk
-                if n != rowstart_n:  # (it depends on the lane count alone: R, or the last fold's)
-                    for x in range(npx + n):
-                        rowstart[x] = _before_row(x, n, npx)
-                    rowstart_n = n
-                if k >= 1 and kept_at[f] >= 0:
-                    prev = kept[kept_at[f]:kept_at[f] + m]
-                    fresh = not kept_done[f]
-                    kept_done[f] = True
+                # counted by its rectangles (_counted_fold) where that pays, else walked; from the second sweep on a
+                # fold has the same rectangles every sweep, so their count decides before they are made
+                cost = walk_cost(k >= 1 and kept_at[f] >= 0 and kept_done[f], k >= 1 and kept_at[f] >= 0,
+                                 n_sweeps - k)
+                counted = k == 0 or fold_nr[f] < 0 or counted_pays(fold_nr[f], m, block, cost)
+                if counted:
+                    nr = _fold_rects(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB,
+                                     rows_ok is not None and edge[f], rects, first)
+                    if k >= 1:
+                        fold_nr[f] = nr
+                    counted = counted_pays(nr, m, block, cost)
+                if counted:
+                    # count the fold by its rectangles of equal reuse distance
+                    got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = _counted_fold(
+                        rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_in, since, es, ev_k, ev_x, ev_g,
+                        n_ev, sw_ev, cut, lo, lo_cnt, cut_cnt, lane_all)
                 else:
-                    prev = scratch
-                    fresh = True
-                if fresh:
-                    _lane_tables(f, n, R, Ch, FH, FW, L, N, Ew, sth, stw, gh, gw, has_s, pos_s, has_u, pos_u, mw_,
-                                 mh_, pos_l)
-                    _fold_prevs(n, npx, R, FH, FW, Ew, Eh, gh, gw, k, rowstart, oh_, ow_, ohq, owq, has_s, pos_s,
-                                has_u, pos_u, mw_, mh_, pos_l, prev)
-                    if rows_ok is not None:
-                        if edge[f]:
-                            _mark_no_access(prev, rowstart, n, npx, batch, Eh, Ew, lA, lB)
-                got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = _walked_fold(
-                    prev, rowstart, f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, sw_ev,
-                    edge[f])
+                    # walk the fold's accesses in position order, each previous use from the geometry; from the
+                    # second sweep on the same for every sweep: a fold the bounds call walked keeps them after its
+                    # first walk
+                    if not pixel_tables:
+                        for p in range(npx):
+                            q = p % per
+                            oh_[p] = q // Ew
+                            ow_[p] = q - oh_[p] * Ew
+                            ohq[p] = oh_[p] // gh
+                            owq[p] = ow_[p] // gw
+                        pixel_tables = True
+                    if n != rowstart_n:  # (it depends on the lane count alone: R, or the last fold's)
+                        for x in range(npx + n):
+                            rowstart[x] = _before_row(x, n, npx)
+                        rowstart_n = n
+                    if k >= 1 and kept_at[f] >= 0:
+                        prev = kept[kept_at[f]:kept_at[f] + m]
+                        fresh = not kept_done[f]
+                        kept_done[f] = True
+                    else:
+                        prev = scratch
+                        fresh = True
+                    if fresh:
+                        _lane_tables(f, n, R, Ch, FH, FW, L, N, Ew, sth, stw, gh, gw, has_s, pos_s, has_u, pos_u,
+                                     mw_, mh_, pos_l)
+                        _fold_prevs(n, npx, R, FH, FW, Ew, Eh, gh, gw, k, rowstart, oh_, ow_, ohq, owq, has_s,
+                                    pos_s, has_u, pos_u, mw_, mh_, pos_l, prev)
+                        if rows_ok is not None:
+                            if edge[f]:
+                                _mark_no_access(prev, rowstart, n, npx, batch, Eh, Ew, lA, lB)
+                    got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = _walked_fold(
+                        prev, rowstart, f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev,
+                        sw_ev, edge[f])
             if e0 >= 0:
                 repeated = True
                 period = k - jj
