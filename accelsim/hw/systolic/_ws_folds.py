@@ -87,7 +87,9 @@ def ws_folds_plan(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfi
     if walked0 > limit or (-(-nfilt // C) > 1 and walked1 > limit):
         sth, stw, _, _ = reader_steps(FH, FW, sh, sw, dh, dw)
         across_w, down = -(-FW // stw), -(-FH // sth)
-        if groups_pay or not counted_pays.py_func(R * (2 + across_w + down * across_w), R * npx, block, COUNTED_COST):
+        # (against the scan or the channel classes, which list a sweep once and scan the others)
+        cost = walk_cost.py_func(False, True, -(-nfilt // C))
+        if groups_pay or not counted_pays.py_func(R * (2 + across_w + down * across_w), R * npx, block, cost):
             return None
     if not missing:  # windows inside the input: the pass's version without edge code
         rows_ok = cols_ok = None
