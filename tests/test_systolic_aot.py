@@ -117,7 +117,8 @@ def test_calc_passes_ahead_of_time_match_the_jit(fresh_choice):
 
 
 def test_calc_units_ahead_of_time_match_the_jit(fresh_choice):
-    """Whole CALC units (the OFMAP events compiled ahead of time, then every read buffer) equal the JIT's."""
+    """Whole CALC units (the OFMAP events compiled ahead of time, then every read buffer; a fitting ifmap as one
+    call, ``calc_unit_fit``, a 1x1 unit also as one, ``calc_unit_distinct``) equal the JIT's."""
     aot = calc._calc_kernels()
     if aot.source != "aot":
         pytest.skip(f"no current ahead-of-time module in this checkout: {_aot.status('calc')}")
@@ -125,7 +126,7 @@ def test_calc_units_ahead_of_time_match_the_jit(fresh_choice):
     units = [(df, R, C, b, H, H, Ch, F, F, s, s, 1, 1, -(-(H - F) // s) + 1, -(-(H - F) // s) + 1, K_, w, w, o)
              for df in (0, 1, 2) for (R, C, b, H, Ch, F, s, K_, w, o) in (
                  (8, 8, 1, 12, 8, 3, 1, 6, 400, 64), (8, 4, 2, 9, 3, 3, 2, 17, 300, 16), (16, 16, 1, 8, 64, 1, 1, 40, 2000, 32),
-                 (4, 8, 1, 15, 16, 3, 2, 7, 1600, 8))]
+                 (4, 8, 1, 15, 16, 3, 2, 7, 1600, 8), (8, 8, 2, 6, 4, 3, 1, 9, 4096, 64))]  # (the last: ifmap fits)
     for unit in units:
         got = []
         for kernels in (aot, jit):
@@ -133,16 +134,14 @@ def test_calc_units_ahead_of_time_match_the_jit(fresh_choice):
             calc._CALC["k"] = kernels
             *geo, if_words, fi_words, of_words = unit
             got.append(calc.calc_unit(*geo, if_words, fi_words, of_words, False))
+            if geo[7] == 1 and geo[9] == 1:  # (1x1 stride 1: windows distinct)
+                got.append(calc.calc_unit(*geo, if_words, fi_words, of_words, True))
         calc._CALC.clear()
-        assert np.array_equal(got[0], got[1]), unit
+        assert all(np.array_equal(got[0], g) for g in got[1:]), unit
 
 
 def _calc_jit():
-    from accelsim.hw.systolic._ws_folds import ws_fold_pass
-
-    return {"ofmap_events": K.ofmap_events, "conv_geometry": K.conv_geometry,
-            "reuse_read_pass": K.reuse_read_pass, "ws_fold_pass": ws_fold_pass,
-            "ws_fold_pass_edge": ws_fold_pass, **vars(G._jit())}
+    return calc.calc_jit_kernels()
 
 
 def test_periodic_walk_takes_its_own_export(monkeypatch):
@@ -201,8 +200,10 @@ def test_os_groups_in_one_kernel_equal_the_two(fresh_choice):
 
 
 def test_exports_name_kernels_that_exist():
-    modules = {"_kernels": K, "_group_reuse": G, "_ws_folds": __import__("accelsim.hw.systolic._ws_folds",
-                                                                          fromlist=["x"])}
+    import importlib
+
+    modules = {name: importlib.import_module(f"accelsim.hw.systolic.{name}")
+               for name in ("_kernels", "_group_reuse", "_ws_folds", "_ifmap_fit")}
     assert {n for n, _, _ in _aot.GROUPS["user"][2]} == set(_user_jit())
     assert {n for n, _, _ in _aot.GROUPS["calc"][2]} == set(_calc_jit())
     for _, _, exports in _aot.GROUPS.values():

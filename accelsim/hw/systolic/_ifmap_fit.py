@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._kernels import _dims
+from ._kernels import _dims, calc_finish, ofmap_events
 
 
 def covered(n_out, stride, n_taps, dil, size):
@@ -42,13 +42,22 @@ def distinct_words(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew):
     return batch * Ch * covered(Eh, sh, FH, dh, H) * covered(Ew, sw, FW, dw, W)
 
 
+def fitted_words(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, words):
+    """The ifmap's distinct words when they are fewer than an epoch's block (or the block is 0): the case this
+    module computes; else None (the buffer needs a pass). Plain Python, O(1) in the common case."""
+    block = 50 * (words // 100)
+    distinct = distinct_words(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
+    if block > 0 and distinct >= block:
+        return None
+    return distinct
+
+
 def ifmap_fit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words):
     """The CALC ifmap read buffer's ``(stats, events)`` (as :func:`reuse_read_pass` returns them) when the
     ifmap's distinct words are fewer than an epoch's block (or the block is 0), else None (the buffer
     needs a pass); the kernel runs only in the first case."""
-    block = 50 * (words // 100)
-    distinct = distinct_words(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
-    if block > 0 and distinct >= block:
+    distinct = fitted_words(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, words)
+    if distinct is None:
         return None
     stats = ifmap_fit_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, np.int64(distinct))
     return stats, _NO_EVENTS
@@ -151,3 +160,17 @@ def ifmap_fit_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nf
     stats[2] = first
     stats[3] = last
     return stats
+
+
+@njit(cache=True)
+def calc_unit_fit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words, fi_words, of_words,
+                  distinct):
+    """A CALC unit whose ifmap's ``distinct`` words end no epoch (:func:`fitted_words`), in one call: the OFMAP
+    pass draining ``C`` words a cycle, :func:`ifmap_fit_pass` (no prefetch event) and
+    :func:`~accelsim.hw.systolic._kernels.calc_finish`: the ``R_*`` vector. (Three calls from Python cost a
+    small layer about 3 us more.)"""
+    npx = batch * Eh * Ew
+    win = FH * FW * Ch
+    ofm = ofmap_events(df, R, C, npx, win, nfilt, of_words, C)
+    st = ifmap_fit_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, distinct)
+    return calc_finish(ofm, st, np.zeros(0, np.int64), df, R, C, npx, win, nfilt, if_words, fi_words)

@@ -17,9 +17,8 @@ from ._aot import kernels
 from ._group_reuse import _jit as _group_kernels
 from ._group_reuse import (groups_fit_int32, os_groups_pay, os_reuse_pass, ws_is_groups_pay,
                            ws_is_reuse_pass)
-from ._ifmap_fit import ifmap_fit
-from ._kernels import (N_RESULTS, R_OF_DRAM, R_OF_DRAM_START, R_OF_DRAM_STOP, R_OF_SRAM_START, R_OF_SRAM_STOP,
-                       R_STALL, R_TOTAL, _calc_read, conv_geometry, distinct_read_pass, ofmap_events,
+from ._ifmap_fit import calc_unit_fit, fitted_words
+from ._kernels import (calc_finish, calc_unit_distinct, conv_geometry, distinct_read_pass, ofmap_events,
                        reuse_read_pass)
 from ._ws_folds import consecutive_reach, ws_fold_pass, ws_folds_plan
 
@@ -28,18 +27,15 @@ def calc_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
               ifmap_distinct):
     """One unit in CALC mode, every buffer (docs/models/systolic.md §3.3, §3.5), one kernel call per pass.
 
-    The OFMAP buffer by events (:func:`~accelsim.hw.systolic._kernels.ofmap_events`, draining ``C`` words a cycle), then each read
-    buffer on its own: distinct passes (:func:`distinct_read_pass`) for the filters and for an ifmap
-    whose windows neither overlap nor cross the edge (``ifmap_distinct``), the closed form of
-    :func:`accelsim.hw.systolic._ifmap_fit.ifmap_fit` for an ifmap whose distinct words end no
-    epoch, channel groups
-    (:mod:`accelsim.hw.systolic._group_reuse`) for other ifmaps of an os array with enough channels
-    (``os_groups_pay``), row folds for a ws array whose folds mostly fetch every access
-    (:mod:`accelsim.hw.systolic._ws_folds`), channel groups of a ws / is array whose channel classes are large
-    enough, the
-    reuse-distance scan (:func:`reuse_read_pass`) for
-    the rest; the prefetch events
-    are dated on the OFMAP pass's stalls (:func:`calc_dram_window`). Returns the int64 vector of
+    The OFMAP buffer by events (:func:`~accelsim.hw.systolic._kernels.ofmap_events`, draining ``C`` words a
+    cycle), then each read buffer on its own: distinct passes for the filters and for an ifmap whose windows
+    neither overlap nor cross the edge (``ifmap_distinct``: the whole unit is then one call,
+    :func:`~accelsim.hw.systolic._kernels.calc_unit_distinct`), the closed form of
+    :mod:`accelsim.hw.systolic._ifmap_fit` for an ifmap whose distinct words end no epoch (one call too,
+    :func:`~accelsim.hw.systolic._ifmap_fit.calc_unit_fit`), else the
+    pass :func:`_reuse_pass` picks (channel groups, ws row folds, the reuse-distance scan); the prefetch events
+    are dated on the OFMAP pass's stalls (:func:`~accelsim.hw.systolic._kernels.calc_finish`). The kernels are
+    those compiled ahead of time where current (:func:`_calc_kernels`). Returns the int64 vector of
     :func:`simulate_layer` (indexed by ``R_*``).
 
     A plain function calling one kernel per pass: Numba compiles every kernel a kernel can call, whichever
@@ -48,16 +44,16 @@ def calc_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     """
     npx = batch * Eh * Ew
     win = FH * FW * Ch
-    res, ofm = _calc_ofmap(df, R, C, npx, win, nfilt, of_words)
+    k = _CALC.get("k") or _calc_kernels()
     if ifmap_distinct:
-        st, ev = distinct_read_pass(df, 0, R, C, npx, win, nfilt, if_words)
-    else:
-        fit = ifmap_fit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
-        if fit is not None:
-            st, ev = fit
-        else:
-            st, ev = _reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
-    return _calc_finish(res, df, R, C, npx, win, nfilt, st, ev, if_words, fi_words, ofm)
+        return k.calc_unit_distinct(df, R, C, npx, win, nfilt, if_words, fi_words, of_words)
+    distinct = fitted_words(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, if_words)
+    if distinct is not None:
+        return k.calc_unit_fit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words, fi_words,
+                               of_words, distinct)
+    ofm = k.ofmap_events(df, R, C, npx, win, nfilt, of_words, C)
+    st, ev = _reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
+    return k.calc_finish(ofm, st, ev, df, R, C, npx, win, nfilt, if_words, fi_words)
 
 
 def _reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words):
@@ -99,12 +95,19 @@ def _reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt
 _CALC: dict = {}
 
 
+def calc_jit_kernels() -> dict:
+    """The CALC kernels that may come compiled ahead of time, as the JIT has them, by export name
+    (:data:`accelsim.hw.systolic._aot.GROUPS` ``calc``)."""
+    return {"ofmap_events": ofmap_events, "calc_finish": calc_finish, "calc_unit_distinct": calc_unit_distinct,
+            "calc_unit_fit": calc_unit_fit,
+            "conv_geometry": conv_geometry, "reuse_read_pass": reuse_read_pass, "ws_fold_pass": ws_fold_pass,
+            "ws_fold_pass_edge": ws_fold_pass, **vars(_group_kernels())}
+
+
 def _calc_kernels():
-    """The CALC ifmap passes of overlapping windows compiled ahead of time when current, else the JIT's
-    (:mod:`accelsim.hw.systolic._aot`, group ``calc``); once per process."""
-    _CALC["k"] = kernels("calc", {"ofmap_events": ofmap_events, "conv_geometry": conv_geometry,
-                                  "reuse_read_pass": reuse_read_pass, "ws_fold_pass": ws_fold_pass,
-                                  "ws_fold_pass_edge": ws_fold_pass, **vars(_group_kernels())})
+    """The CALC kernels compiled ahead of time when current, else the JIT's (:mod:`accelsim.hw.systolic._aot`,
+    group ``calc``); once per process."""
+    _CALC["k"] = kernels("calc", calc_jit_kernels())
     return _CALC["k"]
 
 
@@ -213,28 +216,3 @@ class _KeptPass:
             last = divmod(int(st[3]) - (self.sweeps - 1) * rows_sweep, per_fold) if st[3] >= 0 else None
             parts = self._parts = (np.cumsum(per_sweep), k, fold, row, first, last)
         return parts
-
-
-# the R_* fields of ofmap_events' first seven stats, in order
-_OF_FIELDS = np.array([R_TOTAL, R_STALL, R_OF_DRAM, R_OF_DRAM_START, R_OF_DRAM_STOP, R_OF_SRAM_START, R_OF_SRAM_STOP])
-
-
-def _calc_ofmap(df, R, C, npx, win, nfilt, of_words):
-    """The OFMAP part of a CALC unit (:func:`~accelsim.hw.systolic._kernels.ofmap_events`, draining ``C``
-    words a cycle; compiled ahead of time where current): its ``R_*`` vector with the cycles, stalls and OFMAP
-    fields filled, and the pass's vector, whose stall profile dates the read buffers. (Plain Python: as a kernel
-    it cost 0.44 s of a first run.)"""
-    ofm = (_CALC.get("k") or _calc_kernels()).ofmap_events(df, R, C, npx, win, nfilt, of_words, C)
-    res = np.zeros(N_RESULTS, np.int64)
-    res[_OF_FIELDS] = ofm[:7]
-    return res, ofm
-
-
-def _calc_finish(res, df, R, C, npx, win, nfilt, if_st, if_ev, if_words, fi_words, ofm):
-    """The read buffers' fields of a CALC unit: the ifmap's from its pass (``if_st``, ``if_ev``), the
-    filter's from its distinct pass (run here); returns ``res``. (Plain Python: as a kernel it cost 0.33 s
-    of a first run; Python ints reach the kernels as int64, one specialization each.)"""
-    _calc_read(res, 0, if_st, if_ev, if_words, ofm)
-    st, ev = distinct_read_pass(df, 1, R, C, npx, win, nfilt, fi_words)
-    _calc_read(res, 1, st, ev, fi_words, ofm)
-    return res
