@@ -7,13 +7,12 @@ A first run used to spend most of its time compiling: 11-13 s of CPU for USER mo
 ``pip install -e`` alike), for the argument types their callers pass (:data:`GROUPS`):
 
 * ``user``: what :func:`~accelsim.hw.systolic._kernels.user_unit` calls;
-* ``calc``: the OFMAP events every CALC unit starts with, and the ifmap passes of overlapping windows that
+* ``calc``: a CALC unit whose ifmap needs no pass in one call (``calc_unit_distinct``, ``calc_unit_fit``), and
+  for the others the OFMAP events, the ifmap passes of overlapping windows that
   :func:`accelsim.hw.systolic.calc._reuse_pass` picks (the reuse-distance scan, the ws row folds, the channel
-  groups of os, ws and is arrays). ``numba.pycc``'s wrappers cost more a call than Numba's dispatcher (about
-  0.5 us an argument list, 0.4 us more a returned array), which a small layer's 27 us feels: so the OFMAP
-  events return one vector, not three (the JIT's call got 0.6 us cheaper, the compiled one costs what the JIT's
-  did), and the distinct passes and the fitted ifmap, called on every small layer, stay JIT-only (1.4 s of a
-  first run's compile).
+  groups of os, ws and is arrays) and ``calc_finish``. ``numba.pycc``'s wrappers cost more a call than Numba's
+  dispatcher (about 0.5 us an argument list, 0.4 us more a returned array), which a small layer's 22-27 us
+  feels: so the exports are whole units or whole passes, and the OFMAP events return one vector, not three.
 
 Each module is built for the installing machine's CPU (``numba.pycc``'s default, generic x86-64, ran the os
 channel groups 42% slower than the JIT) and used only on a CPU that LLVM names and equips alike
