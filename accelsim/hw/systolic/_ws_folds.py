@@ -76,24 +76,27 @@ def ws_folds_plan(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfi
     npx = batch * Eh * Ew
     if df != 1 or Ch < R or block <= 0 or npx == 0:
         return None
-    rows_ok, cols_ok = valid_extents(H, W, FH, FW, sh, sw, dh, dw, Eh, Ew)
-    if rows_ok.min() < 1 or cols_ok.min() < 1:
+    # the last filter row / column reads inside the input for the fewest output rows / columns (valid_extents)
+    rows_min = min(Eh, max(0, -(-(H - (FH - 1) * dh) // sh)))
+    cols_min = min(Ew, max(0, -(-(W - (FW - 1) * dw) // sw)))
+    if rows_min < 1 or cols_min < 1:
         return None  # a tap that reads nothing (a filter taller or wider than the input)
-    missing = npx - batch * int(rows_ok.min()) * int(cols_ok.min())  # at most this many slots of a lane are empty
+    missing = npx - batch * rows_min * cols_min  # at most this many slots of a lane are empty
     win = FH * FW * Ch
-    within, across, walked0, walked1 = fold_reuse_bounds(R, Ch, npx, win, consecutive_reach(FH, FW, sh, sw, dh, dw, Ew),
-                                                         consecutive_taps(FH, FW, sh, sw, dh, dw), block, missing)
+    steps = sth, stw, _, _ = reader_steps(FH, FW, sh, sw, dh, dw)
+    within, across, walked0, walked1 = fold_reuse_bounds(
+        R, Ch, npx, win, consecutive_reach(FH, FW, sh, sw, dh, dw, Ew, steps),
+        consecutive_taps(FH, FW, sh, sw, dh, dw, steps), block, missing)
     limit = win * npx // 4
     if walked0 > limit or (-(-nfilt // C) > 1 and walked1 > limit):
-        sth, stw, _, _ = reader_steps(FH, FW, sh, sw, dh, dw)
         across_w, down = -(-FW // stw), -(-FH // sth)
         # (against the scan or the channel classes, which list a sweep once and scan the others)
         cost = walk_cost.py_func(False, True, -(-nfilt // C))
         if groups_pay or not counted_pays.py_func(R * (2 + across_w + down * across_w), R * npx, block, cost):
             return None
     if not missing:  # windows inside the input: the pass's version without edge code
-        rows_ok = cols_ok = None
-    return reader_steps(FH, FW, sh, sw, dh, dw), within, across, rows_ok, cols_ok
+        return steps, within, across, None, None
+    return (steps, within, across, *valid_extents(H, W, FH, FW, sh, sw, dh, dw, Eh, Ew))
 
 
 def reader_steps(FH, FW, sh, sw, dh, dw):
@@ -104,20 +107,20 @@ def reader_steps(FH, FW, sh, sw, dh, dw):
     return sh // g_h, sw // g_w, (dh // g_h if FH > 1 else 1), (dw // g_w if FW > 1 else 1)
 
 
-def consecutive_reach(FH, FW, sh, sw, dh, dw, Ew):
+def consecutive_reach(FH, FW, sh, sw, dh, dw, Ew, steps=None):
     """At most how many pixels (raster order) a word's reader lies after the reader that follows it in tap order:
     ``gh`` output rows when the next reader is a filter row down (its column the row's first valid one, never
-    right of the earlier), ``gw`` columns within a filter row (:func:`reader_steps`)."""
-    _, _, gh, gw = reader_steps(FH, FW, sh, sw, dh, dw)
+    right of the earlier), ``gw`` columns within a filter row (:func:`reader_steps`, or ``steps`` when known)."""
+    _, _, gh, gw = steps or reader_steps(FH, FW, sh, sw, dh, dw)
     return max(gh * Ew if FH > 1 else 0, gw if FW > 1 else 0)
 
 
-def consecutive_taps(FH, FW, sh, sw, dh, dw):
+def consecutive_taps(FH, FW, sh, sw, dh, dw, steps=None):
     """At least how many taps (raster order) lie between a word's reader and the next: ``sw / gcd(sw, dw)`` within a
     filter row (when a row has two readers of one word), and a row step ``sh / gcd(sh, dh)`` down to a column no
     right of the earlier one, at least ``sh / gcd(sh, dh) x FW - (FW - 1)`` taps (when a column has two). 1 when
-    neither exists (a word then has one reader)."""
-    sth, stw, _, _ = reader_steps(FH, FW, sh, sw, dh, dw)
+    neither exists (a word then has one reader). ``steps``: :func:`reader_steps` when known."""
+    sth, stw, _, _ = steps or reader_steps(FH, FW, sh, sw, dh, dw)
     steps = []
     if FW > stw:
         steps.append(stw)
