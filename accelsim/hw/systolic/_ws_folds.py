@@ -332,11 +332,22 @@ def _edge_tables(row_fold, R, Ch, FH, FW, win, Eh, Ew, npx, rows_ok, cols_ok, lA
                 pair_a[g] = rows_ok[kh]
                 pair_b[g] = cols_ok[kw]
                 n_pairs += 1
-    per = Eh * Ew
     tabs = np.zeros((n_pairs if edge.any() else 0, npx + 2), np.int64)
     for g in range(tabs.shape[0]):
+        A = pair_a[g]
+        B = pair_b[g]
+        valid = 0  # _valid_before(q, A, B, Ew, per), stepped along q (pixel q is (image, oh, ow))
+        oh = 0
+        ow = 0
         for q in range(npx + 1):
-            tabs[g, q + 1] = tabs[g, q] + _valid_before(q, pair_a[g], pair_b[g], Ew, per)
+            tabs[g, q + 1] = tabs[g, q] + valid
+            valid += oh < A and ow < B
+            ow += 1
+            if ow == Ew:
+                ow = 0
+                oh += 1
+                if oh == Eh:
+                    oh = 0
     return pair_a, pair_b, tabs
 
 
