@@ -482,6 +482,20 @@ def ifmap_word_geometry(H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, budget=0):
 
 
 @njit(cache=True, inline="always")
+def _next_pixel(b, oh, ow, Eh, Ew):
+    """The output pixel after ``(image b, row oh, column ow)`` in raster order (a step, where dividing the pixel
+    index costs two divisions)."""
+    ow += 1
+    if ow == Ew:
+        ow = 0
+        oh += 1
+        if oh == Eh:
+            oh = 0
+            b += 1
+    return b, oh, ow
+
+
+@njit(cache=True, inline="always")
 def _fdiv(a, b, inv):
     """``a // b`` for ``0 <= a < 2**52``, ``b > 0``, from ``inv = 1.0 / b``: a multiply and one correction, where
     an int64 division costs tens of cycles (:func:`word_sets` divides several times a word)."""
@@ -3273,9 +3287,11 @@ def calc_finish(ofm, if_st, if_ev, df, R, C, npx, win, nfilt, if_words, fi_words
     res[R_OF_DRAM_STOP] = ofm[4]
     res[R_OF_SRAM_START] = ofm[5]
     res[R_OF_SRAM_STOP] = ofm[6]
-    _calc_read(res, 0, if_st, if_ev, if_words, ofm)
-    st, ev = distinct_read_pass(df, 1, R, C, npx, win, nfilt, fi_words)
-    _calc_read(res, 1, st, ev, fi_words, ofm)
+    ifmap = np.int64(0)  # (operand numbers as int64, not literals: each callee would compile once per literal)
+    filt = np.int64(1)
+    _calc_read(res, ifmap, if_st, if_ev, if_words, ofm)
+    st, ev = distinct_read_pass(df, filt, R, C, npx, win, nfilt, fi_words)
+    _calc_read(res, filt, st, ev, fi_words, ofm)
     return res
 
 
@@ -3285,5 +3301,5 @@ def calc_unit_distinct(df, R, C, npx, win, nfilt, if_words, fi_words, of_words):
     call: the OFMAP pass draining ``C`` words a cycle (:func:`ofmap_events`), the ifmap's distinct pass and
     :func:`calc_finish`. Returns the ``R_*`` vector."""
     ofm = ofmap_events(df, R, C, npx, win, nfilt, of_words, C)
-    st, ev = distinct_read_pass(df, 0, R, C, npx, win, nfilt, if_words)
+    st, ev = distinct_read_pass(df, np.int64(0), R, C, npx, win, nfilt, if_words)
     return calc_finish(ofm, st, ev, df, R, C, npx, win, nfilt, if_words, fi_words)

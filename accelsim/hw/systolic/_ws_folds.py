@@ -40,7 +40,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._kernels import _add_event, _dims, _fdiv, _first_ge, _repeat_later, _repeat_rest, _same_epoch_end
+from ._kernels import _add_event, _dims, _fdiv, _first_ge, _next_pixel, _repeat_later, _repeat_rest, _same_epoch_end
 
 _NEVER = -(1 << 55)  # previous use of a first use in the first sweep: before every epoch
 _NO_ACCESS = 1 << 60  # "previous use" of a slot whose window element lies past the input edge: never a fetch
@@ -337,17 +337,11 @@ def _edge_tables(row_fold, R, Ch, FH, FW, win, Eh, Ew, npx, rows_ok, cols_ok, lA
         A = pair_a[g]
         B = pair_b[g]
         valid = 0  # _valid_before(q, A, B, Ew, per), stepped along q (pixel q is (image, oh, ow))
-        oh = 0
-        ow = 0
+        img = oh = ow = 0
         for q in range(npx + 1):
             tabs[g, q + 1] = tabs[g, q] + valid
             valid += oh < A and ow < B
-            ow += 1
-            if ow == Ew:
-                ow = 0
-                oh += 1
-                if oh == Eh:
-                    oh = 0
+            img, oh, ow = _next_pixel(img, oh, ow, Eh, Ew)
     return pair_a, pair_b, tabs
 
 
@@ -465,14 +459,16 @@ def _lane_tables(f, n, R, Ch, FH, FW, L, N, Ew, sth, stw, gh, gw, has_s, pos_s, 
 
 @njit(cache=True)
 def _end_epoch(ev_k, ev_x, ev_g, n_ev, k, pos, got, sw_ev):
-    """An epoch end at position ``pos`` of sweep ``k`` (:func:`_add_event`) and, from the third sweep on, the
-    event of an earlier sweep ``jj >= 1`` that ended one there: ``(ev_k, ev_x, ev_g, n_ev, e0, jj)``, ``e0 = -1``
-    if none."""
+    """An epoch end at position ``pos`` of sweep ``k`` (:func:`_add_event`), ``got`` the sweep's fetches with it:
+    the fold state after it, ``(got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj)`` as :func:`_closed_fold`
+    returns it (a new epoch from ``pos + 1``, nothing in it yet), with, from the third sweep on, the event ``e0`` of
+    an earlier sweep ``jj >= 1`` that ended one there (``e0 = -1`` if none)."""
     ev_k, ev_x, ev_g, n_ev = _add_event(ev_k, ev_x, ev_g, n_ev, k, pos, got)
+    zero = np.int64(0)
     if k >= 2:
         e0, jj = _same_epoch_end(ev_x, sw_ev, k, pos)
-        return ev_k, ev_x, ev_g, n_ev, e0, jj
-    return ev_k, ev_x, ev_g, n_ev, -1, 0
+        return got, zero, zero, pos + 1, ev_k, ev_x, ev_g, n_ev, e0, jj
+    return got, zero, zero, pos + 1, ev_k, ev_x, ev_g, n_ev, -1, 0
 
 
 @njit(cache=True)
@@ -498,12 +494,10 @@ def _closed_fold(f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev
             x, lane = _nth_access(e, n, npx)
         pos = (f * L + R + x) * R + lane
         got += block - n_in if e == block - n_in - 1 else block
-        n_in = 0
-        since = 0
-        es = pos + 1
-        ev_k, ev_x, ev_g, n_ev, e0, jj = _end_epoch(ev_k, ev_x, ev_g, n_ev, k, pos, got, sw_ev)
+        state = _end_epoch(ev_k, ev_x, ev_g, n_ev, k, pos, got, sw_ev)
+        got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = state
         if e0 >= 0:
-            return got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj
+            return state
         e += block
     # the accesses after the fold's last epoch end (all of them if none)
     rest = m - (e - block + 1) if e - block + 1 > 0 else m
@@ -531,12 +525,10 @@ def _walked_fold(prev, rowstart, f, n, npx, R, L, k, block, got, n_in, since, es
         # the epoch's last fetch: access j, on fold-local row R + x
         x = _first_ge(rowstart[:npx + n], j + 1) - 1
         pos = (f * L + R + x) * R + max(0, x - npx + 1) + j - rowstart[x]
-        n_in = 0
-        since = 0
-        es = pos + 1
-        ev_k, ev_x, ev_g, n_ev, e0, jj = _end_epoch(ev_k, ev_x, ev_g, n_ev, k, pos, got, sw_ev)
+        state = _end_epoch(ev_k, ev_x, ev_g, n_ev, k, pos, got, sw_ev)
+        got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = state
         if e0 >= 0:
-            return got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj
+            return state
         i = j + 1
 
 
@@ -786,12 +778,10 @@ def _counted_fold(rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_i
                 break
         pos = (f * L + R + a) * R + le
         got += needed
-        n_in = 0
-        since = 0
-        es = pos + 1
-        ev_k, ev_x, ev_g, n_ev, e0, jj = _end_epoch(ev_k, ev_x, ev_g, n_ev, k, pos, got, sw_ev)
+        state = _end_epoch(ev_k, ev_x, ev_g, n_ev, k, pos, got, sw_ev)
+        got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = state
         if e0 >= 0:
-            return got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj
+            return state
         # accesses after (row R + a, lane le) remain: lane l's pixels from a - l (+1 up to lane le)
         x0 = a
         for lane in range(n):
