@@ -31,7 +31,7 @@ from types import SimpleNamespace
 import numpy as np
 from numba import njit
 
-from ._kernels import _add_event, _dims, _first_ge, _grow, _next_pixel, _repeat_later, _repeat_rest, _same_epoch_end
+from ._kernels import _add_event, _dims, _first_ge, _grow, _odometer, _repeat_later, _repeat_rest, _same_epoch_end
 
 _NEVER = -(1 << 55)  # previous use of a first use in the first sweep: before every epoch
 # smallest mean channel-class size at which the groups beat the reuse-distance scan, measured on the
@@ -582,7 +582,7 @@ def _fold_lanes(fr, ru, R, per, Ew, H, sh, sw, lane_b, lane_h, lane_w):
         lane_b[c] = b * H
         lane_h[c] = oh * sh
         lane_w[c] = ow * sw
-        b, oh, ow = _next_pixel(b, oh, ow, Eh, Ew)
+        b, oh, ow = _odometer(b, oh, ow, Eh, Ew)
 
 
 @njit(cache=True)

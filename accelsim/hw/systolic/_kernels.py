@@ -482,17 +482,18 @@ def ifmap_word_geometry(H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, budget=0):
 
 
 @njit(cache=True, inline="always")
-def _next_pixel(b, oh, ow, Eh, Ew):
-    """The output pixel after ``(image b, row oh, column ow)`` in raster order (a step, where dividing the pixel
-    index costs two divisions)."""
-    ow += 1
-    if ow == Ew:
-        ow = 0
-        oh += 1
-        if oh == Eh:
-            oh = 0
-            b += 1
-    return b, oh, ow
+def _odometer(hi, mid, lo, n_mid, n_lo):
+    """One step of a three-digit mixed-radix counter ``(hi, mid, lo)`` (``lo < n_lo``, ``mid < n_mid``): the output
+    pixel after ``(image, row, column)`` in raster order, or the window element after ``(filter row, filter
+    column, channel)``; stepping costs a compare where recomputing the digits costs two divisions."""
+    lo += 1
+    if lo == n_lo:
+        lo = 0
+        mid += 1
+        if mid == n_mid:
+            mid = 0
+            hi += 1
+    return hi, mid, lo
 
 
 @njit(cache=True, inline="always")

@@ -40,7 +40,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._kernels import _add_event, _dims, _fdiv, _first_ge, _next_pixel, _repeat_later, _repeat_rest, _same_epoch_end
+from ._kernels import _add_event, _dims, _fdiv, _first_ge, _odometer, _repeat_later, _repeat_rest, _same_epoch_end
 
 _NEVER = -(1 << 55)  # previous use of a first use in the first sweep: before every epoch
 _NO_ACCESS = 1 << 60  # "previous use" of a slot whose window element lies past the input edge: never a fetch
@@ -341,7 +341,7 @@ def _edge_tables(row_fold, R, Ch, FH, FW, win, Eh, Ew, npx, rows_ok, cols_ok, lA
         for q in range(npx + 1):
             tabs[g, q + 1] = tabs[g, q] + valid
             valid += oh < A and ow < B
-            img, oh, ow = _next_pixel(img, oh, ow, Eh, Ew)
+            img, oh, ow = _odometer(img, oh, ow, Eh, Ew)
     return pair_a, pair_b, tabs
 
 
@@ -589,13 +589,7 @@ def _fold_rects(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB, 
     kw = tap - kh * FW
     for lane in range(n):
         first[lane] = nr
-        ch += 1  # (the lane's window element f * R + lane, stepped: divisions cost tens of cycles)
-        if ch == Ch:
-            ch = 0
-            kw += 1
-            if kw == FW:
-                kw = 0
-                kh += 1
+        kh, kw, ch = _odometer(kh, kw, ch, FW, Ch)  # the lane's window element f * R + lane
         tap = kh * FW + kw
         A = Eh
         B = Ew
