@@ -359,3 +359,24 @@ def test_fold_pass_repeating_sweeps_equal_plain_epoch_walk(monkeypatch):
         assert np.array_equal(got[0], plain[0]) and np.array_equal(got[1], plain[1]), (R, C, geo, nfilt, words)
         repeated += any(found)
     assert repeated >= 8, repeated
+
+
+def test_edge_running_sums_equal_the_valid_counts():
+    """The running sums of valid pixels per valid rectangle (``_edge_tables``, stepped along the raster) equal the
+    sums of ``_valid_before``, the count of one pixel index, on random layers whose windows run past the edge."""
+    rng = np.random.default_rng(2026_12_07)
+    checked = 0
+    for _ in range(60):
+        R = int(rng.choice([2, 4, 8, 16]))
+        batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew = _layer(rng, R, edge=True)
+        npx, win = batch * Eh * Ew, FH * FW * Ch
+        row_fold = -(-win // R)
+        rows_ok, cols_ok = WF.valid_extents(H, W, FH, FW, sh, sw, dh, dw, Eh, Ew)
+        lA, lB, edge = np.zeros(R, np.int64), np.zeros(R, np.int64), np.zeros(row_fold, np.bool_)
+        pair_a, pair_b, tabs = WF._edge_tables(row_fold, R, Ch, FH, FW, win, Eh, Ew, npx, rows_ok, cols_ok, lA, lB,
+                                               edge)
+        for g in range(tabs.shape[0]):
+            counts = [WF._valid_before(q, pair_a[g], pair_b[g], Ew, Eh * Ew) for q in range(npx + 1)]
+            assert np.array_equal(tabs[g], np.concatenate([[0], np.cumsum(counts)])), (H, W, FH, FW, g)
+            checked += 1
+    assert checked > 30, checked
