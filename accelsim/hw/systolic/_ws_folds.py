@@ -569,6 +569,21 @@ def _rect_add(rects, nr, lane, oh0, oh1, ow0, ow1, base, A, B):
     return nr
 
 
+@njit(cache=True, inline="always")
+def _column_rects(rects, nr, lane, r0, r1, cs, c1, mw, Ew, gw, stw, tap0, ch, Ch, R, L, inv_r, shift, A, B):
+    """The rectangles of output rows ``[r0, r1)`` and columns ``>= cs`` of one lane whose previous use is the reader
+    ``j`` column steps right of tap ``tap0`` (columns ``[j * gw, (j + 1) * gw)`` below ``c1``, the lane's last step
+    ``mw`` for ``[c1, Ew)``), its position ``shift - j * gw * R`` after that reader's pixel-0 use
+    (:func:`_fold_rects`); returns the new count."""
+    for j in range(min(cs // gw, mw), mw + 1):
+        a = max(cs, j * gw) if j < mw else c1
+        b = min(c1, (j + 1) * gw) if j < mw else Ew
+        if b > a:
+            nr = _rect_add(rects, nr, lane, r0, r1, a, b,
+                           _tap_pos_f(tap0 + j * stw, ch, Ch, R, L, inv_r) + shift - j * gw * R, A, B)
+    return nr
+
+
 @njit(cache=True)
 def _fold_rects(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB, edge, rects, first):
     """The accesses of row fold ``f`` (``n`` lanes) as rectangles of output rows x columns, each in every image, one
@@ -605,14 +620,8 @@ def _fold_rects(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB, 
         c1 = max(cs, min(Ew, mw * gw))  # columns [cs, c1) by their column step, [c1, Ew) the lane's last one
         up = max(0, Eh - gh) if kh >= sth else 0  # rows [0, up): the use a filter row up
         if up > 0:
-            for j in range(min(cs // gw, mw), mw + 1):
-                a = max(cs, j * gw) if j < mw else c1
-                b = min(c1, (j + 1) * gw) if j < mw else Ew
-                if b > a:
-                    nr = _rect_add(rects, nr, lane, 0, up, a, b,
-                                   _tap_pos_f((kh - sth) * FW + kw + j * stw, ch, Ch, R, L, inv_r)
-                                   + (gh * Ew - j * gw) * R,
-                                   A, B)
+            nr = _column_rects(rects, nr, lane, 0, up, cs, c1, mw, Ew, gw, stw, (kh - sth) * FW + kw, ch, Ch, R, L,
+                               inv_r, gh * Ew * R, A, B)
         if k == 0:
             nr = _rect_add(rects, nr, lane, up, Eh, cs, Ew, _NEVER, A, B)
             continue
@@ -621,13 +630,8 @@ def _fold_rects(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB, 
             r1 = (i + 1) * gh if i < mh else Eh
             if r1 <= r0:
                 continue
-            for j in range(min(cs // gw, mw), mw + 1):
-                a = max(cs, j * gw) if j < mw else c1
-                b = min(c1, (j + 1) * gw) if j < mw else Ew
-                if b > a:
-                    nr = _rect_add(rects, nr, lane, r0, r1, a, b,
-                                   _tap_pos_f((kh + i * sth) * FW + kw + j * stw, ch, Ch, R, L, inv_r)
-                                   - (i * gh * Ew + j * gw) * R - N, A, B)
+            nr = _column_rects(rects, nr, lane, r0, r1, cs, c1, mw, Ew, gw, stw, (kh + i * sth) * FW + kw, ch, Ch, R,
+                               L, inv_r, -i * gh * Ew * R - N, A, B)
     first[n] = nr
     return nr
 
