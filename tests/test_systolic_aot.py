@@ -27,7 +27,7 @@ USER_UNITS = [
 
 # (df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, ifmap words): CALC ifmap passes of
 # overlapping windows: os channel groups (one and several sweeps), ws row folds (inside and past the edge), ws and
-# is channel groups, the reuse-distance scan; small SRAMs so that epochs end
+# is channel groups, is pixel blocks, the reuse-distance scan; small SRAMs so that epochs end
 CALC_UNITS = [
     (0, 8, 8, 1, 12, 12, 8, 3, 3, 1, 1, 1, 1, 10, 10, 6, 400),
     (0, 8, 8, 1, 12, 12, 8, 3, 3, 1, 1, 1, 1, 10, 10, 30, 400),
@@ -113,7 +113,7 @@ def test_calc_passes_ahead_of_time_match_the_jit(fresh_choice):
         a, b = _run_calc(aot, unit), _run_calc(Jit(), unit)
         assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b)), unit
     assert used >= {"ws_fold_pass", "ws_fold_pass_edge", "os_single_sweep", "os_groups_pass", "ws_group_pass",
-                    "ws_is_groups", "sweeps_in_lane", "reuse_read_pass"}, used
+                    "ws_is_groups", "sweeps_in_lane", "reuse_read_pass", "is_block_pass"}, used
 
 
 def test_calc_units_ahead_of_time_match_the_jit(fresh_choice):
@@ -203,7 +203,7 @@ def test_exports_name_kernels_that_exist():
     import importlib
 
     modules = {name: importlib.import_module(f"accelsim.hw.systolic.{name}")
-               for name in ("_kernels", "_group_reuse", "_ws_folds", "_ifmap_fit")}
+               for name in ("_kernels", "_group_reuse", "_ws_folds", "_ifmap_fit", "_is_epochs")}
     assert {n for n, _, _ in _aot.GROUPS["user"][2]} == set(_user_jit())
     assert {n for n, _, _ in _aot.GROUPS["calc"][2]} == set(_calc_jit())
     for _, _, exports in _aot.GROUPS.values():

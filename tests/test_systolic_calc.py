@@ -341,6 +341,60 @@ def test_ws_is_channel_groups_equal_numpy_twin(g, df, R, C, words):
     assert _same(new, twin), (g, df, R, C, words)
 
 
+
+@settings(max_examples=400, deadline=None)
+@given(g=wide_convs(), R=st.integers(1, 30), C=st.integers(1, 9), words=st.integers(0, 2500))
+def test_is_pixel_blocks_equal_reuse_distance_scan(g, R, C, words):
+    """is ifmaps by pixel blocks (docs/models/systolic.md §3.3, "is by blocks": blocks without an epoch end
+    counted in bulk, the others walked) against the reuse-distance scan, every output; windows inside and past the
+    edge, pixels whose whole window lies past it, batches, strides, dilations."""
+    from accelsim.hw.systolic._is_epochs import is_block_pass
+
+    tabs, space = _reuse_args(g)
+    old = K.reuse_read_pass(2, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space)
+    new = is_block_pass(R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, words)
+    assert _same(new, old), (g, R, C, words)
+
+
+@settings(max_examples=150, deadline=None)
+@given(g=wide_convs(), R=st.integers(1, 12), C=st.integers(1, 5), words=st.integers(100, 400))
+def test_is_pixel_blocks_equal_plain_epoch_walk(g, R, C, words):
+    """The pixel blocks against the plain per-access walk with epochs of 50-200 fetches."""
+    from accelsim.hw.systolic._is_epochs import is_block_pass
+
+    tabs, space = _reuse_args(g)
+    plain = K.calc_read_pass(2, 0, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space, False)
+    new = is_block_pass(R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, words)
+    assert _same(new[:2], plain), (g, R, C, words)
+
+
+def test_is_pixel_blocks_on_larger_layers():
+    """Layers of 10^4-10^6 accesses where most blocks are counted in bulk (fewer epoch ends than blocks) and where
+    most are walked (small SRAMs), against the scan; and where the channel groups would also pay."""
+    from accelsim.hw.systolic._group_reuse import ws_is_reuse_pass
+    from accelsim.hw.systolic._is_epochs import blocks_first, is_block_pass
+
+    rng = np.random.default_rng(31)
+    bulk = walked = 0
+    for _ in range(24):
+        f, s = int(rng.choice([1, 3, 5])), int(rng.integers(1, 3))
+        h = int(rng.integers(f + 6, 40)) + int(rng.integers(0, 2))
+        g = Geometry.conv(h, h, f, f, int(rng.choice([3, 19, 32, 39, 64])), int(rng.integers(5, 60)), s)
+        R, C = int(rng.choice([8, 12, 32])), int(rng.choice([8, 14, 32, 64]))
+        words = int(rng.choice([1, 2, 16, 64])) * 1024
+        tabs, space = _reuse_args(g)
+        args = (R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K, words)
+        new = is_block_pass(*args)
+        assert _same(new, K.reuse_read_pass(2, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, words, space)), (g, R, C, words)
+        if G.ws_is_groups_pay(2, R, g.C, g.win, g.npx):
+            assert _same(new[:2], ws_is_reuse_pass(2, *args)), (g, R, C, words)
+        blocks = -(-g.npx // C)
+        bulk += new[0][1] < blocks // 2
+        walked += new[0][1] >= blocks
+        assert blocks_first(C, g.npx, space, words) == (space < 0.2 * blocks * 50 * (words // 100))
+    assert bulk >= 5 and walked >= 5, (bulk, walked)
+
+
 def test_ws_channel_groups_repeating_sweeps_and_unequal_classes(monkeypatch):
     """Many column folds, small epochs and channel classes of unequal sizes on ws arrays, against the
     per-access walk; the sweep repeat is taken in a good share of the cases (through the Python bodies)."""

@@ -62,13 +62,14 @@ GROUPS = {
         ("walk_layer", ("_kernels", "walk_layer"), _sig(_A64, *_WALK, "none", _A64)),
         ("walk_layer_periodic", ("_kernels", "walk_layer"), _sig(_A64, *_WALK, _A64, _A64)),
     )),
-    "calc": ("_calc_aot", ("_kernels.py", "_ws_folds.py", "_group_reuse.py", "_ifmap_fit.py"), (
+    "calc": ("_calc_aot", ("_kernels.py", "_ws_folds.py", "_group_reuse.py", "_ifmap_fit.py", "_is_epochs.py"), (
         ("ofmap_events", ("_kernels", "ofmap_events"), _sig(_A64, *[_INTS] * 8)),
         ("calc_finish", ("_kernels", "calc_finish"), _sig(_A64, _A64, _A64, _A64, *[_INTS] * 8)),
         ("calc_unit_distinct", ("_kernels", "calc_unit_distinct"), _sig(_A64, *[_INTS] * 9)),
         ("calc_unit_fit", ("_ifmap_fit", "calc_unit_fit"), _sig(_A64, *[_INTS] * 20)),
         ("conv_geometry", ("_kernels", "conv_geometry"), _sig(f"UniTuple({_A64}, 6)", *[_INTS] * 12)),
         ("reuse_read_pass", ("_kernels", "reuse_read_pass"), _sig(_THREE, *[_INTS] * 8, *[_A64] * 6, _INTS, _INTS)),
+        ("is_block_pass", ("_is_epochs", "is_block_pass"), _sig(_THREE, *[_INTS] * 16)),
         # windows inside the input (no valid extents) and past its edge
         ("ws_fold_pass", ("_ws_folds", "ws_fold_pass"), _sig(_THREE, *[_INTS] * 14, _A64, _A64, "none", "none")),
         ("ws_fold_pass_edge", ("_ws_folds", "ws_fold_pass"), _sig(_THREE, *[_INTS] * 14, _A64, _A64, _A64, _A64)),

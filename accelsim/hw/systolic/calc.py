@@ -18,6 +18,7 @@ from ._group_reuse import _jit as _group_kernels
 from ._group_reuse import (groups_fit_int32, os_groups_pay, os_reuse_pass, ws_is_groups_pay,
                            ws_is_reuse_pass)
 from ._ifmap_fit import calc_unit_fit, fitted_words
+from ._is_epochs import blocks_first, is_block_pass
 from ._kernels import (calc_finish, calc_unit_distinct, conv_geometry, distinct_read_pass, ofmap_events,
                        reuse_read_pass)
 from ._ws_folds import consecutive_reach, ws_fold_pass, ws_folds_plan
@@ -33,7 +34,7 @@ def calc_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     :func:`~accelsim.hw.systolic._kernels.calc_unit_distinct`), the closed form of
     :mod:`accelsim.hw.systolic._ifmap_fit` for an ifmap whose distinct words end no epoch (one call too,
     :func:`~accelsim.hw.systolic._ifmap_fit.calc_unit_fit`), else the
-    pass :func:`_reuse_pass` picks (channel groups, ws row folds, the reuse-distance scan); the prefetch events
+    pass :func:`_reuse_pass` picks (channel groups, ws row folds, is pixel blocks, the reuse-distance scan); the prefetch events
     are dated on the OFMAP pass's stalls (:func:`~accelsim.hw.systolic._kernels.calc_finish`). The kernels are
     those compiled ahead of time where current (:func:`_calc_kernels`). Returns the int64 vector of
     :func:`simulate_layer` (indexed by ``R_*``).
@@ -57,7 +58,8 @@ def calc_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
 
 
 def _reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words):
-    """The ifmap pass of overlapping windows: channel groups where they pay, else the reuse-distance scan
+    """The ifmap pass of overlapping windows: ws row folds, channel groups where they pay, is pixel blocks
+    (:func:`is_block_pass`, before the groups where few epoch ends are due), else the reuse-distance scan
     (:func:`reuse_read_pass`); on an os or ws array shared across column counts (:func:`_shared_ifmap`).
     Returns ``(stats, event rows)`` as :func:`reuse_read_pass`."""
     npx = batch * Eh * Ew
@@ -80,6 +82,8 @@ def _reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt
                              within, across, rows_ok, cols_ok)
         if df == 0 and os_groups_pay(Ch, npx * FH * FW) and groups_fit_int32(npx * FH * FW, batch * H * W):
             return os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words, k)
+        if df == 2 and (not groups_pay or blocks_first(C, npx, batch * H * W * Ch, if_words)):
+            return k.is_block_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
         if groups_pay:
             return ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words, k)
         tabs = k.conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
@@ -100,7 +104,8 @@ def calc_jit_kernels() -> dict:
     (:data:`accelsim.hw.systolic._aot.GROUPS` ``calc``)."""
     return {"ofmap_events": ofmap_events, "calc_finish": calc_finish, "calc_unit_distinct": calc_unit_distinct,
             "calc_unit_fit": calc_unit_fit,
-            "conv_geometry": conv_geometry, "reuse_read_pass": reuse_read_pass, "ws_fold_pass": ws_fold_pass,
+            "conv_geometry": conv_geometry, "reuse_read_pass": reuse_read_pass, "is_block_pass": is_block_pass,
+            "ws_fold_pass": ws_fold_pass,
             "ws_fold_pass_edge": ws_fold_pass, **vars(_group_kernels())}
 
 
