@@ -194,9 +194,10 @@ def is_block_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     starts = np.empty(batch * H * W, np.int64)  # runs of input pixels a block reads (fewer than its pixels)
     ends = np.empty(batch * H * W, np.int64)
     ev_rows = np.empty(16, np.int64)
-    n_ev = 0
-    e = 0
-    got = 0  # fetches in the current epoch
+    # (int64, not literals: a literal argument compiles the helpers a second time)
+    n_ev = np.int64(0)
+    e = np.int64(0)  # the current epoch
+    got = np.int64(0)  # fetches in it
     fetched = 0
     for B in range(col_fold):
         p0 = B * C
