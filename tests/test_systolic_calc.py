@@ -372,7 +372,7 @@ def test_is_pixel_blocks_on_larger_layers():
     """Layers of 10^4-10^6 accesses where most blocks are counted in bulk (fewer epoch ends than blocks) and where
     most are walked (small SRAMs), against the scan; and where the channel groups would also pay."""
     from accelsim.hw.systolic._group_reuse import ws_is_reuse_pass
-    from accelsim.hw.systolic._is_epochs import blocks_first, is_block_pass
+    from accelsim.hw.systolic._is_epochs import OLD, blocks_first, is_block_pass
 
     rng = np.random.default_rng(31)
     bulk = walked = 0
@@ -393,6 +393,12 @@ def test_is_pixel_blocks_on_larger_layers():
         walked += new[0][1] >= blocks
         assert blocks_first(C, g.npx, space, words) == (space < 0.2 * blocks * 50 * (words // 100))
     assert bulk >= 5 and walked >= 5, (bulk, walked)
+    # epochs of 50 fetches: more than OLD epochs, so the stamps' epoch numbers wrap many times
+    g = Geometry.conv(31, 31, 3, 3, 67, 10, 1)
+    tabs, space = _reuse_args(g)
+    new = is_block_pass(32, 32, 1, 31, 31, 67, 3, 3, 1, 1, 1, 1, g.Eh, g.Ew, 10, 100)
+    assert _same(new, K.reuse_read_pass(2, 32, 32, g.npx, g.win, 10, 31, 31, *tabs, 100, space))
+    assert new[0][1] > 10 * OLD
 
 
 def test_ws_channel_groups_repeating_sweeps_and_unequal_classes(monkeypatch):

@@ -21,6 +21,11 @@ from numba import njit
 
 from ._kernels import _dims, conv_geometry
 
+#: a word's stamp (uint8: a quarter of int32's memory, so a layer's stamps stay in a nearer cache) is the number
+#: of the epoch that last touched it, epochs numbered 0 .. OLD - 1 in cycles; when the numbers wrap, every stamp
+#: is set to OLD, which no epoch carries (a new epoch has touched no word yet, so none may carry its number)
+OLD = 255
+
 #: where the channel groups also pay (``_group_reuse.ws_is_groups_pay``) the blocks go first when the distinct
 #: words alone end fewer epochs than this fraction of the blocks (:func:`blocks_first`): on 60 random is layers
 #: whose groups pay (8-256 rows / columns, 16-512 channels, 1x1-7x7, 4-256 kB), the blocks were 1.3-30x faster
@@ -174,8 +179,11 @@ def _walk_block(B, p0, ncols, R, L, row_fold, win, H, W, block, pix_base, pix_r,
                 if got == block:
                     ev_rows[n_ev] = (B * row_fold + fr) * L + r
                     n_ev += 1
-                    e += 1
                     got = 0
+                    e += 1
+                    if e == OLD:  # a new cycle of epoch numbers: every word's stamp made old (module doc)
+                        stamp[:] = OLD
+                        e = 0
     return got, e, n_ev, fetched
 
 
@@ -189,14 +197,14 @@ def is_block_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     win = FH * FW * Ch
     Sr, Sc, T, L, row_fold, col_fold = _dims(2, npx, win, nfilt, R, C)
     block = 50 * (words // 100)
-    stamp = np.full(batch * H * W * Ch, -1, np.int32)
+    stamp = np.full(batch * H * W * Ch, OLD, np.uint8)
     mark = np.full(batch * H * W, -1, np.int64)
     starts = np.empty(batch * H * W, np.int64)  # runs of input pixels a block reads (fewer than its pixels)
     ends = np.empty(batch * H * W, np.int64)
     ev_rows = np.empty(16, np.int64)
     # (int64, not literals: a literal argument compiles the helpers a second time)
     n_ev = np.int64(0)
-    e = np.int64(0)  # the current epoch
+    e = np.uint8(0)  # the current epoch (numbered modulo OLD)
     got = np.int64(0)  # fetches in it
     fetched = 0
     for B in range(col_fold):
