@@ -1,5 +1,5 @@
 """CALC-mode ifmap read buffer of an input-stationary array by pixel blocks (docs/models/systolic.md §3.3,
-"is by blocks").
+"is by pixel blocks").
 
 SCALE-Sim's ``ReadBufferEstimateBw`` is an epoch cache: an access is fetched unless its word was accessed
 since the current epoch began, and an epoch ends after ``block = 50 * floor(S / 100)`` fetches. So an epoch
@@ -204,7 +204,7 @@ def is_block_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     ev_rows = np.empty(16, np.int64)
     # (int64, not literals: a literal argument compiles the helpers a second time)
     n_ev = np.int64(0)
-    e = np.uint8(0)  # the current epoch (numbered modulo OLD)
+    e = np.int64(0)  # the current epoch's number (0 .. OLD - 1, stored in uint8 stamps)
     got = np.int64(0)  # fetches in it
     fetched = 0
     for B in range(col_fold):

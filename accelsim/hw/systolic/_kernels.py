@@ -2361,19 +2361,35 @@ def _scan_sweep(prev, es, n_in, block, dist, mark, out_i, out_g):
             got += cnt
             i0 = i1
             continue
-        for i in range(i0, i1):
-            if prev[i] >= es:
+        # an epoch ends in this chunk: its pieces of 64 counted the same way (under the epoch start of the
+        # moment), walked element by element only where an epoch ends (small SRAMs end one every few thousand
+        # accesses: walking whole chunks cost 2-3 ns an access)
+        j0 = i0
+        while j0 < i1:
+            j1 = min(j0 + 64, i1)
+            piece = prev[j0:j1]
+            cnt = 0
+            for i in range(j1 - j0):
+                cnt += piece[i] < es
+            if n_in + cnt < block:
+                n_in += cnt
+                got += cnt
+                j0 = j1
                 continue
-            got += 1
-            n_in += 1
-            if n_in == block:
-                n_in = 0
-                es = i + 1
-                out_i[n_out] = i
-                out_g[n_out] = got
-                n_out += 1
-                if i < mark.shape[0] and mark[i]:
-                    return got, es, 0, n_out, True
+            for i in range(j0, j1):
+                if prev[i] >= es:
+                    continue
+                got += 1
+                n_in += 1
+                if n_in == block:
+                    n_in = 0
+                    es = i + 1
+                    out_i[n_out] = i
+                    out_g[n_out] = got
+                    n_out += 1
+                    if i < mark.shape[0] and mark[i]:
+                        return got, es, 0, n_out, True
+            j0 = j1
         i0 = i1
     return got, es, n_in, n_out, False
 
