@@ -2600,6 +2600,24 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
                         a = pix_base[p] + win_off[t]
                         nf, dist = _list_use(a, n, nf, dist, prev, lastpos, first_i, first_a)
                         n += 1
+            elif df == 1 and all_in:
+                # ws, windows inside: lane c holds window element fr*R + c of pixel r - R - c; over slices indexed
+                # from 0 (the row's pixels descend with the lane), its shortest reuse distance found after the
+                # listing (0.91 -> 0.65 ms over 383k accesses)
+                m = hi - lo + 1
+                out = prev[n:n + m]
+                bases = pix_base[r - R - hi:r - R - lo + 1]
+                offs = win_off[fr * R + lo:fr * R + hi + 1]
+                for j in range(m):
+                    a = bases[m - 1 - j] + offs[j]
+                    pv = lastpos[a]
+                    out[j] = pv
+                    lastpos[a] = n + j
+                    if pv < 0:
+                        first_i[nf] = n + j
+                        first_a[nf] = a
+                        nf += 1
+                n += m
             elif df == 1:
                 # ws: window element fr*R + c (lane c) of pixel r - R - c (written out: faster than _fill_row)
                 for c in range(lo, hi + 1):
@@ -2611,7 +2629,7 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
                         n += 1
     row_start[nq] = n
     prev = prev[:n]
-    if df == 2:
+    if df == 2 or (df == 1 and all_in):
         dist = _min_reuse(prev)
     # epoch ends: demand row, element in the sweep, the sweep's fetches up to it; each sweep's
     # first one; the elements where a sweep >= 1 ended an epoch
