@@ -449,6 +449,30 @@ def test_calc_unit_with_ws_is_channel_groups_equals_coupled_walk():
         assert np.array_equal(got, walk), (g, df, R, C, sizes)
 
 
+
+def test_calc_unit_with_is_pixel_blocks_equals_coupled_walk():
+    """Whole CALC-mode units of is arrays through the pixel blocks (few channels, windows inside and past the edge,
+    ifmaps that end epochs) against the coupled row walk of every buffer (simulate_layer), every report value."""
+    rng = np.random.default_rng(27)
+    e32 = np.zeros(0, np.int32)
+    taken = 0
+    while taken < 16:
+        h = int(rng.integers(4, 10)) + int(rng.integers(0, 2))
+        f, s = int(rng.integers(2, 4)), int(rng.integers(1, 3))
+        g = Geometry.conv(h, h, f, f, int(rng.integers(1, 8)), int(rng.integers(1, 12)), s, batch=int(rng.integers(1, 3)))
+        R, C = int(rng.integers(2, 9)), int(rng.integers(1, 9))
+        sizes = (int(rng.integers(100, 600)), int(rng.integers(100, 1500)), int(rng.integers(100, 1500)))
+        if g.batch * g.H * g.W * g.C < 50 * (sizes[0] // 100) or G.ws_is_groups_pay(2, R, g.C, g.win, g.npx):
+            continue
+        taken += 1
+        tabs, space = _reuse_args(g)
+        walk = K.simulate_layer(2, R, C, g.npx, g.win, g.K, g.H, g.W, *tabs, False, np.array(sizes), np.ones(3, np.int64),
+                                e32, e32, e32, space, g.win * g.K, False, True, np.zeros((4, 0), np.int64))
+        got = calc_unit(2, R, C, g.batch, g.H, g.W, g.C, g.FH, g.FW, g.sh, g.sw, g.dh, g.dw, g.Eh, g.Ew, g.K,
+                          *sizes, False)
+        assert np.array_equal(got, walk), (g, R, C, sizes)
+
+
 def test_ofmap_events_runs_of_quiet_folds_equal_row_walk(monkeypatch):
     """Hundreds of small folds between drains (a large buffer): runs of folds that start no drain are
     written in one step (docs/models/systolic.md §3.7), same outputs as the row walk; the multi-fold step
