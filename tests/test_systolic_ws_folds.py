@@ -15,11 +15,11 @@ from accelsim.hw.systolic import _ws_folds as WF
 from accelsim.hw.systolic.calc import _reuse_pass, calc_unit
 
 
-def _layer(rng, R, edge=False):
-    """A random ws layer with ``Ch >= R`` channels (strides, dilations, batch): ``(batch, H, W, Ch, FH, FW, sh, sw,
-    dh, dw, Eh, Ew)``. Its windows lie inside the input, or with ``edge`` the input is up to two strides shorter
-    along each axis than its windows reach (SCALE-Sim's output size rounds up: windows past the edge), every
-    tap still reading inside it for the first pixel."""
+def _layer(rng, R, edge=False, few=False):
+    """A random ws layer with ``Ch >= R`` channels, or with ``few`` fewer than ``R`` (strides, dilations, batch):
+    ``(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)``. Its windows lie inside the input, or with ``edge`` the
+    input is up to two strides shorter along each axis than its windows reach (SCALE-Sim's output size rounds up:
+    windows past the edge), every tap still reading inside it for the first pixel."""
     FH, FW = int(rng.integers(1, 6)), int(rng.integers(1, 6))
     sh, sw = int(rng.integers(1, 4)), int(rng.integers(1, 4))
     dh, dw = int(rng.integers(1, 3)), int(rng.integers(1, 3))
@@ -28,7 +28,7 @@ def _layer(rng, R, edge=False):
     if edge:
         H -= int(rng.integers(0, min((Eh - 1) * sh, 2 * sh) + 1))
         W -= int(rng.integers(0, min((Ew - 1) * sw, 2 * sw) + 1))
-    Ch = int(rng.integers(R, 3 * R + 5))
+    Ch = int(rng.integers(1, R)) if few else int(rng.integers(R, 3 * R + 5))
     return int(rng.integers(1, 3)), H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew
 
 
@@ -109,17 +109,35 @@ def test_fold_pass_past_the_edge_equals_reuse_distance_scan():
     assert edges > 300 and closed > 30, (edges, closed)
 
 
+def test_fold_pass_with_fewer_channels_than_rows_equals_reuse_distance_scan():
+    """Fewer channels than rows (a fold holds several taps of a channel, ``_fold_rects_any``): every output equal to
+    the scan's on 500 random layers, rows 2-32, windows inside and past the edge (the edge version on some inside
+    layers too), 1-2 images, epochs of 50 to 16,350 fetches, up to 5 sweeps."""
+    rng = np.random.default_rng(2026_12_08)
+    for case in range(500):
+        R = int(rng.choice([2, 3, 4, 8, 16, 32]))
+        C = int(rng.integers(1, 33))
+        geo = _layer(rng, R, edge=case % 2 == 1, few=True)
+        nfilt = int(rng.integers(1, 5 * C + 1))
+        words = int(rng.choice([100, 200, 500, 1000, 2000, 5000, 10000, 32768]))
+        got = _fold_pass(R, C, geo, nfilt, words, extents=case % 4 == 1)
+        ref = _scan(R, C, geo, nfilt, words)
+        for a, b in zip(got, ref):
+            assert np.array_equal(a, b), (R, C, geo, nfilt, words)
+
+
 @settings(max_examples=150, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), R=st.integers(2, 6), C=st.integers(1, 5), words=st.integers(100, 600))
 def test_fold_pass_equals_plain_epoch_walk(seed, R, C, words):
-    """Small epochs (50-300 fetches) over many sweeps, against the plain per-access walk of the epoch cache."""
+    """Small epochs (50-300 fetches) over many sweeps, against the plain per-access walk of the epoch cache; at
+    least as many channels as rows and fewer."""
     rng = np.random.default_rng(seed)
-    for edge in (False, True):
-        geo = _layer(rng, R, edge)
+    for edge, few in ((False, False), (True, False), (False, True), (True, True)):
+        geo = _layer(rng, R, edge, few)
         nfilt = int(rng.integers(1, 8 * C + 1))
         got = _fold_pass(R, C, geo, nfilt, words)
         plain = _scan(R, C, geo, nfilt, words, plain=True)
-        assert np.array_equal(got[0], plain[0]) and np.array_equal(got[1], plain[1]), (R, C, geo, nfilt, words)
+        assert np.array_equal(got[0], plain[0]) and np.array_equal(got[1], plain[1]), (R, C, geo, nfilt, few, words)
 
 
 def _listed_distances(R, geo):
@@ -227,8 +245,7 @@ def test_calc_unit_takes_the_folds_and_equals_the_scan(monkeypatch):
 
 
 def test_plan_refuses_where_folds_do_not_pay_or_apply():
-    """No plan on an os / is array, with a filter row or column that reads nothing, fewer channels than rows, or a
-    buffer under 100 words; where most folds are not all fetched, a plan only when counting them by rectangles pays
+    """No plan on an os / is array, with a filter row or column that reads nothing, or a buffer under 100 words; where most folds are not all fetched, a plan only when counting them by rectangles pays
     and the channel classes do not; windows past the input edge take it."""
     # 20 channels: most reuses one fold back, folds of 12.5k accesses against an epoch of 16,350: counted
     # (16 lanes x at most 14 rectangles, against 12.5k accesses), unless the channel classes pay
@@ -246,7 +263,12 @@ def test_plan_refuses_where_folds_do_not_pay_or_apply():
     assert WF.ws_folds_plan(1, 16, 16, 1, 57, 57, 64, 3, 3, 1, 1, 1, 1, 56, 56, 64, 32768) is not None
     # a filter row that reads nothing (the filter taller than the input)
     assert WF.ws_folds_plan(1, 16, 16, 1, 2, 58, 64, 3, 3, 1, 1, 1, 1, 1, 56, 64, 32768) is None
-    assert WF.ws_folds_plan(1, 16, 16, 1, 58, 58, 15, 3, 3, 1, 1, 1, 1, 56, 56, 64, 32768) is None
+    # fewer channels than rows: taken where a lane's rectangles cost less than half its accesses listed by the
+    # scan (3,136 pixels, about 2 epoch ends a fold), not on a 12x12 output of a 7x7 filter with 1 kB (144 pixels
+    # against 49 readers a tap and 4 epoch ends a fold), nor where the channel classes pay
+    assert WF.ws_folds_plan(1, 16, 16, 1, 58, 58, 15, 3, 3, 1, 1, 1, 1, 56, 56, 64, 32768) is not None
+    assert WF.ws_folds_plan(1, 16, 16, 1, 58, 58, 15, 3, 3, 1, 1, 1, 1, 56, 56, 64, 32768, True) is None
+    assert WF.ws_folds_plan(1, 16, 16, 1, 18, 18, 15, 7, 7, 1, 1, 1, 1, 12, 12, 64, 1024) is None
     assert WF.ws_folds_plan(1, 16, 16, 1, 58, 58, 64, 3, 3, 1, 1, 1, 1, 56, 56, 64, 99) is None
 
 
@@ -310,19 +332,89 @@ def test_fold_rects_cover_each_access_once_with_its_listed_previous_use():
                 assert len(hit) == 1 and rects[hit[0], 5] + p * R == want, (geo, f, k, lane, p, want)
 
 
+def _brute_prevs(R, geo, f, k):
+    """Previous-use position of every access of row fold ``f`` in sweep ``k``, relative to sweep ``k`` (``None``
+    where the slot holds no access, ``_NEVER`` for a first use), by listing every access of sweeps ``0..k`` in
+    position order with the word it reads and a table of last uses: no geometry rule."""
+    batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew = geo
+    npx, win = batch * Eh * Ew, FH * FW * Ch
+    _, _, _, L, row_fold, _ = K._dims(1, npx, win, 1, R, 1)
+    N = row_fold * L * R
+    last, out = {}, {}
+    for kk in range(k + 1):
+        for ff in range(row_fold):
+            acc = []
+            for lane in range(min(R, win - ff * R)):
+                tap, ch = divmod(ff * R + lane, Ch)
+                kh, kw = divmod(tap, FW)
+                for p in range(npx):
+                    b, q = divmod(p, Eh * Ew)
+                    ih, iw = (q // Ew) * sh + kh * dh, (q % Ew) * sw + kw * dw
+                    word = (b, ih, iw, ch) if ih < H and iw < W else None
+                    acc.append(((ff * L + p + R + lane) * R + lane + kk * N, lane, p, word))
+            for pos, lane, p, word in sorted(acc):
+                if kk == k and ff == f:
+                    prev = last.get(word)
+                    out[lane, p] = None if word is None else WF._NEVER if prev is None else prev - k * N
+                if word is not None:
+                    last[word] = pos
+    return out, L, N
+
+
+def test_any_fold_rects_cover_each_access_once_with_its_listed_previous_use():
+    """The rectangles for any channel count (``_fold_rects_any``: fewer channels than rows, a fold holding several
+    taps of a channel, and more) against a listing of every access and its word, access by access, on 240 random
+    layers inside and past the input edge, first and later sweeps: every access in exactly one rectangle of its
+    lane, with ``base + p * R`` its previous use; no rectangle over a slot without an access; at most
+    ``any_rects_cap`` rectangles a lane."""
+    rng = np.random.default_rng(2026_12_09)
+    for case in range(240):
+        R = int(rng.choice([2, 3, 4, 8, 16]))
+        geo = _layer(rng, R, edge=case % 2 == 1, few=case % 3 != 0)
+        batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew = geo
+        geo = (batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew) = (1, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
+        win = FH * FW * Ch
+        f, k = int(rng.integers(0, -(-win // R))), int(rng.integers(0, 2))
+        listed, L, N = _brute_prevs(R, geo, f, k)
+        sth, stw, gh, gw = WF.reader_steps(FH, FW, sh, sw, dh, dw)
+        rows_ok, cols_ok = WF.valid_extents(H, W, FH, FW, sh, sw, dh, dw, Eh, Ew)
+        n = min(R, win - f * R)
+        lA, lB = np.zeros(R, np.int64), np.zeros(R, np.int64)
+        WF._lane_extents(f, n, R, Ch, FW, rows_ok, cols_ok, lA, lB)
+        cap = WF.any_rects_cap(FH, FW, sth, stw)
+        rects, first = np.empty((R * cap, 6), np.int64), np.empty(R + 1, np.int64)
+        scratch = (np.empty((FH * FW + 1, 5), np.int64), np.empty(2 * FH + 4, np.int64),
+                   np.empty(2 * FW + 4, np.int64), np.empty((2 * FW + 4, 3), np.int64),
+                   np.empty((FH, FW), np.int64), np.empty((FH, FW), np.int64))
+        nr = WF._fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB, True, rects, first,
+                                *scratch)
+        assert first[n] == nr and np.diff(first[:n + 1]).max() <= cap
+        per = Eh * Ew
+        for (lane, p), want in listed.items():
+            oh, ow = (p % per) // Ew, p % Ew
+            hit = [r for r in range(first[lane], first[lane + 1])
+                   if rects[r, 1] <= oh < rects[r, 2] and rects[r, 3] <= ow < rects[r, 4]]
+            if want is None:
+                assert not hit, (R, geo, f, k, lane, p)
+            else:
+                got = rects[hit[0], 5] + p * R * (rects[hit[0], 5] != WF._NEVER) if len(hit) == 1 else None
+                assert got == want, (R, geo, f, k, lane, p, want)
+
+
 def test_counted_and_walked_folds_each_equal_plain_epoch_walk(monkeypatch):
     """Every fold that is not all fetched counted (then every one walked), whatever the cost rule says: small
-    epochs over several sweeps, windows inside and past the edge, against the plain per-access walk (the pass's
-    Python body, so that the rule can be replaced)."""
+    epochs over several sweeps, windows inside and past the edge, at least as many channels as rows and fewer
+    (walked from their rectangles, ``_rect_prevs``), against the plain per-access walk (the pass's Python body, so
+    that the rule can be replaced)."""
     for name in ("_end_epoch", "_closed_fold", "_counted_fold", "ws_fold_pass"):
         monkeypatch.setattr(WF, name, getattr(WF, name).py_func)
     rng = np.random.default_rng(77)
     asked = []
     for counted in (True, False):
         monkeypatch.setattr(WF, "counted_pays", lambda *a, c=counted: asked.append(c) or c)
-        for case in range(24):
+        for case in range(32):
             R, C = int(rng.integers(2, 7)), int(rng.integers(1, 6))
-            geo = _layer(rng, R, edge=case % 2 == 1)
+            geo = _layer(rng, R, edge=case % 2 == 1, few=case % 4 >= 2)
             nfilt, words = int(rng.integers(1, 6 * C + 1)), int(rng.integers(100, 2000))
             got = _fold_pass(R, C, geo, nfilt, words, extents=True)
             plain = _scan(R, C, geo, nfilt, words, plain=True)

@@ -1,8 +1,8 @@
 """CALC-mode IFMAP read buffer of a ws array by row folds (docs/models/systolic.md §3.3, "ws by folds").
 
-Applies when the layer has at least as many channels as the array has rows (``Ch >= R``): then a row fold never
-holds two taps of one channel, so the uses of an input word come in fold order, tap by tap, and a use's previous
-one follows from the geometry alone (no list of the sweep's accesses, no table of last uses):
+With at least as many channels as the array has rows (``Ch >= R``) a row fold never holds two taps of one
+channel, so the uses of an input word come in fold order, tap by tap, and a use's previous one follows from the
+geometry alone (no list of the sweep's accesses, no table of last uses):
 
 * the readers of word ``(b, ih, iw, ch)`` are the taps ``(kh, kw)`` with ``ih - kh * dh`` a multiple of ``sh``
   giving an output row in ``[0, Eh)`` (columns alike); along each axis they are an arithmetic progression of
@@ -28,8 +28,12 @@ distance back over rectangles of output rows x columns (a column step left, a ro
 previous sweep by row and column step), so a rectangle's fetches under an epoch start are a prefix of its pixels
 and a fold's fetches before a row are a sum over its rectangles; where a fold has more rectangles and epoch ends
 than that pays for (small outputs, large filters, small buffers: :func:`counted_pays`), it is walked access by
-access instead. From the second sweep on, a sweep that ends an epoch where an earlier one (not the first)
-did repeats it from there, as in :func:`accelsim.hw.systolic._group_reuse.group_sweeps`. Same outputs as
+access instead. With fewer channels than rows a fold may hold several readers of a word, in no tap order; each is
+still a fixed distance from the access over a box of output pixels, and the previous use is the valid one that
+lies latest before it (:func:`_fold_rects_any`: the same rectangles, found by cutting a lane's pixels along the
+readers' box bounds; walked folds list their previous uses from them, :func:`_rect_prevs`). From the second
+sweep on, a sweep that ends an epoch where an earlier one (not the first) did repeats it from there, as in
+:func:`accelsim.hw.systolic._group_reuse.group_sweeps`. Same outputs as
 :func:`accelsim.hw.systolic._kernels.reuse_read_pass`.
 """
 
@@ -43,6 +47,7 @@ from numba import njit
 from ._kernels import _add_event, _dims, _fdiv, _first_ge, _odometer, _repeat_later, _repeat_rest, _same_epoch_end
 
 _NEVER = -(1 << 55)  # previous use of a first use in the first sweep: before every epoch
+_NONE = -(1 << 62)  # sort key of a reader that reads nothing before the access
 _NO_ACCESS = 1 << 60  # "previous use" of a slot whose window element lies past the input edge: never a fetch
 # a counted fold's cost per rectangle (its cuts), in units of a walked fold's cost per access (listing its previous
 # use and scanning it; from the second sweep on, where the fold's list is kept, scanning alone costs 1/LISTING of
@@ -51,6 +56,12 @@ _NO_ACCESS = 1 << 60  # "previous use" of a slot whose window element lies past 
 COUNTED_COST = 2
 LISTING = 16
 EPOCH_SEARCH = 4  # an epoch end costs about four passes over the rectangles (new cuts, a few counts of the search)
+# fewer channels than rows (any_rects_pay), measured on 32x32 ws layers of 3x3 and 5x5 filters: making a lane's
+# rectangles (ns, and per reader of its tap), counting a rectangle once, listing an access by the scan
+ANY_LANE_NS = 120
+ANY_READER_NS = 11
+RECT_NS = 4.4
+SCAN_NS = 1.7
 
 
 def valid_extents(H, W, FH, FW, sh, sw, dh, dw, Eh, Ew):
@@ -64,17 +75,18 @@ def valid_extents(H, W, FH, FW, sh, sw, dh, dw, Eh, Ew):
 def ws_folds_plan(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words, groups_pay=False):
     """``(reader steps, within, across, rows_ok, cols_ok)``: :func:`reader_steps`, the per-fold reuse bounds of
     :func:`fold_reuse_bounds` and the :func:`valid_extents` (None when the windows lie inside), the arguments of
-    :func:`ws_fold_pass`, when it applies and pays, else None. It applies to a ws array (``df`` 1) with ``Ch >= R``,
+    :func:`ws_fold_pass`, when it applies and pays, else None. It applies to a ws array (``df`` 1) with any channels,
     an epoch of ``block = 50 * floor(words / 100) > 0`` fetches and every tap reading inside the input for some
-    pixel (windows may run past the edge). It pays when, by the bounds, at most a quarter of a sweep's accesses lie
-    in folds that are not all fetched, in the first sweep and in the later ones (the others cost nothing per
-    access), or else when such folds are cheaper counted by their rectangles than walked (:func:`counted_pays`, for
-    a fold of ``R`` lanes with the most rectangles a lane can have) and the channel classes do not pay
-    (``groups_pay``: :func:`accelsim.hw.systolic._group_reuse.ws_is_groups_pay`; on random layers they beat the
-    counted folds). Plain Python around one small kernel."""
+    pixel (windows may run past the edge). With fewer channels than rows it pays where :func:`any_rects_pay` says so
+    and the channel classes do not (``groups_pay``). Otherwise it pays when, by the bounds, at most a quarter of a
+    sweep's accesses lie in folds that are not all fetched, in the first sweep and in the later ones (the others
+    cost nothing per access), or else when such folds are cheaper counted by their rectangles than walked
+    (:func:`counted_pays`, for a fold of ``R`` lanes with the most rectangles a lane can have) and the channel
+    classes do not pay (``groups_pay``: :func:`accelsim.hw.systolic._group_reuse.ws_is_groups_pay`; on random layers
+    they beat the counted folds). Plain Python around one small kernel."""
     block = 50 * (words // 100)
     npx = batch * Eh * Ew
-    if df != 1 or Ch < R or block <= 0 or npx == 0:
+    if df != 1 or block <= 0 or npx == 0:
         return None
     # the last filter row / column reads inside the input for the fewest output rows / columns (valid_extents)
     rows_min = min(Eh, max(0, -(-(H - (FH - 1) * dh) // sh)))
@@ -88,7 +100,10 @@ def ws_folds_plan(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfi
         R, Ch, npx, win, consecutive_reach(FH, FW, sh, sw, dh, dw, Ew, steps),
         consecutive_taps(FH, FW, sh, sw, dh, dw, steps), block, missing)
     limit = win * npx // 4
-    if walked0 > limit or (-(-nfilt // C) > 1 and walked1 > limit):
+    if Ch < R:
+        if groups_pay or not any_rects_pay(R, npx, block, FH, FW, sth, stw):
+            return None
+    elif walked0 > limit or (-(-nfilt // C) > 1 and walked1 > limit):
         across_w, down = -(-FW // stw), -(-FH // sth)
         # (against the scan or the channel classes, which list a sweep once and scan the others)
         cost = walk_cost.py_func(False, True, -(-nfilt // C))
@@ -97,6 +112,20 @@ def ws_folds_plan(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfi
     if not missing:  # windows inside the input: the pass's version without edge code
         return steps, within, across, None, None
     return (steps, within, across, *valid_extents(H, W, FH, FW, sh, sw, dh, dw, Eh, Ew))
+
+
+def any_rects_pay(R, npx, block, FH, FW, sth, stw):
+    """Whether a ws layer with fewer channels than rows is cheaper by row folds counted by their rectangles
+    (:func:`_fold_rects_any`) than by the reuse-distance scan, by a margin of 2: per lane, making its rectangles
+    costs about :data:`ANY_LANE_NS` plus :data:`ANY_READER_NS` a reader of its tap, and counting them
+    :data:`RECT_NS` a rectangle and pass (:data:`EPOCH_SEARCH` passes an epoch end; about ``2 + FH / sth + FW /
+    stw`` rectangles a lane), against :data:`SCAN_NS` an access listed by the scan (``npx`` a lane). Plain
+    Python."""
+    readers = ((FH - 1) // sth + 1) * ((FW - 1) // stw + 1)
+    rects = 2 + -(-FH // sth) + -(-FW // stw)
+    ends = R * npx // block  # epoch ends in a fold
+    folds = ANY_LANE_NS + ANY_READER_NS * readers + RECT_NS * rects * (1 + EPOCH_SEARCH * ends)
+    return 2 * folds < SCAN_NS * npx
 
 
 def reader_steps(FH, FW, sh, sw, dh, dw):
@@ -132,7 +161,8 @@ def consecutive_taps(FH, FW, sh, sw, dh, dw, steps=None):
 @njit(cache=True)
 def fold_reuse_bounds(R, Ch, npx, win, reach, gap, block, missing):
     """Lower bounds, in accesses, on how far a reuse in each row fold of a ws sweep lies after its previous use
-    (``Ch >= R``): ``(within, across, walked0, walked1)``, the first two int64 arrays over the folds, the last two
+    (``Ch >= R``; with fewer channels a fold may hold a word's two readers one row apart: zeros, every fold
+    walked): ``(within, across, walked0, walked1)``, the first two int64 arrays over the folds, the last two
     the slots of the folds whose bound is below ``block`` in the first sweep and in a later one. ``missing``: at
     most how many of a lane's ``npx`` slots hold no access (windows past the input edge; 0 inside), taken off
     every lane's pixel counts below (twice where a count spans two folds).
@@ -153,6 +183,10 @@ def fold_reuse_bounds(R, Ch, npx, win, reach, gap, block, missing):
     n_last = win - (row_fold - 1) * R
     within = np.empty(row_fold, np.int64)
     across = np.empty(row_fold, np.int64)
+    if Ch < R:  # a fold may hold two readers of a word, one row apart: no bound
+        within[:] = 0
+        across[:] = 0
+        return within, across, win * npx, win * npx
     before = 0
     walked0 = 0
     walked1 = 0
@@ -636,6 +670,175 @@ def _fold_rects(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB, 
     return nr
 
 
+def any_rects_cap(FH, FW, sth, stw):
+    """At most how many rectangles :func:`_fold_rects_any` makes a lane: one per cell of its row bands x column
+    bands (a band bound per reader step up and down each axis, and the lane's valid extent)."""
+    return (2 * ((FH - 1) // sth) + 2) * (2 * ((FW - 1) // stw) + 2)
+
+
+@njit(cache=True)
+def _bounds(cand, nc, lo_col, top, out):
+    """The distinct band bounds in ``(0, top)`` of the readers' boxes (columns ``lo_col`` and ``lo_col + 1`` of
+    ``cand[:nc]``), with ``0`` and ``top``, sorted into ``out``; how many."""
+    out[0] = 0
+    nb = 1
+    for i in range(nc):
+        for q in range(lo_col, lo_col + 2):
+            v = cand[i, q]
+            if 0 < v < top:
+                j = nb
+                while j > 0 and out[j - 1] > v:
+                    j -= 1
+                if j > 0 and out[j - 1] == v:
+                    continue
+                for m in range(nb, j, -1):
+                    out[m] = out[m - 1]
+                out[j] = v
+                nb += 1
+    out[nb] = top
+    return nb + 1
+
+
+@njit(cache=True)
+def _fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB, edge, rects, first, cand,
+                    rb, cb, runs, keys, top):
+    """:func:`_fold_rects` for any channel count, ``Ch < R`` included, where a fold may hold several taps of a
+    channel and a word's readers in one fold do not come in tap order. The readers of the word that tap ``(kh,
+    kw)`` reads for pixel ``(oh, ow)`` are the taps ``(kh + i * sth, kw + j * stw)``, for pixel ``(oh - i * gh, ow
+    - j * gw)`` when that is an output pixel: each a fixed distance from the access (``base + p * R``, base from
+    the reader's pixel-0 position and the pixel shift), valid over a box of output rows x columns. The previous
+    use is the valid reader of largest position before the access: this sweep's readers that lie before it (base
+    below the access's own), else the previous sweep's (``N`` earlier: those after it, then its own tap, valid
+    everywhere, so the earlier ones never count), else none (the first sweep). Readers in descending base, a
+    reader whose box lies inside an earlier one's dropped (it never counts either); their box bounds cut the
+    lane's valid rectangle into row bands x column bands, each with one previous use (the first valid reader);
+    equal neighbours along a band are merged, and equal consecutive bands. Scratch: ``cand`` (``(FH FW + 1,
+    7)``), ``rb`` / ``cb`` (``2 FH + 4`` / ``2 FW + 4``), ``runs`` (``(2 FW + 4, 3)``). Same outputs as
+    :func:`_fold_rects`."""
+    nr = 0
+    inv_r = 1.0 / R
+    for lane in range(n):
+        first[lane] = nr
+        t = f * R + lane
+        tap = t // Ch
+        ch = t - tap * Ch
+        kh = tap // FW
+        kw = tap - kh * FW
+        A = Eh
+        B = Ew
+        if edge:
+            A = lA[lane]
+            B = lB[lane]
+        own = _tap_pos_f(tap, ch, Ch, R, L, inv_r)
+        # each reader's sort key (its base; the previous sweep's N lower), _NONE where it reads nothing before
+        ia = kh // sth
+        ja = kw // stw
+        ni = ia + (FH - 1 - kh) // sth + 1
+        nj = ja + (FW - 1 - kw) // stw + 1
+        for iu in range(ni):
+            i = iu - ia
+            r0 = max(0, i * gh)
+            r1 = min(A, Eh + i * gh)
+            for ju in range(nj):
+                j = ju - ja
+                key = _NONE
+                if r1 > r0 and min(B, Ew + j * gw) > max(0, j * gw):
+                    key = (_tap_pos_f((kh + i * sth) * FW + kw + j * stw, ch, Ch, R, L, inv_r)
+                           - (i * gh * Ew + j * gw) * R)
+                    if key >= own:
+                        key = key - N if k >= 1 else _NONE  # (a later reader: the previous sweep's)
+                keys[iu, ju] = key
+        # a reader nearer the own tap along both axes (same signs) has a box holding this one's: this one counts
+        # only if it lies after all of those (its key above their maximum, kept in `top`), and those are few
+        nc = np.int64(0)  # (not a literal: _bounds would compile twice)
+        for oi in range(ni):
+            iu = ia + oi if oi <= ni - 1 - ia else ia - (oi - (ni - 1 - ia))  # 0, 1, .., then -1, -2, ..
+            i = iu - ia
+            for oj in range(nj):
+                ju = ja + oj if oj <= nj - 1 - ja else ja - (oj - (nj - 1 - ja))
+                j = ju - ja
+                dom = _NONE
+                if i != 0:
+                    dom = top[iu - 1 if i > 0 else iu + 1, ju]
+                if j != 0:
+                    dom = max(dom, top[iu, ju - 1 if j > 0 else ju + 1])
+                key = keys[iu, ju]
+                top[iu, ju] = max(dom, key)
+                if key > dom:
+                    q = nc
+                    while q > 0 and cand[q - 1, 0] < key:
+                        for m in range(5):
+                            cand[q, m] = cand[q - 1, m]
+                        q -= 1
+                    cand[q, 0] = key
+                    cand[q, 1] = max(0, i * gh)
+                    cand[q, 2] = min(A, Eh + i * gh)
+                    cand[q, 3] = max(0, j * gw)
+                    cand[q, 4] = min(B, Ew + j * gw)
+                    nc += 1
+        n_rb = _bounds(cand, nc, np.int64(1), A, rb)  # (not literals: it would compile twice)
+        n_cb = _bounds(cand, nc, np.int64(3), B, cb)
+        prev0 = nr  # the previous band's rectangles: [prev0, nr)
+        prev_n = 0
+        for a in range(n_rb - 1):
+            ra = rb[a]
+            n_runs = 0
+            for b in range(n_cb - 1):
+                ca = cb[b]
+                base = _NEVER
+                for i in range(nc):
+                    if cand[i, 1] <= ra < cand[i, 2] and cand[i, 3] <= ca < cand[i, 4]:
+                        base = cand[i, 0]
+                        break
+                if n_runs > 0 and runs[n_runs - 1, 2] == base:
+                    runs[n_runs - 1, 1] = cb[b + 1]
+                else:
+                    runs[n_runs, 0] = ca
+                    runs[n_runs, 1] = cb[b + 1]
+                    runs[n_runs, 2] = base
+                    n_runs += 1
+            same = n_runs == prev_n
+            for q in range(n_runs):
+                if not same:
+                    break
+                same = (rects[prev0 + q, 3] == runs[q, 0] and rects[prev0 + q, 4] == runs[q, 1]
+                        and rects[prev0 + q, 5] == runs[q, 2])
+            if same:
+                for q in range(n_runs):
+                    rects[prev0 + q, 2] = rb[a + 1]
+                continue
+            prev0 = nr
+            prev_n = n_runs
+            for q in range(n_runs):
+                rects[nr, 0] = lane
+                rects[nr, 1] = ra
+                rects[nr, 2] = rb[a + 1]
+                rects[nr, 3] = runs[q, 0]
+                rects[nr, 4] = runs[q, 1]
+                rects[nr, 5] = runs[q, 2]
+                nr += 1
+    first[n] = nr
+    return nr
+
+
+@njit(cache=True)
+def _rect_prevs(rects, nr, rowstart, n, npx, R, Ew, per, batch, edge, out):
+    """A walked fold's previous uses from its rectangles (:func:`_fold_rects_any`), in position order into ``out``
+    (the slot of pixel ``p``, lane ``l`` as in :func:`_fold_prevs`); with ``edge`` the slots no rectangle covers
+    hold :data:`_NO_ACCESS`."""
+    if edge:
+        out[:n * npx] = _NO_ACCESS
+    for r in range(nr):
+        lane = rects[r, 0]
+        base = rects[r, 5]
+        for b in range(batch):
+            for oh in range(rects[r, 1], rects[r, 2]):
+                p0 = b * per + oh * Ew
+                for p in range(p0 + rects[r, 3], p0 + rects[r, 4]):
+                    x = p + lane
+                    out[rowstart[x] + (lane if x < npx else npx - 1 - p)] = base + p * R
+
+
 @njit(cache=True, inline="always")
 def _rect_count(img, oh, ow, oh0, oh1, ow0, ow1):
     """Pixels before pixel ``(img, oh, ow)`` (raster order) inside the rectangle ``[oh0, oh1) x [ow0, ow1)`` of
@@ -795,8 +998,10 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
     :func:`accelsim.hw.systolic._kernels.reuse_read_pass`. ``sth`` / ``stw``: taps between a word's readers along
     each axis, ``gh`` / ``gw``: output rows / columns between them (:func:`reader_steps`); ``within`` / ``across``:
     :func:`fold_reuse_bounds` (int64 arrays); ``rows_ok`` / ``cols_ok``: :func:`valid_extents`, or both None
-    when the windows lie inside the input (that version compiles none of the edge code). ``Ch >= R``,
-    ``block > 0``, every entry of ``rows_ok`` / ``cols_ok`` at least 1."""
+    when the windows lie inside the input (that version compiles none of the edge code). ``block > 0``,
+    every entry of ``rows_ok`` / ``cols_ok`` at least 1. With ``Ch < R`` a fold's rectangles come from
+    :func:`_fold_rects_any` (the bounds are then zeros: no fold is counted in closed form), and the second sweep's
+    are kept for the later ones."""
     npx = batch * Eh * Ew
     win = FH * FW * Ch
     _, _, _, L, row_fold, n_sweeps = _dims(1, npx, win, nfilt, R, C)
@@ -831,7 +1036,23 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
     mh_ = np.zeros(R, np.int64)
     pos_l = np.zeros(R * FH * FW, np.int64)  # (lane * FH + row steps) * FW + column steps
     # a counted fold's rectangles (at most 2 + FW + FH x FW a lane) and scratch arrays (_counted_fold)
-    rects = np.empty((R * (2 + FW + FH * FW), 6), np.int64)
+    # (fewer channels than rows: any number of readers of a word in one fold, _fold_rects_any and its scratch)
+    general = Ch < R
+    lane_cap = 2 + FW + FH * FW
+    if general:
+        lane_cap = (2 * ((FH - 1) // sth) + 2) * (2 * ((FW - 1) // stw) + 2)  # any_rects_cap
+    rects = np.empty((R * lane_cap, 6), np.int64)
+    cand = np.empty((FH * FW + 1, 5), np.int64)
+    rb = np.empty(2 * FH + 4, np.int64)
+    cb = np.empty(2 * FW + 4, np.int64)
+    runs = np.empty((2 * FW + 4, 3), np.int64)
+    keys = np.empty((FH, FW), np.int64)
+    top = np.empty((FH, FW), np.int64)
+    # (fewer channels than rows) the rectangles of the second sweep's counted folds, kept for the later sweeps
+    store = np.empty((R * 16 if general and n_sweeps > 2 else 0, 6), np.int64)
+    store_first = np.empty((row_fold if general and n_sweeps > 2 else 0, R + 1), np.int64)
+    store_at = np.full(row_fold, -1, np.int64)
+    store_used = 0
     first = np.empty(R + 1, np.int64)
     fold_nr = np.full(row_fold, -1, np.int64)  # per fold, its rectangles from the second sweep on
     cut = np.empty(rects.shape[0], np.int64)
@@ -846,7 +1067,7 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
     kept_at = np.full(row_fold, -1, np.int64)
     kept_done = np.zeros(row_fold, np.bool_)
     n_kept = 0
-    if n_sweeps > 1:
+    if n_sweeps > 1 and not general:  # (fewer channels than rows: few folds walked, each listed again)
         for f in range(row_fold):
             if min(within[f], across[f]) < block:
                 kept_at[f] = n_kept
@@ -867,6 +1088,7 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
     period = 0
     e0 = -1  # an epoch end of a sweep >= 2 where sweep jj >= 1 ended one (-1: none)
     jj = 0
+    nr = 0  # the rectangles made for the current fold
     for k in range(n_sweeps):
         sw_ev[k] = n_ev
         got = np.int64(0)
@@ -877,8 +1099,8 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
             if rows_ok is not None:
                 if edge[f]:
                     _lane_extents(f, n, R, Ch, FW, rows_ok, cols_ok, lA, lB)
-            if (k == 0 and f == 0) or (since == n_in and (within[f] if k == 0 else min(within[f], across[f]))
-                                       >= block):
+            if (k == 0 and f == 0 and not general) or (
+                    since == n_in and (within[f] if k == 0 else min(within[f], across[f])) >= block):
                 # every access fetched: an epoch end every `block`
                 counted = False
                 if rows_ok is not None:
@@ -897,9 +1119,30 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
                 cost = walk_cost(k >= 1 and kept_at[f] >= 0 and kept_done[f], k >= 1 and kept_at[f] >= 0,
                                  n_sweeps - k)
                 counted = k == 0 or fold_nr[f] < 0 or counted_pays(fold_nr[f], m, block, cost)
+                built = False
                 if counted:
-                    nr = _fold_rects(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB,
-                                     rows_ok is not None and edge[f], rects, first)
+                    if general and k >= 1 and store_at[f] >= 0:
+                        # the same rectangles as the second sweep's (kept: they cost more to make than to copy)
+                        nr = fold_nr[f]
+                        rects[:nr] = store[store_at[f]:store_at[f] + nr]
+                        first[:n + 1] = store_first[f, :n + 1]
+                    elif general:
+                        nr = _fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB,
+                                             rows_ok is not None and edge[f], rects, first, cand, rb, cb, runs, keys,
+                                             top)
+                        if k >= 1 and n_sweeps > 2:
+                            if store_used + nr > store.shape[0]:
+                                grown = np.empty((2 * store.shape[0] + nr, 6), np.int64)
+                                grown[:store_used] = store[:store_used]
+                                store = grown
+                            store[store_used:store_used + nr] = rects[:nr]
+                            store_first[f, :n + 1] = first[:n + 1]
+                            store_at[f] = store_used
+                            store_used += nr
+                    else:
+                        nr = _fold_rects(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB,
+                                         rows_ok is not None and edge[f], rects, first)
+                    built = True
                     if k >= 1:
                         fold_nr[f] = nr
                     counted = counted_pays(nr, m, block, cost)
@@ -931,7 +1174,14 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
                     else:
                         prev = scratch
                         fresh = True
-                    if fresh:
+                    if fresh and general:
+                        if not built:
+                            nr = _fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB,
+                                                 rows_ok is not None and edge[f], rects, first, cand, rb, cb, runs,
+                                                 keys, top)
+                        _rect_prevs(rects, nr, rowstart, n, npx, R, Ew, per, batch, rows_ok is not None and edge[f],
+                                    prev)
+                    elif fresh:
                         _lane_tables(f, n, R, Ch, FH, FW, L, N, Ew, sth, stw, gh, gw, has_s, pos_s, has_u, pos_u,
                                      mw_, mh_, pos_l)
                         _fold_prevs(n, npx, R, FH, FW, Ew, Eh, gh, gw, k, rowstart, oh_, ow_, ohq, owq, has_s,
