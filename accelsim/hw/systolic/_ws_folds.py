@@ -701,7 +701,7 @@ def _bounds(cand, nc, lo_col, top, out):
 
 @njit(cache=True)
 def _fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB, edge, rects, first, cand,
-                    rb, cb, runs, keys, top):
+                    rb, cb, runs, keys, top, cross):
     """:func:`_fold_rects` for any channel count, ``Ch < R`` included, where a fold may hold several taps of a
     channel and a word's readers in one fold do not come in tap order. The readers of the word that tap ``(kh,
     kw)`` reads for pixel ``(oh, ow)`` are the taps ``(kh + i * sth, kw + j * stw)``, for pixel ``(oh - i * gh, ow
@@ -729,12 +729,33 @@ def _fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, 
         if edge:
             A = lA[lane]
             B = lB[lane]
-        own = _tap_pos_f(tap, ch, Ch, R, L, inv_r)
-        # each reader's sort key (its base; the previous sweep's N lower), _NONE where it reads nothing before
         ia = kh // sth
         ja = kw // stw
         ni = ia + (FH - 1 - kh) // sth + 1
         nj = ja + (FW - 1 - kw) // stw + 1
+        if lane == 0 or ch == 0:
+            # a new tap: mark its lanes where some reader's element starts a row fold (lane l reads channel
+            # ch + l - lane; its reader (i, j) element t + l - lane + (i * sth * FW + j * stw) * Ch)
+            tap_lane = lane
+            for l in range(lane, min(n, lane + Ch - ch)):
+                cross[l] = False
+            for i in range(-ia, ni - ia):
+                for j in range(-ja, nj - ja):
+                    l = lane + (-(t + (i * sth * FW + j * stw) * Ch)) % R
+                    if l < n:
+                        cross[l] = True
+        elif not cross[lane]:
+            # the lane before reads the same tap, one channel less, and no reader's element starts a fold in
+            # between: every position moves by R + 1 (one row and one lane), so its rectangles do, in the same order
+            for r in range(first[lane - 1], first[lane]):
+                rects[nr, 0] = lane
+                for q in range(1, 5):
+                    rects[nr, q] = rects[r, q]
+                rects[nr, 5] = rects[r, 5] + (R + 1) if rects[r, 5] != _NEVER else _NEVER
+                nr += 1
+            continue
+        own = _tap_pos_f(tap, ch, Ch, R, L, inv_r)
+        # each reader's sort key (its base; the previous sweep's N lower), _NONE where it reads nothing before
         for iu in range(ni):
             i = iu - ia
             r0 = max(0, i * gh)
@@ -1048,6 +1069,7 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
     runs = np.empty((2 * FW + 4, 3), np.int64)
     keys = np.empty((FH, FW), np.int64)
     top = np.empty((FH, FW), np.int64)
+    cross = np.empty(R, np.bool_)
     # (fewer channels than rows) the rectangles of the second sweep's counted folds, kept for the later sweeps
     store = np.empty((R * 16 if general and n_sweeps > 2 else 0, 6), np.int64)
     store_first = np.empty((row_fold if general and n_sweeps > 2 else 0, R + 1), np.int64)
@@ -1129,7 +1151,7 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
                     elif general:
                         nr = _fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB,
                                              rows_ok is not None and edge[f], rects, first, cand, rb, cb, runs, keys,
-                                             top)
+                                             top, cross)
                         if k >= 1 and n_sweeps > 2:
                             if store_used + nr > store.shape[0]:
                                 grown = np.empty((2 * store.shape[0] + nr, 6), np.int64)
@@ -1178,7 +1200,7 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
                         if not built:
                             nr = _fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB,
                                                  rows_ok is not None and edge[f], rects, first, cand, rb, cb, runs,
-                                                 keys, top)
+                                                 keys, top, cross)
                         _rect_prevs(rects, nr, rowstart, n, npx, R, Ew, per, batch, rows_ok is not None and edge[f],
                                     prev)
                     elif fresh:
