@@ -385,7 +385,8 @@ def test_any_fold_rects_cover_each_access_once_with_its_listed_previous_use():
         rects, first = np.empty((R * cap, 6), np.int64), np.empty(R + 1, np.int64)
         scratch = (np.empty((FH * FW + 1, 5), np.int64), np.empty(2 * FH + 4, np.int64),
                    np.empty(2 * FW + 4, np.int64), np.empty((2 * FW + 4, 3), np.int64),
-                   np.empty((FH, FW), np.int64), np.empty((FH, FW), np.int64), np.empty(R, np.bool_))
+                   np.empty(FH * FW, np.int64), np.empty(FH * FW + 1, np.int64), np.empty(R, np.bool_),
+                   np.empty((FH * FW, 9), np.int64), np.empty(FH * FW, np.int64))
         nr = WF._fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB, True, rects, first,
                                 *scratch)
         assert first[n] == nr and np.diff(first[:n + 1]).max() <= cap

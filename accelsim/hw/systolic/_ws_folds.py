@@ -701,7 +701,7 @@ def _bounds(cand, nc, lo_col, top, out):
 
 @njit(cache=True)
 def _fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB, edge, rects, first, cand,
-                    rb, cb, runs, keys, top, cross):
+                    rb, cb, runs, keys, top, cross, qt, order):
     """:func:`_fold_rects` for any channel count, ``Ch < R`` included, where a fold may hold several taps of a
     channel and a word's readers in one fold do not come in tap order. The readers of the word that tap ``(kh,
     kw)`` reads for pixel ``(oh, ow)`` are the taps ``(kh + i * sth, kw + j * stw)``, for pixel ``(oh - i * gh, ow
@@ -717,6 +717,7 @@ def _fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, 
     :func:`_fold_rects`."""
     nr = 0
     inv_r = 1.0 / R
+    nq = 0
     for lane in range(n):
         first[lane] = nr
         t = f * R + lane
@@ -729,21 +730,44 @@ def _fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, 
         if edge:
             A = lA[lane]
             B = lB[lane]
-        ia = kh // sth
-        ja = kw // stw
-        ni = ia + (FH - 1 - kh) // sth + 1
-        nj = ja + (FW - 1 - kw) // stw + 1
         if lane == 0 or ch == 0:
-            # a new tap: mark its lanes where some reader's element starts a row fold (lane l reads channel
-            # ch + l - lane; its reader (i, j) element t + l - lane + (i * sth * FW + j * stw) * Ch)
-            tap_lane = lane
+            # a new tap: its readers (i, j) in a table, q = iu * nj + ju (element offset, pixel shift in positions,
+            # box, the readers one step nearer the own tap along each axis, or the slot `none` holding _NONE), and
+            # the order of the running maxima below (0, 1, .., then -1, -2, .. along each axis)
+            ia = kh // sth
+            ja = kw // stw
+            ni = ia + (FH - 1 - kh) // sth + 1
+            nj = ja + (FW - 1 - kw) // stw + 1
+            nq = ni * nj
+            none = nq
+            m = 0
+            for oi in range(ni):
+                iu = ia + oi if oi <= ni - 1 - ia else ia - (oi - (ni - 1 - ia))
+                i = iu - ia
+                for oj in range(nj):
+                    ju = ja + oj if oj <= nj - 1 - ja else ja - (oj - (nj - 1 - ja))
+                    j = ju - ja
+                    q = iu * nj + ju
+                    order[m] = q
+                    m += 1
+                    qt[q, 0] = (i * sth * FW + j * stw) * Ch
+                    qt[q, 1] = (i * gh * Ew + j * gw) * R
+                    qt[q, 2] = max(0, i * gh)
+                    qt[q, 3] = min(A, Eh + i * gh)
+                    qt[q, 4] = max(0, j * gw)
+                    qt[q, 5] = min(B, Ew + j * gw)
+                    qt[q, 6] = none if i == 0 else (q - nj if i > 0 else q + nj)
+                    qt[q, 7] = none if j == 0 else (q - 1 if j > 0 else q + 1)
+                    qt[q, 8] = qt[q, 3] > qt[q, 2] and qt[q, 5] > qt[q, 4]
+            top[none] = _NONE
+            # and its lanes where some reader's element starts a row fold (lane l reads channel ch + l - lane; its
+            # reader q's element t + l - lane + qt[q, 0])
             for l in range(lane, min(n, lane + Ch - ch)):
                 cross[l] = False
-            for i in range(-ia, ni - ia):
-                for j in range(-ja, nj - ja):
-                    l = lane + (-(t + (i * sth * FW + j * stw) * Ch)) % R
-                    if l < n:
-                        cross[l] = True
+            for q in range(nq):
+                l = lane + (-(t + qt[q, 0])) % R
+                if l < n:
+                    cross[l] = True
         elif not cross[lane]:
             # the lane before reads the same tap, one channel less, and no reader's element starts a fold in
             # between: every position moves by R + 1 (one row and one lane), so its rectangles do, in the same order
@@ -754,49 +778,36 @@ def _fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, 
                 rects[nr, 5] = rects[r, 5] + (R + 1) if rects[r, 5] != _NEVER else _NEVER
                 nr += 1
             continue
-        own = _tap_pos_f(tap, ch, Ch, R, L, inv_r)
-        # each reader's sort key (its base; the previous sweep's N lower), _NONE where it reads nothing before
-        for iu in range(ni):
-            i = iu - ia
-            r0 = max(0, i * gh)
-            r1 = min(A, Eh + i * gh)
-            for ju in range(nj):
-                j = ju - ja
-                key = _NONE
-                if r1 > r0 and min(B, Ew + j * gw) > max(0, j * gw):
-                    key = (_tap_pos_f((kh + i * sth) * FW + kw + j * stw, ch, Ch, R, L, inv_r)
-                           - (i * gh * Ew + j * gw) * R)
-                    if key >= own:
-                        key = key - N if k >= 1 else _NONE  # (a later reader: the previous sweep's)
-                keys[iu, ju] = key
+        # each reader's sort key (its base; the previous sweep's N lower), _NONE where it reads nothing before.
+        # Element e in fold e // R, lane e % R sits at (fold * L + R + lane) * R + lane for pixel 0, which is
+        # fold * R * (L - R - 1) + R * R + e * (R + 1)
+        own = f * R * (L - R - 1) + R * R + t * (R + 1)
+        for q in range(nq):
+            key = _NONE
+            if qt[q, 8]:
+                e = t + qt[q, 0]
+                key = _fdiv(e, R, inv_r) * R * (L - R - 1) + R * R + e * (R + 1) - qt[q, 1]
+                if key >= own:
+                    key = key - N if k >= 1 else _NONE  # (a later reader: the previous sweep's)
+            keys[q] = key
         # a reader nearer the own tap along both axes (same signs) has a box holding this one's: this one counts
         # only if it lies after all of those (its key above their maximum, kept in `top`), and those are few
         nc = np.int64(0)  # (not a literal: _bounds would compile twice)
-        for oi in range(ni):
-            iu = ia + oi if oi <= ni - 1 - ia else ia - (oi - (ni - 1 - ia))  # 0, 1, .., then -1, -2, ..
-            i = iu - ia
-            for oj in range(nj):
-                ju = ja + oj if oj <= nj - 1 - ja else ja - (oj - (nj - 1 - ja))
-                j = ju - ja
-                dom = _NONE
-                if i != 0:
-                    dom = top[iu - 1 if i > 0 else iu + 1, ju]
-                if j != 0:
-                    dom = max(dom, top[iu, ju - 1 if j > 0 else ju + 1])
-                key = keys[iu, ju]
-                top[iu, ju] = max(dom, key)
-                if key > dom:
-                    q = nc
-                    while q > 0 and cand[q - 1, 0] < key:
-                        for m in range(5):
-                            cand[q, m] = cand[q - 1, m]
-                        q -= 1
-                    cand[q, 0] = key
-                    cand[q, 1] = max(0, i * gh)
-                    cand[q, 2] = min(A, Eh + i * gh)
-                    cand[q, 3] = max(0, j * gw)
-                    cand[q, 4] = min(B, Ew + j * gw)
-                    nc += 1
+        for m in range(nq):
+            q = order[m]
+            dom = max(top[qt[q, 6]], top[qt[q, 7]])
+            key = keys[q]
+            top[q] = max(dom, key)
+            if key > dom:
+                u = nc
+                while u > 0 and cand[u - 1, 0] < key:
+                    for v in range(5):
+                        cand[u, v] = cand[u - 1, v]
+                    u -= 1
+                cand[u, 0] = key
+                for v in range(1, 5):
+                    cand[u, v] = qt[q, v + 1]
+                nc += 1
         n_rb = _bounds(cand, nc, np.int64(1), A, rb)  # (not literals: it would compile twice)
         n_cb = _bounds(cand, nc, np.int64(3), B, cb)
         prev0 = nr  # the previous band's rectangles: [prev0, nr)
@@ -1067,9 +1078,11 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
     rb = np.empty(2 * FH + 4, np.int64)
     cb = np.empty(2 * FW + 4, np.int64)
     runs = np.empty((2 * FW + 4, 3), np.int64)
-    keys = np.empty((FH, FW), np.int64)
-    top = np.empty((FH, FW), np.int64)
+    keys = np.empty(FH * FW, np.int64)
+    top = np.empty(FH * FW + 1, np.int64)
     cross = np.empty(R, np.bool_)
+    qt = np.empty((FH * FW, 9), np.int64)
+    order = np.empty(FH * FW, np.int64)
     # (fewer channels than rows) the rectangles of the second sweep's counted folds, kept for the later sweeps
     store = np.empty((R * 16 if general and n_sweeps > 2 else 0, 6), np.int64)
     store_first = np.empty((row_fold if general and n_sweeps > 2 else 0, R + 1), np.int64)
@@ -1151,7 +1164,7 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
                     elif general:
                         nr = _fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB,
                                              rows_ok is not None and edge[f], rects, first, cand, rb, cb, runs, keys,
-                                             top, cross)
+                                             top, cross, qt, order)
                         if k >= 1 and n_sweeps > 2:
                             if store_used + nr > store.shape[0]:
                                 grown = np.empty((2 * store.shape[0] + nr, 6), np.int64)
@@ -1200,7 +1213,7 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
                         if not built:
                             nr = _fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB,
                                                  rows_ok is not None and edge[f], rects, first, cand, rb, cb, runs,
-                                                 keys, top, cross)
+                                                 keys, top, cross, qt, order)
                         _rect_prevs(rects, nr, rowstart, n, npx, R, Ew, per, batch, rows_ok is not None and edge[f],
                                     prev)
                     elif fresh:
