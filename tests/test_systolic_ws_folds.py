@@ -319,7 +319,8 @@ def test_fold_rects_cover_each_access_once_with_its_listed_previous_use():
         listed, (L, N, sth, stw, gh, gw, lA, lB, n) = _listed_prevs(R, geo, f, k)
         rects = np.empty((R * (2 + FW + FH * FW), 6), np.int64)
         first = np.empty(R + 1, np.int64)
-        nr = WF._fold_rects(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB, True, rects, first)
+        nr = WF._fold_rects(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB, True, rects, first,
+                            np.empty(R, np.bool_))
         assert first[n] == nr and np.all(rects[:nr, 0] == np.repeat(np.arange(n), np.diff(first[:n + 1])))
         per = Eh * Ew
         for (lane, p), want in listed.items():

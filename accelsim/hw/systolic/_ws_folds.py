@@ -619,7 +619,36 @@ def _column_rects(rects, nr, lane, r0, r1, cs, c1, mw, Ew, gw, stw, tap0, ch, Ch
 
 
 @njit(cache=True)
-def _fold_rects(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB, edge, rects, first):
+def _mark_crossings(t, lane, n, Ch, ch, R, FW, i_up, j_left, i_down, j_right, sth, stw, cross):
+    """For a tap whose first lane in the fold is ``lane`` (element ``t``, channel ``ch``): mark in ``cross`` its
+    lanes where the element of some reader ``(i, j)`` (``-i_up <= i <= i_down``, ``-j_left <= j <= j_right``:
+    tap ``+ i * sth`` filter rows ``+ j * stw`` columns) starts a row fold. Lane ``l`` reads channel ``ch + l -
+    lane``, its reader's element ``t + l - lane + (i * sth * FW + j * stw) * Ch``."""
+    for l in range(lane, min(n, lane + Ch - ch)):
+        cross[l] = False
+    for i in range(-i_up, i_down + 1):
+        for j in range(-j_left, j_right + 1):
+            l = lane + (-(t + (i * sth * FW + j * stw) * Ch)) % R
+            if l < n:
+                cross[l] = True
+
+
+@njit(cache=True, inline="always")
+def _copy_lane(rects, first, nr, lane, R):
+    """Lane ``lane``'s rectangles as lane ``lane - 1``'s moved by ``R + 1`` (one row and one lane; a first use stays
+    one): the lane before reads the same tap, one channel less, and none of its readers' elements starts a row
+    fold in between, so every position, its own and its readers', lies ``R + 1`` later. The new count."""
+    for r in range(first[lane - 1], first[lane]):
+        rects[nr, 0] = lane
+        for q in range(1, 5):
+            rects[nr, q] = rects[r, q]
+        rects[nr, 5] = rects[r, 5] + (R + 1) if rects[r, 5] != _NEVER else _NEVER
+        nr += 1
+    return nr
+
+
+@njit(cache=True)
+def _fold_rects(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB, edge, rects, first, cross):
     """The accesses of row fold ``f`` (``n`` lanes) as rectangles of output rows x columns, each in every image, one
     lane each, inside which a use's previous use lies a fixed distance back: ``base + p * R`` for pixel ``p``, so
     the access is fetched iff ``p < ceil((es - base) / R)`` (a prefix of the rectangle's pixels). The previous uses
@@ -628,7 +657,9 @@ def _fold_rects(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB, 
     lies), else none in the sweep (the first sweep: before every epoch) or the word's last reader a sweep earlier
     (by row and column steps). With ``edge`` each lane's rectangles are cut to its valid output rows / columns
     (``lA``, ``lB``). Rows of ``rects``: ``(lane, oh0, oh1, ow0, ow1, base)``, lane ``l``'s from ``first[l]`` to
-    ``first[l + 1]``; returns how many."""
+    ``first[l + 1]``; returns how many. A lane reading the same tap as the lane before, one channel on, takes that
+    lane's rectangles moved by ``R + 1`` where none of its readers' elements starts a row fold between the two
+    (``cross``, scratch of ``R``: as in :func:`_fold_rects_any`)."""
     nr = 0
     inv_r = 1.0 / R
     t = f * R
@@ -640,6 +671,12 @@ def _fold_rects(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB, 
         first[lane] = nr
         kh, kw, ch = _odometer(kh, kw, ch, FW, Ch)  # the lane's window element f * R + lane
         tap = kh * FW + kw
+        if lane == 0 or ch == 0:
+            _mark_crossings(f * R + lane, lane, n, Ch, ch, R, FW, kh // sth, kw // stw, (FH - 1 - kh) // sth,
+                            (FW - 1 - kw) // stw, sth, stw, cross)
+        elif not cross[lane]:
+            nr = _copy_lane(rects, first, nr, lane, R)
+            continue
         A = Eh
         B = Ew
         if edge:
@@ -760,23 +797,10 @@ def _fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, 
                     qt[q, 7] = none if j == 0 else (q - 1 if j > 0 else q + 1)
                     qt[q, 8] = qt[q, 3] > qt[q, 2] and qt[q, 5] > qt[q, 4]
             top[none] = _NONE
-            # and its lanes where some reader's element starts a row fold (lane l reads channel ch + l - lane; its
-            # reader q's element t + l - lane + qt[q, 0])
-            for l in range(lane, min(n, lane + Ch - ch)):
-                cross[l] = False
-            for q in range(nq):
-                l = lane + (-(t + qt[q, 0])) % R
-                if l < n:
-                    cross[l] = True
+            _mark_crossings(t, lane, n, Ch, ch, R, FW, ia, ja, ni - 1 - ia, nj - 1 - ja, sth, stw, cross)
         elif not cross[lane]:
-            # the lane before reads the same tap, one channel less, and no reader's element starts a fold in
-            # between: every position moves by R + 1 (one row and one lane), so its rectangles do, in the same order
-            for r in range(first[lane - 1], first[lane]):
-                rects[nr, 0] = lane
-                for q in range(1, 5):
-                    rects[nr, q] = rects[r, q]
-                rects[nr, 5] = rects[r, 5] + (R + 1) if rects[r, 5] != _NEVER else _NEVER
-                nr += 1
+            # the rectangles of the lane before, moved by R + 1 (in the same order: every key moves alike)
+            nr = _copy_lane(rects, first, nr, lane, R)
             continue
         # each reader's sort key (its base; the previous sweep's N lower), _NONE where it reads nothing before.
         # Element e in fold e // R, lane e % R sits at (fold * L + R + lane) * R + lane for pixel 0, which is
@@ -940,6 +964,7 @@ def _counted_fold(rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_i
     for r in range(nr):
         lo_cnt[r] = 0
     x0 = 0  # every access on rows before R + x0 has been counted
+    images = npx // per
     while True:
         needed = block - n_in
         total = 0
@@ -947,12 +972,17 @@ def _counted_fold(rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_i
             s = 0
             for r in range(first[lane], first[lane + 1]):
                 y = es - rects[r, 5] + R - 1  # (the cut: ceil((es - base) / R), within [lo, npx])
-                c = npx
-                if y < npx * R:
+                if y >= npx * R:  # every previous use before the epoch (most rectangles): all its pixels
+                    cut[r] = npx
+                    cut_cnt[r] = (rects[r, 2] - rects[r, 1]) * (rects[r, 4] - rects[r, 3]) * images
+                else:
                     c = max(lo[lane], _fdiv(y, R, inv_r) if y > 0 else 0)
-                cut[r] = c
-                cut_cnt[r] = _rect_before(c, rects[r, 1], rects[r, 2], rects[r, 3], rects[r, 4], Ew, per, inv_ew,
-                                          inv_per)
+                    cut[r] = c
+                    if c == lo[lane]:  # every previous use in the epoch: none of the pixels left
+                        cut_cnt[r] = lo_cnt[r]
+                    else:
+                        cut_cnt[r] = _rect_before(c, rects[r, 1], rects[r, 2], rects[r, 3], rects[r, 4], Ew, per,
+                                                  inv_ew, inv_per)
                 s += cut_cnt[r] - lo_cnt[r]
             lane_all[lane] = s
             total += s
@@ -1083,9 +1113,9 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
     cross = np.empty(R, np.bool_)
     qt = np.empty((FH * FW, 9), np.int64)
     order = np.empty(FH * FW, np.int64)
-    # (fewer channels than rows) the rectangles of the second sweep's counted folds, kept for the later sweeps
-    store = np.empty((R * 16 if general and n_sweeps > 2 else 0, 6), np.int64)
-    store_first = np.empty((row_fold if general and n_sweeps > 2 else 0, R + 1), np.int64)
+    # the rectangles of the second sweep's counted folds, kept for the later sweeps
+    store = np.empty((R * 16 if n_sweeps > 2 else 0, 6), np.int64)
+    store_first = np.empty((row_fold if n_sweeps > 2 else 0, R + 1), np.int64)
     store_at = np.full(row_fold, -1, np.int64)
     store_used = 0
     first = np.empty(R + 1, np.int64)
@@ -1156,15 +1186,19 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
                 counted = k == 0 or fold_nr[f] < 0 or counted_pays(fold_nr[f], m, block, cost)
                 built = False
                 if counted:
-                    if general and k >= 1 and store_at[f] >= 0:
+                    if k >= 1 and store_at[f] >= 0:
                         # the same rectangles as the second sweep's (kept: they cost more to make than to copy)
                         nr = fold_nr[f]
                         rects[:nr] = store[store_at[f]:store_at[f] + nr]
                         first[:n + 1] = store_first[f, :n + 1]
-                    elif general:
-                        nr = _fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB,
-                                             rows_ok is not None and edge[f], rects, first, cand, rb, cb, runs, keys,
-                                             top, cross, qt, order)
+                    else:
+                        if general:
+                            nr = _fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB,
+                                                 rows_ok is not None and edge[f], rects, first, cand, rb, cb, runs,
+                                                 keys, top, cross, qt, order)
+                        else:
+                            nr = _fold_rects(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB,
+                                             rows_ok is not None and edge[f], rects, first, cross)
                         if k >= 1 and n_sweeps > 2:
                             if store_used + nr > store.shape[0]:
                                 grown = np.empty((2 * store.shape[0] + nr, 6), np.int64)
@@ -1174,9 +1208,6 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
                             store_first[f, :n + 1] = first[:n + 1]
                             store_at[f] = store_used
                             store_used += nr
-                    else:
-                        nr = _fold_rects(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB,
-                                         rows_ok is not None and edge[f], rects, first)
                     built = True
                     if k >= 1:
                         fold_nr[f] = nr
