@@ -965,6 +965,8 @@ def _counted_fold(rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_i
         lo_cnt[r] = 0
     x0 = 0  # every access on rows before R + x0 has been counted
     images = npx // per
+    rows_epoch = 0  # rows of the fold the last whole epoch in it took (0: none yet)
+    since_fold = False  # an epoch ended in this fold
     while True:
         needed = block - n_in
         total = 0
@@ -999,9 +1001,14 @@ def _counted_fold(rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_i
         gb = total - needed + 0.5
         side = 0
         stall = 0
+        guess = rows_epoch > 0
         while b - a > 1:
             w = b - a
-            if stall >= 2:
+            if guess:
+                # the epoch before in this fold took rows_epoch rows for block fetches: the same rate
+                x = min(max(a + (needed * rows_epoch) // block, a + 1), b - 1)
+                guess = False
+            elif stall >= 2:
                 x = (a + b) >> 1
                 stall = 0
             else:
@@ -1046,12 +1053,21 @@ def _counted_fold(rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_i
         if e0 >= 0:
             return state
         # accesses after (row R + a, lane le) remain: lane l's pixels from a - l (+1 up to lane le)
+        if since_fold:
+            rows_epoch = a - x0  # (the fold's rows this epoch took: the next epoch's first guess)
+        since_fold = True
         x0 = a
         for lane in range(n):
-            lo[lane] = min(npx, max(0, a - lane + (lane <= le)))
-        for r in range(nr):
-            lo_cnt[r] = _rect_before(lo[rects[r, 0]], rects[r, 1], rects[r, 2], rects[r, 3], rects[r, 4], Ew, per,
-                                     inv_ew, inv_per)
+            q = min(npx, max(0, a - lane + (lane <= le)))
+            lo[lane] = q
+            img = 0  # (pixel q as (image, row, column): one division a lane, not two a rectangle)
+            if q >= per:
+                img = _fdiv(q, per, inv_per)
+            rq = q - img * per
+            oh = _fdiv(rq, Ew, inv_ew)
+            ow = rq - oh * Ew
+            for r in range(first[lane], first[lane + 1]):
+                lo_cnt[r] = _rect_count(img, oh, ow, rects[r, 1], rects[r, 2], rects[r, 3], rects[r, 4])
 
 
 @njit(cache=True)
