@@ -56,12 +56,12 @@ _NO_ACCESS = 1 << 60  # "previous use" of a slot whose window element lies past 
 COUNTED_COST = 2
 LISTING = 16
 EPOCH_SEARCH = 4  # an epoch end costs about four passes over the rectangles (new cuts, a few counts of the search)
-# fewer channels than rows (any_rects_pay), measured on 32x32 ws layers of 3x3 and 5x5 filters: making a lane's
-# rectangles (ns, and per reader of its tap), counting a rectangle once, listing an access by the scan
-ANY_LANE_NS = 120
-ANY_READER_NS = 11
-RECT_NS = 4.4
-SCAN_NS = 1.7
+# fewer channels than rows (any_rects_pay): the log of the folds' speed-up over the scan, least squares on 100 random
+# ws layers (seed 201: rows 8-128, columns 8-128, 1-127 channels below the rows, 1x1-7x7, strides 1-2, 4-59 output
+# rows, 40% with windows past the edge, 1-128 kB, the pass alone timed both ways, identical outputs); checked on 100
+# more (seed 202): docs/models/systolic.md §3.3
+ANY_FIT = (-2.101, 0.725, -0.011, -0.298, -0.564, 0.575, -0.575)
+ANY_MIN_LOG = 0.4
 
 
 def valid_extents(H, W, FH, FW, sh, sw, dh, dw, Eh, Ew):
@@ -96,14 +96,17 @@ def ws_folds_plan(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfi
     missing = npx - batch * rows_min * cols_min  # at most this many slots of a lane are empty
     win = FH * FW * Ch
     steps = sth, stw, _, _ = reader_steps(FH, FW, sh, sw, dh, dw)
-    within, across, walked0, walked1 = fold_reuse_bounds(
-        R, Ch, npx, win, consecutive_reach(FH, FW, sh, sw, dh, dw, Ew, steps),
-        consecutive_taps(FH, FW, sh, sw, dh, dw, steps), block, missing)
-    limit = win * npx // 4
     if Ch < R:
-        if groups_pay or not any_rects_pay(R, npx, block, FH, FW, sth, stw):
+        # (decided before any kernel call: the layers it refuses are often small, and a call costs microseconds)
+        if groups_pay or not any_rects_pay(R, npx, block, FH, FW, sth, stw, missing > 0, -(-nfilt // C)):
             return None
-    elif walked0 > limit or (-(-nfilt // C) > 1 and walked1 > limit):
+        within = across = np.zeros(-(-win // R), np.int64)  # (no bound: fold_reuse_bounds' zeros)
+    else:
+        within, across, walked0, walked1 = fold_reuse_bounds(
+            R, Ch, npx, win, consecutive_reach(FH, FW, sh, sw, dh, dw, Ew, steps),
+            consecutive_taps(FH, FW, sh, sw, dh, dw, steps), block, missing)
+    limit = win * npx // 4
+    if Ch >= R and (walked0 > limit or (-(-nfilt // C) > 1 and walked1 > limit)):
         across_w, down = -(-FW // stw), -(-FH // sth)
         # (against the scan or the channel classes, which list a sweep once and scan the others)
         cost = walk_cost.py_func(False, True, -(-nfilt // C))
@@ -114,18 +117,19 @@ def ws_folds_plan(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfi
     return (steps, within, across, *valid_extents(H, W, FH, FW, sh, sw, dh, dw, Eh, Ew))
 
 
-def any_rects_pay(R, npx, block, FH, FW, sth, stw):
-    """Whether a ws layer with fewer channels than rows is cheaper by row folds counted by their rectangles
-    (:func:`_fold_rects_any`) than by the reuse-distance scan, by a margin of 2: per lane, making its rectangles
-    costs about :data:`ANY_LANE_NS` plus :data:`ANY_READER_NS` a reader of its tap, and counting them
-    :data:`RECT_NS` a rectangle and pass (:data:`EPOCH_SEARCH` passes an epoch end; about ``2 + FH / sth + FW /
-    stw`` rectangles a lane), against :data:`SCAN_NS` an access listed by the scan (``npx`` a lane). Plain
-    Python."""
+def any_rects_pay(R, npx, block, FH, FW, sth, stw, edge, sweeps):
+    """Whether a ws layer with fewer channels than rows is faster by row folds counted by their rectangles
+    (:func:`_fold_rects_any`) than by the reuse-distance scan: where the log of the predicted speed-up,
+    :data:`ANY_FIT` over ``(1, ln npx, ln R, ln readers a tap, ln(1 + R npx / block), windows past the edge, ln
+    sweeps)``, passes :data:`ANY_MIN_LOG` (about 1.5x). The folds gain with the pixels a lane (its rectangles cost
+    per lane, the scan per access), lose with the readers a tap has and the epoch ends a fold may hold (each
+    costs passes over the rectangles), gain where windows run past the edge (the scan's listing tests them) and
+    lose with the sweeps (the scan lists one and scans the others). Plain Python."""
+    w = ANY_FIT
     readers = ((FH - 1) // sth + 1) * ((FW - 1) // stw + 1)
-    rects = 2 + -(-FH // sth) + -(-FW // stw)
-    ends = R * npx // block  # epoch ends in a fold
-    folds = ANY_LANE_NS + ANY_READER_NS * readers + RECT_NS * rects * (1 + EPOCH_SEARCH * ends)
-    return 2 * folds < SCAN_NS * npx
+    log_gain = (w[0] + w[1] * math.log(npx) + w[2] * math.log(R) + w[3] * math.log(readers)
+                + w[4] * math.log1p(R * npx / block) + w[5] * edge + w[6] * math.log(sweeps))
+    return log_gain > ANY_MIN_LOG
 
 
 def reader_steps(FH, FW, sh, sw, dh, dw):
