@@ -325,6 +325,8 @@ def test_fold_rects_cover_each_access_once_with_its_listed_previous_use():
         nr = WF._fold_rects(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB, True, rects, first,
                             np.empty(R, np.bool_))
         assert first[n] == nr and np.all(rects[:nr, 0] == np.repeat(np.arange(n), np.diff(first[:n + 1])))
+        for lane in range(n):  # (rising first rows within a lane: _fetches_before stops at the first past a pixel)
+            assert np.all(np.diff(rects[first[lane]:first[lane + 1], 1]) >= 0), (geo, f, k, lane)
         per = Eh * Ew
         for (lane, p), want in listed.items():
             oh, ow = (p % per) // Ew, p % Ew
@@ -394,6 +396,8 @@ def test_any_fold_rects_cover_each_access_once_with_its_listed_previous_use():
         nr = WF._fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB, True, rects, first,
                                 *scratch)
         assert first[n] == nr and np.diff(first[:n + 1]).max() <= cap
+        for lane in range(n):  # (rising first rows within a lane: _fetches_before stops at the first past a pixel)
+            assert np.all(np.diff(rects[first[lane]:first[lane + 1], 1]) >= 0), (R, geo, f, k, lane)
         per = Eh * Ew
         for (lane, p), want in listed.items():
             oh, ow = (p % per) // Ew, p % Ew

@@ -925,8 +925,13 @@ def _rect_before(q, oh0, oh1, ow0, ow1, Ew, per, inv_ew, inv_per):
 def _fetches_before(x, n, npx, first, rects, lo, lo_cnt, cut_cnt, lane_all, Ew, per, inv_ew, inv_per):
     """Fetches of a counted fold on its rows before ``R + x`` not yet counted (:func:`_counted_fold`): lane ``l``'s
     pixels in ``[lo[l], x - l)`` inside each of its rectangles and below the rectangle's cut, i.e. ``min(count
-    below x - l, count below the cut) - count below lo``; a lane past its last pixel counts ``lane_all``."""
+    below x - l, count below the cut) - count below lo``; a lane past its last pixel counts ``lane_all``. A lane's
+    rectangles come in rising first rows (:func:`_fold_rects`, :func:`_fold_rects_any`), so in the first image
+    those starting below the pixel's row add nothing and end the lane; the next lane's pixel is one before, so its
+    (image, row, column) is stepped back rather than divided again."""
     tot = 0
+    img = oh = ow = 0
+    q_prev = -2  # the pixel split last (-2: none)
     for lane in range(min(n, x)):
         q = x - lane
         if q <= lo[lane]:
@@ -934,13 +939,25 @@ def _fetches_before(x, n, npx, first, rects, lo, lo_cnt, cut_cnt, lane_all, Ew, 
         if q >= npx:
             tot += lane_all[lane]
             continue
-        img = 0
-        if q >= per:
-            img = _fdiv(q, per, inv_per)
-        r = q - img * per
-        oh = _fdiv(r, Ew, inv_ew)
-        ow = r - oh * Ew
+        if q == q_prev - 1:
+            ow -= 1
+            if ow < 0:
+                ow = Ew - 1
+                oh -= 1
+                if oh < 0:
+                    oh = per // Ew - 1
+                    img -= 1
+        else:
+            img = 0
+            if q >= per:
+                img = _fdiv(q, per, inv_per)
+            r = q - img * per
+            oh = _fdiv(r, Ew, inv_ew)
+            ow = r - oh * Ew
+        q_prev = q
         for i in range(first[lane], first[lane + 1]):
+            if img == 0 and rects[i, 1] > oh:
+                break
             c = min(_rect_count(img, oh, ow, rects[i, 1], rects[i, 2], rects[i, 3], rects[i, 4]), cut_cnt[i])
             c -= lo_cnt[i]
             if c > 0:
