@@ -307,6 +307,26 @@ def _listed_prevs(R, geo, f, k):
     return out, (L, N, sth, stw, gh, gw, lA, lB, n)
 
 
+def _assert_rects_list(rects, first, n, listed, Eh, Ew, R, first_use_bare, ctx):
+    """Each lane's rectangles in rising first rows (``_fetches_before`` stops at the first past a pixel), every
+    listed access ``(lane, p) -> previous use`` in exactly one of its lane's rectangles with ``base + p * R`` that
+    use, and no rectangle over a slot without one (``None``). ``first_use_bare``: a first use is listed as
+    ``_NEVER`` itself, not ``_NEVER + p * R``."""
+    for lane in range(n):
+        assert np.all(np.diff(rects[first[lane]:first[lane + 1], 1]) >= 0), (*ctx, lane)
+    per = Eh * Ew
+    for (lane, p), want in listed.items():
+        oh, ow = (p % per) // Ew, p % Ew
+        hit = [r for r in range(first[lane], first[lane + 1])
+               if rects[r, 1] <= oh < rects[r, 2] and rects[r, 3] <= ow < rects[r, 4]]
+        if want is None:
+            assert not hit, (*ctx, lane, p)
+            continue
+        assert len(hit) == 1, (*ctx, lane, p, want)
+        base = rects[hit[0], 5]
+        assert (base if first_use_bare and base == WF._NEVER else base + p * R) == want, (*ctx, lane, p, want)
+
+
 def test_fold_rects_cover_each_access_once_with_its_listed_previous_use():
     """The rectangles of a counted fold (``_fold_rects``) against the walked fold's listing, access by access, on
     random layers inside and past the input edge, first and later sweeps: every access in exactly one rectangle of
@@ -325,17 +345,7 @@ def test_fold_rects_cover_each_access_once_with_its_listed_previous_use():
         nr = WF._fold_rects(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB, True, rects, first,
                             np.empty(R, np.bool_))
         assert first[n] == nr and np.all(rects[:nr, 0] == np.repeat(np.arange(n), np.diff(first[:n + 1])))
-        for lane in range(n):  # (rising first rows within a lane: _fetches_before stops at the first past a pixel)
-            assert np.all(np.diff(rects[first[lane]:first[lane + 1], 1]) >= 0), (geo, f, k, lane)
-        per = Eh * Ew
-        for (lane, p), want in listed.items():
-            oh, ow = (p % per) // Ew, p % Ew
-            hit = [r for r in range(first[lane], first[lane + 1])
-                   if rects[r, 1] <= oh < rects[r, 2] and rects[r, 3] <= ow < rects[r, 4]]
-            if want is None:
-                assert not hit, (geo, f, k, lane, p)
-            else:
-                assert len(hit) == 1 and rects[hit[0], 5] + p * R == want, (geo, f, k, lane, p, want)
+        _assert_rects_list(rects, first, n, listed, Eh, Ew, R, False, (geo, f, k))
 
 
 def _brute_prevs(R, geo, f, k):
@@ -396,18 +406,7 @@ def test_any_fold_rects_cover_each_access_once_with_its_listed_previous_use():
         nr = WF._fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB, True, rects, first,
                                 *scratch)
         assert first[n] == nr and np.diff(first[:n + 1]).max() <= cap
-        for lane in range(n):  # (rising first rows within a lane: _fetches_before stops at the first past a pixel)
-            assert np.all(np.diff(rects[first[lane]:first[lane + 1], 1]) >= 0), (R, geo, f, k, lane)
-        per = Eh * Ew
-        for (lane, p), want in listed.items():
-            oh, ow = (p % per) // Ew, p % Ew
-            hit = [r for r in range(first[lane], first[lane + 1])
-                   if rects[r, 1] <= oh < rects[r, 2] and rects[r, 3] <= ow < rects[r, 4]]
-            if want is None:
-                assert not hit, (R, geo, f, k, lane, p)
-            else:
-                got = rects[hit[0], 5] + p * R * (rects[hit[0], 5] != WF._NEVER) if len(hit) == 1 else None
-                assert got == want, (R, geo, f, k, lane, p, want)
+        _assert_rects_list(rects, first, n, listed, Eh, Ew, R, True, (R, geo, f, k))
 
 
 def test_counted_and_walked_folds_each_equal_plain_epoch_walk(monkeypatch):
