@@ -1191,6 +1191,7 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
     e0 = -1  # an epoch end of a sweep >= 2 where sweep jj >= 1 ended one (-1: none)
     jj = 0
     nr = 0  # the rectangles made for the current fold
+    rects_at = -1  # the fold (k * row_fold + f) whose rectangles `rects` holds
     for k in range(n_sweeps):
         sw_ev[k] = n_ev
         got = np.int64(0)
@@ -1229,7 +1230,14 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
                         rects[:nr] = store[store_at[f]:store_at[f] + nr]
                         first[:n + 1] = store_first[f, :n + 1]
                     else:
-                        if general:
+                        if (rects_at == k * row_fold + f - 1 and n == R
+                                and (f - 1) * R // Ch == (f * R + R - 1) // Ch):
+                            # the fold before, of this sweep, read the same tap in every lane, R channels less:
+                            # every position, the lane's own and its readers', lies one fold (L rows) later
+                            for r in range(nr):
+                                if rects[r, 5] != _NEVER:
+                                    rects[r, 5] += L * R
+                        elif general:
                             nr = _fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB,
                                                  rows_ok is not None and edge[f], rects, first, cand, rb, cb, runs,
                                                  keys, top, cross, qt, order)
@@ -1246,6 +1254,7 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
                             store_at[f] = store_used
                             store_used += nr
                     built = True
+                    rects_at = k * row_fold + f
                     if k >= 1:
                         fold_nr[f] = nr
                     counted = counted_pays(nr, m, block, cost)
@@ -1282,6 +1291,7 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
                             nr = _fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB,
                                                  rows_ok is not None and edge[f], rects, first, cand, rb, cb, runs,
                                                  keys, top, cross, qt, order)
+                            rects_at = k * row_fold + f
                         _rect_prevs(rects, nr, rowstart, n, npx, R, Ew, per, batch, rows_ok is not None and edge[f],
                                     prev)
                     elif fresh:
