@@ -991,13 +991,16 @@ def _counted_fold(rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_i
     while True:
         needed = block - n_in
         total = 0
+        valid = 0  # the accesses not yet counted (slots past the input edge hold none)
         for lane in range(n):
             s = 0
             for r in range(first[lane], first[lane + 1]):
+                area = (rects[r, 2] - rects[r, 1]) * (rects[r, 4] - rects[r, 3]) * images
+                valid += area - lo_cnt[r]
                 y = es - rects[r, 5] + R - 1  # (the cut: ceil((es - base) / R), within [lo, npx])
                 if y >= npx * R:  # every previous use before the epoch (most rectangles): all its pixels
                     cut[r] = npx
-                    cut_cnt[r] = (rects[r, 2] - rects[r, 1]) * (rects[r, 4] - rects[r, 3]) * images
+                    cut_cnt[r] = area
                 else:
                     c = max(lo[lane], _fdiv(y, R, inv_r) if y > 0 else 0)
                     cut[r] = c
@@ -1010,9 +1013,6 @@ def _counted_fold(rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_i
             lane_all[lane] = s
             total += s
         if total < needed:
-            valid = 0  # the accesses not yet counted (slots past the input edge hold none)
-            for r in range(nr):
-                valid += (rects[r, 2] - rects[r, 1]) * (rects[r, 4] - rects[r, 3]) * (npx // per) - lo_cnt[r]
             return got + total, n_in + total, since + valid, es, ev_k, ev_x, ev_g, n_ev, -1, 0
         # the smallest x in (x0, x_end] with needed fetches before row R + x: F(a) < needed <= F(b)
         a = x0
