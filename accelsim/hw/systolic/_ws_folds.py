@@ -750,12 +750,16 @@ def _fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, 
     the reader's pixel-0 position and the pixel shift), valid over a box of output rows x columns. The previous
     use is the valid reader of largest position before the access: this sweep's readers that lie before it (base
     below the access's own), else the previous sweep's (``N`` earlier: those after it, then its own tap, valid
-    everywhere, so the earlier ones never count), else none (the first sweep). Readers in descending base, a
-    reader whose box lies inside an earlier one's dropped (it never counts either); their box bounds cut the
-    lane's valid rectangle into row bands x column bands, each with one previous use (the first valid reader);
-    equal neighbours along a band are merged, and equal consecutive bands. Scratch: ``cand`` (``(FH FW + 1,
-    7)``), ``rb`` / ``cb`` (``2 FH + 4`` / ``2 FW + 4``), ``runs`` (``(2 FW + 4, 3)``). Same outputs as
-    :func:`_fold_rects`."""
+    everywhere, so the earlier ones never count), else none (the first sweep). A reader nearer the own tap along
+    both axes (same signs) has a box holding this one's, so a reader counts only if it lies after all of those
+    (one pass of running maxima over the (i, j) grid); the kept ones, in descending base, cut the lane's valid
+    rectangle by their box bounds into row bands x column bands, each with one previous use (the first valid
+    reader); equal neighbours along a band are merged, and equal consecutive bands. A lane reading the same tap as
+    the lane before, one channel on, takes that lane's rectangles moved by ``R + 1`` unless one of its readers'
+    elements starts a row fold in between (``cross``, :func:`_mark_crossings`). Scratch: ``cand`` (``(FH FW + 1,
+    5)``), ``rb`` / ``cb`` (``2 FH + 4`` / ``2 FW + 4``), ``runs`` (``(2 FW + 4, 3)``), ``keys`` (``FH FW``),
+    ``top`` (``FH FW + 1``), ``cross`` (``R``), ``qt`` (``(FH FW, 9)``: a tap's reader table), ``order``
+    (``FH FW``). Same outputs as :func:`_fold_rects` where both apply."""
     nr = 0
     inv_r = 1.0 / R
     nq = 0
