@@ -105,13 +105,13 @@ def ws_folds_plan(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfi
         within, across, walked0, walked1 = fold_reuse_bounds(
             R, Ch, npx, win, consecutive_reach(FH, FW, sh, sw, dh, dw, Ew, steps),
             consecutive_taps(FH, FW, sh, sw, dh, dw, steps), block, missing)
-    limit = win * npx // 4
-    if Ch >= R and (walked0 > limit or (-(-nfilt // C) > 1 and walked1 > limit)):
-        across_w, down = -(-FW // stw), -(-FH // sth)
-        # (against the scan or the channel classes, which list a sweep once and scan the others)
-        cost = walk_cost.py_func(False, True, -(-nfilt // C))
-        if groups_pay or not counted_pays.py_func(R * (2 + across_w + down * across_w), R * npx, block, cost):
-            return None
+        limit = win * npx // 4
+        if walked0 > limit or (-(-nfilt // C) > 1 and walked1 > limit):
+            across_w, down = -(-FW // stw), -(-FH // sth)
+            # (against the scan or the channel classes, which list a sweep once and scan the others)
+            cost = walk_cost.py_func(False, True, -(-nfilt // C))
+            if groups_pay or not counted_pays.py_func(R * (2 + across_w + down * across_w), R * npx, block, cost):
+                return None
     if not missing:  # windows inside the input: the pass's version without edge code
         return steps, within, across, None, None
     return (steps, within, across, *valid_extents(H, W, FH, FW, sh, sw, dh, dw, Eh, Ew))
@@ -711,6 +711,7 @@ def _fold_rects(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB, 
     return nr
 
 
+@njit(cache=True, inline="always")
 def any_rects_cap(FH, FW, sth, stw):
     """At most how many rectangles :func:`_fold_rects_any` makes a lane: one per cell of its row bands x column
     bands (a band bound per reader step up and down each axis, and the lane's valid extent)."""
@@ -914,15 +915,22 @@ def _rect_count(img, oh, ow, oh0, oh1, ow0, ow1):
 
 
 @njit(cache=True, inline="always")
-def _rect_before(q, oh0, oh1, ow0, ow1, Ew, per, inv_ew, inv_per):
-    """Pixels ``< q`` (``0 <= q < 2**52``; raster order over images of ``per`` pixels) inside the rectangle ``[oh0,
-    oh1) x [ow0, ow1)`` of each image (``inv_ew``, ``inv_per``: ``1.0 / Ew``, ``1.0 / per`` for :func:`_fdiv`)."""
+def _split_pixel(q, Ew, per, inv_ew, inv_per):
+    """Pixel ``q`` (``0 <= q < 2**52``; raster order over images of ``per`` pixels, rows of ``Ew``) as ``(image, row,
+    column)`` (``inv_ew``, ``inv_per``: ``1.0 / Ew``, ``1.0 / per`` for :func:`_fdiv`)."""
     img = 0
     if q >= per:
         img = _fdiv(q, per, inv_per)
     r = q - img * per
     oh = _fdiv(r, Ew, inv_ew)
-    return _rect_count(img, oh, r - oh * Ew, oh0, oh1, ow0, ow1)
+    return img, oh, r - oh * Ew
+
+
+@njit(cache=True, inline="always")
+def _rect_before(q, oh0, oh1, ow0, ow1, Ew, per, inv_ew, inv_per):
+    """Pixels ``< q`` inside the rectangle ``[oh0, oh1) x [ow0, ow1)`` of each image (:func:`_split_pixel`)."""
+    img, oh, ow = _split_pixel(q, Ew, per, inv_ew, inv_per)
+    return _rect_count(img, oh, ow, oh0, oh1, ow0, ow1)
 
 
 @njit(cache=True)
@@ -952,12 +960,7 @@ def _fetches_before(x, n, npx, first, rects, lo, lo_cnt, cut_cnt, lane_all, Ew, 
                     oh = per // Ew - 1
                     img -= 1
         else:
-            img = 0
-            if q >= per:
-                img = _fdiv(q, per, inv_per)
-            r = q - img * per
-            oh = _fdiv(r, Ew, inv_ew)
-            ow = r - oh * Ew
+            img, oh, ow = _split_pixel(q, Ew, per, inv_ew, inv_per)
         q_prev = q
         for i in range(first[lane], first[lane + 1]):
             if img == 0 and rects[i, 1] > oh:
@@ -1060,10 +1063,7 @@ def _counted_fold(rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_i
             p = a - lane
             if p < lo[lane]:
                 continue
-            img = p // per
-            q = p - img * per
-            oh = q // Ew
-            ow = q - oh * Ew
+            img, oh, ow = _split_pixel(p, Ew, per, inv_ew, inv_per)
             for r in range(first[lane], first[lane + 1]):
                 if rects[r, 1] <= oh < rects[r, 2] and rects[r, 3] <= ow < rects[r, 4]:
                     cnt += p < cut[r]
@@ -1085,12 +1085,7 @@ def _counted_fold(rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_i
         for lane in range(n):
             q = min(npx, max(0, a - lane + (lane <= le)))
             lo[lane] = q
-            img = 0  # (pixel q as (image, row, column): one division a lane, not two a rectangle)
-            if q >= per:
-                img = _fdiv(q, per, inv_per)
-            rq = q - img * per
-            oh = _fdiv(rq, Ew, inv_ew)
-            ow = rq - oh * Ew
+            img, oh, ow = _split_pixel(q, Ew, per, inv_ew, inv_per)  # (once a lane, not once a rectangle)
             for r in range(first[lane], first[lane + 1]):
                 lo_cnt[r] = _rect_count(img, oh, ow, rects[r, 1], rects[r, 2], rects[r, 3], rects[r, 4])
 
@@ -1103,8 +1098,9 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
     :func:`fold_reuse_bounds` (int64 arrays); ``rows_ok`` / ``cols_ok``: :func:`valid_extents`, or both None
     when the windows lie inside the input (that version compiles none of the edge code). ``block > 0``,
     every entry of ``rows_ok`` / ``cols_ok`` at least 1. With ``Ch < R`` a fold's rectangles come from
-    :func:`_fold_rects_any` (the bounds are then zeros: no fold is counted in closed form), and the second sweep's
-    are kept for the later ones."""
+    :func:`_fold_rects_any` (the bounds are then zeros: no fold is counted in closed form). A counted fold's
+    rectangles are the fold before's moved by one fold where every lane reads the same tap, and from the third
+    sweep on the second sweep's, kept."""
     npx = batch * Eh * Ew
     win = FH * FW * Ch
     _, _, _, L, row_fold, n_sweeps = _dims(1, npx, win, nfilt, R, C)
@@ -1143,7 +1139,7 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
     general = Ch < R
     lane_cap = 2 + FW + FH * FW
     if general:
-        lane_cap = (2 * ((FH - 1) // sth) + 2) * (2 * ((FW - 1) // stw) + 2)  # any_rects_cap
+        lane_cap = any_rects_cap(FH, FW, sth, stw)
     rects = np.empty((R * lane_cap, 6), np.int64)
     cand = np.empty((FH * FW + 1, 5), np.int64)
     rb = np.empty(2 * FH + 4, np.int64)
