@@ -264,14 +264,14 @@ def test_plan_refuses_where_folds_do_not_pay_or_apply():
     # a filter row that reads nothing (the filter taller than the input)
     assert WF.ws_folds_plan(1, 16, 16, 1, 2, 58, 64, 3, 3, 1, 1, 1, 1, 1, 56, 64, 32768) is None
     # fewer channels than rows: taken where the fitted speed-up passes 1.5x (3,136 pixels a lane, about 2 epoch
-    # ends a fold; an 18x18 output past the edge with a 4 kB SRAM), not on a 12x12 output of a 7x7 filter with
-    # 1 kB (144 pixels against 49 readers a tap and 4 epoch ends a fold) nor on 35x35x19 with 4 kB (17 epoch ends
-    # a fold of 1,089 pixels a lane, windows inside), nor where the channel classes pay
+    # ends a fold; an 18x18 output past the edge with a 4 kB SRAM; 35x35x19 with 4 kB, 17 epoch ends a fold of 1,089
+    # pixels a lane, windows inside), not on a 12x12 output of a 7x7 filter with 1 kB (144 pixels against 49 readers
+    # a tap and 4 epoch ends a fold), nor where the channel classes pay
     assert WF.ws_folds_plan(1, 16, 16, 1, 58, 58, 15, 3, 3, 1, 1, 1, 1, 56, 56, 64, 32768) is not None
     assert WF.ws_folds_plan(1, 16, 16, 1, 58, 58, 15, 3, 3, 1, 1, 1, 1, 56, 56, 64, 32768, True) is None
     assert WF.ws_folds_plan(1, 32, 32, 1, 36, 36, 19, 3, 3, 2, 2, 1, 1, 18, 18, 45, 4096) is not None
     assert WF.ws_folds_plan(1, 16, 16, 1, 18, 18, 15, 7, 7, 1, 1, 1, 1, 12, 12, 64, 1024) is None
-    assert WF.ws_folds_plan(1, 32, 32, 1, 35, 35, 19, 3, 3, 1, 1, 1, 1, 33, 33, 45, 4096) is None
+    assert WF.ws_folds_plan(1, 32, 32, 1, 35, 35, 19, 3, 3, 1, 1, 1, 1, 33, 33, 45, 4096) is not None
     assert WF.ws_folds_plan(1, 16, 16, 1, 58, 58, 64, 3, 3, 1, 1, 1, 1, 56, 56, 64, 99) is None
 
 

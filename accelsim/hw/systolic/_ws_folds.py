@@ -26,7 +26,8 @@ with an epoch end every ``block``; the bound of :func:`fold_reuse_bounds`). The 
 rectangles (:func:`_fold_rects`, :func:`_counted_fold`): the rule above gives a lane's previous uses a fixed
 distance back over rectangles of output rows x columns (a column step left, a row step up by column step, the
 previous sweep by row and column step), so a rectangle's fetches under an epoch start are a prefix of its pixels
-and a fold's fetches before a row are a sum over its rectangles; where a fold has more rectangles and epoch ends
+and a fold's fetches before a row are its accesses there less a sum of hits over the rectangles of its lanes whose
+previous uses do not all lie before the epoch (its open lanes); where a fold has more rectangles and epoch ends
 than that pays for (small outputs, large filters, small buffers: :func:`counted_pays`), it is walked access by
 access instead. With fewer channels than rows a fold may hold several readers of a word, in no tap order; each is
 still a fixed distance from the access over a box of output pixels, and the previous use is the valid one that
@@ -57,10 +58,11 @@ COUNTED_COST = 2
 LISTING = 16
 EPOCH_SEARCH = 4  # an epoch end costs about four passes over the rectangles (new cuts, a few counts of the search)
 # fewer channels than rows (any_rects_pay): the log of the folds' speed-up over the scan, least squares on 100 random
-# ws layers (seed 201: rows 8-128, columns 8-128, 1-127 channels below the rows, 1x1-7x7, strides 1-2, 4-59 output
-# rows, 40% with windows past the edge, 1-128 kB, the pass alone timed both ways, identical outputs); checked on 100
-# more (seed 202): docs/models/systolic.md §3.3
-ANY_FIT = (-2.101, 0.725, -0.011, -0.298, -0.564, 0.575, -0.575)
+# ws layers (seed 201: rows 8-128, columns 8-128, 1-127 channels below the rows, 1x1-7x8, strides 1-2, 4-59 output
+# rows, 28% with windows past the edge, 1-128 kB, the pass alone timed both ways, identical outputs; refitted after
+# the counted folds' epoch ends visited only their open lanes); checked on 100 more (seed 202): docs/models/systolic.md
+# §3.3
+ANY_FIT = (-3.53, 0.937, 0.365, -0.526, -0.787, 0.733, -0.556)
 ANY_MIN_LOG = 0.4
 
 
@@ -933,23 +935,42 @@ def _rect_before(q, oh0, oh1, ow0, ow1, Ew, per, inv_ew, inv_per):
     return _rect_count(img, oh, ow, oh0, oh1, ow0, ow1)
 
 
+@njit(cache=True, inline="always")
+def _accesses_before(x, n, npx, edge, n_runs):
+    """A fold's accesses on its rows before ``R + x`` (:func:`_before_row`; with ``edge``, a fold with slots past
+    the input edge, :func:`_before_row_edge` over its ``n_runs`` runs of lanes)."""
+    if edge is not None:
+        return _before_row_edge(x, npx, edge[4], edge[5], edge[6], n_runs, edge[7])
+    return _before_row(x, n, npx)
+
+
+@njit(cache=True, inline="always")
+def _slot_valid(lane, img, oh, ow, edge):
+    """Whether the slot of ``lane`` at pixel ``(img, oh, ow)`` holds an access (always, windows inside)."""
+    if edge is not None:
+        return oh < edge[0][lane] and ow < edge[1][lane]
+    return True
+
+
 @njit(cache=True)
-def _fetches_before(x, n, npx, first, rects, lo, lo_cnt, cut_cnt, lane_all, Ew, per, inv_ew, inv_per):
-    """Fetches of a counted fold on its rows before ``R + x`` not yet counted (:func:`_counted_fold`): lane ``l``'s
-    pixels in ``[lo[l], x - l)`` inside each of its rectangles and below the rectangle's cut, i.e. ``min(count
-    below x - l, count below the cut) - count below lo``; a lane past its last pixel counts ``lane_all``. A lane's
+def _hits_before(x, npx, first, rects, open_, n_open, lo, cut_cnt, lane_hits, Ew, per, inv_ew, inv_per):
+    """Hits of a counted fold on its rows before ``R + x`` not yet counted (:func:`_counted_fold`), from its lanes
+    with a rectangle the epoch start cuts (``open_[:n_open]``, ascending): lane ``l``'s pixels in ``[lo[l], x -
+    l)`` inside each of its rectangles at or above the rectangle's cut, i.e. ``count below x - l`` less ``count below
+    the cut`` (``cut_cnt``, the cut at least ``lo``); a lane past its last pixel counts ``lane_hits``. A lane's
     rectangles come in rising first rows (:func:`_fold_rects`, :func:`_fold_rects_any`), so in the first image
-    those starting below the pixel's row add nothing and end the lane; the next lane's pixel is one before, so its
-    (image, row, column) is stepped back rather than divided again."""
+    those starting below the pixel's row add nothing and end the lane; a lane's pixel one before the one split last
+    is stepped back rather than divided again."""
     tot = 0
     img = oh = ow = 0
     q_prev = -2  # the pixel split last (-2: none)
-    for lane in range(min(n, x)):
+    for i in range(n_open):
+        lane = open_[i]
         q = x - lane
         if q <= lo[lane]:
             continue
         if q >= npx:
-            tot += lane_all[lane]
+            tot += lane_hits[lane]
             continue
         if q == q_prev - 1:
             ow -= 1
@@ -962,11 +983,10 @@ def _fetches_before(x, n, npx, first, rects, lo, lo_cnt, cut_cnt, lane_all, Ew, 
         else:
             img, oh, ow = _split_pixel(q, Ew, per, inv_ew, inv_per)
         q_prev = q
-        for i in range(first[lane], first[lane + 1]):
-            if img == 0 and rects[i, 1] > oh:
+        for r in range(first[lane], first[lane + 1]):
+            if img == 0 and rects[r, 1] > oh:
                 break
-            c = min(_rect_count(img, oh, ow, rects[i, 1], rects[i, 2], rects[i, 3], rects[i, 4]), cut_cnt[i])
-            c -= lo_cnt[i]
+            c = _rect_count(img, oh, ow, rects[r, 1], rects[r, 2], rects[r, 3], rects[r, 4]) - cut_cnt[r]
             if c > 0:
                 tot += c
     return tot
@@ -974,51 +994,87 @@ def _fetches_before(x, n, npx, first, rects, lo, lo_cnt, cut_cnt, lane_all, Ew, 
 
 @njit(cache=True)
 def _counted_fold(rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev,
-                  sw_ev, cut, lo, lo_cnt, cut_cnt, lane_all):
+                  sw_ev, cut, lo, cut_cnt, lane_hits, thr, open_, edge):
     """A row fold whose accesses are not all fetched (:func:`ws_fold_pass`), counted by its rectangles
     (:func:`_fold_rects`) without visiting an access: under an epoch start ``es`` a rectangle's fetches are the
-    prefix of its pixels below ``cut = ceil((es - base) / R)``, so the fetches on the fold's rows before a row
-    are a sum over rectangles (:func:`_fetches_before`), and the row holding an epoch's last fetch is found by
-    searching that monotone count (regula falsi with the Illinois step, a bisection where it stalls), then its
-    lanes in order. Returns the state as :func:`_closed_fold`. ``cut`` / ``cut_cnt`` (per rectangle, the cut and
-    the pixels below it), ``lo`` (per lane, the first pixel not yet counted), ``lo_cnt`` (per rectangle, its
-    pixels below that) and ``lane_all`` (per lane, its fetches not yet counted) are scratch arrays."""
+    prefix of its pixels below ``cut = ceil((es - base) / R)``, its hits the rest. A lane whose rectangles' previous
+    uses all lie before ``es`` fetches every access; as ``es`` only grows within the fold, once such a lane always
+    such a lane. So the fetches on the fold's rows before a row are its accesses there (O(1), O(runs) past the
+    edge: :func:`_accesses_before`) less the hits of the other lanes (*open* lanes, :func:`_hits_before`), and the
+    row holding an epoch's last fetch is found by searching that monotone count (regula falsi with the Illinois
+    step, a bisection where it stalls), then its lanes in order. Per epoch end the work is the open lanes' and
+    their rectangles', not the fold's. Returns the state as :func:`_closed_fold`. ``cut`` / ``cut_cnt`` (per
+    rectangle, the cut and the pixels below it), ``lo`` (per lane, the first pixel not yet counted), ``lane_hits``
+    (per lane, its hits not yet counted), ``thr`` (per lane, the epoch start from which it fetches every access)
+    and ``open_`` (the open lanes) are scratch arrays; ``edge``: ``(lA, lB, pair_a, pair_b, run_l0, run_l1, run_g,
+    tabs)`` for a fold with slots past the input edge (:func:`_lane_extents`, :func:`_edge_tables`; its runs of lanes,
+    :func:`_fold_runs`, made at its first epoch end), None where the windows lie inside."""
     x_end = npx + n - 1  # the fold's rows R .. R + x_end - 1 hold its accesses
     inv_r = 1.0 / R
     inv_ew = 1.0 / Ew
     inv_per = 1.0 / per
-    for lane in range(n):
-        lo[lane] = 0
-    for r in range(nr):
-        lo_cnt[r] = 0
-    x0 = 0  # every access on rows before R + x0 has been counted
+    n_open = n  # (every lane at first; the first epoch's pass sets thr and keeps the open ones)
+    thr_set = False
     images = npx // per
+    n_runs = -1  # (past the edge: the fold's runs of lanes, made when a search first needs them)
+    if edge is not None:
+        all_acc = 0
+        for lane in range(n):
+            all_acc += edge[0][lane] * edge[1][lane]
+        all_acc *= images
+    else:
+        all_acc = _before_row(x_end, n, npx)
+    x0 = 0  # the last epoch end in the fold: row R + x0, lane le (none: row R, lane -1)
+    le = -1
+    counted = 0  # accesses counted: those on rows before R + x0 and on row R + x0 up to lane le
     rows_epoch = 0  # rows of the fold the last whole epoch in it took (0: none yet)
     since_fold = False  # an epoch ended in this fold
     while True:
         needed = block - n_in
-        total = 0
-        valid = 0  # the accesses not yet counted (slots past the input edge hold none)
-        for lane in range(n):
+        kept = np.int64(0)  # (not a literal 0: _hits_before would compile again for it)
+        hits = 0
+        for i in range(n_open):
+            lane = open_[i] if thr_set else i
+            if thr_set and es >= thr[lane]:
+                continue  # (from now on it fetches every access)
+            q = min(npx, max(0, x0 - lane + (lane <= le)))
+            lo[lane] = q
+            img = oh = ow = 0
+            if q > 0:
+                img, oh, ow = _split_pixel(q, Ew, per, inv_ew, inv_per)  # (once a lane, not once a rectangle)
             s = 0
+            top = _NEVER
             for r in range(first[lane], first[lane + 1]):
+                top = max(top, rects[r, 5])
                 area = (rects[r, 2] - rects[r, 1]) * (rects[r, 4] - rects[r, 3]) * images
-                valid += area - lo_cnt[r]
                 y = es - rects[r, 5] + R - 1  # (the cut: ceil((es - base) / R), within [lo, npx])
-                if y >= npx * R:  # every previous use before the epoch (most rectangles): all its pixels
+                if y >= npx * R:  # every previous use before the epoch: all its pixels fetched
                     cut[r] = npx
                     cut_cnt[r] = area
+                    continue
+                c = max(q, _fdiv(y, R, inv_r) if y > 0 else 0)
+                cut[r] = c
+                if c == q:
+                    cut_cnt[r] = 0
+                    if q > 0:
+                        cut_cnt[r] = _rect_count(img, oh, ow, rects[r, 1], rects[r, 2], rects[r, 3], rects[r, 4])
                 else:
-                    c = max(lo[lane], _fdiv(y, R, inv_r) if y > 0 else 0)
-                    cut[r] = c
-                    if c == lo[lane]:  # every previous use in the epoch: none of the pixels left
-                        cut_cnt[r] = lo_cnt[r]
-                    else:
-                        cut_cnt[r] = _rect_before(c, rects[r, 1], rects[r, 2], rects[r, 3], rects[r, 4], Ew, per,
-                                                  inv_ew, inv_per)
-                s += cut_cnt[r] - lo_cnt[r]
-            lane_all[lane] = s
-            total += s
+                    cut_cnt[r] = _rect_before(c, rects[r, 1], rects[r, 2], rects[r, 3], rects[r, 4], Ew, per, inv_ew,
+                                              inv_per)
+                s += area - cut_cnt[r]
+            if not thr_set:
+                # every previous use of the lane's last pixel (npx - 1) before es: es - top + R - 1 >= npx * R
+                thr[lane] = top + (npx - 1) * R + 1 if top != _NEVER else _NEVER
+                if es >= thr[lane]:
+                    continue  # (its rectangles all fetched whole: no hits)
+            open_[kept] = lane
+            kept += 1
+            lane_hits[lane] = s
+            hits += s
+        n_open = kept
+        thr_set = True
+        valid = all_acc - counted  # the accesses not yet counted (slots past the input edge hold none)
+        total = valid - hits
         if total < needed:
             return got + total, n_in + total, since + valid, es, ev_k, ev_x, ev_g, n_ev, -1, 0
         # the smallest x in (x0, x_end] with needed fetches before row R + x: F(a) < needed <= F(b)
@@ -1030,6 +1086,9 @@ def _counted_fold(rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_i
         side = 0
         stall = 0
         guess = rows_epoch > 0
+        if edge is not None:
+            if n_runs < 0:
+                n_runs = _fold_runs(n, edge[0], edge[1], edge[2], edge[3], edge[4], edge[5], edge[6])
         while b - a > 1:
             w = b - a
             if guess:
@@ -1041,7 +1100,8 @@ def _counted_fold(rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_i
                 stall = 0
             else:
                 x = min(max(a + int(math.ceil(w * (-ga) / (gb - ga))), a + 1), b - 1)
-            fx = _fetches_before(x, n, npx, first, rects, lo, lo_cnt, cut_cnt, lane_all, Ew, per, inv_ew, inv_per)
+            fx = _accesses_before(x, n, npx, edge, n_runs) - counted - _hits_before(
+                x, npx, first, rects, open_, n_open, lo, cut_cnt, lane_hits, Ew, per, inv_ew, inv_per)
             if fx >= needed:
                 b = x
                 gb = fx - needed + 0.5
@@ -1056,38 +1116,46 @@ def _counted_fold(rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_i
                     gb *= 0.5
                 side = 1
             stall = stall + 1 if 2 * (b - a) > w else 0
-        # the epoch's last fetch lies on row R + a: its lanes in order
+        # the epoch's last fetch lies on row R + a: its lanes in order (an open lane's pixel by its rectangle)
         cnt = fa
-        le = -1
+        le_new = -1
+        on_row = 0  # the accesses on row R + a up to lane le_new
+        i = 0
         for lane in range(max(0, a - npx + 1), min(n, a + 1)):
             p = a - lane
-            if p < lo[lane]:
-                continue
-            img, oh, ow = _split_pixel(p, Ew, per, inv_ew, inv_per)
-            for r in range(first[lane], first[lane + 1]):
-                if rects[r, 1] <= oh < rects[r, 2] and rects[r, 3] <= ow < rects[r, 4]:
-                    cnt += p < cut[r]
-                    break
+            while i < n_open and open_[i] < lane:
+                i += 1
+            is_open = i < n_open and open_[i] == lane
+            if is_open or edge is not None:
+                img, oh, ow = _split_pixel(p, Ew, per, inv_ew, inv_per)
+                if not _slot_valid(lane, img, oh, ow, edge):
+                    continue
+            on_row += 1
+            if a == x0 and lane <= le:
+                continue  # (counted before the last epoch end)
+            if is_open:
+                for r in range(first[lane], first[lane + 1]):
+                    if rects[r, 1] <= oh < rects[r, 2] and rects[r, 3] <= ow < rects[r, 4]:
+                        cnt += p < cut[r]
+                        break
+            else:
+                cnt += 1
             if cnt == needed:
-                le = lane
+                le_new = lane
                 break
-        pos = (f * L + R + a) * R + le
+        pos = (f * L + R + a) * R + le_new
         got += needed
         state = _end_epoch(ev_k, ev_x, ev_g, n_ev, k, pos, got, sw_ev)
         got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = state
         if e0 >= 0:
             return state
-        # accesses after (row R + a, lane le) remain: lane l's pixels from a - l (+1 up to lane le)
+        # accesses after (row R + a, lane le_new) remain
         if since_fold:
             rows_epoch = a - x0  # (the fold's rows this epoch took: the next epoch's first guess)
         since_fold = True
+        counted = _accesses_before(a, n, npx, edge, n_runs) + on_row
         x0 = a
-        for lane in range(n):
-            q = min(npx, max(0, a - lane + (lane <= le)))
-            lo[lane] = q
-            img, oh, ow = _split_pixel(q, Ew, per, inv_ew, inv_per)  # (once a lane, not once a rectangle)
-            for r in range(first[lane], first[lane + 1]):
-                lo_cnt[r] = _rect_count(img, oh, ow, rects[r, 1], rects[r, 2], rects[r, 3], rects[r, 4])
+        le = le_new
 
 
 @njit(cache=True)
@@ -1159,9 +1227,10 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
     fold_nr = np.full(row_fold, -1, np.int64)  # per fold, its rectangles from the second sweep on
     cut = np.empty(rects.shape[0], np.int64)
     lo = np.empty(R, np.int64)
-    lo_cnt = np.empty(rects.shape[0], np.int64)
     cut_cnt = np.empty(rects.shape[0], np.int64)
-    lane_all = np.empty(R, np.int64)
+    lane_hits = np.empty(R, np.int64)
+    thr = np.empty(R, np.int64)
+    open_ = np.empty(R, np.int64)
     rowstart = np.empty(npx + R, np.int64)  # a walked fold's first access on each row
     rowstart_n = -1  # the lane count rowstart holds
     scratch = np.empty(R * npx, np.int64)  # its accesses' previous uses
@@ -1260,9 +1329,18 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
                     counted = counted_pays(nr, m, block, cost)
                 if counted:
                     # count the fold by its rectangles of equal reuse distance
-                    got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = _counted_fold(
-                        rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_in, since, es, ev_k, ev_x, ev_g,
-                        n_ev, sw_ev, cut, lo, lo_cnt, cut_cnt, lane_all)
+                    counted_e = False
+                    if rows_ok is not None:
+                        if edge[f]:
+                            got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = _counted_fold(
+                                rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_in, since, es, ev_k,
+                                ev_x, ev_g, n_ev, sw_ev, cut, lo, cut_cnt, lane_hits, thr, open_,
+                                (lA, lB, pair_a, pair_b, run_l0, run_l1, run_g, tabs))
+                            counted_e = True
+                    if not counted_e:
+                        got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = _counted_fold(
+                            rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_in, since, es, ev_k, ev_x,
+                            ev_g, n_ev, sw_ev, cut, lo, cut_cnt, lane_hits, thr, open_, None)
                 else:
                     # walk the fold's accesses in position order, each previous use from the geometry; from the
                     # second sweep on the same for every sweep: a fold the bounds call walked keeps them after its
