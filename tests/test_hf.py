@@ -514,6 +514,22 @@ def test_inconsistent_configs_transformers_refuses_are_refused(config, message):
         model_spec(config)
 
 
+def test_vit_image_not_a_multiple_of_the_patch_keeps_its_whole_patches():
+    """transformers' ViT embeds ``(image_size // patch_size) ** 2`` patches (its stride-patch Conv2d drops the pixels
+    left over, as SigLIP's 384 / 14 keeps 27 x 27): the same graph and parameters as the largest multiple below, the
+    counts transformers 5.25's ViTModel gives (120,640 for 30 / 16, 155,712 for 384 / 14); an image smaller than one
+    patch is refused."""
+    base = {"model_type": "vit", "hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 2,
+            "intermediate_size": 128}
+    for image, patch, params in ((30, 16, 120_640), (384, 14, 155_712)):
+        g = load_hf({**base, "image_size": image, "patch_size": patch})
+        whole = load_hf({**base, "image_size": image // patch * patch, "patch_size": patch})
+        assert g.metadata["hf"]["params"]["total"] == whole.metadata["hf"]["params"]["total"] == params
+        assert g.total_macs == whole.total_macs
+    with pytest.raises(WorkloadError, match="image_size 8 is smaller than patch_size 16"):
+        load_hf({**base, "image_size": 8, "patch_size": 16})
+
+
 def test_falcon2_single_norm_parallel_block():
     """Falcon2-11B's ``num_ln_in_parallel_attn: 1``: one ``input_layernorm`` feeds attention and MLP in the new
     architecture's parallel block (transformers' FalconDecoderLayer), not ``ln_attn`` and ``ln_mlp``."""

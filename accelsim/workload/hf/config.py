@@ -819,8 +819,8 @@ def _vit(f, name):
              "o": "attention.output.dense", "norm2": "layernorm_after", "up": "intermediate.dense",
              "down": "output.dense", "final_norm": "layernorm", "pooler": "pooler.dense"}
     image, patch = f.int("image_size", 224), f.int("patch_size", 16)
-    if image % patch:
-        raise WorkloadError(f"{f.source}: image_size {image} is not a multiple of patch_size {patch}")
+    if image < patch:  # (a side that is not a multiple keeps its whole patches, as the stride-patch Conv2d does)
+        raise WorkloadError(f"{f.source}: image_size {image} is smaller than patch_size {patch}: no patch fits")
     return ModelSpec(
         name=name, model_type="vit", kind="vit", hidden=hidden, layers=f.int("num_hidden_layers"), heads=heads,
         kv_heads=heads, head_dim=_head_size(f, hidden, heads, "hidden_size", "num_attention_heads"),
