@@ -953,7 +953,7 @@ def _slot_valid(lane, img, oh, ow, edge):
 
 
 @njit(cache=True)
-def _hits_before(x, npx, first, rects, open_, n_open, lo, cut_cnt, lane_hits, Ew, per, inv_ew, inv_per):
+def _hits_before(x, npx, rects, open_, n_open, live, live_end, lo, cut_cnt, lane_hits, Ew, per, inv_ew, inv_per):
     """Hits of a counted fold on its rows before ``R + x`` not yet counted (:func:`_counted_fold`), from its lanes
     with a rectangle the epoch start cuts (``open_[:n_open]``, ascending): lane ``l``'s pixels in ``[lo[l], x -
     l)`` inside each of its rectangles at or above the rectangle's cut, i.e. ``count below x - l`` less ``count below
@@ -983,7 +983,8 @@ def _hits_before(x, npx, first, rects, open_, n_open, lo, cut_cnt, lane_hits, Ew
         else:
             img, oh, ow = _split_pixel(q, Ew, per, inv_ew, inv_per)
         q_prev = q
-        for r in range(first[lane], first[lane + 1]):
+        for t in range(live_end[i - 1] if i > 0 else 0, live_end[i]):
+            r = live[t]
             if img == 0 and rects[r, 1] > oh:
                 break
             c = _rect_count(img, oh, ow, rects[r, 1], rects[r, 2], rects[r, 3], rects[r, 4]) - cut_cnt[r]
@@ -994,7 +995,7 @@ def _hits_before(x, npx, first, rects, open_, n_open, lo, cut_cnt, lane_hits, Ew
 
 @njit(cache=True)
 def _counted_fold(rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_in, since, es, ev_k, ev_x, ev_g, n_ev,
-                  sw_ev, cut, lo, cut_cnt, lane_hits, thr, open_, edge):
+                  sw_ev, cut, lo, cut_cnt, lane_hits, thr, open_, live, live_end, edge):
     """A row fold whose accesses are not all fetched (:func:`ws_fold_pass`), counted by its rectangles
     (:func:`_fold_rects`) without visiting an access: under an epoch start ``es`` a rectangle's fetches are the
     prefix of its pixels below ``cut = ceil((es - base) / R)``, its hits the rest. A lane whose rectangles' previous
@@ -1077,6 +1078,16 @@ def _counted_fold(rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_i
         total = valid - hits
         if total < needed:
             return got + total, n_in + total, since + valid, es, ev_k, ev_x, ev_g, n_ev, -1, 0
+        # the open lanes' rectangles not fetched whole, which alone the search's counts visit: open lane i's are
+        # live[live_end[i - 1]:live_end[i]]
+        n_live = 0
+        for i in range(n_open):
+            lane = open_[i]
+            for r in range(first[lane], first[lane + 1]):
+                if cut[r] < npx:
+                    live[n_live] = r
+                    n_live += 1
+            live_end[i] = n_live
         # the smallest x in (x0, x_end] with needed fetches before row R + x: F(a) < needed <= F(b)
         a = x0
         fa = 0
@@ -1101,7 +1112,7 @@ def _counted_fold(rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_i
             else:
                 x = min(max(a + int(math.ceil(w * (-ga) / (gb - ga))), a + 1), b - 1)
             fx = _accesses_before(x, n, npx, edge, n_runs) - counted - _hits_before(
-                x, npx, first, rects, open_, n_open, lo, cut_cnt, lane_hits, Ew, per, inv_ew, inv_per)
+                x, npx, rects, open_, n_open, live, live_end, lo, cut_cnt, lane_hits, Ew, per, inv_ew, inv_per)
             if fx >= needed:
                 b = x
                 gb = fx - needed + 0.5
@@ -1231,6 +1242,8 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
     lane_hits = np.empty(R, np.int64)
     thr = np.empty(R, np.int64)
     open_ = np.empty(R, np.int64)
+    live = np.empty(rects.shape[0], np.int64)
+    live_end = np.empty(R, np.int64)
     rowstart = np.empty(npx + R, np.int64)  # a walked fold's first access on each row
     rowstart_n = -1  # the lane count rowstart holds
     scratch = np.empty(R * npx, np.int64)  # its accesses' previous uses
@@ -1334,13 +1347,13 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
                         if edge[f]:
                             got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = _counted_fold(
                                 rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_in, since, es, ev_k,
-                                ev_x, ev_g, n_ev, sw_ev, cut, lo, cut_cnt, lane_hits, thr, open_,
-                                (lA, lB, pair_a, pair_b, run_l0, run_l1, run_g, tabs))
+                                ev_x, ev_g, n_ev, sw_ev, cut, lo, cut_cnt, lane_hits, thr, open_, live,
+                                live_end, (lA, lB, pair_a, pair_b, run_l0, run_l1, run_g, tabs))
                             counted_e = True
                     if not counted_e:
                         got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = _counted_fold(
                             rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_in, since, es, ev_k, ev_x,
-                            ev_g, n_ev, sw_ev, cut, lo, cut_cnt, lane_hits, thr, open_, None)
+                            ev_g, n_ev, sw_ev, cut, lo, cut_cnt, lane_hits, thr, open_, live, live_end, None)
                 else:
                     # walk the fold's accesses in position order, each previous use from the geometry; from the
                     # second sweep on the same for every sweep: a fold the bounds call walked keeps them after its
