@@ -167,15 +167,22 @@ def _own_layers(rows: list[str]) -> list[tuple]:
     return out
 
 
-def _accelsim_layer_cpu(model, cl, repeats: int, warm: int = 2) -> list[float]:
+def _accelsim_layer_cpu(model, cl, repeats: int, warm: int = 2, warm_s: float = 0.02) -> list[float]:
     """CPU seconds of ``repeats`` calls of ``model.simulate`` on one layer, every memo cleared first, after
-    ``warm`` untimed calls (memos cleared too: the same work), which refill the caches another process (SCALE-Sim's)
-    evicted; a process simulating layer after layer does not pay that refill."""
+    untimed calls (memos cleared too: the same work), at least ``warm`` of them and ``warm_s`` CPU seconds in all,
+    which refill the caches another process (SCALE-Sim's) evicted; a process simulating layer after layer does not
+    pay that refill. (After a 1.5 s busy subprocess the next calls of a 0.09 ms layer took 0.5, 0.2, ... ms, a
+    median of 0.15 ms over the first 20 and 0.09 ms from then on: two warm calls left most of that in the timed
+    ones, up to 2x on 0.1-0.3 ms layers.)"""
     from accelsim.hw.systolic import model as M
 
-    for _ in range(warm):
+    spent, done = 0.0, 0
+    while done < warm or spent < warm_s:
         M.clear_memos()
+        c0 = time.process_time()
         model.simulate(cl, 1)
+        spent += time.process_time() - c0
+        done += 1
     out = []
     for _ in range(repeats):
         M.clear_memos()
