@@ -480,3 +480,21 @@ def test_edge_running_sums_equal_the_valid_counts():
             assert np.array_equal(tabs[g], np.concatenate([[0], np.cumsum(counts)])), (H, W, FH, FW, g)
             checked += 1
     assert checked > 30, checked
+
+
+def test_fit_any_rects_script_fits_and_checks(capsys):
+    """benchmarks/fit_any_rects.py (the calibration of ``any_rects_pay``) on a few layers of each seed: the folds
+    and the scan agree on every one (it stops otherwise), a fit of the seven features comes out, and both rules
+    are scored on the checked seed."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "fit_any_rects.py"
+    spec = importlib.util.spec_from_file_location("fit_any_rects", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--calibrate", "11", "--check", "12", "--layers", "8", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "ANY_FIT = (" in out and out.count("over the scan alone") == 2
+    layers = [row[2] for row in mod.layers(11, 8)]
+    assert len(layers) == 8 and layers == [row[2] for row in mod.layers(11, 8)]  # (seeded: the same layers)
