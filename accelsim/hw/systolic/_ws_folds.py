@@ -56,7 +56,9 @@ _NO_ACCESS = 1 << 60  # "previous use" of a slot whose window element lies past 
 # and epoch, 4.9 ns an access listed and scanned, 0.1-0.5 ns an access scanned; 2 leaves a margin
 COUNTED_COST = 2
 LISTING = 16
-EPOCH_SEARCH = 4  # an epoch end costs about four passes over the rectangles (new cuts, a few counts of the search)
+# an epoch end costs about one pass over the rectangles: the counts of its search visit the open lanes' (4 before
+# they did, when every count visited every rectangle; docs/models/systolic.md §3.3)
+EPOCH_SEARCH = 1
 # fewer channels than rows (any_rects_pay): the log of the folds' speed-up over the scan, least squares on 100 random
 # ws layers (seed 201: rows 8-128, columns 8-128, 1-127 channels below the rows, 1x1-7x8, strides 1-2, 4-59 output
 # rows, 28% with windows past the edge, 1-128 kB, the pass alone timed both ways, identical outputs; refitted after
