@@ -31,7 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def layers(seed: int, n: int):
-    """``n`` random ws layers the rule decides: ``(R, C, geometry, ifmap words, forced plan)``."""
+    """``n`` random ws layers the rule decides: ``(R, C, geometry, ifmap words, forced plan, the rule's features)``
+    (the features from the arguments the plan passes ``any_rects_pay``: :func:`~accelsim.hw.systolic._ws_folds.
+    any_rects_features`)."""
     from accelsim.hw.systolic import _ws_folds as WF
     from accelsim.hw.systolic import calc
     from accelsim.hw.systolic._group_reuse import groups_fit_int32, ws_is_groups_pay
@@ -62,29 +64,15 @@ def layers(seed: int, n: int):
             continue
         if ws_is_groups_pay(1, R, Ch, win, npx) and groups_fit_int32(npx * win, H * W * Ch):
             continue
-        WF.any_rects_pay = lambda *a: True
+        asked = []
+        WF.any_rects_pay = lambda *a: asked.append(a) or True  # (forced on; its arguments kept)
         try:
             plan = WF.ws_folds_plan(1, R, C, b, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, K, words, False)
         finally:
             WF.any_rects_pay = real
         if plan is not None:
-            out.append((R, C, g, words, plan))
+            out.append((R, C, g, words, plan, list(WF.any_rects_features(*asked[0]))))
     return out
-
-
-def features(R, g, words, C) -> list[float]:
-    """``any_rects_pay``'s inputs as the fit sees them."""
-    from accelsim.hw.systolic import _ws_folds as WF
-
-    b, H, W, Ch, FH, FW, sh, sw, dh, dw, K, Eh, Ew = g
-    npx, block = b * Eh * Ew, 50 * (words // 100)
-    sth, stw, _, _ = WF.reader_steps(FH, FW, sh, sw, dh, dw)
-    readers = ((FH - 1) // sth + 1) * ((FW - 1) // stw + 1)
-    rows_min = min(Eh, max(0, -(-(H - (FH - 1) * dh) // sh)))
-    cols_min = min(Ew, max(0, -(-(W - (FW - 1) * dw) // sw)))
-    edge = npx - b * rows_min * cols_min > 0
-    return [1.0, math.log(npx), math.log(R), math.log(readers), math.log1p(R * npx / block), float(edge),
-            math.log(-(-K // C))]
 
 
 def timed(R, C, g, words, plan, repeats: int) -> tuple[float, float]:
@@ -120,9 +108,9 @@ def timed(R, C, g, words, plan, repeats: int) -> tuple[float, float]:
 
 def measure(seed: int, n: int, repeats: int):
     rows = []
-    for R, C, g, words, plan in layers(seed, n):
+    for R, C, g, words, plan, x in layers(seed, n):
         t_folds, t_scan = timed(R, C, g, words, plan, repeats)
-        rows.append((features(R, g, words, C), t_folds, t_scan))
+        rows.append((x, t_folds, t_scan))
     return rows
 
 

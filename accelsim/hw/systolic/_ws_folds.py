@@ -130,10 +130,18 @@ def any_rects_pay(R, npx, block, FH, FW, sth, stw, edge, sweeps):
     costs passes over the rectangles), gain where windows run past the edge (the scan's listing tests them) and
     lose with the sweeps (the scan lists one and scans the others). Plain Python."""
     w = ANY_FIT
-    readers = ((FH - 1) // sth + 1) * ((FW - 1) // stw + 1)
-    log_gain = (w[0] + w[1] * math.log(npx) + w[2] * math.log(R) + w[3] * math.log(readers)
-                + w[4] * math.log1p(R * npx / block) + w[5] * edge + w[6] * math.log(sweeps))
+    x = any_rects_features(R, npx, block, FH, FW, sth, stw, edge, sweeps)
+    log_gain = w[0] * x[0] + w[1] * x[1] + w[2] * x[2] + w[3] * x[3] + w[4] * x[4] + w[5] * x[5] + w[6] * x[6]
     return log_gain > ANY_MIN_LOG
+
+
+def any_rects_features(R, npx, block, FH, FW, sth, stw, edge, sweeps):
+    """The terms :data:`ANY_FIT` weighs (:func:`any_rects_pay`, whose arguments these are): ``(1, ln npx, ln R, ln
+    readers a tap, ln(1 + R npx / block), windows past the edge, ln sweeps)``; what
+    ``benchmarks/fit_any_rects.py`` fits on."""
+    readers = ((FH - 1) // sth + 1) * ((FW - 1) // stw + 1)
+    return (1.0, math.log(npx), math.log(R), math.log(readers), math.log1p(R * npx / block), float(edge),
+            math.log(sweeps))
 
 
 def reader_steps(FH, FW, sh, sw, dh, dw):
