@@ -498,3 +498,13 @@ def test_fit_any_rects_script_fits_and_checks(capsys):
     assert "ANY_FIT = (" in out and out.count("over the scan alone") == 2
     layers = [row[2] for row in mod.layers(11, 8)]
     assert len(layers) == 8 and layers == [row[2] for row in mod.layers(11, 8)]  # (seeded: the same layers)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 60), st.integers(1, 9), st.integers(1, 4), st.integers(1, 3), st.integers(1, 40))
+def test_valid_extents_follow_their_definition(size, taps, stride, dilation, n_out):
+    """Per tap, the outputs ``o < n_out`` whose read ``o * stride + tap * dilation`` lies inside ``size``."""
+    rows_ok, cols_ok = WF.valid_extents(size, size + 1, taps, taps, stride, stride, dilation, dilation, n_out, n_out)
+    for extents, length in ((rows_ok, size), (cols_ok, size + 1)):
+        assert extents.dtype == np.int64 and extents.flags["C_CONTIGUOUS"]
+        assert list(extents) == [sum(o * stride + t * dilation < length for o in range(n_out)) for t in range(taps)]

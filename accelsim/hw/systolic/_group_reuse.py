@@ -87,7 +87,8 @@ def _group_fetches(gr, gl, qr, ql, n, cr, cl, hr, hl, er, el, dl):
     return hi - lo if hi > lo else 0
 
 
-@njit(cache=True)
+# (_nrt=False: no reference counts of its array arguments, two atomic operations each a call; it allocates none)
+@njit(cache=True, _nrt=False)
 def _epoch_end(hit, acc, g0, gr, gl, gn, qr, ql, j0, x_c, es, LW, dl, span, needed, row_cnt, lane_mark, fa, fb):
     """The position of an epoch's last fetch (its ``needed``-th from ``x_c`` on under epoch start ``es``),
     which lies in group ``hit`` (the first whose whole count brings the sum ``acc`` of groups ``j0 .. hit-1``
@@ -156,7 +157,8 @@ def _epoch_end(hit, acc, g0, gr, gl, gn, qr, ql, j0, x_c, es, LW, dl, span, need
     return x_lo + span
 
 
-@njit(cache=True)
+# (_nrt=False: no reference counts of its array arguments, two atomic operations each a call; it allocates none)
+@njit(cache=True, _nrt=False)
 def _count_to_epoch_end(gr, gk, qr, qk, gn, j0, ng, cr, xk, er, ek, needed, cbuf, first):
     """Whole-group fetch counts (:func:`_group_fetches` to no end) of groups ``j0, j0+1, ..`` (below ``ng``) from
     position ``(cr, xk)`` on under epoch start ``(er, ek)``, summed until they reach ``needed``: ``(sum before

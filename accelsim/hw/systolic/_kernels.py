@@ -2298,7 +2298,8 @@ def distinct_read_pass(df, o, R, C, npx, win, nfilt, words):
     return stats, ev_rows[:n_ev]
 
 
-@njit(cache=True)
+# (_nrt=False: no reference counts of its array arguments, two atomic operations each a call; it allocates none)
+@njit(cache=True, _nrt=False)
 def _first_ge(a, x):
     """First index of the ascending int64 array ``a`` whose value is ``>= x`` (``len(a)`` if none):
     ``np.searchsorted(a, x, side="left")``; for an integer ``x``, ``side="right"`` is ``_first_ge(a, x + 1)``.
@@ -2428,7 +2429,7 @@ def _same_epoch_end(ev_x, sw_ev, k, x):
     return -1, -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _add_event(ev_k, ev_x, ev_g, n_ev, k, pos, got):
     """Append an epoch end (sweep ``k``, position ``pos`` in its sweep, the sweep's fetches ``got`` up to and
     including it), growing the arrays when full: ``(ev_k, ev_x, ev_g, n_ev + 1)``. The event lists of the

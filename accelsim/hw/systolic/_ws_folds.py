@@ -47,6 +47,10 @@ from numba import njit
 
 from ._kernels import _add_event, _dims, _fdiv, _first_ge, _odometer, _repeat_later, _repeat_rest, _same_epoch_end
 
+# Helpers called in a loop that take arrays and allocate none are compiled with ``_nrt=False`` (``_hits_before``,
+# ``_before_row_edge``, ``_bounds``, ``_mark_crossings``): Numba otherwise increments and decrements the reference
+# count of every array argument at each call, two atomic operations an array (3,370 increments a call of the
+# 36x36x19 stride-2 layer's pass with 4 kB, 19% of its time). Small ones that return arrays are inlined instead.
 _NEVER = -(1 << 55)  # previous use of a first use in the first sweep: before every epoch
 _NONE = -(1 << 62)  # sort key of a reader that reads nothing before the access
 _NO_ACCESS = 1 << 60  # "previous use" of a slot whose window element lies past the input edge: never a fetch
@@ -71,9 +75,21 @@ ANY_MIN_LOG = 0.4
 def valid_extents(H, W, FH, FW, sh, sw, dh, dw, Eh, Ew):
     """``(rows_ok, cols_ok)``: per filter row ``kh`` how many output rows read inside the input (``oh * sh + kh * dh
     < H`` for ``oh < rows_ok[kh]``; ``Eh`` when the windows lie inside), per filter column alike; int64 arrays."""
-    rows_ok = np.array([min(Eh, max(0, -(-(H - kh * dh) // sh))) for kh in range(FH)], np.int64)
-    cols_ok = np.array([min(Ew, max(0, -(-(W - kw * dw) // sw))) for kw in range(FW)], np.int64)
-    return rows_ok, cols_ok
+    both = _extents(Eh, H, FH, sh, dh) + _extents(Ew, W, FW, sw, dw)
+    both = np.array(both, np.int64)  # (one array, two views: a small array costs a microsecond to build)
+    return both[:FH], both[FH:]
+
+
+def _extents(n_out, size, taps, stride, dilation):
+    """Per tap along one axis, how many of the ``n_out`` outputs read inside ``size`` inputs: ``n_out`` up to the
+    taps past the edge, which come last (the count only falls with the tap)."""
+    out = [n_out] * taps
+    for t in range(taps - 1, -1, -1):
+        inside = -(-(size - t * dilation) // stride)
+        if inside >= n_out:
+            break
+        out[t] = max(0, inside)
+    return out
 
 
 def ws_folds_plan(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, words, groups_pay=False):
@@ -283,7 +299,7 @@ def _valid_before(q, A, B, Ew, per):
     return c
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _before_row_edge(x, npx, run_l0, run_l1, run_g, n_runs, tabs):
     """:func:`_before_row` where windows run past the input edge: lane ``l`` counts its valid pixels ``< x - l``.
     The fold's lanes come in runs that share a valid rectangle (one tap each, ``Ch >= R``), and ``tabs[g, q]`` sums
@@ -507,7 +523,7 @@ def _lane_tables(f, n, R, Ch, FH, FW, L, N, Ew, sth, stw, gh, gw, has_s, pos_s, 
                                                    - (i * gh * Ew + j * gw) * R - N)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _end_epoch(ev_k, ev_x, ev_g, n_ev, k, pos, got, sw_ev):
     """An epoch end at position ``pos`` of sweep ``k`` (:func:`_add_event`), ``got`` the sweep's fetches with it:
     the fold state after it, ``(got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj)`` as :func:`_closed_fold`
@@ -634,7 +650,7 @@ def _column_rects(rects, nr, lane, r0, r1, cs, c1, mw, Ew, gw, stw, tap0, ch, Ch
     return nr
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _mark_crossings(t, lane, n, Ch, ch, R, FW, i_up, j_left, i_down, j_right, sth, stw, cross):
     """For a tap whose first lane in the fold is ``lane`` (element ``t``, channel ``ch``): mark in ``cross`` its
     lanes where the element of some reader ``(i, j)`` (``-i_up <= i <= i_down``, ``-j_left <= j <= j_right``:
@@ -730,7 +746,7 @@ def any_rects_cap(FH, FW, sth, stw):
     return (2 * ((FH - 1) // sth) + 2) * (2 * ((FW - 1) // stw) + 2)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _bounds(cand, nc, lo_col, top, out):
     """The distinct band bounds in ``(0, top)`` of the readers' boxes (columns ``lo_col`` and ``lo_col + 1`` of
     ``cand[:nc]``), with ``0`` and ``top``, sorted into ``out``; how many."""
@@ -946,15 +962,6 @@ def _rect_before(q, oh0, oh1, ow0, ow1, Ew, per, inv_ew, inv_per):
 
 
 @njit(cache=True, inline="always")
-def _accesses_before(x, n, npx, edge, n_runs):
-    """A fold's accesses on its rows before ``R + x`` (:func:`_before_row`; with ``edge``, a fold with slots past
-    the input edge, :func:`_before_row_edge` over its ``n_runs`` runs of lanes)."""
-    if edge is not None:
-        return _before_row_edge(x, npx, edge[4], edge[5], edge[6], n_runs, edge[7])
-    return _before_row(x, n, npx)
-
-
-@njit(cache=True, inline="always")
 def _slot_valid(lane, img, oh, ow, edge):
     """Whether the slot of ``lane`` at pixel ``(img, oh, ow)`` holds an access (always, windows inside)."""
     if edge is not None:
@@ -962,7 +969,7 @@ def _slot_valid(lane, img, oh, ow, edge):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _hits_before(x, npx, rects, open_, n_open, live, live_end, lo, cut_cnt, lane_hits, Ew, per, inv_ew, inv_per):
     """Hits of a counted fold on its rows before ``R + x`` not yet counted (:func:`_counted_fold`), from its lanes
     with a rectangle the epoch start cuts (``open_[:n_open]``, ascending): lane ``l``'s pixels in ``[lo[l], x -
@@ -1011,7 +1018,7 @@ def _counted_fold(rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_i
     prefix of its pixels below ``cut = ceil((es - base) / R)``, its hits the rest. A lane whose rectangles' previous
     uses all lie before ``es`` fetches every access; as ``es`` only grows within the fold, once such a lane always
     such a lane. So the fetches on the fold's rows before a row are its accesses there (O(1), O(runs) past the
-    edge: :func:`_accesses_before`) less the hits of the other lanes (*open* lanes, :func:`_hits_before`), and the
+    edge: :func:`_before_row`, :func:`_before_row_edge`) less the hits of the other lanes (*open* lanes, :func:`_hits_before`), and the
     row holding an epoch's last fetch is found by searching that monotone count (regula falsi with the Illinois
     step, a bisection where it stalls), then its lanes in order. Per epoch end the work is the open lanes' and
     their rectangles', not the fold's. Returns the state as :func:`_closed_fold`. ``cut`` / ``cut_cnt`` (per
@@ -1030,6 +1037,7 @@ def _counted_fold(rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_i
     images = npx // per
     n_runs = -1  # (past the edge: the fold's runs of lanes, made when a search first needs them)
     if edge is not None:
+        run_l0, run_l1, run_g, tabs = edge[4], edge[5], edge[6], edge[7]
         all_acc = 0
         for lane in range(n):
             all_acc += edge[0][lane] * edge[1][lane]
@@ -1122,7 +1130,11 @@ def _counted_fold(rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_i
                 stall = 0
             else:
                 x = min(max(a + int(math.ceil(w * (-ga) / (gb - ga))), a + 1), b - 1)
-            fx = _accesses_before(x, n, npx, edge, n_runs) - counted - _hits_before(
+            if edge is not None:
+                fx = _before_row_edge(x, npx, run_l0, run_l1, run_g, n_runs, tabs)
+            else:
+                fx = _before_row(x, n, npx)
+            fx += -counted - _hits_before(
                 x, npx, rects, open_, n_open, live, live_end, lo, cut_cnt, lane_hits, Ew, per, inv_ew, inv_per)
             if fx >= needed:
                 b = x
@@ -1175,7 +1187,10 @@ def _counted_fold(rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_i
         if since_fold:
             rows_epoch = a - x0  # (the fold's rows this epoch took: the next epoch's first guess)
         since_fold = True
-        counted = _accesses_before(a, n, npx, edge, n_runs) + on_row
+        if edge is not None:
+            counted = _before_row_edge(a, npx, run_l0, run_l1, run_g, n_runs, tabs) + on_row
+        else:
+            counted = _before_row(a, n, npx) + on_row
         x0 = a
         le = le_new
 
