@@ -31,7 +31,7 @@ from types import SimpleNamespace
 import numpy as np
 from numba import njit
 
-from ._kernels import _add_event, _dims, _first_ge, _grow, _odometer, _repeat_later, _repeat_rest, _same_epoch_end
+from ._kernels import _dims, _first_ge, _grow, _odometer, _put_event, _repeat_later, _repeat_rest, _same_epoch_end
 
 _NEVER = -(1 << 55)  # previous use of a first use in the first sweep: before every epoch
 # smallest mean channel-class size at which the groups beat the reuse-distance scan, measured on the
@@ -248,7 +248,7 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
     ev_g = np.empty(256, np.int64)  # its sweep's fetches up to and including it
     sw_ev = np.zeros(n_sweeps + 1, np.int64)
     sw_got = np.zeros(n_sweeps, np.int64)
-    n_ev = np.int64(0)  # (not a literal 0: _add_event would compile a second time)
+    n_ev = np.int64(0)  # (not a literal 0: _put_event would compile a second time)
     fetched = 0
     n_in = 0
     period = 0
@@ -298,7 +298,9 @@ def group_sweeps(g0, gr, gl, gn, pred, key, last, n_sweeps, rows_sweep, LW, dl, 
             n_in = 0
             es = lo + 1
             x_c = lo + 1
-            ev_k, ev_x, ev_g, n_ev = _add_event(ev_k, ev_x, ev_g, n_ev, k, lo, got)
+            if n_ev == ev_k.shape[0]:
+                ev_k, ev_x, ev_g = _grow(ev_k), _grow(ev_x), _grow(ev_g)
+            n_ev = _put_event(ev_k, ev_x, ev_g, n_ev, k, lo, got)
             if k >= 2:
                 # the state after an epoch end from the second sweep on is its position alone: if an
                 # earlier sweep j >= 1 ended an epoch there, the rest of this sweep repeats the rest of j

@@ -160,12 +160,19 @@ def _walk_block(B, p0, ncols, R, L, row_fold, win, H, W, block, pix_base, pix_r,
             wr = win_r[t]
             wc = win_c[t]
             inside = max_r + wr < H and max_c + wc < W
-            if inside and (block == 0 or got + ncols < block):  # no epoch ends in this row: no test per access
+            if block == 0 or got + ncols < block:  # no epoch ends in this row: no epoch test per access
                 before = got
-                for c in range(ncols):
-                    a = bases[c] + off
-                    got += stamp[a] != e
-                    stamp[a] = e
+                if inside:
+                    for c in range(ncols):
+                        a = bases[c] + off
+                        got += stamp[a] != e
+                        stamp[a] = e
+                else:  # (windows past the input edge: only the accesses inside it)
+                    for c in range(ncols):
+                        if rows[c] + wr < H and cols[c] + wc < W:
+                            a = bases[c] + off
+                            got += stamp[a] != e
+                            stamp[a] = e
                 fetched += got - before
                 continue
             for c in range(ncols):

@@ -2410,7 +2410,8 @@ def _list_use(a, n, nf, dist, prev, lastpos, first_i, first_a):
     return nf, min(dist, n - pv)
 
 
-@njit(cache=True)
+# (_nrt=False: no reference counts of its array arguments, two atomic operations each a call; it allocates none)
+@njit(cache=True, _nrt=False)
 def _same_epoch_end(ev_x, sw_ev, k, x):
     """The latest sweep ``j`` in ``1 .. k-1`` with an epoch end at ``x`` (a position or list entry of its
     sweep), and that event's index: ``(e, j)``, or ``(-1, -1)``. A sweep's epoch ends ascend; sweep ``j``'s
@@ -2433,13 +2434,22 @@ def _same_epoch_end(ev_x, sw_ev, k, x):
 def _add_event(ev_k, ev_x, ev_g, n_ev, k, pos, got):
     """Append an epoch end (sweep ``k``, position ``pos`` in its sweep, the sweep's fetches ``got`` up to and
     including it), growing the arrays when full: ``(ev_k, ev_x, ev_g, n_ev + 1)``. The event lists of the
-    channel-group sweeps and the ws folds (``_group_reuse.group_sweeps``, ``_ws_folds.ws_fold_pass``)."""
+    channel-group sweeps and the ws folds (``_group_reuse.group_sweeps``, ``_ws_folds.ws_fold_pass``). A loop
+    that appends one at a time grows the arrays itself and calls :func:`_put_event` (a tuple of arrays returned
+    costs each array's reference count, twice)."""
     if n_ev == ev_k.shape[0]:
         ev_k, ev_x, ev_g = _grow(ev_k), _grow(ev_x), _grow(ev_g)
+    return ev_k, ev_x, ev_g, _put_event(ev_k, ev_x, ev_g, n_ev, k, pos, got)
+
+
+# (_nrt=False: no reference counts of its array arguments, two atomic operations each a call; it allocates none)
+@njit(cache=True, _nrt=False)
+def _put_event(ev_k, ev_x, ev_g, n_ev, k, pos, got):
+    """:func:`_add_event` into arrays with room for it: returns ``n_ev + 1``."""
     ev_k[n_ev] = k
     ev_x[n_ev] = pos
     ev_g[n_ev] = got
-    return ev_k, ev_x, ev_g, n_ev + 1
+    return n_ev + 1
 
 
 @njit(cache=True)

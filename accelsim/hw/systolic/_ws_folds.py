@@ -45,12 +45,12 @@ import math
 import numpy as np
 from numba import njit
 
-from ._kernels import _add_event, _dims, _fdiv, _first_ge, _odometer, _repeat_later, _repeat_rest, _same_epoch_end
+from ._kernels import _dims, _fdiv, _first_ge, _grow, _odometer, _put_event, _repeat_later, _repeat_rest, _same_epoch_end
 
 # Helpers called in a loop that take arrays and allocate none are compiled with ``_nrt=False`` (``_hits_before``,
-# ``_before_row_edge``, ``_bounds``, ``_mark_crossings``): Numba otherwise increments and decrements the reference
-# count of every array argument at each call, two atomic operations an array (3,370 increments a call of the
-# 36x36x19 stride-2 layer's pass with 4 kB, 19% of its time). Small ones that return arrays are inlined instead.
+# ``_before_row_edge``, ``_bounds``, ``_mark_crossings``, ``_end_epoch``): Numba otherwise increments and decrements
+# the reference count of every array argument at each call, two atomic operations an array (3,370 increments a call
+# of the 36x36x19 stride-2 layer's pass with 4 kB, 19% of its time; docs/architecture.md, Conventions).
 _NEVER = -(1 << 55)  # previous use of a first use in the first sweep: before every epoch
 _NONE = -(1 << 62)  # sort key of a reader that reads nothing before the access
 _NO_ACCESS = 1 << 60  # "previous use" of a slot whose window element lies past the input edge: never a fetch
@@ -523,18 +523,18 @@ def _lane_tables(f, n, R, Ch, FH, FW, L, N, Ew, sth, stw, gh, gw, has_s, pos_s, 
                                                    - (i * gh * Ew + j * gw) * R - N)
 
 
-@njit(cache=True, inline="always")
+# (_nrt=False: no reference counts of its array arguments, two atomic operations each a call; it allocates none)
+@njit(cache=True, _nrt=False)
 def _end_epoch(ev_k, ev_x, ev_g, n_ev, k, pos, got, sw_ev):
-    """An epoch end at position ``pos`` of sweep ``k`` (:func:`_add_event`), ``got`` the sweep's fetches with it:
-    the fold state after it, ``(got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj)`` as :func:`_closed_fold`
-    returns it (a new epoch from ``pos + 1``, nothing in it yet), with, from the third sweep on, the event ``e0`` of
-    an earlier sweep ``jj >= 1`` that ended one there (``e0 = -1`` if none)."""
-    ev_k, ev_x, ev_g, n_ev = _add_event(ev_k, ev_x, ev_g, n_ev, k, pos, got)
-    zero = np.int64(0)
+    """An epoch end at position ``pos`` of sweep ``k``, ``got`` the sweep's fetches with it, appended to the event
+    arrays (the caller grows them first when full): ``(n_ev, e0, jj)``, with, from the third sweep on, the event
+    ``e0`` of an earlier sweep ``jj >= 1`` that ended one there (``e0 = -1`` if none). The fold state after it is a
+    new epoch from ``pos + 1``, nothing in it yet (the callers' ``es``, ``n_in``, ``since``)."""
+    n_ev = _put_event(ev_k, ev_x, ev_g, n_ev, k, pos, got)
     if k >= 2:
         e0, jj = _same_epoch_end(ev_x, sw_ev, k, pos)
-        return got, zero, zero, pos + 1, ev_k, ev_x, ev_g, n_ev, e0, jj
-    return got, zero, zero, pos + 1, ev_k, ev_x, ev_g, n_ev, -1, 0
+        return n_ev, e0, jj
+    return n_ev, -1, 0
 
 
 @njit(cache=True)
@@ -545,6 +545,7 @@ def _closed_fold(f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev
     n_runs, tabs)``; None prunes that code from the version compiled for it). Returns the state ``(got, n_in, since,
     es, ev_k, ev_x, ev_g, n_ev, e0, jj)``; ``e0 >= 0``: from the third sweep on, it ended an epoch where sweep
     ``jj >= 1`` ended event ``e0`` (it stops there: the rest repeats)."""
+    zero = np.int64(0)  # (the state after an epoch end: nothing in the new epoch)
     m = n * npx
     if edge is not None:
         run_l0, run_l1, run_g, n_runs, tabs = edge[4], edge[5], edge[6], edge[7], edge[8]
@@ -560,10 +561,13 @@ def _closed_fold(f, n, npx, R, L, k, block, got, n_in, since, es, ev_k, ev_x, ev
             x, lane = _nth_access(e, n, npx)
         pos = (f * L + R + x) * R + lane
         got += block - n_in if e == block - n_in - 1 else block
-        state = _end_epoch(ev_k, ev_x, ev_g, n_ev, k, pos, got, sw_ev)
-        got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = state
+        if n_ev == ev_k.shape[0]:
+            ev_k, ev_x, ev_g = _grow(ev_k), _grow(ev_x), _grow(ev_g)
+        n_ev, e0, jj = _end_epoch(ev_k, ev_x, ev_g, n_ev, k, pos, got, sw_ev)
+        n_in = since = zero
+        es = pos + 1
         if e0 >= 0:
-            return state
+            return got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj
         e += block
     # the accesses after the fold's last epoch end (all of them if none)
     rest = m - (e - block + 1) if e - block + 1 > 0 else m
@@ -576,6 +580,7 @@ def _walked_fold(prev, rowstart, f, n, npx, R, L, k, block, got, n_in, since, es
     """A walked fold (:func:`ws_fold_pass`): its accesses' previous uses ``prev`` scanned in chunks
     (:func:`_scan_fold`), each epoch end located by ``rowstart``. Returns the state as :func:`_closed_fold`.
     ``edge``: some slots hold no access (:data:`_NO_ACCESS`), left out of the accesses since the epoch began."""
+    zero = np.int64(0)  # (the state after an epoch end: nothing in the new epoch)
     m = n * npx
     i = np.int64(0)  # (not a literal 0: _scan_fold would compile twice)
     while True:
@@ -591,10 +596,13 @@ def _walked_fold(prev, rowstart, f, n, npx, R, L, k, block, got, n_in, since, es
         # the epoch's last fetch: access j, on fold-local row R + x
         x = _first_ge(rowstart[:npx + n], j + 1) - 1
         pos = (f * L + R + x) * R + max(0, x - npx + 1) + j - rowstart[x]
-        state = _end_epoch(ev_k, ev_x, ev_g, n_ev, k, pos, got, sw_ev)
-        got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = state
+        if n_ev == ev_k.shape[0]:
+            ev_k, ev_x, ev_g = _grow(ev_k), _grow(ev_x), _grow(ev_g)
+        n_ev, e0, jj = _end_epoch(ev_k, ev_x, ev_g, n_ev, k, pos, got, sw_ev)
+        n_in = since = zero
+        es = pos + 1
         if e0 >= 0:
-            return state
+            return got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj
         i = j + 1
 
 
@@ -1028,6 +1036,7 @@ def _counted_fold(rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_i
     ``i``'s ending at ``live_end[i]``: the only ones the search's counts visit) are scratch arrays; ``edge``: ``(lA, lB, pair_a, pair_b, run_l0, run_l1, run_g,
     tabs)`` for a fold with slots past the input edge (:func:`_lane_extents`, :func:`_edge_tables`; its runs of lanes,
     :func:`_fold_runs`, made at its first epoch end), None where the windows lie inside."""
+    zero = np.int64(0)  # (the state after an epoch end: nothing in the new epoch)
     x_end = npx + n - 1  # the fold's rows R .. R + x_end - 1 hold its accesses
     inv_r = 1.0 / R
     inv_ew = 1.0 / Ew
@@ -1179,10 +1188,13 @@ def _counted_fold(rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_i
                 break
         pos = (f * L + R + a) * R + le_new
         got += needed
-        state = _end_epoch(ev_k, ev_x, ev_g, n_ev, k, pos, got, sw_ev)
-        got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj = state
+        if n_ev == ev_k.shape[0]:
+            ev_k, ev_x, ev_g = _grow(ev_k), _grow(ev_x), _grow(ev_g)
+        n_ev, e0, jj = _end_epoch(ev_k, ev_x, ev_g, n_ev, k, pos, got, sw_ev)
+        n_in = since = zero
+        es = pos + 1
         if e0 >= 0:
-            return state
+            return got, n_in, since, es, ev_k, ev_x, ev_g, n_ev, e0, jj
         # accesses after (row R + a, lane le_new) remain
         if since_fold:
             rows_epoch = a - x0  # (the fold's rows this epoch took: the next epoch's first guess)
@@ -1289,7 +1301,7 @@ def ws_fold_pass(R, C, batch, Ch, FH, FW, sth, stw, gh, gw, Eh, Ew, nfilt, block
     sw_ev = np.zeros(n_sweeps + 1, np.int64)
     sw_got = np.zeros(n_sweeps, np.int64)
     # (np.int64, not literal 0s: a literal reaching _closed_fold, _walked_fold or _end_epoch first would compile
-    # each of them, and _add_event, a second time)
+    # each of them, and _put_event, a second time)
     n_ev = np.int64(0)
     fetched = 0
     n_in = np.int64(0)  # fetches in the current epoch
