@@ -103,6 +103,14 @@ def cases():
         out.append((f"r4x12_{df}_user", cfg_text(f"r4x12_{df}_user", 4, 12, df, (2, 1, 1), "USER", (10, 6, 3)), "conv_small", False))
         out.append((f"r4x12_{df}_user_gemm", cfg_text(f"r4x12_{df}_user_gemm", 4, 12, df, (1, 2, 1), "USER", (5, 2, 8)), "gemm_small", True))
         out.append((f"r12x4_{df}_calc_small", cfg_text(f"r12x4_{df}_calc_small", 12, 4, df, (1, 1, 2), "CALC"), "conv_small", False))
+    # arrays longer than an SRAM buffer half (512 words of 1 kB): a demand row does not fit one half
+    out.append(("long_1x600_os_calc", cfg_text("long_1x600_os_calc", 1, 600, "os", (1, 1, 1), "CALC"), "conv_small", False))
+    out.append(("long_600x4_ws_user", cfg_text("long_600x4_ws_user", 600, 4, "ws", (1, 1, 1), "USER", (2, 1, 3)),
+                "conv_small", False))
+    out.append(("long_4x520_is_user_gemm", cfg_text("long_4x520_is_user_gemm", 4, 520, "is", (1, 2, 1), "USER", (1, 4, 2)),
+                "gemm_small", True))
+    out.append(("long_700x700_is_calc", cfg_text("long_700x700_is_calc", 700, 700, "is", (1, 1, 2), "CALC"), "conv_small",
+                False))
     out.append(("a32_os_calc_large", cfg_text("a32_os_calc_large", 32, 32, "os", (64, 64, 64), "CALC"), "conv_large", False))
     out.append(("a32_ws_user_large", cfg_text("a32_ws_user_large", 32, 32, "ws", (64, 64, 64), "USER", (10, 10, 10)), "conv_large", False))
     return out
