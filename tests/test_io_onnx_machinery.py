@@ -117,6 +117,34 @@ def test_malformed_graphs_onnxruntime_refuses_are_refused():
         load_onnx(bad_conv)
 
 
+def test_constant_node_onnx_finds_invalid_is_generic_with_onnx_verdict():
+    """TorchScript writes Mamba's repeat_interleave as a Tile with (1, 1) repeats, which ONNX forbids and onnxruntime
+    refuses: onnx.reference cannot evaluate it, so it is a generic layer whose note carries ONNX's own verdict
+    (strict shape inference of the node alone); under strict, refused. A valid node that folds gets no such note."""
+    nodes = [helper.make_node("Shape", ["x"], ["shape"], name="shape"),
+             helper.make_node("Gather", ["shape", "one"], ["len"], axis=0, name="len"),
+             helper.make_node("Div", ["len", "c16"], ["n"], name="n"),  # [1], known once shapes are fixed
+             helper.make_node("Mod", ["len", "c16"], ["rem"], name="rem"),
+             helper.make_node("Sub", ["c16_2d", "rem"], ["reps"], name="reps"),  # [[16]] or [16]
+             helper.make_node("Tile", ["n", "reps"], ["tiled"], name="tile"),
+             helper.make_node("Cast", ["tiled"], ["tiled_f"], to=FLOAT, name="cast"),
+             helper.make_node("ReduceSum", ["tiled_f"], ["s"], keepdims=1, name="sum"),
+             helper.make_node("MatMul", ["x", "w"], ["xw"], name="fc"),
+             helper.make_node("Mul", ["xw", "s"], ["y"], name="scale")]
+    inits = [_init("one", np.array([1], np.int64)), _init("c16", np.array([16], np.int64)), _init("w", _rand(8, 8))]
+    bad = _model(nodes, [("x", [1, 16, 8], FLOAT)], [("y", [1, 16, 8], FLOAT)],
+                 inits + [_init("c16_2d", np.array([[16]], np.int64))])
+    graph = load_onnx(bad)
+    note = next(n for n in graph.metadata["notes"] if "node 'tile' (Tile)" in n and "cannot evaluate" in n)
+    assert "ONNX finds the node invalid" in note and "'Repeats' input must be 1D" in note
+    assert graph.metadata["onnx"]["generic_ops"].get("Tile") == 1
+    with pytest.raises(WorkloadError, match="node 'tile' \\(Tile\\): cannot evaluate constant op"):
+        load_onnx(bad, strict=True)
+    good = load_onnx(_model(nodes, [("x", [1, 16, 8], FLOAT)], [("y", [1, 16, 8], FLOAT)],
+                            inits + [_init("c16_2d", np.array([16], np.int64))]))
+    assert not any("invalid" in n for n in good.metadata["notes"]) and "Tile" not in good.metadata["onnx"]["generic_ops"]
+
+
 def test_fixed_batch_larger_than_one_is_kept_without_reimport():
     nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
              helper.make_node("Flatten", ["c"], ["f"], name="flat"),

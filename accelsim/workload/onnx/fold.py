@@ -31,6 +31,34 @@ class FoldError(WorkloadError):
     """The reference kernel could not evaluate a constant node (a bad node, or a gap in onnx.reference)."""
 
 
+class EvalError(FoldError):
+    """The reference kernel raised on the node's constant inputs (not the size guard): :func:`node_problem` tells a
+    node ONNX itself finds invalid from a gap in onnx.reference."""
+
+
+def node_problem(node, arrays: list, opsets: dict) -> str | None:
+    """ONNX's verdict on a node its reference kernel could not evaluate on the constant ``arrays`` (None for absent
+    inputs): the first line of strict shape inference's error on the node alone, its inputs as initializers (a
+    ``Tile`` with 2-D ``repeats``, which TorchScript writes for Mamba's ``repeat_interleave`` and onnxruntime refuses),
+    or None when ONNX finds the node valid (a gap in onnx.reference). The loader adds it to the note of the generic
+    layer the node becomes."""
+    from onnx import helper, numpy_helper, shape_inference
+
+    try:
+        inits = [numpy_helper.from_array(np.asarray(a), name) for name, a in zip(node.proto.input, arrays)
+                 if name and a is not None]
+        outputs = [helper.make_empty_tensor_value_info(o) for o in node.proto.output if o]
+        model = helper.make_model(helper.make_graph([node.proto], "check", [], outputs, inits),
+                                  opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()])
+        shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+    except shape_inference.InferenceError as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        return lines[0][:300] if lines else type(exc).__name__
+    except Exception:  # (the check itself could not be built: no verdict)
+        return None
+    return None
+
+
 def check_fold_size(node, shape) -> tuple[int, ...]:
     """``shape`` as ints; a :class:`FoldError` naming the node when it holds over :data:`MAX_FOLD_ELEMENTS` (the
     node is then imported as a generic layer, shapes only, or refused under ``strict``)."""
@@ -80,7 +108,7 @@ def _checked(node, run) -> list[np.ndarray]:
         raise
     except Exception as exc:  # the reference kernel's own message (bad attributes, shape mismatches)
         first = str(exc).splitlines()[0] if str(exc) else ""
-        raise FoldError(f"node '{node.name}' ({node.op_type}): cannot evaluate constant op "
+        raise EvalError(f"node '{node.name}' ({node.op_type}): cannot evaluate constant op "
                         f"({type(exc).__name__}: {first[:200]})") from None
     arrays = [np.asarray(a) for a in (outputs if isinstance(outputs, (tuple, list)) else (outputs,))]
     for a in arrays:

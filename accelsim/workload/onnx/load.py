@@ -439,8 +439,12 @@ def _import_one(imp: Importer, node: Node, skip_unsupported: bool) -> None:
     except F.FoldError as exc:
         if imp.strict:
             raise WorkloadError(f"{imp.source}: {exc}") from None
+        verdict = ""
+        if isinstance(exc, F.EvalError) and node.op_type not in F.CONTROL_FLOW:
+            problem = F.node_problem(node, [None if v is None else v.const for v in inputs], imp.opsets)
+            verdict = f"; ONNX finds the node invalid ({problem})" if problem else ""
         imp.generic(node, str(exc).split("): ", 1)[-1])  # (generic names the node itself)
-        return imp.note(f"{exc}: imported as a generic layer")
+        return imp.note(f"{exc}{verdict}: imported as a generic layer")
     except WorkloadError as exc:
         raise WorkloadError(f"{imp.source}: {exc}") from None
     macs = F.folded_macs(node, [None if v is None else v.const for v in inputs], outputs)
