@@ -107,6 +107,13 @@ def test_bad_overrides_one_line(run_cli, override, needle):
     assert len(_error_lines(err)) == 1 and needle in err
 
 
+def test_cross_field_rules_stay_one_line(run_cli):
+    code, out, err = run_cli("simulate", "--arch", "scalesim-32x32-os", "--workload", "lenet5", "--set",
+                             "sparsity.optimized_mapping=true", "--set", "sparsity.block_size=64", "--set", "array.rows=8")
+    assert code == 2 and out == "" and len(_error_lines(err)) == 1
+    assert "sparsity.block_size must be <= array.rows; got 64 > 8" in err
+
+
 def test_array_longer_than_an_sram_buffer_half_runs(run_cli):
     """SCALE-Sim 3.0.0 runs an array whose demand row exceeds an SRAM buffer half (2048 rows, 512 words a half of
     1 kB), and so does accelsim (its reports matched on tests/data/scalesim/reports/long_*)."""

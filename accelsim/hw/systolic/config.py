@@ -123,8 +123,8 @@ class SystolicConfig:
             problems.append(f"dram.ifmap_bw must be divisible by layout.ifmap_bank_num; got {self.dram.ifmap_bw} and {self.layout.ifmap_bank_num}")
         if self.dram.filter_bw % self.layout.filter_bank_num:
             problems.append(f"dram.filter_bw must be divisible by layout.filter_bank_num; got {self.dram.filter_bw} and {self.layout.filter_bank_num}")
-        if self.sparsity.optimized_mapping and self.sparsity.block_size > a.rows:
-            problems.append(f"sparsity.block_size must be <= array.rows; got {self.sparsity.block_size} > {a.rows}")
+        if self.sparsity.optimized_mapping and self.sparsity.block_size > self.array.rows:
+            problems.append(f"sparsity.block_size must be <= array.rows; got {self.sparsity.block_size} > {self.array.rows}")
         nm = self.sparsity.nm
         if nm is not None and (len(nm) != 2 or not all(isinstance(v, int) for v in nm) or not 1 <= nm[0] < nm[1]):
             problems.append(f"sparsity.nm must be [N, M] with 1 <= N < M; got {nm!r}")
