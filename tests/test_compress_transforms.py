@@ -469,3 +469,32 @@ def test_graph_step_layers_report_no_error_against_an_original_of_another_shape(
     ch = compress(g, "channel50")
     assert all(ch[n].stats["mse"] is None for n in ("conv1", "conv2", "ip1", "ip2")) and ch.stats["mse"] is None
     assert compress(g, "int8").stats["mse"] > 0
+
+
+@pytest.mark.parametrize("magnitude", [1e-30, 1e30])
+def test_l2_scores_rank_float32_weights_near_the_ends_of_their_range(magnitude):
+    """Squared in float32, weights near 1e-30 underflow to 0 and near 1e30 overflow to infinity, so every tile or
+    filter tied and the first ones were kept; the L2 scores are (|w| / max |w|)^2 in float64."""
+    w = np.array([[1, 1, 3, 3]], np.float32) * np.float32(magnitude)
+    assert P.block_mask(w, (1, 2), 0.5, "l2").tolist() == [[False, False, True, True]]
+    filters = np.array([[1, 1], [3, 3]], np.float32) * np.float32(magnitude)
+    scores = P.channel_scores(filters, "l2")
+    assert np.allclose(scores, np.sqrt([2.0, 18.0]) * magnitude, rtol=1e-6)
+    assert np.allclose(P.channel_scores(filters, "l1"), [2 * magnitude, 6 * magnitude], rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_pruning_refuses_nan_and_infinite_weights(bad):
+    w = np.array([[bad, 0.5, 0.1, 0.2], [1.0, 2.0, 3.0, 4.0]])
+    for prune in (lambda: P.magnitude_mask(w, 0.5), lambda: P.nm_mask(w, 2, 4),
+                  lambda: P.block_mask(w, (1, 2), 0.5, "l2"), lambda: P.channel_scores(w, "l1")):
+        with pytest.raises(CompressionError, match="NaN or infinite values \\(1 of"):
+            prune()
+
+
+def test_block_larger_than_the_matrix_is_one_tile_without_padding_to_the_block():
+    """A recipe may ask for blocks up to 65536 x 65536: the tile is the matrix (it padded a float64 array to the
+    block's size, 32 GiB)."""
+    w = np.arange(12.0).reshape(3, 4)
+    assert P.block_mask(w, (65536, 65536), 0.9).all()
+    assert P.block_mask(w, (65536, 2), 0.5).tolist() == [[False, False, True, True]] * 3

@@ -592,3 +592,15 @@ def test_a_scale_past_its_format_is_refused_not_saturated():
     with pytest.raises(CompressionError, match=r"exceeds the largest fp16 value \(65504\)"):
         F.quantize_int(x, 4, 32, True, "fp16")
     np.testing.assert_allclose(F.quantize_int(x, 4, 32, True, "fp32").to_dense(), x, rtol=1e-6)
+
+
+def test_nvfp4_tensor_scale_at_the_ends_of_fp32():
+    """``amax / 2688`` below fp32's range is its smallest positive value (weights of 1e-43 were refused as NaN);
+    above it (float64 weights) a one-line error, not NaN values."""
+    x = np.full((2, 16), 1e-43, np.float32)
+    x[0, 0] = -1e-43
+    q = F.quantize_nvfp4(x)
+    assert q.tensor_scale == math.ldexp(1.0, -149)
+    assert np.allclose(q.to_dense(), x, rtol=0.1, atol=0) and np.isfinite(q.to_dense()).all()
+    with pytest.raises(F.CompressionError, match="nvfp4: the per-tensor scale .* exceeds the largest fp32 value"):
+        F.quantize_nvfp4(np.full((1, 16), 1e300))

@@ -685,7 +685,15 @@ def quantize_nvfp4(x: Any, block: int = NVFP4_BLOCK) -> GroupQuant:
     b = (1, NVFP4_BLOCK)
     amax = _chunked_amax(x, b)  # (the tensor's amax is the largest block amax)
     amax_t = float(amax.max()) if amax.size else 0.0
-    st = float(np.float32(amax_t / (e2m1.max_value * e4m3.max_value))) if amax_t > 0 else 1.0
+    st = 1.0
+    if amax_t > 0:
+        with np.errstate(over="ignore", under="ignore"):
+            st = float(np.float32(amax_t / (e2m1.max_value * e4m3.max_value)))
+        if st == 0.0:  # below fp32's range: its smallest positive value, as round_scales does for a block scale
+            st = math.ldexp(1.0, -149)
+        elif not math.isfinite(st):
+            raise CompressionError(f"nvfp4: the per-tensor scale {amax_t / (e2m1.max_value * e4m3.max_value):.6g} "
+                                   f"exceeds the largest fp32 value ({float(np.finfo(np.float32).max):g})")
     sb = _in_place_by_rows(lambda a: e4m3.round(a / (e2m1.max_value * st)), amax)
     del amax
 

@@ -38,6 +38,21 @@ def _keep_count(size: int, sparsity: float) -> int:
     return max(1, int(round(kept)))
 
 
+def _check_finite(scores: np.ndarray, what: str) -> None:
+    """Refuse NaN or infinite weights (a pruning mask of them has no meaning; recipes refuse them earlier, at
+    ``set_weight``), as the quantizers and encoders do."""
+    if not np.isfinite(scores).all():
+        bad = int(np.count_nonzero(~np.isfinite(scores)))
+        raise CompressionError(f"{what}: the weights hold NaN or infinite values ({bad} of {scores.size})")
+
+
+def _squares(a: np.ndarray, scale: float) -> np.ndarray:
+    """``(a / scale) ** 2`` in float64: L2 scores that neither underflow (float32 weights near 1e-30 squared to 0)
+    nor overflow (near 1e30, or float64 near 1e200), so they order as the norms do."""
+    a = np.asarray(a, np.float64)
+    return np.square(a / scale) if scale > 0 else np.square(a)
+
+
 _SAMPLE = 1 << 16  # sample size of the threshold pre-selection in :func:`_kth_largest`
 
 
@@ -175,7 +190,9 @@ def top_k_abs_mask(weights: np.ndarray, k: int) -> np.ndarray:
 def magnitude_mask(weights: np.ndarray, sparsity: float) -> np.ndarray:
     """Keep the ``round((1 - sparsity) * size)`` largest ``|w|`` (layer-wise magnitude pruning)."""
     w = np.asarray(weights)
-    return _top_k_mask(np.abs(w), _keep_count(w.size, sparsity))
+    scores = np.abs(w)
+    _check_finite(scores, "magnitude pruning")
+    return _top_k_mask(scores, _keep_count(w.size, sparsity))
 
 
 def global_magnitude_masks(weights: Mapping[str, np.ndarray], sparsity: float) -> dict[str, np.ndarray]:
@@ -296,7 +313,9 @@ def nm_mask(matrix: np.ndarray, n: int, m: int) -> np.ndarray:
     out = np.empty(w.shape, bool)
     rows = max(1, _BLOCK // max(w.shape[1], 1))
     for r0 in range(0, w.shape[0], rows):
-        out[r0:r0 + rows] = K.nm_select(np.abs(w[r0:r0 + rows]).astype(np.float64, copy=False), int(n), int(m))
+        scores = np.abs(w[r0:r0 + rows]).astype(np.float64, copy=False)
+        _check_finite(scores, "N:M pruning")
+        out[r0:r0 + rows] = K.nm_select(scores, int(n), int(m))
     return out
 
 
@@ -317,9 +336,12 @@ def block_mask(matrix: np.ndarray, block: tuple[int, int], sparsity: float, norm
     if norm not in ("l1", "l2"):
         raise CompressionError(f"block norm must be 'l1' or 'l2'; got '{norm}'")
     rows, cols = w.shape
+    bh, bw = min(bh, max(rows, 1)), min(bw, max(cols, 1))  # (a block past the matrix is one tile along that axis)
     gr, gc = -(-rows // bh), -(-cols // bw)
+    a = np.abs(w)
+    _check_finite(a, "block pruning")
     pad = np.zeros((gr * bh, gc * bw))
-    pad[:rows, :cols] = np.abs(w) if norm == "l1" else np.square(w)
+    pad[:rows, :cols] = a if norm == "l1" else _squares(a, float(a.max()) if a.size else 0.0)
     scores = pad.reshape(gr, bh, gc, bw).sum(axis=(1, 3))
     keep = _top_k_mask(scores, _keep_count(scores.size, sparsity))
     full = np.repeat(np.repeat(keep, bh, axis=0), bw, axis=1)
@@ -331,9 +353,16 @@ def channel_scores(weight: np.ndarray, norm: str = "l1") -> np.ndarray:
     if norm not in ("l1", "l2"):
         raise CompressionError(f"channel norm must be 'l1' or 'l2'; got '{norm}'")
     w = np.asarray(weight).reshape(np.shape(weight)[0], -1)
-    out = np.empty(w.shape[0], dtype=np.result_type(w.dtype, np.float32))
-    step = max(1, (4 << 20) // max(1, w.shape[1] * w.itemsize))  # rows of about 4 MiB: no full-size temporary
+    out = np.empty(w.shape[0], dtype=np.float64)
+    step = max(1, (4 << 20) // max(1, w.shape[1] * 8))  # rows of about 4 MiB: no full-size temporary
+    scale = 0.0
+    if norm == "l2":  # (squares of |w| / max |w|: no underflow or overflow, float32 weights near 1e-30 or 1e30)
+        for i in range(0, w.shape[0], step):
+            a = np.abs(w[i:i + step])
+            _check_finite(a, "channel pruning")
+            scale = max(scale, float(a.max()) if a.size else 0.0)
     for i in range(0, w.shape[0], step):
-        rows = w[i:i + step]
-        out[i:i + step] = np.abs(rows).sum(axis=1) if norm == "l1" else np.square(rows).sum(axis=1)
-    return out if norm == "l1" else np.sqrt(out)
+        a = np.abs(w[i:i + step])
+        _check_finite(a, "channel pruning")
+        out[i:i + step] = a.sum(axis=1, dtype=np.float64) if norm == "l1" else _squares(a, scale).sum(axis=1)
+    return out if norm == "l1" else np.sqrt(out) * (scale if scale > 0 else 1.0)
