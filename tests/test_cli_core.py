@@ -24,6 +24,8 @@ def test_stats_json_totals(run_cli):
 def test_stats_csv_and_table(run_cli):
     code, out, _ = run_cli("stats", "--workload", "lenet-300-100", "--format", "csv")
     assert code == 0 and out.splitlines()[0].startswith("name,op")
+    # integer GEMM sizes stay integers beside the empty cells of layers without a product (ReLU)
+    assert "fc1,linear,784,300,1,300,784,1,235200,235500" in out and ",,," in out
     code, out, _ = run_cli("stats", "--workload", "lenet-300-100")
     assert code == 0 and "266,200 MACs" in out
 
@@ -76,3 +78,13 @@ def test_console_script_exit_code(tmp_path):
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("arch,override", [("edge-32x32", "clock_hz=1e-300"), ("h100-sxm", "clock_mhz=1e-300"),
+                                           ("tpu-v4", "clock_hz=999"), ("eie", "clock_hz=0.5")])
+def test_clock_below_1_khz_is_refused(run_cli, arch, override):
+    """A clock of 1e-300 Hz was in range and overflowed the EDP to infinity (written as JSON's non-standard
+    ``Infinity``, exit 0); clocks run from 1 kHz to 100 GHz."""
+    code, out, err = run_cli("simulate", "--arch", arch, "--workload", "lenet5", "--set", override, "--format", "json")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "must be a number in [" in err

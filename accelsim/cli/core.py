@@ -116,7 +116,7 @@ def cmd_stats(args) -> int:
 
         flat = [{**r, "input_shape": ";".join("x".join(map(str, s)) for s in r["input_shape"]),
                  "output_shape": "x".join(map(str, r["output_shape"]))} for r in rows]
-        write(pd.DataFrame(flat).to_csv(index=False), args.out)
+        write(pd.DataFrame(flat, dtype=object).to_csv(index=False), args.out)  # (object: ints stay ints beside empty cells)
     else:
         cols = ["name", "op", "input_shape", "output_shape", "gemm_m", "gemm_n", "gemm_k", "gemm_groups",
                 "macs", "params", "activation_density"]

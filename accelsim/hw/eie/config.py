@@ -82,7 +82,7 @@ class EIEConfig:
     family: str = param("eie", choices=("eie",), doc="hardware family")
     tech: str = param("45nm", doc="technology table (arch_configs/tech/<name>.yaml)")
     n_pe: int = param(64, ge=1, le=4096, unit="PEs", doc="processing elements; row i lives on PE i mod n_pe")
-    clock_hz: float = param(800e6, gt=0, le=1e11, unit="Hz", doc="clock frequency (<= 100 GHz)")
+    clock_hz: float = param(800e6, ge=1e3, le=1e11, unit="Hz", doc="clock frequency (1 kHz - 100 GHz)")
     queue_depth: int = param(8, ge=1, le=4096, unit="entries", doc="activation FIFO depth per PE")
     pipeline_depth: int = param(4, ge=1, le=64, unit="stages", doc="arithmetic pipeline stages (fill/drain)")
     min_cycles_per_column: int = param(1, ge=0, le=16, unit="cycles",

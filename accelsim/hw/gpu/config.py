@@ -84,7 +84,7 @@ class GpuConfig:
     family: str = param("gpu", choices=("gpu",), doc="hardware family")
     description: str = param("", doc="free text")
     sms: int = param(ge=1, le=100_000, doc="streaming multiprocessors (<= 1e5; the largest GPU has 144)")
-    clock_mhz: float = param(gt=0, le=1e5, unit="MHz", doc="SM clock under load (the clock the peaks are quoted at; <= 100 GHz)")
+    clock_mhz: float = param(ge=1e-3, le=1e5, unit="MHz", doc="SM clock under load (the clock the peaks are quoted at; 1 kHz - 100 GHz)")
     warp_size: int = param(32, ge=1, le=4096, unit="threads", doc="threads per warp (<= 4096, the resident-thread cap)")
     schedulers_per_sm: int = param(4, ge=1, le=1024, doc="warp schedulers (sub-partitions) per SM (<= 1024)")
     fp32_lanes_per_sm: int = param(ge=1, le=65536, doc="FP32 FMA lanes per SM (<= 65536)")

@@ -162,7 +162,7 @@ class NpuConfig:
     name: str = param(doc="config name")
     family: str = param("npu", choices=("npu",), doc="hardware family")
     description: str = param("", doc="free text")
-    clock_hz: float = param(gt=0, le=1e11, unit="Hz", doc="core clock (<= 100 GHz)")
+    clock_hz: float = param(ge=1e3, le=1e11, unit="Hz", doc="core clock (1 kHz - 100 GHz)")
     tech: str = param("7nm", doc="technology table (arch_configs/tech)")
     static_power_w: float | None = param(None, ge=0, le=1e6, unit="W", doc="static power; None = leakage from the tech table")
     matrix: MatrixUnitConfig = param(doc="the matrix section (required)")

@@ -96,7 +96,7 @@ class SystolicConfig:
     family: str = param("systolic", choices=("systolic",), doc="hardware family")
     description: str = param("", doc="free text")
     run_name: str = param("", doc="SCALE-Sim run_name (echoed only)")
-    clock_hz: float = param(1e9, gt=0, le=1e11, unit="Hz", doc="array clock (<= 100 GHz)")
+    clock_hz: float = param(1e9, ge=1e3, le=1e11, unit="Hz", doc="array clock (1 kHz - 100 GHz: a slower one overflows the EDP)")
     tech: str = param("45nm", doc="technology table for energy (arch_configs/tech)")
     static_power_w: float | None = param(None, ge=0, le=1e6, unit="W",
                                          doc="static power; None = SRAM leakage from the tech table (<= 1 MW)")
