@@ -40,9 +40,10 @@ def _keep_count(size: int, sparsity: float) -> int:
 
 def _check_finite(scores: np.ndarray, what: str) -> None:
     """Refuse NaN or infinite weights (a pruning mask of them has no meaning; recipes refuse them earlier, at
-    ``set_weight``), as the quantizers and encoders do."""
-    if not np.isfinite(scores).all():
-        bad = int(np.count_nonzero(~np.isfinite(scores)))
+    ``set_weight``), as the quantizers and encoders do (``formats._finite``). ``scores`` are ``|w|``, so their
+    maximum tells it without a temporary of the layer's size (a NaN propagates into it)."""
+    if scores.size and not np.isfinite(scores.max()):
+        bad = int(scores.size - np.count_nonzero(np.isfinite(scores)))
         raise CompressionError(f"{what}: the weights hold NaN or infinite values ({bad} of {scores.size})")
 
 
@@ -363,6 +364,9 @@ def channel_scores(weight: np.ndarray, norm: str = "l1") -> np.ndarray:
             scale = max(scale, float(a.max()) if a.size else 0.0)
     for i in range(0, w.shape[0], step):
         a = np.abs(w[i:i + step])
-        _check_finite(a, "channel pruning")
-        out[i:i + step] = a.sum(axis=1, dtype=np.float64) if norm == "l1" else _squares(a, scale).sum(axis=1)
+        if norm == "l1":
+            _check_finite(a, "channel pruning")  # (l2: checked by the pass above)
+            out[i:i + step] = a.sum(axis=1, dtype=np.float64)
+        else:
+            out[i:i + step] = _squares(a, scale).sum(axis=1)
     return out if norm == "l1" else np.sqrt(out) * (scale if scale > 0 else 1.0)

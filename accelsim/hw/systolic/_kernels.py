@@ -2433,10 +2433,10 @@ def _same_epoch_end(ev_x, sw_ev, k, x):
 @njit(cache=True, inline="always")
 def _add_event(ev_k, ev_x, ev_g, n_ev, k, pos, got):
     """Append an epoch end (sweep ``k``, position ``pos`` in its sweep, the sweep's fetches ``got`` up to and
-    including it), growing the arrays when full: ``(ev_k, ev_x, ev_g, n_ev + 1)``. The event lists of the
-    channel-group sweeps and the ws folds (``_group_reuse.group_sweeps``, ``_ws_folds.ws_fold_pass``). A loop
-    that appends one at a time grows the arrays itself and calls :func:`_put_event` (a tuple of arrays returned
-    costs each array's reference count, twice)."""
+    including it), growing the arrays when full: ``(ev_k, ev_x, ev_g, n_ev + 1)``: the repeated sweeps'
+    events (:func:`_repeat_rest`, :func:`_repeat_later`). The loops that find epoch ends one at a time
+    (``_group_reuse.group_sweeps``, the ws folds) grow the arrays themselves and call :func:`_put_event`: a tuple
+    of arrays returned costs each array's reference count, twice."""
     if n_ev == ev_k.shape[0]:
         ev_k, ev_x, ev_g = _grow(ev_k), _grow(ev_x), _grow(ev_g)
     return ev_k, ev_x, ev_g, _put_event(ev_k, ev_x, ev_g, n_ev, k, pos, got)

@@ -1026,16 +1026,17 @@ def _counted_fold(rects, first, nr, f, n, npx, R, L, Ew, per, k, block, got, n_i
     prefix of its pixels below ``cut = ceil((es - base) / R)``, its hits the rest. A lane whose rectangles' previous
     uses all lie before ``es`` fetches every access; as ``es`` only grows within the fold, once such a lane always
     such a lane. So the fetches on the fold's rows before a row are its accesses there (O(1), O(runs) past the
-    edge: :func:`_before_row`, :func:`_before_row_edge`) less the hits of the other lanes (*open* lanes, :func:`_hits_before`), and the
-    row holding an epoch's last fetch is found by searching that monotone count (regula falsi with the Illinois
-    step, a bisection where it stalls), then its lanes in order. Per epoch end the work is the open lanes' and
-    their rectangles', not the fold's. Returns the state as :func:`_closed_fold`. ``cut`` / ``cut_cnt`` (per
+    edge: :func:`_before_row`, :func:`_before_row_edge`) less the hits of the other lanes (*open* lanes,
+    :func:`_hits_before`), and the row holding an epoch's last fetch is found by searching that monotone count
+    (regula falsi with the Illinois step, a bisection where it stalls), then its lanes in order. Per epoch end the
+    work is the open lanes' and their rectangles', not the fold's. Returns the state as :func:`_closed_fold`. ``cut`` / ``cut_cnt`` (per
     rectangle, the cut and the pixels below it), ``lo`` (per lane, the first pixel not yet counted), ``lane_hits``
     (per lane, its hits not yet counted), ``thr`` (per lane, the epoch start from which it fetches every access),
     ``open_`` (the open lanes) and ``live`` / ``live_end`` (the open lanes' rectangles not fetched whole, open lane
-    ``i``'s ending at ``live_end[i]``: the only ones the search's counts visit) are scratch arrays; ``edge``: ``(lA, lB, pair_a, pair_b, run_l0, run_l1, run_g,
-    tabs)`` for a fold with slots past the input edge (:func:`_lane_extents`, :func:`_edge_tables`; its runs of lanes,
-    :func:`_fold_runs`, made at its first epoch end), None where the windows lie inside."""
+    ``i``'s ending at ``live_end[i]``: the only ones the search's counts visit) are scratch arrays; ``edge``:
+    ``(lA, lB, pair_a, pair_b, run_l0, run_l1, run_g, tabs)`` for a fold with slots past the input edge
+    (:func:`_lane_extents`, :func:`_edge_tables`; its runs of lanes, :func:`_fold_runs`, made at its first epoch
+    end), None where the windows lie inside."""
     zero = np.int64(0)  # (the state after an epoch end: nothing in the new epoch)
     x_end = npx + n - 1  # the fold's rows R .. R + x_end - 1 hold its accesses
     inv_r = 1.0 / R
