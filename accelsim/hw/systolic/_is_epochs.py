@@ -6,25 +6,31 @@ since the current epoch began, and an epoch ends after ``block = 50 * floor(S / 
 fetches each word it touches once, and a stretch of accesses in which no epoch ends fetches exactly the words
 it touches that the epoch has not touched yet, whatever their order. An is array's ifmap order is one sweep
 of pixel blocks (column folds of ``C`` pixels, outer) whose accesses are every window element of every pixel of
-the block: a block touches the words of its pixels' windows, all channels, a set of input pixels found from
-its ``C x taps`` (pixel, tap) pairs. Each word keeps the epoch that last touched it; a block is counted in bulk
-(its words not stamped with the current epoch) when the epoch does not end inside it, and walked access by
-access in SCALE-Sim's order otherwise. Cost ``O(blocks x words a block touches + accesses of the blocks where
-an epoch ends)`` instead of ``O(accesses)`` for the reuse-distance scan (:func:`~accelsim.hw.systolic._kernels.
-reuse_read_pass`, its oracle in the tests, with the same outputs).
+the block: the demand row of window position ``(kh, kw)``, channel ``ch``, reads for the block's pixels a set of
+input pixels that is the same for every channel, in ascending order, each once.
+
+Those sets are bit sets, 64 input pixels a word, on the input's stride phase planes: pixel (row, column) of an
+image is bit ``(row // sh) * Ws + column // sw`` of plane ``(row % sh) * sw + column % sw`` (``Ws = ceil(W /
+sw)``), so a window position's set is the block's own window corners (consecutive output pixels: dense bits)
+shifted along one plane, one or two words for a block of up to 64 pixels whatever the stride. Per word and
+channel, ``seen`` holds the pixels the current epoch has touched (channels adjacent); an epoch's end clears the
+words it touched. A block is counted in bulk (the union of its sets, less what the epoch touched, over the
+channels) when the epoch does not end inside it; otherwise its rows are taken in SCALE-Sim's order (row folds; a
+fold's stationary rows), a run of rows of one window position (its channels) at once when the epoch does not end
+in the run, else row by row, word by word: the ``block``-th fetch is the ``(block - got)``-th new bit of a word,
+and the row's later bits open the next epoch. Cost ``O(blocks x (taps + channels) x words of a block's set +
+rows walked x words of a row's set)`` instead of ``O(accesses)`` for the reuse-distance scan
+(:func:`~accelsim.hw.systolic._kernels.reuse_read_pass`, its oracle in the tests, with the same outputs).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
-from ._kernels import _dims, conv_geometry
-
-#: a word's stamp (uint8: a quarter of int32's memory, so a layer's stamps stay in a nearer cache) is the number
-#: of the epoch that last touched it, epochs numbered 0 .. OLD - 1 in cycles; when the numbers wrap, every stamp
-#: is set to OLD, which no epoch carries (a new epoch has touched no word yet, so none may carry its number)
-OLD = 255
+from ._kernels import _dims
 
 #: where the channel groups also pay (``_group_reuse.ws_is_groups_pay``) the blocks go first when the distinct
 #: words alone end fewer epochs than this fraction of the blocks (:func:`blocks_first`): on 60 random is layers
@@ -40,78 +46,154 @@ def blocks_first(C, npx, distinct, words):
     return block == 0 or distinct < BLOCKS_FIRST_ENDS * -(-npx // C) * block
 
 
-@njit(cache=True)
-def _block_runs(p0, ncols, B, H, W, FH, FW, dh, dw, Eh, Ew, pix_r, pix_c, mark, starts, ends):
-    """The input pixels (``(image * H + row) * W + column``) that the windows of pixels ``p0 .. p0 + ncols - 1``
-    read inside the input, as runs of consecutive ones ``starts[i] .. ends[i] - 1`` in ascending order (``mark``
-    holds the last block that read each pixel); returns the number of runs."""
-    per = Eh * Ew
-    lo = (p0 // per + 1) * H  # (rows of the images the block reads, as image * H + row)
-    hi = 0
+@intrinsic
+def _popcount(typingctx, x):
+    """Set bits of a uint64, as an int64 (LLVM's ``ctpop``: one instruction on x86-64 with POPCNT)."""
+    sig = types.int64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return sig, codegen
+
+
+@intrinsic
+def _lowest_bit(typingctx, x):
+    """The position of the lowest set bit of a non-zero uint64, as an int64 (LLVM's ``cttz``)."""
+    sig = types.int64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
+
+    return sig, codegen
+
+
+@njit(cache=True, _nrt=False)
+def _kth_bit(bits, k):
+    """The position of the ``k``-th lowest set bit of ``bits`` (``1 <= k <=`` its set bits)."""
+    for _ in range(k - 1):
+        bits &= bits - np.uint64(1)
+    return _lowest_bit(bits)
+
+
+@njit(cache=True, _nrt=False)
+def _tap_patterns(p0, ncols, H, W, taps, tap_r, tap_c, tap_shift, pix_q, pix_r, pix_c, base, pat, pat_w0, pat_n):
+    """The input pixels that window position ``s = kh * FW + kw`` of the block of pixels ``p0 .. p0 + ncols - 1``
+    reads inside the input (window position ``s`` is ``tap_r[s]`` rows and ``tap_c[s]`` columns from a window's
+    corner, ``tap_shift[s]`` bits on its stride phase plane: module doc), as a bit set ``pat[s, :pat_n[s]]`` of
+    64-pixel words of that plane from word ``pat_w0[s]`` on, followed by a zero word; the pixels ascend with the
+    block's, so a row's accesses ascend too. A position whose windows all lie inside the input is the block's own
+    pixels (``base``) shifted."""
+    q0 = pix_q[p0] >> 6
+    nq = (pix_q[p0 + ncols - 1] >> 6) - q0 + 1
+    for i in range(nq):
+        base[i] = 0
+    max_r = 0
+    max_c = 0
     for c in range(ncols):
         p = p0 + c
-        base = (p // per) * H
-        for kh in range(FH):
-            ih = pix_r[p] + kh * dh
-            if ih >= H:
-                break
-            row = (base + ih) * W
-            lo = min(lo, base + ih)
-            hi = max(hi, base + ih)
-            for kw in range(FW):
-                iw = pix_c[p] + kw * dw
-                if iw >= W:
-                    break
-                mark[row + iw] = B
-    n = 0
-    for g in range(lo, hi + 1):
-        inside = False
-        for ip in range(g * W, g * W + W):
-            if mark[ip] == B:
-                if not inside:
-                    starts[n] = ip
-                    inside = True
-            elif inside:
-                ends[n] = ip
-                n += 1
-                inside = False
-        if inside:
-            ends[n] = g * W + W
-            n += 1
-    return n
+        q = pix_q[p] - (q0 << 6)
+        base[q >> 6] |= np.uint64(1) << np.uint64(q & 63)
+        max_r = max(max_r, pix_r[p])
+        max_c = max(max_c, pix_c[p])
+    for s in range(taps):
+        dr = tap_r[s]
+        dc = tap_c[s]
+        shift = tap_shift[s]
+        if max_r + dr < H and max_c + dc < W:
+            start = (q0 << 6) + shift
+            pat_w0[s] = start >> 6
+            b = start & 63
+            if b == 0:
+                pat_n[s] = nq
+                for i in range(nq):
+                    pat[s, i] = base[i]
+            else:
+                up = np.uint64(b)
+                down = np.uint64(64 - b)
+                carry = np.uint64(0)
+                for i in range(nq):
+                    pat[s, i] = (base[i] << up) | carry
+                    carry = base[i] >> down
+                pat[s, nq] = carry
+                pat_n[s] = nq + (carry != 0)
+            pat[s, pat_n[s]] = 0
+            continue
+        # windows past the input edge: only the pixels inside it
+        first = -1
+        last = -1
+        for c in range(ncols):
+            p = p0 + c
+            if pix_r[p] + dr < H and pix_c[p] + dc < W:
+                if first < 0:
+                    first = pix_q[p] + shift
+                last = pix_q[p] + shift
+        if first < 0:
+            pat_n[s] = 0
+            continue
+        w0 = first >> 6
+        n = (last >> 6) - w0 + 1
+        pat_w0[s] = w0
+        pat_n[s] = n
+        for i in range(n + 1):
+            pat[s, i] = 0
+        for c in range(ncols):
+            p = p0 + c
+            if pix_r[p] + dr < H and pix_c[p] + dc < W:
+                q = pix_q[p] + shift - (w0 << 6)
+                pat[s, q >> 6] |= np.uint64(1) << np.uint64(q & 63)
 
 
-@njit(cache=True)
-def _new_words(starts, ends, n, Ch, stamp, e):
-    """Words of the input pixels in the ``n`` runs ``starts[i] .. ends[i] - 1`` (all ``Ch`` channels) not stamped
-    with epoch ``e``."""
+@njit(cache=True, _nrt=False)
+def _block_union(taps, pat, pat_w0, pat_n, pat_pl, plane, union):
+    """The union of the bit sets of the window positions on the plane starting at word ``plane`` into ``union``
+    (cleared first); returns ``(first word, words)``, ``(0, 0)`` when none reads a pixel there."""
+    lo = -1
+    hi = -1
+    for s in range(taps):
+        if pat_n[s] > 0 and pat_pl[s] == plane:
+            if lo < 0 or pat_w0[s] < lo:
+                lo = pat_w0[s]
+            if pat_w0[s] + pat_n[s] > hi:
+                hi = pat_w0[s] + pat_n[s]
+    if lo < 0:
+        return 0, 0
+    for i in range(hi - lo):
+        union[i] = 0
+    for s in range(taps):
+        if pat_pl[s] == plane:
+            off = pat_w0[s] - lo
+            for i in range(pat_n[s]):
+                union[off + i] |= pat[s, i]
+    return lo, hi - lo
+
+
+@njit(cache=True, _nrt=False)
+def _union_new(unions, u_lo, u_n, planes, plane_words, Ch, seen, stamp):
+    """Words (pixel x channel) of the pixels in the planes' unions that the epoch has not touched (``seen[w, ch]``:
+    the pixels of word ``w`` of channel ``ch`` it touched, plane after plane); with ``stamp``, they are marked
+    touched."""
     new = 0
-    for i in range(n):
-        words = stamp[starts[i] * Ch:ends[i] * Ch]
-        for j in range(words.shape[0]):
-            new += words[j] != e
+    for k in range(planes):
+        at = k * plane_words + u_lo[k]
+        for i in range(u_n[k]):
+            bits = unions[k, i]
+            for ch in range(Ch):
+                cur = seen[at + i, ch]
+                new += _popcount(bits & ~cur)
+                if stamp:
+                    seen[at + i, ch] = cur | bits
     return new
 
 
-@njit(cache=True)
-def _touched(starts, ends, n):
-    """Input pixels in the ``n`` runs."""
-    total = 0
-    for i in range(n):
-        total += ends[i] - starts[i]
-    return total
-
-
-@njit(cache=True)
-def _stamp_words(starts, ends, n, Ch, stamp, e):
-    """Stamp every word of the input pixels in the ``n`` runs with epoch ``e``; returns how many were not."""
-    new = 0
-    for i in range(n):
-        words = stamp[starts[i] * Ch:ends[i] * Ch]
-        for j in range(words.shape[0]):
-            new += words[j] != e
-            words[j] = e
-    return new
+@njit(cache=True, _nrt=False)
+def _forget(seen, Ch, planes, plane_words, lo, hi):
+    """A new epoch: clear the words ``lo .. hi - 1`` of every plane (every word the old one touched) of every
+    channel."""
+    for k in range(planes):
+        for w in range(k * plane_words + lo, k * plane_words + hi):
+            for ch in range(Ch):
+                seen[w, ch] = 0
 
 
 @njit(cache=True)
@@ -139,59 +221,73 @@ def _edge_row(B, C, npx, R, L, row_fold, win, H, W, pix_r, pix_c, win_r, win_c, 
     return -1
 
 
-@njit(cache=True)
-def _walk_block(B, p0, ncols, R, L, row_fold, win, H, W, block, pix_base, pix_r, pix_c, win_off, win_r, win_c, stamp,
-                e, got, ev_rows, n_ev):
+@njit(cache=True, _nrt=False)
+def _walk_block(B, R, L, row_fold, win, Ch, block, pat, pat_w0, pat_n, pat_pl, planes, plane_words, seen, dirty, got,
+                ev_rows, n_ev):
     """The accesses of pixel block ``B`` in SCALE-Sim's order (row folds; a fold's stationary rows, element
-    ``fr * R + R-1-r`` on row ``r``; the block's pixels): an access is fetched unless its word carries epoch
-    ``e``; the ``block``-th fetch of an epoch ends it (its demand row into ``ev_rows``). Returns ``(fetches in
-    the epoch, epoch, epoch ends, fetches in the block)``."""
+    ``t = fr * R + R-1-r`` on row ``r``, window position ``t // Ch`` of channel ``t % Ch``; the block's pixels,
+    ascending), 64 at a time: a pixel is fetched unless the epoch has touched it; the ``block``-th fetch of an
+    epoch ends it (its demand row into ``ev_rows``) and the row's later pixels open the next. ``dirty``: the words
+    of a plane the epoch has touched, ``[lo, hi)``, cleared in every plane when it ends. Returns ``(fetches in
+    the epoch, epoch ends, fetches in the block)``."""
     fetched = 0
-    bases = pix_base[p0:p0 + ncols]
-    rows = pix_r[p0:p0 + ncols]
-    cols = pix_c[p0:p0 + ncols]
-    max_r = rows.max()
-    max_c = cols.max()
+    lo = dirty[0]
+    hi = dirty[1]
     for fr in range(row_fold):
-        rows_used = min(R, win - fr * R)
-        for r in range(R - rows_used, R):
-            t = fr * R + R - 1 - r
-            off = win_off[t]
-            wr = win_r[t]
-            wc = win_c[t]
-            inside = max_r + wr < H and max_c + wc < W
-            if block == 0 or got + ncols < block:  # no epoch ends in this row: no epoch test per access
-                before = got
-                if inside:
-                    for c in range(ncols):
-                        a = bases[c] + off
-                        got += stamp[a] != e
-                        stamp[a] = e
-                else:  # (windows past the input edge: only the accesses inside it)
-                    for c in range(ncols):
-                        if rows[c] + wr < H and cols[c] + wc < W:
-                            a = bases[c] + off
-                            got += stamp[a] != e
-                            stamp[a] = e
-                fetched += got - before
+        t_lo = fr * R
+        t = t_lo + min(R, win - t_lo) - 1  # the fold's first row's element; each next row's is one less
+        while t >= t_lo:
+            # a run of rows of one window position, channels descending (its bit set read once for them all)
+            s = t // Ch
+            ch_hi = t - s * Ch
+            ch_lo = max(0, t_lo - s * Ch)
+            t = s * Ch + ch_lo - 1
+            n = pat_n[s]
+            if n == 0:
                 continue
-            for c in range(ncols):
-                if not inside and (rows[c] + wr >= H or cols[c] + wc >= W):
-                    continue
-                a = bases[c] + off
-                f = stamp[a] != e
-                stamp[a] = e
-                got += f
-                fetched += f
-                if got == block:
-                    ev_rows[n_ev] = (B * row_fold + fr) * L + r
-                    n_ev += 1
-                    got = 0
-                    e += 1
-                    if e == OLD:  # a new cycle of epoch numbers: every word's stamp made old (module doc)
-                        stamp[:] = OLD
-                        e = 0
-    return got, e, n_ev, fetched
+            lo = min(lo, pat_w0[s])
+            hi = max(hi, pat_w0[s] + n)
+            w0 = pat_pl[s] + pat_w0[s]
+            new = 0
+            for i in range(n):
+                bits = pat[s, i]
+                for ch in range(ch_lo, ch_hi + 1):
+                    new += _popcount(bits & ~seen[w0 + i, ch])
+            if got + new < block:  # no epoch ends in this run
+                for i in range(n):
+                    bits = pat[s, i]
+                    for ch in range(ch_lo, ch_hi + 1):
+                        seen[w0 + i, ch] |= bits
+                got += new
+                fetched += new
+                continue
+            for ch in range(ch_hi, ch_lo - 1, -1):  # row by row
+                r = R - 1 - (s * Ch + ch - t_lo)
+                for i in range(n):
+                    bits = pat[s, i]
+                    w = w0 + i
+                    while bits != 0:
+                        new_bits = bits & ~seen[w, ch]
+                        new = _popcount(new_bits)
+                        if got + new < block:
+                            got += new
+                            fetched += new
+                            seen[w, ch] |= bits
+                            break
+                        # the (block - got)-th new pixel of this word ends the epoch; the word's later pixels open
+                        # the next
+                        j = _kth_bit(new_bits, block - got)
+                        fetched += block - got
+                        ev_rows[n_ev] = (B * row_fold + fr) * L + r
+                        n_ev += 1
+                        got = 0
+                        _forget(seen, Ch, planes, plane_words, lo, hi)
+                        lo = pat_w0[s]  # (the run's later rows touch all of its words)
+                        hi = pat_w0[s] + n
+                        bits &= ~((np.uint64(2) << np.uint64(j)) - np.uint64(1))
+    dirty[0] = lo
+    dirty[1] = hi
+    return got, n_ev, fetched
 
 
 @njit(cache=True)
@@ -199,38 +295,95 @@ def is_block_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     """The CALC-mode ifmap read buffer of an is array (``df`` 2) by pixel blocks (module doc): the outputs of
     :func:`~accelsim.hw.systolic._kernels.reuse_read_pass` for ``df`` 2, ``(stats, event rows, fetches per
     sweep)``: stats = (fetches, epoch ends, first demand row with an access, last one)."""
-    pix_base, pix_r, pix_c, win_off, win_r, win_c = conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
     npx = batch * Eh * Ew
     win = FH * FW * Ch
+    taps = FH * FW
     Sr, Sc, T, L, row_fold, col_fold = _dims(2, npx, win, nfilt, R, C)
     block = 50 * (words // 100)
-    stamp = np.full(batch * H * W * Ch, OLD, np.uint8)
-    mark = np.full(batch * H * W, -1, np.int64)
-    starts = np.empty(batch * H * W, np.int64)  # runs of input pixels a block reads (fewer than its pixels)
-    ends = np.empty(batch * H * W, np.int64)
+    # the stride phase planes (module doc): input pixel (row, column) of an image is bit (row // sh) * Ws + column // sw
+    # of plane (row % sh) * sw + column % sw, so the pixels a window position reads for a block lie as densely as
+    # the block's pixels; an output pixel's window corner is bit (output row) * Ws + output column of plane 0
+    Hs = (H + sh - 1) // sh
+    Ws = (W + sw - 1) // sw
+    planes = sh * sw
+    pix_r = np.empty(npx, np.int64)  # (the tables built without a division an entry)
+    pix_c = np.empty(npx, np.int64)
+    pix_q = np.empty(npx, np.int64)
+    p = 0
+    for b in range(batch):
+        for orow in range(Eh):
+            for ocol in range(Ew):
+                pix_r[p] = orow * sh
+                pix_c[p] = ocol * sw
+                pix_q[p] = (b * Hs + orow) * Ws + ocol
+                p += 1
+    win_r = np.empty(win, np.int64)
+    win_c = np.empty(win, np.int64)
+    tap_r = np.empty(taps, np.int64)
+    tap_c = np.empty(taps, np.int64)
+    tap_shift = np.empty(taps, np.int64)
+    tap_phase = np.empty(taps, np.int64)
+    t = 0
+    for kh in range(FH):
+        for kw in range(FW):
+            s = kh * FW + kw
+            tap_r[s] = kh * dh
+            tap_c[s] = kw * dw
+            tap_shift[s] = (kh * dh // sh) * Ws + kw * dw // sw
+            tap_phase[s] = (kh * dh % sh) * sw + kw * dw % sw
+            for ch in range(Ch):
+                win_r[t] = kh * dh
+                win_c[t] = kw * dw
+                t += 1
+    reach = ((FH - 1) * dh // sh) * Ws + (FW - 1) * dw // sw
+    span = 1
+    for B in range(col_fold):
+        p0 = B * C
+        # (a bit set's words: its first pixel's word to its last's, plus the carry word of a shift)
+        span = max(span, ((pix_q[min(npx, p0 + C) - 1] - pix_q[p0] + reach) >> 6) + 3)
+    pat = np.empty((taps, span + 1), np.uint64)  # (each set followed by a zero word)
+    pat_w0 = np.zeros(taps, np.int64)
+    pat_n = np.zeros(taps, np.int64)
+    unions = np.empty((planes, span), np.uint64)
+    u_lo = np.zeros(planes, np.int64)
+    u_n = np.zeros(planes, np.int64)
+    base = np.empty(span, np.uint64)
+    plane_words = ((batch * Hs * Ws) >> 6) + span + 1  # (a shifted bit set's last word may lie past the plane's)
+    seen = np.zeros((planes * plane_words, Ch), np.uint64)
+    pat_pl = tap_phase * plane_words  # where each window position's plane starts in ``seen``
+    dirty = np.zeros(2, np.int64)  # the words of a plane the current epoch has touched, [lo, hi)
+    dirty[0] = plane_words
     ev_rows = np.empty(16, np.int64)
     # (int64, not literals: a literal argument compiles the helpers a second time)
     n_ev = np.int64(0)
-    e = np.int64(0)  # the current epoch's number (0 .. OLD - 1, stored in uint8 stamps)
-    got = np.int64(0)  # fetches in it
+    got = np.int64(0)  # fetches in the current epoch
     fetched = 0
     for B in range(col_fold):
         p0 = B * C
         ncols = min(C, npx - p0)
-        n = _block_runs(p0, ncols, B, H, W, FH, FW, dh, dw, Eh, Ew, pix_r, pix_c, mark, starts, ends)
-        if block == 0 or got + _touched(starts, ends, n) * Ch < block or \
-                got + _new_words(starts, ends, n, Ch, stamp, e) < block:
-            new = _stamp_words(starts, ends, n, Ch, stamp, e)
+        _tap_patterns(p0, ncols, H, W, taps, tap_r, tap_c, tap_shift, pix_q, pix_r, pix_c, base, pat, pat_w0, pat_n)
+        touched = 0
+        for k in range(planes):
+            u_lo[k], u_n[k] = _block_union(taps, pat, pat_w0, pat_n, pat_pl, k * plane_words, unions[k])
+            for i in range(u_n[k]):
+                touched += _popcount(unions[k, i])
+        if block == 0 or got + touched * Ch < block or \
+                got + _union_new(unions, u_lo, u_n, planes, plane_words, Ch, seen, False) < block:
+            new = _union_new(unions, u_lo, u_n, planes, plane_words, Ch, seen, True)
             got += new
             fetched += new
+            for k in range(planes):
+                if u_n[k] > 0:
+                    dirty[0] = min(dirty[0], u_lo[k])
+                    dirty[1] = max(dirty[1], u_lo[k] + u_n[k])
             continue
         # an epoch ends in this block: its accesses in order
         if ev_rows.shape[0] < n_ev + ncols * win // block + 1:
             grown = np.empty(2 * (n_ev + ncols * win // block + 1), np.int64)
             grown[:n_ev] = ev_rows[:n_ev]
             ev_rows = grown
-        got, e, n_ev, walked = _walk_block(B, p0, ncols, R, L, row_fold, win, H, W, block, pix_base, pix_r, pix_c,
-                                           win_off, win_r, win_c, stamp, e, got, ev_rows, n_ev)
+        got, n_ev, walked = _walk_block(B, R, L, row_fold, win, Ch, block, pat, pat_w0, pat_n, pat_pl, planes,
+                                        plane_words, seen, dirty, got, ev_rows, n_ev)
         fetched += walked
     # the first and last demand rows holding an access (windows past the edge may leave whole blocks without)
     first_row = -1
