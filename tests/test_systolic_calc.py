@@ -4,6 +4,8 @@ geometries (docs/models/systolic.md §3.3, §3.7)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -404,7 +406,9 @@ def test_is_pixel_blocks_on_larger_layers():
         blocks = -(-g.npx // C)
         bulk += new[0][1] < blocks // 2
         walked += new[0][1] >= blocks
-        assert blocks_first(C, g.npx, space, words) == (space < 0.2 * blocks * 50 * (words // 100))
+        classes = min(-(-g.win // R), g.C // math.gcd(R, g.C))
+        assert blocks_first(R, C, g.npx, g.C, g.FH * g.FW, space, words) == (
+            space < 0.2 * blocks * 50 * (words // 100) or blocks * g.win < 8 * g.npx * g.FH * g.FW * classes)
     assert bulk >= 5 and walked >= 5, (bulk, walked)
     # epochs of 50 fetches: thousands of epochs, most ending inside a 64-pixel word of a row's bit set
     g = Geometry.conv(31, 31, 3, 3, 67, 10, 1)

@@ -25,6 +25,8 @@ rows walked x words of a row's set)`` instead of ``O(accesses)`` for the reuse-d
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
@@ -32,18 +34,27 @@ from numba.extending import intrinsic
 
 from ._kernels import _dims
 
-#: where the channel groups also pay (``_group_reuse.ws_is_groups_pay``) the blocks go first when the distinct
-#: words alone end fewer epochs than this fraction of the blocks (:func:`blocks_first`): on 60 random is layers
-#: whose groups pay (8-256 rows / columns, 16-512 channels, 1x1-7x7, 4-256 kB), the blocks were 1.3-30x faster
-#: than the groups on every layer below 0.2 and from 5x slower to 7x faster above it
+#: where the channel groups also pay (``_group_reuse.ws_is_groups_pay``) the blocks go first (:func:`blocks_first`)
+#: when the input's distinct words alone end fewer epochs than this fraction of the blocks (few blocks walked) ...
 BLOCKS_FIRST_ENDS = 0.2
+#: ... or when the blocks' demand rows are fewer than this many per channel group (``pixels x window positions x
+#: channel classes``). Set on 60 random is layers whose groups pay (seed 7: 8-256 rows and columns, 16-512 channels,
+#: 1x1-7x7, strides 1-2, 4-256 kB); the blocks lost only with 8+ rows a group and an epoch end in most blocks. On 120
+#: others (seeds 8 and 9) the choice was 1.007x / 1.037x the faster of the two (geometric mean; worst 1.37x / 2.67x),
+#: the first rule alone 2.18x / 2.51x (worst 30x / 37x)
+BLOCK_ROWS_PER_GROUP = 8
 
 
-def blocks_first(C, npx, distinct, words):
-    """Whether the pixel blocks go before the channel groups on an is array of ``C`` columns: when the input's
-    ``distinct`` words end fewer than :data:`BLOCKS_FIRST_ENDS` epochs a block (then few blocks are walked)."""
+def blocks_first(R, C, npx, Ch, taps, distinct, words):
+    """Whether the pixel blocks go before the channel groups on an is array of ``R x C``, ``npx`` pixels, ``taps``
+    window positions of ``Ch`` channels (:data:`BLOCKS_FIRST_ENDS`, :data:`BLOCK_ROWS_PER_GROUP`)."""
     block = 50 * (words // 100)
-    return block == 0 or distinct < BLOCKS_FIRST_ENDS * -(-npx // C) * block
+    blocks = -(-npx // C)
+    if block == 0 or distinct < BLOCKS_FIRST_ENDS * blocks * block:
+        return True
+    win = taps * Ch
+    classes = min(-(-win // R), Ch // math.gcd(R, Ch))
+    return blocks * win < BLOCK_ROWS_PER_GROUP * npx * taps * classes
 
 
 @intrinsic

@@ -82,7 +82,7 @@ def _reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt
                              within, across, rows_ok, cols_ok)
         if df == 0 and os_groups_pay(Ch, npx * FH * FW) and groups_fit_int32(npx * FH * FW, batch * H * W):
             return os_reuse_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words, k)
-        if df == 2 and (not groups_pay or blocks_first(C, npx, batch * H * W * Ch, if_words)):
+        if df == 2 and (not groups_pay or blocks_first(R, C, npx, Ch, FH * FW, batch * H * W * Ch, if_words)):
             return k.is_block_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
         if groups_pay:
             return ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words, k)
