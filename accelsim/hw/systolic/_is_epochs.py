@@ -156,37 +156,46 @@ def _tap_patterns(p0, ncols, H, W, taps, tap_r, tap_c, tap_shift, pix_q, pix_r, 
 
 
 @njit(cache=True, _nrt=False)
-def _block_union(taps, pat, pat_w0, pat_n, pat_pl, plane, union):
-    """The union of the bit sets of the window positions on the plane starting at word ``plane`` into ``union``
-    (cleared first); returns ``(first word, words)``, ``(0, 0)`` when none reads a pixel there."""
-    lo = -1
-    hi = -1
+def _block_unions(taps, pat, pat_w0, pat_n, tap_slot, n_used, unions, u_lo, u_n):
+    """Per plane the window positions read (slot ``tap_slot[s]`` of the ``n_used`` planes any reads), the union
+    of their bit sets into ``unions[slot, :u_n[slot]]``, words from ``u_lo[slot]`` on; returns the pixels in all."""
+    for k in range(n_used):
+        u_lo[k] = -1
+        u_n[k] = -1  # (the end word, until the sets are merged)
     for s in range(taps):
-        if pat_n[s] > 0 and pat_pl[s] == plane:
-            if lo < 0 or pat_w0[s] < lo:
-                lo = pat_w0[s]
-            if pat_w0[s] + pat_n[s] > hi:
-                hi = pat_w0[s] + pat_n[s]
-    if lo < 0:
-        return 0, 0
-    for i in range(hi - lo):
-        union[i] = 0
+        if pat_n[s] > 0:
+            k = tap_slot[s]
+            if u_lo[k] < 0 or pat_w0[s] < u_lo[k]:
+                u_lo[k] = pat_w0[s]
+            u_n[k] = max(u_n[k], pat_w0[s] + pat_n[s])
+    for k in range(n_used):
+        if u_lo[k] < 0:
+            u_lo[k] = 0
+            u_n[k] = 0
+        else:
+            u_n[k] -= u_lo[k]
+        for i in range(u_n[k]):
+            unions[k, i] = 0
     for s in range(taps):
-        if pat_pl[s] == plane:
-            off = pat_w0[s] - lo
-            for i in range(pat_n[s]):
-                union[off + i] |= pat[s, i]
-    return lo, hi - lo
+        k = tap_slot[s]
+        off = pat_w0[s] - u_lo[k]
+        for i in range(pat_n[s]):
+            unions[k, off + i] |= pat[s, i]
+    touched = 0
+    for k in range(n_used):
+        for i in range(u_n[k]):
+            touched += _popcount(unions[k, i])
+    return touched
 
 
 @njit(cache=True, _nrt=False)
-def _union_new(unions, u_lo, u_n, planes, plane_words, Ch, seen, stamp):
+def _union_new(unions, u_lo, u_n, u_pl, n_used, Ch, seen, stamp):
     """Words (pixel x channel) of the pixels in the planes' unions that the epoch has not touched (``seen[w, ch]``:
-    the pixels of word ``w`` of channel ``ch`` it touched, plane after plane); with ``stamp``, they are marked
-    touched."""
+    the pixels of word ``w`` of channel ``ch`` it touched, a plane's words from ``u_pl[slot]`` on); with
+    ``stamp``, they are marked touched."""
     new = 0
-    for k in range(planes):
-        at = k * plane_words + u_lo[k]
+    for k in range(n_used):
+        at = u_pl[k] + u_lo[k]
         for i in range(u_n[k]):
             bits = unions[k, i]
             for ch in range(Ch):
@@ -198,11 +207,11 @@ def _union_new(unions, u_lo, u_n, planes, plane_words, Ch, seen, stamp):
 
 
 @njit(cache=True, _nrt=False)
-def _forget(seen, Ch, planes, plane_words, lo, hi):
-    """A new epoch: clear the words ``lo .. hi - 1`` of every plane (every word the old one touched) of every
+def _forget(seen, Ch, u_pl, n_used, lo, hi):
+    """A new epoch: clear the words ``lo .. hi - 1`` of every plane read (every word the old one touched) of every
     channel."""
-    for k in range(planes):
-        for w in range(k * plane_words + lo, k * plane_words + hi):
+    for k in range(n_used):
+        for w in range(u_pl[k] + lo, u_pl[k] + hi):
             for ch in range(Ch):
                 seen[w, ch] = 0
 
@@ -233,8 +242,8 @@ def _edge_row(B, C, npx, R, L, row_fold, win, H, W, pix_r, pix_c, win_r, win_c, 
 
 
 @njit(cache=True, _nrt=False)
-def _walk_block(B, R, L, row_fold, win, Ch, block, pat, pat_w0, pat_n, pat_pl, planes, plane_words, seen, dirty, got,
-                ev_rows, n_ev):
+def _walk_block(B, R, L, row_fold, win, Ch, block, pat, pat_w0, pat_n, pat_pl, tap_of, ch_of, u_pl, n_used, seen,
+                dirty, got, ev_rows, n_ev):
     """The accesses of pixel block ``B`` in SCALE-Sim's order (row folds; a fold's stationary rows, element
     ``t = fr * R + R-1-r`` on row ``r``, window position ``t // Ch`` of channel ``t % Ch``; the block's pixels,
     ascending), 64 at a time: a pixel is fetched unless the epoch has touched it; the ``block``-th fetch of an
@@ -249,8 +258,8 @@ def _walk_block(B, R, L, row_fold, win, Ch, block, pat, pat_w0, pat_n, pat_pl, p
         t = t_lo + min(R, win - t_lo) - 1  # the fold's first row's element; each next row's is one less
         while t >= t_lo:
             # a run of rows of one window position, channels descending (its bit set read once for them all)
-            s = t // Ch
-            ch_hi = t - s * Ch
+            s = tap_of[t]
+            ch_hi = ch_of[t]
             ch_lo = max(0, t_lo - s * Ch)
             t = s * Ch + ch_lo - 1
             n = pat_n[s]
@@ -292,7 +301,7 @@ def _walk_block(B, R, L, row_fold, win, Ch, block, pat, pat_w0, pat_n, pat_pl, p
                         ev_rows[n_ev] = (B * row_fold + fr) * L + r
                         n_ev += 1
                         got = 0
-                        _forget(seen, Ch, planes, plane_words, lo, hi)
+                        _forget(seen, Ch, u_pl, n_used, lo, hi)
                         lo = pat_w0[s]  # (the run's later rows touch all of its words)
                         hi = pat_w0[s] + n
                         bits &= ~((np.uint64(2) << np.uint64(j)) - np.uint64(1))
@@ -334,6 +343,8 @@ def is_block_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     tap_c = np.empty(taps, np.int64)
     tap_shift = np.empty(taps, np.int64)
     tap_phase = np.empty(taps, np.int64)
+    tap_of = np.empty(win, np.int64)  # window element -> its window position and channel
+    ch_of = np.empty(win, np.int64)
     t = 0
     for kh in range(FH):
         for kw in range(FW):
@@ -345,6 +356,8 @@ def is_block_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
             for ch in range(Ch):
                 win_r[t] = kh * dh
                 win_c[t] = kw * dw
+                tap_of[t] = s
+                ch_of[t] = ch
                 t += 1
     reach = ((FH - 1) * dh // sh) * Ws + (FW - 1) * dw // sw
     span = 1
@@ -355,13 +368,25 @@ def is_block_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     pat = np.empty((taps, span + 1), np.uint64)  # (each set followed by a zero word)
     pat_w0 = np.zeros(taps, np.int64)
     pat_n = np.zeros(taps, np.int64)
-    unions = np.empty((planes, span), np.uint64)
-    u_lo = np.zeros(planes, np.int64)
-    u_n = np.zeros(planes, np.int64)
     base = np.empty(span, np.uint64)
     plane_words = ((batch * Hs * Ws) >> 6) + span + 1  # (a shifted bit set's last word may lie past the plane's)
     seen = np.zeros((planes * plane_words, Ch), np.uint64)
     pat_pl = tap_phase * plane_words  # where each window position's plane starts in ``seen``
+    # the planes some window position reads (a stride larger than the filter leaves others unread)
+    tap_slot = np.empty(taps, np.int64)
+    slot_of = np.full(planes, -1, np.int64)
+    n_used = np.int64(0)  # (int64, not a literal: see n_ev)
+    for s in range(taps):
+        if slot_of[tap_phase[s]] < 0:
+            slot_of[tap_phase[s]] = n_used
+            n_used += 1
+        tap_slot[s] = slot_of[tap_phase[s]]
+    u_pl = np.empty(n_used, np.int64)
+    for s in range(taps):
+        u_pl[tap_slot[s]] = pat_pl[s]
+    unions = np.empty((n_used, span), np.uint64)
+    u_lo = np.zeros(n_used, np.int64)
+    u_n = np.zeros(n_used, np.int64)
     dirty = np.zeros(2, np.int64)  # the words of a plane the current epoch has touched, [lo, hi)
     dirty[0] = plane_words
     ev_rows = np.empty(16, np.int64)
@@ -373,17 +398,13 @@ def is_block_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
         p0 = B * C
         ncols = min(C, npx - p0)
         _tap_patterns(p0, ncols, H, W, taps, tap_r, tap_c, tap_shift, pix_q, pix_r, pix_c, base, pat, pat_w0, pat_n)
-        touched = 0
-        for k in range(planes):
-            u_lo[k], u_n[k] = _block_union(taps, pat, pat_w0, pat_n, pat_pl, k * plane_words, unions[k])
-            for i in range(u_n[k]):
-                touched += _popcount(unions[k, i])
+        touched = _block_unions(taps, pat, pat_w0, pat_n, tap_slot, n_used, unions, u_lo, u_n)
         if block == 0 or got + touched * Ch < block or \
-                got + _union_new(unions, u_lo, u_n, planes, plane_words, Ch, seen, False) < block:
-            new = _union_new(unions, u_lo, u_n, planes, plane_words, Ch, seen, True)
+                got + _union_new(unions, u_lo, u_n, u_pl, n_used, Ch, seen, False) < block:
+            new = _union_new(unions, u_lo, u_n, u_pl, n_used, Ch, seen, True)
             got += new
             fetched += new
-            for k in range(planes):
+            for k in range(n_used):
                 if u_n[k] > 0:
                     dirty[0] = min(dirty[0], u_lo[k])
                     dirty[1] = max(dirty[1], u_lo[k] + u_n[k])
@@ -393,8 +414,8 @@ def is_block_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
             grown = np.empty(2 * (n_ev + ncols * win // block + 1), np.int64)
             grown[:n_ev] = ev_rows[:n_ev]
             ev_rows = grown
-        got, n_ev, walked = _walk_block(B, R, L, row_fold, win, Ch, block, pat, pat_w0, pat_n, pat_pl, planes,
-                                        plane_words, seen, dirty, got, ev_rows, n_ev)
+        got, n_ev, walked = _walk_block(B, R, L, row_fold, win, Ch, block, pat, pat_w0, pat_n, pat_pl, tap_of, ch_of,
+                                        u_pl, n_used, seen, dirty, got, ev_rows, n_ev)
         fetched += walked
     # the first and last demand rows holding an access (windows past the edge may leave whole blocks without)
     first_row = -1
