@@ -743,3 +743,15 @@ def test_ramulator_flag_read_like_the_other_flags(tmp_path, value, message):
     with pytest.raises(ConfigError) as info:
         load_arch(str(path))
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_conv_geometry_refuses_a_filter_larger_than_the_input():
+    """SCALE-Sim asserts on such a row; a hand-built geometry is refused in one line, not a ZeroDivisionError
+    in the closed form."""
+    from accelsim.errors import SimulationError
+    from accelsim.hw.systolic.model import Geometry
+
+    for args in [(2, 2, 3, 3, 4, 4, 1), (5, 2, 1, 3, 4, 4, 1), (4, 4, 3, 3, 0, 4, 1), (4, 4, 3, 3, 4, 4, 0)]:
+        with pytest.raises(SimulationError, match="filter no larger than the input"):
+            Geometry.conv(*args)
+    assert Geometry.conv(3, 3, 3, 3, 1, 1, 1).npx == 1

@@ -93,7 +93,11 @@ class Geometry(NamedTuple):
 
     @classmethod
     def conv(cls, H, W, FH, FW, C, K, stride, batch=1):
-        """SCALE-Sim conv-topology row: ``E = ceil((H - FH + s) / s)``."""
+        """SCALE-Sim conv-topology row: ``E = ceil((H - FH + s) / s)``. A size below 1 or a filter larger than the
+        input (SCALE-Sim's assertion) is a :class:`~accelsim.errors.SimulationError`."""
+        if min(H, W, FH, FW, C, K, stride, batch) < 1 or FH > H or FW > W:
+            raise SimulationError(f"conv geometry H {H} x W {W}, filter {FH} x {FW}, C {C}, K {K}, stride {stride}, "
+                                  f"batch {batch}: expected sizes >= 1 and a filter no larger than the input")
         eh = -(-(H - FH + stride) // stride)
         ew = -(-(W - FW + stride) // stride)
         return cls(batch, H, W, C, FH, FW, stride, stride, 1, 1, K, eh, ew)
