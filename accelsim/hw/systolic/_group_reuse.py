@@ -351,13 +351,19 @@ def groups_fit_int32(n_groups_max, n_keys):
     return n_groups_max <= _INT32 and n_keys <= _INT32
 
 
+def channel_classes(R, Ch, win):
+    """The channel classes of a ws or is array of ``R`` rows (a plain function): the cuts ``(f * R) mod Ch`` of
+    row folds ``f = 0, 1, ...`` are distinct for a period of ``Ch / gcd(R, Ch)`` folds, and there are
+    ``ceil(win / R)`` folds."""
+    return min(-(-win // R), Ch // math.gcd(R, Ch))
+
+
 def ws_is_groups_pay(df, R, Ch, win, npx):
     """Whether the channel groups of a ws (``df`` 1) or is (2) array are faster than the reuse-distance
     scan: when its channel classes hold on average :data:`WS_MIN_CLASS` / :data:`IS_MIN_CLASS` channels
     or more, and, below 8, while their tables stay under :data:`SMALL_CH_GROUPS_MAX_BYTES` (a plain
     function: it runs before any kernel)."""
-    # the cuts (f * R) mod Ch of folds f = 0, 1, ... are distinct for a period of Ch / gcd(R, Ch) folds
-    n_classes = min(-(-win // R), Ch // math.gcd(R, Ch))
+    n_classes = channel_classes(R, Ch, win)
     if Ch < (WS_MIN_CLASS if df == 1 else IS_MIN_CLASS) * n_classes:
         return False
     groups = npx * (win // Ch) * n_classes

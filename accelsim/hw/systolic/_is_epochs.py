@@ -25,13 +25,12 @@ rows walked x words of a row's set)`` instead of ``O(accesses)`` for the reuse-d
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from ._group_reuse import channel_classes
 from ._kernels import _dims
 
 #: where the channel groups also pay (``_group_reuse.ws_is_groups_pay``) the blocks go first (:func:`blocks_first`)
@@ -53,8 +52,7 @@ def blocks_first(R, C, npx, Ch, taps, distinct, words):
     if block == 0 or distinct < BLOCKS_FIRST_ENDS * blocks * block:
         return True
     win = taps * Ch
-    classes = min(-(-win // R), Ch // math.gcd(R, Ch))
-    return blocks * win < BLOCK_ROWS_PER_GROUP * npx * taps * classes
+    return blocks * win < BLOCK_ROWS_PER_GROUP * npx * taps * channel_classes(R, Ch, win)
 
 
 @intrinsic
@@ -217,16 +215,17 @@ def _forget(seen, Ch, u_pl, n_used, lo, hi):
 
 
 @njit(cache=True)
-def _row_reads(p0, ncols, t, H, W, pix_r, pix_c, win_r, win_c):
-    """Whether the listed row of window element ``t`` in the block of pixels ``p0 ..`` holds an access."""
+def _row_reads(p0, ncols, s, H, W, pix_r, pix_c, tap_r, tap_c):
+    """Whether the listed row of a window element at window position ``s`` in the block of pixels ``p0 ..`` holds
+    an access."""
     for c in range(ncols):
-        if pix_r[p0 + c] + win_r[t] < H and pix_c[p0 + c] + win_c[t] < W:
+        if pix_r[p0 + c] + tap_r[s] < H and pix_c[p0 + c] + tap_c[s] < W:
             return True
     return False
 
 
 @njit(cache=True)
-def _edge_row(B, C, npx, R, L, row_fold, win, H, W, pix_r, pix_c, win_r, win_c, first):
+def _edge_row(B, C, npx, R, L, row_fold, win, H, W, pix_r, pix_c, tap_r, tap_c, tap_of, first):
     """The demand row of block ``B``'s first (``first``) or last listed row holding an access; -1 if none. Fold
     ``fr`` lists its stationary rows ``r = R - rows used .. R-1``, row ``r`` holding element ``fr * R + R-1-r``."""
     p0 = B * C
@@ -236,7 +235,7 @@ def _edge_row(B, C, npx, R, L, row_fold, win, H, W, pix_r, pix_c, win_r, win_c, 
         rows_used = min(R, win - fr * R)
         for j in range(rows_used):
             r = R - rows_used + j if first else R - 1 - j
-            if _row_reads(p0, ncols, fr * R + R - 1 - r, H, W, pix_r, pix_c, win_r, win_c):
+            if _row_reads(p0, ncols, tap_of[fr * R + R - 1 - r], H, W, pix_r, pix_c, tap_r, tap_c):
                 return (B * row_fold + fr) * L + r
     return -1
 
@@ -337,8 +336,6 @@ def is_block_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
                 pix_c[p] = ocol * sw
                 pix_q[p] = (b * Hs + orow) * Ws + ocol
                 p += 1
-    win_r = np.empty(win, np.int64)
-    win_c = np.empty(win, np.int64)
     tap_r = np.empty(taps, np.int64)
     tap_c = np.empty(taps, np.int64)
     tap_shift = np.empty(taps, np.int64)
@@ -354,8 +351,6 @@ def is_block_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
             tap_shift[s] = (kh * dh // sh) * Ws + kw * dw // sw
             tap_phase[s] = (kh * dh % sh) * sw + kw * dw % sw
             for ch in range(Ch):
-                win_r[t] = kh * dh
-                win_c[t] = kw * dw
                 tap_of[t] = s
                 ch_of[t] = ch
                 t += 1
@@ -420,12 +415,12 @@ def is_block_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     # the first and last demand rows holding an access (windows past the edge may leave whole blocks without)
     first_row = -1
     for B in range(col_fold):
-        first_row = _edge_row(B, C, npx, R, L, row_fold, win, H, W, pix_r, pix_c, win_r, win_c, True)
+        first_row = _edge_row(B, C, npx, R, L, row_fold, win, H, W, pix_r, pix_c, tap_r, tap_c, tap_of, True)
         if first_row >= 0:
             break
     last_row = -1
     for B in range(col_fold - 1, -1, -1):
-        last_row = _edge_row(B, C, npx, R, L, row_fold, win, H, W, pix_r, pix_c, win_r, win_c, False)
+        last_row = _edge_row(B, C, npx, R, L, row_fold, win, H, W, pix_r, pix_c, tap_r, tap_c, tap_of, False)
         if last_row >= 0:
             break
     stats = np.zeros(4, np.int64)
