@@ -427,6 +427,7 @@ def _import_one(imp: Importer, node: Node, skip_unsupported: bool) -> None:
     outer = {t: imp.values.get(t) for t in F.outer_names(node.proto)} if node.op_type in F.CONTROL_FLOW else {}
     if any(v is None or not v.is_const for v in outer.values()):
         return convert(imp, node, skip_unsupported)  # a subgraph reads activations: a generic layer
+    arrays = [None if v is None else v.const for v in inputs]  # (every input is a constant or absent here)
     try:
         for shape in node_shapes(imp, node).values():  # refused before it runs when ONNX's output shape is too large
             if None not in shape:
@@ -435,19 +436,19 @@ def _import_one(imp: Importer, node: Node, skip_unsupported: bool) -> None:
             consts = {t: v.const for t, v in zip(node.inputs, inputs) if t and v is not None}
             outputs = F.fold_control_flow(node, {**consts, **{t: v.const for t, v in outer.items()}}, imp.opsets)
         else:
-            outputs = F.fold(node, [None if v is None else v.const for v in inputs], imp.opset)
+            outputs = F.fold(node, arrays, imp.opset)
     except F.FoldError as exc:
         if imp.strict:
             raise WorkloadError(f"{imp.source}: {exc}") from None
         verdict = ""
         if isinstance(exc, F.EvalError) and node.op_type not in F.CONTROL_FLOW:
-            problem = F.node_problem(node, [None if v is None else v.const for v in inputs], imp.opsets)
+            problem = F.node_problem(node, arrays, imp.opsets)
             verdict = f"; ONNX finds the node invalid ({problem})" if problem else ""
         imp.generic(node, str(exc).split("): ", 1)[-1])  # (generic names the node itself)
         return imp.note(f"{exc}{verdict}: imported as a generic layer")
     except WorkloadError as exc:
         raise WorkloadError(f"{imp.source}: {exc}") from None
-    macs = F.folded_macs(node, [None if v is None else v.const for v in inputs], outputs)
+    macs = F.folded_macs(node, arrays, outputs)
     if macs:
         imp.folded_macs[node.op_type] += macs
     try:
