@@ -61,6 +61,9 @@ LAYERS_STALE = "layers.stale.csv"
 LOCK = "sweep.lock"
 FIXED = ("id", "status", "error")
 INPUTS = "inputs_hash"  # bookkeeping column: not part of the tables returned to callers
+#: metric cells every finished point and every per-layer row holds (a sweep writes one for each): empty, the
+#: row was edited or cut and cannot be drawn or kept
+REQUIRED = ("latency_s", "energy_j")
 
 
 def encode(value: Any) -> str:
@@ -290,13 +293,14 @@ def _write_error(path: Path, exc: OSError) -> SweepError:
 
 def row_problem(header: Sequence[str], row: Sequence[str], skip: Iterable[str] = ()) -> str | None:
     """:func:`metric_problem` of a stored row: its metric cells and the values of its ``extra`` cell (the
-    bookkeeping columns, the columns in ``skip`` and the built-in text columns are not read)."""
+    bookkeeping columns, the columns in ``skip`` and the built-in text columns are not read), and an empty cell in
+    a column of :data:`REQUIRED`."""
     from accelsim.dse.evaluate import TEXT_METRICS
 
     skip = set(skip) | set(FIXED) | {INPUTS, "extra"} | set(TEXT_METRICS)
     for col, cell in zip(header, row):
         if col not in skip:
-            problem = cell_problem(col, cell)
+            problem = cell_problem(col, cell) if cell or col not in REQUIRED else f"{col} is empty"
             if problem:
                 return problem
     if header and header[-1] == "extra" and row[-1]:
@@ -631,13 +635,19 @@ def incomplete_layers(header: Sequence[str], keep: Mapping[str, list[str]], lhea
 
 
 def check_stored(directory: str | os.PathLike, layers: bool = False) -> None:
-    """Refuse, in one line, a stored sweep a figure or report must not be drawn from: a finished row holding a NaN,
-    infinite or negative built-in metric (:func:`metric_problem`; a table edited by hand or by another program),
-    and with ``layers`` a finished point whose per-layer rows are incomplete (:func:`incomplete_layers`: a
-    ``layers.csv`` cut off). ``--resume`` recomputes both."""
+    """Refuse, in one line, a stored sweep a figure or report must not be drawn from: a row cut off or of the wrong
+    cell count (:func:`read_table`'s dropped lines: a crash, an edit, or a sweep still writing), a finished row
+    holding a NaN, infinite or negative built-in metric or an empty required one (:func:`row_problem`; a table
+    edited by hand or by another program), and with ``layers`` a finished point whose per-layer rows are
+    incomplete (:func:`incomplete_layers`: a ``layers.csv`` cut off). ``--resume`` recomputes them all."""
     directory = Path(directory)
     path = directory / RESULTS
-    header, rows = read_rows(path)
+    header, rows, dropped = read_table(path)
+    if dropped:
+        cells = dropped[0]
+        which = f"the row of point {cells[0]}" if len(cells) > 1 else "a row"
+        raise SweepError(f"{path}: {which} is cut off or malformed ({len(cells)} of {len(header)} cells); run the "
+                         f"sweep again with --resume to recompute it (or let a running sweep finish)")
     keep = {r[0]: r for r in rows}
     skip = [c for c in header if not nonnegative_metric(c)]  # a tag or a custom column may be any number
     for pid, row in keep.items():
