@@ -45,6 +45,16 @@ def density_of(array: Any) -> tuple[int, int]:
     return int(np.count_nonzero(a)), int(a.size)
 
 
+def check_finite(name: str, array: Any, where: str = "calibration inputs") -> None:
+    """Refuse calibration inputs holding NaN or infinite values: every activation downstream would count as
+    non-zero (density 1.0), a silent default rather than a measurement."""
+    a = np.asarray(array)
+    if a.dtype.kind in "fc" and a.size and not np.isfinite(a).all():
+        bad = int(a.size - np.count_nonzero(np.isfinite(a)))
+        raise WorkloadError(f"{where}: '{name}' holds {bad:,} NaN or infinite values of {a.size:,}; "
+                            f"expected real (finite) inputs")
+
+
 def _ratio(nnz: int, size: int) -> float:
     if size <= 0:
         return 1.0
@@ -86,6 +96,8 @@ def torch_input_densities(module, batch: Any, names: set[str] | None = None) -> 
     args = batch if isinstance(batch, tuple) else (batch,)
     if not args or not all(isinstance(a, torch.Tensor) for a in args):
         raise WorkloadError("calibration: the batch must be a tensor or a tuple of tensors")
+    for i, a in enumerate(args):
+        check_finite(f"argument {i}", a.detach().cpu().numpy() if a.is_floating_point() else np.zeros(0))
     counts: dict[str, list[int]] = {}
     handles = []
 
@@ -158,6 +170,8 @@ def _load_inputs(inputs: Any, input_names: list[str]) -> dict[str, np.ndarray]:
     missing = [n for n in input_names if n not in out]
     if missing:
         raise WorkloadError(f"calibration inputs lack the model input(s) {missing}")
+    for name, a in out.items():
+        check_finite(name, a)
     return out
 
 
@@ -225,6 +239,8 @@ def calibrate_onnx(graph: LayerGraph, model: Any, inputs: Any) -> LayerGraph:
                             "(graph.metadata['onnx']['nodes'] maps layers to ONNX nodes)")
     label = str(inputs) if isinstance(inputs, (str, os.PathLike)) else "an in-memory batch"
     arrays = read_inputs(inputs) if isinstance(inputs, (str, os.PathLike)) else inputs
+    for name, a in (arrays.items() if isinstance(arrays, Mapping) else [("the input", arrays)]):
+        check_finite(name, a, f"{label}: calibration inputs")
     by_node = onnx_input_densities(model, arrays)
     per_layer = {layer: by_node[node] for layer, node in nodes.items() if node in by_node}
     return apply_densities(graph, per_layer, source=f"onnxruntime on {label}", batch=_batch_of(arrays))
