@@ -193,15 +193,38 @@ def read_config(source) -> tuple[dict, str]:
     return data, str(path)
 
 
+class _Read(dict):
+    """A config dict that records every key a family reader looks up (``get``, ``[]``, ``in``), for
+    :func:`_check_misspelled`."""
+
+    def __init__(self, data: dict):
+        super().__init__(data)
+        self.read: set = set()
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key) -> bool:
+        self.read.add(key)
+        return super().__contains__(key)
+
+
 class _Fields:
-    """Typed access to config fields with one-line errors naming the source and the field."""
+    """Typed access to config fields with one-line errors naming the source and the field; ``data.read`` holds
+    every key looked up."""
 
     def __init__(self, data: dict, source: str):
-        self.data = data
+        self.data = data if isinstance(data, _Read) else _Read(data)
         self.source = source
 
     def _get(self, key: str | tuple[str, ...]):
         keys = (key,) if isinstance(key, str) else key
+        self.data.read.update(keys)
         for k in keys:
             if k in self.data and self.data[k] is not None:
                 return k, self.data[k]
@@ -905,6 +928,35 @@ def _check_unused(data: dict, label: str) -> None:
                                 f"got {value!r}")
 
 
+#: the fields :func:`_check_unused` checks for every family (read, if not by the cost model)
+CHECKED_FIELDS = frozenset({*POSITIVE_NUMBERS, "rope_scaling", "rope_parameters", "torch_dtype", "dtype"})
+#: how alike (difflib's ratio) a field the family does not read must be to one it reads and the config leaves out
+#: to be taken for a misspelling of it: 0.9 takes one wrong, missing or extra letter in names of 10+ letters
+#: ('num_key_value_head', 'rope_scalling', 'tie_word_embedding') and no pair of the fields transformers writes
+#: (tests/data/hf: every family's save_pretrained output)
+MISSPELLED_RATIO = 0.9
+
+
+def _check_misspelled(data: dict, read: set, label: str) -> None:
+    """Refuse a field the family reader does not read that is a near-spelling of one it reads and the config leaves
+    out (so that the default would stand in silently for the value meant): one line naming both. Names that differ
+    by a whole word (``use_sliding_window`` / ``sliding_window``, ``moe_intermediate_size``) are different fields."""
+    import difflib
+
+    wanted = sorted(k for k in read if isinstance(k, str) and k not in data)
+    if not wanted:
+        return
+    for key in data:
+        if key in read or not isinstance(key, str) or key.startswith("_"):
+            continue
+        for near in difflib.get_close_matches(key, wanted, n=3, cutoff=MISSPELLED_RATIO):
+            if not (key.startswith(near + "_") or key.endswith("_" + near) or near.startswith(key + "_")
+                    or near.endswith("_" + key)):
+                raise WorkloadError(f"{label}: field '{key}' is not one model_type '{data.get('model_type')}' reads; "
+                                    f"did you mean '{near}'? (the config leaves '{near}' out, so its default would be "
+                                    f"used)")
+
+
 def model_spec(source, name: str | None = None) -> ModelSpec:
     """The :class:`ModelSpec` of a config dict, ``.json`` file or model folder."""
     data, label = read_config(source)
@@ -953,6 +1005,7 @@ def model_spec(source, name: str | None = None) -> ModelSpec:
     fields = _Fields(data, label)
     _layer_types(fields)
     spec = reader(fields, name)
+    _check_misspelled(data, fields.data.read | CHECKED_FIELDS, label)
     notes += _unmodelled(top, data)
     return replace(spec, notes=notes + spec.notes) if notes else spec
 
