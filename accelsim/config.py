@@ -114,6 +114,11 @@ class YamlLoader(_BASE_LOADER):  # type: ignore[misc, valid-type]
 
 _INT_TAG = "tag:yaml.org,2002:int"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+# Booleans by the YAML 1.2 core schema too: ``true`` / ``false`` (any of its three casings). YAML 1.1 also reads
+# ``yes`` / ``no`` / ``on`` / ``off`` as booleans (``country: NO`` is false); here they are strings, which a
+# boolean field refuses naming the field.
+_YAML12_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 # Numbers by the YAML 1.2 core schema (PyYAML implements YAML 1.1, which reads ``010`` as octal 8 and ``1:04`` as
 # base-60 64): decimal ``[-+]?[0-9]+`` (``010`` is 10), ``0o`` octal, ``0x`` hex; floats with a point and / or an
 # exponent (``1e-3`` too, which YAML 1.1 leaves a string), ``.inf`` / ``.nan``. Underscores between digits group
@@ -151,10 +156,12 @@ def _construct_float(loader: Any, node: Any) -> float:
         raise yaml.constructor.ConstructorError(None, None, f"{text!r} is not a number", node.start_mark) from None
 
 
-# the one place YAML numbers are resolved: YAML 1.1's int / float resolvers replaced by the 1.2 core ones
+# the one place YAML numbers and booleans are resolved: YAML 1.1's int / float / bool resolvers replaced by the 1.2
+# core ones
 YamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in (_INT_TAG, _FLOAT_TAG)]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_INT_TAG, _FLOAT_TAG, _BOOL_TAG)]
     for first, resolvers in _BASE_LOADER.yaml_implicit_resolvers.items()}
+YamlLoader.add_implicit_resolver(_BOOL_TAG, _YAML12_BOOL, list("tTfF"))
 YamlLoader.add_implicit_resolver(_INT_TAG, _YAML12_INT, list("-+0123456789"))
 YamlLoader.add_implicit_resolver(_FLOAT_TAG, _YAML12_FLOAT, list("-+0123456789."))
 YamlLoader.add_constructor(_INT_TAG, _construct_int)
@@ -471,6 +478,8 @@ def _convert(value: Any, tp: Any, path: str, meta: Mapping[str, Any], problems: 
         expected = f"a {tp.__name__}" if tp in (int, float, str, bool) else _type_name(tp)
         if tp is int:
             expected = "an int"
+        elif tp is bool:
+            expected = "a bool (true or false)"
         elif tp is float:
             expected = "a number"
         if choices:
@@ -655,6 +664,25 @@ def derive(base: Any, overrides: Mapping[str, Any]) -> Any:
         return _derive(base, tree, "")
     except _NotDerived:
         return None
+
+
+def unknown_source_keys(config: Any, sources: Mapping[str, Any]) -> list[str]:
+    """The keys of a config's ``sources`` table (citation per field) that name no field of ``config``: a dotted path
+    through its sections and mapping fields (``efficiency.tensor``, ``tensor_flops_per_clk_per_sm.fp8``), one
+    problem line each (a misspelled citation key would otherwise cite nothing)."""
+    problems = []
+    for key in sources:
+        node: Any = config
+        for part in str(key).split("."):
+            if isinstance(node, Mapping) and part in node:
+                node = node[part]
+            elif dataclasses.is_dataclass(node) and not isinstance(node, type) and part in _init_fields(type(node)):
+                node = getattr(node, part)
+            else:
+                problems.append(f"sources.{key_text(key)}: names no field of this config (a citation must name the "
+                                f"field it sources, e.g. sources.clock_mhz)")
+                break
+    return problems
 
 
 def to_dict(obj: Any) -> Any:

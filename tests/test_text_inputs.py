@@ -143,7 +143,8 @@ def test_nested_and_flow_duplicates(tmp_path):
     with pytest.raises(ConfigError, match=r"duplicate key 'x' at line 1, column 14 \(first at column 2\)$"):
         load_yaml_text("{x: 1, y: 2, x: 3}", "f.yaml")
     with pytest.raises(ConfigError, match=r"duplicate key True at line 2 \(first at line 1\)$"):
-        load_yaml_text("yes: 1\ntrue: 2\n", "f.yaml")  # YAML 1.1: both keys are the boolean true
+        load_yaml_text("True: 1\ntrue: 2\n", "f.yaml")  # both keys are the boolean true
+    assert load_yaml_text("yes: 1\ntrue: 2\n", "f.yaml") == {"yes": 1, True: 2}  # YAML 1.2: 'yes' is a string
     with pytest.raises(ConfigError, match=r"duplicate key 'x' at line 3"):
         load_yaml_text("x: 1\ny: 2\nx: 3\n", "t.yaml", loader=NumberLoader)
 
