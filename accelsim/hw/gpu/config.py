@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accelsim.config import param
+from accelsim.config import param, unknown_source_keys
 from accelsim.errors import SimulationError
 from accelsim.hw.gpu.stacks import STACKS as _STACK_TABLE
 
@@ -189,6 +189,7 @@ class GpuConfig:
 
     def validate(self) -> list[str]:
         problems = []
+        problems += unknown_source_keys(self, self.sources)
         for d, v in self.tensor_flops_per_clk_per_sm.items():
             if d not in DTYPE_BYTES:
                 problems.append(f"tensor_flops_per_clk_per_sm.{d}: unknown data type; expected one of {', '.join(DTYPES)}")

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from accelsim.config import param
+from accelsim.config import param, unknown_source_keys
 from accelsim.hw.systolic.config import (DATAFLOWS, ArrayConfig, DramConfig, PeConfig, SparsityConfig, SramConfig,
                                          SystolicConfig)
 
@@ -179,6 +179,7 @@ class NpuConfig:
         rules (``SystolicConfig.validate`` of :func:`systolic_config`, paths under ``matrix.``)."""
         problems = []
         m = self.matrix
+        problems += unknown_source_keys(self, self.sources)
         need = max(m.rows, m.cols)
         words = int(self.scratchpad.capacity_bytes / 3 / (m.bits // 8)) if m.bits >= 8 else 0
         if m.bits < 8:
