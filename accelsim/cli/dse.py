@@ -56,10 +56,12 @@ def _run_sweep(args):
 
             check_report_options(spec, str(args.spec))
     on_start = None
-    if not args.quiet and spec.get("evaluate") is None:
+    if not args.quiet and spec.get("evaluate") is None and not getattr(args, "scheduler", None):
         from accelsim.cli.feedback import compile_notice
 
-        on_start = compile_notice  # a cold Numba cache: the first points compile the kernels
+        # a cold Numba cache: the first points compile the kernels (not said for a Dask cluster, whose workers
+        # compile in their own caches, which this machine's files do not tell)
+        on_start = compile_notice
     try:
         df = sweep(args.spec, executor=_executor(args), store=args.out, resume=args.resume,
                    progress=not args.quiet, timeout=args.timeout, wait=args.wait,

@@ -118,6 +118,9 @@ def arch_names() -> list[str]:
 def arch_path(source: str | Path) -> Path:
     """The file a bundled arch name or a path refers to (the file need not exist yet for a path)."""
     text = str(source)
+    if not text.strip():
+        raise ConfigError(f"arch: expected a bundled arch name or a config file (.yaml or a SCALE-Sim .cfg); got "
+                          f"{text!r}")
     path = Path(text)
     found = _bundled_archs()
     if text in found and not path.is_file():

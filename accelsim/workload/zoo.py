@@ -131,6 +131,9 @@ def load_workload(source, **kwargs) -> LayerGraph:
     (``bert-base?seq=512``, ``resnet50?image=160``)."""
     if isinstance(source, LayerGraph):
         return source
+    if isinstance(source, (str, Path)) and not str(source).strip():
+        raise WorkloadError(f"workload: expected a zoo name, a workload file (.yaml, .csv, .onnx, .json) or a Hugging "
+                            f"Face model folder; got {str(source)!r}")
     source, params = split_params(source)
     if params:
         path = workload_file(source)
