@@ -176,3 +176,27 @@ def test_empty_arch_or_workload_named_as_given(run_cli, flag, value):
     args = {"--arch": "edge-32x32", "--workload": "lenet5", flag: value}
     code, _, err = run_cli("simulate", *[x for kv in args.items() for x in kv])
     assert code == 2 and f"got {value!r}" in err and "directory" not in err
+
+
+def test_strict_refuses_a_checkpoint_without_a_layer(run_cli, tmp_path):
+    """--strict with --weights: a weighted layer the checkpoint lacks is an error, not synthesized weights (noted)."""
+    import json
+
+    from test_hf_checkpoint import TINY, write_safetensors
+
+    from accelsim.workload.hf import load_hf
+
+    graph = load_hf(TINY, prompt=16)
+    rng = np.random.default_rng(0)
+    weighted = [x for x in graph.layers if x.op in ("linear", "embedding")]
+    tensors = {f"{x.name}.weight": ("F32", rng.standard_normal(x.weight_shape).astype(np.float32))
+               for x in weighted if not x.name.endswith("down_proj")}
+    write_safetensors(tmp_path / "model.safetensors", tensors)
+    (tmp_path / "config.json").write_text(json.dumps(TINY))
+    args = ("stats", "--workload", str(tmp_path / "config.json"), "--weights", str(tmp_path / "model.safetensors"))
+    code, out, _ = run_cli(*args, "--format", "json")
+    assert code == 0 and "no weights for 1 layer(s)" in " ".join(json.loads(out)["notes"])
+    code, _, err = run_cli(*args, "--strict")
+    assert code == 2 and "no weights for 1 layer(s), first 'model.layers.0.mlp.down_proj'" in err
+    code, _, err = run_cli("stats", "--workload", str(tmp_path / "config.json"), "--strict")
+    assert code == 2 and "--strict applies to ONNX workloads and to --weights checkpoints" in err

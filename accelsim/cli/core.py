@@ -59,8 +59,8 @@ def cmd_list(args) -> int:
 def _workload(args):
     """``--workload`` as given, or its graph loaded once when a flag shapes the import: ``--strict``, the
     phase flags of a Hugging Face config, ``--calibrate INPUTS`` (accelsim.workload.calibrate)."""
-    kwargs = {**_phase_kwargs(args), **_strict_kwargs(args)}
     calibrate, weights = getattr(args, "calibrate", None), getattr(args, "weights", None)
+    kwargs = {**_phase_kwargs(args), **({} if weights else _strict_kwargs(args))}
     if not kwargs and not calibrate and not weights:
         return args.workload
     from accelsim.workload.zoo import load_workload
@@ -81,7 +81,7 @@ def _workload(args):
     if weights:  # a safetensors file or folder, read lazily; GPTQ / AWQ layers kept packed (accelsim.workload.weights)
         from accelsim.workload.weights import load_checkpoint
 
-        graph = load_checkpoint(graph, weights)
+        graph = load_checkpoint(graph, weights, strict=bool(getattr(args, "strict", False)))
     return graph
 
 
@@ -132,10 +132,11 @@ def cmd_stats(args) -> int:
 
 
 def _strict_kwargs(args) -> dict:
-    """``strict=True`` for ``--strict`` (ONNX: an op with no accelsim layer type is an error, not a generic layer)."""
+    """``strict=True`` for ``--strict`` (ONNX: an op with no accelsim layer type is an error, not a generic layer;
+    with ``--weights``, :func:`_workload` passes it to the checkpoint instead: a layer it lacks is an error)."""
     if not getattr(args, "strict", False):
         return {}
-    _onnx_only(args, "--strict applies to ONNX workloads")
+    _onnx_only(args, "--strict applies to ONNX workloads and to --weights checkpoints")
     return {"strict": True}
 
 
@@ -152,7 +153,8 @@ def _onnx_only(args, what: str) -> None:
 def _add_strict(p) -> None:
     p.add_argument("--strict", action="store_true",
                    help="ONNX: refuse ops that have no accelsim layer type instead of importing them as generic "
-                        "(traffic-only) layers")
+                        "(traffic-only) layers; --weights: refuse a checkpoint that lacks a weighted layer's tensors "
+                        "instead of synthesizing them (noted)")
 
 
 def _phase_kwargs(args) -> dict:

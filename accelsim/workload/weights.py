@@ -345,7 +345,7 @@ def _finite(ck, layer: str, values: np.ndarray, what: str) -> None:
         raise WorkloadError(f"{ck.source}: layer '{layer}': {what} contain NaN or infinite values")
 
 
-def load_checkpoint(graph: LayerGraph, source) -> LayerGraph:
+def load_checkpoint(graph: LayerGraph, source, strict: bool = False) -> LayerGraph:
     """A Hugging Face graph with the real weights of a ``.safetensors`` file or folder of shards (``--weights``).
 
     The checkpoint is read lazily (:class:`accelsim.workload.hf.checkpoint.Checkpoint`: headers checked at once, each
@@ -354,11 +354,12 @@ def load_checkpoint(graph: LayerGraph, source) -> LayerGraph:
     ``codes`` and one ``scale`` per ``block``; ``activation_bits`` 8 when the config quantizes activations); ``metadata["quantization"][layer]`` records them as the ONNX
     importer records MatMulNBits (``granularity`` blocked, ``block_size`` the group, unsigned ``codes`` ``(N, K)``,
     per-group ``scale`` and ``zero_point`` ``(N, K / group)``), so the hardware models cost them at their real bits.
-    An act-order ``g_idx`` is noted (the groups are costed as contiguous blocks). Missing layers are noted."""
+    An act-order ``g_idx`` is noted (the groups are costed as contiguous blocks). Missing layers are noted, or
+    refused with ``strict`` (``--strict``)."""
     from accelsim.workload.hf.checkpoint import Checkpoint, attach_weights
 
     ck = source if isinstance(source, Checkpoint) else Checkpoint(source)
-    out = attach_weights(graph, ck)
+    out = attach_weights(graph, ck, strict=strict)
     quant, notes = out.metadata.setdefault("quantization", {}), out.metadata.setdefault("notes", [])
     fp8_activations = ck.activation_bits()
     for name in out.metadata["hf"]["packed"]:
