@@ -216,7 +216,8 @@ def onnx_input_densities(model: Any, inputs: Any) -> dict[str, float]:
         values = dict(zip(out_names, sess.run(out_names, casts)))
     except Exception as exc:  # onnxruntime raises its own exception types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WorkloadError(f"calibration: onnxruntime could not run the model: {first}") from None
+        where = f"{model}: " if isinstance(model, (str, os.PathLike)) else ""
+        raise WorkloadError(f"{where}calibration: onnxruntime could not run the model on the inputs: {first}") from None
     values.update(casts)
     out = {}
     for node_name, tensor in wanted.items():

@@ -421,7 +421,7 @@ def build_graph(spec: ModelSpec, *, phase: str = "prefill", prompt: int | None =
         raise WorkloadError(f"{where}phase must be one of {', '.join(PHASES)}; got {phase!r}")
     if attention not in ATTENTION:
         raise WorkloadError(f"{where}attention must be one of {', '.join(ATTENTION)}; got {attention!r}")
-    batch = _positive(batch, "batch")
+    batch = _positive(batch, f"{where}batch")
     if not spec.is_decoder:
         if phase != "prefill":
             raise WorkloadError(f"{where}{spec.model_type} is an encoder: it has no {phase} phase (use prefill)")
@@ -439,8 +439,8 @@ def build_graph(spec: ModelSpec, *, phase: str = "prefill", prompt: int | None =
             raise WorkloadError(f"{where}vit graphs are per image: build at batch 1 and give the batch to the simulator")
         tokens = kv_len = (spec.image_size // spec.patch_size) ** 2 + 1
     elif phase == "prefill":
-        tokens = _positive(prompt if prompt is not None else DEFAULT_PROMPT, "prompt")
-        kv_len = _positive(context, "context") if context is not None else tokens
+        tokens = _positive(prompt if prompt is not None else DEFAULT_PROMPT, f"{where}prompt")
+        kv_len = _positive(context, f"{where}context") if context is not None else tokens
         if kv_len < tokens:
             raise WorkloadError(f"{where}prefill context {kv_len} is shorter than the prompt {tokens}")
     else:
@@ -448,7 +448,7 @@ def build_graph(spec: ModelSpec, *, phase: str = "prefill", prompt: int | None =
             raise WorkloadError(f"{where}prompt applies to prefill; a decode step runs 1 token against its context "
                                 f"(give context)")
         tokens = 1
-        kv_len = _positive(context if context is not None else DEFAULT_CONTEXT, "context")
+        kv_len = _positive(context if context is not None else DEFAULT_CONTEXT, f"{where}context")
     if spec.is_decoder and kv_len > spec.max_positions:
         warnings.warn(f"{where}context {kv_len} is over the model's max_position_embeddings {spec.max_positions}",
                       stacklevel=3)
