@@ -140,6 +140,10 @@ def simulate(
     """
     batch = check_batch(batch)
     seed = check_seed(seed)
+    if not isinstance(dense_baseline, bool):  # ('no' is truthy: a string would have run the baseline)
+        raise ConfigError(f"dense_baseline must be true or false; got {dense_baseline!r}")
+    if command is not None and not isinstance(command, str):
+        raise ConfigError(f"command must be a string (the command line to record) or None; got {command!r}")
     config = load_arch(arch, overrides)
     graph = load_workload(workload)
     graph, batch, reported = _batched_graph(workload, graph, batch)

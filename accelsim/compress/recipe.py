@@ -138,6 +138,17 @@ class PruneParams(StepParams):
         out = []
         if self.sparsity is not None and self.density is not None:
             out.append(f"density: give sparsity or density, not both; got sparsity={self.sparsity}, density={self.density}")
+        # a parameter of another method would be ignored in silence: refused, naming the method it belongs to
+        own = {"nm": ("n", "m"), "block": ("block",)}
+        for method, keys in own.items():
+            given = [f"{k}={getattr(self, k) if k != 'block' else list(self.block)}" for k in keys
+                     if getattr(self, k) is not None]
+            if given and self.method != method:
+                out.append(f"{keys[0]}: {', '.join(given)} applies to method {method} only; got method {self.method}")
+        if self.method == "nm" and (self.sparsity is not None or self.density is not None):
+            given = f"sparsity={self.sparsity}" if self.sparsity is not None else f"density={self.density}"
+            out.append(f"{given.split('=')[0]}: N:M pruning keeps n of every m (density n / m); got {given} with "
+                       f"method nm")
         if self.method == "nm":
             out += [f"{k} is required for N:M pruning (method nm)" for k in ("n", "m") if getattr(self, k) is None]
             if self.n is not None and self.m is not None and self.n > self.m:
@@ -1836,7 +1847,9 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0, statistics: bool | N
     recipe = load_recipe(recipe)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"seed must be an int >= 0; got {seed!r}")
-    if statistics not in (None, True, False):
+    if seed > 2**32 - 1:  # the recipe's own limit (and --seed's): a 32-bit seed
+        raise ConfigError(f"seed must be <= {2**32 - 1} (2^32 - 1: a 32-bit seed, as a recipe's seed); got {seed!r}")
+    if statistics is not None and not isinstance(statistics, bool):  # (1 == True: compared by type, not value)
         raise ConfigError(f"statistics must be None, True or False; got {statistics!r}")
     routed = _statistics_route(graph, recipe, statistics)
     if routed is not None:

@@ -533,6 +533,11 @@ class Pool2d(Layer):
             raise ShapeError(f"pool '{self.name}': input must be (C, H, W); got {list(self.input_shape)}")
         if min(self.kernel) < 1 or min(self.stride) < 1 or min(self.padding) < 0:
             raise ShapeError(f"pool '{self.name}': kernel and stride must be >= 1 and padding >= 0")
+        if not self.global_pool and any(p >= k for p, k in zip(self.padding, self.kernel)):
+            # ONNX's rule (its shape inference refuses it; PyTorch allows at most half the kernel): a window would
+            # lie wholly in the padding
+            raise ShapeError(f"pool '{self.name}': padding {list(self.padding)} must be smaller than the kernel "
+                             f"{list(self.kernel)} (a window would lie wholly in the padding)")
 
     @property
     def output_shape(self) -> Shape:
@@ -782,6 +787,11 @@ class LayerNorm(Layer):
 class Softmax(Layer):
     op: ClassVar[str] = "softmax"
     axis: int = -1
+
+    def _check(self) -> None:
+        rank = len(self.input_shape)
+        if isinstance(self.axis, bool) or not isinstance(self.axis, int) or not -rank <= self.axis < rank:
+            raise ShapeError(f"softmax '{self.name}': axis {self.axis!r} out of range for rank {rank}")
 
     @property
     def elementwise_ops(self) -> int:

@@ -185,18 +185,41 @@ def load_workload(source, **kwargs) -> LayerGraph:
     if suffix in (".yaml", ".yml"):
         from accelsim.workload.io_yaml import load_yaml
 
+        _takes(text, "a YAML workload", (), kwargs)
         return load_yaml(path)
     if suffix == ".csv":
         from accelsim.workload.io_scalesim import load_scalesim_topology
 
+        _takes(text, "a SCALE-Sim topology", load_scalesim_topology, kwargs)
         return load_scalesim_topology(path, **kwargs)
     if suffix == ".onnx":
         from accelsim.workload.io_onnx import load_onnx
 
+        _takes(text, "an ONNX file", load_onnx, kwargs)
         return load_onnx(path, **kwargs)
     if suffix:
         raise WorkloadError(f"{text}: unknown workload file type '{suffix}'; expected .yaml, .csv, .onnx or .json "
                             "(a Hugging Face config)")
     from accelsim.workload.io_yaml import load_yaml
 
+    _takes(text, "a zoo network", (), kwargs)
     return load_yaml(zoo_path(text))
+
+
+def _takes(source: str, what: str, loader, kwargs: dict) -> None:
+    """Refuse keyword arguments ``loader`` (or, for a tuple, that list of names) does not take: one line naming them
+    and what the source takes (an unknown argument was ignored for YAML and zoo sources, a TypeError elsewhere)."""
+    if not kwargs:
+        return
+    if isinstance(loader, tuple):
+        names = loader
+    else:
+        import inspect
+
+        names = tuple(n for n, p in list(inspect.signature(loader).parameters.items())[1:]
+                      if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+    unknown = sorted(set(kwargs) - set(names))
+    if unknown:
+        takes = f"it takes {', '.join(names)}" if names else "it takes none"
+        raise WorkloadError(f"{source}: workload argument(s) {', '.join(unknown)} do not apply to {what} ({takes}; "
+                            f"a Hugging Face config takes {', '.join(HF_KWARGS)})")
