@@ -95,3 +95,25 @@ def test_compress_checks_seed_and_statistics(kwargs, message):
     with pytest.raises(AccelsimError, match=message):
         accelsim.compress("lenet5", "int8", **kwargs)
     assert accelsim.compress("lenet5", "int8", seed=2**32 - 1).stats["compression_ratio"] > 1
+
+
+def test_layer_graph_checks_its_name_and_layers():
+    with pytest.raises(WorkloadError, match="a LayerGraph's name must be a non-empty string; got None"):
+        accelsim.LayerGraph(None)
+    with pytest.raises(WorkloadError, match="add\\(\\) takes an accelsim layer .*; got int 5"):
+        accelsim.LayerGraph("x").add(5)
+
+
+def test_pareto_front_refuses_a_text_objective_column():
+    import pandas as pd
+
+    df = pd.DataFrame({"latency_s": ["a", "b"], "energy_j": [2, 1], "status": ["ok", "ok"]})
+    with pytest.raises(AccelsimError, match="objective 'latency_s' must be a numeric column; row 0 holds 'a'"):
+        accelsim.pareto_front(df, {"latency_s": "min", "energy_j": "min"})
+    ok = pd.DataFrame({"latency_s": [1.0, None], "energy_j": [2, 1], "status": ["ok", "error"]})
+    assert len(accelsim.pareto_front(ok, {"latency_s": "min", "energy_j": "min"})) == 1  # an error row's empty cell
+
+
+def test_a_wrong_keyword_to_compress_is_named_as_compress():
+    with pytest.raises(TypeError, match=r"^compress\(\) got an unexpected keyword argument 'sede'"):
+        accelsim.compress("lenet5", "int8", sede=1)

@@ -40,4 +40,5 @@ class _CallableModule(_types.ModuleType):
         return compress(graph, recipe, seed=seed, statistics=statistics)
 
 
+_CallableModule.__call__.__qualname__ = "compress"  # a wrong keyword reads "compress() got an unexpected ..."
 _sys.modules[__name__].__class__ = _CallableModule

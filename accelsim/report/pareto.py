@@ -143,6 +143,11 @@ def _check_objectives(df, objectives: Mapping[str, str]) -> dict[str, str]:
             raise SweepError(f"objective '{col}' is not a column of the results{hint}")
         if direction not in DIRECTIONS:
             raise SweepError(f"objective '{col}' direction must be 'min' or 'max'; got {direction!r}")
+        values = df[col]
+        text = values.notna() & pd.to_numeric(values, errors="coerce").isna()
+        if text.any():  # (its rows would all be dropped as invalid: an empty front, in silence)
+            first = text.idxmax()
+            raise SweepError(f"objective '{col}' must be a numeric column; row {first!r} holds {values[first]!r}")
         out[col] = direction
     return out
 

@@ -36,6 +36,10 @@ class LayerGraph:
     """A named DAG of layers; see the module docstring."""
 
     def __init__(self, name: str, source: str = ""):
+        if not isinstance(name, str) or not name:
+            raise WorkloadError(f"a LayerGraph's name must be a non-empty string; got {name!r}")
+        if not isinstance(source, str):
+            raise WorkloadError(f"graph '{name}': source must be a string (a file or a label); got {source!r}")
         self.name = name
         self.source = source
         self._layers: dict[str, Layer] = {}
@@ -54,6 +58,9 @@ class LayerGraph:
 
         A graph holds at most :data:`MAX_LAYERS` layers (inputs included); one more is a WorkloadError.
         """
+        if not isinstance(layer, Layer):
+            raise WorkloadError(f"{self._where()}add() takes an accelsim layer (accelsim.workload.layers); got "
+                                f"{type(layer).__name__} {layer!r:.60}")
         if len(self._layers) >= MAX_LAYERS:
             raise WorkloadError(f"{self._where()}layer '{layer.name}' would be layer {len(self._layers) + 1} of the graph; a graph "
                                 f"holds at most {MAX_LAYERS} layers, inputs included")
