@@ -80,7 +80,7 @@ def _scalar_cases(tp, meta) -> list[tuple[Any, str]]:
             v for v in itertools.count(-1, -1) if v not in choices)
         return [(bad, f"one of {', '.join(map(str, choices))}")]
     if tp is bool:
-        return [("yes", "a bool")]
+        return [("yes", "a bool (true or false)")]
     if tp is str:
         return [(12, "a str")]
     if tp in (int, float):
