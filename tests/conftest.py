@@ -24,3 +24,13 @@ def run_cli(capsys):
         return code, captured.out, captured.err.replace(NOTICE, "")
 
     return _run
+
+
+def swept(directory, spec: str, out: str = "r"):
+    """Write ``spec`` to ``directory/s.yaml`` and run it quietly into ``directory/out`` (asserting exit 0); returns
+    ``directory`` (a module fixture's shared sweep)."""
+    from accelsim.cli import main
+
+    (directory / "s.yaml").write_text(spec)
+    assert main(["sweep", str(directory / "s.yaml"), "--out", str(directory / out), "--quiet"]) == 0
+    return directory

@@ -21,12 +21,9 @@ objectives: {latency_s: min, energy_j: min}
 
 @pytest.fixture(scope="module")
 def sweep_dir(tmp_path_factory):
-    from accelsim.cli import main
+    from conftest import swept
 
-    d = tmp_path_factory.mktemp("s36")
-    (d / "s.yaml").write_text(SPEC)
-    assert main(["sweep", str(d / "s.yaml"), "--out", str(d / "r"), "--quiet"]) == 0
-    return d
+    return swept(tmp_path_factory.mktemp("s36"), SPEC)
 
 
 def _edited(sweep_dir, tmp_path, edit):
