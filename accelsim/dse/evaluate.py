@@ -191,7 +191,32 @@ def file_digests(setting: Mapping[str, Any]) -> dict[str, str | None]:
     for kind in kinds:
         path = _source_path(kind, setting.get(kind))
         out[kind] = _digest(path) if path is not None else None
+    tech = _tech_digest(setting)
+    if tech is not None:  # (absent for the bundled tables, so that earlier stores' fingerprints stay the same)
+        out["tech"] = tech
     return out
+
+
+def _tech_digest(setting: Mapping[str, Any]) -> str | None:
+    """A digest of the tech table files (the table and its ``base`` chain) the point's arch names, when one of them
+    is a file outside the package (a user's table: editing it changes the point's energy); None otherwise."""
+    name = setting.get("arch.tech")
+    if name is None:
+        arch = setting.get("arch")
+        try:
+            name = (arch if isinstance(arch, Mapping) else _raw_arch(arch)[0]).get("tech") if arch is not None else None
+        except AccelsimError:
+            return None
+    if not isinstance(name, str):
+        return None
+    from accelsim.energy.tables import tech_files
+    from accelsim.paths import TECH_DIR
+
+    files = tech_files(name)
+    bundled = TECH_DIR.resolve()
+    if not files or all(bundled in f.parents for f in files):
+        return None
+    return hashlib.sha256("".join(_digest(f) or "" for f in files).encode()).hexdigest()[:16]
 
 
 def clear_caches() -> None:

@@ -227,6 +227,22 @@ def promote(header: Sequence[str], rows: Sequence[list[str]]) -> tuple[list[str]
     return out_header, out_rows
 
 
+def _fresh_layout(header: list[str], rows: list[list[str]], layout: Sequence[str] | None):
+    """``(header, rows)`` in the column order a fresh run writes (``layout``, then the promoted ``extra`` keys sorted by
+    name, then ``extra``), so that a resumed table is byte-identical to a fresh one: columns a resumed folder kept
+    from an earlier spec or a hand edit are put back in order, and those left empty in every row (a grid axis
+    removed) dropped."""
+    if not layout or not header or header[-1] != "extra":
+        return header, rows
+    pos = {c: i for i, c in enumerate(header)}
+    base = [c for c in layout if c != "extra" and c in pos]
+    rest = sorted(c for c in header[:-1] if c not in set(layout) and any(r[pos[c]] for r in rows))
+    target = base + rest + ["extra"]
+    if target == header:
+        return header, rows
+    return target, [[r[pos[c]] for c in target] for r in rows]
+
+
 def merge_header(old: Sequence[str], new: Sequence[str]) -> list[str]:
     cols = [c for c in old if c != "extra"]
     cols += [c for c in new if c not in cols and c != "extra"]
@@ -374,34 +390,43 @@ class CsvStore:
             import fcntl
         except ImportError:  # pragma: no cover - no flock on this platform
             return
-        _mkdir(self.dir)
         path = self.dir / LOCK
-        try:
-            fh = open(path, "a+")
-        except OSError as exc:
-            raise SweepError(f"{path}: cannot open the lock file ({exc.strerror})") from None
-        try:
+        told = False
+        while True:
+            _mkdir(self.dir)
             try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = _lock_holder(fh)
-                if not wait:
-                    raise SweepError(f"{self.dir}: another sweep (pid {holder}) is writing to this folder; "
-                                     f"wait for it (--wait) or choose another --out") from None
-                if on_wait is not None:
-                    on_wait(f"{self.dir}: waiting for the sweep of pid {holder} to finish")
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            fh.seek(0)
-            fh.truncate()
-            fh.write(f"{os.getpid()}\n")
-            fh.flush()
-        except OSError as exc:
-            fh.close()
-            raise SweepError(f"{path}: cannot lock the results folder ({exc.strerror})") from None
-        except BaseException:
-            fh.close()
-            raise
-        self._lock = fh
+                fh = open(path, "a+")
+            except OSError as exc:
+                raise SweepError(f"{path}: cannot open the lock file ({exc.strerror})") from None
+            try:
+                try:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    holder = _lock_holder(fh)
+                    if not wait:
+                        raise SweepError(f"{self.dir}: another sweep (pid {holder}) is writing to this folder; "
+                                         f"wait for it (--wait) or choose another --out") from None
+                    if on_wait is not None and not told:
+                        on_wait(f"{self.dir}: waiting for the sweep of pid {holder} to finish")
+                        told = True
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+                if not _same_file(fh, path):
+                    # the holder removed the lock file as it gave up (a run that finished no point leaves no
+                    # folder): this lock is on a file no one else opens; lock the file at the path instead
+                    fh.close()
+                    continue
+                fh.seek(0)
+                fh.truncate()
+                fh.write(f"{os.getpid()}\n")
+                fh.flush()
+            except OSError as exc:
+                fh.close()
+                raise SweepError(f"{path}: cannot lock the results folder ({exc.strerror})") from None
+            except BaseException:
+                fh.close()
+                raise
+            self._lock = fh
+            return
 
     def unlock(self) -> None:
         """Release the folder's lock (the file stays: removing it would let two writers lock two files)."""
@@ -429,6 +454,9 @@ class CsvStore:
         """
         _mkdir(self.dir)
         path = self.dir / RESULTS
+        # the layouts a fresh run of these columns writes (finalize puts a resumed table back in them)
+        self._layouts = {RESULTS: _place_inputs(merge_header([], columns)),
+                         LAYERS: merge_header([], ["id", *(layer_columns or [])])}
         if path.exists() and not resume:
             raise SweepError(f"{path} already exists; resume the sweep (--resume) or choose another output directory")
         old_header, rows = read_rows(path) if resume else ([], [])
@@ -565,6 +593,7 @@ class CsvStore:
                 continue
             header, rows = promote(*read_rows(table.path))
             rows.sort(key=lambda r: rank.get(r[0], len(rank)))  # stable: layer order kept within a point
+            header, rows = _fresh_layout(header, rows, getattr(self, "_layouts", {}).get(table.path.name))
             table.start(header, rows)
             table.close()
         if self.parquet:
@@ -714,6 +743,16 @@ def _remove(path: Path) -> None:
         pass
     except OSError:  # a read-only folder: the run's own error says more
         pass
+
+
+def _same_file(fh, path: Path) -> bool:
+    """Whether the open file ``fh`` is still the file at ``path`` (not removed or replaced since it was opened)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fh.fileno())
+    return (mine.st_dev, mine.st_ino) == (st.st_dev, st.st_ino)
 
 
 def _lock_holder(fh) -> str:

@@ -365,12 +365,17 @@ def sweep(
         ok = True
         return out
     finally:
-        unlock = getattr(st, "unlock", None)
-        if callable(unlock):
-            unlock()
+        # a run that failed before any point finished leaves nothing behind: cleared while it still holds the lock
+        # (after it, a sweep waiting on the folder may already be writing there; the lock file it removes sends
+        # that waiter to the new one, accelsim.dse.store.CsvStore.lock)
         discard = getattr(st, "discard_if_empty", None)
-        if not ok and callable(discard):  # a run that failed before any point finished leaves nothing behind
-            discard()
+        try:
+            if not ok and callable(discard):
+                discard()
+        finally:
+            unlock = getattr(st, "unlock", None)
+            if callable(unlock):
+                unlock()
 
 
 def _note(message: str) -> None:

@@ -458,6 +458,36 @@ def _resolve(source: "str | Path") -> Path:
     return found[text]
 
 
+def tech_files(source: "str | Path") -> list[Path]:
+    """The files a tech table named by ``source`` (a bundled name or a YAML path) is read from: the file, then its
+    ``base`` chain, as :func:`load_tech` resolves them (what a result computed with it depends on; a sweep's
+    ``inputs_hash`` digests them). Empty for a name or path that does not resolve (loading reports it)."""
+    out: list[Path] = []
+    try:
+        path = _resolve(source)
+    except (ConfigError, UnknownNameError):
+        return out
+    while path is not None and path.is_file() and path.resolve() not in out:
+        out.append(path.resolve())
+        try:
+            data = read_yaml_file(path, loader=NumberLoader)
+        except ConfigError:
+            break
+        base = data.get("base") if isinstance(data, dict) else None
+        if not isinstance(base, str):
+            break
+        base_path = Path(base)
+        if not base_path.suffix and "/" not in base:
+            try:
+                base_path = _resolve(base)
+            except (ConfigError, UnknownNameError):
+                break
+        elif not base_path.is_absolute():
+            base_path = path.parent / base_path
+        path = base_path
+    return out
+
+
 def _load_path(path: Path, chain: tuple[str, ...]) -> TechTable:
     # NumberLoader: 1e-9 is a number (YAML 1.1 would leave it a string)
     data = read_yaml_file(path, loader=NumberLoader)
