@@ -90,3 +90,20 @@ def test_a_resumed_table_takes_a_fresh_runs_layout(run_cli, tmp_path):
     _swap_columns(tmp_path / "r" / "results.csv", "latency_s", "energy_j")
     assert run_cli("sweep", tmp_path / "s.yaml", "--out", tmp_path / "r", "--resume", "--quiet")[0] == 0
     assert (tmp_path / "r" / "results.csv").read_bytes() == (tmp_path / "fresh" / "results.csv").read_bytes()
+
+
+def test_two_different_rows_for_one_point_both_run_again(run_cli, tmp_path):
+    from conftest import swept
+
+    swept(tmp_path, SPEC, "fresh")
+    swept(tmp_path, SPEC, "r")
+    path = tmp_path / "r" / "results.csv"
+    lines = path.read_text().split("\n")
+    header = lines[0].split(",")
+    cells = lines[1].split(",")
+    i = header.index("latency_s")
+    cells[i] = repr(float(cells[i]) * 2)  # an edited copy before the true row: which is right cannot be told
+    path.write_text("\n".join([lines[0], ",".join(cells), *lines[1:]]))
+    code, _, err = run_cli("sweep", tmp_path / "s.yaml", "--out", tmp_path / "r", "--resume", "--quiet")
+    assert code == 0 and "moved 2 rows (2 repeating an id)" in err
+    assert path.read_bytes() == (tmp_path / "fresh" / "results.csv").read_bytes()

@@ -447,7 +447,8 @@ class CsvStore:
 
         ``inputs``: point id -> its current ``inputs_hash`` (None: every stored row is kept). On
         resume, stored rows whose id is not in ``inputs``, whose non-empty ``inputs_hash`` differs,
-        or that repeat an id, are moved to ``results.stale.csv`` (one note in :attr:`notes`); so are
+        or that repeat an id (every copy, when the copies differ), are moved to ``results.stale.csv`` (one note in
+        :attr:`notes`); so are
         finished rows holding a NaN, infinite or negative metric (:func:`metric_problem`) and points whose
         per-layer rows are incomplete (:func:`incomplete_layers`): they run again. A header that lacks a column
         of this sweep while rows would be kept is a SweepError naming the first such column.
@@ -464,11 +465,14 @@ class CsvStore:
         keep: dict[str, list[str]] = {}
         stale: list[list[str]] = []
         other = changed = repeated = unchecked = 0
+        conflicting: set[str] = set()
         for row in rows:
             pid = row[0]
             stored = row[hpos] if hpos is not None else ""
             if pid in keep:
                 repeated += 1
+                if row != keep[pid]:  # two different rows for one point: neither can be trusted, it runs again
+                    conflicting.add(pid)
             elif inputs is not None and pid not in inputs:
                 other += 1
             elif inputs is not None and stored and stored != inputs[pid]:
@@ -478,6 +482,9 @@ class CsvStore:
                 keep[pid] = row
                 continue
             stale.append(row)
+        for pid in conflicting:
+            stale.append(keep.pop(pid))
+            repeated += 1
         if keep:  # rows kept under a header that lacks a column of this sweep would keep that column empty
             self._check_header(path, old_header, columns)
         header = _place_inputs(merge_header(old_header, columns))
