@@ -236,7 +236,8 @@ def _fresh_layout(header: list[str], rows: list[list[str]], layout: Sequence[str
         return header, rows
     pos = {c: i for i, c in enumerate(header)}
     base = [c for c in layout if c != "extra" and c in pos]
-    rest = sorted(c for c in header[:-1] if c not in set(layout) and any(r[pos[c]] for r in rows))
+    laid = set(layout)
+    rest = sorted(c for c in header[:-1] if c not in laid and any(r[pos[c]] for r in rows))
     target = base + rest + ["extra"]
     if target == header:
         return header, rows
