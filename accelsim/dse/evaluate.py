@@ -126,6 +126,8 @@ _PATHS = _LRU(16)
 # Not cleared with the caches above: they are what tells when those must be cleared.
 _SOURCES = _LRU(256)
 _DIGESTS: dict[str, tuple[tuple, str]] = {}
+# tech table name (and working folder) -> its files with their stat stamps (:func:`_tech_chain`)
+_TECH_CHAINS = _LRU(64)
 FILE_KEYS = ("arch", "workload", "recipe", "baseline")
 
 
@@ -163,11 +165,9 @@ def _source_path(kind: str, value: Any) -> Path | None:
 def _digest(path: Path) -> str | None:
     """SHA-256 of a file's content, re-read only when its ``stat`` changes; a changed content
     clears the per-process caches (configs, models, workloads, graphs, recipes built from it)."""
-    try:
-        st = path.stat()
-    except OSError:
+    stamp = _stamp(path)
+    if stamp is None:
         return None
-    stamp = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
     hit = _DIGESTS.get(str(path))
     if hit is not None and hit[0] == stamp:
         return hit[1]
@@ -179,6 +179,15 @@ def _digest(path: Path) -> str | None:
         clear_caches()
     _DIGESTS[str(path)] = (stamp, digest)
     return digest
+
+
+def _stamp(path: Path) -> tuple | None:
+    """What tells that a file changed without reading it (None: it cannot be stat'ed)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
 
 
 def file_digests(setting: Mapping[str, Any]) -> dict[str, str | None]:
@@ -207,16 +216,34 @@ def _tech_digest(setting: Mapping[str, Any]) -> str | None:
             name = (arch if isinstance(arch, Mapping) else _raw_arch(arch)[0]).get("tech") if arch is not None else None
         except AccelsimError:
             return None
-    if not isinstance(name, str):
-        return None
-    from accelsim.energy.tables import tech_files
+    from accelsim.energy.tables import names_file
+
+    if not isinstance(name, str) or not names_file(name):
+        return None  # a bundled table's name (energy.tables resolves it, and its base chain, in the package)
     from accelsim.paths import TECH_DIR
 
-    files = tech_files(name)
+    files = _tech_chain(name)
     bundled = TECH_DIR.resolve()
     if not files or all(bundled in f.parents for f in files):
         return None
     return hashlib.sha256("".join(_digest(f) or "" for f in files).encode()).hexdigest()[:16]
+
+
+def _tech_chain(name: str) -> list[Path]:
+    """:func:`accelsim.energy.tables.tech_files` of ``name``, read again only when one of its files changed (a
+    sweep asks for it per point: parsing the chain's YAML each time cost 5 ms a point)."""
+    key = (name, os.getcwd())
+    hit = _TECH_CHAINS.get(key)
+    if hit is not None and all(_stamp(f) == stamp for f, stamp in hit):
+        _TECH_CHAINS.move_to_end(key)
+        return [f for f, _ in hit]
+    from accelsim.energy.tables import tech_files
+
+    files = tech_files(name)
+    _TECH_CHAINS[key] = [(f, _stamp(f)) for f in files]
+    while len(_TECH_CHAINS) > _TECH_CHAINS.size:
+        _TECH_CHAINS.popitem(last=False)
+    return files
 
 
 def clear_caches() -> None:

@@ -443,12 +443,17 @@ def load_tech(source: "str | Path | TechTable") -> TechTable:
     return _CACHE[key]
 
 
+def names_file(text: str) -> bool:
+    """Whether a tech table source is a file path (else a bundled table's name, resolved in the package)."""
+    return Path(text).suffix in (".yaml", ".yml") or "/" in text or "\\" in text
+
+
 def _resolve(source: "str | Path") -> Path:
     if not isinstance(source, (str, Path)):
         raise ConfigError(f"tech table must be a name, a path or a TechTable; got {source!r}")
     text = str(source)
     path = Path(text)
-    if path.suffix in (".yaml", ".yml") or "/" in text or "\\" in text:
+    if names_file(text):
         if not path.is_file():
             raise ConfigError(f"{path}: file not found")
         return path
@@ -467,7 +472,7 @@ def tech_files(source: "str | Path") -> list[Path]:
         path = _resolve(source)
     except (ConfigError, UnknownNameError):
         return out
-    while path is not None and path.is_file() and path.resolve() not in out:
+    while path.is_file() and path.resolve() not in out:
         out.append(path.resolve())
         try:
             data = read_yaml_file(path, loader=NumberLoader)
@@ -476,16 +481,20 @@ def tech_files(source: "str | Path") -> list[Path]:
         base = data.get("base") if isinstance(data, dict) else None
         if not isinstance(base, str):
             break
-        base_path = Path(base)
-        if not base_path.suffix and "/" not in base:
-            try:
-                base_path = _resolve(base)
-            except (ConfigError, UnknownNameError):
-                break
-        elif not base_path.is_absolute():
-            base_path = path.parent / base_path
-        path = base_path
+        try:
+            path = _base_path(path, base)
+        except (ConfigError, UnknownNameError):
+            break
     return out
+
+
+def _base_path(path: Path, base: str) -> Path:
+    """The file a derived table at ``path`` names as its ``base``: a bundled name, or a path relative to ``path``'s
+    folder (UnknownNameError for an unknown name)."""
+    base_path = Path(base)
+    if not base_path.suffix and "/" not in base:
+        return _resolve(base)
+    return base_path if base_path.is_absolute() else path.parent / base_path
 
 
 def _load_path(path: Path, chain: tuple[str, ...]) -> TechTable:
@@ -512,14 +521,10 @@ def _load_derived(path: Path, data: dict, chain: tuple[str, ...]) -> TechTable:
     resolved = str(path.resolve())
     if resolved in chain:
         raise ConfigError(f"{src}: base: circular reference through {' -> '.join(chain + (resolved,))}")
-    base_path = Path(base)
-    if not base_path.suffix and "/" not in base:
-        try:
-            base_path = _resolve(base)
-        except UnknownNameError as exc:
-            raise ConfigError(f"{src}: base: {exc}") from None
-    elif not base_path.is_absolute():
-        base_path = path.parent / base_path
+    try:
+        base_path = _base_path(path, base)
+    except UnknownNameError as exc:
+        raise ConfigError(f"{src}: base: {exc}") from None
     if not base_path.is_file():
         raise ConfigError(f"{src}: base: file not found: {base_path}")
     parent = _load_path(base_path, chain + (resolved,))
