@@ -154,7 +154,7 @@ def read_inputs(path: str | os.PathLike) -> Any:
     return loaded
 
 
-def _load_inputs(inputs: Any, input_names: list[str]) -> dict[str, np.ndarray]:
+def _load_inputs(inputs: Any, input_names: list[str], where: str = "calibration inputs") -> dict[str, np.ndarray]:
     """``inputs``: a path (.npy: the first input; .npz: arrays by input name), an array, or a mapping."""
     if isinstance(inputs, (str, os.PathLike)):
         inputs = read_inputs(inputs)
@@ -171,16 +171,17 @@ def _load_inputs(inputs: Any, input_names: list[str]) -> dict[str, np.ndarray]:
     if missing:
         raise WorkloadError(f"calibration inputs lack the model input(s) {missing}")
     for name, a in out.items():
-        check_finite(name, a)
+        check_finite(name, a, where)
     return out
 
 
-def onnx_input_densities(model: Any, inputs: Any) -> dict[str, float]:
+def onnx_input_densities(model: Any, inputs: Any, where: str = "calibration inputs") -> dict[str, float]:
     """``{ONNX node name: density of its first data input}`` from running ``model`` on ``inputs``.
 
     ``model``: a path or a ``ModelProto``; ``inputs``: see :func:`_load_inputs` (arrays batch-first,
     dtype cast to the model's input type). Every node's data input is made a graph output so one
-    onnxruntime run sees them all. Needs ``onnxruntime`` (``pip install onnxruntime``).
+    onnxruntime run sees them all. Needs ``onnxruntime`` (``pip install onnxruntime``). ``where`` starts the message
+    that refuses non-finite inputs (the inputs' file, when read from one).
     """
     try:
         import onnx
@@ -207,7 +208,7 @@ def onnx_input_densities(model: Any, inputs: Any) -> dict[str, float]:
     for tensor in dict.fromkeys(wanted.values()):
         if tensor not in present and tensor not in graph_inputs:
             g.output.append(onnx.ValueInfoProto(name=tensor))
-    feeds = _load_inputs(inputs, graph_inputs)
+    feeds = _load_inputs(inputs, graph_inputs, where)
     try:
         sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
         types = {i.name: i.type for i in sess.get_inputs()}
@@ -240,9 +241,7 @@ def calibrate_onnx(graph: LayerGraph, model: Any, inputs: Any) -> LayerGraph:
                             "(graph.metadata['onnx']['nodes'] maps layers to ONNX nodes)")
     label = str(inputs) if isinstance(inputs, (str, os.PathLike)) else "an in-memory batch"
     arrays = read_inputs(inputs) if isinstance(inputs, (str, os.PathLike)) else inputs
-    for name, a in (arrays.items() if isinstance(arrays, Mapping) else [("the input", arrays)]):
-        check_finite(name, a, f"{label}: calibration inputs")
-    by_node = onnx_input_densities(model, arrays)
+    by_node = onnx_input_densities(model, arrays, f"{label}: calibration inputs")
     per_layer = {layer: by_node[node] for layer, node in nodes.items() if node in by_node}
     return apply_densities(graph, per_layer, source=f"onnxruntime on {label}", batch=_batch_of(arrays))
 
