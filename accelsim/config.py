@@ -335,6 +335,30 @@ def given(value: Any) -> str:
     return repr(value)
 
 
+#: the largest seed: 2^32 - 1, a 32-bit seed (a recipe's ``seed`` field, ``compress`` / ``simulate(seed=...)``,
+#: ``--seed`` and a sweep point's ``seed`` all take this limit)
+MAX_SEED = 2**32 - 1
+
+
+def seed_problem(value: Any, what: str = "seed") -> str | None:
+    """Why ``value`` is not a seed (an int in ``[0, MAX_SEED]``), in one line; None when it is one."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return f"{what} must be an int >= 0; got {given(value)}"
+    if value > MAX_SEED:
+        return f"{what} must be <= {MAX_SEED} (2^32 - 1: a 32-bit seed, as a recipe's seed); got {given(value)}"
+    return None
+
+
+def check_seed(seed: Any, what: str = "seed") -> int:
+    """``seed`` (a NumPy integer too) as an int in ``[0, MAX_SEED]``, else a one-line ConfigError."""
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, (bool, int)):  # a NumPy integer
+        seed = int(seed)
+    problem = seed_problem(seed, what)
+    if problem:
+        raise ConfigError(problem)
+    return seed
+
+
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from accelsim.compress.compressed import CompressedGraph
-from accelsim.config import to_dict
+from accelsim.config import MAX_SEED, check_seed, to_dict  # noqa: F401 - MAX_SEED, check_seed re-exported
 from accelsim.errors import AccelsimError, ConfigError, SimulationError, WorkloadError
 from accelsim.hw.registry import build_model, load_arch
 from accelsim.report.results import NetworkResult, attach_hardware, baseline_label, fallback_warnings, precision_warnings
@@ -17,22 +17,6 @@ from accelsim.workload.zoo import load_workload
 
 #: a baseline whose loaded weights have more zeros than this fraction is already sparse (warned)
 SPARSE_BASELINE_ZEROS = 0.01
-
-#: the largest seed: 2^32 - 1, a 32-bit seed, as a recipe's ``seed`` field declares (compress/recipe.py); the
-#: sweep evaluator (dse/space.py ``MAX_SEED``) and ``--seed`` take the same limit
-MAX_SEED = 2**32 - 1
-
-
-def check_seed(seed: Any, what: str = "seed") -> int:
-    """``seed`` as an int in ``[0, MAX_SEED]``; else a one-line ConfigError naming ``what`` (refused whether or
-    not a random step reads it, as ``--seed`` is)."""
-    import numbers
-
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ConfigError(f"{what} must be an int >= 0; got {seed!r}")
-    if seed > MAX_SEED:
-        raise ConfigError(f"{what} must be <= {MAX_SEED} (2^32 - 1: a 32-bit seed, as a recipe's seed); got {seed!r}")
-    return int(seed)
 
 
 def run_compressed(config, cgraph: CompressedGraph, batch: int, workload_name: str, recipe=None,

@@ -56,7 +56,7 @@ from typing import Any, Collection, Literal, Mapping
 
 import numpy as np
 
-from accelsim.config import collect, param, read_yaml_file
+from accelsim.config import MAX_SEED, check_seed, collect, param, read_yaml_file
 from accelsim.compress import formats as F
 from accelsim.compress import prune as P
 from accelsim.compress import quantize as Q
@@ -413,7 +413,7 @@ class RecipeFields:
     source: str = param("", doc="the publication or rationale the recipe reproduces")
     layers: str | list[str] | None = param(None, doc="layer name(s) / glob(s) the pipeline applies to (default '*')")
     skip: str | list[str] | None = param(None, doc="layer name(s) / glob(s) left dense")
-    seed: int = param(0, ge=0, le=2**32 - 1, doc="mixed with compress(seed=...) for the random steps (a 32-bit seed)")
+    seed: int = param(0, ge=0, le=MAX_SEED, doc="mixed with compress(seed=...) for the random steps (a 32-bit seed)")
     pipeline: list[Any] = param(doc="steps applied in order: [{step: {parameter: value}}, ...]")
     overrides: dict[str, Any] | None = param(None, doc="layer name or glob -> {step: {parameter: value} | null} | skip")
     kv: dict[str, Any] | None = param(None, doc="KV-cache format: {format, key, value, group_size, scale_bits, zero_point_bits}")
@@ -1845,10 +1845,7 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0, statistics: bool | N
     elif not isinstance(graph, LayerGraph):
         raise ConfigError(f"compress: graph must be a LayerGraph or a workload name or file; got {graph!r}"[:300])
     recipe = load_recipe(recipe)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be an int >= 0; got {seed!r}")
-    if seed > 2**32 - 1:  # the recipe's own limit (and --seed's): a 32-bit seed
-        raise ConfigError(f"seed must be <= {2**32 - 1} (2^32 - 1: a 32-bit seed, as a recipe's seed); got {seed!r}")
+    seed = check_seed(seed)
     if statistics is not None and not isinstance(statistics, bool):  # (1 == True: compared by type, not value)
         raise ConfigError(f"statistics must be None, True or False; got {statistics!r}")
     routed = _statistics_route(graph, recipe, statistics)

@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from accelsim.accuracy.spec import EvaluateFields
-from accelsim.config import check_field, collect, given, param, to_dict
+from accelsim.config import (MAX_SEED, check_field, check_seed, collect, given, param,  # noqa: F401 - seed helpers re-exported
+                             seed_problem, to_dict)
 from accelsim.errors import SweepError
 from accelsim.report.pareto import DIRECTIONS
 
@@ -58,32 +59,6 @@ def _fail(problems: Sequence[str], source: str = "") -> None:
         raise SweepError((f"{source}: " if source else "") + "; ".join(problems))
 
 
-#: the largest ``seed`` of a point: 2^32 - 1, a 32-bit seed, as a recipe's ``seed`` field and ``simulate(seed=...)``
-#: (``accelsim.simulate.MAX_SEED``, which this package cannot import) declare
-MAX_SEED = 2**32 - 1
-
-
-def seed_problem(value: Any, what: str = "seed") -> str | None:
-    """Why ``value`` is not a seed (an int in ``[0, MAX_SEED]``), in one line; None when it is one."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        return f"{what} must be an int >= 0; got {given(value)}"
-    if value > MAX_SEED:
-        return f"{what} must be <= {MAX_SEED} (2^32 - 1: a 32-bit seed, as a recipe's seed); got {given(value)}"
-    return None
-
-
-def check_seed(seed: Any, what: str = "seed") -> int:
-    """``seed`` (a NumPy integer too) as an int in ``[0, MAX_SEED]``, else a one-line ConfigError."""
-    import numbers
-
-    from accelsim.errors import ConfigError
-
-    if isinstance(seed, numbers.Integral) and not isinstance(seed, (bool, int)):  # a NumPy integer
-        seed = int(seed)
-    problem = seed_problem(seed, what)
-    if problem:
-        raise ConfigError(problem)
-    return seed
 
 
 def _num(x: float) -> str:
