@@ -131,6 +131,17 @@ def layout_of(view, n_pe: int, index_bits: int, regs: int, reuse: bool) -> Layou
     return out
 
 
+def lnzd_levels(n_pe: int, group: int) -> int:
+    """Levels of the leading-non-zero-detection tree over ``n_pe`` PEs of ``group`` inputs a node:
+    ``ceil(log_group n_pe)`` in integers (a float log puts 125 PEs in groups of 5 on 4 levels), at least 1 (a
+    single PE still selects among its own registers)."""
+    levels, reach = 0, 1
+    while reach < n_pe:
+        reach *= group
+        levels += 1
+    return max(1, levels)
+
+
 def int_dtype(bits: int) -> str:
     """Smallest tabulated integer type holding ``bits`` bits."""
     for b in _DTYPE_BITS:
@@ -168,7 +179,7 @@ class EIEModel(HardwareModel):
         c, t, e = self.config, self.tech, self.config.encoding
         a_dt, acc_dt = int_dtype(e.activation_bits), int_dtype(e.accumulator_bits)
         qbits = e.activation_bits + QUEUE_INDEX_BITS
-        levels = max(1, math.ceil(math.log(max(c.n_pe, 2), c.lnzd.group)))
+        levels = lnzd_levels(c.n_pe, c.lnzd.group)
         return {
             **self.spmat.energy_entries(t, ("read",)),
             **self.ptr_bank.energy_entries(t, ("read",)),
@@ -434,9 +445,9 @@ class EIEModel(HardwareModel):
             macs=layer.layer.macs * batch, effective_macs=int(round(real)),
             compute_cycles=compute_cycles, stall_cycles=total_cycles - compute_cycles, actions=counts,
             useful_macs=float(real), peak_macs_per_s=P * c.clock_hz,
-            sram_reads={"spmat": int(counts[spmat.key("read")]), "ptr": int(counts[ptr.key("read")]),
-                        "act_sram": int(counts[act.key("read")])},
-            sram_writes={"act_sram": int(counts[act.key("write")])},
+            sram_reads={"spmat": int(round(counts[spmat.key("read")])), "ptr": int(round(counts[ptr.key("read")])),
+                        "act_sram": int(round(counts[act.key("read")]))},
+            sram_writes={"act_sram": int(round(counts[act.key("write")]))},
             sram_word_bits={"spmat": spmat.width_bits, "ptr": ptr.width_bits, "act_sram": act.width_bits},
             dram_read_bytes=dram_bytes + act_read, dram_write_bytes=act_write,
             weight_storage_bits=int(weight_bits), extra=extra)
@@ -453,10 +464,11 @@ class EIEModel(HardwareModel):
         tot = pe_stats.sum(axis=0) * scale
         entries, real, bypass = tot[K.ENTRY], tot[K.REAL], tot[K.BYPASS]
         bcast = scal[K.S_BROADCASTS] * scale
-        # output passes beyond the first write the destination registers to the act SRAM and read them back
-        words_per_line = c.act_sram.width_bits // e.activation_bits or 1
-        flush_lines = c.n_pe * max(passes - 1, 0) * n_vec * -(-c.act_regs // words_per_line)
-        src_lines = (c.n_pe * -(-(-(-n_cols // c.n_pe)) // words_per_line) * passes * n_vec) if wide_in else 0
+        # output passes beyond the first write the destination registers to the act SRAM and read them back, in
+        # every column tile (as they are timed: flush_cycles lines a PE); activations packed by bits, as timed
+        width, bits = c.act_sram.width_bits, e.activation_bits
+        flush_lines = c.n_pe * max(passes - 1, 0) * n_tiles * n_vec * -(-c.act_regs * bits // width)
+        src_lines = (c.n_pe * -(-(-(-n_cols // c.n_pe)) * bits // width) * passes * n_vec) if wide_in else 0
         return ActionCounts({
             self.spmat.key("read"): tot[K.LINES],
             self.ptr_bank.key("read"): 2 * tot[K.PTR],
