@@ -75,3 +75,17 @@ def test_scaled_sram_reads_are_rounded_like_every_other_scaled_count():
                         ("act_sram", model.act_sram.key("read"))):
         assert counts.sram_reads[buffer] == round(counts.actions[key])
     assert counts.sram_writes["act_sram"] == round(counts.actions[model.act_sram.key("write")])
+
+
+def test_weight_storage_counts_the_codebook_as_compress_does():
+    # the recipe's own layout for the array's PE count: the simulated storage is the compressed layer's, codebook
+    # included (it was 16 x 16 bits short)
+    recipe = {**RECIPE, "pipeline": [*RECIPE["pipeline"], {"encode": {"format": "interleaved_csc", "n_pe": 64,
+                                                                      "index_bits": 4, "pointer_bits": 16}}]}
+    g = LayerGraph("t")
+    g.add(Input(name="x", shape=(512,)))
+    g.add(Linear(name="fc", input_shapes=((512,),), out_features=256), ["x"])
+    cl = compress(g, load_recipe(recipe), seed=0)["fc"]
+    r = build_model(load_arch("eie")).simulate(cl)
+    assert cl.view.codebook_size == 16
+    assert r.weight_storage_bits == cl.weight_storage_bits(16)

@@ -404,7 +404,8 @@ class EIEModel(HardwareModel):
         compute_runs = int(round(cycles * scale))
         # DRAM refills: every tile of a layer that does not fit is loaded once per call
         ptr_bits = P * (n_cols + 1) * e.pointer_bits
-        weight_bits = csc.stored_entries * c.entry_bits + ptr_bits
+        # the codebook is stored once with the layer (each PE loads it into its codebook registers)
+        weight_bits = csc.stored_entries * c.entry_bits + ptr_bits + layer.view.codebook_size * e.codebook_bits
         dram_bytes = int(math.ceil(weight_bits / 8)) if len(tiles) > 1 else 0
         act_read = int(math.ceil(spill_in * act_bytes * n_vec))
         act_write = int(math.ceil(spill_out * act_bytes * n_vec))
