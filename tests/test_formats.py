@@ -256,8 +256,23 @@ def test_activation_tiles_1x128():
     q = af.quantize(x)
     assert q.scales.shape == (8, 4) and af.scales_for(8, 512) == 32
     assert q.bits_per_element() == af.bits_per_element(8, 512) == 8 + 32 / 128
-    with pytest.raises(CompressionError, match="group_size 128 does not divide K = 100"):
-        af.quantize(x[:, :100])
+    # a group that does not divide K ends each token in a partial group with its own scale (as weight groups do),
+    # stored as counted: ceil(K / g) scales a token
+    part = af.quantize(x[:, :100])
+    assert part.scales.shape == (8, 1) and part.bits_per_element() == af.bits_per_element(8, 100) == 8 + 32 / 100
+
+
+def test_partial_activation_and_kv_groups_take_their_own_scale():
+    x = np.random.default_rng(9).standard_normal((8, 100))
+    af = F.ActivationFormat("int8", "per_token", dynamic=True, group_size=48)
+    q = af.quantize(x)
+    assert q.scales.shape == (8, 3) and af.scales_for(8, 100) == 24
+    assert np.allclose(q.scales[:, 2], np.max(np.abs(x[:, 96:]), axis=1) / 127, rtol=1e-6)  # the 4-element group
+    assert np.max(np.abs(q.to_dense() - x) / np.repeat(q.scales, 48, axis=1)[:, :100]) <= 0.5 + 1e-9
+    kv = F.KVFormat("int4", key="per_channel", value="per_token", group_size=32)
+    cache = np.random.default_rng(10).standard_normal((50, 128))  # 50 cached tokens: a group of 32 and one of 18
+    k = kv.quantize(cache, "key")
+    assert k.scales.shape == (2, 128) and k.bits_per_element() == kv.bits_per_element("key", 50, 128) == 5.28
 
 
 def test_smoothing_factors_equation():

@@ -509,13 +509,6 @@ def round_scale(s: np.ndarray, scale_format: str) -> np.ndarray:
     return np.where((s > 0) & (r == 0), tiny, r)
 
 
-def check_group(k: int, group: int, what: str) -> None:
-    """Refuse a group that does not divide ``k`` (activation groups and KV-cache blocks, whose quantizers
-    reshape by it)."""
-    if group < 1 or k % group:
-        raise CompressionError(f"group_size {group} does not divide K = {k} ({what}); expected a divisor of {k}")
-
-
 def check_weight_group(group: int, what: str) -> None:
     """Refuse a weight-scale group below one element. A group need not divide K: the last group of a row is
     partial (``ceil(K / g)`` scales per row, as GPTQ / AutoGPTQ store ``ceil(in_features / group_size)``
@@ -766,8 +759,7 @@ class ActivationFormat:
         a = _finite(np.asarray(x, np.float64), f"activations {self.label}")
         a = a.reshape(1, -1) if a.ndim < 2 else a.reshape(-1, a.shape[-1])
         block = (1, a.shape[1]) if self.granularity == "per_token" else a.shape
-        if self.granularity == "per_token" and self.group_size:
-            check_group(a.shape[1], self.group_size, "activations")
+        if self.granularity == "per_token" and self.group_size:  # a last partial group has its own scale
             block = (1, self.group_size)
         fmt = element_format(self.element)
         if fmt.is_float:
@@ -865,8 +857,6 @@ class KVFormat:
         if not self.is_int:
             return quantize_float(a, self.format[4:], a.shape, "fp32", name=f"kv-{self.format}")
         block = self._block(role, *a.shape)
-        axis = 1 if block[0] == 1 else 0
-        check_group(a.shape[axis], block[1] if axis else block[0], f"kv {role}")
         qmax = (1 << self.bits) - 1
         lo = _block_reduce(a, block, np.min, 0.0)
         hi = _block_reduce(a, block, np.max, 0.0)
@@ -914,6 +904,6 @@ class QuantOp:
 __all__ = [
     "ELEMENT_FORMATS", "G_IDX_BITS", "KV_FORMATS", "MX_FORMATS", "SCALE_FORMATS",
     "TENSOR_SCALE_BITS", "ActivationFormat", "ElementFormat", "GroupDecode", "GroupQuant", "KVFormat", "QuantOp", "QuantSpec",
-    "act_order_g_idx", "check_group", "check_weight_group", "element_format", "encode_e8m0_exponent", "quantize", "quantize_float", "quantize_int",
+    "act_order_g_idx", "check_weight_group", "element_format", "encode_e8m0_exponent", "quantize", "quantize_float", "quantize_int",
     "quantize_mx", "quantize_nvfp4", "round_scale", "smoothing_factors",
 ]

@@ -285,10 +285,13 @@ def _act(f: _Fields, key="hidden_act", default="silu") -> str:
                         "(expected silu, gelu or relu variants)")
 
 
-def _window(f: _Fields) -> int:
+def _window(f: _Fields, lo: int = 1) -> int:
+    """The config's attention window (0: none, the field null or left out, or ``use_sliding_window: false``). A
+    window of 0 is refused where the family applies it (transformers' attention cannot run one; it is no "no
+    window"), accepted where the family ignores it (``lo=0``, :func:`_no_window`)."""
     if not f.bool("use_sliding_window", True):
         return 0
-    return f.int("sliding_window", 0, lo=0)
+    return f.int("sliding_window", 0, lo=lo)
 
 
 def _window_layers(f: _Fields, default) -> tuple[int, ...] | None:
@@ -326,7 +329,7 @@ def _qwen_window(f: _Fields, blocks: str = "from") -> tuple[int, tuple[int, ...]
         return 0, None
     first = f.int("max_window_layers", 28, lo=0)
     default = {"from": lambda i: i >= first, "odd_below": lambda i: i % 2 == 0 and i < first, "all": None}[blocks]
-    return f.int("sliding_window", 0, lo=0), _window_layers(f, default)
+    return f.int("sliding_window", 0, lo=1), _window_layers(f, default)
 
 
 def _head_size(f: _Fields, hidden: int, heads: int, hidden_keys, heads_keys) -> int:
@@ -405,7 +408,7 @@ def _llama_like(f: _Fields, name: str, **overrides) -> ModelSpec:
 def _no_window(f: _Fields, spec: ModelSpec) -> ModelSpec:
     """``spec`` of a family whose transformers attention has no sliding window (Llama, Granite, OLMo 2, Gemma 1):
     a ``sliding_window`` in its config is checked, not applied, and noted."""
-    window = _window(f)
+    window = _window(f, lo=0)
     if not window:
         return spec
     return replace(spec, notes=spec.notes + (
@@ -448,14 +451,14 @@ def _gemma2(f, name):
     # Gemma 2: four norms per block, soft-capped scores and logits, a window on every other block
     return replace(_gemma(f, name), names=dict(GEMMA2_NAMES), branch_norms="both",
                    softcap=any(f.data.get(k, 1.0) is not None for k in ("attn_logit_softcapping", "final_logit_softcapping")),
-                   window=f.int("sliding_window", 4096, lo=0), window_layers=_window_layers(f, lambda i: i % 2 == 0))
+                   window=f.int("sliding_window", 4096, lo=1), window_layers=_window_layers(f, lambda i: i % 2 == 0))
 
 
 def _gemma3_text(f, name):
     # Gemma 3 (text): Gemma 2's norms plus q / k norms, no soft-capping, 5 of 6 blocks windowed
     every = f.int("sliding_window_pattern", 6)
     return replace(_gemma(f, name), names=dict(GEMMA2_NAMES), branch_norms="both", qk_norm="head",
-                   window=f.int("sliding_window", 4096, lo=0),
+                   window=f.int("sliding_window", 4096, lo=1),
                    window_layers=_window_layers(f, lambda i: (i + 1) % every != 0))
 
 
@@ -476,7 +479,7 @@ def _starcoder2(f, name):
     names = dict(LLAMA_NAMES, up="mlp.c_fc", down="mlp.c_proj")
     return _llama_like(f, name, names=names, norm="layer", act=_act(f, default="gelu_pytorch_tanh"), gated_mlp=False,
                        qkv_bias=bias, o_bias=bias, mlp_bias=bias, tied=f.bool("tie_word_embeddings", True),
-                       window=f.int("sliding_window", 0, lo=0), window_layers=_window_layers(f, None))
+                       window=f.int("sliding_window", 0, lo=1), window_layers=_window_layers(f, None))
 
 
 def _stablelm(f, name):
