@@ -131,6 +131,47 @@ def _convert_gqa(imp: Importer, node: Node) -> None:
     imp.note("GroupQueryAttention: rotary embeddings, sequence lengths and masks add no MACs and are not modelled")
 
 
+@register("Attention")
+def _convert_onnx_attention(imp: Importer, node: Node) -> None:
+    """ONNX's own Attention (opset 23; torch's dynamo exporter writes one for each scaled_dot_product_attention):
+    Q, K, V as ``(B, heads, S, d)``, or ``(B, S, heads * d)`` with ``q_num_heads`` / ``kv_num_heads``; a past key /
+    value is joined to the new one along the sequence (the present outputs); K / V heads are shared by groups of
+    query heads. Two batched MatMuls and a Softmax; the mask, scale and softcap add no MACs."""
+    q, k, v = (imp.batched(node, imp.activation(node, i)) for i in range(3))  # (batch 1 carried whole: rebatched)
+    _unused(imp, node, [3], "qk_matmul_output")
+    flat = len(q.shape) == 3
+    if flat:  # (B, S, heads * d) -> (B, heads, S, d)
+        heads, kv_heads = _head_count(imp, node, "q_num_heads"), _head_count(imp, node, "kv_num_heads")
+        q, k, v = _heads(imp, node, q, heads, "q"), _heads(imp, node, k, kv_heads, "k"), _heads(imp, node, v, kv_heads, "v")
+    if not all(len(x.shape) == 4 for x in (q, k, v)):
+        raise imp.unsupported(node, f"Q, K, V of shapes {[list(x.shape) for x in (q, k, v)]}; expected (batch, heads, "
+                                    "sequence, head size) or (batch, sequence, hidden)")
+    (b, heads, s, d), kv_heads = q.shape, k.shape[1]
+    if heads % kv_heads or v.shape[1] != kv_heads or k.shape[3] != d or v.shape[2] != k.shape[2]:
+        raise imp.error(node, f"Q {list(q.shape)}, K {list(k.shape)} and V {list(v.shape)} do not agree")
+    kv = {"k": k, "v": v}
+    for tag, index in (("k", 4), ("v", 5)):
+        past = imp.optional(node, index)
+        if past is not None and (past.is_const or len(past.shape) != 4):
+            raise imp.unsupported(node, f"past {tag} of shape {list(past.shape)}")
+        if past is not None:
+            kv[tag] = imp.layer(node, L.Concat, [imp.batched(node, past), kv[tag]], f"/{tag}_present", axis=1)
+        imp.set(node, index - 3, kv[tag])
+    keys, values, group = imp.layer(node, L.Transpose, [kv["k"]], "/k_t", perm=[0, 2, 1]), kv["v"], heads // kv_heads
+    if group > 1:  # each K / V head serves `group` query heads: broadcast over a group axis
+        q = imp.reshape_to(node, q, (b, kv_heads, group, s, d), suffix="/q_groups")
+        keys = imp.reshape_to(node, keys, (b, kv_heads, 1, *keys.shape[2:]), suffix="/k_groups")
+        values = imp.reshape_to(node, values, (b, kv_heads, 1, *values.shape[2:]), suffix="/v_groups")
+    probs = imp.layer(node, L.Softmax, [imp.layer(node, L.MatMul, [q, keys], "/scores")], "/softmax", axis=-1)
+    ctx = imp.reshape_to(node, imp.layer(node, L.MatMul, [probs, values], "/context"), (b, heads, s, values.shape[-1]),
+                         index=None, suffix="/ctx_heads")
+    if flat:
+        ctx = imp.reshape_to(node, imp.layer(node, L.Transpose, [ctx], "/ctx_t", perm=[1, 0, 2]),
+                             (b, s, heads * ctx.shape[-1]), index=None, suffix="/merge")
+    imp.set(node, 0, ctx)
+    imp.note("Attention: masks, scale and softcap add no MACs and are not modelled")
+
+
 @register(MS + "SkipLayerNormalization", MS + "SkipSimplifiedLayerNormalization")
 def _convert_skip_layernorm(imp: Importer, node: Node) -> None:
     x, skip = imp.activation(node, 0), imp.value(node, 1)
