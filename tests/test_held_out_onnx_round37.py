@@ -88,3 +88,21 @@ def test_torch_dynamo_export_at_opset_23_matches_flop_counter():
     g = load_onnx(proto)
     assert not g.metadata["onnx"]["generic_ops"]
     assert _products(g) == counter.get_total_flops() // 2
+
+
+@pytest.mark.parametrize("dtype, zero, expected", [(np.uint8, 128, "uint8"), (np.int8, 0, "int8")])
+def test_weight_types_name_unsigned_integer_weights(dtype, zero, expected):
+    # onnxruntime's quantize_dynamic(weight_type=QUInt8) writes uint8 weights; they were counted as 'int8'
+    from onnx import numpy_helper
+
+    codes = np.random.default_rng(0).integers(0, 100, (16, 8)).astype(dtype)
+    inits = [numpy_helper.from_array(codes, "w_q"), numpy_helper.from_array(np.array(0.05, np.float32), "w_s"),
+             numpy_helper.from_array(np.array(zero, dtype), "w_z")]
+    nodes = [helper.make_node("DequantizeLinear", ["w_q", "w_s", "w_z"], ["w"]),
+             helper.make_node("MatMul", ["x", "w"], ["y"])]
+    graph = helper.make_graph(nodes, "qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])], inits)
+    g = load_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    assert g.metadata["onnx"]["weight_types"] == {expected: 1}
+    (record,) = g.metadata["quantization"].values()
+    assert record["signed"] is (expected == "int8")

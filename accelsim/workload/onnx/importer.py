@@ -231,7 +231,9 @@ class Importer:
         dtype = np.asarray(weight).dtype
         if quant is not None:
             self.quantization.setdefault(layer_name, {}).update(quant)
-            self.weight_dtypes[f"int{quant['weight_bits']}"] += 1
+            fmt = quant.get("format", "")  # FP8 codes by their format; integers signed or not (uint8, MatMulNBits)
+            self.weight_dtypes[fmt if fmt.startswith("fp") else f"{'' if quant.get('signed', True) else 'u'}int"
+                               f"{quant['weight_bits']}"] += 1
             return
         if dtype == np.float16 or str(dtype) == "bfloat16":
             self.quantization.setdefault(layer_name, {}).update({"format": str(dtype), "weight_bits": 16})
