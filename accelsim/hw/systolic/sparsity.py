@@ -44,11 +44,13 @@ def reduce_mask(mask: np.ndarray, geom_full, geom_run) -> np.ndarray:
         m = np.concatenate([m, np.zeros((nf, m.shape[1], pad), bool)], axis=2) if pad else m
         m = m.reshape(nf, m.shape[1], c1, f).any(axis=3)
         return np.ascontiguousarray(m.reshape(nf, -1))
-    w0, w1 = geom_full.FW, geom_run.FW
+    # one channel (GEMM form, a one-channel convolution, a depthwise unit): packed along each filter row
+    w0, w1, fh = geom_full.FW, geom_run.FW, geom_full.FH
     f = -(-w0 // w1)
     pad = w1 * f - w0
-    m = np.concatenate([mask, np.zeros((nf, pad), bool)], axis=1) if pad else mask
-    return np.ascontiguousarray(m.reshape(nf, w1, f).any(axis=2))
+    m = mask.reshape(nf, fh, w0)
+    m = np.concatenate([m, np.zeros((nf, fh, pad), bool)], axis=2) if pad else m
+    return np.ascontiguousarray(m.reshape(nf, fh, w1, f).any(axis=3).reshape(nf, fh * w1))
 
 
 def skipped_compute_cycles(config, layer, weight_matrix, geom_full, geom_run, n_units) -> dict:
