@@ -59,3 +59,74 @@ def test_activation_groups_that_do_not_divide_k_store_a_partial_group_with_or_wi
     for cl in (plain, sampled):
         assert cl.activation_format.label == "int8-per-token-g9-dynamic"
         assert cl.activation_format.scales_for(4, 30) == 16
+
+
+from accelsim.errors import ShapeError  # noqa: E402
+from accelsim.workload import layers as LY  # noqa: E402
+
+NON_INT = [
+    lambda: LY.Embedding(name="e", input_shapes=((4,),), num_embeddings=2.5, embedding_dim=3),
+    lambda: LY.Embedding(name="e", input_shapes=((4,),), num_embeddings=10, embedding_dim=2.5),
+    lambda: LY.Slice(name="s", input_shapes=((8,),), start=0, stop=2.5),
+    lambda: LY.Input(name="i", shape=(3.7, 2)),
+    lambda: LY.Conv2d(name="c", input_shapes=((3, 8.9, 8),), out_channels=2, kernel=3),
+    lambda: LY.Reshape(name="r", input_shapes=((4, 6),), shape=(2.7, -1)),
+    lambda: LY.Concat(name="c", input_shapes=((4, 2), (4, 2)), axis=0.0),
+    lambda: LY.Softmax(name="s", input_shapes=((4, 8),), axis=-1.0),
+    lambda: LY.ChannelShuffle(name="x", input_shapes=((4, 8, 8),), groups=2.0),
+    lambda: LY.Generic(name="g", input_shapes=((4, 8),), op_type="X", output_shapes=((4, 8.5),)),
+    lambda: LY.Generic(name="g", input_shapes=((4, 8),), op_type="X", output_shapes=((4, 8),), param_elements=2.5),
+    lambda: LY.Transpose(name="t", input_shapes=((4, 8),), perm=(1.0, 0)),
+    lambda: LY.Linear(name="l", input_shapes=(("8",),), out_features=2),
+]
+
+
+@pytest.mark.parametrize("build", NON_INT, ids=range(len(NON_INT)))
+def test_layer_sizes_that_are_not_ints_are_refused_not_truncated(build):
+    # Input(shape=(3.7, 2)) became (3, 2), Embedding(embedding_dim=2.5) gave 25.0 params, Concat(axis=0.0) a TypeError
+    with pytest.raises(ShapeError, match="must be (a list of ints|an int); got"):
+        build()
+
+
+def test_integer_sizes_of_numpy_types_are_still_accepted():
+    layer = LY.Conv2d(name="c", input_shapes=((np.int64(3), 8, 8),), out_channels=np.int32(4), kernel=3)
+    assert layer.input_shape == (3, 8, 8) and all(type(d) is int for d in layer.input_shape)
+
+
+def test_a_scalesim_row_named_like_a_renamed_duplicate_gets_the_next_free_suffix(tmp_path):
+    # rows X, X#2, X: the third was renamed X#2 too and refused as a duplicate graph name
+    path = tmp_path / "topo.csv"
+    path.write_text("Layer, M, N, K,\nX, 1, 2, 3,\nX#2, 1, 2, 3,\nX, 1, 2, 3,\n")
+    with pytest.warns(UserWarning, match="renamed to 'X#3'"):
+        g = load_workload(str(path))
+    assert [layer.name for layer in g.compute_layers()] == ["X", "X#2", "X#3"]
+
+
+def test_zero_skipping_reduces_a_one_channel_convolution_mask_along_each_filter_row():
+    # packing a one-channel 3x5 conv 2x shortens each filter row 5 -> 3; the skip mask was reshaped as if the
+    # whole window were one row (a ValueError, exit 1, on lenet5 conv1 and every depthwise unit)
+    from accelsim.hw.systolic.model import Geometry
+    from accelsim.hw.systolic.sparsity import reduce_mask
+
+    full = Geometry.conv(9, 9, 3, 5, 1, 2, 1)
+    run = full.reduced(2)
+    assert (run.FH, run.FW, run.C) == (3, 3, 1)
+    mask = np.zeros((2, 15), bool)
+    mask[0, [0, 7, 14]] = True  # filter 0: (row 0, col 0), (row 1, col 2), (row 2, col 4)
+    mask[1, 9] = True  # filter 1: (row 1, col 4)
+    got = reduce_mask(mask, full, run)
+    expected = np.zeros((2, 9), bool)
+    expected[0, [0, 3 + 1, 6 + 2]] = True  # columns (0,1) -> 0, (2,3) -> 1, (4,) -> 2 in each row
+    expected[1, 3 + 2] = True
+    assert np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize("workload", ["lenet5", "mobilenet-v2"])
+def test_zero_skipping_with_packed_operands_runs_one_channel_units(run_cli, tmp_path, workload):
+    recipe = tmp_path / "w4a4.yaml"
+    recipe.write_text("name: w4a4\npipeline:\n  - quantize: {bits: 4, symmetric: true, per_channel: true}\n"
+                      "  - activations: {bits: 4}\n")
+    code, out, err = run_cli("simulate", "--arch", "edge-32x32-skip", "--workload", workload, "--recipe", str(recipe),
+                             "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["total"]["cycles"] > 0

@@ -166,6 +166,11 @@ def load_scalesim_topology(path: str | Path, gemm: bool | None = None) -> LayerG
         seen[layer_name] = count + 1
         if count:
             new = f"{layer_name}#{count + 1}"
+            while new in seen:  # a row named like a renamed one ('X', 'X#2', 'X'): the next unused suffix
+                count += 1
+                new = f"{layer_name}#{count + 1}"
+            seen[layer_name] = count + 1
+            seen[new] = 1
             renamed[0] += 1
             if renamed[0] <= MAX_RENAME_WARNINGS:
                 warnings.warn(f"{where}: duplicate layer name '{layer_name}' renamed to '{new}'", stacklevel=3)

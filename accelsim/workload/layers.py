@@ -130,6 +130,28 @@ def _pair(value, what: str, layer: str) -> tuple[int, int]:
     raise ShapeError(f"layer '{layer}': {what} must be an int or a pair of ints; got {value!r}")
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _int_tuple(values, what: str, layer: str) -> tuple[int, ...]:
+    """``values`` as a tuple of ints; a float (even 2.5 truncated to 2 was taken), a bool or a string is a ShapeError."""
+    try:
+        items = tuple(values)
+    except TypeError:
+        items = None
+    if items is None or not all(_is_int(v) for v in items):
+        raise ShapeError(f"layer '{layer}': {what} must be a list of ints; got {values!r}")
+    return tuple(int(v) for v in items)
+
+
+def _need_ints(layer: "Layer", **values) -> None:
+    """A ShapeError naming the first of ``values`` (field name -> value) that is not an int."""
+    for field_name, value in values.items():
+        if not _is_int(value):
+            raise ShapeError(f"{layer.op} '{layer.name}': {field_name} must be an int; got {value!r}")
+
+
 def _prod(values) -> int:
     return int(math.prod(values))
 
@@ -147,7 +169,9 @@ class Layer:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ShapeError(f"layer name must be a non-empty string; got {self.name!r}")
-        shapes = tuple(tuple(int(d) for d in s) for s in self.input_shapes)
+        if not isinstance(self.input_shapes, (tuple, list)):
+            raise ShapeError(f"layer '{self.name}': input_shapes must be a list of shapes; got {self.input_shapes!r}")
+        shapes = tuple(_int_tuple(s, f"input {i} shape", self.name) for i, s in enumerate(self.input_shapes))
         object.__setattr__(self, "input_shapes", shapes)
         for i, s in enumerate(shapes):
             if any(d <= 0 for d in s):
@@ -270,7 +294,7 @@ class Input(Layer):
     shape: Shape = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        object.__setattr__(self, "shape", _int_tuple(self.shape, "shape", self.name))
         if not self.shape or any(d <= 0 for d in self.shape):
             raise ShapeError(f"input '{self.name}': shape must be a non-empty list of positive ints; got {list(self.shape)}")
         super().__post_init__()
@@ -627,6 +651,7 @@ class Concat(Layer):
     def _check(self) -> None:
         if len(self.input_shapes) < 1:
             raise ShapeError(f"concat '{self.name}': needs at least one input")
+        _need_ints(self, axis=self.axis)
         rank = len(self.input_shape)
         if not -rank <= self.axis < rank:
             raise ShapeError(f"concat '{self.name}': axis {self.axis} out of range for rank {rank}")
@@ -654,6 +679,7 @@ class Slice(Layer):
     stop: int = 0
 
     def _check(self) -> None:
+        _need_ints(self, axis=self.axis, start=self.start, stop=self.stop)
         rank = len(self.input_shape)
         if not -rank <= self.axis < rank:
             raise ShapeError(f"slice '{self.name}': axis {self.axis} out of range for rank {rank}")
@@ -676,6 +702,7 @@ class ChannelShuffle(Layer):
     groups: int = 2
 
     def _check(self) -> None:
+        _need_ints(self, groups=self.groups)
         if self.groups < 1 or self.input_shape[0] % self.groups:
             raise ShapeError(f"channel_shuffle '{self.name}': groups={self.groups} must divide {self.input_shape[0]} channels")
 
@@ -699,7 +726,7 @@ class Reshape(Layer):
     shape: Shape = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        object.__setattr__(self, "shape", _int_tuple(self.shape, "shape", self.name))
         super().__post_init__()
 
     def _check(self) -> None:
@@ -727,7 +754,7 @@ class Transpose(Layer):
     perm: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "perm", tuple(int(p) for p in self.perm))
+        object.__setattr__(self, "perm", _int_tuple(self.perm, "perm", self.name))
         super().__post_init__()
 
     def _check(self) -> None:
@@ -789,8 +816,9 @@ class Softmax(Layer):
     axis: int = -1
 
     def _check(self) -> None:
+        _need_ints(self, axis=self.axis)
         rank = len(self.input_shape)
-        if isinstance(self.axis, bool) or not isinstance(self.axis, int) or not -rank <= self.axis < rank:
+        if not -rank <= self.axis < rank:
             raise ShapeError(f"softmax '{self.name}': axis {self.axis!r} out of range for rank {rank}")
 
     @property
@@ -807,6 +835,7 @@ class Embedding(Layer):
     embedding_dim: int
 
     def _check(self) -> None:
+        _need_ints(self, num_embeddings=self.num_embeddings, embedding_dim=self.embedding_dim)
         if self.num_embeddings < 1 or self.embedding_dim < 1:
             raise ShapeError(f"embedding '{self.name}': num_embeddings and embedding_dim must be >= 1")
 
@@ -850,8 +879,11 @@ class Generic(Layer):
         return None
 
     def _check(self) -> None:
-        shapes = tuple(tuple(int(d) for d in s) for s in self.output_shapes)
+        if not isinstance(self.output_shapes, (tuple, list)):
+            raise ShapeError(f"layer '{self.name}': output_shapes must be a list of shapes; got {self.output_shapes!r}")
+        shapes = tuple(_int_tuple(s, f"output {i} shape", self.name) for i, s in enumerate(self.output_shapes))
         object.__setattr__(self, "output_shapes", shapes)
+        _need_ints(self, param_elements=self.param_elements, element_bits=self.element_bits)
         if not shapes or any(any(d <= 0 for d in s) for s in shapes):  # () is a scalar: one element
             raise ShapeError(f"generic layer '{self.name}' ({self.op_type}): output shapes {[list(s) for s in shapes]} "
                              "must be given, with positive dimensions")
@@ -894,6 +926,7 @@ class Rope(Layer):
             v = getattr(self, attr)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ShapeError(f"rope '{self.name}': {attr} must be an int >= 1; got {v!r}")
+        _need_ints(self, rotary_dim=self.rotary_dim)
         if not 0 <= self.rotary_dim <= self.head_dim or self.rotary_dim % 2:
             raise ShapeError(f"rope '{self.name}': rotary_dim must be even and in [0, head_dim={self.head_dim}]; "
                              f"got {self.rotary_dim!r}")
@@ -938,6 +971,7 @@ class KVAppend(Layer):
             raise ShapeError(f"kv_append '{self.name}': kind must be k, v or latent; got {self.kind!r}")
         if isinstance(self.bits, bool) or not isinstance(self.bits, (int, np.integer)) or not 1 <= self.bits <= 64:
             raise ShapeError(f"kv_append '{self.name}': bits must be an int in [1, 64]; got {self.bits!r}")
+        _need_ints(self, cache_tokens=self.cache_tokens)
         if self.cache_tokens < self.input_shape[-2]:
             raise ShapeError(f"kv_append '{self.name}': cache_tokens {self.cache_tokens} < the {self.input_shape[-2]} "
                              "appended tokens")
@@ -1011,6 +1045,7 @@ class MoeDispatch(Layer):
     def _check(self) -> None:
         if len(self.input_shape) != 2:
             raise ShapeError(f"moe_dispatch '{self.name}': input must be (tokens, features); got {list(self.input_shape)}")
+        _need_ints(self, groups=self.groups, tokens=self.tokens)
         if self.groups < 1 or not 1 <= self.tokens <= self.input_shape[0]:
             raise ShapeError(f"moe_dispatch '{self.name}': need groups >= 1 and 1 <= tokens <= {self.input_shape[0]}; "
                              f"got groups={self.groups}, tokens={self.tokens}")
@@ -1077,6 +1112,7 @@ class Attention(MatMul):
         if not (len(q) == len(k) == len(v) >= 2) or q[:-2] != k[:-2] or k[:-1] != v[:-1]:
             raise ShapeError(f"attention '{self.name}': q, k, v must be (..., S, heads*d), (..., L, kv_heads*d), "
                              f"(..., L, kv_heads*dv); got {list(q)}, {list(k)}, {list(v)}")
+        _need_ints(self, heads=self.heads, kv_heads=self.kv_heads, window=self.window)
         if self.heads < 1 or self.kv_heads < 1 or self.heads % self.kv_heads:
             raise ShapeError(f"attention '{self.name}': kv_heads={self.kv_heads} must divide heads={self.heads}")
         if q[-1] % self.heads or k[-1] % self.kv_heads or v[-1] % self.kv_heads:
