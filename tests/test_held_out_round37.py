@@ -130,3 +130,18 @@ def test_zero_skipping_with_packed_operands_runs_one_channel_units(run_cli, tmp_
                              "--format", "json")
     assert code == 0, err
     assert json.loads(out)["total"]["cycles"] > 0
+
+
+@pytest.mark.parametrize("arch", ["h100-sxm", "a100-40gb", "v100"])
+def test_a_16_bit_gemv_computes_at_the_cuda_core_rate_not_the_tensor_rate(tmp_path, arch):
+    # docs/models/gpu.md "GEMV": FLOPs / SIMT rate; the 16-bit one took the tensor cores' rate (4-8x faster)
+    from accelsim.hw.registry import load_arch
+    from accelsim.simulate import simulate
+
+    path = tmp_path / "fc.yaml"
+    path.write_text("name: fc\ninputs: {data: [4096]}\nlayers:\n  - {name: fc, op: linear, out_features: 4096, bias: false}\n")
+    cfg = load_arch(arch)
+    extra = simulate(arch, str(path)).layers[0].extra
+    assert extra["kernel"].startswith("gemv_")
+    simt = cfg.fp16_simt_flops_per_clk_per_sm * cfg.sms * cfg.clock_mhz * 1e6 * cfg.efficiency.simt
+    assert extra["compute_us"] == pytest.approx(2 * 4096 * 4096 / simt * 1e6, rel=1e-9)

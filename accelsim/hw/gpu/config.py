@@ -182,6 +182,13 @@ class GpuConfig:
         raise SimulationError(
             f"gpu '{self.name}' has no {dtype} math units; supported data types: {', '.join(self.supported_dtypes)}")
 
+    def simt_rate(self, dtype: str) -> float:
+        """CUDA-core (SIMT) peak, FLOP per clock per SM, of ``fp32`` or ``fp16`` arithmetic: the rate of a
+        CUDA-core kernel (GEMV, CSR, element-wise), never the tensor cores' (``math_rate`` gives those first)."""
+        if dtype == "fp16" and self.fp16_simt_flops_per_clk_per_sm > 0:
+            return float(self.fp16_simt_flops_per_clk_per_sm)
+        return 2.0 * self.fp32_lanes_per_sm
+
     def peak_flops(self, dtype: str) -> float:
         """Dense peak FLOP/s for ``dtype``."""
         rate, _ = self.math_rate(dtype)

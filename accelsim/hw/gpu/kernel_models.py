@@ -403,7 +403,7 @@ def gemv(
     y_total = rows * eb * batch  # (the output at the math type: bf16 out of a bf16 GEMV)
     dram_read = w_total + x_total
     fl = 2.0 * rows * k * batch
-    simt_rate = cfg.math_rate(_simt_dtype(cfg, dtype))[0] * cfg.sms * cfg.efficiency.simt * clk
+    simt_rate = cfg.simt_rate(_simt_dtype(cfg, dtype)) * cfg.sms * cfg.efficiency.simt * clk
     lane_rate = 2.0 * cfg.fp32_lanes_per_sm * cfg.sms * cfg.efficiency.simt * clk
     compute_s = fl / simt_rate + extra_simt_ops_per_w * rows * k / lane_rate
     memory_s = max(_dram_s(cfg, dram_read + y_total), _l2_s(cfg, dram_read + y_total))
@@ -508,7 +508,7 @@ def csr_spmm(
     l2_bytes = (float(stream.sum()) + gather_sectors + y_sectors) * sector + (rows + 1) * 4.0
     fl = 2.0 * nnz * batch
     mdt = _simt_dtype(cfg, dtype)
-    simt_rate = cfg.math_rate(mdt)[0] * cfg.sms * cfg.efficiency.simt * clk
+    simt_rate = cfg.simt_rate(mdt) * cfg.sms * cfg.efficiency.simt * clk
     compute_s = fl / simt_rate + extra_simt_ops_per_nz * nnz / (2.0 * cfg.fp32_lanes_per_sm * cfg.sms * clk)
     memory_s = max(_dram_s(cfg, dram_read + y_bytes), _l2_s(cfg, l2_bytes))
     latency_s = makespan / clk
@@ -551,7 +551,7 @@ def stream(cfg: GpuConfig, read_bytes: float, write_bytes: float, flops: float =
     ``bandwidth_fraction`` of the achievable DRAM rate (:data:`CAST_COPY_BANDWIDTH`, :data:`STRIDED_COPY_BANDWIDTH`)."""
     clk = cfg.clock_hz
     mdt = _simt_dtype(cfg, dtype)
-    rate = cfg.math_rate(mdt)[0] * cfg.sms * clk * cfg.efficiency.simt
+    rate = cfg.simt_rate(mdt) * cfg.sms * clk * cfg.efficiency.simt
     lane_rate = 2.0 * cfg.fp32_lanes_per_sm * cfg.sms * clk * cfg.efficiency.simt
     compute_s = flops / rate + simt_ops / lane_rate
     total = read_bytes + write_bytes
