@@ -105,6 +105,47 @@ class SweepError(AccelsimError, ValueError):
     """A design-space sweep spec or run failed validation."""
 
 
+class ArgumentError(AccelsimError, TypeError):
+    """A public API function called with arguments its signature does not take (a misspelled keyword, a
+    missing or extra argument). A TypeError too, as Python's own would be."""
+
+
+def api_arguments(fn):
+    """Decorate a public API function: a call its signature cannot bind raises :class:`ArgumentError`
+    naming the function and, for a misspelled keyword, the keywords it meant. The call itself is not
+    slowed: the signature is consulted only after a TypeError, and a TypeError raised inside the
+    function (its arguments bound) propagates unchanged."""
+    import functools
+    import inspect
+
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except TypeError as exc:
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as bind_exc:
+                name = wrapper.__qualname__.split(".")[-1]  # (read now: a callable module renames its __call__)
+                raise ArgumentError(_argument_message(name, signature, kwargs, bind_exc)) from None
+            raise exc from exc.__cause__
+
+    return wrapper
+
+
+def _argument_message(name: str, signature, kwargs: dict, exc: TypeError) -> str:
+    keywords = [p.name for p in signature.parameters.values()
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"]
+    unknown = [k for k in kwargs if k not in signature.parameters]
+    if unknown:
+        close = close_names(unknown[0], keywords, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{name}() got an unknown keyword argument {unknown[0]!r}{hint} (it takes {', '.join(keywords)})"
+    return f"{name}(): {exc} (it takes {', '.join(keywords)})"
+
+
 _OS_REASONS = {
     "ENOSPC": "no space left on the device",
     "EDQUOT": "disk quota exceeded",
@@ -129,6 +170,7 @@ def os_error_reason(exc: OSError) -> str:
 
 __all__ = [
     "AccelsimError",
+    "ArgumentError",
     "CompressionError",
     "ConfigError",
     "ModelNotAvailableError",

@@ -7,7 +7,7 @@ from typing import Any, Iterable, Mapping
 
 from accelsim.compress.compressed import CompressedGraph
 from accelsim.config import MAX_SEED, check_seed, to_dict  # noqa: F401 - MAX_SEED, check_seed re-exported
-from accelsim.errors import AccelsimError, ConfigError, SimulationError, WorkloadError
+from accelsim.errors import AccelsimError, ConfigError, SimulationError, WorkloadError, api_arguments
 from accelsim.hw.registry import build_model, load_arch
 from accelsim.report.results import NetworkResult, attach_hardware, baseline_label, fallback_warnings, precision_warnings
 from accelsim.workload.graph import LayerGraph
@@ -98,6 +98,7 @@ def _batched_graph(workload: Any, graph: LayerGraph, batch: int) -> tuple[LayerG
     return graph, run_at, reported
 
 
+@api_arguments
 def simulate(
     arch: Any,
     workload: Any,

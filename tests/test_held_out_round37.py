@@ -145,3 +145,41 @@ def test_a_16_bit_gemv_computes_at_the_cuda_core_rate_not_the_tensor_rate(tmp_pa
     assert extra["kernel"].startswith("gemv_")
     simt = cfg.fp16_simt_flops_per_clk_per_sm * cfg.sms * cfg.clock_mhz * 1e6 * cfg.efficiency.simt
     assert extra["compute_us"] == pytest.approx(2 * 4096 * 4096 / simt * 1e6, rel=1e-9)
+
+
+API_CALLS = {
+    "simulate": lambda a: a.simulate("edge-32x32", "lenet5", batchh=2),
+    "compress": lambda a: a.compress("lenet5", "int8", sed=1),
+    "load_arch": lambda a: a.load_arch(),
+    "load_recipe": lambda a: a.load_recipe("int8", 3),
+    "sweep": lambda a: a.sweep(spaces={}),
+    "pareto_front": lambda a: a.pareto_front(None, {}, "auto", 4),
+}
+
+
+@pytest.mark.parametrize("name", list(API_CALLS))
+def test_api_calls_their_signatures_cannot_bind_raise_a_typed_argument_error(name):
+    # a misspelled keyword was Python's own TypeError (noticed in the thirty-sixth session, left then)
+    import accelsim
+    from accelsim.errors import AccelsimError, ArgumentError
+
+    with pytest.raises(ArgumentError, match=rf"^{name}\(\)") as got:
+        API_CALLS[name](accelsim)
+    assert isinstance(got.value, AccelsimError) and isinstance(got.value, TypeError)
+    assert "(it takes " in str(got.value)
+
+
+def test_an_argument_error_names_the_keyword_meant_and_lets_inner_type_errors_through():
+    import accelsim
+    from accelsim.errors import ArgumentError, api_arguments
+
+    with pytest.raises(ArgumentError, match="unknown keyword argument 'batchh'; did you mean 'batch'\\?"):
+        accelsim.simulate("edge-32x32", "lenet5", batchh=2)
+
+    @api_arguments
+    def inner(x, scale=1):
+        return x + scale  # a TypeError raised with the arguments bound is the function's own
+
+    with pytest.raises(TypeError) as got:
+        inner("a")
+    assert not isinstance(got.value, ArgumentError)

@@ -31,7 +31,11 @@ import sys as _sys
 import types as _types
 
 
+from accelsim.errors import api_arguments as _api_arguments  # noqa: E402
+
+
 class _CallableModule(_types.ModuleType):
+    @_api_arguments
     def __call__(self, graph, recipe, seed: int = 0, statistics: bool | None = None):
         """``accelsim.compress(graph, recipe, seed=0, statistics=None)`` -> CompressedGraph (see
         accelsim.compress.recipe.compress; ``statistics``: the shapes-only path of accelsim.compress.statistics)."""

@@ -79,7 +79,7 @@ from accelsim.compress.tensors import (
     Scattered,
     StorageBits,
 )
-from accelsim.errors import CompressionError, ConfigError, UnknownNameError
+from accelsim.errors import CompressionError, ConfigError, UnknownNameError, api_arguments
 from accelsim.paths import RECIPE_DIR, bundled
 from accelsim.workload.graph import LayerGraph
 from accelsim.workload.layers import Conv2d, Input, Linear
@@ -597,6 +597,7 @@ def recipe_from_dict(data: Any, path: str = "<dict>") -> Recipe:
     return recipe
 
 
+@api_arguments
 def load_recipe(source: Any) -> Recipe:
     """A :class:`Recipe` from a bundled name, a YAML path, a mapping, or a Recipe (returned as is)."""
     if isinstance(source, Recipe):
@@ -1828,6 +1829,7 @@ def _effective_matrix(st: _State) -> Any:
     return st.values
 
 
+@api_arguments
 def compress(graph: LayerGraph, recipe: Any, seed: int = 0, statistics: bool | None = None) -> CompressedGraph:
     """Apply ``recipe`` to ``graph`` (not modified) and return the :class:`CompressedGraph`.
 

@@ -24,7 +24,7 @@ from accelsim.dse.evaluate import LAYER_METRICS, SimulateEvaluator, cache_key
 from accelsim.dse.executors import DEFAULT_TIMEOUT_S, WorkerLost, check_executor, execute
 from accelsim.dse.space import as_space
 from accelsim.dse.store import INPUTS, as_store
-from accelsim.errors import SweepError
+from accelsim.errors import SweepError, api_arguments
 
 MAX_LISTED = 4  # problems quoted in a validation error (the count says how many in all)
 MAX_IDS = 8  # point ids quoted in a completeness error
@@ -261,6 +261,7 @@ def validate_points(points, evaluate: Callable, label: str, runs: Mapping[str, M
         raise SweepError(f"{label}: " + "; ".join(listed[:MAX_LISTED]) + more)
 
 
+@api_arguments
 def sweep(
     space: Any,
     evaluate: Callable | None = None,

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from accelsim.config import (YamlRefused, apply_overrides, from_dict, given, parse_override, parse_value, read_yaml_file,
                              to_dict)
-from accelsim.errors import AccelsimError, ConfigError, ModelNotAvailableError, UnknownNameError
+from accelsim.errors import AccelsimError, ConfigError, ModelNotAvailableError, UnknownNameError, api_arguments
 from accelsim.paths import ARCH_DIR, bundled
 
 ENTRY_POINT_GROUP = "accelsim.families"
@@ -251,6 +251,7 @@ def override_items(overrides: Mapping[str, Any] | Iterable[str]) -> list[tuple[s
     return items
 
 
+@api_arguments
 def load_arch(source: Any, overrides: Mapping[str, Any] | Iterable[str] | None = None):
     """Load and validate a hardware config (bundled name, .yaml, .cfg, dict or config object)."""
     if overrides is not None and not isinstance(overrides, Mapping) and (

@@ -35,7 +35,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from accelsim.errors import SweepError
+from accelsim.errors import SweepError, api_arguments
 
 DIRECTIONS = ("min", "max")
 #: the columns a front, a top-k list and the main effects are split by unless told otherwise
@@ -181,6 +181,7 @@ def pareto_mask(values: np.ndarray) -> np.ndarray:
     return keep
 
 
+@api_arguments
 def pareto_front(df, objectives: Mapping[str, str], group_by=AUTO):
     """The non-dominated rows of ``df`` for ``objectives`` (column -> "min" | "max"), in table order.
 
