@@ -137,7 +137,10 @@ def _convert_onnx_attention(imp: Importer, node: Node) -> None:
     Q, K, V as ``(B, heads, S, d)``, or ``(B, S, heads * d)`` with ``q_num_heads`` / ``kv_num_heads``; a past key /
     value is joined to the new one along the sequence (the present outputs); K / V heads are shared by groups of
     query heads. Two batched MatMuls and a Softmax; the mask, scale and softcap add no MACs."""
-    q, k, v = (imp.batched(node, imp.activation(node, i)) for i in range(3))  # (batch 1 carried whole: rebatched)
+    acts = [imp.activation(node, i) for i in range(3)]
+    if any(not x.batched and (imp.batch != 1 or not x.shape or x.shape[0] != 1) for x in acts):
+        raise imp.unsupported(node, "Q, K, V whose batch axis was moved or merged")
+    q, k, v = (imp.batched(node, x) for x in acts)  # (batch 1 carried whole: rebatched)
     _unused(imp, node, [3], "qk_matmul_output")
     flat = len(q.shape) == 3
     if flat:  # (B, S, heads * d) -> (B, heads, S, d)
@@ -152,7 +155,7 @@ def _convert_onnx_attention(imp: Importer, node: Node) -> None:
     kv = {"k": k, "v": v}
     for tag, index in (("k", 4), ("v", 5)):
         past = imp.optional(node, index)
-        if past is not None and (past.is_const or len(past.shape) != 4):
+        if past is not None and (past.is_const or len(past.shape) != 4 or (not past.batched and imp.batch != 1)):
             raise imp.unsupported(node, f"past {tag} of shape {list(past.shape)}")
         if past is not None:
             kv[tag] = imp.layer(node, L.Concat, [imp.batched(node, past), kv[tag]], f"/{tag}_present", axis=1)
