@@ -106,3 +106,63 @@ def test_weight_types_name_unsigned_integer_weights(dtype, zero, expected):
     assert g.metadata["onnx"]["weight_types"] == {expected: 1}
     (record,) = g.metadata["quantization"].values()
     assert record["signed"] is (expected == "int8")
+
+
+
+
+def _torch():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxscript")
+    return torch
+
+
+def test_load_torch_gives_a_bias_free_conv_no_bias():
+    # the unoptimized dynamo export writes a zero bias (val_5) for a bias-free conv: +C parameters a conv
+    torch = _torch()
+    from accelsim.workload.io_torch import load_torch
+
+    module = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3, bias=False), torch.nn.ReLU(),
+                                 torch.nn.Conv2d(8, 8, 1, bias=False)).eval()
+    g = load_torch(module, torch.randn(1, 4, 8, 8))
+    assert g.metadata["torch"]["exporter"] == "export"
+    assert g.total_params == sum(p.numel() for p in module.parameters()) == 352 and not g.biases
+
+
+@pytest.mark.parametrize("reduce", ["squeeze", "mean", "argmax"])
+def test_a_per_sample_scalar_output_imports_at_batch_two(reduce):
+    # Linear(8, 1)(x).squeeze(-1) or x.mean(-1) on (2, 8): "reshape [2, 1] -> [2] mixes the batch axis"
+    torch = _torch()
+    from accelsim.workload.io_torch import load_torch
+
+    class Head(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(8, 1 if reduce == "squeeze" else 4)
+
+        def forward(self, x):
+            y = self.fc(x)
+            return y.squeeze(-1) if reduce == "squeeze" else y.mean(-1) if reduce == "mean" else y.argmax(-1)
+
+    for exporter in ("export", "torchscript"):
+        g = load_torch(Head().eval(), torch.randn(2, 8), exporter=exporter)
+        assert g.metadata["onnx"]["batch"] == 2
+        (fc,) = [layer for layer in g.layers if layer.op == "linear"]
+        assert fc.macs == 8 * (1 if reduce == "squeeze" else 4)
+
+
+def test_load_torch_falls_back_to_the_tracer_when_the_export_route_does_not_import():
+    # nn.EmbeddingBag: torch.export's Loop has an output ONNX cannot shape; the TorchScript route imports
+    torch = _torch()
+    from accelsim.workload.io_torch import load_torch
+
+    class Bags(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bag = torch.nn.EmbeddingBag(20, 8, mode="mean")
+
+        def forward(self, ids, offsets):
+            return self.bag(ids, offsets)
+
+    g = load_torch(Bags().eval(), (torch.randint(0, 20, (6,)), torch.tensor([0, 2, 4])))
+    assert g.metadata["torch"]["exporter"] == "torchscript"
+    assert any("the TorchScript tracer was used" in n for n in g.metadata["notes"])

@@ -55,13 +55,15 @@ def _via_export(module, args, input_names):
     # Products of constants are left to the importer, which evaluates them too and reports their MACs (a weight
     # parametrization's low-rank product, an RNN's first step on its zero state).
     products = {"MatMul", "Gemm", "Conv", "ConvTranspose", "Einsum"}
-    try:
-        onnxscript.optimizer.fold_constants(onnx_program.model,
-                                            should_fold=lambda n: False if n.op_type in products else None)
-    except TypeError:  # an onnxscript without the hook
-        onnxscript.optimizer.fold_constants(onnx_program.model)
-    onnxscript.optimizer.remove_unused_nodes(onnx_program.model)
+    with contextlib.redirect_stdout(io.StringIO()):  # onnxscript prints the ops it does not fold
+        try:
+            onnxscript.optimizer.fold_constants(onnx_program.model,
+                                                should_fold=lambda n: False if n.op_type in products else None)
+        except TypeError:  # an onnxscript without the hook
+            onnxscript.optimizer.fold_constants(onnx_program.model)
+        onnxscript.optimizer.remove_unused_nodes(onnx_program.model)
     model = onnx_program.model_proto
+    _drop_zero_biases(model, {name for name, _ in (*module.named_parameters(), *module.named_buffers())})
     for i, node in enumerate(model.graph.node):
         scopes = next((p.value for p in node.metadata_props if p.key == "pkg.torch.onnx.name_scopes"), None)
         try:
@@ -70,6 +72,21 @@ def _via_export(module, args, input_names):
             path = []
         node.name = f"/{'/'.join(path)}/{node.op_type}" if path else (node.name or f"{node.op_type}_{i}")
     return model
+
+
+def _drop_zero_biases(model, state: set[str]) -> None:
+    """Remove the bias input of a Conv / ConvTranspose / Gemm that the unoptimized exporter gives a bias-free
+    layer: an all-zero initializer that is no parameter or buffer of the module (``val_5``). Left in, it was read
+    as a real bias (+C parameters a conv); the TorchScript and optimized dynamo exports write none."""
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type not in ("Conv", "ConvTranspose", "Gemm") or len(node.input) < 3:
+            continue
+        bias = inits.get(node.input[2])
+        if bias is not None and bias.name not in state and not numpy_helper.to_array(bias).any():
+            del node.input[2]
 
 
 def _via_torchscript(module, args, input_names, opset):
@@ -143,7 +160,28 @@ def load_torch(module, example_input: Any = None, name: str | None = None, skip_
         raise WorkloadError(f"cannot export {type(module).__name__} to ONNX: {_first_line(exc)}") from None
     finally:
         module.train(was_training)
-    graph = load_onnx(model, skip_unsupported=skip_unsupported, name=name or type(module).__name__, strict=strict)
+    label = name or type(module).__name__
+    try:
+        graph = load_onnx(model, skip_unsupported=skip_unsupported, name=label, strict=strict)
+    except WorkloadError as exc:
+        if exporter != "auto" or used != "export" or strict:
+            raise
+        # the torch.export route's graph holds what the importer cannot take (EmbeddingBag's Loop of unknown
+        # shape): the TorchScript tracer's, where it exports and imports
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                module.eval()
+                try:
+                    traced = _via_torchscript(module, args, input_names, opset)
+                finally:
+                    module.train(was_training)
+            graph = load_onnx(traced, skip_unsupported=skip_unsupported, name=label, strict=strict)
+        except Exception:
+            raise exc from None
+        used = "torchscript"
+        notes.append(f"the torch.export route's ONNX could not be imported ({_first_line(exc)[:200]}); "
+                     "the TorchScript tracer was used")
     graph.source = f"<torch {type(module).__name__}>"
     graph.metadata["torch"] = {"exporter": used}
     graph.metadata["notes"] = notes + graph.metadata.get("notes", [])

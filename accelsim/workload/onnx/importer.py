@@ -293,7 +293,9 @@ class Importer:
             outs.append((i, tuple(int(d) for d in shape)))
         if not outs:
             raise self.error(node, f"{reason}; it has no output of known shape")
-        batched = bool(acts) and all(v.batched for v in acts) and all(len(s) > 1 and s[0] == self.batch for _, s in outs)
+        # an output (batch,) at batch > 1 is one scalar a sample (a mean over the last axis of (batch, n))
+        batched = bool(acts) and all(v.batched for v in acts) and all(
+            (len(s) > 1 or (len(s) == 1 and self.batch > 1)) and s[0] == self.batch for _, s in outs)
         if acts and not batched:
             if any(v.batched for v in acts) and self.batch != 1:
                 raise self.error(node, f"{reason}; its outputs {[list(s) for _, s in outs]} do not keep the batch axis "
@@ -364,8 +366,9 @@ class Importer:
         full = tuple(int(d) for d in full)
         if math.prod(full) != math.prod(v.shape):
             raise self.error(node, f"cannot reshape {list(v.shape)} to {list(full)}")
-        if v.batched and len(full) > 1 and full[0] == self.batch and math.prod(full[1:]) == math.prod(v.local_shape):
-            out_batched, target = True, full[1:]
+        if v.batched and (len(full) > 1 or (len(full) == 1 and self.batch > 1)) and full[0] == self.batch \
+                and math.prod(full[1:]) == math.prod(v.local_shape):
+            out_batched, target = True, full[1:]  # (batch,): one scalar a sample (a regression head's squeeze)
         elif self.batch == 1:  # (a per-sample scalar, full shape (1,), is carried with its full shape too)
             out_batched, target = False, full
         elif not v.batched and _keeps_layout(tuple(v.shape), full, self.batch):
