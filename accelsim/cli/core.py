@@ -154,7 +154,7 @@ def _add_strict(p) -> None:
     p.add_argument("--strict", action="store_true",
                    help="ONNX: refuse ops that have no accelsim layer type instead of importing them as generic "
                         "(traffic-only) layers; --weights: refuse a checkpoint that lacks a weighted layer's tensors "
-                        "instead of synthesizing them (noted)")
+                        "instead of leaving those layers without weights (noted)")
 
 
 def _phase_kwargs(args) -> dict:

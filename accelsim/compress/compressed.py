@@ -440,8 +440,55 @@ class CompressedLayer:
             deployed = (graph.metadata.get("quantization") or {}).get(layer.name)
             if deployed:
                 weight, weight_bits, activation_bits = deployed_tensor(deployed, layer)
+        stats = {}
+        if matrix is None and weight is not None:  # a checkpoint's packed weight, no float copy: zeros from the codes
+            if "weight_density" not in deployed:  # counted once per graph (its metadata keeps it)
+                deployed["weight_density"] = deployed_density(weight)
+            stats["weight_density"] = deployed["weight_density"]
         return cls(layer=layer, weight=weight, weight_matrix=matrix, weight_bits=weight_bits,
-                   activation_bits=activation_bits, activation_density=density, activation_sample=sample)
+                   activation_bits=activation_bits, activation_density=density, activation_sample=sample, stats=stats)
+
+
+def deployed_density(tensor: Any, rows_per_chunk: int = 256) -> float:
+    """Fraction of a deployed weight's values that are not zero, from its codes (no float copy): an integer code
+    equal to its zero point (or 0 without one), a float code of +-0, or any code under a zero scale is a zero
+    (a pruned weight a checkpoint stores packed). 1.0 for a tensor of another kind."""
+    from accelsim.compress.formats import GroupQuant
+    from accelsim.compress.tensors import LowBit
+
+    if isinstance(tensor, LowBit):
+        values = np.asarray(tensor.values_int)
+        zp = np.asarray(tensor.zero_point)
+        zp = zp.reshape(-1, 1) if zp.ndim and tensor.per_channel else zp
+        scale = np.asarray(tensor.scale, np.float64)
+        scale = scale.reshape(-1, 1) if scale.ndim and tensor.per_channel else scale
+        zero = (values == zp) | (scale == 0)
+        return 1.0 - float(np.count_nonzero(zero)) / max(values.size, 1)
+    if not isinstance(tensor, GroupQuant):
+        return 1.0
+    codes = tensor.codes
+    n, k = codes.shape
+    fmt = tensor.spec.element_format
+    br, bc = tensor.spec.block
+    whole = tensor.g_idx is None and k % bc == 0  # blocks along a row: compared by broadcasting, no index arrays
+    cols = None if whole else (tensor.g_idx if tensor.g_idx is not None else np.arange(k) // bc)
+    zeros = 0
+    for r0 in range(0, n, rows_per_chunk):
+        c = codes[r0:r0 + rows_per_chunk]
+        rows = np.arange(r0, r0 + c.shape[0]) // (1 if tensor.g_idx is not None else br)
+        scale = tensor.scales[rows]
+        zp = None if tensor.zero_points is None or fmt.is_float else tensor.zero_points[rows]
+        if whole:
+            c = c.reshape(c.shape[0], k // bc, bc)
+            scale_zero, zp = (scale == 0)[:, :, None], None if zp is None else zp[:, :, None]
+        else:
+            scale_zero, zp = (scale == 0)[:, cols], None if zp is None else zp[:, cols]
+        if fmt.is_float:  # +-0: every bit but the sign clear
+            zero = (c & np.asarray((1 << (fmt.bits - 1)) - 1, c.dtype)) == 0
+        else:
+            zero = c == (0 if zp is None else zp)
+        zeros += int(np.count_nonzero(zero | scale_zero))
+    return 1.0 - zeros / max(codes.size, 1)
 
 
 def deployed_tensor(q: dict, layer: Layer) -> tuple[Any, int | None, int | None]:

@@ -182,8 +182,9 @@ class PackedWeight:
 
     @property
     def stored_bits(self) -> int:
-        """Bits the checkpoint stores for this layer (codes, scales, zeros, g_idx)."""
-        return 8 * sum(info.nbytes for info in self.tensors.values())
+        """Bits the checkpoint stores for this layer (codes, scales, zeros, g_idx; not compressed-tensors'
+        ``weight_shape``, the matrix's two sizes)."""
+        return 8 * sum(info.nbytes for key, info in self.tensors.items() if key != "weight_shape")
 
     def _arr(self, key: str) -> np.ndarray:
         return self.checkpoint.array(self.tensors[key].name)
@@ -366,13 +367,26 @@ class Checkpoint:
             return np.memmap(info.path, dtype=DTYPES[info.dtype], mode="r", offset=info.offset, shape=(1,)).reshape(())
         return np.memmap(info.path, dtype=DTYPES[info.dtype], mode="r", offset=info.offset, shape=info.shape)
 
+    def where(self, name: str):
+        """The file holding tensor ``name`` (its shard in a sharded folder), for messages; the source if unknown."""
+        info = self.tensors.get(name)
+        return info.path if info is not None else self.source
+
     def float32(self, name: str) -> np.ndarray:
         """The tensor as float32 (bf16 widened exactly; int and FP8 tensors refused)."""
         info = self.tensors.get(name)
         raw = self.array(name)
         if info.dtype == "BF16":
             return (np.asarray(raw).astype(np.uint32) << 16).view(np.float32)
-        if info.dtype in ("F16", "F32", "F64"):
+        if info.dtype == "F64":  # narrowed to the float32 every weight is kept in, within its range
+            wide = np.asarray(raw)
+            finite = wide[np.isfinite(wide)]
+            if finite.size and float(np.max(np.abs(finite))) > float(np.finfo(np.float32).max):
+                raise WorkloadError(f"{self.where(name)}: tensor '{self.stored.get(name, name)}' is F64 with values "
+                                    f"beyond float32's range (largest magnitude {float(np.max(np.abs(finite))):.3g}); "
+                                    "weights are kept as float32")
+            return wide.astype(np.float32)
+        if info.dtype in ("F16", "F32"):
             return np.asarray(raw, dtype=np.float32)
         raise WorkloadError(f"{self.source}: tensor '{self.stored.get(name, name)}' is {info.dtype}, not a float tensor")
 
@@ -559,7 +573,7 @@ def _dense(ck: Checkpoint, name: str, shape, conv1d: bool = False) -> np.ndarray
         return None
     w = ck.float32(name)
     if not np.all(np.isfinite(w)):  # named here, in the checkpoint, rather than later as the config's weight
-        raise WorkloadError(f"{ck.source}: tensor '{ck.stored.get(name, name)}' contains NaN or infinite values")
+        raise WorkloadError(f"{ck.where(name)}: tensor '{ck.stored.get(name, name)}' contains NaN or infinite values")
     if conv1d and w.ndim == 2:
         w = np.ascontiguousarray(w.T)
     # only unit axes may differ ((1, 1, d) stored for a (1, d) parameter): a (4096,) or (64, 64, 1) tensor for a
@@ -599,6 +613,12 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
         if p is not None:
             packed[name] = {"format": p.format, "bits": p.bits, "group": p.group, "stored_bits": p.stored_bits}
             ck.read.update(info.name for info in p.tensors.values())
+            bias = _dense(ck, f"{name}.bias", (layer.bias_size,)) if layer.bias_size else None
+            if bias is not None:  # a packed layer's bias is stored dense (Qwen2's q / k / v in GPTQ / AWQ files)
+                if bias.size != layer.bias_size:
+                    raise WorkloadError(f"{ck.where(f'{name}.bias')}: tensor for the bias of layer '{name}' has shape "
+                                        f"{list(bias.shape)}; the config gives [{layer.bias_size}]")
+                out.biases[name] = bias.reshape(-1)
             continue
         conv1d = hf.get("model_type") in CONV1D_TYPES and layer.op == "linear" and name.endswith(CONV1D_LAYERS)
         w = _dense(ck, f"{name}.weight", layer.weight_shape, conv1d)
@@ -715,7 +735,7 @@ def _check_norm(ck: Checkpoint, layer) -> None:
                 raise WorkloadError(f"{ck.source}: tensor '{ck.stored.get(name, name)}' has shape {list(shape)}; the config's norm "
                                     f"'{layer.name}' normalises {features} features")
             if not np.all(np.isfinite(ck.float32(name))):  # one value per feature: read whole
-                raise WorkloadError(f"{ck.source}: tensor '{ck.stored.get(name, name)}' contains NaN or infinite values")
+                raise WorkloadError(f"{ck.where(name)}: tensor '{ck.stored.get(name, name)}' contains NaN or infinite values")
 
 
 def _expert(ck: Checkpoint, name: str, shape, dequantized: list) -> np.ndarray | None:
