@@ -183,3 +183,21 @@ def test_an_argument_error_names_the_keyword_meant_and_lets_inner_type_errors_th
     with pytest.raises(TypeError) as got:
         inner("a")
     assert not isinstance(got.value, ArgumentError)
+
+
+@pytest.mark.parametrize("shares, tokens, expected", [
+    ("zipf:1.5", 8, {0: 8, 1: 4, 2: 2, 3: 1, 4: 1}),  # expert 0 is picked by every token: all 8
+    ([50, 30, 10, 5, 3, 1, 1, 0], 16, {0: 16, 1: 10, 2: 3, 3: 2, 4: 1}),
+    ("uniform", 8, {0: 3, 1: 3, 2: 2, 3: 2, 4: 2, 5: 2, 6: 2}),
+])
+def test_moe_slots_split_in_proportion_within_one_to_t_tokens(shares, tokens, expected):
+    # docs/workloads.md: the T k slots in proportion to p_e, each 1 to T tokens; every expert took one token first
+    # and only the rest was split (zipf:1.5 over 8 tokens gave 7, 3, 2, 2, 2)
+    from accelsim.workload.hf import moe
+
+    if isinstance(shares, str):
+        shares = moe.load_shares(shares, 8, 1)[0]
+    else:
+        shares = [s / sum(shares) for s in shares]
+    counts = moe.route(shares, 2, tokens)
+    assert counts == expected and sum(counts.values()) == 2 * tokens
