@@ -201,3 +201,12 @@ def test_moe_slots_split_in_proportion_within_one_to_t_tokens(shares, tokens, ex
         shares = [s / sum(shares) for s in shares]
     counts = moe.route(shares, 2, tokens)
     assert counts == expected and sum(counts.values()) == 2 * tokens
+
+
+@pytest.mark.parametrize("name, meant", [("unifrom", "uniform"), ("zipff", "zipf")])
+def test_a_misspelled_routing_name_is_named_with_the_one_meant(name, meant):
+    # it was read as a counts file: "unifrom: routing counts file must be .json or .yaml"
+    from accelsim.workload.hf import moe
+
+    with pytest.raises(WorkloadError, match=f"unknown routing '{name}'; did you mean '{meant}'"):
+        moe.load_shares(name, 8, 1)

@@ -46,6 +46,12 @@ def load_shares(distribution, experts: int, blocks: int) -> list[list[float]]:
         return [[v / total for v in raw]] * blocks
     if isinstance(distribution, (list, tuple)):
         data, where = list(distribution), "routing counts"
+    elif isinstance(distribution, str) and not Path(distribution).suffix and not Path(distribution).exists():
+        from accelsim.errors import close_names
+
+        close = close_names(distribution, ["uniform", "zipf"], n=1)  # a misspelled name, not a file
+        raise WorkloadError(f"unknown routing {distribution!r}{f'; did you mean {close[0]!r}?' if close else ''} "
+                            "(expected uniform, zipf[:S] or a .json / .yaml counts file)")
     else:
         data, where = _read_counts(Path(distribution)), str(distribution)
     rows = data if data and all(isinstance(r, (list, tuple)) for r in data) else [data]
