@@ -1,5 +1,5 @@
 """Sweep specs in an architect's language (issue 18 item 6): one DRAM bandwidth knob split across the
-systolic per-stream keys by the documented policy (accelsim.dse.knobs), several named zips, and the
+systolic per-stream keys by the documented policy (accelsim.hw.knobs), several named zips, and the
 same dotted keys in --set and specs."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 import accelsim
 from accelsim.cli import main
-from accelsim.dse.knobs import expand_cli_sets, expand_overrides, expand_setting, split_bandwidth
+from accelsim.hw.knobs import expand_cli_sets, expand_overrides, expand_setting, split_bandwidth
 from accelsim.dse.space import space_from_spec
 from accelsim.errors import AccelsimError, ConfigError, SweepError
 

@@ -210,3 +210,16 @@ def test_a_misspelled_routing_name_is_named_with_the_one_meant(name, meant):
 
     with pytest.raises(WorkloadError, match=f"unknown routing '{name}'; did you mean '{meant}'"):
         moe.load_shares(name, 8, 1)
+
+
+@pytest.mark.parametrize("overrides", [{"arch.dram.bandwidth_gbps": 12.8}, ["dram.bandwidth_gbps=12.8"]])
+def test_the_dram_bandwidth_knob_works_through_the_api_as_on_the_cli(overrides):
+    # cli.md: the API takes the same keys as --set; load_arch refused it ("unknown key; did you mean bandwidth_mode?")
+    import accelsim
+    from accelsim.hw.knobs import expand_cli_sets
+
+    cfg = accelsim.load_arch("edge-32x32", overrides)
+    cli = accelsim.load_arch("edge-32x32", expand_cli_sets("edge-32x32", ["dram.bandwidth_gbps=12.8"]))
+    assert cfg.dram.bandwidth_mode == "USER" and cfg.dram == cli.dram
+    with pytest.raises(accelsim.ConfigError, match="dram.bandwidth_gbps must be a positive finite number"):
+        accelsim.load_arch("edge-32x32", {"dram.bandwidth_gbps": -1})

@@ -224,9 +224,9 @@ def check_report_options(space: Any, source: str) -> None:
 
 def run_settings(points, label: str) -> dict[str, dict[str, Any]]:
     """``{point id: the setting the evaluator runs}`` for points whose setting has a knob
-    (:mod:`accelsim.dse.knobs`: one DRAM bandwidth split across the per-stream keys); the others run
+    (:mod:`accelsim.hw.knobs`: one DRAM bandwidth split across the per-stream keys); the others run
     their setting as is. A knob that cannot apply is one SweepError naming the point's source."""
-    from accelsim.dse.knobs import expand_setting, has_knob
+    from accelsim.hw.knobs import expand_setting, has_knob
     from accelsim.errors import AccelsimError
 
     out: dict[str, dict[str, Any]] = {}
@@ -298,7 +298,7 @@ def sweep(
     store's ``inputs_hash`` column is bookkeeping, left out of the returned table).
     After the run the table must hold every point exactly once, else a SweepError lists the ids.
     An inline recipe shows as its name in ``recipe`` (the mapping in ``recipe_spec``, :func:`named_setting`);
-    a knob (``arch.dram.bandwidth_gbps``, :mod:`accelsim.dse.knobs`) keeps its column and the keys it
+    a knob (``arch.dram.bandwidth_gbps``, :mod:`accelsim.hw.knobs`) keeps its column and the keys it
     expands to are added. A run that fails before any point is stored removes the empty tables (and the
     folder when it created it), so running it again needs no ``resume``; with ``resume`` and per-layer
     ``detail``, finished points without layer rows run again.

@@ -14,7 +14,8 @@ least a stream carries) is refused naming the minimum (1e-30 GB/s ran as 1.5 GB/
 ``dram.bandwidth_mode: USER`` (in CALC mode SCALE-Sim sizes bandwidth so nothing stalls, and a
 bandwidth would have no effect). A point may not set the knob and a per-stream key together, nor
 both knobs. The same keys work in a sweep spec (``arch.dram.bandwidth_gbps: [6.4, 12.8, 25.6]``) and
-on the command line (``--set dram.bandwidth_gbps=25.6``); the sweep's table keeps the knob's column
+on the command line (``--set dram.bandwidth_gbps=25.6``) and in the Python API (``load_arch`` and ``simulate``
+``overrides``); the sweep's table keeps the knob's column
 and adds the per-stream values that ran.
 """
 
