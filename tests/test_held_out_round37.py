@@ -223,3 +223,18 @@ def test_the_dram_bandwidth_knob_works_through_the_api_as_on_the_cli(overrides):
     assert cfg.dram.bandwidth_mode == "USER" and cfg.dram == cli.dram
     with pytest.raises(accelsim.ConfigError, match="dram.bandwidth_gbps must be a positive finite number"):
         accelsim.load_arch("edge-32x32", {"dram.bandwidth_gbps": -1})
+
+
+def test_the_tradeoff_table_keeps_a_swept_recipe_parameter_as_levels(tmp_path):
+    # a grid over recipe.prune.density was one level (ratio 4.67 +- 2.49, "over seeds"); accelsim plot refused it
+    pd = pytest.importorskip("pandas")
+    from accelsim.report.plots import tradeoff_table
+
+    df = pd.DataFrame({"status": ["ok"] * 3, "arch_name": ["a"] * 3, "recipe": ["magnitude-2"] * 3,
+                       "recipe.prune.density": [0.5, 0.25, 0.125], "compression_ratio": [2.0, 4.0, 8.0],
+                       "theoretical_speedup": [2.0, 4.0, 8.0], "speedup_vs_dense": [1.0, 1.1, 1.2],
+                       "seed": [0, 0, 0]})
+    table = tradeoff_table(df)
+    assert list(table["level"]) == ["magnitude-2, prune.density=0.5", "magnitude-2, prune.density=0.25",
+                                    "magnitude-2, prune.density=0.125"]
+    assert list(table["ratio_std"]) == [0.0, 0.0, 0.0]

@@ -673,6 +673,13 @@ def tradeoff_table(df, group: str | None = None, ratio: str | None = None, group
     level = ratio or "recipe"
     check_column(data, group, "--color", "results")
     check_column(data, level, "ratio", "results")
+    if ratio is None:  # a recipe's parameters swept (recipe.prune.density) are levels of their own, not seeds
+        params = [c for c in data.columns if str(c).startswith("recipe.") and data[c].nunique(dropna=True) > 1]
+        if params:
+            level = "_level"
+            data = data.assign(_level=[", ".join([str(r)] + [f"{c[len('recipe.'):]}={v}" for c, v in zip(params, vals)
+                                                              if v == v and v is not None])
+                                       for r, *vals in zip(data["recipe"], *(data[c] for c in params))])
     gcols = [c for c in group_columns(data, group_by) if c not in (group, level)]
     med_all, worst_all = band_fractions(data, y, uncertainty)
     has_band = bool(np.isfinite(med_all).any() or np.isfinite(worst_all).any())
