@@ -238,3 +238,19 @@ def test_the_tradeoff_table_keeps_a_swept_recipe_parameter_as_levels(tmp_path):
     assert list(table["level"]) == ["magnitude-2, prune.density=0.5", "magnitude-2, prune.density=0.25",
                                     "magnitude-2, prune.density=0.125"]
     assert list(table["ratio_std"]) == [0.0, 0.0, 0.0]
+
+
+def test_a_sweep_names_a_baseline_the_hardware_cannot_run(tmp_path):
+    # dse.md: speedup_baseline names the reference; it was empty where simulate says "(cannot run: no speedup)"
+    import accelsim
+
+    (tmp_path / "fc.yaml").write_text("name: fc\ninputs: {data: [256]}\n"
+                                      "layers:\n  - {name: fc, op: linear, out_features: 64}\n")
+    (tmp_path / "r.yaml").write_text("name: pruned-shared\npipeline:\n  - prune: {method: random, density: 0.1}\n"
+                                     "  - share: {bits: 4, table_bits: 16}\n")
+    spec = {"name": "t", "base": {"workload": str(tmp_path / "fc.yaml"), "recipe": str(tmp_path / "r.yaml"),
+                                  "arch": "eie"}, "grid": {"seed": [0]}}
+    row = accelsim.sweep(spec, store=str(tmp_path / "out"), progress=False).iloc[0]
+    assert row["status"] == "ok"
+    assert row["speedup_baseline"] == "dense int16 on eie (cannot run: no speedup)"
+    assert row["speedup_vs_dense"] != row["speedup_vs_dense"]  # empty (NaN)

@@ -642,7 +642,10 @@ class SimulateEvaluator:
                     rc = _cgraph(ref_wl, baseline, main["seed"]).recipe
                     ref_name = (rc or {}).get("name") or str(baseline)
                 label = baseline_label(native, config.name, ref_name, _graph(base_wl).name if base_wl is not None else None)
-            else:
+            else:  # named as simulate names it, with why the speedup columns are empty
+                ref = baseline if baseline is None else str(baseline)
+                label = baseline_label(native, config.name, ref, _graph(base_wl).name if base_wl is not None else None) \
+                    + " (cannot run: no speedup)"
                 warnings.append("the baseline cannot run on this hardware: no speedup (give a baseline recipe it runs)")
         elif main["recipe"] is None:
             dense_tot = tot
@@ -692,7 +695,7 @@ class SimulateEvaluator:
             "dense_energy_j": dense_tot["energy_j"] if dense_tot else None,
             "speedup_vs_dense": (dense_tot["latency_s"] / tot["latency_s"]) if dense_tot and tot["latency_s"] else None,
             "energy_saving_vs_dense": (dense_tot["energy_j"] / tot["energy_j"]) if dense_tot and tot["energy_j"] else None,
-            "speedup_baseline": label if dense_tot else None,
+            "speedup_baseline": label,
             "nnz_ratio": nnz_ratio,
             "storage_ratio": (cgraph.stats.get("storage_ratio") if main["recipe"] is not None else 1.0),
             "rounded_zeros": rounded,
