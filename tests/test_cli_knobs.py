@@ -11,7 +11,7 @@ import pytest
 
 import accelsim
 from accelsim.cli import main
-from accelsim.hw.knobs import expand_cli_sets, expand_overrides, expand_setting, split_bandwidth
+from accelsim.dse.knobs import expand_cli_sets, expand_overrides, expand_setting, split_bandwidth
 from accelsim.dse.space import space_from_spec
 from accelsim.errors import AccelsimError, ConfigError, SweepError
 

@@ -216,7 +216,7 @@ def test_a_misspelled_routing_name_is_named_with_the_one_meant(name, meant):
 def test_the_dram_bandwidth_knob_works_through_the_api_as_on_the_cli(overrides):
     # cli.md: the API takes the same keys as --set; load_arch refused it ("unknown key; did you mean bandwidth_mode?")
     import accelsim
-    from accelsim.hw.knobs import expand_cli_sets
+    from accelsim.dse.knobs import expand_cli_sets
 
     cfg = accelsim.load_arch("edge-32x32", overrides)
     cli = accelsim.load_arch("edge-32x32", expand_cli_sets("edge-32x32", ["dram.bandwidth_gbps=12.8"]))

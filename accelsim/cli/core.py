@@ -230,7 +230,7 @@ def cmd_simulate(args) -> int:
     from accelsim.cli.feedback import Heartbeat, announce_compiles
 
     if args.set:  # a DRAM bandwidth knob (dram.bandwidth_gbps / dram.bandwidth) becomes the per-stream keys
-        from accelsim.hw.knobs import expand_cli_sets
+        from accelsim.dse.knobs import expand_cli_sets
 
         args.set = expand_cli_sets(args.arch, args.set)
     stop_announcing = announce_compiles()  # a cold Numba cache: one line when the first kernel compiles

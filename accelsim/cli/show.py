@@ -134,7 +134,7 @@ def cmd_show(args) -> int:
     if args.set and args.what != "arch":
         raise AccelsimError(f"--set applies to 'show arch' only; got it with 'show {args.what}'")
     if args.what == "arch":
-        from accelsim.hw.knobs import expand_cli_sets
+        from accelsim.dse.knobs import expand_cli_sets
 
         doc = show_arch(args.name, expand_cli_sets(args.name, args.set))
     elif args.what == "recipe":

@@ -226,7 +226,7 @@ def run_settings(points, label: str) -> dict[str, dict[str, Any]]:
     """``{point id: the setting the evaluator runs}`` for points whose setting has a knob
     (:mod:`accelsim.hw.knobs`: one DRAM bandwidth split across the per-stream keys); the others run
     their setting as is. A knob that cannot apply is one SweepError naming the point's source."""
-    from accelsim.hw.knobs import expand_setting, has_knob
+    from accelsim.dse.knobs import expand_setting, has_knob
     from accelsim.errors import AccelsimError
 
     out: dict[str, dict[str, Any]] = {}

@@ -40,7 +40,7 @@ def split_bandwidth(total_words: float, current: Sequence[float]) -> list[int]:
     return [max(1, int(round(total_words * share))) for share in shares]
 
 
-def expand_overrides(arch: Any, overrides: Mapping[str, Any], where: str = "--set") -> dict[str, Any]:
+def expand_overrides(arch: Any, overrides: Mapping[str, Any], where: str = "--set", load=None) -> dict[str, Any]:
     """``overrides`` (dotted config keys without ``arch.``) with a bandwidth knob replaced by the
     per-stream keys and ``dram.bandwidth_mode: USER`` (see the module doc); unchanged without a knob.
     A knob on a family without per-stream bandwidths, two knobs, a knob beside a per-stream key or a
@@ -58,10 +58,8 @@ def expand_overrides(arch: Any, overrides: Mapping[str, Any], where: str = "--se
     value = overrides[knob]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
         raise ConfigError(f"{where}: {knob} must be a positive finite number ({KNOBS[knob]}); got {value!r}")
-    from accelsim.hw.registry import load_arch
-
     rest = {k: v for k, v in overrides.items() if k != knob}
-    config = load_arch(arch, rest)
+    config = load(arch, rest)  # registry.load_arch, passed in (the registry imports this module)
     dram = getattr(config, "dram", None)
     if getattr(config, "family", None) != "systolic" or not all(hasattr(dram, s) for s in STREAMS):
         raise ConfigError(f"{where}: {knob} applies to systolic archs (their per-stream USER-mode DRAM "
@@ -87,34 +85,4 @@ def expand_overrides(arch: Any, overrides: Mapping[str, Any], where: str = "--se
     return out
 
 
-def has_knob(setting: Mapping[str, Any]) -> bool:
-    """True when a sweep setting sets a knob (``arch.dram.bandwidth`` or ``arch.dram.bandwidth_gbps``)."""
-    return any(f"arch.{k}" in setting for k in KNOBS)
-
-
-def expand_setting(setting: Mapping[str, Any], where: str = "point") -> dict[str, Any]:
-    """A sweep setting with its knob replaced by ``arch.*`` per-stream keys (the setting's arch and
-    its other ``arch.*`` overrides resolve the clock, word size and current per-stream values)."""
-    if not has_knob(setting):
-        return dict(setting)
-    overrides = {k[len("arch."):]: v for k, v in setting.items() if k.startswith("arch.")}
-    expanded = expand_overrides(setting.get("arch"), overrides, where)
-    out = {k: v for k, v in setting.items() if not k.startswith("arch.")}
-    out.update({f"arch.{k}": v for k, v in expanded.items()})
-    return out
-
-
-def expand_cli_sets(arch: Any, sets: Sequence[str]) -> list[str]:
-    """``--set KEY=VALUE`` strings with a knob expanded (values parsed as YAML, as ``--set`` does)."""
-    if not any(item.partition("=")[0].strip() in KNOBS for item in sets):
-        return list(sets)
-    import json
-
-    from accelsim.config import parse_override
-
-    parsed = dict(parse_override(item) for item in sets)
-    expanded = expand_overrides(arch, parsed, "--set")
-    return [f"{k}={json.dumps(v)}" for k, v in expanded.items()]  # JSON is YAML: parsed back as given
-
-
-__all__ = ["KNOBS", "STREAMS", "expand_cli_sets", "expand_overrides", "expand_setting", "has_knob", "split_bandwidth"]
+__all__ = ["KNOBS", "STREAMS", "expand_overrides", "split_bandwidth"]

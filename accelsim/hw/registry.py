@@ -274,7 +274,7 @@ def load_arch(source: Any, overrides: Mapping[str, Any] | Iterable[str] | None =
     from accelsim.hw.knobs import KNOBS, expand_overrides
 
     if any(k in KNOBS for k, _ in items):  # a DRAM bandwidth knob: the per-stream keys, as --set and sweeps expand it
-        items = list(expand_overrides(source, dict(items), "overrides").items())
+        items = list(expand_overrides(source, dict(items), "overrides", load_arch).items())
     try:
         return config_from_dict(apply_overrides(data, dict(items)), label, [k for k, _ in items])
     except ConfigError as exc:
