@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from accelsim.compress.compressed import CompressedGraph
-from accelsim.config import MAX_SEED, check_seed, to_dict  # noqa: F401 - MAX_SEED, check_seed re-exported
+from accelsim.config import MAX_SEED, check_seed, to_dict  # noqa: F401 - MAX_SEED re-exported
 from accelsim.errors import AccelsimError, ConfigError, SimulationError, WorkloadError, api_arguments
 from accelsim.hw.registry import build_model, load_arch
 from accelsim.report.results import NetworkResult, attach_hardware, baseline_label, fallback_warnings, precision_warnings

@@ -315,9 +315,9 @@ def _simulate_generate(args, command):
 
 
 def check_seed(seed: int) -> None:
-    """``--seed`` of a command: refused below 0 or above 2^32 - 1 (:data:`accelsim.simulate.MAX_SEED`, a recipe's
+    """``--seed`` of a command: refused below 0 or above 2^32 - 1 (:data:`accelsim.config.MAX_SEED`, a recipe's
     limit) whether or not a random step reads it (one line, exit 2)."""
-    from accelsim.simulate import check_seed as check
+    from accelsim.config import check_seed as check
 
     check(seed, "--seed: seed")
 

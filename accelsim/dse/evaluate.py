@@ -54,8 +54,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Mapping
 
-from accelsim.config import given
-from accelsim.dse.space import MAX_SEED, check_seed, seed_problem  # noqa: F401 - MAX_SEED, check_seed re-exported
+from accelsim.config import MAX_SEED, given, seed_problem  # noqa: F401 - MAX_SEED re-exported (the sweep's seed limit)
 from accelsim.errors import AccelsimError, SimulationError, SweepError
 
 KNOWN_KEYS = ("arch", "workload", "recipe", "baseline", "baseline_workload", "batch", "seed")

@@ -100,7 +100,7 @@ def simulate_phase(arch, source, phase: str = "decode", *, prompt: int | None = 
     from accelsim.report.results import baseline_label, precision_warnings
     from accelsim.workload.layers import check_batch
 
-    from accelsim.dse.space import check_seed
+    from accelsim.config import check_seed
 
     batch = check_batch(batch)
     seed = check_seed(seed)

@@ -40,8 +40,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from accelsim.accuracy.spec import EvaluateFields
-from accelsim.config import (MAX_SEED, check_field, check_seed, collect, given, param,  # noqa: F401 - seed helpers re-exported
-                             seed_problem, to_dict)
+from accelsim.config import check_field, collect, given, param, to_dict
 from accelsim.errors import SweepError
 from accelsim.report.pareto import DIRECTIONS
 
