@@ -94,9 +94,14 @@ def max_checkpoint_weights() -> int:
     return _env_limit("ACCELSIM_MAX_CHECKPOINT_WEIGHTS", physical_memory_bytes() // 8)
 
 
+def _is_int(value) -> bool:
+    """An int or a NumPy integer, not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def check_batch(batch, what: str = "batch") -> int:
     """``batch`` as an int in ``[1, MAX_BATCH]``; else a one-line ConfigError."""
-    if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+    if not _is_int(batch) or batch < 1:
         raise ConfigError(f"{what} must be an int >= 1; got {batch!r}")
     if batch > MAX_BATCH:
         raise ConfigError(f"{what} must be <= {MAX_BATCH} (2^20 samples); got {batch!r}")
@@ -121,17 +126,11 @@ class GemmShape:
 
 
 def _pair(value, what: str, layer: str) -> tuple[int, int]:
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+    if _is_int(value):
         return (int(value), int(value))
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value
-    ):
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_int(v) for v in value):
         return (int(value[0]), int(value[1]))
     raise ShapeError(f"layer '{layer}': {what} must be an int or a pair of ints; got {value!r}")
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _int_tuple(values, what: str, layer: str) -> tuple[int, ...]:
@@ -344,7 +343,7 @@ class Conv2d(Layer):
         c = self.input_shape[0]
         for attr, lo in (("out_channels", 1), ("groups", 1)):
             v = getattr(self, attr)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < lo:
+            if not _is_int(v) or v < lo:
                 raise ShapeError(f"conv2d '{self.name}': {attr} must be an int >= {lo}; got {v!r}")
         if min(self.kernel) < 1 or min(self.stride) < 1 or min(self.dilation) < 1 or min(self.padding) < 0:
             raise ShapeError(f"conv2d '{self.name}': kernel, stride and dilation must be >= 1 and padding >= 0")
@@ -798,7 +797,7 @@ class LayerNorm(Layer):
     shift: bool = True
 
     def _check(self) -> None:
-        if isinstance(self.affine, bool) or not isinstance(self.affine, (int, np.integer)) or self.affine < 0:
+        if not _is_int(self.affine) or self.affine < 0:
             raise ShapeError(f"layernorm '{self.name}': affine must be a non-negative int; got {self.affine!r}")
 
     @property
@@ -924,7 +923,7 @@ class Rope(Layer):
     def _check(self) -> None:
         for attr in ("heads", "head_dim"):
             v = getattr(self, attr)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            if not _is_int(v) or v < 1:
                 raise ShapeError(f"rope '{self.name}': {attr} must be an int >= 1; got {v!r}")
         _need_ints(self, rotary_dim=self.rotary_dim)
         if not 0 <= self.rotary_dim <= self.head_dim or self.rotary_dim % 2:
@@ -969,7 +968,7 @@ class KVAppend(Layer):
             raise ShapeError(f"kv_append '{self.name}': input must be (..., tokens, features); got {list(self.input_shape)}")
         if self.kind not in ("k", "v", "latent"):
             raise ShapeError(f"kv_append '{self.name}': kind must be k, v or latent; got {self.kind!r}")
-        if isinstance(self.bits, bool) or not isinstance(self.bits, (int, np.integer)) or not 1 <= self.bits <= 64:
+        if not _is_int(self.bits) or not 1 <= self.bits <= 64:
             raise ShapeError(f"kv_append '{self.name}': bits must be an int in [1, 64]; got {self.bits!r}")
         _need_ints(self, cache_tokens=self.cache_tokens)
         if self.cache_tokens < self.input_shape[-2]:
@@ -1007,7 +1006,7 @@ class GroupedLinear(Linear):
 
     def _check(self) -> None:
         super()._check()
-        if isinstance(self.groups, bool) or not isinstance(self.groups, (int, np.integer)) or self.groups < 1:
+        if not _is_int(self.groups) or self.groups < 1:
             raise ShapeError(f"grouped_linear '{self.name}': groups must be an int >= 1; got {self.groups!r}")
         if len(self.input_shape) != 3 or self.input_shape[0] != self.groups:
             raise ShapeError(f"grouped_linear '{self.name}': input must be (groups={self.groups}, tokens, features); "
