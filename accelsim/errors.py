@@ -124,13 +124,13 @@ def api_arguments(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except TypeError as exc:
+        except TypeError:
             try:
                 signature.bind(*args, **kwargs)
             except TypeError as bind_exc:
                 name = wrapper.__qualname__.split(".")[-1]  # (read now: a callable module renames its __call__)
                 raise ArgumentError(_argument_message(name, signature, kwargs, bind_exc)) from None
-            raise exc from exc.__cause__
+            raise  # the arguments bind: the function's own TypeError
 
     return wrapper
 

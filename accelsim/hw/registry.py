@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Mapping
 from accelsim.config import (YamlRefused, apply_overrides, from_dict, given, parse_override, parse_value, read_yaml_file,
                              to_dict)
 from accelsim.errors import AccelsimError, ConfigError, ModelNotAvailableError, UnknownNameError, api_arguments
+from accelsim.hw.knobs import KNOBS, expand_overrides
 from accelsim.paths import ARCH_DIR, bundled
 
 ENTRY_POINT_GROUP = "accelsim.families"
@@ -271,8 +272,6 @@ def load_arch(source: Any, overrides: Mapping[str, Any] | Iterable[str] | None =
     if not overrides:
         return config_from_dict(data, label)
     items = override_items(overrides)
-    from accelsim.hw.knobs import KNOBS, expand_overrides
-
     if any(k in KNOBS for k, _ in items):  # a DRAM bandwidth knob: the per-stream keys, as --set and sweeps expand it
         items = list(expand_overrides(source, dict(items), "overrides", load_arch).items())
     try:
