@@ -31,20 +31,31 @@ def _attention_core(imp: Importer, node: Node, q: Value, k: Value, v: Value, hea
     """Scaled dot-product attention of projected ``q`` (B, S, H), ``k`` (B, L, H_kv), ``v`` (B, L, H_v): two batched
     MatMuls and a Softmax (K / V heads grouped for grouped-query attention); returns the context (B, S, H_v)."""
     kv_heads = kv_heads or heads
-    group = heads // kv_heads if kv_heads != heads else 0
-    (b, s), hv = q.shape[:2], v.shape[2] // kv_heads
-    qh = _heads(imp, node, q, heads, "q")
-    if group:
-        qh = imp.reshape_to(node, qh, (b, kv_heads, group, s, q.shape[2] // heads), suffix="/q_groups")
-    kh, vh = _heads(imp, node, k, kv_heads, "k", key=True), _heads(imp, node, v, kv_heads, "v")
-    if group:
+    ctx = _head_products(imp, node, _heads(imp, node, q, heads, "q"), _heads(imp, node, k, kv_heads, "k", key=True),
+                         _heads(imp, node, v, kv_heads, "v"))
+    return _merge_heads(imp, node, ctx)
+
+
+def _head_products(imp: Importer, node: Node, qh: Value, kh: Value, vh: Value) -> Value:
+    """The two products of attention split into heads: ``qh`` (B, H, S, d), keys ``kh`` (B, H_kv, d, L), values
+    ``vh`` (B, H_kv, L, d_v), each K / V head shared by ``H / H_kv`` query heads (broadcast over a group axis);
+    returns the context (B, H, S, d_v)."""
+    (b, heads, s, d), kv_heads = qh.shape, kh.shape[1]
+    group = heads // kv_heads
+    if group > 1:
+        qh = imp.reshape_to(node, qh, (b, kv_heads, group, s, d), suffix="/q_groups")
         kh = imp.reshape_to(node, kh, (kh.shape[0], kv_heads, 1, *kh.shape[2:]), suffix="/k_groups")
         vh = imp.reshape_to(node, vh, (vh.shape[0], kv_heads, 1, *vh.shape[2:]), suffix="/v_groups")
     probs = imp.layer(node, L.Softmax, [imp.layer(node, L.MatMul, [qh, kh], "/scores")], "/softmax", axis=-1)
     ctx = imp.layer(node, L.MatMul, [probs, vh], "/context")
-    if group:
-        ctx = imp.reshape_to(node, ctx, (b, heads, s, hv), suffix="/ctx_heads")
-    return imp.reshape_to(node, imp.layer(node, L.Transpose, [ctx], "/ctx_t", perm=[1, 0, 2]), (b, s, heads * hv), suffix="/merge")
+    return imp.reshape_to(node, ctx, (b, heads, s, vh.shape[-1]), index=None, suffix="/ctx_heads")
+
+
+def _merge_heads(imp: Importer, node: Node, ctx: Value) -> Value:
+    """A context (B, H, S, d_v) as (B, S, H * d_v)."""
+    b, heads, s, dv = ctx.shape
+    return imp.reshape_to(node, imp.layer(node, L.Transpose, [ctx], "/ctx_t", perm=[1, 0, 2]), (b, s, heads * dv),
+                          index=None, suffix="/merge")
 
 
 def _head_count(imp: Importer, node: Node, key: str) -> int:
@@ -149,7 +160,7 @@ def _convert_onnx_attention(imp: Importer, node: Node) -> None:
     if not all(len(x.shape) == 4 for x in (q, k, v)):
         raise imp.unsupported(node, f"Q, K, V of shapes {[list(x.shape) for x in (q, k, v)]}; expected (batch, heads, "
                                     "sequence, head size) or (batch, sequence, hidden)")
-    (b, heads, s, d), kv_heads = q.shape, k.shape[1]
+    heads, d, kv_heads = q.shape[1], q.shape[3], k.shape[1]
     if heads % kv_heads or v.shape[1] != kv_heads or k.shape[3] != d or v.shape[2] != k.shape[2]:
         raise imp.error(node, f"Q {list(q.shape)}, K {list(k.shape)} and V {list(v.shape)} do not agree")
     kv = {"k": k, "v": v}
@@ -160,18 +171,8 @@ def _convert_onnx_attention(imp: Importer, node: Node) -> None:
         if past is not None:
             kv[tag] = imp.layer(node, L.Concat, [imp.batched(node, past), kv[tag]], f"/{tag}_present", axis=1)
         imp.set(node, index - 3, kv[tag])
-    keys, values, group = imp.layer(node, L.Transpose, [kv["k"]], "/k_t", perm=[0, 2, 1]), kv["v"], heads // kv_heads
-    if group > 1:  # each K / V head serves `group` query heads: broadcast over a group axis
-        q = imp.reshape_to(node, q, (b, kv_heads, group, s, d), suffix="/q_groups")
-        keys = imp.reshape_to(node, keys, (b, kv_heads, 1, *keys.shape[2:]), suffix="/k_groups")
-        values = imp.reshape_to(node, values, (b, kv_heads, 1, *values.shape[2:]), suffix="/v_groups")
-    probs = imp.layer(node, L.Softmax, [imp.layer(node, L.MatMul, [q, keys], "/scores")], "/softmax", axis=-1)
-    ctx = imp.reshape_to(node, imp.layer(node, L.MatMul, [probs, values], "/context"), (b, heads, s, values.shape[-1]),
-                         index=None, suffix="/ctx_heads")
-    if flat:
-        ctx = imp.reshape_to(node, imp.layer(node, L.Transpose, [ctx], "/ctx_t", perm=[1, 0, 2]),
-                             (b, s, heads * ctx.shape[-1]), index=None, suffix="/merge")
-    imp.set(node, 0, ctx)
+    ctx = _head_products(imp, node, q, imp.layer(node, L.Transpose, [kv["k"]], "/k_t", perm=[0, 2, 1]), kv["v"])
+    imp.set(node, 0, _merge_heads(imp, node, ctx) if flat else ctx)
     imp.note("Attention: masks, scale and softcap add no MACs and are not modelled")
 
 

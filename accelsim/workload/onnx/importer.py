@@ -293,9 +293,7 @@ class Importer:
             outs.append((i, tuple(int(d) for d in shape)))
         if not outs:
             raise self.error(node, f"{reason}; it has no output of known shape")
-        # an output (batch,) at batch > 1 is one scalar a sample (a mean over the last axis of (batch, n))
-        batched = bool(acts) and all(v.batched for v in acts) and all(
-            (len(s) > 1 or (len(s) == 1 and self.batch > 1)) and s[0] == self.batch for _, s in outs)
+        batched = bool(acts) and all(v.batched for v in acts) and all(self.leads_with_batch(s) for _, s in outs)
         if acts and not batched:
             if any(v.batched for v in acts) and self.batch != 1:
                 raise self.error(node, f"{reason}; its outputs {[list(s) for _, s in outs]} do not keep the batch axis "
@@ -366,9 +364,8 @@ class Importer:
         full = tuple(int(d) for d in full)
         if math.prod(full) != math.prod(v.shape):
             raise self.error(node, f"cannot reshape {list(v.shape)} to {list(full)}")
-        if v.batched and (len(full) > 1 or (len(full) == 1 and self.batch > 1)) and full[0] == self.batch \
-                and math.prod(full[1:]) == math.prod(v.local_shape):
-            out_batched, target = True, full[1:]  # (batch,): one scalar a sample (a regression head's squeeze)
+        if v.batched and self.leads_with_batch(full) and math.prod(full[1:]) == math.prod(v.local_shape):
+            out_batched, target = True, full[1:]
         elif self.batch == 1:  # (a per-sample scalar, full shape (1,), is carried with its full shape too)
             out_batched, target = False, full
         elif not v.batched and _keeps_layout(tuple(v.shape), full, self.batch):
@@ -381,6 +378,12 @@ class Importer:
         if index is not None:
             self.set(node, index, value)
         return value
+
+    def leads_with_batch(self, full: tuple[int, ...]) -> bool:
+        """Whether a full shape can be carried batched: axis 0 of the batch's size and a per-sample shape behind it,
+        or ``(batch,)`` at a batch > 1 (one scalar a sample: a regression head's squeeze, a mean over the last axis);
+        at batch 1 a ``(1,)`` is carried whole."""
+        return bool(full) and full[0] == self.batch and (len(full) > 1 or self.batch > 1)
 
     def local_axis(self, node: Node, v: Value, axis: int) -> int:
         """An ONNX axis of ``v`` (full rank, may be negative) as an axis of the layer shape."""
