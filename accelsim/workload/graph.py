@@ -166,10 +166,16 @@ class LayerGraph:
             raise WorkloadError(f"{self._where()}weight for '{name}' contains NaN or infinite values")
         self.weights[name] = w
         if bias is not None:
-            b = np.asarray(bias)
-            if b.size != layer.bias_size or not np.all(np.isfinite(b)):
-                raise WorkloadError(f"{self._where()}bias for '{name}' must have {layer.bias_size} finite values; got {b.size}")
-            self.biases[name] = b
+            self.set_bias(name, bias)
+
+    def set_bias(self, name: str, bias: np.ndarray) -> None:
+        """The bias of a layer (one finite value per output); alone for a layer whose weight stays elsewhere (a
+        checkpoint's packed weight)."""
+        layer = self.layer(name)
+        b = np.asarray(bias)
+        if b.size != layer.bias_size or not np.all(np.isfinite(b)):
+            raise WorkloadError(f"{self._where()}bias for '{name}' must have {layer.bias_size} finite values; got {b.size}")
+        self.biases[name] = b
 
     def weight_matrix(self, name: str) -> np.ndarray:
         """The layer's weight as the ``(N * groups, K)`` matrix of its GEMM view."""

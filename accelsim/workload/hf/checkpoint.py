@@ -615,10 +615,7 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
             ck.read.update(info.name for info in p.tensors.values())
             bias = _dense(ck, f"{name}.bias", (layer.bias_size,)) if layer.bias_size else None
             if bias is not None:  # a packed layer's bias is stored dense (Qwen2's q / k / v in GPTQ / AWQ files)
-                if bias.size != layer.bias_size:
-                    raise WorkloadError(f"{ck.where(f'{name}.bias')}: tensor for the bias of layer '{name}' has shape "
-                                        f"{list(bias.shape)}; the config gives [{layer.bias_size}]")
-                out.biases[name] = bias.reshape(-1)
+                out.set_bias(name, bias)
             continue
         conv1d = hf.get("model_type") in CONV1D_TYPES and layer.op == "linear" and name.endswith(CONV1D_LAYERS)
         w = _dense(ck, f"{name}.weight", layer.weight_shape, conv1d)
