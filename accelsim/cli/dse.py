@@ -51,10 +51,6 @@ def _run_sweep(args):
 
         given = getattr(args, "group_by", None)
         check_group_by(spec, _group_by(args, spec), "--group-by" if given is not None else f"{args.spec}: report.group_by")
-        if args.command == "report":  # the report's column options, refused before any point runs
-            from accelsim.dse.sweep import check_report_options
-
-            check_report_options(spec, str(args.spec))
     on_start = None
     if not args.quiet and spec.get("evaluate") is None and not getattr(args, "scheduler", None):
         from accelsim.cli.feedback import compile_notice

@@ -312,6 +312,12 @@ def sweep(
     space, spec, label = as_space(space)
     if evaluate is None:  # an evaluator given here has columns of its own
         check_objectives(spec, label)
+        if not resume:  # a resumed table may hold the columns of an earlier run's evaluator
+            # the report's options, refused before any point runs (``accelsim report`` reads them after it)
+            check_report_options(spec, label)
+            report = spec.get("report")
+            check_group_by(spec, report.get("group_by") if isinstance(report, Mapping) else None,
+                           f"{label}: report.group_by")
     if detail is None:
         detail = spec.get("detail", False)
     if not isinstance(detail, bool):

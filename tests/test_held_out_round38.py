@@ -1,0 +1,35 @@
+"""Defects found by the thirty-eighth session's held-out rounds and its list of things noticed; each test
+failed before its fix."""
+
+from __future__ import annotations
+
+import pytest
+
+SPEC = """name: t
+base: {workload: lenet-300-100, arch: edge-32x32}
+grid:
+  arch.array.rows: [8, 16]
+objectives: {latency_s: min, energy_j: min}
+report:
+  %s
+"""
+
+
+@pytest.mark.parametrize("report, field", [
+    ("pareto: {x: latency_s, y: energy_j, color: arch_nme}", "report.pareto.color: 'arch_nme'"),
+    ("tradeoff: {group: famly}", "report.tradeoff.group: 'famly'"),
+    ("group_by: [workld]", "report.group_by: 'workld'"),
+])
+def test_a_sweep_refuses_report_options_naming_no_column_before_any_point_runs(run_cli, tmp_path, report, field):
+    # `accelsim sweep` ran the points and `accelsim report` then refused the same spec's misspelled column
+    import accelsim
+    from accelsim.errors import SweepError
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SPEC % report)
+    code, out, err = run_cli("sweep", spec, "--out", tmp_path / "out", "--quiet")
+    assert code == 2 and field in err and "did you mean" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(SweepError, match=field.replace(".", r"\.")):
+        accelsim.sweep(str(spec), store=str(tmp_path / "api"), progress=False)
+    assert not (tmp_path / "api").exists()
