@@ -33,3 +33,16 @@ def test_a_sweep_refuses_report_options_naming_no_column_before_any_point_runs(r
     with pytest.raises(SweepError, match=field.replace(".", r"\.")):
         accelsim.sweep(str(spec), store=str(tmp_path / "api"), progress=False)
     assert not (tmp_path / "api").exists()
+
+
+@pytest.mark.parametrize("build", [
+    lambda L: L.Linear(name="fc", out_features=True, input_shapes=((4,),)),
+    lambda L: L.RecurrentCell(name="rnn", hidden_size=True, input_shapes=((5, 4),)),
+])
+def test_a_bool_is_not_a_layer_size(build):
+    # Linear.out_features and a recurrent cell's hidden_size took True as 1 (the other sizes refuse a bool)
+    from accelsim.errors import ShapeError
+    from accelsim.workload import layers as L
+
+    with pytest.raises(ShapeError, match="must be an int >= 1; got True"):
+        build(L)

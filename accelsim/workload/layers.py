@@ -396,7 +396,7 @@ class Linear(Layer):
     bias: bool = True
 
     def _check(self) -> None:
-        if not isinstance(self.out_features, (int, np.integer)) or self.out_features < 1:
+        if not _is_int(self.out_features) or self.out_features < 1:
             raise ShapeError(f"linear '{self.name}': out_features must be an int >= 1; got {self.out_features!r}")
 
     @property
@@ -478,7 +478,7 @@ class RecurrentCell(Layer):
     bias: bool = True
 
     def _check(self) -> None:
-        if not isinstance(self.hidden_size, (int, np.integer)) or self.hidden_size < 1:
+        if not _is_int(self.hidden_size) or self.hidden_size < 1:
             raise ShapeError(f"{self.op} '{self.name}': hidden_size must be an int >= 1; got {self.hidden_size!r}")
 
     @property
