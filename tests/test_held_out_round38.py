@@ -46,3 +46,24 @@ def test_a_bool_is_not_a_layer_size(build):
 
     with pytest.raises(ShapeError, match="must be an int >= 1; got True"):
         build(L)
+
+
+def test_a_decode_step_s_default_context_stays_within_the_model_s_positions(tmp_path):
+    # GPT-2 (n_positions 1,024) decoded at the default 2,048 with a warning, a step transformers cannot run
+    import json
+    import warnings
+
+    from accelsim.workload.hf import load_hf
+
+    cfg = {"model_type": "gpt2", "n_embd": 64, "n_layer": 2, "n_head": 4, "vocab_size": 100, "n_positions": 1024}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        graph = load_hf(str(path), phase="decode")
+    assert graph.metadata["hf"]["kv_length"] == 1024
+    with pytest.warns(UserWarning, match="over the model's max_position_embeddings 1024"):
+        assert load_hf(str(path), phase="decode", context=2048).metadata["hf"]["kv_length"] == 2048
+    path.write_text(json.dumps({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 100,
+                                "num_attention_heads": 4, "intermediate_size": 128, "max_position_embeddings": 4096}))
+    assert load_hf(str(path), phase="decode").metadata["hf"]["kv_length"] == 2048

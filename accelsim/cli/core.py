@@ -176,7 +176,7 @@ def _add_phase(p) -> None:
     p.add_argument("--decode-points", type=int, dest="decode_points", help="--phase generate: decode steps simulated "
                    "(midpoint rule over that many runs; default 8; 0 = every step, the exact sum)")
     p.add_argument("--prompt", type=int, help="Hugging Face config: tokens processed in prefill (default 128)")
-    p.add_argument("--context", type=int, help="Hugging Face config: KV length of a decode step (default 2048)")
+    p.add_argument("--context", type=int, help="Hugging Face config: KV length of a decode step (default 2048, or the model's max_position_embeddings where smaller)")
     p.add_argument("--attention", choices=["unfused", "fused"], help="Hugging Face config: attention as matmul + "
                    "softmax + matmul (default) or one fused attention layer")
     p.add_argument("--routing", help="Hugging Face MoE config: expert load, uniform (default), zipf[:S] or a counts file")

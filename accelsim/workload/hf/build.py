@@ -448,7 +448,9 @@ def build_graph(spec: ModelSpec, *, phase: str = "prefill", prompt: int | None =
             raise WorkloadError(f"{where}prompt applies to prefill; a decode step runs 1 token against its context "
                                 f"(give context)")
         tokens = 1
-        kv_len = _positive(context if context is not None else DEFAULT_CONTEXT, f"{where}context")
+        # the default, within the positions the model has (GPT-2: 1,024)
+        kv_len = _positive(context if context is not None else min(DEFAULT_CONTEXT, spec.max_positions),
+                           f"{where}context")
     if spec.is_decoder and kv_len > spec.max_positions:
         warnings.warn(f"{where}context {kv_len} is over the model's max_position_embeddings {spec.max_positions}",
                       stacklevel=3)
