@@ -67,3 +67,26 @@ def test_a_decode_step_s_default_context_stays_within_the_model_s_positions(tmp_
     path.write_text(json.dumps({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 100,
                                 "num_attention_heads": 4, "intermediate_size": 128, "max_position_embeddings": 4096}))
     assert load_hf(str(path), phase="decode").metadata["hf"]["kv_length"] == 2048
+
+
+def test_load_torch_says_when_tied_weights_are_counted_once_per_use():
+    # a tied embedding / head was counted twice in total_params without a word (the Hugging Face importer corrects it)
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from accelsim.workload.io_torch import load_torch
+
+    class Tied(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding(100, 16)
+            self.head = torch.nn.Linear(16, 100, bias=False)
+            self.head.weight = self.emb.weight
+
+        def forward(self, x):
+            return self.head(self.emb(x))
+
+    graph = load_torch(Tied(), torch.zeros(1, 8, dtype=torch.long))
+    assert graph.total_params == 3200 and graph.metadata["torch"]["params"] == 1600
+    assert any("emb.weight = head.weight" in n and "1,600" in n for n in graph.metadata["notes"])
+    plain = load_torch(torch.nn.Linear(16, 4), torch.zeros(1, 16))
+    assert plain.metadata["torch"]["params"] == 68 and not any("shared" in n for n in plain.metadata["notes"])

@@ -125,7 +125,7 @@ CASES = {
 def test_module_imports_like_its_onnx_export_with_flop_counter_macs(name):
     module, args = CASES[name]()
     graph = load_torch(module, args[0])
-    assert graph.metadata["torch"] == {"exporter": "export"}
+    assert graph.metadata["torch"]["exporter"] == "export"
     reference = _onnx_export(module, args)
     assert _types(graph) == _types(reference)
     assert _macs(graph) == _macs(reference) == _flop_macs(module, args)
@@ -149,7 +149,7 @@ def test_fallback_to_torchscript_and_bad_exporter():
             return self.fc(x) if x.sum() > 0 else -self.fc(x)
 
     graph = load_torch(DataDependent(), torch.ones(1, 4))
-    assert graph.metadata["torch"] == {"exporter": "torchscript"}
+    assert graph.metadata["torch"]["exporter"] == "torchscript"
     assert any("torch.export could not capture or lower DataDependent" in n for n in graph.metadata["notes"])
     assert [layer.op for layer in graph.compute_layers()] == ["linear"]
     with pytest.raises(WorkloadError, match="cannot export DataDependent"):

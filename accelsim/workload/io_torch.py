@@ -100,6 +100,14 @@ def _via_torchscript(module, args, input_names, opset):
     return onnx.load_from_string(buffer.getvalue())
 
 
+def _tied_parameters(module) -> list[str]:
+    """``'a.weight = b.weight'`` for each parameter that more than one module holds (tied embeddings)."""
+    names: dict[int, list[str]] = {}
+    for name, param in module.named_parameters(remove_duplicate=False):
+        names.setdefault(id(param), []).append(name)
+    return [" = ".join(n) for n in names.values() if len(n) > 1]
+
+
 def load_torch(module, example_input: Any = None, name: str | None = None, skip_unsupported: bool = False,
                opset: int = OPSET, calibration: Any = None, exporter: str = "auto", strict: bool = False) -> LayerGraph:
     """Export ``module`` on ``example_input`` (a tensor or a tuple of tensors, batch axis first) and import it.
@@ -183,7 +191,13 @@ def load_torch(module, example_input: Any = None, name: str | None = None, skip_
         notes.append(f"the torch.export route's ONNX could not be imported ({_first_line(exc)[:200]}); "
                      "the TorchScript tracer was used")
     graph.source = f"<torch {type(module).__name__}>"
-    graph.metadata["torch"] = {"exporter": used}
+    graph.metadata["torch"] = {"exporter": used, "params": sum(p.numel() for p in module.parameters())}
+    tied = _tied_parameters(module)
+    if tied:
+        notes.append(f"{len(tied)} parameter(s) shared by several modules (tied: {', '.join(tied[:3])}"
+                     f"{', ...' if len(tied) > 3 else ''}): each layer reading one counts it, so the graph's "
+                     f"{graph.total_params:,} params count them once per use; the module holds "
+                     f"{graph.metadata['torch']['params']:,} (metadata['torch']['params'])")
     graph.metadata["notes"] = notes + graph.metadata.get("notes", [])
     if calibration is not None:
         from accelsim.workload.calibrate import apply_densities, torch_input_densities
