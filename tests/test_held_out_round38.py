@@ -90,3 +90,42 @@ def test_load_torch_says_when_tied_weights_are_counted_once_per_use():
     assert any("emb.weight = head.weight" in n and "1,600" in n for n in graph.metadata["notes"])
     plain = load_torch(torch.nn.Linear(16, 4), torch.zeros(1, 16))
     assert plain.metadata["torch"]["params"] == 68 and not any("shared" in n for n in plain.metadata["notes"])
+
+
+@pytest.mark.parametrize("symmetric, per_channel", [(True, True), (True, False), (False, True), (False, False)])
+def test_the_int_quantizer_s_scales_are_the_float32_values_it_counts(symmetric, per_channel):
+    # compression.md §5: the scales are 32-bit floats (storage counts 32 bits each); they were float64, and the
+    # dequantized weights differed by an ulp from a decoder reading the stored fp32 scales
+    import numpy as np
+
+    from accelsim.compress.quantize import quantize_uniform
+
+    rng = np.random.default_rng(3801)
+    x = rng.standard_normal((64, 40)).astype(np.float32)
+    t = quantize_uniform(x, 8, symmetric=symmetric, per_channel=per_channel)
+    scale = np.atleast_1d(np.asarray(t.scale, np.float64))
+    assert np.array_equal(scale, scale.astype(np.float32).astype(np.float64))
+    x64 = x.astype(np.float64)
+    if symmetric:
+        amax = np.abs(x64).max(axis=1) if per_channel else np.abs(x64).max()
+        s = np.float32(amax / 127).astype(np.float64)
+        q = np.clip(np.rint(x64 / (s[:, None] if per_channel else s)), -127, 127)
+    else:
+        lo = np.minimum(x64.min(axis=1) if per_channel else x64.min(), 0.0)
+        hi = np.maximum(x64.max(axis=1) if per_channel else x64.max(), 0.0)
+        s = np.float32((hi - lo) / 255).astype(np.float64)
+        zp = np.clip(np.rint(-lo / s), 0, 255)
+        q = np.clip(np.rint(x64 / (s[:, None] if per_channel else s)) + (zp[:, None] if per_channel else zp), 0, 255)
+    assert np.array_equal(np.asarray(t.values_int, np.int64), q.astype(np.int64))
+
+
+def test_an_int_scale_outside_float32_s_range_is_clamped_or_refused():
+    import numpy as np
+
+    from accelsim.compress.quantize import quantize_uniform
+    from accelsim.errors import CompressionError
+
+    tiny = quantize_uniform(np.full((2, 3), 1e-44, np.float32), 8)
+    assert float(tiny.scale) == float(np.finfo(np.float32).smallest_subnormal)
+    with pytest.raises(CompressionError, match="over float32's range"):
+        quantize_uniform(np.full((2, 3), 1e300), 8)

@@ -58,6 +58,18 @@ def code_dtype(bits: int, signed: bool) -> type:
     return np.uint8 if bits <= 8 else (np.uint16 if bits <= 16 else np.uint32)
 
 
+def _stored_scale(scale: np.ndarray) -> np.ndarray:
+    """The scales as stored: rounded once to float32 (their 32 bits in ``storage_bits``), held as float64; the
+    codes and the dequantized values use them. A scale below float32's range is its smallest positive value
+    (weights below ~2e-43); one above it is a CompressionError (float64 weights above ~4e40)."""
+    with np.errstate(over="ignore"):
+        s32 = np.asarray(scale, np.float64).astype(np.float32)
+    if not np.all(np.isfinite(s32)):
+        raise CompressionError(f"a quantization scale ({float(np.max(scale)):.3g}) is over float32's range, in which "
+                               "the scales are stored")
+    return np.maximum(s32, np.finfo(np.float32).smallest_subnormal).astype(np.float64)
+
+
 def _row_blocks(shape2: tuple[int, int]):
     """``(r0, r1)`` bounds of blocks of about :data:`_BLOCK` elements over the rows of a 2-D shape."""
     rows = max(1, _BLOCK // max(shape2[1], 1))
@@ -95,7 +107,7 @@ def _quantize_rows(x2, shape: tuple[int, ...], bits: int, symmetric: bool, per_c
         for r0, r1 in blocks:
             amax_rows[r0:r1] = np.max(np.abs(x2[r0:r1].astype(np.float64)), axis=1) if shape2[1] else 0.0
         amax = amax_rows if per_channel else np.asarray(np.max(amax_rows) if size else 0.0)
-        scale = np.where(amax > 0, amax / qmax, 1.0)
+        scale = _stored_scale(np.where(amax > 0, amax / qmax, 1.0))
         zp = None
         lo_q, hi_q, dtype = -qmax, qmax, code_dtype(bits, True)
     else:
@@ -110,7 +122,7 @@ def _quantize_rows(x2, shape: tuple[int, ...], bits: int, symmetric: bool, per_c
         else:
             lo = np.minimum(np.asarray(np.min(lo_rows)), 0.0) if size else np.asarray(0.0)
             hi = np.maximum(np.asarray(np.max(hi_rows)), 0.0) if size else np.asarray(0.0)
-        scale = np.where(hi > lo, (hi - lo) / qmax, 1.0)
+        scale = _stored_scale(np.where(hi > lo, (hi - lo) / qmax, 1.0))
         zp = np.clip(np.rint(-lo / scale), 0, qmax).astype(np.int64)
         lo_q, hi_q, dtype = 0, qmax, code_dtype(bits, False)
     q = np.empty(shape2, dtype)
@@ -146,13 +158,13 @@ def _quantize_uniform_dense(x: np.ndarray, bits: int, symmetric: bool, per_chann
     if symmetric:
         qmax = (1 << (bits - 1)) - 1
         amax = _per_channel_reduce(np.abs(x), per_channel, np.max) if x.size else np.asarray(0.0)
-        scale = np.where(amax > 0, amax / qmax, 1.0)
+        scale = _stored_scale(np.where(amax > 0, amax / qmax, 1.0))
         q = np.clip(np.rint(x / _bcast(scale, x, per_channel)), -qmax, qmax).astype(np.int64)
         return LowBit(q, bits, scale if per_channel else float(scale), 0, per_channel=per_channel, signed=True)
     qmax = (1 << bits) - 1
     lo = np.minimum(_per_channel_reduce(x, per_channel, np.min), 0.0) if x.size else np.asarray(0.0)
     hi = np.maximum(_per_channel_reduce(x, per_channel, np.max), 0.0) if x.size else np.asarray(0.0)
-    scale = np.where(hi > lo, (hi - lo) / qmax, 1.0)
+    scale = _stored_scale(np.where(hi > lo, (hi - lo) / qmax, 1.0))
     zp = np.clip(np.rint(-lo / scale), 0, qmax).astype(np.int64)
     q = np.clip(np.rint(x / _bcast(scale, x, per_channel)) + _bcast(zp, x, per_channel), 0, qmax).astype(np.int64)
     if per_channel:
