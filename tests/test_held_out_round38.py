@@ -129,3 +129,40 @@ def test_an_int_scale_outside_float32_s_range_is_clamped_or_refused():
     assert float(tiny.scale) == float(np.finfo(np.float32).smallest_subnormal)
     with pytest.raises(CompressionError, match="over float32's range"):
         quantize_uniform(np.full((2, 3), 1e300), 8)
+
+
+NET = """name: net
+inputs: {x: [4, 8, 8]}
+layers:
+  - {name: k3, op: conv2d, out_channels: 8, kernel: 3, padding: 1}
+  - {name: p1, op: conv2d, out_channels: 8, kernel: 1}
+  - {name: flat, op: flatten}
+  - {name: fc, op: linear, out_features: 10}
+"""
+
+
+@pytest.mark.parametrize("layers, op, warned", [
+    (["fc"], "depthwise_separable", "substituted none of the layers it selects, which stay as they were ('fc': "),
+    (["k3"], "svd: {rank: 2}", "substituted none of the layers it selects, which stay as they were ('k3': "),
+    (["k3", "fc"], "svd: {rank: 2}", "substituted not all the layers the recipe names, which stay as they were ('k3': "),
+    (["*"], "svd: {rank: 2}", None),  # a glob: the KxK conv is skipped with its per-layer note only
+    (["p1", "fc"], "svd: {rank: 2}", None),
+])
+def test_a_graph_step_that_cannot_substitute_a_named_layer_warns(tmp_path, layers, op, warned):
+    # layers: [fc1] with depthwise_separable compressed nothing, exit 0, no word (a per-layer note only)
+    import warnings
+
+    from accelsim.compress.recipe import compress, load_recipe
+    from accelsim.workload.zoo import load_workload
+
+    (tmp_path / "net.yaml").write_text(NET)
+    (tmp_path / "r.yaml").write_text(f"name: r\nlayers: {layers}\npipeline:\n  - {op if ':' in op else op + ': {}'}\n")
+    graph = load_workload(str(tmp_path / "net.yaml"))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        compress(graph, load_recipe(str(tmp_path / "r.yaml")))
+    texts = [str(w.message) for w in seen]
+    if warned is None:
+        assert not any("substituted" in t for t in texts), texts
+    else:
+        assert len([t for t in texts if warned in t]) == 1, texts

@@ -52,7 +52,7 @@ import math
 import zlib
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Collection, Literal, Mapping
+from typing import Any, Collection, Literal, Mapping, Sequence
 
 import numpy as np
 
@@ -748,6 +748,23 @@ def _warn_if_nothing_selected(recipe: Recipe, graph: LayerGraph, plans: Mapping[
         how += ", overrides with skip"
     warnings.warn(f"{recipe.path}: the recipe's selectors ({how}) leave no layer of workload '{graph.name}' to "
                   "compress; the result is the dense workload", stacklevel=3)
+
+
+def _warn_if_skipped(recipe: Recipe, where: str, op: str, targets: Sequence[str], notes: Mapping[str, list[str]]) -> None:
+    """One warning when a graph step left as they were all the layers it selects, or a layer the recipe names
+    exactly (``layers: [fc1]`` with ``depthwise_separable``): the skip is otherwise only a per-layer note."""
+    skipped = {n: next(x for x in notes[n] if x.startswith(f"{op} skipped")) for n in targets
+               if any(x.startswith(f"{op} skipped") for x in notes.get(n, ()))}
+    named = [n for n in skipped if n in recipe.layers]
+    if not skipped or (len(skipped) < len(targets) and not named):
+        return
+    import warnings
+
+    shown = named or list(skipped)
+    reasons = "; ".join(f"'{n}': {skipped[n].split(': ', 1)[-1]}" for n in shown[:3])
+    more = f" (and {len(shown) - 3} more)" if len(shown) > 3 else ""
+    what = "none of the layers it selects" if len(skipped) == len(targets) else "not all the layers the recipe names"
+    warnings.warn(f"{where} substituted {what}, which stay as they were ({reasons}{more})", stacklevel=3)
 
 
 # --- layer state ------------------------------------------------------------------------------------
@@ -1891,6 +1908,7 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0, statistics: bool | N
         g, plans, notes = structured.apply_graph_step(g, step.op, per_layer, plans, where)
         for k, v in notes.items():
             graph_notes.setdefault(k, []).extend(v)
+        _warn_if_skipped(recipe, where, step.op, targets, notes)
 
     # layers a graph step made or cut have no original of their shape: their error against it is not defined
     restructured = {n for n, w in g.weights.items() if before_graph_steps.get(n) is not w}
