@@ -166,3 +166,24 @@ def test_a_graph_step_that_cannot_substitute_a_named_layer_warns(tmp_path, layer
         assert not any("substituted" in t for t in texts), texts
     else:
         assert len([t for t in texts if warned in t]) == 1, texts
+
+
+@pytest.mark.parametrize("fn, kwargs, message", [
+    ("svd_substitute", {"rank": 0}, "rank must be an int >= 1; got 0"),
+    ("svd_substitute", {"rank": -1}, "rank must be an int >= 1"),
+    ("svd_substitute", {"rank": True}, "rank must be an int >= 1"),
+    ("svd_substitute", {"rank_fraction": 0.0}, r"rank_fraction must be a number in \(0, 1\]; got 0.0"),
+    ("svd_substitute", {"rank_fraction": 2.0}, "rank_fraction must be a number in"),
+    ("svd_substitute", {"energy": 1.5}, "energy must be a number in"),
+    ("tucker2_substitute", {"ranks": (0, 2)}, "ranks must be a pair of ints >= 1"),
+    ("tucker2_substitute", {"rank_fraction": 0}, "rank_fraction must be a number in"),
+])
+def test_the_substitution_functions_refuse_ranks_a_recipe_refuses(fn, kwargs, message):
+    # rank=0 raised scipy's ValueError; rank_fraction 0 / 2 and energy 1.5 were clamped without a word
+    from accelsim.compress import structured
+    from accelsim.errors import CompressionError
+    from accelsim.workload.zoo import load_workload
+
+    graph = load_workload("lenet5")
+    with pytest.raises(CompressionError, match=message):
+        getattr(structured, fn)(graph, "conv2" if fn.startswith("tucker") else "fc1", **kwargs)

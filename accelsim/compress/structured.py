@@ -431,11 +431,27 @@ def _substituted(op: str, graph: LayerGraph, name: str, params: Mapping[str, Any
     return g
 
 
+def _check_rank_args(fn: str, ranks: Mapping[str, Any], fractions: Mapping[str, Any]) -> None:
+    """The checks a recipe's ``svd`` / ``tucker2`` parameters get, for the functions called directly: ranks
+    ints >= 1, fractions in (0, 1]."""
+    for key, value in ranks.items():
+        values = value if key == "ranks" and isinstance(value, (tuple, list)) and len(value) == 2 else (value,)
+        if value is not None and not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
+                                         for v in values):
+            want = "a pair of ints >= 1" if key == "ranks" else "an int >= 1"
+            raise CompressionError(f"{fn}: {key} must be {want}; got {value!r}")
+    for key, value in fractions.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.floating))
+                                  or not 0 < value <= 1):
+            raise CompressionError(f"{fn}: {key} must be a number in (0, 1]; got {value!r}")
+
+
 def svd_substitute(graph: LayerGraph, name: str, rank: int | None = None, rank_fraction: float | None = None,
                    energy: float | None = None) -> LayerGraph:
     """A new graph with Linear / 1x1 conv ``name`` replaced by its rank-r SVD pair (give one of the three)."""
     if sum(v is not None for v in (rank, rank_fraction, energy)) != 1:
         raise CompressionError("svd_substitute needs exactly one of rank, rank_fraction, energy")
+    _check_rank_args("svd_substitute", {"rank": rank}, {"rank_fraction": rank_fraction, "energy": energy})
     return _substituted("svd", graph, name, {"rank": rank, "rank_fraction": rank_fraction, "energy": energy})
 
 
@@ -444,6 +460,7 @@ def tucker2_substitute(graph: LayerGraph, name: str, ranks: tuple[int, int] | No
     """A new graph with conv ``name`` replaced by its Tucker-2 chain (``ranks = (r_out, r_in)``)."""
     if (ranks is None) == (rank_fraction is None):
         raise CompressionError("tucker2_substitute needs exactly one of ranks, rank_fraction")
+    _check_rank_args("tucker2_substitute", {"ranks": ranks}, {"rank_fraction": rank_fraction})
     return _substituted("tucker2", graph, name, {"ranks": ranks, "rank_fraction": rank_fraction})
 
 
