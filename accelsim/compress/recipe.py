@@ -751,7 +751,7 @@ def _warn_if_nothing_selected(recipe: Recipe, graph: LayerGraph, plans: Mapping[
 
 
 def _warn_if_skipped(recipe: Recipe, where: str, op: str, targets: Sequence[str], notes: Mapping[str, list[str]]) -> None:
-    """One warning when a graph step left as they were all the layers it selects, or a layer the recipe names
+    """One warning when a graph step substitutes none of the layers it selects, or skips a layer the recipe names
     exactly (``layers: [fc1]`` with ``depthwise_separable``): the skip is otherwise only a per-layer note."""
     skipped = {n: next(x for x in notes[n] if x.startswith(f"{op} skipped")) for n in targets
                if any(x.startswith(f"{op} skipped") for x in notes.get(n, ()))}
