@@ -61,16 +61,16 @@ def close_names(name: str, known, n: int = 3) -> list[str]:
     return list(dict.fromkeys(out))[:n]
 
 
-def interrupted(exc: BaseException) -> bool:
-    """Whether ``exc`` is, or was caused by, a KeyboardInterrupt: Ctrl-C arriving while a compiled
-    (Numba) kernel runs surfaces as a ``SystemError`` ("returned a result with an exception set")
-    whose cause is the interrupt."""
+def interrupted(exc: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt ``exc`` is or was caused by (true), else None: Ctrl-C (or the command line's
+    SIGTERM, a KeyboardInterrupt too) arriving while a compiled (Numba) kernel runs surfaces as a
+    ``SystemError`` ("returned a result with an exception set") whose cause is the interrupt."""
     seen = 0
     while exc is not None and seen < 16:
         if isinstance(exc, KeyboardInterrupt):
-            return True
+            return exc
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return False
+    return None
 
 
 class UnknownNameError(AccelsimError, KeyError):

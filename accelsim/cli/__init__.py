@@ -57,7 +57,37 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     (file or sys.stderr).write(f"accelsim: warning: {text}\n")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, ``docker stop``), raised where the program runs so that it unwinds as on
+    Ctrl-C: a sweep removes what it made before any point finished, then ``accelsim: terminated``, exit 143."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+def _stopped(stop: KeyboardInterrupt) -> int:
+    """``accelsim: interrupted`` and exit 130 for Ctrl-C, ``accelsim: terminated`` and 143 for SIGTERM."""
+    term = isinstance(stop, Terminated)
+    sys.stderr.write("accelsim: terminated\n" if term else "accelsim: interrupted\n")
+    return 143 if term else 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+    import threading
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():  # (signal handlers are set in the main thread only)
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         parser = build_parser()
         try:
@@ -77,15 +107,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         sys.stderr.write(f"accelsim: error: {msg}\n")
         return 2
-    except KeyboardInterrupt:
-        sys.stderr.write("accelsim: interrupted\n")
-        return 130
+    except KeyboardInterrupt as exc:
+        return _stopped(exc)
     except BrokenPipeError:
         return 0
     except Exception as exc:  # a bug, not bad input: still one line unless debugging
-        if interrupted(exc):  # Ctrl-C inside a compiled kernel (a SystemError caused by the interrupt)
-            sys.stderr.write("accelsim: interrupted\n")
-            return 130
+        stop = interrupted(exc)
+        if stop is not None:  # Ctrl-C (SIGTERM) inside a compiled kernel (a SystemError caused by the interrupt)
+            return _stopped(stop)
         if os.environ.get("ACCELSIM_DEBUG"):
             raise
         sys.stderr.write(f"accelsim: internal error: {type(exc).__name__}: {exc} (set ACCELSIM_DEBUG=1 for details)\n")

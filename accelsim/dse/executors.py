@@ -38,8 +38,9 @@ def run_one(evaluate: Callable, pid: str, setting: Mapping[str, Any]) -> Outcome
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return (pid, "error", text, {}, None)
     except Exception as exc:  # a bug: report it, picklable, and let the driver stop the sweep
-        if interrupted(exc):  # Ctrl-C inside a compiled kernel: an interrupt, not a failed point
-            raise KeyboardInterrupt from None
+        stop = interrupted(exc)
+        if stop is not None:  # Ctrl-C (SIGTERM) inside a compiled kernel: an interrupt, not a failed point
+            raise type(stop)() from None
         return (pid, "crash", f"{type(exc).__name__}: {exc}".splitlines()[0], {}, None)
     row, layers = _normalize(out)
     from accelsim.dse.store import metric_problem
@@ -307,7 +308,14 @@ def execute(
         n = executor if isinstance(executor, int) else (os.cpu_count() or 1)
         check_workers(n)
         with ProcessPoolExecutor(max_workers=n, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-            _run_futures(pool, evaluate, items, on_outcome, key, n, affinity)
+            try:
+                _run_futures(pool, evaluate, items, on_outcome, key, n, affinity)
+            except BaseException:
+                # the driver stops (SIGTERM, an error): its workers stop too, not after their running chunks (the
+                # pool's exit waits for them; Ctrl-C reaches the whole process group, SIGTERM the driver only)
+                for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                    proc.terminate()
+                raise
         return
     if isinstance(executor, str):
         client = connect(executor, timeout)
