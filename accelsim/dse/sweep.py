@@ -30,15 +30,17 @@ MAX_LISTED = 4  # problems quoted in a validation error (the count says how many
 MAX_IDS = 8  # point ids quoted in a completeness error
 
 
-def inputs_hash(evaluate: Callable, setting: Mapping[str, Any]) -> str:
+def inputs_hash(evaluate: Callable, setting: Mapping[str, Any], named: str | None = None) -> str:
     """What a point's row is computed from, beyond its setting: 16 hex digits of SHA-256 over the
     accelsim version and ``evaluate.fingerprint(setting)`` (the default evaluator: content hashes of
     the arch, workload, recipe and baseline files the setting names). Evaluators without a
-    ``fingerprint`` method are fingerprinted by the accelsim version alone."""
+    ``fingerprint`` method are fingerprinted by the accelsim version and ``named``, the spec's
+    ``evaluate: module:function`` (a spec naming another function runs its points again on resume; an
+    edit of the function's body is not seen; a callable passed to :func:`sweep` has no name here)."""
     from accelsim._version import __version__
 
     fingerprint = getattr(evaluate, "fingerprint", None)
-    extra = fingerprint(setting) if callable(fingerprint) else None
+    extra = fingerprint(setting) if callable(fingerprint) else ({"evaluate": named} if named else None)
     text = json.dumps([__version__, extra], sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -322,7 +324,10 @@ def sweep(
         detail = spec.get("detail", False)
     if not isinstance(detail, bool):
         raise SweepError(f"{label}: detail must be true or false; got {detail!r}")
+    named = None  # the spec's evaluate: module:function, part of each point's inputs_hash
     if evaluate is None:
+        if isinstance(spec.get("evaluate"), str):
+            named = spec["evaluate"]
         try:
             evaluate = resolve_evaluate(spec.get("evaluate"), detail, allow_code)
         except SweepError as exc:  # named with the spec file, as its other problems are
@@ -351,7 +356,7 @@ def sweep(
     metrics = list(getattr(evaluate, "columns", ()) or ())
     columns = ["id", "status", "error", INPUTS, *setting_keys, *[m for m in metrics if m not in setting_keys]]
     layer_columns = list(LAYER_METRICS) if detail else None
-    hashes = {p.id: inputs_hash(evaluate, p.setting) for p in points}
+    hashes = {p.id: inputs_hash(evaluate, p.setting, named) for p in points}
 
     st = as_store(store)
     lock = getattr(st, "lock", None)
