@@ -187,3 +187,69 @@ def test_the_substitution_functions_refuse_ranks_a_recipe_refuses(fn, kwargs, me
     graph = load_workload("lenet5")
     with pytest.raises(CompressionError, match=message):
         getattr(structured, fn)(graph, "conv2" if fn.startswith("tucker") else "fc1", **kwargs)
+
+
+def test_a_resumed_sweep_reruns_points_another_evaluate_function_wrote(tmp_path, run_cli, monkeypatch):
+    # evaluate: mymod:f1 then mymod:f2 on --resume kept f1's rows beside f2's (the same inputs_hash)
+    import csv
+
+    (tmp_path / "evals.py").write_text("def f1(s):\n    return {'latency_s': float(s['x']), 'energy_j': 1.0}\n"
+                                       "def f2(s):\n    return {'latency_s': 100.0 * s['x'], 'energy_j': 1.0}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec, out = tmp_path / "s.yaml", tmp_path / "out"
+    spec.write_text("name: e\nevaluate: evals:f1\ngrid: {x: [1, 2]}\n")
+    assert run_cli("sweep", spec, "--out", out, "--allow-code", "--quiet")[0] == 0
+    spec.write_text("name: e\nevaluate: evals:f2\ngrid: {x: [1, 2, 3]}\n")
+    assert run_cli("sweep", spec, "--out", out, "--allow-code", "--quiet", "--resume")[0] == 0
+    with open(out / "results.csv") as fh:
+        assert sorted(float(r["latency_s"]) for r in csv.DictReader(fh)) == [100.0, 200.0, 300.0]
+    assert (out / "results.stale.csv").exists()
+
+
+def test_sweep_input_the_sweep_helper_found_accepted(tmp_path, run_cli):
+    # --out '' wrote into the working directory; random.seed -1 drew seed 1's points; the points limit said "spec:"
+    import accelsim
+    from accelsim.errors import SweepError
+
+    spec = {"name": "e", "base": {"workload": "lenet-300-100", "arch": "edge-32x32"}, "grid": {"batch": [1]}}
+    with pytest.raises(SweepError, match="must be a non-empty path; got ''"):
+        accelsim.sweep(spec, store="", progress=False)
+    spec.pop("grid")
+    spec["random"] = {"n": 2, "seed": -1, "axes": {"arch.clock_hz": {"low": 2.0e8, "high": 1.0e9}}}
+    with pytest.raises(SweepError, match=r"random.seed must be an int in \[0, "):
+        accelsim.sweep(spec, progress=False)
+    big = tmp_path / "big.yaml"
+    clocks = ", ".join(str(100_000_000 + i) for i in range(1001))
+    batches = ", ".join(str(b) for b in range(1, 1001))
+    big.write_text(f"name: big\nbase: {{workload: lenet5, arch: edge-32x32}}\n"
+                   f"grid: {{arch.clock_hz: [{clocks}], batch: [{batches}]}}\n")
+    code, _, err = run_cli("sweep", big, "--out", tmp_path / "o", "--quiet")
+    assert code == 2 and err.startswith(f"accelsim: error: {big}: 1001000 points"), err
+
+
+def test_a_run_record_that_cannot_be_written_is_a_warning(tmp_path):
+    from accelsim.report.provenance import append_run_record
+
+    (tmp_path / "provenance.json").mkdir()
+    with pytest.warns(UserWarning, match="this run is not recorded"):
+        assert append_run_record(tmp_path, {"name": "s"}, "s") is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["provenance.json"]  # no temporary file left
+
+
+def test_sigterm_unwinds_a_sweep_as_ctrl_c_does(tmp_path, run_cli, monkeypatch):
+    # SIGTERM (kill, timeout) killed the process: a header-only results.csv left, the same command then refused
+    import signal
+
+    (tmp_path / "term_eval.py").write_text(
+        "import os, signal\n"
+        "def run(setting):\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    return {'latency_s': 1.0, 'energy_j': 1.0}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: t\nevaluate: term_eval:run\ngrid: {x: [1, 2, 3]}\n")
+    before = signal.getsignal(signal.SIGTERM)
+    code, _, err = run_cli("sweep", spec, "--out", tmp_path / "out", "--allow-code", "--quiet")
+    assert (code, err.strip()) == (143, "accelsim: terminated")
+    assert not (tmp_path / "out").exists()  # nothing finished: what the run made is gone
+    assert signal.getsignal(signal.SIGTERM) is before

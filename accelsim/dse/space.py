@@ -230,7 +230,7 @@ class RandomFields:
     axes: dict[str, RandomAxis | list[Any]] = param(
         expect=f"a {_DISTRIBUTIONS}",
         doc="axis -> its distribution (RandomAxis) or a list of choices")
-    seed: int = param(0, ge=-(2**63), le=2**63 - 1, doc="seed of the draws: the same seed gives the same points (64-bit)")
+    seed: int = param(0, ge=0, le=2**63 - 1, doc="seed of the draws: the same seed gives the same points (0 to 2^63 - 1)")
 
     def validate(self) -> list[str]:
         problems: list[str] = []
@@ -702,8 +702,11 @@ def space_from_spec(spec: Mapping[str, Any], source: str = "spec") -> Space | Un
     checked = spec_fields(spec, source)
     base = checked.base or {}
     if checked.spaces is not None:
-        return Union([_space(sub, base, f"spaces[{i}]") for i, sub in enumerate(checked.spaces)])
-    return _space(checked, base, "spec")
+        space = Union([_space(sub, base, f"spaces[{i}]") for i, sub in enumerate(checked.spaces)])
+    else:
+        space = _space(checked, base, "spec")
+    _check_count(space.count(), source)  # named by the spec's file (the blocks check it again as "spec")
+    return space
 
 
 def read_spec(path: str | Path) -> dict[str, Any]:

@@ -828,6 +828,8 @@ def as_store(store: Any):
     if store is None:
         return MemoryStore()
     if isinstance(store, (str, os.PathLike)):
+        if not os.fspath(store).strip():  # Path("") is the working directory: its files would be written there
+            raise SweepError(f"the results folder (store, --out) must be a non-empty path; got {os.fspath(store)!r}")
         return CsvStore(store)
     if hasattr(store, "open") and hasattr(store, "append") and hasattr(store, "finalize"):
         return store

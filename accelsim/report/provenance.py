@@ -239,10 +239,17 @@ def append_run_record(directory: str | Path, spec: Any, label: str) -> Path | No
     runs.append(run_record(spec, label))
     try:
         fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=".provenance.", suffix=".tmp")
+    except OSError:
+        return None
+    try:
         with os.fdopen(fd, "w") as fh:
             json.dump({"runs": runs}, fh, indent=1, default=str)
         os.replace(tmp, path)
-    except OSError:
+    except OSError as exc:  # the folder is writable, the record is not (provenance.json a folder, a full disk)
+        Path(tmp).unlink(missing_ok=True)
+        import warnings
+
+        warnings.warn(f"{path}: this run is not recorded ({exc.strerror or type(exc).__name__})", stacklevel=2)
         return None
     return path
 
