@@ -253,3 +253,21 @@ def test_sigterm_unwinds_a_sweep_as_ctrl_c_does(tmp_path, run_cli, monkeypatch):
     assert (code, err.strip()) == (143, "accelsim: terminated")
     assert not (tmp_path / "out").exists()  # nothing finished: what the run made is gone
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize("banks, code, line", [
+    ("-3", 2, "[architecture_presets] MemoryBanks must be an int >= 1; got -3"),
+    ("0", 2, "MemoryBanks must be an int >= 1; got 0"),
+    ("4", 0, "warning: "),
+])
+def test_a_cfg_s_memory_banks_is_checked_and_said_not_modelled(tmp_path, run_cli, banks, code, line):
+    # MemoryBanks -3, 0 or 99999999999 ran without a word (SCALE-Sim 3.0.0 does not read the key)
+    from pathlib import Path
+
+    text = (Path(__file__).parent / "data/scalesim/inputs/rnd_06.cfg").read_text()
+    cfg = tmp_path / "a.cfg"
+    cfg.write_text(text.replace("MemoryBanks:   1", f"MemoryBanks:   {banks}"))
+    got, _, err = run_cli("simulate", "--arch", cfg, "--workload", "lenet5", "--format", "json")
+    assert got == code and line in err and len(err.strip().splitlines()) == 1
+    if code == 0:
+        assert "MemoryBanks 4 is not modelled" in err

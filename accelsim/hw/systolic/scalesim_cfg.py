@@ -132,8 +132,15 @@ def read_scalesim_cfg(path: str | Path) -> dict:
         raise ConfigError(f"{path}: [{section}] {key} must be True or False; got {raw!r}")
 
     ap = "architecture_presets"
-    if parser.has_option(ap, "MemoryBanks"):  # not used by SCALE-Sim 3.0.0 or accelsim; still an integer
-        integer(ap, "MemoryBanks")
+    if parser.has_option(ap, "MemoryBanks"):  # an older SCALE-Sim key, not read by 3.0.0 nor modelled here
+        banks = integer(ap, "MemoryBanks")
+        if banks < 1:
+            raise ConfigError(f"{path}: [{ap}] MemoryBanks must be an int >= 1; got {banks}")
+        if banks > 1:
+            import warnings
+
+            warnings.warn(f"{path}: [{ap}] MemoryBanks {banks} is not modelled (SCALE-Sim 3.0.0 does not read it): "
+                          "each SRAM is one bank", stacklevel=2)
     mode = get("run_presets", "InterfaceBandwidth")
     # True / False as for the other flags: `true` or `yes` was read as False, any other word too (silently not asked)
     ramulator = boolean("run_presets", "UseRamulatorTrace", "False")
