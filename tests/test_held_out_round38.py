@@ -271,3 +271,21 @@ def test_a_cfg_s_memory_banks_is_checked_and_said_not_modelled(tmp_path, run_cli
     assert got == code and line in err and len(err.strip().splitlines()) == 1
     if code == 0:
         assert "MemoryBanks 4 is not modelled" in err
+
+
+def test_a_missing_family_or_a_boolean_is_named_as_the_file_has_it(tmp_path, run_cli):
+    # "family must be one of ...; got None" for a deleted family line; "got True" for a JSON true
+    import json
+
+    arch = tmp_path / "a.yaml"
+    arch.write_text("name: a\narray: {rows: 8, cols: 8}\n")
+    code, _, err = run_cli("simulate", "--arch", arch, "--workload", "lenet5")
+    assert code == 2 and "missing field 'family' (one of " in err and "None" not in err
+    arch.write_text("name: a\nfamily: true\n")
+    code, _, err = run_cli("simulate", "--arch", arch, "--workload", "lenet5")
+    assert code == 2 and err.rstrip().endswith("got true")
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"model_type": "llama", "hidden_size": True, "num_hidden_layers": 2, "vocab_size": 100,
+                               "num_attention_heads": 4, "intermediate_size": 128}))
+    code, _, err = run_cli("stats", "--workload", cfg)
+    assert code == 2 and "field 'hidden_size' must be an int >= 1; got true" in err

@@ -561,8 +561,11 @@ class SimulateEvaluator:
             problems.append(f"arch: {_first_line(exc)}")
             return problems
         fam = overrides.get("family", raw.get("family"))
+        if fam is None and "family" not in raw and "family" not in overrides:
+            problems.append(f"arch: {label}: missing field 'family' (one of {', '.join(family_names())})")
+            return problems
         if not isinstance(fam, str) or fam not in family_names():
-            problems.append(f"arch: {label}: family must be one of {', '.join(family_names())}; got {fam!r}")
+            problems.append(f"arch: {label}: family must be one of {', '.join(family_names())}; got {given(fam)}")
             return problems
         try:
             fam_obj = family(fam)

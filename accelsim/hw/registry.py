@@ -190,8 +190,10 @@ def config_from_dict(data: Mapping[str, Any], label: str, overridden: Iterable[s
     set, named as fields in messages even where the file has a name of its own for them)."""
     fam = data.get("family")
     names = family_names()
+    if "family" not in data:
+        raise ConfigError(f"{label}: missing field 'family' (one of {', '.join(names)})")
     if not isinstance(fam, str) or fam not in names:
-        raise ConfigError(f"{label}: family must be one of {', '.join(names)}; got {fam!r}")
+        raise ConfigError(f"{label}: family must be one of {', '.join(names)}; got {given(fam)}")
     try:
         config = from_dict(family(fam).config_cls, data, label)
     except ConfigError as exc:

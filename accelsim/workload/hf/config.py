@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from accelsim.config import given
 from accelsim.errors import WorkloadError
 
 #: largest config file read (a config.json is a few kB; a 1000-label ``id2label`` is ~30 kB)
@@ -244,7 +245,7 @@ class _Fields:
                                     f"'{self.data.get('model_type')}'")
             return default
         if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-            raise WorkloadError(f"{self.source}: field '{name}' must be an int >= {lo}; got {value!r}")
+            raise WorkloadError(f"{self.source}: field '{name}' must be an int >= {lo}; got {given(value)}")
         hi = min(hi, _FIELD_CAPS.get(name, hi))
         if value > hi:
             raise WorkloadError(f"{self.source}: field '{name}' is {value}; at most {hi} is accepted")
@@ -255,7 +256,7 @@ class _Fields:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise WorkloadError(f"{self.source}: field '{name}' must be a number; got {value!r}")
+            raise WorkloadError(f"{self.source}: field '{name}' must be a number; got {given(value)}")
         return float(value)
 
     def bool(self, key, default: bool) -> bool:
@@ -263,7 +264,7 @@ class _Fields:
         if value is None:
             return default
         if not isinstance(value, bool):
-            raise WorkloadError(f"{self.source}: field '{name}' must be true or false; got {value!r}")
+            raise WorkloadError(f"{self.source}: field '{name}' must be true or false; got {given(value)}")
         return value
 
     def str(self, key, default: str) -> str:
@@ -271,7 +272,7 @@ class _Fields:
         if value is None:
             return default
         if not isinstance(value, str):
-            raise WorkloadError(f"{self.source}: field '{name}' must be a string; got {value!r}")
+            raise WorkloadError(f"{self.source}: field '{name}' must be a string; got {given(value)}")
         return value
 
 
@@ -913,7 +914,7 @@ def _check_unused(data: dict, label: str) -> None:
             value = fields.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                       or not math.isfinite(value) or value <= 0):
-                raise WorkloadError(f"{label}: field '{prefix}{key}' must be a positive number; got {value!r}")
+                raise WorkloadError(f"{label}: field '{prefix}{key}' must be a positive number; got {given(value)}")
 
     positive(data, POSITIVE_NUMBERS)
     for key in ("rope_scaling", "rope_parameters"):
@@ -928,7 +929,7 @@ def _check_unused(data: dict, label: str) -> None:
         value = data.get(key)
         if value is not None and value not in TORCH_DTYPES:
             raise WorkloadError(f"{label}: field '{key}' must name a torch dtype ({', '.join(TORCH_DTYPES)}); "
-                                f"got {value!r}")
+                                f"got {given(value)}")
 
 
 #: the fields :func:`_check_unused` checks for every family (read, if not by the cost model)
