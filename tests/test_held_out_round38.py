@@ -289,3 +289,12 @@ def test_a_missing_family_or_a_boolean_is_named_as_the_file_has_it(tmp_path, run
                                "num_attention_heads": 4, "intermediate_size": 128}))
     code, _, err = run_cli("stats", "--workload", cfg)
     assert code == 2 and "field 'hidden_size' must be an int >= 1; got true" in err
+
+
+def test_a_layer_without_op_names_the_misspelled_key(tmp_path, run_cli):
+    # `ops: conv2d` said only "layers[0] (conv1).op must be a string"
+    wl = tmp_path / "w.yaml"
+    wl.write_text("name: w\ninputs: {x: [3, 8, 8]}\nlayers:\n  - {name: conv1, ops: conv2d, out_channels: 4, kernel: 3}\n")
+    code, _, err = run_cli("stats", "--workload", wl)
+    assert code == 2 and err.strip().endswith("layers[0] (conv1): missing field 'op' (the layer type); unknown key 'ops': "
+                                              "did you mean op?")
