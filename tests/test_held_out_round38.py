@@ -298,3 +298,9 @@ def test_a_layer_without_op_names_the_misspelled_key(tmp_path, run_cli):
     code, _, err = run_cli("stats", "--workload", wl)
     assert code == 2 and err.strip().endswith("layers[0] (conv1): missing field 'op' (the layer type); unknown key 'ops': "
                                               "did you mean op?")
+
+
+def test_an_override_s_misspelled_section_is_named_as_the_override(run_cli):
+    # --set arrayy.rows=16 read as if the bundled file held `arrayy`
+    code, _, err = run_cli("simulate", "--arch", "edge-32x32", "--workload", "lenet5", "--set", "arrayy.rows=16")
+    assert code == 2 and "edge-32x32.yaml with override arrayy.rows=16: arrayy: unknown key; did you mean array?" in err

@@ -215,6 +215,9 @@ def _names_override(key: str, message: str) -> bool:
     field name as a word."""
     if key in message:
         return True
+    parts = key.split(".")  # a misspelled section the override made: "arrayy: unknown key" for arrayy.rows
+    if any(re.search(rf"(?<![\w.]){re.escape('.'.join(parts[:i]))}: unknown key", message) for i in range(1, len(parts))):
+        return True
     section, _, leaf = key.rpartition(".")
     return bool(section) and bool(re.search(rf"(?<![\w.]){re.escape(section)}\.", message)) and bool(
         re.search(rf"(?<![\w.]){re.escape(leaf)}(?!\w)", message))
