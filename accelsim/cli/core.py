@@ -179,7 +179,7 @@ def _add_phase(p) -> None:
     p.add_argument("--context", type=int, help="Hugging Face config: KV length of a decode step (default 2048, or the model's max_position_embeddings where smaller)")
     p.add_argument("--attention", choices=["unfused", "fused"], help="Hugging Face config: attention as matmul + "
                    "softmax + matmul (default) or one fused attention layer")
-    p.add_argument("--routing", help="Hugging Face MoE config: expert load, uniform (default), zipf[:S] or a counts file")
+    p.add_argument("--routing", help="Hugging Face MoE config: expert load, uniform (default), zipf[:S] (exponent S, default 1) or a counts file")
     p.add_argument("--kv-bits", type=int, dest="kv_bits", help="Hugging Face decoder: bits per cached K/V element (16)")
 
 
@@ -203,8 +203,9 @@ def cmd_simulate(args) -> int:
         if getattr(args, flag, None) is not None and getattr(args, "phase", None) != "generate":
             from accelsim.errors import WorkloadError
 
-            raise WorkloadError(f"--{flag.replace('_', '-')} {getattr(args, flag)} needs --phase generate; got --phase "
-                                f"{args.phase or 'prefill'}")
+            given_phase = f"got --phase {args.phase}" if getattr(args, "phase", None) else "no --phase given"
+            raise WorkloadError(f"--{flag.replace('_', '-')} {getattr(args, flag)} needs --phase generate (a Hugging Face "
+                                f"decoder config); {given_phase}")
     import warnings
 
     with warnings.catch_warnings(record=True) as loading:  # the workload's warnings also go into the result
