@@ -315,3 +315,15 @@ def test_the_out_of_sample_sram_law_drops_only_eie_s_own_points():
     assert len(kept) == len(V.load_tech("45nm").sram.energy_fit) - 2
     assert any(r.capacity_bytes == 8192 and r.width_bits == 32 for r in kept)
     assert V.eie_power_without_eie_points("45nm") * 1e3 == pytest.approx(4.6936, abs=1e-3)
+
+
+def test_the_jetson_orin_s_on_chip_energies_follow_the_rule_at_8_nm():
+    # 0.05 / 0.3 / 6.2 pJ/B were the figures of about 10 nm (energy factor 0.119), not the 8 nm the doc states
+    from accelsim.energy.tables import load_tech
+    from accelsim.hw.registry import load_arch
+
+    f = load_tech("45nm").scaling_factors(8)
+    e = load_arch("jetson-agx-orin").energy
+    assert e.register_pj_per_byte == pytest.approx(0.42 * f["energy"], rel=0.01)
+    assert e.smem_pj_per_byte == pytest.approx(2.5 * f["energy"], rel=0.01)
+    assert e.l2_pj_per_byte == pytest.approx(2.5 * f["energy"] + 0.121 * 10 * 8 * f["wire"], rel=0.01)
