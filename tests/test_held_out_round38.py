@@ -327,3 +327,16 @@ def test_the_jetson_orin_s_on_chip_energies_follow_the_rule_at_8_nm():
     assert e.register_pj_per_byte == pytest.approx(0.42 * f["energy"], rel=0.01)
     assert e.smem_pj_per_byte == pytest.approx(2.5 * f["energy"], rel=0.01)
     assert e.l2_pj_per_byte == pytest.approx(2.5 * f["energy"] + 0.121 * 10 * 8 * f["wire"], rel=0.01)
+
+
+def test_a_derived_tech_file_with_base_misspelled_names_it(tmp_path):
+    # `bsae: 45nm` was checked as a full table: "bsae: unknown key; did you mean sram or name?" and seven
+    # "... is required" lines
+    from accelsim.energy.tables import load_tech
+    from accelsim.errors import ConfigError
+
+    path = tmp_path / "my.yaml"
+    path.write_text("name: my\nbsae: 45nm\nnode_nm: 12\n")
+    with pytest.raises(ConfigError, match="'bsae': unknown key; did you mean base?") as err:
+        load_tech(str(path))
+    assert "\n" not in str(err.value)
