@@ -702,11 +702,8 @@ def space_from_spec(spec: Mapping[str, Any], source: str = "spec") -> Space | Un
     checked = spec_fields(spec, source)
     base = checked.base or {}
     if checked.spaces is not None:
-        space = Union([_space(sub, base, f"spaces[{i}]") for i, sub in enumerate(checked.spaces)])
-    else:
-        space = _space(checked, base, "spec")
-    _check_count(space.count(), source)  # named by the spec's file (the blocks check it again as "spec")
-    return space
+        return Union([_space(sub, base, f"spaces[{i}]") for i, sub in enumerate(checked.spaces)])
+    return _space(checked, base, "spec")
 
 
 def read_spec(path: str | Path) -> dict[str, Any]:
@@ -724,7 +721,9 @@ def as_space(space: Any) -> tuple[Space | Union, dict[str, Any], str]:
         return space, {}, "space"
     if isinstance(space, (str, Path)):
         spec = read_spec(space)
-        return space_from_spec(spec, str(space)), spec, str(space)
+        built = space_from_spec(spec, str(space))
+        _check_count(built.count(), str(space))  # named by the file (expanding it names the block)
+        return built, spec, str(space)
     if isinstance(space, Mapping):
         return space_from_spec(space, "spec"), dict(space), "spec"
     raise SweepError(f"a sweep space must be a Space, a spec mapping or a spec file path; got {type(space).__name__}")
