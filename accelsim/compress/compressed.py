@@ -412,10 +412,16 @@ class CompressedLayer:
         return shape[0] * shape[1] if shape is not None else 0
 
     def weight_storage_bits(self, native_bits: int = 32) -> int:
-        """Stored weight bits: the compressed tensor's total, else dense at ``native_bits``. A plain dense
-        tensor at the source's 32 bits that no step gave a width (a layer a recipe left untouched, or pruned
-        but stored dense) is stored as the dense baseline stores it: at ``native_bits``."""
+        """Stored weight bits: the compressed tensor's total, else dense at ``native_bits``. Values no step gave a
+        width are stored as the dense baseline stores its weights, at ``native_bits``: a plain dense tensor at the
+        source's 32 bits (a layer a recipe left untouched, or pruned but stored dense) and the values of a sparse
+        format holding unquantized weights (pruned, stored CSR), whose indices and pointers count as stored."""
         if self._stored_bits is not None and not self._source_width_dense:
+            if self.weight_bits is None:
+                view = self.view
+                vb = view.value_bits
+                if vb and vb > native_bits and view.layout not in ("codebook", "lowrank"):
+                    return self._stored_bits - int(view.bits.payload) * (vb - native_bits) // vb
             return self._stored_bits
         return self._weight_elements * (self.weight_bits or native_bits)
 
