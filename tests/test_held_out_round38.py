@@ -357,3 +357,17 @@ def test_unquantized_sparse_values_are_stored_at_the_hardware_s_width():
     quantized = {"name": "q", "pipeline": [{"prune": {"method": "magnitude", "density": 0.3}},
                                            {"quantize": {"bits": 8}}]}
     assert accelsim.simulate("edge-32x32", "lenet-300-100", recipe=quantized).total["weight_storage_bits"] <= d3 + 4096
+
+
+@pytest.mark.parametrize("column, values, label, scale", [
+    ("throughput_per_s", [0.5, 0.2], "Throughput (inferences/s)", 1.0),  # was "(ms)", the values x 1000
+    ("perf_per_w", [0.3], "Inferences per joule", 1.0),  # was "(mW)"
+    ("dram_bytes_per_s", [1e9], "Dram bytes (/s)", 1.0),  # was "Dram bytes per (s)"
+    ("perf_per_mm2", [3.0], "Throughput per area (inferences/s/mm²)", 1.0),  # was an area
+    ("latency_s", [2e-3], "Latency (ms)", 1e3),
+    ("power_w", [0.2], "Power (mW)", 1e3),
+])
+def test_rates_and_per_watt_columns_are_not_read_as_times_and_powers(column, values, label, scale):
+    from accelsim.report.plots import axis_label
+
+    assert axis_label(column, values) == (scale, label)

@@ -109,15 +109,17 @@ def check_column(df, column: str, flag: str, what: str, numeric: bool = False, s
 
 
 #: (suffix or name, quantity, unit family) of the columns whose unit is known
-_UNIT_SUFFIXES = (("_s", "time"), ("_j", "energy"), ("_bytes", "bytes"), ("_bits", "bits"), ("_w", "power"),
-                  ("_per_s", "rate"), ("_mm2", "area"))
+# the first suffix a column ends with decides (rates and per-watt / per-area figures before the units they end in)
+_UNIT_SUFFIXES = (("_per_s", "rate"), ("_per_w", "per"), ("_per_mm2", "per"), ("_s", "time"), ("_j", "energy"),
+                  ("_bytes", "bytes"), ("_bits", "bits"), ("_w", "power"), ("_mm2", "area"))
 _NAMED = {
     "latency_s": "Latency", "latency_per_sample_s": "Latency per sample", "dense_latency_s": "Dense latency",
     "energy_j": "Energy", "energy_per_sample_j": "Energy per sample", "dense_energy_j": "Dense energy",
     "speedup_vs_dense": "Speedup over the baseline (x)", "energy_saving_vs_dense": "Energy saving over the baseline (x)",
     "theoretical_speedup": "Theoretical speedup (x)", "compression_ratio": "Compression ratio (x)",
     "storage_ratio": "Storage ratio (x)", "utilization": "Utilization (%)", "throughput_per_s": "Throughput (inferences/s)",
-    "perf_per_w": "Inferences per joule", "cycles": "Cycles", "macs": "MACs", "effective_macs": "MACs performed",
+    "perf_per_w": "Inferences per joule", "perf_per_mm2": "Throughput per area (inferences/s/mm²)",
+    "edp": "Energy-delay product (J·s)", "cycles": "Cycles", "macs": "MACs", "effective_macs": "MACs performed",
     "dram_read_bytes": "DRAM read", "dram_write_bytes": "DRAM written", "weight_storage_bits": "Weight storage",
     "area_mm2": "Area (mm²)", "accuracy.top1": "Top-1 accuracy", "accuracy.top5": "Top-5 accuracy",
 }
