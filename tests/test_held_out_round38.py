@@ -371,3 +371,19 @@ def test_rates_and_per_watt_columns_are_not_read_as_times_and_powers(column, val
     from accelsim.report.plots import axis_label
 
     assert axis_label(column, values) == (scale, label)
+
+
+def test_a_report_whose_objective_is_empty_in_every_row_is_written(tmp_path, run_cli):
+    # EIE's speedup_vs_dense is empty (its dense baseline cannot run): `accelsim report` exited 2 with no report.md,
+    # and `plot --kind tradeoff` drew the theoretical curve alone, exit 0
+    spec = tmp_path / "e.yaml"
+    spec.write_text("name: e\nbase:\n  workload: lenet-300-100\n  arch: eie\n  recipe:\n    name: r\n    pipeline:\n"
+                    "      - prune: {method: random, density: 0.5}\n      - share: {bits: 4, table_bits: 16}\n"
+                    "grid:\n  recipe.prune.density: [0.5, 0.25]\nobjectives: {speedup_vs_dense: max, energy_j: min}\n")
+    code, _, err = run_cli("report", spec, "--out", tmp_path / "out", "--quiet")
+    assert code == 0, err
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "No point has every objective (`speedup_vs_dense` empty in every row)." in text
+    assert "(No Pareto figure: no point has both `speedup_vs_dense` and `energy_j`.)" in text
+    code, _, err = run_cli("plot", tmp_path / "out", "--kind", "tradeoff", "--out", tmp_path / "t.png")
+    assert code == 2 and "no point with a value of speedup_vs_dense" in err and not (tmp_path / "t.png").exists()

@@ -21,6 +21,8 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import numpy as np
+
 
 
 def md_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
@@ -126,7 +128,9 @@ def write_report(spec: Mapping[str, Any], df, out: str | Path, source: str = "sp
         cols = ["id"] + gcols + shown_axes + [c for c in objectives if c not in shown_axes and c not in gcols]
         counts = "; ".join(f"{group_label(key)}: {int(front.index.isin(part.index).sum())} of {len(part)}"
                            for key, part in parts)
+        empty = [c for c in objectives if not np.isfinite(plots.pd_float(ok[c])).any()]
         md += [f"## Pareto front ({', '.join(f'{k}: {v}' for k, v in objectives.items())})", "",
+               f"No point has every objective ({', '.join(f'`{c}`' for c in empty)} empty in every row)." if empty else
                f"Points not dominated by another point of their group ({counts})." if gcols else
                f"{len(front)} of {len(ok)} points are not dominated.", "",
                md_table(front[cols].to_dict("records"), cols), ""]
@@ -134,7 +138,10 @@ def write_report(spec: Mapping[str, Any], df, out: str | Path, source: str = "sp
         par = opts.pareto or ParetoOptions()
         x = par.x if par.x is not None else objs[0]
         y = par.y if par.y is not None else objs[1] if len(objs) > 1 else objs[0]
-        if x != y:
+        both = x != y and bool((np.isfinite(plots.pd_float(ok[x])) & np.isfinite(plots.pd_float(ok[y]))).any())
+        if x != y and not both:  # e.g. speedup_vs_dense on EIE, empty in every row: the tables still stand
+            md += [f"(No Pareto figure: no point has both `{x}` and `{y}`.)", ""]
+        elif x != y:
             color = par.color or (shown_axes[0] if shown_axes else None)
             plots.save_both(plots.pareto_scatter, ok, out_stem=figs / "pareto", x=x, y=y, objectives=objectives,
                             color=color, title=f"{title}: {x} vs {y}", group_by=gcols, uncertainty=uncertainty)
@@ -161,13 +168,17 @@ def write_report(spec: Mapping[str, Any], df, out: str | Path, source: str = "sp
         level = trade.ratio or "recipe"
         if len(comp) and level in comp.columns and comp[level].nunique() >= 2:  # one level: nothing to trade off
             table = plots.tradeoff_table(comp, trade.group, trade.ratio, group_by=gcols, uncertainty=uncertainty)
-            plots.save_both(plots.tradeoff, comp, out_stem=figs / "tradeoff", group=trade.group,
-                            ratio=trade.ratio, title=f"{title}: FLOP reduction is not speedup", group_by=gcols,
-                            uncertainty=uncertainty)
+            real = bool(np.isfinite(table["real_mean"].to_numpy(dtype=float)).any())
+            if real:
+                plots.save_both(plots.tradeoff, comp, out_stem=figs / "tradeoff", group=trade.group,
+                                ratio=trade.ratio, title=f"{title}: FLOP reduction is not speedup", group_by=gcols,
+                                uncertainty=uncertainty)
             md += ["## Compression ratio vs speedup", "",
                    "Theoretical speedup = dense MACs / MACs left after pruning; real speedup = dense latency / "
                    "compressed latency on the same hardware; mean +/- std over seeds.", "",
-                   "![trade-off](figures/tradeoff.png)", "",
+                   "![trade-off](figures/tradeoff.png)" if real else
+                   "(No trade-off figure: `speedup_vs_dense` is empty in every row, a baseline the hardware cannot "
+                   "run.)", "",
                    md_table(table.to_dict("records"), list(table.columns)), ""]
 
     if (out / LAYERS).exists():

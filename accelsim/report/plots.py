@@ -733,6 +733,9 @@ def tradeoff(df, out: str | os.PathLike, group: str | None = None, ratio: str | 
     if len(levels) < 2:
         raise AccelsimError(f"the trade-off figure needs at least two compression levels ({ratio or 'recipe'}); "
                             f"the table has {len(levels)}: {', '.join(map(str, levels))}")
+    if not np.isfinite(table["real_mean"].to_numpy(dtype=float)).any():
+        raise AccelsimError(f"the trade-off figure has no point with a value of {y} (empty in every row: a "
+                            "baseline the hardware cannot run, e.g. dense weights on EIE)")
     gcols = [c for c in table.columns if c not in _TRADEOFF_COLUMNS]
     parts = groups(table, gcols)
     plt = _plt()
