@@ -387,3 +387,30 @@ def test_a_report_whose_objective_is_empty_in_every_row_is_written(tmp_path, run
     assert "(No Pareto figure: no point has both `speedup_vs_dense` and `energy_j`.)" in text
     code, _, err = run_cli("plot", tmp_path / "out", "--kind", "tradeoff", "--out", tmp_path / "t.png")
     assert code == 2 and "no point with a value of speedup_vs_dense" in err and not (tmp_path / "t.png").exists()
+
+
+def test_a_symmetric_matmulnbits_default_zero_point_costs_no_bits(tmp_path):
+    # onnxruntime's symmetric 4-bit blocks store no zero_points; the weight storage counted 4 bits a block for them
+    onnx = pytest.importorskip("onnx")
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    from accelsim.compress.compressed import CompressedGraph
+    from accelsim.workload.zoo import load_workload
+
+    n, k, bs = 16, 64, 32
+    rng = np.random.default_rng(38)
+    codes = rng.integers(0, 16, (n, k), dtype=np.uint8)
+    packed = (codes[:, 0::2] | (codes[:, 1::2] << 4)).astype(np.uint8).reshape(n, k // bs, bs // 2)
+    scales = rng.uniform(0.01, 0.1, n * (k // bs)).astype(np.float32)
+    node = helper.make_node("MatMulNBits", ["x", "B", "scales"], ["y"], name="fc", domain="com.microsoft",
+                            K=k, N=n, bits=4, block_size=bs)
+    graph = helper.make_graph([node], "nbits", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, k])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, n])],
+                              [numpy_helper.from_array(packed, "B"), numpy_helper.from_array(scales, "scales")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    onnx.save(model, tmp_path / "m.onnx")
+    cl = next(cl for cl in CompressedGraph.dense(load_workload(str(tmp_path / "m.onnx"))) if cl.weight is not None)
+    assert cl.weight_storage_bits() == n * k * 4 + n * (k // bs) * 32  # codes and fp32 scales, nothing else
+    dense = (codes.astype(np.float64) - 8) * np.repeat(scales.reshape(n, -1), bs, axis=1)
+    np.testing.assert_allclose(cl.weight.to_dense(), dense, rtol=1e-12, atol=0)

@@ -536,8 +536,9 @@ def deployed_tensor(q: dict, layer: Layer) -> tuple[Any, int | None, int | None]
         zp = q.get("zero_point")
         signed = bool(q.get("signed", zp is None))
         scale_name = q.get("scale_format") or ("fp16" if scale.dtype == np.float16 else "fp32")  # as stored
+        stored_zp = zp is not None and not q.get("zero_point_implied")  # an implied default costs no bits
         spec = QuantSpec(f"{'int' if signed else 'uint'}{bits}-g{block}", f"{'int' if signed else 'uint'}{bits}",
-                         scale_name, (1, block), 0 if zp is None else int(bits))
+                         scale_name, (1, block), int(bits) if stored_zp else 0)
         tensor = GroupQuant(codes, spec, scale.astype(np.float64), None if zp is None else np.asarray(zp, np.int64))
         return tensor, bits, act
     from accelsim.compress.tensors import LowBit

@@ -394,8 +394,9 @@ class GroupQuant(CompressedTensor):
         if not np.all(np.isfinite(self.scales)) or np.any(self.scales < 0):
             raise CompressionError("GroupQuant scales must be finite and >= 0")
         self.zero_points = None if zero_points is None else np.asarray(zero_points, np.int64)
-        if (self.zero_points is None) != (spec.zero_point_bits == 0):
-            raise CompressionError("GroupQuant zero points are given exactly when the spec has zero_point_bits > 0")
+        if self.zero_points is None and spec.zero_point_bits > 0:
+            raise CompressionError("GroupQuant zero points are given when the spec has zero_point_bits > 0")
+        # zero points with zero_point_bits 0: implied by the format, not stored (MatMulNBits' default 2^(bits-1))
         if self.zero_points is not None and self.zero_points.shape != self.scales.shape:
             raise CompressionError("GroupQuant zero points must have the shape of the scales")
         self.tensor_scale = None if tensor_scale is None else float(tensor_scale)

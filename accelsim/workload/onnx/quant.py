@@ -291,6 +291,8 @@ def _convert_matmul_nbits(imp: Importer, node: Node) -> None:
     bias = imp.optional_const(node, 5, "bias") if len(node.inputs) > 5 else None
     quant = {"weight_bits": bits, "signed": False, "granularity": "blocked", "block_size": bs, "scale": scale,
              "zero_point": zp, "codes": np.ascontiguousarray(codes[:, :k])}
+    if zp_raw is None:  # the default zero point: implied by the op, not stored in the file
+        quant["zero_point_implied"] = True
     if int(a.get("accuracy_level", 0)) == 4:  # the activations quantized to int8 blocks at run time
         quant["activation_bits"] = 8
     y = imp.linear(node, x, weight[:, :k], bias, quant=quant)
