@@ -414,3 +414,29 @@ def test_a_symmetric_matmulnbits_default_zero_point_costs_no_bits(tmp_path):
     assert cl.weight_storage_bits() == n * k * 4 + n * (k // bs) * 32  # codes and fp32 scales, nothing else
     dense = (codes.astype(np.float64) - 8) * np.repeat(scales.reshape(n, -1), bs, axis=1)
     np.testing.assert_allclose(cl.weight.to_dense(), dense, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.01])
+def test_a_qoperator_weight_scale_of_zero_is_refused_at_import_naming_the_place(tmp_path, bad):
+    # stats took it; simulate and accuracy said "LowBit scale must be finite and > 0" naming no file, node or tensor
+    onnx = pytest.importorskip("onnx")
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    from accelsim.errors import WorkloadError
+    from accelsim.workload.zoo import load_workload
+
+    init = [numpy_helper.from_array(np.array(0.05, np.float32), "xs"), numpy_helper.from_array(np.array(128, np.uint8), "xz"),
+            numpy_helper.from_array(np.ones((8, 4), np.int8), "w"), numpy_helper.from_array(np.array(bad, np.float32), "ws"),
+            numpy_helper.from_array(np.array(0, np.int8), "wz"), numpy_helper.from_array(np.array(0.1, np.float32), "ys"),
+            numpy_helper.from_array(np.array(128, np.uint8), "yz")]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"], name="q"),
+             helper.make_node("QLinearMatMul", ["xq", "xs", "xz", "w", "ws", "wz", "ys", "yz"], ["yq"], name="mm"),
+             helper.make_node("DequantizeLinear", ["yq", "ys", "yz"], ["y"], name="dq")]
+    graph = helper.make_graph(nodes, "qop", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], init)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
+    with pytest.raises(WorkloadError) as err:
+        load_workload(str(tmp_path / "m.onnx"))
+    assert str(err.value).endswith(f"m.onnx: node 'mm' (QLinearMatMul): the weight's scale must be finite and > 0; "
+                                   f"got {bad:g} (tensor 'ws')")

@@ -191,6 +191,11 @@ def dequantized(imp: Importer, node: Node, q_index: int, scale_index: int | None
         scale = np.ones(np.shape(zp) if zp is not None and np.size(zp) > 1 else (), np.float32)
     else:
         scale = np.asarray(imp.const(node, scale_index, "the weight scale"))
+        finite = np.asarray(scale, np.float64)
+        if not (np.all(np.isfinite(finite)) and np.all(finite > 0)):  # as a QDQ weight's scale (folded_quant)
+            bad = finite[~(np.isfinite(finite) & (finite > 0))].ravel()[0]
+            raise imp.error(node, f"the weight's scale must be finite and > 0; got {bad:g} "
+                                  f"(tensor '{node.inputs[scale_index]}')")
     deq = _dequantize(node, q, scale, zp, axis)
     return _const_input(imp, node, f"w{q_index}", deq.const, deq.quant)
 
