@@ -440,3 +440,26 @@ def test_a_qoperator_weight_scale_of_zero_is_refused_at_import_naming_the_place(
         load_workload(str(tmp_path / "m.onnx"))
     assert str(err.value).endswith(f"m.onnx: node 'mm' (QLinearMatMul): the weight's scale must be finite and > 0; "
                                    f"got {bad:g} (tensor 'ws')")
+
+
+def test_dense_fp16_weights_on_8_bit_pes_move_16_bits_as_they_run_two_passes():
+    # an fp16 ONNX export on edge-32x32: slowdown 2 and 16-bit storage, but the filter DRAM words of 8-bit weights
+    import numpy as np
+
+    import accelsim
+    from accelsim.workload.graph import LayerGraph
+    from accelsim.workload.layers import Input, Linear
+
+    def graph(fp16):
+        g = LayerGraph("fc")
+        g.add(Input(name="x", shape=(512,)))
+        g.add(Linear(name="fc", out_features=64, input_shapes=((512,),)), ["x"])
+        g.set_weight("fc", np.random.default_rng(0).standard_normal((64, 512)).astype(np.float32))
+        if fp16:
+            g.metadata["quantization"] = {"fc": {"format": "float16", "weight_bits": 16}}
+        return g
+
+    half = accelsim.simulate("edge-32x32", graph(True)).layers[0]
+    plain = accelsim.simulate("edge-32x32", graph(False)).layers[0]
+    assert half.extra["slowdown"] == 2 and plain.extra["slowdown"] == 1
+    assert half.extra["dram_words"]["filter"] == 2 * plain.extra["dram_words"]["filter"]

@@ -539,9 +539,9 @@ class SystolicModel(HardwareModel):
             # the kept values leave DRAM at their stored width (int4 on int8 units: half the replayed words)
             fi_dram = fi_dram * min(1.0, (cl.weight_bits or width) / width) + meta_words * reads
             fi_sram += meta_words * rep["filter_sram_reads"] / max(kept / pack, 1)
-        elif has_weights and view.layout != "none":
-            # compressed weights: the filter stream moves the stored bits, not the replayed words, which
-            # hold one weight of `width` bits each (or `pack` packed ones: §4.1)
+        elif has_weights:
+            # the filter stream moves the stored bits, not the replayed words, which hold one weight of `width`
+            # bits each (or `pack` packed ones: §4.1)
             fi_dram *= stored_ratio(cl, width)
         # outputs leave at the activation width
         of_dram *= min(1.0, act_bits / self._pe_bits)
@@ -971,6 +971,8 @@ def stored_ratio(cl, width: int) -> float:
     move their values at ``width`` bits, not at the float32 the store keeps them in, with their indices,
     pointers and metadata as stored. > 1: a format larger than dense."""
     view = cl.view
+    if view.layout == "none":  # dense weights as held: a deployed width (fp16 on int8 PEs) moves at it, else native
+        return cl.weight_bits / width if cl.weight_bits else 1.0
     shape = cl.layer.weight_matrix_shape
     dense_bits = shape[0] * shape[1] * width
     if not dense_bits:
@@ -1089,14 +1091,13 @@ class NetworkPlan:
 
     def filter_ratio(self, widths: np.ndarray) -> np.ndarray:
         """Stored over replayed filter bits per array layer (§4.3: compressed weights move their stored
-        bits; the replayed words hold one weight of the layer's operand width ``widths[j]`` each), 1.0 where
-        the weights are not held compressed."""
+        bits; the replayed words hold one weight of the layer's operand width ``widths[j]`` each: :func:`stored_ratio`),
+        1.0 for a layer without weights."""
         key = ("ratio", np.asarray(widths, np.int64).tobytes())
         if key not in self._by_bits:
             out = np.ones(len(self.cls))
             for j, cl in enumerate(self.cls):
-                view = cl.view
-                if view.layout != "none" and self.has_weights[j]:
+                if self.has_weights[j]:
                     out[j] = stored_ratio(cl, int(widths[j]))
             self._by_bits[key] = out
         return self._by_bits[key]
