@@ -463,3 +463,23 @@ def test_dense_fp16_weights_on_8_bit_pes_move_16_bits_as_they_run_two_passes():
     plain = accelsim.simulate("edge-32x32", graph(False)).layers[0]
     assert half.extra["slowdown"] == 2 and plain.extra["slowdown"] == 1
     assert half.extra["dram_words"]["filter"] == 2 * plain.extra["dram_words"]["filter"]
+
+
+def test_binding_a_recipe_to_a_quantized_onnx_model_says_why_it_cannot(tmp_path):
+    # the hint named a folded BatchNormalization; the weights are integer codes no float weight equals
+    onnx = pytest.importorskip("onnx")
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    from accelsim.accuracy.backends import OnnxBackend
+    from accelsim.accuracy.base import AccuracyError
+
+    init = [numpy_helper.from_array(np.arange(32, dtype=np.int8).reshape(8, 4), "wq"),
+            numpy_helper.from_array(np.array(0.05, np.float32), "ws")]
+    nodes = [helper.make_node("DequantizeLinear", ["wq", "ws"], ["w"], name="dq"),
+             helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")]
+    graph = helper.make_graph(nodes, "qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], init)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(AccuracyError, match="stored quantized .*: a recipe is evaluated on the float model"):
+        OnnxBackend(model).bind({"mm": np.ones((4, 8), np.float32)})

@@ -21,12 +21,20 @@ import numpy as np
 from accelsim.accuracy.base import AccuracyError, first_line
 
 
-def _match(name: str, dense: np.ndarray, candidates: Mapping[str, np.ndarray], hint: str, where: str) -> str:
+#: ONNX ops of a deployed quantized model: its weights are integer codes, which no float weight equals
+QUANTIZED_OPS = frozenset({"DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "QGemm",
+                           "MatMulNBits", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QAttention"})
+
+
+def _match(name: str, dense: np.ndarray, candidates: Mapping[str, np.ndarray], hint: str, where: str,
+           quantized: bool = False) -> str:
     """The candidate tensor equal to ``dense`` (the one named like ``hint`` when several are)."""
     hits = [k for k, v in candidates.items() if v.shape == dense.shape and np.array_equal(v, dense)]
     if not hits:
-        raise AccuracyError(f"{where}: no weight tensor of the model equals the weights of layer '{name}' "
-                            "(a BatchNormalization folded into it on import? a graph of another model?)")
+        why = ("the model's weights are stored quantized (QDQ / QOperator / MatMulNBits): a recipe is evaluated on "
+               "the float model it was quantized from" if quantized else
+               "a BatchNormalization folded into it on import? a graph of another model?")
+        raise AccuracyError(f"{where}: no weight tensor of the model equals the weights of layer '{name}' ({why})")
     if len(hits) > 1:
         named = [k for k in hits if hint and hint in k]
         if len(named) != 1:
@@ -83,7 +91,8 @@ class OnnxBackend:
         arrays, transposed = self._candidates()
         self.binding = {}
         for name, w in dense.items():
-            key = _match(name, np.asarray(w), arrays, name.replace(".", "/"), self.label)
+            key = _match(name, np.asarray(w), arrays, name.replace(".", "/"), self.label,
+                         quantized=any(node.op_type in QUANTIZED_OPS for node in self.model.graph.node))
             self.binding[name] = (key, transposed[key])
         return self.binding
 
