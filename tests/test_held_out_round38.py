@@ -483,3 +483,16 @@ def test_binding_a_recipe_to_a_quantized_onnx_model_says_why_it_cannot(tmp_path)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     with pytest.raises(AccuracyError, match="stored quantized .*: a recipe is evaluated on the float model"):
         OnnxBackend(model).bind({"mm": np.ones((4, 8), np.float32)})
+
+
+def test_a_report_lists_a_key_the_union_s_spaces_set_in_their_bases_as_an_axis():
+    # arch set in each space's base (tutorial §2's layout for mixing families) was left out of "Axes that vary"
+    pd = pytest.importorskip("pandas")
+    from accelsim.dse.report import axis_columns
+
+    spec = {"name": "u", "spaces": [{"base": {"arch": "edge-32x32"}, "grid": {"batch": [1, 2]}},
+                                    {"base": {"arch": "a100-40gb"}, "grid": {"batch": [1, 2]}}],
+            "base": {"workload": "lenet5"}}
+    df = pd.DataFrame({"id": list("abcd"), "arch": ["edge-32x32"] * 2 + ["a100-40gb"] * 2, "batch": [1, 2, 1, 2],
+                       "workload": ["lenet5"] * 4})
+    assert axis_columns(df, spec) == ["batch", "arch"]

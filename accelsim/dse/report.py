@@ -46,7 +46,11 @@ def axis_columns(df, spec=None) -> list[str]:
     from accelsim.report.pareto import varying_axes
 
     if spec:
-        cands = space_from_spec(spec).axis_keys
+        space = space_from_spec(spec)
+        cands = list(space.axis_keys)
+        # keys a union's spaces set in their own base (arch: edge-32x32 in one, a100-40gb in another) vary too
+        for sub in getattr(space, "spaces", ()):
+            cands += [k for k in sub.base if k not in cands]
     else:
         metrics = {"id", "status", "error", *METRICS}
         cands = [c for c in df.columns if c not in metrics and not str(c).startswith("energy.")]
