@@ -496,3 +496,19 @@ def test_a_report_lists_a_key_the_union_s_spaces_set_in_their_bases_as_an_axis()
     df = pd.DataFrame({"id": list("abcd"), "arch": ["edge-32x32"] * 2 + ["a100-40gb"] * 2, "batch": [1, 2, 1, 2],
                        "workload": ["lenet5"] * 4})
     assert axis_columns(df, spec) == ["batch", "arch"]
+
+
+@pytest.mark.parametrize("folder, message", [
+    ("results.csv", "results.csv is a folder, where the results table goes"),
+    ("layers.csv", "layers.csv: cannot write (is a directory)"),
+])
+def test_a_run_refused_in_a_folder_it_did_not_create_takes_its_record_back(tmp_path, run_cli, folder, message):
+    # a table path that is a folder: the run record of a run that did nothing, and layers.csv.tmp, were left behind
+    # (and reading the folder as a table while cleaning up replaced the run's own message)
+    out = tmp_path / "out"
+    (out / folder).mkdir(parents=True)
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: s\ndetail: true\nbase: {workload: lenet5, arch: edge-32x32}\ngrid: {batch: [1, 2]}\n")
+    code, _, err = run_cli("sweep", spec, "--out", out, "--quiet")
+    assert code == 2 and message in err
+    assert sorted(p.name for p in out.iterdir()) == sorted([folder, "sweep.lock"])

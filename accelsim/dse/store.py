@@ -277,6 +277,10 @@ class _Table:
             os.replace(tmp, self.path)
             self.fh = open(self.path, "a", newline="")
         except OSError as exc:
+            try:
+                tmp.unlink(missing_ok=True)  # (a table path that is a folder: the rewrite is left behind)
+            except OSError:
+                pass
             raise _write_error(self.path, exc) from None
 
     def append(self, lines: Sequence[str]) -> None:
@@ -459,6 +463,8 @@ class CsvStore:
         # the layouts a fresh run of these columns writes (finalize puts a resumed table back in them)
         self._layouts = {RESULTS: _place_inputs(merge_header([], columns)),
                          LAYERS: merge_header([], ["id", *(layer_columns or [])])}
+        if path.is_dir():
+            raise SweepError(f"{path} is a folder, where the results table goes; remove it or choose another --out")
         if path.exists() and not resume:
             raise SweepError(f"{path} already exists; resume the sweep (--resume) or choose another output directory")
         old_header, rows = read_rows(path) if resume else ([], [])
@@ -573,11 +579,13 @@ class CsvStore:
         alone would make the retry fail with 'already exists'), and the folder when this run created it
         and nothing else is in it (its lock file and provenance record included)."""
         self.close()
-        if read_rows(self.results.path)[1]:
+        if _has_rows(self.results.path):
             return  # finished points are results: kept for --resume
         for table in (self.results, self.layers):
-            if not read_rows(table.path)[1]:
+            if not _has_rows(table.path):
                 _remove(table.path)
+        if getattr(self, "record_new", False):  # this run's record of a run that finished nothing
+            _remove(self.dir / "provenance.json")
         if self._created and not (self.dir / RESULTS).exists():
             for name in (LOCK, "provenance.json"):
                 _remove(self.dir / name)
@@ -742,6 +750,15 @@ def _frame_of_lines(header: list[str], lines: list[str], order):
     rows = list(csv.reader([line.rstrip("\n") for line in lines]))
     header, rows = promote(header, rows)
     return frame_from_text(_line(header) + "".join(_line(r) for r in rows), order)
+
+
+def _has_rows(path: Path) -> bool:
+    """Whether a store table holds a row; a path that cannot be read (a folder in its place) holds none of this
+    run's."""
+    try:
+        return bool(read_rows(path)[1])
+    except (OSError, SweepError):
+        return False
 
 
 def _remove(path: Path) -> None:

@@ -17,6 +17,7 @@ import importlib
 import inspect
 import json
 import sys
+from pathlib import Path
 from collections import Counter
 from typing import Any, Callable, Mapping, Sequence
 
@@ -365,8 +366,9 @@ def sweep(
     ok = False
     try:
         if getattr(st, "dir", None) is not None:  # version, git revision, command, spec copy (issue 17)
-            from accelsim.report.provenance import append_run_record
+            from accelsim.report.provenance import STORE_FILE, append_run_record
 
+            st.record_new = not (Path(st.dir) / STORE_FILE).exists()  # removed again if the run finishes nothing
             append_run_record(st.dir, spec, label)
         if detail and hasattr(st, "need_layers"):  # resume re-runs finished points that lack per-layer rows
             st.need_layers = bool(getattr(evaluate, "detail", False))
