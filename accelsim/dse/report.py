@@ -150,6 +150,9 @@ def write_report(spec: Mapping[str, Any], df, out: str | Path, source: str = "sp
             plots.save_both(plots.pareto_scatter, ok, out_stem=figs / "pareto", x=x, y=y, objectives=objectives,
                             color=color, title=f"{title}: {x} vs {y}", group_by=gcols, uncertainty=uncertainty)
             md += ["![Pareto scatter](figures/pareto.png)", ""]
+            if len(objectives) > 2:
+                md += [f"(The figure's front is over its two axes, `{x}` and `{y}`; the table's over all "
+                       f"{len(objectives)} objectives.)", ""]
         k = opts.top_k
         for obj, direction in objectives.items():
             best = top_k(ok, obj, k=k, direction=direction, group_by=gcols)
