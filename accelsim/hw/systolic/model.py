@@ -539,7 +539,7 @@ class SystolicModel(HardwareModel):
             # the kept values leave DRAM at their stored width (int4 on int8 units: half the replayed words)
             fi_dram = fi_dram * min(1.0, (cl.weight_bits or width) / width) + meta_words * reads
             fi_sram += meta_words * rep["filter_sram_reads"] / max(kept / pack, 1)
-        elif has_weights:
+        elif has_weights and (view.layout != "none" or cl.weight_bits is not None):  # (else the ratio is 1)
             # the filter stream moves the stored bits, not the replayed words, which hold one weight of `width`
             # bits each (or `pack` packed ones: §4.1)
             fi_dram *= stored_ratio(cl, width)
