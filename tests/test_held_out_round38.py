@@ -512,3 +512,24 @@ def test_a_run_refused_in_a_folder_it_did_not_create_takes_its_record_back(tmp_p
     code, _, err = run_cli("sweep", spec, "--out", out, "--quiet")
     assert code == 2 and message in err
     assert sorted(p.name for p in out.iterdir()) == sorted([folder, "sweep.lock"])
+
+
+@pytest.mark.parametrize("arch", ["edge-32x32", "a100-80gb", "tpu-v4"])
+def test_simulating_a_compact_layer_keeps_no_dense_copy_on_its_view(arch):
+    # cl.view built the dense float32 matrix of every compact layer (packed codes, mask + kept values) and kept it:
+    # `simulate --weights` of a 156M-parameter Llama held 6.3 B per weight beyond the weights, growing with depth
+    import numpy as np
+
+    import accelsim
+    from accelsim.compress.compressed import LAZY_MATRICES
+    from accelsim.workload.zoo import load_workload
+
+    from accelsim.hw.registry import build_model, load_arch
+
+    cg = accelsim.compress(load_workload("lenet-300-100"), "int8")
+    build_model(load_arch(arch)).simulate_network(list(cg), 1)
+    for cl in cg:
+        if cl.layer.has_weights:
+            assert isinstance(cl.stored_matrix, LAZY_MATRICES)
+            assert cl.view.held is cl.stored_matrix and "matrix" not in vars(cl.view)
+            np.testing.assert_array_equal(cl.view.matrix, cl.weight_matrix)  # built on read, the same values

@@ -372,7 +372,8 @@ class CompressedLayer:
     @cached_property
     def view(self) -> WeightView:
         """The typed view of the stored weights hardware models read (:mod:`accelsim.compress.view`)."""
-        return weight_view(self.weight, self.weight_matrix, nm=self.nm, shape=self.layer.weight_matrix_shape)
+        # the matrix as held (a compact one stays compact: the view builds it only where read)
+        return weight_view(self.weight, self.stored_matrix, nm=self.nm, shape=self.layer.weight_matrix_shape)
 
     # counted once per layer (the matrix is never modified after compression): hardware models and
     # sweeps ask for them on every simulate call

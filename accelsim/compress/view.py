@@ -74,7 +74,9 @@ class WeightView:
     huffman_streams: tuple[str, ...] = ()
     bits: StorageBits = field(default_factory=StorageBits)
     tensor: Any = None
-    matrix: np.ndarray | None = None
+    #: the effective matrix as the layer holds it: an ndarray, a compact form (mask and kept values, packed
+    #: codes: built on read by :attr:`matrix`, not kept), a SciPy array, or None
+    held: Any = None
     element_format: str | None = None
     scale_format: str | None = None
     scale_bits: int | None = None
@@ -100,6 +102,19 @@ class WeightView:
         return (self.scale_bits + self.zero_point_bits) / self.group_size
 
     @property
+    def matrix(self) -> Any:
+        """The effective matrix the hardware multiplies (an ndarray; a SciPy array for a view of one), or None. A
+        compact one is built on each read and not kept here, so a view does not hold a dense copy of a compact
+        layer; a model reading it more than once keeps what it derives (:attr:`pattern`, EIE's layouts)."""
+        m = self.held
+        return m.materialize() if hasattr(m, "materialize") else m
+
+    @property
+    def has_matrix(self) -> bool:
+        """Whether the layer holds effective weights (without building a compact one)."""
+        return self.held is not None
+
+    @property
     def is_sparse_layout(self) -> bool:
         """True when the weights are stored as compressed-sparse rows / columns."""
         return self.layout in SPARSE_LAYOUTS
@@ -111,7 +126,7 @@ class WeightView:
     @cached_property
     def pattern(self) -> sp.csr_array | None:
         """The effective weights as a SciPy CSR array (explicit zeros dropped); None without values."""
-        if self.matrix is not None:
+        if self.has_matrix:
             out = sp.csr_array(self.matrix)
         elif self.is_statistics:  # shapes and formats only: no pattern
             return None
@@ -173,7 +188,7 @@ class WeightView:
             except KeyError:  # dropped by a concurrent caller meanwhile
                 pass
             return hit
-        if self.matrix is None:
+        if not self.has_matrix:
             raise CompressionError("WeightView.interleaved: the layer has no effective weight matrix to lay out")
         csc = InterleavedCSC(self.matrix, n_pe=key[0], index_bits=key[1], value_bits=key[2], pointer_bits=key[3])
         if INTERLEAVED_CACHE_SIZE > 0:
@@ -204,7 +219,7 @@ def weight_view(tensor: Any, matrix: np.ndarray | None = None, *, nm: tuple[int,
     if matrix is not None and shape is None:
         shape = tuple(int(s) for s in matrix.shape)
     if tensor is None:
-        return WeightView(shape=shape, layout="none", nm=nm, matrix=matrix)
+        return WeightView(shape=shape, layout="none", nm=nm, held=matrix)
     if sp.issparse(tensor):
         stored = tensor if tensor.format in ("csr", "csc") else sp.csr_array(tensor)
         value_bits = 8 * stored.dtype.itemsize
@@ -214,7 +229,7 @@ def weight_view(tensor: Any, matrix: np.ndarray | None = None, *, nm: tuple[int,
                            pointer=len(stored.indptr) * pointer_bits)
         return WeightView(shape=tuple(int(s) for s in stored.shape), layout=stored.format, value_bits=value_bits,
                           index_bits=index_bits, pointer_bits=pointer_bits, nm=nm, bits=bits, tensor=stored,
-                          matrix=matrix if matrix is not None else stored)
+                          held=matrix if matrix is not None else stored)
     if not isinstance(tensor, CompressedTensor):
         raise TypeError(f"weight_view: expected a compressed tensor or a SciPy sparse matrix; got {type(tensor).__name__}")
     bits = _bits(tensor)
@@ -233,7 +248,7 @@ def weight_view(tensor: Any, matrix: np.ndarray | None = None, *, nm: tuple[int,
     if structure is None:  # a codebook over dense codes
         return WeightView(shape=shape or tuple(base.shape), layout="codebook", value_bits=code_bits,
                           codebook_size=codebook_size, codebook_table=table, nm=nm, huffman_streams=streams,
-                          bits=bits, tensor=base, matrix=matrix)
+                          bits=bits, tensor=base, held=matrix)
     layout = structure.kind
     index_bits = getattr(structure, "index_bits", None) if layout in SPARSE_LAYOUTS else None
     pointer_bits = getattr(structure, "pointer_bits", None) if layout in SPARSE_LAYOUTS else None
@@ -256,7 +271,7 @@ def weight_view(tensor: Any, matrix: np.ndarray | None = None, *, nm: tuple[int,
         relative_index=bool(getattr(structure, "relative", False)),
         n_partitions=int(structure.n_pe) if isinstance(structure, InterleavedCSC) else 1,
         codebook_size=codebook_size, codebook_table=table, nm=nm, huffman_streams=streams, bits=bits,
-        tensor=structure, matrix=matrix, **quant)
+        tensor=structure, held=matrix, **quant)
 
 
 def _quant_fields(structure: Any, shape: tuple[int, int]) -> dict[str, Any]:

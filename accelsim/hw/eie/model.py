@@ -105,7 +105,7 @@ def layout_of(view, n_pe: int, index_bits: int, regs: int, reuse: bool) -> Layou
         if hit is not None:
             entry["layouts"].move_to_end(key)
             return hit
-    n_rows, n_cols = (int(s) for s in view.matrix.shape)
+    n_rows, n_cols = (int(s) for s in view.held.shape)  # (the shape: no compact matrix built for it)
     local_rows = -(-n_rows // n_pe)
     n_pass = max(1, -(-local_rows // regs))
     seg = np.zeros((n_cols, n_pass, n_pe, K.N_SEG), K.segment_dtype(regs))
@@ -279,7 +279,7 @@ class EIEModel(HardwareModel):
                 f"layer '{name}': codebook of {view.codebook_size} entries does not fit the "
                 f"{c.encoding.codebook_entries}-entry shared-weight table (encoding.codebook_entries); "
                 f"weight-share to <= {c.encoding.codebook_entries} clusters")
-        if view.matrix is None:
+        if not view.has_matrix:
             raise SimulationError(f"layer '{name}': no weight values attached; EIE needs the compressed pattern")
 
     def _mapping(self, layer) -> Layout:
@@ -297,7 +297,7 @@ class EIEModel(HardwareModel):
         table = None if view.codebook_table is None else np.asarray(view.codebook_table)
         reuse = (view.layout == "interleaved_csc" and view.n_partitions == c.n_pe and view.relative_index
                  and view.index_bits == c.encoding.row_index_bits
-                 and tuple(view.tensor.shape) == tuple(view.matrix.shape) and (table is None or table.ndim == 1))
+                 and tuple(view.tensor.shape) == tuple(view.held.shape) and (table is None or table.ndim == 1))
         return layout_of(view, c.n_pe, c.encoding.row_index_bits, c.act_regs, reuse)
 
     def _vectors(self, layer, g) -> tuple[list[np.ndarray], int]:

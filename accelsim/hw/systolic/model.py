@@ -505,13 +505,13 @@ class SystolicModel(HardwareModel):
         compute = rep["compute_cycles"] * slow
         stall = rep["stall_cycles"] * n_units
         skip_info = None
-        matrix = view.matrix
+        has_matrix = view.has_matrix
         has_weights = layer.has_weights
         sp = cfg.sparsity
-        if sp.skip_zero_weights and nm is None and matrix is not None and has_weights:
+        if sp.skip_zero_weights and nm is None and has_matrix and has_weights:
             from accelsim.hw.systolic.sparsity import skipped_compute_cycles
 
-            skip_info = skipped_compute_cycles(cfg, layer, matrix, geom, run_geom, n_units)
+            skip_info = skipped_compute_cycles(cfg, layer, view.matrix, geom, run_geom, n_units)
             compute = skip_info["compute_cycles"] * slow
         else:
             compute *= n_units
@@ -554,10 +554,10 @@ class SystolicModel(HardwareModel):
         slots = rep["macs"] * n_units * pack  # operand slots the array issues at `width` bits
         if nm:
             performed = dense_macs * (nm[0] / nm[1])
-            zero_frac = max(0.0, 1.0 - density / (nm[0] / nm[1])) if has_weights and matrix is not None else 0.0
+            zero_frac = max(0.0, 1.0 - density / (nm[0] / nm[1])) if has_weights and has_matrix else 0.0
         else:
             performed = dense_macs * 1.0
-            zero_frac = max(0.0, 1.0 - density / 1.0) if has_weights and matrix is not None else 0.0
+            zero_frac = max(0.0, 1.0 - density / 1.0) if has_weights and has_matrix else 0.0
         gated = performed * zero_frac if sp.zero_gating else 0.0
         active = performed - gated
         actions = count_actions(keys, active_macs=active * slow, gated_macs=gated * slow,
@@ -1018,7 +1018,7 @@ class NetworkPlan:
                 self.geoms.append(geom)
             view = cl.view
             has_w = bool(lay.has_weights)
-            matrix = view.matrix is not None
+            matrix = view.has_matrix
             density = cl.weight_density if has_w else 1.0
             dense = geom.macs * n_units
             key = (cl.weight_bits, cl.activation_bits)
