@@ -533,3 +533,30 @@ def test_simulating_a_compact_layer_keeps_no_dense_copy_on_its_view(arch):
             assert isinstance(cl.stored_matrix, LAZY_MATRICES)
             assert cl.view.held is cl.stored_matrix and "matrix" not in vars(cl.view)
             np.testing.assert_array_equal(cl.view.matrix, cl.weight_matrix)  # built on read, the same values
+
+
+def test_a_tied_head_shares_the_embedding_table_read_from_a_checkpoint(tmp_path):
+    # a tied lm_head read the embedding again: a second float32 copy of the vocabulary table (4 V d bytes)
+    pytest.importorskip("safetensors")
+    import json
+
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from accelsim.workload.hf import attach_weights, load_hf
+
+    cfg = {"model_type": "llama", "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "vocab_size": 50,
+           "num_attention_heads": 2, "num_key_value_heads": 2, "tie_word_embeddings": True}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    rng = np.random.default_rng(0)
+    shapes = {"model.embed_tokens.weight": (50, 16), "model.norm.weight": (16,),
+              "model.layers.0.input_layernorm.weight": (16,), "model.layers.0.post_attention_layernorm.weight": (16,)}
+    for p in ("q", "k", "v", "o"):
+        shapes[f"model.layers.0.self_attn.{p}_proj.weight"] = (16, 16)
+    shapes.update({"model.layers.0.mlp.gate_proj.weight": (32, 16), "model.layers.0.mlp.up_proj.weight": (32, 16),
+                   "model.layers.0.mlp.down_proj.weight": (16, 32)})
+    save_file({k: rng.standard_normal(v).astype(np.float32) for k, v in shapes.items()}, str(tmp_path / "model.safetensors"))
+    graph = load_hf(str(tmp_path / "config.json"), phase="decode", context=8)
+    graph = attach_weights(graph, str(tmp_path)) or graph
+    hf = graph.metadata["hf"]
+    assert hf["tied"] and np.shares_memory(graph.weights[hf["lm_head"]], graph.weights[hf["embed"]])

@@ -634,7 +634,9 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
         if w is None and name.endswith((".kv_b_proj.k_absorbed", ".kv_b_proj.v_absorbed")):
             w = _absorbed(ck, layer)
         if w is None and name == hf.get("lm_head") and hf.get("tied"):  # a tied head reads the vocabulary table
-            w = _dense(ck, f"{hf['embed']}.weight", layer.weight_shape)
+            table = out.weights.get(hf["embed"])  # the one already read, held once (not a second float32 copy)
+            w = table if table is not None and tuple(table.shape) == tuple(layer.weight_shape) else \
+                _dense(ck, f"{hf['embed']}.weight", layer.weight_shape)
         if w is None:
             missing.append(name)
             continue
