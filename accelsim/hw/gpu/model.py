@@ -29,6 +29,7 @@ which kernel ran (``kernel``, ``kernel_class``) and why a compressed kernel was 
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import replace
 
 import numpy as np
@@ -112,6 +113,10 @@ def _repeated_kv(layer: L.Attention) -> L.Attention:
     q, k, v = layer.input_shapes
     return replace(layer, kv_heads=layer.heads,
                    input_shapes=(q, (*k[:-1], k[-1] * rep), (*v[:-1], v[-1] * rep)))
+
+
+#: WeightView -> whether its pattern is 2:4 along K (tested once per layer, kept while the layer lives)
+_COMPATIBLE_24: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 class GpuModel(HardwareModel):
@@ -450,9 +455,12 @@ class GpuModel(HardwareModel):
             n_keep, m_group = cl.nm
             unit = cfg.math_rate(dtype)[1]
             if cfg.sparse_tensor_cores and unit == "tensor":
-                W = view.matrix
-                compatible = is_24_compatible(W.toarray() if sp.issparse(W) else W) if W is not None \
-                    else m_group in (2, 4) and n_keep * 2 <= m_group
+                compatible = _COMPATIBLE_24.get(view)
+                if compatible is None:  # once per layer's view: a compact matrix is built to be read, not kept
+                    W = view.matrix
+                    compatible = is_24_compatible(W.toarray() if sp.issparse(W) else W) if W is not None \
+                        else m_group in (2, 4) and n_keep * 2 <= m_group
+                    _COMPATIBLE_24[view] = compatible
                 if not compatible:
                     raise SimulationError(
                         f"layer '{layer.name}': weight pattern is not 2:4 (recipe N:M = {n_keep}:{m_group}); "
