@@ -16,6 +16,7 @@ the action counts and energy reference table of §5; the base prices them and bu
 from __future__ import annotations
 
 import math
+import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
@@ -511,7 +512,7 @@ class SystolicModel(HardwareModel):
         if sp.skip_zero_weights and nm is None and has_matrix and has_weights:
             from accelsim.hw.systolic.sparsity import skipped_compute_cycles
 
-            skip_info = skipped_compute_cycles(cfg, layer, view.matrix, geom, run_geom, n_units)
+            skip_info = skipped_compute_cycles(cfg, layer, _nonzero(view), geom, run_geom, n_units)
             compute = skip_info["compute_cycles"] * slow
         else:
             compute *= n_units
@@ -963,6 +964,19 @@ def geometry_table(geoms) -> np.ndarray:
 #: sample positions a plan keeps (NetworkPlan.reuse_positions): one per dataflow and row count (is: and
 #: column count) of a sweep; a few KB each
 POSITIONS_KEPT = 64
+
+
+#: WeightView -> the non-zero mask of its weights, kept while the layer lives (zero skipping, §4.4)
+_NONZERO: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _nonzero(view) -> np.ndarray:
+    """The non-zero mask of a layer's effective weights (1 B per weight), built once per view: the view builds a
+    compact layer's dense matrix only to be read, and zero skipping reads it on every simulate (§4.4)."""
+    mask = _NONZERO.get(view)
+    if mask is None:
+        mask = _NONZERO[view] = np.asarray(view.matrix) != 0
+    return mask
 
 
 def stored_ratio(cl, width: int) -> float:
