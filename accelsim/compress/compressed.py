@@ -418,13 +418,20 @@ class CompressedLayer:
         source's 32 bits (a layer a recipe left untouched, or pruned but stored dense) and the values of a sparse
         format holding unquantized weights (pruned, stored CSR), whose indices and pointers count as stored."""
         if self._stored_bits is not None and not self._source_width_dense:
-            if self.weight_bits is None:
-                view = self.view
-                vb = view.value_bits
-                if vb and vb > native_bits and view.layout not in ("codebook", "lowrank"):
-                    return self._stored_bits - int(view.bits.payload) * (vb - native_bits) // vb
-            return self._stored_bits
+            return self._stored_bits if self.weight_bits is not None else int(round(self.stored_bits_at(native_bits)))
         return self._weight_elements * (self.weight_bits or native_bits)
+
+    def stored_bits_at(self, width: int) -> float:
+        """The stored tensor's bits with values no step gave a width (``weight_bits`` None) counted at ``width``
+        bits where they are stored wider: its payload rescaled, not a codebook's codes nor low-rank factors;
+        indices, pointers and metadata as stored (what :meth:`weight_storage_bits` counts and the systolic
+        model's DRAM traffic moves, docs/models/systolic.md §4.3)."""
+        view = self.view
+        stored = float(view.stored_bits)
+        vb = view.value_bits
+        if self.weight_bits is None and vb and vb > width and view.layout not in ("codebook", "lowrank"):
+            stored -= float(view.bits.payload) * (1.0 - width / vb)
+        return stored
 
     @cached_property
     def _source_width_dense(self) -> bool:

@@ -991,11 +991,7 @@ def stored_ratio(cl, width: int) -> float:
     dense_bits = shape[0] * shape[1] * width
     if not dense_bits:
         return 1.0
-    stored = float(view.stored_bits)
-    vb = view.value_bits
-    if cl.weight_bits is None and vb and vb > width and view.layout not in ("codebook", "lowrank"):
-        stored -= float(view.bits.payload) * (1.0 - width / vb)
-    return stored / dense_bits
+    return cl.stored_bits_at(width) / dense_bits
 
 
 class NetworkPlan:
