@@ -560,3 +560,15 @@ def test_a_tied_head_shares_the_embedding_table_read_from_a_checkpoint(tmp_path)
     graph = attach_weights(graph, str(tmp_path)) or graph
     hf = graph.metadata["hf"]
     assert hf["tied"] and np.shares_memory(graph.weights[hf["lm_head"]], graph.weights[hf["embed"]])
+
+
+def test_a_refused_run_never_removes_a_results_csv_that_is_not_a_sweep_table(tmp_path, run_cli):
+    # the cleanup of a run refused before any point removes a header-only table of its own, not another file
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.csv").write_text("a,b\n1,2\n")
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: s\nbase: {workload: lenet5, arch: edge-32x32}\ngrid: {batch: [1, 2]}\n")
+    code, _, err = run_cli("sweep", spec, "--out", out, "--quiet")
+    assert code == 2 and "results.csv already exists" in err
+    assert (out / "results.csv").read_text() == "a,b\n1,2\n"

@@ -579,10 +579,10 @@ class CsvStore:
         alone would make the retry fail with 'already exists'), and the folder when this run created it
         and nothing else is in it (its lock file and provenance record included)."""
         self.close()
-        if _has_rows(self.results.path):
+        if _table_rows(self.results.path):
             return  # finished points are results: kept for --resume
         for table in (self.results, self.layers):
-            if not _has_rows(table.path):
+            if _table_rows(table.path) == 0:  # a header alone; a file that is no table of ours stays
                 _remove(table.path)
         if getattr(self, "record_new", False):  # this run's record of a run that finished nothing
             _remove(self.dir / "provenance.json")
@@ -752,13 +752,13 @@ def _frame_of_lines(header: list[str], lines: list[str], order):
     return frame_from_text(_line(header) + "".join(_line(r) for r in rows), order)
 
 
-def _has_rows(path: Path) -> bool:
-    """Whether a store table holds a row; a path that cannot be read (a folder in its place) holds none of this
-    run's."""
+def _table_rows(path: Path) -> int | None:
+    """The rows a store table holds (0 for a header alone or no file); None for a path that is no table to read
+    (a folder in its place, another program's CSV): not this run's, never removed."""
     try:
-        return bool(read_rows(path)[1])
+        return len(read_rows(path)[1])
     except (OSError, SweepError):
-        return False
+        return None
 
 
 def _remove(path: Path) -> None:
