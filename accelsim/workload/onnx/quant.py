@@ -47,17 +47,26 @@ def dequant_info(q: np.ndarray, scale, zero_point, axis: int = 1, block_size: in
             "block_size": int(block_size) or None, "scale": scale, "zero_point": zp, "codes": np.asarray(q).astype(codes)}
 
 
+def weight_scale_problem(scale, tensor: str) -> str | None:
+    """Why a quantized weight's ``scale`` (ONNX tensor ``tensor``) cannot be stored, or None: every value finite
+    and > 0."""
+    s = np.asarray(scale, np.float64)
+    if np.all(np.isfinite(s)) and np.all(s > 0):
+        return None
+    bad = s[~(np.isfinite(s) & (s > 0))].ravel()[0]
+    return f"the weight's scale must be finite and > 0; got {bad:g} (tensor '{tensor}')"
+
+
 def folded_quant(node: Node, inputs: list) -> dict | None:
     """The quantization format carried by the (first) output of a folded node, or None."""
     first = inputs[0] if inputs else None
     if node.op_type == "DequantizeLinear" and first is not None:
         dtype = np.dtype(np.asarray(first.const).dtype)
         if np.issubdtype(dtype, np.integer) or dtype.name in ("int4", "uint4", "int2", "uint2", *FLOAT8):
-            scale = np.asarray(inputs[1].const, np.float64) if len(inputs) > 1 and inputs[1] is not None else None
-            if scale is not None and not (np.all(np.isfinite(scale)) and np.all(scale > 0)):
-                bad = scale[~(np.isfinite(scale) & (scale > 0))].ravel()[0]
-                raise WorkloadError(f"node '{node.name}' (DequantizeLinear): the weight's scale must be finite and > 0; "
-                                    f"got {bad:g} (tensor '{node.inputs[1]}')")
+            problem = (weight_scale_problem(inputs[1].const, node.inputs[1])
+                       if len(inputs) > 1 and inputs[1] is not None else None)
+            if problem:
+                raise WorkloadError(f"node '{node.name}' (DequantizeLinear): {problem}")
             zero = inputs[2].const if len(inputs) > 2 and inputs[2] is not None else None
             return dequant_info(np.asarray(first.const), inputs[1].const, zero, node.attrs.get("axis", 1),
                                 node.attrs.get("block_size", 0))
@@ -191,11 +200,9 @@ def dequantized(imp: Importer, node: Node, q_index: int, scale_index: int | None
         scale = np.ones(np.shape(zp) if zp is not None and np.size(zp) > 1 else (), np.float32)
     else:
         scale = np.asarray(imp.const(node, scale_index, "the weight scale"))
-        finite = np.asarray(scale, np.float64)
-        if not (np.all(np.isfinite(finite)) and np.all(finite > 0)):  # as a QDQ weight's scale (folded_quant)
-            bad = finite[~(np.isfinite(finite) & (finite > 0))].ravel()[0]
-            raise imp.error(node, f"the weight's scale must be finite and > 0; got {bad:g} "
-                                  f"(tensor '{node.inputs[scale_index]}')")
+        problem = weight_scale_problem(scale, node.inputs[scale_index])  # as a QDQ weight's (folded_quant)
+        if problem:
+            raise imp.error(node, problem)
     deq = _dequantize(node, q, scale, zp, axis)
     return _const_input(imp, node, f"w{q_index}", deq.const, deq.quant)
 
