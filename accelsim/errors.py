@@ -61,6 +61,12 @@ def close_names(name: str, known, n: int = 3) -> list[str]:
     return list(dict.fromkeys(out))[:n]
 
 
+def misspelling_of(name: str, keys) -> str | None:
+    """The first of ``keys`` (a mapping's keys) that is probably ``name`` misspelled (``ops`` for a missing
+    ``op``), or None: for a message naming a missing field and the key meant as it."""
+    return next((k for k in keys if isinstance(k, str) and k != name and close_names(k, [name], n=1)), None)
+
+
 def interrupted(exc: BaseException) -> KeyboardInterrupt | None:
     """The KeyboardInterrupt ``exc`` is or was caused by (true), else None: Ctrl-C (or the command line's
     SIGTERM, a KeyboardInterrupt too) arriving while a compiled (Numba) kernel runs surfaces as a
@@ -182,6 +188,7 @@ __all__ = [
     "WorkloadError",
     "close_names",
     "interrupted",
+    "misspelling_of",
     "os_error_reason",
 ]
 

@@ -506,10 +506,10 @@ def _load_path(path: Path, chain: tuple[str, ...]) -> TechTable:
     if "base" in data:
         return _load_derived(path, data, chain)
     if "node_nm" in data and "ops" not in data:  # a derived file whose `base` is misspelled or missing
-        from accelsim.errors import close_names
+        from accelsim.errors import misspelling_of
 
-        stray = [k for k in data if isinstance(k, str) and close_names(k, ["base"], n=1)]
-        hint = f"'{stray[0]}': unknown key; did you mean base?" if stray else "missing field 'base'"
+        stray = misspelling_of("base", data)
+        hint = f"'{stray}': unknown key; did you mean base?" if stray else "missing field 'base'"
         raise ConfigError(f"{src}: {hint} (a tech file with node_nm derives from a base table: base: 45nm)")
     return _parse_table(data, src)
 

@@ -175,10 +175,10 @@ def graph_from_dict(data: Any, source: str = "<dict>") -> LayerGraph:
         where = f"{source}: layers[{index}] ({lname})"
         op = entry.get("op")
         if "op" not in entry:
-            from accelsim.errors import close_names
+            from accelsim.errors import misspelling_of
 
-            stray = [k for k in entry if isinstance(k, str) and close_names(k, ["op"], n=1)]
-            hint = f"; unknown key '{stray[0]}': did you mean op?" if stray else ""
+            stray = misspelling_of("op", entry)
+            hint = f"; unknown key '{stray}': did you mean op?" if stray else ""
             raise WorkloadError(f"{where}: missing field 'op' (the layer type){hint}")
         if not isinstance(op, str):
             raise WorkloadError(f"{where}.op must be a string; got {given(op)}")
