@@ -451,6 +451,30 @@ def test_more_sms_never_slow_a_layer(arch):
             previous = lat
 
 
+def test_more_sms_at_a_fixed_dram_bandwidth_never_slow_a_partly_occupied_24_or_attention_kernel():
+    """A partly occupied 2:4 or attention kernel draws ``dram_port_gbs`` a CTA, fixed per SM: 2:4 int8 lenet5
+    ``ip1`` on an L4 at batch 4 read 11.4 us at 58 SMs and 19.8 us at 116 when the port was the share of the config
+    at hand (``dram_gbs / sms``); that share is still the port of a config that sets none."""
+    import accelsim
+    from accelsim.hw.gpu import families as fam
+    from accelsim.workload.layers import Attention
+
+    def ip1(overrides):
+        run = accelsim.simulate("l4", "lenet5", recipe="2of4-int8", batch=4, overrides=overrides)
+        return next(layer.latency_s for layer in run.layers if layer.name == "ip1")
+
+    assert ip1({"sms": 116}) == pytest.approx(ip1({}), rel=1e-12)
+    assert ip1({"sms": 116, "dram_port_gbs": None}) > 1.5 * ip1({})
+    layer = Attention(name="attn", input_shapes=((256, 4 * 64), (256, 4 * 64), (256, 4 * 64)), heads=4, kv_heads=4)
+    times = [fam.attention(load_arch("a100-80gb", {"sms": sms}), "flash2", layer, 1, "bf16", 16).time_s
+             for sms in (8, 54, 108, 216, 432)]  # 8 CTAs: every count from 8 SMs up leaves SMs idle
+    assert all(b <= a * (1 + 1e-12) for a, b in zip(times, times[1:])), times
+    for arch in ("l4", "a100-80gb", "h100-sxm", "mi300x"):
+        cfg = load_arch(arch)
+        assert cfg.dram_port_gbs == pytest.approx(cfg.dram_gbs / cfg.sms)
+        assert cfg.dram_fraction(cfg.sms / 3) == pytest.approx(1 / 3) and cfg.dram_fraction(2 * cfg.sms) == 1.0
+
+
 def test_l2_port_defaults_to_the_share_of_every_sm():
     cfg = load_arch("h100-sxm")
     assert cfg.l2_port == cfg.l2_bytes_per_clk / cfg.sms  # the bundled value is that quotient, fixed per SM

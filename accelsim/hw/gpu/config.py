@@ -108,6 +108,9 @@ class GpuConfig:
     l2_multicast: int = param(1, ge=1, le=16, doc="CTAs of a cluster served by one L2 read of a shared operand tile (Hopper TMA multicast)")
     l2_latency_cycles: float = param(200.0, gt=0, le=1e6, unit="cycles", doc="L2 hit latency (<= 1e6 cycles)")
     dram_gbs: float = param(gt=0, le=1e6, unit="GB/s", doc="DRAM bandwidth (<= 1e6 GB/s = 1e15 B/s)")
+    dram_port_gbs: float | None = param(None, gt=0, le=1e6, unit="GB/s",
+                                        doc="DRAM -> one SM bandwidth, what each CTA of a partly occupied 2:4 or attention "
+                                            "kernel draws (None: dram_gbs / sms, every SM's share when all stream; <= 1e6 GB/s)")
     dram_type: str = param("gddr5", choices=DRAM_TYPES, doc="DRAM technology (energy per bit in the tech table)")
     dram_capacity_gib: float | None = param(None, gt=0, le=1 << 20, unit="GiB",
                                             doc="device memory capacity (None = unknown; what must hold weights + KV cache)")
@@ -156,6 +159,12 @@ class GpuConfig:
         """L2 -> one SM bandwidth, B/clk: ``l2_port_bytes_per_clk``, else the aggregate over the SMs."""
         p = self.l2_port_bytes_per_clk
         return self.l2_bytes_per_clk / self.sms if p is None else float(p)
+
+    def dram_fraction(self, ctas: float) -> float:
+        """The share of the DRAM bandwidth ``ctas`` CTAs, one an SM, can draw: ``min(1, ctas x dram_port_gbs /
+        dram_gbs)``; ``min(1, ctas / sms)`` when the port is the SMs' share (None)."""
+        p = self.dram_port_gbs
+        return min(1.0, ctas / self.sms if p is None else ctas * float(p) / self.dram_gbs)
 
     @property
     def dram_latency_cycles(self) -> float:

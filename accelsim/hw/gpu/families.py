@@ -344,7 +344,7 @@ def sparse24(cfg: GpuConfig, family: str, m: int, n: int, k: int, groups: int, d
     est = None
     for tile in (SPARSE24_TILES_SM90 if sm90 else SPARSE24_TILES):  # Ampere kernels: no split-K
         ctas = -(-mp // tile.bm) * -(-n // tile.bn) * groups
-        c = cfg if sm90 else derated(cfg, dram=min(1.0, ctas / cfg.sms))
+        c = cfg if sm90 else derated(cfg, dram=cfg.dram_fraction(ctas))
         try:
             t = km.gemm(c, mp, n, k, groups, dtype, sparse24=True, eff_scale=scale, tiles=[tile], name="gemm")
         except SimulationError:  # the tile does not fit an SM
@@ -530,7 +530,7 @@ def attention(cfg: GpuConfig, family: str, layer, batch: int, dtype: str, kv_bit
     kv_bytes = float(l_len) * (dq + dv) * groups * kv_bits / 8.0
     partial = 2.0 * splits * m * (dv + 2) * groups * 4.0 if splits > 1 else 0.0
     dram = q_bytes + kv_bytes + o_bytes + partial
-    memory_s = km._dram_s(cfg, dram) / occupancy
+    memory_s = km._dram_s(cfg, dram) / cfg.dram_fraction(ctas)
     latency_s = cfg.dram_latency_cycles / clk
     launch = cfg.launch_overhead_us * 1e-6
     kernels = 2 if splits > 1 else 1
