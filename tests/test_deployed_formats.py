@@ -172,3 +172,34 @@ def test_simulate_prints_the_importers_notes(run_cli):
     code, text, _ = run_cli("simulate", "--arch", "a100-80gb", "--workload", DATA / "bert-tiny-dynamic-int8.onnx")
     assert code == 0 and "workload import notes:" in text
     assert "[i1] DynamicQuantizeLinear: activations quantized to 8 bits at run time" in text
+
+
+def test_compress_takes_the_checkpoints_values(tmp_path, run_cli):
+    """``compress --weights``: the recipe runs on the checkpoint's values (a layer stored half zero keeps half its
+    weights), not on synthesized ones; ``--weights`` on a workload that is no Hugging Face config is one line."""
+    import json
+
+    from accelsim.workload.hf import load_hf
+
+    config = {**TINY, "max_position_embeddings": 256}  # (the default prompt, 128 tokens, fits)
+    graph = load_hf(config)
+    rng = np.random.default_rng(5)
+    tensors, target = {}, None
+    for layer in graph.layers:
+        if layer.op in ("linear", "embedding"):
+            w = rng.uniform(0.5, 1.0, size=layer.weight_shape).astype(np.float32)  # no value int8 rounds to zero
+            if target is None and layer.op == "linear":
+                target = layer.name
+                w[: w.shape[0] // 2] = 0.0
+            tensors[f"{layer.name}.weight"] = ("F32", w)
+    _write_safetensors(tmp_path / "model.safetensors", tensors)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    code, text, err = run_cli("compress", "--workload", tmp_path, "--weights", tmp_path / "model.safetensors",
+                              "--recipe", "int8", "--format", "json")
+    assert code == 0, err
+    row = next(r for r in json.loads(text)["layers"] if r["name"] == target)
+    assert row["nnz"] == row["params"] // 2 and row["weight_bits"] == 8
+    code, text, _ = run_cli("compress", "--workload", tmp_path, "--recipe", "int8", "--format", "json")
+    assert code == 0 and next(r for r in json.loads(text)["layers"] if r["name"] == target)["nnz"] > row["params"] * 0.9
+    code, _, err = run_cli("compress", "--workload", "lenet5", "--weights", tmp_path / "model.safetensors", "--recipe", "int8")
+    assert code == 2 and err.strip().count("\n") == 0 and "--weights applies to Hugging Face configs" in err

@@ -157,13 +157,13 @@ def to_table(cg: CompressedGraph) -> str:
 
 
 def cmd_compress(args) -> int:
-    from accelsim.cli.core import check_seed
+    from accelsim.cli.core import _workload, check_seed
     from accelsim.compress.recipe import compress, load_recipe
     from accelsim.workload.zoo import load_workload
 
     check_seed(args.seed)
     recipe = load_recipe(args.recipe)
-    graph = load_workload(args.workload)
+    graph = load_workload(_workload(args))  # (--weights: the checkpoint's values, read lazily; --strict)
     cg = compress(graph, recipe, seed=args.seed)
     if args.format == "json":
         import shlex
@@ -179,8 +179,13 @@ def cmd_compress(args) -> int:
 
 
 def add_cli(sub) -> None:
+    from accelsim.cli.core import _add_strict, _add_weights
+
     p = sub.add_parser("compress", help="apply a compression recipe and report stored bits per layer")
-    p.add_argument("--workload", required=True, help="zoo name or path (.yaml, .csv, .onnx)")
+    p.add_argument("--workload", required=True, help="zoo name or path (.yaml, .csv, .onnx, .json Hugging Face config "
+                                                         "or a folder holding config.json)")
+    _add_weights(p)
+    _add_strict(p)
     p.add_argument("--recipe", required=True, help="bundled recipe name or .yaml path")
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.add_argument("--seed", type=int, default=0, help="seed for synthesized weights and random steps")
