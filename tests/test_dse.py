@@ -447,6 +447,9 @@ def test_top_k_and_sensitivity_rank_the_dominant_axis_first():
     assert sens["rank"].tolist() == [1, 2, 3]
     np.testing.assert_allclose(sens["effect"].iloc[0], 20.0 / df["y"].mean())
     assert sens["best_value"].iloc[0] == 1
+    one = sensitivity(df.assign(d=7), {"y": "min"}, ["d", "a", "b"])  # an axis of one value moved nothing: no rank
+    assert one["axis"].tolist() == ["a", "b", "d"] and one["rank"].tolist() == [1, 2, None]
+    assert one["note"].tolist()[-1] == "one value" and one["effect"].tolist()[-1] == 0.0
     with pytest.raises(SweepError, match="k must be an int >= 1"):
         top_k(df, "y", k=0)
 

@@ -26,7 +26,7 @@ its values occurs with the same settings of the other axes, equally often (a ful
 union of them in which the axis does not apply to every point). Otherwise its main effect would
 mix in the other axes (a batch-8 value that exists only on GPUs would be "best for latency" because
 GPUs are fast), so the row has no effect, no rank and a ``note`` saying which other axis it is
-confounded with.
+confounded with. An axis with one value in a group has effect 0, no rank and the note "one value".
 """
 
 from __future__ import annotations
@@ -311,8 +311,8 @@ def sensitivity(df, objectives: Sequence[str] | Mapping[str, str], axes: Sequenc
     by = gcols + ["objective"]
     ranks = []
     for _, part in out.groupby([out[c].map(cell_key) for c in by], sort=False):
-        r = part["effect"].rank(ascending=False, method="first")
-        ranks.append(r)
+        part = part[part["note"] == ""]  # an axis of one value, or unbalanced, moved nothing it could show: no rank
+        ranks.append(part["effect"].rank(ascending=False, method="first"))
     rank = pd.concat(ranks).reindex(out.index)
     out["rank"] = pd.Series([None if r != r else int(r) for r in rank], index=out.index, dtype=object)
     out = out[cols]
