@@ -248,6 +248,17 @@ def test_what_if_flip_is_detected():
     assert front["perturbed"] == "- y" and front["change"] == "+30%"
 
 
+def test_what_if_names_a_front_in_the_tables_order():
+    from accelsim.dse.whatif import _conclusions
+
+    ok = pd.DataFrame([{"id": "b", "status": "ok", "arch_name": "x", "latency_s": 1.0, "energy_j": 2.0},
+                       {"id": "a", "status": "ok", "arch_name": "y", "latency_s": 2.0, "energy_j": 1.0}])
+    runs = pd.DataFrame([{"id": "r", "status": "ok", "tag.whatif": "dram_energy +30%", "tag.base_id": "a",
+                          "latency_s": 2.0, "energy_j": 1.0}])
+    c = _conclusions({"objectives": OBJ}, ok, runs, ["dram_energy"], 0.3, OBJ, None)
+    assert c.loc[c["conclusion"] == "Pareto front", "baseline"].iloc[0] == "x; y"  # (ids sorted: "y; x")
+
+
 @pytest.mark.parametrize("bad", [0, -0.1, 0.95, True])
 def test_what_if_refuses_bad_fractions(bad, tmp_path):
     from accelsim.dse.whatif import what_if

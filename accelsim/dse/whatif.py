@@ -241,9 +241,11 @@ def _conclusions(spec, ok, runs, constants, fraction, objectives, group_by):
     gcols = group_columns(ok, group_by)
     axes = [a for a in axis_columns(ok, spec) if a not in gcols]
 
-    def name(ids) -> str:
-        return "; ".join(_describe(ok, i, axes) for i in sorted(ids)) if isinstance(ids, frozenset) else \
-            " > ".join(_describe(ok, i, axes) for i in ids)
+    position = {pid: i for i, pid in enumerate(ok["id"])}
+
+    def name(ids) -> str:  # a front's points in the results table's order, a ranking in its own
+        return "; ".join(_describe(ok, i, axes) for i in sorted(ids, key=position.get)) if isinstance(ids, frozenset) \
+            else " > ".join(_describe(ok, i, axes) for i in ids)
 
     base = _conclude(ok, objectives, k, gcols)
     rows = []
