@@ -467,14 +467,14 @@ def breakdown(layers, out: str | os.PathLike, point: str | None = None, title: s
 
 
 def _time_unit(value: float) -> tuple[float, str]:
-    for scale, unit in ((1e6, "us"), (1e3, "ms")):
+    for scale, unit in ((1e6, "µs"), (1e3, "ms")):
         if value * scale < 1e4:
             return scale, unit
     return 1.0, "s"
 
 
 def _energy_unit(value: float) -> tuple[float, str]:
-    for scale, unit in ((1e6, "uJ"), (1e3, "mJ")):
+    for scale, unit in ((1e6, "µJ"), (1e3, "mJ")):
         if value * scale < 1e4:
             return scale, unit
     return 1.0, "J"
