@@ -147,9 +147,10 @@ def test_float64_dtype():
     "kwargs, error, text",
     [
         ({"init": "xavier"}, WorkloadError, "init must be one of he_normal, laplace; got 'xavier'"),
-        ({"seed": -1}, WorkloadError, "seed must be a non-negative int; got -1"),
-        ({"seed": 1.5}, WorkloadError, "seed must be a non-negative int"),
-        ({"seed": True}, WorkloadError, "seed must be a non-negative int"),
+        ({"seed": -1}, WorkloadError, "seed must be an int >= 0; got -1"),
+        ({"seed": 2**32}, WorkloadError, "seed must be <= 4294967295"),
+        ({"seed": 1.5}, WorkloadError, "seed must be an int >= 0"),
+        ({"seed": True}, WorkloadError, "seed must be an int >= 0"),
         ({"dtype": np.int32}, WorkloadError, "dtype must be a floating-point type"),
         ({"layers": ["relu"]}, WorkloadError, "layer 'relu' (activation) has no weights"),
         ({"layers": ["fc3"]}, UnknownNameError, "unknown layer 'fc3'"),
@@ -303,7 +304,7 @@ def test_sample_positions_are_uniform():
         ((), 0.5, 0, "size must be a positive int or a shape tuple"),
         ((3, 0), 0.5, 0, "size must be positive"),
         (10, 0.5, "seed", "rng must be a numpy Generator or an int seed; got str"),
-        (10, 0.5, -1, "seed must be a non-negative int"),
+        (10, 0.5, -1, "seed must be an int >= 0"),
     ],
 )
 def test_sample_bad_arguments(size, density, rng, text):

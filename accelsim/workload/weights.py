@@ -56,9 +56,14 @@ def init_std(layer: Layer) -> float:
 
 
 def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise WorkloadError(f"seed must be a non-negative int; got {seed!r}")
-    return int(seed)
+    """``seed`` as an int in ``[0, MAX_SEED]`` (:func:`accelsim.config.seed_problem`), else a WorkloadError."""
+    from accelsim.config import seed_problem
+
+    seed = int(seed) if isinstance(seed, np.integer) else seed
+    problem = seed_problem(seed)
+    if problem:
+        raise WorkloadError(problem)
+    return seed
 
 
 def synthesize_weights(
