@@ -169,6 +169,9 @@ def simulate(
         result.batch = reported
         if result.dense is not None:
             result.dense.batch = reported
+    notes = list(graph.metadata.get("notes") or ())
+    if notes:  # what the importer dropped or approximated (docs/importers.md), in every output of the result
+        result.extra["workload_notes"] = notes
     from accelsim.report.provenance import provenance
 
     result.provenance = provenance(result.arch, _source_path("arch", arch), graph, cgraph.recipe if recipe is not None else None,

@@ -250,20 +250,32 @@ def _convert_matmul(imp: Importer, node: Node) -> None:
     imp.linear(node, a, np.asarray(b.const).T, None, quant=Q.weight_quant(b, 1, lambda m: m.T))
 
 
+def _last_two_swapped(rank: int) -> list[int]:
+    """A Transpose ``perm`` of ``rank`` axes that swaps the last two (a matrix operand's rows and columns)."""
+    return list(range(rank - 2)) + [rank - 1, rank - 2]
+
+
 @register("Gemm", "com.microsoft::FusedMatMul")
 def _convert_gemm(imp: Importer, node: Node) -> None:
-    """``Gemm``, and onnxruntime's ``FusedMatMul``: a MatMul of any rank with Gemm's ``transB`` and ``alpha``."""
+    """``Gemm``, and onnxruntime's ``FusedMatMul``: a MatMul of any rank with ``transA`` / ``transB`` (its operand's
+    last two axes swapped) and ``alpha`` (a scale of the product: no MACs), what onnxruntime's extended graph
+    optimizations write for an attention's ``q @ k^T * scale``."""
     a, b, c = imp.activation(node, 0), imp.value(node, 1), imp.optional(node, 2)
     alpha, beta = float(node.attrs.get("alpha", 1.0)), float(node.attrs.get("beta", 1.0))
-    trans_b = bool(node.attrs.get("transB", 0))
-    if any(node.attrs.get(k, 0) for k in ("transA", "transBatchA", "transBatchB")):
-        raise imp.unsupported(node, "a transposed left operand or batch axes are not supported")
+    trans_b, fused = bool(node.attrs.get("transB", 0)), node.op_type == "FusedMatMul"
+    if any(node.attrs.get(k, 0) for k in ("transBatchA", "transBatchB")) or (node.attrs.get("transA", 0) and not fused):
+        raise imp.unsupported(node, "a transposed left operand of a Gemm or transposed batch axes are not supported")
+    if node.attrs.get("transA", 0):
+        if len(a.local_shape) < 2:
+            raise imp.unsupported(node, f"transA on {list(a.shape)}: it would move the batch axis")
+        a = imp.layer(node, L.Transpose, [a], "/a_t", perm=_last_two_swapped(len(a.local_shape)))
     if not b.is_const:
-        if c is not None or alpha != 1.0 or (trans_b and node.op_type == "Gemm"):
+        if c is not None or (not fused and (alpha != 1.0 or trans_b)):
             raise imp.unsupported(node, "a Gemm of two activations is supported only without transB, alpha or C")
         if trans_b:
-            rank = len(b.local_shape)
-            b = imp.layer(node, L.Transpose, [b], "/b_t", perm=list(range(rank - 2)) + [rank - 1, rank - 2])
+            b = imp.layer(node, L.Transpose, [b], "/b_t", perm=_last_two_swapped(len(b.local_shape)))
+        if alpha != 1.0:
+            imp.note(f"node '{node.name}' (FusedMatMul): alpha {alpha:g} scales the product (no MACs; not modelled)")
         return _matmul_layer(imp, node, a, b)
     if b.const.ndim != 2:
         raise imp.unsupported(node, f"a constant operand of shape {list(b.const.shape)}")

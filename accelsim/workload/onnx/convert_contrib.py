@@ -193,16 +193,31 @@ def _convert_skip_layernorm(imp: Importer, node: Node) -> None:
     imp.set(node, 3, total)
 
 
-@register(MS + "EmbedLayerNormalization")
+@register(MS + "EmbedLayerNormalization", MS + "QEmbedLayerNormalization")
 def _convert_embed_layernorm(imp: Importer, node: Node) -> None:
+    """Word (+ segment) ``Embedding`` s, the position table as an ``Identity``, a ``LayerNorm``. The quantized op
+    (onnxruntime's dynamic int8 BERT) reads its tables as integers with a scale (inputs 8, 10) and zero point (13,
+    15) each: dequantized, their format kept."""
     ids, segments = imp.activation(node, 0), imp.optional(node, 1)
-    word, table = np.asarray(imp.const(node, 2, "the word embedding")), imp.optional_const(node, 4, "the segment embedding")
+    tables = {}
+    for tag, index in (("word", 2), ("segment", 4)):
+        if imp.optional(node, index) is None:
+            continue
+        if node.op_type == "QEmbedLayerNormalization":
+            v = imp.values[Q.dequantized(imp, node, index, index + 6, index + 11, axis=0)]
+            tables[tag] = (np.asarray(v.const), Q.weight_quant(v, 0, lambda m: m))
+        else:
+            tables[tag] = (np.asarray(imp.const(node, index, f"the {tag} embedding")), None)
+    if "word" not in tables:
+        raise imp.error(node, "input 2 (the word embedding) is missing")
+    word, quant = tables["word"]
     h = imp.layer(node, L.Embedding, [ids], "/word", num_embeddings=int(word.shape[0]), embedding_dim=int(word.shape[1]))
-    imp.set_weight(node, h.layer, word)
-    if segments is not None and not segments.is_const and table is not None:
+    imp.set_weight(node, h.layer, word, quant=quant)
+    if segments is not None and not segments.is_const and "segment" in tables:
+        table, quant = tables["segment"]
         seg = imp.add(node, L.Embedding, [segments], suffix="/segment", num_embeddings=int(table.shape[0]),
                       embedding_dim=int(table.shape[1]))
-        imp.set_weight(node, seg.name, np.asarray(table))
+        imp.set_weight(node, seg.name, table, quant=quant)
         h = imp.layer(node, L.Eltwise, [h, Value(h.shape, seg.name, segments.batched)], "/add_segment", func="add")
     h = imp.layer(node, L.Identity, [h], "/add_position")
     imp.set(node, 0, imp.layer(node, L.LayerNorm, [h], ""))
@@ -222,3 +237,87 @@ def _convert_fused_conv(imp: Importer, node: Node) -> None:
     if func and func not in L.ACTIVATIONS:
         raise imp.unsupported(node, f"activation {act}")
     imp.set(node, 0, imp.layer(node, L.Activation, [y], "/act", func=func) if func else y)
+
+
+@register(MS + "BiasSplitGelu")
+def _convert_bias_split_gelu(imp: Importer, node: Node) -> None:
+    """onnxruntime's GEGLU (Stable Diffusion's UNet optimizer): the last axis, bias added, halved; the first half
+    times the GELU of the second. The bias add is no MAC (not modelled)."""
+    x = imp.activation(node, 0)
+    half = x.shape[-1] // 2
+    if x.shape[-1] % 2:
+        raise imp.error(node, f"the last axis ({x.shape[-1]}) must split in two halves")
+    left, right = _split_last(imp, node, x, [half, half], ["hidden", "gate"])
+    imp.set(node, 0, imp.layer(node, L.Eltwise, [left, imp.layer(node, L.Activation, [right], "/gelu", func="gelu")],
+                               "/mul", func="mul"))
+
+
+@register(MS + "GemmFastGelu")
+def _convert_gemm_fast_gelu(imp: Importer, node: Node) -> None:
+    """``gelu(X @ W + bias)`` (onnxruntime's optimizer with ``enable_gemm_fast_gelu``): a ``Linear`` and an
+    ``Activation(gelu)``."""
+    w = np.asarray(imp.const(node, 1, "the weight"))
+    if w.ndim != 2:
+        raise imp.unsupported(node, f"a weight of shape {list(w.shape)}")
+    y = imp.linear(Node(node.name, node.op_type, node.inputs, [], node.attrs, node.domain), imp.activation(node, 0), w.T,
+                   imp.optional_const(node, 2, "the bias"), quant=Q.weight_quant(imp.value(node, 1), 1, lambda m: m.T))
+    imp.set(node, 0, imp.layer(node, L.Activation, [y], "/gelu", func="gelu"))
+
+
+@register(MS + "NhwcConv")
+def _convert_nhwc_conv(imp: Importer, node: Node) -> None:
+    """A Conv on a channels-last map (onnxruntime's UNet optimizer): the map to channels-first, the ``Conv``, and
+    back (two ``Transpose`` layers: the layout change the NHWC kernel does not make). The weight is the Conv's
+    ``(M, C / group, kH, kW)``, or ``(M, kH, kW, C / group)`` when the optimizer rewrote it (``update_weight``)."""
+    x, w = imp.activation(node, 0), np.asarray(imp.const(node, 1, "the weight"))
+    groups = int(node.attrs.get("group", 1))
+    if len(x.shape) != 4 or w.ndim != 4 or not x.batched:
+        raise imp.unsupported(node, f"a weight of shape {list(w.shape)} on a map of shape {list(x.shape)}")
+    if w.shape[1] * groups != x.shape[3] and w.shape[3] * groups == x.shape[3]:
+        w = w.transpose(0, 3, 1, 2)
+    nchw, weight, conv = (f"{node.name}::{t}" for t in ("nchw", "weight", "conv"))
+    imp.values[nchw] = imp.layer(node, L.Transpose, [x], "/to_nchw", perm=[2, 0, 1])
+    imp.values[weight] = Value(tuple(w.shape), const=w)
+    _convert_conv(imp, Node(node.name, "Conv", [nchw, weight, *node.inputs[2:3]], [conv], node.attrs, ""))
+    imp.set(node, 0, imp.layer(node, L.Transpose, [imp.values[conv]], "/to_nhwc", perm=[1, 2, 0]))
+
+
+@register(MS + "RemovePadding")
+def _convert_remove_padding(imp: Importer, node: Node) -> None:
+    """Packing mode (onnxruntime's ``convert_to_packing_mode``): the ``(batch, sequence, hidden)`` input as
+    ``(tokens, hidden)`` rows. How many tokens are padding is data; every one is taken as real (the upper bound),
+    so the packed graph costs what the padded one does. Token offsets and sequence lengths follow from that."""
+    x = imp.activation(node, 0)
+    if imp.batch != 1 or len(x.shape) != 3:
+        raise imp.unsupported(node, f"packing a {list(x.shape)} input at batch {imp.batch} (only batch 1 is modelled)")
+    b, s, hidden = x.shape
+    imp.reshape_to(node, x, (b * s, hidden), suffix="/packed")
+    imp.set(node, 1, Value((b, s), const=np.arange(b * s, dtype=np.int32).reshape(b, s)))
+    imp.set(node, 2, Value((b + 1,), const=np.arange(b + 1, dtype=np.int32) * s))
+    imp.set(node, 3, Value((1,), const=np.asarray([s], np.int32)))
+    imp.note(f"node '{node.name}' (RemovePadding): every token taken as real (no padding removed): the upper bound")
+
+
+@register(MS + "RestorePadding")
+def _convert_restore_padding(imp: Importer, node: Node) -> None:
+    """Packed ``(tokens, hidden)`` rows back to ``(batch, sequence, hidden)`` by the token offsets' shape."""
+    x, offsets = imp.activation(node, 0), imp.value(node, 1)
+    b, s = offsets.shape
+    imp.set(node, 0, imp.batched(node, imp.reshape_to(node, x, (b, s, x.shape[-1]), index=None, suffix="/padded")))
+
+
+@register(MS + "PackedAttention")
+def _convert_packed_tokens_attention(imp: Importer, node: Node) -> None:
+    """Attention over packed ``(tokens, hidden)`` rows with a QKV weight: each sequence's rows (the token offsets'
+    ``(batch, sequence)`` shape, every token real, see RemovePadding) attend among themselves, as ``Attention``
+    does on the padded input."""
+    x, offsets = imp.activation(node, 0), imp.value(node, 3)
+    b, s = offsets.shape
+    imp.values[f"{node.name}::padded"] = imp.batched(node, imp.reshape_to(node, x, (b, s, x.shape[-1]), index=None,
+                                                                           suffix="/padded"))
+    inner = Node(node.name, "Attention", [f"{node.name}::padded", *node.inputs[1:3]], [f"{node.name}::ctx"], node.attrs,
+                 node.domain)
+    w = np.asarray(imp.const(node, 1, "the QKV weight"))
+    _packed_attention(imp, inner, w, imp.optional_const(node, 2, "the QKV bias"), Q.weight_quant(imp.value(node, 1), 1, lambda m: m.T))
+    ctx = imp.values[f"{node.name}::ctx"]
+    imp.reshape_to(node, ctx, (b * s, ctx.shape[-1]), suffix="/packed")

@@ -220,10 +220,27 @@ def _as_float(imp: Importer, node: Node, op_type: str, inputs: list[str], bits: 
     _mark_output(imp, node, bits)
 
 
-@register("QLinearConv", "ConvInteger", MS + "QGemm")
+@register("QLinearConv", MS + "QLinearConv", "ConvInteger", MS + "QGemm")
 def _convert_qconv(imp: Importer, node: Node) -> None:
     """The float Conv / Gemm on the dequantized weight; QLinearConv's and QGemm's int32 bias is rescaled by input
-    scale x weight scale. QGemm reads A, a_scale, a_zp, B, b_scale, b_zp, C, y_scale, y_zp."""
+    scale x weight scale. QGemm reads A, a_scale, a_zp, B, b_scale, b_zp, C, y_scale, y_zp. onnxruntime's own
+    QLinearConv with ``channels_last`` (a model saved after its full optimizations) reads and writes an NHWC map:
+    Transposes to channels-first and back around the same conversion."""
+    if node.attrs.get("channels_last", 0):
+        from accelsim.workload import layers as L
+
+        x = imp.activation(node, 0)
+        if len(x.shape) != 4 or not x.batched:
+            raise imp.unsupported(node, f"a channels-last input of shape {list(x.shape)}")
+        nchw, out = f"{node.name}::nchw", f"{node.name}::out"
+        imp.values[nchw] = Value((x.shape[0], x.shape[3], x.shape[1], x.shape[2]),
+                                 imp.add(node, L.Transpose, [x], suffix="/to_nchw", perm=[2, 0, 1]).name, True, quant=x.quant)
+        attrs = {k: v for k, v in node.attrs.items() if k != "channels_last"}
+        _convert_qconv(imp, Node(node.name, "QLinearConv", [nchw, *node.inputs[1:]], [out], attrs, ""))
+        y = imp.values[out]
+        imp.set(node, 0, Value((y.shape[0], y.shape[2], y.shape[3], y.shape[1]),
+                               imp.add(node, L.Transpose, [y], suffix="/to_nhwc", perm=[1, 2, 0]).name, True, quant=y.quant))
+        return
     if node.op_type == "ConvInteger":
         return _as_float(imp, node, "Conv", [node.inputs[0], dequantized(imp, node, 1, None, 3, axis=0)], None)
     gemm = node.op_type == "QGemm"

@@ -1,0 +1,70 @@
+"""Held-out rounds of 2026-12-07 (thirty-ninth session): what helpers that read none of the tests found, each a
+test that failed before its fix (docs/validation.md, "Held-out rounds of 2026-12-07")."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+
+from accelsim.workload.onnx import load_onnx
+
+HELDOUT = Path(__file__).parent / "data" / "onnx" / "heldout"
+
+
+def _load(name: str):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load_onnx(HELDOUT / f"{name}.onnx")
+
+
+# --- onnxruntime's own tools: extended / full graph optimizations, the UNet optimizer, packing mode ---------------
+# (the MACs of each file against FlopCounterMode are in tests/data/onnx/heldout/manifest.json and
+# test_io_onnx_corpus.py; these check what the layers are)
+
+def test_fused_matmul_transposes_and_scales_products_of_activations():
+    """ORT_ENABLE_EXTENDED writes an attention's ``q @ k^T * scale`` as FusedMatMul(transB=1, alpha): refused on
+    two activations, so the import failed ('inner dimensions differ') or, when the shapes happened to agree, the
+    product was generic (-12.5%)."""
+    graph = _load("ort-fusedmatmul-alpha")
+    assert not graph.metadata["onnx"]["generic_ops"]
+    assert any("alpha 0.25 scales the product" in n for n in graph.metadata["notes"])
+    t = _load("ort-fusedmatmul-transA")
+    assert any(layer.name.endswith("/a_t") and layer.op == "transpose" for layer in t.layers)
+
+
+@pytest.mark.parametrize("name, ops", [("ort-biassplitgelu", {"activation", "eltwise"}),
+                                       ("ort-nhwcconv", {"conv2d", "transpose"}),
+                                       ("ort-gemmfastgelu-bert", {"linear", "activation"}),
+                                       ("ort-packedattention-bert", {"matmul", "softmax"})])
+def test_onnxruntime_contrib_ops_are_layers_not_shape_preserving_generics(name, ops):
+    """BiasSplitGelu halves the last axis, NhwcConv is a conv on a channels-last map, GemmFastGelu a GEMM, and
+    PackedAttention attention on packed rows: each was a generic layer taken as keeping its input's shape, so the
+    import failed or lost the op's MACs (NhwcConv 3x3: 0 of 589,824; packing mode: 18,432 of 425,984)."""
+    graph = _load(name)
+    assert not graph.metadata["onnx"]["generic_ops"], graph.metadata["onnx"]["generic_ops"]
+    assert ops <= {layer.op for layer in graph.layers}
+
+
+def test_quantized_embed_layernorm_and_channels_last_qlinearconv_keep_their_bits():
+    """onnxruntime's documented BERT int8 recipe (optimize, then quantize_dynamic) writes QEmbedLayerNormalization,
+    whose mask output had no shape (import refused); a model saved after ORT_ENABLE_ALL writes
+    com.microsoft::QLinearConv with channels_last (an NHWC map read as NCHW: the import failed)."""
+    bert = _load("ort-qembedlayernorm-bert-dynint8")
+    q = bert.metadata["quantization"]
+    assert q["EmbedLayerNormalization_0_quant/word"]["weight_bits"] == 8
+    assert all(v["weight_bits"] == 8 for k, v in q.items() if "Attention" in k)
+    conv = _load("ort-qlinearconv-nhwc-ortall")
+    assert not conv.metadata["onnx"]["generic_ops"]
+    convs = [layer.name for layer in conv.layers if layer.op == "conv2d"]
+    assert len(convs) == 2 and all(conv.metadata["quantization"][c]["weight_bits"] == 8 for c in convs)
+
+
+def test_packing_mode_simulates_from_the_command_line_with_the_importers_notes(run_cli):
+    """The JSON result carries the importer's notes (``extra.workload_notes``), which only the table printed."""
+    code, text, err = run_cli("simulate", "--arch", "a100-80gb", "--workload", HELDOUT / "ort-packedattention-bert.onnx",
+                              "--format", "json")
+    assert code == 0, err
+    assert any("RemovePadding" in n and "upper bound" in n for n in json.loads(text)["extra"]["workload_notes"])
