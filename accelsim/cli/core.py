@@ -60,7 +60,7 @@ def _workload(args):
     """``--workload`` as given, or its graph loaded once when a flag shapes the import: ``--strict``, the
     phase flags of a Hugging Face config, ``--calibrate INPUTS`` (accelsim.workload.calibrate)."""
     calibrate, weights = getattr(args, "calibrate", None), getattr(args, "weights", None)
-    kwargs = {**_phase_kwargs(args), **({} if weights else _strict_kwargs(args))}
+    kwargs = {**_phase_kwargs(args), **({} if weights else _strict_kwargs(args)), **_input_shapes_kwargs(args)}
     if not kwargs and not calibrate and not weights:
         return args.workload
     from accelsim.workload.zoo import load_workload
@@ -155,6 +155,36 @@ def _add_strict(p) -> None:
                    help="ONNX: refuse ops that have no accelsim layer type instead of importing them as generic "
                         "(traffic-only) layers; --weights: refuse a checkpoint that lacks a weighted layer's tensors "
                         "instead of leaving those layers without weights (noted)")
+    p.add_argument("--input-shape", action="append", default=[], dest="input_shape", metavar="NAME=D1xD2...",
+                   type=_input_shape_arg, help="ONNX: the shape of graph input NAME without the batch, for inputs with "
+                   "symbolic dimensions (a sequence length), e.g. input_ids=128; repeatable")
+
+
+def _input_shape_arg(text: str) -> tuple[str, tuple[int, ...]]:
+    """argparse type of ``--input-shape NAME=D1xD2...``: (input name, shape without the batch)."""
+    import argparse
+
+    name, sep, dims = text.rpartition("=")
+    parts = dims.lower().split("x")
+    if not sep or not name or not all(d.strip().isdigit() and int(d) > 0 for d in parts):
+        raise argparse.ArgumentTypeError(f"expected NAME=D1xD2... (the input's shape without the batch, sizes >= 1); "
+                                         f"got {text!r}")
+    return name, tuple(int(d) for d in parts)
+
+
+def _input_shapes_kwargs(args) -> dict:
+    """``input_shapes`` for ``--input-shape`` (ONNX only; an input named twice is refused)."""
+    given = getattr(args, "input_shape", None) or []
+    if not given:
+        return {}
+    _onnx_only(args, "--input-shape applies to ONNX workloads")
+    names = [name for name, _ in given]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        from accelsim.errors import WorkloadError
+
+        raise WorkloadError(f"--input-shape names input '{twice[0]}' more than once")
+    return {"input_shapes": dict(given)}
 
 
 def _phase_kwargs(args) -> dict:

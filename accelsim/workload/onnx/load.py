@@ -162,7 +162,8 @@ def _input_shape(source: str, inp, batch_axis: int) -> tuple[int, ...]:
     """A graph input's declared shape, 0 for a symbolic batch; other symbolic dimensions are refused."""
     tt = inp.type.tensor_type
     if not tt.HasField("shape") or len(tt.shape.dim) == 0:
-        raise WorkloadError(f"{source}: graph input '{inp.name}' has no shape; pass input_shapes")
+        raise WorkloadError(f"{source}: graph input '{inp.name}' has no shape; give it without the batch: input_shapes "
+                            f"(Python) or --input-shape {inp.name}=D1xD2... (command line)")
     full = []
     for axis, d in enumerate(tt.shape.dim):
         if d.HasField("dim_value") and d.dim_value > 0:
@@ -173,7 +174,8 @@ def _input_shape(source: str, inp, batch_axis: int) -> tuple[int, ...]:
             full.append(0)  # the batch, settled by the caller
         else:
             raise WorkloadError(f"{source}: graph input '{inp.name}' dimension {axis} is symbolic ('{d.dim_param or '?'}'); "
-                                f"pass input_shapes={{'{inp.name}': [...]}} (shape without the batch)")
+                                f"give its shape without the batch: input_shapes={{'{inp.name}': [...]}} (Python) or "
+                                f"--input-shape {inp.name}=D1xD2... (command line)")
     if len(full) <= batch_axis:
         raise WorkloadError(f"{source}: graph input '{inp.name}' of shape {full} has no batch axis")
     return tuple(full)
