@@ -68,3 +68,22 @@ def test_packing_mode_simulates_from_the_command_line_with_the_importers_notes(r
                               "--format", "json")
     assert code == 0, err
     assert any("RemovePadding" in n and "upper bound" in n for n in json.loads(text)["extra"]["workload_notes"])
+
+
+def test_matmul_bnb4_is_4_bit_blocks_whose_values_are_onnxruntimes():
+    """onnxruntime's NF4 quantizer (matmul_bnb4_quantizer) writes MatMulBnb4, which had no converter: a generic
+    layer taken as shape-preserving, and the bias add after it refused ('do not broadcast')."""
+    import numpy as np
+
+    from accelsim.compress.compressed import CompressedGraph
+
+    ort = pytest.importorskip("onnxruntime")
+    graph = _load("ort-matmulbnb4")
+    (linear,) = [layer for layer in graph.layers if layer.op == "linear"]
+    q = graph.metadata["quantization"][linear.name]
+    assert (q["weight_bits"], q["block_size"], q["format"]) == (4, 16, "nf4")
+    assert CompressedGraph.dense(graph)[linear.name].weight_storage_bits() == 64 * 32 * 4 + 64 * 2 * 32  # + fp32 absmax
+    x = np.random.default_rng(0).standard_normal((1, 16, 32)).astype(np.float32)
+    session = ort.InferenceSession(str(HELDOUT / "ort-matmulbnb4.onnx"), providers=["CPUExecutionProvider"])
+    ours = x @ graph.weights[linear.name].T + graph.biases.get(linear.name, 0.0)
+    np.testing.assert_allclose(ours, session.run(None, {"x": x})[0], rtol=1e-5, atol=1e-4)

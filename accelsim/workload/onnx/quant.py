@@ -329,6 +329,47 @@ def _convert_matmul_nbits(imp: Importer, node: Node) -> None:
         imp.quantization[y.layer]["activation_bits"] = 8
 
 
+#: bitsandbytes' 4-bit code tables, which onnxruntime's MatMulBnb4 reads (``quant_type`` 0: FP4, 1: NF4, the QLoRA
+#: paper's NormalFloat: Dettmers et al. 2023, appendix E); each code's value times its block's absmax
+BNB4_TABLES = {
+    0: (0.0, 0.005208333333333333, 0.6666666666666666, 1.0, 0.3333333333333333, 0.5, 0.16666666666666666, 0.25,
+        -0.0, -0.005208333333333333, -0.6666666666666666, -1.0, -0.3333333333333333, -0.5, -0.16666666666666666, -0.25),
+    1: (-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,
+        -0.18477343022823334, -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725, 0.24611230194568634,
+        0.33791524171829224, 0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0),
+}
+
+
+@register(MS + "MatMulBnb4")
+def _convert_matmul_bnb4(imp: Importer, node: Node) -> None:
+    """``Y = A @ dequant(B)^T`` of onnxruntime's bitsandbytes-style 4-bit weights: the ``(N, K)`` matrix flattened,
+    two codes a byte (the first in the high bits), one absmax per ``block_size`` consecutive codes; a value is its
+    code's table entry (:data:`BNB4_TABLES`) times the absmax. Kept as 4-bit blocks with fp32 scales; the table is
+    not affine, so its zero (NF4 code 7, FP4 code 0) is the implied zero point that counts zero weights."""
+    a = node.attrs
+    k, n, bs, kind = int(a["K"]), int(a["N"]), int(a["block_size"]), int(a.get("quant_type", 1))
+    if kind not in BNB4_TABLES:
+        raise imp.error(node, f"attribute quant_type must be 0 (FP4) or 1 (NF4); got {kind}")
+    if k % bs:
+        raise imp.unsupported(node, f"blocks of {bs} codes that straddle the weight's rows of K = {k}")
+    x = imp.activation(node, 0)
+    packed = np.asarray(imp.const(node, 1, "B")).astype(np.uint8).ravel()
+    absmax = np.asarray(imp.const(node, 2, "absmax"), np.float64).ravel()
+    if packed.size != -(-n * k // 2) or absmax.size != n * k // bs:
+        raise imp.error(node, f"B holds {packed.size} bytes and absmax {absmax.size} values; K = {k}, N = {n} and "
+                              f"block_size {bs} need {-(-n * k // 2)} and {n * k // bs}")
+    codes = np.stack([packed >> 4, packed & 15], axis=1).ravel()[:n * k].reshape(n, k)
+    scale = absmax.reshape(n, k // bs)
+    weight = np.asarray(BNB4_TABLES[kind])[codes] * np.repeat(scale, bs, axis=1)
+    zero = BNB4_TABLES[kind].index(0.0)
+    quant = {"weight_bits": 4, "signed": False, "granularity": "blocked", "block_size": bs, "scale": scale,
+             "zero_point": np.full(scale.shape, zero, np.int64), "zero_point_implied": True, "codes": codes,
+             "scale_format": "fp32", "format": "nf4" if kind else "fp4"}
+    imp.linear(node, x, weight, None, quant=quant)
+    imp.note(f"MatMulBnb4: {'NF4' if kind else 'FP4'} codes kept as 4-bit blocks of {bs} with fp32 absmax scales; "
+             "their table is not affine (the table's zero is the implied zero point)")
+
+
 # --- QOperator element-wise / pooling ops (com.microsoft): the float op on the same activations, output marked 8-bit
 
 #: op -> (float op, the activation inputs): QLinearAdd / Mul read (A, A_scale, A_zp, B, B_scale, B_zp, C_scale, C_zp),
