@@ -87,3 +87,17 @@ def test_matmul_bnb4_is_4_bit_blocks_whose_values_are_onnxruntimes():
     session = ort.InferenceSession(str(HELDOUT / "ort-matmulbnb4.onnx"), providers=["CPUExecutionProvider"])
     ours = x @ graph.weights[linear.name].T + graph.biases.get(linear.name, 0.0)
     np.testing.assert_allclose(ours, session.run(None, {"x": x})[0], rtol=1e-5, atol=1e-4)
+
+
+def test_an_nchwc_model_saved_after_ort_enable_all_imports_as_the_file_computes():
+    """A float model saved after ORT_ENABLE_ALL holds com.microsoft.nchwc ops (Conv with a fused activation and
+    residual ``Sum``, ReorderOutput, pools): generic layers taken as shape-preserving before, so the import failed
+    ('input [1, 8] does not match a weight of 16 inputs'). Conv(3->10) -> Conv(10->20) -> Conv(20->20 1x1) + residual
+    on a 32x32 map, channels padded by onnxruntime to its block of 16: 16, 32 and 32 output channels computed
+    (FlopCounterMode's 2,529,280 MACs are the unpadded model's)."""
+    graph = _load("ort-nchwc-odd-channels-ortall")
+    assert not graph.metadata["onnx"]["generic_ops"]
+    assert graph.total_macs == 32 * 32 * 9 * (3 * 16 + 10 * 32) + 32 * 32 * 32 * 32
+    assert any(layer.op == "eltwise" and layer.name.endswith("/add_z") for layer in graph.layers)
+    assert graph.layers[-1].output_shape == (20, 16, 16)  # ReorderOutput keeps 20 of 32 channels, then MaxPool
+    assert any("NCHWc" in n for n in graph.metadata["notes"])

@@ -14,6 +14,7 @@ from accelsim.workload.onnx.convert_shape import _slice_axis
 from accelsim.workload.onnx.importer import Importer, Node, Value, register
 
 MS = "com.microsoft::"
+NCHWC = "com.microsoft.nchwc::"
 
 
 def _heads(imp: Importer, node: Node, x: Value, heads: int, tag: str, key: bool = False) -> Value:
@@ -226,17 +227,51 @@ def _convert_embed_layernorm(imp: Importer, node: Node) -> None:
     imp.note("EmbedLayerNormalization: the position table add is an Identity (no MACs); mask_index is not modelled")
 
 
-@register(MS + "FusedConv")
+@register(MS + "FusedConv", NCHWC + "Conv")
 def _convert_fused_conv(imp: Importer, node: Node) -> None:
+    """``activation(conv(X, W) + B + Z)``: onnxruntime's FusedConv, and the Conv of a model it saved after its
+    NCHWc layout optimization (``ORT_ENABLE_ALL``), whose ``Sum`` input is the residual add it fused. The NCHWc
+    maps are carried with their ONNX shapes (channels padded to the block as the file's weights are)."""
     act = node.attrs.get("activation", "")
-    _convert_conv(imp, Node(node.name, "Conv", node.inputs[:3], [f"{node.name}::conv"], node.attrs, ""))
-    y = imp.values[f"{node.name}::conv"]
-    if len(node.inputs) > 3 and node.inputs[3]:
-        raise imp.unsupported(node, "a fused residual input Z")
     func = ACTIVATION_FUNCS.get(act, act.lower() or None)
     if func and func not in L.ACTIVATIONS:
         raise imp.unsupported(node, f"activation {act}")
+    _convert_conv(imp, Node(node.name, "Conv", node.inputs[:3], [f"{node.name}::conv"], node.attrs, ""))
+    y = imp.values[f"{node.name}::conv"]
+    z = imp.optional(node, 3)
+    if z is not None:
+        if z.is_const or tuple(z.shape) != tuple(y.shape) or z.batched != y.batched:
+            raise imp.unsupported(node, f"a residual input Z of shape {list(z.shape)} for an output of {list(y.shape)}")
+        y = imp.layer(node, L.Eltwise, [y, z], "/add_z", func="add")
     imp.set(node, 0, imp.layer(node, L.Activation, [y], "/act", func=func) if func else y)
+
+
+@register(*(NCHWC + op for op in ("MaxPool", "AveragePool", "GlobalMaxPool", "GlobalAveragePool")))
+def _convert_nchwc_pool(imp: Importer, node: Node) -> None:
+    """A pooling op of an NCHWc model: ONNX's own on the channel-padded map."""
+    from accelsim.workload.onnx.importer import CONVERTERS
+
+    CONVERTERS[node.op_type](imp, Node(node.name, node.op_type, node.inputs, node.outputs, node.attrs, ""))
+
+
+@register(NCHWC + "ReorderInput", NCHWC + "ReorderOutput")
+def _convert_nchwc_reorder(imp: Importer, node: Node) -> None:
+    """onnxruntime's NCHWc layout changes: the blocked channel order is memory layout only (the map keeps its
+    shape, not modelled: noted); ``channels_last`` maps are transposed; ReorderOutput keeps its ``channels`` (the
+    rest is block padding)."""
+    x = imp.activation(node, 0)
+    last = bool(node.attrs.get("channels_last", 0))
+    if len(x.shape) != 4 or not x.batched:
+        raise imp.unsupported(node, f"a map of shape {list(x.shape)}")
+    if node.op_type == "ReorderInput":
+        imp.set(node, 0, imp.layer(node, L.Transpose, [x], "/to_nchw", perm=[2, 0, 1]) if last else x)
+    else:
+        channels = int(node.attrs.get("channels", x.shape[1]))
+        if channels < x.shape[1]:
+            x = _slice_axis(imp, node, x, 1, 0, channels, suffix="/unpad")
+        imp.set(node, 0, imp.layer(node, L.Transpose, [x], "/to_nhwc", perm=[1, 2, 0]) if last else x)
+    imp.note("onnxruntime NCHWc model (saved after ORT_ENABLE_ALL, specific to the machine that saved it): the blocked "
+             "channel layout is not modelled; maps keep their ONNX shapes")
 
 
 @register(MS + "BiasSplitGelu")
