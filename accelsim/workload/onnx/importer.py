@@ -287,9 +287,15 @@ class Importer:
                 if i != first or not acts:
                     raise self.error(node, f"{reason}; ONNX shape inference cannot resolve the shape of output '{o}' "
                                            f"({shape}), so it cannot be imported as a generic layer")
-                shape = acts[0].shape  # ops outside ONNX's schemas (contrib ops): most are element-wise
-                self.note(f"node '{node.name}' ({node.key}): output shape unknown to ONNX shape inference; taken as its "
-                          f"input's {list(shape)}")
+                ran = run_shapes(self, node).get(o)  # ops outside ONNX's schemas (contrib ops): run by onnxruntime
+                if ran is not None:
+                    shape = ran
+                    self.note(f"node '{node.name}' ({node.key}): output shape unknown to ONNX shape inference; "
+                              f"{list(shape)} from running the node in onnxruntime")
+                else:  # (no onnxruntime, or an op it runs only on a GPU): most such ops are element-wise
+                    shape = acts[0].shape
+                    self.note(f"node '{node.name}' ({node.key}): output shape unknown to ONNX shape inference; taken "
+                              f"as its input's {list(shape)}")
             outs.append((i, tuple(int(d) for d in shape)))
         if not outs:
             raise self.error(node, f"{reason}; it has no output of known shape")
@@ -465,6 +471,41 @@ def node_shapes(imp: Importer, node: Node) -> dict[str, tuple]:
         return shapes_of(onnx.shape_inference.infer_shapes(model, data_prop=True).graph.value_info)[0]
     except Exception:
         return {}
+
+
+def run_shapes(imp: Importer, node: Node) -> dict[str, tuple]:
+    """The output shapes of ``node`` run alone by onnxruntime's CPU provider on zeros of its inputs' shapes and
+    types (its constants as they are): for ops outside ONNX's schemas, which ONNX shape inference cannot size.
+    Empty when onnxruntime is not installed or cannot run the node (an op it implements only on a GPU)."""
+    if node.proto is None or node.domain in ("", "ai.onnx"):
+        return {}
+    try:
+        import onnxruntime as ort
+        from onnx import helper, numpy_helper
+    except ImportError:
+        return {}
+    inputs, inits, feeds = [], [], {}
+    for t in dict.fromkeys(t for t in node.inputs if t):
+        v = imp.values.get(t)
+        if v is None or v.seq is not None or math.prod(v.shape) > (1 << 24):
+            return {}
+        if v.is_const:
+            inits.append(numpy_helper.from_array(np.asarray(v.const), t))
+            continue
+        elem = imp.types.get(t) or 1  # (FLOAT when the model does not say)
+        inputs.append(helper.make_tensor_value_info(t, elem, list(v.shape)))
+        feeds[t] = np.zeros(v.shape, helper.tensor_dtype_to_np_dtype(elem))
+    outputs = [helper.make_empty_tensor_value_info(o) for o in node.outputs if o]
+    model = helper.make_model(helper.make_graph([node.proto], "node", inputs, outputs, inits),
+                              opset_imports=[helper.make_opsetid(d, v) for d, v in imp.opsets.items()])
+    try:
+        options = ort.SessionOptions()
+        options.log_severity_level = 4
+        session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        results = session.run(None, feeds)
+    except Exception:
+        return {}
+    return {o.name: tuple(int(d) for d in np.shape(r)) for o, r in zip(session.get_outputs(), results)}
 
 
 #: bits of ONNX's floating-point element types (TensorProto: FLOAT 1, FLOAT16 10, DOUBLE 11, BFLOAT16 16, the
