@@ -123,3 +123,54 @@ def test_a_contrib_op_without_a_converter_gets_its_shape_from_onnxruntime():
         imported = load_onnx(model)
     assert imported.layer("expand").output_shape == (1, 6, 8) and imported.layer("fc").output_shape == (1, 6, 4)
     assert any("[1, 1, 6, 8] from running the node in onnxruntime" in n for n in imported.metadata["notes"])
+
+
+# --- SCALE-Sim's own repository configs (scale-sim-v3 configs/) ---------------------------------------------------
+
+_EYERISS = """[general]
+run_name = eyeriss
+
+[architecture_presets]
+ArrayHeight:    12
+ArrayWidth:     14
+IfmapSramSzkB:    36
+FilterSramSzkB:   36
+OfmapSramSzkB:    36
+IfmapOffset:    0
+FilterOffset:   10000000
+OfmapOffset:    20000000
+Dataflow : ws
+Bandwidth : 10
+OnChipMemoryBanks:   1
+OnChipMemoryBankPorts:   2
+ReadRequestBuffer: 128
+WriteRequestBuffer: 128
+
+[sparsity]
+SparsitySupport : {support}
+SparseRep : ellpack_block
+OptimizedMapping : {optimized}
+BlockSize : 8
+RandomNumberGeneratorSeed : 40
+
+[run_presets]
+InterfaceBandwidth: CALC
+UseRamulatorTrace: False
+"""
+
+
+def test_scalesim_sparse_optimized_mapping_is_refused_and_eyeriss_cfg_keys_read(tmp_path, run_cli):
+    """SCALE-Sim's configs/sparsity.cfg (SparsitySupport and OptimizedMapping on) ran dense without a word while
+    SCALE-Sim 3.0.0's cycles differ even on 1:1 layers (alexnet Conv1: 173,949 against 21,774); its eyeriss.cfg was
+    refused for OnChipMemoryBanks / OnChipMemoryBankPorts ('did you mean MemoryBanks?'), keys 3.0.0 does not read."""
+    cfg = tmp_path / "eyeriss.cfg"
+    cfg.write_text(_EYERISS.format(support="false", optimized="false"))
+    code, _, err = run_cli("simulate", "--arch", cfg, "--workload", "lenet5")
+    assert code == 0 and "OnChipMemoryBankPorts 2 is not modelled" in err
+    cfg.write_text(_EYERISS.format(support="true", optimized="false"))
+    assert run_cli("simulate", "--arch", cfg, "--workload", "lenet5")[0] == 0
+    cfg.write_text(_EYERISS.format(support="true", optimized="true"))
+    code, out, err = run_cli("simulate", "--arch", cfg, "--workload", "lenet5")
+    errors = [line for line in err.splitlines() if line.startswith("accelsim: error:")]  # (after the ports warning)
+    assert code == 2 and out == "" and len(errors) == 1
+    assert "OptimizedMapping (sparsity.optimized_mapping) must be false while" in errors[0]

@@ -123,6 +123,10 @@ class SystolicConfig:
             problems.append(f"dram.ifmap_bw must be divisible by layout.ifmap_bank_num; got {self.dram.ifmap_bw} and {self.layout.ifmap_bank_num}")
         if self.dram.filter_bw % self.layout.filter_bank_num:
             problems.append(f"dram.filter_bw must be divisible by layout.filter_bank_num; got {self.dram.filter_bw} and {self.layout.filter_bank_num}")
+        if self.sparsity.support and self.sparsity.optimized_mapping:
+            problems.append("sparsity.optimized_mapping must be false while sparsity.support is on; SCALE-Sim's optimized "
+                            "sparse mapping is not modelled (its cycles and SRAM reads differ even on 1:1 layers); prune "
+                            "with a recipe on an arch whose sparsity.nm runs it")
         if self.sparsity.optimized_mapping and self.sparsity.block_size > self.array.rows:
             problems.append(f"sparsity.block_size must be <= array.rows; got {self.sparsity.block_size} > {self.array.rows}")
         nm = self.sparsity.nm

@@ -31,7 +31,7 @@ KNOWN_KEYS: dict[str, dict[str, str]] = {sec: {k.lower(): k for k in keys} for s
     "general": ("run_name",),
     "architecture_presets": ("ArrayHeight", "ArrayWidth", "IfmapSramSzkB", "FilterSramSzkB", "OfmapSramSzkB",
                              "IfmapOffset", "FilterOffset", "OfmapOffset", "Bandwidth", "Dataflow", "MemoryBanks",
-                             "ReadRequestBuffer", "WriteRequestBuffer"),
+                             "OnChipMemoryBanks", "OnChipMemoryBankPorts", "ReadRequestBuffer", "WriteRequestBuffer"),
     "run_presets": ("InterfaceBandwidth", "UseRamulatorTrace"),
     "network_presets": ("TopologyCsvLoc",),
     "layout": ("IfmapCustomLayout", "FilterCustomLayout", "IfmapSRAMBankBandwidth", "IfmapSRAMBankNum",
@@ -141,6 +141,16 @@ def read_scalesim_cfg(path: str | Path) -> dict:
 
             warnings.warn(f"{path}: [{ap}] MemoryBanks {banks} is not modelled (SCALE-Sim 3.0.0 does not read it): "
                           "each SRAM is one bank", stacklevel=2)
+    for key in ("OnChipMemoryBanks", "OnChipMemoryBankPorts"):  # in SCALE-Sim's own eyeriss.cfg; 3.0.0 reads neither
+        if parser.has_option(ap, key):
+            count = integer(ap, key)
+            if count < 1:
+                raise ConfigError(f"{path}: [{ap}] {key} must be an int >= 1; got {count}")
+            if count > 1:
+                import warnings
+
+                warnings.warn(f"{path}: [{ap}] {key} {count} is not modelled (SCALE-Sim 3.0.0 does not read it)",
+                              stacklevel=2)
     mode = get("run_presets", "InterfaceBandwidth")
     # True / False as for the other flags: `true` or `yes` was read as False, any other word too (silently not asked)
     ramulator = boolean("run_presets", "UseRamulatorTrace", "False")
