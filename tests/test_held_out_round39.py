@@ -174,3 +174,14 @@ def test_scalesim_sparse_optimized_mapping_is_refused_and_eyeriss_cfg_keys_read(
     errors = [line for line in err.splitlines() if line.startswith("accelsim: error:")]  # (after the ports warning)
     assert code == 2 and out == "" and len(errors) == 1
     assert "OptimizedMapping (sparsity.optimized_mapping) must be false while" in errors[0]
+
+
+def test_a_gemm_topology_with_another_header_is_told_how_to_say_it_is_gemm(tmp_path, run_cli):
+    """A GEMM topology whose header does not name M, N, K (``Layer name, Rows, Cols, Depth``) is read as a conv
+    one, as SCALE-Sim reads it without ``-i gemm``; the refusal now says what would make it a GEMM file."""
+    topo = tmp_path / "g.csv"
+    topo.write_text("Layer name, Rows, Cols, Depth,\nG1, 64, 32, 128,\n")
+    code, _, err = run_cli("stats", "--workload", topo)
+    assert code == 2 and err.strip().count("\n") == 0 and "header names its columns M, N, K" in err
+    topo.write_text("Layer name, M, N, K,\nG1, 64, 32, 128,\n")
+    assert run_cli("stats", "--workload", topo)[0] == 0

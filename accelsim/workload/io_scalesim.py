@@ -106,6 +106,9 @@ def _split_row(row: str, where: str, columns: tuple[str, ...]) -> list[str]:
     need = len(columns)
     if len(elems) < need:
         hint = " (SCALE-Sim drops the last field of every row, so rows must end with a trailing comma)" if dropped else ""
+        if len(elems) == 4 and need == 8:  # (name, M, N, K: what SCALE-Sim's -i gemm reads)
+            hint += ("; a GEMM row (name, M, N, K)? a GEMM topology's header names its columns M, N, K (or pass "
+                     "gemm=True to load_scalesim_topology)")
         raise WorkloadError(
             f"{where}: expected {need} columns ({', '.join(columns)}) plus an optional N:M sparsity; "
             f"got {len(elems)}{hint}"
