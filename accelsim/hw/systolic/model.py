@@ -124,10 +124,10 @@ def layer_units(layer: Layer, batch: int) -> tuple[Geometry, int] | None:
     """``(unit geometry, number of identical units)`` of a layer, or None if it has no matrix product."""
     if isinstance(layer, Conv2d):
         c, h, w = layer.input_shape
-        g = layer.groups
         _, eh, ew = layer.output_shape
-        geom = Geometry(batch, h + 2 * layer.padding[0], w + 2 * layer.padding[1], c // g, layer.kernel[0], layer.kernel[1],
-                        layer.stride[0], layer.stride[1], layer.dilation[0], layer.dilation[1], layer.out_channels // g, eh, ew)
+        (fh, fw), (sh, sw), (ph, pw), (dh, dw) = layer.kernel, layer.stride, layer.padding, layer.dilation
+        g = layer.groups
+        geom = Geometry(batch, h + 2 * ph, w + 2 * pw, c // g, fh, fw, sh, sw, dh, dw, layer.out_channels // g, eh, ew)
         return geom, g
     if isinstance(layer, (Linear, MatMul, RecurrentCell)):
         gm = layer.gemm(batch)
@@ -235,15 +235,17 @@ _R_TOTAL, _R_STALL, _R_OF_DRAM_STOP, _R_IF_DRAM_START, _R_FI_DRAM_START = (
 
 def ifmap_distinct(g: Geometry) -> bool:
     """True when no two (pixel, window) pairs share an ifmap word and no window runs past the edge."""
-    inside = (g.Eh - 1) * g.sh + (g.FH - 1) * g.dh < g.H and (g.Ew - 1) * g.sw + (g.FW - 1) * g.dw < g.W
-    rows_apart = g.Eh == 1 or (g.FH - 1) * g.dh < g.sh
-    cols_apart = g.Ew == 1 or (g.FW - 1) * g.dw < g.sw
+    _, H, W, _, FH, FW, sh, sw, dh, dw, _, Eh, Ew = g  # (one unpacking, not 14 field reads: once per unit)
+    inside = (Eh - 1) * sh + (FH - 1) * dh < H and (Ew - 1) * sw + (FW - 1) * dw < W
+    rows_apart = Eh == 1 or (FH - 1) * dh < sh
+    cols_apart = Ew == 1 or (FW - 1) * dw < sw
     return inside and rows_apart and cols_apart
 
 
 def windows_inside(g: Geometry) -> bool:
     """True when no window runs past the input edge (every prefetch entry of the ifmap is an address)."""
-    return (g.Eh - 1) * g.sh + (g.FH - 1) * g.dh < g.H and (g.Ew - 1) * g.sw + (g.FW - 1) * g.dw < g.W
+    _, H, W, _, FH, FW, sh, sw, dh, dw, _, Eh, Ew = g
+    return (Eh - 1) * sh + (FH - 1) * dh < H and (Ew - 1) * sw + (FW - 1) * dw < W
 
 
 def memory_params(config: SystolicConfig) -> tuple[tuple[int, int, int], tuple[int, int, int], bool]:
