@@ -5,19 +5,20 @@ Equations and assumptions: ``docs/models/systolic.md`` (section numbers quoted b
 A layer is lowered to one or more identical *units* that SCALE-Sim would simulate as separate
 layers (a convolution group, one GEMM of a batched matmul): :func:`layer_units` gives the unit's
 convolution geometry (a GEMM ``M x N x K`` is SCALE-Sim's GEMM form: an ``M x K`` ifmap, a
-``1 x K`` filter, one channel, ``N`` filters) and the number of units. :func:`scalesim_unit` runs
+``1 x K`` filter, one channel, ``N`` filters) and the number of units. :func:`scalesim_report` runs
 one unit through SCALE-Sim's buffers, exactly (CALC bandwidth mode: ``calc.calc_unit``, by events and
 channel groups; USER mode: the fold walk ``_kernels.simulate_layer``) and returns SCALE-Sim's report
-values; closed-form counts (SRAM accesses, mapping efficiency, compute utilisation) are computed
-here. :class:`SystolicModel` (a :class:`accelsim.hw.base.HardwareModel`) adds compression (§4) and
-the action counts and energy reference table of §5; the base prices them and builds the result.
+values (a :class:`UnitReport`; :func:`scalesim_unit`: the same as a dict); closed-form counts (SRAM
+accesses, mapping efficiency, compute utilisation) are computed here. :class:`SystolicModel` (a
+:class:`accelsim.hw.base.HardwareModel`) adds compression (§4) and the action counts and energy reference
+table of §5; the base prices them and builds the result.
 """
 
 from __future__ import annotations
 
 import math
 import weakref
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 from collections.abc import Sequence
 from functools import lru_cache
 from operator import itemgetter
@@ -146,8 +147,16 @@ def dims(df: str, geom: Geometry) -> tuple[int, int, int]:
     return win, npx, nfilt
 
 
-def closed_form(df: str, R: int, C: int, geom: Geometry) -> dict:
-    """Stall-free cycles, SRAM accesses, mapping efficiency and compute utilisation (§2)."""
+#: the closed-form report values of a unit (§2), in report order (:func:`closed_form_values`)
+CLOSED_FORM_FIELDS = ("Sr", "Sc", "T", "row_folds", "col_folds", "folds", "cycles_per_fold", "compute_cycles",
+                      "ifmap_sram_reads", "filter_sram_reads", "ofmap_sram_writes", "mapping_efficiency",
+                      "compute_utilization")
+_COMPUTE_CYCLES = CLOSED_FORM_FIELDS.index("compute_cycles")
+
+
+def closed_form_values(df: str, R: int, C: int, geom: Geometry) -> tuple:
+    """Stall-free cycles, SRAM accesses, mapping efficiency and compute utilisation (§2), in the order of
+    :data:`CLOSED_FORM_FIELDS`."""
     sr, sc, t = dims(df, geom)
     rf, cf = -(-sr // R), -(-sc // C)
     folds = rf * cf
@@ -159,14 +168,13 @@ def closed_form(df: str, R: int, C: int, geom: Geometry) -> dict:
         reads = (t * sr * cf, sr * sc, t * sc * rf)
     else:
         reads = (sr * sc, sr * t * cf, t * sc * rf)
-    return {
-        "Sr": sr, "Sc": sc, "T": t, "row_folds": rf, "col_folds": cf, "folds": folds,
-        "cycles_per_fold": per_fold,
-        "compute_cycles": folds * per_fold - 1,
-        "ifmap_sram_reads": reads[0], "filter_sram_reads": reads[1], "ofmap_sram_writes": reads[2],
-        "mapping_efficiency": sr * sc / (folds * R * C),
-        "compute_utilization": sr * sc * t / (folds * R * C * util_cycles),
-    }
+    return (sr, sc, t, rf, cf, folds, per_fold, folds * per_fold - 1, *reads, sr * sc / (folds * R * C),
+            sr * sc * t / (folds * R * C * util_cycles))
+
+
+def closed_form(df: str, R: int, C: int, geom: Geometry) -> dict:
+    """:func:`closed_form_values` as a dict keyed by :data:`CLOSED_FORM_FIELDS`."""
+    return dict(zip(CLOSED_FORM_FIELDS, closed_form_values(df, R, C, geom)))
 
 
 #: the CALC-mode unit function, imported on the first CALC unit so that USER-mode runs do not load the CALC
@@ -182,23 +190,28 @@ def _load_calc_unit():
 
 
 @lru_cache(maxsize=8192)
-def scalesim_unit(df: str, R: int, C: int, geom: Geometry, sizes: tuple[int, int, int],
-                  bws: tuple[int, int, int], user: bool) -> dict:
-    """SCALE-Sim 3.0.0's report values for one unit (a dict keyed like its three CSV reports)."""
-    out = closed_form(df, R, C, geom)
+def scalesim_report(df: str, R: int, C: int, geom: Geometry, sizes: tuple[int, int, int],
+                    bws: tuple[int, int, int], user: bool) -> "UnitReport":
+    """SCALE-Sim 3.0.0's report values for one unit (:class:`UnitReport`)."""
+    closed = closed_form_values(df, R, C, geom)
     d = DF_CODE[df]
+    batch, H, W, Ch, FH, FW, sh, sw, dh, dw, nfilt, Eh, Ew = geom
     if not user:
         # CALC mode: the OFMAP pass for the cycles, then each read buffer on its own (§3.3)
         calc_unit = _CALC.get("unit") or _load_calc_unit()
-        batch, H, W, Ch, FH, FW, sh, sw, dh, dw, nfilt, Eh, Ew = geom
         res = calc_unit(d, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, sizes[0], sizes[1], sizes[2],
                         ifmap_distinct(geom))
-        return _report(out, res, geom, R, C)
+        return _report(closed, res, geom, R, C)
     # USER mode: the walk of every demand row (§3.2), one kernel call
-    res = K.user_unit(d, R, C, geom.batch, geom.H, geom.W, geom.C, geom.FH, geom.FW, geom.sh, geom.sw, geom.dh, geom.dw,
-                      geom.Eh, geom.Ew, geom.K, np.asarray(sizes, np.int64), np.asarray(bws, np.int64),
-                      np.zeros((4, 0), np.int64))
-    return _report(out, res, geom, R, C)
+    res = K.user_unit(d, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, np.asarray(sizes, np.int64),
+                      np.asarray(bws, np.int64), np.zeros((4, 0), np.int64))
+    return _report(closed, res, geom, R, C)
+
+
+def scalesim_unit(df: str, R: int, C: int, geom: Geometry, sizes: tuple[int, int, int],
+                  bws: tuple[int, int, int], user: bool) -> dict:
+    """:func:`scalesim_report` as a dict keyed like SCALE-Sim's three CSV reports."""
+    return scalesim_report(df, R, C, geom, sizes, bws, user)._asdict()
 
 
 #: the report fields a unit's result vector (``_kernels.R_*``) holds as they are, after the cycles (in report order)
@@ -214,19 +227,26 @@ _REPORT_FIELDS = (
 _REPORT_NAMES = tuple(name for name, _ in _REPORT_FIELDS)
 _REPORT_VALUES = itemgetter(*(i for _, i in _REPORT_FIELDS))
 
+#: one unit's SCALE-Sim report (:func:`scalesim_report`): the closed forms (§2), the cycles, the report fields
+#: of the replay (§3: DRAM words, buffer start and stop cycles) and the MACs. A named tuple, not a dict: built
+#: once per unit of every cold run, where the 33-key dict cost a small layer 1.5 us
+UnitReport = namedtuple("UnitReport", (*CLOSED_FORM_FIELDS, "total_cycles", "stall_cycles",
+                                       "total_cycles_incl_prefetch", "overall_util", *_REPORT_NAMES, "macs"))
 
-def _report(out: dict, res, geom: Geometry, R: int, C: int) -> dict:
-    """Add a unit's replay results (the ``_kernels.R_*`` vector) to its closed-form report values."""
+#: a unit's report from the analytic memory model (:func:`analytic_report`, §8): the fields of
+#: :class:`UnitReport` without the buffers' start and stop cycles
+AnalyticReport = namedtuple("AnalyticReport", (*CLOSED_FORM_FIELDS, "total_cycles", "stall_cycles",
+                                               "total_cycles_incl_prefetch", "overall_util", "ifmap_dram_reads",
+                                               "filter_dram_reads", "ofmap_dram_writes", "macs"))
+
+
+def _report(closed: tuple, res, geom: Geometry, R: int, C: int) -> UnitReport:
+    """A unit's :class:`UnitReport`: its closed-form values and its replay results (the ``_kernels.R_*`` vector)."""
     r = res.tolist()  # Python ints, read once (indexing the array per field cost 10 us a unit)
     total = r[_R_TOTAL]
     macs = geom.macs
-    out.update(zip(_UNIT_NAMES, (total, r[_R_STALL], r[_R_OF_DRAM_STOP] - min(r[_R_IF_DRAM_START], r[_R_FI_DRAM_START]),
-                                 macs / (total * R * C) if total > 0 else 0.0, *_REPORT_VALUES(r), macs)))
-    return out
-
-
-#: every key _report adds, in order: the cycles, the report fields, the MACs
-_UNIT_NAMES = ("total_cycles", "stall_cycles", "total_cycles_incl_prefetch", "overall_util", *_REPORT_NAMES, "macs")
+    return UnitReport(*closed, total, r[_R_STALL], r[_R_OF_DRAM_STOP] - min(r[_R_IF_DRAM_START], r[_R_FI_DRAM_START]),
+                      macs / (total * R * C) if total > 0 else 0.0, *_REPORT_VALUES(r), macs)
 
 
 _R_TOTAL, _R_STALL, _R_OF_DRAM_STOP, _R_IF_DRAM_START, _R_FI_DRAM_START = (
@@ -265,48 +285,54 @@ def user_events(df: str, R: int, C: int, geom: Geometry, if_words: int, fi_words
 
 # large enough for a sweep's distinct geometries: an LRU smaller than a cyclic access pattern misses always
 @lru_cache(maxsize=32768)
-def analytic_unit_report(df: str, R: int, C: int, geom: Geometry, sizes: tuple[int, int, int],
-                         bws: tuple[int, int, int] = (10, 10, 10), user: bool = False) -> dict:
-    """The report values of :func:`scalesim_unit` from the analytic memory model (§8): CALC mode by
+def analytic_report(df: str, R: int, C: int, geom: Geometry, sizes: tuple[int, int, int],
+                    bws: tuple[int, int, int] = (10, 10, 10), user: bool = False) -> "AnalyticReport | UnitReport":
+    """The report values of :func:`scalesim_report` from the analytic memory model (§8): CALC mode by
     the epoch-cache law (§8.1-8.6), USER mode (``user``, bandwidths ``bws``) by window slides and
-    drains as events (§8.8)."""
+    drains as events (§8.8). An :class:`AnalyticReport`, or the replay's :class:`UnitReport` for a USER-mode
+    unit whose windows run past the input edge."""
     if user and not windows_inside(geom):
         # windows past the input edge (ceil-mode outputs): no closed form for the valid prefetch
         # entries before a position, so such a unit is replayed (§8.8)
-        return dict(scalesim_unit(df, R, C, geom, sizes, bws, True))
-    out = closed_form(df, R, C, geom)
+        return scalesim_report(df, R, C, geom, sizes, bws, True)
+    closed = closed_form_values(df, R, C, geom)
     if user:
         ev = user_events(df, R, C, geom, sizes[0], sizes[1])
         res = A.user_from_events(DF_CODE[df], R, C, geom.npx, geom.win, geom.K, np.asarray(sizes, np.int64),
                                  np.asarray(bws, np.int64), *ev)
         total = int(res[A.U_TOTAL])
-        out.update({
-            "total_cycles": total,
-            "stall_cycles": int(res[A.U_STALL]),
-            "total_cycles_incl_prefetch": int(res[A.U_OF_DRAM_STOP]
-                                              - min(res[A.U_IF_DRAM_START], res[A.U_FI_DRAM_START])),
-            "overall_util": geom.macs / (total * R * C) if total > 0 else 0.0,
-            "ifmap_dram_reads": float(res[A.U_IF_DRAM]),
-            "filter_dram_reads": float(res[A.U_FI_DRAM]),
-            "ofmap_dram_writes": float(res[A.U_OF_DRAM]),
-            "macs": geom.macs,
-        })
-        return out
+        return AnalyticReport(
+            *closed,
+            total_cycles=total,
+            stall_cycles=int(res[A.U_STALL]),
+            total_cycles_incl_prefetch=int(res[A.U_OF_DRAM_STOP] - min(res[A.U_IF_DRAM_START], res[A.U_FI_DRAM_START])),
+            overall_util=geom.macs / (total * R * C) if total > 0 else 0.0,
+            ifmap_dram_reads=float(res[A.U_IF_DRAM]),
+            filter_dram_reads=float(res[A.U_FI_DRAM]),
+            ofmap_dram_writes=float(res[A.U_OF_DRAM]),
+            macs=geom.macs,
+        )
     reads = A.analytic_unit(DF_CODE[df], R, C, geom.batch, geom.H, geom.W, geom.C, geom.FH, geom.FW, geom.sh, geom.sw,
                             geom.dh, geom.dw, geom.Eh, geom.Ew, geom.K, sizes[0], sizes[1], not ifmap_distinct(geom),
                             A.N_SAMPLES, A.MAX_SWEEPS)
-    total = out["compute_cycles"]
-    out.update({
-        "total_cycles": total,
-        "stall_cycles": 0,
-        "total_cycles_incl_prefetch": total + A.prefetch_margin_cycles(reads, sizes, C),
-        "overall_util": geom.macs / (total * R * C) if total > 0 else 0.0,
-        "ifmap_dram_reads": float(reads[0]),
-        "filter_dram_reads": float(reads[1]),
-        "ofmap_dram_writes": float(reads[2]),
-        "macs": geom.macs,
-    })
-    return out
+    total = closed[_COMPUTE_CYCLES]
+    return AnalyticReport(
+        *closed,
+        total_cycles=total,
+        stall_cycles=0,
+        total_cycles_incl_prefetch=total + A.prefetch_margin_cycles(reads, sizes, C),
+        overall_util=geom.macs / (total * R * C) if total > 0 else 0.0,
+        ifmap_dram_reads=float(reads[0]),
+        filter_dram_reads=float(reads[1]),
+        ofmap_dram_writes=float(reads[2]),
+        macs=geom.macs,
+    )
+
+
+def analytic_unit_report(df: str, R: int, C: int, geom: Geometry, sizes: tuple[int, int, int],
+                         bws: tuple[int, int, int] = (10, 10, 10), user: bool = False) -> dict:
+    """:func:`analytic_report` as a dict keyed like :func:`scalesim_unit`'s."""
+    return analytic_report(df, R, C, geom, sizes, bws, user)._asdict()
 
 
 def clear_memos() -> None:
@@ -315,7 +341,7 @@ def clear_memos() -> None:
     cold run must."""
     from .calc import clear_shared_ifmap  # (calc imports the kernels: a CALC-free process never loads them)
 
-    for memo in (scalesim_unit, layer_units, analytic_unit_report, user_events):
+    for memo in (scalesim_report, layer_units, analytic_report, user_events):
         memo.cache_clear()
     clear_shared_ifmap()
     _BY_ENERGY.clear()
@@ -337,14 +363,19 @@ def _by_energy(key, make):
     return hit
 
 
-def run_geometry(config: SystolicConfig, geom: Geometry, memory: tuple | None = None) -> dict:
+def unit_report(config: SystolicConfig, geom: Geometry, memory: tuple | None = None) -> "UnitReport | AnalyticReport":
     """SCALE-Sim report values of one unit geometry on a config (no compression); with
     ``memory_model: analytic`` the memory values come from the analytic model (§8). ``memory``:
     the config's :func:`memory_params`, when the caller already has them."""
     sizes, bws, user = memory or memory_params(config)
     if config.memory_model == "analytic":
-        return analytic_unit_report(config.dataflow, config.rows, config.cols, geom, sizes, bws, user)
-    return scalesim_unit(config.dataflow, config.rows, config.cols, geom, sizes, bws, user)
+        return analytic_report(config.dataflow, config.rows, config.cols, geom, sizes, bws, user)
+    return scalesim_report(config.dataflow, config.rows, config.cols, geom, sizes, bws, user)
+
+
+def run_geometry(config: SystolicConfig, geom: Geometry, memory: tuple | None = None) -> dict:
+    """:func:`unit_report` as a dict keyed like :func:`scalesim_unit`'s."""
+    return unit_report(config, geom, memory)._asdict()
 
 
 class SystolicModel(HardwareModel):
@@ -501,12 +532,12 @@ class SystolicModel(HardwareModel):
         self._check_replay(layer, run_geom)
         sizes, bws, user = memory = self._memory
         if self._analytic:
-            rep = analytic_unit_report(self._df, self._rows, self._cols, run_geom, sizes, bws, user)
+            rep = analytic_report(self._df, self._rows, self._cols, run_geom, sizes, bws, user)
         else:
-            rep = scalesim_unit(self._df, self._rows, self._cols, run_geom, sizes, bws, user)
+            rep = scalesim_report(self._df, self._rows, self._cols, run_geom, sizes, bws, user)
 
-        compute = rep["compute_cycles"] * slow
-        stall = rep["stall_cycles"] * n_units
+        compute = rep.compute_cycles * slow
+        stall = rep.stall_cycles * n_units
         skip_info = None
         has_matrix = view.has_matrix
         has_weights = layer.has_weights
@@ -524,16 +555,16 @@ class SystolicModel(HardwareModel):
         if nm is not None:
             # the activations are read in full, as by the same layer without N:M (§4.2)
             self._check_replay(layer, geom.reduced(pack))
-            act_rep = run_geometry(cfg, geom.reduced(pack), memory)
-            if_sram = act_rep["ifmap_sram_reads"] * slow
-            if_dram = float(act_rep["ifmap_dram_reads"])
+            act_rep = unit_report(cfg, geom.reduced(pack), memory)
+            if_sram = act_rep.ifmap_sram_reads * slow
+            if_dram = float(act_rep.ifmap_dram_reads)
         else:
-            if_sram = rep["ifmap_sram_reads"] * slow
-            if_dram = float(rep["ifmap_dram_reads"])
-        fi_sram = rep["filter_sram_reads"] * slow
-        of_sram = rep["ofmap_sram_writes"] * slow
-        fi_dram = float(rep["filter_dram_reads"])
-        of_dram = float(rep["ofmap_dram_writes"])
+            if_sram = rep.ifmap_sram_reads * slow
+            if_dram = float(rep.ifmap_dram_reads)
+        fi_sram = rep.filter_sram_reads * slow
+        of_sram = rep.ofmap_sram_writes * slow
+        fi_dram = float(rep.filter_dram_reads)
+        of_dram = float(rep.ofmap_dram_writes)
         density = cl.weight_density if has_weights else 1.0
         if nm is not None:
             kept = geom.win * geom.K * nm[0] / nm[1]
@@ -541,7 +572,7 @@ class SystolicModel(HardwareModel):
             reads = fi_dram / max(kept / pack, 1)  # times the kept values stream in from DRAM
             # the kept values leave DRAM at their stored width (int4 on int8 units: half the replayed words)
             fi_dram = fi_dram * min(1.0, (cl.weight_bits or width) / width) + meta_words * reads
-            fi_sram += meta_words * rep["filter_sram_reads"] / max(kept / pack, 1)
+            fi_sram += meta_words * rep.filter_sram_reads / max(kept / pack, 1)
         elif has_weights and (view.layout != "none" or cl.weight_bits is not None):  # (else the ratio is 1)
             # the filter stream moves the stored bits, not the replayed words, which hold one weight of `width`
             # bits each (or `pack` packed ones: §4.1)
@@ -554,7 +585,7 @@ class SystolicModel(HardwareModel):
         dram_write_bytes = int(round(of_dram * wb * n_units))
 
         # --- MACs and actions (§5) ---
-        slots = rep["macs"] * n_units * pack  # operand slots the array issues at `width` bits
+        slots = rep.macs * n_units * pack  # operand slots the array issues at `width` bits
         if nm:
             performed = dense_macs * (nm[0] / nm[1])
             zero_frac = max(0.0, 1.0 - density / (nm[0] / nm[1])) if has_weights and has_matrix else 0.0
@@ -569,14 +600,14 @@ class SystolicModel(HardwareModel):
         extra = {
             "dataflow": self._df,
             "units": n_units,
-            "folds": rep["folds"] * n_units,
-            "row_folds": rep["row_folds"],
-            "col_folds": rep["col_folds"],
-            "Sr": rep["Sr"], "Sc": rep["Sc"], "T": rep["T"],
-            "mapping_efficiency": rep["mapping_efficiency"],
-            "compute_utilization": rep["compute_utilization"],
-            "overall_utilization_scalesim": rep["overall_util"],
-            "total_cycles_incl_prefetch": rep["total_cycles_incl_prefetch"] * n_units,
+            "folds": rep.folds * n_units,
+            "row_folds": rep.row_folds,
+            "col_folds": rep.col_folds,
+            "Sr": rep.Sr, "Sc": rep.Sc, "T": rep.T,
+            "mapping_efficiency": rep.mapping_efficiency,
+            "compute_utilization": rep.compute_utilization,
+            "overall_utilization_scalesim": rep.overall_util,
+            "total_cycles_incl_prefetch": rep.total_cycles_incl_prefetch * n_units,
             "dram_words": {"ifmap": int(round(if_dram * n_units)), "filter": int(round(fi_dram * n_units)),
                            "ofmap": int(round(of_dram * n_units))},
             "operand_bits": width, "pack": pack, "slowdown": slow,
@@ -608,7 +639,7 @@ class SystolicModel(HardwareModel):
         """``[self.simulate(cl, plan.batch) for cl in plan.layers]``, the same results to the bit, with
         the array layers counted and priced together (§9): the closed forms and the analytic memory
         model of every distinct unit geometry in one kernel call (CALC mode, ``memory_model:
-        analytic``; otherwise each distinct geometry once through :func:`run_geometry`), the counts
+        analytic``; otherwise each distinct geometry once through :func:`unit_report`), the counts
         of §3-§5 and their energy as array operations, then one :class:`LayerResult` per layer.
         Layers whose counts need per-layer work (exploited N:M weights, zero-weight skipping, an
         action without an energy entry) go through :meth:`simulate`.
@@ -818,7 +849,7 @@ class SystolicModel(HardwareModel):
         """The report values :meth:`count` reads, one array per value over the distinct unit
         geometries ``geoms`` (§9.2): one :func:`_batch_kernels.analytic_units` call in CALC mode with
         ``memory_model: analytic``; else (and for a geometry the kernel cannot divide exactly) each
-        through :func:`run_geometry`, as :meth:`count` does."""
+        through :func:`unit_report`, as :meth:`count` does."""
         cfg = self.config
         sizes, bws, user = self._memory
         m = len(geoms)
@@ -852,11 +883,11 @@ class SystolicModel(HardwareModel):
         for u in todo.tolist():
             g = geoms[u]
             self._check_replay(plan.cls[first_user[u]].layer, g)
-            d = run_geometry(cfg, g, self._memory)
+            d = unit_report(cfg, g, self._memory)
             for k in _REPORT_INTS:
-                rep[k][u] = d[k]
+                rep[k][u] = getattr(d, k)
             for k in _REPORT_FLOATS:
-                rep[k][u] = d[k]
+                rep[k][u] = getattr(d, k)
         return rep
 
 
