@@ -185,3 +185,51 @@ def test_a_gemm_topology_with_another_header_is_told_how_to_say_it_is_gemm(tmp_p
     assert code == 2 and err.strip().count("\n") == 0 and "header names its columns M, N, K" in err
     topo.write_text("Layer name, M, N, K,\nG1, 64, 32, 128,\n")
     assert run_cli("stats", "--workload", topo)[0] == 0
+
+
+# --- a fourth round on onnxruntime's tools (optimizer model types and levels, saved sessions, static / dynamic /
+# MatMulNBits / int4 QDQ quantization and their chains on 11 tiny models; 457 files checked) ----------------------
+
+def test_constant_contrib_ops_are_evaluated_by_onnxruntime():
+    """A QLinearMul of two quantized constants (a QOperator Llama's rotary table) reached its converter with no
+    activation ('malformed node (IndexError)'): contrib ops on constants are evaluated by onnxruntime now."""
+    graph = _load("ort-qlinearmul-const")
+    assert any("on constants evaluated by onnxruntime" in n for n in graph.metadata["notes"])
+
+
+def test_gather_block_quantized_is_a_4_bit_embedding_equal_to_onnxruntimes_rows():
+    """GatherBlockQuantized (MatMulNBitsQuantizer with Gather) was a generic layer costing its table at 32 bits, and
+    one read by a constant index (a position table) was refused."""
+    import numpy as np
+    import onnx
+
+    ort = pytest.importorskip("onnxruntime")
+    for name in ("ort-gatherblockquantized-tokens", "ort-gatherblockquantized-const-positions"):
+        graph = _load(name)
+        (emb,) = [layer for layer in graph.layers if layer.op == "embedding"]
+        q = graph.metadata["quantization"][emb.name]
+        assert (q["weight_bits"], q["granularity"], q["block_size"]) == (4, "blocked", 32)
+    model = onnx.load(HELDOUT / "ort-gatherblockquantized-tokens.onnx")
+    gather = next(n for n in model.graph.node if n.op_type == "GatherBlockQuantized")
+    model.graph.output.append(onnx.helper.make_empty_tensor_value_info(gather.output[0]))
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    ids = (np.arange(8, dtype=np.int64) * 7 % 64).reshape(1, 8)
+    rows = session.run([gather.output[0]], {session.get_inputs()[0].name: ids})[0]
+    np.testing.assert_array_equal(graph.weights[emb.name][ids[0]], rows[0])
+
+
+def test_an_infinite_activation_scale_is_no_weight_scale():
+    """T5 quantized statically: the position buckets' Log(0) calibrates to an infinite scale, which onnxruntime runs;
+    the import refused the initializer. A weight's scale must still be finite and > 0 (refused where a layer takes
+    the dequantized constant as its weight)."""
+    assert not _load("ort-qdq-inf-scale").metadata["onnx"]["generic_ops"]
+
+
+def test_nchwc_block_padding_of_a_squeeze_excite_block():
+    """ReorderInput pads a map's channels to the NCHWc block (24 -> 32) for a conv whose weight reads them
+    (mobilenet_v3's squeeze-excite: 'weight [32, 128, 1, 1] ... does not match 120 input channels'). Conv 3->24
+    3x3, SE 24->8->24, Conv 24->12 on 16x16, every channel count padded by onnxruntime to its block of 16."""
+    graph = _load("ort-nchwc-squeeze-excite-ortall")
+    assert not graph.metadata["onnx"]["generic_ops"]
+    assert graph.total_macs == 16 * 16 * 32 * 27 + 32 * 16 + 8 * 32 + 16 * 16 * 32 * 16
+    assert sum(layer.name.endswith("/pad_channels") for layer in graph.layers) == 2

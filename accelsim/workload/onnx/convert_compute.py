@@ -250,9 +250,13 @@ def _convert_matmul(imp: Importer, node: Node) -> None:
     imp.linear(node, a, np.asarray(b.const).T, None, quant=Q.weight_quant(b, 1, lambda m: m.T))
 
 
-def _last_two_swapped(rank: int) -> list[int]:
-    """A Transpose ``perm`` of ``rank`` axes that swaps the last two (a matrix operand's rows and columns)."""
-    return list(range(rank - 2)) + [rank - 1, rank - 2]
+def _transposed(imp: Importer, node: Node, v: Value, suffix: str) -> Value:
+    """``v`` with its last two axes swapped (a FusedMatMul operand's ``transA`` / ``transB``); a 2-D batched
+    operand, whose batch is one of the two, is carried whole first (batch 1 only)."""
+    if len(v.local_shape) < 2:
+        v = imp.unbatched(node, v)
+    rank = len(v.local_shape)
+    return imp.layer(node, L.Transpose, [v], suffix, perm=list(range(rank - 2)) + [rank - 1, rank - 2])
 
 
 @register("Gemm", "com.microsoft::FusedMatMul")
@@ -266,14 +270,12 @@ def _convert_gemm(imp: Importer, node: Node) -> None:
     if any(node.attrs.get(k, 0) for k in ("transBatchA", "transBatchB")) or (node.attrs.get("transA", 0) and not fused):
         raise imp.unsupported(node, "a transposed left operand of a Gemm or transposed batch axes are not supported")
     if node.attrs.get("transA", 0):
-        if len(a.local_shape) < 2:
-            raise imp.unsupported(node, f"transA on {list(a.shape)}: it would move the batch axis")
-        a = imp.layer(node, L.Transpose, [a], "/a_t", perm=_last_two_swapped(len(a.local_shape)))
+        a = _transposed(imp, node, a, "/a_t")
     if not b.is_const:
         if c is not None or (not fused and (alpha != 1.0 or trans_b)):
             raise imp.unsupported(node, "a Gemm of two activations is supported only without transB, alpha or C")
         if trans_b:
-            b = imp.layer(node, L.Transpose, [b], "/b_t", perm=_last_two_swapped(len(b.local_shape)))
+            b = _transposed(imp, node, b, "/b_t")
         if alpha != 1.0:
             imp.note(f"node '{node.name}' (FusedMatMul): alpha {alpha:g} scales the product (no MACs; not modelled)")
         return _matmul_layer(imp, node, a, b)

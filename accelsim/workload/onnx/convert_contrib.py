@@ -18,7 +18,10 @@ NCHWC = "com.microsoft.nchwc::"
 
 
 def _heads(imp: Importer, node: Node, x: Value, heads: int, tag: str, key: bool = False) -> Value:
-    """``(B, S, heads * d)`` -> ``(heads, S, d)`` per sample (``(heads, d, S)`` for a key)."""
+    """``(B, S, heads * d)`` -> ``(heads, S, d)`` per sample (``(heads, d, S)`` for a key); at batch 1 a
+    tensor carried whole is rebatched."""
+    if not x.batched and imp.batch == 1 and len(x.shape) == 3 and x.shape[0] == 1:
+        x = imp.batched(node, x)
     if not x.batched or len(x.shape) != 3:
         raise imp.unsupported(node, f"attention input of shape {list(x.shape)}; expected (batch, sequence, hidden)")
     b, s, hidden = x.shape
@@ -236,7 +239,10 @@ def _convert_fused_conv(imp: Importer, node: Node) -> None:
     func = ACTIVATION_FUNCS.get(act, act.lower() or None)
     if func and func not in L.ACTIVATIONS:
         raise imp.unsupported(node, f"activation {act}")
-    _convert_conv(imp, Node(node.name, "Conv", node.inputs[:3], [f"{node.name}::conv"], node.attrs, ""))
+    inputs = list(node.inputs[:3])
+    if node.domain == "com.microsoft.nchwc":
+        inputs[0] = _channels_padded(imp, node, inputs[0], np.asarray(imp.const(node, 1, "the weight")))
+    _convert_conv(imp, Node(node.name, "Conv", inputs, [f"{node.name}::conv"], node.attrs, ""))
     y = imp.values[f"{node.name}::conv"]
     z = imp.optional(node, 3)
     if z is not None:
@@ -244,6 +250,21 @@ def _convert_fused_conv(imp: Importer, node: Node) -> None:
             raise imp.unsupported(node, f"a residual input Z of shape {list(z.shape)} for an output of {list(y.shape)}")
         y = imp.layer(node, L.Eltwise, [y, z], "/add_z", func="add")
     imp.set(node, 0, imp.layer(node, L.Activation, [y], "/act", func=func) if func else y)
+
+
+def _channels_padded(imp: Importer, node: Node, tensor: str, w: np.ndarray) -> str:
+    """``tensor`` (a batched NCHW map) with its channels padded up to what the weight ``w`` reads, when onnxruntime
+    padded the weight's input channels to its NCHWc block (a ``ReorderInput`` of a 120-channel map reads 128): a
+    ``Generic`` Pad of the map (its traffic; the padded channels' MACs are the conv's, as the file computes)."""
+    x = imp.value(node, 0) if tensor == node.inputs[0] else imp.values[tensor]
+    need = int(w.shape[1]) * int(node.attrs.get("group", 1)) if w.ndim == 4 else 0
+    if x.is_const or not x.batched or len(x.shape) != 4 or not x.shape[1] < need <= x.shape[1] + 16:
+        return tensor
+    padded = imp.layer(node, L.Generic, [x], "/pad_channels", op_type="Pad", output_shapes=((need, *x.shape[2:]),))
+    imp.values[f"{node.name}::padded"] = padded
+    imp.note(f"node '{node.name}' ({node.key}): its weight reads {need} input channels, the map has {x.shape[1]}: "
+             "onnxruntime's NCHWc block padding, a Pad of the map")
+    return f"{node.name}::padded"
 
 
 @register(*(NCHWC + op for op in ("MaxPool", "AveragePool", "GlobalMaxPool", "GlobalAveragePool")))
@@ -305,14 +326,15 @@ def _convert_nhwc_conv(imp: Importer, node: Node) -> None:
     back (two ``Transpose`` layers: the layout change the NHWC kernel does not make). The weight is the Conv's
     ``(M, C / group, kH, kW)``, or ``(M, kH, kW, C / group)`` when the optimizer rewrote it (``update_weight``)."""
     x, w = imp.activation(node, 0), np.asarray(imp.const(node, 1, "the weight"))
-    groups = int(node.attrs.get("group", 1))
     if len(x.shape) != 4 or w.ndim != 4 or not x.batched:
         raise imp.unsupported(node, f"a weight of shape {list(w.shape)} on a map of shape {list(x.shape)}")
-    if w.shape[1] * groups != x.shape[3] and w.shape[3] * groups == x.shape[3]:
+    kernel = tuple(int(k) for k in node.attrs.get("kernel_shape", w.shape[2:]))
+    if tuple(w.shape[2:]) != kernel and tuple(w.shape[1:3]) == kernel:  # (M, kH, kW, C / group)
         w = w.transpose(0, 3, 1, 2)
     nchw, weight, conv = (f"{node.name}::{t}" for t in ("nchw", "weight", "conv"))
     imp.values[nchw] = imp.layer(node, L.Transpose, [x], "/to_nchw", perm=[2, 0, 1])
     imp.values[weight] = Value(tuple(w.shape), const=w)
+    nchw = _channels_padded(imp, node, nchw, w)
     _convert_conv(imp, Node(node.name, "Conv", [nchw, weight, *node.inputs[2:3]], [conv], node.attrs, ""))
     imp.set(node, 0, imp.layer(node, L.Transpose, [imp.values[conv]], "/to_nhwc", perm=[1, 2, 0]))
 

@@ -474,9 +474,16 @@ def node_shapes(imp: Importer, node: Node) -> dict[str, tuple]:
 
 
 def run_shapes(imp: Importer, node: Node) -> dict[str, tuple]:
-    """The output shapes of ``node`` run alone by onnxruntime's CPU provider on zeros of its inputs' shapes and
+    """The output shapes of ``node`` run alone by onnxruntime (:func:`run_node`) on zeros of its inputs' shapes and
     types (its constants as they are): for ops outside ONNX's schemas, which ONNX shape inference cannot size.
     Empty when onnxruntime is not installed or cannot run the node (an op it implements only on a GPU)."""
+    return {name: tuple(int(d) for d in np.shape(a)) for name, a in run_node(imp, node).items()}
+
+
+def run_node(imp: Importer, node: Node) -> dict[str, np.ndarray]:
+    """The outputs of an op outside ONNX's default domain (an onnxruntime contrib op, which ``onnx.reference``
+    does not evaluate), run alone by onnxruntime's CPU provider: its constant inputs as they are, its activations
+    as zeros of their shapes and types. Empty when onnxruntime is not installed or cannot run it."""
     if node.proto is None or node.domain in ("", "ai.onnx"):
         return {}
     try:
@@ -505,7 +512,7 @@ def run_shapes(imp: Importer, node: Node) -> dict[str, tuple]:
         results = session.run(None, feeds)
     except Exception:
         return {}
-    return {o.name: tuple(int(d) for d in np.shape(r)) for o, r in zip(session.get_outputs(), results)}
+    return {o.name: np.asarray(r) for o, r in zip(session.get_outputs(), results)}
 
 
 #: bits of ONNX's floating-point element types (TensorProto: FLOAT 1, FLOAT16 10, DOUBLE 11, BFLOAT16 16, the

@@ -20,7 +20,7 @@ from accelsim.workload.graph import LayerGraph
 from accelsim.workload.onnx import fold as F
 from accelsim.workload.onnx import quant as Q
 from accelsim.workload.onnx.fuse import fuse_elementwise
-from accelsim.workload.onnx.importer import CONVERTERS, Importer, Node, Value, convert, node_shapes, shapes_of
+from accelsim.workload.onnx.importer import CONVERTERS, Importer, Node, Value, convert, node_shapes, run_node, shapes_of
 
 #: iterations of a Loop with a constant trip count that are unrolled (more: a generic layer)
 MAX_UNROLL = 256
@@ -70,9 +70,12 @@ _MASK_OPS = frozenset({"Where", "Add", "Sub", "Max", "Min", "Clip", "Equal", "Le
 
 
 def _masks_only(g, tensor: str) -> bool:
-    """Whether every node of ``g`` that reads ``tensor`` is a mask-like op (:data:`_MASK_OPS`)."""
-    readers = [n.op_type for n in g.node if tensor in n.input]
-    return bool(readers) and all(op in _MASK_OPS for op in readers)
+    """Whether every node of ``g`` that reads ``tensor`` is a mask-like op (:data:`_MASK_OPS`), or a quantizer
+    reading it as its scale (a calibration over ``Log(0)``, T5's relative-position buckets, gives an activation an
+    infinite scale; onnxruntime runs the model)."""
+    readers = [(n.op_type, list(n.input).index(tensor)) for n in g.node if tensor in n.input]
+    return bool(readers) and all(op in _MASK_OPS or (op in ("QuantizeLinear", "DequantizeLinear") and i == 1)
+                                 for op, i in readers)
 
 
 def _initializers(g, source: str) -> dict[str, np.ndarray]:
@@ -424,6 +427,14 @@ def _import_one(imp: Importer, node: Node, skip_unsupported: bool) -> None:
         for part in node.parts:  # once shapes are fixed (a table repeated over the batch): fold its own nodes
             _import_one(imp, part, skip_unsupported)
         return None
+    if node.proto is not None and not F.can_fold(node) and present and all(v.is_const for v in present) \
+            and node.domain not in ("", "ai.onnx"):
+        outputs = run_node(imp, node)  # a contrib op on constants (a quantized rotary table, a position lookup)
+        if outputs and all(o in outputs and outputs[o].size <= F.MAX_FOLD_ELEMENTS for o in node.outputs if o):
+            for o in node.outputs:
+                if o:
+                    imp.values[o] = Value(tuple(outputs[o].shape), const=outputs[o])
+            return imp.note(f"node '{node.name}' ({node.key}) on constants evaluated by onnxruntime")
     if node.proto is None or not F.can_fold(node) or not all(v.is_const for v in present):
         return convert(imp, node, skip_unsupported)
     outer = {t: imp.values.get(t) for t in F.outer_names(node.proto)} if node.op_type in F.CONTROL_FLOW else {}

@@ -65,15 +65,16 @@ def folded_quant(node: Node, inputs: list) -> dict | None:
         if np.issubdtype(dtype, np.integer) or dtype.name in ("int4", "uint4", "int2", "uint2", *FLOAT8):
             problem = (weight_scale_problem(inputs[1].const, node.inputs[1])
                        if len(inputs) > 1 and inputs[1] is not None else None)
-            if problem:
-                raise WorkloadError(f"node '{node.name}' (DequantizeLinear): {problem}")
+            if problem:  # refused where a layer takes it as a weight (weight_quant); a constant index chain (T5's
+                # position buckets, calibrated over Log(0) to an infinite scale) is no weight
+                return {"scale_problem": f"node '{node.name}' (DequantizeLinear): {problem}"}
             zero = inputs[2].const if len(inputs) > 2 and inputs[2] is not None else None
             return dequant_info(np.asarray(first.const), inputs[1].const, zero, node.attrs.get("axis", 1),
                                 node.attrs.get("block_size", 0))
     if first is None or first.quant is None or node.op_type not in ("Identity", "Cast", "Transpose"):
         return None
     quant = dict(first.quant)
-    if node.op_type == "Transpose":
+    if node.op_type == "Transpose" and "codes" in quant:
         perm = [int(p) for p in node.attrs.get("perm", list(range(quant["codes"].ndim))[::-1])]
         quant["codes"], quant["axis"] = np.transpose(quant["codes"], perm), perm.index(quant["axis"])
         if quant["granularity"] == "blocked":
@@ -87,6 +88,8 @@ def weight_quant(v: Value, out_axis: int, to_matrix, row_repeat: int = 1) -> dic
     output-channel axis of the ONNX weight, ``to_matrix`` maps an ONNX-shaped array to the matrix; ``row_repeat``:
     matrix rows per output channel (a transposed convolution's rows are its output channels x kernel positions)."""
     q = v.quant
+    if q is not None and "scale_problem" in q:
+        raise WorkloadError(q["scale_problem"])
     if q is None or "codes" not in q:
         return None
     codes = to_matrix(q["codes"])
@@ -230,16 +233,17 @@ def _convert_qconv(imp: Importer, node: Node) -> None:
         from accelsim.workload import layers as L
 
         x = imp.activation(node, 0)
-        if len(x.shape) != 4 or not x.batched:
+        if len(x.shape) not in (3, 4) or not x.batched:  # (N, L, C) or (N, H, W, C)
             raise imp.unsupported(node, f"a channels-last input of shape {list(x.shape)}")
+        first, last = ([1, 0], [1, 0]) if len(x.shape) == 3 else ([2, 0, 1], [1, 2, 0])
         nchw, out = f"{node.name}::nchw", f"{node.name}::out"
-        imp.values[nchw] = Value((x.shape[0], x.shape[3], x.shape[1], x.shape[2]),
-                                 imp.add(node, L.Transpose, [x], suffix="/to_nchw", perm=[2, 0, 1]).name, True, quant=x.quant)
+        imp.values[nchw] = Value((x.shape[0], x.shape[-1], *x.shape[1:-1]),
+                                 imp.add(node, L.Transpose, [x], suffix="/to_nchw", perm=first).name, True, quant=x.quant)
         attrs = {k: v for k, v in node.attrs.items() if k != "channels_last"}
         _convert_qconv(imp, Node(node.name, "QLinearConv", [nchw, *node.inputs[1:]], [out], attrs, ""))
         y = imp.values[out]
-        imp.set(node, 0, Value((y.shape[0], y.shape[2], y.shape[3], y.shape[1]),
-                               imp.add(node, L.Transpose, [y], suffix="/to_nhwc", perm=[1, 2, 0]).name, True, quant=y.quant))
+        imp.set(node, 0, Value((y.shape[0], *y.shape[2:], y.shape[1]),
+                               imp.add(node, L.Transpose, [y], suffix="/to_nhwc", perm=last).name, True, quant=y.quant))
         return
     if node.op_type == "ConvInteger":
         return _as_float(imp, node, "Conv", [node.inputs[0], dequantized(imp, node, 1, None, 3, axis=0)], None)
@@ -327,6 +331,48 @@ def _convert_matmul_nbits(imp: Importer, node: Node) -> None:
     y = imp.linear(node, x, weight[:, :k], bias, quant=quant)
     if "activation_bits" in quant:
         imp.quantization[y.layer]["activation_bits"] = 8
+
+
+@register(MS + "GatherBlockQuantized")
+def _convert_gather_block_quantized(imp: Importer, node: Node) -> None:
+    """An embedding lookup in a block-quantized table (onnxruntime's ``MatMulNBitsQuantizer`` with Gather): an
+    ``Embedding`` whose table is kept as its codes (int4 / uint4, or ``bits``-bit codes packed low bits first in
+    uint8), one scale (and zero point, default ``2^(bits-1)`` for packed codes, 0 for int4 / uint4) per row and
+    ``block_size`` columns. Gathering along axis 0 with the blocks along the rows only."""
+    from accelsim.workload import layers as L
+
+    a = node.attrs
+    table = np.asarray(imp.const(node, 0, "the quantized table"))
+    if int(a.get("gather_axis", 0)) != 0 or int(a.get("quantize_axis", 1)) % max(table.ndim, 1) != 1 or table.ndim != 2:
+        raise imp.unsupported(node, f"a table of shape {list(table.shape)} gathered along axis {a.get('gather_axis', 0)} "
+                                    f"with blocks along axis {a.get('quantize_axis', 1)}")
+    bits, bs = int(a.get("bits", 4)), int(a["block_size"])
+    scale = np.asarray(imp.const(node, 2, "the scales"), np.float64)
+    rows, blocks = scale.shape
+    packed = table.dtype == np.uint8 and bits < 8
+    if packed:
+        codes = unpack_nbits(table, bits, table.shape[1] * (8 // bits))
+    else:
+        bits = bits_of(table.dtype)[0]
+        codes = table.astype(np.int64)
+    cols = codes.shape[1] if not packed else min(codes.shape[1], blocks * bs)
+    codes = codes[:, :cols].astype(np.int64)
+    zp_raw = imp.optional_const(node, 3, "the zero points")
+    if zp_raw is None:
+        zp = np.full((rows, blocks), 1 << (bits - 1) if packed else 0, np.int64)
+    elif packed:
+        zp = unpack_nbits(np.asarray(zp_raw).reshape(rows, -1), bits, blocks).astype(np.int64)
+    else:
+        zp = np.asarray(zp_raw).astype(np.int64).reshape(rows, blocks)
+    weight = (codes - np.repeat(zp, bs, axis=1)[:, :cols]) * np.repeat(scale, bs, axis=1)[:, :cols]
+    signed = not packed and bits_of(table.dtype)[1]
+    quant = {"weight_bits": bits, "signed": signed, "granularity": "blocked", "block_size": bs, "scale": scale,
+             "zero_point": zp, "codes": codes}
+    if zp_raw is None:
+        quant["zero_point_implied"] = True
+    out = imp.layer(node, L.Embedding, [imp.activation(node, 1)], "", num_embeddings=rows, embedding_dim=cols)
+    imp.set_weight(node, out.layer, weight, quant=quant)
+    imp.set(node, 0, out)
 
 
 #: bitsandbytes' 4-bit code tables, which onnxruntime's MatMulBnb4 reads (``quant_type`` 0: FP4, 1: NF4, the QLoRA
