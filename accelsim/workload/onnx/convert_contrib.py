@@ -11,7 +11,7 @@ from accelsim.workload import layers as L
 from accelsim.workload.onnx import quant as Q
 from accelsim.workload.onnx.convert_compute import ACTIVATION_FUNCS, _convert_conv
 from accelsim.workload.onnx.convert_shape import _slice_axis
-from accelsim.workload.onnx.importer import Importer, Node, Value, register
+from accelsim.workload.onnx.importer import CONVERTERS, Importer, Node, Value, register
 
 MS = "com.microsoft::"
 NCHWC = "com.microsoft.nchwc::"
@@ -270,8 +270,6 @@ def _channels_padded(imp: Importer, node: Node, tensor: str, w: np.ndarray) -> s
 @register(*(NCHWC + op for op in ("MaxPool", "AveragePool", "GlobalMaxPool", "GlobalAveragePool")))
 def _convert_nchwc_pool(imp: Importer, node: Node) -> None:
     """A pooling op of an NCHWc model: ONNX's own on the channel-padded map."""
-    from accelsim.workload.onnx.importer import CONVERTERS
-
     CONVERTERS[node.op_type](imp, Node(node.name, node.op_type, node.inputs, node.outputs, node.attrs, ""))
 
 
