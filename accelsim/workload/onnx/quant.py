@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from accelsim.errors import WorkloadError
+from accelsim.workload import layers as L
 from accelsim.workload.onnx.fold import fold
 from accelsim.workload.onnx.importer import CONVERTERS, Importer, Node, Value, register
 
@@ -230,8 +231,6 @@ def _convert_qconv(imp: Importer, node: Node) -> None:
     QLinearConv with ``channels_last`` (a model saved after its full optimizations) reads and writes an NHWC map:
     Transposes to channels-first and back around the same conversion."""
     if node.attrs.get("channels_last", 0):
-        from accelsim.workload import layers as L
-
         x = imp.activation(node, 0)
         if len(x.shape) not in (3, 4) or not x.batched:  # (N, L, C) or (N, H, W, C)
             raise imp.unsupported(node, f"a channels-last input of shape {list(x.shape)}")
@@ -339,8 +338,6 @@ def _convert_gather_block_quantized(imp: Importer, node: Node) -> None:
     ``Embedding`` whose table is kept as its codes (int4 / uint4, or ``bits``-bit codes packed low bits first in
     uint8), one scale (and zero point, default ``2^(bits-1)`` for packed codes, 0 for int4 / uint4) per row and
     ``block_size`` columns. Gathering along axis 0 with the blocks along the rows only."""
-    from accelsim.workload import layers as L
-
     a = node.attrs
     table = np.asarray(imp.const(node, 0, "the quantized table"))
     if int(a.get("gather_axis", 0)) != 0 or int(a.get("quantize_axis", 1)) % max(table.ndim, 1) != 1 or table.ndim != 2:
