@@ -233,3 +233,33 @@ def test_nchwc_block_padding_of_a_squeeze_excite_block():
     assert not graph.metadata["onnx"]["generic_ops"]
     assert graph.total_macs == 16 * 16 * 32 * 27 + 32 * 16 + 8 * 32 + 16 * 16 * 32 * 16
     assert sum(layer.name.endswith("/pad_channels") for layer in graph.layers) == 2
+
+
+def test_an_infinite_scale_of_a_qoperator_op_is_accepted_and_a_weight_reader_is_named():
+    """A recheck of all 531 files after the fixes: T5's infinite calibrated scale read by a QOperator QLinearMul
+    (inputs 1 and 6) was still refused, and the message named the first reader (an allowed QuantizeLinear), not
+    the node that could not take it."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    from accelsim.errors import WorkloadError
+
+    assert not _load("ort-qlinearmul-inf-scale").metadata["onnx"]["generic_ops"]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s"], ["q"], name="q"),
+             helper.make_node("DequantizeLinear", ["q", "s"], ["dq"], name="dq"),
+             helper.make_node("MatMul", ["dq", "w"], ["y"], name="uses_w")]
+    inits = [numpy_helper.from_array(np.asarray(np.inf, np.float32), "s"),
+             numpy_helper.from_array(np.full((8, 4), np.inf, np.float32), "w")]
+    ok = helper.make_model(helper.make_graph(nodes[:2] + [helper.make_node("MatMul", ["dq", "v"], ["y"], name="m")], "g",
+                                             [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+                                             [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                                             inits[:1] + [numpy_helper.from_array(np.ones((8, 4), np.float32), "v")]),
+                           opset_imports=[helper.make_opsetid("", 17)])
+    assert load_onnx(ok).total_macs == 32
+    inits[1] = numpy_helper.from_array(np.full((8, 4), np.inf, np.float32), "s")  # the scale also a MatMul's weight
+    bad = helper.make_model(helper.make_graph(nodes[:2] + [helper.make_node("MatMul", ["dq", "s"], ["y"], name="uses_s")],
+                                              "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+                                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits[1:]),
+                            opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(WorkloadError, match="initializer 's' contains NaN or infinite values .*read by node 'uses_s'"):
+        load_onnx(bad)

@@ -56,10 +56,11 @@ def _node(proto, name: str) -> Node:
     return Node(name, proto.op_type, list(proto.input), list(proto.output), attrs, proto.domain, proto)
 
 
-def _read_by(g, tensor: str) -> str:
-    """``read by node 'conv1'``: the first node of ``g`` that reads ``tensor`` (for messages)."""
-    return next((f"read by node '{n.name or f'{n.op_type}_{i}'}'" for i, n in enumerate(g.node) if tensor in n.input),
-                "read by no node")
+def _read_by(g, tensor: str, skip=None) -> str:
+    """``read by node 'conv1'``: the first node of ``g`` that reads ``tensor`` and ``skip`` does not pass over (for
+    messages)."""
+    return next((f"read by node '{n.name or f'{n.op_type}_{i}'}'" for i, n in enumerate(g.node)
+                 if tensor in n.input and not (skip and skip(n, tensor))), "read by no node")
 
 
 #: ops that read an infinite constant as a mask value or a bound (``masked_fill(mask, -inf)``, an additive
@@ -69,13 +70,31 @@ _MASK_OPS = frozenset({"Where", "Add", "Sub", "Max", "Min", "Clip", "Equal", "Le
                        "Unsqueeze", "Squeeze", "Tile", "Trilu", "ConstantOfShape", "IsInf"})
 
 
+#: the inputs a quantized op reads as scales (QDQ, and onnxruntime's QOperator ops; QLinearConcat: Y_scale and each
+#: input's scale)
+_SCALE_INPUTS = {"QuantizeLinear": {1}, "DequantizeLinear": {1}, "QGemm": {1, 4, 7},
+                 **dict.fromkeys(("QLinearMul", "QLinearAdd", "QLinearConv", "QLinearMatMul"), {1, 4, 6}),
+                 **dict.fromkeys(("QLinearSigmoid", "QLinearLeakyRelu", "QLinearSoftmax", "QLinearAveragePool",
+                                  "QLinearGlobalAveragePool"), {1, 3})}
+
+
+def _as_mask_or_scale(node, tensor: str) -> bool:
+    """Whether ``node`` reads ``tensor`` only as a mask value or bound (:data:`_MASK_OPS`) or as a quantizer's scale
+    (a static calibration over ``Log(0)``, T5's relative-position buckets, gives an activation an infinite scale;
+    onnxruntime runs the model; a weight's scale is checked where a layer takes the weight)."""
+    if node.op_type in _MASK_OPS:
+        return True
+    scales = _SCALE_INPUTS.get(node.op_type, set())
+    if node.op_type == "QLinearConcat":
+        scales = {0} | set(range(2, len(node.input), 3))
+    return all(i in scales for i, t in enumerate(node.input) if t == tensor)
+
+
 def _masks_only(g, tensor: str) -> bool:
-    """Whether every node of ``g`` that reads ``tensor`` is a mask-like op (:data:`_MASK_OPS`), or a quantizer
-    reading it as its scale (a calibration over ``Log(0)``, T5's relative-position buckets, gives an activation an
-    infinite scale; onnxruntime runs the model)."""
-    readers = [(n.op_type, list(n.input).index(tensor)) for n in g.node if tensor in n.input]
-    return bool(readers) and all(op in _MASK_OPS or (op in ("QuantizeLinear", "DequantizeLinear") and i == 1)
-                                 for op, i in readers)
+    """Whether every node of ``g`` that reads ``tensor`` reads it as a mask, a bound or a scale
+    (:func:`_as_mask_or_scale`)."""
+    readers = [n for n in g.node if tensor in n.input]
+    return bool(readers) and all(_as_mask_or_scale(n, tensor) for n in readers)
 
 
 def _initializers(g, source: str) -> dict[str, np.ndarray]:
@@ -94,7 +113,8 @@ def _initializers(g, source: str) -> dict[str, np.ndarray]:
                 np.isnan(array).any() or not _masks_only(g, init.name)):
             bad = int(array.size - np.count_nonzero(np.isfinite(array)))
             raise WorkloadError(f"{source}: initializer '{init.name}' contains NaN or infinite values "
-                                f"({bad} of {array.size}); {_read_by(g, init.name)}")
+                                f"({bad} of {array.size}); "
+                                f"{_read_by(g, init.name, skip=None if np.isnan(array).any() else _as_mask_or_scale)}")
         out[init.name] = array
     return out
 
