@@ -263,3 +263,25 @@ def test_an_infinite_scale_of_a_qoperator_op_is_accepted_and_a_weight_reader_is_
                             opset_imports=[helper.make_opsetid("", 17)])
     with pytest.raises(WorkloadError, match="initializer 's' contains NaN or infinite values .*read by node 'uses_s'"):
         load_onnx(bad)
+
+
+def test_a_channels_last_qlinear_pool_is_a_pool():
+    """A QDQ MobileNetV3 saved after ORT_ENABLE_ALL holds QLinearGlobalAveragePool with channels_last (8 of them
+    generic in the recheck)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    scale = [numpy_helper.from_array(np.asarray(0.1, np.float32), n) for n in ("xs", "ys")]
+    zero = [numpy_helper.from_array(np.asarray(0, np.uint8), n) for n in ("xz", "yz")]
+    node = helper.make_node("QLinearGlobalAveragePool", ["x", "xs", "xz", "ys", "yz"], ["y"], domain="com.microsoft",
+                            name="gap", channels_last=1)
+    model = helper.make_model(helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.UINT8,
+                                                                                            [1, 4, 5, 8])],
+                                                [helper.make_tensor_value_info("y", TensorProto.UINT8, None)], scale + zero),
+                              opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graph = load_onnx(model)
+    assert not graph.metadata["onnx"]["generic_ops"]
+    assert [layer.op for layer in graph.layers][1:] == ["transpose", "pool", "transpose"]
+    assert graph.layers[-1].output_shape == (1, 1, 8)
