@@ -146,16 +146,26 @@ def test_erf_gelu_pattern_is_fused(pre_half):
     assert [(layer.name, layer.op, getattr(layer, "func", None)) for layer in layers] == [("act", "activation", "gelu")]
 
 
-def test_erf_without_gelu_shape_is_generic_or_strict_error():
-    nodes = [helper.make_node("Erf", ["x"], ["y"], name="erf")]
+def test_an_op_without_a_layer_type_is_generic_or_strict_error():
+    nodes = [helper.make_node("Shrink", ["x"], ["y"], name="shrink")]
     model = _model(nodes, [("x", [1, 4], FLOAT)], [("y", [1, 4], FLOAT)])
-    with pytest.raises(UnsupportedLayerError, match="node 'erf' has unsupported op type 'Erf'"):
+    with pytest.raises(UnsupportedLayerError, match="node 'shrink' has unsupported op type 'Shrink'"):
         load_onnx(model, strict=True)
     graph = load_onnx(model)
-    erf = graph.layer("erf")
-    assert erf.op == "generic" and erf.op_type == "Erf" and erf.output_shape == (4,) and erf.macs == 0
-    assert graph.metadata["onnx"]["generic_ops"] == {"Erf": 1}
-    assert any("Erf x1" in note for note in graph.metadata["notes"])
+    shrink = graph.layer("shrink")
+    assert shrink.op == "generic" and shrink.op_type == "Shrink" and shrink.output_shape == (4,) and shrink.macs == 0
+    assert graph.metadata["onnx"]["generic_ops"] == {"Shrink": 1}
+    assert any("Shrink x1" in note for note in graph.metadata["notes"])
+
+
+def test_erf_outside_a_gelu_is_element_wise_math():
+    """An ``Erf`` that is not part of a decomposed GELU (a QDQ model's, whose quantizer pairs sit inside the GELU
+    and stop its fusion) is element-wise math as ``Exp`` or ``Sqrt`` are: an ``Identity`` (it was a generic layer, a
+    kernel of its own that a GPU stack's epilogue fusion skipped: a QDQ ViT-tiny on a100-80gb 130.9 against
+    124.9 us)."""
+    nodes = [helper.make_node("Erf", ["x"], ["y"], name="erf")]
+    graph = load_onnx(_model(nodes, [("x", [1, 4], FLOAT)], [("y", [1, 4], FLOAT)]), strict=True)
+    assert graph.layer("erf").op == "identity" and not graph.metadata["onnx"]["generic_ops"]
 
 
 def test_pooling_padding_and_asymmetric_padding():

@@ -206,12 +206,12 @@ def test_generic_layer_carries_sizes_and_strict_refuses():
 def test_generic_layers_simulate_as_not_mapped_or_traffic():
     from accelsim.simulate import simulate
 
-    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"], name="fc"), helper.make_node("Erf", ["m"], ["y"], name="erf")]
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"], name="fc"), helper.make_node("Shrink", ["m"], ["y"], name="shrink")]
     graph = load_onnx(_model(nodes, [("x", [1, 8], FLOAT)], [("y", [1, 4], FLOAT)], [_init("w", _rand(8, 4))]))
     systolic = {r.name: r for r in simulate("edge-32x32", graph).layers}
-    assert systolic["erf"].extra["mapped"] is False and systolic["erf"].cycles == 0 and systolic["fc"].cycles > 0
+    assert systolic["shrink"].extra["mapped"] is False and systolic["shrink"].cycles == 0 and systolic["fc"].cycles > 0
     gpu = {r.name: r for r in simulate("a100-40gb", graph).layers}
-    assert gpu["erf"].op == "generic" and gpu["erf"].cycles > 0 and gpu["erf"].dram_read_bytes > 0  # streamed traffic
+    assert gpu["shrink"].op == "generic" and gpu["shrink"].cycles > 0 and gpu["shrink"].dram_read_bytes > 0  # streamed traffic
 
 
 # --- deployed quantization ---------------------------------------------------------------------------------------

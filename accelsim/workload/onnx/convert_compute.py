@@ -311,7 +311,7 @@ ACTIVATION_FUNCS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardS
 UNARY = {**{op: (L.Activation, {"func": func}) for op, func in ACTIVATION_FUNCS.items()},
          **{f"com.microsoft::{op}": (L.Activation, {"func": "gelu"}) for op in ("FastGelu", "BiasGelu", "Gelu", "QuickGelu")},
          **{op: (L.Identity, {}) for op in ("Neg", "Abs", "Exp", "Log", "Sqrt", "Reciprocal", "Sin", "Cos", "Floor", "Ceil",
-                                            "Round", "Sign", "Pow", "Softsign")}}
+                                            "Round", "Sign", "Pow", "Softsign", "Erf")}}
 
 
 @register(*UNARY, "_Activation", "Clip")
