@@ -257,6 +257,7 @@ class Importer:
                 present.extend(v.seq if v.seq is not None else (v,))
         acts, consts = [v for v in present if not v.is_const], [v for v in present if v.is_const]
         outs, first, local_shapes = [], next(i for i, o in enumerate(node.outputs) if o), node_shapes(self, node)
+        ran = None  # output shapes from running the node in onnxruntime, when ONNX's inference has none
         for i, o in enumerate(node.outputs):
             if not o:
                 continue
@@ -284,14 +285,15 @@ class Importer:
             if shape is None or not _known(shape):  # () is a known shape: a scalar (an expert id, an argmax)
                 if not self.used(o):
                     continue  # an unused output of unknown shape (MaxPool indices, a mask)
-                if i != first or not acts:
-                    raise self.error(node, f"{reason}; ONNX shape inference cannot resolve the shape of output '{o}' "
-                                           f"({shape}), so it cannot be imported as a generic layer")
-                ran = run_shapes(self, node).get(o)  # ops outside ONNX's schemas (contrib ops): run by onnxruntime
-                if ran is not None:
-                    shape = ran
+                if ran is None:
+                    ran = run_shapes(self, node)  # ops outside ONNX's schemas (contrib ops): run by onnxruntime, once
+                if o in ran:
+                    shape = ran[o]
                     self.note(f"node '{node.name}' ({node.key}): output shape unknown to ONNX shape inference; "
                               f"{list(shape)} from running the node in onnxruntime")
+                elif i != first or not acts:
+                    raise self.error(node, f"{reason}; ONNX shape inference cannot resolve the shape of output '{o}' "
+                                           f"({shape}), so it cannot be imported as a generic layer")
                 else:  # (no onnxruntime, or an op it runs only on a GPU): most such ops are element-wise
                     shape = acts[0].shape
                     self.note(f"node '{node.name}' ({node.key}): output shape unknown to ONNX shape inference; taken "
