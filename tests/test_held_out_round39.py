@@ -285,3 +285,41 @@ def test_a_channels_last_qlinear_pool_is_a_pool():
     assert not graph.metadata["onnx"]["generic_ops"]
     assert [layer.op for layer in graph.layers][1:] == ["transpose", "pool", "transpose"]
     assert graph.layers[-1].output_shape == (1, 1, 8)
+
+
+# --- a bad-input round on this session's own code (about 450 cases) -----------------------------------------------
+
+@pytest.mark.parametrize("name, says", [
+    ("bnb_bs0", "attribute block_size must be >= 1; got 0"),  # was a ZeroDivisionError
+    ("bnb_K_disagree_x", "input [1, 64] does not end in K = 32"),  # was a generic layer of the input's shape
+    ("gbq_bits0", "attribute bits must be 2, 4 or 8; got 0"),  # was a ZeroDivisionError
+    ("gbq_bs_huge", "attribute block_size must be in 1..64"),  # was a MemoryError (3 TiB)
+    ("gbq_bs_disagree", "the scales have shape [100, 2]; a table of 100 rows and 64 columns"),  # was a narrower table
+    ("gbq_table_float", "the quantized table must hold integer codes; got float32"),  # was accepted
+    ("fconv_z_wrong", "the residual input Z has shape [1, 16, 4, 4]; the convolution's output is [1, 16, 8, 8]"),
+    ("bsg_bias_wrong", "the bias has shape [7]; expected [40]"),  # the bias was never read
+    ("nhwc_w_channels_pad_small", "does not match 4 input channels"),  # was padded as if an NCHWc block
+    ("nchwc_reorderout_channels_more", "attribute channels must be in 1..8 (the map's channels); got 99"),
+    ("fmm_alpha_nan", "attributes alpha and beta must be finite; got nan"),  # was accepted
+])
+def test_malformed_onnxruntime_ops_are_refused_in_one_line(name, says):
+    from accelsim.errors import WorkloadError
+
+    with pytest.raises(WorkloadError) as info, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        load_onnx(HELDOUT / "bad" / f"{name}.onnx")
+    assert says in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_constant_residual_of_a_fused_conv_adds_no_layer_beside_a_generic_one():
+    """FusedConv with a constant Z (valid; onnxruntime runs it) left an orphan Conv2d beside a generic layer of the
+    same node: the conv's MACs counted twice in effect. Now the conv and an Identity for the constant add."""
+    graph = _load("bad/fconv_z_const")
+    assert not graph.metadata["onnx"]["generic_ops"]
+    assert [layer.op for layer in graph.layers][1:] == ["conv2d", "identity", "activation"]
+
+
+def test_an_empty_weights_path_is_refused(run_cli):
+    """``compress --weights ''`` synthesized weights without a word (the empty path read as no flag)."""
+    code, _, err = run_cli("compress", "--workload", "lenet5", "--recipe", "int8", "--weights", "")
+    assert code == 2 and "--weights: expected a .safetensors file or a folder of shards; got an empty path" in err

@@ -355,7 +355,9 @@ def test_input_shape_on_the_command_line(tmp_path, run_cli):
     assert json.loads(text)["total"]["params"] == 32
     code, text, _ = run_cli("stats", "--workload", tmp_path / "seq.onnx", "--input-shape", "x=7x8", "--format", "json")
     assert json.loads(text)["total"]["macs"] == 7 * 8 * 4
-    for bad, says in (("x=7x0", "sizes >= 1"), ("7x8", "expected NAME=D1xD2"), ("x=seven", "expected NAME=D1xD2")):
+    for bad, says in (("x=7x0", "sizes 1 .. 2^31 - 1"), ("7x8", "expected NAME=D1xD2"), ("x=seven", "expected NAME=D1xD2"),
+                      ("x=99999999999999999999x8", "sizes 1 .. 2^31 - 1"), ("x=\u00b2x8", "expected NAME=D1xD2"),
+                      ("x=1x7x8", "does not fit the graph input's declared shape")):
         code, _, err = run_cli("stats", "--workload", tmp_path / "seq.onnx", "--input-shape", bad)
         assert code == 2 and says in err and err.strip().count("\n") == 0, err
     code, _, err = run_cli("stats", "--workload", tmp_path / "seq.onnx", "--input-shape", "x=7x8", "--input-shape", "x=3x8")

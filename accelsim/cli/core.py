@@ -60,6 +60,10 @@ def _workload(args):
     """``--workload`` as given, or its graph loaded once when a flag shapes the import: ``--strict``, the
     phase flags of a Hugging Face config, ``--calibrate INPUTS`` (accelsim.workload.calibrate)."""
     calibrate, weights = getattr(args, "calibrate", None), getattr(args, "weights", None)
+    if weights is not None and not str(weights).strip():
+        from accelsim.errors import WorkloadError
+
+        raise WorkloadError("--weights: expected a .safetensors file or a folder of shards; got an empty path")
     kwargs = {**_phase_kwargs(args), **({} if weights else _strict_kwargs(args)), **_input_shapes_kwargs(args)}
     if not kwargs and not calibrate and not weights:
         return args.workload
@@ -165,10 +169,10 @@ def _input_shape_arg(text: str) -> tuple[str, tuple[int, ...]]:
     import argparse
 
     name, sep, dims = text.rpartition("=")
-    parts = dims.lower().split("x")
-    if not sep or not name or not all(d.strip().isdigit() and int(d) > 0 for d in parts):
-        raise argparse.ArgumentTypeError(f"expected NAME=D1xD2... (the input's shape without the batch, sizes >= 1); "
-                                         f"got {text!r}")
+    parts = [d.strip() for d in dims.lower().split("x")]
+    if not sep or not name or not all(d.isascii() and d.isdigit() and 1 <= int(d) <= 2**31 - 1 for d in parts):
+        raise argparse.ArgumentTypeError(f"expected NAME=D1xD2... (the input's shape without the batch, sizes 1 .. "
+                                         f"2^31 - 1); got {text!r}")
     return name, tuple(int(d) for d in parts)
 
 

@@ -267,6 +267,8 @@ def _convert_gemm(imp: Importer, node: Node) -> None:
     a, b, c = imp.activation(node, 0), imp.value(node, 1), imp.optional(node, 2)
     alpha, beta = float(node.attrs.get("alpha", 1.0)), float(node.attrs.get("beta", 1.0))
     trans_b, fused = bool(node.attrs.get("transB", 0)), node.op_type == "FusedMatMul"
+    if not (math.isfinite(alpha) and math.isfinite(beta)):
+        raise imp.error(node, f"attributes alpha and beta must be finite; got {alpha:g} and {beta:g}")
     if any(node.attrs.get(k, 0) for k in ("transBatchA", "transBatchB")) or (node.attrs.get("transA", 0) and not fused):
         raise imp.unsupported(node, "a transposed left operand of a Gemm or transposed batch axes are not supported")
     if node.attrs.get("transA", 0):

@@ -240,15 +240,21 @@ def _convert_fused_conv(imp: Importer, node: Node) -> None:
     if func and func not in L.ACTIVATIONS:
         raise imp.unsupported(node, f"activation {act}")
     inputs = list(node.inputs[:3])
+    w, z = np.asarray(imp.const(node, 1, "the weight")), imp.optional(node, 3)
+    if z is not None and (len(z.shape) < 2 or w.ndim < 2 or z.shape[1] != w.shape[0]):  # checked before any layer
+        raise imp.error(node, f"the residual input Z of shape {list(z.shape)} does not have the {w.shape[0]} output "
+                              "channels of the weight")
     if node.domain == "com.microsoft.nchwc":
-        inputs[0] = _channels_padded(imp, node, inputs[0], np.asarray(imp.const(node, 1, "the weight")))
+        inputs[0] = _channels_padded(imp, node, inputs[0], w)
     _convert_conv(imp, Node(node.name, "Conv", inputs, [f"{node.name}::conv"], node.attrs, ""))
     y = imp.values[f"{node.name}::conv"]
-    z = imp.optional(node, 3)
     if z is not None:
-        if z.is_const or tuple(z.shape) != tuple(y.shape) or z.batched != y.batched:
-            raise imp.unsupported(node, f"a residual input Z of shape {list(z.shape)} for an output of {list(y.shape)}")
-        y = imp.layer(node, L.Eltwise, [y, z], "/add_z", func="add")
+        if tuple(z.shape) != tuple(y.shape):
+            raise imp.error(node, f"the residual input Z has shape {list(z.shape)}; the convolution's output is "
+                                  f"{list(y.shape)}")
+        y = (imp.layer(node, L.Identity, [y], "/add_z") if z.is_const  # a constant added: no MACs
+             else imp.layer(node, L.Eltwise, [y, z if z.batched == y.batched else imp.batched(node, z)], "/add_z",
+                            func="add"))
     imp.set(node, 0, imp.layer(node, L.Activation, [y], "/act", func=func) if func else y)
 
 
@@ -258,7 +264,8 @@ def _channels_padded(imp: Importer, node: Node, tensor: str, w: np.ndarray) -> s
     ``Generic`` Pad of the map (its traffic; the padded channels' MACs are the conv's, as the file computes)."""
     x = imp.value(node, 0) if tensor == node.inputs[0] else imp.values[tensor]
     need = int(w.shape[1]) * int(node.attrs.get("group", 1)) if w.ndim == 4 else 0
-    if x.is_const or not x.batched or len(x.shape) != 4 or not x.shape[1] < need <= x.shape[1] + 16:
+    if "com.microsoft.nchwc" not in imp.opsets or x.is_const or not x.batched or len(x.shape) != 4 \
+            or not x.shape[1] < need <= x.shape[1] + 16:  # (only a model onnxruntime laid out in NCHWc blocks)
         return tensor
     padded = imp.layer(node, L.Generic, [x], "/pad_channels", op_type="Pad", output_shapes=((need, *x.shape[2:]),))
     imp.values[f"{node.name}::padded"] = padded
@@ -286,6 +293,8 @@ def _convert_nchwc_reorder(imp: Importer, node: Node) -> None:
         imp.set(node, 0, imp.layer(node, L.Transpose, [x], "/to_nchw", perm=[2, 0, 1]) if last else x)
     else:
         channels = int(node.attrs.get("channels", x.shape[1]))
+        if not 1 <= channels <= x.shape[1]:
+            raise imp.error(node, f"attribute channels must be in 1..{x.shape[1]} (the map's channels); got {channels}")
         if channels < x.shape[1]:
             x = _slice_axis(imp, node, x, 1, 0, channels, suffix="/unpad")
         imp.set(node, 0, imp.layer(node, L.Transpose, [x], "/to_nhwc", perm=[1, 2, 0]) if last else x)
@@ -297,10 +306,12 @@ def _convert_nchwc_reorder(imp: Importer, node: Node) -> None:
 def _convert_bias_split_gelu(imp: Importer, node: Node) -> None:
     """onnxruntime's GEGLU (Stable Diffusion's UNet optimizer): the last axis, bias added, halved; the first half
     times the GELU of the second. The bias add is no MAC (not modelled)."""
-    x = imp.activation(node, 0)
+    x, bias = imp.activation(node, 0), np.asarray(imp.const(node, 1, "the bias"))
     half = x.shape[-1] // 2
     if x.shape[-1] % 2:
         raise imp.error(node, f"the last axis ({x.shape[-1]}) must split in two halves")
+    if bias.shape != (x.shape[-1],):
+        raise imp.error(node, f"the bias has shape {list(bias.shape)}; expected [{x.shape[-1]}], one value per input column")
     left, right = _split_last(imp, node, x, [half, half], ["hidden", "gate"])
     imp.set(node, 0, imp.layer(node, L.Eltwise, [left, imp.layer(node, L.Activation, [right], "/gelu", func="gelu")],
                                "/mul", func="mul"))

@@ -252,9 +252,18 @@ def _resolve_inputs(source: str, g, nodes, initializers, overrides: Mapping[str,
         axis = 1 if inp.name in seq_inputs else 0
         if inp.name in overrides:
             local = tuple(overrides[inp.name])
-            if not local or not all(isinstance(d, (int, np.integer)) and d > 0 for d in local):
-                raise WorkloadError(f"{source}: input_shapes['{inp.name}'] must be positive ints; got {list(local)}")
-            resolved[inp.name] = ((*local[:axis], 0, *local[axis:]), axis)
+            if not local or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and 0 < d <= 2**31 - 1
+                                    for d in local):
+                raise WorkloadError(f"{source}: input_shapes['{inp.name}'] must be positive ints (at most 2^31 - 1); "
+                                    f"got {list(local)}")
+            full = (*local[:axis], 0, *local[axis:])
+            declared = [d.dim_value if d.HasField("dim_value") else None for d in inp.type.tensor_type.shape.dim]
+            if inp.type.tensor_type.HasField("shape") and declared and (len(declared) != len(full) or any(
+                    i != axis and d and d != g for i, (d, g) in enumerate(zip(declared, full)))):
+                shown = ["?" if d is None else d for d in declared]
+                raise WorkloadError(f"{source}: input_shapes['{inp.name}'] = {list(local)} does not fit the graph input's "
+                                    f"declared shape {shown} (without its batch axis {axis}: its other sizes, in order)")
+            resolved[inp.name] = (full, axis)
         else:
             resolved[inp.name] = (_input_shape(source, inp, axis), axis)
     if not resolved:

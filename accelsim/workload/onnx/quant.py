@@ -344,23 +344,33 @@ def _convert_gather_block_quantized(imp: Importer, node: Node) -> None:
         raise imp.unsupported(node, f"a table of shape {list(table.shape)} gathered along axis {a.get('gather_axis', 0)} "
                                     f"with blocks along axis {a.get('quantize_axis', 1)}")
     bits, bs = int(a.get("bits", 4)), int(a["block_size"])
-    scale = np.asarray(imp.const(node, 2, "the scales"), np.float64)
-    rows, blocks = scale.shape
+    if bits not in (2, 4, 8):
+        raise imp.error(node, f"attribute bits must be 2, 4 or 8; got {bits}")
+    if not np.issubdtype(table.dtype, np.integer) and table.dtype.name not in ("int4", "uint4"):
+        raise imp.error(node, f"the quantized table must hold integer codes; got {table.dtype}")
     packed = table.dtype == np.uint8 and bits < 8
-    if packed:
-        codes = unpack_nbits(table, bits, table.shape[1] * (8 // bits))
-    else:
+    cols = table.shape[1] * (8 // bits) if packed else table.shape[1]
+    if not 1 <= bs <= cols:
+        raise imp.error(node, f"attribute block_size must be in 1..{cols} (the table's columns); got {bs}")
+    scale = np.asarray(imp.const(node, 2, "the scales"), np.float64)
+    if scale.shape != (table.shape[0], -(-cols // bs)):
+        raise imp.error(node, f"the scales have shape {list(scale.shape)}; a table of {table.shape[0]} rows and {cols} "
+                              f"columns in blocks of {bs} needs {[table.shape[0], -(-cols // bs)]}")
+    rows, blocks = scale.shape
+    codes = unpack_nbits(table, bits, cols) if packed else table.astype(np.int64)
+    if not packed:
         bits = bits_of(table.dtype)[0]
-        codes = table.astype(np.int64)
-    cols = codes.shape[1] if not packed else min(codes.shape[1], blocks * bs)
-    codes = codes[:, :cols].astype(np.int64)
+    codes = codes.astype(np.int64)
     zp_raw = imp.optional_const(node, 3, "the zero points")
     if zp_raw is None:
         zp = np.full((rows, blocks), 1 << (bits - 1) if packed else 0, np.int64)
-    elif packed:
-        zp = unpack_nbits(np.asarray(zp_raw).reshape(rows, -1), bits, blocks).astype(np.int64)
     else:
-        zp = np.asarray(zp_raw).astype(np.int64).reshape(rows, blocks)
+        need = rows * (-(-blocks * bits // 8) if packed else blocks)
+        if np.size(zp_raw) != need:
+            raise imp.error(node, f"the zero points hold {np.size(zp_raw)} values; {rows} rows of {blocks} blocks "
+                                  f"({bits}-bit{', packed' if packed else ''}) need {need}")
+        zp = (unpack_nbits(np.asarray(zp_raw).reshape(rows, -1), bits, blocks) if packed
+              else np.asarray(zp_raw).reshape(rows, blocks)).astype(np.int64)
     weight = (codes - np.repeat(zp, bs, axis=1)[:, :cols]) * np.repeat(scale, bs, axis=1)[:, :cols]
     signed = not packed and bits_of(table.dtype)[1]
     quant = {"weight_bits": bits, "signed": signed, "granularity": "blocked", "block_size": bs, "scale": scale,
@@ -391,11 +401,16 @@ def _convert_matmul_bnb4(imp: Importer, node: Node) -> None:
     not affine, so its zero (NF4 code 7, FP4 code 0) is the implied zero point that counts zero weights."""
     a = node.attrs
     k, n, bs, kind = int(a["K"]), int(a["N"]), int(a["block_size"]), int(a.get("quant_type", 1))
+    for name, value in (("K", k), ("N", n), ("block_size", bs)):
+        if value < 1:
+            raise imp.error(node, f"attribute {name} must be >= 1; got {value}")
     if kind not in BNB4_TABLES:
         raise imp.error(node, f"attribute quant_type must be 0 (FP4) or 1 (NF4); got {kind}")
+    x = imp.activation(node, 0)
+    if not x.shape or x.shape[-1] != k:
+        raise imp.error(node, f"input {list(x.shape)} does not end in K = {k}")
     if k % bs:
         raise imp.unsupported(node, f"blocks of {bs} codes that straddle the weight's rows of K = {k}")
-    x = imp.activation(node, 0)
     packed = np.asarray(imp.const(node, 1, "B")).astype(np.uint8).ravel()
     absmax = np.asarray(imp.const(node, 2, "absmax"), np.float64).ravel()
     if packed.size != -(-n * k // 2) or absmax.size != n * k // bs:
