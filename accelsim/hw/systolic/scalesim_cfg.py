@@ -132,16 +132,10 @@ def read_scalesim_cfg(path: str | Path) -> dict:
         raise ConfigError(f"{path}: [{section}] {key} must be True or False; got {raw!r}")
 
     ap = "architecture_presets"
-    if parser.has_option(ap, "MemoryBanks"):  # an older SCALE-Sim key, not read by 3.0.0 nor modelled here
-        banks = integer(ap, "MemoryBanks")
-        if banks < 1:
-            raise ConfigError(f"{path}: [{ap}] MemoryBanks must be an int >= 1; got {banks}")
-        if banks > 1:
-            import warnings
-
-            warnings.warn(f"{path}: [{ap}] MemoryBanks {banks} is not modelled (SCALE-Sim 3.0.0 does not read it): "
-                          "each SRAM is one bank", stacklevel=2)
-    for key in ("OnChipMemoryBanks", "OnChipMemoryBankPorts"):  # in SCALE-Sim's own eyeriss.cfg; 3.0.0 reads neither
+    # keys SCALE-Sim 3.0.0 does not read, nor this model: older files' MemoryBanks, the v3 repository's eyeriss.cfg's
+    # OnChipMemoryBanks / OnChipMemoryBankPorts; an int >= 1, above 1 a warning
+    for key, modelled in (("MemoryBanks", ": each SRAM is one bank"), ("OnChipMemoryBanks", ""),
+                          ("OnChipMemoryBankPorts", "")):
         if parser.has_option(ap, key):
             count = integer(ap, key)
             if count < 1:
@@ -149,8 +143,8 @@ def read_scalesim_cfg(path: str | Path) -> dict:
             if count > 1:
                 import warnings
 
-                warnings.warn(f"{path}: [{ap}] {key} {count} is not modelled (SCALE-Sim 3.0.0 does not read it)",
-                              stacklevel=2)
+                warnings.warn(f"{path}: [{ap}] {key} {count} is not modelled (SCALE-Sim 3.0.0 does not read it)"
+                              f"{modelled}", stacklevel=2)
     mode = get("run_presets", "InterfaceBandwidth")
     # True / False as for the other flags: `true` or `yes` was read as False, any other word too (silently not asked)
     ramulator = boolean("run_presets", "UseRamulatorTrace", "False")
