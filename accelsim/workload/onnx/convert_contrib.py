@@ -335,17 +335,19 @@ def _convert_nhwc_conv(imp: Importer, node: Node) -> None:
     back (two ``Transpose`` layers: the layout change the NHWC kernel does not make). The weight is the Conv's
     ``(M, C / group, kH, kW)``, or ``(M, kH, kW, C / group)`` when the optimizer rewrote it (``update_weight``)."""
     x, w = imp.activation(node, 0), np.asarray(imp.const(node, 1, "the weight"))
-    if len(x.shape) != 4 or w.ndim != 4 or not x.batched:
+    if w.ndim != 4:
         raise imp.unsupported(node, f"a weight of shape {list(w.shape)} on a map of shape {list(x.shape)}")
     kernel = tuple(int(k) for k in node.attrs.get("kernel_shape", w.shape[2:]))
     if tuple(w.shape[2:]) != kernel and tuple(w.shape[1:3]) == kernel:  # (M, kH, kW, C / group)
         w = w.transpose(0, 3, 1, 2)
-    nchw, weight, conv = (f"{node.name}::{t}" for t in ("nchw", "weight", "conv"))
-    imp.values[nchw] = imp.layer(node, L.Transpose, [x], "/to_nchw", perm=[2, 0, 1])
+    weight = f"{node.name}::weight"
     imp.values[weight] = Value(tuple(w.shape), const=w)
-    nchw = _channels_padded(imp, node, nchw, w)
-    _convert_conv(imp, Node(node.name, "Conv", [nchw, weight, *node.inputs[2:3]], [conv], node.attrs, ""))
-    imp.set(node, 0, imp.layer(node, L.Transpose, [imp.values[conv]], "/to_nhwc", perm=[1, 2, 0]))
+
+    def conv(nchw: str, out: str) -> None:
+        inputs = [_channels_padded(imp, node, nchw, w), weight, *node.inputs[2:3]]
+        _convert_conv(imp, Node(node.name, "Conv", inputs, [out], node.attrs, ""))
+
+    imp.channels_last(node, conv, ranks=(4,))
 
 
 @register(MS + "RemovePadding")

@@ -358,6 +358,23 @@ class Importer:
         return Value(v.shape, self.add(node, L.Reshape, [v], suffix="/rebatch", shape=v.shape[1:]).name, True,
                      quant=_mark_of(v))
 
+    def channels_last(self, node: Node, convert: Callable[[str, str], None], ranks: Sequence[int] = (3, 4)) -> None:
+        """Convert ``node``, whose input 0 is a channels-last map (``(N, L, C)``, ``(N, H, W, C)``; onnxruntime's
+        NhwcConv, ``channels_last`` QOperator ops): the map transposed to channels-first under a private name,
+        ``convert(nchw, out)`` writing the channels-first result as tensor ``out``, that transposed back as output 0
+        (two ``Transpose`` layers; a quantized map keeps its mark)."""
+        x = self.activation(node, 0)
+        if len(x.shape) not in ranks or not x.batched:
+            raise self.unsupported(node, f"a channels-last input of shape {list(x.shape)}")
+        rank = len(x.local_shape)
+        nchw, out = f"{node.name}::nchw", f"{node.name}::out"
+        self.values[nchw] = Value((x.shape[0], x.shape[-1], *x.shape[1:-1]), self.add(
+            node, L.Transpose, [x], suffix="/to_nchw", perm=[rank - 1, *range(rank - 1)]).name, True, quant=x.quant)
+        convert(nchw, out)
+        y = self.values[out]
+        self.set(node, 0, Value((y.shape[0], *y.shape[2:], y.shape[1]), self.add(
+            node, L.Transpose, [y], suffix="/to_nhwc", perm=[*range(1, rank), 0]).name, True, quant=y.quant))
+
     def unbatched(self, node: Node, v: Value) -> Value:
         """``v`` carried with its full shape (a reshape that keeps the leading batch-1 axis)."""
         if not v.batched:

@@ -231,19 +231,9 @@ def _convert_qconv(imp: Importer, node: Node) -> None:
     QLinearConv with ``channels_last`` (a model saved after its full optimizations) reads and writes an NHWC map:
     Transposes to channels-first and back around the same conversion."""
     if node.attrs.get("channels_last", 0):
-        x = imp.activation(node, 0)
-        if len(x.shape) not in (3, 4) or not x.batched:  # (N, L, C) or (N, H, W, C)
-            raise imp.unsupported(node, f"a channels-last input of shape {list(x.shape)}")
-        first, last = ([1, 0], [1, 0]) if len(x.shape) == 3 else ([2, 0, 1], [1, 2, 0])
-        nchw, out = f"{node.name}::nchw", f"{node.name}::out"
-        imp.values[nchw] = Value((x.shape[0], x.shape[-1], *x.shape[1:-1]),
-                                 imp.add(node, L.Transpose, [x], suffix="/to_nchw", perm=first).name, True, quant=x.quant)
         attrs = {k: v for k, v in node.attrs.items() if k != "channels_last"}
-        _convert_qconv(imp, Node(node.name, "QLinearConv", [nchw, *node.inputs[1:]], [out], attrs, ""))
-        y = imp.values[out]
-        imp.set(node, 0, Value((y.shape[0], *y.shape[2:], y.shape[1]),
-                               imp.add(node, L.Transpose, [y], suffix="/to_nhwc", perm=last).name, True, quant=y.quant))
-        return
+        return imp.channels_last(node, lambda nchw, out: _convert_qconv(
+            imp, Node(node.name, "QLinearConv", [nchw, *node.inputs[1:]], [out], attrs, "")))
     if node.op_type == "ConvInteger":
         return _as_float(imp, node, "Conv", [node.inputs[0], dequantized(imp, node, 1, None, 3, axis=0)], None)
     gemm = node.op_type == "QGemm"
@@ -442,18 +432,11 @@ QLINEAR_FLOAT = {"QLinearAdd": ("Add", slice(0, 4, 3)), "QLinearMul": ("Mul", sl
 def _convert_qlinear_float(imp: Importer, node: Node) -> None:
     op, inputs = QLINEAR_FLOAT[node.op_type]
     if node.attrs.get("channels_last", 0):  # a pool on an NHWC map (a model saved after ORT_ENABLE_ALL)
-        x = imp.activation(node, 0)
-        if not op.endswith("Pool") or len(x.shape) != 4 or not x.batched:
-            raise imp.unsupported(node, f"channels-last layout on {list(x.shape)}")
-        nchw, out = f"{node.name}::nchw", f"{node.name}::out"
-        imp.values[nchw] = Value((x.shape[0], x.shape[3], x.shape[1], x.shape[2]),
-                                 imp.add(node, L.Transpose, [x], suffix="/to_nchw", perm=[2, 0, 1]).name, True, quant=x.quant)
+        if not op.endswith("Pool"):
+            raise imp.unsupported(node, "channels-last layout")
         attrs = {k: v for k, v in node.attrs.items() if k != "channels_last"}
-        _convert_qlinear_float(imp, Node(node.name, node.op_type, [nchw, *node.inputs[1:]], [out], attrs, node.domain))
-        y = imp.values[out]
-        imp.set(node, 0, Value((y.shape[0], y.shape[2], y.shape[3], y.shape[1]),
-                               imp.add(node, L.Transpose, [y], suffix="/to_nhwc", perm=[1, 2, 0]).name, True, quant=y.quant))
-        return
+        return imp.channels_last(node, lambda nchw, out: _convert_qlinear_float(
+            imp, Node(node.name, node.op_type, [nchw, *node.inputs[1:]], [out], attrs, node.domain)), ranks=(4,))
     for i in range(len(node.inputs))[inputs]:  # an operand gathered from an integer table: the table dequantized
         v = imp.values.get(node.inputs[i])
         if v is not None and v.layer in imp.integer_tables:
