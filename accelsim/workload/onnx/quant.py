@@ -347,10 +347,10 @@ def _convert_gather_block_quantized(imp: Importer, node: Node) -> None:
         raise imp.error(node, f"the scales have shape {list(scale.shape)}; a table of {table.shape[0]} rows and {cols} "
                               f"columns in blocks of {bs} needs {[table.shape[0], -(-cols // bs)]}")
     rows, blocks = scale.shape
-    codes = unpack_nbits(table, bits, cols) if packed else table.astype(np.int64)
-    if not packed:
-        bits = bits_of(table.dtype)[0]
-    codes = codes.astype(np.int64)
+    if packed:
+        codes, signed = unpack_nbits(table, bits, cols).astype(np.int64), False
+    else:
+        (bits, signed), codes = bits_of(table.dtype), table.astype(np.int64)
     zp_raw = imp.optional_const(node, 3, "the zero points")
     if zp_raw is None:
         zp = np.full((rows, blocks), 1 << (bits - 1) if packed else 0, np.int64)
@@ -362,7 +362,6 @@ def _convert_gather_block_quantized(imp: Importer, node: Node) -> None:
         zp = (unpack_nbits(np.asarray(zp_raw).reshape(rows, -1), bits, blocks) if packed
               else np.asarray(zp_raw).reshape(rows, blocks)).astype(np.int64)
     weight = (codes - np.repeat(zp, bs, axis=1)[:, :cols]) * np.repeat(scale, bs, axis=1)[:, :cols]
-    signed = not packed and bits_of(table.dtype)[1]
     quant = {"weight_bits": bits, "signed": signed, "granularity": "blocked", "block_size": bs, "scale": scale,
              "zero_point": zp, "codes": codes}
     if zp_raw is None:
