@@ -115,7 +115,7 @@ class Importer:
     data_dependent: set[str] = field(default_factory=set)  # tensors sized from a data-dependent bound
     pads: dict[str, tuple] = field(default_factory=dict)  # a zero Pad's output -> (top, left, bottom, right) for its Conv
     _typed: set[str] = field(default_factory=set)
-    _ran: dict = field(default_factory=dict)  # node name -> its outputs run by onnxruntime (run_node, once a node)
+    _ran: dict = field(default_factory=dict)  # a node's outputs -> them run by onnxruntime (run_node, once a node)
 
     @property
     def opset(self) -> int:
@@ -506,9 +506,10 @@ def run_node(imp: Importer, node: Node) -> dict[str, np.ndarray]:
     as zeros of their shapes and types. Empty when onnxruntime is not installed or cannot run it."""
     if node.proto is None or node.domain in ("", "ai.onnx"):
         return {}
-    if node.name in imp._ran:
-        return imp._ran[node.name]
-    imp._ran[node.name] = {}  # (a node onnxruntime cannot run is not tried again)
+    key = tuple(node.outputs)  # (every tensor is written once; node names need not be unique)
+    if key in imp._ran:
+        return imp._ran[key]
+    imp._ran[key] = {}  # (a node onnxruntime cannot run is not tried again)
     try:
         import onnxruntime as ort
         from onnx import helper, numpy_helper
@@ -535,8 +536,8 @@ def run_node(imp: Importer, node: Node) -> dict[str, np.ndarray]:
         results = session.run(None, feeds)
     except Exception:
         return {}
-    imp._ran[node.name] = {o.name: np.asarray(r) for o, r in zip(session.get_outputs(), results)}
-    return imp._ran[node.name]
+    imp._ran[key] = {o.name: np.asarray(r) for o, r in zip(session.get_outputs(), results)}
+    return imp._ran[key]
 
 
 #: bits of ONNX's floating-point element types (TensorProto: FLOAT 1, FLOAT16 10, DOUBLE 11, BFLOAT16 16, the
