@@ -310,8 +310,29 @@ def test_flashdecoding_splits_the_cache_at_flash_attn_blocks(d, block):
     h100 = load_arch("h100-sxm")
     fd = fam.attention(h100, "flashdecoding", _attn(1, 1024, heads=1, d=d), 1, "bf16", 16)
     assert fam.decode_block_n(d) == block and fd.detail["splits"] == 1024 // block
+    # 65,536 keys: 256 / 512 / 1,024 blocks, at most 128 splits; one CTA's wave efficiency is splits / 264 (two
+    # slots an SM), so the smallest eligible count from 0.85 x 128 = 108.8 on: 128 where every count from 109 to 127
+    # gives as many blocks a split as the one before (ceil(256 / s) = 3, ceil(512 / s) = 5), 114 for 1,024 blocks
+    # (ceil(1024 / 114) = 9 < ceil(1024 / 113) = 10)
     long = fam.attention(h100, "flashdecoding", _attn(1, 1 << 16, heads=1, d=d), 1, "bf16", 16)
-    assert long.detail["splits"] == min(h100.sms, fam.MAX_DECODE_SPLITS)
+    assert long.detail["splits"] == {64: 128, 128: 128, 256: 114}[d]
+
+
+def test_decode_splits_follow_flash_attn_heuristic():
+    """flash-attn's ``num_splits_heuristic`` (called with two slots an SM): its own example, 48 sequence-heads on
+    108 slots, takes 2 splits (efficiency 0.89) rather than 3 (0.67); 80% of the slots filled, no split; a split
+    count that leaves as many blocks a split as one fewer is never taken; a Llama-2-7B decode step (32 KV heads,
+    head dim 128) on an H100's 132 SMs: 4 splits at 512 keys (4 blocks), 8 at 2,048 (16 blocks; 7 reaches 0.85 of
+    the best efficiency, 224 of 264 slots, but leaves 3 blocks a split as 6 does)."""
+    assert fam.decode_splits(48, 54, 64) == 2
+    assert fam.decode_splits(212, 132, 64) == 1 and fam.decode_splits(211, 132, 64) > 1
+    assert fam.decode_splits(1, 132, 4) == 4 and fam.decode_splits(1, 132, 8) == 8  # (7: ceil(8 / 7) = ceil(8 / 6))
+    assert fam.decode_splits(32, 132, 4) == 4 and fam.decode_splits(32, 132, 16) == 8
+    for ctas in (1, 3, 8, 32, 100):
+        for n_blocks in (1, 2, 7, 64, 300):
+            s = fam.decode_splits(ctas, 108, n_blocks)
+            assert 1 <= s <= min(128, n_blocks) or s == 1
+            assert s == 1 or -(-n_blocks // s) != -(-n_blocks // (s - 1))
 
 
 def test_kv_cache_bits_come_from_the_layer_attribute():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from accelsim.errors import SimulationError
 from accelsim.hw.gpu import kernel_models as km
@@ -114,6 +115,34 @@ CUDNN_SDPA_ARCHS = ("hopper", "blackwell")
 #: held out: batch 1 x 2,048 (1,926 us) and 64 x 512 (1,417 us)
 CUDNN_PLAN_HOST_US = 1530.0
 MAX_DECODE_SPLITS = 128  # flash-attn's num_splits_heuristic: at most 128 splits of the cache
+#: split-KV CTAs flash-attn plans per SM (``mha_fwd_kvcache``: "we multiply number of SMs by 2 to hard-code the
+#: fact that we're using 128 threads per block")
+DECODE_CTAS_PER_SM = 2
+
+
+@lru_cache(maxsize=4096)
+def decode_splits(ctas: int, sms: int, n_blocks: int) -> int:
+    """Splits of the KV cache flash-attn's split-KV decoding runs (``num_splits_heuristic`` in
+    csrc/flash_attn/flash_api.cpp, called with ``2 x SMs`` and at most :data:`MAX_DECODE_SPLITS`): none when the
+    ``ctas`` (sequences x heads x query blocks) fill 80% of the slots; else, of the split counts up to the slots and
+    the ``n_blocks`` key blocks that each shorten the blocks a split reads, the smallest whose wave efficiency
+    (``waves / ceil(waves)``) reaches 85% of the best one's."""
+    slots = DECODE_CTAS_PER_SM * sms
+    if ctas >= 0.8 * slots:
+        return 1
+    most = min(MAX_DECODE_SPLITS, slots, n_blocks)
+    eff = []
+    for s in range(1, most + 1):
+        if s > 1 and -(-n_blocks // s) == -(-n_blocks // (s - 1)):
+            eff.append(0.0)  # (not eligible: as many blocks a split as one split fewer)
+            continue
+        waves = ctas * s / slots
+        eff.append(waves / math.ceil(waves))
+    best = max(eff, default=0.0)
+    for s, e in enumerate(eff, start=1):
+        if e > 0.0 and e >= 0.85 * best:
+            return s
+    return 1
 
 
 def decode_block_n(head_dim: int) -> int:
@@ -513,7 +542,7 @@ def attention(cfg: GpuConfig, family: str, layer, batch: int, dtype: str, kv_bit
     mp = tiles_m * block_m if m > 64 else max(16, -(-m // 16) * 16)
     splits = 1
     if family == "flashdecoding":
-        splits = max(1, min(-(-l_len // decode_block_n(dq)), -(-cfg.sms // (groups * tiles_m)), MAX_DECODE_SPLITS))
+        splits = decode_splits(groups * tiles_m, cfg.sms, -(-l_len // decode_block_n(dq)))
     ctas = groups * tiles_m * splits
     occupancy = min(1.0, ctas / cfg.sms)
     rate, _ = cfg.math_rate(dtype)
