@@ -23,8 +23,9 @@ on every run) is written as one-row topologies; ``--layer NAME,H,W,FH,FW,C,K,S``
 set with layers of your own (small ones show the per-call floor of ``model.simulate``). For each layer, alternating in one run: accelsim
 simulates it ``--repeats`` times with its memos cleared before every call (median CPU time), then
 SCALE-Sim runs it once in its own venv (CPU time inside its process, imports excluded), then
-accelsim again. Every field of SCALE-Sim's COMPUTE and DETAILED_ACCESS reports is compared with
-accelsim's (cycles, stalls, SRAM and DRAM counts and start / stop cycles), and the ratio SCALE-Sim
+accelsim again. Every field of SCALE-Sim's three reports is compared with accelsim's (COMPUTE: cycles, stalls and
+the three utilisations; DETAILED_ACCESS: SRAM and DRAM counts and start / stop cycles; BANDWIDTH: the six average
+bandwidths, ``validation.bandwidth_values``; the floats to 1e-9) and ``simulate``'s cycles and stalls, and the ratio SCALE-Sim
 CPU / accelsim median CPU is printed per layer with the machine's load average, against issue 20's
 goal (10,000x in CALC bandwidth mode, 1,000x in USER mode). The medians of the calls before and after
 SCALE-Sim's process are printed too; each set follows two untimed calls (memos cleared as well), because the
@@ -200,7 +201,8 @@ def novel(args) -> int:
     from accelsim.compress.compressed import CompressedLayer
     from accelsim.hw.registry import build_model, load_arch
     from accelsim.hw.systolic.model import run_geometry
-    from accelsim.hw.systolic.validation import COMPUTE, DETAIL, METRICS, read_report, read_topology
+    from accelsim.hw.systolic.validation import (BANDWIDTH, COMPUTE, DETAIL, METRICS, PERCENT, bandwidth_values,
+                                                 read_report, read_topology)
     from accelsim.workload.zoo import load_workload
 
     config = load_arch(args.arch, args.set)
@@ -248,10 +250,15 @@ def novel(args) -> int:
             # every report field of SCALE-Sim vs accelsim's run of the same unit geometry
             geom = read_topology(topo, False)[0][1]
             mine = run_geometry(config, geom)
-            reps = {COMPUTE: read_report(out_dir / "bench" / COMPUTE)[0], DETAIL: read_report(out_dir / "bench" / DETAIL)[0]}
-            diff = [col for rep, col, key in METRICS if int(float(reps[rep][col])) != mine[key]]
+            reps = {name: read_report(out_dir / "bench" / name)[0] for name in (COMPUTE, DETAIL, BANDWIDTH)}
+            diff = [col for rep, col, key in METRICS if float(reps[rep][col]) != mine[key]]
+            # the utilisations (%) and bandwidths (words a cycle), floats: to 1e-9 of SCALE-Sim's
+            floats = [(float(reps[rep][col]), 100.0 * mine[key], col) for rep, col, key in PERCENT]
+            floats += [(float(reps[BANDWIDTH][col]), value, col) for col, value in bandwidth_values(mine).items()]
+            diff += [col for ref, value, col in floats if abs(ref - value) > 1e-9 * max(1.0, abs(ref))]
             res = model.simulate(cl, 1)
-            same = not diff and res.cycles == int(float(reps[COMPUTE]["Total Cycles"]))
+            same = (not diff and res.cycles == int(float(reps[COMPUTE]["Total Cycles"]))
+                    and res.stall_cycles == int(float(reps[COMPUTE]["Stall Cycles"])))
             all_same &= same
             rows.append((row[0], ss_cpu, med, same))
             print(f"  {row[0]:32s} SCALE-Sim {ss_cpu:8.2f} s  accelsim {med * 1e3:8.3f} ms (median of {len(cpu)}, "
@@ -367,7 +374,6 @@ def main(argv=None) -> int:
 
         accelsim_run(config, graph)  # JIT warm-up
         results, wall, cpu = accelsim_run(config, graph)
-        names = graph.metadata.get("scalesim_layers") or [r.name for r in results]
         by_name = {r.name: r for r in results}
         cycles_total = sum(r.cycles for r in results)
         print(f"workload {args.workload}: {len(results)} layers on {config.name} ({config.rows}x{config.cols} {config.dataflow}, "

@@ -48,7 +48,27 @@ PERCENT = (
     (COMPUTE, "Mapping Efficiency %", "mapping_efficiency"),
     (COMPUTE, "Compute Util %", "compute_utilization"),
 )
+BANDWIDTH = "BANDWIDTH_REPORT.csv"
+#: SCALE-Sim 3.0.0's bandwidth report (``single_layer_sim.calc_report_data``): SRAM accesses over the layer's total
+#: cycles, DRAM words over the cycles from the buffer's first to its last DRAM access, both ends included (words a
+#: cycle)
+BANDWIDTH_COLUMNS = (
+    ("Avg IFMAP SRAM BW", "ifmap_sram_reads", None), ("Avg FILTER SRAM BW", "filter_sram_reads", None),
+    ("Avg OFMAP SRAM BW", "ofmap_sram_writes", None), ("Avg IFMAP DRAM BW", "ifmap_dram_reads", "ifmap_dram"),
+    ("Avg FILTER DRAM BW", "filter_dram_reads", "filter_dram"), ("Avg OFMAP DRAM BW", "ofmap_dram_writes", "ofmap_dram"),
+)
+FLOAT_COLUMNS = frozenset(col for _, col, _ in PERCENT) | frozenset(col for col, _, _ in BANDWIDTH_COLUMNS)
 QUICK = ("a8_os_user_tiny", "r4x12_ws_user", "r4x12_is_user_gemm", "a8_is_calc", "r12x4_os_calc_small")
+
+
+def bandwidth_values(run) -> dict[str, float]:
+    """SCALE-Sim's bandwidth report of one unit (words a cycle, :data:`BANDWIDTH_COLUMNS`) from its report values
+    (:func:`~accelsim.hw.systolic.model.run_geometry`)."""
+    out = {}
+    for col, key, span in BANDWIDTH_COLUMNS:
+        cycles = run["total_cycles"] if span is None else run[f"{span}_stop"] - run[f"{span}_start"] + 1
+        out[col] = run[key] / cycles
+    return out
 
 
 def read_report(path: Path) -> list[dict[str, str]]:
@@ -97,13 +117,16 @@ def compare_case(case: dict) -> dict[str, tuple[list[float], list[float]]]:
 
     cfg = load_arch(str(case["cfg"]))
     layers = read_topology(case["topology"], case["gemm"])
-    reports = {COMPUTE: read_report(case["reports"] / COMPUTE), DETAIL: read_report(case["reports"] / DETAIL)}
+    reports = {name: read_report(case["reports"] / name) for name in (COMPUTE, DETAIL, BANDWIDTH)}
     runs = [run_geometry(cfg, g) for _, g in layers]
     out: dict[str, tuple[list[float], list[float]]] = {}
     for rep, col, key in METRICS:
         out[col] = ([int(float(r[col])) for r in reports[rep]], [run[key] for run in runs])
     for rep, col, key in PERCENT:
         out[col] = ([float(r[col]) for r in reports[rep]], [100.0 * run[key] for run in runs])
+    bandwidths = [bandwidth_values(run) for run in runs]
+    for col, _, _ in BANDWIDTH_COLUMNS:
+        out[col] = ([float(r[col]) for r in reports[BANDWIDTH]], [bw[col] for bw in bandwidths])
     return out
 
 
@@ -115,7 +138,7 @@ def checks(quick: bool = False):
         if quick and case["name"] not in QUICK:
             continue
         for col, (ref, pred) in compare_case(case).items():
-            if col.endswith("%"):
+            if col in FLOAT_COLUMNS:
                 same = len(ref) == len(pred) and all(abs(a - b) <= 1e-9 * max(1.0, abs(a)) for a, b in zip(ref, pred))
                 ref_v, pred_v = sum(ref) / len(ref), sum(pred) / len(pred)
                 item = f"{case['name']}: {col} (mean of {len(ref)} layers; every layer equal)"
