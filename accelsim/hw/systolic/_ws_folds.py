@@ -777,6 +777,16 @@ def _bounds(cand, nc, lo_col, top, out):
     return nb + 1
 
 
+@njit(cache=True, inline="always")
+def _same_boxes(cand, prev_cand, nc):
+    """Whether the first ``nc`` readers of ``cand`` and ``prev_cand`` have the same boxes (columns 1-4), in order."""
+    for u in range(nc):
+        for v in range(1, 5):
+            if cand[u, v] != prev_cand[u, v]:
+                return False
+    return True
+
+
 @njit(cache=True)
 def _fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, lB, edge, rects, first, cand,
                     rb, cb, runs, keys, top, cross, qt, order):
@@ -800,6 +810,10 @@ def _fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, 
     nr = 0
     inv_r = 1.0 / R
     nq = 0
+    # the lane before's kept readers (key and box, descending keys) while they are distinct: a lane of the same tap
+    # whose kept readers have the same boxes in the same order has the same bands, each with its reader's new key
+    prev_cand = np.empty((FH * FW + 1, 5), np.int64)
+    prev_nc = -1  # (-1: none to compare with)
     for lane in range(n):
         first[lane] = nr
         t = f * R + lane
@@ -846,6 +860,8 @@ def _fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, 
         elif not cross[lane]:
             # the rectangles of the lane before, moved by R + 1 (in the same order: every key moves alike)
             nr = _copy_lane(rects, first, nr, lane, R)
+            for u in range(max(prev_nc, 0)):
+                prev_cand[u, 0] += R + 1
             continue
         # each reader's sort key (its base; the previous sweep's N lower), _NONE where it reads nothing before.
         # Element e in fold e // R, lane e % R sits at (fold * L + R + lane) * R + lane for pixel 0, which is
@@ -877,6 +893,34 @@ def _fold_rects_any(f, n, R, Ch, FH, FW, L, N, Eh, Ew, sth, stw, gh, gw, k, lA, 
                 for v in range(1, 5):
                     cand[u, v] = qt[q, v + 1]
                 nc += 1
+        distinct = True
+        for u in range(1, nc):
+            distinct = distinct and cand[u - 1, 0] > cand[u, 0]
+        if not distinct:
+            prev_nc = -1
+        elif lane > 0 and ch > 0 and nc == prev_nc and _same_boxes(cand, prev_cand, nc):
+            # the lane before read the same tap and kept readers of the same boxes in the same order: its bands,
+            # each cell's reader's key now (distinct keys: a base names one reader)
+            for r in range(first[lane - 1], first[lane]):
+                rects[nr, 0] = lane
+                for v in range(1, 5):
+                    rects[nr, v] = rects[r, v]
+                base = rects[r, 5]
+                if base != _NEVER:
+                    for u in range(nc):
+                        if prev_cand[u, 0] == base:
+                            base = cand[u, 0]
+                            break
+                rects[nr, 5] = base
+                nr += 1
+            for u in range(nc):
+                prev_cand[u, 0] = cand[u, 0]
+            continue
+        else:
+            prev_nc = nc
+            for u in range(nc):
+                for v in range(5):
+                    prev_cand[u, v] = cand[u, v]
         n_rb = _bounds(cand, nc, np.int64(1), A, rb)  # (not literals: it would compile twice)
         n_cb = _bounds(cand, nc, np.int64(3), B, cb)
         prev0 = nr  # the previous band's rectangles: [prev0, nr)
