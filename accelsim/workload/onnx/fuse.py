@@ -15,20 +15,28 @@ from accelsim.workload.onnx.importer import Node
 _ELEMENTWISE_FAMILY = {"Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Erf", "Tanh", "Sigmoid", "HardSigmoid", "Neg",
                        "Reciprocal", "Cast", "ReduceMean"}
 _FUSION_TRIGGERS = {"Erf", "Tanh", "Sigmoid", "HardSigmoid", "ReduceMean"}
+# a quantize / dequantize pair between two of those nodes (onnxruntime's QDQ quantizer puts one after each Add, Mul,
+# Div ...): inside a region, never at its ends, where the pairs give the function's input and output their bits
+_QDQ = {"QuantizeLinear", "DequantizeLinear"}
 
 
 def _static_consts(nodes: list[Node], initializers) -> dict[str, np.ndarray]:
-    """Initializers, ``Constant`` outputs and ``Identity`` copies of them (shared weights under a new name)."""
+    """Initializers, ``Constant`` outputs, ``Identity`` copies of them (shared weights under a new name) and their
+    quantize / dequantize nodes (a QDQ model's constant 0.5 or 1)."""
     consts = dict(initializers)
     for node in nodes:
         if node.op_type == "Constant" and node.outputs and len(node.attrs) == 1:
             consts[node.outputs[0]] = np.asarray(next(iter(node.attrs.values())))
         elif node.op_type == "Identity" and node.inputs and node.inputs[0] in consts:
             consts[node.outputs[0]] = consts[node.inputs[0]]
+        elif node.op_type in _QDQ and node.inputs and node.inputs[0] in consts and node.outputs:
+            consts[node.outputs[0]] = consts[node.inputs[0]]  # (a quantized constant: its codes; only axes are read)
     return consts
 
 
 def _in_family(node: Node, consts, shapes) -> bool:
+    if node.op_type in _QDQ:  # (an activation's pair; a constant's is a weight's)
+        return node.domain in ("", "ai.onnx", "com.microsoft") and bool(node.inputs) and node.inputs[0] not in consts
     if node.domain not in ("", "ai.onnx") or node.op_type not in _ELEMENTWISE_FAMILY:
         return False
     if node.op_type == "ReduceMean":  # only the last-axis mean of a layer norm, kept dims
@@ -80,6 +88,17 @@ def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str], s
     fused: set[int] = set()
     replacement: dict[int, Node] = {}
     is_act = lambda t: bool(t) and t not in consts  # noqa: E731
+
+    def inner_pair(dq: int) -> bool:
+        """Whether the DequantizeLinear ``dq`` ends a pair on the output of an element-wise node of the family that
+        only the pair reads, so that a region may run through it."""
+        q = producer.get(nodes[dq].inputs[0])
+        if q is None or nodes[q].op_type != "QuantizeLinear" or len(consumers.get(nodes[dq].inputs[0], [])) > 1:
+            return False
+        u = nodes[q].inputs[0]
+        pu = producer.get(u)
+        return (pu is not None and nodes[pu].op_type not in _QDQ and _in_family(nodes[pu], consts, shapes)
+                and len(consumers.get(u, [])) == 1)
     for ti, trigger in enumerate(nodes):
         if trigger.op_type not in _FUSION_TRIGGERS or ti in fused or not _in_family(trigger, consts, shapes):
             continue
@@ -91,7 +110,8 @@ def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str], s
                 continue
             seen.add(t)
             p = producer.get(t)
-            if p is None or p in fused or not _in_family(nodes[p], consts, shapes) or len(consumers.get(t, [])) > 1:
+            if (p is None or p in fused or not _in_family(nodes[p], consts, shapes) or len(consumers.get(t, [])) > 1
+                    or (nodes[p].op_type == "DequantizeLinear" and not inner_pair(p))):
                 roots.add(t)
             else:
                 stack.extend(u for u in nodes[p].inputs if is_act(u))
@@ -116,11 +136,12 @@ def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str], s
             continue
         # the longest prefix of the region (through the trigger) with one tensor used outside it: a norm whose
         # output a constant multiply and other readers share (RoPE's cos right after Gemma 3's q_norm) ends there
+        # (the function's output is not a quantize / dequantize pair's: that pair gives it its bits)
         for k in range(len(region), region.index(ti), -1):
             members = set(region[:k])
             outputs = [o for i in region[:k] for o in nodes[i].outputs if o and (
                 o in graph_outputs or any(c not in members for c in consumers.get(o, [])))]
-            if len(outputs) == 1:
+            if len(outputs) == 1 and nodes[producer[outputs[0]]].op_type not in _QDQ:
                 region = region[:k]
                 break
         if len(outputs) != 1:
