@@ -25,3 +25,29 @@ def test_qdq_pairs_inside_decomposed_functions_do_not_stop_their_fusion():
     assert not graph.metadata["onnx"]["generic_ops"] and not graph.metadata["notes"]
     bits = {name: q.get("activation_bits") for name, q in graph.metadata["quantization"].items()}
     assert set(bits.values()) == {8} and len(bits) == 8, bits
+
+
+def test_generate_takes_memory_at_the_last_token():
+    """A fresh-user round: ``--phase generate`` sized the KV cache for the prompt alone (Llama-3-8B, 128 + 8,000
+    tokens at batch 67 on an H100: 16 MiB a sequence, "fits", largest batch 4,162), and the over-capacity check ran
+    only at the decode midpoints, never at the last token. The run's memory is now the last token's (P + G), its
+    largest batch and its one warning too."""
+    from accelsim.dse.serving import memory_bytes, simulate_generate
+    from accelsim.compress.compressed import CompressedGraph
+    from accelsim.workload.hf import model_spec
+    from accelsim.workload.zoo import load_workload
+
+    cfg = str(Path(__file__).parent / "data" / "hf" / "llama-2-7b.json")
+    # Llama-2-7B at 4,096 tokens: 2 GiB of KV cache a sequence; weights 12.55 GiB; 80 GiB hold batch 33 at the
+    # last token but 500 at the prompt's 128
+    res = simulate_generate("h100-sxm", cfg, prompt=128, generate=3968, batch=40, points=2, dense_baseline=False)
+    mem = res.extra["memory"]
+    spec = model_spec(cfg)
+    step = CompressedGraph.dense(load_workload(cfg, phase="decode", context=4096))
+    want = memory_bytes(step, spec, 40, 4096)
+    assert mem["kv_per_sequence"] == want["kv_per_sequence"] == 32 * 4096 * 2 * 4096 * 2
+    assert mem["fits"] is False and mem["max_batch"] == int((80 * 2 ** 30 - mem["weights"]) // want["kv_per_sequence"])
+    said = [w for w in res.warnings if w.startswith("weights + KV cache")]
+    assert len(said) == 1 and "at 4096 tokens" in said[0], said
+    small = simulate_generate("h100-sxm", cfg, prompt=128, generate=3968, batch=8, points=2, dense_baseline=False)
+    assert small.extra["memory"]["fits"] is True and not [w for w in small.warnings if "KV cache" in w]

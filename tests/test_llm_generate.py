@@ -112,8 +112,9 @@ def test_phase_result_carries_its_memory():
     mem = r.extra["memory"]
     assert mem["kv_per_sequence"] == 512 * 2 * 256 * 2 and mem["kv"] == 3 * mem["kv_per_sequence"]
     assert mem["total"] == mem["weights"] + mem["kv"]
+    # a generation holds its last token's cache: prompt + generate tokens (tests/test_held_out_round40.py)
     g = simulate_generate("a100-80gb", TINY, prompt=16, generate=4, points=1)
-    assert "memory" not in g.extra
+    assert g.extra["memory"]["kv_per_sequence"] == (16 + 4) * 2 * 256 * 2
 
 
 def test_untouched_weights_count_at_the_serving_width():

@@ -88,12 +88,15 @@ def step_serving(hf: Mapping[str, Any], latency_s: float, batch: int) -> dict:
 def simulate_phase(arch, source, phase: str = "decode", *, prompt: int | None = None, context: int | None = None,
                    batch: int = 1, recipe: Any = None, overrides=None, seed: int = 0, attention: str = "unfused",
                    routing="uniform", kv_bits: int | None = None, dense_baseline: bool = True,
-                   command: str | None = None, device: Device | None = None) -> NetworkResult:
+                   command: str | None = None, device: Device | None = None,
+                   memory_context: int | None = None) -> NetworkResult:
     """One ``phase`` step of the Hugging Face config ``source`` at ``batch`` sequences on ``arch``, as
     :func:`accelsim.simulate.simulate` prices a graph (module docstring: how an MoE batch is routed): the
     recipe applied (the statistics path for a model too large to synthesize), the dense baseline at the
     device's native type (``result.dense``, ``speedup_vs_dense``), precision warnings and provenance.
-    ``device``: a :class:`Device` already loaded (``arch`` / ``overrides`` are then not read again)."""
+    ``device``: a :class:`Device` already loaded (``arch`` / ``overrides`` are then not read again).
+    ``memory_context``: the KV length ``extra["memory"]`` (and its warning) is taken at, when not the step's own
+    (a generation's last token: :func:`simulate_generate`)."""
     from accelsim.compress.compressed import CompressedGraph
     from accelsim.compress.recipe import compress, load_recipe
     from accelsim.report.provenance import provenance
@@ -129,7 +132,8 @@ def simulate_phase(arch, source, phase: str = "decode", *, prompt: int | None = 
             result.dense.batch = batch
         result.extra["batch_in_graph"] = True
     hf = graph.metadata.get("hf") or {}
-    attach_memory(result, cgraph, source, hf, batch, dev.config)
+    attach_memory(result, cgraph, source, hf if memory_context is None else {**hf, "kv_length": memory_context},
+                  batch, dev.config)
     result.extra["serving"] = step_serving(hf, result.total["latency_s"], batch)
     arch_file = None
     if isinstance(dev.arch, str):
@@ -222,16 +226,26 @@ def simulate_generate(arch, source, *, prompt: int = 512, generate: int = 512, b
     with warnings.catch_warnings():  # one warning for the run (above), not one per decode step
         if spec.is_decoder and prompt + generate > spec.max_positions:
             warnings.filterwarnings("ignore", message=".*max_position_embeddings.*")
-        pre = simulate_phase(arch, source, "prefill", prompt=prompt, **kw)
-        decs = [(simulate_phase(arch, source, "decode", context=s["context"], **kw), s["repeat"]) for s in steps]
+        # the device holds the KV cache of the last token: the last decode run takes its memory there (one fits /
+        # max_batch / warning for the run, not the midpoints')
+        final = prompt + generate
+        pre = simulate_phase(arch, source, "prefill", prompt=prompt, memory_context=None if steps else final, **kw)
+        decs = [(simulate_phase(arch, source, "decode", context=s["context"], **kw,
+                                memory_context=final if i == len(steps) - 1 else None), s["repeat"])
+                for i, s in enumerate(steps)]
     contexts = [s["context"] for s in steps]
     out = _assemble(pre, decs, prompt, generate, points, contexts)
+    memory = (decs[-1][0] if decs else pre).extra.get("memory")
+    if memory is not None:
+        out.extra["memory"] = memory
     if pre.dense is not None:
         out.dense = _assemble(pre.dense, [(d.dense, k) for d, k in decs], prompt, generate, points, contexts)
         out.baseline = pre.baseline
     out.provenance = pre.provenance
-    steps_said = [w for w in pre.warnings + [w for d, _ in decs for w in d.warnings]
-                  if not (over and "max_position_embeddings" in w)]  # said once for the run, not per step
+    last = decs[-1][0] if decs else pre
+    steps_said = [w for r in [pre] + [d for d, _ in decs] for w in r.warnings
+                  if not (over and "max_position_embeddings" in w)  # said once for the run, not per step
+                  and (r is last or not w.startswith("weights + KV cache of batch"))]  # the last token's alone
     out.warnings = list(dict.fromkeys(([over_text] if over else []) + steps_said))
     return out
 
