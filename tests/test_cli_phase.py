@@ -139,3 +139,12 @@ def test_a_context_past_the_positions_is_a_result_warning(run_cli):
                              "--prompt", "4090", "--generate", "12", "--decode-points", "2", "--format", "json")
     said = [w for w in json.loads(out)["warnings"] if "max_position_embeddings" in w]
     assert code == 0 and said == ["generate: prompt 4090 + 12 tokens is over the model's max_position_embeddings 4096"]
+
+
+def test_generate_table_says_its_warning_once_and_its_serving_figures_first(run_cli):
+    """A fresh-user round (2026-12-07): ``--phase generate`` printed the over-``max_position_embeddings`` warning on
+    stderr and again in the table, and the serving figures (ttft, tpot, tokens/s) only under the last layer row."""
+    code, out, err = run_cli("simulate", "--arch", "a100-80gb", "--workload", LLAMA, "--phase", "generate",
+                             "--prompt", "4090", "--generate", "12", "--decode-points", "2")
+    assert code == 0 and " ".join((out + err).split()).count("max_position_embeddings 4096") == 1
+    assert out.splitlines()[1].startswith("generate 4090 + 12 tokens, batch 1") and "ttft" in out.splitlines()[1]

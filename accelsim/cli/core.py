@@ -295,11 +295,12 @@ def cmd_simulate(args) -> int:
     else:
         text = result_table(result, layers=args.layers)
         serving = result.extra.get("serving")
-        if serving and "generate" in serving:  # --phase generate: the serving figures (also in the JSON total)
+        if serving and "generate" in serving:  # --phase generate: the serving figures (also in the JSON), on top
             tpot = "no decode step" if serving["tpot_s"] is None else f"{serving['tpot_s'] * 1e3:.4g} ms"
-            text += (f"\ngenerate {serving['prompt']} + {serving['generate']} tokens, batch {serving['batch']} "
-                     f"({serving['quadrature']}): ttft {serving['ttft_s'] * 1e3:.4g} ms, tpot "
-                     f"{tpot}, {serving['tokens_per_s']:.4g} tokens/s")
+            head, _, rest = text.partition("\n")
+            text = (f"{head}\ngenerate {serving['prompt']} + {serving['generate']} tokens, batch {serving['batch']} "
+                    f"({serving['quadrature']}): ttft {serving['ttft_s'] * 1e3:.4g} ms, tpot {tpot}, "
+                    f"{serving['tokens_per_s']:.4g} tokens/s (the totals below: the whole generation)\n{rest}")
         notes = [] if isinstance(workload, str) else list(workload.metadata.get("notes") or ())
         if notes:  # what the importer dropped or approximated, as footnotes
             text += "\n\nworkload import notes:" + "".join(f"\n[i{i}] {n}" for i, n in enumerate(notes, 1))
@@ -343,10 +344,19 @@ def _simulate_generate(args, command):
     points = getattr(args, "decode_points", None)
     if points is not None and points < 0:
         raise WorkloadError(f"--decode-points must be >= 0 (0: every decode step); got {points}")
-    return simulate_generate(args.arch, args.workload, prompt=args.prompt if args.prompt is not None else 128,
-                             generate=args.generate if args.generate is not None else 128, batch=args.batch,
-                             recipe=args.recipe, overrides=args.set, seed=args.seed, command=command,
-                             points=8 if points is None else (points or None), **kw)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as said:  # (as the workload's: the table lists them, else stderr)
+        warnings.simplefilter("always")
+        result = simulate_generate(args.arch, args.workload, prompt=args.prompt if args.prompt is not None else 128,
+                                   generate=args.generate if args.generate is not None else 128, batch=args.batch,
+                                   recipe=args.recipe, overrides=args.set, seed=args.seed, command=command,
+                                   points=8 if points is None else (points or None), **kw)
+    if args.format != "table":
+        for w in said:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    result.warnings.extend(m for m in dict.fromkeys(str(w.message) for w in said) if m not in result.warnings)
+    return result
 
 
 def check_seed(seed: int) -> None:
