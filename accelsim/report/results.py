@@ -403,18 +403,20 @@ def refetch_summary(result: "NetworkResult") -> dict[str, Any]:
                 continue
             ref = dram_refetch(r, operands.get(r.name))
             if ref:
-                items.append((r.name, r.dram_read_bytes, r.latency_s, *max(ref.items(), key=lambda kv: kv[1])))
+                words = r.extra.get("dram_words")
+                items.append((r.name, r.dram_read_bytes, r.latency_s, *max(ref.items(), key=lambda kv: kv[1]),
+                              _operand_bytes(r.dram_read_bytes, words, ref)))
     best = None  # (excess bytes, name, factor, share)
     worst = 0.0
     count = 0
     hits = []
-    for name, dram_read, latency, op, factor in items:
+    for name, dram_read, latency, op, factor, parts in items:
         share = latency / total_lat if total_lat else 0.0
         worst = max(worst, factor)
         if factor > REFETCH_FACTOR:
             count += 1
             if share >= REFETCH_LATENCY_SHARE:
-                hits.append(f"{name} reads its {op} {factor:.0f}x from DRAM ({dram_read / 1e6:.4g} MB, "
+                hits.append(f"{name} reads its {op} {factor:.0f}x from DRAM ({_refetch_bytes(op, dram_read, parts)}; "
                             f"{100 * share:.0f}% of the latency)")
         excess = dram_read * (1.0 - 1.0 / factor) if factor > 0 else 0.0
         if best is None or excess > best[0]:
@@ -432,6 +434,26 @@ def refetch_summary(result: "NetworkResult") -> dict[str, Any]:
     return out
 
 
+def _operand_bytes(dram_read: float, words, factors: dict[str, float]) -> dict[str, tuple[float, float]]:
+    """Per operand with a refetch factor, ``(DRAM bytes read, factor)``: the layer's DRAM reads split by its
+    operands' DRAM words (``extra["dram_words"]``), or all of them for a model without the split (``total``)."""
+    if not isinstance(words, dict):
+        return {op: (float(dram_read), f) for op, f in factors.items()}
+    read = sum(words.get(op, 0) for op in ("ifmap", "filter"))
+    return {op: (dram_read * words.get(op, 0) / read if read else 0.0, f) for op, f in factors.items()}
+
+
+def _refetch_bytes(op: str, dram_read: float, parts: dict[str, tuple[float, float]]) -> str:
+    """The bytes of the warning's operand, of the layer, and of another operand where it moves more of them
+    (a refetch factor names the operand re-read the most often, not the one that moves the most bytes)."""
+    own = parts.get(op, (dram_read, 0.0))[0]
+    text = f"{own / 1e6:.4g} MB" if op == "total" else f"{own / 1e6:.4g} MB of the layer's {dram_read / 1e6:.4g} MB"
+    other = max(((o, b, f) for o, (b, f) in parts.items() if o != op), key=lambda t: t[1], default=None)
+    if other is not None and other[1] > own:
+        text += f"; its {other[0]}, read {other[2]:.3g}x, moves {other[1] / 1e6:.4g} MB"
+    return text
+
+
 def _refetch_items_of_columns(c: dict, operands: dict) -> list[tuple]:
     """(name, DRAM read bytes, latency, operand, its factor) of the array layers with a refetch factor:
     :func:`dram_refetch`'s per-operand words branch on a model's columns, and its largest operand."""
@@ -444,15 +466,18 @@ def _refetch_items_of_columns(c: dict, operands: dict) -> list[tuple]:
         if not ops:
             continue
         op = factor = None
+        factors = {}
         if ops["ifmap_elements"]:
             op, factor = "ifmap", w_if[j] / ops["ifmap_elements"]
+            factors["ifmap"] = factor
         distinct = wsb[j] / wbits if wsb[j] and wbits else ops["filter_elements"]
         if distinct:
-            f = w_fi[j] / distinct
+            f = factors["filter"] = w_fi[j] / distinct
             if op is None or f > factor:  # max() keeps the first of equal factors
                 op, factor = "filter", f
         if op is not None:
-            items.append((names[j], dram_read, lat[j], op, factor))
+            parts = _operand_bytes(dram_read, {"ifmap": w_if[j], "filter": w_fi[j]}, factors)
+            items.append((names[j], dram_read, lat[j], op, factor, parts))
     return items
 
 
