@@ -250,10 +250,17 @@ def weight_only_applicable(cfg: GpuConfig, family: str, m: int, n: int, k: int, 
 
 
 def dense_kernel(cfg: GpuConfig, m: int, n: int, k: int, groups: int, dtype: str) -> km.KernelEstimate:
-    """cuBLAS: GEMV at one row, else the GEMM tile library."""
-    if m == 1 and groups == 1:
+    """cuBLAS: GEMV at one row, else the GEMM tile library; on a GPU outside :data:`SM80_PLUS` (pre-Ampere NVIDIA,
+    AMD), whose tile library the model holds no skinny tiles for, 2 to :data:`GEMV_MAX_M` rows also as one GEMV
+    over the weights (cuBLAS's gemv / gemmSN, rocBLAS's skinny kernels: the weights streamed once for every row),
+    whichever is faster (docs "GEMV")."""
+    if groups == 1 and m == 1:
         return km.gemv(cfg, n, k, dtype, name="gemv")
-    return km.gemm(cfg, m, n, k, groups, dtype, name="gemm")
+    tiled = km.gemm(cfg, m, n, k, groups, dtype, name="gemm")
+    if groups == 1 and m <= GEMV_MAX_M and cfg.arch not in SM80_PLUS:
+        rows = km.gemv(cfg, n, k, dtype, batch=m, name="gemv")
+        return rows if rows.time_s < tiled.time_s else tiled
+    return tiled
 
 
 def weight_only(cfg: GpuConfig, family: str, m: int, n: int, k: int, groups: int, dtype: str,

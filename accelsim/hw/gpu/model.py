@@ -553,9 +553,7 @@ class GpuModel(HardwareModel):
             est, options = km.conv_dense(cfg, layer, batch, dtype)
             return est, {"conv_algo": est.kernel,
                          "conv_algo_times_us": {k: round(v * 1e6, 3) for k, v in options.items()}}
-        if g.m == 1 and g.groups == 1:
-            return km.gemv(cfg, g.n, g.k, dtype, name="gemv"), {}
-        return km.gemm(cfg, g.m, g.n, g.k, g.groups, dtype, name="gemm"), {}
+        return fam.dense_kernel(cfg, g.m, g.n, g.k, g.groups, dtype), {}
 
     def _sparse_marlin_reason(self, g, fmt, dtype) -> str | None:
         cfg = self.config
