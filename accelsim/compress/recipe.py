@@ -1039,7 +1039,7 @@ def _apply_quantize(st: _State, p: Mapping[str, Any], order: np.ndarray | None =
     else:
         q = Q.quantize_uniform(st.values, p["bits"], symmetric=p["symmetric"], per_channel=p["per_channel"])
     if isinstance(q, Codebook):  # 1 bit: binary
-        _set_codebook(st, q.indices, q.table, 1, BASE_BITS)
+        _set_codebook(st, q.indices, q.table, 1, BASE_BITS, sign=True)
     else:
         st.lowbit = q
         st.codes = st.table = None
@@ -1118,7 +1118,12 @@ def _reads_rows(st: _State, p: Mapping[str, Any]) -> bool:
     return p["bits"] >= 2 if _legacy_quantize(p) else p.get("format", "int") == "int"
 
 
-def _set_codebook(st: _State, codes: np.ndarray, table: np.ndarray, code_bits: int, table_bits: int) -> None:
+def _set_codebook(st: _State, codes: np.ndarray, table: np.ndarray, code_bits: int, table_bits: int,
+                  sign: bool = False) -> None:
+    """The layer's weights as ``codes`` into ``table`` (entries of ``table_bits``). ``sign``: the table is a scaled
+    sign set (binary ``[-a, a]``, ternary ``[-a, 0, a]``, per row or per tensor), which hardware runs as
+    ``code_bits``-bit integer weights with the scale ``a`` applied to the outputs, as integer quantization's
+    scale, not as decoded ``table_bits``-bit values (docs/compression.md)."""
     st.codes = codes.astype(np.uint16 if code_bits <= 16 else np.int64)
     st.table = table
     st.code_bits = code_bits
@@ -1131,7 +1136,7 @@ def _set_codebook(st: _State, codes: np.ndarray, table: np.ndarray, code_bits: i
         dec = table[np.arange(codes.shape[0])[:, None], st.codes]
     st.values = (dec if st.mask is None else np.where(st.mask, dec, 0)).astype(st.values.dtype)
     st.value_bits = code_bits
-    st.weight_bits = table_bits
+    st.weight_bits = code_bits if sign else table_bits
 
 
 def _apply_binarize(st: _State, p: Mapping[str, Any], ternary: bool) -> None:
@@ -1149,7 +1154,7 @@ def _apply_binarize(st: _State, p: Mapping[str, Any], ternary: bool) -> None:
         alpha = mean_abs
         codes = (x >= 0).astype(np.int64)
         table = np.stack([-alpha, alpha], axis=-1)
-        _set_codebook(st, codes, table, 1, BASE_BITS)
+        _set_codebook(st, codes, table, 1, BASE_BITS, sign=True)
         st.transforms.append("binarize" + ("-per-channel" if per else ""))
         return
     delta = p["threshold"] * mean_abs
@@ -1161,7 +1166,7 @@ def _apply_binarize(st: _State, p: Mapping[str, Any], ternary: bool) -> None:
         alpha = np.asarray(np.abs(x)[big].mean() if big.any() else 0.0)
     codes = np.where(big, np.where(x > 0, 2, 0), 1).astype(np.int64)
     table = np.stack([-alpha, np.zeros_like(alpha), alpha], axis=-1)
-    _set_codebook(st, codes, table, 2, BASE_BITS)
+    _set_codebook(st, codes, table, 2, BASE_BITS, sign=True)
     st.transforms.append(f"ternarize({p['threshold']:g})" + ("-per-channel" if per else ""))
 
 

@@ -94,6 +94,18 @@ class WeightView:
         return self.stored_bits / max(self.shape[0] * self.shape[1], 1)
 
     @property
+    def sign_codebook(self) -> bool:
+        """Whether the codebook is a scaled sign set, binary ``[-a, a]`` or ternary ``[-a, 0, a]`` per row or per
+        tensor (``binarize``, ``ternarize``, 1-bit ``quantize``): integer weights times a scale, which hardware
+        runs without a table lookup, the scale applied to the outputs (docs/compression.md)."""
+        t = self.codebook_table
+        if t is None or t.shape[-1] not in (2, 3):
+            return False
+        t = t.reshape(-1, t.shape[-1])
+        a = t[:, -1]
+        return bool(np.all(a >= 0) and np.all(t[:, 0] == -a) and (t.shape[1] == 2 or np.all(t[:, 1] == 0)))
+
+    @property
     def scale_bits_per_weight(self) -> float:
         """Scale and zero-point bits per weight from the group structure: ``(scale_bits +
         zero_point_bits) / group_size`` (0 without scales; per-tensor terms excluded)."""

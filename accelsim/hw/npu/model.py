@@ -373,7 +373,7 @@ class NpuModel(HardwareModel):
         decode = 0
         if layer.has_weights and view.layout != "none":
             n_w = math.prod(layer.weight_matrix_shape)
-            if view.codebook_size:
+            if view.codebook_size and not view.sign_codebook:  # (sign codes: integer weights, no table)
                 work.add({"lookup": 1}, n_w)                        # codebook decode of every weight (§3.3)
             if view.huffman_streams:
                 decode = int(math.ceil(n_w / cfg.decompress.huffman_symbols_per_cycle))
