@@ -593,8 +593,10 @@ def test_sm80_sgemm_tiles_and_split_k():
     skinny = run("h200", 16)
     assert "_splitk" in skinny.extra["kernel"] and skinny.extra["kernels"] == 2
     assert "_splitk" not in run("h200", 4096).extra["kernel"]
-    maxwell = run("titan-x-maxwell", 16).extra["kernel"]
+    maxwell = run("titan-x-maxwell", 4096).extra["kernel"]
     assert "_splitk" not in maxwell and maxwell.split("_")[-1] in {t.label for t in SIMT_TILES}
+    # 16 rows before Ampere: two passes over the weights (families.skinny_gemv), no split-K
+    assert run("titan-x-maxwell", 16).extra["kernel"] == "gemv_fp32"
 
 
 def test_sdpa_math_computes_16_bit_attention_in_fp32():

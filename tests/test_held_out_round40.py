@@ -73,18 +73,24 @@ def test_two_rows_never_cost_more_than_two_one_row_calls_on_any_bundled_gpu():
     """A fresh-user round: on ``titan-x-maxwell`` and ``mi300x`` batch 2 of an FC layer took 2.2-2.4x batch 1 (EIE's
     Alex-6: 532 us as a GEMV, 1,252 us as a 64-row SIMT tile at batch 2), since the tile library the model holds for
     them has no skinny tiles. Outside sm80+ 2-8 rows also run as one GEMV over the weights (cuBLAS's gemv / gemmSN,
-    rocBLAS's skinny kernels), whichever is faster; sm80+ keeps its tiles and split-K (measured on the H200)."""
+    rocBLAS's skinny kernels: passes of up to 8 rows over the weights), whichever is faster; sm80+ keeps its tiles
+    and split-K (measured on the H200). Two rows never cost more than twice one, 2b rows than twice b."""
     from accelsim.hw.gpu.config import GpuConfig
     from accelsim.hw.registry import arch_names, build_model, load_arch
     from accelsim.compress.compressed import CompressedLayer
 
     fc = CompressedLayer(layer=L.Linear(name="alex6", input_shapes=((9216,),), out_features=4096))
+    small = CompressedLayer(layer=L.Linear(name="fc", input_shapes=((4096,),), out_features=1000))
     gpus = [a for a in arch_names() if isinstance(load_arch(a), GpuConfig)]
     assert len(gpus) >= 10
+    # (a held-out check of the first fix: 2-8 rows as one GEMV moved the cliff to 9 rows, a 128-row tile for 9 on
+    # titan-x-maxwell, 374 us against 81.5 at 8; more rows now take more passes over the weights)
     for arch in gpus:
         model = build_model(load_arch(arch))
-        one, two = model.simulate(fc, 1), model.simulate(fc, 2)
-        assert two.latency_s <= 2 * one.latency_s * (1 + 1e-9), (arch, one.latency_s, two.latency_s)
+        for layer in (fc, small):
+            t = {b: model.simulate(layer, b).latency_s for b in range(1, 33)}
+            for b in range(1, 17):
+                assert t[2 * b] <= 2 * t[b] * (1 + 1e-9), (arch, layer.name, b, t[b], t[2 * b])
     titan = build_model(load_arch("titan-x-maxwell"))
     two = titan.simulate(fc, 2)
     assert two.extra["kernel"].startswith("gemv") and two.latency_s < 1.1 * titan.simulate(fc, 1).latency_s

@@ -251,16 +251,35 @@ def weight_only_applicable(cfg: GpuConfig, family: str, m: int, n: int, k: int, 
 
 def dense_kernel(cfg: GpuConfig, m: int, n: int, k: int, groups: int, dtype: str) -> km.KernelEstimate:
     """cuBLAS: GEMV at one row, else the GEMM tile library; on a GPU outside :data:`SM80_PLUS` (pre-Ampere NVIDIA,
-    AMD), whose tile library the model holds no skinny tiles for, 2 to :data:`GEMV_MAX_M` rows also as one GEMV
-    over the weights (cuBLAS's gemv / gemmSN, rocBLAS's skinny kernels: the weights streamed once for every row),
-    whichever is faster (docs "GEMV")."""
+    AMD), whose tile library the model holds no skinny tiles for, a product of several rows also as
+    :func:`skinny_gemv` (cuBLAS's gemv / gemmSN, rocBLAS's skinny kernels), whichever is faster (docs "GEMV")."""
     if groups == 1 and m == 1:
         return km.gemv(cfg, n, k, dtype, name="gemv")
     tiled = km.gemm(cfg, m, n, k, groups, dtype, name="gemm")
-    if groups == 1 and m <= GEMV_MAX_M and cfg.arch not in SM80_PLUS:
-        rows = km.gemv(cfg, n, k, dtype, batch=m, name="gemv")
+    if groups == 1 and cfg.arch not in SM80_PLUS:
+        rows = skinny_gemv(cfg, m, n, k, dtype)
         return rows if rows.time_s < tiled.time_s else tiled
     return tiled
+
+
+def skinny_gemv(cfg: GpuConfig, m: int, n: int, k: int, dtype: str) -> km.KernelEstimate:
+    """``m`` rows as passes of up to :data:`GEMV_MAX_M` over the weights in one launch: each pass streams the
+    weights once for its rows (:func:`~accelsim.hw.gpu.kernel_models.gemv` with ``batch``), so time grows by whole
+    passes, never faster than the rows (a 9th row costs a second pass, not a 64-row tile)."""
+    full, rest = divmod(m, GEMV_MAX_M)
+    one = km.gemv(cfg, n, k, dtype, batch=min(m, GEMV_MAX_M), name="gemv")
+    if not full or not rest:
+        return repeat(one, max(full, 1), f"gemv_{dtype}")
+    last = km.gemv(cfg, n, k, dtype, batch=rest, name="gemv")
+    est = repeat(one, full, f"gemv_{dtype}")
+    body = last.time_s - last.launch_s
+    return replace(est, time_s=est.time_s + body, compute_s=est.compute_s + last.compute_s,
+                   memory_s=est.memory_s + last.memory_s, latency_s=est.latency_s + last.latency_s,
+                   flops={key: v + last.flops.get(key, 0.0) for key, v in est.flops.items()},
+                   dram_read_bytes=est.dram_read_bytes + last.dram_read_bytes,
+                   dram_write_bytes=est.dram_write_bytes + last.dram_write_bytes, l2_bytes=est.l2_bytes + last.l2_bytes,
+                   register_bytes=est.register_bytes + last.register_bytes,
+                   detail={**est.detail, "passes": full + 1})
 
 
 def weight_only(cfg: GpuConfig, family: str, m: int, n: int, k: int, groups: int, dtype: str,
