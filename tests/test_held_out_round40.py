@@ -3,7 +3,10 @@ of 2026-12-07 (fortieth session)")."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+
+import pytest
 
 from accelsim.workload import layers as L
 from accelsim.workload.io_onnx import load_onnx
@@ -122,9 +125,32 @@ def test_binary_and_ternary_weights_run_as_sign_codes_not_32_bit_table_values():
         for arch in ("edge-32x32", "gemmini-edge", "tpu-v1"):
             r = simulate(arch, "lenet5", recipe=recipe)
             assert r.total["speedup_vs_dense"] == 1.0 and r.total["energy_saving_vs_dense"] > 2, (arch, recipe["name"])
+    # (a held-out check: ternarize then share re-clusters to the same sign table, which ran at 32 bits)
+    resh = {"name": "ts", "pipeline": [{"ternarize": {}}, {"share": {"bits": 2}}, {"activations": {"bits": 8}}]}
+    assert simulate("edge-32x32", "lenet5", recipe=resh).total["speedup_vs_dense"] == 1.0
     shared = simulate("gemmini-edge", "lenet5", recipe={"name": "s", "pipeline": [{"share": {"bits": 1, "table_bits": 8}}]})
     assert shared.total["speedup_vs_dense"] < 0.5  # a k-means table: one lookup per weight on the vector unit
     sign = weight_view(Codebook(np.zeros((4, 6), np.int64), np.array([[-1.0, 0.0, 1.0]] * 4), index_bits=2))
     kmeans = weight_view(Codebook(np.zeros((4, 6), np.int64), np.array([-0.5, 0.25]), index_bits=1))
     uneven = weight_view(Codebook(np.zeros((4, 6), np.int64), np.array([-0.5, 0.75]), index_bits=1))
     assert sign.sign_codebook and not kmeans.sign_codebook and not uneven.sign_codebook
+
+
+@pytest.mark.parametrize("name, says", [
+    ("gelu_qdq_noscale", "no scale input (input 1 is required)"),
+    ("gelu_qdq_scale0", "the activation's scale must be > 0; got 0"),
+    ("gelu_qdq_scaleneg", "the activation's scale must be > 0; got -0.05"),
+    ("gelu_qdq_scale_badshape", "3 scales along axis 1 of an input of shape [1, 16, 64]"),
+    ("gelu_qdq_zp_int32", "a QuantizeLinear to int32"),
+])
+def test_malformed_activation_qdq_pairs_are_refused_in_one_line(name, says):
+    """A held-out check of the QDQ fusion: a pair inside a fused GELU was read by no converter, so a missing scale, a
+    scale of 0 or below, one of the wrong length or an int32 quantization imported without a word (files written by
+    the helper, tests/data/onnx/heldout/bad/). An infinite scale stays accepted (a calibrated ``Log(0)``)."""
+    from accelsim.errors import WorkloadError
+
+    with pytest.raises(WorkloadError) as info, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        load_onnx(HELDOUT / "bad" / f"{name}.onnx")
+    assert says in str(info.value) and "\n" not in str(info.value)
+    assert load_onnx(HELDOUT / "bad" / "gelu_qdq_ok.onnx").layers  # the same graph, well formed

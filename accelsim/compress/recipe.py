@@ -78,6 +78,7 @@ from accelsim.compress.tensors import (
     RowScaleDecode,
     Scattered,
     StorageBits,
+    is_sign_table,
 )
 from accelsim.errors import CompressionError, ConfigError, UnknownNameError, api_arguments
 from accelsim.paths import RECIPE_DIR, bundled
@@ -1192,7 +1193,8 @@ def _apply_share(st: _State, p: Mapping[str, Any], rng) -> None:
     st.lowbit = None
     st.quant = None
     st.value_bits = p["bits"]
-    st.weight_bits = p["table_bits"]
+    # (a table that came out a scaled sign set, re-clustered binary / ternary weights, runs as their codes)
+    st.weight_bits = p["bits"] if is_sign_table(table) else p["table_bits"]
     st.transforms.append(f"share:kmeans{p['bits']}b-{p['init']}")
 
 

@@ -52,6 +52,21 @@ def bits_for(count: int) -> int:
     return max(1, int(math.ceil(math.log2(count)))) if count > 1 else 1
 
 
+def is_sign_table(table: Any) -> bool:
+    """Whether a codebook ``table`` (one row of entries, or one per output row) is a scaled sign set: binary
+    ``[-a, a]`` or ternary ``[-a, 0, a]`` with ``a >= 0`` (``binarize``, ``ternarize``, a 1-bit ``quantize``, or a
+    ``share`` that re-clusters them): integer weights times a scale, which hardware runs at the code width with the
+    scale applied to the outputs, without a table lookup (docs/compression.md)."""
+    if table is None:
+        return False
+    t = np.asarray(table)
+    if t.ndim == 0 or t.shape[-1] not in (2, 3):
+        return False
+    t = t.reshape(-1, t.shape[-1])
+    a = t[:, -1]
+    return bool(np.all(a >= 0) and np.all(t[:, 0] == -a) and (t.shape[1] == 2 or np.all(t[:, 1] == 0)))
+
+
 def _check_bits(value: Any, what: str, lo: int = 1, hi: int = 64) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= int(value) <= hi:
         raise CompressionError(f"{what} must be an int in [{lo}, {hi}]; got {value!r}")

@@ -28,6 +28,7 @@ from accelsim.compress.tensors import (
     LowBit,
     LowRank,
     StorageBits,
+    is_sign_table,
 )
 from accelsim.errors import CompressionError
 
@@ -97,13 +98,8 @@ class WeightView:
     def sign_codebook(self) -> bool:
         """Whether the codebook is a scaled sign set, binary ``[-a, a]`` or ternary ``[-a, 0, a]`` per row or per
         tensor (``binarize``, ``ternarize``, 1-bit ``quantize``): integer weights times a scale, which hardware
-        runs without a table lookup, the scale applied to the outputs (docs/compression.md)."""
-        t = self.codebook_table
-        if t is None or t.shape[-1] not in (2, 3):
-            return False
-        t = t.reshape(-1, t.shape[-1])
-        a = t[:, -1]
-        return bool(np.all(a >= 0) and np.all(t[:, 0] == -a) and (t.shape[1] == 2 or np.all(t[:, 1] == 0)))
+        runs without a table lookup, the scale applied to the outputs (docs/compression.md; :func:`is_sign_table`)."""
+        return is_sign_table(self.codebook_table)
 
     @property
     def scale_bits_per_weight(self) -> float:

@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
+import numpy as np
+
 from accelsim.errors import SimulationError
 from accelsim.hw.gpu import kernel_models as km
 from accelsim.hw.gpu.config import DTYPE_BYTES, GpuConfig
@@ -126,21 +128,24 @@ def decode_splits(ctas: int, sms: int, n_blocks: int) -> int:
     csrc/flash_attn/flash_api.cpp, called with ``2 x SMs`` and at most :data:`MAX_DECODE_SPLITS`): none when the
     ``ctas`` (sequences x heads x query blocks) fill 80% of the slots; else, of the split counts up to the slots and
     the ``n_blocks`` key blocks that each shorten the blocks a split reads, the smallest whose wave efficiency
-    (``waves / ceil(waves)``) reaches 85% of the best one's."""
+    (``waves / ceil(waves)``) reaches 85% of the best one's. In the C++'s arithmetic: the waves and efficiencies in
+    float32, ``0.8f * slots`` in float32, the 85% in double (a split exactly at 85% of the best in real numbers
+    falls on either side as the C++ rounds it)."""
+    f32 = np.float32
     slots = DECODE_CTAS_PER_SM * sms
-    if ctas >= 0.8 * slots:
+    if f32(ctas) >= f32(0.8) * f32(slots):
         return 1
     most = min(MAX_DECODE_SPLITS, slots, n_blocks)
     eff = []
     for s in range(1, most + 1):
         if s > 1 and -(-n_blocks // s) == -(-n_blocks // (s - 1)):
-            eff.append(0.0)  # (not eligible: as many blocks a split as one split fewer)
+            eff.append(f32(0.0))  # (not eligible: as many blocks a split as one split fewer)
             continue
-        waves = ctas * s / slots
-        eff.append(waves / math.ceil(waves))
-    best = max(eff, default=0.0)
+        waves = f32(ctas * s) / f32(slots)
+        eff.append(waves / np.ceil(waves))
+    best = max(eff, default=f32(0.0))
     for s, e in enumerate(eff, start=1):
-        if e > 0.0 and e >= 0.85 * best:
+        if e > 0.0 and float(e) >= 0.85 * float(best):
             return s
     return 1
 

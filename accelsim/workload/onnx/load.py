@@ -452,6 +452,9 @@ def _import_one(imp: Importer, node: Node, skip_unsupported: bool) -> None:
         trips = int(np.asarray(inputs[0].const).ravel()[0])
         if 0 <= trips <= MAX_UNROLL:
             return _unroll_loop(imp, node, trips, skip_unsupported)
+    for part in node.parts or ():  # a quantize / dequantize pair inside a fused chain: no converter reads it
+        if part.op_type in ("QuantizeLinear", "DequantizeLinear") and not all(v.is_const for v in present):
+            Q.check_activation_scale(imp, part, imp.inferred.get(part.inputs[0]) if part.inputs else None)
     if node.parts and present and all(v.is_const for v in present):  # a fused chain whose input is a constant
         for part in node.parts:  # once shapes are fixed (a table repeated over the batch): fold its own nodes
             _import_one(imp, part, skip_unsupported)

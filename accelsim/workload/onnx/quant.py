@@ -135,6 +135,43 @@ def _zp_bits(imp: Importer, node: Node, index: int) -> int:
     return 8
 
 
+def check_activation_scale(imp: Importer, node: Node, shape: tuple | None) -> None:
+    """An activation's quantize / dequantize pair as ONNX defines it: a scale input; a constant one one value, one a
+    channel along ``axis``, or blocks (``block_size``) of the input's rank; its zero point of the scale's shape; no
+    scale of 0, below 0 or NaN (an infinite one stays: calibrators write it for a tensor that reaches infinity, T5's
+    ``Log(0)``). ``shape``: the input's (None: unknown, the axis not checked); a pair inside a fused chain is checked
+    too (load.py), where no converter reads it."""
+    if len(node.inputs) < 2 or not node.inputs[1]:
+        raise imp.error(node, "no scale input (input 1 is required)")
+    scale = imp.optional(node, 1)
+    if scale is None or not scale.is_const:
+        return  # (a run-time scale: DynamicQuantizeLinear's output)
+    s = np.asarray(scale.const)
+    rank = len(shape) if shape is not None else s.ndim
+    if s.ndim > 1 and (s.ndim != rank or not node.attrs.get("block_size")):
+        raise imp.error(node, f"a scale of shape {list(s.shape)} on an input of rank {rank}: expected one value, one "
+                              f"a channel along axis, or blocks of the input's rank with block_size")
+    if s.ndim == 1 and s.size != 1:
+        axis = int(node.attrs.get("axis", 1))
+        if shape is not None and (not -rank <= axis < rank or shape[axis] not in (None, s.size)):
+            raise imp.error(node, f"{s.size} scales along axis {axis} of an input of shape {list(shape)}: expected "
+                                  f"one a channel of that axis")
+    zp = imp.optional(node, 2)
+    if (node.op_type == "QuantizeLinear" and zp is not None and zp.is_const
+            and np.asarray(zp.const).dtype in (np.int32, np.int64, np.uint32, np.uint64)):
+        raise imp.error(node, f"a QuantizeLinear to {np.asarray(zp.const).dtype} (its zero point's type): ONNX "
+                              f"quantizes to 4, 8 or 16-bit integers or FP8")
+    if zp is not None and zp.is_const and np.asarray(zp.const).shape != s.shape:
+        raise imp.error(node, f"a zero point of shape {list(np.asarray(zp.const).shape)} for a scale of shape "
+                              f"{list(s.shape)}: expected the same shape")
+    if s.size and not np.issubdtype(s.dtype, np.floating):
+        raise imp.error(node, f"the scale must be a float tensor; got {s.dtype}")
+    bad = s[~(s > 0)] if s.size else s  # (NaN, 0 and negative values; +inf passes)
+    if bad.size:
+        raise imp.error(node, f"the activation's scale must be > 0; got {float(bad.ravel()[0]):g} (tensor "
+                              f"'{node.inputs[1]}')")
+
+
 def _marked(v: Value, bits: int) -> Value:
     return Value(v.shape, v.layer, v.batched, quant={"activation_bits": bits})
 
@@ -146,6 +183,8 @@ def _convert_qdq(imp: Importer, node: Node) -> None:
     DynamicQuantizeLinear(x)``: ``y`` is ``x`` as uint8; the run-time scale and zero point become constants (1.0
     and 0) so the rescaling that follows folds away."""
     x = imp.activation(node, 0)
+    if node.op_type != "DynamicQuantizeLinear":
+        check_activation_scale(imp, node, x.shape)
     if node.op_type == "DequantizeLinear":
         if x.layer in imp.integer_tables:  # Gather(integer table) -> DequantizeLinear: the table dequantized
             _dequantize_table(imp, node, x.layer)
