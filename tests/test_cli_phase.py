@@ -148,3 +148,12 @@ def test_generate_table_says_its_warning_once_and_its_serving_figures_first(run_
                              "--prompt", "4090", "--generate", "12", "--decode-points", "2")
     assert code == 0 and " ".join((out + err).split()).count("max_position_embeddings 4096") == 1
     assert out.splitlines()[1].startswith("generate 4090 + 12 tokens, batch 1") and "ttft" in out.splitlines()[1]
+
+
+def test_csv_output_says_the_results_warnings_on_stderr(run_cli, tmp_path):
+    """A held-out check (2026-12-07): with ``--format csv`` a result's own warnings (over capacity, DRAM refetch,
+    precision) appeared nowhere; the CSV has no place for them, so they go to stderr."""
+    out = tmp_path / "l.csv"
+    code, _, err = run_cli("simulate", "--arch", "edge-32x32-2of4", "--workload", "lenet5", "--recipe", "2of4-int8",
+                           "--format", "csv", "--out", out)
+    assert code == 0 and out.read_text() and "DRAM refetch: ip1 reads its ifmap" in " ".join(err.split())

@@ -292,6 +292,9 @@ def cmd_simulate(args) -> int:
         write(to_json(result), args.out)
     elif args.format == "csv":
         write(to_csv(result), args.out)
+        for text in result.all_warnings():  # (a CSV has no place for them: on stderr, the loader's said already)
+            if text not in said:
+                warnings.warn(text, UserWarning, stacklevel=1)
     else:
         text = result_table(result, layers=args.layers)
         serving = result.extra.get("serving")
