@@ -282,7 +282,8 @@ def skinny_gemv(cfg: GpuConfig, m: int, n: int, k: int, dtype: str) -> km.Kernel
                    memory_s=est.memory_s + last.memory_s, latency_s=est.latency_s + last.latency_s,
                    flops={key: v + last.flops.get(key, 0.0) for key, v in est.flops.items()},
                    dram_read_bytes=est.dram_read_bytes + last.dram_read_bytes,
-                   dram_write_bytes=est.dram_write_bytes + last.dram_write_bytes, l2_bytes=est.l2_bytes + last.l2_bytes,
+                   dram_write_bytes=est.dram_write_bytes + last.dram_write_bytes,
+                   l2_bytes=est.l2_bytes + last.l2_bytes,
                    register_bytes=est.register_bytes + last.register_bytes,
                    detail={**est.detail, "passes": full + 1})
 
