@@ -221,31 +221,26 @@ def simulate_generate(arch, source, *, prompt: int = 512, generate: int = 512, b
                  f"{spec.max_positions}")
     if over:
         warnings.warn(over_text, stacklevel=2)
+    # the device holds the KV cache of the last token: every step takes its memory there, so the run has one fits /
+    # max_batch and one over-capacity warning (the same text from every step), not one at each midpoint
     kw = dict(batch=batch, recipe=recipe, seed=seed, attention=attention, routing=routing, kv_bits=kv_bits,
-              dense_baseline=dense_baseline, command=command, device=Device(arch, overrides))
+              dense_baseline=dense_baseline, command=command, device=Device(arch, overrides),
+              memory_context=prompt + generate)
     with warnings.catch_warnings():  # one warning for the run (above), not one per decode step
         if spec.is_decoder and prompt + generate > spec.max_positions:
             warnings.filterwarnings("ignore", message=".*max_position_embeddings.*")
-        # the device holds the KV cache of the last token: the last decode run takes its memory there (one fits /
-        # max_batch / warning for the run, not the midpoints')
-        final = prompt + generate
-        pre = simulate_phase(arch, source, "prefill", prompt=prompt, memory_context=None if steps else final, **kw)
-        decs = [(simulate_phase(arch, source, "decode", context=s["context"], **kw,
-                                memory_context=final if i == len(steps) - 1 else None), s["repeat"])
-                for i, s in enumerate(steps)]
+        pre = simulate_phase(arch, source, "prefill", prompt=prompt, **kw)
+        decs = [(simulate_phase(arch, source, "decode", context=s["context"], **kw), s["repeat"]) for s in steps]
     contexts = [s["context"] for s in steps]
     out = _assemble(pre, decs, prompt, generate, points, contexts)
-    memory = (decs[-1][0] if decs else pre).extra.get("memory")
-    if memory is not None:
-        out.extra["memory"] = memory
+    if "memory" in pre.extra:
+        out.extra["memory"] = pre.extra["memory"]
     if pre.dense is not None:
         out.dense = _assemble(pre.dense, [(d.dense, k) for d, k in decs], prompt, generate, points, contexts)
         out.baseline = pre.baseline
     out.provenance = pre.provenance
-    last = decs[-1][0] if decs else pre
-    steps_said = [w for r in [pre] + [d for d, _ in decs] for w in r.warnings
-                  if not (over and "max_position_embeddings" in w)  # said once for the run, not per step
-                  and (r is last or not w.startswith("weights + KV cache of batch"))]  # the last token's alone
+    steps_said = [w for w in pre.warnings + [w for d, _ in decs for w in d.warnings]
+                  if not (over and "max_position_embeddings" in w)]  # said once for the run, not per step
     out.warnings = list(dict.fromkeys(([over_text] if over else []) + steps_said))
     return out
 
