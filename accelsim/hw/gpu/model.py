@@ -119,10 +119,10 @@ def _repeated_kv(layer: L.Attention) -> L.Attention:
 _COMPATIBLE_24: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-
 def _depthwise(layer, g) -> bool:
     """A depthwise convolution, or one of few channels per group (K <= 36): the streaming kernel, no GEMM reuse."""
     return isinstance(layer, L.Conv2d) and layer.groups > 1 and g.k <= 9 * 4
+
 
 class GpuModel(HardwareModel):
     """Stateless: ``simulate(layer, batch)`` (the shared one) -> LayerResult; see the module docstring.
