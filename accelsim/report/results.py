@@ -455,8 +455,9 @@ def _refetch_bytes(op: str, dram_read: float, parts: dict[str, tuple[float, floa
 
 
 def _refetch_items_of_columns(c: dict, operands: dict) -> list[tuple]:
-    """(name, DRAM read bytes, latency, operand, its factor) of the array layers with a refetch factor:
-    :func:`dram_refetch`'s per-operand words branch on a model's columns, and its largest operand."""
+    """(name, DRAM read bytes, latency, operand, its factor, per operand its bytes and factor) of the array layers
+    with a refetch factor: :func:`dram_refetch`'s per-operand words branch on a model's columns, its largest operand
+    and :func:`_operand_bytes`."""
     names, words, wsb = c["names"], c["dram_words"], c["weight_storage_bits"]
     wbits = c["sram_word_bits"].get("filter")
     w_if, w_fi, lat = _listed(words["ifmap"]), _listed(words["filter"]), _listed(c["array_latency_s"])

@@ -157,13 +157,13 @@ def check_activation_scale(imp: Importer, node: Node, shape: tuple | None) -> No
             raise imp.error(node, f"{s.size} scales along axis {axis} of an input of shape {list(shape)}: expected "
                                   f"one a channel of that axis")
     zp = imp.optional(node, 2)
-    if (node.op_type == "QuantizeLinear" and zp is not None and zp.is_const
-            and np.asarray(zp.const).dtype in (np.int32, np.int64, np.uint32, np.uint64)):
-        raise imp.error(node, f"a QuantizeLinear to {np.asarray(zp.const).dtype} (its zero point's type): ONNX "
-                              f"quantizes to 4, 8 or 16-bit integers or FP8")
-    if zp is not None and zp.is_const and np.asarray(zp.const).shape != s.shape:
-        raise imp.error(node, f"a zero point of shape {list(np.asarray(zp.const).shape)} for a scale of shape "
-                              f"{list(s.shape)}: expected the same shape")
+    z = np.asarray(zp.const) if zp is not None and zp.is_const else None
+    if node.op_type == "QuantizeLinear" and z is not None and z.dtype in (np.int32, np.int64, np.uint32, np.uint64):
+        raise imp.error(node, f"a QuantizeLinear to {z.dtype} (its zero point's type): ONNX quantizes to 4, 8 or "
+                              f"16-bit integers or FP8")
+    if z is not None and z.shape != s.shape:
+        raise imp.error(node, f"a zero point of shape {list(z.shape)} for a scale of shape {list(s.shape)}: expected "
+                              f"the same shape")
     if s.size and not np.issubdtype(s.dtype, np.floating):
         raise imp.error(node, f"the scale must be a float tensor; got {s.dtype}")
     bad = s[~(s > 0)] if s.size else s  # (NaN, 0 and negative values; +inf passes)
