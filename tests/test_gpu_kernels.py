@@ -805,3 +805,25 @@ def test_awq_split_k_partials_are_written_in_the_activation_type():
     # written: the fp16 partials and the reduced output; no 4-byte partials
     assert est.dram_write_bytes == pytest.approx(partials + 256 * 4096 * 2.0, rel=0.02)
     assert est.dram_read_bytes >= partials + 4096 * 4096 * 0.5
+
+
+def test_passes_over_the_weights_write_every_row_once():
+    """Several passes in one launch (``families.repeat``: skinny GEMVs, weight-only GEMV / tinygemm) write each
+    pass's rows: ``m`` rows write ``m x n`` outputs, whatever the split into passes (a 17-row skinny GEMV reported 9
+    rows' writes: ``repeat`` scaled every field but the writes)."""
+    from accelsim.hw.gpu import families
+    from accelsim.hw.gpu.config import DTYPE_BYTES
+    from accelsim.hw.gpu.families import WeightFormat
+
+    titan = load_arch("titan-x-maxwell")
+    n, k = 1000, 4096
+    for m in (1, 7, 8, 9, 16, 17, 30):
+        est = families.skinny_gemv(titan, m, n, k, "fp32")
+        assert est.dram_write_bytes == m * n * DTYPE_BYTES["fp32"], (m, est.dram_write_bytes)
+        assert est.detail.get("passes", 1) == -(-m // families.GEMV_MAX_M)
+    h100 = load_arch("h100-sxm")
+    fmt = WeightFormat(bits=4, group_size=128)
+    for family in ("gemv", "tinygemm"):
+        for m in (1, 3, 8, 13):
+            est = families.weight_only(h100, family, m, 4096, 4096, 1, "fp16", fmt)
+            assert est.dram_write_bytes == m * 4096 * 2, (family, m, est.dram_write_bytes)

@@ -206,7 +206,8 @@ def repeat(est: km.KernelEstimate, passes: int, name: str) -> km.KernelEstimate:
         est, kernel=name, time_s=passes * body + est.launch_s, compute_s=est.compute_s * passes,
         memory_s=est.memory_s * passes, latency_s=est.latency_s * passes,
         flops={k: v * passes for k, v in est.flops.items()}, simt_ops=est.simt_ops * passes,
-        dram_read_bytes=est.dram_read_bytes * passes, l2_bytes=est.l2_bytes * passes,
+        dram_read_bytes=est.dram_read_bytes * passes, dram_write_bytes=est.dram_write_bytes * passes,
+        l2_bytes=est.l2_bytes * passes,
         register_bytes=est.register_bytes * passes, smem_bytes=est.smem_bytes * passes,
         detail={**est.detail, "passes": passes})
 
@@ -299,6 +300,8 @@ def weight_only(cfg: GpuConfig, family: str, m: int, n: int, k: int, groups: int
         one = km.gemv(c, n * groups, k, dtype, w_bytes=wb, batch=min(m, rows_per_pass),
                       extra_simt_ops_per_w=DEQUANT_OPS, name=family)
         est = repeat(one, math.ceil(m / rows_per_pass), f"{family}_w{fmt.bits}_{dtype}")
+        # a last pass with fewer rows than the others writes only its own rows' outputs
+        est.dram_write_bytes = float(m * n * groups * eb)
         if family == "tinygemm":
             loop_s = 2.0 * m * n * k * groups / (TINYGEMM_FLOPS_PER_CLK_PER_SM * cfg.sms * cfg.clock_hz)
             body = est.time_s - est.launch_s
