@@ -74,6 +74,15 @@ TINYGEMM_ROWS_PER_PASS = 8  # an effective pass (docs "Weight-only": int4mm.cu t
 #: H200's M = 1, 64 and 1024 and the RTX A6000 rows (HQQ's M = 16 / 128 / 1024) are left untouched
 TINYGEMM_FLOPS_PER_CLK_PER_SM = 117.3  # fits 120.7 (M = 16) and 114.0 (M = 128)
 GEMV_MAX_M = 8
+#: GEMV-class weight-only kernels by library: (most rows it runs, whether its rows share one pass over the
+#: weights). ``awq``: AutoAWQ / llm-awq ``gemv_forward_cuda`` (taken for <= 8 rows, ``WQLinear_GEMV``), a grid over
+#: the rows (``num_blocks(1, OC / 4, B)``): every row streams the weights again. ``trtllm``: TensorRT-LLM's
+#: weight-only batched GEMV (``weightOnlyQuantMatmulPlugin``: ``m < SMALL_M_FAST_PATH``, 5), each weight loaded once
+#: for all the rows; 5 rows and more run its fpA_intB GEMM (the ``marlin`` family). ``inductor``: torch.compile
+#: decomposes a one-row ``mm`` into a multiply and a reduction (Inductor's ``mm`` decomposition under
+#: ``coordinate_descent_tuning``, which torchao sets), a Triton GEMV with the dequantization fused; more rows
+#: run ``w.to(dtype)`` as a kernel of its own and cuBLAS (``gemv-dequant``)
+GEMV_KINDS = {"awq": (GEMV_MAX_M, False), "trtllm": (4, True), "inductor": (1, True)}
 #: AWQ GEMM (llm-awq gemm_forward_4bit m16nXk32): 16-row tiles, dequantization on CUDA cores in the main
 #: loop, repeated for every 16-row block; lane ops per weight (unpack, subtract zero, scale, convert)
 AWQ_TILES = (km.Tile(16, 128, 32, 4, 2), km.Tile(16, 64, 32, 2, 2))
@@ -216,8 +225,9 @@ def repeat(est: km.KernelEstimate, passes: int, name: str) -> km.KernelEstimate:
 # Weight-only families
 # ---------------------------------------------------------------------------------------------
 def weight_only_applicable(cfg: GpuConfig, family: str, m: int, n: int, k: int, fmt: WeightFormat,
-                           dtype: str) -> str | None:
-    """None if ``family`` runs this weight-only GEMM, else why not (one line)."""
+                           dtype: str, gemv_kind: str = "awq") -> str | None:
+    """None if ``family`` runs this weight-only GEMM, else why not (one line). ``gemv_kind``: whose GEMV-class
+    kernel the stack ships (:data:`GEMV_KINDS`)."""
     if DTYPE_BYTES[dtype] != 2:
         return f"{family} needs 16-bit activations; the layer computes in {dtype}"
     if family == "gemv-dequant":
@@ -241,8 +251,9 @@ def weight_only_applicable(cfg: GpuConfig, family: str, m: int, n: int, k: int, 
         if k % 64 or n % 8:
             return f"tinygemm needs K % 64 == 0 and N % 8 == 0; got N={n} K={k}"
     elif family == "gemv":
-        if m > GEMV_MAX_M:
-            return f"gemv handles at most {GEMV_MAX_M} rows; got M={m}"
+        most = GEMV_KINDS[gemv_kind][0]
+        if m > most:
+            return f"gemv ({gemv_kind}) handles at most {most} row{'s' if most > 1 else ''}; got M={m}"
         if fmt.bits > 8:
             return f"gemv runs <= 8-bit weights; got {fmt.bits}-bit"
     elif family == "awq-gemm":
@@ -286,8 +297,9 @@ def skinny_gemv(cfg: GpuConfig, m: int, n: int, k: int, dtype: str) -> km.Kernel
 
 
 def weight_only(cfg: GpuConfig, family: str, m: int, n: int, k: int, groups: int, dtype: str,
-                fmt: WeightFormat) -> km.KernelEstimate:
-    """Time of one weight-only kernel family (docs "Kernel families: weight-only")."""
+                fmt: WeightFormat, gemv_kind: str = "awq") -> km.KernelEstimate:
+    """Time of one weight-only kernel family (docs "Kernel families: weight-only"); ``gemv_kind`` as in
+    :func:`weight_only_applicable`."""
     eb = DTYPE_BYTES[dtype]
     wb = fmt.bytes_per_weight()
     if family == "gemv-dequant":  # dequantize the weights to 16 bits, then cuBLAS
@@ -295,7 +307,10 @@ def weight_only(cfg: GpuConfig, family: str, m: int, n: int, k: int, groups: int
                         dtype=dtype, name="dequantize")
         return km.combine([deq, dense_kernel(cfg, m, n, k, groups, dtype)], kernel=f"dequant+cublas_{dtype}")
     if family in ("gemv", "tinygemm"):
-        rows_per_pass = 1 if family == "gemv" else TINYGEMM_ROWS_PER_PASS
+        if family == "tinygemm":
+            rows_per_pass = TINYGEMM_ROWS_PER_PASS
+        else:  # one pass a row, or every row in one pass
+            rows_per_pass = m if GEMV_KINDS[gemv_kind][1] else 1
         c = derated(cfg, dram=BW_FRACTION[family])
         one = km.gemv(c, n * groups, k, dtype, w_bytes=wb, batch=min(m, rows_per_pass),
                       extra_simt_ops_per_w=DEQUANT_OPS, name=family)

@@ -535,8 +535,8 @@ class GpuModel(HardwareModel):
         if fmt is not None:  # weights narrower than the math type: weight-only kernel families
             fam_name, est, why = self._choose(
                 cfg.kernels.weight_only, st.weight_only,
-                lambda f: fam.weight_only_applicable(cfg, f, g.m, g.n, g.k, fmt, dtype),
-                lambda f: fam.weight_only(cfg, f, g.m, g.n, g.k, g.groups, dtype, fmt), "weight-only")
+                lambda f: fam.weight_only_applicable(cfg, f, g.m, g.n, g.k, fmt, dtype, st.gemv_kind),
+                lambda f: fam.weight_only(cfg, f, g.m, g.n, g.k, g.groups, dtype, fmt, st.gemv_kind), "weight-only")
             if est is None:  # nothing ships for this format: dequantize, then cuBLAS
                 fam_name, est = "gemv-dequant", fam.weight_only(cfg, "gemv-dequant", g.m, g.n, g.k, g.groups, dtype, fmt)
             reasons = "; ".join(r for r in (fallback, why) if r)

@@ -61,6 +61,9 @@ class Stack:
     repeat_kv: bool = False
     kv_cache: str = "inplace"
     decomposed_modules: bool = False
+    #: whose GEMV-class weight-only kernel the stack ships (``families.GEMV_KINDS``): how many rows it runs and
+    #: whether they share one pass over the weights
+    gemv_kind: str = "awq"
 
     @property
     def times_tactics(self) -> bool:
@@ -113,7 +116,8 @@ STACKS: dict[str, Stack] = {
     "torch-compile": Stack(
         "torch-compile", "cuda-graph", 0.0, 0.0, False, 16,
         weight_only=("tinygemm", "gemv"), sparse24=("cusparselt", "cutlass"),
-        attention=("flash2", "math"), decode_attention=("flashdecoding", "math"), layout_copies=False,
+        attention=("flash2", "math"), decode_attention=("flashdecoding", "math"), gemv_kind="inductor",
+        layout_copies=False,
         source="torch.compile mode='reduce-overhead' (CUDA graphs; Inductor fuses pointwise ops with each other, not into "
                "cuBLAS / cuDNN epilogues: per layer the model keeps one kernel per pointwise layer; int8 weight-only "
                "dequant fused into a Triton GEMV; the 2:4 operand padding / result transpose fused into neighbours), same library "
@@ -121,7 +125,8 @@ STACKS: dict[str, Stack] = {
     "tensorrt": Stack(
         "tensorrt", "cuda-graph", 0.0, 0.0, True, 8,
         weight_only=("gemv", "marlin"), sparse24=("cusparselt",),
-        attention=("flash3", "flash2", "math"), decode_attention=("flashdecoding", "math"), layout_copies=False,
+        attention=("flash3", "flash2", "math"), decode_attention=("flashdecoding", "math"), gemv_kind="trtllm",
+        layout_copies=False,
         sparse24_convs=True, quantized_convs=True, fused_projections=(QKV_NAMES,),
         source="TensorRT / TensorRT-LLM: cuBLASLt and own tactics, FP8, weight-only batched GEMV and fpA_intB "
                "mixed-input GEMM (MARLIN-class), sparse tactics, FMHA (FA3-class on Hopper), XQA multi-block decode; one "
@@ -148,7 +153,7 @@ STACKS: dict[str, Stack] = {
         "best", "cuda-graph", 0.0, 0.0, True, 8,
         weight_only=("marlin", "gemv", "tinygemm", "awq-gemm", "gemv-dequant"), sparse24=("cusparselt", "cutlass"),
         attention=("flash3", "flash2", "math"), decode_attention=("flashdecoding", "flash3", "flash2", "math"),
-        layout_copies=False, bound=True, sparse24_convs=True, quantized_convs=True,
+        gemv_kind="trtllm", layout_copies=False, bound=True, sparse24_convs=True, quantized_convs=True,
         source="every kernel family the device has, the fastest per layer: the achievable bound, not a measured stack"),
 }
 
