@@ -390,9 +390,10 @@ def test_kernel_choice_reads_the_weight_view():
     got = run(weight=csr, weight_matrix=w)
     assert got["kernel"] == "csrmv"
     assert got["sparse_format"] == f"CSR (32-bit values, {csr.index_bits}-bit indices)"
-    # cuSPARSE's own layout, no dense matrix attached: value / index widths from the SciPy dtypes
+    # cuSPARSE's own layout, no dense matrix attached: index widths from the SciPy dtypes; values no step gave a
+    # width (float64 here) at the math type's width, as weight_storage_bits counts them
     got = run(weight=sparse.csr_matrix(w.astype(np.float64)))
-    assert got["kernel"] == "csrmv" and got["sparse_format"] == "CSR (64-bit values, 32-bit indices)"
+    assert got["kernel"] == "csrmv" and got["sparse_format"] == "CSR (32-bit values, 32-bit indices)"
     cb = Codebook(CSR(codes, value_bits=4), table, index_bits=4)
     got = run(weight=cb, weight_matrix=table[codes], codebook_size=16)
     assert got["kernel"] == "csrmv" and got["sparse_format"].startswith("CSR (4-bit values")

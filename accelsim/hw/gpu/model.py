@@ -506,6 +506,8 @@ class GpuModel(HardwareModel):
         if pattern is not None and view.nnz < pattern.shape[0] * pattern.shape[1]:
             codebook = view.codebook_size is not None
             vbits = int(view.value_bits or 32)  # a codebook index when ``codebook``
+            if cl.weight_bits is None and not codebook:  # values no step gave a width: at the math type's width,
+                vbits = min(vbits, int(8 * eb))  # as weight_storage_bits counts them (docs step 5)
             ibits = int(view.index_bits or 32)
             info["sparse_format"] = (f"{_SPARSE_FORMAT_NAMES[view.layout]} ({vbits}-bit values, {ibits}-bit indices"
                                      f"{', codebook' if codebook else ''})")
@@ -550,6 +552,11 @@ class GpuModel(HardwareModel):
             info["dtype"] = dtype
         est, extra = self._dense(layer, batch, dtype, g)
         info.update(extra)
+        # quantized weights at the math width (W8A8, FP8) carry their scales and zero points, which the epilogue
+        # reads once (docs step 7: what weight_storage_bits counts besides the values)
+        scale_bytes = cl.view.scale_bits_per_weight * g.n * g.k * g.groups / 8 if cl.weight_bits else 0.0
+        if scale_bytes:
+            est = replace(est, dram_read_bytes=est.dram_read_bytes + scale_bytes)
         return est, info
 
     def _dense(self, layer, batch, dtype, g):

@@ -141,14 +141,16 @@ class NpuModel(HardwareModel):
         return pairs
 
     def _weight_bytes(self, cl, run_bits: int) -> float:
-        """Stored weight bytes: the compressed tensor's bits, else dense at the run width."""
+        """Stored weight bytes: the compressed tensor's bits, else dense at the run width. Values no step gave a
+        width (pruned, unquantized, stored CSR) move at the run width, their indices and pointers as stored
+        (``CompressedLayer.stored_bits_at``: what the result's ``weight_storage_bits`` counts)."""
         view = cl.view
         shape = cl.layer.weight_matrix_shape
         if view.layout == "dense" and not cl.weight_bits:
             # weights a recipe left untouched (its master copy, e.g. fp32): streamed at the run width (§4.2)
             return shape[0] * shape[1] * run_bits / 8
         if view.layout != "none" and view.stored_bits:
-            return float(view.stored_bits) / 8
+            return cl.stored_bits_at(run_bits) / 8
         return shape[0] * shape[1] * (cl.weight_bits or run_bits) / 8
 
     def _tiled_traffic(self, acts: float, weights: float, outs: float, g) -> tuple[float, float, float]:

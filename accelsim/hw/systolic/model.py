@@ -575,6 +575,8 @@ class SystolicModel(HardwareModel):
             # the kept values leave DRAM at their stored width (int4 on int8 units: half the replayed words)
             fi_dram = fi_dram * min(1.0, (cl.weight_bits or width) / width) + meta_words * reads
             fi_sram += meta_words * rep.filter_sram_reads / max(kept / pack, 1)
+            # and what else the stored format holds (per-channel scales, K padded to a multiple of M), as often
+            fi_dram *= _nm_stored_ratio(cl, width, nm, sp.metadata_bits)
         elif has_weights and (view.layout != "none" or cl.weight_bits is not None):  # (else the ratio is 1)
             # the filter stream moves the stored bits, not the replayed words, which hold one weight of `width`
             # bits each (or `pack` packed ones: §4.1)
@@ -1012,6 +1014,16 @@ def _nonzero(view) -> np.ndarray:
     if mask is None:
         mask = _NONZERO[view] = np.asarray(view.matrix) != 0
     return mask
+
+
+def _nm_stored_ratio(cl, width: int, nm: tuple[int, int], metadata_bits: int) -> float:
+    """The N:M filter stream's stored bits over its kept values and their metadata (>= 1; docs/models/systolic.md
+    §4.3): the per-channel scales and the padding of K to a multiple of M that the format stores besides them."""
+    rows, cols = cl.layer.weight_matrix_shape
+    value_bits = min(cl.weight_bits or width, width)
+    modelled = rows * cols * nm[0] / nm[1] * (value_bits + metadata_bits)
+    stored = cl.stored_bits_at(width)
+    return stored / modelled if modelled > 0 and stored > modelled else 1.0
 
 
 def stored_ratio(cl, width: int) -> float:
