@@ -194,6 +194,10 @@ def decode_text(data: bytes, source: str, error: type[Exception] = ConfigError) 
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+#: the largest text input file read (a config, recipe, workload, sweep spec, SCALE-Sim .cfg / .csv): 64 MiB
+MAX_TEXT_FILE_BYTES = 64 << 20
+
+
 def read_text_file(path: str | Path, error: type[Exception] = ConfigError, what: str = "") -> str:
     """A text input file through :func:`decode_text`; a missing or unreadable file raises ``error``.
 
@@ -201,7 +205,11 @@ def read_text_file(path: str | Path, error: type[Exception] = ConfigError, what:
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as fh:  # (bounded: /dev/zero or a runaway pipe must not fill the memory)
+            data = fh.read(MAX_TEXT_FILE_BYTES + 1)
+        if len(data) > MAX_TEXT_FILE_BYTES:
+            raise error(f"{path}: more than {MAX_TEXT_FILE_BYTES >> 20} MiB; expected a text input file"
+                        f"{f' ({what})' if what else ''}")
     except FileNotFoundError:
         raise error(f"{path}: file not found") from None
     except IsADirectoryError:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 import threading
 import time
@@ -117,7 +118,16 @@ def die_with_parent(parent_pid: int) -> None:
     the driver dies. Elsewhere (or under ``forkserver``, whose children have another parent) a daemon
     thread checks every :data:`PARENT_POLL_S` seconds that the driver still exists and exits the
     worker (``os._exit``) when it does not.
+
+    The worker first takes SIGTERM back to its default (it dies) and ignores SIGINT: a forked worker inherits the
+    command line's handler that turns SIGTERM into an exception, which the pool's worker loop caught and sent back
+    as a result, so a worker told to stop (the driver's death, the pool shutting down after a lost worker) lived on,
+    blocked writing to a pipe no one read, holding the sweep's lock. Ctrl-C reaches the whole process group: the
+    driver stops its workers itself.
     """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     if os.getppid() == parent_pid and _pdeathsig():
         if os.getppid() != parent_pid:  # the driver died before the request took effect
             os._exit(1)

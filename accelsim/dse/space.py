@@ -679,7 +679,7 @@ def spec_fields(spec: Any, source: str = "spec") -> SpecFields:
     return checked
 
 
-def _space(data: SpaceFields, base: Mapping[str, Any], where: str) -> Space:
+def _space(data: SpaceFields, base: Mapping[str, Any], where: str, source: str = "") -> Space:
     """The space of one checked spec (or entry of ``spaces``), its base merged over ``base``."""
     prefix = f"{where}." if where != "spec" else ""
     blocks: list[Axes] = []
@@ -693,6 +693,14 @@ def _space(data: SpaceFields, base: Mapping[str, Any], where: str) -> Space:
         blocks.append(Random(data.random.axes, data.random.n, data.random.seed, where=f"{prefix}random"))
     if data.points is not None:
         blocks.append(Points(data.points, where=f"{prefix}points"))
+    # a key of this space's own base that a grid / zip / random axis of it also sets is never used (a points block
+    # may set a key in some points only: the base holds for the others)
+    own = data.base or {}
+    shadowed = [(b.where, key) for b in blocks if not isinstance(b, Points) for key in b.keys if key in own]
+    if shadowed:
+        block, key = shadowed[0]
+        _fail([f"{prefix}base.{key}: also an axis of this space ({block}.{key}), whose values every point takes; "
+               f"the base's {json.dumps(own[key])} would never be used: remove it from one of the two"], source)
     return Space(base={**base, **(data.base or {})}, axes=blocks, where=where)
 
 
@@ -702,8 +710,8 @@ def space_from_spec(spec: Mapping[str, Any], source: str = "spec") -> Space | Un
     checked = spec_fields(spec, source)
     base = checked.base or {}
     if checked.spaces is not None:
-        return Union([_space(sub, base, f"spaces[{i}]") for i, sub in enumerate(checked.spaces)])
-    return _space(checked, base, "spec")
+        return Union([_space(sub, base, f"spaces[{i}]", source) for i, sub in enumerate(checked.spaces)])
+    return _space(checked, base, "spec", source)
 
 
 def read_spec(path: str | Path) -> dict[str, Any]:

@@ -143,6 +143,28 @@ def encode_row(header: Sequence[str], values: Mapping[str, Any]) -> str:
     return _line(cells)
 
 
+def _ends_torn(path: Path) -> bool:
+    """Whether a store CSV's last line lacks its newline (a row cut by a crash)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, 2)
+            if fh.tell() == 0:
+                return False
+            fh.seek(-1, 2)
+            return fh.read(1) != b"\n"
+    except OSError:
+        return False
+
+
+def _header_only(path: Path) -> bool:
+    """Whether a results table holds its header and nothing else (no row, not even a torn one)."""
+    try:
+        header, rows, dropped = read_table(path)
+    except SweepError:
+        return False
+    return bool(header) and not rows and not dropped
+
+
 def read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
     """(header, complete rows) of a store CSV; a torn or malformed trailing line is dropped."""
     header, rows, _ = read_table(path)
@@ -465,9 +487,12 @@ class CsvStore:
                          LAYERS: merge_header([], ["id", *(layer_columns or [])])}
         if path.is_dir():
             raise SweepError(f"{path} is a folder, where the results table goes; remove it or choose another --out")
-        if path.exists() and not resume:
+        if path.exists() and not resume and not _header_only(path):  # (a header alone: a run killed before its
+            # first point finished, which could not clean up: nothing to lose, the same command runs again)
             raise SweepError(f"{path} already exists; resume the sweep (--resume) or choose another output directory")
-        old_header, rows = read_rows(path) if resume else ([], [])
+        old_header, rows, dropped = read_table(path) if resume else ([], [], [])
+        if dropped and _ends_torn(path):  # a torn last line (a crash mid-write) goes silently: its point runs again
+            dropped = dropped[:-1]
         hpos = old_header.index(INPUTS) if INPUTS in old_header else None
         keep: dict[str, list[str]] = {}
         stale: list[list[str]] = []
@@ -496,6 +521,12 @@ class CsvStore:
             self._check_header(path, old_header, columns)
         header = _place_inputs(merge_header(old_header, columns))
         bad = self._bad_metrics(old_header, keep)
+        if dropped:  # rows whose cells do not match the header (edited by hand, or damaged): copied aside, run again
+            n = len(old_header)  # (the stale table keeps the header's cells: missing ones empty, extra ones joined)
+            self._move_aside(STALE, old_header, [r + [""] * (n - len(r)) if len(r) < n else r[:n - 1] + [",".join(r[n - 1:])]
+                                                 for r in dropped])
+            self.notes.append(f"{path}: moved {_plural(len(dropped), 'malformed row')} (cells not matching the header) "
+                              f"to {self.dir / STALE}; those points run again if they are in this sweep")
         if stale:  # first copied aside, then dropped from the table: a crash in between loses nothing
             self._move_aside(STALE, old_header, stale)
             why = [f"{n} {what}" for n, what in ((other, "not a point of this sweep"),

@@ -414,6 +414,8 @@ def _run(st, points, hashes, columns, layer_columns, resume, evaluate, executor,
     for message in getattr(st, "notes", ()):
         _note(message)
     todo = [p for p in points if p.id not in finished]
+    if resume and progress and len(todo) < len(points):  # (progress off, --quiet: nothing but problems)
+        _note(f"{label}: resuming: {len(points) - len(todo)} of {len(points)} points already done, {len(todo)} to run")
     if on_start is not None and todo:  # the store accepted the run and there is work (the cold-cache notice)
         on_start()
     by_id = {p.id: p for p in points}

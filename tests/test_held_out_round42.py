@@ -1,0 +1,134 @@
+"""Defects a held-out round of 2026-12-07 (forty-second session) found, each a check.
+
+Invariant of every family: a layer that reads its weights from DRAM reads at least the bytes it stores
+(``weight_storage_bits``), and a pruned, unquantized layer moves its values at the width it is stored at
+(the hardware's native width), not at the float32 the compression step kept them in.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import accelsim
+
+M2Q8 = {"name": "m2q8", "pipeline": [{"prune": {"method": "magnitude", "density": 0.5}},
+                                     {"quantize": {"bits": 8, "symmetric": True, "per_channel": True}},
+                                     {"activations": {"bits": 8}}, {"encode": {"format": "csr"}}]}
+
+
+def test_npu_moves_unquantized_pruned_values_at_the_run_width():
+    # the same mask, values left unquantized (native int8 on gemmini-edge) and quantized to int8: the same bytes
+    plain = accelsim.simulate("gemmini-edge", "lenet5", recipe="magnitude-2").summary()
+    q8 = accelsim.simulate("gemmini-edge", "lenet5", recipe=M2Q8).summary()
+    assert plain["dram_read_bytes"] == pytest.approx(q8["dram_read_bytes"], rel=0.01)  # was 1,130,069 vs 486,639
+    assert plain["dram_read_bytes"] >= plain["weight_storage_bits"] / 8
+    assert plain["energy_saving_vs_dense"] > 0.8  # was 0.394: pruning priced as 32-bit values
+
+
+@pytest.mark.parametrize("arch", ["l4", "h100-sxm"])
+def test_gpu_csr_values_at_the_math_width(arch):
+    r = accelsim.simulate(arch, "lenet-300-100", recipe="magnitude-8", dense_baseline=False)
+    fc1 = r.layer("fc1")
+    assert fc1.extra["sparse_format"].startswith("CSR (16-bit values")
+    assert fc1.weight_storage_bits / 8 <= fc1.dram_read_bytes < 1.1 * fc1.weight_storage_bits / 8  # was 1.63x
+
+
+def test_nm_array_reads_the_scales_and_padding_it_stores():
+    ov = {"sparsity.support": True, "sparsity.nm": [2, 4], "sparsity.metadata_bits": 2}
+    r = accelsim.simulate("scalesim-32x32-os", "lenet-300-100", recipe="2of4-int8", overrides=ov,
+                          dense_baseline=False)
+    for name, inputs in (("fc1", 784), ("fc2", 300), ("fc3", 100)):
+        layer = r.layer(name)  # CALC mode, everything fits: each operand read once
+        assert layer.dram_read_bytes == layer.weight_storage_bits // 8 + inputs, name  # fc1 read 147,000 of 148,200
+
+
+@pytest.mark.parametrize("recipe", ["int8", "fp8-e4m3"])
+def test_gpu_quantized_weights_read_their_scales(recipe):
+    r = accelsim.simulate("h100-sxm", "lenet-300-100", recipe=recipe, dense_baseline=False)
+    for layer in r.layers:
+        if layer.weight_storage_bits:
+            assert layer.dram_read_bytes >= layer.weight_storage_bits / 8, (layer.name, recipe)  # int8 fc1 235,984
+
+
+# ---- sweeps: workers, bad spec files, resume ---------------------------------------------------------------------
+def test_pool_workers_die_on_sigterm_under_the_command_lines_handler():
+    """A forked worker inherited the CLI's SIGTERM -> exception handler; the pool's worker loop caught the exception,
+    so a worker told to stop lived on (orphans holding the sweep's lock after the driver was killed, a driver hung
+    after another worker died). The worker initializer puts SIGTERM back to its default and ignores SIGINT."""
+    import subprocess
+    import sys
+
+    code = """
+import os, signal
+from concurrent.futures import ProcessPoolExecutor
+from accelsim.cli import _raise_terminated
+from accelsim.dse.executors import die_with_parent
+signal.signal(signal.SIGTERM, _raise_terminated)
+def handlers(_):
+    return signal.getsignal(signal.SIGTERM) == signal.SIG_DFL, signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+with ProcessPoolExecutor(1, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+    print(*pool.submit(handlers, 0).result())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "True"]
+
+
+def test_a_text_input_is_read_within_a_bound(tmp_path):
+    from accelsim.config import MAX_TEXT_FILE_BYTES, read_text_file
+    from accelsim.errors import ConfigError
+
+    big = tmp_path / "big.yaml"
+    with big.open("wb") as fh:  # sparse: no disk used
+        fh.truncate(MAX_TEXT_FILE_BYTES + 1)
+    with pytest.raises(ConfigError, match="more than 64 MiB"):
+        read_text_file(big)
+
+
+def test_a_base_key_every_axis_value_overrides_is_refused():
+    from accelsim.dse.space import space_from_spec
+    from accelsim.errors import SweepError
+
+    with pytest.raises(SweepError, match=r"base\.batch: also an axis of this space \(grid\.batch\)"):
+        space_from_spec({"base": {"workload": "lenet5", "arch": "eie", "batch": 4}, "grid": {"batch": [1, 2]}})
+    # a nested space's base over the top level's, and a points block's base, stay legal
+    space_from_spec({"base": {"workload": "lenet5", "batch": 4},
+                     "spaces": [{"base": {"arch": "eie", "batch": 2}, "grid": {"recipe": ["int8"]}},
+                                {"base": {"arch": "eie"}, "grid": {"batch": [1, 8]}},
+                                {"base": {"arch": "eie", "batch": 2}, "points": [{"batch": 1}, {"recipe": "int8"}]}]})
+
+
+def test_resume_moves_malformed_rows_aside_and_a_header_alone_is_empty(tmp_path, capsys):
+    import math
+
+    from accelsim.dse.space import Grid, Space
+    from accelsim.dse.store import read_rows
+
+    def toy(setting):
+        return {"latency_s": setting["x"] / 10, "energy_j": setting["x"] * 0.5, "score": math.log(setting["x"])}
+
+    space = Space(axes=[Grid({"x": [1, 2, 3, 4, 5, 6]})])
+    ref = tmp_path / "ref"
+    accelsim.sweep(space, evaluate=toy, store=ref, progress=False)
+    out = tmp_path / "out"
+    accelsim.sweep(space, evaluate=toy, store=out, progress=False)
+    lines = (out / "results.csv").read_text().split("\n")
+    lines[2] = lines[2][: lines[2].rfind(",")]  # a cell short
+    lines[4] = lines[4] + ",extra"  # a cell too many
+    (out / "results.csv").write_text("\n".join(lines))
+    capsys.readouterr()
+    accelsim.sweep(space, evaluate=toy, store=out, resume=True, progress=False)
+    err = capsys.readouterr().err
+    assert "moved 2 malformed rows" in err and "resuming" not in err  # (progress off: problems only)
+    assert (out / "results.csv").read_text() == (ref / "results.csv").read_text()
+    assert len(read_rows(out / "results.stale.csv")[1]) == 2
+    lines = (out / "results.csv").read_text().split("\n")  # with progress on, the resume is said
+    (out / "results.csv").write_text("\n".join(lines[:4]) + "\n")
+    accelsim.sweep(space, evaluate=toy, store=out, resume=True, progress=True)
+    assert "accelsim: space: resuming: 3 of 6 points already done, 3 to run" in capsys.readouterr().err
+    # a run killed before its first point finished leaves a header alone: the same call runs again
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "results.csv").write_text((ref / "results.csv").read_text().split("\n")[0] + "\n")
+    accelsim.sweep(space, evaluate=toy, store=fresh, progress=False)
+    assert (fresh / "results.csv").read_text() == (ref / "results.csv").read_text()
