@@ -132,3 +132,20 @@ def test_resume_moves_malformed_rows_aside_and_a_header_alone_is_empty(tmp_path,
     (fresh / "results.csv").write_text((ref / "results.csv").read_text().split("\n")[0] + "\n")
     accelsim.sweep(space, evaluate=toy, store=fresh, progress=False)
     assert (fresh / "results.csv").read_text() == (ref / "results.csv").read_text()
+
+
+def test_an_interrupted_sweep_says_what_it_saved(tmp_path, capsys):
+    calls = []
+
+    def flaky(setting):
+        calls.append(setting)
+        if len(calls) > 2:
+            raise KeyboardInterrupt  # Ctrl-C during the third point
+        return {"latency_s": 1.0, "energy_j": 1.0}
+
+    from accelsim.dse.space import Grid, Space
+
+    with pytest.raises(KeyboardInterrupt):
+        accelsim.sweep(Space(axes=[Grid({"x": [1, 2, 3, 4]})]), evaluate=flaky, store=tmp_path / "s", progress=True)
+    err = capsys.readouterr().err
+    assert f"stopped with 2 of 4 points saved in {tmp_path / 's'}; the same command with --resume runs the rest" in err

@@ -317,15 +317,22 @@ def execute(
     if isinstance(executor, int) or executor == "processes":
         n = executor if isinstance(executor, int) else (os.cpu_count() or 1)
         check_workers(n)
-        with ProcessPoolExecutor(max_workers=n, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-            try:
-                _run_futures(pool, evaluate, items, on_outcome, key, n, affinity)
-            except BaseException:
-                # the driver stops (SIGTERM, an error): its workers stop too, not after their running chunks (the
-                # pool's exit waits for them; Ctrl-C reaches the whole process group, SIGTERM the driver only)
-                for proc in list((getattr(pool, "_processes", None) or {}).values()):
-                    proc.terminate()
-                raise
+        hook = threading.excepthook
+        try:
+            with ProcessPoolExecutor(max_workers=n, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+                try:
+                    _run_futures(pool, evaluate, items, on_outcome, key, n, affinity)
+                except BaseException:
+                    # the driver stops (SIGTERM, an error): its workers stop too, not after their running chunks
+                    # (the pool's exit waits for them; Ctrl-C reaches the whole process group, SIGTERM the driver
+                    # only). The pool's manager thread then fails the futures already cancelled: Python 3.11's
+                    # InvalidStateError, printed as a traceback, is nothing to report
+                    threading.excepthook = _ignoring_cancelled(hook)
+                    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                        proc.terminate()
+                    raise
+        finally:
+            threading.excepthook = hook
         return
     if isinstance(executor, str):
         client = connect(executor, timeout)
@@ -341,6 +348,18 @@ def execute(
         _run_futures(executor, evaluate, items, on_outcome, key, _workers_of(executor), affinity)
         return
     raise SweepError(f"executor must be None, 'serial', a worker count, an Executor or a Dask Client; got {type(executor).__name__}")
+
+
+def _ignoring_cancelled(hook):
+    """``threading.excepthook`` that drops concurrent.futures' InvalidStateError on a cancelled future (a pool's
+    manager thread failing the futures of a stopped sweep) and passes everything else to ``hook``."""
+    from concurrent.futures import InvalidStateError
+
+    def excepthook(args):
+        if not (args.exc_type is InvalidStateError and "CANCELLED" in str(args.exc_value)):
+            hook(args)
+
+    return excepthook
 
 
 class WorkerLost(SweepError):

@@ -443,6 +443,13 @@ def _run(st, points, hashes, columns, layer_columns, resume, evaluate, executor,
         folder = getattr(st, "dir", None)
         raise SweepError(f"{label}: {exc} ({len(points) - len(todo) + done[0]} of {len(points)} points saved"
                          f"{f' in {folder}' if folder else ''})") from None
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM on the command line: what is kept, where (not under --quiet)
+        saved = len(points) - len(todo) + done[0]
+        folder = getattr(st, "dir", None)
+        if progress and saved and folder:
+            _note(f"{label}: stopped with {saved} of {len(points)} points saved in {folder}; the same command with "
+                  f"--resume runs the rest")
+        raise
     finally:
         if bar is not None:
             bar.close()
