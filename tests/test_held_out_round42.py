@@ -149,3 +149,35 @@ def test_an_interrupted_sweep_says_what_it_saved(tmp_path, capsys):
         accelsim.sweep(Space(axes=[Grid({"x": [1, 2, 3, 4]})]), evaluate=flaky, store=tmp_path / "s", progress=True)
     err = capsys.readouterr().err
     assert f"stopped with 2 of 4 points saved in {tmp_path / 's'}; the same command with --resume runs the rest" in err
+
+
+# ---- ONNX: onnxruntime-quantized exports of real patterns ----------------------------------------------------------
+def _heldout(name):
+    from pathlib import Path
+
+    from accelsim.workload.onnx import load_onnx
+
+    return load_onnx(Path(__file__).parent / "data" / "onnx" / "heldout" / f"{name}.onnx")
+
+
+@pytest.mark.parametrize("name", ["parallel-norms-opset13", "parallel-norms-opset13-dynamic-int8",
+                                  "parallel-norms-opset13-qdq"])
+def test_two_norms_of_one_tensor_fuse_when_a_quantizer_interleaves_them(name):
+    """A parallel-residual block (GPT-NeoX, GPT-J, Phi, Falcon: ``x + a(n1(x)) + b(n2(x))``) exported at opset 13
+    writes each LayerNorm out; onnxruntime's quantize_dynamic / quantize_static reorder the file so the two norms'
+    nodes interleave, and the fusion took a file-order prefix: generic ReduceMeans, an element-wise Sub and a
+    LayerNorm marked RMS, the shifts lost (params 8,320 / 8,448 against 8,576)."""
+    graph = _heldout(name)
+    norms = [layer for layer in graph.compute_layers() if layer.op == "layernorm"]
+    assert len(norms) == 2 and not any(n.rms for n in norms)
+    assert not graph.metadata["onnx"]["generic_ops"]
+    assert graph.total_params == 8576  # 2 x (64 x 64 + 64) + 2 x 2 x 64
+
+
+def test_dynamic_int8_layers_keep_their_bias():
+    """quantize_dynamic writes MatMulInteger -> Cast -> Mul(scale) -> Add(bias): the Add came after the scale, so the
+    bias was not folded into the Linear (bias=False, params 8,192 against 8,320)."""
+    graph = _heldout("mlp-dynamic-int8")
+    linears = [layer for layer in graph.compute_layers() if layer.op == "linear"]
+    assert len(linears) == 2 and all(layer.bias for layer in linears)
+    assert graph.total_params == 8320

@@ -337,20 +337,30 @@ def _convert_unary(imp: Importer, node: Node) -> None:
 
 
 def _try_fold_bias(imp: Importer, node: Node, v: Value, c: np.ndarray) -> bool:
-    """Add(const, layer output): becomes the bias of a bias-less Linear or Conv2d that feeds only this Add."""
+    """Add(const, layer output): becomes the bias of a bias-less Linear or Conv2d that feeds only this Add, directly
+    or through shape-preserving layers that each read only the one before (onnxruntime's ``quantize_dynamic``:
+    MatMulInteger / ConvInteger -> Cast -> Mul(scale) -> Add(bias))."""
     tensor = next(t for t in node.inputs if t and not imp.values[t].is_const)
-    if v.layer is None or not imp.sole_consumer(tensor) or v.layer not in imp.graph.weights:
+    if v.layer is None or not imp.sole_consumer(tensor):
         return False
-    layer = imp.graph.layer(v.layer)
+    target = v.layer
+    while target not in imp.graph.weights and isinstance(imp.graph.layer(target), L.Identity):
+        producers = imp.graph.inputs_of(target)
+        if len(producers) != 1 or imp.graph.successors(producers[0]) != [target]:
+            return False
+        target = producers[0]
+    if target not in imp.graph.weights:
+        return False
+    layer = imp.graph.layer(target)
     linear = isinstance(layer, L.Linear) and not layer.bias and c.size == layer.out_features \
         and c.shape[-1] == layer.out_features and c.ndim <= len(v.shape) and all(d == 1 for d in c.shape[:-1])
     conv = isinstance(layer, L.Conv2d) and not layer.bias and v.batched and c.size == layer.out_channels \
         and c.ndim >= 3 and c.shape[-3] == layer.out_channels and all(d == 1 for d in c.shape[:-3] + c.shape[-2:])
     if not (linear or conv):
         return False
-    weight = imp.graph.weights[v.layer]
-    imp.graph.replace_layer(v.layer, replace(layer, bias=True))
-    imp.set_weight(node, v.layer, weight, c.ravel())
+    weight = imp.graph.weights[target]
+    imp.graph.replace_layer(target, replace(layer, bias=True))
+    imp.set_weight(node, target, weight, c.ravel())
     imp.set(node, 0, v)
     return True
 

@@ -134,6 +134,22 @@ def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str], s
                 region_tensors.update(o for o in n.outputs if o)
         if ti not in region:
             continue
+        # only the nodes the trigger reaches through tensors other than the root: two functions of one activation (a
+        # parallel-residual block's two norms) stay apart where a quantizer interleaved their nodes in the file
+        by_tensor: dict[str, list[int]] = {}
+        for i in region:
+            for t in (*nodes[i].inputs, *nodes[i].outputs):
+                if t and t != root and t in region_tensors:
+                    by_tensor.setdefault(t, []).append(i)
+        joined, frontier = {ti}, [ti]
+        while frontier:
+            i = frontier.pop()
+            for t in (*nodes[i].inputs, *nodes[i].outputs):
+                for j in by_tensor.get(t, ()):
+                    if j not in joined:
+                        joined.add(j)
+                        frontier.append(j)
+        region = [i for i in region if i in joined]
         # the longest prefix of the region (through the trigger) with one tensor used outside it: a norm whose
         # output a constant multiply and other readers share (RoPE's cos right after Gemma 3's q_norm) ends there
         # (the function's output is not a quantize / dequantize pair's: that pair gives it its bits)
