@@ -181,3 +181,38 @@ def test_dynamic_int8_layers_keep_their_bias():
     linears = [layer for layer in graph.compute_layers() if layer.op == "linear"]
     assert len(linears) == 2 and all(layer.bias for layer in linears)
     assert graph.total_params == 8320
+
+
+# ---- a verification round of this session's fixes -------------------------------------------------------------------
+def _wo(arch, stack, m, bits):
+    from accelsim.compress.compressed import CompressedLayer
+    from accelsim.hw.registry import build_model, load_arch
+    from accelsim.workload.layers import Linear
+
+    layer = Linear(name="fc", input_shapes=((m, 4096),) if m > 1 else ((4096,),), out_features=4096)
+    r = build_model(load_arch(arch, {"stack": stack, "launch": "cuda-graph"})).simulate(
+        CompressedLayer(layer=layer, weight_bits=bits, activation_bits=16, transforms=("quantize",)), 1)
+    return r.latency_s, r.extra["kernel"]
+
+
+def test_gemv_kernels_run_where_their_library_does():
+    """AutoAWQ's kernels are int4 on sm75+, TensorRT-LLM's batched GEMV sm75+: elsewhere the layer dequantizes and
+    runs cuBLAS (an 'AWQ GEMV' ran int8 weights and on a V100; TensorRT on a V100 jumped 6.4x at 4 -> 5 rows)."""
+    assert _wo("v100", "tensorrt", 4, 4)[1].startswith("dequant+cublas")
+    assert _wo("h100-sxm", "tensorrt", 4, 8)[1].startswith("gemv")
+    assert _wo("h100-sxm", "autoawq", 2, 8)[1].startswith("dequant+cublas")  # AutoAWQ has no int8 kernel
+
+
+def test_best_takes_the_fastest_gemv_of_any_library():
+    """``best`` had TensorRT-LLM's kind alone and lost AutoAWQ's 5-8-row GEMV where it is the faster kernel."""
+    for arch in ("a10", "l4", "h100-sxm", "rtx4090"):
+        for m in range(1, 9):
+            best = _wo(arch, "best", m, 4)[0]
+            assert best <= 1.0001 * min(_wo(arch, s, m, 4)[0] for s in ("tensorrt", "autoawq", "torch-compile", "vllm"))
+
+
+def test_24_int8_reads_its_scales():
+    r = accelsim.simulate("h100-sxm", "eie-benchmarks", recipe="2of4-int8", dense_baseline=False)
+    for layer in r.layers:  # NT-Wd read 3,315,825 of its 3,331,789 stored bytes
+        if layer.weight_storage_bits:
+            assert layer.dram_read_bytes >= layer.weight_storage_bits / 8, layer.name

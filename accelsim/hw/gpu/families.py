@@ -83,6 +83,33 @@ GEMV_MAX_M = 8
 #: ``coordinate_descent_tuning``, which torchao sets), a Triton GEMV with the dequantization fused; more rows
 #: run ``w.to(dtype)`` as a kernel of its own and cuBLAS (``gemv-dequant``)
 GEMV_KINDS = {"awq": (GEMV_MAX_M, False), "trtllm": (4, True), "inductor": (1, True)}
+#: what each kind's kernels need: (the weight widths they run, the GPU generations; None: any). AutoAWQ's kernels are
+#: int4 and sm75+ (``awq_ext``); TensorRT-LLM's weight-only batched GEMV runs int4 / int8 on sm75+ (below it the
+#: plugin turns the kernel off). ``any`` (the ``best`` stack): the fastest kind that runs the layer
+GEMV_KIND_NEEDS = {"awq": ((4,), ("turing",) + SM80_PLUS), "trtllm": ((4, 8), ("turing",) + SM80_PLUS),
+                   "inductor": (None, None)}
+
+
+def _gemv_kind_problem(cfg: GpuConfig, m: int, fmt: WeightFormat, kind: str) -> str | None:
+    """None if the GEMV of ``kind`` runs ``m`` rows of these weights on this GPU, else why not (one line)."""
+    most = GEMV_KINDS[kind][0]
+    if m > most:
+        return f"gemv ({kind}) handles at most {most} row{'s' if most > 1 else ''}; got M={m}"
+    bits, archs = GEMV_KIND_NEEDS[kind]
+    if bits is not None and (fmt.bits not in bits or fmt.is_float):
+        return f"gemv ({kind}) runs {' / '.join(f'int{b}' for b in bits)} weights; got {fmt.element_format or str(fmt.bits) + '-bit'}"
+    if archs is not None and cfg.arch not in archs:
+        return f"gemv ({kind}) needs sm75+; device is {cfg.arch}"
+    return None
+
+
+def gemv_kinds(cfg: GpuConfig, m: int, fmt: WeightFormat, kind: str) -> tuple[list[str], str | None]:
+    """The GEMV kinds that run this layer for a stack's ``kind`` (``any``: every kind), and the first reason
+    against when none does."""
+    kinds = list(GEMV_KINDS) if kind == "any" else [kind]
+    why = {k: _gemv_kind_problem(cfg, m, fmt, k) for k in kinds}
+    ok = [k for k in kinds if why[k] is None]
+    return ok, (None if ok else why[kinds[0]])
 #: AWQ GEMM (llm-awq gemm_forward_4bit m16nXk32): 16-row tiles, dequantization on CUDA cores in the main
 #: loop, repeated for every 16-row block; lane ops per weight (unpack, subtract zero, scale, convert)
 AWQ_TILES = (km.Tile(16, 128, 32, 4, 2), km.Tile(16, 64, 32, 2, 2))
@@ -251,11 +278,9 @@ def weight_only_applicable(cfg: GpuConfig, family: str, m: int, n: int, k: int, 
         if k % 64 or n % 8:
             return f"tinygemm needs K % 64 == 0 and N % 8 == 0; got N={n} K={k}"
     elif family == "gemv":
-        most = GEMV_KINDS[gemv_kind][0]
-        if m > most:
-            return f"gemv ({gemv_kind}) handles at most {most} row{'s' if most > 1 else ''}; got M={m}"
         if fmt.bits > 8:
             return f"gemv runs <= 8-bit weights; got {fmt.bits}-bit"
+        return gemv_kinds(cfg, m, fmt, gemv_kind)[1]
     elif family == "awq-gemm":
         if fmt.bits != 4 or fmt.is_float:
             return f"awq-gemm runs int4 weights only; got {fmt.element_format or str(fmt.bits) + '-bit'}"
@@ -306,6 +331,10 @@ def weight_only(cfg: GpuConfig, family: str, m: int, n: int, k: int, groups: int
         deq = km.stream(cfg, n * k * groups * wb, n * k * groups * eb, simt_ops=DEQUANT_OPS * n * k * groups,
                         dtype=dtype, name="dequantize")
         return km.combine([deq, dense_kernel(cfg, m, n, k, groups, dtype)], kernel=f"dequant+cublas_{dtype}")
+    if family == "gemv" and gemv_kind == "any":  # the fastest kind that runs it (the best stack)
+        kinds = gemv_kinds(cfg, m, fmt, "any")[0] or ["awq"]
+        return min((weight_only(cfg, family, m, n, k, groups, dtype, fmt, kind) for kind in kinds),
+                   key=lambda est: est.time_s)
     if family in ("gemv", "tinygemm"):
         if family == "tinygemm":
             rows_per_pass = TINYGEMM_ROWS_PER_PASS

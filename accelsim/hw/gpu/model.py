@@ -124,6 +124,19 @@ def _depthwise(layer, g) -> bool:
     return isinstance(layer, L.Conv2d) and layer.groups > 1 and g.k <= 9 * 4
 
 
+def _with_scales(est: km.KernelEstimate, cl, g) -> km.KernelEstimate:
+    """Quantized weights at the math width (W8A8, FP8; dense or 2:4) carry their scales and zero points, which the
+    epilogue reads once (docs step 7: what weight_storage_bits counts besides the values); the time is the kernel's."""
+    view = cl.view
+    if not cl.weight_bits:
+        return est
+    if view.layout == "nm":  # the 2:4 format keeps its scales in the metadata, after the 2-bit selectors (1 a weight)
+        scale_bytes = max(0.0, view.bits.metadata - g.n * g.k * g.groups) / 8
+    else:
+        scale_bytes = view.scale_bits_per_weight * g.n * g.k * g.groups / 8
+    return replace(est, dram_read_bytes=est.dram_read_bytes + scale_bytes) if scale_bytes else est
+
+
 class GpuModel(HardwareModel):
     """Stateless: ``simulate(layer, batch)`` (the shared one) -> LayerResult; see the module docstring.
 
@@ -496,7 +509,7 @@ class GpuModel(HardwareModel):
                 if est is not None:
                     info.update(sparsity=f"2:4 sparse tensor cores ({fam_name})", kernel_class="sparse24",
                                 kernel_fallback=why, _subclass=st.name == "pytorch-eager")
-                    return est, info
+                    return _with_scales(est, cl, g), info
                 info["sparsity"] = f"{n_keep}:{m_group} pattern run dense"
                 fallback = why
                 info["kernel_fallback"] = why
@@ -552,12 +565,7 @@ class GpuModel(HardwareModel):
             info["dtype"] = dtype
         est, extra = self._dense(layer, batch, dtype, g)
         info.update(extra)
-        # quantized weights at the math width (W8A8, FP8) carry their scales and zero points, which the epilogue
-        # reads once (docs step 7: what weight_storage_bits counts besides the values)
-        scale_bytes = cl.view.scale_bits_per_weight * g.n * g.k * g.groups / 8 if cl.weight_bits else 0.0
-        if scale_bytes:
-            est = replace(est, dram_read_bytes=est.dram_read_bytes + scale_bytes)
-        return est, info
+        return _with_scales(est, cl, g), info
 
     def _dense(self, layer, batch, dtype, g):
         """The dense library kernel of a weighted layer: ``(estimate, extra per-layer fields)``."""

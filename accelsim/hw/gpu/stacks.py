@@ -153,7 +153,7 @@ STACKS: dict[str, Stack] = {
         "best", "cuda-graph", 0.0, 0.0, True, 8,
         weight_only=("marlin", "gemv", "tinygemm", "awq-gemm", "gemv-dequant"), sparse24=("cusparselt", "cutlass"),
         attention=("flash3", "flash2", "math"), decode_attention=("flashdecoding", "flash3", "flash2", "math"),
-        gemv_kind="trtllm", layout_copies=False, bound=True, sparse24_convs=True, quantized_convs=True,
+        gemv_kind="any", layout_copies=False, bound=True, sparse24_convs=True, quantized_convs=True,
         source="every kernel family the device has, the fastest per layer: the achievable bound, not a measured stack"),
 }
 
