@@ -43,10 +43,13 @@ class WeightFormat:
     def is_float(self) -> bool:
         return bool(self.element_format) and self.element_format[0] in ("e", "f")
 
-    def bytes_per_weight(self, sparse24: bool = False) -> float:
+    def bytes_per_weight(self, sparse24: bool = False, k: int | None = None) -> float:
         """Stored bytes per dense weight element: values (+ 2-bit selectors on the kept half of a 2:4
-        matrix) plus scales and zero points per group."""
-        scales = (self.scale_bits + self.zero_point_bits) / max(1, self.group_size) / 8.0
+        matrix) plus scales and zero points per group; with the reduction length ``k``, ``ceil(k / group)`` groups
+        a row (a last partial group stores its scale too)."""
+        group = max(1, self.group_size)
+        per_row = -(-k // group) if k else None
+        scales = (self.scale_bits + self.zero_point_bits) * (per_row / k if per_row else 1.0 / group) / 8.0
         if sparse24:
             return 0.5 * (self.bits + 2) / 8.0 + scales
         return self.bits / 8.0 + scales
@@ -326,7 +329,7 @@ def weight_only(cfg: GpuConfig, family: str, m: int, n: int, k: int, groups: int
     """Time of one weight-only kernel family (docs "Kernel families: weight-only"); ``gemv_kind`` as in
     :func:`weight_only_applicable`."""
     eb = DTYPE_BYTES[dtype]
-    wb = fmt.bytes_per_weight()
+    wb = fmt.bytes_per_weight(k=k)
     if family == "gemv-dequant":  # dequantize the weights to 16 bits, then cuBLAS
         deq = km.stream(cfg, n * k * groups * wb, n * k * groups * eb, simt_ops=DEQUANT_OPS * n * k * groups,
                         dtype=dtype, name="dequantize")
@@ -380,7 +383,7 @@ def marlin(cfg: GpuConfig, m: int, n: int, k: int, groups: int, dtype: str, fmt:
     clk = cfg.clock_hz
     mp = -(-m // MARLIN_M_TILE) * MARLIN_M_TILE
     passes = -(-m // MARLIN_MAX_M_PASS)
-    wb = fmt.bytes_per_weight(sparse24=sparse24)
+    wb = fmt.bytes_per_weight(sparse24=sparse24, k=k)
     w_total = n * k * groups * wb
     fits = w_total <= cfg.l2_mb * 1024 * 1024 * cfg.efficiency.l2_reuse_fraction
     w_dram = w_total * (1 if fits else passes)
