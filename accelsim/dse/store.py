@@ -143,6 +143,12 @@ def encode_row(header: Sequence[str], values: Mapping[str, Any]) -> str:
     return _line(cells)
 
 
+def _fit_cells(rows: list[list[str]], n: int) -> list[list[str]]:
+    """Malformed rows fitted to a header of ``n`` cells for a stale table: missing cells empty, extra ones joined
+    into the last (nothing of the row lost)."""
+    return [r + [""] * (n - len(r)) if len(r) < n else r[:n - 1] + [",".join(r[n - 1:])] for r in rows]
+
+
 def _ends_torn(path: Path) -> bool:
     """Whether a store CSV's last line lacks its newline (a row cut by a crash)."""
     try:
@@ -522,9 +528,7 @@ class CsvStore:
         header = _place_inputs(merge_header(old_header, columns))
         bad = self._bad_metrics(old_header, keep)
         if dropped:  # rows whose cells do not match the header (edited by hand, or damaged): copied aside, run again
-            n = len(old_header)  # (the stale table keeps the header's cells: missing ones empty, extra ones joined)
-            self._move_aside(STALE, old_header, [r + [""] * (n - len(r)) if len(r) < n else r[:n - 1] + [",".join(r[n - 1:])]
-                                                 for r in dropped])
+            self._move_aside(STALE, old_header, _fit_cells(dropped, len(old_header)))
             self.notes.append(f"{path}: moved {_plural(len(dropped), 'malformed row')} (cells not matching the header) "
                               f"to {self.dir / STALE}; those points run again if they are in this sweep")
         if stale:  # first copied aside, then dropped from the table: a crash in between loses nothing
@@ -547,6 +551,9 @@ class CsvStore:
         # a point without layer rows: the bare check below when the evaluator declares its detail, else its count
         empty = layer_columns is not None and not self.need_layers
         incomplete = incomplete_layers(old_header, keep, lold, lrows, ldropped, empty) if lold else {}
+        malformed = ldropped[:-1] if ldropped and _ends_torn(lpath) else ldropped
+        if malformed and lold:  # copied aside as the results' malformed rows are (their points are incomplete)
+            self._move_aside(LAYERS_STALE, lold, _fit_cells(malformed, len(lold)))
         if incomplete:
             records = layer_columns is not None  # this run writes per-layer rows: the points run again
             if records:
