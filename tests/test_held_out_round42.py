@@ -226,3 +226,21 @@ def test_weight_only_streams_count_a_last_partial_group(recipe):
     for layer in r.layers:
         if layer.weight_storage_bits:
             assert layer.dram_read_bytes >= layer.weight_storage_bits / 8, (layer.name, recipe)
+
+
+def test_a_malformed_layer_row_is_copied_aside(tmp_path):
+    from accelsim.dse.store import read_rows
+
+    spec = {"name": "lm", "base": {"workload": "lenet-300-100", "arch": "edge-32x32", "recipe": "int8"},
+            "grid": {"arch.array.rows": [8, 16]}, "detail": True}
+    accelsim.sweep(spec, store=tmp_path / "ref", progress=False)
+    accelsim.sweep(spec, store=tmp_path / "o", progress=False)
+    path = tmp_path / "o" / "layers.csv"
+    lines = path.read_text().split("\n")
+    cut = lines[2][: lines[2].rfind(",")]
+    lines[2] = cut
+    path.write_text("\n".join(lines))
+    accelsim.sweep(spec, store=tmp_path / "o", resume=True, progress=False)
+    assert path.read_text() == (tmp_path / "ref" / "layers.csv").read_text()
+    stale = read_rows(tmp_path / "o" / "layers.stale.csv")[1]
+    assert any(row[: len(cut.split(","))] == cut.split(",") for row in stale)  # the damaged row kept, not dropped
