@@ -448,7 +448,8 @@ def _in_window(x, s, e):
     return x >= s or x < e
 
 
-@njit(cache=True)
+# (_nrt=False: no reference counts of its array arguments, two atomic operations each a call; it allocates none)
+@njit(cache=True, _nrt=False)
 def _slot_hit(a, meta, slots, kmax, s, e):
     """Is ifmap index ``a`` in one of the sets ``[s, e)`` (modulo the number of sets)? (:func:`ifmap_sets`)
     Its sets are ascending: in an unwrapped window the first one from ``s`` on decides."""
@@ -2734,7 +2735,8 @@ def reuse_read_pass(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win
     return stats, ev_rows[:n_ev], sw_got
 
 
-@njit(cache=True)
+# (_nrt=False: no reference counts of its array arguments, two atomic operations each a call; it allocates none)
+@njit(cache=True, _nrt=False)
 def _fill_row(df, o, r, lo, hi, mode, fr, fc, R, C, win, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W, buf):
     """Addresses of demand row ``r`` (columns lo..hi) into ``buf``; returns their count (-1 = none)."""
     n = 0
