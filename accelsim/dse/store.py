@@ -149,17 +149,18 @@ def _fit_cells(rows: list[list[str]], n: int) -> list[list[str]]:
     return [r + [""] * (n - len(r)) if len(r) < n else r[:n - 1] + [",".join(r[n - 1:])] for r in rows]
 
 
-def _ends_torn(path: Path) -> bool:
-    """Whether a store CSV's last line lacks its newline (a row cut by a crash)."""
+def _malformed(path: Path, dropped: list[list[str]]) -> list[list[str]]:
+    """The lines :func:`read_table` dropped from ``path`` less a torn last line (its newline missing: a row cut by a
+    crash mid-write, which goes silently: its point runs again): rows whose cells do not match the header."""
+    if not dropped:
+        return dropped
     try:
         with path.open("rb") as fh:
-            fh.seek(0, 2)
-            if fh.tell() == 0:
-                return False
-            fh.seek(-1, 2)
-            return fh.read(1) != b"\n"
+            size = fh.seek(0, 2)
+            torn = size > 0 and fh.seek(size - 1) >= 0 and fh.read(1) != b"\n"
     except OSError:
-        return False
+        torn = False
+    return dropped[:-1] if torn else dropped
 
 
 def _header_only(path: Path) -> bool:
@@ -497,8 +498,7 @@ class CsvStore:
             # first point finished, which could not clean up: nothing to lose, the same command runs again)
             raise SweepError(f"{path} already exists; resume the sweep (--resume) or choose another output directory")
         old_header, rows, dropped = read_table(path) if resume else ([], [], [])
-        if dropped and _ends_torn(path):  # a torn last line (a crash mid-write) goes silently: its point runs again
-            dropped = dropped[:-1]
+        dropped = _malformed(path, dropped)
         hpos = old_header.index(INPUTS) if INPUTS in old_header else None
         keep: dict[str, list[str]] = {}
         stale: list[list[str]] = []
@@ -551,7 +551,7 @@ class CsvStore:
         # a point without layer rows: the bare check below when the evaluator declares its detail, else its count
         empty = layer_columns is not None and not self.need_layers
         incomplete = incomplete_layers(old_header, keep, lold, lrows, ldropped, empty) if lold else {}
-        malformed = ldropped[:-1] if ldropped and _ends_torn(lpath) else ldropped
+        malformed = _malformed(lpath, ldropped)
         if malformed and lold:  # copied aside as the results' malformed rows are (their points are incomplete)
             self._move_aside(LAYERS_STALE, lold, _fit_cells(malformed, len(lold)))
         if incomplete:

@@ -421,6 +421,8 @@ def _run(st, points, hashes, columns, layer_columns, resume, evaluate, executor,
     by_id = {p.id: p for p in points}
     bar = _progress_bar(len(points), len(points) - len(todo), progress)
     done = [0]  # points stored by this run
+    folder = getattr(st, "dir", None)
+    saved = lambda: len(points) - len(todo) + done[0]  # noqa: E731 (points in the store now)
 
     def on_outcome(outcome) -> None:
         pid, status, error, row, layers = outcome
@@ -440,14 +442,11 @@ def _run(st, points, hashes, columns, layer_columns, resume, evaluate, executor,
         execute(evaluate, [(p.id, (runs or {}).get(p.id, p.setting)) for p in todo], executor, on_outcome,
                 cache_key_for(evaluate), timeout, getattr(evaluate, "affinity_key", None))
     except WorkerLost as exc:
-        folder = getattr(st, "dir", None)
-        raise SweepError(f"{label}: {exc} ({len(points) - len(todo) + done[0]} of {len(points)} points saved"
+        raise SweepError(f"{label}: {exc} ({saved()} of {len(points)} points saved"
                          f"{f' in {folder}' if folder else ''})") from None
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM on the command line: what is kept, where (not under --quiet)
-        saved = len(points) - len(todo) + done[0]
-        folder = getattr(st, "dir", None)
-        if progress and saved and folder:
-            _note(f"{label}: stopped with {saved} of {len(points)} points saved in {folder}; the same command with "
+        if progress and saved() and folder:
+            _note(f"{label}: stopped with {saved()} of {len(points)} points saved in {folder}; the same command with "
                   f"--resume runs the rest")
         raise
     finally:
