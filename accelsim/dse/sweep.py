@@ -104,20 +104,6 @@ def resolve_evaluate(spec_value: Any, detail: bool, allow_code: bool = False) ->
     return obj
 
 
-def renumber(points, normalize: Callable) -> list:
-    """Points with normalized settings (ids recomputed; a point that becomes a duplicate, 8 and 8.0 alike, is dropped)."""
-    from accelsim.dse.space import Point, point_id, same_text
-
-    out, seen = [], set()
-    for p in points:
-        setting = normalize(p.setting)
-        same = same_text(setting)
-        if same not in seen:
-            seen.add(same)
-            out.append(Point(len(out), point_id(setting), setting, p.source))
-    return out
-
-
 def check_objectives(spec: Mapping[str, Any], source: str) -> None:
     """A spec's objective columns checked before the sweep runs (a typo must not surface only after
     hours): with the built-in evaluator each must be one of its columns or ``energy.<category>``;
@@ -152,8 +138,12 @@ def planned_columns(space: Any) -> list[str] | None:
         return None
     normalize = SimulateEvaluator().normalize  # the built-in evaluators' defaults (batch, seed)
     setting_keys: dict[str, None] = {}
-    for p in space.points():
-        setting_keys.update(dict.fromkeys(normalize(p.setting)))
+    seen: set[tuple[str, ...]] = set()  # the settings' key lists: a grid has one, whatever its size
+    for setting, _ in space.settings():
+        keys = tuple(setting)
+        if keys not in seen:
+            seen.add(keys)
+            setting_keys.update(dict.fromkeys(normalize(setting)))
     return ["id", "status", "error", *setting_keys, *[m for m in METRICS if m not in setting_keys]]
 
 
@@ -247,17 +237,33 @@ def run_settings(points, label: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def validate_points(points, evaluate: Callable, label: str, runs: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+#: points from which checking them before a sweep shows its own progress (about 0.1 ms a point: 10,000 take a second)
+CHECK_PROGRESS_POINTS = 20_000
+
+
+def validate_points(points, evaluate: Callable, label: str, runs: Mapping[str, Mapping[str, Any]] | None = None,
+                    progress: bool = False) -> None:
     """Raise one SweepError if any point is invalid (every distinct problem counted, a few quoted);
-    ``runs``: the expanded settings of points with knobs (:func:`run_settings`)."""
+    ``runs``: the expanded settings of points with knobs (:func:`run_settings`); ``progress``: a bar (``check``)
+    while checking at least :data:`CHECK_PROGRESS_POINTS` points (a grid of a million takes minutes)."""
     check = getattr(evaluate, "validate", None)
     if not callable(check):
         return
     runs = runs or {}
     problems: dict[str, None] = {}
-    for p in points:
-        for problem in check(runs.get(p.id, p.setting)) or ():
-            problems[f"{p.source}: {problem}" if p.source not in ("space", "spec") else problem] = None
+    bar = _progress_bar(len(points), 0, progress and len(points) >= CHECK_PROGRESS_POINTS, "check")
+    step = max(1, len(points) // 1000)
+    try:
+        for i, p in enumerate(points):
+            for problem in check(runs.get(p.id, p.setting)) or ():
+                problems[f"{p.source}: {problem}" if p.source not in ("space", "spec") else problem] = None
+            if bar is not None and (i + 1) % step == 0:
+                bar.update(step)
+        if bar is not None:
+            bar.update(len(points) % step)
+    finally:
+        if bar is not None:
+            bar.close()
     if problems:
         listed = list(problems)
         more = f" (and {len(listed) - MAX_LISTED} more)" if len(listed) > MAX_LISTED else ""
@@ -338,18 +344,16 @@ def sweep(
             raise SweepError(f"{label}: {text}") from None
     elif not callable(evaluate):
         raise SweepError(f"evaluate must be callable; got {type(evaluate).__name__}")
-    try:
-        points = space.points()
+    normalize = getattr(evaluate, "normalize", None)
+    try:  # (numbered once, normalized as they are: ids of the settings the evaluator runs)
+        points = space.points(normalize) if callable(normalize) else space.points()
     except SweepError as exc:  # name the spec file, as every other spec problem does
         text = str(exc)
         if label not in ("spec", "space") and not text.startswith(label):
             text = f"{label}: " + (text[len("spec: "):] if text.startswith("spec: ") else text)
         raise SweepError(text) from None
-    normalize = getattr(evaluate, "normalize", None)
-    if callable(normalize):
-        points = renumber(points, normalize)
     runs = run_settings(points, label)  # knobs (arch.dram.bandwidth_gbps, ...) expanded for the evaluator
-    validate_points(points, evaluate, label, runs)
+    validate_points(points, evaluate, label, runs, progress)
 
     setting_keys: dict[str, None] = {}
     for p in points:
@@ -502,10 +506,10 @@ class PlainProgress:
     ``stream`` at most every ``interval`` seconds (nothing for a sweep that ends sooner), and one
     closing line when any was written. Same ``update`` / ``close`` as a tqdm bar."""
 
-    def __init__(self, total: int, done: int, stream=None, interval: float | None = None):
+    def __init__(self, total: int, done: int, stream=None, interval: float | None = None, desc: str = "sweep"):
         import time
 
-        self.total, self.done, self.start_done = total, done, done
+        self.total, self.done, self.start_done, self.desc = total, done, done, desc
         self.stream = stream or sys.stderr
         self.interval = PLAIN_PROGRESS_S if interval is None else interval
         self.start = self.last = time.monotonic()
@@ -523,7 +527,7 @@ class PlainProgress:
     def _write(self, now: float, final: bool = False) -> None:
         elapsed = now - self.start
         ran = self.done - self.start_done
-        text = f"sweep: {self.done}/{self.total} points, {_clock(elapsed)}"
+        text = f"{self.desc}: {self.done}/{self.total} points, {_clock(elapsed)}"
         if not final and ran > 0 and self.done < self.total:
             text += f", about {_clock(elapsed / ran * (self.total - self.done))} left"
         try:
@@ -550,15 +554,15 @@ def _columns() -> int:
         return 0
 
 
-def _progress_bar(total: int, done: int, progress: bool):
+def _progress_bar(total: int, done: int, progress: bool, desc: str = "sweep"):
     """A tqdm bar when stderr is a terminal with a size, else :class:`PlainProgress` (None when
-    ``progress`` is off)."""
+    ``progress`` is off); ``desc`` names the stage (``sweep``, or ``check`` while points are validated)."""
     if not progress:
         return None
     if not sys.stderr.isatty() or _columns() <= 0:  # a log, a pipe, or a terminal without a size (a bare pty)
-        return PlainProgress(total, done)
+        return PlainProgress(total, done, desc=desc)
     try:
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover - tqdm is a dependency
-        return PlainProgress(total, done)
-    return tqdm(total=total, initial=done, unit="pt", desc="sweep", file=sys.stderr, dynamic_ncols=True)
+        return PlainProgress(total, done, desc=desc)
+    return tqdm(total=total, initial=done, unit="pt", desc=desc, file=sys.stderr, dynamic_ncols=True)

@@ -164,7 +164,7 @@ def what_if(spec: Mapping[str, Any], base, fraction: float, folder: str | Path, 
 
     from accelsim.dse.evaluate import SimulateEvaluator
     from accelsim.dse.space import Points, Space, space_from_spec
-    from accelsim.dse.sweep import renumber, sweep
+    from accelsim.dse.sweep import sweep
 
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= MAX_FRACTION:
         raise SweepError(f"--what-if must be a fraction in (0, {MAX_FRACTION}]; got {fraction!r}")
@@ -181,7 +181,7 @@ def what_if(spec: Mapping[str, Any], base, fraction: float, folder: str | Path, 
     folder = Path(folder)
     ok = base[base["status"] == "ok"] if "status" in base.columns else base
     family = dict(zip(ok["id"], ok["family"])) if "family" in ok.columns else {}
-    points = [p for p in renumber(space_from_spec(spec).points(), SimulateEvaluator().normalize) if p.id in family]
+    points = [p for p in space_from_spec(spec).points(SimulateEvaluator().normalize) if p.id in family]
     settings = []
     for constant in constants:
         for sign in (-1, 1):
