@@ -355,8 +355,9 @@ def test_kth_largest_sampled_selection_is_exact(keep):
     for x in (np.abs(rng.standard_normal(n)).astype(np.float32), rng.integers(0, 7, n).astype(np.float64),
               np.sort(rng.random(n)), np.zeros(n, np.float32)):
         assert P._kth_largest(x, keep) == np.partition(x, n - keep)[n - keep]
-        mask = P._top_k_mask(x, keep)
-        assert int(mask.sum()) == keep and (x[mask].min() >= x[~mask].max() if 0 < keep < n else True)
+        mask = P._top_k_mask(x, keep)  # the k largest, never a zero score (fewer non-zeros: all of them)
+        assert int(mask.sum()) == min(keep, int(np.count_nonzero(x))) and not (x[mask] == 0).any()
+        assert x[mask].min() >= x[~mask].max() if 0 < mask.sum() < n else True
 
 
 @pytest.mark.parametrize("keep", [1, 150_000, 589_824, 1_000_000, 1_179_648 - 1, 1_179_648])

@@ -83,7 +83,9 @@ def test_scale_rounding_fp16_bf16_fp32():
     assert np.array_equal(F.round_scale(s, "fp16"), s.astype(np.float16).astype(np.float64))
     assert np.array_equal(F.round_scale(s, "bf16"), s.astype(np.float32).astype(md.bfloat16).astype(np.float64))
     assert np.array_equal(F.round_scale(s, "fp32"), s.astype(np.float32).astype(np.float64))
-    assert np.array_equal(F.round_scale(s, "e8m0"), np.ldexp(1.0, np.floor(np.log2(s)).astype(int)))
+    # e8m0 rounds up (no element of the block clipped; DeepGEMM's ceil_to_ue8m0), an exact power stays itself
+    assert np.array_equal(F.round_scale(s, "e8m0"), np.ldexp(1.0, np.ceil(np.log2(s)).astype(int)))
+    assert np.array_equal(F.round_scale(np.array([0.25, 1.0, 3.0, 0.0]), "e8m0"), [0.25, 1.0, 4.0, 0.0])
 
 
 # --- storage per element on real arrays ---------------------------------------------------------

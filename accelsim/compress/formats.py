@@ -494,13 +494,19 @@ class GroupQuant(CompressedTensor):
 # --- scale helpers ------------------------------------------------------------------------------
 def round_scale(s: np.ndarray, scale_format: str) -> np.ndarray:
     """Scales rounded to ``scale_format`` (fp32 / fp16 / bf16 / e4m3: nearest, ties to even;
-    e8m0: the power of two at or below). A scale that rounds to zero or is zero becomes the format's
-    smallest positive value only when the block is non-zero (callers pass 0 for all-zero blocks); one above the
-    format's largest value is refused (it would saturate silently)."""
+    e8m0: the power of two at or above, so that the block's largest element is not clipped: DeepGEMM's
+    ``ceil_to_ue8m0`` for DeepSeek-V3.1's UE8M0 FP8 scales; the power at or below clipped it by up to 50%). A scale
+    that rounds to zero or is zero becomes the format's smallest positive value only when the block is non-zero
+    (callers pass 0 for all-zero blocks); one above the format's largest value is refused (it would saturate
+    silently). The MX formats take OCP's own exponent rule instead (:func:`quantize_mx`)."""
     s = np.asarray(s, np.float64)
     if scale_format == "e8m0":
-        _, e = np.frexp(s)
-        return np.where(s > 0, np.ldexp(1.0, np.clip(e - 1, -127, 127)), 0.0)
+        m, e = np.frexp(s)  # s = m 2^e, m in [0.5, 1): 2^(e - 1) when s is that power, else 2^e
+        up = np.where(m == 0.5, e - 1, e)
+        if s.size and float(s.max()) > 0 and int(up[s > 0].max()) > 127:
+            raise CompressionError(f"a scale of {float(s.max()):.6g} exceeds the largest e8m0 value (2^127); store "
+                                   "the scales as fp32 (scale_format: fp32)")
+        return np.where(s > 0, np.ldexp(1.0, np.clip(up, -127, 127)), 0.0)
     fmt = element_format(scale_format)
     if s.size and float(s.max()) > fmt.max_value:  # the format would saturate it: every code decoded too small
         raise CompressionError(f"a scale of {float(s.max()):.6g} exceeds the largest {scale_format} value "
@@ -688,7 +694,13 @@ def quantize_nvfp4(x: Any, block: int = NVFP4_BLOCK) -> GroupQuant:
         elif not math.isfinite(st):
             raise CompressionError(f"nvfp4: the per-tensor scale {amax_t / (e2m1.max_value * e4m3.max_value):.6g} "
                                    f"exceeds the largest fp32 value ({float(np.finfo(np.float32).max):g})")
-    sb = _in_place_by_rows(lambda a: e4m3.round(a / (e2m1.max_value * st)), amax)
+    tiny = math.ldexp(1.0, 1 - e4m3.bias - e4m3.man_bits)  # E4M3's smallest positive value, 2^-9
+
+    def block_scale(a):  # a non-zero block whose scale rounds to zero keeps the smallest one (as round_scale does)
+        sb = e4m3.round(a / (e2m1.max_value * st))
+        return np.where((a > 0) & (sb == 0), tiny, sb)
+
+    sb = _in_place_by_rows(block_scale, amax)
     del amax
 
     def scaled(xc, s):  # x / (sb * st), 0 in a block whose scale rounds to zero

@@ -89,18 +89,20 @@ def _kth_largest(flat: np.ndarray, k: int) -> Any:
 
 
 def _top_k_mask(scores: np.ndarray, k: int) -> np.ndarray:
-    """Mask of the ``k`` largest scores (stable: among equal scores the earlier position wins)."""
+    """Mask of the ``k`` largest scores (stable: among equal scores the earlier position wins), never a score
+    at or below 0: a weight (or block) of magnitude 0 is not kept, so a layer with fewer non-zeros than ``k``
+    keeps exactly its non-zeros (a sparse format then stores what scipy.sparse would, no explicit zeros)."""
     flat = scores.ravel()
     if k >= flat.size:
-        return np.ones(scores.shape, bool)
+        return scores > 0
     if k <= 0:
         return np.zeros(scores.shape, bool)
     # threshold by selection (:func:`_kth_largest`), keep everything above it, then resolve the
     # ties at the threshold by position; the comparison is the mask (no second bool array, no scatter)
     thr = _kth_largest(flat, k)
-    mask = flat > thr
+    mask = flat > max(thr, 0)
     need = k - int(np.count_nonzero(mask))
-    if need > 0:
+    if need > 0 and thr > 0:
         mask[np.flatnonzero(flat == thr)[:need]] = True
     return mask.reshape(scores.shape)
 
@@ -164,21 +166,20 @@ def _kth_largest_abs(flat: np.ndarray, k: int) -> Any:
 
 
 def top_k_abs_mask(weights: np.ndarray, k: int) -> np.ndarray:
-    """``_top_k_mask(np.abs(weights), k)`` - the same mask, ties at the threshold resolved by position -
+    """``_top_k_mask(np.abs(weights), k)`` - the same mask, ties at the threshold resolved by position, no zero kept -
     computed a block of scores at a time: beyond the bool mask, only a block of scores and the
     candidates near the threshold are held (no full-size float copy of the layer)."""
     w = np.asarray(weights)
     flat = w.ravel()
-    if k >= flat.size:
-        return np.ones(w.shape, bool)
     if k <= 0:
         return np.zeros(w.shape, bool)
-    thr = _kth_largest_abs(flat, k)
+    thr = _kth_largest_abs(flat, k) if k < flat.size else 0
+    thr = max(thr, 0)  # (a zero weight is never kept: _top_k_mask)
     mask = np.empty(flat.size, bool)
     for s, a in _abs_blocks(flat):
         np.greater(a, thr, out=mask[s:s + a.size])
     need = k - int(np.count_nonzero(mask))
-    if need > 0:
+    if need > 0 and thr > 0:
         for s, a in _abs_blocks(flat):
             hit = np.flatnonzero(a == thr)[:need]
             mask[hit + s] = True
@@ -189,7 +190,8 @@ def top_k_abs_mask(weights: np.ndarray, k: int) -> np.ndarray:
 
 
 def magnitude_mask(weights: np.ndarray, sparsity: float) -> np.ndarray:
-    """Keep the ``round((1 - sparsity) * size)`` largest ``|w|`` (layer-wise magnitude pruning)."""
+    """Keep the ``round((1 - sparsity) * size)`` largest ``|w|`` (layer-wise magnitude pruning), no zero weight
+    (:func:`_top_k_mask`)."""
     w = np.asarray(weights)
     scores = np.abs(w)
     _check_finite(scores, "magnitude pruning")
@@ -232,8 +234,8 @@ def global_magnitude_plan(sources: Callable[[], Iterable[tuple[str, np.ndarray]]
         for _, a in _abs_blocks(flat):
             hist += np.bincount(a.view(np.uint32) >> 16, minlength=1 << 16)
     k = _keep_count(total, sparsity)
-    if k >= total:  # every score kept: a threshold below every |w| (-1.0), no ties to place
-        return np.float32(-1.0), {}
+    if k >= total:  # every non-zero kept: threshold 0 (a zero weight is never kept, _top_k_mask), no ties
+        return np.float32(0.0), {}
     if k <= 0:
         return np.float32(np.inf), {}
     above = np.cumsum(hist[::-1])[::-1]
@@ -268,7 +270,7 @@ def threshold_mask(weights: np.ndarray, thr: Any, ties: int = 0) -> np.ndarray:
     mask = np.empty(flat.size, bool)
     for s, a in _abs_blocks(flat):
         np.greater(a, thr, out=mask[s:s + a.size])
-    need = int(ties)
+    need = int(ties) if thr > 0 else 0  # (a zero weight is never kept)
     for s, a in _abs_blocks(flat):
         if need <= 0:
             break

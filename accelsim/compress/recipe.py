@@ -233,7 +233,9 @@ class QuantizeParams(StepParams):
         else:  # fp8 with per-tensor / per-channel / group / block scales
             if self.group_size is not None and self.block is not None:
                 out.append(f"block: give group_size or block, not both; got group_size={self.group_size}, block={list(self.block)}")
-            if self.scale_format == "e8m0" and (self.group_size != 32 or self.block is not None):
+            by_32 = (self.group_size == 32 and self.block is None) or (
+                self.group_size is None and self.block is not None and list(self.block) == [1, 32])
+            if self.scale_format == "e8m0" and not by_32:
                 out.append(f"scale_format: E8M0 scales cover blocks of 32 along K (OCP MX v1.0); got "
                            f"{'block ' + str(list(self.block)) if self.block is not None else f'group_size {self.group_size}'}")
         return out
@@ -564,7 +566,7 @@ def recipe_from_dict(data: Any, path: str = "<dict>") -> Recipe:
     head = collect(RecipeFields, data, problems)
     pipe = data.get("pipeline")
     steps: list[Step] = []
-    for i, entry in enumerate(pipe if isinstance(pipe, list) else []):
+    for i, entry in enumerate(pipe if isinstance(pipe, (list, tuple)) else []):  # (a tuple from the API too)
         step = _parse_step(entry, f"pipeline[{i}]", problems)
         if step is not None:
             if step.op in [s.op for s in steps]:
@@ -1375,9 +1377,31 @@ def _codes_csr_layer(st: _State, where: str) -> CompressedTensor:
     ib = e["index_bits"]
     relative = e["relative"] if e["relative"] is not None else ib is not None
     fmt = CSR if _resolved_format(st) == "csr" else CSC
-    return _codes_layer(st, where, lambda kept, meta, decode: fmt(
+    tensor = _codes_layer(st, where, lambda kept, meta, decode: fmt(
         kept, index_bits=ib, value_bits=st.value_bits or BASE_BITS, pointer_bits=e["pointer_bits"],
         relative=relative, metadata_bits=meta, decode=decode))
+    _check_pointer_bits(_unwrap(tensor), e, where)
+    return tensor
+
+
+def _check_pointer_bits(tensor: Any, encode: Mapping[str, Any], where: str) -> None:
+    """Refuse an ``encode.pointer_bits`` the recipe gave that cannot hold the layer's pointers (its bits would be
+    undercounted): CSR / CSC, the largest pointer (a library's row / column starts); EIE's interleaved CSC, the
+    most entries one column holds in one PE (its PEs read a column's span as the difference of two pointers
+    of the given width, EIE's 16 bits, whatever the PE's total: VGG-6 at 64 PEs holds 100,939 entries in one PE).
+    A width left to the format is always enough."""
+    bits = encode.get("pointer_bits")
+    if bits is None or not getattr(tensor, "pointer_overflow", False):
+        return
+    if getattr(tensor, "kind", "") == "interleaved_csc":
+        span = int(np.diff(tensor.pe_ptr, axis=1).max()) if tensor.pe_ptr.size > tensor.n_pe else 0
+        if span < (1 << int(bits)):
+            return
+        raise ConfigError(f"{where}: pointer_bits={bits} cannot hold a column's {span:,} entries in one PE (need "
+                          f"{span.bit_length()}); raise pointer_bits or leave it out")
+    need = max(1, int(tensor.max_pointer).bit_length())
+    raise ConfigError(f"{where}: pointer_bits={bits} cannot hold the largest pointer, {int(tensor.max_pointer):,} "
+                      f"(need {need}); raise pointer_bits or leave it out (the fewest bits that hold it)")
 
 
 def _codes_layer(st: _State, where: str, build) -> CompressedTensor:
@@ -1504,6 +1528,7 @@ def _build_format(st: _State, where: str, packed: Any = None) -> CompressedTenso
             inner = NM(_payload(st, payload, has_codes), st.nm[0], st.nm[1], value_bits=vbits, mask=mask, metadata_bits=meta)
     except CompressionError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+    _check_pointer_bits(inner, e, where)
     if st.quant is not None and e["value_bits"] is None and inner is not None:
         inner.quant_spec = st.quant.spec  # the stored values are these codes (e.g. 2:4 + int4, Sparse-MARLIN)
     if has_codes:
@@ -1777,7 +1802,8 @@ def _finish_layer(g: LayerGraph, layer, st: _State, recipe: Recipe, graph_notes:
     still in the compact form keeps its effective matrix as a :class:`MaskedMatrix` (packed mask +
     kept values), built densely only when read."""
     name = layer.name
-    where = f"{recipe.path}: encode of layer '{name}'"
+    at = next((i for i, step in enumerate(recipe.pipeline) if step.op == "encode"), None)
+    where = f"{recipe.path}: {f'pipeline[{at}].encode' if at is not None else 'encode'} of layer '{name}'"
     matrix: Any = None
     if _packed_csr(st):
         # a pruned layer stored as CSR: its effective matrix (the mask packed to bits) is made first and the

@@ -553,7 +553,7 @@ class InterleavedCSC(_StoredCodes, CompressedTensor):
 
     def __init__(self, matrix: Any, n_pe: int = 1, index_bits: int | None = None, value_bits: int = 32,
                  pointer_bits: int | None = 16, relative: bool | None = None, mask: Any = None,
-                 metadata_bits: int = 0, decode: Any = None):
+                 metadata_bits: int = 0, decode: Any = None, index_axis: str = "rows"):
         m = _as_matrix(matrix, f"{type(self).__name__} matrix")
         self.metadata_bits = _check_meta(metadata_bits)
         # a compact matrix without a separate mask: its own (possibly packed) mask, read only where needed
@@ -575,7 +575,7 @@ class InterleavedCSC(_StoredCodes, CompressedTensor):
             self.index_bits = need if index_bits is None else _check_bits(index_bits, "index_bits", 1, 64)
             if self.index_bits < need:
                 raise CompressionError(
-                    f"absolute index_bits={self.index_bits} cannot address {self.local_rows} rows (need {need})")
+                    f"absolute index_bits={self.index_bits} cannot address {self.local_rows} {index_axis} (need {need})")
         # one PE over the transpose of a compact matrix (CSR of a pruned layer): the storage order is the
         # row-major order the kept values are held in
         in_order = isinstance(m, Scattered) and m.transposed and self.n_pe == 1 and (
@@ -614,7 +614,10 @@ class InterleavedCSC(_StoredCodes, CompressedTensor):
         self.flat_index = index
         max_entries = int(per_pe.max()) if per_pe.size else 0
         self.pointer_bits = bits_for(max_entries + 1) if pointer_bits is None else _check_bits(pointer_bits, "pointer_bits")
+        # a given width too narrow for the largest pointer: its bits are counted as given, packed() refuses, and the
+        # recipe refuses a width it was given (compress.recipe); EIE's 16-bit default is kept for the accounting
         self.pointer_overflow = max_entries > (1 << min(self.pointer_bits, 62)) - 1
+        self.max_pointer = max_entries
         self.kept = n_kept
         if decode is not None:  # stored codes (one PE: a CSC, or a CSR's transpose)
             if self.n_pe != 1:
@@ -769,10 +772,10 @@ class CSC(InterleavedCSC):
 
     def __init__(self, matrix: Any, index_bits: int | None = None, value_bits: int = 32,
                  pointer_bits: int | None = None, relative: bool | None = None, mask: Any = None,
-                 metadata_bits: int = 0, decode: Any = None):
+                 metadata_bits: int = 0, decode: Any = None, index_axis: str = "rows"):
         super().__init__(matrix, n_pe=1, index_bits=index_bits, value_bits=value_bits,
                          pointer_bits=pointer_bits, relative=relative, mask=mask, metadata_bits=metadata_bits,
-                         decode=decode)
+                         decode=decode, index_axis=index_axis)
 
     @property
     def values(self) -> np.ndarray:
@@ -816,7 +819,7 @@ class CSR(CompressedTensor):
         self.decode = decode  # in this matrix's coordinates; the transpose reads it through _Transposed
         self._t = CSC(m.T, index_bits=index_bits, value_bits=value_bits, pointer_bits=pointer_bits,
                       relative=relative, mask=None if mk is None else mk.T, metadata_bits=metadata_bits,
-                      decode=None if decode is None else _Transposed(decode))
+                      decode=None if decode is None else _Transposed(decode), index_axis="columns")
         self.value_bits, self.index_bits, self.pointer_bits = self._t.value_bits, self._t.index_bits, self._t.pointer_bits
         self.relative = self._t.relative
         self.is_padding = self._t.is_padding
@@ -828,6 +831,8 @@ class CSR(CompressedTensor):
 
     values = property(lambda self: self._t.values)
     rel_index = property(lambda self: self._t.rel_index)
+    pointer_overflow = property(lambda self: self._t.pointer_overflow)
+    max_pointer = property(lambda self: self._t.max_pointer)
     ptr = property(lambda self: self._t.ptr)
     entries_per_row = property(lambda self: self._t.entries_per_col)
     stored_entries = property(lambda self: self._t.stored_entries)
