@@ -201,3 +201,108 @@ def test_interleaved_pointers_hold_a_columns_span_in_one_pe(tmp_path, run_cli):
     assert t.storage_bits().pointer == 4 * (t.shape[1] + 1) * 8
     with pytest.raises(ConfigError, match=r"pipeline\[1\]\.encode of layer 'conv1': pointer_bits=2 cannot hold a col"):
         accelsim.compress(accelsim.load_workload("lenet5"), recipe(2))
+
+
+# --- LLM phases on systolic arrays: the KV cache at its own bits ----------------------------------------------
+
+TINY_LLAMA = {"model_type": "llama", "hidden_size": 256, "intermediate_size": 700, "num_attention_heads": 4,
+              "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 1000, "max_position_embeddings": 4096}
+
+
+def _tiny(tmp_path):
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(TINY_LLAMA))
+    return str(path)
+
+
+def _attention_read(result) -> int:
+    return sum(l.dram_read_bytes for l in result.layers if l.name.endswith(("scores", "context")))
+
+
+@pytest.mark.parametrize("arch", ["scalesim-google", "edge-32x32"])
+def test_systolic_decode_reads_the_kv_cache_at_its_bits(tmp_path, arch):
+    from accelsim.dse import serving
+
+    cfg = _tiny(tmp_path)
+    read = {b: _attention_read(serving.simulate_phase(arch, cfg, "decode", context=1024, kv_bits=b))
+            for b in (4, 8, 16)}
+    # the cache's part doubles from 4 to 8 to 16 bits (the query's part, re-read on a small array, stays): every
+    # width read 8 bits an element before, the array's word
+    assert read[16] - read[8] == pytest.approx(2 * (read[8] - read[4]), rel=1e-6) and read[8] - read[4] > 0
+    kv = 2 * TINY_LLAMA["num_hidden_layers"] * TINY_LLAMA["num_key_value_heads"] * 64 * 1024 * 2  # 16-bit bytes
+    assert read[16] >= kv
+
+
+def test_systolic_batched_network_equals_layer_by_layer_with_kv_and_wide_activations(tmp_path):
+    from accelsim.compress.compressed import CompressedGraph
+    from accelsim.compress.recipe import compress, load_recipe
+    from accelsim.dse.evaluate import config_for
+    from accelsim.dse.serving import phase_graph
+    from accelsim.hw.registry import build_model
+
+    graph, batch = phase_graph(_tiny(tmp_path), "decode", context=300, batch=2, kv_bits=4)
+    plain, _ = phase_graph(_tiny(tmp_path), "decode", context=300, batch=2)
+    model = build_model(config_for("edge-32x32", {"memory_model": "analytic"}))
+    for cg in (CompressedGraph.dense(graph), compress(plain, load_recipe("kv-int4"))):  # kv-int4: 16-bit activations
+        layers = list(cg)
+        want = [model.simulate(cl, batch) for cl in layers]
+        got = model.simulate_layers(model.plan_layers(layers, batch))
+        assert [json.dumps(g.to_dict(with_actions=True)) for g in got] == \
+               [json.dumps(w.to_dict(with_actions=True)) for w in want]
+
+
+def test_systolic_wider_activations_move_their_bits():
+    # 16-bit activations on 8-bit PEs run two passes and read / write two bytes an element (were one)
+    r8 = accelsim.simulate("edge-32x32", "lenet-300-100", dense_baseline=False)
+    r16 = accelsim.simulate("edge-32x32", "lenet-300-100", overrides={}, dense_baseline=False,
+                            recipe={"name": "a16", "pipeline": [{"activations": {"bits": 16}}]})
+    for name in ("fc1", "fc2"):
+        a, b = r8.layer(name), r16.layer(name)
+        assert b.dram_write_bytes == 2 * a.dram_write_bytes
+        assert b.extra["dram_words"]["ifmap"] == 2 * a.extra["dram_words"]["ifmap"]
+
+
+@pytest.mark.parametrize("arch", ["edge-tpu", "gemmini-edge"])
+def test_npu_decode_reads_its_kv_cache_from_dram_and_writes_its_appends(tmp_path, arch):
+    # a cache is state kept in DRAM between steps: never resident as an activation the layer before left on chip
+    from accelsim.dse import serving
+
+    r = serving.simulate_phase(arch, _tiny(tmp_path), "decode", context=256)
+    read = _attention_read(r)
+    appended = sum(l.dram_write_bytes for l in r.layers if l.name.endswith("_append"))
+    assert read >= r.extra["memory"]["kv"] > 0  # was 0 bytes: the small cache judged resident
+    assert appended == 2 * TINY_LLAMA["num_hidden_layers"] * TINY_LLAMA["num_key_value_heads"] * 64 * 2  # was 0
+
+
+@pytest.mark.parametrize("capacity_gib,said", [(0.001, "the weights alone do not fit"),
+                                               (0.006, "fit; one sequence's KV cache")])
+def test_memory_warning_says_which_part_does_not_fit(tmp_path, capacity_gib, said):
+    from accelsim.dse import serving
+
+    r = serving.simulate_phase("h100-sxm", _tiny(tmp_path), "decode", context=4096,
+                               overrides={"dram_capacity_gib": capacity_gib})
+    mem = r.extra["memory"]
+    assert not mem["fits"] and mem["max_batch"] == 0
+    warning = next(w for w in r.warnings if "KV cache of batch 1" in w)
+    assert said in warning  # was "the weights alone do not fit" whenever no batch fitted
+
+
+def test_generate_defaults_are_the_command_lines(tmp_path, run_cli):
+    from accelsim.dse import serving
+
+    cfg = _tiny(tmp_path)
+    api = serving.simulate_generate("a100-80gb", cfg, points=2, dense_baseline=False)
+    code, out, _ = run_cli("simulate", "--arch", "a100-80gb", "--workload", cfg, "--phase", "generate",
+                           "--decode-points", "2", "--format", "json")
+    assert code == 0
+    cli = json.loads(out)
+    assert api.extra["serving"]["prompt"] == cli["extra"]["serving"]["prompt"] == 128  # the API took 512 and 512
+    assert api.total["latency_s"] == cli["total"]["latency_s"]
+
+
+def test_an_odd_head_size_names_the_field_the_config_gives(tmp_path):
+    cfg = dict(TINY_LLAMA, model_type="mistral", head_dim=125)
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(cfg))
+    with pytest.raises(accelsim.WorkloadError, match="head_dim gives 125-feature heads"):  # named partial_rotary_factor
+        accelsim.load_workload(str(path))

@@ -296,7 +296,9 @@ class NpuModel(HardwareModel):
         if not (fused or attention):
             *on_chip, out_on_chip = self._resident(in_bytes + [out_bytes])
             read += sum(b for i, b in enumerate(in_bytes) if not on_chip[i] or (i == 0 and self._from_host(cl)))
-            write += 0.0 if out_on_chip and not self._to_host(cl) else out_bytes
+            # an appended KV row goes to the cache in DRAM, where the next step reads it (never kept on chip)
+            kept = out_on_chip and not self._to_host(cl) and layer.op != "kv_append"
+            write += 0.0 if kept else out_bytes
         # split reductions (§4.2): each sequential row reduction is a fusion of its own that streams the
         # input from DRAM, followed by a per-row scalar fusion; the normalising fusion reads it once more
         passes = work.sequential_reductions if (cfg.fusion.split_reductions and not (fused or attention)) else 0
@@ -353,7 +355,12 @@ class NpuModel(HardwareModel):
         if_b, fi_b, spill = self._tiled_traffic(acts, 0.0 if cached else weights, out_bytes, layer.gemm(batch))
         of_b = out_bytes
         operands = ins[:1] if layer.has_weights else ins[:2]  # the activation operands the matrix unit reads
-        *on_chip, out_on_chip = self._resident(operands + [out_bytes])
+        # a KV cache is state kept in DRAM between steps (every block's, the whole context), not an activation the
+        # layer before left on chip: never resident, and it takes no room from the query and the output (§4.1)
+        cache = bool(cache_elements)
+        *on_chip, out_on_chip = self._resident((operands[:1] if cache else operands) + [out_bytes])
+        if cache:
+            on_chip.append(False)
         if on_chip[0] and if_b <= ins[0] and not self._from_host(cl):
             if_b -= min(if_b, ins[0])
         if len(on_chip) > 1 and on_chip[1] and fi_b <= ins[1]:

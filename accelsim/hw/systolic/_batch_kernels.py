@@ -157,16 +157,16 @@ PJ = 1e-12  # accelsim.energy.estimate.PJ
 
 
 @njit(cache=True)
-def price_layers(rep_i, rep_f, run_u, fast, units, group, slow_g, pack_g, act_g, peak_g, filter_ratio, performed,
-                 zero_frac, zero_gating, pe_bits, word_bytes, clock_hz, static_w, key_n, key_q, key_pj, key_cat,
-                 moving_g, n_cat):
+def price_layers(rep_i, rep_f, run_u, fast, units, group, slow_g, pack_g, act_g, if_ratio_g, peak_g, filter_ratio,
+                 performed, zero_frac, zero_gating, pe_bits, word_bytes, clock_hz, static_w, key_n, key_q, key_pj,
+                 key_cat, moving_g, n_cat):
     """Counts, traffic and energy of the array layers of a network (§9.3; ``SystolicModel.count`` and
     the energy of ``HardwareModel.simulate`` per layer, the same operations in the same order).
 
     ``rep_i`` / ``rep_f``: report values per unit geometry (``R_*`` columns), ``run_u``: each layer's
     unit; per layer its unit count, precision group, stored-over-dense filter ratio, performed MACs
-    (float) and zero fraction; per precision group its slow-down, packing factor, activation bits,
-    peak MACs/s and energy keys: ``key_n`` keys, key ``k`` summing the action values ``key_q[g, k]``
+    (float) and zero fraction; per precision group its slow-down, packing factor, activation bits, ifmap DRAM
+    factor (``max(1, activation bits / operand width)``), peak MACs/s and energy keys: ``key_n`` keys, key ``k`` summing the action values ``key_q[g, k]``
     (-1 ends the list; the values in ``count_actions`` order), priced ``key_pj`` pJ into category
     ``key_cat``. Returns ``(ints, floats, by_category, key_counts, key_mask, big)``: the ``C_*`` and
     ``S_*`` columns, joules per category and layer, each layer's key counts and the bit mask of its
@@ -190,9 +190,9 @@ def price_layers(rep_i, rep_f, run_u, fast, units, group, slow_g, pack_g, act_g,
         if_sram = rep_i[u, R_IF_SRAM] * slow * units_j
         fi_sram = rep_i[u, R_FI_SRAM] * slow * units_j
         of_sram = rep_i[u, R_OF_SRAM] * slow * units_j
-        if_dram = rep_f[u, R_IF_DRAM]
+        if_dram = rep_f[u, R_IF_DRAM] * if_ratio_g[g]  # activations wider than the replay's words move their bits
         fi_dram = rep_f[u, R_FI_DRAM] * filter_ratio[j]
-        of_dram = rep_f[u, R_OF_DRAM] * min(1.0, act_g[g] / pe_bits)
+        of_dram = rep_f[u, R_OF_DRAM] * (act_g[g] / pe_bits)
         dram_read = np.int64(np.rint((if_dram + fi_dram) * word_bytes * units_j))
         dram_write = np.int64(np.rint(of_dram * word_bytes * units_j))
         slots = rep_i[u, R_MACS] * units_j * pack_g[g]

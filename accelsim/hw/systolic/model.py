@@ -465,19 +465,19 @@ class SystolicModel(HardwareModel):
         """(operand width executed, packing factor k, slow-down factor, activation bits, peak MACs/s
         at that width = rows x cols x k x clock, the action keys at that width) (§4.1, §5); built
         once per precision this model runs."""
-        key = (cl.weight_bits, cl.activation_bits)
+        key = operand_bits(cl)
         hit = self._precisions.get(key)
         if hit is None:
-            width, pack, slow, act_bits = self._precision_of(cl)
+            width, pack, slow, act_bits = self._precision_of(*key)
             keys = _by_energy(("keys", width, self.config.dataflow, self._energy_key),
                               lambda: action_keys(self.config, width))
             hit = self._precisions[key] = (width, pack, slow, act_bits, self._array_macs * pack * self.clock_hz, keys)
         return hit
 
-    def _precision_of(self, cl) -> tuple[int, int, int, int]:
+    def _precision_of(self, weight_bits: int | None, activation_bits: int | None) -> tuple[int, int, int, int]:
         pe = self.config.pe
-        wb = cl.weight_bits or pe.bits
-        ab = cl.activation_bits or pe.bits
+        wb = weight_bits or pe.bits
+        ab = activation_bits or pe.bits
         need = max(wb, ab)
         if need > pe.bits:
             return pe.bits, 1, math.ceil(wb / pe.bits) * math.ceil(ab / pe.bits), ab
@@ -559,10 +559,10 @@ class SystolicModel(HardwareModel):
             self._check_replay(layer, geom.reduced(pack))
             act_rep = unit_report(cfg, geom.reduced(pack), memory)
             if_sram = act_rep.ifmap_sram_reads * slow
-            if_dram = float(act_rep.ifmap_dram_reads)
+            if_dram = act_rep.ifmap_dram_reads * max(1.0, act_bits / width)
         else:
             if_sram = rep.ifmap_sram_reads * slow
-            if_dram = float(rep.ifmap_dram_reads)
+            if_dram = rep.ifmap_dram_reads * max(1.0, act_bits / width)  # wider activations move their bits (§4.1)
         fi_sram = rep.filter_sram_reads * slow
         of_sram = rep.ofmap_sram_writes * slow
         fi_dram = float(rep.filter_dram_reads)
@@ -581,8 +581,10 @@ class SystolicModel(HardwareModel):
             # the filter stream moves the stored bits, not the replayed words, which hold one weight of `width`
             # bits each (or `pack` packed ones: §4.1)
             fi_dram *= stored_ratio(cl, width)
+        elif not has_weights:  # a product of two activations: its second operand, a KV cache at its own bits (§4.1)
+            fi_dram *= activation_operand_ratio(layer, act_bits, width)
         # outputs leave at the activation width
-        of_dram *= min(1.0, act_bits / self._pe_bits)
+        of_dram *= act_bits / self._pe_bits
         sram_reads = {"ifmap": int(round(if_sram * n_units)), "filter": int(round(fi_sram * n_units))}
         sram_writes = {"ofmap": int(round(of_sram * n_units))}
         dram_read_bytes = int(round((if_dram + fi_dram) * wb * n_units))
@@ -709,7 +711,8 @@ class SystolicModel(HardwareModel):
         rep_f = np.stack([rep[k] for k in _PRICE_FLOATS], axis=1)
         key_n, key_q, key_pj, key_cat, moving_g, cat_names = priced
         ci, cf, cat_j, key_counts, key_mask, big = BK.price_layers(
-            rep_i, rep_f, run_u, fast, plan.units, pg, slow_g, pack_g, act_g, peak_g, plan.filter_ratio(width_g[pg]),
+            rep_i, rep_f, run_u, fast, plan.units, pg, slow_g, pack_g, act_g, np.maximum(1.0, act_g / width_g), peak_g,
+            plan.filter_ratio(width_g[pg], act_g[pg]),
             plan.performed, plan.zero_frac, sp.zero_gating, pe_bits, cfg.sram.word_bytes, float(self.clock_hz),
             float(self.static_power_w), key_n, key_q, key_pj, key_cat, moving_g, len(cat_names))
         if big:
@@ -1026,6 +1029,25 @@ def _nm_stored_ratio(cl, width: int, nm: tuple[int, int], metadata_bits: int) ->
     return stored / modelled if modelled > 0 and stored > modelled else 1.0
 
 
+def operand_bits(cl) -> tuple:
+    """``(weight-side bits, activation bits)`` a layer runs at (§4.1; None: the PE's native width): the weights'
+    stored width, or for a product of two activations that reads a KV cache its cache's bits per element (rounded
+    up: a 4.25-bit group-quantized cache runs as 5-bit operands), so a 16-bit cache on 8-bit PEs takes two passes."""
+    layer = cl.layer
+    if layer.has_weights:
+        return cl.weight_bits, cl.activation_bits
+    kv = getattr(layer, "kv_bits", 0) or 0
+    return (math.ceil(kv) if kv else cl.weight_bits), cl.activation_bits
+
+
+def activation_operand_ratio(layer, act_bits: int, width: int) -> float:
+    """DRAM bits over replayed words of the second operand of a product of two activations (§4.1): a KV cache
+    leaves DRAM at its stored bits per element (``kv_bits``: an int4 cache moves half an int8 array's words, a
+    16-bit one twice), another activation at the activation width when wider than the replay's words."""
+    kv = float(getattr(layer, "kv_bits", 0) or 0)
+    return kv / width if kv else max(1.0, act_bits / width)
+
+
 def stored_ratio(cl, width: int) -> float:
     """Stored over replayed filter bits of a compressed layer (§4.3): the replayed words carry one weight of
     ``width`` bits each; weights no step quantized (``weight_bits`` None: the hardware's native precision)
@@ -1078,7 +1100,7 @@ class NetworkPlan:
             matrix = view.has_matrix
             density = cl.weight_density if has_w else 1.0
             dense = geom.macs * n_units
-            key = (cl.weight_bits, cl.activation_bits)
+            key = operand_bits(cl)
             g = prec.get(key)
             if g is None:
                 g = prec[key] = len(self.prec_first)
@@ -1146,15 +1168,18 @@ class NetworkPlan:
             self._by_bits[key] = [cl.weight_storage_bits(cl.weight_bits or native_bits) for cl in self.cls]
         return self._by_bits[key]
 
-    def filter_ratio(self, widths: np.ndarray) -> np.ndarray:
+    def filter_ratio(self, widths: np.ndarray, acts: np.ndarray) -> np.ndarray:
         """Stored over replayed filter bits per array layer (§4.3: compressed weights move their stored
-        bits; the replayed words hold one weight of the layer's operand width ``widths[j]`` each: :func:`stored_ratio`),
-        1.0 for a layer without weights."""
-        key = ("ratio", np.asarray(widths, np.int64).tobytes())
+        bits; the replayed words hold one weight of the layer's operand width ``widths[j]`` each: :func:`stored_ratio`);
+        for a layer without weights its second operand's (:func:`activation_operand_ratio`, activation bits
+        ``acts[j]``)."""
+        key = ("ratio", np.asarray(widths, np.int64).tobytes(), np.asarray(acts, np.int64).tobytes())
         if key not in self._by_bits:
             out = np.ones(len(self.cls))
             for j, cl in enumerate(self.cls):
                 if self.has_weights[j]:
                     out[j] = stored_ratio(cl, int(widths[j]))
+                else:
+                    out[j] = activation_operand_ratio(cl.layer, int(acts[j]), int(widths[j]))
             self._by_bits[key] = out
         return self._by_bits[key]
