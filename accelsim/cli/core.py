@@ -351,8 +351,8 @@ def _simulate_generate(args, command):
 
     with warnings.catch_warnings(record=True) as said:  # (as the workload's: the table lists them, else stderr)
         warnings.simplefilter("always")
-        result = simulate_generate(args.arch, args.workload, prompt=args.prompt if args.prompt is not None else 128,
-                                   generate=args.generate if args.generate is not None else 128, batch=args.batch,
+        sizes = {k: v for k, v in (("prompt", args.prompt), ("generate", args.generate)) if v is not None}
+        result = simulate_generate(args.arch, args.workload, **sizes, batch=args.batch,
                                    recipe=args.recipe, overrides=args.set, seed=args.seed, command=command,
                                    points=8 if points is None else (points or None), **kw)
     if args.format != "table":

@@ -29,9 +29,12 @@ from typing import Any, Mapping
 from accelsim.errors import ConfigError, WorkloadError
 from accelsim.hw.base import LayerResult
 from accelsim.report.results import NetworkResult
+from accelsim.workload.hf.build import DEFAULT_PROMPT
 
 #: decode points of the midpoint rule when ``points`` is not given to :func:`simulate_generate`
 DEFAULT_POINTS = 8
+#: decode steps of a generation when none is given (the prompt's default is the workload's, ``DEFAULT_PROMPT``)
+DEFAULT_GENERATE = 128
 
 
 def _is_moe(source) -> bool:
@@ -203,13 +206,16 @@ def _combine(phase_results: list[tuple[NetworkResult, int]], prefix: str) -> lis
     return [acc[n] for n in order]
 
 
-def simulate_generate(arch, source, *, prompt: int = 512, generate: int = 512, batch: int = 1, recipe: Any = None,
+def simulate_generate(arch, source, *, prompt: int = DEFAULT_PROMPT, generate: int = DEFAULT_GENERATE, batch: int = 1,
+                      recipe: Any = None,
                       overrides=None, seed: int = 0, attention: str = "unfused", routing="uniform",
                       kv_bits: int | None = None, points: int | None = DEFAULT_POINTS, dense_baseline: bool = True,
                       command: str | None = None) -> NetworkResult:
     """One prefill of ``prompt`` tokens plus ``generate`` decode steps (module docstring); the result's
     ``extra["serving"]`` holds ``ttft_s``, ``tpot_s``, ``tokens_per_s`` and the per-phase totals, and its
-    ``dense`` the same run without the recipe (when ``dense_baseline`` and a recipe is given)."""
+    ``dense`` the same run without the recipe (when ``dense_baseline`` and a recipe is given). Defaults: the
+    command line's, 128 and 128 (until 2026-12-07 this function took 512 and 512, the same run giving another
+    answer from Python than from ``accelsim simulate --phase generate``)."""
     if points is not None and (isinstance(points, bool) or not isinstance(points, int) or points < 1):
         raise WorkloadError(f"points must be an int >= 1 or None (every step); got {points!r}")
     steps = decode_steps(prompt, generate, points)
@@ -365,7 +371,13 @@ def attach_memory(result: NetworkResult, cgraph, source, hf: Mapping[str, Any], 
         largest = max_batch(cgraph, spec, hf["kv_length"], capacity)
         mem.update(capacity=capacity, fits=mem["total"] <= capacity, max_batch=largest)
         if not mem["fits"]:
-            what = "the weights alone do not fit" if largest == 0 else f"the largest batch that fits is {largest}"
+            if largest:
+                what = f"the largest batch that fits is {largest}"
+            elif mem["weights"] > capacity:
+                what = "the weights alone do not fit"
+            else:  # (until 2026-12-07 said of weights that fit: 12.55 GiB on an 80 GiB H100 at 2^20 tokens)
+                what = (f"the weights, {mem['weights'] / 2 ** 30:.4g} GiB, fit; one sequence's KV cache, "
+                        f"{mem['kv_per_sequence'] / 2 ** 30:.4g} GiB, does not fit beside them")
             result.warnings.append(
                 f"weights + KV cache of batch {batch} at {hf['kv_length']} tokens need {mem['total'] / 2 ** 30:.4g} "
                 f"GiB, over {config.name}'s {capacity / 2 ** 30:.4g} GiB ({what}); the figures assume they fit")

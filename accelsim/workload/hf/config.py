@@ -374,6 +374,11 @@ def _rotary_dim(f: _Fields, head_dim: int, key="partial_rotary_factor", default:
         raise WorkloadError(f"{f.source}: field '{name}' must be in (0, 1]; got {factor}")
     rotary = int(head_dim * factor)
     if rotary % 2:
+        given = name in f.data or name.startswith("rope_parameters.")
+        if not given and factor == 1.0:  # the whole head rotates: the head size the config gives is odd
+            where = "head_dim" if f._get("head_dim")[1] is not None else "hidden_size / num_attention_heads"
+            raise WorkloadError(f"{f.source}: {where} gives {head_dim}-feature heads; RoPE rotates pairs of features, "
+                                "so the head size must be even")
         raise WorkloadError(f"{f.source}: field '{name}' {factor} gives {rotary} rotary features of a {head_dim}-feature "
                             "head; RoPE rotates pairs, so it must be even")
     return rotary
