@@ -306,3 +306,46 @@ def test_an_odd_head_size_names_the_field_the_config_gives(tmp_path):
     path.write_text(json.dumps(cfg))
     with pytest.raises(accelsim.WorkloadError, match="head_dim gives 125-feature heads"):  # named partial_rotary_factor
         accelsim.load_workload(str(path))
+
+
+# --- k-means: empty clusters relocated as scikit-learn does (an option; Deep Compression's drop stays the default)
+
+def _kmeans_cases():
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal(37 * 53)
+    w[np.abs(w) < np.quantile(np.abs(w), 0.9)] = 0.0
+    outlier = rng.standard_normal(2000)
+    outlier[:5] = 40.0
+    return [("pruned", w[w != 0], 6), ("outlier", outlier, 6), ("gauss", rng.standard_normal(3000), 4)]
+
+
+@pytest.mark.parametrize("name,x,bits", _kmeans_cases())
+def test_kmeans_relocate_equals_its_textbook_twin_and_scikit_learn(name, x, bits):
+    from accelsim.compress import _reference as R
+    from accelsim.compress import kmeans as KM
+
+    xs = np.sort(x.astype(np.float64))
+    init = np.linspace(xs[0], xs[-1], 1 << bits)
+    for empty in KM.EMPTY:
+        c, _, it = KM.kmeans_1d_sorted(xs, init, 100, 0.0, empty)
+        cr, _, itr = R.kmeans_1d_sorted(xs, init, 100, 0.0, empty)
+        assert np.allclose(c, cr, rtol=1e-12, atol=1e-15) and it == itr
+    codes, table = KM.kmeans_1d(x, bits, empty="relocate")
+    mse = float(np.mean((table[codes] - x) ** 2))
+    dropped_codes, dropped = KM.kmeans_1d(x, bits)
+    assert mse <= float(np.mean((dropped[dropped_codes] - x) ** 2))
+    sklearn = pytest.importorskip("sklearn.cluster")
+    km = sklearn.KMeans(1 << bits, init=init.reshape(-1, 1), n_init=1, algorithm="lloyd", max_iter=100, tol=0)
+    km.fit(x.reshape(-1, 1))
+    assert mse == pytest.approx(float(np.mean((km.cluster_centers_[km.labels_, 0] - x) ** 2)), rel=1e-6)
+
+
+def test_share_step_takes_empty_relocate():
+    g = accelsim.load_workload("lenet-300-100")
+    steps = lambda empty: {"name": "dc", "pipeline": [{"prune": {"density": 0.1}},  # noqa: E731
+                                                      {"share": {"bits": 6, "empty": empty}}]}
+    dropped, moved = accelsim.compress(g, steps("drop")), accelsim.compress(g, steps("relocate"))
+    assert moved["fc1"].weight.table.size == 64 > dropped["fc1"].weight.table.size  # fc1 kept 41 of 64 before
+    assert moved["fc1"].stats["quant_mse"] < dropped["fc1"].stats["quant_mse"]
+    with pytest.raises(ConfigError, match="empty"):
+        accelsim.compress(g, steps("keep"))

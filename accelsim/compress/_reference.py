@@ -86,8 +86,9 @@ def unpack_bits(words, bits, n):
     return out
 
 
-def kmeans_1d_sorted(x, centroids, max_iter, tol):
-    """Textbook Lloyd's: assign every point to its nearest centroid, recompute means."""
+def kmeans_1d_sorted(x, centroids, max_iter, tol, empty="drop"):
+    """Textbook Lloyd's: assign every point to its nearest centroid, recompute means; with ``empty="relocate"``
+    an empty cluster takes the point farthest from its centroid (the earliest on a tie), which leaves its cluster."""
     x = np.asarray(x, np.float64)
     c = np.sort(np.asarray(centroids, np.float64))
     k = len(c)
@@ -96,10 +97,19 @@ def kmeans_1d_sorted(x, centroids, max_iter, tol):
         mids = 0.5 * (c[:-1] + c[1:])
         assign = np.searchsorted(mids, x, side="right")
         new = c.copy()
+        members = [list(np.flatnonzero(assign == i)) for i in range(k)]
+        if empty == "relocate":
+            dist = np.abs(x - c[assign])
+            order = sorted(range(len(x)), key=lambda j: (-dist[j], j))
+            for i, j in zip([i for i in range(k) if not members[i]], order):
+                members[assign[j]].remove(j)
+                members[i] = [j]
         for i in range(k):
-            sel = x[assign == i]
+            sel = x[members[i]]
             if sel.size:
                 new[i] = sel.mean()
+        if empty == "relocate":
+            new = np.sort(new)
         shift = float(np.max(np.abs(new - c))) if k else 0.0
         c = new
         if shift <= tol:

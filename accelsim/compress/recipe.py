@@ -63,7 +63,7 @@ from accelsim.compress import quantize as Q
 from accelsim.compress.compressed import (LAZY_MATRICES, ColumnScaledMatrix, CompressedGraph, CompressedLayer,
                                           DequantMatrix, MaskedMatrix)
 from accelsim.compress.huffman import HuffmanCode, huffman_code_lengths
-from accelsim.compress.kmeans import INITS, kmeans_1d, scatter_codes
+from accelsim.compress.kmeans import EMPTY, INITS, kmeans_1d, scatter_codes
 from accelsim.compress.tensors import (
     CSC,
     CSR,
@@ -264,6 +264,8 @@ class ShareParams(StepParams):
     init: str = param("linear", choices=INITS, doc="centroid initialization")
     table_bits: int = param(32, ge=1, le=32, unit="bits", doc="bits of each decoded (shared) value")
     max_iter: int = param(100, ge=1, le=10_000, unit="iterations", doc="k-means iterations at most")
+    empty: str = param("drop", choices=EMPTY, doc="a cluster no weight is nearest to: drop (Deep Compression's "
+                       "plain Lloyd) or relocate onto the farthest weight (scikit-learn's k-means)")
 
 
 @dataclass(frozen=True)
@@ -1175,7 +1177,7 @@ def _apply_binarize(st: _State, p: Mapping[str, Any], ternary: bool) -> None:
 
 def _apply_share(st: _State, p: Mapping[str, Any], rng) -> None:
     kept = st.kept_values() if st.mask is not None else st.values.ravel()
-    codes_kept, table = kmeans_1d(kept, p["bits"], init=p["init"], rng=rng, max_iter=p["max_iter"])
+    codes_kept, table = kmeans_1d(kept, p["bits"], init=p["init"], rng=rng, max_iter=p["max_iter"], empty=p["empty"])
     if st.compact:  # stays compact: the kept codes (uint8 / uint16, as scatter_codes stores them) and values
         table = np.asarray(table, np.float64)
         if table.size > (1 << 16):
