@@ -10,7 +10,7 @@ from accelsim.hw.systolic import _aot
 from accelsim.hw.systolic import _group_reuse as G
 from accelsim.hw.systolic import _kernels as K
 from accelsim.hw.systolic import calc
-from accelsim.hw.systolic.model import clear_memos
+from accelsim.hw.systolic.model import Geometry, clear_memos, closed_form
 
 # (df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, sizes, bws): windows inside and past the
 # edge, overlapping or not, batches, os / ws / is, periodic folds
@@ -44,7 +44,8 @@ CALC_UNITS = [
 
 
 def _user_jit():
-    return {"conv_geometry": K.conv_geometry, "edge_stretches": K.edge_stretches, "fill_sets": K.fill_sets,
+    return {"user_unit_kernel": K.user_unit_kernel, "conv_geometry": K.conv_geometry,
+            "edge_stretches": K.edge_stretches, "ifmap_word_geometry": K.ifmap_word_geometry, "fill_sets": K.fill_sets,
             "walk_layer": K.walk_layer, "walk_layer_periodic": K.walk_layer}
 
 
@@ -159,6 +160,7 @@ def test_periodic_walk_takes_its_own_export(monkeypatch):
                 return kernel(*args)
             return call
 
+    monkeypatch.setattr(K, "USER_ONE_CALL_ENTRIES", 0)  # (a small unit is one call: user_unit_kernel)
     monkeypatch.setattr(K, "periods_possible", lambda *a: True)
     _run_user(Spy(), USER_UNITS[0])
     assert calls[-1] == "walk_layer_periodic"
@@ -211,3 +213,36 @@ def test_exports_name_kernels_that_exist():
         for _, (module, kernel), signature in exports:
             assert hasattr(getattr(modules[module], kernel), "py_func"), kernel
             assert signature.endswith(")")
+
+
+def test_a_small_unit_in_one_call_equals_the_composed_calls(monkeypatch):
+    """``user_unit_kernel`` (a small unit's one compiled call) gives the composed calls' results, with and without
+    per-row cycles (traces), on the units above and random ones (past the edge, batches, periodic folds)."""
+    rng = np.random.default_rng(43)
+    units = list(USER_UNITS)
+    for _ in range(40):
+        df, R, C = int(rng.integers(0, 3)), int(rng.choice([2, 4, 8, 16])), int(rng.choice([2, 4, 8, 16]))
+        F, s = int(rng.integers(1, 5)), int(rng.integers(1, 4))
+        H = int(rng.integers(F, 14))
+        E = -(-(H - F) // s) + 1 if rng.random() < 0.3 else (H - F) // s + 1  # ceil outputs: windows past the edge
+        sizes = tuple(int(x) for x in rng.integers(16, 600, 3))
+        units.append((df, R, C, int(rng.integers(1, 3)), H, H, int(rng.integers(1, 9)), F, F, s, s, 1, 1, E, E,
+                      int(rng.integers(1, 20)), sizes, tuple(int(x) for x in rng.integers(1, 9, 3))))
+    for unit in units:
+        df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, sizes, bws = unit
+        args = (df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, np.asarray(sizes, np.int64),
+                np.asarray(bws, np.int64))
+        rows = np.zeros((4, 0), np.int64)
+        one = K.user_unit_kernel(*args, rows)
+        monkeypatch.setattr(K, "USER_ONE_CALL_ENTRIES", 0)
+        composed = K.user_unit(*args, rows)
+        monkeypatch.setattr(K, "USER_ONE_CALL_ENTRIES", 1 << 13)
+        assert np.array_equal(one, composed), unit
+        # per-row cycles (the trace path): every demand row of every fold
+        cf = closed_form(("os", "ws", "is")[df], R, C, Geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, nfilt, Eh, Ew))
+        a, b = (np.zeros((4, cf["folds"] * cf["cycles_per_fold"]), np.int64) for _ in range(2))
+        res_a = K.user_unit_kernel(*args, a)
+        monkeypatch.setattr(K, "USER_ONE_CALL_ENTRIES", 0)
+        res_b = K.user_unit(*args, b)
+        monkeypatch.setattr(K, "USER_ONE_CALL_ENTRIES", 1 << 13)
+        assert np.array_equal(res_a, res_b) and np.array_equal(a, b), unit

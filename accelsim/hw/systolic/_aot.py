@@ -55,8 +55,12 @@ _THREE = f"UniTuple({_A64}, 3)"
 #: signature)
 GROUPS = {
     "user": ("_user_aot", ("_kernels.py",), (
+        # a small unit in one call (the tables, the sets, the walk with and without periodic folds); a larger one
+        # composes the calls below (the walk exported on its own: user_unit)
+        ("user_unit_kernel", ("_kernels", "user_unit_kernel"), _sig(_A64, *[_INTS] * 16, _A64, _A64, "int64[:, ::1]")),
         ("conv_geometry", ("_kernels", "conv_geometry"), _sig(f"UniTuple({_A64}, 6)", *[_INTS] * 12)),
         ("edge_stretches", ("_kernels", "edge_stretches"), _sig(_A32, *[_INTS] * 6, *[_A64] * 4, _INTS, _INTS)),
+        ("ifmap_word_geometry", ("_kernels", "ifmap_word_geometry"), _sig(_A64, *[_INTS] * 12)),
         ("fill_sets", ("_kernels", "fill_sets"), _sig("none", _A32, _A32, *[_INTS] * 6, *[_A64] * 6, *[_INTS] * 4)),
         # the walk without and with periodic folds (pstat None or an int64 vector)
         ("walk_layer", ("_kernels", "walk_layer"), _sig(_A64, *_WALK, "none", _A64)),

@@ -208,12 +208,16 @@ def copies_bound(FH, FW, sh, sw, dh, dw, Eh, Ew):
     """At most how many (pixel, window element) pairs read one ifmap word: along each axis the taps
     ``k`` with ``k * dilation`` in one residue class modulo the stride (every ``stride / gcd`` -th
     tap), and never more than the outputs along it. 1 = every word is read once (no overlap).
-    (Plain Python: a few integer operations, called once a unit; as a kernel it cost 0.1 s of a first run.)"""
+    (Plain Python for Python callers: a few integer operations; :data:`_copies_bound_kernel` for kernels.)"""
     out = 1
     for F, s, dil, E in ((FH, sh, dh, Eh), (FW, sw, dw, Ew)):
         step = s // math.gcd(s, dil)
         out *= min((F + step - 1) // step, E, F)
     return out
+
+
+#: :func:`copies_bound` compiled, for :func:`user_unit_kernel` (the same source)
+_copies_bound_kernel = njit(cache=True)(copies_bound)
 
 
 @njit(cache=True, inline="always")
@@ -475,10 +479,11 @@ def _slot_hit(a, meta, slots, kmax, s, e):
 GEO_H, GEO_W, GEO_CH, GEO_FH, GEO_FW, GEO_SH, GEO_SW, GEO_DH, GEO_DW, GEO_EH, GEO_EW, GEO_KMAX, GEO_BUDGET = range(13)
 
 
+@njit(cache=True)
 def ifmap_word_geometry(H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, budget=0):
     """The ``geo`` vector of :func:`word_sets` for a convolution (int64, layout ``GEO_*``); ``budget``:
     ``GEO_BUDGET`` (0: none)."""
-    kmax = copies_bound(FH, FW, sh, sw, dh, dw, Eh, Ew)
+    kmax = _copies_bound_kernel(FH, FW, sh, sw, dh, dw, Eh, Ew)
     return np.array([H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, kmax, budget], np.int64)
 
 
@@ -1887,19 +1892,31 @@ def walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off,
     return res
 
 
+#: prefetch entries (output pixels x window) up to which a USER unit runs as one compiled call (:func:`user_unit_kernel`)
+USER_ONE_CALL_ENTRIES = 1 << 13
+
+
 def user_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, sizes, bws, row_cycles):
     """One unit in USER mode (docs/models/systolic.md §3.2): the geometry tables, the valid counts per stretch
     when windows cross the input edge (:func:`edge_stretches`), where a word is read more than once its sets
     (from the geometry, :func:`word_sets`, on an os array or for a batch, the walk turning to the set table
     past a budget; else the set table, :func:`fill_sets`) and the walk (:func:`walk_layer` in USER mode, O(1)
-    rows, quiet rows in bulk and pass skipping on). Returns its ``R_*`` vector. A plain function composing the
-    kernel calls: the walk called from another kernel ran about 45% slower (conv 31x31, 67 -> 93 channels, on a
-    32x32 os array). The kernels come compiled ahead of time where the install built them
-    (:func:`accelsim.hw.systolic._aot.kernels`)."""
+    rows, quiet rows in bulk and pass skipping on). Returns its ``R_*`` vector. The kernels come compiled ahead of
+    time where the install built them (:func:`accelsim.hw.systolic._aot.kernels`).
+
+    A small unit (at most :data:`USER_ONE_CALL_ENTRIES` prefetch entries) runs as one compiled call,
+    :func:`user_unit_kernel`: this function's Python around four kernel calls (six tables boxed, the walk's 25
+    arguments unboxed) is most of its cost (an 8x8x8 1x1 unit on a 32x32 os array 14.6 -> 5.0 us, a 6x6-output 3x3
+    ws unit 31-36 -> 22 us, 2026-12-07). A larger one composes the calls here: the walk exported on its own compiles
+    faster code ahead of time than the walk inside another kernel (a 36x36x19 3x3 stride-2 is unit with a 4 kB
+    SRAM 528 against 667 us, the same source; under the JIT the two ran alike)."""
     aot = _USER.get("k") or _user_kernels()
-    tabs = aot.conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
     npx = batch * Eh * Ew
     win = FH * FW * Ch
+    if npx * win <= USER_ONE_CALL_ENTRIES:
+        return aot.user_unit_kernel(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, sizes, bws,
+                                    row_cycles)
+    tabs = aot.conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
     inside = (Eh - 1) * sh + (FH - 1) * dh < H and (Ew - 1) * sw + (FW - 1) * dw < W
     space = batch * H * W * Ch
     kmax = copies_bound(FH, FW, sh, sw, dh, dw, Eh, Ew)
@@ -1908,6 +1925,42 @@ def user_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     eps = (int(sizes[0]) + 99) // 100
     vc = empty if inside else aot.edge_stretches(df, R, C, npx, win, nfilt, tabs[1], tabs[2], tabs[4], tabs[5], H, W)
     meta, slots = empty, empty
+    if kmax > 1:  # the set table's arrays (np.empty: untouched where the walk never fills them)
+        meta = np.empty(2 * space, np.int32)
+        slots = np.empty(space * kmax, np.int32)
+    if batch > 1 or df == 0:  # (no table: user_unit_kernel says why)
+        if kmax > 1:
+            geo = aot.ifmap_word_geometry(H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, max(1, 2 * npx * win // (5 * kmax)))
+    elif kmax > 1:
+        aot.fill_sets(meta, slots, df, R, C, npx, win, nfilt, *tabs, H, W, eps, kmax)
+    if row_cycles.shape[1] == 0 and periods_possible(df, R, C, npx, win, nfilt, kmax, Eh * Ew, inside, sizes, bws):
+        return aot.walk_layer_periodic(df, R, C, npx, win, nfilt, H, W, *tabs, sizes, bws, meta, slots, vc, True, True,
+                                       row_cycles, None, np.array([1, 0, Eh * Ew], np.int64), geo)
+    return aot.walk_layer(df, R, C, npx, win, nfilt, H, W, *tabs, sizes, bws, meta, slots, vc, True, True, row_cycles,
+                          None, None, geo)
+
+
+@njit(cache=True)
+def user_unit_kernel(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, sizes, bws, row_cycles):
+    """One unit in USER mode, one compiled call: the geometry tables, the valid counts per stretch when windows
+    cross the input edge (:func:`edge_stretches`), where a word is read more than once its sets (from the geometry,
+    :func:`word_sets`, on an os array or for a batch, the walk turning to the set table past a budget; else the
+    set table, :func:`fill_sets`) and the walk (:func:`walk_layer` in USER mode, O(1) rows, quiet rows in bulk and
+    pass skipping on; its periodic folds where :func:`periods_possible`): :func:`user_unit`'s composition in one
+    compiled call, for small units (the same results: ``tests/test_systolic_aot.py``)."""
+    tabs = conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
+    pix_base, pix_r, pix_c, win_off, win_r, win_c = tabs
+    npx = batch * Eh * Ew
+    win = FH * FW * Ch
+    inside = (Eh - 1) * sh + (FH - 1) * dh < H and (Ew - 1) * sw + (FW - 1) * dw < W
+    space = batch * H * W * Ch
+    kmax = _copies_bound_kernel(FH, FW, sh, sw, dh, dw, Eh, Ew)
+    empty = np.zeros(0, np.int32)
+    geo = np.zeros(0, np.int64)
+    eps = (sizes[0] + 99) // 100
+    vc = empty if inside else edge_stretches(df, R, C, npx, win, nfilt, pix_r, pix_c, win_r, win_c, H, W)
+    meta = empty
+    slots = empty
     if kmax > 1:  # the set table's arrays (np.empty: untouched where the walk never fills them)
         meta = np.empty(2 * space, np.int32)
         slots = np.empty(space * kmax, np.int32)
@@ -1923,12 +1976,14 @@ def user_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
         if kmax > 1:
             geo = ifmap_word_geometry(H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, max(1, 2 * npx * win // (5 * kmax)))
     elif kmax > 1:
-        aot.fill_sets(meta, slots, df, R, C, npx, win, nfilt, *tabs, H, W, eps, kmax)
-    if row_cycles.shape[1] == 0 and periods_possible(df, R, C, npx, win, nfilt, kmax, Eh * Ew, inside, sizes, bws):
-        return aot.walk_layer_periodic(df, R, C, npx, win, nfilt, H, W, *tabs, sizes, bws, meta, slots, vc, True, True,
-                                       row_cycles, None, np.array([1, 0, Eh * Ew], np.int64), geo)
-    return aot.walk_layer(df, R, C, npx, win, nfilt, H, W, *tabs, sizes, bws, meta, slots, vc, True, True, row_cycles,
-                          None, None, geo)
+        fill_sets(meta, slots, df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W, eps,
+                  kmax)
+    if row_cycles.shape[1] == 0 and _periods_possible_kernel(df, R, C, npx, win, nfilt, kmax, Eh * Ew, inside, sizes,
+                                                             bws):
+        return walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c, sizes, bws,
+                          meta, slots, vc, True, True, row_cycles, None, np.array([1, 0, Eh * Ew], np.int64), geo)
+    return walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c, sizes, bws,
+                      meta, slots, vc, True, True, row_cycles, None, None, geo)
 
 
 #: the kernels user_unit calls (:func:`_user_kernels`)
@@ -1939,7 +1994,8 @@ def _user_kernels():
     """The ahead-of-time USER kernels when current, else these (:mod:`accelsim.hw.systolic._aot`); once per process."""
     from ._aot import kernels
 
-    _USER["k"] = kernels("user", {"conv_geometry": conv_geometry, "edge_stretches": edge_stretches,
+    _USER["k"] = kernels("user", {"user_unit_kernel": user_unit_kernel, "conv_geometry": conv_geometry,
+                                  "edge_stretches": edge_stretches, "ifmap_word_geometry": ifmap_word_geometry,
                                   "fill_sets": fill_sets, "walk_layer": walk_layer, "walk_layer_periodic": walk_layer})
     return _USER["k"]
 
@@ -1980,6 +2036,10 @@ def periods_possible(df, R, C, npx, win, nfilt, kmax, p_img, inside, sizes, bws)
     k3 = drain // math.gcd(drain, R * min(C, nfilt))
     per = per * k3 // math.gcd(per, k3)
     return 2 * per <= f_hi - f_lo + 1
+
+
+#: :func:`periods_possible` compiled, for :func:`user_unit_kernel` (the same source)
+_periods_possible_kernel = njit(cache=True)(periods_possible)
 
 
 @njit(cache=True)
