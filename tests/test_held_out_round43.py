@@ -349,3 +349,119 @@ def test_share_step_takes_empty_relocate():
     assert moved["fc1"].stats["quant_mse"] < dropped["fc1"].stats["quant_mse"]
     with pytest.raises(ConfigError, match="empty"):
         accelsim.compress(g, steps("keep"))
+
+
+# --- Hugging Face checkpoints: what a packed layer stores is what is costed; shapes and biases checked ----------
+
+def _checkpoint_helpers():
+    from tests.test_hf_checkpoint import TINY as HF_TINY
+    from tests.test_hf_checkpoint import _pack_along_last, write_safetensors
+
+    return HF_TINY, _pack_along_last, write_safetensors
+
+
+CK_LAYER = "model.layers.0.mlp.down_proj"  # (16 outputs, 32 inputs) in the tiny config
+
+
+def _gptq_layer(act_order: bool):
+    _, pack, _ = _checkpoint_helpers()
+    rng = np.random.default_rng(7)
+    n, k, group = 16, 32, 8
+    codes, zeros = rng.integers(0, 16, (n, k), dtype=np.uint8), rng.integers(1, 16, (n, k // group), dtype=np.uint8)
+    g_idx = (np.arange(k) // group).astype(np.int32)
+    if act_order:
+        g_idx = rng.permutation(g_idx).astype(np.int32)
+    scales = rng.uniform(0.01, 0.1, (k // group, n)).astype(np.float16)
+    tensors = {f"{CK_LAYER}.qweight": ("I32", pack(codes, 4).T.copy()),
+               f"{CK_LAYER}.qzeros": ("I32", pack(((zeros.T.astype(np.int32) - 1) & 15).astype(np.uint8), 4)),
+               f"{CK_LAYER}.scales": ("F16", scales), f"{CK_LAYER}.g_idx": ("I32", g_idx)}
+    want = (codes.astype(np.float32) - zeros[:, g_idx]) * scales.T.astype(np.float32)[:, g_idx]
+    return tensors, want
+
+
+@pytest.mark.parametrize("act_order", [False, True])
+def test_gptq_g_idx_is_read_and_costed(tmp_path, act_order):
+    from accelsim.compress.compressed import CompressedGraph
+    from accelsim.workload.hf import load_hf
+    from accelsim.workload.weights import load_checkpoint
+
+    hf_tiny, _, write = _checkpoint_helpers()
+    tensors, want = _gptq_layer(act_order)
+    write(tmp_path / "model.safetensors", tensors)
+    (tmp_path / "config.json").write_text(json.dumps({"quantization_config": {"quant_method": "gptq", "bits": 4,
+                                                                               "group_size": 8}}))
+    g = load_checkpoint(load_hf(hf_tiny, phase="decode", context=8), tmp_path)
+    cl = CompressedGraph.dense(g)[CK_LAYER]
+    stored = g.metadata["hf"]["packed"][CK_LAYER]["stored_bits"]
+    assert cl.weight_storage_bits(16) == stored == 16 * 32 * 4 + 4 * 16 * 16 + 4 * 16 * 4 + 32 * 32  # was 32 * 32 less
+    np.testing.assert_allclose(cl.weight.to_dense(), want, rtol=1e-6)  # act order: each column its group's scale
+    assert any("act-order g_idx" in n for n in g.metadata["notes"]) == act_order
+
+
+def test_symmetric_compressed_tensors_cost_no_zero_points(tmp_path):
+    from accelsim.compress.compressed import CompressedGraph
+    from accelsim.workload.hf import load_hf
+    from accelsim.workload.weights import load_checkpoint
+
+    hf_tiny, pack, write = _checkpoint_helpers()
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 16, (16, 32), dtype=np.uint8)
+    write(tmp_path / "model.safetensors", {
+        f"{CK_LAYER}.weight_packed": ("I32", pack(codes, 4)),
+        f"{CK_LAYER}.weight_scale": ("F16", rng.uniform(0.01, 0.1, (16, 4)).astype(np.float16)),
+        f"{CK_LAYER}.weight_shape": ("I64", np.array([16, 32], np.int64))})
+    (tmp_path / "config.json").write_text(json.dumps({"quantization_config": {
+        "quant_method": "compressed-tensors", "format": "pack-quantized", "config_groups": {"group_0": {
+            "targets": ["Linear"], "weights": {"num_bits": 4, "type": "int", "symmetric": True, "strategy": "group",
+                                               "group_size": 8}}}}}))
+    g = load_checkpoint(load_hf(hf_tiny, phase="decode", context=8), tmp_path)
+    cl = CompressedGraph.dense(g)[CK_LAYER]
+    assert cl.weight_storage_bits(16) == g.metadata["hf"]["packed"][CK_LAYER]["stored_bits"] == 16 * 32 * 4 + 64 * 16
+
+
+@pytest.mark.parametrize("shape", [(8, 1), (1, 16)])
+def test_fp8_channel_scale_of_another_shape_is_refused(tmp_path, shape):
+    hf_tiny, _, write = _checkpoint_helpers()
+    write(tmp_path / "model.safetensors", {f"{CK_LAYER}.weight": ("F8_E4M3", np.full((16, 32), 0x38, np.uint8)),
+                                            f"{CK_LAYER}.weight_scale": ("F32", np.ones(shape, np.float32))})
+    (tmp_path / "config.json").write_text(json.dumps({"quantization_config": {
+        "quant_method": "compressed-tensors", "format": "float-quantized", "config_groups": {"group_0": {
+            "targets": ["Linear"], "weights": {"num_bits": 8, "type": "float", "strategy": "channel"}}}}}))
+    from accelsim.workload.hf.checkpoint import Checkpoint
+
+    with pytest.raises(accelsim.WorkloadError, match="does not match the config's FP8 strategy 'channel'"):
+        Checkpoint(tmp_path).packed(CK_LAYER)  # was read as blocks of 2 rows / one scale a column
+
+
+def test_missing_biases_are_noted_and_refused_under_strict(tmp_path):
+    from accelsim.workload.hf import load_hf
+    from accelsim.workload.hf.checkpoint import attach_weights
+    from accelsim.workload.weights import load_checkpoint
+
+    hf_tiny, _, write = _checkpoint_helpers()
+    g = load_hf({**hf_tiny, "model_type": "qwen2"}, phase="decode", context=8)  # q / k / v carry biases
+    write(tmp_path / "model.safetensors", {f"{layer.name}.weight": ("F32", np.ones(layer.weight_shape, np.float32))
+                                           for layer in g.layers if layer.weight_shape is not None})
+    out = load_checkpoint(g, tmp_path)
+    assert len(out.metadata["hf"]["biases_missing"]) == 3 * hf_tiny["num_hidden_layers"]
+    assert any("no bias for" in n for n in out.metadata["notes"])
+    with pytest.raises(accelsim.WorkloadError, match="no bias for .* layer"):
+        attach_weights(g, tmp_path, strict=True)
+
+
+def test_an_index_is_a_sharded_checkpoint_and_names_shards_in_its_folder(tmp_path):
+    from accelsim.workload.hf.checkpoint import Checkpoint
+
+    _, _, write = _checkpoint_helpers()
+    a = np.arange(8, dtype=np.float32)
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    write(shards / "model-00001-of-00001.safetensors", {"a": ("F32", a)})
+    (shards / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {
+        "a": "model-00001-of-00001.safetensors"}}))
+    assert list(Checkpoint(shards / "model.safetensors.index.json").tensors) == ["a"]  # was "header of 7e18 bytes"
+    write(tmp_path / "outside.safetensors", {"b": ("F32", a)})
+    (shards / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {
+        "a": "model-00001-of-00001.safetensors", "b": "../outside.safetensors"}}))
+    with pytest.raises(accelsim.WorkloadError, match="outside the folder"):
+        Checkpoint(shards)

@@ -359,7 +359,8 @@ def load_checkpoint(graph: LayerGraph, source, strict: bool = False) -> LayerGra
     ``codes`` and one ``scale`` per ``block``; ``activation_bits`` 8 when the config quantizes activations); ``metadata["quantization"][layer]`` records them as the ONNX
     importer records MatMulNBits (``granularity`` blocked, ``block_size`` the group, unsigned ``codes`` ``(N, K)``,
     per-group ``scale`` and ``zero_point`` ``(N, K / group)``), so the hardware models cost them at their real bits.
-    An act-order ``g_idx`` is noted (the groups are costed as contiguous blocks). Missing layers are noted, or
+    A stored ``g_idx`` gives each column its group (an act-order one is noted) and is costed, 32 bits a column.
+    Missing layers are noted, or
     refused with ``strict`` (``--strict``)."""
     from accelsim.workload.hf.checkpoint import Checkpoint, attach_weights
 
@@ -389,9 +390,13 @@ def load_checkpoint(graph: LayerGraph, source, strict: bool = False) -> LayerGra
         _finite(ck, name, scales, "scales")
         quant[name] = {"format": p.format, "weight_bits": p.bits, "signed": False, "granularity": "blocked",
                        "block_size": p.group, "scale": np.ascontiguousarray(scales), "scale_format": p.scale_format(),
-                       "zero_point": np.ascontiguousarray(p._zeros(scales.shape[1])), "codes": codes}
-        if "g_idx" in p.tensors and np.any(p.column_groups() != np.arange(p.in_features) // p.group):
-            notes.append(f"layer '{name}' ({p.format}): act-order g_idx; its groups are costed as contiguous blocks")
+                       "zero_point": np.ascontiguousarray(p._zeros(scales.shape[1])), "codes": codes,
+                       # a symmetric compressed-tensors layer stores no zero point (the offset is the format's)
+                       "zero_point_implied": not p.stores_zero_points}
+        if "g_idx" in p.tensors:  # stored (GPTQ writes one whether or not it orders the columns): read and costed
+            quant[name]["g_idx"] = p.column_groups()
+            if np.any(quant[name]["g_idx"] != np.arange(p.in_features) // p.group):
+                notes.append(f"layer '{name}' ({p.format}): act-order g_idx; each column takes its group's scale")
     if out.metadata["hf"].get("dequantized_experts"):
         n = len(out.metadata["hf"]["dequantized_experts"])
         notes.append(f"{n} quantized expert matri{'x' if n == 1 else 'ces'} (FP8, GPTQ, AWQ or compressed-tensors) "
@@ -407,6 +412,10 @@ def load_checkpoint(graph: LayerGraph, source, strict: bool = False) -> LayerGra
         unused = out.metadata["hf"]["weights_unused"]
         notes.append(f"{ck.source}: {len(unused)} tensor(s) match no layer of the config and are not used "
                      f"(first '{unused[0]}')")
+    if out.metadata["hf"].get("biases_missing"):
+        no_bias = out.metadata["hf"]["biases_missing"]
+        notes.append(f"{ck.source}: no bias for {len(no_bias)} layer(s) the config gives one (first '{no_bias[0]}'); "
+                     "they run without it")
     if out.metadata["hf"].get("weights_missing"):
         missing = out.metadata["hf"]["weights_missing"]
         notes.append(f"{ck.source}: no weights for {len(missing)} layer(s) (first '{missing[0]}'); they keep none")

@@ -181,6 +181,12 @@ class PackedWeight:
         return self.format.startswith("fp8")
 
     @property
+    def stores_zero_points(self) -> bool:
+        """Whether the layer stores zero points (GPTQ / AWQ ``qzeros``, compressed-tensors ``weight_zero_point``); a
+        symmetric compressed-tensors layer's codes are offset by ``2^(bits - 1)``, which it does not store."""
+        return self.format in ("gptq", "awq") or "weight_zero_point" in self.tensors
+
+    @property
     def stored_bits(self) -> int:
         """Bits the checkpoint stores for this layer (codes, scales, zeros, g_idx; not compressed-tensors'
         ``weight_shape``, the matrix's two sizes)."""
@@ -261,6 +267,8 @@ class Checkpoint:
 
     def __init__(self, source):
         path = Path(source)
+        if path.name.endswith(".safetensors.index.json") and path.is_file():
+            path = path.parent  # a sharded checkpoint named by its index: the folder it indexes
         if path.is_dir():
             files = sorted(path.glob("*.safetensors"))
             if not files:
@@ -310,6 +318,9 @@ class Checkpoint:
             if not isinstance(weight_map, dict):
                 raise WorkloadError(f"{index}: field 'weight_map' must map tensor names to shard files")
             for name, shard in weight_map.items():
+                if isinstance(shard, str) and (Path(shard).is_absolute() or Path(shard).name != shard):
+                    raise WorkloadError(f"{index}: tensor '{name}' names shard {shard!r}, outside the folder: a shard "
+                                        "must be a file name in the index's own folder")
                 if not isinstance(shard, str) or not (folder / shard).is_file():
                     raise WorkloadError(f"{index}: tensor '{name}' is in shard {shard!r}, which the folder does not hold")
                 info = self.tensors.get(name)
@@ -528,10 +539,21 @@ class Checkpoint:
             raise WorkloadError(f"{self.source}: FP8 weight '{weight.name}' has no weight_scale_inv or weight_scale")
         count = math.prod(scale.shape)
         configured = self.quantization.get("weight_block_size")
+        strategy = None
         for g in (self.quantization.get("config_groups") or {}).values():  # compressed-tensors strategy "block"
             w = (g or {}).get("weights") or {}
+            strategy = str(w.get("strategy") or "").lower() or strategy
             if configured is None and str(w.get("strategy", "")).lower() == "block":
                 configured = w.get("block_structure")
+        if str(self.quantization.get("quant_method", "")).lower() == "fbgemm_fp8":
+            strategy = "channel"  # FBGEMM's FP8: one scale per output row
+        # a configured per-tensor / per-channel strategy fixes the scale's shape: another shape would be read as some
+        # other grid (a (N/2, 1) scale as blocks of two rows, its transpose as one scale per input column)
+        expected = {"tensor": [(), (1,), (1, 1)], "channel": [(n,), (n, 1)]}.get(strategy)
+        if expected is not None and tuple(scale.shape) not in expected:
+            raise WorkloadError(f"{self.source}: scale '{scale.name}' of shape {list(scale.shape)} does not match the "
+                                f"config's FP8 strategy '{strategy}' for weight {list(weight.shape)} (expected "
+                                f"{' or '.join(str(list(e)) for e in expected)})")
         if configured is None and str(self.quantization.get("quant_method", "")).lower() == "fp8":
             configured = [128, 128]  # transformers' FineGrainedFP8Config default weight_block_size
         if count == 1:
@@ -590,7 +612,8 @@ def attach_weights(graph: LayerGraph, source, layers=None, strict: bool = False)
     ``kv_b_proj.weight``; a tied head (``lm_head``, ``embed_out``) takes the embedding table; an embedding held as a
 bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its own name. Packed layers (GPTQ / AWQ /
     compressed-tensors) stay in the checkpoint and are listed in ``metadata['hf']['packed']`` (format, bits,
-    group, stored bits). ``strict``: every weighted layer must be found. Shape mismatches are one-line errors."""
+    group, stored bits). ``strict``: every weighted layer must be found, with its bias where the config gives one (else
+    ``metadata['hf']['biases_missing']`` lists them). Shape mismatches are one-line errors."""
     ck = source if isinstance(source, Checkpoint) else Checkpoint(source)
     out = graph.copy()
     hf = out.metadata.setdefault("hf", {})
@@ -600,7 +623,7 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
     routing = (hf.get("routing") or {}).get("blocks", {})
     wanted = None if layers is None else set([layers] if isinstance(layers, str) else layers)
     _check_widening_budget(ck, out, wanted)
-    packed, missing, dequantized = {}, [], []
+    packed, missing, dequantized, no_bias = {}, [], [], []
     for layer in out.layers:
         if wanted is not None and layer.name not in wanted:
             continue
@@ -616,6 +639,8 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
             bias = _dense(ck, f"{name}.bias", (layer.bias_size,)) if layer.bias_size else None
             if bias is not None:  # a packed layer's bias is stored dense (Qwen2's q / k / v in GPTQ / AWQ files)
                 out.set_bias(name, bias)
+            elif layer.bias_size:
+                no_bias.append(name)
             continue
         conv1d = hf.get("model_type") in CONV1D_TYPES and layer.op == "linear" and name.endswith(CONV1D_LAYERS)
         w = _dense(ck, f"{name}.weight", layer.weight_shape, conv1d)
@@ -644,8 +669,13 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
             raise WorkloadError(f"{ck.source}: tensor for layer '{name}' has shape {list(w.shape)}; the config gives "
                                 f"{list(layer.weight_shape)}")
         out.set_weight(name, w, bias)
+        if bias is None and layer.bias_size:
+            no_bias.append(name)
     if strict and missing:
         raise WorkloadError(f"{ck.source}: no weights for {len(missing)} layer(s), first '{missing[0]}'")
+    if strict and no_bias:  # the config gives these layers a bias (Qwen2's q / k / v) the checkpoint does not hold
+        raise WorkloadError(f"{ck.source}: no bias for {len(no_bias)} layer(s) the config gives one, first '{no_bias[0]}' "
+                            f"(expected '{no_bias[0]}.bias')")
     if wanted is None and missing and not packed and len(missing) == sum(1 for x in out.layers if x.weight_shape is not None):
         some = sorted(ck.tensors)[:2]
         raise WorkloadError(f"{ck.source}: no tensor matches a layer of the config (0 of {len(missing)} weighted layers; "
@@ -653,6 +683,7 @@ bare parameter (ViT's ``cls_token``, ``position_embeddings``) is read under its 
                             f"{' ...' if len(ck.tensors) > 2 else ''}): the checkpoint of another model?")
     hf["packed"] = packed
     hf["weights_missing"] = missing
+    hf["biases_missing"] = no_bias
     hf["weights_source"] = str(ck.source)  # provenance: where the values come from (not the config file)
     if wanted is None:  # tensors no layer of the config read (a layer beyond num_hidden_layers, a stray name)
         # experts of a routed block that this step routes no token to are the config's, not stray: counted apart

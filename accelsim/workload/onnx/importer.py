@@ -109,6 +109,7 @@ class Importer:
     node_of: dict[str, str] = field(default_factory=dict)  # layer name -> ONNX node name
     skipped: list[str] = field(default_factory=list)
     generic_ops: Counter = field(default_factory=Counter)
+    pad_layers: int = 0  # generic Pad layers of pads a conv / pool cannot take (uneven, or before a generic op)
     notes: list[str] = field(default_factory=list)
     quantization: dict[str, dict] = field(default_factory=dict)  # layer name -> deployed quantization
     weight_dtypes: Counter = field(default_factory=Counter)  # stored type of each weight read
@@ -328,6 +329,7 @@ class Importer:
         c, h, w = v.local_shape
         shape = (c, h + pads[0] + pads[2], w + pads[1] + pads[3])
         layer = self.add(node, L.Generic, [v], suffix=suffix, op_type="Pad", output_shapes=(shape,))
+        self.pad_layers += 1
         return Value((self.batch, *shape), layer.name, True, quant=_mark_of(v))  # a padded 8-bit map is 8-bit
 
     def constant_source(self, node: Node, v: Value, like: Value | None = None, suffix: str = "/const") -> Value:

@@ -411,6 +411,9 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
     if imp.generic_ops:
         listed = ", ".join(f"{op} x{n}" for op, n in sorted(imp.generic_ops.items()))
         imp.note(f"ops without an accelsim layer type imported as generic layers (traffic only, no MACs): {listed}")
+    if imp.pad_layers:
+        imp.note(f"{imp.pad_layers} zero padding(s) a conv / pool cannot take (uneven, TensorFlow's SAME, or before an "
+                 "op imported as generic) imported as generic Pad layers (traffic only)")
     if imp.folded_batchnorm:
         imp.note(f"{len(imp.folded_batchnorm)} BatchNormalization node(s) folded into the preceding conv / linear weights")
     if imp.skipped:
