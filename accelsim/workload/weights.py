@@ -423,7 +423,6 @@ def load_checkpoint(graph: LayerGraph, source, strict: bool = False) -> LayerGra
         from accelsim.workload.hf.config import QUANT_NOTE
 
         notes[:] = [n for n in notes if not n.startswith(QUANT_NOTE + " (")]  # the checkpoint's layers carry it
-        bits = sorted({q["weight_bits"] for q in quant.values()})
         kinds = sorted({q.get("element") or f"int{q['weight_bits']}" for q in quant.values()})
         notes.append(f"{len(quant)} layer(s) kept in their packed format ({', '.join(kinds)}, "
                      f"{', '.join(sorted({q['format'] for q in quant.values()}))})")
