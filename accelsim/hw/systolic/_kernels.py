@@ -1909,11 +1909,12 @@ def user_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     arguments unboxed) is most of its cost (an 8x8x8 1x1 unit on a 32x32 os array 14.6 -> 5.0 us, a 6x6-output 3x3
     ws unit 31-36 -> 22 us, 2026-12-07). A larger one composes the calls here: the walk exported on its own compiles
     faster code ahead of time than the walk inside another kernel (a 36x36x19 3x3 stride-2 is unit with a 4 kB
-    SRAM 528 against 667 us, the same source; under the JIT the two ran alike)."""
+    SRAM 528 against 667 us, the same source; under the JIT the two ran alike). Only ahead of time: under the JIT the
+    one-call kernel would compile the walk twice more (a first USER run 12.7 -> 35.6 s with an empty cache)."""
     aot = _USER.get("k") or _user_kernels()
     npx = batch * Eh * Ew
     win = FH * FW * Ch
-    if npx * win <= USER_ONE_CALL_ENTRIES:
+    if npx * win <= USER_ONE_CALL_ENTRIES and aot.source == "aot":
         return aot.user_unit_kernel(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, sizes, bws,
                                     row_cycles)
     tabs = aot.conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
