@@ -465,3 +465,49 @@ def test_an_index_is_a_sharded_checkpoint_and_names_shards_in_its_folder(tmp_pat
         "a": "model-00001-of-00001.safetensors", "b": "../outside.safetensors"}}))
     with pytest.raises(accelsim.WorkloadError, match="outside the folder"):
         Checkpoint(shards)
+
+
+# --- command line: --out written whole or not at all, never removing what was there ----------------------------
+
+def test_a_failed_out_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from accelsim.cli import output
+
+    out = tmp_path / "r.json"
+    out.write_text("old\n")
+    real_replace = os.replace
+
+    def full(src, dst):  # the disk fills as the new text is put in place
+        raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+
+    monkeypatch.setattr(output.os, "replace", full)
+    with pytest.raises(accelsim.AccelsimError, match="r.json: cannot write \\(no space left on the device\\)"):
+        output.write("new", str(out))
+    assert out.read_text() == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]  # was removed
+    monkeypatch.setattr(output.os, "replace", real_replace)
+    output.write("new", str(out))
+    assert out.read_text() == "new\n" and sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
+def test_out_to_a_device_is_written_in_place(tmp_path):
+    import os
+    import stat
+
+    from accelsim.cli import output
+
+    output.write("text", os.devnull)  # a character device: opened and written, never replaced by a file
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+@pytest.mark.parametrize("where,said", [("missing/x.json", "its directory does not exist"), (".", "is a directory")])
+def test_an_unwritable_out_is_refused_before_the_simulation(tmp_path, run_cli, monkeypatch, where, said):
+    from accelsim.hw.systolic import model as systolic
+
+    def never(*a, **k):  # the simulation must not run
+        raise AssertionError("simulated before refusing --out")
+
+    monkeypatch.setattr(systolic.SystolicModel, "count", never)
+    code, out, err = run_cli("simulate", "--arch", "edge-32x32", "--workload", "lenet5", "--out", tmp_path / where)
+    assert code == 2 and said in err and len(err.strip().splitlines()) == 1

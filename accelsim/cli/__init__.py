@@ -98,6 +98,10 @@ def _main(argv: Sequence[str] | None) -> int:
             parser.print_help(sys.stderr)
             return 2
         args.argv = list(sys.argv[1:] if argv is None else argv)  # the command line, for a result's provenance
+        if getattr(args, "out_file", False) and getattr(args, "out", None):
+            from accelsim.cli.output import check_writable
+
+            check_writable(args.out)  # before the work: a result computed, then lost, is no answer
         import warnings
 
         with warnings.catch_warnings():  # a warning is one line on stderr, like an error

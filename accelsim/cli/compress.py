@@ -190,4 +190,5 @@ def add_cli(sub) -> None:
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.add_argument("--seed", type=int, default=0, help="seed for synthesized weights and random steps")
     p.add_argument("--out", help="write to this file instead of stdout")
+    p.set_defaults(out_file=True)  # checked before the command runs (cli.output.check_writable)
     p.set_defaults(func=cmd_compress)

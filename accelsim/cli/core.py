@@ -408,6 +408,7 @@ def add_cli(sub) -> None:
     _add_phase(p)
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.add_argument("--out", help="write to this file instead of stdout")
+    p.set_defaults(out_file=True)  # checked before the command runs (cli.output.check_writable)
     p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("simulate", help="simulate a (compressed) workload on a hardware config")
@@ -433,4 +434,5 @@ def add_cli(sub) -> None:
                    help="table format: which layers to list (default top:10, the 10 slowest); "
                         "json and csv always hold every layer")
     p.add_argument("--out", help="write to this file instead of stdout")
+    p.set_defaults(out_file=True)  # checked before the command runs (cli.output.check_writable)
     p.set_defaults(func=cmd_simulate)

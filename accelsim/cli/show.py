@@ -160,4 +160,5 @@ def add_cli(sub) -> None:
                    help="arch only: dotted config override, as for simulate")
     p.add_argument("--format", choices=["yaml", "json"], default="yaml")
     p.add_argument("--out", help="write to this file instead of stdout")
+    p.set_defaults(out_file=True)  # checked before the command runs (cli.output.check_writable)
     p.set_defaults(func=cmd_show)
