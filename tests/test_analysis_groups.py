@@ -76,8 +76,8 @@ def test_sensitivity_refuses_unbalanced_axes_and_says_why():
     assert b8["note"] == "" and b8["best_value"] == "h100-sxm"  # GPUs only: balanced
     b1 = grouped[(grouped["batch"] == 1) & (grouped["axis"] == "arch")].iloc[0]
     assert "does not apply to arch=" in b1["note"] and np.isnan(b1["effect"])
-    one = grouped[(grouped["batch"] == 8) & (grouped["axis"] == "arch.array.rows")].iloc[0]
-    assert one["note"] == "one value" and one["effect"] == 0.0
+    none = grouped[(grouped["batch"] == 8) & (grouped["axis"] == "arch.array.rows")].iloc[0]  # GPUs only: no rows
+    assert none["note"] == "not swept in this group" and none["effect"] == 0.0 and none["levels"] == 0
 
 
 def test_unbalanced_by_missing_points():

@@ -511,3 +511,25 @@ def test_an_unwritable_out_is_refused_before_the_simulation(tmp_path, run_cli, m
     monkeypatch.setattr(systolic.SystolicModel, "count", never)
     code, out, err = run_cli("simulate", "--arch", "edge-32x32", "--workload", "lenet5", "--out", tmp_path / where)
     assert code == 2 and said in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("value", ["", ","])
+def test_an_empty_group_by_is_refused(tmp_path, run_cli, value):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("base: {workload: lenet-300-100, arch: edge-32x32}\ngrid: {arch.array.rows: [8, 16]}\n"
+                    "objectives: {latency_s: min, energy_j: min}\n")
+    code, _, err = run_cli("report", spec, "--out", tmp_path / "r", "--group-by", value)  # was: groups pooled
+    assert code == 2 and "--group-by: expected column names" in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_eie_entry_width_refusal_names_the_override(run_cli):
+    code, _, err = run_cli("show", "arch", "eie", "--set", "encoding.weight_index_bits=16")
+    assert code == 2 and "with override encoding.weight_index_bits=16" in err
+
+
+def test_a_tradeoff_of_a_sweep_without_recipes_says_so(tmp_path, run_cli):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("base: {workload: lenet-300-100, arch: edge-32x32}\ngrid: {arch.array.rows: [8, 16]}\n")
+    assert run_cli("sweep", spec, "--out", tmp_path / "r", "--quiet")[0] == 0
+    code, _, err = run_cli("plot", tmp_path / "r", "--kind", "tradeoff", "--out", tmp_path / "t.png")
+    assert code == 2 and "at least two compression levels" in err and "ratio recipe" not in err

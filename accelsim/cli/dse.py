@@ -136,6 +136,8 @@ def _group_by(args, spec: dict | None = None):
     """``--group-by`` (``auto``, ``none`` or comma-separated columns), else the spec's ``report.group_by``, else auto."""
     value = getattr(args, "group_by", None)
     if value is not None:
+        if not [c for c in str(value).split(",") if c.strip()]:  # '' or ',' was taken as none, pooling the groups
+            raise AccelsimError(f"--group-by: expected column names (comma-separated), auto or none; got {value!r}")
         return value
     report = (spec or {}).get("report") or {}
     if isinstance(report, dict) and report.get("group_by") is not None:

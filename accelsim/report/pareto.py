@@ -26,7 +26,8 @@ its values occurs with the same settings of the other axes, equally often (a ful
 union of them in which the axis does not apply to every point). Otherwise its main effect would
 mix in the other axes (a batch-8 value that exists only on GPUs would be "best for latency" because
 GPUs are fast), so the row has no effect, no rank and a ``note`` saying which other axis it is
-confounded with. An axis with one value in a group has effect 0, no rank and the note "one value".
+confounded with. An axis with one value in a group has effect 0, no rank and the note "one value"; an axis with none
+there (swept only in another space of a union) the note "not swept in this group" (it said "one value").
 """
 
 from __future__ import annotations
@@ -291,9 +292,12 @@ def sensitivity(df, objectives: Sequence[str] | Mapping[str, str], axes: Sequenc
                 keys = sub[axis].map(lambda v: repr(v) if isinstance(v, (list, dict)) else v)
                 # rows where the axis does not apply (another family in a union) are left out
                 means = values.groupby(keys, dropna=True).mean().dropna()
-                note = _balance(sub, axis, [a for a in axes if a != axis]) if len(means) >= 2 else "one value"
+                if len(means) >= 2:
+                    note = _balance(sub, axis, [a for a in axes if a != axis])
+                else:  # (no value: the axis is swept only in another space of a union)
+                    note = "one value" if len(means) else "not swept in this group"
                 best = None
-                if note is not None and note != "one value":
+                if note is not None and note not in ("one value", "not swept in this group"):
                     effect = float("nan")
                 elif len(means) < 2 or not ref:
                     effect = 0.0

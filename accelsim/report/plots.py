@@ -674,6 +674,9 @@ def tradeoff_table(df, group: str | None = None, ratio: str | None = None, group
     group = group or next((c for c in ("arch_name", "arch", "family") if c in data.columns), "arch_name")
     level = ratio or "recipe"
     check_column(data, group, "--color", "results")
+    if ratio is None and "recipe" not in data.columns:  # (a dense sweep: named as the option the user never gave)
+        raise AccelsimError("the trade-off figure needs at least two compression levels (recipe); the table has no "
+                            "recipe column: a sweep of one or more recipes draws it")
     check_column(data, level, "ratio", "results")
     if ratio is None:  # a recipe's parameters swept (recipe.prune.density) are levels of their own, not seeds
         params = [c for c in data.columns if str(c).startswith("recipe.") and data[c].nunique(dropna=True) > 1]

@@ -107,7 +107,8 @@ class EIEConfig:
         if self.spmat.width_bits % (self.encoding.weight_index_bits + self.encoding.row_index_bits):
             problems.append(
                 f"spmat.width_bits ({self.spmat.width_bits}) must be a multiple of the entry width "
-                f"weight_index_bits + row_index_bits ({self.encoding.weight_index_bits + self.encoding.row_index_bits})")
+                f"encoding.weight_index_bits + encoding.row_index_bits "
+                f"({self.encoding.weight_index_bits + self.encoding.row_index_bits})")
         return problems
 
     @property
