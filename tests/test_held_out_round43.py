@@ -533,3 +533,19 @@ def test_a_tradeoff_of_a_sweep_without_recipes_says_so(tmp_path, run_cli):
     assert run_cli("sweep", spec, "--out", tmp_path / "r", "--quiet")[0] == 0
     code, _, err = run_cli("plot", tmp_path / "r", "--kind", "tradeoff", "--out", tmp_path / "t.png")
     assert code == 2 and "at least two compression levels" in err and "ratio recipe" not in err
+
+
+def test_compress_shows_the_workload_import_notes(tmp_path, run_cli):
+    hf_tiny, _, write = _checkpoint_helpers()
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({**hf_tiny, "model_type": "qwen2"}))
+    from accelsim.workload.hf import load_hf
+
+    g = load_hf({**hf_tiny, "model_type": "qwen2"}, phase="decode", context=8)
+    write(tmp_path / "model.safetensors", {f"{layer.name}.weight": ("F32", np.ones(layer.weight_shape, np.float32))
+                                           for layer in g.layers if layer.weight_shape is not None})
+    code, out, _ = run_cli("compress", "--workload", cfg, "--weights", tmp_path / "model.safetensors", "--recipe", "int8")
+    assert code == 0 and "workload import notes:" in out and "no bias for" in out  # compress printed none
+    code, out, _ = run_cli("compress", "--workload", cfg, "--weights", tmp_path / "model.safetensors", "--recipe", "int8",
+                           "--format", "json")
+    assert code == 0 and any("no bias for" in n for n in json.loads(out)["workload_notes"])

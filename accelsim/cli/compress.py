@@ -111,9 +111,10 @@ def _undefined(rows: list[dict[str, Any]], total: dict[str, Any]) -> tuple[list[
     return rows, total, notes
 
 
-def to_json(cg: CompressedGraph, provenance: dict | None = None) -> str:
+def to_json(cg: CompressedGraph, provenance: dict | None = None, workload_notes: list[str] | None = None) -> str:
     """The report as JSON; ``provenance`` (:func:`accelsim.report.provenance.provenance`), when given,
-    is added with the accelsim version."""
+    is added with the accelsim version; ``workload_notes``: what the importer dropped or approximated (as
+    ``simulate``'s ``workload_notes``)."""
     from accelsim._version import __version__
 
     rows, total, notes = _undefined(report_rows(cg), cg.stats)
@@ -121,12 +122,14 @@ def to_json(cg: CompressedGraph, provenance: dict | None = None) -> str:
            "total": total, "uncompressed_tables": uncompressed_tables(cg)}
     if notes:
         out["notes"] = list(notes.values())
+    if workload_notes:
+        out["workload_notes"] = list(workload_notes)
     if provenance:
         out["provenance"] = provenance
     return json.dumps(_clean(out), indent=2)
 
 
-def to_table(cg: CompressedGraph) -> str:
+def to_table(cg: CompressedGraph, workload_notes: list[str] | None = None) -> str:
     from accelsim.report.export import format_table
 
     rows, t, notes = _undefined(report_rows(cg), cg.stats)
@@ -153,6 +156,8 @@ def to_table(cg: CompressedGraph) -> str:
         text += (f"\nnot compressed, not in the totals: {len(tables)} embedding table(s), "
                  f"{sum(tables.values()):,} weights ({', '.join(list(tables)[:3])}{', ...' if len(tables) > 3 else ''})")
     text += "".join(f"\nnote: {n}" for key, n in notes.items() if key in cols)  # (the figures the table shows)
+    if workload_notes:  # what the importer dropped or approximated, as simulate prints them
+        text += "\n\nworkload import notes:" + "".join(f"\n[i{i}] {n}" for i, n in enumerate(workload_notes, 1))
     return text
 
 
@@ -172,9 +177,9 @@ def cmd_compress(args) -> int:
 
         command = shlex.join(["accelsim", *args.argv]) if getattr(args, "argv", None) is not None else None
         prov = provenance({}, None, graph, cg.recipe, (cg.recipe or {}).get("path"), args.seed, command=command)
-        write(to_json(cg, prov), args.out)
+        write(to_json(cg, prov, graph.metadata.get("notes")), args.out)
     else:
-        write(to_table(cg), args.out)
+        write(to_table(cg, graph.metadata.get("notes")), args.out)
     return 0
 
 
