@@ -549,3 +549,14 @@ def test_compress_shows_the_workload_import_notes(tmp_path, run_cli):
     code, out, _ = run_cli("compress", "--workload", cfg, "--weights", tmp_path / "model.safetensors", "--recipe", "int8",
                            "--format", "json")
     assert code == 0 and any("no bias for" in n for n in json.loads(out)["workload_notes"])
+
+
+def test_eie_pointer_width_must_hold_a_columns_span(tmp_path, run_cli):
+    wl = tmp_path / "fc.yaml"
+    wl.write_text("name: fc\ninputs: {x: [512]}\nlayers:\n  - {name: fc, op: linear, out_features: 256}\n")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: r\npipeline:\n  - prune: {density: 0.3}\n  - share: {bits: 4}\n")
+    code, _, err = run_cli("simulate", "--arch", "eie", "--workload", wl, "--recipe", recipe,
+                           "--set", "encoding.pointer_bits=1")  # was run, with 1-bit pointers counted
+    assert code == 2 and "encoding.pointer_bits 1 cannot hold a column's" in err
+    assert run_cli("simulate", "--arch", "eie", "--workload", wl, "--recipe", recipe)[0] == 0

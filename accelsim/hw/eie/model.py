@@ -378,6 +378,13 @@ class EIEModel(HardwareModel):
         act_bytes = e.activation_bits / 8
         spill_in = max(0, -(-n_cols // P) - (act_cap + c.act_regs)) * P
         spill_out = max(0, local_rows - (act_cap + c.act_regs)) * P
+        # a PE takes a column's span as the difference of two pointers of encoding.pointer_bits (EIE's 16): the width
+        # must hold the most entries one column has on one PE (the docs' accounting of VGG-6's 100,939 a PE too)
+        span = int(np.diff(np.asarray(csc.col_ptr), axis=0).max(initial=0))
+        if span >> e.pointer_bits:
+            raise SimulationError(
+                f"layer '{name}': encoding.pointer_bits {e.pointer_bits} cannot hold a column's {span:,} entries on one "
+                f"PE (need {span.bit_length()} bits; eie '{c.name}')")
         tiles = self._tiles(csc)
         if len(tiles) > 1 and not c.tiling:
             raise SimulationError(
