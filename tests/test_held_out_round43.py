@@ -560,3 +560,24 @@ def test_eie_pointer_width_must_hold_a_columns_span(tmp_path, run_cli):
                            "--set", "encoding.pointer_bits=1")  # was run, with 1-bit pointers counted
     assert code == 2 and "encoding.pointer_bits 1 cannot hold a column's" in err
     assert run_cli("simulate", "--arch", "eie", "--workload", wl, "--recipe", recipe)[0] == 0
+
+
+def test_torch_import_notes_params_it_does_not_hold_as_layers():
+    torch = pytest.importorskip("torch")
+    from accelsim.workload.io_torch import load_torch
+
+    class Positions(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pos = torch.nn.Embedding(16, 8)
+            self.fc = torch.nn.Linear(8, 4)
+
+        def forward(self, x):
+            return self.fc(x + self.pos(torch.arange(16)))
+
+    torch.manual_seed(0)
+    g = load_torch(Positions().eval(), torch.randn(1, 16, 8))
+    held = g.metadata["torch"]["params"]
+    assert held == 16 * 8 + 8 * 4 + 4
+    assert g.total_params == 8 * 4 + 4  # the exporter folds the constant-index lookup into a constant
+    assert any(f"the graph's layers hold 36 params, the module {held:,}" in n for n in g.metadata["notes"])  # was none

