@@ -355,9 +355,7 @@ def cmd_plot(args) -> int:
         for col in maximize:
             plots.check_column(points, col, "--maximize", "results", source=args.results)
         objectives = {x: "max" if x in maximize else "min", y: "max" if y in maximize else "min"}
-        color = args.color
-        if color is None and "arch_name" in points.columns and points["arch_name"].nunique() > 1:
-            color = "arch_name"  # points of different hardware are told apart by default
+        color = args.color if args.color is not None else plots.device_color(points)
         out = plots.pareto_scatter(points, args.out, x=x, y=y, objectives=objectives, color=color,
                                    title=args.title, group_by=panels)
     elif kind == "shrinkbench":  # accuracy vs compression and vs real speedup (accelsim.report.shrinkbench)

@@ -20,6 +20,11 @@ def write_error(exc: OSError, out: str | os.PathLike) -> AccelsimError:
     return AccelsimError(f"{os.fspath(path)}: cannot write ({os_error_reason(exc)})")
 
 
+def _special(path: str) -> bool:
+    """Whether ``path`` names an existing file that is not a regular one (a device, a pipe, ``/dev/stdout``)."""
+    return os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode)
+
+
 def check_writable(out: str | os.PathLike) -> None:
     """Refuse, before a command runs, an ``--out`` it could not write: a folder, a folder that does not exist, or
     one it may not write into (the command's result would be computed, then lost)."""
@@ -30,7 +35,7 @@ def check_writable(out: str | os.PathLike) -> None:
     if not os.path.isdir(folder):
         what = f"{folder} is not a directory" if os.path.exists(folder) else "its directory does not exist"
         raise AccelsimError(f"{path}: cannot write ({what})")
-    if os.path.exists(path) and not os.path.isfile(path):
+    if _special(path):
         if not os.access(path, os.W_OK):
             raise AccelsimError(f"{path}: cannot write (permission denied)")
         return  # a device or a pipe: written in place (write)
@@ -53,7 +58,7 @@ def write(text: str, out: str | None) -> None:
         return
     path = os.fspath(out)
     try:
-        special = os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode)
+        special = _special(path)
     except OSError as exc:
         raise write_error(exc, out) from None
     if special:
@@ -61,7 +66,7 @@ def write(text: str, out: str | None) -> None:
             with open(path, "w") as fh:
                 fh.write(body)
         except OSError as exc:
-            raise AccelsimError(f"{path}: cannot write ({os_error_reason(exc)})") from None
+            raise write_error(exc, out) from None
         return
     target = os.path.realpath(path)  # (a link to a file: the file is replaced, the link kept)
     tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.{os.getpid()}.tmp")

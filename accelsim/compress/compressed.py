@@ -546,9 +546,8 @@ def deployed_tensor(q: dict, layer: Layer) -> tuple[Any, int | None, int | None]
         scale_name = q.get("scale_format") or ("fp16" if scale.dtype == np.float16 else "fp32")  # as stored
         stored_zp = zp is not None and not q.get("zero_point_implied")  # an implied default costs no bits
         g_idx = q.get("g_idx")  # a checkpoint's stored column-to-group map (GPTQ): read, and 32 bits a column
-        act_order = g_idx is not None and bool(np.any(np.asarray(g_idx) != np.arange(len(g_idx)) // block))
         spec = QuantSpec(f"{'int' if signed else 'uint'}{bits}-g{block}", f"{'int' if signed else 'uint'}{bits}",
-                         scale_name, (1, block), int(bits) if stored_zp else 0, act_order=act_order)
+                         scale_name, (1, block), int(bits) if stored_zp else 0, act_order=bool(q.get("act_order")))
         tensor = GroupQuant(codes, spec, scale.astype(np.float64), None if zp is None else np.asarray(zp, np.int64),
                             g_idx=g_idx)
         return tensor, bits, act

@@ -173,8 +173,7 @@ def top_k_abs_mask(weights: np.ndarray, k: int) -> np.ndarray:
     flat = w.ravel()
     if k <= 0:
         return np.zeros(w.shape, bool)
-    thr = _kth_largest_abs(flat, k) if k < flat.size else 0
-    thr = max(thr, 0)  # (a zero weight is never kept: _top_k_mask)
+    thr = _kth_largest_abs(flat, k) if k < flat.size else 0  # (0 and above: a zero weight is never kept, _top_k_mask)
     mask = np.empty(flat.size, bool)
     for s, a in _abs_blocks(flat):
         np.greater(a, thr, out=mask[s:s + a.size])

@@ -1396,7 +1396,7 @@ def _check_pointer_bits(tensor: Any, encode: Mapping[str, Any], where: str) -> N
     if bits is None or not getattr(tensor, "pointer_overflow", False):
         return
     if getattr(tensor, "kind", "") == "interleaved_csc":
-        span = int(np.diff(tensor.pe_ptr, axis=1).max()) if tensor.pe_ptr.size > tensor.n_pe else 0
+        span = int(np.diff(tensor.pe_ptr, axis=1).max(initial=0))
         if span < (1 << int(bits)):
             return
         raise ConfigError(f"{where}: pointer_bits={bits} cannot hold a column's {span:,} entries in one PE (need "

@@ -147,8 +147,7 @@ def write_report(spec: Mapping[str, Any], df, out: str | Path, source: str = "sp
             md += [f"(No Pareto figure: no point has both `{x}` and `{y}`.)", ""]
         elif x != y:
             # as `accelsim plot --kind pareto`: the devices apart where there are several, else the first swept axis
-            several = "arch_name" in ok.columns and ok["arch_name"].nunique() > 1
-            color = par.color or ("arch_name" if several else shown_axes[0] if shown_axes else None)
+            color = par.color or plots.device_color(ok) or (shown_axes[0] if shown_axes else None)
             plots.save_both(plots.pareto_scatter, ok, out_stem=figs / "pareto", x=x, y=y, objectives=objectives,
                             color=color, title=f"{title}: {x} vs {y}", group_by=gcols, uncertainty=uncertainty)
             md += ["![Pareto scatter](figures/pareto.png)", ""]

@@ -382,10 +382,18 @@ def fold_workload_params(setting: dict[str, Any], where: str = "space") -> dict[
     return out
 
 
+def _id_text(setting: Mapping[str, Any]) -> str:
+    """The JSON text a setting's id is the digest of (sorted keys, no spaces)."""
+    return json.dumps(setting, sort_keys=True, separators=(",", ":"))
+
+
+def _id_of(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def point_id(setting: Mapping[str, Any]) -> str:
     """Stable 16-hex-digit id of a setting: SHA-256 of its canonical JSON (sorted keys)."""
-    text = json.dumps(setting, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return _id_of(_id_text(setting))
 
 
 @dataclass(frozen=True)
@@ -675,17 +683,16 @@ def _number(settings: Iterable[tuple[dict[str, Any], str]], normalize: Callable 
     spaces of a union) is dropped. One JSON text a point serves both its id and the duplicate test where the
     setting is already canonical (the common case: about 3x faster on a grid of :data:`MAX_POINTS` points)."""
     points, seen = [], set()
-    dumps, sha256 = json.dumps, hashlib.sha256
     for setting, where in settings:
         if normalize is not None:
             setting = normalize(setting)
         canon = _canon(setting)
-        text = dumps(setting, sort_keys=True, separators=(",", ":"))  # point_id's text
-        same = text if canon is setting else dumps(canon, sort_keys=True, separators=(",", ":"), default=str)
+        text = _id_text(setting)
+        same = text if canon is setting else same_text(canon)  # (same_text of a canonical value: its own text)
         if same in seen:
             continue
         seen.add(same)
-        points.append(Point(len(points), sha256(text.encode()).hexdigest()[:16], setting, where))
+        points.append(Point(len(points), _id_of(text), setting, where))
     return points
 
 

@@ -262,6 +262,10 @@ def _balance(sub, axis: str, others: Sequence[str]) -> str | None:
     return not_applied or "unbalanced: its values occur with the other axes' settings unequally often (failed or missing points?)"
 
 
+#: the note of an axis with no value in a group (swept only in another space of a union), and with one
+_NO_CONTRAST = ("not swept in this group", "one value")
+
+
 def sensitivity(df, objectives: Sequence[str] | Mapping[str, str], axes: Sequence[str], log: bool = False,
                 group_by=AUTO):
     """Main effect of each balanced axis on each objective (see module docstring); most influential first.
@@ -295,9 +299,9 @@ def sensitivity(df, objectives: Sequence[str] | Mapping[str, str], axes: Sequenc
                 if len(means) >= 2:
                     note = _balance(sub, axis, [a for a in axes if a != axis])
                 else:  # (no value: the axis is swept only in another space of a union)
-                    note = "one value" if len(means) else "not swept in this group"
+                    note = _NO_CONTRAST[len(means)]
                 best = None
-                if note is not None and note not in ("one value", "not swept in this group"):
+                if note is not None and note not in _NO_CONTRAST:
                     effect = float("nan")
                 elif len(means) < 2 or not ref:
                     effect = 0.0

@@ -482,6 +482,12 @@ def _energy_unit(value: float) -> tuple[float, str]:
 
 # --- Pareto scatter ------------------------------------------------------------------------------
 
+def device_color(df) -> str | None:
+    """The Pareto scatter's colour column when none is given: ``arch_name`` where the table holds several devices
+    (points of different hardware are told apart), else None (``accelsim plot`` and ``accelsim report`` alike)."""
+    return "arch_name" if "arch_name" in df.columns and df["arch_name"].nunique() > 1 else None
+
+
 def pareto_scatter(df, out: str | os.PathLike, x: str, y: str, objectives: Mapping[str, str] | None = None,
                    color: str | None = None, logx: bool = True, logy: bool = True, title: str | None = None,
                    group_by: Any = "auto", uncertainty: Any = None) -> Path:

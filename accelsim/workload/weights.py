@@ -394,8 +394,9 @@ def load_checkpoint(graph: LayerGraph, source, strict: bool = False) -> LayerGra
                        # a symmetric compressed-tensors layer stores no zero point (the offset is the format's)
                        "zero_point_implied": not p.stores_zero_points}
         if "g_idx" in p.tensors:  # stored (GPTQ writes one whether or not it orders the columns): read and costed
-            quant[name]["g_idx"] = p.column_groups()
-            if np.any(quant[name]["g_idx"] != np.arange(p.in_features) // p.group):
+            g_idx = quant[name]["g_idx"] = p.column_groups()
+            quant[name]["act_order"] = bool(np.any(g_idx != np.arange(p.in_features) // p.group))
+            if quant[name]["act_order"]:
                 notes.append(f"layer '{name}' ({p.format}): act-order g_idx; each column takes its group's scale")
     if out.metadata["hf"].get("dequantized_experts"):
         n = len(out.metadata["hf"]["dequantized_experts"])

@@ -543,7 +543,7 @@ class Checkpoint:
         for g in (self.quantization.get("config_groups") or {}).values():  # compressed-tensors strategy "block"
             w = (g or {}).get("weights") or {}
             strategy = str(w.get("strategy") or "").lower() or strategy
-            if configured is None and str(w.get("strategy", "")).lower() == "block":
+            if configured is None and strategy == "block":
                 configured = w.get("block_structure")
         if str(self.quantization.get("quant_method", "")).lower() == "fbgemm_fp8":
             strategy = "channel"  # FBGEMM's FP8: one scale per output row
