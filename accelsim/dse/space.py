@@ -352,6 +352,9 @@ class SpecFields(SpaceFields):
                 problems.append("spaces must be a non-empty list of spaces; got []")
             problems += [f"{name}: put the axes inside each entry of spaces, not beside it"
                          for name in BLOCKS if getattr(self, name) is not None]
+        if self.objectives is not None and not self.objectives:
+            problems.append("objectives must name at least one column (column: min | max); got {} "
+                            "(leave the key out for no Pareto front)")
         if isinstance(self.evaluate, str) and ":" not in self.evaluate:
             problems.append(f"evaluate must be 'package.module:function'; got {self.evaluate!r}")
         return problems

@@ -200,10 +200,17 @@ def load_torch(module, example_input: Any = None, name: str | None = None, skip_
                      f"{graph.total_params:,} params count them once per use; the module holds "
                      f"{held:,} (metadata['torch']['params'])")
     elif graph.total_params != held:  # (a held-out round found these silent)
+        # torch's recurrent modules keep two bias vectors a cell (bias_ih, bias_hh); a cell's weight holds one column
+        merged = sum(p.numel() for m in module.modules() if isinstance(m, torch.nn.RNNBase)
+                     for n, p in m.named_parameters(recurse=False) if n.startswith("bias_hh"))
+        why = (f"the recurrent cells' two bias vectors (bias_ih + bias_hh) are one bias column of each cell's "
+               f"weight ({merged:,} params fewer)") if merged and graph.total_params + merged == held else (
+            "a table read at constant indices (position embeddings) becomes a constant of the graph, a parameter "
+            "one module applies several times is counted once per use"
+            + (f", and recurrent cells hold one bias column for torch's bias_ih + bias_hh ({merged:,} params)"
+               if merged else ""))
         notes.append(f"the graph's layers hold {graph.total_params:,} params, the module {held:,} "
-                     f"(metadata['torch']['params']): a table read at constant indices (position embeddings) "
-                     "becomes a constant of the graph, and a parameter one module applies several times is counted "
-                     "once per use")
+                     f"(metadata['torch']['params']): {why}")
     graph.metadata["notes"] = notes + graph.metadata.get("notes", [])
     if calibration is not None:
         from accelsim.workload.calibrate import apply_densities, torch_input_densities

@@ -334,6 +334,7 @@ def _convert_unary(imp: Importer, node: Node) -> None:
     elif len(node.inputs) > 1 and node.inputs[1] and not imp.value(node, 1).is_const:
         raise imp.unsupported(node, "a second activation operand")
     imp.out(node, imp.add(node, cls, [x], **fields), batched=x.batched)
+    Q._mark_output(imp, node, node.attrs.get("output_bits"))  # a fused QOperator chain's output codes (fuse.py)
 
 
 def _try_fold_bias(imp: Importer, node: Node, v: Value, c: np.ndarray) -> bool:
@@ -585,6 +586,7 @@ def _convert_layernorm(imp: Importer, node: Node) -> None:
     if rms:
         fields["rms"] = True
     imp.out(node, imp.add(node, L.LayerNorm, [x], **fields), batched=x.batched)
+    Q._mark_output(imp, node, node.attrs.get("output_bits"))  # a fused QOperator chain's output codes (fuse.py)
 
 
 @register("InstanceNormalization", "GroupNormalization")

@@ -18,6 +18,9 @@ _FUSION_TRIGGERS = {"Erf", "Tanh", "Sigmoid", "HardSigmoid", "ReduceMean"}
 # a quantize / dequantize pair between two of those nodes (onnxruntime's QDQ quantizer puts one after each Add, Mul,
 # Div ...): inside a region, never at its ends, where the pairs give the function's input and output their bits
 _QDQ = {"QuantizeLinear", "DequantizeLinear"}
+# onnxruntime's QOperator form of the chain's Add / Mul (A, A_scale, A_zp, B, B_scale, B_zp, C_scale, C_zp): the same
+# function on quantized codes, the float nodes between them behind quantize / dequantize nodes
+_QLINEAR = {"QLinearAdd": "Add", "QLinearMul": "Mul"}
 
 
 def _static_consts(nodes: list[Node], initializers) -> dict[str, np.ndarray]:
@@ -37,6 +40,8 @@ def _static_consts(nodes: list[Node], initializers) -> dict[str, np.ndarray]:
 def _in_family(node: Node, consts, shapes) -> bool:
     if node.op_type in _QDQ:  # (an activation's pair; a constant's is a weight's)
         return node.domain in ("", "ai.onnx", "com.microsoft") and bool(node.inputs) and node.inputs[0] not in consts
+    if node.op_type in _QLINEAR:
+        return node.domain == "com.microsoft" and all(not t or t in consts for t in node.inputs[1:3] + node.inputs[4:])
     if node.domain not in ("", "ai.onnx") or node.op_type not in _ELEMENTWISE_FAMILY:
         return False
     if node.op_type == "ReduceMean":  # only the last-axis mean of a layer norm, kept dims
@@ -49,13 +54,13 @@ def _in_family(node: Node, consts, shapes) -> bool:
     return True
 
 
-def _fused_kind(region: list[Node], root: str) -> tuple[str, dict] | None:
-    ops = [n.op_type for n in region]
+def _fused_kind(region: list[Node], roots: set[str]) -> tuple[str, dict] | None:
+    ops = [_QLINEAR.get(n.op_type, n.op_type) for n in region]
     if "ReduceMean" in ops:
         if "Sqrt" not in ops and "Reciprocal" not in ops:
             return None
         return "_LayerNorm", {"rms": "Sub" not in ops}
-    muls_of_root = sum(1 for n in region if n.op_type == "Mul" and root in n.inputs)
+    muls_of_root = sum(1 for n in region if _QLINEAR.get(n.op_type, n.op_type) == "Mul" and roots & set(n.inputs))
     if "Erf" in ops and muls_of_root:
         return "_Activation", {"func": "gelu"}
     if "Tanh" in ops and muls_of_root and ops.count("Mul") + ops.count("Pow") >= 3:
@@ -93,7 +98,11 @@ def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str], s
         """Whether the DequantizeLinear ``dq`` ends a pair on the output of an element-wise node of the family that
         only the pair reads, so that a region may run through it."""
         q = producer.get(nodes[dq].inputs[0])
-        if q is None or nodes[q].op_type != "QuantizeLinear" or len(consumers.get(nodes[dq].inputs[0], [])) > 1:
+        if q is None or len(consumers.get(nodes[dq].inputs[0], [])) > 1:
+            return False
+        if nodes[q].op_type in _QLINEAR:  # a QOperator chain's Add / Mul, dequantized for the float node after it
+            return _in_family(nodes[q], consts, shapes)
+        if nodes[q].op_type != "QuantizeLinear":
             return False
         u = nodes[q].inputs[0]
         pu = producer.get(u)
@@ -118,8 +127,12 @@ def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str], s
         if len(roots) != 1:
             continue
         (root,) = roots
-        # grow the region forward from the root
+        # grow the region forward from the root (in a QOperator chain also from the codes it dequantizes, which
+        # the chain's QLinearMul reads: GELU's x * ...)
         region_tensors, region = {root}, []
+        if root in producer and nodes[producer[root]].op_type == "DequantizeLinear" and nodes[producer[root]].inputs:
+            region_tensors.add(nodes[producer[root]].inputs[0])
+        root_names = set(region_tensors)
         start = producer.get(root, -1) + 1
         for i in range(start, len(nodes)):
             n = nodes[i]
@@ -139,7 +152,7 @@ def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str], s
         by_tensor: dict[str, list[int]] = {}
         for i in region:
             for t in (*nodes[i].inputs, *nodes[i].outputs):
-                if t and t != root and t in region_tensors:
+                if t and t not in root_names and t in region_tensors:
                     by_tensor.setdefault(t, []).append(i)
         joined, frontier = {ti}, [ti]
         while frontier:
@@ -162,11 +175,15 @@ def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str], s
                 break
         if len(outputs) != 1:
             continue
-        kind = _fused_kind([nodes[i] for i in region], root)
+        # (and the root's own quantized codes in the chain: GELU's QLinearMul reads x through a QuantizeLinear of it)
+        kind = _fused_kind([nodes[i] for i in region], root_names | {
+            nodes[i].outputs[0] for i in region if nodes[i].op_type == "QuantizeLinear" and nodes[i].inputs[0] == root})
         if kind is None:
             continue
         op, attrs = kind
         last = max(i for i in region if outputs[0] in nodes[i].outputs)
+        if nodes[last].op_type in _QLINEAR:  # the chain ends on quantized codes: the output is 8-bit
+            attrs["output_bits"] = 8
         if any(i > last for i in region):
             continue
         base = trigger.name.rsplit("/", 1)[0] if "/" in trigger.name.strip("/") else trigger.name

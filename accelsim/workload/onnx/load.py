@@ -189,8 +189,11 @@ def _input_shape(source: str, inp, batch_axis: int) -> tuple[int, ...]:
                             f"(Python) or --input-shape {inp.name}=D1xD2... (command line)")
     full = []
     for axis, d in enumerate(tt.shape.dim):
-        if d.HasField("dim_value") and d.dim_value > 0:
+        if d.HasField("dim_value") and 0 < d.dim_value <= 2**31 - 1:
             full.append(int(d.dim_value))
+        elif d.HasField("dim_value") and d.dim_value > 0:
+            raise WorkloadError(f"{source}: graph input '{inp.name}' dimension {axis} is {d.dim_value:,}; expected a "
+                                f"size of at most 2^31 - 1")
         elif d.HasField("dim_value"):
             raise WorkloadError(f"{source}: graph input '{inp.name}' dimension {axis} is {d.dim_value}; expected a positive size")
         elif axis == batch_axis:
@@ -361,6 +364,12 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
             raise WorkloadError(f"{source_label}: opset_import: default-domain opset {entry.version} is newer than the "
                                 f"newest this onnx {onnx.__version__} knows ({newest}); upgrade onnx or re-export "
                                 f"with opset <= {newest}")
+        if entry.domain in ("", "ai.onnx") and int(entry.version) < 1:
+            raise WorkloadError(f"{source_label}: opset_import: default-domain opset {entry.version}; expected an "
+                                f"opset of 1 to {newest}")
+    if model.ir_version > onnx.IR_VERSION:  # a newer file format than this onnx reads (onnx.checker refuses it too)
+        raise WorkloadError(f"{source_label}: ir_version {model.ir_version} is newer than the newest this onnx "
+                            f"{onnx.__version__} reads ({onnx.IR_VERSION}); upgrade onnx or re-export")
     if not any(e.domain in ("", "ai.onnx") for e in model.opset_import):
         raise WorkloadError(f"{source_label}: the model imports no ONNX opset (opset_import lists "
                             f"{[e.domain for e in model.opset_import] or 'nothing'}); onnx.checker refuses it too")
@@ -408,6 +417,9 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
         imp.note(f"the graph inputs' axis 0 sizes differ ({sizes}), so none is a batch: whole tensors are one sample")
     elif not strip_batch:
         imp.note("axis 0 of the inputs is reshaped or transposed like data, so it is not a batch: whole tensors are one sample")
+    elif batch > 1:
+        imp.note(f"the file's fixed batch {batch} is not part of the layers (their shapes are one sample's): simulate "
+                 f"with --batch {batch} (Python: batch={batch}) for the work of the file as exported")
     if imp.generic_ops:
         listed = ", ".join(f"{op} x{n}" for op, n in sorted(imp.generic_ops.items()))
         imp.note(f"ops without an accelsim layer type imported as generic layers (traffic only, no MACs): {listed}")
