@@ -96,3 +96,14 @@ def test_recurrent_cells_name_their_merged_bias_in_the_params_note():
     note = next(n for n in graph.metadata["notes"] if "params" in n)
     # torch: bias_ih + bias_hh a cell (4 cells x 96); the graph: one bias column a cell
     assert "bias_ih + bias_hh" in note and "(384 params fewer)" in note and "position" not in note
+
+
+# --- docs and the command line --------------------------------------------------------------------------------
+
+def test_validate_prints_the_area_names_only_accepts():
+    """``accelsim validate`` printed Deep Compression's rows under ``compression`` where ``--only`` takes ``compress``
+    (``--only compression`` exited 2)."""
+    from accelsim.compress.validation import checks
+    from accelsim.validate import areas
+
+    assert {c.area for c in checks(True)} <= set(areas())

@@ -56,7 +56,7 @@ def checks(quick: bool = False) -> list[Check]:
     for net in nets:
         workload, table, pq, pqh = PAPER[net][:4]
         for huffman, ref, tol, label in ((False, pq, TOL_PQ, "P+Q"), (True, pqh, TOL_PQH, "P+Q+H")):
-            out.append(Check(area="compression", item=f"{workload} Deep Compression {label} ratio", reference=ref,
+            out.append(Check(area="compress", item=f"{workload} Deep Compression {label} ratio", reference=ref,
                              predicted=run(net, huffman)["ratio"], unit="x", rel_tol=tol, source=f"{SOURCE}, {table}"))
     return out
 
