@@ -493,7 +493,7 @@ def test_fit_any_rects_script_fits_and_checks(capsys):
     spec = importlib.util.spec_from_file_location("fit_any_rects", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    assert mod.main(["--calibrate", "11", "--check", "12", "--layers", "8", "--repeats", "1"]) == 0
+    assert mod.main(["--calibrate", "11", "--check", "12", "--layers", "8", "--check-layers", "8", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
     assert "ANY_FIT = (" in out and out.count("over the scan alone") == 2
     layers = [row[2] for row in mod.layers(11, 8)]
