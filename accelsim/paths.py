@@ -15,6 +15,24 @@ WORKLOAD_DIR = DATA_ROOT / "workloads"
 RECIPE_DIR = WORKLOAD_DIR / "recipes"
 TECH_DIR = ARCH_DIR / "tech"
 
+#: the longest file name (one path component) and path the lookups accept, in bytes (Linux's NAME_MAX / PATH_MAX:
+#: a longer one makes ``stat`` raise ENAMETOOLONG, which Python 3.11's ``Path.exists`` does not catch)
+NAME_MAX = 255
+PATH_MAX = 4095
+
+
+def name_too_long(text: str) -> str | None:
+    """Why ``text`` cannot name a file (a component or the whole longer than :data:`NAME_MAX` / :data:`PATH_MAX`
+    bytes), or None: what a lookup of a bundled name or path reports before it asks the file system."""
+    size = len(text.encode("utf-8", "surrogateescape"))
+    if size > PATH_MAX:
+        return f"is {size:,} bytes long, a path at most {PATH_MAX:,}"
+    longest = max((len(part.encode("utf-8", "surrogateescape")) for part in text.replace("\\", "/").split("/")),
+                  default=0)
+    if longest > NAME_MAX:
+        return f"holds a name of {longest:,} bytes, a file name at most {NAME_MAX}"
+    return None
+
 
 def _folder_stamp(directory: Path) -> tuple:
     """Modification times of ``directory`` and every folder below it: they change whenever a file

@@ -296,9 +296,9 @@ def test_set_takes_the_arch_prefix_of_sweep_specs(capsys):
     assert json.loads(capsys.readouterr().out)["arch"]["array"]["rows"] == 64
     assert main(["simulate", "--arch", "edge-32x32", "--workload", "lenet-300-100", "--set", "array.rows=64",
                  "--format", "json"]) == 0
-    from accelsim.cli.core import set_arg
-
-    assert set_arg("arch.dram.type=hbm2") == "dram.type=hbm2" and set_arg("array.rows=8") == "array.rows=8"
+    capsys.readouterr()
+    assert main(["show", "arch", "edge-32x32", "--set", "arch.dram.type=hbm2", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["dram"]["type"] == "hbm2"
 
 
 def test_a_pty_without_a_size_gets_plain_progress(monkeypatch):

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import accelsim
 
 HELDOUT = Path(__file__).parent / "data" / "onnx" / "heldout"
 
@@ -107,3 +114,106 @@ def test_validate_prints_the_area_names_only_accepts():
     from accelsim.validate import areas
 
     assert {c.area for c in checks(True)} <= set(areas())
+
+
+# --- hostile configs and names (a held-out fuzz round: about 7,500 mutated or boundary inputs) --------------------
+
+@pytest.mark.parametrize("warps", [1, 3])
+def test_gpu_occupancy_below_one_gemv_block_is_a_one_line_error(run_cli, warps):
+    """``max_warps_per_sm`` 1-3 (in its declared range) divided by zero in the GEMV and CSR kernels (exit 1)."""
+    for extra in ([], ["--recipe", "magnitude-8"]):
+        code, _, err = run_cli("simulate", "--arch", "a100-40gb", "--workload", "lenet-300-100",
+                               "--set", f"max_warps_per_sm={warps}", *extra)
+        assert code == 2 and "block of" in err and f"max_warps_per_sm {warps} < 4" in err
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_an_overflowing_energy_delay_product_is_an_error_not_infinity(run_cli, tmp_path):
+    """A 1e-300 GB/s DRAM (inside the field's (0, 1e6] range) gave ``"edp": Infinity`` (not JSON) with exit 0."""
+    code, out, err = run_cli("simulate", "--arch", "a100-40gb", "--workload", "lenet-300-100",
+                             "--set", "dram_gbs=1e-300", "--format", "json")
+    assert code == 2 and "overflow their product" in err and "Infinity" not in out
+    spec = tmp_path / "s.yaml"
+    spec.write_text("base: {arch: a100-40gb, workload: lenet-300-100}\ngrid: {arch.dram_gbs: [1.0e-300, 100]}\n")
+    code, _, _ = run_cli("sweep", spec, "--out", tmp_path / "o", "--quiet")
+    rows = pd.read_csv(tmp_path / "o" / "results.csv")
+    assert code == 0 and sorted(rows["status"]) == ["error", "ok"]
+    assert np.isfinite(rows.loc[rows["status"] == "ok", "edp"]).all()
+
+
+@pytest.mark.parametrize("argv", [
+    ["simulate", "--arch", "edge-32x32", "--workload", "lenet5", "--recipe", "{L}"],
+    ["simulate", "--arch", "{L}", "--workload", "lenet5"],
+    ["simulate", "--arch", "edge-32x32", "--workload", "{L}.yaml"],
+    ["simulate", "--arch", "edge-32x32", "--workload", "lenet5", "--baseline", "{L}"],
+    ["stats", "--workload", "{L}"],
+    ["show", "recipe", "{L}"],
+    ["simulate", "--arch", "edge-32x32", "--workload", "lenet5", "--set", "tech={L}"],
+])
+def test_a_name_longer_than_a_file_name_is_a_one_line_error(run_cli, argv):
+    """A 300-character name: ``OSError: File name too long`` (exit 1; Python 3.11's ``Path.exists`` raises it)."""
+    code, _, err = run_cli(*[a.replace("{L}", "x" * 300) for a in argv])
+    assert code == 2 and "holds a name of 30" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_long_name_in_the_api_and_in_a_sweep_spec(run_cli, tmp_path):
+    from accelsim.errors import AccelsimError
+
+    with pytest.raises(AccelsimError, match="a file name at most 255"):
+        accelsim.simulate("edge-32x32", "lenet5", recipe="x" * 300)
+    spec = tmp_path / "s.yaml"
+    spec.write_text("base: {arch: edge-32x32, workload: lenet5}\ngrid: {recipe: [int8, " + "y" * 300 + "]}\n")
+    code, _, err = run_cli("sweep", spec, "--out", tmp_path / "o")  # was: "yyy...: cannot write (File name too long)"
+    assert code == 2 and str(spec) in err and "recipe:" in err and "cannot write" not in err
+
+
+def test_a_gpu_config_missing_an_energy_entry_is_refused_when_loaded(tmp_path, run_cli):
+    """A V100 without ``energy.simt_flop_pj.fp16`` passed ``show arch`` and failed in ``simulate`` with a line naming
+    neither the file nor the key (its CUDA cores run fp16 GEMV / element-wise kernels)."""
+    import yaml
+
+    from accelsim.hw.registry import arch_path
+
+    data = yaml.safe_load(arch_path("v100").read_text())
+    del data["energy"]["simt_flop_pj"]["fp16"]
+    path = tmp_path / "v100-no-fp16.yaml"
+    path.write_text(yaml.safe_dump(data))
+    code, _, err = run_cli("show", "arch", path)
+    assert code == 2 and str(path) in err and "energy.simt_flop_pj has no entry for fp16" in err
+
+
+def test_a_sweep_that_waited_for_another_goes_on_from_its_table(tmp_path):
+    """``--wait`` without ``--resume`` waited for the first sweep of the folder, then refused its results.csv;
+    docs/models/dse.md says it resumes from that table."""
+    import threading
+
+    from accelsim.dse.store import CsvStore
+
+    out = tmp_path / "out"
+    spec = {"base": {"arch": "edge-32x32", "workload": "lenet-300-100"}, "grid": {"arch.array.rows": [8, 16]}}
+    accelsim.sweep(spec, store=out, progress=False)
+    holder = CsvStore(out)
+    holder.lock()  # another sweep holds the folder
+    threading.Timer(0.5, holder.unlock).start()
+    again = accelsim.sweep(spec, store=out, progress=False, wait=True)  # was: "results.csv already exists"
+    assert len(again) == 2 and len(pd.read_csv(out / "results.csv")) == 2
+
+
+def test_the_arch_prefix_of_set_is_taken_once(run_cli):
+    code, _, err = run_cli("show", "arch", "edge-32x32", "--set", "arch.arch.array.rows=8")  # was: array.rows = 8
+    assert code == 2 and "unknown key" in err
+    code, out, _ = run_cli("show", "arch", "edge-32x32", "--set", "arch.array.rows=8", "--format", "json")
+    assert code == 0 and json.loads(out)["config"]["array"]["rows"] == 8
+
+
+@pytest.mark.parametrize("field,value", [("description", "{a: 1}"), ("description", ".nan"),
+                                         ("published", "{source: {value: 1}}")])
+def test_a_workload_files_free_text_must_be_text(tmp_path, field, value):
+    from accelsim.errors import WorkloadError
+    from accelsim.workload.zoo import load_workload
+
+    path = tmp_path / "w.yaml"
+    path.write_text(f"name: w\n{field}: {value}\ninputs: {{x: [8]}}\nlayers:\n"
+                    "  - {name: fc, type: linear, input: x, out_features: 4}\n")
+    with pytest.raises(WorkloadError, match="must be a string"):
+        load_workload(str(path))

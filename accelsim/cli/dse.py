@@ -10,6 +10,7 @@ roofline|breakdown|pareto|tradeoff --out FILE`` draws a figure from a results di
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -65,8 +66,20 @@ def _run_sweep(args):
     except OSError as exc:  # the results folder is unwritable, or became full while the sweep ran
         if isinstance(exc, (ConnectionError, TimeoutError)):  # a network error, not the folder
             raise
+        if exc.filename is not None and not _inside(exc.filename, args.out):  # a file a point reads, not the results
+            from accelsim.errors import ConfigError
+
+            raise ConfigError(f"{args.spec}: {str(exc.filename)[:80]}: {exc.strerror or exc}") from None
         raise write_error(exc, args.out) from None
     return spec, df
+
+
+def _inside(name, folder) -> bool:
+    """Whether the file ``name`` lies in ``folder`` (the sweep's results folder)."""
+    try:
+        return Path(os.path.abspath(name)).is_relative_to(Path(os.path.abspath(folder)))
+    except (TypeError, ValueError):
+        return False
 
 
 def _summary(df, out: str) -> str:

@@ -154,9 +154,7 @@ def add_cli(sub) -> None:
     p = sub.add_parser("show", help="a resolved arch config, recipe or workload summary, and its valid keys")
     p.add_argument("what", choices=["arch", "workload", "recipe"])
     p.add_argument("name", help="bundled name or path (as simulate takes it)")
-    from accelsim.cli.core import set_arg
-
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", type=set_arg,
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="arch only: dotted config override, as for simulate")
     p.add_argument("--format", choices=["yaml", "json"], default="yaml")
     p.add_argument("--out", help="write to this file instead of stdout")

@@ -34,13 +34,13 @@ def expand_setting(setting: Mapping[str, Any], where: str = "point") -> dict[str
 
 def expand_cli_sets(arch: Any, sets: Sequence[str]) -> list[str]:
     """``--set KEY=VALUE`` strings with a knob expanded (values parsed as YAML, as ``--set`` does)."""
-    if not any(item.partition("=")[0].strip() in KNOBS for item in sets):
+    if not any(item.partition("=")[0].strip().removeprefix("arch.") in KNOBS for item in sets):
         return list(sets)
     import json
 
     from accelsim.config import parse_override
 
-    parsed = dict(parse_override(item) for item in sets)
+    parsed = {k.removeprefix("arch."): v for k, v in (parse_override(item) for item in sets)}
     expanded = expand_overrides(arch, parsed, "--set")
     return [f"{k}={json.dumps(v)}" for k, v in expanded.items()]  # JSON is YAML: parsed back as given
 

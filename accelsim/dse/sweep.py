@@ -296,7 +296,8 @@ def sweep(
     ``store``: a directory (append-only ``results.csv``, see :mod:`accelsim.dse.store`) or None.
     ``resume``: skip points whose id is already in the store. ``progress``: a tqdm bar on a terminal.
     ``detail``: also record per-layer rows (``layers.csv``; ``result.attrs["layers"]``).
-    ``wait``: when another sweep holds the store's folder, wait for it instead of raising.
+    ``wait``: when another sweep holds the store's folder, wait for it instead of raising, then resume from its
+    table (as ``resume``).
     ``allow_code``: let the spec's ``evaluate: module:function`` import a module outside accelsim
     (that runs its code; refused by default, see :func:`resolve_evaluate`). An ``evaluate`` callable
     passed here is the caller's own code and is not gated.
@@ -366,7 +367,14 @@ def sweep(
     st = as_store(store)
     lock = getattr(st, "lock", None)
     if callable(lock):
-        lock(wait=wait, on_wait=_note)
+        waited = []
+
+        def on_wait(message: str) -> None:
+            waited.append(True)
+            _note(message)
+
+        lock(wait=wait, on_wait=on_wait)
+        resume = resume or bool(waited)  # it waited for another sweep of the folder: it goes on from that one's table
     ok = False
     try:
         if getattr(st, "dir", None) is not None:  # version, git revision, command, spec copy (issue 17)

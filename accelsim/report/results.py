@@ -166,6 +166,14 @@ class NetworkResult:
         tot = self.total if total is None else total
         batch = self.batch
         lat, en = tot["latency_s"], tot["energy_j"]
+        edp = (en / batch) * (lat / batch)
+        if not math.isfinite(edp):  # in-range but extreme rates (a 1e-300 GB/s bandwidth): never an inf result
+            from accelsim.errors import SimulationError
+
+            name = self.arch.get("name") if isinstance(self.arch, dict) else None
+            raise SimulationError(f"arch '{name}': latency {lat:.3g} s and energy {en:.3g} J overflow their product "
+                                  f"(the energy-delay product): a rate, bandwidth or efficiency of the arch is far too "
+                                  f"small for this workload")
         throughput = batch / lat if lat else None
         area = self.area_mm2
         out: dict[str, Any] = {}
@@ -175,7 +183,7 @@ class NetworkResult:
             "latency_per_sample_s": lat / batch,
             "energy_per_sample_j": en / batch,
             "throughput_per_s": throughput,
-            "edp": (en / batch) * (lat / batch),
+            "edp": edp,
             "area_mm2": area,
             "area_source": self.area_source,
             "perf_per_mm2": throughput / area if throughput is not None and area else None,

@@ -134,6 +134,9 @@ def graph_from_dict(data: Any, source: str = "<dict>") -> LayerGraph:
         raise WorkloadError(f"{source}: layers: {len(layers):,} layers and {len(inputs):,} input(s); a graph holds at "
                             f"most {MAX_LAYERS:,} layers, inputs included")
 
+    for key in ("description", "source"):  # free text: a string (or left out)
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise WorkloadError(f"{source}: '{key}' must be a string; got {given(data[key])}")
     published = data.get("published")
     if published is not None:  # the reference figures the zoo validation compares with (workload.validation)
         if not isinstance(published, dict):
@@ -146,6 +149,8 @@ def graph_from_dict(data: Any, source: str = "<dict>") -> LayerGraph:
             value = published.get(key)
             if value is not None and (not _is_int(value) or value < 0):
                 raise WorkloadError(f"{source}: published.{key} must be an int >= 0; got {given(value)}")
+        if published.get("source") is not None and not isinstance(published["source"], str):
+            raise WorkloadError(f"{source}: published.source must be a string; got {given(published['source'])}")
     graph = LayerGraph(name, source)
     graph.metadata = {k: data[k] for k in ("description", "source", "published", "notes") if k in data}
     if "notes" in data:  # one note as a string, or a list of them; always held as a list

@@ -231,9 +231,13 @@ class GpuConfig:
             problems.append(f"idle_w ({self.idle_w}) must be below tdp_w ({self.tdp_w})")
         if self.warp_size * self.max_warps_per_sm > 4096:
             problems.append(f"max_warps_per_sm * warp_size must be <= 4096; got {self.warp_size * self.max_warps_per_sm}")
-        for d in supported:
-            unit = "tensor" if d in self.tensor_flops_per_clk_per_sm else "simt"
-            table = self.energy.tensor_flop_pj if unit == "tensor" else self.energy.simt_flop_pj
-            if table and d not in table:
-                problems.append(f"energy.{unit}_flop_pj has no entry for {d}")
+        # every FLOP the model may count is priced: the tensor cores' types, and the CUDA cores' fp32 (and fp16 where
+        # they have fp16 units: GEMV, CSR and element-wise kernels on 16-bit data run there)
+        simt_types = ["fp32"] + (["fp16"] if self.fp16_simt_flops_per_clk_per_sm > 0 else [])
+        for unit, types in (("tensor", list(self.tensor_flops_per_clk_per_sm)), ("simt", simt_types)):
+            table = getattr(self.energy, f"{unit}_flop_pj")
+            missing = [d for d in types if d in DTYPE_BYTES and d not in table]
+            if missing:
+                problems.append(f"energy.{unit}_flop_pj has no entry for {', '.join(missing)} (pJ per FLOP; the "
+                                f"{'tensor cores' if unit == 'tensor' else 'CUDA cores'} run {', '.join(types)})")
         return problems

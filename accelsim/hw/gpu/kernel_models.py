@@ -362,11 +362,19 @@ def _gemm_tile(cfg, m, n, k, groups, dtype, unit, rate, eff, a_b, b_b, c_b, acc_
 WARPS_PER_BLOCK = 4  # 128-thread blocks, as cuBLAS gemv and cuSPARSE csrmv launch
 
 
-def _schedule(cfg: GpuConfig, row_cycles: np.ndarray, rows_per_warp: int) -> tuple[float, np.ndarray]:
+def _block_slots(cfg: GpuConfig, name: str) -> int:
+    """Blocks of :data:`WARPS_PER_BLOCK` warps resident on one SM; an SM that holds none is a SimulationError (as a
+    CTA tile that fits no SM is)."""
+    if cfg.max_warps_per_sm < WARPS_PER_BLOCK:
+        raise SimulationError(f"gpu '{cfg.name}': no {WARPS_PER_BLOCK * cfg.warp_size}-thread block of {name} fits one SM: "
+                              f"max_warps_per_sm {cfg.max_warps_per_sm} < {WARPS_PER_BLOCK}")
+    return min(cfg.max_blocks_per_sm, cfg.max_warps_per_sm // WARPS_PER_BLOCK)
+
+
+def _schedule(cfg: GpuConfig, row_cycles: np.ndarray, rows_per_warp: int, name: str) -> tuple[float, np.ndarray]:
     warp_cyc = _kernels.group_max(np.ascontiguousarray(row_cycles, np.float64), rows_per_warp)
     blocks = _kernels.group_max(warp_cyc, WARPS_PER_BLOCK)
-    slots = max(1, min(cfg.max_blocks_per_sm, cfg.max_warps_per_sm // WARPS_PER_BLOCK))
-    makespan, busy = _kernels.greedy_schedule(blocks, cfg.sms, slots)
+    makespan, busy = _kernels.greedy_schedule(blocks, cfg.sms, _block_slots(cfg, name))
     return float(makespan), busy
 
 
@@ -397,7 +405,7 @@ def gemv(
     lat = cfg.dram_latency_cycles
     row_cyc = iters * lat / cfg.loads_in_flight_per_warp + lat + REDUCTION_CYCLES
     row_cycles = np.full(rows, row_cyc, np.float64)
-    makespan, _ = _schedule(cfg, row_cycles, 1)
+    makespan, _ = _schedule(cfg, row_cycles, 1, name)
     w_total = rows * row_bytes
     x_total = k * eb * batch
     y_total = rows * eb * batch  # (the output at the math type: bf16 out of a bf16 GEMV)
@@ -411,7 +419,7 @@ def gemv(
     launch = cfg.launch_overhead_us * 1e-6
     time = max(compute_s, memory_s, latency_s) + launch
     blocks = -(-rows // WARPS_PER_BLOCK)
-    block_slots = cfg.sms * min(cfg.max_blocks_per_sm, cfg.max_warps_per_sm // WARPS_PER_BLOCK)
+    block_slots = cfg.sms * _block_slots(cfg, name)
     mdt = _simt_dtype(cfg, dtype)
     return _finish(KernelEstimate(
         kernel=f"{name}_{dtype}", time_s=time, compute_s=compute_s, memory_s=memory_s, latency_s=latency_s,
@@ -489,7 +497,8 @@ def csr_spmm(
     if row_major:
         per_trip = lat_d + lat_l2
     row_cycles = iters * per_trip + lat_d + REDUCTION_CYCLES * (1 + math.log2(tpr)) / 6.0 * batch
-    makespan, busy = _schedule(cfg, row_cycles.astype(np.float64), rows_per_warp)
+    makespan, busy = _schedule(cfg, row_cycles.astype(np.float64), rows_per_warp,
+                               name or ("csrmv" if batch == 1 else "csrmm"))
     csr_bytes = nnz * (value_bytes + index_bytes) + (rows + 1) * 4.0
     x_bytes = k * eb * batch
     y_bytes = rows * 4.0 * batch
@@ -520,8 +529,7 @@ def csr_spmm(
     mean_busy = float(busy.mean()) if busy.size else 0.0
     return _finish(KernelEstimate(
         kernel=kernel, time_s=time, compute_s=compute_s, memory_s=memory_s, latency_s=latency_s, launch_s=launch,
-        waves=float(np.ceil(len(row_cycles) / rows_per_warp / WARPS_PER_BLOCK)) /
-        (cfg.sms * min(cfg.max_blocks_per_sm, cfg.max_warps_per_sm // WARPS_PER_BLOCK)),
+        waves=float(np.ceil(len(row_cycles) / rows_per_warp / WARPS_PER_BLOCK)) / (cfg.sms * _block_slots(cfg, kernel)),
         tiles=int(-(-rows // (rows_per_warp * WARPS_PER_BLOCK))), flops={("simt", mdt): fl},
         simt_ops=extra_simt_ops_per_nz * nnz, dram_read_bytes=dram_read, dram_write_bytes=y_bytes,
         l2_bytes=l2_bytes, register_bytes=RF_BYTES_PER_FLOP["simt"] * fl,
