@@ -96,13 +96,16 @@ class OnnxBackend:
             self.binding[name] = (key, transposed[key])
         return self.binding
 
-    def with_weights(self, weights: Mapping[str, np.ndarray] | None):
-        """A copy of the ONNX model with ``weights`` (layer -> array in PyTorch layout) written."""
+    def with_weights(self, weights: Mapping[str, np.ndarray] | None, act: Mapping[str, Any] | None = None):
+        """A copy of the ONNX model with ``weights`` (layer -> array in PyTorch layout) written and the inputs of the
+        layers of ``act`` (layer -> :class:`~accelsim.accuracy.act_quant.InputQuant`) quantized."""
         from onnx import numpy_helper
 
-        if not weights:
+        if not weights and not act:
             return self.model
         model = copy.deepcopy(self.model)
+        if act:
+            self._quantize_inputs(model, act)
         written: dict[str, tuple[str, np.ndarray]] = {}
         for name, w in weights.items():
             key, flip = self.binding[name]
@@ -116,12 +119,58 @@ class OnnxBackend:
             model.graph.initializer[self._inits[key]].CopyFrom(numpy_helper.from_array(arr, key))
         return model
 
-    def runner(self, weights: Mapping[str, np.ndarray] | None) -> Callable[[np.ndarray], np.ndarray]:
+    def _quantize_inputs(self, model, act: Mapping[str, Any]) -> None:
+        """Insert each bound layer's input quantizer (:func:`~accelsim.accuracy.act_quant.onnx_nodes`) before the
+        nodes that read its weight tensor, which then read the quantized input."""
+        import onnx
+
+        from accelsim.accuracy.act_quant import onnx_nodes
+
+        try:
+            inferred = onnx.shape_inference.infer_shapes(model)
+        except Exception:  # noqa: BLE001 - shapes are asked for below, one tensor at a time
+            inferred = model
+        ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in (*inferred.graph.input, *inferred.graph.value_info)
+                 if v.type.tensor_type.HasField("shape")}
+        opset = next((int(e.version) for e in model.opset_import if e.domain in ("", "ai.onnx")), 13)
+        nodes = list(model.graph.node)
+        inserted: dict[str, str] = {}
+        out = []
+        for node in nodes:
+            layers = [n for n, (key, _) in self.binding.items() if n in act and len(node.input) > 1
+                      and node.input[1] == key and node.op_type in ("Conv", "Gemm", "MatMul")]
+            if len({act[n].key for n in layers}) > 1:
+                raise AccuracyError(f"{self.label}: layers '{layers[0]}' and '{layers[1]}' share a weight tensor (tied "
+                                    "weights) and the recipe quantizes their inputs differently; give both one recipe")
+            layer = layers[0] if layers else None
+            if layer is not None:
+                attrs = {a.name: a for a in node.attribute}
+                if node.op_type == "Gemm" and attrs.get("transA") and attrs["transA"].i:
+                    raise AccuracyError(f"{self.label}: layer '{layer}' (Gemm with transA) cannot have its input "
+                                        "quantized for evaluation")
+                x = node.input[0]
+                if x not in ranks:
+                    raise AccuracyError(f"{self.label}: layer '{layer}': the rank of its input '{x}' is unknown to "
+                                        "ONNX shape inference, so its quantized activations cannot be evaluated")
+                if x not in inserted:
+                    q = f"{x}/accelsim_act_quant"
+                    new_nodes, inits = onnx_nodes(x, q, ranks[x], act[layer], f"accelsim_act_quant/{len(inserted)}",
+                                                  opset)
+                    out.extend(new_nodes)
+                    model.graph.initializer.extend(inits)
+                    inserted[x] = q
+                node.input[0] = inserted[x]
+            out.append(node)
+        del model.graph.node[:]
+        model.graph.node.extend(out)
+
+    def runner(self, weights: Mapping[str, np.ndarray] | None,
+               act: Mapping[str, Any] | None = None) -> Callable[[np.ndarray], np.ndarray]:
         try:
             import onnxruntime as ort
         except ImportError:
             raise AccuracyError("evaluating an ONNX model needs onnxruntime: pip install 'accelsim[accuracy]'") from None
-        model = self.with_weights(weights)
+        model = self.with_weights(weights, act)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
@@ -193,10 +242,37 @@ class TorchBackend:
                     p.copy_(torch.from_numpy(np.array(w, copy=True)).to(p.dtype).reshape(p.shape))
         return module
 
-    def runner(self, weights: Mapping[str, np.ndarray] | None, module: Any = None) -> Callable[[np.ndarray], np.ndarray]:
+    def quantize_inputs(self, module, act: Mapping[str, Any]) -> None:
+        """Forward pre-hooks on ``module`` (a copy) quantizing the inputs of the bound layers of ``act`` (layer ->
+        :class:`~accelsim.accuracy.act_quant.InputQuant`) with :func:`~accelsim.accuracy.act_quant.quantize_input`."""
+        import torch
+
+        from accelsim.accuracy.act_quant import quantize_input
+
+        kinds = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
+        for name, spec in act.items():
+            owner = self.binding[name].rpartition(".")[0]
+            sub = module.get_submodule(owner) if owner else module
+            if not isinstance(sub, kinds):
+                raise AccuracyError(f"{self.label}: layer '{name}' is the weight of a {type(sub).__name__}, not an "
+                                    "nn.Linear / nn.Conv: its quantized input activations cannot be evaluated")
+
+            def hook(_mod, args, spec=spec):
+                x = args[0]
+                q = quantize_input(x.detach().cpu().numpy(), spec)
+                return (torch.from_numpy(q).to(x.dtype), *args[1:])
+
+            sub.register_forward_pre_hook(hook)
+
+    def runner(self, weights: Mapping[str, np.ndarray] | None, module: Any = None,
+               act: Mapping[str, Any] | None = None) -> Callable[[np.ndarray], np.ndarray]:
         import torch
 
         net = module if module is not None else self.with_weights(weights)
+        if act:
+            if module is not None and not weights:  # (a module handed in is the caller's: hooks on a copy)
+                net = copy.deepcopy(net)
+            self.quantize_inputs(net, act)
         net.eval()
         label = self.label
 

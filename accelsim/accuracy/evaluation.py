@@ -13,6 +13,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from accelsim.accuracy.act_quant import input_quant
 from accelsim.accuracy.backends import TorchBackend, backend_for
 from accelsim.accuracy.base import AccuracyError
 from accelsim.accuracy.data import DEFAULT_BATCH, Dataset, as_dataset
@@ -56,6 +57,8 @@ def _run_metrics(run, dense_run, dataset: Dataset, metrics: list) -> dict[str, f
 
 
 def _prepare(model, data, metrics, batch_size, seq_len):
+    if type(batch_size) is not int or batch_size < 1:  # (2.5: a TypeError deep in slicing; True: batch 1)
+        raise AccuracyError(f"batch_size must be an int >= 1; got {batch_size!r}")
     metrics = check_metrics(metrics)
     backend = backend_for(model)
     needs = [m for m in metrics if isinstance(m, str) and m in LABELLED]
@@ -90,7 +93,10 @@ def evaluate(model: Any, cg: CompressedGraph, data: Any, *, graph: LayerGraph | 
         # own tensor, whatever the importer made of it (a BatchNormalization folded into a Linear, a Gemm with
         # alpha != 1, a weight from a Constant node), so the dense run needs no binding at all
         eff = {k: v for k, v in eff.items() if k not in dense or not np.array_equal(v, dense[k])}
-    backend.bind({k: dense[k] for k in eff if k in dense})
+    # the layers whose inputs the recipe quantizes (act_quant): bound too, to find the node or module reading them
+    # (a product of two activations has no weight to find it by: its inputs stay float, docs/accuracy.md)
+    act = {k: v for k, v in input_quant(cg).items() if k in dense}
+    backend.bind({k: dense[k] for k in {**eff, **act} if k in dense})
     missing = [k for k in eff if k not in dense]
     if missing:
         raise AccuracyError(f"layers {', '.join(missing)} have no weights in the dense graph to match against")
@@ -101,9 +107,9 @@ def evaluate(model: Any, cg: CompressedGraph, data: Any, *, graph: LayerGraph | 
         from accelsim.accuracy.recovery import finetune
 
         net = finetune(backend, cg, eff, **dict(recovery))
-        run = backend.runner(None, module=net)
+        run = backend.runner(None, module=net, act=act)
     else:
-        run = backend.runner(eff or None)
+        run = backend.runner(eff or None, act=act)
     return _run_metrics(run, dense_run, dataset, metrics)
 
 

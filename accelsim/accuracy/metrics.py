@@ -54,7 +54,8 @@ class Accumulator:
             if out.ndim != 2:
                 raise AccuracyError(f"{self.source}: top-k accuracy needs outputs (batch, classes); the model gave {list(out.shape)}")
             if y.ndim != 1:
-                raise AccuracyError(f"{self.source}: top-k accuracy needs one label per sample; got labels {list(y.shape)}")
+                raise AccuracyError(f"{self.source}: top-k accuracy needs one label per sample (a 1-D array of class "
+                                    f"ids); a batch of {len(y)} samples has labels of shape {list(y.shape)}")
             if y.size and (y.min() < 0 or y.max() >= out.shape[1]):
                 raise AccuracyError(f"{self.source}: labels must be in [0, {out.shape[1] - 1}] for a model of "
                                     f"{out.shape[1]} classes; got {int(y.min())}..{int(y.max())}")
@@ -115,6 +116,9 @@ def _call(fn: Callable, outputs: np.ndarray, labels: np.ndarray | None, source: 
         except (TypeError, ValueError):
             raise AccuracyError(f"{source}: metric '{name}' must return a number or a mapping of numbers; "
                                 f"got {type(v).__name__} for '{k}'") from None
+        if not math.isfinite(out[PREFIX + str(k)]):  # (a NaN would pass into tables and fronts as a result)
+            raise AccuracyError(f"{source}: metric '{name}' returned {out[PREFIX + str(k)]} for '{k}'; expected a "
+                                "finite number")
     return out
 
 

@@ -345,6 +345,8 @@ class CompressedLayer:
     stats: dict[str, Any] = field(default_factory=dict)
     activation_format: Any = None
     quant_ops: tuple = ()
+    #: SmoothQuant's per-input-channel factors ``s`` (the layer's inputs are quantized as ``x / s``), or None
+    activation_smooth: np.ndarray | None = None
 
     # the effective matrix is read-only (set so by the field): counts derived from it are cached below
 

@@ -1857,6 +1857,7 @@ def _finish_layer(g: LayerGraph, layer, st: _State, recipe: Recipe, graph_notes:
         layer=layer, weight=tensor, weight_matrix=matrix, weight_bits=st.weight_bits,
         activation_bits=st.activation_bits, activation_density=g.input_density(name), activation_sample=sample,
         nm=st.nm, codebook_size=cb, transforms=transforms, stats=stats, activation_format=st.act_format,
+        activation_smooth=st.smooth if st.act_format is not None else None,
         quant_ops=_quant_ops(layer, st))
 
 

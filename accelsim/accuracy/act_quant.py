@@ -1,0 +1,202 @@
+"""Quantized input activations in accuracy evaluation (docs/accuracy.md, "Quantized activations").
+
+A recipe's ``activations`` step quantizes the inputs of the layers it selects; the hardware models run them at
+those bits, and the evaluation quantizes them the same way before the layer reads them: the quantizer of the
+compressed graph's statistics (``accelsim.compress.recipe``), applied to one sample at a time (each sample's
+scales from its own values, so the batch size never changes a result):
+
+* ``activations: {bits: b}`` alone: asymmetric per-tensor uniform quantization (``quantize_activations``);
+* with a format (``format``, ``granularity``, ``dynamic``, ``smooth_alpha``, ``group_size``): symmetric absmax
+  int or FP8 per tensor, per token or per group of a token's channels (``ActivationFormat.quantize``); SmoothQuant
+  layers quantize ``x / s`` and read ``Q(x / s) * s`` (their effective weights are in the original basis).
+
+Scales from the sample itself are what a dynamic format computes at run time; for a static one (scales
+calibrated offline) they are an optimistic bound, a calibrated scale covering every sample's range. Activations of
+16 bits or more are left in float. Two twins: :func:`quantize_input` (NumPy, the compression's own quantizers; the
+torch backend's forward pre-hooks call it) and :func:`onnx_nodes` (the same arithmetic as ONNX operators in
+float64, inserted before the layer's node).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from accelsim.accuracy.base import AccuracyError
+
+#: activations at or above this width run in float in the evaluation (fp16 / bf16 rounding is not modelled)
+FLOAT_BITS = 16
+
+
+@dataclass(frozen=True)
+class InputQuant:
+    """How one layer's input is quantized: ``kind`` ``asym`` (``bits`` only), ``int``, ``e4m3`` or ``e5m2``;
+    ``per_token`` with ``group_size`` channels a scale (None: a token's channels); ``smooth``: SmoothQuant's
+    per-channel factors; ``conv``: the channels are axis 1 of the batch (a convolution's pixels are its tokens),
+    else the last axis."""
+
+    kind: str
+    bits: int
+    per_token: bool = False
+    group_size: int | None = None
+    smooth: np.ndarray | None = None
+    conv: bool = False
+    label: str = ""
+
+    @property
+    def key(self) -> tuple:
+        """What the quantizer does (equal keys: the same arithmetic; the factors compared by value)."""
+        smooth = None if self.smooth is None else np.asarray(self.smooth, np.float64).tobytes()
+        return self.kind, self.bits, self.per_token, self.group_size, self.conv, smooth
+
+
+def input_quant(cg) -> dict[str, InputQuant]:
+    """Layer name -> :class:`InputQuant` for every layer of ``cg`` (a CompressedGraph) whose inputs a recipe
+    quantizes below :data:`FLOAT_BITS` bits."""
+    from accelsim.workload.layers import Conv2d
+
+    out = {}
+    for name, cl in cg.layers.items():
+        af = cl.activation_format
+        if af is not None:
+            kind = "int" if af.element.startswith("int") else af.element
+            out[name] = InputQuant(kind, af.bits, af.granularity == "per_token", af.group_size,
+                                   getattr(cl, "activation_smooth", None), isinstance(cl.layer, Conv2d), af.label)
+        elif cl.activation_bits is not None and cl.activation_bits < FLOAT_BITS and cl.transforms and any(
+                t == f"activations:int{cl.activation_bits}" for t in cl.transforms):
+            out[name] = InputQuant("asym", int(cl.activation_bits), conv=isinstance(cl.layer, Conv2d),
+                                   label=f"int{cl.activation_bits}")
+    return out
+
+
+# --- NumPy: the compression's own quantizers, a sample at a time ---------------------------------------------------
+
+def quantize_input(x: np.ndarray, spec: InputQuant) -> np.ndarray:
+    """``x`` (a batch, samples on axis 0) with each sample's values quantized and dequantized as ``spec`` says."""
+    from accelsim.compress import formats as F
+    from accelsim.compress import quantize as Q
+
+    x = np.asarray(x)
+    out = np.empty_like(x)
+    fmt = None
+    if spec.kind != "asym":
+        element = f"int{spec.bits}" if spec.kind == "int" else spec.kind
+        fmt = F.ActivationFormat(element, "per_token" if spec.per_token else "per_tensor", True, 32, None,
+                                 spec.group_size)
+    for i in range(x.shape[0]):
+        sample = x[i].astype(np.float64)
+        if fmt is None:
+            out[i] = Q.quantize_activations(sample, spec.bits).to_dense()
+            continue
+        tokens = sample.reshape(sample.shape[0], -1).T if spec.conv and sample.ndim >= 2 else \
+            sample.reshape(-1, sample.shape[-1] if sample.ndim else 1)
+        smooth = spec.smooth if spec.smooth is not None and tokens.shape[1] == spec.smooth.size else None
+        q = fmt.quantize(tokens / smooth if smooth is not None else tokens).to_dense()
+        if smooth is not None:
+            q = q * smooth
+        out[i] = (q.T.reshape(sample.shape) if spec.conv and sample.ndim >= 2 else q.reshape(sample.shape))
+    return out
+
+
+# --- ONNX: the same arithmetic as operators --------------------------------------------------------------------
+
+_FP8 = {"e4m3": (3, -6, 448.0), "e5m2": (2, -14, 57344.0)}  # mantissa bits, smallest normal exponent, largest
+
+
+class _Builder:
+    """Nodes and constants of one inserted quantizer (names prefixed, opset-aware reductions)."""
+
+    def __init__(self, prefix: str, opset: int):
+        from onnx import helper
+
+        self.helper, self.prefix, self.opset = helper, prefix, opset
+        self.nodes: list = []
+        self.inits: list = []
+        self.n = 0
+
+    def _name(self) -> str:
+        self.n += 1
+        return f"{self.prefix}/{self.n}"
+
+    def const(self, value, dtype=np.float64) -> str:
+        from onnx import numpy_helper
+
+        name = self._name()
+        self.inits.append(numpy_helper.from_array(np.asarray(value, dtype), name))
+        return name
+
+    def op(self, op_type: str, *inputs: str, **attrs) -> str:
+        out = self._name()
+        self.nodes.append(self.helper.make_node(op_type, list(inputs), [out], name=out, **attrs))
+        return out
+
+    def reduce(self, op_type: str, x: str, axes: list[int]) -> str:
+        if self.opset >= 18:
+            return self.op(op_type, x, self.const(axes, np.int64), keepdims=1)
+        return self.op(op_type, x, axes=axes, keepdims=1)
+
+    def fp32(self, x: str) -> str:
+        """Rounded to float32 and back (the scales are stored as float32)."""
+        from onnx import TensorProto
+
+        return self.op("Cast", self.op("Cast", x, to=TensorProto.FLOAT), to=TensorProto.DOUBLE)
+
+
+def onnx_nodes(x: str, out: str, rank: int, spec: InputQuant, prefix: str, opset: int) -> tuple[list, list]:
+    """``(nodes, initializers)`` computing ``out`` from the float32 tensor ``x`` of rank ``rank`` (batch first) as
+    :func:`quantize_input` does (in float64, rounded half to even as NumPy's ``rint``)."""
+    from onnx import TensorProto
+
+    b = _Builder(prefix, opset)
+    v = b.op("Cast", x, to=TensorProto.DOUBLE)
+    channel_axis = 1 if spec.conv else rank - 1
+    grouped = spec.per_token and spec.group_size
+    if grouped:
+        raise AccuracyError(f"{prefix}: per-token groups of {spec.group_size} channels are evaluated on torch modules "
+                            "only (an ONNX model: quantize per token or per tensor)")
+    if spec.smooth is not None:
+        shape = [1] * rank
+        shape[channel_axis] = spec.smooth.size
+        s = b.const(spec.smooth.reshape(shape))
+        v = b.op("Div", v, s)
+    axes = [channel_axis] if spec.per_token else list(range(1, rank))
+    zero = b.const(0.0)
+    one = b.const(1.0)
+    if spec.kind == "asym":
+        qmax = float((1 << spec.bits) - 1)
+        lo = b.op("Min", b.reduce("ReduceMin", v, axes), zero)
+        hi = b.op("Max", b.reduce("ReduceMax", v, axes), zero)
+        scale = b.op("Where", b.op("Greater", hi, lo), b.fp32(b.op("Div", b.op("Sub", hi, lo), b.const(qmax))), one)
+        zp = b.op("Clip", b.op("Round", b.op("Div", b.op("Neg", lo), scale)), zero, b.const(qmax))
+        q = b.op("Clip", b.op("Add", b.op("Round", b.op("Div", v, scale)), zp), zero, b.const(qmax))
+        y = b.op("Mul", b.op("Sub", q, zp), scale)
+    else:
+        amax = b.reduce("ReduceMax", b.op("Abs", v), axes)
+        top = float((1 << (spec.bits - 1)) - 1) if spec.kind == "int" else _FP8[spec.kind][2]
+        scale = b.fp32(b.op("Div", amax, b.const(top)))
+        safe = b.op("Where", b.op("Greater", scale, zero), scale, one)
+        r = b.op("Div", v, safe)
+        if spec.kind == "int":
+            q = b.op("Clip", b.op("Round", r), b.const(-top), b.const(top))
+        else:
+            mbits, emin, _ = _FP8[spec.kind]
+            mag = b.op("Abs", r)
+            # the exponent of |r| (floor log2, corrected where the logarithm's rounding misses a power of two),
+            # at least the smallest normal one (subnormals share its step)
+            e = b.op("Floor", b.op("Mul", b.op("Log", mag), b.const(1.0 / np.log(2.0))))
+            two = b.const(2.0)
+            e = b.op("Add", e, b.op("Cast", b.op("LessOrEqual", b.op("Pow", two, b.op("Add", e, one)), mag),
+                                     to=TensorProto.DOUBLE))
+            e = b.op("Sub", e, b.op("Cast", b.op("Greater", b.op("Pow", two, e), mag), to=TensorProto.DOUBLE))
+            e = b.op("Max", e, b.const(float(emin)))
+            step = b.op("Pow", two, b.op("Sub", e, b.const(float(mbits))))
+            q = b.op("Clip", b.op("Mul", b.op("Round", b.op("Div", r, step)), step), b.const(-top), b.const(top))
+        y = b.op("Mul", q, scale)
+    if spec.smooth is not None:
+        y = b.op("Mul", y, s)
+    b.nodes.append(b.helper.make_node("Cast", [y], [out], name=f"{prefix}/out", to=TensorProto.FLOAT))
+    return b.nodes, b.inits
+
+
+__all__ = ["FLOAT_BITS", "InputQuant", "input_quant", "onnx_nodes", "quantize_input"]
