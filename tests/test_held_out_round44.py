@@ -222,31 +222,65 @@ def test_a_workload_files_free_text_must_be_text(tmp_path, field, value):
 # --- accuracy with quantized activations (a held-out accuracy round: 99 recipe points agreed, this one did not) ----
 
 _ACT_SPECS = [("asym", 2, False, None), ("asym", 8, False, None), ("int", 4, False, None), ("int", 8, True, None),
-              ("e4m3", 8, False, None), ("e5m2", 8, True, None), ("int", 8, True, "smooth")]
+              ("e4m3", 8, False, None), ("e5m2", 8, True, None), ("int", 8, True, "smooth"), ("e4m3", 8, False, "smooth")]
+
+
+def _act_batch(kind, bits, per_token, smooth, conv):
+    rng = np.random.default_rng(bits + 10 * conv + per_token + 100 * bool(smooth) + len(kind))
+    shape = (5, 6, 4, 3) if conv else (5, 7, 12)
+    x = (rng.standard_normal(shape) * rng.choice([0.01, 1.0, 40.0], size=shape)).astype(np.float32)
+    x[0] = 0.0  # an all-zero sample: scale 1, zeros out
+    x[1, 0] = 1e-30  # far below every scale's grid (FP8: subnormal steps)
+    channels = shape[1] if conv else shape[-1]
+    return x, (rng.uniform(0.2, 3.0, channels) if smooth else None)
 
 
 @pytest.mark.parametrize("kind,bits,per_token,smooth", _ACT_SPECS)
 @pytest.mark.parametrize("conv", [False, True])
-def test_the_onnx_input_quantizer_is_the_numpy_one(kind, bits, per_token, smooth, conv):
-    """act_quant's two twins: the ONNX operators inserted before a layer equal the compression's own quantizers
-    applied a sample at a time (float64 arithmetic, rounding half to even), on random batches with outliers."""
+def test_the_numpy_input_quantizer_is_the_compressions_a_sample_at_a_time(kind, bits, per_token, smooth, conv):
+    """The evaluation's NumPy quantizer (each sample's own range) equals the compression's quantizers of activation
+    samples (``quantize_activations``; ``ActivationFormat.quantize``, SmoothQuant as ``_quantize_sample``)."""
+    from accelsim.accuracy.act_quant import InputQuant, quantize_input
+    from accelsim.compress import formats as F
+    from accelsim.compress import quantize as Q
+
+    x, s = _act_batch(kind, bits, per_token, smooth, conv)
+    for group in ([None, 5] if per_token and kind == "int" else [None]):
+        got = quantize_input(x, InputQuant(kind, bits, per_token, group, s, conv))
+        for i, sample in enumerate(x.astype(np.float64)):
+            if kind == "asym":
+                want = Q.quantize_activations(sample, bits).to_dense()
+            else:
+                fmt = F.ActivationFormat(f"int{bits}" if kind == "int" else kind,
+                                         "per_token" if per_token else "per_tensor", True, 32, None, group)
+                tokens = sample.reshape(sample.shape[0], -1).T if conv else sample.reshape(-1, sample.shape[-1])
+                q = fmt.quantize(tokens / s if s is not None else tokens).to_dense() * (s if s is not None else 1.0)
+                want = q.T.reshape(sample.shape) if conv else q.reshape(sample.shape)
+            assert np.array_equal(got[i], want.astype(np.float32)), (i, group, np.max(np.abs(got[i] - want)))
+
+
+@pytest.mark.parametrize("kind,bits,per_token,smooth", _ACT_SPECS)
+@pytest.mark.parametrize("conv", [False, True])
+@pytest.mark.parametrize("static", [False, True])
+def test_the_onnx_input_quantizer_is_the_numpy_one(kind, bits, per_token, smooth, conv, static):
+    """act_quant's two twins: the ONNX operators inserted before a layer equal the NumPy quantizer (float64
+    arithmetic, rounding half to even) on random batches with outliers, with each sample's range or a calibrated
+    one (static scales, the range a calibration pass observed: here wider than the batch's)."""
     import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    from accelsim.accuracy.act_quant import InputQuant, onnx_nodes, quantize_input
+    from accelsim.accuracy.act_quant import InputQuant, observed_range, onnx_nodes, quantize_input
 
-    rng = np.random.default_rng(bits + 10 * conv + per_token)
-    shape = (5, 6, 4, 3) if conv else (5, 7, 12)
-    x = (rng.standard_normal(shape) * rng.choice([0.01, 1.0, 40.0], size=shape)).astype(np.float32)
-    x[0] = 0.0  # an all-zero sample: scale 1, zeros out
-    channels = shape[1] if conv else shape[-1]
-    s = rng.uniform(0.2, 3.0, channels) if smooth else None
+    x, s = _act_batch(kind, bits, per_token, smooth, conv)
     spec = InputQuant(kind, bits, per_token, None, s, conv)
+    if static:
+        lo, hi = observed_range(x, spec)
+        spec = InputQuant(kind, bits, False, None, s, conv, calibrated=(1.5 * lo, 1.25 * hi), static=True)
     for opset in (13, 18):
-        nodes, inits = onnx_nodes("x", "y", len(shape), spec, "q", opset)
-        graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
-                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(shape))], inits)
+        nodes, inits = onnx_nodes("x", "y", x.ndim, spec, "q", opset)
+        graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(x.shape))], inits)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
         onnx.checker.check_model(model)
         got = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]

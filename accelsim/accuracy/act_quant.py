@@ -1,20 +1,20 @@
 """Quantized input activations in accuracy evaluation (docs/accuracy.md, "Quantized activations").
 
 A recipe's ``activations`` step quantizes the inputs of the layers it selects; the hardware models run them at
-those bits, and the evaluation quantizes them the same way before the layer reads them: the quantizer of the
-compressed graph's statistics (``accelsim.compress.recipe``), applied to one sample at a time (each sample's
-scales from its own values, so the batch size never changes a result):
+those bits, and the evaluation quantizes them the same way before the layer reads them, with the arithmetic of the
+compressed graph's quantizers (``accelsim.compress``):
 
-* ``activations: {bits: b}`` alone: asymmetric per-tensor uniform quantization (``quantize_activations``);
+* ``activations: {bits: b}`` alone: asymmetric per-tensor uniform quantization (``quantize_activations``), static;
 * with a format (``format``, ``granularity``, ``dynamic``, ``smooth_alpha``, ``group_size``): symmetric absmax
   int or FP8 per tensor, per token or per group of a token's channels (``ActivationFormat.quantize``); SmoothQuant
   layers quantize ``x / s`` and read ``Q(x / s) * s`` (their effective weights are in the original basis).
 
-Scales from the sample itself are what a dynamic format computes at run time; for a static one (scales
-calibrated offline) they are an optimistic bound, a calibrated scale covering every sample's range. Activations of
-16 bits or more are left in float. Two twins: :func:`quantize_input` (NumPy, the compression's own quantizers; the
-torch backend's forward pre-hooks call it) and :func:`onnx_nodes` (the same arithmetic as ONNX operators in
-float64, inserted before the layer's node).
+Static scales (calibrated offline) come from a calibration pass over the evaluated data with the compressed
+weights and float activations: the per-tensor range of each layer's input (:func:`observed_range`,
+:func:`calibrated`). Dynamic ones (and per-token ones) come from each sample's (token's) own values, as the hardware
+computes them at run time, so the batch size never changes a result. Activations of 16 bits or more are left in
+float. Two twins: :func:`quantize_input` (NumPy; the torch backend's forward pre-hooks call it) and
+:func:`onnx_nodes` (the same arithmetic as ONNX operators in float64, inserted before the layer's node).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from accelsim.accuracy.base import AccuracyError
 
 #: activations at or above this width run in float in the evaluation (fp16 / bf16 rounding is not modelled)
 FLOAT_BITS = 16
+#: FP8 element formats: mantissa bits, smallest normal exponent, largest value (OCP OFP8)
+_FP8 = {"e4m3": (3, -6, 448.0), "e5m2": (2, -14, 57344.0)}
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,16 @@ class InputQuant:
     smooth: np.ndarray | None = None
     conv: bool = False
     label: str = ""
+    #: static scales: the per-tensor ``(min, max)`` of the layer's input over the evaluated data (a calibration
+    #: pass, :func:`calibrate`); None: each sample's (or token's) own range, as a dynamic format computes it
+    calibrated: tuple[float, float] | None = None
+    static: bool = False
 
     @property
     def key(self) -> tuple:
         """What the quantizer does (equal keys: the same arithmetic; the factors compared by value)."""
         smooth = None if self.smooth is None else np.asarray(self.smooth, np.float64).tobytes()
-        return self.kind, self.bits, self.per_token, self.group_size, self.conv, smooth
+        return self.kind, self.bits, self.per_token, self.group_size, self.conv, smooth, self.calibrated, self.static
 
 
 def input_quant(cg) -> dict[str, InputQuant]:
@@ -62,46 +68,94 @@ def input_quant(cg) -> dict[str, InputQuant]:
         if af is not None:
             kind = "int" if af.element.startswith("int") else af.element
             out[name] = InputQuant(kind, af.bits, af.granularity == "per_token", af.group_size,
-                                   getattr(cl, "activation_smooth", None), isinstance(cl.layer, Conv2d), af.label)
+                                   getattr(cl, "activation_smooth", None), isinstance(cl.layer, Conv2d), af.label,
+                                   static=not af.dynamic and af.granularity != "per_token")
         elif cl.activation_bits is not None and cl.activation_bits < FLOAT_BITS and cl.transforms and any(
                 t == f"activations:int{cl.activation_bits}" for t in cl.transforms):
             out[name] = InputQuant("asym", int(cl.activation_bits), conv=isinstance(cl.layer, Conv2d),
-                                   label=f"int{cl.activation_bits}")
+                                   label=f"int{cl.activation_bits}", static=True)
     return out
 
 
-# --- NumPy: the compression's own quantizers, a sample at a time ---------------------------------------------------
+# --- NumPy ---------------------------------------------------------------------------------------------------------
+
+def _fp32(a: np.ndarray) -> np.ndarray:
+    """Rounded to float32, held as float64 (how the compression stores scales)."""
+    return np.asarray(a, np.float64).astype(np.float32).astype(np.float64)
+
+
+def _fp8_round(r: np.ndarray, kind: str) -> np.ndarray:
+    """``r`` rounded to the FP8 grid of ``kind`` (nearest, ties to even; subnormals; saturating)."""
+    mbits, emin, top = _FP8[kind]
+    _, e = np.frexp(np.abs(r))  # |r| = m 2^e, m in [0.5, 1): floor(log2 |r|) = e - 1
+    step = np.exp2(np.maximum(e - 1, emin) - mbits)
+    return np.clip(np.rint(r / step) * step, -top, top)
+
+
+def observed_range(x: np.ndarray, spec: InputQuant) -> tuple[float, float]:
+    """``(min, max)`` of the values ``spec`` quantizes in the batch ``x`` (SmoothQuant: of ``x / s``): what a
+    calibration pass gathers for static scales."""
+    v = np.asarray(x, np.float64)
+    if spec.smooth is not None:
+        shape = [1] * v.ndim
+        shape[1 if spec.conv and v.ndim >= 3 else v.ndim - 1] = spec.smooth.size
+        v = v / np.asarray(spec.smooth, np.float64).reshape(shape)
+    return (float(v.min()), float(v.max())) if v.size else (0.0, 0.0)
+
+
+def calibrated(specs: dict[str, InputQuant], ranges: dict[str, tuple[float, float]]) -> dict[str, InputQuant]:
+    """``specs`` with each static one's :attr:`InputQuant.calibrated` range set from ``ranges``."""
+    from dataclasses import replace
+
+    return {name: replace(spec, calibrated=ranges[name]) if spec.static else spec for name, spec in specs.items()}
+
 
 def quantize_input(x: np.ndarray, spec: InputQuant) -> np.ndarray:
-    """``x`` (a batch, samples on axis 0) with each sample's values quantized and dequantized as ``spec`` says."""
-    from accelsim.compress import formats as F
-    from accelsim.compress import quantize as Q
-
+    """``x`` (a batch, samples on axis 0) quantized and dequantized as ``spec`` says, in float64, returned in ``x``'s
+    dtype: the range of each sample (``per_token``: of each token) or the calibrated ``spec.calibrated`` range. A
+    sample's own range gives exactly the compression's quantizers (``quantize_activations``,
+    ``ActivationFormat.quantize``); ``tests/test_held_out_round44.py`` holds them equal."""
     x = np.asarray(x)
-    out = np.empty_like(x)
-    fmt = None
-    if spec.kind != "asym":
-        element = f"int{spec.bits}" if spec.kind == "int" else spec.kind
-        fmt = F.ActivationFormat(element, "per_token" if spec.per_token else "per_tensor", True, 32, None,
-                                 spec.group_size)
-    for i in range(x.shape[0]):
-        sample = x[i].astype(np.float64)
-        if fmt is None:
-            out[i] = Q.quantize_activations(sample, spec.bits).to_dense()
-            continue
-        tokens = sample.reshape(sample.shape[0], -1).T if spec.conv and sample.ndim >= 2 else \
-            sample.reshape(-1, sample.shape[-1] if sample.ndim else 1)
-        smooth = spec.smooth if spec.smooth is not None and tokens.shape[1] == spec.smooth.size else None
-        q = fmt.quantize(tokens / smooth if smooth is not None else tokens).to_dense()
-        if smooth is not None:
-            q = q * smooth
-        out[i] = (q.T.reshape(sample.shape) if spec.conv and sample.ndim >= 2 else q.reshape(sample.shape))
-    return out
+    v = x.astype(np.float64)
+    rank = v.ndim
+    channel_axis = 1 if spec.conv and rank >= 3 else rank - 1
+    if spec.smooth is not None:
+        shape = [1] * rank
+        shape[channel_axis] = spec.smooth.size
+        smooth = np.asarray(spec.smooth, np.float64).reshape(shape)
+        v = v / smooth
+    axes = (channel_axis,) if spec.per_token else tuple(range(1, rank))
+    if spec.calibrated is not None:
+        lo, hi = (np.float64(b) for b in spec.calibrated)
+    elif spec.per_token and spec.group_size:  # a scale per group of a token's channels (the last one may be partial)
+        lo, hi = np.empty_like(v), np.empty_like(v)
+        for c0 in range(0, v.shape[channel_axis], spec.group_size):
+            part = [slice(None)] * rank
+            part[channel_axis] = slice(c0, c0 + spec.group_size)
+            part = tuple(part)
+            lo[part] = v[part].min(axis=channel_axis, keepdims=True)
+            hi[part] = v[part].max(axis=channel_axis, keepdims=True)
+    else:
+        lo, hi = v.min(axis=axes, keepdims=True), v.max(axis=axes, keepdims=True)
+    if spec.kind == "asym":
+        qmax = float((1 << spec.bits) - 1)
+        lo, hi = np.minimum(lo, 0.0), np.maximum(hi, 0.0)
+        scale = np.where(hi > lo, _fp32((hi - lo) / qmax), 1.0)
+        zp = np.clip(np.rint(-lo / scale), 0.0, qmax)
+        y = (np.clip(np.rint(v / scale) + zp, 0.0, qmax) - zp) * scale
+    else:
+        amax = np.maximum(np.abs(lo), np.abs(hi))
+        top = float((1 << (spec.bits - 1)) - 1) if spec.kind == "int" else _FP8[spec.kind][2]
+        scale = _fp32(amax / top)
+        r = v / np.where(scale > 0, scale, 1.0)
+        q = np.clip(np.rint(r), -top, top) if spec.kind == "int" else _fp8_round(r, spec.kind)
+        y = q * scale
+    if spec.smooth is not None:
+        y = y * smooth
+    return y.astype(x.dtype)
 
 
 # --- ONNX: the same arithmetic as operators --------------------------------------------------------------------
-
-_FP8 = {"e4m3": (3, -6, 448.0), "e5m2": (2, -14, 57344.0)}  # mantissa bits, smallest normal exponent, largest
 
 
 class _Builder:
@@ -150,7 +204,7 @@ def onnx_nodes(x: str, out: str, rank: int, spec: InputQuant, prefix: str, opset
 
     b = _Builder(prefix, opset)
     v = b.op("Cast", x, to=TensorProto.DOUBLE)
-    channel_axis = 1 if spec.conv else rank - 1
+    channel_axis = 1 if spec.conv and rank >= 3 else rank - 1
     grouped = spec.per_token and spec.group_size
     if grouped:
         raise AccuracyError(f"{prefix}: per-token groups of {spec.group_size} channels are evaluated on torch modules "
@@ -163,16 +217,20 @@ def onnx_nodes(x: str, out: str, rank: int, spec: InputQuant, prefix: str, opset
     axes = [channel_axis] if spec.per_token else list(range(1, rank))
     zero = b.const(0.0)
     one = b.const(1.0)
+    if spec.calibrated is not None:  # static scales: the calibrated range as constants
+        low, high = (b.const(float(v_)) for v_ in spec.calibrated)
+    else:
+        low, high = b.reduce("ReduceMin", v, axes), b.reduce("ReduceMax", v, axes)
     if spec.kind == "asym":
         qmax = float((1 << spec.bits) - 1)
-        lo = b.op("Min", b.reduce("ReduceMin", v, axes), zero)
-        hi = b.op("Max", b.reduce("ReduceMax", v, axes), zero)
+        lo = b.op("Min", low, zero)
+        hi = b.op("Max", high, zero)
         scale = b.op("Where", b.op("Greater", hi, lo), b.fp32(b.op("Div", b.op("Sub", hi, lo), b.const(qmax))), one)
         zp = b.op("Clip", b.op("Round", b.op("Div", b.op("Neg", lo), scale)), zero, b.const(qmax))
         q = b.op("Clip", b.op("Add", b.op("Round", b.op("Div", v, scale)), zp), zero, b.const(qmax))
         y = b.op("Mul", b.op("Sub", q, zp), scale)
     else:
-        amax = b.reduce("ReduceMax", b.op("Abs", v), axes)
+        amax = b.op("Max", b.op("Abs", low), b.op("Abs", high))
         top = float((1 << (spec.bits - 1)) - 1) if spec.kind == "int" else _FP8[spec.kind][2]
         scale = b.fp32(b.op("Div", amax, b.const(top)))
         safe = b.op("Where", b.op("Greater", scale, zero), scale, one)
@@ -199,4 +257,4 @@ def onnx_nodes(x: str, out: str, rank: int, spec: InputQuant, prefix: str, opset
     return b.nodes, b.inits
 
 
-__all__ = ["FLOAT_BITS", "InputQuant", "input_quant", "onnx_nodes", "quantize_input"]
+__all__ = ["FLOAT_BITS", "InputQuant", "calibrated", "input_quant", "observed_range", "onnx_nodes", "quantize_input"]

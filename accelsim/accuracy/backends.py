@@ -119,6 +119,34 @@ class OnnxBackend:
             model.graph.initializer[self._inits[key]].CopyFrom(numpy_helper.from_array(arr, key))
         return model
 
+    def input_ranges(self, weights: Mapping[str, np.ndarray] | None, act: Mapping[str, Any], batches) -> dict:
+        """Per layer of ``act``, the ``(min, max)`` of the values its quantizer reads over ``batches`` (inputs
+        only), the model run with ``weights`` and float activations: the calibration of static scales."""
+        import onnx
+
+        from accelsim.accuracy.act_quant import observed_range
+
+        model = self.with_weights(weights)
+        model = copy.deepcopy(model) if model is self.model else model
+        tensors = {}
+        for node in model.graph.node:
+            for name, (key, _) in self.binding.items():
+                if name in act and len(node.input) > 1 and node.input[1] == key and \
+                        node.op_type in ("Conv", "Gemm", "MatMul"):
+                    tensors.setdefault(name, node.input[0])
+        outputs = {o.name for o in model.graph.output}
+        for t in sorted(set(tensors.values()) - outputs):
+            model.graph.output.append(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
+        run = self._session(model, list(dict.fromkeys(tensors.values())))
+        ranges: dict[str, tuple[float, float]] = {}
+        for x, _ in batches:
+            got = run(x)
+            for name, t in tensors.items():
+                lo, hi = observed_range(got[t], act[name])
+                old = ranges.get(name)
+                ranges[name] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
+        return ranges
+
     def _quantize_inputs(self, model, act: Mapping[str, Any]) -> None:
         """Insert each bound layer's input quantizer (:func:`~accelsim.accuracy.act_quant.onnx_nodes`) before the
         nodes that read its weight tensor, which then read the quantized input."""
@@ -166,11 +194,16 @@ class OnnxBackend:
 
     def runner(self, weights: Mapping[str, np.ndarray] | None,
                act: Mapping[str, Any] | None = None) -> Callable[[np.ndarray], np.ndarray]:
+        run = self._session(self.with_weights(weights, act), None)
+        return lambda x: run(x)[None]
+
+    def _session(self, model, names: list[str] | None) -> Callable[[np.ndarray], dict]:
+        """A function of a batch giving ``{None: the first output}`` or, with ``names``, ``{name: that output}``."""
         try:
             import onnxruntime as ort
         except ImportError:
             raise AccuracyError("evaluating an ONNX model needs onnxruntime: pip install 'accelsim[accuracy]'") from None
-        model = self.with_weights(weights, act)
+
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
@@ -179,6 +212,7 @@ class OnnxBackend:
             sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001
             raise AccuracyError(f"{self.label}: onnxruntime cannot load the model ({first_line(exc)})") from None
+        wanted = names if names is not None else [sess.get_outputs()[0].name]
         inp = sess.get_inputs()[0]
         dtype = np.int64 if "int64" in inp.type else (np.int32 if "int32" in inp.type else np.float32)
         label = self.label
@@ -193,16 +227,19 @@ class OnnxBackend:
             fixed = inp.shape[0] if inp.shape and isinstance(inp.shape[0], int) and inp.shape[0] > 0 else None
             try:
                 if fixed is None or len(x) == fixed:
-                    return np.asarray(sess.run(None, {inp.name: x})[0])
-                # an export with its batch fixed: the samples in runs of that size, the last padded with zeros
-                outs = []
-                for i in range(0, len(x), fixed):
-                    part = x[i:i + fixed]
-                    pad = np.zeros((fixed - len(part), *part.shape[1:]), part.dtype)
-                    outs.append(np.asarray(sess.run(None, {inp.name: np.concatenate([part, pad])})[0])[:len(part)])
-                return np.concatenate(outs)
+                    outs = [sess.run(wanted, {inp.name: x})]
+                else:
+                    # an export with its batch fixed: the samples in runs of that size, the last padded with zeros
+                    outs = []
+                    for i in range(0, len(x), fixed):
+                        part = x[i:i + fixed]
+                        pad = np.zeros((fixed - len(part), *part.shape[1:]), part.dtype)
+                        got = sess.run(wanted, {inp.name: np.concatenate([part, pad])})
+                        outs.append([np.asarray(g)[:len(part)] for g in got])
             except Exception as exc:  # noqa: BLE001 - onnxruntime's own exception types
                 raise AccuracyError(f"{label}: onnxruntime failed on data of shape {list(x.shape)}: {first_line(exc)}") from None
+            joined = [np.concatenate([np.asarray(o[i]) for o in outs]) for i in range(len(wanted))]
+            return dict(zip(names, joined)) if names is not None else {None: joined[0]}
 
         return run
 
@@ -242,6 +279,43 @@ class TorchBackend:
                     p.copy_(torch.from_numpy(np.array(w, copy=True)).to(p.dtype).reshape(p.shape))
         return module
 
+    def _owner(self, module, name: str):
+        """The nn.Linear / nn.Conv of ``module`` holding the bound weight of layer ``name``."""
+        import torch
+
+        owner = self.binding[name].rpartition(".")[0]
+        sub = module.get_submodule(owner) if owner else module
+        if not isinstance(sub, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)):
+            raise AccuracyError(f"{self.label}: layer '{name}' is the weight of a {type(sub).__name__}, not an "
+                                "nn.Linear / nn.Conv: its quantized input activations cannot be evaluated")
+        return sub
+
+    def input_ranges(self, weights: Mapping[str, np.ndarray] | None, act: Mapping[str, Any], batches,
+                     module: Any = None) -> dict:
+        """Per layer of ``act``, the ``(min, max)`` of the values its quantizer reads over ``batches`` (inputs
+        only), the model (``module``, else a copy with ``weights``) run with float activations: the calibration of
+        static scales."""
+        from accelsim.accuracy.act_quant import observed_range
+
+        net = module if module is not None else self.with_weights(weights)
+        ranges: dict[str, tuple[float, float]] = {}
+        handles = []
+        for name, spec in act.items():
+            def hook(_mod, args, name=name, spec=spec):
+                lo, hi = observed_range(args[0].detach().cpu().numpy(), spec)
+                old = ranges.get(name)
+                ranges[name] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
+
+            handles.append(self._owner(net, name).register_forward_pre_hook(hook))
+        try:
+            run = self.runner(None, module=net)
+            for x, _ in batches:
+                run(x)
+        finally:
+            for h in handles:
+                h.remove()
+        return ranges
+
     def quantize_inputs(self, module, act: Mapping[str, Any]) -> None:
         """Forward pre-hooks on ``module`` (a copy) quantizing the inputs of the bound layers of ``act`` (layer ->
         :class:`~accelsim.accuracy.act_quant.InputQuant`) with :func:`~accelsim.accuracy.act_quant.quantize_input`."""
@@ -249,13 +323,8 @@ class TorchBackend:
 
         from accelsim.accuracy.act_quant import quantize_input
 
-        kinds = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
         for name, spec in act.items():
-            owner = self.binding[name].rpartition(".")[0]
-            sub = module.get_submodule(owner) if owner else module
-            if not isinstance(sub, kinds):
-                raise AccuracyError(f"{self.label}: layer '{name}' is the weight of a {type(sub).__name__}, not an "
-                                    "nn.Linear / nn.Conv: its quantized input activations cannot be evaluated")
+            sub = self._owner(module, name)
 
             def hook(_mod, args, spec=spec):
                 x = args[0]
