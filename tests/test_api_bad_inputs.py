@@ -211,4 +211,5 @@ def test_api_overrides_take_what_set_takes_and_refuse_conflicts(capsys):
             accelsim.load_arch("edge-32x32", overrides)
         assert str(info.value).startswith("overrides") and str(info.value).endswith(text), str(info.value)
     assert main(["show", "arch", "edge-32x32", "--set", "array.rows=8", "--set", "arch.array.rows=16"]) == 2
-    assert capsys.readouterr().err == "accelsim: error: overrides (--set): array.rows given twice; give it once\n"
+    assert capsys.readouterr().err == ("accelsim: error: overrides (--set): array.rows given twice (as 'array.rows' and "
+                                       "'arch.array.rows'); give it once\n")

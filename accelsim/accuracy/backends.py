@@ -96,18 +96,20 @@ class OnnxBackend:
             self.binding[name] = (key, transposed[key])
         return self.binding
 
-    def with_weights(self, weights: Mapping[str, np.ndarray] | None, act: Mapping[str, Any] | None = None):
+    def with_weights(self, weights: Mapping[str, np.ndarray] | None, act: Mapping[str, Any] | None = None,
+                     probe: np.ndarray | None = None):
         """A copy of the ONNX model with ``weights`` (layer -> array in PyTorch layout) written and the inputs of the
-        layers of ``act`` (layer -> :class:`~accelsim.accuracy.act_quant.InputQuant`) quantized."""
+        layers of ``act`` (layer -> :class:`~accelsim.accuracy.act_quant.InputQuant`) quantized (``probe``: a batch
+        of the data, run to learn the rank of an input that shape inference leaves unknown)."""
         from onnx import numpy_helper
 
         if not weights and not act:
             return self.model
         model = copy.deepcopy(self.model)
         if act:
-            self._quantize_inputs(model, act)
+            self._quantize_inputs(model, act, probe)
         written: dict[str, tuple[str, np.ndarray]] = {}
-        for name, w in weights.items():
+        for name, w in (weights or {}).items():
             key, flip = self.binding[name]
             old = model.graph.initializer[self._inits[key]]
             arr = np.ascontiguousarray(w.T if flip else w).astype(numpy_helper.to_array(old).dtype, copy=False)
@@ -147,19 +149,37 @@ class OnnxBackend:
                 ranges[name] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
         return ranges
 
-    def _quantize_inputs(self, model, act: Mapping[str, Any]) -> None:
+    def _quantize_inputs(self, model, act: Mapping[str, Any], probe: np.ndarray | None = None) -> None:
         """Insert each bound layer's input quantizer (:func:`~accelsim.accuracy.act_quant.onnx_nodes`) before the
         nodes that read its weight tensor, which then read the quantized input."""
         import onnx
 
         from accelsim.accuracy.act_quant import onnx_nodes
 
+        # ranks only: a copy whose symbolic input sizes are 1, so that shapes computed from them (a Reshape to
+        # (x.shape[0], -1)) resolve (the rank of a tensor does not depend on the batch)
+        pinned = copy.deepcopy(model)
+        for inp in pinned.graph.input:
+            for d in inp.type.tensor_type.shape.dim:
+                if not d.HasField("dim_value"):
+                    d.dim_value = 1
         try:
-            inferred = onnx.shape_inference.infer_shapes(model)
+            inferred = onnx.shape_inference.infer_shapes(pinned, data_prop=True)
         except Exception:  # noqa: BLE001 - shapes are asked for below, one tensor at a time
-            inferred = model
+            inferred = pinned
         ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in (*inferred.graph.input, *inferred.graph.value_info)
                  if v.type.tensor_type.HasField("shape")}
+        unknown = [n.input[0] for n in model.graph.node if n.op_type in ("Conv", "Gemm", "MatMul") and n.input
+                   and n.input[0] not in ranks]
+        if unknown and probe is not None:  # (a shape computed at run time, e.g. x.reshape(x.shape[0], -1)): one run
+            looked = copy.deepcopy(model)
+            for t in dict.fromkeys(unknown):
+                looked.graph.output.append(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
+            try:
+                got = self._session(looked, list(dict.fromkeys(unknown)))(probe)
+                ranks.update({t: np.asarray(v).ndim for t, v in got.items()})
+            except AccuracyError:
+                pass
         opset = next((int(e.version) for e in model.opset_import if e.domain in ("", "ai.onnx")), 13)
         nodes = list(model.graph.node)
         inserted: dict[str, str] = {}
@@ -192,9 +212,9 @@ class OnnxBackend:
         del model.graph.node[:]
         model.graph.node.extend(out)
 
-    def runner(self, weights: Mapping[str, np.ndarray] | None,
-               act: Mapping[str, Any] | None = None) -> Callable[[np.ndarray], np.ndarray]:
-        run = self._session(self.with_weights(weights, act), None)
+    def runner(self, weights: Mapping[str, np.ndarray] | None, act: Mapping[str, Any] | None = None,
+               probe: np.ndarray | None = None) -> Callable[[np.ndarray], np.ndarray]:
+        run = self._session(self.with_weights(weights, act, probe), None)
         return lambda x: run(x)[None]
 
     def _session(self, model, names: list[str] | None) -> Callable[[np.ndarray], dict]:
@@ -334,7 +354,7 @@ class TorchBackend:
             sub.register_forward_pre_hook(hook)
 
     def runner(self, weights: Mapping[str, np.ndarray] | None, module: Any = None,
-               act: Mapping[str, Any] | None = None) -> Callable[[np.ndarray], np.ndarray]:
+               act: Mapping[str, Any] | None = None, probe: Any = None) -> Callable[[np.ndarray], np.ndarray]:
         import torch
 
         net = module if module is not None else self.with_weights(weights)

@@ -115,7 +115,7 @@ def evaluate(model: Any, cg: CompressedGraph, data: Any, *, graph: LayerGraph | 
         if any(spec.static for spec in act.values()):  # static scales: a calibration pass over the data
             act = calibrated(act, backend.input_ranges(eff or None, {k: v for k, v in act.items() if v.static},
                                                        dataset.batches))
-        run = backend.runner(eff or None, act=act)
+        run = backend.runner(eff or None, act=act, probe=dataset.batches[0][0][:1])
     return _run_metrics(run, dense_run, dataset, metrics)
 
 

@@ -40,6 +40,9 @@ _CATEGORY_SET = frozenset(ENERGY_CATEGORIES)
 
 _INF = math.inf
 _FINITE = ("cycles", "latency_s", "energy_j", "utilization")  # float fields that must be finite
+#: a layer's cycles at most (a 64-bit count: 292 years at 1 GHz); more comes only from a rate or bandwidth in its
+#: declared range but absurdly small (1e-300 GB/s), and overflowed a float in the network's totals
+MAX_CYCLES = (1 << 63) - 1
 
 
 @dataclass(frozen=True)
@@ -79,11 +82,15 @@ class LayerResult:
         lat, en, ut = self.latency_s, self.energy_j, self.utilization
         # common case in one comparison chain: int cycles and finite floats (nan/inf fail it)
         if not (type(self.cycles) is int and type(lat) is float and type(en) is float and type(ut) is float
-                and -_INF < lat < _INF and -_INF < en < _INF and -_INF < ut < _INF):
+                and -_INF < lat < _INF and -_INF < en < _INF and -_INF < ut < _INF and self.cycles <= MAX_CYCLES):
             for name in _FINITE:
                 value = getattr(self, name)
                 if isinstance(value, float) and not math.isfinite(value):
                     raise ValueError(f"LayerResult '{self.name}': {name} is not finite ({value})")
+            if self.cycles > MAX_CYCLES:
+                raise SimulationError(f"layer '{self.name}': {float(self.cycles):.3g} cycles ({lat:.3g} s) overflow a "
+                                      "64-bit count: a rate, bandwidth or efficiency of the arch is far too small for "
+                                      "this workload")
         if self.cycles != self.compute_cycles + self.stall_cycles:
             raise ValueError(
                 f"LayerResult '{self.name}': cycles ({self.cycles}) != compute_cycles ({self.compute_cycles}) "

@@ -231,8 +231,14 @@ class GpuConfig:
             problems.append(f"idle_w ({self.idle_w}) must be below tdp_w ({self.tdp_w})")
         if self.warp_size * self.max_warps_per_sm > 4096:
             problems.append(f"max_warps_per_sm * warp_size must be <= 4096; got {self.warp_size * self.max_warps_per_sm}")
-        # every FLOP the model may count is priced: the tensor cores' types, and the CUDA cores' fp32 (and fp16 where
-        # they have fp16 units: GEMV, CSR and element-wise kernels on 16-bit data run there)
+        if self.energy.simt_flop_pj or self.energy.tensor_flop_pj:  # (none given: refused when a model is built)
+            problems += self.unpriced_flops()
+        return problems
+
+    def unpriced_flops(self) -> list[str]:
+        """The FLOP types the model may count that ``energy`` prices at no entry: the tensor cores' types, and the CUDA
+        cores' fp32 (and fp16 where they have fp16 units: GEMV, CSR and element-wise kernels on 16-bit data)."""
+        problems = []
         simt_types = ["fp32"] + (["fp16"] if self.fp16_simt_flops_per_clk_per_sm > 0 else [])
         for unit, types in (("tensor", list(self.tensor_flops_per_clk_per_sm)), ("simt", simt_types)):
             table = getattr(self.energy, f"{unit}_flop_pj")

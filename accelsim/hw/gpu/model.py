@@ -37,7 +37,7 @@ import scipy.sparse as sp
 
 from accelsim.energy.actions import ActionCounts
 from accelsim.energy.estimate import AreaBreakdown, EnergyBreakdown, estimate_area
-from accelsim.errors import SimulationError
+from accelsim.errors import ConfigError, SimulationError
 from accelsim.hw.base import HardwareModel, LayerCounts, Roof
 from accelsim.hw.blocks import DramChannel
 from accelsim.hw.gpu import families as fam
@@ -148,6 +148,9 @@ class GpuModel(HardwareModel):
     family = "gpu"
 
     def __init__(self, config: GpuConfig):
+        unpriced = config.unpriced_flops()  # (a config without energy tables loads; it cannot be priced)
+        if unpriced:
+            raise ConfigError(f"gpu '{config.name}': {'; '.join(unpriced)}")
         self.dram = DramChannel(config.dram_type, config.dram_bytes_per_s, variant="bit")
         super().__init__(config)
 

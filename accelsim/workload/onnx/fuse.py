@@ -18,9 +18,11 @@ _FUSION_TRIGGERS = {"Erf", "Tanh", "Sigmoid", "HardSigmoid", "ReduceMean"}
 # a quantize / dequantize pair between two of those nodes (onnxruntime's QDQ quantizer puts one after each Add, Mul,
 # Div ...): inside a region, never at its ends, where the pairs give the function's input and output their bits
 _QDQ = {"QuantizeLinear", "DequantizeLinear"}
-# onnxruntime's QOperator form of the chain's Add / Mul (A, A_scale, A_zp, B, B_scale, B_zp, C_scale, C_zp): the same
-# function on quantized codes, the float nodes between them behind quantize / dequantize nodes
-_QLINEAR = {"QLinearAdd": "Add", "QLinearMul": "Mul"}
+# onnxruntime's QOperator form of the chain's Add / Mul (A, A_scale, A_zp, B, B_scale, B_zp, C_scale, C_zp) and Sigmoid
+# (X, X_scale, X_zp, Y_scale, Y_zp): the same function on quantized codes, the float nodes between them behind quantize
+# / dequantize nodes; op -> (its float op, the inputs that are activations)
+_QLINEAR = {"QLinearAdd": "Add", "QLinearMul": "Mul", "QLinearSigmoid": "Sigmoid"}
+_QLINEAR_ACTS = {"QLinearAdd": (0, 3), "QLinearMul": (0, 3), "QLinearSigmoid": (0,)}
 
 
 def _static_consts(nodes: list[Node], initializers) -> dict[str, np.ndarray]:
@@ -40,8 +42,10 @@ def _static_consts(nodes: list[Node], initializers) -> dict[str, np.ndarray]:
 def _in_family(node: Node, consts, shapes) -> bool:
     if node.op_type in _QDQ:  # (an activation's pair; a constant's is a weight's)
         return node.domain in ("", "ai.onnx", "com.microsoft") and bool(node.inputs) and node.inputs[0] not in consts
-    if node.op_type in _QLINEAR:
-        return node.domain == "com.microsoft" and all(not t or t in consts for t in node.inputs[1:3] + node.inputs[4:])
+    if node.op_type in _QLINEAR:  # (its scales and zero points constants)
+        acts = _QLINEAR_ACTS[node.op_type]
+        return node.domain == "com.microsoft" and all(not t or t in consts for i, t in enumerate(node.inputs)
+                                                      if i not in acts)
     if node.domain not in ("", "ai.onnx") or node.op_type not in _ELEMENTWISE_FAMILY:
         return False
     if node.op_type == "ReduceMean":  # only the last-axis mean of a layer norm, kept dims
@@ -82,7 +86,7 @@ def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str], s
     used outside it computes ``f(x)`` and is replaced by one node, e.g. torch's
     ``x * 0.5 * (1 + Erf(x / sqrt 2))`` by a GELU.
     """
-    if not any(n.op_type in _FUSION_TRIGGERS for n in nodes):
+    if not any(_QLINEAR.get(n.op_type, n.op_type) in _FUSION_TRIGGERS for n in nodes):
         return nodes
     shapes = shapes or {}  # tensor -> inferred shape: a mean over the last axis written as rank - 1
     consts = _static_consts(nodes, initializers)
@@ -109,7 +113,8 @@ def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str], s
         return (pu is not None and nodes[pu].op_type not in _QDQ and _in_family(nodes[pu], consts, shapes)
                 and len(consumers.get(u, [])) == 1)
     for ti, trigger in enumerate(nodes):
-        if trigger.op_type not in _FUSION_TRIGGERS or ti in fused or not _in_family(trigger, consts, shapes):
+        if _QLINEAR.get(trigger.op_type, trigger.op_type) not in _FUSION_TRIGGERS or ti in fused or \
+                not _in_family(trigger, consts, shapes):
             continue
         # trace back to the root activation
         roots, stack, seen = set(), [t for t in trigger.inputs if is_act(t)], set()
@@ -139,7 +144,8 @@ def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str], s
             if i in fused or not _in_family(n, consts, shapes):
                 continue
             # one nonlinearity per region: a SiLU right before a LayerNorm stays a separate node
-            if n.op_type in _FUSION_TRIGGERS and i != ti and not (n.op_type == trigger.op_type == "ReduceMean"):
+            if _QLINEAR.get(n.op_type, n.op_type) in _FUSION_TRIGGERS and i != ti and \
+                    not (n.op_type == trigger.op_type == "ReduceMean"):
                 continue
             acts = [t for t in n.inputs if is_act(t)]
             if acts and all(t in region_tensors for t in acts):
