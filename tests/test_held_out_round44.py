@@ -442,3 +442,47 @@ def test_an_overflowing_cycle_count_is_an_error_at_any_batch(tmp_path, run_cli):
     code, _, _ = run_cli("sweep", spec, "--out", tmp_path / "o", "--quiet")
     rows = pd.read_csv(tmp_path / "o" / "results.csv")
     assert code == 0 and len(rows) == 4 and sorted(rows["status"]) == ["error", "error", "ok", "ok"]
+
+
+# --- a held-out Dask round --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("failure,said", [("killed", "died each time it ran"), ("scheduler", "scheduler's connection")])
+def test_a_lost_dask_worker_or_scheduler_stops_the_sweep_in_one_line(failure, said):
+    """Dask's ``KilledWorker`` (a point that kills its worker, after Dask's retries) and a lost scheduler
+    (``FutureCancelledError``) were internal errors (exit 1); they are :class:`WorkerLost`, as a local pool's dead
+    worker is, and the futures are cancelled."""
+    pytest.importorskip("distributed")
+    from distributed import KilledWorker
+    from distributed.client import FutureCancelledError
+
+    from accelsim.dse import executors
+
+    class Future:
+        def result(self):
+            if failure == "killed":
+                raise KilledWorker("run_chunk-1", "tcp://127.0.0.1:1", 3)
+            raise FutureCancelledError("run_chunk-1", reason="scheduler-connection-lost")
+
+    class Client:
+        cancelled = False
+
+        def scheduler_info(self):
+            return {"workers": {"a": {}}}
+
+        def submit(self, fn, *args, pure=False):
+            return Future()
+
+        def cancel(self, futures):
+            Client.cancelled = True
+
+    import distributed
+
+    real = distributed.as_completed
+    distributed.as_completed = lambda futures: iter(futures)
+    try:
+        with pytest.raises(executors.WorkerLost, match=said) as info:
+            executors._run_dask(Client(), lambda s: {}, [("p1", {"x": 1})], lambda o: None, lambda s: "k")
+    finally:
+        distributed.as_completed = real
+    assert "--resume" in str(info.value) and Client.cancelled
+    assert executors._cluster_lost(ValueError("a bug")) is None  # anything else is raised as it is

@@ -28,6 +28,16 @@ def _executor(args) -> Any:
     if args.workers is not None and args.scheduler:
         raise SweepError("give either --workers or --scheduler, not both")
     if args.scheduler:
+        import logging
+
+        try:  # (configures its loggers on import: quieted after)
+            import distributed  # noqa: F401
+        except ImportError:
+            pass  # (the sweep names the missing extra)
+        # a lost scheduler or worker is reported in one line by the sweep (WorkerLost): Dask's client would log its
+        # reconnection attempts, retries and tracebacks to stderr besides
+        for name in ("distributed", "distributed.client"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         return args.scheduler
     if args.workers is not None:
         from accelsim.dse.executors import check_workers

@@ -363,7 +363,8 @@ def _ignoring_cancelled(hook):
 
 
 class WorkerLost(SweepError):
-    """A worker process of a local pool died (SIGKILL, out of memory): the sweep stops, its finished points saved."""
+    """A worker process of a local pool or a Dask cluster died (SIGKILL, out of memory), or the cluster's scheduler
+    was lost: the sweep stops, its finished points saved."""
 
 
 def _run_futures(pool: Executor, evaluate, items, on_outcome, key, workers: int, affinity=None) -> None:
@@ -398,6 +399,28 @@ def _run_dask(client, evaluate, items, on_outcome, key, affinity=None) -> None:
         for fut in dask_completed(futures):
             for outcome in fut.result():
                 on_outcome(outcome)
-    except BaseException:
-        client.cancel(futures)
+    except BaseException as exc:
+        lost = _cluster_lost(exc)
+        try:
+            client.cancel(futures)
+        except Exception:  # noqa: BLE001 - a lost scheduler cannot cancel anything
+            pass
+        if lost:  # events of the cluster, not bugs of the sweep (as a local pool's dead worker)
+            raise WorkerLost(f"{lost}; the points finished before are saved: run the sweep again with --resume "
+                             "(on a restarted cluster)") from None
         raise
+
+
+def _cluster_lost(exc: BaseException) -> str | None:
+    """What of the Dask cluster ``exc`` says was lost (a worker killed while running a point, as often as Dask
+    retries it; the scheduler's connection), or None for any other exception."""
+    from concurrent.futures import CancelledError
+
+    from distributed import KilledWorker
+    from distributed.comm.core import CommClosedError
+
+    if isinstance(exc, KilledWorker):
+        return "the Dask workers running a chunk of points died each time it ran (killed, or out of memory)"
+    if isinstance(exc, (CancelledError, CommClosedError)):
+        return f"the Dask scheduler's connection was lost ({type(exc).__name__})"
+    return None
