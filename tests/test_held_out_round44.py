@@ -486,3 +486,62 @@ def test_a_lost_dask_worker_or_scheduler_stops_the_sweep_in_one_line(failure, sa
         distributed.as_completed = real
     assert "--resume" in str(info.value) and Client.cancelled
     assert executors._cluster_lost(ValueError("a bug")) is None  # anything else is raised as it is
+
+
+def test_a_dask_cluster_running_another_accelsim_or_without_its_data_is_refused():
+    """A worker on another checkout computed other numbers under the driver's version (12 of 108 rows differed,
+    silently); one without the bundled data made every point an error row that --resume kept."""
+    from accelsim.dse import executors
+    from accelsim.errors import SweepError
+
+    here = executors.environment()
+    assert here["data"] and len(here["source"]) == 12 and here["version"] == accelsim.__version__
+
+    class Client:
+        def __init__(self, **change):
+            self.env = {**here, **change}
+
+        def run(self, fn):
+            return {"tcp://127.0.0.1:9": self.env}
+
+    executors.check_cluster(Client())  # the driver's own environment passes
+    with pytest.raises(SweepError, match=r"runs accelsim .* \(source 000000000000"):
+        executors.check_cluster(Client(source="000000000000"))
+    with pytest.raises(SweepError, match="finds no bundled arch configs"):
+        executors.check_cluster(Client(data=False))
+
+
+def test_relative_paths_reach_dask_workers_as_absolute_ones(tmp_path, monkeypatch):
+    """A worker resolves a relative path in its own working directory (a cluster started elsewhere made every such
+    point a 'file not found' error row): the driver sends the paths it resolves, absolute."""
+    from accelsim.dse.executors import _absolute_paths
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "w.onnx").write_bytes(b"")
+    (tmp_path / "a.yaml").write_text("")
+    (tmp_path / "int8").write_text("")  # a bare name: looked up among the bundled recipes first, left as it is
+    items = [("p", {"workload": "m/w.onnx", "arch": "a.yaml", "recipe": "int8", "x": 3,
+                    "evaluate": {"data": "m/w.onnx"}, "missing": "nope/x.onnx"})]
+    (_, got), = _absolute_paths(items)
+    assert got["workload"] == str(tmp_path / "m" / "w.onnx") and got["arch"] == str(tmp_path / "a.yaml")
+    assert got["evaluate"]["data"] == str(tmp_path / "m" / "w.onnx")
+    assert (got["recipe"], got["x"], got["missing"]) == ("int8", 3, "nope/x.onnx")
+
+
+def test_a_port_that_is_no_scheduler_times_out_in_one_line():
+    """A port that accepts and never answers (a dashboard, an HTTP server) hung ``Client(...)`` past --timeout."""
+    pytest.importorskip("distributed")
+    import socket
+
+    from accelsim.dse.executors import connect
+    from accelsim.errors import SweepError
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)  # accepts (the kernel's backlog), never answers
+    try:
+        with pytest.raises(SweepError, match="no Dask scheduler answered at|cannot reach the Dask scheduler"):
+            connect(f"tcp://127.0.0.1:{server.getsockname()[1]}", timeout=1.0)
+    finally:
+        server.close()

@@ -20,6 +20,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from accelsim.allocator import tune_allocator
@@ -188,18 +189,77 @@ def connect(address: str, timeout: float = DEFAULT_TIMEOUT_S):
         raise SweepError("--scheduler needs Dask distributed: pip install 'accelsim[dask]'") from None
     if not isinstance(address, str) or "://" not in address:
         raise SweepError(f"scheduler address must look like tcp://HOST:PORT; got {address!r}")
-    try:
-        client = Client(address, timeout=timeout)
-    except (OSError, TimeoutError) as exc:
+    # distributed's timeout bounds the TCP connect, not the handshake: a port that accepts and never answers (a
+    # dashboard, an HTTP server) would hang, so the whole construction runs under a deadline of its own
+    box: dict[str, Any] = {}
+
+    def make() -> None:
+        try:
+            box["client"] = Client(address, timeout=timeout)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            box["exc"] = exc
+
+    thread = threading.Thread(target=make, name="accelsim-dask-connect", daemon=True)
+    thread.start()
+    thread.join(timeout + 5.0)
+    if thread.is_alive():
+        raise SweepError(f"no Dask scheduler answered at {address} within {timeout:g} s (is it a scheduler's port, "
+                         "not its dashboard's?)")
+    exc = box.get("exc")
+    if isinstance(exc, (OSError, TimeoutError)):
         raise SweepError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s ({type(exc).__name__})") from None
-    except Exception as exc:  # malformed addresses raise ValueError/TypeError inside distributed
-        raise SweepError(f"cannot connect to the Dask scheduler at {address}: {type(exc).__name__}: {exc}") from None
+    if exc is not None:  # malformed addresses raise ValueError/TypeError inside distributed
+        raise SweepError(f"cannot connect to the Dask scheduler at {address}: {type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}"[:300]) from None
+    client = box["client"]
     try:
         client.wait_for_workers(1, timeout=timeout)
     except Exception:
         client.close()
         raise SweepError(f"the Dask scheduler at {address} has no workers (waited {timeout:g} s)") from None
+    try:
+        check_cluster(client)
+    except BaseException:
+        client.close()
+        raise
     return client
+
+
+def environment() -> dict[str, Any]:
+    """What a process computing sweep points must share with the driver: accelsim's version, a digest of its
+    source (a worker running another checkout computes other numbers under the same version) and whether its
+    bundled data is found."""
+    import hashlib
+
+    import accelsim
+    from accelsim.paths import ARCH_DIR
+
+    root = Path(accelsim.__file__).resolve().parent
+    digest = hashlib.sha1()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return {"version": accelsim.__version__, "source": digest.hexdigest()[:12], "package": str(root),
+            "data": ARCH_DIR.is_dir() and any(ARCH_DIR.rglob("*.yaml"))}
+
+
+def check_cluster(client) -> None:
+    """Refuse a Dask cluster whose workers run another accelsim than the driver's (version or source) or cannot
+    find its bundled data: their points would be wrong under the driver's version, or every one an error row."""
+    here = environment()
+    try:
+        theirs = client.run(environment)
+    except Exception as exc:  # noqa: BLE001 - a worker that cannot even import accelsim
+        raise SweepError(f"the Dask workers cannot run accelsim ({type(exc).__name__}: "
+                         f"{(str(exc).splitlines() or [''])[0][:200]}); install the driver's accelsim where they run") from None
+    for worker, env in sorted(theirs.items()):
+        if (env["version"], env["source"]) != (here["version"], here["source"]):
+            raise SweepError(f"Dask worker {worker} runs accelsim {env['version']} (source {env['source']}, "
+                             f"{env['package']}), the driver {here['version']} (source {here['source']}, "
+                             f"{here['package']}): run the workers on the driver's accelsim")
+        if not env["data"]:
+            raise SweepError(f"Dask worker {worker} finds no bundled arch configs (accelsim from {env['package']}): "
+                             "install accelsim there as the driver has it (pip install -e), or set ACCELSIM_DATA")
 
 
 def _chunks(items: list, key: Callable[[Any], str], workers: int,
@@ -337,12 +397,13 @@ def execute(
     if isinstance(executor, str):
         client = connect(executor, timeout)
         try:
-            _run_dask(client, evaluate, items, on_outcome, key, affinity)
+            _run_dask(client, evaluate, _absolute_paths(items), on_outcome, key, affinity)
         finally:
             client.close()
         return
     if is_dask_client(executor):
-        _run_dask(executor, evaluate, items, on_outcome, key, affinity)
+        check_cluster(executor)
+        _run_dask(executor, evaluate, _absolute_paths(items), on_outcome, key, affinity)
         return
     if isinstance(executor, Executor):
         _run_futures(executor, evaluate, items, on_outcome, key, _workers_of(executor), affinity)
@@ -411,6 +472,27 @@ def _run_dask(client, evaluate, items, on_outcome, key, affinity=None) -> None:
         raise
 
 
+def _absolute_paths(items: list) -> list:
+    """The points' settings with every relative path that names a file or folder here made absolute: a Dask
+    worker resolves a path in its own working directory, which need not be the driver's (the ids stay as they
+    were: they are computed from the settings as given). Only values written as paths (a folder separator or a
+    file suffix): a bare name is looked up among the bundled ones first, wherever it runs."""
+    def fix(value):
+        if isinstance(value, dict):
+            return {k: fix(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [fix(v) for v in value]
+        if isinstance(value, str) and value and not os.path.isabs(value) and ("/" in value or Path(value).suffix):
+            try:
+                if os.path.exists(value):
+                    return os.path.abspath(value)
+            except (OSError, ValueError):
+                pass
+        return value
+
+    return [(pid, fix(setting)) for pid, setting in items]
+
+
 def _cluster_lost(exc: BaseException) -> str | None:
     """What of the Dask cluster ``exc`` says was lost (a worker killed while running a point, as often as Dask
     retries it; the scheduler's connection), or None for any other exception."""
@@ -423,4 +505,7 @@ def _cluster_lost(exc: BaseException) -> str | None:
         return "the Dask workers running a chunk of points died each time it ran (killed, or out of memory)"
     if isinstance(exc, (CancelledError, CommClosedError)):
         return f"the Dask scheduler's connection was lost ({type(exc).__name__})"
+    if isinstance(exc, RuntimeError) and "deserializ" in str(exc):
+        return ("the Dask cluster cannot load the sweep's tasks (its scheduler or workers lack a module the driver "
+                "has: the spec's evaluate: module? accelsim?)")
     return None
