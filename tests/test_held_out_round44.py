@@ -545,3 +545,9 @@ def test_a_port_that_is_no_scheduler_times_out_in_one_line():
             connect(f"tcp://127.0.0.1:{server.getsockname()[1]}", timeout=1.0)
     finally:
         server.close()
+
+
+def test_an_empty_scheduler_address_is_refused_not_run_serially(run_cli, tmp_path):
+    code, _, err = run_cli("sweep", "examples/sweep-quick.yaml", "--out", tmp_path / "o", "--scheduler", "")
+    assert code == 2 and "scheduler address must look like tcp://HOST:PORT; got ''" in err
+    assert not (tmp_path / "o" / "results.csv").exists()

@@ -25,9 +25,9 @@ def _executor(args) -> Any:
     timeout = getattr(args, "timeout", 10.0)
     if not 0 < timeout < float("inf"):  # (NaN fails both)
         raise SweepError(f"--timeout must be a positive number of seconds; got {timeout:g}")
-    if args.workers is not None and args.scheduler:
+    if args.workers is not None and args.scheduler is not None:
         raise SweepError("give either --workers or --scheduler, not both")
-    if args.scheduler:
+    if args.scheduler is not None:  # ("" is an address to refuse, not serial)
         import logging
 
         try:  # (configures its loggers on import: quieted after)
