@@ -8,6 +8,7 @@ from typing import Any, Iterable, Mapping
 from accelsim.compress.compressed import CompressedGraph
 from accelsim.config import MAX_SEED, check_seed, to_dict  # noqa: F401 - MAX_SEED re-exported
 from accelsim.errors import AccelsimError, ConfigError, SimulationError, WorkloadError, api_arguments
+from accelsim.hw.base import arithmetic_guard
 from accelsim.hw.registry import build_model, load_arch
 from accelsim.report.results import NetworkResult, attach_hardware, baseline_label, fallback_warnings, precision_warnings
 from accelsim.workload.graph import LayerGraph
@@ -28,7 +29,8 @@ def run_compressed(config, cgraph: CompressedGraph, batch: int, workload_name: s
     try:
         for cl in cgraph:  # every layer's work budget (ACCELSIM_MAX_MACS) before any layer runs
             cl.layer.gemm(batch)
-        layers = model.simulate_network(cgraph, batch)
+        with arithmetic_guard(config.name):
+            layers = model.simulate_network(cgraph, batch)
     except (WorkloadError, SimulationError) as exc:  # a layer's problem named with the workload's file too
         where = cgraph.graph._where()
         if not where or not str(exc).startswith("layer '"):

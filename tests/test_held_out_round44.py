@@ -551,3 +551,39 @@ def test_an_empty_scheduler_address_is_refused_not_run_serially(run_cli, tmp_pat
     code, _, err = run_cli("sweep", "examples/sweep-quick.yaml", "--out", tmp_path / "o", "--scheduler", "")
     assert code == 2 and "scheduler address must look like tcp://HOST:PORT; got ''" in err
     assert not (tmp_path / "o" / "results.csv").exists()
+
+
+def test_tied_layers_quantize_and_calibrate_their_inputs_apart(tmp_path):
+    """Two Linears sharing one weight: the ONNX evaluation calibrated the second's input on the first's (clipping its
+    [0, 7.7] range to [0, 4.5]) and torch left the second's input in float; each site now has its own range, and the
+    two backends agree."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from accelsim.accuracy import evaluate
+    from accelsim.workload.io_onnx import load_onnx
+
+    class Tied(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2, self.fc3 = torch.nn.Linear(8, 8), torch.nn.Linear(8, 8), torch.nn.Linear(8, 8)
+            self.fc3.weight = self.fc2.weight
+            self.out = torch.nn.Linear(8, 3)
+
+        def forward(self, x):
+            h = torch.relu(self.fc2(torch.relu(self.fc1(x))))
+            return self.out(torch.relu(self.fc3(3.0 * h)))  # the second site's inputs are 3x the first's
+
+    torch.manual_seed(0)
+    net = Tied().eval()
+    x = torch.randn(64, 8)
+    data = tmp_path / "d.npz"
+    np.savez(data, x=x.numpy(), y=net(x).argmax(1).numpy())
+    path = tmp_path / "tied.onnx"
+    torch.onnx.export(net, (x[:1],), str(path), dynamo=False, opset_version=17, input_names=["x"],
+                      dynamic_axes={"x": {0: "n"}}, do_constant_folding=False)
+    graph = load_onnx(path)
+    cg = accelsim.compress(graph, {"name": "wa", "pipeline": [{"activations": {"bits": 3}}]})
+    onnx_run = evaluate(str(path), cg, str(data), graph=graph, metrics=["top1", "kl"])
+    torch_run = evaluate(net, cg, str(data), graph=graph, metrics=["top1", "kl"])
+    assert onnx_run["accuracy.top1"] == torch_run["accuracy.top1"]
+    assert onnx_run["accuracy.kl"] == pytest.approx(torch_run["accuracy.kl"], rel=1e-4, abs=1e-9)

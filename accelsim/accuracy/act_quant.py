@@ -11,7 +11,7 @@ compressed graph's quantizers (``accelsim.compress``):
 
 Static scales (calibrated offline) come from a calibration pass over the evaluated data with the compressed
 weights and float activations: the per-tensor range of each layer's input (:func:`observed_range`,
-:func:`calibrated`). Dynamic ones (and per-token ones) come from each sample's (token's) own values, as the hardware
+:func:`at_site`: by where the layer reads its input, so tied layers calibrate apart). Dynamic ones (and per-token ones) come from each sample's (token's) own values, as the hardware
 computes them at run time, so the batch size never changes a result. Activations of 16 bits or more are left in
 float. Two twins: :func:`quantize_input` (NumPy; the torch backend's forward pre-hooks call it) and
 :func:`onnx_nodes` (the same arithmetic as ONNX operators in float64, inserted before the layer's node).
@@ -103,11 +103,21 @@ def observed_range(x: np.ndarray, spec: InputQuant) -> tuple[float, float]:
     return (float(v.min()), float(v.max())) if v.size else (0.0, 0.0)
 
 
-def calibrated(specs: dict[str, InputQuant], ranges: dict[str, tuple[float, float]]) -> dict[str, InputQuant]:
-    """``specs`` with each static one's :attr:`InputQuant.calibrated` range set from ``ranges``."""
+def at_site(spec: InputQuant, ranges: dict | None, site: str) -> InputQuant:
+    """``spec`` as applied where the layer reads its input (``site``: an ONNX tensor, a torch module): a static one
+    with the range the calibration observed there (``ranges``: site -> ``(min, max)``). Tied layers share a weight
+    but not an input, so ranges are kept by site, not by layer."""
     from dataclasses import replace
 
-    return {name: replace(spec, calibrated=ranges[name]) if spec.static else spec for name, spec in specs.items()}
+    if not spec.static or not ranges or site not in ranges:
+        return spec
+    return replace(spec, calibrated=ranges[site])
+
+
+def merge_range(ranges: dict, site: str, seen: tuple[float, float]) -> None:
+    """Widen ``ranges[site]`` to hold ``seen``."""
+    old = ranges.get(site)
+    ranges[site] = seen if old is None else (min(old[0], seen[0]), max(old[1], seen[1]))
 
 
 def quantize_input(x: np.ndarray, spec: InputQuant) -> np.ndarray:
@@ -257,4 +267,5 @@ def onnx_nodes(x: str, out: str, rank: int, spec: InputQuant, prefix: str, opset
     return b.nodes, b.inits
 
 
-__all__ = ["FLOAT_BITS", "InputQuant", "calibrated", "input_quant", "observed_range", "onnx_nodes", "quantize_input"]
+__all__ = ["FLOAT_BITS", "InputQuant", "at_site", "input_quant", "merge_range", "observed_range", "onnx_nodes",
+           "quantize_input"]

@@ -97,7 +97,7 @@ class OnnxBackend:
         return self.binding
 
     def with_weights(self, weights: Mapping[str, np.ndarray] | None, act: Mapping[str, Any] | None = None,
-                     probe: np.ndarray | None = None):
+                     probe: np.ndarray | None = None, ranges: dict | None = None):
         """A copy of the ONNX model with ``weights`` (layer -> array in PyTorch layout) written and the inputs of the
         layers of ``act`` (layer -> :class:`~accelsim.accuracy.act_quant.InputQuant`) quantized (``probe``: a batch
         of the data, run to learn the rank of an input that shape inference leaves unknown)."""
@@ -107,7 +107,7 @@ class OnnxBackend:
             return self.model
         model = copy.deepcopy(self.model)
         if act:
-            self._quantize_inputs(model, act, probe)
+            self._quantize_inputs(model, act, probe, ranges)
         written: dict[str, tuple[str, np.ndarray]] = {}
         for name, w in (weights or {}).items():
             key, flip = self.binding[name]
@@ -121,41 +121,52 @@ class OnnxBackend:
             model.graph.initializer[self._inits[key]].CopyFrom(numpy_helper.from_array(arr, key))
         return model
 
+    def _sites(self, model, act: Mapping[str, Any]) -> list[tuple[int, str, str]]:
+        """``(node index, layer, input tensor)`` of every Conv / Gemm / MatMul reading the bound weight of a layer of
+        ``act`` (tied weights: several nodes, each its own site)."""
+        out = []
+        for index, node in enumerate(model.graph.node):
+            if node.op_type not in ("Conv", "Gemm", "MatMul") or len(node.input) < 2:
+                continue
+            layers = [n for n, (key, _) in self.binding.items() if n in act and node.input[1] == key]
+            if len({act[n].key for n in layers}) > 1:
+                raise AccuracyError(f"{self.label}: layers '{layers[0]}' and '{layers[1]}' share a weight tensor (tied "
+                                    "weights) and the recipe quantizes their inputs differently; give both one recipe")
+            if layers:
+                out.append((index, layers[0], node.input[0]))
+        return out
+
     def input_ranges(self, weights: Mapping[str, np.ndarray] | None, act: Mapping[str, Any], batches) -> dict:
-        """Per layer of ``act``, the ``(min, max)`` of the values its quantizer reads over ``batches`` (inputs
-        only), the model run with ``weights`` and float activations: the calibration of static scales."""
+        """Per site (the input tensor of a node reading a layer of ``act``), the ``(min, max)`` of the values its
+        quantizer reads over ``batches`` (inputs only), the model run with ``weights`` and float activations: the
+        calibration of static scales."""
         import onnx
 
-        from accelsim.accuracy.act_quant import observed_range
+        from accelsim.accuracy.act_quant import merge_range, observed_range
 
         model = self.with_weights(weights)
         model = copy.deepcopy(model) if model is self.model else model
-        tensors = {}
-        for node in model.graph.node:
-            for name, (key, _) in self.binding.items():
-                if name in act and len(node.input) > 1 and node.input[1] == key and \
-                        node.op_type in ("Conv", "Gemm", "MatMul"):
-                    tensors.setdefault(name, node.input[0])
+        sites = {x: layer for _, layer, x in self._sites(model, act)}
         outputs = {o.name for o in model.graph.output}
-        for t in sorted(set(tensors.values()) - outputs):
+        for t in sorted(set(sites) - outputs):
             model.graph.output.append(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
-        run = self._session(model, list(dict.fromkeys(tensors.values())))
+        run = self._session(model, list(sites))
         ranges: dict[str, tuple[float, float]] = {}
         for x, _ in batches:
             got = run(x)
-            for name, t in tensors.items():
-                lo, hi = observed_range(got[t], act[name])
-                old = ranges.get(name)
-                ranges[name] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
+            for t, layer in sites.items():
+                merge_range(ranges, t, observed_range(got[t], act[layer]))
         return ranges
 
-    def _quantize_inputs(self, model, act: Mapping[str, Any], probe: np.ndarray | None = None) -> None:
+    def _quantize_inputs(self, model, act: Mapping[str, Any], probe: np.ndarray | None = None,
+                         ranges: dict | None = None) -> None:
         """Insert each bound layer's input quantizer (:func:`~accelsim.accuracy.act_quant.onnx_nodes`) before the
         nodes that read its weight tensor, which then read the quantized input."""
         import onnx
 
-        from accelsim.accuracy.act_quant import onnx_nodes
+        from accelsim.accuracy.act_quant import at_site, onnx_nodes
 
+        sites = {index: layer for index, layer, _ in self._sites(model, act)}
         # ranks only: a copy whose symbolic input sizes are 1, so that shapes computed from them (a Reshape to
         # (x.shape[0], -1)) resolve (the rank of a tensor does not depend on the batch)
         pinned = copy.deepcopy(model)
@@ -184,13 +195,8 @@ class OnnxBackend:
         nodes = list(model.graph.node)
         inserted: dict[str, str] = {}
         out = []
-        for node in nodes:
-            layers = [n for n, (key, _) in self.binding.items() if n in act and len(node.input) > 1
-                      and node.input[1] == key and node.op_type in ("Conv", "Gemm", "MatMul")]
-            if len({act[n].key for n in layers}) > 1:
-                raise AccuracyError(f"{self.label}: layers '{layers[0]}' and '{layers[1]}' share a weight tensor (tied "
-                                    "weights) and the recipe quantizes their inputs differently; give both one recipe")
-            layer = layers[0] if layers else None
+        for index, node in enumerate(nodes):
+            layer = sites.get(index)
             if layer is not None:
                 attrs = {a.name: a for a in node.attribute}
                 if node.op_type == "Gemm" and attrs.get("transA") and attrs["transA"].i:
@@ -202,8 +208,8 @@ class OnnxBackend:
                                         "ONNX shape inference, so its quantized activations cannot be evaluated")
                 if x not in inserted:
                     q = f"{x}/accelsim_act_quant"
-                    new_nodes, inits = onnx_nodes(x, q, ranks[x], act[layer], f"accelsim_act_quant/{len(inserted)}",
-                                                  opset)
+                    new_nodes, inits = onnx_nodes(x, q, ranks[x], at_site(act[layer], ranges, x),
+                                                  f"accelsim_act_quant/{len(inserted)}", opset)
                     out.extend(new_nodes)
                     model.graph.initializer.extend(inits)
                     inserted[x] = q
@@ -213,8 +219,10 @@ class OnnxBackend:
         model.graph.node.extend(out)
 
     def runner(self, weights: Mapping[str, np.ndarray] | None, act: Mapping[str, Any] | None = None,
-               probe: np.ndarray | None = None) -> Callable[[np.ndarray], np.ndarray]:
-        run = self._session(self.with_weights(weights, act, probe), None)
+               probe: np.ndarray | None = None, ranges: dict | None = None) -> Callable[[np.ndarray], np.ndarray]:
+        """Run the model with ``weights`` written and the inputs of ``act``'s layers quantized (static ones with the
+        calibrated ``ranges`` of :meth:`input_ranges`)."""
+        run = self._session(self.with_weights(weights, act, probe, ranges), None)
         return lambda x: run(x)[None]
 
     def _session(self, model, names: list[str] | None) -> Callable[[np.ndarray], dict]:
@@ -293,40 +301,49 @@ class TorchBackend:
         module = copy.deepcopy(self.module)
         if weights:
             params = dict(module.named_parameters())
+            written: dict[str, tuple[str, np.ndarray]] = {}
             with torch.no_grad():
                 for name, w in weights.items():
-                    p = params[self.binding[name]]
+                    key = self.binding[name]
+                    if key in written and not np.array_equal(written[key][1], w):
+                        raise AccuracyError(f"{self.label}: layers '{written[key][0]}' and '{name}' share the weight "
+                                            f"tensor '{key}' (tied weights) and the recipe compresses them differently; "
+                                            "give both layers one recipe")
+                    written[key] = (name, np.asarray(w))
+                    p = params[key]
                     p.copy_(torch.from_numpy(np.array(w, copy=True)).to(p.dtype).reshape(p.shape))
         return module
 
-    def _owner(self, module, name: str):
-        """The nn.Linear / nn.Conv of ``module`` holding the bound weight of layer ``name``."""
+    def _owners(self, module, name: str) -> list[tuple[str, Any]]:
+        """``(path, module)`` of every nn.Linear / nn.Conv of ``module`` whose weight is the bound tensor of layer
+        ``name`` (tied weights: several, each its own site)."""
         import torch
 
         owner = self.binding[name].rpartition(".")[0]
         sub = module.get_submodule(owner) if owner else module
-        if not isinstance(sub, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)):
+        kinds = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
+        if not isinstance(sub, kinds):
             raise AccuracyError(f"{self.label}: layer '{name}' is the weight of a {type(sub).__name__}, not an "
                                 "nn.Linear / nn.Conv: its quantized input activations cannot be evaluated")
-        return sub
+        return [(path, m) for path, m in module.named_modules(remove_duplicate=False)
+                if isinstance(m, kinds) and m.weight is sub.weight]
 
     def input_ranges(self, weights: Mapping[str, np.ndarray] | None, act: Mapping[str, Any], batches,
                      module: Any = None) -> dict:
         """Per layer of ``act``, the ``(min, max)`` of the values its quantizer reads over ``batches`` (inputs
         only), the model (``module``, else a copy with ``weights``) run with float activations: the calibration of
         static scales."""
-        from accelsim.accuracy.act_quant import observed_range
+        from accelsim.accuracy.act_quant import merge_range, observed_range
 
         net = module if module is not None else self.with_weights(weights)
         ranges: dict[str, tuple[float, float]] = {}
         handles = []
         for name, spec in act.items():
-            def hook(_mod, args, name=name, spec=spec):
-                lo, hi = observed_range(args[0].detach().cpu().numpy(), spec)
-                old = ranges.get(name)
-                ranges[name] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
+            for path, sub in self._owners(net, name):
+                def hook(_mod, args, path=path, spec=spec):
+                    merge_range(ranges, path, observed_range(args[0].detach().cpu().numpy(), spec))
 
-            handles.append(self._owner(net, name).register_forward_pre_hook(hook))
+                handles.append(sub.register_forward_pre_hook(hook))
         try:
             run = self.runner(None, module=net)
             for x, _ in batches:
@@ -336,32 +353,40 @@ class TorchBackend:
                 h.remove()
         return ranges
 
-    def quantize_inputs(self, module, act: Mapping[str, Any]) -> None:
+    def quantize_inputs(self, module, act: Mapping[str, Any], ranges: dict | None = None) -> None:
         """Forward pre-hooks on ``module`` (a copy) quantizing the inputs of the bound layers of ``act`` (layer ->
         :class:`~accelsim.accuracy.act_quant.InputQuant`) with :func:`~accelsim.accuracy.act_quant.quantize_input`."""
         import torch
 
-        from accelsim.accuracy.act_quant import quantize_input
+        from accelsim.accuracy.act_quant import at_site, quantize_input
 
+        hooked: dict[int, Any] = {}
         for name, spec in act.items():
-            sub = self._owner(module, name)
+            for path, sub in self._owners(module, name):
+                if id(sub) in hooked:  # (a module reached from two tied layers: one hook)
+                    if hooked[id(sub)] != spec.key:
+                        raise AccuracyError(f"{self.label}: layer '{name}' shares its weight with another layer whose "
+                                            "inputs the recipe quantizes differently; give both one recipe")
+                    continue
+                hooked[id(sub)] = spec.key
 
-            def hook(_mod, args, spec=spec):
-                x = args[0]
-                q = quantize_input(x.detach().cpu().numpy(), spec)
-                return (torch.from_numpy(q).to(x.dtype), *args[1:])
+                def hook(_mod, args, spec=at_site(spec, ranges, path)):
+                    x = args[0]
+                    q = quantize_input(x.detach().cpu().numpy(), spec)
+                    return (torch.from_numpy(q).to(x.dtype), *args[1:])
 
-            sub.register_forward_pre_hook(hook)
+                sub.register_forward_pre_hook(hook)
 
     def runner(self, weights: Mapping[str, np.ndarray] | None, module: Any = None,
-               act: Mapping[str, Any] | None = None, probe: Any = None) -> Callable[[np.ndarray], np.ndarray]:
+               act: Mapping[str, Any] | None = None, probe: Any = None,
+               ranges: dict | None = None) -> Callable[[np.ndarray], np.ndarray]:
         import torch
 
         net = module if module is not None else self.with_weights(weights)
         if act:
             if module is not None and not weights:  # (a module handed in is the caller's: hooks on a copy)
                 net = copy.deepcopy(net)
-            self.quantize_inputs(net, act)
+            self.quantize_inputs(net, act, ranges)
         net.eval()
         label = self.label
 

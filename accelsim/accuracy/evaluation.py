@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from accelsim.accuracy.act_quant import calibrated, input_quant
+from accelsim.accuracy.act_quant import input_quant
 from accelsim.accuracy.backends import TorchBackend, backend_for
 from accelsim.accuracy.base import AccuracyError
 from accelsim.accuracy.data import DEFAULT_BATCH, Dataset, as_dataset
@@ -107,15 +107,13 @@ def evaluate(model: Any, cg: CompressedGraph, data: Any, *, graph: LayerGraph | 
         from accelsim.accuracy.recovery import finetune
 
         net = finetune(backend, cg, eff, **dict(recovery))
-        if any(spec.static for spec in act.values()):  # static scales calibrated on the fine-tuned model
-            act = calibrated(act, backend.input_ranges(None, {k: v for k, v in act.items() if v.static},
-                                                       dataset.batches, module=net))
-        run = backend.runner(None, module=net, act=act)
+        static = {k: v for k, v in act.items() if v.static}  # static scales calibrated on the fine-tuned model
+        ranges = backend.input_ranges(None, static, dataset.batches, module=net) if static else None
+        run = backend.runner(None, module=net, act=act, ranges=ranges)
     else:
-        if any(spec.static for spec in act.values()):  # static scales: a calibration pass over the data
-            act = calibrated(act, backend.input_ranges(eff or None, {k: v for k, v in act.items() if v.static},
-                                                       dataset.batches))
-        run = backend.runner(eff or None, act=act, probe=dataset.batches[0][0][:1])
+        static = {k: v for k, v in act.items() if v.static}  # static scales: a calibration pass over the data
+        ranges = backend.input_ranges(eff or None, static, dataset.batches) if static else None
+        run = backend.runner(eff or None, act=act, probe=dataset.batches[0][0][:1], ranges=ranges)
     return _run_metrics(run, dense_run, dataset, metrics)
 
 

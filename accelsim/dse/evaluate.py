@@ -760,17 +760,19 @@ def _run(model, config, cgraph, batch, workload_name, recipe, ckey: str):
     """``simulate.run_compressed`` with a cached model (models are stateless); the area and the
     operand sizes (:func:`accelsim.report.results.attach_hardware`) are computed once per model /
     graph and batch."""
+    from accelsim.hw.base import arithmetic_guard
     from accelsim.report.results import NetworkResult, area_of, dtype_bits, operand_sizes
     from accelsim.workload.io_scalesim import check_topology_sparsity
 
     check_topology_sparsity(config, cgraph.graph.metadata)  # as run_compressed: SCALE-Sim's sparse mapping refused
-    if not BATCHED:  # the reference of benchmarks/bench_sweep.py: one simulate per layer
-        layers = [model.simulate(cl, batch) for cl in _layers(cgraph)]
-    elif hasattr(model, "simulate_layers"):  # a whole network per call; its plan built once per graph and batch
-        plan = _per_graph(cgraph, ("plan", type(model), batch), lambda: model.plan_layers(_layers(cgraph), batch))
-        layers = model.simulate_layers(plan, lazy=True)  # LayerResult objects built only when read (detail rows)
-    else:
-        layers = model.simulate_network(_layers(cgraph), batch)
+    with arithmetic_guard(config.name):  # (absurd rates: an error row, not a stopped sweep)
+        if not BATCHED:  # the reference of benchmarks/bench_sweep.py: one simulate per layer
+            layers = [model.simulate(cl, batch) for cl in _layers(cgraph)]
+        elif hasattr(model, "simulate_layers"):  # a whole network per call; its plan built once per graph and batch
+            plan = _per_graph(cgraph, ("plan", type(model), batch), lambda: model.plan_layers(_layers(cgraph), batch))
+            layers = model.simulate_layers(plan, lazy=True)  # LayerResult objects built only when read (detail rows)
+        else:
+            layers = model.simulate_network(_layers(cgraph), batch)
     # the result stays inside the evaluator, whose rows read the family's error band (metrics) from its arch
     result = NetworkResult(arch={"name": config.name, "family": config.family}, workload=workload_name, layers=layers,
                            batch=batch, recipe=recipe)

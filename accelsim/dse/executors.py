@@ -231,15 +231,15 @@ def environment() -> dict[str, Any]:
     bundled data is found."""
     import hashlib
 
-    import accelsim
+    from accelsim._version import __version__
     from accelsim.paths import ARCH_DIR
 
-    root = Path(accelsim.__file__).resolve().parent
+    root = Path(__file__).resolve().parent.parent  # the accelsim package
     digest = hashlib.sha1()
     for path in sorted(root.rglob("*.py")):
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
-    return {"version": accelsim.__version__, "source": digest.hexdigest()[:12], "package": str(root),
+    return {"version": __version__, "source": digest.hexdigest()[:12], "package": str(root),
             "data": ARCH_DIR.is_dir() and any(ARCH_DIR.rglob("*.yaml"))}
 
 

@@ -72,7 +72,10 @@ def _run(dev: Device, cgraph, batch: int, name: str, recipe) -> NetworkResult:
     from accelsim.config import to_dict
     from accelsim.report.results import attach_hardware
 
-    layers = dev.model.simulate_network(list(cgraph), batch)
+    from accelsim.hw.base import arithmetic_guard
+
+    with arithmetic_guard(dev.config.name):
+        layers = dev.model.simulate_network(list(cgraph), batch)
     result = NetworkResult(arch=to_dict(dev.config), workload=name, layers=layers, batch=batch, recipe=recipe)
     return attach_hardware(result, dev.model, cgraph, batch)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from contextlib import contextmanager
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -43,6 +44,18 @@ _FINITE = ("cycles", "latency_s", "energy_j", "utilization")  # float fields tha
 #: a layer's cycles at most (a 64-bit count: 292 years at 1 GHz); more comes only from a rate or bandwidth in its
 #: declared range but absurdly small (1e-300 GB/s), and overflowed a float in the network's totals
 MAX_CYCLES = (1 << 63) - 1
+
+
+@contextmanager
+def arithmetic_guard(name: str):
+    """Turn the arithmetic errors of rates in their declared ranges but absurd (1e-300 GB/s: a latency that overflows,
+    two such factors whose product underflows to a division by zero) into one :class:`SimulationError` naming the
+    arch ``name`` (a sweep's error row, exit 2), not an internal error."""
+    try:
+        yield
+    except (ZeroDivisionError, OverflowError) as exc:
+        raise SimulationError(f"arch '{name}': its rates, bandwidths or efficiencies give no finite result for this "
+                              f"workload ({type(exc).__name__}: {exc}): a value far too small or too large?") from None
 
 
 @dataclass(frozen=True)
@@ -290,6 +303,13 @@ class HardwareModel(ABC):
     # --- shared and final -----------------------------------------------------------------------
     def simulate(self, layer, batch: int = 1) -> LayerResult:
         """One layer -> :class:`LayerResult`: count, price, cap power, build. Not overridden."""
+        try:
+            return self._simulate(layer, batch)
+        except (ZeroDivisionError, OverflowError):  # (a try costs nothing until it catches)
+            with arithmetic_guard(getattr(self.config, "name", "?")):
+                raise
+
+    def _simulate(self, layer, batch: int) -> LayerResult:
         if type(batch) is not int or batch < 1:
             raise SimulationError(f"batch must be an int >= 1; got {batch!r}")
         counts = self.count(layer, batch)
