@@ -587,3 +587,26 @@ def test_tied_layers_quantize_and_calibrate_their_inputs_apart(tmp_path):
     torch_run = evaluate(net, cg, str(data), graph=graph, metrics=["top1", "kl"])
     assert onnx_run["accuracy.top1"] == torch_run["accuracy.top1"]
     assert onnx_run["accuracy.kl"] == pytest.approx(torch_run["accuracy.kl"], rel=1e-4, abs=1e-9)
+
+
+@pytest.mark.parametrize("argv", [
+    ["--arch", "a100-40gb", "--workload", "lenet5", "--set", "dram_gbs=1e-300", "--set", "efficiency.dram=1e-300"],
+    ["--arch", "a100-40gb", "--workload", "lenet5", "--recipe", "magnitude-8", "--batch", "64", "--set",
+     "dram_gbs=1e-300"],
+    ["--arch", "tpu-v5e", "--workload", "lenet5", "--batch", "64", "--set", "dram.bandwidth_gbs=1e-300"],
+])
+def test_absurd_in_range_rates_are_one_error(run_cli, argv):
+    """Two 1e-300 factors whose product underflows (a division by zero) and latencies that overflow to infinity
+    were internal errors (exit 1), and stopped a sweep: one SimulationError line naming the arch."""
+    code, out, err = run_cli("simulate", *argv)
+    assert code == 2 and ("give no finite result" in err or "overflow" in err), err
+    assert len(err.strip().splitlines()) == 1 and "Infinity" not in out
+
+
+def test_absurd_rates_in_a_sweep_are_error_rows(run_cli, tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("base: {arch: a100-40gb, workload: lenet5, arch.efficiency.dram: 1.0e-300}\n"
+                    "grid: {arch.dram_gbs: [1.0e-300, 2000]}\n")
+    code, _, _ = run_cli("sweep", spec, "--out", tmp_path / "o", "--quiet")
+    rows = pd.read_csv(tmp_path / "o" / "results.csv")
+    assert code == 0 and len(rows) == 2 and "error" in set(rows["status"])
