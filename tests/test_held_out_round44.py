@@ -610,3 +610,15 @@ def test_absurd_rates_in_a_sweep_are_error_rows(run_cli, tmp_path):
     code, _, _ = run_cli("sweep", spec, "--out", tmp_path / "o", "--quiet")
     rows = pd.read_csv(tmp_path / "o" / "results.csv")
     assert code == 0 and len(rows) == 2 and "error" in set(rows["status"])
+
+
+def test_a_worker_that_joins_later_is_checked_by_every_chunk():
+    """The cluster's workers are checked before the first point, but a worker joining mid-sweep computed 10 of 40
+    points on another checkout: every chunk now compares its worker's environment with the driver's."""
+    from accelsim.dse import executors
+    from accelsim.errors import SweepError
+
+    here = executors.environment()
+    assert executors.run_chunk(lambda s: {"v": 1.0}, [("p", {"x": 1})], here)[0] is not None
+    with pytest.raises(SweepError, match=r"this Dask worker runs accelsim .* the driver .* \(source 000000000000"):
+        executors.run_chunk(lambda s: {"v": 1.0}, [("p", {"x": 1})], {**here, "source": "000000000000"})

@@ -157,8 +157,11 @@ def _in_dask_worker() -> bool:
         return False
 
 
-def run_chunk(evaluate: Callable, items: Sequence[tuple[str, Mapping[str, Any]]]) -> list[Outcome]:
-    """Evaluate several points in one task (the unit sent to workers).
+def run_chunk(evaluate: Callable, items: Sequence[tuple[str, Mapping[str, Any]]],
+              expected: Mapping[str, Any] | None = None) -> list[Outcome]:
+    """Evaluate several points in one task (the unit sent to workers). ``expected``: the driver's
+    :func:`environment`, which a Dask worker's must equal (one that joined after the sweep's check, on another
+    checkout, raises a SweepError before computing anything).
 
     The points run right here, except in a Dask worker: it runs tasks in a thread that already has
     its own malloc arena (and Dask sets ``MALLOC_TRIM_THRESHOLD_`` low for its workers), so there
@@ -167,6 +170,9 @@ def run_chunk(evaluate: Callable, items: Sequence[tuple[str, Mapping[str, Any]]]
     ``threads_per_worker=1`` setup, so nothing is serialized that would have run in parallel).
     """
     global _EVAL_THREAD
+    if expected is not None:
+        _check_environment(expected, _ENVIRONMENT.get("here") or _ENVIRONMENT.setdefault("here", environment()),
+                           "this Dask worker")
     tuned = tune_allocator()
     if not tuned or threading.current_thread() is threading.main_thread() or not _in_dask_worker():
         return [run_one(evaluate, pid, setting) for pid, setting in items]
@@ -217,11 +223,6 @@ def connect(address: str, timeout: float = DEFAULT_TIMEOUT_S):
     except Exception:
         client.close()
         raise SweepError(f"the Dask scheduler at {address} has no workers (waited {timeout:g} s)") from None
-    try:
-        check_cluster(client)
-    except BaseException:
-        client.close()
-        raise
     return client
 
 
@@ -243,23 +244,33 @@ def environment() -> dict[str, Any]:
             "data": ARCH_DIR.is_dir() and any(ARCH_DIR.rglob("*.yaml"))}
 
 
-def check_cluster(client) -> None:
+#: this process's :func:`environment`, computed once (a worker checks every chunk against the driver's)
+_ENVIRONMENT: dict[str, Any] = {}
+
+
+def check_cluster(client) -> Mapping[str, Any]:
     """Refuse a Dask cluster whose workers run another accelsim than the driver's (version or source) or cannot
-    find its bundled data: their points would be wrong under the driver's version, or every one an error row."""
-    here = environment()
+    find its bundled data: their points would be wrong under the driver's version, or every one an error row.
+    Returns the driver's :func:`environment` (each chunk checks it again where it runs: a worker may join later)."""
+    here = _ENVIRONMENT.get("here") or _ENVIRONMENT.setdefault("here", environment())
     try:
         theirs = client.run(environment)
     except Exception as exc:  # noqa: BLE001 - a worker that cannot even import accelsim
         raise SweepError(f"the Dask workers cannot run accelsim ({type(exc).__name__}: "
                          f"{(str(exc).splitlines() or [''])[0][:200]}); install the driver's accelsim where they run") from None
     for worker, env in sorted(theirs.items()):
-        if (env["version"], env["source"]) != (here["version"], here["source"]):
-            raise SweepError(f"Dask worker {worker} runs accelsim {env['version']} (source {env['source']}, "
-                             f"{env['package']}), the driver {here['version']} (source {here['source']}, "
-                             f"{here['package']}): run the workers on the driver's accelsim")
-        if not env["data"]:
-            raise SweepError(f"Dask worker {worker} finds no bundled arch configs (accelsim from {env['package']}): "
-                             "install accelsim there as the driver has it (pip install -e), or set ACCELSIM_DATA")
+        _check_environment(here, env, f"Dask worker {worker}")
+    return here
+
+
+def _check_environment(here: Mapping[str, Any], env: Mapping[str, Any], who: str) -> None:
+    if (env["version"], env["source"]) != (here["version"], here["source"]):
+        raise SweepError(f"{who} runs accelsim {env['version']} (source {env['source']}, {env['package']}), the "
+                         f"driver {here['version']} (source {here['source']}, {here['package']}): run the workers on "
+                         "the driver's accelsim")
+    if not env["data"]:
+        raise SweepError(f"{who} finds no bundled arch configs (accelsim from {env['package']}): install accelsim "
+                         "there as the driver has it (pip install -e), or set ACCELSIM_DATA")
 
 
 def _chunks(items: list, key: Callable[[Any], str], workers: int,
@@ -397,13 +408,12 @@ def execute(
     if isinstance(executor, str):
         client = connect(executor, timeout)
         try:
-            _run_dask(client, evaluate, _absolute_paths(items), on_outcome, key, affinity)
+            _run_dask(client, evaluate, _absolute_paths(items), on_outcome, key, affinity, check_cluster(client))
         finally:
             client.close()
         return
     if is_dask_client(executor):
-        check_cluster(executor)
-        _run_dask(executor, evaluate, _absolute_paths(items), on_outcome, key, affinity)
+        _run_dask(executor, evaluate, _absolute_paths(items), on_outcome, key, affinity, check_cluster(executor))
         return
     if isinstance(executor, Executor):
         _run_futures(executor, evaluate, items, on_outcome, key, _workers_of(executor), affinity)
@@ -447,7 +457,7 @@ def _run_futures(pool: Executor, evaluate, items, on_outcome, key, workers: int,
         raise
 
 
-def _run_dask(client, evaluate, items, on_outcome, key, affinity=None) -> None:
+def _run_dask(client, evaluate, items, on_outcome, key, affinity=None, expected=None) -> None:
     from distributed import as_completed as dask_completed
 
     try:
@@ -455,7 +465,7 @@ def _run_dask(client, evaluate, items, on_outcome, key, affinity=None) -> None:
     except Exception:
         workers = 1
     chunks = _chunks(items, key, workers, affinity)
-    futures = [client.submit(run_chunk, evaluate, chunk, pure=False) for chunk in chunks]
+    futures = [client.submit(run_chunk, evaluate, chunk, expected, pure=False) for chunk in chunks]
     try:
         for fut in dask_completed(futures):
             for outcome in fut.result():
