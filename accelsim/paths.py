@@ -34,6 +34,14 @@ def name_too_long(text: str) -> str | None:
     return None
 
 
+def refuse_long_name(text: str, error: type[Exception], expected: str) -> None:
+    """Raise ``error`` (one line: the name's start, :func:`name_too_long`'s reason, ``expected``) where ``text``
+    cannot name a file; the check a lookup makes before it asks the file system."""
+    why = name_too_long(text)
+    if why:
+        raise error(f"{text[:40]!r}... {why}; expected {expected}")
+
+
 def _folder_stamp(directory: Path) -> tuple:
     """Modification times of ``directory`` and every folder below it: they change whenever a file
     is added, removed or renamed anywhere in the tree. The folders last found are checked by one

@@ -46,7 +46,7 @@ class InputQuant:
     conv: bool = False
     label: str = ""
     #: static scales: the per-tensor ``(min, max)`` of the layer's input over the evaluated data (a calibration
-    #: pass, :func:`calibrate`); None: each sample's (or token's) own range, as a dynamic format computes it
+    #: pass, :func:`at_site`); None: each sample's (or token's) own range, as a dynamic format computes it
     calibrated: tuple[float, float] | None = None
     static: bool = False
 
@@ -68,16 +68,29 @@ def input_quant(cg) -> dict[str, InputQuant]:
         if af is not None:
             kind = "int" if af.element.startswith("int") else af.element
             out[name] = InputQuant(kind, af.bits, af.granularity == "per_token", af.group_size,
-                                   getattr(cl, "activation_smooth", None), isinstance(cl.layer, Conv2d), af.label,
+                                   cl.activation_smooth, isinstance(cl.layer, Conv2d), af.label,
                                    static=not af.dynamic and af.granularity != "per_token")
-        elif cl.activation_bits is not None and cl.activation_bits < FLOAT_BITS and cl.transforms and any(
-                t == f"activations:int{cl.activation_bits}" for t in cl.transforms):
+        elif cl.activation_bits is not None and cl.activation_bits < FLOAT_BITS and \
+                f"activations:int{cl.activation_bits}" in cl.transforms:
             out[name] = InputQuant("asym", int(cl.activation_bits), conv=isinstance(cl.layer, Conv2d),
                                    label=f"int{cl.activation_bits}", static=True)
     return out
 
 
 # --- NumPy ---------------------------------------------------------------------------------------------------------
+
+def _channel_axis(spec: InputQuant, rank: int) -> int:
+    """The axis of a batch of rank ``rank`` holding a layer's input channels: 1 for a convolution's maps, else the
+    last."""
+    return 1 if spec.conv and rank >= 3 else rank - 1
+
+
+def _smooth_shape(spec: InputQuant, rank: int) -> list[int]:
+    """The shape that broadcasts SmoothQuant's factors along the channel axis of a batch of rank ``rank``."""
+    shape = [1] * rank
+    shape[_channel_axis(spec, rank)] = spec.smooth.size
+    return shape
+
 
 def _fp32(a: np.ndarray) -> np.ndarray:
     """Rounded to float32, held as float64 (how the compression stores scales)."""
@@ -97,9 +110,7 @@ def observed_range(x: np.ndarray, spec: InputQuant) -> tuple[float, float]:
     calibration pass gathers for static scales."""
     v = np.asarray(x, np.float64)
     if spec.smooth is not None:
-        shape = [1] * v.ndim
-        shape[1 if spec.conv and v.ndim >= 3 else v.ndim - 1] = spec.smooth.size
-        v = v / np.asarray(spec.smooth, np.float64).reshape(shape)
+        v = v / np.asarray(spec.smooth, np.float64).reshape(_smooth_shape(spec, v.ndim))
     return (float(v.min()), float(v.max())) if v.size else (0.0, 0.0)
 
 
@@ -128,11 +139,9 @@ def quantize_input(x: np.ndarray, spec: InputQuant) -> np.ndarray:
     x = np.asarray(x)
     v = x.astype(np.float64)
     rank = v.ndim
-    channel_axis = 1 if spec.conv and rank >= 3 else rank - 1
+    channel_axis = _channel_axis(spec, rank)
     if spec.smooth is not None:
-        shape = [1] * rank
-        shape[channel_axis] = spec.smooth.size
-        smooth = np.asarray(spec.smooth, np.float64).reshape(shape)
+        smooth = np.asarray(spec.smooth, np.float64).reshape(_smooth_shape(spec, rank))
         v = v / smooth
     axes = (channel_axis,) if spec.per_token else tuple(range(1, rank))
     if spec.calibrated is not None:
@@ -214,15 +223,12 @@ def onnx_nodes(x: str, out: str, rank: int, spec: InputQuant, prefix: str, opset
 
     b = _Builder(prefix, opset)
     v = b.op("Cast", x, to=TensorProto.DOUBLE)
-    channel_axis = 1 if spec.conv and rank >= 3 else rank - 1
-    grouped = spec.per_token and spec.group_size
-    if grouped:
+    channel_axis = _channel_axis(spec, rank)
+    if spec.per_token and spec.group_size:
         raise AccuracyError(f"{prefix}: per-token groups of {spec.group_size} channels are evaluated on torch modules "
                             "only (an ONNX model: quantize per token or per tensor)")
     if spec.smooth is not None:
-        shape = [1] * rank
-        shape[channel_axis] = spec.smooth.size
-        s = b.const(spec.smooth.reshape(shape))
+        s = b.const(spec.smooth.reshape(_smooth_shape(spec, rank)))
         v = b.op("Div", v, s)
     axes = [channel_axis] if spec.per_token else list(range(1, rank))
     zero = b.const(0.0)

@@ -140,23 +140,28 @@ class OnnxBackend:
         """Per site (the input tensor of a node reading a layer of ``act``), the ``(min, max)`` of the values its
         quantizer reads over ``batches`` (inputs only), the model run with ``weights`` and float activations: the
         calibration of static scales."""
-        import onnx
-
         from accelsim.accuracy.act_quant import merge_range, observed_range
 
         model = self.with_weights(weights)
-        model = copy.deepcopy(model) if model is self.model else model
         sites = {x: layer for _, layer, x in self._sites(model, act)}
-        outputs = {o.name for o in model.graph.output}
-        for t in sorted(set(sites) - outputs):
-            model.graph.output.append(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
-        run = self._session(model, list(sites))
+        run = self._tapped(model, list(sites))
         ranges: dict[str, tuple[float, float]] = {}
         for x, _ in batches:
             got = run(x)
             for t, layer in sites.items():
                 merge_range(ranges, t, observed_range(got[t], act[layer]))
         return ranges
+
+    def _tapped(self, model, tensors: list[str]) -> Callable[[np.ndarray], dict]:
+        """:meth:`_session` of a copy of ``model`` whose outputs include ``tensors`` (intermediate values read out)."""
+        import onnx
+
+        tapped = copy.deepcopy(model)
+        outputs = {o.name for o in tapped.graph.output}
+        for t in dict.fromkeys(tensors):
+            if t not in outputs:
+                tapped.graph.output.append(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
+        return self._session(tapped, list(dict.fromkeys(tensors)))
 
     def _quantize_inputs(self, model, act: Mapping[str, Any], probe: np.ndarray | None = None,
                          ranges: dict | None = None) -> None:
@@ -166,7 +171,8 @@ class OnnxBackend:
 
         from accelsim.accuracy.act_quant import at_site, onnx_nodes
 
-        sites = {index: layer for index, layer, _ in self._sites(model, act)}
+        found = self._sites(model, act)
+        sites = {index: layer for index, layer, _ in found}
         # ranks only: a copy whose symbolic input sizes are 1, so that shapes computed from them (a Reshape to
         # (x.shape[0], -1)) resolve (the rank of a tensor does not depend on the batch)
         pinned = copy.deepcopy(model)
@@ -180,15 +186,10 @@ class OnnxBackend:
             inferred = pinned
         ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in (*inferred.graph.input, *inferred.graph.value_info)
                  if v.type.tensor_type.HasField("shape")}
-        unknown = [n.input[0] for n in model.graph.node if n.op_type in ("Conv", "Gemm", "MatMul") and n.input
-                   and n.input[0] not in ranks]
+        unknown = [x for _, _, x in found if x not in ranks]
         if unknown and probe is not None:  # (a shape computed at run time, e.g. x.reshape(x.shape[0], -1)): one run
-            looked = copy.deepcopy(model)
-            for t in dict.fromkeys(unknown):
-                looked.graph.output.append(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
             try:
-                got = self._session(looked, list(dict.fromkeys(unknown)))(probe)
-                ranks.update({t: np.asarray(v).ndim for t, v in got.items()})
+                ranks.update({t: np.asarray(v).ndim for t, v in self._tapped(model, unknown)(probe).items()})
             except AccuracyError:
                 pass
         opset = next((int(e.version) for e in model.opset_import if e.domain in ("", "ai.onnx")), 13)
@@ -330,9 +331,9 @@ class TorchBackend:
 
     def input_ranges(self, weights: Mapping[str, np.ndarray] | None, act: Mapping[str, Any], batches,
                      module: Any = None) -> dict:
-        """Per layer of ``act``, the ``(min, max)`` of the values its quantizer reads over ``batches`` (inputs
-        only), the model (``module``, else a copy with ``weights``) run with float activations: the calibration of
-        static scales."""
+        """Per site (the path of a module holding a layer of ``act``'s weight), the ``(min, max)`` of the values its
+        quantizer reads over ``batches`` (inputs only), the model (``module``, else a copy with ``weights``) run with
+        float activations: the calibration of static scales."""
         from accelsim.accuracy.act_quant import merge_range, observed_range
 
         net = module if module is not None else self.with_weights(weights)

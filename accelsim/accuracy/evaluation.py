@@ -101,17 +101,16 @@ def evaluate(model: Any, cg: CompressedGraph, data: Any, *, graph: LayerGraph | 
     if missing:
         raise AccuracyError(f"layers {', '.join(missing)} have no weights in the dense graph to match against")
     dense_run = backend.runner(None) if "kl" in metrics else None
+    static = {k: v for k, v in act.items() if v.static}  # their scales from a calibration pass over the data
     if recovery:
         if not isinstance(backend, TorchBackend):
             raise AccuracyError(f"{backend.label}: recovery (fine-tuning) needs a torch nn.Module, not an ONNX model")
         from accelsim.accuracy.recovery import finetune
 
         net = finetune(backend, cg, eff, **dict(recovery))
-        static = {k: v for k, v in act.items() if v.static}  # static scales calibrated on the fine-tuned model
-        ranges = backend.input_ranges(None, static, dataset.batches, module=net) if static else None
+        ranges = backend.input_ranges(None, static, dataset.batches, module=net) if static else None  # (fine-tuned)
         run = backend.runner(None, module=net, act=act, ranges=ranges)
     else:
-        static = {k: v for k, v in act.items() if v.static}  # static scales: a calibration pass over the data
         ranges = backend.input_ranges(eff or None, static, dataset.batches) if static else None
         run = backend.runner(eff or None, act=act, probe=dataset.batches[0][0][:1], ranges=ranges)
     return _run_metrics(run, dense_run, dataset, metrics)

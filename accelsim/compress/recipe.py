@@ -81,7 +81,7 @@ from accelsim.compress.tensors import (
     is_sign_table,
 )
 from accelsim.errors import CompressionError, ConfigError, UnknownNameError, api_arguments
-from accelsim.paths import RECIPE_DIR, bundled, name_too_long
+from accelsim.paths import RECIPE_DIR, bundled, refuse_long_name
 from accelsim.workload.graph import LayerGraph
 from accelsim.workload.layers import Conv2d, Input, Linear
 
@@ -624,9 +624,7 @@ def recipe_file(source: str | Path) -> Path:
         return names[text]
     if not text.strip():  # Path('') is '.', the working directory: named as the unknown recipe '' it is
         raise UnknownNameError("recipe", text, list(names))
-    too_long = name_too_long(text)
-    if too_long:
-        raise ConfigError(f"{text[:40]!r}... {too_long}; expected a bundled recipe name or a recipe .yaml file")
+    refuse_long_name(text, ConfigError, "a bundled recipe name or a recipe .yaml file")
     if path.is_dir():
         raise ConfigError(f"{text}: is a directory, expected a recipe .yaml file or a bundled recipe name")
     if not path.exists():

@@ -12,6 +12,7 @@ exception is a bug in the evaluator and stops the sweep with a :class:`~accelsim
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import signal
@@ -171,8 +172,7 @@ def run_chunk(evaluate: Callable, items: Sequence[tuple[str, Mapping[str, Any]]]
     """
     global _EVAL_THREAD
     if expected is not None:
-        _check_environment(expected, _ENVIRONMENT.get("here") or _ENVIRONMENT.setdefault("here", environment()),
-                           "this Dask worker")
+        _check_environment(expected, _own_environment(), "this Dask worker")
     tuned = tune_allocator()
     if not tuned or threading.current_thread() is threading.main_thread() or not _in_dask_worker():
         return [run_one(evaluate, pid, setting) for pid, setting in items]
@@ -244,15 +244,17 @@ def environment() -> dict[str, Any]:
             "data": ARCH_DIR.is_dir() and any(ARCH_DIR.rglob("*.yaml"))}
 
 
-#: this process's :func:`environment`, computed once (a worker checks every chunk against the driver's)
-_ENVIRONMENT: dict[str, Any] = {}
+@functools.lru_cache(maxsize=1)
+def _own_environment() -> dict[str, Any]:
+    """This process's :func:`environment`, computed once (a worker checks every chunk against the driver's)."""
+    return environment()
 
 
 def check_cluster(client) -> Mapping[str, Any]:
     """Refuse a Dask cluster whose workers run another accelsim than the driver's (version or source) or cannot
     find its bundled data: their points would be wrong under the driver's version, or every one an error row.
     Returns the driver's :func:`environment` (each chunk checks it again where it runs: a worker may join later)."""
-    here = _ENVIRONMENT.get("here") or _ENVIRONMENT.setdefault("here", environment())
+    here = _own_environment()
     try:
         theirs = client.run(environment)
     except Exception as exc:  # noqa: BLE001 - a worker that cannot even import accelsim

@@ -29,7 +29,7 @@ from typing import Any, Mapping
 from accelsim.config import NumberLoader, from_dict, param, read_yaml_file
 from accelsim.energy.sram import SramModel, SramPoint
 from accelsim.errors import ConfigError, UnknownNameError
-from accelsim.paths import TECH_DIR, bundled, name_too_long
+from accelsim.paths import TECH_DIR, bundled, refuse_long_name
 
 DTYPES = ("int4", "int8", "int16", "int32", "fp8", "fp16", "bf16", "fp32")
 BASIC_OPS = ("add", "mult")
@@ -452,9 +452,7 @@ def _resolve(source: "str | Path") -> Path:
     if not isinstance(source, (str, Path)):
         raise ConfigError(f"tech table must be a name, a path or a TechTable; got {source!r}")
     text = str(source)
-    too_long = name_too_long(text)
-    if too_long:
-        raise ConfigError(f"{text[:40]!r}... {too_long}; expected a bundled tech table name or a .yaml file")
+    refuse_long_name(text, ConfigError, "a bundled tech table name or a .yaml file")
     path = Path(text)
     if names_file(text):
         if not path.is_file():

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from contextlib import contextmanager
 import threading
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
 
@@ -54,8 +54,12 @@ def arithmetic_guard(name: str):
     try:
         yield
     except (ZeroDivisionError, OverflowError) as exc:
-        raise SimulationError(f"arch '{name}': its rates, bandwidths or efficiencies give no finite result for this "
-                              f"workload ({type(exc).__name__}: {exc}): a value far too small or too large?") from None
+        raise _arithmetic_error(name, exc) from None
+
+
+def _arithmetic_error(name: str, exc: ArithmeticError) -> SimulationError:
+    return SimulationError(f"arch '{name}': its rates, bandwidths or efficiencies give no finite result for this "
+                           f"workload ({type(exc).__name__}: {exc}): a value far too small or too large?")
 
 
 @dataclass(frozen=True)
@@ -305,9 +309,8 @@ class HardwareModel(ABC):
         """One layer -> :class:`LayerResult`: count, price, cap power, build. Not overridden."""
         try:
             return self._simulate(layer, batch)
-        except (ZeroDivisionError, OverflowError):  # (a try costs nothing until it catches)
-            with arithmetic_guard(getattr(self.config, "name", "?")):
-                raise
+        except (ZeroDivisionError, OverflowError) as exc:  # (arithmetic_guard's rule; a try costs nothing until it catches)
+            raise _arithmetic_error(getattr(self.config, "name", "?"), exc) from None
 
     def _simulate(self, layer, batch: int) -> LayerResult:
         if type(batch) is not int or batch < 1:

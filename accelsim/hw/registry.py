@@ -28,7 +28,7 @@ from accelsim.config import (YamlRefused, apply_overrides, from_dict, given, par
                              to_dict)
 from accelsim.errors import AccelsimError, ConfigError, ModelNotAvailableError, UnknownNameError, api_arguments
 from accelsim.hw.knobs import KNOBS, expand_overrides
-from accelsim.paths import ARCH_DIR, bundled, name_too_long
+from accelsim.paths import ARCH_DIR, bundled, refuse_long_name
 
 ENTRY_POINT_GROUP = "accelsim.families"
 
@@ -122,9 +122,7 @@ def arch_path(source: str | Path) -> Path:
     if not text.strip():
         raise ConfigError(f"arch: expected a bundled arch name or a config file (.yaml or a SCALE-Sim .cfg); got "
                           f"{text!r}")
-    too_long = name_too_long(text)
-    if too_long:
-        raise ConfigError(f"{text[:40]!r}... {too_long}; expected a bundled arch name or a config file")
+    refuse_long_name(text, ConfigError, "a bundled arch name or a config file")
     path = Path(text)
     found = _bundled_archs()
     if text in found and not path.is_file():

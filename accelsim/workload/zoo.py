@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from accelsim.errors import AccelsimError, UnknownNameError, WorkloadError
-from accelsim.paths import WORKLOAD_DIR, bundled, name_too_long
+from accelsim.paths import WORKLOAD_DIR, bundled, refuse_long_name
 from accelsim.workload.graph import LayerGraph
 
 
@@ -33,10 +33,7 @@ def workload_file(source: str | Path) -> Path:
     given (which need not exist). Zoo names may contain dots (``squeezenet1.1``) that are not suffixes. A
     parametric name's parameters (``?key=value``) are not part of the file."""
     text = str(source).partition("?")[0] if isinstance(source, str) else str(source)
-    too_long = name_too_long(text)
-    if too_long:
-        raise WorkloadError(f"{text[:40]!r}... {too_long}; expected a zoo name, a workload file or a Hugging Face "
-                            "model folder")
+    refuse_long_name(text, WorkloadError, "a zoo name, a workload file or a Hugging Face model folder")
     path = Path(text)
     if not path.exists() and (WORKLOAD_DIR / f"{text}.yaml").is_file() and text in zoo_names():
         return zoo_path(text)

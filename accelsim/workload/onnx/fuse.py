@@ -25,6 +25,11 @@ _QLINEAR = {"QLinearAdd": "Add", "QLinearMul": "Mul", "QLinearSigmoid": "Sigmoid
 _QLINEAR_ACTS = {"QLinearAdd": (0, 3), "QLinearMul": (0, 3), "QLinearSigmoid": (0,)}
 
 
+def _float_op(node: Node) -> str:
+    """The op a node computes on float values: a QOperator op's float op (``QLinearMul`` -> ``Mul``), else its own."""
+    return _QLINEAR.get(node.op_type, node.op_type)
+
+
 def _static_consts(nodes: list[Node], initializers) -> dict[str, np.ndarray]:
     """Initializers, ``Constant`` outputs, ``Identity`` copies of them (shared weights under a new name) and their
     quantize / dequantize nodes (a QDQ model's constant 0.5 or 1)."""
@@ -59,12 +64,12 @@ def _in_family(node: Node, consts, shapes) -> bool:
 
 
 def _fused_kind(region: list[Node], roots: set[str]) -> tuple[str, dict] | None:
-    ops = [_QLINEAR.get(n.op_type, n.op_type) for n in region]
+    ops = [_float_op(n) for n in region]
     if "ReduceMean" in ops:
         if "Sqrt" not in ops and "Reciprocal" not in ops:
             return None
         return "_LayerNorm", {"rms": "Sub" not in ops}
-    muls_of_root = sum(1 for n in region if _QLINEAR.get(n.op_type, n.op_type) == "Mul" and roots & set(n.inputs))
+    muls_of_root = sum(1 for n in region if _float_op(n) == "Mul" and roots & set(n.inputs))
     if "Erf" in ops and muls_of_root:
         return "_Activation", {"func": "gelu"}
     if "Tanh" in ops and muls_of_root and ops.count("Mul") + ops.count("Pow") >= 3:
@@ -86,7 +91,7 @@ def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str], s
     used outside it computes ``f(x)`` and is replaced by one node, e.g. torch's
     ``x * 0.5 * (1 + Erf(x / sqrt 2))`` by a GELU.
     """
-    if not any(_QLINEAR.get(n.op_type, n.op_type) in _FUSION_TRIGGERS for n in nodes):
+    if not any(_float_op(n) in _FUSION_TRIGGERS for n in nodes):
         return nodes
     shapes = shapes or {}  # tensor -> inferred shape: a mean over the last axis written as rank - 1
     consts = _static_consts(nodes, initializers)
@@ -113,8 +118,7 @@ def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str], s
         return (pu is not None and nodes[pu].op_type not in _QDQ and _in_family(nodes[pu], consts, shapes)
                 and len(consumers.get(u, [])) == 1)
     for ti, trigger in enumerate(nodes):
-        if _QLINEAR.get(trigger.op_type, trigger.op_type) not in _FUSION_TRIGGERS or ti in fused or \
-                not _in_family(trigger, consts, shapes):
+        if _float_op(trigger) not in _FUSION_TRIGGERS or ti in fused or not _in_family(trigger, consts, shapes):
             continue
         # trace back to the root activation
         roots, stack, seen = set(), [t for t in trigger.inputs if is_act(t)], set()
@@ -144,8 +148,7 @@ def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str], s
             if i in fused or not _in_family(n, consts, shapes):
                 continue
             # one nonlinearity per region: a SiLU right before a LayerNorm stays a separate node
-            if _QLINEAR.get(n.op_type, n.op_type) in _FUSION_TRIGGERS and i != ti and \
-                    not (n.op_type == trigger.op_type == "ReduceMean"):
+            if _float_op(n) in _FUSION_TRIGGERS and i != ti and not (n.op_type == trigger.op_type == "ReduceMean"):
                 continue
             acts = [t for t in n.inputs if is_act(t)]
             if acts and all(t in region_tensors for t in acts):
