@@ -105,22 +105,25 @@ def _fold_rows(df, fr, fc, R, C, npx, win, L, rows_used, cols_used, per, Ew, FWC
                 if r > best:
                     best = r
         return best
-    n_rows = L if df != 2 else R
-    for i in range(n_rows):
-        r = n_rows - 1 - i if last else i
-        if df == 1:
-            # ws: lane c (window element fr*R + c) reads pixel r - R - c
+    if df == 1:
+        # ws: lane c (window element fr*R + c) reads pixel r - R - c, so only rows R .. npx + R + rows_used - 2
+        # hold accesses (the fill and drain rows around them, 2R + C - rows_used of a fold's L, hold none)
+        r_lo, r_hi = R, min(L - 1, npx + R + rows_used - 2)
+        for i in range(r_hi - r_lo + 1):
+            r = r_hi - i if last else r_lo + i
             lo, hi = max(0, r - R - npx + 1), min(rows_used - 1, r - R)
             for c in range(lo, hi + 1):
                 if _valid(r - R - c, fr * R + c, per, Ew, FWC, Ch, sh, sw, dh, dw, H, W):
                     return r
-        else:
-            # is: row r of the stationary tile holds window element fr*R + R-1-r of pixels fc*C + c
-            rr = R - 1 - r
-            if rr < rows_used:
-                for c in range(cols_used):
-                    if _valid(fc * C + c, fr * R + rr, per, Ew, FWC, Ch, sh, sw, dh, dw, H, W):
-                        return r
+        return -1
+    for i in range(R):
+        r = R - 1 - i if last else i
+        # is: row r of the stationary tile holds window element fr*R + R-1-r of pixels fc*C + c
+        rr = R - 1 - r
+        if rr < rows_used:
+            for c in range(cols_used):
+                if _valid(fc * C + c, fr * R + rr, per, Ew, FWC, Ch, sh, sw, dh, dw, H, W):
+                    return r
     return -1
 
 

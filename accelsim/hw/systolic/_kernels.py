@@ -2292,6 +2292,8 @@ def distinct_read_pass(df, o, R, C, npx, win, nfilt, words):
     cu_last = Sc - (col_fold - 1) * C
     prof = np.zeros((4, L + 1), np.int64)
     for sidx in range(4):
+        if not _shape_occurs(sidx, R, C, Sr, Sc):
+            continue
         ru = R if sidx < 2 else ru_last
         cu = C if sidx % 2 == 0 else cu_last
         for r in range(L):
@@ -3266,6 +3268,15 @@ def user_read_dram_trace(fetch, bw, active, pre, n_prefetch, ev_from, ev_to, out
 # ------------------------------------------------------------------------------------------------
 
 
+@njit(cache=True, inline="always")
+def _shape_occurs(s, R, C, Sr, Sc):
+    """Whether some fold has shape ``s`` (:func:`fold_output_profiles`): full rows (``s < 2``) when ``Sr >= R``, a
+    partial last row fold when ``R`` does not divide ``Sr``; columns alike."""
+    rows = Sr >= R if s < 2 else Sr % R != 0
+    cols = Sc >= C if s % 2 == 0 else Sc % C != 0
+    return rows and cols
+
+
 @njit(cache=True)
 def fold_output_profiles(df, R, C, T, L, Sr, Sc, row_fold, col_fold):
     """Outputs written by demand rows ``0..r-1`` of a fold, for the four fold shapes.
@@ -3277,6 +3288,8 @@ def fold_output_profiles(df, R, C, T, L, Sr, Sc, row_fold, col_fold):
     cu_last = Sc - (col_fold - 1) * C
     prof = np.zeros((4, L + 1), np.int64)
     for s in range(4):
+        if not _shape_occurs(s, R, C, Sr, Sc):
+            continue  # (a shape no fold has: left zero, never read; 4 x L rows cost a 256 x 256 unit 3 us)
         ru = R if s < 2 else ru_last
         cu = C if s % 2 == 0 else cu_last
         for r in range(L):
