@@ -295,11 +295,18 @@ def weight_only_applicable(cfg: GpuConfig, family: str, m: int, n: int, k: int, 
 
 
 def dense_kernel(cfg: GpuConfig, m: int, n: int, k: int, groups: int, dtype: str) -> km.KernelEstimate:
-    """cuBLAS: GEMV at one row, else the GEMM tile library; on a GPU outside :data:`SM80_PLUS` (pre-Ampere NVIDIA,
+    """cuBLAS: at one row the faster of the GEMV and the GEMM tile library, else the tile library; on a GPU outside :data:`SM80_PLUS` (pre-Ampere NVIDIA,
     AMD), whose tile library the model holds no skinny tiles for, a product of several rows also as
     :func:`skinny_gemv` (cuBLAS's gemv / gemmSN, rocBLAS's skinny kernels), whichever is faster (docs "GEMV")."""
     if groups == 1 and m == 1:
-        return km.gemv(cfg, n, k, dtype, name="gemv")
+        # the faster of the two (the tile wins only on products so small that the GEMV's dependent-load chain
+        # outlasts one tile: else a batch of 16 ran faster than a batch of 1 on those layers)
+        one = km.gemv(cfg, n, k, dtype, name="gemv")
+        try:
+            tiled = km.gemm(cfg, m, n, k, groups, dtype, name="gemm")
+        except SimulationError:  # no tile fits an SM of this config: the GEMV runs
+            return one
+        return one if one.time_s <= tiled.time_s else tiled
     tiled = km.gemm(cfg, m, n, k, groups, dtype, name="gemm")
     if groups == 1 and cfg.arch not in SM80_PLUS:
         rows = skinny_gemv(cfg, m, n, k, dtype)
