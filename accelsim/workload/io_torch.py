@@ -14,7 +14,6 @@ MACs and weights of its ONNX export, and every converter, fusion and note is sha
 
 from __future__ import annotations
 
-import ast
 import io
 import re
 import warnings
@@ -64,13 +63,8 @@ def _via_export(module, args, input_names):
         onnxscript.optimizer.remove_unused_nodes(onnx_program.model)
     model = onnx_program.model_proto
     _drop_zero_biases(model, {name for name, _ in (*module.named_parameters(), *module.named_buffers())})
-    for i, node in enumerate(model.graph.node):
-        scopes = next((p.value for p in node.metadata_props if p.key == "pkg.torch.onnx.name_scopes"), None)
-        try:
-            path = [s for s in ast.literal_eval(scopes)[1:-1] if s] if scopes else []
-        except (ValueError, SyntaxError):
-            path = []
-        node.name = f"/{'/'.join(path)}/{node.op_type}" if path else (node.name or f"{node.op_type}_{i}")
+    for i, node in enumerate(model.graph.node):  # (the importer names layers by their module paths, kept here)
+        node.name = node.name or f"{node.op_type}_{i}"
     return model
 
 
@@ -203,12 +197,19 @@ def load_torch(module, example_input: Any = None, name: str | None = None, skip_
         # torch's recurrent modules keep two bias vectors a cell (bias_ih, bias_hh); a cell's weight holds one column
         merged = sum(p.numel() for m in module.modules() if isinstance(m, torch.nn.RNNBase)
                      for n, p in m.named_parameters(recurse=False) if n.startswith("bias_hh"))
-        why = (f"the recurrent cells' two bias vectors (bias_ih + bias_hh) are one bias column of each cell's "
-               f"weight ({merged:,} params fewer)") if merged and graph.total_params + merged == held else (
+        # batch norms folded into the layer before them keep no params of their own (their scale and shift are in
+        # its weight and bias)
+        norms = sum(p.numel() for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                    for p in m.parameters(recurse=False))
+        known = {"rnn": (f"the recurrent cells' two bias vectors (bias_ih + bias_hh) are one bias column of each "
+                         f"cell's weight ({merged:,} params fewer)", merged),
+                 "bn": (f"the batch norms' scales and shifts ({norms:,} params) are folded into the weights and "
+                        "biases of the layers before them", norms)}
+        found = [text for text, n in known.values() if n] if sum(n for _, n in known.values()) == held - graph.total_params else []
+        why = "; ".join(found) or (
             "a table read at constant indices (position embeddings) becomes a constant of the graph, a parameter "
             "one module applies several times is counted once per use"
-            + (f", and recurrent cells hold one bias column for torch's bias_ih + bias_hh ({merged:,} params)"
-               if merged else ""))
+            + "".join(f"; perhaps also: {text}" for text, n in known.values() if n))
         notes.append(f"the graph's layers hold {graph.total_params:,} params, the module {held:,} "
                      f"(metadata['torch']['params']): {why}")
     graph.metadata["notes"] = notes + graph.metadata.get("notes", [])

@@ -4,6 +4,7 @@ op without one, or a variant it cannot express (:meth:`Importer.unsupported`), b
 
 from __future__ import annotations
 
+import ast
 import math
 import warnings
 from collections import Counter
@@ -559,18 +560,45 @@ def shapes_of(value_infos) -> tuple[dict[str, tuple], dict[str, int]]:
     return shapes, types
 
 
+def torch_module_path(proto) -> list[str]:
+    """The module path torch's dynamo exporter records in a node's ``pkg.torch.onnx.name_scopes`` metadata, root and
+    op left out (``['', 'layer1', 'layer1.0', 'conv1', 'conv2d']`` -> ``['layer1', 'layer1.0', 'conv1']``); empty
+    when it records none (its node names are ``node_<op>_<n>``)."""
+    props = {p.key: p.value for p in getattr(proto, "metadata_props", ())}
+    scopes = props.get("pkg.torch.onnx.name_scopes")
+    weight = proto.input[1] if scopes and len(proto.input) > 1 else ""
+    if "pkg.onnxscript.rewriter.rule_name" in props and weight.endswith(".weight") and "/" not in weight:
+        # a node the exporter's optimizer fused keeps the scope of the op it absorbed (a Conv folding its
+        # BatchNorm is scoped 'bn1'); its weight keeps the parameter's name ('conv1.weight')
+        return [weight[:-len(".weight")]]
+    try:
+        parts = ast.literal_eval(scopes) if scopes else []
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return []
+    if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
+        return []
+    return [p for p in parts[1:-1] if p]
+
+
 def _readable_name(node: Node) -> str:
-    """torch exporter scope names as module paths ('/layer1/layer1.0/conv1/Conv' -> 'layer1.0.conv1')."""
-    if node.name.startswith("/") and node.name.count("/") >= 2:
+    """Module paths for layer names: torch's exporters' scopes ('/layer1/layer1.0/conv1/Conv' -> 'layer1.0.conv1';
+    the dynamo exporter's name-scope metadata alike, its node names being ``node_<op>``)."""
+    proto = node.proto if node.proto is not None or not node.parts else node.parts[0].proto
+    scoped = torch_module_path(proto)
+    name = f"/{'/'.join(scoped)}/{node.op_type}" if scoped else node.name
+    if not scoped and name.startswith("node_") and any(p.key == "pkg.torch.onnx.name_scopes"
+                                                        for p in getattr(proto, "metadata_props", ())):
+        name = name[len("node_"):]  # a function call outside any module ('node_relu_1': torch.relu in forward)
+    if name.startswith("/") and name.count("/") >= 2:
         path: list[str] = []
-        for part in [p for p in node.name.split("/") if p][:-1]:
+        for part in [p for p in name.split("/") if p][:-1]:
             if path and part.startswith(path[-1] + "."):
                 path[-1] = part
             else:
                 path.append(part)
         if path:
             return ".".join(path)
-    return node.name.lstrip("/") or node.op_type.lower()
+    return name.lstrip("/") or node.op_type.lower()
 
 
 def convert(imp: Importer, node: Node, skip_unsupported: bool = False) -> None:
