@@ -1926,14 +1926,15 @@ def user_unit(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, 
     eps = (int(sizes[0]) + 99) // 100
     vc = empty if inside else aot.edge_stretches(df, R, C, npx, win, nfilt, tabs[1], tabs[2], tabs[4], tabs[5], H, W)
     meta, slots = empty, empty
-    if kmax > 1:  # the set table's arrays (np.empty: untouched where the walk never fills them)
+    sets = 1 if ifmap_order_fits(npx, win, sizes[0]) else kmax  # (1: no word's sets looked up; user_unit_kernel)
+    if sets > 1:  # the set table's arrays (np.empty: untouched where the walk never fills them)
         meta = np.empty(2 * space, np.int32)
-        slots = np.empty(space * kmax, np.int32)
+        slots = np.empty(space * sets, np.int32)
     if batch > 1 or df == 0:  # (no table: user_unit_kernel says why)
-        if kmax > 1:
-            geo = aot.ifmap_word_geometry(H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, max(1, 2 * npx * win // (5 * kmax)))
-    elif kmax > 1:
-        aot.fill_sets(meta, slots, df, R, C, npx, win, nfilt, *tabs, H, W, eps, kmax)
+        if sets > 1:
+            geo = aot.ifmap_word_geometry(H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, max(1, 2 * npx * win // (5 * sets)))
+    elif sets > 1:
+        aot.fill_sets(meta, slots, df, R, C, npx, win, nfilt, *tabs, H, W, eps, sets)
     if row_cycles.shape[1] == 0 and periods_possible(df, R, C, npx, win, nfilt, kmax, Eh * Ew, inside, sizes, bws):
         return aot.walk_layer_periodic(df, R, C, npx, win, nfilt, H, W, *tabs, sizes, bws, meta, slots, vc, True, True,
                                        row_cycles, None, np.array([1, 0, Eh * Ew], np.int64), geo)
@@ -1962,9 +1963,12 @@ def user_unit_kernel(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, 
     vc = empty if inside else edge_stretches(df, R, C, npx, win, nfilt, pix_r, pix_c, win_r, win_c, H, W)
     meta = empty
     slots = empty
-    if kmax > 1:  # the set table's arrays (np.empty: untouched where the walk never fills them)
+    # copies of a word the set table holds: none where the whole order fits the buffer, every read then hitting in its
+    # own entry's set (the table's fill cost a 36x36x19 stride-2 unit on tpu-v1's 12 MB buffer 200 of its 280 us)
+    sets = 1 if ifmap_order_fits(npx, win, sizes[0]) else kmax
+    if sets > 1:  # the set table's arrays (np.empty: untouched where the walk never fills them)
         meta = np.empty(2 * space, np.int32)
-        slots = np.empty(space * kmax, np.int32)
+        slots = np.empty(space * sets, np.int32)
     if batch > 1 or df == 0:
         # no table: its build walks every entry of the order (O(batch x pixels x window), 2-4 ns an entry, 80% of
         # a batch-8 ResNet-18) and holds kmax int32 a word of every image, where the walk mostly asks for few
@@ -1974,17 +1978,27 @@ def user_unit_kernel(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, 
         # fills the table (in arrays allocated here, untouched until then) and goes on with it. One image on a
         # ws / is array keeps the table: there the calls come late in the walk (most in its last third), past
         # where a projection would have turned. Windows past the edge: the pairs' valid counts from vc
-        if kmax > 1:
-            geo = ifmap_word_geometry(H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, max(1, 2 * npx * win // (5 * kmax)))
-    elif kmax > 1:
+        if sets > 1:
+            geo = ifmap_word_geometry(H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, max(1, 2 * npx * win // (5 * sets)))
+    elif sets > 1:
         fill_sets(meta, slots, df, R, C, npx, win, nfilt, pix_base, pix_r, pix_c, win_off, win_r, win_c, H, W, eps,
-                  kmax)
+                  sets)
     if row_cycles.shape[1] == 0 and _periods_possible_kernel(df, R, C, npx, win, nfilt, kmax, Eh * Ew, inside, sizes,
                                                              bws):
         return walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c, sizes, bws,
                           meta, slots, vc, True, True, row_cycles, None, np.array([1, 0, Eh * Ew], np.int64), geo)
     return walk_layer(df, R, C, npx, win, nfilt, H, W, pix_base, pix_r, pix_c, win_off, win_r, win_c, sizes, bws,
                       meta, slots, vc, True, True, row_cycles, None, None, geo)
+
+
+@njit(cache=True)
+def ifmap_order_fits(npx, win, words):
+    """Whether a USER-mode ifmap's whole prefetch order (at most ``npx x win`` valid entries, in sets of
+    ``ceil(words / 100)``) lies in the active half of its ``words``-word read buffer from the start: the window then
+    never slides and every read hits in its own entry's set (:func:`walk_layer`), so no word's other sets are ever
+    looked up and the set table (:func:`fill_sets`) is not needed."""
+    eps = (words + 99) // 100
+    return (npx * win) // eps + 1 <= ((words + 1) // 2 + eps - 1) // eps
 
 
 #: the kernels user_unit calls (:func:`_user_kernels`)
