@@ -201,15 +201,17 @@ def load_torch(module, example_input: Any = None, name: str | None = None, skip_
         # its weight and bias)
         norms = sum(p.numel() for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
                     for p in m.parameters(recurse=False))
-        known = {"rnn": (f"the recurrent cells' two bias vectors (bias_ih + bias_hh) are one bias column of each "
-                         f"cell's weight ({merged:,} params fewer)", merged),
-                 "bn": (f"the batch norms' scales and shifts ({norms:,} params) are folded into the weights and "
-                        "biases of the layers before them", norms)}
-        found = [text for text, n in known.values() if n] if sum(n for _, n in known.values()) == held - graph.total_params else []
-        why = "; ".join(found) or (
-            "a table read at constant indices (position embeddings) becomes a constant of the graph, a parameter "
-            "one module applies several times is counted once per use"
-            + "".join(f"; perhaps also: {text}" for text, n in known.values() if n))
+        known = [(text, n) for text, n in (
+            (f"the recurrent cells' two bias vectors (bias_ih + bias_hh) are one bias column of each cell's weight "
+             f"({merged:,} params fewer)", merged),
+            (f"the batch norms' scales and shifts ({norms:,} params) are folded into the weights and biases of the "
+             "layers before them", norms)) if n]
+        if known and sum(n for _, n in known) == held - graph.total_params:
+            why = "; ".join(text for text, _ in known)
+        else:
+            why = ("a table read at constant indices (position embeddings) becomes a constant of the graph, a "
+                   "parameter one module applies several times is counted once per use"
+                   + "".join(f"; perhaps also: {text}" for text, _ in known))
         notes.append(f"the graph's layers hold {graph.total_params:,} params, the module {held:,} "
                      f"(metadata['torch']['params']): {why}")
     graph.metadata["notes"] = notes + graph.metadata.get("notes", [])

@@ -295,9 +295,10 @@ def weight_only_applicable(cfg: GpuConfig, family: str, m: int, n: int, k: int, 
 
 
 def dense_kernel(cfg: GpuConfig, m: int, n: int, k: int, groups: int, dtype: str) -> km.KernelEstimate:
-    """cuBLAS: at one row the faster of the GEMV and the GEMM tile library, else the tile library; on a GPU outside :data:`SM80_PLUS` (pre-Ampere NVIDIA,
-    AMD), whose tile library the model holds no skinny tiles for, a product of several rows also as
-    :func:`skinny_gemv` (cuBLAS's gemv / gemmSN, rocBLAS's skinny kernels), whichever is faster (docs "GEMV")."""
+    """cuBLAS: at one row the faster of the GEMV and the GEMM tile library, else the tile library; on a GPU outside
+    :data:`SM80_PLUS` (pre-Ampere NVIDIA, AMD), whose tile library the model holds no skinny tiles for, a product of
+    several rows also as :func:`skinny_gemv` (cuBLAS's gemv / gemmSN, rocBLAS's skinny kernels), whichever is faster
+    (docs "GEMV")."""
     if groups == 1 and m == 1:
         # the faster of the two (the tile wins only on products so small that the GEMV's dependent-load chain
         # outlasts one tile: else a batch of 16 ran faster than a batch of 1 on those layers)

@@ -32,14 +32,15 @@ class ArrayConfig:
     dataflow: str = param("os", choices=DATAFLOWS, doc="os | ws | is")
 
 
+#: the SRAM sizes' unit: 1024 words of ``word_bytes`` each, SCALE-Sim's kB where words are its one byte
+_KWORDS = "{} in 1024 words of word_bytes (kB at SCALE-Sim's 1-byte words), double buffered"
+
+
 @dataclass(frozen=True)
 class SramConfig:
-    ifmap_kb: int = param(64, ge=1, le=1 << 30, unit="k words",
-                         doc="IFMAP SRAM (IfmapSramSzkB) in 1024 words of word_bytes (kB at SCALE-Sim's 1-byte words), double buffered")
-    filter_kb: int = param(64, ge=1, le=1 << 30, unit="k words",
-                         doc="filter SRAM (FilterSramSzkB) in 1024 words of word_bytes (kB at SCALE-Sim's 1-byte words), double buffered")
-    ofmap_kb: int = param(64, ge=1, le=1 << 30, unit="k words",
-                         doc="OFMAP SRAM (OfmapSramSzkB) in 1024 words of word_bytes (kB at SCALE-Sim's 1-byte words), double buffered")
+    ifmap_kb: int = param(64, ge=1, le=1 << 30, unit="k words", doc=_KWORDS.format("IFMAP SRAM (IfmapSramSzkB)"))
+    filter_kb: int = param(64, ge=1, le=1 << 30, unit="k words", doc=_KWORDS.format("filter SRAM (FilterSramSzkB)"))
+    ofmap_kb: int = param(64, ge=1, le=1 << 30, unit="k words", doc=_KWORDS.format("OFMAP SRAM (OfmapSramSzkB)"))
     word_bytes: int = param(1, ge=1, le=8, unit="bytes", doc="bytes per SRAM/DRAM word at native precision")
     ifmap_offset: int = param(0, ge=0, le=1 << 48, doc="trace base address of the IFMAP (<= 2^48: a 48-bit address space)")
     filter_offset: int = param(10_000_000, ge=0, le=1 << 48, doc="trace base address of the filters (<= 2^48)")
