@@ -169,3 +169,47 @@ def test_torch_param_note_names_folded_batch_norms():
     assert held - graph.total_params == 12  # bn1: 6 scales, 6 shifts
     note = next(n for n in graph.metadata["notes"] if "metadata['torch']['params']" in n)
     assert "batch norms' scales and shifts (12 params) are folded" in note and "position embeddings" not in note
+
+
+class _Routes(torch.nn.Module):
+    """A module called twice next to modules named like its repeats, a ModuleDict's members called through it and a
+    module reached through a container that is never called itself."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = torch.nn.Linear(8, 8)
+        self.fc1_2 = torch.nn.Linear(8, 8)
+        self.fc1_1 = torch.nn.Linear(8, 8)
+        self.heads = torch.nn.ModuleDict({"cls": torch.nn.Linear(8, 4), "reg": torch.nn.Linear(8, 2)})
+        self.stage = torch.nn.Module()
+        self.stage.block = torch.nn.Module()
+        self.stage.block.proj = torch.nn.Linear(8, 8)
+
+    def forward(self, x):
+        x = self.fc1_1(self.fc1_2(self.fc1(self.fc1(x))))
+        x = self.stage.block.proj(x)
+        return torch.cat([self.heads["cls"](x), self.heads["reg"](x)], dim=-1)
+
+
+def test_layer_names_agree_across_torch_routes(tmp_path):
+    """A module called twice took the name of another module ('fc1_2': the real 'fc1_2' became 'fc1_2_2'), its repeat
+    was 'fc1_1' in a TorchScript export and 'fc1_2' in the others, and TorchScript exports lost the prefix of modules a
+    container calls without being called itself ('cls' for 'heads.cls'): every route now gives the weight's module
+    path, a repeat numbered past every module's name."""
+    import contextlib
+    import io
+    import warnings
+
+    torch.manual_seed(0)
+    net, x = _Routes().eval(), torch.randn(1, 8)
+    names = {}
+    for dynamo in (True, False):
+        path = tmp_path / f"routes_{dynamo}.onnx"
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(net, (x,), str(path), dynamo=dynamo)
+        names[dynamo] = [layer.name for layer in accelsim.load_workload(str(path)).compute_layers() if layer.has_weights]
+    names["module"] = [layer.name for layer in accelsim.load_workload(net, example_input=x).compute_layers()
+                       if layer.has_weights]
+    assert names[True] == names[False] == names["module"] == [
+        "fc1", "fc1_3", "fc1_2", "fc1_1", "stage.block.proj", "heads.cls", "heads.reg"]

@@ -104,6 +104,9 @@ class Importer:
     values: dict[str, Value] = field(default_factory=dict)
     names: set[str] = field(default_factory=set)
     name_counts: dict[str, int] = field(default_factory=dict)
+    #: every node's readable name (module paths): a repeated name's suffix skips them (a module called twice
+    #: became 'fc1_2', the name of another module 'fc1_2', which then became 'fc1_2_2')
+    reserved: set[str] = field(default_factory=set)
     folded_batchnorm: list[str] = field(default_factory=list)
     folded_macs: Counter = field(default_factory=Counter)  # op type -> MACs of constant nodes evaluated at import
     integer_tables: dict = field(default_factory=dict)  # embedding layer -> its integer table (dequantized after)
@@ -136,8 +139,8 @@ class Importer:
             self.notes.append(message)
 
     def layer_name(self, node: Node, suffix: str = "") -> str:
-        name = base = _readable_name(node) + suffix
-        while name in self.names:
+        name = base = readable_name(node) + suffix
+        while name in self.names or (name != base and name in self.reserved):
             self.name_counts[base] = self.name_counts.get(base, 1) + 1
             name = f"{base}_{self.name_counts[base]}"
         self.names.add(name)
@@ -580,7 +583,7 @@ def torch_module_path(proto) -> list[str]:
     return [p for p in parts[1:-1] if p]
 
 
-def _readable_name(node: Node) -> str:
+def readable_name(node: Node) -> str:
     """Module paths for layer names: torch's exporters' scopes ('/layer1/layer1.0/conv1/Conv' -> 'layer1.0.conv1';
     the dynamo exporter's name-scope metadata alike, its node names being ``node_<op>``)."""
     proto = node.proto if node.proto is not None or not node.parts else node.parts[0].proto
@@ -597,8 +600,26 @@ def _readable_name(node: Node) -> str:
             else:
                 path.append(part)
         if path:
-            return ".".join(path)
+            return _weight_path(proto, ".".join(path))
     return name.lstrip("/") or node.op_type.lower()
+
+
+def _weight_path(proto, name: str) -> str:
+    """``name`` made the full module path its node's weight carries (initializer ``heads.cls.weight``) where the
+    exporter's scopes give only its end: TorchScript scopes a module a container calls without being called
+    itself (a ModuleDict's member, ``self.stage.block.conv(x)``) by its own name only (``cls``, ``conv``), and the
+    second call of a module by ``<name>_1`` (its weight ``fc1.weight``: named ``fc1`` here, numbered as a repeat
+    like the dynamo exporter's)."""
+    weight = proto.input[1] if proto is not None and len(proto.input) > 1 else ""
+    if not weight.endswith(".weight") or "/" in weight or ":" in weight:
+        return name
+    full = weight[:-len(".weight")]
+    if full == name or full.endswith("." + name):
+        return full
+    stem, _, count = name.rpartition("_")
+    if count.isdigit() and stem and (full == stem or full.endswith("." + stem)):
+        return full  # a repeated call of the module that holds the weight
+    return name
 
 
 def convert(imp: Importer, node: Node, skip_unsupported: bool = False) -> None:

@@ -20,7 +20,8 @@ from accelsim.workload.graph import LayerGraph
 from accelsim.workload.onnx import fold as F
 from accelsim.workload.onnx import quant as Q
 from accelsim.workload.onnx.fuse import fuse_elementwise
-from accelsim.workload.onnx.importer import CONVERTERS, Importer, Node, Value, convert, node_shapes, run_node, shapes_of
+from accelsim.workload.onnx.importer import (CONVERTERS, Importer, Node, Value, convert, node_shapes, readable_name,
+                                             run_node, shapes_of)
 
 #: iterations of a Loop with a constant trip count that are unrolled (more: a generic layer)
 MAX_UNROLL = 256
@@ -395,6 +396,7 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
     imp = Importer(graph, source_label, opsets, consumers, graph_outputs, shapes, types, strict=strict,
                    batch=batch if strip_batch else 1, consumer_ops={t: n.op_type for n in nodes for t in n.inputs if t})
     imp.values.update((key, Value(tuple(a.shape), const=a)) for key, a in initializers.items())
+    imp.reserved.update(readable_name(node) for node in nodes)
     for name_, full, batch_axis in inputs:
         imp.names.add(name_)
         batched = batch_axis == 0 and strip_batch and len(full) > 1
