@@ -96,14 +96,32 @@ def _bits_dtype(cfg: GpuConfig, bits: int | None, is_float: bool = False) -> tup
     return "fp32", None
 
 
-def is_24_compatible(matrix: np.ndarray) -> bool:
-    """Every group of 4 consecutive weights along K holds at most 2 non-zeros (K padded to 4)."""
+#: rows of a weight matrix :func:`is_24_compatible` tests at a time (a block of about 4 M weights)
+_ROWS_BLOCK_WEIGHTS = 1 << 22
+
+
+def is_24_compatible(matrix) -> bool:
+    """Every group of 4 consecutive weights along K holds at most 2 non-zeros (K padded to 4). ``matrix``: an
+    ndarray, a SciPy sparse matrix, or a compact one's keep mask (``mask_rows``: its kept entries, a superset of
+    its non-zeros), tested a block of rows at a time (a whole-matrix test of a 58 M-weight LM head took 17-21
+    bytes a weight of temporaries)."""
     rows, k = matrix.shape
     pad = (-k) % 4
-    nz = matrix != 0
-    if pad:
-        nz = np.concatenate([nz, np.zeros((rows, pad), bool)], axis=1)
-    return bool((nz.reshape(rows, -1, 4).sum(axis=2) <= 2).all())
+    step = max(1, _ROWS_BLOCK_WEIGHTS // max(k, 1))
+    for r0 in range(0, rows, step):
+        r1 = min(rows, r0 + step)
+        if hasattr(matrix, "mask_rows"):
+            nz = matrix.mask_rows(r0, r1)
+            if nz is None:  # every entry kept
+                nz = np.ones((r1 - r0, k), bool)
+        else:
+            block = matrix[r0:r1]
+            nz = (block.toarray() if sp.issparse(block) else np.asarray(block)) != 0
+        if pad:
+            nz = np.concatenate([nz, np.zeros((r1 - r0, pad), bool)], axis=1)
+        if (nz.reshape(r1 - r0, -1, 4).sum(axis=2, dtype=np.int8) > 2).any():
+            return False
+    return True
 
 
 def _repeated_kv(layer: L.Attention) -> L.Attention:
@@ -477,10 +495,15 @@ class GpuModel(HardwareModel):
             unit = cfg.math_rate(dtype)[1]
             if cfg.sparse_tensor_cores and unit == "tensor":
                 compatible = _COMPATIBLE_24.get(view)
-                if compatible is None:  # once per layer's view: a compact matrix is built to be read, not kept
-                    W = view.matrix
-                    compatible = is_24_compatible(W.toarray() if sp.issparse(W) else W) if W is not None \
-                        else m_group in (2, 4) and n_keep * 2 <= m_group
+                if compatible is None:  # once per layer's view
+                    held = view.held
+                    if held is None:
+                        compatible = m_group in (2, 4) and n_keep * 2 <= m_group
+                    else:
+                        # a compact matrix by its keep mask, without building it; built (not kept) only where the
+                        # mask keeps more than 2 in some 4 (kept entries may hold zeros)
+                        compatible = ((hasattr(held, "mask_rows") and is_24_compatible(held))
+                                      or is_24_compatible(view.matrix))
                     _COMPATIBLE_24[view] = compatible
                 if not compatible:
                     raise SimulationError(
