@@ -777,9 +777,13 @@ def _warn_if_skipped(recipe: Recipe, where: str, op: str, targets: Sequence[str]
 class _State:
     """Working state of one layer's weight matrix through the weight steps."""
 
-    def __init__(self, name: str, matrix: np.ndarray):
+    def __init__(self, name: str, matrix: np.ndarray, held: bool = True):
         self.name = name
         self.original = matrix
+        # whether the graph holds ``matrix`` anyway (its weights): a pruned layer then reads its kept values from it
+        # by reference; a matrix built for this layer alone (drawn, or dequantized from a checkpoint's codes) is not
+        # kept alive by that reference (4 bytes a weight of every such layer), its kept values are gathered
+        self.held = held
         # never written in place: every step that changes values builds a new array
         self._values: np.ndarray | None = matrix if matrix.dtype in (np.float32, np.float64) else matrix.astype(np.float64)
         self.dtype = self._values.dtype
@@ -927,7 +931,7 @@ def _apply_prune(st: _State, p: Mapping[str, Any], rng, global_mask: np.ndarray 
     if st.lowbit is None and st.quant is None and st._codes is None and st.kept_codes is None and st.smooth is None:
         # the compact form: the kept values only (no dense float copy of the pruned layer); of the unmodified
         # weights, by reference (gathered only when a step needs them as an array)
-        if st._values is st.original:
+        if st._values is st.original and st.held:
             st.set_compact(None, source=st.original)
         else:
             st.set_compact(st.values[mask])
@@ -1745,6 +1749,23 @@ def _global_stream_step(recipe: Recipe, plans: Mapping[str, list[Step]]) -> int 
     return prunes[0]
 
 
+def _has_deployed(graph: LayerGraph, layer) -> bool:
+    """Whether a layer without float weights holds a deployed quantized weight (a checkpoint's packed layer, an
+    importer's ``metadata["quantization"]`` entry with its codes): its values are those codes dequantized."""
+    q = (graph.metadata.get("quantization") or {}).get(layer.name)
+    return bool(q) and q.get("codes") is not None and layer.weight_matrix_shape is not None and \
+        tuple(np.shape(q["codes"])) == tuple(layer.weight_matrix_shape)
+
+
+def _deployed_matrix(graph: LayerGraph, name: str) -> np.ndarray:
+    """A packed layer's weight matrix, dequantized from its stored codes and scales (float32, built per layer)."""
+    from accelsim.compress.compressed import deployed_tensor
+
+    layer = graph.layer(name)
+    tensor = deployed_tensor(graph.metadata["quantization"][name], layer)[0]
+    return np.asarray(tensor.to_dense(), np.float32).reshape(layer.weight_matrix_shape)
+
+
 def _synthesize(layer, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
     """One layer's synthetic weight and bias, as ``synthesize_weights(seed=seed)`` draws them."""
     from accelsim.workload.weights import synthesize_layer
@@ -1908,7 +1929,10 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0, statistics: bool | N
     if routed is not None:
         return routed
     original = graph
-    synthesized = {layer.name for layer in graph.layers if layer.has_weights and layer.name not in graph.weights}
+    # a checkpoint's packed layers (GPTQ, AWQ, compressed-tensors, FP8: metadata["quantization"]) are compressed from
+    # their dequantized values, one layer at a time (:func:`_deployed_matrix`); only layers without either are drawn
+    synthesized = {layer.name for layer in graph.layers if layer.has_weights and layer.name not in graph.weights
+                   and not _has_deployed(graph, layer)}
     g = graph.copy()
     apply_kv_format(g, recipe.kv, recipe.path)
     _check_finite(g, recipe)
@@ -1962,6 +1986,8 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0, statistics: bool | N
         def weights_of(n):
             if n in g.weights:
                 return g.weight_matrix(n)
+            if n not in synthesized:
+                return _deployed_matrix(g, n)
             return _synthesize(g.layer(n), int(seed))[0]  # drawn again, as the streamed loop draws it
 
         if all(n not in g.weights or g.weights[n].dtype == np.float32 for n in glob):
@@ -1975,6 +2001,9 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0, statistics: bool | N
         g = _ensure_weights(g, int(seed))
     states: dict[str, _State] = {}
     if not streamed:
+        for n in plans:  # every layer's values at once: a packed one's dequantized
+            if n not in g.weights and n not in synthesized:
+                g.weights[n] = _deployed_matrix(g, n)
         states = {n: _State(n, g.weight_matrix(n)) for n in plans}
         _apply_smoothing(g, plans, states)
         for idx, base in steps:
@@ -2016,15 +2045,18 @@ def compress(graph: LayerGraph, recipe: Any, seed: int = 0, statistics: bool | N
             layers[name] = cl
             continue
         if streamed:
-            if name in g.weights:
+            held = name in g.weights
+            if held:
                 matrix = g.weight_matrix(name)
+            elif name not in synthesized:  # a checkpoint's packed layer: its values, released with the layer's arrays
+                matrix = _deployed_matrix(g, name)
             else:  # synthesized now, released with the layer's working arrays
                 w, bias = _synthesize(layer, int(seed))
                 matrix = w.reshape(layer.weight_matrix_shape)
                 del w
                 if bias is not None:
                     g.biases[name] = bias
-            st = _State(name, matrix)
+            st = _State(name, matrix, held)
             del matrix
             _apply_smoothing(g, {name: plans[name]}, {name: st})
             for idx, base in steps:
