@@ -119,30 +119,40 @@ def _pack4(codes: np.ndarray) -> np.ndarray:
     return np.bitwise_or.reduce(c << (np.arange(8, dtype=np.uint32) * 4), axis=-1).view(np.int32)
 
 
-def test_gptq_checkpoint_kept_packed_on_a_hugging_face_config(tmp_path, run_cli):
-    """--weights: a GPTQ int4 safetensors checkpoint on a Llama config is costed as 4-bit blocks, not float."""
+def write_gptq_checkpoint(folder, graph, group: int = 8, seed: int = 3) -> dict:
+    """A GPTQ int4 checkpoint of ``graph``'s decoder linears (random codes, zero points, fp16 scales; the other
+    linears and the embeddings float32) and its config.json in ``folder``: ``{layer: (codes, zeros, scales)}``, the
+    scales ``(K / group, N)`` as stored."""
     import json
 
-    from accelsim.workload.hf import load_hf
-    from accelsim.workload.weights import load_checkpoint
-
-    graph = load_hf(TINY, phase="decode", context=8)
-    rng = np.random.default_rng(3)
-    tensors, group, packed = {}, 8, []
+    rng = np.random.default_rng(seed)
+    tensors, packed = {}, {}
     for layer in graph.layers:
         if layer.op == "linear" and ".layers." in layer.name:
             n, k = layer.weight_shape
             codes = rng.integers(0, 16, size=(n, k), dtype=np.uint8)
             zeros = rng.integers(1, 16, size=(n, k // group), dtype=np.uint8)
+            scales = rng.uniform(0.01, 0.1, size=(k // group, n)).astype(np.float16)
             tensors[f"{layer.name}.qweight"] = ("I32", _pack4(codes).T.copy())  # (K / 8, N)
             tensors[f"{layer.name}.qzeros"] = ("I32", _pack4(((zeros.T.astype(np.int32) - 1) & 15).astype(np.uint8)))  # v1: zero - 1
-            tensors[f"{layer.name}.scales"] = ("F16", rng.uniform(0.01, 0.1, size=(k // group, n)).astype(np.float16))
-            packed.append((layer.name, codes, zeros))
+            tensors[f"{layer.name}.scales"] = ("F16", scales)
+            packed[layer.name] = (codes, zeros, scales)
         elif layer.op in ("linear", "embedding"):
             tensors[f"{layer.name}.weight"] = ("F32", rng.standard_normal(layer.weight_shape).astype(np.float32))
-    _write_safetensors(tmp_path / "model.safetensors", tensors)
-    (tmp_path / "config.json").write_text(json.dumps({**TINY, "quantization_config": {"quant_method": "gptq", "bits": 4,
-                                                                                      "group_size": group}}))
+    _write_safetensors(folder / "model.safetensors", tensors)
+    (folder / "config.json").write_text(json.dumps({**TINY, "quantization_config": {"quant_method": "gptq", "bits": 4,
+                                                                                    "group_size": group}}))
+    return packed
+
+
+def test_gptq_checkpoint_kept_packed_on_a_hugging_face_config(tmp_path, run_cli):
+    """--weights: a GPTQ int4 safetensors checkpoint on a Llama config is costed as 4-bit blocks, not float."""
+    from accelsim.workload.hf import load_hf
+    from accelsim.workload.weights import load_checkpoint
+
+    graph = load_hf(TINY, phase="decode", context=8)
+    group = 8
+    packed = [(name, codes, zeros) for name, (codes, zeros, _) in write_gptq_checkpoint(tmp_path, graph, group).items()]
     out = load_checkpoint(graph, tmp_path / "model.safetensors")
     cg = CompressedGraph.dense(out)
     for name, codes, zeros in packed:

@@ -126,32 +126,16 @@ def test_compressing_a_packed_checkpoint_compresses_its_values(tmp_path, recipe)
     no float weights, so they were taken for layers without any): pruning kept the largest of random values, the
     errors were against them. Now a packed layer's values are its codes dequantized, one layer at a time (and all
     at once for a global threshold)."""
-    import json
-
-    from test_deployed_formats import TINY, _pack4, _write_safetensors
+    from test_deployed_formats import TINY, write_gptq_checkpoint
 
     from accelsim.workload.hf import load_hf
     from accelsim.workload.weights import load_checkpoint
 
     graph = load_hf(TINY, phase="decode", context=8)
-    rng = np.random.default_rng(4504)
-    tensors, group, packed = {}, 8, {}
-    for layer in graph.layers:
-        if layer.op == "linear" and ".layers." in layer.name:
-            n, k = layer.weight_shape
-            codes = rng.integers(0, 16, size=(n, k), dtype=np.uint8)
-            zeros = rng.integers(1, 16, size=(n, k // group), dtype=np.uint8)
-            scales = rng.uniform(0.01, 0.1, size=(k // group, n)).astype(np.float16)
-            tensors[f"{layer.name}.qweight"] = ("I32", _pack4(codes).T.copy())
-            tensors[f"{layer.name}.qzeros"] = ("I32", _pack4(((zeros.T.astype(np.int32) - 1) & 15).astype(np.uint8)))
-            tensors[f"{layer.name}.scales"] = ("F16", scales)
-            groups = np.arange(k) // group
-            packed[layer.name] = (codes.astype(np.float64) - zeros[:, groups]) * scales.T.astype(np.float64)[:, groups]
-        elif layer.op in ("linear", "embedding"):
-            tensors[f"{layer.name}.weight"] = ("F32", rng.standard_normal(layer.weight_shape).astype(np.float32))
-    _write_safetensors(tmp_path / "model.safetensors", tensors)
-    (tmp_path / "config.json").write_text(json.dumps({**TINY, "quantization_config": {"quant_method": "gptq", "bits": 4,
-                                                                                      "group_size": group}}))
+    group, packed = 8, {}
+    for name, (codes, zeros, scales) in write_gptq_checkpoint(tmp_path, graph, group, seed=4504).items():
+        groups = np.arange(codes.shape[1]) // group
+        packed[name] = (codes.astype(np.float64) - zeros[:, groups]) * scales.T.astype(np.float64)[:, groups]
     out = load_checkpoint(graph, tmp_path / "model.safetensors")
     if recipe == "global":
         recipe = {"name": "global", "pipeline": [{"prune": {"method": "magnitude", "scope": "global", "density": 0.3}}]}
