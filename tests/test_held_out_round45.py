@@ -152,6 +152,28 @@ def test_compressing_a_packed_checkpoint_compresses_its_values(tmp_path, recipe)
             assert np.abs(values[kept]).min() >= np.abs(values[~kept]).max() - 1e-9, name
 
 
+def test_gpu_24_guarantee_of_an_nm_pattern_without_values():
+    """On the statistics path (no weight values) a layer pruned n:m is 2:4-compatible when every n:m pattern is:
+    2:8 was refused there as "not 2:4" (only 1:2, 1:4, 2:4 were taken) while real weights of it passed. Checked
+    against the worst patterns of every n:m up to m = 12: each group keeps its first or its last n columns (all
+    alike, or alternating), which puts the most kept columns of the groups an aligned 4 overlaps inside it."""
+    from accelsim.hw.gpu.model import is_24_compatible, nm_guarantees_24
+
+    for m in range(1, 13):
+        for n in range(1, m + 1):
+            k = 4 * m * 3
+            worst = True
+            for pick in ("first", "last", 0, 1):  # (0 / 1: the groups of that parity keep their last n)
+                keep = np.zeros((1, k), bool)
+                for g, g0 in enumerate(range(0, k, m)):
+                    cols = np.arange(g0, min(g0 + m, k))
+                    tail = pick == "last" or g % 2 == pick
+                    keep[0, cols[-n:] if tail else cols[:n]] = True
+                worst &= is_24_compatible(keep.astype(np.float32))
+            assert nm_guarantees_24(n, m) == worst, (n, m)
+    assert nm_guarantees_24(2, 8) and not nm_guarantees_24(3, 8)
+
+
 def _mlp(widths):
     from accelsim.workload.layers import Input, Linear
 

@@ -96,6 +96,20 @@ def _bits_dtype(cfg: GpuConfig, bits: int | None, is_float: bool = False) -> tup
     return "fp32", None
 
 
+def nm_guarantees_24(n: int, m: int) -> bool:
+    """Whether every ``n``:``m`` pattern along K (groups of ``m`` from column 0, at most ``n`` kept in each) holds at
+    most 2 non-zeros in every aligned group of 4: the most an aligned 4 can take from the groups it overlaps, over
+    one period of both (``lcm(4, m)`` columns). 2:8 and 1:2 do, 3:8 does not (a statistics-path layer has no
+    values to test; until 2026-12-07 only 1:2, 1:4 and 2:4 were taken)."""
+    period = math.lcm(4, m)
+    for start in range(0, period, 4):
+        kept = sum(min(n, min(start + 4, (g + 1) * m) - max(start, g * m))
+                   for g in range(start // m, (start + 3) // m + 1))
+        if kept > 2:
+            return False
+    return True
+
+
 #: rows of a weight matrix :func:`is_24_compatible` tests at a time (a block of about 4 M weights)
 _ROWS_BLOCK_WEIGHTS = 1 << 22
 
@@ -497,8 +511,8 @@ class GpuModel(HardwareModel):
                 compatible = _COMPATIBLE_24.get(view)
                 if compatible is None:  # once per layer's view
                     held = view.held
-                    if held is None:
-                        compatible = m_group in (2, 4) and n_keep * 2 <= m_group
+                    if held is None:  # no values (the statistics path): whether n:m guarantees it
+                        compatible = nm_guarantees_24(n_keep, m_group)
                     else:
                         # a compact matrix by its keep mask, without building it; built (not kept) only where the
                         # mask keeps more than 2 in some 4 (kept entries may hold zeros)
