@@ -507,6 +507,14 @@ def deployed_density(tensor: Any, rows_per_chunk: int = 256) -> float:
     return 1.0 - zeros / max(codes.size, 1)
 
 
+def deployed_codes_fit(q: dict, layer: Layer) -> bool:
+    """Whether a deployed weight entry (``metadata["quantization"]``) holds codes of the layer's weight matrix shape
+    (:func:`deployed_tensor` builds a tensor of them; an entry without, a 16-bit float weight, keeps the matrix)."""
+    codes = q.get("codes")
+    shape = layer.weight_matrix_shape
+    return codes is not None and shape is not None and tuple(np.shape(codes)) == tuple(shape)
+
+
 def deployed_tensor(q: dict, layer: Layer) -> tuple[Any, int | None, int | None]:
     """The stored tensor of a deployed quantized weight (an importer's ``metadata["quantization"]`` entry:
     ``codes``, ``weight_bits``, ``signed``, ``granularity`` per_tensor / per_channel / blocked, ``scale``,
@@ -518,10 +526,10 @@ def deployed_tensor(q: dict, layer: Layer) -> tuple[Any, int | None, int | None]
     codes (a 16-bit float weight) keeps the dense matrix at its width."""
     bits = q.get("weight_bits")
     act = q.get("activation_bits")
-    codes = q.get("codes")
-    shape = layer.weight_matrix_shape
-    if codes is None or shape is None or tuple(np.shape(codes)) != tuple(shape):
+    if not deployed_codes_fit(q, layer):
         return None, bits, act
+    codes = q["codes"]
+    shape = layer.weight_matrix_shape
     granularity = q.get("granularity", "per_tensor")
     element = q.get("element")
     if element is not None:  # a float element (FP8): its bit patterns, one scale per block

@@ -61,7 +61,7 @@ from accelsim.compress import formats as F
 from accelsim.compress import prune as P
 from accelsim.compress import quantize as Q
 from accelsim.compress.compressed import (LAZY_MATRICES, ColumnScaledMatrix, CompressedGraph, CompressedLayer,
-                                          DequantMatrix, MaskedMatrix)
+                                          DequantMatrix, MaskedMatrix, deployed_codes_fit, deployed_tensor)
 from accelsim.compress.huffman import HuffmanCode, huffman_code_lengths
 from accelsim.compress.kmeans import EMPTY, INITS, kmeans_1d, scatter_codes
 from accelsim.compress.tensors import (
@@ -1753,14 +1753,11 @@ def _has_deployed(graph: LayerGraph, layer) -> bool:
     """Whether a layer without float weights holds a deployed quantized weight (a checkpoint's packed layer, an
     importer's ``metadata["quantization"]`` entry with its codes): its values are those codes dequantized."""
     q = (graph.metadata.get("quantization") or {}).get(layer.name)
-    return bool(q) and q.get("codes") is not None and layer.weight_matrix_shape is not None and \
-        tuple(np.shape(q["codes"])) == tuple(layer.weight_matrix_shape)
+    return bool(q) and deployed_codes_fit(q, layer)
 
 
 def _deployed_matrix(graph: LayerGraph, name: str) -> np.ndarray:
     """A packed layer's weight matrix, dequantized from its stored codes and scales (float32, built per layer)."""
-    from accelsim.compress.compressed import deployed_tensor
-
     layer = graph.layer(name)
     tensor = deployed_tensor(graph.metadata["quantization"][name], layer)[0]
     return np.asarray(tensor.to_dense(), np.float32).reshape(layer.weight_matrix_shape)

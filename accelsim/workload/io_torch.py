@@ -39,7 +39,8 @@ def _reason(exc: Exception) -> str:
 
 
 def _via_export(module, args, input_names):
-    """``torch.export`` + torch's ONNX lowering of the exported program; nodes renamed ``/<module path>/<Op>``."""
+    """``torch.export`` + torch's ONNX lowering of the exported program (its nodes keep their module paths in their
+    name-scope metadata, which the importer names layers by)."""
     import contextlib
 
     import torch
@@ -63,9 +64,7 @@ def _via_export(module, args, input_names):
         onnxscript.optimizer.remove_unused_nodes(onnx_program.model)
     model = onnx_program.model_proto
     _drop_zero_biases(model, {name for name, _ in (*module.named_parameters(), *module.named_buffers())})
-    for i, node in enumerate(model.graph.node):  # (the importer names layers by their module paths, kept here)
-        node.name = node.name or f"{node.op_type}_{i}"
-    return model
+    return model  # (the importer names layers by the module paths the nodes' metadata keeps)
 
 
 def _drop_zero_biases(model, state: set[str]) -> None:

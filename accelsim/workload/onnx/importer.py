@@ -104,8 +104,10 @@ class Importer:
     values: dict[str, Value] = field(default_factory=dict)
     names: set[str] = field(default_factory=set)
     name_counts: dict[str, int] = field(default_factory=dict)
-    #: every node's readable name (module paths): a repeated name's suffix skips them (a module called twice
-    #: became 'fc1_2', the name of another module 'fc1_2', which then became 'fc1_2_2')
+    #: every node's readable name (module paths) by ``id(node)``, computed once (:func:`readable_name`): a repeated
+    #: name's suffix skips them (a module called twice became 'fc1_2', the name of another module 'fc1_2', which
+    #: then became 'fc1_2_2'); nodes made later (an unrolled loop's) are named as they come
+    readable: dict[int, str] = field(default_factory=dict)
     reserved: set[str] = field(default_factory=set)
     folded_batchnorm: list[str] = field(default_factory=list)
     folded_macs: Counter = field(default_factory=Counter)  # op type -> MACs of constant nodes evaluated at import
@@ -139,7 +141,7 @@ class Importer:
             self.notes.append(message)
 
     def layer_name(self, node: Node, suffix: str = "") -> str:
-        name = base = readable_name(node) + suffix
+        name = base = (self.readable.get(id(node)) or readable_name(node)) + suffix
         while name in self.names or (name != base and name in self.reserved):
             self.name_counts[base] = self.name_counts.get(base, 1) + 1
             name = f"{base}_{self.name_counts[base]}"
@@ -563,17 +565,12 @@ def shapes_of(value_infos) -> tuple[dict[str, tuple], dict[str, int]]:
     return shapes, types
 
 
-def torch_module_path(proto) -> list[str]:
+def _scope_path(scopes: str | None) -> list[str] | None:
     """The module path torch's dynamo exporter records in a node's ``pkg.torch.onnx.name_scopes`` metadata, root and
-    op left out (``['', 'layer1', 'layer1.0', 'conv1', 'conv2d']`` -> ``['layer1', 'layer1.0', 'conv1']``); empty
-    when it records none (its node names are ``node_<op>_<n>``)."""
-    props = {p.key: p.value for p in getattr(proto, "metadata_props", ())}
-    scopes = props.get("pkg.torch.onnx.name_scopes")
-    weight = proto.input[1] if scopes and len(proto.input) > 1 else ""
-    if "pkg.onnxscript.rewriter.rule_name" in props and weight.endswith(".weight") and "/" not in weight:
-        # a node the exporter's optimizer fused keeps the scope of the op it absorbed (a Conv folding its
-        # BatchNorm is scoped 'bn1'); its weight keeps the parameter's name ('conv1.weight')
-        return [weight[:-len(".weight")]]
+    op left out (``['', 'layer1', 'layer1.0', 'conv1', 'conv2d']`` -> ``['layer1', 'layer1.0', 'conv1']``; ``[]`` for
+    a call outside any module, or metadata it cannot read); None without that metadata."""
+    if scopes is None:
+        return None
     try:
         parts = ast.literal_eval(scopes) if scopes else []
     except (ValueError, SyntaxError, MemoryError, RecursionError):
@@ -583,14 +580,29 @@ def torch_module_path(proto) -> list[str]:
     return [p for p in parts[1:-1] if p]
 
 
+def _weight_module(proto) -> str:
+    """The module path in the name of a node's weight initializer (``heads.cls.weight`` -> ``heads.cls``); '' when
+    it is not a parameter's name."""
+    weight = proto.input[1] if proto is not None and len(proto.input) > 1 else ""
+    if not weight.endswith(".weight") or "/" in weight or ":" in weight:
+        return ""
+    return weight[:-len(".weight")]
+
+
 def readable_name(node: Node) -> str:
     """Module paths for layer names: torch's exporters' scopes ('/layer1/layer1.0/conv1/Conv' -> 'layer1.0.conv1';
-    the dynamo exporter's name-scope metadata alike, its node names being ``node_<op>``)."""
+    the dynamo exporter's name-scope metadata alike, its node names being ``node_<op>``), made the path of the
+    node's weight where the scopes give only its end (:func:`_weight_path`)."""
     proto = node.proto if node.proto is not None or not node.parts else node.parts[0].proto
-    scoped = torch_module_path(proto)
+    props = {p.key: p.value for p in getattr(proto, "metadata_props", ())}
+    scopes = props.get("pkg.torch.onnx.name_scopes")
+    scoped = _scope_path(scopes)
+    if scopes and "pkg.onnxscript.rewriter.rule_name" in props and _weight_module(proto):
+        # a node the exporter's optimizer fused keeps the scope of the op it absorbed (a Conv folding its
+        # BatchNorm is scoped 'bn1'); its weight keeps the parameter's name ('conv1.weight')
+        return _weight_module(proto)
     name = f"/{'/'.join(scoped)}/{node.op_type}" if scoped else node.name
-    if not scoped and name.startswith("node_") and any(p.key == "pkg.torch.onnx.name_scopes"
-                                                        for p in getattr(proto, "metadata_props", ())):
+    if scoped == [] and name.startswith("node_"):
         name = name[len("node_"):]  # a function call outside any module ('node_relu_1': torch.relu in forward)
     if name.startswith("/") and name.count("/") >= 2:
         path: list[str] = []
@@ -600,20 +612,18 @@ def readable_name(node: Node) -> str:
             else:
                 path.append(part)
         if path:
-            return _weight_path(proto, ".".join(path))
+            return _weight_path(_weight_module(proto), ".".join(path))
     return name.lstrip("/") or node.op_type.lower()
 
 
-def _weight_path(proto, name: str) -> str:
-    """``name`` made the full module path its node's weight carries (initializer ``heads.cls.weight``) where the
+def _weight_path(full: str, name: str) -> str:
+    """``name`` made ``full``, the module path its node's weight carries (initializer ``heads.cls.weight``), where the
     exporter's scopes give only its end: TorchScript scopes a module a container calls without being called
     itself (a ModuleDict's member, ``self.stage.block.conv(x)``) by its own name only (``cls``, ``conv``), and the
     second call of a module by ``<name>_1`` (its weight ``fc1.weight``: named ``fc1`` here, numbered as a repeat
     like the dynamo exporter's)."""
-    weight = proto.input[1] if proto is not None and len(proto.input) > 1 else ""
-    if not weight.endswith(".weight") or "/" in weight or ":" in weight:
+    if not full:
         return name
-    full = weight[:-len(".weight")]
     if full == name or full.endswith("." + name):
         return full
     stem, _, count = name.rpartition("_")

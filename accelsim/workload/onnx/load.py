@@ -396,7 +396,8 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
     imp = Importer(graph, source_label, opsets, consumers, graph_outputs, shapes, types, strict=strict,
                    batch=batch if strip_batch else 1, consumer_ops={t: n.op_type for n in nodes for t in n.inputs if t})
     imp.values.update((key, Value(tuple(a.shape), const=a)) for key, a in initializers.items())
-    imp.reserved.update(readable_name(node) for node in nodes)
+    imp.readable.update((id(node), readable_name(node)) for node in nodes)  # (the list lives through the import)
+    imp.reserved.update(imp.readable.values())
     for name_, full, batch_axis in inputs:
         imp.names.add(name_)
         batched = batch_axis == 0 and strip_batch and len(full) > 1
