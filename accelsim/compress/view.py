@@ -59,7 +59,8 @@ class WeightView:
     ``scale_bits`` (bits of one scale), ``group_size`` (weights sharing one scale: 128 for g128, K
     per channel, rows x cols for 2-D blocks, N x K per tensor), ``scale_block`` ((rows, cols) of
     that group), ``zero_point_bits`` (0: symmetric), ``tensor_scale_bits`` (a second-level per-tensor
-    scale, NVFP4: 32), ``g_idx_bits`` (act-order column-to-group map per input column, 0 without).
+    scale, NVFP4: 32), ``g_idx_bits`` (the column-to-group map stored per input column, 0 without),
+    ``act_order`` (the map orders the columns, so a kernel reads it: GPTQ's act-order).
     """
 
     shape: tuple[int, int] | None
@@ -86,6 +87,7 @@ class WeightView:
     zero_point_bits: int = 0
     tensor_scale_bits: int = 0
     g_idx_bits: int = 0
+    act_order: bool = False
 
     @property
     def bits_per_element(self) -> float | None:
@@ -291,7 +293,8 @@ def _quant_fields(structure: Any, shape: tuple[int, int]) -> dict[str, Any]:
         g_idx = getattr(structure, "g_idx", None)
         return {"element_format": spec.element, "scale_format": spec.scale, "scale_bits": spec.scale_bits,
                 "group_size": spec.group_size, "scale_block": tuple(spec.block), "zero_point_bits": spec.zero_point_bits,
-                "tensor_scale_bits": 32 if spec.tensor_scale else 0, "g_idx_bits": 32 if spec.act_order or g_idx is not None else 0}
+                "tensor_scale_bits": 32 if spec.tensor_scale else 0, "g_idx_bits": 32 if spec.act_order or g_idx is not None else 0,
+                "act_order": bool(spec.act_order)}
     if isinstance(structure, LowBit):
         rows, cols = (shape[0], int(np.prod(shape[1:]))) if len(shape) > 1 else (1, shape[0])
         block = (1, cols) if structure.per_channel else (rows, cols)

@@ -169,6 +169,17 @@ def _with_scales(est: km.KernelEstimate, cl, g) -> km.KernelEstimate:
     return replace(est, dram_read_bytes=est.dram_read_bytes + scale_bytes) if scale_bytes else est
 
 
+def _with_column_map(est: km.KernelEstimate, cl, g) -> km.KernelEstimate:
+    """Act-order weights (GPTQ's ``g_idx`` orders the columns): the weight-only kernel reads the column map, one
+    ``view.g_idx_bits``-bit entry (int32) per input column (exllama's ``q_perm``, MARLIN's sorted ``g_idx``, a
+    dequantizing kernel's group lookup), besides the codes and scales: ``K x 4`` bytes a layer; the time is the
+    kernel's (docs/models/gpu.md "Weight-only")."""
+    view = cl.view
+    if not view.act_order:
+        return est
+    return replace(est, dram_read_bytes=est.dram_read_bytes + view.g_idx_bits / 8 * g.k * g.groups)
+
+
 class GpuModel(HardwareModel):
     """Stateless: ``simulate(layer, batch)`` (the shared one) -> LayerResult; see the module docstring.
 
@@ -598,7 +609,7 @@ class GpuModel(HardwareModel):
             info.update(weights=f"{fmt.bits}-bit weight-only ({fam_name}, dequantized on the fly)",
                         kernel_class="weight_only", kernel_fallback=reasons or None,
                         _subclass=st.name == "pytorch-eager" and fam_name in ("tinygemm", "gemv-dequant"))
-            return est, info
+            return _with_column_map(est, cl, g), info
         if dtype in ("fp8", "fp6", "fp4") and cfg.kernels.dense == "cublas":
             info["kernel_fallback"] = f"cuBLAS (legacy API) has no {dtype} GEMM; ran {_sixteen_bit(cfg)} (cuBLASLt needed)"
             dtype = _sixteen_bit(cfg)
