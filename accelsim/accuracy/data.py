@@ -18,7 +18,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -49,9 +49,6 @@ class Dataset:
 
     def labels(self) -> np.ndarray:
         return np.concatenate([y for _, y in self.batches])
-
-    def sample_shape(self) -> tuple[int, ...]:
-        return tuple(self.batches[0][0].shape[1:])
 
 
 def _numpy(a: Any, what: str, source: str) -> np.ndarray:

@@ -135,12 +135,6 @@ class MaskedMatrix(_CompactMatrix):
         v = self.values[start:stop]
         return v if self.table is None else self.table[v]
 
-    def zero_kept(self) -> np.ndarray:
-        """Bool per kept entry: its value is zero."""
-        if self.table is None:
-            return self.kept_values() == 0
-        return (self.table == 0)[self.values]
-
     @property
     def nnz(self) -> int:
         """Non-zero entries (a kept value may itself be zero)."""

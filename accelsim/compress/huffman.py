@@ -89,10 +89,6 @@ class HuffmanCode:
         return int(self.lengths.size * max(1, int(np.ceil(np.log2(max_len + 1)))))
 
     @property
-    def mean_bits(self) -> float:
-        return self.encoded_bits / max(self.n_symbols, 1)
-
-    @property
     def codes(self) -> np.ndarray:
         return canonical_codes(self.lengths)
 

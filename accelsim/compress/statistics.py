@@ -31,10 +31,9 @@ import math
 from typing import Any, Mapping
 
 from accelsim.compress import formats as F
-from accelsim.compress.compressed import CompressedGraph, CompressedLayer
+from accelsim.compress.compressed import CompressedLayer
 from accelsim.compress.tensors import CompressedTensor, StorageBits, bits_for
 from accelsim.errors import CompressionError, ConfigError
-from accelsim.workload.graph import LayerGraph
 
 #: dense reference bits (the recipe path's BASE_BITS)
 BASE_BITS = 32

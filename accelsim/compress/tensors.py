@@ -693,19 +693,9 @@ class InterleavedCSC(_StoredCodes, CompressedTensor):
         return int(self.is_padding.sum())
 
     @property
-    def stored_index(self) -> np.ndarray:
-        """``flat_index``, which is already held in the narrowest unsigned type that holds
-        ``index_bits`` (:func:`index_dtype`)."""
-        return self.flat_index
-
-    @property
     def entries_per_pe_col(self) -> np.ndarray:
         """Stored entries (padding included) per PE per column ``(n_pe, n_cols)``, from ``pe_ptr``."""
         return np.diff(self.pe_ptr, axis=1)
-
-    @property
-    def entries_per_pe(self) -> np.ndarray:
-        return self.pe_ptr[:, -1].copy()
 
     @property
     def values(self) -> list[np.ndarray]:

@@ -22,7 +22,7 @@ import time
 from collections import deque
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from accelsim.allocator import tune_allocator
 from accelsim.errors import AccelsimError, SweepError, interrupted

@@ -340,13 +340,6 @@ def _rate_unit(value: float) -> tuple[float, str]:
     return 1.0, "MAC/s"
 
 
-def _first(df, col: str) -> float | None:
-    if col not in df.columns:
-        return None
-    vals = [float(v) for v in df[col] if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    return vals[0] if vals else None
-
-
 # --- per-layer breakdown -------------------------------------------------------------------------
 
 #: layers drawn one bar each when no ``top`` is given; beyond it the slowest BREAKDOWN_AUTO_TOP and "other"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy as _copy
 import heapq
 import numbers
-from dataclasses import replace
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -147,10 +146,6 @@ class LayerGraph:
         for succ, slot in succs:
             self._add_edge(last, succ, slot)
         self._order = None
-
-    def with_input_shapes(self, name: str, shapes: Sequence[tuple[int, ...]]) -> Layer:
-        """A copy of layer ``name`` re-declared for new input shapes (structured pruning)."""
-        return replace(self.layer(name), input_shapes=tuple(tuple(s) for s in shapes))
 
     # --- weights and activations ------------------------------------------------------------------
     def set_weight(self, name: str, weight: np.ndarray, bias: np.ndarray | None = None) -> None:

@@ -15,7 +15,9 @@ Format (zoo files in ``workloads/`` use it)::
 Every field of the layer's dataclass may be given (``kernel: 3`` or ``kernel: [3, 1]``); input
 shapes are propagated from the producers. ``op`` takes a layer type (see
 ``accelsim.workload.layers.LAYER_TYPES``) or an alias (``relu``, ``add``, ``maxpool``,
-``global_avgpool``, ...). Every problem names the file, the layer index and the field.
+``global_avgpool``, ...; an activation's ``func`` names one, except ``identity``: ``op: identity`` is the no-op
+layer, ``op: activation, func: identity`` a costed shape-preserving pass). :func:`dump_yaml` writes a graph that
+reads back as the same layers. Every problem names the file, the layer index and the field.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ from accelsim.workload.layers import ACTIVATIONS, INT64_MAX, LAYER_TYPES, Input,
 
 # alias -> (layer type, fixed fields)
 OP_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
-    **{func: ("activation", {"func": func}) for func in ACTIVATIONS},
+    # an activation's name is its op, except `identity`, the no-op layer's own op (a costed shape-preserving pass:
+    # `op: activation, func: identity`)
+    **{func: ("activation", {"func": func}) for func in ACTIVATIONS if func not in LAYER_TYPES},
     "add": ("eltwise", {"func": "add"}),
     "mul": ("eltwise", {"func": "mul"}),
     "sub": ("eltwise", {"func": "sub"}),

@@ -470,7 +470,7 @@ class EIEModel(HardwareModel):
         c, e = self.config, self.config.encoding
         qbits = e.activation_bits + QUEUE_INDEX_BITS
         tot = pe_stats.sum(axis=0) * scale
-        entries, real, bypass = tot[K.ENTRY], tot[K.REAL], tot[K.BYPASS]
+        entries, bypass = tot[K.ENTRY], tot[K.BYPASS]
         bcast = scal[K.S_BROADCASTS] * scale
         # output passes beyond the first write the destination registers to the act SRAM and read them back, in
         # every column tile (as they are timed: flush_cycles lines a PE); activations packed by bits, as timed

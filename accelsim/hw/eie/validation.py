@@ -8,7 +8,6 @@ parameter. Reference numbers are copied here with their table; results and discu
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 

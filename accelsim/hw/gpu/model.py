@@ -320,11 +320,6 @@ class GpuModel(HardwareModel):
         fmt = cl.view.element_format
         return bool(fmt) and str(fmt)[0] in ("e", "f") and (cl.activation_bits or 16) <= 8
 
-    def dtype_for(self, cl) -> str:
-        """The math type of a GEMM-class layer (``dtype`` if forced; else from the recipe's activation
-        bits and element format, docs "Data type of a layer")."""
-        return self._dtype(cl)[0]
-
     def _dtype(self, cl) -> tuple[str, str | None]:
         cfg = self.config
         if cfg.dtype != "auto":

@@ -95,10 +95,6 @@ class VectorWork:
         for cls, n in recipe.items():
             self.ops[cls] = self.ops.get(cls, 0.0) + float(n) * float(elements)
 
-    @property
-    def total_ops(self) -> float:
-        return float(sum(self.ops.values()))
-
 
 def _prod(shape) -> int:
     return int(math.prod(shape)) if shape else 1

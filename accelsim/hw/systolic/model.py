@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from accelsim.energy.actions import ActionCounts
-from accelsim.energy.estimate import PJ, AreaBreakdown, EnergyTable, estimate_area
+from accelsim.energy.estimate import AreaBreakdown, EnergyTable, estimate_area
 from accelsim.energy.tables import load_tech
 from accelsim.errors import SimulationError
 from accelsim.hw.base import HardwareModel, LayerCounts, LayerResult, NotMapped, Roof
