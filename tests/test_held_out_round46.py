@@ -137,3 +137,115 @@ def test_more_bandwidth_or_filter_sram_can_cost_more_as_in_scalesim(tmp_path, fi
     config = load_arch(str(path), [f"memory_model={memory_model}"])
     got = run_geometry(config, Geometry.gemm(*gemm))
     assert {k: got[k] for k in want} == want
+
+
+def _torch_modules():
+    import torch
+    from torch import nn
+
+    class Conv1D(nn.Module):  # GPT-2's linear: view -> addmm -> view
+        def __init__(self, nx, nf):
+            super().__init__()
+            self.weight = nn.Parameter(torch.randn(nx, nf) * 0.02)
+            self.bias = nn.Parameter(torch.zeros(nf))
+
+        def forward(self, x):
+            out = torch.addmm(self.bias, x.view(-1, x.size(-1)), self.weight)
+            return out.view(*x.size()[:-1], self.weight.shape[1])
+
+    class Mlp(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c_fc, self.c_proj = Conv1D(32, 64), Conv1D(64, 32)
+
+        def forward(self, x):
+            return self.c_proj(torch.relu(self.c_fc(x)))
+
+    class Attn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv, self.o = nn.Linear(64, 192), nn.Linear(64, 64)
+
+        def forward(self, x):
+            q, k, v = (t.view(1, 16, 4, 16).transpose(1, 2) for t in self.qkv(x).split(64, -1))
+            a = torch.softmax(q @ k.transpose(-1, -2), -1) @ v
+            return self.o(a.transpose(1, 2).reshape(1, 16, 64))
+
+    return Mlp, Attn
+
+
+@pytest.mark.parametrize("route", ["load_torch", "torchscript_file"])
+def test_a_modules_linear_takes_its_path_where_views_share_its_scope(tmp_path, route):
+    """GPT-2's Conv1D (view -> addmm -> view) is named by its module path on its linear, not on the reshape before it
+    (which took 'c_fc' and left the linear 'c_fc_2', so a recipe naming 'c_fc' matched no weighted layer)."""
+    import torch
+
+    import accelsim
+    from accelsim.workload.zoo import load_workload
+
+    torch.manual_seed(0)
+    mlp, x = _torch_modules()[0]().eval(), torch.randn(1, 8, 32)
+    if route == "load_torch":
+        graph = load_workload(mlp, example_input=x)
+    else:
+        torch.onnx.export(mlp, (x,), tmp_path / "m.onnx", dynamo=False)
+        graph = load_workload(str(tmp_path / "m.onnx"))
+    ops = {layer.name: layer.op for layer in graph.layers}
+    assert ops["c_fc"] == ops["c_proj"] == "linear"
+    compressed = accelsim.compress(graph, {"name": "p", "layers": ["c_fc"],
+                                           "pipeline": [{"prune": {"method": "magnitude", "density": 0.5}}]})
+    assert compressed["c_fc"].weight_density == pytest.approx(0.5) and compressed["c_proj"].weight_density == 1.0
+
+
+def test_consecutive_transposes_cost_as_in_the_modules_exports(tmp_path):
+    """``k.transpose(1, 2)`` then ``.transpose(-1, -2)``: the unoptimized lowering load_torch uses kept two Transpose
+    nodes, the TorchScript and optimized dynamo exports one, so the same module ran 8% slower on an H100 through
+    load_torch; the importer now merges them (the perms composed)."""
+    import torch
+
+    import accelsim
+    from accelsim.workload.zoo import load_workload
+
+    torch.manual_seed(0)
+    attn, x = _torch_modules()[1]().eval(), torch.randn(1, 16, 64)
+    direct = load_workload(attn, example_input=x)
+    torch.onnx.export(attn, (x,), tmp_path / "a.onnx", dynamo=False)
+    exported = load_workload(str(tmp_path / "a.onnx"))
+    count = [sum(layer.op == "transpose" for layer in g.layers) for g in (direct, exported)]
+    assert count == [4, 4]
+    assert direct.total_macs == exported.total_macs == 294_912
+    latency = [accelsim.simulate("h100-sxm", g).total["latency_s"] for g in (direct, exported)]
+    assert latency[0] == pytest.approx(latency[1], rel=1e-12)
+
+
+def test_transpose_chains_compose(tmp_path):
+    """Three transposes in a row are one (perms composed); two that undo each other are none; a transpose another
+    node also reads stays."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from accelsim.workload.zoo import load_workload
+
+    def model(perms, extra_reader=False):
+        nodes, src = [], "x"
+        for i, perm in enumerate(perms):
+            nodes.append(helper.make_node("Transpose", [src], [f"t{i}"], perm=perm, name=f"T{i}"))
+            src = f"t{i}"
+        nodes.append(helper.make_node("Sigmoid", [src], ["y"], name="S"))
+        outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
+        if extra_reader:
+            nodes.append(helper.make_node("Relu", ["t0"], ["r"], name="R"))
+            outputs.append(helper.make_tensor_value_info("r", TensorProto.FLOAT, None))
+        graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 6, 8])],
+                                  outputs)
+        path = tmp_path / f"m{len(list(tmp_path.iterdir()))}.onnx"
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+        return load_workload(str(path))
+
+    def transposes(g):
+        return [layer.perm for layer in g.layers if layer.op == "transpose"]
+
+    chain = model([[0, 2, 1, 3], [0, 1, 3, 2], [0, 3, 2, 1]])  # composed: (0, 2, 3, 1) then (0, 1, 3, 2)
+    assert transposes(chain) == [(0, 2, 1)] and chain.layers[-1].output_shape == (4, 8, 6)  # per-sample axes
+    assert transposes(model([[0, 2, 1, 3], [0, 2, 1, 3]])) == []
+    assert transposes(model([[0, 2, 1, 3], [0, 1, 3, 2]], extra_reader=True)) == [(1, 0, 2), (0, 2, 1)]

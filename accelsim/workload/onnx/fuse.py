@@ -1,7 +1,7 @@
 """Fusion of decomposed element-wise functions (GELU, SiLU, HardSwish, LayerNorm / RMSNorm) back into one node
 (torch's ``x * 0.5 * (1 + Erf(x / sqrt 2))`` -> ``_Activation(gelu)``); ``docs/importers.md`` says why this is not
 onnxscript's pattern rewriter (its rules match fixed op orders and miss tanh-GELU, SiLU, HardSigmoid-HardSwish and
-decomposed LayerNorm in the corpus).
+decomposed LayerNorm in the corpus). Consecutive transposes become one (:func:`fuse_transposes`).
 """
 
 from __future__ import annotations
@@ -79,6 +79,48 @@ def _fused_kind(region: list[Node], roots: set[str]) -> tuple[str, dict] | None:
     if "HardSigmoid" in ops and muls_of_root:
         return "_Activation", {"func": "hardswish"}
     return None
+
+
+def _perm(node: Node, shapes) -> list[int] | None:
+    """A Transpose node's permutation (its ``perm``, or the reversed axes of its input's inferred rank); None when the
+    rank is unknown."""
+    perm = node.attrs.get("perm")
+    if perm is not None:
+        return [int(p) for p in perm]
+    shape = shapes.get(node.inputs[0]) if node.inputs else None
+    return None if shape is None else list(range(len(shape)))[::-1]
+
+
+def fuse_transposes(nodes: list[Node], graph_outputs: set[str], shapes=None) -> list[Node]:
+    """A Transpose of a Transpose that nothing else reads as one node, ``perm[i] = first[second[i]]`` (an Identity
+    when that is no permutation): torch's unoptimized lowering of ``k.transpose(1, 2)`` then ``.transpose(-1, -2)``
+    keeps two, which its optimizing and TorchScript exports merge, so a module and its exports cost the same copies."""
+    if sum(n.op_type == "Transpose" for n in nodes) < 2:
+        return nodes
+    shapes = shapes or {}
+    reads: dict[str, int] = {}
+    for t in (t for n in nodes for t in n.inputs if t):
+        reads[t] = reads.get(t, 0) + 1
+    out: list[Node | None] = []
+    producer: dict[str, int] = {}
+    for node in nodes:
+        if node.op_type == "Transpose" and node.domain in ("", "ai.onnx") and node.inputs and node.inputs[0]:
+            src = node.inputs[0]
+            p = producer.get(src)
+            first = out[p] if p is not None else None
+            if (first is not None and first.op_type == "Transpose" and first.domain in ("", "ai.onnx")
+                    and reads.get(src) == 1 and src not in graph_outputs):
+                p1, p2 = _perm(first, shapes), _perm(node, shapes)
+                if p1 is not None and p2 is not None and len(p1) == len(p2) and sorted(p2) == list(range(len(p2))):
+                    perm = [p1[i] for i in p2]
+                    identity = perm == list(range(len(perm)))
+                    out[p] = None
+                    node = Node(node.name, "Identity" if identity else "Transpose", [first.inputs[0]], node.outputs,
+                                {} if identity else {"perm": perm}, "",
+                                parts=(*(first.parts or (first,)), *(node.parts or (node,))))
+        producer.update((o, len(out)) for o in node.outputs if o)
+        out.append(node)
+    return [n for n in out if n is not None]
 
 
 def fuse_elementwise(nodes: list[Node], initializers, graph_outputs: set[str], shapes=None) -> list[Node]:

@@ -109,6 +109,10 @@ class Importer:
     #: then became 'fc1_2_2'); nodes made later (an unrolled loop's) are named as they come
     readable: dict[int, str] = field(default_factory=dict)
     reserved: set[str] = field(default_factory=set)
+    #: a readable name several nodes share -> the node that takes it plain, the one reading the module's weight (a
+    #: GPT-2 Conv1D, view -> addmm -> view, named its linear 'c_fc_2' after the reshape took 'c_fc'); the others
+    #: are numbered
+    claims: dict[str, int] = field(default_factory=dict)
     folded_batchnorm: list[str] = field(default_factory=list)
     folded_macs: Counter = field(default_factory=Counter)  # op type -> MACs of constant nodes evaluated at import
     integer_tables: dict = field(default_factory=dict)  # embedding layer -> its integer table (dequantized after)
@@ -142,7 +146,9 @@ class Importer:
 
     def layer_name(self, node: Node, suffix: str = "") -> str:
         name = base = (self.readable.get(id(node)) or readable_name(node)) + suffix
-        while name in self.names or (name != base and name in self.reserved):
+        claim = self.claims.get(base)
+        while name in self.names or (name != base and name in self.reserved) \
+                or (name == base and claim is not None and claim != id(node)):
             self.name_counts[base] = self.name_counts.get(base, 1) + 1
             name = f"{base}_{self.name_counts[base]}"
         self.names.add(name)
@@ -578,6 +584,22 @@ def _scope_path(scopes: str | None) -> list[str] | None:
     if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
         return []
     return [p for p in parts[1:-1] if p]
+
+
+def weight_claims(nodes: Sequence[Node], readable: dict[int, str]) -> dict[str, int]:
+    """``{name: id(node)}`` for each readable name that several nodes share, where the first is not the one reading a
+    module's weight (:func:`_weight_module`): that one takes the name (:attr:`Importer.claims`)."""
+    groups: dict[str, list[Node]] = {}
+    for node in nodes:
+        groups.setdefault(readable[id(node)], []).append(node)
+    claims = {}
+    for name, group in groups.items():
+        if len(group) > 1:
+            weighted = next((n for n in group if _weight_module(n.proto if n.proto is not None or not n.parts
+                                                                 else n.parts[0].proto)), None)
+            if weighted is not None and weighted is not group[0]:
+                claims[name] = id(weighted)
+    return claims
 
 
 def _weight_module(proto) -> str:

@@ -19,9 +19,9 @@ from accelsim.workload import layers as L
 from accelsim.workload.graph import LayerGraph
 from accelsim.workload.onnx import fold as F
 from accelsim.workload.onnx import quant as Q
-from accelsim.workload.onnx.fuse import fuse_elementwise
+from accelsim.workload.onnx.fuse import fuse_elementwise, fuse_transposes
 from accelsim.workload.onnx.importer import (CONVERTERS, Importer, Node, Value, convert, node_shapes, readable_name,
-                                             run_node, shapes_of)
+                                             run_node, shapes_of, weight_claims)
 
 #: iterations of a Loop with a constant trip count that are unrolled (more: a generic layer)
 MAX_UNROLL = 256
@@ -387,7 +387,7 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
         batch = 1
     shapes, types = _infer_shapes(model, onnx, inputs)
     strip_batch = not no_common_batch and _axis0_is_batch(nodes, inputs, batch, shapes)
-    nodes = fuse_elementwise(nodes, initializers, graph_outputs, shapes)
+    nodes = fuse_transposes(fuse_elementwise(nodes, initializers, graph_outputs, shapes), graph_outputs, shapes)
     consumers = Counter(t for n in nodes for t in [t for t in n.inputs if t] + sorted(  # and what subgraphs read
         F.outer_names(n.proto) if n.proto is not None and n.op_type in F.CONTROL_FLOW else ()))
 
@@ -398,6 +398,7 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
     imp.values.update((key, Value(tuple(a.shape), const=a)) for key, a in initializers.items())
     imp.readable.update((id(node), readable_name(node)) for node in nodes)  # (the list lives through the import)
     imp.reserved.update(imp.readable.values())
+    imp.claims.update(weight_claims(nodes, imp.readable))
     for name_, full, batch_axis in inputs:
         imp.names.add(name_)
         batched = batch_axis == 0 and strip_batch and len(full) > 1
