@@ -263,7 +263,8 @@ def test_torch_param_note_names_folded_batch_norms():
     held = sum(p.numel() for p in net.parameters())
     assert held - graph.total_params == 12  # bn1: 6 scales, 6 shifts
     note = next(n for n in graph.metadata["notes"] if "metadata['torch']['params']" in n)
-    assert "batch norms' scales and shifts (12 params) are folded" in note and "position embeddings" not in note
+    assert "batch norms folded into the layers before them (their 12 scales and shifts gone" in note
+    assert "position embeddings" not in note and "constant indices" not in note
 
 
 class _Routes(torch.nn.Module):

@@ -249,3 +249,81 @@ def test_transpose_chains_compose(tmp_path):
     assert transposes(chain) == [(0, 2, 1)] and chain.layers[-1].output_shape == (4, 8, 6)  # per-sample axes
     assert transposes(model([[0, 2, 1, 3], [0, 2, 1, 3]])) == []
     assert transposes(model([[0, 2, 1, 3], [0, 1, 3, 2]], extra_reader=True)) == [(1, 0, 2), (0, 2, 1)]
+
+
+def test_torch_params_note_accounts_for_the_gap_term_by_term():
+    """load_torch's params note: a bias-free conv's folded norm (16 scales and shifts gone, 8 biases added: the gap
+    is 8, and the note blamed position embeddings); a tied head beside a position table read at constant indices
+    (only the tie was noted); experts read at data-dependent indices (position embeddings were blamed)."""
+    import torch
+    from torch import nn
+
+    import accelsim
+
+    class ConvBn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8)
+
+        def forward(self, x):
+            return torch.relu(self.bn(self.conv(x)))
+
+    class Tied(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wte, self.wpe, self.head = nn.Embedding(100, 16), nn.Embedding(32, 16), nn.Linear(16, 100, bias=False)
+            self.head.weight = self.wte.weight
+
+        def forward(self, ids):
+            return self.head(self.wte(ids) + self.wpe(torch.arange(ids.shape[1])))
+
+    class Experts(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.router, self.experts = nn.Linear(8, 4), nn.Parameter(torch.randn(4, 8, 8))
+
+        def forward(self, x):
+            return torch.einsum("bti,btio->bto", x, self.experts[self.router(x).argmax(-1)])
+
+    def note(module, x):
+        graph = accelsim.load_workload(module.eval(), example_input=x)
+        return graph, next(n for n in graph.metadata["notes"] if "graph's layers hold" in n)
+
+    torch.manual_seed(0)
+    graph, text = note(ConvBn(), torch.randn(1, 3, 8, 8))
+    assert graph.total_params == 224 and "their 16 scales and shifts gone, 8 bias values added" in text
+    assert "constant" not in text and "otherwise" not in text
+    graph, text = note(Tied(), torch.randint(0, 100, (1, 8)))
+    assert graph.total_params == 3_200  # 2,112 held + 1,600 (the tie) - 512 (wpe, a constant of the graph)
+    assert "(+1,600)" in text and "wpe.weight (512)" in text and "otherwise" not in text
+    graph, text = note(Experts(), torch.randn(1, 5, 8))
+    assert "experts (256)" in text and "otherwise" not in text
+
+
+@pytest.mark.parametrize("copy", [False, True])
+def test_an_onnx_initializer_shared_by_two_layers_is_noted(tmp_path, copy):
+    """One initializer as the table of an embedding and the weight of the head (torch's dynamo export of a tied
+    Qwen2; TorchScript reads it through an Identity copy) is the weight of two layers, each counting its params:
+    noted, as load_torch notes a tie (the file's import said nothing)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from accelsim.workload.zoo import load_workload
+
+    table = numpy_helper.from_array(np.random.default_rng(0).standard_normal((100, 16)).astype(np.float32), "wte.weight")
+    nodes = [helper.make_node("Gather", ["wte.weight", "ids"], ["e"], name="/wte/Gather"),
+             helper.make_node("Relu", ["e"], ["r"], name="/Relu")]
+    weight = "wte.weight"
+    if copy:
+        nodes.append(helper.make_node("Identity", [weight], ["head_w"], name="/Identity"))
+        weight = "head_w"
+    nodes += [helper.make_node("Transpose", [weight], ["wt"], perm=[1, 0], name="/head/Transpose"),
+              helper.make_node("MatMul", ["r", "wt"], ["y"], name="/head/MatMul")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [table])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "t.onnx")
+    imported = load_workload(str(tmp_path / "t.onnx"))
+    assert imported.total_params == 3_200
+    assert any("hold the weights of several layers" in n and "'wte'" in n and "'head'" in n
+               for n in imported.metadata["notes"]), imported.metadata["notes"]

@@ -93,6 +93,56 @@ def _via_torchscript(module, args, input_names, opset):
     return onnx.load_from_string(buffer.getvalue())
 
 
+def _params_gap(module, graph, torch) -> str:
+    """Why the graph's layers hold another number of params than the module, term by term, by parameter and layer
+    name (layers are named by module path): tied parameters counted once per layer that reads them; batch norms
+    folded into the layer before them (their scale and shift gone, a bias-free layer's new bias added); recurrent
+    cells' two bias vectors one column of the cell's weight; parameters no layer holds (a position table read at
+    constant indices, experts read at data-dependent indices: constants of the graph), named. What these do not
+    account for is given as a remainder."""
+    params = dict(module.named_parameters())
+    layers = {layer.name: layer for layer in graph.layers if layer.params}  # the layers holding params
+    owner = {name: name.rpartition(".")[0] for name in params}
+    terms, explained = [], 0  # (text), module params minus graph params these explain
+
+    def add(n: int, text: str) -> None:
+        nonlocal explained
+        if n:
+            explained += n
+            terms.append(text)
+
+    uses: dict[int, list[str]] = {}
+    for name, p in module.named_parameters(remove_duplicate=False):
+        uses.setdefault(id(p), []).append(name)
+    repeat = sum(params[names[0]].numel() * (readers - 1) for names in uses.values()
+                 if (readers := sum(n.rpartition(".")[0] in layers for n in names)) > 1)
+    add(-repeat, f"tied parameters counted by each layer that reads them (+{repeat:,})")
+    norm_types = (torch.nn.modules.batchnorm._BatchNorm,)
+    modules = dict(module.named_modules())
+    norms = sum(p.numel() for name, p in params.items()
+                if isinstance(modules.get(owner[name]), norm_types) and owner[name] not in layers)
+    gained = sum(layer.bias_size for name, layer in layers.items() if getattr(layer, "bias_size", 0)
+                 and f"{name}.weight" in params and f"{name}.bias" not in params)
+    add(norms - gained, f"batch norms folded into the layers before them (their {norms:,} scales and shifts gone"
+                        + (f", {gained:,} bias values added to bias-free layers" if gained else "") + ")")
+    merged = sum(p.numel() for name, p in params.items() if name.rpartition(".")[2].startswith("bias_hh")
+                 and isinstance(modules.get(owner[name]), torch.nn.RNNBase))
+    add(merged, f"recurrent cells' two bias vectors (bias_ih + bias_hh) one bias column of each cell's weight "
+                f"({merged:,} params fewer)")
+    unheld = [(name, p.numel()) for name, p in params.items() if owner[name] not in layers
+              and not isinstance(modules.get(owner[name]), norm_types)]
+    if unheld:
+        shown = ", ".join(f"{name} ({n:,})" for name, n in unheld[:3]) + (", ..." if len(unheld) > 3 else "")
+        add(sum(n for _, n in unheld), f"{len(unheld)} parameter(s) no layer holds, read as constants of the graph "
+                                       f"(a table read at constant indices, experts read at data-dependent ones): "
+                                       f"{shown}; {sum(n for _, n in unheld):,} in all")
+    rest = sum(p.numel() for p in params.values()) - graph.total_params - explained
+    if rest:
+        terms.append(f"{abs(rest):,} {'fewer' if rest > 0 else 'more'} in the graph otherwise (a parameter one "
+                     "module applies several times is counted once per use; a weight the exporter renamed)")
+    return "; ".join(terms) if terms else "(no term found)"
+
+
 def _tied_parameters(module) -> list[str]:
     """``'a.weight = b.weight'`` for each parameter that more than one module holds (tied embeddings)."""
     names: dict[int, list[str]] = {}
@@ -189,31 +239,15 @@ def load_torch(module, example_input: Any = None, name: str | None = None, skip_
     held = graph.metadata["torch"]["params"]
     if tied:
         notes.append(f"{len(tied)} parameter(s) shared by several modules (tied: {', '.join(tied[:3])}"
-                     f"{', ...' if len(tied) > 3 else ''}): each layer reading one counts it, so the graph's "
-                     f"{graph.total_params:,} params count them once per use; the module holds "
-                     f"{held:,} (metadata['torch']['params'])")
-    elif graph.total_params != held:  # (a held-out round found these silent)
-        # torch's recurrent modules keep two bias vectors a cell (bias_ih, bias_hh); a cell's weight holds one column
-        merged = sum(p.numel() for m in module.modules() if isinstance(m, torch.nn.RNNBase)
-                     for n, p in m.named_parameters(recurse=False) if n.startswith("bias_hh"))
-        # batch norms folded into the layer before them keep no params of their own (their scale and shift are in
-        # its weight and bias)
-        norms = sum(p.numel() for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-                    for p in m.parameters(recurse=False))
-        known = [(text, n) for text, n in (
-            (f"the recurrent cells' two bias vectors (bias_ih + bias_hh) are one bias column of each cell's weight "
-             f"({merged:,} params fewer)", merged),
-            (f"the batch norms' scales and shifts ({norms:,} params) are folded into the weights and biases of the "
-             "layers before them", norms)) if n]
-        if known and sum(n for _, n in known) == held - graph.total_params:
-            why = "; ".join(text for text, _ in known)
-        else:
-            why = ("a table read at constant indices (position embeddings) becomes a constant of the graph, a "
-                   "parameter one module applies several times is counted once per use"
-                   + "".join(f"; perhaps also: {text}" for text, _ in known))
+                     f"{', ...' if len(tied) > 3 else ''}): each layer reading one counts it once per use; the module "
+                     f"holds {held:,} params (metadata['torch']['params'])")
+    if graph.total_params != held:  # (held-out rounds found these silent, then wrongly explained)
         notes.append(f"the graph's layers hold {graph.total_params:,} params, the module {held:,} "
-                     f"(metadata['torch']['params']): {why}")
-    graph.metadata["notes"] = notes + graph.metadata.get("notes", [])
+                     f"(metadata['torch']['params']): {_params_gap(module, graph, torch)}")
+    onnx_notes = graph.metadata.get("notes", [])
+    if tied:  # (the module's own names for the file's shared initializers)
+        onnx_notes = [n for n in onnx_notes if "initializer(s) hold the weights of several layers" not in n]
+    graph.metadata["notes"] = notes + onnx_notes
     if calibration is not None:
         from accelsim.workload.calibrate import apply_densities, torch_input_densities
 

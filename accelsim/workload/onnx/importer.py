@@ -113,6 +113,10 @@ class Importer:
     #: GPT-2 Conv1D, view -> addmm -> view, named its linear 'c_fc_2' after the reshape took 'c_fc'); the others
     #: are numbered
     claims: dict[str, int] = field(default_factory=dict)
+    #: tensor -> the initializer it is (itself, or through Identity / Transpose / Cast copies: TorchScript's tied
+    #: weights), and initializer -> the layers whose weight it is (a tied embedding and head: two)
+    roots: dict[str, str] = field(default_factory=dict)
+    weight_sources: dict[str, list[str]] = field(default_factory=dict)
     folded_batchnorm: list[str] = field(default_factory=list)
     folded_macs: Counter = field(default_factory=Counter)  # op type -> MACs of constant nodes evaluated at import
     integer_tables: dict = field(default_factory=dict)  # embedding layer -> its integer table (dequantized after)
@@ -239,6 +243,12 @@ class Importer:
                                   None if bias is None else np.array(bias, dtype=np.float32).ravel())
         except WorkloadError as exc:
             raise self.error(node, str(exc).removeprefix(f"{self.graph.source}: ")) from None
+        for t in node.inputs:
+            root, v = self.roots.get(t), self.values.get(t)
+            if root is not None and v is not None and v.is_const and v.const.ndim >= 2:
+                readers = self.weight_sources.setdefault(root, [])
+                if layer_name not in readers:
+                    readers.append(layer_name)
         if layer_name in self._typed:
             return  # a second set (a folded bias or batch norm) keeps the stored type of the first
         self._typed.add(layer_name)

@@ -399,6 +399,10 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
     imp.readable.update((id(node), readable_name(node)) for node in nodes)  # (the list lives through the import)
     imp.reserved.update(imp.readable.values())
     imp.claims.update(weight_claims(nodes, imp.readable))
+    imp.roots.update((key, key) for key in initializers)
+    for node in nodes:  # copies of an initializer (TorchScript writes a tied weight's second use as an Identity)
+        if node.op_type in ("Identity", "Transpose", "Cast") and node.inputs and node.inputs[0] in imp.roots:
+            imp.roots.update((o, imp.roots[node.inputs[0]]) for o in node.outputs[:1] if o)
     for name_, full, batch_axis in inputs:
         imp.names.add(name_)
         batched = batch_axis == 0 and strip_batch and len(full) > 1
@@ -430,6 +434,12 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
     if imp.pad_layers:
         imp.note(f"{imp.pad_layers} zero padding(s) a conv / pool cannot take (uneven, TensorFlow's SAME, or before an "
                  "op imported as generic) imported as generic Pad layers (traffic only)")
+    shared = {k: v for k, v in imp.weight_sources.items() if len(v) > 1}
+    if shared:
+        tensor, readers = next(iter(shared.items()))
+        imp.note(f"{len(shared)} initializer(s) hold the weights of several layers (tied: '{tensor}' of "
+                 f"{', '.join(repr(r) for r in readers[:3])}{', ...' if len(shared) > 1 or len(readers) > 3 else ''}): "
+                 f"each layer counts its params, so the graph's params count them once per use")
     if imp.folded_batchnorm:
         imp.note(f"{len(imp.folded_batchnorm)} BatchNormalization node(s) folded into the preceding conv / linear weights")
     if imp.skipped:
