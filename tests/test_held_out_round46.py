@@ -327,3 +327,32 @@ def test_an_onnx_initializer_shared_by_two_layers_is_noted(tmp_path, copy):
     assert imported.total_params == 3_200
     assert any("hold the weights of several layers" in n and "'wte'" in n and "'head'" in n
                for n in imported.metadata["notes"]), imported.metadata["notes"]
+
+
+def test_load_torch_leaves_nothing_on_stdout_or_stderr(capfd):
+    """Importing a tiny BERT left onnxscript's "Evaluation failed: cannot reshape ..." on stderr (a constant its folder
+    could not evaluate: nothing wrong with the import), and a module torch.export could not capture printed its whole
+    graph before the TorchScript route took it."""
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    from accelsim.workload.zoo import load_workload
+
+    config = transformers.BertConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=4, intermediate_size=128,
+                                     vocab_size=512, max_position_embeddings=128)
+    config._attn_implementation = "eager"
+
+    class Encoder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = transformers.BertModel(config)
+
+        def forward(self, x):
+            return self.m(x).last_hidden_state
+
+    torch.manual_seed(0)
+    capfd.readouterr()
+    graph = load_workload(Encoder().eval(), example_input=torch.randint(0, 500, (1, 16)))
+    out, err = capfd.readouterr()
+    assert graph.total_macs > 0
+    assert "Evaluation failed" not in err and "def forward" not in err and not out.strip()

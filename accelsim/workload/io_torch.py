@@ -42,12 +42,15 @@ def _via_export(module, args, input_names):
     """``torch.export`` + torch's ONNX lowering of the exported program (its nodes keep their module paths in their
     name-scope metadata, which the importer names layers by)."""
     import contextlib
+    import logging
 
     import torch
 
     import onnxscript.optimizer
 
-    with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its progress
+    # the exporter prints its progress, and the graph it could not export (hundreds of lines of a MoE's forward) before
+    # the TorchScript route is tried
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         program = torch.export.export(module, args)
         onnx_program = torch.onnx.export(program, args, dynamo=True, opset_version=max(OPSET, 18), input_names=input_names,
                                          optimize=False, verbose=False)
@@ -55,13 +58,19 @@ def _via_export(module, args, input_names):
     # Products of constants are left to the importer, which evaluates them too and reports their MACs (a weight
     # parametrization's low-rank product, an RNN's first step on its zero state).
     products = {"MatMul", "Gemm", "Conv", "ConvTranspose", "Einsum"}
-    with contextlib.redirect_stdout(io.StringIO()):  # onnxscript prints the ops it does not fold
-        try:
-            onnxscript.optimizer.fold_constants(onnx_program.model,
-                                                should_fold=lambda n: False if n.op_type in products else None)
-        except TypeError:  # an onnxscript without the hook
-            onnxscript.optimizer.fold_constants(onnx_program.model)
-        onnxscript.optimizer.remove_unused_nodes(onnx_program.model)
+    quiet = logging.getLogger("onnxscript")  # its folder logs each constant it could not evaluate ("Evaluation failed")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # onnxscript prints the ops it does not fold
+            try:
+                onnxscript.optimizer.fold_constants(onnx_program.model,
+                                                    should_fold=lambda n: False if n.op_type in products else None)
+            except TypeError:  # an onnxscript without the hook
+                onnxscript.optimizer.fold_constants(onnx_program.model)
+            onnxscript.optimizer.remove_unused_nodes(onnx_program.model)
+    finally:
+        quiet.setLevel(level)
     model = onnx_program.model_proto
     _drop_zero_biases(model, {name for name, _ in (*module.named_parameters(), *module.named_buffers())})
     return model  # (the importer names layers by the module paths the nodes' metadata keeps)
@@ -133,8 +142,9 @@ def _params_gap(module, graph, torch) -> str:
               and not isinstance(modules.get(owner[name]), norm_types)]
     if unheld:
         shown = ", ".join(f"{name} ({n:,})" for name, n in unheld[:3]) + (", ..." if len(unheld) > 3 else "")
-        add(sum(n for _, n in unheld), f"{len(unheld)} parameter(s) no layer holds, read as constants of the graph "
-                                       f"(a table read at constant indices, experts read at data-dependent ones): "
+        add(sum(n for _, n in unheld), f"{len(unheld)} parameter(s) no layer holds (constants of the graph: a table read "
+                                       f"at constant indices, experts read at data-dependent ones; or unused by the "
+                                       f"forward): "
                                        f"{shown}; {sum(n for _, n in unheld):,} in all")
     rest = sum(p.numel() for p in params.values()) - graph.total_params - explained
     if rest:
