@@ -356,3 +356,36 @@ def test_load_torch_leaves_nothing_on_stdout_or_stderr(capfd):
     out, err = capfd.readouterr()
     assert graph.total_macs > 0
     assert "Evaluation failed" not in err and "def forward" not in err and not out.strip()
+
+
+def test_scatter_codes_checks_its_codes_and_takes_half_precision():
+    """``kmeans.scatter_codes`` read ``table[code]`` unchecked (a code past the table gave memory past it, a huge one a
+    segmentation fault) and refused float16 values (Numba has none)."""
+    import numpy as np
+
+    from accelsim.compress.kmeans import scatter_codes
+    from accelsim.errors import CompressionError
+
+    mask, table = np.array([[True, False], [True, True]]), np.array([-0.5, 0.25])
+    for bad in ([0, 1, 5], [0, 10**9, 1], [0, -1, 1]):
+        with pytest.raises(CompressionError, match="codes index a table of 2 entries"):
+            scatter_codes(mask, np.array(bad), table)
+    codes, values = scatter_codes(mask, np.array([0, 1, 1]), table, dtype=np.float16)
+    assert values.dtype == np.float16 and values.tolist() == [[-0.5, 0.0], [0.25, 0.25]]
+    assert codes.tolist() == [[0, 0], [1, 1]]
+
+
+@pytest.mark.parametrize("dtype, low", [("int8", -128), ("int16", -32768), ("int32", -2**31)])
+def test_masks_score_signed_integer_weights_by_magnitude(dtype, low):
+    """``np.abs`` of a signed integer type's minimum is itself (negative), so N:M, top-k and magnitude masks of
+    already-quantized weights dropped the largest one."""
+    import numpy as np
+
+    from accelsim.compress.prune import block_mask, magnitude_mask, nm_mask, top_k_abs_mask
+
+    w = np.array([[low, 1, 2, 3]], dtype)
+    assert nm_mask(w, 2, 4).tolist() == [[True, False, False, True]]
+    assert nm_mask(w, 1, 4).tolist() == [[True, False, False, False]]
+    assert top_k_abs_mask(w, 2).tolist() == [[True, False, False, True]]
+    assert magnitude_mask(w, 0.75).tolist() == [[True, False, False, False]]
+    assert block_mask(np.repeat(w, 2, axis=0), (2, 2), 0.5).tolist() == [[True, True, False, False]] * 2

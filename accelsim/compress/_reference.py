@@ -98,7 +98,9 @@ def kmeans_1d_sorted(x, centroids, max_iter, tol, empty="drop"):
         assign = np.searchsorted(mids, x, side="right")
         new = c.copy()
         members = [list(np.flatnonzero(assign == i)) for i in range(k)]
-        if empty == "relocate":
+        # (as kmeans.py: only where a point can leave a cluster that keeps another, more points than used clusters)
+        relocate = empty == "relocate" and len(x) > sum(1 for m in members if m) and not all(members)
+        if relocate:
             dist = np.abs(x - c[assign])
             order = sorted(range(len(x)), key=lambda j: (-dist[j], j))
             for i, j in zip([i for i in range(k) if not members[i]], order):
@@ -108,7 +110,7 @@ def kmeans_1d_sorted(x, centroids, max_iter, tol, empty="drop"):
             sel = x[members[i]]
             if sel.size:
                 new[i] = sel.mean()
-        if empty == "relocate":
+        if relocate:
             new = np.sort(new)
         shift = float(np.max(np.abs(new - c))) if k else 0.0
         c = new

@@ -150,7 +150,13 @@ def scatter_codes(mask: np.ndarray, codes_kept: np.ndarray, table: np.ndarray,
     kept = np.asarray(codes_kept).ravel()
     if kept.size != int(np.count_nonzero(mk)):
         raise CompressionError(f"scatter_codes: {kept.size} codes for {int(np.count_nonzero(mk))} kept positions")
+    if kept.size and (kept.dtype.kind not in "iu" or int(kept.min()) < 0 or int(kept.max()) >= table.size):
+        bad = kept.dtype if kept.dtype.kind not in "iu" else int(kept.min() if kept.min() < 0 else kept.max())
+        raise CompressionError(f"scatter_codes: codes index a table of {table.size} entries; got {bad}")
+    out = np.dtype(dtype)
+    # the kernel writes the types Numba has (not float16 / bfloat16: decoded in float64, then cast)
+    work = out if out.kind in "iub" or out in (np.float32, np.float64) else np.dtype(np.float64)
     codes = np.zeros(mk.shape, np.uint8 if table.size <= 256 else np.uint16)
-    values = np.zeros(mk.shape, dtype)
+    values = np.zeros(mk.shape, work)
     K.scatter_codes(mk.reshape(-1), kept.astype(np.int64, copy=False), table, codes.reshape(-1), values.reshape(-1))
-    return codes, values
+    return codes, values.astype(out, copy=False)

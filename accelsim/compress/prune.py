@@ -110,10 +110,16 @@ def _top_k_mask(scores: np.ndarray, k: int) -> np.ndarray:
 _BLOCK = 1 << 16  # elements per block of the streamed magnitude selection (256 KiB of float32 scores)
 
 
+def _magnitudes(a) -> np.ndarray:
+    """``|a|``, signed integers widened first (``np.abs`` of int8's -128 is -128: the largest weight scored lowest)."""
+    a = np.asarray(a)
+    return np.abs(a.astype(np.float64) if a.dtype.kind == "i" else a)
+
+
 def _abs_blocks(flat: np.ndarray, block: int = _BLOCK):
     """``(start, |flat[start:start + block]|)`` over ``flat``: the scores a block at a time."""
     for s in range(0, flat.size, block):
-        yield s, np.abs(flat[s:s + block])
+        yield s, _magnitudes(flat[s:s + block])
 
 
 def _kth_largest_abs_f32(flat: np.ndarray, k: int) -> np.float32:
@@ -144,7 +150,7 @@ def _kth_largest_abs(flat: np.ndarray, k: int) -> Any:
     n = flat.size
     if n > 16 * _SAMPLE and min(k, n - k) * 8 < n:
         step = n // _SAMPLE
-        sample = np.sort(np.abs(flat[::step]))
+        sample = np.sort(_magnitudes(flat[::step]))
         m = sample.size
         if k <= n // 2:
             want = min(m, int(k / n * m * 1.25) + 64)
@@ -162,7 +168,7 @@ def _kth_largest_abs(flat: np.ndarray, k: int) -> Any:
         del cand
     if n > 16 * _SAMPLE and flat.dtype == np.float32:
         return _kth_largest_abs_f32(flat, k)
-    return _kth_largest(np.abs(flat), k)
+    return _kth_largest(_magnitudes(flat), k)
 
 
 def top_k_abs_mask(weights: np.ndarray, k: int) -> np.ndarray:
@@ -192,7 +198,7 @@ def magnitude_mask(weights: np.ndarray, sparsity: float) -> np.ndarray:
     """Keep the ``round((1 - sparsity) * size)`` largest ``|w|`` (layer-wise magnitude pruning), no zero weight
     (:func:`_top_k_mask`)."""
     w = np.asarray(weights)
-    scores = np.abs(w)
+    scores = _magnitudes(w)
     _check_finite(scores, "magnitude pruning")
     return _top_k_mask(scores, _keep_count(w.size, sparsity))
 
@@ -202,7 +208,7 @@ def global_magnitude_masks(weights: Mapping[str, np.ndarray], sparsity: float) -
     names = list(weights)
     if not names:
         return {}
-    flat = np.concatenate([np.abs(np.asarray(weights[n])).ravel() for n in names])
+    flat = np.concatenate([_magnitudes(np.asarray(weights[n])).ravel() for n in names])
     keep = _top_k_mask(flat, _keep_count(flat.size, sparsity))
     out, start = {}, 0
     for n in names:
@@ -315,7 +321,7 @@ def nm_mask(matrix: np.ndarray, n: int, m: int) -> np.ndarray:
     out = np.empty(w.shape, bool)
     rows = max(1, _BLOCK // max(w.shape[1], 1))
     for r0 in range(0, w.shape[0], rows):
-        scores = np.abs(w[r0:r0 + rows]).astype(np.float64, copy=False)
+        scores = _magnitudes(w[r0:r0 + rows]).astype(np.float64, copy=False)
         _check_finite(scores, "N:M pruning")
         out[r0:r0 + rows] = K.nm_select(scores, int(n), int(m))
     return out
@@ -340,7 +346,7 @@ def block_mask(matrix: np.ndarray, block: tuple[int, int], sparsity: float, norm
     rows, cols = w.shape
     bh, bw = min(bh, max(rows, 1)), min(bw, max(cols, 1))  # (a block past the matrix is one tile along that axis)
     gr, gc = -(-rows // bh), -(-cols // bw)
-    a = np.abs(w)
+    a = _magnitudes(w)
     _check_finite(a, "block pruning")
     pad = np.zeros((gr * bh, gc * bw))
     pad[:rows, :cols] = a if norm == "l1" else _squares(a, float(a.max()) if a.size else 0.0)
@@ -360,11 +366,11 @@ def channel_scores(weight: np.ndarray, norm: str = "l1") -> np.ndarray:
     scale = 0.0
     if norm == "l2":  # (squares of |w| / max |w|: no underflow or overflow, float32 weights near 1e-30 or 1e30)
         for i in range(0, w.shape[0], step):
-            a = np.abs(w[i:i + step])
+            a = _magnitudes(w[i:i + step])
             _check_finite(a, "channel pruning")
             scale = max(scale, float(a.max()) if a.size else 0.0)
     for i in range(0, w.shape[0], step):
-        a = np.abs(w[i:i + step])
+        a = _magnitudes(w[i:i + step])
         if norm == "l1":
             _check_finite(a, "channel pruning")  # (l2: checked by the pass above)
             out[i:i + step] = a.sum(axis=1, dtype=np.float64)

@@ -72,7 +72,8 @@ def eie_mv(pe_ptr, pe_base, flat_index, flat_values, table, is_pad, cols, act, n
     row index: zeros before the entry within the PE's rows), ``flat_values`` and ``is_pad``.
     ``table`` (float64) decodes stored codes (``table[flat_values]``); when empty the stored values are
     used as they are. ``y`` (n_rows,) is accumulated in place (the functional result; pass an empty
-    array to skip it).
+    array to skip it). ``bcast_latency`` >= 1 (``lnzd.broadcast_latency``: a broadcast reaches the queues the cycle
+    after the LNZD selects it; the cycle-stepped twin pops before it arrives at 0).
 
     Two phases with the same result as one interleaved loop: (1) per PE, walk its stored entries of
     the broadcast columns in storage order (streaming through the PE's own arrays) and record the

@@ -94,7 +94,7 @@ def eie_mv(pe_ptr, pe_base, flat_index, flat_values, table, is_pad, cols, act, n
                             stats[k, BYPASS] += 1
                         last_row[k] = ent[-1][0]
                         for row, _, pad, fpos in ent:
-                            if not pad:
+                            if not pad and len(y):  # (an empty y: counts only, as the kernel)
                                 value = table[int(flat_values[fpos])] if len(table) else flat_values[fpos]
                                 y[row * n_pe + k] += value * act[a]
                     w = max(min_cycles, n)

@@ -19,6 +19,7 @@ def csr_row_stats(indptr, indices, tpr, x_elem_bytes, val_bytes, idx_bytes, sect
     ``gather_sectors`` = distinct sectors of the dense operand (element ``col * x_elem_bytes``) each
     chunk of ``tpr`` consecutive non-zeros touches, summed over chunks; ``dense_row_sectors`` =
     sectors of one contiguous dense row of ``dense_row_bytes`` per non-zero (row-major SpMM operand).
+    Each row's ``indices`` sorted (``csr_arrays`` sorts them): a chunk's distinct sectors are counted as runs.
     """
     n = indptr.shape[0] - 1
     iters = np.zeros(n, np.int64)
@@ -57,7 +58,7 @@ def csr_row_stats(indptr, indices, tpr, x_elem_bytes, val_bytes, idx_bytes, sect
 def group_max(values, group):
     """Maximum of each run of ``group`` consecutive values. A warp that processes ``group``
     consecutive rows side by side runs until its longest row is done; a thread block of ``group``
-    warps retires when its slowest warp does."""
+    warps retires when its slowest warp does. ``values`` >= 0 (cycle counts; the maximum starts at 0)."""
     n = values.shape[0]
     ng = (n + group - 1) // group
     out = np.zeros(ng, np.float64)
