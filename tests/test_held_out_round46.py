@@ -389,3 +389,19 @@ def test_masks_score_signed_integer_weights_by_magnitude(dtype, low):
     assert top_k_abs_mask(w, 2).tolist() == [[True, False, False, True]]
     assert magnitude_mask(w, 0.75).tolist() == [[True, False, False, False]]
     assert block_mask(np.repeat(w, 2, axis=0), (2, 2), 0.5).tolist() == [[True, True, False, False]] * 2
+
+
+def test_calc_scan_refuses_sweeps_past_int32():
+    """The CALC ifmap scan lists a sweep's accesses with int32 indices: a sweep of more than 2^31 - 1 (a 226x226x3
+    3x3 layer at batch 1,600) wrapped them (and asked for 8 GiB first); refused in one line now, the analytic
+    model named, before anything is allocated."""
+    from accelsim.errors import SimulationError
+    from accelsim.hw.registry import load_arch
+    from accelsim.hw.systolic.model import Geometry, run_geometry
+
+    exact = load_arch("scalesim-32x32-os", [])
+    assert run_geometry(exact, Geometry.conv(226, 226, 3, 3, 3, 64, 1, batch=2))["ifmap_dram_reads"] > 0
+    with pytest.raises(SimulationError, match="memory_model: analytic"):
+        run_geometry(exact, Geometry.conv(226, 226, 3, 3, 3, 64, 1, batch=1600))
+    analytic = load_arch("scalesim-32x32-os", ["memory_model=analytic"])
+    assert run_geometry(analytic, Geometry.conv(226, 226, 3, 3, 3, 64, 1, batch=1600))["ifmap_dram_reads"] > 0
