@@ -17,7 +17,10 @@ A recipe (bundled in ``workloads/recipes/<name>.yaml``, or any path / dict)::
       conv1: {prune: {density: 0.84}}
       "fc*": {share: {bits: 5}}
       fc8: {huffman: null}       # null drops the step for those layers; {skip: true} leaves them dense
-    kv: {format: int4, key: per_channel, value: per_token, group_size: 32}   # optional KV-cache format
+
+and, for a workload with a KV cache (a decoder's decode or prefill phase), a KV-cache format::
+
+    kv: {format: int4, key: per_channel, value: per_token, group_size: 32}
 
 Number formats (``quantize: {format: mxfp4}``, ``{bits: 4, group_size: 128, scale_format: fp16,
 symmetric: false}``, ``{format: fp8-e4m3, block: [128, 128]}``, ...), quantized activations
