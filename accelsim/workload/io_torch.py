@@ -14,10 +14,15 @@ MACs and weights of its ONNX export, and every converter, fusion and note is sha
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import re
+import sys
 import warnings
 from typing import Any
+
+import numpy as np
 
 from accelsim.errors import WorkloadError
 from accelsim.workload.graph import LayerGraph
@@ -41,7 +46,6 @@ def _reason(exc: Exception) -> str:
 def _via_export(module, args, input_names):
     """``torch.export`` + torch's ONNX lowering of the exported program (its nodes keep their module paths in their
     name-scope metadata, which the importer names layers by)."""
-    import contextlib
     import logging
 
     import torch
@@ -91,12 +95,35 @@ def _drop_zero_biases(model, state: set[str]) -> None:
             del node.input[2]
 
 
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Python's and the C++ side's writes to stdout discarded (the TorchScript exporter prints its whole IR graph,
+    hundreds of lines, through file descriptor 1 before raising on a module it cannot trace)."""
+    sys.stdout.flush()
+    fd = 1  # (the process's descriptor the C++ side writes to, whatever sys.stdout is now)
+    try:
+        saved = os.dup(fd)
+    except OSError:  # (no descriptor 1: nothing to silence)
+        saved = None
+    try:
+        if saved is not None:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), fd)
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        if saved is not None:
+            os.dup2(saved, fd)
+            os.close(saved)
+
+
 def _via_torchscript(module, args, input_names, opset):
     import torch
 
     buffer = io.BytesIO()
-    torch.onnx.export(module, args, buffer, dynamo=False, opset_version=opset, do_constant_folding=True,
-                      input_names=input_names)
+    with _quiet_stdout():
+        torch.onnx.export(module, args, buffer, dynamo=False, opset_version=opset, do_constant_folding=True,
+                          input_names=input_names)
     import onnx
 
     return onnx.load_from_string(buffer.getvalue())
@@ -104,14 +131,33 @@ def _via_torchscript(module, args, input_names, opset):
 
 def _params_gap(module, graph, torch) -> str:
     """Why the graph's layers hold another number of params than the module, term by term, by parameter and layer
-    name (layers are named by module path): tied parameters counted once per layer that reads them; batch norms
-    folded into the layer before them (their scale and shift gone, a bias-free layer's new bias added); recurrent
-    cells' two bias vectors one column of the cell's weight; parameters no layer holds (a position table read at
-    constant indices, experts read at data-dependent indices: constants of the graph), named. What these do not
-    account for is given as a remainder."""
+    name (layers are named by module path; TorchScript's scopes may drop a container, ``m.decoder.fc`` for the module
+    ``m.model.decoder.fc``: matched by the path's tail): tied parameters counted once per layer that reads them; batch
+    norms folded into the layer before them (their scale and shift gone, a bias-free layer's new bias added);
+    recurrent cells' two bias vectors one column of the cell's weight; parameters no layer holds (a position table
+    read at constant indices, experts read at data-dependent indices: constants of the graph; or unused), named,
+    after those held under another name (a constant-folded copy: by value). What these do not account for is given
+    as a remainder."""
     params = dict(module.named_parameters())
     layers = {layer.name: layer for layer in graph.layers if layer.params}  # the layers holding params
     owner = {name: name.rpartition(".")[0] for name in params}
+    tails: dict[tuple, list[list[str]]] = {}
+    for name in layers:
+        parts = name.split(".")
+        tails.setdefault(tuple(parts[-2:]), []).append(parts)
+
+    def has_layer(path: str) -> bool:
+        """A layer named ``path``, or by a scope whose every part but its first ends ``path``."""
+        if path in layers:
+            return True
+        parts = path.split(".")
+        for cand in tails.get(tuple(parts[-2:]), ()):
+            n = min(len(cand), len(parts))
+            same = next((i for i in range(n) if cand[-1 - i] != parts[-1 - i]), n)
+            if same >= 2 and same >= len(cand) - 1:
+                return True
+        return False
+
     terms, explained = [], 0  # (text), module params minus graph params these explain
 
     def add(n: int, text: str) -> None:
@@ -124,12 +170,12 @@ def _params_gap(module, graph, torch) -> str:
     for name, p in module.named_parameters(remove_duplicate=False):
         uses.setdefault(id(p), []).append(name)
     repeat = sum(params[names[0]].numel() * (readers - 1) for names in uses.values()
-                 if (readers := sum(n.rpartition(".")[0] in layers for n in names)) > 1)
+                 if (readers := sum(has_layer(n.rpartition(".")[0]) for n in names)) > 1)
     add(-repeat, f"tied parameters counted by each layer that reads them (+{repeat:,})")
     norm_types = (torch.nn.modules.batchnorm._BatchNorm,)
     modules = dict(module.named_modules())
     norms = sum(p.numel() for name, p in params.items()
-                if isinstance(modules.get(owner[name]), norm_types) and owner[name] not in layers)
+                if isinstance(modules.get(owner[name]), norm_types) and not has_layer(owner[name]))
     gained = sum(layer.bias_size for name, layer in layers.items() if getattr(layer, "bias_size", 0)
                  and f"{name}.weight" in params and f"{name}.bias" not in params)
     add(norms - gained, f"batch norms folded into the layers before them (their {norms:,} scales and shifts gone"
@@ -138,14 +184,22 @@ def _params_gap(module, graph, torch) -> str:
                  and isinstance(modules.get(owner[name]), torch.nn.RNNBase))
     add(merged, f"recurrent cells' two bias vectors (bias_ih + bias_hh) one bias column of each cell's weight "
                 f"({merged:,} params fewer)")
-    unheld = [(name, p.numel()) for name, p in params.items() if owner[name] not in layers
+    read = set(graph.metadata.get("onnx", {}).get("initializers_read", ()))  # initializers named as the parameters
+    unheld = [(name, p.numel()) for name, p in params.items() if name not in read and not has_layer(owner[name])
               and not isinstance(modules.get(owner[name]), norm_types)]
+    if unheld:  # held under another name (a constant-folded copy): found by value
+        import hashlib
+
+        def digest(a) -> bytes:
+            return hashlib.blake2b(np.ascontiguousarray(a, np.float32).tobytes(), digest_size=16).digest()
+
+        values = {digest(a) for arrays in (graph.weights, graph.biases) for a in arrays.values() if a is not None}
+        unheld = [(name, n) for name, n in unheld if digest(params[name].detach().cpu().numpy()) not in values]
     if unheld:
         shown = ", ".join(f"{name} ({n:,})" for name, n in unheld[:3]) + (", ..." if len(unheld) > 3 else "")
-        add(sum(n for _, n in unheld), f"{len(unheld)} parameter(s) no layer holds (constants of the graph: a table read "
-                                       f"at constant indices, experts read at data-dependent ones; or unused by the "
-                                       f"forward): "
-                                       f"{shown}; {sum(n for _, n in unheld):,} in all")
+        add(sum(n for _, n in unheld), f"{len(unheld)} parameter(s) no layer holds (constants of the graph: a table "
+                                       f"read at constant indices, experts read at data-dependent ones; or unused by "
+                                       f"the forward): {shown}; {sum(n for _, n in unheld):,} in all")
     rest = sum(p.numel() for p in params.values()) - graph.total_params - explained
     if rest:
         terms.append(f"{abs(rest):,} {'fewer' if rest > 0 else 'more'} in the graph otherwise (a parameter one "

@@ -92,29 +92,61 @@ def _perm(node: Node, shapes) -> list[int] | None:
 
 
 def fuse_transposes(nodes: list[Node], graph_outputs: set[str], shapes=None) -> list[Node]:
-    """A Transpose of a Transpose that nothing else reads as one node, ``perm[i] = first[second[i]]`` (an Identity
-    when that is no permutation): torch's unoptimized lowering of ``k.transpose(1, 2)`` then ``.transpose(-1, -2)``
-    keeps two, which its optimizing and TorchScript exports merge, so a module and its exports cost the same copies."""
+    """View chains as the exporters' optimizers leave them: a Reshape of a Reshape back to the first one's input shape
+    is an Identity, and a Transpose of a Transpose (through Identities) that nothing else reads is one node,
+    ``perm[i] = first[second[i]]`` (an Identity when that is no permutation). torch's unoptimized lowering of
+    ``k.transpose(1, 2)`` then ``.transpose(-1, -2)`` keeps two transposes (for ``nn.MultiheadAttention`` with a
+    reshape there and back between them), which its optimizing and TorchScript exports merge, so a module and its
+    exports cost the same copies. A tensor a subgraph reads (an ``If`` branch) counts as read."""
+    from accelsim.workload.onnx.fold import CONTROL_FLOW, outer_names
+
     if sum(n.op_type == "Transpose" for n in nodes) < 2:
         return nodes
     shapes = shapes or {}
     reads: dict[str, int] = {}
-    for t in (t for n in nodes for t in n.inputs if t):
-        reads[t] = reads.get(t, 0) + 1
+    for node in nodes:
+        inner = outer_names(node.proto) if node.proto is not None and node.op_type in CONTROL_FLOW else ()
+        for t in (*node.inputs, *sorted(inner)):
+            if t:
+                reads[t] = reads.get(t, 0) + 1
     out: list[Node | None] = []
     producer: dict[str, int] = {}
+    plain = ("", "ai.onnx")
+
+    def sole(t: str, op: str) -> int | None:
+        """The index in ``out`` of the ``op`` node producing ``t``, when ``t`` is read once and no graph output."""
+        p = producer.get(t)
+        if p is None or out[p] is None or out[p].op_type != op or out[p].domain not in plain:
+            return None
+        return p if reads.get(t) == 1 and t not in graph_outputs else None
+
+    def known(t: str):
+        shape = shapes.get(t)
+        return tuple(shape) if shape is not None and all(isinstance(d, int) for d in shape) else None
+
     for node in nodes:
-        if node.op_type == "Transpose" and node.domain in ("", "ai.onnx") and node.inputs and node.inputs[0]:
-            src = node.inputs[0]
-            p = producer.get(src)
-            first = out[p] if p is not None else None
-            if (first is not None and first.op_type == "Transpose" and first.domain in ("", "ai.onnx")
-                    and reads.get(src) == 1 and src not in graph_outputs):
+        src = node.inputs[0] if node.inputs else ""
+        if node.domain in plain and src and node.op_type == "Reshape":
+            p = sole(src, "Reshape")
+            if p is not None and out[p].inputs and known(out[p].inputs[0]) is not None \
+                    and known(out[p].inputs[0]) == known(node.outputs[0] if node.outputs else ""):
+                first, out[p] = out[p], None
+                node = Node(node.name, "Identity", [first.inputs[0]], node.outputs, {}, "",
+                            parts=(*(first.parts or (first,)), *(node.parts or (node,))))
+        elif node.domain in plain and src and node.op_type == "Transpose":
+            between, t = [], src
+            while (q := sole(t, "Identity")) is not None and out[q].inputs:
+                between.append(q)
+                t = out[q].inputs[0]
+            p = sole(t, "Transpose")
+            if p is not None and out[p].inputs:
+                first = out[p]
                 p1, p2 = _perm(first, shapes), _perm(node, shapes)
                 if p1 is not None and p2 is not None and len(p1) == len(p2) and sorted(p2) == list(range(len(p2))):
                     perm = [p1[i] for i in p2]
                     identity = perm == list(range(len(perm)))
-                    out[p] = None
+                    for i in (p, *between):
+                        out[i] = None
                     node = Node(node.name, "Identity" if identity else "Transpose", [first.inputs[0]], node.outputs,
                                 {} if identity else {"perm": perm}, "",
                                 parts=(*(first.parts or (first,)), *(node.parts or (node,))))

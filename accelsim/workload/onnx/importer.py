@@ -117,6 +117,7 @@ class Importer:
     #: weights), and initializer -> the layers whose weight it is (a tied embedding and head: two)
     roots: dict[str, str] = field(default_factory=dict)
     weight_sources: dict[str, list[str]] = field(default_factory=dict)
+    initializers_read: set[str] = field(default_factory=set)  # every initializer a layer's weight or bias came from
     folded_batchnorm: list[str] = field(default_factory=list)
     folded_macs: Counter = field(default_factory=Counter)  # op type -> MACs of constant nodes evaluated at import
     integer_tables: dict = field(default_factory=dict)  # embedding layer -> its integer table (dequantized after)
@@ -245,6 +246,8 @@ class Importer:
             raise self.error(node, str(exc).removeprefix(f"{self.graph.source}: ")) from None
         for t in node.inputs:
             root, v = self.roots.get(t), self.values.get(t)
+            if root is not None:
+                self.initializers_read.add(root)
             if root is not None and v is not None and v.is_const and v.const.ndim >= 2:
                 readers = self.weight_sources.setdefault(root, [])
                 if layer_name not in readers:

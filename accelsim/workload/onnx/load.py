@@ -453,11 +453,13 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
                               "folded_macs": dict(sorted(imp.folded_macs.items())),
                               "generic_ops": dict(sorted(imp.generic_ops.items())),
                               "weight_types": dict(sorted(imp.weight_dtypes.items())),
-                              "producer": model.producer_name, "nodes": imp.node_of}
+                              "producer": model.producer_name, "nodes": imp.node_of,
+                              "initializers_read": sorted(imp.initializers_read)}
     graph.metadata["quantization"] = imp.quantization
     graph.metadata["notes"] = imp.notes
     if not graph.compute_layers():
-        raise WorkloadError(f"{source_label}: no layers were imported (only constants)")
+        raise WorkloadError(f"{source_label}: no layers were imported (the graph computes nothing: only constants, "
+                            "or views that cancel)")
     return graph
 
 
