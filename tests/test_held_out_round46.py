@@ -515,3 +515,34 @@ def test_a_module_neither_exporter_takes_prints_only_the_error(capfd):
         load_workload(Neither(), example_input=torch.randn(2, 8))
     out, err = capfd.readouterr()
     assert "graph(" not in out and "IR graph" not in out and not out.strip()
+
+
+def test_out_of_memory_is_one_line_not_a_bug(monkeypatch, capsys):
+    """A layer too large for the machine (a one-channel conv of 10^9 outputs on a ws array ran out of memory in the
+    exact replay) raised a bare MemoryError from the API and 'internal error' (exit 1, 'a bug') from the command
+    line; now a SimulationError naming the layer, and exit 2 with one line."""
+    from accelsim.cli import main
+    from accelsim.compress.compressed import CompressedGraph
+    from accelsim.errors import SimulationError
+    from accelsim.hw.registry import build_model, load_arch
+    from accelsim.hw.systolic import model as M
+    from accelsim.workload.zoo import load_workload
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    layer = next(iter(CompressedGraph.dense(load_workload("lenet5"))))
+    model = build_model(load_arch("scalesim-google", []))
+    monkeypatch.setattr(M.SystolicModel, "count", exhausted)
+    monkeypatch.setattr(M.SystolicModel, "simulate_layers", exhausted)
+    with pytest.raises(SimulationError, match=f"layer '{layer.layer.name}': out of memory"):
+        model.simulate(layer, 1)
+    assert main(["simulate", "--arch", "scalesim-google", "--workload", "lenet5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("accelsim: error:") and "out of memory" in err and "analytic" in err and "\n" not in err
+    import accelsim.cli.core as core
+
+    monkeypatch.setattr(core, "cmd_stats", exhausted)  # anywhere else in a run: the command line's own line
+    assert main(["stats", "--workload", "lenet5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("accelsim: error: out of memory") and "\n" not in err

@@ -113,6 +113,10 @@ def _main(argv: Sequence[str] | None) -> int:
         return 2
     except KeyboardInterrupt as exc:
         return _stopped(exc)
+    except MemoryError:  # a workload or config too large for this machine: not a bug
+        sys.stderr.write("accelsim: error: out of memory: the run needs more memory than this machine has (on a "
+                         "systolic array --set memory_model=analytic replays nothing; or a smaller batch)\n")
+        return 2
     except BrokenPipeError:
         return 0
     except Exception as exc:  # a bug, not bad input: still one line unless debugging

@@ -311,6 +311,10 @@ class HardwareModel(ABC):
             return self._simulate(layer, batch)
         except (ZeroDivisionError, OverflowError) as exc:  # (arithmetic_guard's rule; a try costs nothing until it catches)
             raise _arithmetic_error(getattr(self.config, "name", "?"), exc) from None
+        except MemoryError:
+            raise SimulationError(f"arch '{getattr(self.config, 'name', '?')}', layer '{layer.layer.name}': out of memory "
+                                  f"simulating it (a {self.family} replay this large; on a systolic array "
+                                  "memory_model: analytic replays nothing)") from None
 
     def _simulate(self, layer, batch: int) -> LayerResult:
         if type(batch) is not int or batch < 1:
