@@ -68,58 +68,18 @@ def test_yaml_identity_op_is_the_no_op_layer(tmp_path):
     assert type(alexnet.layer("norm1")) is L.Activation and alexnet.layer("norm1").func == "identity"
 
 
-_CFG = """[general]
-run_name = t
-
-[architecture_presets]
-ArrayHeight : {rows}
-ArrayWidth : {cols}
-IfmapSramSzkB : {ifmap}
-FilterSramSzkB : {filt}
-OfmapSramSzkB : {ofmap}
-IfmapOffset : 0
-FilterOffset : 10000000
-OfmapOffset : 20000000
-Bandwidth : {bw}
-Dataflow : os
-ReadRequestBuffer : 32
-WriteRequestBuffer : 32
-
-[layout]
-IfmapCustomLayout : False
-IfmapSRAMBankBandwidth : {bw_if}
-IfmapSRAMBankNum : 1
-IfmapSRAMBankPort : 2
-FilterCustomLayout : False
-FilterSRAMBankBandwidth : {bw_fi}
-FilterSRAMBankNum : 1
-FilterSRAMBankPort : 2
-
-[sparsity]
-SparsitySupport : false
-SparseRep : ellpack_block
-OptimizedMapping : false
-BlockSize : 8
-RandomNumberGeneratorSeed : 40
-
-[run_presets]
-InterfaceBandwidth : {mode}
-UseRamulatorTrace : False
-"""
-
-
 # (cfg fields, GEMM M N K, the SCALE-Sim 3.0.0 values of its reports: found by a held-out round, 2026-12-07, whose
 # helper ran SCALE-Sim 3.0.0 on each .cfg / topology; docs/models/systolic.md §3.6)
-NON_MONOTONE = [
+NON_MONOTONE = [  # (rows, cols, kB ifmap / filter / ofmap, mode, words a cycle ifmap / filter / ofmap)
     # USER mode: doubling the ifmap stream's bandwidth adds stall cycles (344 -> 374)
-    (dict(rows=16, cols=8, ifmap=1, filt=1, ofmap=4, bw=8, bw_if=8, bw_fi=2, mode="USER"), (12, 9, 81),
+    (dict(rows=16, cols=8, kb=(1, 1, 4), mode="USER", bw=(8, 2, 8)), (12, 9, 81),
      {"stall_cycles": 344, "ifmap_dram_reads": 2560, "filter_dram_reads": 1024, "ofmap_dram_writes": 108}),
-    (dict(rows=16, cols=8, ifmap=1, filt=1, ofmap=4, bw=8, bw_if=16, bw_fi=2, mode="USER"), (12, 9, 81),
+    (dict(rows=16, cols=8, kb=(1, 1, 4), mode="USER", bw=(16, 2, 8)), (12, 9, 81),
      {"stall_cycles": 374, "ifmap_dram_reads": 2560, "filter_dram_reads": 1024, "ofmap_dram_writes": 108}),
     # CALC mode: 4x the filter SRAM reads more filter words from DRAM (4,763 -> 4,813)
-    (dict(rows=4, cols=8, ifmap=4, filt=2, ofmap=64, bw=10, bw_if=10, bw_fi=10, mode="CALC"), (5, 39, 109),
+    (dict(rows=4, cols=8, kb=(4, 2, 64), mode="CALC"), (5, 39, 109),
      {"stall_cycles": 0, "ifmap_dram_reads": 545, "filter_dram_reads": 4763, "ofmap_dram_writes": 195}),
-    (dict(rows=4, cols=8, ifmap=4, filt=8, ofmap=64, bw=10, bw_if=10, bw_fi=10, mode="CALC"), (5, 39, 109),
+    (dict(rows=4, cols=8, kb=(4, 8, 64), mode="CALC"), (5, 39, 109),
      {"stall_cycles": 0, "ifmap_dram_reads": 545, "filter_dram_reads": 4813, "ofmap_dram_writes": 195}),
 ]
 
@@ -131,9 +91,10 @@ def test_more_bandwidth_or_filter_sram_can_cost_more_as_in_scalesim(tmp_path, fi
     3.0.0's own numbers on these units, which the exact model and the analytic one (windows inside) reproduce."""
     from accelsim.hw.registry import load_arch
     from accelsim.hw.systolic.model import Geometry, run_geometry
+    from tests.data.scalesim.make_reference import cfg_text
 
     path = tmp_path / "case.cfg"
-    path.write_text(_CFG.format(**fields))
+    path.write_text(cfg_text("t", df="os", **fields))
     config = load_arch(str(path), [f"memory_model={memory_model}"])
     got = run_geometry(config, Geometry.gemm(*gemm))
     assert {k: got[k] for k in want} == want
