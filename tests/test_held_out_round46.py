@@ -507,3 +507,102 @@ def test_out_of_memory_is_one_line_not_a_bug(monkeypatch, capsys):
     assert main(["stats", "--workload", "lenet5"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("accelsim: error: out of memory") and "\n" not in err
+
+
+@pytest.mark.parametrize("middle", ["identity", "reshape there and back"])
+def test_a_constants_transposes_merge_through_what_lies_between(tmp_path, middle):
+    """A transpose of a constant, an Identity (or a reshape there and back), a transpose: the merged node left the
+    middle out of the parts a constant is folded by, so the fold read a tensor no node produced (an import that had
+    worked failed)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from accelsim.workload.zoo import load_workload
+
+    consts = [numpy_helper.from_array(np.random.default_rng(0).random((2, 3, 4)).astype(np.float32), "C"),
+              numpy_helper.from_array(np.array([6, 4], np.int64), "s1"),
+              numpy_helper.from_array(np.array([3, 4, 2], np.int64), "s2")]
+    nodes = [helper.make_node("Transpose", ["C"], ["a"], perm=[1, 2, 0])]
+    if middle == "identity":
+        nodes.append(helper.make_node("Identity", ["a"], ["b"]))
+    else:
+        nodes += [helper.make_node("Reshape", ["a", "s1"], ["a1"]), helper.make_node("Reshape", ["a1", "s2"], ["b"])]
+    nodes += [helper.make_node("Transpose", ["b"], ["c"], perm=[2, 1, 0]),
+              helper.make_node("ReduceSum", ["c"], ["r"], keepdims=0), helper.make_node("Mul", ["x", "r"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], consts)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
+    imported = load_workload(str(tmp_path / "m.onnx"))
+    assert imported.layers[-1].output_shape == (3,)
+
+
+def test_an_unused_zero_bias_is_named_among_the_unheld(monkeypatch):
+    """Parameters held under another name are found by value; an unused module's all-zero bias matched another layer's
+    zero bias and fell into the remainder ('a weight the exporter renamed'), untrue."""
+    import torch
+
+    import accelsim
+
+    class Spare(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.spare = torch.nn.Linear(16, 16), torch.nn.Linear(16, 16)
+            for layer in (self.fc, self.spare):
+                torch.nn.init.zeros_(layer.bias)
+
+        def forward(self, x):
+            return self.fc(x)
+
+    torch.manual_seed(0)
+    graph = accelsim.load_workload(Spare().eval(), example_input=torch.randn(1, 16))
+    note = next(n for n in graph.metadata["notes"] if "graph's layers hold" in n)
+    assert "spare.weight (256), spare.bias (16); 272 in all" in note and "otherwise" not in note
+
+
+def test_out_of_memory_in_a_network_plan_is_a_simulation_error(monkeypatch):
+    """A MemoryError outside one layer's simulate (the NPU's network plan) escaped accelsim.simulate bare (a sweep took
+    it for a crash)."""
+    import accelsim
+    from accelsim.errors import SimulationError
+    from accelsim.hw.npu.model import NpuModel
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(NpuModel, "plan_network", exhausted)
+    with pytest.raises(SimulationError, match="arch 'edge-tpu': out of memory"):
+        accelsim.simulate("edge-tpu", "lenet-300-100")
+
+
+def test_exports_in_two_threads_leave_stdout_working(capfd):
+    """The exporters' output is silenced by redirecting the process's stdout; two threads exporting at once restored
+    it out of order and left descriptor 1 on /dev/null for the rest of the process. Exports are serialized now."""
+    import os
+    import sys
+    import threading
+
+    import torch
+
+    from accelsim.workload.io_torch import load_torch
+
+    module, errors = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU()).eval(), []
+
+    def run():
+        try:
+            load_torch(module, torch.randn(1, 8), exporter="torchscript")
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    stdout = sys.stdout
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and sys.stdout is stdout
+    capfd.readouterr()
+    os.write(1, b"FD-MARK\n")
+    print("PY-MARK", flush=True)
+    out = capfd.readouterr().out
+    assert "FD-MARK" in out and "PY-MARK" in out

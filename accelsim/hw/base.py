@@ -50,11 +50,15 @@ MAX_CYCLES = (1 << 63) - 1
 def arithmetic_guard(name: str):
     """Turn the arithmetic errors of rates in their declared ranges but absurd (1e-300 GB/s: a latency that overflows,
     two such factors whose product underflows to a division by zero) into one :class:`SimulationError` naming the
-    arch ``name`` (a sweep's error row, exit 2), not an internal error."""
+    arch ``name`` (a sweep's error row, exit 2), not an internal error; and running out of memory on a network (a
+    family's network plan, a replay too large for the machine) into one naming the arch too."""
     try:
         yield
     except (ZeroDivisionError, OverflowError) as exc:
         raise _arithmetic_error(name, exc) from None
+    except MemoryError:
+        raise SimulationError(f"arch '{name}': out of memory simulating this workload (on a systolic array "
+                              "memory_model: analytic replays nothing; or a smaller batch)") from None
 
 
 def _arithmetic_error(name: str, exc: ArithmeticError) -> SimulationError:

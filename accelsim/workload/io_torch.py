@@ -15,10 +15,12 @@ MACs and weights of its ONNX export, and every converter, fusion and note is sha
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import re
 import sys
+import threading
 import warnings
 from typing import Any
 
@@ -43,6 +45,22 @@ def _reason(exc: Exception) -> str:
     return _first_line(exc)
 
 
+#: one export at a time in a process: the exporters print, and their output is silenced by redirecting the
+#: process's stdout (and Python's), which two threads exporting at once would restore out of order (a held-out round:
+#: descriptor 1 left on /dev/null for the rest of the process in 11 of 18 runs)
+_EXPORT_LOCK = threading.RLock()
+
+
+def _serialized(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with _EXPORT_LOCK:
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_serialized
 def _via_export(module, args, input_names):
     """``torch.export`` + torch's ONNX lowering of the exported program (its nodes keep their module paths in their
     name-scope metadata, which the importer names layers by)."""
@@ -117,6 +135,7 @@ def _quiet_stdout():
             os.close(saved)
 
 
+@_serialized
 def _via_torchscript(module, args, input_names, opset):
     import torch
 
@@ -187,13 +206,17 @@ def _params_gap(module, graph, torch) -> str:
     read = set(graph.metadata.get("onnx", {}).get("initializers_read", ()))  # initializers named as the parameters
     unheld = [(name, p.numel()) for name, p in params.items() if name not in read and not has_layer(owner[name])
               and not isinstance(modules.get(owner[name]), norm_types)]
-    if unheld:  # held under another name (a constant-folded copy): found by value
+    if unheld:  # held under another name (a constant-folded copy): found by value, where values tell arrays apart
         import hashlib
 
-        def digest(a) -> bytes:
-            return hashlib.blake2b(np.ascontiguousarray(a, np.float32).tobytes(), digest_size=16).digest()
+        def digest(a) -> bytes | None:  # (None for a constant array: an unused zero bias is no other layer's bias)
+            a = np.ascontiguousarray(a, np.float32)
+            if not a.size or a.min() == a.max():
+                return None
+            return hashlib.blake2b(a.tobytes(), digest_size=16).digest()
 
         values = {digest(a) for arrays in (graph.weights, graph.biases) for a in arrays.values() if a is not None}
+        values.discard(None)
         unheld = [(name, n) for name, n in unheld if digest(params[name].detach().cpu().numpy()) not in values]
     if unheld:
         shown = ", ".join(f"{name} ({n:,})" for name, n in unheld[:3]) + (", ..." if len(unheld) > 3 else "")

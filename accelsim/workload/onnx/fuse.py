@@ -100,7 +100,7 @@ def fuse_transposes(nodes: list[Node], graph_outputs: set[str], shapes=None) -> 
     exports cost the same copies. A tensor a subgraph reads (an ``If`` branch) counts as read."""
     from accelsim.workload.onnx.fold import CONTROL_FLOW, outer_names
 
-    if sum(n.op_type == "Transpose" for n in nodes) < 2:
+    if sum(n.op_type == "Transpose" for n in nodes) < 2 and sum(n.op_type == "Reshape" for n in nodes) < 2:
         return nodes
     shapes = shapes or {}
     reads: dict[str, int] = {}
@@ -145,11 +145,12 @@ def fuse_transposes(nodes: list[Node], graph_outputs: set[str], shapes=None) -> 
                 if p1 is not None and p2 is not None and len(p1) == len(p2) and sorted(p2) == list(range(len(p2))):
                     perm = [p1[i] for i in p2]
                     identity = perm == list(range(len(perm)))
+                    # (every node merged, in order: a constant's chain is folded part by part)
+                    parts = [part for i in (p, *between[::-1]) for part in (out[i].parts or (out[i],))]
                     for i in (p, *between):
                         out[i] = None
                     node = Node(node.name, "Identity" if identity else "Transpose", [first.inputs[0]], node.outputs,
-                                {} if identity else {"perm": perm}, "",
-                                parts=(*(first.parts or (first,)), *(node.parts or (node,))))
+                                {} if identity else {"perm": perm}, "", parts=(*parts, *(node.parts or (node,))))
         producer.update((o, len(out)) for o in node.outputs if o)
         out.append(node)
     return [n for n in out if n is not None]
