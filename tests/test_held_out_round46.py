@@ -606,3 +606,42 @@ def test_exports_in_two_threads_leave_stdout_working(capfd):
     print("PY-MARK", flush=True)
     out = capfd.readouterr().out
     assert "FD-MARK" in out and "PY-MARK" in out
+
+
+@pytest.mark.parametrize("exporter", ["export", "torchscript"])
+def test_params_note_under_a_container_the_tracer_leaves_out(exporter):
+    """A block called through a container that is not itself called (``self.model.decoder(x)``, as OPT's head calls
+    its decoder): the tracer scopes its linear ``decoder.fc``; the note still finds every held parameter and names the
+    position table the graph holds as a constant (no transformers needed, unlike the OPT check above)."""
+    import torch
+    from torch import nn
+
+    from accelsim.workload.zoo import load_workload
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.ln = nn.Linear(16, 16), nn.LayerNorm(16)
+
+        def forward(self, x):
+            return self.ln(self.fc(x))
+
+    class Container(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.decoder, self.pos = Block(), nn.Embedding(8, 16)
+
+    class Outer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = Container()
+
+        def forward(self, x):
+            return self.model.decoder(x + self.model.pos(torch.arange(8)))
+
+    torch.manual_seed(0)
+    graph = load_workload(Outer().eval(), example_input=torch.randn(1, 8, 16), exporter=exporter)
+    assert graph.total_params == 304
+    note = next(n for n in graph.metadata["notes"] if "graph's layers hold" in n)
+    assert "1 parameter(s) no layer holds" in note and "model.pos.weight (128); 128 in all" in note
+    assert "otherwise" not in note
