@@ -17,7 +17,7 @@ from accelsim.errors import SimulationError
 
 from ._aot import kernels
 from ._group_reuse import _jit as _group_kernels
-from ._group_reuse import (groups_fit_int32, os_groups_pay, os_reuse_pass, ws_is_groups_pay,
+from ._group_reuse import (_INT32, groups_fit_int32, os_groups_pay, os_reuse_pass, ws_is_groups_pay,
                            ws_is_reuse_pass)
 from ._ifmap_fit import calc_unit_fit, fitted_words
 from ._is_epochs import blocks_first, is_block_pass
@@ -88,10 +88,10 @@ def _reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt
             return k.is_block_pass(R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words)
         if groups_pay:
             return ws_is_reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt, if_words, k)
-        if npx * win > _INT32_MAX or batch * H * W * Ch > _INT32_MAX:  # the scan lists a sweep's accesses in int32
+        if not groups_fit_int32(npx * win, batch * H * W * Ch):  # the scan lists a sweep's accesses in int32 too
             raise SimulationError(
                 f"conv {batch} x {H} x {W} x {Ch}, filter {FH} x {FW}, stride {sh} x {sw}: SCALE-Sim's CALC ifmap "
-                f"replay lists {npx * win:,} accesses a sweep, over the exact scan's {_INT32_MAX:,} (and "
+                f"replay lists {npx * win:,} accesses a sweep, over the exact scan's {_INT32:,} (and "
                 f"{npx * win * 4 / 2**30:.1f} GiB); use memory_model: analytic, or a smaller batch")
         tabs = k.conv_geometry(batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew)
         return k.reuse_read_pass(df, R, C, npx, win, nfilt, H, W, *tabs, if_words, batch * H * W * Ch)
@@ -101,9 +101,6 @@ def _reuse_pass(df, R, C, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, nfilt
     key = (df, R, batch, H, W, Ch, FH, FW, sh, sw, dh, dw, Eh, Ew, if_words)
     return _shared_ifmap(key, df, R, C, npx, win, nfilt, run)
 
-
-#: the largest index the reuse-distance scan's int32 tables hold
-_INT32_MAX = 2**31 - 1
 
 #: the ifmap passes of overlapping windows (:func:`_calc_kernels`)
 _CALC: dict = {}

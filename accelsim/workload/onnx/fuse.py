@@ -91,6 +91,11 @@ def _perm(node: Node, shapes) -> list[int] | None:
     return None if shape is None else list(range(len(shape)))[::-1]
 
 
+def _parts(*nodes: Node) -> tuple[Node, ...]:
+    """The original nodes of ``nodes`` (a fused node's parts, or the node itself), in order."""
+    return tuple(part for node in nodes for part in (node.parts or (node,)))
+
+
 def fuse_transposes(nodes: list[Node], graph_outputs: set[str], shapes=None) -> list[Node]:
     """View chains as the exporters' optimizers leave them: a Reshape of a Reshape back to the first one's input shape
     is an Identity, and a Transpose of a Transpose (through Identities) that nothing else reads is one node,
@@ -132,7 +137,7 @@ def fuse_transposes(nodes: list[Node], graph_outputs: set[str], shapes=None) -> 
                     and known(out[p].inputs[0]) == known(node.outputs[0] if node.outputs else ""):
                 first, out[p] = out[p], None
                 node = Node(node.name, "Identity", [first.inputs[0]], node.outputs, {}, "",
-                            parts=(*(first.parts or (first,)), *(node.parts or (node,))))
+                            parts=_parts(first, node))
         elif node.domain in plain and src and node.op_type == "Transpose":
             between, t = [], src
             while (q := sole(t, "Identity")) is not None and out[q].inputs:
@@ -146,11 +151,11 @@ def fuse_transposes(nodes: list[Node], graph_outputs: set[str], shapes=None) -> 
                     perm = [p1[i] for i in p2]
                     identity = perm == list(range(len(perm)))
                     # (every node merged, in order: a constant's chain is folded part by part)
-                    parts = [part for i in (p, *between[::-1]) for part in (out[i].parts or (out[i],))]
+                    parts = _parts(*(out[i] for i in (p, *between[::-1])), node)
                     for i in (p, *between):
                         out[i] = None
                     node = Node(node.name, "Identity" if identity else "Transpose", [first.inputs[0]], node.outputs,
-                                {} if identity else {"perm": perm}, "", parts=(*parts, *(node.parts or (node,))))
+                                {} if identity else {"perm": perm}, "", parts=parts)
         producer.update((o, len(out)) for o in node.outputs if o)
         out.append(node)
     return [n for n in out if n is not None]

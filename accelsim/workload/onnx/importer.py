@@ -114,10 +114,9 @@ class Importer:
     #: are numbered
     claims: dict[str, int] = field(default_factory=dict)
     #: tensor -> the initializer it is (itself, or through Identity / Transpose / Cast copies: TorchScript's tied
-    #: weights), and initializer -> the layers whose weight it is (a tied embedding and head: two)
+    #: weights), and initializer -> the layers whose weight or bias it is (a tied embedding and head: two)
     roots: dict[str, str] = field(default_factory=dict)
     weight_sources: dict[str, list[str]] = field(default_factory=dict)
-    initializers_read: set[str] = field(default_factory=set)  # every initializer a layer's weight or bias came from
     folded_batchnorm: list[str] = field(default_factory=list)
     folded_macs: Counter = field(default_factory=Counter)  # op type -> MACs of constant nodes evaluated at import
     integer_tables: dict = field(default_factory=dict)  # embedding layer -> its integer table (dequantized after)
@@ -244,14 +243,10 @@ class Importer:
                                   None if bias is None else np.array(bias, dtype=np.float32).ravel())
         except WorkloadError as exc:
             raise self.error(node, str(exc).removeprefix(f"{self.graph.source}: ")) from None
-        for t in node.inputs:
-            root, v = self.roots.get(t), self.values.get(t)
-            if root is not None:
-                self.initializers_read.add(root)
-            if root is not None and v is not None and v.is_const and v.const.ndim >= 2:
-                readers = self.weight_sources.setdefault(root, [])
-                if layer_name not in readers:
-                    readers.append(layer_name)
+        for root in filter(None, map(self.roots.get, node.inputs)):
+            readers = self.weight_sources.setdefault(root, [])
+            if layer_name not in readers:
+                readers.append(layer_name)
         if layer_name in self._typed:
             return  # a second set (a folded bias or batch norm) keeps the stored type of the first
         self._typed.add(layer_name)
@@ -608,11 +603,15 @@ def weight_claims(nodes: Sequence[Node], readable: dict[int, str]) -> dict[str, 
     claims = {}
     for name, group in groups.items():
         if len(group) > 1:
-            weighted = next((n for n in group if _weight_module(n.proto if n.proto is not None or not n.parts
-                                                                 else n.parts[0].proto)), None)
+            weighted = next((n for n in group if _weight_module(_source_proto(n))), None)
             if weighted is not None and weighted is not group[0]:
                 claims[name] = id(weighted)
     return claims
+
+
+def _source_proto(node: Node):
+    """The NodeProto a node's name and weight come from: its own, or a fused node's first part's."""
+    return node.proto if node.proto is not None or not node.parts else node.parts[0].proto
 
 
 def _weight_module(proto) -> str:
@@ -628,7 +627,7 @@ def readable_name(node: Node) -> str:
     """Module paths for layer names: torch's exporters' scopes ('/layer1/layer1.0/conv1/Conv' -> 'layer1.0.conv1';
     the dynamo exporter's name-scope metadata alike, its node names being ``node_<op>``), made the path of the
     node's weight where the scopes give only its end (:func:`_weight_path`)."""
-    proto = node.proto if node.proto is not None or not node.parts else node.parts[0].proto
+    proto = _source_proto(node)
     props = {p.key: p.value for p in getattr(proto, "metadata_props", ())}
     scopes = props.get("pkg.torch.onnx.name_scopes")
     scoped = _scope_path(scopes)

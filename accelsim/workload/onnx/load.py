@@ -434,7 +434,7 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
     if imp.pad_layers:
         imp.note(f"{imp.pad_layers} zero padding(s) a conv / pool cannot take (uneven, TensorFlow's SAME, or before an "
                  "op imported as generic) imported as generic Pad layers (traffic only)")
-    shared = {k: v for k, v in imp.weight_sources.items() if len(v) > 1}
+    shared = {k: v for k, v in imp.weight_sources.items() if len(v) > 1 and initializers[k].ndim >= 2}  # (no bias)
     if shared:
         tensor, readers = next(iter(shared.items()))
         imp.note(f"{len(shared)} initializer(s) hold the weights of several layers (tied: '{tensor}' of "
@@ -454,7 +454,7 @@ def load_onnx(source, skip_unsupported: bool = False, input_shapes: Mapping[str,
                               "generic_ops": dict(sorted(imp.generic_ops.items())),
                               "weight_types": dict(sorted(imp.weight_dtypes.items())),
                               "producer": model.producer_name, "nodes": imp.node_of,
-                              "initializers_read": sorted(imp.initializers_read)}
+                              "initializers_read": sorted(imp.weight_sources)}
     graph.metadata["quantization"] = imp.quantization
     graph.metadata["notes"] = imp.notes
     if not graph.compute_layers():
